@@ -1,0 +1,1 @@
+//! AMF0 (Adobe "Action Message Format -- AMF 0").

@@ -1,0 +1,1 @@
+//! AMF3 (Adobe "Action Message Format -- AMF 3").

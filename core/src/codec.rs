@@ -1,0 +1,1 @@
+//! Decoder configuration parsers: the codecs strings that MSE and probes need.

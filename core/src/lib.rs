@@ -1,0 +1,11 @@
+//! flashless-core: the sans-IO protocol and format code shared by the gateway,
+//! the browser player (wasm32) and Node.
+//!
+//! Architecture invariant: nothing in this crate opens a socket, reads a clock,
+//! spawns a task or draws random numbers. Callers feed bytes and time in and get
+//! bytes and events out. Nothing here panics on input from a peer.
+
+pub mod amf;
+pub mod codec;
+pub mod flv;
+pub mod rtmp;
