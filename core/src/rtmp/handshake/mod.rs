@@ -167,6 +167,19 @@ pub struct Handshake {
     peer_response_verified: bool,
 }
 
+impl std::fmt::Debug for Handshake {
+    // Summarised: the 1536-byte buffers are of no use in a log.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Handshake")
+            .field("role", &self.role)
+            .field("stage", &self.stage)
+            .field("peer_digest", &self.peer_digest_scheme())
+            .field("peer_response_verified", &self.peer_response_verified)
+            .field("queued", &self.tx.len())
+            .finish_non_exhaustive()
+    }
+}
+
 impl Handshake {
     /// Client: immediately queues C0+C1.
     ///
@@ -175,6 +188,11 @@ impl Handshake {
     /// librtmp and nginx-rtmp do: every server that understands digests
     /// checks scheme 0, and FMS accepts both. `Plain` sends a zero version.
     /// `random` is cycled if shorter than 1528 bytes (module docs).
+    ///
+    /// In either mode, an S1 carrying a valid FMS digest is answered with a
+    /// digest-form C2 (and [`Handshake::peer_digest_used`] is true); any
+    /// other S1 is echoed as C2. An S2 that does not verify is accepted, as
+    /// servers differ; see [`Handshake::peer_s2_verified`].
     pub fn client(mode: HandshakeMode, epoch: u32, random: &[u8]) -> Self {
         match mode {
             HandshakeMode::Plain => Self::client_with(None, epoch, random),

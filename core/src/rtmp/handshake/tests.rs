@@ -356,3 +356,13 @@ fn hmac_matches_rfc4231_case_6() {
     let expected = hex("60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
     assert_eq!(mac[..], expected[..]);
 }
+
+#[test]
+fn debug_is_compact() {
+    let hs = Handshake::server(0, &[]);
+    let text = format!("{hs:?}");
+    assert!(
+        text.starts_with("Handshake {") && text.len() < 200,
+        "{text}"
+    );
+}
