@@ -317,7 +317,10 @@ impl ChunkDecoder {
             }
             let mut buf =
                 BytesMut::with_capacity((header.len as usize).min(INITIAL_PARTIAL_CAPACITY));
-            buf.extend_from_slice(&self.recv.split_to(payload_len));
+            // Copy out rather than split: splitting would make the receive
+            // buffer shared and stop it from reusing its allocation.
+            buf.extend_from_slice(self.recv.get(..payload_len)?);
+            self.recv.advance(payload_len);
             stream.partial = Some(buf);
             self.partial_streams += 1;
             self.buffered += payload_len;
@@ -325,10 +328,9 @@ impl ChunkDecoder {
         }
 
         let header = stream.header;
-        let Some(buf) = stream.partial.as_mut() else {
-            return None;
-        };
-        buf.extend_from_slice(&self.recv.split_to(payload_len));
+        let buf = stream.partial.as_mut()?;
+        buf.extend_from_slice(self.recv.get(..payload_len)?);
+        self.recv.advance(payload_len);
         self.buffered += payload_len;
         if buf.len() < header.len as usize {
             return None;

@@ -8,6 +8,8 @@
 mod decoder;
 mod encoder;
 #[cfg(test)]
+mod prop_tests;
+#[cfg(test)]
 mod tests;
 
 pub use decoder::ChunkDecoder;
