@@ -9,6 +9,8 @@ mod reader;
 mod video;
 mod writer;
 
+#[cfg(test)]
+mod tests;
 
 pub use audio::{AudioCodec, AudioPacket, AudioTag};
 pub use reader::{DEFAULT_MAX_TAG_SIZE, FlvReader, Item, MAX_DATA_OFFSET};
