@@ -1,1 +1,0 @@
-//! Decoder configuration parsers: the codecs strings that MSE and probes need.

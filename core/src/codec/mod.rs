@@ -1,0 +1,208 @@
+//! Decoder configuration parsers: the codecs strings that MSE and probes need.
+//!
+//! - [`AvcConfig`]: the AVCDecoderConfigurationRecord that FLV/RTMP carry as the
+//!   AVC sequence header (ISO/IEC 14496-15 5.3.3.1), and its RFC 6381 `avc1.PPCCLL`.
+//! - [`Sps`]: picture size and profile from an H.264 sequence parameter set
+//!   (ITU-T H.264 7.3.2.1.1).
+//! - [`AacConfig`]: the AudioSpecificConfig of the AAC sequence header
+//!   (ISO/IEC 14496-3 1.6.2.1) and its `mp4a.40.N`.
+//!
+//! All of them read peer input: bounded, and never panicking.
+
+mod aac;
+mod avc;
+
+pub use aac::AacConfig;
+pub use avc::{AvcConfig, Sps};
+
+/// What was wrong, in which structure, and at which byte of the input given to `parse`.
+#[derive(Debug, thiserror::Error, Clone, PartialEq)]
+pub enum CodecError {
+    #[error("{what} ends early: byte {at} is missing")]
+    Truncated { what: &'static str, at: usize },
+    #[error("{what}: {field} = {value} at byte {at} is not valid")]
+    Invalid {
+        what: &'static str,
+        field: &'static str,
+        value: u64,
+        at: usize,
+    },
+}
+
+/// MSB-first bit reader (H.264 7.2 `read_bits`, `ue(v)`, `se(v)`; 14496-3 `bslbf`/`uimsbf`).
+pub(crate) struct BitReader<'a> {
+    data: &'a [u8],
+    /// Position in bits.
+    pos: usize,
+    what: &'static str,
+    /// Byte offsets in `data` where an emulation-prevention byte was dropped, so
+    /// errors can point at the byte of the original NAL unit.
+    removed: &'a [usize],
+    /// Added to reported offsets (e.g. 1 for a NAL header not in `data`).
+    base: usize,
+}
+
+impl<'a> BitReader<'a> {
+    pub(crate) fn new(data: &'a [u8], what: &'static str) -> Self {
+        Self {
+            data,
+            pos: 0,
+            what,
+            removed: &[],
+            base: 0,
+        }
+    }
+
+    pub(crate) fn with_removed(mut self, removed: &'a [usize], base: usize) -> Self {
+        self.removed = removed;
+        self.base = base;
+        self
+    }
+
+    /// Offset in the caller's input of the byte holding the current bit.
+    pub(crate) fn byte_pos(&self) -> usize {
+        let rbsp = self.pos / 8;
+        self.base + rbsp + self.removed.iter().filter(|&&r| r <= rbsp).count()
+    }
+
+    pub(crate) fn invalid(&self, field: &'static str, value: u64) -> CodecError {
+        CodecError::Invalid {
+            what: self.what,
+            field,
+            value,
+            at: self.byte_pos(),
+        }
+    }
+
+    pub(crate) fn bit(&mut self) -> Result<bool, CodecError> {
+        let Some(byte) = self.data.get(self.pos / 8) else {
+            return Err(CodecError::Truncated {
+                what: self.what,
+                at: self.byte_pos(),
+            });
+        };
+        let bit = byte >> (7 - self.pos % 8) & 1;
+        self.pos += 1;
+        Ok(bit == 1)
+    }
+
+    /// Reads `n` bits, `n` ≤ 32.
+    pub(crate) fn bits(&mut self, n: u32) -> Result<u32, CodecError> {
+        debug_assert!(n <= 32);
+        let mut v: u64 = 0;
+        for _ in 0..n {
+            v = v << 1 | u64::from(self.bit()?);
+        }
+        Ok(v as u32)
+    }
+
+    pub(crate) fn skip(&mut self, n: u32) -> Result<(), CodecError> {
+        self.bits(n).map(|_| ())
+    }
+
+    /// `ue(v)`, H.264 9.1. Codes longer than 32 bits (values ≥ 2^32 − 1) are refused.
+    pub(crate) fn ue(&mut self, field: &'static str) -> Result<u32, CodecError> {
+        let mut zeros = 0u32;
+        while !self.bit()? {
+            zeros += 1;
+            if zeros > 31 {
+                return Err(self.invalid(field, u64::from(u32::MAX)));
+            }
+        }
+        let rest = self.bits(zeros)?;
+        // 2^zeros − 1 + rest ≤ 2^32 − 2 for zeros ≤ 31.
+        Ok(((1u64 << zeros) - 1 + u64::from(rest)) as u32)
+    }
+
+    /// `se(v)`, H.264 9.1.1: 1, −1, 2, −2, ... from ue 1, 2, 3, 4, ...
+    pub(crate) fn se(&mut self, field: &'static str) -> Result<i64, CodecError> {
+        let k = i64::from(self.ue(field)?);
+        Ok(if k % 2 == 1 { (k + 1) / 2 } else { -(k / 2) })
+    }
+}
+
+/// Builds bit strings for tests, MSB first.
+#[cfg(test)]
+pub(crate) mod test_bits {
+    #[derive(Default)]
+    pub(crate) struct BitWriter {
+        bytes: Vec<u8>,
+        len: usize,
+    }
+
+    impl BitWriter {
+        pub(crate) fn bits(&mut self, n: u32, v: u64) -> &mut Self {
+            for i in (0..n).rev() {
+                if self.len % 8 == 0 {
+                    self.bytes.push(0);
+                }
+                if v >> i & 1 == 1 {
+                    if let Some(last) = self.bytes.last_mut() {
+                        *last |= 0x80 >> (self.len % 8);
+                    }
+                }
+                self.len += 1;
+            }
+            self
+        }
+
+        pub(crate) fn ue(&mut self, v: u32) -> &mut Self {
+            let x = u64::from(v) + 1;
+            let n = 64 - x.leading_zeros();
+            self.bits(n - 1, 0).bits(n, x)
+        }
+
+        pub(crate) fn se(&mut self, v: i64) -> &mut Self {
+            let k = if v > 0 { 2 * v - 1 } else { -2 * v };
+            self.ue(u32::try_from(k).unwrap_or(u32::MAX))
+        }
+
+        /// The bytes so far, zero-padded.
+        pub(crate) fn bytes(&self) -> Vec<u8> {
+            self.bytes.clone()
+        }
+
+        /// rbsp_trailing_bits() and the bytes.
+        pub(crate) fn finish_rbsp(&mut self) -> Vec<u8> {
+            self.bits(1, 1);
+            self.bytes()
+        }
+    }
+
+    #[test]
+    fn reader_reads_what_writer_wrote() {
+        let mut w = BitWriter::default();
+        w.bits(3, 0b101)
+            .ue(0)
+            .ue(7)
+            .se(-3)
+            .se(4)
+            .bits(32, 0xdead_beef);
+        let bytes = w.bytes();
+        let mut r = super::BitReader::new(&bytes, "test");
+        assert_eq!(r.bits(3), Ok(0b101));
+        assert_eq!(r.ue("a"), Ok(0));
+        assert_eq!(r.ue("b"), Ok(7));
+        assert_eq!(r.se("c"), Ok(-3));
+        assert_eq!(r.se("d"), Ok(4));
+        assert_eq!(r.bits(32), Ok(0xdead_beef));
+    }
+
+    #[test]
+    fn ue_limits() {
+        let mut w = BitWriter::default();
+        w.ue(u32::MAX - 1);
+        let bytes = w.bytes();
+        assert_eq!(super::BitReader::new(&bytes, "t").ue("x"), Ok(u32::MAX - 1));
+        // 32 leading zeros would code 2^32 − 1 or more.
+        let bytes = [0, 0, 0, 0, 0xff];
+        assert!(matches!(
+            super::BitReader::new(&bytes, "t").ue("x"),
+            Err(super::CodecError::Invalid { field: "x", .. })
+        ));
+        assert_eq!(
+            super::BitReader::new(&[0, 0], "t").ue("x"),
+            Err(super::CodecError::Truncated { what: "t", at: 2 })
+        );
+    }
+}
