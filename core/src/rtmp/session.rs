@@ -1,1 +1,0 @@
-//! RTMP session.

@@ -1,0 +1,145 @@
+//! What client and server sessions share: handshake, chunk codec, acknowledgements, pings.
+
+use bytes::{Bytes, BytesMut};
+
+use super::{SessionError, csid};
+use crate::flv::{Tag, TagType};
+use crate::rtmp::chunk::{ChunkDecoder, ChunkEncoder, ChunkLimits, RawMessage};
+use crate::rtmp::handshake::Handshake;
+use crate::rtmp::message::{self, Command, Message, UserControl};
+
+/// Chunk size both sides announce after the handshake: large enough that a video
+/// frame is a few chunks, as nginx-rtmp and FMS do.
+pub(crate) const CHUNK_SIZE: u32 = 4096;
+/// Window acknowledgement size both sides announce (librtmp and FMS use 2.5 MB).
+pub(crate) const WINDOW_ACK_SIZE: u32 = 2_500_000;
+
+pub(crate) struct Connection {
+    handshake: Handshake,
+    handshake_done: bool,
+    decoder: ChunkDecoder,
+    encoder: ChunkEncoder,
+    out: BytesMut,
+    bytes_in: u64,
+    peer_window: u32,
+    last_ack: u64,
+}
+
+impl Connection {
+    pub fn new(handshake: Handshake) -> Self {
+        let mut c = Connection {
+            handshake,
+            handshake_done: false,
+            decoder: ChunkDecoder::new(ChunkLimits::default()),
+            encoder: ChunkEncoder::new(),
+            out: BytesMut::new(),
+            bytes_in: 0,
+            peer_window: 0,
+            last_ack: 0,
+        };
+        c.flush_handshake();
+        c
+    }
+
+    /// Feeds received bytes. Returns true when this call completed the handshake.
+    pub fn feed(&mut self, mut data: &[u8]) -> Result<bool, SessionError> {
+        self.bytes_in += data.len() as u64;
+        let mut completed = false;
+        if !self.handshake_done {
+            let used = self.handshake.feed(data)?;
+            self.flush_handshake();
+            data = data.get(used..).unwrap_or_default();
+            if !self.handshake.is_done() {
+                return Ok(false);
+            }
+            self.handshake_done = true;
+            completed = true;
+        }
+        self.decoder.push(data);
+        // RTMP 1.0 §5.4.3: acknowledge once a window's worth of bytes has arrived.
+        if self.peer_window > 0 && self.bytes_in - self.last_ack >= u64::from(self.peer_window) {
+            self.last_ack = self.bytes_in;
+            self.send(
+                &Message::Acknowledgement {
+                    sequence: self.bytes_in as u32,
+                },
+                csid::CONTROL,
+                0,
+                0,
+            );
+        }
+        Ok(completed)
+    }
+
+    /// The next message, with pings answered and the peer's window noted.
+    pub fn next_message(&mut self) -> Result<Option<(RawMessage, Message)>, SessionError> {
+        let Some(raw) = self.decoder.next_message()? else {
+            return Ok(None);
+        };
+        let msg = Message::decode(&raw)?;
+        match &msg {
+            Message::WindowAckSize(n) => self.peer_window = *n,
+            Message::UserControl(UserControl::PingRequest(t)) => self.send(
+                &Message::UserControl(UserControl::PingResponse(*t)),
+                csid::CONTROL,
+                0,
+                0,
+            ),
+            _ => {}
+        }
+        Ok(Some((raw, msg)))
+    }
+
+    pub fn send(&mut self, msg: &Message, csid: u32, timestamp: u32, stream_id: u32) {
+        self.encoder
+            .encode(&msg.to_raw(csid, timestamp, stream_id), &mut self.out);
+        if let Message::SetChunkSize(n) = msg {
+            self.encoder.set_chunk_size(*n);
+        }
+    }
+
+    pub fn send_command(&mut self, command: Command, csid: u32, stream_id: u32) {
+        self.send(&Message::Command(command), csid, 0, stream_id);
+    }
+
+    /// Sends an FLV tag as the media or data message it was.
+    pub fn send_tag(&mut self, tag: &Tag, stream_id: u32) {
+        let (msg, csid) = match tag.tag_type {
+            TagType::Audio => (Message::Audio(tag.data.clone()), csid::AUDIO),
+            TagType::Video => (Message::Video(tag.data.clone()), csid::VIDEO),
+            TagType::Script => (
+                Message::Data(message::set_data_frame(&tag.data)),
+                csid::DATA,
+            ),
+        };
+        self.send(&msg, csid, tag.timestamp, stream_id);
+    }
+
+    /// Announces our chunk size and acknowledgement window.
+    pub fn send_chunk_size(&mut self) {
+        self.send(&Message::SetChunkSize(CHUNK_SIZE), csid::CONTROL, 0, 0);
+    }
+
+    pub fn poll_transmit(&mut self) -> Option<Bytes> {
+        (!self.out.is_empty()).then(|| self.out.split().freeze())
+    }
+
+    fn flush_handshake(&mut self) {
+        let mut v = Vec::new();
+        self.handshake.poll_transmit(&mut v);
+        self.out.extend_from_slice(&v);
+    }
+}
+
+/// The FLV tags a message carries: one for media and data, several for an aggregate.
+pub(crate) fn tags(raw: &RawMessage, msg: &Message) -> Result<Vec<Tag>, SessionError> {
+    if let Message::Aggregate(_) = msg {
+        let mut out = Vec::new();
+        for sub in message::split_aggregate(raw)? {
+            let m = Message::decode(&sub)?;
+            out.extend(message::to_tag(&sub, &m));
+        }
+        return Ok(out);
+    }
+    Ok(message::to_tag(raw, msg).into_iter().collect())
+}

@@ -1,0 +1,62 @@
+//! The RTMP session state machines: `ClientSession` (connect → createStream → play or
+//! publish) and `ServerSession` (accepts connect, publish and play).
+//!
+//! Sans-IO in the manner of quinn-proto: the caller feeds received bytes, drains
+//! events, and writes out what `poll_transmit` returns. Pings and acknowledgements
+//! are answered inside; nothing here reads a clock or touches a socket.
+
+mod client;
+mod connection;
+mod server;
+
+pub use client::{ClientEvent, ClientMode, ClientSession};
+pub use server::{ServerEvent, ServerSession};
+
+use crate::rtmp::chunk::ChunkError;
+use crate::rtmp::handshake::HandshakeError;
+use crate::rtmp::message::MessageError;
+
+#[derive(Debug, thiserror::Error, Clone, PartialEq)]
+pub enum SessionError {
+    #[error("handshake failed: {0}")]
+    Handshake(#[from] HandshakeError),
+    #[error("chunk stream: {0}")]
+    Chunk(#[from] ChunkError),
+    #[error("bad message: {0}")]
+    Message(#[from] MessageError),
+    #[error("connection rejected by the server ({code}): {description}")]
+    Rejected { code: String, description: String },
+    #[error("stream \"{stream}\" not found ({code}): {description}")]
+    StreamNotFound {
+        stream: String,
+        code: String,
+        description: String,
+    },
+    #[error("{command} failed ({code}): {description}")]
+    Failed {
+        command: &'static str,
+        code: String,
+        description: String,
+    },
+    #[error("{what}")]
+    Protocol { what: String },
+    #[error("{what} is only possible {when}")]
+    WrongState {
+        what: &'static str,
+        when: &'static str,
+    },
+}
+
+/// Chunk stream ids this crate sends on. RTMP 1.0 §5.4 puts protocol control on 2;
+/// the rest follow what Flash Media Server and nginx-rtmp use.
+pub(crate) mod csid {
+    pub const CONTROL: u32 = 2;
+    pub const COMMAND: u32 = 3;
+    pub const AUDIO: u32 = 4;
+    pub const DATA: u32 = 5;
+    pub const VIDEO: u32 = 6;
+    pub const STREAM_COMMAND: u32 = 8;
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,382 @@
+//! The server side: accepts connect, publish and play, and hands out events for
+//! the caller to route. Decisions (accept or reject) stay with the caller.
+
+use std::collections::VecDeque;
+
+use bytes::Bytes;
+
+use super::connection::{self, Connection, WINDOW_ACK_SIZE};
+use super::{SessionError, csid};
+use crate::amf::Value;
+use crate::flv::Tag;
+use crate::rtmp::handshake::Handshake;
+use crate::rtmp::message::{Command, Message, UserControl};
+
+/// Streams one connection may create: Flash uses one or two; this bounds the state a peer can make us hold.
+const MAX_STREAMS: usize = 16;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ServerEvent {
+    /// Answer with [`ServerSession::accept_connect`] or [`ServerSession::reject_connect`].
+    Connect {
+        app: String,
+        tc_url: Option<String>,
+        object: Value,
+    },
+    /// Answer with [`ServerSession::accept_publish`] or [`ServerSession::reject`].
+    Publish {
+        stream_id: u32,
+        name: String,
+        kind: String,
+    },
+    /// Answer with [`ServerSession::accept_play`] or [`ServerSession::reject`].
+    Play { stream_id: u32, name: String },
+    /// A tag from an accepted publisher.
+    Tag { stream_id: u32, tag: Tag },
+    /// The publisher or player of this stream is gone (`FCUnpublish`, `closeStream`, `deleteStream`).
+    StreamClosed { stream_id: u32 },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StreamState {
+    Idle,
+    Publishing,
+    Playing,
+}
+
+pub struct ServerSession {
+    conn: Connection,
+    connect_transaction: Option<f64>,
+    connected: bool,
+    object_encoding: f64,
+    streams: Vec<(u32, StreamState)>,
+    next_stream_id: u32,
+    events: VecDeque<ServerEvent>,
+}
+
+impl ServerSession {
+    pub fn new(epoch: u32, random: &[u8]) -> Self {
+        ServerSession {
+            conn: Connection::new(Handshake::server(epoch, random)),
+            connect_transaction: None,
+            connected: false,
+            object_encoding: 0.0,
+            streams: Vec::new(),
+            next_stream_id: 1,
+            events: VecDeque::new(),
+        }
+    }
+
+    /// Feeds bytes received from the client. An error means the session is over.
+    pub fn feed(&mut self, data: &[u8]) -> Result<(), SessionError> {
+        self.conn.feed(data)?;
+        while let Some((raw, msg)) = self.conn.next_message()? {
+            match msg {
+                Message::Command(c) => self.on_command(c, raw.stream_id)?,
+                _ if self.state(raw.stream_id) == Some(StreamState::Publishing) => {
+                    for tag in connection::tags(&raw, &msg)? {
+                        self.events.push_back(ServerEvent::Tag {
+                            stream_id: raw.stream_id,
+                            tag,
+                        });
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    pub fn poll_event(&mut self) -> Option<ServerEvent> {
+        self.events.pop_front()
+    }
+
+    pub fn poll_transmit(&mut self) -> Option<Bytes> {
+        self.conn.poll_transmit()
+    }
+
+    pub fn accept_connect(&mut self) {
+        let Some(tid) = self.connect_transaction.take() else {
+            return;
+        };
+        self.connected = true;
+        self.conn.send(
+            &Message::WindowAckSize(WINDOW_ACK_SIZE),
+            csid::CONTROL,
+            0,
+            0,
+        );
+        self.conn.send(
+            &Message::SetPeerBandwidth {
+                size: WINDOW_ACK_SIZE,
+                limit_type: 2,
+            },
+            csid::CONTROL,
+            0,
+            0,
+        );
+        self.conn.send_chunk_size();
+        let properties = Value::object([
+            ("fmsVer", "FMS/3,0,1,123".into()),
+            ("capabilities", 31.0.into()),
+        ]);
+        let info = Value::object([
+            ("level", "status".into()),
+            ("code", "NetConnection.Connect.Success".into()),
+            ("description", "Connection succeeded.".into()),
+            ("objectEncoding", self.object_encoding.into()),
+        ]);
+        self.conn.send_command(
+            Command::new("_result", tid, properties, vec![info]),
+            csid::COMMAND,
+            0,
+        );
+    }
+
+    /// Answers `connect` with `_error` `NetConnection.Connect.Rejected`; the caller then closes.
+    pub fn reject_connect(&mut self, description: &str) {
+        let Some(tid) = self.connect_transaction.take() else {
+            return;
+        };
+        let info = status_info("error", "NetConnection.Connect.Rejected", description);
+        self.conn.send_command(
+            Command::new("_error", tid, Value::Null, vec![info]),
+            csid::COMMAND,
+            0,
+        );
+    }
+
+    pub fn accept_publish(&mut self, stream_id: u32) {
+        self.set_state(stream_id, StreamState::Publishing);
+        self.send_status(
+            stream_id,
+            "status",
+            "NetStream.Publish.Start",
+            "Start publishing",
+        );
+    }
+
+    /// Starts a player's stream: StreamBegin, `NetStream.Play.Reset` and `…Start`, as FMS does.
+    pub fn accept_play(&mut self, stream_id: u32) {
+        self.set_state(stream_id, StreamState::Playing);
+        self.conn.send(
+            &Message::UserControl(UserControl::StreamBegin(stream_id)),
+            csid::CONTROL,
+            0,
+            0,
+        );
+        self.send_status(
+            stream_id,
+            "status",
+            "NetStream.Play.Reset",
+            "Playing and resetting stream.",
+        );
+        self.send_status(
+            stream_id,
+            "status",
+            "NetStream.Play.Start",
+            "Started playing stream.",
+        );
+    }
+
+    /// Refuses a publish or play with an error status, e.g. `NetStream.Play.StreamNotFound`
+    /// or `NetStream.Publish.BadName`.
+    pub fn reject(&mut self, stream_id: u32, code: &str, description: &str) {
+        self.send_status(stream_id, "error", code, description);
+    }
+
+    /// Sends a tag to a player; ignored for streams not playing.
+    pub fn send_tag(&mut self, stream_id: u32, tag: &Tag) {
+        if self.state(stream_id) == Some(StreamState::Playing) {
+            self.conn.send_tag(tag, stream_id);
+        }
+    }
+
+    /// Tells a player its stream's publisher left (StreamEOF and `NetStream.Play.UnpublishNotify`).
+    pub fn end_stream(&mut self, stream_id: u32) {
+        if self.state(stream_id) == Some(StreamState::Playing) {
+            self.conn.send(
+                &Message::UserControl(UserControl::StreamEof(stream_id)),
+                csid::CONTROL,
+                0,
+                0,
+            );
+            self.send_status(
+                stream_id,
+                "status",
+                "NetStream.Play.UnpublishNotify",
+                "Stream unpublished.",
+            );
+        }
+    }
+
+    pub fn send_status(&mut self, stream_id: u32, level: &str, code: &str, description: &str) {
+        let info = status_info(level, code, description);
+        self.conn.send_command(
+            Command::new("onStatus", 0.0, Value::Null, vec![info]),
+            csid::STREAM_COMMAND,
+            stream_id,
+        );
+    }
+
+    fn on_command(&mut self, c: Command, stream_id: u32) -> Result<(), SessionError> {
+        let first_string = || {
+            c.args
+                .iter()
+                .find_map(Value::as_str)
+                .unwrap_or_default()
+                .to_owned()
+        };
+        match c.name.as_str() {
+            "connect" => {
+                if self.connected || self.connect_transaction.is_some() {
+                    return Err(SessionError::Protocol {
+                        what: "second connect on one connection".into(),
+                    });
+                }
+                let app = c
+                    .object
+                    .get("app")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned();
+                let tc_url = c
+                    .object
+                    .get("tcUrl")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned);
+                self.object_encoding = c
+                    .object
+                    .get("objectEncoding")
+                    .and_then(Value::as_f64)
+                    .unwrap_or(0.0);
+                self.connect_transaction = Some(c.transaction_id);
+                self.events.push_back(ServerEvent::Connect {
+                    app,
+                    tc_url,
+                    object: c.object,
+                });
+            }
+            _ if !self.connected => {
+                return Err(SessionError::Protocol {
+                    what: format!("{} before connect succeeded", c.name),
+                });
+            }
+            "createStream" => {
+                if self.streams.len() >= MAX_STREAMS {
+                    return Err(SessionError::Protocol {
+                        what: format!("more than {MAX_STREAMS} streams"),
+                    });
+                }
+                let id = self.next_stream_id;
+                self.next_stream_id += 1;
+                self.streams.push((id, StreamState::Idle));
+                let reply = Command::new(
+                    "_result",
+                    c.transaction_id,
+                    Value::Null,
+                    vec![f64::from(id).into()],
+                );
+                self.conn.send_command(reply, csid::COMMAND, 0);
+            }
+            "publish" => {
+                let kind = c
+                    .args
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .nth(1)
+                    .unwrap_or("live")
+                    .to_owned();
+                self.stream_request(
+                    stream_id,
+                    ServerEvent::Publish {
+                        stream_id,
+                        name: first_string(),
+                        kind,
+                    },
+                )?
+            }
+            "play" => self.stream_request(
+                stream_id,
+                ServerEvent::Play {
+                    stream_id,
+                    name: first_string(),
+                },
+            )?,
+            "deleteStream" => {
+                let id = c
+                    .args
+                    .iter()
+                    .find_map(Value::as_f64)
+                    .map_or(stream_id, |n| n as u32);
+                self.close_stream(id);
+                self.streams.retain(|(s, _)| *s != id);
+            }
+            "closeStream" => self.close_stream(stream_id),
+            "FCUnpublish" => {
+                let publishing = self
+                    .streams
+                    .iter()
+                    .find(|(_, s)| *s == StreamState::Publishing)
+                    .map(|(id, _)| *id);
+                if let Some(id) = publishing {
+                    self.close_stream(id);
+                }
+            }
+            // releaseStream, FCPublish, FCSubscribe, getStreamLength…: answered so clients that wait proceed.
+            _ if c.transaction_id > 0.0 => {
+                let reply = Command::new(
+                    "_result",
+                    c.transaction_id,
+                    Value::Null,
+                    vec![Value::Undefined],
+                );
+                self.conn.send_command(reply, csid::COMMAND, 0);
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn stream_request(&mut self, stream_id: u32, event: ServerEvent) -> Result<(), SessionError> {
+        if self.state(stream_id) != Some(StreamState::Idle) {
+            return Err(SessionError::Protocol {
+                what: format!("publish or play on stream {stream_id}, which is not an idle stream"),
+            });
+        }
+        self.events.push_back(event);
+        Ok(())
+    }
+
+    fn close_stream(&mut self, stream_id: u32) {
+        if matches!(
+            self.state(stream_id),
+            Some(StreamState::Publishing | StreamState::Playing)
+        ) {
+            self.set_state(stream_id, StreamState::Idle);
+            self.events
+                .push_back(ServerEvent::StreamClosed { stream_id });
+        }
+    }
+
+    fn state(&self, stream_id: u32) -> Option<StreamState> {
+        self.streams
+            .iter()
+            .find(|(id, _)| *id == stream_id)
+            .map(|(_, s)| *s)
+    }
+
+    fn set_state(&mut self, stream_id: u32, state: StreamState) {
+        if let Some(entry) = self.streams.iter_mut().find(|(id, _)| *id == stream_id) {
+            entry.1 = state;
+        }
+    }
+}
+
+fn status_info(level: &str, code: &str, description: &str) -> Value {
+    Value::object([
+        ("level", level.into()),
+        ("code", code.into()),
+        ("description", description.into()),
+    ])
+}

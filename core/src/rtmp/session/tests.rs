@@ -1,0 +1,263 @@
+//! Client and server sessions talking to each other in memory.
+
+use bytes::Bytes;
+
+use super::*;
+use crate::flv::{Tag, TagType};
+use crate::rtmp::url::RtmpUrl;
+
+fn url(s: &str) -> RtmpUrl {
+    s.parse().expect("test URL parses")
+}
+
+/// One server connection that accepts everything except the app `denied` and the
+/// stream `missing`, and records what a publisher sends.
+struct Relay {
+    session: ServerSession,
+    publishing: Option<u32>,
+    playing: Vec<u32>,
+    received: Vec<Tag>,
+}
+
+impl Relay {
+    fn new() -> Self {
+        Relay {
+            session: ServerSession::new(0, &[9; 1528]),
+            publishing: None,
+            playing: vec![],
+            received: vec![],
+        }
+    }
+
+    fn handle_events(&mut self) {
+        while let Some(ev) = self.session.poll_event() {
+            match ev {
+                ServerEvent::Connect { app, .. } => {
+                    if app == "denied" {
+                        self.session.reject_connect("app denied is closed");
+                    } else {
+                        self.session.accept_connect();
+                    }
+                }
+                ServerEvent::Publish { stream_id, .. } => {
+                    self.publishing = Some(stream_id);
+                    self.session.accept_publish(stream_id);
+                }
+                ServerEvent::Play { stream_id, name } if name == "missing" => self.session.reject(
+                    stream_id,
+                    "NetStream.Play.StreamNotFound",
+                    "no such stream",
+                ),
+                ServerEvent::Play { stream_id, .. } => {
+                    self.playing.push(stream_id);
+                    self.session.accept_play(stream_id);
+                }
+                ServerEvent::Tag { tag, .. } => self.received.push(tag),
+                ServerEvent::StreamClosed { stream_id } => {
+                    if self.publishing == Some(stream_id) {
+                        self.publishing = None;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Moves bytes both ways until both sides are quiet, splitting each write into odd pieces.
+fn pump(client: &mut ClientSession, relay: &mut Relay) -> Result<Vec<ClientEvent>, SessionError> {
+    let mut events = vec![];
+    loop {
+        let mut moved = false;
+        while let Some(b) = client.poll_transmit() {
+            for piece in b.chunks(777) {
+                relay.session.feed(piece)?;
+                relay.handle_events();
+            }
+            moved = true;
+        }
+        while let Some(b) = relay.session.poll_transmit() {
+            for piece in b.chunks(333) {
+                client.feed(piece)?;
+            }
+            moved = true;
+        }
+        while let Some(e) = client.poll_event() {
+            events.push(e);
+        }
+        if !moved {
+            return Ok(events);
+        }
+    }
+}
+
+fn video(ts: u32, len: usize) -> Tag {
+    let mut data = vec![0x17, 1, 0, 0, 0];
+    data.resize(len, 0xAB);
+    Tag {
+        tag_type: TagType::Video,
+        timestamp: ts,
+        data: Bytes::from(data),
+    }
+}
+
+#[test]
+fn publish_then_play_relays_tags_with_metadata_and_timestamps() {
+    let mut relay = Relay::new();
+    let mut publisher = ClientSession::new(
+        url("rtmp://127.0.0.1/live/cam"),
+        ClientMode::Publish,
+        0,
+        &[1; 1528],
+    );
+    let events = pump(&mut publisher, &mut relay).unwrap();
+    assert!(
+        matches!(events.first(), Some(ClientEvent::Connected { .. })),
+        "{events:?}"
+    );
+    assert!(events.contains(&ClientEvent::Publishing), "{events:?}");
+
+    let mut meta = Vec::new();
+    crate::amf::amf0::encode_all(
+        &[
+            "onMetaData".into(),
+            Value::EcmaArray(vec![("width".into(), 320.0.into())]),
+        ],
+        &mut meta,
+    );
+    let tags = vec![
+        Tag {
+            tag_type: TagType::Script,
+            timestamp: 0,
+            data: Bytes::from(meta),
+        },
+        video(0, 9000),
+        Tag {
+            tag_type: TagType::Audio,
+            timestamp: 21,
+            data: Bytes::from_static(&[0xAF, 1, 2, 3]),
+        },
+        video(40, 100),
+        // Past 0xFFFFFF: extended timestamps.
+        video(0x0100_0000 + 7, 50),
+    ];
+    for t in &tags {
+        publisher.send_tag(t).unwrap();
+    }
+    pump(&mut publisher, &mut relay).unwrap();
+    assert_eq!(relay.received, tags);
+
+    // A second connection plays what the first published.
+    let mut relay = Relay::new();
+    let mut player = ClientSession::new(
+        url("rtmp://127.0.0.1/live/cam live=1"),
+        ClientMode::Play,
+        0,
+        &[2; 1528],
+    );
+    let events = pump(&mut player, &mut relay).unwrap();
+    assert!(events.contains(&ClientEvent::Playing), "{events:?}");
+    let stream_id = relay.playing[0];
+    for t in &tags {
+        relay.session.send_tag(stream_id, t);
+    }
+    let got: Vec<Tag> = pump(&mut player, &mut relay)
+        .unwrap()
+        .into_iter()
+        .filter_map(|e| match e {
+            ClientEvent::Tag(t) => Some(t),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(got, tags);
+
+    relay.session.end_stream(stream_id);
+    let events = pump(&mut player, &mut relay).unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, ClientEvent::StreamEnd { .. })),
+        "{events:?}"
+    );
+}
+
+#[test]
+fn rejected_connect_is_an_error_with_the_servers_description() {
+    let mut relay = Relay::new();
+    let mut c = ClientSession::new(
+        url("rtmp://127.0.0.1/denied/x"),
+        ClientMode::Play,
+        0,
+        &[1; 1528],
+    );
+    match pump(&mut c, &mut relay) {
+        Err(SessionError::Rejected { code, description }) => {
+            assert_eq!(code, "NetConnection.Connect.Rejected");
+            assert_eq!(description, "app denied is closed");
+        }
+        other => panic!("expected a rejection, got {other:?}"),
+    }
+}
+
+#[test]
+fn missing_stream_is_stream_not_found() {
+    let mut relay = Relay::new();
+    let mut c = ClientSession::new(
+        url("rtmp://127.0.0.1/live/missing"),
+        ClientMode::Play,
+        0,
+        &[1; 1528],
+    );
+    let err = pump(&mut c, &mut relay).unwrap_err();
+    assert!(
+        matches!(err, SessionError::StreamNotFound { ref stream, .. } if stream == "missing"),
+        "{err}"
+    );
+}
+
+#[test]
+fn sending_before_publish_started_is_refused() {
+    let mut c = ClientSession::new(
+        url("rtmp://127.0.0.1/live/x"),
+        ClientMode::Publish,
+        0,
+        &[1; 1528],
+    );
+    assert!(matches!(
+        c.send_tag(&video(0, 10)),
+        Err(SessionError::WrongState { .. })
+    ));
+}
+
+#[test]
+fn commands_before_connect_close_the_session() {
+    let mut server = ServerSession::new(0, &[9; 1528]);
+    let mut client = ClientSession::new(
+        url("rtmp://127.0.0.1/live/x"),
+        ClientMode::Play,
+        0,
+        &[1; 1528],
+    );
+    // Complete the handshake by hand, then send createStream without connect.
+    let c0c1 = client.poll_transmit().unwrap();
+    server.feed(&c0c1).unwrap();
+    let s = server.poll_transmit().unwrap();
+    client.feed(&s).unwrap();
+    let c2_and_connect = client.poll_transmit().unwrap();
+    let c2 = &c2_and_connect[..1536];
+    server.feed(c2).unwrap();
+    let mut enc = crate::rtmp::chunk::ChunkEncoder::new();
+    let mut out = bytes::BytesMut::new();
+    let cmd = crate::rtmp::message::Message::Command(crate::rtmp::message::Command::new(
+        "createStream",
+        2.0,
+        Value::Null,
+        vec![],
+    ));
+    enc.encode(&cmd.to_raw(3, 0, 0), &mut out);
+    assert!(matches!(
+        server.feed(&out),
+        Err(SessionError::Protocol { .. })
+    ));
+}
+
+use crate::amf::Value;

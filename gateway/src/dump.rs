@@ -1,0 +1,160 @@
+//! `flashless dump`: rtmpdump's job. Pulls a stream and writes it as FLV.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use bytes::BytesMut;
+use flashless_core::flv::{self, Header, Tag};
+use flashless_core::rtmp::session::{ClientEvent, ClientMode};
+use flashless_core::rtmp::url::RtmpUrl;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+
+use crate::rtmp_client::RtmpClient;
+
+pub struct DumpArgs {
+    pub url: RtmpUrl,
+    /// `-` for standard output.
+    pub output: PathBuf,
+    /// Stop after this much media time.
+    pub duration: Option<Duration>,
+    pub quiet: bool,
+}
+
+pub async fn run(args: DumpArgs) -> Result<()> {
+    let mut out: Box<dyn AsyncWrite + Unpin + Send> = if args.output.as_os_str() == "-" {
+        Box::new(tokio::io::stdout())
+    } else {
+        let file = tokio::fs::File::create(&args.output)
+            .await
+            .with_context(|| format!("creating {}", args.output.display()))?;
+        Box::new(tokio::io::BufWriter::new(file))
+    };
+    let mut client = RtmpClient::connect(&args.url, ClientMode::Play).await?;
+    let mut progress = Progress::new(!args.quiet && std::io::stderr().is_terminal());
+    let mut buf = BytesMut::new();
+    flv::write_header(
+        &Header {
+            has_audio: true,
+            has_video: true,
+        },
+        &mut buf,
+    );
+    out.write_all(&buf).await?;
+    let mut first_ts: Option<u32> = None;
+    let mut ended_by = "the server closed the connection";
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    loop {
+        let event = tokio::select! {
+            ev = client.next_event() => ev?,
+            _ = &mut ctrl_c => { ended_by = "interrupted"; break; }
+        };
+        let Some(event) = event else { break };
+        match event {
+            ClientEvent::Tag(tag) => {
+                // Live streams start mid-way; rebasing makes the file start at 0 like a recording.
+                let base = *first_ts.get_or_insert(tag.timestamp);
+                let tag = Tag {
+                    timestamp: tag.timestamp.wrapping_sub(base),
+                    ..tag
+                };
+                buf.clear();
+                flv::write_tag(&tag, &mut buf);
+                out.write_all(&buf)
+                    .await
+                    .context("writing the FLV output")?;
+                progress.tag(buf.len(), tag.timestamp);
+                if args
+                    .duration
+                    .is_some_and(|d| u128::from(tag.timestamp) >= d.as_millis())
+                {
+                    ended_by = "the requested duration was reached";
+                    break;
+                }
+            }
+            ClientEvent::StreamEnd { reason } => {
+                tracing::info!(%reason, "stream ended");
+                ended_by = "the stream ended";
+                break;
+            }
+            ClientEvent::Connected { .. } => tracing::debug!(peer = client.peer(), "connected"),
+            ClientEvent::Playing => tracing::debug!("playing"),
+            other => tracing::debug!(?other, "event"),
+        }
+    }
+    out.flush().await.context("writing the FLV output")?;
+    progress.finish(ended_by);
+    client.close().await.ok();
+    if first_ts.is_none() && ended_by != "interrupted" {
+        bail!(
+            "{}: {ended_by} before any media arrived",
+            args.url.stream_url()
+        );
+    }
+    Ok(())
+}
+
+/// The `bytes  media time  bitrate` line rtmpdump users expect on a terminal.
+struct Progress {
+    enabled: bool,
+    bytes: u64,
+    media_ms: u32,
+    started: Instant,
+    last_draw: Option<Instant>,
+}
+
+impl Progress {
+    fn new(enabled: bool) -> Self {
+        Progress {
+            enabled,
+            bytes: 0,
+            media_ms: 0,
+            started: Instant::now(),
+            last_draw: None,
+        }
+    }
+
+    fn tag(&mut self, len: usize, ts: u32) {
+        self.bytes += len as u64;
+        self.media_ms = self.media_ms.max(ts);
+        if self
+            .last_draw
+            .is_none_or(|t| t.elapsed() > Duration::from_millis(250))
+        {
+            self.last_draw = Some(Instant::now());
+            self.draw("");
+        }
+    }
+
+    fn finish(&mut self, reason: &str) {
+        self.draw("\n");
+        if self.enabled {
+            eprintln!("done: {reason}");
+        }
+    }
+
+    fn draw(&self, end: &str) {
+        if !self.enabled {
+            return;
+        }
+        let secs = f64::from(self.media_ms) / 1000.0;
+        let kbps = if secs > 0.0 {
+            self.bytes as f64 * 8.0 / secs / 1000.0
+        } else {
+            0.0
+        };
+        let wall = self.started.elapsed().as_secs_f64();
+        let mut err = std::io::stderr();
+        let _ = write!(
+            err,
+            "\r{:>10.3} MB  {:>8.1} s media  {:>7.0} kbit/s  {:>7.1} s elapsed{end}",
+            self.bytes as f64 / 1e6,
+            secs,
+            kbps,
+            wall
+        );
+        let _ = err.flush();
+    }
+}

@@ -1,0 +1,112 @@
+//! Drives a `ClientSession` over TCP: the I/O half of pulling (or pushing) RTMP.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use flashless_core::flv::Tag;
+use flashless_core::rtmp::session::{ClientEvent, ClientMode, ClientSession};
+use flashless_core::rtmp::url::{RtmpUrl, Scheme};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::timeout;
+
+pub struct RtmpClient {
+    stream: TcpStream,
+    session: ClientSession,
+    buf: Vec<u8>,
+    read_timeout: Duration,
+    peer: String,
+}
+
+impl RtmpClient {
+    /// Connects and starts the handshake; events then come from [`RtmpClient::next_event`].
+    pub async fn connect(url: &RtmpUrl, mode: ClientMode) -> Result<Self> {
+        if url.scheme == Scheme::Rtmps {
+            bail!("rtmps:// (RTMP over TLS) is not supported by this build yet");
+        }
+        let peer = format!("{}:{}", url.host, url.port);
+        let read_timeout = Duration::from_secs(u64::from(url.timeout_secs.max(1)));
+        let stream = timeout(
+            read_timeout,
+            TcpStream::connect((url.host.as_str(), url.port)),
+        )
+        .await
+        .with_context(|| format!("connecting to {peer}: timed out after {read_timeout:?}"))?
+        .with_context(|| format!("connecting to {peer}"))?;
+        stream.set_nodelay(true)?;
+        let session = ClientSession::new(url.clone(), mode, 0, &random_bytes(1528));
+        let mut client = RtmpClient {
+            stream,
+            session,
+            buf: vec![0; 64 * 1024],
+            read_timeout,
+            peer,
+        };
+        client.flush().await?;
+        Ok(client)
+    }
+
+    pub fn peer(&self) -> &str {
+        &self.peer
+    }
+
+    /// The next session event; `None` when the server closed the connection.
+    pub async fn next_event(&mut self) -> Result<Option<ClientEvent>> {
+        loop {
+            if let Some(ev) = self.session.poll_event() {
+                return Ok(Some(ev));
+            }
+            self.flush().await?;
+            let n = timeout(self.read_timeout, self.stream.read(&mut self.buf))
+                .await
+                .map_err(|_| anyhow::anyhow!("{}: no data for {:?}", self.peer, self.read_timeout))?
+                .with_context(|| format!("reading from {}", self.peer))?;
+            if n == 0 {
+                return Ok(None);
+            }
+            let data = self.buf.get(..n).unwrap_or_default();
+            self.session
+                .feed(data)
+                .with_context(|| format!("rtmp session with {}", self.peer))?;
+        }
+    }
+
+    /// Publishes a tag (after [`ClientEvent::Publishing`]).
+    pub async fn send_tag(&mut self, tag: &Tag) -> Result<()> {
+        self.session.send_tag(tag)?;
+        self.flush().await
+    }
+
+    /// Ends the stream politely and closes the connection.
+    pub async fn close(mut self) -> Result<()> {
+        self.session.close();
+        self.flush().await?;
+        self.stream.shutdown().await.ok();
+        Ok(())
+    }
+
+    async fn flush(&mut self) -> Result<()> {
+        while let Some(bytes) = self.session.poll_transmit() {
+            self.stream
+                .write_all(&bytes)
+                .await
+                .with_context(|| format!("writing to {}", self.peer))?;
+        }
+        Ok(())
+    }
+}
+
+/// Handshake filler. It needs to be unpredictable enough that digests differ per
+/// connection, not cryptographically strong: the std hasher's random keys suffice.
+pub fn random_bytes(n: usize) -> Vec<u8> {
+    use std::hash::{BuildHasher, Hasher};
+    let state = std::collections::hash_map::RandomState::new();
+    (0..n.div_ceil(8))
+        .flat_map(|i| {
+            let mut h = state.build_hasher();
+            h.write_usize(i);
+            h.finish().to_le_bytes()
+        })
+        .take(n)
+        .collect()
+}

@@ -1,0 +1,217 @@
+//! Real peers for integration tests: nginx with the RTMP module, ffmpeg, rtmpdump,
+//! ffprobe and the `flashless` binary, on free loopback ports, killed on drop.
+
+#![allow(dead_code)]
+
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// A child process killed when the test ends, also when it fails.
+pub struct Guard {
+    pub child: Child,
+    name: String,
+}
+
+impl Guard {
+    pub fn spawn(cmd: &mut Command, name: &str) -> Guard {
+        let child = cmd.spawn().unwrap_or_else(|e| {
+            panic!("starting {name}: {e} (run `cargo xtask test` to install it)")
+        });
+        Guard {
+            child,
+            name: name.to_owned(),
+        }
+    }
+
+    /// Waits for the process to exit by itself.
+    pub fn wait(mut self, limit: Duration) -> std::process::ExitStatus {
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().expect("waiting") {
+                return status;
+            }
+            assert!(
+                start.elapsed() < limit,
+                "{} did not finish within {limit:?}",
+                self.name
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+pub fn wait_for_port(port: u16, what: &str) {
+    let start = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "{what} did not listen on port {port}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!(
+            "flashless-{tag}-{}-{}",
+            std::process::id(),
+            free_port()
+        ));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        TempDir(dir)
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// nginx with the RTMP module, one `live` application, on a free port.
+pub struct Nginx {
+    pub port: u16,
+    _guard: Guard,
+    _dir: TempDir,
+}
+
+impl Nginx {
+    pub fn start(chunk_size: u32) -> Nginx {
+        let dir = TempDir::new("nginx");
+        let port = free_port();
+        let module = [
+            "/usr/lib/nginx/modules/ngx_rtmp_module.so",
+            "/usr/share/nginx/modules/ngx_rtmp_module.so",
+        ]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .expect("nginx's RTMP module (Debian package libnginx-mod-rtmp)");
+        let conf = format!(
+            "load_module {module};\n\
+             daemon off;\nmaster_process off;\nworker_processes 1;\n\
+             pid {dir}/nginx.pid;\nerror_log {dir}/error.log info;\n\
+             events {{ worker_connections 256; }}\n\
+             rtmp {{ server {{ listen 127.0.0.1:{port}; chunk_size {chunk_size};\n\
+               application live {{ live on; record off; }} }} }}\n",
+            dir = dir.0.display()
+        );
+        let conf_path = dir.path("nginx.conf");
+        std::fs::write(&conf_path, conf).expect("writing nginx.conf");
+        let guard = Guard::spawn(
+            Command::new("nginx")
+                .arg("-e")
+                .arg(dir.path("error.log"))
+                .arg("-p")
+                .arg(&dir.0)
+                .arg("-c")
+                .arg(&conf_path),
+            "nginx",
+        );
+        wait_for_port(port, "nginx");
+        Nginx {
+            port,
+            _guard: guard,
+            _dir: dir,
+        }
+    }
+}
+
+/// ffmpeg publishing a generated H.264 + AAC stream in real time.
+pub fn ffmpeg_publish(url: &str, extra_output_args: &[&str]) -> Guard {
+    let mut cmd = Command::new("ffmpeg");
+    cmd.args(["-hide_banner", "-loglevel", "error", "-nostdin", "-re"])
+        .args(["-f", "lavfi", "-i", "testsrc=size=320x240:rate=25"])
+        .args(["-f", "lavfi", "-i", "sine=frequency=1000:sample_rate=44100"])
+        .args([
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-tune",
+            "zerolatency",
+            "-g",
+            "25",
+            "-pix_fmt",
+            "yuv420p",
+        ])
+        .args(["-c:a", "aac", "-b:a", "64k"])
+        .args(extra_output_args)
+        .args(["-f", "flv", url])
+        .stdin(Stdio::null());
+    Guard::spawn(&mut cmd, "ffmpeg")
+}
+
+pub fn flashless() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_flashless"))
+}
+
+pub fn output_of(cmd: &mut Command, what: &str) -> Output {
+    cmd.stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("running {what}: {e}"))
+}
+
+/// What ffprobe says of a media file.
+#[derive(Debug)]
+pub struct Probe {
+    pub codecs: Vec<String>,
+    pub duration: f64,
+}
+
+pub fn ffprobe(file: &Path) -> Probe {
+    let out = output_of(
+        Command::new("ffprobe")
+            .args([
+                "-v",
+                "error",
+                "-show_entries",
+                "stream=codec_name:format=duration",
+                "-of",
+                "default=nw=1",
+            ])
+            .arg(file),
+        "ffprobe",
+    );
+    assert!(
+        out.status.success(),
+        "ffprobe failed on {}: {}",
+        file.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let value = |line: &str, key: &str| line.strip_prefix(key).map(str::to_owned);
+    Probe {
+        codecs: text
+            .lines()
+            .filter_map(|l| value(l, "codec_name="))
+            .collect(),
+        duration: text
+            .lines()
+            .find_map(|l| value(l, "duration="))
+            .and_then(|d| d.parse().ok())
+            .unwrap_or(0.0),
+    }
+}

@@ -1,0 +1,231 @@
+//! `flashless dump`, `probe` and the RTMP listener against real peers: nginx-rtmp,
+//! ffmpeg publishing, rtmpdump playing, ffprobe reading.
+
+mod peers;
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use peers::*;
+
+const PULL_SECS: f64 = 4.0;
+
+fn assert_h264_aac_of_duration(file: &std::path::Path, expected: f64) {
+    let probe = ffprobe(file);
+    assert!(probe.codecs.contains(&"h264".to_owned()), "{probe:?}");
+    assert!(probe.codecs.contains(&"aac".to_owned()), "{probe:?}");
+    let error = (probe.duration - expected).abs() / expected;
+    assert!(
+        error <= 0.10,
+        "duration {} s is not within 10 % of {expected} s",
+        probe.duration
+    );
+}
+
+/// Pulls `PULL_SECS` of a stream into an FLV file and checks what ffprobe makes of it.
+fn dump_and_check(url: &str, dir: &TempDir) {
+    let out = dir.path("out.flv");
+    let result = output_of(
+        flashless()
+            .arg("dump")
+            .args(url.split(' '))
+            .arg("-o")
+            .arg(&out)
+            .args(["--duration", &PULL_SECS.to_string()]),
+        "flashless dump",
+    );
+    assert!(
+        result.status.success(),
+        "dump failed: {}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    assert_h264_aac_of_duration(&out, PULL_SECS);
+}
+
+#[test]
+fn dump_pulls_from_nginx_rtmp_at_chunk_size_4096() {
+    let nginx = Nginx::start(4096);
+    let _ffmpeg = ffmpeg_publish(&format!("rtmp://127.0.0.1:{}/live/test", nginx.port), &[]);
+    dump_and_check(
+        &format!("rtmp://127.0.0.1:{}/live/test live=1", nginx.port),
+        &TempDir::new("dump4096"),
+    );
+}
+
+#[test]
+fn dump_pulls_from_nginx_rtmp_at_chunk_size_128() {
+    let nginx = Nginx::start(128);
+    let _ffmpeg = ffmpeg_publish(&format!("rtmp://127.0.0.1:{}/live/test", nginx.port), &[]);
+    dump_and_check(
+        &format!("rtmp://127.0.0.1:{}/live/test live=1", nginx.port),
+        &TempDir::new("dump128"),
+    );
+}
+
+#[test]
+fn dump_follows_timestamps_past_24_bits() {
+    let nginx = Nginx::start(4096);
+    // 0xFFFFFF ms is 16777.215 s: starting just below it crosses into extended timestamps.
+    let _ffmpeg = ffmpeg_publish(
+        &format!("rtmp://127.0.0.1:{}/live/ext", nginx.port),
+        &["-output_ts_offset", "16776"],
+    );
+    dump_and_check(
+        &format!("rtmp://127.0.0.1:{}/live/ext live=1", nginx.port),
+        &TempDir::new("dumpext"),
+    );
+}
+
+#[test]
+fn dump_writes_flv_to_stdout() {
+    let nginx = Nginx::start(4096);
+    let _ffmpeg = ffmpeg_publish(&format!("rtmp://127.0.0.1:{}/live/pipe", nginx.port), &[]);
+    let dir = TempDir::new("stdout");
+    let out = output_of(
+        flashless().args([
+            "dump",
+            &format!("rtmp://127.0.0.1:{}/live/pipe", nginx.port),
+            "live=1",
+            "-o",
+            "-",
+            "--duration",
+            "2",
+        ]),
+        "flashless dump",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.stdout.starts_with(b"FLV\x01"),
+        "stdout does not start with an FLV header"
+    );
+    std::fs::write(dir.path("piped.flv"), &out.stdout).expect("writing");
+    assert_h264_aac_of_duration(&dir.path("piped.flv"), 2.0);
+}
+
+#[test]
+fn probe_prints_codecs_and_metadata() {
+    let nginx = Nginx::start(4096);
+    let _ffmpeg = ffmpeg_publish(&format!("rtmp://127.0.0.1:{}/live/probe", nginx.port), &[]);
+    let out = output_of(
+        flashless().args([
+            "probe",
+            &format!("rtmp://127.0.0.1:{}/live/probe", nginx.port),
+            "live=1",
+        ]),
+        "probe",
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("NetConnection.Connect.Success"), "{text}");
+    assert!(text.contains("onMetaData"), "{text}");
+    assert!(
+        text.contains("video: avc1.") && text.contains(" 320x240"),
+        "{text}"
+    );
+    assert!(text.contains("audio: mp4a.40.2 44100 Hz"), "{text}");
+}
+
+#[test]
+fn dump_of_a_closed_port_says_it_cannot_connect() {
+    let port = free_port();
+    let out = output_of(
+        flashless().args([
+            "dump",
+            &format!("rtmp://127.0.0.1:{port}/live/x"),
+            "-o",
+            "-",
+        ]),
+        "dump",
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains(&format!("connecting to 127.0.0.1:{port}")) && err.contains("refused"),
+        "{err}"
+    );
+}
+
+#[test]
+fn unsupported_schemes_are_named() {
+    let out = output_of(
+        flashless().args(["probe", "rtmpe://127.0.0.1/live/x"]),
+        "probe",
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("rtmpe") && err.contains("not supported"),
+        "{err}"
+    );
+}
+
+/// The gateway's own listener (`ServerSession`): ffmpeg publishes to it, rtmpdump plays from it.
+#[test]
+fn listener_relays_an_ffmpeg_publish_to_rtmpdump() {
+    let port = free_port();
+    let _server = Guard::spawn(
+        flashless()
+            .args(["serve", "--rtmp", &format!("127.0.0.1:{port}")])
+            .stderr(Stdio::null()),
+        "flashless serve",
+    );
+    wait_for_port(port, "flashless serve");
+    let _ffmpeg = ffmpeg_publish(&format!("rtmp://127.0.0.1:{port}/live/relay"), &[]);
+    let dir = TempDir::new("relay");
+    let out = dir.path("rtmpdump.flv");
+    // rtmpdump has no duration limit for live streams; stop it after a few seconds.
+    let rtmpdump = Guard::spawn(
+        Command::new("rtmpdump")
+            .args([
+                "-q",
+                "-v",
+                "-r",
+                &format!("rtmp://127.0.0.1:{port}/live/relay"),
+                "-o",
+            ])
+            .arg(&out)
+            .stdin(Stdio::null()),
+        "rtmpdump",
+    );
+    std::thread::sleep(Duration::from_secs_f64(PULL_SECS + 1.0));
+    drop(rtmpdump);
+    let probe = ffprobe(&out);
+    assert!(
+        probe.codecs.contains(&"h264".to_owned()) && probe.codecs.contains(&"aac".to_owned()),
+        "{probe:?}"
+    );
+    assert!(
+        probe.duration >= PULL_SECS - 1.5,
+        "only {} s relayed",
+        probe.duration
+    );
+
+    // And our own client against our own server.
+    dump_and_check(&format!("rtmp://127.0.0.1:{port}/live/relay"), &dir);
+}
+
+#[test]
+fn second_publisher_on_a_channel_is_refused() {
+    let port = free_port();
+    let _server = Guard::spawn(
+        flashless()
+            .args(["serve", "--rtmp", &format!("127.0.0.1:{port}")])
+            .stderr(Stdio::null()),
+        "flashless serve",
+    );
+    wait_for_port(port, "flashless serve");
+    let url = format!("rtmp://127.0.0.1:{port}/live/one");
+    let _first = ffmpeg_publish(&url, &[]);
+    std::thread::sleep(Duration::from_secs(2));
+    let second = ffmpeg_publish(&url, &["-t", "3"]);
+    let status = second.wait(Duration::from_secs(20));
+    assert!(!status.success(), "a second publisher was accepted");
+}
