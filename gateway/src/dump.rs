@@ -6,7 +6,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use bytes::BytesMut;
-use flashless_core::flv::{self, Header, Tag};
+use flashless_core::flv::{
+    self, AudioPacket, AudioTag, Header, Tag, TagType, VideoPacket, VideoTag,
+};
 use flashless_core::rtmp::session::{ClientEvent, ClientMode};
 use flashless_core::rtmp::url::RtmpUrl;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
@@ -42,7 +44,7 @@ pub async fn run(args: DumpArgs) -> Result<()> {
         &mut buf,
     );
     out.write_all(&buf).await?;
-    let mut first_ts: Option<u32> = None;
+    let mut rebase = Rebase::default();
     let mut ended_by = "the server closed the connection";
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
@@ -54,10 +56,8 @@ pub async fn run(args: DumpArgs) -> Result<()> {
         let Some(event) = event else { break };
         match event {
             ClientEvent::Tag(tag) => {
-                // Live streams start mid-way; rebasing makes the file start at 0 like a recording.
-                let base = *first_ts.get_or_insert(tag.timestamp);
                 let tag = Tag {
-                    timestamp: tag.timestamp.wrapping_sub(base),
+                    timestamp: rebase.apply(&tag),
                     ..tag
                 };
                 buf.clear();
@@ -87,13 +87,45 @@ pub async fn run(args: DumpArgs) -> Result<()> {
     out.flush().await.context("writing the FLV output")?;
     progress.finish(ended_by);
     client.close().await.ok();
-    if first_ts.is_none() && ended_by != "interrupted" {
+    if rebase.base.is_none() && ended_by != "interrupted" {
         bail!(
             "{}: {ended_by} before any media arrived",
             args.url.stream_url()
         );
     }
     Ok(())
+}
+
+/// Makes a live stream's file start at 0, like a recording. The base is the first
+/// coded frame: servers such as nginx-rtmp send sequence headers stamped 0 to a
+/// player that joined before the publisher, then media at the publisher's clock.
+#[derive(Default)]
+struct Rebase {
+    base: Option<u32>,
+}
+
+impl Rebase {
+    fn apply(&mut self, tag: &Tag) -> u32 {
+        let base = match self.base {
+            Some(base) => base,
+            None if is_header(tag) => return 0,
+            None => *self.base.insert(tag.timestamp),
+        };
+        // Signed difference, so the 32-bit wrap passes and late headers clamp to 0.
+        (tag.timestamp.wrapping_sub(base) as i32).max(0) as u32
+    }
+}
+
+fn is_header(tag: &Tag) -> bool {
+    match tag.tag_type {
+        TagType::Script => true,
+        TagType::Video => {
+            VideoTag::parse(&tag.data).is_ok_and(|v| v.packet == VideoPacket::SequenceStart)
+        }
+        TagType::Audio => {
+            AudioTag::parse(&tag.data).is_ok_and(|a| a.packet == AudioPacket::SequenceStart)
+        }
+    }
 }
 
 /// The `bytes  media time  bitrate` line rtmpdump users expect on a terminal.

@@ -196,7 +196,7 @@ fn listener_relays_an_ffmpeg_publish_to_rtmpdump() {
         "rtmpdump",
     );
     std::thread::sleep(Duration::from_secs_f64(PULL_SECS + 1.0));
-    drop(rtmpdump);
+    rtmpdump.terminate(Duration::from_secs(5));
     let probe = ffprobe(&out);
     assert!(
         probe.codecs.contains(&"h264".to_owned()) && probe.codecs.contains(&"aac".to_owned()),

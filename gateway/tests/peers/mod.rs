@@ -42,6 +42,15 @@ impl Guard {
     }
 }
 
+impl Guard {
+    /// Asks the process to stop (SIGTERM), as Ctrl-C would, so it can finish its files.
+    pub fn terminate(self, limit: Duration) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        self.wait(limit)
+    }
+}
+
 impl Drop for Guard {
     fn drop(&mut self) {
         let _ = self.child.kill();
