@@ -1,1 +1,167 @@
-fn main() {}
+//! `cargo xtask …`: build, run and test orchestration for flashless (the matklad
+//! xtask pattern). CI runs `cargo xtask test`; it installs what is missing, prints
+//! one line per step and fails with the step's name.
+
+mod deps;
+mod fuzz;
+mod step;
+mod test;
+
+use std::env;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+use anyhow::{Context, Result, bail};
+
+use crate::step::Ctx;
+
+const USAGE: &str = "\
+usage: cargo xtask <command> [options]
+
+commands:
+  test [options] [-- <cargo test args>]
+        deps, fmt, clippy, wasm build, cargo test, fuzz smoke
+        --skip-deps       do not check or install tools and packages
+        --no-fuzz         skip the fuzz smoke run
+        --fuzz-time N     seconds per fuzz target in the smoke run (default 3)
+        -v, --verbose     stream every command's output instead of logging it
+  run [-- <serve args>]
+        cargo run --release the gateway: `flashless serve <serve args>`
+  fuzz [options] [target...]
+        run fuzz targets (default: all) one after the other
+        --time N          seconds per target (default 60)
+        --skip-deps       do not install cargo-fuzz when missing
+        -v, --verbose     stream libFuzzer's output
+  help  this text
+
+Quiet steps log to target/xtask/<step>.log; a failing step prints its log.";
+
+fn main() -> ExitCode {
+    // Printed with `{:#}` rather than returned: the error chain already names the
+    // step and the command, and a backtrace (RUST_BACKTRACE is often set) is noise.
+    match dispatch() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn dispatch() -> Result<()> {
+    let args: Vec<String> = env::args().skip(1).collect();
+    let Some((command, rest)) = args.split_first() else {
+        println!("{USAGE}");
+        return Ok(());
+    };
+    match command.as_str() {
+        "test" => test::run(&test::Args::parse(rest)?),
+        "run" => run_gateway(strip_separator(rest)),
+        "fuzz" => fuzz::run_cmd(&fuzz::Args::parse(rest)?),
+        "help" | "-h" | "--help" => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        other => bail!("unknown command `{other}`\n\n{USAGE}"),
+    }
+}
+
+/// `cargo xtask run -- --port 1` and `cargo xtask run --port 1` mean the same.
+fn strip_separator(args: &[String]) -> &[String] {
+    match args.split_first() {
+        Some((first, rest)) if first == "--" => rest,
+        _ => args,
+    }
+}
+
+fn run_gateway(args: &[String]) -> Result<()> {
+    // Verbose: the server's own output is the point of running it.
+    let ctx = Ctx::new(project_root(), true);
+    // The gateway needs no external tool yet; its dependencies get ensured here
+    // once it does (see `deps::Needs`).
+    deps::ensure(&ctx, deps::Needs::default())?;
+    ctx.step("serve", |s| {
+        s.run(
+            ctx.cargo()
+                .args([
+                    "run",
+                    "--release",
+                    "-p",
+                    "flashless-gateway",
+                    "--bin",
+                    "flashless",
+                ])
+                .args(["--", "serve"])
+                .args(args),
+        )
+    })
+}
+
+/// The workspace root: xtask lives one level below it.
+fn project_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask has a parent directory")
+        .to_path_buf()
+}
+
+/// The cargo that runs us, so nested builds use the same toolchain.
+fn cargo_bin() -> std::ffi::OsString {
+    env::var_os("CARGO").unwrap_or_else(|| "cargo".into())
+}
+
+fn cargo_command() -> Command {
+    Command::new(cargo_bin())
+}
+
+/// Parses the number after a flag like `--time`, accepting `--time 5` and `--time=5`.
+fn flag_value<'a>(
+    flag: &str,
+    arg: &'a str,
+    rest: &mut impl Iterator<Item = &'a String>,
+) -> Result<Option<&'a str>> {
+    if arg == flag {
+        let value = rest
+            .next()
+            .with_context(|| format!("{flag} needs a value"))?;
+        return Ok(Some(value));
+    }
+    Ok(arg
+        .strip_prefix(flag)
+        .and_then(|tail| tail.strip_prefix('=')))
+}
+
+fn parse_seconds(flag: &str, value: &str) -> Result<u64> {
+    value
+        .parse()
+        .with_context(|| format!("{flag} takes whole seconds, got `{value}`"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strings(args: &[&str]) -> Vec<String> {
+        args.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn run_accepts_args_with_or_without_separator() {
+        assert_eq!(strip_separator(&strings(&["--", "-p", "1"])), ["-p", "1"]);
+        assert_eq!(strip_separator(&strings(&["-p", "1"])), ["-p", "1"]);
+    }
+
+    #[test]
+    fn flag_value_takes_next_or_inline_value() {
+        let rest = strings(&["7"]);
+        let mut it = rest.iter();
+        assert_eq!(flag_value("--time", "--time", &mut it).unwrap(), Some("7"));
+        let mut none = [].iter();
+        assert_eq!(
+            flag_value("--time", "--time=9", &mut none).unwrap(),
+            Some("9")
+        );
+        assert_eq!(flag_value("--time", "--timer", &mut none).unwrap(), None);
+        assert!(flag_value("--time", "--time", &mut none).is_err());
+    }
+}

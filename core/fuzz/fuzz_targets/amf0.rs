@@ -1,0 +1,16 @@
+//! AMF0: decoding never panics, and what decodes re-encodes to the same values.
+#![no_main]
+
+use flashless_core::amf::amf0;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(values) = amf0::decode_all(data) else {
+        return;
+    };
+    let mut encoded = Vec::new();
+    amf0::encode_all(&values, &mut encoded).expect("decoded values re-encode");
+    let again = amf0::decode_all(&encoded).expect("re-encoded values decode");
+    // Compared through Debug, because NaN != NaN would fail a faithful round trip.
+    assert_eq!(format!("{values:?}"), format!("{again:?}"));
+});

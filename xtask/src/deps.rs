@@ -1,0 +1,182 @@
+//! Tools and packages the tests need, installed only when missing, so that on a
+//! prepared machine this step costs a few probes and prints nothing.
+
+use std::fs;
+use std::process::Command;
+
+use anyhow::{Context, Result};
+
+use crate::step::{Ctx, Step, older, probe};
+
+const WASM_TARGET: &str = "wasm32-unknown-unknown";
+/// The integration tests start these real peers themselves.
+const TEST_PACKAGES: &[&str] = &["nginx", "libnginx-mod-rtmp", "ffmpeg", "rtmpdump"];
+
+#[derive(Default, Clone, Copy)]
+pub struct Needs {
+    /// fmt, clippy, the wasm build and the test suite.
+    pub test: bool,
+    /// cargo-fuzz.
+    pub fuzz: bool,
+}
+
+pub fn ensure(ctx: &Ctx, needs: Needs) -> Result<()> {
+    if !needs.test && !needs.fuzz {
+        return Ok(());
+    }
+    ctx.step("deps", |step| {
+        if needs.test {
+            wasm_target(step)?;
+            debian_packages(step)?;
+            npm_packages(step)?;
+            wasm_bindgen(step)?;
+        }
+        if needs.fuzz {
+            cargo_fuzz(step)?;
+        }
+        Ok(())
+    })
+}
+
+fn wasm_target(step: &Step) -> Result<()> {
+    let root = &step.ctx().root;
+    let installed = probe(
+        Command::new("rustup")
+            .args(["target", "list", "--installed"])
+            .current_dir(root),
+    );
+    if installed.is_some_and(|list| list.lines().any(|t| t.trim() == WASM_TARGET)) {
+        return Ok(());
+    }
+    step.run(
+        Command::new("rustup")
+            .args(["target", "add", WASM_TARGET])
+            .current_dir(root),
+    )
+}
+
+fn debian_packages(step: &Step) -> Result<()> {
+    let mut wanted: Vec<&str> = TEST_PACKAGES.to_vec();
+    // The browser tests arrive with e2e/package.json; until then Chromium is dead weight.
+    if step.ctx().root.join("e2e/package.json").exists() {
+        wanted.push("chromium");
+    }
+    let missing: Vec<&str> = wanted
+        .into_iter()
+        .filter(|package| !debian_package_installed(package))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let as_root = probe(Command::new("id").arg("-u")).is_some_and(|uid| uid.trim() == "0");
+    // sudo drops the environment, so the variable goes through `env`.
+    let apt = |args: &[&str]| {
+        let mut cmd = if as_root {
+            Command::new("env")
+        } else {
+            let mut sudo = Command::new("sudo");
+            sudo.arg("env");
+            sudo
+        };
+        cmd.args(["DEBIAN_FRONTEND=noninteractive", "apt-get"])
+            .args(args);
+        cmd
+    };
+    step.run(&mut apt(&["update"]))?;
+    step.run(apt(&["install", "-y", "--no-install-recommends"]).args(&missing))
+}
+
+fn debian_package_installed(package: &str) -> bool {
+    probe(Command::new("dpkg-query").args(["-W", "-f=${Status}", package]))
+        .is_some_and(|status| status.trim() == "install ok installed")
+}
+
+fn npm_packages(step: &Step) -> Result<()> {
+    let e2e = step.ctx().root.join("e2e");
+    let lock = e2e.join("package-lock.json");
+    if !lock.exists() {
+        return Ok(());
+    }
+    // npm writes this hidden lockfile last, so an interrupted install still counts as stale.
+    if !older(&e2e.join("node_modules/.package-lock.json"), &lock)? {
+        return Ok(());
+    }
+    step.run(
+        Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund"])
+            .current_dir(&e2e),
+    )
+}
+
+/// The CLI must match the `wasm-bindgen` crate exactly, or its output is rejected.
+fn wasm_bindgen(step: &Step) -> Result<()> {
+    let lock_path = step.ctx().root.join("Cargo.lock");
+    let lock = fs::read_to_string(&lock_path)
+        .with_context(|| format!("reading {}", lock_path.display()))?;
+    let Some(wanted) = locked_version(&lock, "wasm-bindgen") else {
+        return Ok(());
+    };
+    let have = probe(Command::new("wasm-bindgen").arg("--version"));
+    if have.as_deref().and_then(|v| v.split_whitespace().nth(1)) == Some(wanted) {
+        return Ok(());
+    }
+    step.run(step.ctx().cargo().args([
+        "install",
+        "wasm-bindgen-cli",
+        "--version",
+        &format!("={wanted}"),
+        "--locked",
+    ]))
+}
+
+fn cargo_fuzz(step: &Step) -> Result<()> {
+    if probe(crate::cargo_command().args(["fuzz", "--version"])).is_some() {
+        return Ok(());
+    }
+    step.run(
+        step.ctx()
+            .cargo()
+            .args(["install", "cargo-fuzz", "--locked"]),
+    )
+}
+
+/// The version of `name` in a Cargo.lock, if it is there.
+fn locked_version<'a>(lock: &'a str, name: &str) -> Option<&'a str> {
+    let wanted_name = format!("name = \"{name}\"");
+    let mut in_package = false;
+    for line in lock.lines().map(str::trim) {
+        if line.starts_with('[') {
+            in_package = false;
+        } else if line == wanted_name {
+            in_package = true;
+        } else if in_package && let Some(v) = line.strip_prefix("version = \"") {
+            return v.strip_suffix('"');
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LOCK: &str = r#"
+[[package]]
+name = "wasm-bindgen-backend"
+version = "0.2.99"
+
+[[package]]
+name = "wasm-bindgen"
+version = "0.2.100"
+dependencies = [
+ "cfg-if",
+]
+"#;
+
+    #[test]
+    fn finds_exact_package_version_in_lock() {
+        assert_eq!(locked_version(LOCK, "wasm-bindgen"), Some("0.2.100"));
+        assert_eq!(locked_version(LOCK, "wasm-bindgen-backend"), Some("0.2.99"));
+        assert_eq!(locked_version(LOCK, "cfg-if"), None);
+    }
+}

@@ -1,0 +1,160 @@
+//! Steps: one `==> name` line each; the commands of a step write to its log
+//! file, which is printed only when the step fails, so a green run stays short.
+
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use anyhow::{Context, Result, anyhow, bail};
+
+/// How much of a failing step's log to print; the whole log stays on disk.
+const LOG_TAIL_LINES: usize = 400;
+
+pub struct Ctx {
+    pub root: PathBuf,
+    /// Stream command output to the terminal instead of the step log.
+    pub verbose: bool,
+    log_dir: PathBuf,
+}
+
+impl Ctx {
+    pub fn new(root: PathBuf, verbose: bool) -> Ctx {
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| root.join("target"));
+        let log_dir = root.join(target).join("xtask");
+        Ctx {
+            root,
+            verbose,
+            log_dir,
+        }
+    }
+
+    /// A cargo command run from the workspace root.
+    pub fn cargo(&self) -> Command {
+        let mut cmd = crate::cargo_command();
+        cmd.current_dir(&self.root);
+        cmd
+    }
+
+    /// Prints `==> name`, runs `body`, and names the step in the error if it fails.
+    pub fn step<T>(&self, name: &str, body: impl FnOnce(&Step) -> Result<T>) -> Result<T> {
+        println!("==> {name}");
+        let step = Step::new(self, name)?;
+        body(&step).with_context(|| format!("step `{name}` failed"))
+    }
+}
+
+pub struct Step<'a> {
+    ctx: &'a Ctx,
+    log: PathBuf,
+}
+
+impl<'a> Step<'a> {
+    fn new(ctx: &'a Ctx, name: &str) -> Result<Step<'a>> {
+        let file_name: String = name
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .collect();
+        let log = ctx.log_dir.join(format!("{file_name}.log"));
+        if !ctx.verbose {
+            fs::create_dir_all(&ctx.log_dir)
+                .with_context(|| format!("creating {}", ctx.log_dir.display()))?;
+            File::create(&log).with_context(|| format!("creating {}", log.display()))?;
+        }
+        Ok(Step { ctx, log })
+    }
+
+    pub fn ctx(&self) -> &Ctx {
+        self.ctx
+    }
+
+    /// Runs `cmd` to completion; its output goes to the step log (or the terminal
+    /// with `--verbose`). On failure the log's tail is printed.
+    pub fn run(&self, cmd: &mut Command) -> Result<()> {
+        let shown = describe(cmd);
+        let started = Instant::now();
+        let status = if self.ctx.verbose {
+            cmd.status()
+        } else {
+            let mut log = File::options()
+                .append(true)
+                .open(&self.log)
+                .with_context(|| format!("opening {}", self.log.display()))?;
+            writeln!(log, "$ {shown}")?;
+            // Nothing may wait for a prompt in CI; both streams share one file so
+            // they stay in order.
+            cmd.stdin(Stdio::null())
+                .stdout(log.try_clone()?)
+                .stderr(log)
+                .status()
+        }
+        .with_context(|| format!("cannot start `{shown}`"))?;
+        if !status.success() {
+            self.print_log_tail();
+            bail!(
+                "`{shown}` exited with {status} after {:.1}s",
+                started.elapsed().as_secs_f64()
+            );
+        }
+        Ok(())
+    }
+
+    fn print_log_tail(&self) {
+        if self.ctx.verbose {
+            return;
+        }
+        let Ok(text) = fs::read_to_string(&self.log) else {
+            return;
+        };
+        let lines: Vec<&str> = text.lines().collect();
+        let skip = lines.len().saturating_sub(LOG_TAIL_LINES);
+        if skip > 0 {
+            eprintln!("… {skip} lines omitted, see {}", self.log.display());
+        }
+        for line in &lines[skip..] {
+            eprintln!("{line}");
+        }
+    }
+}
+
+/// Runs a probe (`dpkg-query`, `rustup target list`, `tool --version`) and
+/// returns its stdout, or `None` if it is missing or fails: a probe only
+/// decides whether something must be installed.
+pub fn probe(cmd: &mut Command) -> Option<String> {
+    let out = cmd
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    String::from_utf8(out.stdout).ok()
+}
+
+/// Whether `path` is older than `than` (missing counts as older).
+pub fn older(path: &Path, than: &Path) -> Result<bool> {
+    let Ok(meta) = fs::metadata(path) else {
+        return Ok(true);
+    };
+    let reference = fs::metadata(than)
+        .and_then(|m| m.modified())
+        .map_err(|e| anyhow!("reading {}: {e}", than.display()))?;
+    Ok(meta.modified()? < reference)
+}
+
+fn describe(cmd: &Command) -> String {
+    let mut shown = Path::new(cmd.get_program())
+        .file_name()
+        .unwrap_or(cmd.get_program())
+        .to_string_lossy()
+        .into_owned();
+    for arg in cmd.get_args() {
+        shown.push(' ');
+        shown.push_str(&arg.to_string_lossy());
+    }
+    shown
+}

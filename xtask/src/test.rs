@@ -1,0 +1,148 @@
+//! `cargo xtask test`: everything CI checks, in the order that fails fastest.
+
+use std::time::Instant;
+
+use anyhow::{Result, bail};
+
+use crate::step::Ctx;
+use crate::{deps, flag_value, fuzz, parse_seconds, project_root};
+
+#[derive(Debug, PartialEq)]
+pub struct Args {
+    pub skip_deps: bool,
+    pub no_fuzz: bool,
+    pub fuzz_time: u64,
+    pub verbose: bool,
+    /// Passed on to `cargo test` (after `--`).
+    pub test_args: Vec<String>,
+}
+
+impl Args {
+    pub fn parse(args: &[String]) -> Result<Args> {
+        let mut parsed = Args {
+            skip_deps: false,
+            no_fuzz: false,
+            fuzz_time: 3,
+            verbose: false,
+            test_args: Vec::new(),
+        };
+        let mut it = args.iter();
+        while let Some(arg) = it.next() {
+            match arg.as_str() {
+                "--skip-deps" => parsed.skip_deps = true,
+                "--no-fuzz" => parsed.no_fuzz = true,
+                "-v" | "--verbose" => parsed.verbose = true,
+                "--" => {
+                    parsed.test_args = it.cloned().collect();
+                    break;
+                }
+                _ => match flag_value("--fuzz-time", arg, &mut it)? {
+                    Some(value) => parsed.fuzz_time = parse_seconds("--fuzz-time", value)?,
+                    None => bail!(
+                        "unknown option `{arg}` for `cargo xtask test` (see `cargo xtask help`)"
+                    ),
+                },
+            }
+        }
+        Ok(parsed)
+    }
+}
+
+pub fn run(args: &Args) -> Result<()> {
+    let started = Instant::now();
+    let ctx = Ctx::new(project_root(), args.verbose);
+    let fuzzing = !args.no_fuzz && fuzz::present(&ctx);
+    if !args.skip_deps {
+        deps::ensure(
+            &ctx,
+            deps::Needs {
+                test: true,
+                fuzz: fuzzing,
+            },
+        )?;
+    }
+    ctx.step("fmt", |s| {
+        s.run(ctx.cargo().args(["fmt", "--all", "--", "--check"]))?;
+        // The fuzz crate is a workspace of its own, so `--all` does not reach it.
+        if fuzz::present(&ctx) {
+            s.run(
+                ctx.cargo()
+                    .args(["fmt", "--manifest-path", fuzz::MANIFEST, "--", "--check"]),
+            )?;
+        }
+        Ok(())
+    })?;
+    ctx.step("clippy", |s| {
+        s.run(ctx.cargo().args([
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ]))
+    })?;
+    // The core must keep building for the browser.
+    ctx.step("wasm", |s| {
+        s.run(ctx.cargo().args([
+            "build",
+            "-p",
+            "flashless-core",
+            "--target",
+            "wasm32-unknown-unknown",
+        ]))
+    })?;
+    ctx.step("test", |s| {
+        s.run(
+            ctx.cargo()
+                .args(["test", "--workspace"])
+                .args(&args.test_args),
+        )
+    })?;
+    if fuzzing {
+        fuzz::smoke(&ctx, args.fuzz_time)?;
+    }
+    println!("ok in {:.0}s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Args> {
+        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        Args::parse(&args)
+    }
+
+    #[test]
+    fn defaults_run_everything() {
+        let args = parse(&[]).unwrap();
+        assert!(!args.skip_deps && !args.no_fuzz && !args.verbose);
+        assert_eq!(args.fuzz_time, 3);
+        assert!(args.test_args.is_empty());
+    }
+
+    #[test]
+    fn options_and_args_after_separator() {
+        let args = parse(&[
+            "--skip-deps",
+            "--fuzz-time",
+            "5",
+            "--",
+            "--no-fuzz",
+            "chunk",
+        ])
+        .unwrap();
+        assert!(args.skip_deps);
+        assert!(!args.no_fuzz, "flags after -- belong to cargo test");
+        assert_eq!(args.fuzz_time, 5);
+        assert_eq!(args.test_args, ["--no-fuzz", "chunk"]);
+    }
+
+    #[test]
+    fn rejects_unknown_options_and_bad_times() {
+        assert!(parse(&["--fast"]).is_err());
+        assert!(parse(&["--fuzz-time=soon"]).is_err());
+    }
+}
