@@ -47,7 +47,7 @@ enum StreamState {
 pub struct ServerSession {
     conn: Connection,
     connect_transaction: Option<f64>,
-    connected: bool,
+    connect_received: bool,
     object_encoding: f64,
     streams: Vec<(u32, StreamState)>,
     next_stream_id: u32,
@@ -59,7 +59,7 @@ impl ServerSession {
         ServerSession {
             conn: Connection::new(Handshake::server(epoch, random)),
             connect_transaction: None,
-            connected: false,
+            connect_received: false,
             object_encoding: 0.0,
             streams: Vec::new(),
             next_stream_id: 1,
@@ -99,7 +99,6 @@ impl ServerSession {
         let Some(tid) = self.connect_transaction.take() else {
             return;
         };
-        self.connected = true;
         self.conn.send(
             &Message::WindowAckSize(WINDOW_ACK_SIZE),
             csid::CONTROL,
@@ -182,6 +181,7 @@ impl ServerSession {
     /// Refuses a publish or play with an error status, e.g. `NetStream.Play.StreamNotFound`
     /// or `NetStream.Publish.BadName`.
     pub fn reject(&mut self, stream_id: u32, code: &str, description: &str) {
+        self.set_state(stream_id, StreamState::Idle);
         self.send_status(stream_id, "error", code, description);
     }
 
@@ -229,7 +229,7 @@ impl ServerSession {
         };
         match c.name.as_str() {
             "connect" => {
-                if self.connected || self.connect_transaction.is_some() {
+                if self.connect_received {
                     return Err(SessionError::Protocol {
                         what: "second connect on one connection".into(),
                     });
@@ -250,6 +250,7 @@ impl ServerSession {
                     .get("objectEncoding")
                     .and_then(Value::as_f64)
                     .unwrap_or(0.0);
+                self.connect_received = true;
                 self.connect_transaction = Some(c.transaction_id);
                 self.events.push_back(ServerEvent::Connect {
                     app,
@@ -257,9 +258,11 @@ impl ServerSession {
                     object: c.object,
                 });
             }
-            _ if !self.connected => {
+            // Commands after connect but before the caller decided are fine: clients may
+            // pipeline, and the caller sees the Connect event first and closes on reject.
+            _ if !self.connect_received => {
                 return Err(SessionError::Protocol {
-                    what: format!("{} before connect succeeded", c.name),
+                    what: format!("{} before connect", c.name),
                 });
             }
             "createStream" => {
@@ -343,6 +346,11 @@ impl ServerSession {
             return Err(SessionError::Protocol {
                 what: format!("publish or play on stream {stream_id}, which is not an idle stream"),
             });
+        }
+        // Publishers pipeline metadata and sequence headers right behind `publish`: they
+        // become events after the Publish event, and the caller drops them if it rejects.
+        if matches!(event, ServerEvent::Publish { .. }) {
+            self.set_state(stream_id, StreamState::Publishing);
         }
         self.events.push_back(event);
         Ok(())

@@ -3,6 +3,7 @@
 use bytes::Bytes;
 
 use super::*;
+use crate::amf::Value;
 use crate::flv::{Tag, TagType};
 use crate::rtmp::url::RtmpUrl;
 
@@ -260,4 +261,45 @@ fn commands_before_connect_close_the_session() {
     ));
 }
 
-use crate::amf::Value;
+/// A real FFmpeg publish (testdata/README.md), fed in odd-sized reads.
+#[test]
+fn ffmpeg_publish_capture_yields_connect_publish_and_media() {
+    let capture = include_bytes!("../../../../testdata/ffmpeg_publish.rtmp");
+    let mut relay = Relay::new();
+    for piece in capture.chunks(1000) {
+        relay.session.feed(piece).unwrap();
+        relay.handle_events();
+    }
+    // The capture ends with FCUnpublish and deleteStream, which close the stream.
+    assert_eq!(relay.publishing, None);
+    let first = &relay.received[0];
+    assert_eq!(first.tag_type, TagType::Script);
+    assert_eq!(
+        crate::rtmp::message::data_name(&first.data).as_deref(),
+        Some("onMetaData")
+    );
+    let video = relay
+        .received
+        .iter()
+        .filter(|t| t.tag_type == TagType::Video)
+        .count();
+    let audio = relay
+        .received
+        .iter()
+        .filter(|t| t.tag_type == TagType::Audio)
+        .count();
+    assert!(
+        video >= 10 && audio >= 10,
+        "{video} video and {audio} audio tags"
+    );
+    let first_video = relay
+        .received
+        .iter()
+        .find(|t| t.tag_type == TagType::Video)
+        .unwrap();
+    assert_eq!(
+        &first_video.data[..2],
+        &[0x17, 0x00],
+        "an AVC sequence header on a keyframe comes first"
+    );
+}
