@@ -3,7 +3,6 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use flashless_core::flv::Tag;
 use flashless_core::rtmp::session::{ClientEvent, ClientMode, ClientSession};
 use flashless_core::rtmp::url::{RtmpUrl, Scheme};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -69,12 +68,6 @@ impl RtmpClient {
                 .feed(data)
                 .with_context(|| format!("rtmp session with {}", self.peer))?;
         }
-    }
-
-    /// Publishes a tag (after [`ClientEvent::Publishing`]).
-    pub async fn send_tag(&mut self, tag: &Tag) -> Result<()> {
-        self.session.send_tag(tag)?;
-        self.flush().await
     }
 
     /// Ends the stream politely and closes the connection.
