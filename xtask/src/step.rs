@@ -102,6 +102,11 @@ impl<'a> Step<'a> {
         Ok(())
     }
 
+    /// What the step's commands printed so far (empty with `--verbose`).
+    pub fn log_text(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
     fn print_log_tail(&self) {
         if self.ctx.verbose {
             return;

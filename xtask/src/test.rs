@@ -92,22 +92,74 @@ pub fn run(args: &Args) -> Result<()> {
             "wasm32-unknown-unknown",
         ]))
     })?;
-    ctx.step("test", |s| {
+    let tally = ctx.step("test", |s| {
         s.run(
             ctx.cargo()
                 .args(["test", "--workspace"])
                 .args(&args.test_args),
-        )
+        )?;
+        Ok(Tally::of(&s.log_text()))
     })?;
     if fuzzing {
         fuzz::smoke(&ctx, args.fuzz_time)?;
     }
     println!("ok in {:.0}s", started.elapsed().as_secs_f64());
+    // Last, so whoever reads the closing line sees the count of tests that ran.
+    if let Some(t) = tally {
+        println!(
+            "tests: {} passed, {} failed, {} skipped",
+            t.passed, t.failed, t.ignored
+        );
+    }
     Ok(())
+}
+
+/// The sum of libtest's `test result:` lines.
+#[derive(Debug, Default, PartialEq)]
+struct Tally {
+    passed: u64,
+    failed: u64,
+    ignored: u64,
+}
+
+impl Tally {
+    /// `None` when the output holds no summary (e.g. `--verbose`, where it went to the terminal).
+    fn of(log: &str) -> Option<Tally> {
+        let mut tally = Tally::default();
+        let mut any = false;
+        for line in log.lines().filter_map(|l| l.strip_prefix("test result: ")) {
+            any = true;
+            for part in line.split(['.', ';']) {
+                let mut words = part.split_whitespace();
+                if let (Some(n), Some(what)) = (
+                    words.next().and_then(|n| n.parse::<u64>().ok()),
+                    words.next(),
+                ) {
+                    match what {
+                        "passed" => tally.passed += n,
+                        "failed" => tally.failed += n,
+                        "ignored" => tally.ignored += n,
+                        _ => {}
+                    }
+                }
+            }
+        }
+        any.then_some(tally)
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn tally_sums_libtest_summaries() {
+        let log = "test result: ok. 12 passed; 0 failed; 1 ignored; 0 measured; 0 filtered out; finished in 0.1s\n\
+                   noise\n\
+                   test result: FAILED. 3 passed; 2 failed; 0 ignored; 0 measured; 0 filtered out; finished in 1s\n";
+        let t = super::Tally::of(log).unwrap();
+        assert_eq!((t.passed, t.failed, t.ignored), (15, 2, 1));
+        assert!(super::Tally::of("no summary here").is_none());
+    }
+
     use super::*;
 
     fn parse(args: &[&str]) -> Result<Args> {
