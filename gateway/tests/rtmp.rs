@@ -107,6 +107,46 @@ fn dump_writes_flv_to_stdout() {
 }
 
 #[test]
+fn dump_leaves_a_whole_file_on_ctrl_c() {
+    let nginx = Nginx::start(4096);
+    let _ffmpeg = ffmpeg_publish(&format!("rtmp://127.0.0.1:{}/live/int", nginx.port), &[]);
+    let dir = TempDir::new("sigint");
+    let out = dir.path("interrupted.flv");
+    let dump = Guard::spawn(
+        flashless()
+            .args([
+                "dump",
+                &format!("rtmp://127.0.0.1:{}/live/int", nginx.port),
+                "live=1",
+                "-q",
+                "-o",
+            ])
+            .arg(&out)
+            .stdin(Stdio::null()),
+        "flashless dump",
+    );
+    std::thread::sleep(Duration::from_secs(4));
+    let status = dump.signal("INT", Duration::from_secs(5));
+    assert!(status.success(), "dump exited with {status} on SIGINT");
+    let probe = ffprobe(&out);
+    assert!(
+        probe.codecs.contains(&"h264".to_owned()) && probe.codecs.contains(&"aac".to_owned()),
+        "{probe:?}"
+    );
+    assert!(
+        probe.duration >= 1.5,
+        "only {} s written before SIGINT",
+        probe.duration
+    );
+    // Every tag is whole: the file ends exactly after a PreviousTagSize.
+    let bytes = std::fs::read(&out).expect("reading the dump");
+    let mut reader = flashless_core::flv::FlvReader::new();
+    reader.push(&bytes);
+    while reader.next_item().expect("a valid FLV").is_some() {}
+    assert_eq!(reader.offset(), bytes.len() as u64, "trailing partial tag");
+}
+
+#[test]
 fn probe_prints_codecs_and_metadata() {
     let nginx = Nginx::start(4096);
     let _ffmpeg = ffmpeg_publish(&format!("rtmp://127.0.0.1:{}/live/probe", nginx.port), &[]);
@@ -196,7 +236,7 @@ fn listener_relays_an_ffmpeg_publish_to_rtmpdump() {
         "rtmpdump",
     );
     std::thread::sleep(Duration::from_secs_f64(PULL_SECS + 1.0));
-    rtmpdump.terminate(Duration::from_secs(5));
+    rtmpdump.signal("TERM", Duration::from_secs(5));
     let probe = ffprobe(&out);
     assert!(
         probe.codecs.contains(&"h264".to_owned()) && probe.codecs.contains(&"aac".to_owned()),

@@ -43,10 +43,12 @@ impl Guard {
 }
 
 impl Guard {
-    /// Asks the process to stop (SIGTERM), as Ctrl-C would, so it can finish its files.
-    pub fn terminate(self, limit: Duration) -> std::process::ExitStatus {
+    /// Asks the process to stop with `signal` (`TERM`, `INT`…) and waits for it to finish its files.
+    pub fn signal(self, signal: &str, limit: Duration) -> std::process::ExitStatus {
         let pid = self.child.id().to_string();
-        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let _ = Command::new("kill")
+            .args([&format!("-{signal}"), &pid])
+            .status();
         self.wait(limit)
     }
 }
