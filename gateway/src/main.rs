@@ -49,6 +49,9 @@ enum Command {
         /// No progress line.
         #[arg(short, long)]
         quiet: bool,
+        /// Keep the server's timestamps instead of starting the file at 0.
+        #[arg(long)]
+        keep_timestamps: bool,
     },
     /// Connect, print the server's properties, metadata and codecs, and leave.
     Probe {
@@ -98,6 +101,7 @@ async fn run(command: Command) -> Result<()> {
             output,
             duration,
             quiet,
+            keep_timestamps,
         } => {
             let duration = duration
                 .map(|d| {
@@ -110,6 +114,7 @@ async fn run(command: Command) -> Result<()> {
                 output,
                 duration,
                 quiet,
+                keep_timestamps,
             })
             .await
         }
