@@ -1,10 +1,6 @@
 //! `flashless`: the gateway, and rtmpdump's jobs (`dump`, `probe`) done with the same core.
 
-mod dump;
-mod hub;
-mod probe;
-mod rtmp_client;
-mod rtmp_server;
+use flashless_gateway::{dump, hub, probe, rtmp_server};
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -90,11 +86,13 @@ async fn run(command: Command) -> Result<()> {
         Command::Serve { rtmp } => {
             let listener = rtmp_server::bind(rtmp).await?;
             tracing::info!(addr = %listener.local_addr()?, "rtmp listening");
-            let hub = Arc::new(hub::Hub::default());
-            tokio::select! {
-                r = rtmp_server::serve(listener, hub) => r,
-                _ = tokio::signal::ctrl_c() => Ok(()),
-            }
+            let hub = Arc::new(hub::Hub::new(hub::Limits::default()));
+            let (stop, shutdown) = flashless_gateway::shutdown::channel();
+            let server = tokio::spawn(rtmp_server::serve(listener, hub, shutdown));
+            tokio::signal::ctrl_c().await.ok();
+            stop.fire();
+            server.await.ok();
+            Ok(())
         }
         Command::Dump {
             url,

@@ -267,6 +267,8 @@ fn listener_relays_an_ffmpeg_publish_to_rtmpdump() {
     );
     wait_for_port(port, "flashless serve");
     let _ffmpeg = ffmpeg_publish(&format!("rtmp://127.0.0.1:{port}/live/relay"), &[]);
+    // The channel exists once ffmpeg has started publishing; playing before that is StreamNotFound.
+    std::thread::sleep(Duration::from_secs(2));
     let dir = TempDir::new("relay");
     let out = dir.path("rtmpdump.flv");
     // rtmpdump has no duration limit for live streams; stop it after a few seconds.
@@ -298,6 +300,28 @@ fn listener_relays_an_ffmpeg_publish_to_rtmpdump() {
 
     // And our own client against our own server.
     dump_and_check(&format!("rtmp://127.0.0.1:{port}/live/relay"), &dir);
+}
+
+#[test]
+fn playing_an_unknown_channel_is_stream_not_found() {
+    let port = free_port();
+    let _server = Guard::spawn(
+        flashless()
+            .args(["serve", "--rtmp", &format!("127.0.0.1:{port}")])
+            .stderr(Stdio::null()),
+        "flashless serve",
+    );
+    wait_for_port(port, "flashless serve");
+    let out = output_of(
+        flashless().args(["probe", &format!("rtmp://127.0.0.1:{port}/live/nothing")]),
+        "probe",
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("NetStream.Play.StreamNotFound") && err.contains("nothing"),
+        "{err}"
+    );
 }
 
 #[test]
