@@ -301,4 +301,4 @@ fn skip_profile_tier_level(
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
