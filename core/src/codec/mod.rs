@@ -153,6 +153,11 @@ impl<'a> BitReader<'a> {
         }
     }
 
+    /// Whether every bit has been read.
+    pub(crate) fn at_end(&self) -> bool {
+        self.pos >= self.data.len() * 8
+    }
+
     /// The bytes from the next byte boundary to the end.
     pub(crate) fn rest(&mut self) -> &'a [u8] {
         let start = self.pos.div_ceil(8).min(self.data.len());
