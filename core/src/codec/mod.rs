@@ -27,8 +27,13 @@ pub mod opus;
 pub mod vp9;
 
 pub use aac::AacConfig;
+pub use av1::Av1Config;
 pub use avc::{AvcConfig, Sps};
+pub use flac::FlacConfig;
 pub use hevc::HevcConfig;
+pub use mp3::{Mp3Header, Mpeg};
+pub use opus::OpusHead;
+pub use vp9::Vp9Config;
 
 /// What was wrong, in which structure, and at which byte of the input given to `parse`.
 #[derive(Debug, thiserror::Error, Clone, PartialEq)]
