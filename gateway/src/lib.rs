@@ -14,4 +14,6 @@ pub mod media_info;
 pub mod probe;
 pub mod rtmp_client;
 pub mod rtmp_server;
+pub mod serve;
 pub mod shutdown;
+pub mod upstream;
