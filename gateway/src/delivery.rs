@@ -18,6 +18,7 @@ use tracing::{debug, info};
 
 use crate::http::AppState;
 use crate::hub::{Channel, Feed, MediaTag, UpstreamState, Viewer};
+use crate::shutdown::Shutdown;
 
 /// Messages written per WebSocket flush: one write for a burst, as at start-up.
 const BATCH: usize = 64;
@@ -45,8 +46,10 @@ pub async fn live(
     }
     let (start, viewer) = channel.subscribe();
     match ws {
-        Ok(upgrade) => upgrade.on_upgrade(move |socket| websocket(socket, start, viewer)),
-        Err(_) => http_flv(start, viewer),
+        Ok(upgrade) => {
+            upgrade.on_upgrade(move |socket| websocket(socket, start, viewer, app.shutdown.clone()))
+        }
+        Err(_) => http_flv(start, viewer, app.shutdown.clone()),
     }
 }
 
@@ -65,7 +68,7 @@ fn file_header(channel: &Channel) -> Bytes {
     out.freeze()
 }
 
-fn http_flv(start: Vec<Arc<MediaTag>>, viewer: Viewer) -> Response {
+fn http_flv(start: Vec<Arc<MediaTag>>, viewer: Viewer, shutdown: Shutdown) -> Response {
     let channel = viewer.channel().clone();
     info!(channel = channel.name(), "http-flv viewer");
     let head =
@@ -74,21 +77,26 @@ fn http_flv(start: Vec<Arc<MediaTag>>, viewer: Viewer) -> Response {
         head.map(Ok::<_, std::convert::Infallible>)
             .collect::<Vec<_>>(),
     );
-    let live = futures_util::stream::unfold(viewer, |mut viewer| async move {
-        loop {
-            match viewer.next().await? {
-                Feed::Tag(media) => {
+    let live = futures_util::stream::unfold(
+        (viewer, shutdown),
+        |(mut viewer, mut shutdown)| async move {
+            loop {
+                let item = tokio::select! {
+                    item = viewer.next() => item?,
+                    // Ending the body finishes the chunked response cleanly.
+                    _ = shutdown.wait() => return None,
+                };
+                if let Feed::Tag(media) = item {
                     viewer
                         .channel()
                         .counters
                         .bytes_out
                         .fetch_add(media.flv.len() as u64, Relaxed);
-                    return Some((Ok(media.flv.clone()), viewer));
+                    return Some((Ok(media.flv.clone()), (viewer, shutdown)));
                 }
-                Feed::Unpublished => continue,
             }
-        }
-    });
+        },
+    );
     Response::builder()
         .header(header::CONTENT_TYPE, "video/x-flv")
         .header(header::CACHE_CONTROL, "no-cache, no-store")
@@ -96,7 +104,12 @@ fn http_flv(start: Vec<Arc<MediaTag>>, viewer: Viewer) -> Response {
         .unwrap_or_else(|_| error(StatusCode::INTERNAL_SERVER_ERROR, "building the response"))
 }
 
-async fn websocket(socket: WebSocket, start: Vec<Arc<MediaTag>>, mut viewer: Viewer) {
+async fn websocket(
+    socket: WebSocket,
+    start: Vec<Arc<MediaTag>>,
+    mut viewer: Viewer,
+    mut shutdown: Shutdown,
+) {
     let channel = viewer.channel().clone();
     info!(channel = channel.name(), "ws-flv viewer");
     let (mut tx, mut rx) = socket.split();
@@ -131,6 +144,10 @@ async fn websocket(socket: WebSocket, start: Vec<Arc<MediaTag>>, mut viewer: Vie
                 if tx.flush().await.is_err() {
                     break;
                 }
+            }
+            _ = shutdown.wait() => {
+                let _ = tx.send(Message::Close(None)).await;
+                break;
             }
             msg = rx.next() => match msg {
                 // Pings are answered by the library; anything else from the viewer is ignored.

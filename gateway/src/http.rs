@@ -21,6 +21,8 @@ pub struct AppState {
     /// The RTMP listener's port, to tell viewers the RTMP URL of a channel.
     pub rtmp_port: Option<u16>,
     pub started: Instant,
+    /// Ends viewers' streams on shutdown, so they close cleanly instead of being cut.
+    pub shutdown: Shutdown,
 }
 
 pub fn router(state: Arc<AppState>) -> Router {

@@ -75,6 +75,7 @@ pub async fn run(settings: Settings, stop: impl Future<Output = ()>) -> Result<(
         hub,
         rtmp_port,
         started: Instant::now(),
+        shutdown: shutdown.clone(),
     });
     let http = tokio::spawn(serve_http(
         listener,

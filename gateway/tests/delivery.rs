@@ -265,3 +265,46 @@ fn a_publisher_sending_garbage_is_closed_and_others_play_on() {
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("h264"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_closes_viewers_and_exits_within_seconds() {
+    let gw = Gateway::start(&["--no-demo"]);
+    let _ffmpeg = publish(&gw, "cam");
+    let url = format!("ws://127.0.0.1:{}/live/cam.flv", gw.http);
+    let (mut ws, _) = tokio_tungstenite::connect_async(&url)
+        .await
+        .expect("WebSocket upgrade");
+    assert!(ws.next().await.is_some(), "no first message");
+    let mut http = tokio::net::TcpStream::connect(("127.0.0.1", gw.http))
+        .await
+        .expect("connecting");
+    tokio::io::AsyncWriteExt::write_all(
+        &mut http,
+        b"GET /live/cam.flv HTTP/1.1\r\nHost: x\r\n\r\n",
+    )
+    .await
+    .expect("request");
+    let mut first = [0u8; 512];
+    let n = tokio::io::AsyncReadExt::read(&mut http, &mut first)
+        .await
+        .expect("a response");
+    assert!(
+        first[..n].starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&first[..n])
+    );
+    let (status, took) = tokio::task::spawn_blocking(move || gw.stop("TERM"))
+        .await
+        .expect("stopping");
+    assert!(status.success(), "exited with {status}");
+    assert!(took < Duration::from_secs(6), "took {took:?} to stop");
+    // The viewer's connection ends rather than hanging.
+    let ended = tokio::time::timeout(Duration::from_secs(5), async {
+        while let Some(Ok(_)) = ws.next().await {}
+    })
+    .await;
+    assert!(
+        ended.is_ok(),
+        "the viewer's socket stayed open after shutdown"
+    );
+}

@@ -300,6 +300,13 @@ impl Gateway {
         }
     }
 
+    /// Stops the gateway with `signal` and returns how it exited and how long it took.
+    pub fn stop(self, signal: &str) -> (std::process::ExitStatus, Duration) {
+        let start = Instant::now();
+        let status = self._guard.signal(signal, Duration::from_secs(15));
+        (status, start.elapsed())
+    }
+
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
