@@ -14,7 +14,7 @@ use tokio_io_timeout::TimeoutStream;
 
 use crate::hub::Hub;
 use crate::shutdown::Shutdown;
-use crate::{api, delivery};
+use crate::{api, delivery, page};
 
 pub struct AppState {
     pub hub: Arc<Hub>,
@@ -27,6 +27,10 @@ pub struct AppState {
 
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
+        .route("/", get(page::index))
+        .route("/watch/{channel}", get(page::index))
+        .route("/embed/{channel}", get(page::index))
+        .route("/web/{file}", get(page::asset))
         .route("/live/{file}", get(delivery::live))
         .route("/api/channels", get(api::channels))
         .route("/metrics", get(api::metrics))

@@ -11,6 +11,7 @@ pub mod dump;
 pub mod http;
 pub mod hub;
 pub mod media_info;
+pub mod page;
 pub mod probe;
 pub mod rtmp_client;
 pub mod rtmp_server;
