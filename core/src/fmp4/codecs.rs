@@ -1,0 +1,262 @@
+//! One small function per codec: FLV sequence header (and, where the header is
+//! not enough, the first coded frame) → [`TrackConfig`] with its sample entry.
+//!
+//! Adding a codec: write its function here and name it in [`video_config`] or
+//! [`audio_config`].
+
+use bytes::Bytes;
+
+use super::TrackInfo;
+use super::init::{FrameDuration, Payload, TrackConfig, audio_entry, esds, visual_entry};
+use super::mp3::Mp3Header;
+use crate::codec::{AacConfig, AvcConfig, Sps};
+use crate::flv::{AudioCodec, VideoCodec};
+
+/// Why no configuration could be made.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum ConfigError {
+    /// The codec has no MP4 mapping here; reported once per track.
+    Unsupported(String),
+    /// The configuration is malformed; reported with the tag's timestamp.
+    Invalid(String),
+}
+
+/// Video timescale: FLV timestamps are whole milliseconds, so 1000 represents every
+/// input time exactly; a finer one (90 kHz) would only multiply every value by 90.
+pub(crate) const VIDEO_TIMESCALE: u32 = 1000;
+
+/// Whether the codec's configuration comes from a sequence header (as opposed to
+/// each frame's own header).
+pub(crate) fn audio_needs_header(codec: AudioCodec) -> bool {
+    matches!(codec, AudioCodec::Aac)
+}
+
+/// The codec's name if it has no MP4 mapping here.
+pub(crate) fn video_unsupported(codec: VideoCodec) -> Option<String> {
+    match codec {
+        VideoCodec::Avc => None,
+        other => Some(video_name(other)),
+    }
+}
+
+/// The codec's name if it has no MP4 mapping here.
+pub(crate) fn audio_unsupported(codec: AudioCodec) -> Option<String> {
+    match codec {
+        AudioCodec::Aac | AudioCodec::Mp3 | AudioCodec::Mp3_8k => None,
+        other => Some(audio_name(other)),
+    }
+}
+
+pub(crate) fn video_config(
+    codec: VideoCodec,
+    header: &Bytes,
+    _keyframe: &[u8],
+) -> Result<TrackConfig, ConfigError> {
+    match codec {
+        VideoCodec::Avc => avc(header),
+        other => Err(ConfigError::Unsupported(video_name(other))),
+    }
+}
+
+pub(crate) fn audio_config(
+    codec: AudioCodec,
+    header: &Bytes,
+    frame: &[u8],
+) -> Result<TrackConfig, ConfigError> {
+    match codec {
+        AudioCodec::Aac => aac(header),
+        AudioCodec::Mp3 | AudioCodec::Mp3_8k => mp3(frame),
+        other => Err(ConfigError::Unsupported(audio_name(other))),
+    }
+}
+
+/// H.264: `avc1` + `avcC` (14496-15 §5.4.2); the FLV sequence header is the record as is.
+fn avc(record: &Bytes) -> Result<TrackConfig, ConfigError> {
+    let config = AvcConfig::parse(record).map_err(|e| ConfigError::Invalid(e.to_string()))?;
+    let (width, height) = match config.sps.first().map(|sps| Sps::parse(sps)) {
+        Some(Ok(sps)) => (sps.width, sps.height),
+        Some(Err(e)) => return Err(ConfigError::Invalid(e.to_string())),
+        None => (0, 0),
+    };
+    let entry = visual_entry(b"avc1", width, height, |w| {
+        w.open(b"avcC", |w| w.bytes(record))
+    });
+    Ok(video(
+        config.codecs_string(),
+        width,
+        height,
+        entry,
+        Payload::Nal {
+            length_size: config.nal_length_size,
+        },
+    ))
+}
+
+/// AAC: `mp4a` + `esds` with the AudioSpecificConfig as is, so HE-AAC's explicit
+/// SBR/PS signalling reaches the decoder unchanged (14496-14 §5.6, 14496-3 §1.6).
+fn aac(asc: &Bytes) -> Result<TrackConfig, ConfigError> {
+    let config = AacConfig::parse(asc).map_err(|e| ConfigError::Invalid(e.to_string()))?;
+    // A raw AAC frame holds 1024 samples of the core codec; with SBR (object type 5
+    // or 29 signalled explicitly) the parsed rate is the doubled output rate, so a
+    // frame is 2048 samples of it.
+    let per_frame = if matches!(config.object_type, 5 | 29) {
+        2048
+    } else {
+        1024
+    };
+    let channels = config.channels.max(1);
+    let entry = audio_entry(b"mp4a", channels, config.sample_rate, |w| {
+        esds(w, 0x40, asc)
+    });
+    Ok(audio(
+        config.codecs_string(),
+        config.sample_rate,
+        channels,
+        entry,
+        FrameDuration::Fixed(per_frame),
+    ))
+}
+
+/// MP3: `mp4a` + `esds` with objectTypeIndication 0x6B (MPEG-1/2 audio, 14496-1
+/// table 5) and no DecoderSpecificInfo; rate and channels from the frame header.
+fn mp3(frame: &[u8]) -> Result<TrackConfig, ConfigError> {
+    let h = Mp3Header::parse(frame)
+        .ok_or_else(|| ConfigError::Invalid("no valid MP3 frame header".into()))?;
+    let entry = audio_entry(b"mp4a", h.channels, h.sample_rate, |w| esds(w, 0x6b, &[]));
+    Ok(audio(
+        "mp4a.6B".into(),
+        h.sample_rate,
+        h.channels,
+        entry,
+        FrameDuration::PerFrame(mp3_samples),
+    ))
+}
+
+fn mp3_samples(frame: &[u8]) -> Option<u32> {
+    Mp3Header::parse(frame).map(|h| h.samples_per_frame)
+}
+
+fn video(codec: String, width: u32, height: u32, entry: Vec<u8>, payload: Payload) -> TrackConfig {
+    TrackConfig {
+        info: TrackInfo {
+            codec,
+            width,
+            height,
+            sample_rate: 0,
+            channels: 0,
+            timescale: VIDEO_TIMESCALE,
+        },
+        timescale: VIDEO_TIMESCALE,
+        sample_entry: entry,
+        duration: FrameDuration::Timestamps,
+        payload,
+    }
+}
+
+fn audio(
+    codec: String,
+    sample_rate: u32,
+    channels: u8,
+    entry: Vec<u8>,
+    duration: FrameDuration,
+) -> TrackConfig {
+    // A rate of 0 cannot be a timescale; parsers reject it, this keeps it so.
+    let timescale = sample_rate.max(1);
+    TrackConfig {
+        info: TrackInfo {
+            codec,
+            width: 0,
+            height: 0,
+            sample_rate,
+            channels,
+            timescale,
+        },
+        timescale,
+        sample_entry: entry,
+        duration,
+        payload: Payload::Plain,
+    }
+}
+
+pub(crate) fn video_name(codec: VideoCodec) -> String {
+    match codec {
+        VideoCodec::SorensonH263 => "Sorenson H.263".into(),
+        VideoCodec::Screen => "Screen video".into(),
+        VideoCodec::Vp6 => "VP6".into(),
+        VideoCodec::Vp6Alpha => "VP6 with alpha".into(),
+        VideoCodec::Screen2 => "Screen video 2".into(),
+        VideoCodec::Avc => "H.264".into(),
+        VideoCodec::Hevc => "HEVC".into(),
+        VideoCodec::Av1 => "AV1".into(),
+        VideoCodec::Vp9 => "VP9".into(),
+        VideoCodec::Vp8 => "VP8".into(),
+        VideoCodec::Other(v) => other_name("codec id", v),
+    }
+}
+
+pub(crate) fn audio_name(codec: AudioCodec) -> String {
+    match codec {
+        AudioCodec::LinearPcmPlatform | AudioCodec::LinearPcmLe => "PCM".into(),
+        AudioCodec::Adpcm => "ADPCM".into(),
+        AudioCodec::Mp3 | AudioCodec::Mp3_8k => "MP3".into(),
+        AudioCodec::Nellymoser16kMono | AudioCodec::Nellymoser8kMono | AudioCodec::Nellymoser => {
+            "Nellymoser".into()
+        }
+        AudioCodec::G711ALaw => "G.711 A-law".into(),
+        AudioCodec::G711MuLaw => "G.711 mu-law".into(),
+        AudioCodec::Aac => "AAC".into(),
+        AudioCodec::Speex => "Speex".into(),
+        AudioCodec::DeviceSpecific => "device-specific sound".into(),
+        AudioCodec::Opus => "Opus".into(),
+        AudioCodec::Flac => "FLAC".into(),
+        AudioCodec::Ac3 => "AC-3".into(),
+        AudioCodec::Eac3 => "E-AC-3".into(),
+        AudioCodec::Other(v) => other_name("sound format", v),
+    }
+}
+
+/// A FourCC when the value is four printable bytes, else the legacy number.
+fn other_name(what: &str, v: u32) -> String {
+    let b = v.to_be_bytes();
+    if v > 0xff && b.iter().all(|c| c.is_ascii_graphic() || *c == b' ') {
+        b.iter().map(|&c| char::from(c)).collect()
+    } else {
+        format!("{what} {v}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aac_lc_8k_mono_config() {
+        // AAC-LC, index 11 (8000 Hz), channel configuration 1.
+        let c = aac(&Bytes::from_static(&[0x15, 0x88])).unwrap();
+        assert_eq!(c.info.codec, "mp4a.40.2");
+        assert_eq!((c.timescale, c.info.channels), (8000, 1));
+        assert!(matches!(c.duration, FrameDuration::Fixed(1024)));
+    }
+
+    #[test]
+    fn he_aac_frames_are_2048_output_samples() {
+        // Object type 5 (SBR), core 22050 (index 7), stereo, extension 44100 (index 4), core type 2.
+        let asc = [0x2b, 0x92, 0x08, 0x00];
+        let c = aac(&Bytes::copy_from_slice(&asc)).unwrap();
+        assert_eq!(c.info.codec, "mp4a.40.5");
+        assert_eq!(c.timescale, 44_100);
+        assert!(matches!(c.duration, FrameDuration::Fixed(2048)));
+    }
+
+    #[test]
+    fn unsupported_codecs_are_named() {
+        assert!(matches!(
+            audio_config(AudioCodec::Speex, &Bytes::new(), &[]),
+            Err(ConfigError::Unsupported(c)) if c == "Speex"
+        ));
+        assert!(matches!(
+            video_config(VideoCodec::Other(crate::flv::fourcc(b"abcd")), &Bytes::new(), &[]),
+            Err(ConfigError::Unsupported(c)) if c == "abcd"
+        ));
+    }
+}
