@@ -22,6 +22,8 @@ pub struct DumpArgs {
     /// Stop after this much media time.
     pub duration: Option<Duration>,
     pub quiet: bool,
+    /// Keep the server's timestamps instead of starting the file at 0.
+    pub keep_timestamps: bool,
 }
 
 pub async fn run(args: DumpArgs) -> Result<()> {
@@ -44,7 +46,10 @@ pub async fn run(args: DumpArgs) -> Result<()> {
         &mut buf,
     );
     out.write_all(&buf).await?;
-    let mut rebase = Rebase::default();
+    let mut rebase = Rebase {
+        keep: args.keep_timestamps,
+        base: None,
+    };
     let mut ended_by = "the server closed the connection";
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
@@ -56,6 +61,7 @@ pub async fn run(args: DumpArgs) -> Result<()> {
         let Some(event) = event else { break };
         match event {
             ClientEvent::Tag(tag) => {
+                let source_ts = tag.timestamp;
                 let tag = Tag {
                     timestamp: rebase.apply(&tag),
                     ..tag
@@ -65,10 +71,11 @@ pub async fn run(args: DumpArgs) -> Result<()> {
                 out.write_all(&buf)
                     .await
                     .context("writing the FLV output")?;
-                progress.tag(buf.len(), tag.timestamp);
+                let media_ms = rebase.since_base(source_ts);
+                progress.tag(buf.len(), media_ms);
                 if args
                     .duration
-                    .is_some_and(|d| u128::from(tag.timestamp) >= d.as_millis())
+                    .is_some_and(|d| u128::from(media_ms) >= d.as_millis())
                 {
                     ended_by = "the requested duration was reached";
                     break;
@@ -99,20 +106,29 @@ pub async fn run(args: DumpArgs) -> Result<()> {
 /// Makes a live stream's file start at 0, like a recording. The base is the first
 /// coded frame: servers such as nginx-rtmp send sequence headers stamped 0 to a
 /// player that joined before the publisher, then media at the publisher's clock.
-#[derive(Default)]
 struct Rebase {
+    keep: bool,
     base: Option<u32>,
 }
 
 impl Rebase {
+    /// The timestamp to write for `tag`.
     fn apply(&mut self, tag: &Tag) -> u32 {
-        let base = match self.base {
-            Some(base) => base,
-            None if is_header(tag) => return 0,
-            None => *self.base.insert(tag.timestamp),
-        };
+        if self.base.is_none() && !is_header(tag) {
+            self.base = Some(tag.timestamp);
+        }
+        if self.keep {
+            tag.timestamp
+        } else {
+            self.since_base(tag.timestamp)
+        }
+    }
+
+    /// Milliseconds from the first coded frame to a source timestamp; headers before it count as 0.
+    fn since_base(&self, source: u32) -> u32 {
         // Signed difference, so the 32-bit wrap passes and late headers clamp to 0.
-        (tag.timestamp.wrapping_sub(base) as i32).max(0) as u32
+        self.base
+            .map_or(0, |base| (source.wrapping_sub(base) as i32).max(0) as u32)
     }
 }
 

@@ -1,109 +1,255 @@
 //! Channels: what a new viewer needs to start at once (metadata, sequence headers,
-//! the GOP since the last keyframe), and the live fan-out of tags.
+//! the GOP since the last keyframe), the live fan-out, and one timeline that keeps
+//! going forward across upstream reconnects.
+//!
+//! A tag is encoded to FLV once, when it arrives; every viewer then shares those
+//! bytes (`Arc<MediaTag>`), whatever its protocol.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
-use flashless_core::flv::{AudioPacket, AudioTag, Tag, TagType, VideoPacket, VideoTag};
-use tokio::sync::broadcast;
+use bytes::{Bytes, BytesMut};
+use flashless_core::flv::{self, AudioPacket, AudioTag, Tag, TagType, VideoPacket, VideoTag};
+use tokio::sync::{broadcast, watch};
 
-/// Tags a viewer may fall behind by before it skips to the next keyframe.
-const VIEWER_QUEUE: usize = 1024;
-/// The cached GOP is dropped past this size: a source with no keyframes must not grow memory.
-const MAX_GOP_BYTES: usize = 16 << 20;
+use crate::media_info::MediaInfo;
+
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// The cached GOP is dropped past this size: a source with rare keyframes must not grow memory.
+    pub gop_bytes: usize,
+    /// … or past this duration.
+    pub gop_duration: Duration,
+    /// Tags a viewer may fall behind by before it skips to the next keyframe.
+    pub viewer_queue: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            gop_bytes: 8 << 20,
+            gop_duration: Duration::from_secs(10),
+            viewer_queue: 512,
+        }
+    }
+}
+
+/// A tag as every viewer receives it.
+#[derive(Debug)]
+pub struct MediaTag {
+    /// On the channel's timeline.
+    pub tag: Tag,
+    /// The same tag as FLV (header, body, PreviousTagSize), encoded once for all viewers.
+    pub flv: Bytes,
+    pub kind: Kind,
+}
 
 #[derive(Debug, Clone)]
 pub enum Feed {
-    Tag(Tag),
-    /// The publisher left; viewers stay and wait for the next one.
+    Tag(Arc<MediaTag>),
+    /// The upstream or publisher left; viewers stay and wait for the next one.
     Unpublished,
 }
 
-#[derive(Default)]
+/// Where a channel's media comes from, for `/api/channels`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    Publish,
+    Pull,
+    File,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "state", rename_all = "lowercase")]
+pub enum UpstreamState {
+    /// Waiting: for a publisher, or (on demand) for a first viewer.
+    #[default]
+    Idle,
+    Connecting,
+    Live,
+    Retrying {
+        attempt: u32,
+        error: String,
+    },
+}
+
 pub struct Hub {
-    channels: Mutex<HashMap<String, Arc<Channel>>>,
+    limits: Limits,
+    channels: Mutex<BTreeMap<String, Arc<Channel>>>,
 }
 
 impl Hub {
-    pub fn channel(&self, name: &str) -> Arc<Channel> {
+    pub fn new(limits: Limits) -> Self {
+        Hub {
+            limits,
+            channels: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    pub fn get(&self, name: &str) -> Option<Arc<Channel>> {
+        lock(&self.channels).get(name).cloned()
+    }
+
+    /// The channel of that name, created with `source` if there is none yet.
+    pub fn get_or_create(&self, name: &str, source: Source) -> Arc<Channel> {
         lock(&self.channels)
             .entry(name.to_owned())
-            .or_insert_with(|| Arc::new(Channel::new()))
+            .or_insert_with(|| Arc::new(Channel::new(name, source, self.limits)))
             .clone()
+    }
+
+    pub fn list(&self) -> Vec<Arc<Channel>> {
+        lock(&self.channels).values().cloned().collect()
     }
 }
 
 pub struct Channel {
+    name: String,
+    source: Source,
+    limits: Limits,
     state: Mutex<State>,
     feed: broadcast::Sender<Feed>,
+    viewers: watch::Sender<usize>,
+    created: Instant,
+    pub counters: Counters,
+}
+
+/// Monotonic counters for `/metrics` and `/api/channels`.
+#[derive(Default)]
+pub struct Counters {
+    pub tags_in: AtomicU64,
+    pub bytes_in: AtomicU64,
+    pub bytes_out: AtomicU64,
+    /// Tags a lagging viewer skipped.
+    pub dropped: AtomicU64,
+    pub upstream_sessions: AtomicU64,
 }
 
 #[derive(Default)]
 struct State {
-    publisher: bool,
-    metadata: Option<Tag>,
-    video_header: Option<Tag>,
-    audio_header: Option<Tag>,
-    gop: Vec<Tag>,
+    upstream: UpstreamState,
+    /// A publisher or pull session is feeding the channel.
+    active: bool,
+    metadata: Option<Arc<MediaTag>>,
+    video_header: Option<Arc<MediaTag>>,
+    audio_header: Option<Arc<MediaTag>>,
+    gop: Vec<Arc<MediaTag>>,
     gop_bytes: usize,
+    timeline: Timeline,
+    info: MediaInfo,
+    /// Ever had media: distinguishes "not yet" from "down" for HTTP status codes.
+    had_media: bool,
+    live_since: Option<Instant>,
 }
 
 impl Channel {
-    fn new() -> Self {
+    fn new(name: &str, source: Source, limits: Limits) -> Self {
         Channel {
+            name: name.to_owned(),
+            source,
+            limits,
             state: Mutex::new(State::default()),
-            feed: broadcast::channel(VIEWER_QUEUE).0,
+            feed: broadcast::channel(limits.viewer_queue.max(16)).0,
+            viewers: watch::channel(0).0,
+            created: Instant::now(),
+            counters: Counters::default(),
         }
     }
 
-    /// Claims the channel for a publisher; false when another one holds it.
-    pub fn start_publishing(&self) -> bool {
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn source(&self) -> Source {
+        self.source
+    }
+
+    /// Claims the channel for a new upstream session (publisher or pull). False when
+    /// another session holds it. Cached headers stay until the new ones arrive, so a
+    /// viewer joining mid-reconnect still starts decodable.
+    pub fn begin_session(&self) -> bool {
         let mut s = lock(&self.state);
-        if s.publisher {
+        if s.active {
             return false;
         }
-        *s = State {
-            publisher: true,
-            ..State::default()
-        };
+        s.active = true;
+        s.timeline.new_session();
+        s.gop.clear();
+        s.gop_bytes = 0;
+        self.counters.upstream_sessions.fetch_add(1, Relaxed);
         true
     }
 
-    pub fn stop_publishing(&self) {
-        lock(&self.state).publisher = false;
+    pub fn end_session(&self) {
+        let mut s = lock(&self.state);
+        s.active = false;
+        s.live_since = None;
+        if s.upstream == UpstreamState::Live {
+            s.upstream = UpstreamState::Idle;
+        }
         let _ = self.feed.send(Feed::Unpublished);
     }
 
-    pub fn publish(&self, tag: Tag) {
-        let mut s = lock(&self.state);
-        match tag.tag_type {
-            TagType::Script => s.metadata = Some(tag.clone()),
-            TagType::Video => match VideoTag::parse(&tag.data) {
-                Ok(v) if v.packet == VideoPacket::SequenceStart => {
-                    s.video_header = Some(tag.clone())
-                }
-                Ok(v) if v.is_keyframe() => {
-                    s.gop.clear();
-                    s.gop_bytes = 0;
-                    s.cache(&tag);
-                }
-                _ => s.cache(&tag),
-            },
-            TagType::Audio => match AudioTag::parse(&tag.data) {
-                Ok(a) if a.packet == AudioPacket::SequenceStart => {
-                    s.audio_header = Some(tag.clone())
-                }
-                _ => s.cache(&tag),
-            },
-        }
-        // Sent under the lock so a subscriber sees each tag exactly once: in its start or live.
-        let _ = self.feed.send(Feed::Tag(tag));
+    pub fn set_upstream(&self, state: UpstreamState) {
+        lock(&self.state).upstream = state;
     }
 
-    /// What a new viewer is sent first, and the live feed after it.
-    pub fn subscribe(&self) -> (Vec<Tag>, broadcast::Receiver<Feed>) {
+    /// Takes a tag from the current session onto the channel's timeline and out to viewers.
+    pub fn publish(&self, tag: Tag) {
+        self.counters.tags_in.fetch_add(1, Relaxed);
+        self.counters
+            .bytes_in
+            .fetch_add(tag.data.len() as u64, Relaxed);
+        let mut guard = lock(&self.state);
+        let s = &mut *guard;
+        let kind = Kind::of(&tag);
+        let timestamp = s.timeline.map(tag.timestamp, kind.is_coded());
+        let tag = Tag { timestamp, ..tag };
+        let mut flv = BytesMut::with_capacity(flv::tag_len(&tag));
+        flv::write_tag(&tag, &mut flv);
+        let media = Arc::new(MediaTag {
+            tag,
+            flv: flv.freeze(),
+            kind,
+        });
+        match kind {
+            Kind::Metadata => s.metadata = Some(media.clone()),
+            Kind::VideoHeader => {
+                s.info.video_header(&media.tag.data);
+                s.video_header = Some(media.clone());
+            }
+            Kind::AudioHeader => {
+                s.info.audio_header(&media.tag.data);
+                s.audio_header = Some(media.clone());
+            }
+            Kind::Keyframe => {
+                s.gop.clear();
+                s.gop_bytes = 0;
+                s.cache(&media, &self.limits);
+            }
+            Kind::Coded => s.cache(&media, &self.limits),
+        }
+        if kind == Kind::Metadata {
+            s.info.metadata(&media.tag.data);
+        } else if matches!(kind, Kind::Coded | Kind::Keyframe) {
+            s.info.frame(&media.tag);
+            if !s.had_media || s.upstream != UpstreamState::Live {
+                s.had_media = true;
+                s.upstream = UpstreamState::Live;
+                s.live_since = Some(Instant::now());
+            }
+        }
+        // Sent under the lock, so a subscriber sees each tag exactly once: in its start or live.
+        let _ = self.feed.send(Feed::Tag(media));
+    }
+
+    /// A new viewer: what to send first (metadata, headers, the GOP) and the live feed after it.
+    pub fn subscribe(self: &Arc<Self>) -> (Vec<Arc<MediaTag>>, Viewer) {
         let s = lock(&self.state);
-        let start = s
+        let start: Vec<_> = s
             .metadata
             .iter()
             .chain(&s.video_header)
@@ -111,29 +257,241 @@ impl Channel {
             .chain(&s.gop)
             .cloned()
             .collect();
-        (start, self.feed.subscribe())
+        // With no GOP cached (none yet, or dropped for size), live media starts at the next keyframe.
+        let has_video = s.video_header.is_some();
+        let skipping = has_video && s.gop.is_empty();
+        let rx = self.feed.subscribe();
+        drop(s);
+        self.viewers.send_modify(|n| *n += 1);
+        (
+            start,
+            Viewer {
+                channel: self.clone(),
+                rx,
+                skipping,
+            },
+        )
+    }
+
+    pub fn viewer_count(&self) -> usize {
+        *self.viewers.borrow()
+    }
+
+    /// Watches the viewer count: pull-on-demand upstreams start and stop on it.
+    pub fn watch_viewers(&self) -> watch::Receiver<usize> {
+        self.viewers.subscribe()
+    }
+
+    pub fn snapshot(&self) -> Snapshot {
+        let s = lock(&self.state);
+        Snapshot {
+            name: self.name.clone(),
+            source: self.source,
+            upstream: s.upstream.clone(),
+            had_media: s.had_media,
+            info: s.info.clone(),
+            viewers: self.viewer_count(),
+            uptime: s.live_since.map(|t| t.elapsed()),
+            age: self.created.elapsed(),
+        }
+    }
+}
+
+/// A channel's state at one moment, for the API and metrics.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    pub name: String,
+    pub source: Source,
+    pub upstream: UpstreamState,
+    pub had_media: bool,
+    pub info: MediaInfo,
+    pub viewers: usize,
+    pub uptime: Option<Duration>,
+    pub age: Duration,
+}
+
+/// One viewer's live feed. A viewer that lags past the queue skips to the next keyframe.
+pub struct Viewer {
+    channel: Arc<Channel>,
+    rx: broadcast::Receiver<Feed>,
+    skipping: bool,
+}
+
+impl Viewer {
+    /// The next item to send, or `None` when the channel is gone.
+    pub async fn next(&mut self) -> Option<Feed> {
+        loop {
+            let item = match self.rx.recv().await {
+                Ok(item) => item,
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    tracing::debug!(
+                        channel = self.channel.name,
+                        skipped = n,
+                        "viewer fell behind; skipping to the next keyframe"
+                    );
+                    self.channel.counters.dropped.fetch_add(n, Relaxed);
+                    self.skipping = true;
+                    continue;
+                }
+                Err(broadcast::error::RecvError::Closed) => return None,
+            };
+            if let (true, Feed::Tag(t)) = (self.skipping, &item) {
+                // Headers and metadata still pass, so a skipping viewer keeps up with codec changes.
+                if t.kind == Kind::Keyframe {
+                    self.skipping = false;
+                } else if t.kind.is_coded() {
+                    self.channel.counters.dropped.fetch_add(1, Relaxed);
+                    continue;
+                }
+            }
+            return Some(item);
+        }
+    }
+
+    /// Takes whatever is already queued without waiting, up to `max` items: for batching writes.
+    pub fn try_next(&mut self) -> Option<Feed> {
+        loop {
+            match self.rx.try_recv() {
+                Ok(Feed::Tag(t)) if self.skipping && t.kind == Kind::Coded => {
+                    self.channel.counters.dropped.fetch_add(1, Relaxed);
+                }
+                Ok(item) => {
+                    if let Feed::Tag(t) = &item
+                        && t.kind == Kind::Keyframe
+                    {
+                        self.skipping = false;
+                    }
+                    return Some(item);
+                }
+                Err(broadcast::error::TryRecvError::Lagged(n)) => {
+                    self.channel.counters.dropped.fetch_add(n, Relaxed);
+                    self.skipping = true;
+                }
+                Err(_) => return None,
+            }
+        }
+    }
+
+    pub fn channel(&self) -> &Arc<Channel> {
+        &self.channel
+    }
+}
+
+impl Drop for Viewer {
+    fn drop(&mut self) {
+        self.channel
+            .viewers
+            .send_modify(|n| *n = n.saturating_sub(1));
+    }
+}
+
+/// What a tag is to a viewer that starts or resumes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Metadata,
+    VideoHeader,
+    AudioHeader,
+    Keyframe,
+    Coded,
+}
+
+impl Kind {
+    pub fn of(tag: &Tag) -> Kind {
+        match tag.tag_type {
+            TagType::Script => Kind::Metadata,
+            TagType::Video => match VideoTag::parse(&tag.data) {
+                Ok(v) if v.packet == VideoPacket::SequenceStart => Kind::VideoHeader,
+                Ok(v) if v.is_keyframe() && matches!(v.packet, VideoPacket::CodedFrames { .. }) => {
+                    Kind::Keyframe
+                }
+                _ => Kind::Coded,
+            },
+            TagType::Audio => match AudioTag::parse(&tag.data) {
+                Ok(a) if a.packet == AudioPacket::SequenceStart => Kind::AudioHeader,
+                _ => Kind::Coded,
+            },
+        }
+    }
+
+    pub fn is_coded(self) -> bool {
+        matches!(self, Kind::Coded | Kind::Keyframe)
     }
 }
 
 impl State {
-    fn cache(&mut self, tag: &Tag) {
+    fn cache(&mut self, media: &Arc<MediaTag>, limits: &Limits) {
         // Until the first keyframe there is nothing decodable to cache.
-        if self.gop.is_empty() && tag.tag_type == TagType::Audio {
+        let Some(first) = self.gop.first() else {
+            if media.kind == Kind::Keyframe || self.video_header.is_none() {
+                self.gop_bytes = media.flv.len();
+                self.gop.push(media.clone());
+            }
             return;
-        }
-        self.gop_bytes += tag.data.len();
-        if self.gop_bytes > MAX_GOP_BYTES {
+        };
+        let span = media.tag.timestamp.wrapping_sub(first.tag.timestamp);
+        self.gop_bytes += media.flv.len();
+        if self.gop_bytes > limits.gop_bytes || u128::from(span) > limits.gop_duration.as_millis() {
             self.gop.clear();
             self.gop_bytes = 0;
             return;
         }
-        if !self.gop.is_empty() || tag.tag_type == TagType::Video {
-            self.gop.push(tag.clone());
-        }
+        self.gop.push(media.clone());
     }
 }
 
-/// A poisoned lock only means another task panicked mid-update; the cache is still usable.
+/// Maps each upstream session's timestamps onto one channel timeline that only goes
+/// forward, so viewers keep playing across reconnects without a reload. A session is
+/// anchored at its first coded frame: servers such as nginx-rtmp stamp sequence headers
+/// 0 and then send media at the publisher's clock.
+#[derive(Default)]
+struct Timeline {
+    /// Added (wrapping) to a session's timestamps once anchored.
+    offset: Option<u32>,
+    /// Where the next session starts on the channel timeline.
+    next_start: u32,
+    last_out: Option<u32>,
+}
+
+/// The gap left between one session's last tag and the next one's first, about a frame.
+const SESSION_GAP_MS: u32 = 40;
+
+impl Timeline {
+    fn new_session(&mut self) {
+        self.offset = None;
+        self.next_start = self.last_out.map_or(0, |t| t.wrapping_add(SESSION_GAP_MS));
+    }
+
+    fn map(&mut self, ts: u32, coded: bool) -> u32 {
+        let out = match self.offset {
+            Some(offset) => {
+                let out = ts.wrapping_add(offset);
+                // Tags a little before the anchor (audio ahead of the first video frame) clamp to it.
+                if (out.wrapping_sub(self.next_start) as i32) < 0 {
+                    self.next_start
+                } else {
+                    out
+                }
+            }
+            None if coded => {
+                self.offset = Some(self.next_start.wrapping_sub(ts));
+                self.next_start
+            }
+            None => self.next_start,
+        };
+        if self
+            .last_out
+            .is_none_or(|last| (out.wrapping_sub(last) as i32) > 0)
+        {
+            self.last_out = Some(out);
+        }
+        out
+    }
+}
+
+/// A poisoned lock only means another task panicked mid-update; the state is still usable.
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
+
+#[cfg(test)]
+mod tests;

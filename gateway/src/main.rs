@@ -1,15 +1,11 @@
 //! `flashless`: the gateway, and rtmpdump's jobs (`dump`, `probe`) done with the same core.
 
-mod dump;
-mod hub;
-mod probe;
-mod rtmp_client;
-mod rtmp_server;
+use flashless_gateway::config::{LogFormat, ServeArgs, Settings};
+use flashless_gateway::{dump, probe, serve};
 
-use std::net::SocketAddr;
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -29,12 +25,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the gateway: an RTMP listener that accepts publishers and players.
-    Serve {
-        /// Address of the RTMP listener.
-        #[arg(long, default_value = "0.0.0.0:1935")]
-        rtmp: SocketAddr,
-    },
+    /// Run the gateway: channels from RTMP pulls, publishers and files, served as
+    /// HTTP-FLV, WS-FLV and RTMP.
+    Serve(ServeArgs),
     /// Pull a stream and write it as FLV (like rtmpdump).
     Dump {
         /// The URL with librtmp options after it, e.g. `rtmp://host/live/cam live=1 buffer=1000`.
@@ -49,6 +42,9 @@ enum Command {
         /// No progress line.
         #[arg(short, long)]
         quiet: bool,
+        /// Keep the server's timestamps instead of starting the file at 0.
+        #[arg(long)]
+        keep_timestamps: bool,
     },
     /// Connect, print the server's properties, metadata and codecs, and leave.
     Probe {
@@ -58,47 +54,21 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "flashless=info,warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: starting the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run(cli.command)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-async fn run(command: Command) -> Result<()> {
-    match command {
-        Command::Serve { rtmp } => {
-            let listener = rtmp_server::bind(rtmp).await?;
-            tracing::info!(addr = %listener.local_addr()?, "rtmp listening");
-            let hub = Arc::new(hub::Hub::default());
-            tokio::select! {
-                r = rtmp_server::serve(listener, hub) => r,
-                _ = tokio::signal::ctrl_c() => Ok(()),
+    match Cli::parse().command {
+        Command::Serve(args) => match Settings::load(&args) {
+            Ok(settings) => finish(settings.log_format, serve::run(settings, serve::signal())),
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::FAILURE
             }
-        }
+        },
         Command::Dump {
             url,
             output,
             duration,
             quiet,
-        } => {
+            keep_timestamps,
+        } => finish(LogFormat::Text, async move {
             let duration = duration
                 .map(|d| {
                     Duration::try_from_secs_f64(d)
@@ -110,10 +80,45 @@ async fn run(command: Command) -> Result<()> {
                 output,
                 duration,
                 quiet,
+                keep_timestamps,
             })
             .await
+        }),
+        Command::Probe { url } => finish(LogFormat::Text, async move {
+            probe::run(parse_url(&url)?).await
+        }),
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| "flashless=info,flashless_gateway=info,warn".into());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+/// Runs `work` on a runtime and turns its result into the exit code.
+fn finish(format: LogFormat, work: impl Future<Output = Result<()>>) -> ExitCode {
+    init_logging(format);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: starting the runtime: {e}");
+            return ExitCode::FAILURE;
         }
-        Command::Probe { url } => probe::run(parse_url(&url)?).await,
+    };
+    match runtime.block_on(work) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
     }
 }
 

@@ -6,34 +6,52 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use flashless_core::flv::{Tag, TagType, VideoTag};
 use flashless_core::rtmp::session::{ServerEvent, ServerSession};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::broadcast::{self, error::RecvError};
 use tracing::{Instrument, info, info_span, warn};
 
-use crate::hub::{Channel, Feed, Hub};
+use crate::hub::{Channel, Feed, Hub, Source, Viewer};
 use crate::rtmp_client::random_bytes;
+use crate::shutdown::Shutdown;
 
 /// A peer that sends nothing for this long is gone (players send acks; publishers media).
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Tags written to a player per flush: one write for a burst, as at start-up.
+const BATCH: usize = 64;
 
-pub async fn serve(listener: TcpListener, hub: Arc<Hub>) -> Result<()> {
+pub async fn bind(addr: SocketAddr) -> Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("listening for RTMP on {addr}"))
+}
+
+/// Accepts connections until `shutdown` turns true.
+pub async fn serve(listener: TcpListener, hub: Arc<Hub>, mut shutdown: Shutdown) {
     loop {
-        let (socket, peer) = match listener.accept().await {
-            Ok(conn) => conn,
-            Err(e) => {
-                // Out of file descriptors and the like: back off instead of spinning.
-                warn!(error = %e, "accept failed");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
-            }
+        let (socket, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(conn) => conn,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    warn!(error = %e, "rtmp accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            _ = shutdown.wait() => return,
         };
-        let hub = hub.clone();
+        let conn = Connection {
+            socket,
+            session: ServerSession::new(0, &random_bytes(3032)),
+            hub: hub.clone(),
+            publishing: None,
+            playing: None,
+        };
+        let shutdown = shutdown.clone();
         tokio::spawn(
             async move {
-                match Connection::new(socket, hub).run().await {
+                match conn.run(shutdown).await {
                     Ok(()) => info!("closed"),
                     Err(e) => warn!("closed: {e:#}"),
                 }
@@ -49,45 +67,27 @@ struct Connection {
     hub: Arc<Hub>,
     /// The channel this connection publishes to, with its stream id.
     publishing: Option<(u32, Arc<Channel>)>,
-    /// The channel this connection plays, with its stream id and live feed.
-    playing: Option<Player>,
-}
-
-struct Player {
-    stream_id: u32,
-    feed: broadcast::Receiver<Feed>,
-    /// After falling behind, media is skipped until the next video keyframe.
-    skipping: bool,
+    /// The stream id this connection plays on, and its feed.
+    playing: Option<(u32, Viewer)>,
 }
 
 impl Connection {
-    fn new(socket: TcpStream, hub: Arc<Hub>) -> Self {
-        let epoch = 0;
-        Connection {
-            socket,
-            session: ServerSession::new(epoch, &random_bytes(3032)),
-            hub,
-            publishing: None,
-            playing: None,
-        }
-    }
-
-    async fn run(mut self) -> Result<()> {
+    async fn run(mut self, shutdown: Shutdown) -> Result<()> {
         self.socket.set_nodelay(true).ok();
-        let result = self.pump().await;
+        let result = self.pump(shutdown).await;
         if let Some((_, channel)) = self.publishing.take() {
-            channel.stop_publishing();
+            channel.end_session();
         }
         result
     }
 
-    async fn pump(&mut self) -> Result<()> {
+    async fn pump(&mut self, mut shutdown: Shutdown) -> Result<()> {
         let mut buf = vec![0u8; 64 * 1024];
         loop {
             self.flush().await?;
             let feed = async {
                 match self.playing.as_mut() {
-                    Some(p) => Some(p.feed.recv().await),
+                    Some((_, viewer)) => viewer.next().await,
                     None => std::future::pending().await,
                 }
             };
@@ -100,7 +100,11 @@ impl Connection {
                     self.session.feed(buf.get(..n).unwrap_or_default())?;
                     self.handle_events();
                 }
-                Some(item) = feed => self.forward(item),
+                item = feed => match item {
+                    Some(item) => self.forward(item),
+                    None => self.playing = None,
+                },
+                _ = shutdown.wait() => return Ok(()),
             }
         }
     }
@@ -116,16 +120,16 @@ impl Connection {
                     stream_id, name, ..
                 } => {
                     let name = channel_name(&name);
-                    let channel = self.hub.channel(name);
-                    if self.publishing.is_some() || !channel.start_publishing() {
-                        warn!(
-                            channel = name,
-                            "publish refused: the channel already has a publisher"
-                        );
+                    let channel = self.hub.get_or_create(name, Source::Publish);
+                    if self.publishing.is_some()
+                        || channel.source() != Source::Publish
+                        || !channel.begin_session()
+                    {
+                        warn!(channel = name, "publish refused: the channel is taken");
                         self.session.reject(
                             stream_id,
                             "NetStream.Publish.BadName",
-                            "the channel already has a publisher",
+                            "the channel already has a source",
                         );
                         continue;
                     }
@@ -142,32 +146,36 @@ impl Connection {
                 }
                 ServerEvent::Play { stream_id, name } => {
                     let name = channel_name(&name);
+                    let Some(channel) = self.hub.get(name) else {
+                        warn!(channel = name, "play refused: no such channel");
+                        self.session.reject(
+                            stream_id,
+                            "NetStream.Play.StreamNotFound",
+                            &format!("no channel named {name}"),
+                        );
+                        continue;
+                    };
                     info!(channel = name, "playing");
-                    let (start, feed) = self.hub.channel(name).subscribe();
+                    let (start, viewer) = channel.subscribe();
                     self.session.accept_play(stream_id);
-                    for tag in &start {
-                        self.session.send_tag(stream_id, tag);
+                    for media in &start {
+                        self.session.send_tag(stream_id, &media.tag);
                     }
-                    self.playing = Some(Player {
-                        stream_id,
-                        feed,
-                        skipping: false,
-                    });
+                    self.playing = Some((stream_id, viewer));
                 }
                 ServerEvent::StreamClosed { stream_id } => {
                     if self
                         .publishing
                         .as_ref()
                         .is_some_and(|(id, _)| *id == stream_id)
+                        && let Some((_, channel)) = self.publishing.take()
                     {
-                        if let Some((_, channel)) = self.publishing.take() {
-                            channel.stop_publishing();
-                        }
+                        channel.end_session();
                     }
                     if self
                         .playing
                         .as_ref()
-                        .is_some_and(|p| p.stream_id == stream_id)
+                        .is_some_and(|(id, _)| *id == stream_id)
                     {
                         self.playing = None;
                     }
@@ -176,30 +184,23 @@ impl Connection {
         }
     }
 
-    fn forward(&mut self, item: Result<Feed, RecvError>) {
-        let Some(player) = self.playing.as_mut() else {
+    /// Sends one feed item and whatever else is already queued, to be written at once.
+    fn forward(&mut self, first: Feed) {
+        let Some((stream_id, viewer)) = self.playing.as_mut() else {
             return;
         };
-        let stream_id = player.stream_id;
-        match item {
-            Ok(Feed::Tag(tag)) => {
-                if player.skipping {
-                    if !is_keyframe(&tag) {
-                        return;
-                    }
-                    player.skipping = false;
-                }
-                self.session.send_tag(stream_id, &tag);
+        let stream_id = *stream_id;
+        let mut item = Some(first);
+        let mut sent = 0;
+        while let Some(feed) = item.take() {
+            match feed {
+                Feed::Tag(media) => self.session.send_tag(stream_id, &media.tag),
+                Feed::Unpublished => self.session.end_stream(stream_id),
             }
-            Ok(Feed::Unpublished) => self.session.end_stream(stream_id),
-            Err(RecvError::Lagged(n)) => {
-                warn!(
-                    skipped = n,
-                    "player fell behind; skipping to the next keyframe"
-                );
-                player.skipping = true;
+            sent += 1;
+            if sent < BATCH {
+                item = viewer.try_next();
             }
-            Err(RecvError::Closed) => self.playing = None,
         }
     }
 
@@ -211,17 +212,7 @@ impl Connection {
     }
 }
 
-fn is_keyframe(tag: &Tag) -> bool {
-    tag.tag_type == TagType::Video && VideoTag::parse(&tag.data).is_ok_and(|v| v.is_keyframe())
-}
-
 /// `stream?key=…` names the channel `stream`.
 fn channel_name(stream: &str) -> &str {
     stream.split('?').next().unwrap_or(stream)
-}
-
-pub async fn bind(addr: SocketAddr) -> Result<TcpListener> {
-    TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("listening for RTMP on {addr}"))
 }

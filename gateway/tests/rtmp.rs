@@ -65,15 +65,63 @@ fn dump_pulls_from_nginx_rtmp_at_chunk_size_128() {
 #[test]
 fn dump_follows_timestamps_past_24_bits() {
     let nginx = Nginx::start(4096);
-    // 0xFFFFFF ms is 16777.215 s: starting just below it crosses into extended timestamps.
+    let dir = TempDir::new("dumpext");
+    let out = dir.path("ext.flv");
+    // Playing before the publisher starts makes nginx relay the publisher's own clock.
+    let dump = Guard::spawn(
+        flashless()
+            .args([
+                "dump",
+                &format!("rtmp://127.0.0.1:{}/live/ext", nginx.port),
+                "live=1",
+                "-q",
+            ])
+            .args([
+                "--keep-timestamps",
+                "--duration",
+                &PULL_SECS.to_string(),
+                "-o",
+            ])
+            .arg(&out)
+            .stdin(Stdio::null()),
+        "flashless dump",
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    // 0xFFFFFF ms is 16777.215 s: starting 1.2 s below it crosses into extended timestamps.
     let _ffmpeg = ffmpeg_publish(
         &format!("rtmp://127.0.0.1:{}/live/ext", nginx.port),
         &["-output_ts_offset", "16776"],
     );
-    dump_and_check(
-        &format!("rtmp://127.0.0.1:{}/live/ext live=1", nginx.port),
-        &TempDir::new("dumpext"),
+    assert!(dump.wait(Duration::from_secs(30)).success(), "dump failed");
+
+    let bytes = std::fs::read(&out).expect("reading the dump");
+    let mut reader = flashless_core::flv::FlvReader::new();
+    reader.push(&bytes);
+    let mut video = vec![];
+    while let Some(item) = reader.next_item().expect("a valid FLV") {
+        if let flashless_core::flv::Item::Tag(t) = item
+            && t.tag_type == flashless_core::flv::TagType::Video
+        {
+            video.push(t.timestamp);
+        }
+    }
+    let coded: Vec<u32> = video.into_iter().filter(|&t| t > 0).collect();
+    assert!(
+        coded.windows(2).all(|w| w[0] <= w[1]),
+        "video timestamps go backwards"
     );
+    let (first, last) = (coded[0], coded[coded.len() - 1]);
+    assert!(
+        first < 0xFF_FFFF && last > 0xFF_FFFF,
+        "{first}..{last} does not cross 0xFFFFFF"
+    );
+    assert!(
+        f64::from(last - first) >= PULL_SECS * 900.0,
+        "only {} ms",
+        last - first
+    );
+    let probe = ffprobe(&out);
+    assert!(probe.codecs.contains(&"h264".to_owned()), "{probe:?}");
 }
 
 #[test]
@@ -210,15 +258,11 @@ fn unsupported_schemes_are_named() {
 /// The gateway's own listener (`ServerSession`): ffmpeg publishes to it, rtmpdump plays from it.
 #[test]
 fn listener_relays_an_ffmpeg_publish_to_rtmpdump() {
-    let port = free_port();
-    let _server = Guard::spawn(
-        flashless()
-            .args(["serve", "--rtmp", &format!("127.0.0.1:{port}")])
-            .stderr(Stdio::null()),
-        "flashless serve",
-    );
-    wait_for_port(port, "flashless serve");
+    let gw = Gateway::start(&["--no-demo"]);
+    let port = gw.rtmp;
     let _ffmpeg = ffmpeg_publish(&format!("rtmp://127.0.0.1:{port}/live/relay"), &[]);
+    // The channel exists once ffmpeg has started publishing; playing before that is StreamNotFound.
+    std::thread::sleep(Duration::from_secs(2));
     let dir = TempDir::new("relay");
     let out = dir.path("rtmpdump.flv");
     // rtmpdump has no duration limit for live streams; stop it after a few seconds.
@@ -253,15 +297,25 @@ fn listener_relays_an_ffmpeg_publish_to_rtmpdump() {
 }
 
 #[test]
-fn second_publisher_on_a_channel_is_refused() {
-    let port = free_port();
-    let _server = Guard::spawn(
-        flashless()
-            .args(["serve", "--rtmp", &format!("127.0.0.1:{port}")])
-            .stderr(Stdio::null()),
-        "flashless serve",
+fn playing_an_unknown_channel_is_stream_not_found() {
+    let gw = Gateway::start(&["--no-demo"]);
+    let port = gw.rtmp;
+    let out = output_of(
+        flashless().args(["probe", &format!("rtmp://127.0.0.1:{port}/live/nothing")]),
+        "probe",
     );
-    wait_for_port(port, "flashless serve");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("NetStream.Play.StreamNotFound") && err.contains("nothing"),
+        "{err}"
+    );
+}
+
+#[test]
+fn second_publisher_on_a_channel_is_refused() {
+    let gw = Gateway::start(&["--no-demo"]);
+    let port = gw.rtmp;
     let url = format!("rtmp://127.0.0.1:{port}/live/one");
     let _first = ffmpeg_publish(&url, &[]);
     std::thread::sleep(Duration::from_secs(2));

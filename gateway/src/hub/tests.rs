@@ -1,0 +1,165 @@
+use super::*;
+
+fn video(ts: u32, key: bool) -> Tag {
+    let first = if key { 0x17 } else { 0x27 };
+    Tag {
+        tag_type: TagType::Video,
+        timestamp: ts,
+        data: Bytes::from(vec![first, 1, 0, 0, 0, 0xAA]),
+    }
+}
+
+fn video_header(ts: u32) -> Tag {
+    Tag {
+        tag_type: TagType::Video,
+        timestamp: ts,
+        data: Bytes::from_static(&[0x17, 0, 0, 0, 0, 1, 0x64, 0, 0x1f]),
+    }
+}
+
+fn audio(ts: u32) -> Tag {
+    Tag {
+        tag_type: TagType::Audio,
+        timestamp: ts,
+        data: Bytes::from_static(&[0xAF, 1, 0x21]),
+    }
+}
+
+fn hub() -> Hub {
+    Hub::new(Limits {
+        viewer_queue: 16,
+        ..Limits::default()
+    })
+}
+
+fn timestamps(tags: &[Arc<MediaTag>]) -> Vec<u32> {
+    tags.iter().map(|m| m.tag.timestamp).collect()
+}
+
+#[test]
+fn a_new_viewer_starts_with_headers_and_the_gop_since_the_last_keyframe() {
+    let hub = hub();
+    let ch = hub.get_or_create("cam", Source::Publish);
+    assert!(ch.begin_session());
+    ch.publish(video_header(0));
+    ch.publish(video(0, true));
+    ch.publish(video(40, false));
+    ch.publish(video(80, true));
+    ch.publish(audio(90));
+    ch.publish(video(120, false));
+    let (start, _viewer) = ch.subscribe();
+    let kinds: Vec<Kind> = start.iter().map(|m| m.kind).collect();
+    assert_eq!(
+        kinds,
+        [Kind::VideoHeader, Kind::Keyframe, Kind::Coded, Kind::Coded]
+    );
+    assert_eq!(timestamps(&start), [0, 80, 90, 120]);
+    assert_eq!(ch.viewer_count(), 1);
+}
+
+#[test]
+fn viewer_count_falls_when_a_viewer_leaves() {
+    let hub = hub();
+    let ch = hub.get_or_create("cam", Source::Publish);
+    let (_, a) = ch.subscribe();
+    let (_, b) = ch.subscribe();
+    assert_eq!(ch.viewer_count(), 2);
+    drop(a);
+    drop(b);
+    assert_eq!(ch.viewer_count(), 0);
+}
+
+#[test]
+fn a_second_session_continues_the_timeline_forward() {
+    let hub = hub();
+    let ch = hub.get_or_create("cam", Source::Pull);
+    assert!(ch.begin_session());
+    assert!(!ch.begin_session(), "one session at a time");
+    ch.publish(video_header(0));
+    ch.publish(video(5000, true));
+    ch.publish(video(5040, false));
+    ch.end_session();
+    // The upstream comes back with its clock restarted, headers stamped 0.
+    assert!(ch.begin_session());
+    ch.publish(video_header(0));
+    ch.publish(video(100, true));
+    ch.publish(audio(90));
+    ch.publish(video(140, false));
+    let (start, _) = ch.subscribe();
+    assert_eq!(
+        timestamps(&start),
+        [80, 80, 80, 120],
+        "header, keyframe, clamped audio, next frame"
+    );
+}
+
+#[test]
+fn the_first_session_starts_at_zero_even_from_a_late_clock() {
+    let hub = hub();
+    let ch = hub.get_or_create("cam", Source::Pull);
+    ch.begin_session();
+    ch.publish(video_header(0));
+    ch.publish(video(0x0100_0000, true));
+    ch.publish(video(0x0100_0000 + 40, false));
+    let (start, _) = ch.subscribe();
+    assert_eq!(timestamps(&start), [0, 0, 40]);
+}
+
+#[tokio::test]
+async fn a_lagging_viewer_skips_to_the_next_keyframe() {
+    let hub = hub();
+    let ch = hub.get_or_create("cam", Source::Publish);
+    ch.begin_session();
+    ch.publish(video_header(0));
+    ch.publish(video(0, true));
+    let (_, mut viewer) = ch.subscribe();
+    for i in 1..40 {
+        ch.publish(video(i * 40, false));
+    }
+    ch.publish(video(1600, true));
+    ch.publish(video(1640, false));
+    let Some(Feed::Tag(first)) = viewer.next().await else {
+        panic!("expected a tag")
+    };
+    assert_eq!((first.tag.timestamp, first.kind), (1600, Kind::Keyframe));
+    assert!(ch.counters.dropped.load(Relaxed) > 0);
+}
+
+#[test]
+fn the_gop_cache_is_bounded_by_duration() {
+    let hub = Hub::new(Limits {
+        gop_duration: Duration::from_millis(200),
+        ..Limits::default()
+    });
+    let ch = hub.get_or_create("cam", Source::Publish);
+    ch.begin_session();
+    ch.publish(video_header(0));
+    ch.publish(video(0, true));
+    for i in 1..10 {
+        ch.publish(video(i * 40, false));
+    }
+    let (start, _) = ch.subscribe();
+    assert_eq!(start.len(), 1, "only the header: the GOP outgrew its limit");
+}
+
+#[tokio::test]
+async fn a_viewer_joining_without_a_gop_waits_for_a_keyframe() {
+    let hub = Hub::new(Limits {
+        gop_duration: Duration::from_millis(100),
+        ..Limits::default()
+    });
+    let ch = hub.get_or_create("cam", Source::Publish);
+    ch.begin_session();
+    ch.publish(video_header(0));
+    ch.publish(video(0, true));
+    for i in 1..5 {
+        ch.publish(video(i * 40, false));
+    }
+    let (_, mut viewer) = ch.subscribe();
+    ch.publish(video(200, false));
+    ch.publish(video(240, true));
+    let Some(Feed::Tag(first)) = viewer.next().await else {
+        panic!("expected a tag")
+    };
+    assert_eq!(first.tag.timestamp, 240);
+}
