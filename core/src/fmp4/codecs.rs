@@ -8,8 +8,10 @@ use bytes::Bytes;
 
 use super::TrackInfo;
 use super::init::{FrameDuration, Payload, TrackConfig, audio_entry, esds, visual_entry};
-use super::mp3::Mp3Header;
-use crate::codec::{AacConfig, AvcConfig, Sps};
+use crate::codec::{
+    AacConfig, Av1Config, AvcConfig, FlacConfig, HevcConfig, Mp3Header, OpusHead, Sps, Vp9Config,
+    flac, opus, vp9,
+};
 use crate::flv::{AudioCodec, VideoCodec};
 
 /// Why no configuration could be made.
@@ -28,13 +30,13 @@ pub(crate) const VIDEO_TIMESCALE: u32 = 1000;
 /// Whether the codec's configuration comes from a sequence header (as opposed to
 /// each frame's own header).
 pub(crate) fn audio_needs_header(codec: AudioCodec) -> bool {
-    matches!(codec, AudioCodec::Aac)
+    matches!(codec, AudioCodec::Aac | AudioCodec::Opus | AudioCodec::Flac)
 }
 
 /// The codec's name if it has no MP4 mapping here.
 pub(crate) fn video_unsupported(codec: VideoCodec) -> Option<String> {
     match codec {
-        VideoCodec::Avc => None,
+        VideoCodec::Avc | VideoCodec::Hevc | VideoCodec::Av1 | VideoCodec::Vp9 => None,
         other => Some(video_name(other)),
     }
 }
@@ -42,7 +44,11 @@ pub(crate) fn video_unsupported(codec: VideoCodec) -> Option<String> {
 /// The codec's name if it has no MP4 mapping here.
 pub(crate) fn audio_unsupported(codec: AudioCodec) -> Option<String> {
     match codec {
-        AudioCodec::Aac | AudioCodec::Mp3 | AudioCodec::Mp3_8k => None,
+        AudioCodec::Aac
+        | AudioCodec::Mp3
+        | AudioCodec::Mp3_8k
+        | AudioCodec::Opus
+        | AudioCodec::Flac => None,
         other => Some(audio_name(other)),
     }
 }
@@ -50,10 +56,13 @@ pub(crate) fn audio_unsupported(codec: AudioCodec) -> Option<String> {
 pub(crate) fn video_config(
     codec: VideoCodec,
     header: &Bytes,
-    _keyframe: &[u8],
+    keyframe: &[u8],
 ) -> Result<TrackConfig, ConfigError> {
     match codec {
         VideoCodec::Avc => avc(header),
+        VideoCodec::Hevc => hevc(header),
+        VideoCodec::Av1 => av1(header),
+        VideoCodec::Vp9 => vp9(header, keyframe),
         other => Err(ConfigError::Unsupported(video_name(other))),
     }
 }
@@ -66,6 +75,8 @@ pub(crate) fn audio_config(
     match codec {
         AudioCodec::Aac => aac(header),
         AudioCodec::Mp3 | AudioCodec::Mp3_8k => mp3(frame),
+        AudioCodec::Opus => opus(header),
+        AudioCodec::Flac => flac(header),
         other => Err(ConfigError::Unsupported(audio_name(other))),
     }
 }
@@ -90,6 +101,84 @@ fn avc(record: &Bytes) -> Result<TrackConfig, ConfigError> {
             length_size: config.nal_length_size,
         },
     ))
+}
+
+/// HEVC: `hvc1` + `hvcC` (14496-15 §8.4.1); `hvc1` because the parameter sets
+/// stay in the record, as FLV sends them. The sequence header is the record as is.
+fn hevc(record: &Bytes) -> Result<TrackConfig, ConfigError> {
+    let c = HevcConfig::parse(record).map_err(invalid)?;
+    let entry = visual_entry(b"hvc1", c.width, c.height, |w| {
+        w.open(b"hvcC", |w| w.bytes(record))
+    });
+    let payload = Payload::Nal {
+        length_size: c.nal_length_size,
+    };
+    Ok(video(c.codecs_string(), c.width, c.height, entry, payload))
+}
+
+/// AV1: `av01` + `av1C` (AV1-ISOBMFF §2.2, §2.3); the sequence header is the record as is.
+fn av1(record: &Bytes) -> Result<TrackConfig, ConfigError> {
+    let c = Av1Config::parse(record).map_err(invalid)?;
+    let entry = visual_entry(b"av01", c.width, c.height, |w| {
+        w.open(b"av1C", |w| w.bytes(record))
+    });
+    Ok(video(
+        c.codecs_string(),
+        c.width,
+        c.height,
+        entry,
+        Payload::Av1,
+    ))
+}
+
+/// VP9: `vp09` + `vpcC` (VP-ISOBMFF §2.2): a FullBox version 1 around the
+/// record, rebuilt from the parsed fields so either form of the FLV body works.
+/// The record has no picture size: that comes from the keyframe.
+fn vp9(record: &Bytes, keyframe: &[u8]) -> Result<TrackConfig, ConfigError> {
+    let c = Vp9Config::parse(record).map_err(invalid)?;
+    let (width, height) = vp9::frame_size(keyframe).unwrap_or((0, 0));
+    let entry = visual_entry(b"vp09", width, height, |w| {
+        w.full(b"vpcC", 1, 0, |w| w.bytes(&c.record()))
+    });
+    Ok(video(
+        c.codecs_string(),
+        width,
+        height,
+        entry,
+        Payload::Plain,
+    ))
+}
+
+/// Opus: `Opus` + `dOps` (Opus-ISOBMFF §4.3). Opus always decodes at 48 kHz, so
+/// that is the timescale; durations come from each packet's TOC byte. The
+/// pre-skip is signalled in `dOps` only (no edit list), as MSE players expect.
+fn opus(head: &Bytes) -> Result<TrackConfig, ConfigError> {
+    let h = OpusHead::parse(head).map_err(invalid)?;
+    let entry = audio_entry(b"Opus", h.channels, 48_000, |w| {
+        w.open(b"dOps", |w| w.bytes(&h.dops()))
+    });
+    let duration = FrameDuration::PerFrame(opus::packet_samples);
+    Ok(audio("opus".into(), 48_000, h.channels, entry, duration))
+}
+
+/// FLAC: `fLaC` + `dfLa` (FLAC-ISOBMFF §3.3); durations from each frame's block size.
+fn flac(header: &Bytes) -> Result<TrackConfig, ConfigError> {
+    let c = FlacConfig::parse(header).map_err(invalid)?;
+    let entry = audio_entry(b"fLaC", c.channels, c.sample_rate, |w| {
+        w.open(b"dfLa", |w| w.bytes(&c.dfla()))
+    });
+    let duration = FrameDuration::PerFrame(flac::frame_block_size);
+    Ok(audio(
+        "flac".into(),
+        c.sample_rate,
+        c.channels,
+        entry,
+        duration,
+    ))
+}
+
+fn invalid(e: crate::codec::CodecError) -> ConfigError {
+    ConfigError::Invalid(e.to_string())
 }
 
 /// AAC: `mp4a` + `esds` with the AudioSpecificConfig as is, so HE-AAC's explicit
@@ -120,8 +209,7 @@ fn aac(asc: &Bytes) -> Result<TrackConfig, ConfigError> {
 /// MP3: `mp4a` + `esds` with objectTypeIndication 0x6B (MPEG-1/2 audio, 14496-1
 /// table 5) and no DecoderSpecificInfo; rate and channels from the frame header.
 fn mp3(frame: &[u8]) -> Result<TrackConfig, ConfigError> {
-    let h = Mp3Header::parse(frame)
-        .ok_or_else(|| ConfigError::Invalid("no valid MP3 frame header".into()))?;
+    let h = Mp3Header::parse(frame).map_err(invalid)?;
     let entry = audio_entry(b"mp4a", h.channels, h.sample_rate, |w| esds(w, 0x6b, &[]));
     Ok(audio(
         "mp4a.6B".into(),
@@ -132,8 +220,19 @@ fn mp3(frame: &[u8]) -> Result<TrackConfig, ConfigError> {
     ))
 }
 
-fn mp3_samples(frame: &[u8]) -> Option<u32> {
-    Mp3Header::parse(frame).map(|h| h.samples_per_frame)
+/// Samples in a tag: usually one MP3 frame, but a tag may hold several.
+fn mp3_samples(data: &[u8]) -> Option<u32> {
+    let mut total = 0u32;
+    let mut rest = data;
+    // Bounded by the tag: every frame is at least its 4-byte header.
+    while let Ok(h) = Mp3Header::parse(rest) {
+        total = total.saturating_add(h.samples_per_frame);
+        match rest.get(h.frame_len.max(4)..) {
+            Some(next) if !next.is_empty() => rest = next,
+            _ => break,
+        }
+    }
+    (total > 0).then_some(total)
 }
 
 fn video(codec: String, width: u32, height: u32, entry: Vec<u8>, payload: Payload) -> TrackConfig {

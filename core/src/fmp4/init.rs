@@ -53,7 +53,6 @@ pub(crate) enum Payload {
     /// Length-prefixed NAL units (14496-15 §5.3.2, §8.3.2), the same framing in FLV
     /// and MP4; checked so a bad length is reported instead of passed to the decoder.
     Nal { length_size: u8 },
-    #[allow(dead_code)] // until the AV1 configuration parser is wired in
     /// AV1 low-overhead OBUs; a leading temporal delimiter is sliced off
     /// (AV1-ISOBMFF §2.4: temporal delimiters should not be in samples).
     Av1,

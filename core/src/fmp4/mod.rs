@@ -19,7 +19,6 @@ mod boxes;
 mod codecs;
 mod fragment;
 mod init;
-mod mp3;
 mod output;
 mod track;
 
@@ -31,7 +30,10 @@ use std::collections::VecDeque;
 use bytes::Bytes;
 
 use crate::amf::{self, Value};
-use crate::flv::{AudioPacket, AudioTag, FrameType, Tag, TagType, VideoPacket, VideoTag};
+use crate::codec::vp9;
+use crate::flv::{
+    AudioPacket, AudioTag, FrameType, Tag, TagType, VideoCodec, VideoPacket, VideoTag,
+};
 use codecs::ConfigError;
 use init::TrackConfig;
 use track::TrackState;
@@ -226,6 +228,16 @@ impl Remuxer {
             VideoPacket::SequenceStart => self.sequence_header(Track::Video, v.body),
             VideoPacket::CodedFrames { composition_time } => {
                 let keyframe = v.is_keyframe();
+                // A VP9 keyframe may change the picture size without a new
+                // sequence header: that is a new configuration too.
+                if v.codec == VideoCodec::Vp9 && keyframe {
+                    let size = vp9::frame_size(&v.body);
+                    if let (Some(c), Some(size)) = (&self.video.config, size) {
+                        if (c.info.width, c.info.height) != size {
+                            self.video.header_applied = false;
+                        }
+                    }
+                }
                 let body = v.body.clone();
                 let make = |h: &Bytes| codecs::video_config(v.codec, h, &body);
                 self.coded_frame(
