@@ -358,4 +358,54 @@ mod tests {
             Err(ConfigError::Unsupported(c)) if c == "abcd"
         ));
     }
+
+    fn child<'a>(entry: &'a [u8], fourcc: &[u8; 4]) -> &'a [u8] {
+        let at = entry
+            .windows(4)
+            .position(|w| w == fourcc)
+            .expect("child box");
+        let len = u32::from_be_bytes([entry[at - 4], entry[at - 3], entry[at - 2], entry[at - 1]]);
+        &entry[at + 4..at - 4 + len as usize]
+    }
+
+    #[test]
+    fn opus_entry_carries_dops_at_48k() {
+        // OpusHead: version 1, 2 channels, pre-skip 312, 44.1 kHz input, gain 0, family 0.
+        let head = b"OpusHead\x01\x02\x38\x01\x44\xac\x00\x00\x00\x00\x00";
+        let c = opus(&Bytes::from_static(head)).unwrap();
+        assert_eq!((c.info.codec.as_str(), c.timescale), ("opus", 48_000));
+        assert_eq!(&c.sample_entry[4..8], b"Opus");
+        assert_eq!(
+            child(&c.sample_entry, b"dOps"),
+            [0, 2, 0x01, 0x38, 0, 0, 0xac, 0x44, 0, 0, 0]
+        );
+        assert_eq!(&c.sample_entry[32..36], &[0xbb, 0x80, 0, 0]); // 48000 << 16
+    }
+
+    #[test]
+    fn vp9_entry_wraps_the_record_in_a_version_1_vpcc() {
+        // Profile 0, level 3.1, 8-bit 4:2:0 colocated, BT.709, codec init size 0.
+        let record = [0, 31, 0x82, 1, 1, 1, 0, 0];
+        let c = vp9(&Bytes::copy_from_slice(&record), &[]).unwrap();
+        assert_eq!(&c.sample_entry[4..8], b"vp09");
+        let vpcc = child(&c.sample_entry, b"vpcC");
+        assert_eq!(&vpcc[..4], &[1, 0, 0, 0]);
+        assert_eq!(&vpcc[4..], &record);
+        assert!(
+            c.info.codec.starts_with("vp09.00.31.08"),
+            "{}",
+            c.info.codec
+        );
+    }
+
+    #[test]
+    fn mp3_tag_with_two_frames_counts_both() {
+        // MPEG 1 Layer III, 128 kb/s, 44.1 kHz: 417-byte frames.
+        let mut tag = vec![0u8; 2 * 417];
+        tag[..4].copy_from_slice(&[0xff, 0xfb, 0x90, 0x44]);
+        tag[417..421].copy_from_slice(&[0xff, 0xfb, 0x90, 0x44]);
+        assert_eq!(mp3_samples(&tag), Some(2 * 1152));
+        assert_eq!(mp3_samples(&tag[..417]), Some(1152));
+        assert_eq!(mp3_samples(&[0, 1, 2, 3]), None);
+    }
 }
