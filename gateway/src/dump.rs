@@ -1,4 +1,5 @@
-//! `flashless dump`: rtmpdump's job. Pulls a stream and writes it as FLV.
+//! `flashless dump`: rtmpdump's job. Pulls a stream and writes it as FLV, or as
+//! fragmented MP4 through the same remuxer the browser player uses.
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -9,6 +10,7 @@ use bytes::BytesMut;
 use flashless_core::flv::{
     self, AudioPacket, AudioTag, Header, Tag, TagType, VideoPacket, VideoTag,
 };
+use flashless_core::fmp4::{Layout, RemuxEvent, Remuxer, RemuxerOptions};
 use flashless_core::rtmp::session::{ClientEvent, ClientMode};
 use flashless_core::rtmp::url::RtmpUrl;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
@@ -24,6 +26,93 @@ pub struct DumpArgs {
     pub quiet: bool,
     /// Keep the server's timestamps instead of starting the file at 0.
     pub keep_timestamps: bool,
+    pub format: Format,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Flv,
+    /// Fragmented MP4, one `moov` with every track.
+    Mp4,
+}
+
+impl Format {
+    /// The format a file name asks for: `.mp4`/`.m4v`/`.m4a` are MP4, anything else FLV.
+    pub fn for_path(path: &std::path::Path) -> Format {
+        match path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            Some("mp4" | "m4v" | "m4a") => Format::Mp4,
+            _ => Format::Flv,
+        }
+    }
+}
+
+/// Turns tags into the bytes of the output file.
+enum Encoder {
+    Flv,
+    Mp4(Box<Remuxer>),
+}
+
+impl Encoder {
+    fn new(format: Format) -> Encoder {
+        match format {
+            Format::Flv => Encoder::Flv,
+            Format::Mp4 => Encoder::Mp4(Box::new(Remuxer::new(RemuxerOptions {
+                layout: Layout::Muxed,
+                ..RemuxerOptions::default()
+            }))),
+        }
+    }
+
+    fn start(&mut self, out: &mut BytesMut) {
+        if let Encoder::Flv = self {
+            flv::write_header(
+                &Header {
+                    has_audio: true,
+                    has_video: true,
+                },
+                out,
+            );
+        }
+    }
+
+    fn tag(&mut self, tag: &Tag, out: &mut BytesMut) {
+        match self {
+            Encoder::Flv => flv::write_tag(tag, out),
+            Encoder::Mp4(remuxer) => {
+                remuxer.push(tag);
+                drain(remuxer, out);
+            }
+        }
+    }
+
+    fn finish(&mut self, out: &mut BytesMut) {
+        if let Encoder::Mp4(remuxer) = self {
+            remuxer.flush();
+            drain(remuxer, out);
+        }
+    }
+}
+
+fn drain(remuxer: &mut Remuxer, out: &mut BytesMut) {
+    while let Some(event) = remuxer.poll_event() {
+        match event {
+            RemuxEvent::Init { data, .. } | RemuxEvent::Fragment { data, .. } => {
+                out.extend_from_slice(&data)
+            }
+            RemuxEvent::Unsupported { track, codec } => {
+                tracing::warn!(
+                    "unsupported codec {codec} on the {track:?} track: it is left out of the MP4"
+                )
+            }
+            RemuxEvent::Error { message, .. } => tracing::warn!("{message}"),
+            RemuxEvent::Discontinuity { .. } | RemuxEvent::Metadata(_) => {}
+        }
+    }
 }
 
 pub async fn run(args: DumpArgs) -> Result<()> {
@@ -38,14 +127,9 @@ pub async fn run(args: DumpArgs) -> Result<()> {
     let mut client = RtmpClient::connect(&args.url, ClientMode::Play).await?;
     let mut progress = Progress::new(!args.quiet && std::io::stderr().is_terminal());
     let mut buf = BytesMut::new();
-    flv::write_header(
-        &Header {
-            has_audio: true,
-            has_video: true,
-        },
-        &mut buf,
-    );
-    out.write_all(&buf).await?;
+    let mut encoder = Encoder::new(args.format);
+    encoder.start(&mut buf);
+    out.write_all(&buf).await.context("writing the output")?;
     let mut rebase = Rebase {
         keep: args.keep_timestamps,
         base: None,
@@ -67,10 +151,8 @@ pub async fn run(args: DumpArgs) -> Result<()> {
                     ..tag
                 };
                 buf.clear();
-                flv::write_tag(&tag, &mut buf);
-                out.write_all(&buf)
-                    .await
-                    .context("writing the FLV output")?;
+                encoder.tag(&tag, &mut buf);
+                out.write_all(&buf).await.context("writing the output")?;
                 let media_ms = rebase.since_base(source_ts);
                 progress.tag(buf.len(), media_ms);
                 if args
@@ -91,7 +173,10 @@ pub async fn run(args: DumpArgs) -> Result<()> {
             other => tracing::debug!(?other, "event"),
         }
     }
-    out.flush().await.context("writing the FLV output")?;
+    buf.clear();
+    encoder.finish(&mut buf);
+    out.write_all(&buf).await.context("writing the output")?;
+    out.flush().await.context("writing the output")?;
     progress.finish(ended_by);
     client.close().await.ok();
     if rebase.base.is_none() && ended_by != "interrupted" {

@@ -45,6 +45,9 @@ enum Command {
         /// Keep the server's timestamps instead of starting the file at 0.
         #[arg(long)]
         keep_timestamps: bool,
+        /// Output format [default: mp4 for .mp4/.m4v/.m4a file names, else flv].
+        #[arg(long, value_enum)]
+        format: Option<dump::Format>,
     },
     /// Connect, print the server's properties, metadata and codecs, and leave.
     Probe {
@@ -68,6 +71,7 @@ fn main() -> ExitCode {
             duration,
             quiet,
             keep_timestamps,
+            format,
         } => finish(LogFormat::Text, async move {
             let duration = duration
                 .map(|d| {
@@ -75,12 +79,14 @@ fn main() -> ExitCode {
                         .context("--duration must be a positive number of seconds")
                 })
                 .transpose()?;
+            let format = format.unwrap_or_else(|| dump::Format::for_path(&output));
             dump::run(dump::DumpArgs {
                 url: parse_url(&url)?,
                 output,
                 duration,
                 quiet,
                 keep_timestamps,
+                format,
             })
             .await
         }),

@@ -11,7 +11,14 @@ static STYLE: &str = include_str!("../../web/style.css");
 
 /// The page for `/`, `/watch/<channel>` and `/embed/<channel>`: its script reads the path.
 pub async fn index() -> Response {
-    ([(header::CONTENT_TYPE, "text/html; charset=utf-8"), (header::CACHE_CONTROL, "no-cache")], INDEX).into_response()
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        INDEX,
+    )
+        .into_response()
 }
 
 pub async fn asset(Path(file): Path<String>) -> Response {
@@ -20,5 +27,12 @@ pub async fn asset(Path(file): Path<String>) -> Response {
         "style.css" => (STYLE, "text/css; charset=utf-8"),
         _ => return StatusCode::NOT_FOUND.into_response(),
     };
-    ([(header::CONTENT_TYPE, kind), (header::CACHE_CONTROL, "no-cache")], body).into_response()
+    (
+        [
+            (header::CONTENT_TYPE, kind),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        body,
+    )
+        .into_response()
 }

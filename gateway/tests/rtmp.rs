@@ -125,6 +125,45 @@ fn dump_follows_timestamps_past_24_bits() {
 }
 
 #[test]
+fn dump_writes_fragmented_mp4_that_ffmpeg_decodes() {
+    let nginx = Nginx::start(4096);
+    let _ffmpeg = ffmpeg_publish(&format!("rtmp://127.0.0.1:{}/live/mp4", nginx.port), &[]);
+    let dir = TempDir::new("mp4");
+    let out = dir.path("out.mp4");
+    let result = output_of(
+        flashless()
+            .args([
+                "dump",
+                &format!("rtmp://127.0.0.1:{}/live/mp4", nginx.port),
+                "live=1",
+                "-q",
+                "-o",
+            ])
+            .arg(&out)
+            .args(["--duration", &PULL_SECS.to_string()]),
+        "flashless dump",
+    );
+    assert!(
+        result.status.success(),
+        "dump failed: {}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    assert_h264_aac_of_duration(&out, PULL_SECS);
+    let decode = output_of(
+        Command::new("ffmpeg")
+            .args(["-v", "error", "-nostdin", "-i"])
+            .arg(&out)
+            .args(["-f", "null", "-"]),
+        "ffmpeg",
+    );
+    let errors = String::from_utf8_lossy(&decode.stderr);
+    assert!(
+        decode.status.success() && errors.trim().is_empty(),
+        "decoding the MP4: {errors}"
+    );
+}
+
+#[test]
 fn dump_writes_flv_to_stdout() {
     let nginx = Nginx::start(4096);
     let _ffmpeg = ffmpeg_publish(&format!("rtmp://127.0.0.1:{}/live/pipe", nginx.port), &[]);
