@@ -18,18 +18,24 @@ pub struct Needs {
     pub test: bool,
     /// cargo-fuzz.
     pub fuzz: bool,
+    /// The npm package build alone (`cargo xtask wasm`): the wasm target, wasm-bindgen,
+    /// and binaryen's wasm-opt from e2e's npm lock.
+    pub wasm: bool,
 }
 
 pub fn ensure(ctx: &Ctx, needs: Needs) -> Result<()> {
-    if !needs.test && !needs.fuzz {
+    if !needs.test && !needs.fuzz && !needs.wasm {
         return Ok(());
     }
     ctx.step("deps", |step| {
         if needs.test {
-            wasm_target(step)?;
             debian_packages(step)?;
-            npm_packages(step)?;
+        }
+        if needs.test || needs.wasm {
+            wasm_target(step)?;
             wasm_bindgen(step)?;
+            // playwright-core for the browser tests, binaryen's wasm-opt for the package.
+            npm_packages(step)?;
         }
         if needs.fuzz {
             cargo_fuzz(step)?;
@@ -120,13 +126,16 @@ fn wasm_bindgen(step: &Step) -> Result<()> {
     if have.as_deref().and_then(|v| v.split_whitespace().nth(1)) == Some(wanted) {
         return Ok(());
     }
-    step.run(step.ctx().cargo().args([
-        "install",
-        "wasm-bindgen-cli",
-        "--version",
-        &format!("={wanted}"),
-        "--locked",
-    ]))
+    let version = format!("={wanted}");
+    let install = || {
+        let mut cmd = step.ctx().cargo();
+        cmd.args(["install", "wasm-bindgen-cli", "--version", &version]);
+        cmd
+    };
+    // The CLI's own lock can name a dependency version the registry no longer
+    // offers (yanked); then resolve afresh, still at the exact CLI version.
+    step.run(install().arg("--locked"))
+        .or_else(|_| step.run(&mut install()))
 }
 
 fn cargo_fuzz(step: &Step) -> Result<()> {

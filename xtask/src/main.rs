@@ -6,6 +6,7 @@ mod deps;
 mod fuzz;
 mod step;
 mod test;
+mod wasm;
 
 use std::env;
 use std::path::{Path, PathBuf};
@@ -20,7 +21,8 @@ usage: cargo xtask <command> [options]
 
 commands:
   test [options] [-- <cargo test args>]
-        deps, fmt, clippy, wasm build, cargo test, fuzz smoke
+        deps, fmt, wasm package, clippy, wasm build, cargo test, package
+        and browser tests, fuzz smoke
         --skip-deps       do not check or install tools and packages
         --no-fuzz         skip the fuzz smoke run
         --fuzz-time N     seconds per fuzz target in the smoke run (default 3)
@@ -32,6 +34,8 @@ commands:
         --time N          seconds per target (default 60)
         --skip-deps       do not install cargo-fuzz when missing
         -v, --verbose     stream libFuzzer's output
+  wasm [-v]
+        build the npm package's wasm and glue into pkg/ and print their sizes
   help  this text
 
 Quiet steps log to target/xtask/<step>.log; a failing step prints its log.";
@@ -58,6 +62,11 @@ fn dispatch() -> Result<()> {
         "test" => test::run(&test::Args::parse(rest)?),
         "run" => run_gateway(strip_separator(rest)),
         "fuzz" => fuzz::run_cmd(&fuzz::Args::parse(rest)?),
+        "wasm" => match rest {
+            [] => wasm::run_cmd(false),
+            [v] if v == "-v" || v == "--verbose" => wasm::run_cmd(true),
+            _ => bail!("`cargo xtask wasm` takes only -v (see `cargo xtask help`)"),
+        },
         "help" | "-h" | "--help" => {
             println!("{USAGE}");
             Ok(())

@@ -1,0 +1,168 @@
+//! `cargo xtask wasm`: the npm package's generated files. The core with its `web`
+//! feature is built for wasm32 with the `wasm` profile, wasm-bindgen writes the
+//! glue, wasm-opt (Debian's binaryen) shrinks the module, and the files are copied
+//! into `pkg/` only when their bytes changed, so an unchanged build does not make
+//! the gateway re-embed them.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+use crate::step::{Ctx, Step, probe};
+
+const TARGET: &str = "wasm32-unknown-unknown";
+/// wasm-bindgen's `--out-name`: `pkg/flashless.js` is the hand-written entry that imports it.
+pub const OUT_NAME: &str = "flashless_wasm";
+/// The generated files, relative to `pkg/`.
+pub const GENERATED: &[&str] = &["flashless_wasm.js", "flashless_wasm_bg.wasm"];
+
+pub fn run_cmd(verbose: bool) -> Result<()> {
+    let ctx = Ctx::new(crate::project_root(), verbose);
+    crate::deps::ensure(
+        &ctx,
+        crate::deps::Needs {
+            wasm: true,
+            ..Default::default()
+        },
+    )?;
+    build(&ctx)?;
+    for line in sizes(&ctx.root)? {
+        println!("{line}");
+    }
+    Ok(())
+}
+
+/// Builds the package files into `pkg/`.
+pub fn build(ctx: &Ctx) -> Result<()> {
+    ctx.step("wasm package", |s| {
+        s.run(ctx.cargo().args([
+            "build",
+            "--profile",
+            "wasm",
+            "--target",
+            TARGET,
+            "-p",
+            "flashless-core",
+            "--features",
+            "web",
+        ]))?;
+        let target_dir = target_dir(&ctx.root);
+        let input = target_dir.join(TARGET).join("wasm/flashless_core.wasm");
+        let staging = target_dir.join("xtask/wasm-pkg");
+        if staging.exists() {
+            fs::remove_dir_all(&staging)
+                .with_context(|| format!("clearing {}", staging.display()))?;
+        }
+        s.run(
+            Command::new("wasm-bindgen")
+                .args(["--target", "web", "--no-typescript", "--out-name", OUT_NAME])
+                .arg("--out-dir")
+                .arg(&staging)
+                .arg(&input),
+        )?;
+        let wasm = staging.join("flashless_wasm_bg.wasm");
+        optimize(s, &wasm)?;
+        let pkg = ctx.root.join("pkg");
+        for name in GENERATED {
+            copy_if_changed(&staging.join(name), &pkg.join(name))?;
+        }
+        Ok(())
+    })
+}
+
+/// `wasm-opt -Oz` in place. The binaryen that `e2e/package-lock.json` pins comes
+/// first: Debian bookworm's binaryen (108) turns wasm-bindgen's `externref` table
+/// into a `funcref` one, and the module then fails to instantiate.
+fn optimize(step: &Step, wasm: &Path) -> Result<()> {
+    let pinned = step.ctx().root.join("e2e/node_modules/.bin/wasm-opt");
+    let mut cmd = if pinned.exists() {
+        Command::new(pinned)
+    } else {
+        let version = probe(Command::new("wasm-opt").arg("--version"));
+        if !version
+            .as_deref()
+            .and_then(binaryen_version)
+            .is_some_and(|v| v >= MIN_BINARYEN)
+        {
+            println!(
+                "    no wasm-opt {MIN_BINARYEN} or newer (`npm ci` in e2e/ brings one): the module stays unoptimized"
+            );
+            return Ok(());
+        }
+        Command::new("wasm-opt")
+    };
+    // The target features come from the module's own `target_features` section.
+    step.run(cmd.arg("-Oz").arg(wasm).arg("-o").arg(wasm))
+}
+
+/// The first binaryen that keeps reference-typed tables as they are.
+const MIN_BINARYEN: u32 = 116;
+
+/// `wasm-opt version 108` → 108; `wasm-opt version 123 (version_123)` → 123.
+fn binaryen_version(text: &str) -> Option<u32> {
+    text.split_whitespace().nth(2)?.parse().ok()
+}
+
+fn copy_if_changed(from: &Path, to: &Path) -> Result<()> {
+    let bytes = fs::read(from).with_context(|| format!("reading {}", from.display()))?;
+    if fs::read(to).ok().as_deref() == Some(&bytes[..]) {
+        return Ok(());
+    }
+    fs::write(to, &bytes).with_context(|| format!("writing {}", to.display()))
+}
+
+/// One line per shipped file: raw and gzip -9 size, and the total.
+pub fn sizes(root: &Path) -> Result<Vec<String>> {
+    let pkg = root.join("pkg");
+    let mut lines = Vec::new();
+    let (mut raw_total, mut gz_total) = (0, 0);
+    for name in GENERATED.iter().chain(["flashless.js"].iter()) {
+        let path = pkg.join(name);
+        let raw = fs::metadata(&path)
+            .with_context(|| format!("{} (run `cargo xtask wasm`)", path.display()))?
+            .len();
+        let gz = gzip_len(&path)?;
+        raw_total += raw;
+        gz_total += gz;
+        lines.push(format!("{name:<24} {raw:>8} B  gzip {gz:>7} B"));
+    }
+    lines.push(format!(
+        "{:<24} {raw_total:>8} B  gzip {gz_total:>7} B",
+        "total"
+    ));
+    Ok(lines)
+}
+
+fn gzip_len(path: &Path) -> Result<u64> {
+    let out = Command::new("gzip")
+        .args(["-9", "-c"])
+        .arg(path)
+        .output()
+        .context("running gzip")?;
+    if !out.status.success() {
+        bail!("gzip {} failed", path.display());
+    }
+    Ok(out.stdout.len() as u64)
+}
+
+fn target_dir(root: &Path) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .map(|t| root.join(t))
+        .unwrap_or_else(|| root.join("target"))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn reads_binaryen_versions() {
+        assert_eq!(super::binaryen_version("wasm-opt version 108"), Some(108));
+        assert_eq!(
+            super::binaryen_version("wasm-opt version 123 (version_123)"),
+            Some(123)
+        );
+        assert_eq!(super::binaryen_version("wasm-opt"), None);
+    }
+}
