@@ -10,3 +10,6 @@ pub mod codec;
 pub mod flv;
 pub mod fmp4;
 pub mod rtmp;
+/// The browser surface (feature `web`); its live-edge policy is plain Rust and tested natively.
+#[cfg(any(test, feature = "web"))]
+pub mod web;

@@ -1,0 +1,129 @@
+//! Small conversions at the JS boundary: plain objects, AMF values, remuxer events.
+
+use js_sys::{Array, Object, Reflect, Uint8Array};
+use wasm_bindgen::JsValue;
+
+use crate::amf::Value;
+use crate::fmp4::{RemuxEvent, Track};
+
+/// Sets `key` on a plain object; setting a property on a fresh object cannot fail.
+pub fn set(obj: &Object, key: &str, value: impl Into<JsValue>) {
+    let _ = Reflect::set(obj, &JsValue::from_str(key), &value.into());
+}
+
+/// A property of a JS value, `undefined` when missing or not an object.
+pub fn get(obj: &JsValue, key: &str) -> JsValue {
+    if !obj.is_object() {
+        return JsValue::UNDEFINED;
+    }
+    Reflect::get(obj, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
+}
+
+pub fn track_name(track: Option<Track>) -> JsValue {
+    match track {
+        Some(Track::Video) => JsValue::from_str("video"),
+        Some(Track::Audio) => JsValue::from_str("audio"),
+        None => JsValue::NULL,
+    }
+}
+
+/// An `Error`'s message, a DOMException's name and message, or the value as text.
+pub fn describe(err: &JsValue) -> String {
+    let name = get(err, "name").as_string();
+    let message = get(err, "message").as_string();
+    match (name, message) {
+        (Some(n), Some(m)) => n + ": " + &m,
+        (None, Some(m)) => m,
+        _ => err.as_string().unwrap_or_else(|| "unknown error".into()),
+    }
+}
+
+/// An AMF value as the JS value it stands for. Depth is bounded by the AMF decoder.
+pub fn amf(value: &Value) -> JsValue {
+    match value {
+        Value::Number(n) => JsValue::from_f64(*n),
+        Value::Integer(n) => JsValue::from_f64(f64::from(*n)),
+        Value::Date(ms) => JsValue::from_f64(*ms),
+        Value::Boolean(b) => JsValue::from_bool(*b),
+        Value::String(s) | Value::XmlDocument(s) => JsValue::from_str(s),
+        Value::Null => JsValue::NULL,
+        Value::Undefined => JsValue::UNDEFINED,
+        Value::Object(o) => properties(&o.properties),
+        Value::EcmaArray(props) => properties(props),
+        Value::StrictArray(items) => items.iter().map(amf).collect::<Array>().into(),
+        Value::ByteArray(b) => Uint8Array::from(&b[..]).into(),
+    }
+}
+
+fn properties(props: &[(String, Value)]) -> JsValue {
+    let obj = Object::new();
+    for (k, v) in props {
+        set(&obj, k, amf(v));
+    }
+    obj.into()
+}
+
+/// A remuxer event as `{ type, … }` (the shapes are in `pkg/flashless.d.ts`).
+pub fn event(ev: &RemuxEvent) -> Object {
+    let o = Object::new();
+    match ev {
+        RemuxEvent::Init {
+            track,
+            mime,
+            data,
+            info,
+        } => {
+            set(&o, "type", "init");
+            set(&o, "track", track_name(*track));
+            set(&o, "mime", mime.as_str());
+            set(&o, "codec", info.codec.as_str());
+            set(&o, "data", Uint8Array::from(&data[..]));
+            set(&o, "width", info.width);
+            set(&o, "height", info.height);
+            set(&o, "sampleRate", info.sample_rate);
+            set(&o, "channels", info.channels);
+            set(&o, "timescale", info.timescale);
+        }
+        RemuxEvent::Fragment {
+            track,
+            data,
+            start_ms,
+            end_ms,
+            keyframe,
+            samples,
+        } => {
+            set(&o, "type", "fragment");
+            set(&o, "track", track_name(*track));
+            set(&o, "data", Uint8Array::from(&data[..]));
+            set(&o, "startMs", *start_ms);
+            set(&o, "endMs", *end_ms);
+            set(&o, "keyframe", *keyframe);
+            set(&o, "samples", *samples);
+        }
+        RemuxEvent::Discontinuity {
+            track,
+            from_ms,
+            to_ms,
+        } => {
+            set(&o, "type", "discontinuity");
+            set(&o, "track", track_name(Some(*track)));
+            set(&o, "fromMs", *from_ms as f64);
+            set(&o, "toMs", *to_ms as f64);
+        }
+        RemuxEvent::Metadata(v) => {
+            set(&o, "type", "metadata");
+            set(&o, "value", amf(v));
+        }
+        RemuxEvent::Unsupported { track, codec } => {
+            set(&o, "type", "unsupported");
+            set(&o, "track", track_name(Some(*track)));
+            set(&o, "codec", codec.as_str());
+        }
+        RemuxEvent::Error { track, message } => {
+            set(&o, "type", "error");
+            set(&o, "track", track_name(*track));
+            set(&o, "message", message.as_str());
+        }
+    }
+    o
+}

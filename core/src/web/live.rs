@@ -1,0 +1,334 @@
+//! The player's live-edge policy, with no browser in it: given where the playhead
+//! is and what is buffered, which playback rate to use and whether to seek. The
+//! player (`player/`) reads the `<video>` into a [`Snapshot`] every tick and
+//! applies the [`Decision`]; the tests here drive it with numbers alone.
+
+/// Tuning; times in seconds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Options {
+    /// The latency to hold: how far behind the newest buffered media the playhead plays.
+    pub target: f64,
+    /// The fastest rate used to catch up (audio stays listenable up to ~1.2).
+    pub max_rate: f64,
+    /// Further behind than this, catching up would take too long: seek instead.
+    pub jump_behind: f64,
+    /// Media kept behind the playhead; older buffer is removed.
+    pub back_buffer: f64,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            target: 0.5,
+            max_rate: 1.15,
+            jump_behind: 3.0,
+            back_buffer: 10.0,
+        }
+    }
+}
+
+/// What the `<video>` looks like at one tick.
+#[derive(Debug, Clone, Copy)]
+pub struct Snapshot<'a> {
+    /// A monotonic clock in milliseconds (`performance.now()`).
+    pub now_ms: f64,
+    pub current: f64,
+    /// `video.buffered`, in order.
+    pub ranges: &'a [(f64, f64)],
+    pub paused: bool,
+    pub seeking: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Seek {
+    /// The first media arrived: start at the live edge.
+    Start,
+    /// After a hidden tab, a jump the caller asked for with [`LiveEdge::resync`].
+    Resync,
+    /// Further behind than `jump_behind`.
+    Behind,
+    /// The playhead sits in a hole between buffered ranges.
+    Gap,
+    /// Playing, data ahead, yet the playhead did not move: a decoder stall.
+    Stall,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Decision {
+    pub rate: f64,
+    pub seek: Option<(f64, Seek)>,
+}
+
+/// A stalled playhead is nudged after this long.
+const STALL_MS: f64 = 1000.0;
+/// Catch-up starts this far past the target and stops this close to it, so the
+/// rate does not flap around the target.
+const CHASE_START: f64 = 0.25;
+const CHASE_STOP: f64 = 0.05;
+/// Playback rate gained per second of excess latency.
+const CHASE_GAIN: f64 = 0.25;
+/// Below this much buffered media, play slightly slower to avoid running dry.
+const LOW_WATER: f64 = 0.15;
+const SLOW_RATE: f64 = 0.95;
+/// Where a seek lands past a range's start: a hair inside, not on the boundary.
+const INSIDE: f64 = 0.05;
+/// Removal happens in steps of this many seconds past `back_buffer`, not every tick.
+const TRIM_STEP: f64 = 5.0;
+
+#[derive(Debug, Clone)]
+pub struct LiveEdge {
+    options: Options,
+    started: bool,
+    resync: bool,
+    chasing: bool,
+    last_current: f64,
+    still_since: Option<f64>,
+}
+
+impl LiveEdge {
+    pub fn new(options: Options) -> Self {
+        LiveEdge {
+            options,
+            started: false,
+            resync: false,
+            chasing: false,
+            last_current: f64::NAN,
+            still_since: None,
+        }
+    }
+
+    pub fn options(&self) -> &Options {
+        &self.options
+    }
+
+    /// Jump to the live edge at the next tick (a tab that was hidden is visible again).
+    pub fn resync(&mut self) {
+        self.resync = true;
+    }
+
+    pub fn tick(&mut self, s: &Snapshot) -> Decision {
+        let moved = (s.current - self.last_current).abs() > 0.001;
+        self.last_current = s.current;
+        let Some(&(last_start, end)) = s.ranges.last() else {
+            return Decision::play(1.0);
+        };
+        let live = (end - self.options.target).max(last_start);
+        if !self.started || self.resync {
+            let why = if self.started {
+                Seek::Resync
+            } else {
+                Seek::Start
+            };
+            self.started = true;
+            self.resync = false;
+            self.chasing = false;
+            return Decision::seek(live, why);
+        }
+        if s.seeking {
+            return Decision::play(1.0);
+        }
+        if !s
+            .ranges
+            .iter()
+            .any(|&(a, b)| s.current >= a - 0.01 && s.current < b)
+        {
+            // In a hole (or before the first range): go to where media resumes.
+            if let Some(&(next, _)) = s.ranges.iter().find(|&&(a, _)| a > s.current) {
+                return Decision::seek(next + INSIDE, Seek::Gap);
+            }
+            // Past the end: waiting for data, nothing to do.
+            return Decision::play(1.0);
+        }
+        if s.paused {
+            self.still_since = None;
+            return Decision::play(1.0);
+        }
+        let latency = end - s.current;
+        if latency > self.options.jump_behind {
+            self.chasing = false;
+            return Decision::seek(live, Seek::Behind);
+        }
+        if !moved && latency > LOW_WATER {
+            let since = *self.still_since.get_or_insert(s.now_ms);
+            if s.now_ms - since >= STALL_MS {
+                self.still_since = None;
+                return Decision::seek(s.current + 0.1, Seek::Stall);
+            }
+        } else {
+            self.still_since = None;
+        }
+        let excess = latency - self.options.target;
+        if excess > CHASE_START {
+            self.chasing = true;
+        } else if excess <= CHASE_STOP {
+            self.chasing = false;
+        }
+        let rate = if self.chasing {
+            // Not `f64::clamp`: its assertion message pulls float formatting into the wasm.
+            (1.0 + excess * CHASE_GAIN)
+                .min(self.options.max_rate)
+                .max(1.0)
+        } else if latency < LOW_WATER.min(self.options.target / 2.0) {
+            SLOW_RATE
+        } else {
+            1.0
+        };
+        Decision::play(rate)
+    }
+
+    /// Where to remove buffer up to, if what lies behind the playhead has grown
+    /// past the back buffer by a step.
+    pub fn trim_before(&self, current: f64, ranges: &[(f64, f64)]) -> Option<f64> {
+        let &(first, _) = ranges.first()?;
+        let keep_from = current - self.options.back_buffer;
+        (first < keep_from - TRIM_STEP).then_some(keep_from)
+    }
+}
+
+impl Decision {
+    fn play(rate: f64) -> Decision {
+        Decision { rate, seek: None }
+    }
+
+    fn seek(to: f64, why: Seek) -> Decision {
+        Decision {
+            rate: 1.0,
+            seek: Some((to, why)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snap(now_ms: f64, current: f64, ranges: &[(f64, f64)]) -> Snapshot<'_> {
+        Snapshot {
+            now_ms,
+            current,
+            ranges,
+            paused: false,
+            seeking: false,
+        }
+    }
+
+    fn started() -> LiveEdge {
+        let mut edge = LiveEdge::new(Options::default());
+        edge.tick(&snap(0.0, 0.0, &[(100.0, 101.0)]));
+        edge
+    }
+
+    #[test]
+    fn first_media_starts_at_target_behind_the_edge() {
+        let mut edge = LiveEdge::new(Options::default());
+        assert_eq!(edge.tick(&snap(0.0, 0.0, &[])), Decision::play(1.0));
+        let d = edge.tick(&snap(0.0, 0.0, &[(100.0, 102.0)]));
+        assert_eq!(d.seek, Some((101.5, Seek::Start)));
+    }
+
+    #[test]
+    fn start_never_seeks_before_the_buffered_start() {
+        let mut edge = LiveEdge::new(Options::default());
+        let d = edge.tick(&snap(0.0, 0.0, &[(100.0, 100.2)]));
+        assert_eq!(d.seek, Some((100.0, Seek::Start)));
+    }
+
+    #[test]
+    fn on_target_plays_at_normal_rate() {
+        let mut edge = started();
+        assert_eq!(edge.tick(&snap(100.0, 100.5, &[(100.0, 101.0)])).rate, 1.0);
+    }
+
+    #[test]
+    fn behind_target_chases_with_a_bounded_rate_until_close() {
+        let mut edge = started();
+        let d = edge.tick(&snap(100.0, 100.0, &[(99.0, 101.4)]));
+        assert!(d.rate > 1.0 && d.rate <= 1.15, "{d:?}");
+        let d = edge.tick(&snap(200.0, 100.1, &[(99.0, 103.0)]));
+        assert_eq!(d.rate, 1.15, "capped");
+        // Inside the dead band the chase goes on …
+        let d = edge.tick(&snap(300.0, 102.3, &[(99.0, 103.0)]));
+        assert!(d.rate > 1.0);
+        // … and stops close to the target.
+        let d = edge.tick(&snap(400.0, 102.5, &[(99.0, 103.0)]));
+        assert_eq!(d.rate, 1.0);
+    }
+
+    #[test]
+    fn far_behind_jumps_to_the_edge() {
+        let mut edge = started();
+        let d = edge.tick(&snap(100.0, 100.0, &[(99.0, 104.0)]));
+        assert_eq!(d.seek, Some((103.5, Seek::Behind)));
+    }
+
+    #[test]
+    fn almost_dry_plays_slower() {
+        let mut edge = started();
+        assert_eq!(
+            edge.tick(&snap(100.0, 100.95, &[(100.0, 101.0)])).rate,
+            SLOW_RATE
+        );
+    }
+
+    #[test]
+    fn playhead_in_a_gap_skips_to_the_next_range() {
+        let mut edge = started();
+        let d = edge.tick(&snap(100.0, 101.0, &[(100.0, 100.9), (101.3, 102.0)]));
+        assert_eq!(d.seek, Some((101.35, Seek::Gap)));
+        // Past the end there is nothing to skip to: wait.
+        let d = edge.tick(&snap(200.0, 103.0, &[(100.0, 102.0)]));
+        assert_eq!(d, Decision::play(1.0));
+    }
+
+    #[test]
+    fn a_stalled_playhead_with_data_ahead_is_nudged_after_a_second() {
+        let mut edge = started();
+        let ranges = [(100.0, 101.0)];
+        assert!(edge.tick(&snap(0.0, 100.4, &ranges)).seek.is_none());
+        assert!(edge.tick(&snap(500.0, 100.4, &ranges)).seek.is_none());
+        let d = edge.tick(&snap(1000.0, 100.4, &ranges));
+        assert_eq!(d.seek.map(|s| s.1), Some(Seek::Stall));
+        // A moving playhead is no stall.
+        let mut edge = started();
+        for i in 0..10 {
+            let t = f64::from(i);
+            assert!(
+                edge.tick(&snap(t * 500.0, 100.4 + t * 0.001, &ranges))
+                    .seek
+                    .is_none()
+            );
+        }
+    }
+
+    #[test]
+    fn paused_neither_chases_nor_counts_as_stalled() {
+        let mut edge = started();
+        let ranges = [(99.0, 102.0)];
+        for i in 0..5 {
+            let mut s = snap(f64::from(i) * 1000.0, 100.0, &ranges);
+            s.paused = true;
+            assert_eq!(edge.tick(&s), Decision::play(1.0));
+        }
+    }
+
+    #[test]
+    fn resync_jumps_once_to_the_edge() {
+        let mut edge = started();
+        edge.resync();
+        let d = edge.tick(&snap(0.0, 100.5, &[(99.0, 101.0)]));
+        assert_eq!(d.seek, Some((100.5, Seek::Resync)));
+        assert!(
+            edge.tick(&snap(100.0, 100.5, &[(99.0, 101.0)]))
+                .seek
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn trims_in_steps_behind_the_back_buffer() {
+        let edge = started();
+        assert_eq!(edge.trim_before(112.0, &[(100.0, 112.5)]), None);
+        assert_eq!(edge.trim_before(116.0, &[(100.0, 116.5)]), Some(106.0));
+        assert_eq!(edge.trim_before(116.0, &[]), None);
+    }
+}

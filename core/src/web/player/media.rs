@@ -1,0 +1,464 @@
+//! Media Source Extensions: one MediaSource on the `<video>`, one SourceBuffer
+//! per track (the remuxer's PerTrack layout), and per SourceBuffer a queue of
+//! operations applied one at a time, never while it is `updating`.
+//!
+//! SourceBuffers are created together: browsers refuse `addSourceBuffer` once
+//! every existing one has its init segment, so a track that starts a little
+//! later than the other would be lost. Media is held until every expected track
+//! (FLV header flags, `onMetaData`) has its init, or for at most [`HOLD_MS`].
+
+use std::collections::VecDeque;
+
+use js_sys::{Array, Function, Reflect, Uint8Array};
+use wasm_bindgen::JsCast;
+use wasm_bindgen::prelude::*;
+use web_sys::{HtmlVideoElement, MediaSource, MediaSourceReadyState, SourceBuffer, Url};
+
+use super::handles::Listener;
+use super::{Outbox, WeakCore, error, with};
+use crate::fmp4::Track;
+use crate::web::js;
+
+/// Longest a track is waited for before the SourceBuffers are created without it.
+const HOLD_MS: f64 = 1000.0;
+/// Bytes a SourceBuffer's queue may hold; past it, queued fragments are dropped.
+const MAX_QUEUED_BYTES: usize = 16 << 20;
+/// After a reconnect, media that starts further from the buffered end than this
+/// is moved (with `timestampOffset`) to continue at the buffered end.
+const REJOIN_AHEAD: f64 = 2.0;
+const REJOIN_BEHIND: f64 = 12.0;
+
+enum Op {
+    Append { data: Uint8Array, fragment: bool },
+    Remove(f64, f64),
+    ChangeType(String),
+    Offset(f64),
+}
+
+struct Buffer {
+    track: Track,
+    mime: Option<String>,
+    codec: String,
+    sb: Option<SourceBuffer>,
+    queue: VecDeque<Op>,
+    queued_bytes: usize,
+    /// Unsupported by the browser or refused: its media is dropped.
+    disabled: bool,
+    /// After dropped fragments video resumes at a keyframe.
+    skip_to_keyframe: bool,
+    queued_offset: f64,
+    quota_retries: u32,
+    _listeners: Vec<Listener>,
+}
+
+pub struct Media {
+    source: MediaSource,
+    /// `MediaSource` or `ManagedMediaSource`: has `isTypeSupported`.
+    constructor: JsValue,
+    object_url: String,
+    open: bool,
+    expect: [bool; 2],
+    buffers: [Buffer; 2],
+    attached: bool,
+    held_from_ms: Option<f64>,
+    /// `timestampOffset` for the media of the current connection.
+    offset: f64,
+    check_offset: bool,
+    /// End of the newest media queued, on the `<video>`'s timeline (s).
+    pub newest_end: f64,
+    _listeners: Vec<Listener>,
+}
+
+impl Media {
+    pub fn new(video: &HtmlVideoElement, core: WeakCore) -> Result<Media, JsValue> {
+        let global = js_sys::global();
+        let has = |name: &str| {
+            Reflect::get(&global, &JsValue::from_str(name))
+                .ok()
+                .filter(|c| c.is_function())
+        };
+        let (constructor, source) = if let Some(c) = has("MediaSource") {
+            (c, MediaSource::new()?)
+        } else if let Some(c) = has("ManagedMediaSource") {
+            // Safari on iOS: the same interface; it wants remote playback off or an AirPlay source.
+            let _ = Reflect::set(video, &"disableRemotePlayback".into(), &JsValue::TRUE);
+            let source = Reflect::construct(c.unchecked_ref::<Function>(), &Array::new())?;
+            (c, source.unchecked_into())
+        } else {
+            return Err(JsValue::from_str(
+                "this browser has no Media Source Extensions (MediaSource or ManagedMediaSource)",
+            ));
+        };
+        let object_url = Url::create_object_url_with_source(&source)?;
+        let on_open = Listener::new(&source, "sourceopen", move |_| {
+            with(&core, |c| c.on_open());
+        });
+        video.set_src(&object_url);
+        Ok(Media {
+            source,
+            constructor,
+            object_url,
+            open: false,
+            expect: [true, true],
+            buffers: [Buffer::new(Track::Video), Buffer::new(Track::Audio)],
+            attached: false,
+            held_from_ms: None,
+            offset: 0.0,
+            check_offset: false,
+            newest_end: f64::NAN,
+            _listeners: vec![on_open],
+        })
+    }
+
+    pub fn set_open(&mut self) {
+        self.open = self.source.ready_state() == MediaSourceReadyState::Open;
+    }
+
+    /// Which tracks to wait for: from the FLV header, when it says anything.
+    pub fn expect(&mut self, video: bool, audio: bool) {
+        if video || audio {
+            self.expect = [video, audio];
+        }
+    }
+
+    /// `onMetaData` may say a track is absent (`hasAudio: false`).
+    pub fn expect_from_metadata(&mut self, meta: &crate::amf::Value) {
+        for (i, key) in ["hasVideo", "hasAudio"].into_iter().enumerate() {
+            if let Some(has) = meta.get(key).and_then(crate::amf::Value::as_bool) {
+                self.expect[i] = has;
+            }
+        }
+    }
+
+    /// A new connection: its media is placed after what is buffered, if it
+    /// does not fit there by itself.
+    pub fn rejoin(&mut self) {
+        self.check_offset = true;
+    }
+
+    /// The codecs strings of the playing tracks, video first.
+    pub fn codecs(&self) -> Array {
+        self.buffers
+            .iter()
+            .filter(|b| b.mime.is_some() && !b.disabled)
+            .map(|b| JsValue::from_str(&b.codec))
+            .collect()
+    }
+
+    pub fn init(
+        &mut self,
+        track: Track,
+        mime: &str,
+        codec: &str,
+        data: &[u8],
+        core: &WeakCore,
+        out: &mut Outbox,
+    ) {
+        let supported = self.is_type_supported(mime);
+        let b = &mut self.buffers[index(track)];
+        if b.mime.as_deref() == Some(mime) && b.disabled {
+            return;
+        }
+        let changed = b.mime.as_deref() != Some(mime);
+        if !supported {
+            b.disable(mime);
+            let what = track_str(track);
+            error(
+                out,
+                what.to_owned()
+                    + " codec "
+                    + codec
+                    + " is not supported by this browser ("
+                    + mime
+                    + ")",
+                Some(track),
+                Some(codec),
+            );
+            return;
+        }
+        if let Some(sb) = &b.sb {
+            if changed {
+                if Reflect::has(sb, &"changeType".into()).unwrap_or(false) {
+                    b.queue.push_back(Op::ChangeType(mime.to_owned()));
+                } else {
+                    b.disable(mime);
+                    let message = track_str(track).to_owned()
+                        + " codec changed to "
+                        + mime
+                        + " and this browser cannot switch codecs";
+                    error(out, message, Some(track), Some(codec));
+                    return;
+                }
+            }
+        }
+        b.disabled = false;
+        b.mime = Some(mime.to_owned());
+        b.codec = codec.to_owned();
+        b.queue.push_back(Op::Append {
+            data: Uint8Array::from(data),
+            fragment: false,
+        });
+        if self.attached && self.buffers[index(track)].sb.is_none() {
+            self.add_source_buffer(index(track), core, out);
+        }
+        if changed {
+            out.push(("codecs", self.codecs().into()));
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn fragment(
+        &mut self,
+        track: Track,
+        data: &[u8],
+        start_ms: f64,
+        end_ms: f64,
+        keyframe: bool,
+        buffered_end: Option<f64>,
+        out: &mut Outbox,
+    ) {
+        if self.check_offset {
+            self.check_offset = false;
+            if let Some(end) = buffered_end {
+                let start = start_ms / 1000.0 + self.offset;
+                if start > end + REJOIN_AHEAD || start < end - REJOIN_BEHIND {
+                    self.offset = end - start_ms / 1000.0;
+                }
+            }
+        }
+        let offset = self.offset;
+        let b = &mut self.buffers[index(track)];
+        if b.disabled || b.mime.is_none() {
+            return;
+        }
+        if b.skip_to_keyframe {
+            if !keyframe {
+                return;
+            }
+            b.skip_to_keyframe = false;
+        }
+        if b.queued_offset != offset {
+            b.queued_offset = offset;
+            b.queue.push_back(Op::Offset(offset));
+        }
+        b.queue.push_back(Op::Append {
+            data: Uint8Array::from(data),
+            fragment: true,
+        });
+        b.queued_bytes += data.len();
+        if b.queued_bytes > MAX_QUEUED_BYTES {
+            b.drop_fragments();
+            let message = track_str(track).to_owned()
+                + " SourceBuffer fell behind: queued media dropped, resuming at the next keyframe";
+            error(out, message, Some(track), None);
+        }
+        let end = end_ms / 1000.0 + offset;
+        if self.newest_end.is_nan() || end > self.newest_end {
+            self.newest_end = end;
+        }
+        self.held_from_ms.get_or_insert(start_ms);
+    }
+
+    /// Creates the SourceBuffers once the MediaSource is open and every expected
+    /// track is known, or the hold ran out.
+    pub fn attach_when_ready(&mut self, now_newest_ms: f64, core: &WeakCore, out: &mut Outbox) {
+        if self.attached || !self.open {
+            return;
+        }
+        let any = self.buffers.iter().any(|b| b.mime.is_some() && !b.disabled);
+        let ready = (0..2).all(|i| !self.expect[i] || self.buffers[i].mime.is_some());
+        let held = self
+            .held_from_ms
+            .is_some_and(|from| now_newest_ms - from >= HOLD_MS);
+        if !any || !(ready || held) {
+            return;
+        }
+        self.attached = true;
+        for i in 0..2 {
+            if self.buffers[i].mime.is_some() && !self.buffers[i].disabled {
+                self.add_source_buffer(i, core, out);
+            }
+        }
+    }
+
+    pub fn attached(&self) -> bool {
+        self.attached
+    }
+
+    /// Queues removal of media before `before` on every SourceBuffer.
+    pub fn trim(&mut self, before: f64) {
+        for b in self.buffers.iter_mut().filter(|b| b.sb.is_some()) {
+            if !b.queue.iter().any(|op| matches!(op, Op::Remove(..))) {
+                b.queue.push_back(Op::Remove(0.0, before));
+            }
+        }
+    }
+
+    /// Starts the next queued operation on every SourceBuffer that is idle.
+    pub fn pump(&mut self, current: f64, out: &mut Outbox) {
+        for b in &mut self.buffers {
+            b.pump(current, out);
+        }
+    }
+
+    pub fn destroy(&mut self, video: &HtmlVideoElement) {
+        self._listeners.clear();
+        for b in &mut self.buffers {
+            b._listeners.clear();
+            b.queue.clear();
+            if let Some(sb) = b.sb.take() {
+                if self.source.ready_state() == MediaSourceReadyState::Open {
+                    let _ = sb.abort();
+                }
+            }
+        }
+        let _ = Url::revoke_object_url(&self.object_url);
+        let _ = video.remove_attribute("src");
+        video.load();
+    }
+
+    fn is_type_supported(&self, mime: &str) -> bool {
+        Reflect::get(&self.constructor, &"isTypeSupported".into())
+            .ok()
+            .and_then(|f| f.dyn_into::<Function>().ok())
+            .and_then(|f| f.call1(&self.constructor, &mime.into()).ok())
+            .and_then(|r| r.as_bool())
+            .unwrap_or(false)
+    }
+
+    fn add_source_buffer(&mut self, i: usize, core: &WeakCore, out: &mut Outbox) {
+        let b = &mut self.buffers[i];
+        let Some(mime) = b.mime.clone() else { return };
+        match self.source.add_source_buffer(&mime) {
+            Ok(sb) => {
+                let weak = core.clone();
+                let on_end = Listener::new(&sb, "updateend", move |_| {
+                    with(&weak, |c| c.pump());
+                });
+                let weak = core.clone();
+                let track = b.track;
+                let on_error = Listener::new(&sb, "error", move |_| {
+                    with(&weak, |c| {
+                        let message = track_str(track).to_owned() + " SourceBuffer append failed";
+                        error(c.outbox(), message, Some(track), None);
+                    });
+                });
+                b._listeners = vec![on_end, on_error];
+                b.sb = Some(sb);
+            }
+            Err(e) => {
+                b.disable(&mime);
+                let message =
+                    "cannot add a SourceBuffer for ".to_owned() + &mime + ": " + &js::describe(&e);
+                error(out, message, Some(b.track), Some(&b.codec.clone()));
+            }
+        }
+    }
+}
+
+impl Buffer {
+    fn new(track: Track) -> Buffer {
+        Buffer {
+            track,
+            mime: None,
+            codec: String::new(),
+            sb: None,
+            queue: VecDeque::new(),
+            queued_bytes: 0,
+            disabled: false,
+            skip_to_keyframe: false,
+            queued_offset: 0.0,
+            quota_retries: 0,
+            _listeners: Vec::new(),
+        }
+    }
+
+    fn disable(&mut self, mime: &str) {
+        self.disabled = true;
+        self.mime = Some(mime.to_owned());
+        self.queue.clear();
+        self.queued_bytes = 0;
+    }
+
+    fn drop_fragments(&mut self) {
+        self.queue
+            .retain(|op| !matches!(op, Op::Append { fragment: true, .. }));
+        self.queued_bytes = 0;
+        self.skip_to_keyframe = self.track == Track::Video;
+    }
+
+    fn pump(&mut self, current: f64, out: &mut Outbox) {
+        let Some(sb) = self.sb.clone() else { return };
+        while !sb.updating() {
+            let Some(op) = self.queue.pop_front() else {
+                return;
+            };
+            match op {
+                Op::Append { data, fragment } => {
+                    if fragment {
+                        self.queued_bytes =
+                            self.queued_bytes.saturating_sub(data.length() as usize);
+                    }
+                    match sb.append_buffer_with_array_buffer_view(&data) {
+                        Ok(()) => {
+                            self.quota_retries = 0;
+                            return;
+                        }
+                        Err(e) if is_quota(&e) && self.quota_retries < 3 && current > 1.0 => {
+                            // Full: free what lies behind the playhead, then try again.
+                            self.quota_retries += 1;
+                            if fragment {
+                                self.queued_bytes += data.length() as usize;
+                            }
+                            self.queue.push_front(Op::Append { data, fragment });
+                            self.queue.push_front(Op::Remove(0.0, current - 1.0));
+                        }
+                        Err(e) => {
+                            let message = "appending to the ".to_owned()
+                                + track_str(self.track)
+                                + " SourceBuffer: "
+                                + &js::describe(&e);
+                            error(out, message, Some(self.track), None);
+                            return;
+                        }
+                    }
+                }
+                Op::Remove(from, to) => {
+                    if to > from && sb.remove(from, to).is_ok() {
+                        return;
+                    }
+                }
+                Op::ChangeType(mime) => {
+                    if let Err(e) = sb.change_type(&mime) {
+                        let message = "changing the ".to_owned()
+                            + track_str(self.track)
+                            + " codec to "
+                            + &mime
+                            + ": "
+                            + &js::describe(&e);
+                        error(out, message, Some(self.track), None);
+                    }
+                }
+                Op::Offset(offset) => sb.set_timestamp_offset(offset),
+            }
+        }
+    }
+}
+
+fn is_quota(e: &JsValue) -> bool {
+    js::get(e, "name").as_string().as_deref() == Some("QuotaExceededError")
+}
+
+fn index(track: Track) -> usize {
+    match track {
+        Track::Video => 0,
+        Track::Audio => 1,
+    }
+}
+
+fn track_str(track: Track) -> &'static str {
+    match track {
+        Track::Video => "video",
+        Track::Audio => "audio",
+    }
+}

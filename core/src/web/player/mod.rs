@@ -1,0 +1,518 @@
+//! `Player` for JS: a live FLV stream (WebSocket or fetch) → the remuxer → MSE on
+//! a `<video>`, held near the live edge, recovering from stalls, hidden tabs and
+//! dropped connections without a reload.
+//!
+//! All state is in one `Core` behind `Rc<RefCell<…>>`; every DOM callback holds a
+//! `Weak` to it and goes through [`with`], which collects the events to emit and
+//! calls the page's handler only after the borrow ends, so a handler may call
+//! `stats()` or `destroy()`.
+
+mod handles;
+mod media;
+mod transport;
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::rc::{Rc, Weak};
+
+use js_sys::{Function, Object};
+use wasm_bindgen::prelude::*;
+use web_sys::{Document, HtmlVideoElement};
+
+use self::handles::{Listener, Timer};
+use self::media::Media;
+use self::transport::{Kind, Transport};
+use super::js::{self, set};
+use super::live::{self, LiveEdge, Seek, Snapshot};
+use super::remuxer::{Output, Pipeline};
+use crate::fmp4::{RemuxEvent, RemuxerOptions, Track};
+
+type Outbox = Vec<(&'static str, JsValue)>;
+type WeakCore = Weak<RefCell<Core>>;
+
+const TICK_MS: i32 = 250;
+const TICKS_PER_STATS: u32 = 4;
+/// A connection that delivers nothing for this long is replaced.
+const IDLE_MS: f64 = 20_000.0;
+const BACKOFF_FIRST_MS: f64 = 500.0;
+const BACKOFF_MAX_MS: f64 = 8_000.0;
+/// Per-tag remuxer errors reported per connection; more are only counted.
+const MAX_TAG_ERRORS: u32 = 20;
+
+/// The MSE player. Build it with `Player.create` from `flashless.js`.
+#[wasm_bindgen]
+pub struct Player {
+    core: Rc<RefCell<Core>>,
+}
+
+#[wasm_bindgen]
+impl Player {
+    /// `options`: `{ url, liveLatency?, maxRate?, jumpBehind?, backBuffer?, autoplay? }`;
+    /// `on_event(name, detail)` receives every event.
+    #[wasm_bindgen(constructor)]
+    pub fn new(
+        video: HtmlVideoElement,
+        options: JsValue,
+        on_event: Function,
+    ) -> Result<Player, JsValue> {
+        let url = js::get(&options, "url").as_string().ok_or_else(|| {
+            JsValue::from_str("Player options need a `url` (ws://, wss://, http:// or https://)")
+        })?;
+        let kind = Kind::of(&url).ok_or_else(|| {
+            JsValue::from_str(
+                &("unsupported stream URL (use ws://, wss://, http:// or https://): ".to_owned()
+                    + &url),
+            )
+        })?;
+        let number = |key: &str, default: f64, min: f64, max: f64| {
+            js::get(&options, key)
+                .as_f64()
+                .filter(|v| v.is_finite())
+                .map_or(default, |v| v.max(min).min(max))
+        };
+        let target = number("liveLatency", 0.5, 0.1, 30.0);
+        let edge = live::Options {
+            target,
+            max_rate: number("maxRate", 1.15, 1.0, 1.5),
+            jump_behind: number("jumpBehind", 3.0_f64.max(target * 2.0), target + 1.0, 120.0),
+            back_buffer: number("backBuffer", 10.0, 2.0, 600.0),
+        };
+        let autoplay = js::get(&options, "autoplay").as_bool() != Some(false);
+        let document = web_sys::window()
+            .and_then(|w| w.document())
+            .ok_or_else(|| JsValue::from_str("Player needs a page (window.document)"))?;
+        let core = Rc::new_cyclic(|me: &WeakCore| {
+            RefCell::new(Core::new(
+                video,
+                url,
+                kind,
+                edge,
+                autoplay,
+                on_event,
+                me.clone(),
+            ))
+        });
+        let weak = Rc::downgrade(&core);
+        {
+            let mut c = core.borrow_mut();
+            c.media = Some(Media::new(&c.video, weak.clone())?);
+            c.listeners.push(visibility(&document, weak.clone()));
+            c.tick_timer = Timer::interval(TICK_MS, move || with(&weak, Core::tick));
+            c.connect();
+        }
+        Ok(Player { core })
+    }
+
+    /// `{ latency, buffered, bitrate, fps, decodedFrames, droppedFrames, codecs, reconnects, … }`.
+    pub fn stats(&self) -> Object {
+        match self.core.try_borrow() {
+            Ok(c) => c.stats(),
+            Err(_) => Object::new(),
+        }
+    }
+
+    /// Stops the stream, detaches from the `<video>`, releases every listener and timer.
+    pub fn destroy(&self) {
+        if let Ok(mut c) = self.core.try_borrow_mut() {
+            c.destroy();
+        }
+    }
+}
+
+/// Runs `f` on the core, then hands the events it produced to the page.
+fn with(core: &WeakCore, f: impl FnOnce(&mut Core)) {
+    let Some(rc) = core.upgrade() else { return };
+    let (events, callback) = {
+        let Ok(mut c) = rc.try_borrow_mut() else {
+            return;
+        };
+        if c.destroyed {
+            return;
+        }
+        f(&mut c);
+        (std::mem::take(&mut c.outbox), c.on_event.clone())
+    };
+    for (name, detail) in events {
+        let _ = callback.call2(&JsValue::NULL, &JsValue::from_str(name), &detail);
+    }
+}
+
+/// Queues an `error` event: `{ message, track, codec, fatal: false }`.
+fn error(out: &mut Outbox, message: String, track: Option<Track>, codec: Option<&str>) {
+    let o = Object::new();
+    set(&o, "message", message);
+    set(&o, "track", js::track_name(track));
+    set(&o, "codec", codec.map_or(JsValue::NULL, JsValue::from_str));
+    set(&o, "fatal", false);
+    out.push(("error", o.into()));
+}
+
+fn visibility(document: &Document, core: WeakCore) -> Listener {
+    let doc = document.clone();
+    Listener::new(document, "visibilitychange", move |_| {
+        if !doc.hidden() {
+            with(&core, |c| {
+                c.edge.resync();
+                c.tick();
+            });
+        }
+    })
+}
+
+struct Core {
+    video: HtmlVideoElement,
+    url: String,
+    kind: Kind,
+    autoplay: bool,
+    on_event: Function,
+    outbox: Outbox,
+    me: WeakCore,
+    media: Option<Media>,
+    edge: LiveEdge,
+    pipeline: Pipeline,
+    transport: Option<Transport>,
+    /// The transport that just ended, kept until the next connection: it may be
+    /// the one whose callback is running.
+    retired: Option<Transport>,
+    generation: u32,
+    reconnect_timer: Option<Timer>,
+    tick_timer: Option<Timer>,
+    listeners: Vec<Listener>,
+    /// Failed connections since the last one that delivered data.
+    attempt: u32,
+    ever_connected: bool,
+    last_bytes_ms: f64,
+    tag_errors: u32,
+    destroyed: bool,
+    played: bool,
+    ticks: u32,
+    counters: Counters,
+    /// (time ms, bytes received, frames decoded) once per stats period, for rates.
+    window: VecDeque<(f64, f64, f64)>,
+}
+
+#[derive(Default)]
+struct Counters {
+    bytes: f64,
+    reconnects: u32,
+    discontinuities: u32,
+    jumps: u32,
+    stalls: u32,
+    gaps: u32,
+}
+
+impl Core {
+    fn new(
+        video: HtmlVideoElement,
+        url: String,
+        kind: Kind,
+        edge: live::Options,
+        autoplay: bool,
+        on_event: Function,
+        me: WeakCore,
+    ) -> Core {
+        Core {
+            video,
+            url,
+            kind,
+            autoplay,
+            on_event,
+            outbox: Vec::new(),
+            me,
+            media: None,
+            edge: LiveEdge::new(edge),
+            pipeline: Pipeline::new(RemuxerOptions::default(), false),
+            transport: None,
+            retired: None,
+            generation: 0,
+            reconnect_timer: None,
+            tick_timer: None,
+            listeners: Vec::new(),
+            attempt: 0,
+            ever_connected: false,
+            last_bytes_ms: now_ms(),
+            tag_errors: 0,
+            destroyed: false,
+            played: false,
+            ticks: 0,
+            counters: Counters::default(),
+            window: VecDeque::new(),
+        }
+    }
+
+    fn outbox(&mut self) -> &mut Outbox {
+        &mut self.outbox
+    }
+
+    fn generation(&self) -> u32 {
+        self.generation
+    }
+
+    fn connect(&mut self) {
+        self.retired = None;
+        self.generation = self.generation.wrapping_add(1);
+        self.pipeline = Pipeline::new(RemuxerOptions::default(), false);
+        self.tag_errors = 0;
+        self.last_bytes_ms = now_ms();
+        if self.ever_connected {
+            if let Some(m) = &mut self.media {
+                m.rejoin();
+            }
+        }
+        match Transport::open(&self.url, self.kind, self.generation, self.me.clone()) {
+            Ok(t) => self.transport = Some(t),
+            Err(e) => self.on_end(
+                self.generation,
+                "cannot connect: ".to_owned() + &js::describe(&e),
+            ),
+        }
+    }
+
+    fn on_open(&mut self) {
+        let Some(m) = &mut self.media else { return };
+        m.set_open();
+        self.outbox.push(("open", JsValue::UNDEFINED));
+        self.pump();
+    }
+
+    fn on_bytes(&mut self, generation: u32, bytes: &[u8]) {
+        if generation != self.generation {
+            return;
+        }
+        self.last_bytes_ms = now_ms();
+        self.counters.bytes += bytes.len() as f64;
+        if self.attempt > 0 {
+            let o = Object::new();
+            set(&o, "attempt", self.attempt);
+            self.outbox.push(("reconnected", o.into()));
+            self.counters.reconnects += 1;
+            self.attempt = 0;
+        }
+        self.ever_connected = true;
+        let mut outputs = Vec::new();
+        self.pipeline.push(bytes, &mut |o| outputs.push(o));
+        for o in outputs {
+            self.handle(o);
+        }
+        self.pump();
+    }
+
+    fn handle(&mut self, output: Output) {
+        if let Output::Broken(why) = output {
+            let reason = "bad FLV stream: ".to_owned() + &why;
+            error(&mut self.outbox, reason.clone(), None, None);
+            return self.on_end(self.generation, reason);
+        }
+        let buffered_end = self.ranges().last().map(|r| r.1);
+        let Some(media) = &mut self.media else { return };
+        let out = &mut self.outbox;
+        match output {
+            Output::Broken(_) => {}
+            Output::Header {
+                has_audio,
+                has_video,
+            } => media.expect(has_video, has_audio),
+            Output::Remux(ev) => match ev {
+                RemuxEvent::Init {
+                    track: Some(track),
+                    mime,
+                    data,
+                    info,
+                } => media.init(track, &mime, &info.codec, &data, &self.me, out),
+                RemuxEvent::Fragment {
+                    track: Some(track),
+                    data,
+                    start_ms,
+                    end_ms,
+                    keyframe,
+                    ..
+                } => media.fragment(track, &data, start_ms, end_ms, keyframe, buffered_end, out),
+                RemuxEvent::Discontinuity { .. } => self.counters.discontinuities += 1,
+                RemuxEvent::Metadata(value) => {
+                    media.expect_from_metadata(&value);
+                    out.push(("metadata", js::amf(&value)));
+                }
+                RemuxEvent::Unsupported { track, codec } => {
+                    let message = js::track_name(Some(track)).as_string().unwrap_or_default()
+                        + " codec "
+                        + &codec
+                        + " cannot be played; the other track plays on";
+                    error(out, message, Some(track), Some(&codec));
+                }
+                RemuxEvent::Error { track, message } => {
+                    self.tag_errors += 1;
+                    if self.tag_errors <= MAX_TAG_ERRORS {
+                        error(out, message, track, None);
+                    }
+                }
+                // The PerTrack layout always names the track.
+                RemuxEvent::Init { track: None, .. } | RemuxEvent::Fragment { track: None, .. } => {
+                }
+            },
+        }
+    }
+
+    fn on_end(&mut self, generation: u32, reason: String) {
+        if generation != self.generation || self.destroyed {
+            return;
+        }
+        self.retired = self.transport.take();
+        self.generation = self.generation.wrapping_add(1);
+        self.attempt += 1;
+        let exp = (self.attempt - 1).min(8) as i32;
+        let base = (BACKOFF_FIRST_MS * 2f64.powi(exp)).min(BACKOFF_MAX_MS);
+        // Jitter, so that viewers of a restarted gateway do not all return at once.
+        let delay = base * (0.8 + 0.4 * js_sys::Math::random());
+        let o = Object::new();
+        set(&o, "attempt", self.attempt);
+        set(&o, "delay", delay / 1000.0);
+        set(&o, "reason", reason);
+        self.outbox.push(("reconnecting", o.into()));
+        let weak = self.me.clone();
+        self.reconnect_timer = Timer::timeout(delay as i32, move || with(&weak, Core::connect));
+    }
+
+    fn pump(&mut self) {
+        let newest_ms = self.newest_ms();
+        let current = self.video.current_time();
+        let Some(m) = &mut self.media else { return };
+        m.attach_when_ready(newest_ms, &self.me, &mut self.outbox);
+        if m.attached() {
+            m.pump(current, &mut self.outbox);
+        }
+    }
+
+    /// The newest media queued, in the remuxer's milliseconds, for the hold timer.
+    fn newest_ms(&self) -> f64 {
+        self.media
+            .as_ref()
+            .map_or(f64::NAN, |m| m.newest_end * 1000.0)
+    }
+
+    fn ranges(&self) -> Vec<(f64, f64)> {
+        let b = self.video.buffered();
+        (0..b.length())
+            .filter_map(|i| Some((b.start(i).ok()?, b.end(i).ok()?)))
+            .collect()
+    }
+
+    fn tick(&mut self) {
+        let now = now_ms();
+        let ranges = self.ranges();
+        let current = self.video.current_time();
+        let snapshot = Snapshot {
+            now_ms: now,
+            current,
+            ranges: &ranges,
+            paused: self.video.paused(),
+            seeking: self.video.seeking(),
+        };
+        let d = self.edge.tick(&snapshot);
+        if (self.video.playback_rate() - d.rate).abs() > 1e-3 {
+            self.video.set_playback_rate(d.rate);
+        }
+        if let Some((to, why)) = d.seek {
+            self.video.set_current_time(to);
+            match why {
+                Seek::Behind | Seek::Resync => self.counters.jumps += 1,
+                Seek::Stall => self.counters.stalls += 1,
+                Seek::Gap => self.counters.gaps += 1,
+                Seek::Start => self.start_playing(),
+            }
+        }
+        if let (Some(before), Some(m)) = (self.edge.trim_before(current, &ranges), &mut self.media)
+        {
+            m.trim(before);
+        }
+        self.pump();
+        if self.transport.is_some() && now - self.last_bytes_ms > IDLE_MS {
+            self.on_end(self.generation, "no data for 20 s".into());
+        }
+        self.ticks = self.ticks.wrapping_add(1);
+        if self.ticks % TICKS_PER_STATS == 0 {
+            let quality = self.video.get_video_playback_quality();
+            self.window.push_back((
+                now,
+                self.counters.bytes,
+                f64::from(quality.total_video_frames()),
+            ));
+            while self.window.len() > 4 {
+                self.window.pop_front();
+            }
+            self.outbox.push(("stats", self.stats().into()));
+        }
+    }
+
+    fn start_playing(&mut self) {
+        if !self.autoplay || self.played {
+            return;
+        }
+        self.played = true;
+        if let Ok(p) = self.video.play() {
+            // Rejected without a user gesture: the page decides (e.g. muted autoplay).
+            wasm_bindgen_futures::spawn_local(async move {
+                let _ = wasm_bindgen_futures::JsFuture::from(p).await;
+            });
+        }
+    }
+
+    fn stats(&self) -> Object {
+        let current = self.video.current_time();
+        let end = self.ranges().last().map_or(f64::NAN, |r| r.1);
+        let quality = self.video.get_video_playback_quality();
+        let rate = |i: usize| match (self.window.front(), self.window.back()) {
+            (Some(a), Some(b)) if b.0 > a.0 => {
+                let pick = |s: &(f64, f64, f64)| if i == 1 { s.1 } else { s.2 };
+                (pick(b) - pick(a)) / ((b.0 - a.0) / 1000.0)
+            }
+            _ => f64::NAN,
+        };
+        let newest = self.media.as_ref().map_or(f64::NAN, |m| m.newest_end);
+        let o = Object::new();
+        set(&o, "latency", (newest.max(end) - current).max(0.0));
+        set(&o, "buffered", (end - current).max(0.0));
+        set(&o, "bitrate", rate(1) * 8.0);
+        set(&o, "fps", rate(2));
+        set(&o, "decodedFrames", quality.total_video_frames());
+        set(&o, "droppedFrames", quality.dropped_video_frames());
+        set(
+            &o,
+            "codecs",
+            self.media
+                .as_ref()
+                .map_or(JsValue::NULL, |m| m.codecs().into()),
+        );
+        set(&o, "reconnects", self.counters.reconnects);
+        set(&o, "playbackRate", self.video.playback_rate());
+        set(&o, "currentTime", current);
+        set(&o, "bytes", self.counters.bytes);
+        set(&o, "discontinuities", self.counters.discontinuities);
+        set(&o, "jumps", self.counters.jumps);
+        set(&o, "stalls", self.counters.stalls);
+        set(&o, "gaps", self.counters.gaps);
+        set(&o, "targetLatency", self.edge.options().target);
+        o
+    }
+
+    fn destroy(&mut self) {
+        self.destroyed = true;
+        self.transport = None;
+        self.retired = None;
+        self.reconnect_timer = None;
+        self.tick_timer = None;
+        self.listeners.clear();
+        self.outbox.clear();
+        self.window.clear();
+        self.video.set_playback_rate(1.0);
+        if let Some(mut m) = self.media.take() {
+            m.destroy(&self.video);
+        }
+        self.pipeline = Pipeline::new(RemuxerOptions::default(), false);
+    }
+}
+
+fn now_ms() -> f64 {
+    web_sys::window()
+        .and_then(|w| w.performance())
+        .map_or_else(js_sys::Date::now, |p| p.now())
+}

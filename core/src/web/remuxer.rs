@@ -1,0 +1,165 @@
+//! `Remuxer` for JS: FLV bytes in (any split), remuxer events out as plain
+//! objects. Usable wherever wasm runs: a page, a Web Worker, Node.
+
+use js_sys::{Array, Object};
+use wasm_bindgen::prelude::*;
+
+use super::js::{self, set};
+use crate::flv::{FlvReader, Item};
+use crate::fmp4::{self, Fragmenting, Layout, RemuxEvent, RemuxerOptions};
+
+/// What the byte stream produced: the FLV header's track flags, then remuxer events.
+pub(crate) enum Output {
+    Header {
+        has_audio: bool,
+        has_video: bool,
+    },
+    Remux(RemuxEvent),
+    /// The FLV stream itself is malformed; nothing more will come from it.
+    Broken(String),
+}
+
+/// The FLV reader and the remuxer, shared by the `Remuxer` binding and the player.
+pub(crate) struct Pipeline {
+    reader: FlvReader,
+    remuxer: fmp4::Remuxer,
+    broken: bool,
+}
+
+impl Pipeline {
+    pub(crate) fn new(options: RemuxerOptions, tags_only: bool) -> Self {
+        Pipeline {
+            reader: if tags_only {
+                FlvReader::tags_only()
+            } else {
+                FlvReader::new()
+            },
+            remuxer: fmp4::Remuxer::new(options),
+            broken: false,
+        }
+    }
+
+    pub(crate) fn push(&mut self, bytes: &[u8], out: &mut impl FnMut(Output)) {
+        if self.broken {
+            return;
+        }
+        self.reader.push(bytes);
+        loop {
+            match self.reader.next_item() {
+                Ok(Some(Item::Header(h))) => out(Output::Header {
+                    has_audio: h.has_audio,
+                    has_video: h.has_video,
+                }),
+                Ok(Some(Item::Tag(tag))) => {
+                    self.remuxer.push(&tag);
+                    self.drain(out);
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    self.broken = true;
+                    out(Output::Broken(e.to_string()));
+                    break;
+                }
+            }
+        }
+    }
+
+    pub(crate) fn flush(&mut self, out: &mut impl FnMut(Output)) {
+        self.remuxer.flush();
+        self.drain(out);
+    }
+
+    pub(crate) fn stats(&self) -> fmp4::RemuxStats {
+        self.remuxer.stats()
+    }
+
+    fn drain(&mut self, out: &mut impl FnMut(Output)) {
+        while let Some(ev) = self.remuxer.poll_event() {
+            out(Output::Remux(ev));
+        }
+    }
+}
+
+/// FLV → fragmented MP4.
+///
+/// `new Remuxer({ layout: 'perTrack' | 'muxed', fragmentMs, tagsOnly })`: every
+/// option may be left out (per-track output, a fragment per frame, a stream that
+/// starts with the FLV file header). `push(bytes)` returns the events it caused.
+#[wasm_bindgen]
+pub struct Remuxer {
+    pipeline: Pipeline,
+}
+
+#[wasm_bindgen]
+impl Remuxer {
+    #[wasm_bindgen(constructor)]
+    pub fn new(options: JsValue) -> Remuxer {
+        let layout = match js::get(&options, "layout").as_string().as_deref() {
+            Some("muxed") => Layout::Muxed,
+            _ => Layout::PerTrack,
+        };
+        let fragment = match js::get(&options, "fragmentMs").as_f64() {
+            Some(ms) if ms >= 1.0 => Fragmenting::Duration(ms.min(f64::from(u32::MAX)) as u32),
+            _ => Fragmenting::EveryFrame,
+        };
+        let tags_only = js::get(&options, "tagsOnly").as_bool() == Some(true);
+        Remuxer {
+            pipeline: Pipeline::new(RemuxerOptions { layout, fragment }, tags_only),
+        }
+    }
+
+    /// Feeds FLV bytes; returns the events (`init`, `fragment`, `metadata`, …) they caused.
+    pub fn push(&mut self, bytes: &[u8]) -> Array {
+        let events = Array::new();
+        self.pipeline.push(bytes, &mut |o| {
+            events.push(&output(&o));
+        });
+        events
+    }
+
+    /// End of stream: what is still held goes out.
+    pub fn flush(&mut self) -> Array {
+        let events = Array::new();
+        self.pipeline.flush(&mut |o| {
+            events.push(&output(&o));
+        });
+        events
+    }
+
+    /// `{ tagsIn, bytesIn, fragmentsOut, bytesOut, samplesOut, dropped }`.
+    pub fn stats(&self) -> Object {
+        let s = self.pipeline.stats();
+        let o = Object::new();
+        set(&o, "tagsIn", s.tags_in as f64);
+        set(&o, "bytesIn", s.bytes_in as f64);
+        set(&o, "fragmentsOut", s.fragments_out as f64);
+        set(&o, "bytesOut", s.bytes_out as f64);
+        set(&o, "samplesOut", s.samples_out as f64);
+        set(&o, "dropped", s.dropped as f64);
+        o
+    }
+}
+
+fn output(o: &Output) -> JsValue {
+    match o {
+        Output::Remux(ev) => js::event(ev).into(),
+        Output::Header {
+            has_audio,
+            has_video,
+        } => {
+            let obj = Object::new();
+            set(&obj, "type", "header");
+            set(&obj, "hasAudio", *has_audio);
+            set(&obj, "hasVideo", *has_video);
+            obj.into()
+        }
+        Output::Broken(message) => {
+            let obj = Object::new();
+            set(&obj, "type", "error");
+            set(&obj, "track", JsValue::NULL);
+            set(&obj, "message", "FLV stream: ".to_owned() + message);
+            set(&obj, "fatal", true);
+            obj.into()
+        }
+    }
+}
