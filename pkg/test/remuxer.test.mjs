@@ -1,0 +1,93 @@
+// The Remuxer binding of the built package, in Node (run by `cargo xtask test`
+// after `cargo xtask wasm`): `node --test pkg/test/`.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+
+import { init, Remuxer } from '../flashless.js';
+
+const flv = await readFile(new URL('../../testdata/h264_aac.flv', import.meta.url));
+await init();
+
+function byType(events) {
+  const groups = {};
+  for (const e of events) (groups[e.type] ??= []).push(e);
+  return groups;
+}
+
+test('h264_aac.flv gives avc1 and mp4a.40.2 init segments, then fragments of both tracks', () => {
+  const remuxer = new Remuxer();
+  const events = [...remuxer.push(flv), ...remuxer.flush()];
+  const { header, init: inits, fragment, metadata, error } = byType(events);
+  assert.equal(error, undefined, JSON.stringify(error));
+  assert.deepEqual(header, [{ type: 'header', hasAudio: true, hasVideo: true }]);
+  assert.equal(metadata.length, 1);
+  assert.equal(typeof metadata[0].value, 'object');
+
+  const video = inits.find((e) => e.track === 'video');
+  const audio = inits.find((e) => e.track === 'audio');
+  assert.match(video.codec, /^avc1\.[0-9a-f]{6}$/);
+  assert.equal(video.mime, `video/mp4; codecs="${video.codec}"`);
+  assert.ok(video.width > 0 && video.height > 0);
+  assert.equal(audio.codec, 'mp4a.40.2');
+  assert.equal(audio.mime, 'audio/mp4; codecs="mp4a.40.2"');
+  assert.ok(audio.sampleRate > 0 && audio.channels > 0);
+  for (const i of inits) {
+    assert.ok(i.data instanceof Uint8Array);
+    assert.equal(boxType(i.data, 0), 'ftyp');
+  }
+
+  for (const track of ['video', 'audio']) {
+    const frags = fragment.filter((f) => f.track === track);
+    assert.ok(frags.length > 10, `${track}: ${frags.length} fragments`);
+    for (const f of frags) {
+      assert.equal(boxType(f.data, 0), 'moof');
+      assert.ok(f.endMs > f.startMs && f.samples >= 1);
+    }
+    // Each track's fragments follow one another without going back in time.
+    for (let i = 1; i < frags.length; i++) assert.ok(frags[i].startMs >= frags[i - 1].startMs);
+  }
+  assert.ok(fragment.find((f) => f.track === 'video').keyframe, 'video starts on a keyframe');
+
+  const stats = remuxer.stats();
+  assert.equal(stats.bytesIn > 0 && stats.fragmentsOut, fragment.length);
+  remuxer.free();
+});
+
+test('any split of the bytes gives the same output', () => {
+  const whole = new Remuxer();
+  const expected = [...whole.push(flv), ...whole.flush()];
+  const split = new Remuxer();
+  const got = [];
+  for (let at = 0; at < flv.length; at += 997) got.push(...split.push(flv.subarray(at, at + 997)));
+  got.push(...split.flush());
+  assert.deepEqual(got, expected);
+  whole.free();
+  split.free();
+});
+
+test('the muxed layout gives one init with both codecs', () => {
+  const remuxer = new Remuxer({ layout: 'muxed', fragmentMs: 1000 });
+  const { init: inits, fragment } = byType([...remuxer.push(flv), ...remuxer.flush()]);
+  assert.equal(inits.length, 1);
+  assert.equal(inits[0].track, null);
+  assert.match(inits[0].mime, /^video\/mp4; codecs="avc1\.[0-9a-f]{6}, ?mp4a\.40\.2"$/);
+  assert.ok(fragment.length > 2);
+  remuxer.free();
+});
+
+test('a stream that is not FLV ends in one fatal error', () => {
+  const remuxer = new Remuxer();
+  const events = remuxer.push(new TextEncoder().encode('HTTP/1.1 404 Not Found\r\n\r\n'));
+  assert.equal(events.length, 1);
+  assert.equal(events[0].type, 'error');
+  assert.equal(events[0].fatal, true);
+  assert.match(events[0].message, /not an FLV stream/);
+  assert.deepEqual(remuxer.push(flv), [], 'nothing more after the error');
+  remuxer.free();
+});
+
+function boxType(bytes, at) {
+  return new TextDecoder().decode(bytes.subarray(at + 4, at + 8));
+}
