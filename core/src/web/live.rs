@@ -286,14 +286,16 @@ mod tests {
         let ranges = [(100.0, 101.0)];
         assert!(edge.tick(&snap(0.0, 100.4, &ranges)).seek.is_none());
         assert!(edge.tick(&snap(500.0, 100.4, &ranges)).seek.is_none());
-        let d = edge.tick(&snap(1000.0, 100.4, &ranges));
-        assert_eq!(d.seek.map(|s| s.1), Some(Seek::Stall));
+        // Still since the tick at 500 ms.
+        assert!(edge.tick(&snap(1000.0, 100.4, &ranges)).seek.is_none());
+        let d = edge.tick(&snap(1500.0, 100.4, &ranges));
+        assert_eq!(d.seek, Some((100.5, Seek::Stall)));
         // A moving playhead is no stall.
         let mut edge = started();
         for i in 0..10 {
             let t = f64::from(i);
             assert!(
-                edge.tick(&snap(t * 500.0, 100.4 + t * 0.001, &ranges))
+                edge.tick(&snap(t * 500.0, 100.4 + t * 0.01, &ranges))
                     .seek
                     .is_none()
             );

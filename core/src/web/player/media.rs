@@ -48,6 +48,9 @@ struct Buffer {
     skip_to_keyframe: bool,
     queued_offset: f64,
     quota_retries: u32,
+    /// MP3 fed as an MPEG audio byte stream (`audio/mpeg`): browsers that play
+    /// MP3 in MSE but not in MP4 (Chromium without proprietary codecs in MP4).
+    raw_mp3: bool,
     _listeners: Vec<Listener>,
 }
 
@@ -154,8 +157,15 @@ impl Media {
         core: &WeakCore,
         out: &mut Outbox,
     ) {
-        let supported = self.is_type_supported(mime);
+        let mut supported = self.is_type_supported(mime);
+        let mut mime = mime;
+        let raw_mp3 = !supported && is_mp3(codec) && self.is_type_supported(MPEG_AUDIO);
+        if raw_mp3 {
+            supported = true;
+            mime = MPEG_AUDIO;
+        }
         let b = &mut self.buffers[index(track)];
+        b.raw_mp3 = raw_mp3;
         if b.mime.as_deref() == Some(mime) && b.disabled {
             return;
         }
@@ -194,10 +204,12 @@ impl Media {
         b.disabled = false;
         b.mime = Some(mime.to_owned());
         b.codec = codec.to_owned();
-        b.queue.push_back(Op::Append {
-            data: Uint8Array::from(data),
-            fragment: false,
-        });
+        if !raw_mp3 {
+            b.queue.push_back(Op::Append {
+                data: Uint8Array::from(data),
+                fragment: false,
+            });
+        }
         if self.attached && self.buffers[index(track)].sb.is_none() {
             self.add_source_buffer(index(track), core, out);
         }
@@ -237,10 +249,20 @@ impl Media {
             }
             b.skip_to_keyframe = false;
         }
-        if b.queued_offset != offset {
-            b.queued_offset = offset;
-            b.queue.push_back(Op::Offset(offset));
-        }
+        let data = if b.raw_mp3 {
+            // The byte stream has no timestamps: each append is placed by timestampOffset.
+            let Some(frames) = mdat_payload(data) else {
+                return;
+            };
+            b.queue.push_back(Op::Offset(start_ms / 1000.0 + offset));
+            frames
+        } else {
+            if b.queued_offset != offset {
+                b.queued_offset = offset;
+                b.queue.push_back(Op::Offset(offset));
+            }
+            data
+        };
         b.queue.push_back(Op::Append {
             data: Uint8Array::from(data),
             fragment: true,
@@ -369,6 +391,7 @@ impl Buffer {
             skip_to_keyframe: false,
             queued_offset: 0.0,
             quota_retries: 0,
+            raw_mp3: false,
             _listeners: Vec::new(),
         }
     }
@@ -445,6 +468,40 @@ impl Buffer {
     }
 }
 
+const MPEG_AUDIO: &str = "audio/mpeg";
+
+/// MP3 in MP4: object type 0x6B (MPEG-1 audio) or 0x69 (MPEG-2 audio).
+fn is_mp3(codec: &str) -> bool {
+    codec.eq_ignore_ascii_case("mp4a.6b") || codec.eq_ignore_ascii_case("mp4a.69")
+}
+
+/// The payload of the `mdat` after the `moof` of one of the remuxer's fragments.
+fn mdat_payload(fragment: &[u8]) -> Option<&[u8]> {
+    let mut at = 0usize;
+    while at + 8 <= fragment.len() {
+        let size32 = u32::from_be_bytes(fragment[at..at + 4].try_into().ok()?);
+        let (size, header) = match size32 {
+            1 => {
+                let large = fragment.get(at + 8..at + 16)?;
+                (
+                    usize::try_from(u64::from_be_bytes(large.try_into().ok()?)).ok()?,
+                    16,
+                )
+            }
+            0 => (fragment.len() - at, 8),
+            n => (n as usize, 8),
+        };
+        let end = at
+            .checked_add(size)
+            .filter(|&e| e <= fragment.len() && size >= header)?;
+        if &fragment[at + 4..at + 8] == b"mdat" {
+            return Some(&fragment[at + header..end]);
+        }
+        at = end;
+    }
+    None
+}
+
 fn is_quota(e: &JsValue) -> bool {
     js::get(e, "name").as_string().as_deref() == Some("QuotaExceededError")
 }
@@ -460,5 +517,25 @@ fn track_str(track: Track) -> &'static str {
     match track {
         Track::Video => "video",
         Track::Audio => "audio",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mdat_payload;
+
+    #[test]
+    fn finds_the_mdat_payload_after_the_moof() {
+        let mut f = vec![0, 0, 0, 12];
+        f.extend_from_slice(b"moof\x01\x02\x03\x04");
+        f.extend_from_slice(&[0, 0, 0, 11]);
+        f.extend_from_slice(b"mdat\xff\xfb\x90");
+        assert_eq!(mdat_payload(&f), Some(&[0xff, 0xfb, 0x90][..]));
+        assert_eq!(mdat_payload(&f[..20]), None, "truncated");
+        assert_eq!(
+            mdat_payload(&[0, 0, 0, 3, b'm', b'o', b'o', b'f']),
+            None,
+            "size below its header"
+        );
     }
 }
