@@ -31,6 +31,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/watch/{channel}", get(page::index))
         .route("/embed/{channel}", get(page::index))
         .route("/web/{file}", get(page::asset))
+        .route("/pkg/{file}", get(crate::assets::pkg))
         .route("/live/{file}", get(delivery::live))
         .route("/api/channels", get(api::channels))
         .route("/metrics", get(api::metrics))

@@ -5,6 +5,7 @@
 //! protocol and format lives in `flashless-core`.
 
 pub mod api;
+pub mod assets;
 pub mod config;
 pub mod delivery;
 pub mod dump;
