@@ -1,0 +1,209 @@
+// The browser tests' harness: the gateway and ffmpeg on free loopback ports,
+// Debian's Chromium through playwright-core with a fresh profile, all stopped
+// when the test ends, also when it fails.
+
+import { spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import http from 'node:http';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { chromium } from 'playwright-core';
+
+export const root = fileURLToPath(new URL('..', import.meta.url));
+const pageDir = fileURLToPath(new URL('./page/', import.meta.url));
+const gatewayBin = process.env.FLASHLESS_BIN || path.join(root, 'target/debug/flashless');
+
+const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+  '--autoplay-policy=no-user-gesture-required',
+];
+
+const children = new Set();
+process.on('exit', () => {
+  for (const c of children) c.kill('SIGKILL');
+});
+
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export async function waitForPort(port, what, ms = 10_000) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const ok = await new Promise((resolve) => {
+      const s = net.connect(port, '127.0.0.1', () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    if (Date.now() > deadline) throw new Error(`${what} did not listen on port ${port} within ${ms} ms`);
+    await sleep(50);
+  }
+}
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** A child process stopped when the test ends; its stderr tail is kept for failure messages. */
+export function start(t, cmd, args, name) {
+  const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  let log = '';
+  child.stderr.on('data', (d) => {
+    log = (log + d).slice(-4000);
+  });
+  child.once('error', (e) => {
+    log += `\nstarting ${name}: ${e.message} (run \`cargo xtask test\` to install it)`;
+  });
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  const stop = async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGTERM');
+    const killed = await Promise.race([exited.then(() => true), sleep(3000).then(() => false)]);
+    if (!killed) {
+      child.kill('SIGKILL');
+      await exited;
+    }
+  };
+  t.after(stop);
+  return { child, stop, log: () => `${name}: ${log}` };
+}
+
+/** `flashless serve` on free ports (or the given ones), without the demo channel. */
+export async function startGateway(t, ports) {
+  const http = ports?.http ?? (await freePort());
+  const rtmp = ports?.rtmp ?? (await freePort());
+  const gw = start(
+    t,
+    gatewayBin,
+    ['serve', '--http', `127.0.0.1:${http}`, '--rtmp', `127.0.0.1:${rtmp}`, '--no-demo'],
+    'flashless',
+  );
+  await waitForPort(http, 'the gateway (HTTP)');
+  await waitForPort(rtmp, 'the gateway (RTMP)');
+  return { ...gw, http, rtmp, origin: `http://127.0.0.1:${http}` };
+}
+
+/** ffmpeg publishing testsrc and a 1 kHz sine in real time, as `video`/`audio` codecs say (or none). */
+export function publish(t, gateway, name, { video = 'h264', audio = 'aac' } = {}) {
+  const args = ['-hide_banner', '-loglevel', 'error', '-nostdin', '-re'];
+  if (video) args.push('-f', 'lavfi', '-i', 'testsrc=size=320x240:rate=25');
+  if (audio) args.push('-f', 'lavfi', '-i', 'sine=frequency=1000:sample_rate=44100');
+  if (video) {
+    args.push('-c:v', 'libx264', '-preset', 'ultrafast', '-tune', 'zerolatency', '-g', '25', '-pix_fmt', 'yuv420p');
+  }
+  if (audio === 'aac') args.push('-c:a', 'aac', '-b:a', '64k');
+  if (audio === 'mp3') args.push('-c:a', 'libmp3lame', '-b:a', '64k');
+  args.push('-f', 'flv', `rtmp://127.0.0.1:${gateway.rtmp}/live/${name}`);
+  return start(t, 'ffmpeg', args, 'ffmpeg');
+}
+
+/** Chromium with a fresh profile, closed (and the profile removed) when the test ends. */
+export async function launchBrowser(t) {
+  const profile = await mkdtemp(path.join(os.tmpdir(), 'flashless-chromium-'));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    headless: true,
+    args: CHROMIUM_ARGS,
+  });
+  t.after(async () => {
+    await context.close().catch(() => {});
+    await rm(profile, { recursive: true, force: true });
+  });
+  return context;
+}
+
+/**
+ * The test site, on a loopback port of its own as a real server would be:
+ * `/e2e/…` from `e2e/page/`, `/app/…` from `appDir` when given, everything else
+ * (the package under `/pkg/`, `/live/…` over HTTP) passed through to the gateway.
+ * WebSocket URLs go to the gateway directly.
+ */
+export async function startSite(t, gateway, { appDir } = {}) {
+  const server = http.createServer(async (req, res) => {
+    const url = new URL(req.url, 'http://site');
+    for (const [prefix, dir] of [['/e2e/', pageDir], ['/app/', appDir]]) {
+      if (!dir || !url.pathname.startsWith(prefix)) continue;
+      const file = path.join(dir, decodeURIComponent(url.pathname.slice(prefix.length)));
+      try {
+        if (!file.startsWith(dir)) throw new Error('outside');
+        const body = await readFile(file);
+        res.writeHead(200, { 'content-type': contentType(file), 'cache-control': 'no-store' });
+        return res.end(body);
+      } catch {
+        res.writeHead(404);
+        return res.end();
+      }
+    }
+    const upstream = http.request(
+      { host: '127.0.0.1', port: gateway.http, path: req.url, method: req.method, headers: req.headers },
+      (answer) => {
+        res.writeHead(answer.statusCode, answer.headers);
+        answer.pipe(res);
+      },
+    );
+    upstream.on('error', () => res.destroy());
+    res.on('close', () => upstream.destroy());
+    req.pipe(upstream);
+  });
+  const port = await freePort();
+  await new Promise((resolve) => server.listen(port, '127.0.0.1', resolve));
+  t.after(() => {
+    server.closeAllConnections();
+    return new Promise((resolve) => server.close(resolve));
+  });
+  return { origin: `http://127.0.0.1:${port}` };
+}
+
+/** Opens `pagePath` on the site with `query` and waits for the player to start (or fail). */
+export async function openPage(context, site, query, { pagePath = '/e2e/player.html' } = {}) {
+  const page = await context.newPage();
+  const logs = [];
+  page.on('console', (m) => logs.push(`${m.type()}: ${m.text()}`));
+  page.on('pageerror', (e) => logs.push(`pageerror: ${e.message}`));
+  await page.goto(`${site.origin}${pagePath}?${new URLSearchParams(query)}`);
+  page.logs = logs;
+  await page.waitForFunction(() => window.ready || window.failure, null, { timeout: 15_000 });
+  const failure = await page.evaluate(() => window.failure);
+  if (failure) throw new Error(`the page could not start the player: ${failure}\n${logs.join('\n')}`);
+  return page;
+}
+
+function contentType(file) {
+  if (file.endsWith('.html')) return 'text/html; charset=utf-8';
+  if (file.endsWith('.js') || file.endsWith('.mjs')) return 'text/javascript; charset=utf-8';
+  if (file.endsWith('.wasm')) return 'application/wasm';
+  if (file.endsWith('.json')) return 'application/json';
+  return 'application/octet-stream';
+}
+
+/** Polls `sample()` in the page until `done(sample)` holds, or fails with the last sample. */
+export async function until(page, what, done, ms = 15_000) {
+  const deadline = Date.now() + ms;
+  let last;
+  for (;;) {
+    last = await page.evaluate(() => window.sample());
+    if (done(last)) return last;
+    if (Date.now() > deadline) {
+      throw new Error(`${what} within ${ms} ms; last sample ${JSON.stringify(last)}\n${page.logs.join('\n')}`);
+    }
+    await sleep(250);
+  }
+}

@@ -1,0 +1,129 @@
+// The player in Debian's Chromium against the real gateway and an ffmpeg
+// publisher: picture, sound, latency, HTTP-FLV, recovery without a reload.
+// Needs `cargo xtask wasm` and a gateway built after it (`cargo xtask test` does both).
+
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+
+import { launchBrowser, openPage, publish, sleep, startGateway, startSite, until } from './harness.mjs';
+
+const LIVE_WINDOW_S = 20;
+const MAX_LATENCY_S = 1.5;
+
+const playing = (s) => s.currentTime > 0.5 && !s.paused && s.frames > 10;
+
+test('WS-FLV plays picture and sound near the live edge, and goes on across a publisher restart', { timeout: 120_000 }, async (t) => {
+  const gateway = await startGateway(t);
+  let ffmpeg = publish(t, gateway, 'cam');
+  const browser = await launchBrowser(t);
+  const page = await openPage(browser, await startSite(t, gateway), { url: `ws://127.0.0.1:${gateway.http}/live/cam.flv` });
+  const first = await until(page, 'playback did not start', playing);
+  const loadId = first.loadId;
+  assert.ok(first.stats.codecs.some((c) => c.startsWith('avc1.')), JSON.stringify(first.stats));
+  assert.ok(first.stats.codecs.includes('mp4a.40.2'), JSON.stringify(first.stats));
+
+  // Over the window: time and frames advance, the picture is not black, the
+  // 1 kHz tone is there, and latency stays low, by the buffer and by the stats.
+  const samples = [];
+  for (let i = 0; i < LIVE_WINDOW_S; i++) {
+    await sleep(1000);
+    samples.push(await page.evaluate(() => window.sample()));
+  }
+  const settled = samples.slice(3);
+  const worst = (f) => Math.max(...settled.map(f));
+  assert.ok(worst((s) => s.ahead) < MAX_LATENCY_S, `buffered ahead: ${settled.map((s) => s.ahead.toFixed(2))}`);
+  assert.ok(
+    worst((s) => s.stats.latency) < MAX_LATENCY_S,
+    `stats latency: ${settled.map((s) => s.stats.latency.toFixed(2))}`,
+  );
+  const last = samples.at(-1);
+  assert.ok(last.currentTime - first.currentTime > LIVE_WINDOW_S * 0.8, `currentTime ${first.currentTime} → ${last.currentTime}`);
+  assert.ok(last.frames - first.frames > LIVE_WINDOW_S * 25 * 0.8, `frames ${first.frames} → ${last.frames}`);
+  assert.ok(Math.min(...samples.map((s) => s.variance)) > 100, `picture variance ${samples.map((s) => s.variance | 0)}`);
+  const tones = settled.map((s) => s.tone);
+  assert.ok(
+    tones.filter((x) => x.contrast > 30 && Math.abs(x.loudestHz - 1000) < 30).length >= tones.length * 0.8,
+    `1 kHz tone: ${JSON.stringify(tones.slice(0, 3))}`,
+  );
+  assert.ok(last.stats.bitrate > 50_000 && last.stats.fps > 15, JSON.stringify(last.stats));
+  assert.deepEqual(last.errors, []);
+
+  // The publisher goes away and comes back: the same page plays on.
+  await ffmpeg.stop();
+  await sleep(2000);
+  const gap = await page.evaluate(() => window.sample());
+  ffmpeg = publish(t, gateway, 'cam');
+  const resumed = await until(
+    page,
+    'playback did not resume after the publisher came back',
+    (s) => s.frames > gap.frames + 75 && s.currentTime > gap.currentTime + 2,
+    20_000,
+  );
+  assert.equal(resumed.loadId, loadId, 'no reload');
+  await sleep(5000);
+  const after = await page.evaluate(() => window.sample());
+  assert.ok(after.ahead < MAX_LATENCY_S * 2, `back near the live edge: ${after.ahead}`);
+  assert.ok(after.variance > 100);
+});
+
+test('HTTP-FLV plays through fetch streaming', { timeout: 60_000 }, async (t) => {
+  const gateway = await startGateway(t);
+  publish(t, gateway, 'cam');
+  const browser = await launchBrowser(t);
+  const site = await startSite(t, gateway);
+  const page = await openPage(browser, site, { url: `${site.origin}/live/cam.flv` });
+  const first = await until(page, 'playback did not start', playing);
+  await sleep(5000);
+  const s = await page.evaluate(() => window.sample());
+  assert.ok(s.currentTime - first.currentTime > 4, `currentTime ${first.currentTime} → ${s.currentTime}`);
+  assert.ok(s.frames - first.frames > 90 && s.variance > 100, JSON.stringify(s));
+  assert.ok(s.stats.latency < MAX_LATENCY_S, JSON.stringify(s.stats));
+});
+
+test('a gateway restart: the player reconnects with backoff and plays on in the same page', { timeout: 90_000 }, async (t) => {
+  let gateway = await startGateway(t);
+  let ffmpeg = publish(t, gateway, 'cam');
+  const browser = await launchBrowser(t);
+  const page = await openPage(browser, await startSite(t, gateway), { url: `ws://127.0.0.1:${gateway.http}/live/cam.flv` });
+  const first = await until(page, 'playback did not start', playing);
+  await sleep(3000);
+  await ffmpeg.stop();
+  await gateway.stop();
+  await until(page, 'no reconnecting event', (s) => s.events.includes('reconnecting'), 10_000);
+  const down = await page.evaluate(() => window.sample());
+  gateway = await startGateway(t, { http: gateway.http, rtmp: gateway.rtmp });
+  ffmpeg = publish(t, gateway, 'cam');
+  const back = await until(
+    page,
+    'playback did not resume after the gateway came back',
+    (s) => s.events.includes('reconnected') && s.frames > down.frames + 75 && s.currentTime > down.currentTime + 2,
+    30_000,
+  );
+  assert.equal(back.loadId, first.loadId, 'no reload');
+  assert.ok(back.stats.reconnects >= 1, JSON.stringify(back.stats));
+  await sleep(4000);
+  const after = await page.evaluate(() => window.sample());
+  assert.ok(after.ahead < MAX_LATENCY_S * 2 && after.variance > 100, JSON.stringify(after));
+});
+
+for (const [label, codecs, expect] of [
+  ['H.264 + MP3', { video: 'h264', audio: 'mp3' }, ['avc1.', 'mp4a.6']],
+  ['audio only (AAC)', { video: null, audio: 'aac' }, ['mp4a.40.2']],
+  ['video only (H.264)', { video: 'h264', audio: null }, ['avc1.']],
+]) {
+  test(`${label} plays`, { timeout: 45_000 }, async (t) => {
+    const gateway = await startGateway(t);
+    publish(t, gateway, 'cam', codecs);
+    const browser = await launchBrowser(t);
+    const page = await openPage(browser, await startSite(t, gateway), { url: `ws://127.0.0.1:${gateway.http}/live/cam.flv` });
+    const first = await until(page, 'playback did not start', (s) => s.currentTime > 0.5 && !s.paused, 20_000);
+    await sleep(3000);
+    const s = await page.evaluate(() => window.sample());
+    assert.ok(s.currentTime - first.currentTime > 2, `currentTime ${first.currentTime} → ${s.currentTime}`);
+    assert.equal(s.stats.codecs.length, expect.length, JSON.stringify(s.stats.codecs));
+    expect.forEach((prefix, i) => assert.ok(s.stats.codecs[i].startsWith(prefix), JSON.stringify(s.stats.codecs)));
+    if (codecs.video) assert.ok(s.frames > first.frames + 40 && s.variance > 100, JSON.stringify(s));
+    if (codecs.audio) assert.ok(s.tone.contrast > 30 && Math.abs(s.tone.loudestHz - 1000) < 30, JSON.stringify(s.tone));
+    assert.deepEqual(s.errors, []);
+  });
+}
