@@ -32,6 +32,13 @@ impl Ctx {
         }
     }
 
+    /// Where cargo puts its builds.
+    pub fn target_dir(&self) -> PathBuf {
+        std::env::var_os("CARGO_TARGET_DIR")
+            .map(|t| self.root.join(t))
+            .unwrap_or_else(|| self.root.join("target"))
+    }
+
     /// A cargo command run from the workspace root.
     pub fn cargo(&self) -> Command {
         let mut cmd = crate::cargo_command();

@@ -5,7 +5,7 @@ use std::time::Instant;
 use anyhow::{Result, bail};
 
 use crate::step::Ctx;
-use crate::{deps, flag_value, fuzz, parse_seconds, project_root};
+use crate::{deps, flag_value, fuzz, parse_seconds, project_root, wasm};
 
 #[derive(Debug, PartialEq)]
 pub struct Args {
@@ -73,6 +73,8 @@ pub fn run(args: &Args) -> Result<()> {
         }
         Ok(())
     })?;
+    // Before clippy and the tests, so the gateway embeds this package once, not twice.
+    wasm::build(&ctx)?;
     ctx.step("clippy", |s| {
         s.run(ctx.cargo().args([
             "clippy",
@@ -101,11 +103,41 @@ pub fn run(args: &Args) -> Result<()> {
         )?;
         Ok(Tally::of(&s.log_text()))
     })?;
+    let package = ctx.step("package tests", |s| {
+        s.run(
+            std::process::Command::new("node")
+                .args(["--test", "pkg/test/"])
+                .current_dir(&ctx.root),
+        )?;
+        Ok(Tally::of(&s.log_text()))
+    })?;
+    // The debug gateway that `cargo test` built, with the package just built embedded.
+    let browser = ctx.step("browser tests", |s| {
+        s.run(
+            ctx.cargo()
+                .args(["build", "-p", "flashless-gateway", "--bin", "flashless"]),
+        )?;
+        s.run(
+            std::process::Command::new("node")
+                .args(["--test", "--test-concurrency=1", "."])
+                .env("FLASHLESS_BIN", ctx.target_dir().join("debug/flashless"))
+                .current_dir(ctx.root.join("e2e")),
+        )?;
+        Ok(Tally::of(&s.log_text()))
+    })?;
     if fuzzing {
         fuzz::smoke(&ctx, args.fuzz_time)?;
     }
     println!("ok in {:.0}s", started.elapsed().as_secs_f64());
     // Last, so whoever reads the closing line sees the count of tests that ran.
+    let tally = [tally, package, browser]
+        .into_iter()
+        .flatten()
+        .reduce(|a, b| Tally {
+            passed: a.passed + b.passed,
+            failed: a.failed + b.failed,
+            ignored: a.ignored + b.ignored,
+        });
     if let Some(t) = tally {
         println!(
             "tests: {} passed, {} failed, {} skipped",
@@ -115,7 +147,7 @@ pub fn run(args: &Args) -> Result<()> {
     Ok(())
 }
 
-/// The sum of libtest's `test result:` lines.
+/// The sum of libtest's `test result:` lines and of node's test runner's `# pass N` lines.
 #[derive(Debug, Default, PartialEq)]
 struct Tally {
     passed: u64,
@@ -128,6 +160,23 @@ impl Tally {
     fn of(log: &str) -> Option<Tally> {
         let mut tally = Tally::default();
         let mut any = false;
+        for line in log.lines() {
+            let mut words = line.split_whitespace();
+            if let (Some("#"), Some(what), Some(n), None) = (
+                words.next(),
+                words.next(),
+                words.next().and_then(|n| n.parse::<u64>().ok()),
+                words.next(),
+            ) {
+                match what {
+                    "pass" => tally.passed += n,
+                    "fail" => tally.failed += n,
+                    "skipped" => tally.ignored += n,
+                    _ => continue,
+                }
+                any = true;
+            }
+        }
         for line in log.lines().filter_map(|l| l.strip_prefix("test result: ")) {
             any = true;
             for part in line.split(['.', ';']) {
@@ -159,6 +208,14 @@ mod tests {
         let t = super::Tally::of(log).unwrap();
         assert_eq!((t.passed, t.failed, t.ignored), (15, 2, 1));
         assert!(super::Tally::of("no summary here").is_none());
+    }
+
+    #[test]
+    fn tally_reads_node_test_runner_summaries() {
+        let log =
+            "# tests 7\n# suites 0\n# pass 6\n# fail 1\n# cancelled 0\n# skipped 2\n# todo 0\n";
+        let t = super::Tally::of(log).unwrap();
+        assert_eq!((t.passed, t.failed, t.ignored), (6, 1, 2));
     }
 
     use super::*;

@@ -5,7 +5,7 @@
 //! the gateway re-embed them.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
@@ -48,7 +48,7 @@ pub fn build(ctx: &Ctx) -> Result<()> {
             "--features",
             "web",
         ]))?;
-        let target_dir = target_dir(&ctx.root);
+        let target_dir = ctx.target_dir();
         let input = target_dir.join(TARGET).join("wasm/flashless_core.wasm");
         let staging = target_dir.join("xtask/wasm-pkg");
         if staging.exists() {
@@ -81,10 +81,10 @@ fn optimize(step: &Step, wasm: &Path) -> Result<()> {
         Command::new(pinned)
     } else {
         let version = probe(Command::new("wasm-opt").arg("--version"));
-        if !version
+        if version
             .as_deref()
             .and_then(binaryen_version)
-            .is_some_and(|v| v >= MIN_BINARYEN)
+            .is_none_or(|v| v < MIN_BINARYEN)
         {
             println!(
                 "    no wasm-opt {MIN_BINARYEN} or newer (`npm ci` in e2e/ brings one): the module stays unoptimized"
@@ -145,13 +145,6 @@ fn gzip_len(path: &Path) -> Result<u64> {
         bail!("gzip {} failed", path.display());
     }
     Ok(out.stdout.len() as u64)
-}
-
-fn target_dir(root: &Path) -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .map(|t| root.join(t))
-        .unwrap_or_else(|| root.join("target"))
 }
 
 #[cfg(test)]
