@@ -86,14 +86,14 @@ export function start(t, cmd, args, name) {
   return { child, stop, log: () => `${name}: ${log}` };
 }
 
-/** `flashless serve` on free ports (or the given ones), without the demo channel. */
-export async function startGateway(t, ports) {
-  const http = ports?.http ?? (await freePort());
-  const rtmp = ports?.rtmp ?? (await freePort());
+/** `flashless serve` on free ports (or the given ones), without the demo channel; `extra` arguments appended. */
+export async function startGateway(t, { http: httpPort, rtmp: rtmpPort, extra = [] } = {}) {
+  const http = httpPort ?? (await freePort());
+  const rtmp = rtmpPort ?? (await freePort());
   const gw = start(
     t,
     gatewayBin,
-    ['serve', '--http', `127.0.0.1:${http}`, '--rtmp', `127.0.0.1:${rtmp}`, '--no-demo'],
+    ['serve', '--http', `127.0.0.1:${http}`, '--rtmp', `127.0.0.1:${rtmp}`, '--no-demo', ...extra],
     'flashless',
   );
   await waitForPort(http, 'the gateway (HTTP)');
@@ -136,9 +136,12 @@ export async function launchBrowser(t) {
  * (the package under `/pkg/`, `/live/…` over HTTP) passed through to the gateway.
  * WebSocket URLs go to the gateway directly.
  */
-export async function startSite(t, gateway, { appDir } = {}) {
+export async function startSite(t, gateway, { appDir, clipsDir } = {}) {
   const server = http.createServer(async (req, res) => {
     const url = new URL(req.url, 'http://site');
+    if (clipsDir && url.pathname.startsWith('/clips/')) {
+      return streamPaced(res, path.join(clipsDir, path.basename(url.pathname)));
+    }
     for (const [prefix, dir] of [['/e2e/', pageDir], ['/app/', appDir]]) {
       if (!dir || !url.pathname.startsWith(prefix)) continue;
       const file = path.join(dir, decodeURIComponent(url.pathname.slice(prefix.length)));
@@ -170,6 +173,38 @@ export async function startSite(t, gateway, { appDir } = {}) {
     return new Promise((resolve) => server.close(resolve));
   });
   return { origin: `http://127.0.0.1:${port}` };
+}
+
+/**
+ * An FLV file sent as HTTP-FLV at the pace of its timestamps, like a live
+ * stream (`ffmpeg -re`): the header at once, then each tag when it is due.
+ */
+async function streamPaced(res, file) {
+  let flv;
+  try {
+    flv = await readFile(file);
+  } catch {
+    res.writeHead(404);
+    return res.end();
+  }
+  res.writeHead(200, { 'content-type': 'video/x-flv', 'cache-control': 'no-store' });
+  let closed = false;
+  res.on('close', () => {
+    closed = true;
+  });
+  const headerEnd = flv.readUInt32BE(5) + 4;
+  res.write(flv.subarray(0, headerEnd));
+  const started = Date.now();
+  for (let at = headerEnd; at + 11 <= flv.length && !closed; ) {
+    const size = flv.readUIntBE(at + 1, 3);
+    const ms = flv.readUIntBE(at + 4, 3) | (flv[at + 7] << 24);
+    const end = at + 11 + size + 4;
+    const wait = started + ms - Date.now();
+    if (wait > 0) await sleep(wait);
+    res.write(flv.subarray(at, end));
+    at = end;
+  }
+  res.end();
 }
 
 /** Opens `pagePath` on the site with `query` and waits for the player to start (or fail). */

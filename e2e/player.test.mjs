@@ -47,6 +47,27 @@ test('WS-FLV plays picture and sound near the live edge, and goes on across a pu
   );
   assert.ok(last.stats.bitrate > 50_000 && last.stats.fps > 15, JSON.stringify(last.stats));
   assert.deepEqual(last.errors, []);
+  // Old buffer is removed: what is kept stays near the back buffer (10 s) plus a trim step (5 s).
+  const span = await page.evaluate(() => {
+    const b = document.getElementById('video').buffered;
+    return b.end(b.length - 1) - b.start(0);
+  });
+  assert.ok(span < 17, `buffered span ${span} s after ${last.currentTime} s of play`);
+
+  // A tab that comes back (here: after a pause of 2 s) jumps to the live edge at once
+  // instead of catching up slowly.
+  await page.evaluate(() => document.getElementById('video').pause());
+  await sleep(2000);
+  const behind = await page.evaluate(() => window.sample());
+  assert.ok(behind.ahead > 1.5, `paused long enough to fall behind: ${behind.ahead}`);
+  await page.evaluate(() => {
+    Object.defineProperty(document, 'hidden', { configurable: true, get: () => false });
+    document.getElementById('video').play();
+    document.dispatchEvent(new Event('visibilitychange'));
+  });
+  await sleep(1000);
+  const back = await page.evaluate(() => window.sample());
+  assert.ok(back.ahead < 1.2 && back.stats.jumps > behind.stats.jumps, `after the return: ${JSON.stringify(back)}`);
 
   // The publisher goes away and comes back: the same page plays on.
   await ffmpeg.stop();
@@ -64,6 +85,21 @@ test('WS-FLV plays picture and sound near the live edge, and goes on across a pu
   const after = await page.evaluate(() => window.sample());
   assert.ok(after.ahead < MAX_LATENCY_S * 2, `back near the live edge: ${after.ahead}`);
   assert.ok(after.variance > 100);
+
+  // destroy(): the <video> is released and the gateway loses its viewer.
+  const gone = await page.evaluate(() => {
+    window.player.destroy();
+    return { src: document.getElementById('video').getAttribute('src'), stats: window.player.stats() };
+  });
+  assert.deepEqual(gone, { src: null, stats: null });
+  const deadline = Date.now() + 5000;
+  for (;;) {
+    const channels = await (await fetch(`${gateway.origin}/api/channels`)).json();
+    const cam = channels.find?.((c) => c.name === 'cam') ?? channels.channels?.find((c) => c.name === 'cam');
+    if (cam && cam.viewers === 0) break;
+    assert.ok(Date.now() < deadline, `viewers after destroy(): ${JSON.stringify(cam)}`);
+    await sleep(200);
+  }
 });
 
 test('HTTP-FLV plays through fetch streaming', { timeout: 60_000 }, async (t) => {

@@ -36,7 +36,7 @@ function analyser() {
   return audio;
 }
 
-/** Energy at 1 kHz against the median bin, in dB, and the loudest bin's frequency. */
+/** Energy at 1 kHz and at the loudest bin against the median bin, in dB, and the loudest bin's frequency. */
 function tone() {
   const { context, node, bins } = analyser();
   node.getFloatFrequencyData(bins);
@@ -49,7 +49,7 @@ function tone() {
   bins.forEach((v, i) => {
     if (v > bins[loudest]) loudest = i;
   });
-  return { at1k: near, median, loudestHz: loudest * hz, contrast: near - median };
+  return { at1k: near, median, loudestHz: loudest * hz, contrast: near - median, peakContrast: bins[loudest] - median };
 }
 
 /** Variance of the luma of a 64×48 copy of the current frame: 0 for a black or flat picture. */
