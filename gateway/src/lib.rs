@@ -11,3 +11,4 @@ pub mod probe;
 pub mod rtmp_client;
 pub mod rtmp_server;
 pub mod shutdown;
+pub mod upstream;
