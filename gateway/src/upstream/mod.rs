@@ -20,12 +20,14 @@ use crate::shutdown::Shutdown;
 
 mod backoff;
 mod file;
+mod gate;
 mod http_flv;
 mod rtmp;
 pub mod transport;
 
 use backoff::Backoff;
 use file::FilePlayer;
+use gate::StartGate;
 use http_flv::{HttpFlvPull, HttpFlvUrl};
 use rtmp::RtmpPull;
 
@@ -220,14 +222,15 @@ async fn session(spec: &UpstreamSpec, channel: &Channel) -> Ended {
     };
     tracing::info!(peer = source.peer(), "upstream connected");
     let mut media_since = None;
+    let mut gate = StartGate::default();
     loop {
         match source.next_tag().await {
-            Ok(tag) => {
+            Ok(tag) => gate.pass(tag, |tag| {
                 if media_since.is_none() && Kind::of(&tag).is_coded() {
                     media_since = Some(Instant::now());
                 }
                 channel.publish(tag);
-            }
+            }),
             Err(e) => {
                 source.close().await;
                 let media_for = media_since.map_or(Duration::ZERO, |t| t.elapsed());
