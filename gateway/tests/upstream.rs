@@ -299,8 +299,36 @@ async fn on_demand_connects_only_while_someone_watches() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_origin_is_a_stall_and_retried() {
+    let origin = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = origin.local_addr().unwrap().port();
+    let accepted = Arc::new(Mutex::new(Vec::new()));
+    let held = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((conn, _)) = origin.accept().await {
+            held.lock().unwrap().push(conn);
+        }
+    });
+    let (channel, _stop, _task) = pull(
+        &format!("rtmp://127.0.0.1:{port}/live/cam timeout=1"),
+        PullOptions::default(),
+    );
+    let states = States::record(&channel);
+    until(Duration::from_secs(4), "a stall", || {
+        states.retrying_error().is_some()
+    })
+    .await;
+    let error = states.retrying_error().unwrap_or_default();
+    assert!(error.contains("no data for 1s"), "{error}");
+    until(Duration::from_secs(4), "a second connection", || {
+        accepted.lock().unwrap().len() >= 2
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn file_loops_in_real_time_with_rising_timestamps() {
-    let (channel, _stop, _task) = pull(CLIP, PullOptions::default());
+    let (channel, stop, task) = pull(CLIP, PullOptions::default());
     let viewer = Recorder::watch(&channel);
     tokio::time::sleep(Duration::from_millis(5500)).await;
     let seen = viewer.seen();
@@ -337,6 +365,17 @@ async fn file_loops_in_real_time_with_rising_timestamps() {
         assert_eq!(headers(k), 1, "{k:?} repeated although unchanged");
     }
     assert!(!seen.iter().any(|s| matches!(s, Seen::Unpublished)));
+
+    stop.fire();
+    tokio::time::timeout(Duration::from_secs(1), task)
+        .await
+        .expect("the upstream task did not end on shutdown")
+        .expect("the upstream task panicked");
+    assert_eq!(channel.snapshot().upstream, UpstreamState::Idle);
+    until(Duration::from_secs(1), "Unpublished", || {
+        viewer.seen().iter().any(|s| matches!(s, Seen::Unpublished))
+    })
+    .await;
 }
 
 /// Serves each GET with `status`; a 200 carries the test clip, chunked in odd pieces.
