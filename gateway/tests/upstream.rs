@@ -521,3 +521,53 @@ async fn tls_with_an_untrusted_certificate_is_refused() {
     assert!(error.contains("certificate"), "{error}");
     assert!(requests.lock().unwrap().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corrupt_file_is_retried_with_the_byte_offset_named() {
+    let dir = peers::TempDir::new("corrupt");
+    let path = dir.path("bad.flv");
+    let mut clip = std::fs::read(CLIP).unwrap();
+    // The first tag's type byte, after the 9-byte header and PreviousTagSize0.
+    clip[13] = 0x42;
+    std::fs::write(&path, clip).unwrap();
+    let (channel, _stop, _task) = pull(&format!("file:{}", path.display()), PullOptions::default());
+    let states = States::record(&channel);
+    until(Duration::from_secs(3), "Retrying", || {
+        states.retrying_error().is_some()
+    })
+    .await;
+    let error = states.retrying_error().unwrap_or_default();
+    assert!(
+        error.contains("bad.flv") && error.contains("byte 13"),
+        "{error}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_channel_someone_publishes_to_is_left_alone() {
+    let hub = Hub::new(Limits::default());
+    let channel = hub.get_or_create("taken", Source::Pull);
+    assert!(channel.begin_session(), "the test publisher's claim");
+    let (_trigger, shutdown) = shutdown::channel();
+    let spec = UpstreamSpec::parse(CLIP).unwrap();
+    tokio::spawn(upstream::run(
+        spec,
+        PullOptions::default(),
+        channel.clone(),
+        shutdown,
+    ));
+    let states = States::record(&channel);
+    until(Duration::from_secs(3), "Retrying", || {
+        states.retrying_error().is_some()
+    })
+    .await;
+    let error = states.retrying_error().unwrap_or_default();
+    assert!(error.contains("already fed"), "{error}");
+    assert_eq!(
+        channel
+            .counters
+            .tags_in
+            .load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
+}
