@@ -7,138 +7,16 @@ mod peers;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use flashless_core::flv::TagType;
-use flashless_gateway::hub::{Channel, Feed, Hub, Kind, Limits, Source, UpstreamState};
-use flashless_gateway::shutdown::{self, Trigger};
+use flashless_gateway::hub::{Hub, Kind, Limits, Source, UpstreamState};
+use flashless_gateway::shutdown;
 use flashless_gateway::upstream::{self, PullOptions, UpstreamSpec};
-use peers::upstream::{NginxRtmp, TestCa, TlsTerminator};
+use peers::upstream::{NginxRtmp, Recorder, Seen, States, TestCa, TlsTerminator, pull, until};
 use peers::{ffmpeg_publish, free_port};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 const CLIP: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../testdata/h264_aac.flv");
-
-#[derive(Debug, Clone)]
-enum Seen {
-    Tag {
-        at: Instant,
-        kind: Kind,
-        video: bool,
-        ts: u32,
-    },
-    Unpublished,
-}
-
-/// A viewer of the channel, subscribed from `watch` until dropped.
-struct Recorder {
-    seen: Arc<Mutex<Vec<Seen>>>,
-    task: JoinHandle<()>,
-}
-
-impl Recorder {
-    fn watch(channel: &Arc<Channel>) -> Recorder {
-        let (start, mut viewer) = channel.subscribe();
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let log = seen.clone();
-        let task = tokio::spawn(async move {
-            let record = |t: &flashless_gateway::hub::MediaTag| Seen::Tag {
-                at: Instant::now(),
-                kind: t.kind,
-                video: t.tag.tag_type == TagType::Video,
-                ts: t.tag.timestamp,
-            };
-            log.lock().unwrap().extend(start.iter().map(|t| record(t)));
-            while let Some(feed) = viewer.next().await {
-                let item = match feed {
-                    Feed::Tag(t) => record(&t),
-                    Feed::Unpublished => Seen::Unpublished,
-                };
-                log.lock().unwrap().push(item);
-            }
-        });
-        Recorder { seen, task }
-    }
-
-    fn seen(&self) -> Vec<Seen> {
-        self.seen.lock().unwrap().clone()
-    }
-
-    fn frames(&self) -> usize {
-        self.seen()
-            .iter()
-            .filter(|s| matches!(s, Seen::Tag { kind, .. } if kind.is_coded()))
-            .count()
-    }
-}
-
-impl Drop for Recorder {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-/// Every distinct upstream state the channel passed through, sampled every 10 ms.
-struct States(Arc<Mutex<Vec<UpstreamState>>>, JoinHandle<()>);
-
-impl States {
-    fn record(channel: &Arc<Channel>) -> States {
-        let log = Arc::new(Mutex::new(Vec::<UpstreamState>::new()));
-        let (l, c) = (log.clone(), channel.clone());
-        let task = tokio::spawn(async move {
-            loop {
-                let now = c.snapshot().upstream;
-                {
-                    let mut l = l.lock().unwrap();
-                    if l.last() != Some(&now) {
-                        l.push(now);
-                    }
-                }
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-        });
-        States(log, task)
-    }
-
-    fn all(&self) -> Vec<UpstreamState> {
-        self.0.lock().unwrap().clone()
-    }
-
-    fn retrying_error(&self) -> Option<String> {
-        self.all().into_iter().find_map(|s| match s {
-            UpstreamState::Retrying { error, .. } => Some(error),
-            _ => None,
-        })
-    }
-}
-
-impl Drop for States {
-    fn drop(&mut self) {
-        self.1.abort();
-    }
-}
-
-/// A channel fed by `spec` until the returned trigger fires or is dropped.
-fn pull(spec: &str, options: PullOptions) -> (Arc<Channel>, Trigger, JoinHandle<()>) {
-    let spec = UpstreamSpec::parse(spec).expect("upstream spec");
-    let hub = Hub::new(Limits::default());
-    let channel = hub.get_or_create("test", Source::Pull);
-    let (trigger, shutdown) = shutdown::channel();
-    let task = tokio::spawn(upstream::run(spec, options, channel.clone(), shutdown));
-    (channel, trigger, task)
-}
-
-async fn until(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !done() {
-        assert!(
-            start.elapsed() < limit,
-            "{what} did not happen within {limit:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-}
 
 /// Video frame timestamps, in the order received.
 fn video_ts(seen: &[Seen]) -> Vec<u32> {
