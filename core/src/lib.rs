@@ -8,4 +8,5 @@
 pub mod amf;
 pub mod codec;
 pub mod flv;
+pub mod fmp4;
 pub mod rtmp;

@@ -4,11 +4,17 @@
 //! Architecture invariant: this crate does I/O, routing and policy only; every
 //! protocol and format lives in `flashless-core`.
 
+pub mod api;
+pub mod config;
+pub mod delivery;
 pub mod dump;
+pub mod http;
 pub mod hub;
 pub mod media_info;
+pub mod page;
 pub mod probe;
 pub mod rtmp_client;
 pub mod rtmp_server;
+pub mod serve;
 pub mod shutdown;
 pub mod upstream;

@@ -1,11 +1,11 @@
 //! `flashless`: the gateway, and rtmpdump's jobs (`dump`, `probe`) done with the same core.
 
-use flashless_gateway::{dump, hub, probe, rtmp_server};
+use flashless_gateway::config::{LogFormat, ServeArgs, Settings};
+use flashless_gateway::{dump, probe, serve};
 
-use std::net::SocketAddr;
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -25,12 +25,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the gateway: an RTMP listener that accepts publishers and players.
-    Serve {
-        /// Address of the RTMP listener.
-        #[arg(long, default_value = "0.0.0.0:1935")]
-        rtmp: SocketAddr,
-    },
+    /// Run the gateway: channels from RTMP pulls, publishers and files, served as
+    /// HTTP-FLV, WS-FLV and RTMP.
+    Serve(ServeArgs),
     /// Pull a stream and write it as FLV (like rtmpdump).
     Dump {
         /// The URL with librtmp options after it, e.g. `rtmp://host/live/cam live=1 buffer=1000`.
@@ -57,50 +54,21 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "flashless=info,warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: starting the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run(cli.command)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-async fn run(command: Command) -> Result<()> {
-    match command {
-        Command::Serve { rtmp } => {
-            let listener = rtmp_server::bind(rtmp).await?;
-            tracing::info!(addr = %listener.local_addr()?, "rtmp listening");
-            let hub = Arc::new(hub::Hub::new(hub::Limits::default()));
-            let (stop, shutdown) = flashless_gateway::shutdown::channel();
-            let server = tokio::spawn(rtmp_server::serve(listener, hub, shutdown));
-            tokio::signal::ctrl_c().await.ok();
-            stop.fire();
-            server.await.ok();
-            Ok(())
-        }
+    match Cli::parse().command {
+        Command::Serve(args) => match Settings::load(&args) {
+            Ok(settings) => finish(settings.log_format, serve::run(settings, serve::signal())),
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Dump {
             url,
             output,
             duration,
             quiet,
             keep_timestamps,
-        } => {
+        } => finish(LogFormat::Text, async move {
             let duration = duration
                 .map(|d| {
                     Duration::try_from_secs_f64(d)
@@ -115,8 +83,42 @@ async fn run(command: Command) -> Result<()> {
                 keep_timestamps,
             })
             .await
+        }),
+        Command::Probe { url } => finish(LogFormat::Text, async move {
+            probe::run(parse_url(&url)?).await
+        }),
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| "flashless=info,flashless_gateway=info,warn".into());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+/// Runs `work` on a runtime and turns its result into the exit code.
+fn finish(format: LogFormat, work: impl Future<Output = Result<()>>) -> ExitCode {
+    init_logging(format);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: starting the runtime: {e}");
+            return ExitCode::FAILURE;
         }
-        Command::Probe { url } => probe::run(parse_url(&url)?).await,
+    };
+    match runtime.block_on(work) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
     }
 }
 

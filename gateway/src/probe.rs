@@ -5,13 +5,13 @@ use std::time::Duration;
 
 use anyhow::{Result, bail};
 use flashless_core::amf::{Value, amf0};
-use flashless_core::codec::{AacConfig, AvcConfig, Sps};
 use flashless_core::flv::{
     AudioCodec, AudioPacket, AudioTag, Tag, TagType, VideoCodec, VideoPacket, VideoTag,
 };
 use flashless_core::rtmp::session::{ClientEvent, ClientMode};
 use flashless_core::rtmp::url::RtmpUrl;
 
+use crate::media_info::MediaInfo;
 use crate::rtmp_client::RtmpClient;
 
 /// How long to wait for the sequence headers once media flows.
@@ -20,8 +20,8 @@ const MEDIA_WAIT: Duration = Duration::from_secs(5);
 pub async fn run(url: RtmpUrl) -> Result<()> {
     let mut client = RtmpClient::connect(&url, ClientMode::Play).await?;
     println!("stream: {}", url.stream_url());
-    let mut video = None;
-    let mut audio = None;
+    let mut info = MediaInfo::default();
+    let (mut video, mut audio) = (false, false);
     let deadline = tokio::time::sleep(Duration::from_secs(u64::from(url.timeout_secs.max(1))));
     tokio::pin!(deadline);
     loop {
@@ -45,8 +45,8 @@ pub async fn run(url: RtmpUrl) -> Result<()> {
                 code, description, ..
             }) => println!("status: {code} {description}"),
             Some(ClientEvent::Tag(tag)) => {
-                describe_tag(&tag, &mut video, &mut audio);
-                if video.is_some() && audio.is_some() {
+                describe_tag(&tag, &mut info, &mut video, &mut audio);
+                if video && audio {
                     break;
                 }
             }
@@ -58,13 +58,13 @@ pub async fn run(url: RtmpUrl) -> Result<()> {
         }
     }
     client.close().await.ok();
-    if video.is_none() && audio.is_none() {
+    if !video && !audio {
         bail!("{}: no audio or video arrived", url.stream_url());
     }
     Ok(())
 }
 
-fn describe_tag(tag: &Tag, video: &mut Option<String>, audio: &mut Option<String>) {
+fn describe_tag(tag: &Tag, info: &mut MediaInfo, video: &mut bool, audio: &mut bool) {
     match tag.tag_type {
         TagType::Script => match amf0::decode_all(&tag.data) {
             Ok(values) => println!(
@@ -73,76 +73,57 @@ fn describe_tag(tag: &Tag, video: &mut Option<String>, audio: &mut Option<String
             ),
             Err(e) => println!("data: unreadable ({e})"),
         },
-        TagType::Video if video.is_none() => match VideoTag::parse(&tag.data) {
-            Ok(v) if v.packet == VideoPacket::SequenceStart => {
-                let s = describe_video(&v);
-                println!("video: {s}");
-                *video = Some(s);
-            }
+        TagType::Video if !*video => match VideoTag::parse(&tag.data) {
             // Codecs without a sequence header (VP6, H.263) say all there is on their first frame.
-            Ok(v)
-                if !matches!(
-                    v.codec,
-                    VideoCodec::Avc | VideoCodec::Hevc | VideoCodec::Av1 | VideoCodec::Vp9
-                ) =>
-            {
-                let s = format!("{:?}", v.codec);
-                println!("video: {s}");
-                *video = Some(s);
+            Ok(v) if v.packet == VideoPacket::SequenceStart || !has_header(v.codec) => {
+                info.video_header(&tag.data);
+                info.frame(tag);
+                let size = info
+                    .width
+                    .zip(info.height)
+                    .map(|(w, h)| format!(" {w}x{h}"))
+                    .unwrap_or_default();
+                println!(
+                    "video: {}{size}",
+                    info.video_codec.as_deref().unwrap_or("unknown")
+                );
+                *video = true;
             }
             Ok(_) => {}
             Err(e) => println!("video: unreadable tag header ({e})"),
         },
-        TagType::Audio if audio.is_none() => match AudioTag::parse(&tag.data) {
-            Ok(a) if a.codec == AudioCodec::Aac && a.packet != AudioPacket::SequenceStart => {}
-            Ok(a) => {
-                let s = describe_audio(&a);
-                println!("audio: {s}");
-                *audio = Some(s);
+        TagType::Audio if !*audio => match AudioTag::parse(&tag.data) {
+            Ok(a)
+                if a.packet == AudioPacket::SequenceStart
+                    || a.packet == AudioPacket::CodedFrames && a.codec != AudioCodec::Aac =>
+            {
+                info.audio_header(&tag.data);
+                let rate = info
+                    .sample_rate
+                    .map(|r| format!(" {r} Hz"))
+                    .unwrap_or_default();
+                let channels = info
+                    .channels
+                    .map(|c| format!(" {c} ch"))
+                    .unwrap_or_default();
+                println!(
+                    "audio: {}{rate}{channels}",
+                    info.audio_codec.as_deref().unwrap_or("unknown")
+                );
+                *audio = true;
             }
+            Ok(_) => {}
             Err(e) => println!("audio: unreadable tag header ({e})"),
         },
         _ => {}
     }
 }
 
-fn describe_video(v: &VideoTag) -> String {
-    match v.codec {
-        VideoCodec::Avc => match AvcConfig::parse(&v.body) {
-            Ok(cfg) => {
-                let size = cfg
-                    .sps
-                    .first()
-                    .and_then(|s| Sps::parse(s).ok())
-                    .map(|s| format!(" {}x{}", s.width, s.height));
-                format!(
-                    "{}{} (H.264)",
-                    cfg.codecs_string(),
-                    size.unwrap_or_default()
-                )
-            }
-            Err(e) => format!("H.264 with an unreadable configuration ({e})"),
-        },
-        VideoCodec::Hevc => "hvc1 (HEVC)".into(),
-        VideoCodec::Av1 => "av01 (AV1)".into(),
-        VideoCodec::Vp9 => "vp09 (VP9)".into(),
-        other => format!("{other:?}"),
-    }
-}
-
-fn describe_audio(a: &AudioTag) -> String {
-    match a.codec {
-        AudioCodec::Aac => match AacConfig::parse(&a.body) {
-            Ok(cfg) => format!(
-                "{} {} Hz {} ch (AAC)",
-                cfg.codecs_string(),
-                cfg.sample_rate,
-                cfg.channels
-            ),
-            Err(e) => format!("AAC with an unreadable configuration ({e})"),
-        },
-        other => format!("{other:?}"),
-    }
+fn has_header(codec: VideoCodec) -> bool {
+    matches!(
+        codec,
+        VideoCodec::Avc | VideoCodec::Hevc | VideoCodec::Av1 | VideoCodec::Vp9
+    )
 }
 
 /// A compact one-line rendering of an AMF value for people.

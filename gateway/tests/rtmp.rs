@@ -258,14 +258,8 @@ fn unsupported_schemes_are_named() {
 /// The gateway's own listener (`ServerSession`): ffmpeg publishes to it, rtmpdump plays from it.
 #[test]
 fn listener_relays_an_ffmpeg_publish_to_rtmpdump() {
-    let port = free_port();
-    let _server = Guard::spawn(
-        flashless()
-            .args(["serve", "--rtmp", &format!("127.0.0.1:{port}")])
-            .stderr(Stdio::null()),
-        "flashless serve",
-    );
-    wait_for_port(port, "flashless serve");
+    let gw = Gateway::start(&["--no-demo"]);
+    let port = gw.rtmp;
     let _ffmpeg = ffmpeg_publish(&format!("rtmp://127.0.0.1:{port}/live/relay"), &[]);
     // The channel exists once ffmpeg has started publishing; playing before that is StreamNotFound.
     std::thread::sleep(Duration::from_secs(2));
@@ -304,14 +298,8 @@ fn listener_relays_an_ffmpeg_publish_to_rtmpdump() {
 
 #[test]
 fn playing_an_unknown_channel_is_stream_not_found() {
-    let port = free_port();
-    let _server = Guard::spawn(
-        flashless()
-            .args(["serve", "--rtmp", &format!("127.0.0.1:{port}")])
-            .stderr(Stdio::null()),
-        "flashless serve",
-    );
-    wait_for_port(port, "flashless serve");
+    let gw = Gateway::start(&["--no-demo"]);
+    let port = gw.rtmp;
     let out = output_of(
         flashless().args(["probe", &format!("rtmp://127.0.0.1:{port}/live/nothing")]),
         "probe",
@@ -326,14 +314,8 @@ fn playing_an_unknown_channel_is_stream_not_found() {
 
 #[test]
 fn second_publisher_on_a_channel_is_refused() {
-    let port = free_port();
-    let _server = Guard::spawn(
-        flashless()
-            .args(["serve", "--rtmp", &format!("127.0.0.1:{port}")])
-            .stderr(Stdio::null()),
-        "flashless serve",
-    );
-    wait_for_port(port, "flashless serve");
+    let gw = Gateway::start(&["--no-demo"]);
+    let port = gw.rtmp;
     let url = format!("rtmp://127.0.0.1:{port}/live/one");
     let _first = ffmpeg_publish(&url, &[]);
     std::thread::sleep(Duration::from_secs(2));

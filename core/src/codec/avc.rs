@@ -267,7 +267,7 @@ fn skip_scaling_list(r: &mut BitReader<'_>, size: usize) -> Result<(), CodecErro
 
 /// Drops emulation_prevention_three_byte (H.264 7.4.1: 0x000003 → 0x0000).
 /// Also returns the RBSP offsets at which a byte was dropped.
-fn unescape_rbsp(payload: &[u8]) -> (Vec<u8>, Vec<usize>) {
+pub(super) fn unescape_rbsp(payload: &[u8]) -> (Vec<u8>, Vec<usize>) {
     let mut out = Vec::with_capacity(payload.len());
     let mut removed = Vec::new();
     let mut zeros = 0;

@@ -7,13 +7,33 @@
 //! - [`AacConfig`]: the AudioSpecificConfig of the AAC sequence header
 //!   (ISO/IEC 14496-3 1.6.2.1) and its `mp4a.40.N`.
 //!
+//! - [`HevcConfig`]: the HEVCDecoderConfigurationRecord (ISO/IEC 14496-15 8.3.3.1)
+//!   of the E-RTMP `hvc1` sequence start, its SPS size and `hvc1.…` (Annex E).
+//! - [`Av1Config`]: the AV1CodecConfigurationRecord (`av1C`) and its sequence header OBU.
+//! - [`Vp9Config`]: the VPCodecConfigurationRecord (`vpcC`), and VP9 keyframe sizes.
+//! - [`OpusHead`]: the RFC 7845 identification header, `dOps`, packet durations.
+//! - [`FlacConfig`]: the FLAC metadata blocks, `dfLa`, frame block sizes.
+//! - [`Mp3Header`]: MPEG audio layer I/II/III frame headers.
+//!
 //! All of them read peer input: bounded, and never panicking.
 
 mod aac;
+pub mod av1;
 mod avc;
+pub mod flac;
+pub mod hevc;
+pub mod mp3;
+pub mod opus;
+pub mod vp9;
 
 pub use aac::AacConfig;
+pub use av1::Av1Config;
 pub use avc::{AvcConfig, Sps};
+pub use flac::FlacConfig;
+pub use hevc::HevcConfig;
+pub use mp3::{Mp3Header, Mpeg};
+pub use opus::OpusHead;
+pub use vp9::Vp9Config;
 
 /// What was wrong, in which structure, and at which byte of the input given to `parse`.
 #[derive(Debug, thiserror::Error, Clone, PartialEq)]
@@ -98,6 +118,56 @@ impl<'a> BitReader<'a> {
 
     pub(crate) fn skip(&mut self, n: u32) -> Result<(), CodecError> {
         self.bits(n).map(|_| ())
+    }
+
+    /// Reads `n` bits, `n` ≤ 64.
+    pub(crate) fn bits64(&mut self, n: u32) -> Result<u64, CodecError> {
+        debug_assert!(n <= 64);
+        let mut v: u64 = 0;
+        for _ in 0..n {
+            v = v << 1 | u64::from(self.bit()?);
+        }
+        Ok(v)
+    }
+
+    /// Reads a byte (8 bits, at any bit position).
+    pub(crate) fn u8(&mut self) -> Result<u8, CodecError> {
+        Ok(self.bits(8)? as u8)
+    }
+
+    /// Reads a big-endian 16-bit value.
+    pub(crate) fn u16(&mut self) -> Result<u16, CodecError> {
+        Ok(self.bits(16)? as u16)
+    }
+
+    /// Takes `n` whole bytes from the next byte boundary on, as a slice of the input.
+    pub(crate) fn take(&mut self, n: usize) -> Result<&'a [u8], CodecError> {
+        let start = self.pos.div_ceil(8);
+        let slice = start
+            .checked_add(n)
+            .and_then(|end| self.data.get(start..end));
+        match slice {
+            Some(s) => {
+                self.pos = (start + n) * 8;
+                Ok(s)
+            }
+            None => Err(CodecError::Truncated {
+                what: self.what,
+                at: self.base + self.data.len() + self.removed.len(),
+            }),
+        }
+    }
+
+    /// Whether every bit has been read.
+    pub(crate) fn at_end(&self) -> bool {
+        self.pos >= self.data.len() * 8
+    }
+
+    /// The bytes from the next byte boundary to the end.
+    pub(crate) fn rest(&mut self) -> &'a [u8] {
+        let start = self.pos.div_ceil(8).min(self.data.len());
+        self.pos = self.data.len() * 8;
+        self.data.get(start..).unwrap_or_default()
     }
 
     /// `ue(v)`, H.264 9.1. Codes longer than 32 bits (values ≥ 2^32 − 1) are refused.

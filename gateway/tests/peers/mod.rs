@@ -228,3 +228,108 @@ pub fn ffprobe(file: &Path) -> Probe {
             .unwrap_or(0.0),
     }
 }
+
+/// `flashless serve` on free loopback ports, its log in a file, killed on drop.
+pub struct Gateway {
+    pub http: u16,
+    pub rtmp: u16,
+    pub log: PathBuf,
+    _guard: Guard,
+    _dir: TempDir,
+}
+
+impl Gateway {
+    pub fn start(extra: &[&str]) -> Gateway {
+        let dir = TempDir::new("gateway");
+        let (http, rtmp) = (free_port(), free_port());
+        let log = dir.path("gateway.log");
+        let log_file = std::fs::File::create(&log).expect("creating the gateway log");
+        let guard = Guard::spawn(
+            flashless()
+                .args([
+                    "serve",
+                    "--http",
+                    &format!("127.0.0.1:{http}"),
+                    "--rtmp",
+                    &format!("127.0.0.1:{rtmp}"),
+                ])
+                .args(extra)
+                .env("RUST_LOG", "flashless=debug,flashless_gateway=debug,warn")
+                .stdin(Stdio::null())
+                .stderr(log_file),
+            "flashless serve",
+        );
+        wait_for_port(http, "flashless serve (http)");
+        wait_for_port(rtmp, "flashless serve (rtmp)");
+        Gateway {
+            http,
+            rtmp,
+            log,
+            _guard: guard,
+            _dir: dir,
+        }
+    }
+
+    pub fn rtmp_url(&self, channel: &str) -> String {
+        format!("rtmp://127.0.0.1:{}/live/{channel}", self.rtmp)
+    }
+
+    pub fn http_url(&self, channel: &str) -> String {
+        format!("http://127.0.0.1:{}/live/{channel}.flv", self.http)
+    }
+
+    pub fn get(&self, path: &str) -> (u16, String) {
+        http_get(self.http, path)
+    }
+
+    /// The channel's entry in `/api/channels`.
+    pub fn channel(&self, name: &str) -> Option<serde_json::Value> {
+        let (_, body) = self.get("/api/channels");
+        let list: serde_json::Value = serde_json::from_str(&body).expect("/api/channels is JSON");
+        list.as_array()?.iter().find(|c| c["name"] == name).cloned()
+    }
+
+    /// Waits until the channel's upstream delivers media.
+    pub fn wait_live(&self, name: &str) {
+        let start = Instant::now();
+        while self.channel(name).is_none_or(|c| c["state"] != "live") {
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "channel {name} never went live: {:?}",
+                self.channel(name)
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Stops the gateway with `signal` and returns how it exited and how long it took.
+    pub fn stop(self, signal: &str) -> (std::process::ExitStatus, Duration) {
+        let start = Instant::now();
+        let status = self._guard.signal(signal, Duration::from_secs(15));
+        (status, start.elapsed())
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+/// A one-shot HTTP/1.0 GET on loopback: status and body.
+pub fn http_get(port: u16, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connecting to the gateway");
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\r\n").expect("sending a request");
+    let mut text = String::new();
+    s.read_to_string(&mut text).expect("reading a response");
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}

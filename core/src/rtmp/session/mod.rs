@@ -18,12 +18,14 @@ use crate::rtmp::message::MessageError;
 
 #[derive(Debug, thiserror::Error, Clone, PartialEq)]
 pub enum SessionError {
+    // Their causes are printed in the message, not chained as `source`, so a report
+    // that walks the chain (anyhow's `{:#}`) does not say it twice.
     #[error("handshake failed: {0}")]
-    Handshake(#[from] HandshakeError),
+    Handshake(HandshakeError),
     #[error("chunk stream: {0}")]
-    Chunk(#[from] ChunkError),
+    Chunk(ChunkError),
     #[error("bad message: {0}")]
-    Message(#[from] MessageError),
+    Message(MessageError),
     #[error("connection rejected by the server ({code}): {description}")]
     Rejected { code: String, description: String },
     #[error("stream \"{stream}\" not found ({code}): {description}")]
@@ -45,6 +47,24 @@ pub enum SessionError {
         what: &'static str,
         when: &'static str,
     },
+}
+
+impl From<HandshakeError> for SessionError {
+    fn from(e: HandshakeError) -> Self {
+        SessionError::Handshake(e)
+    }
+}
+
+impl From<ChunkError> for SessionError {
+    fn from(e: ChunkError) -> Self {
+        SessionError::Chunk(e)
+    }
+}
+
+impl From<MessageError> for SessionError {
+    fn from(e: MessageError) -> Self {
+        SessionError::Message(e)
+    }
 }
 
 /// Chunk stream ids this crate sends on. RTMP 1.0 §5.4 puts protocol control on 2;

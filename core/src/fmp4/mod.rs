@@ -1,0 +1,485 @@
+//! The remuxer: FLV tags in, fragmented MP4 for Media Source Extensions (or a
+//! file) out. Sans-IO like the rest of the crate: [`Remuxer::push`] a tag, then
+//! [`Remuxer::poll_event`] until `None`.
+//!
+//! Output: per track (PerTrack layout) or for all tracks (Muxed), an `Init`
+//! (`ftyp` + `moov`, ISO/IEC 14496-12) before the first fragment that needs it,
+//! then `Fragment`s (`moof` + `mdat`, one `traf` each). Timing is described in
+//! `track.rs`; the box layout in `init.rs` and `fragment.rs`.
+//!
+//! Muxed layout and its init: the init is emitted when a coded frame is ready to
+//! go out and every track known so far (from a tag, or announced by `onMetaData`)
+//! has its configuration, or, if a track stays missing (metadata that lies, an
+//! audio track that never starts), once the held frames span [`MUXED_HOLD_MS`],
+//! or on [`Remuxer::flush`]. A track whose configuration only arrives later gets a
+//! new init with every track, as a configuration change would. The PerTrack layout
+//! never waits: each track's init goes out with that track's first frame.
+
+mod boxes;
+mod codecs;
+mod fragment;
+mod init;
+mod output;
+mod track;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::VecDeque;
+
+use bytes::Bytes;
+
+use crate::amf::{self, Value};
+use crate::codec::vp9;
+use crate::flv::{
+    AudioPacket, AudioTag, FrameType, Tag, TagType, VideoCodec, VideoPacket, VideoTag,
+};
+use codecs::ConfigError;
+use init::TrackConfig;
+use track::TrackState;
+
+/// How long a Muxed layout holds frames for a track that is known but not yet configured.
+pub const MUXED_HOLD_MS: u64 = 1000;
+/// A timestamp step larger than this, forwards, is a discontinuity (an upstream
+/// reconnect, a restarted encoder), not a gap to reproduce.
+pub const FORWARD_JUMP_MS: i64 = 5000;
+/// A step back larger than this is a discontinuity; so is the 32-bit wrap of FLV
+/// timestamps.
+pub const BACKWARD_JUMP_MS: i64 = 1000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Layout {
+    /// One init segment and fragment stream per track: one SourceBuffer per track.
+    #[default]
+    PerTrack,
+    /// One init with every track and the fragments of all tracks: for files.
+    Muxed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Fragmenting {
+    /// One fragment per video frame and per audio tag: the lowest latency.
+    #[default]
+    EveryFrame,
+    /// A fragment per track whenever its samples span at least this many ms.
+    Duration(u32),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RemuxerOptions {
+    pub layout: Layout,
+    pub fragment: Fragmenting,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Track {
+    Video,
+    Audio,
+}
+
+impl std::fmt::Display for Track {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Track::Video => "video",
+            Track::Audio => "audio",
+        })
+    }
+}
+
+/// What an init segment describes. In the Muxed layout: the codecs joined, the
+/// video size and the audio rate and channels.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TrackInfo {
+    /// RFC 6381 codecs string, e.g. `avc1.64001f` or `mp4a.40.2`.
+    pub codec: String,
+    pub width: u32,
+    pub height: u32,
+    pub sample_rate: u32,
+    pub channels: u8,
+    /// The `mdhd` timescale of the track's decode times.
+    pub timescale: u32,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum RemuxEvent {
+    /// An initialization segment; `track` is `None` in the Muxed layout.
+    Init {
+        track: Option<Track>,
+        /// e.g. `video/mp4; codecs="avc1.64001f"`, for `MediaSource.addSourceBuffer`.
+        mime: String,
+        data: Bytes,
+        info: TrackInfo,
+    },
+    /// A `moof` + `mdat`. `track` names the track whose samples it holds (one per
+    /// fragment, also in the Muxed layout, where all go to the same output).
+    Fragment {
+        track: Option<Track>,
+        data: Bytes,
+        start_ms: f64,
+        end_ms: f64,
+        keyframe: bool,
+        samples: u32,
+    },
+    /// FLV timestamps jumped from `from_ms` to `to_ms`; the output timeline goes on
+    /// without a break.
+    Discontinuity {
+        track: Track,
+        from_ms: i64,
+        to_ms: i64,
+    },
+    /// The `onMetaData` object.
+    Metadata(Value),
+    /// The track's codec cannot go into MP4 here; its tags are dropped, the other track plays on.
+    Unsupported { track: Track, codec: String },
+    /// A tag that could not be used, skipped; the message names track and timestamp.
+    Error {
+        track: Option<Track>,
+        message: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RemuxStats {
+    pub tags_in: u64,
+    pub bytes_in: u64,
+    pub fragments_out: u64,
+    pub bytes_out: u64,
+    pub samples_out: u64,
+    /// Tags that produced no sample: unsupported, malformed, before the first keyframe.
+    pub dropped: u64,
+}
+
+/// FLV → fragmented MP4. Never panics on input: problems become events.
+#[derive(Debug)]
+pub struct Remuxer {
+    options: RemuxerOptions,
+    video: TrackState,
+    audio: TrackState,
+    events: VecDeque<RemuxEvent>,
+    stats: RemuxStats,
+    /// Added to FLV timestamps: changed at each discontinuity.
+    offset_ms: i64,
+    /// The last coded frame's FLV timestamp, either track.
+    last_raw: Option<u32>,
+    /// Muxed: `mfhd` sequence numbers for the one output.
+    muxed_sequence: u32,
+    /// Muxed: tracks announced by a tag or by `onMetaData`.
+    expect: [bool; 2],
+}
+
+impl Remuxer {
+    pub fn new(options: RemuxerOptions) -> Self {
+        Remuxer {
+            options,
+            video: TrackState::new(Track::Video),
+            audio: TrackState::new(Track::Audio),
+            events: VecDeque::new(),
+            stats: RemuxStats::default(),
+            offset_ms: 0,
+            last_raw: None,
+            muxed_sequence: 1,
+            expect: [false; 2],
+        }
+    }
+
+    pub fn push(&mut self, tag: &Tag) {
+        self.stats.tags_in += 1;
+        self.stats.bytes_in += tag.data.len() as u64;
+        match tag.tag_type {
+            TagType::Video => self.push_video(tag),
+            TagType::Audio => self.push_audio(tag),
+            TagType::Script => self.push_script(tag),
+        }
+    }
+
+    /// End of stream: every pending sample goes out (in the Muxed layout, with the
+    /// init if it was still waiting for a track).
+    pub fn flush(&mut self) {
+        for t in self.tracks_by_pending_time() {
+            self.emit_pending(t, true);
+        }
+    }
+
+    pub fn poll_event(&mut self) -> Option<RemuxEvent> {
+        self.events.pop_front()
+    }
+
+    pub fn stats(&self) -> RemuxStats {
+        self.stats
+    }
+
+    fn push_video(&mut self, tag: &Tag) {
+        let v = match VideoTag::parse(&tag.data) {
+            Ok(v) => v,
+            Err(e) => return self.error(Some(Track::Video), tag.timestamp, &e.to_string()),
+        };
+        if v.frame_type == FrameType::CommandFrame {
+            return;
+        }
+        self.expect[0] = true;
+        if self.video.unsupported {
+            self.stats.dropped += 1;
+            return;
+        }
+        if let Some(codec) = codecs::video_unsupported(v.codec) {
+            return self.unsupported(Track::Video, codec);
+        }
+        match v.packet {
+            VideoPacket::SequenceStart => self.sequence_header(Track::Video, v.body),
+            VideoPacket::CodedFrames { composition_time } => {
+                let keyframe = v.is_keyframe();
+                // A VP9 keyframe may change the picture size without a new
+                // sequence header: that is a new configuration too.
+                if v.codec == VideoCodec::Vp9 && keyframe {
+                    let size = vp9::frame_size(&v.body);
+                    if let (Some(c), Some(size)) = (&self.video.config, size) {
+                        if (c.info.width, c.info.height) != size {
+                            self.video.header_applied = false;
+                        }
+                    }
+                }
+                let body = v.body.clone();
+                let make = |h: &Bytes| codecs::video_config(v.codec, h, &body);
+                self.coded_frame(
+                    Track::Video,
+                    tag.timestamp,
+                    composition_time,
+                    v.body,
+                    keyframe,
+                    true,
+                    make,
+                );
+            }
+            VideoPacket::SequenceEnd => self.emit_pending(Track::Video, false),
+            _ => {}
+        }
+    }
+
+    fn push_audio(&mut self, tag: &Tag) {
+        if tag.data.is_empty() {
+            return; // E-RTMP "audio silence": nothing to play
+        }
+        let a = match AudioTag::parse(&tag.data) {
+            Ok(a) => a,
+            Err(e) => return self.error(Some(Track::Audio), tag.timestamp, &e.to_string()),
+        };
+        self.expect[1] = true;
+        if self.audio.unsupported {
+            self.stats.dropped += 1;
+            return;
+        }
+        if let Some(codec) = codecs::audio_unsupported(a.codec) {
+            return self.unsupported(Track::Audio, codec);
+        }
+        match a.packet {
+            AudioPacket::SequenceStart => self.sequence_header(Track::Audio, a.body),
+            AudioPacket::CodedFrames => {
+                let needs_header = codecs::audio_needs_header(a.codec);
+                let body = a.body.clone();
+                let make = |h: &Bytes| codecs::audio_config(a.codec, h, &body);
+                self.coded_frame(
+                    Track::Audio,
+                    tag.timestamp,
+                    0,
+                    a.body,
+                    true,
+                    needs_header,
+                    make,
+                );
+            }
+            AudioPacket::SequenceEnd => self.emit_pending(Track::Audio, false),
+            _ => {}
+        }
+    }
+
+    fn push_script(&mut self, tag: &Tag) {
+        let values = match amf::amf0::decode_all(&tag.data) {
+            Ok(v) => v,
+            Err(e) => return self.error(None, tag.timestamp, &format!("script data: {e}")),
+        };
+        // FLV files carry "onMetaData", obj; an RTMP publish "@setDataFrame", "onMetaData", obj.
+        let mut it = values
+            .into_iter()
+            .skip_while(|v| v.as_str() == Some("@setDataFrame"));
+        if it.next().as_ref().and_then(Value::as_str) != Some("onMetaData") {
+            return;
+        }
+        let Some(meta) = it.next() else { return };
+        if let Some(fps) = meta.get("framerate").and_then(Value::as_f64) {
+            if (1.0..=1000.0).contains(&fps) {
+                self.video.frame_hint_ms = Some((1000.0 / fps).round() as u32);
+            }
+        }
+        // Only the Muxed layout looks at these, and then only for a bounded time.
+        let says = |has: &str, id: &str| {
+            meta.get(has).and_then(Value::as_bool) == Some(true) || meta.get(id).is_some()
+        };
+        self.expect[0] |= says("hasVideo", "videocodecid");
+        self.expect[1] |= says("hasAudio", "audiocodecid");
+        self.events.push_back(RemuxEvent::Metadata(meta));
+    }
+
+    /// Stores a sequence header; an identical repeat changes nothing. The
+    /// configuration is built at the next coded frame (some need the frame too).
+    fn sequence_header(&mut self, t: Track, body: Bytes) {
+        let st = self.track_mut(t);
+        if st.header.as_ref() != Some(&body) {
+            st.header = Some(body);
+            st.header_applied = false;
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn coded_frame(
+        &mut self,
+        t: Track,
+        ts: u32,
+        cts: i32,
+        body: Bytes,
+        keyframe: bool,
+        needs_header: bool,
+        make: impl Fn(&Bytes) -> Result<TrackConfig, ConfigError>,
+    ) {
+        let st = self.track_mut(t);
+        // Video decodes from a keyframe on, and is configured only at one (VP9
+        // takes its picture size from the keyframe).
+        if t == Track::Video && !keyframe && (st.need_keyframe || !st.header_applied) {
+            self.stats.dropped += 1;
+            return;
+        }
+        // Configure: from a new sequence header, or from the frame itself.
+        let built = if !needs_header {
+            Some(make(&Bytes::new()))
+        } else {
+            match (&st.header, st.header_applied) {
+                (Some(h), false) => Some(make(h)),
+                _ => None,
+            }
+        };
+        match built {
+            Some(Ok(config)) => {
+                self.track_mut(t).header_applied = true;
+                self.switch_config(t, config);
+            }
+            Some(Err(ConfigError::Unsupported(codec))) => return self.unsupported(t, codec),
+            Some(Err(ConfigError::Invalid(why))) => {
+                self.track_mut(t).header = None;
+                return self.error(Some(t), ts, &format!("bad decoder configuration: {why}"));
+            }
+            None => {}
+        }
+        let st = self.track_mut(t);
+        let Some(config) = &st.config else {
+            if !st.missing_header_reported {
+                st.missing_header_reported = true;
+                return self.error(Some(t), ts, "coded frame before any sequence header");
+            }
+            self.stats.dropped += 1;
+            return;
+        };
+        let data = match config.payload.sample(body) {
+            Ok(d) => d,
+            Err(why) => return self.error(Some(t), ts, why),
+        };
+        if data.is_empty() {
+            self.stats.dropped += 1;
+            return;
+        }
+        st.need_keyframe = false;
+        let ms = self.map_time(t, ts);
+        let placed = self.track_mut(t).place(ms, cts, data, keyframe);
+        if placed.resync {
+            self.emit_pending(t, false);
+        }
+        if let Fragmenting::Duration(limit) = self.options.fragment {
+            let span = self.track_mut(t).pending_span_ms(placed.sample.dts);
+            if span >= u64::from(limit) {
+                self.emit_pending(t, false);
+            }
+        }
+        let st = self.track_mut(t);
+        st.push_pending(placed.sample);
+        let full = st.pending_full();
+        if self.options.fragment == Fragmenting::EveryFrame || full {
+            self.emit_pending(t, full);
+        }
+    }
+
+    /// A configuration that differs from the current one: what is pending goes out
+    /// under the old init, then the new init is due. Video waits for a keyframe.
+    fn switch_config(&mut self, t: Track, config: TrackConfig) {
+        if self.track_mut(t).config.as_ref() == Some(&config) {
+            return;
+        }
+        if self.options.layout == Layout::Muxed {
+            // Before the first init nothing is due: held frames wait for it.
+            if self.video.init_sent || self.audio.init_sent {
+                self.flush();
+            }
+        } else {
+            self.emit_pending(t, false);
+        }
+        let st = self.track_mut(t);
+        if st.config.as_ref().map(|c| c.timescale) != Some(config.timescale) {
+            st.reset_timing();
+        }
+        st.config = Some(config);
+        st.init_sent = false;
+        st.need_keyframe = t == Track::Video;
+    }
+
+    /// FLV time → output time (ms). A step is a discontinuity when it is out of
+    /// range both from this track's previous frame and from the previous frame of
+    /// either track: so a track that starts late, or an audio track that resumes
+    /// after a pause while video ran on, is not one, but an upstream restart or the
+    /// 32-bit wrap is, and both tracks then share the new offset.
+    fn map_time(&mut self, t: Track, raw: u32) -> i64 {
+        let jump = |last: Option<u32>| {
+            last.is_some_and(|last| {
+                let step = i64::from(raw) - i64::from(last);
+                !(-BACKWARD_JUMP_MS..=FORWARD_JUMP_MS).contains(&step)
+            })
+        };
+        let own = self.track_mut(t).last_raw;
+        if jump(own) && jump(self.last_raw) {
+            // Go on where the output ends, so neither track has a hole or overlap.
+            let end = self.video.end_ms.max(self.audio.end_ms).round() as i64;
+            self.offset_ms = end - i64::from(raw);
+            self.events.push_back(RemuxEvent::Discontinuity {
+                track: t,
+                from_ms: i64::from(own.unwrap_or(0)),
+                to_ms: i64::from(raw),
+            });
+        }
+        self.last_raw = Some(raw);
+        self.track_mut(t).last_raw = Some(raw);
+        i64::from(raw) + self.offset_ms
+    }
+
+    fn track_mut(&mut self, t: Track) -> &mut TrackState {
+        match t {
+            Track::Video => &mut self.video,
+            Track::Audio => &mut self.audio,
+        }
+    }
+
+    /// Reported once; the track's tags are dropped from then on and, in the Muxed
+    /// layout, it no longer holds back the init.
+    fn unsupported(&mut self, t: Track, codec: String) {
+        let st = self.track_mut(t);
+        st.unsupported = true;
+        st.pending.clear();
+        self.stats.dropped += 1;
+        self.events
+            .push_back(RemuxEvent::Unsupported { track: t, codec });
+    }
+
+    fn error(&mut self, track: Option<Track>, ts: u32, why: &str) {
+        self.stats.dropped += 1;
+        let what = track.map_or_else(|| "script".to_owned(), |t| t.to_string());
+        self.events.push_back(RemuxEvent::Error {
+            track,
+            message: format!("{what} tag at {ts} ms: {why}"),
+        });
+    }
+}

@@ -1,0 +1,355 @@
+//! The remuxer against FFmpeg: FLV files made by ffmpeg are remuxed (Muxed layout
+//! into one file, PerTrack into one file per track), decoded by ffmpeg without an
+//! error, and every packet's DTS/PTS is compared with the source FLV's.
+//!
+//! Enhanced RTMP codecs (HEVC, AV1, VP9, Opus, FLAC), which FFmpeg 5.1 cannot
+//! put in FLV, come as tags from `support::ertmp_clip`; their source timestamps
+//! are the tags'.
+//!
+//! Needs ffmpeg and ffprobe (with libx264, libmp3lame, libx265, libaom, libvpx
+//! and libopus); `cargo xtask test` installs them.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use flashless_core::flv::{
+    AudioPacket, AudioTag, FlvReader, Item, Tag, TagType, VideoPacket, VideoTag,
+};
+use flashless_core::fmp4::{Layout, RemuxEvent, Remuxer, RemuxerOptions, Track};
+
+/// A temporary directory removed on drop, also when a test fails.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> TempDir {
+        let dir =
+            std::env::temp_dir().join(format!("flashless-fmp4-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create temp dir");
+        TempDir(dir)
+    }
+
+    fn path(&self, file: &str) -> PathBuf {
+        self.0.join(file)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn tool(name: &str) -> Command {
+    let ok = Command::new(name)
+        .arg("-version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        ok,
+        "{name} is not installed: run `cargo xtask test`, which installs it"
+    );
+    Command::new(name)
+}
+
+fn run(cmd: &mut Command) -> String {
+    let out = cmd.output().expect("run tool");
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Makes an FLV with ffmpeg from lavfi sources: `video`/`audio` are encoder
+/// arguments, or empty for no such stream.
+fn make_flv(dir: &TempDir, video: &[&str], audio: &[&str]) -> PathBuf {
+    let out = dir.path("in.flv");
+    let mut cmd = tool("ffmpeg");
+    cmd.args(["-v", "error", "-y"]);
+    if !video.is_empty() {
+        cmd.args(["-f", "lavfi", "-i", "testsrc=size=320x240:rate=25"]);
+    }
+    if !audio.is_empty() {
+        cmd.args(["-f", "lavfi", "-i", "sine=frequency=1000:sample_rate=44100"]);
+    }
+    cmd.args(["-t", "2"]);
+    cmd.args(video).args(audio).arg(&out);
+    run(&mut cmd);
+    out
+}
+
+fn read_tags(path: &Path) -> Vec<Tag> {
+    let mut reader = FlvReader::new();
+    reader.push(&std::fs::read(path).expect("read flv"));
+    let mut tags = Vec::new();
+    while let Some(item) = reader.next_item().expect("valid flv") {
+        if let Item::Tag(t) = item {
+            tags.push(t);
+        }
+    }
+    tags
+}
+
+/// Remuxes `tags` and writes the output: `Muxed` → `out.mp4`; `PerTrack` →
+/// `video.mp4` and/or `audio.mp4`. Returns the files written.
+fn remux(dir: &TempDir, tags: &[Tag], layout: Layout) -> Vec<(Option<Track>, PathBuf)> {
+    let mut r = Remuxer::new(RemuxerOptions {
+        layout,
+        ..Default::default()
+    });
+    let mut files: Vec<(Option<Track>, Vec<u8>)> = Vec::new();
+    let mut sink = |r: &mut Remuxer| {
+        while let Some(e) = r.poll_event() {
+            let (track, data) = match e {
+                RemuxEvent::Init { track, data, .. } => (track, data),
+                RemuxEvent::Fragment { track, data, .. } => {
+                    (if layout == Layout::Muxed { None } else { track }, data)
+                }
+                RemuxEvent::Error { message, .. } => panic!("remux error: {message}"),
+                RemuxEvent::Unsupported { codec, .. } => panic!("unsupported: {codec}"),
+                _ => continue,
+            };
+            match files.iter_mut().find(|(t, _)| *t == track) {
+                Some((_, buf)) => buf.extend_from_slice(&data),
+                None => files.push((track, data.to_vec())),
+            }
+        }
+    };
+    for t in tags {
+        r.push(t);
+        sink(&mut r);
+    }
+    r.flush();
+    sink(&mut r);
+    files
+        .into_iter()
+        .map(|(track, data)| {
+            let name = match track {
+                None => "out.mp4",
+                Some(Track::Video) => "video.mp4",
+                Some(Track::Audio) => "audio.mp4",
+            };
+            let path = dir.path(name);
+            std::fs::write(&path, data).expect("write mp4");
+            (track, path)
+        })
+        .collect()
+}
+
+/// `(codec_type, dts_ms, pts_ms)` of every packet, from ffprobe.
+fn packets(path: &Path) -> Vec<(String, i64, i64)> {
+    let out = run(tool("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "packet=codec_type,dts_time,pts_time",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(path));
+    let ms = |s: &str| (s.parse::<f64>().unwrap_or(f64::NAN) * 1000.0).round() as i64;
+    out.lines()
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            (
+                f[0].to_owned(),
+                ms(f.get(2).copied().unwrap_or("")),
+                ms(f.get(1).copied().unwrap_or("")),
+            )
+        })
+        .collect()
+}
+
+fn frame_count(path: &Path, stream: &str) -> u64 {
+    let out = run(tool("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-count_frames",
+            "-select_streams",
+            stream,
+            "-show_entries",
+            "stream=nb_read_frames",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(path));
+    out.trim().parse().unwrap_or(0)
+}
+
+fn decodes_cleanly(path: &Path) {
+    let out = tool("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(path)
+        .args(["-f", "null", "-"])
+        .output()
+        .expect("run ffmpeg");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && err.trim().is_empty(),
+        "{}: {err}",
+        path.display()
+    );
+}
+
+/// Remuxes `flv` in both layouts and checks every output against the source.
+fn check(dir: &TempDir, flv: &Path, kinds: &[&str]) {
+    check_tags(dir, &read_tags(flv), &packets(flv), kinds);
+}
+
+/// `(codec_type, dts_ms, pts_ms)` of the coded frames among `tags`.
+fn tag_packets(tags: &[Tag]) -> Vec<(String, i64, i64)> {
+    let mut out = Vec::new();
+    for t in tags {
+        let ts = i64::from(t.timestamp);
+        match t.tag_type {
+            TagType::Video => {
+                let v = VideoTag::parse(&t.data).expect("video tag");
+                if let VideoPacket::CodedFrames { composition_time } = v.packet {
+                    out.push(("video".into(), ts, ts + i64::from(composition_time)));
+                }
+            }
+            TagType::Audio => {
+                let a = AudioTag::parse(&t.data).expect("audio tag");
+                if a.packet == AudioPacket::CodedFrames {
+                    out.push(("audio".into(), ts, ts));
+                }
+            }
+            TagType::Script => {}
+        }
+    }
+    out
+}
+
+/// Remuxes `tags` in both layouts: each output decodes without an error, has a
+/// frame per source packet, and every packet's DTS/PTS is within 1 ms of the source's.
+fn check_tags(dir: &TempDir, tags: &[Tag], source: &[(String, i64, i64)], kinds: &[&str]) {
+    for layout in [Layout::Muxed, Layout::PerTrack] {
+        let files = remux(dir, tags, layout);
+        let expected_files = if layout == Layout::Muxed {
+            1
+        } else {
+            kinds.len()
+        };
+        assert_eq!(files.len(), expected_files, "{layout:?}");
+        for (track, path) in &files {
+            decodes_cleanly(path);
+            for kind in kinds {
+                let wanted = match track {
+                    None => true,
+                    Some(Track::Video) => *kind == "video",
+                    Some(Track::Audio) => *kind == "audio",
+                };
+                if !wanted {
+                    continue;
+                }
+                let of = |p: &[(String, i64, i64)]| -> Vec<(i64, i64)> {
+                    p.iter()
+                        .filter(|x| x.0 == *kind)
+                        .map(|x| (x.1, x.2))
+                        .collect()
+                };
+                let stream = if *kind == "video" { "v:0" } else { "a:0" };
+                let (want, got) = (of(source), of(&packets(path)));
+                assert_eq!(
+                    frame_count(path, stream),
+                    want.len() as u64,
+                    "{layout:?} {kind} frame count"
+                );
+                assert!(!want.is_empty(), "{kind}: no packets in the source");
+                assert_eq!(want.len(), got.len(), "{layout:?} {kind} packets");
+                if *kind == "video" && want.iter().any(|(d, p)| d != p) {
+                    assert!(got.iter().any(|(d, p)| d != p), "B-frames reorder");
+                }
+                for (i, (w, g)) in want.iter().zip(&got).enumerate() {
+                    assert!(
+                        (w.0 - g.0).abs() <= 1 && (w.1 - g.1).abs() <= 1,
+                        "{layout:?} {kind} packet {i}: source dts/pts {w:?}, remuxed {g:?}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+const H264_BFRAMES: &[&str] = &[
+    "-c:v",
+    "libx264",
+    "-profile:v",
+    "high",
+    "-bf",
+    "2",
+    "-g",
+    "25",
+    "-pix_fmt",
+    "yuv420p",
+];
+
+#[test]
+fn h264_high_with_b_frames_and_aac() {
+    let dir = TempDir::new("h264-aac");
+    let flv = make_flv(&dir, H264_BFRAMES, &["-c:a", "aac", "-b:a", "64k"]);
+    check(&dir, &flv, &["video", "audio"]);
+}
+
+#[test]
+fn h264_and_mp3() {
+    let dir = TempDir::new("h264-mp3");
+    let flv = make_flv(&dir, H264_BFRAMES, &["-c:a", "libmp3lame", "-b:a", "64k"]);
+    check(&dir, &flv, &["video", "audio"]);
+}
+
+#[test]
+fn aac_audio_only() {
+    let dir = TempDir::new("aac");
+    let flv = make_flv(&dir, &[], &["-c:a", "aac", "-b:a", "64k"]);
+    check(&dir, &flv, &["audio"]);
+}
+
+#[test]
+fn h264_video_only() {
+    let dir = TempDir::new("h264");
+    let flv = make_flv(&dir, H264_BFRAMES, &[]);
+    check(&dir, &flv, &["video"]);
+}
+
+fn check_ertmp(name: &str, video: support::Video, audio: support::Audio) {
+    let dir = TempDir::new(name);
+    let clip = support::ertmp_clip(video, audio, 1.2);
+    let source = tag_packets(&clip.tags);
+    assert_eq!(source.len(), clip.video_frames + clip.audio_frames);
+    let mut kinds = Vec::new();
+    if video != support::Video::None {
+        kinds.push("video");
+    }
+    if audio != support::Audio::None {
+        kinds.push("audio");
+    }
+    check_tags(&dir, &clip.tags, &source, &kinds);
+}
+
+#[test]
+fn ertmp_hevc_and_opus() {
+    check_ertmp("hevc-opus", support::Video::Hevc, support::Audio::Opus);
+}
+
+#[test]
+fn ertmp_av1_and_flac() {
+    check_ertmp("av1-flac", support::Video::Av1, support::Audio::Flac);
+}
+
+#[test]
+fn ertmp_vp9_and_opus() {
+    check_ertmp("vp9-opus", support::Video::Vp9, support::Audio::Opus);
+}
+
+#[test]
+fn ertmp_hevc_and_flac() {
+    check_ertmp("hevc-flac", support::Video::Hevc, support::Audio::Flac);
+}

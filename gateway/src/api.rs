@@ -1,0 +1,142 @@
+//! `/api/channels` (JSON), `/metrics` (Prometheus text) and `/healthz`.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, header};
+use axum::response::IntoResponse;
+use serde::Serialize;
+
+use crate::http::AppState;
+use crate::hub::{Snapshot, Source, UpstreamState};
+use crate::media_info::MediaInfo;
+
+#[derive(Serialize)]
+struct ChannelView {
+    name: String,
+    source: Source,
+    #[serde(flatten)]
+    upstream: UpstreamState,
+    #[serde(flatten)]
+    media: MediaInfo,
+    viewers: usize,
+    uptime_seconds: Option<u64>,
+    urls: Urls,
+}
+
+#[derive(Serialize)]
+struct Urls {
+    http_flv: String,
+    ws_flv: String,
+    rtmp: Option<String>,
+}
+
+pub async fn channels(State(app): State<Arc<AppState>>, headers: HeaderMap) -> impl IntoResponse {
+    // URLs for the viewer's own "how to use this stream" panel, with the host it reached us by.
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost")
+        .to_owned();
+    let bare_host = host
+        .rsplit_once(':')
+        .map_or(host.as_str(), |(h, _)| h)
+        .to_owned();
+    let list: Vec<ChannelView> = app
+        .hub
+        .list()
+        .iter()
+        .map(|c| c.snapshot())
+        .map(|s: Snapshot| ChannelView {
+            urls: Urls {
+                http_flv: format!("http://{host}/live/{}.flv", s.name),
+                ws_flv: format!("ws://{host}/live/{}.flv", s.name),
+                rtmp: app
+                    .rtmp_port
+                    .map(|p| format!("rtmp://{bare_host}:{p}/live/{}", s.name)),
+            },
+            name: s.name,
+            source: s.source,
+            upstream: s.upstream,
+            media: s.info,
+            viewers: s.viewers,
+            uptime_seconds: s.uptime.map(|d| d.as_secs()),
+        })
+        .collect();
+    Json(list)
+}
+
+pub async fn metrics(State(app): State<Arc<AppState>>) -> impl IntoResponse {
+    let channels = app.hub.list();
+    let mut out = String::new();
+    let mut family =
+        |name: &str, kind: &str, help: &str, value: &dyn Fn(&crate::hub::Channel) -> u64| {
+            let _ = writeln!(
+                out,
+                "# HELP flashless_{name} {help}\n# TYPE flashless_{name} {kind}"
+            );
+            for c in &channels {
+                let _ = writeln!(
+                    out,
+                    "flashless_{name}{{channel=\"{}\"}} {}",
+                    c.name(),
+                    value(c)
+                );
+            }
+        };
+    family(
+        "viewers",
+        "gauge",
+        "Viewers connected, all protocols.",
+        &|c| c.viewer_count() as u64,
+    );
+    family(
+        "live",
+        "gauge",
+        "1 while the channel's upstream delivers media.",
+        &|c| u64::from(c.snapshot().upstream == UpstreamState::Live),
+    );
+    family(
+        "tags_in_total",
+        "counter",
+        "FLV tags received from the upstream.",
+        &|c| c.counters.tags_in.load(Relaxed),
+    );
+    family(
+        "bytes_in_total",
+        "counter",
+        "Media bytes received from the upstream.",
+        &|c| c.counters.bytes_in.load(Relaxed),
+    );
+    family(
+        "bytes_out_total",
+        "counter",
+        "FLV bytes sent to HTTP and WebSocket viewers.",
+        &|c| c.counters.bytes_out.load(Relaxed),
+    );
+    family(
+        "dropped_tags_total",
+        "counter",
+        "Tags skipped by viewers that fell behind.",
+        &|c| c.counters.dropped.load(Relaxed),
+    );
+    family(
+        "upstream_sessions_total",
+        "counter",
+        "Upstream sessions started (reconnects + 1).",
+        &|c| c.counters.upstream_sessions.load(Relaxed),
+    );
+    let _ = writeln!(
+        out,
+        "# HELP flashless_uptime_seconds Seconds since the gateway started.\n# TYPE flashless_uptime_seconds gauge\nflashless_uptime_seconds {}",
+        app.started.elapsed().as_secs()
+    );
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
+}
+
+pub async fn healthz() -> &'static str {
+    "ok\n"
+}

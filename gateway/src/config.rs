@@ -1,0 +1,335 @@
+//! `flashless serve`'s configuration: defaults, then a TOML file, then flags and
+//! environment variables (a flag and its variable are one clap argument).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use serde::Deserialize;
+
+use crate::hub::Limits;
+
+/// The flags of `flashless serve`; each also reads an environment variable.
+#[derive(Debug, Default, clap::Args)]
+pub struct ServeArgs {
+    /// A TOML configuration file (see docs/configuration.md).
+    #[arg(long, env = "FLASHLESS_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// HTTP listen address (HTTP-FLV, WS-FLV, the page, the API) [default: 0.0.0.0:8080].
+    #[arg(long, env = "FLASHLESS_HTTP")]
+    pub http: Option<SocketAddr>,
+    /// RTMP listen address, or `off` [default: 0.0.0.0:1935].
+    #[arg(long, env = "FLASHLESS_RTMP")]
+    pub rtmp: Option<String>,
+    /// Do not serve the built-in `demo` channel.
+    #[arg(long, env = "FLASHLESS_NO_DEMO")]
+    pub no_demo: bool,
+    /// A channel as NAME=SOURCE, e.g. `cam=rtmp://10.0.0.5/live/cam live=1`; repeatable.
+    #[arg(long = "channel", env = "FLASHLESS_CHANNELS", value_delimiter = ',')]
+    pub channels: Vec<String>,
+    /// Pull the --channel sources only while someone watches.
+    #[arg(long, env = "FLASHLESS_ON_DEMAND")]
+    pub on_demand: bool,
+    /// Largest GOP cached per channel for instant start, in bytes [default: 8 MiB].
+    #[arg(long, env = "FLASHLESS_GOP_CACHE_BYTES")]
+    pub gop_cache_bytes: Option<usize>,
+    /// Longest GOP cached per channel, in seconds [default: 10].
+    #[arg(long, env = "FLASHLESS_GOP_CACHE_SECONDS")]
+    pub gop_cache_seconds: Option<f64>,
+    /// Tags a viewer may fall behind by before skipping to the next keyframe [default: 512].
+    #[arg(long, env = "FLASHLESS_VIEWER_QUEUE")]
+    pub viewer_queue: Option<usize>,
+    /// Seconds a viewer may stop reading before it is disconnected [default: 30].
+    #[arg(long, env = "FLASHLESS_WRITE_TIMEOUT")]
+    pub write_timeout: Option<f64>,
+    /// Log format: `text` or `json` [default: text].
+    #[arg(long, env = "FLASHLESS_LOG_FORMAT")]
+    pub log_format: Option<LogFormat>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// The file's shape. Unknown keys are errors: a typo should not be silently ignored.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    #[serde(default)]
+    server: ServerSection,
+    #[serde(default)]
+    limits: LimitsSection,
+    #[serde(default, rename = "channel")]
+    channels: Vec<ChannelSection>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServerSection {
+    http: Option<SocketAddr>,
+    rtmp: Option<String>,
+    demo: Option<bool>,
+    log_format: Option<LogFormat>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LimitsSection {
+    gop_cache_bytes: Option<usize>,
+    gop_cache_seconds: Option<f64>,
+    viewer_queue: Option<usize>,
+    write_timeout: Option<f64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChannelSection {
+    name: String,
+    source: String,
+    #[serde(default)]
+    on_demand: bool,
+    idle_timeout: Option<f64>,
+}
+
+/// The resolved configuration.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub http: SocketAddr,
+    pub rtmp: Option<SocketAddr>,
+    pub demo: bool,
+    pub limits: Limits,
+    pub write_timeout: Duration,
+    pub log_format: LogFormat,
+    pub channels: Vec<ChannelSettings>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChannelSettings {
+    pub name: String,
+    /// `rtmp://…` with librtmp options, `http(s)://….flv`, or an FLV file path.
+    pub source: String,
+    pub on_demand: bool,
+    pub idle_timeout: Duration,
+}
+
+const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl Settings {
+    pub fn load(args: &ServeArgs) -> Result<Settings> {
+        let file = match &args.config {
+            Some(path) => read(path)?,
+            None => File::default(),
+        };
+        let defaults = Limits::default();
+        let rtmp = args
+            .rtmp
+            .clone()
+            .or(file.server.rtmp)
+            .unwrap_or_else(|| "0.0.0.0:1935".into());
+        let mut settings = Settings {
+            http: args
+                .http
+                .or(file.server.http)
+                .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 8080))),
+            rtmp: match rtmp.as_str() {
+                "off" | "" => None,
+                addr => Some(
+                    addr.parse()
+                        .with_context(|| format!("bad RTMP listen address {addr:?}"))?,
+                ),
+            },
+            demo: !args.no_demo && file.server.demo.unwrap_or(true),
+            limits: Limits {
+                gop_bytes: args
+                    .gop_cache_bytes
+                    .or(file.limits.gop_cache_bytes)
+                    .unwrap_or(defaults.gop_bytes),
+                gop_duration: seconds(
+                    "gop_cache_seconds",
+                    args.gop_cache_seconds.or(file.limits.gop_cache_seconds),
+                    defaults.gop_duration,
+                )?,
+                viewer_queue: args
+                    .viewer_queue
+                    .or(file.limits.viewer_queue)
+                    .unwrap_or(defaults.viewer_queue),
+            },
+            write_timeout: seconds(
+                "write_timeout",
+                args.write_timeout.or(file.limits.write_timeout),
+                Duration::from_secs(30),
+            )?,
+            log_format: args
+                .log_format
+                .or(file.server.log_format)
+                .unwrap_or_default(),
+            channels: Vec::new(),
+        };
+        for c in file.channels {
+            let idle_timeout = seconds("idle_timeout", c.idle_timeout, DEFAULT_IDLE_TIMEOUT)?;
+            settings.add_channel(ChannelSettings {
+                name: c.name,
+                source: c.source,
+                on_demand: c.on_demand,
+                idle_timeout,
+            })?;
+        }
+        for spec in &args.channels {
+            let Some((name, source)) = spec.split_once('=') else {
+                bail!("--channel {spec:?}: expected NAME=SOURCE");
+            };
+            let channel = ChannelSettings {
+                name: name.trim().to_owned(),
+                source: source.trim().to_owned(),
+                on_demand: args.on_demand,
+                idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            };
+            settings.add_channel(channel)?;
+        }
+        if settings.limits.viewer_queue < 16 {
+            bail!("viewer_queue must be at least 16 tags");
+        }
+        Ok(settings)
+    }
+
+    fn add_channel(&mut self, channel: ChannelSettings) -> Result<()> {
+        let valid = !channel.name.is_empty()
+            && channel.name.len() <= 64
+            && channel
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+            && !channel.name.starts_with('.');
+        if !valid {
+            bail!(
+                "channel name {:?}: use 1-64 letters, digits, '-', '_' or '.'",
+                channel.name
+            );
+        }
+        if channel.name == "demo" && self.demo {
+            bail!("channel name \"demo\" is the built-in demo's; rename it or disable the demo");
+        }
+        if self.channels.iter().any(|c| c.name == channel.name) {
+            bail!("channel {:?} is configured twice", channel.name);
+        }
+        self.channels.push(channel);
+        Ok(())
+    }
+}
+
+fn read(path: &Path) -> Result<File> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("in {}", path.display()))
+}
+
+fn seconds(key: &str, value: Option<f64>, default: Duration) -> Result<Duration> {
+    match value {
+        None => Ok(default),
+        Some(s) => Duration::try_from_secs_f64(s)
+            .with_context(|| format!("{key} = {s}: not a number of seconds")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(toml: &str, args: ServeArgs) -> Result<Settings> {
+        let dir = std::env::temp_dir().join(format!(
+            "flashless-config-{}-{}",
+            std::process::id(),
+            toml.len()
+        ));
+        std::fs::create_dir_all(&dir)?;
+        let path = dir.join("flashless.toml");
+        std::fs::write(&path, toml)?;
+        let result = Settings::load(&ServeArgs {
+            config: Some(path),
+            ..args
+        });
+        let _ = std::fs::remove_dir_all(&dir);
+        result
+    }
+
+    #[test]
+    fn defaults_need_no_file() {
+        let s = Settings::load(&ServeArgs::default()).unwrap();
+        assert_eq!(s.http.port(), 8080);
+        assert_eq!(s.rtmp.map(|a| a.port()), Some(1935));
+        assert!(s.demo && s.channels.is_empty());
+    }
+
+    #[test]
+    fn file_values_apply_and_flags_override_them() {
+        let toml = r#"
+            [server]
+            http = "127.0.0.1:9000"
+            rtmp = "off"
+            [limits]
+            gop_cache_seconds = 4
+            [[channel]]
+            name = "cam"
+            source = "rtmp://10.0.0.5/live/cam live=1"
+            on_demand = true
+            idle_timeout = 3
+        "#;
+        let s = load(toml, ServeArgs::default()).unwrap();
+        assert_eq!(s.http.port(), 9000);
+        assert_eq!(s.rtmp, None);
+        assert_eq!(s.limits.gop_duration, Duration::from_secs(4));
+        assert_eq!(
+            s.channels,
+            [ChannelSettings {
+                name: "cam".into(),
+                source: "rtmp://10.0.0.5/live/cam live=1".into(),
+                on_demand: true,
+                idle_timeout: Duration::from_secs(3)
+            }]
+        );
+        let flags = ServeArgs {
+            http: Some("127.0.0.1:9100".parse().unwrap()),
+            gop_cache_seconds: Some(2.5),
+            ..ServeArgs::default()
+        };
+        let s = load(toml, flags).unwrap();
+        assert_eq!(s.http.port(), 9100);
+        assert_eq!(s.limits.gop_duration, Duration::from_millis(2500));
+    }
+
+    #[test]
+    fn a_typo_in_the_file_is_an_error_naming_the_key() {
+        let err = load("[server]\nhtp = \"127.0.0.1:1\"\n", ServeArgs::default()).unwrap_err();
+        assert!(format!("{err:#}").contains("htp"), "{err:#}");
+    }
+
+    #[test]
+    fn channel_flags_need_a_name_and_a_source() {
+        let args = ServeArgs {
+            channels: vec!["nosource".into()],
+            ..ServeArgs::default()
+        };
+        assert!(Settings::load(&args).is_err());
+        let args = ServeArgs {
+            channels: vec!["bad name=x.flv".into()],
+            ..ServeArgs::default()
+        };
+        assert!(Settings::load(&args).is_err());
+        let args = ServeArgs {
+            channels: vec!["a=x.flv".into(), "a=y.flv".into()],
+            ..ServeArgs::default()
+        };
+        assert!(Settings::load(&args).is_err());
+        let args = ServeArgs {
+            channels: vec!["a=x.flv".into()],
+            on_demand: true,
+            ..ServeArgs::default()
+        };
+        assert!(Settings::load(&args).unwrap().channels[0].on_demand);
+    }
+}

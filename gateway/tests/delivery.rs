@@ -1,0 +1,310 @@
+//! `flashless serve` delivering channels over HTTP-FLV and WS-FLV to real clients:
+//! ffprobe, a WebSocket client, a viewer that never reads, a publisher that sends garbage.
+
+mod peers;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use flashless_core::flv::{FlvReader, Item, Tag, TagType, VideoPacket, VideoTag};
+use futures_util::StreamExt;
+use peers::*;
+use tokio_tungstenite::tungstenite::Message;
+
+/// Reads WS-FLV for `media_ms` of media: the header message, then the tags.
+async fn ws_flv(url: &str, media_ms: u32) -> (Vec<u8>, Vec<(Instant, Tag)>) {
+    let (mut ws, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .expect("WebSocket upgrade");
+    let Some(Ok(Message::Binary(header))) = ws.next().await else {
+        panic!("no FLV header message")
+    };
+    let mut reader = FlvReader::tags_only();
+    let mut tags = vec![];
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while let Some(msg) = tokio::time::timeout_at(deadline.into(), ws.next())
+        .await
+        .expect("media within 20 s")
+    {
+        let Message::Binary(data) = msg.expect("a message") else {
+            continue;
+        };
+        reader.push(&data);
+        while let Some(item) = reader.next_item().expect("whole FLV tags") {
+            if let Item::Tag(tag) = item {
+                tags.push((Instant::now(), tag));
+            }
+        }
+        assert_eq!(
+            reader.offset() as usize,
+            tags_len(&tags),
+            "a message ended mid-tag"
+        );
+        let coded: Vec<u32> = tags
+            .iter()
+            .filter(|(_, t)| is_coded_video(t))
+            .map(|(_, t)| t.timestamp)
+            .collect();
+        if coded.len() > 1 && coded[coded.len() - 1] - coded[0] >= media_ms {
+            break;
+        }
+    }
+    (header.to_vec(), tags)
+}
+
+fn tags_len(tags: &[(Instant, Tag)]) -> usize {
+    tags.iter().map(|(_, t)| 11 + t.data.len() + 4).sum()
+}
+
+fn is_coded_video(tag: &Tag) -> bool {
+    tag.tag_type == TagType::Video
+        && VideoTag::parse(&tag.data)
+            .is_ok_and(|v| matches!(v.packet, VideoPacket::CodedFrames { .. }))
+}
+
+fn publish(gw: &Gateway, channel: &str) -> Guard {
+    let ffmpeg = ffmpeg_publish(&gw.rtmp_url(channel), &[]);
+    gw.wait_live(channel);
+    ffmpeg
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ws_flv_starts_with_the_header_then_sequence_headers_then_a_keyframe() {
+    let gw = Gateway::start(&["--no-demo"]);
+    let _ffmpeg = publish(&gw, "cam");
+    let url = format!("ws://127.0.0.1:{}/live/cam.flv", gw.http);
+    let (header, tags) = ws_flv(&url, 2000).await;
+    assert_eq!(&header[..3], b"FLV");
+    assert_eq!(
+        header.len(),
+        13,
+        "the first message is the FLV header alone"
+    );
+    assert_eq!(header[4], 0x05, "audio and video announced");
+    let first_coded = tags
+        .iter()
+        .position(|(_, t)| is_coded_video(t))
+        .expect("video frames");
+    let before: Vec<&Tag> = tags[..first_coded].iter().map(|(_, t)| t).collect();
+    assert!(
+        before.iter().any(|t| t.tag_type == TagType::Video),
+        "no video sequence header first"
+    );
+    assert!(
+        before.iter().any(|t| t.tag_type == TagType::Audio),
+        "no audio sequence header first"
+    );
+    let first = VideoTag::parse(&tags[first_coded].1.data).expect("a video tag");
+    assert!(
+        first.is_keyframe(),
+        "the first video frame is not a keyframe"
+    );
+    let video: Vec<u32> = tags
+        .iter()
+        .filter(|(_, t)| is_coded_video(t))
+        .map(|(_, t)| t.timestamp)
+        .collect();
+    assert!(
+        video.windows(2).all(|w| w[0] <= w[1]),
+        "video timestamps go backwards"
+    );
+}
+
+#[test]
+fn ffprobe_reads_http_flv() {
+    let gw = Gateway::start(&["--no-demo"]);
+    let _ffmpeg = publish(&gw, "cam");
+    let out = output_of(
+        std::process::Command::new("ffprobe")
+            .args([
+                "-v",
+                "error",
+                "-show_entries",
+                "stream=codec_name,width,height",
+                "-of",
+                "csv",
+            ])
+            .arg(gw.http_url("cam")),
+        "ffprobe",
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("h264,320,240") && text.contains("aac"),
+        "{text}"
+    );
+}
+
+#[test]
+fn unknown_channels_are_404_with_a_json_error() {
+    let gw = Gateway::start(&["--no-demo"]);
+    let (status, body) = gw.get("/live/nothing.flv");
+    assert_eq!(status, 404);
+    let json: serde_json::Value = serde_json::from_str(&body).expect("a JSON body");
+    assert!(
+        json["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("nothing")),
+        "{body}"
+    );
+    assert_eq!(gw.get("/healthz"), (200, "ok\n".to_owned()));
+}
+
+#[test]
+fn api_and_metrics_describe_a_live_channel() {
+    let gw = Gateway::start(&["--no-demo"]);
+    let _ffmpeg = publish(&gw, "cam");
+    std::thread::sleep(Duration::from_millis(2500));
+    let c = gw.channel("cam").expect("cam listed");
+    assert_eq!(c["source"], "publish");
+    assert_eq!(
+        (c["width"].as_u64(), c["height"].as_u64()),
+        (Some(320), Some(240))
+    );
+    assert!(
+        c["video_codec"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("avc1.")),
+        "{c}"
+    );
+    assert_eq!(c["audio_codec"], "mp4a.40.2");
+    assert!(
+        c["fps"].as_f64().is_some_and(|f| (20.0..30.0).contains(&f)),
+        "{c}"
+    );
+    assert_eq!(c["urls"]["rtmp"], gw.rtmp_url("cam"));
+    let (_, metrics) = gw.get("/metrics");
+    assert!(
+        metrics.contains("flashless_live{channel=\"cam\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("flashless_tags_in_total{channel=\"cam\"}"),
+        "{metrics}"
+    );
+}
+
+/// A viewer that never reads must not delay one that does.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stalled_viewer_does_not_delay_a_fast_one() {
+    let gw = Gateway::start(&["--no-demo", "--viewer-queue", "64"]);
+    let _ffmpeg = publish(&gw, "cam");
+    // Small receive buffers so the stalled viewer's socket fills fast.
+    let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+    socket.set_recv_buffer_size(4096).ok();
+    let mut stalled = socket
+        .connect(([127, 0, 0, 1], gw.http).into())
+        .await
+        .expect("connecting");
+    tokio::io::AsyncWriteExt::write_all(
+        &mut stalled,
+        b"GET /live/cam.flv HTTP/1.1\r\nHost: x\r\n\r\n",
+    )
+    .await
+    .expect("request");
+
+    let url = format!("ws://127.0.0.1:{}/live/cam.flv", gw.http);
+    let (_, tags) = ws_flv(&url, 4000).await;
+    // Lag: how far arrival (wall clock) drifts behind media time, after the cached GOP burst.
+    let live: Vec<&(Instant, Tag)> = tags.iter().filter(|(_, t)| is_coded_video(t)).collect();
+    let (t0, m0) = (live[live.len() / 2].0, live[live.len() / 2].1.timestamp);
+    let worst = live[live.len() / 2..]
+        .iter()
+        .map(|(at, t)| at.duration_since(t0).as_millis() as i64 - i64::from(t.timestamp - m0))
+        .max()
+        .unwrap_or(0);
+    assert!(worst < 500, "the fast viewer fell {worst} ms behind");
+    drop(stalled);
+}
+
+#[test]
+fn a_publisher_sending_garbage_is_closed_and_others_play_on() {
+    let gw = Gateway::start(&["--no-demo"]);
+    let _ffmpeg = publish(&gw, "cam");
+    let mut bad = TcpStream::connect(("127.0.0.1", gw.rtmp)).expect("connecting");
+    bad.set_read_timeout(Some(Duration::from_secs(10))).ok();
+    let mut hello = vec![3u8];
+    hello.resize(1 + 1536, 0);
+    bad.write_all(&hello).expect("C0 C1");
+    let mut s0s1s2 = vec![0u8; 1 + 2 * 1536];
+    bad.read_exact(&mut s0s1s2).expect("S0 S1 S2");
+    bad.write_all(&[0u8; 1536]).expect("C2");
+    // A type-1 chunk opening chunk stream 5: it has no header to be relative to.
+    bad.write_all(&[0x45, 0, 0, 0, 0, 0, 4, 0x14, 1, 2, 3, 4])
+        .expect("garbage");
+    let mut rest = Vec::new();
+    let _ = bad.read_to_end(&mut rest);
+    // The socket closes a moment before the reason is logged.
+    let start = Instant::now();
+    while !gw.log_text().contains("closed: ") && start.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let log = gw.log_text();
+    assert!(
+        log.contains("closed: ") && log.contains("first chunk on chunk stream 5"),
+        "no logged reason:\n{log}"
+    );
+    // The good channel still plays.
+    let out = output_of(
+        std::process::Command::new("ffprobe")
+            .args([
+                "-v",
+                "error",
+                "-show_entries",
+                "stream=codec_name",
+                "-of",
+                "csv",
+            ])
+            .arg(gw.http_url("cam")),
+        "ffprobe",
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("h264"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_closes_viewers_and_exits_within_seconds() {
+    let gw = Gateway::start(&["--no-demo"]);
+    let _ffmpeg = publish(&gw, "cam");
+    let url = format!("ws://127.0.0.1:{}/live/cam.flv", gw.http);
+    let (mut ws, _) = tokio_tungstenite::connect_async(&url)
+        .await
+        .expect("WebSocket upgrade");
+    assert!(ws.next().await.is_some(), "no first message");
+    let mut http = tokio::net::TcpStream::connect(("127.0.0.1", gw.http))
+        .await
+        .expect("connecting");
+    tokio::io::AsyncWriteExt::write_all(
+        &mut http,
+        b"GET /live/cam.flv HTTP/1.1\r\nHost: x\r\n\r\n",
+    )
+    .await
+    .expect("request");
+    let mut first = [0u8; 512];
+    let n = tokio::io::AsyncReadExt::read(&mut http, &mut first)
+        .await
+        .expect("a response");
+    assert!(
+        first[..n].starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&first[..n])
+    );
+    let (status, took) = tokio::task::spawn_blocking(move || gw.stop("TERM"))
+        .await
+        .expect("stopping");
+    assert!(status.success(), "exited with {status}");
+    assert!(took < Duration::from_secs(6), "took {took:?} to stop");
+    // The viewer's connection ends rather than hanging.
+    let ended = tokio::time::timeout(Duration::from_secs(5), async {
+        while let Some(Ok(_)) = ws.next().await {}
+    })
+    .await;
+    assert!(
+        ended.is_ok(),
+        "the viewer's socket stayed open after shutdown"
+    );
+}

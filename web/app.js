@@ -1,0 +1,286 @@
+// The viewer page. It uses the npm package `flashless` exactly as any site would.
+import { Player } from '/pkg/flashless.js';
+
+const $ = (id) => document.getElementById(id);
+const video = $('video');
+const embed = location.pathname.startsWith('/embed/');
+const CHART_SECONDS = 60;
+
+let channels = [];
+let current = null; // { name, player }
+let samples = []; // { t, latency, bitrate } for the chart
+
+document.body.classList.toggle('embed', embed);
+for (const el of document.querySelectorAll('.host')) el.textContent = location.hostname;
+
+// ---- routing: /watch/<name>, /embed/<name>, or #/watch/<name> ----
+
+function routeName() {
+  const path = location.pathname.match(/^\/(?:watch|embed)\/([^/]+)$/);
+  if (path) return decodeURIComponent(path[1]);
+  const hash = location.hash.match(/^#\/watch\/([^/]+)$/);
+  return hash ? decodeURIComponent(hash[1]) : null;
+}
+
+window.addEventListener('hashchange', () => watch(routeName()));
+
+// ---- the channel list ----
+
+async function refreshChannels() {
+  try {
+    const response = await fetch('/api/channels', { cache: 'no-store' });
+    if (!response.ok) throw new Error(`HTTP ${response.status}`);
+    channels = await response.json();
+    renderChannels();
+    if (!current && !routeName() && !embed) {
+      const first = channels.find((c) => c.state === 'live') || channels[0];
+      if (first) location.hash = `#/watch/${encodeURIComponent(first.name)}`;
+    }
+    if (current) showChannelState(channels.find((c) => c.name === current.name));
+  } catch (e) {
+    setState(`Cannot reach the gateway (${e.message}); retrying…`);
+  }
+  setTimeout(refreshChannels, 2000);
+}
+
+function describe(c) {
+  const parts = [];
+  if (c.width && c.height) parts.push(`${c.width}×${c.height}`);
+  if (c.fps) parts.push(`${c.fps} fps`);
+  const codecs = [c.video_codec, c.audio_codec].filter(Boolean).join(', ');
+  if (codecs) parts.push(codecs);
+  parts.push(`${c.viewers} watching`);
+  return parts.join(' · ');
+}
+
+function renderChannels() {
+  const list = $('channel-list');
+  $('channels-empty').hidden = channels.length > 0;
+  list.replaceChildren(
+    ...channels.map((c) => {
+      const li = document.createElement('li');
+      const a = document.createElement('a');
+      a.href = `#/watch/${encodeURIComponent(c.name)}`;
+      if (current && current.name === c.name) a.setAttribute('aria-current', 'page');
+      const badge = document.createElement('span');
+      badge.className = `badge ${c.state}`;
+      badge.textContent = c.state;
+      const name = document.createElement('span');
+      name.className = 'name';
+      name.textContent = c.name;
+      const meta = document.createElement('span');
+      meta.className = 'meta';
+      meta.textContent = describe(c);
+      a.append(badge, name, meta);
+      li.append(a);
+      return li;
+    }),
+  );
+}
+
+// ---- states shown over the video ----
+
+function setState(text) {
+  $('state').textContent = text || '';
+}
+
+function showChannelState(c) {
+  if (!c) return setState('This channel does not exist (any more).');
+  if (!video.paused && video.readyState >= 3) return;
+  if (c.state === 'retrying') setState(`Reconnecting to the source: ${c.error}`);
+  else if (c.state === 'idle' && c.source === 'publish') setState('Offline: waiting for the publisher');
+  else if (c.state === 'connecting') setState('Connecting to the source…');
+}
+
+// ---- the player ----
+
+async function watch(name) {
+  if (current && current.name === name) return;
+  if (current) current.player.destroy();
+  current = null;
+  samples = [];
+  if (!name) return setState('Pick a channel');
+  setState('Connecting…');
+  const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
+  const url = `${scheme}://${location.host}/live/${encodeURIComponent(name)}.flv`;
+  showUrls(name, url);
+  renderChannels();
+  try {
+    const player = await Player.create(video, { url, liveLatency: 0.5 });
+    current = { name, player };
+    player.on('error', (e) => setState(`${e.message || e.detail?.message || e}`));
+    player.on('reconnecting', (e) => setState(`Reconnecting… ${e.reason || e.detail?.reason || ''}`));
+    player.on('reconnected', () => setState(''));
+    await startPlayback();
+  } catch (e) {
+    setState(`Cannot play ${name}: ${e.message || e}`);
+  }
+}
+
+async function startPlayback() {
+  try {
+    await video.play();
+  } catch {
+    // Autoplay with sound is blocked until the viewer interacts; muted autoplay is allowed.
+    video.muted = true;
+    await video.play().catch(() => {});
+  }
+  $('unmute').hidden = !video.muted;
+}
+
+video.addEventListener('playing', () => setState(''));
+video.addEventListener('waiting', () => setState('Buffering…'));
+
+function showUrls(name, wsUrl) {
+  const httpUrl = wsUrl.replace(/^ws/, 'http');
+  const c = channels.find((x) => x.name === name);
+  $('url-ws').textContent = wsUrl;
+  $('url-http').textContent = httpUrl;
+  $('url-rtmp').textContent = c?.urls?.rtmp || '(the RTMP listener is off)';
+  $('url-embed').textContent = `<iframe src="${location.origin}/embed/${name}" allow="autoplay; fullscreen; picture-in-picture"></iframe>`;
+  $('snippet').textContent = [
+    'npm install flashless',
+    '',
+    "import { Player } from 'flashless';",
+    `const player = await Player.create(document.querySelector('video'), {`,
+    `  url: '${wsUrl}',`,
+    '});',
+  ].join('\n');
+}
+
+// ---- controls ----
+
+function togglePlay() {
+  if (video.paused) video.play().catch(() => {});
+  else video.pause();
+}
+
+function toggleMute() {
+  video.muted = !video.muted;
+  $('unmute').hidden = true;
+}
+
+function goLive() {
+  const b = video.buffered;
+  if (b.length) video.currentTime = Math.max(b.start(b.length - 1), b.end(b.length - 1) - 0.3);
+  video.play().catch(() => {});
+}
+
+function toggleFullscreen() {
+  if (document.fullscreenElement) document.exitFullscreen();
+  else $('player').requestFullscreen?.();
+}
+
+function toggleStats() {
+  const overlay = $('overlay');
+  overlay.hidden = !overlay.hidden;
+  $('stats-toggle').setAttribute('aria-pressed', String(!overlay.hidden));
+}
+
+$('play').addEventListener('click', togglePlay);
+$('mute').addEventListener('click', toggleMute);
+$('unmute').addEventListener('click', toggleMute);
+$('volume').addEventListener('input', (e) => {
+  video.volume = Number(e.target.value);
+  if (video.volume > 0) video.muted = false;
+});
+$('live').addEventListener('click', goLive);
+$('fullscreen').addEventListener('click', toggleFullscreen);
+$('stats-toggle').addEventListener('click', toggleStats);
+if (document.pictureInPictureEnabled) {
+  $('pip').hidden = false;
+  $('pip').addEventListener('click', () =>
+    document.pictureInPictureElement ? document.exitPictureInPicture() : video.requestPictureInPicture(),
+  );
+}
+video.addEventListener('play', syncControls);
+video.addEventListener('pause', syncControls);
+video.addEventListener('volumechange', syncControls);
+
+function syncControls() {
+  $('play').textContent = video.paused ? '▶' : '❚❚';
+  $('play').setAttribute('aria-label', video.paused ? 'Play' : 'Pause');
+  $('mute').textContent = video.muted || video.volume === 0 ? '🔇' : '🔊';
+  $('mute').setAttribute('aria-label', video.muted ? 'Unmute' : 'Mute');
+}
+
+document.addEventListener('keydown', (e) => {
+  if (e.target instanceof HTMLInputElement || e.ctrlKey || e.metaKey || e.altKey) return;
+  const actions = { k: togglePlay, ' ': togglePlay, m: toggleMute, f: toggleFullscreen, s: toggleStats, l: goLive };
+  const action = actions[e.key];
+  if (action && !(e.key === ' ' && e.target instanceof HTMLButtonElement)) {
+    e.preventDefault();
+    action();
+  }
+});
+
+// ---- statistics overlay and chart ----
+
+function fmt(value, digits, unit) {
+  return Number.isFinite(value) ? `${value.toFixed(digits)}${unit}` : '–';
+}
+
+function tick() {
+  if (current) {
+    const s = current.player.stats();
+    const behind = s.latency > 1.5;
+    $('live').classList.toggle('at-edge', !behind);
+    const rows = [
+      ['latency', fmt(s.latency, 2, ' s')],
+      ['buffered', fmt(s.buffered, 2, ' s')],
+      ['bitrate', fmt(s.bitrate / 1000, 0, ' kb/s')],
+      ['fps', fmt(s.fps, 1, '')],
+      ['frames', `${s.decodedFrames ?? '–'} decoded / ${s.droppedFrames ?? '–'} dropped`],
+      ['size', video.videoWidth ? `${video.videoWidth}×${video.videoHeight}` : '–'],
+      ['codecs', (s.codecs || []).join(', ') || '–'],
+      ['reconnects', String(s.reconnects ?? 0)],
+    ];
+    $('stats').replaceChildren(
+      ...rows.flatMap(([k, v]) => {
+        const dt = document.createElement('dt');
+        dt.textContent = k;
+        const dd = document.createElement('dd');
+        dd.textContent = v;
+        dd.dataset.stat = k;
+        return [dt, dd];
+      }),
+    );
+    const now = performance.now() / 1000;
+    samples.push({ t: now, latency: s.latency, bitrate: s.bitrate });
+    samples = samples.filter((x) => now - x.t <= CHART_SECONDS);
+    if (!$('overlay').hidden) drawChart(now);
+  }
+  setTimeout(tick, 1000);
+}
+
+function drawChart(now) {
+  const canvas = $('chart');
+  const g = canvas.getContext('2d');
+  g.clearRect(0, 0, canvas.width, canvas.height);
+  const line = (key, color) => {
+    const values = samples.map((s) => s[key]).filter(Number.isFinite);
+    const max = Math.max(...values, key === 'latency' ? 2 : 1);
+    g.strokeStyle = color;
+    g.beginPath();
+    samples.forEach((s, i) => {
+      if (!Number.isFinite(s[key])) return;
+      const x = canvas.width * (1 - (now - s.t) / CHART_SECONDS);
+      const y = canvas.height * (1 - s[key] / max);
+      if (i === 0) g.moveTo(x, y);
+      else g.lineTo(x, y);
+    });
+    g.stroke();
+  };
+  line('latency', '#e5484d');
+  line('bitrate', '#3dd68c');
+}
+
+// Hidden tabs: the player jumps to the live edge itself on return; keep the list fresh too.
+document.addEventListener('visibilitychange', () => {
+  if (!document.hidden && current) goLive();
+});
+
+syncControls();
+refreshChannels();
+watch(routeName());
+tick();
