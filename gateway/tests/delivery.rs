@@ -308,3 +308,33 @@ async fn sigterm_closes_viewers_and_exits_within_seconds() {
         "the viewer's socket stayed open after shutdown"
     );
 }
+
+#[test]
+fn a_bare_gateway_serves_the_demo_channel() {
+    let gw = Gateway::start(&[]);
+    gw.wait_live("demo");
+    let out = output_of(
+        std::process::Command::new("ffprobe")
+            .args([
+                "-v",
+                "error",
+                "-show_entries",
+                "stream=codec_name,width,height",
+                "-of",
+                "csv",
+            ])
+            .arg(gw.http_url("demo")),
+        "ffprobe",
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("h264,640,360") && text.contains("aac"),
+        "{text}"
+    );
+    let (status, page) = gw.get("/");
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("flashless") && page.contains("/web/app.js"),
+        "{page}"
+    );
+}
