@@ -338,3 +338,55 @@ fn a_bare_gateway_serves_the_demo_channel() {
         "{page}"
     );
 }
+
+/// A viewer that stops reading is disconnected once its writes stall past `--write-timeout`.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_viewer_that_stops_reading_is_disconnected() {
+    let gw = Gateway::start(&["--no-demo", "--write-timeout", "1"]);
+    // Random noise as Sorenson H.263 keyframes: ~80 Mbit/s, so socket buffers fill in a moment.
+    let mut cmd = std::process::Command::new("ffmpeg");
+    cmd.args([
+        "-v",
+        "error",
+        "-nostdin",
+        "-re",
+        "-f",
+        "lavfi",
+        "-i",
+        "nullsrc=s=640x360:r=25,geq=random(1)*255:128:128",
+    ])
+    .args(["-c:v", "flv1", "-q:v", "2", "-g", "1", "-f", "flv"])
+    .arg(gw.rtmp_url("noise"))
+    .stdin(std::process::Stdio::null());
+    let _ffmpeg = Guard::spawn(&mut cmd, "ffmpeg");
+    gw.wait_live("noise");
+    let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+    socket.set_recv_buffer_size(4096).ok();
+    let mut stalled = socket
+        .connect(([127, 0, 0, 1], gw.http).into())
+        .await
+        .expect("connecting");
+    tokio::io::AsyncWriteExt::write_all(
+        &mut stalled,
+        b"GET /live/noise.flv HTTP/1.1\r\nHost: x\r\n\r\n",
+    )
+    .await
+    .expect("request");
+    let viewers = |gw: &Gateway| gw.channel("noise").and_then(|c| c["viewers"].as_u64());
+    let start = Instant::now();
+    while viewers(&gw) != Some(1) {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "the viewer never registered"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    while viewers(&gw) != Some(0) {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "a viewer that reads nothing is still connected"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    drop(stalled);
+}

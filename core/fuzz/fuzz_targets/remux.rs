@@ -43,7 +43,11 @@ fn tags(data: &[u8]) -> Vec<Tag> {
 fuzz_target!(|data: &[u8]| {
     let mode = data.first().copied().unwrap_or(0);
     let mut r = Remuxer::new(RemuxerOptions {
-        layout: if mode & 1 == 0 { Layout::PerTrack } else { Layout::Muxed },
+        layout: if mode & 1 == 0 {
+            Layout::PerTrack
+        } else {
+            Layout::Muxed
+        },
         fragment: if mode & 2 == 0 {
             Fragmenting::EveryFrame
         } else {
