@@ -5,11 +5,14 @@
 //! protocol and format lives in `flashless-core`.
 
 pub mod api;
+pub mod auth;
+pub mod auth_cli;
 pub mod config;
 pub mod delivery;
 pub mod dump;
 pub mod http;
 pub mod hub;
+pub mod limits;
 pub mod media_info;
 pub mod page;
 pub mod probe;
