@@ -239,7 +239,9 @@ fn deeply_nested_amf_closes_the_publisher_only() {
     bad.write_all(&out).expect("the nested connect");
     let _ = bad.read_to_end(&mut Vec::new());
     let start = Instant::now();
-    while !gw.log_text().contains("nesting deeper than 16") && start.elapsed() < Duration::from_secs(5) {
+    while !gw.log_text().contains("nesting deeper than 16")
+        && start.elapsed() < Duration::from_secs(5)
+    {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert!(

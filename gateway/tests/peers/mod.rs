@@ -302,6 +302,18 @@ impl Gateway {
         }
     }
 
+    /// The gateway's resident memory, in KiB (Linux).
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self._guard.child.id()))
+            .unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    }
+
     /// Stops the gateway with `signal` and returns how it exited and how long it took.
     pub fn stop(self, signal: &str) -> (std::process::ExitStatus, Duration) {
         let start = Instant::now();
