@@ -11,7 +11,7 @@ use flashless_gateway::hub::{Hub, Kind, Limits, Source, UpstreamState};
 use flashless_gateway::shutdown;
 use flashless_gateway::upstream::{self, PullOptions, UpstreamSpec};
 use peers::upstream::{NginxRtmp, Recorder, Seen, States, TestCa, TlsTerminator, pull, until};
-use peers::{ffmpeg_publish, free_port};
+use peers::{Gateway, ffmpeg_publish, free_port, output_of};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::time::Instant;
@@ -447,5 +447,52 @@ async fn a_channel_someone_publishes_to_is_left_alone() {
             .tags_in
             .load(std::sync::atomic::Ordering::Relaxed),
         0
+    );
+}
+
+/// Origin → edge tiering with the gateway itself: two edges pull the origin's channel
+/// over HTTP-FLV on demand, and viewers play through an edge.
+#[test]
+fn edges_pull_an_origin_gateway_on_demand() {
+    let origin = Gateway::start(&[]);
+    origin.wait_live("demo");
+    let source = format!("tv=http://127.0.0.1:{}/live/demo.flv", origin.http);
+    let edges: Vec<Gateway> = (0..2)
+        .map(|_| Gateway::start(&["--no-demo", "--on-demand", "--channel", &source]))
+        .collect();
+    for edge in &edges {
+        assert_eq!(
+            edge.channel("tv").map(|c| c["state"].clone()),
+            Some("idle".into()),
+            "pulled before anyone watched"
+        );
+    }
+    let out = output_of(
+        std::process::Command::new("ffprobe")
+            .args([
+                "-v",
+                "error",
+                "-show_entries",
+                "stream=codec_name,width,height",
+                "-of",
+                "csv",
+            ])
+            .arg(edges[1].http_url("tv")),
+        "ffprobe",
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("h264,640,360") && text.contains("aac"),
+        "{text}"
+    );
+    // Only the edge that was watched pulled from the origin.
+    assert_eq!(
+        edges[0].channel("tv").map(|c| c["state"].clone()),
+        Some("idle".into())
+    );
+    let (_, metrics) = origin.get("/metrics");
+    assert!(
+        metrics.contains("flashless_bytes_out_total{channel=\"demo\"}"),
+        "{metrics}"
     );
 }
