@@ -131,6 +131,11 @@ pub async fn metrics(State(app): State<Arc<AppState>>) -> impl IntoResponse {
     );
     let _ = writeln!(
         out,
+        "# HELP flashless_denied_total Requests refused: token, origin or limit.\n# TYPE flashless_denied_total counter\nflashless_denied_total {}",
+        app.hub.denied.load(Relaxed)
+    );
+    let _ = writeln!(
+        out,
         "# HELP flashless_uptime_seconds Seconds since the gateway started.\n# TYPE flashless_uptime_seconds gauge\nflashless_uptime_seconds {}",
         app.started.elapsed().as_secs()
     );

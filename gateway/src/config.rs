@@ -8,7 +8,9 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 
+use crate::auth::Policy;
 use crate::hub::Limits;
+use flashless_core::rtmp::session::SessionLimits;
 
 /// The flags of `flashless serve`; each also reads an environment variable.
 #[derive(Debug, Default, clap::Args)]
@@ -43,6 +45,43 @@ pub struct ServeArgs {
     /// Seconds a viewer may stop reading before it is disconnected [default: 30].
     #[arg(long, env = "FLASHLESS_WRITE_TIMEOUT")]
     pub write_timeout: Option<f64>,
+    /// The secret that signs play and publish tokens (`flashless sign`); with it, tokens are required.
+    #[arg(long, env = "FLASHLESS_SECRET", hide_env_values = true)]
+    pub secret: Option<String>,
+    /// With a secret: let anyone play; tokens are then needed only to publish.
+    #[arg(long, env = "FLASHLESS_PUBLIC_PLAY")]
+    pub public_play: bool,
+    /// Web origins allowed to open WS-FLV and read HTTP-FLV, comma-separated (`*` for any)
+    /// [default: the gateway's own origin and localhost].
+    #[arg(long, env = "FLASHLESS_ORIGINS", value_delimiter = ',')]
+    pub origins: Vec<String>,
+    /// Connections one client address may hold, HTTP and RTMP each [default: 100].
+    #[arg(long, env = "FLASHLESS_CONNECTIONS_PER_IP")]
+    pub connections_per_ip: Option<usize>,
+    /// Viewers of all channels together [default: 50000].
+    #[arg(long, env = "FLASHLESS_MAX_VIEWERS")]
+    pub max_viewers: Option<usize>,
+    /// RTMP publishers at once [default: 100].
+    #[arg(long, env = "FLASHLESS_MAX_PUBLISHERS")]
+    pub max_publishers: Option<usize>,
+    /// Seconds an RTMP peer has to complete the handshake and connect [default: 10].
+    #[arg(long, env = "FLASHLESS_HANDSHAKE_TIMEOUT")]
+    pub handshake_timeout: Option<f64>,
+    /// Seconds an RTMP peer may send nothing before it is closed [default: 60].
+    #[arg(long, env = "FLASHLESS_IDLE_TIMEOUT")]
+    pub idle_timeout: Option<f64>,
+    /// Largest RTMP message accepted, in bytes [default: 16 MiB].
+    #[arg(long, env = "FLASHLESS_MAX_MESSAGE_BYTES")]
+    pub max_message_bytes: Option<u32>,
+    /// Deepest AMF nesting accepted in RTMP commands [default: 64].
+    #[arg(long, env = "FLASHLESS_AMF_DEPTH")]
+    pub amf_depth: Option<usize>,
+    /// A PEM certificate chain: serve HTTPS and WSS (with --tls-key).
+    #[arg(long, env = "FLASHLESS_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, env = "FLASHLESS_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
     /// Log format: `text` or `json` [default: text].
     #[arg(long, env = "FLASHLESS_LOG_FORMAT")]
     pub log_format: Option<LogFormat>,
@@ -63,6 +102,8 @@ struct File {
     #[serde(default)]
     server: ServerSection,
     #[serde(default)]
+    auth: AuthSection,
+    #[serde(default)]
     limits: LimitsSection,
     #[serde(default, rename = "channel")]
     channels: Vec<ChannelSection>,
@@ -75,6 +116,17 @@ struct ServerSection {
     rtmp: Option<String>,
     demo: Option<bool>,
     log_format: Option<LogFormat>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuthSection {
+    secret: Option<String>,
+    play: Option<bool>,
+    publish: Option<bool>,
+    origins: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -84,6 +136,13 @@ struct LimitsSection {
     gop_cache_seconds: Option<f64>,
     viewer_queue: Option<usize>,
     write_timeout: Option<f64>,
+    connections_per_ip: Option<usize>,
+    max_viewers: Option<usize>,
+    max_publishers: Option<usize>,
+    handshake_timeout: Option<f64>,
+    idle_timeout: Option<f64>,
+    max_message_bytes: Option<u32>,
+    amf_depth: Option<usize>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -106,6 +165,36 @@ pub struct Settings {
     pub write_timeout: Duration,
     pub log_format: LogFormat,
     pub channels: Vec<ChannelSettings>,
+    pub auth: Policy,
+    /// Web origins allowed besides the gateway's own and localhost; `*` allows any.
+    pub origins: Vec<String>,
+    pub conn: ConnLimits,
+    /// Certificate chain and key files: serve HTTPS/WSS.
+    pub tls: Option<(PathBuf, PathBuf)>,
+}
+
+/// What one client, and all of them together, may hold.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnLimits {
+    pub per_ip: usize,
+    pub max_viewers: usize,
+    pub max_publishers: usize,
+    pub handshake_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub session: SessionLimits,
+}
+
+impl Default for ConnLimits {
+    fn default() -> Self {
+        ConnLimits {
+            per_ip: 100,
+            max_viewers: 50_000,
+            max_publishers: 100,
+            handshake_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            session: SessionLimits::default(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -169,6 +258,25 @@ impl Settings {
                 .or(file.server.log_format)
                 .unwrap_or_default(),
             channels: Vec::new(),
+            auth: Policy::new(
+                args.secret.as_deref().or(file.auth.secret.as_deref()),
+                !args.public_play && file.auth.play.unwrap_or(true),
+                file.auth.publish.unwrap_or(true),
+            ),
+            origins: if args.origins.is_empty() {
+                file.auth.origins.unwrap_or_default()
+            } else {
+                args.origins.clone()
+            },
+            conn: conn_limits(args, &file.limits)?,
+            tls: match (
+                args.tls_cert.clone().or(file.server.tls_cert),
+                args.tls_key.clone().or(file.server.tls_key),
+            ) {
+                (Some(cert), Some(key)) => Some((cert, key)),
+                (None, None) => None,
+                _ => bail!("TLS needs both a certificate (tls_cert) and its key (tls_key)"),
+            },
         };
         for c in file.channels {
             let idle_timeout = seconds("idle_timeout", c.idle_timeout, DEFAULT_IDLE_TIMEOUT)?;
@@ -220,6 +328,44 @@ impl Settings {
         self.channels.push(channel);
         Ok(())
     }
+}
+
+fn conn_limits(args: &ServeArgs, file: &LimitsSection) -> Result<ConnLimits> {
+    let d = ConnLimits::default();
+    let mut session = d.session;
+    if let Some(max) = args.max_message_bytes.or(file.max_message_bytes) {
+        session.chunk.max_message_len = max;
+        // Buffering must hold one whole message of the largest size, and a few more.
+        session.chunk.max_buffered = session.chunk.max_buffered.max(max as usize * 2);
+    }
+    if let Some(depth) = args.amf_depth.or(file.amf_depth) {
+        session.amf.max_depth = depth;
+    }
+    Ok(ConnLimits {
+        per_ip: args
+            .connections_per_ip
+            .or(file.connections_per_ip)
+            .unwrap_or(d.per_ip),
+        max_viewers: args
+            .max_viewers
+            .or(file.max_viewers)
+            .unwrap_or(d.max_viewers),
+        max_publishers: args
+            .max_publishers
+            .or(file.max_publishers)
+            .unwrap_or(d.max_publishers),
+        handshake_timeout: seconds(
+            "handshake_timeout",
+            args.handshake_timeout.or(file.handshake_timeout),
+            d.handshake_timeout,
+        )?,
+        idle_timeout: seconds(
+            "idle_timeout",
+            args.idle_timeout.or(file.idle_timeout),
+            d.idle_timeout,
+        )?,
+        session,
+    })
 }
 
 fn read(path: &Path) -> Result<File> {

@@ -8,15 +8,16 @@ use std::sync::atomic::Ordering::Relaxed;
 use axum::body::Body;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Path, State};
-use axum::http::{StatusCode, header};
+use axum::extract::{ConnectInfo, Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::{Bytes, BytesMut};
 use flashless_core::flv::{self, Header};
 use futures_util::{SinkExt, StreamExt};
 use tracing::{debug, info};
 
-use crate::http::AppState;
+use crate::auth::{self, Action};
+use crate::http::{AppState, Peer};
 use crate::hub::{Channel, Feed, MediaTag, UpstreamState, Viewer};
 use crate::shutdown::Shutdown;
 
@@ -26,12 +27,33 @@ const BATCH: usize = 64;
 pub async fn live(
     State(app): State<Arc<AppState>>,
     Path(file): Path<String>,
+    ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
     // Not an upgrade request (a rejection) means plain HTTP-FLV.
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
     let Some(name) = file.strip_suffix(".flv") else {
         return error(StatusCode::NOT_FOUND, "expected /live/<channel>.flv");
     };
+    if !app.origin_allowed(&headers) {
+        return deny(
+            &app,
+            StatusCode::FORBIDDEN,
+            name,
+            peer,
+            "this page's origin may not read the stream",
+        );
+    }
+    let token = query.as_deref().and_then(auth::token_in);
+    if let Err(reason) = app.auth.check(Action::Play, name, token, peer.ip()) {
+        let status = if token.is_none() {
+            StatusCode::UNAUTHORIZED
+        } else {
+            StatusCode::FORBIDDEN
+        };
+        return deny(&app, status, name, peer, &reason.to_string());
+    }
     let Some(channel) = app.hub.get(name) else {
         return error(StatusCode::NOT_FOUND, &format!("no channel named {name:?}"));
     };
@@ -44,13 +66,45 @@ pub async fn live(
             &format!("channel {name:?} is unavailable: {reason}"),
         );
     }
+    if app.hub.viewers() >= app.limits.max_viewers {
+        return deny(
+            &app,
+            StatusCode::SERVICE_UNAVAILABLE,
+            name,
+            peer,
+            "the gateway has all the viewers it takes",
+        );
+    }
     let (start, viewer) = channel.subscribe();
-    match ws {
+    let mut response = match ws {
         Ok(upgrade) => {
             upgrade.on_upgrade(move |socket| websocket(socket, start, viewer, app.shutdown.clone()))
         }
         Err(_) => http_flv(start, viewer, app.shutdown.clone()),
+    };
+    // CORS: pages of allowed origins (checked above) may read HTTP-FLV with fetch().
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        response
+            .headers_mut()
+            .insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
+        response
+            .headers_mut()
+            .insert(header::VARY, header::HeaderValue::from_static("Origin"));
     }
+    response
+}
+
+/// Refuses a viewer, logged and counted.
+fn deny(
+    app: &AppState,
+    status: StatusCode,
+    channel: &str,
+    peer: std::net::SocketAddr,
+    reason: &str,
+) -> Response {
+    app.hub.denied.fetch_add(1, Relaxed);
+    tracing::warn!(channel, %peer, %status, "viewer refused: {reason}");
+    error(status, reason)
 }
 
 fn file_header(channel: &Channel) -> Bytes {

@@ -1,18 +1,32 @@
-//! The HTTP side: routes, and a listener whose connections time out writes, so a
-//! viewer that stops reading is disconnected instead of held forever.
+//! The HTTP side: routes, access rules shared by the handlers, and a listener that
+//! limits connections per address, terminates TLS off the accept path, and times
+//! out stalled writes, so a viewer that stops reading is disconnected.
 
 use std::io;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use anyhow::Context as _;
 use axum::Router;
+use axum::http::{HeaderMap, header};
 use axum::routing::get;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
 use tokio_io_timeout::TimeoutStream;
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::rustls;
+use tokio_rustls::rustls::pki_types::pem::PemObject;
+use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
+use crate::auth::Policy;
+use crate::config::ConnLimits;
 use crate::hub::Hub;
+use crate::limits::{PerIp, Slot};
 use crate::shutdown::Shutdown;
 use crate::{api, delivery, page};
 
@@ -23,6 +37,30 @@ pub struct AppState {
     pub started: Instant,
     /// Ends viewers' streams on shutdown, so they close cleanly instead of being cut.
     pub shutdown: Shutdown,
+    pub auth: Policy,
+    /// Web origins allowed besides the gateway's own and localhost; `*` allows any.
+    pub origins: Vec<String>,
+    pub limits: ConnLimits,
+}
+
+impl AppState {
+    /// Whether a browser page from this request's `Origin` may read streams: requests
+    /// without one (players, ffmpeg) may; pages from the gateway itself, localhost and
+    /// the configured origins may.
+    pub fn origin_allowed(&self, headers: &HeaderMap) -> bool {
+        let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) else {
+            return true;
+        };
+        let origin_host = origin.split_once("://").map_or(origin, |(_, rest)| rest);
+        let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+        let bare = origin_host.rsplit_once(':').map_or(origin_host, |(h, _)| h);
+        host == Some(origin_host)
+            || matches!(bare, "localhost" | "127.0.0.1" | "[::1]")
+            || self
+                .origins
+                .iter()
+                .any(|o| o == "*" || o.trim_end_matches('/') == origin)
+    }
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
@@ -39,49 +77,196 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
+/// Loads a PEM certificate chain and key for HTTPS/WSS.
+pub fn tls_acceptor(cert: &Path, key: &Path) -> anyhow::Result<TlsAcceptor> {
+    let certs = CertificateDer::pem_file_iter(cert)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .with_context(|| format!("reading the certificate chain {}", cert.display()))?;
+    let key = PrivateKeyDer::from_pem_file(key)
+        .with_context(|| format!("reading the private key {}", key.display()))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .context("TLS protocol versions")?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .context("the certificate does not match the key")?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
 pub async fn serve(
     listener: TcpListener,
     state: Arc<AppState>,
+    tls: Option<TlsAcceptor>,
     write_timeout: Duration,
     mut shutdown: Shutdown,
 ) -> io::Result<()> {
-    let listener = TimeoutListener {
-        inner: listener,
+    let local = listener.local_addr()?;
+    let (ready, incoming) = mpsc::channel(64);
+    let per_ip = PerIp::new(state.limits.per_ip);
+    let handshake_timeout = state.limits.handshake_timeout;
+    let accepting = tokio::spawn(accept(
+        listener,
+        per_ip,
+        tls,
+        handshake_timeout,
         write_timeout,
-    };
-    axum::serve(listener, router(state))
+        ready,
+    ));
+    let app = router(state).into_make_service_with_connect_info::<Peer>();
+    let result = axum::serve(Incoming { local, incoming }, app)
         .with_graceful_shutdown(async move { shutdown.wait().await })
-        .await
+        .await;
+    accepting.abort();
+    result
 }
 
-struct TimeoutListener {
-    inner: TcpListener,
+/// Accepts TCP, applies the per-address limit, and hands ready connections (after the
+/// TLS handshake, done in a task of its own so a slow client holds up no one) to axum.
+async fn accept(
+    listener: TcpListener,
+    per_ip: PerIp,
+    tls: Option<TlsAcceptor>,
+    handshake_timeout: Duration,
     write_timeout: Duration,
+    ready: mpsc::Sender<(Conn, SocketAddr)>,
+) {
+    loop {
+        let (socket, peer) = match listener.accept().await {
+            Ok(conn) => conn,
+            Err(e) => {
+                // Out of file descriptors and the like: back off instead of spinning.
+                tracing::warn!(error = %e, "http accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let Some(slot) = per_ip.acquire(peer.ip()) else {
+            tracing::warn!(%peer, "http connection refused: too many from this address");
+            continue;
+        };
+        socket.set_nodelay(true).ok();
+        let mut stream = TimeoutStream::new(socket);
+        stream.set_write_timeout(Some(write_timeout));
+        let stream = Box::pin(stream);
+        match &tls {
+            None => {
+                if ready
+                    .send((
+                        Conn {
+                            io: stream,
+                            _slot: slot,
+                        },
+                        peer,
+                    ))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+            Some(acceptor) => {
+                let (acceptor, ready) = (acceptor.clone(), ready.clone());
+                tokio::spawn(async move {
+                    match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
+                        Ok(Ok(tls)) => {
+                            let _ = ready
+                                .send((
+                                    Conn {
+                                        io: Box::pin(tls),
+                                        _slot: slot,
+                                    },
+                                    peer,
+                                ))
+                                .await;
+                        }
+                        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                    }
+                });
+            }
+        }
+    }
 }
 
-impl axum::serve::Listener for TimeoutListener {
-    type Io = Pin<Box<TimeoutStream<TcpStream>>>;
+/// The client's address, for handlers (`ConnectInfo<Peer>`): tokens may be bound to it.
+#[derive(Debug, Clone, Copy)]
+pub struct Peer(pub SocketAddr);
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, Incoming>> for Peer {
+    fn connect_info(stream: axum::serve::IncomingStream<'_, Incoming>) -> Self {
+        Peer(*stream.remote_addr())
+    }
+}
+
+pub struct Incoming {
+    local: SocketAddr,
+    incoming: mpsc::Receiver<(Conn, SocketAddr)>,
+}
+
+impl axum::serve::Listener for Incoming {
+    type Io = Conn;
     type Addr = SocketAddr;
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        loop {
-            match self.inner.accept().await {
-                Ok((socket, peer)) => {
-                    socket.set_nodelay(true).ok();
-                    let mut stream = TimeoutStream::new(socket);
-                    stream.set_write_timeout(Some(self.write_timeout));
-                    return (Box::pin(stream), peer);
-                }
-                Err(e) => {
-                    // Out of file descriptors and the like: back off instead of spinning.
-                    tracing::warn!(error = %e, "http accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            }
+        match self.incoming.recv().await {
+            Some(conn) => conn,
+            // The accept task is gone only at shutdown; graceful shutdown stops asking.
+            None => std::future::pending().await,
         }
     }
 
     fn local_addr(&self) -> io::Result<Self::Addr> {
-        self.inner.local_addr()
+        Ok(self.local)
+    }
+}
+
+trait Stream: AsyncRead + AsyncWrite + Send {}
+impl<T: AsyncRead + AsyncWrite + Send> Stream for T {}
+
+/// One accepted connection, plain or TLS, holding its address's place while open.
+pub struct Conn {
+    io: Pin<Box<dyn Stream>>,
+    _slot: Slot,
+}
+
+impl AsyncRead for Conn {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        self.io.as_mut().poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Conn {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.io.as_mut().poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.io.as_mut().poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.io.as_mut().poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.io.as_mut().poll_shutdown(cx)
     }
 }

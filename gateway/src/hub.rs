@@ -79,6 +79,8 @@ pub enum UpstreamState {
 pub struct Hub {
     limits: Limits,
     channels: Mutex<BTreeMap<String, Arc<Channel>>>,
+    /// Requests refused: a missing or bad token, a foreign origin, a limit reached.
+    pub denied: AtomicU64,
 }
 
 impl Hub {
@@ -86,6 +88,7 @@ impl Hub {
         Hub {
             limits,
             channels: Mutex::new(BTreeMap::new()),
+            denied: AtomicU64::new(0),
         }
     }
 
@@ -103,6 +106,14 @@ impl Hub {
 
     pub fn list(&self) -> Vec<Arc<Channel>> {
         lock(&self.channels).values().cloned().collect()
+    }
+
+    /// Viewers of every channel, all protocols.
+    pub fn viewers(&self) -> usize {
+        lock(&self.channels)
+            .values()
+            .map(|c| c.viewer_count())
+            .sum()
     }
 }
 

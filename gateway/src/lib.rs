@@ -6,11 +6,14 @@
 
 pub mod api;
 pub mod assets;
+pub mod auth;
+pub mod auth_cli;
 pub mod config;
 pub mod delivery;
 pub mod dump;
 pub mod http;
 pub mod hub;
+pub mod limits;
 pub mod media_info;
 pub mod page;
 pub mod probe;

@@ -1,7 +1,7 @@
 //! `flashless`: the gateway, and rtmpdump's jobs (`dump`, `probe`) done with the same core.
 
 use flashless_gateway::config::{LogFormat, ServeArgs, Settings};
-use flashless_gateway::{dump, probe, serve};
+use flashless_gateway::{auth_cli, dump, probe, serve};
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -27,7 +27,7 @@ struct Cli {
 enum Command {
     /// Run the gateway: channels from RTMP pulls, publishers and files, served as
     /// HTTP-FLV, WS-FLV and RTMP.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Pull a stream and write it as FLV (like rtmpdump).
     Dump {
         /// The URL with librtmp options after it, e.g. `rtmp://host/live/cam live=1 buffer=1000`.
@@ -54,6 +54,8 @@ enum Command {
         #[arg(required = true, num_args = 1..)]
         url: Vec<String>,
     },
+    /// Print signed URLs that let someone play (or publish) a channel for a while.
+    Sign(auth_cli::SignArgs),
 }
 
 fn main() -> ExitCode {
@@ -93,6 +95,16 @@ fn main() -> ExitCode {
         Command::Probe { url } => finish(LogFormat::Text, async move {
             probe::run(parse_url(&url)?).await
         }),
+        Command::Sign(args) => match auth_cli::sign(&args) {
+            Ok(text) => {
+                print!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
     }
 }
 

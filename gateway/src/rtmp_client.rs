@@ -1,16 +1,18 @@
-//! Drives a `ClientSession` over TCP: the I/O half of pulling (or pushing) RTMP.
+//! Drives a `ClientSession` over TCP or TLS (`rtmps://`): the I/O half of pulling (or
+//! pushing) RTMP.
 
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use flashless_core::rtmp::session::{ClientEvent, ClientMode, ClientSession};
 use flashless_core::rtmp::url::{RtmpUrl, Scheme};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::time::timeout;
 
+use crate::upstream::transport::{self, BoxedTransport};
+
 pub struct RtmpClient {
-    stream: TcpStream,
+    stream: BoxedTransport,
     session: ClientSession,
     buf: Vec<u8>,
     read_timeout: Duration,
@@ -20,19 +22,10 @@ pub struct RtmpClient {
 impl RtmpClient {
     /// Connects and starts the handshake; events then come from [`RtmpClient::next_event`].
     pub async fn connect(url: &RtmpUrl, mode: ClientMode) -> Result<Self> {
-        if url.scheme == Scheme::Rtmps {
-            bail!("rtmps:// (RTMP over TLS) is not supported by this build yet");
-        }
-        let peer = format!("{}:{}", url.host, url.port);
+        let peer = transport::peer_name(&url.host, url.port);
         let read_timeout = Duration::from_secs(u64::from(url.timeout_secs.max(1)));
-        let stream = timeout(
-            read_timeout,
-            TcpStream::connect((url.host.as_str(), url.port)),
-        )
-        .await
-        .with_context(|| format!("connecting to {peer}: timed out after {read_timeout:?}"))?
-        .with_context(|| format!("connecting to {peer}"))?;
-        stream.set_nodelay(true)?;
+        let tls = url.scheme == Scheme::Rtmps;
+        let stream = transport::connect(&url.host, url.port, tls, &[], read_timeout).await?;
         let session = ClientSession::new(url.clone(), mode, 0, &random_bytes(1528));
         let mut client = RtmpClient {
             stream,

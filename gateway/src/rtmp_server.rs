@@ -1,24 +1,33 @@
 //! The gateway's RTMP listener: accepts publishers (OBS, ffmpeg) and players
 //! (rtmpdump, ffplay, VLC), one task per connection, routed through the hub.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use flashless_core::rtmp::session::{ServerEvent, ServerSession};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::time::Instant;
 use tracing::{Instrument, info, info_span, warn};
 
+use crate::auth::{self, Action, Policy};
+use crate::config::ConnLimits;
 use crate::hub::{Channel, Feed, Hub, Source, Viewer};
+use crate::limits::{PerIp, Slot};
 use crate::rtmp_client::random_bytes;
 use crate::shutdown::Shutdown;
 
-/// A peer that sends nothing for this long is gone (players send acks; publishers media).
-const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Tags written to a player per flush: one write for a burst, as at start-up.
 const BATCH: usize = 64;
+
+/// Who may connect, publish and play, and how much they may hold.
+pub struct Access {
+    pub auth: Policy,
+    pub limits: ConnLimits,
+}
 
 pub async fn bind(addr: SocketAddr) -> Result<TcpListener> {
     TcpListener::bind(addr)
@@ -27,7 +36,10 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener> {
 }
 
 /// Accepts connections until `shutdown` turns true.
-pub async fn serve(listener: TcpListener, hub: Arc<Hub>, mut shutdown: Shutdown) {
+pub async fn serve(listener: TcpListener, hub: Arc<Hub>, access: Access, mut shutdown: Shutdown) {
+    let per_ip = PerIp::new(access.limits.per_ip);
+    let access = Arc::new(access);
+    let publishers = Arc::new(AtomicUsize::new(0));
     loop {
         let (socket, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -41,12 +53,23 @@ pub async fn serve(listener: TcpListener, hub: Arc<Hub>, mut shutdown: Shutdown)
             },
             _ = shutdown.wait() => return,
         };
+        let Some(slot) = per_ip.acquire(peer.ip()) else {
+            warn!(%peer, "rtmp connection refused: too many from this address");
+            hub.denied.fetch_add(1, Relaxed);
+            continue;
+        };
         let conn = Connection {
             socket,
-            session: ServerSession::new(0, &random_bytes(3032)),
+            peer: peer.ip(),
+            session: ServerSession::with_limits(0, &random_bytes(3032), access.limits.session),
             hub: hub.clone(),
+            access: access.clone(),
+            publishers: publishers.clone(),
+            connected: false,
+            connect_token: None,
             publishing: None,
             playing: None,
+            _slot: slot,
         };
         let shutdown = shutdown.clone();
         tokio::spawn(
@@ -63,28 +86,42 @@ pub async fn serve(listener: TcpListener, hub: Arc<Hub>, mut shutdown: Shutdown)
 
 struct Connection {
     socket: TcpStream,
+    peer: IpAddr,
     session: ServerSession,
     hub: Arc<Hub>,
+    access: Arc<Access>,
+    /// Publishing connections of the whole listener.
+    publishers: Arc<AtomicUsize>,
+    /// `connect` arrived: the handshake deadline no longer applies.
+    connected: bool,
+    /// A `token` from the connect URL's query, for publish/play names that carry none.
+    connect_token: Option<String>,
     /// The channel this connection publishes to, with its stream id.
     publishing: Option<(u32, Arc<Channel>)>,
     /// The stream id this connection plays on, and its feed.
     playing: Option<(u32, Viewer)>,
+    _slot: Slot,
 }
 
 impl Connection {
     async fn run(mut self, shutdown: Shutdown) -> Result<()> {
         self.socket.set_nodelay(true).ok();
         let result = self.pump(shutdown).await;
-        if let Some((_, channel)) = self.publishing.take() {
-            channel.end_session();
-        }
+        self.stop_publishing();
         result
     }
 
     async fn pump(&mut self, mut shutdown: Shutdown) -> Result<()> {
         let mut buf = vec![0u8; 64 * 1024];
+        // Slowloris: the handshake and `connect` must be done by this deadline.
+        let handshake_deadline = Instant::now() + self.access.limits.handshake_timeout;
         loop {
             self.flush().await?;
+            let deadline = if self.connected {
+                Instant::now() + self.access.limits.idle_timeout
+            } else {
+                handshake_deadline
+            };
             let feed = async {
                 match self.playing.as_mut() {
                     Some((_, viewer)) => viewer.next().await,
@@ -92,13 +129,20 @@ impl Connection {
                 }
             };
             tokio::select! {
-                read = tokio::time::timeout(IDLE_TIMEOUT, self.socket.read(&mut buf)) => {
-                    let n = read.context("idle for too long")?.context("reading")?;
+                read = tokio::time::timeout_at(deadline, self.socket.read(&mut buf)) => {
+                    let Ok(read) = read else {
+                        bail!("{} timed out", if self.connected { "idle connection" } else { "handshake and connect" });
+                    };
+                    let n = read.context("reading")?;
                     if n == 0 {
                         return Ok(());
                     }
                     self.session.feed(buf.get(..n).unwrap_or_default())?;
-                    self.handle_events();
+                    if let Err(e) = self.handle_events() {
+                        // The refusal's status goes out before the connection closes.
+                        self.flush().await.ok();
+                        return Err(e);
+                    }
                 }
                 item = feed => match item {
                     Some(item) => self.forward(item),
@@ -109,23 +153,56 @@ impl Connection {
         }
     }
 
-    fn handle_events(&mut self) {
+    fn handle_events(&mut self) -> Result<()> {
         while let Some(event) = self.session.poll_event() {
             match event {
-                ServerEvent::Connect { app, .. } => {
+                ServerEvent::Connect { app, tc_url, .. } => {
                     info!(%app, "connect");
+                    self.connected = true;
+                    let query = |s: &str| {
+                        s.split_once('?')
+                            .and_then(|(_, q)| auth::token_in(q))
+                            .map(str::to_owned)
+                    };
+                    self.connect_token = query(&app).or_else(|| tc_url.as_deref().and_then(query));
                     self.session.accept_connect();
                 }
                 ServerEvent::Publish {
                     stream_id, name, ..
                 } => {
-                    let name = channel_name(&name);
-                    let channel = self.hub.get_or_create(name, Source::Publish);
+                    let (channel_name, token) = self.split_name(&name);
+                    if let Err(reason) = self.access.auth.check(
+                        Action::Publish,
+                        &channel_name,
+                        token.as_deref(),
+                        self.peer,
+                    ) {
+                        self.deny(
+                            stream_id,
+                            "NetStream.Publish.Rejected",
+                            &channel_name,
+                            &reason.to_string(),
+                        );
+                        bail!("publish to {channel_name} refused: {reason}");
+                    }
+                    if self.publishers.load(Relaxed) >= self.access.limits.max_publishers {
+                        self.deny(
+                            stream_id,
+                            "NetStream.Publish.Rejected",
+                            &channel_name,
+                            "too many publishers",
+                        );
+                        bail!("publish to {channel_name} refused: too many publishers");
+                    }
+                    let channel = self.hub.get_or_create(&channel_name, Source::Publish);
                     if self.publishing.is_some()
                         || channel.source() != Source::Publish
                         || !channel.begin_session()
                     {
-                        warn!(channel = name, "publish refused: the channel is taken");
+                        warn!(
+                            channel = channel_name,
+                            "publish refused: the channel is taken"
+                        );
                         self.session.reject(
                             stream_id,
                             "NetStream.Publish.BadName",
@@ -133,7 +210,8 @@ impl Connection {
                         );
                         continue;
                     }
-                    info!(channel = name, "publishing");
+                    info!(channel = channel_name, "publishing");
+                    self.publishers.fetch_add(1, Relaxed);
                     self.session.accept_publish(stream_id);
                     self.publishing = Some((stream_id, channel));
                 }
@@ -145,17 +223,41 @@ impl Connection {
                     }
                 }
                 ServerEvent::Play { stream_id, name } => {
-                    let name = channel_name(&name);
-                    let Some(channel) = self.hub.get(name) else {
-                        warn!(channel = name, "play refused: no such channel");
+                    let (channel_name, token) = self.split_name(&name);
+                    if let Err(reason) = self.access.auth.check(
+                        Action::Play,
+                        &channel_name,
+                        token.as_deref(),
+                        self.peer,
+                    ) {
+                        self.deny(
+                            stream_id,
+                            "NetStream.Play.Failed",
+                            &channel_name,
+                            &reason.to_string(),
+                        );
+                        bail!("play of {channel_name} refused: {reason}");
+                    }
+                    if self.hub.viewers() >= self.access.limits.max_viewers {
+                        self.deny(
+                            stream_id,
+                            "NetStream.Play.Failed",
+                            &channel_name,
+                            "too many viewers",
+                        );
+                        bail!("play of {channel_name} refused: too many viewers");
+                    }
+                    let Some(channel) = self.hub.get(&channel_name) else {
+                        warn!(channel = channel_name, "play refused: no such channel");
+                        let description = format!("no channel named {channel_name}");
                         self.session.reject(
                             stream_id,
                             "NetStream.Play.StreamNotFound",
-                            &format!("no channel named {name}"),
+                            &description,
                         );
                         continue;
                     };
-                    info!(channel = name, "playing");
+                    info!(channel = channel_name, "playing");
                     let (start, viewer) = channel.subscribe();
                     self.session.accept_play(stream_id);
                     for media in &start {
@@ -168,9 +270,8 @@ impl Connection {
                         .publishing
                         .as_ref()
                         .is_some_and(|(id, _)| *id == stream_id)
-                        && let Some((_, channel)) = self.publishing.take()
                     {
-                        channel.end_session();
+                        self.stop_publishing();
                     }
                     if self
                         .playing
@@ -181,6 +282,29 @@ impl Connection {
                     }
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// `stream?token=…` is the channel `stream`, with the token of the name or else of `connect`.
+    fn split_name(&self, name: &str) -> (String, Option<String>) {
+        let (channel, query) = name.split_once('?').unwrap_or((name, ""));
+        let token = auth::token_in(query)
+            .map(str::to_owned)
+            .or_else(|| self.connect_token.clone());
+        (channel.to_owned(), token)
+    }
+
+    fn deny(&mut self, stream_id: u32, code: &str, channel: &str, reason: &str) {
+        self.hub.denied.fetch_add(1, Relaxed);
+        self.session
+            .reject(stream_id, code, &format!("{channel}: {reason}"));
+    }
+
+    fn stop_publishing(&mut self) {
+        if let Some((_, channel)) = self.publishing.take() {
+            channel.end_session();
+            self.publishers.fetch_sub(1, Relaxed);
         }
     }
 
@@ -210,9 +334,4 @@ impl Connection {
         }
         Ok(())
     }
-}
-
-/// `stream?key=…` names the channel `stream`.
-fn channel_name(stream: &str) -> &str {
-    stream.split('?').next().unwrap_or(stream)
 }

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
+use tokio_rustls::TlsAcceptor;
 use tracing::{info, warn};
 
 use crate::config::Settings;
@@ -62,24 +63,42 @@ pub async fn run(settings: Settings, stop: impl Future<Output = ()>) -> Result<(
             let listener = rtmp_server::bind(addr).await?;
             let port = listener.local_addr()?.port();
             info!(addr = %listener.local_addr()?, "rtmp listening");
-            tasks.spawn(rtmp_server::serve(listener, hub.clone(), shutdown.clone()));
+            let access = rtmp_server::Access {
+                auth: settings.auth.clone(),
+                limits: settings.conn,
+            };
+            tasks.spawn(rtmp_server::serve(
+                listener,
+                hub.clone(),
+                access,
+                shutdown.clone(),
+            ));
             Some(port)
         }
+        None => None,
+    };
+    let tls = match &settings.tls {
+        Some((cert, key)) => Some(http::tls_acceptor(cert, key)?),
         None => None,
     };
     let listener = TcpListener::bind(settings.http)
         .await
         .with_context(|| format!("listening for HTTP on {}", settings.http))?;
-    info!(addr = %listener.local_addr()?, "http listening");
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    info!(addr = %listener.local_addr()?, "{scheme} listening");
     let state = Arc::new(AppState {
         hub,
         rtmp_port,
         started: Instant::now(),
         shutdown: shutdown.clone(),
+        auth: settings.auth.clone(),
+        origins: settings.origins.clone(),
+        limits: settings.conn,
     });
     let http = tokio::spawn(serve_http(
         listener,
         state,
+        tls,
         settings.write_timeout,
         shutdown,
     ));
@@ -100,10 +119,11 @@ pub async fn run(settings: Settings, stop: impl Future<Output = ()>) -> Result<(
 async fn serve_http(
     listener: TcpListener,
     state: Arc<AppState>,
+    tls: Option<TlsAcceptor>,
     write_timeout: Duration,
     shutdown: Shutdown,
 ) {
-    if let Err(e) = http::serve(listener, state, write_timeout, shutdown).await {
+    if let Err(e) = http::serve(listener, state, tls, write_timeout, shutdown).await {
         warn!(error = %e, "http server stopped");
     }
 }

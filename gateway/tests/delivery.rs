@@ -308,3 +308,85 @@ async fn sigterm_closes_viewers_and_exits_within_seconds() {
         "the viewer's socket stayed open after shutdown"
     );
 }
+
+#[test]
+fn a_bare_gateway_serves_the_demo_channel() {
+    let gw = Gateway::start(&[]);
+    gw.wait_live("demo");
+    let out = output_of(
+        std::process::Command::new("ffprobe")
+            .args([
+                "-v",
+                "error",
+                "-show_entries",
+                "stream=codec_name,width,height",
+                "-of",
+                "csv",
+            ])
+            .arg(gw.http_url("demo")),
+        "ffprobe",
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("h264,640,360") && text.contains("aac"),
+        "{text}"
+    );
+    let (status, page) = gw.get("/");
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("flashless") && page.contains("/web/app.js"),
+        "{page}"
+    );
+}
+
+/// A viewer that stops reading is disconnected once its writes stall past `--write-timeout`.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_viewer_that_stops_reading_is_disconnected() {
+    let gw = Gateway::start(&["--no-demo", "--write-timeout", "1"]);
+    // Random noise as Sorenson H.263 keyframes: ~80 Mbit/s, so socket buffers fill in a moment.
+    let mut cmd = std::process::Command::new("ffmpeg");
+    cmd.args([
+        "-v",
+        "error",
+        "-nostdin",
+        "-re",
+        "-f",
+        "lavfi",
+        "-i",
+        "nullsrc=s=640x360:r=25,geq=random(1)*255:128:128",
+    ])
+    .args(["-c:v", "flv1", "-q:v", "2", "-g", "1", "-f", "flv"])
+    .arg(gw.rtmp_url("noise"))
+    .stdin(std::process::Stdio::null());
+    let _ffmpeg = Guard::spawn(&mut cmd, "ffmpeg");
+    gw.wait_live("noise");
+    let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+    socket.set_recv_buffer_size(4096).ok();
+    let mut stalled = socket
+        .connect(([127, 0, 0, 1], gw.http).into())
+        .await
+        .expect("connecting");
+    tokio::io::AsyncWriteExt::write_all(
+        &mut stalled,
+        b"GET /live/noise.flv HTTP/1.1\r\nHost: x\r\n\r\n",
+    )
+    .await
+    .expect("request");
+    let viewers = |gw: &Gateway| gw.channel("noise").and_then(|c| c["viewers"].as_u64());
+    let start = Instant::now();
+    while viewers(&gw) != Some(1) {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "the viewer never registered"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    while viewers(&gw) != Some(0) {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "a viewer that reads nothing is still connected"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    drop(stalled);
+}

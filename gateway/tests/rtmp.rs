@@ -12,13 +12,30 @@ const PULL_SECS: f64 = 4.0;
 
 fn assert_h264_aac_of_duration(file: &std::path::Path, expected: f64) {
     let probe = ffprobe(file);
-    assert!(probe.codecs.contains(&"h264".to_owned()), "{probe:?}");
-    assert!(probe.codecs.contains(&"aac".to_owned()), "{probe:?}");
+    assert_h264_aac(&probe);
     let error = (probe.duration - expected).abs() / expected;
     assert!(
         error <= 0.10,
         "duration {} s is not within 10 % of {expected} s",
         probe.duration
+    );
+}
+
+/// Runs a `flashless` command that must fail, with every one of `needles` in its error.
+fn fails_saying(args: &[&str], needles: &[&str]) {
+    let out = output_of(flashless().args(args), "flashless");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{args:?} succeeded");
+    assert!(
+        needles.iter().all(|n| err.contains(n)),
+        "{args:?} said: {err}"
+    );
+}
+
+fn assert_h264_aac(probe: &Probe) {
+    assert!(
+        probe.codecs.contains(&"h264".to_owned()) && probe.codecs.contains(&"aac".to_owned()),
+        "{probe:?}"
     );
 }
 
@@ -216,10 +233,7 @@ fn dump_leaves_a_whole_file_on_ctrl_c() {
     let status = dump.signal("INT", Duration::from_secs(5));
     assert!(status.success(), "dump exited with {status} on SIGINT");
     let probe = ffprobe(&out);
-    assert!(
-        probe.codecs.contains(&"h264".to_owned()) && probe.codecs.contains(&"aac".to_owned()),
-        "{probe:?}"
-    );
+    assert_h264_aac(&probe);
     assert!(
         probe.duration >= 1.5,
         "only {} s written before SIGINT",
@@ -263,34 +277,18 @@ fn probe_prints_codecs_and_metadata() {
 #[test]
 fn dump_of_a_closed_port_says_it_cannot_connect() {
     let port = free_port();
-    let out = output_of(
-        flashless().args([
-            "dump",
-            &format!("rtmp://127.0.0.1:{port}/live/x"),
-            "-o",
-            "-",
-        ]),
-        "dump",
-    );
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
-    assert!(
-        err.contains(&format!("connecting to 127.0.0.1:{port}")) && err.contains("refused"),
-        "{err}"
+    let url = format!("rtmp://127.0.0.1:{port}/live/x");
+    fails_saying(
+        &["dump", &url, "-o", "-"],
+        &[&format!("connecting to 127.0.0.1:{port}"), "refused"],
     );
 }
 
 #[test]
 fn unsupported_schemes_are_named() {
-    let out = output_of(
-        flashless().args(["probe", "rtmpe://127.0.0.1/live/x"]),
-        "probe",
-    );
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
-    assert!(
-        err.contains("rtmpe") && err.contains("not supported"),
-        "{err}"
+    fails_saying(
+        &["probe", "rtmpe://127.0.0.1/live/x"],
+        &["rtmpe", "not supported"],
     );
 }
 
@@ -299,9 +297,9 @@ fn unsupported_schemes_are_named() {
 fn listener_relays_an_ffmpeg_publish_to_rtmpdump() {
     let gw = Gateway::start(&["--no-demo"]);
     let port = gw.rtmp;
-    let _ffmpeg = ffmpeg_publish(&format!("rtmp://127.0.0.1:{port}/live/relay"), &[]);
-    // The channel exists once ffmpeg has started publishing; playing before that is StreamNotFound.
-    std::thread::sleep(Duration::from_secs(2));
+    let _ffmpeg = ffmpeg_publish(&gw.rtmp_url("relay"), &[]);
+    // The channel exists once ffmpeg publishes; playing before that is StreamNotFound.
+    gw.wait_live("relay");
     let dir = TempDir::new("relay");
     let out = dir.path("rtmpdump.flv");
     // rtmpdump has no duration limit for live streams; stop it after a few seconds.
@@ -321,10 +319,7 @@ fn listener_relays_an_ffmpeg_publish_to_rtmpdump() {
     std::thread::sleep(Duration::from_secs_f64(PULL_SECS + 1.0));
     rtmpdump.signal("TERM", Duration::from_secs(5));
     let probe = ffprobe(&out);
-    assert!(
-        probe.codecs.contains(&"h264".to_owned()) && probe.codecs.contains(&"aac".to_owned()),
-        "{probe:?}"
-    );
+    assert_h264_aac(&probe);
     assert!(
         probe.duration >= PULL_SECS - 1.5,
         "only {} s relayed",
@@ -338,16 +333,9 @@ fn listener_relays_an_ffmpeg_publish_to_rtmpdump() {
 #[test]
 fn playing_an_unknown_channel_is_stream_not_found() {
     let gw = Gateway::start(&["--no-demo"]);
-    let port = gw.rtmp;
-    let out = output_of(
-        flashless().args(["probe", &format!("rtmp://127.0.0.1:{port}/live/nothing")]),
-        "probe",
-    );
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
-    assert!(
-        err.contains("NetStream.Play.StreamNotFound") && err.contains("nothing"),
-        "{err}"
+    fails_saying(
+        &["probe", &gw.rtmp_url("nothing")],
+        &["NetStream.Play.StreamNotFound", "nothing"],
     );
 }
 

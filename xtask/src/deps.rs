@@ -10,7 +10,14 @@ use crate::step::{Ctx, Step, older, probe};
 
 const WASM_TARGET: &str = "wasm32-unknown-unknown";
 /// The integration tests start these real peers themselves.
-const TEST_PACKAGES: &[&str] = &["nginx", "libnginx-mod-rtmp", "ffmpeg", "rtmpdump"];
+const TEST_PACKAGES: &[&str] = &[
+    "nginx",
+    "libnginx-mod-rtmp",
+    "libnginx-mod-stream",
+    "ffmpeg",
+    "rtmpdump",
+    "openssl",
+];
 
 #[derive(Default, Clone, Copy)]
 pub struct Needs {

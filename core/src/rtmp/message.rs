@@ -126,6 +126,11 @@ impl Command {
 impl Message {
     /// Decodes the payload of a reassembled message by its type id.
     pub fn decode(raw: &RawMessage) -> Result<Message, MessageError> {
+        Message::decode_with(raw, &amf::Limits::default())
+    }
+
+    /// [`Message::decode`] with the AMF depth and size limits of the caller's choosing.
+    pub fn decode_with(raw: &RawMessage, limits: &amf::Limits) -> Result<Message, MessageError> {
         let p = &raw.payload;
         let u32_at = |need: usize| -> Result<u32, MessageError> {
             if p.len() < need {
@@ -159,10 +164,10 @@ impl Message {
                 }
             }
             type_id::USER_CONTROL => Message::UserControl(decode_user_control(raw)?),
-            type_id::COMMAND_AMF0 => Message::Command(decode_command(raw.type_id, p)?),
+            type_id::COMMAND_AMF0 => Message::Command(decode_command(raw.type_id, p, limits)?),
             // AMF3 commands and data start with a format byte (0), then AMF0 with AMF3 switches.
             type_id::COMMAND_AMF3 => {
-                Message::Command(decode_command(raw.type_id, &skip_format_byte(p))?)
+                Message::Command(decode_command(raw.type_id, &skip_format_byte(p), limits)?)
             }
             type_id::DATA_AMF0 => Message::Data(p.clone()),
             type_id::DATA_AMF3 => Message::Data(skip_format_byte(p)),
@@ -227,9 +232,9 @@ fn skip_format_byte(p: &Bytes) -> Bytes {
     }
 }
 
-fn decode_command(type_id: u8, p: &[u8]) -> Result<Command, MessageError> {
-    let values =
-        amf::amf0::decode_all(p).map_err(|source| MessageError::CommandAmf { type_id, source })?;
+fn decode_command(type_id: u8, p: &[u8], limits: &amf::Limits) -> Result<Command, MessageError> {
+    let values = amf::amf0::decode_all_with(p, limits)
+        .map_err(|source| MessageError::CommandAmf { type_id, source })?;
     let mut it = values.into_iter();
     let (Some(Value::String(name)), Some(tid)) = (it.next(), it.next()) else {
         return Err(MessageError::CommandShape { type_id });

@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use bytes::Bytes;
 
 use super::connection::{self, Connection, WINDOW_ACK_SIZE};
-use super::{SessionError, csid};
+use super::{SessionError, SessionLimits, csid};
 use crate::amf::Value;
 use crate::flv::{Tag, TagType};
 use crate::rtmp::handshake::{Handshake, HandshakeMode};
@@ -69,7 +69,10 @@ impl ClientSession {
     /// `epoch` and `random` fill the handshake's C1; the session starts sending at once.
     pub fn new(url: RtmpUrl, mode: ClientMode, epoch: u32, random: &[u8]) -> Self {
         ClientSession {
-            conn: Connection::new(Handshake::client(HandshakeMode::Digest, epoch, random)),
+            conn: Connection::new(
+                Handshake::client(HandshakeMode::Digest, epoch, random),
+                SessionLimits::default(),
+            ),
             url,
             mode,
             next_transaction: 1.0,

@@ -2,9 +2,10 @@
 
 use bytes::{Bytes, BytesMut};
 
-use super::{SessionError, csid};
+use super::{SessionError, SessionLimits, csid};
+use crate::amf;
 use crate::flv::{Tag, TagType};
-use crate::rtmp::chunk::{ChunkDecoder, ChunkEncoder, ChunkLimits, RawMessage};
+use crate::rtmp::chunk::{ChunkDecoder, ChunkEncoder, RawMessage};
 use crate::rtmp::handshake::Handshake;
 use crate::rtmp::message::{self, Command, Message, UserControl};
 
@@ -23,14 +24,16 @@ pub(crate) struct Connection {
     bytes_in: u64,
     peer_window: u32,
     last_ack: u64,
+    amf_limits: amf::Limits,
 }
 
 impl Connection {
-    pub fn new(handshake: Handshake) -> Self {
+    pub fn new(handshake: Handshake, limits: SessionLimits) -> Self {
         let mut c = Connection {
             handshake,
             handshake_done: false,
-            decoder: ChunkDecoder::new(ChunkLimits::default()),
+            decoder: ChunkDecoder::new(limits.chunk),
+            amf_limits: limits.amf,
             encoder: ChunkEncoder::new(),
             out: BytesMut::new(),
             bytes_in: 0,
@@ -76,7 +79,7 @@ impl Connection {
         let Some(raw) = self.decoder.next_message()? else {
             return Ok(None);
         };
-        let msg = Message::decode(&raw)?;
+        let msg = Message::decode_with(&raw, &self.amf_limits)?;
         match &msg {
             Message::WindowAckSize(n) => self.peer_window = *n,
             Message::UserControl(UserControl::PingRequest(t)) => self.send(

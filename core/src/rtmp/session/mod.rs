@@ -12,7 +12,7 @@ mod server;
 pub use client::{ClientEvent, ClientMode, ClientSession};
 pub use server::{ServerEvent, ServerSession};
 
-use crate::rtmp::chunk::ChunkError;
+use crate::rtmp::chunk::{ChunkError, ChunkLimits};
 use crate::rtmp::handshake::HandshakeError;
 use crate::rtmp::message::MessageError;
 
@@ -47,6 +47,14 @@ pub enum SessionError {
         what: &'static str,
         when: &'static str,
     },
+}
+
+/// What a peer may make a session hold: message sizes and buffering (chunk layer),
+/// AMF nesting and element counts (commands). The defaults suit public servers.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SessionLimits {
+    pub chunk: ChunkLimits,
+    pub amf: crate::amf::Limits,
 }
 
 impl From<HandshakeError> for SessionError {

@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use bytes::Bytes;
 
 use super::connection::{self, Connection, WINDOW_ACK_SIZE};
-use super::{SessionError, csid};
+use super::{SessionError, SessionLimits, csid};
 use crate::amf::Value;
 use crate::flv::Tag;
 use crate::rtmp::handshake::Handshake;
@@ -56,8 +56,12 @@ pub struct ServerSession {
 
 impl ServerSession {
     pub fn new(epoch: u32, random: &[u8]) -> Self {
+        ServerSession::with_limits(epoch, random, SessionLimits::default())
+    }
+
+    pub fn with_limits(epoch: u32, random: &[u8], limits: SessionLimits) -> Self {
         ServerSession {
-            conn: Connection::new(Handshake::server(epoch, random)),
+            conn: Connection::new(Handshake::server(epoch, random), limits),
             connect_transaction: None,
             connect_received: false,
             object_encoding: 0.0,
