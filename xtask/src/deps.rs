@@ -37,6 +37,7 @@ pub fn ensure(ctx: &Ctx, needs: Needs) -> Result<()> {
     ctx.step("deps", |step| {
         if needs.test {
             debian_packages(step)?;
+            python_packages(step)?;
         }
         if needs.test || needs.wasm {
             wasm_target(step)?;
@@ -49,6 +50,21 @@ pub fn ensure(ctx: &Ctx, needs: Needs) -> Result<()> {
         }
         Ok(())
     })
+}
+
+/// The Kubernetes manifests under `deploy/k8s` are checked against the API schemas.
+fn python_packages(step: &Step) -> Result<()> {
+    if probe(Command::new("kubernetes-validate").arg("--version")).is_some() {
+        return Ok(());
+    }
+    step.run(Command::new("python3").args([
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        "kubernetes-validate",
+    ]))
 }
 
 fn wasm_target(step: &Step) -> Result<()> {

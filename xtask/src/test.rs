@@ -95,6 +95,16 @@ pub fn run(args: &Args) -> Result<()> {
             "wasm32-unknown-unknown",
         ]))
     })?;
+    ctx.step("deploy manifests", |s| {
+        let manifests = std::fs::read_dir(ctx.root.join("deploy/k8s"))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "yaml"));
+        s.run(
+            std::process::Command::new("kubernetes-validate")
+                .args(["--strict", "--quiet"])
+                .args(manifests),
+        )
+    })?;
     let tally = ctx.step("test", |s| {
         s.run(
             ctx.cargo()
