@@ -19,27 +19,38 @@ const TEST_PACKAGES: &[&str] = &[
     "openssl",
 ];
 
+/// The peers `cargo xtask bench` compares with, and its publisher.
+const BENCH_PACKAGES: &[&str] = &["nginx", "libnginx-mod-rtmp", "ffmpeg", "nodejs"];
+/// Where the benchmarks' npm peers are pinned.
+pub const BENCH_NPM_DIR: &str = "e2e/bench";
+
 #[derive(Default, Clone, Copy)]
 pub struct Needs {
     /// fmt, clippy, the wasm build and the test suite.
     pub test: bool,
     /// cargo-fuzz.
     pub fuzz: bool,
+    /// The benchmarks' peers.
+    pub bench: bool,
 }
 
 pub fn ensure(ctx: &Ctx, needs: Needs) -> Result<()> {
-    if !needs.test && !needs.fuzz {
+    if !needs.test && !needs.fuzz && !needs.bench {
         return Ok(());
     }
     ctx.step("deps", |step| {
         if needs.test {
             wasm_target(step)?;
-            debian_packages(step)?;
-            npm_packages(step)?;
+            debian_packages(step, &test_packages(step))?;
+            npm_packages(step, "e2e")?;
             wasm_bindgen(step)?;
         }
         if needs.fuzz {
             cargo_fuzz(step)?;
+        }
+        if needs.bench {
+            debian_packages(step, BENCH_PACKAGES)?;
+            npm_packages(step, BENCH_NPM_DIR)?;
         }
         Ok(())
     })
@@ -62,14 +73,19 @@ fn wasm_target(step: &Step) -> Result<()> {
     )
 }
 
-fn debian_packages(step: &Step) -> Result<()> {
+fn test_packages(step: &Step) -> Vec<&'static str> {
     let mut wanted: Vec<&str> = TEST_PACKAGES.to_vec();
     // The browser tests arrive with e2e/package.json; until then Chromium is dead weight.
     if step.ctx().root.join("e2e/package.json").exists() {
         wanted.push("chromium");
     }
+    wanted
+}
+
+fn debian_packages(step: &Step, wanted: &[&str]) -> Result<()> {
     let missing: Vec<&str> = wanted
-        .into_iter()
+        .iter()
+        .copied()
         .filter(|package| !debian_package_installed(package))
         .collect();
     if missing.is_empty() {
@@ -98,8 +114,9 @@ fn debian_package_installed(package: &str) -> bool {
         .is_some_and(|status| status.trim() == "install ok installed")
 }
 
-fn npm_packages(step: &Step) -> Result<()> {
-    let e2e = step.ctx().root.join("e2e");
+/// `npm ci` in `dir` (relative to the root) when its lockfile is newer than the install.
+fn npm_packages(step: &Step, dir: &str) -> Result<()> {
+    let e2e = step.ctx().root.join(dir);
     let lock = e2e.join("package-lock.json");
     if !lock.exists() {
         return Ok(());

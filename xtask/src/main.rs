@@ -2,6 +2,7 @@
 //! xtask pattern). CI runs `cargo xtask test`; it installs what is missing, prints
 //! one line per step and fails with the step's name.
 
+mod bench;
 mod deps;
 mod fuzz;
 mod step;
@@ -32,6 +33,13 @@ commands:
         --time N          seconds per target (default 60)
         --skip-deps       do not install cargo-fuzz when missing
         -v, --verbose     stream libFuzzer's output
+  bench [options] [fanout|rtmp-fanout...]
+        flashless against a peer server, side by side (default: all); rewrites
+        the benchmark's section of docs/benchmarks.md
+        --quick           fewer steps, one run (for development)
+        --runs N          runs per server (default 3)
+        --skip-deps       do not install the peers when missing
+        -v, --verbose     stream every command's output
   help  this text
 
 Quiet steps log to target/xtask/<step>.log; a failing step prints its log.";
@@ -58,6 +66,7 @@ fn dispatch() -> Result<()> {
         "test" => test::run(&test::Args::parse(rest)?),
         "run" => run_gateway(strip_separator(rest)),
         "fuzz" => fuzz::run_cmd(&fuzz::Args::parse(rest)?),
+        "bench" => bench::run(&bench::Args::parse(rest)?),
         "help" | "-h" | "--help" => {
             println!("{USAGE}");
             Ok(())

@@ -58,6 +58,7 @@ pub fn run(args: &Args) -> Result<()> {
             deps::Needs {
                 test: true,
                 fuzz: fuzzing,
+                bench: false,
             },
         )?;
     }
