@@ -19,6 +19,9 @@ use crate::shutdown::Shutdown;
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Tags written to a player per flush: one write for a burst, as at start-up.
 const BATCH: usize = 64;
+/// Per connection and resident for its life: a player sends only acks, and a
+/// publisher's few Mbps need no bigger reads.
+const READ_BUFFER: usize = 16 * 1024;
 
 pub async fn bind(addr: SocketAddr) -> Result<TcpListener> {
     TcpListener::bind(addr)
@@ -82,7 +85,7 @@ impl Connection {
     }
 
     async fn pump(&mut self, mut shutdown: Shutdown) -> Result<()> {
-        let mut buf = vec![0u8; 64 * 1024];
+        let mut buf = vec![0u8; READ_BUFFER];
         loop {
             self.flush().await?;
             let feed = async {
