@@ -16,6 +16,8 @@ use crate::step::probe;
 
 /// Viewer counts at which CPU and memory are compared, where both servers reach them.
 const FIXED_N: [usize; 3] = [1000, 5000, 10_000];
+/// Other work on the server's core above this share disturbs a run (see the doc's method).
+const NOISY_PCT: f64 = 25.0;
 
 pub struct Facts {
     cores: usize,
@@ -132,6 +134,8 @@ pub fn one_line(run: &RunResult) -> String {
         let _ = write!(line, "; at {}: {}", f.n, failure(f));
     } else if let Some(reason) = &run.skipped {
         let _ = write!(line, "; stopped: {reason}");
+    } else {
+        line.push_str(", the largest step: its limit is higher");
     }
     line
 }
@@ -291,6 +295,22 @@ fn section(bench: Bench, facts: &Facts, results: &[(Server, Vec<RunResult>)]) ->
         for (i, run) in runs.iter().enumerate() {
             let _ = writeln!(s, "- {} run {}: {}", server.name(), i + 1, one_line(run));
         }
+    }
+    let busy: Vec<f64> = results
+        .iter()
+        .flat_map(|(_, runs)| runs.iter().filter_map(|r| r.first_failure()?.others_pct))
+        .filter(|&p| p > NOISY_PCT)
+        .collect();
+    if let (Some(lo), Some(hi)) = (
+        busy.iter().copied().reduce(f64::min),
+        busy.iter().copied().reduce(f64::max),
+    ) {
+        let _ = writeln!(
+            s,
+            "\nThe machine was not quiet: in {} of the runs other processes took {lo:.0}–{hi:.0} % of the \
+             server's core at the step where the run stopped, so those runs stopped early because of them.",
+            busy.len()
+        );
     }
     let _ = writeln!(
         s,
