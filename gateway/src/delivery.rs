@@ -23,6 +23,13 @@ use crate::shutdown::Shutdown;
 
 /// Messages written per WebSocket flush: one write for a burst, as at start-up.
 const BATCH: usize = 64;
+/// tungstenite fills its whole read buffer with zeros on the first read (128 KiB by
+/// default), for every viewer, who only ever sends pings and a close.
+const WS_READ_BUFFER: usize = 4 * 1024;
+/// Bytes a WebSocket gathers before it writes them out. Its buffer keeps the capacity
+/// it once reached (128 KiB by default, after the start-up burst) for the viewer's
+/// life; a flush still writes a whole batch at once.
+const WS_WRITE_BUFFER: usize = 16 * 1024;
 
 pub async fn live(
     State(app): State<Arc<AppState>>,
@@ -77,9 +84,10 @@ pub async fn live(
     }
     let (start, viewer) = channel.subscribe();
     let mut response = match ws {
-        Ok(upgrade) => {
-            upgrade.on_upgrade(move |socket| websocket(socket, start, viewer, app.shutdown.clone()))
-        }
+        Ok(upgrade) => upgrade
+            .read_buffer_size(WS_READ_BUFFER)
+            .write_buffer_size(WS_WRITE_BUFFER)
+            .on_upgrade(move |socket| websocket(socket, start, viewer, app.shutdown.clone())),
         Err(_) => http_flv(start, viewer, app.shutdown.clone()),
     };
     // CORS: pages of allowed origins (checked above) may read HTTP-FLV with fetch().

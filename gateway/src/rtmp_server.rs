@@ -22,6 +22,9 @@ use crate::shutdown::Shutdown;
 
 /// Tags written to a player per flush: one write for a burst, as at start-up.
 const BATCH: usize = 64;
+/// Per connection and resident for its life: a player sends only acks, and a
+/// publisher's few Mbps need no bigger reads.
+const READ_BUFFER: usize = 16 * 1024;
 
 /// Who may connect, publish and play, and how much they may hold.
 pub struct Access {
@@ -112,7 +115,7 @@ impl Connection {
     }
 
     async fn pump(&mut self, mut shutdown: Shutdown) -> Result<()> {
-        let mut buf = vec![0u8; 64 * 1024];
+        let mut buf = vec![0u8; READ_BUFFER];
         // Slowloris: the handshake and `connect` must be done by this deadline.
         let handshake_deadline = Instant::now() + self.access.limits.handshake_timeout;
         loop {

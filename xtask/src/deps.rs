@@ -19,6 +19,11 @@ const TEST_PACKAGES: &[&str] = &[
     "openssl",
 ];
 
+/// The peers `cargo xtask bench` compares with, and its publisher.
+const BENCH_PACKAGES: &[&str] = &["nginx", "libnginx-mod-rtmp", "ffmpeg", "nodejs"];
+/// Where the benchmarks' npm peers are pinned.
+pub const BENCH_NPM_DIR: &str = "e2e/bench";
+
 #[derive(Default, Clone, Copy)]
 pub struct Needs {
     /// fmt, clippy, the wasm build and the test suite.
@@ -28,25 +33,31 @@ pub struct Needs {
     /// The npm package build alone (`cargo xtask wasm`): the wasm target, wasm-bindgen,
     /// and binaryen's wasm-opt from e2e's npm lock.
     pub wasm: bool,
+    /// The benchmarks' peers.
+    pub bench: bool,
 }
 
 pub fn ensure(ctx: &Ctx, needs: Needs) -> Result<()> {
-    if !needs.test && !needs.fuzz && !needs.wasm {
+    if !needs.test && !needs.fuzz && !needs.wasm && !needs.bench {
         return Ok(());
     }
     ctx.step("deps", |step| {
         if needs.test {
-            debian_packages(step)?;
+            debian_packages(step, &test_packages(step))?;
             python_packages(step)?;
         }
         if needs.test || needs.wasm {
             wasm_target(step)?;
             wasm_bindgen(step)?;
             // playwright-core for the browser tests, binaryen's wasm-opt for the package.
-            npm_packages(step)?;
+            npm_packages(step, "e2e")?;
         }
         if needs.fuzz {
             cargo_fuzz(step)?;
+        }
+        if needs.bench {
+            debian_packages(step, BENCH_PACKAGES)?;
+            npm_packages(step, BENCH_NPM_DIR)?;
         }
         Ok(())
     })
@@ -84,14 +95,19 @@ fn wasm_target(step: &Step) -> Result<()> {
     )
 }
 
-fn debian_packages(step: &Step) -> Result<()> {
+fn test_packages(step: &Step) -> Vec<&'static str> {
     let mut wanted: Vec<&str> = TEST_PACKAGES.to_vec();
     // The browser tests arrive with e2e/package.json; until then Chromium is dead weight.
     if step.ctx().root.join("e2e/package.json").exists() {
         wanted.push("chromium");
     }
+    wanted
+}
+
+fn debian_packages(step: &Step, wanted: &[&str]) -> Result<()> {
     let missing: Vec<&str> = wanted
-        .into_iter()
+        .iter()
+        .copied()
         .filter(|package| !debian_package_installed(package))
         .collect();
     if missing.is_empty() {
@@ -120,8 +136,9 @@ fn debian_package_installed(package: &str) -> bool {
         .is_some_and(|status| status.trim() == "install ok installed")
 }
 
-fn npm_packages(step: &Step) -> Result<()> {
-    let e2e = step.ctx().root.join("e2e");
+/// `npm ci` in `dir` (relative to the root) when its lockfile is newer than the install.
+fn npm_packages(step: &Step, dir: &str) -> Result<()> {
+    let e2e = step.ctx().root.join(dir);
     let lock = e2e.join("package-lock.json");
     if !lock.exists() {
         return Ok(());

@@ -2,6 +2,7 @@
 //! xtask pattern). CI runs `cargo xtask test`; it installs what is missing, prints
 //! one line per step and fails with the step's name.
 
+mod bench;
 mod deps;
 mod fuzz;
 mod step;
@@ -36,6 +37,13 @@ commands:
         -v, --verbose     stream libFuzzer's output
   wasm [-v]
         build the npm package's wasm and glue into pkg/ and print their sizes
+  bench [options] [fanout|rtmp-fanout...]
+        flashless against a peer server, side by side (default: all); rewrites
+        the benchmark's section of docs/benchmarks.md
+        --quick           fewer steps, one run (for development)
+        --runs N          runs per server (default 3)
+        --skip-deps       do not install the peers when missing
+        -v, --verbose     stream every command's output
   help  this text
 
 Quiet steps log to target/xtask/<step>.log; a failing step prints its log.";
@@ -67,6 +75,7 @@ fn dispatch() -> Result<()> {
             [v] if v == "-v" || v == "--verbose" => wasm::run_cmd(true),
             _ => bail!("`cargo xtask wasm` takes only -v (see `cargo xtask help`)"),
         },
+        "bench" => bench::run(&bench::Args::parse(rest)?),
         "help" | "-h" | "--help" => {
             println!("{USAGE}");
             Ok(())

@@ -59,6 +59,7 @@ pub fn run(args: &Args) -> Result<()> {
                 test: true,
                 fuzz: fuzzing,
                 wasm: false,
+                bench: false,
             },
         )?;
     }

@@ -124,7 +124,9 @@ impl Connection {
     }
 
     pub fn poll_transmit(&mut self) -> Option<Bytes> {
-        (!self.out.is_empty()).then(|| self.out.split().freeze())
+        // Taken rather than split off: a split leaves `out` holding the allocation, so a
+        // player kept the capacity of its start-up burst (a whole GOP) for its life.
+        (!self.out.is_empty()).then(|| std::mem::take(&mut self.out).freeze())
     }
 
     fn flush_handshake(&mut self) {

@@ -1,0 +1,252 @@
+//! One viewer: connects over WS-FLV or RTMP play, parses every tag, checks it and
+//! records how far behind the live edge it is. Anything wrong with what the server
+//! sends ends this viewer with the reason, never the process.
+
+use std::cell::RefCell;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU8, AtomicU64, Ordering::Relaxed};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow, bail};
+use flashless_core::flv::{FlvReader, Item, Tag, TagType};
+use flashless_core::rtmp::session::{ClientEvent, ClientMode, ClientSession};
+use flashless_core::rtmp::url::RtmpUrl;
+use futures_util::StreamExt;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+
+/// Connecting, the handshakes and the first media must all happen within this.
+const START_TIMEOUT: Duration = Duration::from_secs(20);
+/// A live stream at 25 fps never goes this long without a tag.
+const READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Milliseconds on the load generator's clock, shared by every viewer.
+pub fn now_ms() -> i64 {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    EPOCH.get_or_init(Instant::now).elapsed().as_millis() as i64
+}
+
+#[derive(Clone, Debug)]
+pub enum Target {
+    /// `ws://host:port/live/name.flv`
+    Ws(String),
+    Rtmp(Arc<RtmpUrl>),
+}
+
+pub const CONNECTING: u8 = 0;
+pub const LIVE: u8 = 1;
+pub const FAILED: u8 = 2;
+
+/// What the step loop reads of a viewer; written only by the viewer's task.
+pub struct Stats {
+    pub state: AtomicU8,
+    /// Largest lag seen at a tag's arrival since the last reset, in ms.
+    pub max_lag: AtomicI64,
+    /// Smallest `now - timestamp` ever seen: the viewer's best delay.
+    pub min_delay: AtomicI64,
+    /// The newest coded tag's timestamp, to catch a viewer that stopped receiving.
+    pub last_ts: AtomicI64,
+    pub tags: AtomicU64,
+    pub reason: Mutex<Option<String>>,
+}
+
+impl Stats {
+    pub fn new() -> Stats {
+        Stats {
+            state: AtomicU8::new(CONNECTING),
+            max_lag: AtomicI64::new(0),
+            min_delay: AtomicI64::new(i64::MAX),
+            last_ts: AtomicI64::new(0),
+            tags: AtomicU64::new(0),
+            reason: Mutex::new(None),
+        }
+    }
+
+    /// The viewer's lag now: a viewer that receives nothing falls behind too.
+    pub fn lag_now(&self, base_delay: i64) -> i64 {
+        let behind_edge = now_ms() - base_delay - self.last_ts.load(Relaxed);
+        behind_edge.max(self.max_lag.load(Relaxed))
+    }
+}
+
+/// The delay (`arrival - timestamp`) of a tag on an idle server: lag is measured from it.
+/// Set once from the control viewer; the same for every viewer, because all servers
+/// compared here give every player the publisher's timeline.
+pub static BASE_DELAY: AtomicI64 = AtomicI64::new(i64::MAX);
+
+/// Per-track checks: timestamps never go back, and lag behind the live edge.
+#[derive(Default)]
+struct Checker {
+    last_audio: Option<u32>,
+    last_video: Option<u32>,
+}
+
+impl Checker {
+    fn tag(&mut self, tag: &Tag, stats: &Stats) -> Result<()> {
+        // Sequence headers and metadata may carry any timestamp (nginx-rtmp sends 0).
+        let header = match tag.tag_type {
+            TagType::Script => return Ok(()),
+            TagType::Video => tag.data.get(1) == Some(&0),
+            TagType::Audio => {
+                tag.data.first().map(|b| b >> 4) == Some(10) && tag.data.get(1) == Some(&0)
+            }
+        };
+        if header || tag.data.len() < 2 {
+            return Ok(());
+        }
+        let last = match tag.tag_type {
+            TagType::Video => &mut self.last_video,
+            _ => &mut self.last_audio,
+        };
+        if let Some(prev) = *last
+            && tag.timestamp < prev
+        {
+            bail!(
+                "{:?} timestamp went back from {prev} to {} ms",
+                tag.tag_type,
+                tag.timestamp
+            );
+        }
+        *last = Some(tag.timestamp);
+        let now = now_ms();
+        let delay = now - i64::from(tag.timestamp);
+        stats.tags.fetch_add(1, Relaxed);
+        stats.min_delay.fetch_min(delay, Relaxed);
+        stats.last_ts.store(i64::from(tag.timestamp), Relaxed);
+        let base = BASE_DELAY.load(Relaxed);
+        if base != i64::MAX {
+            stats.max_lag.fetch_max(delay - base, Relaxed);
+        }
+        if stats.state.load(Relaxed) == CONNECTING {
+            stats.state.store(LIVE, Relaxed);
+        }
+        Ok(())
+    }
+}
+
+/// Runs one viewer until the server closes, an error, or `stop`; a failure is recorded in `stats`.
+pub async fn run(target: Target, stats: Arc<Stats>) {
+    let result = match &target {
+        Target::Ws(url) => ws(url, &stats).await,
+        Target::Rtmp(url) => rtmp(url, &stats).await,
+    };
+    let reason = match result {
+        Ok(()) => "the server closed the stream".to_owned(),
+        Err(e) => format!("{e:#}"),
+    };
+    if let Ok(mut r) = stats.reason.lock() {
+        *r = Some(reason);
+    }
+    stats.state.store(FAILED, Relaxed);
+}
+
+async fn connect(host: &str, port: u16) -> Result<TcpStream> {
+    let socket = tokio::time::timeout(START_TIMEOUT, TcpStream::connect((host, port)))
+        .await
+        .map_err(|_| anyhow!("connect: no answer within {START_TIMEOUT:?}"))?
+        .context("connect")?;
+    socket.set_nodelay(true).ok();
+    Ok(socket)
+}
+
+async fn ws(url: &str, stats: &Stats) -> Result<()> {
+    let request = url.into_client_request().context("bad url")?;
+    let host = request.uri().host().unwrap_or("127.0.0.1").to_owned();
+    let port = request.uri().port_u16().unwrap_or(80);
+    let socket = connect(&host, port).await?;
+    // tungstenite allocates its read buffer eagerly (128 KiB by default): with
+    // thousands of viewers in one process that alone would be gigabytes.
+    let config = WebSocketConfig::default()
+        .read_buffer_size(16 * 1024)
+        .write_buffer_size(0);
+    let (mut stream, _) = tokio::time::timeout(
+        START_TIMEOUT,
+        tokio_tungstenite::client_async_with_config(request, socket, Some(config)),
+    )
+    .await
+    .map_err(|_| anyhow!("websocket handshake: no answer within {START_TIMEOUT:?}"))?
+    .context("websocket handshake")?;
+    let mut reader = FlvReader::new();
+    let mut checker = Checker::default();
+    let mut pushed: u64 = 0;
+    loop {
+        let msg = match tokio::time::timeout(READ_TIMEOUT, stream.next()).await {
+            Err(_) => bail!("no message for {READ_TIMEOUT:?}"),
+            Ok(None) => return Ok(()),
+            Ok(Some(msg)) => msg.context("reading a message")?,
+        };
+        let data = match msg {
+            Message::Binary(data) => data,
+            Message::Close(_) => return Ok(()),
+            Message::Text(_) => bail!("unexpected text message"),
+            _ => continue,
+        };
+        reader.push(&data);
+        pushed += data.len() as u64;
+        while let Some(item) = reader.next_item().context("flv")? {
+            if let Item::Tag(tag) = item {
+                checker.tag(&tag, stats)?;
+            }
+        }
+        // WS-FLV players (flv.js, mpegts.js) expect whole tags in every message.
+        if reader.offset() != pushed {
+            bail!(
+                "a message ended inside a tag (stream offset {})",
+                reader.offset()
+            );
+        }
+    }
+}
+
+thread_local! {
+    /// One receive buffer for every RTMP viewer: the generator runs on one thread, and a
+    /// read into it is never held across an await.
+    static RECV: RefCell<Vec<u8>> = RefCell::new(vec![0; 256 * 1024]);
+}
+
+async fn rtmp(url: &RtmpUrl, stats: &Stats) -> Result<()> {
+    let mut socket = connect(&url.host, url.port).await?;
+    let random: Vec<u8> = (0..1528u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let mut session = ClientSession::new(url.clone(), ClientMode::Play, 0, &random);
+    let mut checker = Checker::default();
+    let started = Instant::now();
+    loop {
+        while let Some(bytes) = session.poll_transmit() {
+            socket.write_all(&bytes).await.context("writing")?;
+        }
+        while let Some(event) = session.poll_event() {
+            match event {
+                ClientEvent::Tag(tag) => checker.tag(&tag, stats)?,
+                ClientEvent::StreamEnd { reason } => bail!("stream ended: {reason}"),
+                _ => {}
+            }
+        }
+        let limit = if stats.state.load(Relaxed) == CONNECTING {
+            START_TIMEOUT.saturating_sub(started.elapsed())
+        } else {
+            READ_TIMEOUT
+        };
+        tokio::time::timeout(limit, socket.readable())
+            .await
+            .map_err(|_| anyhow!("no data for {limit:?}"))?
+            .context("waiting for data")?;
+        let read = RECV.with_borrow_mut(|buf| match socket.try_read(buf) {
+            Ok(0) => Ok(None),
+            Ok(n) => session
+                .feed(buf.get(..n).unwrap_or_default())
+                .map(Some)
+                .map_err(|e| anyhow!("rtmp: {e}")),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(Some(())),
+            Err(e) => Err(anyhow!("reading: {e}")),
+        })?;
+        if read.is_none() {
+            return Ok(());
+        }
+    }
+}
