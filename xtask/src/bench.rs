@@ -4,8 +4,8 @@
 //! Benchmarks, not tests: `cargo xtask test` never runs them, and their numbers
 //! depend on the machine and on what else it is doing.
 
-mod peers;
-mod report;
+pub mod peers;
+pub mod report;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -168,7 +168,7 @@ impl RunResult {
         self.steps.iter().find(|s| !s.ok)
     }
 
-    fn parse(jsonl: &str) -> Result<RunResult> {
+    pub fn parse(jsonl: &str) -> Result<RunResult> {
         let mut run = RunResult::default();
         for line in jsonl.lines().filter(|l| !l.trim().is_empty()) {
             let v: serde_json::Value = serde_json::from_str(line)

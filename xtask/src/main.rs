@@ -5,6 +5,7 @@
 mod bench;
 mod deps;
 mod fuzz;
+mod soak;
 mod step;
 mod test;
 mod wasm;
@@ -37,6 +38,10 @@ commands:
         -v, --verbose     stream libFuzzer's output
   wasm [-v]
         build the npm package's wasm and glue into pkg/ and print their sizes
+  soak [--minutes N] [--restart-every M] [--viewers V] [-v]
+        a pulled channel whose origin restarts every M minutes (default 3), viewers
+        churning in rounds of V (default 300), for N minutes (default 60); the
+        samples go into docs/reliability.md
   bench [options] [fanout|rtmp-fanout...]
         flashless against a peer server, side by side (default: all); rewrites
         the benchmark's section of docs/benchmarks.md
@@ -76,6 +81,7 @@ fn dispatch() -> Result<()> {
             _ => bail!("`cargo xtask wasm` takes only -v (see `cargo xtask help`)"),
         },
         "bench" => bench::run(&bench::Args::parse(rest)?),
+        "soak" => soak::run(&soak::Args::parse(rest)?),
         "help" | "-h" | "--help" => {
             println!("{USAGE}");
             Ok(())

@@ -113,8 +113,12 @@ const CHANNEL: &str = "bench";
 
 /// Starts `server` with its log and files in `dir`.
 pub fn start(server: Server, root: &Path, dir: &Path) -> Result<Running> {
+    start_on(server, root, dir, free_port()?, free_port()?)
+}
+
+/// [`start`] on given ports: a restarted origin comes back where its pullers look.
+pub fn start_on(server: Server, root: &Path, dir: &Path, http: u16, rtmp: u16) -> Result<Running> {
     fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let (http, rtmp) = (free_port()?, free_port()?);
     let log = fs::File::create(dir.join("server.log"))?;
     let mut cmd = match server {
         Server::Flashless => {

@@ -180,7 +180,8 @@ const HEADER: &str = "# Benchmarks\n\nWritten by `cargo xtask bench`; each secti
 replaced by the benchmark that owns it. Figures depend on the machine and on what else it was \
 doing: compare servers within one section, not across machines.\n";
 
-fn replace_section(doc: &str, name: &str, body: &str) -> String {
+/// Replaces the text between `<!-- bench:{name}:start -->` and its end marker, or appends it.
+pub fn replace_section(doc: &str, name: &str, body: &str) -> String {
     let start = format!("<!-- bench:{name}:start -->");
     let end = format!("<!-- bench:{name}:end -->");
     let block = format!("{start}\n{body}{end}");
