@@ -7,7 +7,9 @@ const embed = location.pathname.startsWith('/embed/');
 const CHART_SECONDS = 60;
 
 let channels = [];
-let current = null; // { name, player }
+let selected = null; // the channel name shown, set at once when picked
+let current = null; // { name, player } once its player exists
+let generation = 0; // bumped by each watch(), so a slower earlier one gives up
 let samples = []; // { t, latency, bitrate } for the chart
 
 document.body.classList.toggle('embed', embed);
@@ -32,11 +34,15 @@ async function refreshChannels() {
     if (!response.ok) throw new Error(`HTTP ${response.status}`);
     channels = await response.json();
     renderChannels();
-    if (!current && !routeName() && !embed) {
+    if (!selected && !routeName() && !embed) {
       const first = channels.find((c) => c.state === 'live') || channels[0];
       if (first) location.hash = `#/watch/${encodeURIComponent(first.name)}`;
     }
-    if (current) showChannelState(channels.find((c) => c.name === current.name));
+    if (selected) {
+      const c = channels.find((x) => x.name === selected);
+      showRtmpUrl(c);
+      if (current) showChannelState(c);
+    }
   } catch (e) {
     setState(`Cannot reach the gateway (${e.message}); retrying…`);
   }
@@ -61,7 +67,7 @@ function renderChannels() {
       const li = document.createElement('li');
       const a = document.createElement('a');
       a.href = `#/watch/${encodeURIComponent(c.name)}`;
-      if (current && current.name === c.name) a.setAttribute('aria-current', 'page');
+      if (selected === c.name) a.setAttribute('aria-current', 'page');
       const badge = document.createElement('span');
       badge.className = `badge ${c.state}`;
       badge.textContent = c.state;
@@ -95,18 +101,21 @@ function showChannelState(c) {
 // ---- the player ----
 
 async function watch(name) {
-  if (current && current.name === name) return;
+  if (selected === name && name) return;
   if (current) current.player.destroy();
   current = null;
+  selected = name;
   samples = [];
+  const mine = ++generation;
+  renderChannels();
   if (!name) return setState('Pick a channel');
   setState('Connecting…');
   const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
   const url = `${scheme}://${location.host}/live/${encodeURIComponent(name)}.flv`;
   showUrls(name, url);
-  renderChannels();
   try {
     const player = await Player.create(video, { url, liveLatency: 0.5 });
+    if (mine !== generation) return player.destroy();
     current = { name, player };
     player.on('error', (e) => setState(`${e.message || e.detail?.message || e}`));
     player.on('reconnecting', (e) => setState(`Reconnecting… ${e.reason || e.detail?.reason || ''}`));
@@ -136,8 +145,9 @@ function showUrls(name, wsUrl) {
   const c = channels.find((x) => x.name === name);
   $('url-ws').textContent = wsUrl;
   $('url-http').textContent = httpUrl;
-  $('url-rtmp').textContent = c?.urls?.rtmp || '(the RTMP listener is off)';
-  $('url-embed').textContent = `<iframe src="${location.origin}/embed/${name}" allow="autoplay; fullscreen; picture-in-picture"></iframe>`;
+  $('url-rtmp').textContent = '';
+  showRtmpUrl(c);
+  $('url-embed').textContent = `<iframe src="${location.origin}/embed/${encodeURIComponent(name)}" allow="autoplay; fullscreen; picture-in-picture"></iframe>`;
   $('snippet').textContent = [
     'npm install flashless',
     '',
@@ -146,6 +156,10 @@ function showUrls(name, wsUrl) {
     `  url: '${wsUrl}',`,
     '});',
   ].join('\n');
+}
+
+function showRtmpUrl(c) {
+  if (c) $('url-rtmp').textContent = c.urls?.rtmp || '(the RTMP listener is off)';
 }
 
 // ---- controls ----
@@ -222,7 +236,7 @@ function fmt(value, digits, unit) {
 
 function tick() {
   if (current) {
-    const s = current.player.stats();
+    const s = current.player.stats() || {};
     const behind = s.latency > 1.5;
     $('live').classList.toggle('at-edge', !behind);
     const rows = [
