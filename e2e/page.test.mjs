@@ -232,6 +232,7 @@ test('the viewer page', { timeout: 240_000 }, async (t) => {
       (s) => s.stateVisible && /offline|reconnect|waiting/i.test(s.state),
     );
     assert.ok(gone.currentTime >= first.currentTime);
+    t.diagnostic(`while offline: "${gone.state}"`);
     // And back: playback resumes without a reload.
     ffmpeg = publish(t, gateway, 'pushed');
     await until(
@@ -258,10 +259,12 @@ test('the viewer page', { timeout: 240_000 }, async (t) => {
     assertNoErrors(page);
   });
 
-  await t.test('/embed/<name> is a bare player that plays; k pauses and resumes; the how-to panel has the URLs', async (t) => {
+  await t.test('/embed/<name> is a bare player; k pauses and resumes; the how-to panel; switching channels', async (t) => {
     const gateway = await startGateway(t);
     publish(t, gateway, 'cam');
-    await until({ logs: [] }, 'cam is not live', async () => (await (await fetch(`${gateway.origin}/api/channels`)).json()).find((c) => c.name === 'cam'), (c) => c?.state === 'live');
+    publish(t, gateway, 'other');
+    const api = async (name) => (await (await fetch(`${gateway.origin}/api/channels`)).json()).find((c) => c.name === name);
+    for (const name of ['cam', 'other']) await until({ logs: [] }, `${name} is not live`, () => api(name), (c) => c?.state === 'live');
 
     const embed = await open(browser, `${gateway.origin}/embed/cam`);
     t.after(() => embed.close());
@@ -297,6 +300,48 @@ test('the viewer page', { timeout: 240_000 }, async (t) => {
     assert.equal(urls.rtmp, `rtmp://127.0.0.1:${gateway.rtmp}/live/cam`);
     assert.match(urls.embed, new RegExp(`/embed/cam"`));
     assert.ok(await page.isVisible('#url-rtmp'), 'the how-to panel does not open');
+
+    // Another channel from the list: the address, the URLs and the player follow; the first stream is let go.
+    await embed.close();
+    await page.click('#channel-list a:has(.name:text-is("other"))');
+    await until(page, 'the address does not name other', () => page.evaluate(() => location.pathname + location.hash), (u) => u === '/#/watch/other');
+    await until(page, 'other is not marked as the current channel', () => listEntry(page, 'other'), (e) => e?.current === 'page');
+    assert.equal(await page.textContent('#url-ws'), `ws://127.0.0.1:${gateway.http}/live/other.flv`);
+    assert.equal(await page.textContent('#url-rtmp'), `rtmp://127.0.0.1:${gateway.rtmp}/live/other`);
+    await until(page, 'cam still has viewers', () => api('cam'), (c) => c.viewers === 0, 5000);
+    await until(page, 'other has no viewer', () => api('other'), (c) => c.viewers === 1, 5000);
+    const switched = await sample(page);
+    await until(page, 'other does not play', () => sample(page), (s) => !s.paused && s.currentTime > switched.currentTime + 1);
+    await assertMovingPicture(page);
+
+    // On a phone: nothing sticks out sideways, every control is inside the player.
+    await page.setViewportSize({ width: 390, height: 844 });
+    const phone = await page.evaluate(() => {
+      const player = document.getElementById('player').getBoundingClientRect();
+      const outside = [...document.querySelectorAll('#controls > :not([hidden])')]
+        .filter((el) => {
+          const r = el.getBoundingClientRect();
+          return r.width > 0 && (r.left < player.left - 1 || r.right > player.right + 1);
+        })
+        .map((el) => el.id);
+      return { scrollWidth: document.documentElement.scrollWidth, width: innerWidth, outside };
+    });
+    assert.ok(phone.scrollWidth <= phone.width, `the page scrolls sideways on a phone: ${JSON.stringify(phone)}`);
+    assert.deepEqual(phone.outside, [], 'controls cut off on a phone');
+    await mkdir(ARTIFACTS, { recursive: true });
+    await page.screenshot({ path: path.join(ARTIFACTS, 'page-phone.png'), fullPage: true });
+    assertNoErrors(page);
+  });
+
+  await t.test('a link to a channel that does not exist says so, and plays once it is published', async (t) => {
+    const gateway = await startGateway(t);
+    const page = await open(browser, `${gateway.origin}/watch/later`);
+    t.after(() => page.close());
+    await until(page, 'no word that the channel is missing', () => sample(page), (s) => s.stateVisible && /not exist|no channel|waiting/i.test(s.state));
+    t.diagnostic(`missing channel: "${(await sample(page)).state}"`);
+    publish(t, gateway, 'later');
+    await playing(page, 'the channel did not play once published', { ms: 25_000 });
+    await assertMovingPicture(page);
     assertNoErrors(page);
   });
 });

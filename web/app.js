@@ -9,7 +9,10 @@ const CHART_SECONDS = 60;
 let channels = [];
 let selected = null; // the channel name shown, set at once when picked
 let current = null; // { name, player } once its player exists
-let generation = 0; // bumped by each watch(), so a slower earlier one gives up
+let generation = 0; // bumped by each player start and stop, so a slower earlier start gives up
+let starting = false; // a player is being created
+let listed = false; // the channel list has been read once
+let unreachable = false; // the last read of the list failed
 let samples = []; // { t, latency, bitrate } for the chart
 
 document.body.classList.toggle('embed', embed);
@@ -18,13 +21,18 @@ for (const el of document.querySelectorAll('.host')) el.textContent = location.h
 // ---- routing: /watch/<name>, /embed/<name>, or #/watch/<name> ----
 
 function routeName() {
-  const path = location.pathname.match(/^\/(?:watch|embed)\/([^/]+)$/);
-  if (path) return decodeURIComponent(path[1]);
+  // The hash first: picking a channel in the list on a /watch/<name> page sets it.
   const hash = location.hash.match(/^#\/watch\/([^/]+)$/);
-  return hash ? decodeURIComponent(hash[1]) : null;
+  if (hash) return decodeURIComponent(hash[1]);
+  const path = location.pathname.match(/^\/(?:watch|embed)\/([^/]+)$/);
+  return path ? decodeURIComponent(path[1]) : null;
 }
 
-window.addEventListener('hashchange', () => watch(routeName()));
+window.addEventListener('hashchange', () => {
+  // /watch/a#/watch/b reads as b; say so with one name in the address bar.
+  if (!embed && location.hash && location.pathname !== '/') history.replaceState(null, '', `/${location.hash}`);
+  watch(routeName());
+});
 
 // ---- the channel list ----
 
@@ -33,6 +41,9 @@ async function refreshChannels() {
     const response = await fetch('/api/channels', { cache: 'no-store' });
     if (!response.ok) throw new Error(`HTTP ${response.status}`);
     channels = await response.json();
+    listed = true;
+    if (unreachable) setState('');
+    unreachable = false;
     renderChannels();
     if (!selected && !routeName() && !embed) {
       const first = channels.find((c) => c.state === 'live') || channels[0];
@@ -41,9 +52,12 @@ async function refreshChannels() {
     if (selected) {
       const c = channels.find((x) => x.name === selected);
       showRtmpUrl(c);
+      if (current && !c) stopPlayer();
       if (current) showChannelState(c);
+      else startPlayer();
     }
   } catch (e) {
+    unreachable = true;
     setState(`Cannot reach the gateway (${e.message}); retrying…`);
   }
   setTimeout(refreshChannels, 2000);
@@ -91,7 +105,6 @@ function setState(text) {
 }
 
 function showChannelState(c) {
-  if (!c) return setState('This channel does not exist (any more).');
   if (!video.paused && video.readyState >= 3) return;
   if (c.state === 'retrying') setState(`Reconnecting to the source: ${c.error}`);
   else if (c.state === 'idle' && c.source === 'publish') setState('Offline: waiting for the publisher');
@@ -100,30 +113,52 @@ function showChannelState(c) {
 
 // ---- the player ----
 
-async function watch(name) {
+function watch(name) {
   if (selected === name && name) return;
-  if (current) current.player.destroy();
-  current = null;
+  stopPlayer();
   selected = name;
   samples = [];
-  const mine = ++generation;
   renderChannels();
   if (!name) return setState('Pick a channel');
   setState('Connecting…');
-  const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
-  const url = `${scheme}://${location.host}/live/${encodeURIComponent(name)}.flv`;
-  showUrls(name, url);
+  showUrls(name);
+  startPlayer();
+}
+
+function stopPlayer() {
+  generation++;
+  starting = false;
+  if (current) current.player.destroy();
+  current = null;
+}
+
+// The selected channel's player, started once the list says the channel exists: the
+// gateway answers 404 for any other, and the browser logs every such retry as an error.
+async function startPlayer() {
+  if (!selected || current || starting || !listed) return;
+  const name = selected;
+  if (!channels.some((c) => c.name === name)) return setState(`No channel “${name}” yet: waiting for it…`);
+  const mine = ++generation;
+  starting = true;
   try {
-    const player = await Player.create(video, { url, liveLatency: 0.5 });
+    const player = await Player.create(video, { url: streamUrl(name), liveLatency: 0.5 });
     if (mine !== generation) return player.destroy();
+    starting = false;
     current = { name, player };
     player.on('error', (e) => setState(`${e.message || e.detail?.message || e}`));
     player.on('reconnecting', (e) => setState(`Reconnecting… ${e.reason || e.detail?.reason || ''}`));
     player.on('reconnected', () => setState(''));
     await startPlayback();
   } catch (e) {
+    if (mine !== generation) return;
+    starting = false;
     setState(`Cannot play ${name}: ${e.message || e}`);
   }
+}
+
+function streamUrl(name) {
+  const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
+  return `${scheme}://${location.host}/live/${encodeURIComponent(name)}.flv`;
 }
 
 async function startPlayback() {
@@ -140,7 +175,8 @@ async function startPlayback() {
 video.addEventListener('playing', () => setState(''));
 video.addEventListener('waiting', () => setState('Buffering…'));
 
-function showUrls(name, wsUrl) {
+function showUrls(name) {
+  const wsUrl = streamUrl(name);
   const httpUrl = wsUrl.replace(/^ws/, 'http');
   const c = channels.find((x) => x.name === name);
   $('url-ws').textContent = wsUrl;
@@ -201,26 +237,45 @@ $('volume').addEventListener('input', (e) => {
 $('live').addEventListener('click', goLive);
 $('fullscreen').addEventListener('click', toggleFullscreen);
 $('stats-toggle').addEventListener('click', toggleStats);
+function togglePip() {
+  if (!document.pictureInPictureEnabled) return;
+  const request = document.pictureInPictureElement ? document.exitPictureInPicture() : video.requestPictureInPicture();
+  request.catch(() => {}); // e.g. no metadata yet
+}
+
 if (document.pictureInPictureEnabled) {
   $('pip').hidden = false;
-  $('pip').addEventListener('click', () =>
-    document.pictureInPictureElement ? document.exitPictureInPicture() : video.requestPictureInPicture(),
-  );
+  $('pip').addEventListener('click', togglePip);
 }
 video.addEventListener('play', syncControls);
 video.addEventListener('pause', syncControls);
 video.addEventListener('volumechange', syncControls);
 
+// Icons drawn inline: emoji and symbol glyphs are missing from many systems' fonts.
+const ICONS = {
+  play: '<path d="M8 5v14l11-7z"/>',
+  pause: '<path d="M6 5h4v14H6zm8 0h4v14h-4z"/>',
+  sound: '<path d="M3 9v6h4l5 5V4L7 9z"/><path d="M15 8.5a5 5 0 0 1 0 7M17.5 6a8.5 8.5 0 0 1 0 12" fill="none" stroke="currentColor" stroke-width="2"/>',
+  muted: '<path d="M3 9v6h4l5 5V4L7 9z"/><path d="M15 9l6 6M21 9l-6 6" fill="none" stroke="currentColor" stroke-width="2"/>',
+  fullscreen: '<path d="M4 9V4h5M15 4h5v5M20 15v5h-5M9 20H4v-5" fill="none" stroke="currentColor" stroke-width="2"/>',
+};
+
+function setIcon(button, name) {
+  if (button.dataset.icon === name) return;
+  button.dataset.icon = name;
+  button.innerHTML = `<svg viewBox="0 0 24 24" width="18" height="18" fill="currentColor" aria-hidden="true">${ICONS[name]}</svg>`;
+}
+
 function syncControls() {
-  $('play').textContent = video.paused ? '▶' : '❚❚';
+  setIcon($('play'), video.paused ? 'play' : 'pause');
   $('play').setAttribute('aria-label', video.paused ? 'Play' : 'Pause');
-  $('mute').textContent = video.muted || video.volume === 0 ? '🔇' : '🔊';
+  setIcon($('mute'), video.muted || video.volume === 0 ? 'muted' : 'sound');
   $('mute').setAttribute('aria-label', video.muted ? 'Unmute' : 'Mute');
 }
 
 document.addEventListener('keydown', (e) => {
   if (e.target instanceof HTMLInputElement || e.ctrlKey || e.metaKey || e.altKey) return;
-  const actions = { k: togglePlay, ' ': togglePlay, m: toggleMute, f: toggleFullscreen, s: toggleStats, l: goLive };
+  const actions = { k: togglePlay, ' ': togglePlay, m: toggleMute, f: toggleFullscreen, s: toggleStats, l: goLive, p: togglePip };
   const action = actions[e.key];
   if (action && !(e.key === ' ' && e.target instanceof HTMLButtonElement)) {
     e.preventDefault();
@@ -294,6 +349,7 @@ document.addEventListener('visibilitychange', () => {
   if (!document.hidden && current) goLive();
 });
 
+setIcon($('fullscreen'), 'fullscreen');
 syncControls();
 refreshChannels();
 watch(routeName());
