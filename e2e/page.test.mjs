@@ -172,15 +172,20 @@ test('the viewer page', { timeout: 240_000 }, async (t) => {
   await t.test('an nginx-rtmp channel pulled by the gateway: listed live, selected, plays picture and sound, stats', async (t) => {
     const nginx = await startNginx(t);
     publish(t, nginx, 'cam');
-    const gateway = await startGateway(t, { extra: ['--channel', `cam=rtmp://127.0.0.1:${nginx.rtmp}/live/cam live=1`] });
-    const page = await open(browser, `${gateway.origin}/`);
+    // With the demo on too, and the page opened on it: picking cam is the viewer's doing.
+    const gateway = await startGateway(t, { demo: true, extra: ['--channel', `cam=rtmp://127.0.0.1:${nginx.rtmp}/live/cam live=1`] });
+    const page = await open(browser, `${gateway.origin}/#/watch/demo`);
     t.after(() => page.close());
 
     await until(page, 'cam is not listed as live', () => listEntry(page, 'cam'), (e) => e?.state === 'live');
+    await playing(page, 'the demo did not play first');
+    assert.equal((await listEntry(page, 'demo')).current, 'page');
     await page.click('#channel-list a:has(.name:text-is("cam"))');
     await until(page, 'the URL does not name cam', () => sample(page), (s) => s.hash === '#/watch/cam');
     const first = await playing(page, 'playback did not start');
     assert.equal((await listEntry(page, 'cam')).current, 'page');
+    assert.equal((await listEntry(page, 'demo')).current, null);
+    await until(page, 'the picture is not cam\'s 320×240', () => sample(page), (s) => s.width === 320);
     await assertMovingPicture(page);
     await assertTone(page);
     const later = await until(page, 'time does not advance', () => sample(page), (s) => s.currentTime > first.currentTime + 1.5);
@@ -232,6 +237,7 @@ test('the viewer page', { timeout: 240_000 }, async (t) => {
       (s) => s.stateVisible && /offline|reconnect|waiting/i.test(s.state),
     );
     assert.ok(gone.currentTime >= first.currentTime);
+    await until(page, 'the list still says pushed is live', () => listEntry(page, 'pushed'), (e) => e && e.state !== 'live');
     t.diagnostic(`while offline: "${gone.state}"`);
     // And back: playback resumes without a reload.
     ffmpeg = publish(t, gateway, 'pushed');

@@ -118,6 +118,7 @@ function watch(name) {
   stopPlayer();
   selected = name;
   samples = [];
+  $('stats').replaceChildren(); // the last channel's numbers until the next tick
   renderChannels();
   if (!name) return setState('Pick a channel');
   setState('Connecting…');
