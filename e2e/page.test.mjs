@@ -79,9 +79,22 @@ function probes() {
   };
 }
 
+// Injected to play as browsers do by default: no sound before the viewer interacts.
+function blockAutoplayWithSound() {
+  let gesture = false;
+  addEventListener('pointerdown', () => (gesture = true), true);
+  addEventListener('keydown', () => (gesture = true), true);
+  const play = HTMLMediaElement.prototype.play;
+  HTMLMediaElement.prototype.play = function () {
+    if (!this.muted && !gesture) return Promise.reject(new DOMException('play() needs a user gesture', 'NotAllowedError'));
+    return play.call(this);
+  };
+}
+
 /** A new tab on `url` that records console errors and page errors. */
-async function open(browser, url) {
+async function open(browser, url, { autoplayPolicy = false } = {}) {
   const page = await browser.newPage();
+  if (autoplayPolicy) await page.addInitScript(blockAutoplayWithSound);
   page.errors = [];
   page.logs = [];
   page.on('console', (m) => {
@@ -253,7 +266,7 @@ test('the viewer page', { timeout: 240_000 }, async (t) => {
     assertNoErrors(page);
   });
 
-  await t.test('the built-in demo is picked and plays with sound', async (t) => {
+  await t.test('the built-in demo is picked and plays with sound, or muted with a button for sound where autoplay is blocked', async (t) => {
     const gateway = await startGateway(t, { demo: true });
     const page = await open(browser, `${gateway.origin}/`);
     t.after(() => page.close());
@@ -263,6 +276,18 @@ test('the viewer page', { timeout: 240_000 }, async (t) => {
     await assertMovingPicture(page);
     await assertTone(page);
     assertNoErrors(page);
+
+    // Where sound needs a gesture first: it plays muted and offers sound at a click.
+    const blocked = await open(browser, `${gateway.origin}/`, { autoplayPolicy: true });
+    t.after(() => blocked.close());
+    const muted = await playing(blocked, 'the demo did not play muted');
+    assert.equal(muted.muted, true);
+    assert.ok(await blocked.isVisible('#unmute'), 'no button for sound');
+    await blocked.click('#unmute');
+    assert.equal(await blocked.isVisible('#unmute'), false);
+    await assertTone(blocked);
+    await until(blocked, 'stopped playing after unmuting', () => sample(blocked), (s) => !s.paused && s.currentTime > muted.currentTime + 1);
+    assertNoErrors(blocked);
   });
 
   await t.test('/embed/<name> is a bare player; k pauses and resumes; the how-to panel; switching channels', async (t) => {
