@@ -345,6 +345,18 @@ test('the viewer page', { timeout: 240_000 }, async (t) => {
     await until(page, 'other does not play', () => sample(page), (s) => !s.paused && s.currentTime > switched.currentTime + 1);
     await assertMovingPicture(page);
 
+    // Quick back and forth: one player is left, on the last pick, with sound.
+    for (const [name, ms] of [['cam', 30], ['other', 120], ['cam', 0], ['other', 400], ['cam', 10], ['other', 0]]) {
+      await page.evaluate((name) => (location.hash = `#/watch/${name}`), name);
+      await sleep(ms);
+    }
+    await until(page, 'cam still has viewers after the switching', () => api('cam'), (c) => c.viewers === 0, 5000);
+    await until(page, 'other has not exactly one viewer after the switching', () => api('other'), (c) => c.viewers === 1, 5000);
+    const settled = await sample(page);
+    const resumed = await until(page, 'other does not play after the switching', () => sample(page), (s) => !s.paused && s.currentTime > settled.currentTime + 1);
+    assert.equal(resumed.muted, false, 'muted by the switching');
+    assert.equal((await api('other')).viewers, 1);
+
     // On a phone: nothing sticks out sideways, every control is inside the player.
     await page.setViewportSize({ width: 390, height: 844 });
     const phone = await page.evaluate(() => {

@@ -104,6 +104,15 @@ function setState(text) {
   $('state').textContent = text || '';
 }
 
+// A message over the video; over a playing one (an error the player plays on after,
+// e.g. one track's codec unsupported) it goes away after a while.
+function notice(text) {
+  setState(text);
+  setTimeout(() => {
+    if ($('state').textContent === text && !video.paused && video.readyState >= 3) setState('');
+  }, 6000);
+}
+
 function showChannelState(c) {
   if (!video.paused && video.readyState >= 3) return;
   if (c.state === 'retrying') setState(`Reconnecting to the source: ${c.error}`);
@@ -128,32 +137,42 @@ function watch(name) {
 
 function stopPlayer() {
   generation++;
-  starting = false;
   if (current) current.player.destroy();
   current = null;
 }
 
 // The selected channel's player, started once the list says the channel exists: the
 // gateway answers 404 for any other, and the browser logs every such retry as an error.
+// One start at a time: players share the <video>, and destroying a stale one detaches it.
 async function startPlayer() {
   if (!selected || current || starting || !listed) return;
   const name = selected;
   if (!channels.some((c) => c.name === name)) return setState(`No channel “${name}” yet: waiting for it…`);
   const mine = ++generation;
   starting = true;
+  let player;
   try {
-    const player = await Player.create(video, { url: streamUrl(name), liveLatency: 0.5 });
-    if (mine !== generation) return player.destroy();
+    player = await Player.create(video, { url: streamUrl(name), liveLatency: 0.5 });
+  } catch (e) {
     starting = false;
+    if (mine === generation) setState(`Cannot play ${name}: ${e.message || e}`);
+    else startPlayer();
+    return;
+  }
+  starting = false;
+  if (mine !== generation) {
+    // Another channel was picked meanwhile: now start that one.
+    player.destroy();
+    return startPlayer();
+  }
+  try {
     current = { name, player };
-    player.on('error', (e) => setState(`${e.message || e.detail?.message || e}`));
+    player.on('error', (e) => notice(`${e.message || e.detail?.message || e}`));
     player.on('reconnecting', (e) => setState(`Reconnecting… ${e.reason || e.detail?.reason || ''}`));
     player.on('reconnected', () => setState(''));
-    await startPlayback();
+    await startPlayback(mine);
   } catch (e) {
-    if (mine !== generation) return;
-    starting = false;
-    setState(`Cannot play ${name}: ${e.message || e}`);
+    if (mine === generation) setState(`Cannot play ${name}: ${e.message || e}`);
   }
 }
 
@@ -162,15 +181,17 @@ function streamUrl(name) {
   return `${scheme}://${location.host}/live/${encodeURIComponent(name)}.flv`;
 }
 
-async function startPlayback() {
+async function startPlayback(mine) {
   try {
     await video.play();
-  } catch {
+  } catch (e) {
+    // Another channel was picked meanwhile (AbortError), or the player was destroyed.
+    if (mine !== generation || e.name !== 'NotAllowedError') return;
     // Autoplay with sound is blocked until the viewer interacts; muted autoplay is allowed.
     video.muted = true;
     await video.play().catch(() => {});
   }
-  $('unmute').hidden = !video.muted;
+  if (mine === generation) $('unmute').hidden = !video.muted;
 }
 
 video.addEventListener('playing', () => setState(''));
