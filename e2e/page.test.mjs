@@ -184,7 +184,7 @@ test('the viewer page', { timeout: 240_000 }, async (t) => {
 
   await t.test('an nginx-rtmp channel pulled by the gateway: listed live, selected, plays picture and sound, stats', async (t) => {
     const nginx = await startNginx(t);
-    publish(t, nginx, 'cam');
+    let source = publish(t, nginx, 'cam');
     // With the demo on too, and the page opened on it: picking cam is the viewer's doing.
     const gateway = await startGateway(t, { demo: true, extra: ['--channel', `cam=rtmp://127.0.0.1:${nginx.rtmp}/live/cam live=1`] });
     const page = await open(browser, `${gateway.origin}/#/watch/demo`);
@@ -223,6 +223,25 @@ test('the viewer page', { timeout: 240_000 }, async (t) => {
     await page.screenshot({ path: path.join(ARTIFACTS, 'page-playing.png') });
     await page.keyboard.press('s');
     assert.equal((await readStats(page)).visible, false, 's hides the overlay again');
+
+    // The source behind nginx goes away and comes back: the page says so, then plays on.
+    await source.stop();
+    const gone = await until(
+      page,
+      'no word over the video that the source is away',
+      () => sample(page),
+      (s) => s.stateVisible && /source|offline|reconnect/i.test(s.state),
+    );
+    t.diagnostic(`without a source: "${gone.state}"`);
+    source = publish(t, nginx, 'cam');
+    await until(
+      page,
+      'playback did not resume after the source came back',
+      () => sample(page),
+      (s) => s.currentTime > gone.currentTime + 2 && !s.paused && !s.stateVisible,
+      30_000,
+    );
+    await assertMovingPicture(page);
     assertNoErrors(page);
   });
 
@@ -252,6 +271,8 @@ test('the viewer page', { timeout: 240_000 }, async (t) => {
     assert.ok(gone.currentTime >= first.currentTime);
     await until(page, 'the list still says pushed is live', () => listEntry(page, 'pushed'), (e) => e && e.state !== 'live');
     t.diagnostic(`while offline: "${gone.state}"`);
+    await mkdir(ARTIFACTS, { recursive: true });
+    await page.screenshot({ path: path.join(ARTIFACTS, 'page-offline.png') });
     // And back: playback resumes without a reload.
     ffmpeg = publish(t, gateway, 'pushed');
     await until(
