@@ -66,7 +66,7 @@ async function refreshChannels() {
 function describe(c) {
   const parts = [];
   if (c.width && c.height) parts.push(`${c.width}×${c.height}`);
-  if (c.fps) parts.push(`${c.fps} fps`);
+  if (c.fps && c.state === 'live') parts.push(`${c.fps} fps`);
   const codecs = [c.video_codec, c.audio_codec].filter(Boolean).join(', ');
   if (codecs) parts.push(codecs);
   parts.push(`${c.viewers} watching`);
