@@ -67,6 +67,7 @@ function probes() {
       const state = document.getElementById('state');
       return {
         currentTime: v.currentTime,
+        ahead: v.buffered.length ? v.buffered.end(v.buffered.length - 1) - v.currentTime : NaN,
         paused: v.paused,
         muted: v.muted,
         readyState: v.readyState,
@@ -311,7 +312,7 @@ test('the viewer page', { timeout: 240_000 }, async (t) => {
     assertNoErrors(blocked);
   });
 
-  await t.test('/embed/<name> is a bare player; k pauses and resumes; the how-to panel; switching channels', async (t) => {
+  await t.test('/embed/<name> is a bare player; k pauses and resumes, l goes live; the how-to panel; switching channels; a phone', async (t) => {
     const gateway = await startGateway(t);
     publish(t, gateway, 'cam');
     publish(t, gateway, 'other');
@@ -342,6 +343,17 @@ test('the viewer page', { timeout: 240_000 }, async (t) => {
     await page.keyboard.press('k');
     await until(page, 'k did not resume', () => sample(page), (s) => !s.paused && s.currentTime > paused.currentTime + 0.5);
     assert.ok(paused.currentTime >= first.currentTime);
+
+    // Paused, the tab hidden and shown again: still paused. Then `l` plays at the live edge.
+    await page.keyboard.press('k');
+    await until(page, 'k did not pause', () => sample(page), (s) => s.paused);
+    await page.evaluate(() => document.dispatchEvent(new Event('visibilitychange')));
+    await sleep(2000);
+    const behind = await sample(page);
+    assert.ok(behind.paused, 'a paused video played when the tab came back');
+    assert.ok(behind.ahead > 1.5, `paused long enough to fall behind: ${behind.ahead}`);
+    await page.keyboard.press('l');
+    await until(page, 'l did not go to the live edge', () => sample(page), (s) => !s.paused && s.ahead < 1, 5000);
 
     await page.click('#howto summary');
     const urls = await page.evaluate(() =>

@@ -366,10 +366,8 @@ function drawChart(now) {
   line('bitrate', '#3dd68c');
 }
 
-// Hidden tabs: the player jumps to the live edge itself on return; keep the list fresh too.
-document.addEventListener('visibilitychange', () => {
-  if (!document.hidden && current) goLive();
-});
+// Hidden tabs: the player jumps to the live edge itself on return, and leaves a video
+// the viewer paused paused.
 
 setIcon($('fullscreen'), 'fullscreen');
 syncControls();
