@@ -11,6 +11,7 @@ let selected = null; // the channel name shown, set at once when picked
 let current = null; // { name, player } once its player exists
 let generation = 0; // bumped by each player start and stop, so a slower earlier start gives up
 let starting = false; // a player is being created
+let failed = false; // creating the selected channel's player failed: no retries until another pick
 let listed = false; // the channel list has been read once
 let unreachable = false; // the last read of the list failed
 let samples = []; // { t, latency, bitrate } for the chart
@@ -126,6 +127,7 @@ function watch(name) {
   if (selected === name && name) return;
   stopPlayer();
   selected = name;
+  failed = false;
   samples = [];
   $('stats').replaceChildren(); // the last channel's numbers until the next tick
   renderChannels();
@@ -145,7 +147,7 @@ function stopPlayer() {
 // gateway answers 404 for any other, and the browser logs every such retry as an error.
 // One start at a time: players share the <video>, and destroying a stale one detaches it.
 async function startPlayer() {
-  if (!selected || current || starting || !listed) return;
+  if (!selected || current || starting || failed || !listed) return;
   const name = selected;
   if (!channels.some((c) => c.name === name)) return setState(`No channel “${name}” yet: waiting for it…`);
   const mine = ++generation;
@@ -155,8 +157,9 @@ async function startPlayer() {
     player = await Player.create(video, { url: streamUrl(name), liveLatency: 0.5 });
   } catch (e) {
     starting = false;
-    if (mine === generation) setState(`Cannot play ${name}: ${e.message || e}`);
-    else startPlayer();
+    if (mine !== generation) return startPlayer();
+    failed = true;
+    setState(`Cannot play ${name}: ${e.message || e}`);
     return;
   }
   starting = false;
