@@ -2,7 +2,7 @@
 // Debian's Chromium through playwright-core with a fresh profile, all stopped
 // when the test ends, also when it fails.
 
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
@@ -31,6 +31,22 @@ const children = new Set();
 process.on('exit', () => {
   for (const c of children) c.kill('SIGKILL');
 });
+
+/**
+ * Fails naming what is missing: each tool must run (`tool -version`), the gateway
+ * binary must exist and Chromium must be where `launchBrowser` looks.
+ */
+export function requireTools(...tools) {
+  const missing = [];
+  for (const tool of tools) {
+    const r = spawnSync(tool, ['-version'], { stdio: 'ignore' });
+    if (r.error) missing.push(`${tool} (${r.error.code})`);
+  }
+  if (!existsSync(gatewayBin)) missing.push(`the gateway binary ${path.relative(root, gatewayBin)} (cargo build -p flashless-gateway)`);
+  const chromiumPath = process.env.CHROMIUM || '/usr/bin/chromium';
+  if (!existsSync(chromiumPath)) missing.push(`Chromium at ${chromiumPath}`);
+  if (missing.length) throw new Error(`missing: ${missing.join(', ')} (run \`cargo xtask test\` to install them)`);
+}
 
 export function freePort() {
   return new Promise((resolve, reject) => {

@@ -9,7 +9,7 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
 
-import { launchBrowser, publish, root, sleep, startGateway, startNginx } from './harness.mjs';
+import { launchBrowser, publish, requireTools, root, sleep, startGateway, startNginx } from './harness.mjs';
 
 const ARTIFACTS = path.join(root, 'e2e/artifacts');
 
@@ -181,6 +181,7 @@ function assertNoErrors(page) {
 }
 
 test('the viewer page', { timeout: 240_000 }, async (t) => {
+  requireTools('ffmpeg', 'nginx');
   const browser = await launchBrowser(t);
 
   await t.test('an nginx-rtmp channel pulled by the gateway: listed live, selected, plays picture and sound, stats', async (t) => {
