@@ -379,6 +379,13 @@ test('the viewer page', { timeout: 240_000 }, async (t) => {
     await until(page, 'other does not play', () => sample(page), (s) => !s.paused && s.currentTime > switched.currentTime + 1);
     await assertMovingPicture(page);
 
+    // Back, to the /watch/cam the page was opened on, and forward again.
+    await page.evaluate(() => history.back());
+    await until(page, 'back did not return to cam', () => listEntry(page, 'cam'), (e) => e?.current === 'page');
+    await until(page, 'cam has no viewer after going back', () => api('cam'), (c) => c.viewers === 1, 5000);
+    await page.evaluate(() => history.forward());
+    await until(page, 'forward did not return to other', () => listEntry(page, 'other'), (e) => e?.current === 'page');
+
     // Quick back and forth: one player is left, on the last pick, with sound.
     for (const [name, ms] of [['cam', 30], ['other', 120], ['cam', 0], ['other', 400], ['cam', 10], ['other', 0]]) {
       await page.evaluate((name) => (location.hash = `#/watch/${name}`), name);

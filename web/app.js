@@ -34,6 +34,8 @@ window.addEventListener('hashchange', () => {
   if (!embed && location.hash && location.pathname !== '/') history.replaceState(null, '', `/${location.hash}`);
   watch(routeName());
 });
+// Back and forward between /watch/a and /#/watch/b change the path: no hashchange for those.
+window.addEventListener('popstate', () => watch(routeName()));
 
 // ---- the channel list ----
 
