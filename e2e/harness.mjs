@@ -2,8 +2,9 @@
 // Debian's Chromium through playwright-core with a fresh profile, all stopped
 // when the test ends, also when it fails.
 
-import { spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
@@ -30,6 +31,22 @@ const children = new Set();
 process.on('exit', () => {
   for (const c of children) c.kill('SIGKILL');
 });
+
+/**
+ * Fails naming what is missing: each tool must run (`tool -version`), the gateway
+ * binary must exist and Chromium must be where `launchBrowser` looks.
+ */
+export function requireTools(...tools) {
+  const missing = [];
+  for (const tool of tools) {
+    const r = spawnSync(tool, ['-version'], { stdio: 'ignore' });
+    if (r.error) missing.push(`${tool} (${r.error.code})`);
+  }
+  if (!existsSync(gatewayBin)) missing.push(`the gateway binary ${path.relative(root, gatewayBin)} (cargo build -p flashless-gateway)`);
+  const chromiumPath = process.env.CHROMIUM || '/usr/bin/chromium';
+  if (!existsSync(chromiumPath)) missing.push(`Chromium at ${chromiumPath}`);
+  if (missing.length) throw new Error(`missing: ${missing.join(', ')} (run \`cargo xtask test\` to install them)`);
+}
 
 export function freePort() {
   return new Promise((resolve, reject) => {
@@ -86,14 +103,17 @@ export function start(t, cmd, args, name) {
   return { child, stop, log: () => `${name}: ${log}` };
 }
 
-/** `flashless serve` on free ports (or the given ones), without the demo channel; `extra` arguments appended. */
-export async function startGateway(t, { http: httpPort, rtmp: rtmpPort, extra = [] } = {}) {
+/**
+ * `flashless serve` on free ports (or the given ones), without the demo channel
+ * unless `demo` is set; `extra` arguments appended.
+ */
+export async function startGateway(t, { http: httpPort, rtmp: rtmpPort, extra = [], demo = false } = {}) {
   const http = httpPort ?? (await freePort());
   const rtmp = rtmpPort ?? (await freePort());
   const gw = start(
     t,
     gatewayBin,
-    ['serve', '--http', `127.0.0.1:${http}`, '--rtmp', `127.0.0.1:${rtmp}`, '--no-demo', ...extra],
+    ['serve', '--http', `127.0.0.1:${http}`, '--rtmp', `127.0.0.1:${rtmp}`, ...(demo ? [] : ['--no-demo']), ...extra],
     'flashless',
   );
   await waitForPort(http, 'the gateway (HTTP)');
@@ -113,6 +133,38 @@ export function publish(t, gateway, name, { video = 'h264', audio = 'aac' } = {}
   if (audio === 'mp3') args.push('-c:a', 'libmp3lame', '-b:a', '64k');
   args.push('-f', 'flv', `rtmp://127.0.0.1:${gateway.rtmp}/live/${name}`);
   return start(t, 'ffmpeg', args, 'ffmpeg');
+}
+
+const NGINX_RTMP_MODULES = ['/usr/lib/nginx/modules/ngx_rtmp_module.so', '/usr/share/nginx/modules/ngx_rtmp_module.so'];
+
+/**
+ * nginx with the RTMP module and one `live` application on a free port (as
+ * `gateway/tests/peers` starts it); `{ rtmp }` so `publish` can push to it.
+ */
+export async function startNginx(t) {
+  const module = NGINX_RTMP_MODULES.find((p) => existsSync(p));
+  if (!module) throw new Error(`nginx's RTMP module (Debian package libnginx-mod-rtmp) not found in ${NGINX_RTMP_MODULES}`);
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'flashless-nginx-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const port = await freePort();
+  const conf = [
+    `load_module ${module};`,
+    'daemon off;',
+    'master_process off;',
+    'worker_processes 1;',
+    `pid ${dir}/nginx.pid;`,
+    `error_log ${dir}/error.log info;`,
+    'events { worker_connections 256; }',
+    `rtmp { server { listen 127.0.0.1:${port}; chunk_size 4096;`,
+    '  application live { live on; record off; } } }',
+    '',
+  ].join('\n');
+  await writeFile(path.join(dir, 'nginx.conf'), conf);
+  const nginx = start(t, 'nginx', ['-e', path.join(dir, 'error.log'), '-p', dir, '-c', path.join(dir, 'nginx.conf')], 'nginx');
+  await waitForPort(port, 'nginx').catch((e) => {
+    throw new Error(`${e.message}\n${nginx.log()}`);
+  });
+  return { ...nginx, rtmp: port };
 }
 
 /** Chromium with a fresh profile, closed (and the profile removed) when the test ends. */

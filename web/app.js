@@ -7,7 +7,13 @@ const embed = location.pathname.startsWith('/embed/');
 const CHART_SECONDS = 60;
 
 let channels = [];
-let current = null; // { name, player }
+let selected = null; // the channel name shown, set at once when picked
+let current = null; // { name, player } once its player exists
+let generation = 0; // bumped by each player start and stop, so a slower earlier start gives up
+let starting = false; // a player is being created
+let failed = false; // creating the selected channel's player failed: no retries until another pick
+let listed = false; // the channel list has been read once
+let unreachable = false; // the last read of the list failed
 let samples = []; // { t, latency, bitrate } for the chart
 
 document.body.classList.toggle('embed', embed);
@@ -16,13 +22,20 @@ for (const el of document.querySelectorAll('.host')) el.textContent = location.h
 // ---- routing: /watch/<name>, /embed/<name>, or #/watch/<name> ----
 
 function routeName() {
-  const path = location.pathname.match(/^\/(?:watch|embed)\/([^/]+)$/);
-  if (path) return decodeURIComponent(path[1]);
+  // The hash first: picking a channel in the list on a /watch/<name> page sets it.
   const hash = location.hash.match(/^#\/watch\/([^/]+)$/);
-  return hash ? decodeURIComponent(hash[1]) : null;
+  if (hash) return decodeURIComponent(hash[1]);
+  const path = location.pathname.match(/^\/(?:watch|embed)\/([^/]+)$/);
+  return path ? decodeURIComponent(path[1]) : null;
 }
 
-window.addEventListener('hashchange', () => watch(routeName()));
+window.addEventListener('hashchange', () => {
+  // /watch/a#/watch/b reads as b; say so with one name in the address bar.
+  if (!embed && location.hash && location.pathname !== '/') history.replaceState(null, '', `/${location.hash}`);
+  watch(routeName());
+});
+// Back and forward between /watch/a and /#/watch/b change the path: no hashchange for those.
+window.addEventListener('popstate', () => watch(routeName()));
 
 // ---- the channel list ----
 
@@ -31,13 +44,23 @@ async function refreshChannels() {
     const response = await fetch('/api/channels', { cache: 'no-store' });
     if (!response.ok) throw new Error(`HTTP ${response.status}`);
     channels = await response.json();
+    listed = true;
+    if (unreachable) setState('');
+    unreachable = false;
     renderChannels();
-    if (!current && !routeName() && !embed) {
+    if (!selected && !routeName() && !embed) {
       const first = channels.find((c) => c.state === 'live') || channels[0];
       if (first) location.hash = `#/watch/${encodeURIComponent(first.name)}`;
     }
-    if (current) showChannelState(channels.find((c) => c.name === current.name));
+    if (selected) {
+      const c = channels.find((x) => x.name === selected);
+      showRtmpUrl(c);
+      if (current && !c) stopPlayer();
+      if (current) showChannelState(c);
+      else startPlayer();
+    }
   } catch (e) {
+    unreachable = true;
     setState(`Cannot reach the gateway (${e.message}); retrying…`);
   }
   setTimeout(refreshChannels, 2000);
@@ -46,7 +69,7 @@ async function refreshChannels() {
 function describe(c) {
   const parts = [];
   if (c.width && c.height) parts.push(`${c.width}×${c.height}`);
-  if (c.fps) parts.push(`${c.fps} fps`);
+  if (c.fps && c.state === 'live') parts.push(`${c.fps} fps`);
   const codecs = [c.video_codec, c.audio_codec].filter(Boolean).join(', ');
   if (codecs) parts.push(codecs);
   parts.push(`${c.viewers} watching`);
@@ -61,7 +84,7 @@ function renderChannels() {
       const li = document.createElement('li');
       const a = document.createElement('a');
       a.href = `#/watch/${encodeURIComponent(c.name)}`;
-      if (current && current.name === c.name) a.setAttribute('aria-current', 'page');
+      if (selected === c.name) a.setAttribute('aria-current', 'page');
       const badge = document.createElement('span');
       badge.className = `badge ${c.state}`;
       badge.textContent = c.state;
@@ -84,8 +107,16 @@ function setState(text) {
   $('state').textContent = text || '';
 }
 
+// A message over the video; over a playing one (an error the player plays on after,
+// e.g. one track's codec unsupported) it goes away after a while.
+function notice(text) {
+  setState(text);
+  setTimeout(() => {
+    if ($('state').textContent === text && !video.paused && video.readyState >= 3) setState('');
+  }, 6000);
+}
+
 function showChannelState(c) {
-  if (!c) return setState('This channel does not exist (any more).');
   if (!video.paused && video.readyState >= 3) return;
   if (c.state === 'retrying') setState(`Reconnecting to the source: ${c.error}`);
   else if (c.state === 'idle' && c.source === 'publish') setState('Offline: waiting for the publisher');
@@ -94,50 +125,92 @@ function showChannelState(c) {
 
 // ---- the player ----
 
-async function watch(name) {
-  if (current && current.name === name) return;
-  if (current) current.player.destroy();
-  current = null;
+function watch(name) {
+  if (selected === name && name) return;
+  stopPlayer();
+  selected = name;
+  failed = false;
   samples = [];
+  $('stats').replaceChildren(); // the last channel's numbers until the next tick
+  renderChannels();
   if (!name) return setState('Pick a channel');
   setState('Connecting…');
-  const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
-  const url = `${scheme}://${location.host}/live/${encodeURIComponent(name)}.flv`;
-  showUrls(name, url);
-  renderChannels();
+  showUrls(name);
+  startPlayer();
+}
+
+function stopPlayer() {
+  generation++;
+  if (current) current.player.destroy();
+  current = null;
+}
+
+// The selected channel's player, started once the list says the channel exists: the
+// gateway answers 404 for any other, and the browser logs every such retry as an error.
+// One start at a time: players share the <video>, and destroying a stale one detaches it.
+async function startPlayer() {
+  if (!selected || current || starting || failed || !listed) return;
+  const name = selected;
+  if (!channels.some((c) => c.name === name)) return setState(`No channel “${name}” yet: waiting for it…`);
+  const mine = ++generation;
+  starting = true;
+  let player;
   try {
-    const player = await Player.create(video, { url, liveLatency: 0.5 });
+    player = await Player.create(video, { url: streamUrl(name), liveLatency: 0.5 });
+  } catch (e) {
+    starting = false;
+    if (mine !== generation) return startPlayer();
+    failed = true;
+    setState(`Cannot play ${name}: ${e.message || e}`);
+    return;
+  }
+  starting = false;
+  if (mine !== generation) {
+    // Another channel was picked meanwhile: now start that one.
+    player.destroy();
+    return startPlayer();
+  }
+  try {
     current = { name, player };
-    player.on('error', (e) => setState(`${e.message || e.detail?.message || e}`));
+    player.on('error', (e) => notice(`${e.message || e.detail?.message || e}`));
     player.on('reconnecting', (e) => setState(`Reconnecting… ${e.reason || e.detail?.reason || ''}`));
     player.on('reconnected', () => setState(''));
-    await startPlayback();
+    await startPlayback(mine);
   } catch (e) {
-    setState(`Cannot play ${name}: ${e.message || e}`);
+    if (mine === generation) setState(`Cannot play ${name}: ${e.message || e}`);
   }
 }
 
-async function startPlayback() {
+function streamUrl(name) {
+  const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
+  return `${scheme}://${location.host}/live/${encodeURIComponent(name)}.flv`;
+}
+
+async function startPlayback(mine) {
   try {
     await video.play();
-  } catch {
+  } catch (e) {
+    // Another channel was picked meanwhile (AbortError), or the player was destroyed.
+    if (mine !== generation || e.name !== 'NotAllowedError') return;
     // Autoplay with sound is blocked until the viewer interacts; muted autoplay is allowed.
     video.muted = true;
     await video.play().catch(() => {});
   }
-  $('unmute').hidden = !video.muted;
+  if (mine === generation) $('unmute').hidden = !video.muted;
 }
 
 video.addEventListener('playing', () => setState(''));
 video.addEventListener('waiting', () => setState('Buffering…'));
 
-function showUrls(name, wsUrl) {
+function showUrls(name) {
+  const wsUrl = streamUrl(name);
   const httpUrl = wsUrl.replace(/^ws/, 'http');
   const c = channels.find((x) => x.name === name);
   $('url-ws').textContent = wsUrl;
   $('url-http').textContent = httpUrl;
-  $('url-rtmp').textContent = c?.urls?.rtmp || '(the RTMP listener is off)';
-  $('url-embed').textContent = `<iframe src="${location.origin}/embed/${name}" allow="autoplay; fullscreen; picture-in-picture"></iframe>`;
+  $('url-rtmp').textContent = '';
+  showRtmpUrl(c);
+  $('url-embed').textContent = `<iframe src="${location.origin}/embed/${encodeURIComponent(name)}" allow="autoplay; fullscreen; picture-in-picture"></iframe>`;
   $('snippet').textContent = [
     'npm install flashless',
     '',
@@ -146,6 +219,10 @@ function showUrls(name, wsUrl) {
     `  url: '${wsUrl}',`,
     '});',
   ].join('\n');
+}
+
+function showRtmpUrl(c) {
+  if (c) $('url-rtmp').textContent = c.urls?.rtmp || '(the RTMP listener is off)';
 }
 
 // ---- controls ----
@@ -187,26 +264,45 @@ $('volume').addEventListener('input', (e) => {
 $('live').addEventListener('click', goLive);
 $('fullscreen').addEventListener('click', toggleFullscreen);
 $('stats-toggle').addEventListener('click', toggleStats);
+function togglePip() {
+  if (!document.pictureInPictureEnabled) return;
+  const request = document.pictureInPictureElement ? document.exitPictureInPicture() : video.requestPictureInPicture();
+  request.catch(() => {}); // e.g. no metadata yet
+}
+
 if (document.pictureInPictureEnabled) {
   $('pip').hidden = false;
-  $('pip').addEventListener('click', () =>
-    document.pictureInPictureElement ? document.exitPictureInPicture() : video.requestPictureInPicture(),
-  );
+  $('pip').addEventListener('click', togglePip);
 }
 video.addEventListener('play', syncControls);
 video.addEventListener('pause', syncControls);
 video.addEventListener('volumechange', syncControls);
 
+// Icons drawn inline: emoji and symbol glyphs are missing from many systems' fonts.
+const ICONS = {
+  play: '<path d="M8 5v14l11-7z"/>',
+  pause: '<path d="M6 5h4v14H6zm8 0h4v14h-4z"/>',
+  sound: '<path d="M3 9v6h4l5 5V4L7 9z"/><path d="M15 8.5a5 5 0 0 1 0 7M17.5 6a8.5 8.5 0 0 1 0 12" fill="none" stroke="currentColor" stroke-width="2"/>',
+  muted: '<path d="M3 9v6h4l5 5V4L7 9z"/><path d="M15 9l6 6M21 9l-6 6" fill="none" stroke="currentColor" stroke-width="2"/>',
+  fullscreen: '<path d="M4 9V4h5M15 4h5v5M20 15v5h-5M9 20H4v-5" fill="none" stroke="currentColor" stroke-width="2"/>',
+};
+
+function setIcon(button, name) {
+  if (button.dataset.icon === name) return;
+  button.dataset.icon = name;
+  button.innerHTML = `<svg viewBox="0 0 24 24" width="18" height="18" fill="currentColor" aria-hidden="true">${ICONS[name]}</svg>`;
+}
+
 function syncControls() {
-  $('play').textContent = video.paused ? '▶' : '❚❚';
+  setIcon($('play'), video.paused ? 'play' : 'pause');
   $('play').setAttribute('aria-label', video.paused ? 'Play' : 'Pause');
-  $('mute').textContent = video.muted || video.volume === 0 ? '🔇' : '🔊';
+  setIcon($('mute'), video.muted || video.volume === 0 ? 'muted' : 'sound');
   $('mute').setAttribute('aria-label', video.muted ? 'Unmute' : 'Mute');
 }
 
 document.addEventListener('keydown', (e) => {
   if (e.target instanceof HTMLInputElement || e.ctrlKey || e.metaKey || e.altKey) return;
-  const actions = { k: togglePlay, ' ': togglePlay, m: toggleMute, f: toggleFullscreen, s: toggleStats, l: goLive };
+  const actions = { k: togglePlay, ' ': togglePlay, m: toggleMute, f: toggleFullscreen, s: toggleStats, l: goLive, p: togglePip };
   const action = actions[e.key];
   if (action && !(e.key === ' ' && e.target instanceof HTMLButtonElement)) {
     e.preventDefault();
@@ -222,7 +318,7 @@ function fmt(value, digits, unit) {
 
 function tick() {
   if (current) {
-    const s = current.player.stats();
+    const s = current.player.stats() || {};
     const behind = s.latency > 1.5;
     $('live').classList.toggle('at-edge', !behind);
     const rows = [
@@ -275,11 +371,10 @@ function drawChart(now) {
   line('bitrate', '#3dd68c');
 }
 
-// Hidden tabs: the player jumps to the live edge itself on return; keep the list fresh too.
-document.addEventListener('visibilitychange', () => {
-  if (!document.hidden && current) goLive();
-});
+// Hidden tabs: the player jumps to the live edge itself on return, and leaves a video
+// the viewer paused paused.
 
+setIcon($('fullscreen'), 'fullscreen');
 syncControls();
 refreshChannels();
 watch(routeName());

@@ -1,0 +1,431 @@
+// The viewer page (`web/`, served by the gateway) in Debian's Chromium, end to end:
+// ffmpeg → nginx-rtmp → the gateway pulling it → the page; a publisher pushing to the
+// gateway; the built-in demo; a channel going offline and back; the embed page; keys.
+// One browser for all scenarios, run in sequence; no console error anywhere.
+// Needs `cargo xtask wasm` and a gateway built after it (`cargo xtask test` does both).
+
+import assert from 'node:assert/strict';
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { test } from 'node:test';
+
+import { launchBrowser, publish, requireTools, root, sleep, startGateway, startNginx } from './harness.mjs';
+
+const ARTIFACTS = path.join(root, 'e2e/artifacts');
+
+// Injected into every page: picture and sound probes on the page's own <video>.
+function probes() {
+  let audio;
+  const video = () => document.getElementById('video');
+  window.__probe = {
+    /** A 64×48 copy of the current frame: mean and variance of luma, the most saturated pixel, the luma. */
+    picture() {
+      const v = video();
+      if (!v || !v.videoWidth) return null;
+      const canvas = document.createElement('canvas');
+      canvas.width = 64;
+      canvas.height = 48;
+      const g = canvas.getContext('2d', { willReadFrequently: true });
+      g.drawImage(v, 0, 0, 64, 48);
+      const px = g.getImageData(0, 0, 64, 48).data;
+      const luma = [];
+      let sum = 0;
+      let sq = 0;
+      let saturation = 0;
+      for (let i = 0; i < px.length; i += 4) {
+        const y = 0.299 * px[i] + 0.587 * px[i + 1] + 0.114 * px[i + 2];
+        luma.push(y);
+        sum += y;
+        sq += y * y;
+        saturation = Math.max(saturation, Math.max(px[i], px[i + 1], px[i + 2]) - Math.min(px[i], px[i + 1], px[i + 2]));
+      }
+      const n = luma.length;
+      return { mean: sum / n, variance: sq / n - (sum / n) ** 2, saturation, luma };
+    },
+    /** The element's sound through an analyser: energy near 1 kHz against the median bin, in dB. */
+    tone() {
+      if (!audio) {
+        const context = new AudioContext();
+        const node = context.createAnalyser();
+        node.fftSize = 4096;
+        context.createMediaElementSource(video()).connect(node);
+        node.connect(context.destination);
+        context.resume();
+        audio = { context, node, bins: new Float32Array(node.frequencyBinCount) };
+      }
+      const { context, node, bins } = audio;
+      node.getFloatFrequencyData(bins);
+      const hz = context.sampleRate / node.fftSize;
+      const at = Math.round(1000 / hz);
+      const near = Math.max(...bins.slice(at - 2, at + 3));
+      const sorted = [...bins].filter(Number.isFinite).sort((a, b) => a - b);
+      const median = sorted.length ? sorted[sorted.length >> 1] : -Infinity;
+      return { contrast: near - median, near, median, state: context.state };
+    },
+    sample() {
+      const v = video();
+      const state = document.getElementById('state');
+      return {
+        currentTime: v.currentTime,
+        ahead: v.buffered.length ? v.buffered.end(v.buffered.length - 1) - v.currentTime : NaN,
+        paused: v.paused,
+        muted: v.muted,
+        readyState: v.readyState,
+        width: v.videoWidth,
+        state: state ? state.textContent : null,
+        stateVisible: state ? getComputedStyle(state).display !== 'none' && state.textContent !== '' : false,
+        hash: location.hash,
+      };
+    },
+  };
+}
+
+// Injected to play as browsers do by default: no sound before the viewer interacts.
+function blockAutoplayWithSound() {
+  let gesture = false;
+  addEventListener('pointerdown', () => (gesture = true), true);
+  addEventListener('keydown', () => (gesture = true), true);
+  const play = HTMLMediaElement.prototype.play;
+  HTMLMediaElement.prototype.play = function () {
+    if (!this.muted && !gesture) return Promise.reject(new DOMException('play() needs a user gesture', 'NotAllowedError'));
+    return play.call(this);
+  };
+}
+
+/** A new tab on `url` that records console errors and page errors. */
+async function open(browser, url, { autoplayPolicy = false } = {}) {
+  const page = await browser.newPage();
+  if (autoplayPolicy) await page.addInitScript(blockAutoplayWithSound);
+  page.errors = [];
+  page.logs = [];
+  page.on('console', (m) => {
+    page.logs.push(`${m.type()}: ${m.text()}`);
+    if (m.type() === 'error') page.errors.push(`console: ${m.text()}`);
+  });
+  page.on('pageerror', (e) => page.errors.push(`pageerror: ${e.message}`));
+  await page.addInitScript(probes);
+  await page.goto(url);
+  return page;
+}
+
+/** Polls `f()` (in Node) until `done(value)` holds; fails naming `what` and the last value. */
+async function until(page, what, f, done, ms = 15_000) {
+  const deadline = Date.now() + ms;
+  let last;
+  for (;;) {
+    last = await f();
+    if (done(last)) return last;
+    if (Date.now() > deadline) {
+      throw new Error(`${what} within ${ms} ms; last: ${JSON.stringify(last)}\n${page.logs.slice(-20).join('\n')}`);
+    }
+    await sleep(200);
+  }
+}
+
+const sample = (page) => page.evaluate(() => window.__probe.sample());
+
+/** Waits until the page plays: time advances past `after` (seconds) and the video has a size. */
+async function playing(page, what, { after = 0.5, ms = 20_000 } = {}) {
+  return until(page, what, () => sample(page), (s) => s.currentTime > after && !s.paused && s.width > 0, ms);
+}
+
+/** Two snapshots a while apart: not black, not flat, coloured (testsrc's bars), and different. */
+async function assertMovingPicture(page) {
+  const a = await until(page, 'no picture', () => page.evaluate(() => window.__probe.picture()), Boolean);
+  await sleep(600);
+  const b = await page.evaluate(() => window.__probe.picture());
+  for (const p of [a, b]) {
+    assert.ok(p.mean > 30, `picture too dark (black?): mean luma ${p.mean}`);
+    assert.ok(p.variance > 100, `picture flat: luma variance ${p.variance}`);
+    assert.ok(p.saturation > 100, `picture without colour: saturation ${p.saturation}`);
+  }
+  const diff = a.luma.reduce((s, y, i) => s + Math.abs(y - b.luma[i]), 0) / a.luma.length;
+  assert.ok(diff > 0.5, `frames did not change between snapshots: mean luma difference ${diff}`);
+}
+
+/** The 1 kHz tone is audible through the element (so it is not muted). */
+async function assertTone(page) {
+  const s = await sample(page);
+  assert.equal(s.muted, false, 'the video is muted');
+  await until(
+    page,
+    'no 1 kHz tone',
+    () => page.evaluate(() => window.__probe.tone()),
+    (x) => x.contrast > 30,
+    10_000,
+  );
+}
+
+/** The channel's entry in the list: its badge text and whether it is the current one. */
+function listEntry(page, name) {
+  return page.evaluate((name) => {
+    for (const a of document.querySelectorAll('#channel-list a')) {
+      if (a.querySelector('.name')?.textContent === name) {
+        return { state: a.querySelector('.badge')?.textContent, current: a.getAttribute('aria-current'), href: a.getAttribute('href') };
+      }
+    }
+    return null;
+  }, name);
+}
+
+async function readStats(page) {
+  return page.evaluate(() => {
+    const out = { visible: !document.getElementById('overlay').hidden };
+    for (const dd of document.querySelectorAll('#stats dd')) out[dd.dataset.stat] = dd.textContent;
+    return out;
+  });
+}
+
+function assertNoErrors(page) {
+  assert.deepEqual(page.errors, [], `console errors:\n${page.logs.join('\n')}`);
+}
+
+test('the viewer page', { timeout: 240_000 }, async (t) => {
+  requireTools('ffmpeg', 'nginx');
+  const browser = await launchBrowser(t);
+
+  await t.test('an nginx-rtmp channel pulled by the gateway: listed live, selected, plays picture and sound, stats', async (t) => {
+    const nginx = await startNginx(t);
+    let source = publish(t, nginx, 'cam');
+    // With the demo on too, and the page opened on it: picking cam is the viewer's doing.
+    const gateway = await startGateway(t, { demo: true, extra: ['--channel', `cam=rtmp://127.0.0.1:${nginx.rtmp}/live/cam live=1`] });
+    const page = await open(browser, `${gateway.origin}/#/watch/demo`);
+    t.after(() => page.close());
+
+    await until(page, 'cam is not listed as live', () => listEntry(page, 'cam'), (e) => e?.state === 'live');
+    await playing(page, 'the demo did not play first');
+    assert.equal((await listEntry(page, 'demo')).current, 'page');
+    await page.click('#channel-list a:has(.name:text-is("cam"))');
+    await until(page, 'the URL does not name cam', () => sample(page), (s) => s.hash === '#/watch/cam');
+    const first = await playing(page, 'playback did not start');
+    assert.equal((await listEntry(page, 'cam')).current, 'page');
+    assert.equal((await listEntry(page, 'demo')).current, null);
+    await until(page, 'the picture is not cam\'s 320×240', () => sample(page), (s) => s.width === 320);
+    await assertMovingPicture(page);
+    await assertTone(page);
+    const later = await until(page, 'time does not advance', () => sample(page), (s) => s.currentTime > first.currentTime + 1.5);
+    assert.ok(!later.stateVisible, `a state shows over a playing video: ${later.state}`);
+
+    // The statistics overlay, toggled with `s`.
+    await page.keyboard.press('s');
+    const stats = await until(
+      page,
+      'the stats overlay shows no numbers',
+      () => readStats(page),
+      (s) => s.visible && /avc1/.test(s.codecs ?? '') && Number.isFinite(parseFloat(s.fps)) && parseFloat(s.fps) > 15,
+    );
+    const latency = parseFloat(stats.latency);
+    const fps = parseFloat(stats.fps);
+    assert.ok(latency >= 0 && latency < 2, `latency ${stats.latency}`);
+    assert.ok(fps >= 15 && fps <= 30, `fps ${stats.fps}`);
+    assert.match(stats.codecs, /avc1\.[0-9a-f]{6}/);
+    assert.match(stats.codecs, /mp4a\.40\.2/);
+    assert.match(stats.size, /^320×240$/);
+    await mkdir(ARTIFACTS, { recursive: true });
+    await page.screenshot({ path: path.join(ARTIFACTS, 'page-playing.png') });
+    await page.keyboard.press('s');
+    assert.equal((await readStats(page)).visible, false, 's hides the overlay again');
+
+    // The source behind nginx goes away and comes back: the page says so, then plays on.
+    await source.stop();
+    const gone = await until(
+      page,
+      'no word over the video that the source is away',
+      () => sample(page),
+      (s) => s.stateVisible && /source|offline|reconnect/i.test(s.state),
+    );
+    t.diagnostic(`without a source: "${gone.state}"`);
+    source = publish(t, nginx, 'cam');
+    await until(
+      page,
+      'playback did not resume after the source came back',
+      () => sample(page),
+      (s) => s.currentTime > gone.currentTime + 2 && !s.paused && !s.stateVisible,
+      30_000,
+    );
+    await assertMovingPicture(page);
+    assertNoErrors(page);
+  });
+
+  await t.test('a channel published to the gateway shows up and plays; offline and back in the same page', async (t) => {
+    const gateway = await startGateway(t);
+    const page = await open(browser, `${gateway.origin}/`);
+    t.after(() => page.close());
+    await until(page, 'the empty list is not explained', () => page.isVisible('#channels-empty'), Boolean);
+
+    let ffmpeg = publish(t, gateway, 'pushed');
+    await until(page, 'pushed is not listed as live', () => listEntry(page, 'pushed'), (e) => e?.state === 'live');
+    // The only live channel is picked by itself.
+    await until(page, 'the page did not pick pushed', () => sample(page), (s) => s.hash === '#/watch/pushed');
+    const first = await playing(page, 'playback did not start');
+    await assertMovingPicture(page);
+    await assertTone(page);
+    const loadId = await page.evaluate(() => (window.__loadId ??= Math.random()));
+
+    // The publisher goes away: the page says so over the video.
+    await ffmpeg.stop();
+    const gone = await until(
+      page,
+      'no offline/reconnecting state over the video',
+      () => sample(page),
+      (s) => s.stateVisible && /offline|reconnect|waiting/i.test(s.state),
+    );
+    assert.ok(gone.currentTime >= first.currentTime);
+    await until(page, 'the list still says pushed is live', () => listEntry(page, 'pushed'), (e) => e && e.state !== 'live');
+    t.diagnostic(`while offline: "${gone.state}"`);
+    await mkdir(ARTIFACTS, { recursive: true });
+    await page.screenshot({ path: path.join(ARTIFACTS, 'page-offline.png') });
+    // And back: playback resumes without a reload.
+    ffmpeg = publish(t, gateway, 'pushed');
+    await until(
+      page,
+      'playback did not resume after the publisher came back',
+      () => sample(page),
+      (s) => s.currentTime > gone.currentTime + 2 && !s.paused && !s.stateVisible,
+      30_000,
+    );
+    assert.equal(await page.evaluate(() => window.__loadId), loadId, 'the page was reloaded');
+    await assertMovingPicture(page);
+    assertNoErrors(page);
+  });
+
+  await t.test('the built-in demo is picked and plays with sound, or muted with a button for sound where autoplay is blocked', async (t) => {
+    const gateway = await startGateway(t, { demo: true });
+    const page = await open(browser, `${gateway.origin}/`);
+    t.after(() => page.close());
+    await until(page, 'demo is not listed', () => listEntry(page, 'demo'), Boolean);
+    await until(page, 'the page did not pick demo', () => sample(page), (s) => s.hash === '#/watch/demo');
+    await playing(page, 'the demo did not play');
+    await assertMovingPicture(page);
+    await assertTone(page);
+    assertNoErrors(page);
+
+    // Where sound needs a gesture first: it plays muted and offers sound at a click.
+    const blocked = await open(browser, `${gateway.origin}/`, { autoplayPolicy: true });
+    t.after(() => blocked.close());
+    const muted = await playing(blocked, 'the demo did not play muted');
+    assert.equal(muted.muted, true);
+    assert.ok(await blocked.isVisible('#unmute'), 'no button for sound');
+    await blocked.click('#unmute');
+    assert.equal(await blocked.isVisible('#unmute'), false);
+    await assertTone(blocked);
+    await until(blocked, 'stopped playing after unmuting', () => sample(blocked), (s) => !s.paused && s.currentTime > muted.currentTime + 1);
+    assertNoErrors(blocked);
+  });
+
+  await t.test('/embed/<name> is a bare player; k pauses and resumes, l goes live; the how-to panel; switching channels; a phone', async (t) => {
+    const gateway = await startGateway(t);
+    publish(t, gateway, 'cam');
+    publish(t, gateway, 'other');
+    const api = async (name) => (await (await fetch(`${gateway.origin}/api/channels`)).json()).find((c) => c.name === name);
+    for (const name of ['cam', 'other']) await until({ logs: [] }, `${name} is not live`, () => api(name), (c) => c?.state === 'live');
+
+    const embed = await open(browser, `${gateway.origin}/embed/cam`);
+    t.after(() => embed.close());
+    await playing(embed, 'the embedded player did not play');
+    for (const selector of ['header', '.channels', '#howto']) {
+      assert.equal(await embed.isVisible(selector), false, `${selector} shows in the embed page`);
+    }
+    const box = await embed.evaluate(() => {
+      const r = document.getElementById('video').getBoundingClientRect();
+      return { w: r.width, h: r.height, vw: innerWidth, vh: innerHeight };
+    });
+    assert.ok(box.w >= box.vw - 1 && box.h >= box.vh - 1, `the player does not fill the frame: ${JSON.stringify(box)}`);
+    await assertMovingPicture(embed);
+    assertNoErrors(embed);
+
+    const page = await open(browser, `${gateway.origin}/watch/cam`);
+    t.after(() => page.close());
+    const first = await playing(page, 'the watch page did not play');
+    await page.keyboard.press('k');
+    const paused = await until(page, 'k did not pause', () => sample(page), (s) => s.paused);
+    await sleep(500);
+    assert.ok(Math.abs((await sample(page)).currentTime - paused.currentTime) < 0.05, 'time advances while paused');
+    await page.keyboard.press('k');
+    await until(page, 'k did not resume', () => sample(page), (s) => !s.paused && s.currentTime > paused.currentTime + 0.5);
+    assert.ok(paused.currentTime >= first.currentTime);
+
+    // Paused, the tab hidden and shown again: still paused. Then `l` plays at the live edge.
+    await page.keyboard.press('k');
+    await until(page, 'k did not pause', () => sample(page), (s) => s.paused);
+    await page.evaluate(() => document.dispatchEvent(new Event('visibilitychange')));
+    await sleep(2000);
+    const behind = await sample(page);
+    assert.ok(behind.paused, 'a paused video played when the tab came back');
+    assert.ok(behind.ahead > 1.5, `paused long enough to fall behind: ${behind.ahead}`);
+    await page.keyboard.press('l');
+    await until(page, 'l did not go to the live edge', () => sample(page), (s) => !s.paused && s.ahead < 1, 5000);
+
+    await page.click('#howto summary');
+    const urls = await page.evaluate(() =>
+      Object.fromEntries(['ws', 'http', 'rtmp', 'embed'].map((k) => [k, document.getElementById(`url-${k}`).textContent])),
+    );
+    assert.equal(urls.ws, `ws://127.0.0.1:${gateway.http}/live/cam.flv`);
+    assert.equal(urls.http, `http://127.0.0.1:${gateway.http}/live/cam.flv`);
+    assert.equal(urls.rtmp, `rtmp://127.0.0.1:${gateway.rtmp}/live/cam`);
+    assert.match(urls.embed, new RegExp(`/embed/cam"`));
+    assert.ok(await page.isVisible('#url-rtmp'), 'the how-to panel does not open');
+
+    // Another channel from the list: the address, the URLs and the player follow; the first stream is let go.
+    await embed.close();
+    await page.click('#channel-list a:has(.name:text-is("other"))');
+    await until(page, 'the address does not name other', () => page.evaluate(() => location.pathname + location.hash), (u) => u === '/#/watch/other');
+    await until(page, 'other is not marked as the current channel', () => listEntry(page, 'other'), (e) => e?.current === 'page');
+    assert.equal(await page.textContent('#url-ws'), `ws://127.0.0.1:${gateway.http}/live/other.flv`);
+    assert.equal(await page.textContent('#url-rtmp'), `rtmp://127.0.0.1:${gateway.rtmp}/live/other`);
+    await until(page, 'cam still has viewers', () => api('cam'), (c) => c.viewers === 0, 5000);
+    await until(page, 'other has no viewer', () => api('other'), (c) => c.viewers === 1, 5000);
+    const switched = await sample(page);
+    await until(page, 'other does not play', () => sample(page), (s) => !s.paused && s.currentTime > switched.currentTime + 1);
+    await assertMovingPicture(page);
+
+    // Back, to the /watch/cam the page was opened on, and forward again.
+    await page.evaluate(() => history.back());
+    await until(page, 'back did not return to cam', () => listEntry(page, 'cam'), (e) => e?.current === 'page');
+    await until(page, 'cam has no viewer after going back', () => api('cam'), (c) => c.viewers === 1, 5000);
+    await page.evaluate(() => history.forward());
+    await until(page, 'forward did not return to other', () => listEntry(page, 'other'), (e) => e?.current === 'page');
+
+    // Quick back and forth: one player is left, on the last pick, with sound.
+    for (const [name, ms] of [['cam', 30], ['other', 120], ['cam', 0], ['other', 400], ['cam', 10], ['other', 0]]) {
+      await page.evaluate((name) => (location.hash = `#/watch/${name}`), name);
+      await sleep(ms);
+    }
+    await until(page, 'cam still has viewers after the switching', () => api('cam'), (c) => c.viewers === 0, 5000);
+    await until(page, 'other has not exactly one viewer after the switching', () => api('other'), (c) => c.viewers === 1, 5000);
+    const settled = await sample(page);
+    const resumed = await until(page, 'other does not play after the switching', () => sample(page), (s) => !s.paused && s.currentTime > settled.currentTime + 1);
+    assert.equal(resumed.muted, false, 'muted by the switching');
+    assert.equal((await api('other')).viewers, 1);
+
+    // On a phone: nothing sticks out sideways, every control is inside the player.
+    await page.setViewportSize({ width: 390, height: 844 });
+    const phone = await page.evaluate(() => {
+      const player = document.getElementById('player').getBoundingClientRect();
+      const outside = [...document.querySelectorAll('#controls > :not([hidden])')]
+        .filter((el) => {
+          const r = el.getBoundingClientRect();
+          return r.width > 0 && (r.left < player.left - 1 || r.right > player.right + 1);
+        })
+        .map((el) => el.id);
+      return { scrollWidth: document.documentElement.scrollWidth, width: innerWidth, outside };
+    });
+    assert.ok(phone.scrollWidth <= phone.width, `the page scrolls sideways on a phone: ${JSON.stringify(phone)}`);
+    assert.deepEqual(phone.outside, [], 'controls cut off on a phone');
+    await mkdir(ARTIFACTS, { recursive: true });
+    await page.screenshot({ path: path.join(ARTIFACTS, 'page-phone.png'), fullPage: true });
+    assertNoErrors(page);
+  });
+
+  await t.test('a link to a channel that does not exist says so, and plays once it is published', async (t) => {
+    const gateway = await startGateway(t);
+    const page = await open(browser, `${gateway.origin}/watch/later`);
+    t.after(() => page.close());
+    await until(page, 'no word that the channel is missing', () => sample(page), (s) => s.stateVisible && /not exist|no channel|waiting/i.test(s.state));
+    t.diagnostic(`missing channel: "${(await sample(page)).state}"`);
+    publish(t, gateway, 'later');
+    await playing(page, 'the channel did not play once published', { ms: 25_000 });
+    await assertMovingPicture(page);
+    assertNoErrors(page);
+  });
+});
