@@ -49,6 +49,8 @@ export class Player extends EventTarget {
   #opened;
   #settle;
   #destroyed = false;
+  /** Events from before `create` resolved, replayed once the caller could subscribe. */
+  #early = [];
 
   /** Whether this browser has Media Source Extensions (`MediaSource` or `ManagedMediaSource`). */
   static isSupported() {
@@ -74,6 +76,16 @@ export class Player extends EventTarget {
     this.#inner = new WasmPlayer(video, settings, (name, detail) => {
       if (name === 'open') {
         this.#settle.resolve();
+        // A task later, the code awaiting `create` has run and registered its listeners.
+        setTimeout(() => {
+          const early = this.#early || [];
+          this.#early = null;
+          for (const [n, d] of early) this.dispatchEvent(new CustomEvent(n, { detail: d }));
+        }, 0);
+        return;
+      }
+      if (this.#early) {
+        this.#early.push([name, detail]);
         return;
       }
       this.dispatchEvent(new CustomEvent(name, { detail }));
