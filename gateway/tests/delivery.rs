@@ -4,7 +4,6 @@
 mod peers;
 
 use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use flashless_core::flv::{FlvReader, Item, Tag, TagType, VideoPacket, VideoTag};
@@ -115,25 +114,7 @@ async fn ws_flv_starts_with_the_header_then_sequence_headers_then_a_keyframe() {
 fn ffprobe_reads_http_flv() {
     let gw = Gateway::start(&["--no-demo"]);
     let _ffmpeg = publish(&gw, "cam");
-    let out = output_of(
-        std::process::Command::new("ffprobe")
-            .args([
-                "-v",
-                "error",
-                "-show_entries",
-                "stream=codec_name,width,height",
-                "-of",
-                "csv",
-            ])
-            .arg(gw.http_url("cam")),
-        "ffprobe",
-    );
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = ffprobe_streams(&gw.http_url("cam"));
     assert!(
         text.contains("h264,320,240") && text.contains("aac"),
         "{text}"
@@ -226,14 +207,7 @@ async fn a_stalled_viewer_does_not_delay_a_fast_one() {
 fn a_publisher_sending_garbage_is_closed_and_others_play_on() {
     let gw = Gateway::start(&["--no-demo"]);
     let _ffmpeg = publish(&gw, "cam");
-    let mut bad = TcpStream::connect(("127.0.0.1", gw.rtmp)).expect("connecting");
-    bad.set_read_timeout(Some(Duration::from_secs(10))).ok();
-    let mut hello = vec![3u8];
-    hello.resize(1 + 1536, 0);
-    bad.write_all(&hello).expect("C0 C1");
-    let mut s0s1s2 = vec![0u8; 1 + 2 * 1536];
-    bad.read_exact(&mut s0s1s2).expect("S0 S1 S2");
-    bad.write_all(&[0u8; 1536]).expect("C2");
+    let mut bad = rtmp_after_handshake(gw.rtmp);
     // A type-1 chunk opening chunk stream 5: it has no header to be relative to.
     bad.write_all(&[0x45, 0, 0, 0, 0, 0, 4, 0x14, 1, 2, 3, 4])
         .expect("garbage");
@@ -250,20 +224,8 @@ fn a_publisher_sending_garbage_is_closed_and_others_play_on() {
         "no logged reason:\n{log}"
     );
     // The good channel still plays.
-    let out = output_of(
-        std::process::Command::new("ffprobe")
-            .args([
-                "-v",
-                "error",
-                "-show_entries",
-                "stream=codec_name",
-                "-of",
-                "csv",
-            ])
-            .arg(gw.http_url("cam")),
-        "ffprobe",
-    );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("h264"));
+    let text = ffprobe_streams(&gw.http_url("cam"));
+    assert!(text.contains("h264"), "{text}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -313,20 +275,7 @@ async fn sigterm_closes_viewers_and_exits_within_seconds() {
 fn a_bare_gateway_serves_the_demo_channel() {
     let gw = Gateway::start(&[]);
     gw.wait_live("demo");
-    let out = output_of(
-        std::process::Command::new("ffprobe")
-            .args([
-                "-v",
-                "error",
-                "-show_entries",
-                "stream=codec_name,width,height",
-                "-of",
-                "csv",
-            ])
-            .arg(gw.http_url("demo")),
-        "ffprobe",
-    );
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = ffprobe_streams(&gw.http_url("demo"));
     assert!(
         text.contains("h264,640,360") && text.contains("aac"),
         "{text}"

@@ -5,7 +5,6 @@ mod peers;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use peers::upstream::TestCa;
@@ -78,7 +77,7 @@ fn http_flv_needs_a_valid_play_token() {
         gw.http_url("cam"),
         token_of(&sign(&["cam"])[0])
     );
-    let probe = ffprobe_url(&url);
+    let probe = ffprobe_streams(&url);
     assert!(probe.contains("h264"), "{probe}");
     let (_, metrics) = gw.get("/metrics");
     let denied: u64 = metrics
@@ -130,7 +129,7 @@ fn an_address_bound_token_is_refused_from_elsewhere() {
     assert_eq!(gw.get(&format!("/live/cam.flv?token={elsewhere}")).0, 403);
     let here = token_of(&sign(&["cam", "--ip", "127.0.0.1"])[0]);
     let url = format!("{}?token={here}", gw.http_url("cam"));
-    assert!(ffprobe_url(&url).contains("h264"));
+    assert!(ffprobe_streams(&url).contains("h264"));
 }
 
 async fn ws_status(port: u16, origin: &str) -> u16 {
@@ -221,14 +220,7 @@ fn deeply_nested_amf_closes_the_publisher_only() {
     let gw = Gateway::start(&["--no-demo", "--amf-depth", "16"]);
     let _ffmpeg = ffmpeg_publish(&gw.rtmp_url("cam"), &[]);
     gw.wait_live("cam");
-    let mut bad = TcpStream::connect(("127.0.0.1", gw.rtmp)).expect("connecting");
-    bad.set_read_timeout(Some(Duration::from_secs(10))).ok();
-    let mut hello = vec![3u8];
-    hello.resize(1 + 1536, 0);
-    bad.write_all(&hello).expect("C0 C1");
-    let mut s0s1s2 = vec![0u8; 1 + 2 * 1536];
-    bad.read_exact(&mut s0s1s2).expect("S0 S1 S2");
-    bad.write_all(&[0u8; 1536]).expect("C2");
+    let mut bad = rtmp_after_handshake(gw.rtmp);
     let mut nested = Value::Null;
     for _ in 0..40 {
         nested = Value::object([("a", nested)]);
@@ -250,7 +242,7 @@ fn deeply_nested_amf_closes_the_publisher_only() {
         gw.log_text()
     );
     assert!(
-        ffprobe_url(&gw.http_url("cam")).contains("h264"),
+        ffprobe_streams(&gw.http_url("cam")).contains("h264"),
         "the other channel stopped"
     );
 }
@@ -264,7 +256,7 @@ fn https_and_wss_are_served_with_a_certificate() {
     let url = format!("https://127.0.0.1:{}/live/demo.flv", gw.http);
     // ffprobe does not verify certificates by default; the point is that TLS is spoken.
     let start = Instant::now();
-    while !ffprobe_url(&url).contains("h264") {
+    while !ffprobe_streams(&url).contains("h264") {
         assert!(
             start.elapsed() < Duration::from_secs(15),
             "no HTTPS-FLV from the demo channel"
@@ -281,21 +273,4 @@ fn https_and_wss_are_served_with_a_certificate() {
         !answer.starts_with(b"HTTP/1."),
         "plain HTTP was served on the TLS port"
     );
-}
-
-fn ffprobe_url(url: &str) -> String {
-    let out = output_of(
-        Command::new("ffprobe")
-            .args([
-                "-v",
-                "error",
-                "-show_entries",
-                "stream=codec_name",
-                "-of",
-                "csv",
-            ])
-            .arg(url),
-        "ffprobe",
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }

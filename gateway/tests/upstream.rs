@@ -11,7 +11,7 @@ use flashless_gateway::hub::{Hub, Kind, Limits, Source, UpstreamState};
 use flashless_gateway::shutdown;
 use flashless_gateway::upstream::{self, PullOptions, UpstreamSpec};
 use peers::upstream::{NginxRtmp, Recorder, Seen, States, TestCa, TlsTerminator, pull, until};
-use peers::{Gateway, ffmpeg_publish, free_port, output_of};
+use peers::{Gateway, ffmpeg_publish, ffprobe_streams, free_port};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::time::Instant;
@@ -467,20 +467,7 @@ fn edges_pull_an_origin_gateway_on_demand() {
             "pulled before anyone watched"
         );
     }
-    let out = output_of(
-        std::process::Command::new("ffprobe")
-            .args([
-                "-v",
-                "error",
-                "-show_entries",
-                "stream=codec_name,width,height",
-                "-of",
-                "csv",
-            ])
-            .arg(edges[1].http_url("tv")),
-        "ffprobe",
-    );
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = ffprobe_streams(&edges[1].http_url("tv"));
     assert!(
         text.contains("h264,640,360") && text.contains("aac"),
         "{text}"

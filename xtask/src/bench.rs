@@ -197,17 +197,8 @@ impl RunResult {
     }
 }
 
-pub fn run(args: &Args) -> Result<()> {
-    let ctx = Ctx::new(project_root(), args.verbose);
-    if !args.skip_deps {
-        deps::ensure(
-            &ctx,
-            deps::Needs {
-                bench: true,
-                ..deps::Needs::default()
-            },
-        )?;
-    }
+/// The release gateway and the load generator, as the benchmarks and the soak run them.
+pub fn build_release(ctx: &Ctx) -> Result<()> {
     ctx.step("build", |s| {
         s.run(ctx.cargo().args([
             "build",
@@ -219,7 +210,21 @@ pub fn run(args: &Args) -> Result<()> {
             "--example",
             "loadgen",
         ]))
-    })?;
+    })
+}
+
+pub fn run(args: &Args) -> Result<()> {
+    let ctx = Ctx::new(project_root(), args.verbose);
+    if !args.skip_deps {
+        deps::ensure(
+            &ctx,
+            deps::Needs {
+                bench: true,
+                ..deps::Needs::default()
+            },
+        )?;
+    }
+    build_release(&ctx)?;
     let clip = ctx.step("clip", |_| peers::clip(&ctx.root))?;
     if std::thread::available_parallelism().map_or(1, |n| n.get()) <= CLIENT_CORE {
         bail!(

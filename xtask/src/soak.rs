@@ -76,18 +76,7 @@ pub fn run(args: &Args) -> Result<()> {
             ..deps::Needs::default()
         },
     )?;
-    ctx.step("build", |s| {
-        s.run(ctx.cargo().args([
-            "build",
-            "--release",
-            "-p",
-            "flashless-gateway",
-            "--bin",
-            "flashless",
-            "--example",
-            "loadgen",
-        ]))
-    })?;
+    crate::bench::build_release(&ctx)?;
     let clip = ctx.step("clip", |_| peers::clip(&ctx.root))?;
     let dir = ctx.root.join("target/soak");
     if dir.exists() {

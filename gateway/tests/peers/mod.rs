@@ -345,3 +345,35 @@ pub fn http_get(port: u16, path: &str) -> (u16, String) {
         .unwrap_or_default();
     (status, body)
 }
+
+/// ffprobe's `codec_name,width,height` line per stream of a file or URL (`h264,320,240`, `aac`).
+pub fn ffprobe_streams(input: &str) -> String {
+    let out = output_of(
+        Command::new("ffprobe")
+            .args([
+                "-v",
+                "error",
+                "-show_entries",
+                "stream=codec_name,width,height",
+                "-of",
+                "csv=p=0",
+            ])
+            .arg(input),
+        "ffprobe",
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// An RTMP connection past a plain handshake (C0 C1, S0 S1 S2, C2): raw bytes may follow.
+pub fn rtmp_after_handshake(port: u16) -> TcpStream {
+    use std::io::{Read, Write};
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connecting");
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok();
+    let mut hello = vec![3u8];
+    hello.resize(1 + 1536, 0);
+    s.write_all(&hello).expect("C0 C1");
+    let mut s0s1s2 = vec![0u8; 1 + 2 * 1536];
+    s.read_exact(&mut s0s1s2).expect("S0 S1 S2");
+    s.write_all(&[0u8; 1536]).expect("C2");
+    s
+}
