@@ -101,9 +101,15 @@ fn strip_separator(args: &[String]) -> &[String] {
 fn run_gateway(args: &[String]) -> Result<()> {
     // Verbose: the server's own output is the point of running it.
     let ctx = Ctx::new(project_root(), true);
-    // The gateway needs no external tool yet; its dependencies get ensured here
-    // once it does (see `deps::Needs`).
-    deps::ensure(&ctx, deps::Needs::default())?;
+    // The page plays through the npm package, which the gateway serves from its binary.
+    deps::ensure(
+        &ctx,
+        deps::Needs {
+            wasm: true,
+            ..deps::Needs::default()
+        },
+    )?;
+    wasm::build(&ctx)?;
     ctx.step("serve", |s| {
         s.run(
             ctx.cargo()
