@@ -2,7 +2,7 @@
 
 use bytes::Bytes;
 
-use super::{BitReader, CodecError};
+use super::{BitReader, CodecError, cropped};
 
 const RECORD: &str = "AVCDecoderConfigurationRecord";
 const SPS: &str = "SPS";
@@ -223,18 +223,7 @@ impl Sps {
         let crop_y = sub_height * field_factor * (crop[2] + crop[3]);
         let coded_w = width_mbs * 16;
         let coded_h = height_map_units * 16 * field_factor;
-        let size = |coded: u64, crop: u64, field| {
-            coded
-                .checked_sub(crop)
-                .filter(|&v| v > 0)
-                .and_then(|v| u32::try_from(v).ok())
-                .ok_or(CodecError::Invalid {
-                    what: SPS,
-                    field,
-                    value: crop,
-                    at: crop_at,
-                })
-        };
+        let size = |coded, crop, field| cropped(coded, crop, SPS, field, crop_at);
         Ok(Self {
             width: size(coded_w, crop_x, "frame cropping (luma columns)")?,
             height: size(coded_h, crop_y, "frame cropping (luma rows)")?,

@@ -3,7 +3,7 @@
 use bytes::Bytes;
 
 use super::avc::unescape_rbsp;
-use super::{BitReader, CodecError};
+use super::{BitReader, CodecError, cropped};
 
 const RECORD: &str = "HEVCDecoderConfigurationRecord";
 const SPS: &str = "HEVC SPS";
@@ -239,18 +239,7 @@ impl SpsInfo {
             2 => (2, 1),
             _ => (1, 1),
         };
-        let size = |coded: u64, crop: u64, field| {
-            coded
-                .checked_sub(crop)
-                .filter(|&v| v > 0)
-                .and_then(|v| u32::try_from(v).ok())
-                .ok_or(CodecError::Invalid {
-                    what: SPS,
-                    field,
-                    value: crop,
-                    at: crop_at,
-                })
-        };
+        let size = |coded, crop, field| cropped(coded, crop, SPS, field, crop_at);
         Ok(Self {
             width: size(
                 width,

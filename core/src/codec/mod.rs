@@ -192,6 +192,26 @@ impl<'a> BitReader<'a> {
 }
 
 /// Builds bit strings for tests, MSB first.
+/// A picture dimension after its conformance-window cropping: must stay positive and fit u32.
+pub(crate) fn cropped(
+    coded: u64,
+    crop: u64,
+    what: &'static str,
+    field: &'static str,
+    at: usize,
+) -> Result<u32, CodecError> {
+    coded
+        .checked_sub(crop)
+        .filter(|&v| v > 0)
+        .and_then(|v| u32::try_from(v).ok())
+        .ok_or(CodecError::Invalid {
+            what,
+            field,
+            value: crop,
+            at,
+        })
+}
+
 #[cfg(test)]
 pub(crate) mod test_bits {
     #[derive(Default)]
