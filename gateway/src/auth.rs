@@ -109,18 +109,12 @@ impl Policy {
             return Ok(());
         }
         let token = token.ok_or(Denied::Missing(action.as_str()))?;
-        let mut parts = token.split('.');
-        let (Some(expiry), Some(bound), Some(signature), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err(Denied::Malformed);
-        };
-        let expiry: u64 = expiry.parse().map_err(|_| Denied::Malformed)?;
-        let ip = match bound {
-            "a" => None,
-            "i" => Some(peer),
-            _ => return Err(Denied::Malformed),
-        };
+        let Token {
+            expiry,
+            bound,
+            signature,
+        } = Token::parse(token)?;
+        let ip = bound.then_some(peer);
         let expected = self
             .signature(action, channel, expiry, ip)
             .ok_or(Denied::BadSignature)?;
@@ -134,6 +128,20 @@ impl Policy {
         if !same {
             return Err(Denied::BadSignature);
         }
+        let now = now();
+        if expiry < now {
+            return Err(Denied::Expired(now - expiry));
+        }
+        Ok(())
+    }
+
+    /// What can be told of a token before the channel is known (RTMP `connect`):
+    /// whether it is well formed and unexpired, so a bad one is refused at once.
+    pub fn precheck(&self, token: &str) -> Result<(), Denied> {
+        if !self.play && !self.publish {
+            return Ok(());
+        }
+        let expiry = Token::parse(token)?.expiry;
         let now = now();
         if expiry < now {
             return Err(Denied::Expired(now - expiry));
@@ -162,6 +170,34 @@ impl Policy {
                 .map(|b| format!("{b:02x}"))
                 .collect(),
         )
+    }
+}
+
+/// A token's parts, not yet verified.
+struct Token<'a> {
+    expiry: u64,
+    /// Signed for the client's address (`i`) rather than any (`a`).
+    bound: bool,
+    signature: &'a str,
+}
+
+impl<'a> Token<'a> {
+    fn parse(token: &'a str) -> Result<Token<'a>, Denied> {
+        let mut parts = token.split('.');
+        let (Some(expiry), Some(bound), Some(signature), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(Denied::Malformed);
+        };
+        Ok(Token {
+            expiry: expiry.parse().map_err(|_| Denied::Malformed)?,
+            bound: match bound {
+                "a" => false,
+                "i" => true,
+                _ => return Err(Denied::Malformed),
+            },
+            signature,
+        })
     }
 }
 
@@ -265,6 +301,18 @@ mod tests {
             p.check(Action::Play, "cam", Some(&tampered), ip("::1")),
             Err(Denied::BadSignature)
         );
+    }
+
+    #[test]
+    fn precheck_refuses_malformed_and_expired_tokens_without_a_channel() {
+        let p = policy();
+        assert_eq!(p.precheck("1.a"), Err(Denied::Malformed));
+        assert!(matches!(p.precheck("1000.a.00"), Err(Denied::Expired(_))));
+        // The signature needs the channel: only `check` can judge it.
+        assert_eq!(p.precheck("9999999999.a.00"), Ok(()));
+        let t = p.sign(Action::Publish, "cam", HOUR, None).unwrap();
+        assert_eq!(p.precheck(&t), Ok(()));
+        assert_eq!(Policy::new(None, true, true).precheck("x"), Ok(()));
     }
 
     #[test]

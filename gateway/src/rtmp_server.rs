@@ -160,7 +160,9 @@ impl Connection {
         while let Some(event) = self.session.poll_event() {
             match event {
                 ServerEvent::Connect { app, tc_url, .. } => {
-                    info!(%app, "connect");
+                    // Tokens are credentials: the query stays out of the log.
+                    let app_name = app.split_once('?').map_or(app.as_str(), |(a, _)| a);
+                    info!(app = app_name, "connect");
                     self.connected = true;
                     let query = |s: &str| {
                         s.split_once('?')
@@ -168,6 +170,17 @@ impl Connection {
                             .map(str::to_owned)
                     };
                     self.connect_token = query(&app).or_else(|| tc_url.as_deref().and_then(query));
+                    // A token in the connect URL that can never pass is refused here, as
+                    // `NetConnection.Connect.Rejected`; its signature waits for the channel.
+                    if let Some(Err(reason)) = self
+                        .connect_token
+                        .as_deref()
+                        .map(|t| self.access.auth.precheck(t))
+                    {
+                        self.hub.denied.fetch_add(1, Relaxed);
+                        self.session.reject_connect(&reason.to_string());
+                        bail!("connect to {app_name} refused: {reason}");
+                    }
                     self.session.accept_connect();
                 }
                 ServerEvent::Publish {

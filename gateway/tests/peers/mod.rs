@@ -324,6 +324,23 @@ impl Gateway {
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
+
+    /// The log once it says `what` (a socket closes a moment before the reason is
+    /// logged); fails the test after 5 s.
+    pub fn log_saying(&self, what: &str) -> String {
+        let start = Instant::now();
+        loop {
+            let log = self.log_text();
+            if log.contains(what) {
+                return log;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(5),
+                "the log never said {what:?}:\n{log}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
 }
 
 /// A one-shot HTTP/1.0 GET on loopback: status and body.
