@@ -3,36 +3,51 @@
 
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 
 import { launchBrowser, openPage, publish, root, sleep, startGateway, startSite, until } from './harness.mjs';
 
-const PAGE = `<!doctype html>
-<meta charset="utf-8">
-<script type="importmap">{ "imports": { "flashless": "./node_modules/flashless/flashless.js" } }</script>
-<video id="video" muted playsinline></video>
-<script type="module">
-  import { Player } from 'flashless';
-  const video = document.getElementById('video');
-  try {
-    const url = new URLSearchParams(location.search).get('url');
-    window.player = await Player.create(video, { url, liveLatency: 0.5 });
+// What a user's page runs: play `?url=` and expose `window.sample()` to the test.
+const SCRIPT = `
+import { Player } from 'flashless';
+const video = document.getElementById('video');
+Player.create(video, { url: new URLSearchParams(location.search).get('url'), liveLatency: 0.5 }).then(
+  (player) => {
+    window.player = player;
     window.sample = () => ({
       currentTime: video.currentTime,
       frames: video.getVideoPlaybackQuality().totalVideoFrames,
-      stats: window.player.stats(),
+      stats: player.stats(),
     });
     window.ready = true;
-  } catch (e) {
+  },
+  (e) => {
     window.failure = String(e);
-  }
-</script>
+  },
+);
 `;
 
-test('npm pack gives a package that a fresh project installs and plays from a bundler-less page', { timeout: 90_000 }, async (t) => {
+const page = (script) => `<!doctype html>
+<meta charset="utf-8">
+<video id="video" muted playsinline></video>
+${script}
+`;
+
+/** Plays the channel `cam` of `gateway` on `pagePath` of the user's site, for a few seconds. */
+async function playsOn(t, gateway, app, pagePath) {
+  const browser = await launchBrowser(t);
+  const site = await startSite(t, gateway, { appDir: app });
+  const tab = await openPage(browser, site, { url: `ws://127.0.0.1:${gateway.http}/live/cam.flv` }, { pagePath });
+  const first = await until(tab, 'playback did not start', (s) => s.currentTime > 0.5 && s.frames > 10);
+  await sleep(3000);
+  const s = await tab.evaluate(() => window.sample());
+  assert.ok(s.currentTime > first.currentTime + 2 && s.frames > first.frames + 50, JSON.stringify(s));
+}
+
+test('npm pack gives a package that a fresh project installs and plays from a bundler-less page and from Vite', { timeout: 90_000 }, async (t) => {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'flashless-pack-'));
   t.after(() => rm(dir, { recursive: true, force: true }));
   const [packed] = JSON.parse(
@@ -51,7 +66,27 @@ test('npm pack gives a package that a fresh project installs and plays from a bu
     cwd: app,
     stdio: 'ignore',
   });
-  await writeFile(path.join(app, 'index.html'), PAGE);
+  // Bundler-less: an import map names the installed package.
+  await writeFile(
+    path.join(app, 'index.html'),
+    page(
+      '<script type="importmap">{ "imports": { "flashless": "./node_modules/flashless/flashless.js" } }</script>\n' +
+        `<script type="module">${SCRIPT}</script>`,
+    ),
+  );
+  // Vite: the same script as an entry module; the build resolves the package from
+  // node_modules and emits the wasm as an asset.
+  const vite = path.join(app, 'vite');
+  await mkdir(vite);
+  await writeFile(path.join(vite, 'main.js'), SCRIPT);
+  await writeFile(path.join(vite, 'index.html'), page('<script type="module" src="./main.js"></script>'));
+  execFileSync(
+    'node',
+    [path.join(root, 'e2e/node_modules/vite/bin/vite.js'), 'build', vite, '--base', './', '--outDir', 'dist', '--logLevel', 'error'],
+    { cwd: app, stdio: ['ignore', 'ignore', 'inherit'] },
+  );
+  const emitted = await readdir(path.join(vite, 'dist/assets'));
+  assert.ok(emitted.some((f) => f.endsWith('.wasm')), `vite emitted ${emitted}`);
 
   // The installed package also works in Node, by its bare name.
   const node = execFileSync(
@@ -63,16 +98,6 @@ test('npm pack gives a package that a fresh project installs and plays from a bu
 
   const gateway = await startGateway(t);
   publish(t, gateway, 'cam');
-  const browser = await launchBrowser(t);
-  const site = await startSite(t, gateway, { appDir: app });
-  const page = await openPage(
-    browser,
-    site,
-    { url: `ws://127.0.0.1:${gateway.http}/live/cam.flv` },
-    { pagePath: '/app/index.html' },
-  );
-  const first = await until(page, 'playback did not start', (s) => s.currentTime > 0.5 && s.frames > 10);
-  await sleep(3000);
-  const s = await page.evaluate(() => window.sample());
-  assert.ok(s.currentTime > first.currentTime + 2 && s.frames > first.frames + 50, JSON.stringify(s));
+  await playsOn(t, gateway, app, '/app/index.html');
+  await playsOn(t, gateway, app, '/app/vite/dist/index.html');
 });
