@@ -7,12 +7,16 @@
 //! Tokens are opaque to viewers; only the gateway, which holds the secret, makes them.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+use crate::webhook::{Attempt, Verdict, Webhook};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Action {
     Play,
     Publish,
@@ -37,6 +41,10 @@ pub enum Denied {
     Expired(u64),
     #[error("the token is not valid for this channel, action or address")]
     BadSignature,
+    #[error("the authorisation webhook refused ({0})")]
+    Refused(String),
+    #[error("the authorisation webhook could not be asked: {0}")]
+    WebhookUnavailable(String),
 }
 
 /// Who may do what: which actions need a token, and the secret that signs them.
@@ -45,6 +53,8 @@ pub struct Policy {
     secret: Option<Vec<u8>>,
     pub play: bool,
     pub publish: bool,
+    /// Asked after the token check, for every publish and play.
+    webhook: Option<Arc<Webhook>>,
 }
 
 impl std::fmt::Debug for Policy {
@@ -53,6 +63,7 @@ impl std::fmt::Debug for Policy {
         f.debug_struct("Policy")
             .field("play", &self.play)
             .field("publish", &self.publish)
+            .field("webhook", &self.webhook.as_ref().map(|w| w.display()))
             .finish()
     }
 }
@@ -71,6 +82,29 @@ impl Policy {
             secret,
             play: play && enforced,
             publish: publish && enforced,
+            webhook: None,
+        }
+    }
+
+    pub fn with_webhook(mut self, webhook: Option<Webhook>) -> Policy {
+        self.webhook = webhook.map(Arc::new);
+        self
+    }
+
+    /// The whole decision on an attempt: its token, then the webhook when there is one.
+    pub async fn authorise(&self, attempt: &Attempt<'_>) -> Result<(), Denied> {
+        self.check(
+            attempt.action,
+            attempt.channel,
+            attempt.token,
+            attempt.client_ip,
+        )?;
+        match &self.webhook {
+            None => Ok(()),
+            Some(webhook) => webhook.ask(attempt).await.map_err(|v| match v {
+                Verdict::Refused(why) => Denied::Refused(why),
+                Verdict::Unavailable(why) => Denied::WebhookUnavailable(why),
+            }),
         }
     }
 

@@ -10,6 +10,7 @@ use serde::Deserialize;
 
 use crate::auth::Policy;
 use crate::hub::Limits;
+use crate::webhook::{self, Webhook};
 use flashless_core::rtmp::session::SessionLimits;
 
 /// The flags of `flashless serve`; each also reads an environment variable.
@@ -51,6 +52,12 @@ pub struct ServeArgs {
     /// With a secret: let anyone play; tokens are then needed only to publish.
     #[arg(long, env = "FLASHLESS_PUBLIC_PLAY")]
     pub public_play: bool,
+    /// An HTTP(S) URL asked to authorise every publish and play (a POST of JSON; 2xx allows).
+    #[arg(long, env = "FLASHLESS_AUTH_WEBHOOK")]
+    pub auth_webhook: Option<String>,
+    /// Seconds the webhook has to answer before the attempt is refused [default: 2].
+    #[arg(long, env = "FLASHLESS_AUTH_WEBHOOK_TIMEOUT")]
+    pub auth_webhook_timeout: Option<f64>,
     /// Web origins allowed to open WS-FLV and read HTTP-FLV, comma-separated (`*` for any)
     /// [default: the gateway's own origin and localhost].
     #[arg(long, env = "FLASHLESS_ORIGINS", value_delimiter = ',')]
@@ -127,6 +134,8 @@ struct AuthSection {
     play: Option<bool>,
     publish: Option<bool>,
     origins: Option<Vec<String>>,
+    webhook: Option<String>,
+    webhook_timeout: Option<f64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -262,6 +271,23 @@ impl Settings {
                 args.secret.as_deref().or(file.auth.secret.as_deref()),
                 !args.public_play && file.auth.play.unwrap_or(true),
                 file.auth.publish.unwrap_or(true),
+            )
+            .with_webhook(
+                match args
+                    .auth_webhook
+                    .as_deref()
+                    .or(file.auth.webhook.as_deref())
+                {
+                    Some(url) => Some(Webhook::new(
+                        url,
+                        seconds(
+                            "webhook_timeout",
+                            args.auth_webhook_timeout.or(file.auth.webhook_timeout),
+                            webhook::DEFAULT_TIMEOUT,
+                        )?,
+                    )?),
+                    None => None,
+                },
             ),
             origins: if args.origins.is_empty() {
                 file.auth.origins.unwrap_or_default()
@@ -452,6 +478,25 @@ mod tests {
     fn a_typo_in_the_file_is_an_error_naming_the_key() {
         let err = load("[server]\nhtp = \"127.0.0.1:1\"\n", ServeArgs::default()).unwrap_err();
         assert!(format!("{err:#}").contains("htp"), "{err:#}");
+    }
+
+    #[test]
+    fn the_webhook_must_be_an_http_url_and_its_timeout_seconds() {
+        let s = load(
+            "[auth]\nwebhook = \"http://127.0.0.1:9/authorise\"\nwebhook_timeout = 0.5\n",
+            ServeArgs::default(),
+        )
+        .unwrap();
+        let policy = format!("{:?}", s.auth);
+        assert!(policy.contains("http://127.0.0.1:9/authorise"), "{policy}");
+        let err = load("[auth]\nwebhook = \"ftp://x/\"\n", ServeArgs::default()).unwrap_err();
+        assert!(format!("{err:#}").contains("webhook"), "{err:#}");
+        let err = load(
+            "[auth]\nwebhook = \"http://x/\"\nwebhook_timeout = -1\n",
+            ServeArgs::default(),
+        )
+        .unwrap_err();
+        assert!(format!("{err:#}").contains("webhook_timeout"), "{err:#}");
     }
 
     #[test]

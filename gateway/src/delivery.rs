@@ -16,10 +16,11 @@ use flashless_core::flv::{self, Header};
 use futures_util::{SinkExt, StreamExt};
 use tracing::{debug, info};
 
-use crate::auth::{self, Action};
+use crate::auth::{self, Action, Denied};
 use crate::http::{AppState, Peer};
 use crate::hub::{Channel, Feed, MediaTag, UpstreamState, Viewer};
 use crate::shutdown::Shutdown;
+use crate::webhook::Attempt;
 
 /// Messages written per WebSocket flush: one write for a burst, as at start-up.
 const BATCH: usize = 64;
@@ -52,12 +53,20 @@ pub async fn live(
             "this page's origin may not read the stream",
         );
     }
-    let token = query.as_deref().and_then(auth::token_in);
-    if let Err(reason) = app.auth.check(Action::Play, name, token, peer.ip()) {
-        let status = if token.is_none() {
-            StatusCode::UNAUTHORIZED
-        } else {
-            StatusCode::FORBIDDEN
+    let query = query.unwrap_or_default();
+    let attempt = Attempt {
+        action: Action::Play,
+        channel: name,
+        client_ip: peer.ip(),
+        protocol: if ws.is_ok() { "ws-flv" } else { "http-flv" },
+        query: &query,
+        token: auth::token_in(&query),
+    };
+    if let Err(reason) = app.auth.authorise(&attempt).await {
+        let status = match reason {
+            Denied::Missing(_) => StatusCode::UNAUTHORIZED,
+            Denied::WebhookUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::FORBIDDEN,
         };
         return deny(&app, status, name, peer, &reason.to_string());
     }

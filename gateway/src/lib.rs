@@ -22,3 +22,4 @@ pub mod rtmp_server;
 pub mod serve;
 pub mod shutdown;
 pub mod upstream;
+pub mod webhook;

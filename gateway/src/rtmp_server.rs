@@ -19,6 +19,7 @@ use crate::hub::{Channel, Feed, Hub, Source, Viewer};
 use crate::limits::{PerIp, Slot};
 use crate::rtmp_client::random_bytes;
 use crate::shutdown::Shutdown;
+use crate::webhook::Attempt;
 
 /// Tags written to a player per flush: one write for a burst, as at start-up.
 const BATCH: usize = 64;
@@ -69,7 +70,7 @@ pub async fn serve(listener: TcpListener, hub: Arc<Hub>, access: Access, mut shu
             access: access.clone(),
             publishers: publishers.clone(),
             connected: false,
-            connect_token: None,
+            connect_query: None,
             publishing: None,
             playing: None,
             _slot: slot,
@@ -97,8 +98,8 @@ struct Connection {
     publishers: Arc<AtomicUsize>,
     /// `connect` arrived: the handshake deadline no longer applies.
     connected: bool,
-    /// A `token` from the connect URL's query, for publish/play names that carry none.
-    connect_token: Option<String>,
+    /// The connect URL's query: its token serves publish/play names that carry none.
+    connect_query: Option<String>,
     /// The channel this connection publishes to, with its stream id.
     publishing: Option<(u32, Arc<Channel>)>,
     /// The stream id this connection plays on, and its feed.
@@ -141,7 +142,7 @@ impl Connection {
                         return Ok(());
                     }
                     self.session.feed(buf.get(..n).unwrap_or_default())?;
-                    if let Err(e) = self.handle_events() {
+                    if let Err(e) = self.handle_events().await {
                         // The refusal's status goes out before the connection closes.
                         self.flush().await.ok();
                         return Err(e);
@@ -156,7 +157,7 @@ impl Connection {
         }
     }
 
-    fn handle_events(&mut self) -> Result<()> {
+    async fn handle_events(&mut self) -> Result<()> {
         while let Some(event) = self.session.poll_event() {
             match event {
                 ServerEvent::Connect { app, tc_url, .. } => {
@@ -166,15 +167,16 @@ impl Connection {
                     self.connected = true;
                     let query = |s: &str| {
                         s.split_once('?')
-                            .and_then(|(_, q)| auth::token_in(q))
-                            .map(str::to_owned)
+                            .filter(|(_, q)| !q.is_empty())
+                            .map(|(_, q)| q.to_owned())
                     };
-                    self.connect_token = query(&app).or_else(|| tc_url.as_deref().and_then(query));
+                    self.connect_query = query(&app).or_else(|| tc_url.as_deref().and_then(query));
                     // A token in the connect URL that can never pass is refused here, as
                     // `NetConnection.Connect.Rejected`; its signature waits for the channel.
                     if let Some(Err(reason)) = self
-                        .connect_token
+                        .connect_query
                         .as_deref()
+                        .and_then(auth::token_in)
                         .map(|t| self.access.auth.precheck(t))
                     {
                         self.hub.denied.fetch_add(1, Relaxed);
@@ -186,21 +188,14 @@ impl Connection {
                 ServerEvent::Publish {
                     stream_id, name, ..
                 } => {
-                    let (channel_name, token) = self.split_name(&name);
-                    if let Err(reason) = self.access.auth.check(
-                        Action::Publish,
-                        &channel_name,
-                        token.as_deref(),
-                        self.peer,
-                    ) {
-                        self.deny(
+                    let channel_name = self
+                        .authorise(
+                            Action::Publish,
                             stream_id,
+                            &name,
                             "NetStream.Publish.Rejected",
-                            &channel_name,
-                            &reason.to_string(),
-                        );
-                        bail!("publish to {channel_name} refused: {reason}");
-                    }
+                        )
+                        .await?;
                     if self.publishers.load(Relaxed) >= self.access.limits.max_publishers {
                         self.deny(
                             stream_id,
@@ -239,21 +234,9 @@ impl Connection {
                     }
                 }
                 ServerEvent::Play { stream_id, name } => {
-                    let (channel_name, token) = self.split_name(&name);
-                    if let Err(reason) = self.access.auth.check(
-                        Action::Play,
-                        &channel_name,
-                        token.as_deref(),
-                        self.peer,
-                    ) {
-                        self.deny(
-                            stream_id,
-                            "NetStream.Play.Failed",
-                            &channel_name,
-                            &reason.to_string(),
-                        );
-                        bail!("play of {channel_name} refused: {reason}");
-                    }
+                    let channel_name = self
+                        .authorise(Action::Play, stream_id, &name, "NetStream.Play.Failed")
+                        .await?;
                     if self.hub.viewers() >= self.access.limits.max_viewers {
                         self.deny(
                             stream_id,
@@ -302,13 +285,39 @@ impl Connection {
         Ok(())
     }
 
-    /// `stream?token=…` is the channel `stream`, with the token of the name or else of `connect`.
-    fn split_name(&self, name: &str) -> (String, Option<String>) {
+    /// The channel `name` (`stream?query`) publishes or plays, once its token (of the
+    /// name, else of the connect URL) and the webhook allow it. A refusal goes to the
+    /// client as `code` and ends the connection.
+    async fn authorise(
+        &mut self,
+        action: Action,
+        stream_id: u32,
+        name: &str,
+        code: &str,
+    ) -> Result<String> {
         let (channel, query) = name.split_once('?').unwrap_or((name, ""));
-        let token = auth::token_in(query)
-            .map(str::to_owned)
-            .or_else(|| self.connect_token.clone());
-        (channel.to_owned(), token)
+        let connect_query = self.connect_query.as_deref().unwrap_or_default();
+        let attempt = Attempt {
+            action,
+            channel,
+            client_ip: self.peer,
+            protocol: "rtmp",
+            query: if query.is_empty() {
+                connect_query
+            } else {
+                query
+            },
+            token: auth::token_in(query).or_else(|| auth::token_in(connect_query)),
+        };
+        let Err(reason) = self.access.auth.authorise(&attempt).await else {
+            return Ok(channel.to_owned());
+        };
+        let channel = channel.to_owned();
+        self.deny(stream_id, code, &channel, &reason.to_string());
+        match action {
+            Action::Publish => bail!("publish to {channel} refused: {reason}"),
+            Action::Play => bail!("play of {channel} refused: {reason}"),
+        }
     }
 
     fn deny(&mut self, stream_id: u32, code: &str, channel: &str, reason: &str) {

@@ -21,17 +21,6 @@ fn assert_h264_aac_of_duration(file: &std::path::Path, expected: f64) {
     );
 }
 
-/// Runs a `flashless` command that must fail, with every one of `needles` in its error.
-fn fails_saying(args: &[&str], needles: &[&str]) {
-    let out = output_of(flashless().args(args), "flashless");
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "{args:?} succeeded");
-    assert!(
-        needles.iter().all(|n| err.contains(n)),
-        "{args:?} said: {err}"
-    );
-}
-
 fn assert_h264_aac(probe: &Probe) {
     assert!(
         probe.codecs.contains(&"h264".to_owned()) && probe.codecs.contains(&"aac".to_owned()),

@@ -285,3 +285,144 @@ fn https_and_wss_are_served_with_a_certificate() {
         "plain HTTP was served on the TLS port"
     );
 }
+
+/// An operator's authorisation service on loopback, answering the webhook: it allows
+/// channels named `open…`, never answers for `slow…`, and refuses the rest with a
+/// reason. It keeps every request's JSON body.
+struct AuthService {
+    port: u16,
+    asked: std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
+}
+
+impl AuthService {
+    fn start() -> AuthService {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+        let port = listener.local_addr().expect("its address").port();
+        let asked = std::sync::Arc::default();
+        let log = std::sync::Arc::clone(&asked);
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let log = std::sync::Arc::clone(&log);
+                std::thread::spawn(move || Self::answer(stream, &log));
+            }
+        });
+        AuthService { port, asked }
+    }
+
+    fn answer(mut stream: TcpStream, log: &std::sync::Mutex<Vec<serde_json::Value>>) {
+        let mut request = Vec::new();
+        let mut buf = [0u8; 4096];
+        let (head, length) = loop {
+            let n = stream.read(&mut buf).unwrap_or(0);
+            if n == 0 {
+                return;
+            }
+            request.extend_from_slice(&buf[..n]);
+            let text = String::from_utf8_lossy(&request).to_string();
+            if let Some((head, _)) = text.split_once("\r\n\r\n") {
+                let length = head
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length:")
+                            .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                    })
+                    .unwrap_or(0);
+                break (head.len() + 4, length);
+            }
+        };
+        while request.len() < head + length {
+            let n = stream.read(&mut buf).unwrap_or(0);
+            if n == 0 {
+                return;
+            }
+            request.extend_from_slice(&buf[..n]);
+        }
+        let body: serde_json::Value =
+            serde_json::from_slice(&request[head..head + length]).expect("a JSON body");
+        let channel = body["channel"].as_str().unwrap_or_default().to_owned();
+        log.lock().expect("the log").push(body);
+        let answer = if channel.starts_with("open") {
+            "HTTP/1.1 204 No Content\r\nconnection: close\r\n\r\n".to_owned()
+        } else if channel.starts_with("slow") {
+            std::thread::sleep(Duration::from_secs(5));
+            return;
+        } else {
+            let why = "not on the list";
+            format!(
+                "HTTP/1.1 403 Forbidden\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{why}",
+                why.len()
+            )
+        };
+        let _ = stream.write_all(answer.as_bytes());
+    }
+
+    fn asked(&self) -> Vec<serde_json::Value> {
+        self.asked.lock().expect("the log").clone()
+    }
+}
+
+#[test]
+fn an_authorisation_webhook_allows_and_refuses_publish_and_play() {
+    let auth = AuthService::start();
+    let gw = Gateway::start(&[
+        "--no-demo",
+        "--auth-webhook",
+        &format!("http://127.0.0.1:{}/authorise", auth.port),
+        "--auth-webhook-timeout",
+        "1",
+    ]);
+    let _ffmpeg = ffmpeg_publish(&gw.rtmp_url("open"), &[]);
+    gw.wait_live("open");
+    let refused = ffmpeg_publish(&format!("{}?key=abc", gw.rtmp_url("closed")), &["-t", "5"]);
+    assert!(
+        !refused.wait(Duration::from_secs(15)).success(),
+        "a refused publish went on"
+    );
+    gw.log_saying("publish to closed refused: the authorisation webhook refused (403 Forbidden: not on the list)");
+
+    assert!(ffprobe_streams(&format!("{}?key=v", gw.http_url("open"))).contains("h264"));
+    let (status, body) = gw.get("/live/closed.flv");
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("not on the list"), "{body}");
+    // No answer in time is a refusal, not a way in.
+    let start = Instant::now();
+    let (status, body) = gw.get("/live/slow.flv");
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("no answer within 1s"), "{body}");
+    assert!(
+        start.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        start.elapsed()
+    );
+    fails_saying(
+        &["probe", &gw.rtmp_url("closed")],
+        &["NetStream.Play.Failed", "not on the list"],
+    );
+
+    let asked = auth.asked();
+    let find = |action: &str, channel: &str| {
+        asked
+            .iter()
+            .find(|a| a["action"] == action && a["channel"] == channel)
+            .unwrap_or_else(|| panic!("no {action} of {channel} in {asked:?}"))
+            .clone()
+    };
+    let publish = find("publish", "closed");
+    assert_eq!(
+        (
+            &publish["protocol"],
+            &publish["query"],
+            &publish["client_ip"]
+        ),
+        (&"rtmp".into(), &"key=abc".into(), &"127.0.0.1".into()),
+        "{publish}"
+    );
+    let play = find("play", "open");
+    assert_eq!(
+        (&play["protocol"], &play["query"]),
+        (&"http-flv".into(), &"key=v".into()),
+        "{play}"
+    );
+    find("play", "closed");
+}

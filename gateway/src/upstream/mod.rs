@@ -21,6 +21,7 @@ use crate::shutdown::Shutdown;
 mod backoff;
 mod file;
 mod gate;
+pub mod http_client;
 mod http_flv;
 mod rtmp;
 pub mod transport;
@@ -28,7 +29,8 @@ pub mod transport;
 use backoff::Backoff;
 use file::FilePlayer;
 use gate::StartGate;
-use http_flv::{HttpFlvPull, HttpFlvUrl};
+use http_client::HttpUrl;
+use http_flv::HttpFlvPull;
 use rtmp::RtmpPull;
 
 /// Largest FLV tag accepted from an HTTP-FLV upstream or a file: a few 4K keyframes' worth.
@@ -74,7 +76,7 @@ impl UpstreamSpec {
                 Ok(UpstreamSpec::Rtmp(url))
             }
             Some("http" | "https") => {
-                HttpFlvUrl::parse(s).with_context(|| format!("upstream {s:?}"))?;
+                HttpUrl::parse(s).with_context(|| format!("upstream {s:?}"))?;
                 Ok(UpstreamSpec::HttpFlv(s.to_owned()))
             }
             Some(other) => bail!(
@@ -97,7 +99,7 @@ impl fmt::Display for UpstreamSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             UpstreamSpec::Rtmp(url) => f.write_str(&url.stream_url()),
-            UpstreamSpec::HttpFlv(s) => match HttpFlvUrl::parse(s) {
+            UpstreamSpec::HttpFlv(s) => match HttpUrl::parse(s) {
                 Ok(u) => f.write_str(&u.display()),
                 Err(_) => f.write_str("(bad HTTP-FLV URL)"),
             },
@@ -273,7 +275,7 @@ impl Source {
                 Source::Rtmp(Box::new(pull), stall)
             }
             UpstreamSpec::HttpFlv(s) => {
-                let url = HttpFlvUrl::parse(s)?;
+                let url = HttpUrl::parse(s)?;
                 let pull = HttpFlvPull::connect(&url, STALL_TIMEOUT)
                     .await
                     .with_context(|| url.display())?;
@@ -315,8 +317,8 @@ impl Source {
     async fn close(self) {
         match self {
             Source::Rtmp(p, _) => p.close().await,
-            Source::HttpFlv(p) => p.close(),
-            Source::File(_) => {}
+            // Dropping the pull closes its connection.
+            Source::HttpFlv(_) | Source::File(_) => {}
         }
     }
 }

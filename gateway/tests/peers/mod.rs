@@ -394,3 +394,14 @@ pub fn rtmp_after_handshake(port: u16) -> TcpStream {
     s.write_all(&[0u8; 1536]).expect("C2");
     s
 }
+
+/// Runs a `flashless` command that must fail, with every one of `needles` in its error.
+pub fn fails_saying(args: &[&str], needles: &[&str]) {
+    let out = output_of(flashless().args(args), "flashless");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{args:?} succeeded");
+    assert!(
+        needles.iter().all(|n| err.contains(n)),
+        "{args:?} said: {err}"
+    );
+}

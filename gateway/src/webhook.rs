@@ -1,0 +1,113 @@
+//! An HTTP webhook that authorises each publish and play, like SRS's `on_publish` and
+//! `on_play`: the gateway POSTs what is asked as JSON and lets it happen on a 2xx answer.
+//! No answer within the timeout is a refusal too: a gate that fails open is no gate.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::Method;
+use hyper::header::CONTENT_TYPE;
+use serde::Serialize;
+use tokio::time::timeout;
+
+use crate::auth::Action;
+use crate::upstream::http_client::{self, HttpUrl};
+
+/// The most characters of a refusal's body kept for the log and the client's error.
+const REASON_CHARS: usize = 200;
+/// Bodies larger than this are not read at all.
+const MAX_BODY_BYTES: usize = 64 * 1024;
+
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// A publish or play to authorise; what the webhook is asked, as the JSON body of the POST.
+#[derive(Debug, Serialize)]
+pub struct Attempt<'a> {
+    /// `publish` or `play`.
+    pub action: Action,
+    pub channel: &'a str,
+    pub client_ip: IpAddr,
+    /// `rtmp`, `http-flv` or `ws-flv`.
+    pub protocol: &'static str,
+    /// The request's query string (stream key parameters for RTMP), as the client sent it.
+    pub query: &'a str,
+    /// The signed-URL token, from the query or (RTMP) the connect URL; the webhook
+    /// sees the query as it came.
+    #[serde(skip)]
+    pub token: Option<&'a str>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Webhook {
+    url: HttpUrl,
+    timeout: Duration,
+}
+
+/// Why the webhook did not allow an attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// It answered with a status other than 2xx: the status and the start of its body.
+    Refused(String),
+    /// It could not be asked, or did not answer in time.
+    Unavailable(String),
+}
+
+impl Webhook {
+    pub fn new(url: &str, timeout: Duration) -> Result<Webhook> {
+        let url = HttpUrl::parse(url).context("the authorisation webhook")?;
+        Ok(Webhook { url, timeout })
+    }
+
+    pub fn display(&self) -> String {
+        self.url.display()
+    }
+
+    /// Asks the webhook; `Ok` when it answered 2xx within the timeout.
+    pub async fn ask(&self, attempt: &Attempt<'_>) -> Result<(), Verdict> {
+        match timeout(self.timeout, self.post(attempt)).await {
+            Ok(Ok(None)) => Ok(()),
+            Ok(Ok(Some(refusal))) => Err(Verdict::Refused(refusal)),
+            Ok(Err(e)) => Err(Verdict::Unavailable(format!("{e:#}"))),
+            Err(_) => Err(Verdict::Unavailable(format!(
+                "{}: no answer within {:?}",
+                self.url.display(),
+                self.timeout
+            ))),
+        }
+    }
+
+    /// `None` for a 2xx answer, else the status and the start of the body.
+    async fn post(&self, attempt: &Attempt<'_>) -> Result<Option<String>> {
+        let body = serde_json::to_vec(attempt)?;
+        let mut conn = http_client::connect(&self.url, self.timeout).await?;
+        let request = self
+            .url
+            .request(Method::POST)
+            .header(CONTENT_TYPE, "application/json")
+            .body(Full::new(Bytes::from(body)))?;
+        let response = conn
+            .sender
+            .send_request(request)
+            .await
+            .with_context(|| format!("POST to {}", self.url.display()))?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(None);
+        }
+        let body = Limited::new(response.into_body(), MAX_BODY_BYTES)
+            .collect()
+            .await
+            .map_err(|e| anyhow!("reading the answer of {}: {e}", self.url.display()))?
+            .to_bytes();
+        let text = String::from_utf8_lossy(&body);
+        let text: String = text.trim().chars().take(REASON_CHARS).collect();
+        Ok(Some(if text.is_empty() {
+            status.to_string()
+        } else {
+            format!("{status}: {text}")
+        }))
+    }
+}
