@@ -57,7 +57,7 @@ pub async fn live(
     let attempt = Attempt {
         action: Action::Play,
         channel: name,
-        client_ip: peer.ip(),
+        client_ip: peer.ip().to_canonical(),
         protocol: if ws.is_ok() { "ws-flv" } else { "http-flv" },
         query: &query,
         token: auth::token_in(&query),

@@ -300,7 +300,7 @@ impl Connection {
         let attempt = Attempt {
             action,
             channel,
-            client_ip: self.peer,
+            client_ip: self.peer.to_canonical(),
             protocol: "rtmp",
             query: if query.is_empty() {
                 connect_query
