@@ -13,12 +13,13 @@ import { launchBrowser, openPage, root, sleep, startGateway, startSite, until } 
 
 const CLIPS = [
   { name: 'av1_opus', video: 'av1', audio: 'opus', plays: ['av01.', 'opus'] },
+  { name: 'vp9_opus', video: 'vp9', audio: 'opus', plays: ['vp09.', 'opus'] },
   { name: 'vp9_flac', video: 'vp9', audio: 'flac', plays: ['vp09.', 'flac'] },
   // Debian's Chromium has no HEVC decoder: the player says so and plays the audio.
   { name: 'hevc_opus', video: 'hevc', audio: 'opus', plays: ['opus'], refused: 'video' },
 ];
 
-test('Enhanced RTMP codecs: AV1 + Opus and VP9 + FLAC play; HEVC is refused by name while Opus plays on', { timeout: 240_000 }, async (t) => {
+test('Enhanced RTMP codecs: AV1 + Opus, VP9 + Opus and VP9 + FLAC play; HEVC is refused by name while Opus plays on', { timeout: 240_000 }, async (t) => {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'flashless-ertmp-'));
   t.after(() => rm(dir, { recursive: true, force: true }));
   for (const c of CLIPS) {
