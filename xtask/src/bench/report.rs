@@ -34,7 +34,7 @@ impl Facts {
     pub fn gather(root: &Path, bench: Bench, plan: &Plan, load_before: String) -> Result<Facts> {
         let mut versions = vec![("flashless".to_owned(), flashless_rev(root))];
         match bench.peer() {
-            Server::NodeMedia => {
+            Some(Server::NodeMedia) => {
                 versions.push((
                     "node-media-server".into(),
                     npm_version(root, "node-media-server")?,
@@ -44,7 +44,7 @@ impl Facts {
                     first_line(Command::new("node").arg("--version")),
                 ));
             }
-            Server::NginxRtmp => {
+            Some(Server::NginxRtmp) => {
                 // nginx prints its version on stderr.
                 let out = Command::new("nginx")
                     .arg("-v")
@@ -60,7 +60,7 @@ impl Facts {
                 versions.push(("nginx".into(), version));
                 versions.push(("libnginx-mod-rtmp".into(), module));
             }
-            Server::Flashless => {}
+            Some(Server::Flashless) | None => {}
         }
         versions.push(("ffmpeg".into(), ffmpeg_version()));
         Ok(Facts {
@@ -137,8 +137,8 @@ pub fn npm_version(root: &Path, package: &str) -> Result<String> {
         .join("node_modules")
         .join(package)
         .join("package.json");
-    let text = fs::read_to_string(&manifest)
-        .with_context(|| format!("reading {}", manifest.display()))?;
+    let text =
+        fs::read_to_string(&manifest).with_context(|| format!("reading {}", manifest.display()))?;
     let json: serde_json::Value = serde_json::from_str(&text)?;
     Ok(json["version"].as_str().unwrap_or("unknown").to_owned())
 }
@@ -223,10 +223,13 @@ pub fn replace_section(doc: &str, name: &str, body: &str) -> String {
 }
 
 fn section(bench: Bench, facts: &Facts, results: &[(Server, Vec<RunResult>)]) -> String {
-    let peer = bench.peer().name();
+    let peer = results
+        .get(1)
+        .map_or("the peer", |(server, _)| server.name());
     let (title, protocol) = match bench {
         Bench::Fanout => ("WS-FLV fan-out: flashless and node-media-server", "WS-FLV"),
         Bench::RtmpFanout => ("RTMP play fan-out: flashless and nginx-rtmp", "RTMP play"),
+        Bench::Remux => unreachable!("the remux benchmark writes its own section (remux.rs)"),
     };
     let mut s = String::new();
     let _ = writeln!(s, "## {title}\n");
