@@ -10,7 +10,8 @@ import { peers } from '/peers.js';
 let recording = null;
 
 const remuxers = {
-  flashless: runFlashless,
+  flashless: (chunks) => runFlashless(chunks, { fragmentPerPush: true }),
+  'flashless-frames': (chunks) => runFlashless(chunks, {}),
   'mpegts.js': (chunks) => runPeer(peers['mpegts.js'], chunks),
   'flv.js': (chunks) => runPeer(peers['flv.js'], chunks),
 };
@@ -60,10 +61,14 @@ function error(out, message) {
   out.firstError ??= String(message);
 }
 
-function runFlashless(chunks) {
+/**
+ * The npm package's Remuxer: one init and fragment stream per track; a fragment per
+ * track for each chunk (`fragmentPerPush`, as the peers make a media segment per track
+ * for each chunk), or the default, a fragment per frame.
+ */
+function runFlashless(chunks, options) {
   const out = tally();
-  // As the player uses it: one init and fragment stream per track, a fragment per frame.
-  const remuxer = new Remuxer();
+  const remuxer = new Remuxer(options);
   const take = (events) => {
     for (const ev of events) {
       if (ev.type === 'fragment') {

@@ -1,7 +1,8 @@
 // Drives the remux benchmark's page in Debian's Chromium (`cargo xtask bench remux`
 // starts it and reads what it prints):
 //
-//   node e2e/bench/remux/run.mjs [--runs N] [--chunk BYTES] [--profile DIR] [--out FILE] NAME=FILE.flv...
+//   node e2e/bench/remux/run.mjs [--runs N] [--chunk BYTES] [--only REMUXER,…] [--profile DIR]
+//                                [--out FILE] NAME=FILE.flv...
 //
 // Serves the page, the npm package `flashless` (pkg/) and the peers' sources bundled by
 // esbuild from a loopback port; loads each recording into the page once and runs every
@@ -41,13 +42,15 @@ const CHROMIUM_ARGS = [
 const WARMUP_CHUNKS = 64;
 
 function parseArgs(argv) {
-  const args = { runs: 5, chunk: 64 * 1024, profile: null, out: null, recordings: [] };
+  const args = { runs: 5, chunk: 64 * 1024, profile: null, out: null, only: null, recordings: [] };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (arg === '--runs' || arg === '--chunk') {
       const value = Number(argv[++i]);
       if (!Number.isInteger(value) || value <= 0) throw new Error(`${arg} takes a positive count`);
       args[arg.slice(2)] = value;
+    } else if (arg === '--only') {
+      args.only = (argv[++i] ?? '').split(',');
     } else if (arg === '--profile' || arg === '--out') {
       if (argv[i + 1] === undefined) throw new Error(`${arg} takes a path`);
       args[arg.slice(2)] = path.resolve(argv[++i]);
@@ -155,13 +158,16 @@ async function main() {
     print({ kind: 'browser', version: browser.version() });
     const page = await browser.newPage();
     const logs = [];
-    page.on('console', (m) => logs.push(`${m.type()}: ${m.text()}`));
+    // The peers log each configuration they parse at info level: only warnings and errors matter.
+    page.on('console', (m) => {
+      if (m.type() === 'warning' || m.type() === 'error') logs.push(`${m.type()}: ${m.text()}`);
+    });
     page.on('pageerror', (e) => logs.push(`pageerror: ${e.message}`));
     await page.goto(`http://127.0.0.1:${server.address().port}/`);
     await page.waitForFunction(() => window.ready || window.failure, null, { timeout: 30_000 });
     const failure = await page.evaluate(() => window.failure);
     if (failure) throw new Error(`the page could not load the remuxers: ${failure}\n${logs.join('\n')}`);
-    const names = await page.evaluate(() => window.bench.names);
+    const names = (await page.evaluate(() => window.bench.names)).filter((n) => !args.only || args.only.includes(n));
     for (const { name: file } of args.recordings) {
       const loaded = await page.evaluate(([url, chunk]) => window.bench.load(url, chunk), [`/rec/${file}.flv`, args.chunk]);
       print({ kind: 'recording', file, ...loaded });
