@@ -46,7 +46,7 @@ commands:
         flashless against its peers, side by side (default: all); rewrites
         the benchmark's section of docs/benchmarks.md. remux: FLV → fMP4 in
         Chromium against mpegts.js and flv.js, and natively (criterion)
-        --quick           fewer steps, one run; remux: one 30 s recording, 2 runs
+        --quick           fewer steps, one run; remux: one 30 s recording, 3 runs
         --runs N          runs per server (default 3) or per remuxer (default 5)
         --skip-deps       do not install the peers when missing
         -v, --verbose     stream every command's output

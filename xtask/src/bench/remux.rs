@@ -265,7 +265,7 @@ pub fn run(args: &Args) -> Result<()> {
     // Always the package of this tree: a stale one would measure other code.
     wasm::build(&ctx)?;
     let (recordings, runs): (Vec<Recording>, usize) = if args.quick {
-        (vec![QUICK], args.runs.unwrap_or(2))
+        (vec![QUICK], args.runs.unwrap_or(3))
     } else {
         (FULL.to_vec(), args.runs.unwrap_or(5))
     };
