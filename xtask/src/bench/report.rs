@@ -111,7 +111,8 @@ pub fn date() -> String {
     first_line(Command::new("date").args(["-u", "+%Y-%m-%d %H:%M UTC"]))
 }
 
-/// The commit measured, and whether the work tree had changes on top of it.
+/// The commit measured, and whether the work tree had changes on top of it (outside
+/// `docs/`, which an earlier benchmark run may have rewritten).
 pub fn flashless_rev(root: &Path) -> String {
     let mut rev = first_line(
         Command::new("git")
@@ -120,7 +121,14 @@ pub fn flashless_rev(root: &Path) -> String {
     );
     if probe(
         Command::new("git")
-            .args(["status", "--porcelain", "--untracked-files=no"])
+            .args([
+                "status",
+                "--porcelain",
+                "--untracked-files=no",
+                "--",
+                ".",
+                ":!docs",
+            ])
             .current_dir(root),
     )
     .is_some_and(|s| !s.trim().is_empty())
