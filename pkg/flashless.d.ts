@@ -93,6 +93,13 @@ export interface RemuxerOptions {
   layout?: 'perTrack' | 'muxed';
   /** Collect a fragment per track until it spans this many ms (default: a fragment per frame). */
   fragmentMs?: number;
+  /**
+   * One fragment per track for each `push()`: all the frames it completed, none held for later
+   * (takes precedence over `fragmentMs`). Far fewer fragments than one per frame when a push
+   * carries many frames (a network read), at no added latency; the fragments then depend on
+   * how the bytes were split.
+   */
+  fragmentPerPush?: boolean;
   /** The input starts with a tag, not with the FLV file header. */
   tagsOnly?: boolean;
 }

@@ -67,6 +67,26 @@ test('any split of the bytes gives the same output', () => {
   split.free();
 });
 
+test('fragmentPerPush gives a fragment per track for each push, with the same samples', () => {
+  const frames = new Remuxer();
+  const perFrame = byType([...frames.push(flv), ...frames.flush()]).fragment;
+  const batched = new Remuxer({ fragmentPerPush: true });
+  const pushes = [];
+  for (let at = 0; at < flv.length; at += 4096) pushes.push(byType(batched.push(flv.subarray(at, at + 4096))).fragment ?? []);
+  const fragments = pushes.flat();
+  for (const got of pushes) {
+    for (const track of ['video', 'audio']) assert.ok(got.filter((f) => f.track === track).length <= 1);
+  }
+  for (const track of ['video', 'audio']) {
+    const count = (list) => list.filter((f) => f.track === track).reduce((n, f) => n + f.samples, 0);
+    assert.equal(count(fragments), count(perFrame), `${track} samples`);
+  }
+  assert.ok(fragments.length < perFrame.length / 3, `${fragments.length} fragments`);
+  assert.deepEqual(byType(batched.flush()).fragment, undefined, 'nothing held after the last push');
+  frames.free();
+  batched.free();
+});
+
 test('the muxed layout gives one init with both codecs', () => {
   const remuxer = new Remuxer({ layout: 'muxed', fragmentMs: 1000 });
   const { init: inits, fragment } = byType([...remuxer.push(flv), ...remuxer.flush()]);

@@ -1,10 +1,11 @@
-//! `cargo xtask bench [fanout|rtmp-fanout]`: flashless against a peer server on the
+//! `cargo xtask bench [fanout|rtmp-fanout|remux]`: flashless against a peer on the
 //! same machine in the same run, and their figures in `docs/benchmarks.md`.
 //!
 //! Benchmarks, not tests: `cargo xtask test` never runs them, and their numbers
 //! depend on the machine and on what else it is doing.
 
 pub mod peers;
+pub mod remux;
 pub mod report;
 
 use std::path::{Path, PathBuf};
@@ -23,22 +24,27 @@ pub enum Bench {
     Fanout,
     /// RTMP players: flashless against nginx-rtmp.
     RtmpFanout,
+    /// FLV → fMP4 in the browser: flashless against mpegts.js and flv.js (`remux.rs`).
+    Remux,
 }
 
 impl Bench {
-    const ALL: [Bench; 2] = [Bench::Fanout, Bench::RtmpFanout];
+    const ALL: [Bench; 3] = [Bench::Fanout, Bench::RtmpFanout, Bench::Remux];
 
     pub fn name(self) -> &'static str {
         match self {
             Bench::Fanout => "fanout",
             Bench::RtmpFanout => "rtmp-fanout",
+            Bench::Remux => "remux",
         }
     }
 
-    pub fn peer(self) -> Server {
+    /// The server compared with; `None` for a benchmark that starts no server.
+    pub fn peer(self) -> Option<Server> {
         match self {
-            Bench::Fanout => Server::NodeMedia,
-            Bench::RtmpFanout => Server::NginxRtmp,
+            Bench::Fanout => Some(Server::NodeMedia),
+            Bench::RtmpFanout => Some(Server::NginxRtmp),
+            Bench::Remux => None,
         }
     }
 }
@@ -69,7 +75,7 @@ impl Args {
                 "-v" | "--verbose" => parsed.verbose = true,
                 name if !name.starts_with('-') => {
                     let Some(bench) = Bench::ALL.into_iter().find(|b| b.name() == name) else {
-                        bail!("unknown benchmark `{name}` (fanout, rtmp-fanout)");
+                        bail!("unknown benchmark `{name}` (fanout, rtmp-fanout, remux)");
                     };
                     parsed.benches.push(bench);
                 }
@@ -214,6 +220,17 @@ pub fn build_release(ctx: &Ctx) -> Result<()> {
 }
 
 pub fn run(args: &Args) -> Result<()> {
+    if args.benches.contains(&Bench::Remux) {
+        remux::run(args)?;
+    }
+    let servers: Vec<(Bench, Server)> = args
+        .benches
+        .iter()
+        .filter_map(|&b| Some((b, b.peer()?)))
+        .collect();
+    if servers.is_empty() {
+        return Ok(());
+    }
     let ctx = Ctx::new(project_root(), args.verbose);
     if !args.skip_deps {
         deps::ensure(
@@ -232,10 +249,10 @@ pub fn run(args: &Args) -> Result<()> {
         );
     }
     let plan = Plan::of(args);
-    for &bench in &args.benches {
+    for (bench, peer) in servers {
         let load_before = report::load_average();
         let mut results: Vec<(Server, Vec<RunResult>)> =
-            vec![(Server::Flashless, Vec::new()), (bench.peer(), Vec::new())];
+            vec![(Server::Flashless, Vec::new()), (peer, Vec::new())];
         for i in 1..=plan.runs {
             // Alternating servers spreads whatever else the machine does over both.
             for (server, runs) in &mut results {
@@ -274,6 +291,7 @@ fn run_once(
     let url = match bench {
         Bench::Fanout => &running.ws_url,
         Bench::RtmpFanout => &running.rtmp_play_url,
+        Bench::Remux => bail!("the remux benchmark starts no server"),
     };
     let steps: Vec<String> = plan.steps.iter().map(usize::to_string).collect();
     let args = vec![

@@ -42,11 +42,12 @@ commands:
         a pulled channel whose origin restarts every M minutes (default 3), viewers
         churning in rounds of V (default 300), for N minutes (default 60); the
         samples go into docs/reliability.md
-  bench [options] [fanout|rtmp-fanout...]
-        flashless against a peer server, side by side (default: all); rewrites
-        the benchmark's section of docs/benchmarks.md
-        --quick           fewer steps, one run (for development)
-        --runs N          runs per server (default 3)
+  bench [options] [fanout|rtmp-fanout|remux...]
+        flashless against its peers, side by side (default: all); rewrites
+        the benchmark's section of docs/benchmarks.md. remux: FLV → fMP4 in
+        Chromium against mpegts.js and flv.js, and natively (criterion)
+        --quick           fewer steps, one run; remux: one 30 s recording, 3 runs
+        --runs N          runs per server (default 3) or per remuxer (default 5)
         --skip-deps       do not install the peers when missing
         -v, --verbose     stream every command's output
   help  this text

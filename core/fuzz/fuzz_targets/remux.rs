@@ -1,7 +1,7 @@
 //! The remuxer never panics on any sequence of tags. The input is either an FLV
 //! stream (starting with "FLV", as the seeds are) or a list of tags: a type byte,
 //! a 32-bit timestamp, a 16-bit length and that many body bytes, repeated. The
-//! first byte picks the layout and fragmenting.
+//! first byte picks the layout, the fragmenting and how often to cut.
 #![no_main]
 
 use bytes::Bytes;
@@ -48,14 +48,19 @@ fuzz_target!(|data: &[u8]| {
         } else {
             Layout::Muxed
         },
-        fragment: if mode & 2 == 0 {
-            Fragmenting::EveryFrame
-        } else {
-            Fragmenting::Duration(u32::from(mode >> 2) * 16)
+        fragment: match (mode & 2, mode & 4) {
+            (0, 0) => Fragmenting::EveryFrame,
+            (0, _) => Fragmenting::OnCut,
+            _ => Fragmenting::Duration(u32::from(mode >> 2) * 16),
         },
     });
-    for tag in tags(data) {
-        r.push(&tag);
+    // OnCut: a cut every few tags, as after each network read.
+    let cut_every = usize::from(mode >> 3) + 1;
+    for (i, tag) in tags(data).iter().enumerate() {
+        r.push(tag);
+        if i % cut_every == 0 {
+            r.cut();
+        }
         while let Some(e) = r.poll_event() {
             if let RemuxEvent::Fragment { data, .. } | RemuxEvent::Init { data, .. } = e {
                 assert!(data.len() >= 8);

@@ -63,6 +63,10 @@ pub enum Fragmenting {
     EveryFrame,
     /// A fragment per track whenever its samples span at least this many ms.
     Duration(u32),
+    /// Samples collect until the caller calls [`Remuxer::cut`]: e.g. after each
+    /// network read, so that no frame waits for a later read and a read of many
+    /// frames makes one fragment per track, not one per frame.
+    OnCut,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -197,6 +201,15 @@ impl Remuxer {
     pub fn flush(&mut self) {
         for t in self.tracks_by_pending_time() {
             self.emit_pending(t, true);
+        }
+    }
+
+    /// Every track's pending samples go out now, a fragment each (in the Muxed
+    /// layout, once its init may go out). Unlike [`Remuxer::flush`], the stream
+    /// goes on: it is how [`Fragmenting::OnCut`] ends a fragment.
+    pub fn cut(&mut self) {
+        for t in self.tracks_by_pending_time() {
+            self.emit_pending(t, false);
         }
     }
 

@@ -19,6 +19,58 @@ pub fn get(obj: &JsValue, key: &str) -> JsValue {
     Reflect::get(obj, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
 }
 
+/// Sets `key` on a plain object, both already JS values.
+fn put(obj: &Object, key: &JsValue, value: &JsValue) {
+    let _ = Reflect::set(obj, key, value);
+}
+
+/// The names of a fragment event, as JS strings made once: a push makes a fragment
+/// event per frame, and making each name anew from UTF-8 took about a fifth of it.
+struct FragmentNames {
+    type_: JsValue,
+    fragment: JsValue,
+    track: JsValue,
+    data: JsValue,
+    start_ms: JsValue,
+    end_ms: JsValue,
+    keyframe: JsValue,
+    samples: JsValue,
+    video: JsValue,
+    audio: JsValue,
+    null: JsValue,
+}
+
+impl FragmentNames {
+    fn new() -> Self {
+        let s = JsValue::from_str;
+        FragmentNames {
+            type_: s("type"),
+            fragment: s("fragment"),
+            track: s("track"),
+            data: s("data"),
+            start_ms: s("startMs"),
+            end_ms: s("endMs"),
+            keyframe: s("keyframe"),
+            samples: s("samples"),
+            video: s("video"),
+            audio: s("audio"),
+            null: JsValue::NULL,
+        }
+    }
+
+    fn track_name(&self, track: Option<Track>) -> &JsValue {
+        match track {
+            Some(Track::Video) => &self.video,
+            Some(Track::Audio) => &self.audio,
+            None => &self.null,
+        }
+    }
+}
+
+thread_local! {
+    static FRAGMENT: FragmentNames = FragmentNames::new();
+}
+
 pub fn track_name(track: Option<Track>) -> JsValue {
     match track {
         Some(Track::Video) => JsValue::from_str("video"),
@@ -91,15 +143,15 @@ pub fn event(ev: &RemuxEvent) -> Object {
             end_ms,
             keyframe,
             samples,
-        } => {
-            set(&o, "type", "fragment");
-            set(&o, "track", track_name(*track));
-            set(&o, "data", Uint8Array::from(&data[..]));
-            set(&o, "startMs", *start_ms);
-            set(&o, "endMs", *end_ms);
-            set(&o, "keyframe", *keyframe);
-            set(&o, "samples", *samples);
-        }
+        } => FRAGMENT.with(|k| {
+            put(&o, &k.type_, &k.fragment);
+            put(&o, &k.track, k.track_name(*track));
+            put(&o, &k.data, &Uint8Array::from(&data[..]));
+            put(&o, &k.start_ms, &JsValue::from_f64(*start_ms));
+            put(&o, &k.end_ms, &JsValue::from_f64(*end_ms));
+            put(&o, &k.keyframe, &JsValue::from_bool(*keyframe));
+            put(&o, &k.samples, &JsValue::from(*samples));
+        }),
         RemuxEvent::Discontinuity {
             track,
             from_ms,

@@ -24,6 +24,8 @@ pub(crate) struct Pipeline {
     reader: FlvReader,
     remuxer: fmp4::Remuxer,
     broken: bool,
+    /// `Fragmenting::OnCut`: each push ends with a cut.
+    cut_each_push: bool,
 }
 
 impl Pipeline {
@@ -36,6 +38,7 @@ impl Pipeline {
             },
             remuxer: fmp4::Remuxer::new(options),
             broken: false,
+            cut_each_push: options.fragment == Fragmenting::OnCut,
         }
     }
 
@@ -62,6 +65,10 @@ impl Pipeline {
                 }
             }
         }
+        if self.cut_each_push {
+            self.remuxer.cut();
+            self.drain(out);
+        }
     }
 
     pub(crate) fn flush(&mut self, out: &mut impl FnMut(Output)) {
@@ -82,9 +89,9 @@ impl Pipeline {
 
 /// FLV → fragmented MP4.
 ///
-/// `new Remuxer({ layout: 'perTrack' | 'muxed', fragmentMs, tagsOnly })`: every
-/// option may be left out (per-track output, a fragment per frame, a stream that
-/// starts with the FLV file header). `push(bytes)` returns the events it caused.
+/// `new Remuxer({ layout: 'perTrack' | 'muxed', fragmentMs, fragmentPerPush, tagsOnly })`:
+/// every option may be left out (per-track output, a fragment per frame, a stream
+/// that starts with the FLV file header). `push(bytes)` returns the events it caused.
 #[wasm_bindgen]
 pub struct Remuxer {
     pipeline: Pipeline,
@@ -98,7 +105,9 @@ impl Remuxer {
             Some("muxed") => Layout::Muxed,
             _ => Layout::PerTrack,
         };
+        let per_push = js::get(&options, "fragmentPerPush").as_bool() == Some(true);
         let fragment = match js::get(&options, "fragmentMs").as_f64() {
+            _ if per_push => Fragmenting::OnCut,
             Some(ms) if ms >= 1.0 => Fragmenting::Duration(ms.min(f64::from(u32::MAX)) as u32),
             _ => Fragmenting::EveryFrame,
         };

@@ -32,48 +32,19 @@ pub struct Facts {
 
 impl Facts {
     pub fn gather(root: &Path, bench: Bench, plan: &Plan, load_before: String) -> Result<Facts> {
-        let cpuinfo = fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-        let cpu = cpuinfo
-            .lines()
-            .find_map(|l| l.strip_prefix("model name"))
-            .and_then(|l| l.split_once(':'))
-            .map_or("unknown".to_owned(), |(_, m)| m.trim().to_owned());
-        let first_line = |cmd: &mut Command| {
-            probe(cmd)
-                .and_then(|o| o.lines().next().map(str::to_owned))
-                .unwrap_or_default()
-        };
-        let mut rev = first_line(
-            Command::new("git")
-                .args(["rev-parse", "--short", "HEAD"])
-                .current_dir(root),
-        );
-        if probe(
-            Command::new("git")
-                .args(["status", "--porcelain", "--untracked-files=no"])
-                .current_dir(root),
-        )
-        .is_some_and(|s| !s.trim().is_empty())
-        {
-            rev.push_str(" (with uncommitted changes)");
-        }
-        let mut versions = vec![("flashless".to_owned(), rev)];
+        let mut versions = vec![("flashless".to_owned(), flashless_rev(root))];
         match bench.peer() {
-            Server::NodeMedia => {
-                let manifest = root
-                    .join(BENCH_NPM_DIR)
-                    .join("node_modules/node-media-server/package.json");
-                let text = fs::read_to_string(&manifest)
-                    .with_context(|| format!("reading {}", manifest.display()))?;
-                let json: serde_json::Value = serde_json::from_str(&text)?;
-                let version = json["version"].as_str().unwrap_or("unknown").to_owned();
-                versions.push(("node-media-server".into(), version));
+            Some(Server::NodeMedia) => {
+                versions.push((
+                    "node-media-server".into(),
+                    npm_version(root, "node-media-server")?,
+                ));
                 versions.push((
                     "node".into(),
                     first_line(Command::new("node").arg("--version")),
                 ));
             }
-            Server::NginxRtmp => {
+            Some(Server::NginxRtmp) => {
                 // nginx prints its version on stderr.
                 let out = Command::new("nginx")
                     .arg("-v")
@@ -89,17 +60,13 @@ impl Facts {
                 versions.push(("nginx".into(), version));
                 versions.push(("libnginx-mod-rtmp".into(), module));
             }
-            Server::Flashless => {}
+            Some(Server::Flashless) | None => {}
         }
-        let ffmpeg = first_line(Command::new("ffmpeg").arg("-version"));
-        versions.push((
-            "ffmpeg".into(),
-            ffmpeg.split_whitespace().nth(2).unwrap_or("").to_owned(),
-        ));
+        versions.push(("ffmpeg".into(), ffmpeg_version()));
         Ok(Facts {
-            cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
-            cpu,
-            date: first_line(Command::new("date").args(["-u", "+%Y-%m-%d %H:%M UTC"])),
+            cores: cores(),
+            cpu: cpu_model(),
+            date: date(),
             load_before,
             load_after: load_average(),
             versions,
@@ -116,6 +83,78 @@ impl Facts {
             runs: plan.runs,
         })
     }
+}
+
+/// The first line a command prints, or nothing if it fails.
+pub fn first_line(cmd: &mut Command) -> String {
+    probe(cmd)
+        .and_then(|o| o.lines().next().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// The processor's model name, from /proc/cpuinfo.
+pub fn cpu_model() -> String {
+    let cpuinfo = fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .and_then(|l| l.split_once(':'))
+        .map_or("unknown".to_owned(), |(_, m)| m.trim().to_owned())
+}
+
+/// Now, to the minute, in UTC.
+pub fn date() -> String {
+    first_line(Command::new("date").args(["-u", "+%Y-%m-%d %H:%M UTC"]))
+}
+
+/// The commit measured, and whether the work tree had changes on top of it (outside
+/// `docs/`, which an earlier benchmark run may have rewritten).
+pub fn flashless_rev(root: &Path) -> String {
+    let mut rev = first_line(
+        Command::new("git")
+            .args(["rev-parse", "--short", "HEAD"])
+            .current_dir(root),
+    );
+    if probe(
+        Command::new("git")
+            .args([
+                "status",
+                "--porcelain",
+                "--untracked-files=no",
+                "--",
+                ".",
+                ":!docs",
+            ])
+            .current_dir(root),
+    )
+    .is_some_and(|s| !s.trim().is_empty())
+    {
+        rev.push_str(" (with uncommitted changes)");
+    }
+    rev
+}
+
+/// The version of a benchmark peer installed from `e2e/bench`'s npm lock.
+pub fn npm_version(root: &Path, package: &str) -> Result<String> {
+    let manifest = root
+        .join(BENCH_NPM_DIR)
+        .join("node_modules")
+        .join(package)
+        .join("package.json");
+    let text =
+        fs::read_to_string(&manifest).with_context(|| format!("reading {}", manifest.display()))?;
+    let json: serde_json::Value = serde_json::from_str(&text)?;
+    Ok(json["version"].as_str().unwrap_or("unknown").to_owned())
+}
+
+/// `ffmpeg version 5.1.9-0+deb12u1 …` → `5.1.9-0+deb12u1`.
+pub fn ffmpeg_version() -> String {
+    let line = first_line(Command::new("ffmpeg").arg("-version"));
+    line.split_whitespace().nth(2).unwrap_or("").to_owned()
 }
 
 /// The 1, 5 and 15 minute load averages.
@@ -160,7 +199,7 @@ fn pct(v: Option<f64>) -> String {
     v.map_or("?".into(), |v| format!("{v:.0} %"))
 }
 
-fn median<T: PartialOrd + Copy>(mut values: Vec<T>) -> Option<T> {
+pub fn median<T: PartialOrd + Copy>(mut values: Vec<T>) -> Option<T> {
     values.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
     values.get(values.len() / 2).copied()
 }
@@ -192,10 +231,13 @@ pub fn replace_section(doc: &str, name: &str, body: &str) -> String {
 }
 
 fn section(bench: Bench, facts: &Facts, results: &[(Server, Vec<RunResult>)]) -> String {
-    let peer = bench.peer().name();
+    let peer = results
+        .get(1)
+        .map_or("the peer", |(server, _)| server.name());
     let (title, protocol) = match bench {
         Bench::Fanout => ("WS-FLV fan-out: flashless and node-media-server", "WS-FLV"),
         Bench::RtmpFanout => ("RTMP play fan-out: flashless and nginx-rtmp", "RTMP play"),
+        Bench::Remux => unreachable!("the remux benchmark writes its own section (remux.rs)"),
     };
     let mut s = String::new();
     let _ = writeln!(s, "## {title}\n");

@@ -125,14 +125,7 @@ fn per_track() -> Remuxer {
 
 #[test]
 fn ffmpeg_file_gives_one_init_per_track_and_a_fragment_per_frame() {
-    let mut reader = FlvReader::new();
-    reader.push(include_bytes!("../../../../testdata/h264_aac.flv"));
-    let mut tags = Vec::new();
-    while let Ok(Some(item)) = reader.next_item() {
-        if let Item::Tag(t) = item {
-            tags.push(t);
-        }
-    }
+    let tags = h264_aac_tags();
     let mut r = per_track();
     let mut events = run(&mut r, &tags);
     r.flush();
@@ -172,6 +165,62 @@ fn ffmpeg_file_gives_one_init_per_track_and_a_fragment_per_frame() {
     assert_eq!((info.width, info.height), (320, 240));
     let s = r.stats();
     assert_eq!((s.fragments_out, s.samples_out, s.dropped), (138, 138, 0));
+}
+
+/// The tags of the ffmpeg capture in `testdata/`.
+fn h264_aac_tags() -> Vec<Tag> {
+    let mut reader = FlvReader::new();
+    reader.push(include_bytes!("../../../../testdata/h264_aac.flv"));
+    let mut tags = Vec::new();
+    while let Ok(Some(item)) = reader.next_item() {
+        if let Item::Tag(t) = item {
+            tags.push(t);
+        }
+    }
+    tags
+}
+
+/// Each sample's (track, decode time, cts offset), from the fragments' `tfdt` and durations.
+fn sample_times(events: &[RemuxEvent]) -> Vec<(Option<Track>, u64, i32)> {
+    let mut out = Vec::new();
+    for (track, tfdt, samples) in fragments(events) {
+        let mut dts = tfdt;
+        for (duration, cts) in samples {
+            out.push((track, dts, cts));
+            dts += u64::from(duration);
+        }
+    }
+    out.sort_by_key(|&(t, dts, _)| (t == Some(Track::Audio), dts));
+    out
+}
+
+#[test]
+fn on_cut_makes_a_fragment_per_track_per_cut_with_every_frame_in_place() {
+    let tags = h264_aac_tags();
+    let mut every = per_track();
+    let expected = run(&mut every, &tags);
+    let mut r = Remuxer::new(RemuxerOptions {
+        layout: Layout::PerTrack,
+        fragment: Fragmenting::OnCut,
+    });
+    let mut events = Vec::new();
+    for batch in tags.chunks(10) {
+        let got = run(&mut r, batch);
+        assert!(fragments(&got).is_empty(), "nothing before the cut");
+        events.extend(got);
+        r.cut();
+        let cut: Vec<RemuxEvent> = std::iter::from_fn(|| r.poll_event()).collect();
+        let f = fragments(&cut);
+        assert!(
+            f.iter().filter(|f| f.0 == Some(Track::Video)).count() <= 1
+                && f.iter().filter(|f| f.0 == Some(Track::Audio)).count() <= 1,
+            "{f:?}"
+        );
+        events.extend(cut);
+    }
+    assert_eq!(inits(&events), inits(&expected));
+    assert_eq!(sample_times(&events), sample_times(&expected));
+    assert!(fragments(&events).len() < fragments(&expected).len() / 3);
 }
 
 #[test]
