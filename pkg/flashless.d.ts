@@ -114,6 +114,7 @@ export type RemuxerEvent =
       /** For `MediaSource.addSourceBuffer`, e.g. `video/mp4; codecs="avc1.64001f"`. */
       mime: string;
       codec: string;
+      /** A view: the `data` of one `push()`'s events share one `ArrayBuffer`. */
       data: Uint8Array;
       width: number;
       height: number;
@@ -124,6 +125,7 @@ export type RemuxerEvent =
   | {
       type: 'fragment';
       track: Track | null;
+      /** A view: the `data` of one `push()`'s events share one `ArrayBuffer`. */
       data: Uint8Array;
       startMs: number;
       endMs: number;

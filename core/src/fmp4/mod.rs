@@ -142,6 +142,16 @@ pub enum RemuxEvent {
     },
 }
 
+impl RemuxEvent {
+    /// The bytes of an init segment or a fragment.
+    pub fn payload(&self) -> Option<&[u8]> {
+        match self {
+            RemuxEvent::Init { data, .. } | RemuxEvent::Fragment { data, .. } => Some(data),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct RemuxStats {
     pub tags_in: u64,

@@ -115,21 +115,19 @@ fn properties(props: &[(String, Value)]) -> JsValue {
     obj.into()
 }
 
-/// A remuxer event as `{ type, … }` (the shapes are in `pkg/flashless.d.ts`).
-pub fn event(ev: &RemuxEvent) -> Object {
+/// A remuxer event as `{ type, … }` (the shapes are in `pkg/flashless.d.ts`), with
+/// `data` the bytes of an `init` or `fragment` already in JS ([`RemuxEvent::payload`]).
+pub fn event(ev: &RemuxEvent, data: &JsValue) -> Object {
     let o = Object::new();
     match ev {
         RemuxEvent::Init {
-            track,
-            mime,
-            data,
-            info,
+            track, mime, info, ..
         } => {
             set(&o, "type", "init");
             set(&o, "track", track_name(*track));
             set(&o, "mime", mime.as_str());
             set(&o, "codec", info.codec.as_str());
-            set(&o, "data", Uint8Array::from(&data[..]));
+            set(&o, "data", data);
             set(&o, "width", info.width);
             set(&o, "height", info.height);
             set(&o, "sampleRate", info.sample_rate);
@@ -138,15 +136,15 @@ pub fn event(ev: &RemuxEvent) -> Object {
         }
         RemuxEvent::Fragment {
             track,
-            data,
             start_ms,
             end_ms,
             keyframe,
             samples,
+            ..
         } => FRAGMENT.with(|k| {
             put(&o, &k.type_, &k.fragment);
             put(&o, &k.track, k.track_name(*track));
-            put(&o, &k.data, &Uint8Array::from(&data[..]));
+            put(&o, &k.data, data);
             put(&o, &k.start_ms, &JsValue::from_f64(*start_ms));
             put(&o, &k.end_ms, &JsValue::from_f64(*end_ms));
             put(&o, &k.keyframe, &JsValue::from_bool(*keyframe));

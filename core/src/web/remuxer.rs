@@ -1,7 +1,7 @@
 //! `Remuxer` for JS: FLV bytes in (any split), remuxer events out as plain
 //! objects. Usable wherever wasm runs: a page, a Web Worker, Node.
 
-use js_sys::{Array, Object};
+use js_sys::{Array, Object, Uint8Array};
 use wasm_bindgen::prelude::*;
 
 use super::js::{self, set};
@@ -119,20 +119,16 @@ impl Remuxer {
 
     /// Feeds FLV bytes; returns the events (`init`, `fragment`, `metadata`, …) they caused.
     pub fn push(&mut self, bytes: &[u8]) -> Array {
-        let events = Array::new();
-        self.pipeline.push(bytes, &mut |o| {
-            events.push(&output(&o));
-        });
-        events
+        let mut outputs = Vec::new();
+        self.pipeline.push(bytes, &mut |o| outputs.push(o));
+        events(&outputs)
     }
 
     /// End of stream: what is still held goes out.
     pub fn flush(&mut self) -> Array {
-        let events = Array::new();
-        self.pipeline.flush(&mut |o| {
-            events.push(&output(&o));
-        });
-        events
+        let mut outputs = Vec::new();
+        self.pipeline.flush(&mut |o| outputs.push(o));
+        events(&outputs)
     }
 
     /// `{ tagsIn, bytesIn, fragmentsOut, bytesOut, samplesOut, dropped }`.
@@ -149,9 +145,37 @@ impl Remuxer {
     }
 }
 
-fn output(o: &Output) -> JsValue {
+/// The events of one push or flush. Their `data` are views into one buffer: making a
+/// JS buffer costs far more than filling it (a push at 64 KiB made about 60 of them,
+/// the most of its time), so one is made for all.
+fn events(outputs: &[Output]) -> Array {
+    fn payload(o: &Output) -> Option<&[u8]> {
+        match o {
+            Output::Remux(ev) => ev.payload(),
+            _ => None,
+        }
+    }
+    let mut all = Vec::with_capacity(outputs.iter().filter_map(payload).map(<[u8]>::len).sum());
+    for p in outputs.iter().filter_map(payload) {
+        all.extend_from_slice(p);
+    }
+    let buffer = Uint8Array::from(&all[..]);
+    let mut at = 0;
+    outputs
+        .iter()
+        .map(|o| {
+            let data = payload(o).map_or(JsValue::UNDEFINED, |p| {
+                at += p.len();
+                buffer.subarray((at - p.len()) as u32, at as u32).into()
+            });
+            output(o, &data)
+        })
+        .collect()
+}
+
+fn output(o: &Output, data: &JsValue) -> JsValue {
     match o {
-        Output::Remux(ev) => js::event(ev).into(),
+        Output::Remux(ev) => js::event(ev, data).into(),
         Output::Header {
             has_audio,
             has_video,
