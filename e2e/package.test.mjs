@@ -21,6 +21,8 @@ Player.create(video, { url: new URLSearchParams(location.search).get('url'), liv
       currentTime: video.currentTime,
       frames: video.getVideoPlaybackQuality().totalVideoFrames,
       stats: player.stats(),
+      // Changes if the page reloads.
+      timeOrigin: performance.timeOrigin,
     });
     window.ready = true;
   },
@@ -45,9 +47,20 @@ async function playsOn(t, gateway, app, pagePath) {
   await sleep(3000);
   const s = await tab.evaluate(() => window.sample());
   assert.ok(s.currentTime > first.currentTime + 2 && s.frames > first.frames + 50, JSON.stringify(s));
+  return tab;
 }
 
-test('npm pack gives a package that a fresh project installs and plays from a bundler-less page and from Vite', { timeout: 90_000 }, async (t) => {
+/** The player's latency (newest media received − playhead), sampled each 500 ms for `seconds`: all under `limit`. */
+async function holdsLatency(tab, limit, seconds) {
+  const seen = [];
+  for (let i = 0; i < seconds * 2; i++) {
+    await sleep(500);
+    seen.push((await tab.evaluate(() => window.sample())).stats.latency);
+  }
+  assert.ok(Math.max(...seen) < limit, `latency over ${limit} s: ${seen.map((l) => l.toFixed(2))}`);
+}
+
+test('npm pack gives a package that a fresh project installs and plays from a bundler-less page and from Vite, under 1 s behind, across a publisher restart', { timeout: 150_000 }, async (t) => {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'flashless-pack-'));
   t.after(() => rm(dir, { recursive: true, force: true }));
   const [packed] = JSON.parse(
@@ -97,7 +110,21 @@ test('npm pack gives a package that a fresh project installs and plays from a bu
   assert.equal(node.trim(), 'function');
 
   const gateway = await startGateway(t);
-  publish(t, gateway, 'cam');
-  await playsOn(t, gateway, app, '/app/index.html');
+  let ffmpeg = publish(t, gateway, 'cam');
   await playsOn(t, gateway, app, '/app/vite/dist/index.html');
+  const tab = await playsOn(t, gateway, app, '/app/index.html');
+
+  // Live: under a second behind, before and after the publisher restarts, in the same page.
+  await holdsLatency(tab, 1.0, 10);
+  const before = await tab.evaluate(() => window.sample());
+  await ffmpeg.stop();
+  ffmpeg = publish(t, gateway, 'cam');
+  const back = await until(
+    tab,
+    'playback did not resume after the publisher restarted',
+    (s) => s.frames > before.frames + 100 && s.currentTime > before.currentTime + 4,
+    30_000,
+  );
+  assert.equal(back.timeOrigin, before.timeOrigin, 'the page reloaded');
+  await holdsLatency(tab, 1.0, 10);
 });
