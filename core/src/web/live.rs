@@ -101,6 +101,11 @@ impl LiveEdge {
         &self.options
     }
 
+    /// Whether the playhead has been placed at the live edge once.
+    pub fn started(&self) -> bool {
+        self.started
+    }
+
     /// Jump to the live edge at the next tick (a tab that was hidden is visible again).
     pub fn resync(&mut self) {
         self.resync = true;

@@ -307,6 +307,15 @@ impl Media {
         self.attached
     }
 
+    /// Everything received is in the SourceBuffers: none has queued or running work.
+    pub fn settled(&self) -> bool {
+        self.attached
+            && self
+                .buffers
+                .iter()
+                .all(|b| b.queue.is_empty() && b.sb.as_ref().is_none_or(|sb| !sb.updating()))
+    }
+
     /// Queues removal of media before `before` on every SourceBuffer.
     pub fn trim(&mut self, before: f64) {
         for b in self.buffers.iter_mut().filter(|b| b.sb.is_some()) {
