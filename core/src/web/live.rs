@@ -61,8 +61,8 @@ pub struct Decision {
 
 /// A stalled playhead is nudged after this long.
 const STALL_MS: f64 = 1000.0;
-/// Catch-up starts this far past the target and stops this close to it, so the
-/// rate does not flap around the target.
+/// Catch-up starts this far past the target (or one target past it, if that is
+/// less) and stops this close to it, so the rate does not flap around the target.
 const CHASE_START: f64 = 0.25;
 const CHASE_STOP: f64 = 0.05;
 /// Playback rate gained per second of excess latency.
@@ -126,7 +126,9 @@ impl LiveEdge {
             };
             self.started = true;
             self.resync = false;
-            self.chasing = false;
+            // Media goes on arriving while the seek completes and playback starts:
+            // the catch-up takes that slip back, however small.
+            self.chasing = true;
             return Decision::seek(live, why);
         }
         if s.seeking {
@@ -150,7 +152,7 @@ impl LiveEdge {
         }
         let latency = end - s.current;
         if latency > self.options.jump_behind {
-            self.chasing = false;
+            self.chasing = true;
             return Decision::seek(live, Seek::Behind);
         }
         if !moved && latency > LOW_WATER {
@@ -163,7 +165,7 @@ impl LiveEdge {
             self.still_since = None;
         }
         let excess = latency - self.options.target;
-        if excess > CHASE_START {
+        if excess > CHASE_START.min(self.options.target) {
             self.chasing = true;
         } else if excess <= CHASE_STOP {
             self.chasing = false;
@@ -257,6 +259,32 @@ mod tests {
         // … and stops close to the target.
         let d = edge.tick(&snap(400.0, 102.5, &[(99.0, 103.0)]));
         assert_eq!(d.rate, 1.0);
+    }
+
+    #[test]
+    fn the_slip_after_a_start_is_chased_back() {
+        // Started at 100.5 (0.5 behind 101); playback began 0.1 s later than media came.
+        let mut edge = started();
+        let d = edge.tick(&snap(100.0, 100.5, &[(100.0, 101.6)]));
+        assert!(d.rate > 1.0, "{d:?}");
+        let d = edge.tick(&snap(200.0, 101.1, &[(100.0, 101.6)]));
+        assert_eq!(d.rate, 1.0, "on target again");
+    }
+
+    #[test]
+    fn a_low_target_is_chased_from_one_target_past_it() {
+        let low = Options {
+            target: 0.1,
+            ..Options::default()
+        };
+        let mut edge = LiveEdge::new(low);
+        edge.tick(&snap(0.0, 0.0, &[(100.0, 101.0)]));
+        assert_eq!(edge.tick(&snap(100.0, 100.9, &[(100.0, 101.0)])).rate, 1.0);
+        // 0.15 s past a 0.1 s target: chased; past the default 0.5 s it would not be.
+        assert!(edge.tick(&snap(200.0, 100.95, &[(100.0, 101.2)])).rate > 1.0);
+        let mut edge = started();
+        edge.tick(&snap(100.0, 100.5, &[(100.0, 101.0)]));
+        assert_eq!(edge.tick(&snap(200.0, 100.55, &[(100.0, 101.2)])).rate, 1.0);
     }
 
     #[test]
