@@ -532,7 +532,7 @@ impl Core {
         set(&o, "jumps", self.counters.jumps);
         set(&o, "stalls", self.counters.stalls);
         set(&o, "gaps", self.counters.gaps);
-        set(&o, "targetLatency", self.edge.options().target);
+        set(&o, "targetLatency", self.edge.target());
         o
     }
 
