@@ -1,5 +1,5 @@
 // The viewer page. It uses the npm package `flashless` exactly as any site would.
-import { Player } from '/pkg/flashless.js';
+import { Player, init } from '/pkg/flashless.js';
 
 const $ = (id) => document.getElementById(id);
 const video = $('video');
@@ -376,6 +376,9 @@ function drawChart(now) {
 
 setIcon($('fullscreen'), 'fullscreen');
 syncControls();
+// The player's wasm compiles while the channel list loads; `Player.create` awaits it
+// (and retries a failed load).
+init().catch(() => {});
 refreshChannels();
 watch(routeName());
 tick();
