@@ -32,42 +32,13 @@ pub struct Facts {
 
 impl Facts {
     pub fn gather(root: &Path, bench: Bench, plan: &Plan, load_before: String) -> Result<Facts> {
-        let cpuinfo = fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-        let cpu = cpuinfo
-            .lines()
-            .find_map(|l| l.strip_prefix("model name"))
-            .and_then(|l| l.split_once(':'))
-            .map_or("unknown".to_owned(), |(_, m)| m.trim().to_owned());
-        let first_line = |cmd: &mut Command| {
-            probe(cmd)
-                .and_then(|o| o.lines().next().map(str::to_owned))
-                .unwrap_or_default()
-        };
-        let mut rev = first_line(
-            Command::new("git")
-                .args(["rev-parse", "--short", "HEAD"])
-                .current_dir(root),
-        );
-        if probe(
-            Command::new("git")
-                .args(["status", "--porcelain", "--untracked-files=no"])
-                .current_dir(root),
-        )
-        .is_some_and(|s| !s.trim().is_empty())
-        {
-            rev.push_str(" (with uncommitted changes)");
-        }
-        let mut versions = vec![("flashless".to_owned(), rev)];
+        let mut versions = vec![("flashless".to_owned(), revision(root))];
         match bench.peer() {
             Server::NodeMedia => {
-                let manifest = root
-                    .join(BENCH_NPM_DIR)
-                    .join("node_modules/node-media-server/package.json");
-                let text = fs::read_to_string(&manifest)
-                    .with_context(|| format!("reading {}", manifest.display()))?;
-                let json: serde_json::Value = serde_json::from_str(&text)?;
-                let version = json["version"].as_str().unwrap_or("unknown").to_owned();
-                versions.push(("node-media-server".into(), version));
+                versions.push((
+                    "node-media-server".into(),
+                    npm_version(root, "node-media-server")?,
+                ));
                 versions.push((
                     "node".into(),
                     first_line(Command::new("node").arg("--version")),
@@ -91,15 +62,11 @@ impl Facts {
             }
             Server::Flashless => {}
         }
-        let ffmpeg = first_line(Command::new("ffmpeg").arg("-version"));
-        versions.push((
-            "ffmpeg".into(),
-            ffmpeg.split_whitespace().nth(2).unwrap_or("").to_owned(),
-        ));
+        versions.push(("ffmpeg".into(), ffmpeg_version()));
         Ok(Facts {
             cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
-            cpu,
-            date: first_line(Command::new("date").args(["-u", "+%Y-%m-%d %H:%M UTC"])),
+            cpu: cpu_model(),
+            date: utc_now(),
             load_before,
             load_after: load_average(),
             versions,
@@ -116,6 +83,64 @@ impl Facts {
             runs: plan.runs,
         })
     }
+}
+
+/// The processor's model name, from /proc/cpuinfo.
+pub fn cpu_model() -> String {
+    let cpuinfo = fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .and_then(|l| l.split_once(':'))
+        .map_or("unknown".to_owned(), |(_, m)| m.trim().to_owned())
+}
+
+pub fn utc_now() -> String {
+    first_line(Command::new("date").args(["-u", "+%Y-%m-%d %H:%M UTC"]))
+}
+
+/// The first line a command prints, or nothing.
+pub fn first_line(cmd: &mut Command) -> String {
+    probe(cmd)
+        .and_then(|o| o.lines().next().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+/// The short commit, marked when the tracked files have uncommitted changes.
+pub fn revision(root: &Path) -> String {
+    let mut rev = first_line(
+        Command::new("git")
+            .args(["rev-parse", "--short", "HEAD"])
+            .current_dir(root),
+    );
+    if probe(
+        Command::new("git")
+            .args(["status", "--porcelain", "--untracked-files=no"])
+            .current_dir(root),
+    )
+    .is_some_and(|s| !s.trim().is_empty())
+    {
+        rev.push_str(" (with uncommitted changes)");
+    }
+    rev
+}
+
+/// The installed version of an npm peer pinned in `e2e/bench`.
+pub fn npm_version(root: &Path, package: &str) -> Result<String> {
+    let manifest = root
+        .join(BENCH_NPM_DIR)
+        .join("node_modules")
+        .join(package)
+        .join("package.json");
+    let text =
+        fs::read_to_string(&manifest).with_context(|| format!("reading {}", manifest.display()))?;
+    let json: serde_json::Value = serde_json::from_str(&text)?;
+    Ok(json["version"].as_str().unwrap_or("unknown").to_owned())
+}
+
+pub fn ffmpeg_version() -> String {
+    let line = first_line(Command::new("ffmpeg").arg("-version"));
+    line.split_whitespace().nth(2).unwrap_or("").to_owned()
 }
 
 /// The 1, 5 and 15 minute load averages.
@@ -194,8 +219,8 @@ pub fn replace_section(doc: &str, name: &str, body: &str) -> String {
 fn section(bench: Bench, facts: &Facts, results: &[(Server, Vec<RunResult>)]) -> String {
     let peer = bench.peer().name();
     let (title, protocol) = match bench {
-        Bench::Fanout => ("WS-FLV fan-out: flashless and node-media-server", "WS-FLV"),
         Bench::RtmpFanout => ("RTMP play fan-out: flashless and nginx-rtmp", "RTMP play"),
+        _ => ("WS-FLV fan-out: flashless and node-media-server", "WS-FLV"),
     };
     let mut s = String::new();
     let _ = writeln!(s, "## {title}\n");
