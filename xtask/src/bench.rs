@@ -1,9 +1,10 @@
-//! `cargo xtask bench [fanout|rtmp-fanout]`: flashless against a peer server on the
-//! same machine in the same run, and their figures in `docs/benchmarks.md`.
+//! `cargo xtask bench [fanout|rtmp-fanout|latency|longrun]`: flashless against a peer
+//! on the same machine in the same run, and their figures in `docs/benchmarks.md`.
 //!
 //! Benchmarks, not tests: `cargo xtask test` never runs them, and their numbers
 //! depend on the machine and on what else it is doing.
 
+pub mod latency;
 pub mod peers;
 pub mod report;
 
@@ -23,23 +24,41 @@ pub enum Bench {
     Fanout,
     /// RTMP players: flashless against nginx-rtmp.
     RtmpFanout,
+    /// Source-to-screen latency in Chromium: the flashless page against mpegts.js.
+    Latency,
+    /// 30 minutes of the flashless page: latency drift and memory.
+    Longrun,
 }
 
 impl Bench {
-    const ALL: [Bench; 2] = [Bench::Fanout, Bench::RtmpFanout];
+    const ALL: [Bench; 4] = [
+        Bench::Fanout,
+        Bench::RtmpFanout,
+        Bench::Latency,
+        Bench::Longrun,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             Bench::Fanout => "fanout",
             Bench::RtmpFanout => "rtmp-fanout",
+            Bench::Latency => "latency",
+            Bench::Longrun => "longrun",
         }
     }
 
     pub fn peer(self) -> Server {
         match self {
-            Bench::Fanout => Server::NodeMedia,
+            Bench::Fanout | Bench::Latency => Server::NodeMedia,
             Bench::RtmpFanout => Server::NginxRtmp,
+            // Only the flashless page plays in the long run.
+            Bench::Longrun => Server::Flashless,
         }
+    }
+
+    /// Played in Chromium, with its own setups (`latency.rs`), not the load generator.
+    fn in_browser(self) -> bool {
+        matches!(self, Bench::Latency | Bench::Longrun)
     }
 }
 
@@ -48,6 +67,8 @@ pub struct Args {
     pub benches: Vec<Bench>,
     pub quick: bool,
     pub runs: Option<usize>,
+    /// Minutes of playback, for the benchmarks in the browser.
+    pub minutes: Option<f64>,
     pub skip_deps: bool,
     pub verbose: bool,
 }
@@ -58,6 +79,7 @@ impl Args {
             benches: Vec::new(),
             quick: false,
             runs: None,
+            minutes: None,
             skip_deps: false,
             verbose: false,
         };
@@ -69,24 +91,34 @@ impl Args {
                 "-v" | "--verbose" => parsed.verbose = true,
                 name if !name.starts_with('-') => {
                     let Some(bench) = Bench::ALL.into_iter().find(|b| b.name() == name) else {
-                        bail!("unknown benchmark `{name}` (fanout, rtmp-fanout)");
+                        bail!("unknown benchmark `{name}` (fanout, rtmp-fanout, latency, longrun)");
                     };
                     parsed.benches.push(bench);
                 }
-                _ => match flag_value("--runs", arg, &mut it)? {
-                    Some(v) => {
+                _ => {
+                    if let Some(v) = flag_value("--runs", arg, &mut it)? {
                         let runs = v.parse().ok().filter(|&n| n > 0);
                         parsed.runs =
                             Some(runs.with_context(|| format!("--runs takes a count, got `{v}`"))?);
+                    } else if let Some(v) = flag_value("--minutes", arg, &mut it)? {
+                        let minutes = v.parse().ok().filter(|&m: &f64| m > 0.0);
+                        parsed.minutes = Some(minutes.with_context(|| {
+                            format!("--minutes takes a positive number, got `{v}`")
+                        })?);
+                    } else {
+                        bail!(
+                            "unknown option `{arg}` for `cargo xtask bench` (see `cargo xtask help`)"
+                        );
                     }
-                    None => bail!(
-                        "unknown option `{arg}` for `cargo xtask bench` (see `cargo xtask help`)"
-                    ),
-                },
+                }
             }
         }
         if parsed.benches.is_empty() {
-            parsed.benches = Bench::ALL.to_vec();
+            // The half-hour long run only when named.
+            parsed.benches = Bench::ALL
+                .into_iter()
+                .filter(|&b| b != Bench::Longrun)
+                .collect();
         }
         Ok(parsed)
     }
@@ -224,6 +256,14 @@ pub fn run(args: &Args) -> Result<()> {
             },
         )?;
     }
+    let (in_browser, load): (Vec<Bench>, Vec<Bench>) =
+        args.benches.iter().partition(|b| b.in_browser());
+    for &bench in &in_browser {
+        latency::run(&ctx, bench, args)?;
+    }
+    if load.is_empty() {
+        return Ok(());
+    }
     build_release(&ctx)?;
     let clip = ctx.step("clip", |_| peers::clip(&ctx.root))?;
     if std::thread::available_parallelism().map_or(1, |n| n.get()) <= CLIENT_CORE {
@@ -232,7 +272,7 @@ pub fn run(args: &Args) -> Result<()> {
         );
     }
     let plan = Plan::of(args);
-    for &bench in &args.benches {
+    for &bench in &load {
         let load_before = report::load_average();
         let mut results: Vec<(Server, Vec<RunResult>)> =
             vec![(Server::Flashless, Vec::new()), (bench.peer(), Vec::new())];
@@ -272,8 +312,8 @@ fn run_once(
     let running = peers::start(server, root, &dir)?;
     let _publisher = peers::publish(clip, &running.publish_url, &dir.join("ffmpeg.log"))?;
     let url = match bench {
-        Bench::Fanout => &running.ws_url,
         Bench::RtmpFanout => &running.rtmp_play_url,
+        _ => &running.ws_url,
     };
     let steps: Vec<String> = plan.steps.iter().map(usize::to_string).collect();
     let args = vec![
@@ -332,10 +372,16 @@ mod tests {
     }
 
     #[test]
-    fn no_name_runs_every_benchmark() {
+    fn no_name_runs_every_benchmark_but_the_long_run() {
         let args = parse(&["--quick"]).unwrap();
-        assert_eq!(args.benches, Bench::ALL);
+        assert_eq!(args.benches, Bench::ALL[..3]);
         assert!(args.quick);
+        assert_eq!(parse(&["longrun"]).unwrap().benches, [Bench::Longrun]);
+        assert_eq!(
+            parse(&["latency", "--minutes", "0.5"]).unwrap().minutes,
+            Some(0.5)
+        );
+        assert!(parse(&["--minutes=0"]).is_err());
         assert_eq!(parse(&["rtmp-fanout", "--runs=2"]).unwrap().runs, Some(2));
         assert!(parse(&["fan"]).is_err());
         assert!(parse(&["--runs", "0"]).is_err());

@@ -42,11 +42,13 @@ commands:
         a pulled channel whose origin restarts every M minutes (default 3), viewers
         churning in rounds of V (default 300), for N minutes (default 60); the
         samples go into docs/reliability.md
-  bench [options] [fanout|rtmp-fanout...]
-        flashless against a peer server, side by side (default: all); rewrites
-        the benchmark's section of docs/benchmarks.md
-        --quick           fewer steps, one run (for development)
+  bench [options] [fanout|rtmp-fanout|latency|longrun...]
+        flashless against a peer, side by side (default: all but longrun);
+        rewrites the benchmark's section of docs/benchmarks.md
+        --quick           fewer steps, one run, short playback (for development)
         --runs N          runs per server (default 3)
+        --minutes N       playback per setup of latency (default 5) and
+                          longrun (default 30)
         --skip-deps       do not install the peers when missing
         -v, --verbose     stream every command's output
   help  this text
