@@ -61,8 +61,10 @@ pub struct Decision {
 
 /// A stalled playhead is nudged after this long.
 const STALL_MS: f64 = 1000.0;
-/// Catch-up starts this far past the target (or one target past it, if that is
+/// Catch-up starts this far past the target (or half a target past it, if that is
 /// less) and stops this close to it, so the rate does not flap around the target.
+/// A low target gets a narrow band: its latency is held close, not anywhere up to
+/// 0.25 s past it.
 const CHASE_START: f64 = 0.25;
 const CHASE_STOP: f64 = 0.05;
 /// Playback rate gained per second of excess latency.
@@ -194,7 +196,7 @@ impl LiveEdge {
             self.dry = false;
         }
         let excess = latency - self.target;
-        if excess > CHASE_START.min(self.target) {
+        if excess > CHASE_START.min(self.target / 2.0) {
             self.chasing = true;
         } else if excess <= CHASE_STOP {
             self.chasing = false;
@@ -309,16 +311,18 @@ mod tests {
     }
 
     #[test]
-    fn a_low_target_is_chased_from_one_target_past_it() {
+    fn a_low_target_is_chased_from_half_a_target_past_it() {
         let low = Options {
-            target: 0.1,
+            target: 0.2,
             ..Options::default()
         };
         let mut edge = LiveEdge::new(low);
         edge.tick(&snap(0.0, 0.0, &[(100.0, 101.0)]));
-        assert_eq!(edge.tick(&snap(100.0, 100.9, &[(100.0, 101.0)])).rate, 1.0);
-        // 0.15 s past a 0.1 s target: chased; past the default 0.5 s it would not be.
-        assert!(edge.tick(&snap(200.0, 100.95, &[(100.0, 101.2)])).rate > 1.0);
+        assert_eq!(edge.tick(&snap(100.0, 100.8, &[(100.0, 101.0)])).rate, 1.0);
+        // 0.08 s past a 0.2 s target: within the band; 0.12 s past it: chased.
+        assert_eq!(edge.tick(&snap(200.0, 100.9, &[(100.0, 101.18)])).rate, 1.0);
+        assert!(edge.tick(&snap(300.0, 101.0, &[(100.0, 101.32)])).rate > 1.0);
+        // Past the default 0.5 s target, 0.15 s is within the band.
         let mut edge = started();
         edge.tick(&snap(100.0, 100.5, &[(100.0, 101.0)]));
         assert_eq!(edge.tick(&snap(200.0, 100.55, &[(100.0, 101.2)])).rate, 1.0);
