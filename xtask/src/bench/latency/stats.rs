@@ -164,14 +164,16 @@ impl Report {
         Some(median(late.map(Frame::latency))? - median(early.map(Frame::latency))?)
     }
 
-    /// The median latency of each successive `len_s` slice, with its start (s).
+    /// The median latency of each successive `len_s` slice, with its start (s). The
+    /// frames of a last partial slice shorter than half a slice join the one before.
     pub fn slices(&self, len_s: f64) -> Vec<(f64, f64)> {
         let Some(first) = self.frames.first() else {
             return Vec::new();
         };
+        let count = ((self.span_s() / len_s).round() as usize).max(1);
         let mut out: Vec<(f64, Vec<f64>)> = Vec::new();
         for f in &self.frames {
-            let i = ((f.shown - first.shown) / 1000.0 / len_s).floor() as usize;
+            let i = (((f.shown - first.shown) / 1000.0 / len_s).floor() as usize).min(count - 1);
             while out.len() <= i {
                 out.push((out.len() as f64 * len_s, Vec::new()));
             }
@@ -268,6 +270,8 @@ mod tests {
         assert_eq!(r.drift(5.0), Some(60.0));
         assert_eq!(r.span_s(), 19.0);
         assert_eq!(r.slices(10.0), vec![(0.0, 200.0), (10.0, 260.0)]);
+        // 19 s in slices of 6 s: the last second joins the third slice.
+        assert_eq!(r.slices(6.0).len(), 3);
         assert_eq!(Report::default().drift(5.0), None);
     }
 
