@@ -6,6 +6,9 @@
 //   node latency.mjs '{"player":"flashless","gateway":"http://127.0.0.1:8080","seconds":30}'
 //   node latency.mjs '{"player":"mpegts","stream":"ws://127.0.0.1:8000/live/bench.flv","seconds":30}'
 //
+// Players: `flashless` (the gateway's own page), `package` (the npm package in
+// `flashless.html`, as bare a page as mpegts.js gets), `mpegts` (`mpegts.html`).
+//
 // Options: `channel` (default "bench"); `coldStarts` and `sessionSeconds` (fresh
 // pages opened before the measured one, each to time its first frame and to play
 // a while, default 3 and 10 s); `memoryEvery` (seconds between memory samples of
@@ -45,11 +48,16 @@ const MARKER = `--flashless-bench=${process.pid}`;
 
 const emit = (line) => process.stdout.write(`${JSON.stringify(line)}\n`);
 
-/** mpegts.js's page and the package's files, on a loopback port of their own. */
+/** The minimal pages and their players' files, on a loopback port of their own. */
 async function benchSite() {
   const files = {
     '/mpegts.html': ['mpegts.html', 'text/html; charset=utf-8'],
     '/node_modules/mpegts.js/dist/mpegts.js': ['node_modules/mpegts.js/dist/mpegts.js', 'text/javascript'],
+    '/flashless.html': ['flashless.html', 'text/html; charset=utf-8'],
+    // The npm package as `cargo xtask wasm` built it (the gateway embeds the same files).
+    '/pkg/flashless.js': ['../../pkg/flashless.js', 'text/javascript'],
+    '/pkg/flashless_wasm.js': ['../../pkg/flashless_wasm.js', 'text/javascript'],
+    '/pkg/flashless_wasm_bg.wasm': ['../../pkg/flashless_wasm_bg.wasm', 'application/wasm'],
   };
   const server = http.createServer(async (req, res) => {
     const file = files[new URL(req.url, 'http://site').pathname];
@@ -74,7 +82,8 @@ async function benchSite() {
 function pageUrl(site) {
   if (options.player === 'flashless') return `${options.gateway}/watch/${encodeURIComponent(options.channel)}`;
   if (options.player === 'mpegts') return `${site.origin}/mpegts.html?${new URLSearchParams({ url: options.stream })}`;
-  throw new Error(`unknown player ${JSON.stringify(options.player)} (flashless, mpegts)`);
+  if (options.player === 'package') return `${site.origin}/flashless.html?${new URLSearchParams({ url: options.stream })}`;
+  throw new Error(`unknown player ${JSON.stringify(options.player)} (flashless, package, mpegts)`);
 }
 
 /** A page in a fresh context on `url`, once its first frame is on screen. */
@@ -205,7 +214,7 @@ async function measure(browser, url) {
 }
 
 async function main() {
-  const site = options.player === 'mpegts' ? await benchSite() : null;
+  const site = options.player === 'flashless' ? null : await benchSite();
   const browser = await chromium.launch({
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
     headless: true,

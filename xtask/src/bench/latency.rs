@@ -36,6 +36,9 @@ pub enum Setup {
     MpegtsNodeMedia,
     /// The same mpegts.js page reading the flashless gateway's WS-FLV.
     MpegtsFlashless,
+    /// The npm package in a page as bare as mpegts.js's, reading the gateway: the
+    /// player's own time to first frame, without the gateway page's.
+    PackageFlashless,
 }
 
 impl Setup {
@@ -44,6 +47,7 @@ impl Setup {
             Setup::FlashlessPage => "flashless page + gateway",
             Setup::MpegtsNodeMedia => "mpegts.js + node-media-server",
             Setup::MpegtsFlashless => "mpegts.js + flashless gateway",
+            Setup::PackageFlashless => "flashless package, bare page + gateway",
         }
     }
 
@@ -52,13 +56,16 @@ impl Setup {
             Setup::FlashlessPage => "flashless",
             Setup::MpegtsNodeMedia => "mpegts-nms",
             Setup::MpegtsFlashless => "mpegts-flashless",
+            Setup::PackageFlashless => "package-flashless",
         }
     }
 
     pub fn server(self) -> Server {
         match self {
             Setup::MpegtsNodeMedia => Server::NodeMedia,
-            Setup::FlashlessPage | Setup::MpegtsFlashless => Server::Flashless,
+            Setup::FlashlessPage | Setup::MpegtsFlashless | Setup::PackageFlashless => {
+                Server::Flashless
+            }
         }
     }
 
@@ -66,6 +73,7 @@ impl Setup {
         match self {
             Setup::FlashlessPage => "flashless",
             Setup::MpegtsNodeMedia | Setup::MpegtsFlashless => "mpegts",
+            Setup::PackageFlashless => "package",
         }
     }
 }
@@ -116,6 +124,7 @@ impl Plan {
                     Setup::FlashlessPage,
                     Setup::MpegtsNodeMedia,
                     Setup::MpegtsFlashless,
+                    Setup::PackageFlashless,
                 ]
             },
             seconds,
@@ -312,7 +321,7 @@ mod tests {
     fn plans_follow_the_benchmark_and_its_options() {
         let full = Plan::of(Bench::Latency, &args(false, None));
         assert_eq!(full.seconds, 300);
-        assert_eq!(full.setups.len(), 3);
+        assert_eq!(full.setups.len(), 4);
         assert_eq!(full.drift_window_s, 60.0);
         assert_eq!(full.cold_starts, 5);
         let quick = Plan::of(Bench::Latency, &args(true, None));

@@ -380,7 +380,9 @@ fn footer(s: &mut String, plan: &Plan, facts: &Facts, outcomes: &[Outcome]) {
          and reads the stamp of each picture as soon as it is decoded; that is the floor the source and the \
          server set (x264, AAC, and ffmpeg's muxer, which holds each picture until the audio has caught up \
          with it). The flashless page is the gateway's own `/watch/<channel>`, as a viewer opens it; \
-         mpegts.js {mpegts} plays in a minimal page (`e2e/bench/mpegts.html`) with `isLive: true`, \
+         the bare page (`e2e/bench/flashless.html`) holds only a `<video>` and the npm package's player \
+         with the gateway page's settings, as bare as mpegts.js's page, so the two compare player with \
+         player. mpegts.js {mpegts} plays in `e2e/bench/mpegts.html` with `isLive: true`, \
          `enableStashBuffer: false` and `liveBufferLatencyChasing: true` (its defaults: seek to 0.5 s behind \
          the buffered end when more than 1.5 s behind), reading WS-FLV. Memory is sampled every {every} s \
          after a forced garbage collection (CDP `HeapProfiler.collectGarbage`): \
