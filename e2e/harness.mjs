@@ -17,7 +17,7 @@ export const root = fileURLToPath(new URL('..', import.meta.url));
 const pageDir = fileURLToPath(new URL('./page/', import.meta.url));
 const gatewayBin = process.env.FLASHLESS_BIN || path.join(root, 'target/debug/flashless');
 
-const CHROMIUM_ARGS = [
+export const CHROMIUM_ARGS = [
   '--no-sandbox',
   '--disable-gpu',
   '--disable-background-networking',

@@ -8,7 +8,10 @@ export function init(
 export interface PlayerOptions {
   /** `ws://…/live/<channel>.flv` (WS-FLV) or `http://…/live/<channel>.flv` (HTTP-FLV); also `wss:`, `https:`. */
   url: string;
-  /** Seconds behind the newest media to play at (default 0.5). */
+  /**
+   * Seconds behind the newest media to play at (default 0.5). Each time the buffer runs
+   * dry it grows by 0.1 s, up to 1 s (or this value, if larger).
+   */
   liveLatency?: number;
   /** Fastest playbackRate used to catch up with the live edge (default 1.15, at most 1.5). */
   maxRate?: number;
@@ -49,6 +52,7 @@ export interface PlayerStats {
   stalls: number;
   /** Holes in the buffer skipped. */
   gaps: number;
+  /** The latency held now: `liveLatency`, raised each time the buffer ran dry. */
   targetLatency: number;
 }
 

@@ -1,9 +1,10 @@
-//! `cargo xtask bench [fanout|rtmp-fanout|remux]`: flashless against a peer on the
-//! same machine in the same run, and their figures in `docs/benchmarks.md`.
+//! `cargo xtask bench [fanout|rtmp-fanout|remux|latency|longrun]`: flashless against
+//! its peers on the same machine in the same run, and their figures in `docs/benchmarks.md`.
 //!
 //! Benchmarks, not tests: `cargo xtask test` never runs them, and their numbers
 //! depend on the machine and on what else it is doing.
 
+pub mod latency;
 pub mod peers;
 pub mod remux;
 pub mod report;
@@ -26,26 +27,45 @@ pub enum Bench {
     RtmpFanout,
     /// FLV → fMP4 in the browser: flashless against mpegts.js and flv.js (`remux.rs`).
     Remux,
+    /// Source-to-screen latency in Chromium: the flashless page against mpegts.js.
+    Latency,
+    /// 30 minutes of the flashless page: latency drift and memory.
+    Longrun,
 }
 
 impl Bench {
-    const ALL: [Bench; 3] = [Bench::Fanout, Bench::RtmpFanout, Bench::Remux];
+    const ALL: [Bench; 5] = [
+        Bench::Fanout,
+        Bench::RtmpFanout,
+        Bench::Remux,
+        Bench::Latency,
+        Bench::Longrun,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             Bench::Fanout => "fanout",
             Bench::RtmpFanout => "rtmp-fanout",
             Bench::Remux => "remux",
+            Bench::Latency => "latency",
+            Bench::Longrun => "longrun",
         }
     }
 
     /// The server compared with; `None` for a benchmark that starts no server.
     pub fn peer(self) -> Option<Server> {
         match self {
-            Bench::Fanout => Some(Server::NodeMedia),
+            Bench::Fanout | Bench::Latency => Some(Server::NodeMedia),
             Bench::RtmpFanout => Some(Server::NginxRtmp),
             Bench::Remux => None,
+            // Only the flashless page plays in the long run.
+            Bench::Longrun => Some(Server::Flashless),
         }
+    }
+
+    /// Played in Chromium, with its own setups (`latency.rs`), not the load generator.
+    fn in_browser(self) -> bool {
+        matches!(self, Bench::Latency | Bench::Longrun)
     }
 }
 
@@ -54,6 +74,8 @@ pub struct Args {
     pub benches: Vec<Bench>,
     pub quick: bool,
     pub runs: Option<usize>,
+    /// Minutes of playback, for the benchmarks in the browser.
+    pub minutes: Option<f64>,
     pub skip_deps: bool,
     pub verbose: bool,
 }
@@ -64,6 +86,7 @@ impl Args {
             benches: Vec::new(),
             quick: false,
             runs: None,
+            minutes: None,
             skip_deps: false,
             verbose: false,
         };
@@ -75,24 +98,36 @@ impl Args {
                 "-v" | "--verbose" => parsed.verbose = true,
                 name if !name.starts_with('-') => {
                     let Some(bench) = Bench::ALL.into_iter().find(|b| b.name() == name) else {
-                        bail!("unknown benchmark `{name}` (fanout, rtmp-fanout, remux)");
+                        bail!(
+                            "unknown benchmark `{name}` (fanout, rtmp-fanout, remux, latency, longrun)"
+                        );
                     };
                     parsed.benches.push(bench);
                 }
-                _ => match flag_value("--runs", arg, &mut it)? {
-                    Some(v) => {
+                _ => {
+                    if let Some(v) = flag_value("--runs", arg, &mut it)? {
                         let runs = v.parse().ok().filter(|&n| n > 0);
                         parsed.runs =
                             Some(runs.with_context(|| format!("--runs takes a count, got `{v}`"))?);
+                    } else if let Some(v) = flag_value("--minutes", arg, &mut it)? {
+                        let minutes = v.parse().ok().filter(|&m: &f64| m > 0.0);
+                        parsed.minutes = Some(minutes.with_context(|| {
+                            format!("--minutes takes a positive number, got `{v}`")
+                        })?);
+                    } else {
+                        bail!(
+                            "unknown option `{arg}` for `cargo xtask bench` (see `cargo xtask help`)"
+                        );
                     }
-                    None => bail!(
-                        "unknown option `{arg}` for `cargo xtask bench` (see `cargo xtask help`)"
-                    ),
-                },
+                }
             }
         }
         if parsed.benches.is_empty() {
-            parsed.benches = Bench::ALL.to_vec();
+            // The half-hour long run only when named.
+            parsed.benches = Bench::ALL
+                .into_iter()
+                .filter(|&b| b != Bench::Longrun)
+                .collect();
         }
         Ok(parsed)
     }
@@ -223,12 +258,12 @@ pub fn run(args: &Args) -> Result<()> {
     if args.benches.contains(&Bench::Remux) {
         remux::run(args)?;
     }
-    let servers: Vec<(Bench, Server)> = args
+    let (in_browser, load): (Vec<Bench>, Vec<Bench>) = args
         .benches
         .iter()
-        .filter_map(|&b| Some((b, b.peer()?)))
-        .collect();
-    if servers.is_empty() {
+        .filter(|&&b| b != Bench::Remux)
+        .partition(|b| b.in_browser());
+    if in_browser.is_empty() && load.is_empty() {
         return Ok(());
     }
     let ctx = Ctx::new(project_root(), args.verbose);
@@ -241,6 +276,12 @@ pub fn run(args: &Args) -> Result<()> {
             },
         )?;
     }
+    for &bench in &in_browser {
+        latency::run(&ctx, bench, args)?;
+    }
+    if load.is_empty() {
+        return Ok(());
+    }
     build_release(&ctx)?;
     let clip = ctx.step("clip", |_| peers::clip(&ctx.root))?;
     if std::thread::available_parallelism().map_or(1, |n| n.get()) <= CLIENT_CORE {
@@ -249,7 +290,10 @@ pub fn run(args: &Args) -> Result<()> {
         );
     }
     let plan = Plan::of(args);
-    for (bench, peer) in servers {
+    for &bench in &load {
+        let peer = bench
+            .peer()
+            .with_context(|| format!("the {} benchmark has no peer", bench.name()))?;
         let load_before = report::load_average();
         let mut results: Vec<(Server, Vec<RunResult>)> =
             vec![(Server::Flashless, Vec::new()), (peer, Vec::new())];
@@ -289,9 +333,11 @@ fn run_once(
     let running = peers::start(server, root, &dir)?;
     let _publisher = peers::publish(clip, &running.publish_url, &dir.join("ffmpeg.log"))?;
     let url = match bench {
-        Bench::Fanout => &running.ws_url,
         Bench::RtmpFanout => &running.rtmp_play_url,
-        Bench::Remux => bail!("the remux benchmark starts no server"),
+        Bench::Remux | Bench::Latency | Bench::Longrun => {
+            bail!("the {} benchmark runs no load generator", bench.name())
+        }
+        Bench::Fanout => &running.ws_url,
     };
     let steps: Vec<String> = plan.steps.iter().map(usize::to_string).collect();
     let args = vec![
@@ -350,10 +396,16 @@ mod tests {
     }
 
     #[test]
-    fn no_name_runs_every_benchmark() {
+    fn no_name_runs_every_benchmark_but_the_long_run() {
         let args = parse(&["--quick"]).unwrap();
-        assert_eq!(args.benches, Bench::ALL);
+        assert_eq!(args.benches, Bench::ALL[..4]);
         assert!(args.quick);
+        assert_eq!(parse(&["longrun"]).unwrap().benches, [Bench::Longrun]);
+        assert_eq!(
+            parse(&["latency", "--minutes", "0.5"]).unwrap().minutes,
+            Some(0.5)
+        );
+        assert!(parse(&["--minutes=0"]).is_err());
         assert_eq!(parse(&["rtmp-fanout", "--runs=2"]).unwrap().runs, Some(2));
         assert!(parse(&["fan"]).is_err());
         assert!(parse(&["--runs", "0"]).is_err());

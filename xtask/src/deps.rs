@@ -19,8 +19,9 @@ const TEST_PACKAGES: &[&str] = &[
     "openssl",
 ];
 
-/// The peers `cargo xtask bench` compares with, and its publisher.
-const BENCH_PACKAGES: &[&str] = &["nginx", "libnginx-mod-rtmp", "ffmpeg", "nodejs"];
+/// The peers `cargo xtask bench` compares with, its publisher, and the browser the
+/// latency benchmark plays in.
+const BENCH_PACKAGES: &[&str] = &["nginx", "libnginx-mod-rtmp", "ffmpeg", "nodejs", "chromium"];
 /// Where the benchmarks' npm peers are pinned.
 pub const BENCH_NPM_DIR: &str = "e2e/bench";
 

@@ -61,8 +61,10 @@ pub struct Decision {
 
 /// A stalled playhead is nudged after this long.
 const STALL_MS: f64 = 1000.0;
-/// Catch-up starts this far past the target and stops this close to it, so the
-/// rate does not flap around the target.
+/// Catch-up starts this far past the target (or half a target past it, if that is
+/// less) and stops this close to it, so the rate does not flap around the target.
+/// A low target gets a narrow band: its latency is held close, not anywhere up to
+/// 0.25 s past it.
 const CHASE_START: f64 = 0.25;
 const CHASE_STOP: f64 = 0.05;
 /// Playback rate gained per second of excess latency.
@@ -74,31 +76,55 @@ const SLOW_RATE: f64 = 0.95;
 const INSIDE: f64 = 0.05;
 /// Removal happens in steps of this many seconds past `back_buffer`, not every tick.
 const TRIM_STEP: f64 = 5.0;
+/// Each time the buffer runs dry the target grows by this much, up to
+/// `MAX_TARGET` (or the option, if it is larger): the network delivers less
+/// evenly than the target allowed for.
+const TARGET_STEP: f64 = 0.1;
+const MAX_TARGET: f64 = 1.0;
 
 #[derive(Debug, Clone)]
 pub struct LiveEdge {
     options: Options,
+    /// The latency held now: `options.target`, raised when the buffer ran dry.
+    target: f64,
     started: bool,
     resync: bool,
     chasing: bool,
     last_current: f64,
     still_since: Option<f64>,
+    /// The playhead moved since the last seek: standing still now is a stall.
+    moved_since_seek: bool,
+    /// In a stall at the end of the buffer, counted once.
+    dry: bool,
 }
 
 impl LiveEdge {
     pub fn new(options: Options) -> Self {
         LiveEdge {
             options,
+            target: options.target,
             started: false,
             resync: false,
             chasing: false,
             last_current: f64::NAN,
             still_since: None,
+            moved_since_seek: false,
+            dry: false,
         }
     }
 
     pub fn options(&self) -> &Options {
         &self.options
+    }
+
+    /// The latency held now, in seconds.
+    pub fn target(&self) -> f64 {
+        self.target
+    }
+
+    /// Whether the playhead has been placed at the live edge once.
+    pub fn started(&self) -> bool {
+        self.started
     }
 
     /// Jump to the live edge at the next tick (a tab that was hidden is visible again).
@@ -109,10 +135,11 @@ impl LiveEdge {
     pub fn tick(&mut self, s: &Snapshot) -> Decision {
         let moved = (s.current - self.last_current).abs() > 0.001;
         self.last_current = s.current;
+        self.moved_since_seek |= moved;
         let Some(&(last_start, end)) = s.ranges.last() else {
             return Decision::play(1.0);
         };
-        let live = (end - self.options.target).max(last_start);
+        let live = (end - self.target).max(last_start);
         if !self.started || self.resync {
             let why = if self.started {
                 Seek::Resync
@@ -121,8 +148,10 @@ impl LiveEdge {
             };
             self.started = true;
             self.resync = false;
-            self.chasing = false;
-            return Decision::seek(live, why);
+            // Media goes on arriving while the seek completes and playback starts:
+            // the catch-up takes that slip back, however small.
+            self.chasing = true;
+            return self.seek(live, why);
         }
         if s.seeking {
             return Decision::play(1.0);
@@ -134,7 +163,7 @@ impl LiveEdge {
         {
             // In a hole (or before the first range): go to where media resumes.
             if let Some(&(next, _)) = s.ranges.iter().find(|&&(a, _)| a > s.current) {
-                return Decision::seek(next + INSIDE, Seek::Gap);
+                return self.seek(next + INSIDE, Seek::Gap);
             }
             // Past the end: waiting for data, nothing to do.
             return Decision::play(1.0);
@@ -145,20 +174,29 @@ impl LiveEdge {
         }
         let latency = end - s.current;
         if latency > self.options.jump_behind {
-            self.chasing = false;
-            return Decision::seek(live, Seek::Behind);
+            self.chasing = true;
+            return self.seek(live, Seek::Behind);
         }
         if !moved && latency > LOW_WATER {
             let since = *self.still_since.get_or_insert(s.now_ms);
             if s.now_ms - since >= STALL_MS {
                 self.still_since = None;
-                return Decision::seek(s.current + 0.1, Seek::Stall);
+                return self.seek(s.current + 0.1, Seek::Stall);
             }
         } else {
             self.still_since = None;
         }
-        let excess = latency - self.options.target;
-        if excess > CHASE_START {
+        if !moved && self.moved_since_seek && latency <= LOW_WATER {
+            if !self.dry {
+                self.dry = true;
+                let most = self.options.target.max(MAX_TARGET);
+                self.target = (self.target + TARGET_STEP).min(most);
+            }
+        } else if moved {
+            self.dry = false;
+        }
+        let excess = latency - self.target;
+        if excess > CHASE_START.min(self.target / 2.0) {
             self.chasing = true;
         } else if excess <= CHASE_STOP {
             self.chasing = false;
@@ -168,7 +206,7 @@ impl LiveEdge {
             (1.0 + excess * CHASE_GAIN)
                 .min(self.options.max_rate)
                 .max(1.0)
-        } else if latency < LOW_WATER.min(self.options.target / 2.0) {
+        } else if latency < LOW_WATER.min(self.target / 2.0) {
             SLOW_RATE
         } else {
             1.0
@@ -182,6 +220,14 @@ impl LiveEdge {
         let &(first, _) = ranges.first()?;
         let keep_from = current - self.options.back_buffer;
         (first < keep_from - TRIM_STEP).then_some(keep_from)
+    }
+
+    fn seek(&mut self, to: f64, why: Seek) -> Decision {
+        // The jump itself is no playback.
+        self.last_current = to;
+        self.moved_since_seek = false;
+        self.dry = false;
+        Decision::seek(to, why)
     }
 }
 
@@ -252,6 +298,69 @@ mod tests {
         // … and stops close to the target.
         let d = edge.tick(&snap(400.0, 102.5, &[(99.0, 103.0)]));
         assert_eq!(d.rate, 1.0);
+    }
+
+    #[test]
+    fn the_slip_after_a_start_is_chased_back() {
+        // Started at 100.5 (0.5 behind 101); playback began 0.1 s later than media came.
+        let mut edge = started();
+        let d = edge.tick(&snap(100.0, 100.5, &[(100.0, 101.6)]));
+        assert!(d.rate > 1.0, "{d:?}");
+        let d = edge.tick(&snap(200.0, 101.1, &[(100.0, 101.6)]));
+        assert_eq!(d.rate, 1.0, "on target again");
+    }
+
+    #[test]
+    fn a_low_target_is_chased_from_half_a_target_past_it() {
+        let low = Options {
+            target: 0.2,
+            ..Options::default()
+        };
+        let mut edge = LiveEdge::new(low);
+        edge.tick(&snap(0.0, 0.0, &[(100.0, 101.0)]));
+        assert_eq!(edge.tick(&snap(100.0, 100.8, &[(100.0, 101.0)])).rate, 1.0);
+        // 0.08 s past a 0.2 s target: within the band; 0.12 s past it: chased.
+        assert_eq!(edge.tick(&snap(200.0, 100.9, &[(100.0, 101.18)])).rate, 1.0);
+        assert!(edge.tick(&snap(300.0, 101.0, &[(100.0, 101.32)])).rate > 1.0);
+        // Past the default 0.5 s target, 0.15 s is within the band.
+        let mut edge = started();
+        edge.tick(&snap(100.0, 100.5, &[(100.0, 101.0)]));
+        assert_eq!(edge.tick(&snap(200.0, 100.55, &[(100.0, 101.2)])).rate, 1.0);
+    }
+
+    #[test]
+    fn running_dry_raises_the_target_once_per_stall() {
+        let low = Options {
+            target: 0.2,
+            ..Options::default()
+        };
+        let mut edge = LiveEdge::new(low);
+        edge.tick(&snap(0.0, 0.0, &[(100.0, 101.0)]));
+        // Standing still right after the start seek is no stall.
+        edge.tick(&snap(100.0, 100.8, &[(100.0, 100.82)]));
+        edge.tick(&snap(200.0, 100.8, &[(100.0, 100.82)]));
+        assert_eq!(edge.target(), 0.2);
+        // Playing, then stuck at the end of the buffer for several ticks: one step.
+        edge.tick(&snap(300.0, 100.9, &[(100.0, 101.1)]));
+        for i in 0..4 {
+            edge.tick(&snap(
+                400.0 + f64::from(i) * 100.0,
+                101.08,
+                &[(100.0, 101.1)],
+            ));
+        }
+        assert!((edge.target() - 0.3).abs() < 1e-9, "{}", edge.target());
+        // Moving again, then another stall: another step, up to the cap.
+        for k in 0..20 {
+            let t = 1000.0 + f64::from(k) * 200.0;
+            let at = 102.0 + f64::from(k);
+            edge.tick(&snap(t, at, &[(100.0, at + 0.02)]));
+            edge.tick(&snap(t + 100.0, at + 0.01, &[(100.0, at + 0.02)]));
+            edge.tick(&snap(t + 150.0, at + 0.01, &[(100.0, at + 0.02)]));
+        }
+        assert_eq!(edge.target(), MAX_TARGET);
+        // Playing at the new target does not chase below it.
+        assert_eq!(edge.tick(&snap(9000.0, 200.0, &[(100.0, 201.0)])).rate, 1.0);
     }
 
     #[test]

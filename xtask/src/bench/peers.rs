@@ -48,6 +48,11 @@ impl Guard {
         Ok(Guard { child })
     }
 
+    /// Guards a child started elsewhere (one whose pipes the caller takes).
+    pub fn adopt(child: Child) -> Guard {
+        Guard { child }
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }

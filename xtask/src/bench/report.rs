@@ -237,7 +237,9 @@ fn section(bench: Bench, facts: &Facts, results: &[(Server, Vec<RunResult>)]) ->
     let (title, protocol) = match bench {
         Bench::Fanout => ("WS-FLV fan-out: flashless and node-media-server", "WS-FLV"),
         Bench::RtmpFanout => ("RTMP play fan-out: flashless and nginx-rtmp", "RTMP play"),
-        Bench::Remux => unreachable!("the remux benchmark writes its own section (remux.rs)"),
+        Bench::Remux | Bench::Latency | Bench::Longrun => {
+            unreachable!("browser benchmarks write their own sections (remux.rs, latency.rs)")
+        }
     };
     let mut s = String::new();
     let _ = writeln!(s, "## {title}\n");

@@ -307,6 +307,15 @@ impl Media {
         self.attached
     }
 
+    /// Everything received is in the SourceBuffers: none has queued or running work.
+    pub fn settled(&self) -> bool {
+        self.attached
+            && self
+                .buffers
+                .iter()
+                .all(|b| b.queue.is_empty() && b.sb.as_ref().is_none_or(|sb| !sb.updating()))
+    }
+
     /// Queues removal of media before `before` on every SourceBuffer.
     pub fn trim(&mut self, before: f64) {
         for b in self.buffers.iter_mut().filter(|b| b.sb.is_some()) {
@@ -410,6 +419,33 @@ impl Buffer {
         self.skip_to_keyframe = self.track == Track::Video;
     }
 
+    /// `first` and the fragments queued right behind it, in one array: one
+    /// SourceBuffer update for all (a SourceBuffer takes any number of `moof` +
+    /// `mdat` pairs at once), instead of one update, and one event loop turn, per
+    /// frame. That matters for the burst of the server's cached GOP at the start.
+    fn take_following(&mut self, first: Uint8Array) -> Uint8Array {
+        let mut parts = vec![first];
+        while let Some(Op::Append {
+            fragment: true,
+            data,
+        }) = self.queue.front()
+        {
+            parts.push(data.clone());
+            self.queue.pop_front();
+        }
+        if parts.len() == 1 {
+            return parts.swap_remove(0);
+        }
+        let total: u32 = parts.iter().map(Uint8Array::length).sum();
+        let joined = Uint8Array::new_with_length(total);
+        let mut at = 0;
+        for part in &parts {
+            joined.set(part, at);
+            at += part.length();
+        }
+        joined
+    }
+
     fn pump(&mut self, current: f64, out: &mut Outbox) {
         let Some(sb) = self.sb.clone() else { return };
         while !sb.updating() {
@@ -418,6 +454,11 @@ impl Buffer {
             };
             match op {
                 Op::Append { data, fragment } => {
+                    let data = if fragment {
+                        self.take_following(data)
+                    } else {
+                        data
+                    };
                     if fragment {
                         self.queued_bytes =
                             self.queued_bytes.saturating_sub(data.length() as usize);

@@ -31,6 +31,12 @@ type Outbox = Vec<(&'static str, JsValue)>;
 type WeakCore = Weak<RefCell<Core>>;
 
 const TICK_MS: i32 = 250;
+/// The first media is placed at the live edge once the connection has been quiet
+/// this long and all of it is appended (the burst of the server's cached GOP is
+/// in), not at the next tick …
+const START_QUIET_MS: f64 = 15.0;
+/// … or this long after the first media, if the burst goes on.
+const START_MAX_MS: f64 = 200.0;
 const TICKS_PER_STATS: u32 = 4;
 /// A connection that delivers nothing for this long is replaced.
 const IDLE_MS: f64 = 20_000.0;
@@ -177,6 +183,9 @@ struct Core {
     generation: u32,
     reconnect_timer: Option<Timer>,
     tick_timer: Option<Timer>,
+    /// Until the first start: when the first media came, and the timer that starts it.
+    first_media_ms: Option<f64>,
+    start_timer: Option<Timer>,
     listeners: Vec<Listener>,
     /// Failed connections since the last one that delivered data.
     attempt: u32,
@@ -227,6 +236,8 @@ impl Core {
             generation: 0,
             reconnect_timer: None,
             tick_timer: None,
+            first_media_ms: None,
+            start_timer: None,
             listeners: Vec::new(),
             attempt: 0,
             ever_connected: false,
@@ -295,6 +306,37 @@ impl Core {
             self.handle(o);
         }
         self.pump();
+        let has_media = self
+            .media
+            .as_ref()
+            .is_some_and(|m| m.newest_end.is_finite());
+        if has_media && self.first_media_ms.is_none() && !self.edge.started() {
+            self.first_media_ms = Some(self.last_bytes_ms);
+            self.schedule_start();
+        }
+    }
+
+    /// Ticks (and so starts) as soon as the first burst of media is in.
+    fn schedule_start(&mut self) {
+        let weak = self.me.clone();
+        self.start_timer = Timer::timeout(START_QUIET_MS as i32, move || {
+            with(&weak, Core::start_when_quiet)
+        });
+    }
+
+    fn start_when_quiet(&mut self) {
+        self.start_timer = None;
+        if self.edge.started() {
+            return;
+        }
+        let now = now_ms();
+        let first = self.first_media_ms.unwrap_or(now);
+        let settled = self.media.as_ref().is_some_and(Media::settled);
+        let quiet = now - self.last_bytes_ms >= START_QUIET_MS;
+        if !(settled && quiet) && now - first < START_MAX_MS {
+            return self.schedule_start();
+        }
+        self.tick();
     }
 
     fn handle(&mut self, output: Output) {
@@ -490,7 +532,7 @@ impl Core {
         set(&o, "jumps", self.counters.jumps);
         set(&o, "stalls", self.counters.stalls);
         set(&o, "gaps", self.counters.gaps);
-        set(&o, "targetLatency", self.edge.options().target);
+        set(&o, "targetLatency", self.edge.target());
         o
     }
 
@@ -500,6 +542,7 @@ impl Core {
         self.retired = None;
         self.reconnect_timer = None;
         self.tick_timer = None;
+        self.start_timer = None;
         self.listeners.clear();
         self.outbox.clear();
         self.window.clear();

@@ -1,0 +1,349 @@
+//! `cargo xtask bench latency` and `bench longrun`: source-to-screen latency of a
+//! live channel in Chromium, and the time to its first frame.
+//!
+//! A publisher ([`publisher`]) stamps every picture with the wall-clock time it
+//! was made ([`stamp`]); ffmpeg encodes and publishes it to the server under test; a page in
+//! Chromium reads the stamp of each frame it presents (`e2e/bench/probe.js`) and
+//! the difference is the latency. The server and the publisher share one core, the
+//! browser has the other, as a viewer on another machine would.
+
+mod doc;
+mod publisher;
+mod reference;
+pub mod stamp;
+pub mod stats;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+use super::peers::{self, CLIENT_CORE, Guard, Server};
+use super::{Args, Bench, report};
+use crate::deps::{self, BENCH_NPM_DIR};
+use crate::step::Ctx;
+use stats::Report;
+
+/// A player page and the server it reads from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Setup {
+    /// The gateway's own page, `/watch/<channel>`, as a viewer opens it.
+    FlashlessPage,
+    /// mpegts.js with its latency chasing on, reading node-media-server's WS-FLV.
+    MpegtsNodeMedia,
+    /// The same mpegts.js page reading the flashless gateway's WS-FLV.
+    MpegtsFlashless,
+    /// The npm package in a page as bare as mpegts.js's, reading the gateway: the
+    /// player's own time to first frame, without the gateway page's.
+    PackageFlashless,
+}
+
+impl Setup {
+    pub fn title(self) -> &'static str {
+        match self {
+            Setup::FlashlessPage => "flashless page + gateway",
+            Setup::MpegtsNodeMedia => "mpegts.js + node-media-server",
+            Setup::MpegtsFlashless => "mpegts.js + flashless gateway",
+            Setup::PackageFlashless => "flashless package, bare page + gateway",
+        }
+    }
+
+    fn slug(self) -> &'static str {
+        match self {
+            Setup::FlashlessPage => "flashless",
+            Setup::MpegtsNodeMedia => "mpegts-nms",
+            Setup::MpegtsFlashless => "mpegts-flashless",
+            Setup::PackageFlashless => "package-flashless",
+        }
+    }
+
+    pub fn server(self) -> Server {
+        match self {
+            Setup::MpegtsNodeMedia => Server::NodeMedia,
+            Setup::FlashlessPage | Setup::MpegtsFlashless | Setup::PackageFlashless => {
+                Server::Flashless
+            }
+        }
+    }
+
+    fn player(self) -> &'static str {
+        match self {
+            Setup::FlashlessPage => "flashless",
+            Setup::MpegtsNodeMedia | Setup::MpegtsFlashless => "mpegts",
+            Setup::PackageFlashless => "package",
+        }
+    }
+}
+
+/// How long and how often; derived from the benchmark and its options.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    pub setups: Vec<Setup>,
+    /// Playback measured per setup.
+    pub seconds: u64,
+    /// Fresh browsers opened before the measured one, each to time its first frame
+    /// and play `session_s`: a player's latency can depend on where in the GOP it
+    /// joined, and one long session joins once.
+    pub cold_starts: usize,
+    pub session_s: u64,
+    pub memory_every_s: u64,
+    /// The first and last windows whose medians give the drift.
+    pub drift_window_s: f64,
+    /// Slices with a median each (the long run's table).
+    pub slice_s: f64,
+    /// The command that runs this plan.
+    pub command: String,
+}
+
+impl Plan {
+    pub fn of(bench: Bench, args: &Args) -> Plan {
+        let long = bench == Bench::Longrun;
+        let default_minutes = match (long, args.quick) {
+            (false, false) => 5.0,
+            (false, true) => 0.5,
+            (true, false) => 30.0,
+            (true, true) => 2.0,
+        };
+        let seconds = (args.minutes.unwrap_or(default_minutes) * 60.0).round() as u64;
+        let mut command = format!("cargo xtask bench {}", bench.name());
+        if args.quick {
+            command.push_str(" --quick");
+        }
+        if let Some(m) = args.minutes {
+            command.push_str(&format!(" --minutes {m}"));
+        }
+        let span = seconds as f64;
+        Plan {
+            setups: if long {
+                vec![Setup::FlashlessPage]
+            } else {
+                vec![
+                    Setup::FlashlessPage,
+                    Setup::MpegtsNodeMedia,
+                    Setup::MpegtsFlashless,
+                    Setup::PackageFlashless,
+                ]
+            },
+            seconds,
+            cold_starts: match (long, args.quick) {
+                (true, _) => 0,
+                (false, true) => 2,
+                (false, false) => 5,
+            },
+            session_s: if args.quick { 5 } else { 10 },
+            memory_every_s: if args.quick { 10 } else { 60 },
+            drift_window_s: (span / 4.0).min(60.0),
+            slice_s: if long && span >= 1800.0 {
+                300.0
+            } else {
+                (span / 6.0).max(1.0)
+            },
+            command,
+        }
+    }
+}
+
+/// One setup's run: what the browser reported and how the publisher kept time.
+pub struct Outcome {
+    pub setup: Setup,
+    pub report: Report,
+    pub pacing: publisher::Pacing,
+    /// ffmpeg reading the same server meanwhile: the floor under the page's latency.
+    pub reference: reference::Frames,
+}
+
+pub fn run(ctx: &Ctx, bench: Bench, args: &Args) -> Result<()> {
+    if !args.skip_deps {
+        // The page plays through the npm package; playwright-core drives Chromium.
+        deps::ensure(
+            ctx,
+            deps::Needs {
+                bench: true,
+                wasm: true,
+                ..deps::Needs::default()
+            },
+        )?;
+    }
+    crate::wasm::build(ctx)?;
+    super::build_release(ctx)?;
+    let plan = Plan::of(bench, args);
+    let load_before = report::load_average();
+    let mut outcomes = Vec::new();
+    for &setup in &plan.setups {
+        let name = format!("{} {} ({} s)", bench.name(), setup.title(), plan.seconds);
+        let outcome = ctx.step(&name, |_| run_setup(&ctx.root, bench, setup, &plan))?;
+        println!("    {}", doc::one_line(&outcome, &plan));
+        outcomes.push(outcome);
+    }
+    let facts = doc::Facts::gather(&ctx.root, load_before);
+    ctx.step(
+        &format!("write docs/benchmarks.md ({})", bench.name()),
+        |_| {
+            let path = ctx.root.join("docs/benchmarks.md");
+            let old = std::fs::read_to_string(&path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            let body = doc::section(bench, &plan, &facts, &outcomes);
+            let new = report::replace_section(&old, bench.name(), &body);
+            std::fs::write(&path, new).with_context(|| format!("writing {}", path.display()))
+        },
+    )
+}
+
+fn run_setup(root: &Path, bench: Bench, setup: Setup, plan: &Plan) -> Result<Outcome> {
+    let dir = run_dir(root, bench, setup);
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).with_context(|| format!("clearing {}", dir.display()))?;
+    }
+    let running = peers::start(setup.server(), root, &dir)?;
+    let publisher = publisher::Publisher::start(&running.publish_url, &dir)?;
+    let http = http_origin(&running.ws_url)?;
+    // The channel is live before the first navigation: the time to first frame is
+    // the player's, not the encoder's start.
+    wait_live(&http, Duration::from_secs(20))
+        .with_context(|| format!("the channel never went live (logs in {})", dir.display()))?;
+    let config = serde_json::json!({
+        "player": setup.player(),
+        "gateway": http,
+        "stream": running.ws_url,
+        "seconds": plan.seconds,
+        "coldStarts": plan.cold_starts,
+        "sessionSeconds": plan.session_s,
+        "memoryEvery": plan.memory_every_s,
+    });
+    let reference = reference::Reference::start(
+        &format!("{http}/live/bench.flv"),
+        &dir.join("reference.log"),
+    )?;
+    let script = root.join(BENCH_NPM_DIR).join("latency.mjs");
+    let out_path = dir.join("browser.jsonl");
+    let mut cmd = peers::pinned(
+        CLIENT_CORE,
+        Path::new("node"),
+        &[script.display().to_string(), config.to_string()],
+    );
+    cmd.stdout(std::fs::File::create(&out_path)?)
+        .stderr(std::fs::File::create(dir.join("browser.log"))?)
+        .stdin(Stdio::null());
+    let per_start = 40 + plan.session_s;
+    let limit = Duration::from_secs(plan.seconds + per_start * plan.cold_starts as u64 + 120);
+    let waited = Guard::spawn(&mut cmd, "the browser side (node latency.mjs)")?.wait(limit);
+    let reference = reference.stop();
+    let pacing = publisher.stop();
+    drop(running);
+    let log = std::fs::read_to_string(dir.join("browser.log")).unwrap_or_default();
+    waited.with_context(|| format!("the browser side: {log}"))?;
+    let report = Report::parse(&std::fs::read_to_string(&out_path)?)?;
+    if report.frames.is_empty() || report.end.is_none() {
+        bail!(
+            "the browser side measured nothing (logs in {}): {log}",
+            dir.display()
+        );
+    }
+    Ok(Outcome {
+        setup,
+        report,
+        pacing,
+        reference,
+    })
+}
+
+/// `http://host:port` of a `ws://host:port/…` URL.
+fn http_origin(ws_url: &str) -> Result<String> {
+    let rest = ws_url
+        .strip_prefix("ws://")
+        .with_context(|| format!("not a ws:// URL: {ws_url}"))?;
+    let host = rest.split('/').next().unwrap_or(rest);
+    Ok(format!("http://{host}"))
+}
+
+/// Waits until the server sends media for the channel over HTTP-FLV: the FLV
+/// header, the sequence headers, and some kilobytes of frames.
+fn wait_live(http: &str, limit: Duration) -> Result<()> {
+    let host = http.trim_start_matches("http://");
+    let started = Instant::now();
+    let mut last_error = String::new();
+    while started.elapsed() < limit {
+        match read_some(host, 16 << 10) {
+            Ok(()) => return Ok(()),
+            Err(e) => last_error = format!("{e:#}"),
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    bail!("no media after {limit:?}: {last_error}")
+}
+
+fn read_some(host: &str, want: usize) -> Result<()> {
+    let mut s = TcpStream::connect(host)?;
+    s.set_read_timeout(Some(Duration::from_secs(3)))?;
+    write!(
+        s,
+        "GET /live/bench.flv HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 16 << 10];
+    while got.len() < want {
+        let n = s.read(&mut buf)?;
+        if n == 0 {
+            let head = String::from_utf8_lossy(&got[..got.len().min(80)]).into_owned();
+            bail!("the server closed after {} bytes: {head:?}", got.len());
+        }
+        got.extend_from_slice(&buf[..n]);
+    }
+    Ok(())
+}
+
+/// Where one setup's logs and the browser's lines are kept.
+fn run_dir(root: &Path, bench: Bench, setup: Setup) -> PathBuf {
+    root.join("target/bench")
+        .join(bench.name())
+        .join(setup.slug())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(quick: bool, minutes: Option<f64>) -> Args {
+        Args {
+            benches: vec![Bench::Latency],
+            quick,
+            runs: None,
+            minutes,
+            skip_deps: false,
+            verbose: false,
+        }
+    }
+
+    #[test]
+    fn plans_follow_the_benchmark_and_its_options() {
+        let full = Plan::of(Bench::Latency, &args(false, None));
+        assert_eq!(full.seconds, 300);
+        assert_eq!(full.setups.len(), 4);
+        assert_eq!(full.drift_window_s, 60.0);
+        assert_eq!(full.cold_starts, 5);
+        let quick = Plan::of(Bench::Latency, &args(true, None));
+        assert_eq!(quick.seconds, 30);
+        assert_eq!(quick.drift_window_s, 7.5);
+        let long = Plan::of(Bench::Longrun, &args(false, None));
+        assert_eq!((long.seconds, long.slice_s), (1800, 300.0));
+        assert_eq!(long.setups, vec![Setup::FlashlessPage]);
+        let short = Plan::of(Bench::Longrun, &args(true, Some(1.0)));
+        assert_eq!(short.seconds, 60);
+        assert_eq!(
+            short.command,
+            "cargo xtask bench longrun --quick --minutes 1"
+        );
+    }
+
+    #[test]
+    fn http_origin_of_a_ws_url() {
+        assert_eq!(
+            http_origin("ws://127.0.0.1:8000/live/bench.flv").unwrap(),
+            "http://127.0.0.1:8000"
+        );
+        assert!(http_origin("http://x/").is_err());
+    }
+}

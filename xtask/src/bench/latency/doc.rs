@@ -1,0 +1,405 @@
+//! The latency and long-run sections of `docs/benchmarks.md`.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::process::Command;
+
+use super::stats::{self, median, percentile};
+use super::{Outcome, Plan, Setup, publisher, stamp};
+use crate::bench::Bench;
+use crate::bench::peers::{CLIENT_CORE, SERVER_CORE};
+use crate::bench::report::{self, first_line};
+
+/// The goals of issue #7, next to the figures.
+const GOAL_P50_MS: f64 = 300.0;
+const GOAL_RATIO: f64 = 0.5;
+const GOAL_TTFF_MS: f64 = 300.0;
+const GOAL_DRIFT_MS: f64 = 100.0;
+
+/// The steps to a first frame, in order, as the probe and the navigation name them.
+const STEPS: &[(&str, &str)] = &[
+    ("responseEnd", "page received"),
+    ("domContentLoaded", "DOMContentLoaded"),
+    ("wsCreated", "WebSocket created"),
+    ("wsOpen", "WebSocket open"),
+    ("wsFirstMessage", "first WebSocket message"),
+    ("loadedmetadata", "loadedmetadata"),
+    ("firstFrame", "first frame presented"),
+];
+
+pub struct Facts {
+    cores: usize,
+    cpu: String,
+    date: String,
+    load_before: String,
+    load_after: String,
+    versions: Vec<(&'static str, String)>,
+}
+
+impl Facts {
+    pub fn gather(root: &Path, load_before: String) -> Facts {
+        let chromium = first_line(Command::new("chromium").arg("--version"));
+        let npm = |name| report::npm_version(root, name).unwrap_or_else(|_| "?".into());
+        Facts {
+            cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            cpu: report::cpu_model(),
+            date: report::date(),
+            load_before,
+            load_after: report::load_average(),
+            versions: vec![
+                ("flashless", report::flashless_rev(root)),
+                ("mpegts.js", npm("mpegts.js")),
+                ("node-media-server", npm("node-media-server")),
+                (
+                    "Chromium",
+                    chromium.split_whitespace().nth(1).unwrap_or("?").to_owned(),
+                ),
+                ("ffmpeg", report::ffmpeg_version()),
+                ("node", first_line(Command::new("node").arg("--version"))),
+            ],
+        }
+    }
+}
+
+fn ms(v: Option<f64>) -> String {
+    v.map_or("–".into(), |v| format!("{v:.0} ms"))
+}
+
+fn signed_ms(v: Option<f64>) -> String {
+    v.map_or("–".into(), |v| format!("{v:+.0} ms"))
+}
+
+fn mib(kb: Option<f64>) -> String {
+    kb.map_or("–".into(), |kb| format!("{:.1} MiB", kb / 1024.0))
+}
+
+fn bytes_mib(b: Option<f64>) -> String {
+    mib(b.map(|b| b / 1024.0))
+}
+
+/// What one setup measured, for the progress output.
+pub fn one_line(o: &Outcome, plan: &Plan) -> String {
+    let r = &o.report;
+    let lat = r.latencies();
+    let ttff = r.first_frames();
+    let end = r.end.clone().unwrap_or_default();
+    let reference = o.reference.frames.iter().map(stats::Frame::latency);
+    format!(
+        "latency p50 {}, p99 {}, drift {}, fresh sessions {}; first frame {} (median of {}); {} frames read, {} unreadable, {} lost; {} seeks, {} stalls; reference p50 {}",
+        ms(percentile(&lat, 50.0)),
+        ms(percentile(&lat, 99.0)),
+        signed_ms(r.drift(plan.drift_window_s)),
+        ms(median(r.session_latencies())),
+        ms(median(ttff.iter().copied())),
+        ttff.len(),
+        r.frames.len(),
+        end.unreadable,
+        r.lost(),
+        end.seeks,
+        end.waits,
+        ms(median(reference)),
+    )
+}
+
+pub fn section(bench: Bench, plan: &Plan, facts: &Facts, outcomes: &[Outcome]) -> String {
+    let mut s = match bench {
+        Bench::Longrun => longrun(plan, outcomes),
+        _ => latency(plan, outcomes),
+    };
+    footer(&mut s, plan, facts, outcomes);
+    s
+}
+
+fn latency(plan: &Plan, outcomes: &[Outcome]) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "## Latency: source to screen, and time to first frame\n\n\
+         Goals: latency p50 ≤ {GOAL_P50_MS:.0} ms and under {GOAL_RATIO}× mpegts.js + node-media-server's; \
+         time to first frame ≤ {GOAL_TTFF_MS:.0} ms; drift < {GOAL_DRIFT_MS:.0} ms (over 30 minutes in \
+         the long run below).\n"
+    );
+    let titles: Vec<&str> = outcomes.iter().map(|o| o.setup.title()).collect();
+    let _ = writeln!(s, "| | {} | goal |", titles.join(" | "));
+    let _ = writeln!(s, "| --- |{} --- |", " --- |".repeat(outcomes.len()));
+    let mut row = |label: &str, cell: &dyn Fn(&Outcome) -> String, goal: &str| {
+        let cells: Vec<String> = outcomes.iter().map(cell).collect();
+        let _ = writeln!(s, "| {label} | {} | {goal} |", cells.join(" | "));
+    };
+    let p = |o: &Outcome, q| percentile(&o.report.latencies(), q);
+    row(
+        "latency p50",
+        &|o| ms(p(o, 50.0)),
+        &format!("≤ {GOAL_P50_MS:.0} ms"),
+    );
+    row("latency p99", &|o| ms(p(o, 99.0)), "");
+    row(
+        &format!(
+            "latency p50 of {} fresh browsers, {} s each: median",
+            plan.cold_starts, plan.session_s
+        ),
+        &|o| ms(median(o.report.session_latencies())),
+        "",
+    );
+    row(
+        "… each (a player's latency can hang on where in the GOP it joined)",
+        &|o| {
+            let each: Vec<String> = o
+                .report
+                .session_latencies()
+                .iter()
+                .map(|v| format!("{v:.0}"))
+                .collect();
+            format!("{} ms", each.join(", "))
+        },
+        "",
+    );
+    let window = plan.drift_window_s;
+    row(
+        &format!("drift: median of the last {window:.0} s − of the first {window:.0} s"),
+        &|o| signed_ms(o.report.drift(window)),
+        &format!("< {GOAL_DRIFT_MS:.0} ms"),
+    );
+    row(
+        "time to first frame, median",
+        &|o| ms(median(o.report.first_frames())),
+        &format!("≤ {GOAL_TTFF_MS:.0} ms"),
+    );
+    row(
+        "time to first frame, each fresh browser",
+        &|o| {
+            let each: Vec<String> = o
+                .report
+                .first_frames()
+                .iter()
+                .map(|v| format!("{v:.0}"))
+                .collect();
+            format!("{} ms", each.join(", "))
+        },
+        "",
+    );
+    row(
+        "frames presented / read / unreadable / lost",
+        &|o| {
+            let end = o.report.end.clone().unwrap_or_default();
+            format!(
+                "{} / {} / {} / {}",
+                end.presented,
+                o.report.frames.len(),
+                end.unreadable,
+                o.report.lost()
+            )
+        },
+        "",
+    );
+    row(
+        "seeks / stalls (`waiting`) / dropped frames",
+        &|o| {
+            let end = o.report.end.clone().unwrap_or_default();
+            format!("{} / {} / {}", end.seeks, end.waits, end.dropped)
+        },
+        "",
+    );
+    row(
+        "reference: ffmpeg decoding the server's HTTP-FLV, p50",
+        &|o| ms(median(o.reference.frames.iter().map(stats::Frame::latency))),
+        "",
+    );
+    let of = |setup, f: &dyn Fn(&Outcome) -> Option<f64>| {
+        outcomes.iter().find(|o| o.setup == setup).and_then(f)
+    };
+    let ratio = |f: &dyn Fn(&Outcome) -> Option<f64>| match (
+        of(Setup::FlashlessPage, f),
+        of(Setup::MpegtsNodeMedia, f),
+    ) {
+        (Some(ours), Some(peer)) if peer > 0.0 => format!("{:.2}×", ours / peer),
+        _ => "–".into(),
+    };
+    let _ = writeln!(
+        s,
+        "\nflashless page / mpegts.js + node-media-server, latency p50: {} over the measured session, \
+         {} over the fresh browsers' medians (goal < {GOAL_RATIO}×).",
+        ratio(&|o| p(o, 50.0)),
+        ratio(&|o| median(o.report.session_latencies())),
+    );
+    let _ = writeln!(
+        s,
+        "\nWhere the time to first frame goes: ms from navigation start to each step, median of the fresh browsers.\n"
+    );
+    let _ = writeln!(s, "| step | {} |", titles.join(" | "));
+    let _ = writeln!(s, "| --- |{}", " ---: |".repeat(outcomes.len()));
+    for (key, label) in STEPS {
+        let cells: Vec<String> = outcomes
+            .iter()
+            .map(|o| ms(median(o.report.starts.iter().filter_map(|st| st.mark(key)))))
+            .collect();
+        let _ = writeln!(s, "| {label} | {} |", cells.join(" | "));
+    }
+    s
+}
+
+fn longrun(plan: &Plan, outcomes: &[Outcome]) -> String {
+    let mut s = String::new();
+    let minutes = plan.seconds as f64 / 60.0;
+    let _ = writeln!(
+        s,
+        "## Long run: {minutes:.0} minutes of the flashless page\n\n\
+         Goals: drift < {GOAL_DRIFT_MS:.0} ms over 30 minutes; the page's memory flat.\n"
+    );
+    let Some(o) = outcomes.first() else {
+        return s;
+    };
+    let r = &o.report;
+    let _ = writeln!(
+        s,
+        "| minutes | latency p50 | JS heap | renderer, private | renderer RSS |\n\
+         | --- | ---: | ---: | ---: | ---: |"
+    );
+    let slice = plan.slice_s;
+    for (at, p50) in r.slices(slice) {
+        // The memory sample nearest the slice's end.
+        let end = at + slice;
+        let mem = r
+            .memory
+            .iter()
+            .min_by(|a, b| (a.at_s - end).abs().total_cmp(&(b.at_s - end).abs()));
+        let _ = writeln!(
+            s,
+            "| {:.1}–{:.1} | {} | {} | {} | {} |",
+            at / 60.0,
+            (end / 60.0).min(r.span_s() / 60.0),
+            ms(Some(p50)),
+            bytes_mib(mem.and_then(|m| m.js_heap)),
+            mib(mem.and_then(|m| m.renderer_anon_kb)),
+            mib(mem.and_then(|m| m.renderer_rss_kb)),
+        );
+    }
+    let window = plan.drift_window_s;
+    let lat = r.latencies();
+    let drift = r.drift(window);
+    let (first, last) = (r.memory.first(), r.memory.last());
+    let pair = |f: &dyn Fn(&stats::Memory) -> String| {
+        format!(
+            "{} → {}",
+            first.map_or("–".into(), f),
+            last.map_or("–".into(), f)
+        )
+    };
+    let end = r.end.clone().unwrap_or_default();
+    let _ = writeln!(
+        s,
+        "\nOver the whole run: latency p50 {}, p99 {}; drift (median of the last {window:.0} s − of the \
+         first {window:.0} s) {} (goal < {GOAL_DRIFT_MS:.0} ms: {}). From start to end, after a forced \
+         garbage collection each: JS heap {}, renderer private memory {}, renderer RSS {}, DOM nodes {}, \
+         event listeners {}. \
+         {} frames read, {} unreadable, {} lost; {} seeks, {} stalls.",
+        ms(percentile(&lat, 50.0)),
+        ms(percentile(&lat, 99.0)),
+        signed_ms(drift),
+        met(drift.map(|d| d.abs() < GOAL_DRIFT_MS)),
+        pair(&|m| bytes_mib(m.js_heap)),
+        pair(&|m| mib(m.renderer_anon_kb)),
+        pair(&|m| mib(m.renderer_rss_kb)),
+        pair(&|m| m.nodes.map_or("–".into(), |v| format!("{v:.0}"))),
+        pair(&|m| m.listeners.map_or("–".into(), |v| format!("{v:.0}"))),
+        r.frames.len(),
+        end.unreadable,
+        r.lost(),
+        end.seeks,
+        end.waits,
+    );
+    s
+}
+
+fn met(ok: Option<bool>) -> &'static str {
+    match ok {
+        Some(true) => "met",
+        Some(false) => "not met",
+        None => "not measured",
+    }
+}
+
+fn footer(s: &mut String, plan: &Plan, facts: &Facts, outcomes: &[Outcome]) {
+    for o in outcomes {
+        let errors = o.report.end.as_ref().map_or(&[][..], |e| &e.errors[..]);
+        if !errors.is_empty() {
+            let _ = writeln!(
+                s,
+                "\nErrors in the console of {}: {}.",
+                o.setup.title(),
+                errors
+                    .iter()
+                    .map(|e| format!("`{}`", e.replace('`', "'")))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+    }
+    let _ = writeln!(
+        s,
+        "\nMachine: {} cores, {}. Date: {}. Load average (1, 5, 15 min) before: {}, after: {}.",
+        facts.cores, facts.cpu, facts.date, facts.load_before, facts.load_after
+    );
+    let versions: Vec<String> = facts
+        .versions
+        .iter()
+        .map(|(k, v)| format!("{k} {v}"))
+        .collect();
+    let _ = writeln!(s, "Versions: {}.\n", versions.join(", "));
+    let _ = writeln!(
+        s,
+        "Reproduce: `{}` (`--minutes N` for N minutes of playback per setup, `--quick` for a short run).\n",
+        plan.command
+    );
+    let late = outcomes
+        .iter()
+        .map(|o| o.pacing.max_late_ms)
+        .max()
+        .unwrap_or(0);
+    let encode = publisher::ENCODE_ARGS.join(" ");
+    let _ = writeln!(
+        s,
+        "Method: a publisher (`xtask/src/bench/latency/publisher.rs`, `stamp.rs`) makes {w}×{h} pictures \
+         at {fps} fps and a 1 kHz tone in real time on one clock, each picture stamped with the wall-clock \
+         time it was made (Unix ms, in two rows of black and white 16×16 blocks with a CRC), and writes \
+         them to ffmpeg, which encodes them with `{encode}` (a keyframe every second) and publishes them \
+         over RTMP on loopback; the pictures were written at most {late} ms after their slot. The server \
+         runs pinned to core {SERVER_CORE} with ffmpeg; node and headless Chromium (software decoding and \
+         compositing) run pinned to core {CLIENT_CORE}. The channel is live before a page opens. Every \
+         page opens in a fresh context (nothing cached) of one running Chromium: first {cold} pages that \
+         play {session} s each, for their time to first frame and their latency (a player that starts at \
+         the beginning of the server's cached GOP lags by however far into the GOP it joined), then the \
+         measured page, {seconds} s. In each page a probe added before the page's own scripts \
+         (`e2e/bench/probe.js`) takes every frame the `<video>` presents (`requestVideoFrameCallback`), \
+         draws its top rows to a canvas and reads the stamp: the latency is the frame's expected display \
+         time (on the same wall clock) minus its stamp, so it covers encoding, publishing, the server, the \
+         player's buffer, decoding and compositing. Unreadable frames (the CRC fails) are left out and \
+         counted; lost frames are gaps in the frame numbers. The time to first frame runs from navigation \
+         start to the first frame's expected display time. The reference: meanwhile ffmpeg \
+         (`-fflags nobuffer -flags low_delay -threads 1`, on core {CLIENT_CORE}) reads the server's HTTP-FLV \
+         and reads the stamp of each picture as soon as it is decoded; that is the floor the source and the \
+         server set (x264, AAC, and ffmpeg's muxer, which holds each picture until the audio has caught up \
+         with it). The flashless page is the gateway's own `/watch/<channel>`, as a viewer opens it; \
+         the bare page (`e2e/bench/flashless.html`) holds only a `<video>` and the npm package's player \
+         with the gateway page's settings, as bare as mpegts.js's page, so the two compare player with \
+         player. mpegts.js {mpegts} plays in `e2e/bench/mpegts.html` with `isLive: true`, \
+         `enableStashBuffer: false` and `liveBufferLatencyChasing: true` (its defaults: seek to 0.5 s behind \
+         the buffered end when more than 1.5 s behind), reading WS-FLV. Memory is sampled every {every} s \
+         after a forced garbage collection (CDP `HeapProfiler.collectGarbage`): \
+         `performance.memory.usedJSHeapSize` (`--enable-precise-memory-info`), and the page's renderer \
+         process's private memory (RssAnon) and VmRSS; the rest of its RSS is shared with the browser's \
+         other processes (buffers of decoded frames for the compositor among them).",
+        w = stamp::WIDTH,
+        h = stamp::HEIGHT,
+        fps = stamp::FPS,
+        mpegts = facts
+            .versions
+            .iter()
+            .find(|(k, _)| *k == "mpegts.js")
+            .map_or("", |(_, v)| v.as_str()),
+        every = plan.memory_every_s,
+        cold = plan.cold_starts,
+        session = plan.session_s,
+        seconds = plan.seconds,
+    );
+}
