@@ -178,14 +178,14 @@ pub fn run(ctx: &Ctx, bench: Bench, args: &Args) -> Result<()> {
         println!("    {}", doc::one_line(&outcome, &plan));
         outcomes.push(outcome);
     }
-    let facts = doc::Facts::gather(&ctx.root, load_before);
+    let machine = doc::machine(&ctx.root, load_before);
     ctx.step(
         &format!("write docs/benchmarks.md ({})", bench.name()),
         |_| {
             let path = ctx.root.join("docs/benchmarks.md");
             let old = std::fs::read_to_string(&path)
                 .with_context(|| format!("reading {}", path.display()))?;
-            let body = doc::section(bench, &plan, &facts, &outcomes);
+            let body = doc::section(bench, &plan, &machine, &outcomes);
             let new = report::replace_section(&old, bench.name(), &body);
             std::fs::write(&path, new).with_context(|| format!("writing {}", path.display()))
         },

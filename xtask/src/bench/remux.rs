@@ -17,7 +17,7 @@ use super::report;
 use crate::deps::{self, BENCH_NPM_DIR};
 use crate::step::Ctx;
 use crate::{project_root, wasm};
-use doc::{Facts, Table, section};
+use doc::{Table, section};
 
 /// The remuxers in the page, in the order of the tables: flashless with a fragment per
 /// track for each chunk (as the peers make a media segment per track for each chunk),
@@ -290,7 +290,7 @@ pub fn run(args: &Args) -> Result<()> {
     let native = ctx.step("remux natively (criterion)", |s| {
         native_runs(s, &recordings, args.quick)
     })?;
-    let facts = Facts::gather(&ctx.root, &page.chromium, load_before)?;
+    let machine = doc::machine(&ctx.root, &page.chromium, load_before)?;
     let table = Table::of(&recordings, &counts, &page.runs, &native);
     for line in table.summary() {
         println!("    {line}");
@@ -299,7 +299,7 @@ pub fn run(args: &Args) -> Result<()> {
         let doc_path = ctx.root.join("docs/benchmarks.md");
         let doc = fs::read_to_string(&doc_path)
             .with_context(|| format!("reading {}", doc_path.display()))?;
-        let body = section(&table, &facts, &recordings, runs, args.quick);
+        let body = section(&table, &machine, &recordings, runs, args.quick);
         fs::write(&doc_path, report::replace_section(&doc, SECTION, &body))
             .with_context(|| format!("writing {}", doc_path.display()))
     })

@@ -19,20 +19,71 @@ const FIXED_N: [usize; 3] = [1000, 5000, 10_000];
 /// Other work on the server's core above this share disturbs a run (see the doc's method).
 const NOISY_PCT: f64 = 25.0;
 
-pub struct Facts {
+/// The machine a benchmark ran on, how busy it was, and the versions measured: the
+/// footer of every benchmark's section.
+pub struct Machine {
     cores: usize,
     cpu: String,
     date: String,
     load_before: String,
     load_after: String,
     versions: Vec<(String, String)>,
+}
+
+impl Machine {
+    /// Taken when a benchmark ends: flashless's commit, then `peers`, then ffmpeg.
+    pub fn gather(root: &Path, load_before: String, peers: Vec<(String, String)>) -> Machine {
+        let mut versions = vec![("flashless".to_owned(), flashless_rev(root))];
+        versions.extend(peers);
+        versions.push(("ffmpeg".into(), ffmpeg_version()));
+        Machine {
+            cores: cores(),
+            cpu: cpu_model(),
+            date: date(),
+            load_before,
+            load_after: load_average(),
+            versions,
+        }
+    }
+
+    /// The version of `name` measured, or nothing.
+    pub fn version(&self, name: &str) -> &str {
+        self.versions
+            .iter()
+            .find(|(k, _)| k == name)
+            .map_or("", |(_, v)| v.as_str())
+    }
+
+    /// `Machine: … Date: … Load average …` and `Versions: …`, each on a line.
+    pub fn write(&self, s: &mut String) {
+        let versions: Vec<String> = self
+            .versions
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
+        let _ = writeln!(
+            s,
+            "Machine: {} cores, {}. Date: {}. Load average (1, 5, 15 min) before: {}, after: {}.\n\
+             Versions: {}.\n",
+            self.cores,
+            self.cpu,
+            self.date,
+            self.load_before,
+            self.load_after,
+            versions.join(", ")
+        );
+    }
+}
+
+pub struct Facts {
+    machine: Machine,
     plan: String,
     runs: usize,
 }
 
 impl Facts {
     pub fn gather(root: &Path, bench: Bench, plan: &Plan, load_before: String) -> Result<Facts> {
-        let mut versions = vec![("flashless".to_owned(), flashless_rev(root))];
+        let mut versions = Vec::new();
         match bench.peer() {
             Some(Server::NodeMedia) => {
                 versions.push((
@@ -62,14 +113,8 @@ impl Facts {
             }
             Some(Server::Flashless) | None => {}
         }
-        versions.push(("ffmpeg".into(), ffmpeg_version()));
         Ok(Facts {
-            cores: cores(),
-            cpu: cpu_model(),
-            date: date(),
-            load_before,
-            load_after: load_average(),
-            versions,
+            machine: Machine::gather(root, load_before, versions),
             plan: format!(
                 "steps {}; each step settles {} s, then is measured for {} s",
                 plan.steps
@@ -357,17 +402,8 @@ fn section(bench: Bench, facts: &Facts, results: &[(Server, Vec<RunResult>)]) ->
             busy.len()
         );
     }
-    let _ = writeln!(
-        s,
-        "\nMachine: {} cores, {}. Date: {}. Load average (1, 5, 15 min) before: {}, after: {}.",
-        facts.cores, facts.cpu, facts.date, facts.load_before, facts.load_after
-    );
-    let versions: Vec<String> = facts
-        .versions
-        .iter()
-        .map(|(k, v)| format!("{k} {v}"))
-        .collect();
-    let _ = writeln!(s, "Versions: {}.\n", versions.join(", "));
+    s.push('\n');
+    facts.machine.write(&mut s);
     let _ = writeln!(
         s,
         "Reproduce: `cargo xtask bench {}` ({} per server, alternating; `--quick` for one short run).\n",

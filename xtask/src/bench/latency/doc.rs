@@ -8,7 +8,7 @@ use super::stats::{self, median, percentile};
 use super::{Outcome, Plan, Setup, publisher, stamp};
 use crate::bench::Bench;
 use crate::bench::peers::{CLIENT_CORE, SERVER_CORE};
-use crate::bench::report::{self, first_line};
+use crate::bench::report::{self, Machine, first_line};
 
 /// The goals of issue #7, next to the figures.
 const GOAL_P50_MS: f64 = 300.0;
@@ -27,38 +27,27 @@ const STEPS: &[(&str, &str)] = &[
     ("firstFrame", "first frame presented"),
 ];
 
-pub struct Facts {
-    cores: usize,
-    cpu: String,
-    date: String,
-    load_before: String,
-    load_after: String,
-    versions: Vec<(&'static str, String)>,
-}
-
-impl Facts {
-    pub fn gather(root: &Path, load_before: String) -> Facts {
-        let chromium = first_line(Command::new("chromium").arg("--version"));
-        let npm = |name| report::npm_version(root, name).unwrap_or_else(|_| "?".into());
-        Facts {
-            cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
-            cpu: report::cpu_model(),
-            date: report::date(),
-            load_before,
-            load_after: report::load_average(),
-            versions: vec![
-                ("flashless", report::flashless_rev(root)),
-                ("mpegts.js", npm("mpegts.js")),
-                ("node-media-server", npm("node-media-server")),
-                (
-                    "Chromium",
-                    chromium.split_whitespace().nth(1).unwrap_or("?").to_owned(),
-                ),
-                ("ffmpeg", report::ffmpeg_version()),
-                ("node", first_line(Command::new("node").arg("--version"))),
-            ],
-        }
-    }
+/// The machine and the versions of the peers and the browser.
+pub fn machine(root: &Path, load_before: String) -> Machine {
+    let chromium = first_line(Command::new("chromium").arg("--version"));
+    let npm = |name| report::npm_version(root, name).unwrap_or_else(|_| "?".into());
+    let versions = [
+        ("mpegts.js", npm("mpegts.js")),
+        ("node-media-server", npm("node-media-server")),
+        (
+            "Chromium",
+            chromium.split_whitespace().nth(1).unwrap_or("?").to_owned(),
+        ),
+        ("node", first_line(Command::new("node").arg("--version"))),
+    ];
+    Machine::gather(
+        root,
+        load_before,
+        versions
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect(),
+    )
 }
 
 fn ms(v: Option<f64>) -> String {
@@ -101,12 +90,12 @@ pub fn one_line(o: &Outcome, plan: &Plan) -> String {
     )
 }
 
-pub fn section(bench: Bench, plan: &Plan, facts: &Facts, outcomes: &[Outcome]) -> String {
+pub fn section(bench: Bench, plan: &Plan, machine: &Machine, outcomes: &[Outcome]) -> String {
     let mut s = match bench {
         Bench::Longrun => longrun(plan, outcomes),
         _ => latency(plan, outcomes),
     };
-    footer(&mut s, plan, facts, outcomes);
+    footer(&mut s, plan, machine, outcomes);
     s
 }
 
@@ -319,7 +308,7 @@ fn met(ok: Option<bool>) -> &'static str {
     }
 }
 
-fn footer(s: &mut String, plan: &Plan, facts: &Facts, outcomes: &[Outcome]) {
+fn footer(s: &mut String, plan: &Plan, machine: &Machine, outcomes: &[Outcome]) {
     for o in outcomes {
         let errors = o.report.end.as_ref().map_or(&[][..], |e| &e.errors[..]);
         if !errors.is_empty() {
@@ -335,17 +324,8 @@ fn footer(s: &mut String, plan: &Plan, facts: &Facts, outcomes: &[Outcome]) {
             );
         }
     }
-    let _ = writeln!(
-        s,
-        "\nMachine: {} cores, {}. Date: {}. Load average (1, 5, 15 min) before: {}, after: {}.",
-        facts.cores, facts.cpu, facts.date, facts.load_before, facts.load_after
-    );
-    let versions: Vec<String> = facts
-        .versions
-        .iter()
-        .map(|(k, v)| format!("{k} {v}"))
-        .collect();
-    let _ = writeln!(s, "Versions: {}.\n", versions.join(", "));
+    s.push('\n');
+    machine.write(s);
     let _ = writeln!(
         s,
         "Reproduce: `{}` (`--minutes N` for N minutes of playback per setup, `--quick` for a short run).\n",
@@ -392,11 +372,7 @@ fn footer(s: &mut String, plan: &Plan, facts: &Facts, outcomes: &[Outcome]) {
         w = stamp::WIDTH,
         h = stamp::HEIGHT,
         fps = stamp::FPS,
-        mpegts = facts
-            .versions
-            .iter()
-            .find(|(k, _)| *k == "mpegts.js")
-            .map_or("", |(_, v)| v.as_str()),
+        mpegts = machine.version("mpegts.js"),
         every = plan.memory_every_s,
         cold = plan.cold_starts,
         session = plan.session_s,

@@ -12,39 +12,21 @@ use anyhow::Result;
 use super::{
     CHUNK, Counts, FPS, GOAL_PEER, GOAL_RATIO, PEERS, QUICK, REMUXERS, Recording, Run, mb_per_s,
 };
-use crate::bench::report::{self, median};
+use crate::bench::report::{self, Machine, median};
 
-pub struct Facts {
-    cores: usize,
-    cpu: String,
-    date: String,
-    load_before: String,
-    load_after: String,
-    versions: Vec<(String, String)>,
-}
-
-impl Facts {
-    pub fn gather(root: &Path, chromium: &str, load_before: String) -> Result<Facts> {
-        let mut versions = vec![("flashless".to_owned(), report::flashless_rev(root))];
-        for package in ["mpegts.js", "flv.js", "esbuild"] {
-            versions.push((package.into(), report::npm_version(root, package)?));
-        }
-        versions.push(("Chromium".into(), chromium.to_owned()));
-        let rustc = report::first_line(Command::new("rustc").arg("--version"));
-        versions.push((
-            "rustc".into(),
-            rustc.split_whitespace().nth(1).unwrap_or("").to_owned(),
-        ));
-        versions.push(("ffmpeg".into(), report::ffmpeg_version()));
-        Ok(Facts {
-            cores: report::cores(),
-            cpu: report::cpu_model(),
-            date: report::date(),
-            load_before,
-            load_after: report::load_average(),
-            versions,
-        })
+/// The machine and the versions: Chromium's is the one the page ran in.
+pub fn machine(root: &Path, chromium: &str, load_before: String) -> Result<Machine> {
+    let mut versions = Vec::new();
+    for package in ["mpegts.js", "flv.js", "esbuild"] {
+        versions.push((package.into(), report::npm_version(root, package)?));
     }
+    versions.push(("Chromium".into(), chromium.to_owned()));
+    let rustc = report::first_line(Command::new("rustc").arg("--version"));
+    versions.push((
+        "rustc".into(),
+        rustc.split_whitespace().nth(1).unwrap_or("").to_owned(),
+    ));
+    Ok(Machine::gather(root, load_before, versions))
 }
 
 /// One recording's figures: per remuxer the median time of a pass and every run's time.
@@ -151,7 +133,7 @@ fn label(remuxer: &str) -> &str {
 
 pub fn section(
     table: &Table,
-    facts: &Facts,
+    machine: &Machine,
     recordings: &[Recording],
     runs: usize,
     quick: bool,
@@ -238,22 +220,7 @@ pub fn section(
         }
         s.push('\n');
     }
-    let versions: Vec<String> = facts
-        .versions
-        .iter()
-        .map(|(k, v)| format!("{k} {v}"))
-        .collect();
-    let _ = writeln!(
-        s,
-        "Machine: {} cores, {}. Date: {}. Load average (1, 5, 15 min) before: {}, after: {}.\n\
-         Versions: {}.\n",
-        facts.cores,
-        facts.cpu,
-        facts.date,
-        facts.load_before,
-        facts.load_after,
-        versions.join(", ")
-    );
+    machine.write(&mut s);
     let reproduce = if quick {
         "`cargo xtask bench remux --quick`: one 30 s recording, for development; every recording: \
          `cargo xtask bench remux`"
