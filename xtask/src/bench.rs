@@ -255,27 +255,25 @@ pub fn build_release(ctx: &Ctx) -> Result<()> {
 }
 
 pub fn run(args: &Args) -> Result<()> {
-    if args.benches.contains(&Bench::Remux) {
-        remux::run(args)?;
-    }
-    let (in_browser, load): (Vec<Bench>, Vec<Bench>) = args
-        .benches
-        .iter()
-        .filter(|&&b| b != Bench::Remux)
-        .partition(|b| b.in_browser());
-    if in_browser.is_empty() && load.is_empty() {
-        return Ok(());
-    }
     let ctx = Ctx::new(project_root(), args.verbose);
     if !args.skip_deps {
         deps::ensure(
             &ctx,
             deps::Needs {
                 bench: true,
+                wasm: args.benches.contains(&Bench::Remux),
                 ..deps::Needs::default()
             },
         )?;
     }
+    if args.benches.contains(&Bench::Remux) {
+        remux::run(&ctx, args)?;
+    }
+    let (in_browser, load): (Vec<Bench>, Vec<Bench>) = args
+        .benches
+        .iter()
+        .filter(|&&b| b != Bench::Remux)
+        .partition(|b| b.in_browser());
     for &bench in &in_browser {
         latency::run(&ctx, bench, args)?;
     }

@@ -24,20 +24,14 @@ import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { chromium } from 'playwright-core';
 
+import { CHROMIUM_ARGS } from '../../harness.mjs';
+
 const here = fileURLToPath(new URL('.', import.meta.url));
 const root = path.resolve(here, '../../..');
 const pkgDir = path.resolve(process.env.FLASHLESS_PKG || path.join(root, 'pkg'));
 
-const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-  // So the page can collect garbage between runs, and no run pays for another's.
-  '--js-flags=--expose-gc',
-];
+// So the page can collect garbage between runs, and no run pays for another's.
+const CHROMIUM_FLAGS = [...CHROMIUM_ARGS, '--js-flags=--expose-gc'];
 /** The warm-up run's share of a recording: enough for the JITs to settle. */
 const WARMUP_CHUNKS = 64;
 
@@ -152,7 +146,7 @@ async function main() {
   const browser = await chromium.launch({
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
     headless: true,
-    args: CHROMIUM_ARGS,
+    args: CHROMIUM_FLAGS,
   });
   try {
     print({ kind: 'browser', version: browser.version() });

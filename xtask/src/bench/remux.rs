@@ -14,9 +14,9 @@ use anyhow::{Context, Result, bail};
 
 use super::Args;
 use super::report;
-use crate::deps::{self, BENCH_NPM_DIR};
+use crate::deps::BENCH_NPM_DIR;
 use crate::step::Ctx;
-use crate::{project_root, wasm};
+use crate::wasm;
 use doc::{Table, section};
 
 /// The remuxers in the page, in the order of the tables: flashless with a fragment per
@@ -252,20 +252,9 @@ fn mb_per_s(bytes: u64, ms: f64) -> f64 {
     bytes as f64 / 1e3 / ms
 }
 
-pub fn run(args: &Args) -> Result<()> {
-    let ctx = Ctx::new(project_root(), args.verbose);
-    if !args.skip_deps {
-        deps::ensure(
-            &ctx,
-            deps::Needs {
-                bench: true,
-                wasm: true,
-                ..deps::Needs::default()
-            },
-        )?;
-    }
+pub fn run(ctx: &Ctx, args: &Args) -> Result<()> {
     // Always the package of this tree: a stale one would measure other code.
-    wasm::build(&ctx)?;
+    wasm::build(ctx)?;
     let (recordings, runs): (Vec<Recording>, usize) = if args.quick {
         (vec![QUICK], args.runs.unwrap_or(3))
     } else {
