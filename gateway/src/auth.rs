@@ -171,8 +171,9 @@ impl Policy {
 
     /// What can be told of a token before the channel is known (RTMP `connect`):
     /// whether it is well formed and unexpired, so a bad one is refused at once.
+    /// Only when both actions need a token: `connect` does not say which one follows.
     pub fn precheck(&self, token: &str) -> Result<(), Denied> {
-        if !self.play && !self.publish {
+        if !(self.play && self.publish) {
             return Ok(());
         }
         let expiry = Token::parse(token)?.expiry;
@@ -347,6 +348,11 @@ mod tests {
         let t = p.sign(Action::Publish, "cam", HOUR, None).unwrap();
         assert_eq!(p.precheck(&t), Ok(()));
         assert_eq!(Policy::new(None, true, true).precheck("x"), Ok(()));
+        // With public play, a stale token on a player's URL must not stop it.
+        assert_eq!(
+            Policy::new(Some("s"), false, true).precheck("1000.a.00"),
+            Ok(())
+        );
     }
 
     #[test]
