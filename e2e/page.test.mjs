@@ -131,7 +131,8 @@ async function playing(page, what, { after = 0.5, ms = 20_000 } = {}) {
 
 /** Two snapshots a while apart: not black, not flat, coloured (testsrc's bars), and different. */
 async function assertMovingPicture(page) {
-  const a = await until(page, 'no picture', () => page.evaluate(() => window.__probe.picture()), Boolean);
+  // The first frames after a start may not be composited yet: wait for a lit one.
+  const a = await until(page, 'no lit picture', () => page.evaluate(() => window.__probe.picture()), (p) => p && p.mean > 30);
   await sleep(600);
   const b = await page.evaluate(() => window.__probe.picture());
   for (const p of [a, b]) {
