@@ -5,13 +5,51 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 
-use crate::auth::Policy;
+use crate::access::Policy;
+use crate::access::webhook::{self, Webhook};
 use crate::hub::Limits;
-use crate::webhook::{self, Webhook};
 use flashless_core::rtmp::session::SessionLimits;
+
+/// What was wrong with the configuration, and where: the file and line, the key or
+/// the flag.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("reading {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("in {}{}: {message}", path.display(), line.map(|l| format!(", line {l}")).unwrap_or_default())]
+    Syntax {
+        path: PathBuf,
+        /// 1-based, when the parser could say.
+        line: Option<usize>,
+        message: String,
+    },
+    #[error("{key} = {value}: not a number of seconds")]
+    Seconds { key: &'static str, value: f64 },
+    #[error("rtmp = {0:?}: not a listen address (HOST:PORT, or off)")]
+    RtmpAddress(String),
+    #[error("TLS needs both a certificate (tls_cert) and its key (tls_key)")]
+    HalfTls,
+    #[error("webhook = {url:?}: {reason}")]
+    Webhook { url: String, reason: String },
+    #[error("--channel {0:?}: expected NAME=SOURCE")]
+    ChannelFlag(String),
+    #[error("channel name {0:?}: use 1-64 letters, digits, '-', '_' or '.'")]
+    ChannelName(String),
+    #[error("channel name \"demo\" is the built-in demo's; rename it or disable the demo")]
+    DemoName,
+    #[error("channel {0:?} is configured twice")]
+    DuplicateChannel(String),
+    #[error("viewer_queue = {0}: must be at least {MIN_VIEWER_QUEUE} tags")]
+    ViewerQueue(usize),
+}
+
+/// Fewer queued tags than this and a viewer would skip at every burst.
+const MIN_VIEWER_QUEUE: usize = 16;
 
 /// The flags of `flashless serve`; each also reads an environment variable.
 #[derive(Debug, Default, clap::Args)]
@@ -218,7 +256,7 @@ pub struct ChannelSettings {
 const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl Settings {
-    pub fn load(args: &ServeArgs) -> Result<Settings> {
+    pub fn load(args: &ServeArgs) -> Result<Settings, ConfigError> {
         let file = match &args.config {
             Some(path) => read(path)?,
             None => File::default(),
@@ -238,7 +276,7 @@ impl Settings {
                 "off" | "" => None,
                 addr => Some(
                     addr.parse()
-                        .with_context(|| format!("bad RTMP listen address {addr:?}"))?,
+                        .map_err(|_| ConfigError::RtmpAddress(addr.to_owned()))?,
                 ),
             },
             demo: !args.no_demo && file.server.demo.unwrap_or(true),
@@ -278,14 +316,20 @@ impl Settings {
                     .as_deref()
                     .or(file.auth.webhook.as_deref())
                 {
-                    Some(url) => Some(Webhook::new(
-                        url,
-                        seconds(
-                            "webhook_timeout",
-                            args.auth_webhook_timeout.or(file.auth.webhook_timeout),
-                            webhook::DEFAULT_TIMEOUT,
-                        )?,
-                    )?),
+                    Some(url) => Some(
+                        Webhook::new(
+                            url,
+                            seconds(
+                                "webhook_timeout",
+                                args.auth_webhook_timeout.or(file.auth.webhook_timeout),
+                                webhook::DEFAULT_TIMEOUT,
+                            )?,
+                        )
+                        .map_err(|e| ConfigError::Webhook {
+                            url: url.to_owned(),
+                            reason: e.root_cause().to_string(),
+                        })?,
+                    ),
                     None => None,
                 },
             ),
@@ -301,7 +345,7 @@ impl Settings {
             ) {
                 (Some(cert), Some(key)) => Some((cert, key)),
                 (None, None) => None,
-                _ => bail!("TLS needs both a certificate (tls_cert) and its key (tls_key)"),
+                _ => return Err(ConfigError::HalfTls),
             },
         };
         for c in file.channels {
@@ -315,7 +359,7 @@ impl Settings {
         }
         for spec in &args.channels {
             let Some((name, source)) = spec.split_once('=') else {
-                bail!("--channel {spec:?}: expected NAME=SOURCE");
+                return Err(ConfigError::ChannelFlag(spec.clone()));
             };
             let channel = ChannelSettings {
                 name: name.trim().to_owned(),
@@ -325,13 +369,13 @@ impl Settings {
             };
             settings.add_channel(channel)?;
         }
-        if settings.limits.viewer_queue < 16 {
-            bail!("viewer_queue must be at least 16 tags");
+        if settings.limits.viewer_queue < MIN_VIEWER_QUEUE {
+            return Err(ConfigError::ViewerQueue(settings.limits.viewer_queue));
         }
         Ok(settings)
     }
 
-    fn add_channel(&mut self, channel: ChannelSettings) -> Result<()> {
+    fn add_channel(&mut self, channel: ChannelSettings) -> Result<(), ConfigError> {
         let valid = !channel.name.is_empty()
             && channel.name.len() <= 64
             && channel
@@ -340,23 +384,20 @@ impl Settings {
                 .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
             && !channel.name.starts_with('.');
         if !valid {
-            bail!(
-                "channel name {:?}: use 1-64 letters, digits, '-', '_' or '.'",
-                channel.name
-            );
+            return Err(ConfigError::ChannelName(channel.name));
         }
         if channel.name == "demo" && self.demo {
-            bail!("channel name \"demo\" is the built-in demo's; rename it or disable the demo");
+            return Err(ConfigError::DemoName);
         }
         if self.channels.iter().any(|c| c.name == channel.name) {
-            bail!("channel {:?} is configured twice", channel.name);
+            return Err(ConfigError::DuplicateChannel(channel.name));
         }
         self.channels.push(channel);
         Ok(())
     }
 }
 
-fn conn_limits(args: &ServeArgs, file: &LimitsSection) -> Result<ConnLimits> {
+fn conn_limits(args: &ServeArgs, file: &LimitsSection) -> Result<ConnLimits, ConfigError> {
     let d = ConnLimits::default();
     let mut session = d.session;
     if let Some(max) = args.max_message_bytes.or(file.max_message_bytes) {
@@ -394,17 +435,31 @@ fn conn_limits(args: &ServeArgs, file: &LimitsSection) -> Result<ConnLimits> {
     })
 }
 
-fn read(path: &Path) -> Result<File> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    toml::from_str(&text).with_context(|| format!("in {}", path.display()))
+fn read(path: &Path) -> Result<File, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    toml::from_str(&text).map_err(|e| ConfigError::Syntax {
+        path: path.to_owned(),
+        line: e
+            .span()
+            .and_then(|span| text.get(..span.start))
+            .map(|before| before.matches('\n').count() + 1),
+        message: e.message().trim().to_owned(),
+    })
 }
 
-fn seconds(key: &str, value: Option<f64>, default: Duration) -> Result<Duration> {
+fn seconds(
+    key: &'static str,
+    value: Option<f64>,
+    default: Duration,
+) -> Result<Duration, ConfigError> {
     match value {
         None => Ok(default),
-        Some(s) => Duration::try_from_secs_f64(s)
-            .with_context(|| format!("{key} = {s}: not a number of seconds")),
+        Some(s) => {
+            Duration::try_from_secs_f64(s).map_err(|_| ConfigError::Seconds { key, value: s })
+        }
     }
 }
 
@@ -412,7 +467,7 @@ fn seconds(key: &str, value: Option<f64>, default: Duration) -> Result<Duration>
 mod tests {
     use super::*;
 
-    fn load(toml: &str, args: ServeArgs) -> Result<Settings> {
+    fn load(toml: &str, args: ServeArgs) -> anyhow::Result<Settings> {
         let dir = std::env::temp_dir().join(format!(
             "flashless-config-{}-{}",
             std::process::id(),
@@ -426,7 +481,7 @@ mod tests {
             ..args
         });
         let _ = std::fs::remove_dir_all(&dir);
-        result
+        Ok(result?)
     }
 
     #[test]
@@ -475,9 +530,10 @@ mod tests {
     }
 
     #[test]
-    fn a_typo_in_the_file_is_an_error_naming_the_key() {
+    fn a_typo_in_the_file_is_an_error_naming_the_key_and_line() {
         let err = load("[server]\nhtp = \"127.0.0.1:1\"\n", ServeArgs::default()).unwrap_err();
-        assert!(format!("{err:#}").contains("htp"), "{err:#}");
+        let text = format!("{err:#}");
+        assert!(text.contains("htp") && text.contains("line 2"), "{text}");
     }
 
     #[test]

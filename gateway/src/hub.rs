@@ -14,7 +14,7 @@ use bytes::{Bytes, BytesMut};
 use flashless_core::flv::{self, AudioPacket, AudioTag, Tag, TagType, VideoPacket, VideoTag};
 use tokio::sync::{broadcast, watch};
 
-use crate::media_info::MediaInfo;
+use media_info::MediaInfo;
 
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -503,6 +503,8 @@ impl Timeline {
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
+
+pub mod media_info;
 
 #[cfg(test)]
 mod tests;

@@ -1,7 +1,8 @@
 //! `flashless`: the gateway, and rtmpdump's jobs (`dump`, `probe`) done with the same core.
 
 use flashless_gateway::config::{LogFormat, ServeArgs, Settings};
-use flashless_gateway::{auth_cli, dump, probe, serve};
+use flashless_gateway::serve;
+use flashless_gateway::tools::{dump, probe, sign};
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -55,7 +56,7 @@ enum Command {
         url: Vec<String>,
     },
     /// Print signed URLs that let someone play (or publish) a channel for a while.
-    Sign(auth_cli::SignArgs),
+    Sign(sign::SignArgs),
 }
 
 fn main() -> ExitCode {
@@ -95,7 +96,7 @@ fn main() -> ExitCode {
         Command::Probe { url } => finish(LogFormat::Text, async move {
             probe::run(parse_url(&url)?).await
         }),
-        Command::Sign(args) => match auth_cli::sign(&args) {
+        Command::Sign(args) => match sign::sign(&args) {
             Ok(text) => {
                 print!("{text}");
                 ExitCode::SUCCESS

@@ -13,9 +13,9 @@ use tracing::{info, warn};
 use crate::config::Settings;
 use crate::http::{self, AppState};
 use crate::hub::{Hub, Source};
-use crate::rtmp_server;
+use crate::ingest::{self, PullOptions, UpstreamSpec};
+use crate::rtmp;
 use crate::shutdown::{self, Shutdown};
-use crate::upstream::{self, PullOptions, UpstreamSpec};
 
 /// The built-in demo clip (see `assets/README.md`).
 pub static DEMO_FLV: &[u8] = include_bytes!("../assets/demo.flv");
@@ -31,7 +31,7 @@ pub async fn run(settings: Settings, stop: impl Future<Output = ()>) -> Result<(
 
     if settings.demo {
         let channel = hub.get_or_create("demo", Source::File);
-        tasks.spawn(upstream::run(
+        tasks.spawn(ingest::run(
             UpstreamSpec::Embedded(DEMO_FLV),
             PullOptions::default(),
             channel,
@@ -50,7 +50,7 @@ pub async fn run(settings: Settings, stop: impl Future<Output = ()>) -> Result<(
             idle_timeout: c.idle_timeout,
             ..PullOptions::default()
         };
-        tasks.spawn(upstream::run(
+        tasks.spawn(ingest::run(
             spec,
             options,
             hub.get_or_create(&c.name, source),
@@ -60,19 +60,14 @@ pub async fn run(settings: Settings, stop: impl Future<Output = ()>) -> Result<(
 
     let rtmp_port = match settings.rtmp {
         Some(addr) => {
-            let listener = rtmp_server::bind(addr).await?;
+            let listener = rtmp::bind(addr).await?;
             let port = listener.local_addr()?.port();
             info!(addr = %listener.local_addr()?, "rtmp listening");
-            let access = rtmp_server::Access {
+            let access = rtmp::Access {
                 auth: settings.auth.clone(),
                 limits: settings.conn,
             };
-            tasks.spawn(rtmp_server::serve(
-                listener,
-                hub.clone(),
-                access,
-                shutdown.clone(),
-            ));
+            tasks.spawn(rtmp::serve(listener, hub.clone(), access, shutdown.clone()));
             Some(port)
         }
         None => None,

@@ -328,6 +328,31 @@ fn playing_an_unknown_channel_is_stream_not_found() {
     );
 }
 
+/// A pulled channel whose upstream is retrying and never delivered media has nothing
+/// to play: RTMP players are refused as HTTP viewers are, not left waiting.
+#[test]
+fn playing_a_retrying_channel_that_never_had_media_is_refused() {
+    // Nothing listens there: every pull fails at once and the channel keeps retrying.
+    let origin = format!("rtmp://127.0.0.1:{}/live/gone", free_port());
+    let gw = Gateway::start(&["--no-demo", "--channel", &format!("gone={origin}")]);
+    let start = std::time::Instant::now();
+    while gw.channel("gone").is_none_or(|c| c["state"] != "retrying") {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the pull never retried: {:?}",
+            gw.channel("gone")
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    fails_saying(
+        &["probe", &gw.rtmp_url("gone")],
+        &["NetStream.Play.Failed", "\"gone\" is unavailable"],
+    );
+    let (status, body) = gw.get("/live/gone.flv");
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("is unavailable"), "{body}");
+}
+
 #[test]
 fn second_publisher_on_a_channel_is_refused() {
     let gw = Gateway::start(&["--no-demo"]);

@@ -7,9 +7,10 @@ mod peers;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use flashless_gateway::client::transport;
 use flashless_gateway::hub::{Hub, Kind, Limits, Source, UpstreamState};
+use flashless_gateway::ingest::{self, PullOptions, UpstreamSpec};
 use flashless_gateway::shutdown;
-use flashless_gateway::upstream::{self, PullOptions, UpstreamSpec};
 use peers::upstream::{NginxRtmp, Recorder, Seen, States, TestCa, TlsTerminator, pull, until};
 use peers::{Gateway, ffmpeg_publish, ffprobe_streams, free_port};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -351,7 +352,7 @@ async fn http_flv_not_found_is_retried_with_the_status_named() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rtmps_pull_through_a_tls_terminator() {
     let ca = TestCa::generate();
-    upstream::transport::trust_pem_file(&ca.ca_pem).expect("trusting the test CA");
+    transport::trust_pem_file(&ca.ca_pem).expect("trusting the test CA");
     let nginx = NginxRtmp::start_on(free_port());
     let tls = TlsTerminator::start(nginx.port, &ca);
     let _ffmpeg = ffmpeg_publish(&format!("rtmp://127.0.0.1:{}/live/cam", nginx.port), &[]);
@@ -370,7 +371,7 @@ async fn rtmps_pull_through_a_tls_terminator() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn https_flv_pull_through_a_tls_terminator() {
     let ca = TestCa::generate();
-    upstream::transport::trust_pem_file(&ca.ca_pem).expect("trusting the test CA");
+    transport::trust_pem_file(&ca.ca_pem).expect("trusting the test CA");
     let (port, _) = http_origin("200 OK").await;
     let tls = TlsTerminator::start(port, &ca);
     let (channel, _stop, _task) = pull(
@@ -432,7 +433,7 @@ async fn a_channel_someone_publishes_to_is_left_alone() {
     assert!(channel.begin_session(), "the test publisher's claim");
     let (_trigger, shutdown) = shutdown::channel();
     let spec = UpstreamSpec::parse(CLIP).unwrap();
-    tokio::spawn(upstream::run(
+    tokio::spawn(ingest::run(
         spec,
         PullOptions::default(),
         channel.clone(),

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use flashless_core::flv::TagType;
 use flashless_gateway::hub::{Channel, Feed, Hub, Kind, Limits, MediaTag, Source, UpstreamState};
+use flashless_gateway::ingest::{self as upstream, PullOptions, UpstreamSpec};
 use flashless_gateway::shutdown::{self, Trigger};
-use flashless_gateway::upstream::{self, PullOptions, UpstreamSpec};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 

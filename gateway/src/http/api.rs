@@ -10,9 +10,9 @@ use axum::http::{HeaderMap, header};
 use axum::response::IntoResponse;
 use serde::Serialize;
 
-use crate::http::AppState;
+use super::AppState;
+use crate::hub::media_info::MediaInfo;
 use crate::hub::{Snapshot, Source, UpstreamState};
-use crate::media_info::MediaInfo;
 
 #[derive(Serialize)]
 struct ChannelView {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 
-use crate::auth::{Action, Policy};
+use crate::access::{Action, Policy};
 
 #[derive(Debug, clap::Args)]
 pub struct SignArgs {

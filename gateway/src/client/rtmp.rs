@@ -9,7 +9,7 @@ use flashless_core::rtmp::url::{RtmpUrl, Scheme};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::timeout;
 
-use crate::upstream::transport::{self, BoxedTransport};
+use super::transport::{self, BoxedTransport};
 
 pub struct RtmpClient {
     stream: BoxedTransport,

@@ -1,9 +1,11 @@
-//! The gateway's RTMP listener: accepts publishers (OBS, ffmpeg) and players
-//! (rtmpdump, ffplay, VLC), one task per connection, routed through the hub.
+//! The RTMP door: a listener for publishers (OBS, ffmpeg) and players (rtmpdump,
+//! ffplay, VLC), one task per connection. A connection runs the handshake, `connect`,
+//! then any number of streams, each publishing (handed to [`crate::ingest::publish`])
+//! or playing (admitted by [`crate::egress::admission`], fed by [`crate::egress::rtmp`]).
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
@@ -13,16 +15,16 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Instant;
 use tracing::{Instrument, info, info_span, warn};
 
-use crate::auth::{self, Action, Policy};
+use crate::access::limits::{PerIp, Slot};
+use crate::access::{self, Action, Attempt, Policy};
+use crate::client::rtmp::random_bytes;
 use crate::config::ConnLimits;
-use crate::hub::{Channel, Feed, Hub, Source, Viewer};
-use crate::limits::{PerIp, Slot};
-use crate::rtmp_client::random_bytes;
+use crate::egress::Admission;
+use crate::egress::rtmp::{self as play, Player};
+use crate::hub::Hub;
+use crate::ingest::publish::{Publishers, Publishing};
 use crate::shutdown::Shutdown;
-use crate::webhook::Attempt;
 
-/// Tags written to a player per flush: one write for a burst, as at start-up.
-const BATCH: usize = 64;
 /// Per connection and resident for its life: a player sends only acks, and a
 /// publisher's few Mbps need no bigger reads.
 const READ_BUFFER: usize = 16 * 1024;
@@ -42,8 +44,8 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener> {
 /// Accepts connections until `shutdown` turns true.
 pub async fn serve(listener: TcpListener, hub: Arc<Hub>, access: Access, mut shutdown: Shutdown) {
     let per_ip = PerIp::new(access.limits.per_ip);
+    let publishers = Publishers::new(access.limits.max_publishers);
     let access = Arc::new(access);
-    let publishers = Arc::new(AtomicUsize::new(0));
     loop {
         let (socket, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -95,15 +97,15 @@ struct Connection {
     hub: Arc<Hub>,
     access: Arc<Access>,
     /// Publishing connections of the whole listener.
-    publishers: Arc<AtomicUsize>,
+    publishers: Arc<Publishers>,
     /// `connect` arrived: the handshake deadline no longer applies.
     connected: bool,
     /// The connect URL's query: its token serves publish/play names that carry none.
     connect_query: Option<String>,
     /// The channel this connection publishes to, with its stream id.
-    publishing: Option<(u32, Arc<Channel>)>,
+    publishing: Option<Publishing>,
     /// The stream id this connection plays on, and its feed.
-    playing: Option<(u32, Viewer)>,
+    playing: Option<Player>,
     _slot: Slot,
 }
 
@@ -111,7 +113,8 @@ impl Connection {
     async fn run(mut self, shutdown: Shutdown) -> Result<()> {
         self.socket.set_nodelay(true).ok();
         let result = self.pump(shutdown).await;
-        self.stop_publishing();
+        // Frees the channel at once, before the socket closes.
+        self.publishing = None;
         result
     }
 
@@ -128,7 +131,7 @@ impl Connection {
             };
             let feed = async {
                 match self.playing.as_mut() {
-                    Some((_, viewer)) => viewer.next().await,
+                    Some(player) => player.next().await,
                     None => std::future::pending().await,
                 }
             };
@@ -148,9 +151,9 @@ impl Connection {
                         return Err(e);
                     }
                 }
-                item = feed => match item {
-                    Some(item) => self.forward(item),
-                    None => self.playing = None,
+                item = feed => match (item, self.playing.as_mut()) {
+                    (Some(item), Some(player)) => player.forward(&mut self.session, item),
+                    _ => self.playing = None,
                 },
                 _ = shutdown.wait() => return Ok(()),
             }
@@ -176,7 +179,7 @@ impl Connection {
                     if let Some(Err(reason)) = self
                         .connect_query
                         .as_deref()
-                        .and_then(auth::token_in)
+                        .and_then(access::token_in)
                         .map(|t| self.access.auth.precheck(t))
                     {
                         self.hub.denied.fetch_add(1, Relaxed);
@@ -188,94 +191,35 @@ impl Connection {
                 ServerEvent::Publish {
                     stream_id, name, ..
                 } => {
-                    let channel_name = self
-                        .authorise(
-                            Action::Publish,
-                            stream_id,
-                            &name,
-                            "NetStream.Publish.Rejected",
-                        )
-                        .await?;
-                    if self.publishers.load(Relaxed) >= self.access.limits.max_publishers {
-                        self.deny(
-                            stream_id,
-                            "NetStream.Publish.Rejected",
-                            &channel_name,
-                            "too many publishers",
-                        );
-                        bail!("publish to {channel_name} refused: too many publishers");
-                    }
-                    let channel = self.hub.get_or_create(&channel_name, Source::Publish);
-                    if self.publishing.is_some()
-                        || channel.source() != Source::Publish
-                        || !channel.begin_session()
-                    {
-                        warn!(
-                            channel = channel_name,
-                            "publish refused: the channel is taken"
-                        );
-                        self.session.reject(
-                            stream_id,
-                            "NetStream.Publish.BadName",
-                            "the channel already has a source",
-                        );
-                        continue;
-                    }
-                    info!(channel = channel_name, "publishing");
-                    self.publishers.fetch_add(1, Relaxed);
-                    self.session.accept_publish(stream_id);
-                    self.publishing = Some((stream_id, channel));
+                    let channel = self.authorise_publish(stream_id, &name).await?;
+                    self.publishers.start(
+                        &mut self.session,
+                        &self.hub,
+                        &mut self.publishing,
+                        stream_id,
+                        &channel,
+                    )?;
                 }
                 ServerEvent::Tag { stream_id, tag } => {
-                    if let Some((id, channel)) = &self.publishing
-                        && *id == stream_id
+                    if let Some(publishing) = &self.publishing
+                        && publishing.stream_id == stream_id
                     {
-                        channel.publish(tag);
+                        publishing.publish(tag);
                     }
                 }
-                ServerEvent::Play { stream_id, name } => {
-                    let channel_name = self
-                        .authorise(Action::Play, stream_id, &name, "NetStream.Play.Failed")
-                        .await?;
-                    if self.hub.viewers() >= self.access.limits.max_viewers {
-                        self.deny(
-                            stream_id,
-                            "NetStream.Play.Failed",
-                            &channel_name,
-                            "too many viewers",
-                        );
-                        bail!("play of {channel_name} refused: too many viewers");
-                    }
-                    let Some(channel) = self.hub.get(&channel_name) else {
-                        warn!(channel = channel_name, "play refused: no such channel");
-                        let description = format!("no channel named {channel_name}");
-                        self.session.reject(
-                            stream_id,
-                            "NetStream.Play.StreamNotFound",
-                            &description,
-                        );
-                        continue;
-                    };
-                    info!(channel = channel_name, "playing");
-                    let (start, viewer) = channel.subscribe();
-                    self.session.accept_play(stream_id);
-                    for media in &start {
-                        self.session.send_tag(stream_id, &media.tag);
-                    }
-                    self.playing = Some((stream_id, viewer));
-                }
+                ServerEvent::Play { stream_id, name } => self.play(stream_id, &name).await?,
                 ServerEvent::StreamClosed { stream_id } => {
                     if self
                         .publishing
                         .as_ref()
-                        .is_some_and(|(id, _)| *id == stream_id)
+                        .is_some_and(|p| p.stream_id == stream_id)
                     {
-                        self.stop_publishing();
+                        self.publishing = None;
                     }
                     if self
                         .playing
                         .as_ref()
-                        .is_some_and(|(id, _)| *id == stream_id)
+                        .is_some_and(|p| p.stream_id == stream_id)
                     {
                         self.playing = None;
                     }
@@ -285,72 +229,62 @@ impl Connection {
         Ok(())
     }
 
-    /// The channel `name` (`stream?query`) publishes or plays, once its token (of the
-    /// name, else of the connect URL) and the webhook allow it. A refusal goes to the
-    /// client as `code` and ends the connection.
-    async fn authorise(
-        &mut self,
-        action: Action,
-        stream_id: u32,
-        name: &str,
-        code: &str,
-    ) -> Result<String> {
+    /// Plays `name` (`stream?query`) on `stream_id` once admitted. A refusal goes to the
+    /// client as its `NetStream.Play.*` status; a denial (token, webhook, viewer cap)
+    /// also ends the connection.
+    async fn play(&mut self, stream_id: u32, name: &str) -> Result<()> {
         let (channel, query) = name.split_once('?').unwrap_or((name, ""));
-        let connect_query = self.connect_query.as_deref().unwrap_or_default();
-        let attempt = Attempt {
-            action,
+        let attempt = attempt(
+            Action::Play,
             channel,
-            client_ip: self.peer.to_canonical(),
-            protocol: "rtmp",
-            query: if query.is_empty() {
-                connect_query
-            } else {
-                query
-            },
-            token: auth::token_in(query).or_else(|| auth::token_in(connect_query)),
+            query,
+            self.connect_query.as_deref(),
+            self.peer,
+        );
+        let admission = Admission {
+            hub: &self.hub,
+            policy: &self.access.auth,
+            max_viewers: self.access.limits.max_viewers,
         };
+        let refusal = match admission.admit(&attempt).await {
+            Ok(admitted) => {
+                self.playing = Some(Player::start(&mut self.session, stream_id, &admitted));
+                return Ok(());
+            }
+            Err(refusal) => refusal,
+        };
+        let (code, description) = play::refusal_status(&refusal, channel);
+        self.session.reject(stream_id, code, &description);
+        if refusal.is_denial() {
+            bail!("play of {channel} refused: {refusal}");
+        }
+        warn!(channel, "play refused: {refusal}");
+        Ok(())
+    }
+
+    /// The channel `name` (`stream?query`) publishes to, once its token (of the name,
+    /// else of the connect URL) and the webhook allow it. A refusal goes to the client
+    /// as `NetStream.Publish.Rejected` and ends the connection.
+    async fn authorise_publish(&mut self, stream_id: u32, name: &str) -> Result<String> {
+        let (channel, query) = name.split_once('?').unwrap_or((name, ""));
+        let attempt = attempt(
+            Action::Publish,
+            channel,
+            query,
+            self.connect_query.as_deref(),
+            self.peer,
+        );
         let Err(reason) = self.access.auth.authorise(&attempt).await else {
             return Ok(channel.to_owned());
         };
         let channel = channel.to_owned();
-        self.deny(stream_id, code, &channel, &reason.to_string());
-        match action {
-            Action::Publish => bail!("publish to {channel} refused: {reason}"),
-            Action::Play => bail!("play of {channel} refused: {reason}"),
-        }
-    }
-
-    fn deny(&mut self, stream_id: u32, code: &str, channel: &str, reason: &str) {
         self.hub.denied.fetch_add(1, Relaxed);
-        self.session
-            .reject(stream_id, code, &format!("{channel}: {reason}"));
-    }
-
-    fn stop_publishing(&mut self) {
-        if let Some((_, channel)) = self.publishing.take() {
-            channel.end_session();
-            self.publishers.fetch_sub(1, Relaxed);
-        }
-    }
-
-    /// Sends one feed item and whatever else is already queued, to be written at once.
-    fn forward(&mut self, first: Feed) {
-        let Some((stream_id, viewer)) = self.playing.as_mut() else {
-            return;
-        };
-        let stream_id = *stream_id;
-        let mut item = Some(first);
-        let mut sent = 0;
-        while let Some(feed) = item.take() {
-            match feed {
-                Feed::Tag(media) => self.session.send_tag(stream_id, &media.tag),
-                Feed::Unpublished => self.session.end_stream(stream_id),
-            }
-            sent += 1;
-            if sent < BATCH {
-                item = viewer.try_next();
-            }
-        }
+        self.session.reject(
+            stream_id,
+            "NetStream.Publish.Rejected",
+            &format!("{channel}: {reason}"),
+        );
+        bail!("publish to {channel} refused: {reason}");
     }
 
     async fn flush(&mut self) -> Result<()> {
@@ -358,5 +292,29 @@ impl Connection {
             self.socket.write_all(&bytes).await.context("writing")?;
         }
         Ok(())
+    }
+}
+
+/// What the access rules are asked for a stream of this connection: the token of the
+/// stream's query, else of the connect URL's.
+fn attempt<'a>(
+    action: Action,
+    channel: &'a str,
+    query: &'a str,
+    connect_query: Option<&'a str>,
+    peer: IpAddr,
+) -> Attempt<'a> {
+    let connect_query = connect_query.unwrap_or_default();
+    Attempt {
+        action,
+        channel,
+        client_ip: peer.to_canonical(),
+        protocol: "rtmp",
+        query: if query.is_empty() {
+            connect_query
+        } else {
+            query
+        },
+        token: access::token_in(query).or_else(|| access::token_in(connect_query)),
     }
 }

@@ -1,6 +1,8 @@
-//! Where a channel's media comes from when nobody publishes it: an RTMP server, another
-//! gateway's HTTP-FLV, or an FLV file played in a loop. One task per upstream feeds its
-//! channel, reconnecting forever with backoff, and (on demand) only while someone watches.
+//! Where a channel's media comes from: a publisher on the RTMP listener ([`publish`]),
+//! or, when nobody publishes it, a pull from an RTMP server (`rtmp`), another
+//! gateway's HTTP-FLV (`http_flv`) or an FLV file played in a loop (`file`). One
+//! task per pulled channel (this module) feeds it, reconnecting forever with backoff,
+//! and (on demand) only while someone watches.
 
 use std::convert::Infallible;
 use std::fmt;
@@ -21,15 +23,14 @@ use crate::shutdown::Shutdown;
 mod backoff;
 mod file;
 mod gate;
-pub mod http_client;
 mod http_flv;
+pub mod publish;
 mod rtmp;
-pub mod transport;
 
+use crate::client::http::HttpUrl;
 use backoff::Backoff;
 use file::FilePlayer;
 use gate::StartGate;
-use http_client::HttpUrl;
 use http_flv::HttpFlvPull;
 use rtmp::RtmpPull;
 
@@ -210,7 +211,7 @@ struct Ended {
 async fn session(spec: &UpstreamSpec, channel: &Channel) -> Ended {
     channel.set_upstream(UpstreamState::Connecting);
     let ended = |error, media_for| Ended { error, media_for };
-    let mut source = match Source::open(spec).await {
+    let mut source = match Upstream::open(spec).await {
         Ok(source) => source,
         Err(e) => return ended(e, Duration::ZERO),
     };
@@ -258,35 +259,36 @@ impl Drop for Claim<'_> {
     }
 }
 
-enum Source {
+/// An open upstream: what one session reads tags from.
+enum Upstream {
     Rtmp(Box<RtmpPull>, Duration),
     HttpFlv(HttpFlvPull),
     File(FilePlayer),
 }
 
-impl Source {
-    async fn open(spec: &UpstreamSpec) -> Result<Source> {
+impl Upstream {
+    async fn open(spec: &UpstreamSpec) -> Result<Upstream> {
         let source = match spec {
             UpstreamSpec::Rtmp(url) => {
                 let stall = Duration::from_secs(u64::from(url.timeout_secs.max(1)));
                 let pull = RtmpPull::connect(url)
                     .await
                     .with_context(|| url.stream_url())?;
-                Source::Rtmp(Box::new(pull), stall)
+                Upstream::Rtmp(Box::new(pull), stall)
             }
             UpstreamSpec::HttpFlv(s) => {
                 let url = HttpUrl::parse(s)?;
                 let pull = HttpFlvPull::connect(&url, STALL_TIMEOUT)
                     .await
                     .with_context(|| url.display())?;
-                Source::HttpFlv(pull)
+                Upstream::HttpFlv(pull)
             }
-            UpstreamSpec::File(path) => Source::File(FilePlayer::open(path).await?),
+            UpstreamSpec::File(path) => Upstream::File(FilePlayer::open(path).await?),
             UpstreamSpec::Embedded(bytes) => {
-                Source::File(FilePlayer::from_bytes(bytes).context("the built-in demo clip")?)
+                Upstream::File(FilePlayer::from_bytes(bytes).context("the built-in demo clip")?)
             }
         };
-        if let Source::File(player) = &source {
+        if let Upstream::File(player) = &source {
             tracing::debug!(period = ?player.period(), "playing in a loop");
         }
         Ok(source)
@@ -294,9 +296,9 @@ impl Source {
 
     fn peer(&self) -> &str {
         match self {
-            Source::Rtmp(p, _) => p.peer(),
-            Source::HttpFlv(p) => p.peer(),
-            Source::File(_) => "file",
+            Upstream::Rtmp(p, _) => p.peer(),
+            Upstream::HttpFlv(p) => p.peer(),
+            Upstream::File(_) => "file",
         }
     }
 
@@ -305,20 +307,20 @@ impl Source {
         match self {
             // The socket's read timeout does not see a server that keeps the connection
             // alive with pings but sends no media; this does.
-            Source::Rtmp(p, stall) => match timeout(*stall, p.next_tag()).await {
+            Upstream::Rtmp(p, stall) => match timeout(*stall, p.next_tag()).await {
                 Ok(tag) => tag,
                 Err(_) => Err(anyhow!("{}: no media for {stall:?}", p.peer())),
             },
-            Source::HttpFlv(p) => p.next_tag().await,
-            Source::File(p) => Ok(p.next_tag().await),
+            Upstream::HttpFlv(p) => p.next_tag().await,
+            Upstream::File(p) => Ok(p.next_tag().await),
         }
     }
 
     async fn close(self) {
         match self {
-            Source::Rtmp(p, _) => p.close().await,
+            Upstream::Rtmp(p, _) => p.close().await,
             // Dropping the pull closes its connection.
-            Source::HttpFlv(_) | Source::File(_) => {}
+            Upstream::HttpFlv(_) | Upstream::File(_) => {}
         }
     }
 }

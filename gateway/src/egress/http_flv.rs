@@ -1,26 +1,23 @@
-//! `GET /live/{channel}.flv`: HTTP-FLV (a chunked FLV body) and, on the same path
-//! with an upgrade, WS-FLV (the first binary message the FLV header, each next one
-//! whole tags): the wire formats flv.js, mpegts.js and SRS speak.
+//! HTTP-FLV (a chunked FLV body) and WS-FLV (the first binary message the FLV header,
+//! each next one whole tags): the wire formats flv.js, mpegts.js and SRS speak, both
+//! served at `GET /live/{channel}.flv` (`crate::http::live`), WS-FLV on an upgrade.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 
 use axum::body::Body;
-use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{ConnectInfo, Path, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::{Bytes, BytesMut};
 use flashless_core::flv::{self, Header};
 use futures_util::{SinkExt, StreamExt};
 use tracing::{debug, info};
 
-use crate::auth::{self, Action, Denied};
-use crate::http::{AppState, Peer};
-use crate::hub::{Channel, Feed, MediaTag, UpstreamState, Viewer};
+use super::admission::Refusal;
+use crate::access::Denied;
+use crate::hub::{Channel, Feed, MediaTag, Viewer};
 use crate::shutdown::Shutdown;
-use crate::webhook::Attempt;
 
 /// Messages written per WebSocket flush: one write for a burst, as at start-up.
 const BATCH: usize = 64;
@@ -32,96 +29,28 @@ const WS_READ_BUFFER: usize = 4 * 1024;
 /// life; a flush still writes a whole batch at once.
 const WS_WRITE_BUFFER: usize = 16 * 1024;
 
-pub async fn live(
-    State(app): State<Arc<AppState>>,
-    Path(file): Path<String>,
-    ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-    // Not an upgrade request (a rejection) means plain HTTP-FLV.
-    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
-) -> Response {
-    let Some(name) = file.strip_suffix(".flv") else {
-        return error(StatusCode::NOT_FOUND, "expected /live/<channel>.flv");
-    };
-    if !app.origin_allowed(&headers) {
-        return deny(
-            &app,
-            StatusCode::FORBIDDEN,
-            name,
-            peer,
-            "this page's origin may not read the stream",
-        );
-    }
-    let query = query.unwrap_or_default();
-    let attempt = Attempt {
-        action: Action::Play,
-        channel: name,
-        client_ip: peer.ip().to_canonical(),
-        protocol: if ws.is_ok() { "ws-flv" } else { "http-flv" },
-        query: &query,
-        token: auth::token_in(&query),
-    };
-    if let Err(reason) = app.auth.authorise(&attempt).await {
-        let status = match reason {
-            Denied::Missing(_) => StatusCode::UNAUTHORIZED,
-            Denied::WebhookUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            _ => StatusCode::FORBIDDEN,
-        };
-        return deny(&app, status, name, peer, &reason.to_string());
-    }
-    let Some(channel) = app.hub.get(name) else {
-        return error(StatusCode::NOT_FOUND, &format!("no channel named {name:?}"));
-    };
-    let snapshot = channel.snapshot();
-    if let (false, UpstreamState::Retrying { error: reason, .. }) =
-        (snapshot.had_media, &snapshot.upstream)
-    {
-        return error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            &format!("channel {name:?} is unavailable: {reason}"),
-        );
-    }
-    if app.hub.viewers() >= app.limits.max_viewers {
-        return deny(
-            &app,
-            StatusCode::SERVICE_UNAVAILABLE,
-            name,
-            peer,
-            "the gateway has all the viewers it takes",
-        );
-    }
+/// Starts a viewer of `channel`, admitted already: WS-FLV when the request asked for
+/// an upgrade, else an HTTP-FLV body.
+pub fn start(channel: &Arc<Channel>, ws: Option<WebSocketUpgrade>, shutdown: Shutdown) -> Response {
     let (start, viewer) = channel.subscribe();
-    let mut response = match ws {
-        Ok(upgrade) => upgrade
+    match ws {
+        Some(upgrade) => upgrade
             .read_buffer_size(WS_READ_BUFFER)
             .write_buffer_size(WS_WRITE_BUFFER)
-            .on_upgrade(move |socket| websocket(socket, start, viewer, app.shutdown.clone())),
-        Err(_) => http_flv(start, viewer, app.shutdown.clone()),
-    };
-    // CORS: pages of allowed origins (checked above) may read HTTP-FLV with fetch().
-    if let Some(origin) = headers.get(header::ORIGIN) {
-        response
-            .headers_mut()
-            .insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
-        response
-            .headers_mut()
-            .insert(header::VARY, header::HeaderValue::from_static("Origin"));
+            .on_upgrade(move |socket| websocket(socket, start, viewer, shutdown)),
+        None => http_flv(start, viewer, shutdown),
     }
-    response
 }
 
-/// Refuses a viewer, logged and counted.
-fn deny(
-    app: &AppState,
-    status: StatusCode,
-    channel: &str,
-    peer: std::net::SocketAddr,
-    reason: &str,
-) -> Response {
-    app.hub.denied.fetch_add(1, Relaxed);
-    tracing::warn!(channel, %peer, %status, "viewer refused: {reason}");
-    error(status, reason)
+/// What a viewer refused with `refusal` is answered.
+pub fn refusal_status(refusal: &Refusal) -> StatusCode {
+    match refusal {
+        Refusal::Denied(Denied::Missing(_)) => StatusCode::UNAUTHORIZED,
+        Refusal::Denied(Denied::WebhookUnavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
+        Refusal::Denied(_) => StatusCode::FORBIDDEN,
+        Refusal::NoSuchChannel(_) => StatusCode::NOT_FOUND,
+        Refusal::Unavailable { .. } | Refusal::Full => StatusCode::SERVICE_UNAVAILABLE,
+    }
 }
 
 fn file_header(channel: &Channel) -> Bytes {

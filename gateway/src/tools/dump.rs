@@ -15,7 +15,7 @@ use flashless_core::rtmp::session::{ClientEvent, ClientMode};
 use flashless_core::rtmp::url::RtmpUrl;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
-use crate::rtmp_client::RtmpClient;
+use crate::client::rtmp::RtmpClient;
 
 pub struct DumpArgs {
     pub url: RtmpUrl,

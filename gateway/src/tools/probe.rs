@@ -11,8 +11,8 @@ use flashless_core::flv::{
 use flashless_core::rtmp::session::{ClientEvent, ClientMode};
 use flashless_core::rtmp::url::RtmpUrl;
 
-use crate::media_info::MediaInfo;
-use crate::rtmp_client::RtmpClient;
+use crate::client::rtmp::RtmpClient;
+use crate::hub::media_info::MediaInfo;
 
 /// How long to wait for the sequence headers once media flows.
 const MEDIA_WAIT: Duration = Duration::from_secs(5);

@@ -13,23 +13,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::webhook::{Attempt, Verdict, Webhook};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Action {
-    Play,
-    Publish,
-}
-
-impl Action {
-    fn as_str(self) -> &'static str {
-        match self {
-            Action::Play => "play",
-            Action::Publish => "publish",
-        }
-    }
-}
+use super::attempt::{Action, Attempt};
+use super::webhook::{Verdict, Webhook};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Denied {

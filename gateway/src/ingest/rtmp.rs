@@ -5,7 +5,7 @@ use flashless_core::flv::Tag;
 use flashless_core::rtmp::session::{ClientEvent, ClientMode};
 use flashless_core::rtmp::url::RtmpUrl;
 
-use crate::rtmp_client::RtmpClient;
+use crate::client::rtmp::RtmpClient;
 
 pub struct RtmpPull {
     client: RtmpClient,

@@ -5,9 +5,9 @@ use axum::extract::Path;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-static INDEX: &str = include_str!("../../web/index.html");
-static APP: &str = include_str!("../../web/app.js");
-static STYLE: &str = include_str!("../../web/style.css");
+static INDEX: &str = include_str!("../../../web/index.html");
+static APP: &str = include_str!("../../../web/app.js");
+static STYLE: &str = include_str!("../../../web/style.css");
 
 /// The page for `/`, `/watch/<channel>` and `/embed/<channel>`: its script reads the path.
 pub async fn index() -> Response {

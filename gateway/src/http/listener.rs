@@ -1,6 +1,6 @@
-//! The HTTP side: routes, access rules shared by the handlers, and a listener that
-//! limits connections per address, terminates TLS off the accept path, and times
-//! out stalled writes, so a viewer that stops reading is disconnected.
+//! The HTTP listener: limits connections per client address, terminates TLS off the
+//! accept path, and times out stalled writes, so a viewer that stops reading is
+//! disconnected.
 
 use std::io;
 use std::net::SocketAddr;
@@ -8,12 +8,9 @@ use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Context as _;
-use axum::Router;
-use axum::http::{HeaderMap, header};
-use axum::routing::get;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
@@ -23,59 +20,9 @@ use tokio_rustls::rustls;
 use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
-use crate::auth::Policy;
-use crate::config::ConnLimits;
-use crate::hub::Hub;
-use crate::limits::{PerIp, Slot};
+use super::{AppState, router};
+use crate::access::limits::{PerIp, Slot};
 use crate::shutdown::Shutdown;
-use crate::{api, delivery, page};
-
-pub struct AppState {
-    pub hub: Arc<Hub>,
-    /// The RTMP listener's port, to tell viewers the RTMP URL of a channel.
-    pub rtmp_port: Option<u16>,
-    pub started: Instant,
-    /// Ends viewers' streams on shutdown, so they close cleanly instead of being cut.
-    pub shutdown: Shutdown,
-    pub auth: Policy,
-    /// Web origins allowed besides the gateway's own and localhost; `*` allows any.
-    pub origins: Vec<String>,
-    pub limits: ConnLimits,
-}
-
-impl AppState {
-    /// Whether a browser page from this request's `Origin` may read streams: requests
-    /// without one (players, ffmpeg) may; pages from the gateway itself, localhost and
-    /// the configured origins may.
-    pub fn origin_allowed(&self, headers: &HeaderMap) -> bool {
-        let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) else {
-            return true;
-        };
-        let origin_host = origin.split_once("://").map_or(origin, |(_, rest)| rest);
-        let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
-        let bare = origin_host.rsplit_once(':').map_or(origin_host, |(h, _)| h);
-        host == Some(origin_host)
-            || matches!(bare, "localhost" | "127.0.0.1" | "[::1]")
-            || self
-                .origins
-                .iter()
-                .any(|o| o == "*" || o.trim_end_matches('/') == origin)
-    }
-}
-
-pub fn router(state: Arc<AppState>) -> Router {
-    Router::new()
-        .route("/", get(page::index))
-        .route("/watch/{channel}", get(page::index))
-        .route("/embed/{channel}", get(page::index))
-        .route("/web/{file}", get(page::asset))
-        .route("/pkg/{file}", get(crate::assets::pkg))
-        .route("/live/{file}", get(delivery::live))
-        .route("/api/channels", get(api::channels))
-        .route("/metrics", get(api::metrics))
-        .route("/healthz", get(api::healthz))
-        .with_state(state)
-}
 
 /// Loads a PEM certificate chain and key for HTTPS/WSS.
 pub fn tls_acceptor(cert: &Path, key: &Path) -> anyhow::Result<TlsAcceptor> {

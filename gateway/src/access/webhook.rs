@@ -2,7 +2,6 @@
 //! `on_play`: the gateway POSTs what is asked as JSON and lets it happen on a 2xx answer.
 //! No answer within the timeout is a refusal too: a gate that fails open is no gate.
 
-use std::net::IpAddr;
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow};
@@ -10,11 +9,10 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::Method;
 use hyper::header::CONTENT_TYPE;
-use serde::Serialize;
 use tokio::time::timeout;
 
-use crate::auth::Action;
-use crate::upstream::http_client::{self, HttpUrl};
+use super::attempt::Attempt;
+use crate::client::http::{self as http_client, HttpUrl};
 
 /// The most characters of a refusal's body kept for the log and the client's error.
 const REASON_CHARS: usize = 200;
@@ -22,23 +20,6 @@ const REASON_CHARS: usize = 200;
 const MAX_BODY_BYTES: usize = 64 * 1024;
 
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
-
-/// A publish or play to authorise; what the webhook is asked, as the JSON body of the POST.
-#[derive(Debug, Serialize)]
-pub struct Attempt<'a> {
-    /// `publish` or `play`.
-    pub action: Action,
-    pub channel: &'a str,
-    pub client_ip: IpAddr,
-    /// `rtmp`, `http-flv` or `ws-flv`.
-    pub protocol: &'static str,
-    /// The request's query string (stream key parameters for RTMP), as the client sent it.
-    pub query: &'a str,
-    /// The signed-URL token, from the query or (RTMP) the connect URL; the webhook
-    /// sees the query as it came.
-    #[serde(skip)]
-    pub token: Option<&'a str>,
-}
 
 #[derive(Debug, Clone)]
 pub struct Webhook {

@@ -14,7 +14,7 @@ use hyper::{Method, StatusCode};
 use tokio::time::timeout;
 
 use super::MAX_TAG_SIZE;
-use super::http_client::{self, Connection, HttpUrl};
+use crate::client::http::{self as http_client, Connection, HttpUrl};
 
 pub struct HttpFlvPull {
     peer: String,

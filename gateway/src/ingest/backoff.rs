@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::rtmp_client::random_bytes;
+use crate::client::rtmp::random_bytes;
 
 pub struct Backoff {
     min: Duration,

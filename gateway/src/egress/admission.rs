@@ -1,0 +1,80 @@
+//! Whether a viewer may start watching a channel: one rule for HTTP-FLV, WS-FLV and
+//! RTMP play, in one order, so every protocol lets in and turns away the same viewers.
+//! Each protocol turns a [`Refusal`] into its own answer (an HTTP status, an RTMP
+//! `NetStream.Play.*` status).
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+
+use crate::access::{Attempt, Denied, Policy};
+use crate::hub::{Channel, Hub, UpstreamState};
+
+/// Why a viewer was not let in.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// The token or the authorisation webhook said no.
+    #[error(transparent)]
+    Denied(#[from] Denied),
+    #[error("no channel named {0:?}")]
+    NoSuchChannel(String),
+    /// A pulled channel whose upstream never delivered media and is retrying: the
+    /// viewer would wait on a blank picture for an upstream that may never answer.
+    #[error("channel {channel:?} is unavailable: {reason}")]
+    Unavailable { channel: String, reason: String },
+    #[error("the gateway has all the viewers it takes")]
+    Full,
+}
+
+impl Refusal {
+    /// Refused by a rule (token, webhook, viewer cap) rather than by the channel's state:
+    /// these count in `flashless_denied_total`, and an RTMP connection ends with them.
+    pub fn is_denial(&self) -> bool {
+        matches!(self, Refusal::Denied(_) | Refusal::Full)
+    }
+}
+
+/// What admission needs to know of the gateway.
+#[derive(Clone, Copy)]
+pub struct Admission<'a> {
+    pub hub: &'a Hub,
+    pub policy: &'a Policy,
+    /// Viewers of all channels together.
+    pub max_viewers: usize,
+}
+
+impl Admission<'_> {
+    /// The channel `attempt` may play, checked in this order: the token and the webhook;
+    /// the channel exists; a pulled channel that is retrying and never had media is
+    /// unavailable; the gateway's viewer cap. Denials are counted on the hub.
+    pub async fn admit(&self, attempt: &Attempt<'_>) -> Result<Arc<Channel>, Refusal> {
+        let result = self.decide(attempt).await;
+        if let Err(refusal) = &result
+            && refusal.is_denial()
+        {
+            self.hub.denied.fetch_add(1, Relaxed);
+        }
+        result
+    }
+
+    async fn decide(&self, attempt: &Attempt<'_>) -> Result<Arc<Channel>, Refusal> {
+        self.policy.authorise(attempt).await?;
+        let name = attempt.channel;
+        let channel = self
+            .hub
+            .get(name)
+            .ok_or_else(|| Refusal::NoSuchChannel(name.to_owned()))?;
+        let snapshot = channel.snapshot();
+        if let (false, UpstreamState::Retrying { error, .. }) =
+            (snapshot.had_media, snapshot.upstream)
+        {
+            return Err(Refusal::Unavailable {
+                channel: name.to_owned(),
+                reason: error,
+            });
+        }
+        if self.hub.viewers() >= self.max_viewers {
+            return Err(Refusal::Full);
+        }
+        Ok(channel)
+    }
+}

@@ -1,0 +1,64 @@
+//! RTMP play: a viewer on the RTMP listener (rtmpdump, ffplay, VLC), fed from the hub
+//! through its connection's `ServerSession`, which chunks every tag for it.
+
+use std::sync::Arc;
+
+use flashless_core::rtmp::session::ServerSession;
+use tracing::info;
+
+use super::admission::Refusal;
+use crate::hub::{Channel, Feed, Viewer};
+
+/// Tags written to a player per flush: one write for a burst, as at start-up.
+const BATCH: usize = 64;
+
+/// The stream id a connection plays on, and its feed.
+pub struct Player {
+    pub stream_id: u32,
+    viewer: Viewer,
+}
+
+impl Player {
+    /// Accepts the play on `stream_id` and queues the channel's start-up burst.
+    pub fn start(session: &mut ServerSession, stream_id: u32, channel: &Arc<Channel>) -> Player {
+        info!(channel = channel.name(), "playing");
+        let (start, viewer) = channel.subscribe();
+        session.accept_play(stream_id);
+        for media in &start {
+            session.send_tag(stream_id, &media.tag);
+        }
+        Player { stream_id, viewer }
+    }
+
+    /// The next item of the feed; `None` once the channel is gone.
+    pub async fn next(&mut self) -> Option<Feed> {
+        self.viewer.next().await
+    }
+
+    /// Sends one feed item and whatever else is already queued, to be written at once.
+    pub fn forward(&mut self, session: &mut ServerSession, first: Feed) {
+        let mut item = Some(first);
+        let mut sent = 0;
+        while let Some(feed) = item.take() {
+            match feed {
+                Feed::Tag(media) => session.send_tag(self.stream_id, &media.tag),
+                Feed::Unpublished => session.end_stream(self.stream_id),
+            }
+            sent += 1;
+            if sent < BATCH {
+                item = self.viewer.try_next();
+            }
+        }
+    }
+}
+
+/// The `onStatus` a refused player gets: its code and description.
+pub fn refusal_status(refusal: &Refusal, channel: &str) -> (&'static str, String) {
+    match refusal {
+        Refusal::NoSuchChannel(_) => ("NetStream.Play.StreamNotFound", refusal.to_string()),
+        Refusal::Unavailable { .. } => ("NetStream.Play.Failed", refusal.to_string()),
+        Refusal::Denied(_) | Refusal::Full => {
+            ("NetStream.Play.Failed", format!("{channel}: {refusal}"))
+        }
+    }
+}

@@ -1,0 +1,86 @@
+//! `GET /live/{channel}.flv`: the HTTP door to the streams. The page's origin is
+//! checked, admission decides, and egress serves HTTP-FLV, or WS-FLV on an upgrade.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::{ConnectInfo, Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::Response;
+
+use super::{AppState, Peer};
+use crate::access::{self, Action, Attempt};
+use crate::egress::http_flv::{self, error};
+use crate::egress::{Admission, Refusal};
+
+pub async fn live(
+    State(app): State<Arc<AppState>>,
+    Path(file): Path<String>,
+    ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    // Not an upgrade request (a rejection) means plain HTTP-FLV.
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    let Some(name) = file.strip_suffix(".flv") else {
+        return error(StatusCode::NOT_FOUND, "expected /live/<channel>.flv");
+    };
+    // Before admission: a page of a foreign origin is refused whatever its token.
+    if !access::origin::allowed(&app.origins, &headers) {
+        app.hub.denied.fetch_add(1, Relaxed);
+        return deny(
+            StatusCode::FORBIDDEN,
+            name,
+            peer,
+            "this page's origin may not read the stream",
+        );
+    }
+    let query = query.unwrap_or_default();
+    let attempt = Attempt {
+        action: Action::Play,
+        channel: name,
+        client_ip: peer.ip().to_canonical(),
+        protocol: if ws.is_ok() { "ws-flv" } else { "http-flv" },
+        query: &query,
+        token: access::token_in(&query),
+    };
+    let admission = Admission {
+        hub: &app.hub,
+        policy: &app.auth,
+        max_viewers: app.limits.max_viewers,
+    };
+    let channel = match admission.admit(&attempt).await {
+        Ok(channel) => channel,
+        Err(refusal) => return refuse(&refusal, name, peer),
+    };
+    let mut response = http_flv::start(&channel, ws.ok(), app.shutdown.clone());
+    // CORS: pages of allowed origins (checked above) may read HTTP-FLV with fetch().
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        response
+            .headers_mut()
+            .insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
+        response
+            .headers_mut()
+            .insert(header::VARY, header::HeaderValue::from_static("Origin"));
+    }
+    response
+}
+
+/// The answer to a refused viewer; denials (token, webhook, cap) are logged.
+fn refuse(refusal: &Refusal, channel: &str, peer: SocketAddr) -> Response {
+    let status = http_flv::refusal_status(refusal);
+    let message = refusal.to_string();
+    if refusal.is_denial() {
+        return deny(status, channel, peer, &message);
+    }
+    error(status, &message)
+}
+
+/// Refuses a viewer, logged (counted by whoever decided).
+fn deny(status: StatusCode, channel: &str, peer: SocketAddr, reason: &str) -> Response {
+    tracing::warn!(channel, %peer, %status, "viewer refused: {reason}");
+    error(status, reason)
+}

@@ -1,0 +1,49 @@
+//! The HTTP door: routes to the viewer page, the npm package, the streams (`/live/`)
+//! and the API, over a listener that limits connections per address, terminates TLS
+//! off the accept path, and times out stalled writes.
+
+pub mod api;
+pub mod assets;
+pub mod listener;
+pub mod live;
+pub mod page;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::routing::get;
+
+use crate::access::Policy;
+use crate::config::ConnLimits;
+use crate::hub::Hub;
+use crate::shutdown::Shutdown;
+
+pub use listener::{Peer, serve, tls_acceptor};
+
+pub struct AppState {
+    pub hub: Arc<Hub>,
+    /// The RTMP listener's port, to tell viewers the RTMP URL of a channel.
+    pub rtmp_port: Option<u16>,
+    pub started: Instant,
+    /// Ends viewers' streams on shutdown, so they close cleanly instead of being cut.
+    pub shutdown: Shutdown,
+    pub auth: Policy,
+    /// Web origins allowed besides the gateway's own and localhost; `*` allows any.
+    pub origins: Vec<String>,
+    pub limits: ConnLimits,
+}
+
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/", get(page::index))
+        .route("/watch/{channel}", get(page::index))
+        .route("/embed/{channel}", get(page::index))
+        .route("/web/{file}", get(page::asset))
+        .route("/pkg/{file}", get(assets::pkg))
+        .route("/live/{file}", get(live::live))
+        .route("/api/channels", get(api::channels))
+        .route("/metrics", get(api::metrics))
+        .route("/healthz", get(api::healthz))
+        .with_state(state)
+}

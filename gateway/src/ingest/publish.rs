@@ -1,0 +1,94 @@
+//! Publishing: an RTMP client (OBS, ffmpeg) feeding a channel through the RTMP
+//! listener, once the access rules allowed it. A published channel has one source:
+//! a second publisher, or a publish to a pulled channel, is refused.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+
+use anyhow::{Result, bail};
+use flashless_core::flv::Tag;
+use flashless_core::rtmp::session::ServerSession;
+use tracing::{info, warn};
+
+use crate::hub::{Channel, Hub, Source};
+
+/// The publishing connections of one RTMP listener, held under its cap.
+pub struct Publishers {
+    count: AtomicUsize,
+    max: usize,
+}
+
+/// A channel a connection publishes to, on one of its stream ids. Dropping it ends the
+/// channel's session and frees the publisher's place.
+pub struct Publishing {
+    pub stream_id: u32,
+    channel: Arc<Channel>,
+    publishers: Arc<Publishers>,
+}
+
+impl Publishers {
+    pub fn new(max: usize) -> Arc<Publishers> {
+        Arc::new(Publishers {
+            count: AtomicUsize::new(0),
+            max,
+        })
+    }
+
+    /// Starts a publish of `channel_name` on `stream_id`, into `publishing`. At the cap
+    /// it is refused as a denial and the error ends the connection; a channel with a
+    /// source already, or a connection that publishes already, gets
+    /// `NetStream.Publish.BadName` and the connection goes on.
+    pub fn start(
+        self: &Arc<Self>,
+        session: &mut ServerSession,
+        hub: &Hub,
+        publishing: &mut Option<Publishing>,
+        stream_id: u32,
+        channel_name: &str,
+    ) -> Result<()> {
+        if self.count.load(Relaxed) >= self.max {
+            hub.denied.fetch_add(1, Relaxed);
+            session.reject(
+                stream_id,
+                "NetStream.Publish.Rejected",
+                &format!("{channel_name}: too many publishers"),
+            );
+            bail!("publish to {channel_name} refused: too many publishers");
+        }
+        let channel = hub.get_or_create(channel_name, Source::Publish);
+        if publishing.is_some() || channel.source() != Source::Publish || !channel.begin_session() {
+            warn!(
+                channel = channel_name,
+                "publish refused: the channel is taken"
+            );
+            session.reject(
+                stream_id,
+                "NetStream.Publish.BadName",
+                "the channel already has a source",
+            );
+            return Ok(());
+        }
+        info!(channel = channel_name, "publishing");
+        self.count.fetch_add(1, Relaxed);
+        session.accept_publish(stream_id);
+        *publishing = Some(Publishing {
+            stream_id,
+            channel,
+            publishers: self.clone(),
+        });
+        Ok(())
+    }
+}
+
+impl Publishing {
+    pub fn publish(&self, tag: Tag) {
+        self.channel.publish(tag);
+    }
+}
+
+impl Drop for Publishing {
+    fn drop(&mut self) {
+        self.channel.end_session();
+        self.publishers.count.fetch_sub(1, Relaxed);
+    }
+}

@@ -1,0 +1,6 @@
+//! One-shot commands beside `serve`: rtmpdump's jobs (`dump`, `probe`) done with the
+//! same core, and `sign`, which prints signed URLs.
+
+pub mod dump;
+pub mod probe;
+pub mod sign;
