@@ -11,16 +11,16 @@ use std::time::Duration;
 use anyhow::{Context, Result, anyhow, bail};
 use flashless_core::flv::Tag;
 use flashless_core::rtmp::url::{self, RtmpUrl};
+use flashless_core::stream::{Role, StartGate};
 use tokio::sync::watch;
 use tokio::time::{Instant, sleep, timeout};
 use tracing::Instrument;
 
-use crate::hub::{Channel, Kind, UpstreamState};
+use crate::hub::{Channel, UpstreamState};
 use crate::shutdown::Shutdown;
 
 mod backoff;
 mod file;
-mod gate;
 pub mod http_client;
 mod http_flv;
 mod rtmp;
@@ -28,7 +28,6 @@ pub mod transport;
 
 use backoff::Backoff;
 use file::FilePlayer;
-use gate::StartGate;
 use http_client::HttpUrl;
 use http_flv::HttpFlvPull;
 use rtmp::RtmpPull;
@@ -224,11 +223,11 @@ async fn session(spec: &UpstreamSpec, channel: &Channel) -> Ended {
     };
     tracing::info!(peer = source.peer(), "upstream connected");
     let mut media_since = None;
-    let mut gate = StartGate::default();
+    let mut gate = StartGate::new();
     loop {
         match source.next_tag().await {
             Ok(tag) => gate.pass(tag, |tag| {
-                if media_since.is_none() && Kind::of(&tag).is_coded() {
+                if media_since.is_none() && Role::of(&tag).is_coded() {
                     media_since = Some(Instant::now());
                 }
                 channel.publish(tag);
