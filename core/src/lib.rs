@@ -10,6 +10,7 @@ pub mod codec;
 pub mod flv;
 pub mod fmp4;
 pub mod rtmp;
+pub mod stream;
 /// The browser surface (feature `web`); its live-edge policy is plain Rust and tested natively.
 #[cfg(any(test, feature = "web"))]
 pub mod web;

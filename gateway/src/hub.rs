@@ -11,7 +11,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use flashless_core::flv::{self, AudioPacket, AudioTag, Tag, TagType, VideoPacket, VideoTag};
+use flashless_core::flv::{self, Tag};
+use flashless_core::stream::{CacheLimits, LiveStream, Media, Role, SkipToKeyframe};
 use tokio::sync::{broadcast, watch};
 
 use media_info::MediaInfo;
@@ -24,6 +25,15 @@ pub struct Limits {
     pub gop_duration: Duration,
     /// Tags a viewer may fall behind by before it skips to the next keyframe.
     pub viewer_queue: usize,
+}
+
+impl Limits {
+    fn cache(&self) -> CacheLimits {
+        CacheLimits {
+            bytes: self.gop_bytes,
+            duration_ms: u32::try_from(self.gop_duration.as_millis()).unwrap_or(u32::MAX),
+        }
+    }
 }
 
 impl Default for Limits {
@@ -43,7 +53,21 @@ pub struct MediaTag {
     pub tag: Tag,
     /// The same tag as FLV (header, body, PreviousTagSize), encoded once for all viewers.
     pub flv: Bytes,
-    pub kind: Kind,
+    pub role: Role,
+}
+
+impl Media for MediaTag {
+    fn role(&self) -> Role {
+        self.role
+    }
+
+    fn timestamp(&self) -> u32 {
+        self.tag.timestamp
+    }
+
+    fn size(&self) -> usize {
+        self.flv.len()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -120,7 +144,6 @@ impl Hub {
 pub struct Channel {
     name: String,
     source: Source,
-    limits: Limits,
     state: Mutex<State>,
     feed: broadcast::Sender<Feed>,
     viewers: watch::Sender<usize>,
@@ -139,17 +162,12 @@ pub struct Counters {
     pub upstream_sessions: AtomicU64,
 }
 
-#[derive(Default)]
 struct State {
     upstream: UpstreamState,
     /// A publisher or pull session is feeding the channel.
     active: bool,
-    metadata: Option<Arc<MediaTag>>,
-    video_header: Option<Arc<MediaTag>>,
-    audio_header: Option<Arc<MediaTag>>,
-    gop: Vec<Arc<MediaTag>>,
-    gop_bytes: usize,
-    timeline: Timeline,
+    /// The timeline, and what a new viewer gets first.
+    stream: LiveStream<Arc<MediaTag>>,
     info: MediaInfo,
     /// Ever had media: distinguishes "not yet" from "down" for HTTP status codes.
     had_media: bool,
@@ -161,8 +179,14 @@ impl Channel {
         Channel {
             name: name.to_owned(),
             source,
-            limits,
-            state: Mutex::new(State::default()),
+            state: Mutex::new(State {
+                upstream: UpstreamState::default(),
+                active: false,
+                stream: LiveStream::new(limits.cache()),
+                info: MediaInfo::default(),
+                had_media: false,
+                live_since: None,
+            }),
             feed: broadcast::channel(limits.viewer_queue.max(16)).0,
             viewers: watch::channel(0).0,
             created: Instant::now(),
@@ -187,9 +211,7 @@ impl Channel {
             return false;
         }
         s.active = true;
-        s.timeline.new_session();
-        s.gop.clear();
-        s.gop_bytes = 0;
+        s.stream.begin_session();
         self.counters.upstream_sessions.fetch_add(1, Relaxed);
         true
     }
@@ -216,36 +238,22 @@ impl Channel {
             .fetch_add(tag.data.len() as u64, Relaxed);
         let mut guard = lock(&self.state);
         let s = &mut *guard;
-        let kind = Kind::of(&tag);
-        let timestamp = s.timeline.map(tag.timestamp, kind.is_coded());
-        let tag = Tag { timestamp, ..tag };
-        let mut flv = BytesMut::with_capacity(flv::tag_len(&tag));
-        flv::write_tag(&tag, &mut flv);
-        let media = Arc::new(MediaTag {
-            tag,
-            flv: flv.freeze(),
-            kind,
+        let media = s.stream.push(tag, |tag, role| {
+            let mut flv = BytesMut::with_capacity(flv::tag_len(&tag));
+            flv::write_tag(&tag, &mut flv);
+            Arc::new(MediaTag {
+                tag,
+                flv: flv.freeze(),
+                role,
+            })
         });
-        match kind {
-            Kind::Metadata => s.metadata = Some(media.clone()),
-            Kind::VideoHeader => {
-                s.info.video_header(&media.tag.data);
-                s.video_header = Some(media.clone());
-            }
-            Kind::AudioHeader => {
-                s.info.audio_header(&media.tag.data);
-                s.audio_header = Some(media.clone());
-            }
-            Kind::Keyframe => {
-                s.gop.clear();
-                s.gop_bytes = 0;
-                s.cache(&media, &self.limits);
-            }
-            Kind::Coded => s.cache(&media, &self.limits),
+        match media.role {
+            Role::Metadata => s.info.metadata(&media.tag.data),
+            Role::VideoHeader => s.info.video_header(&media.tag.data),
+            Role::AudioHeader => s.info.audio_header(&media.tag.data),
+            Role::Keyframe | Role::Frame => {}
         }
-        if kind == Kind::Metadata {
-            s.info.metadata(&media.tag.data);
-        } else if matches!(kind, Kind::Coded | Kind::Keyframe) {
+        if media.role.is_coded() {
             s.info.frame(&media.tag);
             if !s.had_media || s.upstream != UpstreamState::Live {
                 s.had_media = true;
@@ -260,26 +268,17 @@ impl Channel {
     /// A new viewer: what to send first (metadata, headers, the GOP) and the live feed after it.
     pub fn subscribe(self: &Arc<Self>) -> (Vec<Arc<MediaTag>>, Viewer) {
         let s = lock(&self.state);
-        let start: Vec<_> = s
-            .metadata
-            .iter()
-            .chain(&s.video_header)
-            .chain(&s.audio_header)
-            .chain(&s.gop)
-            .cloned()
-            .collect();
         // With no GOP cached (none yet, or dropped for size), live media starts at the next keyframe.
-        let has_video = s.video_header.is_some();
-        let skipping = has_video && s.gop.is_empty();
+        let start = s.stream.start();
         let rx = self.feed.subscribe();
         drop(s);
         self.viewers.send_modify(|n| *n += 1);
         (
-            start,
+            start.burst,
             Viewer {
                 channel: self.clone(),
                 rx,
-                skipping,
+                skip: SkipToKeyframe::new(start.skip_to_keyframe),
             },
         )
     }
@@ -325,7 +324,7 @@ pub struct Snapshot {
 pub struct Viewer {
     channel: Arc<Channel>,
     rx: broadcast::Receiver<Feed>,
-    skipping: bool,
+    skip: SkipToKeyframe,
 }
 
 impl Viewer {
@@ -341,19 +340,17 @@ impl Viewer {
                         "viewer fell behind; skipping to the next keyframe"
                     );
                     self.channel.counters.dropped.fetch_add(n, Relaxed);
-                    self.skipping = true;
+                    self.skip.gap();
                     continue;
                 }
                 Err(broadcast::error::RecvError::Closed) => return None,
             };
-            if let (true, Feed::Tag(t)) = (self.skipping, &item) {
-                // Headers and metadata still pass, so a skipping viewer keeps up with codec changes.
-                if t.kind == Kind::Keyframe {
-                    self.skipping = false;
-                } else if t.kind.is_coded() {
-                    self.channel.counters.dropped.fetch_add(1, Relaxed);
-                    continue;
-                }
+            // Headers and metadata still pass, so a skipping viewer keeps up with codec changes.
+            if let Feed::Tag(t) = &item
+                && !self.skip.admit(t.role)
+            {
+                self.channel.counters.dropped.fetch_add(1, Relaxed);
+                continue;
             }
             return Some(item);
         }
@@ -363,20 +360,13 @@ impl Viewer {
     pub fn try_next(&mut self) -> Option<Feed> {
         loop {
             match self.rx.try_recv() {
-                Ok(Feed::Tag(t)) if self.skipping && t.kind == Kind::Coded => {
+                Ok(Feed::Tag(t)) if !self.skip.admit(t.role) => {
                     self.channel.counters.dropped.fetch_add(1, Relaxed);
                 }
-                Ok(item) => {
-                    if let Feed::Tag(t) = &item
-                        && t.kind == Kind::Keyframe
-                    {
-                        self.skipping = false;
-                    }
-                    return Some(item);
-                }
+                Ok(item) => return Some(item),
                 Err(broadcast::error::TryRecvError::Lagged(n)) => {
                     self.channel.counters.dropped.fetch_add(n, Relaxed);
-                    self.skipping = true;
+                    self.skip.gap();
                 }
                 Err(_) => return None,
             }
@@ -393,109 +383,6 @@ impl Drop for Viewer {
         self.channel
             .viewers
             .send_modify(|n| *n = n.saturating_sub(1));
-    }
-}
-
-/// What a tag is to a viewer that starts or resumes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    Metadata,
-    VideoHeader,
-    AudioHeader,
-    Keyframe,
-    Coded,
-}
-
-impl Kind {
-    pub fn of(tag: &Tag) -> Kind {
-        match tag.tag_type {
-            TagType::Script => Kind::Metadata,
-            TagType::Video => match VideoTag::parse(&tag.data) {
-                Ok(v) if v.packet == VideoPacket::SequenceStart => Kind::VideoHeader,
-                Ok(v) if v.is_keyframe() && matches!(v.packet, VideoPacket::CodedFrames { .. }) => {
-                    Kind::Keyframe
-                }
-                _ => Kind::Coded,
-            },
-            TagType::Audio => match AudioTag::parse(&tag.data) {
-                Ok(a) if a.packet == AudioPacket::SequenceStart => Kind::AudioHeader,
-                _ => Kind::Coded,
-            },
-        }
-    }
-
-    pub fn is_coded(self) -> bool {
-        matches!(self, Kind::Coded | Kind::Keyframe)
-    }
-}
-
-impl State {
-    fn cache(&mut self, media: &Arc<MediaTag>, limits: &Limits) {
-        // Until the first keyframe there is nothing decodable to cache.
-        let Some(first) = self.gop.first() else {
-            if media.kind == Kind::Keyframe || self.video_header.is_none() {
-                self.gop_bytes = media.flv.len();
-                self.gop.push(media.clone());
-            }
-            return;
-        };
-        let span = media.tag.timestamp.wrapping_sub(first.tag.timestamp);
-        self.gop_bytes += media.flv.len();
-        if self.gop_bytes > limits.gop_bytes || u128::from(span) > limits.gop_duration.as_millis() {
-            self.gop.clear();
-            self.gop_bytes = 0;
-            return;
-        }
-        self.gop.push(media.clone());
-    }
-}
-
-/// Maps each upstream session's timestamps onto one channel timeline that only goes
-/// forward, so viewers keep playing across reconnects without a reload. A session is
-/// anchored at its first coded frame: servers such as nginx-rtmp stamp sequence headers
-/// 0 and then send media at the publisher's clock.
-#[derive(Default)]
-struct Timeline {
-    /// Added (wrapping) to a session's timestamps once anchored.
-    offset: Option<u32>,
-    /// Where the next session starts on the channel timeline.
-    next_start: u32,
-    last_out: Option<u32>,
-}
-
-/// The gap left between one session's last tag and the next one's first, about a frame.
-const SESSION_GAP_MS: u32 = 40;
-
-impl Timeline {
-    fn new_session(&mut self) {
-        self.offset = None;
-        self.next_start = self.last_out.map_or(0, |t| t.wrapping_add(SESSION_GAP_MS));
-    }
-
-    fn map(&mut self, ts: u32, coded: bool) -> u32 {
-        let out = match self.offset {
-            Some(offset) => {
-                let out = ts.wrapping_add(offset);
-                // Tags a little before the anchor (audio ahead of the first video frame) clamp to it.
-                if (out.wrapping_sub(self.next_start) as i32) < 0 {
-                    self.next_start
-                } else {
-                    out
-                }
-            }
-            None if coded => {
-                self.offset = Some(self.next_start.wrapping_sub(ts));
-                self.next_start
-            }
-            None => self.next_start,
-        };
-        if self
-            .last_out
-            .is_none_or(|last| (out.wrapping_sub(last) as i32) > 0)
-        {
-            self.last_out = Some(out);
-        }
-        out
     }
 }
 

@@ -7,8 +7,9 @@ mod peers;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use flashless_core::stream::Role;
 use flashless_gateway::client::transport;
-use flashless_gateway::hub::{Hub, Kind, Limits, Source, UpstreamState};
+use flashless_gateway::hub::{Hub, Limits, Source, UpstreamState};
 use flashless_gateway::ingest::{self, PullOptions, UpstreamSpec};
 use flashless_gateway::shutdown;
 use peers::upstream::{NginxRtmp, Recorder, Seen, States, TestCa, TlsTerminator, pull, until};
@@ -39,7 +40,7 @@ fn assert_rising(ts: &[u32]) {
 
 /// Metadata and both sequence headers came before the first frame, and that frame is a keyframe.
 fn assert_decodable_start(seen: &[Seen]) {
-    let position = |want: Kind| {
+    let position = |want: Role| {
         seen.iter()
             .position(|s| matches!(s, Seen::Tag { kind, .. } if *kind == want))
     };
@@ -47,7 +48,7 @@ fn assert_decodable_start(seen: &[Seen]) {
         .iter()
         .position(|s| matches!(s, Seen::Tag { kind, .. } if kind.is_coded()))
         .expect("a frame");
-    for want in [Kind::Metadata, Kind::VideoHeader, Kind::AudioHeader] {
+    for want in [Role::Metadata, Role::VideoHeader, Role::AudioHeader] {
         let at = position(want).unwrap_or_else(|| panic!("no {want:?} in {seen:?}"));
         assert!(
             at < first_frame,
@@ -62,7 +63,7 @@ fn assert_decodable_start(seen: &[Seen]) {
             _ => None,
         })
         .expect("a video frame");
-    assert_eq!(first_video, Kind::Keyframe);
+    assert_eq!(first_video, Role::Keyframe);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -121,7 +122,7 @@ async fn rtmp_pull_resumes_after_the_origin_restarts() {
         after.iter().any(|s| matches!(
             s,
             Seen::Tag {
-                kind: Kind::VideoHeader,
+                kind: Role::VideoHeader,
                 ..
             }
         )),
@@ -239,12 +240,12 @@ async fn file_loops_in_real_time_with_rising_timestamps() {
         "{media:?} of media in {wall:?}"
     );
 
-    let headers = |k: Kind| {
+    let headers = |k: Role| {
         seen.iter()
             .filter(|s| matches!(s, Seen::Tag { kind, .. } if *kind == k))
             .count()
     };
-    for k in [Kind::Metadata, Kind::VideoHeader, Kind::AudioHeader] {
+    for k in [Role::Metadata, Role::VideoHeader, Role::AudioHeader] {
         assert_eq!(headers(k), 1, "{k:?} repeated although unchanged");
     }
     assert!(!seen.iter().any(|s| matches!(s, Seen::Unpublished)));

@@ -1,4 +1,5 @@
 use super::*;
+use flashless_core::flv::TagType;
 
 fn video(ts: u32, key: bool) -> Tag {
     let first = if key { 0x17 } else { 0x27 };
@@ -48,10 +49,10 @@ fn a_new_viewer_starts_with_headers_and_the_gop_since_the_last_keyframe() {
     ch.publish(audio(90));
     ch.publish(video(120, false));
     let (start, _viewer) = ch.subscribe();
-    let kinds: Vec<Kind> = start.iter().map(|m| m.kind).collect();
+    let roles: Vec<Role> = start.iter().map(|m| m.role).collect();
     assert_eq!(
-        kinds,
-        [Kind::VideoHeader, Kind::Keyframe, Kind::Coded, Kind::Coded]
+        roles,
+        [Role::VideoHeader, Role::Keyframe, Role::Frame, Role::Frame]
     );
     assert_eq!(timestamps(&start), [0, 80, 90, 120]);
     assert_eq!(ch.viewer_count(), 1);
@@ -121,7 +122,7 @@ async fn a_lagging_viewer_skips_to_the_next_keyframe() {
     let Some(Feed::Tag(first)) = viewer.next().await else {
         panic!("expected a tag")
     };
-    assert_eq!((first.tag.timestamp, first.kind), (1600, Kind::Keyframe));
+    assert_eq!((first.tag.timestamp, first.role), (1600, Role::Keyframe));
     assert!(ch.counters.dropped.load(Relaxed) > 0);
 }
 

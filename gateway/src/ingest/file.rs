@@ -7,10 +7,10 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use bytes::Bytes;
 use flashless_core::flv::{FlvReader, Item, Tag, TagType, VideoPacket, VideoTag};
+use flashless_core::stream::Role;
 use tokio::time::{Instant, sleep_until};
 
 use super::MAX_TAG_SIZE;
-use crate::hub::Kind;
 
 /// Larger files are refused: the whole file is held in memory while it plays.
 pub const MAX_FILE_BYTES: u64 = 256 << 20;
@@ -67,7 +67,7 @@ impl FilePlayer {
                 "FLV file ends inside a tag; playing the tags before it"
             );
         }
-        let coded: Vec<&Tag> = tags.iter().filter(|t| Kind::of(t).is_coded()).collect();
+        let coded: Vec<&Tag> = tags.iter().filter(|t| Role::of(t).is_coded()).collect();
         let Some(first) = coded.first() else {
             bail!(
                 "no audio or video frame in {} tags of FLV: nothing to play",
@@ -106,11 +106,11 @@ impl FilePlayer {
                 continue;
             };
             self.next += 1;
-            let slot = match Kind::of(&tag) {
-                Kind::Metadata => Some(0),
-                Kind::VideoHeader => Some(1),
-                Kind::AudioHeader => Some(2),
-                Kind::Keyframe | Kind::Coded => None,
+            let slot = match Role::of(&tag) {
+                Role::Metadata => Some(0),
+                Role::VideoHeader => Some(1),
+                Role::AudioHeader => Some(2),
+                Role::Keyframe | Role::Frame => None,
             };
             if let Some(slot) = slot {
                 if self.sent[slot].as_ref() == Some(&tag.data) {
@@ -193,13 +193,13 @@ mod tests {
     async fn loops_keep_timestamps_rising_and_send_headers_once() {
         let mut p = FilePlayer::from_bytes(CLIP).unwrap();
         p.start = Instant::now().checked_sub(Duration::from_secs(3600));
-        let headers = p.tags.iter().filter(|t| !Kind::of(t).is_coded()).count();
+        let headers = p.tags.iter().filter(|t| !Role::of(t).is_coded()).count();
         let per_loop = p.tags.len();
         let mut last = [None::<u32>; 2];
         let mut non_coded = 0;
         for _ in 0..per_loop * 3 {
             let tag = p.next_tag().await;
-            let kind = Kind::of(&tag);
+            let kind = Role::of(&tag);
             if !kind.is_coded() {
                 non_coded += 1;
                 continue;

@@ -13,16 +13,16 @@ use std::time::Duration;
 use anyhow::{Context, Result, anyhow, bail};
 use flashless_core::flv::Tag;
 use flashless_core::rtmp::url::{self, RtmpUrl};
+use flashless_core::stream::{Role, StartGate};
 use tokio::sync::watch;
 use tokio::time::{Instant, sleep, timeout};
 use tracing::Instrument;
 
-use crate::hub::{Channel, Kind, UpstreamState};
+use crate::hub::{Channel, UpstreamState};
 use crate::shutdown::Shutdown;
 
 mod backoff;
 mod file;
-mod gate;
 mod http_flv;
 pub mod publish;
 mod rtmp;
@@ -30,7 +30,6 @@ mod rtmp;
 use crate::client::http::HttpUrl;
 use backoff::Backoff;
 use file::FilePlayer;
-use gate::StartGate;
 use http_flv::HttpFlvPull;
 use rtmp::RtmpPull;
 
@@ -225,11 +224,11 @@ async fn session(spec: &UpstreamSpec, channel: &Channel) -> Ended {
     };
     tracing::info!(peer = source.peer(), "upstream connected");
     let mut media_since = None;
-    let mut gate = StartGate::default();
+    let mut gate = StartGate::new();
     loop {
         match source.next_tag().await {
             Ok(tag) => gate.pass(tag, |tag| {
-                if media_since.is_none() && Kind::of(&tag).is_coded() {
+                if media_since.is_none() && Role::of(&tag).is_coded() {
                     media_since = Some(Instant::now());
                 }
                 channel.publish(tag);

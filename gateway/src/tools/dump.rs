@@ -7,12 +7,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use bytes::BytesMut;
-use flashless_core::flv::{
-    self, AudioPacket, AudioTag, Header, Tag, TagType, VideoPacket, VideoTag,
-};
+use flashless_core::flv::{self, Header, Tag};
 use flashless_core::fmp4::{Layout, RemuxEvent, Remuxer, RemuxerOptions};
 use flashless_core::rtmp::session::{ClientEvent, ClientMode};
 use flashless_core::rtmp::url::RtmpUrl;
+use flashless_core::stream::{Role, Timeline};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use crate::client::rtmp::RtmpClient;
@@ -130,10 +129,10 @@ pub async fn run(args: DumpArgs) -> Result<()> {
     let mut encoder = Encoder::new(args.format);
     encoder.start(&mut buf);
     out.write_all(&buf).await.context("writing the output")?;
-    let mut rebase = Rebase {
-        keep: args.keep_timestamps,
-        base: None,
-    };
+    // One session's timeline is a recording's: it starts at 0 from the first coded frame
+    // (servers such as nginx-rtmp send sequence headers stamped 0 to a player that joined
+    // before the publisher, then media at the publisher's clock).
+    let mut timeline = Timeline::new();
     let mut ended_by = "the server closed the connection";
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
@@ -145,15 +144,18 @@ pub async fn run(args: DumpArgs) -> Result<()> {
         let Some(event) = event else { break };
         match event {
             ClientEvent::Tag(tag) => {
-                let source_ts = tag.timestamp;
+                let media_ms = timeline.map(tag.timestamp, Role::of(&tag));
                 let tag = Tag {
-                    timestamp: rebase.apply(&tag),
+                    timestamp: if args.keep_timestamps {
+                        tag.timestamp
+                    } else {
+                        media_ms
+                    },
                     ..tag
                 };
                 buf.clear();
                 encoder.tag(&tag, &mut buf);
                 out.write_all(&buf).await.context("writing the output")?;
-                let media_ms = rebase.since_base(source_ts);
                 progress.tag(buf.len(), media_ms);
                 if args
                     .duration
@@ -179,54 +181,13 @@ pub async fn run(args: DumpArgs) -> Result<()> {
     out.flush().await.context("writing the output")?;
     progress.finish(ended_by);
     client.close().await.ok();
-    if rebase.base.is_none() && ended_by != "interrupted" {
+    if !timeline.is_anchored() && ended_by != "interrupted" {
         bail!(
             "{}: {ended_by} before any media arrived",
             args.url.stream_url()
         );
     }
     Ok(())
-}
-
-/// Makes a live stream's file start at 0, like a recording. The base is the first
-/// coded frame: servers such as nginx-rtmp send sequence headers stamped 0 to a
-/// player that joined before the publisher, then media at the publisher's clock.
-struct Rebase {
-    keep: bool,
-    base: Option<u32>,
-}
-
-impl Rebase {
-    /// The timestamp to write for `tag`.
-    fn apply(&mut self, tag: &Tag) -> u32 {
-        if self.base.is_none() && !is_header(tag) {
-            self.base = Some(tag.timestamp);
-        }
-        if self.keep {
-            tag.timestamp
-        } else {
-            self.since_base(tag.timestamp)
-        }
-    }
-
-    /// Milliseconds from the first coded frame to a source timestamp; headers before it count as 0.
-    fn since_base(&self, source: u32) -> u32 {
-        // Signed difference, so the 32-bit wrap passes and late headers clamp to 0.
-        self.base
-            .map_or(0, |base| (source.wrapping_sub(base) as i32).max(0) as u32)
-    }
-}
-
-fn is_header(tag: &Tag) -> bool {
-    match tag.tag_type {
-        TagType::Script => true,
-        TagType::Video => {
-            VideoTag::parse(&tag.data).is_ok_and(|v| v.packet == VideoPacket::SequenceStart)
-        }
-        TagType::Audio => {
-            AudioTag::parse(&tag.data).is_ok_and(|a| a.packet == AudioPacket::SequenceStart)
-        }
-    }
 }
 
 /// The `bytes  media time  bitrate` line rtmpdump users expect on a terminal.

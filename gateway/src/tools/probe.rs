@@ -5,11 +5,10 @@ use std::time::Duration;
 
 use anyhow::{Result, bail};
 use flashless_core::amf::{Value, amf0};
-use flashless_core::flv::{
-    AudioCodec, AudioPacket, AudioTag, Tag, TagType, VideoCodec, VideoPacket, VideoTag,
-};
+use flashless_core::flv::{AudioCodec, AudioPacket, AudioTag, Tag, TagType, VideoPacket, VideoTag};
 use flashless_core::rtmp::session::{ClientEvent, ClientMode};
 use flashless_core::rtmp::url::RtmpUrl;
+use flashless_core::stream::has_sequence_header;
 
 use crate::client::rtmp::RtmpClient;
 use crate::hub::media_info::MediaInfo;
@@ -75,7 +74,7 @@ fn describe_tag(tag: &Tag, info: &mut MediaInfo, video: &mut bool, audio: &mut b
         },
         TagType::Video if !*video => match VideoTag::parse(&tag.data) {
             // Codecs without a sequence header (VP6, H.263) say all there is on their first frame.
-            Ok(v) if v.packet == VideoPacket::SequenceStart || !has_header(v.codec) => {
+            Ok(v) if v.packet == VideoPacket::SequenceStart || !has_sequence_header(v.codec) => {
                 info.video_header(&tag.data);
                 info.frame(tag);
                 let size = info
@@ -117,13 +116,6 @@ fn describe_tag(tag: &Tag, info: &mut MediaInfo, video: &mut bool, audio: &mut b
         },
         _ => {}
     }
-}
-
-fn has_header(codec: VideoCodec) -> bool {
-    matches!(
-        codec,
-        VideoCodec::Avc | VideoCodec::Hevc | VideoCodec::Av1 | VideoCodec::Vp9
-    )
 }
 
 /// A compact one-line rendering of an AMF value for people.

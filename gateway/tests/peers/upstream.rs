@@ -9,7 +9,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use flashless_core::flv::TagType;
-use flashless_gateway::hub::{Channel, Feed, Hub, Kind, Limits, MediaTag, Source, UpstreamState};
+use flashless_core::stream::Role;
+use flashless_gateway::hub::{Channel, Feed, Hub, Limits, MediaTag, Source, UpstreamState};
 use flashless_gateway::ingest::{self as upstream, PullOptions, UpstreamSpec};
 use flashless_gateway::shutdown::{self, Trigger};
 use tokio::task::JoinHandle;
@@ -197,7 +198,7 @@ impl TlsTerminator {
 pub enum Seen {
     Tag {
         at: Instant,
-        kind: Kind,
+        kind: Role,
         video: bool,
         ts: u32,
     },
@@ -218,7 +219,7 @@ impl Recorder {
         let task = tokio::spawn(async move {
             let record = |t: &MediaTag| Seen::Tag {
                 at: Instant::now(),
-                kind: t.kind,
+                kind: t.role,
                 video: t.tag.tag_type == TagType::Video,
                 ts: t.tag.timestamp,
             };

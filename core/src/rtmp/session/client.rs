@@ -315,9 +315,7 @@ impl ClientSession {
             .find_map(Value::as_f64)
             .filter(|n| n.fract() == 0.0 && *n >= 0.0 && *n <= f64::from(u32::MAX));
         let Some(id) = id else {
-            return Err(SessionError::Protocol {
-                what: "createStream's _result carries no stream id".into(),
-            });
+            return Err(SessionError::NoStreamId);
         };
         let id = id as u32;
         self.stream_id = Some(id);

@@ -40,8 +40,16 @@ pub enum SessionError {
         code: String,
         description: String,
     },
-    #[error("{what}")]
-    Protocol { what: String },
+    #[error("createStream's _result carries no stream id")]
+    NoStreamId,
+    #[error("second connect on one connection")]
+    SecondConnect,
+    #[error("{command} before connect")]
+    BeforeConnect { command: String },
+    #[error("more than {limit} streams on one connection")]
+    TooManyStreams { limit: usize },
+    #[error("publish or play on stream {stream_id}, which is not an idle stream")]
+    StreamNotIdle { stream_id: u32 },
     #[error("{what} is only possible {when}")]
     WrongState {
         what: &'static str,

@@ -234,9 +234,7 @@ impl ServerSession {
         match c.name.as_str() {
             "connect" => {
                 if self.connect_received {
-                    return Err(SessionError::Protocol {
-                        what: "second connect on one connection".into(),
-                    });
+                    return Err(SessionError::SecondConnect);
                 }
                 let app = c
                     .object
@@ -265,15 +263,13 @@ impl ServerSession {
             // Commands after connect but before the caller decided are fine: clients may
             // pipeline, and the caller sees the Connect event first and closes on reject.
             _ if !self.connect_received => {
-                return Err(SessionError::Protocol {
-                    what: format!("{} before connect", c.name),
+                return Err(SessionError::BeforeConnect {
+                    command: c.name.clone(),
                 });
             }
             "createStream" => {
                 if self.streams.len() >= MAX_STREAMS {
-                    return Err(SessionError::Protocol {
-                        what: format!("more than {MAX_STREAMS} streams"),
-                    });
+                    return Err(SessionError::TooManyStreams { limit: MAX_STREAMS });
                 }
                 let id = self.next_stream_id;
                 self.next_stream_id += 1;
@@ -347,9 +343,7 @@ impl ServerSession {
 
     fn stream_request(&mut self, stream_id: u32, event: ServerEvent) -> Result<(), SessionError> {
         if self.state(stream_id) != Some(StreamState::Idle) {
-            return Err(SessionError::Protocol {
-                what: format!("publish or play on stream {stream_id}, which is not an idle stream"),
-            });
+            return Err(SessionError::StreamNotIdle { stream_id });
         }
         // Publishers pipeline metadata and sequence headers right behind `publish`: they
         // become events after the Publish event, and the caller drops them if it rejects.

@@ -257,7 +257,7 @@ fn commands_before_connect_close_the_session() {
     enc.encode(&cmd.to_raw(3, 0, 0), &mut out);
     assert!(matches!(
         server.feed(&out),
-        Err(SessionError::Protocol { .. })
+        Err(SessionError::BeforeConnect { .. })
     ));
 }
 
