@@ -36,7 +36,9 @@ use crate::flv::{
 };
 use codecs::ConfigError;
 use init::TrackConfig;
-use track::TrackState;
+use track::{Gap, TrackState};
+
+pub use track::MAX_FILL_MS;
 
 /// How long a Muxed layout holds frames for a track that is known but not yet configured.
 pub const MUXED_HOLD_MS: u64 = 1000;
@@ -124,8 +126,11 @@ pub enum RemuxEvent {
         keyframe: bool,
         samples: u32,
     },
-    /// FLV timestamps jumped from `from_ms` to `to_ms`; the output timeline goes on
-    /// without a break.
+    /// FLV timestamps jumped from `from_ms` to `to_ms`. When both tracks jumped
+    /// (an upstream restart, the 32-bit wrap) the output timeline goes on without
+    /// a break; when one audio track resumed after a hole longer than
+    /// [`MAX_FILL_MS`], that track restarts at its frame's time and its output has
+    /// that hole (the player must step over it).
     Discontinuity {
         track: Track,
         from_ms: i64,
@@ -159,8 +164,13 @@ pub struct RemuxStats {
     pub fragments_out: u64,
     pub bytes_out: u64,
     pub samples_out: u64,
-    /// Tags that produced no sample: unsupported, malformed, before the first keyframe.
+    /// Tags that produced no sample: unsupported, malformed, before the first
+    /// keyframe, audio overlapping the previous frame.
     pub dropped: u64,
+    /// Holes in the audio track filled with silence (or a stretched sample).
+    pub gaps_filled: u64,
+    /// Milliseconds of those holes.
+    pub gap_ms_filled: u64,
 }
 
 /// FLV → fragmented MP4. Never panics on input: problems become events.
@@ -409,19 +419,43 @@ impl Remuxer {
             return;
         }
         st.need_keyframe = false;
-        let ms = self.map_time(t, ts);
-        let placed = self.track_mut(t).place(ms, cts, data, keyframe);
+        let from = st.last_raw;
+        let (ms, jumped) = self.map_time(t, ts);
+        let discontinuity = RemuxEvent::Discontinuity {
+            track: t,
+            from_ms: i64::from(from.unwrap_or(0)),
+            to_ms: i64::from(ts),
+        };
+        let Some(placed) = self.track_mut(t).place(ms, cts, data, keyframe) else {
+            self.stats.dropped += 1;
+            if jumped {
+                self.events.push_back(discontinuity);
+            }
+            return;
+        };
         if placed.resync {
-            self.emit_pending(t, false);
+            // Forced: in the Muxed layout held samples could not otherwise go
+            // out before these, whose decode times do not follow theirs.
+            self.emit_pending(t, true);
+        }
+        // After the samples from before it, in either case.
+        if jumped || placed.gap == Gap::Restarted {
+            self.events.push_back(discontinuity);
+        }
+        if let Gap::Filled { ms } = placed.gap {
+            self.stats.gaps_filled += 1;
+            self.stats.gap_ms_filled += ms;
         }
         if let Fragmenting::Duration(limit) = self.options.fragment {
-            let span = self.track_mut(t).pending_span_ms(placed.sample.dts);
-            if span >= u64::from(limit) {
+            let first = placed.samples.first().map_or(0, |s| s.dts);
+            if self.track_mut(t).pending_span_ms(first) >= u64::from(limit) {
                 self.emit_pending(t, false);
             }
         }
         let st = self.track_mut(t);
-        st.push_pending(placed.sample);
+        for sample in placed.samples {
+            st.push_pending(sample);
+        }
         let full = st.pending_full();
         if self.options.fragment == Fragmenting::EveryFrame || full {
             self.emit_pending(t, full);
@@ -444,7 +478,7 @@ impl Remuxer {
         }
         let st = self.track_mut(t);
         if st.config.as_ref().map(|c| c.timescale) != Some(config.timescale) {
-            st.reset_timing();
+            st.rescale_timing(config.timescale);
         }
         st.config = Some(config);
         st.init_sent = false;
@@ -455,8 +489,10 @@ impl Remuxer {
     /// range both from this track's previous frame and from the previous frame of
     /// either track: so a track that starts late, or an audio track that resumes
     /// after a pause while video ran on, is not one, but an upstream restart or the
-    /// 32-bit wrap is, and both tracks then share the new offset.
-    fn map_time(&mut self, t: Track, raw: u32) -> i64 {
+    /// 32-bit wrap is, and both tracks then share the new offset. The caller
+    /// reports it, once the samples from before it have gone out.
+    /// Also returns whether this was such a discontinuity.
+    fn map_time(&mut self, t: Track, raw: u32) -> (i64, bool) {
         let jump = |last: Option<u32>| {
             last.is_some_and(|last| {
                 let step = i64::from(raw) - i64::from(last);
@@ -464,19 +500,15 @@ impl Remuxer {
             })
         };
         let own = self.track_mut(t).last_raw;
-        if jump(own) && jump(self.last_raw) {
+        let jumped = jump(own) && jump(self.last_raw);
+        if jumped {
             // Go on where the output ends, so neither track has a hole or overlap.
             let end = self.video.end_ms.max(self.audio.end_ms).round() as i64;
             self.offset_ms = end - i64::from(raw);
-            self.events.push_back(RemuxEvent::Discontinuity {
-                track: t,
-                from_ms: i64::from(own.unwrap_or(0)),
-                to_ms: i64::from(raw),
-            });
         }
         self.last_raw = Some(raw);
         self.track_mut(t).last_raw = Some(raw);
-        i64::from(raw) + self.offset_ms
+        (i64::from(raw) + self.offset_ms, jumped)
     }
 
     fn track_mut(&mut self, t: Track) -> &mut TrackState {
