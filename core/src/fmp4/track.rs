@@ -16,9 +16,11 @@
 //!   sample starts where it ended and ends where its successor is expected (its
 //!   ideal DTS + the estimate): a hole lengthens it, an overlap shortens it (to one
 //!   tick at least), and the timeline is back on the timestamps one frame later,
-//!   so an estimate error never accumulates. Its composition offset is kept: the
-//!   picture moves with its decode time, and for the usual error of a millisecond
-//!   that is invisible.
+//!   so an estimate error never accumulates. When it moved by at most half a
+//!   frame interval (an estimate error) its composition offset absorbs the move,
+//!   so the picture is presented at its timestamp; when it moved more (a hole,
+//!   timestamps that went back) the picture moves with it, so the presentation
+//!   has no hole either and stays in decode order.
 //! - Audio with a known frame size (AAC 1024/2048, MP3, Opus, FLAC): durations
 //!   are exact sample counts and each frame follows the previous one, as long as
 //!   its timestamp is within half a frame of that. A frame that comes later than
@@ -172,11 +174,11 @@ impl TrackState {
             resync: false,
             gap: Gap::None,
         };
-        let (dts, duration) = match frame.filter(|&n| n > 0) {
+        let (dts, duration, keep_pts) = match frame.filter(|&n| n > 0) {
             Some(n) => {
                 let (dts, duration) = self.place_frame(ideal, n, &mut placed)?;
                 self.last_duration = Some(n);
-                (dts, duration)
+                (dts, duration, false)
             }
             None => self.place_timed(ideal),
         };
@@ -184,11 +186,16 @@ impl TrackState {
         let end = dts.saturating_add(u64::from(duration));
         self.end = Some(end);
         self.end_ms = end as f64 * 1000.0 / timescale as f64;
-        let cts_offset = if timescale == 1000 {
+        let mut cts_offset = if timescale == 1000 {
             cts_ms
         } else {
             (i64::from(cts_ms) * timescale as i64 / 1000) as i32
         };
+        if keep_pts {
+            // Bounded by half a frame interval, so it fits.
+            let shift = i64::try_from(ideal).unwrap_or(i64::MAX) - i64::try_from(dts).unwrap_or(0);
+            cts_offset = cts_offset.saturating_add(i32::try_from(shift).unwrap_or(0));
+        }
         placed.samples.push(Sample {
             data,
             dts,
@@ -261,8 +268,9 @@ impl TrackState {
         }
     }
 
-    /// Video, or audio of unknown frame size: (DTS, duration), see the module comment.
-    fn place_timed(&mut self, ideal: u64) -> (u64, u32) {
+    /// Video, or audio of unknown frame size: (DTS, duration, whether the
+    /// presentation time stays at the timestamp); see the module comment.
+    fn place_timed(&mut self, ideal: u64) -> (u64, u32, bool) {
         if let Some(last) = self.last_ideal.filter(|&last| ideal > last) {
             self.intervals.rotate_left(1);
             self.intervals[2] = u32::try_from(ideal - last).unwrap_or(u32::MAX);
@@ -278,11 +286,16 @@ impl TrackState {
             (None, Some(end)) => end,
             (None, None) => ideal,
         };
-        let until = ideal.saturating_add(u64::from(self.estimate()));
+        let estimate = self.estimate();
+        let until = ideal.saturating_add(u64::from(estimate));
         let duration = u32::try_from(until.saturating_sub(dts))
             .unwrap_or(u32::MAX)
             .max(1);
-        (dts, duration)
+        (
+            dts,
+            duration,
+            dts.abs_diff(ideal) <= u64::from(estimate / 2),
+        )
     }
 
     /// The duration to assume for a sample whose successor has not arrived: the

@@ -228,7 +228,8 @@ fn video_hole_extends_the_previous_frame() {
     );
     // A fragment per frame: the frame after the hole covers it; the one-off
     // interval does not become the estimate.
-    let s = samples(&all_events(&mut per_track(), &tags), Track::Video);
+    let events = all_events(&mut per_track(), &tags);
+    let s = samples(&events, Track::Video);
     assert_contiguous(&s);
     assert_eq!(
         s.iter().map(|x| (x.0, x.1)).collect::<Vec<_>>(),
@@ -241,6 +242,10 @@ fn video_hole_extends_the_previous_frame() {
             (1160, 40)
         ]
     );
+    // The frame after the hole is presented where it starts, so the pictures
+    // have no hole either; an estimate error moves no picture.
+    let cts: Vec<i32> = fragments(&events).iter().map(|f| f.2[0].1).collect();
+    assert_eq!(cts, [0, 7, 0, 0, 0, 0]);
 }
 
 #[test]
