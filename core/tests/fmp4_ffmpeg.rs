@@ -507,3 +507,26 @@ fn opus_and_flac_holes_are_filled_ffmpeg_decodes() {
     let clip = support::ertmp_clip(support::Video::None, support::Audio::Flac, 1.2);
     check_audio_hole(&dir, &clip.tags, 400, 700, false);
 }
+
+#[test]
+fn he_aac_hole_is_filled_with_silence_ffmpeg_decodes() {
+    use flashless_core::codec::{AacConfig, silence};
+    // HE-AAC v1, explicit: AOT 5, core 22.05 kHz stereo, SBR at 44.1 kHz. No
+    // encoder here makes it, so the "real" frames are silent core frames too.
+    let asc = [0x2b, 0x92, 0x08, 0x00];
+    let frame = silence::aac(&AacConfig::parse(&asc).expect("ASC")).expect("silence");
+    let audio = |ts: u32, packet: u8, body: &[u8]| {
+        let mut data = vec![0xaf, packet];
+        data.extend_from_slice(body);
+        Tag {
+            tag_type: TagType::Audio,
+            timestamp: ts,
+            data: bytes::Bytes::from(data),
+        }
+    };
+    let mut tags = vec![audio(0, 0, &asc)];
+    // 2048 output samples a frame: 46.4 ms.
+    tags.extend((0..30u32).map(|i| audio(i * 2048 * 1000 / 44_100, 1, &frame)));
+    let dir = TempDir::new("he-aac-hole");
+    check_audio_hole(&dir, &tags, 300, 700, true);
+}

@@ -11,8 +11,8 @@
 //!   (discontinuity-mapped) FLV timestamp in the track's timescale. While the
 //!   previous sample still waits in this fragment, its duration becomes the
 //!   distance to the new one: a hole extends the previous frame. Once it has gone
-//!   out (a fragment per frame), its duration was an estimate (the previous
-//!   interval, else the frame rate from `onMetaData`, else 1/30 s), so the new
+//!   out (a fragment per frame), its duration was an estimate (the median of the
+//!   last three intervals, else the frame rate from `onMetaData`, else 1/30 s), so the new
 //!   sample starts where it ended and ends where its successor is expected (its
 //!   ideal DTS + the estimate): a hole lengthens it, an overlap shortens it (to one
 //!   tick at least), and the timeline is back on the timestamps one frame later,
