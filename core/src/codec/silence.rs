@@ -6,11 +6,12 @@
 //! - MPEG audio (layers I–III): the previous frame's header with all-zero side
 //!   information and main data: no bits allocated, nothing to play.
 //! - Opus: CELT-only packets whose first range-coded symbol, the silence flag, is set.
+//! - FLAC: a frame of CONSTANT subframes of value 0.
 //!
-//! FLAC and anything else get no silence here; the remuxer stretches a sample
-//! across the hole instead.
+//! Anything else gets no silence here; the remuxer stretches a sample across the
+//! hole instead.
 
-use super::{AacConfig, Mp3Header};
+use super::{AacConfig, FlacConfig, Mp3Header, flac};
 
 /// ISO/IEC 14496-3 4.5.2.1 syntactic element ids.
 const ID_SCE: u32 = 0;
@@ -103,6 +104,45 @@ pub fn opus(samples: u32, streams: u8, coupled: u8) -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// A FLAC frame of `samples` (16 up to the stream's maximum block size) of
+/// silence for the stream of `config` (RFC 9639 9.1–9.2): fixed blocking, frame
+/// number 0, the block size in 16 bits, rate and sample size from STREAMINFO,
+/// independent channels, each a CONSTANT subframe of value 0.
+pub fn flac(config: &FlacConfig, samples: u32) -> Option<Vec<u8>> {
+    if samples < 16 || samples > u32::from(config.max_block_size) || config.channels == 0 {
+        return None;
+    }
+    let mut header = vec![0xff, 0xf8, 0x70, (config.channels - 1) << 4, 0];
+    header.extend_from_slice(&u16::try_from(samples - 1).ok()?.to_be_bytes());
+    header.push(flac::crc8(&header));
+    let mut w = Bits {
+        len: header.len() * 8,
+        bytes: header,
+    };
+    for _ in 0..config.channels {
+        // Zero padding bit, type 0b000000 (CONSTANT), no wasted bits; the value.
+        w.put(8, 0).put(u32::from(config.bits_per_sample), 0);
+    }
+    let crc = crc16(&w.bytes);
+    w.bytes.extend_from_slice(&crc.to_be_bytes());
+    Some(w.bytes)
+}
+
+/// CRC-16 with polynomial x^16 + x^15 + x^2 + 1, initial value 0 (RFC 9639 9.3).
+fn crc16(data: &[u8]) -> u16 {
+    data.iter().fold(0u16, |mut crc, &b| {
+        crc ^= u16::from(b) << 8;
+        for _ in 0..8 {
+            crc = if crc & 0x8000 != 0 {
+                crc << 1 ^ 0x8005
+            } else {
+                crc << 1
+            };
+        }
+        crc
+    })
+}
+
 /// ics_info() for one long window (14496-3 4.4.6.1): max_sfb = 1, no prediction.
 fn ics_info(w: &mut Bits) {
     w.put(1, 0).put(2, 0).put(1, 0).put(6, 1).put(1, 0);
@@ -193,6 +233,23 @@ mod tests {
         assert!(frame[4..].iter().all(|&b| b == 0));
         assert_eq!(Mp3Header::parse(&frame).unwrap().samples_per_frame, 1152);
         assert_eq!(mp3(&[0, 0, 0, 0]), None);
+    }
+
+    #[test]
+    fn flac_silence_is_a_frame_of_its_block_size() {
+        // 44.1 kHz stereo 16-bit, blocks up to 4608.
+        let mut info = vec![0x12, 0, 0x12, 0, 0, 0, 0, 0, 0, 0, 0x0a, 0xc4, 0x42, 0xf0];
+        info.resize(34, 0);
+        let config = FlacConfig::parse(&info).unwrap();
+        for n in [16, 1000, 4608] {
+            let frame = flac(&config, n).unwrap();
+            assert_eq!(flac::frame_block_size(&frame), Some(n));
+            // Header 8 bytes, two subframes of 1 + 2 bytes, CRC-16.
+            assert_eq!(frame.len(), 8 + 6 + 2);
+            assert_eq!(crc16(&frame), 0, "a frame's CRC-16 checks to 0");
+        }
+        assert_eq!(flac(&config, 15), None);
+        assert_eq!(flac(&config, 4609), None);
     }
 
     #[test]

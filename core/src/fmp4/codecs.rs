@@ -180,13 +180,13 @@ fn flac(header: &Bytes) -> Result<TrackConfig, ConfigError> {
         w.open(b"dfLa", |w| w.bytes(&c.dfla()))
     });
     let duration = FrameDuration::PerFrame(flac::frame_block_size);
-    Ok(audio(
-        "flac".into(),
-        c.sample_rate,
-        c.channels,
-        entry,
-        duration,
-    ))
+    // Blocks of the largest size, then halves of it, down to FLAC's least (16).
+    let sizes = std::iter::successors(Some(u32::from(c.max_block_size)), |n| Some(n / 2));
+    let silence = sizes
+        .take_while(|&n| n >= 16)
+        .filter_map(|n| silent(silence::flac(&c, n), n))
+        .collect();
+    Ok(audio("flac".into(), c.sample_rate, c.channels, entry, duration).with_silence(silence))
 }
 
 fn invalid(e: crate::codec::CodecError) -> ConfigError {

@@ -25,7 +25,7 @@ pub(crate) struct TrackConfig {
     /// How a coded frame becomes an MP4 sample.
     pub(crate) payload: Payload,
     /// Coded frames of silence that fill holes in an audio track, longest first;
-    /// empty when the codec has none (video, FLAC).
+    /// empty when the codec has none (video; see `codec::silence`).
     pub(crate) silence: Vec<SilentFrame>,
 }
 

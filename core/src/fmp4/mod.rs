@@ -181,10 +181,6 @@ pub struct Remuxer {
     audio: TrackState,
     events: VecDeque<RemuxEvent>,
     stats: RemuxStats,
-    /// Added to FLV timestamps: changed at each discontinuity.
-    offset_ms: i64,
-    /// The last coded frame's FLV timestamp, either track.
-    last_raw: Option<u32>,
     /// Muxed: `mfhd` sequence numbers for the one output.
     muxed_sequence: u32,
     /// Muxed: tracks announced by a tag or by `onMetaData`.
@@ -199,8 +195,6 @@ impl Remuxer {
             audio: TrackState::new(Track::Audio),
             events: VecDeque::new(),
             stats: RemuxStats::default(),
-            offset_ms: 0,
-            last_raw: None,
             muxed_sequence: 1,
             expect: [false; 2],
         }
@@ -485,30 +479,54 @@ impl Remuxer {
         st.need_keyframe = t == Track::Video;
     }
 
-    /// FLV time → output time (ms). A step is a discontinuity when it is out of
-    /// range both from this track's previous frame and from the previous frame of
-    /// either track: so a track that starts late, or an audio track that resumes
-    /// after a pause while video ran on, is not one, but an upstream restart or the
-    /// 32-bit wrap is, and both tracks then share the new offset. The caller
-    /// reports it, once the samples from before it have gone out.
-    /// Also returns whether this was such a discontinuity.
+    /// FLV time → output time (ms), and whether this is a discontinuity (the
+    /// caller reports it, once the samples from before it have gone out).
+    ///
+    /// Each track keeps the offset of the source timeline it is on. A step out of
+    /// range from the track's own previous frame is a jump of that timeline (an
+    /// upstream restart, the 32-bit wrap): if the other track already made the
+    /// same jump (its last timestamp is in range of this one) this track takes
+    /// the other's offset; otherwise it is a discontinuity, and the track goes on
+    /// where the output ends (after the 32-bit wrap, exactly 2^32 ms on). So the tracks of one source jump together whichever
+    /// jumps first (the other is not moved while it has not), while a track that
+    /// starts late, or resumes after a pause while the other ran on, is not a
+    /// discontinuity.
     fn map_time(&mut self, t: Track, raw: u32) -> (i64, bool) {
-        let jump = |last: Option<u32>| {
+        let near = |last: Option<u32>| {
             last.is_some_and(|last| {
                 let step = i64::from(raw) - i64::from(last);
-                !(-BACKWARD_JUMP_MS..=FORWARD_JUMP_MS).contains(&step)
+                (-BACKWARD_JUMP_MS..=FORWARD_JUMP_MS).contains(&step)
             })
         };
-        let own = self.track_mut(t).last_raw;
-        let jumped = jump(own) && jump(self.last_raw);
-        if jumped {
-            // Go on where the output ends, so neither track has a hole or overlap.
-            let end = self.video.end_ms.max(self.audio.end_ms).round() as i64;
-            self.offset_ms = end - i64::from(raw);
+        let other = match t {
+            Track::Video => &self.audio,
+            Track::Audio => &self.video,
+        };
+        let (other_raw, other_offset) = (other.last_raw, other.offset_ms);
+        let end = self.video.end_ms.max(self.audio.end_ms).round() as i64;
+        let st = self.track_mut(t);
+        let mut jumped = false;
+        match st.last_raw {
+            Some(_) if near(st.last_raw) => {}
+            // A late start, or the other track's jump: its timeline.
+            _ if near(other_raw) || (st.last_raw.is_none() && other_raw.is_some()) => {
+                st.offset_ms = other_offset;
+            }
+            None => {}
+            Some(last) => {
+                let step = i64::from(raw) + (1 << 32) - i64::from(last);
+                if (0..=FORWARD_JUMP_MS).contains(&step) {
+                    // The 32-bit wrap: time went on by exactly this step.
+                    st.offset_ms += 1 << 32;
+                } else {
+                    // Go on where the output ends: neither track gets a hole or overlap.
+                    st.offset_ms = end - i64::from(raw);
+                }
+                jumped = true;
+            }
         }
-        self.last_raw = Some(raw);
-        self.track_mut(t).last_raw = Some(raw);
-        (i64::from(raw) + self.offset_ms, jumped)
+        st.last_raw = Some(raw);
+        (i64::from(raw) + st.offset_ms, jumped)
     }
 
     fn track_mut(&mut self, t: Track) -> &mut TrackState {

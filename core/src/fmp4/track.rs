@@ -25,8 +25,9 @@
 //!   are exact sample counts and each frame follows the previous one, as long as
 //!   its timestamp is within half a frame of that. A frame that comes later than
 //!   that is preceded by coded silence ([`TrackConfig::silence`]) up to within half
-//!   a frame of its timestamp; a codec without silence (FLAC) stretches the
-//!   previous sample (or, once that went out, this one) over the hole instead. A
+//!   a frame of its timestamp; without silence for the configuration (AAC with a
+//!   program_config_element) the previous sample (or, once that went out, this
+//!   one) is stretched over the hole instead. A
 //!   frame that starts more than half a frame before the previous one ends is
 //!   dropped whole: an overlap is never appended. A hole longer than
 //!   [`MAX_FILL_MS`] is not filled: the track restarts at the frame's timestamp.
@@ -72,6 +73,8 @@ pub(crate) struct TrackState {
     pub(crate) sequence: u32,
     /// FLV timestamp of the last coded frame.
     pub(crate) last_raw: Option<u32>,
+    /// Added to this track's FLV timestamps: see `Remuxer::map_time`.
+    pub(crate) offset_ms: i64,
     /// Where the last sample placed ends (DTS + duration): where the next one starts.
     end: Option<u64>,
     /// The ideal DTS of the last sample placed, to measure the interval to the next.
@@ -127,6 +130,7 @@ impl TrackState {
             pending_bytes: 0,
             sequence: 1,
             last_raw: None,
+            offset_ms: 0,
             end: None,
             last_ideal: None,
             last_duration: None,

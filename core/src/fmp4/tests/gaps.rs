@@ -175,7 +175,7 @@ fn opus_hole_is_filled_to_within_half_a_short_frame() {
 }
 
 #[test]
-fn flac_hole_stretches_a_sample() {
+fn flac_hole_is_filled_exactly_with_silent_frames() {
     // "fLaC" and the STREAMINFO of ffmpeg's 44.1 kHz stereo stream, flagged last.
     const HEAD: &str =
         "664c6143800000221200120000046d0005080ac442f0000033ae36567c6137e8d578c431ed191fd85ff5";
@@ -192,14 +192,29 @@ fn flac_hole_stretches_a_sample() {
         flac(104, true, &frame),
         flac(400, true, &frame),
     ];
-    let hole = 400 * 441 / 10 - 2 * 4608;
+    let mut r = per_track();
+    let s = samples(&all_events(&mut r, &tags), Track::Audio);
+    assert_contiguous(&s);
+    // The hole, 8424 samples: blocks of 4608 and its halves.
+    let durations: Vec<u32> = s.iter().map(|x| x.1).collect();
+    assert_eq!(durations, [4608, 4608, 4608, 2304, 1152, 288, 72, 4608]);
+    assert_eq!(s[7].0, 400 * 441 / 10);
+    assert_eq!(r.stats().gap_ms_filled, 191);
+}
+
+#[test]
+fn a_codec_without_silence_stretches_a_sample() {
+    // AAC whose channels are in a program_config_element: no silence made.
+    let mut tags = vec![aac_header(&[0x12, 0x00])];
+    tags.extend([0, 1, 5].map(|i| aac_frame(aac_ms(i))));
+    let at = (u64::from(aac_ms(5)) * 441 + 5) / 10;
+    let hole = at as u32 - 2 * 1024;
     // A fragment per frame: the frame after the hole starts where the last ended.
     let mut r = per_track();
-    let events = all_events(&mut r, &tags);
-    let s = samples(&events, Track::Audio);
+    let s = samples(&all_events(&mut r, &tags), Track::Audio);
     assert_contiguous(&s);
-    assert_eq!(s[2], (2 * 4608, 4608 + hole, frame.len() as u32));
-    assert_eq!(r.stats().gap_ms_filled, 191);
+    assert_eq!(s[2], (2 * 1024, 1024 + hole, 3));
+    assert_eq!(r.stats().gap_ms_filled, 69);
     // Samples still pending: the previous one is stretched.
     let mut r = Remuxer::new(RemuxerOptions {
         fragment: Fragmenting::OnCut,
@@ -207,8 +222,8 @@ fn flac_hole_stretches_a_sample() {
     });
     let s = samples(&all_events(&mut r, &tags), Track::Audio);
     assert_contiguous(&s);
-    assert_eq!(s[1].1, 4608 + hole);
-    assert_eq!(s[2].0, 400 * 441 / 10);
+    assert_eq!(s[1].1, 1024 + hole);
+    assert_eq!(s[2].0, at);
 }
 
 #[test]
@@ -353,4 +368,32 @@ proptest! {
             }
         }
     }
+}
+
+#[test]
+fn a_32_bit_wrap_seen_first_by_audio_keeps_both_tracks_in_step() {
+    let start = u32::MAX - 500;
+    let mut tags = vec![avc_header(0, 20, 15), aac_header(&[0x12, 0x10])];
+    // Audio 10 ms ahead of video in the interleaving: it wraps first.
+    for i in 0..25u32 {
+        tags.push(aac_frame(start.wrapping_add(aac_ms(2 * i) + 10)));
+        tags.push(aac_frame(start.wrapping_add(aac_ms(2 * i + 1) + 10)));
+        tags.push(avc_frame(start.wrapping_add(i * 40), 0, i == 0));
+    }
+    let mut r = per_track();
+    let events = all_events(&mut r, &tags);
+    let jumps = events
+        .iter()
+        .filter(|e| matches!(e, RemuxEvent::Discontinuity { .. }))
+        .count();
+    assert_eq!(jumps, 1);
+    let video = samples(&events, Track::Video);
+    assert_contiguous(&video);
+    // The first interval is learnt at the second frame; then exact, over the wrap.
+    assert!(video[2..].iter().all(|s| s.1 == 40), "{video:?}");
+    let audio = samples(&events, Track::Audio);
+    assert_contiguous(&audio);
+    assert_eq!(audio.len(), 50);
+    let s = r.stats();
+    assert_eq!((s.gaps_filled, s.dropped), (0, 0));
 }
