@@ -441,15 +441,16 @@ impl Remuxer {
             self.stats.gap_ms_filled += ms;
         }
         if let Fragmenting::Duration(limit) = self.options.fragment {
-            let first = placed.samples.first().map_or(0, |s| s.dts);
+            let first = placed.silence.first().unwrap_or(&placed.sample).dts;
             if self.track_mut(t).pending_span_ms(first) >= u64::from(limit) {
                 self.emit_pending(t, false);
             }
         }
         let st = self.track_mut(t);
-        for sample in placed.samples {
+        for sample in placed.silence {
             st.push_pending(sample);
         }
+        st.push_pending(placed.sample);
         let full = st.pending_full();
         if self.options.fragment == Fragmenting::EveryFrame || full {
             self.emit_pending(t, full);

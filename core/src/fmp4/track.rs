@@ -95,12 +95,20 @@ pub(crate) struct TrackState {
 /// A coded frame placed on the timeline, after the silence that fills the hole
 /// before it, if any.
 pub(crate) struct Placed {
-    /// The samples to append, in order: silence first, the frame last.
-    pub(crate) samples: Vec<Sample>,
+    /// Silence to append before the frame (empty, not allocated, without a hole).
+    pub(crate) silence: Vec<Sample>,
+    pub(crate) sample: Sample,
     /// The track restarted (see [`Gap::Restarted`]): the pending samples must go
     /// out first, as they cannot share a `trun` with these.
     pub(crate) resync: bool,
     pub(crate) gap: Gap,
+}
+
+/// What [`TrackState::place_frame`] did about a hole before an audio frame.
+struct Filled {
+    silence: Vec<Sample>,
+    resync: bool,
+    gap: Gap,
 }
 
 /// What was done about a hole before an audio frame.
@@ -173,14 +181,14 @@ impl TrackState {
             Some(FrameDuration::PerFrame(f)) => f(&data).or(self.last_duration),
             _ => None,
         };
-        let mut placed = Placed {
-            samples: Vec::new(),
+        let mut filled = Filled {
+            silence: Vec::new(),
             resync: false,
             gap: Gap::None,
         };
         let (dts, duration, keep_pts) = match frame.filter(|&n| n > 0) {
             Some(n) => {
-                let (dts, duration) = self.place_frame(ideal, n, &mut placed)?;
+                let (dts, duration) = self.place_frame(ideal, n, &mut filled)?;
                 self.last_duration = Some(n);
                 (dts, duration, false)
             }
@@ -200,19 +208,23 @@ impl TrackState {
             let shift = i64::try_from(ideal).unwrap_or(i64::MAX) - i64::try_from(dts).unwrap_or(0);
             cts_offset = cts_offset.saturating_add(i32::try_from(shift).unwrap_or(0));
         }
-        placed.samples.push(Sample {
-            data,
-            dts,
-            duration,
-            cts_offset,
-            keyframe,
-        });
-        Some(placed)
+        Some(Placed {
+            silence: filled.silence,
+            sample: Sample {
+                data,
+                dts,
+                duration,
+                cts_offset,
+                keyframe,
+            },
+            resync: filled.resync,
+            gap: filled.gap,
+        })
     }
 
     /// Audio of `n` ticks a frame: (DTS, duration) after filling a hole into
-    /// `placed`, or `None` to drop an overlapping frame.
-    fn place_frame(&mut self, ideal: u64, n: u32, placed: &mut Placed) -> Option<(u64, u32)> {
+    /// `filled`, or `None` to drop an overlapping frame.
+    fn place_frame(&mut self, ideal: u64, n: u32, filled: &mut Filled) -> Option<(u64, u32)> {
         let Some(end) = self.end else {
             return Some((ideal, n));
         };
@@ -226,8 +238,8 @@ impl TrackState {
         }
         let timescale = u64::from(self.timescale());
         if hole > MAX_FILL_MS * timescale / 1000 {
-            placed.resync = true;
-            placed.gap = Gap::Restarted;
+            filled.resync = true;
+            filled.gap = Gap::Restarted;
             return Some((ideal, n));
         }
         let silence = self.config.as_ref().map_or(&[][..], |c| &c.silence[..]);
@@ -244,7 +256,7 @@ impl TrackState {
                 let Some(s) = s.filter(|s| s.duration > 0) else {
                     break;
                 };
-                placed.samples.push(Sample {
+                filled.silence.push(Sample {
                     data: s.data.clone(),
                     dts: at,
                     duration: s.duration,
@@ -253,13 +265,13 @@ impl TrackState {
                 });
                 at += u64::from(s.duration);
             }
-            placed.gap = Gap::Filled {
+            filled.gap = Gap::Filled {
                 ms: (at - end) * 1000 / timescale,
             };
             return Some((at, n));
         }
         // No silence for this codec: stretch a sample over the hole.
-        placed.gap = Gap::Filled {
+        filled.gap = Gap::Filled {
             ms: hole * 1000 / timescale,
         };
         let stretch = u32::try_from(hole).unwrap_or(u32::MAX);
