@@ -126,9 +126,10 @@ pub enum RemuxEvent {
         keyframe: bool,
         samples: u32,
     },
-    /// FLV timestamps jumped from `from_ms` to `to_ms`. When both tracks jumped
-    /// (an upstream restart, the 32-bit wrap) the output timeline goes on without
-    /// a break; when one audio track resumed after a hole longer than
+    /// FLV timestamps jumped from `from_ms` to `to_ms`. When the source's clock
+    /// jumped (an upstream restart, the 32-bit wrap; reported by the track that
+    /// saw it first) the output timeline goes on without a break; when the audio
+    /// track resumed after a hole longer than
     /// [`MAX_FILL_MS`], that track restarts at its frame's time and its output has
     /// that hole (the player must step over it).
     Discontinuity {
@@ -488,10 +489,10 @@ impl Remuxer {
     /// upstream restart, the 32-bit wrap): if the other track already made the
     /// same jump (its last timestamp is in range of this one) this track takes
     /// the other's offset; otherwise it is a discontinuity, and the track goes on
-    /// where the output ends (after the 32-bit wrap, exactly 2^32 ms on). So the tracks of one source jump together whichever
-    /// jumps first (the other is not moved while it has not), while a track that
-    /// starts late, or resumes after a pause while the other ran on, is not a
-    /// discontinuity.
+    /// where the output ends (after the 32-bit wrap, exactly 2^32 ms on). So the
+    /// tracks of one source jump together whichever jumps first (the other is not
+    /// moved while it has not), while a track that starts late, or resumes after
+    /// a pause while the other ran on, is not a discontinuity.
     fn map_time(&mut self, t: Track, raw: u32) -> (i64, bool) {
         let near = |last: Option<u32>| {
             last.is_some_and(|last| {
