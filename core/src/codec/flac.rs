@@ -195,7 +195,7 @@ pub fn frame_block_size(frame: &[u8]) -> Option<u32> {
 }
 
 /// CRC-8 with polynomial x^8 + x^2 + x + 1, initial value 0 (RFC 9639 9.1.8).
-fn crc8(data: &[u8]) -> u8 {
+pub(crate) fn crc8(data: &[u8]) -> u8 {
     data.iter().fold(0u8, |mut crc, &b| {
         crc ^= b;
         for _ in 0..8 {

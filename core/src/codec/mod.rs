@@ -14,6 +14,7 @@
 //! - [`OpusHead`]: the RFC 7845 identification header, `dOps`, packet durations.
 //! - [`FlacConfig`]: the FLAC metadata blocks, `dfLa`, frame block sizes.
 //! - [`Mp3Header`]: MPEG audio layer I/II/III frame headers.
+//! - [`silence`]: coded frames of silence for AAC, MPEG audio and Opus.
 //!
 //! All of them read peer input: bounded, and never panicking.
 
@@ -24,6 +25,7 @@ pub mod flac;
 pub mod hevc;
 pub mod mp3;
 pub mod opus;
+pub mod silence;
 pub mod vp9;
 
 pub use aac::AacConfig;

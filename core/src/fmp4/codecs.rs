@@ -7,10 +7,12 @@
 use bytes::Bytes;
 
 use super::TrackInfo;
-use super::init::{FrameDuration, Payload, TrackConfig, audio_entry, esds, visual_entry};
+use super::init::{
+    FrameDuration, Payload, SilentFrame, TrackConfig, audio_entry, esds, visual_entry,
+};
 use crate::codec::{
     AacConfig, Av1Config, AvcConfig, FlacConfig, HevcConfig, Mp3Header, OpusHead, Sps, Vp9Config,
-    flac, opus, vp9,
+    flac, opus, silence, vp9,
 };
 use crate::flv::{AudioCodec, VideoCodec};
 
@@ -158,7 +160,17 @@ fn opus(head: &Bytes) -> Result<TrackConfig, ConfigError> {
         w.open(b"dOps", |w| w.bytes(&h.dops()))
     });
     let duration = FrameDuration::PerFrame(opus::packet_samples);
-    Ok(audio("opus".into(), 48_000, h.channels, entry, duration))
+    // Mapping family 0 has no stream counts: one stream, coupled when stereo.
+    let (streams, coupled) = if h.mapping_family == 0 {
+        (1, u8::from(h.channels > 1))
+    } else {
+        (h.stream_count, h.coupled_count)
+    };
+    let silence = [960, 480, 240, 120]
+        .into_iter()
+        .filter_map(|n| silent(silence::opus(n, streams, coupled), n))
+        .collect();
+    Ok(audio("opus".into(), 48_000, h.channels, entry, duration).with_silence(silence))
 }
 
 /// FLAC: `fLaC` + `dfLa` (FLAC-ISOBMFF §3.3); durations from each frame's block size.
@@ -168,13 +180,13 @@ fn flac(header: &Bytes) -> Result<TrackConfig, ConfigError> {
         w.open(b"dfLa", |w| w.bytes(&c.dfla()))
     });
     let duration = FrameDuration::PerFrame(flac::frame_block_size);
-    Ok(audio(
-        "flac".into(),
-        c.sample_rate,
-        c.channels,
-        entry,
-        duration,
-    ))
+    // Blocks of the largest size, then halves of it, down to FLAC's least (16).
+    let sizes = std::iter::successors(Some(u32::from(c.max_block_size)), |n| Some(n / 2));
+    let silence = sizes
+        .take_while(|&n| n >= 16)
+        .filter_map(|n| silent(silence::flac(&c, n), n))
+        .collect();
+    Ok(audio("flac".into(), c.sample_rate, c.channels, entry, duration).with_silence(silence))
 }
 
 fn invalid(e: crate::codec::CodecError) -> ConfigError {
@@ -197,13 +209,17 @@ fn aac(asc: &Bytes) -> Result<TrackConfig, ConfigError> {
     let entry = audio_entry(b"mp4a", channels, config.sample_rate, |w| {
         esds(w, 0x40, asc)
     });
+    let silence = silent(silence::aac(&config), per_frame)
+        .into_iter()
+        .collect();
     Ok(audio(
         config.codecs_string(),
         config.sample_rate,
         channels,
         entry,
         FrameDuration::Fixed(per_frame),
-    ))
+    )
+    .with_silence(silence))
 }
 
 /// MP3: `mp4a` + `esds` with objectTypeIndication 0x6B (MPEG-1/2 audio, 14496-1
@@ -211,13 +227,24 @@ fn aac(asc: &Bytes) -> Result<TrackConfig, ConfigError> {
 fn mp3(frame: &[u8]) -> Result<TrackConfig, ConfigError> {
     let h = Mp3Header::parse(frame).map_err(invalid)?;
     let entry = audio_entry(b"mp4a", h.channels, h.sample_rate, |w| esds(w, 0x6b, &[]));
+    let silence = silent(silence::mp3(frame), h.samples_per_frame)
+        .into_iter()
+        .collect();
     Ok(audio(
         "mp4a.6B".into(),
         h.sample_rate,
         h.channels,
         entry,
         FrameDuration::PerFrame(mp3_samples),
-    ))
+    )
+    .with_silence(silence))
+}
+
+fn silent(data: Option<Vec<u8>>, duration: u32) -> Option<SilentFrame> {
+    Some(SilentFrame {
+        data: Bytes::from(data?),
+        duration,
+    })
 }
 
 /// Samples in a tag: usually one MP3 frame, but a tag may hold several.
@@ -249,6 +276,7 @@ fn video(codec: String, width: u32, height: u32, entry: Vec<u8>, payload: Payloa
         sample_entry: entry,
         duration: FrameDuration::Timestamps,
         payload,
+        silence: Vec::new(),
     }
 }
 
@@ -274,6 +302,7 @@ fn audio(
         sample_entry: entry,
         duration,
         payload: Payload::Plain,
+        silence: Vec::new(),
     }
 }
 

@@ -24,6 +24,23 @@ pub(crate) struct TrackConfig {
     pub(crate) duration: FrameDuration,
     /// How a coded frame becomes an MP4 sample.
     pub(crate) payload: Payload,
+    /// Coded frames of silence that fill holes in an audio track, longest first;
+    /// empty when the codec has none (video; see `codec::silence`).
+    pub(crate) silence: Vec<SilentFrame>,
+}
+
+/// A coded frame of silence and its duration in the track's timescale.
+#[derive(Debug, Clone)]
+pub(crate) struct SilentFrame {
+    pub(crate) data: Bytes,
+    pub(crate) duration: u32,
+}
+
+impl TrackConfig {
+    pub(crate) fn with_silence(mut self, silence: Vec<SilentFrame>) -> Self {
+        self.silence = silence;
+        self
+    }
 }
 
 impl PartialEq for TrackConfig {

@@ -36,7 +36,9 @@ use crate::flv::{
 };
 use codecs::ConfigError;
 use init::TrackConfig;
-use track::TrackState;
+use track::{Gap, TrackState};
+
+pub use track::MAX_FILL_MS;
 
 /// How long a Muxed layout holds frames for a track that is known but not yet configured.
 pub const MUXED_HOLD_MS: u64 = 1000;
@@ -124,8 +126,12 @@ pub enum RemuxEvent {
         keyframe: bool,
         samples: u32,
     },
-    /// FLV timestamps jumped from `from_ms` to `to_ms`; the output timeline goes on
-    /// without a break.
+    /// FLV timestamps jumped from `from_ms` to `to_ms`. When the source's clock
+    /// jumped (an upstream restart, the 32-bit wrap; reported by the track that
+    /// saw it first) the output timeline goes on without a break; when the audio
+    /// track resumed after a hole longer than
+    /// [`MAX_FILL_MS`], that track restarts at its frame's time and its output has
+    /// that hole (the player must step over it).
     Discontinuity {
         track: Track,
         from_ms: i64,
@@ -159,8 +165,13 @@ pub struct RemuxStats {
     pub fragments_out: u64,
     pub bytes_out: u64,
     pub samples_out: u64,
-    /// Tags that produced no sample: unsupported, malformed, before the first keyframe.
+    /// Tags that produced no sample: unsupported, malformed, before the first
+    /// keyframe, audio overlapping the previous frame.
     pub dropped: u64,
+    /// Holes in the audio track filled with silence (or a stretched sample).
+    pub gaps_filled: u64,
+    /// Milliseconds of those holes.
+    pub gap_ms_filled: u64,
 }
 
 /// FLV → fragmented MP4. Never panics on input: problems become events.
@@ -171,10 +182,6 @@ pub struct Remuxer {
     audio: TrackState,
     events: VecDeque<RemuxEvent>,
     stats: RemuxStats,
-    /// Added to FLV timestamps: changed at each discontinuity.
-    offset_ms: i64,
-    /// The last coded frame's FLV timestamp, either track.
-    last_raw: Option<u32>,
     /// Muxed: `mfhd` sequence numbers for the one output.
     muxed_sequence: u32,
     /// Muxed: tracks announced by a tag or by `onMetaData`.
@@ -189,8 +196,6 @@ impl Remuxer {
             audio: TrackState::new(Track::Audio),
             events: VecDeque::new(),
             stats: RemuxStats::default(),
-            offset_ms: 0,
-            last_raw: None,
             muxed_sequence: 1,
             expect: [false; 2],
         }
@@ -409,18 +414,43 @@ impl Remuxer {
             return;
         }
         st.need_keyframe = false;
-        let ms = self.map_time(t, ts);
-        let placed = self.track_mut(t).place(ms, cts, data, keyframe);
+        let from = st.last_raw;
+        let (ms, jumped) = self.map_time(t, ts);
+        let discontinuity = RemuxEvent::Discontinuity {
+            track: t,
+            from_ms: i64::from(from.unwrap_or(0)),
+            to_ms: i64::from(ts),
+        };
+        let Some(placed) = self.track_mut(t).place(ms, cts, data, keyframe) else {
+            self.stats.dropped += 1;
+            if jumped {
+                self.events.push_back(discontinuity);
+            }
+            return;
+        };
         if placed.resync {
-            self.emit_pending(t, false);
+            // Forced: in the Muxed layout held samples could not otherwise go
+            // out before these, whose decode times do not follow theirs.
+            self.emit_pending(t, true);
+        }
+        // After the samples from before it, in either case.
+        if jumped || placed.gap == Gap::Restarted {
+            self.events.push_back(discontinuity);
+        }
+        if let Gap::Filled { ms } = placed.gap {
+            self.stats.gaps_filled += 1;
+            self.stats.gap_ms_filled += ms;
         }
         if let Fragmenting::Duration(limit) = self.options.fragment {
-            let span = self.track_mut(t).pending_span_ms(placed.sample.dts);
-            if span >= u64::from(limit) {
+            let first = placed.silence.first().unwrap_or(&placed.sample).dts;
+            if self.track_mut(t).pending_span_ms(first) >= u64::from(limit) {
                 self.emit_pending(t, false);
             }
         }
         let st = self.track_mut(t);
+        for sample in placed.silence {
+            st.push_pending(sample);
+        }
         st.push_pending(placed.sample);
         let full = st.pending_full();
         if self.options.fragment == Fragmenting::EveryFrame || full {
@@ -444,39 +474,61 @@ impl Remuxer {
         }
         let st = self.track_mut(t);
         if st.config.as_ref().map(|c| c.timescale) != Some(config.timescale) {
-            st.reset_timing();
+            st.rescale_timing(config.timescale);
         }
         st.config = Some(config);
         st.init_sent = false;
         st.need_keyframe = t == Track::Video;
     }
 
-    /// FLV time → output time (ms). A step is a discontinuity when it is out of
-    /// range both from this track's previous frame and from the previous frame of
-    /// either track: so a track that starts late, or an audio track that resumes
-    /// after a pause while video ran on, is not one, but an upstream restart or the
-    /// 32-bit wrap is, and both tracks then share the new offset.
-    fn map_time(&mut self, t: Track, raw: u32) -> i64 {
-        let jump = |last: Option<u32>| {
+    /// FLV time → output time (ms), and whether this is a discontinuity (the
+    /// caller reports it, once the samples from before it have gone out).
+    ///
+    /// Each track keeps the offset of the source timeline it is on. A step out of
+    /// range from the track's own previous frame is a jump of that timeline (an
+    /// upstream restart, the 32-bit wrap): if the other track already made the
+    /// same jump (its last timestamp is in range of this one) this track takes
+    /// the other's offset; otherwise it is a discontinuity, and the track goes on
+    /// where the output ends (after the 32-bit wrap, exactly 2^32 ms on). So the
+    /// tracks of one source jump together whichever jumps first (the other is not
+    /// moved while it has not), while a track that starts late, or resumes after
+    /// a pause while the other ran on, is not a discontinuity.
+    fn map_time(&mut self, t: Track, raw: u32) -> (i64, bool) {
+        let near = |last: Option<u32>| {
             last.is_some_and(|last| {
                 let step = i64::from(raw) - i64::from(last);
-                !(-BACKWARD_JUMP_MS..=FORWARD_JUMP_MS).contains(&step)
+                (-BACKWARD_JUMP_MS..=FORWARD_JUMP_MS).contains(&step)
             })
         };
-        let own = self.track_mut(t).last_raw;
-        if jump(own) && jump(self.last_raw) {
-            // Go on where the output ends, so neither track has a hole or overlap.
-            let end = self.video.end_ms.max(self.audio.end_ms).round() as i64;
-            self.offset_ms = end - i64::from(raw);
-            self.events.push_back(RemuxEvent::Discontinuity {
-                track: t,
-                from_ms: i64::from(own.unwrap_or(0)),
-                to_ms: i64::from(raw),
-            });
+        let other = match t {
+            Track::Video => &self.audio,
+            Track::Audio => &self.video,
+        };
+        let (other_raw, other_offset) = (other.last_raw, other.offset_ms);
+        let end = self.video.end_ms.max(self.audio.end_ms).round() as i64;
+        let st = self.track_mut(t);
+        let mut jumped = false;
+        match st.last_raw {
+            Some(_) if near(st.last_raw) => {}
+            // A late start, or the other track's jump: its timeline.
+            _ if near(other_raw) || (st.last_raw.is_none() && other_raw.is_some()) => {
+                st.offset_ms = other_offset;
+            }
+            None => {}
+            Some(last) => {
+                let step = i64::from(raw) + (1 << 32) - i64::from(last);
+                if (0..=FORWARD_JUMP_MS).contains(&step) {
+                    // The 32-bit wrap: time went on by exactly this step.
+                    st.offset_ms += 1 << 32;
+                } else {
+                    // Go on where the output ends: neither track gets a hole or overlap.
+                    st.offset_ms = end - i64::from(raw);
+                }
+                jumped = true;
+            }
         }
-        self.last_raw = Some(raw);
-        self.track_mut(t).last_raw = Some(raw);
-        i64::from(raw) + self.offset_ms
+        st.last_raw = Some(raw);
+        (i64::from(raw) + st.offset_ms, jumped)
     }
 
     fn track_mut(&mut self, t: Track) -> &mut TrackState {

@@ -1,21 +1,37 @@
 //! Per-track state: the current configuration, the samples waiting for their
 //! fragment, and the timing that turns FLV milliseconds into decode times.
 //!
-//! Timing model:
-//! - Video (and audio without a frame-size rule): DTS = the (discontinuity-mapped)
-//!   FLV timestamp in the track's timescale; a sample's duration is the next
-//!   sample's DTS minus its own. The last sample of a fragment is not held back
-//!   for its successor: its duration is *estimated* (the previous real duration,
-//!   else the frame rate from `onMetaData`, else 1/30 s). The next fragment's
-//!   `tfdt` is that next sample's real DTS, so an estimate error never
-//!   accumulates: at most it leaves a gap or overlap of the size of the error
-//!   between two frames, which MSE treats as one coded frame group (it breaks a
-//!   group only past twice the last frame duration).
-//! - Audio with a known frame size (AAC 1024/2048, MP3, Opus, FLAC): durations are
-//!   exact sample counts and DTS runs on continuously from the previous frame, as
-//!   long as that stays within one frame of the FLV timestamp. Past that (dropped
-//!   frames, an encoder clock that drifts) the track resyncs to the timestamp and
-//!   starts a new fragment, so audio never drifts from video by more than a frame.
+//! The rule: a track's samples follow each other without a hole or an overlap
+//! (each sample's DTS + duration is the next one's DTS), so that Media Source
+//! Extensions never sees a hole to stall on nor a decode time that goes back.
+//! The only break is the clean restart of an audio track after a hole longer
+//! than [`MAX_FILL_MS`], announced by a `Discontinuity` event.
+//!
+//! - Video (and audio without a frame-size rule): a sample's ideal DTS is the
+//!   (discontinuity-mapped) FLV timestamp in the track's timescale. While the
+//!   previous sample still waits in this fragment, its duration becomes the
+//!   distance to the new one: a hole extends the previous frame. Once it has gone
+//!   out (a fragment per frame), its duration was an estimate (the median of the
+//!   last three intervals, else the frame rate from `onMetaData`, else 1/30 s), so the new
+//!   sample starts where it ended and ends where its successor is expected (its
+//!   ideal DTS + the estimate): a hole lengthens it, an overlap shortens it (to one
+//!   tick at least), and the timeline is back on the timestamps one frame later,
+//!   so an estimate error never accumulates. When it moved by at most half a
+//!   frame interval (an estimate error) its composition offset absorbs the move,
+//!   so the picture is presented at its timestamp; when it moved more (a hole,
+//!   timestamps that went back) the picture moves with it, so the presentation
+//!   has no hole either and stays in decode order.
+//! - Audio with a known frame size (AAC 1024/2048, MP3, Opus, FLAC): durations
+//!   are exact sample counts and each frame follows the previous one, as long as
+//!   its timestamp is within half a frame of that. A frame that comes later than
+//!   that is preceded by coded silence ([`TrackConfig::silence`]) up to within half
+//!   a frame of its timestamp; without silence for the configuration (AAC with a
+//!   program_config_element) the previous sample (or, once that went out, this
+//!   one) is stretched over the hole instead. A
+//!   frame that starts more than half a frame before the previous one ends is
+//!   dropped whole: an overlap is never appended. A hole longer than
+//!   [`MAX_FILL_MS`] is not filled: the track restarts at the frame's timestamp.
+//!   So audio never drifts from video by more than half a frame.
 
 use bytes::Bytes;
 
@@ -28,6 +44,10 @@ use super::init::{FrameDuration, TrackConfig};
 pub(crate) const MAX_PENDING_SAMPLES: usize = 1024;
 /// Most payload bytes one fragment may collect before it is emitted early.
 pub(crate) const MAX_PENDING_BYTES: usize = 32 * 1024 * 1024;
+/// The longest hole in an audio track filled with silence (or a stretched
+/// sample); past it the track restarts at the new frame's time with a
+/// `Discontinuity` event.
+pub const MAX_FILL_MS: u64 = 1000;
 /// Frame duration assumed before any has been measured and without a frame rate.
 const DEFAULT_FRAME_MS: u32 = 33;
 
@@ -53,23 +73,54 @@ pub(crate) struct TrackState {
     pub(crate) sequence: u32,
     /// FLV timestamp of the last coded frame.
     pub(crate) last_raw: Option<u32>,
-    /// DTS of the last sample placed.
-    last_dts: Option<u64>,
-    /// Audio with exact durations: where the next frame continues.
-    next_dts: Option<u64>,
-    /// Duration to assume for a last sample, in the track's timescale.
+    /// Added to this track's FLV timestamps: see `Remuxer::map_time`.
+    pub(crate) offset_ms: i64,
+    /// Where the last sample placed ends (DTS + duration): where the next one starts.
+    end: Option<u64>,
+    /// The ideal DTS of the last sample placed, to measure the interval to the next.
+    last_ideal: Option<u64>,
+    /// Audio: the last frame's duration, for a frame whose own is unknown.
     last_duration: Option<u32>,
+    /// Video: the last three intervals between timestamps, newest last; their
+    /// median is the duration to assume for a sample whose successor has not
+    /// arrived (a median, so that one hole does not make the next frames overlap).
+    intervals: [u32; 3],
+    interval_count: usize,
     /// From `onMetaData`'s framerate, in ms.
     pub(crate) frame_hint_ms: Option<u32>,
     /// Where the track's output ends (last DTS + duration), in ms, for discontinuity mapping.
     pub(crate) end_ms: f64,
 }
 
-/// A sample placed on the timeline, and whether the track had to resync (the
-/// pending samples must go out first, as they cannot share a `trun` with it).
+/// A coded frame placed on the timeline, after the silence that fills the hole
+/// before it, if any.
 pub(crate) struct Placed {
+    /// Silence to append before the frame (empty, not allocated, without a hole).
+    pub(crate) silence: Vec<Sample>,
     pub(crate) sample: Sample,
+    /// The track restarted (see [`Gap::Restarted`]): the pending samples must go
+    /// out first, as they cannot share a `trun` with these.
     pub(crate) resync: bool,
+    pub(crate) gap: Gap,
+}
+
+/// What [`TrackState::place_frame`] did about a hole before an audio frame.
+struct Filled {
+    silence: Vec<Sample>,
+    resync: bool,
+    gap: Gap,
+}
+
+/// What was done about a hole before an audio frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Gap {
+    None,
+    /// Filled with silence or a stretched sample, of this many ms.
+    Filled {
+        ms: u64,
+    },
+    /// Longer than [`MAX_FILL_MS`]: the frame starts at its own time.
+    Restarted,
 }
 
 impl TrackState {
@@ -87,9 +138,12 @@ impl TrackState {
             pending_bytes: 0,
             sequence: 1,
             last_raw: None,
-            last_dts: None,
-            next_dts: None,
+            offset_ms: 0,
+            end: None,
+            last_ideal: None,
             last_duration: None,
+            intervals: [0; 3],
+            interval_count: 0,
             frame_hint_ms: None,
             end_ms: 0.0,
         }
@@ -99,16 +153,27 @@ impl TrackState {
         self.config.as_ref().map_or(1000, |c| c.timescale)
     }
 
-    /// Forget the timeline (a new configuration with another timescale).
-    pub(crate) fn reset_timing(&mut self) {
-        self.last_dts = None;
-        self.next_dts = None;
+    /// A new configuration with another timescale: the timeline goes on where it
+    /// ended, in the new unit; the interval and frame estimates start over.
+    pub(crate) fn rescale_timing(&mut self, timescale: u32) {
+        if self.end.is_some() {
+            self.end = Some((self.end_ms * f64::from(timescale) / 1000.0).round() as u64);
+        }
+        self.last_ideal = None;
         self.last_duration = None;
+        self.interval_count = 0;
     }
 
     /// Places a coded frame at `ms` (already discontinuity-mapped) with its
-    /// composition offset, and fixes the duration of the pending sample before it.
-    pub(crate) fn place(&mut self, ms: i64, cts_ms: i32, data: Bytes, keyframe: bool) -> Placed {
+    /// composition offset (see the module comment); `None` when it is dropped as
+    /// overlapping audio.
+    pub(crate) fn place(
+        &mut self,
+        ms: i64,
+        cts_ms: i32,
+        data: Bytes,
+        keyframe: bool,
+    ) -> Option<Placed> {
         let timescale = u64::from(self.timescale());
         let ideal = to_ticks(ms, timescale);
         let frame = match self.config.as_ref().map(|c| c.duration) {
@@ -116,44 +181,35 @@ impl TrackState {
             Some(FrameDuration::PerFrame(f)) => f(&data).or(self.last_duration),
             _ => None,
         };
-        let mut resync = false;
-        let dts = match (frame, self.next_dts) {
-            (Some(n), Some(next)) => {
-                if ideal.abs_diff(next) <= u64::from(n) {
-                    next
-                } else {
-                    resync = true;
-                    ideal
-                }
-            }
-            _ => match self.last_dts {
-                // DTS must grow within a trun; a decoder cannot go back a tick.
-                Some(last) if ideal <= last => last.saturating_add(1),
-                _ => ideal,
-            },
+        let mut filled = Filled {
+            silence: Vec::new(),
+            resync: false,
+            gap: Gap::None,
         };
-        if frame.is_none() {
-            if let Some(last) = self.last_dts {
-                let d = u32::try_from(dts - last).unwrap_or(u32::MAX);
-                if let Some(prev) = self.pending.last_mut() {
-                    prev.duration = d;
-                }
-                self.last_duration = Some(d);
+        let (dts, duration, keep_pts) = match frame.filter(|&n| n > 0) {
+            Some(n) => {
+                let (dts, duration) = self.place_frame(ideal, n, &mut filled)?;
+                self.last_duration = Some(n);
+                (dts, duration, false)
             }
-        }
-        let duration = frame.unwrap_or_else(|| self.estimate());
-        if frame.is_some() {
-            self.last_duration = Some(duration);
-            self.next_dts = Some(dts + u64::from(duration));
-        }
-        self.last_dts = Some(dts);
-        self.end_ms = (dts + u64::from(duration)) as f64 * 1000.0 / timescale as f64;
-        let cts_offset = if timescale == 1000 {
+            None => self.place_timed(ideal),
+        };
+        self.last_ideal = Some(ideal);
+        let end = dts.saturating_add(u64::from(duration));
+        self.end = Some(end);
+        self.end_ms = end as f64 * 1000.0 / timescale as f64;
+        let mut cts_offset = if timescale == 1000 {
             cts_ms
         } else {
             (i64::from(cts_ms) * timescale as i64 / 1000) as i32
         };
-        Placed {
+        if keep_pts {
+            // Bounded by half a frame interval, so it fits.
+            let shift = i64::try_from(ideal).unwrap_or(i64::MAX) - i64::try_from(dts).unwrap_or(0);
+            cts_offset = cts_offset.saturating_add(i32::try_from(shift).unwrap_or(0));
+        }
+        Some(Placed {
+            silence: filled.silence,
             sample: Sample {
                 data,
                 dts,
@@ -161,16 +217,117 @@ impl TrackState {
                 cts_offset,
                 keyframe,
             },
-            resync,
+            resync: filled.resync,
+            gap: filled.gap,
+        })
+    }
+
+    /// Audio of `n` ticks a frame: (DTS, duration) after filling a hole into
+    /// `filled`, or `None` to drop an overlapping frame.
+    fn place_frame(&mut self, ideal: u64, n: u32, filled: &mut Filled) -> Option<(u64, u32)> {
+        let Some(end) = self.end else {
+            return Some((ideal, n));
+        };
+        let half = u64::from(n / 2);
+        if ideal.saturating_add(half) < end {
+            return None;
+        }
+        let hole = ideal.saturating_sub(end);
+        if hole <= half {
+            return Some((end, n));
+        }
+        let timescale = u64::from(self.timescale());
+        if hole > MAX_FILL_MS * timescale / 1000 {
+            filled.resync = true;
+            filled.gap = Gap::Restarted;
+            return Some((ideal, n));
+        }
+        let silence = self.config.as_ref().map_or(&[][..], |c| &c.silence[..]);
+        let mut at = end;
+        if let Some(shortest) = silence.iter().map(|s| u64::from(s.duration)).min() {
+            // Longest frames first, then one more if that leaves over half of the
+            // shortest: the frame lands within half a frame of its time.
+            let remaining = |at: u64| ideal.saturating_sub(at);
+            while remaining(at) * 2 > shortest {
+                let s = silence
+                    .iter()
+                    .find(|s| u64::from(s.duration) <= remaining(at))
+                    .or_else(|| silence.last());
+                let Some(s) = s.filter(|s| s.duration > 0) else {
+                    break;
+                };
+                filled.silence.push(Sample {
+                    data: s.data.clone(),
+                    dts: at,
+                    duration: s.duration,
+                    cts_offset: 0,
+                    keyframe: true,
+                });
+                at += u64::from(s.duration);
+            }
+            filled.gap = Gap::Filled {
+                ms: (at - end) * 1000 / timescale,
+            };
+            return Some((at, n));
+        }
+        // No silence for this codec: stretch a sample over the hole.
+        filled.gap = Gap::Filled {
+            ms: hole * 1000 / timescale,
+        };
+        let stretch = u32::try_from(hole).unwrap_or(u32::MAX);
+        match self.pending.last_mut() {
+            Some(prev) => {
+                prev.duration = prev.duration.saturating_add(stretch);
+                Some((ideal, n))
+            }
+            None => Some((end, n.saturating_add(stretch))),
         }
     }
 
-    /// The duration to assume for a sample whose successor has not arrived.
+    /// Video, or audio of unknown frame size: (DTS, duration, whether the
+    /// presentation time stays at the timestamp); see the module comment.
+    fn place_timed(&mut self, ideal: u64) -> (u64, u32, bool) {
+        if let Some(last) = self.last_ideal.filter(|&last| ideal > last) {
+            self.intervals.rotate_left(1);
+            self.intervals[2] = u32::try_from(ideal - last).unwrap_or(u32::MAX);
+            self.interval_count = (self.interval_count + 1).min(3);
+        }
+        let dts = match (self.pending.last_mut(), self.end) {
+            (Some(prev), _) => {
+                // DTS must grow within a trun; a decoder cannot go back a tick.
+                let dts = ideal.max(prev.dts + 1);
+                prev.duration = u32::try_from(dts - prev.dts).unwrap_or(u32::MAX);
+                dts
+            }
+            (None, Some(end)) => end,
+            (None, None) => ideal,
+        };
+        let estimate = self.estimate();
+        let until = ideal.saturating_add(u64::from(estimate));
+        let duration = u32::try_from(until.saturating_sub(dts))
+            .unwrap_or(u32::MAX)
+            .max(1);
+        (
+            dts,
+            duration,
+            dts.abs_diff(ideal) <= u64::from(estimate / 2),
+        )
+    }
+
+    /// The duration to assume for a sample whose successor has not arrived: the
+    /// median of the last three intervals (the shorter of two), else the frame
+    /// rate from `onMetaData`, else [`DEFAULT_FRAME_MS`].
     fn estimate(&self) -> u32 {
-        self.last_duration.unwrap_or_else(|| {
-            let ms = self.frame_hint_ms.unwrap_or(DEFAULT_FRAME_MS);
-            (u64::from(ms) * u64::from(self.timescale()) / 1000) as u32
-        })
+        let i = self.intervals;
+        match self.interval_count {
+            0 => {
+                let ms = self.frame_hint_ms.unwrap_or(DEFAULT_FRAME_MS);
+                (u64::from(ms) * u64::from(self.timescale()) / 1000) as u32
+            }
+            1 => i[2],
+            2 => i[1].min(i[2]),
+            _ => i[0].max(i[1]).min(i[2]).max(i[0].min(i[1])),
+        }
     }
 
     pub(crate) fn push_pending(&mut self, sample: Sample) {

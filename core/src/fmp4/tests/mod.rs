@@ -7,6 +7,7 @@ use crate::codec::test_bits::BitWriter;
 use crate::flv::{FlvReader, Item};
 
 mod events;
+mod gaps;
 
 fn tag(tag_type: TagType, timestamp: u32, data: Vec<u8>) -> Tag {
     Tag {
@@ -224,7 +225,7 @@ fn on_cut_makes_a_fragment_per_track_per_cut_with_every_frame_in_place() {
 }
 
 #[test]
-fn last_sample_is_estimated_and_the_next_fragment_starts_at_its_real_time() {
+fn last_sample_is_estimated_and_the_next_fragment_starts_where_it_ends() {
     let mut r = per_track();
     let tags = [
         avc_header(0, 20, 15),
@@ -234,9 +235,12 @@ fn last_sample_is_estimated_and_the_next_fragment_starts_at_its_real_time() {
         avc_frame(120, 0, false),
     ];
     let f = fragments(&run(&mut r, &tags));
-    // No duration known yet: 1/30 s; then the previous real duration each time.
-    let got: Vec<(u64, u32)> = f.iter().map(|f| (f.1, f.2[0].0)).collect();
-    assert_eq!(got, [(0, 33), (40, 40), (100, 60), (120, 20)]);
+    // No interval known yet: 1/30 s. Then each sample starts where the last one
+    // ended and ends where its successor is expected: its timestamp plus the
+    // median of the last three intervals (the shorter of two).
+    // Moved by up to half an interval, a picture keeps its presentation time.
+    let got: Vec<(u64, u32, i32)> = f.iter().map(|f| (f.1, f.2[0].0, f.2[0].1)).collect();
+    assert_eq!(got, [(0, 33, 0), (33, 47, 7), (80, 60, 20), (140, 20, -20)]);
 }
 
 #[test]
@@ -306,7 +310,7 @@ fn timestamp_jumps_are_discontinuities_with_a_continuous_timeline() {
         to_ms: 100_000
     }));
     let tfdts: Vec<u64> = fragments(&events).iter().map(|f| f.1).collect();
-    assert_eq!(tfdts, [0, 40, 80, 120]);
+    assert_eq!(tfdts, [0, 33, 80, 120]);
 
     // The 32-bit wrap of FLV timestamps.
     let mut r = per_track();
@@ -319,11 +323,11 @@ fn timestamp_jumps_are_discontinuities_with_a_continuous_timeline() {
     let events = run(&mut r, &tags);
     let tfdts: Vec<u64> = fragments(&events).iter().map(|f| f.1).collect();
     let base = u64::from(u32::MAX - 79);
-    assert_eq!(tfdts, [base, base + 40, base + 80]);
+    assert_eq!(tfdts, [base, base + 33, base + 80]);
 }
 
 #[test]
-fn late_or_paused_audio_is_not_a_discontinuity() {
+fn late_audio_starts_at_its_time_and_a_long_pause_restarts_it() {
     let mut r = per_track();
     let mut tags = vec![avc_header(0, 20, 15), aac_header(&[0x12, 0x10])];
     for i in 0..=250u32 {
@@ -334,10 +338,18 @@ fn late_or_paused_audio_is_not_a_discontinuity() {
         }
     }
     let events = run(&mut r, &tags);
-    assert!(
-        !events
-            .iter()
-            .any(|e| matches!(e, RemuxEvent::Discontinuity { .. }))
+    // Not a jump of the timeline: only the audio track restarts, past MAX_FILL_MS.
+    let jumps: Vec<&RemuxEvent> = events
+        .iter()
+        .filter(|e| matches!(e, RemuxEvent::Discontinuity { .. }))
+        .collect();
+    assert_eq!(
+        jumps,
+        [&RemuxEvent::Discontinuity {
+            track: Track::Audio,
+            from_ms: 4000,
+            to_ms: 10_000
+        }]
     );
     let audio: Vec<u64> = fragments(&events)
         .iter()
@@ -348,20 +360,22 @@ fn late_or_paused_audio_is_not_a_discontinuity() {
 }
 
 #[test]
-fn audio_runs_on_in_whole_frames_and_resyncs_past_one_frame() {
+fn audio_runs_on_in_whole_frames_and_a_hole_is_filled_with_silence() {
     let mut r = per_track();
     // 44.1 kHz: a frame is 23.22 ms; FLV rounds timestamps to 23 or 24.
     let mut tags = vec![aac_header(&[0x12, 0x10])];
     for i in 0..10u32 {
         tags.push(aac_frame(i * 1024 * 1000 / 44_100));
     }
-    tags.push(aac_frame(1000)); // 767 ms later than the next frame: a gap
+    tags.push(aac_frame(1000)); // 767 ms later than the next frame: a hole
     let f = fragments(&run(&mut r, &tags));
     let tfdts: Vec<u64> = f.iter().map(|f| f.1).collect();
-    let mut expected: Vec<u64> = (0..10).map(|i| i * 1024).collect();
-    expected.push(44_100);
+    let expected: Vec<u64> = (0..11).map(|i| i * 1024).collect();
     assert_eq!(tfdts, expected);
-    assert!(f.iter().all(|f| f.2 == [(1024, 0)]));
+    assert!(f[..10].iter().all(|f| f.2 == [(1024, 0)]));
+    // 33 frames of silence, then the frame 68 ticks (1.5 ms) before its time.
+    assert_eq!(f[10].2, [(1024, 0); 34]);
+    assert_eq!(r.stats().gap_ms_filled, 766);
 }
 
 #[test]
