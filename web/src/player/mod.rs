@@ -15,6 +15,9 @@ use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::rc::{Rc, Weak};
 
+use flashless_core::fmp4::{RemuxEvent, RemuxerOptions, Track};
+use flashless_core::live_edge::{self, LiveEdge, Seek, Snapshot};
+use flashless_core::pipeline::{Output, Pipeline};
 use js_sys::{Function, Object};
 use wasm_bindgen::prelude::*;
 use web_sys::{Document, HtmlVideoElement};
@@ -22,10 +25,7 @@ use web_sys::{Document, HtmlVideoElement};
 use self::handles::{Listener, Timer};
 use self::media::Media;
 use self::transport::{Kind, Transport};
-use super::js::{self, set};
-use super::live::{self, LiveEdge, Seek, Snapshot};
-use super::remuxer::{Output, Pipeline};
-use crate::fmp4::{RemuxEvent, RemuxerOptions, Track};
+use crate::js::{self, set};
 
 type Outbox = Vec<(&'static str, JsValue)>;
 type WeakCore = Weak<RefCell<Core>>;
@@ -77,7 +77,7 @@ impl Player {
                 .map_or(default, |v| v.max(min).min(max))
         };
         let target = number("liveLatency", 0.5, 0.1, 30.0);
-        let edge = live::Options {
+        let edge = live_edge::Options {
             target,
             max_rate: number("maxRate", 1.15, 1.0, 1.5),
             jump_behind: number("jumpBehind", 3.0_f64.max(target * 2.0), target + 1.0, 120.0),
@@ -215,7 +215,7 @@ impl Core {
         video: HtmlVideoElement,
         url: String,
         kind: Kind,
-        edge: live::Options,
+        edge: live_edge::Options,
         autoplay: bool,
         on_event: Function,
         me: WeakCore,
@@ -341,7 +341,7 @@ impl Core {
 
     fn handle(&mut self, output: Output) {
         if let Output::Broken(why) = output {
-            let reason = "bad FLV stream: ".to_owned() + &why;
+            let reason = "bad FLV stream: ".to_owned() + &why.to_string();
             error(&mut self.outbox, reason.clone(), None, None);
             return self.on_end(self.generation, reason);
         }
