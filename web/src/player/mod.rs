@@ -53,7 +53,8 @@ pub struct Player {
 
 #[wasm_bindgen]
 impl Player {
-    /// `options`: `{ url, liveLatency?, maxRate?, jumpBehind?, backBuffer?, autoplay? }`;
+    /// `options`: `{ url, liveLatency?, maxRate?, jumpBehind?, backBuffer?, autoplay? }`, each
+    /// left out taking [`live_edge::Options::default`]'s value (`liveLatency` 0.5 s);
     /// `on_event(name, detail)` receives every event.
     #[wasm_bindgen(constructor)]
     pub fn new(
@@ -76,12 +77,19 @@ impl Player {
                 .filter(|v| v.is_finite())
                 .map_or(default, |v| v.max(min).min(max))
         };
-        let target = number("liveLatency", 0.5, 0.1, 30.0);
+        // The defaults are the live-edge policy's own, set in one place.
+        let defaults = live_edge::Options::default();
+        let target = number("liveLatency", defaults.target, 0.1, 30.0);
         let edge = live_edge::Options {
             target,
-            max_rate: number("maxRate", 1.15, 1.0, 1.5),
-            jump_behind: number("jumpBehind", 3.0_f64.max(target * 2.0), target + 1.0, 120.0),
-            back_buffer: number("backBuffer", 10.0, 2.0, 600.0),
+            max_rate: number("maxRate", defaults.max_rate, 1.0, 1.5),
+            jump_behind: number(
+                "jumpBehind",
+                defaults.jump_behind.max(target * 2.0),
+                target + 1.0,
+                120.0,
+            ),
+            back_buffer: number("backBuffer", defaults.back_buffer, 2.0, 600.0),
         };
         let autoplay = js::get(&options, "autoplay").as_bool() != Some(false);
         let document = web_sys::window()
@@ -115,6 +123,19 @@ impl Player {
             Ok(c) => c.stats(),
             Err(_) => Object::new(),
         }
+    }
+
+    /// Seeks to the live edge now (the latency held, behind the newest media), as
+    /// the player does itself when a hidden tab comes back. Before the first media
+    /// there is nothing to jump to: the player starts at the edge anyway.
+    #[wasm_bindgen(js_name = jumpToLive)]
+    pub fn jump_to_live(&self) {
+        with(&Rc::downgrade(&self.core), |c| {
+            if c.edge.started() {
+                c.edge.resync();
+                c.tick();
+            }
+        });
     }
 
     /// Stops the stream, detaches from the `<video>`, releases every listener and timer.
