@@ -53,9 +53,10 @@ pub struct Player {
 
 #[wasm_bindgen]
 impl Player {
-    /// `options`: `{ url, liveLatency?, maxRate?, jumpBehind?, backBuffer?, autoplay? }`, each
-    /// left out taking [`live_edge::Options::default`]'s value (`liveLatency` 0.5 s);
+    /// `options`: `{ url, liveLatency?, maxRate?, jumpBehind?, backBuffer?, autoplay? }`;
     /// `on_event(name, detail)` receives every event.
+    // Each option left out takes `live_edge::Options::default()`'s value (the doc
+    // comments above are shipped in the JS glue, so they stay short).
     #[wasm_bindgen(constructor)]
     pub fn new(
         video: HtmlVideoElement,
@@ -125,9 +126,8 @@ impl Player {
         }
     }
 
-    /// Seeks to the live edge now (the latency held, behind the newest media), as
-    /// the player does itself when a hidden tab comes back. Before the first media
-    /// there is nothing to jump to: the player starts at the edge anyway.
+    /// Seeks to the live edge now, as after a hidden tab.
+    // Before the first media there is nothing to jump to: the player starts at the edge anyway.
     #[wasm_bindgen(js_name = jumpToLive)]
     pub fn jump_to_live(&self) {
         with(&Rc::downgrade(&self.core), |c| {
