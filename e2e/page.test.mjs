@@ -1,4 +1,4 @@
-// The viewer page (`web/`, served by the gateway) in Debian's Chromium, end to end:
+// The viewer page (`web/page/`, served by the gateway) in Debian's Chromium, end to end:
 // ffmpeg → nginx-rtmp → the gateway pulling it → the page; a publisher pushing to the
 // gateway; the built-in demo; a channel going offline and back; the embed page; keys.
 // One browser for all scenarios, run in sequence; no console error anywhere.

@@ -9,8 +9,8 @@ export interface PlayerOptions {
   /** `ws://…/live/<channel>.flv` (WS-FLV) or `http://…/live/<channel>.flv` (HTTP-FLV); also `wss:`, `https:`. */
   url: string;
   /**
-   * Seconds behind the newest media to play at (default 0.5). Each time the buffer runs
-   * dry it grows by 0.1 s, up to 1 s (or this value, if larger).
+   * Seconds behind the newest media to play at; left out, the player's default, 0.5 s.
+   * Each time the buffer runs dry it grows by 0.1 s, up to 1 s (or this value, if larger).
    */
   liveLatency?: number;
   /** Fastest playbackRate used to catch up with the live edge (default 1.15, at most 1.5). */
@@ -88,6 +88,8 @@ export class Player extends EventTarget {
   off<K extends keyof PlayerEvents>(name: K, callback: (detail: PlayerEvents[K]) => void): void;
   /** `null` once destroyed. */
   stats(): PlayerStats | null;
+  /** Seeks to the live edge now (`liveLatency` behind the newest media), as after a hidden tab. */
+  jumpToLive(): void;
   /** Closes the stream, detaches from the `<video>`, releases listeners, timers and buffers. */
   destroy(): void;
 }

@@ -72,8 +72,8 @@ export class Player extends EventTarget {
       this.#settle = { resolve, reject };
     });
     this.#opened.catch(() => {});
-    const settings = { liveLatency: 0.5, ...options };
-    this.#inner = new WasmPlayer(video, settings, (name, detail) => {
+    // Options left out take the player's defaults (in Rust, `live_edge::Options`).
+    this.#inner = new WasmPlayer(video, options, (name, detail) => {
       if (name === 'open') {
         this.#settle.resolve();
         // A task later, the code awaiting `create` has run and registered its listeners.
@@ -110,6 +110,11 @@ export class Player extends EventTarget {
   /** Latency and buffer (s), bitrate (bit/s), fps, frames, codecs, reconnects; `null` once destroyed. */
   stats() {
     return this.#destroyed ? null : this.#inner.stats();
+  }
+
+  /** Seeks to the live edge now (`liveLatency` behind the newest media), as after a hidden tab. */
+  jumpToLive() {
+    if (!this.#destroyed) this.#inner.jumpToLive();
   }
 
   /** Closes the stream, detaches from the `<video>` and releases everything this player holds. */

@@ -9,8 +9,8 @@ pub mod amf;
 pub mod codec;
 pub mod flv;
 pub mod fmp4;
+pub mod live_edge;
+pub mod pipeline;
 pub mod rtmp;
 pub mod stream;
-/// The browser surface (feature `web`); its live-edge policy is plain Rust and tested natively.
-#[cfg(any(test, feature = "web"))]
-pub mod web;
+

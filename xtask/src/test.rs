@@ -86,15 +86,16 @@ pub fn run(args: &Args) -> Result<()> {
             "warnings",
         ]))
     })?;
-    // The core must keep building for the browser.
+    // The core must keep building for the browser, on its own (it has no features) and
+    // in the browser crate (a debug build; the package step above built the `wasm` profile).
     ctx.step("wasm", |s| {
-        s.run(ctx.cargo().args([
-            "build",
-            "-p",
-            "flashless-core",
-            "--target",
-            "wasm32-unknown-unknown",
-        ]))
+        for krate in ["flashless-core", wasm::CRATE] {
+            s.run(
+                ctx.cargo()
+                    .args(["build", "-p", krate, "--target", wasm::TARGET]),
+            )?;
+        }
+        Ok(())
     })?;
     ctx.step("deploy manifests", |s| {
         let manifests = std::fs::read_dir(ctx.root.join("deploy/k8s"))?

@@ -1,8 +1,8 @@
-//! `cargo xtask wasm`: the npm package's generated files. The core with its `web`
-//! feature is built for wasm32 with the `wasm` profile, wasm-bindgen writes the
-//! glue, wasm-opt (Debian's binaryen) shrinks the module, and the files are copied
-//! into `pkg/` only when their bytes changed, so an unchanged build does not make
-//! the gateway re-embed them.
+//! `cargo xtask wasm`: the npm package's generated files. The browser crate
+//! (`flashless-web`) is built for wasm32 with the `wasm` profile, wasm-bindgen
+//! writes the glue, wasm-opt (Debian's binaryen) shrinks the module, and the files
+//! are copied into `pkg/` only when their bytes changed, so an unchanged build does
+//! not make the gateway re-embed them.
 
 use std::fs;
 use std::path::Path;
@@ -12,7 +12,9 @@ use anyhow::{Context, Result, bail};
 
 use crate::step::{Ctx, Step, probe};
 
-const TARGET: &str = "wasm32-unknown-unknown";
+pub const TARGET: &str = "wasm32-unknown-unknown";
+/// The crate built into the package's wasm.
+pub const CRATE: &str = "flashless-web";
 /// wasm-bindgen's `--out-name`: `pkg/flashless.js` is the hand-written entry that imports it.
 pub const OUT_NAME: &str = "flashless_wasm";
 /// The generated files, relative to `pkg/`.
@@ -44,12 +46,10 @@ pub fn build(ctx: &Ctx) -> Result<()> {
             "--target",
             TARGET,
             "-p",
-            "flashless-core",
-            "--features",
-            "web",
+            CRATE,
         ]))?;
         let target_dir = ctx.target_dir();
-        let input = target_dir.join(TARGET).join("wasm/flashless_core.wasm");
+        let input = target_dir.join(TARGET).join("wasm/flashless_web.wasm");
         let staging = target_dir.join("xtask/wasm-pkg");
         if staging.exists() {
             fs::remove_dir_all(&staging)

@@ -16,8 +16,8 @@
 //! rtmp, garbage numbers read as 0, an option without `=` ending the option list)
 //! this parser returns an error instead; see [`UrlError`].
 
+use core::net::Ipv6Addr;
 use std::fmt::Write as _;
-use std::net::Ipv6Addr;
 use std::str::FromStr;
 
 use crate::amf::{Object, Value};

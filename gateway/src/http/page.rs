@@ -1,13 +1,13 @@
-//! The viewer page (`web/`), compiled into the binary: `/`, `/watch/<channel>`,
+//! The viewer page (`web/page/`), compiled into the binary: `/`, `/watch/<channel>`,
 //! `/embed/<channel>` and its script and style under `/web/`.
 
 use axum::extract::Path;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-static INDEX: &str = include_str!("../../../web/index.html");
-static APP: &str = include_str!("../../../web/app.js");
-static STYLE: &str = include_str!("../../../web/style.css");
+static INDEX: &str = include_str!("../../../web/page/index.html");
+static APP: &str = include_str!("../../../web/page/app.js");
+static STYLE: &str = include_str!("../../../web/page/style.css");
 
 /// The page for `/`, `/watch/<channel>` and `/embed/<channel>`: its script reads the path.
 pub async fn index() -> Response {

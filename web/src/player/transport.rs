@@ -14,7 +14,7 @@ use web_sys::{
 };
 
 use super::{Core, WeakCore, with};
-use crate::web::js;
+use crate::js;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {

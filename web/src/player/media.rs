@@ -9,6 +9,7 @@
 
 use std::collections::VecDeque;
 
+use flashless_core::fmp4::Track;
 use js_sys::{Array, Function, Reflect, Uint8Array};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
@@ -16,8 +17,7 @@ use web_sys::{HtmlVideoElement, MediaSource, MediaSourceReadyState, SourceBuffer
 
 use super::handles::Listener;
 use super::{Outbox, WeakCore, error, with};
-use crate::fmp4::Track;
-use crate::web::js;
+use crate::js;
 
 /// Longest a track is waited for before the SourceBuffers are created without it.
 const HOLD_MS: f64 = 1000.0;
@@ -125,9 +125,9 @@ impl Media {
     }
 
     /// `onMetaData` may say a track is absent (`hasAudio: false`).
-    pub fn expect_from_metadata(&mut self, meta: &crate::amf::Value) {
+    pub fn expect_from_metadata(&mut self, meta: &flashless_core::amf::Value) {
         for (i, key) in ["hasVideo", "hasAudio"].into_iter().enumerate() {
-            if let Some(has) = meta.get(key).and_then(crate::amf::Value::as_bool) {
+            if let Some(has) = meta.get(key).and_then(flashless_core::amf::Value::as_bool) {
                 self.expect[i] = has;
             }
         }

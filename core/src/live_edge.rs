@@ -1,7 +1,8 @@
 //! The player's live-edge policy, with no browser in it: given where the playhead
 //! is and what is buffered, which playback rate to use and whether to seek. The
-//! player (`player/`) reads the `<video>` into a [`Snapshot`] every tick and
-//! applies the [`Decision`]; the tests here drive it with numbers alone.
+//! browser player (crate `flashless-web`) reads the `<video>` into a [`Snapshot`]
+//! every tick and applies the [`Decision`]; the tests here drive it with numbers
+//! alone.
 
 /// Tuning; times in seconds.
 #[derive(Debug, Clone, Copy, PartialEq)]

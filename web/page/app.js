@@ -240,8 +240,7 @@ function toggleMute() {
 }
 
 function goLive() {
-  const b = video.buffered;
-  if (b.length) video.currentTime = Math.max(b.start(b.length - 1), b.end(b.length - 1) - 0.3);
+  current?.player.jumpToLive();
   video.play().catch(() => {});
 }
 

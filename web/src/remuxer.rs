@@ -1,91 +1,12 @@
 //! `Remuxer` for JS: FLV bytes in (any split), remuxer events out as plain
 //! objects. Usable wherever wasm runs: a page, a Web Worker, Node.
 
+use flashless_core::fmp4::{Fragmenting, Layout, RemuxerOptions};
+use flashless_core::pipeline::{Output, Pipeline};
 use js_sys::{Array, Object, Uint8Array};
 use wasm_bindgen::prelude::*;
 
-use super::js::{self, set};
-use crate::flv::{FlvReader, Item};
-use crate::fmp4::{self, Fragmenting, Layout, RemuxEvent, RemuxerOptions};
-
-/// What the byte stream produced: the FLV header's track flags, then remuxer events.
-pub(crate) enum Output {
-    Header {
-        has_audio: bool,
-        has_video: bool,
-    },
-    Remux(RemuxEvent),
-    /// The FLV stream itself is malformed; nothing more will come from it.
-    Broken(String),
-}
-
-/// The FLV reader and the remuxer, shared by the `Remuxer` binding and the player.
-pub(crate) struct Pipeline {
-    reader: FlvReader,
-    remuxer: fmp4::Remuxer,
-    broken: bool,
-    /// `Fragmenting::OnCut`: each push ends with a cut.
-    cut_each_push: bool,
-}
-
-impl Pipeline {
-    pub(crate) fn new(options: RemuxerOptions, tags_only: bool) -> Self {
-        Pipeline {
-            reader: if tags_only {
-                FlvReader::tags_only()
-            } else {
-                FlvReader::new()
-            },
-            remuxer: fmp4::Remuxer::new(options),
-            broken: false,
-            cut_each_push: options.fragment == Fragmenting::OnCut,
-        }
-    }
-
-    pub(crate) fn push(&mut self, bytes: &[u8], out: &mut impl FnMut(Output)) {
-        if self.broken {
-            return;
-        }
-        self.reader.push(bytes);
-        loop {
-            match self.reader.next_item() {
-                Ok(Some(Item::Header(h))) => out(Output::Header {
-                    has_audio: h.has_audio,
-                    has_video: h.has_video,
-                }),
-                Ok(Some(Item::Tag(tag))) => {
-                    self.remuxer.push(&tag);
-                    self.drain(out);
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    self.broken = true;
-                    out(Output::Broken(e.to_string()));
-                    break;
-                }
-            }
-        }
-        if self.cut_each_push {
-            self.remuxer.cut();
-            self.drain(out);
-        }
-    }
-
-    pub(crate) fn flush(&mut self, out: &mut impl FnMut(Output)) {
-        self.remuxer.flush();
-        self.drain(out);
-    }
-
-    pub(crate) fn stats(&self) -> fmp4::RemuxStats {
-        self.remuxer.stats()
-    }
-
-    fn drain(&mut self, out: &mut impl FnMut(Output)) {
-        while let Some(ev) = self.remuxer.poll_event() {
-            out(Output::Remux(ev));
-        }
-    }
-}
+use crate::js::{self, set};
 
 /// FLV → fragmented MP4.
 ///
@@ -190,7 +111,11 @@ fn output(o: &Output, data: &JsValue) -> JsValue {
             let obj = Object::new();
             set(&obj, "type", "error");
             set(&obj, "track", JsValue::NULL);
-            set(&obj, "message", "FLV stream: ".to_owned() + message);
+            set(
+                &obj,
+                "message",
+                "FLV stream: ".to_owned() + &message.to_string(),
+            );
             set(&obj, "fatal", true);
             obj.into()
         }

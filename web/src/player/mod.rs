@@ -15,6 +15,9 @@ use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::rc::{Rc, Weak};
 
+use flashless_core::fmp4::{RemuxEvent, RemuxerOptions, Track};
+use flashless_core::live_edge::{self, LiveEdge, Seek, Snapshot};
+use flashless_core::pipeline::{Output, Pipeline};
 use js_sys::{Function, Object};
 use wasm_bindgen::prelude::*;
 use web_sys::{Document, HtmlVideoElement};
@@ -22,10 +25,7 @@ use web_sys::{Document, HtmlVideoElement};
 use self::handles::{Listener, Timer};
 use self::media::Media;
 use self::transport::{Kind, Transport};
-use super::js::{self, set};
-use super::live::{self, LiveEdge, Seek, Snapshot};
-use super::remuxer::{Output, Pipeline};
-use crate::fmp4::{RemuxEvent, RemuxerOptions, Track};
+use crate::js::{self, set};
 
 type Outbox = Vec<(&'static str, JsValue)>;
 type WeakCore = Weak<RefCell<Core>>;
@@ -55,6 +55,8 @@ pub struct Player {
 impl Player {
     /// `options`: `{ url, liveLatency?, maxRate?, jumpBehind?, backBuffer?, autoplay? }`;
     /// `on_event(name, detail)` receives every event.
+    // Each option left out takes `live_edge::Options::default()`'s value (the doc
+    // comments above are shipped in the JS glue, so they stay short).
     #[wasm_bindgen(constructor)]
     pub fn new(
         video: HtmlVideoElement,
@@ -76,12 +78,19 @@ impl Player {
                 .filter(|v| v.is_finite())
                 .map_or(default, |v| v.max(min).min(max))
         };
-        let target = number("liveLatency", 0.5, 0.1, 30.0);
-        let edge = live::Options {
+        // The defaults are the live-edge policy's own, set in one place.
+        let defaults = live_edge::Options::default();
+        let target = number("liveLatency", defaults.target, 0.1, 30.0);
+        let edge = live_edge::Options {
             target,
-            max_rate: number("maxRate", 1.15, 1.0, 1.5),
-            jump_behind: number("jumpBehind", 3.0_f64.max(target * 2.0), target + 1.0, 120.0),
-            back_buffer: number("backBuffer", 10.0, 2.0, 600.0),
+            max_rate: number("maxRate", defaults.max_rate, 1.0, 1.5),
+            jump_behind: number(
+                "jumpBehind",
+                defaults.jump_behind.max(target * 2.0),
+                target + 1.0,
+                120.0,
+            ),
+            back_buffer: number("backBuffer", defaults.back_buffer, 2.0, 600.0),
         };
         let autoplay = js::get(&options, "autoplay").as_bool() != Some(false);
         let document = web_sys::window()
@@ -115,6 +124,18 @@ impl Player {
             Ok(c) => c.stats(),
             Err(_) => Object::new(),
         }
+    }
+
+    /// Seeks to the live edge now, as after a hidden tab.
+    // Before the first media there is nothing to jump to: the player starts at the edge anyway.
+    #[wasm_bindgen(js_name = jumpToLive)]
+    pub fn jump_to_live(&self) {
+        with(&Rc::downgrade(&self.core), |c| {
+            if c.edge.started() {
+                c.edge.resync();
+                c.tick();
+            }
+        });
     }
 
     /// Stops the stream, detaches from the `<video>`, releases every listener and timer.
@@ -215,7 +236,7 @@ impl Core {
         video: HtmlVideoElement,
         url: String,
         kind: Kind,
-        edge: live::Options,
+        edge: live_edge::Options,
         autoplay: bool,
         on_event: Function,
         me: WeakCore,
@@ -341,7 +362,7 @@ impl Core {
 
     fn handle(&mut self, output: Output) {
         if let Output::Broken(why) = output {
-            let reason = "bad FLV stream: ".to_owned() + &why;
+            let reason = "bad FLV stream: ".to_owned() + &why.to_string();
             error(&mut self.outbox, reason.clone(), None, None);
             return self.on_end(self.generation, reason);
         }

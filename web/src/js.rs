@@ -1,10 +1,9 @@
 //! Small conversions at the JS boundary: plain objects, AMF values, remuxer events.
 
+use flashless_core::amf::Value;
+use flashless_core::fmp4::{RemuxEvent, Track};
 use js_sys::{Array, Object, Reflect, Uint8Array};
 use wasm_bindgen::JsValue;
-
-use crate::amf::Value;
-use crate::fmp4::{RemuxEvent, Track};
 
 /// Sets `key` on a plain object; setting a property on a fresh object cannot fail.
 pub fn set(obj: &Object, key: &str, value: impl Into<JsValue>) {

@@ -1,0 +1,216 @@
+//! FLV bytes in, remuxer events out: the [`FlvReader`] and the [`fmp4::Remuxer`]
+//! joined, for a caller that receives a byte stream in pieces of any size (the
+//! browser player's WebSocket or fetch, the npm package's `Remuxer`).
+
+use crate::flv::{FlvError, FlvReader, Item};
+use crate::fmp4::{self, Fragmenting, RemuxEvent, RemuxStats, RemuxerOptions};
+
+/// What the byte stream produced: the FLV header's track flags, then remuxer events.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Output {
+    Header {
+        has_audio: bool,
+        has_video: bool,
+    },
+    Remux(RemuxEvent),
+    /// The FLV stream itself is malformed; nothing more will come from it.
+    Broken(FlvError),
+}
+
+/// The FLV reader and the remuxer, fed with bytes split anywhere.
+#[derive(Debug)]
+pub struct Pipeline {
+    reader: FlvReader,
+    remuxer: fmp4::Remuxer,
+    broken: bool,
+    /// `Fragmenting::OnCut`: each push ends with a cut.
+    cut_each_push: bool,
+}
+
+impl Pipeline {
+    /// `tags_only`: the stream starts with a tag, not with the FLV file header.
+    pub fn new(options: RemuxerOptions, tags_only: bool) -> Self {
+        Pipeline {
+            reader: if tags_only {
+                FlvReader::tags_only()
+            } else {
+                FlvReader::new()
+            },
+            remuxer: fmp4::Remuxer::new(options),
+            broken: false,
+            cut_each_push: options.fragment == Fragmenting::OnCut,
+        }
+    }
+
+    /// Feeds the next bytes; `out` receives what they completed. Once the stream
+    /// is broken it has reported so once, and further bytes are ignored.
+    pub fn push(&mut self, bytes: &[u8], out: &mut impl FnMut(Output)) {
+        if self.broken {
+            return;
+        }
+        self.reader.push(bytes);
+        loop {
+            match self.reader.next_item() {
+                Ok(Some(Item::Header(h))) => out(Output::Header {
+                    has_audio: h.has_audio,
+                    has_video: h.has_video,
+                }),
+                Ok(Some(Item::Tag(tag))) => {
+                    self.remuxer.push(&tag);
+                    self.drain(out);
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    self.broken = true;
+                    out(Output::Broken(e));
+                    break;
+                }
+            }
+        }
+        if self.cut_each_push {
+            self.remuxer.cut();
+            self.drain(out);
+        }
+    }
+
+    /// End of stream: what the remuxer still holds goes out.
+    pub fn flush(&mut self, out: &mut impl FnMut(Output)) {
+        self.remuxer.flush();
+        self.drain(out);
+    }
+
+    pub fn stats(&self) -> RemuxStats {
+        self.remuxer.stats()
+    }
+
+    fn drain(&mut self, out: &mut impl FnMut(Output)) {
+        while let Some(ev) = self.remuxer.poll_event() {
+            out(Output::Remux(ev));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FLV: &[u8] = include_bytes!("../../testdata/h264_aac.flv");
+
+    fn run(pipeline: &mut Pipeline, pieces: &[&[u8]]) -> Vec<Output> {
+        let mut outputs = Vec::new();
+        for piece in pieces {
+            pipeline.push(piece, &mut |o| outputs.push(o));
+        }
+        pipeline.flush(&mut |o| outputs.push(o));
+        outputs
+    }
+
+    fn whole() -> Vec<Output> {
+        run(&mut Pipeline::new(RemuxerOptions::default(), false), &[FLV])
+    }
+
+    #[test]
+    fn a_real_file_gives_the_header_then_init_segments_and_fragments() {
+        let outputs = whole();
+        assert_eq!(
+            outputs.first(),
+            Some(&Output::Header {
+                has_audio: true,
+                has_video: true
+            })
+        );
+        let count = |f: fn(&RemuxEvent) -> bool| {
+            outputs
+                .iter()
+                .filter(|o| matches!(o, Output::Remux(ev) if f(ev)))
+                .count()
+        };
+        assert_eq!(count(|ev| matches!(ev, RemuxEvent::Init { .. })), 2);
+        assert!(count(|ev| matches!(ev, RemuxEvent::Fragment { .. })) >= 50);
+        assert!(!outputs.iter().any(|o| matches!(o, Output::Broken(_))));
+    }
+
+    #[test]
+    fn any_split_gives_the_same_events() {
+        let expected = whole();
+        for size in [1, 2, 3, 7, 11, 64, 1000, 4096] {
+            let pieces: Vec<&[u8]> = FLV.chunks(size).collect();
+            let got = run(
+                &mut Pipeline::new(RemuxerOptions::default(), false),
+                &pieces,
+            );
+            assert!(got == expected, "pieces of {size} bytes");
+        }
+        // One cut at every offset of the header and the first tags.
+        for at in 0..600 {
+            let (a, b) = FLV.split_at(at);
+            let got = run(
+                &mut Pipeline::new(RemuxerOptions::default(), false),
+                &[a, b],
+            );
+            assert!(got == expected, "split at byte {at}");
+        }
+    }
+
+    #[test]
+    fn tags_only_reads_a_stream_without_the_file_header() {
+        // FLV header (9 bytes) and PreviousTagSize0 (4 bytes).
+        let mut pipeline = Pipeline::new(RemuxerOptions::default(), true);
+        let got = run(&mut pipeline, &[&FLV[13..]]);
+        assert_eq!(got, whole()[1..]);
+    }
+
+    #[test]
+    fn fragment_per_push_cuts_at_the_end_of_each_push() {
+        let options = RemuxerOptions {
+            fragment: Fragmenting::OnCut,
+            ..RemuxerOptions::default()
+        };
+        let fragments = |pieces: &[&[u8]]| {
+            run(&mut Pipeline::new(options, false), pieces)
+                .iter()
+                .filter(|o| matches!(o, Output::Remux(RemuxEvent::Fragment { .. })))
+                .count()
+        };
+        let one = fragments(&[FLV]);
+        let halves = fragments(&[&FLV[..FLV.len() / 2], &FLV[FLV.len() / 2..]]);
+        assert!(one < halves, "{one} fragments in one push, {halves} in two");
+    }
+
+    #[test]
+    fn a_broken_stream_reports_once_and_then_nothing() {
+        let mut pipeline = Pipeline::new(RemuxerOptions::default(), false);
+        let mut outputs = Vec::new();
+        let mut bytes = FLV[..2000].to_vec();
+        bytes[0] = b'X';
+        pipeline.push(&bytes, &mut |o| outputs.push(o));
+        assert_eq!(
+            outputs,
+            [Output::Broken(FlvError::BadSignature { offset: 0 })]
+        );
+        outputs.clear();
+        pipeline.push(&FLV[2000..], &mut |o| outputs.push(o));
+        pipeline.push(FLV, &mut |o| outputs.push(o));
+        assert_eq!(outputs, []);
+        assert_eq!(pipeline.stats().tags_in, 0);
+    }
+
+    #[test]
+    fn a_bad_tag_mid_stream_reports_once_after_the_good_ones() {
+        // The header, PreviousTagSize0, then a tag whose type byte is not 8/9/18.
+        let mut bytes = FLV[..13].to_vec();
+        bytes.extend_from_slice(&[0x07, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        let mut pipeline = Pipeline::new(RemuxerOptions::default(), false);
+        let mut outputs = Vec::new();
+        pipeline.push(&bytes, &mut |o| outputs.push(o));
+        pipeline.push(&FLV[13..], &mut |o| outputs.push(o));
+        assert!(matches!(outputs[0], Output::Header { .. }), "{outputs:?}");
+        assert_eq!(
+            outputs[1..],
+            [Output::Broken(FlvError::UnknownTagType {
+                offset: 13,
+                tag_type: 0x07
+            })]
+        );
+    }
+}
