@@ -13,4 +13,3 @@ pub mod live_edge;
 pub mod pipeline;
 pub mod rtmp;
 pub mod stream;
-
