@@ -139,7 +139,7 @@ const NGINX_RTMP_MODULES = ['/usr/lib/nginx/modules/ngx_rtmp_module.so', '/usr/s
 
 /**
  * nginx with the RTMP module and one `live` application on a free port (as
- * `gateway/tests/peers` starts it); `{ rtmp }` so `publish` can push to it.
+ * `flashless_lab::peers` starts it); `{ rtmp }` so `publish` can push to it.
  */
 export async function startNginx(t) {
   const module = NGINX_RTMP_MODULES.find((p) => existsSync(p));

@@ -22,8 +22,8 @@ const TEST_PACKAGES: &[&str] = &[
 /// The peers `cargo xtask bench` compares with, its publisher, and the browser the
 /// latency benchmark plays in.
 const BENCH_PACKAGES: &[&str] = &["nginx", "libnginx-mod-rtmp", "ffmpeg", "nodejs", "chromium"];
-/// Where the benchmarks' npm peers are pinned.
-pub const BENCH_NPM_DIR: &str = "e2e/bench";
+/// Where the lab pins its npm peers (flashless-lab's `NPM_DIR`).
+const BENCH_NPM_DIR: &str = "lab/browser";
 
 #[derive(Default, Clone, Copy)]
 pub struct Needs {

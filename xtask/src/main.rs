@@ -2,10 +2,9 @@
 //! xtask pattern). CI runs `cargo xtask test`; it installs what is missing, prints
 //! one line per step and fails with the step's name.
 
-mod bench;
 mod deps;
 mod fuzz;
-mod soak;
+mod lab;
 mod step;
 mod test;
 mod wasm;
@@ -84,8 +83,8 @@ fn dispatch() -> Result<()> {
             [v] if v == "-v" || v == "--verbose" => wasm::run_cmd(true),
             _ => bail!("`cargo xtask wasm` takes only -v (see `cargo xtask help`)"),
         },
-        "bench" => bench::run(&bench::Args::parse(rest)?),
-        "soak" => soak::run(&soak::Args::parse(rest)?),
+        "bench" => lab::bench(rest),
+        "soak" => lab::soak(rest),
         "help" | "-h" | "--help" => {
             println!("{USAGE}");
             Ok(())

@@ -1,10 +1,8 @@
-//! Peers for the upstream tests: nginx-rtmp on a chosen port (so it can be restarted
-//! in place), nginx's `stream` module terminating TLS in front of any port, a
-//! throwaway CA with a certificate for 127.0.0.1 made by `openssl`; and the other
-//! end, a test viewer recording what a channel delivers.
+//! Peers for the upstream tests, from the lab's harness: nginx-rtmp on a chosen port
+//! (so it can be restarted in place), nginx's `stream` module terminating TLS in front
+//! of any port, a throwaway CA made by `openssl`; and the other end, a test viewer
+//! recording what a channel delivers, over the gateway's own hub.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -13,184 +11,36 @@ use flashless_core::stream::Role;
 use flashless_gateway::hub::{Channel, Feed, Hub, Limits, MediaTag, Source, UpstreamState};
 use flashless_gateway::ingest::{self as upstream, PullOptions, UpstreamSpec};
 use flashless_gateway::shutdown::{self, Trigger};
+use flashless_lab::peers as lab;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use super::{Guard, TempDir, wait_for_port};
+use super::or_fail;
 
-const MODULE_DIRS: &[&str] = &["/usr/lib/nginx/modules", "/usr/share/nginx/modules"];
-
-fn module(name: &str, package: &str) -> String {
-    MODULE_DIRS
-        .iter()
-        .map(|d| Path::new(d).join(name))
-        .find(|p| p.exists())
-        .unwrap_or_else(|| panic!("nginx module {name} (Debian package {package})"))
-        .display()
-        .to_string()
-}
-
-/// nginx started from `body` (everything after the common top of nginx.conf).
-fn nginx(dir: &TempDir, load: &[String], body: &str, what: &str) -> Guard {
-    let loads: String = load.iter().map(|m| format!("load_module {m};\n")).collect();
-    let conf = format!(
-        "{loads}daemon off;\nmaster_process off;\nworker_processes 1;\n\
-         pid {dir}/nginx.pid;\nerror_log {dir}/error.log info;\n\
-         events {{ worker_connections 256; }}\n{body}",
-        dir = dir.0.display()
-    );
-    let conf_path = dir.path("nginx.conf");
-    std::fs::write(&conf_path, conf).expect("writing nginx.conf");
-    Guard::spawn(
-        Command::new("nginx")
-            .arg("-e")
-            .arg(dir.path("error.log"))
-            .arg("-p")
-            .arg(&dir.0)
-            .arg("-c")
-            .arg(&conf_path),
-        what,
-    )
-}
-
-/// nginx-rtmp with one `live` application on `port`; dropping it kills nginx.
-pub struct NginxRtmp {
-    pub port: u16,
-    _guard: Guard,
-    _dir: TempDir,
-}
+/// nginx-rtmp with one `live` application on `port` (so it can be restarted in place).
+pub struct NginxRtmp;
 
 impl NginxRtmp {
-    pub fn start_on(port: u16) -> NginxRtmp {
-        let dir = TempDir::new("nginx-up");
-        let body = format!(
-            "rtmp {{ server {{ listen 127.0.0.1:{port}; chunk_size 4096;\n\
-               application live {{ live on; record off; }} }} }}\n"
-        );
-        let guard = nginx(
-            &dir,
-            &[module("ngx_rtmp_module.so", "libnginx-mod-rtmp")],
-            &body,
-            "nginx (rtmp)",
-        );
-        wait_for_port(port, "nginx-rtmp");
-        NginxRtmp {
-            port,
-            _guard: guard,
-            _dir: dir,
-        }
+    pub fn start_on(port: u16) -> lab::NginxRtmp {
+        or_fail(lab::NginxRtmp::start_on(port, 4096))
     }
 }
 
 /// A CA and a server certificate it signed for 127.0.0.1 and localhost.
-pub struct TestCa {
-    pub ca_pem: PathBuf,
-    pub cert_pem: PathBuf,
-    pub key_pem: PathBuf,
-    _dir: TempDir,
-}
+pub struct TestCa;
 
 impl TestCa {
-    pub fn generate() -> TestCa {
-        let dir = TempDir::new("ca");
-        let p = |name: &str| dir.path(name).display().to_string();
-        let ext = dir.path("leaf.ext");
-        std::fs::write(
-            &ext,
-            "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\n\
-             extendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n",
-        )
-        .expect("writing leaf.ext");
-        let ec = [
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-        ];
-        openssl(
-            &[
-                "req",
-                "-x509",
-                "-days",
-                "2",
-                "-subj",
-                "/CN=flashless test CA",
-            ],
-            &ec,
-            &["-keyout", &p("ca.key"), "-out", &p("ca.pem")],
-        );
-        openssl(
-            &["req", "-subj", "/CN=localhost"],
-            &ec,
-            &["-keyout", &p("leaf.key"), "-out", &p("leaf.csr")],
-        );
-        openssl(
-            &["x509", "-req", "-days", "2", "-in", &p("leaf.csr")],
-            &[
-                "-CA",
-                &p("ca.pem"),
-                "-CAkey",
-                &p("ca.key"),
-                "-CAcreateserial",
-            ],
-            &["-extfile", &p("leaf.ext"), "-out", &p("leaf.pem")],
-        );
-        TestCa {
-            ca_pem: dir.path("ca.pem"),
-            cert_pem: dir.path("leaf.pem"),
-            key_pem: dir.path("leaf.key"),
-            _dir: dir,
-        }
+    pub fn generate() -> lab::TestCa {
+        or_fail(lab::TestCa::generate())
     }
 }
 
-fn openssl(a: &[&str], b: &[&str], c: &[&str]) {
-    let out = Command::new("openssl")
-        .args(a)
-        .args(b)
-        .args(c)
-        .stdin(Stdio::null())
-        .output()
-        .expect("running openssl (Debian package openssl)");
-    assert!(
-        out.status.success(),
-        "openssl {a:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// nginx's `stream` module on a free port, terminating TLS with `ca`'s server
-/// certificate and passing the plain bytes to `target_port`.
-pub struct TlsTerminator {
-    pub port: u16,
-    _guard: Guard,
-    _dir: TempDir,
-}
+/// nginx's `stream` module terminating TLS in front of `target_port`.
+pub struct TlsTerminator;
 
 impl TlsTerminator {
-    pub fn start(target_port: u16, ca: &TestCa) -> TlsTerminator {
-        let dir = TempDir::new("nginx-tls");
-        let port = super::free_port();
-        let body = format!(
-            "stream {{ server {{ listen 127.0.0.1:{port} ssl;\n\
-               ssl_certificate {cert}; ssl_certificate_key {key};\n\
-               proxy_pass 127.0.0.1:{target_port}; }} }}\n",
-            cert = ca.cert_pem.display(),
-            key = ca.key_pem.display()
-        );
-        let guard = nginx(
-            &dir,
-            &[module("ngx_stream_module.so", "libnginx-mod-stream")],
-            &body,
-            "nginx (stream, TLS)",
-        );
-        wait_for_port(port, "nginx's TLS terminator");
-        TlsTerminator {
-            port,
-            _guard: guard,
-            _dir: dir,
-        }
+    pub fn start(target_port: u16, ca: &lab::TestCa) -> lab::TlsTerminator {
+        or_fail(lab::TlsTerminator::start(target_port, ca))
     }
 }
 

@@ -1,5 +1,5 @@
-//! Fan-out load generator for `cargo xtask bench`: N viewers of one live channel over
-//! WS-FLV (`ws://host:port/live/name.flv`) or RTMP play (`rtmp://host:port/live/name`),
+//! Fan-out load generator for `cargo xtask bench` and `soak`: N viewers of one live
+//! channel over WS-FLV (`ws://host:port/live/name.flv`) or RTMP play (`rtmp://host:port/live/name`),
 //! all on one thread, each parsing and checking every tag.
 //!
 //! N steps up (`--steps`); after each step settles, a window measures every viewer's
@@ -292,9 +292,7 @@ impl Proc {
     }
 
     fn rss_kb(&self) -> Option<u64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.0)).ok()?;
-        let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-        line.split_whitespace().nth(1)?.parse().ok()
+        flashless_lab::peers::rss_kib(self.0)
     }
 }
 

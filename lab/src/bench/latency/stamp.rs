@@ -1,6 +1,6 @@
 //! The picture the latency benchmark publishes, stamped with the wall-clock time it
 //! was made. The page reads the stamp back from the frame on screen;
-//! `e2e/bench/probe.js` holds that reader, and must follow this layout.
+//! `lab/browser/probe.js` holds that reader, and must follow this layout.
 //!
 //! The stamp: the picture's top 32 rows, two rows of 40 cells of 16×16 pixels,
 //! each cell black or white. Each row starts with a white and a black reference
@@ -117,7 +117,7 @@ pub fn draw(frame: &mut [u8], n: u64, ms: u64) {
 
 /// Reads the stamp off a luma plane `WIDTH` wide (its top `ROWS * CELL` rows are
 /// enough): the mean of each cell's central 8×8 pixels against the midpoint of its
-/// row's reference cells. `e2e/bench/probe.js` reads the same way from RGBA.
+/// row's reference cells. `lab/browser/probe.js` reads the same way from RGBA.
 pub fn read(luma: &[u8]) -> Option<(u64, u16)> {
     let mean = |row: usize, col: usize| {
         let mut sum = 0u32;

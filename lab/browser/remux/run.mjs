@@ -1,7 +1,7 @@
 // Drives the remux benchmark's page in Debian's Chromium (`cargo xtask bench remux`
 // starts it and reads what it prints):
 //
-//   node e2e/bench/remux/run.mjs [--runs N] [--chunk BYTES] [--only REMUXER,…] [--profile DIR]
+//   node lab/browser/remux/run.mjs [--runs N] [--chunk BYTES] [--only REMUXER,…] [--profile DIR]
 //                                [--out FILE] NAME=FILE.flv...
 //
 // Serves the page, the npm package `flashless` (pkg/) and the peers' sources bundled by
@@ -21,10 +21,14 @@ import http from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { build } from 'esbuild';
-import { chromium } from 'playwright-core';
+import { createRequire } from 'node:module';
 
-import { CHROMIUM_ARGS } from '../../harness.mjs';
+import { build } from 'esbuild';
+
+// playwright-core and the Chromium flags are the browser tests' (e2e's npm lock).
+import { CHROMIUM_ARGS } from '../../../e2e/harness.mjs';
+
+const { chromium } = createRequire(new URL('../../../e2e/package.json', import.meta.url))('playwright-core');
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const root = path.resolve(here, '../../..');

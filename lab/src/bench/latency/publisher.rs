@@ -21,7 +21,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, Result, bail};
 
 use super::stamp::{self, FPS, HEIGHT, WIDTH};
-use crate::bench::peers::{self, Guard, SERVER_CORE};
+use crate::peers::{self, Guard, SERVER_CORE};
 
 /// The encoder's settings, also quoted in `docs/benchmarks.md`: x264 tuned for
 /// latency, a keyframe every second, about 1 Mbit/s like the fan-out clip.
@@ -84,7 +84,7 @@ impl Publisher {
             .spawn()
             .context("starting ffmpeg (the stamped publisher)")?;
         let stdin = child.stdin.take().context("ffmpeg's stdin")?;
-        let ffmpeg = Guard::adopt(child);
+        let ffmpeg = Guard::adopt(child, "ffmpeg");
         let stop = Arc::new(AtomicBool::new(false));
         let start = Instant::now();
         let flag = stop.clone();

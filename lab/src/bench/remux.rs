@@ -1,4 +1,4 @@
-//! `cargo xtask bench remux`: FLV → fragmented MP4 throughput of the flashless
+//! `lab bench remux` (`cargo xtask bench remux`): FLV → fragmented MP4 throughput of the flashless
 //! `Remuxer` (wasm) against mpegts.js's and flv.js's FLV demuxer + MP4 remuxer, in
 //! one Chromium page, on the same recordings fed from memory; and the native
 //! remuxer under criterion for reference. The figures go to `docs/benchmarks.md`.
@@ -8,15 +8,14 @@ mod doc;
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
 use super::Args;
-use super::report;
-use crate::deps::BENCH_NPM_DIR;
-use crate::step::Ctx;
-use crate::wasm;
+use crate::peers::{release_dir, run_logged};
+use crate::report::{self, Machine, Peer};
+use crate::{NPM_DIR, step};
 use doc::{Table, section};
 
 /// The remuxers in the page, in the order of the tables: flashless with a fragment per
@@ -252,9 +251,9 @@ fn mb_per_s(bytes: u64, ms: f64) -> f64 {
     bytes as f64 / 1e3 / ms
 }
 
-pub fn run(ctx: &Ctx, args: &Args) -> Result<()> {
-    // Always the package of this tree: a stale one would measure other code.
-    wasm::build(ctx)?;
+/// Measures; `cargo xtask bench` has built the npm package of this tree (a stale one
+/// would measure other code).
+pub fn run(root: &Path, args: &Args) -> Result<()> {
     let (recordings, runs): (Vec<Recording>, usize) = if args.quick {
         (vec![QUICK], args.runs.unwrap_or(3))
     } else {
@@ -262,66 +261,68 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<()> {
     };
     let mut counts = BTreeMap::new();
     for rec in &recordings {
-        let path = ctx.step(&format!("recording {}", rec.name()), |s| {
-            record(s, rec, &ctx.root)
+        let path = step(&format!("recording {}", rec.name()), || {
+            record(rec, root, args.verbose)
         })?;
         let bytes = fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
         let c = count(&bytes).with_context(|| format!("reading {}", path.display()))?;
         counts.insert(rec.name(), c);
     }
     let load_before = report::load_average();
-    let page = ctx.step("remux in Chromium", |s| {
-        page_runs(s, &ctx.root, &recordings, runs)
+    let page = step("remux in Chromium", || {
+        page_runs(root, &recordings, runs, args.verbose)
     })?;
     for run in &page.runs {
         check(run, &counts[&run.file])?;
     }
-    let native = ctx.step("remux natively (criterion)", |s| {
-        native_runs(s, &recordings, args.quick)
+    let native = step("remux natively (criterion)", || {
+        native_runs(root, &recordings, args)
     })?;
-    let machine = doc::machine(&ctx.root, &page.chromium, load_before)?;
+    let peers = [
+        Peer::Npm("mpegts.js"),
+        Peer::Npm("flv.js"),
+        Peer::Npm("esbuild"),
+        Peer::Named("Chromium", page.chromium.clone()),
+        Peer::Rustc,
+    ];
+    let machine = Machine::gather(root, load_before, &peers);
     let table = Table::of(&recordings, &counts, &page.runs, &native);
     for line in table.summary() {
         println!("    {line}");
     }
-    ctx.step("write docs/benchmarks.md (remux)", |_| {
-        let doc_path = ctx.root.join("docs/benchmarks.md");
-        let doc = fs::read_to_string(&doc_path)
-            .with_context(|| format!("reading {}", doc_path.display()))?;
-        let body = section(&table, &machine, &recordings, runs, args.quick);
-        fs::write(&doc_path, report::replace_section(&doc, SECTION, &body))
-            .with_context(|| format!("writing {}", doc_path.display()))
-    })
+    let body = section(&table, &machine, &recordings, runs, args.quick);
+    super::write_doc(root, SECTION, &body)
 }
 
 /// Makes the recording once; later runs reuse it.
-fn record(step: &crate::step::Step, rec: &Recording, root: &Path) -> Result<PathBuf> {
+fn record(rec: &Recording, root: &Path, verbose: bool) -> Result<PathBuf> {
     let path = rec.path(root);
     if path.exists() {
         return Ok(path);
     }
     fs::create_dir_all(root.join("target/bench"))?;
     let partial = path.with_extension("partial.flv");
-    step.run(
+    run_logged(
         Command::new("ffmpeg")
             .args(rec.ffmpeg_args())
             .arg("-y")
-            .arg(&partial)
-            .stdin(Stdio::null()),
+            .arg(&partial),
+        &path.with_extension("log"),
+        verbose,
     )?;
     fs::rename(&partial, &path)?;
     Ok(path)
 }
 
 fn page_runs(
-    step: &crate::step::Step,
     root: &Path,
     recordings: &[Recording],
     runs: usize,
+    verbose: bool,
 ) -> Result<PageResults> {
     let out_path = root.join("target/bench/remux-page.jsonl");
     let mut cmd = Command::new("node");
-    cmd.arg(root.join(BENCH_NPM_DIR).join("remux/run.mjs"))
+    cmd.arg(root.join(NPM_DIR).join("remux/run.mjs"))
         .args(["--runs", &runs.to_string(), "--chunk", &CHUNK.to_string()])
         .arg("--out")
         .arg(&out_path)
@@ -329,30 +330,40 @@ fn page_runs(
     for rec in recordings {
         cmd.arg(format!("{}={}", rec.name(), rec.path(root).display()));
     }
-    step.run(&mut cmd)?;
+    run_logged(&mut cmd, &out_path.with_extension("log"), verbose)?;
     PageResults::parse(&fs::read_to_string(&out_path)?)
 }
 
 /// criterion's median per recording, in ms for one pass.
 fn native_runs(
-    step: &crate::step::Step,
+    root: &Path,
     recordings: &[Recording],
-    quick: bool,
+    args: &Args,
 ) -> Result<BTreeMap<String, f64>> {
-    let ctx = step.ctx();
-    let estimates = ctx.target_dir().join("criterion/remux");
+    // The target directory the lab runs from (`target/release/lab`).
+    let target = release_dir()?
+        .parent()
+        .context("the lab's binary is not in a target directory")?
+        .to_path_buf();
+    let estimates = target.join("criterion/remux");
     // Nothing stale may stand in for a run that did not happen.
     if estimates.exists() {
         fs::remove_dir_all(&estimates)
             .with_context(|| format!("clearing {}", estimates.display()))?;
     }
-    let paths = std::env::join_paths(recordings.iter().map(|r| r.path(&ctx.root)))?;
-    let (warm_up, measure) = if quick { ("1", "3") } else { ("3", "10") };
-    step.run(
-        ctx.cargo()
-            .args(["bench", "-p", "flashless-core", "--bench", "remux", "--"])
+    let paths = std::env::join_paths(recordings.iter().map(|r| r.path(root)))?;
+    let (warm_up, measure) = if args.quick { ("1", "3") } else { ("3", "10") };
+    // The cargo that ran xtask, so the bench builds with the same toolchain.
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    run_logged(
+        Command::new(cargo)
+            .current_dir(root)
+            .env("CARGO_TARGET_DIR", &target)
+            .args(["bench", "-p", "flashless-lab", "--bench", "remux", "--"])
             .args(["--warm-up-time", warm_up, "--measurement-time", measure])
             .env("FLASHLESS_REMUX_FLV", paths),
+        &root.join("target/bench/remux-native.log"),
+        args.verbose,
     )?;
     let mut out = BTreeMap::new();
     for rec in recordings {

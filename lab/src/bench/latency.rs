@@ -1,9 +1,9 @@
-//! `cargo xtask bench latency` and `bench longrun`: source-to-screen latency of a
+//! `lab bench latency` and `bench longrun` (`cargo xtask bench …`): source-to-screen latency of a
 //! live channel in Chromium, and the time to its first frame.
 //!
 //! A publisher ([`publisher`]) stamps every picture with the wall-clock time it
 //! was made ([`stamp`]); ffmpeg encodes and publishes it to the server under test; a page in
-//! Chromium reads the stamp of each frame it presents (`e2e/bench/probe.js`) and
+//! Chromium reads the stamp of each frame it presents (`lab/browser/probe.js`) and
 //! the difference is the latency. The server and the publisher share one core, the
 //! browser has the other, as a viewer on another machine would.
 
@@ -16,15 +16,14 @@ pub mod stats;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
-use super::peers::{self, CLIENT_CORE, Guard, Server};
-use super::{Args, Bench, report};
-use crate::deps::{self, BENCH_NPM_DIR};
-use crate::step::Ctx;
+use super::{Args, Bench};
+use crate::peers::{self, CLIENT_CORE, Guard, Server};
+use crate::report::{self, Machine, Peer};
+use crate::{NPM_DIR, step};
 use stats::Report;
 
 /// A player page and the server it reads from.
@@ -155,41 +154,27 @@ pub struct Outcome {
     pub reference: reference::Frames,
 }
 
-pub fn run(ctx: &Ctx, bench: Bench, args: &Args) -> Result<()> {
-    if !args.skip_deps {
-        // The page plays through the npm package; playwright-core drives Chromium.
-        deps::ensure(
-            ctx,
-            deps::Needs {
-                bench: true,
-                wasm: true,
-                ..deps::Needs::default()
-            },
-        )?;
-    }
-    crate::wasm::build(ctx)?;
-    super::build_release(ctx)?;
+/// Measures; `cargo xtask bench` has built the npm package the pages play through
+/// and installed playwright-core, which drives Chromium.
+pub fn run(root: &Path, bench: Bench, args: &Args) -> Result<()> {
     let plan = Plan::of(bench, args);
     let load_before = report::load_average();
     let mut outcomes = Vec::new();
     for &setup in &plan.setups {
         let name = format!("{} {} ({} s)", bench.name(), setup.title(), plan.seconds);
-        let outcome = ctx.step(&name, |_| run_setup(&ctx.root, bench, setup, &plan))?;
+        let outcome = step(&name, || run_setup(root, bench, setup, &plan))?;
         println!("    {}", doc::one_line(&outcome, &plan));
         outcomes.push(outcome);
     }
-    let machine = doc::machine(&ctx.root, load_before);
-    ctx.step(
-        &format!("write docs/benchmarks.md ({})", bench.name()),
-        |_| {
-            let path = ctx.root.join("docs/benchmarks.md");
-            let old = std::fs::read_to_string(&path)
-                .with_context(|| format!("reading {}", path.display()))?;
-            let body = doc::section(bench, &plan, &machine, &outcomes);
-            let new = report::replace_section(&old, bench.name(), &body);
-            std::fs::write(&path, new).with_context(|| format!("writing {}", path.display()))
-        },
-    )
+    let peers = [
+        Peer::Npm("mpegts.js"),
+        Peer::Npm("node-media-server"),
+        Peer::Chromium,
+        Peer::Node,
+    ];
+    let machine = Machine::gather(root, load_before, &peers);
+    let body = doc::section(bench, &plan, &machine, &outcomes);
+    super::write_doc(root, bench.name(), &body)
 }
 
 fn run_setup(root: &Path, bench: Bench, setup: Setup, plan: &Plan) -> Result<Outcome> {
@@ -217,7 +202,7 @@ fn run_setup(root: &Path, bench: Bench, setup: Setup, plan: &Plan) -> Result<Out
         &format!("{http}/live/bench.flv"),
         &dir.join("reference.log"),
     )?;
-    let script = root.join(BENCH_NPM_DIR).join("latency.mjs");
+    let script = root.join(NPM_DIR).join("latency.mjs");
     let out_path = dir.join("browser.jsonl");
     let mut cmd = peers::pinned(
         CLIENT_CORE,
@@ -225,8 +210,7 @@ fn run_setup(root: &Path, bench: Bench, setup: Setup, plan: &Plan) -> Result<Out
         &[script.display().to_string(), config.to_string()],
     );
     cmd.stdout(std::fs::File::create(&out_path)?)
-        .stderr(std::fs::File::create(dir.join("browser.log"))?)
-        .stdin(Stdio::null());
+        .stderr(std::fs::File::create(dir.join("browser.log"))?);
     let per_start = 40 + plan.session_s;
     let limit = Duration::from_secs(plan.seconds + per_start * plan.cold_starts as u64 + 120);
     let waited = Guard::spawn(&mut cmd, "the browser side (node latency.mjs)")?.wait(limit);

@@ -13,7 +13,7 @@ use anyhow::{Context, Result};
 use super::publisher::unix_ms_f64;
 use super::stamp::{self, CELL, ROWS, WIDTH};
 use super::stats::Frame;
-use crate::bench::peers::{self, CLIENT_CORE, Guard};
+use crate::peers::{self, CLIENT_CORE, Guard};
 
 pub struct Reference {
     ffmpeg: Option<Guard>,
@@ -56,7 +56,7 @@ impl Reference {
             .spawn()
             .context("starting ffmpeg (the reference viewer)")?;
         let stdout = child.stdout.take().context("ffmpeg's stdout")?;
-        let ffmpeg = Guard::adopt(child);
+        let ffmpeg = Guard::adopt(child, "ffmpeg");
         let reader = std::thread::Builder::new()
             .name("reference".into())
             .spawn(move || read_frames(stdout))

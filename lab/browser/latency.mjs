@@ -1,6 +1,6 @@
 // The browser side of `cargo xtask bench latency` and `bench longrun`: opens one
 // player page at a time in Debian's Chromium with `probe.js` added, and reports as
-// JSON lines on stdout what the probe measured. xtask starts the server and the
+// JSON lines on stdout what the probe measured. The lab starts the server and the
 // stamped publisher, runs this script and turns its lines into figures.
 //
 //   node latency.mjs '{"player":"flashless","gateway":"http://127.0.0.1:8080","seconds":30}'
@@ -26,9 +26,12 @@ import http from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { chromium } from 'playwright-core';
+import { createRequire } from 'node:module';
 
-import { CHROMIUM_ARGS, freePort, sleep } from '../harness.mjs';
+// playwright-core and the Chromium flags are the browser tests' (e2e's npm lock).
+import { CHROMIUM_ARGS, freePort, sleep } from '../../e2e/harness.mjs';
+
+const { chromium } = createRequire(new URL('../../e2e/package.json', import.meta.url))('playwright-core');
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const probe = path.join(here, 'probe.js');

@@ -2,7 +2,7 @@
 // scripts run (playwright's addInitScript). For every frame the <video> presents
 // (requestVideoFrameCallback), it draws the frame's top rows to a canvas, reads the
 // stamp the publisher drew there (the layout is described in
-// xtask/src/bench/latency/stamp.rs) and keeps (time shown, time stamped, frame
+// lab/src/bench/latency/stamp.rs) and keeps (time shown, time stamped, frame
 // number). It also notes when the page reached each step towards its first frame.
 // The page under test is not changed otherwise.
 (() => {

@@ -1,14 +1,12 @@
 //! The latency and long-run sections of `docs/benchmarks.md`.
 
 use std::fmt::Write as _;
-use std::path::Path;
-use std::process::Command;
 
-use super::stats::{self, median, percentile};
+use super::stats;
 use super::{Outcome, Plan, Setup, publisher, stamp};
 use crate::bench::Bench;
-use crate::bench::peers::{CLIENT_CORE, SERVER_CORE};
-use crate::bench::report::{self, Machine, first_line};
+use crate::peers::{CLIENT_CORE, SERVER_CORE};
+use crate::report::{Machine, median, percentile, row, table_head};
 
 /// The goals of issue #7, next to the figures.
 const GOAL_P50_MS: f64 = 300.0;
@@ -26,29 +24,6 @@ const STEPS: &[(&str, &str)] = &[
     ("loadedmetadata", "loadedmetadata"),
     ("firstFrame", "first frame presented"),
 ];
-
-/// The machine and the versions of the peers and the browser.
-pub fn machine(root: &Path, load_before: String) -> Machine {
-    let chromium = first_line(Command::new("chromium").arg("--version"));
-    let npm = |name| report::npm_version(root, name).unwrap_or_else(|_| "?".into());
-    let versions = [
-        ("mpegts.js", npm("mpegts.js")),
-        ("node-media-server", npm("node-media-server")),
-        (
-            "Chromium",
-            chromium.split_whitespace().nth(1).unwrap_or("?").to_owned(),
-        ),
-        ("node", first_line(Command::new("node").arg("--version"))),
-    ];
-    Machine::gather(
-        root,
-        load_before,
-        versions
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v))
-            .collect(),
-    )
-}
 
 fn ms(v: Option<f64>) -> String {
     v.map_or("–".into(), |v| format!("{v:.0} ms"))
@@ -109,20 +84,28 @@ fn latency(plan: &Plan, outcomes: &[Outcome]) -> String {
          the long run below).\n"
     );
     let titles: Vec<&str> = outcomes.iter().map(|o| o.setup.title()).collect();
-    let _ = writeln!(s, "| | {} | goal |", titles.join(" | "));
-    let _ = writeln!(s, "| --- |{} --- |", " --- |".repeat(outcomes.len()));
-    let mut row = |label: &str, cell: &dyn Fn(&Outcome) -> String, goal: &str| {
-        let cells: Vec<String> = outcomes.iter().map(cell).collect();
-        let _ = writeln!(s, "| {label} | {} | {goal} |", cells.join(" | "));
+    let head: Vec<&str> = [""]
+        .into_iter()
+        .chain(titles.iter().copied())
+        .chain(["goal"])
+        .collect();
+    table_head(&mut s, &head, &vec![false; head.len()]);
+    let mut line = |label: &str, cell: &dyn Fn(&Outcome) -> String, goal: &str| {
+        let cells: Vec<String> = [label.to_owned()]
+            .into_iter()
+            .chain(outcomes.iter().map(cell))
+            .chain([goal.to_owned()])
+            .collect();
+        row(&mut s, &cells);
     };
     let p = |o: &Outcome, q| percentile(&o.report.latencies(), q);
-    row(
+    line(
         "latency p50",
         &|o| ms(p(o, 50.0)),
         &format!("≤ {GOAL_P50_MS:.0} ms"),
     );
-    row("latency p99", &|o| ms(p(o, 99.0)), "");
-    row(
+    line("latency p99", &|o| ms(p(o, 99.0)), "");
+    line(
         &format!(
             "latency p50 of {} fresh browsers, {} s each: median",
             plan.cold_starts, plan.session_s
@@ -130,7 +113,7 @@ fn latency(plan: &Plan, outcomes: &[Outcome]) -> String {
         &|o| ms(median(o.report.session_latencies())),
         "",
     );
-    row(
+    line(
         "… each (a player's latency can hang on where in the GOP it joined)",
         &|o| {
             let each: Vec<String> = o
@@ -144,17 +127,17 @@ fn latency(plan: &Plan, outcomes: &[Outcome]) -> String {
         "",
     );
     let window = plan.drift_window_s;
-    row(
+    line(
         &format!("drift: median of the last {window:.0} s − of the first {window:.0} s"),
         &|o| signed_ms(o.report.drift(window)),
         &format!("< {GOAL_DRIFT_MS:.0} ms"),
     );
-    row(
+    line(
         "time to first frame, median",
         &|o| ms(median(o.report.first_frames())),
         &format!("≤ {GOAL_TTFF_MS:.0} ms"),
     );
-    row(
+    line(
         "time to first frame, each fresh browser",
         &|o| {
             let each: Vec<String> = o
@@ -167,7 +150,7 @@ fn latency(plan: &Plan, outcomes: &[Outcome]) -> String {
         },
         "",
     );
-    row(
+    line(
         "frames presented / read / unreadable / lost",
         &|o| {
             let end = o.report.end.clone().unwrap_or_default();
@@ -181,7 +164,7 @@ fn latency(plan: &Plan, outcomes: &[Outcome]) -> String {
         },
         "",
     );
-    row(
+    line(
         "seeks / stalls (`waiting`) / dropped frames",
         &|o| {
             let end = o.report.end.clone().unwrap_or_default();
@@ -189,7 +172,7 @@ fn latency(plan: &Plan, outcomes: &[Outcome]) -> String {
         },
         "",
     );
-    row(
+    line(
         "reference: ffmpeg decoding the server's HTTP-FLV, p50",
         &|o| ms(median(o.reference.frames.iter().map(stats::Frame::latency))),
         "",
@@ -215,14 +198,19 @@ fn latency(plan: &Plan, outcomes: &[Outcome]) -> String {
         s,
         "\nWhere the time to first frame goes: ms from navigation start to each step, median of the fresh browsers.\n"
     );
-    let _ = writeln!(s, "| step | {} |", titles.join(" | "));
-    let _ = writeln!(s, "| --- |{}", " ---: |".repeat(outcomes.len()));
+    let head: Vec<&str> = ["step"].into_iter().chain(titles.iter().copied()).collect();
+    let right: Vec<bool> = head.iter().enumerate().map(|(i, _)| i > 0).collect();
+    table_head(&mut s, &head, &right);
     for (key, label) in STEPS {
-        let cells: Vec<String> = outcomes
-            .iter()
-            .map(|o| ms(median(o.report.starts.iter().filter_map(|st| st.mark(key)))))
+        let cells: Vec<String> = [label.to_string()]
+            .into_iter()
+            .chain(
+                outcomes
+                    .iter()
+                    .map(|o| ms(median(o.report.starts.iter().filter_map(|st| st.mark(key))))),
+            )
             .collect();
-        let _ = writeln!(s, "| {label} | {} |", cells.join(" | "));
+        row(&mut s, &cells);
     }
     s
 }
@@ -239,10 +227,16 @@ fn longrun(plan: &Plan, outcomes: &[Outcome]) -> String {
         return s;
     };
     let r = &o.report;
-    let _ = writeln!(
-        s,
-        "| minutes | latency p50 | JS heap | renderer, private | renderer RSS |\n\
-         | --- | ---: | ---: | ---: | ---: |"
+    table_head(
+        &mut s,
+        &[
+            "minutes",
+            "latency p50",
+            "JS heap",
+            "renderer, private",
+            "renderer RSS",
+        ],
+        &[false, true, true, true, true],
     );
     let slice = plan.slice_s;
     for (at, p50) in r.slices(slice) {
@@ -252,15 +246,19 @@ fn longrun(plan: &Plan, outcomes: &[Outcome]) -> String {
             .memory
             .iter()
             .min_by(|a, b| (a.at_s - end).abs().total_cmp(&(b.at_s - end).abs()));
-        let _ = writeln!(
-            s,
-            "| {:.1}–{:.1} | {} | {} | {} | {} |",
-            at / 60.0,
-            (end / 60.0).min(r.span_s() / 60.0),
-            ms(Some(p50)),
-            bytes_mib(mem.and_then(|m| m.js_heap)),
-            mib(mem.and_then(|m| m.renderer_anon_kb)),
-            mib(mem.and_then(|m| m.renderer_rss_kb)),
+        row(
+            &mut s,
+            &[
+                format!(
+                    "{:.1}–{:.1}",
+                    at / 60.0,
+                    (end / 60.0).min(r.span_s() / 60.0)
+                ),
+                ms(Some(p50)),
+                bytes_mib(mem.and_then(|m| m.js_heap)),
+                mib(mem.and_then(|m| m.renderer_anon_kb)),
+                mib(mem.and_then(|m| m.renderer_rss_kb)),
+            ],
         );
     }
     let window = plan.drift_window_s;
@@ -339,7 +337,7 @@ fn footer(s: &mut String, plan: &Plan, machine: &Machine, outcomes: &[Outcome]) 
     let encode = publisher::ENCODE_ARGS.join(" ");
     let _ = writeln!(
         s,
-        "Method: a publisher (`xtask/src/bench/latency/publisher.rs`, `stamp.rs`) makes {w}×{h} pictures \
+        "Method: a publisher (`lab/src/bench/latency/publisher.rs`, `stamp.rs`) makes {w}×{h} pictures \
          at {fps} fps and a 1 kHz tone in real time on one clock, each picture stamped with the wall-clock \
          time it was made (Unix ms, in two rows of black and white 16×16 blocks with a CRC), and writes \
          them to ffmpeg, which encodes them with `{encode}` (a keyframe every second) and publishes them \
@@ -350,7 +348,7 @@ fn footer(s: &mut String, plan: &Plan, machine: &Machine, outcomes: &[Outcome]) 
          play {session} s each, for their time to first frame and their latency (a player that starts at \
          the beginning of the server's cached GOP lags by however far into the GOP it joined), then the \
          measured page, {seconds} s. In each page a probe added before the page's own scripts \
-         (`e2e/bench/probe.js`) takes every frame the `<video>` presents (`requestVideoFrameCallback`), \
+         (`lab/browser/probe.js`) takes every frame the `<video>` presents (`requestVideoFrameCallback`), \
          draws its top rows to a canvas and reads the stamp: the latency is the frame's expected display \
          time (on the same wall clock) minus its stamp, so it covers encoding, publishing, the server, the \
          player's buffer, decoding and compositing. Unreadable frames (the CRC fails) are left out and \
@@ -360,9 +358,9 @@ fn footer(s: &mut String, plan: &Plan, machine: &Machine, outcomes: &[Outcome]) 
          and reads the stamp of each picture as soon as it is decoded; that is the floor the source and the \
          server set (x264, AAC, and ffmpeg's muxer, which holds each picture until the audio has caught up \
          with it). The flashless page is the gateway's own `/watch/<channel>`, as a viewer opens it; \
-         the bare page (`e2e/bench/flashless.html`) holds only a `<video>` and the npm package's player \
+         the bare page (`lab/browser/flashless.html`) holds only a `<video>` and the npm package's player \
          with the gateway page's settings, as bare as mpegts.js's page, so the two compare player with \
-         player. mpegts.js {mpegts} plays in `e2e/bench/mpegts.html` with `isLive: true`, \
+         player. mpegts.js {mpegts} plays in `lab/browser/mpegts.html` with `isLive: true`, \
          `enableStashBuffer: false` and `liveBufferLatencyChasing: true` (its defaults: seek to 0.5 s behind \
          the buffered end when more than 1.5 s behind), reading WS-FLV. Memory is sampled every {every} s \
          after a forced garbage collection (CDP `HeapProfiler.collectGarbage`): \

@@ -1,8 +1,10 @@
-//! What the browser side reported (`e2e/bench/latency.mjs`, JSON lines), and the
+//! What the browser side reported (`lab/browser/latency.mjs`, JSON lines), and the
 //! figures made of it: percentiles, drift, per-window medians, lost frames.
 
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
+
+use crate::report::median;
 
 /// One frame read on screen: when it was shown and when it was stamped (Unix ms).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -216,21 +218,6 @@ fn frames(line: &Value) -> Result<Vec<Frame>> {
     Ok(out)
 }
 
-/// The nearest-rank percentile `p` (0–100) of `values`.
-pub fn percentile(values: &[f64], p: f64) -> Option<f64> {
-    if values.is_empty() {
-        return None;
-    }
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    Some(sorted[rank.clamp(1, sorted.len()) - 1])
-}
-
-pub fn median(values: impl IntoIterator<Item = f64>) -> Option<f64> {
-    percentile(&values.into_iter().collect::<Vec<_>>(), 50.0)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -248,17 +235,6 @@ mod tests {
                 .collect(),
             ..Report::default()
         }
-    }
-
-    #[test]
-    fn percentiles_take_the_nearest_rank() {
-        let values: Vec<f64> = (1..=100).map(f64::from).collect();
-        assert_eq!(percentile(&values, 50.0), Some(50.0));
-        assert_eq!(percentile(&values, 99.0), Some(99.0));
-        assert_eq!(percentile(&values, 100.0), Some(100.0));
-        assert_eq!(percentile(&[7.0], 99.0), Some(7.0));
-        assert_eq!(percentile(&[], 50.0), None);
-        assert_eq!(median([3.0, 1.0, 2.0]), Some(2.0));
     }
 
     #[test]

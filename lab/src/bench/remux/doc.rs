@@ -4,30 +4,11 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::path::Path;
-use std::process::Command;
-
-use anyhow::Result;
 
 use super::{
     CHUNK, Counts, FPS, GOAL_PEER, GOAL_RATIO, PEERS, QUICK, REMUXERS, Recording, Run, mb_per_s,
 };
-use crate::bench::report::{self, Machine, median};
-
-/// The machine and the versions: Chromium's is the one the page ran in.
-pub fn machine(root: &Path, chromium: &str, load_before: String) -> Result<Machine> {
-    let mut versions = Vec::new();
-    for package in ["mpegts.js", "flv.js", "esbuild"] {
-        versions.push((package.into(), report::npm_version(root, package)?));
-    }
-    versions.push(("Chromium".into(), chromium.to_owned()));
-    let rustc = report::first_line(Command::new("rustc").arg("--version"));
-    versions.push((
-        "rustc".into(),
-        rustc.split_whitespace().nth(1).unwrap_or("").to_owned(),
-    ));
-    Ok(Machine::gather(root, load_before, versions))
-}
+use crate::report::{Machine, median, row, table_head};
 
 /// One recording's figures: per remuxer the median time of a pass and every run's time.
 struct Row {
@@ -61,7 +42,7 @@ impl Table {
                             .filter(|r| r.file == name && r.remuxer == remuxer)
                             .map(|r| r.ms)
                             .collect();
-                        (remuxer, median(times.clone()), times)
+                        (remuxer, median(times.iter().copied()), times)
                     })
                     .collect();
                 Row {
@@ -169,8 +150,8 @@ pub fn section(
         measured(REMUXERS[0]),
         measured(REMUXERS[1]),
     );
-    for row in &table.rows {
-        let r = &row.rec;
+    for rec in &table.rows {
+        let r = &rec.rec;
         let _ = writeln!(
             s,
             "### {} Mbps video ({}×{}, {FPS} fps, {} s): {:.1} MB, {} video and {} audio frames\n",
@@ -178,44 +159,57 @@ pub fn section(
             r.width,
             r.height,
             r.seconds,
-            row.counts.bytes as f64 / 1e6,
-            row.counts.video_frames,
-            row.counts.audio_frames
+            rec.counts.bytes as f64 / 1e6,
+            rec.counts.video_frames,
+            rec.counts.audio_frames
         );
-        let _ = writeln!(
-            s,
-            "| remuxer | MB/s of FLV | ms per video frame | × mpegts.js | × flv.js | each run (ms) |\n\
-             | --- | ---: | ---: | ---: | ---: | --- |"
+        table_head(
+            &mut s,
+            &[
+                "remuxer",
+                "MB/s of FLV",
+                "ms per video frame",
+                "× mpegts.js",
+                "× flv.js",
+                "each run (ms)",
+            ],
+            &[false, true, true, true, true, false],
         );
-        let frames = row.counts.video_frames.max(1) as f64;
+        let frames = rec.counts.video_frames.max(1) as f64;
         let ratios = |ms: f64| {
-            PEERS
-                .map(|peer| {
-                    row.median(peer)
-                        .map_or(String::new(), |p| format!("{:.2}×", p / ms))
-                })
-                .join(" | ")
+            PEERS.map(|peer| {
+                rec.median(peer)
+                    .map_or(String::new(), |p| format!("{:.2}×", p / ms))
+            })
         };
-        for (remuxer, ms, times) in &row.page {
+        for (remuxer, ms, times) in &rec.page {
             let Some(ms) = ms else { continue };
             let each: Vec<String> = times.iter().map(|t| format!("{t:.0}")).collect();
-            let _ = writeln!(
-                s,
-                "| {} | {:.0} | {:.3} | {} | {} |",
-                label(remuxer),
-                mb_per_s(row.counts.bytes, *ms),
-                ms / frames,
-                ratios(*ms),
-                each.join(", ")
+            let [mpegts, flvjs] = ratios(*ms);
+            row(
+                &mut s,
+                &[
+                    label(remuxer).to_owned(),
+                    format!("{:.0}", mb_per_s(rec.counts.bytes, *ms)),
+                    format!("{:.3}", ms / frames),
+                    mpegts,
+                    flvjs,
+                    each.join(", "),
+                ],
             );
         }
-        if let Some(ms) = row.native_ms {
-            let _ = writeln!(
-                s,
-                "| flashless native, for reference (criterion) | {:.0} | {:.4} | {} | |",
-                mb_per_s(row.counts.bytes, ms),
-                ms / frames,
-                ratios(ms)
+        if let Some(ms) = rec.native_ms {
+            let [mpegts, flvjs] = ratios(ms);
+            row(
+                &mut s,
+                &[
+                    "flashless native, for reference (criterion)".to_owned(),
+                    format!("{:.0}", mb_per_s(rec.counts.bytes, ms)),
+                    format!("{:.4}", ms / frames),
+                    mpegts,
+                    flvjs,
+                    String::new(),
+                ],
             );
         }
         s.push('\n');
@@ -235,7 +229,7 @@ pub fn section(
     let _ = writeln!(
         s,
         "Method: each recording is made once by `ffmpeg {} OUT.flv` (here for {} Mbps; the others differ \
-         in size and rate). The page (`e2e/bench/remux/`, served from loopback, Chromium headless through \
+         in size and rate). The page (`lab/browser/remux/`, served from loopback, Chromium headless through \
          playwright-core) fetches it once into an ArrayBuffer and cuts it into {} KiB chunks, each an \
          ArrayBuffer of its own as a network read delivers them. Each timed run then feeds every chunk to \
          one remuxer, synchronously, and ends it (flush); the time is `performance.now()` around that, \
@@ -250,9 +244,9 @@ pub fn section(
          remuxer gets one untimed warm-up on the first 4 MiB, then the runs alternate; the table gives \
          the median. A run counts only if it consumed every byte, reported no error, and put out one \
          sample per H.264 and AAC frame of the file (± 1 held back), as counted from the FLV tags by the \
-         xtask. MB/s is 10^6 bytes of FLV input a second; ms per video frame is the run's time over the \
+         lab. MB/s is 10^6 bytes of FLV input a second; ms per video frame is the run's time over the \
          video frames (audio included in the time). Native: the same core remuxer and FLV reader in 64 KiB \
-         chunks under criterion (`core/benches/remux.rs`, release build), the median of its samples.",
+         chunks under criterion (`lab/benches/remux.rs`, release build), the median of its samples.",
         example
             .ffmpeg_args()
             .join(" ")

@@ -1,4 +1,4 @@
-//! `cargo xtask soak --minutes N`: a live channel pulled from an nginx-rtmp origin
+//! `lab soak --minutes N` (`cargo xtask soak`): a live channel pulled from an nginx-rtmp origin
 //! that is restarted every few minutes, viewers churning in rounds, and the gateway's
 //! memory, open files, viewer lag and errors sampled over time into
 //! `docs/reliability.md`.
@@ -6,15 +6,15 @@
 use std::fmt::Write as _;
 use std::fs;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
-use crate::bench::peers::{self, Guard, Server};
-use crate::bench::{RunResult, report};
-use crate::step::Ctx;
-use crate::{deps, project_root};
+use crate::bench::fanout::{RunResult, StepResult};
+use crate::peers::{self, Gateway, Guard, Server};
+use crate::report::{self, row, table_head};
+use crate::step;
 
 pub struct Args {
     pub minutes: f64,
@@ -67,18 +67,11 @@ struct Sample {
     origin_restarts: u32,
 }
 
-pub fn run(args: &Args) -> Result<()> {
-    let ctx = Ctx::new(project_root(), args.verbose);
-    deps::ensure(
-        &ctx,
-        deps::Needs {
-            bench: true,
-            ..deps::Needs::default()
-        },
-    )?;
-    crate::bench::build_release(&ctx)?;
-    let clip = ctx.step("clip", |_| peers::clip(&ctx.root))?;
-    let dir = ctx.root.join("target/soak");
+/// Runs the soak; `cargo xtask soak` has installed the peers and built the release
+/// binaries.
+pub fn run(root: &Path, args: &Args) -> Result<()> {
+    let clip = step("clip", || peers::clip(root))?;
+    let dir = root.join("target/soak");
     if dir.exists() {
         fs::remove_dir_all(&dir).with_context(|| format!("clearing {}", dir.display()))?;
     }
@@ -87,16 +80,16 @@ pub fn run(args: &Args) -> Result<()> {
     let start_origin = || -> Result<(peers::Running, Guard)> {
         let origin = peers::start_on(
             Server::NginxRtmp,
-            &ctx.root,
+            root,
             &dir.join("origin"),
             origin_http,
             origin_rtmp,
         )?;
-        let publisher = peers::publish(&clip, &origin.publish_url, &dir.join("ffmpeg.log"))?;
+        let publisher = peers::publish_clip(&clip, &origin.publish_url, &dir.join("ffmpeg.log"))?;
         Ok((origin, publisher))
     };
     let mut origin = Some(start_origin()?);
-    let gateway = start_gateway(&ctx.root, &dir, origin_rtmp)?;
+    let gateway = start_gateway(&dir, origin_rtmp)?;
     let started = Instant::now();
     let deadline = started + Duration::from_secs_f64(args.minutes * 60.0);
     let mut last_restart = Instant::now();
@@ -111,15 +104,18 @@ pub fn run(args: &Args) -> Result<()> {
             last_restart = Instant::now();
             restarts += 1;
         }
-        let round = churn(&ctx.root, &dir, &gateway, args.viewers)?;
-        let metrics = http_get(gateway.http, "/metrics").unwrap_or_default();
+        let round = churn(&dir, &gateway, args.viewers)?;
+        let metrics = gateway
+            .get("/metrics")
+            .map(|(_, body)| body)
+            .unwrap_or_default();
         let sample = Sample {
             minute: started.elapsed().as_secs_f64() / 60.0,
             viewers: args.viewers,
             failed: round.as_ref().map_or(args.viewers as u64, |r| r.failed),
             lag_p99_ms: round.as_ref().map_or(-1, |r| r.lag_p99_ms),
-            rss_kib: rss_kib(gateway.guard.pid()),
-            open_files: fs::read_dir(format!("/proc/{}/fd", gateway.guard.pid()))
+            rss_kib: gateway.rss_kib().unwrap_or(0),
+            open_files: fs::read_dir(format!("/proc/{}/fd", gateway.pid()))
                 .map_or(0, |d| d.count()),
             upstream_sessions: metric(
                 &metrics,
@@ -139,50 +135,32 @@ pub fn run(args: &Args) -> Result<()> {
         );
         samples.push(sample);
     }
-    ctx.step("write docs/reliability.md (soak)", |_| {
-        write(&ctx.root, args, &samples)
+    step("write docs/reliability.md (soak)", || {
+        write(root, args, &samples)
     })
 }
 
-struct Gateway {
-    guard: Guard,
-    http: u16,
-}
-
-fn start_gateway(root: &Path, dir: &Path, origin_rtmp: u16) -> Result<Gateway> {
-    let (http, rtmp) = (peers::free_port()?, peers::free_port()?);
-    let log = fs::File::create(dir.join("gateway.log"))?;
-    let mut cmd = Command::new(root.join("target/release/flashless"));
-    cmd.args([
-        "serve",
-        "--no-demo",
-        "--http",
-        &format!("127.0.0.1:{http}"),
-        "--rtmp",
-        &format!("127.0.0.1:{rtmp}"),
-    ])
-    .args(["--connections-per-ip", "100000", "--channel"])
-    .arg(format!(
-        "soak=rtmp://127.0.0.1:{origin_rtmp}/live/bench live=1"
-    ))
-    .stdin(Stdio::null())
-    .stdout(log.try_clone()?)
-    .stderr(log);
-    let guard = Guard::spawn(&mut cmd, "flashless serve")?;
-    peers::wait_for_port(http, "flashless serve")?;
-    Ok(Gateway { guard, http })
+/// The gateway pulling the channel from the origin, its log in `dir`.
+fn start_gateway(dir: &Path, origin_rtmp: u16) -> Result<Gateway> {
+    let channel = format!("soak=rtmp://127.0.0.1:{origin_rtmp}/live/bench live=1");
+    Gateway::start(
+        Command::new(peers::release_dir()?.join("flashless")),
+        &[
+            "--no-demo",
+            "--connections-per-ip",
+            "100000",
+            "--channel",
+            &channel,
+        ],
+        Some(dir),
+    )
 }
 
 /// `viewers` join, play for a while and leave; `None` when the round measured nothing.
-fn churn(
-    root: &Path,
-    dir: &Path,
-    gateway: &Gateway,
-    viewers: usize,
-) -> Result<Option<crate::bench::StepResult>> {
+fn churn(dir: &Path, gateway: &Gateway, viewers: usize) -> Result<Option<StepResult>> {
     let out_path = dir.join("loadgen.jsonl");
     let args: Vec<String> = vec![
-        format!("ws://127.0.0.1:{}/live/soak.flv", gateway.http),
+        gateway.ws_url("soak"),
         "--steps".into(),
         viewers.to_string(),
         "--settle".into(),
@@ -195,11 +173,11 @@ fn churn(
         "--wait-live".into(),
         "60".into(),
     ];
-    let mut cmd = Command::new(root.join("target/release/examples/loadgen"));
+    let mut cmd = Command::new(peers::release_dir()?.join("loadgen"));
     cmd.args(&args)
         .stdout(fs::File::create(&out_path)?)
         .stderr(fs::File::create(dir.join("loadgen.log"))?)
-        .stdin(Stdio::null());
+        .stdin(std::process::Stdio::null());
     // A round that fails (the origin just restarted) is a sample too, not the end.
     let _ = Guard::spawn(&mut cmd, "the load generator")?.wait(Duration::from_secs(120));
     let out = fs::read_to_string(&out_path).unwrap_or_default();
@@ -208,31 +186,11 @@ fn churn(
         .and_then(|r| r.steps.into_iter().next()))
 }
 
-fn rss_kib(pid: u32) -> u64 {
-    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0)
-}
-
 fn metric(text: &str, name: &str) -> u64 {
     text.lines()
         .find_map(|l| l.strip_prefix(name))
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(0)
-}
-
-fn http_get(port: u16, path: &str) -> Option<String> {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
-    let mut text = String::new();
-    s.read_to_string(&mut text).ok()?;
-    Some(text)
 }
 
 fn write(root: &Path, args: &Args, samples: &[Sample]) -> Result<()> {
@@ -250,31 +208,36 @@ fn write(root: &Path, args: &Args, samples: &[Sample]) -> Result<()> {
         args.restart_every,
         args.viewers,
     );
-    let _ = writeln!(
-        s,
-        "| minute | origin restarts | viewers | failed | p99 lag (ms) | RSS (KiB) | open files | upstream sessions | tags dropped |"
-    );
-    let _ = writeln!(
-        s,
-        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    table_head(
+        &mut s,
+        &[
+            "minute",
+            "origin restarts",
+            "viewers",
+            "failed",
+            "p99 lag (ms)",
+            "RSS (KiB)",
+            "open files",
+            "upstream sessions",
+            "tags dropped",
+        ],
+        &[true; 9],
     );
     for x in samples {
-        let _ = writeln!(
-            s,
-            "| {:.1} | {} | {} | {} | {} | {} | {} | {} | {} |",
-            x.minute,
-            x.origin_restarts,
-            x.viewers,
-            x.failed,
-            x.lag_p99_ms,
-            x.rss_kib,
-            x.open_files,
-            x.upstream_sessions,
-            x.dropped
+        row(
+            &mut s,
+            &[
+                format!("{:.1}", x.minute),
+                x.origin_restarts.to_string(),
+                x.viewers.to_string(),
+                x.failed.to_string(),
+                x.lag_p99_ms.to_string(),
+                x.rss_kib.to_string(),
+                x.open_files.to_string(),
+                x.upstream_sessions.to_string(),
+                x.dropped.to_string(),
+            ],
         );
     }
-    let path = root.join("docs/reliability.md");
-    let doc = fs::read_to_string(&path).unwrap_or_default();
-    fs::write(&path, report::replace_section(&doc, "soak", &s))
-        .with_context(|| format!("writing {}", path.display()))
+    report::write_section(&root.join("docs/reliability.md"), "", "soak", &s)
 }

@@ -1,0 +1,207 @@
+//! `lab bench [fanout|rtmp-fanout|remux|latency|longrun]` (run by `cargo xtask bench`,
+//! which installs the peers and builds the wasm package and the release binaries
+//! first): flashless against its peers on the same machine in the same run, and their
+//! figures in `docs/benchmarks.md`.
+//!
+//! Benchmarks, not tests: `cargo xtask test` never runs them, and their numbers
+//! depend on the machine and on what else it is doing.
+
+pub mod fanout;
+pub mod latency;
+pub mod remux;
+
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+
+use crate::peers::Server;
+use crate::report;
+
+/// The document every benchmark writes its section of.
+const DOC: &str = "docs/benchmarks.md";
+const DOC_HEADER: &str = "# Benchmarks\n\nWritten by `cargo xtask bench`; each section between its markers is \
+replaced by the benchmark that owns it. Figures depend on the machine and on what else it was \
+doing: compare servers within one section, not across machines.\n";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Bench {
+    /// WS-FLV viewers: flashless against node-media-server.
+    Fanout,
+    /// RTMP players: flashless against nginx-rtmp.
+    RtmpFanout,
+    /// FLV → fMP4 in the browser: flashless against mpegts.js and flv.js (`remux.rs`).
+    Remux,
+    /// Source-to-screen latency in Chromium: the flashless page against mpegts.js.
+    Latency,
+    /// 30 minutes of the flashless page: latency drift and memory.
+    Longrun,
+}
+
+impl Bench {
+    const ALL: [Bench; 5] = [
+        Bench::Fanout,
+        Bench::RtmpFanout,
+        Bench::Remux,
+        Bench::Latency,
+        Bench::Longrun,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Bench::Fanout => "fanout",
+            Bench::RtmpFanout => "rtmp-fanout",
+            Bench::Remux => "remux",
+            Bench::Latency => "latency",
+            Bench::Longrun => "longrun",
+        }
+    }
+
+    /// The server compared with; `None` for a benchmark that starts no server.
+    pub fn peer(self) -> Option<Server> {
+        match self {
+            Bench::Fanout | Bench::Latency => Some(Server::NodeMedia),
+            Bench::RtmpFanout => Some(Server::NginxRtmp),
+            Bench::Remux => None,
+            // Only the flashless page plays in the long run.
+            Bench::Longrun => Some(Server::Flashless),
+        }
+    }
+
+    /// Played in Chromium, with its own setups (`latency.rs`), not the load generator.
+    fn in_browser(self) -> bool {
+        matches!(self, Bench::Latency | Bench::Longrun)
+    }
+}
+
+#[derive(Debug, PartialEq)]
+pub struct Args {
+    pub benches: Vec<Bench>,
+    pub quick: bool,
+    pub runs: Option<usize>,
+    /// Minutes of playback, for the benchmarks in the browser.
+    pub minutes: Option<f64>,
+    /// Installing the peers is xtask's; accepted here so the options pass through.
+    pub skip_deps: bool,
+    pub verbose: bool,
+}
+
+impl Args {
+    pub fn parse(args: &[String]) -> Result<Args> {
+        let mut parsed = Args {
+            benches: Vec::new(),
+            quick: false,
+            runs: None,
+            minutes: None,
+            skip_deps: false,
+            verbose: false,
+        };
+        let mut it = args.iter();
+        while let Some(arg) = it.next() {
+            match arg.as_str() {
+                "--quick" => parsed.quick = true,
+                "--skip-deps" => parsed.skip_deps = true,
+                "-v" | "--verbose" => parsed.verbose = true,
+                name if !name.starts_with('-') => {
+                    let Some(bench) = Bench::ALL.into_iter().find(|b| b.name() == name) else {
+                        bail!(
+                            "unknown benchmark `{name}` (fanout, rtmp-fanout, remux, latency, longrun)"
+                        );
+                    };
+                    parsed.benches.push(bench);
+                }
+                _ => {
+                    if let Some(v) = flag_value("--runs", arg, &mut it)? {
+                        let runs = v.parse().ok().filter(|&n| n > 0);
+                        parsed.runs =
+                            Some(runs.with_context(|| format!("--runs takes a count, got `{v}`"))?);
+                    } else if let Some(v) = flag_value("--minutes", arg, &mut it)? {
+                        let minutes = v.parse().ok().filter(|&m: &f64| m > 0.0);
+                        parsed.minutes = Some(minutes.with_context(|| {
+                            format!("--minutes takes a positive number, got `{v}`")
+                        })?);
+                    } else {
+                        bail!(
+                            "unknown option `{arg}` for `cargo xtask bench` (see `cargo xtask help`)"
+                        );
+                    }
+                }
+            }
+        }
+        if parsed.benches.is_empty() {
+            // The half-hour long run only when named.
+            parsed.benches = Bench::ALL
+                .into_iter()
+                .filter(|&b| b != Bench::Longrun)
+                .collect();
+        }
+        Ok(parsed)
+    }
+}
+
+/// Parses the value after a flag like `--runs`, accepting `--runs 5` and `--runs=5`.
+fn flag_value<'a>(
+    flag: &str,
+    arg: &'a str,
+    rest: &mut impl Iterator<Item = &'a String>,
+) -> Result<Option<&'a str>> {
+    if arg == flag {
+        let value = rest
+            .next()
+            .with_context(|| format!("{flag} needs a value"))?;
+        return Ok(Some(value));
+    }
+    Ok(arg
+        .strip_prefix(flag)
+        .and_then(|tail| tail.strip_prefix('=')))
+}
+
+pub fn run(root: &Path, args: &Args) -> Result<()> {
+    if args.benches.contains(&Bench::Remux) {
+        remux::run(root, args)?;
+    }
+    let (in_browser, load): (Vec<Bench>, Vec<Bench>) = args
+        .benches
+        .iter()
+        .filter(|&&b| b != Bench::Remux)
+        .partition(|b| b.in_browser());
+    for &bench in &in_browser {
+        latency::run(root, bench, args)?;
+    }
+    if !load.is_empty() {
+        fanout::run(root, &load, args)?;
+    }
+    Ok(())
+}
+
+/// Rewrites `name`'s section of `docs/benchmarks.md`.
+fn write_doc(root: &Path, name: &str, body: &str) -> Result<()> {
+    crate::step(&format!("write {DOC} ({name})"), || {
+        report::write_section(&root.join(DOC), DOC_HEADER, name, body)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Args> {
+        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        Args::parse(&args)
+    }
+
+    #[test]
+    fn no_name_runs_every_benchmark_but_the_long_run() {
+        let args = parse(&["--quick"]).unwrap();
+        assert_eq!(args.benches, Bench::ALL[..4]);
+        assert!(args.quick);
+        assert_eq!(parse(&["longrun"]).unwrap().benches, [Bench::Longrun]);
+        assert_eq!(
+            parse(&["latency", "--minutes", "0.5"]).unwrap().minutes,
+            Some(0.5)
+        );
+        assert!(parse(&["--minutes=0"]).is_err());
+        assert_eq!(parse(&["rtmp-fanout", "--runs=2"]).unwrap().runs, Some(2));
+        assert!(parse(&["fan"]).is_err());
+        assert!(parse(&["--runs", "0"]).is_err());
+    }
+}
