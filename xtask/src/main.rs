@@ -7,6 +7,7 @@ mod fuzz;
 mod lab;
 mod step;
 mod test;
+mod tidy;
 mod wasm;
 
 use std::env;
