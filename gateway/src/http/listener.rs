@@ -51,7 +51,7 @@ pub async fn serve(
 ) -> io::Result<()> {
     let local = listener.local_addr()?;
     let (ready, incoming) = mpsc::channel(64);
-    let per_ip = PerIp::new(state.limits.per_ip);
+    let per_ip = PerIp::new(state.limits.per_ip).exempting(state.proxies.clone());
     let handshake_timeout = state.limits.handshake_timeout;
     let accepting = tokio::spawn(accept(
         listener,
