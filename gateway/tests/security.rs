@@ -670,7 +670,9 @@ fn anonymous_clients_are_not_told_internal_urls() {
         !body.contains("internal-auth") && !body.contains(&closed.to_string()),
         "{body}"
     );
-    gw.log_saying(&format!("could not be asked: connecting to 127.0.0.1:{closed}"));
+    gw.log_saying(&format!(
+        "could not be asked: connecting to 127.0.0.1:{closed}"
+    ));
 
     until_true(Duration::from_secs(10), "the pull retrying", || {
         gw.channel("origin")

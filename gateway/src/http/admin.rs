@@ -9,6 +9,8 @@
 //! - With neither configured, both stay public, as before; with play tokens required
 //!   the gateway warns about it at start-up.
 
+use std::sync::atomic::Ordering::Relaxed;
+
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 
@@ -30,54 +32,45 @@ pub enum Endpoint {
     Metrics,
 }
 
-/// `Ok` when the request may read `endpoint`, else the answer to send.
-pub fn check(
+/// The answer to a request that may not read `endpoint`; `None` when it may.
+pub fn refusal(
     app: &AppState,
     door: Door,
     endpoint: Endpoint,
     headers: &HeaderMap,
-) -> Result<(), Response> {
+) -> Option<Response> {
     let private = match endpoint {
         Endpoint::Metrics => true,
         Endpoint::Channels => app.auth.requires(Action::Play),
     };
     if !private {
-        return Ok(());
+        return None;
     }
     if door == Door::Public && app.admin.listen.is_some() {
-        return Err(error(StatusCode::NOT_FOUND, "not served here"));
+        return Some(error(StatusCode::NOT_FOUND, "not served here"));
     }
-    let Some(expected) = &app.admin.token else {
-        return Ok(());
-    };
+    let expected = app.admin.token.as_ref()?;
     let given = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim);
-    match given {
-        Some(token) if constant_time_eq(token.as_bytes(), expected.as_bytes()) => Ok(()),
-        Some(_) => {
-            app.hub
-                .denied
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            Err(error(StatusCode::FORBIDDEN, "the admin token is wrong"))
-        }
-        None => {
-            app.hub
-                .denied
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let mut response = error(
-                StatusCode::UNAUTHORIZED,
-                "an admin token is required (Authorization: Bearer …)",
-            );
-            response.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                header::HeaderValue::from_static("Bearer"),
-            );
-            Err(response)
-        }
+    if given.is_some_and(|t| constant_time_eq(t.as_bytes(), expected.as_bytes())) {
+        return None;
     }
+    app.hub.denied.fetch_add(1, Relaxed);
+    if given.is_some() {
+        return Some(error(StatusCode::FORBIDDEN, "the admin token is wrong"));
+    }
+    let mut response = error(
+        StatusCode::UNAUTHORIZED,
+        "an admin token is required (Authorization: Bearer …)",
+    );
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        header::HeaderValue::from_static("Bearer"),
+    );
+    Some(response)
 }
 
 /// Compares without stopping at the first difference, so timing tells nothing of the token.

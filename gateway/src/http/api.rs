@@ -47,22 +47,18 @@ pub async fn admin_channels(State(app): State<Arc<AppState>>, headers: HeaderMap
 
 /// `/metrics` on the public listener.
 pub async fn metrics(State(app): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    match admin::check(&app, Door::Public, Endpoint::Metrics, &headers) {
-        Ok(()) => render_metrics(&app),
-        Err(refused) => refused,
-    }
+    admin::refusal(&app, Door::Public, Endpoint::Metrics, &headers)
+        .unwrap_or_else(|| render_metrics(&app))
 }
 
 /// `/metrics` on the admin listener.
 pub async fn admin_metrics(State(app): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    match admin::check(&app, Door::Admin, Endpoint::Metrics, &headers) {
-        Ok(()) => render_metrics(&app),
-        Err(refused) => refused,
-    }
+    admin::refusal(&app, Door::Admin, Endpoint::Metrics, &headers)
+        .unwrap_or_else(|| render_metrics(&app))
 }
 
 fn list_channels(app: &AppState, door: Door, headers: &HeaderMap) -> Response {
-    if let Err(refused) = admin::check(app, door, Endpoint::Channels, headers) {
+    if let Some(refused) = admin::refusal(app, door, Endpoint::Channels, headers) {
         return refused;
     }
     // URLs for the viewer's own "how to use this stream" panel, with the host it reached us by.
