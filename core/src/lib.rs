@@ -9,6 +9,7 @@ pub mod amf;
 pub mod codec;
 pub mod flv;
 pub mod fmp4;
+pub mod proxy;
 pub mod rtmp;
 pub mod stream;
 /// The browser surface (feature `web`); its live-edge policy is plain Rust and tested natively.

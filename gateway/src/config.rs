@@ -49,6 +49,8 @@ pub enum ConfigError {
     },
     #[error("trusted_proxies: {0}")]
     TrustedProxy(#[from] BadNetwork),
+    #[error("proxy_protocol needs trusted_proxies: the proxies whose connections carry it")]
+    ProxyProtocolWithoutProxies,
     #[error("channel name \"demo\" is the built-in demo's; rename it or disable the demo")]
     DemoName,
     #[error("channel {0:?} is configured twice")]
@@ -153,6 +155,10 @@ pub struct ServeArgs {
     /// addresses or networks (`10.0.0.0/8,127.0.0.1`) [default: none].
     #[arg(long, env = "FLASHLESS_TRUSTED_PROXIES", value_delimiter = ',')]
     pub trusted_proxies: Vec<String>,
+    /// Connections from the trusted proxies start with a PROXY protocol header (v1 or v2),
+    /// on the RTMP and HTTP listeners.
+    #[arg(long, env = "FLASHLESS_PROXY_PROTOCOL")]
+    pub proxy_protocol: bool,
     /// Log format: `text` or `json` [default: text].
     #[arg(long, env = "FLASHLESS_LOG_FORMAT")]
     pub log_format: Option<LogFormat>,
@@ -191,6 +197,7 @@ struct ServerSection {
     tls_key: Option<PathBuf>,
     admin_listen: Option<SocketAddr>,
     trusted_proxies: Option<Vec<String>>,
+    proxy_protocol: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -422,6 +429,11 @@ impl Settings {
                 TrustedProxies::parse(&args.trusted_proxies)?
             },
         };
+        let proxy_protocol = args.proxy_protocol || file.server.proxy_protocol.unwrap_or(false);
+        if proxy_protocol && settings.proxies.is_empty() {
+            return Err(ConfigError::ProxyProtocolWithoutProxies);
+        }
+        settings.proxies = settings.proxies.with_proxy_protocol(proxy_protocol);
         for c in file.channels {
             let idle_timeout = seconds("idle_timeout", c.idle_timeout, DEFAULT_IDLE_TIMEOUT)?;
             settings.add_channel(

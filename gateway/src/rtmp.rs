@@ -78,6 +78,7 @@ pub async fn serve(listener: TcpListener, hub: Arc<Hub>, access: Access, mut shu
             publishing: None,
             playing: None,
             _slot: slot,
+            per_ip: per_ip.clone(),
         };
         let shutdown = shutdown.clone();
         tokio::spawn(
@@ -109,15 +110,45 @@ struct Connection {
     /// The stream id this connection plays on, and its feed.
     playing: Option<Player>,
     _slot: Slot,
+    /// For the place of a client a proxy names.
+    per_ip: PerIp,
 }
 
 impl Connection {
     async fn run(mut self, shutdown: Shutdown) -> Result<()> {
         self.socket.set_nodelay(true).ok();
+        self.behind_proxy().await?;
         let result = self.pump(shutdown).await;
         // Frees the channel at once, before the socket closes.
         self.publishing = None;
         result
+    }
+
+    /// A trusted proxy's connection (with `proxy_protocol`) names its client first: the
+    /// client then counts for the per-address limit, tokens and the webhook.
+    async fn behind_proxy(&mut self) -> Result<()> {
+        let proxy = SocketAddr::new(self.peer, 0);
+        let client = self
+            .access
+            .proxies
+            .client_of(
+                &mut self.socket,
+                proxy,
+                self.access.limits.handshake_timeout,
+            )
+            .await?
+            .ip()
+            .to_canonical();
+        if client != self.peer {
+            info!(%client, "proxied");
+            let Some(slot) = self.per_ip.acquire(client) else {
+                self.hub.denied.fetch_add(1, Relaxed);
+                bail!("{client}: too many connections from this address");
+            };
+            self._slot = slot;
+            self.peer = client;
+        }
+        Ok(())
     }
 
     async fn pump(&mut self, mut shutdown: Shutdown) -> Result<()> {

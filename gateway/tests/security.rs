@@ -437,11 +437,17 @@ fn an_authorisation_webhook_allows_and_refuses_publish_and_play() {
 /// An RTMP client of raw commands: `connect`, `createStream` (stream id 1), then
 /// whatever the test sends.
 fn rtmp_commands(port: u16, commands: &[(&str, Vec<flashless_core::amf::Value>)]) -> TcpStream {
+    let mut s = rtmp_after_handshake(port);
+    send_commands(&mut s, commands);
+    s
+}
+
+/// `connect`, `createStream` (stream id 1), then `commands` on stream 1.
+fn send_commands(s: &mut TcpStream, commands: &[(&str, Vec<flashless_core::amf::Value>)]) {
     use flashless_core::amf::Value;
     use flashless_core::rtmp::chunk::ChunkEncoder;
     use flashless_core::rtmp::message::{Command as RtmpCommand, Message};
 
-    let mut s = rtmp_after_handshake(port);
     let mut out = bytes::BytesMut::new();
     let mut encoder = ChunkEncoder::new();
     let connect = RtmpCommand::new(
@@ -458,7 +464,6 @@ fn rtmp_commands(port: u16, commands: &[(&str, Vec<flashless_core::amf::Value>)]
         encoder.encode(&Message::Command(command).to_raw(8, 0, 1), &mut out);
     }
     s.write_all(&out).expect("sending the commands");
-    s
 }
 
 /// A raw RTMP publish of `name`: the connection, and what the gateway answered once it
@@ -757,4 +762,85 @@ fn forwarded_addresses_count_only_from_trusted_proxies() {
         "a spoofed header"
     );
     assert_eq!(get_with(exposed.http, &path, &forwarded, wait).0, 403);
+}
+
+/// A TCP connection to the gateway from `source` (any loopback address: 127.0.0.2 plays
+/// a load balancer), which first sends `prefix`.
+fn connect_from(source: &str, port: u16, prefix: &[u8]) -> TcpStream {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+        .expect("a runtime");
+    let s = runtime.block_on(async {
+        let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+        socket
+            .bind(format!("{source}:0").parse().expect("an address"))
+            .expect("binding");
+        let s = socket
+            .connect(([127, 0, 0, 1], port).into())
+            .await
+            .expect("connecting");
+        s.into_std().expect("a std socket")
+    });
+    s.set_nonblocking(false).expect("blocking");
+    let mut s = s;
+    s.write_all(prefix).expect("the prefix");
+    s
+}
+
+/// The PROXY protocol (v1 on HTTP, v2 on RTMP) names the client for tokens, but only
+/// from a trusted proxy; from anyone else the header is not read as one.
+#[test]
+fn the_proxy_protocol_names_the_client_from_trusted_proxies_only() {
+    use flashless_core::amf::Value;
+    let gw = Gateway::start(&[
+        "--no-demo",
+        "--secret",
+        SECRET,
+        "--trusted-proxies",
+        "127.0.0.2",
+        "--proxy-protocol",
+    ]);
+    let _ffmpeg = publish_signed(&gw, "cam");
+    let bound = token_of(&sign(&["cam", "--ip", "192.0.2.7"])[0]);
+    let get = format!("GET /live/cam.flv?token={bound} HTTP/1.0\r\nHost: x\r\n\r\n");
+    let v1 = format!("PROXY TCP4 192.0.2.7 127.0.0.1 4711 {}\r\n{get}", gw.http);
+
+    let mut proxied = connect_from("127.0.0.2", gw.http, v1.as_bytes());
+    let said = read_until(&mut proxied, "\r\n");
+    assert_eq!(said.split(' ').nth(1), Some("200"), "{said}");
+    let mut direct = connect_from("127.0.0.1", gw.http, v1.as_bytes());
+    let said = read_until(&mut direct, "\r\n");
+    assert!(
+        !said.contains(" 200 "),
+        "a header from an untrusted address: {said}"
+    );
+
+    // Version 2, TCP over IPv4: 192.0.2.7:4711 to 127.0.0.1:1935.
+    let mut v2 = b"\r\n\r\n\0\r\nQUIT\n\x21\x11\x00\x0c".to_vec();
+    v2.extend_from_slice(&[192, 0, 2, 7, 127, 0, 0, 1, 0x12, 0x67, 0x07, 0x8f]);
+    let play = vec![Value::String(format!("cam?token={bound}"))];
+    let mut rtmp = connect_from("127.0.0.2", gw.rtmp, &v2);
+    rtmp_handshake(&mut rtmp);
+    send_commands(&mut rtmp, &[("play", play.clone())]);
+    let said = read_until(&mut rtmp, "NetStream.Play.Start");
+    assert!(said.contains("NetStream.Play.Start"), "{said}");
+    gw.log_saying("proxied client=192.0.2.7");
+
+    let mut direct = connect_from("127.0.0.1", gw.rtmp, &[]);
+    rtmp_handshake(&mut direct);
+    send_commands(&mut direct, &[("play", play)]);
+    let said = read_until(&mut direct, "NetStream.Play.Failed");
+    assert!(said.contains("NetStream.Play.Failed"), "{said}");
+}
+
+/// C0 C1, S0 S1 S2, C2 on an open connection.
+fn rtmp_handshake(s: &mut TcpStream) {
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok();
+    let mut hello = vec![3u8];
+    hello.resize(1 + 1536, 0);
+    s.write_all(&hello).expect("C0 C1");
+    let mut s0s1s2 = vec![0u8; 1 + 2 * 1536];
+    s.read_exact(&mut s0s1s2).expect("S0 S1 S2");
+    s.write_all(&[0u8; 1536]).expect("C2");
 }

@@ -7,7 +7,8 @@ use std::sync::{Arc, Mutex};
 use super::TrustedProxies;
 
 /// Counts connections per client address; a connection holds a [`Slot`] while open.
-#[derive(Debug)]
+/// Clones count together.
+#[derive(Debug, Clone)]
 pub struct PerIp {
     max: usize,
     /// Load balancers and reverse proxies carry many clients on one address.

@@ -3,14 +3,27 @@
 //! from the configured proxy addresses; from anyone else they are ignored, or a client
 //! could claim any address and pass address-bound tokens, per-address limits and the
 //! webhook's checks.
+//!
+//! A TCP load balancer cannot add headers; with `proxy_protocol` on, connections from
+//! trusted proxies start with a PROXY protocol header (v1 or v2) naming the client, on
+//! the RTMP and the HTTP listener alike.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
 
+use anyhow::{Context, bail};
 use axum::http::HeaderMap;
+use flashless_core::proxy::{self, Header};
+use tokio::io::AsyncReadExt;
+use tokio::net::TcpStream;
 
 /// Addresses and networks whose forwarding headers are believed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TrustedProxies(Vec<Network>);
+pub struct TrustedProxies {
+    networks: Vec<Network>,
+    /// Their connections start with a PROXY protocol header.
+    proxy_protocol: bool,
+}
 
 /// `10.0.0.0/8`, `fd00::/8`, or one address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,16 +42,48 @@ impl TrustedProxies {
             .iter()
             .map(|e| Network::parse(e.as_ref().trim()))
             .collect::<Result<_, _>>()
-            .map(TrustedProxies)
+            .map(|networks| TrustedProxies {
+                networks,
+                proxy_protocol: false,
+            })
+    }
+
+    /// Connections from these proxies start with a PROXY protocol header.
+    pub fn with_proxy_protocol(mut self, on: bool) -> TrustedProxies {
+        self.proxy_protocol = on;
+        self
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.networks.is_empty()
     }
 
     pub fn contains(&self, ip: IpAddr) -> bool {
         let ip = ip.to_canonical();
-        self.0.iter().any(|n| n.contains(ip))
+        self.networks.iter().any(|n| n.contains(ip))
+    }
+
+    /// Whether a connection from `peer` starts with a PROXY protocol header.
+    pub fn sends_header(&self, peer: IpAddr) -> bool {
+        self.proxy_protocol && self.contains(peer)
+    }
+
+    /// The client of a connection from `peer`: read from its PROXY protocol header when
+    /// `peer` is a trusted proxy sending one (the proxy itself for its own health
+    /// checks), else `peer`. Reads exactly the header, within `limit`.
+    pub async fn client_of(
+        &self,
+        socket: &mut TcpStream,
+        peer: SocketAddr,
+        limit: Duration,
+    ) -> anyhow::Result<SocketAddr> {
+        if !self.sends_header(peer.ip()) {
+            return Ok(peer);
+        }
+        tokio::time::timeout(limit, read_header(socket))
+            .await
+            .map_err(|_| anyhow::anyhow!("no PROXY protocol header within {limit:?}"))?
+            .map(|source| source.unwrap_or(peer))
     }
 
     /// The client of a request `peer` sent: from a trusted proxy, the nearest address in
@@ -65,6 +110,28 @@ impl TrustedProxies {
             }
         }
         client
+    }
+}
+
+/// Reads a PROXY protocol header, byte-exact: what follows is the client's.
+async fn read_header(socket: &mut TcpStream) -> anyhow::Result<Option<SocketAddr>> {
+    let mut buf = Vec::with_capacity(64);
+    loop {
+        match proxy::parse(&buf)? {
+            Header::Complete { source, .. } => return Ok(source),
+            Header::Incomplete(n) => {
+                let start = buf.len();
+                buf.resize(start + n, 0);
+                let got = socket
+                    .read_exact(&mut buf[start..])
+                    .await
+                    .context("reading the PROXY protocol header");
+                if got.is_err() && start == 0 {
+                    bail!("closed before the PROXY protocol header");
+                }
+                got?;
+            }
+        }
     }
 }
 
