@@ -11,5 +11,6 @@ pub mod flv;
 pub mod fmp4;
 pub mod live_edge;
 pub mod pipeline;
+pub mod proxy;
 pub mod rtmp;
 pub mod stream;

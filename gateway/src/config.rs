@@ -7,9 +7,11 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::access::Policy;
+use crate::access::proxy::BadNetwork;
 use crate::access::webhook::{self, Webhook};
+use crate::access::{Policy, TrustedProxies};
 use crate::hub::Limits;
+use crate::hub::name::{self, BadName};
 use flashless_core::rtmp::session::SessionLimits;
 
 /// What was wrong with the configuration, and where: the file and line, the key or
@@ -38,8 +40,17 @@ pub enum ConfigError {
     Webhook { url: String, reason: String },
     #[error("--channel {0:?}: expected NAME=SOURCE")]
     ChannelFlag(String),
-    #[error("channel name {0:?}: use 1-64 letters, digits, '-', '_' or '.'")]
-    ChannelName(String),
+    #[error("{key} {name:?}: {reason}; use 1-64 letters, digits, '-', '_' or '.'")]
+    ChannelName {
+        /// `[[channel]] name` or `--channel`.
+        key: &'static str,
+        name: String,
+        reason: BadName,
+    },
+    #[error("trusted_proxies: {0}")]
+    TrustedProxy(#[from] BadNetwork),
+    #[error("proxy_protocol needs trusted_proxies: the proxies whose connections carry it")]
+    ProxyProtocolWithoutProxies,
     #[error("channel name \"demo\" is the built-in demo's; rename it or disable the demo")]
     DemoName,
     #[error("channel {0:?} is configured twice")]
@@ -127,6 +138,27 @@ pub struct ServeArgs {
     /// The PEM private key of --tls-cert.
     #[arg(long, env = "FLASHLESS_TLS_KEY")]
     pub tls_key: Option<PathBuf>,
+    /// Published channels at once; a publish that would create one more is refused [default: 1000].
+    #[arg(long, env = "FLASHLESS_MAX_CHANNELS")]
+    pub max_channels: Option<usize>,
+    /// Seconds a published channel stays after its publisher and last viewer left [default: 30].
+    #[arg(long, env = "FLASHLESS_ABANDONED_TIMEOUT")]
+    pub abandoned_timeout: Option<f64>,
+    /// A bearer token for /metrics, and for /api/channels when play tokens are required.
+    #[arg(long, env = "FLASHLESS_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+    /// A separate listen address for /api/channels and /metrics (plain HTTP; bind it to an
+    /// internal address). With it, /metrics leaves the public listener.
+    #[arg(long, env = "FLASHLESS_ADMIN_LISTEN")]
+    pub admin_listen: Option<SocketAddr>,
+    /// Proxies whose X-Forwarded-For / Forwarded headers name the client, comma-separated
+    /// addresses or networks (`10.0.0.0/8,127.0.0.1`) [default: none].
+    #[arg(long, env = "FLASHLESS_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<String>,
+    /// Connections from the trusted proxies start with a PROXY protocol header (v1 or v2),
+    /// on the RTMP and HTTP listeners.
+    #[arg(long, env = "FLASHLESS_PROXY_PROTOCOL")]
+    pub proxy_protocol: bool,
     /// Log format: `text` or `json` [default: text].
     #[arg(long, env = "FLASHLESS_LOG_FORMAT")]
     pub log_format: Option<LogFormat>,
@@ -163,6 +195,9 @@ struct ServerSection {
     log_format: Option<LogFormat>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
+    admin_listen: Option<SocketAddr>,
+    trusted_proxies: Option<Vec<String>>,
+    proxy_protocol: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -174,6 +209,7 @@ struct AuthSection {
     origins: Option<Vec<String>>,
     webhook: Option<String>,
     webhook_timeout: Option<f64>,
+    admin_token: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -190,6 +226,8 @@ struct LimitsSection {
     idle_timeout: Option<f64>,
     max_message_bytes: Option<u32>,
     amf_depth: Option<usize>,
+    max_channels: Option<usize>,
+    abandoned_timeout: Option<f64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -218,6 +256,27 @@ pub struct Settings {
     pub conn: ConnLimits,
     /// Certificate chain and key files: serve HTTPS/WSS.
     pub tls: Option<(PathBuf, PathBuf)>,
+    pub admin: Admin,
+    pub proxies: TrustedProxies,
+}
+
+/// Who may read `/api/channels` and `/metrics`, and where.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Admin {
+    /// The bearer token they need (see `crate::http::admin` for when).
+    pub token: Option<String>,
+    /// Served there too; `/metrics` then leaves the public listener.
+    pub listen: Option<SocketAddr>,
+}
+
+impl std::fmt::Debug for Admin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print the token.
+        f.debug_struct("Admin")
+            .field("token", &self.token.as_ref().map(|_| "…"))
+            .field("listen", &self.listen)
+            .finish()
+    }
 }
 
 /// What one client, and all of them together, may hold.
@@ -294,6 +353,15 @@ impl Settings {
                     .viewer_queue
                     .or(file.limits.viewer_queue)
                     .unwrap_or(defaults.viewer_queue),
+                max_channels: args
+                    .max_channels
+                    .or(file.limits.max_channels)
+                    .unwrap_or(defaults.max_channels),
+                abandoned_after: seconds(
+                    "abandoned_timeout",
+                    args.abandoned_timeout.or(file.limits.abandoned_timeout),
+                    defaults.abandoned_after,
+                )?,
             },
             write_timeout: seconds(
                 "write_timeout",
@@ -347,15 +415,36 @@ impl Settings {
                 (None, None) => None,
                 _ => return Err(ConfigError::HalfTls),
             },
+            admin: Admin {
+                token: args
+                    .admin_token
+                    .clone()
+                    .or(file.auth.admin_token)
+                    .filter(|t| !t.is_empty()),
+                listen: args.admin_listen.or(file.server.admin_listen),
+            },
+            proxies: if args.trusted_proxies.is_empty() {
+                TrustedProxies::parse(&file.server.trusted_proxies.unwrap_or_default())?
+            } else {
+                TrustedProxies::parse(&args.trusted_proxies)?
+            },
         };
+        let proxy_protocol = args.proxy_protocol || file.server.proxy_protocol.unwrap_or(false);
+        if proxy_protocol && settings.proxies.is_empty() {
+            return Err(ConfigError::ProxyProtocolWithoutProxies);
+        }
+        settings.proxies = settings.proxies.with_proxy_protocol(proxy_protocol);
         for c in file.channels {
             let idle_timeout = seconds("idle_timeout", c.idle_timeout, DEFAULT_IDLE_TIMEOUT)?;
-            settings.add_channel(ChannelSettings {
-                name: c.name,
-                source: c.source,
-                on_demand: c.on_demand,
-                idle_timeout,
-            })?;
+            settings.add_channel(
+                ChannelSettings {
+                    name: c.name,
+                    source: c.source,
+                    on_demand: c.on_demand,
+                    idle_timeout,
+                },
+                "[[channel]] name",
+            )?;
         }
         for spec in &args.channels {
             let Some((name, source)) = spec.split_once('=') else {
@@ -367,7 +456,7 @@ impl Settings {
                 on_demand: args.on_demand,
                 idle_timeout: DEFAULT_IDLE_TIMEOUT,
             };
-            settings.add_channel(channel)?;
+            settings.add_channel(channel, "--channel")?;
         }
         if settings.limits.viewer_queue < MIN_VIEWER_QUEUE {
             return Err(ConfigError::ViewerQueue(settings.limits.viewer_queue));
@@ -375,16 +464,17 @@ impl Settings {
         Ok(settings)
     }
 
-    fn add_channel(&mut self, channel: ChannelSettings) -> Result<(), ConfigError> {
-        let valid = !channel.name.is_empty()
-            && channel.name.len() <= 64
-            && channel
-                .name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-            && !channel.name.starts_with('.');
-        if !valid {
-            return Err(ConfigError::ChannelName(channel.name));
+    fn add_channel(
+        &mut self,
+        channel: ChannelSettings,
+        key: &'static str,
+    ) -> Result<(), ConfigError> {
+        if let Err(reason) = name::check(&channel.name) {
+            return Err(ConfigError::ChannelName {
+                key,
+                name: channel.name,
+                reason,
+            });
         }
         if channel.name == "demo" && self.demo {
             return Err(ConfigError::DemoName);
@@ -556,6 +646,27 @@ mod tests {
     }
 
     #[test]
+    fn admin_and_proxy_settings_load_from_the_file_and_flags() {
+        let s = load(
+            "[server]\nadmin_listen = \"127.0.0.1:9100\"\ntrusted_proxies = [\"10.0.0.0/8\"]\n[auth]\nadmin_token = \"t\"\n[limits]\nmax_channels = 5\nabandoned_timeout = 2\n",
+            ServeArgs::default(),
+        )
+        .unwrap();
+        assert_eq!(s.admin.token.as_deref(), Some("t"));
+        assert_eq!(s.admin.listen.map(|a| a.port()), Some(9100));
+        assert!(s.proxies.contains("10.1.2.3".parse().unwrap()));
+        assert_eq!(s.limits.max_channels, 5);
+        assert_eq!(s.limits.abandoned_after, Duration::from_secs(2));
+        assert!(!format!("{s:?}").contains("\"t\""), "the token is printed");
+        let err = load(
+            "[server]\ntrusted_proxies = [\"lb\"]\n",
+            ServeArgs::default(),
+        )
+        .unwrap_err();
+        assert!(format!("{err:#}").contains("trusted_proxies"), "{err:#}");
+    }
+
+    #[test]
     fn channel_flags_need_a_name_and_a_source() {
         let args = ServeArgs {
             channels: vec!["nosource".into()],
@@ -566,7 +677,21 @@ mod tests {
             channels: vec!["bad name=x.flv".into()],
             ..ServeArgs::default()
         };
-        assert!(Settings::load(&args).is_err());
+        let err = Settings::load(&args).unwrap_err().to_string();
+        assert!(
+            err.contains("--channel") && err.contains("bad name"),
+            "{err}"
+        );
+        let err = load(
+            "[[channel]]\nname = \"..\"\nsource = \"x.flv\"\n",
+            ServeArgs::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("[[channel]] name") && err.contains("'.'"),
+            "{err}"
+        );
         let args = ServeArgs {
             channels: vec!["a=x.flv".into(), "a=y.flv".into()],
             ..ServeArgs::default()

@@ -15,6 +15,7 @@ use flashless_core::flv::{self, Tag};
 use flashless_core::stream::{CacheLimits, LiveStream, Media, Role, SkipToKeyframe};
 use tokio::sync::{broadcast, watch};
 
+use crate::shutdown::Shutdown;
 use media_info::MediaInfo;
 
 #[derive(Debug, Clone, Copy)]
@@ -25,6 +26,10 @@ pub struct Limits {
     pub gop_duration: Duration,
     /// Tags a viewer may fall behind by before it skips to the next keyframe.
     pub viewer_queue: usize,
+    /// Channels at once; a publish that would create one more is refused.
+    pub max_channels: usize,
+    /// A published channel is removed this long after its publisher and its last viewer left.
+    pub abandoned_after: Duration,
 }
 
 impl Limits {
@@ -42,6 +47,8 @@ impl Default for Limits {
             gop_bytes: 8 << 20,
             gop_duration: Duration::from_secs(10),
             viewer_queue: 512,
+            max_channels: 1_000,
+            abandoned_after: Duration::from_secs(30),
         }
     }
 }
@@ -96,8 +103,23 @@ pub enum UpstreamState {
     Live,
     Retrying {
         attempt: u32,
+        /// The whole error, for the log and tests: it may name the origin's URL and
+        /// its stream key, so it never leaves the gateway.
+        #[serde(skip)]
         error: String,
+        /// What clients are told instead: "connection refused", "timed out"…
+        #[serde(rename = "error")]
+        class: &'static str,
     },
+}
+
+/// Why a publish could not have its channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Unclaimed {
+    #[error("the channel already has a source")]
+    Taken,
+    #[error("the gateway has all the channels it takes")]
+    Full,
 }
 
 pub struct Hub {
@@ -120,12 +142,63 @@ impl Hub {
         lock(&self.channels).get(name).cloned()
     }
 
-    /// The channel of that name, created with `source` if there is none yet.
+    /// The channel of that name, created with `source` if there is none yet: for
+    /// configured channels, which are never removed and not held to the cap.
     pub fn get_or_create(&self, name: &str, source: Source) -> Arc<Channel> {
         lock(&self.channels)
             .entry(name.to_owned())
             .or_insert_with(|| Arc::new(Channel::new(name, source, self.limits)))
             .clone()
+    }
+
+    /// The published channel `name`, claimed for a publisher's session: created when
+    /// there is none (under the channel cap), refused when it has a source already.
+    /// One step under the hub's lock, so the sweep never removes a channel between
+    /// its lookup and its claim.
+    pub fn claim_published(&self, name: &str) -> Result<Arc<Channel>, Unclaimed> {
+        let mut channels = lock(&self.channels);
+        let channel = match channels.get(name) {
+            Some(channel) => channel.clone(),
+            None if channels.len() >= self.limits.max_channels => return Err(Unclaimed::Full),
+            None => {
+                let channel = Arc::new(Channel::new(name, Source::Publish, self.limits));
+                channels.insert(name.to_owned(), channel.clone());
+                channel
+            }
+        };
+        if channel.source != Source::Publish || !channel.begin_session() {
+            return Err(Unclaimed::Taken);
+        }
+        Ok(channel)
+    }
+
+    /// Removes published channels nobody publishes to or watches, once they have been
+    /// so for `abandoned_after`, until `shutdown`. Configured channels stay.
+    pub async fn sweep(self: Arc<Self>, mut shutdown: Shutdown) {
+        let period = (self.limits.abandoned_after / 4)
+            .clamp(Duration::from_millis(50), Duration::from_secs(1));
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(period) => {}
+                _ = shutdown.wait() => return,
+            }
+            self.remove_abandoned();
+        }
+    }
+
+    /// One pass of [`Hub::sweep`].
+    pub fn remove_abandoned(&self) {
+        let after = self.limits.abandoned_after;
+        lock(&self.channels).retain(|name, channel| {
+            let keep = !channel.abandoned_for(after);
+            if !keep {
+                tracing::info!(
+                    channel = name.as_str(),
+                    "channel removed: no publisher and no viewers for {after:?}"
+                );
+            }
+            keep
+        });
     }
 
     pub fn list(&self) -> Vec<Arc<Channel>> {
@@ -172,6 +245,8 @@ struct State {
     /// Ever had media: distinguishes "not yet" from "down" for HTTP status codes.
     had_media: bool,
     live_since: Option<Instant>,
+    /// When the channel last lost its session or its last viewer (or was created).
+    deserted_since: Instant,
 }
 
 impl Channel {
@@ -186,6 +261,7 @@ impl Channel {
                 info: MediaInfo::default(),
                 had_media: false,
                 live_since: None,
+                deserted_since: Instant::now(),
             }),
             feed: broadcast::channel(limits.viewer_queue.max(16)).0,
             viewers: watch::channel(0).0,
@@ -216,10 +292,14 @@ impl Channel {
         true
     }
 
+    /// The session left. Its GOP goes with it; headers stay for viewers waiting
+    /// through a reconnect.
     pub fn end_session(&self) {
         let mut s = lock(&self.state);
         s.active = false;
         s.live_since = None;
+        s.deserted_since = Instant::now();
+        s.stream.end_session();
         if s.upstream == UpstreamState::Live {
             s.upstream = UpstreamState::Idle;
         }
@@ -285,6 +365,15 @@ impl Channel {
 
     pub fn viewer_count(&self) -> usize {
         *self.viewers.borrow()
+    }
+
+    /// A published channel with no session and no viewers for at least `after`.
+    fn abandoned_for(&self, after: Duration) -> bool {
+        let s = lock(&self.state);
+        self.source == Source::Publish
+            && !s.active
+            && self.viewer_count() == 0
+            && s.deserted_since.elapsed() >= after
     }
 
     /// Watches the viewer count: pull-on-demand upstreams start and stop on it.
@@ -380,9 +469,13 @@ impl Viewer {
 
 impl Drop for Viewer {
     fn drop(&mut self) {
+        let mut s = lock(&self.channel.state);
         self.channel
             .viewers
             .send_modify(|n| *n = n.saturating_sub(1));
+        if self.channel.viewer_count() == 0 {
+            s.deserted_since = Instant::now();
+        }
     }
 }
 
@@ -392,6 +485,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 pub mod media_info;
+pub mod name;
 
 #[cfg(test)]
 mod tests;

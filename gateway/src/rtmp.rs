@@ -16,12 +16,12 @@ use tokio::time::Instant;
 use tracing::{Instrument, info, info_span, warn};
 
 use crate::access::limits::{PerIp, Slot};
-use crate::access::{self, Action, Attempt, Policy};
+use crate::access::{self, Action, Attempt, Policy, TrustedProxies};
 use crate::client::rtmp::random_bytes;
 use crate::config::ConnLimits;
-use crate::egress::Admission;
 use crate::egress::rtmp::{self as play, Player};
-use crate::hub::Hub;
+use crate::egress::{Admission, Refusal};
+use crate::hub::{Hub, name};
 use crate::ingest::publish::{Publishers, Publishing};
 use crate::shutdown::Shutdown;
 
@@ -33,6 +33,8 @@ const READ_BUFFER: usize = 16 * 1024;
 pub struct Access {
     pub auth: Policy,
     pub limits: ConnLimits,
+    /// Exempt from the per-address limit: their clients share their address.
+    pub proxies: TrustedProxies,
 }
 
 pub async fn bind(addr: SocketAddr) -> Result<TcpListener> {
@@ -43,7 +45,7 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener> {
 
 /// Accepts connections until `shutdown` turns true.
 pub async fn serve(listener: TcpListener, hub: Arc<Hub>, access: Access, mut shutdown: Shutdown) {
-    let per_ip = PerIp::new(access.limits.per_ip);
+    let per_ip = PerIp::new(access.limits.per_ip).exempting(access.proxies.clone());
     let publishers = Publishers::new(access.limits.max_publishers);
     let access = Arc::new(access);
     loop {
@@ -76,6 +78,7 @@ pub async fn serve(listener: TcpListener, hub: Arc<Hub>, access: Access, mut shu
             publishing: None,
             playing: None,
             _slot: slot,
+            per_ip: per_ip.clone(),
         };
         let shutdown = shutdown.clone();
         tokio::spawn(
@@ -107,15 +110,45 @@ struct Connection {
     /// The stream id this connection plays on, and its feed.
     playing: Option<Player>,
     _slot: Slot,
+    /// For the place of a client a proxy names.
+    per_ip: PerIp,
 }
 
 impl Connection {
     async fn run(mut self, shutdown: Shutdown) -> Result<()> {
         self.socket.set_nodelay(true).ok();
+        self.behind_proxy().await?;
         let result = self.pump(shutdown).await;
         // Frees the channel at once, before the socket closes.
         self.publishing = None;
         result
+    }
+
+    /// A trusted proxy's connection (with `proxy_protocol`) names its client first: the
+    /// client then counts for the per-address limit, tokens and the webhook.
+    async fn behind_proxy(&mut self) -> Result<()> {
+        let proxy = SocketAddr::new(self.peer, 0);
+        let client = self
+            .access
+            .proxies
+            .client_of(
+                &mut self.socket,
+                proxy,
+                self.access.limits.handshake_timeout,
+            )
+            .await?
+            .ip()
+            .to_canonical();
+        if client != self.peer {
+            info!(%client, "proxied");
+            let Some(slot) = self.per_ip.acquire(client) else {
+                self.hub.denied.fetch_add(1, Relaxed);
+                bail!("{client}: too many connections from this address");
+            };
+            self._slot = slot;
+            self.peer = client;
+        }
+        Ok(())
     }
 
     async fn pump(&mut self, mut shutdown: Shutdown) -> Result<()> {
@@ -191,6 +224,17 @@ impl Connection {
                 ServerEvent::Publish {
                     stream_id, name, ..
                 } => {
+                    let channel_name = name.split_once('?').map_or(name.as_str(), |(c, _)| c);
+                    // Before any token or webhook: a name no channel may have is refused as such.
+                    if let Err(bad) = name::check(channel_name) {
+                        warn!("publish refused: {bad}");
+                        self.session.reject(
+                            stream_id,
+                            "NetStream.Publish.BadName",
+                            &bad.to_string(),
+                        );
+                        continue;
+                    }
                     let channel = self.authorise_publish(stream_id, &name).await?;
                     self.publishers.start(
                         &mut self.session,
@@ -258,7 +302,12 @@ impl Connection {
         if refusal.is_denial() {
             bail!("play of {channel} refused: {refusal}");
         }
-        warn!(channel, "play refused: {refusal}");
+        if let Refusal::BadName(_) = refusal {
+            // Such a name may be a megabyte long: it stays out of the log.
+            warn!("play refused: {refusal}");
+        } else {
+            warn!(channel, "play refused: {refusal}");
+        }
         Ok(())
     }
 

@@ -28,6 +28,7 @@ pub async fn run(settings: Settings, stop: impl Future<Output = ()>) -> Result<(
     let hub = Arc::new(Hub::new(settings.limits));
     let (trigger, shutdown) = shutdown::channel();
     let mut tasks = JoinSet::new();
+    tasks.spawn(hub.clone().sweep(shutdown.clone()));
 
     if settings.demo {
         let channel = hub.get_or_create("demo", Source::File);
@@ -66,6 +67,7 @@ pub async fn run(settings: Settings, stop: impl Future<Output = ()>) -> Result<(
             let access = rtmp::Access {
                 auth: settings.auth.clone(),
                 limits: settings.conn,
+                proxies: settings.proxies.clone(),
             };
             tasks.spawn(rtmp::serve(listener, hub.clone(), access, shutdown.clone()));
             Some(port)
@@ -89,7 +91,31 @@ pub async fn run(settings: Settings, stop: impl Future<Output = ()>) -> Result<(
         auth: settings.auth.clone(),
         origins: settings.origins.clone(),
         limits: settings.conn,
+        admin: settings.admin.clone(),
+        proxies: settings.proxies.clone(),
     });
+    if settings.auth.play && settings.admin.token.is_none() && settings.admin.listen.is_none() {
+        warn!(
+            "play tokens are required, but /api/channels and /metrics list every channel to anyone: \
+             set admin_token or admin_listen"
+        );
+    }
+    if let Some(addr) = settings.admin.listen {
+        let listener = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("listening for the admin endpoints on {addr}"))?;
+        info!(addr = %listener.local_addr()?, "admin listening");
+        let app = http::admin_router(state.clone());
+        let mut stop = shutdown.clone();
+        tasks.spawn(async move {
+            let served = axum::serve(listener, app)
+                .with_graceful_shutdown(async move { stop.wait().await })
+                .await;
+            if let Err(e) = served {
+                warn!(error = %e, "admin server stopped");
+            }
+        });
+    }
     let http = tokio::spawn(serve_http(
         listener,
         state,

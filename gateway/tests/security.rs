@@ -389,7 +389,12 @@ fn an_authorisation_webhook_allows_and_refuses_publish_and_play() {
     let start = Instant::now();
     let (status, body) = gw.get("/live/slow.flv");
     assert_eq!(status, 503, "{body}");
-    assert!(body.contains("no answer within 1s"), "{body}");
+    // The client hears that the service is unavailable; why (and where) is in the log.
+    assert!(
+        body.contains("authorisation service is unavailable"),
+        "{body}"
+    );
+    gw.log_saying("no answer within 1s");
     assert!(
         start.elapsed() < Duration::from_secs(4),
         "{:?}",
@@ -425,4 +430,417 @@ fn an_authorisation_webhook_allows_and_refuses_publish_and_play() {
         "{play}"
     );
     find("play", "closed");
+}
+
+// ---- #14: channel lifecycle, names, what anonymous clients learn, trusted proxies ----
+
+/// An RTMP client of raw commands: `connect`, `createStream` (stream id 1), then
+/// whatever the test sends.
+fn rtmp_commands(port: u16, commands: &[(&str, Vec<flashless_core::amf::Value>)]) -> TcpStream {
+    let mut s = rtmp_after_handshake(port);
+    send_commands(&mut s, commands);
+    s
+}
+
+/// `connect`, `createStream` (stream id 1), then `commands` on stream 1.
+fn send_commands(s: &mut TcpStream, commands: &[(&str, Vec<flashless_core::amf::Value>)]) {
+    use flashless_core::amf::Value;
+    use flashless_core::rtmp::chunk::ChunkEncoder;
+    use flashless_core::rtmp::message::{Command as RtmpCommand, Message};
+
+    let mut out = bytes::BytesMut::new();
+    let mut encoder = ChunkEncoder::new();
+    let connect = RtmpCommand::new(
+        "connect",
+        1.0,
+        Value::object([("app", Value::String("live".into()))]),
+        vec![],
+    );
+    encoder.encode(&Message::Command(connect).to_raw(3, 0, 0), &mut out);
+    let create = RtmpCommand::new("createStream", 2.0, Value::Null, vec![]);
+    encoder.encode(&Message::Command(create).to_raw(3, 0, 0), &mut out);
+    for (i, (name, args)) in commands.iter().enumerate() {
+        let command = RtmpCommand::new(name, 3.0 + i as f64, Value::Null, args.clone());
+        encoder.encode(&Message::Command(command).to_raw(8, 0, 1), &mut out);
+    }
+    s.write_all(&out).expect("sending the commands");
+}
+
+/// A raw RTMP publish of `name`: the connection, and what the gateway answered once it
+/// said `until` (or after 5 s).
+fn raw_publish(port: u16, name: &str, until: &str) -> (TcpStream, String) {
+    use flashless_core::amf::Value;
+    let mut s = rtmp_commands(
+        port,
+        &[(
+            "publish",
+            vec![Value::String(name.into()), Value::String("live".into())],
+        )],
+    );
+    let said = read_until(&mut s, until);
+    (s, said)
+}
+
+/// What a socket says (lossy text) until it says `until`, closes, or 5 s pass.
+fn read_until(s: &mut TcpStream, until: &str) -> String {
+    s.set_read_timeout(Some(Duration::from_millis(200))).ok();
+    let start = Instant::now();
+    let mut said = Vec::new();
+    let mut buf = [0u8; 4096];
+    while start.elapsed() < Duration::from_secs(5)
+        && !String::from_utf8_lossy(&said).contains(until)
+    {
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => said.extend_from_slice(&buf[..n]),
+            Err(_) => {}
+        }
+    }
+    String::from_utf8_lossy(&said).into_owned()
+}
+
+/// A GET with extra headers: the status, and the body (read for at most `read_for`,
+/// as a stream never ends).
+fn get_with(port: u16, path: &str, headers: &[(&str, &str)], read_for: Duration) -> (u16, Vec<u8>) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connecting");
+    let mut request = format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n");
+    for (k, v) in headers {
+        request.push_str(&format!("{k}: {v}\r\n"));
+    }
+    request.push_str("\r\n");
+    s.write_all(request.as_bytes()).expect("sending a request");
+    s.set_read_timeout(Some(Duration::from_millis(100))).ok();
+    let start = Instant::now();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 16384];
+    while start.elapsed() < read_for {
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(_) => {}
+        }
+    }
+    let text = String::from_utf8_lossy(&got);
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = got
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|i| got[i + 4..].to_vec())
+        .unwrap_or_default();
+    (status, body)
+}
+
+fn listed(gw: &Gateway) -> Vec<String> {
+    let (_, body) = gw.get("/api/channels");
+    let list: serde_json::Value = serde_json::from_str(&body).expect("/api/channels is JSON");
+    list.as_array()
+        .map(|l| {
+            l.iter()
+                .filter_map(|c| c["name"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn until_true(limit: Duration, what: &str, mut ok: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !ok() {
+        assert!(start.elapsed() < limit, "{what} within {limit:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A channel made by a publish goes a grace period after its publisher and its last
+/// viewer left; a waiting viewer keeps it, and gets only the headers (the GOP went with
+/// the publisher).
+#[test]
+fn abandoned_channels_are_removed_and_their_gop_released() {
+    let gw = Gateway::start(&["--no-demo", "--abandoned-timeout", "1"]);
+    let gone = ffmpeg_publish(&gw.rtmp_url("gone"), &["-t", "3"]);
+    let kept = ffmpeg_publish(&gw.rtmp_url("kept"), &["-t", "3"]);
+    gw.wait_live("gone");
+    gw.wait_live("kept");
+    let mut waiting = TcpStream::connect(("127.0.0.1", gw.http)).expect("a viewer");
+    write!(waiting, "GET /live/kept.flv HTTP/1.0\r\nHost: x\r\n\r\n").expect("its request");
+    gone.wait(Duration::from_secs(15));
+    kept.wait(Duration::from_secs(15));
+    until_true(
+        Duration::from_secs(5),
+        "the abandoned channel removed",
+        || !listed(&gw).contains(&"gone".to_owned()),
+    );
+    // A viewer who joins while the publisher is away gets metadata and headers, not
+    // the last GOP (tens of KB of 320x240 H.264).
+    let (status, burst) = get_with(gw.http, "/live/kept.flv", &[], Duration::from_millis(1500));
+    assert_eq!(status, 200);
+    assert!(
+        burst.len() < 4096,
+        "{} bytes: the GOP is still cached",
+        burst.len()
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        listed(&gw).contains(&"kept".to_owned()),
+        "a channel with a waiting viewer was removed"
+    );
+    drop(waiting);
+    until_true(
+        Duration::from_secs(5),
+        "the channel removed after its viewer left",
+        || listed(&gw).is_empty(),
+    );
+    gw.log_saying("channel removed");
+}
+
+#[test]
+fn publishes_past_the_channel_cap_are_refused() {
+    let gw = Gateway::start(&["--no-demo", "--max-channels", "2"]);
+    let (_a, said) = raw_publish(gw.rtmp, "one", "NetStream.Publish.Start");
+    assert!(said.contains("NetStream.Publish.Start"), "{said}");
+    let (_b, said) = raw_publish(gw.rtmp, "two", "NetStream.Publish.Start");
+    assert!(said.contains("NetStream.Publish.Start"), "{said}");
+    let (_c, said) = raw_publish(gw.rtmp, "three", "NetStream.Publish.BadName");
+    assert!(
+        said.contains("NetStream.Publish.BadName") && said.contains("all the channels"),
+        "{said}"
+    );
+    assert_eq!(listed(&gw), ["one", "two"]);
+}
+
+/// Names that would forge `/metrics` lines, an empty one and an oversized one are
+/// refused at every door, with the reason.
+#[test]
+fn channel_names_follow_one_rule_at_every_door() {
+    let gw = Gateway::start(&["--no-demo"]);
+    let forged = "x\"} 1\nflashless_denied_total 0\nfake_metric{a=\"b";
+    let long = "a".repeat(65);
+    for (name, why) in [
+        (forged, "only letters, digits"),
+        ("", "is empty"),
+        (long.as_str(), "longer than 64"),
+        ("..", "start with '.'"),
+    ] {
+        let (_conn, said) = raw_publish(gw.rtmp, name, "NetStream.Publish.BadName");
+        assert!(
+            said.contains("NetStream.Publish.BadName") && said.contains(why),
+            "{name:?}: {said}"
+        );
+    }
+    let (_, metrics) = gw.get("/metrics");
+    assert!(!metrics.contains("fake_metric"), "{metrics}");
+    assert!(listed(&gw).is_empty(), "{:?}", listed(&gw));
+
+    for path in [
+        "/live/a%22b.flv",
+        "/live/.hidden.flv",
+        &format!("/live/{long}.flv"),
+    ] {
+        let (status, body) = gw.get(path);
+        assert_eq!(status, 400, "{path}: {body}");
+    }
+    let out = output_of(
+        std::process::Command::new("rtmpdump")
+            .args(["-V", "-m", "5", "-r"])
+            .arg(format!("rtmp://127.0.0.1:{}/live", gw.rtmp))
+            .args(["-y", ".hidden", "-o", "-"]),
+        "rtmpdump",
+    );
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("NetStream.Play.StreamNotFound") && said.contains("start with '.'"),
+        "{said}"
+    );
+}
+
+/// A 503 does not name the webhook, and `/api/channels` does not show a pull's
+/// origin URL (with its stream key): clients get a class, the log the details.
+#[test]
+fn anonymous_clients_are_not_told_internal_urls() {
+    let closed = free_port();
+    let key = "s3cret-stream-key";
+    let gw = Gateway::start(&[
+        "--no-demo",
+        "--auth-webhook",
+        &format!("http://127.0.0.1:{closed}/internal-auth"),
+        "--channel",
+        &format!("origin=rtmp://127.0.0.1:{closed}/live/{key}"),
+    ]);
+    let (status, body) = gw.get("/live/origin.flv");
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        !body.contains("internal-auth") && !body.contains(&closed.to_string()),
+        "{body}"
+    );
+    gw.log_saying(&format!(
+        "could not be asked: connecting to 127.0.0.1:{closed}"
+    ));
+
+    until_true(Duration::from_secs(10), "the pull retrying", || {
+        gw.channel("origin")
+            .is_some_and(|c| c["state"] == "retrying")
+    });
+    let (_, api) = gw.get("/api/channels");
+    assert!(
+        !api.contains(key) && !api.contains(&closed.to_string()),
+        "{api}"
+    );
+    assert_eq!(
+        gw.channel("origin").map(|c| c["error"].clone()),
+        Some("connection refused".into())
+    );
+    gw.log_saying(key);
+}
+
+#[test]
+fn the_admin_token_and_listener_guard_the_api_and_metrics() {
+    let gw = Gateway::start(&["--no-demo", "--secret", SECRET, "--admin-token", "adm1n"]);
+    let wait = Duration::from_secs(2);
+    for path in ["/api/channels", "/metrics"] {
+        assert_eq!(get_with(gw.http, path, &[], wait).0, 401, "{path}");
+        let wrong = [("Authorization", "Bearer nope")];
+        assert_eq!(get_with(gw.http, path, &wrong, wait).0, 403, "{path}");
+        let right = [("Authorization", "Bearer adm1n")];
+        assert_eq!(get_with(gw.http, path, &right, wait).0, 200, "{path}");
+    }
+
+    // Anyone may play: the page's list stays public, the metrics do not.
+    let open = Gateway::start(&["--admin-token", "adm1n"]);
+    assert_eq!(open.get("/api/channels").0, 200);
+    assert_eq!(open.get("/metrics").0, 401);
+
+    let admin = free_port();
+    let split = Gateway::start(&["--no-demo", "--admin-listen", &format!("127.0.0.1:{admin}")]);
+    wait_for_port(admin, "the admin listener");
+    assert_eq!(
+        split.get("/metrics").0,
+        404,
+        "metrics on the public listener"
+    );
+    let (status, metrics) = http_get(admin, "/metrics");
+    assert_eq!(status, 200);
+    assert!(metrics.contains("flashless_uptime_seconds"), "{metrics}");
+    assert_eq!(http_get(admin, "/api/channels").0, 200);
+}
+
+/// An address-bound token is judged against the client a trusted proxy names, and
+/// against the socket's address when the header comes from anyone else.
+#[test]
+fn forwarded_addresses_count_only_from_trusted_proxies() {
+    let wait = Duration::from_secs(2);
+    let bound = token_of(&sign(&["cam", "--ip", "192.0.2.7"])[0]);
+    let path = format!("/live/cam.flv?token={bound}");
+    let xff = [("X-Forwarded-For", "192.0.2.7")];
+    let forwarded = [("Forwarded", "for=\"192.0.2.7:4711\"")];
+
+    let behind = Gateway::start(&[
+        "--no-demo",
+        "--secret",
+        SECRET,
+        "--trusted-proxies",
+        "127.0.0.1",
+    ]);
+    let _ffmpeg = publish_signed(&behind, "cam");
+    assert_eq!(get_with(behind.http, &path, &xff, wait).0, 200);
+    assert_eq!(get_with(behind.http, &path, &forwarded, wait).0, 200);
+    assert_eq!(get_with(behind.http, &path, &[], wait).0, 403, "no header");
+
+    let exposed = Gateway::start(&[
+        "--no-demo",
+        "--secret",
+        SECRET,
+        "--trusted-proxies",
+        "10.0.0.0/8",
+    ]);
+    let _ffmpeg = publish_signed(&exposed, "cam");
+    assert_eq!(
+        get_with(exposed.http, &path, &xff, wait).0,
+        403,
+        "a spoofed header"
+    );
+    assert_eq!(get_with(exposed.http, &path, &forwarded, wait).0, 403);
+}
+
+/// A TCP connection to the gateway from `source` (any loopback address: 127.0.0.2 plays
+/// a load balancer), which first sends `prefix`.
+fn connect_from(source: &str, port: u16, prefix: &[u8]) -> TcpStream {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+        .expect("a runtime");
+    let s = runtime.block_on(async {
+        let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+        socket
+            .bind(format!("{source}:0").parse().expect("an address"))
+            .expect("binding");
+        let s = socket
+            .connect(([127, 0, 0, 1], port).into())
+            .await
+            .expect("connecting");
+        s.into_std().expect("a std socket")
+    });
+    s.set_nonblocking(false).expect("blocking");
+    let mut s = s;
+    s.write_all(prefix).expect("the prefix");
+    s
+}
+
+/// The PROXY protocol (v1 on HTTP, v2 on RTMP) names the client for tokens, but only
+/// from a trusted proxy; from anyone else the header is not read as one.
+#[test]
+fn the_proxy_protocol_names_the_client_from_trusted_proxies_only() {
+    use flashless_core::amf::Value;
+    let gw = Gateway::start(&[
+        "--no-demo",
+        "--secret",
+        SECRET,
+        "--trusted-proxies",
+        "127.0.0.2",
+        "--proxy-protocol",
+    ]);
+    let _ffmpeg = publish_signed(&gw, "cam");
+    let bound = token_of(&sign(&["cam", "--ip", "192.0.2.7"])[0]);
+    let get = format!("GET /live/cam.flv?token={bound} HTTP/1.0\r\nHost: x\r\n\r\n");
+    let v1 = format!("PROXY TCP4 192.0.2.7 127.0.0.1 4711 {}\r\n{get}", gw.http);
+
+    let mut proxied = connect_from("127.0.0.2", gw.http, v1.as_bytes());
+    let said = read_until(&mut proxied, "\r\n");
+    assert_eq!(said.split(' ').nth(1), Some("200"), "{said}");
+    let mut direct = connect_from("127.0.0.1", gw.http, v1.as_bytes());
+    let said = read_until(&mut direct, "\r\n");
+    assert!(
+        !said.contains(" 200 "),
+        "a header from an untrusted address: {said}"
+    );
+
+    // Version 2, TCP over IPv4: 192.0.2.7:4711 to 127.0.0.1:1935.
+    let mut v2 = b"\r\n\r\n\0\r\nQUIT\n\x21\x11\x00\x0c".to_vec();
+    v2.extend_from_slice(&[192, 0, 2, 7, 127, 0, 0, 1, 0x12, 0x67, 0x07, 0x8f]);
+    let play = vec![Value::String(format!("cam?token={bound}"))];
+    let mut rtmp = connect_from("127.0.0.2", gw.rtmp, &v2);
+    rtmp_handshake(&mut rtmp);
+    send_commands(&mut rtmp, &[("play", play.clone())]);
+    let said = read_until(&mut rtmp, "NetStream.Play.Start");
+    assert!(said.contains("NetStream.Play.Start"), "{said}");
+    gw.log_saying("proxied client=192.0.2.7");
+
+    let mut direct = connect_from("127.0.0.1", gw.rtmp, &[]);
+    rtmp_handshake(&mut direct);
+    send_commands(&mut direct, &[("play", play)]);
+    let said = read_until(&mut direct, "NetStream.Play.Failed");
+    assert!(said.contains("NetStream.Play.Failed"), "{said}");
+}
+
+/// C0 C1, S0 S1 S2, C2 on an open connection.
+fn rtmp_handshake(s: &mut TcpStream) {
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok();
+    let mut hello = vec![3u8];
+    hello.resize(1 + 1536, 0);
+    s.write_all(&hello).expect("C0 C1");
+    let mut s0s1s2 = vec![0u8; 1 + 2 * 1536];
+    s.read_exact(&mut s0s1s2).expect("S0 S1 S2");
+    s.write_all(&[0u8; 1536]).expect("C2");
 }

@@ -27,6 +27,13 @@ impl<T: Media + Clone> LiveStream<T> {
         self.cache.clear_gop();
     }
 
+    /// The upstream session ended: its GOP is released (a source that never comes back
+    /// must not hold megabytes); metadata and headers stay for viewers waiting for the
+    /// next session.
+    pub fn end_session(&mut self) {
+        self.cache.clear_gop();
+    }
+
     /// Takes a tag of the current session: puts it on the timeline, has `wrap` make the
     /// item viewers get of it (e.g. the tag with its bytes encoded once), caches that
     /// and returns it.

@@ -4,10 +4,15 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
+use super::TrustedProxies;
+
 /// Counts connections per client address; a connection holds a [`Slot`] while open.
-#[derive(Debug)]
+/// Clones count together.
+#[derive(Debug, Clone)]
 pub struct PerIp {
     max: usize,
+    /// Load balancers and reverse proxies carry many clients on one address.
+    exempt: TrustedProxies,
     open: Arc<Mutex<HashMap<IpAddr, usize>>>,
 }
 
@@ -22,13 +27,26 @@ impl PerIp {
     pub fn new(max: usize) -> PerIp {
         PerIp {
             max,
+            exempt: TrustedProxies::default(),
             open: Arc::default(),
         }
+    }
+
+    /// Not limiting the trusted proxies' addresses: every client behind a proxy shares it.
+    pub fn exempting(mut self, proxies: TrustedProxies) -> PerIp {
+        self.exempt = proxies;
+        self
     }
 
     /// A place for one more connection from `ip`, or `None` when it holds `max` already.
     pub fn acquire(&self, ip: IpAddr) -> Option<Slot> {
         let ip = ip.to_canonical();
+        if self.exempt.contains(ip) {
+            return Some(Slot {
+                ip,
+                open: Arc::default(),
+            });
+        }
         let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
         let count = open.entry(ip).or_insert(0);
         if *count >= self.max {

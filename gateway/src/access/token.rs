@@ -28,7 +28,8 @@ pub enum Denied {
     BadSignature,
     #[error("the authorisation webhook refused ({0})")]
     Refused(String),
-    #[error("the authorisation webhook could not be asked: {0}")]
+    /// Why, for the log: it names the webhook's URL, so clients get only the message.
+    #[error("the authorisation service is unavailable")]
     WebhookUnavailable(String),
 }
 
@@ -88,7 +89,14 @@ impl Policy {
             None => Ok(()),
             Some(webhook) => webhook.ask(attempt).await.map_err(|v| match v {
                 Verdict::Refused(why) => Denied::Refused(why),
-                Verdict::Unavailable(why) => Denied::WebhookUnavailable(why),
+                Verdict::Unavailable(why) => {
+                    tracing::warn!(
+                        channel = attempt.channel,
+                        action = attempt.action.as_str(),
+                        "the authorisation webhook could not be asked: {why}"
+                    );
+                    Denied::WebhookUnavailable(why)
+                }
             }),
         }
     }

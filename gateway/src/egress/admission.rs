@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 
 use crate::access::{Attempt, Denied, Policy};
+use crate::hub::name::{self, BadName};
 use crate::hub::{Channel, Hub, UpstreamState};
 
 /// Why a viewer was not let in.
@@ -15,6 +16,9 @@ pub enum Refusal {
     /// The token or the authorisation webhook said no.
     #[error(transparent)]
     Denied(#[from] Denied),
+    /// The name breaks the channel-name rule: no such channel can exist.
+    #[error("{0}")]
+    BadName(#[from] BadName),
     #[error("no channel named {0:?}")]
     NoSuchChannel(String),
     /// A pulled channel whose upstream never delivered media and is retrying: the
@@ -43,7 +47,7 @@ pub struct Admission<'a> {
 }
 
 impl Admission<'_> {
-    /// The channel `attempt` may play, checked in this order: the token and the webhook;
+    /// The channel `attempt` may play, checked in this order: the name's rule; the token and the webhook;
     /// the channel exists; a pulled channel that is retrying and never had media is
     /// unavailable; the gateway's viewer cap. Denials are counted on the hub.
     pub async fn admit(&self, attempt: &Attempt<'_>) -> Result<Arc<Channel>, Refusal> {
@@ -57,6 +61,8 @@ impl Admission<'_> {
     }
 
     async fn decide(&self, attempt: &Attempt<'_>) -> Result<Arc<Channel>, Refusal> {
+        // Before the webhook: it is not asked about names that cannot exist.
+        name::check(attempt.channel)?;
         self.policy.authorise(attempt).await?;
         let name = attempt.channel;
         let channel = self
@@ -64,12 +70,13 @@ impl Admission<'_> {
             .get(name)
             .ok_or_else(|| Refusal::NoSuchChannel(name.to_owned()))?;
         let snapshot = channel.snapshot();
-        if let (false, UpstreamState::Retrying { error, .. }) =
+        if let (false, UpstreamState::Retrying { class, .. }) =
             (snapshot.had_media, snapshot.upstream)
         {
+            // The class, not the error: that names the origin's URL.
             return Err(Refusal::Unavailable {
                 channel: name.to_owned(),
-                reason: error,
+                reason: class.to_owned(),
             });
         }
         if self.hub.viewers() >= self.max_viewers {

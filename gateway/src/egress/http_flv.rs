@@ -48,6 +48,7 @@ pub fn refusal_status(refusal: &Refusal) -> StatusCode {
         Refusal::Denied(Denied::Missing(_)) => StatusCode::UNAUTHORIZED,
         Refusal::Denied(Denied::WebhookUnavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
         Refusal::Denied(_) => StatusCode::FORBIDDEN,
+        Refusal::BadName(_) => StatusCode::BAD_REQUEST,
         Refusal::NoSuchChannel(_) => StatusCode::NOT_FOUND,
         Refusal::Unavailable { .. } | Refusal::Full => StatusCode::SERVICE_UNAVAILABLE,
     }

@@ -55,7 +55,9 @@ impl Player {
 /// The `onStatus` a refused player gets: its code and description.
 pub fn refusal_status(refusal: &Refusal, channel: &str) -> (&'static str, String) {
     match refusal {
-        Refusal::NoSuchChannel(_) => ("NetStream.Play.StreamNotFound", refusal.to_string()),
+        Refusal::BadName(_) | Refusal::NoSuchChannel(_) => {
+            ("NetStream.Play.StreamNotFound", refusal.to_string())
+        }
         Refusal::Unavailable { .. } => ("NetStream.Play.Failed", refusal.to_string()),
         Refusal::Denied(_) | Refusal::Full => {
             ("NetStream.Play.Failed", format!("{channel}: {refusal}"))

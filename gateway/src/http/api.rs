@@ -7,10 +7,11 @@ use std::sync::atomic::Ordering::Relaxed;
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, header};
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use super::AppState;
+use super::admin::{self, Door, Endpoint};
 use crate::hub::media_info::MediaInfo;
 use crate::hub::{Snapshot, Source, UpstreamState};
 
@@ -34,7 +35,32 @@ struct Urls {
     rtmp: Option<String>,
 }
 
-pub async fn channels(State(app): State<Arc<AppState>>, headers: HeaderMap) -> impl IntoResponse {
+/// `/api/channels` on the public listener.
+pub async fn channels(State(app): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    list_channels(&app, Door::Public, &headers)
+}
+
+/// `/api/channels` on the admin listener.
+pub async fn admin_channels(State(app): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    list_channels(&app, Door::Admin, &headers)
+}
+
+/// `/metrics` on the public listener.
+pub async fn metrics(State(app): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    admin::refusal(&app, Door::Public, Endpoint::Metrics, &headers)
+        .unwrap_or_else(|| render_metrics(&app))
+}
+
+/// `/metrics` on the admin listener.
+pub async fn admin_metrics(State(app): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    admin::refusal(&app, Door::Admin, Endpoint::Metrics, &headers)
+        .unwrap_or_else(|| render_metrics(&app))
+}
+
+fn list_channels(app: &AppState, door: Door, headers: &HeaderMap) -> Response {
+    if let Some(refused) = admin::refusal(app, door, Endpoint::Channels, headers) {
+        return refused;
+    }
     // URLs for the viewer's own "how to use this stream" panel, with the host it reached us by.
     let host = headers
         .get(header::HOST)
@@ -66,10 +92,10 @@ pub async fn channels(State(app): State<Arc<AppState>>, headers: HeaderMap) -> i
             uptime_seconds: s.uptime.map(|d| d.as_secs()),
         })
         .collect();
-    Json(list)
+    Json(list).into_response()
 }
 
-pub async fn metrics(State(app): State<Arc<AppState>>) -> impl IntoResponse {
+fn render_metrics(app: &AppState) -> Response {
     let channels = app.hub.list();
     let mut out = String::new();
     let mut family =
@@ -82,7 +108,7 @@ pub async fn metrics(State(app): State<Arc<AppState>>) -> impl IntoResponse {
                 let _ = writeln!(
                     out,
                     "flashless_{name}{{channel=\"{}\"}} {}",
-                    c.name(),
+                    label_value(c.name()),
                     value(c)
                 );
             }
@@ -139,9 +165,38 @@ pub async fn metrics(State(app): State<Arc<AppState>>) -> impl IntoResponse {
         "# HELP flashless_uptime_seconds Seconds since the gateway started.\n# TYPE flashless_uptime_seconds gauge\nflashless_uptime_seconds {}",
         app.started.elapsed().as_secs()
     );
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
+}
+
+/// A label value escaped by the Prometheus text format's rules (backslash, double quote,
+/// newline). Channel names cannot hold these; the escape keeps `/metrics` whole anyway.
+fn label_value(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 pub async fn healthz() -> &'static str {
     "ok\n"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::label_value;
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(
+            label_value("x\"} 1\nfake{a=\"b\\"),
+            "x\\\"} 1\\nfake{a=\\\"b\\\\"
+        );
+        assert_eq!(label_value("cam-1.b_2"), "cam-1.b_2");
+    }
 }

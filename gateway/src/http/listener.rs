@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_io_timeout::TimeoutStream;
 use tokio_rustls::TlsAcceptor;
@@ -21,6 +21,7 @@ use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 use super::{AppState, router};
+use crate::access::TrustedProxies;
 use crate::access::limits::{PerIp, Slot};
 use crate::shutdown::Shutdown;
 
@@ -51,11 +52,12 @@ pub async fn serve(
 ) -> io::Result<()> {
     let local = listener.local_addr()?;
     let (ready, incoming) = mpsc::channel(64);
-    let per_ip = PerIp::new(state.limits.per_ip);
+    let per_ip = PerIp::new(state.limits.per_ip).exempting(state.proxies.clone());
     let handshake_timeout = state.limits.handshake_timeout;
     let accepting = tokio::spawn(accept(
         listener,
         per_ip,
+        state.proxies.clone(),
         tls,
         handshake_timeout,
         write_timeout,
@@ -69,11 +71,13 @@ pub async fn serve(
     result
 }
 
-/// Accepts TCP, applies the per-address limit, and hands ready connections (after the
-/// TLS handshake, done in a task of its own so a slow client holds up no one) to axum.
+/// Accepts TCP, applies the per-address limit, and hands ready connections (after a
+/// trusted proxy's PROXY protocol header and the TLS handshake, done in a task of their
+/// own so a slow client holds up no one) to axum.
 async fn accept(
     listener: TcpListener,
     per_ip: PerIp,
+    proxies: TrustedProxies,
     tls: Option<TlsAcceptor>,
     handshake_timeout: Duration,
     write_timeout: Duration,
@@ -94,44 +98,96 @@ async fn accept(
             continue;
         };
         socket.set_nodelay(true).ok();
-        let mut stream = TimeoutStream::new(socket);
-        stream.set_write_timeout(Some(write_timeout));
-        let stream = Box::pin(stream);
-        match &tls {
-            None => {
-                if ready
-                    .send((
-                        Conn {
-                            io: stream,
-                            _slot: slot,
-                        },
-                        peer,
-                    ))
-                    .await
-                    .is_err()
-                {
-                    return;
-                }
+        let waits = tls.is_some() || proxies.sends_header(peer.ip());
+        let setup = Setup {
+            proxies: proxies.clone(),
+            per_ip: per_ip.clone(),
+            tls: tls.clone(),
+            handshake_timeout,
+            write_timeout,
+        };
+        if !waits {
+            // Nothing to wait for: handed over at once, in order.
+            if let Some(conn) = setup.prepare(socket, peer, slot).await
+                && ready.send(conn).await.is_err()
+            {
+                return;
             }
-            Some(acceptor) => {
-                let (acceptor, ready) = (acceptor.clone(), ready.clone());
-                tokio::spawn(async move {
-                    match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
-                        Ok(Ok(tls)) => {
-                            let _ = ready
-                                .send((
-                                    Conn {
-                                        io: Box::pin(tls),
-                                        _slot: slot,
-                                    },
-                                    peer,
-                                ))
-                                .await;
-                        }
-                        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
-                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
-                    }
-                });
+            continue;
+        }
+        let ready = ready.clone();
+        tokio::spawn(async move {
+            if let Some(conn) = setup.prepare(socket, peer, slot).await {
+                let _ = ready.send(conn).await;
+            }
+        });
+    }
+}
+
+/// What a connection goes through before axum gets it.
+struct Setup {
+    proxies: TrustedProxies,
+    per_ip: PerIp,
+    tls: Option<TlsAcceptor>,
+    handshake_timeout: Duration,
+    write_timeout: Duration,
+}
+
+impl Setup {
+    /// The connection as axum gets it, with the client's address; `None` (logged) when
+    /// it failed on the way.
+    async fn prepare(
+        self,
+        mut socket: TcpStream,
+        peer: SocketAddr,
+        mut slot: Slot,
+    ) -> Option<(Conn, SocketAddr)> {
+        let client = match self
+            .proxies
+            .client_of(&mut socket, peer, self.handshake_timeout)
+            .await
+        {
+            Ok(client) => client,
+            Err(e) => {
+                tracing::debug!(%peer, error = %e, "proxied connection dropped");
+                return None;
+            }
+        };
+        if client != peer {
+            // The client a proxy names holds the place, not the proxy.
+            let Some(own) = self.per_ip.acquire(client.ip()) else {
+                tracing::warn!(%client, "http connection refused: too many from this address");
+                return None;
+            };
+            slot = own;
+        }
+        let mut stream = TimeoutStream::new(socket);
+        stream.set_write_timeout(Some(self.write_timeout));
+        let stream = Box::pin(stream);
+        let Some(acceptor) = self.tls else {
+            return Some((
+                Conn {
+                    io: stream,
+                    _slot: slot,
+                },
+                client,
+            ));
+        };
+        match tokio::time::timeout(self.handshake_timeout, acceptor.accept(stream)).await {
+            Ok(Ok(tls)) => Some((
+                Conn {
+                    io: Box::pin(tls),
+                    _slot: slot,
+                },
+                client,
+            )),
+            Ok(Err(e)) => {
+                tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                None
+            }
+            Err(_) => {
+                tracing::debug!(%peer, "TLS handshake timed out");
+                None
             }
         }
     }

@@ -42,7 +42,8 @@ pub async fn live(
     let attempt = Attempt {
         action: Action::Play,
         channel: name,
-        client_ip: peer.ip().to_canonical(),
+        // Behind a trusted proxy, the client it names: tokens and the webhook judge that one.
+        client_ip: app.proxies.client(peer.ip(), &headers),
         protocol: if ws.is_ok() { "ws-flv" } else { "http-flv" },
         query: &query,
         token: access::token_in(&query),

@@ -2,6 +2,7 @@
 //! and the API, over a listener that limits connections per address, terminates TLS
 //! off the accept path, and times out stalled writes.
 
+pub mod admin;
 pub mod api;
 pub mod assets;
 pub mod listener;
@@ -14,8 +15,8 @@ use std::time::Instant;
 use axum::Router;
 use axum::routing::get;
 
-use crate::access::Policy;
-use crate::config::ConnLimits;
+use crate::access::{Policy, TrustedProxies};
+use crate::config::{Admin, ConnLimits};
 use crate::hub::Hub;
 use crate::shutdown::Shutdown;
 
@@ -32,6 +33,10 @@ pub struct AppState {
     /// Web origins allowed besides the gateway's own and localhost; `*` allows any.
     pub origins: Vec<String>,
     pub limits: ConnLimits,
+    /// Who may read `/api/channels` and `/metrics` ([`admin`]).
+    pub admin: Admin,
+    /// Whose forwarding headers name the client.
+    pub proxies: TrustedProxies,
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
@@ -44,6 +49,15 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/live/{file}", get(live::live))
         .route("/api/channels", get(api::channels))
         .route("/metrics", get(api::metrics))
+        .route("/healthz", get(api::healthz))
+        .with_state(state)
+}
+
+/// The admin listener's routes: the operator's endpoints only.
+pub fn admin_router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/api/channels", get(api::admin_channels))
+        .route("/metrics", get(api::admin_metrics))
         .route("/healthz", get(api::healthz))
         .with_state(state)
 }

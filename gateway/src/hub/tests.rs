@@ -164,3 +164,48 @@ async fn a_viewer_joining_without_a_gop_waits_for_a_keyframe() {
     };
     assert_eq!(first.tag.timestamp, 240);
 }
+
+#[test]
+fn a_deserted_published_channel_is_removed_and_configured_ones_stay() {
+    let hub = Hub::new(Limits {
+        abandoned_after: Duration::ZERO,
+        ..Limits::default()
+    });
+    let pulled = hub.get_or_create("pulled", Source::Pull);
+    let ch = hub.claim_published("cam").unwrap();
+    ch.publish(video_header(0));
+    ch.publish(video(0, true));
+    ch.publish(video(40, false));
+    hub.remove_abandoned();
+    assert!(hub.get("cam").is_some(), "removed while publishing");
+    let (_, viewer) = ch.subscribe();
+    ch.end_session();
+    let (start, second) = ch.subscribe();
+    let roles: Vec<Role> = start.iter().map(|m| m.role).collect();
+    assert_eq!(roles, [Role::VideoHeader], "the GOP outlived its publisher");
+    drop(second);
+    hub.remove_abandoned();
+    assert!(hub.get("cam").is_some(), "removed with a viewer waiting");
+    drop(viewer);
+    hub.remove_abandoned();
+    assert!(hub.get("cam").is_none());
+    assert!(hub.get("pulled").is_some() && pulled.source() == Source::Pull);
+}
+
+#[test]
+fn publishes_claim_a_channel_once_and_new_ones_stop_at_the_cap() {
+    let hub = Hub::new(Limits {
+        max_channels: 2,
+        ..Limits::default()
+    });
+    hub.get_or_create("pulled", Source::Pull);
+    let cam = hub.claim_published("cam").unwrap();
+    assert_eq!(hub.claim_published("cam").err(), Some(Unclaimed::Taken));
+    assert_eq!(hub.claim_published("pulled").err(), Some(Unclaimed::Taken));
+    assert_eq!(hub.claim_published("other").err(), Some(Unclaimed::Full));
+    cam.end_session();
+    assert!(
+        hub.claim_published("cam").is_ok(),
+        "its publisher may come back"
+    );
+}

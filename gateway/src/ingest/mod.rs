@@ -22,6 +22,7 @@ use crate::hub::{Channel, UpstreamState};
 use crate::shutdown::Shutdown;
 
 mod backoff;
+mod failure;
 mod file;
 mod http_flv;
 pub mod publish;
@@ -195,7 +196,12 @@ async fn pull(spec: &UpstreamSpec, channel: &Channel, backoff: &mut Backoff) -> 
             %error,
             "upstream session ended"
         );
-        channel.set_upstream(UpstreamState::Retrying { attempt, error });
+        let class = failure::class(&ended.error);
+        channel.set_upstream(UpstreamState::Retrying {
+            attempt,
+            error,
+            class,
+        });
         sleep(delay).await;
     }
 }

@@ -10,7 +10,7 @@ use flashless_core::flv::Tag;
 use flashless_core::rtmp::session::ServerSession;
 use tracing::{info, warn};
 
-use crate::hub::{Channel, Hub, Source};
+use crate::hub::{Channel, Hub, Unclaimed};
 
 /// The publishing connections of one RTMP listener, held under its cap.
 pub struct Publishers {
@@ -36,8 +36,8 @@ impl Publishers {
 
     /// Starts a publish of `channel_name` on `stream_id`, into `publishing`. At the cap
     /// it is refused as a denial and the error ends the connection; a channel with a
-    /// source already, or a connection that publishes already, gets
-    /// `NetStream.Publish.BadName` and the connection goes on.
+    /// source already, a connection that publishes already, or a new channel past the
+    /// hub's channel cap gets `NetStream.Publish.BadName` and the connection goes on.
     pub fn start(
         self: &Arc<Self>,
         session: &mut ServerSession,
@@ -55,19 +55,22 @@ impl Publishers {
             );
             bail!("publish to {channel_name} refused: too many publishers");
         }
-        let channel = hub.get_or_create(channel_name, Source::Publish);
-        if publishing.is_some() || channel.source() != Source::Publish || !channel.begin_session() {
-            warn!(
-                channel = channel_name,
-                "publish refused: the channel is taken"
-            );
-            session.reject(
-                stream_id,
-                "NetStream.Publish.BadName",
-                "the channel already has a source",
-            );
-            return Ok(());
-        }
+        let claimed = match publishing {
+            Some(_) => Err(Unclaimed::Taken),
+            None => hub.claim_published(channel_name),
+        };
+        let channel = match claimed {
+            Ok(channel) => channel,
+            Err(why) => {
+                warn!(channel = channel_name, "publish refused: {why}");
+                session.reject(
+                    stream_id,
+                    "NetStream.Publish.BadName",
+                    &format!("{channel_name}: {why}"),
+                );
+                return Ok(());
+            }
+        };
         info!(channel = channel_name, "publishing");
         self.count.fetch_add(1, Relaxed);
         session.accept_publish(stream_id);

@@ -1,0 +1,79 @@
+//! Who may read `/api/channels` and `/metrics`: they list every channel, its viewers
+//! and its state, which a gateway that requires play tokens keeps from strangers.
+//!
+//! - `/metrics` needs the admin token whenever one is configured; with a separate
+//!   admin listener it is served there only.
+//! - `/api/channels` stays public while anyone may play (the viewer page polls it);
+//!   with play tokens required it needs the admin token when one is configured, and
+//!   with an admin listener it is served there only.
+//! - With neither configured, both stay public, as before; with play tokens required
+//!   the gateway warns about it at start-up.
+
+use std::sync::atomic::Ordering::Relaxed;
+
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::Response;
+
+use super::AppState;
+use crate::access::Action;
+use crate::egress::http_flv::error;
+
+/// Which listener a request came in on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Door {
+    Public,
+    Admin,
+}
+
+/// The two operator endpoints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    Channels,
+    Metrics,
+}
+
+/// The answer to a request that may not read `endpoint`; `None` when it may.
+pub fn refusal(
+    app: &AppState,
+    door: Door,
+    endpoint: Endpoint,
+    headers: &HeaderMap,
+) -> Option<Response> {
+    let private = match endpoint {
+        Endpoint::Metrics => true,
+        Endpoint::Channels => app.auth.requires(Action::Play),
+    };
+    if !private {
+        return None;
+    }
+    if door == Door::Public && app.admin.listen.is_some() {
+        return Some(error(StatusCode::NOT_FOUND, "not served here"));
+    }
+    let expected = app.admin.token.as_ref()?;
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    if given.is_some_and(|t| constant_time_eq(t.as_bytes(), expected.as_bytes())) {
+        return None;
+    }
+    app.hub.denied.fetch_add(1, Relaxed);
+    if given.is_some() {
+        return Some(error(StatusCode::FORBIDDEN, "the admin token is wrong"));
+    }
+    let mut response = error(
+        StatusCode::UNAUTHORIZED,
+        "an admin token is required (Authorization: Bearer …)",
+    );
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        header::HeaderValue::from_static("Bearer"),
+    );
+    Some(response)
+}
+
+/// Compares without stopping at the first difference, so timing tells nothing of the token.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
