@@ -10,7 +10,7 @@
 //! Muxed layout and its init: the init is emitted when a coded frame is ready to
 //! go out and every track known so far (from a tag, or announced by `onMetaData`)
 //! has its configuration, or, if a track stays missing (metadata that lies, an
-//! audio track that never starts), once the held frames span [`MUXED_HOLD_MS`],
+//! audio track whose sequence header never comes), once the held frames span [`MUXED_HOLD_MS`],
 //! or on [`Remuxer::flush`]. A track whose configuration only arrives later gets a
 //! new init with every track, as a configuration change would. The PerTrack layout
 //! never waits: each track's init goes out with that track's first frame.
@@ -170,7 +170,8 @@ pub struct RemuxStats {
     /// Tags that produced no sample: unsupported, malformed, before the first
     /// keyframe, audio overlapping the previous frame.
     pub dropped: u64,
-    /// Holes in the audio track filled with silence (or a stretched sample).
+    /// Holes in the audio track filled with silence (or a stretched sample), and
+    /// each time silence was added to keep audio up with video (`lag.rs`).
     pub gaps_filled: u64,
     /// Milliseconds of those holes.
     pub gap_ms_filled: u64,

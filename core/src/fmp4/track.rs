@@ -31,6 +31,8 @@
 //!   frame that starts more than half a frame before the previous one ends is
 //!   dropped whole: an overlap is never appended. A hole longer than
 //!   [`MAX_FILL_MS`] is not filled: the track restarts at the frame's timestamp.
+//!   (While video goes on, `lag.rs` keeps the audio within a second of it with
+//!   silence, so such a hole is one where both tracks paused or audio jumped.)
 //!   So audio never drifts from video by more than half a frame.
 
 use bytes::Bytes;
