@@ -67,6 +67,11 @@ fn run(cmd: &mut Command) -> String {
 /// Makes an FLV with ffmpeg from lavfi sources: `video`/`audio` are encoder
 /// arguments, or empty for no such stream.
 fn make_flv(dir: &TempDir, video: &[&str], audio: &[&str]) -> PathBuf {
+    make_flv_of(dir, 2, video, audio)
+}
+
+/// [`make_flv`] of `seconds` seconds.
+fn make_flv_of(dir: &TempDir, seconds: u32, video: &[&str], audio: &[&str]) -> PathBuf {
     let out = dir.path("in.flv");
     let mut cmd = tool("ffmpeg");
     cmd.args(["-v", "error", "-y"]);
@@ -76,7 +81,7 @@ fn make_flv(dir: &TempDir, video: &[&str], audio: &[&str]) -> PathBuf {
     if !audio.is_empty() {
         cmd.args(["-f", "lavfi", "-i", "sine=frequency=1000:sample_rate=44100"]);
     }
-    cmd.args(["-t", "2"]);
+    cmd.args(["-t", &seconds.to_string()]);
     cmd.args(video).args(audio).arg(&out);
     run(&mut cmd);
     out
@@ -508,4 +513,41 @@ fn he_aac_hole_is_filled_with_silence_ffmpeg_decodes() {
     tags.extend((0..30u32).map(|i| audio(i * 2048 * 1000 / 44_100, 1, &frame)));
     let dir = TempDir::new("he-aac-hole");
     check_audio_hole(&dir, &tags, 300, 700);
+}
+
+#[test]
+fn audio_stopping_for_3_s_is_filled_ahead_ffmpeg_decodes() {
+    // The testdata clip's recipe, 8 s long; its audio stops from 2 s to 5 s
+    // while video runs on: the remuxer keeps the audio up with silence.
+    let dir = TempDir::new("audio-stops");
+    let flv = make_flv_of(
+        &dir,
+        8,
+        &["-c:v", "libx264", "-g", "25"],
+        &["-c:a", "aac", "-b:a", "64k"],
+    );
+    let tags = read_tags(&flv);
+    check_audio_hole(&dir, &tags, 2000, 5000);
+    for layout in [Layout::Muxed, Layout::PerTrack] {
+        let files = remux(&dir, &cut_audio(&tags, 2000, 5000), layout);
+        let mut ends = Vec::new();
+        for (_, path) in &files {
+            let video: Vec<i64> = packets(path)
+                .iter()
+                .filter(|p| p.0 == "video")
+                .map(|p| p.2)
+                .collect();
+            if let Some(last) = video.iter().max() {
+                ends.push(("video", *last as f64 + 40.0));
+            }
+            if let Some(&(pts, duration)) = decoded_audio(path).last() {
+                ends.push(("audio", pts + duration));
+            }
+        }
+        assert_eq!(ends.len(), 2, "{layout:?}: {ends:?}");
+        assert!(
+            (ends[0].1 - ends[1].1).abs() <= 100.0,
+            "{layout:?}: audio and video end apart: {ends:?}"
+        );
+    }
 }

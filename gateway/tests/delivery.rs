@@ -6,7 +6,9 @@ mod peers;
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
-use flashless_core::flv::{FlvReader, Item, Tag, TagType, VideoPacket, VideoTag};
+use flashless_core::flv::{
+    AudioPacket, AudioTag, FlvReader, Item, Tag, TagType, VideoPacket, VideoTag,
+};
 use futures_util::StreamExt;
 use peers::*;
 use tokio_tungstenite::tungstenite::Message;
@@ -333,4 +335,53 @@ async fn a_viewer_that_stops_reading_is_disconnected() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     drop(stalled);
+}
+
+/// The demo loops every ~6 s; 7 s pulled cross a seam wherever they start. The
+/// FLV keeps the timestamps as the gateway sent them (an MP4 would have any
+/// hole filled by the remuxer): each AAC frame follows the last by one frame.
+#[test]
+fn the_demo_crosses_its_loop_seam_without_an_audio_hole() {
+    let gw = Gateway::start(&[]);
+    gw.wait_live("demo");
+    let dir = TempDir::new("demo-seam");
+    let out = dir.path("seam.flv");
+    let result = output_of(
+        flashless()
+            .args(["dump", &gw.rtmp_url("demo"), "-q", "-o"])
+            .arg(&out)
+            .args(["--duration", "7"]),
+        "flashless dump",
+    );
+    assert!(
+        result.status.success(),
+        "dump failed: {}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    let mut reader = FlvReader::new();
+    reader.push(&std::fs::read(&out).expect("the dump"));
+    let mut audio = Vec::new();
+    while let Some(item) = reader.next_item().expect("a valid FLV") {
+        if let Item::Tag(t) = item {
+            let coded =
+                AudioTag::parse(&t.data).is_ok_and(|a| a.packet == AudioPacket::CodedFrames);
+            if t.tag_type == TagType::Audio && coded {
+                audio.push(f64::from(t.timestamp));
+            }
+        }
+    }
+    let frame = 1024.0 * 1000.0 / 44_100.0;
+    assert!(
+        audio.len() as f64 * frame > 6500.0,
+        "only {} audio frames",
+        audio.len()
+    );
+    for w in audio.windows(2) {
+        let step = w[1] - w[0];
+        assert!(
+            (step - frame).abs() <= 1.0,
+            "audio steps {step} ms at {} ms",
+            w[0]
+        );
+    }
 }

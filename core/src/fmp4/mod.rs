@@ -10,7 +10,7 @@
 //! Muxed layout and its init: the init is emitted when a coded frame is ready to
 //! go out and every track known so far (from a tag, or announced by `onMetaData`)
 //! has its configuration, or, if a track stays missing (metadata that lies, an
-//! audio track that never starts), once the held frames span [`MUXED_HOLD_MS`],
+//! audio track whose sequence header never comes), once the held frames span [`MUXED_HOLD_MS`],
 //! or on [`Remuxer::flush`]. A track whose configuration only arrives later gets a
 //! new init with every track, as a configuration change would. The PerTrack layout
 //! never waits: each track's init goes out with that track's first frame.
@@ -19,6 +19,7 @@ mod boxes;
 mod codecs;
 mod fragment;
 mod init;
+mod lag;
 mod output;
 mod track;
 
@@ -38,6 +39,7 @@ use codecs::ConfigError;
 use init::TrackConfig;
 use track::{Gap, TrackState};
 
+pub use lag::{FILL_AHEAD_MARGIN_MS, FILL_AHEAD_MS, MAX_FILL_AHEAD_MARGIN_MS};
 pub use track::MAX_FILL_MS;
 
 /// How long a Muxed layout holds frames for a track that is known but not yet configured.
@@ -168,7 +170,8 @@ pub struct RemuxStats {
     /// Tags that produced no sample: unsupported, malformed, before the first
     /// keyframe, audio overlapping the previous frame.
     pub dropped: u64,
-    /// Holes in the audio track filled with silence (or a stretched sample).
+    /// Holes in the audio track filled with silence (or a stretched sample), and
+    /// each time silence was added to keep audio up with video (`lag.rs`).
     pub gaps_filled: u64,
     /// Milliseconds of those holes.
     pub gap_ms_filled: u64,
@@ -186,6 +189,8 @@ pub struct Remuxer {
     muxed_sequence: u32,
     /// Muxed: tracks announced by a tag or by `onMetaData`.
     expect: [bool; 2],
+    /// How far audio is behind video: see `lag.rs`.
+    lag: lag::AudioLag,
 }
 
 impl Remuxer {
@@ -198,6 +203,7 @@ impl Remuxer {
             stats: RemuxStats::default(),
             muxed_sequence: 1,
             expect: [false; 2],
+            lag: lag::AudioLag::default(),
         }
     }
 
@@ -300,7 +306,15 @@ impl Remuxer {
             return self.unsupported(Track::Audio, codec);
         }
         match a.packet {
-            AudioPacket::SequenceStart => self.sequence_header(Track::Audio, a.body),
+            AudioPacket::SequenceStart => {
+                self.sequence_header(Track::Audio, a.body);
+                // The header is the whole configuration: known now, so that
+                // silence can stand in for frames that come late or not at all.
+                if codecs::audio_needs_header(a.codec) {
+                    let make = |h: &Bytes| codecs::audio_config(a.codec, h, &[]);
+                    self.configure(Track::Audio, tag.timestamp, true, make);
+                }
+            }
             AudioPacket::CodedFrames => {
                 let needs_header = codecs::audio_needs_header(a.codec);
                 let body = a.body.clone();
@@ -375,26 +389,8 @@ impl Remuxer {
             self.stats.dropped += 1;
             return;
         }
-        // Configure: from a new sequence header, or from the frame itself.
-        let built = if !needs_header {
-            Some(make(&Bytes::new()))
-        } else {
-            match (&st.header, st.header_applied) {
-                (Some(h), false) => Some(make(h)),
-                _ => None,
-            }
-        };
-        match built {
-            Some(Ok(config)) => {
-                self.track_mut(t).header_applied = true;
-                self.switch_config(t, config);
-            }
-            Some(Err(ConfigError::Unsupported(codec))) => return self.unsupported(t, codec),
-            Some(Err(ConfigError::Invalid(why))) => {
-                self.track_mut(t).header = None;
-                return self.error(Some(t), ts, &format!("bad decoder configuration: {why}"));
-            }
-            None => {}
+        if !self.configure(t, ts, needs_header, make) {
+            return;
         }
         let st = self.track_mut(t);
         let Some(config) = &st.config else {
@@ -421,7 +417,11 @@ impl Remuxer {
             from_ms: i64::from(from.unwrap_or(0)),
             to_ms: i64::from(ts),
         };
-        let Some(placed) = self.track_mut(t).place(ms, cts, data, keyframe) else {
+        let placed = self.track_mut(t).place(ms, cts, data, keyframe);
+        if t == Track::Audio {
+            self.audio_frame(ms, placed.is_none());
+        }
+        let Some(placed) = placed else {
             self.stats.dropped += 1;
             if jumped {
                 self.events.push_back(discontinuity);
@@ -456,6 +456,46 @@ impl Remuxer {
         if self.options.fragment == Fragmenting::EveryFrame || full {
             self.emit_pending(t, full);
         }
+        if t == Track::Video {
+            self.keep_audio_up(ms);
+        }
+    }
+
+    /// Configures the track from a new sequence header, or from the frame itself
+    /// when the codec has none; false when the tag is dropped (reported).
+    fn configure(
+        &mut self,
+        t: Track,
+        ts: u32,
+        needs_header: bool,
+        make: impl Fn(&Bytes) -> Result<TrackConfig, ConfigError>,
+    ) -> bool {
+        let st = self.track_mut(t);
+        let built = if !needs_header {
+            Some(make(&Bytes::new()))
+        } else {
+            match (&st.header, st.header_applied) {
+                (Some(h), false) => Some(make(h)),
+                _ => None,
+            }
+        };
+        match built {
+            Some(Ok(config)) => {
+                self.track_mut(t).header_applied = true;
+                self.switch_config(t, config);
+            }
+            Some(Err(ConfigError::Unsupported(codec))) => {
+                self.unsupported(t, codec);
+                return false;
+            }
+            Some(Err(ConfigError::Invalid(why))) => {
+                self.track_mut(t).header = None;
+                self.error(Some(t), ts, &format!("bad decoder configuration: {why}"));
+                return false;
+            }
+            None => {}
+        }
+        true
     }
 
     /// A configuration that differs from the current one: what is pending goes out

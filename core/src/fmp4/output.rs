@@ -48,19 +48,7 @@ impl Remuxer {
     /// Makes sure the init covering track `t` went out; false if it must wait.
     fn ensure_init(&mut self, t: Track, force: bool) -> bool {
         if self.options.layout == Layout::PerTrack {
-            let st = self.track_mut(t);
-            if !st.init_sent {
-                st.init_sent = true;
-                if let Some(c) = &st.config {
-                    let event = RemuxEvent::Init {
-                        track: Some(t),
-                        mime: mime(&[(t, c)]),
-                        data: Bytes::from(init_segment(&[(t, c)])),
-                        info: c.info.clone(),
-                    };
-                    self.events.push_back(event);
-                }
-            }
+            self.emit_init(t);
             return true;
         }
         let configured = [&self.video, &self.audio].map(|s| s.config.is_some() || s.unsupported);
@@ -117,6 +105,23 @@ impl Remuxer {
             }
         }
         true
+    }
+
+    /// PerTrack layout: the track's init, unless it went out already.
+    pub(super) fn emit_init(&mut self, t: Track) {
+        let st = self.track_mut(t);
+        if !st.init_sent {
+            st.init_sent = true;
+            if let Some(c) = &st.config {
+                let event = RemuxEvent::Init {
+                    track: Some(t),
+                    mime: mime(&[(t, c)]),
+                    data: Bytes::from(init_segment(&[(t, c)])),
+                    info: c.info.clone(),
+                };
+                self.events.push_back(event);
+            }
+        }
     }
 
     /// Tracks ordered by the time of their first pending sample.

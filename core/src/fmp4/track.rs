@@ -31,6 +31,8 @@
 //!   frame that starts more than half a frame before the previous one ends is
 //!   dropped whole: an overlap is never appended. A hole longer than
 //!   [`MAX_FILL_MS`] is not filled: the track restarts at the frame's timestamp.
+//!   (While video goes on, `lag.rs` keeps the audio within a second of it with
+//!   silence, so such a hole is one where both tracks paused or audio jumped.)
 //!   So audio never drifts from video by more than half a frame.
 
 use bytes::Bytes;
@@ -242,29 +244,7 @@ impl TrackState {
             filled.gap = Gap::Restarted;
             return Some((ideal, n));
         }
-        let silence = self.config.as_ref().map_or(&[][..], |c| &c.silence[..]);
-        let mut at = end;
-        if let Some(shortest) = silence.iter().map(|s| u64::from(s.duration)).min() {
-            // Longest frames first, then one more if that leaves over half of the
-            // shortest: the frame lands within half a frame of its time.
-            let remaining = |at: u64| ideal.saturating_sub(at);
-            while remaining(at) * 2 > shortest {
-                let s = silence
-                    .iter()
-                    .find(|s| u64::from(s.duration) <= remaining(at))
-                    .or_else(|| silence.last());
-                let Some(s) = s.filter(|s| s.duration > 0) else {
-                    break;
-                };
-                filled.silence.push(Sample {
-                    data: s.data.clone(),
-                    dts: at,
-                    duration: s.duration,
-                    cts_offset: 0,
-                    keyframe: true,
-                });
-                at += u64::from(s.duration);
-            }
+        if let Some(at) = self.silence(end, ideal, &mut filled.silence) {
             filled.gap = Gap::Filled {
                 ms: (at - end) * 1000 / timescale,
             };
@@ -282,6 +262,68 @@ impl TrackState {
             }
             None => Some((end, n.saturating_add(stretch))),
         }
+    }
+
+    /// Where the last sample placed ends, in ms; `None` before the first.
+    pub(crate) fn end_ms(&self) -> Option<f64> {
+        self.end.map(|_| self.end_ms)
+    }
+
+    /// Whether [`TrackState::fill_to`] can do anything: the configuration has silence.
+    pub(crate) fn has_silence(&self) -> bool {
+        self.config.as_ref().is_some_and(|c| !c.silence.is_empty())
+    }
+
+    /// Appends coded silence to the pending samples from where the track ends
+    /// (or from `start_ms` if it has no sample yet) to within half a frame of
+    /// `until_ms`; the ms added, if any. A track that ends there or later, or
+    /// has no silence, is left as it is.
+    pub(crate) fn fill_to(&mut self, start_ms: i64, until_ms: i64) -> Option<u64> {
+        let timescale = u64::from(self.timescale());
+        let from = self.end.unwrap_or_else(|| to_ticks(start_ms, timescale));
+        let until = to_ticks(until_ms, timescale);
+        if until <= from {
+            return None;
+        }
+        let mut pending = std::mem::take(&mut self.pending);
+        let before = pending.len();
+        let end = self.silence(from, until, &mut pending);
+        self.pending_bytes += pending[before..]
+            .iter()
+            .map(|s| s.data.len())
+            .sum::<usize>();
+        self.pending = pending;
+        let end = end.filter(|&end| end > from)?;
+        self.end = Some(end);
+        self.end_ms = end as f64 * 1000.0 / timescale as f64;
+        Some((end - from) * 1000 / timescale)
+    }
+
+    /// Pushes onto `out` coded silence from `at` to within half of the shortest
+    /// silent frame of `until`: the longest frames first, then one more if that
+    /// leaves over half of the shortest. Where it ends, or `None` without silence.
+    fn silence(&self, mut at: u64, until: u64, out: &mut Vec<Sample>) -> Option<u64> {
+        let silence = self.config.as_ref().map_or(&[][..], |c| &c.silence[..]);
+        let shortest = silence.iter().map(|s| u64::from(s.duration)).min()?;
+        let remaining = |at: u64| until.saturating_sub(at);
+        while remaining(at) * 2 > shortest {
+            let s = silence
+                .iter()
+                .find(|s| u64::from(s.duration) <= remaining(at))
+                .or_else(|| silence.last());
+            let Some(s) = s.filter(|s| s.duration > 0) else {
+                break;
+            };
+            out.push(Sample {
+                data: s.data.clone(),
+                dts: at,
+                duration: s.duration,
+                cts_offset: 0,
+                keyframe: true,
+            });
+            at += u64::from(s.duration);
+        }
+        Some(at)
     }
 
     /// Video, or audio of unknown frame size: (DTS, duration, whether the

@@ -8,7 +8,7 @@ use crate::codec::hevc::tests::hex;
 
 /// (dts, duration, size) of every sample of `track`, from the fragments' `tfdt`
 /// and `trun`s, in order.
-fn samples(events: &[RemuxEvent], track: Track) -> Vec<(u64, u32, u32)> {
+pub(super) fn samples(events: &[RemuxEvent], track: Track) -> Vec<(u64, u32, u32)> {
     let mut out = Vec::new();
     for e in events {
         let RemuxEvent::Fragment {
@@ -36,14 +36,14 @@ fn samples(events: &[RemuxEvent], track: Track) -> Vec<(u64, u32, u32)> {
 }
 
 /// Each sample starts where the previous one ends and lasts at least a tick.
-fn assert_contiguous(s: &[(u64, u32, u32)]) {
+pub(super) fn assert_contiguous(s: &[(u64, u32, u32)]) {
     for w in s.windows(2) {
         assert_eq!(w[0].0 + u64::from(w[0].1), w[1].0, "{s:?}");
     }
     assert!(s.iter().all(|x| x.1 > 0), "{s:?}");
 }
 
-fn all_events(r: &mut Remuxer, tags: &[Tag]) -> Vec<RemuxEvent> {
+pub(super) fn all_events(r: &mut Remuxer, tags: &[Tag]) -> Vec<RemuxEvent> {
     let mut events = run(r, tags);
     r.flush();
     events.extend(std::iter::from_fn(|| r.poll_event()));
@@ -97,8 +97,8 @@ fn audio_within_half_a_frame_follows_on_and_an_overlap_is_dropped() {
 
 #[test]
 fn a_hole_past_the_bound_restarts_audio_with_a_discontinuity() {
-    let mut tags = vec![avc_header(0, 20, 15), aac_header(&[0x12, 0x10])];
-    tags.extend((0..100u32).map(|i| avc_frame(i * 40, 0, i == 0)));
+    // An audio-only stream: no video to fill ahead to.
+    let mut tags = vec![aac_header(&[0x12, 0x10])];
     // Audio stops after 8 frames (185.7 ms) and resumes at frame 108 (2507.7 ms).
     tags.extend((0..8).chain(108..120).map(|i| aac_frame(aac_ms(i))));
     let mut r = per_track();
@@ -120,7 +120,6 @@ fn a_hole_past_the_bound_restarts_audio_with_a_discontinuity() {
     assert_eq!(audio[8].0, (u64::from(aac_ms(108)) * 441 + 5) / 10);
     assert_contiguous(&audio[..8]);
     assert_contiguous(&audio[8..]);
-    assert_contiguous(&samples(&events, Track::Video));
     assert_eq!(r.stats().gaps_filled, 0);
 }
 

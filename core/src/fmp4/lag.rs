@@ -1,0 +1,111 @@
+//! Audio that falls behind video: a stream whose audio stops (a camera that
+//! drops it, a stream that goes video-only) or starts late. Media Source
+//! Extensions plays only where every SourceBuffer has media, so an audio
+//! SourceBuffer that ends while video goes on halts playback there.
+//!
+//! The rule: once the video runs more than [`FILL_AHEAD_MS`] past the end of an
+//! audio track whose configuration has silence, coded silence is appended to the
+//! audio up to [`FILL_AHEAD_MARGIN_MS`] before the video's time; an audio track
+//! configured from its sequence header but without a frame yet is filled from
+//! the video's first frame. The threshold is above the skew of real muxers
+//! (ffmpeg and OBS interleave FLV tags by timestamp, nginx-rtmp relays them as
+//! they come: audio and video stay within a few hundred ms of each other), so a
+//! playing stream is never filled ahead; the margin leaves room for audio that
+//! is still on its way when it resumes, which then continues from the filled end
+//! (a hole up to it is filled, frames under it are dropped by the overlap rule).
+//! Audio that resumes in step with video loses nothing; audio that arrives more
+//! than the margin behind the video loses what the silence already covered, once:
+//! the margin then grows to the skew seen (up to [`MAX_FILL_AHEAD_MARGIN_MS`]).
+//!
+//! Not filled: a track without silence (AAC whose channels are in a
+//! program_config_element), a track never configured (an audio track declared by
+//! the FLV header or `onMetaData` whose sequence header never comes: there is no
+//! audio init, so the player creates no audio SourceBuffer and video plays
+//! alone), and MP3, whose configuration comes from its first frame.
+
+use super::{Fragmenting, Layout, Remuxer, Track};
+
+/// How far the video may run past the end of the audio before silence is added.
+pub const FILL_AHEAD_MS: i64 = 1000;
+/// Where the added silence ends: this far before the video's time.
+pub const FILL_AHEAD_MARGIN_MS: i64 = 500;
+/// The most the margin grows to for audio that runs behind the video.
+pub const MAX_FILL_AHEAD_MARGIN_MS: i64 = 4000;
+
+#[derive(Debug)]
+pub(crate) struct AudioLag {
+    /// The output time of the first video frame: where a late audio track starts.
+    video_start_ms: Option<i64>,
+    /// The output time of the last video frame.
+    video_ms: i64,
+    margin_ms: i64,
+    /// The audio ends in silence added here: a real frame dropped under it came late.
+    filled: bool,
+}
+
+impl Default for AudioLag {
+    fn default() -> Self {
+        AudioLag {
+            video_start_ms: None,
+            video_ms: 0,
+            margin_ms: FILL_AHEAD_MARGIN_MS,
+            filled: false,
+        }
+    }
+}
+
+impl Remuxer {
+    /// After a video frame at `video_ms` (output time) was placed: fills the audio
+    /// up to it, see the module comment. Without a hole to fill, two comparisons.
+    pub(super) fn keep_audio_up(&mut self, video_ms: i64) {
+        let start = *self.lag.video_start_ms.get_or_insert(video_ms);
+        self.lag.video_ms = video_ms;
+        let audio = &self.audio;
+        if audio.unsupported || !audio.has_silence() {
+            return;
+        }
+        if self.options.layout == Layout::PerTrack && self.video.init_sent && !audio.init_sent {
+            // Its init now, after the video's, not with the silence a second
+            // later: the player creates its SourceBuffers together, within a
+            // second of the first media.
+            self.emit_init(Track::Audio);
+        }
+        let audio = &self.audio;
+        let end = audio.end_ms();
+        let threshold = self.lag.margin_ms + FILL_AHEAD_MS - FILL_AHEAD_MARGIN_MS;
+        if video_ms - end.map_or(start, |e| e.round() as i64) <= threshold {
+            return;
+        }
+        let Some(ms) = self.audio.fill_to(start, video_ms - self.lag.margin_ms) else {
+            return;
+        };
+        self.lag.filled = true;
+        self.stats.gaps_filled += 1;
+        self.stats.gap_ms_filled += ms;
+        let audio = &self.audio;
+        let due = match self.options.fragment {
+            Fragmenting::EveryFrame => true,
+            Fragmenting::Duration(limit) => {
+                let last = audio.pending.last().map_or(0, |s| s.dts);
+                audio.pending_span_ms(last) >= u64::from(limit)
+            }
+            Fragmenting::OnCut => false,
+        };
+        let full = audio.pending_full();
+        if due || full {
+            self.emit_pending(Track::Audio, full);
+        }
+    }
+
+    /// A real audio frame at `ms` (output time) was placed (`dropped` false) or
+    /// dropped as overlapping: dropped under added silence, it came that late.
+    pub(super) fn audio_frame(&mut self, ms: i64, dropped: bool) {
+        if dropped && self.lag.filled {
+            let skew = self.lag.video_ms - ms;
+            let margin = skew + FILL_AHEAD_MARGIN_MS / 2;
+            self.lag.margin_ms = margin.clamp(self.lag.margin_ms, MAX_FILL_AHEAD_MARGIN_MS);
+        } else if !dropped {
+            self.lag.filled = false;
+        }
+    }
+}
