@@ -43,6 +43,10 @@ pub fn free_port() -> u16 {
     or_fail(lab::free_port())
 }
 
+pub fn wait_for_port(port: u16, what: &str) {
+    or_fail(lab::wait_for_port(port, what))
+}
+
 pub struct TempDir(lab::TempDir);
 
 impl TempDir {
