@@ -12,6 +12,7 @@ use anyhow::{Context, Result, bail};
 use flashless_core::rtmp::session::{ServerEvent, ServerSession};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tracing::{Instrument, info, info_span, warn};
 
@@ -33,6 +34,8 @@ const READ_BUFFER: usize = 16 * 1024;
 pub struct Access {
     pub auth: Policy,
     pub limits: ConnLimits,
+    /// How long one write may take: a player that stops reading is disconnected.
+    pub write_timeout: Duration,
 }
 
 pub async fn bind(addr: SocketAddr) -> Result<TcpListener> {
@@ -41,13 +44,16 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener> {
         .with_context(|| format!("listening for RTMP on {addr}"))
 }
 
-/// Accepts connections until `shutdown` turns true.
+/// Accepts connections until `shutdown` turns true, then waits for them to end.
 pub async fn serve(listener: TcpListener, hub: Arc<Hub>, access: Access, mut shutdown: Shutdown) {
-    let per_ip = PerIp::new(access.limits.per_ip);
+    let per_ip = PerIp::new(access.limits.per_ip, access.limits.max_connections);
     let publishers = Publishers::new(access.limits.max_publishers);
     let access = Arc::new(access);
+    let mut connections = JoinSet::new();
     loop {
         let (socket, peer) = tokio::select! {
+            // Reaps ended connections, so the set holds only open ones.
+            Some(_) = connections.join_next(), if !connections.is_empty() => continue,
             accepted = listener.accept() => match accepted {
                 Ok(conn) => conn,
                 Err(e) => {
@@ -57,12 +63,15 @@ pub async fn serve(listener: TcpListener, hub: Arc<Hub>, access: Access, mut shu
                     continue;
                 }
             },
-            _ = shutdown.wait() => return,
+            _ = shutdown.wait() => break,
         };
-        let Some(slot) = per_ip.acquire(peer.ip()) else {
-            warn!(%peer, "rtmp connection refused: too many from this address");
-            hub.denied.fetch_add(1, Relaxed);
-            continue;
+        let slot = match per_ip.acquire(peer.ip()) {
+            Ok(slot) => slot,
+            Err(full) => {
+                warn!(%peer, "rtmp connection refused: {full}");
+                hub.denied.fetch_add(1, Relaxed);
+                continue;
+            }
         };
         let conn = Connection {
             socket,
@@ -78,7 +87,7 @@ pub async fn serve(listener: TcpListener, hub: Arc<Hub>, access: Access, mut shu
             _slot: slot,
         };
         let shutdown = shutdown.clone();
-        tokio::spawn(
+        connections.spawn(
             async move {
                 match conn.run(shutdown).await {
                     Ok(()) => info!("closed"),
@@ -88,6 +97,8 @@ pub async fn serve(listener: TcpListener, hub: Arc<Hub>, access: Access, mut shu
             .instrument(info_span!("rtmp", %peer)),
         );
     }
+    // Every connection sees the shutdown too; a stalled write ends by its timeout.
+    while connections.join_next().await.is_some() {}
 }
 
 struct Connection {
@@ -122,10 +133,14 @@ impl Connection {
         let mut buf = vec![0u8; READ_BUFFER];
         // Slowloris: the handshake and `connect` must be done by this deadline.
         let handshake_deadline = Instant::now() + self.access.limits.handshake_timeout;
+        // Only commands and media (either way) keep a connection open: acks and
+        // pings, or a byte now and then, do not.
+        let mut last_active = Instant::now();
+        let mut activity = 0;
         loop {
             self.flush().await?;
             let deadline = if self.connected {
-                Instant::now() + self.access.limits.idle_timeout
+                last_active + self.access.limits.idle_timeout
             } else {
                 handshake_deadline
             };
@@ -145,6 +160,10 @@ impl Connection {
                         return Ok(());
                     }
                     self.session.feed(buf.get(..n).unwrap_or_default())?;
+                    if self.session.activity() != activity {
+                        activity = self.session.activity();
+                        last_active = Instant::now();
+                    }
                     if let Err(e) = self.handle_events().await {
                         // The refusal's status goes out before the connection closes.
                         self.flush().await.ok();
@@ -152,7 +171,10 @@ impl Connection {
                     }
                 }
                 item = feed => match (item, self.playing.as_mut()) {
-                    (Some(item), Some(player)) => player.forward(&mut self.session, item),
+                    (Some(item), Some(player)) => {
+                        last_active = Instant::now();
+                        player.forward(&mut self.session, item);
+                    }
                     _ => self.playing = None,
                 },
                 _ = shutdown.wait() => return Ok(()),
@@ -287,9 +309,15 @@ impl Connection {
         bail!("publish to {channel} refused: {reason}");
     }
 
+    /// Writes what the session has to send; a peer that reads none of it within the
+    /// write timeout (a stalled player) is disconnected.
     async fn flush(&mut self) -> Result<()> {
+        let limit = self.access.write_timeout;
         while let Some(bytes) = self.session.poll_transmit() {
-            self.socket.write_all(&bytes).await.context("writing")?;
+            match tokio::time::timeout(limit, self.socket.write_all(&bytes)).await {
+                Ok(written) => written.context("writing")?,
+                Err(_) => bail!("the peer read nothing for {limit:?}: write timed out"),
+            }
         }
         Ok(())
     }

@@ -66,6 +66,7 @@ pub async fn run(settings: Settings, stop: impl Future<Output = ()>) -> Result<(
             let access = rtmp::Access {
                 auth: settings.auth.clone(),
                 limits: settings.conn,
+                write_timeout: settings.write_timeout,
             };
             tasks.spawn(rtmp::serve(listener, hub.clone(), access, shutdown.clone()));
             Some(port)

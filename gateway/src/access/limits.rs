@@ -1,41 +1,67 @@
-//! Per-address connection limits: one client cannot take every socket.
+//! Connection limits: one client cannot take every socket, and all clients together
+//! cannot take more than the process can hold.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
-/// Counts connections per client address; a connection holds a [`Slot`] while open.
+/// Counts connections per client address and in all; a connection holds a [`Slot`]
+/// while open.
 #[derive(Debug)]
 pub struct PerIp {
     max: usize,
-    open: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    max_total: usize,
+    open: Arc<Mutex<Open>>,
+}
+
+/// Why a connection got no [`Slot`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Full {
+    #[error("too many connections from this address")]
+    Address,
+    /// Many addresses (an IPv6 block) together hold the listener's whole allowance.
+    #[error("too many connections in all")]
+    Everyone,
+}
+
+#[derive(Debug, Default)]
+struct Open {
+    per_ip: HashMap<IpAddr, usize>,
+    total: usize,
 }
 
 /// Frees its address's place when dropped.
 #[derive(Debug)]
 pub struct Slot {
     ip: IpAddr,
-    open: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    open: Arc<Mutex<Open>>,
 }
 
 impl PerIp {
-    pub fn new(max: usize) -> PerIp {
+    /// At most `max` connections per address and `max_total` in all.
+    pub fn new(max: usize, max_total: usize) -> PerIp {
         PerIp {
             max,
+            max_total,
             open: Arc::default(),
         }
     }
 
-    /// A place for one more connection from `ip`, or `None` when it holds `max` already.
-    pub fn acquire(&self, ip: IpAddr) -> Option<Slot> {
+    /// A place for one more connection from `ip`, unless it holds `max` already or all
+    /// addresses together hold `max_total`.
+    pub fn acquire(&self, ip: IpAddr) -> Result<Slot, Full> {
         let ip = ip.to_canonical();
         let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
-        let count = open.entry(ip).or_insert(0);
+        if open.total >= self.max_total {
+            return Err(Full::Everyone);
+        }
+        let count = open.per_ip.entry(ip).or_insert(0);
         if *count >= self.max {
-            return None;
+            return Err(Full::Address);
         }
         *count += 1;
-        Some(Slot {
+        open.total += 1;
+        Ok(Slot {
             ip,
             open: self.open.clone(),
         })
@@ -45,10 +71,11 @@ impl PerIp {
 impl Drop for Slot {
     fn drop(&mut self) {
         let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(count) = open.get_mut(&self.ip) {
+        open.total = open.total.saturating_sub(1);
+        if let Some(count) = open.per_ip.get_mut(&self.ip) {
             *count -= 1;
             if *count == 0 {
-                open.remove(&self.ip);
+                open.per_ip.remove(&self.ip);
             }
         }
     }
@@ -60,23 +87,39 @@ mod tests {
 
     #[test]
     fn an_address_gets_max_slots_and_more_after_one_closes() {
-        let limit = PerIp::new(2);
+        let limit = PerIp::new(2, 100);
         let ip: IpAddr = "192.0.2.1".parse().unwrap();
         let a = limit.acquire(ip).unwrap();
         let _b = limit.acquire(ip).unwrap();
-        assert!(limit.acquire(ip).is_none());
+        assert_eq!(limit.acquire(ip).err(), Some(Full::Address));
         assert!(
-            limit.acquire("192.0.2.2".parse().unwrap()).is_some(),
+            limit.acquire("192.0.2.2".parse().unwrap()).is_ok(),
             "other addresses are not affected"
         );
         drop(a);
-        assert!(limit.acquire(ip).is_some());
+        assert!(limit.acquire(ip).is_ok());
     }
 
     #[test]
     fn mapped_ipv4_counts_as_the_same_address() {
-        let limit = PerIp::new(1);
+        let limit = PerIp::new(1, 100);
         let _a = limit.acquire("192.0.2.1".parse().unwrap()).unwrap();
-        assert!(limit.acquire("::ffff:192.0.2.1".parse().unwrap()).is_none());
+        assert!(limit.acquire("::ffff:192.0.2.1".parse().unwrap()).is_err());
+    }
+
+    #[test]
+    fn many_addresses_together_are_limited_too() {
+        let limit = PerIp::new(1, 3);
+        let slots: Vec<_> = (1..=3)
+            .map(|i| {
+                limit
+                    .acquire(format!("2001:db8::{i}").parse().unwrap())
+                    .unwrap()
+            })
+            .collect();
+        let next: IpAddr = "2001:db8::4".parse().unwrap();
+        assert_eq!(limit.acquire(next).err(), Some(Full::Everyone));
+        drop(slots);
+        assert!(limit.acquire(next).is_ok());
     }
 }

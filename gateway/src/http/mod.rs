@@ -15,6 +15,7 @@ use axum::Router;
 use axum::routing::get;
 
 use crate::access::Policy;
+use crate::access::origin::Origins;
 use crate::config::ConnLimits;
 use crate::hub::Hub;
 use crate::shutdown::Shutdown;
@@ -29,8 +30,8 @@ pub struct AppState {
     /// Ends viewers' streams on shutdown, so they close cleanly instead of being cut.
     pub shutdown: Shutdown,
     pub auth: Policy,
-    /// Web origins allowed besides the gateway's own and localhost; `*` allows any.
-    pub origins: Vec<String>,
+    /// Which web pages may read streams.
+    pub origins: Origins,
     pub limits: ConnLimits,
 }
 
