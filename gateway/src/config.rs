@@ -623,6 +623,32 @@ mod tests {
     }
 
     #[test]
+    fn connection_and_memory_limits_have_keys_and_safe_defaults() {
+        let d = Settings::load(&ServeArgs::default()).unwrap().conn;
+        assert_eq!(d.max_connections, 10_000);
+        assert_eq!(d.header_timeout, Duration::from_secs(10));
+        assert_eq!(d.max_ws_message, 4096);
+        assert_eq!(d.session.chunk.max_chunk_streams, 64);
+        assert_eq!(d.session.max_message_len_before_publish, 64 * 1024);
+        let toml = "[auth]\norigins = [\"https://a.example\"]\nsame_origin = true\n\
+                    [limits]\nmax_connections = 7\nheader_timeout = 2.5\n\
+                    max_ws_message_bytes = 1024\nmax_chunk_streams = 8\n\
+                    max_message_bytes_before_publish = 4096\n";
+        let s = load(toml, ServeArgs::default()).unwrap();
+        assert_eq!(s.conn.max_connections, 7);
+        assert_eq!(s.conn.header_timeout, Duration::from_millis(2500));
+        assert_eq!(s.conn.max_ws_message, 1024);
+        assert_eq!(s.conn.session.chunk.max_chunk_streams, 8);
+        assert_eq!(s.conn.session.max_message_len_before_publish, 4096);
+        assert!(format!("{:?}", s.origins).contains("same_origin: true"));
+        let flags = ServeArgs {
+            max_connections: Some(9),
+            ..ServeArgs::default()
+        };
+        assert_eq!(load(toml, flags).unwrap().conn.max_connections, 9);
+    }
+
+    #[test]
     fn channel_flags_need_a_name_and_a_source() {
         let args = ServeArgs {
             channels: vec!["nosource".into()],

@@ -309,14 +309,21 @@ impl Connection {
         bail!("publish to {channel} refused: {reason}");
     }
 
-    /// Writes what the session has to send; a peer that reads none of it within the
-    /// write timeout (a stalled player) is disconnected.
+    /// Writes what the session has to send. A peer that takes nothing for the write
+    /// timeout (a stalled player) is disconnected, as over HTTP; a slow one that keeps
+    /// reading is not, however long a start-up burst takes it.
     async fn flush(&mut self) -> Result<()> {
         let limit = self.access.write_timeout;
         while let Some(bytes) = self.session.poll_transmit() {
-            match tokio::time::timeout(limit, self.socket.write_all(&bytes)).await {
-                Ok(written) => written.context("writing")?,
-                Err(_) => bail!("the peer read nothing for {limit:?}: write timed out"),
+            let mut rest = &bytes[..];
+            while !rest.is_empty() {
+                let Ok(written) = tokio::time::timeout(limit, self.socket.write(rest)).await else {
+                    bail!("the peer read nothing for {limit:?}: write timed out");
+                };
+                match written.context("writing")? {
+                    0 => bail!("writing: the connection is closed"),
+                    n => rest = rest.get(n..).unwrap_or_default(),
+                }
             }
         }
         Ok(())
