@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::access::origin::Origins;
 use crate::access::proxy::BadNetwork;
 use crate::access::webhook::{self, Webhook};
 use crate::access::{Policy, TrustedProxies};
@@ -111,9 +112,24 @@ pub struct ServeArgs {
     /// [default: the gateway's own origin and localhost].
     #[arg(long, env = "FLASHLESS_ORIGINS", value_delimiter = ',')]
     pub origins: Vec<String>,
+    /// With --origins: also allow pages whose origin equals the request's Host (off by
+    /// default: a DNS-rebinding page has that origin too).
+    #[arg(long, env = "FLASHLESS_SAME_ORIGIN")]
+    pub same_origin: bool,
     /// Connections one client address may hold, HTTP and RTMP each [default: 100].
     #[arg(long, env = "FLASHLESS_CONNECTIONS_PER_IP")]
     pub connections_per_ip: Option<usize>,
+    /// Connections all clients together may hold, HTTP and RTMP each [default: 10000].
+    #[arg(long, env = "FLASHLESS_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+    /// Seconds an HTTP client has to send a request's headers, from when it connected or
+    /// its previous response ended (so also how long a kept-alive connection may idle)
+    /// [default: 10].
+    #[arg(long, env = "FLASHLESS_HEADER_TIMEOUT")]
+    pub header_timeout: Option<f64>,
+    /// Largest WebSocket message or frame a WS-FLV viewer may send, in bytes [default: 4096].
+    #[arg(long, env = "FLASHLESS_MAX_WS_MESSAGE_BYTES")]
+    pub max_ws_message_bytes: Option<usize>,
     /// Viewers of all channels together [default: 50000].
     #[arg(long, env = "FLASHLESS_MAX_VIEWERS")]
     pub max_viewers: Option<usize>,
@@ -123,12 +139,20 @@ pub struct ServeArgs {
     /// Seconds an RTMP peer has to complete the handshake and connect [default: 10].
     #[arg(long, env = "FLASHLESS_HANDSHAKE_TIMEOUT")]
     pub handshake_timeout: Option<f64>,
-    /// Seconds an RTMP peer may send nothing before it is closed [default: 60].
+    /// Seconds an RTMP peer may send no command or media (and a player receive no media)
+    /// before it is closed [default: 60].
     #[arg(long, env = "FLASHLESS_IDLE_TIMEOUT")]
     pub idle_timeout: Option<f64>,
     /// Largest RTMP message accepted, in bytes [default: 16 MiB].
     #[arg(long, env = "FLASHLESS_MAX_MESSAGE_BYTES")]
     pub max_message_bytes: Option<u32>,
+    /// Largest RTMP message accepted before the connection's publish is accepted, in
+    /// bytes [default: 64 KiB].
+    #[arg(long, env = "FLASHLESS_MAX_MESSAGE_BYTES_BEFORE_PUBLISH")]
+    pub max_message_bytes_before_publish: Option<u32>,
+    /// Chunk stream ids one RTMP connection may use [default: 64].
+    #[arg(long, env = "FLASHLESS_MAX_CHUNK_STREAMS")]
+    pub max_chunk_streams: Option<usize>,
     /// Deepest AMF nesting accepted in RTMP commands [default: 64].
     #[arg(long, env = "FLASHLESS_AMF_DEPTH")]
     pub amf_depth: Option<usize>,
@@ -207,6 +231,7 @@ struct AuthSection {
     play: Option<bool>,
     publish: Option<bool>,
     origins: Option<Vec<String>>,
+    same_origin: Option<bool>,
     webhook: Option<String>,
     webhook_timeout: Option<f64>,
     admin_token: Option<String>,
@@ -220,11 +245,16 @@ struct LimitsSection {
     viewer_queue: Option<usize>,
     write_timeout: Option<f64>,
     connections_per_ip: Option<usize>,
+    max_connections: Option<usize>,
+    header_timeout: Option<f64>,
+    max_ws_message_bytes: Option<usize>,
     max_viewers: Option<usize>,
     max_publishers: Option<usize>,
     handshake_timeout: Option<f64>,
     idle_timeout: Option<f64>,
     max_message_bytes: Option<u32>,
+    max_message_bytes_before_publish: Option<u32>,
+    max_chunk_streams: Option<usize>,
     amf_depth: Option<usize>,
     max_channels: Option<usize>,
     abandoned_timeout: Option<f64>,
@@ -251,8 +281,8 @@ pub struct Settings {
     pub log_format: LogFormat,
     pub channels: Vec<ChannelSettings>,
     pub auth: Policy,
-    /// Web origins allowed besides the gateway's own and localhost; `*` allows any.
-    pub origins: Vec<String>,
+    /// Which web pages may read streams.
+    pub origins: Origins,
     pub conn: ConnLimits,
     /// Certificate chain and key files: serve HTTPS/WSS.
     pub tls: Option<(PathBuf, PathBuf)>,
@@ -283,6 +313,15 @@ impl std::fmt::Debug for Admin {
 #[derive(Debug, Clone, Copy)]
 pub struct ConnLimits {
     pub per_ip: usize,
+    /// Connections of all addresses together, per listener: many addresses (an IPv6
+    /// block) defeat `per_ip` alone.
+    pub max_connections: usize,
+    /// HTTP: the time to send a request's headers, from the connection's start or its
+    /// previous response's end.
+    pub header_timeout: Duration,
+    /// WS-FLV: the largest message or frame a viewer may send (viewers send only
+    /// control frames).
+    pub max_ws_message: usize,
     pub max_viewers: usize,
     pub max_publishers: usize,
     pub handshake_timeout: Duration,
@@ -294,6 +333,9 @@ impl Default for ConnLimits {
     fn default() -> Self {
         ConnLimits {
             per_ip: 100,
+            max_connections: 10_000,
+            header_timeout: Duration::from_secs(10),
+            max_ws_message: 4096,
             max_viewers: 50_000,
             max_publishers: 100,
             handshake_timeout: Duration::from_secs(10),
@@ -401,11 +443,14 @@ impl Settings {
                     None => None,
                 },
             ),
-            origins: if args.origins.is_empty() {
-                file.auth.origins.unwrap_or_default()
-            } else {
-                args.origins.clone()
-            },
+            origins: Origins::new(
+                if args.origins.is_empty() {
+                    file.auth.origins.unwrap_or_default()
+                } else {
+                    args.origins.clone()
+                },
+                args.same_origin || file.auth.same_origin.unwrap_or(false),
+            ),
             conn: conn_limits(args, &file.limits)?,
             tls: match (
                 args.tls_cert.clone().or(file.server.tls_cert),
@@ -498,11 +543,33 @@ fn conn_limits(args: &ServeArgs, file: &LimitsSection) -> Result<ConnLimits, Con
     if let Some(depth) = args.amf_depth.or(file.amf_depth) {
         session.amf.max_depth = depth;
     }
+    if let Some(max) = args
+        .max_message_bytes_before_publish
+        .or(file.max_message_bytes_before_publish)
+    {
+        session.max_message_len_before_publish = max;
+    }
+    if let Some(max) = args.max_chunk_streams.or(file.max_chunk_streams) {
+        session.chunk.max_chunk_streams = max;
+    }
     Ok(ConnLimits {
         per_ip: args
             .connections_per_ip
             .or(file.connections_per_ip)
             .unwrap_or(d.per_ip),
+        max_connections: args
+            .max_connections
+            .or(file.max_connections)
+            .unwrap_or(d.max_connections),
+        header_timeout: seconds(
+            "header_timeout",
+            args.header_timeout.or(file.header_timeout),
+            d.header_timeout,
+        )?,
+        max_ws_message: args
+            .max_ws_message_bytes
+            .or(file.max_ws_message_bytes)
+            .unwrap_or(d.max_ws_message),
         max_viewers: args
             .max_viewers
             .or(file.max_viewers)
@@ -664,6 +731,32 @@ mod tests {
         )
         .unwrap_err();
         assert!(format!("{err:#}").contains("trusted_proxies"), "{err:#}");
+    }
+
+    #[test]
+    fn connection_and_memory_limits_have_keys_and_safe_defaults() {
+        let d = Settings::load(&ServeArgs::default()).unwrap().conn;
+        assert_eq!(d.max_connections, 10_000);
+        assert_eq!(d.header_timeout, Duration::from_secs(10));
+        assert_eq!(d.max_ws_message, 4096);
+        assert_eq!(d.session.chunk.max_chunk_streams, 64);
+        assert_eq!(d.session.max_message_len_before_publish, 64 * 1024);
+        let toml = "[auth]\norigins = [\"https://a.example\"]\nsame_origin = true\n\
+                    [limits]\nmax_connections = 7\nheader_timeout = 2.5\n\
+                    max_ws_message_bytes = 1024\nmax_chunk_streams = 8\n\
+                    max_message_bytes_before_publish = 4096\n";
+        let s = load(toml, ServeArgs::default()).unwrap();
+        assert_eq!(s.conn.max_connections, 7);
+        assert_eq!(s.conn.header_timeout, Duration::from_millis(2500));
+        assert_eq!(s.conn.max_ws_message, 1024);
+        assert_eq!(s.conn.session.chunk.max_chunk_streams, 8);
+        assert_eq!(s.conn.session.max_message_len_before_publish, 4096);
+        assert!(format!("{:?}", s.origins).contains("same_origin: true"));
+        let flags = ServeArgs {
+            max_connections: Some(9),
+            ..ServeArgs::default()
+        };
+        assert_eq!(load(toml, flags).unwrap().conn.max_connections, 9);
     }
 
     #[test]

@@ -12,6 +12,7 @@ use anyhow::{Context, Result, bail};
 use flashless_core::rtmp::session::{ServerEvent, ServerSession};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tracing::{Instrument, info, info_span, warn};
 
@@ -35,6 +36,8 @@ pub struct Access {
     pub limits: ConnLimits,
     /// Exempt from the per-address limit: their clients share their address.
     pub proxies: TrustedProxies,
+    /// How long one write may take: a player that stops reading is disconnected.
+    pub write_timeout: Duration,
 }
 
 pub async fn bind(addr: SocketAddr) -> Result<TcpListener> {
@@ -43,13 +46,17 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener> {
         .with_context(|| format!("listening for RTMP on {addr}"))
 }
 
-/// Accepts connections until `shutdown` turns true.
+/// Accepts connections until `shutdown` turns true, then waits for them to end.
 pub async fn serve(listener: TcpListener, hub: Arc<Hub>, access: Access, mut shutdown: Shutdown) {
-    let per_ip = PerIp::new(access.limits.per_ip).exempting(access.proxies.clone());
+    let per_ip = PerIp::new(access.limits.per_ip, access.limits.max_connections)
+        .exempting(access.proxies.clone());
     let publishers = Publishers::new(access.limits.max_publishers);
     let access = Arc::new(access);
+    let mut connections = JoinSet::new();
     loop {
         let (socket, peer) = tokio::select! {
+            // Reaps ended connections, so the set holds only open ones.
+            Some(_) = connections.join_next(), if !connections.is_empty() => continue,
             accepted = listener.accept() => match accepted {
                 Ok(conn) => conn,
                 Err(e) => {
@@ -59,12 +66,15 @@ pub async fn serve(listener: TcpListener, hub: Arc<Hub>, access: Access, mut shu
                     continue;
                 }
             },
-            _ = shutdown.wait() => return,
+            _ = shutdown.wait() => break,
         };
-        let Some(slot) = per_ip.acquire(peer.ip()) else {
-            warn!(%peer, "rtmp connection refused: too many from this address");
-            hub.denied.fetch_add(1, Relaxed);
-            continue;
+        let slot = match per_ip.acquire(peer.ip()) {
+            Ok(slot) => slot,
+            Err(full) => {
+                warn!(%peer, "rtmp connection refused: {full}");
+                hub.denied.fetch_add(1, Relaxed);
+                continue;
+            }
         };
         let conn = Connection {
             socket,
@@ -81,7 +91,7 @@ pub async fn serve(listener: TcpListener, hub: Arc<Hub>, access: Access, mut shu
             per_ip: per_ip.clone(),
         };
         let shutdown = shutdown.clone();
-        tokio::spawn(
+        connections.spawn(
             async move {
                 match conn.run(shutdown).await {
                     Ok(()) => info!("closed"),
@@ -91,6 +101,8 @@ pub async fn serve(listener: TcpListener, hub: Arc<Hub>, access: Access, mut shu
             .instrument(info_span!("rtmp", %peer)),
         );
     }
+    // Every connection sees the shutdown too; a stalled write ends by its timeout.
+    while connections.join_next().await.is_some() {}
 }
 
 struct Connection {
@@ -141,11 +153,10 @@ impl Connection {
             .to_canonical();
         if client != self.peer {
             info!(%client, "proxied");
-            let Some(slot) = self.per_ip.acquire(client) else {
+            let slot = self.per_ip.acquire(client).inspect_err(|_| {
                 self.hub.denied.fetch_add(1, Relaxed);
-                bail!("{client}: too many connections from this address");
-            };
-            self._slot = slot;
+            });
+            self._slot = slot.with_context(|| format!("{client}: connection refused"))?;
             self.peer = client;
         }
         Ok(())
@@ -155,10 +166,14 @@ impl Connection {
         let mut buf = vec![0u8; READ_BUFFER];
         // Slowloris: the handshake and `connect` must be done by this deadline.
         let handshake_deadline = Instant::now() + self.access.limits.handshake_timeout;
+        // Only commands and media (either way) keep a connection open: acks and
+        // pings, or a byte now and then, do not.
+        let mut last_active = Instant::now();
+        let mut activity = 0;
         loop {
             self.flush().await?;
             let deadline = if self.connected {
-                Instant::now() + self.access.limits.idle_timeout
+                last_active + self.access.limits.idle_timeout
             } else {
                 handshake_deadline
             };
@@ -178,6 +193,10 @@ impl Connection {
                         return Ok(());
                     }
                     self.session.feed(buf.get(..n).unwrap_or_default())?;
+                    if self.session.activity() != activity {
+                        activity = self.session.activity();
+                        last_active = Instant::now();
+                    }
                     if let Err(e) = self.handle_events().await {
                         // The refusal's status goes out before the connection closes.
                         self.flush().await.ok();
@@ -185,7 +204,10 @@ impl Connection {
                     }
                 }
                 item = feed => match (item, self.playing.as_mut()) {
-                    (Some(item), Some(player)) => player.forward(&mut self.session, item),
+                    (Some(item), Some(player)) => {
+                        last_active = Instant::now();
+                        player.forward(&mut self.session, item);
+                    }
                     _ => self.playing = None,
                 },
                 _ = shutdown.wait() => return Ok(()),
@@ -336,9 +358,22 @@ impl Connection {
         bail!("publish to {channel} refused: {reason}");
     }
 
+    /// Writes what the session has to send. A peer that takes nothing for the write
+    /// timeout (a stalled player) is disconnected, as over HTTP; a slow one that keeps
+    /// reading is not, however long a start-up burst takes it.
     async fn flush(&mut self) -> Result<()> {
+        let limit = self.access.write_timeout;
         while let Some(bytes) = self.session.poll_transmit() {
-            self.socket.write_all(&bytes).await.context("writing")?;
+            let mut rest = &bytes[..];
+            while !rest.is_empty() {
+                let Ok(written) = tokio::time::timeout(limit, self.socket.write(rest)).await else {
+                    bail!("the peer read nothing for {limit:?}: write timed out");
+                };
+                match written.context("writing")? {
+                    0 => bail!("writing: the connection is closed"),
+                    n => rest = rest.get(n..).unwrap_or_default(),
+                }
+            }
         }
         Ok(())
     }

@@ -168,7 +168,13 @@ async fn ws_status(port: u16, origin: &str) -> u16 {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn websocket_origins_are_checked() {
-    let gw = Gateway::start(&["--no-demo", "--origins", "https://good.example"]);
+    // With a list, only the list decides: the page's own origin needs --same-origin.
+    let gw = Gateway::start(&[
+        "--no-demo",
+        "--origins",
+        "https://good.example,http://localhost:5173",
+        "--same-origin",
+    ]);
     let _ffmpeg = tokio::task::block_in_place(|| {
         let f = ffmpeg_publish(&gw.rtmp_url("cam"), &[]);
         gw.wait_live("cam");
@@ -430,6 +436,480 @@ fn an_authorisation_webhook_allows_and_refuses_publish_and_play() {
         "{play}"
     );
     find("play", "closed");
+}
+
+// Issue #14, connections and memory: HTTP timeouts and the connection cap, stalled
+// RTMP players, WebSocket frame limits, RTMP memory before authorisation, and origins.
+
+/// Whether the gateway closed `socket` within `limit`, reading (and dropping) what it
+/// sends meanwhile and calling `between` every 200 ms (to trickle bytes, say).
+fn closed_within(
+    socket: &mut TcpStream,
+    limit: Duration,
+    mut between: impl FnMut(&mut TcpStream),
+) -> bool {
+    socket
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .ok();
+    let start = Instant::now();
+    let mut buf = [0u8; 64 * 1024];
+    while start.elapsed() < limit {
+        match socket.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => return true,
+        }
+        between(socket);
+    }
+    false
+}
+
+/// Slowloris: a request trickled a byte every 2 s, a connection that sends nothing,
+/// and a kept-alive connection idle after its response are all closed once the
+/// header timeout (default 10 s) has passed.
+#[test]
+fn slow_and_idle_http_connections_are_closed() {
+    let gw = Gateway::start(&["--no-demo"]);
+    let limit = Duration::from_secs(16);
+    let trickled = std::thread::spawn({
+        let port = gw.http;
+        move || {
+            let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connecting");
+            let request =
+                b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Padding: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+            let mut sent = 0;
+            let mut last = Instant::now() - Duration::from_secs(2);
+            closed_within(&mut s, limit, |s| {
+                if last.elapsed() >= Duration::from_secs(2) && sent < request.len() {
+                    let _ = s.write_all(&request[sent..=sent]);
+                    sent += 1;
+                    last = Instant::now();
+                }
+            })
+        }
+    });
+    let silent = std::thread::spawn({
+        let port = gw.http;
+        move || {
+            let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connecting");
+            closed_within(&mut s, limit, |_| {})
+        }
+    });
+    let mut idle = TcpStream::connect(("127.0.0.1", gw.http)).expect("connecting");
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .expect("a request");
+    let mut answer = [0u8; 1024];
+    idle.set_read_timeout(Some(Duration::from_secs(5))).ok();
+    let n = idle.read(&mut answer).expect("a response");
+    assert!(
+        answer[..n].starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&answer[..n])
+    );
+    assert!(
+        closed_within(&mut idle, limit, |_| {}),
+        "an idle kept-alive connection stayed open"
+    );
+    assert!(
+        silent.join().expect("the silent client"),
+        "a silent connection stayed open"
+    );
+    assert!(
+        trickled.join().expect("the trickling client"),
+        "a trickled request kept its connection open"
+    );
+}
+
+/// The header timeout is for requests only: a long HTTP-FLV response and a WS-FLV
+/// stream go on past it.
+#[tokio::test(flavor = "multi_thread")]
+async fn streams_outlive_the_header_timeout() {
+    use futures_util::StreamExt;
+    let gw = Gateway::start(&["--header-timeout", "1"]);
+    tokio::task::block_in_place(|| gw.wait_live("demo"));
+    let (mut ws, _) =
+        tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{}/live/demo.flv", gw.http))
+            .await
+            .expect("WebSocket upgrade");
+    let http_port = gw.http;
+    let http_flv = tokio::task::spawn_blocking(move || {
+        let mut s = TcpStream::connect(("127.0.0.1", http_port)).expect("connecting");
+        s.write_all(b"GET /live/demo.flv HTTP/1.1\r\nHost: x\r\n\r\n")
+            .expect("a request");
+        s.set_read_timeout(Some(Duration::from_secs(2))).ok();
+        let start = Instant::now();
+        let mut buf = [0u8; 16 * 1024];
+        let mut late = 0;
+        while start.elapsed() < Duration::from_secs(4) {
+            match s.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) if start.elapsed() > Duration::from_secs(3) => late += n,
+                Ok(_) => {}
+            }
+        }
+        late
+    });
+    let start = Instant::now();
+    let mut late = 0;
+    while start.elapsed() < Duration::from_secs(4) {
+        match tokio::time::timeout(Duration::from_secs(2), ws.next()).await {
+            Ok(Some(Ok(msg))) if start.elapsed() > Duration::from_secs(3) => late += msg.len(),
+            Ok(Some(Ok(_))) => {}
+            other => panic!("the WS-FLV stream ended: {other:?}"),
+        }
+    }
+    assert!(late > 0, "no WS-FLV media after 3 s");
+    assert!(
+        http_flv.await.expect("the HTTP-FLV client") > 0,
+        "no HTTP-FLV media after 3 s"
+    );
+}
+
+/// Many addresses (an IPv6 block; here 127.0.0.2, .3…) each within the per-address
+/// limit together meet the global cap.
+#[tokio::test(flavor = "multi_thread")]
+async fn connections_of_all_addresses_together_are_capped() {
+    let gw = Gateway::start(&[
+        "--no-demo",
+        "--connections-per-ip",
+        "5",
+        "--max-connections",
+        "3",
+    ]);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let port = gw.http;
+    let connect_from = |last: u8| async move {
+        let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+        socket
+            .bind(([127, 0, 0, last], 0).into())
+            .expect("binding a loopback address");
+        socket
+            .connect(([127, 0, 0, 1], port).into())
+            .await
+            .expect("the kernel accepts")
+            .into_std()
+            .expect("a std socket")
+    };
+    let mut held = Vec::new();
+    for last in 2..5 {
+        held.push(connect_from(last).await);
+    }
+    let answer = |mut s: TcpStream| {
+        s.set_nonblocking(false).ok();
+        s.set_read_timeout(Some(Duration::from_secs(3))).ok();
+        let _ = s.write_all(b"GET /healthz HTTP/1.0\r\n\r\n");
+        let mut answer = Vec::new();
+        let _ = s.read_to_end(&mut answer);
+        answer
+    };
+    let extra = connect_from(5).await;
+    let refused = tokio::task::block_in_place(|| answer(extra));
+    assert!(
+        refused.is_empty(),
+        "a fourth connection was served: {}",
+        String::from_utf8_lossy(&refused)
+    );
+    tokio::task::block_in_place(|| {
+        gw.log_saying("http connection refused: too many connections in all")
+    });
+    drop(held.pop());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let again = connect_from(5).await;
+    let served = tokio::task::block_in_place(|| answer(again));
+    assert!(
+        served.starts_with(b"HTTP/1.0 200"),
+        "{}",
+        String::from_utf8_lossy(&served)
+    );
+}
+
+/// An RTMP player of `channel` with a 4 KiB receive buffer, past `NetStream.Play.Start`.
+async fn rtmp_player(port: u16, channel: &str) -> tokio::net::TcpStream {
+    use flashless_core::rtmp::session::{ClientEvent, ClientMode, ClientSession};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+    socket
+        .set_recv_buffer_size(4096)
+        .expect("a small receive buffer");
+    let mut stream = socket
+        .connect(([127, 0, 0, 1], port).into())
+        .await
+        .expect("connecting");
+    let url = format!("rtmp://127.0.0.1:{port}/live/{channel}")
+        .parse()
+        .expect("an RTMP URL");
+    let mut session = ClientSession::new(url, ClientMode::Play, 0, &[7; 1528]);
+    let mut buf = vec![0u8; 4096];
+    loop {
+        while let Some(bytes) = session.poll_transmit() {
+            stream.write_all(&bytes).await.expect("writing");
+        }
+        while let Some(event) = session.poll_event() {
+            if event == ClientEvent::Playing {
+                return stream;
+            }
+        }
+        let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buf))
+            .await
+            .expect("the gateway answered")
+            .expect("reading");
+        assert!(n > 0, "the gateway closed before play started");
+        session.feed(&buf[..n]).expect("a valid session");
+    }
+}
+
+/// A player that stops reading is disconnected by the write timeout, as over HTTP, and
+/// stops counting as a viewer.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_rtmp_player_that_stops_reading_is_disconnected() {
+    let gw = Gateway::start(&["--no-demo", "--write-timeout", "2"]);
+    // 16 Mbit/s (x264 pads to the rate): the kernel's send buffer (up to 4 MB) fills in
+    // seconds, not minutes.
+    let cbr = [
+        "-b:v",
+        "16M",
+        "-minrate",
+        "16M",
+        "-maxrate",
+        "16M",
+        "-bufsize",
+        "4M",
+        "-x264-params",
+        "nal-hrd=cbr",
+    ];
+    let _ffmpeg = tokio::task::block_in_place(|| {
+        let f = ffmpeg_publish(&gw.rtmp_url("cam"), &cbr);
+        gw.wait_live("cam");
+        f
+    });
+    let _stalled = rtmp_player(gw.rtmp, "cam").await;
+    let viewers = |gw: &Gateway| gw.channel("cam").and_then(|c| c["viewers"].as_u64());
+    assert_eq!(tokio::task::block_in_place(|| viewers(&gw)), Some(1));
+    let start = Instant::now();
+    while tokio::task::block_in_place(|| viewers(&gw)) != Some(0) {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "a player that reads nothing still counts as a viewer after {:?}",
+            start.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    eprintln!("no longer a viewer after {:?}", start.elapsed());
+    tokio::task::block_in_place(|| gw.log_saying("write timed out"));
+}
+
+/// Acks and pings are not activity: a peer that sends only those is closed by the idle
+/// timeout, however often it sends them.
+#[test]
+fn rtmp_acknowledgements_alone_do_not_keep_a_connection_open() {
+    use flashless_core::amf::Value;
+    use flashless_core::rtmp::chunk::ChunkEncoder;
+    use flashless_core::rtmp::message::{Command as RtmpCommand, Message};
+
+    let gw = Gateway::start(&["--no-demo", "--idle-timeout", "2"]);
+    let mut peer = rtmp_after_handshake(gw.rtmp);
+    let mut encoder = ChunkEncoder::new();
+    let mut out = bytes::BytesMut::new();
+    let app = Value::object([("app", "live".into())]);
+    let connect = Message::Command(RtmpCommand::new("connect", 1.0, app, vec![]));
+    encoder.encode(&connect.to_raw(3, 0, 0), &mut out);
+    peer.write_all(&out).expect("connect");
+    let mut sequence = 0;
+    let closed = closed_within(&mut peer, Duration::from_secs(8), |peer| {
+        sequence += 1;
+        let mut out = bytes::BytesMut::new();
+        encoder.encode(
+            &Message::Acknowledgement { sequence }.to_raw(2, 0, 0),
+            &mut out,
+        );
+        let _ = peer.write_all(&out);
+    });
+    assert!(
+        closed,
+        "acknowledgements every 200 ms kept the connection open"
+    );
+    gw.log_saying("idle connection timed out");
+}
+
+/// Before anyone authorised it, an RTMP connection holds little: a walk through every
+/// chunk stream id stops at 64, and a 16 MB message is refused at its header (64 KiB
+/// until a publish is accepted). 20 of each barely move the gateway's memory.
+#[test]
+fn rtmp_peers_before_publish_hold_little_memory() {
+    use flashless_core::rtmp::chunk::{ChunkEncoder, MAX_CHUNK_SIZE, RawMessage};
+    use flashless_core::rtmp::message::Message;
+
+    let gw = Gateway::start(&["--no-demo"]);
+    let before = gw.rss_kib();
+    let mut walk = bytes::BytesMut::new();
+    let mut encoder = ChunkEncoder::new();
+    for csid in 3..=65599 {
+        let message = RawMessage {
+            csid,
+            timestamp: 0,
+            type_id: 9,
+            stream_id: 0,
+            payload: bytes::Bytes::from_static(&[0x17]),
+        };
+        encoder.encode(&message, &mut walk);
+    }
+    let mut large = bytes::BytesMut::new();
+    let mut encoder = ChunkEncoder::new();
+    encoder.encode(
+        &Message::SetChunkSize(MAX_CHUNK_SIZE).to_raw(2, 0, 0),
+        &mut large,
+    );
+    encoder.set_chunk_size(MAX_CHUNK_SIZE);
+    let message = RawMessage {
+        csid: 3,
+        timestamp: 0,
+        type_id: 20,
+        stream_id: 0,
+        payload: vec![0u8; 16_000_000].into(),
+    };
+    encoder.encode(&message, &mut large);
+    let large = large.split_to(2 * 1024 * 1024);
+    let peers: Vec<TcpStream> = (0..20)
+        .flat_map(|_| {
+            let mut walking = rtmp_after_handshake(gw.rtmp);
+            let _ = walking.write_all(&walk);
+            let mut announcing = rtmp_after_handshake(gw.rtmp);
+            let _ = announcing.write_all(&large);
+            [walking, announcing]
+        })
+        .collect();
+    std::thread::sleep(Duration::from_secs(1));
+    let after = gw.rss_kib();
+    eprintln!("RSS {before} KiB before, {after} KiB with 40 peers");
+    assert!(
+        after < before + 16 * 1024,
+        "RSS grew from {before} KiB to {after} KiB"
+    );
+    for mut peer in peers {
+        assert!(
+            closed_within(&mut peer, Duration::from_secs(3), |_| {}),
+            "a peer before publish was not closed"
+        );
+    }
+    let log = gw.log_saying("chunk stream 67 would be more than 64 chunk streams");
+    assert!(log.contains("exceeds the limit of 65536"), "{log}");
+}
+
+/// A WebSocket viewer sends only control frames: a 15 MiB frame left unfinished is
+/// refused at its header, so five of them barely move the gateway's memory.
+#[test]
+fn websocket_viewers_cannot_make_the_gateway_buffer_large_frames() {
+    let gw = Gateway::start(&[]);
+    gw.wait_live("demo");
+    let before = gw.rss_kib();
+    let len: u64 = 15 * 1024 * 1024;
+    let mut frame = vec![0x82u8, 0x80 | 127];
+    frame.extend(len.to_be_bytes());
+    frame.extend([1, 2, 3, 4]);
+    frame.resize(frame.len() + 8 * 1024 * 1024, 0x55);
+    let viewers: Vec<_> = (0..5)
+        .map(|_| {
+            let mut s = TcpStream::connect(("127.0.0.1", gw.http)).expect("connecting");
+            write!(
+                s,
+                "GET /live/demo.flv HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nUpgrade: websocket\r\n\
+                 Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+                 Sec-WebSocket-Version: 13\r\n\r\n",
+                gw.http
+            )
+            .expect("the upgrade request");
+            let mut head = [0u8; 12];
+            s.read_exact(&mut head).expect("the upgrade response");
+            assert_eq!(&head, b"HTTP/1.1 101");
+            // The FLV the gateway sends is drained meanwhile, so it keeps reading too.
+            let mut reader = s.try_clone().expect("a reader");
+            let drained = std::thread::spawn(move || {
+                let mut buf = [0u8; 64 * 1024];
+                reader.set_read_timeout(Some(Duration::from_secs(6))).ok();
+                let start = Instant::now();
+                while start.elapsed() < Duration::from_secs(6)
+                    && !matches!(reader.read(&mut buf), Ok(0) | Err(_))
+                {}
+                start.elapsed()
+            });
+            let _ = s.write_all(&frame);
+            (s, drained)
+        })
+        .collect();
+    std::thread::sleep(Duration::from_secs(1));
+    let after = gw.rss_kib();
+    eprintln!("RSS {before} KiB before, {after} KiB with 5 viewers");
+    assert!(
+        after < before + 16 * 1024,
+        "RSS grew from {before} KiB to {after} KiB"
+    );
+    for (_socket, drained) in viewers {
+        assert!(
+            drained.join().expect("the reader") < Duration::from_secs(5),
+            "a viewer sending a 15 MiB frame was not closed"
+        );
+    }
+}
+
+async fn ws_status_for_host(port: u16, origin: &str, host: &str) -> u16 {
+    let mut request = format!("ws://127.0.0.1:{port}/live/cam.flv")
+        .into_client_request()
+        .expect("a request");
+    let headers = request.headers_mut();
+    headers.insert("origin", origin.parse().expect("a header"));
+    headers.insert("host", host.parse().expect("a header"));
+    match tokio_tungstenite::connect_async(request).await {
+        Ok(_) => 101,
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => response.status().as_u16(),
+        Err(e) => panic!("connecting: {e}"),
+    }
+}
+
+/// DNS rebinding: a page of `evil.example`, its name now resolving to the gateway,
+/// sends `Origin` and `Host` both `evil.example`. With an allow-list, only the list
+/// decides (the gateway's own origin too only with --same-origin); without one, the
+/// gateway's own page keeps working.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_origin_equal_to_the_host_needs_the_allow_list() {
+    let gw = Gateway::start(&["--no-demo", "--origins", "https://good.example"]);
+    let _ffmpeg = tokio::task::block_in_place(|| {
+        let f = ffmpeg_publish(&gw.rtmp_url("cam"), &[]);
+        gw.wait_live("cam");
+        f
+    });
+    let own = format!("127.0.0.1:{}", gw.http);
+    assert_eq!(
+        ws_status_for_host(gw.http, "http://evil.example", "evil.example").await,
+        403,
+        "a rebinding page"
+    );
+    assert_eq!(
+        ws_status_for_host(gw.http, &format!("http://{own}"), &own).await,
+        403,
+        "same-origin was not configured"
+    );
+    assert_eq!(
+        ws_status_for_host(gw.http, "https://good.example", &own).await,
+        101
+    );
+
+    let gw = Gateway::start(&["--no-demo"]);
+    let _ffmpeg = tokio::task::block_in_place(|| {
+        let f = ffmpeg_publish(&gw.rtmp_url("cam"), &[]);
+        gw.wait_live("cam");
+        f
+    });
+    let own = format!("127.0.0.1:{}", gw.http);
+    assert_eq!(
+        ws_status_for_host(gw.http, &format!("http://{own}"), &own).await,
+        101,
+        "the gateway's own page without a list"
+    );
 }
 
 // ---- #14: channel lifecycle, names, what anonymous clients learn, trusted proxies ----

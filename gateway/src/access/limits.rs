@@ -1,4 +1,5 @@
-//! Per-address connection limits: one client cannot take every socket.
+//! Connection limits: one client cannot take every socket, and all clients together
+//! cannot take more than the process can hold.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -6,27 +7,48 @@ use std::sync::{Arc, Mutex};
 
 use super::TrustedProxies;
 
-/// Counts connections per client address; a connection holds a [`Slot`] while open.
-/// Clones count together.
+/// Counts connections per client address and in all; a connection holds a [`Slot`]
+/// while open. Clones count together.
 #[derive(Debug, Clone)]
 pub struct PerIp {
     max: usize,
-    /// Load balancers and reverse proxies carry many clients on one address.
+    max_total: usize,
+    /// Load balancers and reverse proxies carry many clients on one address: only the
+    /// total limits them.
     exempt: TrustedProxies,
-    open: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    open: Arc<Mutex<Open>>,
+}
+
+/// Why a connection got no [`Slot`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Full {
+    #[error("too many connections from this address")]
+    Address,
+    /// Many addresses (an IPv6 block) together hold the listener's whole allowance.
+    #[error("too many connections in all")]
+    Everyone,
+}
+
+#[derive(Debug, Default)]
+struct Open {
+    per_ip: HashMap<IpAddr, usize>,
+    total: usize,
 }
 
 /// Frees its address's place when dropped.
 #[derive(Debug)]
 pub struct Slot {
-    ip: IpAddr,
-    open: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    /// `None` for a trusted proxy's connection, counted in the total only.
+    ip: Option<IpAddr>,
+    open: Arc<Mutex<Open>>,
 }
 
 impl PerIp {
-    pub fn new(max: usize) -> PerIp {
+    /// At most `max` connections per address and `max_total` in all.
+    pub fn new(max: usize, max_total: usize) -> PerIp {
         PerIp {
             max,
+            max_total,
             exempt: TrustedProxies::default(),
             open: Arc::default(),
         }
@@ -38,23 +60,25 @@ impl PerIp {
         self
     }
 
-    /// A place for one more connection from `ip`, or `None` when it holds `max` already.
-    pub fn acquire(&self, ip: IpAddr) -> Option<Slot> {
+    /// A place for one more connection from `ip`, unless it holds `max` already or all
+    /// addresses together hold `max_total`.
+    pub fn acquire(&self, ip: IpAddr) -> Result<Slot, Full> {
         let ip = ip.to_canonical();
-        if self.exempt.contains(ip) {
-            return Some(Slot {
-                ip,
-                open: Arc::default(),
-            });
-        }
         let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
-        let count = open.entry(ip).or_insert(0);
-        if *count >= self.max {
-            return None;
+        if open.total >= self.max_total {
+            return Err(Full::Everyone);
         }
-        *count += 1;
-        Some(Slot {
-            ip,
+        let counted = !self.exempt.contains(ip);
+        if counted {
+            let count = open.per_ip.entry(ip).or_insert(0);
+            if *count >= self.max {
+                return Err(Full::Address);
+            }
+            *count += 1;
+        }
+        open.total += 1;
+        Ok(Slot {
+            ip: counted.then_some(ip),
             open: self.open.clone(),
         })
     }
@@ -63,10 +87,13 @@ impl PerIp {
 impl Drop for Slot {
     fn drop(&mut self) {
         let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(count) = open.get_mut(&self.ip) {
+        open.total = open.total.saturating_sub(1);
+        if let Some(ip) = self.ip
+            && let Some(count) = open.per_ip.get_mut(&ip)
+        {
             *count -= 1;
             if *count == 0 {
-                open.remove(&self.ip);
+                open.per_ip.remove(&ip);
             }
         }
     }
@@ -78,23 +105,39 @@ mod tests {
 
     #[test]
     fn an_address_gets_max_slots_and_more_after_one_closes() {
-        let limit = PerIp::new(2);
+        let limit = PerIp::new(2, 100);
         let ip: IpAddr = "192.0.2.1".parse().unwrap();
         let a = limit.acquire(ip).unwrap();
         let _b = limit.acquire(ip).unwrap();
-        assert!(limit.acquire(ip).is_none());
+        assert_eq!(limit.acquire(ip).err(), Some(Full::Address));
         assert!(
-            limit.acquire("192.0.2.2".parse().unwrap()).is_some(),
+            limit.acquire("192.0.2.2".parse().unwrap()).is_ok(),
             "other addresses are not affected"
         );
         drop(a);
-        assert!(limit.acquire(ip).is_some());
+        assert!(limit.acquire(ip).is_ok());
     }
 
     #[test]
     fn mapped_ipv4_counts_as_the_same_address() {
-        let limit = PerIp::new(1);
+        let limit = PerIp::new(1, 100);
         let _a = limit.acquire("192.0.2.1".parse().unwrap()).unwrap();
-        assert!(limit.acquire("::ffff:192.0.2.1".parse().unwrap()).is_none());
+        assert!(limit.acquire("::ffff:192.0.2.1".parse().unwrap()).is_err());
+    }
+
+    #[test]
+    fn many_addresses_together_are_limited_too() {
+        let limit = PerIp::new(1, 3);
+        let slots: Vec<_> = (1..=3)
+            .map(|i| {
+                limit
+                    .acquire(format!("2001:db8::{i}").parse().unwrap())
+                    .unwrap()
+            })
+            .collect();
+        let next: IpAddr = "2001:db8::4".parse().unwrap();
+        assert_eq!(limit.acquire(next).err(), Some(Full::Everyone));
+        drop(slots);
+        assert!(limit.acquire(next).is_ok());
     }
 }

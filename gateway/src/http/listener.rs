@@ -1,6 +1,6 @@
-//! The HTTP listener: limits connections per client address, terminates TLS off the
-//! accept path, and times out stalled writes, so a viewer that stops reading is
-//! disconnected.
+//! The HTTP listener: limits connections per client address and in all, terminates
+//! TLS off the accept path, times out requests whose headers do not arrive (slowloris,
+//! idle keep-alive) and stalled writes, so a viewer that stops reading is disconnected.
 
 use std::io;
 use std::net::SocketAddr;
@@ -11,14 +11,22 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use anyhow::Context as _;
+use axum::extract::ConnectInfo;
+use axum::http::Request;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
+use tokio::task::JoinSet;
 use tokio_io_timeout::TimeoutStream;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls;
 use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use tower_service::Service as _;
 
 use super::{AppState, router};
 use crate::access::TrustedProxies;
@@ -43,6 +51,8 @@ pub fn tls_acceptor(cert: &Path, key: &Path) -> anyhow::Result<TlsAcceptor> {
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
+/// Serves HTTP/1.1 on `listener` until `shutdown`, then waits for the connections to
+/// end (streams end themselves on shutdown; a stalled write ends by its timeout).
 pub async fn serve(
     listener: TcpListener,
     state: Arc<AppState>,
@@ -50,30 +60,69 @@ pub async fn serve(
     write_timeout: Duration,
     mut shutdown: Shutdown,
 ) -> io::Result<()> {
-    let local = listener.local_addr()?;
-    let (ready, incoming) = mpsc::channel(64);
-    let per_ip = PerIp::new(state.limits.per_ip).exempting(state.proxies.clone());
+    let (ready, mut incoming) = mpsc::channel(64);
+    let per_ip = PerIp::new(state.limits.per_ip, state.limits.max_connections)
+        .exempting(state.proxies.clone());
     let handshake_timeout = state.limits.handshake_timeout;
+    let mut http = http1::Builder::new();
+    // Slowloris: a request's headers must be in within this time of the connection's
+    // start or its previous response's end, so it also bounds a kept-alive idle
+    // connection. Neither a streamed response nor an upgraded WebSocket is affected.
+    http.timer(TokioTimer::new())
+        .header_read_timeout(state.limits.header_timeout);
+    let proxies = state.proxies.clone();
+    let router = router(state);
     let accepting = tokio::spawn(accept(
         listener,
         per_ip,
-        state.proxies.clone(),
+        proxies,
         tls,
         handshake_timeout,
         write_timeout,
         ready,
     ));
-    let app = router(state).into_make_service_with_connect_info::<Peer>();
-    let result = axum::serve(Incoming { local, incoming }, app)
-        .with_graceful_shutdown(async move { shutdown.wait().await })
-        .await;
+    let mut connections = JoinSet::new();
+    loop {
+        let (conn, peer) = tokio::select! {
+            Some(_) = connections.join_next(), if !connections.is_empty() => continue,
+            conn = incoming.recv() => match conn {
+                Some(conn) => conn,
+                None => break,
+            },
+            _ = shutdown.wait() => break,
+        };
+        let router = router.clone();
+        let service = service_fn(move |mut request: Request<Incoming>| {
+            request.extensions_mut().insert(ConnectInfo(Peer(peer)));
+            router.clone().call(request)
+        });
+        let connection = http
+            .serve_connection(TokioIo::new(conn), service)
+            .with_upgrades();
+        let mut shutdown = shutdown.clone();
+        connections.spawn(async move {
+            tokio::pin!(connection);
+            let result = tokio::select! {
+                result = connection.as_mut() => result,
+                _ = shutdown.wait() => {
+                    // Finishes the response in flight (streams end on shutdown too).
+                    connection.as_mut().graceful_shutdown();
+                    connection.await
+                }
+            };
+            if let Err(e) = result {
+                tracing::debug!(%peer, error = %e, "http connection ended");
+            }
+        });
+    }
     accepting.abort();
-    result
+    while connections.join_next().await.is_some() {}
+    Ok(())
 }
 
-/// Accepts TCP, applies the per-address limit, and hands ready connections (after a
+/// Accepts TCP, applies the connection limits, and hands ready connections (after a
 /// trusted proxy's PROXY protocol header and the TLS handshake, done in a task of their
-/// own so a slow client holds up no one) to axum.
+/// own so a slow client holds up no one) to the server.
 async fn accept(
     listener: TcpListener,
     per_ip: PerIp,
@@ -93,9 +142,12 @@ async fn accept(
                 continue;
             }
         };
-        let Some(slot) = per_ip.acquire(peer.ip()) else {
-            tracing::warn!(%peer, "http connection refused: too many from this address");
-            continue;
+        let slot = match per_ip.acquire(peer.ip()) {
+            Ok(slot) => slot,
+            Err(full) => {
+                tracing::warn!(%peer, "http connection refused: {full}");
+                continue;
+            }
         };
         socket.set_nodelay(true).ok();
         let waits = tls.is_some() || proxies.sends_header(peer.ip());
@@ -155,11 +207,13 @@ impl Setup {
         };
         if client != peer {
             // The client a proxy names holds the place, not the proxy.
-            let Some(own) = self.per_ip.acquire(client.ip()) else {
-                tracing::warn!(%client, "http connection refused: too many from this address");
-                return None;
-            };
-            slot = own;
+            match self.per_ip.acquire(client.ip()) {
+                Ok(own) => slot = own,
+                Err(full) => {
+                    tracing::warn!(%client, "http connection refused: {full}");
+                    return None;
+                }
+            }
         }
         let mut stream = TimeoutStream::new(socket);
         stream.set_write_timeout(Some(self.write_timeout));
@@ -196,34 +250,6 @@ impl Setup {
 /// The client's address, for handlers (`ConnectInfo<Peer>`): tokens may be bound to it.
 #[derive(Debug, Clone, Copy)]
 pub struct Peer(pub SocketAddr);
-
-impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, Incoming>> for Peer {
-    fn connect_info(stream: axum::serve::IncomingStream<'_, Incoming>) -> Self {
-        Peer(*stream.remote_addr())
-    }
-}
-
-pub struct Incoming {
-    local: SocketAddr,
-    incoming: mpsc::Receiver<(Conn, SocketAddr)>,
-}
-
-impl axum::serve::Listener for Incoming {
-    type Io = Conn;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        match self.incoming.recv().await {
-            Some(conn) => conn,
-            // The accept task is gone only at shutdown; graceful shutdown stops asking.
-            None => std::future::pending().await,
-        }
-    }
-
-    fn local_addr(&self) -> io::Result<Self::Addr> {
-        Ok(self.local)
-    }
-}
 
 trait Stream: AsyncRead + AsyncWrite + Send {}
 impl<T: AsyncRead + AsyncWrite + Send> Stream for T {}

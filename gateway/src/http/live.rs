@@ -29,7 +29,7 @@ pub async fn live(
         return error(StatusCode::NOT_FOUND, "expected /live/<channel>.flv");
     };
     // Before admission: a page of a foreign origin is refused whatever its token.
-    if !access::origin::allowed(&app.origins, &headers) {
+    if !app.origins.allowed(&headers) {
         app.hub.denied.fetch_add(1, Relaxed);
         return deny(
             StatusCode::FORBIDDEN,
@@ -57,7 +57,13 @@ pub async fn live(
         Ok(channel) => channel,
         Err(refusal) => return refuse(&refusal, name, peer),
     };
-    let mut response = http_flv::start(&channel, ws.ok(), app.shutdown.clone());
+    // Viewers send only pings and a close: a few KiB, not tungstenite's 64 MiB, which
+    // a viewer could make the gateway buffer with a frame it never finishes.
+    let max = app.limits.max_ws_message;
+    let ws = ws
+        .ok()
+        .map(|ws| ws.max_message_size(max).max_frame_size(max));
+    let mut response = http_flv::start(&channel, ws, app.shutdown.clone());
     // CORS: pages of allowed origins (checked above) may read HTTP-FLV with fetch().
     if let Some(origin) = headers.get(header::ORIGIN) {
         response

@@ -15,6 +15,7 @@ use std::time::Instant;
 use axum::Router;
 use axum::routing::get;
 
+use crate::access::origin::Origins;
 use crate::access::{Policy, TrustedProxies};
 use crate::config::{Admin, ConnLimits};
 use crate::hub::Hub;
@@ -30,8 +31,8 @@ pub struct AppState {
     /// Ends viewers' streams on shutdown, so they close cleanly instead of being cut.
     pub shutdown: Shutdown,
     pub auth: Policy,
-    /// Web origins allowed besides the gateway's own and localhost; `*` allows any.
-    pub origins: Vec<String>,
+    /// Which web pages may read streams.
+    pub origins: Origins,
     pub limits: ConnLimits,
     /// Who may read `/api/channels` and `/metrics` ([`admin`]).
     pub admin: Admin,

@@ -60,7 +60,8 @@ struct Plan {
 ///
 /// It applies Set Chunk Size and Abort messages itself, whatever chunk or
 /// message stream they arrive on, and still returns them. Memory is bounded
-/// by [`ChunkLimits`]: partial messages by `max_buffered`, and the receive
+/// by [`ChunkLimits`]: chunk stream state by `max_chunk_streams`, partial
+/// messages by `max_buffered`, and the receive
 /// buffer holds at most one unparsed chunk (at most `max_message_len` of
 /// payload plus an 18-byte header) as long as the caller drains
 /// `next_message` after each push.
@@ -73,8 +74,6 @@ pub struct ChunkDecoder {
     received: u64,
     chunk_size: u32,
     streams: HashMap<u32, ChunkStream>,
-    /// Chunk streams whose `partial` is `Some`.
-    partial_streams: usize,
     /// Bytes held in all `partial` buffers.
     buffered: usize,
     poison: Option<ChunkError>,
@@ -100,7 +99,6 @@ impl ChunkDecoder {
             received: 0,
             chunk_size: DEFAULT_CHUNK_SIZE,
             streams: HashMap::new(),
-            partial_streams: 0,
             buffered: 0,
             poison: None,
         }
@@ -129,11 +127,22 @@ impl ChunkDecoder {
                 // Nothing will be decoded any more: free the buffers.
                 self.recv = BytesMut::new();
                 self.streams.clear();
-                self.partial_streams = 0;
                 self.buffered = 0;
                 Err(err)
             }
         }
+    }
+
+    /// Replaces the limits, e.g. to raise the message size once a peer is
+    /// authorised. They apply from the next chunk on; what is already
+    /// buffered stays.
+    pub fn set_limits(&mut self, limits: ChunkLimits) {
+        self.limits = limits;
+    }
+
+    /// The limits in effect.
+    pub fn limits(&self) -> ChunkLimits {
+        self.limits
     }
 
     /// Current incoming chunk size.
@@ -181,6 +190,15 @@ impl ChunkDecoder {
         };
 
         let stream = self.streams.get(&csid);
+        // Every chunk stream id keeps its header for the connection's life: a
+        // peer walking through all 65,598 ids must not make us hold them all.
+        if stream.is_none() && self.streams.len() >= self.limits.max_chunk_streams {
+            return Err(ChunkError::TooManyChunkStreams {
+                csid,
+                limit: self.limits.max_chunk_streams,
+                offset,
+            });
+        }
         let partial_len = stream.and_then(|s| s.partial.as_ref()).map(BytesMut::len);
         let prev = match stream {
             Some(s) => s.header,
@@ -263,20 +281,12 @@ impl ChunkDecoder {
             (None, None) => return Ok(None),
         };
 
-        if stays_partial {
-            if start.is_some() && self.partial_streams >= self.limits.max_chunk_streams {
-                return Err(ChunkError::TooManyChunkStreams {
-                    limit: self.limits.max_chunk_streams,
-                    offset,
-                });
-            }
-            if self.buffered.saturating_add(payload_len) > self.limits.max_buffered {
-                return Err(ChunkError::BufferLimitExceeded {
-                    csid,
-                    limit: self.limits.max_buffered,
-                    offset,
-                });
-            }
+        if stays_partial && self.buffered.saturating_add(payload_len) > self.limits.max_buffered {
+            return Err(ChunkError::BufferLimitExceeded {
+                csid,
+                limit: self.limits.max_buffered,
+                offset,
+            });
         }
 
         if r.rest().len() < payload_len {
@@ -322,7 +332,6 @@ impl ChunkDecoder {
             buf.extend_from_slice(self.recv.get(..payload_len)?);
             self.recv.advance(payload_len);
             stream.partial = Some(buf);
-            self.partial_streams += 1;
             self.buffered += payload_len;
             return None;
         }
@@ -336,7 +345,6 @@ impl ChunkDecoder {
             return None;
         }
         let buf = stream.partial.take()?;
-        self.partial_streams = self.partial_streams.saturating_sub(1);
         self.buffered = self.buffered.saturating_sub(buf.len());
         Some(message(csid, &header, buf.freeze()))
     }
@@ -371,7 +379,6 @@ impl ChunkDecoder {
         } else if let Some(buf) = self.streams.get_mut(&value).and_then(|s| s.partial.take()) {
             // Abort: drop the partial message; the header state stays, as the
             // next message's header is compressed against it.
-            self.partial_streams = self.partial_streams.saturating_sub(1);
             self.buffered = self.buffered.saturating_sub(buf.len());
         }
         Ok(())

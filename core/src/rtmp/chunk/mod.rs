@@ -62,8 +62,9 @@ pub struct ChunkLimits {
     /// header arrives, before any of its payload is buffered. Default 16 MiB
     /// (more than the 3-byte length field can express, so no limit in effect).
     pub max_message_len: u32,
-    /// How many chunk streams may hold a partially received message at once.
-    /// Default 64.
+    /// How many chunk stream ids one connection may use. Each keeps its last
+    /// header (and any partial message) for the connection's life, so this
+    /// bounds that state; encoders use a handful. Default 64.
     pub max_chunk_streams: usize,
     /// Total bytes held in partially received messages across all chunk
     /// streams. Default 32 MiB. Should be at least `max_message_len`, or
@@ -113,9 +114,15 @@ pub enum ChunkError {
         len: u32,
         offset: u64,
     },
-    /// Starting another partial message would exceed `max_chunk_streams`.
-    #[error("more than {limit} chunk streams with partial messages (at byte {offset})")]
-    TooManyChunkStreams { limit: usize, offset: u64 },
+    /// A chunk on a new chunk stream id would exceed `max_chunk_streams`.
+    #[error(
+        "chunk stream {csid} would be more than {limit} chunk streams on one connection (at byte {offset})"
+    )]
+    TooManyChunkStreams {
+        csid: u32,
+        limit: usize,
+        offset: u64,
+    },
     /// Buffering this chunk would exceed `max_buffered`.
     #[error(
         "partial messages would exceed {limit} buffered bytes on chunk stream {csid} (at byte {offset})"

@@ -439,6 +439,7 @@ fn partial_stream_and_buffer_limits() {
     assert_eq!(
         drain(&mut dec),
         Err(ChunkError::TooManyChunkStreams {
+            csid: 5,
             limit: 2,
             offset: 280
         })
@@ -458,6 +459,68 @@ fn partial_stream_and_buffer_limits() {
             offset: 140
         })
     );
+}
+
+/// Whole messages too: each chunk stream id keeps its header, so a peer walking
+/// through ids is stopped at the limit, with the id named.
+#[test]
+fn chunk_stream_ids_are_limited_even_for_whole_messages() {
+    let limits = ChunkLimits {
+        max_chunk_streams: 3,
+        ..ChunkLimits::default()
+    };
+    let mut enc = ChunkEncoder::new();
+    let msgs: Vec<_> = (64..68).map(|csid| msg(csid, 0, 9, 1, b"abcd")).collect();
+    let bytes = encode_all(&mut enc, &msgs);
+    let mut dec = ChunkDecoder::new(limits);
+    dec.push(&bytes);
+    let mut got = Vec::new();
+    let err = loop {
+        match dec.next_message() {
+            Ok(Some(m)) => got.push(m),
+            Ok(None) => panic!("the fourth chunk stream was accepted"),
+            Err(e) => break e,
+        }
+    };
+    assert_eq!(got, msgs[..3]);
+    assert_eq!(
+        err,
+        ChunkError::TooManyChunkStreams {
+            csid: 67,
+            limit: 3,
+            offset: 3 * 17
+        }
+    );
+    assert!(err.to_string().contains("chunk stream 67"), "{err}");
+    // Ids already in use stay usable up to the limit.
+    let mut dec = ChunkDecoder::new(limits);
+    let again: Vec<_> = [64, 65, 66, 64, 65].map(|c| msg(c, 0, 9, 1, b"x")).into();
+    dec.push(&encode_all(&mut ChunkEncoder::new(), &again));
+    assert_eq!(drain(&mut dec), Ok(again));
+}
+
+#[test]
+fn raised_limits_apply_to_the_next_message() {
+    let small = ChunkLimits {
+        max_message_len: 100,
+        ..ChunkLimits::default()
+    };
+    let mut dec = ChunkDecoder::new(small);
+    let big = msg(3, 0, 9, 1, &pattern(300, 1));
+    let bytes = encode_all(&mut ChunkEncoder::new(), std::slice::from_ref(&big));
+    dec.set_limits(ChunkLimits::default());
+    assert_eq!(
+        dec.limits().max_message_len,
+        ChunkLimits::default().max_message_len
+    );
+    dec.push(&bytes);
+    assert_eq!(drain(&mut dec), Ok(vec![big.clone()]));
+    let mut dec = ChunkDecoder::new(small);
+    dec.push(&bytes);
+    assert!(matches!(
+        drain(&mut dec),
+        Err(ChunkError::MessageTooLarge { len: 300, .. })
+    ));
 }
 
 #[test]

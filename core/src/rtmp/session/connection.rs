@@ -93,6 +93,11 @@ impl Connection {
         Ok(Some((raw, msg)))
     }
 
+    /// Replaces the chunk decoder's limits from the next chunk on.
+    pub fn set_chunk_limits(&mut self, limits: crate::rtmp::chunk::ChunkLimits) {
+        self.decoder.set_limits(limits);
+    }
+
     pub fn send(&mut self, msg: &Message, csid: u32, timestamp: u32, stream_id: u32) {
         self.encoder
             .encode(&msg.to_raw(csid, timestamp, stream_id), &mut self.out);

@@ -59,10 +59,43 @@ pub enum SessionError {
 
 /// What a peer may make a session hold: message sizes and buffering (chunk layer),
 /// AMF nesting and element counts (commands). The defaults suit public servers.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub struct SessionLimits {
     pub chunk: ChunkLimits,
     pub amf: crate::amf::Limits,
+    /// Largest message a [`ServerSession`] accepts until it accepts a publish (then
+    /// `chunk.max_message_len` applies): commands and a player's acknowledgements are
+    /// small, so a peer nobody authorised cannot make the server buffer megabytes.
+    /// Partial messages may then hold four such messages in all. Default 64 KiB.
+    pub max_message_len_before_publish: u32,
+}
+
+impl Default for SessionLimits {
+    fn default() -> Self {
+        SessionLimits {
+            chunk: ChunkLimits::default(),
+            amf: crate::amf::Limits::default(),
+            max_message_len_before_publish: 64 * 1024,
+        }
+    }
+}
+
+impl SessionLimits {
+    /// The chunk limits until a publish is accepted.
+    pub(crate) fn chunk_before_publish(&self) -> ChunkLimits {
+        let len = self
+            .chunk
+            .max_message_len
+            .min(self.max_message_len_before_publish);
+        ChunkLimits {
+            max_message_len: len,
+            max_buffered: self
+                .chunk
+                .max_buffered
+                .min((len as usize).saturating_mul(4)),
+            ..self.chunk
+        }
+    }
 }
 
 impl From<HandshakeError> for SessionError {

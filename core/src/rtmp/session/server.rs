@@ -9,6 +9,7 @@ use super::connection::{self, Connection, WINDOW_ACK_SIZE};
 use super::{SessionError, SessionLimits, csid};
 use crate::amf::Value;
 use crate::flv::Tag;
+use crate::rtmp::chunk::ChunkLimits;
 use crate::rtmp::handshake::Handshake;
 use crate::rtmp::message::{Command, Message, UserControl};
 
@@ -52,6 +53,9 @@ pub struct ServerSession {
     streams: Vec<(u32, StreamState)>,
     next_stream_id: u32,
     events: VecDeque<ServerEvent>,
+    /// The chunk limits once a publish is accepted; lower ones apply until then.
+    publish_limits: ChunkLimits,
+    activity: u64,
 }
 
 impl ServerSession {
@@ -59,16 +63,31 @@ impl ServerSession {
         ServerSession::with_limits(epoch, random, SessionLimits::default())
     }
 
+    /// A session whose peer may make it hold what `limits` allow; until a publish is
+    /// accepted, messages are capped at `max_message_len_before_publish`.
     pub fn with_limits(epoch: u32, random: &[u8], limits: SessionLimits) -> Self {
+        let before_publish = SessionLimits {
+            chunk: limits.chunk_before_publish(),
+            ..limits
+        };
         ServerSession {
-            conn: Connection::new(Handshake::server(epoch, random), limits),
+            conn: Connection::new(Handshake::server(epoch, random), before_publish),
             connect_transaction: None,
             connect_received: false,
             object_encoding: 0.0,
             streams: Vec::new(),
             next_stream_id: 1,
             events: VecDeque::new(),
+            publish_limits: limits.chunk,
+            activity: 0,
         }
+    }
+
+    /// Commands and published media messages received so far: what shows a peer is
+    /// doing something, unlike acknowledgements and pings, which a peer can send
+    /// forever to hold a connection open.
+    pub fn activity(&self) -> u64 {
+        self.activity
     }
 
     /// Feeds bytes received from the client. An error means the session is over.
@@ -76,8 +95,12 @@ impl ServerSession {
         self.conn.feed(data)?;
         while let Some((raw, msg)) = self.conn.next_message()? {
             match msg {
-                Message::Command(c) => self.on_command(c, raw.stream_id)?,
+                Message::Command(c) => {
+                    self.activity += 1;
+                    self.on_command(c, raw.stream_id)?;
+                }
                 _ if self.state(raw.stream_id) == Some(StreamState::Publishing) => {
+                    self.activity += 1;
                     for tag in connection::tags(&raw, &msg)? {
                         self.events.push_back(ServerEvent::Tag {
                             stream_id: raw.stream_id,
@@ -149,7 +172,11 @@ impl ServerSession {
         );
     }
 
+    /// Starts a publisher's stream; from now on messages up to the full
+    /// `chunk.max_message_len` are accepted (a keyframe is often larger than the
+    /// limit before publish).
     pub fn accept_publish(&mut self, stream_id: u32) {
+        self.conn.set_chunk_limits(self.publish_limits);
         self.set_state(stream_id, StreamState::Publishing);
         self.send_status(
             stream_id,

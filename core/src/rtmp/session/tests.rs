@@ -303,3 +303,73 @@ fn ffmpeg_publish_capture_yields_connect_publish_and_media() {
         "an AVC sequence header on a keyframe comes first"
     );
 }
+
+/// The chunks of one message on chunk stream 10, as a peer that has not announced a
+/// chunk size sends them.
+fn raw_chunks(msg: &crate::rtmp::message::Message, stream_id: u32) -> bytes::BytesMut {
+    let mut out = bytes::BytesMut::new();
+    crate::rtmp::chunk::ChunkEncoder::new().encode(&msg.to_raw(10, 0, stream_id), &mut out);
+    out
+}
+
+/// Until a publish is accepted, nobody has been authorised: a peer may not make the
+/// server buffer more than small messages. A publisher then sends keyframes of any size.
+#[test]
+fn large_messages_wait_for_an_accepted_publish() {
+    let mut relay = Relay::new();
+    let mut player = ClientSession::new(
+        url("rtmp://127.0.0.1/live/cam"),
+        ClientMode::Play,
+        0,
+        &[2; 1528],
+    );
+    pump(&mut player, &mut relay).unwrap();
+    let big = crate::rtmp::message::Message::Video(video(0, 100_000).data);
+    let err = relay.session.feed(&raw_chunks(&big, 1)).unwrap_err();
+    assert_eq!(
+        err,
+        SessionError::Chunk(crate::rtmp::chunk::ChunkError::MessageTooLarge {
+            csid: 10,
+            len: 100_000,
+            limit: 64 * 1024
+        })
+    );
+
+    let mut relay = Relay::new();
+    let mut publisher = ClientSession::new(
+        url("rtmp://127.0.0.1/live/cam"),
+        ClientMode::Publish,
+        0,
+        &[1; 1528],
+    );
+    pump(&mut publisher, &mut relay).unwrap();
+    let keyframe = video(0, 1_000_000);
+    publisher.send_tag(&keyframe).unwrap();
+    pump(&mut publisher, &mut relay).unwrap();
+    assert_eq!(relay.received, [keyframe]);
+}
+
+/// Commands and media show a peer is doing something; acknowledgements do not, so a
+/// peer cannot hold a connection open with them alone.
+#[test]
+fn activity_counts_commands_and_media_only() {
+    let mut relay = Relay::new();
+    let mut publisher = ClientSession::new(
+        url("rtmp://127.0.0.1/live/cam"),
+        ClientMode::Publish,
+        0,
+        &[1; 1528],
+    );
+    pump(&mut publisher, &mut relay).unwrap();
+    let after_publish = relay.session.activity();
+    assert!(
+        after_publish >= 3,
+        "connect, createStream, publish: {after_publish}"
+    );
+    let ack = crate::rtmp::message::Message::Acknowledgement { sequence: 1 };
+    relay.session.feed(&raw_chunks(&ack, 0)).unwrap();
+    assert_eq!(relay.session.activity(), after_publish);
+    publisher.send_tag(&video(0, 100)).unwrap();
+    pump(&mut publisher, &mut relay).unwrap();
+    assert_eq!(relay.session.activity(), after_publish + 1);
+}
