@@ -218,7 +218,10 @@ fn in_every_track(t: f64, tracks: &[Vec<(f64, f64)>]) -> bool {
 }
 
 /// Issue 13's numbers: a 70 ms hole in the audio at the demo's loop seam.
-fn seam() -> (Vec<(f64, f64)>, Vec<Vec<(f64, f64)>>) {
+/// Buffered ranges of one track.
+type Ranges = Vec<(f64, f64)>;
+
+fn seam() -> (Ranges, Vec<Ranges>) {
     let video = vec![(571.40, 576.51)];
     let audio = vec![(571.33, 574.42), (574.49, 577.0)];
     // What the element reports: where both have media.
