@@ -229,6 +229,9 @@ struct Counters {
     jumps: u32,
     stalls: u32,
     gaps: u32,
+    /// Audio holes the remuxers of earlier connections filled, and their milliseconds.
+    gaps_filled: u64,
+    gap_ms_filled: u64,
 }
 
 impl Core {
@@ -283,6 +286,9 @@ impl Core {
     fn connect(&mut self) {
         self.retired = None;
         self.generation = self.generation.wrapping_add(1);
+        let done = self.pipeline.stats();
+        self.counters.gaps_filled += done.gaps_filled;
+        self.counters.gap_ms_filled += done.gap_ms_filled;
         self.pipeline = Pipeline::new(RemuxerOptions::default(), false);
         self.tag_errors = 0;
         self.last_bytes_ms = now_ms();
@@ -453,20 +459,19 @@ impl Core {
     }
 
     fn ranges(&self) -> Vec<(f64, f64)> {
-        let b = self.video.buffered();
-        (0..b.length())
-            .filter_map(|i| Some((b.start(i).ok()?, b.end(i).ok()?)))
-            .collect()
+        js::ranges(&self.video.buffered())
     }
 
     fn tick(&mut self) {
         let now = now_ms();
         let ranges = self.ranges();
         let current = self.video.current_time();
+        let tracks = self.media.as_ref().map(Media::track_ranges);
         let snapshot = Snapshot {
             now_ms: now,
             current,
             ranges: &ranges,
+            tracks: tracks.as_deref().unwrap_or_default(),
             paused: self.video.paused(),
             seeking: self.video.seeking(),
         };
@@ -478,7 +483,7 @@ impl Core {
             self.video.set_current_time(to);
             match why {
                 Seek::Behind | Seek::Resync => self.counters.jumps += 1,
-                Seek::Stall => self.counters.stalls += 1,
+                Seek::Stall | Seek::Reaim => self.counters.stalls += 1,
                 Seek::Gap => self.counters.gaps += 1,
                 Seek::Start => self.start_playing(),
             }
@@ -554,6 +559,13 @@ impl Core {
         set(&o, "stalls", self.counters.stalls);
         set(&o, "gaps", self.counters.gaps);
         set(&o, "targetLatency", self.edge.target());
+        set(&o, "stuckMs", self.edge.stuck_ms().round());
+        set(&o, "recoveries", self.edge.recoveries());
+        let remux = self.pipeline.stats();
+        let filled = self.counters.gaps_filled + remux.gaps_filled;
+        let filled_ms = self.counters.gap_ms_filled + remux.gap_ms_filled;
+        set(&o, "gapsFilled", filled as f64);
+        set(&o, "gapMsFilled", filled_ms as f64);
         o
     }
 
