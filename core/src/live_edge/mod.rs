@@ -7,8 +7,10 @@
 //! Playback never freezes: every seek lands where **every** track has media
 //! ([`ranges::common`]), a margin inside it, since a seek into a hole of one
 //! track stays pending for good; a seek still pending after [`SEEK_MS`] is
-//! re-aimed at the next position every track has; a playhead that stands still
-//! for [`STALL_MS`] with media ahead jumps over whatever holds it.
+//! re-aimed at the next position every track has; a playhead standing still at
+//! the end of a range with more after it jumps over the hole at once (the
+//! element never crosses one by itself), and one standing still elsewhere with
+//! media ahead is nudged after [`STALL_MS`].
 //!
 //! When one track has media ahead and another has none (audio stopped at the
 //! source), no seek can help: the element plays only where every SourceBuffer
@@ -241,6 +243,17 @@ impl LiveEdge {
         if latency > self.options.jump_behind {
             self.chasing = true;
             return self.seek(s.now_ms, live, Seek::Behind);
+        }
+        let here_end = common
+            .iter()
+            .find(|&&(a, b)| s.current >= a - 0.01 && s.current < b)
+            .map_or(end, |r| r.1);
+        if !moved && here_end - s.current <= LOW_WATER && here_end < end {
+            // Standing at the end of a range with more after it: the element never
+            // crosses a hole by itself, so waiting only makes the freeze longer.
+            if let Some(to) = ranges::land_at_or_after(&common, here_end) {
+                return self.recover(s.now_ms, to, Seek::Gap);
+            }
         }
         if !moved && latency > LOW_WATER {
             let since = *self.still_since.get_or_insert(s.now_ms);

@@ -250,28 +250,35 @@ fn stuck_at_the_end_of_an_audio_range_jumps_over_the_hole() {
 }
 
 #[test]
-fn a_nudge_never_lands_in_a_hole_of_one_track() {
-    // Standing still 70 ms before the hole: `current + 0.1` is inside it.
+fn standing_just_short_of_a_hole_jumps_over_it_at_once() {
+    // The element stops where the audio ends, a few ms short of the range's end.
+    let (element, t) = seam();
+    let mut edge = playing_at(574.40, &element, &t);
+    let d = edge.tick(&tracks(450.0, 574.40, &element, &t));
+    let (to, why) = d.seek.expect("over the hole, without waiting for a stall");
+    assert_eq!(why, Seek::Gap);
+    assert!(in_every_track(to, &t) && to > 574.49, "{to}");
+}
+
+#[test]
+fn a_playhead_short_of_a_hole_of_one_track_never_lands_in_it() {
+    // Standing still 70 ms before the hole, where the old `current + 0.1` nudge
+    // landed in it and the seek never completed.
     let (element, t) = seam();
     let mut edge = playing_at(574.35, &element, &t);
-    assert!(
-        edge.tick(&tracks(300.0, 574.35, &element, &t))
-            .seek
-            .is_none()
-    );
-    let d = edge.tick(&tracks(300.0 + STALL_MS, 574.35, &element, &t));
-    let (to, why) = d.seek.expect("a stall recovery");
-    assert_eq!(why, Seek::Stall);
+    let (to, _) = edge
+        .tick(&tracks(300.0, 574.35, &element, &t))
+        .seek
+        .expect("a recovery");
     assert!(in_every_track(to, &t) && to > 574.49, "{to}");
     // Also where the element reports only the video's ranges.
     let video = t[0].clone();
     let mut edge = playing_at(574.35, &video, &t);
-    edge.tick(&tracks(300.0, 574.35, &video, &t));
     let (to, _) = edge
-        .tick(&tracks(300.0 + STALL_MS, 574.35, &video, &t))
+        .tick(&tracks(300.0, 574.35, &video, &t))
         .seek
-        .expect("a stall recovery");
-    assert!(in_every_track(to, &t), "{to}");
+        .expect("a recovery");
+    assert!(in_every_track(to, &t) && to > 574.49, "{to}");
 }
 
 #[test]
@@ -330,19 +337,30 @@ fn a_seek_past_all_that_every_track_has_comes_back_to_it() {
 
 #[test]
 fn waiting_with_data_ahead_is_recovered() {
-    // The playhead waits just short of a hole in one track, media beyond it.
+    // Waiting mid-range with media ahead in every track (a decoder stall), and a
+    // hole of one track further on: a nudge after `STALL_MS`, inside what all have.
     let t = [vec![(100.0, 103.0), (103.3, 105.0)], vec![(100.0, 105.0)]];
     let element = [(100.0, 105.0)];
-    let mut edge = playing_at(102.99, &element, &t);
+    let mut edge = playing_at(102.5, &element, &t);
     assert!(
-        edge.tick(&tracks(300.0, 102.99, &element, &t))
+        edge.tick(&tracks(300.0, 102.5, &element, &t))
             .seek
             .is_none()
     );
-    let d = edge.tick(&tracks(300.0 + STALL_MS, 102.99, &element, &t));
-    let (to, why) = d.seek.expect("over the hole");
+    let d = edge.tick(&tracks(300.0 + STALL_MS, 102.5, &element, &t));
+    let (to, why) = d.seek.expect("nudged");
     assert_eq!(why, Seek::Stall);
-    assert!((to - 103.35).abs() < 1e-9, "{to}");
+    assert!((to - 102.6).abs() < 1e-9, "{to}");
+    // Stalled again 0.2 s short of the hole: nudged, still short of it (closer
+    // than `LOW_WATER`, it would be jumped over at once).
+    edge.tick(&tracks(1000.0, 102.8, &element, &t));
+    let d = edge.tick(&tracks(1250.0, 102.8, &element, &t));
+    assert!(d.seek.is_none(), "{d:?}");
+    let (to, _) = edge
+        .tick(&tracks(1250.0 + STALL_MS, 102.8, &element, &t))
+        .seek
+        .expect("nudged again");
+    assert!(in_every_track(to, &t) && (to - 102.9).abs() < 1e-9, "{to}");
 }
 
 #[test]
