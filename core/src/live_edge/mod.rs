@@ -10,7 +10,8 @@
 //! re-aimed at the next position every track has; a playhead standing still at
 //! the end of a range with more after it jumps over the hole at once (the
 //! element never crosses one by itself), and one standing still elsewhere with
-//! media ahead is nudged after [`STALL_MS`].
+//! media ahead is nudged after [`STALL_MS`], or after [`WAIT_MS`] when the
+//! element itself says it is waiting.
 //!
 //! When one track has media ahead and another has none (audio stopped at the
 //! source), no seek can help: the element plays only where every SourceBuffer
@@ -60,6 +61,9 @@ pub struct Snapshot<'a> {
     pub tracks: &'a [Vec<(f64, f64)>],
     pub paused: bool,
     pub seeking: bool,
+    /// The element says it cannot go on (`readyState` below `HAVE_FUTURE_DATA`,
+    /// the `waiting` event) while neither paused nor seeking.
+    pub waiting: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -89,6 +93,9 @@ pub struct Decision {
 pub const STALL_MS: f64 = 500.0;
 /// A seek still pending after this long is re-aimed (ms).
 pub const SEEK_MS: f64 = 500.0;
+/// An element waiting with media ahead is moved on after this long (ms): it says
+/// itself that it is stuck, so no need to watch the playhead stand still.
+pub const WAIT_MS: f64 = 250.0;
 /// How far a stalled playhead is nudged, when what holds it is not a hole.
 const NUDGE: f64 = 0.1;
 /// Catch-up starts this far past the target (or half a target past it, if that is
@@ -128,6 +135,8 @@ pub struct LiveEdge {
     last_now_ms: f64,
     /// When the pending seek started (or was first seen pending).
     seeking_since: Option<f64>,
+    /// When the element was first seen waiting with media ahead.
+    waiting_since: Option<f64>,
     stuck_ms: f64,
     recoveries: u32,
 }
@@ -146,6 +155,7 @@ impl LiveEdge {
             dry: false,
             last_now_ms: f64::NAN,
             seeking_since: None,
+            waiting_since: None,
             stuck_ms: 0.0,
             recoveries: 0,
         }
@@ -187,7 +197,8 @@ impl LiveEdge {
         self.moved_since_seek |= moved;
         let elapsed = s.now_ms - self.last_now_ms;
         self.last_now_ms = s.now_ms;
-        if self.started && !s.paused && (s.seeking || !moved) && elapsed > 0.0 {
+        let stuck = s.seeking || s.waiting || !moved;
+        if self.started && !s.paused && stuck && elapsed > 0.0 {
             self.stuck_ms += elapsed;
         }
         let common = ranges::common(s.ranges, s.tracks);
@@ -254,6 +265,17 @@ impl LiveEdge {
             if let Some(to) = ranges::land_at_or_after(&common, here_end) {
                 return self.recover(s.now_ms, to, Seek::Gap);
             }
+        }
+        if s.waiting && here_end - s.current > LOW_WATER {
+            let since = *self.waiting_since.get_or_insert(s.now_ms);
+            if s.now_ms - since >= WAIT_MS {
+                self.waiting_since = None;
+                if let Some(to) = ranges::land_at_or_after(&common, s.current + NUDGE) {
+                    return self.recover(s.now_ms, to, Seek::Stall);
+                }
+            }
+        } else {
+            self.waiting_since = None;
         }
         if !moved && latency > LOW_WATER {
             let since = *self.still_since.get_or_insert(s.now_ms);

@@ -52,13 +52,14 @@ fn margin(a: f64, b: f64) -> f64 {
 fn intersect(x: &[(f64, f64)], y: &[(f64, f64)]) -> Vec<(f64, f64)> {
     let (mut i, mut j) = (0, 0);
     let mut out = Vec::new();
-    while i < x.len() && j < y.len() {
-        let start = x[i].0.max(y[j].0);
-        let end = x[i].1.min(y[j].1);
+    // `get`, not indexing: no bounds-check panic (and its formatting) in the wasm.
+    while let (Some(&(a0, a1)), Some(&(b0, b1))) = (x.get(i), y.get(j)) {
+        let start = a0.max(b0);
+        let end = a1.min(b1);
         if end > start {
             out.push((start, end));
         }
-        if x[i].1 < y[j].1 {
+        if a1 < b1 {
             i += 1;
         } else {
             j += 1;

@@ -8,6 +8,7 @@ fn snap(now_ms: f64, current: f64, ranges: &[(f64, f64)]) -> Snapshot<'_> {
         tracks: &[],
         paused: false,
         seeking: false,
+        waiting: false,
     }
 }
 
@@ -391,4 +392,24 @@ fn paused_by_the_viewer_is_not_stuck() {
         edge.tick(&s);
     }
     assert_eq!(edge.stuck_ms(), 0.0);
+}
+
+#[test]
+fn an_element_waiting_with_media_ahead_is_moved_on_sooner() {
+    let (element, t) = seam();
+    let mut edge = playing_at(574.0, &element, &t);
+    let mut s = tracks(300.0, 574.0, &element, &t);
+    s.waiting = true;
+    assert!(edge.tick(&s).seek.is_none());
+    s.now_ms += WAIT_MS;
+    let (to, why) = edge.tick(&s).seek.expect("nudged");
+    assert_eq!(why, Seek::Stall);
+    assert!((to - 574.1).abs() < 1e-9, "{to}");
+    // Waiting at the live edge, with nothing ahead, is the feed running dry: no seek.
+    let mut edge = playing_at(576.45, &element, &t);
+    for i in 0..8 {
+        let mut s = tracks(300.0 + f64::from(i) * 250.0, 576.45, &element, &t);
+        s.waiting = true;
+        assert!(edge.tick(&s).seek.is_none());
+    }
 }

@@ -31,6 +31,8 @@ type Outbox = Vec<(&'static str, JsValue)>;
 type WeakCore = Weak<RefCell<Core>>;
 
 const TICK_MS: i32 = 250;
+/// `HTMLMediaElement.HAVE_FUTURE_DATA`: below it the element waits.
+const HAVE_FUTURE_DATA: u16 = 3;
 /// The first media is placed at the live edge once the connection has been quiet
 /// this long and all of it is appended (the burst of the server's cached GOP is
 /// in), not at the next tick …
@@ -112,6 +114,8 @@ impl Player {
             let mut c = core.borrow_mut();
             c.media = Some(Media::new(&c.video, weak.clone())?);
             c.listeners.push(visibility(&document, weak.clone()));
+            let on_waiting = waiting(&c.video, weak.clone());
+            c.listeners.push(on_waiting);
             c.tick_timer = Timer::interval(TICK_MS, move || with(&weak, Core::tick));
             c.connect();
         }
@@ -186,6 +190,20 @@ fn visibility(document: &Document, core: WeakCore) -> Listener {
     })
 }
 
+/// The element stopped for want of media: tick now, and again when the policy
+/// moves a playhead that waits with media ahead, not up to a tick later.
+fn waiting(video: &HtmlVideoElement, core: WeakCore) -> Listener {
+    Listener::new(video, "waiting", move |_| {
+        with(&core, |c| {
+            c.tick();
+            let weak = c.me.clone();
+            c.wait_timer = Timer::timeout(live_edge::WAIT_MS as i32 + 1, move || {
+                with(&weak, Core::tick)
+            });
+        });
+    })
+}
+
 struct Core {
     video: HtmlVideoElement,
     url: String,
@@ -204,6 +222,7 @@ struct Core {
     generation: u32,
     reconnect_timer: Option<Timer>,
     tick_timer: Option<Timer>,
+    wait_timer: Option<Timer>,
     /// Until the first start: when the first media came, and the timer that starts it.
     first_media_ms: Option<f64>,
     start_timer: Option<Timer>,
@@ -260,6 +279,7 @@ impl Core {
             generation: 0,
             reconnect_timer: None,
             tick_timer: None,
+            wait_timer: None,
             first_media_ms: None,
             start_timer: None,
             listeners: Vec::new(),
@@ -474,6 +494,9 @@ impl Core {
             tracks: tracks.as_deref().unwrap_or_default(),
             paused: self.video.paused(),
             seeking: self.video.seeking(),
+            waiting: self.video.ready_state() < HAVE_FUTURE_DATA
+                && !self.video.paused()
+                && !self.video.seeking(),
         };
         let d = self.edge.tick(&snapshot);
         if (self.video.playback_rate() - d.rate).abs() > 1e-3 {
@@ -575,6 +598,7 @@ impl Core {
         self.retired = None;
         self.reconnect_timer = None;
         self.tick_timer = None;
+        self.wait_timer = None;
         self.start_timer = None;
         self.listeners.clear();
         self.outbox.clear();
