@@ -582,7 +582,7 @@ impl Core {
         set(&o, "stalls", self.counters.stalls);
         set(&o, "gaps", self.counters.gaps);
         set(&o, "targetLatency", self.edge.target());
-        set(&o, "stuckMs", self.edge.stuck_ms().round());
+        set(&o, "stuckMs", self.edge.stuck_ms().floor());
         set(&o, "recoveries", self.edge.recoveries());
         let remux = self.pipeline.stats();
         let filled = self.counters.gaps_filled + remux.gaps_filled;
