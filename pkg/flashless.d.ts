@@ -48,12 +48,23 @@ export interface PlayerStats {
   discontinuities: number;
   /** Jumps to the live edge (too far behind, or back from a hidden tab). */
   jumps: number;
-  /** Stalls with data ahead, recovered by nudging the playhead. */
+  /** Stalls with data ahead (and seeks re-aimed), recovered by moving the playhead. */
   stalls: number;
   /** Holes in the buffer skipped. */
   gaps: number;
   /** The latency held now: `liveLatency`, raised each time the buffer ran dry. */
   targetLatency: number;
+  /**
+   * Milliseconds spent neither playing nor paused by the viewer since the start: waiting for media
+   * or seeking while playback is wanted (includes the wait for the first frame).
+   */
+  stuckMs: number;
+  /** Seeks made to get a stuck playhead going: over holes, out of stalls, seeks re-aimed. */
+  recoveries: number;
+  /** Holes in the audio the remuxer filled with silence, over all connections. */
+  gapsFilled: number;
+  /** Milliseconds of those holes. */
+  gapMsFilled: number;
 }
 
 export interface PlayerErrorDetail {
@@ -150,6 +161,10 @@ export interface RemuxerStats {
   bytesOut: number;
   samplesOut: number;
   dropped: number;
+  /** Holes in the audio filled with silence (or a stretched frame). */
+  gapsFilled: number;
+  /** Milliseconds of those holes. */
+  gapMsFilled: number;
 }
 
 /** FLV bytes in (any split), fragmented MP4 out. Works in pages, Web Workers and Node after `init()`. */

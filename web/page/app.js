@@ -331,6 +331,9 @@ function tick() {
       ['size', video.videoWidth ? `${video.videoWidth}×${video.videoHeight}` : '–'],
       ['codecs', (s.codecs || []).join(', ') || '–'],
       ['reconnects', String(s.reconnects ?? 0)],
+      // Time spent waiting or seeking while meant to play, and the jumps that got it going.
+      ['stuck', fmt(s.stuckMs / 1000, 1, ' s')],
+      ['recoveries', `${s.recoveries ?? 0} (${s.gapsFilled ?? 0} audio holes filled)`],
     ];
     $('stats').replaceChildren(
       ...rows.flatMap(([k, v]) => {

@@ -10,6 +10,13 @@ pub fn set(obj: &Object, key: &str, value: impl Into<JsValue>) {
     let _ = Reflect::set(obj, &JsValue::from_str(key), &value.into());
 }
 
+/// `TimeRanges` as `(start, end)` pairs, in order.
+pub fn ranges(r: &web_sys::TimeRanges) -> Vec<(f64, f64)> {
+    (0..r.length())
+        .filter_map(|i| Some((r.start(i).ok()?, r.end(i).ok()?)))
+        .collect()
+}
+
 /// A property of a JS value, `undefined` when missing or not an object.
 pub fn get(obj: &JsValue, key: &str) -> JsValue {
     if !obj.is_object() {

@@ -52,7 +52,7 @@ impl Remuxer {
         events(&outputs)
     }
 
-    /// `{ tagsIn, bytesIn, fragmentsOut, bytesOut, samplesOut, dropped }`.
+    /// `{ tagsIn, bytesIn, fragmentsOut, bytesOut, samplesOut, dropped, gapsFilled, gapMsFilled }`.
     pub fn stats(&self) -> Object {
         let s = self.pipeline.stats();
         let o = Object::new();
@@ -62,6 +62,8 @@ impl Remuxer {
         set(&o, "bytesOut", s.bytes_out as f64);
         set(&o, "samplesOut", s.samples_out as f64);
         set(&o, "dropped", s.dropped as f64);
+        set(&o, "gapsFilled", s.gaps_filled as f64);
+        set(&o, "gapMsFilled", s.gap_ms_filled as f64);
         o
     }
 }

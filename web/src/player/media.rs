@@ -316,6 +316,15 @@ impl Media {
                 .all(|b| b.queue.is_empty() && b.sb.as_ref().is_none_or(|sb| !sb.updating()))
     }
 
+    /// Each SourceBuffer's `buffered`: a seek lands only where all of them have media.
+    pub fn track_ranges(&self) -> Vec<Vec<(f64, f64)>> {
+        self.buffers
+            .iter()
+            .filter_map(|b| b.sb.as_ref()?.buffered().ok())
+            .map(|r| js::ranges(&r))
+            .collect()
+    }
+
     /// Queues removal of media before `before` on every SourceBuffer.
     pub fn trim(&mut self, before: f64) {
         for b in self.buffers.iter_mut().filter(|b| b.sb.is_some()) {

@@ -31,6 +31,8 @@ type Outbox = Vec<(&'static str, JsValue)>;
 type WeakCore = Weak<RefCell<Core>>;
 
 const TICK_MS: i32 = 250;
+/// `HTMLMediaElement.HAVE_FUTURE_DATA`: below it the element waits.
+const HAVE_FUTURE_DATA: u16 = 3;
 /// The first media is placed at the live edge once the connection has been quiet
 /// this long and all of it is appended (the burst of the server's cached GOP is
 /// in), not at the next tick …
@@ -112,6 +114,8 @@ impl Player {
             let mut c = core.borrow_mut();
             c.media = Some(Media::new(&c.video, weak.clone())?);
             c.listeners.push(visibility(&document, weak.clone()));
+            let on_waiting = waiting(&c.video, weak.clone());
+            c.listeners.push(on_waiting);
             c.tick_timer = Timer::interval(TICK_MS, move || with(&weak, Core::tick));
             c.connect();
         }
@@ -186,6 +190,20 @@ fn visibility(document: &Document, core: WeakCore) -> Listener {
     })
 }
 
+/// The element stopped for want of media: tick now, and again when the policy
+/// moves a playhead that waits with media ahead, not up to a tick later.
+fn waiting(video: &HtmlVideoElement, core: WeakCore) -> Listener {
+    Listener::new(video, "waiting", move |_| {
+        with(&core, |c| {
+            c.tick();
+            let weak = c.me.clone();
+            c.wait_timer = Timer::timeout(live_edge::WAIT_MS as i32 + 1, move || {
+                with(&weak, Core::tick)
+            });
+        });
+    })
+}
+
 struct Core {
     video: HtmlVideoElement,
     url: String,
@@ -204,6 +222,7 @@ struct Core {
     generation: u32,
     reconnect_timer: Option<Timer>,
     tick_timer: Option<Timer>,
+    wait_timer: Option<Timer>,
     /// Until the first start: when the first media came, and the timer that starts it.
     first_media_ms: Option<f64>,
     start_timer: Option<Timer>,
@@ -229,6 +248,9 @@ struct Counters {
     jumps: u32,
     stalls: u32,
     gaps: u32,
+    /// Audio holes the remuxers of earlier connections filled, and their milliseconds.
+    gaps_filled: u64,
+    gap_ms_filled: u64,
 }
 
 impl Core {
@@ -257,6 +279,7 @@ impl Core {
             generation: 0,
             reconnect_timer: None,
             tick_timer: None,
+            wait_timer: None,
             first_media_ms: None,
             start_timer: None,
             listeners: Vec::new(),
@@ -283,6 +306,9 @@ impl Core {
     fn connect(&mut self) {
         self.retired = None;
         self.generation = self.generation.wrapping_add(1);
+        let done = self.pipeline.stats();
+        self.counters.gaps_filled += done.gaps_filled;
+        self.counters.gap_ms_filled += done.gap_ms_filled;
         self.pipeline = Pipeline::new(RemuxerOptions::default(), false);
         self.tag_errors = 0;
         self.last_bytes_ms = now_ms();
@@ -453,22 +479,24 @@ impl Core {
     }
 
     fn ranges(&self) -> Vec<(f64, f64)> {
-        let b = self.video.buffered();
-        (0..b.length())
-            .filter_map(|i| Some((b.start(i).ok()?, b.end(i).ok()?)))
-            .collect()
+        js::ranges(&self.video.buffered())
     }
 
     fn tick(&mut self) {
         let now = now_ms();
         let ranges = self.ranges();
         let current = self.video.current_time();
+        let tracks = self.media.as_ref().map(Media::track_ranges);
         let snapshot = Snapshot {
             now_ms: now,
             current,
             ranges: &ranges,
+            tracks: tracks.as_deref().unwrap_or_default(),
             paused: self.video.paused(),
             seeking: self.video.seeking(),
+            waiting: self.video.ready_state() < HAVE_FUTURE_DATA
+                && !self.video.paused()
+                && !self.video.seeking(),
         };
         let d = self.edge.tick(&snapshot);
         if (self.video.playback_rate() - d.rate).abs() > 1e-3 {
@@ -478,7 +506,7 @@ impl Core {
             self.video.set_current_time(to);
             match why {
                 Seek::Behind | Seek::Resync => self.counters.jumps += 1,
-                Seek::Stall => self.counters.stalls += 1,
+                Seek::Stall | Seek::Reaim => self.counters.stalls += 1,
                 Seek::Gap => self.counters.gaps += 1,
                 Seek::Start => self.start_playing(),
             }
@@ -554,6 +582,13 @@ impl Core {
         set(&o, "stalls", self.counters.stalls);
         set(&o, "gaps", self.counters.gaps);
         set(&o, "targetLatency", self.edge.target());
+        set(&o, "stuckMs", self.edge.stuck_ms().floor());
+        set(&o, "recoveries", self.edge.recoveries());
+        let remux = self.pipeline.stats();
+        let filled = self.counters.gaps_filled + remux.gaps_filled;
+        let filled_ms = self.counters.gap_ms_filled + remux.gap_ms_filled;
+        set(&o, "gapsFilled", filled as f64);
+        set(&o, "gapMsFilled", filled_ms as f64);
         o
     }
 
@@ -563,6 +598,7 @@ impl Core {
         self.retired = None;
         self.reconnect_timer = None;
         self.tick_timer = None;
+        self.wait_timer = None;
         self.start_timer = None;
         self.listeners.clear();
         self.outbox.clear();

@@ -1,0 +1,358 @@
+//! The player's live-edge policy, with no browser in it: given where the playhead
+//! is and what is buffered, which playback rate to use and whether to seek. The
+//! browser player (crate `flashless-web`) reads the `<video>` into a [`Snapshot`]
+//! every tick and applies the [`Decision`]; the tests here drive it with numbers
+//! alone.
+//!
+//! Playback never freezes: every seek lands where **every** track has media
+//! ([`ranges::common`]), a margin inside it, since a seek into a hole of one
+//! track stays pending for good; a seek still pending after [`SEEK_MS`] is
+//! re-aimed at the next position every track has; a playhead standing still at
+//! the end of a range with more after it jumps over the hole at once (the
+//! element never crosses one by itself), and one standing still elsewhere with
+//! media ahead is nudged after [`STALL_MS`], or after [`WAIT_MS`] when the
+//! element itself says it is waiting.
+//!
+//! When one track has media ahead and another has none (audio stopped at the
+//! source), no seek can help: the element plays only where every SourceBuffer
+//! has media, and the only ways past are to fill the starved track or to remove
+//! its SourceBuffer, which loses that track for good (browsers refuse
+//! `addSourceBuffer` once media has flowed). The remuxer fills audio holes with
+//! silence, so the least-skipping action is to wait at the end of the common
+//! media, which skips nothing; a seek pending there is brought back to the last
+//! position every track has, so the element is never left seeking.
+
+mod ranges;
+
+/// Tuning; times in seconds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Options {
+    /// The latency to hold: how far behind the newest buffered media the playhead plays.
+    pub target: f64,
+    /// The fastest rate used to catch up (audio stays listenable up to ~1.2).
+    pub max_rate: f64,
+    /// Further behind than this, catching up would take too long: seek instead.
+    pub jump_behind: f64,
+    /// Media kept behind the playhead; older buffer is removed.
+    pub back_buffer: f64,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            target: 0.5,
+            max_rate: 1.15,
+            jump_behind: 3.0,
+            back_buffer: 10.0,
+        }
+    }
+}
+
+/// What the `<video>` looks like at one tick.
+#[derive(Debug, Clone, Copy)]
+pub struct Snapshot<'a> {
+    /// A monotonic clock in milliseconds (`performance.now()`).
+    pub now_ms: f64,
+    pub current: f64,
+    /// `video.buffered`, in order.
+    pub ranges: &'a [(f64, f64)],
+    /// Each SourceBuffer's `buffered`, in order (empty: `ranges` is all there is).
+    /// The policy plays and seeks only where all of them have media.
+    pub tracks: &'a [Vec<(f64, f64)>],
+    pub paused: bool,
+    pub seeking: bool,
+    /// The element says it cannot go on (`readyState` below `HAVE_FUTURE_DATA`,
+    /// the `waiting` event) while neither paused nor seeking.
+    pub waiting: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Seek {
+    /// The first media arrived: start at the live edge.
+    Start,
+    /// After a hidden tab, a jump the caller asked for with [`LiveEdge::resync`].
+    Resync,
+    /// Further behind than `jump_behind`.
+    Behind,
+    /// The playhead sits in a hole between buffered ranges.
+    Gap,
+    /// Playing, data ahead, yet the playhead did not move: a decoder stall, or a
+    /// hole in one track just ahead.
+    Stall,
+    /// A seek still pending after [`SEEK_MS`], aimed again where every track has media.
+    Reaim,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Decision {
+    pub rate: f64,
+    pub seek: Option<(f64, Seek)>,
+}
+
+/// A playhead standing still with media ahead is moved on after this long (ms).
+pub const STALL_MS: f64 = 500.0;
+/// A seek still pending after this long is re-aimed (ms).
+pub const SEEK_MS: f64 = 500.0;
+/// An element waiting with media ahead is moved on after this long (ms): it says
+/// itself that it is stuck, so no need to watch the playhead stand still.
+pub const WAIT_MS: f64 = 250.0;
+/// How far a stalled playhead is nudged, when what holds it is not a hole.
+const NUDGE: f64 = 0.1;
+/// Catch-up starts this far past the target (or half a target past it, if that is
+/// less) and stops this close to it, so the rate does not flap around the target.
+/// A low target gets a narrow band: its latency is held close, not anywhere up to
+/// 0.25 s past it.
+const CHASE_START: f64 = 0.25;
+const CHASE_STOP: f64 = 0.05;
+/// Playback rate gained per second of excess latency.
+const CHASE_GAIN: f64 = 0.25;
+/// Below this much buffered media, play slightly slower to avoid running dry.
+const LOW_WATER: f64 = 0.15;
+const SLOW_RATE: f64 = 0.95;
+/// Removal happens in steps of this many seconds past `back_buffer`, not every tick.
+const TRIM_STEP: f64 = 5.0;
+/// Each time the buffer runs dry the target grows by this much, up to
+/// `MAX_TARGET` (or the option, if it is larger): the network delivers less
+/// evenly than the target allowed for.
+const TARGET_STEP: f64 = 0.1;
+const MAX_TARGET: f64 = 1.0;
+
+#[derive(Debug, Clone)]
+pub struct LiveEdge {
+    options: Options,
+    /// The latency held now: `options.target`, raised when the buffer ran dry.
+    target: f64,
+    started: bool,
+    resync: bool,
+    chasing: bool,
+    last_current: f64,
+    still_since: Option<f64>,
+    /// The playhead moved since the last seek: standing still now is a stall.
+    moved_since_seek: bool,
+    /// In a stall at the end of the buffer, counted once.
+    dry: bool,
+    /// The previous tick's clock, for the time spent stuck.
+    last_now_ms: f64,
+    /// When the pending seek started (or was first seen pending).
+    seeking_since: Option<f64>,
+    /// When the element was first seen waiting with media ahead.
+    waiting_since: Option<f64>,
+    stuck_ms: f64,
+    recoveries: u32,
+}
+
+impl LiveEdge {
+    pub fn new(options: Options) -> Self {
+        LiveEdge {
+            options,
+            target: options.target,
+            started: false,
+            resync: false,
+            chasing: false,
+            last_current: f64::NAN,
+            still_since: None,
+            moved_since_seek: false,
+            dry: false,
+            last_now_ms: f64::NAN,
+            seeking_since: None,
+            waiting_since: None,
+            stuck_ms: 0.0,
+            recoveries: 0,
+        }
+    }
+
+    pub fn options(&self) -> &Options {
+        &self.options
+    }
+
+    /// The latency held now, in seconds.
+    pub fn target(&self) -> f64 {
+        self.target
+    }
+
+    /// Whether the playhead has been placed at the live edge once.
+    pub fn started(&self) -> bool {
+        self.started
+    }
+
+    /// Milliseconds spent neither playing nor paused since the start: waiting or
+    /// seeking while the viewer wants playback.
+    pub fn stuck_ms(&self) -> f64 {
+        self.stuck_ms
+    }
+
+    /// Seeks made to get a stuck playhead going: over holes, out of stalls, re-aimed seeks.
+    pub fn recoveries(&self) -> u32 {
+        self.recoveries
+    }
+
+    /// Jump to the live edge at the next tick (a tab that was hidden is visible again).
+    pub fn resync(&mut self) {
+        self.resync = true;
+    }
+
+    pub fn tick(&mut self, s: &Snapshot) -> Decision {
+        let moved = (s.current - self.last_current).abs() > 0.001;
+        self.last_current = s.current;
+        self.moved_since_seek |= moved;
+        let elapsed = s.now_ms - self.last_now_ms;
+        self.last_now_ms = s.now_ms;
+        let stuck = s.seeking || s.waiting || !moved;
+        if self.started && !s.paused && stuck && elapsed > 0.0 {
+            self.stuck_ms += elapsed;
+        }
+        let common = ranges::common(s.ranges, s.tracks);
+        let Some(&(last_start, end)) = common.last() else {
+            return Decision::play(1.0);
+        };
+        let live = (end - self.target).max(last_start);
+        if !self.started || self.resync {
+            let why = if self.started {
+                Seek::Resync
+            } else {
+                Seek::Start
+            };
+            self.started = true;
+            self.resync = false;
+            // Media goes on arriving while the seek completes and playback starts:
+            // the catch-up takes that slip back, however small.
+            self.chasing = true;
+            let to = ranges::land_at_or_before(&common, live).unwrap_or(live);
+            return self.seek(s.now_ms, to, why);
+        }
+        if s.seeking {
+            let since = *self.seeking_since.get_or_insert(s.now_ms);
+            if s.now_ms - since < SEEK_MS {
+                return Decision::play(1.0);
+            }
+            // Pending too long: somewhere a track has no media. Aim at the next
+            // position every track has or, with none ahead, the last one before.
+            let mut to = ranges::land_at_or_after(&common, s.current);
+            if to.is_some_and(|to| (to - s.current).abs() < 0.001) {
+                to = ranges::land_at_or_after(&common, s.current + NUDGE);
+            }
+            let to = to.or_else(|| ranges::land_at_or_before(&common, s.current));
+            return match to {
+                Some(to) => self.recover(s.now_ms, to, Seek::Reaim),
+                None => Decision::play(1.0),
+            };
+        }
+        self.seeking_since = None;
+        if !ranges::contains(&common, s.current) {
+            // In a hole (or before the first range): go to where media resumes.
+            if let Some(to) = ranges::land_at_or_after(&common, s.current) {
+                return self.recover(s.now_ms, to, Seek::Gap);
+            }
+            // Past the end: waiting for data, nothing to do.
+            return Decision::play(1.0);
+        }
+        if s.paused {
+            self.still_since = None;
+            return Decision::play(1.0);
+        }
+        let latency = end - s.current;
+        if latency > self.options.jump_behind {
+            self.chasing = true;
+            return self.seek(s.now_ms, live, Seek::Behind);
+        }
+        let here_end = common
+            .iter()
+            .find(|&&(a, b)| s.current >= a - 0.01 && s.current < b)
+            .map_or(end, |r| r.1);
+        if !moved && here_end - s.current <= LOW_WATER && here_end < end {
+            // Standing at the end of a range with more after it: the element never
+            // crosses a hole by itself, so waiting only makes the freeze longer.
+            if let Some(to) = ranges::land_at_or_after(&common, here_end) {
+                return self.recover(s.now_ms, to, Seek::Gap);
+            }
+        }
+        if s.waiting && here_end - s.current > LOW_WATER {
+            let since = *self.waiting_since.get_or_insert(s.now_ms);
+            if s.now_ms - since >= WAIT_MS {
+                self.waiting_since = None;
+                if let Some(to) = ranges::land_at_or_after(&common, s.current + NUDGE) {
+                    return self.recover(s.now_ms, to, Seek::Stall);
+                }
+            }
+        } else {
+            self.waiting_since = None;
+        }
+        if !moved && latency > LOW_WATER {
+            let since = *self.still_since.get_or_insert(s.now_ms);
+            if s.now_ms - since >= STALL_MS {
+                self.still_since = None;
+                // A nudge, or over the hole in one track that holds the playhead.
+                if let Some(to) = ranges::land_at_or_after(&common, s.current + NUDGE) {
+                    return self.recover(s.now_ms, to, Seek::Stall);
+                }
+            }
+        } else {
+            self.still_since = None;
+        }
+        if !moved && self.moved_since_seek && latency <= LOW_WATER {
+            if !self.dry {
+                self.dry = true;
+                let most = self.options.target.max(MAX_TARGET);
+                self.target = (self.target + TARGET_STEP).min(most);
+            }
+        } else if moved {
+            self.dry = false;
+        }
+        let excess = latency - self.target;
+        if excess > CHASE_START.min(self.target / 2.0) {
+            self.chasing = true;
+        } else if excess <= CHASE_STOP {
+            self.chasing = false;
+        }
+        let rate = if self.chasing {
+            // Not `f64::clamp`: its assertion message pulls float formatting into the wasm.
+            (1.0 + excess * CHASE_GAIN)
+                .min(self.options.max_rate)
+                .max(1.0)
+        } else if latency < LOW_WATER.min(self.target / 2.0) {
+            SLOW_RATE
+        } else {
+            1.0
+        };
+        Decision::play(rate)
+    }
+
+    /// Where to remove buffer up to, if what lies behind the playhead has grown
+    /// past the back buffer by a step.
+    pub fn trim_before(&self, current: f64, ranges: &[(f64, f64)]) -> Option<f64> {
+        let &(first, _) = ranges.first()?;
+        let keep_from = current - self.options.back_buffer;
+        (first < keep_from - TRIM_STEP).then_some(keep_from)
+    }
+
+    fn seek(&mut self, now_ms: f64, to: f64, why: Seek) -> Decision {
+        // The jump itself is no playback.
+        self.last_current = to;
+        self.moved_since_seek = false;
+        self.dry = false;
+        self.seeking_since = Some(now_ms);
+        Decision::seek(to, why)
+    }
+
+    /// A seek that gets a stuck playhead going.
+    fn recover(&mut self, now_ms: f64, to: f64, why: Seek) -> Decision {
+        self.recoveries += 1;
+        self.seek(now_ms, to, why)
+    }
+}
+
+impl Decision {
+    fn play(rate: f64) -> Decision {
+        Decision { rate, seek: None }
+    }
+
+    fn seek(to: f64, why: Seek) -> Decision {
+        Decision {
+            rate: 1.0,
+            seek: Some((to, why)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

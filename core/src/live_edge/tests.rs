@@ -1,0 +1,415 @@
+use super::*;
+
+fn snap(now_ms: f64, current: f64, ranges: &[(f64, f64)]) -> Snapshot<'_> {
+    Snapshot {
+        now_ms,
+        current,
+        ranges,
+        tracks: &[],
+        paused: false,
+        seeking: false,
+        waiting: false,
+    }
+}
+
+fn started() -> LiveEdge {
+    let mut edge = LiveEdge::new(Options::default());
+    edge.tick(&snap(0.0, 0.0, &[(100.0, 101.0)]));
+    edge
+}
+
+#[test]
+fn first_media_starts_at_target_behind_the_edge() {
+    let mut edge = LiveEdge::new(Options::default());
+    assert_eq!(edge.tick(&snap(0.0, 0.0, &[])), Decision::play(1.0));
+    let d = edge.tick(&snap(0.0, 0.0, &[(100.0, 102.0)]));
+    assert_eq!(d.seek, Some((101.5, Seek::Start)));
+}
+
+#[test]
+fn start_never_seeks_before_the_buffered_start() {
+    let mut edge = LiveEdge::new(Options::default());
+    let d = edge.tick(&snap(0.0, 0.0, &[(100.0, 100.2)]));
+    assert_eq!(d.seek, Some((100.0, Seek::Start)));
+}
+
+#[test]
+fn on_target_plays_at_normal_rate() {
+    let mut edge = started();
+    assert_eq!(edge.tick(&snap(100.0, 100.5, &[(100.0, 101.0)])).rate, 1.0);
+}
+
+#[test]
+fn behind_target_chases_with_a_bounded_rate_until_close() {
+    let mut edge = started();
+    let d = edge.tick(&snap(100.0, 100.0, &[(99.0, 101.4)]));
+    assert!(d.rate > 1.0 && d.rate <= 1.15, "{d:?}");
+    let d = edge.tick(&snap(200.0, 100.1, &[(99.0, 103.0)]));
+    assert_eq!(d.rate, 1.15, "capped");
+    // Inside the dead band the chase goes on …
+    let d = edge.tick(&snap(300.0, 102.3, &[(99.0, 103.0)]));
+    assert!(d.rate > 1.0);
+    // … and stops close to the target.
+    let d = edge.tick(&snap(400.0, 102.5, &[(99.0, 103.0)]));
+    assert_eq!(d.rate, 1.0);
+}
+
+#[test]
+fn the_slip_after_a_start_is_chased_back() {
+    // Started at 100.5 (0.5 behind 101); playback began 0.1 s later than media came.
+    let mut edge = started();
+    let d = edge.tick(&snap(100.0, 100.5, &[(100.0, 101.6)]));
+    assert!(d.rate > 1.0, "{d:?}");
+    let d = edge.tick(&snap(200.0, 101.1, &[(100.0, 101.6)]));
+    assert_eq!(d.rate, 1.0, "on target again");
+}
+
+#[test]
+fn a_low_target_is_chased_from_half_a_target_past_it() {
+    let low = Options {
+        target: 0.2,
+        ..Options::default()
+    };
+    let mut edge = LiveEdge::new(low);
+    edge.tick(&snap(0.0, 0.0, &[(100.0, 101.0)]));
+    assert_eq!(edge.tick(&snap(100.0, 100.8, &[(100.0, 101.0)])).rate, 1.0);
+    // 0.08 s past a 0.2 s target: within the band; 0.12 s past it: chased.
+    assert_eq!(edge.tick(&snap(200.0, 100.9, &[(100.0, 101.18)])).rate, 1.0);
+    assert!(edge.tick(&snap(300.0, 101.0, &[(100.0, 101.32)])).rate > 1.0);
+    // Past the default 0.5 s target, 0.15 s is within the band.
+    let mut edge = started();
+    edge.tick(&snap(100.0, 100.5, &[(100.0, 101.0)]));
+    assert_eq!(edge.tick(&snap(200.0, 100.55, &[(100.0, 101.2)])).rate, 1.0);
+}
+
+#[test]
+fn running_dry_raises_the_target_once_per_stall() {
+    let low = Options {
+        target: 0.2,
+        ..Options::default()
+    };
+    let mut edge = LiveEdge::new(low);
+    edge.tick(&snap(0.0, 0.0, &[(100.0, 101.0)]));
+    // Standing still right after the start seek is no stall.
+    edge.tick(&snap(100.0, 100.8, &[(100.0, 100.82)]));
+    edge.tick(&snap(200.0, 100.8, &[(100.0, 100.82)]));
+    assert_eq!(edge.target(), 0.2);
+    // Playing, then stuck at the end of the buffer for several ticks: one step.
+    edge.tick(&snap(300.0, 100.9, &[(100.0, 101.1)]));
+    for i in 0..4 {
+        edge.tick(&snap(
+            400.0 + f64::from(i) * 100.0,
+            101.08,
+            &[(100.0, 101.1)],
+        ));
+    }
+    assert!((edge.target() - 0.3).abs() < 1e-9, "{}", edge.target());
+    // Moving again, then another stall: another step, up to the cap.
+    for k in 0..20 {
+        let t = 1000.0 + f64::from(k) * 200.0;
+        let at = 102.0 + f64::from(k);
+        edge.tick(&snap(t, at, &[(100.0, at + 0.02)]));
+        edge.tick(&snap(t + 100.0, at + 0.01, &[(100.0, at + 0.02)]));
+        edge.tick(&snap(t + 150.0, at + 0.01, &[(100.0, at + 0.02)]));
+    }
+    assert_eq!(edge.target(), MAX_TARGET);
+    // Playing at the new target does not chase below it.
+    assert_eq!(edge.tick(&snap(9000.0, 200.0, &[(100.0, 201.0)])).rate, 1.0);
+}
+
+#[test]
+fn far_behind_jumps_to_the_edge() {
+    let mut edge = started();
+    let d = edge.tick(&snap(100.0, 100.0, &[(99.0, 104.0)]));
+    assert_eq!(d.seek, Some((103.5, Seek::Behind)));
+}
+
+#[test]
+fn almost_dry_plays_slower() {
+    let mut edge = started();
+    assert_eq!(
+        edge.tick(&snap(100.0, 100.95, &[(100.0, 101.0)])).rate,
+        SLOW_RATE
+    );
+}
+
+#[test]
+fn playhead_in_a_gap_skips_to_the_next_range() {
+    let mut edge = started();
+    let d = edge.tick(&snap(100.0, 101.0, &[(100.0, 100.9), (101.3, 102.0)]));
+    assert_eq!(d.seek, Some((101.35, Seek::Gap)));
+    // Past the end there is nothing to skip to: wait.
+    let d = edge.tick(&snap(200.0, 103.0, &[(100.0, 102.0)]));
+    assert_eq!(d, Decision::play(1.0));
+}
+
+#[test]
+fn a_stalled_playhead_with_data_ahead_is_nudged_after_half_a_second() {
+    let mut edge = started();
+    let ranges = [(100.0, 101.0)];
+    assert!(edge.tick(&snap(0.0, 100.4, &ranges)).seek.is_none());
+    assert!(edge.tick(&snap(250.0, 100.4, &ranges)).seek.is_none());
+    // Still since the tick at 250 ms.
+    assert!(edge.tick(&snap(500.0, 100.4, &ranges)).seek.is_none());
+    let d = edge.tick(&snap(750.0, 100.4, &ranges));
+    assert_eq!(d.seek, Some((100.5, Seek::Stall)));
+    assert_eq!(edge.recoveries(), 1);
+    // A moving playhead is no stall.
+    let mut edge = started();
+    for i in 0..10 {
+        let t = f64::from(i);
+        assert!(
+            edge.tick(&snap(t * 500.0, 100.4 + t * 0.01, &ranges))
+                .seek
+                .is_none()
+        );
+    }
+}
+
+#[test]
+fn paused_neither_chases_nor_counts_as_stalled() {
+    let mut edge = started();
+    let ranges = [(99.0, 102.0)];
+    for i in 0..5 {
+        let mut s = snap(f64::from(i) * 1000.0, 100.0, &ranges);
+        s.paused = true;
+        assert_eq!(edge.tick(&s), Decision::play(1.0));
+    }
+}
+
+#[test]
+fn resync_jumps_once_to_the_edge() {
+    let mut edge = started();
+    edge.resync();
+    let d = edge.tick(&snap(0.0, 100.5, &[(99.0, 101.0)]));
+    assert_eq!(d.seek, Some((100.5, Seek::Resync)));
+    assert!(
+        edge.tick(&snap(100.0, 100.5, &[(99.0, 101.0)]))
+            .seek
+            .is_none()
+    );
+}
+
+#[test]
+fn trims_in_steps_behind_the_back_buffer() {
+    let edge = started();
+    assert_eq!(edge.trim_before(112.0, &[(100.0, 112.5)]), None);
+    assert_eq!(edge.trim_before(116.0, &[(100.0, 116.5)]), Some(106.0));
+    assert_eq!(edge.trim_before(116.0, &[]), None);
+}
+
+/// A tick of a playing element with per-track ranges.
+fn tracks<'a>(
+    now_ms: f64,
+    current: f64,
+    ranges: &'a [(f64, f64)],
+    tracks: &'a [Vec<(f64, f64)>],
+) -> Snapshot<'a> {
+    Snapshot {
+        tracks,
+        ..snap(now_ms, current, ranges)
+    }
+}
+
+/// Every track has media at `t`.
+fn in_every_track(t: f64, tracks: &[Vec<(f64, f64)>]) -> bool {
+    tracks
+        .iter()
+        .all(|r| r.iter().any(|&(a, b)| t >= a && t < b))
+}
+
+/// Issue 13's numbers: a 70 ms hole in the audio at the demo's loop seam.
+/// Buffered ranges of one track.
+type Ranges = Vec<(f64, f64)>;
+
+fn seam() -> (Ranges, Vec<Ranges>) {
+    let video = vec![(571.40, 576.51)];
+    let audio = vec![(571.33, 574.42), (574.49, 577.0)];
+    // What the element reports: where both have media.
+    let element = vec![(571.40, 574.42), (574.49, 576.51)];
+    (element, vec![video, audio])
+}
+
+/// Started, and playing up to `current`.
+fn playing_at(current: f64, ranges: &[(f64, f64)], t: &[Vec<(f64, f64)>]) -> LiveEdge {
+    let mut edge = LiveEdge::new(Options::default());
+    edge.tick(&tracks(0.0, 0.0, ranges, t));
+    edge.tick(&tracks(100.0, current - 0.1, ranges, t));
+    edge.tick(&tracks(200.0, current, ranges, t));
+    edge
+}
+
+#[test]
+fn stuck_at_the_end_of_an_audio_range_jumps_over_the_hole() {
+    let (element, t) = seam();
+    let mut edge = playing_at(574.40, &element, &t);
+    let d = edge.tick(&tracks(300.0, 574.42, &element, &t));
+    let (to, why) = d.seek.expect("a jump over the hole");
+    assert_eq!(why, Seek::Gap);
+    assert!(in_every_track(to, &t) && to >= 574.49 + 0.04, "{to}");
+    assert_eq!(edge.recoveries(), 1);
+}
+
+#[test]
+fn standing_just_short_of_a_hole_jumps_over_it_at_once() {
+    // The element stops where the audio ends, a few ms short of the range's end.
+    let (element, t) = seam();
+    let mut edge = playing_at(574.40, &element, &t);
+    let d = edge.tick(&tracks(450.0, 574.40, &element, &t));
+    let (to, why) = d.seek.expect("over the hole, without waiting for a stall");
+    assert_eq!(why, Seek::Gap);
+    assert!(in_every_track(to, &t) && to > 574.49, "{to}");
+}
+
+#[test]
+fn a_playhead_short_of_a_hole_of_one_track_never_lands_in_it() {
+    // Standing still 70 ms before the hole, where the old `current + 0.1` nudge
+    // landed in it and the seek never completed.
+    let (element, t) = seam();
+    let mut edge = playing_at(574.35, &element, &t);
+    let (to, _) = edge
+        .tick(&tracks(300.0, 574.35, &element, &t))
+        .seek
+        .expect("a recovery");
+    assert!(in_every_track(to, &t) && to > 574.49, "{to}");
+    // Also where the element reports only the video's ranges.
+    let video = t[0].clone();
+    let mut edge = playing_at(574.35, &video, &t);
+    let (to, _) = edge
+        .tick(&tracks(300.0, 574.35, &video, &t))
+        .seek
+        .expect("a recovery");
+    assert!(in_every_track(to, &t) && to > 574.49, "{to}");
+}
+
+#[test]
+fn a_hole_in_one_track_only_is_never_a_seek_target() {
+    let video = vec![(100.0, 110.0)];
+    let audio = vec![(100.0, 104.0), (104.5, 110.0)];
+    let t = [video.clone(), audio];
+    // The element reports only one track's ranges: the policy intersects itself.
+    let mut edge = playing_at(104.2, &video, &t);
+    let d = edge.tick(&tracks(300.0, 104.2, &video, &t));
+    let (to, why) = d.seek.expect("out of the hole");
+    assert_eq!(why, Seek::Gap);
+    assert!(in_every_track(to, &t) && (to - 104.55).abs() < 1e-9, "{to}");
+}
+
+#[test]
+fn a_seek_that_never_completes_is_reaimed_after_half_a_second() {
+    let (element, t) = seam();
+    let mut edge = playing_at(574.0, &element, &t);
+    // A seek (the page's, say) into the audio hole: the element stays seeking.
+    let mut s = tracks(300.0, 574.45, &element, &t);
+    s.seeking = true;
+    assert!(edge.tick(&s).seek.is_none());
+    s.now_ms = 300.0 + SEEK_MS - 10.0;
+    assert!(edge.tick(&s).seek.is_none(), "not yet");
+    s.now_ms = 300.0 + SEEK_MS;
+    let (to, why) = edge.tick(&s).seek.expect("re-aimed");
+    assert_eq!(why, Seek::Reaim);
+    assert!(in_every_track(to, &t) && to > 574.49, "{to}");
+    // Still pending at the new target: re-aimed again after another half second.
+    let mut s = tracks(300.0 + SEEK_MS + 250.0, to, &element, &t);
+    s.seeking = true;
+    assert!(edge.tick(&s).seek.is_none());
+    s.now_ms = 300.0 + 2.0 * SEEK_MS;
+    let (again, _) = edge.tick(&s).seek.expect("re-aimed again");
+    assert!(in_every_track(again, &t) && again > to, "{again}");
+    assert_eq!(edge.recoveries(), 2);
+    // Time spent seeking counts as stuck.
+    assert!(edge.stuck_ms() >= SEEK_MS, "{}", edge.stuck_ms());
+}
+
+#[test]
+fn a_seek_past_all_that_every_track_has_comes_back_to_it() {
+    // Video goes on, audio stopped at 105: a seek to 107 would wait forever.
+    let t = [vec![(100.0, 110.0)], vec![(100.0, 105.0)]];
+    let element = [(100.0, 105.0)];
+    let mut edge = playing_at(104.0, &element, &t);
+    let mut s = tracks(300.0, 107.0, &element, &t);
+    s.seeking = true;
+    edge.tick(&s);
+    s.now_ms += SEEK_MS;
+    let (to, why) = edge.tick(&s).seek.expect("re-aimed back");
+    assert_eq!(why, Seek::Reaim);
+    assert!(in_every_track(to, &t) && to <= 105.0, "{to}");
+}
+
+#[test]
+fn waiting_with_data_ahead_is_recovered() {
+    // Waiting mid-range with media ahead in every track (a decoder stall), and a
+    // hole of one track further on: a nudge after `STALL_MS`, inside what all have.
+    let t = [vec![(100.0, 103.0), (103.3, 105.0)], vec![(100.0, 105.0)]];
+    let element = [(100.0, 105.0)];
+    let mut edge = playing_at(102.5, &element, &t);
+    assert!(
+        edge.tick(&tracks(300.0, 102.5, &element, &t))
+            .seek
+            .is_none()
+    );
+    let d = edge.tick(&tracks(300.0 + STALL_MS, 102.5, &element, &t));
+    let (to, why) = d.seek.expect("nudged");
+    assert_eq!(why, Seek::Stall);
+    assert!((to - 102.6).abs() < 1e-9, "{to}");
+    // Stalled again 0.2 s short of the hole: nudged, still short of it (closer
+    // than `LOW_WATER`, it would be jumped over at once).
+    edge.tick(&tracks(1000.0, 102.8, &element, &t));
+    let d = edge.tick(&tracks(1250.0, 102.8, &element, &t));
+    assert!(d.seek.is_none(), "{d:?}");
+    let (to, _) = edge
+        .tick(&tracks(1250.0 + STALL_MS, 102.8, &element, &t))
+        .seek
+        .expect("nudged again");
+    assert!(in_every_track(to, &t) && (to - 102.9).abs() < 1e-9, "{to}");
+}
+
+#[test]
+fn with_no_track_ahead_it_waits_without_seeking() {
+    // Both at their end, or only video ahead (audio stopped): nothing to seek to.
+    for t in [
+        [vec![(100.0, 104.0)], vec![(100.0, 104.0)]],
+        [vec![(100.0, 108.0)], vec![(100.0, 104.0)]],
+    ] {
+        let element = [(100.0, 104.0)];
+        let mut edge = playing_at(103.99, &element, &t);
+        for i in 0..20 {
+            let d = edge.tick(&tracks(300.0 + f64::from(i) * 250.0, 103.99, &element, &t));
+            assert!(d.seek.is_none(), "{d:?}");
+        }
+        assert_eq!(edge.recoveries(), 0);
+        assert!(edge.stuck_ms() >= 4000.0, "{}", edge.stuck_ms());
+    }
+}
+
+#[test]
+fn paused_by_the_viewer_is_not_stuck() {
+    let mut edge = started();
+    let ranges = [(99.0, 102.0)];
+    for i in 0..5 {
+        let mut s = snap(f64::from(i) * 1000.0, 100.0, &ranges);
+        s.paused = true;
+        edge.tick(&s);
+    }
+    assert_eq!(edge.stuck_ms(), 0.0);
+}
+
+#[test]
+fn an_element_waiting_with_media_ahead_is_moved_on_sooner() {
+    let (element, t) = seam();
+    let mut edge = playing_at(574.0, &element, &t);
+    let mut s = tracks(300.0, 574.0, &element, &t);
+    s.waiting = true;
+    assert!(edge.tick(&s).seek.is_none());
+    s.now_ms += WAIT_MS;
+    let (to, why) = edge.tick(&s).seek.expect("nudged");
+    assert_eq!(why, Seek::Stall);
+    assert!((to - 574.1).abs() < 1e-9, "{to}");
+    // Waiting at the live edge, with nothing ahead, is the feed running dry: no seek.
+    let mut edge = playing_at(576.45, &element, &t);
+    for i in 0..8 {
+        let mut s = tracks(300.0 + f64::from(i) * 250.0, 576.45, &element, &t);
+        s.waiting = true;
+        assert!(edge.tick(&s).seek.is_none());
+    }
+}
