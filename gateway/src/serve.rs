@@ -59,6 +59,11 @@ pub async fn run(settings: Settings, stop: impl Future<Output = ()>) -> Result<(
         ));
     }
 
+    if !settings.pulls.is_empty() {
+        let patterns = ingest::pattern::Patterns::new(settings.pulls.clone(), shutdown.clone());
+        hub.set_summoner(Some(Arc::new(patterns)));
+    }
+
     let rtmp_port = match settings.rtmp {
         Some(addr) => {
             let listener = rtmp::bind(addr).await?;

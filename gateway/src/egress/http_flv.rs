@@ -50,7 +50,9 @@ pub fn refusal_status(refusal: &Refusal) -> StatusCode {
         Refusal::Denied(_) => StatusCode::FORBIDDEN,
         Refusal::BadName(_) => StatusCode::BAD_REQUEST,
         Refusal::NoSuchChannel(_) => StatusCode::NOT_FOUND,
-        Refusal::Unavailable { .. } | Refusal::Full => StatusCode::SERVICE_UNAVAILABLE,
+        Refusal::Unavailable { .. } | Refusal::Full | Refusal::ChannelsFull => {
+            StatusCode::SERVICE_UNAVAILABLE
+        }
     }
 }
 

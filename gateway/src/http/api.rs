@@ -13,11 +13,14 @@ use serde::Serialize;
 use super::AppState;
 use super::admin::{self, Door, Endpoint};
 use crate::hub::media_info::MediaInfo;
-use crate::hub::{Snapshot, Source, UpstreamState};
+use crate::hub::{Snapshot, Source, UpstreamState, name};
 
 #[derive(Serialize)]
 struct ChannelView {
     name: String,
+    /// The RTMP app and stream name the channel's name is made of.
+    app: String,
+    stream: String,
     source: Source,
     #[serde(flatten)]
     upstream: UpstreamState,
@@ -77,13 +80,19 @@ fn list_channels(app: &AppState, door: Door, headers: &HeaderMap) -> Response {
         .iter()
         .map(|c| c.snapshot())
         .map(|s: Snapshot| ChannelView {
-            urls: Urls {
-                http_flv: format!("http://{host}/live/{}.flv", s.name),
-                ws_flv: format!("ws://{host}/live/{}.flv", s.name),
-                rtmp: app
-                    .rtmp_port
-                    .map(|p| format!("rtmp://{bare_host}:{p}/live/{}", s.name)),
+            // `/<app>/<stream>`: `/live/cam` for the default app, `/other/cam` for others.
+            urls: {
+                let (rtmp_app, stream) = name::split(&s.name);
+                Urls {
+                    http_flv: format!("http://{host}/{rtmp_app}/{stream}.flv"),
+                    ws_flv: format!("ws://{host}/{rtmp_app}/{stream}.flv"),
+                    rtmp: app
+                        .rtmp_port
+                        .map(|p| format!("rtmp://{bare_host}:{p}/{rtmp_app}/{stream}")),
+                }
             },
+            app: name::split(&s.name).0.to_owned(),
+            stream: name::split(&s.name).1.to_owned(),
             name: s.name,
             source: s.source,
             upstream: s.upstream,

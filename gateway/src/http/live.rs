@@ -15,7 +15,10 @@ use super::{AppState, Peer};
 use crate::access::{self, Action, Attempt};
 use crate::egress::http_flv::{self, error};
 use crate::egress::{Admission, Refusal};
+use crate::hub::name;
 
+/// `/live/<channel>.flv`: a channel of the default app, or any channel by its whole
+/// name with the '/' escaped (`/live/other%2Fcam.flv`, as the page writes it).
 pub async fn live(
     State(app): State<Arc<AppState>>,
     Path(file): Path<String>,
@@ -28,8 +31,35 @@ pub async fn live(
     let Some(name) = file.strip_suffix(".flv") else {
         return error(StatusCode::NOT_FOUND, "expected /live/<channel>.flv");
     };
+    serve(&app, name, peer, query, &headers, ws).await
+}
+
+/// `/<app>/<stream>.flv`: the channel `<app>/<stream>`, as SRS addresses it.
+pub async fn in_app(
+    State(app): State<Arc<AppState>>,
+    Path((rtmp_app, file)): Path<(String, String)>,
+    ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    let Some(stream) = file.strip_suffix(".flv") else {
+        return error(StatusCode::NOT_FOUND, "expected /<app>/<channel>.flv");
+    };
+    let name = name::qualify(&rtmp_app, stream);
+    serve(&app, &name, peer, query, &headers, ws).await
+}
+
+async fn serve(
+    app: &AppState,
+    name: &str,
+    peer: SocketAddr,
+    query: Option<String>,
+    headers: &HeaderMap,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
     // Before admission: a page of a foreign origin is refused whatever its token.
-    if !access::origin::allowed(&app.origins, &headers) {
+    if !access::origin::allowed(&app.origins, headers) {
         app.hub.denied.fetch_add(1, Relaxed);
         return deny(
             StatusCode::FORBIDDEN,
@@ -43,7 +73,7 @@ pub async fn live(
         action: Action::Play,
         channel: name,
         // Behind a trusted proxy, the client it names: tokens and the webhook judge that one.
-        client_ip: app.proxies.client(peer.ip(), &headers),
+        client_ip: app.proxies.client(peer.ip(), headers),
         protocol: if ws.is_ok() { "ws-flv" } else { "http-flv" },
         query: &query,
         token: access::token_in(&query),

@@ -47,6 +47,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/web/{file}", get(page::asset))
         .route("/pkg/{file}", get(assets::pkg))
         .route("/live/{file}", get(live::live))
+        // SRS's form: `/<app>/<name>.flv`, of which `/live/<name>.flv` is the default app.
+        .route("/{app}/{file}", get(live::in_app))
         .route("/api/channels", get(api::channels))
         .route("/metrics", get(api::metrics))
         .route("/healthz", get(api::healthz))

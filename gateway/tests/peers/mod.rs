@@ -137,6 +137,11 @@ impl Gateway {
     }
 }
 
+/// Waits until something listens on loopback `port`.
+pub fn wait_for_port(port: u16, what: &str) {
+    or_fail(lab::wait_for_port(port, what))
+}
+
 /// A one-shot HTTP/1.0 GET on loopback: status and body.
 pub fn http_get(port: u16, path: &str) -> (u16, String) {
     or_fail(lab::http_get(port, path))
