@@ -10,6 +10,8 @@ use serde::Deserialize;
 use crate::access::proxy::BadNetwork;
 use crate::access::webhook::{self, Webhook};
 use crate::access::{Policy, TrustedProxies};
+use crate::client::http::HttpUrl;
+use crate::hooks::{self, HookUrls};
 use crate::hub::Limits;
 use crate::hub::name::{self, BadName};
 use crate::ingest::{UpstreamSpec, pattern};
@@ -40,6 +42,12 @@ pub enum ConfigError {
     HalfTls,
     #[error("webhook = {url:?}: {reason}")]
     Webhook { url: String, reason: String },
+    #[error("[hooks] {key} = {url:?}: {reason}")]
+    Hook {
+        key: &'static str,
+        url: String,
+        reason: String,
+    },
     #[error("--channel {0:?}: expected NAME=SOURCE")]
     ChannelFlag(String),
     #[error("{key} {name:?}: {reason}; use 1-64 letters, digits, '-', '_' or '.'")]
@@ -212,6 +220,19 @@ struct File {
     channels: Vec<ChannelSection>,
     #[serde(default, rename = "pull")]
     pulls: Vec<PullSection>,
+    #[serde(default)]
+    hooks: HooksSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HooksSection {
+    on_publish: Option<String>,
+    on_unpublish: Option<String>,
+    on_play: Option<String>,
+    on_stop: Option<String>,
+    on_record_segment: Option<String>,
+    timeout: Option<f64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -290,6 +311,8 @@ pub struct Settings {
     pub channels: Vec<ChannelSettings>,
     /// Channels pulled by name when a viewer asks: the `[[pull]]` rules, then the origin.
     pub pulls: Vec<PullRule>,
+    /// The event hooks' URLs.
+    pub hooks: HookUrls,
     pub auth: Policy,
     /// Web origins allowed besides the gateway's own and localhost; `*` allows any.
     pub origins: Vec<String>,
@@ -443,6 +466,7 @@ impl Settings {
                 .unwrap_or_default(),
             channels: Vec::new(),
             pulls: Vec::new(),
+            hooks: hook_urls(&file.hooks)?,
             auth: Policy::new(
                 args.secret.as_deref().or(file.auth.secret.as_deref()),
                 !args.public_play && file.auth.play.unwrap_or(true),
@@ -657,6 +681,27 @@ fn check_source(key: &'static str, source: &str) -> Result<(), ConfigError> {
             value: source.to_owned(),
             reason: e.root_cause().to_string(),
         })
+}
+
+fn hook_urls(section: &HooksSection) -> Result<HookUrls, ConfigError> {
+    let url = |key: &'static str, value: &Option<String>| -> Result<_, ConfigError> {
+        match value.as_deref().filter(|v| !v.trim().is_empty()) {
+            None => Ok(None),
+            Some(v) => HttpUrl::parse(v).map(Some).map_err(|e| ConfigError::Hook {
+                key,
+                url: v.to_owned(),
+                reason: e.root_cause().to_string(),
+            }),
+        }
+    };
+    Ok(HookUrls {
+        on_publish: url("on_publish", &section.on_publish)?,
+        on_unpublish: url("on_unpublish", &section.on_unpublish)?,
+        on_play: url("on_play", &section.on_play)?,
+        on_stop: url("on_stop", &section.on_stop)?,
+        on_record_segment: url("on_record_segment", &section.on_record_segment)?,
+        timeout: seconds("timeout", section.timeout, hooks::DEFAULT_TIMEOUT)?,
+    })
 }
 
 fn pull_rule(p: PullSection) -> Result<PullRule, ConfigError> {

@@ -15,6 +15,7 @@ use flashless_core::flv::{self, Tag};
 use flashless_core::stream::{CacheLimits, LiveStream, Media, Role, SkipToKeyframe};
 use tokio::sync::{broadcast, watch};
 
+use crate::hooks::Hooks;
 use crate::shutdown::Shutdown;
 use media_info::MediaInfo;
 
@@ -136,6 +137,8 @@ pub struct Hub {
     summoner: RwLock<Option<Arc<dyn Summon>>>,
     /// Requests refused: a missing or bad token, a foreign origin, a limit reached.
     pub denied: AtomicU64,
+    /// The event hooks publishes and plays notify.
+    pub hooks: Arc<Hooks>,
 }
 
 impl Hub {
@@ -145,6 +148,7 @@ impl Hub {
             channels: Mutex::new(BTreeMap::new()),
             summoner: RwLock::new(None),
             denied: AtomicU64::new(0),
+            hooks: Arc::default(),
         }
     }
 
@@ -419,6 +423,7 @@ impl Channel {
                 channel: self.clone(),
                 rx,
                 skip: SkipToKeyframe::new(start.skip_to_keyframe),
+                held: None,
             },
         )
     }
@@ -486,6 +491,8 @@ pub struct Viewer {
     channel: Arc<Channel>,
     rx: broadcast::Receiver<Feed>,
     skip: SkipToKeyframe,
+    /// Kept for the viewer's life (its event hooks' session, which says `on_stop` when dropped).
+    held: Option<Box<dyn Send + Sync>>,
 }
 
 impl Viewer {
@@ -536,6 +543,11 @@ impl Viewer {
 
     pub fn channel(&self) -> &Arc<Channel> {
         &self.channel
+    }
+
+    /// Keeps `thing` until the viewer ends.
+    pub fn hold(&mut self, thing: impl Send + Sync + 'static) {
+        self.held = Some(Box::new(thing));
     }
 }
 

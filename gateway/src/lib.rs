@@ -21,6 +21,7 @@ pub mod access;
 pub mod client;
 pub mod config;
 pub mod egress;
+pub mod hooks;
 pub mod http;
 pub mod hub;
 pub mod ingest;

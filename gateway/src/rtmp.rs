@@ -21,6 +21,7 @@ use crate::client::rtmp::random_bytes;
 use crate::config::ConnLimits;
 use crate::egress::rtmp::{self as play, Player};
 use crate::egress::{Admission, Refusal};
+use crate::hooks::{Event, Session};
 use crate::hub::{Hub, name};
 use crate::ingest::publish::{Publishers, Publishing};
 use crate::shutdown::Shutdown;
@@ -249,6 +250,7 @@ impl Connection {
                         &mut self.publishing,
                         stream_id,
                         &channel,
+                        self.peer,
                     )?;
                 }
                 ServerEvent::Tag { stream_id, tag } => {
@@ -300,7 +302,20 @@ impl Connection {
         };
         let refusal = match admission.admit(&attempt).await {
             Ok(admitted) => {
-                self.playing = Some(Player::start(&mut self.session, stream_id, &admitted));
+                let hooks = Session::start(
+                    &self.hub.hooks,
+                    Event::OnPlay,
+                    Event::OnStop,
+                    channel,
+                    Some(attempt.client_ip),
+                    "rtmp",
+                );
+                self.playing = Some(Player::start(
+                    &mut self.session,
+                    stream_id,
+                    &admitted,
+                    hooks,
+                ));
                 return Ok(());
             }
             Err(refusal) => refusal,

@@ -29,6 +29,8 @@ pub async fn run(settings: Settings, stop: impl Future<Output = ()>) -> Result<(
     let (trigger, shutdown) = shutdown::channel();
     let mut tasks = JoinSet::new();
     tasks.spawn(hub.clone().sweep(shutdown.clone()));
+    hub.hooks.set(settings.hooks.clone());
+    tasks.spawn(hub.hooks.clone().run(shutdown.clone()));
 
     if settings.demo {
         let channel = hub.get_or_create("demo", Source::File);

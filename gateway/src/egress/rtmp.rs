@@ -7,6 +7,7 @@ use flashless_core::rtmp::session::ServerSession;
 use tracing::info;
 
 use super::admission::Refusal;
+use crate::hooks::Session;
 use crate::hub::{Channel, Feed, Viewer};
 
 /// Tags written to a player per flush: one write for a burst, as at start-up.
@@ -20,9 +21,15 @@ pub struct Player {
 
 impl Player {
     /// Accepts the play on `stream_id` and queues the channel's start-up burst.
-    pub fn start(session: &mut ServerSession, stream_id: u32, channel: &Arc<Channel>) -> Player {
+    pub fn start(
+        session: &mut ServerSession,
+        stream_id: u32,
+        channel: &Arc<Channel>,
+        hooks: Session,
+    ) -> Player {
         info!(channel = channel.name(), "playing");
-        let (start, viewer) = channel.subscribe();
+        let (start, mut viewer) = channel.subscribe();
+        viewer.hold(hooks);
         session.accept_play(stream_id);
         for media in &start {
             session.send_tag(stream_id, &media.tag);

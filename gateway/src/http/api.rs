@@ -169,6 +169,31 @@ fn render_metrics(app: &AppState) -> Response {
         "# HELP flashless_denied_total Requests refused: token, origin or limit.\n# TYPE flashless_denied_total counter\nflashless_denied_total {}",
         app.hub.denied.load(Relaxed)
     );
+    let hooks = &app.hub.hooks.counters;
+    for (name, help, value) in [
+        ("sent", "Event hook notifications delivered.", &hooks.sent),
+        (
+            "retried",
+            "Event hook attempts that failed and were retried.",
+            &hooks.retried,
+        ),
+        (
+            "failed",
+            "Event hook notifications given up after every attempt failed (the hook is down).",
+            &hooks.failed,
+        ),
+        (
+            "dropped",
+            "Event hook notifications dropped because the queue was full.",
+            &hooks.dropped,
+        ),
+    ] {
+        let _ = writeln!(
+            out,
+            "# HELP flashless_hook_{name}_total {help}\n# TYPE flashless_hook_{name}_total counter\nflashless_hook_{name}_total {}",
+            value.load(Relaxed)
+        );
+    }
     let _ = writeln!(
         out,
         "# HELP flashless_uptime_seconds Seconds since the gateway started.\n# TYPE flashless_uptime_seconds gauge\nflashless_uptime_seconds {}",

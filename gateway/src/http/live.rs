@@ -15,6 +15,7 @@ use super::{AppState, Peer};
 use crate::access::{self, Action, Attempt};
 use crate::egress::http_flv::{self, error};
 use crate::egress::{Admission, Refusal};
+use crate::hooks::{Event, Session};
 use crate::hub::name;
 
 /// `/live/<channel>.flv`: a channel of the default app, or any channel by its whole
@@ -87,7 +88,15 @@ async fn serve(
         Ok(channel) => channel,
         Err(refusal) => return refuse(&refusal, name, peer),
     };
-    let mut response = http_flv::start(&channel, ws.ok(), app.shutdown.clone());
+    let hooks = Session::start(
+        &app.hub.hooks,
+        Event::OnPlay,
+        Event::OnStop,
+        name,
+        Some(attempt.client_ip),
+        attempt.protocol,
+    );
+    let mut response = http_flv::start(&channel, ws.ok(), app.shutdown.clone(), hooks);
     // CORS: pages of allowed origins (checked above) may read HTTP-FLV with fetch().
     if let Some(origin) = headers.get(header::ORIGIN) {
         response
