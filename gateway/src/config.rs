@@ -93,7 +93,7 @@ pub enum ConfigError {
 const MIN_VIEWER_QUEUE: usize = 16;
 
 /// The flags of `flashless serve`; each also reads an environment variable.
-#[derive(Debug, Default, clap::Args)]
+#[derive(Debug, Default, Clone, clap::Args)]
 pub struct ServeArgs {
     /// A TOML configuration file (see docs/configuration.md).
     #[arg(long, env = "FLASHLESS_CONFIG")]
@@ -529,11 +529,12 @@ impl Settings {
         }
         settings.proxies = settings.proxies.with_proxy_protocol(proxy_protocol);
         for c in file.channels {
+            let at_source = at(c.source.span());
             let at = at(c.name.span());
             let idle_timeout =
                 seconds("idle_timeout", c.idle_timeout, DEFAULT_IDLE_TIMEOUT).map_err(&at)?;
             let source = c.source.into_inner();
-            check_source("[[channel]] source", &source).map_err(&at)?;
+            check_source("[[channel]] source", &source).map_err(at_source)?;
             settings
                 .add_channel(
                     ChannelSettings {
@@ -547,8 +548,13 @@ impl Settings {
                 .map_err(at)?;
         }
         for p in file.pulls {
+            // The line of the key at fault.
+            let at_source = at(p.source.span());
             let at = at(p.pattern.span());
-            let rule = pull_rule(p).map_err(&at)?;
+            let rule = pull_rule(p).map_err(|e| match e {
+                ConfigError::PullMatch(_) => at(e),
+                e => at_source(e),
+            })?;
             settings.pulls.push(rule);
         }
         let origin = match args.edge_origin.clone() {
@@ -909,7 +915,7 @@ mod tests {
         for (toml, needles) in [
             (
                 "\n[[pull]]\nmatch = \"cam-*\"\nsource = \"rtmp://x/live/cam\"\n",
-                &["line 3", "{name}"][..],
+                &["line 4", "{name}"][..],
             ),
             (
                 "[[pull]]\nmatch = \"a b*\"\nsource = \"rtmp://x/live/{name}\"\n",
@@ -917,11 +923,11 @@ mod tests {
             ),
             (
                 "[[pull]]\nmatch = \"*\"\nsource = \"gopher://x/{name}\"\n",
-                &["line 2", "gopher"][..],
+                &["line 3", "gopher"][..],
             ),
             (
                 "[[channel]]\nname = \"a\"\nsource = \"x.flv\"\n\n[[channel]]\nname = \"b\"\nsource = \"ftp://x\"\n",
-                &["line 6", "[[channel]] source"][..],
+                &["line 7", "[[channel]] source"][..],
             ),
             (
                 "[server]\norigin = \"ftp://o\"\n",

@@ -254,6 +254,14 @@ impl Hub {
         });
     }
 
+    /// Removes the channel `name` (a reload dropped it): its feed and its viewers end.
+    pub fn remove(&self, name: &str) {
+        if let Some(channel) = lock(&self.channels).remove(name) {
+            tracing::info!(channel = name, "channel removed");
+            channel.close();
+        }
+    }
+
     pub fn list(&self) -> Vec<Arc<Channel>> {
         lock(&self.channels).values().cloned().collect()
     }
@@ -423,6 +431,7 @@ impl Channel {
                 channel: self.clone(),
                 rx,
                 skip: SkipToKeyframe::new(start.skip_to_keyframe),
+                closed: self.closed.subscribe(),
                 held: None,
             },
         )
@@ -491,6 +500,8 @@ pub struct Viewer {
     channel: Arc<Channel>,
     rx: broadcast::Receiver<Feed>,
     skip: SkipToKeyframe,
+    /// True once the hub dropped the channel: the viewer ends.
+    closed: watch::Receiver<bool>,
     /// Kept for the viewer's life (its event hooks' session, which says `on_stop` when dropped).
     held: Option<Box<dyn Send + Sync>>,
 }
@@ -499,7 +510,12 @@ impl Viewer {
     /// The next item to send, or `None` when the channel is gone.
     pub async fn next(&mut self) -> Option<Feed> {
         loop {
-            let item = match self.rx.recv().await {
+            let received = tokio::select! {
+                biased;
+                received = self.rx.recv() => received,
+                _ = self.closed.wait_for(|&closed| closed) => return None,
+            };
+            let item = match received {
                 Ok(item) => item,
                 Err(broadcast::error::RecvError::Lagged(n)) => {
                     tracing::debug!(

@@ -6,12 +6,13 @@ use std::sync::atomic::Ordering::Relaxed;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use super::AppState;
 use super::admin::{self, Door, Endpoint};
+use crate::egress::http_flv::error;
 use crate::hub::media_info::MediaInfo;
 use crate::hub::{Snapshot, Source, UpstreamState, name};
 
@@ -58,6 +59,34 @@ pub async fn metrics(State(app): State<Arc<AppState>>, headers: HeaderMap) -> Re
 pub async fn admin_metrics(State(app): State<Arc<AppState>>, headers: HeaderMap) -> Response {
     admin::refusal(&app, Door::Admin, Endpoint::Metrics, &headers)
         .unwrap_or_else(|| render_metrics(&app))
+}
+
+/// `POST /api/reload` on the public listener.
+pub async fn reload(State(app): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    reload_from(&app, Door::Public, &headers)
+}
+
+/// `POST /api/reload` on the admin listener.
+pub async fn admin_reload(State(app): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    reload_from(&app, Door::Admin, &headers)
+}
+
+/// Re-reads the configuration: `200` with what changed, or `400` with the error (its
+/// line) while the running configuration stays.
+fn reload_from(app: &AppState, door: Door, headers: &HeaderMap) -> Response {
+    if let Some(refused) = admin::refusal(app, door, Endpoint::Reload, headers) {
+        return refused;
+    }
+    let Some(reloader) = &app.reloader else {
+        return error(StatusCode::NOT_FOUND, "nothing to reload");
+    };
+    match reloader.reload() {
+        Ok(applied) => Json(applied).into_response(),
+        Err(e) => {
+            tracing::warn!("configuration not reloaded; the running one stays: {e}");
+            error(StatusCode::BAD_REQUEST, &e.to_string())
+        }
+    }
 }
 
 fn list_channels(app: &AppState, door: Door, headers: &HeaderMap) -> Response {
