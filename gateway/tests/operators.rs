@@ -52,6 +52,9 @@ fn a_pattern_pulls_any_matching_name_on_demand_and_lets_go() {
     assert!(text.contains("aac"), "{text}");
     let channel = gateway.channel("cam-1").expect("cam-1 listed");
     assert_eq!(channel["source"], "pull");
+    // RTMP players reach it through the same admission.
+    let rtmp = ffprobe_streams(&gateway.rtmp_url("cam-1"));
+    assert!(rtmp.contains("h264,320,240"), "{rtmp}");
 
     // Not a match: no channel, no pull.
     assert_eq!(gateway.get("/live/dog.flv").0, 404);

@@ -59,7 +59,7 @@ pub struct Admission<'a> {
 
 impl Admission<'_> {
     /// The channel `attempt` may play, checked in this order: the name's rule; the token and the webhook;
-    /// the channel exists; a pulled channel that is retrying and never had media is
+    /// the channel exists, or the hub's summoner starts it (under the channel cap); a pulled channel that is retrying and never had media is
     /// unavailable; the gateway's viewer cap. Denials are counted on the hub.
     pub async fn admit(&self, attempt: &Attempt<'_>) -> Result<Arc<Channel>, Refusal> {
         let result = self.decide(attempt).await;
