@@ -11,9 +11,13 @@ use crate::access::origin::Origins;
 use crate::access::proxy::BadNetwork;
 use crate::access::webhook::{self, Webhook};
 use crate::access::{Policy, TrustedProxies};
+use crate::client::http::HttpUrl;
+use crate::hooks::{self, HookUrls};
 use crate::hub::Limits;
 use crate::hub::name::{self, BadName};
+use crate::ingest::{UpstreamSpec, pattern};
 use flashless_core::rtmp::session::SessionLimits;
+use toml::Spanned;
 
 /// What was wrong with the configuration, and where: the file and line, the key or
 /// the flag.
@@ -39,6 +43,12 @@ pub enum ConfigError {
     HalfTls,
     #[error("webhook = {url:?}: {reason}")]
     Webhook { url: String, reason: String },
+    #[error("[hooks] {key} = {url:?}: {reason}")]
+    Hook {
+        key: &'static str,
+        url: String,
+        reason: String,
+    },
     #[error("--channel {0:?}: expected NAME=SOURCE")]
     ChannelFlag(String),
     #[error("{key} {name:?}: {reason}; use 1-64 letters, digits, '-', '_' or '.'")]
@@ -58,13 +68,33 @@ pub enum ConfigError {
     DuplicateChannel(String),
     #[error("viewer_queue = {0}: must be at least {MIN_VIEWER_QUEUE} tags")]
     ViewerQueue(usize),
+    #[error("{key} {value:?}: {reason}")]
+    Source {
+        /// `[[channel]] source`, `[[pull]] source`, `origin` or `--channel`.
+        key: &'static str,
+        value: String,
+        reason: String,
+    },
+    #[error(
+        "[[pull]] match {0:?}: a pattern of channel names (letters, digits, '-', '_', '.', '*', one '/')"
+    )]
+    PullMatch(String),
+    #[error("[[pull]] source {0:?}: put {{name}} where the channel's name goes")]
+    PullWithoutName(String),
+    /// An error in one entry of the file, with its line.
+    #[error("in {}, line {line}: {error}", path.display())]
+    At {
+        path: PathBuf,
+        line: usize,
+        error: Box<ConfigError>,
+    },
 }
 
 /// Fewer queued tags than this and a viewer would skip at every burst.
 const MIN_VIEWER_QUEUE: usize = 16;
 
 /// The flags of `flashless serve`; each also reads an environment variable.
-#[derive(Debug, Default, clap::Args)]
+#[derive(Debug, Default, Clone, clap::Args)]
 pub struct ServeArgs {
     /// A TOML configuration file (see docs/configuration.md).
     #[arg(long, env = "FLASHLESS_CONFIG")]
@@ -81,6 +111,10 @@ pub struct ServeArgs {
     /// A channel as NAME=SOURCE, e.g. `cam=rtmp://10.0.0.5/live/cam live=1`; repeatable.
     #[arg(long = "channel", env = "FLASHLESS_CHANNELS", value_delimiter = ',')]
     pub channels: Vec<String>,
+    /// An edge's origin: pull any channel a viewer asks for from it, on demand
+    /// (`http://origin:8080` for another gateway or SRS; see docs/scaling.md).
+    #[arg(long, env = "FLASHLESS_EDGE_ORIGIN")]
+    pub edge_origin: Option<String>,
     /// Pull the --channel sources only while someone watches.
     #[arg(long, env = "FLASHLESS_ON_DEMAND")]
     pub on_demand: bool,
@@ -208,6 +242,21 @@ struct File {
     limits: LimitsSection,
     #[serde(default, rename = "channel")]
     channels: Vec<ChannelSection>,
+    #[serde(default, rename = "pull")]
+    pulls: Vec<PullSection>,
+    #[serde(default)]
+    hooks: HooksSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HooksSection {
+    on_publish: Option<String>,
+    on_unpublish: Option<String>,
+    on_play: Option<String>,
+    on_stop: Option<String>,
+    on_record_segment: Option<String>,
+    timeout: Option<f64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -222,6 +271,7 @@ struct ServerSection {
     admin_listen: Option<SocketAddr>,
     trusted_proxies: Option<Vec<String>>,
     proxy_protocol: Option<bool>,
+    origin: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -263,10 +313,19 @@ struct LimitsSection {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ChannelSection {
-    name: String,
-    source: String,
+    name: Spanned<String>,
+    source: Spanned<String>,
     #[serde(default)]
     on_demand: bool,
+    idle_timeout: Option<f64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PullSection {
+    #[serde(rename = "match")]
+    pattern: Spanned<String>,
+    source: Spanned<String>,
     idle_timeout: Option<f64>,
 }
 
@@ -280,6 +339,10 @@ pub struct Settings {
     pub write_timeout: Duration,
     pub log_format: LogFormat,
     pub channels: Vec<ChannelSettings>,
+    /// Channels pulled by name when a viewer asks: the `[[pull]]` rules, then the origin.
+    pub pulls: Vec<PullRule>,
+    /// The event hooks' URLs.
+    pub hooks: HookUrls,
     pub auth: Policy,
     /// Which web pages may read streams.
     pub origins: Origins,
@@ -356,11 +419,40 @@ pub struct ChannelSettings {
 
 const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// A rule that pulls channels by name: a `[[pull]]` pattern, or the edge's origin.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PullRule {
+    /// A glob of channel names (`cam-*`, `other/*`); `None` for the origin: every name.
+    pub pattern: Option<String>,
+    /// The source with `{name}` (the stream name) and `{app}` to fill in.
+    pub source: String,
+    pub idle_timeout: Duration,
+}
+
+impl PullRule {
+    /// Whether a viewer's request for `channel` starts a pull by this rule.
+    pub fn covers(&self, channel: &str) -> bool {
+        self.pattern
+            .as_deref()
+            .is_none_or(|glob| pattern::glob_matches(glob, channel))
+    }
+}
+
 impl Settings {
     pub fn load(args: &ServeArgs) -> Result<Settings, ConfigError> {
-        let file = match &args.config {
+        let (file, text) = match &args.config {
             Some(path) => read(path)?,
-            None => File::default(),
+            None => (File::default(), String::new()),
+        };
+        // An entry's error names its line.
+        let at = |span: std::ops::Range<usize>| {
+            let path = args.config.clone().unwrap_or_default();
+            let line = line_of(&text, span.start);
+            move |error: ConfigError| ConfigError::At {
+                path: path.clone(),
+                line,
+                error: Box::new(error),
+            }
         };
         let defaults = Limits::default();
         let rtmp = args
@@ -415,6 +507,8 @@ impl Settings {
                 .or(file.server.log_format)
                 .unwrap_or_default(),
             channels: Vec::new(),
+            pulls: Vec::new(),
+            hooks: hook_urls(&file.hooks)?,
             auth: Policy::new(
                 args.secret.as_deref().or(file.auth.secret.as_deref()),
                 !args.public_play && file.auth.play.unwrap_or(true),
@@ -480,23 +574,62 @@ impl Settings {
         }
         settings.proxies = settings.proxies.with_proxy_protocol(proxy_protocol);
         for c in file.channels {
-            let idle_timeout = seconds("idle_timeout", c.idle_timeout, DEFAULT_IDLE_TIMEOUT)?;
-            settings.add_channel(
-                ChannelSettings {
-                    name: c.name,
-                    source: c.source,
-                    on_demand: c.on_demand,
-                    idle_timeout,
-                },
-                "[[channel]] name",
-            )?;
+            let at_source = at(c.source.span());
+            let at = at(c.name.span());
+            let idle_timeout =
+                seconds("idle_timeout", c.idle_timeout, DEFAULT_IDLE_TIMEOUT).map_err(&at)?;
+            let source = c.source.into_inner();
+            check_source("[[channel]] source", &source).map_err(at_source)?;
+            settings
+                .add_channel(
+                    ChannelSettings {
+                        name: name::canonical(c.name.get_ref()),
+                        source,
+                        on_demand: c.on_demand,
+                        idle_timeout,
+                    },
+                    "[[channel]] name",
+                )
+                .map_err(at)?;
+        }
+        for p in file.pulls {
+            // The line of the key at fault.
+            let at_source = at(p.source.span());
+            let at = at(p.pattern.span());
+            let rule = pull_rule(p).map_err(|e| match e {
+                ConfigError::PullMatch(_) => at(e),
+                e => at_source(e),
+            })?;
+            settings.pulls.push(rule);
+        }
+        let origin = match args.edge_origin.clone() {
+            Some(origin) => Some((origin, None)),
+            None => file
+                .server
+                .origin
+                .map(|o| (o.get_ref().clone(), Some(o.span()))),
+        };
+        if let Some((origin, span)) = origin.filter(|(o, _)| !o.trim().is_empty()) {
+            let source = pattern::origin_template(&origin);
+            let checked = check_source("origin", &pattern::source_for(&source, "live", "x"));
+            match (checked, span) {
+                (Err(e), Some(span)) => return Err(at(span)(e)),
+                (Err(e), None) => return Err(e),
+                (Ok(()), _) => {}
+            }
+            settings.pulls.push(PullRule {
+                pattern: None,
+                source,
+                idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            });
         }
         for spec in &args.channels {
             let Some((name, source)) = spec.split_once('=') else {
                 return Err(ConfigError::ChannelFlag(spec.clone()));
             };
+            check_source("--channel", source.trim())?;
             let channel = ChannelSettings {
-                name: name.trim().to_owned(),
+                name: name::canonical(name.trim()),
                 source: source.trim().to_owned(),
                 on_demand: args.on_demand,
                 idle_timeout: DEFAULT_IDLE_TIMEOUT,
@@ -592,18 +725,80 @@ fn conn_limits(args: &ServeArgs, file: &LimitsSection) -> Result<ConnLimits, Con
     })
 }
 
-fn read(path: &Path) -> Result<File, ConfigError> {
+fn read(path: &Path) -> Result<(File, String), ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
         path: path.to_owned(),
         source,
     })?;
-    toml::from_str(&text).map_err(|e| ConfigError::Syntax {
+    let file = toml::from_str(&text).map_err(|e| ConfigError::Syntax {
         path: path.to_owned(),
-        line: e
-            .span()
-            .and_then(|span| text.get(..span.start))
-            .map(|before| before.matches('\n').count() + 1),
+        line: e.span().map(|span| line_of(&text, span.start)),
         message: e.message().trim().to_owned(),
+    })?;
+    Ok((file, text))
+}
+
+/// The 1-based line of byte `offset` in `text`.
+fn line_of(text: &str, offset: usize) -> usize {
+    text.get(..offset)
+        .map_or(1, |before| before.matches('\n').count() + 1)
+}
+
+/// A channel's source must parse (`rtmp://…`, `http(s)://….flv`, a file), so a reload
+/// refuses a bad one before it replaces anything.
+fn check_source(key: &'static str, source: &str) -> Result<(), ConfigError> {
+    UpstreamSpec::parse(source)
+        .map(drop)
+        .map_err(|e| ConfigError::Source {
+            key,
+            value: source.to_owned(),
+            reason: e.root_cause().to_string(),
+        })
+}
+
+fn hook_urls(section: &HooksSection) -> Result<HookUrls, ConfigError> {
+    let url = |key: &'static str, value: &Option<String>| -> Result<_, ConfigError> {
+        match value.as_deref().filter(|v| !v.trim().is_empty()) {
+            None => Ok(None),
+            Some(v) => HttpUrl::parse(v).map(Some).map_err(|e| ConfigError::Hook {
+                key,
+                url: v.to_owned(),
+                reason: e.root_cause().to_string(),
+            }),
+        }
+    };
+    Ok(HookUrls {
+        on_publish: url("on_publish", &section.on_publish)?,
+        on_unpublish: url("on_unpublish", &section.on_unpublish)?,
+        on_play: url("on_play", &section.on_play)?,
+        on_stop: url("on_stop", &section.on_stop)?,
+        on_record_segment: url("on_record_segment", &section.on_record_segment)?,
+        timeout: seconds("timeout", section.timeout, hooks::DEFAULT_TIMEOUT)?,
+    })
+}
+
+fn pull_rule(p: PullSection) -> Result<PullRule, ConfigError> {
+    let glob = p.pattern.into_inner();
+    // The glob with its stars as letters must be a channel name: then so is every match.
+    if name::check(&glob.replace('*', "x")).is_err() {
+        return Err(ConfigError::PullMatch(glob));
+    }
+    let source = p.source.into_inner();
+    if !source.contains("{name}") {
+        return Err(ConfigError::PullWithoutName(source));
+    }
+    check_source(
+        "[[pull]] source",
+        &pattern::source_for(&source, "live", "x"),
+    )?;
+    Ok(PullRule {
+        pattern: Some(glob),
+        source,
+        idle_timeout: seconds(
+            "idle_timeout",
+            p.idle_timeout,
+            pattern::DEFAULT_IDLE_TIMEOUT,
+        )?,
     })
 }
 
@@ -796,5 +991,55 @@ mod tests {
             ..ServeArgs::default()
         };
         assert!(Settings::load(&args).unwrap().channels[0].on_demand);
+    }
+
+    #[test]
+    fn pull_patterns_and_the_origin_become_rules_and_errors_name_their_line() {
+        let s = load(
+            "[server]\norigin = \"http://origin:8080/\"\n[[pull]]\nmatch = \"cam-*\"\nsource = \"rtmp://10.0.0.5/live/{name} live=1\"\nidle_timeout = 3\n",
+            ServeArgs::default(),
+        )
+        .unwrap();
+        assert_eq!(s.pulls.len(), 2);
+        assert!(s.pulls[0].covers("cam-7") && !s.pulls[0].covers("dog"));
+        assert_eq!(s.pulls[0].idle_timeout, Duration::from_secs(3));
+        assert_eq!(s.pulls[1].source, "http://origin:8080/{app}/{name}.flv");
+        assert!(s.pulls[1].covers("other/anything"));
+        for (toml, needles) in [
+            (
+                "\n[[pull]]\nmatch = \"cam-*\"\nsource = \"rtmp://x/live/cam\"\n",
+                &["line 4", "{name}"][..],
+            ),
+            (
+                "[[pull]]\nmatch = \"a b*\"\nsource = \"rtmp://x/live/{name}\"\n",
+                &["line 2", "match"][..],
+            ),
+            (
+                "[[pull]]\nmatch = \"*\"\nsource = \"gopher://x/{name}\"\n",
+                &["line 3", "gopher"][..],
+            ),
+            (
+                "[[channel]]\nname = \"a\"\nsource = \"x.flv\"\n\n[[channel]]\nname = \"b\"\nsource = \"ftp://x\"\n",
+                &["line 7", "[[channel]] source"][..],
+            ),
+            (
+                "[server]\norigin = \"ftp://o\"\n",
+                &["line 2", "origin"][..],
+            ),
+        ] {
+            let err = format!("{:#}", load(toml, ServeArgs::default()).unwrap_err());
+            assert!(needles.iter().all(|n| err.contains(n)), "{toml}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_configured_name_in_the_default_app_is_written_bare() {
+        let s = load(
+            "[[channel]]\nname = \"live/cam\"\nsource = \"x.flv\"\n[[channel]]\nname = \"other/cam\"\nsource = \"y.flv\"\n",
+            ServeArgs::default(),
+        )
+        .unwrap();
+        let names: Vec<_> = s.channels.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["cam", "other/cam"]);
     }
 }

@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
@@ -15,6 +15,7 @@ use flashless_core::flv::{self, Tag};
 use flashless_core::stream::{CacheLimits, LiveStream, Media, Role, SkipToKeyframe};
 use tokio::sync::{broadcast, watch};
 
+use crate::hooks::Hooks;
 use crate::shutdown::Shutdown;
 use media_info::MediaInfo;
 
@@ -122,11 +123,22 @@ pub enum Unclaimed {
     Full,
 }
 
+/// Starts a channel nobody configured or publishes, when a viewer asks for it by name
+/// (pattern pulls, edge mode): `plan` says whether it would, and how to feed it.
+pub trait Summon: Send + Sync {
+    /// `None` when no rule covers `name`; else what starts the channel's feed once the
+    /// hub has created it.
+    fn plan(&self, name: &str) -> Option<Box<dyn FnOnce(Arc<Channel>) + Send>>;
+}
+
 pub struct Hub {
     limits: Limits,
     channels: Mutex<BTreeMap<String, Arc<Channel>>>,
+    summoner: RwLock<Option<Arc<dyn Summon>>>,
     /// Requests refused: a missing or bad token, a foreign origin, a limit reached.
     pub denied: AtomicU64,
+    /// The event hooks publishes and plays notify.
+    pub hooks: Arc<Hooks>,
 }
 
 impl Hub {
@@ -134,7 +146,9 @@ impl Hub {
         Hub {
             limits,
             channels: Mutex::new(BTreeMap::new()),
+            summoner: RwLock::new(None),
             denied: AtomicU64::new(0),
+            hooks: Arc::default(),
         }
     }
 
@@ -147,8 +161,46 @@ impl Hub {
     pub fn get_or_create(&self, name: &str, source: Source) -> Arc<Channel> {
         lock(&self.channels)
             .entry(name.to_owned())
-            .or_insert_with(|| Arc::new(Channel::new(name, source, self.limits)))
+            .or_insert_with(|| Arc::new(Channel::new(name, source, false, self.limits)))
             .clone()
+    }
+
+    /// Who starts channels on demand; replaced on a configuration reload.
+    pub fn set_summoner(&self, summoner: Option<Arc<dyn Summon>>) {
+        *self.summoner.write().unwrap_or_else(|e| e.into_inner()) = summoner;
+    }
+
+    /// The channel `name`: an existing one, else one the summoner starts for it, created
+    /// under the channel cap and removed like a published one once deserted.
+    /// `Ok(None)` when there is no such channel and no rule makes one.
+    pub fn find(&self, name: &str) -> Result<Option<Arc<Channel>>, Unclaimed> {
+        if let Some(channel) = self.get(name) {
+            return Ok(Some(channel));
+        }
+        let summoner = self
+            .summoner
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let Some(start) = summoner.and_then(|s| s.plan(name)) else {
+            return Ok(None);
+        };
+        let channel = {
+            let mut channels = lock(&self.channels);
+            if let Some(channel) = channels.get(name) {
+                // Another viewer summoned it meanwhile: its feed is started already.
+                return Ok(Some(channel.clone()));
+            }
+            if channels.len() >= self.limits.max_channels {
+                return Err(Unclaimed::Full);
+            }
+            let channel = Arc::new(Channel::new(name, Source::Pull, true, self.limits));
+            channels.insert(name.to_owned(), channel.clone());
+            channel
+        };
+        tracing::info!(channel = name, "channel started on demand");
+        start(channel.clone());
+        Ok(Some(channel))
     }
 
     /// The published channel `name`, claimed for a publisher's session: created when
@@ -161,7 +213,7 @@ impl Hub {
             Some(channel) => channel.clone(),
             None if channels.len() >= self.limits.max_channels => return Err(Unclaimed::Full),
             None => {
-                let channel = Arc::new(Channel::new(name, Source::Publish, self.limits));
+                let channel = Arc::new(Channel::new(name, Source::Publish, true, self.limits));
                 channels.insert(name.to_owned(), channel.clone());
                 channel
             }
@@ -172,8 +224,8 @@ impl Hub {
         Ok(channel)
     }
 
-    /// Removes published channels nobody publishes to or watches, once they have been
-    /// so for `abandoned_after`, until `shutdown`. Configured channels stay.
+    /// Removes published and summoned channels nobody feeds or watches, once they have
+    /// been so for `abandoned_after`, until `shutdown`. Configured channels stay.
     pub async fn sweep(self: Arc<Self>, mut shutdown: Shutdown) {
         let period = (self.limits.abandoned_after / 4)
             .clamp(Duration::from_millis(50), Duration::from_secs(1));
@@ -194,11 +246,20 @@ impl Hub {
             if !keep {
                 tracing::info!(
                     channel = name.as_str(),
-                    "channel removed: no publisher and no viewers for {after:?}"
+                    "channel removed: no source and no viewers for {after:?}"
                 );
+                channel.close();
             }
             keep
         });
+    }
+
+    /// Removes the channel `name` (a reload dropped it): its feed and its viewers end.
+    pub fn remove(&self, name: &str) {
+        if let Some(channel) = lock(&self.channels).remove(name) {
+            tracing::info!(channel = name, "channel removed");
+            channel.close();
+        }
     }
 
     pub fn list(&self) -> Vec<Arc<Channel>> {
@@ -217,6 +278,10 @@ impl Hub {
 pub struct Channel {
     name: String,
     source: Source,
+    /// Made by a publish or a viewer's request (not configured): removed once deserted.
+    transient: bool,
+    /// True once the hub dropped the channel: its pull task ends.
+    closed: watch::Sender<bool>,
     state: Mutex<State>,
     feed: broadcast::Sender<Feed>,
     viewers: watch::Sender<usize>,
@@ -250,10 +315,12 @@ struct State {
 }
 
 impl Channel {
-    fn new(name: &str, source: Source, limits: Limits) -> Self {
+    fn new(name: &str, source: Source, transient: bool, limits: Limits) -> Self {
         Channel {
             name: name.to_owned(),
             source,
+            transient,
+            closed: watch::channel(false).0,
             state: Mutex::new(State {
                 upstream: UpstreamState::default(),
                 active: false,
@@ -276,6 +343,11 @@ impl Channel {
 
     pub fn source(&self) -> Source {
         self.source
+    }
+
+    /// Made by a publish or a viewer's request, not configured: removed once deserted.
+    pub fn is_transient(&self) -> bool {
+        self.transient
     }
 
     /// Claims the channel for a new upstream session (publisher or pull). False when
@@ -359,6 +431,8 @@ impl Channel {
                 channel: self.clone(),
                 rx,
                 skip: SkipToKeyframe::new(start.skip_to_keyframe),
+                closed: self.closed.subscribe(),
+                held: None,
             },
         )
     }
@@ -367,10 +441,22 @@ impl Channel {
         *self.viewers.borrow()
     }
 
-    /// A published channel with no session and no viewers for at least `after`.
+    /// Marks the channel as dropped by the hub (or by a reload): its feed task ends.
+    pub fn close(&self) {
+        self.closed.send_replace(true);
+    }
+
+    /// Completes once the channel is closed.
+    pub async fn closed(&self) {
+        let mut rx = self.closed.subscribe();
+        // The sender lives as long as `self`: an error cannot happen while we borrow it.
+        let _ = rx.wait_for(|&closed| closed).await;
+    }
+
+    /// A transient channel with no session and no viewers for at least `after`.
     fn abandoned_for(&self, after: Duration) -> bool {
         let s = lock(&self.state);
-        self.source == Source::Publish
+        self.transient
             && !s.active
             && self.viewer_count() == 0
             && s.deserted_since.elapsed() >= after
@@ -414,13 +500,22 @@ pub struct Viewer {
     channel: Arc<Channel>,
     rx: broadcast::Receiver<Feed>,
     skip: SkipToKeyframe,
+    /// True once the hub dropped the channel: the viewer ends.
+    closed: watch::Receiver<bool>,
+    /// Kept for the viewer's life (its event hooks' session, which says `on_stop` when dropped).
+    held: Option<Box<dyn Send + Sync>>,
 }
 
 impl Viewer {
     /// The next item to send, or `None` when the channel is gone.
     pub async fn next(&mut self) -> Option<Feed> {
         loop {
-            let item = match self.rx.recv().await {
+            let received = tokio::select! {
+                biased;
+                received = self.rx.recv() => received,
+                _ = self.closed.wait_for(|&closed| closed) => return None,
+            };
+            let item = match received {
                 Ok(item) => item,
                 Err(broadcast::error::RecvError::Lagged(n)) => {
                     tracing::debug!(
@@ -464,6 +559,11 @@ impl Viewer {
 
     pub fn channel(&self) -> &Arc<Channel> {
         &self.channel
+    }
+
+    /// Keeps `thing` until the viewer ends.
+    pub fn hold(&mut self, thing: impl Send + Sync + 'static) {
+        self.held = Some(Box::new(thing));
     }
 }
 

@@ -62,7 +62,10 @@ enum Command {
 fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Serve(args) => match Settings::load(&args) {
-            Ok(settings) => finish(settings.log_format, serve::run(settings, serve::signal())),
+            Ok(settings) => finish(
+                settings.log_format,
+                serve::run(*args, settings, serve::signal()),
+            ),
             Err(e) => {
                 eprintln!("error: {e:#}");
                 ExitCode::FAILURE

@@ -22,6 +22,7 @@ use crate::client::rtmp::random_bytes;
 use crate::config::ConnLimits;
 use crate::egress::rtmp::{self as play, Player};
 use crate::egress::{Admission, Refusal};
+use crate::hooks::{Event, Session};
 use crate::hub::{Hub, name};
 use crate::ingest::publish::{Publishers, Publishing};
 use crate::shutdown::Shutdown;
@@ -84,6 +85,7 @@ pub async fn serve(listener: TcpListener, hub: Arc<Hub>, access: Access, mut shu
             access: access.clone(),
             publishers: publishers.clone(),
             connected: false,
+            app: String::new(),
             connect_query: None,
             publishing: None,
             playing: None,
@@ -115,6 +117,8 @@ struct Connection {
     publishers: Arc<Publishers>,
     /// `connect` arrived: the handshake deadline no longer applies.
     connected: bool,
+    /// The connect's app, which with a stream's name makes the channel's name.
+    app: String,
     /// The connect URL's query: its token serves publish/play names that carry none.
     connect_query: Option<String>,
     /// The channel this connection publishes to, with its stream id.
@@ -223,6 +227,7 @@ impl Connection {
                     let app_name = app.split_once('?').map_or(app.as_str(), |(a, _)| a);
                     info!(app = app_name, "connect");
                     self.connected = true;
+                    self.app = app_name.to_owned();
                     let query = |s: &str| {
                         s.split_once('?')
                             .filter(|(_, q)| !q.is_empty())
@@ -246,9 +251,10 @@ impl Connection {
                 ServerEvent::Publish {
                     stream_id, name, ..
                 } => {
-                    let channel_name = name.split_once('?').map_or(name.as_str(), |(c, _)| c);
+                    let (stream, query) = name.split_once('?').unwrap_or((&name, ""));
+                    let channel_name = name::qualify(&self.app, stream);
                     // Before any token or webhook: a name no channel may have is refused as such.
-                    if let Err(bad) = name::check(channel_name) {
+                    if let Err(bad) = name::check(&channel_name) {
                         warn!("publish refused: {bad}");
                         self.session.reject(
                             stream_id,
@@ -257,13 +263,16 @@ impl Connection {
                         );
                         continue;
                     }
-                    let channel = self.authorise_publish(stream_id, &name).await?;
+                    let channel = self
+                        .authorise_publish(stream_id, &channel_name, query)
+                        .await?;
                     self.publishers.start(
                         &mut self.session,
                         &self.hub,
                         &mut self.publishing,
                         stream_id,
                         &channel,
+                        self.peer,
                     )?;
                 }
                 ServerEvent::Tag { stream_id, tag } => {
@@ -299,7 +308,8 @@ impl Connection {
     /// client as its `NetStream.Play.*` status; a denial (token, webhook, viewer cap)
     /// also ends the connection.
     async fn play(&mut self, stream_id: u32, name: &str) -> Result<()> {
-        let (channel, query) = name.split_once('?').unwrap_or((name, ""));
+        let (stream, query) = name.split_once('?').unwrap_or((name, ""));
+        let channel = &name::qualify(&self.app, stream);
         let attempt = attempt(
             Action::Play,
             channel,
@@ -314,7 +324,20 @@ impl Connection {
         };
         let refusal = match admission.admit(&attempt).await {
             Ok(admitted) => {
-                self.playing = Some(Player::start(&mut self.session, stream_id, &admitted));
+                let hooks = Session::start(
+                    &self.hub.hooks,
+                    Event::OnPlay,
+                    Event::OnStop,
+                    channel,
+                    Some(attempt.client_ip),
+                    "rtmp",
+                );
+                self.playing = Some(Player::start(
+                    &mut self.session,
+                    stream_id,
+                    &admitted,
+                    hooks,
+                ));
                 return Ok(());
             }
             Err(refusal) => refusal,
@@ -333,11 +356,15 @@ impl Connection {
         Ok(())
     }
 
-    /// The channel `name` (`stream?query`) publishes to, once its token (of the name,
-    /// else of the connect URL) and the webhook allow it. A refusal goes to the client
-    /// as `NetStream.Publish.Rejected` and ends the connection.
-    async fn authorise_publish(&mut self, stream_id: u32, name: &str) -> Result<String> {
-        let (channel, query) = name.split_once('?').unwrap_or((name, ""));
+    /// The channel a publish goes to, once its token (of the stream's query, else of
+    /// the connect URL) and the webhook allow it. A refusal goes to the client as
+    /// `NetStream.Publish.Rejected` and ends the connection.
+    async fn authorise_publish(
+        &mut self,
+        stream_id: u32,
+        channel: &str,
+        query: &str,
+    ) -> Result<String> {
         let attempt = attempt(
             Action::Publish,
             channel,

@@ -10,10 +10,10 @@ use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 use tracing::{info, warn};
 
-use crate::config::Settings;
+use crate::config::{ServeArgs, Settings};
 use crate::http::{self, AppState};
-use crate::hub::{Hub, Source};
-use crate::ingest::{self, PullOptions, UpstreamSpec};
+use crate::hub::Hub;
+use crate::reload::Reloader;
 use crate::rtmp;
 use crate::shutdown::{self, Shutdown};
 
@@ -24,40 +24,23 @@ pub static DEMO_FLV: &[u8] = include_bytes!("../assets/demo.flv");
 const GRACE: Duration = Duration::from_secs(5);
 
 /// Runs until `stop` completes (SIGINT/SIGTERM in the binary), then shuts down.
-pub async fn run(settings: Settings, stop: impl Future<Output = ()>) -> Result<()> {
+/// `args` are read again, with the configuration file, on a reload (SIGHUP,
+/// `POST /api/reload`).
+pub async fn run(
+    args: ServeArgs,
+    settings: Settings,
+    stop: impl Future<Output = ()>,
+) -> Result<()> {
     let hub = Arc::new(Hub::new(settings.limits));
     let (trigger, shutdown) = shutdown::channel();
     let mut tasks = JoinSet::new();
     tasks.spawn(hub.clone().sweep(shutdown.clone()));
-
-    if settings.demo {
-        let channel = hub.get_or_create("demo", Source::File);
-        tasks.spawn(ingest::run(
-            UpstreamSpec::Embedded(DEMO_FLV),
-            PullOptions::default(),
-            channel,
-            shutdown.clone(),
-        ));
-    }
-    for c in &settings.channels {
-        let spec =
-            UpstreamSpec::parse(&c.source).with_context(|| format!("channel {:?}", c.name))?;
-        let source = match spec {
-            UpstreamSpec::Rtmp(_) | UpstreamSpec::HttpFlv(_) => Source::Pull,
-            UpstreamSpec::File(_) | UpstreamSpec::Embedded(_) => Source::File,
-        };
-        let options = PullOptions {
-            on_demand: c.on_demand,
-            idle_timeout: c.idle_timeout,
-            ..PullOptions::default()
-        };
-        tasks.spawn(ingest::run(
-            spec,
-            options,
-            hub.get_or_create(&c.name, source),
-            shutdown.clone(),
-        ));
-    }
+    tasks.spawn(hub.hooks.clone().run(shutdown.clone()));
+    // The configured channels, the demo, the [[pull]] rules and the hooks.
+    let reloader = Reloader::start(args, &settings, hub.clone(), shutdown.clone())
+        .context("starting the configured channels")?;
+    #[cfg(unix)]
+    tasks.spawn(reload_on_sighup(reloader.clone(), shutdown.clone()));
 
     let rtmp_port = match settings.rtmp {
         Some(addr) => {
@@ -94,6 +77,7 @@ pub async fn run(settings: Settings, stop: impl Future<Output = ()>) -> Result<(
         limits: settings.conn,
         admin: settings.admin.clone(),
         proxies: settings.proxies.clone(),
+        reloader: Some(reloader.clone()),
     });
     if settings.auth.play && settings.admin.token.is_none() && settings.admin.listen.is_none() {
         warn!(
@@ -128,8 +112,10 @@ pub async fn run(settings: Settings, stop: impl Future<Output = ()>) -> Result<(
     stop.await;
     info!("shutting down");
     trigger.fire();
+    let mut feeds = reloader.take_tasks();
     let finish = async {
         while tasks.join_next().await.is_some() {}
+        while feeds.join_next().await.is_some() {}
         let _ = http.await;
     };
     if tokio::time::timeout(GRACE, finish).await.is_err() {
@@ -147,6 +133,27 @@ async fn serve_http(
 ) {
     if let Err(e) = http::serve(listener, state, tls, write_timeout, shutdown).await {
         warn!(error = %e, "http server stopped");
+    }
+}
+
+/// Reloads the configuration on every SIGHUP until `shutdown`; an invalid file is
+/// logged and the running configuration stays.
+#[cfg(unix)]
+async fn reload_on_sighup(reloader: Arc<Reloader>, mut shutdown: Shutdown) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+        warn!("SIGHUP cannot be caught here: reload with POST /api/reload");
+        return;
+    };
+    loop {
+        tokio::select! {
+            Some(()) = hangups.recv() => {}
+            _ = shutdown.wait() => return,
+        }
+        info!("SIGHUP: reloading the configuration");
+        if let Err(e) = reloader.reload() {
+            warn!("configuration not reloaded; the running one stays: {e}");
+        }
     }
 }
 

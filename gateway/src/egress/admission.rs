@@ -8,7 +8,12 @@ use std::sync::atomic::Ordering::Relaxed;
 
 use crate::access::{Attempt, Denied, Policy};
 use crate::hub::name::{self, BadName};
-use crate::hub::{Channel, Hub, UpstreamState};
+use crate::hub::{Channel, Hub, Source, Unclaimed, UpstreamState};
+
+/// How long the first viewer of a channel started on demand waits for its upstream's
+/// first answer (media or a failure), so a name the origin does not have is refused
+/// rather than left on a blank picture.
+const FIRST_ANSWER_WAIT: std::time::Duration = std::time::Duration::from_secs(6);
 
 /// Why a viewer was not let in.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -27,13 +32,19 @@ pub enum Refusal {
     Unavailable { channel: String, reason: String },
     #[error("the gateway has all the viewers it takes")]
     Full,
+    /// A channel started on demand would be one past the channel cap.
+    #[error("the gateway has all the channels it takes")]
+    ChannelsFull,
 }
 
 impl Refusal {
     /// Refused by a rule (token, webhook, viewer cap) rather than by the channel's state:
     /// these count in `flashless_denied_total`, and an RTMP connection ends with them.
     pub fn is_denial(&self) -> bool {
-        matches!(self, Refusal::Denied(_) | Refusal::Full)
+        matches!(
+            self,
+            Refusal::Denied(_) | Refusal::Full | Refusal::ChannelsFull
+        )
     }
 }
 
@@ -48,7 +59,7 @@ pub struct Admission<'a> {
 
 impl Admission<'_> {
     /// The channel `attempt` may play, checked in this order: the name's rule; the token and the webhook;
-    /// the channel exists; a pulled channel that is retrying and never had media is
+    /// the channel exists, or the hub's summoner starts it (under the channel cap); a pulled channel that is retrying and never had media is
     /// unavailable; the gateway's viewer cap. Denials are counted on the hub.
     pub async fn admit(&self, attempt: &Attempt<'_>) -> Result<Arc<Channel>, Refusal> {
         let result = self.decide(attempt).await;
@@ -65,10 +76,14 @@ impl Admission<'_> {
         name::check(attempt.channel)?;
         self.policy.authorise(attempt).await?;
         let name = attempt.channel;
-        let channel = self
-            .hub
-            .get(name)
-            .ok_or_else(|| Refusal::NoSuchChannel(name.to_owned()))?;
+        let channel = match self.hub.find(name) {
+            Ok(Some(channel)) => channel,
+            Ok(None) => return Err(Refusal::NoSuchChannel(name.to_owned())),
+            Err(Unclaimed::Full | Unclaimed::Taken) => return Err(Refusal::ChannelsFull),
+        };
+        if channel.is_transient() && channel.source() == Source::Pull {
+            first_answer(&channel).await;
+        }
         let snapshot = channel.snapshot();
         if let (false, UpstreamState::Retrying { class, .. }) =
             (snapshot.had_media, snapshot.upstream)
@@ -83,5 +98,17 @@ impl Admission<'_> {
             return Err(Refusal::Full);
         }
         Ok(channel)
+    }
+}
+
+/// Waits, up to [`FIRST_ANSWER_WAIT`], until a channel has had media or its upstream failed.
+async fn first_answer(channel: &Channel) {
+    let deadline = tokio::time::Instant::now() + FIRST_ANSWER_WAIT;
+    while tokio::time::Instant::now() < deadline {
+        let s = channel.snapshot();
+        if s.had_media || matches!(s.upstream, UpstreamState::Retrying { .. }) {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }

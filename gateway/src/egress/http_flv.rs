@@ -16,6 +16,7 @@ use tracing::{debug, info};
 
 use super::admission::Refusal;
 use crate::access::Denied;
+use crate::hooks::Session;
 use crate::hub::{Channel, Feed, MediaTag, Viewer};
 use crate::shutdown::Shutdown;
 
@@ -31,8 +32,14 @@ const WS_WRITE_BUFFER: usize = 16 * 1024;
 
 /// Starts a viewer of `channel`, admitted already: WS-FLV when the request asked for
 /// an upgrade, else an HTTP-FLV body.
-pub fn start(channel: &Arc<Channel>, ws: Option<WebSocketUpgrade>, shutdown: Shutdown) -> Response {
-    let (start, viewer) = channel.subscribe();
+pub fn start(
+    channel: &Arc<Channel>,
+    ws: Option<WebSocketUpgrade>,
+    shutdown: Shutdown,
+    hooks: Session,
+) -> Response {
+    let (start, mut viewer) = channel.subscribe();
+    viewer.hold(hooks);
     match ws {
         Some(upgrade) => upgrade
             .read_buffer_size(WS_READ_BUFFER)
@@ -50,7 +57,9 @@ pub fn refusal_status(refusal: &Refusal) -> StatusCode {
         Refusal::Denied(_) => StatusCode::FORBIDDEN,
         Refusal::BadName(_) => StatusCode::BAD_REQUEST,
         Refusal::NoSuchChannel(_) => StatusCode::NOT_FOUND,
-        Refusal::Unavailable { .. } | Refusal::Full => StatusCode::SERVICE_UNAVAILABLE,
+        Refusal::Unavailable { .. } | Refusal::Full | Refusal::ChannelsFull => {
+            StatusCode::SERVICE_UNAVAILABLE
+        }
     }
 }
 

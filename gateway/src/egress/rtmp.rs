@@ -7,6 +7,7 @@ use flashless_core::rtmp::session::ServerSession;
 use tracing::info;
 
 use super::admission::Refusal;
+use crate::hooks::Session;
 use crate::hub::{Channel, Feed, Viewer};
 
 /// Tags written to a player per flush: one write for a burst, as at start-up.
@@ -20,9 +21,15 @@ pub struct Player {
 
 impl Player {
     /// Accepts the play on `stream_id` and queues the channel's start-up burst.
-    pub fn start(session: &mut ServerSession, stream_id: u32, channel: &Arc<Channel>) -> Player {
+    pub fn start(
+        session: &mut ServerSession,
+        stream_id: u32,
+        channel: &Arc<Channel>,
+        hooks: Session,
+    ) -> Player {
         info!(channel = channel.name(), "playing");
-        let (start, viewer) = channel.subscribe();
+        let (start, mut viewer) = channel.subscribe();
+        viewer.hold(hooks);
         session.accept_play(stream_id);
         for media in &start {
             session.send_tag(stream_id, &media.tag);
@@ -59,7 +66,7 @@ pub fn refusal_status(refusal: &Refusal, channel: &str) -> (&'static str, String
             ("NetStream.Play.StreamNotFound", refusal.to_string())
         }
         Refusal::Unavailable { .. } => ("NetStream.Play.Failed", refusal.to_string()),
-        Refusal::Denied(_) | Refusal::Full => {
+        Refusal::Denied(_) | Refusal::Full | Refusal::ChannelsFull => {
             ("NetStream.Play.Failed", format!("{channel}: {refusal}"))
         }
     }

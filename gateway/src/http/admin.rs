@@ -25,11 +25,13 @@ pub enum Door {
     Admin,
 }
 
-/// The two operator endpoints.
+/// The operator endpoints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Endpoint {
     Channels,
     Metrics,
+    /// `POST /api/reload`: always needs the admin token; without one configured it is off.
+    Reload,
 }
 
 /// The answer to a request that may not read `endpoint`; `None` when it may.
@@ -40,7 +42,7 @@ pub fn refusal(
     headers: &HeaderMap,
 ) -> Option<Response> {
     let private = match endpoint {
-        Endpoint::Metrics => true,
+        Endpoint::Metrics | Endpoint::Reload => true,
         Endpoint::Channels => app.auth.requires(Action::Play),
     };
     if !private {
@@ -49,7 +51,16 @@ pub fn refusal(
     if door == Door::Public && app.admin.listen.is_some() {
         return Some(error(StatusCode::NOT_FOUND, "not served here"));
     }
-    let expected = app.admin.token.as_ref()?;
+    let expected = match (&app.admin.token, endpoint) {
+        (Some(token), _) => token,
+        (None, Endpoint::Reload) => {
+            return Some(error(
+                StatusCode::FORBIDDEN,
+                "reloading over HTTP needs an admin_token in the configuration (or send SIGHUP)",
+            ));
+        }
+        (None, _) => return None,
+    };
     let given = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())

@@ -6,18 +6,22 @@ use std::sync::atomic::Ordering::Relaxed;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use super::AppState;
 use super::admin::{self, Door, Endpoint};
+use crate::egress::http_flv::error;
 use crate::hub::media_info::MediaInfo;
-use crate::hub::{Snapshot, Source, UpstreamState};
+use crate::hub::{Snapshot, Source, UpstreamState, name};
 
 #[derive(Serialize)]
 struct ChannelView {
     name: String,
+    /// The RTMP app and stream name the channel's name is made of.
+    app: String,
+    stream: String,
     source: Source,
     #[serde(flatten)]
     upstream: UpstreamState,
@@ -57,6 +61,34 @@ pub async fn admin_metrics(State(app): State<Arc<AppState>>, headers: HeaderMap)
         .unwrap_or_else(|| render_metrics(&app))
 }
 
+/// `POST /api/reload` on the public listener.
+pub async fn reload(State(app): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    reload_from(&app, Door::Public, &headers)
+}
+
+/// `POST /api/reload` on the admin listener.
+pub async fn admin_reload(State(app): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    reload_from(&app, Door::Admin, &headers)
+}
+
+/// Re-reads the configuration: `200` with what changed, or `400` with the error (its
+/// line) while the running configuration stays.
+fn reload_from(app: &AppState, door: Door, headers: &HeaderMap) -> Response {
+    if let Some(refused) = admin::refusal(app, door, Endpoint::Reload, headers) {
+        return refused;
+    }
+    let Some(reloader) = &app.reloader else {
+        return error(StatusCode::NOT_FOUND, "nothing to reload");
+    };
+    match reloader.reload() {
+        Ok(applied) => Json(applied).into_response(),
+        Err(e) => {
+            tracing::warn!("configuration not reloaded; the running one stays: {e}");
+            error(StatusCode::BAD_REQUEST, &e.to_string())
+        }
+    }
+}
+
 fn list_channels(app: &AppState, door: Door, headers: &HeaderMap) -> Response {
     if let Some(refused) = admin::refusal(app, door, Endpoint::Channels, headers) {
         return refused;
@@ -77,13 +109,19 @@ fn list_channels(app: &AppState, door: Door, headers: &HeaderMap) -> Response {
         .iter()
         .map(|c| c.snapshot())
         .map(|s: Snapshot| ChannelView {
-            urls: Urls {
-                http_flv: format!("http://{host}/live/{}.flv", s.name),
-                ws_flv: format!("ws://{host}/live/{}.flv", s.name),
-                rtmp: app
-                    .rtmp_port
-                    .map(|p| format!("rtmp://{bare_host}:{p}/live/{}", s.name)),
+            // `/<app>/<stream>`: `/live/cam` for the default app, `/other/cam` for others.
+            urls: {
+                let (rtmp_app, stream) = name::split(&s.name);
+                Urls {
+                    http_flv: format!("http://{host}/{rtmp_app}/{stream}.flv"),
+                    ws_flv: format!("ws://{host}/{rtmp_app}/{stream}.flv"),
+                    rtmp: app
+                        .rtmp_port
+                        .map(|p| format!("rtmp://{bare_host}:{p}/{rtmp_app}/{stream}")),
+                }
             },
+            app: name::split(&s.name).0.to_owned(),
+            stream: name::split(&s.name).1.to_owned(),
             name: s.name,
             source: s.source,
             upstream: s.upstream,
@@ -160,6 +198,31 @@ fn render_metrics(app: &AppState) -> Response {
         "# HELP flashless_denied_total Requests refused: token, origin or limit.\n# TYPE flashless_denied_total counter\nflashless_denied_total {}",
         app.hub.denied.load(Relaxed)
     );
+    let hooks = &app.hub.hooks.counters;
+    for (name, help, value) in [
+        ("sent", "Event hook notifications delivered.", &hooks.sent),
+        (
+            "retried",
+            "Event hook attempts that failed and were retried.",
+            &hooks.retried,
+        ),
+        (
+            "failed",
+            "Event hook notifications given up after every attempt failed (the hook is down).",
+            &hooks.failed,
+        ),
+        (
+            "dropped",
+            "Event hook notifications dropped because the queue was full.",
+            &hooks.dropped,
+        ),
+    ] {
+        let _ = writeln!(
+            out,
+            "# HELP flashless_hook_{name}_total {help}\n# TYPE flashless_hook_{name}_total counter\nflashless_hook_{name}_total {}",
+            value.load(Relaxed)
+        );
+    }
     let _ = writeln!(
         out,
         "# HELP flashless_uptime_seconds Seconds since the gateway started.\n# TYPE flashless_uptime_seconds gauge\nflashless_uptime_seconds {}",

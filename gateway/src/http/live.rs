@@ -15,7 +15,11 @@ use super::{AppState, Peer};
 use crate::access::{self, Action, Attempt};
 use crate::egress::http_flv::{self, error};
 use crate::egress::{Admission, Refusal};
+use crate::hooks::{Event, Session};
+use crate::hub::name;
 
+/// `/live/<channel>.flv`: a channel of the default app, or any channel by its whole
+/// name with the '/' escaped (`/live/other%2Fcam.flv`, as the page writes it).
 pub async fn live(
     State(app): State<Arc<AppState>>,
     Path(file): Path<String>,
@@ -28,6 +32,33 @@ pub async fn live(
     let Some(name) = file.strip_suffix(".flv") else {
         return error(StatusCode::NOT_FOUND, "expected /live/<channel>.flv");
     };
+    serve(&app, name, peer, query, &headers, ws).await
+}
+
+/// `/<app>/<stream>.flv`: the channel `<app>/<stream>`, as SRS addresses it.
+pub async fn in_app(
+    State(app): State<Arc<AppState>>,
+    Path((rtmp_app, file)): Path<(String, String)>,
+    ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    let Some(stream) = file.strip_suffix(".flv") else {
+        return error(StatusCode::NOT_FOUND, "expected /<app>/<channel>.flv");
+    };
+    let name = name::qualify(&rtmp_app, stream);
+    serve(&app, &name, peer, query, &headers, ws).await
+}
+
+async fn serve(
+    app: &AppState,
+    name: &str,
+    peer: SocketAddr,
+    query: Option<String>,
+    headers: &HeaderMap,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
     // Before admission: a page of a foreign origin is refused whatever its token.
     if !app.origins.allowed(&headers) {
         app.hub.denied.fetch_add(1, Relaxed);
@@ -43,7 +74,7 @@ pub async fn live(
         action: Action::Play,
         channel: name,
         // Behind a trusted proxy, the client it names: tokens and the webhook judge that one.
-        client_ip: app.proxies.client(peer.ip(), &headers),
+        client_ip: app.proxies.client(peer.ip(), headers),
         protocol: if ws.is_ok() { "ws-flv" } else { "http-flv" },
         query: &query,
         token: access::token_in(&query),
@@ -57,13 +88,21 @@ pub async fn live(
         Ok(channel) => channel,
         Err(refusal) => return refuse(&refusal, name, peer),
     };
+    let hooks = Session::start(
+        &app.hub.hooks,
+        Event::OnPlay,
+        Event::OnStop,
+        name,
+        Some(attempt.client_ip),
+        attempt.protocol,
+    );
     // Viewers send only pings and a close: a few KiB, not tungstenite's 64 MiB, which
     // a viewer could make the gateway buffer with a frame it never finishes.
     let max = app.limits.max_ws_message;
     let ws = ws
         .ok()
         .map(|ws| ws.max_message_size(max).max_frame_size(max));
-    let mut response = http_flv::start(&channel, ws, app.shutdown.clone());
+    let mut response = http_flv::start(&channel, ws, app.shutdown.clone(), hooks);
     // CORS: pages of allowed origins (checked above) may read HTTP-FLV with fetch().
     if let Some(origin) = headers.get(header::ORIGIN) {
         response

@@ -13,12 +13,13 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Router;
-use axum::routing::get;
+use axum::routing::{get, post};
 
 use crate::access::origin::Origins;
 use crate::access::{Policy, TrustedProxies};
 use crate::config::{Admin, ConnLimits};
 use crate::hub::Hub;
+use crate::reload::Reloader;
 use crate::shutdown::Shutdown;
 
 pub use listener::{Peer, serve, tls_acceptor};
@@ -38,6 +39,8 @@ pub struct AppState {
     pub admin: Admin,
     /// Whose forwarding headers name the client.
     pub proxies: TrustedProxies,
+    /// Re-reads the configuration (`POST /api/reload`).
+    pub reloader: Option<Arc<Reloader>>,
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
@@ -48,7 +51,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/web/{file}", get(page::asset))
         .route("/pkg/{file}", get(assets::pkg))
         .route("/live/{file}", get(live::live))
+        // SRS's form: `/<app>/<name>.flv`, of which `/live/<name>.flv` is the default app.
+        .route("/{app}/{file}", get(live::in_app))
         .route("/api/channels", get(api::channels))
+        .route("/api/reload", post(api::reload))
         .route("/metrics", get(api::metrics))
         .route("/healthz", get(api::healthz))
         .with_state(state)
@@ -58,6 +64,7 @@ pub fn router(state: Arc<AppState>) -> Router {
 pub fn admin_router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/api/channels", get(api::admin_channels))
+        .route("/api/reload", post(api::admin_reload))
         .route("/metrics", get(api::admin_metrics))
         .route("/healthz", get(api::healthz))
         .with_state(state)

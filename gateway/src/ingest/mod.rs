@@ -25,6 +25,7 @@ mod backoff;
 mod failure;
 mod file;
 mod http_flv;
+pub mod pattern;
 pub mod publish;
 mod rtmp;
 
@@ -122,6 +123,9 @@ pub struct PullOptions {
     pub on_demand: bool,
     /// On demand: how long after the last viewer left the upstream is dropped.
     pub idle_timeout: Duration,
+    /// On demand, but connect at once: the channel was started by a viewer's request,
+    /// whose admission waits for the upstream's first answer.
+    pub connect_first: bool,
     pub backoff_min: Duration,
     pub backoff_max: Duration,
 }
@@ -131,13 +135,15 @@ impl Default for PullOptions {
         PullOptions {
             on_demand: false,
             idle_timeout: Duration::from_secs(10),
+            connect_first: false,
             backoff_min: Duration::from_millis(500),
             backoff_max: Duration::from_secs(10),
         }
     }
 }
 
-/// Runs until shutdown: feeds `channel` from `spec`, reconnecting forever.
+/// Runs until shutdown, or until the hub closes the channel: feeds `channel` from
+/// `spec`, reconnecting forever.
 pub async fn run(
     spec: UpstreamSpec,
     options: PullOptions,
@@ -145,9 +151,13 @@ pub async fn run(
     shutdown: Shutdown,
 ) {
     let span = tracing::info_span!("upstream", channel = channel.name(), from = %spec);
-    supervise(spec, options, channel, shutdown)
-        .instrument(span)
-        .await;
+    let closing = channel.clone();
+    tokio::select! {
+        _ = supervise(spec, options, channel, shutdown).instrument(span.clone()) => {}
+        _ = closing.closed() => {
+            span.in_scope(|| tracing::info!("channel closed; upstream stopped"));
+        }
+    }
 }
 
 async fn supervise(
@@ -158,8 +168,9 @@ async fn supervise(
 ) {
     let mut viewers = channel.watch_viewers();
     let mut backoff = Backoff::new(options.backoff_min, options.backoff_max);
+    let mut connect_now = options.connect_first;
     loop {
-        if options.on_demand {
+        if options.on_demand && !std::mem::take(&mut connect_now) {
             channel.set_upstream(UpstreamState::Idle);
             tracing::debug!("waiting for a first viewer");
             tokio::select! {

@@ -2,6 +2,7 @@
 //! listener, once the access rules allowed it. A published channel has one source:
 //! a second publisher, or a publish to a pulled channel, is refused.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
@@ -10,6 +11,7 @@ use flashless_core::flv::Tag;
 use flashless_core::rtmp::session::ServerSession;
 use tracing::{info, warn};
 
+use crate::hooks::{Event, Session};
 use crate::hub::{Channel, Hub, Unclaimed};
 
 /// The publishing connections of one RTMP listener, held under its cap.
@@ -24,6 +26,8 @@ pub struct Publishing {
     pub stream_id: u32,
     channel: Arc<Channel>,
     publishers: Arc<Publishers>,
+    /// Says `on_unpublish` when dropped, after the channel's session ended.
+    _hooks: Session,
 }
 
 impl Publishers {
@@ -45,6 +49,7 @@ impl Publishers {
         publishing: &mut Option<Publishing>,
         stream_id: u32,
         channel_name: &str,
+        client: IpAddr,
     ) -> Result<()> {
         if self.count.load(Relaxed) >= self.max {
             hub.denied.fetch_add(1, Relaxed);
@@ -78,6 +83,14 @@ impl Publishers {
             stream_id,
             channel,
             publishers: self.clone(),
+            _hooks: Session::start(
+                &hub.hooks,
+                Event::OnPublish,
+                Event::OnUnpublish,
+                channel_name,
+                Some(client),
+                "rtmp",
+            ),
         });
         Ok(())
     }

@@ -1,0 +1,197 @@
+//! Live reload (SIGHUP, `POST /api/reload`): the configuration is read again and what
+//! it says of channels applied without a restart. Channels added start, removed ones
+//! stop (their viewers end), changed ones get a new upstream while their viewers stay
+//! and wait through the switch; every other channel and its viewers are left alone.
+//! The `[[pull]]` rules, the origin and the event hooks are replaced too. A file that
+//! does not load is refused whole, with the error naming its line, and the running
+//! configuration stays.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use serde::Serialize;
+use tokio::task::{AbortHandle, JoinSet};
+
+use crate::config::{ChannelSettings, ConfigError, PullRule, ServeArgs, Settings};
+use crate::hub::{Hub, Source};
+use crate::ingest::{self, PullOptions, UpstreamSpec, pattern::Patterns};
+use crate::serve::DEMO_FLV;
+use crate::shutdown::Shutdown;
+
+/// The configured channels' feeds, and what re-reads the configuration.
+pub struct Reloader {
+    args: ServeArgs,
+    hub: Arc<Hub>,
+    shutdown: Shutdown,
+    state: Mutex<Running>,
+    /// The feeds' tasks; `serve` waits for them at shutdown.
+    tasks: Mutex<JoinSet<()>>,
+}
+
+/// What the running configuration says of channels.
+struct Running {
+    /// Each configured channel (the demo too), as configured, and its feed's task.
+    channels: BTreeMap<String, (ChannelSettings, AbortHandle)>,
+    pulls: Vec<PullRule>,
+}
+
+/// What a reload changed, for the log and the answer to `POST /api/reload`.
+#[derive(Debug, Default, Serialize, PartialEq, Eq)]
+pub struct Applied {
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+    pub changed: Vec<String>,
+}
+
+impl Reloader {
+    /// Starts the configured channels of `settings` (loaded from `args`).
+    pub fn start(
+        args: ServeArgs,
+        settings: &Settings,
+        hub: Arc<Hub>,
+        shutdown: Shutdown,
+    ) -> anyhow::Result<Arc<Reloader>> {
+        let reloader = Arc::new(Reloader {
+            args,
+            hub,
+            shutdown,
+            state: Mutex::new(Running {
+                channels: BTreeMap::new(),
+                pulls: Vec::new(),
+            }),
+            tasks: Mutex::new(JoinSet::new()),
+        });
+        reloader.apply(settings)?;
+        Ok(reloader)
+    }
+
+    /// Reads the configuration again and applies it; on an error nothing changes.
+    pub fn reload(&self) -> Result<Applied, ConfigError> {
+        let settings = Settings::load(&self.args)?;
+        let applied = self.apply(&settings)?;
+        tracing::info!(?applied, "configuration reloaded");
+        Ok(applied)
+    }
+
+    /// The feeds' tasks, for `serve` to wait on at shutdown.
+    pub fn take_tasks(&self) -> JoinSet<()> {
+        std::mem::take(&mut *lock(&self.tasks))
+    }
+
+    fn apply(&self, settings: &Settings) -> Result<Applied, ConfigError> {
+        let mut wanted: BTreeMap<String, ChannelSettings> = settings
+            .channels
+            .iter()
+            .map(|c| (c.name.clone(), c.clone()))
+            .collect();
+        if settings.demo {
+            wanted.insert("demo".into(), demo());
+        }
+        // Every source parses before anything changes (the configuration checked them too).
+        let mut specs = BTreeMap::new();
+        for (name, c) in &wanted {
+            let spec = if c.source == DEMO_SOURCE {
+                UpstreamSpec::Embedded(DEMO_FLV)
+            } else {
+                UpstreamSpec::parse(&c.source).map_err(|e| ConfigError::Source {
+                    key: "[[channel]] source",
+                    value: c.source.clone(),
+                    reason: format!("{e:#}"),
+                })?
+            };
+            specs.insert(name.clone(), spec);
+        }
+        let mut running = lock(&self.state);
+        let mut applied = Applied::default();
+        let names: Vec<String> = running.channels.keys().cloned().collect();
+        for name in names {
+            let changed = match wanted.get(&name) {
+                None => false,
+                Some(c) if running.channels.get(&name).is_some_and(|(old, _)| old == c) => {
+                    // Unchanged: untouched.
+                    wanted.remove(&name);
+                    specs.remove(&name);
+                    continue;
+                }
+                Some(_) => true,
+            };
+            let Some((old, task)) = running.channels.remove(&name) else {
+                continue;
+            };
+            task.abort();
+            let same_kind = changed
+                && specs
+                    .get(&name)
+                    .is_some_and(|spec| source_of(spec) == kind(&old));
+            if same_kind {
+                applied.changed.push(name);
+            } else {
+                // Gone, or fed another way (a pull became a file): its viewers end.
+                self.hub.remove(&name);
+                if changed {
+                    applied.changed.push(name);
+                } else {
+                    applied.removed.push(name);
+                }
+            }
+        }
+        for (name, spec) in specs {
+            let Some(c) = wanted.remove(&name) else {
+                continue;
+            };
+            if !applied.changed.contains(&name) {
+                applied.added.push(name.clone());
+            }
+            let channel = self.hub.get_or_create(&name, source_of(&spec));
+            let options = PullOptions {
+                on_demand: c.on_demand,
+                idle_timeout: c.idle_timeout,
+                ..PullOptions::default()
+            };
+            let task =
+                lock(&self.tasks).spawn(ingest::run(spec, options, channel, self.shutdown.clone()));
+            running.channels.insert(name, (c, task));
+        }
+        if running.pulls != settings.pulls {
+            running.pulls = settings.pulls.clone();
+            let summoner = (!settings.pulls.is_empty()).then(|| {
+                Arc::new(Patterns::new(settings.pulls.clone(), self.shutdown.clone()))
+                    as Arc<dyn crate::hub::Summon>
+            });
+            self.hub.set_summoner(summoner);
+        }
+        self.hub.hooks.set(settings.hooks.clone());
+        Ok(applied)
+    }
+}
+
+/// The built-in demo, as if configured.
+fn demo() -> ChannelSettings {
+    ChannelSettings {
+        name: "demo".into(),
+        source: DEMO_SOURCE.into(),
+        on_demand: false,
+        idle_timeout: PullOptions::default().idle_timeout,
+    }
+}
+
+/// Stands for the embedded clip in the demo's settings.
+const DEMO_SOURCE: &str = "file:(built-in demo)";
+
+fn kind(c: &ChannelSettings) -> Source {
+    if c.source == DEMO_SOURCE {
+        return Source::File;
+    }
+    UpstreamSpec::parse(&c.source).map_or(Source::Pull, |spec| source_of(&spec))
+}
+
+fn source_of(spec: &UpstreamSpec) -> Source {
+    match spec {
+        UpstreamSpec::Rtmp(_) | UpstreamSpec::HttpFlv(_) => Source::Pull,
+        UpstreamSpec::File(_) | UpstreamSpec::Embedded(_) => Source::File,
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}

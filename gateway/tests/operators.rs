@@ -1,0 +1,151 @@
+//! What an operator configures once instead of per channel, against real peers:
+//! channels pulled by name (`[[pull]]` patterns from nginx-rtmp, an edge's origin),
+//! the RTMP app as part of a channel's address.
+
+mod peers;
+
+use std::time::{Duration, Instant};
+
+use peers::upstream::NginxRtmp;
+use peers::*;
+
+/// Waits until `check` holds, failing with `what` after `limit`.
+fn until(limit: Duration, what: &str, mut check: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !check() {
+        assert!(started.elapsed() < limit, "{what} within {limit:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A configuration file in a temporary directory.
+fn config(dir: &TempDir, text: &str) -> String {
+    let path = dir.path("flashless.toml");
+    std::fs::write(&path, text).expect("writing the configuration");
+    path.to_string_lossy().into_owned()
+}
+
+/// A `[[pull]]` pattern pulls any matching name from nginx-rtmp when asked, counts
+/// against the channel cap, and goes once deserted.
+#[test]
+fn a_pattern_pulls_any_matching_name_on_demand_and_lets_go() {
+    let nginx = NginxRtmp::start_on(free_port());
+    let _cam = ffmpeg_publish(&format!("rtmp://127.0.0.1:{}/live/cam-1", nginx.port), &[]);
+    let dir = TempDir::new("pattern");
+    let file = config(
+        &dir,
+        &format!(
+            "[limits]\nmax_channels = 1\nabandoned_timeout = 3\n\
+             [[pull]]\nmatch = \"cam-*\"\nsource = \"rtmp://127.0.0.1:{}/live/{{name}} live=1\"\nidle_timeout = 1\n",
+            nginx.port
+        ),
+    );
+    let gateway = Gateway::start(&["--no-demo", "--config", &file]);
+    assert_eq!(gateway.get("/api/channels").1.trim(), "[]");
+
+    // nginx has the stream a moment after ffmpeg starts: ask until the pull finds it.
+    let mut text = String::new();
+    until(Duration::from_secs(20), "cam-1 playing", || {
+        text = ffprobe_streams(&gateway.http_url("cam-1"));
+        text.contains("h264,320,240")
+    });
+    assert!(text.contains("aac"), "{text}");
+    let channel = gateway.channel("cam-1").expect("cam-1 listed");
+    assert_eq!(channel["source"], "pull");
+    // RTMP players reach it through the same admission.
+    let rtmp = ffprobe_streams(&gateway.rtmp_url("cam-1"));
+    assert!(rtmp.contains("h264,320,240"), "{rtmp}");
+
+    // Not a match: no channel, no pull.
+    assert_eq!(gateway.get("/live/dog.flv").0, 404);
+    // A match past the cap (cam-1 still counts): refused, not created.
+    let (status, body) = gateway.get("/live/cam-2.flv");
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("channels"), "{body}");
+    assert!(gateway.channel("cam-2").is_none());
+
+    // Deserted: disconnected after idle_timeout, removed after abandoned_timeout.
+    until(Duration::from_secs(15), "cam-1 removed", || {
+        gateway.channel("cam-1").is_none()
+    });
+    gateway.log_saying("channel closed; upstream stopped");
+}
+
+/// A name the pattern covers but the origin does not have is refused quickly, not
+/// left on a blank picture.
+#[test]
+fn a_name_the_origin_lacks_is_refused() {
+    let nginx = NginxRtmp::start_on(free_port());
+    let dir = TempDir::new("pattern-missing");
+    let file = config(
+        &dir,
+        &format!(
+            "[[pull]]\nmatch = \"*\"\nsource = \"rtmp://127.0.0.1:{}/live/{{name}} live=1 timeout=2\"\n",
+            nginx.port
+        ),
+    );
+    let gateway = Gateway::start(&["--no-demo", "--config", &file]);
+    let started = Instant::now();
+    let (status, body) = gateway.get("/live/nobody.flv");
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("unavailable"), "{body}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+/// Edge mode: `--edge-origin` pulls whatever a viewer asks for from another gateway,
+/// in any app, with nothing listed on the edge.
+#[test]
+fn an_edge_pulls_any_channel_of_its_origin() {
+    let origin = Gateway::start(&[]);
+    let _other = ffmpeg_publish(&format!("rtmp://127.0.0.1:{}/other/cam", origin.rtmp), &[]);
+    origin.wait_live("demo");
+    origin.wait_live("other/cam");
+    let base = format!("http://127.0.0.1:{}", origin.http);
+    let edge = Gateway::start(&["--no-demo", "--edge-origin", &base]);
+    assert_eq!(edge.get("/api/channels").1.trim(), "[]");
+
+    let text = ffprobe_streams(&edge.http_url("demo"));
+    assert!(text.contains("h264,640,360"), "{text}");
+    let text = ffprobe_streams(&format!("http://127.0.0.1:{}/other/cam.flv", edge.http));
+    assert!(text.contains("h264,320,240"), "{text}");
+    assert_eq!(edge.channel("other/cam").expect("listed")["app"], "other");
+    // The origin has no such channel: the edge says so instead of waiting forever.
+    let (status, body) = edge.get("/live/nothing.flv");
+    assert_eq!(status, 503, "{body}");
+}
+
+/// `rtmp://host/live/cam` and `rtmp://host/other/cam` are two channels, each played by
+/// RTMP, at `/<app>/<name>.flv` and at `/live/<app>%2F<name>.flv` (the page's form).
+#[test]
+fn the_rtmp_app_is_part_of_the_channel_address() {
+    let gateway = Gateway::start(&["--no-demo"]);
+    let _live = ffmpeg_publish(&gateway.rtmp_url("cam"), &[]);
+    let _other = ffmpeg_publish(
+        &format!("rtmp://127.0.0.1:{}/other/cam", gateway.rtmp),
+        &["-s", "160x120"],
+    );
+    gateway.wait_live("cam");
+    gateway.wait_live("other/cam");
+    let other = gateway.channel("other/cam").expect("listed");
+    assert_eq!(
+        (other["app"].as_str(), other["stream"].as_str()),
+        (Some("other"), Some("cam"))
+    );
+    assert!(
+        other["urls"]["http_flv"]
+            .as_str()
+            .is_some_and(|u| u.ends_with("/other/cam.flv")),
+        "{other}"
+    );
+    assert_eq!(gateway.channel("cam").expect("listed")["app"], "live");
+
+    let http = |path: &str| ffprobe_streams(&format!("http://127.0.0.1:{}{path}", gateway.http));
+    assert!(http("/live/cam.flv").contains("h264,320,240"));
+    assert!(http("/other/cam.flv").contains("h264,160,120"));
+    assert!(http("/live/other%2Fcam.flv").contains("h264,160,120"));
+    let rtmp = ffprobe_streams(&format!("rtmp://127.0.0.1:{}/other/cam", gateway.rtmp));
+    assert!(rtmp.contains("h264,160,120"), "{rtmp}");
+    // Another app's name is not found in the default app, and reserved apps are no apps.
+    assert_eq!(gateway.get("/third/cam.flv").0, 404);
+    assert_eq!(gateway.get("/api/cam.flv").0, 400);
+}

@@ -1,0 +1,205 @@
+//! Live reload: SIGHUP and `POST /api/reload` apply the configuration file again;
+//! channels added, removed and changed, while the viewers of the others play on; an
+//! invalid file is refused naming its line, and the running configuration stays.
+
+mod peers;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::time::{Duration, Instant};
+
+use peers::*;
+
+const CLIP: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/assets/demo.flv");
+
+/// An HTTP-FLV viewer on a thread: bytes received, and whether the stream ended.
+struct Watcher {
+    bytes: Arc<AtomicU64>,
+    ended: Arc<AtomicBool>,
+}
+
+impl Watcher {
+    fn start(port: u16, channel: &str) -> Watcher {
+        let bytes = Arc::new(AtomicU64::new(0));
+        let ended = Arc::new(AtomicBool::new(false));
+        let mut socket = TcpStream::connect(("127.0.0.1", port)).expect("connecting");
+        socket.set_read_timeout(Some(Duration::from_secs(30))).ok();
+        write!(
+            socket,
+            "GET /live/{channel}.flv HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+        )
+        .expect("GET");
+        let (b, e) = (bytes.clone(), ended.clone());
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 16 * 1024];
+            while let Ok(n @ 1..) = socket.read(&mut buf) {
+                b.fetch_add(n as u64, Relaxed);
+            }
+            e.store(true, Relaxed);
+        });
+        Watcher { bytes, ended }
+    }
+
+    /// Fails unless more bytes arrive within a few seconds.
+    fn still_playing(&self, what: &str) {
+        let before = self.bytes.load(Relaxed);
+        let started = Instant::now();
+        while self.bytes.load(Relaxed) <= before + 10_000 {
+            assert!(!self.ended.load(Relaxed), "{what}: the stream ended");
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "{what}: no media"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn wait_ended(&self, what: &str) {
+        let started = Instant::now();
+        while !self.ended.load(Relaxed) {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "{what}: still open"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// `POST /api/reload` with `token`: the status and body.
+fn post_reload(port: u16, token: Option<&str>) -> (u16, String) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connecting");
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok();
+    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+    write!(
+        s,
+        "POST /api/reload HTTP/1.0\r\nHost: 127.0.0.1\r\n{auth}Content-Length: 0\r\n\r\n"
+    )
+    .expect("POST");
+    let mut text = String::new();
+    s.read_to_string(&mut text).ok();
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .to_owned();
+    (status, body)
+}
+
+fn channels(gateway: &Gateway) -> Vec<String> {
+    let (_, body) = gateway.get("/api/channels");
+    let list: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    let mut names: Vec<String> = list
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c["name"].as_str().map(str::to_owned))
+        .collect();
+    names.sort();
+    names
+}
+
+fn write_config(path: &std::path::Path, channels: &[(&str, &str)]) {
+    let mut text = String::from("[auth]\nadmin_token = \"t0ken\"\n");
+    for (name, extra) in channels {
+        text.push_str(&format!(
+            "[[channel]]\nname = \"{name}\"\nsource = \"{CLIP}\"\n{extra}"
+        ));
+    }
+    std::fs::write(path, text).expect("writing the configuration");
+}
+
+#[test]
+fn reload_adds_removes_and_changes_channels_leaving_other_viewers_alone() {
+    let dir = TempDir::new("reload");
+    let path = dir.path("flashless.toml");
+    write_config(&path, &[("keep", ""), ("drop", ""), ("change", "")]);
+    let gateway = Gateway::start(&["--config", &path.to_string_lossy()]);
+    for name in ["demo", "keep", "drop", "change"] {
+        gateway.wait_live(name);
+    }
+    let demo = Watcher::start(gateway.http, "demo");
+    let keep = Watcher::start(gateway.http, "keep");
+    let drop_ = Watcher::start(gateway.http, "drop");
+    let change = Watcher::start(gateway.http, "change");
+    keep.still_playing("keep before");
+
+    // Only the admin token may reload.
+    assert_eq!(post_reload(gateway.http, None).0, 401);
+    assert_eq!(post_reload(gateway.http, Some("wrong")).0, 403);
+
+    // Over HTTP: drop removed, add added, change changed (now on demand: it has a viewer).
+    write_config(
+        &path,
+        &[("keep", ""), ("change", "on_demand = true\n"), ("add", "")],
+    );
+    let (status, body) = post_reload(gateway.http, Some("t0ken"));
+    assert_eq!(status, 200, "{body}");
+    let applied: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(applied["added"], serde_json::json!(["add"]), "{body}");
+    assert_eq!(applied["removed"], serde_json::json!(["drop"]), "{body}");
+    assert_eq!(applied["changed"], serde_json::json!(["change"]), "{body}");
+    drop_.wait_ended("a viewer of the removed channel");
+    keep.still_playing("keep, untouched");
+    demo.still_playing("demo, untouched");
+    change.still_playing("change, through its new upstream");
+    gateway.wait_live("add");
+    assert_eq!(channels(&gateway), ["add", "change", "demo", "keep"]);
+
+    // An invalid file: refused naming the line, nothing changes.
+    std::fs::write(
+        &path,
+        format!("[auth]\nadmin_token = \"t0ken\"\n[[channel]]\nname = \"keep\"\nsource = \"{CLIP}\"\n[[channel]]\nname = \"x\"\nsource = \"gopher://x\"\n"),
+    )
+    .expect("writing");
+    let (status, body) = post_reload(gateway.http, Some("t0ken"));
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("line 8") && body.contains("gopher"), "{body}");
+    assert_eq!(channels(&gateway), ["add", "change", "demo", "keep"]);
+    std::fs::write(&path, "[server]\nhtp = 1\n").expect("writing");
+    let (status, body) = post_reload(gateway.http, Some("t0ken"));
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("line 2") && body.contains("htp"), "{body}");
+    keep.still_playing("keep, after refused reloads");
+
+    // SIGHUP: the demo off, "add" gone.
+    std::fs::write(
+        &path,
+        format!("[server]\ndemo = false\n[auth]\nadmin_token = \"t0ken\"\n[[channel]]\nname = \"keep\"\nsource = \"{CLIP}\"\n[[channel]]\nname = \"change\"\nsource = \"{CLIP}\"\non_demand = true\n"),
+    )
+    .expect("writing");
+    let status = Command::new("kill")
+        .args(["-HUP", &gateway.pid().to_string()])
+        .status()
+        .expect("kill -HUP");
+    assert!(status.success());
+    demo.wait_ended("a viewer of the demo, turned off");
+    let started = Instant::now();
+    while channels(&gateway) != ["change", "keep"] {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{:?}",
+            channels(&gateway)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    keep.still_playing("keep, after SIGHUP");
+    change.still_playing("change, unchanged by SIGHUP");
+    gateway.log_saying("configuration reloaded");
+}
+
+/// Without an admin token, HTTP cannot reload (SIGHUP still can).
+#[test]
+fn reload_over_http_needs_an_admin_token() {
+    let gateway = Gateway::start(&[]);
+    let (status, body) = post_reload(gateway.http, None);
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("admin_token"), "{body}");
+}
