@@ -42,6 +42,7 @@ const fn case(name: &'static str, what: &'static str, kind: Kind) -> Case {
 const BASE: Spec = Spec::BASE;
 
 /// Every case, in the order the tests and the benchmark play them.
+#[rustfmt::skip]
 pub const CASES: &[Case] = &[
     case("clean", "the clean stream, for reference", Kind::Clean(BASE)),
     case("audio-hole-50ms", "50 ms of audio missing every 5 s", Kind::AudioHoles { len_ms: 50, every_ms: 5000 }),
@@ -107,7 +108,7 @@ impl Case {
                 JumpKind::Forward { by_ms: 3_600_000 },
             )),
             Kind::Offset(start_ms) => Box::new(Offset { start_ms }),
-            Kind::Switch(_) => return Rewrite::Switch(Switch::new(8000)),
+            Kind::Switch(_) => return Rewrite::Switch(Box::new(Switch::new(8000))),
             Kind::NegativeCts => Box::new(NegativeCts { by_ms: 120 }),
             Kind::Duplicates => Box::new(Duplicates::new(3, 4)),
             Kind::Metadata => Box::new(MetadataEvery::new(1000)),
@@ -119,7 +120,7 @@ impl Case {
 /// A case's rewrite: a rule over one source, or a switch between two.
 pub enum Rewrite {
     Rule(Box<dyn Rule>),
-    Switch(Switch),
+    Switch(Box<Switch>),
 }
 
 impl Rewrite {

@@ -66,7 +66,10 @@ impl Headers {
 
     /// Every header known, stamped `ts`.
     fn emit(&self, ts: u32, out: &mut Vec<Out>) {
-        for tag in [&self.metadata, &self.video, &self.audio].into_iter().flatten() {
+        for tag in [&self.metadata, &self.video, &self.audio]
+            .into_iter()
+            .flatten()
+        {
             out.push(Out::Tag(Tag {
                 timestamp: ts,
                 ..tag.clone()

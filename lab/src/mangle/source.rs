@@ -44,7 +44,10 @@ impl Spec {
             "-f".into(),
             "lavfi".into(),
             "-i".into(),
-            format!("testsrc=size={}x{}:rate={}", self.width, self.height, self.fps),
+            format!(
+                "testsrc=size={}x{}:rate={}",
+                self.width, self.height, self.fps
+            ),
         ]);
         if let Some(rate) = self.sample_rate {
             args.extend([

@@ -35,7 +35,11 @@ fn stream(ms: u32) -> Vec<Tag> {
     ];
     for t in (0..ms).step_by(20) {
         if t % 40 == 0 {
-            tags.push(tag(TagType::Video, t, if t % 1000 == 0 { KEY } else { INTER }));
+            tags.push(tag(
+                TagType::Video,
+                t,
+                if t % 1000 == 0 { KEY } else { INTER },
+            ));
         }
         tags.push(tag(TagType::Audio, t, AAC_FRAME));
     }
@@ -55,17 +59,38 @@ fn every_case_has_a_unique_name_and_at_least_the_issues_list() {
 
 #[test]
 fn holes_drop_audio_in_the_window_of_each_period() {
-    let out = run(&mut Holes::new(TagType::Audio, 5000, 2000, 400), stream(11_000));
+    let out = run(
+        &mut Holes::new(TagType::Audio, 5000, 2000, 400),
+        stream(11_000),
+    );
     let audio = stamps(&out, TagType::Audio);
     assert!(audio.contains(&0), "the config stays");
     assert!(audio.contains(&1980) && audio.contains(&2400));
-    assert!(!audio.iter().any(|t| (2000..2400).contains(t) || (7000..7400).contains(t)));
-    assert_eq!(stamps(&out, TagType::Video).len(), stamps(&stream(11_000).iter().cloned().map(Out::Tag).collect::<Vec<_>>(), TagType::Video).len());
+    assert!(
+        !audio
+            .iter()
+            .any(|t| (2000..2400).contains(t) || (7000..7400).contains(t))
+    );
+    assert_eq!(
+        stamps(&out, TagType::Video).len(),
+        stamps(
+            &stream(11_000)
+                .iter()
+                .cloned()
+                .map(Out::Tag)
+                .collect::<Vec<_>>(),
+            TagType::Video
+        )
+        .len()
+    );
 }
 
 #[test]
 fn a_video_hole_lasts_until_the_next_keyframe() {
-    let out = run(&mut Holes::new(TagType::Video, 5000, 2000, 500), stream(6000));
+    let out = run(
+        &mut Holes::new(TagType::Video, 5000, 2000, 500),
+        stream(6000),
+    );
     let video = stamps(&out, TagType::Video);
     assert!(video.contains(&1960));
     // 2000..2500 dropped, then everything up to the keyframe at 3000.
@@ -81,7 +106,11 @@ fn a_late_track_starts_with_its_config_at_its_first_frame() {
     assert!(audio.iter().all(|&t| t >= 2000));
     let out = run(&mut LateStart::new(TagType::Video, 1500), stream(3000));
     let video = stamps(&out, TagType::Video);
-    assert_eq!(&video[..2], &[2000, 2000], "config then the keyframe at 2 s");
+    assert_eq!(
+        &video[..2],
+        &[2000, 2000],
+        "config then the keyframe at 2 s"
+    );
 }
 
 #[test]
@@ -91,7 +120,9 @@ fn a_restart_goes_back_to_zero_at_a_keyframe_with_headers() {
         stream(4500),
     );
     let at = out.iter().position(|o| *o == Out::Reconnect).unwrap();
-    let Out::Tag(meta) = &out[at + 1] else { panic!() };
+    let Out::Tag(meta) = &out[at + 1] else {
+        panic!()
+    };
     assert_eq!((meta.tag_type, meta.timestamp), (TagType::Script, 0));
     let video = stamps(&out[at..], TagType::Video);
     assert_eq!(&video[..3], &[0, 0, 40], "config, keyframe, next frame");
@@ -112,7 +143,12 @@ fn a_forward_jump_happens_once() {
 
 #[test]
 fn an_offset_wraps_at_32_bits() {
-    let out = run(&mut Offset { start_ms: u32::MAX - 99 }, stream(200));
+    let out = run(
+        &mut Offset {
+            start_ms: u32::MAX - 99,
+        },
+        stream(200),
+    );
     let audio = stamps(&out, TagType::Audio);
     assert_eq!(audio[1], u32::MAX - 99);
     assert!(!audio.contains(&u32::MAX) && audio.contains(&0) && audio.contains(&80));
@@ -122,7 +158,10 @@ fn an_offset_wraps_at_32_bits() {
 fn negative_cts_keeps_presentation_times() {
     let mut data = INTER.to_vec();
     data[2..5].copy_from_slice(&[0, 0, 80]);
-    let out = run(&mut NegativeCts { by_ms: 120 }, vec![tag(TagType::Video, 1000, &data)]);
+    let out = run(
+        &mut NegativeCts { by_ms: 120 },
+        vec![tag(TagType::Video, 1000, &data)],
+    );
     let Out::Tag(t) = &out[0] else { panic!() };
     assert_eq!(t.timestamp, 1120);
     let cts = i32::from_be_bytes([0, t.data[2], t.data[3], t.data[4]]) << 8 >> 8;
