@@ -121,11 +121,10 @@ pub fn run(root: &Path, args: &Args) -> Result<()> {
          gateway's WS-FLV: the gateway's viewer page, the npm package in a bare page, mpegts.js \
          (latency chasing on) and flv.js. Each page is watched {seconds} s, starting {GRACE_S} s \
          after it opened; a cell is the seconds in which its `currentTime` advanced by at least \
-         0.8 s (a skip counts as played and is noted), of the seconds watched; ✗ marks under 90 %. \
-         {}\n",
+         0.8 s (a skip counts as played and is noted), of the seconds watched; ✗ marks under 90 %.{}\n",
         started.elapsed().as_secs_f64() / 60.0,
         if seconds < SECONDS {
-            format!("A short run ({seconds} s per case, not {SECONDS}) to keep it quick.")
+            format!(" A short run ({seconds} s per case, not {SECONDS}) to keep it quick.")
         } else {
             String::new()
         }
