@@ -1,4 +1,4 @@
-//! `lab bench [fanout|rtmp-fanout|remux|latency|longrun]` (run by `cargo xtask bench`,
+//! `lab bench [fanout|rtmp-fanout|remux|latency|longrun|corpus]` (run by `cargo xtask bench`,
 //! which installs the peers and builds the wasm package and the release binaries
 //! first): flashless against its peers on the same machine in the same run, and their
 //! figures in `docs/benchmarks.md`.
@@ -6,6 +6,7 @@
 //! Benchmarks, not tests: `cargo xtask test` never runs them, and their numbers
 //! depend on the machine and on what else it is doing.
 
+pub mod corpus;
 pub mod fanout;
 pub mod latency;
 pub mod remux;
@@ -35,15 +36,19 @@ pub enum Bench {
     Latency,
     /// 30 minutes of the flashless page: latency drift and memory.
     Longrun,
+    /// The corpus of nasty streams in flashless, mpegts.js and flv.js (`corpus.rs`),
+    /// into `docs/reliability.md`.
+    Corpus,
 }
 
 impl Bench {
-    const ALL: [Bench; 5] = [
+    const ALL: [Bench; 6] = [
         Bench::Fanout,
         Bench::RtmpFanout,
         Bench::Remux,
         Bench::Latency,
         Bench::Longrun,
+        Bench::Corpus,
     ];
 
     pub fn name(self) -> &'static str {
@@ -53,6 +58,7 @@ impl Bench {
             Bench::Remux => "remux",
             Bench::Latency => "latency",
             Bench::Longrun => "longrun",
+            Bench::Corpus => "corpus",
         }
     }
 
@@ -62,6 +68,8 @@ impl Bench {
             Bench::Fanout | Bench::Latency => Some(Server::NodeMedia),
             Bench::RtmpFanout => Some(Server::NginxRtmp),
             Bench::Remux => None,
+            // Every player reads the flashless gateway.
+            Bench::Corpus => Some(Server::Flashless),
             // Only the flashless page plays in the long run.
             Bench::Longrun => Some(Server::Flashless),
         }
@@ -104,7 +112,7 @@ impl Args {
                 name if !name.starts_with('-') => {
                     let Some(bench) = Bench::ALL.into_iter().find(|b| b.name() == name) else {
                         bail!(
-                            "unknown benchmark `{name}` (fanout, rtmp-fanout, remux, latency, longrun)"
+                            "unknown benchmark `{name}` (fanout, rtmp-fanout, remux, latency, longrun, corpus)"
                         );
                     };
                     parsed.benches.push(bench);
@@ -128,10 +136,10 @@ impl Args {
             }
         }
         if parsed.benches.is_empty() {
-            // The half-hour long run only when named.
+            // The half-hour long run and the corpus only when named.
             parsed.benches = Bench::ALL
                 .into_iter()
-                .filter(|&b| b != Bench::Longrun)
+                .filter(|&b| !matches!(b, Bench::Longrun | Bench::Corpus))
                 .collect();
         }
         Ok(parsed)
@@ -159,10 +167,13 @@ pub fn run(root: &Path, args: &Args) -> Result<()> {
     if args.benches.contains(&Bench::Remux) {
         remux::run(root, args)?;
     }
+    if args.benches.contains(&Bench::Corpus) {
+        corpus::run(root, args)?;
+    }
     let (in_browser, load): (Vec<Bench>, Vec<Bench>) = args
         .benches
         .iter()
-        .filter(|&&b| b != Bench::Remux)
+        .filter(|&&b| !matches!(b, Bench::Remux | Bench::Corpus))
         .partition(|b| b.in_browser());
     for &bench in &in_browser {
         latency::run(root, bench, args)?;
@@ -195,6 +206,7 @@ mod tests {
         assert_eq!(args.benches, Bench::ALL[..4]);
         assert!(args.quick);
         assert_eq!(parse(&["longrun"]).unwrap().benches, [Bench::Longrun]);
+        assert_eq!(parse(&["corpus"]).unwrap().benches, [Bench::Corpus]);
         assert_eq!(
             parse(&["latency", "--minutes", "0.5"]).unwrap().minutes,
             Some(0.5)

@@ -7,6 +7,7 @@
 //! - [`bench`]: `lab bench …`, flashless against its peers, into `docs/benchmarks.md`.
 //! - [`soak`]: `lab soak …`, hours of origin restarts and viewer churn, into
 //!   `docs/reliability.md`.
+//! - [`mangle`]: the corpus of nasty streams and the mangler that publishes them.
 //! - [`report`]: what the reports share (the machine, medians, tables, sections).
 //!
 //! The binaries: `lab` (the benchmarks and the soak, run by `cargo xtask bench` and
@@ -15,6 +16,7 @@
 //! pages and drivers that run in Chromium; `benches/` the native remux benchmark.
 
 pub mod bench;
+pub mod mangle;
 pub mod peers;
 pub mod report;
 pub mod soak;

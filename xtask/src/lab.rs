@@ -12,7 +12,7 @@ use crate::{deps, project_root, wasm};
 
 /// The benchmarks that play the npm package in Chromium; with no benchmark named,
 /// every one but the long run runs, remux and latency among them.
-const IN_BROWSER: [&str; 3] = ["remux", "latency", "longrun"];
+const IN_BROWSER: [&str; 4] = ["remux", "latency", "longrun", "corpus"];
 /// The options whose value is the next argument.
 const VALUED: [&str; 2] = ["--runs", "--minutes"];
 

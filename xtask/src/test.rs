@@ -123,16 +123,25 @@ pub fn run(args: &Args) -> Result<()> {
         )?;
         Ok(Tally::of(&s.log_text()))
     })?;
-    // The debug gateway that `cargo test` built, with the package just built embedded.
+    // The debug gateway that `cargo test` built, with the package just built embedded,
+    // and the mangler that publishes the corpus of nasty streams (`e2e/corpus.test.mjs`).
     let browser = ctx.step("browser tests", |s| {
-        s.run(
-            ctx.cargo()
-                .args(["build", "-p", "flashless-gateway", "--bin", "flashless"]),
-        )?;
+        s.run(ctx.cargo().args([
+            "build",
+            "-p",
+            "flashless-gateway",
+            "--bin",
+            "flashless",
+            "-p",
+            "flashless-lab",
+            "--bin",
+            "mangle",
+        ]))?;
         s.run(
             std::process::Command::new("node")
                 .args(["--test", "--test-concurrency=1", "."])
                 .env("FLASHLESS_BIN", ctx.target_dir().join("debug/flashless"))
+                .env("MANGLE_BIN", ctx.target_dir().join("debug/mangle"))
                 .current_dir(ctx.root.join("e2e")),
         )?;
         Ok(Tally::of(&s.log_text()))

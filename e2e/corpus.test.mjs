@@ -1,0 +1,117 @@
+// The corpus of nasty streams (issue #13): each case is ffmpeg's live test pattern
+// rewritten by the mangler (`lab/src/mangle/`, binary `mangle`) and published to the
+// gateway over RTMP. For each, the viewer page (`/watch/<case>`) and the npm
+// package's bare player (`page/player.html`) play side by side in Chromium for
+// WATCH_S seconds from their first frame, and must:
+// - advance at about real time in at least 90 % of the seconds (≥ 0.8 s of
+//   currentTime per second; a discontinuity jump is left out of the count),
+// - never have a seek pending for more than 1 s,
+// - never stay over their latency bound (buffered end − currentTime; the page's own
+//   "behind" mark, 1.5 s, plus a frame for 1 fps) for more than 3 s.
+// CORPUS_CONCURRENCY cases play at once (default 2); CORPUS_CASES=a,b picks cases.
+// Needs the gateway (FLASHLESS_BIN) and the mangler (MANGLE_BIN), both built by
+// `cargo xtask test`.
+
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { test } from 'node:test';
+
+import { launchBrowser, requireTools, root, sleep, start, startGateway, startSite } from './harness.mjs';
+import { judge, record, recorder, verdict } from './playback.mjs';
+
+const WATCH_S = 20;
+const START_LIMIT_MS = 25_000;
+const LATENCY_S = 1.5;
+const CONCURRENCY = Number(process.env.CORPUS_CONCURRENCY || 2);
+const mangleBin = process.env.MANGLE_BIN || path.join(root, 'target/debug/mangle');
+
+/** The mangler's cases: `[name, what]`. */
+function cases() {
+  const out = spawnSync(mangleBin, ['--list'], { encoding: 'utf8' });
+  if (out.error || out.status !== 0) {
+    throw new Error(`${mangleBin} --list failed (cargo build -p flashless-lab --bin mangle): ${out.error ?? out.stderr}`);
+  }
+  const all = out.stdout.trim().split('\n').map((l) => l.split('\t'));
+  const picked = process.env.CORPUS_CASES?.split(',');
+  return picked ? all.filter(([n]) => picked.includes(n)) : all;
+}
+
+async function waitLive(gateway, name, ms = 20_000) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const list = await fetch(`${gateway.origin}/api/channels`).then((r) => r.json()).catch(() => []);
+    if (list.some((c) => c.name === name && c.state === 'live')) return;
+    if (Date.now() > deadline) throw new Error(`channel ${name} never went live`);
+    await sleep(250);
+  }
+}
+
+/** Opens `url` with the recorder; resolves with the page once it plays (or at the limit). */
+async function openRecorded(browser, url) {
+  const page = await browser.newPage();
+  page.logs = [];
+  page.on('console', (m) => page.logs.push(`${m.type()}: ${m.text()}`));
+  page.on('pageerror', (e) => page.logs.push(`pageerror: ${e.message}`));
+  await page.addInitScript(recorder);
+  await page.goto(url);
+  return page;
+}
+
+/** Waits for the first frame, watches WATCH_S s, and judges. */
+async function watch(page, latencyS) {
+  const deadline = Date.now() + START_LIMIT_MS;
+  let rec = await record(page);
+  while (!rec?.started && Date.now() < deadline) {
+    await sleep(500);
+    rec = await record(page);
+  }
+  if (!rec?.started) return { started: false, reasons: [`no playback within ${START_LIMIT_MS} ms`] };
+  await sleep(Math.max(0, rec.started + (WATCH_S + 0.5) * 1000 - rec.now));
+  rec = await record(page);
+  const j = judge(rec, { from: rec.started, seconds: WATCH_S, latencyS });
+  return { started: true, ...j, reasons: verdict(j) };
+}
+
+const summary = [];
+
+test('the corpus of nasty streams plays in the page and the bare player', { timeout: 900_000, concurrency: CONCURRENCY }, async (t) => {
+  requireTools('ffmpeg');
+  assert.ok(existsSync(mangleBin), `the mangler ${mangleBin} (cargo build -p flashless-lab --bin mangle)`);
+  const list = cases();
+  const gateway = await startGateway(t);
+  const site = await startSite(t, gateway);
+  const browser = await launchBrowser(t);
+  const started = Date.now();
+  await Promise.all(
+    list.map(([name, what]) =>
+      t.test(`${name}: ${what}`, { timeout: 120_000 }, async (t) => {
+        const mangle = start(t, mangleBin, [name, `rtmp://127.0.0.1:${gateway.rtmp}/live/${name}`], `mangle ${name}`);
+        await waitLive(gateway, name).catch((e) => {
+          throw new Error(`${e.message}\n${mangle.log()}`);
+        });
+        const pages = {
+          page: await openRecorded(browser, `${gateway.origin}/watch/${name}`),
+          bare: await openRecorded(browser, `${site.origin}/e2e/player.html?${new URLSearchParams({ url: `ws://127.0.0.1:${gateway.http}/live/${name}.flv` })}`),
+        };
+        t.after(() => Promise.all(Object.values(pages).map((p) => p.close().catch(() => {}))));
+        const latencyS = LATENCY_S + (name === 'fps-1' ? 1 : 0);
+        const results = await Promise.all(Object.values(pages).map((p) => watch(p, latencyS)));
+        const failures = [];
+        Object.keys(pages).forEach((player, i) => {
+          const r = results[i];
+          summary.push({ name, player, ...r });
+          t.diagnostic(`${player}: ${JSON.stringify(r)}`);
+          if (r.reasons.length) failures.push(`${player}: ${r.reasons.join(', ')} (${r.windows ?? ''})\n  ${pages[player].logs.slice(-8).join('\n  ')}`);
+        });
+        assert.deepEqual(failures, [], failures.join('\n'));
+      }),
+    ),
+  );
+  t.diagnostic(`corpus wall time ${((Date.now() - started) / 1000).toFixed(0)} s`);
+  for (const r of summary) {
+    const figures = r.started ? `${r.played}/${r.counted} s, seek ≤ ${r.maxSeekMs} ms, over latency ≤ ${r.latencyRunMs} ms, ${r.windows}` : 'never started';
+    t.diagnostic(`${r.reasons.length ? 'FAIL' : 'ok  '} ${r.name} ${r.player}: ${figures}`);
+  }
+});

@@ -1,0 +1,106 @@
+// How well a page plays, whatever the player: a recorder added to the page before its
+// own scripts notes the <video>'s time, buffer and seeks five times a second, and
+// `judge` turns the record into seconds played of seconds watched. Shared by the
+// corpus of nasty streams (`corpus.test.mjs`) and its comparison with other players
+// (`cargo xtask bench corpus`, `lab/browser/corpus.mjs`).
+
+/** Added to the page before its scripts (`page.addInitScript(recorder)`). */
+export function recorder() {
+  const state = { log: [], seeks: [], seekingSince: null, started: null };
+  window.__playback = state;
+  const video = () => document.querySelector('video');
+  let hooked = null;
+  setInterval(() => {
+    const v = video();
+    if (!v) return;
+    const now = performance.now();
+    if (hooked !== v) {
+      hooked = v;
+      v.addEventListener('seeking', () => {
+        state.seekingSince ??= performance.now();
+      });
+      v.addEventListener('seeked', () => {
+        if (state.seekingSince !== null) state.seeks.push([state.seekingSince, performance.now()]);
+        state.seekingSince = null;
+      });
+    }
+    const b = v.buffered;
+    const end = b.length ? b.end(b.length - 1) : NaN;
+    state.log.push([now, v.currentTime, end, v.paused ? 1 : 0, v.seeking ? 1 : 0]);
+    if (state.started === null && v.currentTime > 0.1 && !v.paused && v.readyState >= 3) state.started = now;
+  }, 200);
+}
+
+/** The record so far, from the page. */
+export function record(page) {
+  return page.evaluate(() => {
+    const s = window.__playback;
+    return s ? { log: s.log, seeks: s.seeks, seekingSince: s.seekingSince, started: s.started, now: performance.now() } : null;
+  });
+}
+
+/**
+ * Judges `seconds` one-second windows of `rec` from page time `from` (ms):
+ * - a window plays when currentTime advances ≥ 0.8 s in it; one where it jumps
+ *   (backwards, or ahead by over a second more than the wall clock) is a
+ *   discontinuity, left out of the count;
+ * - the longest seek pending, in ms (one still pending counts until now);
+ * - the longest run above `latencyS` of buffered end − currentTime, in ms.
+ */
+export function judge(rec, { from, seconds, latencyS }) {
+  const windows = [];
+  const at = (t) => {
+    let best = null;
+    for (const s of rec.log) {
+      if (s[0] > t + 150) break;
+      best = s;
+    }
+    return best;
+  };
+  for (let i = 0; i < seconds; i++) {
+    const a = at(from + i * 1000);
+    const b = at(from + (i + 1) * 1000);
+    if (!a || !b || b[0] <= a[0]) {
+      windows.push('stuck');
+      continue;
+    }
+    const wall = (b[0] - a[0]) / 1000;
+    const moved = b[1] - a[1];
+    if (moved < -0.5 || moved > wall + 1) windows.push('jump');
+    else if (moved >= 0.8 * wall) windows.push('played');
+    else windows.push('stuck');
+  }
+  const until = from + seconds * 1000;
+  const seeks = rec.seeks.filter(([s, e]) => e >= from && s <= until).map(([s, e]) => e - s);
+  if (rec.seekingSince !== null) seeks.push(rec.now - rec.seekingSince);
+  let run = 0;
+  let worstRun = 0;
+  let last = null;
+  for (const [t, ct, end] of rec.log) {
+    if (t < from || t > until) continue;
+    const behind = !(end - ct <= latencyS);
+    run = behind && last !== null ? run + (t - last) : 0;
+    worstRun = Math.max(worstRun, run);
+    last = t;
+  }
+  const jumps = windows.filter((w) => w === 'jump').length;
+  const played = windows.filter((w) => w === 'played').length;
+  return {
+    watched: seconds,
+    played,
+    jumps,
+    counted: seconds - jumps,
+    maxSeekMs: Math.round(Math.max(0, ...seeks)),
+    latencyRunMs: Math.round(worstRun),
+    windows: windows.map((w) => w[0]).join(''),
+  };
+}
+
+/** The corpus test's bar: 90 % of counted seconds played, no seek over 1 s, latency back within 3 s. */
+export function verdict(j) {
+  const reasons = [];
+  if (j.played < 0.9 * j.counted) reasons.push(`played ${j.played} of ${j.counted} s`);
+  if (j.maxSeekMs > 1000) reasons.push(`a seek pending ${j.maxSeekMs} ms`);
+  if (j.latencyRunMs > 3000) reasons.push(`latency over its bound for ${j.latencyRunMs} ms`);
+  return reasons;
+}
