@@ -3,7 +3,7 @@
 //! [`parse`] says how many more bytes it needs until the header is whole, so a caller
 //! reads exactly the header and not a byte of what follows.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 /// Version 2's signature, the first 12 bytes of its header.
 const V2_SIGNATURE: &[u8; 12] = b"\r\n\r\n\0\r\nQUIT\n";
