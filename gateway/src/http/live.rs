@@ -60,7 +60,7 @@ async fn serve(
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
     // Before admission: a page of a foreign origin is refused whatever its token.
-    if !app.origins.allowed(&headers) {
+    if !app.origins.allowed(headers) {
         app.hub.denied.fetch_add(1, Relaxed);
         return deny(
             StatusCode::FORBIDDEN,
