@@ -141,8 +141,6 @@ impl Gateway {
     }
 }
 
-/// Waits until something listens on loopback `port`.
-
 /// A one-shot HTTP/1.0 GET on loopback: status and body.
 pub fn http_get(port: u16, path: &str) -> (u16, String) {
     or_fail(lab::http_get(port, path))
