@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use flashless_core::flv::Tag;
 use flashless_core::rtmp::session::{ClientEvent, ClientMode, ClientSession};
 use flashless_core::rtmp::url::{RtmpUrl, Scheme};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -63,6 +64,38 @@ impl RtmpClient {
         }
     }
 
+    /// Reads what the server sent, without a time limit, and feeds it to the session;
+    /// `false` when the server closed the connection. Cancel-safe: a publisher waits on
+    /// it beside its own clock and drops it when the next tag is due.
+    pub async fn read_some(&mut self) -> Result<bool> {
+        let n = self
+            .stream
+            .read(&mut self.buf)
+            .await
+            .with_context(|| format!("reading from {}", self.peer))?;
+        if n == 0 {
+            return Ok(false);
+        }
+        let data = self.buf.get(..n).unwrap_or_default();
+        self.session
+            .feed(data)
+            .with_context(|| format!("rtmp session with {}", self.peer))?;
+        Ok(true)
+    }
+
+    /// The next event already decoded, without reading.
+    pub fn poll_event(&mut self) -> Option<ClientEvent> {
+        self.session.poll_event()
+    }
+
+    /// Sends a tag of the published stream and writes it out.
+    pub async fn send_tag(&mut self, tag: &Tag) -> Result<()> {
+        self.session
+            .send_tag(tag)
+            .with_context(|| format!("publishing to {}", self.peer))?;
+        self.flush().await
+    }
+
     /// Ends the stream politely and closes the connection.
     pub async fn close(mut self) -> Result<()> {
         self.session.close();
@@ -71,7 +104,7 @@ impl RtmpClient {
         Ok(())
     }
 
-    async fn flush(&mut self) -> Result<()> {
+    pub async fn flush(&mut self) -> Result<()> {
         while let Some(bytes) = self.session.poll_transmit() {
             self.stream
                 .write_all(&bytes)
