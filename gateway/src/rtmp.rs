@@ -69,7 +69,8 @@ pub async fn serve(listener: TcpListener, hub: Arc<Hub>, access: Access, mut shu
         let conn = Connection {
             socket,
             peer: peer.ip(),
-            session: ServerSession::with_limits(0, &random_bytes(3032), access.limits.session),
+            session: ServerSession::with_limits(0, &random_bytes(3032), access.limits.session)
+                .with_rtmpe(&random_bytes(128)),
             hub: hub.clone(),
             access: access.clone(),
             publishers: publishers.clone(),

@@ -42,6 +42,8 @@ const MAX_QUOTE: usize = 64;
 pub enum Scheme {
     Rtmp,
     Rtmps,
+    /// Encrypted RTMP (a Diffie–Hellman handshake, then RC4), Flash Media Server's.
+    Rtmpe,
 }
 
 impl Scheme {
@@ -49,13 +51,14 @@ impl Scheme {
         match self {
             Scheme::Rtmp => "rtmp",
             Scheme::Rtmps => "rtmps",
+            Scheme::Rtmpe => "rtmpe",
         }
     }
 
     /// librtmp's defaults: 443 with TLS, 1935 otherwise.
     pub fn default_port(self) -> u16 {
         match self {
-            Scheme::Rtmp => 1935,
+            Scheme::Rtmp | Scheme::Rtmpe => 1935,
             Scheme::Rtmps => 443,
         }
     }
@@ -353,7 +356,7 @@ fn parse_scheme(text: &str) -> Result<Scheme, UrlError> {
     match text.to_ascii_lowercase().as_str() {
         "rtmp" => Ok(Scheme::Rtmp),
         "rtmps" => Ok(Scheme::Rtmps),
-        "rtmpe" => unsupported("rtmpe", "encrypted RTMP"),
+        "rtmpe" => Ok(Scheme::Rtmpe),
         "rtmpt" => unsupported("rtmpt", "RTMP over HTTP tunnelling"),
         "rtmpte" => unsupported("rtmpte", "encrypted RTMP over HTTP tunnelling"),
         "rtmpts" => unsupported("rtmpts", "RTMP over HTTPS tunnelling"),
@@ -968,10 +971,8 @@ mod tests {
 
     #[test]
     fn schemes() {
-        assert_eq!(
-            err("rtmpe://h/a/s").to_string(),
-            "rtmpe:// is not supported yet (encrypted RTMP)"
-        );
+        assert_eq!(p("rtmpe://h/a/s").scheme, Scheme::Rtmpe);
+        assert_eq!(p("rtmpe://h/a/s").port, 1935);
         assert_eq!(
             err("rtmpt://h/a/s").to_string(),
             "rtmpt:// is not supported yet (RTMP over HTTP tunnelling)"

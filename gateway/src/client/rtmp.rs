@@ -27,7 +27,17 @@ impl RtmpClient {
         let read_timeout = Duration::from_secs(u64::from(url.timeout_secs.max(1)));
         let tls = url.scheme == Scheme::Rtmps;
         let stream = transport::connect(&url.host, url.port, tls, &[], read_timeout).await?;
-        let session = ClientSession::new(url.clone(), mode, 0, &random_bytes(1528));
+        let session = if url.scheme == Scheme::Rtmpe {
+            ClientSession::encrypted(
+                url.clone(),
+                mode,
+                0,
+                &random_bytes(1528),
+                &random_bytes(128),
+            )
+        } else {
+            ClientSession::new(url.clone(), mode, 0, &random_bytes(1528))
+        };
         let mut client = RtmpClient {
             stream,
             session,
@@ -117,6 +127,8 @@ impl RtmpClient {
 
 /// Handshake filler. It needs to be unpredictable enough that digests differ per
 /// connection, not cryptographically strong: the std hasher's random keys suffice.
+/// RTMPE's Diffie–Hellman keys come from here too: RTMPE is obfuscation with RC4 and
+/// published keys, not confidentiality, so nothing stronger would buy anything.
 pub fn random_bytes(n: usize) -> Vec<u8> {
     use std::hash::{BuildHasher, Hasher};
     let state = std::collections::hash_map::RandomState::new();

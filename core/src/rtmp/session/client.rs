@@ -83,6 +83,25 @@ impl ClientSession {
         }
     }
 
+    /// An RTMPE client (`rtmpe://`): as [`ClientSession::new`], with the Diffie–Hellman
+    /// private key from `dh_private` (random bytes from the caller).
+    #[cfg(feature = "rtmpe")]
+    pub fn encrypted(
+        url: RtmpUrl,
+        mode: ClientMode,
+        epoch: u32,
+        random: &[u8],
+        dh_private: &[u8],
+    ) -> Self {
+        ClientSession {
+            conn: Connection::new(
+                Handshake::client_encrypted(epoch, random, dh_private),
+                SessionLimits::default(),
+            ),
+            ..ClientSession::new(url, mode, epoch, &[])
+        }
+    }
+
     /// Feeds bytes received from the server. An error means the session is over.
     pub fn feed(&mut self, data: &[u8]) -> Result<(), SessionError> {
         if self.conn.feed(data)? {

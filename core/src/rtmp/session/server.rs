@@ -71,6 +71,14 @@ impl ServerSession {
         }
     }
 
+    /// Also accepts RTMPE clients, with a Diffie–Hellman key made from `dh_private`
+    /// (random bytes from the caller) if one asks.
+    #[cfg(feature = "rtmpe")]
+    pub fn with_rtmpe(mut self, dh_private: &[u8]) -> Self {
+        self.conn.handshake_mut().accept_rtmpe(dh_private);
+        self
+    }
+
     /// Feeds bytes received from the client. An error means the session is over.
     pub fn feed(&mut self, data: &[u8]) -> Result<(), SessionError> {
         self.conn.feed(data)?;

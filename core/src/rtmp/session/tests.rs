@@ -303,3 +303,51 @@ fn ffmpeg_publish_capture_yields_connect_publish_and_media() {
         "an AVC sequence header on a keyframe comes first"
     );
 }
+
+#[cfg(feature = "rtmpe")]
+#[test]
+fn rtmpe_client_publishes_through_an_encrypted_connection() {
+    let mut relay = Relay {
+        session: ServerSession::new(0, &[9; 1528]).with_rtmpe(&[5; 128]),
+        ..Relay::new()
+    };
+    let mut publisher = ClientSession::encrypted(
+        url("rtmpe://127.0.0.1/live/cam"),
+        ClientMode::Publish,
+        0,
+        &[1; 1528],
+        &[3; 128],
+    );
+    let first = publisher.poll_transmit().expect("C0 C1");
+    assert_eq!(first[0], 6, "RTMPE's C0");
+    relay.session.feed(&first).unwrap();
+    let events = pump(&mut publisher, &mut relay).unwrap();
+    assert!(events.contains(&ClientEvent::Publishing), "{events:?}");
+    let tags = vec![video(0, 9000), video(40, 100)];
+    for t in &tags {
+        publisher.send_tag(t).unwrap();
+    }
+    // On the wire the tag's bytes are not in the clear.
+    let wire = publisher.poll_transmit().expect("the tags");
+    assert!(!wire.windows(16).any(|w| w == [0xAB; 16]));
+    relay.session.feed(&wire).unwrap();
+    relay.handle_events();
+    assert_eq!(relay.received, tags);
+}
+
+#[cfg(feature = "rtmpe")]
+#[test]
+fn a_plain_client_still_works_on_an_rtmpe_server() {
+    let mut relay = Relay {
+        session: ServerSession::new(0, &[9; 1528]).with_rtmpe(&[5; 128]),
+        ..Relay::new()
+    };
+    let mut player = ClientSession::new(
+        url("rtmp://127.0.0.1/live/cam"),
+        ClientMode::Play,
+        0,
+        &[2; 1528],
+    );
+    let events = pump(&mut player, &mut relay).unwrap();
+    assert!(events.contains(&ClientEvent::Playing), "{events:?}");
+}
