@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use flashless_core::rtmp::session::{ServerEvent, ServerSession};
+use flashless_core::rtmp::swf::SwfIdentity;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Instant;
@@ -35,6 +36,8 @@ pub struct Access {
     pub limits: ConnLimits,
     /// Exempt from the per-address limit: their clients share their address.
     pub proxies: TrustedProxies,
+    /// SWF verification demanded of every client (`swf_verify`).
+    pub swf_verify: Option<SwfIdentity>,
 }
 
 pub async fn bind(addr: SocketAddr) -> Result<TcpListener> {
@@ -69,8 +72,7 @@ pub async fn serve(listener: TcpListener, hub: Arc<Hub>, access: Access, mut shu
         let conn = Connection {
             socket,
             peer: peer.ip(),
-            session: ServerSession::with_limits(0, &random_bytes(3032), access.limits.session)
-                .with_rtmpe(&random_bytes(128)),
+            session: session(&access),
             hub: hub.clone(),
             access: access.clone(),
             publishers: publishers.clone(),
@@ -91,6 +93,15 @@ pub async fn serve(listener: TcpListener, hub: Arc<Hub>, access: Access, mut shu
             }
             .instrument(info_span!("rtmp", %peer)),
         );
+    }
+}
+
+fn session(access: &Access) -> ServerSession {
+    let session = ServerSession::with_limits(0, &random_bytes(3032), access.limits.session)
+        .with_rtmpe(&random_bytes(128));
+    match access.swf_verify {
+        Some(swf) => session.require_swf(swf),
+        None => session,
     }
 }
 

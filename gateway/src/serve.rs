@@ -68,6 +68,7 @@ pub async fn run(settings: Settings, stop: impl Future<Output = ()>) -> Result<(
                 auth: settings.auth.clone(),
                 limits: settings.conn,
                 proxies: settings.proxies.clone(),
+                swf_verify: settings.swf_verify,
             };
             tasks.spawn(rtmp::serve(listener, hub.clone(), access, shutdown.clone()));
             Some(port)

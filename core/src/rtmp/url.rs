@@ -16,6 +16,7 @@
 //! rtmp, garbage numbers read as 0, an option without `=` ending the option list)
 //! this parser returns an error instead; see [`UrlError`].
 
+use crate::rtmp::swf::SwfIdentity;
 use core::net::Ipv6Addr;
 use std::fmt::Write as _;
 use std::str::FromStr;
@@ -99,9 +100,12 @@ pub struct RtmpUrl {
     pub start: Option<f64>,
     /// Seconds into the stream to stop at (`stop=`).
     pub stop: Option<f64>,
-    /// `swfVfy=` was true. Recorded only: SWF verification is not implemented,
-    /// so a session may want to warn when the server asks for it.
+    /// `swfVfy=` was true. Recorded only: fetching and hashing the SWF at `swfUrl` is not
+    /// implemented; [`RtmpUrl::swf`] (`swfhash=`, `swfsize=`) answers verification.
     pub swf_vfy: bool,
+    /// The SWF a server's verification request is answered with: `swfhash=` (64 hex
+    /// digits, rtmpdump's `--swfhash`) and `swfsize=` (`--swfsize`), both or neither.
+    pub swf: Option<SwfIdentity>,
 }
 
 #[derive(Debug, thiserror::Error, Clone, PartialEq)]
@@ -195,7 +199,10 @@ pub fn parse(input: &str) -> Result<RtmpUrl, UrlError> {
         start: None,
         stop: None,
         swf_vfy: false,
+        swf: None,
     };
+    let mut swf_hash: Option<String> = None;
+    let mut swf_size: Option<u32> = None;
 
     let mut tc_url = None;
     let mut app_overridden = false;
@@ -227,6 +234,8 @@ pub fn parse(input: &str) -> Result<RtmpUrl, UrlError> {
             "start" => url.start = Some(parse_seconds(name, &value)?),
             "stop" => url.stop = Some(parse_seconds(name, &value)?),
             "swfvfy" => url.swf_vfy = parse_bool(&value),
+            "swfhash" => swf_hash = Some(value),
+            "swfsize" => swf_size = Some(parse_u32(name, &value)?),
             // Only tunes the SWF hash cache, which verification would use.
             "swfage" => {
                 parse_u32(name, &value)?;
@@ -244,6 +253,24 @@ pub fn parse(input: &str) -> Result<RtmpUrl, UrlError> {
         }
     }
     url.conn = conn.finish()?;
+    url.swf =
+        match (swf_hash, swf_size) {
+            (None, None) => None,
+            (Some(hash), Some(size)) => Some(SwfIdentity::from_hex(&hash, size).ok_or_else(
+                || UrlError::BadValue {
+                    option: "swfhash".into(),
+                    value: clip(&hash),
+                    reason: "expected 64 hex digits (the SWF's HMAC-SHA256)",
+                },
+            )?),
+            (Some(_), None) | (None, Some(_)) => {
+                return Err(UrlError::BadValue {
+                    option: "swfhash".into(),
+                    value: String::new(),
+                    reason: "swfhash= and swfsize= go together",
+                });
+            }
+        };
 
     url.tc_url = match tc_url {
         Some(t) => t,

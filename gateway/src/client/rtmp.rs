@@ -26,6 +26,12 @@ impl RtmpClient {
         let peer = transport::peer_name(&url.host, url.port);
         let read_timeout = Duration::from_secs(u64::from(url.timeout_secs.max(1)));
         let tls = url.scheme == Scheme::Rtmps;
+        if url.swf_vfy && url.swf.is_none() {
+            tracing::warn!(
+                "swfVfy=1: fetching and hashing the SWF is not implemented; pass swfhash= \
+                 (its HMAC-SHA256, 64 hex digits) and swfsize= to answer SWF verification"
+            );
+        }
         let stream = transport::connect(&url.host, url.port, tls, &[], read_timeout).await?;
         let session = if url.scheme == Scheme::Rtmpe {
             ClientSession::encrypted(

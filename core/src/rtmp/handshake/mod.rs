@@ -181,6 +181,8 @@ pub struct Handshake {
     peer_response_verified: bool,
     /// RTMPE: C0/S0 is 6 and C1/S1 carry a Diffie–Hellman key (see `rtmpe`).
     encrypted: bool,
+    /// Client: the last 32 bytes of the server's S1, which key SWF verification.
+    s1_tail: [u8; DIGEST_LEN],
     /// Server: the private key to use if a client asks for RTMPE.
     #[cfg(feature = "rtmpe")]
     dh_private: Option<Vec<u8>>,
@@ -264,6 +266,7 @@ impl Handshake {
             peer_digest: None,
             peer_response_verified: false,
             encrypted: false,
+            s1_tail: [0; DIGEST_LEN],
             #[cfg(feature = "rtmpe")]
             dh_private: None,
             #[cfg(feature = "rtmpe")]
@@ -303,6 +306,19 @@ impl Handshake {
             self.cipher.take()
         } else {
             None
+        }
+    }
+
+    /// The last 32 bytes of the server's S1 (ours on a server): the key of the
+    /// SWF verification answer (`rtmp::swf`).
+    pub fn s1_tail(&self) -> [u8; DIGEST_LEN] {
+        match self.role {
+            Role::Client => self.s1_tail,
+            Role::Server => {
+                let mut tail = [0; DIGEST_LEN];
+                tail.copy_from_slice(&self.own[SIGNED_LEN..]);
+                tail
+            }
         }
     }
 
@@ -463,6 +479,7 @@ impl Handshake {
         let rx = &*self.rx;
         self.peer_epoch = u32::from_be_bytes([rx[0], rx[1], rx[2], rx[3]]);
         self.peer_version = [rx[4], rx[5], rx[6], rx[7]];
+        self.s1_tail.copy_from_slice(&rx[SIGNED_LEN..]);
         let (peer_key, own_full_key): (&[u8], &[u8]) = match self.role {
             Role::Client => (&FMS_KEY[..FMS_KEY_PARTIAL], FP_KEY),
             Role::Server => (&FP_KEY[..FP_KEY_PARTIAL], FMS_KEY),
@@ -565,7 +582,7 @@ fn fill_random(dst: &mut [u8], random: &[u8], start: usize) {
 /// HMAC accepts keys of any length (RFC 2104 §2: longer than the 64-byte
 /// block are hashed first, shorter are zero-padded), so the key is brought to
 /// block size here and the infallible fixed-size constructor is used.
-fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; DIGEST_LEN] {
+pub(crate) fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; DIGEST_LEN] {
     let mut block = Key::<HmacSha256>::default();
     if key.len() > block.len() {
         let hashed = Sha256::digest(key);

@@ -145,6 +145,10 @@ impl Connection {
         self.send(&Message::SetChunkSize(CHUNK_SIZE), csid::CONTROL, 0, 0);
     }
 
+    pub fn handshake(&self) -> &Handshake {
+        &self.handshake
+    }
+
     #[cfg(feature = "rtmpe")]
     pub fn handshake_mut(&mut self) -> &mut Handshake {
         &mut self.handshake
