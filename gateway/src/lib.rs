@@ -25,6 +25,7 @@ pub mod http;
 pub mod hub;
 pub mod ingest;
 pub mod rtmp;
+pub mod rtmpt;
 pub mod serve;
 pub mod shutdown;
 pub mod tools;

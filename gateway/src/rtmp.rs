@@ -19,11 +19,13 @@ use tracing::{Instrument, info, info_span, warn};
 use crate::access::limits::{PerIp, Slot};
 use crate::access::{self, Action, Attempt, Policy, TrustedProxies};
 use crate::client::rtmp::random_bytes;
+use crate::client::transport::BoxedTransport;
 use crate::config::ConnLimits;
 use crate::egress::rtmp::{self as play, Player};
 use crate::egress::{Admission, Refusal};
 use crate::hub::{Hub, name};
 use crate::ingest::publish::{Publishers, Publishing};
+use crate::rtmpt;
 use crate::shutdown::Shutdown;
 
 /// Per connection and resident for its life: a player sends only acks, and a
@@ -70,7 +72,8 @@ pub async fn serve(listener: TcpListener, hub: Arc<Hub>, access: Access, mut shu
             continue;
         };
         let conn = Connection {
-            socket,
+            // The TCP socket or an RTMPT tunnel's pipe, once `run` knows which.
+            socket: Box::new(tokio::io::empty()),
             peer: peer.ip(),
             session: session(&access),
             hub: hub.clone(),
@@ -86,7 +89,7 @@ pub async fn serve(listener: TcpListener, hub: Arc<Hub>, access: Access, mut shu
         let shutdown = shutdown.clone();
         tokio::spawn(
             async move {
-                match conn.run(shutdown).await {
+                match conn.run(socket, shutdown).await {
                     Ok(()) => info!("closed"),
                     Err(e) => warn!("closed: {e:#}"),
                 }
@@ -106,7 +109,8 @@ fn session(access: &Access) -> ServerSession {
 }
 
 struct Connection {
-    socket: TcpStream,
+    /// The TCP socket, or the pipe of an RTMPT tunnel on it (`crate::rtmpt`).
+    socket: BoxedTransport,
     peer: IpAddr,
     session: ServerSession,
     hub: Arc<Hub>,
@@ -127,9 +131,11 @@ struct Connection {
 }
 
 impl Connection {
-    async fn run(mut self, shutdown: Shutdown) -> Result<()> {
-        self.socket.set_nodelay(true).ok();
-        self.behind_proxy().await?;
+    async fn run(mut self, mut socket: TcpStream, shutdown: Shutdown) -> Result<()> {
+        socket.set_nodelay(true).ok();
+        self.behind_proxy(&mut socket).await?;
+        // RTMPT (HTTP tunnelling) on the RTMP port, as Flash Media Server serves it.
+        self.socket = rtmpt::accept(socket, self.access.limits.handshake_timeout).await?;
         let result = self.pump(shutdown).await;
         // Frees the channel at once, before the socket closes.
         self.publishing = None;
@@ -138,16 +144,12 @@ impl Connection {
 
     /// A trusted proxy's connection (with `proxy_protocol`) names its client first: the
     /// client then counts for the per-address limit, tokens and the webhook.
-    async fn behind_proxy(&mut self) -> Result<()> {
+    async fn behind_proxy(&mut self, socket: &mut TcpStream) -> Result<()> {
         let proxy = SocketAddr::new(self.peer, 0);
         let client = self
             .access
             .proxies
-            .client_of(
-                &mut self.socket,
-                proxy,
-                self.access.limits.handshake_timeout,
-            )
+            .client_of(socket, proxy, self.access.limits.handshake_timeout)
             .await?
             .ip()
             .to_canonical();

@@ -45,6 +45,10 @@ pub enum Scheme {
     Rtmps,
     /// Encrypted RTMP (a Diffie–Hellman handshake, then RC4), Flash Media Server's.
     Rtmpe,
+    /// RTMP tunnelled over HTTP (`POST /open/1`, `/send/…`, `/idle/…`).
+    Rtmpt,
+    /// RTMPE tunnelled over HTTP.
+    Rtmpte,
 }
 
 impl Scheme {
@@ -53,14 +57,27 @@ impl Scheme {
             Scheme::Rtmp => "rtmp",
             Scheme::Rtmps => "rtmps",
             Scheme::Rtmpe => "rtmpe",
+            Scheme::Rtmpt => "rtmpt",
+            Scheme::Rtmpte => "rtmpte",
         }
     }
 
-    /// librtmp's defaults: 443 with TLS, 1935 otherwise.
+    /// Whether the handshake is RTMPE's.
+    pub fn encrypted(self) -> bool {
+        matches!(self, Scheme::Rtmpe | Scheme::Rtmpte)
+    }
+
+    /// Whether RTMP goes through an HTTP tunnel.
+    pub fn tunnelled(self) -> bool {
+        matches!(self, Scheme::Rtmpt | Scheme::Rtmpte)
+    }
+
+    /// librtmp's defaults: 443 with TLS, 80 through HTTP, 1935 otherwise.
     pub fn default_port(self) -> u16 {
         match self {
             Scheme::Rtmp | Scheme::Rtmpe => 1935,
             Scheme::Rtmps => 443,
+            Scheme::Rtmpt | Scheme::Rtmpte => 80,
         }
     }
 }
@@ -384,8 +401,8 @@ fn parse_scheme(text: &str) -> Result<Scheme, UrlError> {
         "rtmp" => Ok(Scheme::Rtmp),
         "rtmps" => Ok(Scheme::Rtmps),
         "rtmpe" => Ok(Scheme::Rtmpe),
-        "rtmpt" => unsupported("rtmpt", "RTMP over HTTP tunnelling"),
-        "rtmpte" => unsupported("rtmpte", "encrypted RTMP over HTTP tunnelling"),
+        "rtmpt" => Ok(Scheme::Rtmpt),
+        "rtmpte" => Ok(Scheme::Rtmpte),
         "rtmpts" => unsupported("rtmpts", "RTMP over HTTPS tunnelling"),
         "rtmfp" => unsupported("rtmfp", "RTMFP, the UDP protocol"),
         _ => Err(UrlError::UnknownScheme(clip(text))),
@@ -1000,11 +1017,9 @@ mod tests {
     fn schemes() {
         assert_eq!(p("rtmpe://h/a/s").scheme, Scheme::Rtmpe);
         assert_eq!(p("rtmpe://h/a/s").port, 1935);
-        assert_eq!(
-            err("rtmpt://h/a/s").to_string(),
-            "rtmpt:// is not supported yet (RTMP over HTTP tunnelling)"
-        );
-        for s in ["rtmpte", "rtmpts", "RTMFP"] {
+        assert_eq!(p("rtmpt://h/a/s").port, 80);
+        assert!(p("rtmpte://h/a/s").scheme.encrypted() && p("rtmpte://h/a/s").scheme.tunnelled());
+        for s in ["rtmpts", "RTMFP"] {
             let e = err(&format!("{s}://h/a"));
             assert!(matches!(e, UrlError::UnsupportedScheme { .. }), "{s}");
             assert!(e.to_string().contains("not supported yet"), "{e}");

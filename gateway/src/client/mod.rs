@@ -4,4 +4,5 @@
 
 pub mod http;
 pub mod rtmp;
+pub mod rtmpt;
 pub mod transport;

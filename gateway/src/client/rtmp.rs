@@ -32,8 +32,14 @@ impl RtmpClient {
                  (its HMAC-SHA256, 64 hex digits) and swfsize= to answer SWF verification"
             );
         }
-        let stream = transport::connect(&url.host, url.port, tls, &[], read_timeout).await?;
-        let session = if url.scheme == Scheme::Rtmpe {
+        let mut stream = transport::connect(&url.host, url.port, tls, &[], read_timeout).await?;
+        if url.scheme.tunnelled() {
+            let pipe = super::rtmpt::open(stream, &peer, read_timeout)
+                .await
+                .with_context(|| format!("opening an RTMPT tunnel to {peer}"))?;
+            stream = Box::new(pipe);
+        }
+        let session = if url.scheme.encrypted() {
             ClientSession::encrypted(
                 url.clone(),
                 mode,
