@@ -50,6 +50,16 @@ impl SwfIdentity {
         Some(SwfIdentity { hash: out, size })
     }
 
+    /// What rtmpdump's `--swfVfy` computes from an uncompressed SWF (`FWS…`, a
+    /// compressed one inflated and its signature changed to `F`): HMAC-SHA256 keyed by
+    /// "Genuine Adobe Flash Player 001", and the length.
+    pub fn of_uncompressed(swf: &[u8]) -> SwfIdentity {
+        SwfIdentity {
+            hash: hmac_sha256(b"Genuine Adobe Flash Player 001", &[swf]),
+            size: u32::try_from(swf.len()).unwrap_or(u32::MAX),
+        }
+    }
+
     /// The answer to the server's request on a connection whose S1 ended in `s1_tail`.
     pub fn response(&self, s1_tail: &[u8; 32]) -> [u8; RESPONSE_LEN] {
         let mut out = [0u8; RESPONSE_LEN];
@@ -82,6 +92,8 @@ mod tests {
     const HMAC_AA_BY_00_1F: &str =
         "43990e16779c4e9fd34d5e26ea42dc39be411c5828d0298fed3d5acdede9932e";
 
+    const SWF_HASH: &str = "730436919b464e53c827d47d16b8bb2c4a7a56d13d2e71e49be31c57a7830f60";
+
     fn hex(s: &str) -> Vec<u8> {
         (0..s.len() / 2)
             .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap())
@@ -104,6 +116,16 @@ mod tests {
         assert!(swf.check(&tail, &r));
         assert!(!swf.check(&[1; 32], &r));
         assert!(!swf.check(&tail, &r[..41]));
+    }
+
+    /// `printf 'FWS\x0a\x0c\x00\x00\x00abcd' | openssl dgst -sha256 -mac HMAC
+    /// -macopt key:"Genuine Adobe Flash Player 001"`: rtmpdump's hash of that SWF.
+    #[test]
+    fn swf_hash_is_rtmpdumps() {
+        let swf = b"FWS\x0a\x0c\x00\x00\x00abcd";
+        let id = SwfIdentity::of_uncompressed(swf);
+        assert_eq!(id.size, 12);
+        assert_eq!(id.hash.to_vec(), hex(SWF_HASH));
     }
 
     #[test]

@@ -117,8 +117,8 @@ pub struct RtmpUrl {
     pub start: Option<f64>,
     /// Seconds into the stream to stop at (`stop=`).
     pub stop: Option<f64>,
-    /// `swfVfy=` was true. Recorded only: fetching and hashing the SWF at `swfUrl` is not
-    /// implemented; [`RtmpUrl::swf`] (`swfhash=`, `swfsize=`) answers verification.
+    /// `swfVfy=` was true: the caller fetches the SWF at `swfUrl` and fills
+    /// [`RtmpUrl::swf`] from it (`swf::SwfIdentity::of_uncompressed`), unless given.
     pub swf_vfy: bool,
     /// The SWF a server's verification request is answered with: `swfhash=` (64 hex
     /// digits, rtmpdump's `--swfhash`) and `swfsize=` (`--swfsize`), both or neither.

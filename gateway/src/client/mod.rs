@@ -5,4 +5,5 @@
 pub mod http;
 pub mod rtmp;
 pub mod rtmpt;
+pub mod swf;
 pub mod transport;

@@ -26,11 +26,12 @@ impl RtmpClient {
         let peer = transport::peer_name(&url.host, url.port);
         let read_timeout = Duration::from_secs(u64::from(url.timeout_secs.max(1)));
         let tls = url.scheme == Scheme::Rtmps;
-        if url.swf_vfy && url.swf.is_none() {
-            tracing::warn!(
-                "swfVfy=1: fetching and hashing the SWF is not implemented; pass swfhash= \
-                 (its HMAC-SHA256, 64 hex digits) and swfsize= to answer SWF verification"
-            );
+        let mut url = url.clone();
+        if url.swf_vfy
+            && url.swf.is_none()
+            && let Some(swf_url) = url.swf_url.clone()
+        {
+            url.swf = Some(super::swf::identity(&swf_url, read_timeout).await?);
         }
         let mut stream = transport::connect(&url.host, url.port, tls, &[], read_timeout).await?;
         if url.scheme.tunnelled() {
@@ -40,15 +41,9 @@ impl RtmpClient {
             stream = Box::new(pipe);
         }
         let session = if url.scheme.encrypted() {
-            ClientSession::encrypted(
-                url.clone(),
-                mode,
-                0,
-                &random_bytes(1528),
-                &random_bytes(128),
-            )
+            ClientSession::encrypted(url, mode, 0, &random_bytes(1528), &random_bytes(128))
         } else {
-            ClientSession::new(url.clone(), mode, 0, &random_bytes(1528))
+            ClientSession::new(url, mode, 0, &random_bytes(1528))
         };
         let mut client = RtmpClient {
             stream,
