@@ -29,9 +29,12 @@ const POLL_TIMEOUT: Duration = Duration::from_secs(60);
 /// The socket to run RTMP over: `socket` itself, or the pipe of an RTMPT tunnel on it.
 pub async fn accept(socket: TcpStream, limit: Duration) -> Result<BoxedTransport> {
     let mut first = [0u8; 1];
-    let peeked = timeout(limit, socket.peek(&mut first)).await;
-    if !matches!(peeked, Ok(Ok(1))) || first[0] != b'P' {
-        // Timeouts and errors are the RTMP connection's to report.
+    let Ok(peeked) = timeout(limit, socket.peek(&mut first)).await else {
+        // The handshake's deadline, not a second one after it (slowloris).
+        bail!("handshake and connect timed out");
+    };
+    if !matches!(peeked, Ok(1)) || first[0] != b'P' {
+        // Errors and a closed socket are the RTMP connection's to report.
         return Ok(Box::new(socket));
     }
     let (ours, theirs) = duplex(PIPE_BYTES);
