@@ -62,10 +62,11 @@ const CLIENT_VERSION: [u8; 4] = [0x09, 0x00, 0x7c, 0x02];
 /// falls back to the plain handshake on a zero S1 version, and ffmpeg only
 /// checks S1/S2 digests when the first byte is >= 3.
 const SERVER_VERSION: [u8; 4] = [0x03, 0x05, 0x01, 0x01];
-/// Version librtmp sends in an RTMPE C1 (128.0.3.2); librtmp's server reads the 128
-/// as "Flash Player 10 capable".
+/// Version sent in an RTMPE C1: ffmpeg's 9.0.124.2, not librtmp's 128.0.3.2, which
+/// librtmp-based servers take for "Flash Player 10" and answer with the XTEA-signed
+/// type 8 handshake that is not spoken here.
 #[cfg(feature = "rtmpe")]
-const RTMPE_CLIENT_VERSION: [u8; 4] = [128, 0, 3, 2];
+const RTMPE_CLIENT_VERSION: [u8; 4] = CLIENT_VERSION;
 
 type Packet = [u8; PACKET_LEN];
 type HmacSha256 = Hmac<Sha256>;
@@ -276,8 +277,8 @@ impl Handshake {
         }
     }
 
-    /// RTMPE client (`rtmpe://`): C0 = 6, version 128.0.3.2 and the digest in scheme 1
-    /// as librtmp sends them, with the Diffie–Hellman public key made from
+    /// RTMPE client (`rtmpe://`): C0 = 6 and the digest in scheme 1 as librtmp and
+    /// ffmpeg send them, with the Diffie–Hellman public key made from
     /// `dh_private` (random bytes from the caller). After the handshake,
     /// [`Handshake::take_cipher`] gives the RC4 streams for everything that follows.
     #[cfg(feature = "rtmpe")]
