@@ -55,12 +55,13 @@ enum Command {
         #[arg(required = true, num_args = 1..)]
         url: Vec<String>,
     },
-    /// Publish an FLV file or standard input in real time (like `ffmpeg -re … -c copy`).
+    /// Publish an FLV or MP4 (H.264/AAC) file or standard input in real time (like
+    /// `ffmpeg -re … -c copy`).
     ///
     /// Exit code 0 when the input was sent, 1 on an error, 2 when the push could not
     /// finish (the server stayed away after reconnecting, or an interrupt), as rtmpdump.
     Push {
-        /// FLV file, `-` for standard input.
+        /// FLV or MP4 file, `-` for standard input.
         input: PathBuf,
         /// The URL with librtmp options after it, e.g. `rtmp://host/live/cam timeout=10`.
         #[arg(required = true, num_args = 1..)]

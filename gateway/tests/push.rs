@@ -166,3 +166,62 @@ fn push_of_a_missing_server_is_an_error() {
     let out = output_of(&mut push(&input, &url, &["-q"]), "flashless push");
     assert_eq!(out.status.code(), Some(1));
 }
+
+/// A plain MP4 with B-frames (composition offsets) and AAC, from a file and from
+/// standard input, reads back as the same 6 s of H.264 and AAC.
+#[test]
+fn push_of_an_mp4_reads_back_whole() {
+    let nginx = Nginx::start(4096);
+    let dir = TempDir::new("push-mp4");
+    let input = dir.path("in.mp4");
+    let made = output_of(
+        Command::new("ffmpeg")
+            .args(["-hide_banner", "-loglevel", "error", "-y"])
+            .args(["-f", "lavfi", "-i", "testsrc=size=320x240:rate=25"])
+            .args(["-f", "lavfi", "-i", "sine=frequency=1000:sample_rate=44100"])
+            .args(["-t", &INPUT_SECS.to_string()])
+            .args([
+                "-c:v",
+                "libx264",
+                "-preset",
+                "ultrafast",
+                "-bf",
+                "2",
+                "-g",
+                "25",
+            ])
+            .args(["-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "64k"])
+            .arg(&input),
+        "ffmpeg",
+    );
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    for (name, from_stdin) in [("file", false), ("stdin", true)] {
+        let url = format!("rtmp://127.0.0.1:{}/live/{name}", nginx.port);
+        let out = dir.path(&format!("{name}.flv"));
+        let dump = Guard::spawn(
+            flashless()
+                .args(["dump", &url, "live=1", "-q", "-o"])
+                .arg(&out)
+                .stdin(Stdio::null()),
+            "flashless dump",
+        );
+        std::thread::sleep(Duration::from_millis(700));
+        let status = if from_stdin {
+            let file = std::fs::File::open(&input).expect("the MP4");
+            flashless()
+                .args(["push", "-q", "-", &url])
+                .stdin(file)
+                .status()
+                .expect("running flashless push")
+        } else {
+            output_of(&mut push(&input, &url, &["-q"]), "flashless push").status
+        };
+        assert!(status.success(), "{name}: push exited {status}");
+        dump.wait(Duration::from_secs(10));
+        assert_close_to_input(&out, INPUT_SECS);
+    }
+}

@@ -38,6 +38,8 @@ pub struct Incomplete(pub String);
 /// A tag more than this late after a reconnection is skipped: the push resumes where
 /// real time is, not where it was when the connection broke.
 const RESUME_LATENESS: Duration = Duration::from_millis(500);
+/// An MP4 input is held whole in memory, so it has a limit (a looped FLV file's).
+const MAX_MP4_BYTES: u64 = 256 << 20;
 /// Waiting for `NetStream.Publish.Start` after connecting.
 const PUBLISH_TIMEOUT: Duration = Duration::from_secs(15);
 
@@ -240,6 +242,10 @@ struct Source {
     last_ms: u64,
     step_ms: u64,
     tags_this_loop: u64,
+    /// An MP4 input, read whole and turned into tags; `None` for FLV (streamed).
+    mp4: Option<std::vec::IntoIter<Tag>>,
+    /// Nothing read yet from the current loop: the first bytes tell MP4 from FLV.
+    fresh: bool,
 }
 
 impl Source {
@@ -259,12 +265,25 @@ impl Source {
             last_ms: 0,
             step_ms: 40,
             tags_this_loop: 0,
+            mp4: None,
+            fresh: true,
         })
     }
 
     /// The next tag with its output timestamp; `None` at the end of the input.
     async fn next(&mut self) -> Result<Option<Tag>> {
         loop {
+            if let Some(tags) = &mut self.mp4 {
+                match tags.next() {
+                    Some(tag) => return Ok(Some(self.place(tag))),
+                    None => {
+                        if !self.start_again().await? {
+                            return Ok(None);
+                        }
+                        continue;
+                    }
+                }
+            }
             let item = self
                 .reader
                 .next_item()
@@ -280,19 +299,53 @@ impl Source {
                 .await
                 .with_context(|| format!("reading {}", self.name()))?;
             if n > 0 {
-                self.reader.push(self.buf.get(..n).unwrap_or_default());
+                let chunk = self.buf.get(..n).unwrap_or_default().to_vec();
+                if std::mem::take(&mut self.fresh) && chunk.get(4..8) == Some(b"ftyp") {
+                    self.read_mp4(chunk).await?;
+                } else {
+                    self.reader.push(&chunk);
+                }
                 continue;
             }
-            if !self.looped || self.tags_this_loop == 0 {
+            if !self.start_again().await? {
                 return Ok(None);
             }
-            // Start the file again one frame after the last tag.
-            self.input = open_input(self.path.as_deref()).await?;
-            self.reader = FlvReader::new().with_max_tag_size(MAX_TAG_SIZE);
-            self.loop_start_ms = self.last_ms + self.step_ms;
-            self.origin = None;
-            self.tags_this_loop = 0;
         }
+    }
+
+    /// With `--loop`, opens the file again, one frame after the last tag; false at the end.
+    async fn start_again(&mut self) -> Result<bool> {
+        if !self.looped || self.tags_this_loop == 0 {
+            return Ok(false);
+        }
+        self.input = open_input(self.path.as_deref()).await?;
+        self.reader = FlvReader::new().with_max_tag_size(MAX_TAG_SIZE);
+        self.mp4 = None;
+        self.fresh = true;
+        self.loop_start_ms = self.last_ms + self.step_ms;
+        self.origin = None;
+        self.tags_this_loop = 0;
+        Ok(true)
+    }
+
+    /// An MP4 (plain, H.264/AAC) is read whole: its index may sit at the end.
+    async fn read_mp4(&mut self, mut data: Vec<u8>) -> Result<()> {
+        let limit = MAX_MP4_BYTES;
+        (&mut self.input)
+            .take(limit)
+            .read_to_end(&mut data)
+            .await
+            .with_context(|| format!("reading {}", self.name()))?;
+        if data.len() as u64 >= limit {
+            bail!(
+                "{}: an MP4 input may have at most {limit} bytes",
+                self.name()
+            );
+        }
+        let tags = flashless_core::mp4::to_flv_tags(&data)
+            .with_context(|| format!("{}: reading the MP4", self.name()))?;
+        self.mp4 = Some(tags.into_iter());
+        Ok(())
     }
 
     fn place(&mut self, tag: Tag) -> Tag {
