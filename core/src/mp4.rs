@@ -2,7 +2,7 @@
 //! AAC tracks as the FLV tags an RTMP publisher sends: what `flashless push` needs to
 //! publish an MP4 as `ffmpeg -re -i x.mp4 -c copy -f flv` does. The whole file is in
 //! memory; every count and offset read from it is checked against its length first.
-//! Fragmented MP4 (`moof`) is not read.
+//! Fragmented MP4 (`moof` after an empty `moov`) is read too.
 
 use bytes::Bytes;
 
@@ -12,8 +12,6 @@ use crate::flv::{Tag, TagType};
 pub enum Mp4Error {
     #[error("not an MP4 file: no moov box")]
     NoMoov,
-    #[error("fragmented MP4 (moof) is not supported; remux it with `ffmpeg -i x -c copy y.mp4`")]
-    Fragmented,
     #[error("bad {what} box at byte {offset}")]
     BadBox { what: &'static str, offset: usize },
     #[error("no H.264 or AAC track")]
@@ -24,22 +22,43 @@ pub enum Mp4Error {
 /// sample in decoding order, timestamps in milliseconds from 0.
 pub fn to_flv_tags(file: &[u8]) -> Result<Vec<Tag>, Mp4Error> {
     let top = children(file, 0)?;
-    if top.iter().any(|b| &b.kind == b"moof") {
-        return Err(Mp4Error::Fragmented);
-    }
     let moov = top
         .iter()
         .find(|b| &b.kind == b"moov")
         .ok_or(Mp4Error::NoMoov)?;
-    let mut headers = Vec::new();
-    let mut samples: Vec<(u64, usize, Tag)> = Vec::new();
+    let mut tracks = Vec::new();
     for trak in children_of(file, moov)?
         .iter()
         .filter(|b| &b.kind == b"trak")
     {
-        let Some(track) = read_track(file, trak)? else {
-            continue;
-        };
+        let id = find(file, trak, &[b"tkhd"])?
+            .and_then(|b| {
+                let t = file.get(b.start..b.end)?;
+                if t.first() == Some(&1) {
+                    u32_at(t, 20)
+                } else {
+                    u32_at(t, 12)
+                }
+            })
+            .unwrap_or(0);
+        if let Some(track) = read_track(file, trak)? {
+            tracks.push((id, track));
+        }
+    }
+    if tracks.is_empty() {
+        return Err(Mp4Error::NoTrack);
+    }
+    // A fragmented file: the samples are in each moof's track fragments.
+    let trex = find(file, moov, &[b"mvex"])?
+        .map(|mvex| children_of(file, &mvex))
+        .transpose()?
+        .unwrap_or_default();
+    for moof in top.iter().filter(|b| &b.kind == b"moof") {
+        fragments(file, moof, &trex, &mut tracks)?;
+    }
+    let mut headers = Vec::new();
+    let mut samples: Vec<(u64, usize, Tag)> = Vec::new();
+    for (_, track) in &tracks {
         headers.push(track.header.clone());
         for (i, s) in track.samples.iter().enumerate() {
             let data = file
@@ -71,12 +90,136 @@ pub fn to_flv_tags(file: &[u8]) -> Result<Vec<Tag>, Mp4Error> {
             ));
         }
     }
-    if headers.is_empty() {
-        return Err(Mp4Error::NoTrack);
-    }
     samples.sort_by_key(|(ms, i, t)| (*ms, t.tag_type != TagType::Video, *i));
     headers.extend(samples.into_iter().map(|(_, _, t)| t));
     Ok(headers)
+}
+
+/// The samples of one `moof`'s track fragments (`tfhd`, `tfdt`, `trun`), appended to
+/// their tracks; defaults from the track's `trex`.
+fn fragments(
+    file: &[u8],
+    moof: &Box4,
+    trex: &[Box4],
+    tracks: &mut [(u32, Track)],
+) -> Result<(), Mp4Error> {
+    // The moof box's first byte: what data offsets count from (default-base-is-moof,
+    // what ffmpeg and every fMP4 muxer write).
+    let moof_start = moof.start.saturating_sub(8);
+    for traf in children_of(file, moof)?
+        .iter()
+        .filter(|b| &b.kind == b"traf")
+    {
+        let body = |b: &Box4| file.get(b.start..b.end).unwrap_or_default();
+        let bad = |what| Mp4Error::BadBox {
+            what,
+            offset: traf.start,
+        };
+        let tfhd = find(file, traf, &[b"tfhd"])?.ok_or(bad("tfhd"))?;
+        let h = body(&tfhd);
+        let flags = u32_at(h, 0).ok_or(bad("tfhd"))? & 0xff_ffff;
+        let id = u32_at(h, 4).ok_or(bad("tfhd"))?;
+        let Some((_, track)) = tracks.iter_mut().find(|(t, _)| *t == id) else {
+            continue;
+        };
+        let defaults = trex
+            .iter()
+            .filter(|b| &b.kind == b"trex")
+            .map(&body)
+            .find(|t| u32_at(t, 4) == Some(id));
+        let mut at = 8;
+        let mut field = |flag: u32, width: usize| {
+            (flags & flag != 0).then(|| {
+                let v = if width == 8 {
+                    u64_at(h, at)
+                } else {
+                    u32_at(h, at).map(u64::from)
+                };
+                at += width;
+                v
+            })
+        };
+        let base = field(0x1, 8).flatten().map_or(moof_start, |b| b as usize);
+        let _ = field(0x2, 4);
+        let default_duration = field(0x8, 4)
+            .flatten()
+            .or_else(|| defaults.and_then(|t| u32_at(t, 12)).map(u64::from))
+            .unwrap_or(0);
+        let default_size = field(0x10, 4)
+            .flatten()
+            .or_else(|| defaults.and_then(|t| u32_at(t, 16)).map(u64::from))
+            .unwrap_or(0);
+        let default_flags = field(0x20, 4)
+            .flatten()
+            .or_else(|| defaults.and_then(|t| u32_at(t, 20)).map(u64::from))
+            .unwrap_or(0) as u32;
+        let mut dts = match find(file, traf, &[b"tfdt"])? {
+            Some(b) => {
+                let t = body(&b);
+                if t.first() == Some(&1) {
+                    u64_at(t, 4)
+                } else {
+                    u32_at(t, 4).map(u64::from)
+                }
+            }
+            None => None,
+        }
+        .unwrap_or_else(|| track.samples.last().map_or(0, |s| s.dts));
+        let mut offset = base;
+        for trun in children_of(file, traf)?
+            .iter()
+            .filter(|b| &b.kind == b"trun")
+        {
+            let r = body(trun);
+            let flags = u32_at(r, 0).ok_or(bad("trun"))? & 0xff_ffff;
+            let count = u32_at(r, 4).ok_or(bad("trun"))? as usize;
+            let mut at = 8;
+            if flags & 0x1 != 0 {
+                let d = u32_at(r, at).ok_or(bad("trun"))? as i32;
+                offset = base.saturating_add_signed(d as isize);
+                at += 4;
+            }
+            let mut first_flags = None;
+            if flags & 0x4 != 0 {
+                first_flags = u32_at(r, at);
+                at += 4;
+            }
+            let per = [0x100, 0x200, 0x400, 0x800]
+                .iter()
+                .filter(|&&f| flags & f != 0)
+                .count()
+                * 4;
+            if count > file.len() || r.len() < at + per * count {
+                return Err(bad("trun"));
+            }
+            for i in 0..count {
+                let mut next = |flag: u32| {
+                    (flags & flag != 0).then(|| {
+                        let v = u32_at(r, at).unwrap_or(0);
+                        at += 4;
+                        v
+                    })
+                };
+                let duration = next(0x100).map_or(default_duration, u64::from);
+                let size = next(0x200).map_or(default_size, u64::from) as usize;
+                let sample_flags = next(0x400)
+                    .or(if i == 0 { first_flags } else { None })
+                    .unwrap_or(default_flags);
+                let cts = next(0x800).map_or(0, |c| i64::from(c as i32));
+                track.samples.push(Sample {
+                    offset,
+                    size,
+                    dts,
+                    cts,
+                    // sample_is_non_sync_sample.
+                    key: track.kind == Kind::Audio || sample_flags & 0x1_0000 == 0,
+                });
+                offset = offset.saturating_add(size);
+                dts += duration;
+            }
+        }
+    }
+    Ok(())
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -393,10 +536,8 @@ mod tests {
     fn garbage_is_an_error_not_a_panic() {
         assert_eq!(to_flv_tags(b""), Err(Mp4Error::NoMoov));
         assert!(to_flv_tags(b"\0\0\0\x10ftypisom\0\0\0\x01\0\0\0\x09moov").is_err());
-        let mut moov_only = b"\0\0\0\x08moov".to_vec();
+        let moov_only = b"\0\0\0\x08moov".to_vec();
         assert_eq!(to_flv_tags(&moov_only), Err(Mp4Error::NoTrack));
-        moov_only.extend_from_slice(b"\0\0\0\x08moof");
-        assert_eq!(to_flv_tags(&moov_only), Err(Mp4Error::Fragmented));
     }
 
     #[test]

@@ -167,8 +167,8 @@ fn push_of_a_missing_server_is_an_error() {
     assert_eq!(out.status.code(), Some(1));
 }
 
-/// A plain MP4 with B-frames (composition offsets) and AAC, from a file and from
-/// standard input, reads back as the same 6 s of H.264 and AAC.
+/// An MP4 with B-frames (composition offsets) and AAC, plain from a file and from
+/// standard input, and fragmented, reads back as the same 6 s of H.264 and AAC.
 #[test]
 fn push_of_an_mp4_reads_back_whole() {
     let nginx = Nginx::start(4096);
@@ -199,7 +199,26 @@ fn push_of_an_mp4_reads_back_whole() {
         "{}",
         String::from_utf8_lossy(&made.stderr)
     );
-    for (name, from_stdin) in [("file", false), ("stdin", true)] {
+    let fragmented = dir.path("frag.mp4");
+    let made = output_of(
+        Command::new("ffmpeg")
+            .args(["-hide_banner", "-loglevel", "error", "-y", "-i"])
+            .arg(&input)
+            .args([
+                "-c",
+                "copy",
+                "-movflags",
+                "+frag_keyframe+empty_moov+default_base_moof",
+            ])
+            .arg(&fragmented),
+        "ffmpeg",
+    );
+    assert!(made.status.success());
+    for (name, input, from_stdin) in [
+        ("file", &input, false),
+        ("stdin", &input, true),
+        ("fragmented", &fragmented, false),
+    ] {
         let url = format!("rtmp://127.0.0.1:{}/live/{name}", nginx.port);
         let out = dir.path(&format!("{name}.flv"));
         let dump = Guard::spawn(
@@ -211,14 +230,14 @@ fn push_of_an_mp4_reads_back_whole() {
         );
         std::thread::sleep(Duration::from_millis(700));
         let status = if from_stdin {
-            let file = std::fs::File::open(&input).expect("the MP4");
+            let file = std::fs::File::open(input).expect("the MP4");
             flashless()
                 .args(["push", "-q", "-", &url])
                 .stdin(file)
                 .status()
                 .expect("running flashless push")
         } else {
-            output_of(&mut push(&input, &url, &["-q"]), "flashless push").status
+            output_of(&mut push(input, &url, &["-q"]), "flashless push").status
         };
         assert!(status.success(), "{name}: push exited {status}");
         dump.wait(Duration::from_secs(10));
