@@ -1,6 +1,7 @@
 //! `flashless serve`'s configuration: defaults, then a TOML file, then flags and
 //! environment variables (a flag and its variable are one clap argument).
 
+use flashless_core::rtmp::swf::SwfIdentity;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -41,6 +42,10 @@ pub enum ConfigError {
     RtmpAddress(String),
     #[error("TLS needs both a certificate (tls_cert) and its key (tls_key)")]
     HalfTls,
+    #[error(
+        "{key} = {value:?}: expected the SWF's hash (64 hex digits) and size, as HASH:SIZE or {{ hash = \"…\", size = N }}"
+    )]
+    SwfVerify { key: &'static str, value: String },
     #[error("webhook = {url:?}: {reason}")]
     Webhook { url: String, reason: String },
     #[error("[hooks] {key} = {url:?}: {reason}")]
@@ -205,6 +210,10 @@ pub struct ServeArgs {
     /// A bearer token for /metrics, and for /api/channels when play tokens are required.
     #[arg(long, env = "FLASHLESS_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
+    /// Demand SWF verification from RTMP clients, as Flash Media Server does: the SWF's
+    /// hash (64 hex digits, rtmpdump's --swfhash) and size, as HASH:SIZE.
+    #[arg(long, env = "FLASHLESS_SWF_VERIFY")]
+    pub swf_verify: Option<String>,
     /// A separate listen address for /api/channels and /metrics (plain HTTP; bind it to an
     /// internal address). With it, /metrics leaves the public listener.
     #[arg(long, env = "FLASHLESS_ADMIN_LISTEN")]
@@ -285,6 +294,14 @@ struct AuthSection {
     webhook: Option<String>,
     webhook_timeout: Option<f64>,
     admin_token: Option<String>,
+    swf_verify: Option<SwfVerifySection>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SwfVerifySection {
+    hash: String,
+    size: u32,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -351,6 +368,8 @@ pub struct Settings {
     pub tls: Option<(PathBuf, PathBuf)>,
     pub admin: Admin,
     pub proxies: TrustedProxies,
+    /// RTMP clients must pass SWF verification with this SWF.
+    pub swf_verify: Option<SwfIdentity>,
 }
 
 /// Who may read `/api/channels` and `/metrics`, and where.
@@ -561,6 +580,18 @@ impl Settings {
                     .or(file.auth.admin_token)
                     .filter(|t| !t.is_empty()),
                 listen: args.admin_listen.or(file.server.admin_listen),
+            },
+            swf_verify: match (&args.swf_verify, &file.auth.swf_verify) {
+                (Some(flag), _) => Some(swf_from_flag(flag)?),
+                (None, Some(s)) => {
+                    Some(SwfIdentity::from_hex(&s.hash, s.size).ok_or_else(|| {
+                        ConfigError::SwfVerify {
+                            key: "swf_verify",
+                            value: s.hash.clone(),
+                        }
+                    })?)
+                }
+                (None, None) => None,
             },
             proxies: if args.trusted_proxies.is_empty() {
                 TrustedProxies::parse(&file.server.trusted_proxies.unwrap_or_default())?
@@ -815,6 +846,17 @@ fn seconds(
     }
 }
 
+/// `--swf-verify HASH:SIZE`.
+fn swf_from_flag(value: &str) -> Result<SwfIdentity, ConfigError> {
+    value
+        .split_once(':')
+        .and_then(|(hash, size)| SwfIdentity::from_hex(hash, size.trim().parse().ok()?))
+        .ok_or_else(|| ConfigError::SwfVerify {
+            key: "--swf-verify",
+            value: value.to_owned(),
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -905,6 +947,32 @@ mod tests {
         )
         .unwrap_err();
         assert!(format!("{err:#}").contains("webhook_timeout"), "{err:#}");
+    }
+
+    #[test]
+    fn swf_verify_loads_from_the_file_and_the_flag() {
+        let hash = "ab".repeat(32);
+        let s = load(
+            &format!("[auth]\nswf_verify = {{ hash = \"{hash}\", size = 42 }}\n"),
+            ServeArgs::default(),
+        )
+        .unwrap();
+        assert_eq!(s.swf_verify.map(|v| (v.hash[0], v.size)), Some((0xab, 42)));
+        let args = ServeArgs {
+            swf_verify: Some(format!("{hash}:7")),
+            ..ServeArgs::default()
+        };
+        assert_eq!(load("", args).unwrap().swf_verify.map(|v| v.size), Some(7));
+        let bad = ServeArgs {
+            swf_verify: Some("abc:7".into()),
+            ..ServeArgs::default()
+        };
+        assert!(
+            load("", bad)
+                .unwrap_err()
+                .to_string()
+                .contains("--swf-verify")
+        );
     }
 
     #[test]

@@ -27,6 +27,7 @@ pub mod hub;
 pub mod ingest;
 pub mod reload;
 pub mod rtmp;
+pub mod rtmpt;
 pub mod serve;
 pub mod shutdown;
 pub mod tools;

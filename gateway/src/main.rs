@@ -2,7 +2,7 @@
 
 use flashless_gateway::config::{LogFormat, ServeArgs, Settings};
 use flashless_gateway::serve;
-use flashless_gateway::tools::{dump, probe, sign};
+use flashless_gateway::tools::{dump, probe, push, sign};
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -55,6 +55,27 @@ enum Command {
         #[arg(required = true, num_args = 1..)]
         url: Vec<String>,
     },
+    /// Publish an FLV or MP4 (H.264/AAC) file or standard input in real time (like
+    /// `ffmpeg -re … -c copy`).
+    ///
+    /// Exit code 0 when the input was sent, 1 on an error, 2 when the push could not
+    /// finish (the server stayed away after reconnecting, or an interrupt), as rtmpdump.
+    Push {
+        /// FLV or MP4 file, `-` for standard input.
+        input: PathBuf,
+        /// The URL with librtmp options after it, e.g. `rtmp://host/live/cam timeout=10`.
+        #[arg(required = true, num_args = 1..)]
+        url: Vec<String>,
+        /// Play the file again at its end, for ever (timestamps keep going forward).
+        #[arg(long = "loop")]
+        looped: bool,
+        /// Reconnections tried in a row when the server drops the connection.
+        #[arg(long, default_value_t = 10)]
+        retries: u32,
+        /// No progress line.
+        #[arg(short, long)]
+        quiet: bool,
+    },
     /// Print signed URLs that let someone play (or publish) a channel for a while.
     Sign(sign::SignArgs),
 }
@@ -99,6 +120,22 @@ fn main() -> ExitCode {
         Command::Probe { url } => finish(LogFormat::Text, async move {
             probe::run(parse_url(&url)?).await
         }),
+        Command::Push {
+            input,
+            url,
+            looped,
+            retries,
+            quiet,
+        } => finish(LogFormat::Text, async move {
+            push::run(push::PushArgs {
+                input,
+                url: parse_url(&url)?,
+                looped,
+                retries,
+                quiet,
+            })
+            .await
+        }),
         Command::Sign(args) => match sign::sign(&args) {
             Ok(text) => {
                 print!("{text}");
@@ -139,7 +176,12 @@ fn finish(format: LogFormat, work: impl Future<Output = Result<()>>) -> ExitCode
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            // rtmpdump's RD_INCOMPLETE.
+            if e.downcast_ref::<push::Incomplete>().is_some() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }

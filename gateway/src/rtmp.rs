@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use flashless_core::rtmp::session::{ServerEvent, ServerSession};
+use flashless_core::rtmp::swf::SwfIdentity;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
@@ -19,12 +20,14 @@ use tracing::{Instrument, info, info_span, warn};
 use crate::access::limits::{PerIp, Slot};
 use crate::access::{self, Action, Attempt, Policy, TrustedProxies};
 use crate::client::rtmp::random_bytes;
+use crate::client::transport::BoxedTransport;
 use crate::config::ConnLimits;
 use crate::egress::rtmp::{self as play, Player};
 use crate::egress::{Admission, Refusal};
 use crate::hooks::{Event, Session};
 use crate::hub::{Hub, name};
 use crate::ingest::publish::{Publishers, Publishing};
+use crate::rtmpt;
 use crate::shutdown::Shutdown;
 
 /// Per connection and resident for its life: a player sends only acks, and a
@@ -39,6 +42,8 @@ pub struct Access {
     pub proxies: TrustedProxies,
     /// How long one write may take: a player that stops reading is disconnected.
     pub write_timeout: Duration,
+    /// SWF verification demanded of every client (`swf_verify`).
+    pub swf_verify: Option<SwfIdentity>,
 }
 
 pub async fn bind(addr: SocketAddr) -> Result<TcpListener> {
@@ -78,9 +83,10 @@ pub async fn serve(listener: TcpListener, hub: Arc<Hub>, access: Access, mut shu
             }
         };
         let conn = Connection {
-            socket,
+            // The TCP socket or an RTMPT tunnel's pipe, once `run` knows which.
+            socket: Box::new(tokio::io::empty()),
             peer: peer.ip(),
-            session: ServerSession::with_limits(0, &random_bytes(3032), access.limits.session),
+            session: session(&access),
             hub: hub.clone(),
             access: access.clone(),
             publishers: publishers.clone(),
@@ -95,7 +101,7 @@ pub async fn serve(listener: TcpListener, hub: Arc<Hub>, access: Access, mut shu
         let shutdown = shutdown.clone();
         connections.spawn(
             async move {
-                match conn.run(shutdown).await {
+                match conn.run(socket, shutdown).await {
                     Ok(()) => info!("closed"),
                     Err(e) => warn!("closed: {e:#}"),
                 }
@@ -107,8 +113,18 @@ pub async fn serve(listener: TcpListener, hub: Arc<Hub>, access: Access, mut shu
     while connections.join_next().await.is_some() {}
 }
 
+fn session(access: &Access) -> ServerSession {
+    let session = ServerSession::with_limits(0, &random_bytes(3032), access.limits.session)
+        .with_rtmpe(&random_bytes(128));
+    match access.swf_verify {
+        Some(swf) => session.require_swf(swf),
+        None => session,
+    }
+}
+
 struct Connection {
-    socket: TcpStream,
+    /// The TCP socket, or the pipe of an RTMPT tunnel on it (`crate::rtmpt`).
+    socket: BoxedTransport,
     peer: IpAddr,
     session: ServerSession,
     hub: Arc<Hub>,
@@ -131,9 +147,11 @@ struct Connection {
 }
 
 impl Connection {
-    async fn run(mut self, shutdown: Shutdown) -> Result<()> {
-        self.socket.set_nodelay(true).ok();
-        self.behind_proxy().await?;
+    async fn run(mut self, mut socket: TcpStream, shutdown: Shutdown) -> Result<()> {
+        socket.set_nodelay(true).ok();
+        self.behind_proxy(&mut socket).await?;
+        // RTMPT (HTTP tunnelling) on the RTMP port, as Flash Media Server serves it.
+        self.socket = rtmpt::accept(socket, self.access.limits.handshake_timeout).await?;
         let result = self.pump(shutdown).await;
         // Frees the channel at once, before the socket closes.
         self.publishing = None;
@@ -142,16 +160,12 @@ impl Connection {
 
     /// A trusted proxy's connection (with `proxy_protocol`) names its client first: the
     /// client then counts for the per-address limit, tokens and the webhook.
-    async fn behind_proxy(&mut self) -> Result<()> {
+    async fn behind_proxy(&mut self, socket: &mut TcpStream) -> Result<()> {
         let proxy = SocketAddr::new(self.peer, 0);
         let client = self
             .access
             .proxies
-            .client_of(
-                &mut self.socket,
-                proxy,
-                self.access.limits.handshake_timeout,
-            )
+            .client_of(socket, proxy, self.access.limits.handshake_timeout)
             .await?
             .ip()
             .to_canonical();

@@ -52,6 +52,7 @@ pub async fn run(
                 limits: settings.conn,
                 proxies: settings.proxies.clone(),
                 write_timeout: settings.write_timeout,
+                swf_verify: settings.swf_verify,
             };
             tasks.spawn(rtmp::serve(listener, hub.clone(), access, shutdown.clone()));
             Some(port)

@@ -276,8 +276,8 @@ fn dump_of_a_closed_port_says_it_cannot_connect() {
 #[test]
 fn unsupported_schemes_are_named() {
     fails_saying(
-        &["probe", "rtmpe://127.0.0.1/live/x"],
-        &["rtmpe", "not supported"],
+        &["probe", "rtmfp://127.0.0.1/live/x"],
+        &["rtmfp", "not supported"],
     );
 }
 

@@ -3,5 +3,7 @@
 pub mod chunk;
 pub mod handshake;
 pub mod message;
+pub mod secure_token;
 pub mod session;
+pub mod swf;
 pub mod url;

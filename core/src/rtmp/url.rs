@@ -16,6 +16,7 @@
 //! rtmp, garbage numbers read as 0, an option without `=` ending the option list)
 //! this parser returns an error instead; see [`UrlError`].
 
+use crate::rtmp::swf::SwfIdentity;
 use core::net::Ipv6Addr;
 use std::fmt::Write as _;
 use std::str::FromStr;
@@ -42,6 +43,12 @@ const MAX_QUOTE: usize = 64;
 pub enum Scheme {
     Rtmp,
     Rtmps,
+    /// Encrypted RTMP (a Diffie–Hellman handshake, then RC4), Flash Media Server's.
+    Rtmpe,
+    /// RTMP tunnelled over HTTP (`POST /open/1`, `/send/…`, `/idle/…`).
+    Rtmpt,
+    /// RTMPE tunnelled over HTTP.
+    Rtmpte,
 }
 
 impl Scheme {
@@ -49,14 +56,28 @@ impl Scheme {
         match self {
             Scheme::Rtmp => "rtmp",
             Scheme::Rtmps => "rtmps",
+            Scheme::Rtmpe => "rtmpe",
+            Scheme::Rtmpt => "rtmpt",
+            Scheme::Rtmpte => "rtmpte",
         }
     }
 
-    /// librtmp's defaults: 443 with TLS, 1935 otherwise.
+    /// Whether the handshake is RTMPE's.
+    pub fn encrypted(self) -> bool {
+        matches!(self, Scheme::Rtmpe | Scheme::Rtmpte)
+    }
+
+    /// Whether RTMP goes through an HTTP tunnel.
+    pub fn tunnelled(self) -> bool {
+        matches!(self, Scheme::Rtmpt | Scheme::Rtmpte)
+    }
+
+    /// librtmp's defaults: 443 with TLS, 80 through HTTP, 1935 otherwise.
     pub fn default_port(self) -> u16 {
         match self {
-            Scheme::Rtmp => 1935,
+            Scheme::Rtmp | Scheme::Rtmpe => 1935,
             Scheme::Rtmps => 443,
+            Scheme::Rtmpt | Scheme::Rtmpte => 80,
         }
     }
 }
@@ -96,9 +117,12 @@ pub struct RtmpUrl {
     pub start: Option<f64>,
     /// Seconds into the stream to stop at (`stop=`).
     pub stop: Option<f64>,
-    /// `swfVfy=` was true. Recorded only: SWF verification is not implemented,
-    /// so a session may want to warn when the server asks for it.
+    /// `swfVfy=` was true: the caller fetches the SWF at `swfUrl` and fills
+    /// [`RtmpUrl::swf`] from it (`swf::SwfIdentity::of_uncompressed`), unless given.
     pub swf_vfy: bool,
+    /// The SWF a server's verification request is answered with: `swfhash=` (64 hex
+    /// digits, rtmpdump's `--swfhash`) and `swfsize=` (`--swfsize`), both or neither.
+    pub swf: Option<SwfIdentity>,
 }
 
 #[derive(Debug, thiserror::Error, Clone, PartialEq)]
@@ -192,7 +216,10 @@ pub fn parse(input: &str) -> Result<RtmpUrl, UrlError> {
         start: None,
         stop: None,
         swf_vfy: false,
+        swf: None,
     };
+    let mut swf_hash: Option<String> = None;
+    let mut swf_size: Option<u32> = None;
 
     let mut tc_url = None;
     let mut app_overridden = false;
@@ -224,6 +251,8 @@ pub fn parse(input: &str) -> Result<RtmpUrl, UrlError> {
             "start" => url.start = Some(parse_seconds(name, &value)?),
             "stop" => url.stop = Some(parse_seconds(name, &value)?),
             "swfvfy" => url.swf_vfy = parse_bool(&value),
+            "swfhash" => swf_hash = Some(value),
+            "swfsize" => swf_size = Some(parse_u32(name, &value)?),
             // Only tunes the SWF hash cache, which verification would use.
             "swfage" => {
                 parse_u32(name, &value)?;
@@ -241,6 +270,24 @@ pub fn parse(input: &str) -> Result<RtmpUrl, UrlError> {
         }
     }
     url.conn = conn.finish()?;
+    url.swf =
+        match (swf_hash, swf_size) {
+            (None, None) => None,
+            (Some(hash), Some(size)) => Some(SwfIdentity::from_hex(&hash, size).ok_or_else(
+                || UrlError::BadValue {
+                    option: "swfhash".into(),
+                    value: clip(&hash),
+                    reason: "expected 64 hex digits (the SWF's HMAC-SHA256)",
+                },
+            )?),
+            (Some(_), None) | (None, Some(_)) => {
+                return Err(UrlError::BadValue {
+                    option: "swfhash".into(),
+                    value: String::new(),
+                    reason: "swfhash= and swfsize= go together",
+                });
+            }
+        };
 
     url.tc_url = match tc_url {
         Some(t) => t,
@@ -353,9 +400,9 @@ fn parse_scheme(text: &str) -> Result<Scheme, UrlError> {
     match text.to_ascii_lowercase().as_str() {
         "rtmp" => Ok(Scheme::Rtmp),
         "rtmps" => Ok(Scheme::Rtmps),
-        "rtmpe" => unsupported("rtmpe", "encrypted RTMP"),
-        "rtmpt" => unsupported("rtmpt", "RTMP over HTTP tunnelling"),
-        "rtmpte" => unsupported("rtmpte", "encrypted RTMP over HTTP tunnelling"),
+        "rtmpe" => Ok(Scheme::Rtmpe),
+        "rtmpt" => Ok(Scheme::Rtmpt),
+        "rtmpte" => Ok(Scheme::Rtmpte),
         "rtmpts" => unsupported("rtmpts", "RTMP over HTTPS tunnelling"),
         "rtmfp" => unsupported("rtmfp", "RTMFP, the UDP protocol"),
         _ => Err(UrlError::UnknownScheme(clip(text))),
@@ -968,15 +1015,11 @@ mod tests {
 
     #[test]
     fn schemes() {
-        assert_eq!(
-            err("rtmpe://h/a/s").to_string(),
-            "rtmpe:// is not supported yet (encrypted RTMP)"
-        );
-        assert_eq!(
-            err("rtmpt://h/a/s").to_string(),
-            "rtmpt:// is not supported yet (RTMP over HTTP tunnelling)"
-        );
-        for s in ["rtmpte", "rtmpts", "RTMFP"] {
+        assert_eq!(p("rtmpe://h/a/s").scheme, Scheme::Rtmpe);
+        assert_eq!(p("rtmpe://h/a/s").port, 1935);
+        assert_eq!(p("rtmpt://h/a/s").port, 80);
+        assert!(p("rtmpte://h/a/s").scheme.encrypted() && p("rtmpte://h/a/s").scheme.tunnelled());
+        for s in ["rtmpts", "RTMFP"] {
             let e = err(&format!("{s}://h/a"));
             assert!(matches!(e, UrlError::UnsupportedScheme { .. }), "{s}");
             assert!(e.to_string().contains("not supported yet"), "{e}");

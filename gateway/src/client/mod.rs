@@ -4,4 +4,6 @@
 
 pub mod http;
 pub mod rtmp;
+pub mod rtmpt;
+pub mod swf;
 pub mod transport;

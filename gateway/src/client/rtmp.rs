@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use flashless_core::flv::Tag;
 use flashless_core::rtmp::session::{ClientEvent, ClientMode, ClientSession};
 use flashless_core::rtmp::url::{RtmpUrl, Scheme};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -25,8 +26,25 @@ impl RtmpClient {
         let peer = transport::peer_name(&url.host, url.port);
         let read_timeout = Duration::from_secs(u64::from(url.timeout_secs.max(1)));
         let tls = url.scheme == Scheme::Rtmps;
-        let stream = transport::connect(&url.host, url.port, tls, &[], read_timeout).await?;
-        let session = ClientSession::new(url.clone(), mode, 0, &random_bytes(1528));
+        let mut url = url.clone();
+        if url.swf_vfy
+            && url.swf.is_none()
+            && let Some(swf_url) = url.swf_url.clone()
+        {
+            url.swf = Some(super::swf::identity(&swf_url, read_timeout).await?);
+        }
+        let mut stream = transport::connect(&url.host, url.port, tls, &[], read_timeout).await?;
+        if url.scheme.tunnelled() {
+            let pipe = super::rtmpt::open(stream, &peer, read_timeout)
+                .await
+                .with_context(|| format!("opening an RTMPT tunnel to {peer}"))?;
+            stream = Box::new(pipe);
+        }
+        let session = if url.scheme.encrypted() {
+            ClientSession::encrypted(url, mode, 0, &random_bytes(1528), &random_bytes(128))
+        } else {
+            ClientSession::new(url, mode, 0, &random_bytes(1528))
+        };
         let mut client = RtmpClient {
             stream,
             session,
@@ -63,6 +81,38 @@ impl RtmpClient {
         }
     }
 
+    /// Reads what the server sent, without a time limit, and feeds it to the session;
+    /// `false` when the server closed the connection. Cancel-safe: a publisher waits on
+    /// it beside its own clock and drops it when the next tag is due.
+    pub async fn read_some(&mut self) -> Result<bool> {
+        let n = self
+            .stream
+            .read(&mut self.buf)
+            .await
+            .with_context(|| format!("reading from {}", self.peer))?;
+        if n == 0 {
+            return Ok(false);
+        }
+        let data = self.buf.get(..n).unwrap_or_default();
+        self.session
+            .feed(data)
+            .with_context(|| format!("rtmp session with {}", self.peer))?;
+        Ok(true)
+    }
+
+    /// The next event already decoded, without reading.
+    pub fn poll_event(&mut self) -> Option<ClientEvent> {
+        self.session.poll_event()
+    }
+
+    /// Sends a tag of the published stream and writes it out.
+    pub async fn send_tag(&mut self, tag: &Tag) -> Result<()> {
+        self.session
+            .send_tag(tag)
+            .with_context(|| format!("publishing to {}", self.peer))?;
+        self.flush().await
+    }
+
     /// Ends the stream politely and closes the connection.
     pub async fn close(mut self) -> Result<()> {
         self.session.close();
@@ -71,7 +121,7 @@ impl RtmpClient {
         Ok(())
     }
 
-    async fn flush(&mut self) -> Result<()> {
+    pub async fn flush(&mut self) -> Result<()> {
         while let Some(bytes) = self.session.poll_transmit() {
             self.stream
                 .write_all(&bytes)
@@ -84,6 +134,8 @@ impl RtmpClient {
 
 /// Handshake filler. It needs to be unpredictable enough that digests differ per
 /// connection, not cryptographically strong: the std hasher's random keys suffice.
+/// RTMPE's Diffie–Hellman keys come from here too: RTMPE is obfuscation with RC4 and
+/// published keys, not confidentiality, so nothing stronger would buy anything.
 pub fn random_bytes(n: usize) -> Vec<u8> {
     use std::hash::{BuildHasher, Hasher};
     let state = std::collections::hash_map::RandomState::new();

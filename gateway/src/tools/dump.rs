@@ -191,7 +191,7 @@ pub async fn run(args: DumpArgs) -> Result<()> {
 }
 
 /// The `bytes  media time  bitrate` line rtmpdump users expect on a terminal.
-struct Progress {
+pub(crate) struct Progress {
     enabled: bool,
     bytes: u64,
     media_ms: u32,
@@ -200,7 +200,7 @@ struct Progress {
 }
 
 impl Progress {
-    fn new(enabled: bool) -> Self {
+    pub(crate) fn new(enabled: bool) -> Self {
         Progress {
             enabled,
             bytes: 0,
@@ -210,7 +210,7 @@ impl Progress {
         }
     }
 
-    fn tag(&mut self, len: usize, ts: u32) {
+    pub(crate) fn tag(&mut self, len: usize, ts: u32) {
         self.bytes += len as u64;
         self.media_ms = self.media_ms.max(ts);
         if self
@@ -222,7 +222,7 @@ impl Progress {
         }
     }
 
-    fn finish(&mut self, reason: &str) {
+    pub(crate) fn finish(&mut self, reason: &str) {
         self.draw("\n");
         if self.enabled {
             eprintln!("done: {reason}");

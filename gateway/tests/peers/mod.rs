@@ -66,6 +66,11 @@ impl Nginx {
     pub fn start(chunk_size: u32) -> lab::NginxRtmp {
         or_fail(lab::NginxRtmp::start(chunk_size))
     }
+
+    /// On `port`: a restarted server comes back where its clients look.
+    pub fn start_on(port: u16, chunk_size: u32) -> lab::NginxRtmp {
+        or_fail(lab::NginxRtmp::start_on(port, chunk_size))
+    }
 }
 
 /// ffmpeg publishing a generated H.264 + AAC stream in real time.

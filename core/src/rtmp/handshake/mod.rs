@@ -27,6 +27,8 @@ use hmac::digest::{Key, KeyInit};
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
+#[cfg(feature = "rtmpe")]
+pub mod rtmpe;
 #[cfg(test)]
 mod tests;
 
@@ -60,6 +62,11 @@ const CLIENT_VERSION: [u8; 4] = [0x09, 0x00, 0x7c, 0x02];
 /// falls back to the plain handshake on a zero S1 version, and ffmpeg only
 /// checks S1/S2 digests when the first byte is >= 3.
 const SERVER_VERSION: [u8; 4] = [0x03, 0x05, 0x01, 0x01];
+/// Version sent in an RTMPE C1: ffmpeg's 9.0.124.2, not librtmp's 128.0.3.2, which
+/// librtmp-based servers take for "Flash Player 10" and answer with the XTEA-signed
+/// type 8 handshake that is not spoken here.
+#[cfg(feature = "rtmpe")]
+const RTMPE_CLIENT_VERSION: [u8; 4] = CLIENT_VERSION;
 
 type Packet = [u8; PACKET_LEN];
 type HmacSha256 = Hmac<Sha256>;
@@ -110,6 +117,14 @@ pub enum HandshakeError {
         packet: &'static str,
         version: u8,
     },
+    /// We asked for RTMPE (C0 = 6) and the server answered plain RTMP.
+    #[error(
+        "the server answered rtmpe:// with plain RTMP (S0 = {version}): it does not offer RTMPE"
+    )]
+    NotEncrypted { version: u8 },
+    #[cfg(feature = "rtmpe")]
+    #[error(transparent)]
+    Rtmpe(#[from] rtmpe::RtmpeError),
 }
 
 fn version_problem(version: u8) -> String {
@@ -165,6 +180,17 @@ pub struct Handshake {
     peer_version: [u8; 4],
     peer_digest: Option<(DigestScheme, [u8; DIGEST_LEN])>,
     peer_response_verified: bool,
+    /// RTMPE: C0/S0 is 6 and C1/S1 carry a Diffie–Hellman key (see `rtmpe`).
+    encrypted: bool,
+    /// Client: the last 32 bytes of the server's S1, which key SWF verification.
+    s1_tail: [u8; DIGEST_LEN],
+    /// Server: the private key to use if a client asks for RTMPE.
+    #[cfg(feature = "rtmpe")]
+    dh_private: Option<Vec<u8>>,
+    #[cfg(feature = "rtmpe")]
+    dh: Option<rtmpe::KeyPair>,
+    #[cfg(feature = "rtmpe")]
+    cipher: Option<rtmpe::Cipher>,
 }
 
 impl std::fmt::Debug for Handshake {
@@ -240,7 +266,66 @@ impl Handshake {
             peer_version: [0; 4],
             peer_digest: None,
             peer_response_verified: false,
+            encrypted: false,
+            s1_tail: [0; DIGEST_LEN],
+            #[cfg(feature = "rtmpe")]
+            dh_private: None,
+            #[cfg(feature = "rtmpe")]
+            dh: None,
+            #[cfg(feature = "rtmpe")]
+            cipher: None,
         }
+    }
+
+    /// RTMPE client (`rtmpe://`): C0 = 6 and the digest in scheme 1 as librtmp and
+    /// ffmpeg send them, with the Diffie–Hellman public key made from
+    /// `dh_private` (random bytes from the caller). After the handshake,
+    /// [`Handshake::take_cipher`] gives the RC4 streams for everything that follows.
+    #[cfg(feature = "rtmpe")]
+    pub fn client_encrypted(epoch: u32, random: &[u8], dh_private: &[u8]) -> Self {
+        let mut hs = Self::new(Role::Client, epoch, random);
+        hs.encrypted = true;
+        hs.dh = Some(rtmpe::KeyPair::new(dh_private));
+        hs.build_own(RTMPE_CLIENT_VERSION, Some(DigestScheme::Scheme1));
+        hs.own_scheme = Some(DigestScheme::Scheme1);
+        hs
+    }
+
+    /// Server: also accept RTMPE clients (C0 = 6 or 8), answering with a key made from
+    /// `dh_private`; the key is only computed if a client asks.
+    #[cfg(feature = "rtmpe")]
+    pub fn accept_rtmpe(&mut self, dh_private: &[u8]) {
+        if self.role == Role::Server {
+            self.dh_private = Some(dh_private.to_vec());
+        }
+    }
+
+    /// The RC4 streams of an RTMPE connection, once the handshake is done (once).
+    #[cfg(feature = "rtmpe")]
+    pub fn take_cipher(&mut self) -> Option<rtmpe::Cipher> {
+        if self.stage == Stage::Done {
+            self.cipher.take()
+        } else {
+            None
+        }
+    }
+
+    /// The last 32 bytes of the server's S1 (ours on a server): the key of the
+    /// SWF verification answer (`rtmp::swf`).
+    pub fn s1_tail(&self) -> [u8; DIGEST_LEN] {
+        match self.role {
+            Role::Client => self.s1_tail,
+            Role::Server => {
+                let mut tail = [0; DIGEST_LEN];
+                tail.copy_from_slice(&self.own[SIGNED_LEN..]);
+                tail
+            }
+        }
+    }
+
+    /// Whether this is an RTMPE handshake.
+    pub fn is_encrypted(&self) -> bool {
+        self.encrypted
     }
 
     /// Feeds received bytes and returns how many were consumed. Bytes past
@@ -253,13 +338,7 @@ impl Handshake {
                 Stage::Done => break,
                 Stage::Version => {
                     let Some(&version) = rest.first() else { break };
-                    if version != RTMP_VERSION {
-                        let packet = match self.role {
-                            Role::Client => "S0",
-                            Role::Server => "C0",
-                        };
-                        return Err(HandshakeError::UnsupportedVersion { packet, version });
-                    }
+                    self.check_version(version)?;
                     used += 1;
                     self.stage = Stage::First;
                 }
@@ -278,7 +357,7 @@ impl Handshake {
                     used += n;
                     if self.rx_len == PACKET_LEN {
                         self.rx_len = 0;
-                        self.on_packet();
+                        self.on_packet()?;
                     }
                 }
             }
@@ -330,13 +409,45 @@ impl Handshake {
         self.peer_version
     }
 
-    /// Fills our C1/S1 (time, version, random, optional digest) and queues
-    /// C0/S0 + C1/S1.
+    /// The peer's C0/S0: 3, or an RTMPE 6 (8) where one was asked for or is accepted.
+    fn check_version(&mut self, version: u8) -> Result<(), HandshakeError> {
+        let packet = match self.role {
+            Role::Client => "S0",
+            Role::Server => "C0",
+        };
+        match (self.role, version) {
+            (Role::Client, RTMP_VERSION) if self.encrypted => {
+                Err(HandshakeError::NotEncrypted { version })
+            }
+            (_, RTMP_VERSION) => Ok(()),
+            #[cfg(feature = "rtmpe")]
+            (Role::Client, rtmpe::RTMPE_VERSION) if self.encrypted => Ok(()),
+            // 8 asks for XTEA-wrapped signatures; answering 6 is what a server without
+            // them does, and librtmp and ffmpeg follow the server's byte.
+            #[cfg(feature = "rtmpe")]
+            (Role::Server, 6 | 8) if self.dh_private.is_some() => {
+                self.encrypted = true;
+                Ok(())
+            }
+            _ => Err(HandshakeError::UnsupportedVersion { packet, version }),
+        }
+    }
+
+    /// Fills our C1/S1 (time, version, random, RTMPE key, optional digest) and
+    /// queues C0/S0 + C1/S1.
     fn build_own(&mut self, version: [u8; 4], scheme: Option<DigestScheme>) {
         let own = &mut *self.own;
         own[..4].copy_from_slice(&self.epoch.to_be_bytes());
         own[4..8].copy_from_slice(&version);
         fill_random(&mut own[8..], &self.random, 0);
+        #[cfg(feature = "rtmpe")]
+        if let (true, Some(dh), Some(scheme)) = (self.encrypted, &self.dh, scheme) {
+            // Before the digest, which signs it.
+            let at = rtmpe::key_offset(own, scheme);
+            if let Some(slot) = own.get_mut(at..at + rtmpe::KEY_LEN) {
+                slot.copy_from_slice(dh.public());
+            }
+        }
         self.own_digest = scheme.map(|scheme| {
             let key = match self.role {
                 Role::Client => &FP_KEY[..FP_KEY_PARTIAL],
@@ -344,14 +455,15 @@ impl Handshake {
             };
             write_digest(own, scheme, key)
         });
-        self.tx.push(RTMP_VERSION);
+        let c0 = if self.encrypted { 6 } else { RTMP_VERSION };
+        self.tx.push(c0);
         self.tx.extend_from_slice(&*self.own);
     }
 
-    fn on_packet(&mut self) {
+    fn on_packet(&mut self) -> Result<(), HandshakeError> {
         match self.stage {
             Stage::First => {
-                self.on_peer_first();
+                self.on_peer_first()?;
                 self.stage = Stage::Second;
             }
             Stage::Second => {
@@ -360,13 +472,15 @@ impl Handshake {
             }
             Stage::Version | Stage::Done => {}
         }
+        Ok(())
     }
 
     /// The peer's C1 (server) or S1 (client) is in `rx`.
-    fn on_peer_first(&mut self) {
+    fn on_peer_first(&mut self) -> Result<(), HandshakeError> {
         let rx = &*self.rx;
         self.peer_epoch = u32::from_be_bytes([rx[0], rx[1], rx[2], rx[3]]);
         self.peer_version = [rx[4], rx[5], rx[6], rx[7]];
+        self.s1_tail.copy_from_slice(&rx[SIGNED_LEN..]);
         let (peer_key, own_full_key): (&[u8], &[u8]) = match self.role {
             Role::Client => (&FMS_KEY[..FMS_KEY_PARTIAL], FP_KEY),
             Role::Server => (&FP_KEY[..FP_KEY_PARTIAL], FMS_KEY),
@@ -378,6 +492,19 @@ impl Handshake {
         // Unlike nginx-rtmp we look for a digest even behind a zero version
         // (as SRS does): a valid digest is unmistakable either way.
         self.peer_digest = find_digest(rx, peer_key, first_scheme);
+        #[cfg(feature = "rtmpe")]
+        if self.encrypted {
+            let packet = match self.role {
+                Role::Client => "S1",
+                Role::Server => "C1",
+            };
+            if self.peer_digest.is_none() {
+                return Err(rtmpe::RtmpeError::NoDigest { packet }.into());
+            }
+            if self.dh.is_none() {
+                self.dh = self.dh_private.as_deref().map(rtmpe::KeyPair::new);
+            }
+        }
 
         if self.role == Role::Server {
             match self.peer_digest {
@@ -397,6 +524,31 @@ impl Handshake {
             }
             None => self.tx.extend_from_slice(&*self.rx),
         }
+        #[cfg(feature = "rtmpe")]
+        if self.encrypted {
+            self.start_cipher()?;
+        }
+        Ok(())
+    }
+
+    /// RTMPE: the shared secret from the peer's key (placed after its digest's scheme)
+    /// and ours, and the RC4 streams from it.
+    #[cfg(feature = "rtmpe")]
+    fn start_cipher(&mut self) -> Result<(), HandshakeError> {
+        let packet = match self.role {
+            Role::Client => "S1",
+            Role::Server => "C1",
+        };
+        let (Some((scheme, _)), Some(dh)) = (self.peer_digest, &self.dh) else {
+            return Err(rtmpe::RtmpeError::NoDigest { packet }.into());
+        };
+        let at = rtmpe::key_offset(&self.rx, scheme);
+        let peer = self.rx.get(at..at + rtmpe::KEY_LEN).unwrap_or_default();
+        let secret = dh
+            .shared(peer)
+            .ok_or(rtmpe::RtmpeError::BadPublicKey { packet, offset: at })?;
+        self.cipher = Some(rtmpe::Cipher::new(&secret, dh.public(), peer));
+        Ok(())
     }
 
     /// Checks the peer's C2 (server) or S2 (client) in `rx` against our
@@ -431,7 +583,7 @@ fn fill_random(dst: &mut [u8], random: &[u8], start: usize) {
 /// HMAC accepts keys of any length (RFC 2104 §2: longer than the 64-byte
 /// block are hashed first, shorter are zero-padded), so the key is brought to
 /// block size here and the infallible fixed-size constructor is used.
-fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; DIGEST_LEN] {
+pub(crate) fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; DIGEST_LEN] {
     let mut block = Key::<HmacSha256>::default();
     if key.len() > block.len() {
         let hashed = Sha256::digest(key);

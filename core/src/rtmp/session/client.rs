@@ -12,6 +12,7 @@ use crate::flv::{Tag, TagType};
 use crate::rtmp::handshake::{Handshake, HandshakeMode};
 use crate::rtmp::message::{self, Command, Message, UserControl};
 use crate::rtmp::url::RtmpUrl;
+use crate::rtmp::{secure_token, swf};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClientMode {
@@ -83,6 +84,25 @@ impl ClientSession {
         }
     }
 
+    /// An RTMPE client (`rtmpe://`): as [`ClientSession::new`], with the Diffie–Hellman
+    /// private key from `dh_private` (random bytes from the caller).
+    #[cfg(feature = "rtmpe")]
+    pub fn encrypted(
+        url: RtmpUrl,
+        mode: ClientMode,
+        epoch: u32,
+        random: &[u8],
+        dh_private: &[u8],
+    ) -> Self {
+        ClientSession {
+            conn: Connection::new(
+                Handshake::client_encrypted(epoch, random, dh_private),
+                SessionLimits::default(),
+            ),
+            ..ClientSession::new(url, mode, epoch, &[])
+        }
+    }
+
     /// Feeds bytes received from the server. An error means the session is over.
     pub fn feed(&mut self, data: &[u8]) -> Result<(), SessionError> {
         if self.conn.feed(data)? {
@@ -97,6 +117,11 @@ impl ClientSession {
                     0,
                     0,
                 ),
+                Message::UserControl(UserControl::Other { event, .. })
+                    if event == swf::REQUEST_EVENT =>
+                {
+                    self.on_swf_verify_request()
+                }
                 Message::UserControl(UserControl::StreamEof(id)) if Some(id) == self.stream_id => {
                     self.events.push_back(ClientEvent::StreamEnd {
                         reason: "StreamEOF".into(),
@@ -267,6 +292,7 @@ impl ClientSession {
             0,
             0,
         );
+        self.answer_secure_token(&c);
         let playpath = self.url.playpath.clone();
         match self.mode {
             ClientMode::Play => {
@@ -306,6 +332,35 @@ impl ClientSession {
             properties: c.object,
             info,
         });
+    }
+
+    /// librtmp answers only when it knows the SWF (`swfhash=`/`swfsize=`); a server
+    /// that demands verification then closes the connection, as it does for librtmp.
+    fn on_swf_verify_request(&mut self) {
+        let Some(swf) = self.url.swf else { return };
+        let answer = swf.response(&self.conn.handshake().s1_tail());
+        let msg = Message::UserControl(UserControl::Other {
+            event: swf::RESPONSE_EVENT,
+            data: Bytes::copy_from_slice(&answer),
+        });
+        self.conn.send(&msg, csid::CONTROL, 0, 0);
+    }
+
+    /// SecureToken: a `secureToken` in the connect result, with `token=` given, is
+    /// answered with its decryption before anything else (librtmp's order).
+    fn answer_secure_token(&mut self, c: &Command) {
+        let Some(key) = &self.url.token else { return };
+        let challenge = std::iter::once(&c.object)
+            .chain(&c.args)
+            .find_map(|v| v.get("secureToken")?.as_str());
+        let Some(challenge) = challenge else { return };
+        let plain = secure_token::decrypt(key, challenge);
+        let answer = String::from_utf8_lossy(&plain).into_owned();
+        self.conn.send_command(
+            Command::new("secureTokenResponse", 0.0, Value::Null, vec![answer.into()]),
+            csid::COMMAND,
+            0,
+        );
     }
 
     fn on_stream_created(&mut self, c: &Command) -> Result<(), SessionError> {

@@ -25,6 +25,9 @@ pub(crate) struct Connection {
     peer_window: u32,
     last_ack: u64,
     amf_limits: amf::Limits,
+    /// RTMPE: the RC4 streams every byte after the handshake goes through.
+    #[cfg(feature = "rtmpe")]
+    cipher: Option<crate::rtmp::handshake::rtmpe::Cipher>,
 }
 
 impl Connection {
@@ -39,6 +42,8 @@ impl Connection {
             bytes_in: 0,
             peer_window: 0,
             last_ack: 0,
+            #[cfg(feature = "rtmpe")]
+            cipher: None,
         };
         c.flush_handshake();
         c
@@ -57,6 +62,17 @@ impl Connection {
             }
             self.handshake_done = true;
             completed = true;
+            #[cfg(feature = "rtmpe")]
+            {
+                self.cipher = self.handshake.take_cipher();
+            }
+        }
+        #[cfg(feature = "rtmpe")]
+        if let Some(cipher) = &mut self.cipher {
+            let mut plain = data.to_vec();
+            cipher.decrypt(&mut plain);
+            self.decoder.push(&plain);
+            data = &[];
         }
         self.decoder.push(data);
         // RTMP 1.0 §5.4.3: acknowledge once a window's worth of bytes has arrived.
@@ -99,8 +115,14 @@ impl Connection {
     }
 
     pub fn send(&mut self, msg: &Message, csid: u32, timestamp: u32, stream_id: u32) {
+        #[cfg(feature = "rtmpe")]
+        let start = self.out.len();
         self.encoder
             .encode(&msg.to_raw(csid, timestamp, stream_id), &mut self.out);
+        #[cfg(feature = "rtmpe")]
+        if let (Some(cipher), Some(new)) = (&mut self.cipher, self.out.get_mut(start..)) {
+            cipher.encrypt(new);
+        }
         if let Message::SetChunkSize(n) = msg {
             self.encoder.set_chunk_size(*n);
         }
@@ -126,6 +148,15 @@ impl Connection {
     /// Announces our chunk size and acknowledgement window.
     pub fn send_chunk_size(&mut self) {
         self.send(&Message::SetChunkSize(CHUNK_SIZE), csid::CONTROL, 0, 0);
+    }
+
+    pub fn handshake(&self) -> &Handshake {
+        &self.handshake
+    }
+
+    #[cfg(feature = "rtmpe")]
+    pub fn handshake_mut(&mut self) -> &mut Handshake {
+        &mut self.handshake
     }
 
     pub fn poll_transmit(&mut self) -> Option<Bytes> {

@@ -50,6 +50,8 @@ pub enum SessionError {
     TooManyStreams { limit: usize },
     #[error("publish or play on stream {stream_id}, which is not an idle stream")]
     StreamNotIdle { stream_id: u32 },
+    #[error("SWF verification failed: {reason}")]
+    SwfVerificationFailed { reason: &'static str },
     #[error("{what} is only possible {when}")]
     WrongState {
         what: &'static str,

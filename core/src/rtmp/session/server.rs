@@ -12,6 +12,7 @@ use crate::flv::Tag;
 use crate::rtmp::chunk::ChunkLimits;
 use crate::rtmp::handshake::Handshake;
 use crate::rtmp::message::{Command, Message, UserControl};
+use crate::rtmp::swf::{self, SwfIdentity};
 
 /// Streams one connection may create: Flash uses one or two; this bounds the state a peer can make us hold.
 const MAX_STREAMS: usize = 16;
@@ -56,6 +57,10 @@ pub struct ServerSession {
     /// The chunk limits once a publish is accepted; lower ones apply until then.
     publish_limits: ChunkLimits,
     activity: u64,
+    /// SWF verification demanded: the SWF, and the `Connect` event held until it passes.
+    swf: Option<SwfIdentity>,
+    swf_verified: bool,
+    held_connect: Option<ServerEvent>,
 }
 
 impl ServerSession {
@@ -80,6 +85,9 @@ impl ServerSession {
             events: VecDeque::new(),
             publish_limits: limits.chunk,
             activity: 0,
+            swf: None,
+            swf_verified: false,
+            held_connect: None,
         }
     }
 
@@ -90,14 +98,42 @@ impl ServerSession {
         self.activity
     }
 
+    /// Demands SWF verification as Flash Media Server does: the server asks right after
+    /// the handshake, `connect` is reported only once the answer matches `swf`, and a
+    /// wrong answer, or a command after `connect` before the answer, ends the session
+    /// ([`SessionError::SwfVerificationFailed`]).
+    pub fn require_swf(mut self, swf: SwfIdentity) -> Self {
+        self.swf = Some(swf);
+        self
+    }
+
+    /// Also accepts RTMPE clients, with a Diffie–Hellman key made from `dh_private`
+    /// (random bytes from the caller) if one asks.
+    #[cfg(feature = "rtmpe")]
+    pub fn with_rtmpe(mut self, dh_private: &[u8]) -> Self {
+        self.conn.handshake_mut().accept_rtmpe(dh_private);
+        self
+    }
+
     /// Feeds bytes received from the client. An error means the session is over.
     pub fn feed(&mut self, data: &[u8]) -> Result<(), SessionError> {
-        self.conn.feed(data)?;
+        if self.conn.feed(data)? && self.swf.is_some() {
+            let ask = Message::UserControl(UserControl::Other {
+                event: swf::REQUEST_EVENT,
+                data: swf::request(),
+            });
+            self.conn.send(&ask, csid::CONTROL, 0, 0);
+        }
         while let Some((raw, msg)) = self.conn.next_message()? {
             match msg {
                 Message::Command(c) => {
                     self.activity += 1;
-                    self.on_command(c, raw.stream_id)?;
+                    self.on_command(c, raw.stream_id)?
+                }
+                Message::UserControl(UserControl::Other { event, data })
+                    if event == swf::RESPONSE_EVENT =>
+                {
+                    self.on_swf_response(&data)?
                 }
                 _ if self.state(raw.stream_id) == Some(StreamState::Publishing) => {
                     self.activity += 1;
@@ -250,6 +286,20 @@ impl ServerSession {
         );
     }
 
+    fn on_swf_response(&mut self, data: &[u8]) -> Result<(), SessionError> {
+        let Some(swf) = self.swf else { return Ok(()) };
+        if !swf.check(&self.conn.handshake().s1_tail(), data) {
+            return Err(SessionError::SwfVerificationFailed {
+                reason: "the answer is not that of the required SWF",
+            });
+        }
+        self.swf_verified = true;
+        if let Some(event) = self.held_connect.take() {
+            self.events.push_back(event);
+        }
+        Ok(())
+    }
+
     fn on_command(&mut self, c: Command, stream_id: u32) -> Result<(), SessionError> {
         let first_string = || {
             c.args
@@ -281,17 +331,27 @@ impl ServerSession {
                     .unwrap_or(0.0);
                 self.connect_received = true;
                 self.connect_transaction = Some(c.transaction_id);
-                self.events.push_back(ServerEvent::Connect {
+                let event = ServerEvent::Connect {
                     app,
                     tc_url,
                     object: c.object,
-                });
+                };
+                if self.swf.is_some() && !self.swf_verified {
+                    self.held_connect = Some(event);
+                } else {
+                    self.events.push_back(event);
+                }
             }
             // Commands after connect but before the caller decided are fine: clients may
             // pipeline, and the caller sees the Connect event first and closes on reject.
             _ if !self.connect_received => {
                 return Err(SessionError::BeforeConnect {
                     command: c.name.clone(),
+                });
+            }
+            _ if self.held_connect.is_some() => {
+                return Err(SessionError::SwfVerificationFailed {
+                    reason: "a command came before the answer to the verification request",
                 });
             }
             "createStream" => {

@@ -5,6 +5,7 @@ use bytes::Bytes;
 use super::*;
 use crate::amf::Value;
 use crate::flv::{Tag, TagType};
+use crate::rtmp::message::Message;
 use crate::rtmp::url::RtmpUrl;
 
 fn url(s: &str) -> RtmpUrl {
@@ -302,6 +303,170 @@ fn ffmpeg_publish_capture_yields_connect_publish_and_media() {
         &[0x17, 0x00],
         "an AVC sequence header on a keyframe comes first"
     );
+}
+
+#[cfg(feature = "rtmpe")]
+#[test]
+fn rtmpe_client_publishes_through_an_encrypted_connection() {
+    let mut relay = Relay {
+        session: ServerSession::new(0, &[9; 1528]).with_rtmpe(&[5; 128]),
+        ..Relay::new()
+    };
+    let mut publisher = ClientSession::encrypted(
+        url("rtmpe://127.0.0.1/live/cam"),
+        ClientMode::Publish,
+        0,
+        &[1; 1528],
+        &[3; 128],
+    );
+    let first = publisher.poll_transmit().expect("C0 C1");
+    assert_eq!(first[0], 6, "RTMPE's C0");
+    relay.session.feed(&first).unwrap();
+    let events = pump(&mut publisher, &mut relay).unwrap();
+    assert!(events.contains(&ClientEvent::Publishing), "{events:?}");
+    let tags = vec![video(0, 9000), video(40, 100)];
+    for t in &tags {
+        publisher.send_tag(t).unwrap();
+    }
+    // On the wire the tag's bytes are not in the clear.
+    let wire = publisher.poll_transmit().expect("the tags");
+    assert!(!wire.windows(16).any(|w| w == [0xAB; 16]));
+    relay.session.feed(&wire).unwrap();
+    relay.handle_events();
+    assert_eq!(relay.received, tags);
+}
+
+#[cfg(feature = "rtmpe")]
+#[test]
+fn a_plain_client_still_works_on_an_rtmpe_server() {
+    let mut relay = Relay {
+        session: ServerSession::new(0, &[9; 1528]).with_rtmpe(&[5; 128]),
+        ..Relay::new()
+    };
+    let mut player = ClientSession::new(
+        url("rtmp://127.0.0.1/live/cam"),
+        ClientMode::Play,
+        0,
+        &[2; 1528],
+    );
+    let events = pump(&mut player, &mut relay).unwrap();
+    assert!(events.contains(&ClientEvent::Playing), "{events:?}");
+}
+
+fn swf() -> crate::rtmp::swf::SwfIdentity {
+    crate::rtmp::swf::SwfIdentity {
+        hash: [0x5a; 32],
+        size: 123_456,
+    }
+}
+
+#[test]
+fn swf_verification_lets_the_right_swf_connect() {
+    let mut relay = Relay {
+        session: ServerSession::new(0, &[9; 1528]).require_swf(swf()),
+        ..Relay::new()
+    };
+    let hash = "5a".repeat(32);
+    let mut player = ClientSession::new(
+        url(&format!(
+            "rtmp://127.0.0.1/live/cam swfhash={hash} swfsize=123456"
+        )),
+        ClientMode::Play,
+        0,
+        &[2; 1528],
+    );
+    let events = pump(&mut player, &mut relay).unwrap();
+    assert!(events.contains(&ClientEvent::Playing), "{events:?}");
+}
+
+#[test]
+fn swf_verification_refuses_a_client_without_the_swf() {
+    for opts in [
+        "",
+        " swfhash=00000000000000000000000000000000000000000000000000000000000000aa swfsize=123456",
+    ] {
+        let mut relay = Relay {
+            session: ServerSession::new(0, &[9; 1528]).require_swf(swf()),
+            ..Relay::new()
+        };
+        let mut player = ClientSession::new(
+            url(&format!("rtmp://127.0.0.1/live/cam{opts}")),
+            ClientMode::Play,
+            0,
+            &[2; 1528],
+        );
+        match pump(&mut player, &mut relay) {
+            // A wrong answer ends the session.
+            Err(SessionError::SwfVerificationFailed { .. }) => assert!(!opts.is_empty()),
+            // No answer: connect is never reported, so never accepted.
+            Ok(events) => {
+                assert!(opts.is_empty());
+                assert!(
+                    !events
+                        .iter()
+                        .any(|e| matches!(e, ClientEvent::Connected { .. }))
+                );
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+}
+
+#[test]
+fn secure_token_is_answered_with_the_decrypted_challenge() {
+    use crate::rtmp::chunk::{ChunkDecoder, ChunkEncoder};
+    let mut relay = Relay::new();
+    let mut player = ClientSession::new(
+        url("rtmp://127.0.0.1/live/cam token=flashless-secret"),
+        ClientMode::Play,
+        0,
+        &[2; 1528],
+    );
+    let mut sent = Vec::new();
+    // The handshake with a real server session, and the client's connect.
+    for _ in 0..2 {
+        while let Some(b) = player.poll_transmit() {
+            sent.extend_from_slice(&b);
+            relay.session.feed(&b).unwrap();
+        }
+        while let Some(b) = relay.session.poll_transmit() {
+            player.feed(&b).unwrap();
+        }
+    }
+    // A connect result as FMS sends it with SecureToken on: the challenge in the info.
+    let challenge = crate::rtmp::secure_token::encrypt("flashless-secret", b"c0ffee-challenge");
+    let info = Value::object([
+        ("code", "NetConnection.Connect.Success".into()),
+        ("secureToken", challenge.as_str().into()),
+    ]);
+    let result = Message::Command(crate::rtmp::message::Command::new(
+        "_result",
+        1.0,
+        Value::Null,
+        vec![info],
+    ));
+    let mut wire = bytes::BytesMut::new();
+    ChunkEncoder::new().encode(&result.to_raw(3, 0, 0), &mut wire);
+    player.feed(&wire).unwrap();
+    while let Some(b) = player.poll_transmit() {
+        sent.extend_from_slice(&b);
+    }
+    // What the client sent after C0 C1 and C2, as messages.
+    let mut decoder = ChunkDecoder::new(Default::default());
+    decoder.push(&sent[1 + 2 * 1536..]);
+    let mut commands = Vec::new();
+    while let Some(raw) = decoder.next_message().unwrap() {
+        if let Ok(Message::Command(c)) = Message::decode(&raw) {
+            commands.push(c);
+        }
+    }
+    let names: Vec<&str> = commands.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(
+        names.get(..2),
+        Some(&["connect", "secureTokenResponse"][..]),
+        "{names:?}"
+    );
+    assert_eq!(commands[1].args, vec![Value::from("c0ffee-challenge")]);
 }
 
 /// The chunks of one message on chunk stream 10, as a peer that has not announced a

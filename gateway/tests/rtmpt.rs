@@ -1,0 +1,97 @@
+//! RTMPT (RTMP over HTTP) on the gateway's RTMP port, as Flash Media Server serves it,
+//! against real peers: ffmpeg's `rtmpt` publishes, rtmpdump (librtmp's RTMPT, and RTMPE
+//! inside it) plays, and the gateway's own client publishes and plays through it.
+
+mod peers;
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use peers::*;
+
+#[test]
+fn ffmpeg_publishes_and_rtmpdump_plays_over_rtmpt() {
+    let gw = Gateway::start(&["--no-demo"]);
+    let url = |scheme: &str| format!("{scheme}://127.0.0.1:{}/live/tunnel", gw.rtmp);
+    let _ffmpeg = ffmpeg_publish(&url("rtmpt"), &[]);
+    gw.wait_live("tunnel");
+    let dir = TempDir::new("rtmpt");
+    for scheme in ["rtmpt", "rtmpte"] {
+        let out = dir.path(&format!("{scheme}.flv"));
+        let rtmpdump = Guard::spawn(
+            Command::new("rtmpdump")
+                .args(["-q", "-v", "-r", &url(scheme), "-o"])
+                .arg(&out)
+                .stdin(Stdio::null()),
+            "rtmpdump",
+        );
+        std::thread::sleep(Duration::from_secs(4));
+        rtmpdump.signal("TERM", Duration::from_secs(5));
+        let probe = ffprobe(&out);
+        assert!(
+            probe.codecs.contains(&"h264".to_owned()) && probe.codecs.contains(&"aac".to_owned()),
+            "{scheme}: {probe:?}"
+        );
+        assert!(probe.duration >= 2.5, "{scheme}: only {} s", probe.duration);
+    }
+}
+
+#[test]
+fn the_gateways_client_publishes_and_plays_over_rtmpt() {
+    let gw = Gateway::start(&["--no-demo"]);
+    let dir = TempDir::new("rtmpt-self");
+    let input = dir.path("in.flv");
+    let made = output_of(
+        Command::new("ffmpeg")
+            .args(["-hide_banner", "-loglevel", "error", "-y"])
+            .args(["-f", "lavfi", "-i", "testsrc=size=320x240:rate=25"])
+            .args(["-f", "lavfi", "-i", "sine=frequency=1000:sample_rate=44100"])
+            .args([
+                "-t",
+                "4",
+                "-c:v",
+                "libx264",
+                "-preset",
+                "ultrafast",
+                "-g",
+                "25",
+            ])
+            .args(["-pix_fmt", "yuv420p", "-c:a", "aac"])
+            .arg(&input),
+        "ffmpeg",
+    );
+    assert!(made.status.success());
+    let url = |scheme: &str| format!("{scheme}://127.0.0.1:{}/live/self", gw.rtmp);
+    let _push = Guard::spawn(
+        flashless()
+            .args(["push", "-q", "--loop"])
+            .arg(&input)
+            .arg(url("rtmpt"))
+            .stdin(Stdio::null()),
+        "flashless push",
+    );
+    gw.wait_live("self");
+    let probe = output_of(
+        flashless().args(["probe", &url("rtmpte")]),
+        "flashless probe",
+    );
+    let text = String::from_utf8_lossy(&probe.stdout);
+    assert!(
+        probe.status.success() && text.contains("audio: mp4a.40.2"),
+        "{text} {}",
+        String::from_utf8_lossy(&probe.stderr)
+    );
+    let out = dir.path("dump.flv");
+    let dump = output_of(
+        flashless()
+            .args(["dump", &url("rtmpt"), "-q", "--duration", "3", "-o"])
+            .arg(&out),
+        "flashless dump",
+    );
+    assert!(
+        dump.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dump.stderr)
+    );
+    assert!(ffprobe(&out).duration >= 2.5);
+}
