@@ -55,7 +55,8 @@ pub async fn live(
     };
     let channel = match admission.admit(&attempt).await {
         Ok(channel) => channel,
-        Err(refusal) => return refuse(&refusal, name, peer),
+        // Readable by the page (CORS), so that it can tell "no such channel" from a lost connection.
+        Err(refusal) => return cors(refuse(&refusal, name, peer), &headers),
     };
     // Viewers send only pings and a close: a few KiB, not tungstenite's 64 MiB, which
     // a viewer could make the gateway buffer with a frame it never finishes.
@@ -63,8 +64,15 @@ pub async fn live(
     let ws = ws
         .ok()
         .map(|ws| ws.max_message_size(max).max_frame_size(max));
-    let mut response = http_flv::start(&channel, ws, app.shutdown.clone());
-    // CORS: pages of allowed origins (checked above) may read HTTP-FLV with fetch().
+    cors(
+        http_flv::start(&channel, ws, app.shutdown.clone()),
+        &headers,
+    )
+}
+
+/// CORS: pages of allowed origins (checked before) may read HTTP-FLV, and its
+/// refusals, with fetch().
+fn cors(mut response: Response, headers: &HeaderMap) -> Response {
     if let Some(origin) = headers.get(header::ORIGIN) {
         response
             .headers_mut()
