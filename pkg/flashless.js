@@ -95,7 +95,8 @@ export function init(module) {
     loading = (async () => {
       let input = module;
       if (input === undefined && isNode()) {
-        const { readFile } = await import('node:fs/promises');
+        // Hidden from bundlers, which would otherwise try to pack Node's fs for the page.
+        const { readFile } = await import(/* webpackIgnore: true */ /* @vite-ignore */ 'node:fs/promises');
         input = await readFile(new URL('./flashless_wasm_bg.wasm', import.meta.url));
       }
       try {

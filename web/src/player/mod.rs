@@ -176,6 +176,17 @@ impl Player {
 
 /// Runs `f` on the core, then hands the events it produced to the page.
 fn with(core: &WeakCore, f: impl FnOnce(&mut Core)) {
+    let mut f = Some(f);
+    run(core, &mut |c| {
+        if let Some(f) = f.take() {
+            f(c);
+        }
+    });
+}
+
+/// [`with`]'s body, once in the wasm rather than once per callback.
+#[inline(never)]
+fn run(core: &WeakCore, f: &mut dyn FnMut(&mut Core)) {
     let Some(rc) = core.upgrade() else { return };
     let (events, callback) = {
         let Ok(mut c) = rc.try_borrow_mut() else {
