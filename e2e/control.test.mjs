@@ -102,3 +102,88 @@ test('the constructor throws Errors with a code', { timeout: 30_000 }, async (t)
     ],
   );
 });
+
+test('a <video> error rebuilds the MediaSource once and plays on; a second one is fatal', { timeout: 60_000 }, async (t) => {
+  const gateway = await startGateway(t);
+  publish(t, gateway, 'cam');
+  const browser = await launchBrowser(t);
+  const page = await openPage(browser, await startSite(t, gateway), { url: `ws://127.0.0.1:${gateway.http}/live/cam.flv` });
+  await until(page, 'playback did not start', playing);
+  await sleep(3000);
+  const steady = await page.evaluate(() => window.player.stats());
+  // One change to chase the start's slip, one back: not one every tick.
+  assert.ok(steady.rateChanges <= 4, `rateChanges ${steady.rateChanges}`);
+
+  await page.evaluate(() => document.getElementById('video').dispatchEvent(new Event('error')));
+  const before = await page.evaluate(() => window.sample());
+  await until(page, 'no playback after the MediaSource was rebuilt', (s) => s.frames > before.frames + 50 && !s.paused, 20_000);
+  let errors = await eventsOf(page, 'error');
+  assert.deepEqual(
+    errors.map((e) => [e.type, e.details, e.fatal]),
+    [['media', 'decode', false]],
+  );
+
+  await page.evaluate(() => document.getElementById('video').dispatchEvent(new Event('error')));
+  await sleep(500);
+  errors = await eventsOf(page, 'error');
+  assert.deepEqual(errors.at(-1) && [errors.at(-1).details, errors.at(-1).fatal], ['decode', true]);
+});
+
+test('retry as a function decides; headers go with HTTP-FLV; a refused play() is autoplayblocked', { timeout: 60_000 }, async (t) => {
+  const gateway = await startGateway(t);
+  publish(t, gateway, 'cam');
+  const browser = await launchBrowser(t);
+  const site = await startSite(t, gateway);
+  const page = await browser.newPage();
+  await page.addInitScript(() => {
+    window.requests = [];
+    const fetch = window.fetch;
+    window.fetch = (url, init) => {
+      window.requests.push({ url: String(url), headers: init && init.headers, credentials: init && init.credentials });
+      return fetch(url, init);
+    };
+    HTMLMediaElement.prototype.play = () => Promise.reject(new DOMException('no gesture', 'NotAllowedError'));
+  });
+  await page.goto(`${site.origin}/e2e/player.html?url=/live/nobody.flv`);
+  await page.waitForFunction(() => window.ready || window.failure);
+
+  const result = await page.evaluate(async (port) => {
+    const { Player } = await import('/pkg/flashless.js');
+    const events = [];
+    const record = (player) => {
+      for (const n of ['error', 'reconnecting', 'autoplayblocked']) player.on(n, (d) => events.push({ n, d }));
+    };
+    // Nobody listens on this port: a connection failure, retried as the function says.
+    const calls = [];
+    const failing = await Player.create(document.createElement('video'), {
+      url: `http://127.0.0.1:${port}/live/cam.flv`,
+      retry: (context) => {
+        calls.push({ attempt: context.attempt, details: context.details, defaultDelayMs: context.defaultDelayMs });
+        return context.attempt < 3 ? 50 : false;
+      },
+    });
+    record(failing);
+    const video = document.createElement('video');
+    document.body.append(video);
+    const playing = await Player.create(video, { url: '/live/cam.flv', headers: { 'x-flashless-test': 'yes' }, withCredentials: true });
+    record(playing);
+    await new Promise((r) => setTimeout(r, 4000));
+    return { calls, events: events.map((e) => ({ n: e.n, details: e.d && e.d.details, fatal: e.d && e.d.fatal })) };
+  }, gateway.http + 1);
+
+  assert.deepEqual(
+    result.calls.map((c) => [c.attempt, c.details, typeof c.defaultDelayMs]),
+    [
+      [1, 'connection', 'number'],
+      [2, 'connection', 'number'],
+      [3, 'connection', 'number'],
+    ],
+  );
+  assert.ok(result.events.some((e) => e.n === 'error' && e.details === 'connection' && e.fatal), JSON.stringify(result.events));
+  assert.ok(result.events.some((e) => e.n === 'autoplayblocked'), JSON.stringify(result.events));
+  const sent = await page.evaluate(() => window.requests.filter((r) => r.url.endsWith('/live/cam.flv') && r.headers));
+  assert.ok(
+    sent.some((r) => r.headers['x-flashless-test'] === 'yes' && r.credentials === 'include'),
+    JSON.stringify(sent),
+  );
+});
