@@ -32,6 +32,8 @@ export interface PlayerOptions {
    * When to connect again after a lost connection. Bounds (defaults: every attempt, 500 ms doubling up
    * to 8 s, with jitter), or a function given each failure that returns the delay in ms, or anything
    * else to stop with a fatal error. By default 401, 403, 404 and a WebSocket closed by policy are fatal.
+   * The function runs while the player decides: to switch URLs (a fresh token), return `false` and
+   * call `load()` on the fatal `error` event.
    */
   retry?: RetryBounds | ((context: RetryContext) => number | false | null | undefined);
   /**

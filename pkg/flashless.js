@@ -36,7 +36,7 @@ const MESSAGES = {
   idle: 'no data for 20 s',
   protocol: 'the stream is not valid FLV',
   demux: 'a tag of the stream could not be remuxed',
-  'codec-unsupported': 'codec not supported by this browser; the other track plays on',
+  'codec-unsupported': (d) => `${d.track} codec ${d.codec} is not supported by this browser; the other track plays on`,
   'codec-change': 'the codec changed and this browser cannot switch codecs',
   'buffer-overflow': 'the SourceBuffer fell behind: queued media dropped, resuming at the next keyframe',
   append: 'appending to the SourceBuffer failed',
@@ -48,9 +48,10 @@ const MESSAGES = {
 
 /** Adds `message` to an error detail from the wasm. */
 function described(detail) {
-  let message = MESSAGES[detail.details] || detail.details;
-  if (detail.track) message = `${detail.track}: ${message}`;
-  if (detail.codec) message += ` (${detail.codec})`;
+  const text = MESSAGES[detail.details] || detail.details;
+  let message = typeof text === 'function' ? text(detail) : text;
+  if (typeof text !== 'function' && detail.track) message = `${detail.track}: ${message}`;
+  if (typeof text !== 'function' && detail.codec) message += ` (${detail.codec})`;
   if (detail.httpStatus && detail.details === 'http-status') message += ` (HTTP ${detail.httpStatus})`;
   if (detail.reason) message += `: ${detail.reason}`;
   return { ...detail, message };
