@@ -370,7 +370,8 @@ impl LiveEdge {
             self.chasing = false;
         }
         let rate = if self.chasing {
-            let steps = (excess * CHASE_GAIN / RATE_STEP).floor().max(1.0);
+            // The nearest step (not `f64::round`, a libm call in wasm), at least one.
+            let steps = (excess * CHASE_GAIN / RATE_STEP + 0.5).floor().max(1.0);
             // Not `f64::clamp`: its assertion message pulls float formatting into the wasm.
             (1.0 + steps * RATE_STEP)
                 .min(self.options.max_rate)
