@@ -1,9 +1,11 @@
 // The npm package as a user gets it: `npm pack` in pkg/, installed into a fresh
-// project, imported by a bundler-less page through an import map.
+// project, imported by a bundler-less page through an import map, bundled by Vite
+// and by webpack 5, and loaded as a classic script (the global `flashless`).
 
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
@@ -31,6 +33,28 @@ Player.create(video, { url: new URLSearchParams(location.search).get('url'), liv
   },
 );
 `;
+
+// The same with the classic script's global instead of an import.
+const CLASSIC = SCRIPT.replace("import { Player } from 'flashless';", 'const { Player } = flashless;');
+
+/** webpack 5 (pinned in e2e/package.json) bundles `dir/main.js` into `dir/dist/main.js`, as a project's config would. */
+function webpackBuild(dir, modules) {
+  const webpack = createRequire(import.meta.url)('webpack');
+  const config = {
+    mode: 'production',
+    context: dir,
+    entry: './main.js',
+    output: { path: path.join(dir, 'dist'), filename: 'main.js', publicPath: 'auto' },
+    resolve: { modules: [modules] },
+    devtool: false,
+  };
+  return new Promise((resolve, reject) =>
+    webpack(config, (err, stats) => {
+      if (err || stats.hasErrors()) reject(err || new Error(stats.toString('errors-only')));
+      else resolve(stats);
+    }),
+  );
+}
 
 const page = (script) => `<!doctype html>
 <meta charset="utf-8">
@@ -60,7 +84,7 @@ async function holdsLatency(tab, limit, seconds) {
   assert.ok(Math.max(...seen) < limit, `latency over ${limit} s: ${seen.map((l) => l.toFixed(2))}`);
 }
 
-test('npm pack gives a package that a fresh project installs and plays from a bundler-less page and from Vite, under 1 s behind, across a publisher restart', { timeout: 150_000 }, async (t) => {
+test('npm pack gives a package that a fresh project installs and plays from a bundler-less page, Vite, webpack 5 and a classic script, under 1 s behind, across a publisher restart', { timeout: 150_000 }, async (t) => {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'flashless-pack-'));
   t.after(() => rm(dir, { recursive: true, force: true }));
   const [packed] = JSON.parse(
@@ -69,7 +93,15 @@ test('npm pack gives a package that a fresh project installs and plays from a bu
   assert.equal(packed.name, 'flashless');
   assert.deepEqual(
     packed.files.map((f) => f.path).sort(),
-    ['README.md', 'flashless.d.ts', 'flashless.js', 'flashless_wasm.js', 'flashless_wasm_bg.wasm', 'package.json'],
+    [
+      'README.md',
+      'flashless.d.ts',
+      'flashless.global.js',
+      'flashless.js',
+      'flashless_wasm.js',
+      'flashless_wasm_bg.wasm',
+      'package.json',
+    ],
   );
 
   const app = path.join(dir, 'app');
@@ -100,6 +132,19 @@ test('npm pack gives a package that a fresh project installs and plays from a bu
   );
   const emitted = await readdir(path.join(vite, 'dist/assets'));
   assert.ok(emitted.some((f) => f.endsWith('.wasm')), `vite emitted ${emitted}`);
+  // webpack 5: the same entry; `new URL('…wasm', import.meta.url)` becomes an emitted asset.
+  const packed5 = path.join(app, 'webpack');
+  await mkdir(packed5);
+  await writeFile(path.join(packed5, 'main.js'), SCRIPT);
+  await webpackBuild(packed5, path.join(app, 'node_modules'));
+  await writeFile(path.join(packed5, 'dist/index.html'), page('<script src="./main.js"></script>'));
+  const emitted5 = await readdir(path.join(packed5, 'dist'));
+  assert.ok(emitted5.some((f) => f.endsWith('.wasm')), `webpack emitted ${emitted5}`);
+  // A plain <script> tag: the global `flashless`; the wasm loads from next to the script.
+  await writeFile(
+    path.join(app, 'classic.html'),
+    page(`<script src="./node_modules/flashless/flashless.global.js"></script>\n<script>${CLASSIC}</script>`),
+  );
 
   // The installed package also works in Node, by its bare name.
   const node = execFileSync(
@@ -111,7 +156,11 @@ test('npm pack gives a package that a fresh project installs and plays from a bu
 
   const gateway = await startGateway(t);
   let ffmpeg = publish(t, gateway, 'cam');
-  await playsOn(t, gateway, app, '/app/vite/dist/index.html');
+  // Each build plays, then its tab closes: four players decoding at once would starve
+  // the latency check below of CPU.
+  for (const built of ['/app/vite/dist/index.html', '/app/webpack/dist/index.html', '/app/classic.html']) {
+    await (await playsOn(t, gateway, app, built)).close();
+  }
   const tab = await playsOn(t, gateway, app, '/app/index.html');
 
   // Live: under a second behind, before and after the publisher restarts, in the same page.

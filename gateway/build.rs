@@ -11,6 +11,7 @@ const FILES: &[&str] = &[
     "flashless_wasm.js",
     "flashless_wasm_bg.wasm",
     "flashless.js",
+    "flashless.global.js",
     "flashless.d.ts",
     "package.json",
     "README.md",

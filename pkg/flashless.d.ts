@@ -5,9 +5,37 @@ export function init(
   module?: string | URL | Request | Response | BufferSource | WebAssembly.Module,
 ): Promise<void>;
 
+/** What the constructor, `create`, `load` and `init` throw. */
+export class PlayerError extends Error {
+  readonly code: 'no-url' | 'invalid-url' | 'no-mse' | 'no-document' | 'wasm';
+}
+
+/**
+ * `url` made absolute against the page; `transport` sets the scheme from the page's
+ * (`'websocket'`: `ws:` or `wss:`; `'http'`: `http:` or `https:`). Throws a `PlayerError`.
+ */
+export function resolveUrl(url: string | URL, transport?: 'websocket' | 'http'): string;
+
 export interface PlayerOptions {
-  /** `ws://…/live/<channel>.flv` (WS-FLV) or `http://…/live/<channel>.flv` (HTTP-FLV); also `wss:`, `https:`. */
-  url: string;
+  /**
+   * `ws://…/live/<channel>.flv` (WS-FLV) or `http://…/live/<channel>.flv` (HTTP-FLV); also `wss:`,
+   * `https:`, or relative to the page (`/live/<channel>.flv`), its scheme set by `transport`.
+   */
+  url: string | URL;
+  /** For a relative `url`: `'websocket'` (`ws:`/`wss:` after the page's scheme) or `'http'` (the default). */
+  transport?: 'websocket' | 'http';
+  /** Request headers for HTTP-FLV (a WebSocket cannot send any: put a token in the URL). */
+  headers?: HeadersInit;
+  /** Send cookies and HTTP authentication with a cross-origin HTTP-FLV request (`credentials: 'include'`). */
+  withCredentials?: boolean;
+  /**
+   * When to connect again after a lost connection. Bounds (defaults: every attempt, 500 ms doubling up
+   * to 8 s, with jitter), or a function given each failure that returns the delay in ms, or anything
+   * else to stop with a fatal error. By default 401, 403, 404 and a WebSocket closed by policy are fatal.
+   * The function runs while the player decides: to switch URLs (a fresh token), return `false` and
+   * call `load()` on the fatal `error` event.
+   */
+  retry?: RetryBounds | ((context: RetryContext) => number | false | null | undefined);
   /**
    * Seconds behind the newest media to play at; left out, the player's default, 0.5 s.
    * Each time the buffer runs dry it grows by 0.1 s, up to 1 s (or this value, if larger).
@@ -61,31 +89,113 @@ export interface PlayerStats {
   stuckMs: number;
   /** Seeks made to get a stuck playhead going: over holes, out of stalls, seeks re-aimed. */
   recoveries: number;
+  /**
+   * Times `playbackRate` changed. The latency is chased with one small rate (1.05–`maxRate`, steps of
+   * 0.05) from 0.25 s past the target until 0.05 s past it, raised at most every 2 s.
+   */
+  rateChanges: number;
   /** Holes in the audio the remuxer filled with silence, over all connections. */
   gapsFilled: number;
   /** Milliseconds of those holes. */
   gapMsFilled: number;
 }
 
+export interface RetryBounds {
+  /** Retries after a failure before it is fatal (default: no limit). */
+  maxAttempts?: number;
+  /** The first delay (default 500 ms); each next one doubles … */
+  minDelayMs?: number;
+  /** … up to this (default 8000 ms). */
+  maxDelayMs?: number;
+}
+
+export interface RetryContext extends Omit<PlayerErrorDetail, 'message' | 'fatal'> {
+  /** 1 for the first retry. */
+  attempt: number;
+  /** What the default policy would wait (ms), `null` where it would stop. */
+  defaultDelayMs: number | null;
+}
+
+/** `network`: the connection; `media`: the stream or the browser's media stack; `other`: the rest. */
+export type ErrorType = 'network' | 'media' | 'other';
+
+export type ErrorDetails =
+  /** HTTP 401 (over WebSocket: learnt by asking the same URL over HTTP), or a WebSocket closed with 4401. Fatal by default. */
+  | 'unauthorized'
+  /** HTTP 403, or a WebSocket closed with 4403. Fatal by default. */
+  | 'forbidden'
+  /** HTTP 404 (no such channel), or a WebSocket closed with 4404. Fatal by default. */
+  | 'not-found'
+  /** Another HTTP error status, in `httpStatus` (503: the channel is not live). */
+  | 'http-status'
+  /** A WebSocket closed by the server with 1008 or another 4xxx code. Fatal by default. */
+  | 'policy'
+  /** The connection failed or broke (`reason`: the browser's words, or the WebSocket close code). */
+  | 'connection'
+  /** The server ended the stream. */
+  | 'ended'
+  /** No data for 20 s. */
+  | 'idle'
+  /** The bytes are not FLV. */
+  | 'protocol'
+  /** One tag could not be remuxed; playback goes on. */
+  | 'demux'
+  /** The track's codec cannot be played here (`codec`); the other track plays on. */
+  | 'codec-unsupported'
+  /** The codec changed mid-stream and this browser cannot switch. */
+  | 'codec-change'
+  /** The SourceBuffer fell behind; queued media was dropped. */
+  | 'buffer-overflow'
+  /** `appendBuffer` failed. */
+  | 'append'
+  /** The SourceBuffer is full and freeing the back buffer did not help. */
+  | 'quota'
+  /** `addSourceBuffer` failed. */
+  | 'source-buffer'
+  /** The `<video>` reported an error: the MediaSource is rebuilt once; again within 30 s, fatal. */
+  | 'decode'
+  /** The browser closed the MediaSource: rebuilt once, as for `decode`. */
+  | 'media-source';
+
 export interface PlayerErrorDetail {
-  message: string;
-  track: 'video' | 'audio' | null;
-  /** The codec concerned, for an unsupported one. */
-  codec: string | null;
-  /** Errors are reported and playback goes on (the other track, the next connection). */
+  type: ErrorType;
+  details: ErrorDetails;
+  /** `true`: the stream stopped (no more retries); `load()` starts again. */
   fatal: boolean;
+  /** Words for people, from `details` and `reason`. */
+  message: string;
+  track: Track | null;
+  /** The codec concerned, for `codec-unsupported` and the like. */
+  codec?: string;
+  /** The HTTP status, for `unauthorized`, `forbidden`, `not-found`, `http-status`. */
+  httpStatus?: number;
+  /** What the browser or the server said, when it said something. */
+  reason?: string;
+}
+
+/** A script-data tag of the stream: `onMetaData`, `onCuePoint`, `onTextData`, any AMF data. */
+export interface ScriptDataDetail {
+  /** The first AMF value when it is a string (the handler name, e.g. `onCuePoint`), else `null`. */
+  name: string | null;
+  /** The values after the name, as plain JS values (AMF objects as objects, byte arrays as `Uint8Array`). */
+  values: unknown[];
+  /** The tag's timestamp (ms). */
+  timestamp: number;
 }
 
 export interface PlayerEvents {
   stats: PlayerStats;
   error: PlayerErrorDetail;
   /** The connection was lost; the next try starts after `delay` seconds. */
-  reconnecting: { attempt: number; delay: number; reason: string };
+  reconnecting: { attempt: number; delay: number; reason: ErrorDetails; error: PlayerErrorDetail };
   reconnected: { attempt: number };
   /** The codecs strings of the tracks playing changed. */
   codecs: string[];
   /** The stream's `onMetaData` object. */
   metadata: Record<string, unknown>;
+  scriptdata: ScriptDataDetail;
+  /** The browser refused to start playback (autoplay with sound): show a play button, or mute. */
+  autoplayblocked: undefined;
 }
 
 export class Player extends EventTarget {
@@ -101,6 +211,10 @@ export class Player extends EventTarget {
   stats(): PlayerStats | null;
   /** Seeks to the live edge now (`liveLatency` behind the newest media), as after a hidden tab. */
   jumpToLive(): void;
+  /** Plays another stream in the same `<video>`; also after `unload()` or a fatal error. */
+  load(url: string | URL, transport?: 'websocket' | 'http'): void;
+  /** Stops loading and detaches the stream; the `<video>` and the player stay, for `load()`. */
+  unload(): void;
   /** Closes the stream, detaches from the `<video>`, releases listeners, timers and buffers. */
   destroy(): void;
 }
@@ -151,6 +265,8 @@ export type RemuxerEvent =
     }
   | { type: 'discontinuity'; track: Track; fromMs: number; toMs: number }
   | { type: 'metadata'; value: Record<string, unknown> }
+  /** Every script-data tag (also `onMetaData`): its AMF values, a leading `@setDataFrame` left out. */
+  | { type: 'scriptdata'; timestamp: number; values: unknown[] }
   | { type: 'unsupported'; track: Track; codec: string }
   | { type: 'error'; track: Track | null; message: string; fatal?: boolean };
 

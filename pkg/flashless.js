@@ -7,6 +7,83 @@ import initWasm, { Player as WasmPlayer, Remuxer } from './flashless_wasm.js';
 
 export { Remuxer };
 
+/**
+ * What the constructor, `create`, `load` and `init` throw: an `Error` whose `code`
+ * says which (`no-url`, `invalid-url`, `no-mse`, `no-document`, `wasm`).
+ */
+export class PlayerError extends Error {
+  constructor(code, message, options) {
+    super(message || MESSAGES[code] || code, options);
+    this.name = 'PlayerError';
+    this.code = code;
+  }
+}
+
+// The message of each error code: the wasm reports codes only, which keeps it small.
+const MESSAGES = {
+  'no-url': 'Player options need a `url` (ws://, wss://, http://, https:// or relative to the page)',
+  'invalid-url': 'unsupported stream URL (use ws://, wss://, http://, https:// or one relative to the page)',
+  'no-mse': 'this browser has no Media Source Extensions (MediaSource or ManagedMediaSource)',
+  'no-document': 'the player needs a page (window.document)',
+  wasm: 'the wasm module could not be loaded',
+  unauthorized: 'the server wants a token for this stream (HTTP 401)',
+  forbidden: 'the server refused this viewer (HTTP 403)',
+  'not-found': 'no such stream (HTTP 404)',
+  'http-status': 'the server refused the stream',
+  policy: 'the server closed the WebSocket by policy',
+  connection: 'the connection failed or was lost',
+  ended: 'the server ended the stream',
+  idle: 'no data for 20 s',
+  protocol: 'the stream is not valid FLV',
+  demux: 'a tag of the stream could not be remuxed',
+  'codec-unsupported': (d) => `${d.track} codec ${d.codec} is not supported by this browser; the other track plays on`,
+  'codec-change': 'the codec changed and this browser cannot switch codecs',
+  'buffer-overflow': 'the SourceBuffer fell behind: queued media dropped, resuming at the next keyframe',
+  append: 'appending to the SourceBuffer failed',
+  quota: 'the SourceBuffer is full',
+  'source-buffer': 'cannot add a SourceBuffer',
+  decode: 'the <video> failed to decode the media',
+  'media-source': 'the browser closed the MediaSource',
+};
+
+/** Adds `message` to an error detail from the wasm. */
+function described(detail) {
+  const text = MESSAGES[detail.details] || detail.details;
+  let message = typeof text === 'function' ? text(detail) : text;
+  if (typeof text !== 'function' && detail.track) message = `${detail.track}: ${message}`;
+  if (typeof text !== 'function' && detail.codec) message += ` (${detail.codec})`;
+  if (detail.httpStatus && detail.details === 'http-status') message += ` (HTTP ${detail.httpStatus})`;
+  if (detail.reason) message += `: ${detail.reason}`;
+  return { ...detail, message };
+}
+
+/** A thrown code from the wasm (a string) as a `PlayerError`; others unchanged. */
+function asError(e) {
+  return typeof e === 'string' ? new PlayerError(e) : e;
+}
+
+/**
+ * `url` made absolute against the page (`/live/x.flv`, `//host/live/x.flv`), with
+ * `transport` (`'websocket'` or `'http'`) choosing the scheme from the page's:
+ * `ws:` on an `http:` page, `wss:` on an `https:` one.
+ */
+export function resolveUrl(url, transport) {
+  if (typeof url !== 'string' && !(url instanceof URL)) throw new PlayerError('no-url');
+  let resolved;
+  try {
+    resolved = new URL(String(url), globalThis.document?.baseURI ?? globalThis.location?.href);
+  } catch (cause) {
+    throw new PlayerError('invalid-url', `${MESSAGES['invalid-url']}: ${url}`, { cause });
+  }
+  const secure = resolved.protocol === 'https:' || resolved.protocol === 'wss:';
+  if (transport === 'websocket') resolved.protocol = secure ? 'wss:' : 'ws:';
+  else if (transport === 'http') resolved.protocol = secure ? 'https:' : 'http:';
+  if (!['ws:', 'wss:', 'http:', 'https:'].includes(resolved.protocol)) {
+    throw new PlayerError('invalid-url', `${MESSAGES['invalid-url']}: ${url}`);
+  }
+  return resolved.href;
+}
+
 let loading;
 
 /**
@@ -19,10 +96,15 @@ export function init(module) {
     loading = (async () => {
       let input = module;
       if (input === undefined && isNode()) {
-        const { readFile } = await import('node:fs/promises');
+        // Hidden from bundlers, which would otherwise try to pack Node's fs for the page.
+        const { readFile } = await import(/* webpackIgnore: true */ /* @vite-ignore */ 'node:fs/promises');
         input = await readFile(new URL('./flashless_wasm_bg.wasm', import.meta.url));
       }
-      await initWasm(input === undefined ? undefined : { module_or_path: input });
+      try {
+        await initWasm(input === undefined ? undefined : { module_or_path: input });
+      } catch (cause) {
+        throw new PlayerError('wasm', `${MESSAGES.wasm}: ${cause?.message ?? cause}`, { cause });
+      }
     })();
     loading.catch(() => {
       loading = undefined;
@@ -41,7 +123,8 @@ function isNode() {
  *
  * Events (`on(name, cb)` gets the detail; `addEventListener` gets a
  * `CustomEvent` whose `detail` it is): `stats`, `error`, `reconnecting`,
- * `reconnected`, `codecs`, `metadata`.
+ * `reconnected`, `codecs`, `metadata`, `scriptdata`, `autoplayblocked`.
+ * An `error` with `fatal: true` means the stream stopped; `load()` starts again.
  */
 export class Player extends EventTarget {
   #inner;
@@ -73,23 +156,32 @@ export class Player extends EventTarget {
     });
     this.#opened.catch(() => {});
     // Options left out take the player's defaults (in Rust, `live_edge::Options`).
-    this.#inner = new WasmPlayer(video, options, (name, detail) => {
-      if (name === 'open') {
-        this.#settle.resolve();
-        // A task later, the code awaiting `create` has run and registered its listeners.
-        setTimeout(() => {
-          const early = this.#early || [];
-          this.#early = null;
-          for (const [n, d] of early) this.dispatchEvent(new CustomEvent(n, { detail: d }));
-        }, 0);
-        return;
-      }
-      if (this.#early) {
-        this.#early.push([name, detail]);
-        return;
-      }
-      this.dispatchEvent(new CustomEvent(name, { detail }));
-    });
+    const resolved = { ...options, url: resolveUrl(options.url, options.transport) };
+    try {
+      this.#inner = new WasmPlayer(video, resolved, (name, detail) => this.#receive(name, detail));
+    } catch (e) {
+      throw asError(e);
+    }
+  }
+
+  #receive(name, detail) {
+    if (name === 'error') detail = described(detail);
+    if (name === 'reconnecting' && detail.error) detail.error = described(detail.error);
+    if (name === 'open') {
+      this.#settle.resolve();
+      // A task later, the code awaiting `create` has run and registered its listeners.
+      setTimeout(() => {
+        const early = this.#early || [];
+        this.#early = null;
+        for (const [n, d] of early) this.dispatchEvent(new CustomEvent(n, { detail: d }));
+      }, 0);
+      return;
+    }
+    if (this.#early) {
+      this.#early.push([name, detail]);
+      return;
+    }
+    this.dispatchEvent(new CustomEvent(name, { detail }));
   }
 
   /** Calls `callback(detail)` on each `name` event; returns a function that unsubscribes. */
@@ -115,6 +207,24 @@ export class Player extends EventTarget {
   /** Seeks to the live edge now (`liveLatency` behind the newest media), as after a hidden tab. */
   jumpToLive() {
     if (!this.#destroyed) this.#inner.jumpToLive();
+  }
+
+  /**
+   * Plays another stream in the same `<video>` (a fresh signed URL, another channel);
+   * also after `unload()` or a fatal error. Relative URLs resolve against the page.
+   */
+  load(url, transport) {
+    if (this.#destroyed) return;
+    try {
+      this.#inner.load(resolveUrl(url, transport));
+    } catch (e) {
+      throw asError(e);
+    }
+  }
+
+  /** Stops loading and detaches the stream; the `<video>` and this player stay, for `load()`. */
+  unload() {
+    if (!this.#destroyed) this.#inner.unload();
   }
 
   /** Closes the stream, detaches from the `<video>` and releases everything this player holds. */

@@ -2,7 +2,8 @@
 //! joined, for a caller that receives a byte stream in pieces of any size (the
 //! browser player's WebSocket or fetch, the npm package's `Remuxer`).
 
-use crate::flv::{FlvError, FlvReader, Item};
+use crate::amf::{self, Value};
+use crate::flv::{FlvError, FlvReader, Item, TagType};
 use crate::fmp4::{self, Fragmenting, RemuxEvent, RemuxStats, RemuxerOptions};
 
 /// What the byte stream produced: the FLV header's track flags, then remuxer events.
@@ -13,6 +14,13 @@ pub enum Output {
         has_video: bool,
     },
     Remux(RemuxEvent),
+    /// A script-data tag (`onMetaData`, `onCuePoint`, `onTextData`, any AMF data),
+    /// its AMF0 values in order, an RTMP publish's leading `@setDataFrame` left
+    /// out. One that does not decode is not reported (the remuxer reports it).
+    Script {
+        timestamp: u32,
+        values: Vec<Value>,
+    },
     /// The FLV stream itself is malformed; nothing more will come from it.
     Broken(FlvError),
 }
@@ -56,6 +64,17 @@ impl Pipeline {
                     has_video: h.has_video,
                 }),
                 Ok(Some(Item::Tag(tag))) => {
+                    if tag.tag_type == TagType::Script {
+                        if let Ok(mut values) = amf::amf0::decode_all(&tag.data) {
+                            if values.first().and_then(Value::as_str) == Some("@setDataFrame") {
+                                values.remove(0);
+                            }
+                            out(Output::Script {
+                                timestamp: tag.timestamp,
+                                values,
+                            });
+                        }
+                    }
                     self.remuxer.push(&tag);
                     self.drain(out);
                 }
@@ -107,6 +126,21 @@ mod tests {
 
     fn whole() -> Vec<Output> {
         run(&mut Pipeline::new(RemuxerOptions::default(), false), &[FLV])
+    }
+
+    #[test]
+    fn script_tags_come_out_as_their_amf_values() {
+        let outputs = whole();
+        let scripts: Vec<_> = outputs
+            .iter()
+            .filter_map(|o| match o {
+                Output::Script { values, .. } => Some(values),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(scripts.len(), 1, "the file's onMetaData");
+        assert_eq!(scripts[0][0].as_str(), Some("onMetaData"));
+        assert!(scripts[0][1].get("duration").is_some());
     }
 
     #[test]

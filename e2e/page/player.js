@@ -9,9 +9,10 @@ try {
   const { Player } = await import(params.get('pkg') || '/pkg/flashless.js');
   const player = await Player.create(video, {
     url: params.get('url'),
+    transport: params.get('transport') || undefined,
     liveLatency: Number(params.get('latency') || 0.5),
   });
-  for (const name of ['error', 'reconnecting', 'reconnected', 'codecs', 'metadata']) {
+  for (const name of ['error', 'reconnecting', 'reconnected', 'codecs', 'metadata', 'scriptdata', 'autoplayblocked']) {
     player.on(name, (detail) => window.events.push({ name, detail, at: performance.now() }));
   }
   window.player = player;

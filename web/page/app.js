@@ -146,7 +146,8 @@ function stopPlayer() {
 }
 
 // The selected channel's player, started once the list says the channel exists: the
-// gateway answers 404 for any other, and the browser logs every such retry as an error.
+// gateway answers 404 for any other, which the player reports as a fatal `not-found`
+// error, but the browser also logs the refused request in the console.
 // One start at a time: players share the <video>, and destroying a stale one detaches it.
 async function startPlayer() {
   if (!selected || current || starting || failed || !listed) return;
@@ -174,8 +175,15 @@ async function startPlayer() {
   }
   try {
     current = { name, player };
-    player.on('error', (e) => notice(`${e.message || e.detail?.message || e}`));
-    player.on('reconnecting', (e) => setState(`Reconnecting… ${e.reason || e.detail?.reason || ''}`));
+    player.on('error', (e) => {
+      if (!e.fatal) return notice(e.message);
+      // The stream stopped for good (refused, or gone): say why; a channel that is
+      // gone starts again when the list shows it, any other waits for another pick.
+      stopPlayer();
+      failed = e.details !== 'not-found';
+      setState(failed ? `Cannot play ${name}: ${e.message}` : `No channel “${name}” yet: waiting for it…`);
+    });
+    player.on('reconnecting', (e) => setState(`Reconnecting… ${e.error.message}`));
     player.on('reconnected', () => setState(''));
     await startPlayback(mine);
   } catch (e) {

@@ -109,6 +109,17 @@ fn output(o: &Output, data: &JsValue) -> JsValue {
             set(&obj, "hasVideo", *has_video);
             obj.into()
         }
+        Output::Script { timestamp, values } => {
+            let obj = Object::new();
+            set(&obj, "type", "scriptdata");
+            set(&obj, "timestamp", *timestamp);
+            set(
+                &obj,
+                "values",
+                values.iter().map(js::amf).collect::<Array>(),
+            );
+            obj.into()
+        }
         Output::Broken(message) => {
             let obj = Object::new();
             set(&obj, "type", "error");

@@ -19,6 +19,15 @@ pub const CRATE: &str = "flashless-web";
 pub const OUT_NAME: &str = "flashless_wasm";
 /// The generated files, relative to `pkg/`.
 pub const GENERATED: &[&str] = &["flashless_wasm.js", "flashless_wasm_bg.wasm"];
+/// The classic-script build: `flashless.js` and the glue as one script that sets
+/// the global `flashless` (for a plain `<script>` tag or a CDN URL).
+pub const GLOBAL: &str = "flashless.global.js";
+/// Bundled into the classic script in place of `import.meta.url`, which a classic
+/// script has not: the script's own URL, read while it runs, so the wasm module
+/// still loads from next to it.
+const SCRIPT_URL_SHIM: &str = "export const scriptUrl =
+  typeof document !== 'undefined' && document.currentScript ? document.currentScript.src : undefined;
+";
 
 pub fn run_cmd(verbose: bool) -> Result<()> {
     let ctx = Ctx::new(crate::project_root(), verbose);
@@ -68,8 +77,38 @@ pub fn build(ctx: &Ctx) -> Result<()> {
         for name in GENERATED {
             copy_if_changed(&staging.join(name), &pkg.join(name))?;
         }
-        Ok(())
+        classic_script(s, &ctx.root, &staging)?;
+        copy_if_changed(&staging.join(GLOBAL), &pkg.join(GLOBAL))
     })
+}
+
+/// [`GLOBAL`] from `pkg/flashless.js` and the glue, by the esbuild that
+/// `e2e/package-lock.json` pins.
+fn classic_script(s: &Step, root: &Path, staging: &Path) -> Result<()> {
+    let esbuild = root.join("e2e/node_modules/.bin/esbuild");
+    if !esbuild.exists() {
+        bail!("no {} (`npm ci` in e2e/ brings it)", esbuild.display());
+    }
+    let shim = staging.join("script-url.js");
+    fs::write(&shim, SCRIPT_URL_SHIM).with_context(|| format!("writing {}", shim.display()))?;
+    s.run(
+        Command::new(esbuild)
+            .arg(root.join("pkg/flashless.js"))
+            .args([
+                "--bundle",
+                "--format=iife",
+                "--global-name=flashless",
+                "--platform=browser",
+                "--target=es2020",
+                "--minify-syntax",
+                "--minify-whitespace",
+                "--define:import.meta.url=scriptUrl",
+                "--external:node:*",
+                "--log-level=warning",
+            ])
+            .arg(format!("--inject:{}", shim.display()))
+            .arg(format!("--outfile={}", staging.join(GLOBAL).display())),
+    )
 }
 
 /// `wasm-opt -Oz` in place. The binaryen that `e2e/package-lock.json` pins comes
@@ -132,6 +171,14 @@ pub fn sizes(root: &Path) -> Result<Vec<String>> {
         "{:<24} {raw_total:>8} B  gzip {gz_total:>7} B",
         "total"
     ));
+    // The classic script replaces flashless.js and the glue; the wasm is the same.
+    let path = pkg.join(GLOBAL);
+    if let Ok(meta) = fs::metadata(&path) {
+        let (raw, gz) = (meta.len(), gzip_len(&path)?);
+        lines.push(format!(
+            "{GLOBAL:<24} {raw:>8} B  gzip {gz:>7} B  (classic script)"
+        ));
+    }
     Ok(lines)
 }
 

@@ -104,8 +104,15 @@ const NUDGE: f64 = 0.1;
 /// 0.25 s past it.
 const CHASE_START: f64 = 0.25;
 const CHASE_STOP: f64 = 0.05;
-/// Playback rate gained per second of excess latency.
+/// Playback rate gained per second of excess latency, in steps of [`RATE_STEP`]:
+/// a chase runs at one rate picked when it starts (raised, not lowered, while it
+/// lasts) rather than one that follows the latency every tick, which is audible
+/// and, in WebKit, costs playback time at each change.
 const CHASE_GAIN: f64 = 0.25;
+const RATE_STEP: f64 = 0.05;
+/// A rate is held at least this long before it is raised (ms); lowering it (the
+/// chase ends, the buffer runs low) happens at once.
+pub const RATE_HOLD_MS: f64 = 2000.0;
 /// Below this much buffered media, play slightly slower to avoid running dry.
 const LOW_WATER: f64 = 0.15;
 const SLOW_RATE: f64 = 0.95;
@@ -139,6 +146,10 @@ pub struct LiveEdge {
     waiting_since: Option<f64>,
     stuck_ms: f64,
     recoveries: u32,
+    /// The rate decided last, when it changed, and how many times it did.
+    rate: f64,
+    rate_since_ms: f64,
+    rate_changes: u32,
 }
 
 impl LiveEdge {
@@ -158,6 +169,9 @@ impl LiveEdge {
             waiting_since: None,
             stuck_ms: 0.0,
             recoveries: 0,
+            rate: 1.0,
+            rate_since_ms: f64::NEG_INFINITY,
+            rate_changes: 0,
         }
     }
 
@@ -186,12 +200,63 @@ impl LiveEdge {
         self.recoveries
     }
 
+    /// Times the playback rate changed: few, by design.
+    pub fn rate_changes(&self) -> u32 {
+        self.rate_changes
+    }
+
+    /// A new stream on a new timeline (another URL, a rebuilt MediaSource): start
+    /// at its live edge again. The counters and the raised target carry on.
+    pub fn restart(&mut self) {
+        let keep = (
+            self.target,
+            self.stuck_ms,
+            self.recoveries,
+            self.rate_changes,
+        );
+        *self = LiveEdge::new(self.options);
+        (
+            self.target,
+            self.stuck_ms,
+            self.recoveries,
+            self.rate_changes,
+        ) = keep;
+    }
+
     /// Jump to the live edge at the next tick (a tab that was hidden is visible again).
     pub fn resync(&mut self) {
         self.resync = true;
     }
 
     pub fn tick(&mut self, s: &Snapshot) -> Decision {
+        let d = self.decide(s);
+        let rate = match d.seek {
+            Some(_) => 1.0,
+            None => self.steady(s.now_ms, d.rate),
+        };
+        if rate != self.rate {
+            self.rate = rate;
+            self.rate_since_ms = s.now_ms;
+            self.rate_changes += 1;
+        }
+        Decision { rate, ..d }
+    }
+
+    /// The rate to play at, given the one the policy wants: lowered at once,
+    /// raised only after [`RATE_HOLD_MS`] at the current one, and a chase's rate
+    /// kept while it goes on.
+    fn steady(&self, now_ms: f64, wanted: f64) -> f64 {
+        let chase = self.chasing && self.rate > 1.0 && wanted > 1.0;
+        if wanted < self.rate && !chase {
+            return wanted;
+        }
+        if wanted > self.rate && now_ms - self.rate_since_ms >= RATE_HOLD_MS {
+            return wanted;
+        }
+        self.rate
+    }
+
+    fn decide(&mut self, s: &Snapshot) -> Decision {
         let moved = (s.current - self.last_current).abs() > 0.001;
         self.last_current = s.current;
         self.moved_since_seek |= moved;
@@ -305,8 +370,10 @@ impl LiveEdge {
             self.chasing = false;
         }
         let rate = if self.chasing {
+            // The nearest step (not `f64::round`, a libm call in wasm), at least one.
+            let steps = (excess * CHASE_GAIN / RATE_STEP + 0.5).floor().max(1.0);
             // Not `f64::clamp`: its assertion message pulls float formatting into the wasm.
-            (1.0 + excess * CHASE_GAIN)
+            (1.0 + steps * RATE_STEP)
                 .min(self.options.max_rate)
                 .max(1.0)
         } else if latency < LOW_WATER.min(self.target / 2.0) {

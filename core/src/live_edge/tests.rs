@@ -55,6 +55,63 @@ fn behind_target_chases_with_a_bounded_rate_until_close() {
 }
 
 #[test]
+fn a_chase_keeps_one_small_rate_and_changes_it_at_most_every_hold() {
+    let mut edge = started();
+    let mut rates = Vec::new();
+    // 1.5 s behind a 0.5 s target, latency closing at the chase rate, ticks of 250 ms.
+    let (mut current, mut end) = (100.0, 101.5);
+    for i in 0..80 {
+        let now = 100.0 + f64::from(i) * 250.0;
+        let d = edge.tick(&snap(now, current, &[(99.0, end)]));
+        rates.push((now, d.rate));
+        current += 0.25 * d.rate;
+        end += 0.25;
+    }
+    let changes: Vec<_> = rates
+        .windows(2)
+        .filter(|w| w[0].1 != w[1].1)
+        .map(|w| w[1])
+        .collect();
+    assert_eq!(edge.rate_changes() as usize, changes.len() + 1, "{rates:?}");
+    assert!(changes.len() <= 2, "{changes:?}");
+    assert_eq!(rates.last().map(|r| r.1), Some(1.0), "on target at the end");
+    let latency = end - current;
+    assert!((0.45..=0.55).contains(&latency), "{latency}");
+    // Every chase rate is one of a few steps.
+    for &(_, r) in &rates {
+        assert!(
+            [1.0, 1.05, 1.1, 1.15].iter().any(|s| (s - r).abs() < 1e-9),
+            "{r}"
+        );
+    }
+}
+
+#[test]
+fn latency_hovering_at_the_band_edge_does_not_flap_the_rate() {
+    let mut edge = started();
+    // 0.22 s and 0.28 s past the target in turn, every 250 ms for 10 s.
+    for i in 0..40 {
+        let now = 100.0 + f64::from(i) * 250.0;
+        let excess = if i % 2 == 0 { 0.22 } else { 0.28 };
+        let current = 100.0 + f64::from(i) * 0.25;
+        edge.tick(&snap(now, current, &[(99.0, current + 0.5 + excess)]));
+    }
+    assert!(edge.rate_changes() <= 2, "{}", edge.rate_changes());
+}
+
+#[test]
+fn restart_starts_again_at_the_new_edge_and_keeps_the_counters() {
+    let mut edge = started();
+    edge.tick(&snap(100.0, 100.0, &[(99.0, 101.4)]));
+    let changes = edge.rate_changes();
+    edge.restart();
+    assert!(!edge.started());
+    let d = edge.tick(&snap(200.0, 0.0, &[(5.0, 7.0)]));
+    assert_eq!(d.seek, Some((6.5, Seek::Start)));
+    assert!(edge.rate_changes() >= changes);
+}
+
+#[test]
 fn the_slip_after_a_start_is_chased_back() {
     // Started at 100.5 (0.5 behind 101); playback began 0.1 s later than media came.
     let mut edge = started();
@@ -73,9 +130,13 @@ fn a_low_target_is_chased_from_half_a_target_past_it() {
     let mut edge = LiveEdge::new(low);
     edge.tick(&snap(0.0, 0.0, &[(100.0, 101.0)]));
     assert_eq!(edge.tick(&snap(100.0, 100.8, &[(100.0, 101.0)])).rate, 1.0);
-    // 0.08 s past a 0.2 s target: within the band; 0.12 s past it: chased.
-    assert_eq!(edge.tick(&snap(200.0, 100.9, &[(100.0, 101.18)])).rate, 1.0);
-    assert!(edge.tick(&snap(300.0, 101.0, &[(100.0, 101.32)])).rate > 1.0);
+    // 0.08 s past a 0.2 s target: within the band; 0.12 s past it: chased (once
+    // the rate has been held long enough since the start's chase ended).
+    assert_eq!(
+        edge.tick(&snap(2200.0, 100.9, &[(100.0, 101.18)])).rate,
+        1.0
+    );
+    assert!(edge.tick(&snap(2300.0, 101.0, &[(100.0, 101.32)])).rate > 1.0);
     // Past the default 0.5 s target, 0.15 s is within the band.
     let mut edge = started();
     edge.tick(&snap(100.0, 100.5, &[(100.0, 101.0)]));

@@ -86,7 +86,8 @@ async fn serve(
     };
     let channel = match admission.admit(&attempt).await {
         Ok(channel) => channel,
-        Err(refusal) => return refuse(&refusal, name, peer),
+        // Readable by the page (CORS), so that it can tell "no such channel" from a lost connection.
+        Err(refusal) => return cors(refuse(&refusal, name, peer), headers),
     };
     let hooks = Session::start(
         &app.hub.hooks,
@@ -102,8 +103,15 @@ async fn serve(
     let ws = ws
         .ok()
         .map(|ws| ws.max_message_size(max).max_frame_size(max));
-    let mut response = http_flv::start(&channel, ws, app.shutdown.clone(), hooks);
-    // CORS: pages of allowed origins (checked above) may read HTTP-FLV with fetch().
+    cors(
+        http_flv::start(&channel, ws, app.shutdown.clone(), hooks),
+        headers,
+    )
+}
+
+/// CORS: pages of allowed origins (checked before) may read HTTP-FLV, and its
+/// refusals, with fetch().
+fn cors(mut response: Response, headers: &HeaderMap) -> Response {
     if let Some(origin) = headers.get(header::ORIGIN) {
         response
             .headers_mut()

@@ -15,6 +15,7 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 use web_sys::{HtmlVideoElement, MediaSource, MediaSourceReadyState, SourceBuffer, Url};
 
+use super::failure::Failure;
 use super::handles::Listener;
 use super::{Outbox, WeakCore, error, with};
 use crate::js;
@@ -88,13 +89,17 @@ impl Media {
             let source = Reflect::construct(c.unchecked_ref::<Function>(), &Array::new())?;
             (c, source.unchecked_into())
         } else {
-            return Err(JsValue::from_str(
-                "this browser has no Media Source Extensions (MediaSource or ManagedMediaSource)",
-            ));
+            return Err(JsValue::from_str("no-mse"));
         };
         let object_url = Url::create_object_url_with_source(&source)?;
+        let weak = core.clone();
         let on_open = Listener::new(&source, "sourceopen", move |_| {
-            with(&core, |c| c.on_open());
+            with(&weak, |c| c.on_open());
+        });
+        // Closed while in use, not by `destroy` (which drops this listener first):
+        // the browser gave up on it.
+        let on_close = Listener::new(&source, "sourceclose", move |_| {
+            with(&core, |c| c.on_media_failed("media-source"));
         });
         video.set_src(&object_url);
         Ok(Media {
@@ -109,7 +114,7 @@ impl Media {
             offset: 0.0,
             check_offset: false,
             newest_end: f64::NAN,
-            _listeners: vec![on_open],
+            _listeners: vec![on_open, on_close],
         })
     }
 
@@ -172,18 +177,8 @@ impl Media {
         let changed = b.mime.as_deref() != Some(mime);
         if !supported {
             b.disable(mime);
-            let what = track_str(track);
-            error(
-                out,
-                what.to_owned()
-                    + " codec "
-                    + codec
-                    + " is not supported by this browser ("
-                    + mime
-                    + ")",
-                Some(track),
-                Some(codec),
-            );
+            let failure = Failure::media("codec-unsupported", Some(track)).codec(codec);
+            error(out, failure.reason(mime));
             return;
         }
         if let Some(sb) = &b.sb {
@@ -192,11 +187,8 @@ impl Media {
                     b.queue.push_back(Op::ChangeType(mime.to_owned()));
                 } else {
                     b.disable(mime);
-                    let message = track_str(track).to_owned()
-                        + " codec changed to "
-                        + mime
-                        + " and this browser cannot switch codecs";
-                    error(out, message, Some(track), Some(codec));
+                    let failure = Failure::media("codec-change", Some(track)).codec(codec);
+                    error(out, failure.reason(mime));
                     return;
                 }
             }
@@ -270,9 +262,7 @@ impl Media {
         b.queued_bytes += data.len();
         if b.queued_bytes > MAX_QUEUED_BYTES {
             b.drop_fragments();
-            let message = track_str(track).to_owned()
-                + " SourceBuffer fell behind: queued media dropped, resuming at the next keyframe";
-            error(out, message, Some(track), None);
+            error(out, Failure::media("buffer-overflow", Some(track)));
         }
         let end = end_ms / 1000.0 + offset;
         if self.newest_end.is_nan() || end > self.newest_end {
@@ -379,8 +369,7 @@ impl Media {
                 let track = b.track;
                 let on_error = Listener::new(&sb, "error", move |_| {
                     with(&weak, |c| {
-                        let message = track_str(track).to_owned() + " SourceBuffer append failed";
-                        error(c.outbox(), message, Some(track), None);
+                        error(c.outbox(), Failure::media("append", Some(track)))
                     });
                 });
                 b._listeners = vec![on_end, on_error];
@@ -388,9 +377,8 @@ impl Media {
             }
             Err(e) => {
                 b.disable(&mime);
-                let message =
-                    "cannot add a SourceBuffer for ".to_owned() + &mime + ": " + &js::describe(&e);
-                error(out, message, Some(b.track), Some(&b.codec.clone()));
+                let failure = Failure::media("source-buffer", Some(b.track)).codec(&b.codec);
+                error(out, failure.reason(js::describe(&e)));
             }
         }
     }
@@ -487,11 +475,9 @@ impl Buffer {
                             self.queue.push_front(Op::Remove(0.0, current - 1.0));
                         }
                         Err(e) => {
-                            let message = "appending to the ".to_owned()
-                                + track_str(self.track)
-                                + " SourceBuffer: "
-                                + &js::describe(&e);
-                            error(out, message, Some(self.track), None);
+                            let details = if is_quota(&e) { "quota" } else { "append" };
+                            let failure = Failure::media(details, Some(self.track));
+                            error(out, failure.reason(js::describe(&e)));
                             return;
                         }
                     }
@@ -503,13 +489,8 @@ impl Buffer {
                 }
                 Op::ChangeType(mime) => {
                     if let Err(e) = sb.change_type(&mime) {
-                        let message = "changing the ".to_owned()
-                            + track_str(self.track)
-                            + " codec to "
-                            + &mime
-                            + ": "
-                            + &js::describe(&e);
-                        error(out, message, Some(self.track), None);
+                        let failure = Failure::media("codec-change", Some(self.track));
+                        error(out, failure.reason(mime + ": " + &js::describe(&e)));
                     }
                 }
                 Op::Offset(offset) => sb.set_timestamp_offset(offset),
@@ -560,13 +541,6 @@ fn index(track: Track) -> usize {
     match track {
         Track::Video => 0,
         Track::Audio => 1,
-    }
-}
-
-fn track_str(track: Track) -> &'static str {
-    match track {
-        Track::Video => "video",
-        Track::Audio => "audio",
     }
 }
 

@@ -7,24 +7,28 @@
 //! calls the page's handler only after the borrow ends, so a handler may call
 //! `stats()` or `destroy()`.
 
+mod failure;
 mod handles;
 mod media;
+mod retry;
 mod transport;
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::rc::{Rc, Weak};
 
-use flashless_core::fmp4::{RemuxEvent, RemuxerOptions, Track};
+use flashless_core::fmp4::{RemuxEvent, RemuxerOptions};
 use flashless_core::live_edge::{self, LiveEdge, Seek, Snapshot};
 use flashless_core::pipeline::{Output, Pipeline};
 use js_sys::{Function, Object};
 use wasm_bindgen::prelude::*;
 use web_sys::{Document, HtmlVideoElement};
 
+use self::failure::Failure;
 use self::handles::{Listener, Timer};
 use self::media::Media;
-use self::transport::{Kind, Transport};
+use self::retry::Retry;
+use self::transport::{Kind, Request, Transport};
 use crate::js::{self, set};
 
 type Outbox = Vec<(&'static str, JsValue)>;
@@ -42,8 +46,8 @@ const START_MAX_MS: f64 = 200.0;
 const TICKS_PER_STATS: u32 = 4;
 /// A connection that delivers nothing for this long is replaced.
 const IDLE_MS: f64 = 20_000.0;
-const BACKOFF_FIRST_MS: f64 = 500.0;
-const BACKOFF_MAX_MS: f64 = 8_000.0;
+/// A second media error this soon after the MediaSource was rebuilt for one is fatal.
+const MEDIA_RETRY_WINDOW_MS: f64 = 30_000.0;
 /// Per-tag remuxer errors reported per connection; more are only counted.
 const MAX_TAG_ERRORS: u32 = 20;
 
@@ -55,8 +59,9 @@ pub struct Player {
 
 #[wasm_bindgen]
 impl Player {
-    /// `options`: `{ url, liveLatency?, maxRate?, jumpBehind?, backBuffer?, autoplay? }`;
-    /// `on_event(name, detail)` receives every event.
+    /// `options`: `{ url, liveLatency?, maxRate?, jumpBehind?, backBuffer?, autoplay?,
+    /// retry?, headers?, withCredentials? }`; `on_event(name, detail)` receives every
+    /// event. Throws a code (`flashless.js` makes it an `Error`).
     // Each option left out takes `live_edge::Options::default()`'s value (the doc
     // comments above are shipped in the JS glue, so they stay short).
     #[wasm_bindgen(constructor)]
@@ -65,15 +70,10 @@ impl Player {
         options: JsValue,
         on_event: Function,
     ) -> Result<Player, JsValue> {
-        let url = js::get(&options, "url").as_string().ok_or_else(|| {
-            JsValue::from_str("Player options need a `url` (ws://, wss://, http:// or https://)")
-        })?;
-        let kind = Kind::of(&url).ok_or_else(|| {
-            JsValue::from_str(
-                &("unsupported stream URL (use ws://, wss://, http:// or https://): ".to_owned()
-                    + &url),
-            )
-        })?;
+        let url = js::get(&options, "url")
+            .as_string()
+            .ok_or_else(|| JsValue::from_str("no-url"))?;
+        let kind = Kind::of(&url).ok_or_else(|| JsValue::from_str("invalid-url"))?;
         let number = |key: &str, default: f64, min: f64, max: f64| {
             js::get(&options, key)
                 .as_f64()
@@ -95,14 +95,18 @@ impl Player {
             back_buffer: number("backBuffer", defaults.back_buffer, 2.0, 600.0),
         };
         let autoplay = js::get(&options, "autoplay").as_bool() != Some(false);
+        let request = Request {
+            headers: js::get(&options, "headers"),
+            with_credentials: js::get(&options, "withCredentials").as_bool() == Some(true),
+        };
+        let retry = Retry::from_option(&js::get(&options, "retry"));
         let document = web_sys::window()
             .and_then(|w| w.document())
-            .ok_or_else(|| JsValue::from_str("Player needs a page (window.document)"))?;
+            .ok_or_else(|| JsValue::from_str("no-document"))?;
         let core = Rc::new_cyclic(|me: &WeakCore| {
             RefCell::new(Core::new(
                 video,
-                url,
-                kind,
+                (url, kind, request, retry),
                 edge,
                 autoplay,
                 on_event,
@@ -116,6 +120,8 @@ impl Player {
             c.listeners.push(visibility(&document, weak.clone()));
             let on_waiting = waiting(&c.video, weak.clone());
             c.listeners.push(on_waiting);
+            let on_error = media_error(&c.video, weak.clone());
+            c.listeners.push(on_error);
             c.tick_timer = Timer::interval(TICK_MS, move || with(&weak, Core::tick));
             c.connect();
         }
@@ -142,6 +148,24 @@ impl Player {
         });
     }
 
+    /// Plays another stream (`ws(s)://` or `http(s)://`) in the same `<video>`;
+    /// throws `invalid-url`.
+    pub fn load(&self, url: String) -> Result<(), JsValue> {
+        let kind = Kind::of(&url).ok_or_else(|| JsValue::from_str("invalid-url"))?;
+        let mut result = Ok(());
+        with(&Rc::downgrade(&self.core), |c| {
+            c.url = url;
+            c.kind = kind;
+            result = c.reload();
+        });
+        result
+    }
+
+    /// Stops loading and detaches the stream; the `<video>` and the player stay for `load`.
+    pub fn unload(&self) {
+        with(&Rc::downgrade(&self.core), Core::unload);
+    }
+
     /// Stops the stream, detaches from the `<video>`, releases every listener and timer.
     pub fn destroy(&self) {
         if let Ok(mut c) = self.core.try_borrow_mut() {
@@ -152,6 +176,17 @@ impl Player {
 
 /// Runs `f` on the core, then hands the events it produced to the page.
 fn with(core: &WeakCore, f: impl FnOnce(&mut Core)) {
+    let mut f = Some(f);
+    run(core, &mut |c| {
+        if let Some(f) = f.take() {
+            f(c);
+        }
+    });
+}
+
+/// [`with`]'s body, once in the wasm rather than once per callback.
+#[inline(never)]
+fn run(core: &WeakCore, f: &mut dyn FnMut(&mut Core)) {
     let Some(rc) = core.upgrade() else { return };
     let (events, callback) = {
         let Ok(mut c) = rc.try_borrow_mut() else {
@@ -168,14 +203,17 @@ fn with(core: &WeakCore, f: impl FnOnce(&mut Core)) {
     }
 }
 
-/// Queues an `error` event: `{ message, track, codec, fatal: false }`.
-fn error(out: &mut Outbox, message: String, track: Option<Track>, codec: Option<&str>) {
-    let o = Object::new();
-    set(&o, "message", message);
-    set(&o, "track", js::track_name(track));
-    set(&o, "codec", codec.map_or(JsValue::NULL, JsValue::from_str));
-    set(&o, "fatal", false);
-    out.push(("error", o.into()));
+/// Queues a non-fatal `error` event: playback goes on (the other track, the next
+/// connection).
+fn error(out: &mut Outbox, failure: Failure) {
+    out.push(("error", failure.to_js(false).into()));
+}
+
+/// The `<video>` failed (a decode error): the MediaSource is rebuilt once.
+fn media_error(video: &HtmlVideoElement, core: WeakCore) -> Listener {
+    Listener::new(video, "error", move |_| {
+        with(&core, |c| c.on_media_failed("decode"));
+    })
 }
 
 fn visibility(document: &Document, core: WeakCore) -> Listener {
@@ -208,6 +246,12 @@ struct Core {
     video: HtmlVideoElement,
     url: String,
     kind: Kind,
+    request: Request,
+    retry: Retry,
+    /// A stream is loaded (not after `unload()` or a fatal error).
+    loaded: bool,
+    /// When the MediaSource was last rebuilt after a media error.
+    media_rebuilt_ms: Option<f64>,
     autoplay: bool,
     on_event: Function,
     outbox: Outbox,
@@ -256,8 +300,7 @@ struct Counters {
 impl Core {
     fn new(
         video: HtmlVideoElement,
-        url: String,
-        kind: Kind,
+        (url, kind, request, retry): (String, Kind, Request, Retry),
         edge: live_edge::Options,
         autoplay: bool,
         on_event: Function,
@@ -267,6 +310,10 @@ impl Core {
             video,
             url,
             kind,
+            request,
+            retry,
+            loaded: true,
+            media_rebuilt_ms: None,
             autoplay,
             on_event,
             outbox: Vec::new(),
@@ -317,13 +364,80 @@ impl Core {
                 m.rejoin();
             }
         }
-        match Transport::open(&self.url, self.kind, self.generation, self.me.clone()) {
+        let opened = Transport::open(
+            &self.url,
+            self.kind,
+            &self.request,
+            self.generation,
+            self.me.clone(),
+        );
+        match opened {
             Ok(t) => self.transport = Some(t),
             Err(e) => self.on_end(
                 self.generation,
-                "cannot connect: ".to_owned() + &js::describe(&e),
+                Failure::network("connection").reason(js::describe(&e)),
             ),
         }
+    }
+
+    /// Stops the connection and detaches the MediaSource; the `<video>` stays.
+    fn unload(&mut self) {
+        self.loaded = false;
+        self.transport = None;
+        self.retired = None;
+        self.reconnect_timer = None;
+        self.start_timer = None;
+        self.wait_timer = None;
+        self.generation = self.generation.wrapping_add(1);
+        self.video.set_playback_rate(1.0);
+        if let Some(mut m) = self.media.take() {
+            m.destroy(&self.video);
+        }
+    }
+
+    /// A fresh MediaSource and connection for `self.url`, placed at its live edge.
+    fn reload(&mut self) -> Result<(), JsValue> {
+        self.unload();
+        self.media = Some(Media::new(&self.video, self.me.clone())?);
+        self.loaded = true;
+        self.edge.restart();
+        self.first_media_ms = None;
+        self.played = false;
+        self.ever_connected = false;
+        self.attempt = 0;
+        self.connect();
+        Ok(())
+    }
+
+    /// The `<video>` or its MediaSource failed: rebuild both once; again within
+    /// [`MEDIA_RETRY_WINDOW_MS`], give up (hls.js's `recoverMediaError`, by itself).
+    fn on_media_failed(&mut self, details: &'static str) {
+        if !self.loaded {
+            return;
+        }
+        let now = now_ms();
+        let failure = Failure::media(details, None);
+        let again = self
+            .media_rebuilt_ms
+            .is_some_and(|t| now - t < MEDIA_RETRY_WINDOW_MS);
+        if again {
+            return self.fail(failure);
+        }
+        self.media_rebuilt_ms = Some(now);
+        error(&mut self.outbox, failure.clone());
+        if self.reload().is_err() {
+            self.fail(failure);
+        }
+    }
+
+    /// A fatal error: the stream stops, the `<video>` keeps its last frame.
+    fn fail(&mut self, failure: Failure) {
+        self.loaded = false;
+        self.transport = None;
+        self.retired = None;
+        self.reconnect_timer = None;
+        self.generation = self.generation.wrapping_add(1);
+        self.outbox.push(("error", failure.to_js(true).into()));
     }
 
     fn on_open(&mut self) {
@@ -387,16 +501,31 @@ impl Core {
     }
 
     fn handle(&mut self, output: Output) {
-        if let Output::Broken(why) = output {
-            let reason = "bad FLV stream: ".to_owned() + &why.to_string();
-            error(&mut self.outbox, reason.clone(), None, None);
-            return self.on_end(self.generation, reason);
+        match output {
+            Output::Broken(why) => {
+                let failure = Failure::media("protocol", None).reason(why.to_string());
+                return self.on_end(self.generation, failure);
+            }
+            Output::Script { timestamp, values } => {
+                let o = Object::new();
+                let mut values = values.iter();
+                let name = values.clone().next().and_then(|v| v.as_str());
+                if name.is_some() {
+                    values.next();
+                }
+                set(&o, "name", name.map_or(JsValue::NULL, JsValue::from_str));
+                set(&o, "values", values.map(js::amf).collect::<js_sys::Array>());
+                set(&o, "timestamp", timestamp);
+                self.outbox.push(("scriptdata", o.into()));
+                return;
+            }
+            _ => {}
         }
         let buffered_end = self.ranges().last().map(|r| r.1);
         let Some(media) = &mut self.media else { return };
         let out = &mut self.outbox;
         match output {
-            Output::Broken(_) => {}
+            Output::Broken(_) | Output::Script { .. } => {}
             Output::Header {
                 has_audio,
                 has_video,
@@ -422,16 +551,13 @@ impl Core {
                     out.push(("metadata", js::amf(&value)));
                 }
                 RemuxEvent::Unsupported { track, codec } => {
-                    let message = js::track_name(Some(track)).as_string().unwrap_or_default()
-                        + " codec "
-                        + &codec
-                        + " cannot be played; the other track plays on";
-                    error(out, message, Some(track), Some(&codec));
+                    let failure = Failure::media("codec-unsupported", Some(track)).codec(&codec);
+                    error(out, failure);
                 }
                 RemuxEvent::Error { track, message } => {
                     self.tag_errors += 1;
                     if self.tag_errors <= MAX_TAG_ERRORS {
-                        error(out, message, track, None);
+                        error(out, Failure::media("demux", track).reason(message));
                     }
                 }
                 // The PerTrack layout always names the track.
@@ -441,21 +567,24 @@ impl Core {
         }
     }
 
-    fn on_end(&mut self, generation: u32, reason: String) {
-        if generation != self.generation || self.destroyed {
+    fn on_end(&mut self, generation: u32, failure: Failure) {
+        if generation != self.generation || self.destroyed || !self.loaded {
             return;
         }
         self.retired = self.transport.take();
         self.generation = self.generation.wrapping_add(1);
         self.attempt += 1;
-        let exp = (self.attempt - 1).min(8) as i32;
-        let base = (BACKOFF_FIRST_MS * 2f64.powi(exp)).min(BACKOFF_MAX_MS);
-        // Jitter, so that viewers of a restarted gateway do not all return at once.
-        let delay = base * (0.8 + 0.4 * js_sys::Math::random());
+        let Some(delay) = self
+            .retry
+            .delay_ms(self.attempt, &failure, js_sys::Math::random())
+        else {
+            return self.fail(failure);
+        };
         let o = Object::new();
         set(&o, "attempt", self.attempt);
         set(&o, "delay", delay / 1000.0);
-        set(&o, "reason", reason);
+        set(&o, "reason", failure.details);
+        set(&o, "error", failure.to_js(false));
         self.outbox.push(("reconnecting", o.into()));
         let weak = self.me.clone();
         self.reconnect_timer = Timer::timeout(delay as i32, move || with(&weak, Core::connect));
@@ -517,7 +646,7 @@ impl Core {
         }
         self.pump();
         if self.transport.is_some() && now - self.last_bytes_ms > IDLE_MS {
-            self.on_end(self.generation, "no data for 20 s".into());
+            self.on_end(self.generation, Failure::network("idle"));
         }
         self.ticks = self.ticks.wrapping_add(1);
         if self.ticks % TICKS_PER_STATS == 0 {
@@ -540,9 +669,16 @@ impl Core {
         }
         self.played = true;
         if let Ok(p) = self.video.play() {
-            // Rejected without a user gesture: the page decides (e.g. muted autoplay).
+            // Refused without a user gesture: the page shows its button (or mutes).
+            let weak = self.me.clone();
             wasm_bindgen_futures::spawn_local(async move {
-                let _ = wasm_bindgen_futures::JsFuture::from(p).await;
+                if let Err(e) = wasm_bindgen_futures::JsFuture::from(p).await {
+                    if js::get(&e, "name").as_string().as_deref() == Some("NotAllowedError") {
+                        with(&weak, |c| {
+                            c.outbox.push(("autoplayblocked", JsValue::UNDEFINED));
+                        });
+                    }
+                }
             });
         }
     }
@@ -584,6 +720,7 @@ impl Core {
         set(&o, "targetLatency", self.edge.target());
         set(&o, "stuckMs", self.edge.stuck_ms().floor());
         set(&o, "recoveries", self.edge.recoveries());
+        set(&o, "rateChanges", self.edge.rate_changes());
         let remux = self.pipeline.stats();
         let filled = self.counters.gaps_filled + remux.gaps_filled;
         let filled_ms = self.counters.gap_ms_filled + remux.gap_ms_filled;

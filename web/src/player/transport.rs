@@ -4,15 +4,19 @@
 //! connection's generation so that late callbacks of a replaced connection are
 //! ignored.
 
+use std::cell::Cell;
+use std::rc::Rc;
+
 use js_sys::Uint8Array;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{
     AbortController, BinaryType, CloseEvent, MessageEvent, ReadableStreamDefaultReader,
-    RequestInit, Response, WebSocket,
+    RequestCredentials, RequestInit, Response, WebSocket,
 };
 
+use super::failure::Failure;
 use super::{Core, WeakCore, with};
 use crate::js;
 
@@ -34,9 +38,17 @@ impl Kind {
     }
 }
 
+/// How HTTP-FLV is requested: the `headers` and `withCredentials` options.
+#[derive(Clone)]
+pub struct Request {
+    pub headers: JsValue,
+    pub with_credentials: bool,
+}
+
 pub enum Transport {
     WebSocket {
         socket: WebSocket,
+        _on_open: Closure<dyn FnMut()>,
         _on_message: Closure<dyn FnMut(MessageEvent)>,
         _on_close: Closure<dyn FnMut(CloseEvent)>,
     },
@@ -46,10 +58,16 @@ pub enum Transport {
 }
 
 impl Transport {
-    pub fn open(url: &str, kind: Kind, generation: u32, core: WeakCore) -> Result<Self, JsValue> {
+    pub fn open(
+        url: &str,
+        kind: Kind,
+        request: &Request,
+        generation: u32,
+        core: WeakCore,
+    ) -> Result<Self, JsValue> {
         match kind {
-            Kind::WebSocket => websocket(url, generation, core),
-            Kind::Fetch => fetch(url, generation, core),
+            Kind::WebSocket => websocket(url, request, generation, core),
+            Kind::Fetch => fetch(url, request, generation, core),
         }
     }
 }
@@ -58,6 +76,7 @@ impl Drop for Transport {
     fn drop(&mut self) {
         match self {
             Transport::WebSocket { socket, .. } => {
+                socket.set_onopen(None);
                 socket.set_onmessage(None);
                 socket.set_onclose(None);
                 let _ = socket.close();
@@ -67,9 +86,19 @@ impl Drop for Transport {
     }
 }
 
-fn websocket(url: &str, generation: u32, core: WeakCore) -> Result<Transport, JsValue> {
+fn websocket(
+    url: &str,
+    request: &Request,
+    generation: u32,
+    core: WeakCore,
+) -> Result<Transport, JsValue> {
     let socket = WebSocket::new(url)?;
     socket.set_binary_type(BinaryType::Arraybuffer);
+    let opened = Rc::new(Cell::new(false));
+    let on_open = {
+        let opened = opened.clone();
+        Closure::<dyn FnMut()>::new(move || opened.set(true))
+    };
     let weak = core.clone();
     let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
         let data = ev.data();
@@ -79,58 +108,126 @@ fn websocket(url: &str, generation: u32, core: WeakCore) -> Result<Transport, Js
             with(&weak, |c| c.on_bytes(generation, &bytes));
         }
     });
+    let http = http_twin(url);
+    let request = request.clone();
     let on_close = Closure::<dyn FnMut(CloseEvent)>::new(move |ev: CloseEvent| {
-        let mut reason = "WebSocket closed with code ".to_owned() + &ev.code().to_string();
-        let said = ev.reason();
-        if !said.is_empty() {
-            reason = reason + ": " + &said;
+        if let Some(f) = Failure::policy_close(ev.code()) {
+            let f = Failure {
+                close_code: Some(ev.code()),
+                ..f.reason(ev.reason())
+            };
+            return with(&core, |c| c.on_end(generation, f));
         }
-        with(&core, |c| c.on_end(generation, reason));
+        let details = if ev.code() == 1000 {
+            "ended"
+        } else {
+            "connection"
+        };
+        let closed = Failure {
+            close_code: Some(ev.code()),
+            ..Failure::network(details)
+        };
+        if opened.get() {
+            return with(&core, |c| c.on_end(generation, closed));
+        }
+        // Refused at the handshake: the browser hides the HTTP status from
+        // WebSocket, so ask the same URL over HTTP for it (and stop at the headers).
+        let core = core.clone();
+        let http = http.clone();
+        let request = request.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            let status = status_of(&http, &request).await;
+            let f = match status {
+                Some(s) if s >= 400 => Failure::http(s),
+                _ => closed,
+            };
+            with(&core, |c| c.on_end(generation, f));
+        });
     });
+    socket.set_onopen(Some(on_open.as_ref().unchecked_ref()));
     socket.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
     socket.set_onclose(Some(on_close.as_ref().unchecked_ref()));
     Ok(Transport::WebSocket {
         socket,
+        _on_open: on_open,
         _on_message: on_message,
         _on_close: on_close,
     })
 }
 
-fn fetch(url: &str, generation: u32, core: WeakCore) -> Result<Transport, JsValue> {
-    let window = web_sys::window().ok_or_else(|| JsValue::from_str("no window"))?;
-    let abort = AbortController::new()?;
+/// The `http(s)://` URL of a `ws(s)://` one.
+fn http_twin(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("wss") => "https://".to_owned() + rest,
+        Some((_, rest)) => "http://".to_owned() + rest,
+        None => url.to_owned(),
+    }
+}
+
+/// The HTTP status `url` answers with; the body is not read.
+async fn status_of(url: &str, request: &Request) -> Option<u16> {
+    let window = web_sys::window()?;
+    let abort = AbortController::new().ok()?;
+    let init = request_init(request, &abort);
+    let response = JsFuture::from(window.fetch_with_str_and_init(url, &init))
+        .await
+        .ok()?;
+    let response: Response = response.unchecked_into();
+    abort.abort();
+    Some(response.status())
+}
+
+fn request_init(request: &Request, abort: &AbortController) -> RequestInit {
     let init = RequestInit::new();
     init.set_signal(Some(&abort.signal()));
     init.set_cache(web_sys::RequestCache::NoStore);
+    if !request.headers.is_undefined() && !request.headers.is_null() {
+        init.set_headers(&request.headers);
+    }
+    if request.with_credentials {
+        init.set_credentials(RequestCredentials::Include);
+    }
+    init
+}
+
+fn fetch(
+    url: &str,
+    request: &Request,
+    generation: u32,
+    core: WeakCore,
+) -> Result<Transport, JsValue> {
+    let window = web_sys::window().ok_or_else(|| JsValue::from_str("no-window"))?;
+    let abort = AbortController::new()?;
+    let init = request_init(request, &abort);
     let response = window.fetch_with_str_and_init(url, &init);
     wasm_bindgen_futures::spawn_local(async move {
-        let reason = read(JsFuture::from(response), generation, &core).await;
-        with(&core, |c| c.on_end(generation, reason));
+        let failure = read(JsFuture::from(response), generation, &core).await;
+        with(&core, |c| c.on_end(generation, failure));
     });
     Ok(Transport::Fetch { abort })
 }
 
 /// Reads the response body until it ends, fails, or the connection is replaced;
 /// returns why it stopped.
-async fn read(response: JsFuture, generation: u32, core: &WeakCore) -> String {
+async fn read(response: JsFuture, generation: u32, core: &WeakCore) -> Failure {
     let response: Response = match response.await {
         Ok(r) => r.unchecked_into(),
-        Err(e) => return "fetch failed: ".to_owned() + &js::describe(&e),
+        Err(e) => return Failure::network("connection").reason(js::describe(&e)),
     };
     if !response.ok() {
-        return "HTTP status ".to_owned() + &response.status().to_string();
+        return Failure::http(response.status());
     }
     let Some(body) = response.body() else {
-        return "the response has no body".into();
+        return Failure::network("connection");
     };
     let reader: ReadableStreamDefaultReader = body.get_reader().unchecked_into();
     loop {
         let chunk = match JsFuture::from(reader.read()).await {
             Ok(c) => c,
-            Err(e) => return "reading the response: ".to_owned() + &js::describe(&e),
+            Err(e) => return Failure::network("connection").reason(js::describe(&e)),
         };
         if js::get(&chunk, "done").as_bool() == Some(true) {
-            return "the server ended the stream".into();
+            return Failure::network("ended");
         }
         let value = js::get(&chunk, "value");
         let Some(bytes) = value.dyn_ref::<Uint8Array>().map(Uint8Array::to_vec) else {
@@ -143,7 +240,7 @@ async fn read(response: JsFuture, generation: u32, core: &WeakCore) -> String {
         });
         if !current {
             let _ = reader.cancel();
-            return "replaced".into();
+            return Failure::network("ended");
         }
     }
 }

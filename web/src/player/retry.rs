@@ -1,0 +1,65 @@
+//! When to try a lost connection again: the `retry` option, a policy function or
+//! bounds. By default every failure is retried with exponential backoff, except
+//! those the server meant ([`Failure::fatal_by_default`]).
+
+use js_sys::{Function, Object};
+use wasm_bindgen::{JsCast, JsValue};
+
+use super::failure::Failure;
+use crate::js::{self, set};
+
+const MIN_DELAY_MS: f64 = 500.0;
+const MAX_DELAY_MS: f64 = 8_000.0;
+
+pub enum Retry {
+    /// `retry(context)` returns the delay in ms, or anything else to give up.
+    Policy(Function),
+    Bounds {
+        max_attempts: f64,
+        min_ms: f64,
+        max_ms: f64,
+    },
+}
+
+impl Retry {
+    pub fn from_option(value: &JsValue) -> Retry {
+        if let Some(f) = value.dyn_ref::<Function>() {
+            return Retry::Policy(f.clone());
+        }
+        let number = |key: &str| js::get(value, key).as_f64().filter(|v| *v >= 0.0);
+        let min_ms = number("minDelayMs").unwrap_or(MIN_DELAY_MS);
+        Retry::Bounds {
+            max_attempts: number("maxAttempts").unwrap_or(f64::INFINITY),
+            min_ms,
+            max_ms: number("maxDelayMs").unwrap_or(MAX_DELAY_MS).max(min_ms),
+        }
+    }
+
+    /// The delay before attempt `attempt` (1 for the first retry), or `None` to give up.
+    pub fn delay_ms(&self, attempt: u32, failure: &Failure, random: f64) -> Option<f64> {
+        let (min_ms, max_ms) = match self {
+            Retry::Bounds { min_ms, max_ms, .. } => (*min_ms, *max_ms),
+            Retry::Policy(_) => (MIN_DELAY_MS, MAX_DELAY_MS),
+        };
+        let exp = (attempt.max(1) - 1).min(16) as i32;
+        // Jitter, so that viewers of a restarted gateway do not all return at once.
+        let backoff = (min_ms * 2f64.powi(exp)).min(max_ms) * (0.8 + 0.4 * random);
+        let default = (!failure.fatal_by_default()).then_some(backoff);
+        match self {
+            Retry::Bounds { max_attempts, .. } => {
+                default.filter(|_| f64::from(attempt) <= *max_attempts)
+            }
+            Retry::Policy(f) => {
+                let context: Object = failure.to_js(false);
+                set(&context, "attempt", attempt);
+                set(
+                    &context,
+                    "defaultDelayMs",
+                    default.map_or(JsValue::NULL, JsValue::from_f64),
+                );
+                let answer = f.call1(&JsValue::NULL, &context).ok()?;
+                answer.as_f64().filter(|d| d.is_finite() && *d >= 0.0)
+            }
+        }
+    }
+}
