@@ -1,4 +1,4 @@
-//! `lab bench [fanout|rtmp-fanout|remux|latency|longrun]` (run by `cargo xtask bench`,
+//! `lab bench [fanout|rtmp-fanout|remux|latency|longrun|engines]` (run by `cargo xtask bench`,
 //! which installs the peers and builds the wasm package and the release binaries
 //! first): flashless against its peers on the same machine in the same run, and their
 //! figures in `docs/benchmarks.md`.
@@ -35,15 +35,18 @@ pub enum Bench {
     Latency,
     /// 30 minutes of the flashless page: latency drift and memory.
     Longrun,
+    /// The package's latency and time to first frame in Chromium, Firefox and WebKitGTK.
+    Engines,
 }
 
 impl Bench {
-    const ALL: [Bench; 5] = [
+    const ALL: [Bench; 6] = [
         Bench::Fanout,
         Bench::RtmpFanout,
         Bench::Remux,
         Bench::Latency,
         Bench::Longrun,
+        Bench::Engines,
     ];
 
     pub fn name(self) -> &'static str {
@@ -53,6 +56,7 @@ impl Bench {
             Bench::Remux => "remux",
             Bench::Latency => "latency",
             Bench::Longrun => "longrun",
+            Bench::Engines => "engines",
         }
     }
 
@@ -62,14 +66,14 @@ impl Bench {
             Bench::Fanout | Bench::Latency => Some(Server::NodeMedia),
             Bench::RtmpFanout => Some(Server::NginxRtmp),
             Bench::Remux => None,
-            // Only the flashless page plays in the long run.
-            Bench::Longrun => Some(Server::Flashless),
+            // Only the flashless page plays in the long run; only the package across engines.
+            Bench::Longrun | Bench::Engines => Some(Server::Flashless),
         }
     }
 
-    /// Played in Chromium, with its own setups (`latency.rs`), not the load generator.
+    /// Played in a browser, with its own setups (`latency.rs`), not the load generator.
     fn in_browser(self) -> bool {
-        matches!(self, Bench::Latency | Bench::Longrun)
+        matches!(self, Bench::Latency | Bench::Longrun | Bench::Engines)
     }
 }
 
@@ -104,7 +108,7 @@ impl Args {
                 name if !name.starts_with('-') => {
                     let Some(bench) = Bench::ALL.into_iter().find(|b| b.name() == name) else {
                         bail!(
-                            "unknown benchmark `{name}` (fanout, rtmp-fanout, remux, latency, longrun)"
+                            "unknown benchmark `{name}` (fanout, rtmp-fanout, remux, latency, longrun, engines)"
                         );
                     };
                     parsed.benches.push(bench);
@@ -128,10 +132,10 @@ impl Args {
             }
         }
         if parsed.benches.is_empty() {
-            // The half-hour long run only when named.
+            // The half-hour long run and the other engines only when named.
             parsed.benches = Bench::ALL
                 .into_iter()
-                .filter(|&b| b != Bench::Longrun)
+                .filter(|&b| b != Bench::Longrun && b != Bench::Engines)
                 .collect();
         }
         Ok(parsed)

@@ -10,9 +10,9 @@ use anyhow::{Result, bail};
 use crate::step::Ctx;
 use crate::{deps, project_root, wasm};
 
-/// The benchmarks that play the npm package in Chromium; with no benchmark named,
-/// every one but the long run runs, remux and latency among them.
-const IN_BROWSER: [&str; 3] = ["remux", "latency", "longrun"];
+/// The benchmarks that play the npm package in a browser; with no benchmark named,
+/// every one but the long run and engines runs, remux and latency among them.
+const IN_BROWSER: [&str; 4] = ["remux", "latency", "longrun", "engines"];
 /// The options whose value is the next argument.
 const VALUED: [&str; 2] = ["--runs", "--minutes"];
 

@@ -68,6 +68,7 @@ pub fn one_line(o: &Outcome, plan: &Plan) -> String {
 pub fn section(bench: Bench, plan: &Plan, machine: &Machine, outcomes: &[Outcome]) -> String {
     let mut s = match bench {
         Bench::Longrun => longrun(plan, outcomes),
+        Bench::Engines => engines(plan, outcomes),
         _ => latency(plan, outcomes),
     };
     footer(&mut s, plan, machine, outcomes);
@@ -212,6 +213,74 @@ fn latency(plan: &Plan, outcomes: &[Outcome]) -> String {
             .collect();
         row(&mut s, &cells);
     }
+    s
+}
+
+/// The package's bare page in each engine: a short run each, for latency and the
+/// time to first frame, beside Chromium's.
+fn engines(plan: &Plan, outcomes: &[Outcome]) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "## Latency and time to first frame in three engines\n\n         The npm package's bare page (`lab/browser/flashless.html`) reading the gateway's WS-FLV, \
+         in each engine the browser tests play in (`e2e/engines.mjs`): Chromium (playwright-core), \
+         Firefox ESR (puppeteer-core over WebDriver BiDi, headless), WebKitGTK's MiniBrowser \
+         (WebKitWebDriver, on Xvfb; the probe is put first in the page by the bench's site, as \
+         WebDriver cannot add a script before the page's own). Each page runs in a fresh browser. \
+         Goals as in the latency section: p50 ≤ {GOAL_P50_MS:.0} ms, first frame ≤ {GOAL_TTFF_MS:.0} ms.\n"
+    );
+    let head: Vec<&str> = [""]
+        .into_iter()
+        .chain(outcomes.iter().map(|o| o.setup.title()))
+        .collect();
+    table_head(&mut s, &head, &vec![false; head.len()]);
+    let mut line = |label: &str, cell: &dyn Fn(&Outcome) -> String| {
+        let cells: Vec<String> = [label.to_owned()]
+            .into_iter()
+            .chain(outcomes.iter().map(cell))
+            .collect();
+        row(&mut s, &cells);
+    };
+    let p = |o: &Outcome, q| percentile(&o.report.latencies(), q);
+    let each = |values: Vec<f64>| {
+        let each: Vec<String> = values.iter().map(|v| format!("{v:.0}")).collect();
+        format!("{} ms", each.join(", "))
+    };
+    line(
+        &format!("latency p50, measured page ({} s)", plan.seconds),
+        &|o| ms(p(o, 50.0)),
+    );
+    line("latency p99", &|o| ms(p(o, 99.0)));
+    line(
+        &format!(
+            "latency p50 of {} fresh browsers, {} s each",
+            plan.cold_starts, plan.session_s
+        ),
+        &|o| each(o.report.session_latencies()),
+    );
+    line("time to first frame, median", &|o| {
+        ms(median(o.report.first_frames()))
+    });
+    line("time to first frame, each fresh browser", &|o| {
+        each(o.report.first_frames())
+    });
+    line("frames read / unreadable / lost", &|o| {
+        let end = o.report.end.clone().unwrap_or_default();
+        format!(
+            "{} / {} / {}",
+            o.report.frames.len(),
+            end.unreadable,
+            o.report.lost()
+        )
+    });
+    line("seeks / stalls (`waiting`)", &|o| {
+        let end = o.report.end.clone().unwrap_or_default();
+        format!("{} / {}", end.seeks, end.waits)
+    });
+    line(
+        "reference: ffmpeg decoding the server's HTTP-FLV, p50",
+        &|o| ms(median(o.reference.frames.iter().map(stats::Frame::latency))),
+    );
     s
 }
 
