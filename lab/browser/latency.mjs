@@ -239,9 +239,9 @@ async function mainInEngine() {
     const close = async () => {
       for (const f of cleanups.reverse()) await f();
     };
-    const page = await browser.newPage();
     const inPage = options.engine === 'webkit';
     if (!inPage) await browser.addInitScript(source);
+    const page = await browser.newPage();
     const url = pageUrl(site) + (inPage ? '&probe' : '');
     await page.goto(url);
     const deadline = Date.now() + FIRST_FRAME_MS;
