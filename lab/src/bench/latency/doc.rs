@@ -71,7 +71,11 @@ pub fn section(bench: Bench, plan: &Plan, machine: &Machine, outcomes: &[Outcome
         Bench::Engines => engines(plan, outcomes),
         _ => latency(plan, outcomes),
     };
-    footer(&mut s, plan, machine, outcomes);
+    if bench == Bench::Engines {
+        engines_footer(&mut s, plan, machine);
+    } else {
+        footer(&mut s, plan, machine, outcomes);
+    }
     s
 }
 
@@ -222,7 +226,8 @@ fn engines(plan: &Plan, outcomes: &[Outcome]) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "## Latency and time to first frame in three engines\n\n         The npm package's bare page (`lab/browser/flashless.html`) reading the gateway's WS-FLV, \
+        "## Latency and time to first frame in three engines\n\n\
+         The npm package's bare page (`lab/browser/flashless.html`) reading the gateway's WS-FLV, \
          in each engine the browser tests play in (`e2e/engines.mjs`): Chromium (playwright-core), \
          Firefox ESR (puppeteer-core over WebDriver BiDi, headless), WebKitGTK's MiniBrowser \
          (WebKitWebDriver, on Xvfb; the probe is put first in the page by the bench's site, as \
@@ -365,6 +370,29 @@ fn longrun(plan: &Plan, outcomes: &[Outcome]) -> String {
         end.waits,
     );
     s
+}
+
+/// The engines' run is the latency benchmark's method with other browsers: only what differs.
+fn engines_footer(s: &mut String, plan: &Plan, machine: &Machine) {
+    s.push('\n');
+    machine.write(s);
+    let _ = writeln!(
+        s,
+        "Reproduce: `{}` (`--minutes N` for N minutes of playback per setup, `--quick` for a short run).\n",
+        plan.command
+    );
+    let _ = writeln!(
+        s,
+        "Method: the latency section's (the stamped publisher, the probe reading each presented \
+         frame's stamp, the server on core {SERVER_CORE}, the browser and node on core {CLIENT_CORE}, \
+         the ffmpeg reference), in the bare page only, with {cold} fresh browsers playing {session} s \
+         each, then the measured page, {seconds} s. Headless Chromium and Firefox decode and composite \
+         in software; WebKitGTK decodes with GStreamer and draws on Xvfb, which presents fewer \
+         frames (the lost ones). No memory figures: they come from Chromium's DevTools protocol.",
+        cold = plan.cold_starts,
+        session = plan.session_s,
+        seconds = plan.seconds,
+    );
 }
 
 fn met(ok: Option<bool>) -> &'static str {
