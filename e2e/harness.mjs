@@ -1,6 +1,6 @@
 // The browser tests' harness: the gateway and ffmpeg on free loopback ports,
-// Debian's Chromium through playwright-core with a fresh profile, all stopped
-// when the test ends, also when it fails.
+// Debian's Chromium through playwright-core with a fresh profile (or any of the
+// three engines of `engines.mjs`), all stopped when the test ends, also when it fails.
 
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -13,19 +13,13 @@ import { fileURLToPath } from 'node:url';
 
 import { chromium } from 'playwright-core';
 
+import { CHROMIUM_ARGS } from './engines.mjs';
+
+export { CHROMIUM_ARGS, ENGINES, EXPECTED_FAILURES, expectIn, launchEngine } from './engines.mjs';
+
 export const root = fileURLToPath(new URL('..', import.meta.url));
 const pageDir = fileURLToPath(new URL('./page/', import.meta.url));
 const gatewayBin = process.env.FLASHLESS_BIN || path.join(root, 'target/debug/flashless');
-
-export const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-  '--autoplay-policy=no-user-gesture-required',
-];
 
 const children = new Set();
 process.on('exit', () => {
@@ -259,18 +253,37 @@ async function streamPaced(res, file) {
   res.end();
 }
 
-/** Opens `pagePath` on the site with `query` and waits for the player to start (or fail). */
-export async function openPage(context, site, query, { pagePath = '/e2e/player.html' } = {}) {
-  const page = await context.newPage();
+/**
+ * Opens `pagePath` on the site with `query` and waits for the player to start (or fail),
+ * in `browser`: Chromium's playwright context from `launchBrowser`, or any engine's
+ * browser from `launchEngine`.
+ */
+export async function openPage(browser, site, query, { pagePath = '/e2e/player.html' } = {}) {
+  const url = `${site.origin}${pagePath}?${new URLSearchParams(query)}`;
+  if (browser.engine) return openEnginePage(browser, url);
+  const page = await browser.newPage();
   const logs = [];
   page.on('console', (m) => logs.push(`${m.type()}: ${m.text()}`));
   page.on('pageerror', (e) => logs.push(`pageerror: ${e.message}`));
-  await page.goto(`${site.origin}${pagePath}?${new URLSearchParams(query)}`);
+  await page.goto(url);
   page.logs = logs;
   await page.waitForFunction(() => window.ready || window.failure, null, { timeout: 15_000 });
   const failure = await page.evaluate(() => window.failure);
   if (failure) throw new Error(`the page could not start the player: ${failure}\n${logs.join('\n')}`);
   return page;
+}
+
+async function openEnginePage(browser, url) {
+  const page = await browser.newPage();
+  await page.goto(url);
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    const state = await page.evaluate(() => ({ ready: Boolean(window.ready), failure: window.failure }));
+    if (state.failure) throw new Error(`the page could not start the player: ${state.failure}\n${(await page.logs()).join('\n')}`);
+    if (state.ready) return page;
+    if (Date.now() > deadline) throw new Error(`the player did not start within 15 s\n${(await page.logs()).join('\n')}`);
+    await sleep(100);
+  }
 }
 
 function contentType(file) {
@@ -289,7 +302,8 @@ export async function until(page, what, done, ms = 15_000) {
     last = await page.evaluate(() => window.sample());
     if (done(last)) return last;
     if (Date.now() > deadline) {
-      throw new Error(`${what} within ${ms} ms; last sample ${JSON.stringify(last)}\n${page.logs.join('\n')}`);
+      const logs = typeof page.logs === 'function' ? await page.logs() : page.logs;
+      throw new Error(`${what} within ${ms} ms; last sample ${JSON.stringify(last)}\n${logs.join('\n')}`);
     }
     await sleep(250);
   }

@@ -5,6 +5,24 @@ const params = new URLSearchParams(location.search);
 const video = document.getElementById('video');
 window.events = [];
 
+// `?mse=managed`: only ManagedMediaSource, as on Safari for iOS. Where the engine
+// has it (WebKit) it is the real one, its `startstreaming`/`endstreaming` kept in
+// `window.streaming`; elsewhere MediaSource under that name.
+if (params.get('mse') === 'managed') {
+  const Managed = window.ManagedMediaSource || window.MediaSource;
+  window.streaming = { native: Boolean(window.ManagedMediaSource), events: [], sources: [] };
+  window.ManagedMediaSource = class extends Managed {
+    constructor() {
+      super();
+      window.streaming.sources.push(this);
+      for (const name of ['startstreaming', 'endstreaming']) {
+        this.addEventListener(name, () => window.streaming.events.push({ name, at: video.currentTime }));
+      }
+    }
+  };
+  delete window.MediaSource;
+}
+
 try {
   const { Player } = await import(params.get('pkg') || '/pkg/flashless.js');
   const player = await Player.create(video, {
@@ -73,6 +91,17 @@ function pictureVariance() {
   return sq / n - (sum / n) ** 2;
 }
 
+// Frames shown, counted by the page: WebKitGTK's totalVideoFrames starts again
+// at each playbackRate change, which the live-latency control makes.
+let presented = 0;
+if ('requestVideoFrameCallback' in video) {
+  const count = () => {
+    presented++;
+    video.requestVideoFrameCallback(count);
+  };
+  video.requestVideoFrameCallback(count);
+}
+
 window.sample = () => {
   const q = video.getVideoPlaybackQuality();
   const b = video.buffered;
@@ -81,7 +110,8 @@ window.sample = () => {
     currentTime: video.currentTime,
     bufferedEnd,
     ahead: bufferedEnd - video.currentTime,
-    frames: q.totalVideoFrames,
+    frames: 'requestVideoFrameCallback' in video ? presented : q.totalVideoFrames,
+    decoded: q.totalVideoFrames,
     dropped: q.droppedVideoFrames,
     paused: video.paused,
     readyState: video.readyState,

@@ -8,6 +8,8 @@
 //
 // Players: `flashless` (the gateway's own page), `package` (the npm package in
 // `flashless.html`, as bare a page as mpegts.js gets), `mpegts` (`mpegts.html`).
+// `engine`: `chromium` (default), or `firefox` or `webkit` (the browser tests'
+// engines, `e2e/engines.mjs`): a fresh browser for each page, no memory figures.
 //
 // Options: `channel` (default "bench"); `coldStarts` and `sessionSeconds` (fresh
 // pages opened before the measured one, each to time its first frame and to play
@@ -29,7 +31,7 @@ import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
 
 // playwright-core and the Chromium flags are the browser tests' (e2e's npm lock).
-import { CHROMIUM_ARGS, freePort, sleep } from '../../e2e/harness.mjs';
+import { CHROMIUM_ARGS, freePort, launchEngine, sleep } from '../../e2e/harness.mjs';
 
 const { chromium } = createRequire(new URL('../../e2e/package.json', import.meta.url))('playwright-core');
 
@@ -40,6 +42,7 @@ const DRAIN_MS = 2000;
 
 const options = {
   channel: 'bench',
+  engine: 'chromium',
   coldStarts: 3,
   sessionSeconds: 10,
   memoryEvery: 60,
@@ -63,13 +66,22 @@ async function benchSite() {
     '/pkg/flashless_wasm_bg.wasm': ['../../pkg/flashless_wasm_bg.wasm', 'application/wasm'],
   };
   const server = http.createServer(async (req, res) => {
-    const file = files[new URL(req.url, 'http://site').pathname];
+    const url = new URL(req.url, 'http://site');
+    if (url.pathname === '/probe.js') {
+      res.writeHead(200, { 'content-type': 'text/javascript', 'cache-control': 'no-store' });
+      return res.end(await readFile(probe));
+    }
+    const file = files[url.pathname];
     if (!file) {
       res.writeHead(404);
       return res.end();
     }
     res.writeHead(200, { 'content-type': file[1], 'cache-control': 'no-store' });
-    res.end(await readFile(path.join(here, file[0])));
+    let body = await readFile(path.join(here, file[0]));
+    // A driver that cannot add a script before the page's own (WebKitWebDriver):
+    // the site puts the probe first in the page instead.
+    if (url.searchParams.has('probe')) body = String(body).replace('<head>', '<head><script src="/probe.js"></script>');
+    res.end(body);
   });
   const port = await freePort();
   await new Promise((resolve) => server.listen(port, '127.0.0.1', resolve));
@@ -216,7 +228,72 @@ async function measure(browser, url) {
   await context.close();
 }
 
+/** The same in `options.engine` through the browser tests' engines: a fresh browser per page. */
+async function mainInEngine() {
+  if (options.player === 'flashless') throw new Error(`the gateway's page cannot take the probe in ${options.engine}: use the package`);
+  const site = await benchSite();
+  const source = await readFile(probe, 'utf8');
+  const openIn = async () => {
+    const cleanups = [];
+    const browser = await launchEngine({ after: (f) => cleanups.push(f) }, options.engine);
+    const close = async () => {
+      for (const f of cleanups.reverse()) await f();
+    };
+    const inPage = options.engine === 'webkit';
+    if (!inPage) await browser.addInitScript(source);
+    const page = await browser.newPage();
+    const url = pageUrl(site) + (inPage ? '&probe' : '');
+    await page.goto(url);
+    const deadline = Date.now() + FIRST_FRAME_MS;
+    while ((await page.evaluate(() => window.__latency?.marks().firstFrame)) === undefined) {
+      if (Date.now() > deadline) {
+        const logs = await page.logs();
+        await close();
+        throw new Error(`no frame on screen within ${FIRST_FRAME_MS} ms at ${url}\n${logs.slice(-20).join('\n')}`);
+      }
+      await sleep(50);
+    }
+    return { page, close };
+  };
+  try {
+    for (let i = 0; i < options.coldStarts; i++) {
+      const { page, close } = await openIn();
+      const steps = await marks(page);
+      await sleep(options.sessionSeconds * 1000);
+      const { frames } = await page.evaluate(() => window.__latency.drain());
+      emit({ kind: 'start', marks: steps, frames });
+      await close();
+    }
+    const { page, close } = await openIn();
+    emit({ kind: 'start', measured: true, marks: await marks(page) });
+    const end = Date.now() + options.seconds * 1000;
+    while (Date.now() < end) {
+      await sleep(Math.min(DRAIN_MS, end - Date.now()));
+      emit({ kind: 'frames', frames: (await page.evaluate(() => window.__latency.drain())).frames });
+    }
+    const last = await page.evaluate(() => window.__latency.drain());
+    emit({ kind: 'frames', frames: last.frames });
+    const errors = await page.errorLogs();
+    emit({
+      kind: 'end',
+      unreadable: last.unreadable,
+      callbacks: last.callbacks,
+      presented: last.presented,
+      seeks: last.seeks,
+      waits: last.waits,
+      dropped: last.dropped,
+      ahead: last.ahead,
+      rate: last.rate,
+      errors: errors.slice(-5),
+    });
+    await close();
+  } finally {
+    await site.close();
+  }
+}
+
 async function main() {
+  if (options.engine !== 'chromium') return mainInEngine();
   const site = options.player === 'flashless' ? null : await benchSite();
   const browser = await chromium.launch({
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium',

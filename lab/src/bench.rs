@@ -1,4 +1,4 @@
-//! `lab bench [fanout|rtmp-fanout|remux|latency|longrun|corpus]` (run by `cargo xtask bench`,
+//! `lab bench [fanout|rtmp-fanout|remux|latency|longrun|corpus|engines]` (run by `cargo xtask bench`,
 //! which installs the peers and builds the wasm package and the release binaries
 //! first): flashless against its peers on the same machine in the same run, and their
 //! figures in `docs/benchmarks.md`.
@@ -39,16 +39,19 @@ pub enum Bench {
     /// The corpus of nasty streams in flashless, mpegts.js and flv.js (`corpus.rs`),
     /// into `docs/reliability.md`.
     Corpus,
+    /// The package's latency and time to first frame in Chromium, Firefox and WebKitGTK.
+    Engines,
 }
 
 impl Bench {
-    const ALL: [Bench; 6] = [
+    const ALL: [Bench; 7] = [
         Bench::Fanout,
         Bench::RtmpFanout,
         Bench::Remux,
         Bench::Latency,
         Bench::Longrun,
         Bench::Corpus,
+        Bench::Engines,
     ];
 
     pub fn name(self) -> &'static str {
@@ -59,6 +62,7 @@ impl Bench {
             Bench::Latency => "latency",
             Bench::Longrun => "longrun",
             Bench::Corpus => "corpus",
+            Bench::Engines => "engines",
         }
     }
 
@@ -70,14 +74,14 @@ impl Bench {
             Bench::Remux => None,
             // Every player reads the flashless gateway.
             Bench::Corpus => Some(Server::Flashless),
-            // Only the flashless page plays in the long run.
-            Bench::Longrun => Some(Server::Flashless),
+            // Only the flashless page plays in the long run; only the package across engines.
+            Bench::Longrun | Bench::Engines => Some(Server::Flashless),
         }
     }
 
-    /// Played in Chromium, with its own setups (`latency.rs`), not the load generator.
+    /// Played in a browser, with its own setups (`latency.rs`), not the load generator.
     fn in_browser(self) -> bool {
-        matches!(self, Bench::Latency | Bench::Longrun)
+        matches!(self, Bench::Latency | Bench::Longrun | Bench::Engines)
     }
 }
 
@@ -112,7 +116,7 @@ impl Args {
                 name if !name.starts_with('-') => {
                     let Some(bench) = Bench::ALL.into_iter().find(|b| b.name() == name) else {
                         bail!(
-                            "unknown benchmark `{name}` (fanout, rtmp-fanout, remux, latency, longrun, corpus)"
+                            "unknown benchmark `{name}` (fanout, rtmp-fanout, remux, latency, longrun, corpus, engines)"
                         );
                     };
                     parsed.benches.push(bench);
@@ -136,10 +140,10 @@ impl Args {
             }
         }
         if parsed.benches.is_empty() {
-            // The half-hour long run and the corpus only when named.
+            // The half-hour long run, the corpus and the other engines only when named.
             parsed.benches = Bench::ALL
                 .into_iter()
-                .filter(|&b| !matches!(b, Bench::Longrun | Bench::Corpus))
+                .filter(|&b| !matches!(b, Bench::Longrun | Bench::Corpus | Bench::Engines))
                 .collect();
         }
         Ok(parsed)

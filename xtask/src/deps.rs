@@ -22,6 +22,22 @@ const TEST_PACKAGES: &[&str] = &[
 /// The peers `cargo xtask bench` compares with, its publisher, and the browser the
 /// latency benchmark plays in.
 const BENCH_PACKAGES: &[&str] = &["nginx", "libnginx-mod-rtmp", "ffmpeg", "nodejs", "chromium"];
+/// The three engines the browser tests play in: Chromium; Firefox ESR with the
+/// libavcodec it decodes H.264 and AAC with; WebKitGTK's driver (which brings its
+/// MiniBrowser) on a virtual display, with the GStreamer plugins it decodes with.
+const BROWSER_PACKAGES: &[&str] = &[
+    "chromium",
+    "firefox-esr",
+    "libavcodec59",
+    "webkit2gtk-driver",
+    "xvfb",
+    "xauth",
+    "gstreamer1.0-libav",
+    "gstreamer1.0-plugins-base",
+    "gstreamer1.0-plugins-good",
+    "gstreamer1.0-plugins-bad",
+    "gstreamer1.0-gl",
+];
 /// Where the lab pins its npm peers (flashless-lab's `NPM_DIR`).
 const BENCH_NPM_DIR: &str = "lab/browser";
 
@@ -50,7 +66,7 @@ pub fn ensure(ctx: &Ctx, needs: Needs) -> Result<()> {
         if needs.test || needs.wasm {
             wasm_target(step)?;
             wasm_bindgen(step)?;
-            // playwright-core for the browser tests, binaryen's wasm-opt for the package.
+            // playwright-core and puppeteer-core for the browser tests, binaryen's wasm-opt for the package.
             npm_packages(step, "e2e")?;
         }
         if needs.fuzz {
@@ -58,6 +74,8 @@ pub fn ensure(ctx: &Ctx, needs: Needs) -> Result<()> {
         }
         if needs.bench {
             debian_packages(step, BENCH_PACKAGES)?;
+            // `bench engines` plays in the browser tests' three engines.
+            debian_packages(step, BROWSER_PACKAGES)?;
             npm_packages(step, BENCH_NPM_DIR)?;
         }
         Ok(())
@@ -98,9 +116,9 @@ fn wasm_target(step: &Step) -> Result<()> {
 
 fn test_packages(step: &Step) -> Vec<&'static str> {
     let mut wanted: Vec<&str> = TEST_PACKAGES.to_vec();
-    // The browser tests arrive with e2e/package.json; until then Chromium is dead weight.
+    // The browser tests arrive with e2e/package.json; until then the browsers are dead weight.
     if step.ctx().root.join("e2e/package.json").exists() {
-        wanted.push("chromium");
+        wanted.extend_from_slice(BROWSER_PACKAGES);
     }
     wanted
 }

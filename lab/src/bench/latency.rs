@@ -1,5 +1,6 @@
-//! `lab bench latency` and `bench longrun` (`cargo xtask bench …`): source-to-screen latency of a
-//! live channel in Chromium, and the time to its first frame.
+//! `lab bench latency`, `bench longrun` and `bench engines` (`cargo xtask bench …`): source-to-screen
+//! latency of a live channel in Chromium (engines: also in Firefox and WebKitGTK), and the time
+//! to its first frame.
 //!
 //! A publisher ([`publisher`]) stamps every picture with the wall-clock time it
 //! was made ([`stamp`]); ffmpeg encodes and publishes it to the server under test; a page in
@@ -38,6 +39,10 @@ pub enum Setup {
     /// The npm package in a page as bare as mpegts.js's, reading the gateway: the
     /// player's own time to first frame, without the gateway page's.
     PackageFlashless,
+    /// The same bare page in Firefox ESR (the browser tests' engine, over WebDriver BiDi).
+    PackageFirefox,
+    /// The same bare page in WebKitGTK's MiniBrowser (over WebKitWebDriver, on Xvfb).
+    PackageWebKit,
 }
 
 impl Setup {
@@ -47,6 +52,8 @@ impl Setup {
             Setup::MpegtsNodeMedia => "mpegts.js + node-media-server",
             Setup::MpegtsFlashless => "mpegts.js + flashless gateway",
             Setup::PackageFlashless => "flashless package, bare page + gateway",
+            Setup::PackageFirefox => "package in Firefox ESR",
+            Setup::PackageWebKit => "package in WebKitGTK",
         }
     }
 
@@ -56,15 +63,19 @@ impl Setup {
             Setup::MpegtsNodeMedia => "mpegts-nms",
             Setup::MpegtsFlashless => "mpegts-flashless",
             Setup::PackageFlashless => "package-flashless",
+            Setup::PackageFirefox => "package-firefox",
+            Setup::PackageWebKit => "package-webkit",
         }
     }
 
     pub fn server(self) -> Server {
         match self {
             Setup::MpegtsNodeMedia => Server::NodeMedia,
-            Setup::FlashlessPage | Setup::MpegtsFlashless | Setup::PackageFlashless => {
-                Server::Flashless
-            }
+            Setup::FlashlessPage
+            | Setup::MpegtsFlashless
+            | Setup::PackageFlashless
+            | Setup::PackageFirefox
+            | Setup::PackageWebKit => Server::Flashless,
         }
     }
 
@@ -72,7 +83,16 @@ impl Setup {
         match self {
             Setup::FlashlessPage => "flashless",
             Setup::MpegtsNodeMedia | Setup::MpegtsFlashless => "mpegts",
-            Setup::PackageFlashless => "package",
+            Setup::PackageFlashless | Setup::PackageFirefox | Setup::PackageWebKit => "package",
+        }
+    }
+
+    /// The browser engine of `e2e/engines.mjs` the page plays in.
+    fn engine(self) -> &'static str {
+        match self {
+            Setup::PackageFirefox => "firefox",
+            Setup::PackageWebKit => "webkit",
+            _ => "chromium",
         }
     }
 }
@@ -100,7 +120,10 @@ pub struct Plan {
 impl Plan {
     pub fn of(bench: Bench, args: &Args) -> Plan {
         let long = bench == Bench::Longrun;
+        let engines = bench == Bench::Engines;
         let default_minutes = match (long, args.quick) {
+            // A short run each, beside Chromium's.
+            (false, false) if engines => 1.0,
             (false, false) => 5.0,
             (false, true) => 0.5,
             (true, false) => 30.0,
@@ -118,6 +141,12 @@ impl Plan {
         Plan {
             setups: if long {
                 vec![Setup::FlashlessPage]
+            } else if engines {
+                vec![
+                    Setup::PackageFlashless,
+                    Setup::PackageFirefox,
+                    Setup::PackageWebKit,
+                ]
             } else {
                 vec![
                     Setup::FlashlessPage,
@@ -166,12 +195,21 @@ pub fn run(root: &Path, bench: Bench, args: &Args) -> Result<()> {
         println!("    {}", doc::one_line(&outcome, &plan));
         outcomes.push(outcome);
     }
-    let peers = [
-        Peer::Npm("mpegts.js"),
-        Peer::Npm("node-media-server"),
-        Peer::Chromium,
-        Peer::Node,
-    ];
+    let peers = if bench == Bench::Engines {
+        vec![
+            Peer::Chromium,
+            Peer::Named("Firefox ESR", engine_version("firefox-esr")),
+            Peer::Named("WebKitGTK", engine_version("libwebkit2gtk-4.1-0")),
+            Peer::Node,
+        ]
+    } else {
+        vec![
+            Peer::Npm("mpegts.js"),
+            Peer::Npm("node-media-server"),
+            Peer::Chromium,
+            Peer::Node,
+        ]
+    };
     let machine = Machine::gather(root, load_before, &peers);
     let body = doc::section(bench, &plan, &machine, &outcomes);
     super::write_doc(root, bench.name(), &body)
@@ -191,6 +229,7 @@ fn run_setup(root: &Path, bench: Bench, setup: Setup, plan: &Plan) -> Result<Out
         .with_context(|| format!("the channel never went live (logs in {})", dir.display()))?;
     let config = serde_json::json!({
         "player": setup.player(),
+        "engine": setup.engine(),
         "gateway": http,
         "stream": running.ws_url,
         "seconds": plan.seconds,
@@ -232,6 +271,17 @@ fn run_setup(root: &Path, bench: Bench, setup: Setup, plan: &Plan) -> Result<Out
         pacing,
         reference,
     })
+}
+
+/// The installed version of a Debian package, as dpkg has it ("?" when it cannot say).
+fn engine_version(package: &str) -> String {
+    std::process::Command::new("dpkg-query")
+        .args(["-W", "-f=${Version}", package])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_else(|| "?".into())
 }
 
 /// `http://host:port` of a `ws://host:port/…` URL.

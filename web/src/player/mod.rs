@@ -282,6 +282,9 @@ struct Core {
     counters: Counters,
     /// (time ms, bytes received, frames decoded) once per stats period, for rates.
     window: VecDeque<(f64, f64, f64)>,
+    /// Frames decoded, counted on across the engine's counter starting again:
+    /// WebKitGTK restarts `totalVideoFrames` at each `playbackRate` change.
+    frames: (f64, u32),
 }
 
 #[derive(Default)]
@@ -339,6 +342,7 @@ impl Core {
             ticks: 0,
             counters: Counters::default(),
             window: VecDeque::new(),
+            frames: (0.0, 0),
         }
     }
 
@@ -650,12 +654,12 @@ impl Core {
         }
         self.ticks = self.ticks.wrapping_add(1);
         if self.ticks % TICKS_PER_STATS == 0 {
-            let quality = self.video.get_video_playback_quality();
-            self.window.push_back((
-                now,
-                self.counters.bytes,
-                f64::from(quality.total_video_frames()),
-            ));
+            let total = self.video.get_video_playback_quality().total_video_frames();
+            let (seen, last) = self.frames;
+            let new = total.checked_sub(last).unwrap_or(total);
+            self.frames = (seen + f64::from(new), total);
+            self.window
+                .push_back((now, self.counters.bytes, self.frames.0));
             while self.window.len() > 4 {
                 self.window.pop_front();
             }

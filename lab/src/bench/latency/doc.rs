@@ -68,9 +68,14 @@ pub fn one_line(o: &Outcome, plan: &Plan) -> String {
 pub fn section(bench: Bench, plan: &Plan, machine: &Machine, outcomes: &[Outcome]) -> String {
     let mut s = match bench {
         Bench::Longrun => longrun(plan, outcomes),
+        Bench::Engines => engines(plan, outcomes),
         _ => latency(plan, outcomes),
     };
-    footer(&mut s, plan, machine, outcomes);
+    if bench == Bench::Engines {
+        engines_footer(&mut s, plan, machine);
+    } else {
+        footer(&mut s, plan, machine, outcomes);
+    }
     s
 }
 
@@ -215,6 +220,75 @@ fn latency(plan: &Plan, outcomes: &[Outcome]) -> String {
     s
 }
 
+/// The package's bare page in each engine: a short run each, for latency and the
+/// time to first frame, beside Chromium's.
+fn engines(plan: &Plan, outcomes: &[Outcome]) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "## Latency and time to first frame in three engines\n\n\
+         The npm package's bare page (`lab/browser/flashless.html`) reading the gateway's WS-FLV, \
+         in each engine the browser tests play in (`e2e/engines.mjs`): Chromium (playwright-core), \
+         Firefox ESR (puppeteer-core over WebDriver BiDi, headless), WebKitGTK's MiniBrowser \
+         (WebKitWebDriver, on Xvfb; the probe is put first in the page by the bench's site, as \
+         WebDriver cannot add a script before the page's own). Each page runs in a fresh browser. \
+         Goals as in the latency section: p50 ≤ {GOAL_P50_MS:.0} ms, first frame ≤ {GOAL_TTFF_MS:.0} ms.\n"
+    );
+    let head: Vec<&str> = [""]
+        .into_iter()
+        .chain(outcomes.iter().map(|o| o.setup.title()))
+        .collect();
+    table_head(&mut s, &head, &vec![false; head.len()]);
+    let mut line = |label: &str, cell: &dyn Fn(&Outcome) -> String| {
+        let cells: Vec<String> = [label.to_owned()]
+            .into_iter()
+            .chain(outcomes.iter().map(cell))
+            .collect();
+        row(&mut s, &cells);
+    };
+    let p = |o: &Outcome, q| percentile(&o.report.latencies(), q);
+    let each = |values: Vec<f64>| {
+        let each: Vec<String> = values.iter().map(|v| format!("{v:.0}")).collect();
+        format!("{} ms", each.join(", "))
+    };
+    line(
+        &format!("latency p50, measured page ({} s)", plan.seconds),
+        &|o| ms(p(o, 50.0)),
+    );
+    line("latency p99", &|o| ms(p(o, 99.0)));
+    line(
+        &format!(
+            "latency p50 of {} fresh browsers, {} s each",
+            plan.cold_starts, plan.session_s
+        ),
+        &|o| each(o.report.session_latencies()),
+    );
+    line("time to first frame, median", &|o| {
+        ms(median(o.report.first_frames()))
+    });
+    line("time to first frame, each fresh browser", &|o| {
+        each(o.report.first_frames())
+    });
+    line("frames read / unreadable / lost", &|o| {
+        let end = o.report.end.clone().unwrap_or_default();
+        format!(
+            "{} / {} / {}",
+            o.report.frames.len(),
+            end.unreadable,
+            o.report.lost()
+        )
+    });
+    line("seeks / stalls (`waiting`)", &|o| {
+        let end = o.report.end.clone().unwrap_or_default();
+        format!("{} / {}", end.seeks, end.waits)
+    });
+    line(
+        "reference: ffmpeg decoding the server's HTTP-FLV, p50",
+        &|o| ms(median(o.reference.frames.iter().map(stats::Frame::latency))),
+    );
+    s
+}
+
 fn longrun(plan: &Plan, outcomes: &[Outcome]) -> String {
     let mut s = String::new();
     let minutes = plan.seconds as f64 / 60.0;
@@ -296,6 +370,29 @@ fn longrun(plan: &Plan, outcomes: &[Outcome]) -> String {
         end.waits,
     );
     s
+}
+
+/// The engines' run is the latency benchmark's method with other browsers: only what differs.
+fn engines_footer(s: &mut String, plan: &Plan, machine: &Machine) {
+    s.push('\n');
+    machine.write(s);
+    let _ = writeln!(
+        s,
+        "Reproduce: `{}` (`--minutes N` for N minutes of playback per setup, `--quick` for a short run).\n",
+        plan.command
+    );
+    let _ = writeln!(
+        s,
+        "Method: the latency section's (the stamped publisher, the probe reading each presented \
+         frame's stamp, the server on core {SERVER_CORE}, the browser and node on core {CLIENT_CORE}, \
+         the ffmpeg reference), in the bare page only, with {cold} fresh browsers playing {session} s \
+         each, then the measured page, {seconds} s. Headless Chromium and Firefox decode and composite \
+         in software; WebKitGTK decodes with GStreamer and draws on Xvfb, which presents fewer \
+         frames (the lost ones). No memory figures: they come from Chromium's DevTools protocol.",
+        cold = plan.cold_starts,
+        session = plan.session_s,
+        seconds = plan.seconds,
+    );
 }
 
 fn met(ok: Option<bool>) -> &'static str {

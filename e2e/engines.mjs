@@ -1,0 +1,292 @@
+// Three browser engines behind one small interface, so that a playback test is
+// written once and run in each: Debian's Chromium through playwright-core,
+// Firefox ESR through puppeteer-core over WebDriver BiDi, and WebKitGTK's
+// MiniBrowser through WebKitWebDriver (plain W3C WebDriver over fetch) on a
+// virtual X display.
+//
+//   const browser = await launchEngine(t, 'webkit');
+//   const page = await browser.newPage();
+//   await page.goto(url);
+//   await page.evaluate((x) => x + 1, 41);
+//
+// A page also has `logs()`: its console and uncaught errors, as far as the engine
+// lets a driver see them. WebKitWebDriver sees none, so pages that want their
+// errors seen everywhere hook `console` themselves (`page/console.js`), and
+// `logs()` reads that too.
+
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+
+import { chromium } from 'playwright-core';
+import puppeteer from 'puppeteer-core';
+
+/** The engines every playback test runs in, in this order. */
+export const ENGINES = ['chromium', 'firefox', 'webkit'];
+
+export const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+  '--autoplay-policy=no-user-gesture-required',
+];
+
+const FIREFOX = process.env.FIREFOX || '/usr/bin/firefox-esr';
+const WEBKIT_DRIVER = process.env.WEBKIT_DRIVER || '/usr/bin/WebKitWebDriver';
+// Debian's WebKitGTK (libwebkit2gtk-4.1-0) ships its MiniBrowser beside the library.
+const MINIBROWSERS = [
+  process.env.MINIBROWSER,
+  '/usr/lib/x86_64-linux-gnu/webkit2gtk-4.1/MiniBrowser',
+  '/usr/lib/aarch64-linux-gnu/webkit2gtk-4.1/MiniBrowser',
+].filter(Boolean);
+
+/** What each engine needs on disk, and the Debian package that brings it. */
+export function missingFor(engine) {
+  const chromiumPath = process.env.CHROMIUM || '/usr/bin/chromium';
+  switch (engine) {
+    case 'chromium':
+      return existsSync(chromiumPath) ? [] : [`Chromium at ${chromiumPath} (chromium)`];
+    case 'firefox':
+      return existsSync(FIREFOX) ? [] : [`Firefox at ${FIREFOX} (firefox-esr)`];
+    case 'webkit': {
+      const missing = [];
+      if (!existsSync(WEBKIT_DRIVER)) missing.push(`WebKitWebDriver at ${WEBKIT_DRIVER} (webkit2gtk-driver)`);
+      if (!MINIBROWSERS.some((p) => existsSync(p))) missing.push(`WebKitGTK's MiniBrowser in ${MINIBROWSERS} (libwebkit2gtk-4.1-0)`);
+      if (!existsSync('/usr/bin/xvfb-run')) missing.push('xvfb-run (xvfb)');
+      return missing;
+    }
+    default:
+      throw new Error(`no browser engine ${engine}; known: ${ENGINES}`);
+  }
+}
+
+/**
+ * A fresh browser of `engine` with a fresh profile, closed when the test ends:
+ * `{ engine, newPage(), addInitScript(fn), close() }`; each page is
+ * `{ goto(url), evaluate(fn, arg), logs(), close() }`.
+ */
+export async function launchEngine(t, engine) {
+  const missing = missingFor(engine);
+  if (missing.length) throw new Error(`missing for ${engine}: ${missing.join(', ')} (run \`cargo xtask test\` to install them)`);
+  const browser = await { chromium: launchChromium, firefox: launchFirefox, webkit: launchWebKit }[engine]();
+  t.after(() => browser.close());
+  return browser;
+}
+
+/**
+ * What an engine cannot do here, for a reason outside the player: engine →
+ * check → why. `expectIn` runs such a check and counts it as TODO when it fails
+ * as expected, and fails when it passes (so the entry goes once it is fixed).
+ */
+export const EXPECTED_FAILURES = {
+  chromium: {},
+  firefox: {
+    // Without a sound device (none in a container or on CI) Firefox's audio graph does
+    // not run: every AudioContext stays `suspended`, so the analyser hears nothing.
+    // The audio track is still decoded and played (time advances with it).
+    sound: 'no audio output device: its AudioContext stays suspended, the analyser hears silence',
+  },
+  webkit: {},
+};
+
+/** `fn` as the subtest `check` of `t`, expected to fail where `EXPECTED_FAILURES` says so. */
+export function expectIn(t, engine, check, fn) {
+  const reason = EXPECTED_FAILURES[engine]?.[check];
+  return t.test(check, async (sub) => {
+    if (!reason) return fn();
+    try {
+      await fn();
+    } catch (e) {
+      sub.todo(`expected failure in ${engine}: ${reason} (${String(e.message).split('\n')[0]})`);
+      return;
+    }
+    throw new Error(`expected to fail in ${engine} (${reason}) but passed: take it off EXPECTED_FAILURES`);
+  });
+}
+
+const isError = (line) => /^(error|pageerror):/.test(line);
+
+/** Scripts (functions or source) run in every page before the page's own (not in WebKit: WebDriver has no such thing). */
+const initScripts = (scripts) => scripts.map((fn) => (typeof fn === 'string' ? fn : `(${fn})();`)).join('\n');
+
+async function launchChromium() {
+  const profile = await mkdtemp(path.join(os.tmpdir(), 'flashless-chromium-'));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    headless: true,
+    args: CHROMIUM_ARGS,
+  });
+  return {
+    engine: 'chromium',
+    context,
+    addInitScript: (fn) => context.addInitScript(fn),
+    async newPage() {
+      const page = await context.newPage();
+      const logs = [];
+      page.on('console', (m) => logs.push(`${m.type()}: ${m.text()}`));
+      page.on('pageerror', (e) => logs.push(`pageerror: ${e.message}`));
+      return {
+        goto: (url) => page.goto(url),
+        evaluate: (fn, arg) => page.evaluate(fn, arg),
+        logs: async () => logs,
+        errorLogs: async () => logs.filter(isError),
+        close: () => page.close(),
+      };
+    },
+    async close() {
+      await context.close().catch(() => {});
+      await rm(profile, { recursive: true, force: true });
+    },
+  };
+}
+
+async function launchFirefox() {
+  const profile = await mkdtemp(path.join(os.tmpdir(), 'flashless-firefox-'));
+  const browser = await puppeteer.launch({
+    browser: 'firefox',
+    executablePath: FIREFOX,
+    headless: true,
+    userDataDir: profile,
+    extraPrefsFirefox: {
+      // Play with sound without a gesture, as Chromium's --autoplay-policy does.
+      'media.autoplay.default': 0,
+      'media.autoplay.blocking_policy': 0,
+      'media.autoplay.block-webaudio': false,
+      'app.update.enabled': false,
+      'browser.shell.checkDefaultBrowser': false,
+      'datareporting.policy.dataSubmissionEnabled': false,
+      'toolkit.telemetry.enabled': false,
+    },
+  });
+  const scripts = [];
+  return {
+    engine: 'firefox',
+    addInitScript: async (fn) => scripts.push(fn),
+    async newPage() {
+      const page = await browser.newPage();
+      const logs = [];
+      page.on('console', (m) => logs.push(`${m.type()}: ${m.text()}`));
+      page.on('pageerror', (e) => logs.push(`pageerror: ${e.message}`));
+      if (scripts.length) await page.evaluateOnNewDocument(initScripts(scripts));
+      return {
+        goto: (url) => page.goto(url),
+        evaluate: (fn, arg) => page.evaluate(fn, arg),
+        logs: async () => logs,
+        errorLogs: async () => logs.filter(isError),
+        close: () => page.close(),
+      };
+    },
+    async close() {
+      await browser.close().catch(() => {});
+      await rm(profile, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * WebKitWebDriver on a free port under `xvfb-run`, one session (MiniBrowser in
+ * automation mode). Its process group is killed on close, so Xvfb and the
+ * browser go with it.
+ */
+async function launchWebKit() {
+  const minibrowser = MINIBROWSERS.find((p) => existsSync(p));
+  const { freePort, waitForPort } = await import('./harness.mjs');
+  const port = await freePort();
+  const driver = spawn('xvfb-run', ['-a', '-s', '-screen 0 1280x1024x24', WEBKIT_DRIVER, `--port=${port}`], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
+  let driverLog = '';
+  const keep = (d) => (driverLog = (driverLog + d).slice(-8000));
+  driver.stdout.on('data', keep);
+  driver.stderr.on('data', keep);
+  const killGroup = () => {
+    try {
+      process.kill(-driver.pid, 'SIGKILL');
+    } catch {
+      // Already gone.
+    }
+  };
+  process.once('exit', killGroup);
+  await waitForPort(port, 'WebKitWebDriver', 20_000).catch((e) => {
+    killGroup();
+    throw new Error(`${e.message}\n${driverLog}`);
+  });
+  const base = `http://127.0.0.1:${port}`;
+  const call = async (method, where, body) => {
+    const res = await fetch(`${base}${where}`, {
+      method,
+      headers: { 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const answer = await res.json();
+    if (!res.ok) {
+      const v = answer.value || {};
+      throw new Error(`WebDriver ${method} ${where}: ${v.error}: ${v.message}`);
+    }
+    return answer.value;
+  };
+  const session = await call('POST', '/session', {
+    capabilities: {
+      alwaysMatch: {
+        browserName: 'MiniBrowser',
+        'webkitgtk:browserOptions': {
+          binary: minibrowser,
+          args: ['--automation', '--autoplay-policy=allow', '--enable-write-console-messages-to-stdout=true'],
+        },
+      },
+    },
+  }).catch((e) => {
+    killGroup();
+    throw new Error(`${e.message}\n${driverLog}`);
+  });
+  const s = `/session/${session.sessionId}`;
+  // WebDriver returns a script's value after a structured clone, not NaN or
+  // undefined: JSON through a string keeps what JSON keeps, like the others.
+  const evaluate = async (fn, arg) => {
+    const script = `const done = arguments[arguments.length - 1];
+      Promise.resolve().then(() => (${fn})(arguments[0])).then(
+        (v) => done({ value: v === undefined ? undefined : JSON.stringify(v) }),
+        (e) => done({ error: String(e && e.stack ? e.stack : e) }));`;
+    const r = await call('POST', `${s}/execute/async`, { script, args: [arg === undefined ? null : arg] });
+    if (r.error) throw new Error(`in the page: ${r.error}`);
+    return r.value === undefined || r.value === null ? undefined : JSON.parse(r.value);
+  };
+  await call('POST', `${s}/timeouts`, { script: 30_000, pageLoad: 30_000 });
+  let open = false;
+  return {
+    engine: 'webkit',
+    async addInitScript() {
+      throw new Error('WebKitWebDriver cannot run a script before the page\'s own');
+    },
+    // MiniBrowser automation gives one window; a second page would be a new
+    // window, which the tests here do not need.
+    async newPage() {
+      if (open) throw new Error('one page at a time in WebKit');
+      open = true;
+      return {
+        goto: (url) => call('POST', `${s}/url`, { url }),
+        evaluate,
+        async logs() {
+          const hooked = await evaluate(() => window.__logs || []).catch(() => []);
+          return [...hooked, ...driverLog.split('\n').filter((l) => /CONSOLE/.test(l)).slice(-40)];
+        },
+        errorLogs: async () => (await evaluate(() => window.__logs || []).catch(() => [])).filter(isError),
+        async close() {
+          open = false;
+          await call('POST', `${s}/url`, { url: 'about:blank' }).catch(() => {});
+        },
+      };
+    },
+    async close() {
+      await call('DELETE', s).catch(() => {});
+      killGroup();
+      process.removeListener('exit', killGroup);
+    },
+  };
+}
