@@ -15,7 +15,7 @@ use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::rc::{Rc, Weak};
 
-use flashless_core::fmp4::{RemuxEvent, RemuxerOptions, Track};
+use flashless_core::fmp4::{FillAhead, RemuxEvent, RemuxerOptions, Track};
 use flashless_core::live_edge::{self, LiveEdge, Seek, Snapshot};
 use flashless_core::pipeline::{Output, Pipeline};
 use js_sys::{Function, Object};
@@ -150,6 +150,16 @@ impl Player {
     }
 }
 
+/// The remuxer for a player that holds `target` seconds of latency: silence is
+/// added to missing audio before the playhead can reach the audio's end, since
+/// the element plays only where every track has media.
+fn remuxer_options(target: f64) -> RemuxerOptions {
+    RemuxerOptions {
+        fill_ahead: FillAhead::for_latency((target * 1000.0) as u32),
+        ..RemuxerOptions::default()
+    }
+}
+
 /// Runs `f` on the core, then hands the events it produced to the page.
 fn with(core: &WeakCore, f: impl FnOnce(&mut Core)) {
     let Some(rc) = core.upgrade() else { return };
@@ -273,7 +283,7 @@ impl Core {
             me,
             media: None,
             edge: LiveEdge::new(edge),
-            pipeline: Pipeline::new(RemuxerOptions::default(), false),
+            pipeline: Pipeline::new(remuxer_options(edge.target), false),
             transport: None,
             retired: None,
             generation: 0,
@@ -309,7 +319,7 @@ impl Core {
         let done = self.pipeline.stats();
         self.counters.gaps_filled += done.gaps_filled;
         self.counters.gap_ms_filled += done.gap_ms_filled;
-        self.pipeline = Pipeline::new(RemuxerOptions::default(), false);
+        self.pipeline = Pipeline::new(remuxer_options(self.edge.target()), false);
         self.tag_errors = 0;
         self.last_bytes_ms = now_ms();
         if self.ever_connected {
@@ -607,7 +617,7 @@ impl Core {
         if let Some(mut m) = self.media.take() {
             m.destroy(&self.video);
         }
-        self.pipeline = Pipeline::new(RemuxerOptions::default(), false);
+        self.pipeline = Pipeline::new(remuxer_options(self.edge.target()), false);
     }
 }
 
