@@ -61,6 +61,11 @@ export interface PlayerStats {
   stuckMs: number;
   /** Seeks made to get a stuck playhead going: over holes, out of stalls, seeks re-aimed. */
   recoveries: number;
+  /**
+   * Times the player built a new MediaSource because a track started after playback did (audio
+   * seconds after video, or joined before the audio's sequence header), so that it plays too.
+   */
+  rebuilds: number;
   /** Holes in the audio the remuxer filled with silence, over all connections. */
   gapsFilled: number;
   /** Milliseconds of those holes. */

@@ -46,6 +46,8 @@ const BACKOFF_FIRST_MS: f64 = 500.0;
 const BACKOFF_MAX_MS: f64 = 8_000.0;
 /// Per-tag remuxer errors reported per connection; more are only counted.
 const MAX_TAG_ERRORS: u32 = 20;
+/// New MediaSources built for a track that came late; past this, it is not played.
+const MAX_REBUILDS: u32 = 3;
 
 /// The MSE player. Build it with `Player.create` from `flashless.js`.
 #[wasm_bindgen]
@@ -258,6 +260,8 @@ struct Counters {
     jumps: u32,
     stalls: u32,
     gaps: u32,
+    /// New MediaSources built for a late track.
+    rebuilds: u32,
     /// Audio holes the remuxers of earlier connections filled, and their milliseconds.
     gaps_filled: u64,
     gap_ms_filled: u64,
@@ -362,6 +366,9 @@ impl Core {
         for o in outputs {
             self.handle(o);
         }
+        if self.media.as_ref().is_some_and(|m| m.late_track) {
+            return self.rebuild();
+        }
         self.pump();
         let has_media = self
             .media
@@ -371,6 +378,37 @@ impl Core {
             self.first_media_ms = Some(self.last_bytes_ms);
             self.schedule_start();
         }
+    }
+
+    /// A track came after the SourceBuffers were made without it (audio that
+    /// starts late, a viewer who joined before the audio's sequence header): a new
+    /// MediaSource, and the stream again from the server's cached keyframe, so
+    /// that both tracks play, at the cost of a restart of well under a second.
+    fn rebuild(&mut self) {
+        if self.counters.rebuilds >= MAX_REBUILDS {
+            if let Some(m) = &mut self.media {
+                m.drop_late_tracks();
+            }
+            return;
+        }
+        self.counters.rebuilds += 1;
+        if let Some(mut m) = self.media.take() {
+            m.destroy(&self.video);
+        }
+        match Media::new(&self.video, self.me.clone()) {
+            Ok(m) => self.media = Some(m),
+            Err(e) => error(&mut self.outbox, js::describe(&e), None, None),
+        }
+        self.edge = LiveEdge::new(*self.edge.options());
+        self.first_media_ms = None;
+        self.start_timer = None;
+        self.wait_timer = None;
+        self.played = false;
+        // Not from within this transport's callback: the next connection drops it.
+        self.retired = self.transport.take();
+        self.generation = self.generation.wrapping_add(1);
+        let weak = self.me.clone();
+        self.reconnect_timer = Timer::timeout(0, move || with(&weak, Core::connect));
     }
 
     /// Ticks (and so starts) as soon as the first burst of media is in.
@@ -591,6 +629,7 @@ impl Core {
         set(&o, "jumps", self.counters.jumps);
         set(&o, "stalls", self.counters.stalls);
         set(&o, "gaps", self.counters.gaps);
+        set(&o, "rebuilds", self.counters.rebuilds);
         set(&o, "targetLatency", self.edge.target());
         set(&o, "stuckMs", self.edge.stuck_ms().floor());
         set(&o, "recoveries", self.edge.recoveries());
