@@ -10,13 +10,14 @@
 //   "behind" mark, 1.5 s, plus a frame for 1 fps) for more than 3 s,
 // - play audio, when the case has an audio track: an audio SourceBuffer whose
 //   media goes on (a player that joins during an audio hole must not go video-only).
-// CORPUS_CONCURRENCY cases play at once (default 2); CORPUS_CASES=a,b picks cases.
+// CORPUS_CONCURRENCY cases play at once (default 2); CORPUS_CASES=a,b picks cases;
+// CORPUS_RECORD_DIR=dir keeps each page's record there (`<case>-<player>.json`).
 // Needs the gateway (FLASHLESS_BIN) and the mangler (MANGLE_BIN), both built by
 // `cargo xtask test`.
 
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 
@@ -75,7 +76,7 @@ async function watch(page, latencyS, audio) {
   await sleep(Math.max(0, rec.started + (WATCH_S + 0.5) * 1000 - rec.now));
   rec = await record(page);
   const j = judge(rec, { from: rec.started, seconds: WATCH_S, latencyS });
-  return { started: true, ...j, reasons: verdict(j, { audio }) };
+  return { started: true, ...j, reasons: verdict(j, { audio }), rec };
 }
 
 const summary = [];
@@ -104,7 +105,12 @@ test('the corpus of nasty streams plays in the page and the bare player', { time
         const results = await Promise.all(Object.values(pages).map((p) => watch(p, latencyS, !NO_AUDIO.has(name))));
         const failures = [];
         Object.keys(pages).forEach((player, i) => {
-          const r = results[i];
+          const { rec, ...r } = results[i];
+          const dir = process.env.CORPUS_RECORD_DIR;
+          if (dir && rec) {
+            mkdirSync(dir, { recursive: true });
+            writeFileSync(path.join(dir, `${name}-${player}.json`), JSON.stringify(rec));
+          }
           summary.push({ name, player, ...r });
           t.diagnostic(`${player}: ${JSON.stringify(r)}`);
           if (r.reasons.length) failures.push(`${player}: ${r.reasons.join(', ')} (${r.windows ?? ''})\n  ${pages[player].logs.slice(-8).join('\n  ')}`);

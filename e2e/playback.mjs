@@ -54,7 +54,7 @@ export function recorder() {
     }
     const b = v.buffered;
     const end = b.length ? b.end(b.length - 1) : NaN;
-    state.log.push([now, v.currentTime, end, v.paused ? 1 : 0, v.seeking ? 1 : 0, audioEnd()]);
+    state.log.push([now, v.currentTime, end, v.paused ? 1 : 0, v.seeking ? 1 : 0, audioEnd(), v.readyState]);
     if (state.started === null && v.currentTime > 0.1 && !v.paused && v.readyState >= 3) state.started = now;
   }, 200);
 }
