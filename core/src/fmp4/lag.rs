@@ -35,9 +35,10 @@ pub const FILL_AHEAD_MS: i64 = 1000;
 pub const FILL_AHEAD_MARGIN_MS: i64 = 500;
 /// The most the margin grows to for audio that runs behind the video.
 pub const MAX_FILL_AHEAD_MARGIN_MS: i64 = 4000;
-/// The lowest threshold [`FillAhead::for_latency`] sets: below the interleaving
-/// of real muxers (an AAC frame, a video frame), real audio would be replaced.
-pub const MIN_FILL_AHEAD_MS: u32 = 100;
+/// The lowest threshold [`FillAhead::for_latency`] sets: audio interleaved by
+/// timestamp (ffmpeg, OBS) ends at or past each video frame's time; a source
+/// whose audio runs later than this loses that much once (the margin grows).
+pub const MIN_FILL_AHEAD_MS: u32 = 50;
 
 /// When silence is added to audio that falls behind video (see the module comment).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,12 +60,12 @@ impl Default for FillAhead {
 
 impl FillAhead {
     /// For a player that holds its playhead `latency_ms` behind the newest media:
-    /// silence is added before the playhead can reach the end of the audio (two
-    /// thirds of the latency, at least [`MIN_FILL_AHEAD_MS`], at most the default),
-    /// and ends half that before the video.
+    /// silence is added well before the playhead can reach the end of the audio
+    /// (after a third of the latency, at least [`MIN_FILL_AHEAD_MS`], at most the
+    /// default: the audio end stands still until then, and the network's jitter
+    /// comes on top), and ends half that before the video.
     pub fn for_latency(latency_ms: u32) -> FillAhead {
-        let after_ms =
-            (latency_ms.saturating_mul(2) / 3).clamp(MIN_FILL_AHEAD_MS, FILL_AHEAD_MS as u32);
+        let after_ms = (latency_ms / 3).clamp(MIN_FILL_AHEAD_MS, FILL_AHEAD_MS as u32);
         FillAhead {
             after_ms,
             margin_ms: after_ms / 2,

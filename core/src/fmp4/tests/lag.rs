@@ -175,7 +175,7 @@ fn for_latency(latency_ms: u32) -> Remuxer {
 fn fill_ahead_for_a_latency_stays_under_it_within_the_bounds() {
     assert_eq!(FillAhead::for_latency(150).after_ms, MIN_FILL_AHEAD_MS);
     assert_eq!(FillAhead::for_latency(0).after_ms, MIN_FILL_AHEAD_MS);
-    let half = FillAhead::for_latency(500);
+    let half = FillAhead::for_latency(600);
     assert!(
         half.after_ms < 500 && half.margin_ms < half.after_ms,
         "{half:?}"
@@ -194,7 +194,8 @@ fn a_low_latency_player_gets_silence_before_its_playhead_reaches_the_audio_end()
         events.extend(std::iter::from_fn(|| r.poll_event()));
         if t.tag_type == TagType::Video && t.timestamp >= 1000 {
             let lag = f64::from(t.timestamp) - audio_end(&events).unwrap_or(0.0);
-            assert!(lag < 150.0, "{lag} at {}", t.timestamp);
+            // The threshold, and a video frame until the next check.
+            assert!(lag <= 90.0, "{lag} at {}", t.timestamp);
         }
     }
     assert_contiguous(&samples(&events, Track::Audio));
@@ -204,13 +205,13 @@ fn a_low_latency_player_gets_silence_before_its_playhead_reaches_the_audio_end()
 
 #[test]
 fn a_low_latency_player_fills_nothing_in_an_interleaved_stream() {
-    for skew in [0, 40] {
-        let mut r = for_latency(150);
-        let events = all_events(&mut r, &stream(10_000, skew, |_| true));
-        assert_contiguous(&samples(&events, Track::Audio));
-        let s = r.stats();
-        assert_eq!((s.gaps_filled, s.dropped), (0, 0), "skew {skew}: {s:?}");
-    }
+    // `stream` sends each video frame before the audio up to its time: the
+    // audio is up to a video frame behind at each check already.
+    let mut r = for_latency(150);
+    let events = all_events(&mut r, &stream(10_000, 0, |_| true));
+    assert_contiguous(&samples(&events, Track::Audio));
+    let s = r.stats();
+    assert_eq!((s.gaps_filled, s.dropped), (0, 0), "{s:?}");
 }
 
 #[test]
