@@ -7,14 +7,17 @@
 //   currentTime per second; a discontinuity jump is left out of the count),
 // - never have a seek pending for more than 1 s,
 // - never stay over their latency bound (buffered end − currentTime; the page's own
-//   "behind" mark, 1.5 s, plus a frame for 1 fps) for more than 3 s.
-// CORPUS_CONCURRENCY cases play at once (default 2); CORPUS_CASES=a,b picks cases.
+//   "behind" mark, 1.5 s, plus a frame for 1 fps) for more than 3 s,
+// - play audio, when the case has an audio track: an audio SourceBuffer whose
+//   media goes on (a player that joins during an audio hole must not go video-only).
+// CORPUS_CONCURRENCY cases play at once (default 2); CORPUS_CASES=a,b picks cases;
+// CORPUS_RECORD_DIR=dir keeps each page's record there (`<case>-<player>.json`).
 // Needs the gateway (FLASHLESS_BIN) and the mangler (MANGLE_BIN), both built by
 // `cargo xtask test`.
 
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 
@@ -25,6 +28,8 @@ const WATCH_S = 20;
 const START_LIMIT_MS = 25_000;
 const LATENCY_S = 1.5;
 const CONCURRENCY = Number(process.env.CORPUS_CONCURRENCY || 2);
+/** The cases without an audio track. */
+const NO_AUDIO = new Set(['video-only']);
 const mangleBin = process.env.MANGLE_BIN || path.join(root, 'target/debug/mangle');
 
 /** The mangler's cases: `[name, what]`. */
@@ -60,7 +65,7 @@ async function openRecorded(browser, url) {
 }
 
 /** Waits for the first frame, watches WATCH_S s, and judges. */
-async function watch(page, latencyS) {
+async function watch(page, latencyS, audio) {
   const deadline = Date.now() + START_LIMIT_MS;
   let rec = await record(page);
   while (!rec?.started && Date.now() < deadline) {
@@ -71,7 +76,7 @@ async function watch(page, latencyS) {
   await sleep(Math.max(0, rec.started + (WATCH_S + 0.5) * 1000 - rec.now));
   rec = await record(page);
   const j = judge(rec, { from: rec.started, seconds: WATCH_S, latencyS });
-  return { started: true, ...j, reasons: verdict(j) };
+  return { started: true, ...j, reasons: verdict(j, { audio }), rec };
 }
 
 const summary = [];
@@ -97,10 +102,15 @@ test('the corpus of nasty streams plays in the page and the bare player', { time
         };
         t.after(() => Promise.all(Object.values(pages).map((p) => p.close().catch(() => {}))));
         const latencyS = LATENCY_S + (name === 'fps-1' ? 1 : 0);
-        const results = await Promise.all(Object.values(pages).map((p) => watch(p, latencyS)));
+        const results = await Promise.all(Object.values(pages).map((p) => watch(p, latencyS, !NO_AUDIO.has(name))));
         const failures = [];
         Object.keys(pages).forEach((player, i) => {
-          const r = results[i];
+          const { rec, ...r } = results[i];
+          const dir = process.env.CORPUS_RECORD_DIR;
+          if (dir && rec) {
+            mkdirSync(dir, { recursive: true });
+            writeFileSync(path.join(dir, `${name}-${player}.json`), JSON.stringify(rec));
+          }
           summary.push({ name, player, ...r });
           t.diagnostic(`${player}: ${JSON.stringify(r)}`);
           if (r.reasons.length) failures.push(`${player}: ${r.reasons.join(', ')} (${r.windows ?? ''})\n  ${pages[player].logs.slice(-8).join('\n  ')}`);
@@ -111,7 +121,7 @@ test('the corpus of nasty streams plays in the page and the bare player', { time
   );
   t.diagnostic(`corpus wall time ${((Date.now() - started) / 1000).toFixed(0)} s`);
   for (const r of summary) {
-    const figures = r.started ? `${r.played}/${r.counted} s, seek ≤ ${r.maxSeekMs} ms, over latency ≤ ${r.latencyRunMs} ms, ${r.windows}` : 'never started';
+    const figures = r.started ? `${r.played}/${r.counted} s, seek ≤ ${r.maxSeekMs} ms, over latency ≤ ${r.latencyRunMs} ms, latency ~${r.latencyS} s, audio +${r.audioS} s, ${r.windows}` : 'never started';
     t.diagnostic(`${r.reasons.length ? 'FAIL' : 'ok  '} ${r.name} ${r.player}: ${figures}`);
   }
 });

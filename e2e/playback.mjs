@@ -1,6 +1,7 @@
 // How well a page plays, whatever the player: a recorder added to the page before its
-// own scripts notes the <video>'s time, buffer and seeks five times a second, and
-// `judge` turns the record into seconds played of seconds watched. Shared by the
+// own scripts notes the <video>'s time, buffer, seeks and the end of its audio
+// SourceBuffer five times a second, and `judge` turns the record into seconds played
+// of seconds watched. Shared by the
 // corpus of nasty streams (`corpus.test.mjs`) and its comparison with other players
 // (`cargo xtask bench corpus`, `lab/browser/corpus.mjs`).
 
@@ -8,6 +9,33 @@
 export function recorder() {
   const state = { log: [], seeks: [], seekingSince: null, started: null };
   window.__playback = state;
+  // Every SourceBuffer the page's player creates, with its type: whether audio
+  // plays is seen from the audio one's buffered end, whatever the player.
+  const buffers = [];
+  for (const name of ['MediaSource', 'ManagedMediaSource']) {
+    const proto = window[name]?.prototype;
+    if (!proto?.addSourceBuffer) continue;
+    const add = proto.addSourceBuffer;
+    proto.addSourceBuffer = function (type) {
+      const sb = add.call(this, type);
+      buffers.push([String(type), sb]);
+      return sb;
+    };
+  }
+  const audioEnd = () => {
+    let end = NaN;
+    for (const [type, sb] of buffers) {
+      if (!type.startsWith('audio/')) continue;
+      try {
+        const b = sb.buffered;
+        if (b.length) end = Math.max(Number.isNaN(end) ? -Infinity : end, b.end(b.length - 1));
+        else if (Number.isNaN(end)) end = -1;
+      } catch {
+        // Removed from its MediaSource: no longer plays.
+      }
+    }
+    return end;
+  };
   const video = () => document.querySelector('video');
   let hooked = null;
   setInterval(() => {
@@ -26,7 +54,7 @@ export function recorder() {
     }
     const b = v.buffered;
     const end = b.length ? b.end(b.length - 1) : NaN;
-    state.log.push([now, v.currentTime, end, v.paused ? 1 : 0, v.seeking ? 1 : 0]);
+    state.log.push([now, v.currentTime, end, v.paused ? 1 : 0, v.seeking ? 1 : 0, audioEnd(), v.readyState]);
     if (state.started === null && v.currentTime > 0.1 && !v.paused && v.readyState >= 3) state.started = now;
   }, 200);
 }
@@ -45,7 +73,10 @@ export function record(page) {
  *   (backwards, or ahead by over a second more than the wall clock) is a
  *   discontinuity, left out of the count;
  * - the longest seek pending, in ms (one still pending counts until now);
- * - the longest run above `latencyS` of buffered end − currentTime, in ms.
+ * - the longest run above `latencyS` of buffered end − currentTime, in ms, and
+ *   its median (`latencyS` of the result), for comparing runs;
+ * - how far the end of the audio SourceBuffer advanced (`audioS`; null when the
+ *   player made none).
  */
 export function judge(rec, { from, seconds, latencyS }) {
   const windows = [];
@@ -76,13 +107,22 @@ export function judge(rec, { from, seconds, latencyS }) {
   let run = 0;
   let worstRun = 0;
   let last = null;
-  for (const [t, ct, end] of rec.log) {
+  const latencies = [];
+  let audioFrom = null;
+  let audioTo = null;
+  for (const [t, ct, end, , , audio] of rec.log) {
     if (t < from || t > until) continue;
     const behind = !(end - ct <= latencyS);
     run = behind && last !== null ? run + (t - last) : 0;
     worstRun = Math.max(worstRun, run);
     last = t;
+    if (Number.isFinite(end - ct)) latencies.push(end - ct);
+    if (Number.isFinite(audio)) {
+      audioFrom ??= audio;
+      audioTo = audio;
+    }
   }
+  latencies.sort((a, b) => a - b);
   const jumps = windows.filter((w) => w === 'jump').length;
   const played = windows.filter((w) => w === 'played').length;
   return {
@@ -92,13 +132,21 @@ export function judge(rec, { from, seconds, latencyS }) {
     counted: seconds - jumps,
     maxSeekMs: Math.round(Math.max(0, ...seeks)),
     latencyRunMs: Math.round(worstRun),
+    latencyS: latencies.length ? Math.round(latencies[latencies.length >> 1] * 1000) / 1000 : null,
+    audioS: audioFrom === null ? null : Math.round(Math.max(0, audioTo - audioFrom) * 10) / 10,
     windows: windows.map((w) => w[0]).join(''),
   };
 }
 
-/** The corpus test's bar: 90 % of counted seconds played, no seek over 1 s, latency back within 3 s. */
-export function verdict(j) {
+/**
+ * The corpus test's bar: 90 % of counted seconds played, no seek over 1 s, latency
+ * back within 3 s, and with `audio`, an audio SourceBuffer whose media went on for
+ * at least half the seconds watched (a stream with audio plays audio).
+ */
+export function verdict(j, { audio = false } = {}) {
   const reasons = [];
+  if (audio && j.audioS === null) reasons.push('no audio SourceBuffer');
+  else if (audio && j.audioS < 0.5 * j.watched) reasons.push(`audio advanced only ${j.audioS} s`);
   if (j.played < 0.9 * j.counted) reasons.push(`played ${j.played} of ${j.counted} s`);
   if (j.maxSeekMs > 1000) reasons.push(`a seek pending ${j.maxSeekMs} ms`);
   if (j.latencyRunMs > 3000) reasons.push(`latency over its bound for ${j.latencyRunMs} ms`);

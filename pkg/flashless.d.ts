@@ -94,6 +94,11 @@ export interface PlayerStats {
    * 0.05) from 0.25 s past the target until 0.05 s past it, raised at most every 2 s.
    */
   rateChanges: number;
+  /**
+   * Times the player built a new MediaSource because a track started after playback did (audio
+   * seconds after video, or joined before the audio's sequence header), so that it plays too.
+   */
+  rebuilds: number;
   /** Holes in the audio the remuxer filled with silence, over all connections. */
   gapsFilled: number;
   /** Milliseconds of those holes. */

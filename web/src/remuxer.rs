@@ -34,7 +34,14 @@ impl Remuxer {
         };
         let tags_only = js::get(&options, "tagsOnly").as_bool() == Some(true);
         Remuxer {
-            pipeline: Pipeline::new(RemuxerOptions { layout, fragment }, tags_only),
+            pipeline: Pipeline::new(
+                RemuxerOptions {
+                    layout,
+                    fragment,
+                    ..RemuxerOptions::default()
+                },
+                tags_only,
+            ),
         }
     }
 

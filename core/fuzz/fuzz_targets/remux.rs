@@ -53,6 +53,7 @@ fuzz_target!(|data: &[u8]| {
             (0, _) => Fragmenting::OnCut,
             _ => Fragmenting::Duration(u32::from(mode >> 2) * 16),
         },
+        ..RemuxerOptions::default()
     });
     // OnCut: a cut every few tags, as after each network read.
     let cut_every = usize::from(mode >> 3) + 1;

@@ -3,14 +3,18 @@
 //! Extensions plays only where every SourceBuffer has media, so an audio
 //! SourceBuffer that ends while video goes on halts playback there.
 //!
-//! The rule: once the video runs more than [`FILL_AHEAD_MS`] past the end of an
-//! audio track whose configuration has silence, coded silence is appended to the
-//! audio up to [`FILL_AHEAD_MARGIN_MS`] before the video's time; an audio track
+//! The rule: once the video runs more than [`FillAhead::after_ms`] (by default
+//! [`FILL_AHEAD_MS`]) past the end of an audio track whose configuration has
+//! silence, coded silence is appended to the audio up to [`FillAhead::margin_ms`]
+//! (by default [`FILL_AHEAD_MARGIN_MS`]) before the video's time; an audio track
 //! configured from its sequence header but without a frame yet is filled from
 //! the video's first frame. The threshold is above the skew of real muxers
 //! (ffmpeg and OBS interleave FLV tags by timestamp, nginx-rtmp relays them as
 //! they come: audio and video stay within a few hundred ms of each other), so a
-//! playing stream is never filled ahead; the margin leaves room for audio that
+//! playing stream is never filled ahead. A player that plays closer to the live
+//! edge than that sets a lower threshold ([`FillAhead::for_latency`]): otherwise
+//! its playhead reaches the end of the audio, and stops there, before any
+//! silence is added. The margin leaves room for audio that
 //! is still on its way when it resumes, which then continues from the filled end
 //! (a hole up to it is filled, frames under it are dropped by the overlap rule).
 //! Audio that resumes in step with video loses nothing; audio that arrives more
@@ -31,6 +35,43 @@ pub const FILL_AHEAD_MS: i64 = 1000;
 pub const FILL_AHEAD_MARGIN_MS: i64 = 500;
 /// The most the margin grows to for audio that runs behind the video.
 pub const MAX_FILL_AHEAD_MARGIN_MS: i64 = 4000;
+/// The lowest threshold [`FillAhead::for_latency`] sets: audio interleaved by
+/// timestamp (ffmpeg, OBS) ends at or past each video frame's time; a source
+/// whose audio runs later than this loses that much once (the margin grows).
+pub const MIN_FILL_AHEAD_MS: u32 = 50;
+
+/// When silence is added to audio that falls behind video (see the module comment).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FillAhead {
+    /// How far the video may run past the end of the audio before silence is added.
+    pub after_ms: u32,
+    /// Where the added silence ends: this far before the video's time.
+    pub margin_ms: u32,
+}
+
+impl Default for FillAhead {
+    fn default() -> Self {
+        FillAhead {
+            after_ms: FILL_AHEAD_MS as u32,
+            margin_ms: FILL_AHEAD_MARGIN_MS as u32,
+        }
+    }
+}
+
+impl FillAhead {
+    /// For a player that holds its playhead `latency_ms` behind the newest media:
+    /// silence is added well before the playhead can reach the end of the audio
+    /// (after a third of the latency, at least [`MIN_FILL_AHEAD_MS`], at most the
+    /// default: the audio end stands still until then, and the network's jitter
+    /// comes on top), and ends half that before the video.
+    pub fn for_latency(latency_ms: u32) -> FillAhead {
+        let after_ms = (latency_ms / 3).clamp(MIN_FILL_AHEAD_MS, FILL_AHEAD_MS as u32);
+        FillAhead {
+            after_ms,
+            margin_ms: after_ms / 2,
+        }
+    }
+}
 
 #[derive(Debug)]
 pub(crate) struct AudioLag {
@@ -43,12 +84,12 @@ pub(crate) struct AudioLag {
     filled: bool,
 }
 
-impl Default for AudioLag {
-    fn default() -> Self {
+impl AudioLag {
+    pub(crate) fn new(fill: FillAhead) -> Self {
         AudioLag {
             video_start_ms: None,
             video_ms: 0,
-            margin_ms: FILL_AHEAD_MARGIN_MS,
+            margin_ms: i64::from(fill.margin_ms),
             filled: false,
         }
     }
@@ -72,7 +113,8 @@ impl Remuxer {
         }
         let audio = &self.audio;
         let end = audio.end_ms();
-        let threshold = self.lag.margin_ms + FILL_AHEAD_MS - FILL_AHEAD_MARGIN_MS;
+        let fill = self.options.fill_ahead;
+        let threshold = self.lag.margin_ms + i64::from(fill.after_ms) - i64::from(fill.margin_ms);
         if video_ms - end.map_or(start, |e| e.round() as i64) <= threshold {
             return;
         }
@@ -102,7 +144,7 @@ impl Remuxer {
     pub(super) fn audio_frame(&mut self, ms: i64, dropped: bool) {
         if dropped && self.lag.filled {
             let skew = self.lag.video_ms - ms;
-            let margin = skew + FILL_AHEAD_MARGIN_MS / 2;
+            let margin = skew + i64::from(self.options.fill_ahead.margin_ms) / 2;
             self.lag.margin_ms = margin.clamp(self.lag.margin_ms, MAX_FILL_AHEAD_MARGIN_MS);
         } else if !dropped {
             self.lag.filled = false;

@@ -39,7 +39,9 @@ use codecs::ConfigError;
 use init::TrackConfig;
 use track::{Gap, TrackState};
 
-pub use lag::{FILL_AHEAD_MARGIN_MS, FILL_AHEAD_MS, MAX_FILL_AHEAD_MARGIN_MS};
+pub use lag::{
+    FILL_AHEAD_MARGIN_MS, FILL_AHEAD_MS, FillAhead, MAX_FILL_AHEAD_MARGIN_MS, MIN_FILL_AHEAD_MS,
+};
 pub use track::MAX_FILL_MS;
 
 /// How long a Muxed layout holds frames for a track that is known but not yet configured.
@@ -77,6 +79,8 @@ pub enum Fragmenting {
 pub struct RemuxerOptions {
     pub layout: Layout,
     pub fragment: Fragmenting,
+    /// When silence keeps audio up with video (`lag.rs`).
+    pub fill_ahead: FillAhead,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -203,7 +207,7 @@ impl Remuxer {
             stats: RemuxStats::default(),
             muxed_sequence: 1,
             expect: [false; 2],
-            lag: lag::AudioLag::default(),
+            lag: lag::AudioLag::new(options.fill_ahead),
         }
     }
 

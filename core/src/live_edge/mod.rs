@@ -354,7 +354,11 @@ impl LiveEdge {
         } else {
             self.still_since = None;
         }
-        if !moved && self.moved_since_seek && latency <= LOW_WATER {
+        // Stopped, or still creeping while the element says it waits (Chromium
+        // drops to HAVE_CURRENT_DATA with ~0.1 s left and resumes only once it
+        // has refilled, even when the next batch is already in).
+        let starved = !moved || s.waiting;
+        if starved && self.moved_since_seek && latency <= LOW_WATER {
             if !self.dry {
                 self.dry = true;
                 let most = self.options.target.max(MAX_TARGET);

@@ -179,6 +179,33 @@ fn running_dry_raises_the_target_once_per_stall() {
 }
 
 #[test]
+fn waiting_near_the_end_of_the_buffer_is_running_dry_too() {
+    // A stream that arrives in batches (1 fps: a second of audio with each
+    // frame): the element waits with a little media left while the playhead
+    // still creeps; the target must grow all the same.
+    let low = Options {
+        target: 0.15,
+        ..Options::default()
+    };
+    let mut edge = LiveEdge::new(low);
+    edge.tick(&snap(0.0, 0.0, &[(100.0, 101.0)]));
+    edge.tick(&snap(250.0, 100.9, &[(100.0, 101.0)]));
+    let waiting = Snapshot {
+        waiting: true,
+        ..snap(500.0, 100.92, &[(100.0, 101.0)])
+    };
+    edge.tick(&waiting);
+    assert!((edge.target() - 0.25).abs() < 1e-9, "{}", edge.target());
+    // Waiting with media ahead is no starving.
+    let ahead = Snapshot {
+        waiting: true,
+        ..snap(750.0, 101.0, &[(100.0, 102.0)])
+    };
+    edge.tick(&ahead);
+    assert!((edge.target() - 0.25).abs() < 1e-9, "{}", edge.target());
+}
+
+#[test]
 fn far_behind_jumps_to_the_edge() {
     let mut edge = started();
     let d = edge.tick(&snap(100.0, 100.0, &[(99.0, 104.0)]));

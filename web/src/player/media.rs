@@ -5,7 +5,11 @@
 //! SourceBuffers are created together: browsers refuse `addSourceBuffer` once
 //! every existing one has its init segment, so a track that starts a little
 //! later than the other would be lost. Media is held until every expected track
-//! (FLV header flags, `onMetaData`) has its init, or for at most [`HOLD_MS`].
+//! (FLV header flags, `onMetaData`) has its init, or for at most [`HOLD_MS`]. A
+//! track whose init comes after that (audio that starts seconds after video, a
+//! viewer who joined before the audio's sequence header) sets
+//! [`Media::late_track`]: the player then builds a new MediaSource with every
+//! track, since the current one can never play it.
 
 use std::collections::VecDeque;
 
@@ -70,6 +74,8 @@ pub struct Media {
     check_offset: bool,
     /// End of the newest media queued, on the `<video>`'s timeline (s).
     pub newest_end: f64,
+    /// A track's init came after the SourceBuffers were created without it.
+    pub late_track: bool,
     _listeners: Vec<Listener>,
 }
 
@@ -114,6 +120,7 @@ impl Media {
             offset: 0.0,
             check_offset: false,
             newest_end: f64::NAN,
+            late_track: false,
             _listeners: vec![on_open, on_close],
         })
     }
@@ -203,7 +210,13 @@ impl Media {
             });
         }
         if self.attached && self.buffers[index(track)].sb.is_none() {
-            self.add_source_buffer(index(track), core, out);
+            // Refused once the other track has its init: a new MediaSource it takes.
+            let others = self.buffers.iter().any(|b| b.sb.is_some());
+            if others && !self.late_track {
+                self.late_track = true;
+            } else {
+                self.add_source_buffer(index(track), core, out);
+            }
         }
         if changed {
             out.push(("codecs", self.codecs().into()));
@@ -289,6 +302,18 @@ impl Media {
         for i in 0..2 {
             if self.buffers[i].mime.is_some() && !self.buffers[i].disabled {
                 self.add_source_buffer(i, core, out);
+            }
+        }
+    }
+
+    /// The late track is not played after all: its media is dropped.
+    pub fn drop_late_tracks(&mut self) {
+        self.late_track = false;
+        for b in &mut self.buffers {
+            if b.sb.is_none() && !b.disabled {
+                if let Some(mime) = b.mime.clone() {
+                    b.disable(&mime);
+                }
             }
         }
     }

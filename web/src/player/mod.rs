@@ -17,7 +17,7 @@ use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::rc::{Rc, Weak};
 
-use flashless_core::fmp4::{RemuxEvent, RemuxerOptions};
+use flashless_core::fmp4::{FillAhead, RemuxEvent, RemuxerOptions};
 use flashless_core::live_edge::{self, LiveEdge, Seek, Snapshot};
 use flashless_core::pipeline::{Output, Pipeline};
 use js_sys::{Function, Object};
@@ -50,6 +50,8 @@ const IDLE_MS: f64 = 20_000.0;
 const MEDIA_RETRY_WINDOW_MS: f64 = 30_000.0;
 /// Per-tag remuxer errors reported per connection; more are only counted.
 const MAX_TAG_ERRORS: u32 = 20;
+/// New MediaSources built for a track that came late; past this, it is not played.
+const MAX_REBUILDS: u32 = 3;
 
 /// The MSE player. Build it with `Player.create` from `flashless.js`.
 #[wasm_bindgen]
@@ -174,6 +176,16 @@ impl Player {
     }
 }
 
+/// The remuxer for a player that holds `target` seconds of latency: silence is
+/// added to missing audio before the playhead can reach the audio's end, since
+/// the element plays only where every track has media.
+fn remuxer_options(target: f64) -> RemuxerOptions {
+    RemuxerOptions {
+        fill_ahead: FillAhead::for_latency((target * 1000.0) as u32),
+        ..RemuxerOptions::default()
+    }
+}
+
 /// Runs `f` on the core, then hands the events it produced to the page.
 fn with(core: &WeakCore, f: impl FnOnce(&mut Core)) {
     let mut f = Some(f);
@@ -295,6 +307,8 @@ struct Counters {
     jumps: u32,
     stalls: u32,
     gaps: u32,
+    /// New MediaSources built for a late track.
+    rebuilds: u32,
     /// Audio holes the remuxers of earlier connections filled, and their milliseconds.
     gaps_filled: u64,
     gap_ms_filled: u64,
@@ -323,7 +337,7 @@ impl Core {
             me,
             media: None,
             edge: LiveEdge::new(edge),
-            pipeline: Pipeline::new(RemuxerOptions::default(), false),
+            pipeline: Pipeline::new(remuxer_options(edge.target), false),
             transport: None,
             retired: None,
             generation: 0,
@@ -360,7 +374,7 @@ impl Core {
         let done = self.pipeline.stats();
         self.counters.gaps_filled += done.gaps_filled;
         self.counters.gap_ms_filled += done.gap_ms_filled;
-        self.pipeline = Pipeline::new(RemuxerOptions::default(), false);
+        self.pipeline = Pipeline::new(remuxer_options(self.edge.target()), false);
         self.tag_errors = 0;
         self.last_bytes_ms = now_ms();
         if self.ever_connected {
@@ -470,6 +484,9 @@ impl Core {
         for o in outputs {
             self.handle(o);
         }
+        if self.media.as_ref().is_some_and(|m| m.late_track) {
+            return self.rebuild();
+        }
         self.pump();
         let has_media = self
             .media
@@ -479,6 +496,40 @@ impl Core {
             self.first_media_ms = Some(self.last_bytes_ms);
             self.schedule_start();
         }
+    }
+
+    /// A track came after the SourceBuffers were made without it (audio that
+    /// starts late, a viewer who joined before the audio's sequence header): a new
+    /// MediaSource, and the stream again from the server's cached keyframe, so
+    /// that both tracks play, at the cost of a restart of well under a second.
+    fn rebuild(&mut self) {
+        if self.counters.rebuilds >= MAX_REBUILDS {
+            if let Some(m) = &mut self.media {
+                m.drop_late_tracks();
+            }
+            return;
+        }
+        self.counters.rebuilds += 1;
+        if let Some(mut m) = self.media.take() {
+            m.destroy(&self.video);
+        }
+        match Media::new(&self.video, self.me.clone()) {
+            Ok(m) => self.media = Some(m),
+            Err(e) => {
+                let failure = Failure::media("media-source", None).reason(js::describe(&e));
+                return self.fail(failure);
+            }
+        }
+        self.edge = LiveEdge::new(*self.edge.options());
+        self.first_media_ms = None;
+        self.start_timer = None;
+        self.wait_timer = None;
+        self.played = false;
+        // Not from within this transport's callback: the next connection drops it.
+        self.retired = self.transport.take();
+        self.generation = self.generation.wrapping_add(1);
+        let weak = self.me.clone();
+        self.reconnect_timer = Timer::timeout(0, move || with(&weak, Core::connect));
     }
 
     /// Ticks (and so starts) as soon as the first burst of media is in.
@@ -721,6 +772,7 @@ impl Core {
         set(&o, "jumps", self.counters.jumps);
         set(&o, "stalls", self.counters.stalls);
         set(&o, "gaps", self.counters.gaps);
+        set(&o, "rebuilds", self.counters.rebuilds);
         set(&o, "targetLatency", self.edge.target());
         set(&o, "stuckMs", self.edge.stuck_ms().floor());
         set(&o, "recoveries", self.edge.recoveries());
@@ -748,7 +800,7 @@ impl Core {
         if let Some(mut m) = self.media.take() {
             m.destroy(&self.video);
         }
-        self.pipeline = Pipeline::new(RemuxerOptions::default(), false);
+        self.pipeline = Pipeline::new(remuxer_options(self.edge.target()), false);
     }
 }
 

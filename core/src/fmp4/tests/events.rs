@@ -194,6 +194,7 @@ proptest! {
         let mut r = Remuxer::new(RemuxerOptions {
             layout: if muxed { Layout::Muxed } else { Layout::PerTrack },
             fragment: if duration { Fragmenting::Duration(100) } else { Fragmenting::EveryFrame },
+            ..RemuxerOptions::default()
         });
         // Seed valid headers so the coded-frame paths are reached too.
         run(&mut r, &[avc_header(0, 20, 15), aac_header(&[0x12, 0x10])]);

@@ -317,6 +317,7 @@ proptest! {
                 1 => Fragmenting::Duration(200),
                 _ => Fragmenting::OnCut,
             },
+            ..RemuxerOptions::default()
         });
         let mut tags = vec![avc_header(0, 20, 15), aac_header(&[0x12, 0x10])];
         let mut clock = [start, start];

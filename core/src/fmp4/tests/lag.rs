@@ -163,12 +163,64 @@ fn audio_without_silence_or_configuration_is_not_filled() {
     assert!(samples(&events, Track::Audio).is_empty());
 }
 
+/// A remuxer for a player that holds `latency_ms` behind the live edge.
+fn for_latency(latency_ms: u32) -> Remuxer {
+    Remuxer::new(RemuxerOptions {
+        fill_ahead: FillAhead::for_latency(latency_ms),
+        ..RemuxerOptions::default()
+    })
+}
+
+#[test]
+fn fill_ahead_for_a_latency_stays_under_it_within_the_bounds() {
+    assert_eq!(FillAhead::for_latency(150).after_ms, MIN_FILL_AHEAD_MS);
+    assert_eq!(FillAhead::for_latency(0).after_ms, MIN_FILL_AHEAD_MS);
+    let half = FillAhead::for_latency(600);
+    assert!(
+        half.after_ms < 500 && half.margin_ms < half.after_ms,
+        "{half:?}"
+    );
+    assert_eq!(FillAhead::for_latency(30_000), FillAhead::default());
+}
+
+#[test]
+fn a_low_latency_player_gets_silence_before_its_playhead_reaches_the_audio_end() {
+    // A 400 ms hole: the playhead 150 ms behind the video must find audio there.
+    let tags = stream(8000, 0, |ms| !(3000..3400).contains(&ms));
+    let mut r = for_latency(150);
+    let mut events = Vec::new();
+    for t in &tags {
+        r.push(t);
+        events.extend(std::iter::from_fn(|| r.poll_event()));
+        if t.tag_type == TagType::Video && t.timestamp >= 1000 {
+            let lag = f64::from(t.timestamp) - audio_end(&events).unwrap_or(0.0);
+            // The threshold, and a video frame until the next check.
+            assert!(lag <= 90.0, "{lag} at {}", t.timestamp);
+        }
+    }
+    assert_contiguous(&samples(&events, Track::Audio));
+    // In step with the video, no real frame is lost to the silence.
+    assert_eq!(r.stats().dropped, 0);
+}
+
+#[test]
+fn a_low_latency_player_fills_nothing_in_an_interleaved_stream() {
+    // `stream` sends each video frame before the audio up to its time: the
+    // audio is up to a video frame behind at each check already.
+    let mut r = for_latency(150);
+    let events = all_events(&mut r, &stream(10_000, 0, |_| true));
+    assert_contiguous(&samples(&events, Track::Audio));
+    let s = r.stats();
+    assert_eq!((s.gaps_filled, s.dropped), (0, 0), "{s:?}");
+}
+
 #[test]
 fn muxed_file_of_late_audio_has_one_init_and_audio_from_the_start() {
     let tags = stream(5000, 0, |ms| ms >= 2000);
     let mut r = Remuxer::new(RemuxerOptions {
         layout: Layout::Muxed,
         fragment: Fragmenting::Duration(500),
+        ..RemuxerOptions::default()
     });
     let events = all_events(&mut r, &tags);
     assert_eq!(inits(&events).len(), 1);
@@ -194,6 +246,7 @@ proptest! {
                 1 => Fragmenting::Duration(200),
                 _ => Fragmenting::OnCut,
             },
+            ..RemuxerOptions::default()
         });
         let first = if late_start { stops } else { 0 };
         let tags = stream(12_000, skew, |ms| ms >= first && !(stops..stops + pause).contains(&ms));

@@ -204,6 +204,7 @@ fn on_cut_makes_a_fragment_per_track_per_cut_with_every_frame_in_place() {
     let mut r = Remuxer::new(RemuxerOptions {
         layout: Layout::PerTrack,
         fragment: Fragmenting::OnCut,
+        ..RemuxerOptions::default()
     });
     let mut events = Vec::new();
     for batch in tags.chunks(10) {
