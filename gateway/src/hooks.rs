@@ -11,11 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use anyhow::{Context, Result, bail};
-use bytes::Bytes;
-use http_body_util::Full;
-use hyper::Method;
-use hyper::header::CONTENT_TYPE;
+use anyhow::{Result, bail};
 use serde::Serialize;
 use tokio::sync::{Semaphore, mpsc};
 
@@ -255,19 +251,9 @@ impl Hooks {
 
 /// One POST; a non-2xx answer is an error.
 async fn post(url: &HttpUrl, notice: &Notice, limit: Duration) -> Result<()> {
-    let body = serde_json::to_vec(notice)?;
-    let mut conn = http_client::connect(url, limit).await?;
-    let request = url
-        .request(Method::POST)
-        .header(CONTENT_TYPE, "application/json")
-        .body(Full::new(Bytes::from(body)))?;
-    let response = conn
-        .sender
-        .send_request(request)
-        .await
-        .with_context(|| format!("POST to {}", url.display()))?;
-    if !response.status().is_success() {
-        bail!("{}: HTTP status {}", url.display(), response.status());
+    let (status, _) = http_client::post_json(url, serde_json::to_vec(notice)?, limit, 0).await?;
+    if !status.is_success() {
+        bail!("{}: HTTP status {status}", url.display());
     }
     Ok(())
 }

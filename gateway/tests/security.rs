@@ -1313,14 +1313,3 @@ fn the_proxy_protocol_names_the_client_from_trusted_proxies_only() {
     let said = read_until(&mut direct, "NetStream.Play.Failed");
     assert!(said.contains("NetStream.Play.Failed"), "{said}");
 }
-
-/// C0 C1, S0 S1 S2, C2 on an open connection.
-fn rtmp_handshake(s: &mut TcpStream) {
-    s.set_read_timeout(Some(Duration::from_secs(10))).ok();
-    let mut hello = vec![3u8];
-    hello.resize(1 + 1536, 0);
-    s.write_all(&hello).expect("C0 C1");
-    let mut s0s1s2 = vec![0u8; 1 + 2 * 1536];
-    s.read_exact(&mut s0s1s2).expect("S0 S1 S2");
-    s.write_all(&[0u8; 1536]).expect("C2");
-}

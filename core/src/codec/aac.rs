@@ -116,7 +116,7 @@ fn read_sample_rate(r: &mut BitReader<'_>) -> Result<u32, CodecError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::codec::test_bits::BitWriter;
+    use crate::codec::bits::BitWriter;
     use proptest::prelude::*;
 
     fn asc(object_type: u8, sample_rate: u32, channels: u8) -> AacConfig {

@@ -275,7 +275,7 @@ pub(super) fn unescape_rbsp(payload: &[u8]) -> (Vec<u8>, Vec<usize>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::codec::test_bits::BitWriter;
+    use crate::codec::bits::BitWriter;
     use proptest::prelude::*;
 
     fn hex(s: &str) -> Vec<u8> {

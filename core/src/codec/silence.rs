@@ -11,15 +11,16 @@
 //! Anything else gets no silence here; the remuxer stretches a sample across the
 //! hole instead.
 
+use super::bits::BitWriter;
 use super::{AacConfig, FlacConfig, Mp3Header, flac};
 
 /// ISO/IEC 14496-3 4.5.2.1 syntactic element ids.
 const ID_SCE: u32 = 0;
 const ID_CPE: u32 = 1;
 const ID_LFE: u32 = 3;
-const ID_END: u32 = 7;
+const ID_END: u64 = 7;
 /// Typical of encoders' output; with every band in the zero codebook it scales nothing.
-const GLOBAL_GAIN: u32 = 100;
+const GLOBAL_GAIN: u64 = 100;
 
 /// One frame of AAC silence for `config` (1024 samples of the core codec; with SBR
 /// the decoder makes its 2048 output samples from it). `None` for a channel
@@ -41,28 +42,28 @@ pub fn aac(config: &AacConfig) -> Option<Vec<u8>> {
         11 => &[S, C, C, S, L],
         _ => return None,
     };
-    let mut w = Bits::default();
+    let mut w = BitWriter::default();
     let mut tags = [0u32; 4];
     for &id in elements {
         let tag = &mut tags[id as usize];
-        w.put(3, id).put(4, *tag);
+        w.bits(3, id.into()).bits(4, (*tag).into());
         *tag += 1;
         if id == ID_CPE {
             // common_window = 1: one ics_info for both channels, no M/S.
-            w.put(1, 1);
+            w.bits(1, 1);
             ics_info(&mut w);
-            w.put(2, 0);
+            w.bits(2, 0);
             silent_channel(&mut w);
             silent_channel(&mut w);
         } else {
             // An SCE and an LFE are one individual_channel_stream with its ics_info.
-            w.put(8, GLOBAL_GAIN);
+            w.bits(8, GLOBAL_GAIN);
             ics_info(&mut w);
             section_and_tools(&mut w);
         }
     }
-    w.put(3, ID_END);
-    Some(w.bytes)
+    w.bits(3, ID_END);
+    Some(w.into_bytes())
 }
 
 /// One MPEG audio frame of silence with the header of `frame` (its first four
@@ -115,17 +116,15 @@ pub fn flac(config: &FlacConfig, samples: u32) -> Option<Vec<u8>> {
     let mut header = vec![0xff, 0xf8, 0x70, (config.channels - 1) << 4, 0];
     header.extend_from_slice(&u16::try_from(samples - 1).ok()?.to_be_bytes());
     header.push(flac::crc8(&header));
-    let mut w = Bits {
-        len: header.len() * 8,
-        bytes: header,
-    };
+    let mut w = BitWriter::after(header);
     for _ in 0..config.channels {
         // Zero padding bit, type 0b000000 (CONSTANT), no wasted bits; the value.
-        w.put(8, 0).put(u32::from(config.bits_per_sample), 0);
+        w.bits(8, 0).bits(u32::from(config.bits_per_sample), 0);
     }
-    let crc = crc16(&w.bytes);
-    w.bytes.extend_from_slice(&crc.to_be_bytes());
-    Some(w.bytes)
+    let crc = crc16(w.as_slice());
+    let mut frame = w.into_bytes();
+    frame.extend_from_slice(&crc.to_be_bytes());
+    Some(frame)
 }
 
 /// CRC-16 with polynomial x^16 + x^15 + x^2 + 1, initial value 0 (RFC 9639 9.3).
@@ -144,130 +143,18 @@ fn crc16(data: &[u8]) -> u16 {
 }
 
 /// ics_info() for one long window (14496-3 4.4.6.1): max_sfb = 1, no prediction.
-fn ics_info(w: &mut Bits) {
-    w.put(1, 0).put(2, 0).put(1, 0).put(6, 1).put(1, 0);
+fn ics_info(w: &mut BitWriter) {
+    w.bits(1, 0).bits(2, 0).bits(1, 0).bits(6, 1).bits(1, 0);
 }
 
 /// individual_channel_stream() of a channel that shares its element's ics_info.
-fn silent_channel(w: &mut Bits) {
-    w.put(8, GLOBAL_GAIN);
+fn silent_channel(w: &mut BitWriter) {
+    w.bits(8, GLOBAL_GAIN);
     section_and_tools(w);
 }
 
 /// section_data() of one section of one band in ZERO_HCB (so no scale factors
 /// and no spectral data), then no pulse, TNS or gain control data.
-fn section_and_tools(w: &mut Bits) {
-    w.put(4, 0).put(5, 1).put(1, 0).put(1, 0).put(1, 0);
-}
-
-/// MSB-first bit writer; the last byte is zero-padded (the byte_alignment() that
-/// ends an AAC raw_data_block).
-#[derive(Default)]
-struct Bits {
-    bytes: Vec<u8>,
-    len: usize,
-}
-
-impl Bits {
-    fn put(&mut self, n: u32, v: u32) -> &mut Self {
-        for i in (0..n).rev() {
-            if self.len % 8 == 0 {
-                self.bytes.push(0);
-            }
-            if v >> i & 1 == 1 {
-                if let Some(last) = self.bytes.last_mut() {
-                    *last |= 0x80 >> (self.len % 8);
-                }
-            }
-            self.len += 1;
-        }
-        self
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn asc(channel_config: u8) -> AacConfig {
-        AacConfig {
-            object_type: 2,
-            sample_rate: 44_100,
-            channels: channel_config,
-            channel_config,
-        }
-    }
-
-    #[test]
-    fn aac_mono_and_stereo_bits() {
-        // SCE 0: gain 100, long window, max_sfb 1, one ZERO_HCB section of one band; END.
-        assert_eq!(aac(&asc(1)).unwrap(), [0x00, 0xc8, 0x00, 0x80, 0x23, 0x80]);
-        // CPE 0 with a common window and no M/S, two silent channels; END.
-        assert_eq!(
-            aac(&asc(2)).unwrap(),
-            [0x21, 0x00, 0x43, 0x20, 0x04, 0x32, 0x00, 0x47]
-        );
-    }
-
-    #[test]
-    fn aac_elements_follow_the_channel_configuration() {
-        // 5.1: SCE, CPE, CPE, LFE; the second CPE has instance tag 1.
-        let six = aac(&asc(6)).unwrap();
-        let one = aac(&asc(1)).unwrap();
-        assert!(six.len() > 3 * one.len(), "{six:02x?}");
-        assert_eq!(six[0] >> 5, ID_SCE as u8);
-        for config in [0, 13, 14] {
-            assert_eq!(aac(&asc(config)), None);
-        }
-        for config in [1, 2, 3, 4, 5, 6, 7, 11, 12] {
-            assert!(aac(&asc(config)).is_some(), "{config}");
-        }
-    }
-
-    #[test]
-    fn mp3_silence_keeps_the_header_without_crc() {
-        // MPEG 1 layer III 128 kb/s 44.1 kHz with CRC (protection_bit 0), padded.
-        let frame = mp3(&[0xff, 0xfa, 0x92, 0x44]).unwrap();
-        assert_eq!(frame.len(), 418);
-        assert_eq!(&frame[..4], &[0xff, 0xfb, 0x92, 0x44]);
-        assert!(frame[4..].iter().all(|&b| b == 0));
-        assert_eq!(Mp3Header::parse(&frame).unwrap().samples_per_frame, 1152);
-        assert_eq!(mp3(&[0, 0, 0, 0]), None);
-    }
-
-    #[test]
-    fn flac_silence_is_a_frame_of_its_block_size() {
-        // 44.1 kHz stereo 16-bit, blocks up to 4608.
-        let mut info = vec![0x12, 0, 0x12, 0, 0, 0, 0, 0, 0, 0, 0x0a, 0xc4, 0x42, 0xf0];
-        info.resize(34, 0);
-        let config = FlacConfig::parse(&info).unwrap();
-        for n in [16, 1000, 4608] {
-            let frame = flac(&config, n).unwrap();
-            assert_eq!(flac::frame_block_size(&frame), Some(n));
-            // Header 8 bytes, two subframes of 1 + 2 bytes, CRC-16.
-            assert_eq!(frame.len(), 8 + 6 + 2);
-            assert_eq!(crc16(&frame), 0, "a frame's CRC-16 checks to 0");
-        }
-        assert_eq!(flac(&config, 15), None);
-        assert_eq!(flac(&config, 4609), None);
-    }
-
-    #[test]
-    fn opus_silence_durations_and_streams() {
-        use crate::codec::opus::packet_samples;
-        assert_eq!(opus(960, 1, 1).unwrap(), [0xfc, 0xff, 0xfe]);
-        assert_eq!(opus(960, 1, 0).unwrap(), [0xf8, 0xff, 0xfe]);
-        for n in [120, 240, 480, 960] {
-            assert_eq!(packet_samples(&opus(n, 1, 0).unwrap()), Some(n));
-        }
-        assert_eq!(opus(100, 1, 0), None);
-        assert_eq!(opus(960, 0, 0), None);
-        // 5.1: four streams, two coupled; self-delimited but the last.
-        assert_eq!(
-            opus(480, 4, 2).unwrap(),
-            [
-                0xf4, 2, 0xff, 0xfe, 0xf4, 2, 0xff, 0xfe, 0xf0, 2, 0xff, 0xfe, 0xf0, 0xff, 0xfe
-            ]
-        );
-    }
+fn section_and_tools(w: &mut BitWriter) {
+    w.bits(4, 0).bits(5, 1).bits(1, 0).bits(1, 0).bits(1, 0);
 }

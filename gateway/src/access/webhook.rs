@@ -4,11 +4,7 @@
 
 use std::time::Duration;
 
-use anyhow::{Context, Result, anyhow};
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
-use hyper::Method;
-use hyper::header::CONTENT_TYPE;
+use anyhow::{Context, Result};
 use tokio::time::timeout;
 
 use super::attempt::Attempt;
@@ -63,26 +59,11 @@ impl Webhook {
     /// `None` for a 2xx answer, else the status and the start of the body.
     async fn post(&self, attempt: &Attempt<'_>) -> Result<Option<String>> {
         let body = serde_json::to_vec(attempt)?;
-        let mut conn = http_client::connect(&self.url, self.timeout).await?;
-        let request = self
-            .url
-            .request(Method::POST)
-            .header(CONTENT_TYPE, "application/json")
-            .body(Full::new(Bytes::from(body)))?;
-        let response = conn
-            .sender
-            .send_request(request)
-            .await
-            .with_context(|| format!("POST to {}", self.url.display()))?;
-        let status = response.status();
+        let (status, body) =
+            http_client::post_json(&self.url, body, self.timeout, MAX_BODY_BYTES).await?;
         if status.is_success() {
             return Ok(None);
         }
-        let body = Limited::new(response.into_body(), MAX_BODY_BYTES)
-            .collect()
-            .await
-            .map_err(|e| anyhow!("reading the answer of {}: {e}", self.url.display()))?
-            .to_bytes();
         let text = String::from_utf8_lossy(&body);
         let text: String = text.trim().chars().take(REASON_CHARS).collect();
         Ok(Some(if text.is_empty() {

@@ -1,14 +1,15 @@
-//! The HTTP/1.1 client the gateway needs: HTTP-FLV pulls and the authorisation
-//! webhook. One connection per use, over [`transport`] (TCP or TLS).
+//! The HTTP/1.1 client the gateway needs: HTTP-FLV pulls, the authorisation webhook
+//! and the event hooks. One connection per use, over [`transport`] (TCP or TLS).
 
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow, bail};
 use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Body;
 use hyper::client::conn::http1::SendRequest;
-use hyper::header::{HOST, USER_AGENT};
-use hyper::{Method, Request, Uri};
+use hyper::header::{CONTENT_TYPE, HOST, USER_AGENT};
+use hyper::{Method, Request, StatusCode, Uri};
 use hyper_util::rt::TokioIo;
 use tokio::task::JoinHandle;
 
@@ -109,6 +110,37 @@ where
         sender,
         _task: AbortOnDrop(task),
     })
+}
+
+/// POSTs `body` as JSON to `url` on a connection of its own (the webhook, the event
+/// hooks): the answer's status and, when it is not a success, at most `max_body` bytes
+/// of what it says.
+pub async fn post_json(
+    url: &HttpUrl,
+    body: Vec<u8>,
+    limit: Duration,
+    max_body: usize,
+) -> Result<(StatusCode, Bytes)> {
+    let mut conn = connect(url, limit).await?;
+    let request = url
+        .request(Method::POST)
+        .header(CONTENT_TYPE, "application/json")
+        .body(Full::new(Bytes::from(body)))?;
+    let response = conn
+        .sender
+        .send_request(request)
+        .await
+        .with_context(|| format!("POST to {}", url.display()))?;
+    let status = response.status();
+    if status.is_success() || max_body == 0 {
+        return Ok((status, Bytes::new()));
+    }
+    let said = Limited::new(response.into_body(), max_body)
+        .collect()
+        .await
+        .map_err(|e| anyhow!("reading the answer of {}: {e}", url.display()))?
+        .to_bytes();
+    Ok((status, said))
 }
 
 struct AbortOnDrop(JoinHandle<()>);

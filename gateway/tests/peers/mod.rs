@@ -153,8 +153,14 @@ pub fn http_get(port: u16, path: &str) -> (u16, String) {
 
 /// An RTMP connection past a plain handshake (C0 C1, S0 S1 S2, C2): raw bytes may follow.
 pub fn rtmp_after_handshake(port: u16) -> TcpStream {
-    use std::io::{Read, Write};
     let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connecting");
+    rtmp_handshake(&mut s);
+    s
+}
+
+/// C0 C1, S0 S1 S2, C2 on an open connection.
+pub fn rtmp_handshake(s: &mut TcpStream) {
+    use std::io::{Read, Write};
     s.set_read_timeout(Some(Duration::from_secs(10))).ok();
     let mut hello = vec![3u8];
     hello.resize(1 + 1536, 0);
@@ -162,7 +168,6 @@ pub fn rtmp_after_handshake(port: u16) -> TcpStream {
     let mut s0s1s2 = vec![0u8; 1 + 2 * 1536];
     s.read_exact(&mut s0s1s2).expect("S0 S1 S2");
     s.write_all(&[0u8; 1536]).expect("C2");
-    s
 }
 
 /// Runs a `flashless` command that must fail, with every one of `needles` in its error.

@@ -1,5 +1,5 @@
 use super::*;
-use crate::codec::test_bits::BitWriter;
+use crate::codec::bits::BitWriter;
 use proptest::prelude::*;
 
 pub(crate) fn hex(s: &str) -> Vec<u8> {

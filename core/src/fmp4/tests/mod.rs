@@ -3,7 +3,7 @@
 use bytes::Bytes;
 
 use super::*;
-use crate::codec::test_bits::BitWriter;
+use crate::codec::bits::BitWriter;
 use crate::flv::{FlvReader, Item};
 
 mod events;
