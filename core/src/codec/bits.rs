@@ -69,3 +69,46 @@ impl BitWriter {
         self.bytes()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::BitWriter;
+    use crate::codec::{BitReader, CodecError};
+
+    #[test]
+    fn reader_reads_what_writer_wrote() {
+        let mut w = BitWriter::default();
+        w.bits(3, 0b101)
+            .ue(0)
+            .ue(7)
+            .se(-3)
+            .se(4)
+            .bits(32, 0xdead_beef);
+        let bytes = w.bytes();
+        let mut r = BitReader::new(&bytes, "test");
+        assert_eq!(r.bits(3), Ok(0b101));
+        assert_eq!(r.ue("a"), Ok(0));
+        assert_eq!(r.ue("b"), Ok(7));
+        assert_eq!(r.se("c"), Ok(-3));
+        assert_eq!(r.se("d"), Ok(4));
+        assert_eq!(r.bits(32), Ok(0xdead_beef));
+    }
+
+    #[test]
+    fn ue_limits() {
+        let mut w = BitWriter::default();
+        w.ue(u32::MAX - 1);
+        let bytes = w.bytes();
+        assert_eq!(BitReader::new(&bytes, "t").ue("x"), Ok(u32::MAX - 1));
+        // 32 leading zeros would code 2^32 − 1 or more.
+        let bytes = [0, 0, 0, 0, 0xff];
+        assert!(matches!(
+            BitReader::new(&bytes, "t").ue("x"),
+            Err(CodecError::Invalid { field: "x", .. })
+        ));
+        assert_eq!(
+            BitReader::new(&[0, 0], "t").ue("x"),
+            Err(CodecError::Truncated { what: "t", at: 2 })
+        );
+    }
+}

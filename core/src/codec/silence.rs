@@ -158,3 +158,90 @@ fn silent_channel(w: &mut BitWriter) {
 fn section_and_tools(w: &mut BitWriter) {
     w.bits(4, 0).bits(5, 1).bits(1, 0).bits(1, 0).bits(1, 0);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn asc(channel_config: u8) -> AacConfig {
+        AacConfig {
+            object_type: 2,
+            sample_rate: 44_100,
+            channels: channel_config,
+            channel_config,
+        }
+    }
+
+    #[test]
+    fn aac_mono_and_stereo_bits() {
+        // SCE 0: gain 100, long window, max_sfb 1, one ZERO_HCB section of one band; END.
+        assert_eq!(aac(&asc(1)).unwrap(), [0x00, 0xc8, 0x00, 0x80, 0x23, 0x80]);
+        // CPE 0 with a common window and no M/S, two silent channels; END.
+        assert_eq!(
+            aac(&asc(2)).unwrap(),
+            [0x21, 0x00, 0x43, 0x20, 0x04, 0x32, 0x00, 0x47]
+        );
+    }
+
+    #[test]
+    fn aac_elements_follow_the_channel_configuration() {
+        // 5.1: SCE, CPE, CPE, LFE; the second CPE has instance tag 1.
+        let six = aac(&asc(6)).unwrap();
+        let one = aac(&asc(1)).unwrap();
+        assert!(six.len() > 3 * one.len(), "{six:02x?}");
+        assert_eq!(six[0] >> 5, ID_SCE as u8);
+        for config in [0, 13, 14] {
+            assert_eq!(aac(&asc(config)), None);
+        }
+        for config in [1, 2, 3, 4, 5, 6, 7, 11, 12] {
+            assert!(aac(&asc(config)).is_some(), "{config}");
+        }
+    }
+
+    #[test]
+    fn mp3_silence_keeps_the_header_without_crc() {
+        // MPEG 1 layer III 128 kb/s 44.1 kHz with CRC (protection_bit 0), padded.
+        let frame = mp3(&[0xff, 0xfa, 0x92, 0x44]).unwrap();
+        assert_eq!(frame.len(), 418);
+        assert_eq!(&frame[..4], &[0xff, 0xfb, 0x92, 0x44]);
+        assert!(frame[4..].iter().all(|&b| b == 0));
+        assert_eq!(Mp3Header::parse(&frame).unwrap().samples_per_frame, 1152);
+        assert_eq!(mp3(&[0, 0, 0, 0]), None);
+    }
+
+    #[test]
+    fn flac_silence_is_a_frame_of_its_block_size() {
+        // 44.1 kHz stereo 16-bit, blocks up to 4608.
+        let mut info = vec![0x12, 0, 0x12, 0, 0, 0, 0, 0, 0, 0, 0x0a, 0xc4, 0x42, 0xf0];
+        info.resize(34, 0);
+        let config = FlacConfig::parse(&info).unwrap();
+        for n in [16, 1000, 4608] {
+            let frame = flac(&config, n).unwrap();
+            assert_eq!(flac::frame_block_size(&frame), Some(n));
+            // Header 8 bytes, two subframes of 1 + 2 bytes, CRC-16.
+            assert_eq!(frame.len(), 8 + 6 + 2);
+            assert_eq!(crc16(&frame), 0, "a frame's CRC-16 checks to 0");
+        }
+        assert_eq!(flac(&config, 15), None);
+        assert_eq!(flac(&config, 4609), None);
+    }
+
+    #[test]
+    fn opus_silence_durations_and_streams() {
+        use crate::codec::opus::packet_samples;
+        assert_eq!(opus(960, 1, 1).unwrap(), [0xfc, 0xff, 0xfe]);
+        assert_eq!(opus(960, 1, 0).unwrap(), [0xf8, 0xff, 0xfe]);
+        for n in [120, 240, 480, 960] {
+            assert_eq!(packet_samples(&opus(n, 1, 0).unwrap()), Some(n));
+        }
+        assert_eq!(opus(100, 1, 0), None);
+        assert_eq!(opus(960, 0, 0), None);
+        // 5.1: four streams, two coupled; self-delimited but the last.
+        assert_eq!(
+            opus(480, 4, 2).unwrap(),
+            [
+                0xf4, 2, 0xff, 0xfe, 0xf4, 2, 0xff, 0xfe, 0xf0, 2, 0xff, 0xfe, 0xf0, 0xff, 0xfe
+            ]
+        );
+    }
+}
