@@ -202,14 +202,20 @@ async function startPlayback(mine) {
   } catch (e) {
     // Another channel was picked meanwhile (AbortError), or the player was destroyed.
     if (mine !== generation || e.name !== 'NotAllowedError') return;
-    // Autoplay with sound is blocked until the viewer interacts; muted autoplay is allowed.
+    // Autoplay with sound is blocked until the viewer interacts; muted autoplay is allowed,
+    // with a button for sound at once (not after play() settles: a MediaSource rebuilt
+    // meanwhile can leave that promise pending or rejected).
     video.muted = true;
+    $('unmute').hidden = false;
     await video.play().catch(() => {});
   }
-  if (mine === generation) $('unmute').hidden = !video.muted;
 }
 
 video.addEventListener('playing', () => setState(''));
+// However sound comes back (the button, the mute key, the volume), its offer goes.
+video.addEventListener('volumechange', () => {
+  if (!video.muted) $('unmute').hidden = true;
+});
 video.addEventListener('waiting', () => setState('Buffering…'));
 
 function showUrls(name) {
