@@ -39,7 +39,7 @@ pub enum Refusal {
 
 impl Refusal {
     /// Refused by a rule (token, webhook, viewer cap) rather than by the channel's state:
-    /// these count in `flashless_denied_total`, and an RTMP connection ends with them.
+    /// these count in `flashless_denied_total{reason}`, and an RTMP connection ends with them.
     pub fn is_denial(&self) -> bool {
         self.denial().is_some()
     }
