@@ -10,6 +10,8 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, Instant};
 
+use denials::Denials;
+
 use bytes::{Bytes, BytesMut};
 use flashless_core::flv::{self, Tag};
 use flashless_core::stream::{CacheLimits, LiveStream, Media, Role, SkipToKeyframe};
@@ -136,7 +138,7 @@ pub struct Hub {
     channels: Mutex<BTreeMap<String, Arc<Channel>>>,
     summoner: RwLock<Option<Arc<dyn Summon>>>,
     /// Requests refused: a missing or bad token, a foreign origin, a limit reached.
-    pub denied: AtomicU64,
+    pub denied: Denials,
     /// The event hooks publishes and plays notify.
     pub hooks: Arc<Hooks>,
 }
@@ -147,7 +149,7 @@ impl Hub {
             limits,
             channels: Mutex::new(BTreeMap::new()),
             summoner: RwLock::new(None),
-            denied: AtomicU64::new(0),
+            denied: Denials::default(),
             hooks: Arc::default(),
         }
     }
@@ -294,7 +296,10 @@ pub struct Channel {
 pub struct Counters {
     pub tags_in: AtomicU64,
     pub bytes_in: AtomicU64,
+    /// FLV bytes sent to HTTP-FLV and WS-FLV viewers.
     pub bytes_out: AtomicU64,
+    /// Tag bodies sent to RTMP players (the chunk headers around them not counted).
+    pub rtmp_bytes_out: AtomicU64,
     /// Tags a lagging viewer skipped.
     pub dropped: AtomicU64,
     pub upstream_sessions: AtomicU64,
@@ -584,6 +589,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+pub mod denials;
 pub mod media_info;
 pub mod name;
 

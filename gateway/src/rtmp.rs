@@ -5,7 +5,6 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
@@ -25,6 +24,7 @@ use crate::config::ConnLimits;
 use crate::egress::rtmp::{self as play, Player};
 use crate::egress::{Admission, Refusal};
 use crate::hooks::{Event, Session};
+use crate::hub::denials::Reason;
 use crate::hub::{Hub, name};
 use crate::ingest::publish::{Publishers, Publishing};
 use crate::rtmpt;
@@ -78,7 +78,7 @@ pub async fn serve(listener: TcpListener, hub: Arc<Hub>, access: Access, mut shu
             Ok(slot) => slot,
             Err(full) => {
                 warn!(%peer, "rtmp connection refused: {full}");
-                hub.denied.fetch_add(1, Relaxed);
+                hub.denied.count(Reason::Limit);
                 continue;
             }
         };
@@ -172,7 +172,7 @@ impl Connection {
         if client != self.peer {
             info!(%client, "proxied");
             let slot = self.per_ip.acquire(client).inspect_err(|_| {
-                self.hub.denied.fetch_add(1, Relaxed);
+                self.hub.denied.count(Reason::Limit);
             });
             self._slot = slot.with_context(|| format!("{client}: connection refused"))?;
             self.peer = client;
@@ -256,7 +256,7 @@ impl Connection {
                         .and_then(access::token_in)
                         .map(|t| self.access.auth.precheck(t))
                     {
-                        self.hub.denied.fetch_add(1, Relaxed);
+                        self.hub.denied.count(&reason);
                         self.session.reject_connect(&reason.to_string());
                         bail!("connect to {app_name} refused: {reason}");
                     }
@@ -390,7 +390,7 @@ impl Connection {
             return Ok(channel.to_owned());
         };
         let channel = channel.to_owned();
-        self.hub.denied.fetch_add(1, Relaxed);
+        self.hub.denied.count(&reason);
         self.session.reject(
             stream_id,
             "NetStream.Publish.Rejected",

@@ -167,9 +167,131 @@ fn api_and_metrics_describe_a_live_channel() {
         "{metrics}"
     );
     assert!(
-        metrics.contains("flashless_tags_in_total{channel=\"cam\"}"),
+        metrics.contains("flashless_received_tags_total{channel=\"cam\"}"),
         "{metrics}"
     );
+}
+
+/// After an HTTP-FLV viewer, an RTMP player (rtmpdump) and a request from a foreign
+/// page, `/metrics` is valid Prometheus text named by its conventions, and counts all three.
+#[test]
+fn metrics_follow_prometheus_conventions_and_count_every_protocol() {
+    let gw = Gateway::start(&["--no-demo", "--origins", "https://good.example"]);
+    let _ffmpeg = publish(&gw, "cam");
+    gw.wait_live("cam");
+    let request = |origin: &str| {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", gw.http)).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        write!(
+            s,
+            "GET /live/cam.flv HTTP/1.1\r\nHost: 127.0.0.1\r\nOrigin: {origin}\r\nConnection: close\r\n\r\n"
+        )
+        .expect("request");
+        // Past the headers into the body, so the viewer has been sent media.
+        let mut got = Vec::new();
+        let mut buf = vec![0; 64 * 1024];
+        while got.len() < 8 * 1024 {
+            match s.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+        (String::from_utf8_lossy(&got).into_owned(), s)
+    };
+    // Held open while rtmpdump plays: live tags, past the start-up burst, reach it.
+    let (viewer, _viewer) = request("https://good.example");
+    assert!(viewer.starts_with("HTTP/1.1 200"), "{viewer}");
+    let (refused, _) = request("https://evil.example");
+    assert!(refused.starts_with("HTTP/1.1 403"), "{refused}");
+    let rtmpdump = Guard::spawn(
+        std::process::Command::new("rtmpdump")
+            .args(["-q", "-v", "-r", &gw.rtmp_url("cam"), "-o", "-"])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null()),
+        "rtmpdump",
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    rtmpdump.signal("TERM", Duration::from_secs(5));
+
+    let (status, metrics) = gw.get("/metrics");
+    assert_eq!(status, 200);
+    let mut types = std::collections::BTreeMap::new();
+    for line in metrics.lines() {
+        if let Some(rest) = line.strip_prefix("# HELP ") {
+            assert!(
+                rest.split_once(' ').is_some(),
+                "a HELP with no text: {line}"
+            );
+        } else if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').expect("a TYPE with a kind");
+            assert!(["counter", "gauge"].contains(&kind), "{line}");
+            if kind == "counter" {
+                assert!(
+                    name.ends_with("_total"),
+                    "a counter not ending in _total: {line}"
+                );
+            }
+            types.insert(name.to_owned(), kind.to_owned());
+        } else {
+            let (series, value) = line.rsplit_once(' ').expect("a sample: name value");
+            assert!(
+                value.parse::<f64>().is_ok(),
+                "a value that is no number: {line}"
+            );
+            let name = match series.split_once('{') {
+                Some((name, labels)) => {
+                    let labels = labels.strip_suffix('}').expect("labels closed");
+                    for pair in labels.split(',') {
+                        let (key, quoted) = pair.split_once('=').expect("label=value");
+                        assert!(
+                            key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+                            "{line}"
+                        );
+                        assert!(
+                            quoted.len() >= 2 && quoted.starts_with('"') && quoted.ends_with('"'),
+                            "{line}"
+                        );
+                    }
+                    name
+                }
+                None => series,
+            };
+            assert!(
+                name.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':'),
+                "{line}"
+            );
+            assert!(types.contains_key(name), "a sample before its TYPE: {line}");
+        }
+    }
+    let sample = |series: &str| -> f64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {series} in {metrics}"))
+    };
+    assert!(
+        sample("flashless_sent_bytes_total{channel=\"cam\",protocol=\"rtmp\"}") > 0.0,
+        "{metrics}"
+    );
+    assert!(
+        sample("flashless_sent_bytes_total{channel=\"cam\",protocol=\"http\"}") > 0.0,
+        "{metrics}"
+    );
+    assert!(sample("flashless_received_bytes_total{channel=\"cam\"}") > 0.0);
+    assert_eq!(sample("flashless_denied_total{reason=\"origin\"}"), 1.0);
+    assert_eq!(sample("flashless_denied_total{reason=\"token\"}"), 0.0);
+    assert_eq!(
+        sample(&format!(
+            "flashless_build_info{{version=\"{}\"}}",
+            env!("CARGO_PKG_VERSION")
+        )),
+        1.0
+    );
+    assert!(sample("process_resident_memory_bytes") > 0.0);
+    assert!(sample("process_start_time_seconds") > 1.0e9);
 }
 
 /// A viewer that never reads must not delay one that does.

@@ -82,7 +82,7 @@ fn http_flv_needs_a_valid_play_token() {
     let (_, metrics) = gw.get("/metrics");
     let denied: u64 = metrics
         .lines()
-        .find_map(|l| l.strip_prefix("flashless_denied_total "))
+        .find_map(|l| l.strip_prefix("flashless_denied_total{reason=\"token\"} "))
         .and_then(|n| n.parse().ok())
         .unwrap_or(0);
     assert!(denied >= 4, "{metrics}");

@@ -485,7 +485,7 @@ fn edges_pull_an_origin_gateway_on_demand() {
     );
     let (_, metrics) = origin.get("/metrics");
     assert!(
-        metrics.contains("flashless_bytes_out_total{channel=\"demo\"}"),
+        metrics.contains("flashless_sent_bytes_total{channel=\"demo\",protocol=\"http\"}"),
         "{metrics}"
     );
 }

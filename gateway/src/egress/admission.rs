@@ -4,9 +4,9 @@
 //! `NetStream.Play.*` status).
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering::Relaxed;
 
 use crate::access::{Attempt, Denied, Policy};
+use crate::hub::denials::Reason;
 use crate::hub::name::{self, BadName};
 use crate::hub::{Channel, Hub, Source, Unclaimed, UpstreamState};
 
@@ -39,12 +39,18 @@ pub enum Refusal {
 
 impl Refusal {
     /// Refused by a rule (token, webhook, viewer cap) rather than by the channel's state:
-    /// these count in `flashless_denied_total`, and an RTMP connection ends with them.
+    /// these count in `flashless_denied_total{reason}`, and an RTMP connection ends with them.
     pub fn is_denial(&self) -> bool {
-        matches!(
-            self,
-            Refusal::Denied(_) | Refusal::Full | Refusal::ChannelsFull
-        )
+        self.denial().is_some()
+    }
+
+    /// The `reason` a denial counts under; `None` when refused by the channel's state.
+    pub fn denial(&self) -> Option<Reason> {
+        match self {
+            Refusal::Denied(denied) => Some(denied.into()),
+            Refusal::Full | Refusal::ChannelsFull => Some(Reason::Limit),
+            Refusal::BadName(_) | Refusal::NoSuchChannel(_) | Refusal::Unavailable { .. } => None,
+        }
     }
 }
 
@@ -64,9 +70,9 @@ impl Admission<'_> {
     pub async fn admit(&self, attempt: &Attempt<'_>) -> Result<Arc<Channel>, Refusal> {
         let result = self.decide(attempt).await;
         if let Err(refusal) = &result
-            && refusal.is_denial()
+            && let Some(reason) = refusal.denial()
         {
-            self.hub.denied.fetch_add(1, Relaxed);
+            self.hub.denied.count(reason);
         }
         result
     }

@@ -2,7 +2,9 @@
 //! through its connection's `ServerSession`, which chunks every tag for it.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
 
+use flashless_core::flv::Tag;
 use flashless_core::rtmp::session::ServerSession;
 use tracing::info;
 
@@ -32,7 +34,7 @@ impl Player {
         viewer.hold(hooks);
         session.accept_play(stream_id);
         for media in &start {
-            session.send_tag(stream_id, &media.tag);
+            send(session, stream_id, channel, &media.tag);
         }
         Player { stream_id, viewer }
     }
@@ -48,7 +50,9 @@ impl Player {
         let mut sent = 0;
         while let Some(feed) = item.take() {
             match feed {
-                Feed::Tag(media) => session.send_tag(self.stream_id, &media.tag),
+                Feed::Tag(media) => {
+                    send(session, self.stream_id, self.viewer.channel(), &media.tag)
+                }
                 Feed::Unpublished => session.end_stream(self.stream_id),
             }
             sent += 1;
@@ -57,6 +61,15 @@ impl Player {
             }
         }
     }
+}
+
+/// Queues one tag for the player, counted in the channel's RTMP egress bytes.
+fn send(session: &mut ServerSession, stream_id: u32, channel: &Channel, tag: &Tag) {
+    channel
+        .counters
+        .rtmp_bytes_out
+        .fetch_add(tag.data.len() as u64, Relaxed);
+    session.send_tag(stream_id, tag);
 }
 
 /// The `onStatus` a refused player gets: its code and description.

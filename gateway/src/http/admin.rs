@@ -9,14 +9,13 @@
 //! - With neither configured, both stay public, as before; with play tokens required
 //!   the gateway warns about it at start-up.
 
-use std::sync::atomic::Ordering::Relaxed;
-
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 
 use super::AppState;
 use crate::access::Action;
 use crate::egress::http_flv::error;
+use crate::hub::denials::Reason;
 
 /// Which listener a request came in on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,7 +68,7 @@ pub fn refusal(
     if given.is_some_and(|t| constant_time_eq(t.as_bytes(), expected.as_bytes())) {
         return None;
     }
-    app.hub.denied.fetch_add(1, Relaxed);
+    app.hub.denied.count(Reason::Admin);
     if given.is_some() {
         return Some(error(StatusCode::FORBIDDEN, "the admin token is wrong"));
     }

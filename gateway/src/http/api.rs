@@ -12,7 +12,9 @@ use serde::Serialize;
 
 use super::AppState;
 use super::admin::{self, Door, Endpoint};
+use super::process;
 use crate::egress::http_flv::error;
+use crate::hub::denials::Reason;
 use crate::hub::media_info::MediaInfo;
 use crate::hub::{Snapshot, Source, UpstreamState, name};
 
@@ -133,9 +135,19 @@ fn list_channels(app: &AppState, door: Door, headers: &HeaderMap) -> Response {
     Json(list).into_response()
 }
 
+/// The Prometheus text format, named by its conventions: a unit in the name, counters
+/// ending in `_total`. Renamed from earlier releases (see `docs/configuration.md`):
+/// `tags_in_total` → `received_tags_total`, `bytes_in_total` → `received_bytes_total`,
+/// `bytes_out_total` → `sent_bytes_total{protocol="http"}` (RTMP players now counted
+/// as `protocol="rtmp"`), and `denied_total` gained its `reason` label.
 fn render_metrics(app: &AppState) -> Response {
     let channels = app.hub.list();
     let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "# HELP flashless_build_info The gateway's version; always 1.\n# TYPE flashless_build_info gauge\nflashless_build_info{{version=\"{}\"}} 1",
+        label_value(env!("CARGO_PKG_VERSION"))
+    );
     let mut family =
         |name: &str, kind: &str, help: &str, value: &dyn Fn(&crate::hub::Channel) -> u64| {
             let _ = writeln!(
@@ -164,22 +176,16 @@ fn render_metrics(app: &AppState) -> Response {
         &|c| u64::from(c.snapshot().upstream == UpstreamState::Live),
     );
     family(
-        "tags_in_total",
+        "received_tags_total",
         "counter",
         "FLV tags received from the upstream.",
         &|c| c.counters.tags_in.load(Relaxed),
     );
     family(
-        "bytes_in_total",
+        "received_bytes_total",
         "counter",
         "Media bytes received from the upstream.",
         &|c| c.counters.bytes_in.load(Relaxed),
-    );
-    family(
-        "bytes_out_total",
-        "counter",
-        "FLV bytes sent to HTTP and WebSocket viewers.",
-        &|c| c.counters.bytes_out.load(Relaxed),
     );
     family(
         "dropped_tags_total",
@@ -195,9 +201,33 @@ fn render_metrics(app: &AppState) -> Response {
     );
     let _ = writeln!(
         out,
-        "# HELP flashless_denied_total Requests refused: token, origin or limit.\n# TYPE flashless_denied_total counter\nflashless_denied_total {}",
-        app.hub.denied.load(Relaxed)
+        "# HELP flashless_sent_bytes_total Media bytes sent to viewers: FLV over HTTP and WebSocket (protocol=\"http\"), tag bodies to RTMP players (protocol=\"rtmp\").\n# TYPE flashless_sent_bytes_total counter"
     );
+    for c in &channels {
+        for (protocol, counter) in [
+            ("http", &c.counters.bytes_out),
+            ("rtmp", &c.counters.rtmp_bytes_out),
+        ] {
+            let _ = writeln!(
+                out,
+                "flashless_sent_bytes_total{{channel=\"{}\",protocol=\"{protocol}\"}} {}",
+                label_value(c.name()),
+                counter.load(Relaxed)
+            );
+        }
+    }
+    let _ = writeln!(
+        out,
+        "# HELP flashless_denied_total Requests refused by a rule, by reason: token, webhook, origin, limit (a cap reached), admin (the admin token).\n# TYPE flashless_denied_total counter"
+    );
+    for reason in Reason::ALL {
+        let _ = writeln!(
+            out,
+            "flashless_denied_total{{reason=\"{}\"}} {}",
+            reason.label(),
+            app.hub.denied.get(reason)
+        );
+    }
     let hooks = &app.hub.hooks.counters;
     for (name, help, value) in [
         ("sent", "Event hook notifications delivered.", &hooks.sent),
@@ -223,11 +253,28 @@ fn render_metrics(app: &AppState) -> Response {
             value.load(Relaxed)
         );
     }
-    let _ = writeln!(
-        out,
-        "# HELP flashless_uptime_seconds Seconds since the gateway started.\n# TYPE flashless_uptime_seconds gauge\nflashless_uptime_seconds {}",
-        app.started.elapsed().as_secs()
+    let uptime = app.started.elapsed();
+    process::family(
+        &mut out,
+        "flashless_uptime_seconds",
+        "gauge",
+        "Seconds since the gateway started.",
+        uptime.as_secs() as f64,
     );
+    // The gateway's start, on the wall clock: the same on every OS, unlike `/proc`.
+    if let Some(start) = std::time::SystemTime::now()
+        .checked_sub(uptime)
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+    {
+        process::family(
+            &mut out,
+            "process_start_time_seconds",
+            "gauge",
+            "Start time of the process since the Unix epoch, in seconds.",
+            start.as_secs_f64(),
+        );
+    }
+    process::render(&mut out);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
 }
 

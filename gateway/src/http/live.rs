@@ -3,7 +3,6 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::Ordering::Relaxed;
 
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
@@ -16,6 +15,7 @@ use crate::access::{self, Action, Attempt};
 use crate::egress::http_flv::{self, error};
 use crate::egress::{Admission, Refusal};
 use crate::hooks::{Event, Session};
+use crate::hub::denials::Reason;
 use crate::hub::name;
 
 /// `/live/<channel>.flv`: a channel of the default app, or any channel by its whole
@@ -61,7 +61,7 @@ async fn serve(
 ) -> Response {
     // Before admission: a page of a foreign origin is refused whatever its token.
     if !app.origins.allowed(headers) {
-        app.hub.denied.fetch_add(1, Relaxed);
+        app.hub.denied.count(Reason::Origin);
         return deny(
             StatusCode::FORBIDDEN,
             name,

@@ -8,6 +8,7 @@ pub mod assets;
 pub mod listener;
 pub mod live;
 pub mod page;
+pub mod process;
 
 use std::sync::Arc;
 use std::time::Instant;

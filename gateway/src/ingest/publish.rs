@@ -12,6 +12,7 @@ use flashless_core::rtmp::session::ServerSession;
 use tracing::{info, warn};
 
 use crate::hooks::{Event, Session};
+use crate::hub::denials::Reason;
 use crate::hub::{Channel, Hub, Unclaimed};
 
 /// The publishing connections of one RTMP listener, held under its cap.
@@ -52,7 +53,7 @@ impl Publishers {
         client: IpAddr,
     ) -> Result<()> {
         if self.count.load(Relaxed) >= self.max {
-            hub.denied.fetch_add(1, Relaxed);
+            hub.denied.count(Reason::Limit);
             session.reject(
                 stream_id,
                 "NetStream.Publish.Rejected",
