@@ -52,13 +52,13 @@ impl Pipeline {
 
     /// Feeds the next bytes; `out` receives what they completed. Once the stream
     /// is broken it has reported so once, and further bytes are ignored.
-    pub fn push(&mut self, bytes: &[u8], out: &mut impl FnMut(Output)) {
+    pub fn feed(&mut self, bytes: &[u8], out: &mut impl FnMut(Output)) {
         if self.broken {
             return;
         }
-        self.reader.push(bytes);
+        self.reader.feed(bytes);
         loop {
-            match self.reader.next_item() {
+            match self.reader.poll_item() {
                 Ok(Some(Item::Header(h))) => out(Output::Header {
                     has_audio: h.has_audio,
                     has_video: h.has_video,
@@ -75,7 +75,7 @@ impl Pipeline {
                             });
                         }
                     }
-                    self.remuxer.push(&tag);
+                    self.remuxer.feed(&tag);
                     self.drain(out);
                 }
                 Ok(None) => break,
@@ -118,7 +118,7 @@ mod tests {
     fn run(pipeline: &mut Pipeline, pieces: &[&[u8]]) -> Vec<Output> {
         let mut outputs = Vec::new();
         for piece in pieces {
-            pipeline.push(piece, &mut |o| outputs.push(o));
+            pipeline.feed(piece, &mut |o| outputs.push(o));
         }
         pipeline.flush(&mut |o| outputs.push(o));
         outputs
@@ -217,14 +217,14 @@ mod tests {
         let mut outputs = Vec::new();
         let mut bytes = FLV[..2000].to_vec();
         bytes[0] = b'X';
-        pipeline.push(&bytes, &mut |o| outputs.push(o));
+        pipeline.feed(&bytes, &mut |o| outputs.push(o));
         assert_eq!(
             outputs,
             [Output::Broken(FlvError::BadSignature { offset: 0 })]
         );
         outputs.clear();
-        pipeline.push(&FLV[2000..], &mut |o| outputs.push(o));
-        pipeline.push(FLV, &mut |o| outputs.push(o));
+        pipeline.feed(&FLV[2000..], &mut |o| outputs.push(o));
+        pipeline.feed(FLV, &mut |o| outputs.push(o));
         assert_eq!(outputs, []);
         assert_eq!(pipeline.stats().tags_in, 0);
     }
@@ -236,8 +236,8 @@ mod tests {
         bytes.extend_from_slice(&[0x07, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
         let mut pipeline = Pipeline::new(RemuxerOptions::default(), false);
         let mut outputs = Vec::new();
-        pipeline.push(&bytes, &mut |o| outputs.push(o));
-        pipeline.push(&FLV[13..], &mut |o| outputs.push(o));
+        pipeline.feed(&bytes, &mut |o| outputs.push(o));
+        pipeline.feed(&FLV[13..], &mut |o| outputs.push(o));
         assert!(matches!(outputs[0], Output::Header { .. }), "{outputs:?}");
         assert_eq!(
             outputs[1..],

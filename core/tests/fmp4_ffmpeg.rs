@@ -89,9 +89,9 @@ fn make_flv_of(dir: &TempDir, seconds: u32, video: &[&str], audio: &[&str]) -> P
 
 fn read_tags(path: &Path) -> Vec<Tag> {
     let mut reader = FlvReader::new();
-    reader.push(&std::fs::read(path).expect("read flv"));
+    reader.feed(&std::fs::read(path).expect("read flv"));
     let mut tags = Vec::new();
-    while let Some(item) = reader.next_item().expect("valid flv") {
+    while let Some(item) = reader.poll_item().expect("valid flv") {
         if let Item::Tag(t) = item {
             tags.push(t);
         }
@@ -125,7 +125,7 @@ fn remux(dir: &TempDir, tags: &[Tag], layout: Layout) -> Vec<(Option<Track>, Pat
         }
     };
     for t in tags {
-        r.push(t);
+        r.feed(t);
         sink(&mut r);
     }
     r.flush();

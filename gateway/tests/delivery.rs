@@ -31,8 +31,8 @@ async fn ws_flv(url: &str, media_ms: u32) -> (Vec<u8>, Vec<(Instant, Tag)>) {
         let Message::Binary(data) = msg.expect("a message") else {
             continue;
         };
-        reader.push(&data);
-        while let Some(item) = reader.next_item().expect("whole FLV tags") {
+        reader.feed(&data);
+        while let Some(item) = reader.poll_item().expect("whole FLV tags") {
             if let Item::Tag(tag) = item {
                 tags.push((Instant::now(), tag));
             }
@@ -481,9 +481,9 @@ fn the_demo_crosses_its_loop_seam_without_an_audio_hole() {
         String::from_utf8_lossy(&result.stderr)
     );
     let mut reader = FlvReader::new();
-    reader.push(&std::fs::read(&out).expect("the dump"));
+    reader.feed(&std::fs::read(&out).expect("the dump"));
     let mut audio = Vec::new();
-    while let Some(item) = reader.next_item().expect("a valid FLV") {
+    while let Some(item) = reader.poll_item().expect("a valid FLV") {
         if let Item::Tag(t) = item {
             let coded =
                 AudioTag::parse(&t.data).is_ok_and(|a| a.packet == AudioPacket::CodedFrames);

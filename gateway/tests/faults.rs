@@ -90,8 +90,8 @@ async fn watch(url: &str, media_ms: u32, limit: Duration) -> u32 {
         if first.is_none() && msg.len() == 13 {
             continue; // the FLV header
         }
-        reader.push(&msg.into_data());
-        while let Ok(Some(Item::Tag(tag))) = reader.next_item() {
+        reader.feed(&msg.into_data());
+        while let Ok(Some(Item::Tag(tag))) = reader.poll_item() {
             if tag.tag_type == flashless_core::flv::TagType::Video {
                 first.get_or_insert(tag.timestamp);
                 last = tag.timestamp;
@@ -187,9 +187,9 @@ async fn shutdown_under_load_is_quick_and_clean() {
 fn assert_whole_flv(path: &std::path::Path) {
     let bytes = std::fs::read(path).expect("reading the dump");
     let mut reader = FlvReader::new();
-    reader.push(&bytes);
+    reader.feed(&bytes);
     let mut tags = 0;
-    while let Some(item) = reader.next_item().expect("a valid FLV") {
+    while let Some(item) = reader.poll_item().expect("a valid FLV") {
         tags += usize::from(matches!(item, Item::Tag(_)));
     }
     assert_eq!(

@@ -102,9 +102,9 @@ fn dump_follows_timestamps_past_24_bits() {
 
     let bytes = std::fs::read(&out).expect("reading the dump");
     let mut reader = flashless_core::flv::FlvReader::new();
-    reader.push(&bytes);
+    reader.feed(&bytes);
     let mut video = vec![];
-    while let Some(item) = reader.next_item().expect("a valid FLV") {
+    while let Some(item) = reader.poll_item().expect("a valid FLV") {
         if let flashless_core::flv::Item::Tag(t) = item
             && t.tag_type == flashless_core::flv::TagType::Video
         {
@@ -231,8 +231,8 @@ fn dump_leaves_a_whole_file_on_ctrl_c() {
     // Every tag is whole: the file ends exactly after a PreviousTagSize.
     let bytes = std::fs::read(&out).expect("reading the dump");
     let mut reader = flashless_core::flv::FlvReader::new();
-    reader.push(&bytes);
-    while reader.next_item().expect("a valid FLV").is_some() {}
+    reader.feed(&bytes);
+    while reader.poll_item().expect("a valid FLV").is_some() {}
     assert_eq!(reader.offset(), bytes.len() as u64, "trailing partial tag");
 }
 

@@ -33,11 +33,11 @@ fn remux(flv: &[u8]) -> Output {
     let mut remuxer = Remuxer::new(RemuxerOptions::default());
     let mut out = Output::default();
     for chunk in flv.chunks(CHUNK) {
-        reader.push(chunk);
+        reader.feed(chunk);
         loop {
-            match reader.next_item() {
+            match reader.poll_item() {
                 Ok(Some(Item::Tag(tag))) => {
-                    remuxer.push(&tag);
+                    remuxer.feed(&tag);
                     drain(&mut remuxer, &mut out);
                 }
                 Ok(Some(Item::Header(_))) => {}

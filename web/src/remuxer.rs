@@ -48,7 +48,7 @@ impl Remuxer {
     /// Feeds FLV bytes; returns the events (`init`, `fragment`, `metadata`, …) they caused.
     pub fn push(&mut self, bytes: &[u8]) -> Array {
         let mut outputs = Vec::new();
-        self.pipeline.push(bytes, &mut |o| outputs.push(o));
+        self.pipeline.feed(bytes, &mut |o| outputs.push(o));
         events(&outputs)
     }
 

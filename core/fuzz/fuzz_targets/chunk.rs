@@ -6,17 +6,17 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let mut whole = ChunkDecoder::new(ChunkLimits::default());
-    whole.push(data);
-    while let Ok(Some(_)) = whole.next_message() {}
+    whole.feed(data);
+    while let Ok(Some(_)) = whole.poll_message() {}
 
     // The same bytes in two reads, cut where the first byte says: a decoder
     // that keeps state wrongly across reads fails here and not above.
     if let Some((&cut, rest)) = data.split_first() {
         let (a, b) = rest.split_at(cut as usize % (rest.len() + 1));
         let mut split = ChunkDecoder::new(ChunkLimits::default());
-        split.push(a);
-        while let Ok(Some(_)) = split.next_message() {}
-        split.push(b);
-        while let Ok(Some(_)) = split.next_message() {}
+        split.feed(a);
+        while let Ok(Some(_)) = split.poll_message() {}
+        split.feed(b);
+        while let Ok(Some(_)) = split.poll_message() {}
     }
 });

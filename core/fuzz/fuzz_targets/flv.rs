@@ -6,8 +6,8 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let mut reader = FlvReader::new();
-    reader.push(data);
-    while let Ok(Some(item)) = reader.next_item() {
+    reader.feed(data);
+    while let Ok(Some(item)) = reader.poll_item() {
         if let Item::Tag(tag) = item {
             match tag.tag_type {
                 TagType::Audio => {

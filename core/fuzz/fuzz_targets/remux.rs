@@ -12,9 +12,9 @@ use libfuzzer_sys::fuzz_target;
 fn tags(data: &[u8]) -> Vec<Tag> {
     if data.starts_with(b"FLV") {
         let mut reader = FlvReader::new();
-        reader.push(data);
+        reader.feed(data);
         let mut tags = Vec::new();
-        while let Ok(Some(item)) = reader.next_item() {
+        while let Ok(Some(item)) = reader.poll_item() {
             if let Item::Tag(t) = item {
                 tags.push(t);
             }
@@ -58,7 +58,7 @@ fuzz_target!(|data: &[u8]| {
     // OnCut: a cut every few tags, as after each network read.
     let cut_every = usize::from(mode >> 3) + 1;
     for (i, tag) in tags(data).iter().enumerate() {
-        r.push(tag);
+        r.feed(tag);
         if i % cut_every == 0 {
             r.cut();
         }

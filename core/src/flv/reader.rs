@@ -17,7 +17,7 @@ const FILE_HEADER_LEN: usize = 9;
 const TAG_HEADER_LEN: usize = 11;
 const PREVIOUS_TAG_SIZE_LEN: usize = 4;
 
-/// What [`FlvReader::next_item`] produces, in stream order.
+/// What [`FlvReader::poll_item`] produces, in stream order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Item {
     Header(Header),
@@ -41,7 +41,7 @@ enum State {
 
 /// An incremental, sans-IO FLV reader.
 ///
-/// Push bytes in whatever pieces they arrive; [`next_item`](Self::next_item)
+/// Push bytes in whatever pieces they arrive; [`poll_item`](Self::poll_item)
 /// returns the same items for any split. Tag data is split off the internal
 /// buffer without copying.
 ///
@@ -102,7 +102,7 @@ impl FlvReader {
     }
 
     /// Appends bytes from the stream.
-    pub fn push(&mut self, data: &[u8]) {
+    pub fn feed(&mut self, data: &[u8]) {
         if matches!(self.state, State::Failed(_)) {
             // Nothing more will be read; do not grow the buffer.
             return;
@@ -122,7 +122,7 @@ impl FlvReader {
     }
 
     /// The next header or tag; `Ok(None)` means more bytes are needed.
-    pub fn next_item(&mut self) -> Result<Option<Item>, FlvError> {
+    pub fn poll_item(&mut self) -> Result<Option<Item>, FlvError> {
         match self.step() {
             Err(e) => {
                 self.state = State::Failed(e.clone());

@@ -10,8 +10,8 @@ fn read_file(chunk: usize) -> Vec<Item> {
     let mut reader = FlvReader::new();
     let mut items = Vec::new();
     for piece in H264_AAC.chunks(chunk) {
-        reader.push(piece);
-        while let Some(item) = reader.next_item().unwrap() {
+        reader.feed(piece);
+        while let Some(item) = reader.poll_item().unwrap() {
             items.push(item);
         }
     }

@@ -1,5 +1,5 @@
 //! The remuxer: FLV tags in, fragmented MP4 for Media Source Extensions (or a
-//! file) out. Sans-IO like the rest of the crate: [`Remuxer::push`] a tag, then
+//! file) out. Sans-IO like the rest of the crate: [`Remuxer::feed`] a tag, then
 //! [`Remuxer::poll_event`] until `None`.
 //!
 //! Output: per track (PerTrack layout) or for all tracks (Muxed), an `Init`
@@ -211,7 +211,7 @@ impl Remuxer {
         }
     }
 
-    pub fn push(&mut self, tag: &Tag) {
+    pub fn feed(&mut self, tag: &Tag) {
         self.stats.tags_in += 1;
         self.stats.bytes_in += tag.data.len() as u64;
         match tag.tag_type {

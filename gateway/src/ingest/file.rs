@@ -63,9 +63,9 @@ impl FilePlayer {
 
     pub fn from_bytes(data: &[u8]) -> Result<Self> {
         let mut reader = FlvReader::new().with_max_tag_size(MAX_TAG_SIZE);
-        reader.push(data);
+        reader.feed(data);
         let mut tags = Vec::new();
-        while let Some(item) = reader.next_item().context("not a playable FLV file")? {
+        while let Some(item) = reader.poll_item().context("not a playable FLV file")? {
             match item {
                 // An end-of-sequence in the middle of a looped stream would make decoders flush.
                 Item::Tag(tag) if is_sequence_end(&tag) => {}

@@ -65,7 +65,7 @@ impl HttpFlvPull {
     /// The next tag; the end of the body is an error saying so.
     pub async fn next_tag(&mut self) -> Result<Tag> {
         loop {
-            match self.reader.next_item() {
+            match self.reader.poll_item() {
                 Ok(Some(Item::Tag(tag))) => return Ok(tag),
                 Ok(Some(Item::Header(_))) => continue,
                 Ok(None) => {}
@@ -77,7 +77,7 @@ impl HttpFlvPull {
             match frame {
                 Some(Ok(frame)) => {
                     if let Some(data) = frame.data_ref() {
-                        self.reader.push(data);
+                        self.reader.feed(data);
                     }
                 }
                 Some(Err(e)) => {

@@ -83,7 +83,7 @@ impl Encoder {
         match self {
             Encoder::Flv => flv::write_tag(tag, out),
             Encoder::Mp4(remuxer) => {
-                remuxer.push(tag);
+                remuxer.feed(tag);
                 drain(remuxer, out);
             }
         }

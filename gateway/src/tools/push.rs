@@ -286,7 +286,7 @@ impl Source {
             }
             let item = self
                 .reader
-                .next_item()
+                .poll_item()
                 .with_context(|| format!("{}: not an FLV stream", self.name()))?;
             match item {
                 Some(Item::Tag(tag)) => return Ok(Some(self.place(tag))),
@@ -303,7 +303,7 @@ impl Source {
                 if std::mem::take(&mut self.fresh) && chunk.get(4..8) == Some(b"ftyp") {
                     self.read_mp4(chunk).await?;
                 } else {
-                    self.reader.push(&chunk);
+                    self.reader.feed(&chunk);
                 }
                 continue;
             }

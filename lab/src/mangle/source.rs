@@ -95,9 +95,9 @@ pub fn spawn(spec: &Spec, index: usize, tx: SyncSender<(usize, Tag)>) -> Result<
                 Ok(0) | Err(_) => return,
                 Ok(n) => n,
             };
-            reader.push(&buf[..n]);
+            reader.feed(&buf[..n]);
             loop {
-                match reader.next_item() {
+                match reader.poll_item() {
                     Ok(Some(Item::Tag(tag))) => {
                         if tx.send((index, tag)).is_err() {
                             return;

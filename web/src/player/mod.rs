@@ -480,7 +480,7 @@ impl Core {
         }
         self.ever_connected = true;
         let mut outputs = Vec::new();
-        self.pipeline.push(bytes, &mut |o| outputs.push(o));
+        self.pipeline.feed(bytes, &mut |o| outputs.push(o));
         for o in outputs {
             self.handle(o);
         }

@@ -13,9 +13,9 @@ fn tag(tag_type: TagType, timestamp: u32, data: &'static [u8]) -> Tag {
 }
 
 fn read_all(reader: &mut FlvReader, bytes: &[u8]) -> Result<Vec<Item>, FlvError> {
-    reader.push(bytes);
+    reader.feed(bytes);
     let mut items = Vec::new();
-    while let Some(item) = reader.next_item()? {
+    while let Some(item) = reader.poll_item()? {
         items.push(item);
     }
     Ok(items)
@@ -110,8 +110,8 @@ fn data_offset_beyond_nine_is_skipped() {
     // Feed one byte at a time to exercise the skip state across pushes.
     let mut items = Vec::new();
     for b in &bytes {
-        r.push(std::slice::from_ref(b));
-        while let Some(item) = r.next_item().unwrap() {
+        r.feed(std::slice::from_ref(b));
+        while let Some(item) = r.poll_item().unwrap() {
             items.push(item);
         }
     }
@@ -131,11 +131,11 @@ fn data_offset_beyond_nine_is_skipped() {
 fn bad_signature() {
     let mut r = FlvReader::new();
     // Detected from the first wrong byte, without waiting for 9.
-    r.push(b"FLX");
-    assert_eq!(r.next_item(), Err(FlvError::BadSignature { offset: 0 }));
+    r.feed(b"FLX");
+    assert_eq!(r.poll_item(), Err(FlvError::BadSignature { offset: 0 }));
     // The reader stays failed.
-    r.push(b"more");
-    assert_eq!(r.next_item(), Err(FlvError::BadSignature { offset: 0 }));
+    r.feed(b"more");
+    assert_eq!(r.poll_item(), Err(FlvError::BadSignature { offset: 0 }));
 }
 
 #[test]
@@ -165,11 +165,11 @@ fn unsupported_version_and_bad_data_offset() {
 fn oversize_tag_is_rejected_before_buffering() {
     let mut r = FlvReader::new().with_max_tag_size(100);
     // Header, PreviousTagSize0, then only 4 bytes of a tag header saying 101.
-    r.push(b"FLV\x01\x05\x00\x00\x00\x09\x00\x00\x00\x00");
-    assert!(matches!(r.next_item(), Ok(Some(Item::Header(_)))));
-    r.push(&[9, 0, 0, 101]);
+    r.feed(b"FLV\x01\x05\x00\x00\x00\x09\x00\x00\x00\x00");
+    assert!(matches!(r.poll_item(), Ok(Some(Item::Header(_)))));
+    r.feed(&[9, 0, 0, 101]);
     assert_eq!(
-        r.next_item(),
+        r.poll_item(),
         Err(FlvError::TagTooLarge {
             offset: 14,
             len: 101,
@@ -207,10 +207,10 @@ fn encrypted_tag() {
     let second = TAG_HEADER_LEN + 2 + PREVIOUS_TAG_SIZE_LEN;
     out[second] |= 0x20;
     let mut r = FlvReader::tags_only();
-    r.push(&out);
-    assert!(matches!(r.next_item(), Ok(Some(Item::Tag(_)))));
+    r.feed(&out);
+    assert!(matches!(r.poll_item(), Ok(Some(Item::Tag(_)))));
     assert_eq!(
-        r.next_item(),
+        r.poll_item(),
         Err(FlvError::EncryptedTag {
             offset: second as u64
         })
@@ -240,13 +240,13 @@ fn wrong_previous_tag_size_is_accepted() {
 #[test]
 fn waits_for_more_bytes() {
     let mut r = FlvReader::new();
-    r.push(b"FLV\x01");
-    assert_eq!(r.next_item(), Ok(None));
-    r.push(b"\x01\x00\x00\x00\x09\x00\x00");
-    assert!(matches!(r.next_item(), Ok(Some(Item::Header(_)))));
-    assert_eq!(r.next_item(), Ok(None));
-    r.push(b"\x00\x00\x09\x00\x00\x05");
-    assert_eq!(r.next_item(), Ok(None));
+    r.feed(b"FLV\x01");
+    assert_eq!(r.poll_item(), Ok(None));
+    r.feed(b"\x01\x00\x00\x00\x09\x00\x00");
+    assert!(matches!(r.poll_item(), Ok(Some(Item::Header(_)))));
+    assert_eq!(r.poll_item(), Ok(None));
+    r.feed(b"\x00\x00\x09\x00\x00\x05");
+    assert_eq!(r.poll_item(), Ok(None));
     assert_eq!(r.offset(), 13);
 }
 
@@ -286,10 +286,10 @@ mod split_tests {
                 .unwrap_or(1)
                 .clamp(1, rest.len());
             let (piece, tail) = rest.split_at(n);
-            reader.push(piece);
+            reader.feed(piece);
             rest = tail;
             i += 1;
-            while let Some(item) = reader.next_item().unwrap() {
+            while let Some(item) = reader.poll_item().unwrap() {
                 items.push(item);
             }
         }

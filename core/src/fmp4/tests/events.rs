@@ -203,7 +203,7 @@ proptest! {
             if ty == 9 && body.len() > 2 && body[0] & 1 == 0 { body[0] = 0x17 + (body[1] & 0x10); }
             if ty == 8 && body.len() > 2 && body[0] & 1 == 0 { body[0] = 0xaf; }
             let tag_type = TagType::from_u8(ty).unwrap_or(TagType::Script);
-            r.push(&tag(tag_type, ts, body));
+            r.feed(&tag(tag_type, ts, body));
             while let Some(e) = r.poll_event() {
                 if let RemuxEvent::Fragment { data, .. } = e {
                     prop_assert_eq!(be32(&data, 0) as usize + be32(&data, be32(&data, 0) as usize) as usize, data.len());

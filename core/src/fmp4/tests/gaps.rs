@@ -335,7 +335,7 @@ proptest! {
         }
         let mut events = Vec::new();
         for t in &tags {
-            r.push(t);
+            r.feed(t);
             if fragmenting == 2 && t.timestamp % 3 == 0 {
                 r.cut();
             }

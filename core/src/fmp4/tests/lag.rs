@@ -44,7 +44,7 @@ fn video_only_after_audio_stops_keeps_audio_up_within_the_threshold() {
     let mut r = per_track();
     let mut events = Vec::new();
     for t in &tags {
-        r.push(t);
+        r.feed(t);
         events.extend(std::iter::from_fn(|| r.poll_event()));
         if t.tag_type == TagType::Video && t.timestamp >= 2000 {
             let end = audio_end(&events).unwrap_or(0.0);
@@ -190,7 +190,7 @@ fn a_low_latency_player_gets_silence_before_its_playhead_reaches_the_audio_end()
     let mut r = for_latency(150);
     let mut events = Vec::new();
     for t in &tags {
-        r.push(t);
+        r.feed(t);
         events.extend(std::iter::from_fn(|| r.poll_event()));
         if t.tag_type == TagType::Video && t.timestamp >= 1000 {
             let lag = f64::from(t.timestamp) - audio_end(&events).unwrap_or(0.0);
@@ -252,7 +252,7 @@ proptest! {
         let tags = stream(12_000, skew, |ms| ms >= first && !(stops..stops + pause).contains(&ms));
         let mut events = Vec::new();
         for t in &tags {
-            r.push(t);
+            r.feed(t);
             if fragmenting == 2 {
                 r.cut();
             }

@@ -57,7 +57,7 @@ fn aac_frame(ts: u32) -> Tag {
 fn run(r: &mut Remuxer, tags: &[Tag]) -> Vec<RemuxEvent> {
     let mut out = Vec::new();
     for t in tags {
-        r.push(t);
+        r.feed(t);
         while let Some(e) = r.poll_event() {
             out.push(e);
         }
@@ -172,9 +172,9 @@ fn ffmpeg_file_gives_one_init_per_track_and_a_fragment_per_frame() {
 /// The tags of the ffmpeg capture in `testdata/`.
 fn h264_aac_tags() -> Vec<Tag> {
     let mut reader = FlvReader::new();
-    reader.push(include_bytes!("../../../../testdata/h264_aac.flv"));
+    reader.feed(include_bytes!("../../../../testdata/h264_aac.flv"));
     let mut tags = Vec::new();
-    while let Ok(Some(item)) = reader.next_item() {
+    while let Ok(Some(item)) = reader.poll_item() {
         if let Item::Tag(t) = item {
             tags.push(t);
         }

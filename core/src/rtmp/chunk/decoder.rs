@@ -4,7 +4,7 @@
 //! call first parses a chunk's headers without changing any state, and only
 //! when the whole chunk (headers and payload) is buffered does it consume the
 //! bytes and update the chunk stream. "Incomplete" is therefore never an
-//! error, and a chunk split across any number of `push` calls decodes the same.
+//! error, and a chunk split across any number of `feed` calls decodes the same.
 
 use std::collections::HashMap;
 
@@ -56,7 +56,7 @@ struct Plan {
 }
 
 /// Reassembles RTMP messages from the chunk stream (§5.3). Sans-IO: feed it
-/// with [`push`](Self::push), drain it with [`next_message`](Self::next_message).
+/// with [`feed`](Self::feed), drain it with [`poll_message`](Self::poll_message).
 ///
 /// It applies Set Chunk Size and Abort messages itself, whatever chunk or
 /// message stream they arrive on, and still returns them. Memory is bounded
@@ -64,7 +64,7 @@ struct Plan {
 /// messages by `max_buffered`, and the receive
 /// buffer holds at most one unparsed chunk (at most `max_message_len` of
 /// payload plus an 18-byte header) as long as the caller drains
-/// `next_message` after each push.
+/// `poll_message` after each push.
 #[derive(Debug)]
 pub struct ChunkDecoder {
     limits: ChunkLimits,
@@ -104,9 +104,9 @@ impl ChunkDecoder {
         }
     }
 
-    /// Buffers received bytes. Call [`next_message`](Self::next_message)
+    /// Buffers received bytes. Call [`poll_message`](Self::poll_message)
     /// until it returns `Ok(None)` afterwards.
-    pub fn push(&mut self, data: &[u8]) {
+    pub fn feed(&mut self, data: &[u8]) {
         self.received = self.received.wrapping_add(data.len() as u64);
         if self.poison.is_none() {
             self.recv.extend_from_slice(data);
@@ -116,7 +116,7 @@ impl ChunkDecoder {
     /// Next complete message, `Ok(None)` when more bytes are needed. After an
     /// `Err` the decoder is poisoned and returns the same error again; the
     /// caller closes the connection.
-    pub fn next_message(&mut self) -> Result<Option<RawMessage>, ChunkError> {
+    pub fn poll_message(&mut self) -> Result<Option<RawMessage>, ChunkError> {
         if let Some(err) = &self.poison {
             return Err(err.clone());
         }

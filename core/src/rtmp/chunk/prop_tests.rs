@@ -117,7 +117,7 @@ proptest! {
             }
             let (now, later) = rest.split_at(n.min(rest.len()));
             rest = later;
-            dec.push(now);
+            dec.feed(now);
             let decoded = drain(&mut dec).map_err(|e| TestCaseError::fail(e.to_string()))?;
             got.extend(decoded);
         }
@@ -132,7 +132,7 @@ proptest! {
     ) {
         let mut dec = ChunkDecoder::new(small_limits(2000, 3000));
         for piece in data.chunks(split) {
-            dec.push(piece);
+            dec.feed(piece);
             if drain(&mut dec).is_err() {
                 break;
             }
@@ -153,7 +153,7 @@ proptest! {
             }
         }
         let mut dec = ChunkDecoder::new(small_limits(4000, 8000));
-        dec.push(&bytes);
+        dec.feed(&bytes);
         let _ = drain(&mut dec);
     }
 }

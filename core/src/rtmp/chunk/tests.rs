@@ -34,7 +34,7 @@ pub(super) fn set_chunk_size_msg(size: u32) -> RawMessage {
 /// Drains every message the decoder has, stopping at the first error.
 pub(super) fn drain(dec: &mut ChunkDecoder) -> Result<Vec<RawMessage>, ChunkError> {
     let mut out = Vec::new();
-    while let Some(m) = dec.next_message()? {
+    while let Some(m) = dec.poll_message()? {
         out.push(m);
     }
     Ok(out)
@@ -42,7 +42,7 @@ pub(super) fn drain(dec: &mut ChunkDecoder) -> Result<Vec<RawMessage>, ChunkErro
 
 fn decode(bytes: &[u8]) -> Result<Vec<RawMessage>, ChunkError> {
     let mut dec = ChunkDecoder::new(ChunkLimits::default());
-    dec.push(bytes);
+    dec.feed(bytes);
     drain(&mut dec)
 }
 
@@ -158,7 +158,7 @@ fn chunk_sizes() {
         msgs.extend(body);
 
         let mut dec = ChunkDecoder::new(ChunkLimits::default());
-        dec.push(&out);
+        dec.feed(&out);
         assert_eq!(drain(&mut dec), Ok(msgs), "chunk size {size}");
         assert_eq!(dec.chunk_size(), size);
         assert_eq!(dec.bytes_received(), out.len() as u64);
@@ -176,16 +176,16 @@ fn invalid_chunk_sizes_are_errors() {
         ]
         .concat();
         let mut dec = ChunkDecoder::new(ChunkLimits::default());
-        dec.push(&bytes);
-        assert!(dec.next_message().is_ok_and(|m| m.is_some()));
+        dec.feed(&bytes);
+        assert!(dec.poll_message().is_ok_and(|m| m.is_some()));
         let err = ChunkError::InvalidChunkSize {
             size,
             offset: first.len() as u64,
         };
-        assert_eq!(dec.next_message(), Err(err.clone()));
+        assert_eq!(dec.poll_message(), Err(err.clone()));
         // Poisoned: the same error again, even with more bytes.
-        dec.push(&first);
-        assert_eq!(dec.next_message(), Err(err));
+        dec.feed(&first);
+        assert_eq!(dec.poll_message(), Err(err));
     }
     let short = [0x02, 0, 0, 0, 0, 0, 3, 1, 0, 0, 0, 0, 0, 0, 1];
     assert_eq!(
@@ -222,7 +222,7 @@ fn extended_timestamp_not_repeated() {
     bytes.push(0xC5);
     bytes.extend(&payload[128..]);
     let mut dec = ChunkDecoder::new(ChunkLimits::default());
-    dec.push(&bytes);
+    dec.feed(&bytes);
     assert_eq!(
         drain(&mut dec),
         Ok(vec![msg(5, 0x0100_0000, 9, 1, &payload)])
@@ -233,9 +233,9 @@ fn extended_timestamp_not_repeated() {
     bytes.extend(&payload[..128]);
     bytes.extend([0xC5, 1, 0]);
     let mut dec = ChunkDecoder::new(ChunkLimits::default());
-    dec.push(&bytes);
-    assert_eq!(dec.next_message(), Ok(None));
-    dec.push(&[0, 0, 0xAB, 0xCD]);
+    dec.feed(&bytes);
+    assert_eq!(dec.poll_message(), Ok(None));
+    dec.feed(&[0, 0, 0xAB, 0xCD]);
     let mut expected = payload[..128].to_vec();
     expected.extend([0xAB, 0xCD]);
     assert_eq!(
@@ -412,14 +412,14 @@ fn message_too_large_before_buffering() {
     };
     let mut dec = ChunkDecoder::new(limits);
     // Only the header has arrived.
-    dec.push(&[0x05, 0, 0, 0, 0, 0x03, 0xE9, 9, 1, 0, 0, 0]);
+    dec.feed(&[0x05, 0, 0, 0, 0, 0x03, 0xE9, 9, 1, 0, 0, 0]);
     let err = ChunkError::MessageTooLarge {
         csid: 5,
         len: 1001,
         limit: 1000,
     };
-    assert_eq!(dec.next_message(), Err(err.clone()));
-    assert_eq!(dec.next_message(), Err(err));
+    assert_eq!(dec.poll_message(), Err(err.clone()));
+    assert_eq!(dec.poll_message(), Err(err));
 }
 
 #[test]
@@ -435,7 +435,7 @@ fn partial_stream_and_buffer_limits() {
         ..ChunkLimits::default()
     };
     let mut dec = ChunkDecoder::new(limits);
-    dec.push(&bytes);
+    dec.feed(&bytes);
     assert_eq!(
         drain(&mut dec),
         Err(ChunkError::TooManyChunkStreams {
@@ -450,7 +450,7 @@ fn partial_stream_and_buffer_limits() {
         ..ChunkLimits::default()
     };
     let mut dec = ChunkDecoder::new(limits);
-    dec.push(&bytes);
+    dec.feed(&bytes);
     assert_eq!(
         drain(&mut dec),
         Err(ChunkError::BufferLimitExceeded {
@@ -473,10 +473,10 @@ fn chunk_stream_ids_are_limited_even_for_whole_messages() {
     let msgs: Vec<_> = (64..68).map(|csid| msg(csid, 0, 9, 1, b"abcd")).collect();
     let bytes = encode_all(&mut enc, &msgs);
     let mut dec = ChunkDecoder::new(limits);
-    dec.push(&bytes);
+    dec.feed(&bytes);
     let mut got = Vec::new();
     let err = loop {
-        match dec.next_message() {
+        match dec.poll_message() {
             Ok(Some(m)) => got.push(m),
             Ok(None) => panic!("the fourth chunk stream was accepted"),
             Err(e) => break e,
@@ -495,7 +495,7 @@ fn chunk_stream_ids_are_limited_even_for_whole_messages() {
     // Ids already in use stay usable up to the limit.
     let mut dec = ChunkDecoder::new(limits);
     let again: Vec<_> = [64, 65, 66, 64, 65].map(|c| msg(c, 0, 9, 1, b"x")).into();
-    dec.push(&encode_all(&mut ChunkEncoder::new(), &again));
+    dec.feed(&encode_all(&mut ChunkEncoder::new(), &again));
     assert_eq!(drain(&mut dec), Ok(again));
 }
 
@@ -513,10 +513,10 @@ fn raised_limits_apply_to_the_next_message() {
         dec.limits().max_message_len,
         ChunkLimits::default().max_message_len
     );
-    dec.push(&bytes);
+    dec.feed(&bytes);
     assert_eq!(drain(&mut dec), Ok(vec![big.clone()]));
     let mut dec = ChunkDecoder::new(small);
-    dec.push(&bytes);
+    dec.feed(&bytes);
     assert!(matches!(
         drain(&mut dec),
         Err(ChunkError::MessageTooLarge { len: 300, .. })

@@ -108,7 +108,7 @@ impl ClientSession {
         if self.conn.feed(data)? {
             self.send_connect();
         }
-        while let Some((raw, msg)) = self.conn.next_message()? {
+        while let Some((raw, msg)) = self.conn.poll_message()? {
             match msg {
                 Message::Command(c) => self.on_command(c)?,
                 Message::SetPeerBandwidth { .. } => self.conn.send(

@@ -71,10 +71,10 @@ impl Connection {
         if let Some(cipher) = &mut self.cipher {
             let mut plain = data.to_vec();
             cipher.decrypt(&mut plain);
-            self.decoder.push(&plain);
+            self.decoder.feed(&plain);
             data = &[];
         }
-        self.decoder.push(data);
+        self.decoder.feed(data);
         // RTMP 1.0 §5.4.3: acknowledge once a window's worth of bytes has arrived.
         if self.peer_window > 0 && self.bytes_in - self.last_ack >= u64::from(self.peer_window) {
             self.last_ack = self.bytes_in;
@@ -91,8 +91,8 @@ impl Connection {
     }
 
     /// The next message, with pings answered and the peer's window noted.
-    pub fn next_message(&mut self) -> Result<Option<(RawMessage, Message)>, SessionError> {
-        let Some(raw) = self.decoder.next_message()? else {
+    pub fn poll_message(&mut self) -> Result<Option<(RawMessage, Message)>, SessionError> {
+        let Some(raw) = self.decoder.poll_message()? else {
             return Ok(None);
         };
         let msg = Message::decode_with(&raw, &self.amf_limits)?;

@@ -124,7 +124,7 @@ impl ServerSession {
             });
             self.conn.send(&ask, csid::CONTROL, 0, 0);
         }
-        while let Some((raw, msg)) = self.conn.next_message()? {
+        while let Some((raw, msg)) = self.conn.poll_message()? {
             match msg {
                 Message::Command(c) => {
                     self.activity += 1;

@@ -453,9 +453,9 @@ fn secure_token_is_answered_with_the_decrypted_challenge() {
     }
     // What the client sent after C0 C1 and C2, as messages.
     let mut decoder = ChunkDecoder::new(Default::default());
-    decoder.push(&sent[1 + 2 * 1536..]);
+    decoder.feed(&sent[1 + 2 * 1536..]);
     let mut commands = Vec::new();
-    while let Some(raw) = decoder.next_message().unwrap() {
+    while let Some(raw) = decoder.poll_message().unwrap() {
         if let Ok(Message::Command(c)) = Message::decode(&raw) {
             commands.push(c);
         }

@@ -185,9 +185,9 @@ async fn ws(url: &str, stats: &Stats) -> Result<()> {
             Message::Text(_) => bail!("unexpected text message"),
             _ => continue,
         };
-        reader.push(&data);
+        reader.feed(&data);
         pushed += data.len() as u64;
-        while let Some(item) = reader.next_item().context("flv")? {
+        while let Some(item) = reader.poll_item().context("flv")? {
             if let Item::Tag(tag) = item {
                 checker.tag(&tag, stats)?;
             }
