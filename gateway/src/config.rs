@@ -862,10 +862,12 @@ mod tests {
     use super::*;
 
     fn load(toml: &str, args: ServeArgs) -> anyhow::Result<Settings> {
+        // One file per call: tests run in parallel, and two configurations may be as long.
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let dir = std::env::temp_dir().join(format!(
             "flashless-config-{}-{}",
             std::process::id(),
-            toml.len()
+            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
         ));
         std::fs::create_dir_all(&dir)?;
         let path = dir.join("flashless.toml");
