@@ -14,24 +14,7 @@ const INPUT_SECS: f64 = 6.0;
 
 /// A 6 s H.264 + AAC FLV file, a keyframe every second, as ffmpeg writes it.
 fn input_flv(dir: &TempDir) -> PathBuf {
-    let path = dir.path("in.flv");
-    let out = output_of(
-        Command::new("ffmpeg")
-            .args(["-hide_banner", "-loglevel", "error", "-y"])
-            .args(["-f", "lavfi", "-i", "testsrc=size=320x240:rate=25"])
-            .args(["-f", "lavfi", "-i", "sine=frequency=1000:sample_rate=44100"])
-            .args(["-t", &INPUT_SECS.to_string()])
-            .args(["-c:v", "libx264", "-preset", "ultrafast", "-g", "25"])
-            .args(["-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "64k"])
-            .arg(&path),
-        "ffmpeg",
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    path
+    test_clip(dir, "in.flv", INPUT_SECS, true, &[])
 }
 
 fn push(input: &Path, url: &str, extra: &[&str]) -> Command {
@@ -173,32 +156,7 @@ fn push_of_a_missing_server_is_an_error() {
 fn push_of_an_mp4_reads_back_whole() {
     let nginx = Nginx::start(4096);
     let dir = TempDir::new("push-mp4");
-    let input = dir.path("in.mp4");
-    let made = output_of(
-        Command::new("ffmpeg")
-            .args(["-hide_banner", "-loglevel", "error", "-y"])
-            .args(["-f", "lavfi", "-i", "testsrc=size=320x240:rate=25"])
-            .args(["-f", "lavfi", "-i", "sine=frequency=1000:sample_rate=44100"])
-            .args(["-t", &INPUT_SECS.to_string()])
-            .args([
-                "-c:v",
-                "libx264",
-                "-preset",
-                "ultrafast",
-                "-bf",
-                "2",
-                "-g",
-                "25",
-            ])
-            .args(["-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "64k"])
-            .arg(&input),
-        "ffmpeg",
-    );
-    assert!(
-        made.status.success(),
-        "{}",
-        String::from_utf8_lossy(&made.stderr)
-    );
+    let input = test_clip(&dir, "in.mp4", INPUT_SECS, true, &["-bf", "2"]);
     let fragmented = dir.path("frag.mp4");
     let made = output_of(
         Command::new("ffmpeg")

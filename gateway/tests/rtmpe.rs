@@ -51,27 +51,7 @@ fn the_gateways_client_publishes_and_plays_over_rtmpe() {
     let dir = TempDir::new("rtmpe-self");
     let url = format!("rtmpe://127.0.0.1:{}/live/self", gw.rtmp);
     // A published stream for `push` to carry: 4 s of ffmpeg's test pattern.
-    let input = dir.path("in.flv");
-    let made = output_of(
-        Command::new("ffmpeg")
-            .args(["-hide_banner", "-loglevel", "error", "-y"])
-            .args(["-f", "lavfi", "-i", "testsrc=size=320x240:rate=25"])
-            .args(["-f", "lavfi", "-i", "sine=frequency=1000:sample_rate=44100"])
-            .args([
-                "-t",
-                "4",
-                "-c:v",
-                "libx264",
-                "-preset",
-                "ultrafast",
-                "-g",
-                "25",
-            ])
-            .args(["-pix_fmt", "yuv420p", "-c:a", "aac"])
-            .arg(&input),
-        "ffmpeg",
-    );
-    assert!(made.status.success());
+    let input = test_clip(&dir, "in.flv", 4.0, true, &[]);
     let _push = Guard::spawn(
         flashless()
             .args(["push", "-q", "--loop"])

@@ -131,25 +131,5 @@ fn swf_vfy_fetches_and_hashes_the_swf_as_rtmpdump_does() {
 
 /// A 4 s H.264 test pattern.
 fn testdata_flv(dir: &TempDir) -> std::path::PathBuf {
-    let input = dir.path("in.flv");
-    let made = output_of(
-        Command::new("ffmpeg")
-            .args(["-hide_banner", "-loglevel", "error", "-y"])
-            .args(["-f", "lavfi", "-i", "testsrc=size=320x240:rate=25"])
-            .args([
-                "-t",
-                "4",
-                "-c:v",
-                "libx264",
-                "-preset",
-                "ultrafast",
-                "-g",
-                "25",
-            ])
-            .args(["-pix_fmt", "yuv420p"])
-            .arg(&input),
-        "ffmpeg",
-    );
-    assert!(made.status.success());
-    input
+    test_clip(dir, "in.flv", 4.0, false, &[])
 }

@@ -78,6 +78,39 @@ pub fn ffmpeg_publish(url: &str, extra_output_args: &[&str]) -> Guard {
     Guard(or_fail(lab::publish_test_stream(url, extra_output_args)))
 }
 
+/// A file of ffmpeg's test pattern (320×240, 25 fps, a keyframe every second) and, with
+/// `audio`, a 1 kHz AAC tone, made for a test to publish; the container follows `name`'s
+/// extension, and `video_args` add to the H.264 options (e.g. `-bf 2`).
+pub fn test_clip(
+    dir: &TempDir,
+    name: &str,
+    secs: f64,
+    audio: bool,
+    video_args: &[&str],
+) -> PathBuf {
+    let path = dir.path(name);
+    let mut cmd = Command::new("ffmpeg");
+    cmd.args(["-hide_banner", "-loglevel", "error", "-y"])
+        .args(["-f", "lavfi", "-i", "testsrc=size=320x240:rate=25"]);
+    if audio {
+        cmd.args(["-f", "lavfi", "-i", "sine=frequency=1000:sample_rate=44100"]);
+    }
+    cmd.args(["-t", &secs.to_string()])
+        .args(["-c:v", "libx264", "-preset", "ultrafast", "-g", "25"])
+        .args(video_args)
+        .args(["-pix_fmt", "yuv420p"]);
+    if audio {
+        cmd.args(["-c:a", "aac", "-b:a", "64k"]);
+    }
+    let out = output_of(cmd.arg(&path), "ffmpeg");
+    assert!(
+        out.status.success(),
+        "ffmpeg could not make {name}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    path
+}
+
 pub fn flashless() -> Command {
     Command::new(env!("CARGO_BIN_EXE_flashless"))
 }
