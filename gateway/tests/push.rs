@@ -110,18 +110,7 @@ fn push_reconnects_when_the_server_comes_back() {
     let _nginx = Nginx::start_on(port, 4096);
     // Published again: a player gets the stream from the restarted server.
     let out = dir.path("after.flv");
-    let dump = output_of(
-        flashless()
-            .args(["dump", &url, "live=1", "-q", "--duration", "2", "-o"])
-            .arg(&out),
-        "flashless dump",
-    );
-    assert!(
-        dump.status.success(),
-        "{}",
-        String::from_utf8_lossy(&dump.stderr)
-    );
-    assert!(ffprobe(&out).duration >= 1.5);
+    assert!(dump_for(&[&url, "live=1"], 2, &out).duration >= 1.5);
     drop(pusher);
 }
 

@@ -292,22 +292,8 @@ fn listener_relays_an_ffmpeg_publish_to_rtmpdump() {
     let dir = TempDir::new("relay");
     let out = dir.path("rtmpdump.flv");
     // rtmpdump has no duration limit for live streams; stop it after a few seconds.
-    let rtmpdump = Guard::spawn(
-        Command::new("rtmpdump")
-            .args([
-                "-q",
-                "-v",
-                "-r",
-                &format!("rtmp://127.0.0.1:{port}/live/relay"),
-                "-o",
-            ])
-            .arg(&out)
-            .stdin(Stdio::null()),
-        "rtmpdump",
-    );
-    std::thread::sleep(Duration::from_secs_f64(PULL_SECS + 1.0));
-    rtmpdump.signal("TERM", Duration::from_secs(5));
-    let probe = ffprobe(&out);
+    let url = format!("rtmp://127.0.0.1:{port}/live/relay");
+    let probe = rtmpdump_for(&url, &[], PULL_SECS as u64 + 1, &out);
     assert_h264_aac(&probe);
     assert!(
         probe.duration >= PULL_SECS - 1.5,

@@ -6,8 +6,7 @@
 
 mod peers;
 
-use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::process::Stdio;
 
 use peers::*;
 
@@ -18,22 +17,12 @@ fn rtmpdump_plays_rtmpe_from_the_gateway() {
     gw.wait_live("enc");
     let dir = TempDir::new("rtmpe");
     let out = dir.path("rtmpdump.flv");
-    let rtmpdump = Guard::spawn(
-        Command::new("rtmpdump")
-            .args([
-                "-q",
-                "-v",
-                "-r",
-                &format!("rtmpe://127.0.0.1:{}/live/enc", gw.rtmp),
-                "-o",
-            ])
-            .arg(&out)
-            .stdin(Stdio::null()),
-        "rtmpdump",
+    let probe = rtmpdump_for(
+        &format!("rtmpe://127.0.0.1:{}/live/enc", gw.rtmp),
+        &[],
+        4,
+        &out,
     );
-    std::thread::sleep(Duration::from_secs(4));
-    rtmpdump.signal("TERM", Duration::from_secs(5));
-    let probe = ffprobe(&out);
     assert!(
         probe.codecs.contains(&"h264".to_owned()) && probe.codecs.contains(&"aac".to_owned()),
         "{probe:?}"
@@ -70,16 +59,5 @@ fn the_gateways_client_publishes_and_plays_over_rtmpe() {
     );
     assert!(text.contains("video: avc1"), "{text}");
     let out = dir.path("dump.flv");
-    let dump = output_of(
-        flashless()
-            .args(["dump", &url, "-q", "--duration", "3", "-o"])
-            .arg(&out),
-        "flashless dump",
-    );
-    assert!(
-        dump.status.success(),
-        "{}",
-        String::from_utf8_lossy(&dump.stderr)
-    );
-    assert!(ffprobe(&out).duration >= 2.5);
+    assert!(dump_for(&[&url], 3, &out).duration >= 2.5);
 }

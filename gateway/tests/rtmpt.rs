@@ -4,8 +4,7 @@
 
 mod peers;
 
-use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::process::Stdio;
 
 use peers::*;
 
@@ -18,16 +17,7 @@ fn ffmpeg_publishes_and_rtmpdump_plays_over_rtmpt() {
     let dir = TempDir::new("rtmpt");
     for scheme in ["rtmpt", "rtmpte"] {
         let out = dir.path(&format!("{scheme}.flv"));
-        let rtmpdump = Guard::spawn(
-            Command::new("rtmpdump")
-                .args(["-q", "-v", "-r", &url(scheme), "-o"])
-                .arg(&out)
-                .stdin(Stdio::null()),
-            "rtmpdump",
-        );
-        std::thread::sleep(Duration::from_secs(4));
-        rtmpdump.signal("TERM", Duration::from_secs(5));
-        let probe = ffprobe(&out);
+        let probe = rtmpdump_for(&url(scheme), &[], 4, &out);
         assert!(
             probe.codecs.contains(&"h264".to_owned()) && probe.codecs.contains(&"aac".to_owned()),
             "{scheme}: {probe:?}"
@@ -62,16 +52,5 @@ fn the_gateways_client_publishes_and_plays_over_rtmpt() {
         String::from_utf8_lossy(&probe.stderr)
     );
     let out = dir.path("dump.flv");
-    let dump = output_of(
-        flashless()
-            .args(["dump", &url("rtmpt"), "-q", "--duration", "3", "-o"])
-            .arg(&out),
-        "flashless dump",
-    );
-    assert!(
-        dump.status.success(),
-        "{}",
-        String::from_utf8_lossy(&dump.stderr)
-    );
-    assert!(ffprobe(&out).duration >= 2.5);
+    assert!(dump_for(&[&url("rtmpt")], 3, &out).duration >= 2.5);
 }

@@ -111,6 +111,41 @@ pub fn test_clip(
     path
 }
 
+/// rtmpdump playing `url` (with `extra` options) into `out` for `secs`, then stopped as a
+/// user stops it: what it wrote.
+pub fn rtmpdump_for(url: &str, extra: &[&str], secs: u64, out: &Path) -> Probe {
+    let rtmpdump = Guard::spawn(
+        Command::new("rtmpdump")
+            .args(["-q", "-v", "-r", url])
+            .args(extra)
+            .arg("-o")
+            .arg(out)
+            .stdin(Stdio::null()),
+        "rtmpdump",
+    );
+    std::thread::sleep(Duration::from_secs(secs));
+    rtmpdump.signal("TERM", Duration::from_secs(5));
+    ffprobe(out)
+}
+
+/// `flashless dump SOURCE… --duration secs -o out`, which must succeed: what it wrote.
+pub fn dump_for(source: &[&str], secs: u32, out: &Path) -> Probe {
+    let dump = output_of(
+        flashless()
+            .arg("dump")
+            .args(source)
+            .args(["-q", "--duration", &secs.to_string(), "-o"])
+            .arg(out),
+        "flashless dump",
+    );
+    assert!(
+        dump.status.success(),
+        "dump of {source:?}: {}",
+        String::from_utf8_lossy(&dump.stderr)
+    );
+    ffprobe(out)
+}
+
 pub fn flashless() -> Command {
     Command::new(env!("CARGO_BIN_EXE_flashless"))
 }
