@@ -9,6 +9,7 @@ pub mod amf;
 pub mod codec;
 pub mod flv;
 pub mod fmp4;
+pub mod hls;
 pub mod live_edge;
 pub mod mp4;
 pub mod pipeline;
