@@ -15,4 +15,5 @@ pub mod mp4;
 pub mod pipeline;
 pub mod proxy;
 pub mod rtmp;
+pub mod segment;
 pub mod stream;
