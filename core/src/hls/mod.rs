@@ -19,34 +19,7 @@ use std::collections::VecDeque;
 
 use bytes::{Bytes, BytesMut};
 
-use stub::SegmentEvent;
-
-// TEMPORARY until wt/rec's segmenter is merged.
-mod stub {
-    use bytes::Bytes;
-    #[allow(dead_code)]
-    pub enum SegmentEvent {
-        Init {
-            data: Bytes,
-            mime: String,
-            info: crate::fmp4::TrackInfo,
-        },
-        SegmentStart {
-            sequence: u64,
-            start_ms: f64,
-        },
-        Part {
-            data: Bytes,
-            start_ms: f64,
-            duration_ms: f64,
-            independent: bool,
-        },
-        SegmentEnd {
-            sequence: u64,
-            duration_ms: f64,
-        },
-    }
-}
+use crate::segment::SegmentEvent;
 
 /// How much the window keeps and how it is cut.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,6 +31,10 @@ pub struct WindowOptions {
     /// Complete segments listed in the playlist (RFC 8216 §6.2.2: at least three target
     /// durations' worth).
     pub segments: usize,
+    /// The first segment's media sequence number, and the first init segment's: a
+    /// caller that restarts a window gives numbers past the old ones, so that a URI
+    /// never names two different resources.
+    pub first_sequence: u64,
 }
 
 impl Default for WindowOptions {
@@ -66,6 +43,7 @@ impl Default for WindowOptions {
             target_ms: 2000,
             part_ms: 333,
             segments: 6,
+            first_sequence: 0,
         }
     }
 }
@@ -126,11 +104,12 @@ impl Window {
                 segments: options.segments.max(3),
                 part_ms: options.part_ms.max(1),
                 target_ms: options.target_ms.max(options.part_ms).max(1),
+                first_sequence: options.first_sequence,
             },
             inits: VecDeque::new(),
-            next_init: 0,
+            next_init: options.first_sequence,
             segments: VecDeque::new(),
-            next_msn: 0,
+            next_msn: options.first_sequence,
             discontinuity_sequence: 0,
             discontinuity: false,
             target_s: options.target_ms.max(1).div_ceil(1000),

@@ -17,6 +17,7 @@ impl Feed {
                 target_ms: 2000,
                 part_ms: 500,
                 segments: 4,
+                first_sequence: 0,
             }),
             sequence: 0,
             clock_ms: 0.0,
@@ -193,4 +194,78 @@ fn served_once_a_segment_is_complete() {
     f.part(false);
     f.end(2000.0);
     assert!(f.window.ready());
+}
+
+/// The ffmpeg capture in `testdata/` (2 s, 25 fps, a keyframe each second) looped
+/// `times` times, through the real segmenter.
+fn capture_looped(times: u32) -> Vec<crate::flv::Tag> {
+    use crate::flv::{FlvReader, Item, TagType};
+    let mut reader = FlvReader::new();
+    reader.feed(include_bytes!("../../../testdata/h264_aac.flv"));
+    let mut once = Vec::new();
+    while let Ok(Some(item)) = reader.poll_item() {
+        if let Item::Tag(t) = item {
+            once.push(t);
+        }
+    }
+    let mut tags = Vec::new();
+    for k in 0..times {
+        for t in &once {
+            let header = t.tag_type == TagType::Script || t.data.get(1) == Some(&0);
+            let end = t.tag_type == TagType::Video && t.data.get(1) == Some(&2);
+            if end || (k > 0 && header) {
+                continue;
+            }
+            let mut t = t.clone();
+            t.timestamp += k * 2000;
+            tags.push(t);
+        }
+    }
+    tags
+}
+
+#[test]
+fn the_segmenters_output_makes_playlists_that_pass_at_every_reload() {
+    use crate::segment::{SegmentOptions, Segmenter};
+    let mut segmenter = Segmenter::new(SegmentOptions {
+        target_ms: 2000,
+        part_ms: 333,
+    });
+    let mut window = Window::new(WindowOptions {
+        target_ms: 2000,
+        part_ms: 333,
+        segments: 6,
+        first_sequence: 1000,
+    });
+    let mut reloads = Reloads::default();
+    for tag in capture_looped(15) {
+        segmenter.feed(&tag);
+        let mut changed = false;
+        while let Some(event) = segmenter.poll_event() {
+            window.feed(event);
+            changed = true;
+        }
+        if changed && window.ready() {
+            let text = window.playlist("?token=1.a.x");
+            reloads
+                .reload(&text)
+                .unwrap_or_else(|bad| panic!("{text}\n{bad:#?}"));
+        }
+    }
+    assert!(reloads.count > 80, "a reload per part: {}", reloads.count);
+    let p = passes(&window);
+    assert_eq!(p.segments.len(), 6);
+    assert_eq!(p.target_duration, Some(2));
+    assert!(p.part_target.unwrap() <= 0.334, "{:?}", p.part_target);
+    // A segment's bytes are its parts', in order.
+    let last = p.segments.last().unwrap().msn;
+    let mut parts = Vec::new();
+    let mut i = 0;
+    while let Lookup::Ready(b) = window.part(last, i) {
+        parts.extend_from_slice(&b);
+        i += 1;
+    }
+    assert!(i >= 5, "{i} parts");
+    assert_eq!(window.segment(last).unwrap(), parts);
+    assert!(window.init_segment(1000).is_some());
 }
