@@ -36,3 +36,30 @@ test('hls.js in low-latency mode plays a channel near the live edge', { timeout:
   assert.ok(Math.max(...latencies) < 2.5, `latency ${latencies}`);
   assert.deepEqual(last.errors, []);
 });
+
+// WebKitGTK plays HLS through GStreamer's hlsdemux, off unless asked for (the
+// variable below, read by the engine, which inherits it through its driver).
+test('[webkit] without MediaSource, the npm player falls back to the channel\'s HLS in the <video>', { timeout: 90_000 }, async (t) => {
+  process.env.WEBKIT_GST_ENABLE_HLS_SUPPORT = '1';
+  const gateway = await startGateway(t);
+  publish(t, gateway, 'cam');
+  const browser = await launchEngine(t, 'webkit');
+  const site = await startSite(t, gateway);
+  // Through the site, so the picture is same-origin and the test may read its pixels.
+  const page = await openPage(browser, site, { url: `${site.origin}/live/cam.flv`, mse: 'none' });
+  const first = await until(page, 'native HLS did not start playing', (s) => s.currentTime > 0.5 && !s.paused, 30_000);
+  await sleep(8000);
+  const s = await page.evaluate(() => window.sample());
+  const native = await page.evaluate(() => ({
+    src: document.querySelector('video').src,
+    mediaSource: typeof window.MediaSource,
+    stats: window.player.stats(),
+  }));
+  t.diagnostic(`native HLS: ${JSON.stringify(native)}`);
+  assert.equal(native.mediaSource, 'undefined');
+  assert.equal(native.src, `${site.origin}/live/cam/index.m3u8`);
+  assert.equal(native.stats.native, 'hls');
+  assert.ok(s.currentTime - first.currentTime > 5, `currentTime ${first.currentTime} → ${s.currentTime}`);
+  assert.ok(s.variance > 100, `picture variance ${s.variance}`);
+  assert.deepEqual(s.errors, []);
+});
