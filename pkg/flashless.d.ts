@@ -109,6 +109,11 @@ export interface PlayerStats {
   gapsFilled: number;
   /** Milliseconds of those holes. */
   gapMsFilled: number;
+  /**
+   * `'hls'` when the browser has no MSE and the `<video>` plays the channel's HLS itself (the `hls`
+   * option): then only `latency`, `buffered`, frames, `playbackRate` and `currentTime` are known.
+   */
+  native?: 'hls';
 }
 
 export interface RetryBounds {
