@@ -49,6 +49,12 @@ export interface PlayerOptions {
   backBuffer?: number;
   /** Call `video.play()` when the first media is buffered (default true). */
   autoplay?: boolean;
+  /**
+   * Where the browser has no Media Source Extensions but its `<video>` plays HLS (iPhones
+   * before iOS 17.1, TVs): the HLS playlist played instead (default: the same channel's
+   * on a flashless gateway, `…/live/<channel>/index.m3u8`), or `false` to fail with `no-mse`.
+   */
+  hls?: string | false;
   /** Where to load the wasm module from, passed to `init`. */
   wasm?: string | URL | Request | Response | BufferSource | WebAssembly.Module;
 }
@@ -103,6 +109,11 @@ export interface PlayerStats {
   gapsFilled: number;
   /** Milliseconds of those holes. */
   gapMsFilled: number;
+  /**
+   * `'hls'` when the browser has no MSE and the `<video>` plays the channel's HLS itself (the `hls`
+   * option): then only `latency`, `buffered`, frames, `playbackRate` and `currentTime` are known.
+   */
+  native?: 'hls';
 }
 
 export interface RetryBounds {

@@ -84,6 +84,100 @@ export function resolveUrl(url, transport) {
   return resolved.href;
 }
 
+/**
+ * The HLS playlist of the same channel on a flashless gateway:
+ * `ws://host/live/cam.flv?token=…` → `http://host/live/cam/index.m3u8?token=…`.
+ */
+function hlsUrl(url) {
+  const u = new URL(url);
+  u.protocol = u.protocol === 'wss:' || u.protocol === 'https:' ? 'https:' : 'http:';
+  u.pathname = u.pathname.replace(/\.flv$/, '') + '/index.m3u8';
+  return u.href;
+}
+
+/** Whether `video` would play HLS itself (Safari, iOS, many TVs), where MSE is missing. */
+function nativeHls(video, options) {
+  return (
+    !Player.isSupported() &&
+    options.hls !== false &&
+    typeof video?.canPlayType === 'function' &&
+    video.canPlayType('application/vnd.apple.mpegurl') !== ''
+  );
+}
+
+/**
+ * The player where the browser has neither MediaSource nor ManagedMediaSource but plays
+ * HLS in the `<video>` (iPhones before iOS 17.1, TVs, set-top boxes): the channel's
+ * HLS from the same gateway, set as the element's `src`. The same surface as the wasm
+ * player, and its events where they apply: `open`, `stats` each second, `error`
+ * (fatal, when the element fails), `autoplayblocked`.
+ */
+class NativeHls {
+  #video;
+  #emit;
+  #hls;
+  #autoplay;
+  #timer;
+  #onError = () =>
+    this.#emit('error', { type: 'media', details: 'decode', fatal: true, track: null });
+
+  constructor(video, options, emit) {
+    this.#video = video;
+    this.#emit = emit;
+    this.#hls = typeof options.hls === 'string' ? options.hls : null;
+    this.#autoplay = options.autoplay !== false;
+    video.addEventListener('error', this.#onError);
+    this.#timer = setInterval(() => this.#emit('stats', this.stats()), 1000);
+    this.load(options.url);
+    setTimeout(() => this.#emit('open', undefined), 0);
+  }
+
+  stats() {
+    const v = this.#video;
+    const end = v.seekable.length ? v.seekable.end(v.seekable.length - 1) : NaN;
+    const ahead = v.buffered.length ? v.buffered.end(v.buffered.length - 1) - v.currentTime : NaN;
+    const quality = v.getVideoPlaybackQuality?.();
+    return {
+      latency: end - v.currentTime,
+      buffered: ahead,
+      decodedFrames: quality?.totalVideoFrames ?? NaN,
+      droppedFrames: quality?.droppedVideoFrames ?? NaN,
+      playbackRate: v.playbackRate,
+      currentTime: v.currentTime,
+      codecs: null,
+      reconnects: 0,
+      native: 'hls',
+    };
+  }
+
+  jumpToLive() {
+    const v = this.#video;
+    if (v.seekable.length) v.currentTime = v.seekable.end(v.seekable.length - 1);
+  }
+
+  load(url) {
+    this.#video.src = this.#hls ?? hlsUrl(url);
+    this.#hls = null;
+    if (!this.#autoplay) return;
+    this.#video.play()?.catch((e) => {
+      if (e?.name === 'NotAllowedError') this.#emit('autoplayblocked', undefined);
+    });
+  }
+
+  unload() {
+    this.#video.removeAttribute('src');
+    this.#video.load();
+  }
+
+  destroy() {
+    clearInterval(this.#timer);
+    this.#video.removeEventListener('error', this.#onError);
+    this.unload();
+  }
+
+  free() {}
+}
+
 let loading;
 
 /**
@@ -140,9 +234,12 @@ export class Player extends EventTarget {
     return typeof globalThis.MediaSource === 'function' || typeof globalThis.ManagedMediaSource === 'function';
   }
 
-  /** Starts playing `options.url` in `video`; resolves once the MediaSource is open. */
+  /**
+   * Starts playing `options.url` in `video`; resolves once the MediaSource is open.
+   * Without MSE, where the `<video>` plays HLS itself, it plays the channel's HLS instead.
+   */
   static async create(video, options = {}) {
-    await init(options.wasm);
+    if (!nativeHls(video, options)) await init(options.wasm);
     const player = new Player(video, options);
     await player.#opened;
     return player;
@@ -158,7 +255,8 @@ export class Player extends EventTarget {
     // Options left out take the player's defaults (in Rust, `live_edge::Options`).
     const resolved = { ...options, url: resolveUrl(options.url, options.transport) };
     try {
-      this.#inner = new WasmPlayer(video, resolved, (name, detail) => this.#receive(name, detail));
+      const emit = (name, detail) => this.#receive(name, detail);
+      this.#inner = nativeHls(video, options) ? new NativeHls(video, resolved, emit) : new WasmPlayer(video, resolved, emit);
     } catch (e) {
       throw asError(e);
     }

@@ -23,6 +23,12 @@ if (params.get('mse') === 'managed') {
   delete window.MediaSource;
 }
 
+// `?mse=none`: neither MediaSource nor ManagedMediaSource, as on iPhones before iOS 17.1.
+if (params.get('mse') === 'none') {
+  delete window.MediaSource;
+  delete window.ManagedMediaSource;
+}
+
 try {
   const { Player } = await import(params.get('pkg') || '/pkg/flashless.js');
   const player = await Player.create(video, {

@@ -86,6 +86,10 @@ pub enum ConfigError {
     PullMatch(String),
     #[error("[[pull]] source {0:?}: put {{name}} where the channel's name goes")]
     PullWithoutName(String),
+    #[error(
+        "[hls] segment = {segment} s, part = {part} s: a part is 0.1 s or more, and at most half a segment"
+    )]
+    HlsDurations { segment: f64, part: f64 },
     /// An error in one entry of the file, with its line.
     #[error("in {}, line {line}: {error}", path.display())]
     At {
@@ -229,6 +233,13 @@ pub struct ServeArgs {
     /// Log format: `text` or `json` [default: text].
     #[arg(long, env = "FLASHLESS_LOG_FORMAT")]
     pub log_format: Option<LogFormat>,
+    /// HLS: the segment duration aimed at, in seconds (segments are cut at the first
+    /// keyframe past it) [default: 2].
+    #[arg(long, env = "FLASHLESS_HLS_SEGMENT")]
+    pub hls_segment: Option<f64>,
+    /// Low-Latency HLS: the part duration aimed at, in seconds [default: 0.333].
+    #[arg(long, env = "FLASHLESS_HLS_PART")]
+    pub hls_part: Option<f64>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
@@ -255,6 +266,15 @@ struct File {
     pulls: Vec<PullSection>,
     #[serde(default)]
     hooks: HooksSection,
+    #[serde(default)]
+    hls: HlsSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HlsSection {
+    segment: Option<f64>,
+    part: Option<f64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -370,6 +390,27 @@ pub struct Settings {
     pub proxies: TrustedProxies,
     /// RTMP clients must pass SWF verification with this SWF.
     pub swf_verify: Option<SwfIdentity>,
+    pub hls: HlsSettings,
+}
+
+/// How HLS is cut: `/live/<channel>/index.m3u8`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HlsSettings {
+    /// The segment duration aimed at; a segment ends at the first keyframe past it.
+    pub segment: Duration,
+    /// The Low-Latency HLS part duration aimed at.
+    pub part: Duration,
+}
+
+impl Default for HlsSettings {
+    /// Apple's advice for LL-HLS is parts of 0.3–0.5 s; 2 s segments keep the playlist
+    /// short while a player at the live edge stays about three parts (1 s) behind.
+    fn default() -> Self {
+        HlsSettings {
+            segment: Duration::from_secs(2),
+            part: Duration::from_millis(333),
+        }
+    }
 }
 
 /// Who may read `/api/channels` and `/metrics`, and where.
@@ -598,6 +639,7 @@ impl Settings {
             } else {
                 TrustedProxies::parse(&args.trusted_proxies)?
             },
+            hls: hls_settings(args, &file.hls)?,
         };
         let proxy_protocol = args.proxy_protocol || file.server.proxy_protocol.unwrap_or(false);
         if proxy_protocol && settings.proxies.is_empty() {
@@ -833,6 +875,21 @@ fn pull_rule(p: PullSection) -> Result<PullRule, ConfigError> {
     })
 }
 
+fn hls_settings(args: &ServeArgs, file: &HlsSection) -> Result<HlsSettings, ConfigError> {
+    let d = HlsSettings::default();
+    let hls = HlsSettings {
+        segment: seconds("segment", args.hls_segment.or(file.segment), d.segment)?,
+        part: seconds("part", args.hls_part.or(file.part), d.part)?,
+    };
+    if hls.part < Duration::from_millis(100) || hls.part * 2 > hls.segment {
+        return Err(ConfigError::HlsDurations {
+            segment: hls.segment.as_secs_f64(),
+            part: hls.part.as_secs_f64(),
+        });
+    }
+    Ok(hls)
+}
+
 fn seconds(
     key: &'static str,
     value: Option<f64>,
@@ -923,6 +980,25 @@ mod tests {
         let s = load(toml, flags).unwrap();
         assert_eq!(s.http.port(), 9100);
         assert_eq!(s.limits.gop_duration, Duration::from_millis(2500));
+    }
+
+    #[test]
+    fn hls_durations_default_apply_and_are_checked() {
+        let s = Settings::load(&ServeArgs::default()).unwrap();
+        assert_eq!(s.hls, HlsSettings::default());
+        let s = load("[hls]\nsegment = 4\npart = 0.5\n", ServeArgs::default()).unwrap();
+        assert_eq!(s.hls.segment, Duration::from_secs(4));
+        assert_eq!(s.hls.part, Duration::from_millis(500));
+        let flags = ServeArgs {
+            hls_part: Some(0.25),
+            ..ServeArgs::default()
+        };
+        let s = load("[hls]\nsegment = 4\n", flags).unwrap();
+        assert_eq!(s.hls.part, Duration::from_millis(250));
+        for bad in ["part = 0.05", "segment = 1\npart = 0.6"] {
+            let err = load(&format!("[hls]\n{bad}\n"), ServeArgs::default()).unwrap_err();
+            assert!(format!("{err:#}").contains("[hls]"), "{err:#}");
+        }
     }
 
     #[test]

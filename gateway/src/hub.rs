@@ -300,6 +300,8 @@ pub struct Counters {
     pub bytes_out: AtomicU64,
     /// Tag bodies sent to RTMP players (the chunk headers around them not counted).
     pub rtmp_bytes_out: AtomicU64,
+    /// HLS init segments, segments and parts sent.
+    pub hls_bytes_out: AtomicU64,
     /// Tags a lagging viewer skipped.
     pub dropped: AtomicU64,
     pub upstream_sessions: AtomicU64,

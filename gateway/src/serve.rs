@@ -11,6 +11,7 @@ use tokio_rustls::TlsAcceptor;
 use tracing::{info, warn};
 
 use crate::config::{ServeArgs, Settings};
+use crate::egress::hls::Hls;
 use crate::http::{self, AppState};
 use crate::hub::Hub;
 use crate::reload::Reloader;
@@ -79,6 +80,7 @@ pub async fn run(
         admin: settings.admin.clone(),
         proxies: settings.proxies.clone(),
         reloader: Some(reloader.clone()),
+        hls: Arc::new(Hls::new(settings.hls, shutdown.clone())),
     });
     if settings.auth.play && settings.admin.token.is_none() && settings.admin.listen.is_none() {
         warn!(

@@ -7,7 +7,8 @@
 //   node latency.mjs '{"player":"mpegts","stream":"ws://127.0.0.1:8000/live/bench.flv","seconds":30}'
 //
 // Players: `flashless` (the gateway's own page), `package` (the npm package in
-// `flashless.html`, as bare a page as mpegts.js gets), `mpegts` (`mpegts.html`).
+// `flashless.html`, as bare a page as mpegts.js gets), `mpegts` (`mpegts.html`), `hlsjs`
+// (`hlsjs.html`: hls.js in low-latency mode reading the gateway's `/live/<channel>/index.m3u8`).
 // `engine`: `chromium` (default), or `firefox` or `webkit` (the browser tests'
 // engines, `e2e/engines.mjs`): a fresh browser for each page, no memory figures.
 //
@@ -58,6 +59,9 @@ const emit = (line) => process.stdout.write(`${JSON.stringify(line)}\n`);
 async function benchSite() {
   const files = {
     '/mpegts.html': ['mpegts.html', 'text/html; charset=utf-8'],
+    '/hlsjs.html': ['hlsjs.html', 'text/html; charset=utf-8'],
+    // hls.js as the browser tests pin it (e2e's npm lock).
+    '/hls.js/hls.min.js': ['../../e2e/node_modules/hls.js/dist/hls.min.js', 'text/javascript'],
     '/node_modules/mpegts.js/dist/mpegts.js': ['node_modules/mpegts.js/dist/mpegts.js', 'text/javascript'],
     '/flashless.html': ['flashless.html', 'text/html; charset=utf-8'],
     // The npm package as `cargo xtask wasm` built it (the gateway embeds the same files).
@@ -98,7 +102,11 @@ function pageUrl(site) {
   if (options.player === 'flashless') return `${options.gateway}/watch/${encodeURIComponent(options.channel)}`;
   if (options.player === 'mpegts') return `${site.origin}/mpegts.html?${new URLSearchParams({ url: options.stream })}`;
   if (options.player === 'package') return `${site.origin}/flashless.html?${new URLSearchParams({ url: options.stream })}`;
-  throw new Error(`unknown player ${JSON.stringify(options.player)} (flashless, package, mpegts)`);
+  if (options.player === 'hlsjs') {
+    const url = `${options.gateway}/live/${encodeURIComponent(options.channel)}/index.m3u8`;
+    return `${site.origin}/hlsjs.html?${new URLSearchParams({ url })}`;
+  }
+  throw new Error(`unknown player ${JSON.stringify(options.player)} (flashless, package, mpegts, hlsjs)`);
 }
 
 /** A page in a fresh context on `url`, once its first frame is on screen. */

@@ -41,10 +41,12 @@ pub enum Bench {
     Corpus,
     /// The package's latency and time to first frame in Chromium, Firefox and WebKitGTK.
     Engines,
+    /// Low-Latency HLS in hls.js beside the gateway's WS-FLV page, source to screen.
+    Hls,
 }
 
 impl Bench {
-    const ALL: [Bench; 7] = [
+    const ALL: [Bench; 8] = [
         Bench::Fanout,
         Bench::RtmpFanout,
         Bench::Remux,
@@ -52,6 +54,7 @@ impl Bench {
         Bench::Longrun,
         Bench::Corpus,
         Bench::Engines,
+        Bench::Hls,
     ];
 
     pub fn name(self) -> &'static str {
@@ -63,6 +66,7 @@ impl Bench {
             Bench::Longrun => "longrun",
             Bench::Corpus => "corpus",
             Bench::Engines => "engines",
+            Bench::Hls => "hls",
         }
     }
 
@@ -75,13 +79,16 @@ impl Bench {
             // Every player reads the flashless gateway.
             Bench::Corpus => Some(Server::Flashless),
             // Only the flashless page plays in the long run; only the package across engines.
-            Bench::Longrun | Bench::Engines => Some(Server::Flashless),
+            Bench::Longrun | Bench::Engines | Bench::Hls => Some(Server::Flashless),
         }
     }
 
     /// Played in a browser, with its own setups (`latency.rs`), not the load generator.
     fn in_browser(self) -> bool {
-        matches!(self, Bench::Latency | Bench::Longrun | Bench::Engines)
+        matches!(
+            self,
+            Bench::Latency | Bench::Longrun | Bench::Engines | Bench::Hls
+        )
     }
 }
 
@@ -116,7 +123,7 @@ impl Args {
                 name if !name.starts_with('-') => {
                     let Some(bench) = Bench::ALL.into_iter().find(|b| b.name() == name) else {
                         bail!(
-                            "unknown benchmark `{name}` (fanout, rtmp-fanout, remux, latency, longrun, corpus, engines)"
+                            "unknown benchmark `{name}` (fanout, rtmp-fanout, remux, latency, longrun, corpus, engines, hls)"
                         );
                     };
                     parsed.benches.push(bench);
@@ -140,10 +147,15 @@ impl Args {
             }
         }
         if parsed.benches.is_empty() {
-            // The half-hour long run, the corpus and the other engines only when named.
+            // The half-hour long run, the corpus, the other engines and HLS only when named.
             parsed.benches = Bench::ALL
                 .into_iter()
-                .filter(|&b| !matches!(b, Bench::Longrun | Bench::Corpus | Bench::Engines))
+                .filter(|&b| {
+                    !matches!(
+                        b,
+                        Bench::Longrun | Bench::Corpus | Bench::Engines | Bench::Hls
+                    )
+                })
                 .collect();
         }
         Ok(parsed)

@@ -11,8 +11,8 @@ use crate::step::Ctx;
 use crate::{deps, project_root, wasm};
 
 /// The benchmarks that play the npm package in a browser; with no benchmark named,
-/// every one but the long run, the corpus and engines runs, remux and latency among them.
-const IN_BROWSER: [&str; 5] = ["remux", "latency", "longrun", "corpus", "engines"];
+/// every one but the long run, the corpus, engines and hls runs, remux and latency among them.
+const IN_BROWSER: [&str; 6] = ["remux", "latency", "longrun", "corpus", "engines", "hls"];
 /// The options whose value is the next argument.
 const VALUED: [&str; 2] = ["--runs", "--minutes"];
 

@@ -1,8 +1,9 @@
-//! Where a channel's media goes: HTTP-FLV and WS-FLV ([`http_flv`]) and RTMP play
-//! ([`rtmp`]), every viewer let in by one [`admission`] rule and fed from the hub.
+//! Where a channel's media goes: HTTP-FLV and WS-FLV ([`http_flv`]), HLS ([`hls`])
+//! and RTMP play ([`rtmp`]), every viewer let in by one [`admission`] rule and fed from the hub.
 //! The listeners ([`crate::http`], [`crate::rtmp`]) hand viewers over to it.
 
 pub mod admission;
+pub mod hls;
 pub mod http_flv;
 pub mod rtmp;
 

@@ -201,12 +201,13 @@ fn render_metrics(app: &AppState) -> Response {
     );
     let _ = writeln!(
         out,
-        "# HELP flashless_sent_bytes_total Media bytes sent to viewers: FLV over HTTP and WebSocket (protocol=\"http\"), tag bodies to RTMP players (protocol=\"rtmp\").\n# TYPE flashless_sent_bytes_total counter"
+        "# HELP flashless_sent_bytes_total Media bytes sent to viewers: FLV over HTTP and WebSocket (protocol=\"http\"), tag bodies to RTMP players (protocol=\"rtmp\"), HLS files (protocol=\"hls\").\n# TYPE flashless_sent_bytes_total counter"
     );
     for c in &channels {
         for (protocol, counter) in [
             ("http", &c.counters.bytes_out),
             ("rtmp", &c.counters.rtmp_bytes_out),
+            ("hls", &c.counters.hls_bytes_out),
         ] {
             let _ = writeln!(
                 out,
@@ -228,6 +229,11 @@ fn render_metrics(app: &AppState) -> Response {
             app.hub.denied.get(reason)
         );
     }
+    let _ = writeln!(
+        out,
+        "# HELP flashless_hls_producers Channels being segmented for HLS now (each while its playlist is requested).\n# TYPE flashless_hls_producers gauge\nflashless_hls_producers {}",
+        app.hls.producers()
+    );
     let hooks = &app.hub.hooks.counters;
     for (name, help, value) in [
         ("sent", "Event hook notifications delivered.", &hooks.sent),

@@ -109,9 +109,9 @@ async fn serve(
     )
 }
 
-/// CORS: pages of allowed origins (checked before) may read HTTP-FLV, and its
-/// refusals, with fetch().
-fn cors(mut response: Response, headers: &HeaderMap) -> Response {
+/// CORS: pages of allowed origins (checked before) may read HTTP-FLV and HLS, and
+/// their refusals, with fetch().
+pub(super) fn cors(mut response: Response, headers: &HeaderMap) -> Response {
     if let Some(origin) = headers.get(header::ORIGIN) {
         response
             .headers_mut()
@@ -124,7 +124,7 @@ fn cors(mut response: Response, headers: &HeaderMap) -> Response {
 }
 
 /// The answer to a refused viewer; denials (token, webhook, cap) are logged.
-fn refuse(refusal: &Refusal, channel: &str, peer: SocketAddr) -> Response {
+pub(super) fn refuse(refusal: &Refusal, channel: &str, peer: SocketAddr) -> Response {
     let status = http_flv::refusal_status(refusal);
     let message = refusal.to_string();
     if refusal.is_denial() {
@@ -134,7 +134,7 @@ fn refuse(refusal: &Refusal, channel: &str, peer: SocketAddr) -> Response {
 }
 
 /// Refuses a viewer, logged (counted by whoever decided).
-fn deny(status: StatusCode, channel: &str, peer: SocketAddr, reason: &str) -> Response {
+pub(super) fn deny(status: StatusCode, channel: &str, peer: SocketAddr, reason: &str) -> Response {
     tracing::warn!(channel, %peer, %status, "viewer refused: {reason}");
     error(status, reason)
 }

@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod api;
 pub mod assets;
+pub mod hls;
 pub mod listener;
 pub mod live;
 pub mod page;
@@ -19,6 +20,7 @@ use axum::routing::{get, post};
 use crate::access::origin::Origins;
 use crate::access::{Policy, TrustedProxies};
 use crate::config::{Admin, ConnLimits};
+use crate::egress::hls::Hls;
 use crate::hub::Hub;
 use crate::reload::Reloader;
 use crate::shutdown::Shutdown;
@@ -42,6 +44,8 @@ pub struct AppState {
     pub proxies: TrustedProxies,
     /// Re-reads the configuration (`POST /api/reload`).
     pub reloader: Option<Arc<Reloader>>,
+    /// The channels' HLS producers.
+    pub hls: Arc<Hls>,
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
@@ -54,6 +58,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/live/{file}", get(live::live))
         // SRS's form: `/<app>/<name>.flv`, of which `/live/<name>.flv` is the default app.
         .route("/{app}/{file}", get(live::in_app))
+        // HLS: `/live/<name>/index.m3u8` and the files it lists; `/<app>/<name>/…` elsewhere.
+        .route("/{app}/{stream}/{file}", get(hls::file))
         .route("/api/channels", get(api::channels))
         .route("/api/reload", post(api::reload))
         .route("/metrics", get(api::metrics))

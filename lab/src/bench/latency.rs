@@ -43,6 +43,8 @@ pub enum Setup {
     PackageFirefox,
     /// The same bare page in WebKitGTK's MiniBrowser (over WebKitWebDriver, on Xvfb).
     PackageWebKit,
+    /// hls.js in low-latency mode reading the gateway's LL-HLS.
+    HlsJsFlashless,
 }
 
 impl Setup {
@@ -54,6 +56,7 @@ impl Setup {
             Setup::PackageFlashless => "flashless package, bare page + gateway",
             Setup::PackageFirefox => "package in Firefox ESR",
             Setup::PackageWebKit => "package in WebKitGTK",
+            Setup::HlsJsFlashless => "hls.js (LL-HLS) + flashless gateway",
         }
     }
 
@@ -65,6 +68,7 @@ impl Setup {
             Setup::PackageFlashless => "package-flashless",
             Setup::PackageFirefox => "package-firefox",
             Setup::PackageWebKit => "package-webkit",
+            Setup::HlsJsFlashless => "hlsjs-flashless",
         }
     }
 
@@ -75,7 +79,8 @@ impl Setup {
             | Setup::MpegtsFlashless
             | Setup::PackageFlashless
             | Setup::PackageFirefox
-            | Setup::PackageWebKit => Server::Flashless,
+            | Setup::PackageWebKit
+            | Setup::HlsJsFlashless => Server::Flashless,
         }
     }
 
@@ -84,6 +89,7 @@ impl Setup {
             Setup::FlashlessPage => "flashless",
             Setup::MpegtsNodeMedia | Setup::MpegtsFlashless => "mpegts",
             Setup::PackageFlashless | Setup::PackageFirefox | Setup::PackageWebKit => "package",
+            Setup::HlsJsFlashless => "hlsjs",
         }
     }
 
@@ -121,9 +127,11 @@ impl Plan {
     pub fn of(bench: Bench, args: &Args) -> Plan {
         let long = bench == Bench::Longrun;
         let engines = bench == Bench::Engines;
+        let hls = bench == Bench::Hls;
         let default_minutes = match (long, args.quick) {
             // A short run each, beside Chromium's.
             (false, false) if engines => 1.0,
+            (false, false) if hls => 2.0,
             (false, false) => 5.0,
             (false, true) => 0.5,
             (true, false) => 30.0,
@@ -141,6 +149,8 @@ impl Plan {
         Plan {
             setups: if long {
                 vec![Setup::FlashlessPage]
+            } else if hls {
+                vec![Setup::FlashlessPage, Setup::HlsJsFlashless]
             } else if engines {
                 vec![
                     Setup::PackageFlashless,
@@ -195,7 +205,13 @@ pub fn run(root: &Path, bench: Bench, args: &Args) -> Result<()> {
         println!("    {}", doc::one_line(&outcome, &plan));
         outcomes.push(outcome);
     }
-    let peers = if bench == Bench::Engines {
+    let peers = if bench == Bench::Hls {
+        vec![
+            Peer::Named("hls.js", hls_js_version(root)),
+            Peer::Chromium,
+            Peer::Node,
+        ]
+    } else if bench == Bench::Engines {
         vec![
             Peer::Chromium,
             Peer::Named("Firefox ESR", engine_version("firefox-esr")),
@@ -271,6 +287,15 @@ fn run_setup(root: &Path, bench: Bench, setup: Setup, plan: &Plan) -> Result<Out
         pacing,
         reference,
     })
+}
+
+/// hls.js as `e2e/package.json` pins it and `npm ci` installed it ("?" when absent).
+fn hls_js_version(root: &Path) -> String {
+    std::fs::read_to_string(root.join("e2e/node_modules/hls.js/package.json"))
+        .ok()
+        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+        .and_then(|v| v["version"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| "?".into())
 }
 
 /// The installed version of a Debian package, as dpkg has it ("?" when it cannot say).
@@ -361,6 +386,12 @@ mod tests {
         let quick = Plan::of(Bench::Latency, &args(true, None));
         assert_eq!(quick.seconds, 30);
         assert_eq!(quick.drift_window_s, 7.5);
+        let hls = Plan::of(Bench::Hls, &args(false, None));
+        assert_eq!(
+            hls.setups,
+            vec![Setup::FlashlessPage, Setup::HlsJsFlashless]
+        );
+        assert_eq!(hls.seconds, 120);
         let long = Plan::of(Bench::Longrun, &args(false, None));
         assert_eq!((long.seconds, long.slice_s), (1800, 300.0));
         assert_eq!(long.setups, vec![Setup::FlashlessPage]);

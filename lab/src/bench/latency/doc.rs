@@ -13,6 +13,8 @@ const GOAL_P50_MS: f64 = 300.0;
 const GOAL_RATIO: f64 = 0.5;
 const GOAL_TTFF_MS: f64 = 300.0;
 const GOAL_DRIFT_MS: f64 = 100.0;
+/// Issue #16: LL-HLS in hls.js.
+const GOAL_HLS_P50_MS: f64 = 2000.0;
 
 /// The steps to a first frame, in order, as the probe and the navigation name them.
 const STEPS: &[(&str, &str)] = &[
@@ -69,10 +71,13 @@ pub fn section(bench: Bench, plan: &Plan, machine: &Machine, outcomes: &[Outcome
     let mut s = match bench {
         Bench::Longrun => longrun(plan, outcomes),
         Bench::Engines => engines(plan, outcomes),
+        Bench::Hls => hls(plan, outcomes),
         _ => latency(plan, outcomes),
     };
     if bench == Bench::Engines {
         engines_footer(&mut s, plan, machine);
+    } else if bench == Bench::Hls {
+        hls_footer(&mut s, plan, machine);
     } else {
         footer(&mut s, plan, machine, outcomes);
     }
@@ -220,6 +225,52 @@ fn latency(plan: &Plan, outcomes: &[Outcome]) -> String {
     s
 }
 
+/// Low-Latency HLS in hls.js beside the gateway's page over WS-FLV, in one run.
+fn hls(plan: &Plan, outcomes: &[Outcome]) -> String {
+    let mut s = format!(
+        "## Low-Latency HLS: hls.js beside the WS-FLV page, source to screen\n\n\
+         The gateway's LL-HLS (`/live/<channel>/index.m3u8`, 2 s segments of 0.333 s parts, \
+         `PART-HOLD-BACK` 1 s) played by hls.js with `lowLatencyMode: true` \
+         (`lab/browser/hlsjs.html`), beside the gateway's own page over WS-FLV, the same \
+         stamped source in the same run. Goal: hls.js latency p50 ≤ {:.0} ms.\n\n",
+        GOAL_HLS_P50_MS
+    );
+    side_by_side(&mut s, plan, outcomes);
+    let hls = outcomes
+        .iter()
+        .find(|o| o.setup == Setup::HlsJsFlashless)
+        .and_then(|o| percentile(&o.report.latencies(), 50.0));
+    let _ = writeln!(
+        s,
+        "\nhls.js latency p50 {} (goal ≤ {GOAL_HLS_P50_MS:.0} ms: {}).",
+        ms(hls),
+        met(hls.map(|v| v <= GOAL_HLS_P50_MS))
+    );
+    s
+}
+
+fn hls_footer(s: &mut String, plan: &Plan, machine: &Machine) {
+    s.push('\n');
+    machine.write(s);
+    let _ = writeln!(
+        s,
+        "Reproduce: `{}` (`--minutes N` for N minutes of playback per setup, `--quick` for a short run).\n",
+        plan.command
+    );
+    let _ = writeln!(
+        s,
+        "Method: the latency section's (the stamped publisher, the probe reading each presented \
+         frame's stamp, the server on core {SERVER_CORE}, Chromium and node on core {CLIENT_CORE}, \
+         the ffmpeg reference), with {cold} fresh pages playing {session} s each, then the measured \
+         page, {seconds} s, per player. hls.js's latency is the playlist's part hold-back, the part \
+         being cut (a part ends when the next frame would take it past 0.333 s) and its request, \
+         on top of what the WS-FLV page has.",
+        cold = plan.cold_starts,
+        session = plan.session_s,
+        seconds = plan.seconds,
+    );
+}
+
 /// The package's bare page in each engine: a short run each, for latency and the
 /// time to first frame, beside Chromium's.
 fn engines(plan: &Plan, outcomes: &[Outcome]) -> String {
@@ -234,17 +285,23 @@ fn engines(plan: &Plan, outcomes: &[Outcome]) -> String {
          WebDriver cannot add a script before the page's own). Each page runs in a fresh browser. \
          Goals as in the latency section: p50 ≤ {GOAL_P50_MS:.0} ms, first frame ≤ {GOAL_TTFF_MS:.0} ms.\n"
     );
+    side_by_side(&mut s, plan, outcomes);
+    s
+}
+
+/// One column per setup: latency, first frames, frames and stalls, the reference.
+fn side_by_side(s: &mut String, plan: &Plan, outcomes: &[Outcome]) {
     let head: Vec<&str> = [""]
         .into_iter()
         .chain(outcomes.iter().map(|o| o.setup.title()))
         .collect();
-    table_head(&mut s, &head, &vec![false; head.len()]);
+    table_head(s, &head, &vec![false; head.len()]);
     let mut line = |label: &str, cell: &dyn Fn(&Outcome) -> String| {
         let cells: Vec<String> = [label.to_owned()]
             .into_iter()
             .chain(outcomes.iter().map(cell))
             .collect();
-        row(&mut s, &cells);
+        row(s, &cells);
     };
     let p = |o: &Outcome, q| percentile(&o.report.latencies(), q);
     let each = |values: Vec<f64>| {
@@ -286,7 +343,6 @@ fn engines(plan: &Plan, outcomes: &[Outcome]) -> String {
         "reference: ffmpeg decoding the server's HTTP-FLV, p50",
         &|o| ms(median(o.reference.frames.iter().map(stats::Frame::latency))),
     );
-    s
 }
 
 fn longrun(plan: &Plan, outcomes: &[Outcome]) -> String {

@@ -1,0 +1,516 @@
+//! A media playlist checker: parses a playlist and lists where it breaks RFC 8216 and
+//! its low-latency extension (RFC 8216bis), one playlist at a time ([`check`]) and
+//! across reloads ([`Reloads`]). Written for the tests of any HLS server, ours first;
+//! it knows nothing of how [`super::Window`] writes.
+
+use std::fmt;
+
+/// One broken rule, with the line (1-based; 0 for the playlist as a whole).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Violation {
+    pub line: usize,
+    pub rule: String,
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "line {}: {}", self.line, self.rule)
+    }
+}
+
+/// A media playlist as read.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Playlist {
+    pub version: Option<u32>,
+    pub target_duration: Option<u32>,
+    pub media_sequence: u64,
+    pub discontinuity_sequence: u64,
+    pub part_target: Option<f64>,
+    pub part_hold_back: Option<f64>,
+    pub can_block_reload: bool,
+    pub independent_segments: bool,
+    /// Complete segments, in order.
+    pub segments: Vec<Segment>,
+    /// Parts after the last complete segment: the open segment's.
+    pub open_parts: Vec<Part>,
+    pub preload_hint: Option<String>,
+    pub ended: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Segment {
+    pub msn: u64,
+    pub duration: f64,
+    pub uri: String,
+    pub parts: Vec<Part>,
+    pub discontinuity: bool,
+    /// The `EXT-X-MAP` URI in force.
+    pub map: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Part {
+    pub duration: f64,
+    pub uri: String,
+    pub independent: bool,
+}
+
+impl Playlist {
+    /// The media sequence number after the last complete segment: the open segment's.
+    pub fn next_msn(&self) -> u64 {
+        self.media_sequence + self.segments.len() as u64
+    }
+}
+
+/// Parses `text` and checks one playlist's rules; the playlist, or every rule it breaks.
+pub fn check(text: &str) -> Result<Playlist, Vec<Violation>> {
+    let mut p = Playlist::default();
+    let mut bad = Vec::new();
+    let mut fail = |line: usize, rule: String| bad.push(Violation { line, rule });
+    let mut lines = text.lines().enumerate().map(|(i, l)| (i + 1, l.trim()));
+    if lines.next().map(|(_, l)| l) != Some("#EXTM3U") {
+        fail(1, "the first line is not #EXTM3U".into());
+    }
+    let mut map = None;
+    let mut parts: Vec<Part> = Vec::new();
+    let mut pending_extinf: Option<(usize, f64)> = None;
+    let mut discontinuity = false;
+    let mut media_seen = false;
+    let mut hint_line = 0;
+    for (n, line) in lines {
+        if line.is_empty() {
+            continue;
+        }
+        if p.ended {
+            fail(n, "content after #EXT-X-ENDLIST".into());
+        }
+        let (tag, value) = line.split_once(':').unwrap_or((line, ""));
+        if !line.starts_with('#') {
+            // A segment URI.
+            let Some((_, duration)) = pending_extinf.take() else {
+                fail(n, format!("URI {line:?} without #EXTINF"));
+                continue;
+            };
+            p.segments.push(Segment {
+                msn: 0,
+                duration,
+                uri: line.to_owned(),
+                parts: std::mem::take(&mut parts),
+                discontinuity: std::mem::take(&mut discontinuity),
+                map: map.clone(),
+            });
+            continue;
+        }
+        let number = |fail: &mut dyn FnMut(usize, String)| -> Option<u64> {
+            let v = value.parse().ok();
+            if v.is_none() {
+                fail(n, format!("{tag} has no integer value: {value:?}"));
+            }
+            v
+        };
+        match tag {
+            "#EXT-X-VERSION" => p.version = number(&mut fail).map(|v| v as u32),
+            "#EXT-X-TARGETDURATION" => {
+                if media_seen {
+                    fail(n, "EXT-X-TARGETDURATION after media".into());
+                }
+                p.target_duration = number(&mut fail).map(|v| v as u32);
+            }
+            "#EXT-X-MEDIA-SEQUENCE" => {
+                if media_seen {
+                    fail(n, "EXT-X-MEDIA-SEQUENCE after media (§4.3.3.2)".into());
+                }
+                p.media_sequence = number(&mut fail).unwrap_or(0);
+            }
+            "#EXT-X-DISCONTINUITY-SEQUENCE" => {
+                if media_seen {
+                    fail(
+                        n,
+                        "EXT-X-DISCONTINUITY-SEQUENCE after media (§4.3.3.3)".into(),
+                    );
+                }
+                p.discontinuity_sequence = number(&mut fail).unwrap_or(0);
+            }
+            "#EXT-X-INDEPENDENT-SEGMENTS" => p.independent_segments = true,
+            "#EXT-X-ENDLIST" => p.ended = true,
+            "#EXT-X-DISCONTINUITY" => discontinuity = true,
+            "#EXT-X-MAP" => match attribute(value, "URI") {
+                Some(uri) => map = Some(uri),
+                None => fail(n, "EXT-X-MAP without URI".into()),
+            },
+            "#EXT-X-SERVER-CONTROL" => {
+                p.can_block_reload = attribute(value, "CAN-BLOCK-RELOAD").as_deref() == Some("YES");
+                p.part_hold_back = attribute(value, "PART-HOLD-BACK").and_then(|v| v.parse().ok());
+            }
+            "#EXT-X-PART-INF" => {
+                p.part_target = attribute(value, "PART-TARGET").and_then(|v| v.parse().ok());
+                if p.part_target.is_none() {
+                    fail(n, "EXT-X-PART-INF without a PART-TARGET".into());
+                }
+            }
+            "#EXTINF" => {
+                media_seen = true;
+                let duration = value.split(',').next().and_then(|d| d.parse::<f64>().ok());
+                match duration {
+                    Some(d) if d >= 0.0 => pending_extinf = Some((n, d)),
+                    _ => fail(n, format!("EXTINF without a duration: {value:?}")),
+                }
+            }
+            "#EXT-X-PART" => {
+                media_seen = true;
+                let duration = attribute(value, "DURATION").and_then(|d| d.parse::<f64>().ok());
+                let uri = attribute(value, "URI");
+                let (Some(duration), Some(uri)) = (duration, uri) else {
+                    fail(n, "EXT-X-PART without DURATION or URI".into());
+                    continue;
+                };
+                match p.part_target {
+                    None => fail(n, "EXT-X-PART before EXT-X-PART-INF".into()),
+                    // §4.4.4.9: a part's duration MUST be ≤ PART-TARGET.
+                    Some(target) if duration > target + 1e-9 => fail(
+                        n,
+                        format!("part duration {duration} exceeds PART-TARGET {target}"),
+                    ),
+                    _ => {}
+                }
+                if map.is_none() {
+                    fail(n, "media before any EXT-X-MAP".into());
+                }
+                parts.push(Part {
+                    duration,
+                    uri,
+                    independent: attribute(value, "INDEPENDENT").as_deref() == Some("YES"),
+                });
+            }
+            "#EXT-X-PRELOAD-HINT" => {
+                hint_line = n;
+                if attribute(value, "TYPE").as_deref() == Some("PART") {
+                    p.preload_hint = attribute(value, "URI");
+                }
+            }
+            _ => {}
+        }
+    }
+    if let Some((n, _)) = pending_extinf {
+        fail(n, "EXTINF with no URI after it".into());
+    }
+    p.open_parts = parts;
+    for (i, s) in p.segments.iter_mut().enumerate() {
+        s.msn = p.media_sequence + i as u64;
+    }
+
+    let Some(target) = p.target_duration else {
+        fail(0, "no EXT-X-TARGETDURATION".into());
+        return Err(bad);
+    };
+    for s in &p.segments {
+        // RFC 8216 §4.3.3.1: EXTINF rounded to the nearest integer MUST be ≤ the target.
+        if s.duration.round() > f64::from(target) {
+            fail(
+                0,
+                format!(
+                    "segment {} lasts {} s, past the target {target} s",
+                    s.msn, s.duration
+                ),
+            );
+        }
+        if s.map.is_none() {
+            fail(0, format!("segment {} has no EXT-X-MAP before it", s.msn));
+        }
+        // RFC 8216bis §4.4.4.9: the parts of a segment add up to its EXTINF (each
+        // written to the millisecond, so allow a millisecond a part).
+        if !s.parts.is_empty() && s.parts.iter().any(|x| x.uri.is_empty()) {
+            fail(0, format!("segment {} has a part without URI", s.msn));
+        }
+        let listed_whole = s
+            .parts
+            .first()
+            .is_some_and(|first| is_first_part(&first.uri));
+        if !s.parts.is_empty() && listed_whole {
+            let sum: f64 = s.parts.iter().map(|x| x.duration).sum();
+            let slack = 0.001 * s.parts.len() as f64 + 1e-9;
+            if (sum - s.duration).abs() > slack {
+                fail(
+                    0,
+                    format!(
+                        "segment {}: parts add up to {sum:.3} s, EXTINF says {}",
+                        s.msn, s.duration
+                    ),
+                );
+            }
+        }
+        if p.independent_segments && listed_whole && !s.parts[0].independent {
+            fail(
+                0,
+                format!(
+                    "segment {} starts with a part not INDEPENDENT, under EXT-X-INDEPENDENT-SEGMENTS",
+                    s.msn
+                ),
+            );
+        }
+    }
+    let any_parts = !p.open_parts.is_empty() || p.segments.iter().any(|s| !s.parts.is_empty());
+    if any_parts {
+        match (p.part_target, p.part_hold_back) {
+            // §4.4.3.8: PART-HOLD-BACK at least twice the part target (three times advised).
+            (Some(t), Some(h)) if h + 1e-9 < 2.0 * t => fail(
+                0,
+                format!("PART-HOLD-BACK {h} is under twice PART-TARGET {t}"),
+            ),
+            (Some(_), None) => fail(0, "parts listed but no PART-HOLD-BACK".into()),
+            _ => {}
+        }
+        if p.version.unwrap_or(1) < 6 {
+            fail(
+                0,
+                "EXT-X-MAP in a media playlist needs EXT-X-VERSION 6 or more".into(),
+            );
+        }
+    }
+    if let Some(hint) = &p.preload_hint {
+        let listed = p
+            .segments
+            .iter()
+            .flat_map(|s| &s.parts)
+            .chain(&p.open_parts)
+            .any(|x| &x.uri == hint);
+        // §4.4.5.3: the hint is a resource still to come, past the last part.
+        if listed {
+            fail(
+                hint_line,
+                format!("the preload hint {hint:?} is a part already listed"),
+            );
+        }
+        if let (Some(last), Some(next)) = (last_part_uri(&p), ours(hint))
+            && let Some(last) = ours(&last)
+            && next <= last
+        {
+            fail(
+                hint_line,
+                format!("the preload hint {hint:?} is not past the last part"),
+            );
+        }
+    } else if any_parts && !p.ended {
+        fail(
+            0,
+            "a live low-latency playlist without EXT-X-PRELOAD-HINT".into(),
+        );
+    }
+    if bad.is_empty() { Ok(p) } else { Err(bad) }
+}
+
+/// Rules across reloads of one playlist (RFC 8216 §6.2.1–§6.2.2): the media sequence
+/// never goes back, a segment keeps its URI and duration, the target duration stays.
+#[derive(Debug, Default)]
+pub struct Reloads {
+    last: Option<Playlist>,
+    /// Reloads checked.
+    pub count: usize,
+}
+
+impl Reloads {
+    /// Checks `text` alone, then against the previous reload.
+    pub fn reload(&mut self, text: &str) -> Result<Playlist, Vec<Violation>> {
+        let p = check(text)?;
+        let mut bad = Vec::new();
+        let mut fail = |rule: String| bad.push(Violation { line: 0, rule });
+        if let Some(old) = &self.last {
+            if p.media_sequence < old.media_sequence {
+                fail(format!(
+                    "media sequence went back: {} → {}",
+                    old.media_sequence, p.media_sequence
+                ));
+            }
+            if p.discontinuity_sequence < old.discontinuity_sequence {
+                fail("discontinuity sequence went back".into());
+            }
+            if p.target_duration != old.target_duration {
+                fail(format!(
+                    "target duration changed: {:?} → {:?}",
+                    old.target_duration, p.target_duration
+                ));
+            }
+            if p.next_msn() < old.next_msn() {
+                fail("the playlist lost segments at its end".into());
+            }
+            for s in &p.segments {
+                if let Some(before) = old.segments.iter().find(|o| o.msn == s.msn)
+                    && (before.uri != s.uri || (before.duration - s.duration).abs() > 1e-9)
+                {
+                    fail(format!("segment {} changed between reloads", s.msn));
+                }
+            }
+        }
+        self.count += 1;
+        self.last = Some(p.clone());
+        if bad.is_empty() { Ok(p) } else { Err(bad) }
+    }
+}
+
+/// An attribute of an attribute list, unquoted (RFC 8216 §4.2).
+pub fn attribute(list: &str, name: &str) -> Option<String> {
+    let mut rest = list;
+    while !rest.is_empty() {
+        let (key, after) = rest.split_once('=')?;
+        let (value, next) = if let Some(quoted) = after.strip_prefix('"') {
+            let end = quoted.find('"')?;
+            (&quoted[..end], quoted[end + 1..].trim_start_matches(','))
+        } else {
+            match after.split_once(',') {
+                Some((v, next)) => (v, next),
+                None => (after, ""),
+            }
+        };
+        if key.trim() == name {
+            return Some(value.to_owned());
+        }
+        rest = next;
+    }
+    None
+}
+
+fn last_part_uri(p: &Playlist) -> Option<String> {
+    p.open_parts
+        .last()
+        .or_else(|| p.segments.iter().rev().find_map(|s| s.parts.last()))
+        .map(|x| x.uri.clone())
+}
+
+/// `part{msn}.{i}.m4s[?…]` as (msn, i): flashless's own URIs, which the hint is
+/// compared by; other servers' hints are only checked for not being listed.
+fn ours(uri: &str) -> Option<(u64, u32)> {
+    let name = uri
+        .split('?')
+        .next()?
+        .strip_prefix("part")?
+        .strip_suffix(".m4s")?;
+    let (msn, i) = name.split_once('.')?;
+    Some((msn.parse().ok()?, i.parse().ok()?))
+}
+
+/// Whether a part is the first of its segment: by flashless's names; other
+/// servers' parts are taken as listed from the first.
+fn is_first_part(uri: &str) -> bool {
+    ours(uri).is_none_or(|(_, i)| i == 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = "#EXTM3U
+#EXT-X-VERSION:6
+#EXT-X-TARGETDURATION:2
+#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=1.000
+#EXT-X-PART-INF:PART-TARGET=0.500
+#EXT-X-MEDIA-SEQUENCE:7
+#EXT-X-MAP:URI=\"init0.mp4\"
+#EXTINF:2.000,
+seg7.m4s
+#EXT-X-PART:DURATION=0.500,URI=\"part8.0.m4s\",INDEPENDENT=YES
+#EXT-X-PART:DURATION=0.500,URI=\"part8.1.m4s\"
+#EXT-X-PART:DURATION=0.500,URI=\"part8.2.m4s\"
+#EXT-X-PART:DURATION=0.500,URI=\"part8.3.m4s\"
+#EXTINF:2.000,
+seg8.m4s
+#EXT-X-PART:DURATION=0.500,URI=\"part9.0.m4s\",INDEPENDENT=YES
+#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"part9.1.m4s\"
+";
+
+    fn broken(text: &str) -> Vec<String> {
+        check(text)
+            .err()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|v| v.rule)
+            .collect()
+    }
+
+    #[test]
+    fn a_good_playlist_passes_and_reads_back() {
+        let p = check(GOOD).unwrap();
+        assert_eq!(p.segments.len(), 2);
+        assert_eq!(p.segments[1].msn, 8);
+        assert_eq!(p.segments[1].parts.len(), 4);
+        assert_eq!(p.open_parts.len(), 1);
+        assert_eq!(p.next_msn(), 9);
+        assert_eq!(p.preload_hint.as_deref(), Some("part9.1.m4s"));
+    }
+
+    #[test]
+    fn each_broken_rule_is_named() {
+        let cases = [
+            (
+                GOOD.replace("TARGETDURATION:2", "TARGETDURATION:1"),
+                "past the target",
+            ),
+            (
+                GOOD.replace("PART-TARGET=0.500", "PART-TARGET=0.400"),
+                "exceeds PART-TARGET",
+            ),
+            (
+                GOOD.replace("PART-HOLD-BACK=1.000", "PART-HOLD-BACK=0.900"),
+                "twice PART-TARGET",
+            ),
+            (
+                GOOD.replace("part9.1.m4s\"\n", "part9.0.m4s\"\n"),
+                "already listed",
+            ),
+            (
+                GOOD.replace("part9.1.m4s\"\n", "part8.3.m4s\"\n"),
+                "already listed",
+            ),
+            (
+                GOOD.replace("#EXTINF:2.000,\nseg8", "#EXTINF:1.500,\nseg8"),
+                "add up",
+            ),
+            (GOOD.replace("VERSION:6", "VERSION:3"), "VERSION 6"),
+            (
+                GOOD.replace("#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"part9.1.m4s\"\n", ""),
+                "PRELOAD-HINT",
+            ),
+            (
+                GOOD.replace("#EXT-X-MAP:URI=\"init0.mp4\"\n", ""),
+                "EXT-X-MAP",
+            ),
+            (GOOD.replace("#EXTM3U\n", ""), "#EXTM3U"),
+        ];
+        for (text, rule) in cases {
+            let found = broken(&text);
+            assert!(
+                found.iter().any(|r| r.contains(rule)),
+                "{rule:?} not in {found:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn reloads_catch_a_sequence_going_back_and_a_changed_target() {
+        let mut r = Reloads::default();
+        r.reload(GOOD).unwrap();
+        r.reload(GOOD).unwrap();
+        let back = GOOD.replace("MEDIA-SEQUENCE:7", "MEDIA-SEQUENCE:6");
+        assert!(r.reload(&back).is_err());
+        let mut r = Reloads::default();
+        r.reload(GOOD).unwrap();
+        let target = GOOD.replace("TARGETDURATION:2", "TARGETDURATION:3");
+        let rules: Vec<String> = r
+            .reload(&target)
+            .unwrap_err()
+            .into_iter()
+            .map(|v| v.rule)
+            .collect();
+        assert!(
+            rules.iter().any(|r| r.contains("target duration changed")),
+            "{rules:?}"
+        );
+    }
+
+    #[test]
+    fn attributes_read_quoted_and_bare_values() {
+        let list = "TYPE=PART,URI=\"a,b.m4s?x=1\",BYTERANGE-START=3";
+        assert_eq!(attribute(list, "URI").as_deref(), Some("a,b.m4s?x=1"));
+        assert_eq!(attribute(list, "BYTERANGE-START").as_deref(), Some("3"));
+        assert_eq!(attribute(list, "NONE"), None);
+    }
+}

@@ -1,0 +1,359 @@
+//! A live HLS window (RFC 8216, with the Low-Latency extension of RFC 8216bis) over a
+//! segmenter's events: the last few segments, the parts of the newest ones with their
+//! bytes, and the media playlist that lists them. Sans-IO: the caller feeds
+//! [`SegmentEvent`]s and asks for bytes and playlists; holding a blocking request until
+//! what it asks for exists ([`Window::playlist_ready`], [`Window::part`]) is the
+//! caller's loop.
+//!
+//! One rendition only, so there is no multivariant playlist: players open the media
+//! playlist directly, which RFC 8216 §4.3.4 allows.
+//!
+//! URIs are relative to the playlist: `init{N}.mp4` (one per init segment, N counts up
+//! on every codec change), `seg{msn}.m4s` (a whole segment), `part{msn}.{i}.m4s` (its
+//! part i).
+
+pub mod check;
+mod playlist;
+
+use std::collections::VecDeque;
+
+use bytes::{Bytes, BytesMut};
+
+use crate::segment::SegmentEvent;
+
+/// How much the window keeps and how it is cut.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WindowOptions {
+    /// The segment duration the segmenter aims at; `EXT-X-TARGETDURATION` never goes below it.
+    pub target_ms: u32,
+    /// The part duration the segmenter aims at: `EXT-X-PART-INF:PART-TARGET`.
+    pub part_ms: u32,
+    /// Complete segments listed in the playlist (RFC 8216 §6.2.2: at least three target
+    /// durations' worth).
+    pub segments: usize,
+    /// The first segment's media sequence number, and the first init segment's: a
+    /// caller that restarts a window gives numbers past the old ones, so that a URI
+    /// never names two different resources.
+    pub first_sequence: u64,
+}
+
+impl Default for WindowOptions {
+    fn default() -> Self {
+        WindowOptions {
+            target_ms: 2000,
+            part_ms: 333,
+            segments: 6,
+            first_sequence: 0,
+        }
+    }
+}
+
+/// Whether a part asked for can be served.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lookup {
+    Ready(Bytes),
+    /// Not out yet but next or nearly: a blocking request waits for it (the preload hint).
+    Pending,
+    /// Out of the window, never to exist, or too far ahead to wait for.
+    Gone,
+}
+
+/// The live window of one rendition.
+#[derive(Debug)]
+pub struct Window {
+    options: WindowOptions,
+    /// Init segments still referenced by a segment in the window (or the newest).
+    inits: VecDeque<(u64, Bytes)>,
+    next_init: u64,
+    segments: VecDeque<Segment>,
+    /// The next segment's media sequence number.
+    next_msn: u64,
+    discontinuity_sequence: u64,
+    /// An init arrived after media: the next segment starts a discontinuity.
+    discontinuity: bool,
+    /// `EXT-X-TARGETDURATION`: it may not change (RFC 8216 §6.2.1), so it only grows
+    /// when a segment is longer than any before (a keyframe interval past the target).
+    target_s: u32,
+    /// `PART-TARGET`, in ms; grows like `target_s` if a part is longer.
+    part_target_ms: f64,
+}
+
+#[derive(Debug)]
+struct Segment {
+    msn: u64,
+    init: u64,
+    discontinuity: bool,
+    parts: Vec<Part>,
+    /// `None` while the segment is open.
+    duration_ms: Option<f64>,
+    /// The parts concatenated, once complete.
+    bytes: Option<Bytes>,
+}
+
+#[derive(Debug)]
+struct Part {
+    data: Bytes,
+    duration_ms: f64,
+    independent: bool,
+}
+
+impl Window {
+    pub fn new(options: WindowOptions) -> Self {
+        Window {
+            options: WindowOptions {
+                segments: options.segments.max(3),
+                part_ms: options.part_ms.max(1),
+                target_ms: options.target_ms.max(options.part_ms).max(1),
+                first_sequence: options.first_sequence,
+            },
+            inits: VecDeque::new(),
+            next_init: options.first_sequence,
+            segments: VecDeque::new(),
+            next_msn: options.first_sequence,
+            discontinuity_sequence: 0,
+            discontinuity: false,
+            target_s: options.target_ms.max(1).div_ceil(1000),
+            part_target_ms: f64::from(options.part_ms.max(1)),
+        }
+    }
+
+    /// Takes one event of the segmenter.
+    pub fn feed(&mut self, event: SegmentEvent) {
+        match event {
+            SegmentEvent::Init { data, .. } => self.init(data),
+            SegmentEvent::SegmentStart { .. } => self.segment_start(),
+            SegmentEvent::Part {
+                data,
+                duration_ms,
+                independent,
+                ..
+            } => self.part_out(data, duration_ms, independent),
+            SegmentEvent::SegmentEnd { duration_ms, .. } => self.segment_end(duration_ms),
+        }
+    }
+
+    /// True once a segment is complete: the playlist is served from then on, so that
+    /// its target duration, set by that segment, need not change (RFC 8216 §6.2.1).
+    pub fn ready(&self) -> bool {
+        self.segments.iter().any(|s| s.duration_ms.is_some())
+    }
+
+    /// The media playlist, each URI followed by `query` (e.g. `?token=…`, or empty).
+    pub fn playlist(&self, query: &str) -> String {
+        playlist::write(self, query)
+    }
+
+    /// The init segment numbered `n`, while a segment in the window uses it.
+    pub fn init_segment(&self, n: u64) -> Option<Bytes> {
+        self.inits
+            .iter()
+            .find(|(number, _)| *number == n)
+            .map(|(_, data)| data.clone())
+    }
+
+    /// The complete segment `msn`.
+    pub fn segment(&self, msn: u64) -> Option<Bytes> {
+        self.find(msn).and_then(|s| s.bytes.clone())
+    }
+
+    /// Part `index` of segment `msn`.
+    pub fn part(&self, msn: u64, index: u32) -> Lookup {
+        if let Some(part) = self
+            .find(msn)
+            .and_then(|s| s.parts.get(usize::try_from(index).ok()?))
+        {
+            return Lookup::Ready(part.data.clone());
+        }
+        let (next_msn, next_index) = self.next_part();
+        let pending = match msn.cmp(&next_msn) {
+            std::cmp::Ordering::Equal => index >= next_index,
+            // The segment after the open one: its parts come within a target duration or two.
+            std::cmp::Ordering::Greater => msn == next_msn + 1,
+            std::cmp::Ordering::Less => false,
+        };
+        if pending && index < self.max_parts() {
+            Lookup::Pending
+        } else {
+            Lookup::Gone
+        }
+    }
+
+    /// Whether a playlist reload blocking on `_HLS_msn=msn` (and `_HLS_part=part`) can
+    /// be answered (RFC 8216bis §6.2.5.2): the playlist holds that part or a later one,
+    /// or (without a part) segment `msn` is complete.
+    pub fn playlist_ready(&self, msn: u64, part: Option<u32>) -> bool {
+        let complete = |m: u64| {
+            self.segments
+                .iter()
+                .any(|s| s.msn >= m && s.duration_ms.is_some())
+        };
+        match part {
+            None => complete(msn),
+            Some(p) => complete(msn) || self.last_part().is_some_and(|(m, i)| (m, i) >= (msn, p)),
+        }
+    }
+
+    /// RFC 8216bis §6.2.5.2: a reload asking for a segment more than two past the last
+    /// one is answered at once with 400.
+    pub fn too_far(&self, msn: u64) -> bool {
+        let last = self.next_msn.saturating_sub(1);
+        msn > last + 2
+    }
+
+    /// The `EXT-X-TARGETDURATION`, in seconds: what a blocking request's timeout is counted in.
+    pub fn target_duration_s(&self) -> u32 {
+        self.target_s
+    }
+
+    fn init(&mut self, data: Bytes) {
+        let n = self.next_init;
+        self.next_init += 1;
+        self.inits.push_back((n, data));
+        if !self.segments.is_empty() {
+            self.discontinuity = true;
+        }
+        self.drop_unused_inits();
+    }
+
+    fn segment_start(&mut self) {
+        // A segment left open (no end seen) is closed with what it has.
+        if self
+            .segments
+            .back()
+            .is_some_and(|s| s.duration_ms.is_none())
+        {
+            let sum = self.open_duration();
+            self.segment_end(sum);
+        }
+        let Some(&(init, _)) = self.inits.back() else {
+            return;
+        };
+        self.segments.push_back(Segment {
+            msn: self.next_msn,
+            init,
+            discontinuity: std::mem::take(&mut self.discontinuity),
+            parts: Vec::new(),
+            duration_ms: None,
+            bytes: None,
+        });
+        self.next_msn += 1;
+    }
+
+    fn part_out(&mut self, data: Bytes, duration_ms: f64, independent: bool) {
+        if self.segments.back().is_none_or(|s| s.duration_ms.is_some()) {
+            // A part with no open segment (none started, or media before any init): a
+            // segment must start with it for the playlist to list it.
+            self.segment_start();
+        }
+        let Some(segment) = self.segments.back_mut() else {
+            return;
+        };
+        if duration_ms > self.part_target_ms {
+            self.part_target_ms = duration_ms.ceil();
+        }
+        segment.parts.push(Part {
+            data,
+            duration_ms,
+            independent,
+        });
+    }
+
+    fn segment_end(&mut self, duration_ms: f64) {
+        let Some(segment) = self.segments.back_mut() else {
+            return;
+        };
+        if segment.duration_ms.is_some() {
+            return;
+        }
+        if segment.parts.is_empty() {
+            // Nothing to list: forget it, and give its number to the next.
+            self.segments.pop_back();
+            self.next_msn -= 1;
+            return;
+        }
+        // EXTINF is what the parts add up to (RFC 8216bis §4.4.4.9 wants the two equal);
+        // the segmenter's own figure only when it has no parts' worth.
+        let parts: f64 = segment.parts.iter().map(|p| p.duration_ms).sum();
+        let duration = if parts > 0.0 {
+            parts
+        } else {
+            duration_ms.max(0.0)
+        };
+        segment.duration_ms = Some(duration);
+        let mut bytes = BytesMut::with_capacity(segment.parts.iter().map(|p| p.data.len()).sum());
+        for part in &segment.parts {
+            bytes.extend_from_slice(&part.data);
+        }
+        segment.bytes = Some(bytes.freeze());
+        // RFC 8216 §4.3.3.1: EXTINF rounded to the nearest integer ≤ the target duration.
+        let rounded = (duration / 1000.0).round() as u32;
+        self.target_s = self.target_s.max(rounded);
+        self.slide();
+    }
+
+    /// Drops segments past the window, counting the discontinuities that leave with them.
+    fn slide(&mut self) {
+        let complete = self
+            .segments
+            .iter()
+            .filter(|s| s.duration_ms.is_some())
+            .count();
+        let excess = complete.saturating_sub(self.options.segments);
+        for _ in 0..excess {
+            if let Some(gone) = self.segments.pop_front()
+                && gone.discontinuity
+            {
+                self.discontinuity_sequence += 1;
+            }
+        }
+        // The first segment in the window needs no discontinuity tag of its own: the
+        // sequence number says it (§6.2.2 counts those tags that left).
+        self.drop_unused_inits();
+    }
+
+    fn drop_unused_inits(&mut self) {
+        let first = self.segments.front().map(|s| s.init);
+        let newest = self.inits.back().map(|(n, _)| *n);
+        self.inits
+            .retain(|(n, _)| Some(*n) == newest || first.is_some_and(|f| *n >= f));
+    }
+
+    fn open_duration(&self) -> f64 {
+        self.segments
+            .back()
+            .map_or(0.0, |s| s.parts.iter().map(|p| p.duration_ms).sum())
+    }
+
+    fn find(&self, msn: u64) -> Option<&Segment> {
+        let first = self.segments.front()?.msn;
+        let i = usize::try_from(msn.checked_sub(first)?).ok()?;
+        self.segments.get(i)
+    }
+
+    /// The newest part out: its segment's msn and its index.
+    fn last_part(&self) -> Option<(u64, u32)> {
+        self.segments.iter().rev().find_map(|s| {
+            let n = u32::try_from(s.parts.len()).ok()?;
+            n.checked_sub(1).map(|i| (s.msn, i))
+        })
+    }
+
+    /// The part to come next: the preload hint.
+    fn next_part(&self) -> (u64, u32) {
+        match self.segments.back() {
+            Some(s) if s.duration_ms.is_none() => {
+                (s.msn, u32::try_from(s.parts.len()).unwrap_or(u32::MAX))
+            }
+            _ => (self.next_msn, 0),
+        }
+    }
+
+    /// More parts than a segment could have: twice as many as a keyframe-late segment
+    /// of four targets would, a bound for "pending".
+    fn max_parts(&self) -> u32 {
+        (self.target_s * 1000 * 8).div_ceil(self.options.part_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,82 @@
+//! The media playlist's text (RFC 8216 §4, RFC 8216bis §4.4.3.7–§4.4.5.3 for the
+//! low-latency tags).
+
+use std::fmt::Write;
+
+use super::Window;
+
+/// Parts are listed for the segments within this many target durations of the live
+/// edge; older segments are listed whole (RFC 8216bis §4.4.4.9 suggests three).
+const PARTS_WITHIN_TARGETS: f64 = 3.0;
+
+pub(super) fn write(w: &Window, query: &str) -> String {
+    let mut out = String::with_capacity(2048);
+    let part_target_s = w.part_target_ms / 1000.0;
+    // RFC 8216bis §4.4.3.8 asks at least twice PART-TARGET; three times is its advice
+    // and what keeps a player clear of stalls when a part comes late.
+    let hold_back = 3.0 * part_target_s;
+    let first_msn = w.segments.front().map_or(w.next_msn, |s| s.msn);
+    let _ = write!(
+        out,
+        "#EXTM3U\n\
+         #EXT-X-VERSION:6\n\
+         #EXT-X-TARGETDURATION:{}\n\
+         #EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK={hold_back:.3}\n\
+         #EXT-X-PART-INF:PART-TARGET={part_target_s:.3}\n\
+         #EXT-X-MEDIA-SEQUENCE:{first_msn}\n\
+         #EXT-X-DISCONTINUITY-SEQUENCE:{}\n\
+         #EXT-X-INDEPENDENT-SEGMENTS\n",
+        w.target_s, w.discontinuity_sequence,
+    );
+    // Where the parts start being listed: the edge minus three target durations.
+    let total: f64 = w
+        .segments
+        .iter()
+        .map(|s| s.duration_ms.unwrap_or_else(|| parts_ms(s)))
+        .sum();
+    let parts_from = total - PARTS_WITHIN_TARGETS * f64::from(w.target_s) * 1000.0;
+    let mut elapsed = 0.0;
+    let mut map = None;
+    for s in &w.segments {
+        if s.parts.is_empty() {
+            continue;
+        }
+        if s.discontinuity {
+            out.push_str("#EXT-X-DISCONTINUITY\n");
+        }
+        if map != Some(s.init) {
+            let _ = writeln!(out, "#EXT-X-MAP:URI=\"init{}.mp4{query}\"", s.init);
+            map = Some(s.init);
+        }
+        let duration = s.duration_ms.unwrap_or_else(|| parts_ms(s));
+        if elapsed + duration > parts_from || s.duration_ms.is_none() {
+            for (index, p) in s.parts.iter().enumerate() {
+                let _ = write!(
+                    out,
+                    "#EXT-X-PART:DURATION={:.3},URI=\"part{}.{index}.m4s{query}\"",
+                    p.duration_ms / 1000.0,
+                    s.msn
+                );
+                out.push_str(if p.independent {
+                    ",INDEPENDENT=YES\n"
+                } else {
+                    "\n"
+                });
+            }
+        }
+        elapsed += duration;
+        if let Some(d) = s.duration_ms {
+            let _ = writeln!(out, "#EXTINF:{:.3},\nseg{}.m4s{query}", d / 1000.0, s.msn);
+        }
+    }
+    let (msn, index) = w.next_part();
+    let _ = writeln!(
+        out,
+        "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"part{msn}.{index}.m4s{query}\""
+    );
+    out
+}
+
+fn parts_ms(s: &super::Segment) -> f64 {
+    s.parts.iter().map(|p| p.duration_ms).sum()
+}

@@ -1,0 +1,271 @@
+use bytes::Bytes;
+
+use super::check::{Reloads, check};
+use super::*;
+
+/// A segmenter's events, as plain steps: 2 s segments of four 0.5 s parts.
+struct Feed {
+    window: Window,
+    sequence: u64,
+    clock_ms: f64,
+}
+
+impl Feed {
+    fn new() -> Self {
+        Feed {
+            window: Window::new(WindowOptions {
+                target_ms: 2000,
+                part_ms: 500,
+                segments: 4,
+                first_sequence: 0,
+            }),
+            sequence: 0,
+            clock_ms: 0.0,
+        }
+    }
+
+    fn init(&mut self, tag: &'static [u8]) {
+        self.window.feed(SegmentEvent::Init {
+            data: Bytes::from_static(tag),
+            mime: "video/mp4".into(),
+            info: crate::fmp4::TrackInfo::default(),
+        });
+    }
+
+    fn start(&mut self) {
+        self.window.feed(SegmentEvent::SegmentStart {
+            sequence: self.sequence,
+            start_ms: self.clock_ms,
+        });
+    }
+
+    fn part(&mut self, independent: bool) {
+        let data = Bytes::from(format!("s{}p@{}", self.sequence, self.clock_ms));
+        self.window.feed(SegmentEvent::Part {
+            data,
+            start_ms: self.clock_ms,
+            duration_ms: 500.0,
+            independent,
+        });
+        self.clock_ms += 500.0;
+    }
+
+    fn end(&mut self, duration_ms: f64) {
+        self.window.feed(SegmentEvent::SegmentEnd {
+            sequence: self.sequence,
+            duration_ms,
+        });
+        self.sequence += 1;
+    }
+
+    fn segment(&mut self) {
+        self.start();
+        for i in 0..4 {
+            self.part(i == 0);
+        }
+        self.end(2000.0);
+    }
+}
+
+fn passes(window: &Window) -> check::Playlist {
+    let text = window.playlist("");
+    check(&text).unwrap_or_else(|bad| panic!("{text}\n{bad:#?}"))
+}
+
+#[test]
+fn a_live_playlist_keeps_its_window_and_passes_the_checker() {
+    let mut f = Feed::new();
+    f.init(b"init-a");
+    let mut reloads = Reloads::default();
+    for _ in 0..10 {
+        f.segment();
+        let text = f.window.playlist("");
+        reloads
+            .reload(&text)
+            .unwrap_or_else(|bad| panic!("{text}\n{bad:#?}"));
+    }
+    let p = passes(&f.window);
+    assert_eq!(p.segments.len(), 4, "the window keeps its segments");
+    assert_eq!(p.media_sequence, 6);
+    assert_eq!(p.target_duration, Some(2));
+    assert_eq!(p.preload_hint.as_deref(), Some("part10.0.m4s"));
+    // Parts only for the last three target durations: three segments' worth.
+    assert_eq!(p.segments[0].parts.len(), 0);
+    assert_eq!(p.segments[1].parts.len(), 4);
+    assert!(f.window.segment(5).is_none(), "out of the window");
+    let whole = f.window.segment(9).unwrap();
+    assert_eq!(&whole[..], b"s9p@18000s9p@18500s9p@19000s9p@19500");
+}
+
+#[test]
+fn an_open_segment_lists_its_parts_and_hints_the_next() {
+    let mut f = Feed::new();
+    f.init(b"init-a");
+    f.segment();
+    f.start();
+    f.part(true);
+    f.part(false);
+    let p = passes(&f.window);
+    assert_eq!(p.open_parts.len(), 2);
+    assert_eq!(p.preload_hint.as_deref(), Some("part1.2.m4s"));
+    assert_eq!(f.window.part(1, 1), Lookup::Ready(Bytes::from("s1p@2500")));
+    assert_eq!(f.window.part(1, 2), Lookup::Pending);
+    assert_eq!(f.window.part(2, 0), Lookup::Pending);
+    assert_eq!(
+        f.window.part(3, 0),
+        Lookup::Gone,
+        "too far ahead to wait for"
+    );
+    f.part(false);
+    f.part(false);
+    f.end(2000.0);
+    assert_eq!(
+        f.window.part(1, 4),
+        Lookup::Gone,
+        "the segment ended with four"
+    );
+}
+
+#[test]
+fn blocking_reloads_wait_for_the_part_or_segment_asked() {
+    let mut f = Feed::new();
+    f.init(b"init-a");
+    f.segment();
+    f.start();
+    f.part(true);
+    assert!(f.window.playlist_ready(0, None));
+    assert!(f.window.playlist_ready(1, Some(0)));
+    assert!(!f.window.playlist_ready(1, Some(1)));
+    assert!(!f.window.playlist_ready(1, None));
+    f.part(false);
+    assert!(f.window.playlist_ready(1, Some(1)));
+    assert!(!f.window.too_far(3));
+    assert!(f.window.too_far(4));
+}
+
+#[test]
+fn a_new_init_starts_a_discontinuity_with_its_own_map() {
+    let mut f = Feed::new();
+    f.init(b"init-a");
+    f.segment();
+    f.segment();
+    f.init(b"init-b");
+    f.segment();
+    let text = f.window.playlist("?token=t");
+    let p = check(&text).unwrap_or_else(|bad| panic!("{text}\n{bad:#?}"));
+    assert!(p.segments[2].discontinuity);
+    assert_eq!(p.segments[2].map.as_deref(), Some("init1.mp4?token=t"));
+    assert_eq!(p.segments[0].map.as_deref(), Some("init0.mp4?token=t"));
+    assert_eq!(f.window.init_segment(1).as_deref(), Some(&b"init-b"[..]));
+    // The old init leaves with its last segment, and the discontinuity is counted.
+    for _ in 0..4 {
+        f.segment();
+    }
+    let p = passes(&f.window);
+    assert_eq!(p.discontinuity_sequence, 1);
+    assert!(f.window.init_segment(0).is_none());
+}
+
+#[test]
+fn the_target_duration_covers_a_segment_past_the_target() {
+    let mut f = Feed::new();
+    f.init(b"init-a");
+    f.start();
+    for i in 0..7 {
+        f.part(i == 0);
+    }
+    f.end(3500.0);
+    let p = passes(&f.window);
+    assert_eq!(p.target_duration, Some(4));
+}
+
+#[test]
+fn served_once_a_segment_is_complete() {
+    let mut f = Feed::new();
+    assert!(!f.window.ready());
+    f.init(b"init-a");
+    f.start();
+    f.part(true);
+    assert!(!f.window.ready(), "served once a segment is complete");
+    let text = f.window.playlist("");
+    assert!(text.contains("part0.1.m4s"), "{text}");
+    f.part(false);
+    f.part(false);
+    f.part(false);
+    f.end(2000.0);
+    assert!(f.window.ready());
+}
+
+/// The ffmpeg capture in `testdata/` (2 s, 25 fps, a keyframe each second) looped
+/// `times` times, through the real segmenter.
+fn capture_looped(times: u32) -> Vec<crate::flv::Tag> {
+    use crate::flv::{FlvReader, Item, TagType};
+    let mut reader = FlvReader::new();
+    reader.feed(include_bytes!("../../../testdata/h264_aac.flv"));
+    let mut once = Vec::new();
+    while let Ok(Some(item)) = reader.poll_item() {
+        if let Item::Tag(t) = item {
+            once.push(t);
+        }
+    }
+    let mut tags = Vec::new();
+    for k in 0..times {
+        for t in &once {
+            let header = t.tag_type == TagType::Script || t.data.get(1) == Some(&0);
+            let end = t.tag_type == TagType::Video && t.data.get(1) == Some(&2);
+            if end || (k > 0 && header) {
+                continue;
+            }
+            let mut t = t.clone();
+            t.timestamp += k * 2000;
+            tags.push(t);
+        }
+    }
+    tags
+}
+
+#[test]
+fn the_segmenters_output_makes_playlists_that_pass_at_every_reload() {
+    use crate::segment::{SegmentOptions, Segmenter};
+    let mut segmenter = Segmenter::new(SegmentOptions {
+        target_ms: 2000,
+        part_ms: 333,
+    });
+    let mut window = Window::new(WindowOptions {
+        target_ms: 2000,
+        part_ms: 333,
+        segments: 6,
+        first_sequence: 1000,
+    });
+    let mut reloads = Reloads::default();
+    for tag in capture_looped(15) {
+        segmenter.feed(&tag);
+        let mut changed = false;
+        while let Some(event) = segmenter.poll_event() {
+            window.feed(event);
+            changed = true;
+        }
+        if changed && window.ready() {
+            let text = window.playlist("?token=1.a.x");
+            reloads
+                .reload(&text)
+                .unwrap_or_else(|bad| panic!("{text}\n{bad:#?}"));
+        }
+    }
+    assert!(reloads.count > 80, "a reload per part: {}", reloads.count);
+    let p = passes(&window);
+    assert_eq!(p.segments.len(), 6);
+    assert_eq!(p.target_duration, Some(2));
+    assert!(p.part_target.unwrap() <= 0.334, "{:?}", p.part_target);
+    // A segment's bytes are its parts', in order.
+    let last = p.segments.last().unwrap().msn;
+    let mut parts = Vec::new();
+    let mut i = 0;
+    while let Lookup::Ready(b) = window.part(last, i) {
+        parts.extend_from_slice(&b);
+        i += 1;
+    }
+    assert!(i >= 5, "{i} parts");
+    assert_eq!(window.segment(last).unwrap(), parts);
+    assert!(window.init_segment(1000).is_some());
+}

@@ -1,0 +1,351 @@
+//! The segmenter: FLV tags in, CMAF segments out (ISO/IEC 23000-19), each made of
+//! parts, for files (recording) and for HLS and Low-Latency HLS. Sans-IO like the
+//! rest of the crate: [`Segmenter::feed`] a tag, then [`Segmenter::poll_event`]
+//! until `None`.
+//!
+//! It drives the one remuxer ([`Remuxer`], Muxed layout, [`Fragmenting::OnCut`]),
+//! cutting it at the boundaries below, so a part is one or more `moof` + `mdat`
+//! and a segment is its parts; an `Init` (`ftyp` + `moov`) precedes them.
+//!
+//! Boundaries, decided on each coded frame before it is fed (so the frame opens
+//! what follows):
+//! - A segment ends at the first video keyframe once the segment spans at least
+//!   `target_ms` (audio only: at any audio frame), or when the source's clock
+//!   went back (a restarted source). A new configuration (a new `Init`) also
+//!   ends the segment: the remuxer starts video at a keyframe again then.
+//! - A part ends before a frame that would take it past `part_ms` (measured with
+//!   the interval before that frame: so at most `part_ms` while frames come at a
+//!   steady rate, for LL-HLS's PART-TARGET), or when its segment ends.
+//!
+//! Timing: the remuxer lays each track's samples end to end, so a part starts where
+//! the previous one ended. Its duration is that of the main track (video when the
+//! init has video, else audio), from the fragments' exact start and end; a
+//! segment's duration is the sum of its parts'. What the spans above are measured
+//! on: the parts already out (exact) plus the FLV timestamps since the last cut.
+
+use std::collections::VecDeque;
+
+use bytes::Bytes;
+
+use crate::flv::{AudioPacket, AudioTag, FrameType, Tag, TagType, VideoPacket, VideoTag};
+use crate::fmp4::{
+    BACKWARD_JUMP_MS, Fragmenting, Layout, RemuxEvent, Remuxer, RemuxerOptions, Track, TrackInfo,
+};
+
+/// How long segments and their parts are, in ms. Segments run from keyframe to
+/// keyframe, so they are at least `target_ms` long (the source's GOP decides by how much).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SegmentOptions {
+    pub target_ms: u32,
+    pub part_ms: u32,
+}
+
+impl Default for SegmentOptions {
+    /// Recording: 6 s segments of 1 s parts.
+    fn default() -> Self {
+        SegmentOptions {
+            target_ms: 6000,
+            part_ms: 1000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum SegmentEvent {
+    /// Muxed `ftyp` + `moov` for what follows; again whenever a codec or its
+    /// configuration changes (then a new segment starts).
+    Init {
+        data: Bytes,
+        mime: String,
+        info: TrackInfo,
+    },
+    /// A segment begins; with video its first part starts with a keyframe.
+    /// Sequence numbers start at 0 and go up by one per segment, across inits.
+    SegmentStart { sequence: u64, start_ms: f64 },
+    /// One part (one or more `moof` + `mdat`), about `part_ms` long;
+    /// `independent`: its video starts with a keyframe (always, for audio only).
+    Part {
+        data: Bytes,
+        start_ms: f64,
+        duration_ms: f64,
+        independent: bool,
+    },
+    /// The segment `sequence` is complete: its parts' durations add up to `duration_ms`.
+    SegmentEnd { sequence: u64, duration_ms: f64 },
+}
+
+/// FLV tags → CMAF init, segments and parts. Never panics on input: tags the
+/// remuxer cannot use are skipped.
+#[derive(Debug)]
+pub struct Segmenter {
+    options: SegmentOptions,
+    remuxer: Remuxer,
+    events: VecDeque<SegmentEvent>,
+    /// Whether the current init has a video track: then only keyframes end segments.
+    has_video: bool,
+    next_sequence: u64,
+    /// The segment whose parts are going out; opened by its first part.
+    segment: Option<OpenSegment>,
+    /// The fragments of the part being collected.
+    part: PartBuilder,
+    /// FLV timestamp of the first coded frame fed since the last cut.
+    cut_ts: Option<u32>,
+    /// Per track (video, audio): the last coded frame's FLV timestamp and the
+    /// interval before it, to end a part before a frame that would overrun it.
+    last_ts: [Option<u32>; 2],
+    interval_ms: [u32; 2],
+}
+
+impl Segmenter {
+    pub fn new(options: SegmentOptions) -> Self {
+        Segmenter {
+            options,
+            remuxer: Remuxer::new(RemuxerOptions {
+                layout: Layout::Muxed,
+                fragment: Fragmenting::OnCut,
+                ..RemuxerOptions::default()
+            }),
+            events: VecDeque::new(),
+            has_video: false,
+            next_sequence: 0,
+            segment: None,
+            part: PartBuilder::default(),
+            cut_ts: None,
+            last_ts: [None; 2],
+            interval_ms: [0; 2],
+        }
+    }
+
+    pub fn feed(&mut self, tag: &Tag) {
+        let frame = coded_frame(tag);
+        if let Some(frame) = frame {
+            self.before_frame(tag.timestamp, frame);
+            self.measure_interval(tag.timestamp, frame);
+        }
+        self.remuxer.feed(tag);
+        self.drain();
+        if frame.is_some() && self.cut_ts.is_none() {
+            self.cut_ts = Some(tag.timestamp);
+        }
+    }
+
+    /// End of stream: what is pending goes out, and the open part and segment end.
+    pub fn flush(&mut self) {
+        self.remuxer.flush();
+        self.drain();
+        self.end_segment(true);
+        self.cut_ts = None;
+    }
+
+    pub fn poll_event(&mut self) -> Option<SegmentEvent> {
+        self.events.pop_front()
+    }
+
+    /// Ends the part, or the segment, that this frame must not join.
+    fn before_frame(&mut self, ts: u32, frame: Frame) {
+        let Some(cut_ts) = self.cut_ts else { return };
+        let since_cut = i64::from(ts) - i64::from(cut_ts);
+        let went_back = since_cut < -BACKWARD_JUMP_MS;
+        let done = self.segment.as_ref().map_or(0.0, |s| s.end_ms - s.start_ms);
+        let segment_ms = done + since_cut.max(0) as f64;
+        let boundary = match frame {
+            Frame::Video { keyframe } => keyframe,
+            Frame::Audio => !self.has_video,
+        };
+        // With this frame the part would span its start to the frame's end.
+        let part_ms = since_cut + i64::from(self.interval_ms[frame.index()]);
+        if boundary && (went_back || segment_ms >= f64::from(self.options.target_ms)) {
+            self.remuxer.cut();
+            self.drain();
+            self.end_segment(false);
+            self.cut_ts = None;
+        } else if went_back || (since_cut > 0 && part_ms > i64::from(self.options.part_ms)) {
+            self.remuxer.cut();
+            self.drain();
+            self.end_part(false);
+            self.cut_ts = None;
+        }
+    }
+
+    fn measure_interval(&mut self, ts: u32, frame: Frame) {
+        let i = frame.index();
+        if let Some(last) = self.last_ts[i] {
+            let step = i64::from(ts) - i64::from(last);
+            if (1..=MAX_INTERVAL_MS).contains(&step) {
+                self.interval_ms[i] = step as u32;
+            }
+        }
+        self.last_ts[i] = Some(ts);
+    }
+
+    fn drain(&mut self) {
+        while let Some(event) = self.remuxer.poll_event() {
+            match event {
+                RemuxEvent::Init {
+                    data, mime, info, ..
+                } => {
+                    // What came before goes out under the old init.
+                    self.end_segment(true);
+                    self.has_video = mime.starts_with("video/");
+                    self.events
+                        .push_back(SegmentEvent::Init { data, mime, info });
+                }
+                RemuxEvent::Fragment {
+                    track,
+                    data,
+                    start_ms,
+                    end_ms,
+                    keyframe,
+                    ..
+                } => {
+                    let main = if self.has_video {
+                        Track::Video
+                    } else {
+                        Track::Audio
+                    };
+                    self.part
+                        .add(track == Some(main), track, data, start_ms, end_ms, keyframe);
+                }
+                // Metadata, discontinuities (the remuxer keeps the timeline going),
+                // unsupported or bad tags: nothing for the segments.
+                _ => {}
+            }
+        }
+    }
+
+    /// The collected fragments go out as a part, after the `SegmentStart` if it is
+    /// the segment's first. Fragments of audio alone while the init has video (the
+    /// audio that runs past the last frame before a cut) join the next part
+    /// instead, unless `force`: a part is measured on its video.
+    fn end_part(&mut self, force: bool) {
+        let carry = self.has_video && self.part.main_end.is_none();
+        if self.part.data.is_empty() || (carry && !force) {
+            return;
+        }
+        let part = std::mem::take(&mut self.part);
+        let segment = match &mut self.segment {
+            Some(s) => s,
+            None => {
+                let start_ms = part.main_start.or(part.any_start).unwrap_or(0.0);
+                let sequence = self.next_sequence;
+                self.next_sequence += 1;
+                self.events
+                    .push_back(SegmentEvent::SegmentStart { sequence, start_ms });
+                self.segment.insert(OpenSegment {
+                    sequence,
+                    start_ms,
+                    end_ms: start_ms,
+                })
+            }
+        };
+        let start_ms = segment.end_ms;
+        let end_ms = part
+            .main_end
+            .or(part.any_end)
+            .unwrap_or(start_ms)
+            .max(start_ms);
+        segment.end_ms = end_ms;
+        self.events.push_back(SegmentEvent::Part {
+            data: Bytes::from(part.data),
+            start_ms,
+            duration_ms: end_ms - start_ms,
+            independent: !self.has_video || part.video_keyframe == Some(true),
+        });
+    }
+
+    fn end_segment(&mut self, force: bool) {
+        self.end_part(force);
+        if let Some(s) = self.segment.take() {
+            self.events.push_back(SegmentEvent::SegmentEnd {
+                sequence: s.sequence,
+                duration_ms: s.end_ms - s.start_ms,
+            });
+        }
+    }
+}
+
+/// A frame interval longer than this is a pause, not the stream's rate.
+const MAX_INTERVAL_MS: i64 = 1000;
+
+#[derive(Debug, Clone, Copy)]
+enum Frame {
+    Video { keyframe: bool },
+    Audio,
+}
+
+impl Frame {
+    fn index(self) -> usize {
+        match self {
+            Frame::Video { .. } => 0,
+            Frame::Audio => 1,
+        }
+    }
+}
+
+/// The tag as a coded frame, or `None` for headers, metadata and tags the
+/// remuxer will reject anyway.
+fn coded_frame(tag: &Tag) -> Option<Frame> {
+    match tag.tag_type {
+        TagType::Video => {
+            let v = VideoTag::parse(&tag.data).ok()?;
+            let coded = matches!(v.packet, VideoPacket::CodedFrames { .. });
+            (coded && v.frame_type != FrameType::CommandFrame).then(|| Frame::Video {
+                keyframe: v.is_keyframe(),
+            })
+        }
+        TagType::Audio if !tag.data.is_empty() => {
+            let a = AudioTag::parse(&tag.data).ok()?;
+            (a.packet == AudioPacket::CodedFrames).then_some(Frame::Audio)
+        }
+        _ => None,
+    }
+}
+
+#[derive(Debug)]
+struct OpenSegment {
+    sequence: u64,
+    start_ms: f64,
+    /// Where its last part ended.
+    end_ms: f64,
+}
+
+/// The fragments of one part, and the times it is measured by.
+#[derive(Debug, Default)]
+struct PartBuilder {
+    data: Vec<u8>,
+    any_start: Option<f64>,
+    any_end: Option<f64>,
+    /// Of the main track's fragments (video, else audio).
+    main_start: Option<f64>,
+    main_end: Option<f64>,
+    /// Whether the part's first video fragment starts with a keyframe.
+    video_keyframe: Option<bool>,
+}
+
+impl PartBuilder {
+    fn add(
+        &mut self,
+        main: bool,
+        track: Option<Track>,
+        data: Bytes,
+        start_ms: f64,
+        end_ms: f64,
+        keyframe: bool,
+    ) {
+        self.data.extend_from_slice(&data);
+        let earliest = |t: Option<f64>| Some(t.map_or(start_ms, |t| t.min(start_ms)));
+        let latest = |t: Option<f64>| Some(t.map_or(end_ms, |t| t.max(end_ms)));
+        self.any_start = earliest(self.any_start);
+        self.any_end = latest(self.any_end);
+        if main {
+            self.main_start = earliest(self.main_start);
+            self.main_end = latest(self.main_end);
+        }
+        if track == Some(Track::Video) && self.video_keyframe.is_none() {
+            self.video_keyframe = Some(keyframe);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

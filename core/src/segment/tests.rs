@@ -1,0 +1,486 @@
+//! Segmenter behaviour, checked on the bytes: every init and part is walked box by
+//! box (`ftyp`/`moov`, `moof`/`mdat`), and the times in `tfdt`/`trun` must agree
+//! with the events' durations.
+
+use std::collections::HashMap;
+
+use super::*;
+use crate::codec::bits::BitWriter;
+use crate::flv::{FlvReader, Item};
+
+const SYNC_FLAGS: u32 = 0x0200_0000;
+
+// ---- tags ----
+
+fn tag(tag_type: TagType, timestamp: u32, data: Vec<u8>) -> Tag {
+    Tag {
+        tag_type,
+        timestamp,
+        data: Bytes::from(data),
+    }
+}
+
+/// A baseline SPS for a picture of `w`×`h` macroblocks (H.264 7.3.2.1.1).
+fn sps(w_mbs: u32, h_mbs: u32) -> Vec<u8> {
+    let mut b = BitWriter::default();
+    b.bits(8, 0x67).bits(8, 66).bits(8, 0).bits(8, 30);
+    b.ue(0).ue(0).ue(2).ue(1).bits(1, 0);
+    b.ue(w_mbs - 1).ue(h_mbs - 1);
+    b.bits(1, 1).bits(1, 1).bits(1, 0).bits(1, 0);
+    b.finish_rbsp()
+}
+
+fn avc_header(ts: u32, w_mbs: u32, h_mbs: u32) -> Tag {
+    let sps = sps(w_mbs, h_mbs);
+    let mut d = vec![0x17, 0, 0, 0, 0, 1, 66, 0, 30, 0xff, 0xe1];
+    d.extend_from_slice(&(sps.len() as u16).to_be_bytes());
+    d.extend_from_slice(&sps);
+    d.extend_from_slice(&[1, 0, 2, 0x68, 0xce]);
+    tag(TagType::Video, ts, d)
+}
+
+fn avc_frame(ts: u32, key: bool) -> Tag {
+    let mut d = vec![if key { 0x17 } else { 0x27 }, 1, 0, 0, 0];
+    d.extend_from_slice(&[0, 0, 0, 2, if key { 0x65 } else { 0x41 }, 0x88]);
+    tag(TagType::Video, ts, d)
+}
+
+fn aac_header(ts: u32, asc: &[u8]) -> Tag {
+    let mut d = vec![0xaf, 0];
+    d.extend_from_slice(asc);
+    tag(TagType::Audio, ts, d)
+}
+
+fn aac_frame(ts: u32) -> Tag {
+    tag(TagType::Audio, ts, vec![0xaf, 1, 0x21, 0x10, 0x04])
+}
+
+/// AAC-LC AudioSpecificConfigs.
+const ASC_44100_MONO: [u8; 2] = [0x12, 0x08];
+const ASC_48000_STEREO: [u8; 2] = [0x11, 0x90];
+
+/// AAC frames of 1024 samples at `rate` from `from_ms` for `ms`.
+fn aac_frames(from_ms: u32, ms: u32, rate: u32) -> Vec<Tag> {
+    (0..)
+        .map(|i: u64| from_ms + (i * 1024 * 1000 / u64::from(rate)) as u32)
+        .take_while(|&ts| ts < from_ms + ms)
+        .map(aac_frame)
+        .collect()
+}
+
+/// The ffmpeg capture in `testdata/` (2 s, 25 fps, a keyframe each second) played
+/// `times` times end to end, each 2 s after the previous; its end-of-sequence tags and
+/// the repeated headers left out.
+fn h264_aac_looped(times: u32) -> Vec<Tag> {
+    let mut reader = FlvReader::new();
+    reader.feed(include_bytes!("../../../testdata/h264_aac.flv"));
+    let mut once = Vec::new();
+    while let Ok(Some(item)) = reader.poll_item() {
+        if let Item::Tag(t) = item {
+            once.push(t);
+        }
+    }
+    let mut tags = Vec::new();
+    for k in 0..times {
+        for t in &once {
+            let header = t.tag_type == TagType::Script || t.data.get(1) == Some(&0);
+            let end = t.tag_type == TagType::Video && t.data.get(1) == Some(&2);
+            if end || (k > 0 && header) {
+                continue;
+            }
+            let mut t = t.clone();
+            t.timestamp += k * 2000;
+            tags.push(t);
+        }
+    }
+    tags
+}
+
+fn run(options: SegmentOptions, tags: &[Tag]) -> Vec<SegmentEvent> {
+    let mut s = Segmenter::new(options);
+    let mut out = Vec::new();
+    for t in tags {
+        s.feed(t);
+        while let Some(e) = s.poll_event() {
+            out.push(e);
+        }
+    }
+    s.flush();
+    while let Some(e) = s.poll_event() {
+        out.push(e);
+    }
+    out
+}
+
+// ---- the box walk ----
+
+fn u32_at(b: &[u8], at: usize) -> u32 {
+    u32::from_be_bytes(b[at..at + 4].try_into().unwrap())
+}
+
+fn u64_at(b: &[u8], at: usize) -> u64 {
+    u64::from_be_bytes(b[at..at + 8].try_into().unwrap())
+}
+
+/// The boxes in `data`, which they must fill exactly.
+fn boxes(mut data: &[u8]) -> Vec<([u8; 4], &[u8])> {
+    let mut out = Vec::new();
+    while !data.is_empty() {
+        let size = u32_at(data, 0) as usize;
+        assert!(size >= 8 && size <= data.len(), "box size {size}");
+        out.push((data[4..8].try_into().unwrap(), &data[8..size]));
+        data = &data[size..];
+    }
+    out
+}
+
+fn child<'a>(body: &'a [u8], kind: &[u8; 4]) -> &'a [u8] {
+    boxes(body)
+        .into_iter()
+        .find(|(k, _)| k == kind)
+        .unwrap_or_else(|| panic!("no {}", String::from_utf8_lossy(kind)))
+        .1
+}
+
+#[derive(Debug, Clone, Copy)]
+struct InitTrack {
+    video: bool,
+    timescale: u32,
+}
+
+/// `ftyp` + `moov`: each track's id, kind and timescale.
+fn walk_init(data: &[u8]) -> HashMap<u32, InitTrack> {
+    let top = boxes(data);
+    assert_eq!(&top[0].0, b"ftyp");
+    assert_eq!(&top[1].0, b"moov");
+    let mut tracks = HashMap::new();
+    for (kind, trak) in boxes(top[1].1) {
+        if &kind != b"trak" {
+            continue;
+        }
+        let tkhd = child(trak, b"tkhd");
+        let id = u32_at(tkhd, if tkhd[0] == 1 { 20 } else { 12 });
+        let mdia = child(trak, b"mdia");
+        let mdhd = child(mdia, b"mdhd");
+        let timescale = u32_at(mdhd, if mdhd[0] == 1 { 20 } else { 12 });
+        let video = &child(mdia, b"hdlr")[8..12] == b"vide";
+        tracks.insert(id, InitTrack { video, timescale });
+    }
+    tracks
+}
+
+/// One `traf` of a part.
+#[derive(Debug)]
+struct Traf {
+    track_id: u32,
+    base: u64,
+    durations: u64,
+    first_flags: u32,
+}
+
+/// `moof` + `mdat` pairs: the track fragments, each `mdat` exactly as long as its samples.
+fn walk_part(data: &[u8]) -> Vec<Traf> {
+    let top = boxes(data);
+    assert!(!top.is_empty() && top.len() % 2 == 0);
+    let mut out = Vec::new();
+    for pair in top.chunks(2) {
+        assert_eq!((&pair[0].0, &pair[1].0), (b"moof", b"mdat"));
+        let traf = child(pair[0].1, b"traf");
+        let track_id = u32_at(child(traf, b"tfhd"), 4);
+        let tfdt = child(traf, b"tfdt");
+        let base = if tfdt[0] == 1 {
+            u64_at(tfdt, 4)
+        } else {
+            u64::from(u32_at(tfdt, 4))
+        };
+        let trun = child(traf, b"trun");
+        let flags = u32_at(trun, 0) & 0xff_ffff;
+        assert_eq!(
+            flags & 0x701,
+            0x701,
+            "trun with offset, durations, sizes, flags"
+        );
+        let count = u32_at(trun, 4) as usize;
+        assert_eq!(u32_at(trun, 8) as usize, pair[0].1.len() + 16);
+        let entry = if flags & 0x800 != 0 { 16 } else { 12 };
+        let (mut durations, mut size) = (0, 0);
+        for i in 0..count {
+            let at = 12 + i * entry;
+            durations += u64::from(u32_at(trun, at));
+            size += u32_at(trun, at + 4) as usize;
+        }
+        assert_eq!(size, pair[1].1.len(), "mdat holds the samples");
+        out.push(Traf {
+            track_id,
+            base,
+            durations,
+            first_flags: u32_at(trun, 20),
+        });
+    }
+    out
+}
+
+// ---- the checker ----
+
+#[derive(Debug, Default)]
+struct Segment {
+    parts: Vec<f64>,
+    duration_ms: f64,
+    /// The init this segment follows, by its index.
+    init: usize,
+}
+
+/// Checks the events' order, the bytes and the times, and returns the inits'
+/// infos and the segments. Rules: an init first, and only between segments;
+/// consecutive sequence numbers; each part starts where the previous one ended;
+/// parts add up to their segment; the main track's `trun` durations add up to
+/// the part's duration and its `tfdt`s follow each other; a segment's first part
+/// starts with a keyframe and `independent` says whether each part does.
+fn check(events: &[SegmentEvent]) -> (Vec<TrackInfo>, Vec<Segment>) {
+    let mut inits = Vec::new();
+    let mut tracks = HashMap::new();
+    let mut segments: Vec<Segment> = Vec::new();
+    let mut open: Option<(u64, f64, Segment)> = None;
+    let mut next_start = 0.0;
+    let mut next_base: HashMap<u32, u64> = HashMap::new();
+    for e in events {
+        match e {
+            SegmentEvent::Init { data, mime, info } => {
+                assert!(open.is_none(), "init inside a segment");
+                tracks = walk_init(data);
+                assert_eq!(mime.starts_with("video/"), tracks.values().any(|t| t.video));
+                next_base.clear();
+                inits.push(info.clone());
+            }
+            SegmentEvent::SegmentStart { sequence, start_ms } => {
+                assert!(open.is_none(), "segment inside a segment");
+                assert!(!inits.is_empty(), "segment before an init");
+                assert_eq!(*sequence, segments.len() as u64);
+                let init = inits.len() - 1;
+                open = Some((
+                    *sequence,
+                    *start_ms,
+                    Segment {
+                        init,
+                        ..Default::default()
+                    },
+                ));
+                next_start = *start_ms;
+            }
+            SegmentEvent::Part {
+                data,
+                start_ms,
+                duration_ms,
+                independent,
+            } => {
+                let (_, _, seg) = open.as_mut().expect("part outside a segment");
+                assert!(
+                    (start_ms - next_start).abs() < 1e-6,
+                    "{start_ms} after {next_start}"
+                );
+                next_start = start_ms + duration_ms;
+                let has_video = tracks.values().any(|t| t.video);
+                let mut main_ms = 0.0;
+                let mut first_video = None;
+                for traf in walk_part(data) {
+                    let track = tracks[&traf.track_id];
+                    if let Some(base) = next_base.get(&traf.track_id) {
+                        assert_eq!(traf.base, *base, "track {} has a hole", traf.track_id);
+                    }
+                    next_base.insert(traf.track_id, traf.base + traf.durations);
+                    if track.video == has_video {
+                        main_ms += traf.durations as f64 * 1000.0 / f64::from(track.timescale);
+                    }
+                    if track.video && first_video.is_none() {
+                        first_video = Some(traf.first_flags == SYNC_FLAGS);
+                    }
+                }
+                // (A part without the main track, e.g. the audio that outlasts
+                // the video at the end, is measured by its other fragments.)
+                if main_ms > 0.0 {
+                    assert!(
+                        (main_ms - duration_ms).abs() < 1e-6,
+                        "{main_ms} vs {duration_ms}"
+                    );
+                }
+                assert_eq!(*independent, !has_video || first_video == Some(true));
+                if seg.parts.is_empty() {
+                    assert!(independent, "segment does not start with a keyframe");
+                }
+                seg.parts.push(*duration_ms);
+            }
+            SegmentEvent::SegmentEnd {
+                sequence,
+                duration_ms,
+            } => {
+                let (open_sequence, _, mut seg) = open.take().expect("end outside a segment");
+                assert_eq!(*sequence, open_sequence);
+                assert!(!seg.parts.is_empty());
+                let sum: f64 = seg.parts.iter().sum();
+                assert!((sum - duration_ms).abs() < 1e-6, "{sum} vs {duration_ms}");
+                seg.duration_ms = *duration_ms;
+                segments.push(seg);
+            }
+        }
+    }
+    assert!(open.is_none(), "flush left a segment open");
+    (inits, segments)
+}
+
+// ---- tests ----
+
+#[test]
+fn ffmpeg_capture_is_cut_at_keyframes_into_parts_that_add_up() {
+    let tags = h264_aac_looped(4);
+    let options = SegmentOptions {
+        target_ms: 2000,
+        part_ms: 500,
+    };
+    let events = run(options, &tags);
+    let (inits, segments) = check(&events);
+    assert_eq!(inits.len(), 1);
+    assert_eq!(inits[0].codec, "avc1.f4000d, mp4a.40.2");
+    // A keyframe each second: a segment every other one.
+    let durations: Vec<u32> = segments
+        .iter()
+        .map(|s| s.duration_ms.round() as u32)
+        .collect();
+    assert_eq!(durations, [2000; 4]);
+    // Parts never overrun 500 ms: 12 frames (480 ms), then what is left before the keyframe.
+    for s in &segments {
+        let parts: Vec<u32> = s.parts.iter().map(|p| p.round() as u32).collect();
+        assert_eq!(parts, [480, 480, 480, 480, 80]);
+    }
+    // The init and every part, concatenated, read back as a fragmented MP4 file:
+    // every video frame is there.
+    let mut file = Vec::new();
+    for e in &events {
+        match e {
+            SegmentEvent::Init { data, .. } | SegmentEvent::Part { data, .. } => {
+                file.extend_from_slice(data)
+            }
+            _ => {}
+        }
+    }
+    let back = crate::mp4::to_flv_tags(&file).expect("init + parts are a fragmented MP4");
+    let frames = |tags: &[Tag]| {
+        tags.iter()
+            .filter(|t| t.tag_type == TagType::Video && t.data.get(1) == Some(&1))
+            .count()
+    };
+    assert_eq!(frames(&back), frames(&tags));
+    assert_eq!(frames(&back), 200);
+}
+
+#[test]
+fn audio_only_segments_end_at_the_first_frame_past_the_target() {
+    let mut tags = vec![aac_header(0, &ASC_44100_MONO)];
+    tags.extend(aac_frames(0, 5000, 44100));
+    let options = SegmentOptions {
+        target_ms: 1000,
+        part_ms: 250,
+    };
+    let events = run(options, &tags);
+    let (inits, segments) = check(&events);
+    assert_eq!(inits.len(), 1);
+    assert!(inits[0].codec.starts_with("mp4a.40.2"));
+    assert_eq!(segments.len(), 5);
+    let frame_ms = 1024.0 * 1000.0 / 44100.0;
+    for s in &segments[..4] {
+        // At or after the target, by less than a frame.
+        assert!(s.duration_ms >= 1000.0 - 1.0 && s.duration_ms < 1000.0 + frame_ms);
+        // Parts of 10 frames (232 ms), not 11 (255 ms, past 250).
+        assert_eq!(s.parts.len(), 5);
+        assert!(s.parts.iter().all(|&p| p <= 250.0), "{:?}", s.parts);
+    }
+    let total: f64 = segments.iter().map(|s| s.duration_ms).sum();
+    assert!((total - (tags.len() - 1) as f64 * frame_ms).abs() < 1e-6);
+    let independent = events
+        .iter()
+        .filter(|e| matches!(e, SegmentEvent::Part { .. }))
+        .all(|e| {
+            matches!(
+                e,
+                SegmentEvent::Part {
+                    independent: true,
+                    ..
+                }
+            )
+        });
+    assert!(independent);
+}
+
+#[test]
+fn an_audio_configuration_change_re_inits_and_starts_a_segment() {
+    let mut tags = vec![aac_header(0, &ASC_44100_MONO)];
+    tags.extend(aac_frames(0, 2500, 44100));
+    tags.push(aac_header(2500, &ASC_48000_STEREO));
+    tags.extend(aac_frames(2500, 2500, 48000));
+    let options = SegmentOptions {
+        target_ms: 2000,
+        part_ms: 500,
+    };
+    let events = run(options, &tags);
+    let (inits, segments) = check(&events);
+    assert_eq!(inits.len(), 2);
+    assert_eq!((inits[0].sample_rate, inits[0].channels), (44100, 1));
+    assert_eq!((inits[1].sample_rate, inits[1].channels), (48000, 2));
+    // 0–2 s, 2–2.5 s (ended by the change), 2.5–5 s (at least 2 s, then the rest).
+    let inits_of: Vec<usize> = segments.iter().map(|s| s.init).collect();
+    assert_eq!(inits_of, [0, 0, 1, 1]);
+    assert!((segments[1].duration_ms - 500.0).abs() < 25.0);
+    let second = events
+        .iter()
+        .position(|e| matches!(e, SegmentEvent::Init { .. }) && e != &events[0]);
+    assert!(matches!(
+        second.map(|i| &events[i - 1]),
+        Some(SegmentEvent::SegmentEnd { sequence: 1, .. })
+    ));
+}
+
+#[test]
+fn a_new_picture_size_re_inits_at_a_keyframe_and_segments_follow_keyframes() {
+    // 25 fps, a keyframe every 400 ms; 320x240 for 3 s, then 640x480.
+    let mut tags = vec![avc_header(0, 20, 15)];
+    for i in 0..150u32 {
+        if i == 75 {
+            tags.push(avc_header(i * 40, 40, 30));
+        }
+        tags.push(avc_frame(i * 40, i % 10 == 0));
+    }
+    let options = SegmentOptions {
+        target_ms: 1000,
+        part_ms: 200,
+    };
+    let events = run(options, &tags);
+    let (inits, segments) = check(&events);
+    let sizes: Vec<(u32, u32)> = inits.iter().map(|i| (i.width, i.height)).collect();
+    assert_eq!(sizes, [(320, 240), (640, 480)]);
+    // The change comes at frame 75 (3 s), not a keyframe: the new configuration
+    // starts with the keyframe at 3.2 s, which the remuxer places where the old
+    // frames ended (3 s: no hole), so the new init's first part is 3.0–3.4.
+    // Segments: 0–1.2, 1.2–2.4, 2.4–3.0 | 3.0–4.0, 4.0–5.2, 5.2–6.0.
+    let durations: Vec<u32> = segments
+        .iter()
+        .map(|s| s.duration_ms.round() as u32)
+        .collect();
+    assert_eq!(durations, [1200, 1200, 600, 1000, 1200, 800]);
+    let inits_of: Vec<usize> = segments.iter().map(|s| s.init).collect();
+    assert_eq!(inits_of, [0, 0, 0, 1, 1, 1]);
+    let parts: Vec<u32> = segments
+        .iter()
+        .flat_map(|s| s.parts.iter().map(|p| p.round() as u32))
+        .collect();
+    let mut expected = vec![200; 15];
+    expected.push(400);
+    expected.extend([200; 13]);
+    assert_eq!(parts, expected);
+}
+
+#[test]
+fn nothing_fed_nothing_out() {
+    let mut s = Segmenter::new(SegmentOptions::default());
+    s.feed(&aac_header(0, &ASC_44100_MONO));
+    s.flush();
+    assert_eq!(s.poll_event(), None);
+}

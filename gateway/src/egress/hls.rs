@@ -1,0 +1,253 @@
+//! HLS and Low-Latency HLS: one producer per watched channel, subscribed to the hub
+//! like a viewer, cutting its tags into CMAF segments and parts (core's `segment`) and
+//! keeping the live window (core's `hls`). Requests (`crate::http::hls`) read the
+//! window, waiting on it for what is not out yet (blocking reloads, preload hints).
+//!
+//! Produced only while someone watches: the first request starts a channel's
+//! producer, and it stops once no request came for [`IDLE_TARGETS`] target durations.
+//! While it runs it counts as one viewer of the channel, which is what keeps a pull
+//! on demand going.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use flashless_core::hls::{Window, WindowOptions};
+use flashless_core::segment::{SegmentOptions, Segmenter};
+use tokio::sync::watch;
+use tracing::{debug, info};
+
+use crate::config::HlsSettings;
+use crate::hub::{Channel, Feed, Viewer};
+use crate::shutdown::Shutdown;
+
+/// A producer stops after this many target durations without a request.
+pub const IDLE_TARGETS: u32 = 5;
+
+/// Segments listed in a playlist: RFC 8216 §6.2.2 asks for three target durations'
+/// worth at least; twice that lets a player that paused a little find its place.
+const WINDOW_SEGMENTS: usize = 6;
+
+/// Every channel's HLS producer.
+pub struct Hls {
+    settings: HlsSettings,
+    producers: Mutex<HashMap<String, Arc<Producer>>>,
+    shutdown: Shutdown,
+}
+
+/// One channel's live window, and when it was last asked for.
+pub struct Producer {
+    channel: Arc<Channel>,
+    window: Mutex<Window>,
+    /// Bumped whenever the window changes: requests waiting on it look again.
+    changed: watch::Sender<u64>,
+    last_request: Mutex<Instant>,
+}
+
+impl Hls {
+    pub fn new(settings: HlsSettings, shutdown: Shutdown) -> Self {
+        Hls {
+            settings,
+            producers: Mutex::new(HashMap::new()),
+            shutdown,
+        }
+    }
+
+    /// The producer of `channel`, started when none runs; the request is noted.
+    pub fn producer(self: &Arc<Self>, channel: &Arc<Channel>) -> Arc<Producer> {
+        let mut producers = lock(&self.producers);
+        if let Some(p) = producers.get(channel.name())
+            && Arc::ptr_eq(&p.channel, channel)
+        {
+            p.touch();
+            return p.clone();
+        }
+        let producer = Arc::new(Producer {
+            channel: channel.clone(),
+            window: Mutex::new(Window::new(WindowOptions {
+                target_ms: millis(self.settings.segment),
+                part_ms: millis(self.settings.part),
+                segments: WINDOW_SEGMENTS,
+                first_sequence: first_sequence(self.settings.segment),
+            })),
+            changed: watch::channel(0).0,
+            last_request: Mutex::new(Instant::now()),
+        });
+        producers.insert(channel.name().to_owned(), producer.clone());
+        // Subscribed here, under the map's lock: the producer is a viewer from now on.
+        let (start, viewer) = channel.subscribe();
+        info!(channel = channel.name(), "hls producer started");
+        tokio::spawn(self.clone().run(producer.clone(), start, viewer));
+        producer
+    }
+
+    /// The running producer of the channel `name`, if any; the request is noted.
+    pub fn running(&self, name: &str) -> Option<Arc<Producer>> {
+        let p = lock(&self.producers).get(name).cloned()?;
+        p.touch();
+        Some(p)
+    }
+
+    /// Producers running now, for `/metrics`.
+    pub fn producers(&self) -> usize {
+        lock(&self.producers).len()
+    }
+
+    /// How long a request may wait for a part or a playlist not out yet: RFC 8216bis
+    /// §6.2.5.2 has clients give up after three target durations.
+    pub fn blocking_timeout(&self, producer: &Producer) -> Duration {
+        let target = producer.window().target_duration_s().max(1);
+        Duration::from_secs(u64::from(target) * 3)
+    }
+
+    async fn run(
+        self: Arc<Self>,
+        producer: Arc<Producer>,
+        start: Vec<Arc<crate::hub::MediaTag>>,
+        mut viewer: Viewer,
+    ) {
+        let mut segmenter = Segmenter::new(SegmentOptions {
+            target_ms: millis(self.settings.segment),
+            part_ms: millis(self.settings.part),
+        });
+        for media in &start {
+            segmenter.feed(&media.tag);
+        }
+        producer.drain(&mut segmenter);
+        let idle_after = self.settings.segment * IDLE_TARGETS;
+        let mut tick = tokio::time::interval(self.settings.segment);
+        let mut shutdown = self.shutdown.clone();
+        loop {
+            tokio::select! {
+                item = viewer.next() => {
+                    let Some(mut item) = item else { break };
+                    // Whatever is queued already, in one go: one wake-up for waiters.
+                    loop {
+                        if let Feed::Tag(media) = &item {
+                            segmenter.feed(&media.tag);
+                        }
+                        match viewer.try_next() {
+                            Some(next) => item = next,
+                            None => break,
+                        }
+                    }
+                    producer.drain(&mut segmenter);
+                }
+                _ = tick.tick() => {
+                    if self.retire_if_idle(&producer, idle_after) {
+                        return;
+                    }
+                }
+                _ = shutdown.wait() => break,
+            }
+        }
+        self.retire(&producer);
+    }
+
+    /// Removes `producer` if no request came for `idle_after`; under the map's lock, so
+    /// a request either finds it still running or starts a new one.
+    fn retire_if_idle(&self, producer: &Arc<Producer>, idle_after: Duration) -> bool {
+        let mut producers = lock(&self.producers);
+        if lock(&producer.last_request).elapsed() < idle_after {
+            return false;
+        }
+        let name = producer.channel.name();
+        if producers
+            .get(name)
+            .is_some_and(|p| Arc::ptr_eq(p, producer))
+        {
+            producers.remove(name);
+        }
+        info!(
+            channel = name,
+            "hls producer stopped: no request for {idle_after:?}"
+        );
+        true
+    }
+
+    fn retire(&self, producer: &Arc<Producer>) {
+        let name = producer.channel.name();
+        let mut producers = lock(&self.producers);
+        if producers
+            .get(name)
+            .is_some_and(|p| Arc::ptr_eq(p, producer))
+        {
+            producers.remove(name);
+        }
+        debug!(channel = name, "hls producer ended");
+    }
+}
+
+impl Producer {
+    /// The window as it is now.
+    pub fn window(&self) -> MutexGuard<'_, Window> {
+        lock(&self.window)
+    }
+
+    pub fn channel(&self) -> &Arc<Channel> {
+        &self.channel
+    }
+
+    /// Waits until `ready` finds what it looks for in the window, up to `timeout`.
+    pub async fn wait_for<T>(
+        &self,
+        timeout: Duration,
+        mut ready: impl FnMut(&Window) -> Option<T>,
+    ) -> Option<T> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut changed = self.changed.subscribe();
+        loop {
+            changed.borrow_and_update();
+            if let Some(found) = ready(&self.window()) {
+                return Some(found);
+            }
+            tokio::select! {
+                result = changed.changed() => {
+                    if result.is_err() {
+                        return None;
+                    }
+                }
+                _ = tokio::time::sleep_until(deadline) => return None,
+            }
+        }
+    }
+
+    fn touch(&self) {
+        *lock(&self.last_request) = Instant::now();
+    }
+
+    /// Moves the segmenter's events into the window, and wakes the requests waiting.
+    fn drain(&self, segmenter: &mut Segmenter) {
+        let mut any = false;
+        {
+            let mut window = self.window();
+            while let Some(event) = segmenter.poll_event() {
+                window.feed(event);
+                any = true;
+            }
+        }
+        if any {
+            self.changed.send_modify(|n| *n = n.wrapping_add(1));
+        }
+    }
+}
+
+/// Where a producer's numbering starts: the wall clock counted in target durations.
+/// A segment lasts at least the target, so a producer started later (after an idle
+/// stop) starts past every number the one before it used: a URI (`seg{N}.m4s`) never
+/// names two different segments, and caches may keep them.
+fn first_sequence(target: Duration) -> u64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    (now.as_millis() / target.as_millis().max(1)) as u64
+}
+
+fn millis(d: Duration) -> u32 {
+    u32::try_from(d.as_millis()).unwrap_or(u32::MAX)
+}
+
+/// A poisoned lock only means another task panicked mid-update; the state is still usable.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}

@@ -1,0 +1,340 @@
+//! `GET /<app>/<stream>/<file>`: a channel as HLS (`crate::egress::hls`). `<file>` is
+//! `index.m3u8` (the media playlist, with `_HLS_msn`/`_HLS_part` blocking reloads),
+//! `init{N}.mp4`, `seg{msn}.m4s` or `part{msn}.{i}.m4s`, as the playlist names them.
+//! A channel of the default app is `/live/cam/index.m3u8`; any channel by its whole
+//! name with the '/' escaped also works under `/live/` (`/live/other%2Fcam/…`), as for
+//! HTTP-FLV.
+//!
+//! Who may watch: the playlist request a player starts with (no `_HLS_msn`) goes
+//! through admission like any play (name, token, webhook, the channel exists or is
+//! started, caps); the token it carried is written into every URI of the playlist, and
+//! the requests that follow are checked against that token only, so the webhook is
+//! asked once per player rather than three times a second.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::Response;
+use bytes::Bytes;
+use flashless_core::hls::Lookup;
+
+use super::live::{cors, deny, refuse};
+use super::{AppState, Peer};
+use crate::access::{self, Action, Attempt};
+use crate::egress::http_flv::error;
+use crate::egress::{Admission, Refusal};
+use crate::hub::name;
+
+/// How long a player's first playlist request waits for the first complete segment of
+/// a producer just started (a pull on demand connects first).
+const FIRST_PLAYLIST_WAIT: Duration = Duration::from_secs(15);
+
+/// Parts and segments never change under their URI (a restarted producer numbers past
+/// the old one), but they leave the window within seconds: a cache need not keep them long.
+const MEDIA_CACHE: &str = "public, max-age=60, immutable";
+
+pub async fn file(
+    State(app): State<Arc<AppState>>,
+    Path((rtmp_app, stream, file)): Path<(String, String, String)>,
+    ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    let Some(resource) = Resource::parse(&file) else {
+        return error(StatusCode::NOT_FOUND, "no such HLS file");
+    };
+    // `/live/other%2Fcam/…`: the whole name under the default app.
+    let name = if rtmp_app == name::DEFAULT_APP {
+        stream
+    } else {
+        name::qualify(&rtmp_app, &stream)
+    };
+    if !app.origins.allowed(&headers) {
+        app.hub.denied.count(crate::hub::denials::Reason::Origin);
+        return deny(
+            StatusCode::FORBIDDEN,
+            &name,
+            peer,
+            "this page's origin may not read the stream",
+        );
+    }
+    let query = query.unwrap_or_default();
+    let response = match resource {
+        Resource::Playlist => playlist(&app, &name, peer, &query, &headers).await,
+        media => serve_media(&app, &name, peer, &query, &headers, media).await,
+    };
+    cors(response, &headers)
+}
+
+/// One of the files of a channel's HLS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Resource {
+    Playlist,
+    Init(u64),
+    Segment(u64),
+    Part(u64, u32),
+}
+
+impl Resource {
+    fn parse(file: &str) -> Option<Resource> {
+        if file == "index.m3u8" {
+            return Some(Resource::Playlist);
+        }
+        if let Some(n) = file
+            .strip_prefix("init")
+            .and_then(|f| f.strip_suffix(".mp4"))
+        {
+            return n.parse().ok().map(Resource::Init);
+        }
+        let name = file.strip_suffix(".m4s")?;
+        if let Some(msn) = name.strip_prefix("seg") {
+            return msn.parse().ok().map(Resource::Segment);
+        }
+        let (msn, index) = name.strip_prefix("part")?.split_once('.')?;
+        Some(Resource::Part(msn.parse().ok()?, index.parse().ok()?))
+    }
+}
+
+/// What a playlist request asks: `_HLS_msn`, `_HLS_part` (RFC 8216bis §6.2.5.2) and
+/// the token.
+struct Query<'a> {
+    msn: Option<u64>,
+    part: Option<u32>,
+    token: Option<&'a str>,
+}
+
+impl<'a> Query<'a> {
+    fn parse(query: &'a str) -> Result<Query<'a>, &'static str> {
+        let value = |key: &str| {
+            query
+                .split('&')
+                .find_map(|pair| pair.strip_prefix(key)?.strip_prefix('='))
+        };
+        let msn = match value("_HLS_msn") {
+            Some(v) => Some(v.parse().map_err(|_| "_HLS_msn is not a number")?),
+            None => None,
+        };
+        let part = match value("_HLS_part") {
+            Some(v) => Some(v.parse().map_err(|_| "_HLS_part is not a number")?),
+            None => None,
+        };
+        if part.is_some() && msn.is_none() {
+            return Err("_HLS_part without _HLS_msn");
+        }
+        Ok(Query {
+            msn,
+            part,
+            token: access::token_in(query),
+        })
+    }
+
+    /// What follows each URI in the playlist: the token, when it is one (its
+    /// characters checked: it goes into the playlist's text).
+    fn suffix(&self) -> String {
+        match self.token {
+            Some(t)
+                if !t.is_empty()
+                    && t.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b)) =>
+            {
+                format!("?token={t}")
+            }
+            _ => String::new(),
+        }
+    }
+}
+
+async fn playlist(
+    app: &AppState,
+    name: &str,
+    peer: SocketAddr,
+    raw: &str,
+    headers: &HeaderMap,
+) -> Response {
+    let query = match Query::parse(raw) {
+        Ok(q) => q,
+        Err(why) => return error(StatusCode::BAD_REQUEST, why),
+    };
+    let client_ip = app.proxies.client(peer.ip(), headers);
+    let running = match query.msn {
+        // A player's reload: its token is checked, and the producer must still run.
+        Some(_) => match app.auth.check(Action::Play, name, query.token, client_ip) {
+            Ok(()) => app.hls.running(name),
+            Err(denied) => return refused(app, Refusal::Denied(denied), name, peer),
+        },
+        None => None,
+    };
+    let producer = match running {
+        Some(p) => p,
+        None => {
+            let attempt = Attempt {
+                action: Action::Play,
+                channel: name,
+                client_ip,
+                protocol: "hls",
+                query: raw,
+                token: query.token,
+            };
+            let admission = Admission {
+                hub: &app.hub,
+                policy: &app.auth,
+                max_viewers: app.limits.max_viewers,
+            };
+            match admission.admit(&attempt).await {
+                Ok(channel) => app.hls.producer(&channel),
+                Err(refusal) => return refuse(&refusal, name, peer),
+            }
+        }
+    };
+    if producer
+        .wait_for(FIRST_PLAYLIST_WAIT, |w| w.ready().then_some(()))
+        .await
+        .is_none()
+    {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the channel has no media to segment yet",
+        );
+    }
+    if let Some(msn) = query.msn {
+        if producer.window().too_far(msn) {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "_HLS_msn is more than two segments past the playlist's last",
+            );
+        }
+        let timeout = app.hls.blocking_timeout(&producer);
+        let ready = producer
+            .wait_for(timeout, |w| w.playlist_ready(msn, query.part).then_some(()))
+            .await;
+        if ready.is_none() {
+            // §6.2.5.2: not there within three target durations: the server may say so.
+            return error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the segment or part asked for did not come in time",
+            );
+        }
+    }
+    let text = producer.window().playlist(&query.suffix());
+    respond(
+        "application/vnd.apple.mpegurl",
+        "no-cache",
+        Bytes::from(text),
+    )
+}
+
+async fn serve_media(
+    app: &AppState,
+    name: &str,
+    peer: SocketAddr,
+    raw: &str,
+    headers: &HeaderMap,
+    resource: Resource,
+) -> Response {
+    let client_ip = app.proxies.client(peer.ip(), headers);
+    if let Err(denied) = app
+        .auth
+        .check(Action::Play, name, access::token_in(raw), client_ip)
+    {
+        return refused(app, Refusal::Denied(denied), name, peer);
+    }
+    // Media is asked for after the playlist, which started the producer.
+    let Some(producer) = app.hls.running(name) else {
+        return error(
+            StatusCode::NOT_FOUND,
+            "the channel's HLS is not running: load index.m3u8",
+        );
+    };
+    let found = match resource {
+        Resource::Playlist => None,
+        Resource::Init(n) => producer.window().init_segment(n),
+        Resource::Segment(msn) => producer.window().segment(msn),
+        // A preload hint's part is asked before it exists: held until it does (§6.2.6).
+        Resource::Part(msn, index) => {
+            let timeout = app.hls.blocking_timeout(&producer);
+            let lookup = producer
+                .wait_for(timeout, |w| match w.part(msn, index) {
+                    Lookup::Ready(bytes) => Some(Some(bytes)),
+                    Lookup::Gone => Some(None),
+                    Lookup::Pending => None,
+                })
+                .await;
+            match lookup {
+                Some(found) => found,
+                None => {
+                    return error(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "the part asked for did not come in time",
+                    );
+                }
+            }
+        }
+    };
+    match found {
+        Some(bytes) => {
+            producer
+                .channel()
+                .counters
+                .hls_bytes_out
+                .fetch_add(bytes.len() as u64, std::sync::atomic::Ordering::Relaxed);
+            respond("video/mp4", MEDIA_CACHE, bytes)
+        }
+        None => error(StatusCode::NOT_FOUND, "not in the live window"),
+    }
+}
+
+/// A refusal, counted when it is a denial (admission counts its own).
+fn refused(app: &AppState, refusal: Refusal, name: &str, peer: SocketAddr) -> Response {
+    if let Some(reason) = refusal.denial() {
+        app.hub.denied.count(reason);
+    }
+    refuse(&refusal, name, peer)
+}
+
+fn respond(content_type: &'static str, cache: &'static str, body: Bytes) -> Response {
+    Response::builder()
+        .header(header::CONTENT_TYPE, content_type)
+        .header(header::CACHE_CONTROL, cache)
+        .body(Body::from(body))
+        .unwrap_or_else(|_| error(StatusCode::INTERNAL_SERVER_ERROR, "building the response"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_names_map_to_resources() {
+        assert_eq!(Resource::parse("index.m3u8"), Some(Resource::Playlist));
+        assert_eq!(Resource::parse("init7.mp4"), Some(Resource::Init(7)));
+        assert_eq!(Resource::parse("seg12.m4s"), Some(Resource::Segment(12)));
+        assert_eq!(Resource::parse("part12.3.m4s"), Some(Resource::Part(12, 3)));
+        for bad in [
+            "index.m3u",
+            "init.mp4",
+            "seg-1.m4s",
+            "part12.m4s",
+            "part1.x.m4s",
+            "x",
+        ] {
+            assert_eq!(Resource::parse(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_query_gives_blocking_directives_and_a_safe_token() {
+        let q = Query::parse("_HLS_msn=5&_HLS_part=2&token=123.a.abcDEF_-").unwrap();
+        assert_eq!((q.msn, q.part), (Some(5), Some(2)));
+        assert_eq!(q.suffix(), "?token=123.a.abcDEF_-");
+        assert!(Query::parse("_HLS_part=2").is_err());
+        assert!(Query::parse("_HLS_msn=x").is_err());
+        // A token that would break the playlist's text is not written into it.
+        let q = Query::parse("token=a%22%0A%23EXT").unwrap();
+        assert_eq!(q.suffix(), "");
+        assert_eq!(Query::parse("").unwrap().suffix(), "");
+    }
+}

@@ -1,0 +1,320 @@
+//! HLS and Low-Latency HLS out, against the real binary with ffmpeg publishing: every
+//! playlist checked by core's RFC 8216 checker over 30 s of blocking reloads, blocking
+//! requests held until what they ask exists, ffmpeg reading the stream with no decode
+//! error, tokens carried into the playlist's URIs, and no producer while nobody watches.
+
+mod peers;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use flashless_core::hls::check::{Playlist, Reloads, check};
+use peers::*;
+
+/// 1 s segments of 0.25 s parts: the ffmpeg stream has a keyframe each second, and
+/// the tests see many segments go by in little time.
+const LL: &[&str] = &["--no-demo", "--hls-segment", "1", "--hls-part", "0.25"];
+
+/// A GET on loopback: status, headers (lower-case names) and the body as bytes.
+fn get(port: u16, path: &str) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connecting");
+    s.set_read_timeout(Some(Duration::from_secs(15))).ok();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\r\n").expect("sending");
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).expect("reading the answer");
+    let end = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a whole head");
+    let head = String::from_utf8_lossy(&raw[..end]).into_owned();
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    (status, headers, raw[end + 4..].to_vec())
+}
+
+fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+fn playlist_text(port: u16, path: &str) -> String {
+    let (status, headers, body) = get(port, path);
+    let text = String::from_utf8_lossy(&body).into_owned();
+    assert_eq!(status, 200, "{path}: {text}");
+    assert_eq!(
+        header(&headers, "content-type"),
+        Some("application/vnd.apple.mpegurl")
+    );
+    assert_eq!(header(&headers, "cache-control"), Some("no-cache"));
+    text
+}
+
+fn checked(text: &str) -> Playlist {
+    check(text).unwrap_or_else(|bad| panic!("{text}\n{bad:#?}"))
+}
+
+/// `part{msn}.{i}.m4s` → (msn, i).
+fn part_of(uri: &str) -> (u64, u32) {
+    let name = uri
+        .split('?')
+        .next()
+        .and_then(|n| n.strip_prefix("part"))
+        .and_then(|n| n.strip_suffix(".m4s"))
+        .unwrap_or_else(|| panic!("not a part URI: {uri}"));
+    let (msn, i) = name.split_once('.').expect("msn.index");
+    (msn.parse().expect("msn"), i.parse().expect("index"))
+}
+
+fn publish(gw: &Gateway, channel: &str) -> Guard {
+    let ffmpeg = ffmpeg_publish(&gw.rtmp_url(channel), &[]);
+    gw.wait_live(channel);
+    ffmpeg
+}
+
+fn metric(gw: &Gateway, name: &str) -> f64 {
+    let (_, text) = gw.get("/metrics");
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in /metrics:\n{text}"))
+}
+
+#[test]
+fn playlists_pass_the_checker_over_30_s_of_blocking_reloads() {
+    let gw = Gateway::start(LL);
+    let _ffmpeg = publish(&gw, "cam");
+    let mut reloads = Reloads::default();
+    let first = playlist_text(gw.http, "/live/cam/index.m3u8");
+    let mut p = reloads
+        .reload(&first)
+        .unwrap_or_else(|bad| panic!("{first}\n{bad:#?}"));
+    let start_msn = p.media_sequence;
+    let init = p.segments[0].map.clone().expect("a map");
+    let (status, headers, body) = get(gw.http, &format!("/live/cam/{init}"));
+    assert_eq!(status, 200);
+    assert_eq!(&body[4..8], b"ftyp");
+    assert!(header(&headers, "cache-control").is_some_and(|c| c.contains("immutable")));
+    let started = Instant::now();
+    let mut parts_read = 0;
+    while started.elapsed() < Duration::from_secs(30) {
+        // As a low-latency player does: ask for the hinted part, blocking.
+        let (msn, part) = part_of(p.preload_hint.as_deref().expect("a preload hint"));
+        let path = format!("/live/cam/index.m3u8?_HLS_msn={msn}&_HLS_part={part}");
+        let asked = Instant::now();
+        let text = playlist_text(gw.http, &path);
+        assert!(
+            asked.elapsed() < Duration::from_secs(3),
+            "a reload held {:?}",
+            asked.elapsed()
+        );
+        p = reloads
+            .reload(&text)
+            .unwrap_or_else(|bad| panic!("{text}\n{bad:#?}"));
+        // The playlist holds the part it was asked for, or has gone past it.
+        let listed = p
+            .open_parts
+            .iter()
+            .chain(p.segments.iter().flat_map(|s| &s.parts))
+            .any(|x| part_of(&x.uri) == (msn, part));
+        assert!(listed || p.next_msn() > msn, "{path} answered\n{text}");
+        if let Some(last) = p.open_parts.last() {
+            let (status, _, body) = get(gw.http, &format!("/live/cam/{}", last.uri));
+            assert_eq!(status, 200, "{}", last.uri);
+            assert_eq!(&body[4..8], b"moof", "{}", last.uri);
+            parts_read += 1;
+        }
+    }
+    assert!(reloads.count > 60, "{} reloads in 30 s", reloads.count);
+    assert!(parts_read > 30, "{parts_read} parts read");
+    assert!(
+        p.media_sequence >= start_msn + 20,
+        "the window slid from {start_msn} to {}",
+        p.media_sequence
+    );
+    // A whole segment is served too, and holds every one of its parts.
+    let s = &p.segments[p.segments.len() - 1];
+    let (status, _, whole) = get(gw.http, &format!("/live/cam/{}", s.uri));
+    assert_eq!(status, 200);
+    let mut joined = Vec::new();
+    for x in &s.parts {
+        joined.extend(get(gw.http, &format!("/live/cam/{}", x.uri)).2);
+    }
+    assert!(!s.parts.is_empty());
+    assert_eq!(whole, joined);
+}
+
+#[test]
+fn blocking_requests_return_once_the_part_exists() {
+    let gw = Gateway::start(LL);
+    let _ffmpeg = publish(&gw, "cam");
+    let p = checked(&playlist_text(gw.http, "/live/cam/index.m3u8"));
+    let hint = p.preload_hint.clone().expect("a hint");
+    let (msn, part) = part_of(&hint);
+    // The hinted part, asked before it exists: held, then served whole.
+    let asked = Instant::now();
+    let (status, _, body) = get(gw.http, &format!("/live/cam/{hint}"));
+    let held = asked.elapsed();
+    assert_eq!(status, 200);
+    assert_eq!(&body[4..8], b"moof");
+    assert!(held < Duration::from_secs(2), "held {held:?}");
+    // A reload two parts ahead waits for both.
+    let ahead = format!("/live/cam/index.m3u8?_HLS_msn={msn}&_HLS_part={}", part + 2);
+    let asked = Instant::now();
+    let text = playlist_text(gw.http, &ahead);
+    let held = asked.elapsed();
+    let q = checked(&text);
+    assert!(
+        held > Duration::from_millis(150) && held < Duration::from_secs(3),
+        "held {held:?}"
+    );
+    assert!(q.next_msn() > msn || q.open_parts.len() as u32 > part + 2 || q.next_msn() == msn + 1);
+    // Too far ahead: refused at once (RFC 8216bis §6.2.5.2).
+    let (status, _, _) = get(
+        gw.http,
+        &format!("/live/cam/index.m3u8?_HLS_msn={}", q.next_msn() + 5),
+    );
+    assert_eq!(status, 400);
+    let (status, _, _) = get(gw.http, "/live/cam/index.m3u8?_HLS_part=1");
+    assert_eq!(status, 400);
+    // Long gone: 404.
+    let (status, _, _) = get(
+        gw.http,
+        &format!(
+            "/live/cam/part{}.0.m4s",
+            p.media_sequence.saturating_sub(50)
+        ),
+    );
+    assert_eq!(status, 404);
+}
+
+#[test]
+fn ffmpeg_reads_the_hls_with_no_decode_error() {
+    let gw = Gateway::start(LL);
+    let _ffmpeg = publish(&gw, "cam");
+    let url = format!("http://127.0.0.1:{}/live/cam/index.m3u8", gw.http);
+    let out = output_of(
+        Command::new("ffmpeg").args([
+            "-hide_banner",
+            "-nostdin",
+            "-v",
+            "error",
+            "-i",
+            &url,
+            "-t",
+            "10",
+            "-f",
+            "null",
+            "-",
+        ]),
+        "ffmpeg reading HLS",
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.trim().is_empty(), "ffmpeg said: {err}");
+    // Listed once per program and once per stream.
+    let streams = ffprobe_streams(&url);
+    assert!(streams.contains("h264,320,240\naac"), "{streams}");
+}
+
+#[test]
+fn no_producer_runs_while_nobody_watches() {
+    let gw = Gateway::start(LL);
+    let _ffmpeg = publish(&gw, "cam");
+    assert_eq!(metric(&gw, "flashless_hls_producers"), 0.0);
+    checked(&playlist_text(gw.http, "/live/cam/index.m3u8"));
+    assert_eq!(metric(&gw, "flashless_hls_producers"), 1.0);
+    assert_eq!(gw.channel("cam").expect("cam")["viewers"], 1);
+    // Five target durations (5 s) with no request, and it stops.
+    let since = Instant::now();
+    while metric(&gw, "flashless_hls_producers") > 0.0 {
+        assert!(
+            since.elapsed() < Duration::from_secs(10),
+            "the producer still runs"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(
+        since.elapsed() >= Duration::from_secs(3),
+        "stopped too early"
+    );
+    assert_eq!(gw.channel("cam").expect("cam")["viewers"], 0);
+    assert!(
+        metric(
+            &gw,
+            "flashless_sent_bytes_total{channel=\"cam\",protocol=\"hls\"}"
+        ) >= 0.0
+    );
+    // Media is not served without a playlist request first.
+    let (status, _, _) = get(gw.http, "/live/cam/part1.0.m4s");
+    assert_eq!(status, 404);
+    // A restarted producer numbers past the one before.
+    let again = checked(&playlist_text(gw.http, "/live/cam/index.m3u8"));
+    assert!(again.media_sequence > 0);
+}
+
+#[test]
+fn unknown_channels_and_files_are_404() {
+    let gw = Gateway::start(LL);
+    let (status, _, _) = get(gw.http, "/live/nope/index.m3u8");
+    assert_eq!(status, 404);
+    let (status, _, _) = get(gw.http, "/live/nope/other.txt");
+    assert_eq!(status, 404);
+}
+
+#[test]
+fn the_token_is_needed_and_carried_into_every_uri() {
+    const SECRET: &str = "correct horse battery staple";
+    let sign = |args: &[&str]| -> String {
+        let out = output_of(
+            flashless()
+                .arg("sign")
+                .args(args)
+                .env("FLASHLESS_SECRET", SECRET),
+            "flashless sign",
+        );
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        text.lines()
+            .next()
+            .and_then(|url| url.split_once("token="))
+            .map(|(_, t)| t.trim().to_owned())
+            .expect("a token")
+    };
+    let mut args = LL.to_vec();
+    args.extend(["--secret", SECRET]);
+    let gw = Gateway::start(&args);
+    let publish = sign(&["--publish", "cam"]);
+    let _ffmpeg = ffmpeg_publish(&format!("{}?token={publish}", gw.rtmp_url("cam")), &[]);
+    gw.wait_live("cam");
+    let (status, _, _) = get(gw.http, "/live/cam/index.m3u8");
+    assert_eq!(status, 401);
+    let play = sign(&["cam"]);
+    let text = playlist_text(gw.http, &format!("/live/cam/index.m3u8?token={play}"));
+    let p = checked(&text);
+    let suffix = format!("?token={play}");
+    assert!(
+        p.segments.iter().all(|s| s.uri.ends_with(&suffix)),
+        "{text}"
+    );
+    assert!(
+        p.preload_hint
+            .as_deref()
+            .is_some_and(|h| h.ends_with(&suffix))
+    );
+    let part = &p.segments.last().expect("a segment").uri;
+    let (status, _, _) = get(gw.http, &format!("/live/cam/{part}"));
+    assert_eq!(status, 200);
+    let bare = part.split('?').next().unwrap_or_default();
+    let (status, _, _) = get(gw.http, &format!("/live/cam/{bare}"));
+    assert_eq!(status, 401);
+}
