@@ -139,6 +139,11 @@ impl Gateway {
         or_fail(self.0.stop(signal))
     }
 
+    /// Waits for the gateway to exit by itself: how it exited, how long it took, its log.
+    pub fn exit(self, limit: Duration) -> (ExitStatus, Duration, String) {
+        or_fail(self.0.exit(limit))
+    }
+
     /// The log once it says `what` (a socket closes a moment before the reason is
     /// logged); fails the test after 5 s.
     pub fn log_saying(&self, what: &str) -> String {

@@ -118,6 +118,20 @@ impl Gateway {
         Ok((status, started.elapsed()))
     }
 
+    /// Waits for the gateway to exit by itself (a drain): how it exited, how long it
+    /// took, and its log (whose directory goes with the gateway).
+    pub fn exit(self, limit: Duration) -> Result<(ExitStatus, Duration, String)> {
+        let started = Instant::now();
+        let log = self.log.clone();
+        let status = self.guard.wait(limit)?;
+        let took = started.elapsed();
+        Ok((
+            status,
+            took,
+            std::fs::read_to_string(log).unwrap_or_default(),
+        ))
+    }
+
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
