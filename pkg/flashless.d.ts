@@ -139,6 +139,8 @@ export type ErrorDetails =
   | 'connection'
   /** The server ended the stream. */
   | 'ended'
+  /** A WebSocket closed with 1001 ("going away") by a draining gateway: the player reconnects at once, with no backoff and not counted as a failed attempt (once; a second one before any data is retried as a lost connection). */
+  | 'draining'
   /** No data for 20 s. */
   | 'idle'
   /** The bytes are not FLV. */
@@ -191,7 +193,7 @@ export interface ScriptDataDetail {
 export interface PlayerEvents {
   stats: PlayerStats;
   error: PlayerErrorDetail;
-  /** The connection was lost; the next try starts after `delay` seconds. */
+  /** The connection was lost, or the gateway drains (`reason: 'draining'`, `attempt` unchanged, `delay` 0); the next try starts after `delay` seconds. */
   reconnecting: { attempt: number; delay: number; reason: ErrorDetails; error: PlayerErrorDetail };
   reconnected: { attempt: number };
   /** The codecs strings of the tracks playing changed. */

@@ -11,6 +11,13 @@ use crate::js::{self, set};
 const MIN_DELAY_MS: f64 = 500.0;
 const MAX_DELAY_MS: f64 = 8_000.0;
 
+/// A lost connection to retry at once, bypassing the policy: the gateway drains
+/// ([`Failure::is_move`]), unless the previous move has delivered no data since
+/// (`moved`), which would loop with no backoff.
+pub fn at_once(failure: &Failure, moved: bool) -> bool {
+    failure.is_move() && !moved
+}
+
 pub enum Retry {
     /// `retry(context)` returns the delay in ms, or anything else to give up.
     Policy(Function),
@@ -61,5 +68,20 @@ impl Retry {
                 answer.as_f64().filter(|d| d.is_finite() && *d >= 0.0)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::at_once;
+    use crate::player::failure::Failure;
+
+    #[test]
+    fn a_drain_reconnects_at_once_but_only_once_before_data() {
+        assert!(at_once(&Failure::close(1001), false));
+        assert!(!at_once(&Failure::close(1001), true));
+        assert!(!at_once(&Failure::close(1006), false));
+        assert!(!at_once(&Failure::close(1000), false));
+        assert!(!at_once(&Failure::network("idle"), false));
     }
 }
