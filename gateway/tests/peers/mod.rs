@@ -115,6 +115,13 @@ impl Gateway {
         Gateway(or_fail(lab::Gateway::start(cmd, extra, None)))
     }
 
+    /// On the `(http, rtmp)` ports given: restarted where a balancer looks for it.
+    pub fn start_on(ports: (u16, u16), extra: &[&str]) -> Gateway {
+        let mut cmd = flashless();
+        cmd.env("RUST_LOG", "flashless=debug,flashless_gateway=debug,warn");
+        Gateway(or_fail(lab::Gateway::start_on(cmd, ports, extra, None)))
+    }
+
     pub fn get(&self, path: &str) -> (u16, String) {
         or_fail(self.0.get(path))
     }
