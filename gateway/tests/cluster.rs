@@ -45,6 +45,7 @@ struct Cluster {
     origin: Option<Gateway>,
     /// `None` while an edge is down.
     edges: Vec<Option<Gateway>>,
+    ports: Vec<Edge>,
     lb: Haproxy,
     config: String,
     _dir: TempDir,
@@ -74,6 +75,7 @@ impl Cluster {
             origin: Some(origin),
             edges: Vec::new(),
             lb: or_fail(Haproxy::start(&ports)),
+            ports: ports.clone(),
             config,
             _dir: dir,
             publishers,
@@ -137,6 +139,8 @@ struct Seen {
     last_ms: AtomicU64,
     moved: AtomicU32,
     lost: AtomicU32,
+    /// The longest time between two media messages, once media came.
+    max_gap_ms: AtomicU64,
 }
 
 /// A WS-FLV viewer through the balancer that reconnects at once when told to move
@@ -152,9 +156,12 @@ fn viewer(url: String, seen: Arc<Seen>, epoch: Instant) -> tokio::task::JoinHand
             let moved = loop {
                 match ws.next().await {
                     Some(Ok(Message::Binary(b))) => {
-                        seen.bytes.fetch_add(b.len() as u64, Relaxed);
-                        seen.last_ms
-                            .store(epoch.elapsed().as_millis() as u64, Relaxed);
+                        let now = epoch.elapsed().as_millis() as u64;
+                        if seen.bytes.fetch_add(b.len() as u64, Relaxed) > 0 {
+                            let gap = now.saturating_sub(seen.last_ms.load(Relaxed));
+                            seen.max_gap_ms.fetch_max(gap, Relaxed);
+                        }
+                        seen.last_ms.store(now, Relaxed);
                     }
                     Some(Ok(Message::Close(Some(f)))) if f.code == CloseCode::Away => break true,
                     Some(Ok(_)) => {}
@@ -320,6 +327,90 @@ async fn a_channel_lands_on_one_edge_and_the_origin_feeds_each_edge_once() {
     );
     let after: Vec<u32> = everyone.iter().map(|s| s.lost.load(Relaxed)).collect();
     assert_eq!(before, after, "viewers lost their connection to the edge");
+    for t in tasks {
+        t.abort();
+    }
+}
+
+/// A rolling restart under 300 WS-FLV viewers: each edge in turn drains (SIGTERM),
+/// exits once its viewers have moved, and comes back; every viewer ends up receiving
+/// media, none waits long.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rolling_restart_of_every_edge_loses_no_viewer() {
+    const VIEWERS: usize = 300;
+    let mut cluster = tokio::task::block_in_place(Cluster::start);
+    let epoch = Instant::now();
+    let everyone: Vec<Arc<Seen>> = (0..VIEWERS).map(|_| Arc::new(Seen::default())).collect();
+    let tasks: Vec<_> = everyone
+        .iter()
+        .enumerate()
+        .map(|(i, s)| viewer(cluster.lb.ws_url(CHANNELS[i % 3]), s.clone(), epoch))
+        .collect();
+    all_receiving(&everyone, epoch, epoch, Duration::from_secs(60)).await;
+    let settled = Instant::now();
+    let gaps_before: Vec<u64> = everyone
+        .iter()
+        .map(|s| s.max_gap_ms.load(Relaxed))
+        .collect();
+    for s in &everyone {
+        s.max_gap_ms.store(0, Relaxed);
+    }
+    let started = Instant::now();
+    for e in 0..3 {
+        let on_edge: u64 = tokio::task::block_in_place(|| cluster.placement())[e]
+            .values()
+            .sum();
+        let moved_before: u32 = everyone.iter().map(|s| s.moved.load(Relaxed)).sum();
+        let edge = cluster.edges[e].take().expect("the edge is up");
+        let (status, took) = tokio::task::spawn_blocking(move || edge.stop("TERM"))
+            .await
+            .expect("stopping");
+        assert!(status.success(), "edge {e} exited with {status}");
+        // Well before drain_timeout (20 s): it exited because its viewers had gone.
+        assert!(
+            took < Duration::from_secs(10),
+            "edge {e} drained in {took:?}"
+        );
+        // Every viewer of the edge was told to move (its task may read the close a
+        // moment after the edge has exited).
+        let moved = || everyone.iter().map(|s| s.moved.load(Relaxed)).sum::<u32>() - moved_before;
+        let waited = Instant::now();
+        while u64::from(moved()) < on_edge && waited.elapsed() < Duration::from_secs(5) {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        eprintln!(
+            "edge {e}: {on_edge} viewers, {} moved by the drain, exited in {took:?}",
+            moved()
+        );
+        assert_eq!(u64::from(moved()), on_edge, "moved by the drain");
+        let mut want = [true; 3];
+        want[e] = false;
+        tokio::task::block_in_place(|| cluster.wait_up(&want));
+        let ports = cluster.ports[e];
+        cluster.edges[e] = Some(tokio::task::block_in_place(|| cluster.edge(ports)));
+        tokio::task::block_in_place(|| cluster.wait_up(&[true; 3]));
+        all_receiving(&everyone, epoch, Instant::now(), Duration::from_secs(20)).await;
+    }
+    let moved: u32 = everyone.iter().map(|s| s.moved.load(Relaxed)).sum();
+    let lost: u32 = everyone.iter().map(|s| s.lost.load(Relaxed)).sum();
+    let max_gap = everyone
+        .iter()
+        .map(|s| s.max_gap_ms.load(Relaxed))
+        .max()
+        .unwrap_or(0);
+    let placement = tokio::task::block_in_place(|| cluster.placement());
+    let viewers: u64 = placement.iter().flat_map(|p| p.values()).sum();
+    eprintln!(
+        "rolling restart of 3 edges under {VIEWERS} viewers in {:?}: {moved} moves, {lost} failed \
+         connections, longest gap without media {max_gap} ms (before: {} ms), {viewers} viewers \
+         on the edges after: {placement:?} (settled {:?} after the start)",
+        started.elapsed(),
+        gaps_before.iter().max().unwrap_or(&0),
+        settled.duration_since(epoch),
+    );
+    assert_eq!(viewers, VIEWERS as u64, "viewers lost: {placement:?}");
+    // Reconnecting at once to an edge that has the channel's GOP: about a GOP (1 s) at worst.
+    assert!(max_gap < 3000, "a viewer went {max_gap} ms without media");
     for t in tasks {
         t.abort();
     }
