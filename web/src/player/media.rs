@@ -584,7 +584,9 @@ fn is_quota(e: &JsValue) -> bool {
 /// keyframe). Further back (another gateway behind the balancer, whose timeline began
 /// when it started pulling the channel) or far ahead, it is moved to continue at `end`.
 fn rejoins_in_place(start: f64, end: f64, gop_s: Option<f64>) -> bool {
-    let behind = gop_s.map_or(REJOIN_BEHIND, |g| (g + REJOIN_GOP_MARGIN).min(REJOIN_BEHIND));
+    let behind = gop_s.map_or(REJOIN_BEHIND, |g| {
+        (g + REJOIN_GOP_MARGIN).min(REJOIN_BEHIND)
+    });
     start <= end + REJOIN_AHEAD && start >= end - behind
 }
 
