@@ -129,7 +129,7 @@ export type ErrorDetails =
   | 'unauthorized'
   /** HTTP 403, or a WebSocket closed with 4403. Fatal by default. */
   | 'forbidden'
-  /** HTTP 404 (no such channel), or a WebSocket closed with 4404. Fatal by default. */
+  /** HTTP 404 (no such channel), or a WebSocket closed with 4404. Fatal by default, except in the first 5 attempts after a `draining` close (a gateway restarted in place has no channel until its publisher is back). */
   | 'not-found'
   /** Another HTTP error status, in `httpStatus` (503: the channel is not live). */
   | 'http-status'

@@ -641,9 +641,9 @@ impl Core {
             0.0
         } else {
             self.attempt += 1;
-            let Some(delay) = self
-                .retry
-                .delay_ms(self.attempt, &failure, js_sys::Math::random())
+            let Some(delay) =
+                self.retry
+                    .delay_ms(self.attempt, &failure, js_sys::Math::random(), self.moved)
             else {
                 return self.fail(failure);
             };
