@@ -140,7 +140,7 @@ export type ErrorDetails =
   | 'unauthorized'
   /** HTTP 403, or a WebSocket closed with 4403. Fatal by default. */
   | 'forbidden'
-  /** HTTP 404 (no such channel), or a WebSocket closed with 4404. Fatal by default. */
+  /** HTTP 404 (no such channel), or a WebSocket closed with 4404. Fatal by default, except in the first 5 attempts after a `draining` close (a gateway restarted in place has no channel until its publisher is back). */
   | 'not-found'
   /** Another HTTP error status, in `httpStatus` (503: the channel is not live). */
   | 'http-status'
@@ -150,6 +150,8 @@ export type ErrorDetails =
   | 'connection'
   /** The server ended the stream. */
   | 'ended'
+  /** A WebSocket closed with 1001 ("going away") by a draining gateway: the player reconnects at once, with no backoff and not counted as a failed attempt (once; a second one before any data is retried as a lost connection). */
+  | 'draining'
   /** No data for 20 s. */
   | 'idle'
   /** The bytes are not FLV. */
@@ -202,7 +204,7 @@ export interface ScriptDataDetail {
 export interface PlayerEvents {
   stats: PlayerStats;
   error: PlayerErrorDetail;
-  /** The connection was lost; the next try starts after `delay` seconds. */
+  /** The connection was lost, or the gateway drains (`reason: 'draining'`, `attempt` unchanged, `delay` 0); the next try starts after `delay` seconds. */
   reconnecting: { attempt: number; delay: number; reason: ErrorDetails; error: PlayerErrorDetail };
   reconnected: { attempt: number };
   /** The codecs strings of the tracks playing changed. */

@@ -33,6 +33,7 @@ const MESSAGES = {
   policy: 'the server closed the WebSocket by policy',
   connection: 'the connection failed or was lost',
   ended: 'the server ended the stream',
+  draining: 'the server is draining; reconnecting at once (to another server behind the balancer)',
   idle: 'no data for 20 s',
   protocol: 'the stream is not valid FLV',
   demux: 'a tag of the stream could not be remuxed',

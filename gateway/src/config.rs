@@ -99,6 +99,10 @@ pub enum ConfigError {
     },
 }
 
+/// A draining gateway's viewers reconnect within a second; this covers one that does
+/// not read, within Kubernetes' default 30 s grace once `preStop` has started it.
+pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
+
 /// Fewer queued tags than this and a viewer would skip at every burst.
 const MIN_VIEWER_QUEUE: usize = 16;
 
@@ -230,6 +234,10 @@ pub struct ServeArgs {
     /// on the RTMP and HTTP listeners.
     #[arg(long, env = "FLASHLESS_PROXY_PROTOCOL")]
     pub proxy_protocol: bool,
+    /// Seconds a draining gateway (SIGTERM, `POST /api/drain`) waits for its viewers to
+    /// leave before it exits anyway [default: 20].
+    #[arg(long, env = "FLASHLESS_DRAIN_TIMEOUT")]
+    pub drain_timeout: Option<f64>,
     /// Log format: `text` or `json` [default: text].
     #[arg(long, env = "FLASHLESS_LOG_FORMAT")]
     pub log_format: Option<LogFormat>,
@@ -301,6 +309,7 @@ struct ServerSection {
     trusted_proxies: Option<Vec<String>>,
     proxy_protocol: Option<bool>,
     origin: Option<Spanned<String>>,
+    drain_timeout: Option<f64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -374,6 +383,8 @@ pub struct Settings {
     pub demo: bool,
     pub limits: Limits,
     pub write_timeout: Duration,
+    /// How long a draining gateway waits for its viewers to leave.
+    pub drain_timeout: Duration,
     pub log_format: LogFormat,
     pub channels: Vec<ChannelSettings>,
     /// Channels pulled by name when a viewer asks: the `[[pull]]` rules, then the origin.
@@ -561,6 +572,11 @@ impl Settings {
                 "write_timeout",
                 args.write_timeout.or(file.limits.write_timeout),
                 Duration::from_secs(30),
+            )?,
+            drain_timeout: seconds(
+                "drain_timeout",
+                args.drain_timeout.or(file.server.drain_timeout),
+                DEFAULT_DRAIN_TIMEOUT,
             )?,
             log_format: args
                 .log_format

@@ -52,7 +52,7 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener> {
         .with_context(|| format!("listening for RTMP on {addr}"))
 }
 
-/// Accepts connections until `shutdown` turns true, then waits for them to end.
+/// Accepts connections until `shutdown` drains or stops, then waits for them to end.
 pub async fn serve(listener: TcpListener, hub: Arc<Hub>, access: Access, mut shutdown: Shutdown) {
     let per_ip = PerIp::new(access.limits.per_ip, access.limits.max_connections)
         .exempting(access.proxies.clone());
@@ -72,7 +72,8 @@ pub async fn serve(listener: TcpListener, hub: Arc<Hub>, access: Access, mut shu
                     continue;
                 }
             },
-            _ = shutdown.wait() => break,
+            // Draining: no new connection; the balancer sends it elsewhere.
+            _ = shutdown.wait_drain() => break,
         };
         let slot = match per_ip.acquire(peer.ip()) {
             Ok(slot) => slot,
@@ -228,7 +229,8 @@ impl Connection {
                     }
                     _ => self.playing = None,
                 },
-                _ = shutdown.wait() => return Ok(()),
+                // Draining: players (and publishers) go, to reconnect elsewhere.
+                _ = shutdown.wait_drain() => return Ok(()),
             }
         }
     }

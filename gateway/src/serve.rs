@@ -24,16 +24,31 @@ pub static DEMO_FLV: &[u8] = include_bytes!("../assets/demo.flv");
 /// How long tasks get to finish after the shutdown signal.
 const GRACE: Duration = Duration::from_secs(5);
 
-/// Runs until `stop` completes (SIGINT/SIGTERM in the binary), then shuts down.
-/// `args` are read again, with the configuration file, on a reload (SIGHUP,
-/// `POST /api/reload`).
+/// How the gateway is asked to end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// SIGINT: viewers are told to go and the gateway exits within [`GRACE`].
+    Now,
+    /// SIGTERM (Kubernetes, systemd): drain first, as `POST /api/drain` does.
+    Drain,
+}
+
+/// Runs until `stop` completes (SIGINT/SIGTERM in the binary) or `POST /api/drain`
+/// drains it, then shuts down. `args` are read again, with the configuration file,
+/// on a reload (SIGHUP, `POST /api/reload`).
+///
+/// Draining: the RTMP listener closes, new viewers get 503 and `/healthz` 503 (the
+/// balancer takes the gateway out), current viewers are told to go (WS-FLV closed
+/// with 1001 "draining", HTTP-FLV ended, RTMP connections closed); the gateway exits
+/// once no viewer is left or at `drain_timeout`, or at once on a second signal.
 pub async fn run(
     args: ServeArgs,
     settings: Settings,
-    stop: impl Future<Output = ()>,
+    stop: impl Future<Output = Stop>,
 ) -> Result<()> {
     let hub = Arc::new(Hub::new(settings.limits));
     let (trigger, shutdown) = shutdown::channel();
+    let trigger = Arc::new(trigger);
     let mut tasks = JoinSet::new();
     tasks.spawn(hub.clone().sweep(shutdown.clone()));
     tasks.spawn(hub.hooks.clone().run(shutdown.clone()));
@@ -70,10 +85,11 @@ pub async fn run(
     let scheme = if tls.is_some() { "https" } else { "http" };
     info!(addr = %listener.local_addr()?, "{scheme} listening");
     let state = Arc::new(AppState {
-        hub,
+        hub: hub.clone(),
         rtmp_port,
         started: Instant::now(),
         shutdown: shutdown.clone(),
+        trigger: trigger.clone(),
         auth: settings.auth.clone(),
         origins: settings.origins.clone(),
         limits: settings.conn,
@@ -109,10 +125,19 @@ pub async fn run(
         state,
         tls,
         settings.write_timeout,
-        shutdown,
+        shutdown.clone(),
     ));
 
-    stop.await;
+    let mut drained = shutdown.clone();
+    let stop = tokio::select! {
+        how = stop => how,
+        // `POST /api/drain`.
+        () = drained.wait_drain() => Stop::Drain,
+    };
+    if stop == Stop::Drain {
+        trigger.drain();
+        drain(&hub, settings.drain_timeout).await;
+    }
     info!("shutting down");
     trigger.fire();
     let mut feeds = reloader.take_tasks();
@@ -125,6 +150,25 @@ pub async fn run(
         warn!("some connections did not finish within {GRACE:?}; exiting anyway");
     }
     Ok(())
+}
+
+/// Waits, while draining, until no viewer is left, `timeout` passes, or a second
+/// SIGINT/SIGTERM comes.
+async fn drain(hub: &Hub, timeout: Duration) {
+    let viewers = || hub.list().iter().map(|c| c.viewer_count()).sum::<usize>();
+    info!(viewers = viewers(), ?timeout, "draining");
+    let gone = async {
+        while viewers() > 0 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    tokio::select! {
+        () = gone => info!("drained: no viewer left"),
+        () = tokio::time::sleep(timeout) => {
+            warn!(viewers = viewers(), "drain_timeout reached; stopping with viewers left");
+        }
+        _ = signal() => info!("signalled again while draining: stopping now"),
+    }
 }
 
 async fn serve_http(
@@ -160,8 +204,8 @@ async fn reload_on_sighup(reloader: Arc<Reloader>, mut shutdown: Shutdown) {
     }
 }
 
-/// Completes on SIGINT or SIGTERM.
-pub async fn signal() {
+/// Completes on SIGINT ([`Stop::Now`]) or SIGTERM ([`Stop::Drain`]).
+pub async fn signal() -> Stop {
     #[cfg(unix)]
     {
         let term = async {
@@ -173,10 +217,13 @@ pub async fn signal() {
             }
         };
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term => {}
+            _ = tokio::signal::ctrl_c() => Stop::Now,
+            _ = term => Stop::Drain,
         }
     }
     #[cfg(not(unix))]
-    let _ = tokio::signal::ctrl_c().await;
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        Stop::Now
+    }
 }

@@ -8,6 +8,8 @@
 //! - [`soak`]: `lab soak …`, hours of origin restarts and viewer churn, into
 //!   `docs/reliability.md`.
 //! - [`mangle`]: the corpus of nasty streams and the mangler that publishes them.
+//! - [`sim`]: `lab sim`, the cluster by simulation (Zipf viewers, consistent hashing
+//!   over 3, 10 and 100 edges), into `docs/scaling.md`.
 //! - [`report`]: what the reports share (the machine, medians, tables, sections).
 //!
 //! The binaries: `lab` (the benchmarks and the soak, run by `cargo xtask bench` and
@@ -19,6 +21,7 @@ pub mod bench;
 pub mod mangle;
 pub mod peers;
 pub mod report;
+pub mod sim;
 pub mod soak;
 
 use std::path::{Path, PathBuf};

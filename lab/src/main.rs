@@ -1,4 +1,5 @@
-//! `lab bench …` and `lab soak …`: the benchmarks and the soak. Run through
+//! `lab bench …`, `lab soak …` and `lab sim …`: the benchmarks, the soak and the
+//! cluster simulation (`lab/src/sim.rs`). The first two run through
 //! `cargo xtask bench` and `cargo xtask soak`, which take the same options, install
 //! the peers and build the release binaries this one starts first.
 
@@ -6,7 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::{Result, bail};
 
-use flashless_lab::{bench, project_root, soak};
+use flashless_lab::{bench, project_root, sim, soak};
 
 fn main() -> ExitCode {
     // Printed with `{:#}`: the chain names the step and the command.
@@ -27,6 +28,7 @@ fn dispatch() -> Result<()> {
             bench::run(&root, &bench::Args::parse(rest)?)
         }
         Some((command, rest)) if command == "soak" => soak::run(&root, &soak::Args::parse(rest)?),
-        _ => bail!("usage: lab bench|soak [options] (see `cargo xtask help`)"),
+        Some((command, rest)) if command == "sim" => sim::run(&root, &sim::Args::parse(rest)?),
+        _ => bail!("usage: lab bench|soak|sim [options] (see `cargo xtask help`)"),
     }
 }

@@ -17,6 +17,8 @@ const TEST_PACKAGES: &[&str] = &[
     "ffmpeg",
     "rtmpdump",
     "openssl",
+    // The load balancer in front of the cluster test's edges.
+    "haproxy",
 ];
 
 /// The peers `cargo xtask bench` compares with, its publisher, and the browser the

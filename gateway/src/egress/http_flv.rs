@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 
 use axum::body::Body;
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::{Bytes, BytesMut};
@@ -20,6 +20,10 @@ use crate::hooks::Session;
 use crate::hub::{Channel, Feed, MediaTag, Viewer};
 use crate::shutdown::Shutdown;
 
+/// The close code a draining or stopping gateway sends its WS-FLV viewers (RFC 6455's
+/// "going away"): the player reconnects at once, through the balancer, elsewhere.
+/// A standard code, so that players that do not know it still retry (with backoff).
+pub const GOING_AWAY: u16 = 1001;
 /// Messages written per WebSocket flush: one write for a burst, as at start-up.
 const BATCH: usize = 64;
 /// tungstenite fills its whole read buffer with zeros on the first read (128 KiB by
@@ -93,8 +97,9 @@ fn http_flv(start: Vec<Arc<MediaTag>>, viewer: Viewer, shutdown: Shutdown) -> Re
             loop {
                 let item = tokio::select! {
                     item = viewer.next() => item?,
-                    // Ending the body finishes the chunked response cleanly.
-                    _ = shutdown.wait() => return None,
+                    // Ending the body finishes the chunked response cleanly; the
+                    // player reconnects, through the balancer, to another gateway.
+                    _ = shutdown.wait_drain() => return None,
                 };
                 if let Feed::Tag(media) = item {
                     viewer
@@ -155,8 +160,11 @@ async fn websocket(
                     break;
                 }
             }
-            _ = shutdown.wait() => {
-                let _ = tx.send(Message::Close(None)).await;
+            _ = shutdown.wait_drain() => {
+                let _ = tx.send(Message::Close(Some(CloseFrame {
+                    code: GOING_AWAY,
+                    reason: "draining".into(),
+                }))).await;
                 break;
             }
             msg = rx.next() => match msg {

@@ -31,6 +31,8 @@ pub enum Endpoint {
     Metrics,
     /// `POST /api/reload`: always needs the admin token; without one configured it is off.
     Reload,
+    /// `POST /api/drain`: as `Reload`.
+    Drain,
 }
 
 /// The answer to a request that may not read `endpoint`; `None` when it may.
@@ -41,7 +43,7 @@ pub fn refusal(
     headers: &HeaderMap,
 ) -> Option<Response> {
     let private = match endpoint {
-        Endpoint::Metrics | Endpoint::Reload => true,
+        Endpoint::Metrics | Endpoint::Reload | Endpoint::Drain => true,
         Endpoint::Channels => app.auth.requires(Action::Play),
     };
     if !private {
@@ -56,6 +58,12 @@ pub fn refusal(
             return Some(error(
                 StatusCode::FORBIDDEN,
                 "reloading over HTTP needs an admin_token in the configuration (or send SIGHUP)",
+            ));
+        }
+        (None, Endpoint::Drain) => {
+            return Some(error(
+                StatusCode::FORBIDDEN,
+                "draining over HTTP needs an admin_token in the configuration (or send SIGTERM)",
             ));
         }
         (None, _) => return None,

@@ -1,4 +1,5 @@
-//! `/api/channels` (JSON), `/metrics` (Prometheus text) and `/healthz`.
+//! `/api/channels` (JSON), `/metrics` (Prometheus text), `/healthz`, and the
+//! operator's `POST /api/reload` and `POST /api/drain`.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -299,8 +300,40 @@ fn label_value(value: &str) -> String {
     out
 }
 
-pub async fn healthz() -> &'static str {
-    "ok\n"
+/// `200 ok` while the gateway takes viewers; `503 draining` once it drains, so that a
+/// balancer's health check takes it out while its viewers move.
+pub async fn healthz(State(app): State<Arc<AppState>>) -> Response {
+    if app.shutdown.is_draining() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "draining\n").into_response();
+    }
+    "ok\n".into_response()
+}
+
+/// `POST /api/drain` on the public listener.
+pub async fn drain(State(app): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    drain_from(&app, Door::Public, &headers)
+}
+
+/// `POST /api/drain` on the admin listener.
+pub async fn admin_drain(State(app): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    drain_from(&app, Door::Admin, &headers)
+}
+
+/// Starts draining, as SIGTERM does: `202` with the viewers still connected (they are
+/// being told to go); the gateway exits once they are gone or at `drain_timeout`.
+fn drain_from(app: &AppState, door: Door, headers: &HeaderMap) -> Response {
+    if let Some(refused) = admin::refusal(app, door, Endpoint::Drain, headers) {
+        return refused;
+    }
+    if app.trigger.drain() {
+        tracing::info!("POST /api/drain: draining");
+    }
+    let viewers: usize = app.hub.list().iter().map(|c| c.viewer_count()).sum();
+    (
+        StatusCode::ACCEPTED,
+        Json(serde_json::json!({ "draining": true, "viewers": viewers })),
+    )
+        .into_response()
 }
 
 #[cfg(test)]

@@ -59,6 +59,17 @@ async fn serve(
     headers: &HeaderMap,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
+    // A draining gateway takes no new viewer: the balancer (retrying on 503, or
+    // once /healthz has told it) sends the viewer to another.
+    if app.shutdown.is_draining() {
+        return cors(
+            error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "draining: try another gateway",
+            ),
+            headers,
+        );
+    }
     // Before admission: a page of a foreign origin is refused whatever its token.
     if !app.origins.allowed(headers) {
         app.hub.denied.count(Reason::Origin);

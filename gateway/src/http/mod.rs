@@ -23,7 +23,7 @@ use crate::config::{Admin, ConnLimits};
 use crate::egress::hls::Hls;
 use crate::hub::Hub;
 use crate::reload::Reloader;
-use crate::shutdown::Shutdown;
+use crate::shutdown::{Shutdown, Trigger};
 
 pub use listener::{Peer, serve, tls_acceptor};
 
@@ -32,8 +32,11 @@ pub struct AppState {
     /// The RTMP listener's port, to tell viewers the RTMP URL of a channel.
     pub rtmp_port: Option<u16>,
     pub started: Instant,
-    /// Ends viewers' streams on shutdown, so they close cleanly instead of being cut.
+    /// Ends viewers' streams on draining and shutdown, so they close cleanly instead
+    /// of being cut; while draining, no new viewer is taken and `/healthz` says 503.
     pub shutdown: Shutdown,
+    /// Starts draining (`POST /api/drain`).
+    pub trigger: Arc<Trigger>,
     pub auth: Policy,
     /// Which web pages may read streams.
     pub origins: Origins,
@@ -62,6 +65,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/{app}/{stream}/{file}", get(hls::file))
         .route("/api/channels", get(api::channels))
         .route("/api/reload", post(api::reload))
+        .route("/api/drain", post(api::drain))
         .route("/metrics", get(api::metrics))
         .route("/healthz", get(api::healthz))
         .with_state(state)
@@ -72,6 +76,7 @@ pub fn admin_router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/api/channels", get(api::admin_channels))
         .route("/api/reload", post(api::admin_reload))
+        .route("/api/drain", post(api::admin_drain))
         .route("/metrics", get(api::admin_metrics))
         .route("/healthz", get(api::healthz))
         .with_state(state)

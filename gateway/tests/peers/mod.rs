@@ -183,6 +183,13 @@ impl Gateway {
         Gateway(or_fail(lab::Gateway::start(cmd, extra, None)))
     }
 
+    /// On the `(http, rtmp)` ports given: restarted where a balancer looks for it.
+    pub fn start_on(ports: (u16, u16), extra: &[&str]) -> Gateway {
+        let mut cmd = flashless();
+        cmd.env("RUST_LOG", "flashless=debug,flashless_gateway=debug,warn");
+        Gateway(or_fail(lab::Gateway::start_on(cmd, ports, extra, None)))
+    }
+
     pub fn get(&self, path: &str) -> (u16, String) {
         or_fail(self.0.get(path))
     }
@@ -205,6 +212,11 @@ impl Gateway {
     /// Stops the gateway with `signal` and returns how it exited and how long it took.
     pub fn stop(self, signal: &str) -> (ExitStatus, Duration) {
         or_fail(self.0.stop(signal))
+    }
+
+    /// Waits for the gateway to exit by itself: how it exited, how long it took, its log.
+    pub fn exit(self, limit: Duration) -> (ExitStatus, Duration, String) {
+        or_fail(self.0.exit(limit))
     }
 
     /// The log once it says `what` (a socket closes a moment before the reason is

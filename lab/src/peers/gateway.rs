@@ -23,7 +23,18 @@ impl Gateway {
     /// Runs `flashless` (`base`: the binary, with any environment) as `serve --http …
     /// --rtmp … extra…`, its output in `dir/gateway.log` (a temporary directory
     /// when `dir` is `None`), and waits until it listens.
-    pub fn start(mut base: Command, extra: &[&str], dir: Option<&Path>) -> Result<Gateway> {
+    pub fn start(base: Command, extra: &[&str], dir: Option<&Path>) -> Result<Gateway> {
+        Gateway::start_on(base, (free_port()?, free_port()?), extra, dir)
+    }
+
+    /// As [`Gateway::start`], on the `(http, rtmp)` ports given: a gateway restarted
+    /// where a load balancer looks for it.
+    pub fn start_on(
+        mut base: Command,
+        (http, rtmp): (u16, u16),
+        extra: &[&str],
+        dir: Option<&Path>,
+    ) -> Result<Gateway> {
         let (temp, dir) = match dir {
             Some(dir) => (None, dir.to_owned()),
             None => {
@@ -33,7 +44,6 @@ impl Gateway {
             }
         };
         let log = dir.join("gateway.log");
-        let (http, rtmp) = (free_port()?, free_port()?);
         let log_file =
             std::fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
         base.args([
@@ -116,6 +126,20 @@ impl Gateway {
         let started = Instant::now();
         let status = self.guard.signal(signal, Duration::from_secs(15))?;
         Ok((status, started.elapsed()))
+    }
+
+    /// Waits for the gateway to exit by itself (a drain): how it exited, how long it
+    /// took, and its log (whose directory goes with the gateway).
+    pub fn exit(self, limit: Duration) -> Result<(ExitStatus, Duration, String)> {
+        let started = Instant::now();
+        let log = self.log.clone();
+        let status = self.guard.wait(limit)?;
+        let took = started.elapsed();
+        Ok((
+            status,
+            took,
+            std::fs::read_to_string(log).unwrap_or_default(),
+        ))
     }
 
     pub fn log_text(&self) -> String {

@@ -1,5 +1,5 @@
 //! The harness that starts real peers: nginx with the RTMP and stream modules, ffmpeg,
-//! ffprobe, openssl, node-media-server and the `flashless` binary, on free loopback
+//! ffprobe, openssl, node-media-server, HAProxy and the `flashless` binary, on free loopback
 //! ports, each behind a [`Guard`] that kills it when dropped, also when a test fails
 //! or a benchmark stops half-way. One copy, used by the gateway's integration tests,
 //! the benchmarks and the soak.
@@ -8,6 +8,7 @@
 
 mod ffmpeg;
 mod gateway;
+mod haproxy;
 mod nginx;
 mod process;
 mod server;
@@ -17,6 +18,7 @@ pub use ffmpeg::{
     CLIP_ARGS, Probe, clip, ffprobe, ffprobe_streams, publish_clip, publish_test_stream,
 };
 pub use gateway::{Gateway, http_get};
+pub use haproxy::{Edge, Haproxy};
 pub use nginx::{NginxRtmp, TlsTerminator};
 pub use process::{
     CLIENT_CORE, Guard, OPEN_FILES, SERVER_CORE, TempDir, free_port, pinned, rss_kib, run_logged,

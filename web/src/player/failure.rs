@@ -7,6 +7,9 @@ use js_sys::Object;
 
 use crate::js::{self, set};
 
+/// RFC 6455's "going away": what a draining gateway closes its WS-FLV viewers with.
+pub const GOING_AWAY: u16 = 1001;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     Network,
@@ -63,6 +66,26 @@ impl Failure {
             http_status: Some(status),
             ..Failure::network(details)
         }
+    }
+
+    /// A WebSocket closed by the server with `code` that is not a policy code: 1000 the
+    /// stream ended, 1001 ("going away") the gateway drains and the viewer should move
+    /// to another at once, anything else a lost connection.
+    pub fn close(code: u16) -> Failure {
+        let details = match code {
+            1000 => "ended",
+            GOING_AWAY => "draining",
+            _ => "connection",
+        };
+        Failure {
+            close_code: Some(code),
+            ..Failure::network(details)
+        }
+    }
+
+    /// The gateway asked the viewer to reconnect elsewhere: not a failure, no backoff.
+    pub fn is_move(&self) -> bool {
+        self.details == "draining"
     }
 
     /// A WebSocket the server closed with a policy code: 1008, or 4000–4999 with
@@ -138,5 +161,19 @@ mod tests {
         assert!(Failure::policy_close(1008).is_some_and(|f| f.fatal_by_default()));
         assert!(Failure::policy_close(1000).is_none());
         assert!(Failure::policy_close(1006).is_none());
+        assert!(Failure::policy_close(1001).is_none());
+    }
+
+    #[test]
+    fn going_away_is_a_move_and_other_closes_are_not() {
+        let moved = Failure::close(1001);
+        assert_eq!(moved.details, "draining");
+        assert_eq!(moved.close_code, Some(1001));
+        assert!(moved.is_move() && !moved.fatal_by_default());
+        assert_eq!(Failure::close(1000).details, "ended");
+        assert!(!Failure::close(1000).is_move());
+        assert_eq!(Failure::close(1006).details, "connection");
+        assert!(!Failure::close(1006).is_move());
+        assert!(!Failure::http(503).is_move());
     }
 }

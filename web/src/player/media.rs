@@ -32,6 +32,8 @@ const MAX_QUEUED_BYTES: usize = 16 << 20;
 /// is moved (with `timestampOffset`) to continue at the buffered end.
 const REJOIN_AHEAD: f64 = 2.0;
 const REJOIN_BEHIND: f64 = 12.0;
+/// Once the GOP is known, further behind than a GOP and this is another timeline.
+const REJOIN_GOP_MARGIN: f64 = 0.5;
 
 enum Op {
     Append { data: Uint8Array, fragment: bool },
@@ -72,6 +74,10 @@ pub struct Media {
     /// `timestampOffset` for the media of the current connection.
     offset: f64,
     check_offset: bool,
+    /// The connection's last video keyframe (stream ms) and the time between the last
+    /// two (s): how far behind a reconnect to the same server may start.
+    last_keyframe_ms: Option<f64>,
+    gop_s: Option<f64>,
     /// End of the newest media queued, on the `<video>`'s timeline (s).
     pub newest_end: f64,
     /// A track's init came after the SourceBuffers were created without it.
@@ -119,6 +125,8 @@ impl Media {
             held_from_ms: None,
             offset: 0.0,
             check_offset: false,
+            last_keyframe_ms: None,
+            gop_s: None,
             newest_end: f64::NAN,
             late_track: false,
             _listeners: vec![on_open, on_close],
@@ -149,6 +157,8 @@ impl Media {
     /// does not fit there by itself.
     pub fn rejoin(&mut self) {
         self.check_offset = true;
+        // The next connection's timestamps may be of another timeline.
+        self.last_keyframe_ms = None;
     }
 
     /// The codecs strings of the playing tracks, video first.
@@ -238,10 +248,16 @@ impl Media {
             self.check_offset = false;
             if let Some(end) = buffered_end {
                 let start = start_ms / 1000.0 + self.offset;
-                if start > end + REJOIN_AHEAD || start < end - REJOIN_BEHIND {
+                if !rejoins_in_place(start, end, self.gop_s) {
                     self.offset = end - start_ms / 1000.0;
                 }
             }
+        }
+        if track == Track::Video && keyframe {
+            if let Some(last) = self.last_keyframe_ms.filter(|&l| start_ms > l) {
+                self.gop_s = Some((start_ms - last) / 1000.0);
+            }
+            self.last_keyframe_ms = Some(start_ms);
         }
         let offset = self.offset;
         let b = &mut self.buffers[index(track)];
@@ -562,6 +578,18 @@ fn is_quota(e: &JsValue) -> bool {
     js::get(e, "name").as_string().as_deref() == Some("QuotaExceededError")
 }
 
+/// Whether a reconnection's first media, starting at `start` on the `<video>`'s
+/// timeline, stays where it is against the buffered `end`: the same server's timeline
+/// goes on, its start-up burst beginning at most a GOP back (the GOP since its last
+/// keyframe). Further back (another gateway behind the balancer, whose timeline began
+/// when it started pulling the channel) or far ahead, it is moved to continue at `end`.
+fn rejoins_in_place(start: f64, end: f64, gop_s: Option<f64>) -> bool {
+    let behind = gop_s.map_or(REJOIN_BEHIND, |g| {
+        (g + REJOIN_GOP_MARGIN).min(REJOIN_BEHIND)
+    });
+    start <= end + REJOIN_AHEAD && start >= end - behind
+}
+
 fn index(track: Track) -> usize {
     match track {
         Track::Video => 0,
@@ -571,7 +599,24 @@ fn index(track: Track) -> usize {
 
 #[cfg(test)]
 mod tests {
-    use super::mdat_payload;
+    use super::{mdat_payload, rejoins_in_place};
+
+    #[test]
+    fn a_rejoin_stays_within_a_gop_back_and_moves_from_another_timeline() {
+        // The same server: its burst starts at its last keyframe, within a GOP.
+        assert!(rejoins_in_place(9.2, 10.0, Some(1.0)));
+        assert!(rejoins_in_place(11.0, 10.0, Some(1.0)));
+        // Another edge's timeline, 5 s behind: moved to continue at the end.
+        assert!(!rejoins_in_place(5.0, 10.0, Some(1.0)));
+        // GOP unknown (audio only): the old 12 s window.
+        assert!(rejoins_in_place(5.0, 10.0, None));
+        assert!(!rejoins_in_place(-3.0, 10.0, None));
+        // Far ahead: moved back.
+        assert!(!rejoins_in_place(13.0, 10.0, Some(1.0)));
+        // Long GOPs keep the window, capped at 12 s.
+        assert!(rejoins_in_place(1.0, 10.0, Some(20.0)));
+        assert!(!rejoins_in_place(-3.0, 10.0, Some(20.0)));
+    }
 
     #[test]
     fn finds_the_mdat_payload_after_the_moof() {

@@ -285,6 +285,9 @@ struct Core {
     listeners: Vec<Listener>,
     /// Failed connections since the last one that delivered data.
     attempt: u32,
+    /// Reconnected at once because the gateway drains, and no data since: a second
+    /// "move" before any data is a failure like any other (no loop without backoff).
+    moved: bool,
     ever_connected: bool,
     last_bytes_ms: f64,
     tag_errors: u32,
@@ -348,6 +351,7 @@ impl Core {
             start_timer: None,
             listeners: Vec::new(),
             attempt: 0,
+            moved: false,
             ever_connected: false,
             last_bytes_ms: now_ms(),
             tag_errors: 0,
@@ -423,6 +427,7 @@ impl Core {
         self.played = false;
         self.ever_connected = false;
         self.attempt = 0;
+        self.moved = false;
         self.connect();
         Ok(())
     }
@@ -471,12 +476,13 @@ impl Core {
         }
         self.last_bytes_ms = now_ms();
         self.counters.bytes += bytes.len() as f64;
-        if self.attempt > 0 {
+        if self.attempt > 0 || self.moved {
             let o = Object::new();
             set(&o, "attempt", self.attempt);
             self.outbox.push(("reconnected", o.into()));
             self.counters.reconnects += 1;
             self.attempt = 0;
+            self.moved = false;
         }
         self.ever_connected = true;
         let mut outputs = Vec::new();
@@ -628,12 +634,20 @@ impl Core {
         }
         self.retired = self.transport.take();
         self.generation = self.generation.wrapping_add(1);
-        self.attempt += 1;
-        let Some(delay) = self
-            .retry
-            .delay_ms(self.attempt, &failure, js_sys::Math::random())
-        else {
-            return self.fail(failure);
+        // A draining gateway said "go elsewhere": at once, through the balancer, not
+        // counted against the retry policy.
+        let delay = if retry::at_once(&failure, self.moved) {
+            self.moved = true;
+            0.0
+        } else {
+            self.attempt += 1;
+            let Some(delay) =
+                self.retry
+                    .delay_ms(self.attempt, &failure, js_sys::Math::random(), self.moved)
+            else {
+                return self.fail(failure);
+            };
+            delay
         };
         let o = Object::new();
         set(&o, "attempt", self.attempt);

@@ -118,15 +118,7 @@ fn websocket(
             };
             return with(&core, |c| c.on_end(generation, f));
         }
-        let details = if ev.code() == 1000 {
-            "ended"
-        } else {
-            "connection"
-        };
-        let closed = Failure {
-            close_code: Some(ev.code()),
-            ..Failure::network(details)
-        };
+        let closed = Failure::close(ev.code());
         if opened.get() {
             return with(&core, |c| c.on_end(generation, closed));
         }
