@@ -182,6 +182,9 @@ async fn the_drain_api_leaves_health_refuses_newcomers_and_ends_by_the_deadline(
     );
     tokio::task::block_in_place(|| gw.wait_live("cam"));
     assert_eq!(gw.get("/healthz"), (200, "ok\n".to_owned()));
+    // An HLS player too: its producer is a viewer of the channel until the drain.
+    let (status, body) = tokio::task::block_in_place(|| gw.get("/live/cam/index.m3u8"));
+    assert_eq!(status, 200, "{body}");
     let _stuck = stuck_viewer(gw.http).await;
     let ws = close_of(&gw.ws_url("cam")).await;
     // Long enough for the stuck viewer's buffers to fill (8 Mbit/s of padded video),
@@ -210,9 +213,11 @@ async fn the_drain_api_leaves_health_refuses_newcomers_and_ends_by_the_deadline(
     assert_eq!(close, Some((CloseCode::Away, "draining".to_owned())));
     tokio::task::block_in_place(|| {
         assert_eq!(gw.get("/healthz"), (503, "draining\n".to_owned()));
-        let (status, body) = gw.get("/live/cam.flv");
-        assert_eq!(status, 503, "{body}");
-        assert!(body.contains("draining"), "{body}");
+        for path in ["/live/cam.flv", "/live/cam/index.m3u8"] {
+            let (status, body) = gw.get(path);
+            assert_eq!(status, 503, "{path}: {body}");
+            assert!(body.contains("draining"), "{path}: {body}");
+        }
         // The RTMP listener is closed.
         assert!(TcpStream::connect(("127.0.0.1", gw.rtmp)).is_err());
     });

@@ -138,7 +138,9 @@ impl Hls {
                         return;
                     }
                 }
-                _ = shutdown.wait() => break,
+                // Draining: HLS players are refused from now on (`http::hls`), so the
+                // producer, a viewer of its channel, goes at once too.
+                _ = shutdown.wait_drain() => break,
             }
         }
         self.retire(&producer);

@@ -44,6 +44,18 @@ pub async fn file(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Response {
+    // Draining: every request of an HLS player (which holds no connection to close)
+    // answers 503, so that the balancer retries it on another gateway, which numbers
+    // its segments from the same clock.
+    if app.shutdown.is_draining() {
+        return cors(
+            error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "draining: try another gateway",
+            ),
+            &headers,
+        );
+    }
     let Some(resource) = Resource::parse(&file) else {
         return error(StatusCode::NOT_FOUND, "no such HLS file");
     };
