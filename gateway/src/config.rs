@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+mod quantity;
+
 use crate::access::origin::Origins;
 use crate::access::proxy::BadNetwork;
 use crate::access::webhook::{self, Webhook};
@@ -18,6 +20,7 @@ use crate::hub::Limits;
 use crate::hub::name::{self, BadName};
 use crate::ingest::{UpstreamSpec, pattern};
 use flashless_core::rtmp::session::SessionLimits;
+use quantity::Quantity;
 use toml::Spanned;
 
 /// What was wrong with the configuration, and where: the file and line, the key or
@@ -86,6 +89,12 @@ pub enum ConfigError {
     PullMatch(String),
     #[error("[[pull]] source {0:?}: put {{name}} where the channel's name goes")]
     PullWithoutName(String),
+    #[error("[record] {key} = {value}: {reason}")]
+    Record {
+        key: &'static str,
+        value: String,
+        reason: &'static str,
+    },
     /// An error in one entry of the file, with its line.
     #[error("in {}, line {line}: {error}", path.display())]
     At {
@@ -255,6 +264,21 @@ struct File {
     pulls: Vec<PullSection>,
     #[serde(default)]
     hooks: HooksSection,
+    #[serde(default)]
+    record: RecordSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RecordSection {
+    dir: Option<PathBuf>,
+    segment: Option<Spanned<Quantity>>,
+    part: Option<Spanned<Quantity>>,
+    keep: Option<Spanned<Quantity>>,
+    max_bytes: Option<Spanned<Quantity>>,
+    /// Channel name globs recorded, published ones included.
+    #[serde(rename = "match")]
+    patterns: Option<Spanned<Vec<String>>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -335,6 +359,8 @@ struct ChannelSection {
     #[serde(default)]
     on_demand: bool,
     idle_timeout: Option<f64>,
+    #[serde(default)]
+    record: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -344,6 +370,8 @@ struct PullSection {
     pattern: Spanned<String>,
     source: Spanned<String>,
     idle_timeout: Option<f64>,
+    #[serde(default)]
+    record: bool,
 }
 
 /// The resolved configuration.
@@ -370,6 +398,52 @@ pub struct Settings {
     pub proxies: TrustedProxies,
     /// RTMP clients must pass SWF verification with this SWF.
     pub swf_verify: Option<SwfIdentity>,
+    /// What is recorded, where, and for how long.
+    pub record: RecordSettings,
+}
+
+/// The `[record]` section, and the channels and patterns marked `record = true`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordSettings {
+    pub dir: PathBuf,
+    /// About how long each file is: a new one starts at the first keyframe past it.
+    pub segment: Duration,
+    /// How often a file grows: each part is written whole once it is complete.
+    pub part: Duration,
+    /// Files older than this are deleted.
+    pub keep: Option<Duration>,
+    /// The oldest files are deleted while all together exceed this.
+    pub max_bytes: Option<u64>,
+    /// Channels recorded by name (`[[channel]] record = true`).
+    pub channels: Vec<String>,
+    /// … and by glob (`[[pull]] record = true`, `[record] match`).
+    pub patterns: Vec<String>,
+}
+
+impl Default for RecordSettings {
+    /// MediaMTX's defaults for its fMP4 recordings: hour-long files growing each second.
+    fn default() -> Self {
+        RecordSettings {
+            dir: PathBuf::from("recordings"),
+            segment: Duration::from_secs(3600),
+            part: Duration::from_secs(1),
+            keep: None,
+            max_bytes: None,
+            channels: Vec::new(),
+            patterns: Vec::new(),
+        }
+    }
+}
+
+impl RecordSettings {
+    /// Whether `channel` is recorded.
+    pub fn records(&self, channel: &str) -> bool {
+        self.channels.iter().any(|c| c == channel)
+            || self
+                .patterns
+                .iter()
+                .any(|glob| pattern::glob_matches(glob, channel))
+    }
 }
 
 /// Who may read `/api/channels` and `/metrics`, and where.
@@ -593,12 +667,14 @@ impl Settings {
                 }
                 (None, None) => None,
             },
+            record: RecordSettings::default(),
             proxies: if args.trusted_proxies.is_empty() {
                 TrustedProxies::parse(&file.server.trusted_proxies.unwrap_or_default())?
             } else {
                 TrustedProxies::parse(&args.trusted_proxies)?
             },
         };
+        settings.record = record_settings(&file.record, &at)?;
         let proxy_protocol = args.proxy_protocol || file.server.proxy_protocol.unwrap_or(false);
         if proxy_protocol && settings.proxies.is_empty() {
             return Err(ConfigError::ProxyProtocolWithoutProxies);
@@ -611,6 +687,10 @@ impl Settings {
                 seconds("idle_timeout", c.idle_timeout, DEFAULT_IDLE_TIMEOUT).map_err(&at)?;
             let source = c.source.into_inner();
             check_source("[[channel]] source", &source).map_err(at_source)?;
+            if c.record {
+                let name = name::canonical(c.name.get_ref());
+                settings.record.channels.push(name);
+            }
             settings
                 .add_channel(
                     ChannelSettings {
@@ -627,6 +707,9 @@ impl Settings {
             // The line of the key at fault.
             let at_source = at(p.source.span());
             let at = at(p.pattern.span());
+            if p.record {
+                settings.record.patterns.push(p.pattern.get_ref().clone());
+            }
             let rule = pull_rule(p).map_err(|e| match e {
                 ConfigError::PullMatch(_) => at(e),
                 e => at_source(e),
@@ -808,6 +891,59 @@ fn hook_urls(section: &HooksSection) -> Result<HookUrls, ConfigError> {
     })
 }
 
+/// `[record]`; an error names the key's line.
+fn record_settings<F>(
+    section: &RecordSection,
+    at: &impl Fn(std::ops::Range<usize>) -> F,
+) -> Result<RecordSettings, ConfigError>
+where
+    F: Fn(ConfigError) -> ConfigError,
+{
+    let d = RecordSettings::default();
+    let duration = |key, value: &Option<Spanned<Quantity>>, positive: bool| match value {
+        None => Ok(None),
+        Some(v) => match v.get_ref().duration() {
+            Some(t) if !positive || !t.is_zero() => Ok(Some(t)),
+            _ => Err(at(v.span())(ConfigError::Record {
+                key,
+                value: v.get_ref().to_string(),
+                reason: "not a duration (\"90s\", \"1h\", \"7d\" or a number of seconds)",
+            })),
+        },
+    };
+    let mut patterns = Vec::new();
+    if let Some(globs) = &section.patterns {
+        for glob in globs.get_ref() {
+            if name::check(&glob.replace('*', "x")).is_err() {
+                return Err(at(globs.span())(ConfigError::Record {
+                    key: "match",
+                    value: format!("{glob:?}"),
+                    reason: "a pattern of channel names (letters, digits, '-', '_', '.', '*', one '/')",
+                }));
+            }
+            patterns.push(glob.clone());
+        }
+    }
+    Ok(RecordSettings {
+        dir: section.dir.clone().unwrap_or(d.dir),
+        segment: duration("segment", &section.segment, true)?.unwrap_or(d.segment),
+        part: duration("part", &section.part, true)?.unwrap_or(d.part),
+        keep: duration("keep", &section.keep, true)?,
+        max_bytes: match &section.max_bytes {
+            None => None,
+            Some(v) => Some(v.get_ref().bytes().ok_or_else(|| {
+                at(v.span())(ConfigError::Record {
+                    key: "max_bytes",
+                    value: v.get_ref().to_string(),
+                    reason: "not a size (\"10GB\", \"512MiB\" or a number of bytes)",
+                })
+            })?),
+        },
+        channels: Vec::new(),
+        patterns,
+    })
+}
+
 fn pull_rule(p: PullSection) -> Result<PullRule, ConfigError> {
     let glob = p.pattern.into_inner();
     // The glob with its stars as letters must be a channel name: then so is every match.
@@ -923,6 +1059,44 @@ mod tests {
         let s = load(toml, flags).unwrap();
         assert_eq!(s.http.port(), 9100);
         assert_eq!(s.limits.gop_duration, Duration::from_millis(2500));
+    }
+
+    #[test]
+    fn recording_loads_its_section_and_the_channels_and_patterns_marked() {
+        let s = load(
+            "[record]\ndir = \"/srv/rec\"\nsegment = \"60s\"\npart = 0.5\nkeep = \"7d\"\nmax_bytes = \"10GB\"\nmatch = [\"pub-*\"]\n\
+             [[channel]]\nname = \"live/cam\"\nsource = \"rtmp://10.0.0.5/live/cam\"\nrecord = true\n\
+             [[channel]]\nname = \"other\"\nsource = \"rtmp://10.0.0.5/live/other\"\n\
+             [[pull]]\nmatch = \"site/*\"\nsource = \"rtmp://10.0.0.6/site/{name}\"\nrecord = true\n",
+            ServeArgs::default(),
+        )
+        .unwrap();
+        let r = &s.record;
+        assert_eq!(r.dir, PathBuf::from("/srv/rec"));
+        assert_eq!(
+            (r.segment, r.part),
+            (Duration::from_secs(60), Duration::from_millis(500))
+        );
+        assert_eq!(r.keep, Some(Duration::from_secs(7 * 86_400)));
+        assert_eq!(r.max_bytes, Some(10_000_000_000));
+        assert!(r.records("cam") && r.records("site/a") && r.records("pub-1"));
+        assert!(!r.records("other") && !r.records("site") && !r.records("pub"));
+        // Nothing marked: nothing recorded, MediaMTX's lengths.
+        let d = load("", ServeArgs::default()).unwrap().record;
+        assert!(!d.records("cam"));
+        assert_eq!(d.segment, Duration::from_secs(3600));
+        for (text, key, line) in [
+            ("[record]\nkeep = \"7 weeks\"\n", "keep", 2),
+            ("[record]\ndir = \"x\"\n\nsegment = 0\n", "segment", 4),
+            ("[record]\nmax_bytes = \"lots\"\n", "max_bytes", 2),
+            ("[record]\nmatch = [\"../*\"]\n", "match", 2),
+        ] {
+            let err = format!("{:#}", load(text, ServeArgs::default()).unwrap_err());
+            assert!(
+                err.contains(key) && err.contains(&format!("line {line}")),
+                "{err}"
+            );
+        }
     }
 
     #[test]
