@@ -97,7 +97,10 @@ pub fn list(root: &Path, channel: Option<&str>, durations: &Durations) -> Vec<Re
     if channel.is_none() {
         durations.forget_missing(&present);
     }
-    out.sort_by(|a, b| (a.start_unix, &a.path).cmp(&(b.start_unix, &b.path)));
+    // Two files started in one second: the one written first is the older.
+    out.sort_by(|a, b| {
+        (a.start_unix, a.modified, &a.path).cmp(&(b.start_unix, b.modified, &b.path))
+    });
     out
 }
 
