@@ -3,8 +3,8 @@
 //! stop (their viewers end), changed ones get a new upstream while their viewers stay
 //! and wait through the switch; every other channel and its viewers are left alone.
 //! The `[[pull]]` rules, the origin, the event hooks and what is recorded are
-//! replaced too. A file that does not load is refused whole, with the error naming its line, and the running
-//! configuration stays.
+//! replaced too. A file that does not load is refused whole, with the error naming
+//! its line, and the running configuration stays.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
