@@ -348,3 +348,82 @@ fn retention_by_size_deletes_the_oldest_files() {
     assert!(list.iter().all(|r| r["path"] != first.as_str()), "{list:?}");
     gateway.log_saying("reason=\"max_bytes\"");
 }
+
+/// The `.mp4` files under `dir`, sorted.
+fn files_in(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|entries| entries.map(|e| e.expect("an entry").path()).collect())
+        .unwrap_or_default();
+    files.sort();
+    files
+}
+
+/// Waits until `dir` holds `n` files.
+fn wait_files(dir: &Path, n: usize, what: &str) -> Vec<PathBuf> {
+    let started = Instant::now();
+    loop {
+        let files = files_in(dir);
+        if files.len() >= n {
+            return files;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{what}: {files:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_publisher_that_leaves_ends_its_file_and_a_reload_stops_and_starts_recording() {
+    let dir = TempDir::new("record-reload");
+    let root = dir.path("rec");
+    let recorded = format!(
+        "[record]\ndir = {root:?}\nsegment = \"60s\"\npart = \"0.5s\"\nmatch = [\"cam\"]\n"
+    );
+    let file = config(&dir, &recorded);
+    let gateway = Gateway::start(&["--no-demo", "--config", &file]);
+    let cam = root.join("cam");
+
+    // A session's file ends with it; the next session starts a new one.
+    let publisher = ffmpeg_publish(&gateway.rtmp_url("cam"), &[]);
+    gateway.wait_live("cam");
+    wait_files(&cam, 1, "the first session's file");
+    std::thread::sleep(Duration::from_secs(2));
+    drop(publisher);
+    gateway.log_saying("recording segment done");
+    let _publisher = ffmpeg_publish(&gateway.rtmp_url("cam"), &[]);
+    let files = wait_files(&cam, 2, "the second session's file");
+    assert!(decode_errors(&files[0]).is_empty());
+    let (_, first) = probe_times(&files[0]);
+    assert!(first > 1.5, "{first}");
+
+    // Recording off: the file being written ends, no new one starts.
+    config(&dir, &recorded.replace("match = [\"cam\"]\n", ""));
+    let hup = Command::new("kill")
+        .args(["-HUP", &gateway.pid().to_string()])
+        .status()
+        .expect("kill -HUP");
+    assert!(hup.success());
+    gateway.log_saying("recording stopped");
+    std::thread::sleep(Duration::from_secs(2));
+    let files = files_in(&cam);
+    assert_eq!(files.len(), 2, "{files:?}");
+    assert!(decode_errors(&files[1]).is_empty());
+    let size = std::fs::metadata(&files[1]).expect("the file").len();
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(
+        std::fs::metadata(&files[1]).expect("the file").len(),
+        size,
+        "still written"
+    );
+
+    // And on again.
+    config(&dir, &recorded);
+    let hup = Command::new("kill")
+        .args(["-HUP", &gateway.pid().to_string()])
+        .status()
+        .expect("kill -HUP");
+    assert!(hup.success());
+    wait_files(&cam, 3, "a file after recording is on again");
+}
