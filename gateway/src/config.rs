@@ -264,8 +264,7 @@ struct File {
     pulls: Vec<PullSection>,
     #[serde(default)]
     hooks: HooksSection,
-    #[serde(default)]
-    record: RecordSection,
+    record: Option<RecordSection>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -418,6 +417,9 @@ pub struct RecordSettings {
     pub channels: Vec<String>,
     /// … and by glob (`[[pull]] record = true`, `[record] match`).
     pub patterns: Vec<String>,
+    /// A `[record]` section or a `record = true` is there: `/api/recordings` and
+    /// `/recordings/` serve the directory (else they list and serve nothing).
+    pub enabled: bool,
 }
 
 impl Default for RecordSettings {
@@ -431,6 +433,7 @@ impl Default for RecordSettings {
             max_bytes: None,
             channels: Vec::new(),
             patterns: Vec::new(),
+            enabled: false,
         }
     }
 }
@@ -674,7 +677,10 @@ impl Settings {
                 TrustedProxies::parse(&args.trusted_proxies)?
             },
         };
-        settings.record = record_settings(&file.record, &at)?;
+        settings.record = match &file.record {
+            Some(section) => record_settings(section, &at)?,
+            None => RecordSettings::default(),
+        };
         let proxy_protocol = args.proxy_protocol || file.server.proxy_protocol.unwrap_or(false);
         if proxy_protocol && settings.proxies.is_empty() {
             return Err(ConfigError::ProxyProtocolWithoutProxies);
@@ -750,6 +756,8 @@ impl Settings {
             };
             settings.add_channel(channel, "--channel")?;
         }
+        let r = &mut settings.record;
+        r.enabled |= !r.channels.is_empty() || !r.patterns.is_empty();
         if settings.limits.viewer_queue < MIN_VIEWER_QUEUE {
             return Err(ConfigError::ViewerQueue(settings.limits.viewer_queue));
         }
@@ -941,6 +949,7 @@ where
         },
         channels: Vec::new(),
         patterns,
+        enabled: true,
     })
 }
 
@@ -1082,8 +1091,9 @@ mod tests {
         assert!(r.records("cam") && r.records("site/a") && r.records("pub-1"));
         assert!(!r.records("other") && !r.records("site") && !r.records("pub"));
         // Nothing marked: nothing recorded, MediaMTX's lengths.
+        assert!(r.enabled);
         let d = load("", ServeArgs::default()).unwrap().record;
-        assert!(!d.records("cam"));
+        assert!(!d.records("cam") && !d.enabled);
         assert_eq!(d.segment, Duration::from_secs(3600));
         for (text, key, line) in [
             ("[record]\nkeep = \"7 weeks\"\n", "keep", 2),

@@ -427,3 +427,24 @@ fn a_publisher_that_leaves_ends_its_file_and_a_reload_stops_and_starts_recording
     assert!(hup.success());
     wait_files(&cam, 3, "a file after recording is on again");
 }
+
+#[test]
+fn without_recording_configured_nothing_is_listed_or_served() {
+    let dir = TempDir::new("record-off");
+    // The default directory, relative to the working directory, with a file in it.
+    let stray = dir.path("recordings/cam");
+    std::fs::create_dir_all(&stray).expect("a directory");
+    std::fs::write(stray.join("cam-20261130T041500Z.mp4"), b"not served").expect("a file");
+    let mut cmd = flashless();
+    cmd.current_dir(dir.path(""));
+    let gateway = or_fail(flashless_lab::peers::Gateway::start(
+        cmd,
+        &["--no-demo"],
+        None,
+    ));
+    let (status, body) = or_fail(gateway.get("/api/recordings"));
+    assert_eq!((status, body.trim()), (200, "[]"));
+    let (status, _, body) = raw_get(gateway.http, "/recordings/cam/cam-20261130T041500Z.mp4", "");
+    assert_eq!(status, 404);
+    assert!(!String::from_utf8_lossy(&body).contains("not served"));
+}

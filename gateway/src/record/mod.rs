@@ -67,14 +67,22 @@ impl Recordings {
 
     /// The recordings on disk, oldest first; only `channel`'s when given. Blocking.
     pub fn list(&self, channel: Option<&str>) -> Vec<Recording> {
-        catalog::list(&self.settings().dir, channel, &self.durations)
+        let settings = self.settings();
+        if !settings.enabled {
+            return Vec::new();
+        }
+        catalog::list(&settings.dir, channel, &self.durations)
     }
 
     /// The file `/recordings/{request}` names, if it is a recording under the
     /// directory (checked part by part, then again after links are resolved). Blocking.
     pub fn file(&self, request: &str) -> Option<PathBuf> {
         let relative = path::relative(request)?;
-        let root = self.settings().dir.canonicalize().ok()?;
+        let settings = self.settings();
+        if !settings.enabled {
+            return None;
+        }
+        let root = settings.dir.canonicalize().ok()?;
         let full = root.join(relative).canonicalize().ok()?;
         (full.starts_with(&root) && full.is_file()).then_some(full)
     }
