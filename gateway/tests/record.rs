@@ -448,3 +448,44 @@ fn without_recording_configured_nothing_is_listed_or_served() {
     assert_eq!(status, 404);
     assert!(!String::from_utf8_lossy(&body).contains("not served"));
 }
+
+#[test]
+fn retention_by_age_deletes_files_older_than_keep() {
+    let dir = TempDir::new("record-age");
+    let root = dir.path("rec");
+    let file = config(
+        &dir,
+        &format!(
+            "[record]\ndir = {root:?}\nsegment = \"1s\"\npart = \"0.5s\"\nkeep = \"2s\"\nmatch = [\"cam\"]\n"
+        ),
+    );
+    let gateway = Gateway::start(&["--no-demo", "--config", &file]);
+    let _publisher = ffmpeg_publish(&gateway.rtmp_url("cam"), &[]);
+    gateway.wait_live("cam");
+    gateway.log_saying("recording segment done");
+    let log = gateway.log_text();
+    let first = log
+        .lines()
+        .find(|l| l.contains("recording segment done"))
+        .and_then(|l| l.split("file=\"").nth(1))
+        .and_then(|f| f.split('"').next())
+        .expect("a finished file in the log")
+        .to_owned();
+    let started = Instant::now();
+    while root.join(&first).exists() {
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "{first} was kept"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // Deleted for its age, about 2 s after it was last written (at the next segment's end).
+    assert!(
+        started.elapsed() >= Duration::from_millis(500),
+        "{:?}",
+        started.elapsed()
+    );
+    gateway.log_saying("reason=\"keep\"");
+    assert!(metric(&gateway, "flashless_recording_deleted_files_total") >= 1.0);
+    assert!(!recordings(&gateway, "").is_empty(), "the newer files stay");
+}
