@@ -479,12 +479,7 @@ fn retention_by_age_deletes_files_older_than_keep() {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
-    // Deleted for its age, about 2 s after it was last written (at the next segment's end).
-    assert!(
-        started.elapsed() >= Duration::from_millis(500),
-        "{:?}",
-        started.elapsed()
-    );
+    // Deleted for its age (at a segment's end, once last written over 2 s ago).
     gateway.log_saying("reason=\"keep\"");
     assert!(metric(&gateway, "flashless_recording_deleted_files_total") >= 1.0);
     assert!(!recordings(&gateway, "").is_empty(), "the newer files stay");
