@@ -61,6 +61,8 @@ pub enum SegmentEvent {
     },
     /// A segment begins; with video its first part starts with a keyframe.
     /// Sequence numbers start at 0 and go up by one per segment, across inits.
+    /// It comes right before the segment's first `Part`, once that part is complete
+    /// (so `start_ms` is exact).
     SegmentStart { sequence: u64, start_ms: f64 },
     /// One part (one or more `moof` + `mdat`), about `part_ms` long;
     /// `independent`: its video starts with a keyframe (always, for audio only).

@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+mod quantity;
+
 use crate::access::origin::Origins;
 use crate::access::proxy::BadNetwork;
 use crate::access::webhook::{self, Webhook};
@@ -18,6 +20,7 @@ use crate::hub::Limits;
 use crate::hub::name::{self, BadName};
 use crate::ingest::{UpstreamSpec, pattern};
 use flashless_core::rtmp::session::SessionLimits;
+use quantity::Quantity;
 use toml::Spanned;
 
 /// What was wrong with the configuration, and where: the file and line, the key or
@@ -90,6 +93,12 @@ pub enum ConfigError {
         "[hls] segment = {segment} s, part = {part} s: a part is 0.1 s or more, and at most half a segment"
     )]
     HlsDurations { segment: f64, part: f64 },
+    #[error("[record] {key} = {value}: {reason}")]
+    Record {
+        key: &'static str,
+        value: String,
+        reason: &'static str,
+    },
     /// An error in one entry of the file, with its line.
     #[error("in {}, line {line}: {error}", path.display())]
     At {
@@ -276,6 +285,7 @@ struct File {
     hooks: HooksSection,
     #[serde(default)]
     hls: HlsSection,
+    record: Option<RecordSection>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -283,6 +293,19 @@ struct File {
 struct HlsSection {
     segment: Option<f64>,
     part: Option<f64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RecordSection {
+    dir: Option<PathBuf>,
+    segment: Option<Spanned<Quantity>>,
+    part: Option<Spanned<Quantity>>,
+    keep: Option<Spanned<Quantity>>,
+    max_bytes: Option<Spanned<Quantity>>,
+    /// Channel name globs recorded, published ones included.
+    #[serde(rename = "match")]
+    patterns: Option<Spanned<Vec<String>>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -364,6 +387,8 @@ struct ChannelSection {
     #[serde(default)]
     on_demand: bool,
     idle_timeout: Option<f64>,
+    #[serde(default)]
+    record: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -373,6 +398,8 @@ struct PullSection {
     pattern: Spanned<String>,
     source: Spanned<String>,
     idle_timeout: Option<f64>,
+    #[serde(default)]
+    record: bool,
 }
 
 /// The resolved configuration.
@@ -402,6 +429,56 @@ pub struct Settings {
     /// RTMP clients must pass SWF verification with this SWF.
     pub swf_verify: Option<SwfIdentity>,
     pub hls: HlsSettings,
+    /// What is recorded, where, and for how long.
+    pub record: RecordSettings,
+}
+
+/// The `[record]` section, and the channels and patterns marked `record = true`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordSettings {
+    pub dir: PathBuf,
+    /// About how long each file is: a new one starts at the first keyframe past it.
+    pub segment: Duration,
+    /// How often a file grows: each part is written whole once it is complete.
+    pub part: Duration,
+    /// Files older than this are deleted.
+    pub keep: Option<Duration>,
+    /// The oldest files are deleted while all together exceed this.
+    pub max_bytes: Option<u64>,
+    /// Channels recorded by name (`[[channel]] record = true`).
+    pub channels: Vec<String>,
+    /// … and by glob (`[[pull]] record = true`, `[record] match`).
+    pub patterns: Vec<String>,
+    /// A `[record]` section or a `record = true` is there: `/api/recordings` and
+    /// `/recordings/` serve the directory (else they list and serve nothing).
+    pub enabled: bool,
+}
+
+impl Default for RecordSettings {
+    /// MediaMTX's defaults for its fMP4 recordings: hour-long files growing each second.
+    fn default() -> Self {
+        RecordSettings {
+            dir: PathBuf::from("recordings"),
+            segment: Duration::from_secs(3600),
+            part: Duration::from_secs(1),
+            keep: None,
+            max_bytes: None,
+            channels: Vec::new(),
+            patterns: Vec::new(),
+            enabled: false,
+        }
+    }
+}
+
+impl RecordSettings {
+    /// Whether `channel` is recorded.
+    pub fn records(&self, channel: &str) -> bool {
+        self.channels.iter().any(|c| c == channel)
+            || self
+                .patterns
+                .iter()
+                .any(|glob| pattern::glob_matches(glob, channel))
+    }
 }
 
 /// How HLS is cut: `/live/<channel>/index.m3u8`.
@@ -650,12 +727,17 @@ impl Settings {
                 }
                 (None, None) => None,
             },
+            record: RecordSettings::default(),
             proxies: if args.trusted_proxies.is_empty() {
                 TrustedProxies::parse(&file.server.trusted_proxies.unwrap_or_default())?
             } else {
                 TrustedProxies::parse(&args.trusted_proxies)?
             },
             hls: hls_settings(args, &file.hls)?,
+        };
+        settings.record = match &file.record {
+            Some(section) => record_settings(section, &at)?,
+            None => RecordSettings::default(),
         };
         let proxy_protocol = args.proxy_protocol || file.server.proxy_protocol.unwrap_or(false);
         if proxy_protocol && settings.proxies.is_empty() {
@@ -669,6 +751,10 @@ impl Settings {
                 seconds("idle_timeout", c.idle_timeout, DEFAULT_IDLE_TIMEOUT).map_err(&at)?;
             let source = c.source.into_inner();
             check_source("[[channel]] source", &source).map_err(at_source)?;
+            if c.record {
+                let name = name::canonical(c.name.get_ref());
+                settings.record.channels.push(name);
+            }
             settings
                 .add_channel(
                     ChannelSettings {
@@ -685,6 +771,9 @@ impl Settings {
             // The line of the key at fault.
             let at_source = at(p.source.span());
             let at = at(p.pattern.span());
+            if p.record {
+                settings.record.patterns.push(p.pattern.get_ref().clone());
+            }
             let rule = pull_rule(p).map_err(|e| match e {
                 ConfigError::PullMatch(_) => at(e),
                 e => at_source(e),
@@ -725,6 +814,8 @@ impl Settings {
             };
             settings.add_channel(channel, "--channel")?;
         }
+        let r = &mut settings.record;
+        r.enabled |= !r.channels.is_empty() || !r.patterns.is_empty();
         if settings.limits.viewer_queue < MIN_VIEWER_QUEUE {
             return Err(ConfigError::ViewerQueue(settings.limits.viewer_queue));
         }
@@ -863,6 +954,60 @@ fn hook_urls(section: &HooksSection) -> Result<HookUrls, ConfigError> {
         on_stop: url("on_stop", &section.on_stop)?,
         on_record_segment: url("on_record_segment", &section.on_record_segment)?,
         timeout: seconds("timeout", section.timeout, hooks::DEFAULT_TIMEOUT)?,
+    })
+}
+
+/// `[record]`; an error names the key's line.
+fn record_settings<F>(
+    section: &RecordSection,
+    at: &impl Fn(std::ops::Range<usize>) -> F,
+) -> Result<RecordSettings, ConfigError>
+where
+    F: Fn(ConfigError) -> ConfigError,
+{
+    let d = RecordSettings::default();
+    let duration = |key, value: &Option<Spanned<Quantity>>, positive: bool| match value {
+        None => Ok(None),
+        Some(v) => match v.get_ref().duration() {
+            Some(t) if !positive || !t.is_zero() => Ok(Some(t)),
+            _ => Err(at(v.span())(ConfigError::Record {
+                key,
+                value: v.get_ref().to_string(),
+                reason: "not a duration (\"90s\", \"1h\", \"7d\" or a number of seconds)",
+            })),
+        },
+    };
+    let mut patterns = Vec::new();
+    if let Some(globs) = &section.patterns {
+        for glob in globs.get_ref() {
+            if name::check(&glob.replace('*', "x")).is_err() {
+                return Err(at(globs.span())(ConfigError::Record {
+                    key: "match",
+                    value: format!("{glob:?}"),
+                    reason: "a pattern of channel names (letters, digits, '-', '_', '.', '*', one '/')",
+                }));
+            }
+            patterns.push(glob.clone());
+        }
+    }
+    Ok(RecordSettings {
+        dir: section.dir.clone().unwrap_or(d.dir),
+        segment: duration("segment", &section.segment, true)?.unwrap_or(d.segment),
+        part: duration("part", &section.part, true)?.unwrap_or(d.part),
+        keep: duration("keep", &section.keep, true)?,
+        max_bytes: match &section.max_bytes {
+            None => None,
+            Some(v) => Some(v.get_ref().bytes().ok_or_else(|| {
+                at(v.span())(ConfigError::Record {
+                    key: "max_bytes",
+                    value: v.get_ref().to_string(),
+                    reason: "not a size (\"10GB\", \"512MiB\" or a number of bytes)",
+                })
+            })?),
+        },
+        channels: Vec::new(),
+        patterns,
+        enabled: true,
     })
 }
 
@@ -1014,6 +1159,45 @@ mod tests {
         for bad in ["part = 0.05", "segment = 1\npart = 0.6"] {
             let err = load(&format!("[hls]\n{bad}\n"), ServeArgs::default()).unwrap_err();
             assert!(format!("{err:#}").contains("[hls]"), "{err:#}");
+        }
+    }
+
+    #[test]
+    fn recording_loads_its_section_and_the_channels_and_patterns_marked() {
+        let s = load(
+            "[record]\ndir = \"/srv/rec\"\nsegment = \"60s\"\npart = 0.5\nkeep = \"7d\"\nmax_bytes = \"10GB\"\nmatch = [\"pub-*\"]\n\
+             [[channel]]\nname = \"live/cam\"\nsource = \"rtmp://10.0.0.5/live/cam\"\nrecord = true\n\
+             [[channel]]\nname = \"other\"\nsource = \"rtmp://10.0.0.5/live/other\"\n\
+             [[pull]]\nmatch = \"site/*\"\nsource = \"rtmp://10.0.0.6/site/{name}\"\nrecord = true\n",
+            ServeArgs::default(),
+        )
+        .unwrap();
+        let r = &s.record;
+        assert_eq!(r.dir, PathBuf::from("/srv/rec"));
+        assert_eq!(
+            (r.segment, r.part),
+            (Duration::from_secs(60), Duration::from_millis(500))
+        );
+        assert_eq!(r.keep, Some(Duration::from_secs(7 * 86_400)));
+        assert_eq!(r.max_bytes, Some(10_000_000_000));
+        assert!(r.records("cam") && r.records("site/a") && r.records("pub-1"));
+        assert!(!r.records("other") && !r.records("site") && !r.records("pub"));
+        // Nothing marked: nothing recorded, MediaMTX's lengths.
+        assert!(r.enabled);
+        let d = load("", ServeArgs::default()).unwrap().record;
+        assert!(!d.records("cam") && !d.enabled);
+        assert_eq!(d.segment, Duration::from_secs(3600));
+        for (text, key, line) in [
+            ("[record]\nkeep = \"7 weeks\"\n", "keep", 2),
+            ("[record]\ndir = \"x\"\n\nsegment = 0\n", "segment", 4),
+            ("[record]\nmax_bytes = \"lots\"\n", "max_bytes", 2),
+            ("[record]\nmatch = [\"../*\"]\n", "match", 2),
+        ] {
+            let err = format!("{:#}", load(text, ServeArgs::default()).unwrap_err());
+            assert!(
+                err.contains(key) && err.contains(&format!("line {line}")),
+                "{err}"
+            );
         }
     }
 

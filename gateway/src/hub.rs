@@ -18,6 +18,7 @@ use flashless_core::stream::{CacheLimits, LiveStream, Media, Role, SkipToKeyfram
 use tokio::sync::{broadcast, watch};
 
 use crate::hooks::Hooks;
+use crate::record::Recordings;
 use crate::shutdown::Shutdown;
 use media_info::MediaInfo;
 
@@ -141,6 +142,8 @@ pub struct Hub {
     pub denied: Denials,
     /// The event hooks publishes and plays notify.
     pub hooks: Arc<Hooks>,
+    /// What is recorded, and the recordings' counters (`record`).
+    pub recordings: Arc<Recordings>,
 }
 
 impl Hub {
@@ -151,6 +154,7 @@ impl Hub {
             summoner: RwLock::new(None),
             denied: Denials::default(),
             hooks: Arc::default(),
+            recordings: Arc::default(),
         }
     }
 
@@ -305,6 +309,9 @@ pub struct Counters {
     /// Tags a lagging viewer skipped.
     pub dropped: AtomicU64,
     pub upstream_sessions: AtomicU64,
+    /// Bytes written to recordings, and recording segments completed.
+    pub recorded_bytes: AtomicU64,
+    pub recorded_segments: AtomicU64,
 }
 
 struct State {
@@ -426,12 +433,25 @@ impl Channel {
 
     /// A new viewer: what to send first (metadata, headers, the GOP) and the live feed after it.
     pub fn subscribe(self: &Arc<Self>) -> (Vec<Arc<MediaTag>>, Viewer) {
+        self.subscribe_as(true)
+    }
+
+    /// The same feed for a recorder, which is no viewer: it is not in the viewer count
+    /// (nor so in caps, `/api/channels` or `/metrics`), and it neither starts nor keeps
+    /// an on-demand pull.
+    pub fn subscribe_recorder(self: &Arc<Self>) -> (Vec<Arc<MediaTag>>, Viewer) {
+        self.subscribe_as(false)
+    }
+
+    fn subscribe_as(self: &Arc<Self>, counted: bool) -> (Vec<Arc<MediaTag>>, Viewer) {
         let s = lock(&self.state);
         // With no GOP cached (none yet, or dropped for size), live media starts at the next keyframe.
         let start = s.stream.start();
         let rx = self.feed.subscribe();
         drop(s);
-        self.viewers.send_modify(|n| *n += 1);
+        if counted {
+            self.viewers.send_modify(|n| *n += 1);
+        }
         (
             start.burst,
             Viewer {
@@ -440,6 +460,7 @@ impl Channel {
                 skip: SkipToKeyframe::new(start.skip_to_keyframe),
                 closed: self.closed.subscribe(),
                 held: None,
+                counted,
             },
         )
     }
@@ -511,6 +532,8 @@ pub struct Viewer {
     closed: watch::Receiver<bool>,
     /// Kept for the viewer's life (its event hooks' session, which says `on_stop` when dropped).
     held: Option<Box<dyn Send + Sync>>,
+    /// In the viewer count (a recorder is not).
+    counted: bool,
 }
 
 impl Viewer {
@@ -576,6 +599,9 @@ impl Viewer {
 
 impl Drop for Viewer {
     fn drop(&mut self) {
+        if !self.counted {
+            return;
+        }
         let mut s = lock(&self.channel.state);
         self.channel
             .viewers

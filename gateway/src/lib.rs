@@ -25,6 +25,7 @@ pub mod hooks;
 pub mod http;
 pub mod hub;
 pub mod ingest;
+pub mod record;
 pub mod reload;
 pub mod rtmp;
 pub mod rtmpt;

@@ -52,6 +52,7 @@ pub async fn run(
     let mut tasks = JoinSet::new();
     tasks.spawn(hub.clone().sweep(shutdown.clone()));
     tasks.spawn(hub.hooks.clone().run(shutdown.clone()));
+    tasks.spawn(crate::record::run(hub.clone(), shutdown.clone()));
     // The configured channels, the demo, the [[pull]] rules and the hooks.
     let reloader = Reloader::start(args, &settings, hub.clone(), shutdown.clone())
         .context("starting the configured channels")?;

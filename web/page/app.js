@@ -15,6 +15,8 @@ let failed = false; // creating the selected channel's player failed: no retries
 let listed = false; // the channel list has been read once
 let unreachable = false; // the last read of the list failed
 let samples = []; // { t, latency, bitrate } for the chart
+let recording = null; // the path of the recording playing instead of the live stream
+let listings = 0; // reads of the channel list
 
 document.body.classList.toggle('embed', embed);
 for (const el of document.querySelectorAll('.host')) el.textContent = location.hostname;
@@ -63,6 +65,8 @@ async function refreshChannels() {
     unreachable = true;
     setState(`Cannot reach the gateway (${e.message}); retrying…`);
   }
+  // The recordings change more slowly: every fifth time.
+  if (++listings % 5 === 0) refreshRecordings();
   setTimeout(refreshChannels, 2000);
 }
 
@@ -127,6 +131,7 @@ function showChannelState(c) {
 
 function watch(name) {
   if (selected === name && name) return;
+  leaveRecording();
   stopPlayer();
   selected = name;
   failed = false;
@@ -136,6 +141,7 @@ function watch(name) {
   if (!name) return setState('Pick a channel');
   setState('Connecting…');
   showUrls(name);
+  refreshRecordings();
   startPlayer();
 }
 
@@ -150,7 +156,7 @@ function stopPlayer() {
 // error, but the browser also logs the refused request in the console.
 // One start at a time: players share the <video>, and destroying a stale one detaches it.
 async function startPlayer() {
-  if (!selected || current || starting || failed || !listed) return;
+  if (!selected || current || starting || failed || !listed || recording) return;
   const name = selected;
   if (!channels.some((c) => c.name === name)) return setState(`No channel “${name}” yet: waiting for it…`);
   const mine = ++generation;
@@ -241,6 +247,75 @@ function showRtmpUrl(c) {
   if (c) $('url-rtmp').textContent = c.urls?.rtmp || '(the RTMP listener is off)';
 }
 
+// ---- the selected channel's recordings: a file played as it is, seekable, not live ----
+
+async function refreshRecordings() {
+  const box = $('recordings');
+  const name = selected;
+  let list = [];
+  if (name && !embed) {
+    try {
+      const response = await fetch(`/api/recordings?channel=${encodeURIComponent(name)}`, { cache: 'no-store' });
+      if (response.ok) list = await response.json();
+    } catch {
+      // No list: the box stays as it was.
+      return;
+    }
+  }
+  if (name !== selected) return;
+  box.hidden = list.length === 0 && !recording;
+  $('recording-list').replaceChildren(
+    ...list.reverse().map((r) => {
+      const li = document.createElement('li');
+      const button = document.createElement('button');
+      button.dataset.path = r.path;
+      button.setAttribute('aria-current', String(r.path === recording));
+      const start = r.start.replace('T', ' ').replace('Z', ' UTC');
+      button.textContent = `${start} · ${fmt(r.duration, 0, ' s')} · ${fmt(r.bytes / 1e6, 1, ' MB')}`;
+      button.addEventListener('click', () => playRecording(r.path));
+      li.append(button);
+      return li;
+    }),
+  );
+}
+
+function playRecording(path) {
+  stopPlayer();
+  recording = path;
+  document.body.classList.add('replay');
+  $('back-live').hidden = false;
+  video.controls = true;
+  video.src = `/recordings/${path.split('/').map(encodeURIComponent).join('/')}`;
+  setState('');
+  for (const b of $('recording-list').querySelectorAll('button')) b.setAttribute('aria-current', String(b.dataset.path === path));
+  startPlayback(generation);
+}
+
+function leaveRecording() {
+  if (!recording) return;
+  recording = null;
+  document.body.classList.remove('replay');
+  $('back-live').hidden = true;
+  video.controls = false;
+  video.removeAttribute('src');
+  video.load();
+  for (const b of $('recording-list').querySelectorAll('button')) b.setAttribute('aria-current', 'false');
+}
+
+function backToLive() {
+  leaveRecording();
+  setState('Connecting…');
+  startPlayer();
+}
+
+$('back-live').addEventListener('click', backToLive);
+$('recordings').addEventListener('toggle', () => {
+  if ($('recordings').open) refreshRecordings();
+});
+video.addEventListener('error', () => {
+  if (recording) setState('Cannot play this recording');
+});
+
 // ---- controls ----
 
 function togglePlay() {
@@ -254,6 +329,7 @@ function toggleMute() {
 }
 
 function goLive() {
+  if (recording) return backToLive();
   current?.player.jumpToLive();
   video.play().catch(() => {});
 }

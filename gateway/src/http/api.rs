@@ -200,6 +200,18 @@ fn render_metrics(app: &AppState) -> Response {
         "Upstream sessions started (reconnects + 1).",
         &|c| c.counters.upstream_sessions.load(Relaxed),
     );
+    family(
+        "recorded_bytes_total",
+        "counter",
+        "Bytes written to the channel's recordings.",
+        &|c| c.counters.recorded_bytes.load(Relaxed),
+    );
+    family(
+        "recorded_segments_total",
+        "counter",
+        "Recording files completed.",
+        &|c| c.counters.recorded_segments.load(Relaxed),
+    );
     let _ = writeln!(
         out,
         "# HELP flashless_sent_bytes_total Media bytes sent to viewers: FLV over HTTP and WebSocket (protocol=\"http\"), tag bodies to RTMP players (protocol=\"rtmp\"), HLS files (protocol=\"hls\").\n# TYPE flashless_sent_bytes_total counter"
@@ -257,6 +269,30 @@ fn render_metrics(app: &AppState) -> Response {
         let _ = writeln!(
             out,
             "# HELP flashless_hook_{name}_total {help}\n# TYPE flashless_hook_{name}_total counter\nflashless_hook_{name}_total {}",
+            value.load(Relaxed)
+        );
+    }
+    let recordings = &app.hub.recordings;
+    for (name, help, value) in [
+        (
+            "recording_deleted_files_total",
+            "Recording files deleted by retention (keep, max_bytes).",
+            &recordings.deleted_files,
+        ),
+        (
+            "recording_deleted_bytes_total",
+            "Bytes of the recording files deleted by retention.",
+            &recordings.deleted_bytes,
+        ),
+        (
+            "recording_write_errors_total",
+            "Recording writes that failed (a full disk, permissions).",
+            &recordings.write_errors,
+        ),
+    ] {
+        let _ = writeln!(
+            out,
+            "# HELP flashless_{name} {help}\n# TYPE flashless_{name} counter\nflashless_{name} {}",
             value.load(Relaxed)
         );
     }

@@ -10,6 +10,8 @@ pub mod listener;
 pub mod live;
 pub mod page;
 pub mod process;
+pub mod range;
+pub mod recordings;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -66,6 +68,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/channels", get(api::channels))
         .route("/api/reload", post(api::reload))
         .route("/api/drain", post(api::drain))
+        .route("/api/recordings", get(recordings::list))
+        .route("/recordings/{*path}", get(recordings::file))
         .route("/metrics", get(api::metrics))
         .route("/healthz", get(api::healthz))
         .with_state(state)
@@ -77,6 +81,8 @@ pub fn admin_router(state: Arc<AppState>) -> Router {
         .route("/api/channels", get(api::admin_channels))
         .route("/api/reload", post(api::admin_reload))
         .route("/api/drain", post(api::admin_drain))
+        .route("/api/recordings", get(recordings::admin_list))
+        .route("/recordings/{*path}", get(recordings::admin_file))
         .route("/metrics", get(api::admin_metrics))
         .route("/healthz", get(api::healthz))
         .with_state(state)

@@ -1,0 +1,115 @@
+//! The segmenter never panics on any sequence of tags, and what it says holds: an init
+//! before any segment and only between segments, segments numbered in order, each
+//! made of parts that follow each other and add up to it. The input is an FLV stream
+//! (starting with "FLV", as the seeds are) or a list of tags: a type byte, a 32-bit
+//! timestamp, a 16-bit length and that many body bytes, repeated; the first byte
+//! picks the segment and part lengths.
+#![no_main]
+
+use bytes::Bytes;
+use flashless_core::flv::{FlvReader, Item, Tag, TagType};
+use flashless_core::segment::{SegmentEvent, SegmentOptions, Segmenter};
+use libfuzzer_sys::fuzz_target;
+
+fn tags(data: &[u8]) -> Vec<Tag> {
+    if data.starts_with(b"FLV") {
+        let mut reader = FlvReader::new();
+        reader.feed(data);
+        let mut tags = Vec::new();
+        while let Ok(Some(item)) = reader.poll_item() {
+            if let Item::Tag(t) = item {
+                tags.push(t);
+            }
+        }
+        return tags;
+    }
+    let mut tags = Vec::new();
+    let mut rest = data.get(1..).unwrap_or_default();
+    while let [ty, t0, t1, t2, t3, l0, l1, tail @ ..] = rest {
+        let len = usize::from(u16::from_be_bytes([*l0, *l1])).min(tail.len());
+        let (body, next) = tail.split_at(len);
+        tags.push(Tag {
+            tag_type: match ty % 3 {
+                0 => TagType::Audio,
+                1 => TagType::Video,
+                _ => TagType::Script,
+            },
+            timestamp: u32::from_be_bytes([*t0, *t1, *t2, *t3]),
+            data: Bytes::copy_from_slice(body),
+        });
+        rest = next;
+    }
+    tags
+}
+
+/// Where the events are: checks each against the ones before.
+#[derive(Default)]
+struct Order {
+    inits: u32,
+    open: Option<(u64, f64)>,
+    next_sequence: u64,
+    parts_ms: f64,
+    next_start: f64,
+}
+
+impl Order {
+    fn check(&mut self, e: &SegmentEvent) {
+        match e {
+            SegmentEvent::Init { data, .. } => {
+                assert!(self.open.is_none(), "init inside a segment");
+                assert!(data.len() >= 8);
+                self.inits += 1;
+            }
+            SegmentEvent::SegmentStart { sequence, start_ms } => {
+                assert!(self.inits > 0 && self.open.is_none());
+                assert_eq!(*sequence, self.next_sequence);
+                assert!(start_ms.is_finite());
+                self.next_sequence += 1;
+                self.open = Some((*sequence, *start_ms));
+                self.parts_ms = 0.0;
+                self.next_start = *start_ms;
+            }
+            SegmentEvent::Part {
+                data,
+                start_ms,
+                duration_ms,
+                ..
+            } => {
+                assert!(self.open.is_some(), "part outside a segment");
+                assert!(data.len() >= 8);
+                assert!(*duration_ms >= 0.0 && duration_ms.is_finite());
+                assert!((start_ms - self.next_start).abs() < 1e-6);
+                self.next_start = start_ms + duration_ms;
+                self.parts_ms += duration_ms;
+            }
+            SegmentEvent::SegmentEnd {
+                sequence,
+                duration_ms,
+            } => {
+                let (open, _) = self.open.take().expect("end outside a segment");
+                assert_eq!(*sequence, open);
+                assert!((self.parts_ms - duration_ms).abs() < 1e-3 * (1.0 + duration_ms.abs()));
+            }
+        }
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    let mode = data.first().copied().unwrap_or(0);
+    let mut s = Segmenter::new(SegmentOptions {
+        target_ms: 1 + u32::from(mode & 0x0f) * 500,
+        part_ms: 1 + u32::from(mode >> 4) * 100,
+    });
+    let mut order = Order::default();
+    for tag in tags(data) {
+        s.feed(&tag);
+        while let Some(e) = s.poll_event() {
+            order.check(&e);
+        }
+    }
+    s.flush();
+    while let Some(e) = s.poll_event() {
+        order.check(&e);
+    }
+    assert!(order.open.is_none(), "flush left a segment open");
+});

@@ -1,0 +1,117 @@
+//! Durations and sizes as an operator writes them in the file: `"90s"`, `"1h"`,
+//! `"7d"`, `"500ms"` or a number of seconds; `"10GB"`, `"512MiB"` or a number of bytes.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// A number or a string with a unit, as the file has it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum Quantity {
+    Number(f64),
+    Text(String),
+}
+
+impl std::fmt::Display for Quantity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Quantity::Number(n) => write!(f, "{n}"),
+            Quantity::Text(t) => write!(f, "{t:?}"),
+        }
+    }
+}
+
+impl Quantity {
+    /// A duration: a number of seconds, or a number with `ms`, `s`, `m`, `h` or `d`.
+    pub fn duration(&self) -> Option<Duration> {
+        let seconds = match self {
+            Quantity::Number(n) => *n,
+            Quantity::Text(t) => {
+                let (number, unit) = split_unit(t)?;
+                let scale = match unit {
+                    "ms" => 0.001,
+                    "" | "s" => 1.0,
+                    "m" | "min" => 60.0,
+                    "h" => 3600.0,
+                    "d" => 86_400.0,
+                    _ => return None,
+                };
+                number * scale
+            }
+        };
+        Duration::try_from_secs_f64(seconds).ok()
+    }
+
+    /// A size in bytes: a number, or a number with `k`/`KB`, `M`/`MB`, `G`/`GB`, `T`/`TB`
+    /// (powers of 1000) or `KiB`, `MiB`, `GiB`, `TiB` (powers of 1024).
+    pub fn bytes(&self) -> Option<u64> {
+        let bytes = match self {
+            Quantity::Number(n) => *n,
+            Quantity::Text(t) => {
+                let (number, unit) = split_unit(t)?;
+                let scale: f64 = match unit.to_ascii_lowercase().as_str() {
+                    "" | "b" => 1.0,
+                    "k" | "kb" => 1e3,
+                    "m" | "mb" => 1e6,
+                    "g" | "gb" => 1e9,
+                    "t" | "tb" => 1e12,
+                    "kib" => 1024.0,
+                    "mib" => 1024.0 * 1024.0,
+                    "gib" => 1024.0 * 1024.0 * 1024.0,
+                    "tib" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
+                    _ => return None,
+                };
+                number * scale
+            }
+        };
+        (bytes.is_finite() && bytes >= 0.0 && bytes < u64::MAX as f64).then_some(bytes as u64)
+    }
+}
+
+/// `"7d"` → (7.0, "d"); spaces between are allowed.
+fn split_unit(text: &str) -> Option<(f64, &str)> {
+    let text = text.trim();
+    let at = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let number: f64 = text[..at].parse().ok()?;
+    Some((number, text[at..].trim()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(t: &str) -> Quantity {
+        Quantity::Text(t.into())
+    }
+
+    #[test]
+    fn durations_take_units_or_seconds() {
+        assert_eq!(text("60s").duration(), Some(Duration::from_secs(60)));
+        assert_eq!(text("1h").duration(), Some(Duration::from_secs(3600)));
+        assert_eq!(text("7d").duration(), Some(Duration::from_secs(7 * 86_400)));
+        assert_eq!(text("1.5 m").duration(), Some(Duration::from_secs(90)));
+        assert_eq!(text("500ms").duration(), Some(Duration::from_millis(500)));
+        assert_eq!(
+            Quantity::Number(2.5).duration(),
+            Some(Duration::from_millis(2500))
+        );
+        assert_eq!(text("10").duration(), Some(Duration::from_secs(10)));
+        assert_eq!(text("7 weeks").duration(), None);
+        assert_eq!(text("s").duration(), None);
+        assert_eq!(Quantity::Number(-1.0).duration(), None);
+    }
+
+    #[test]
+    fn sizes_take_decimal_and_binary_units() {
+        assert_eq!(text("10GB").bytes(), Some(10_000_000_000));
+        assert_eq!(text("512MiB").bytes(), Some(512 << 20));
+        assert_eq!(text("2k").bytes(), Some(2000));
+        assert_eq!(Quantity::Number(4096.0).bytes(), Some(4096));
+        assert_eq!(text("1 TiB").bytes(), Some(1 << 40));
+        assert_eq!(text("5 apples").bytes(), None);
+        assert_eq!(Quantity::Number(-5.0).bytes(), None);
+    }
+}

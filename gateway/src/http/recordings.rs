@@ -1,0 +1,139 @@
+//! `/api/recordings` (JSON: channel, path, UTC start, duration, bytes; `?channel=`) and
+//! `/recordings/{path}`, a recording served with HTTP Range so a `<video>` seeks in it.
+//! Both follow `/api/channels`' rule (`admin`): public while anyone may play, else the
+//! admin token when one is configured. A path that is not a recording under the
+//! directory (`..`, encoded or not, links out) is a 404 like any missing file.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+
+use super::AppState;
+use super::admin::{self, Door, Endpoint};
+use super::range::{self, Ranged};
+use crate::egress::http_flv::error;
+
+/// Bytes read from the file per body chunk.
+const CHUNK: usize = 64 * 1024;
+
+#[derive(Debug, Default, Deserialize)]
+pub struct Filter {
+    channel: Option<String>,
+}
+
+pub async fn list(
+    State(app): State<Arc<AppState>>,
+    Query(filter): Query<Filter>,
+    headers: HeaderMap,
+) -> Response {
+    list_from(app, Door::Public, filter, headers).await
+}
+
+pub async fn admin_list(
+    State(app): State<Arc<AppState>>,
+    Query(filter): Query<Filter>,
+    headers: HeaderMap,
+) -> Response {
+    list_from(app, Door::Admin, filter, headers).await
+}
+
+pub async fn file(
+    State(app): State<Arc<AppState>>,
+    Path(path): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    file_from(app, Door::Public, path, headers).await
+}
+
+pub async fn admin_file(
+    State(app): State<Arc<AppState>>,
+    Path(path): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    file_from(app, Door::Admin, path, headers).await
+}
+
+async fn list_from(app: Arc<AppState>, door: Door, filter: Filter, headers: HeaderMap) -> Response {
+    if let Some(refused) = admin::refusal(&app, door, Endpoint::Channels, &headers) {
+        return refused;
+    }
+    let recordings = app.hub.recordings.clone();
+    let channel = filter.channel.filter(|c| !c.is_empty());
+    match tokio::task::spawn_blocking(move || recordings.list(channel.as_deref())).await {
+        Ok(list) => Json(list).into_response(),
+        Err(_) => error(StatusCode::INTERNAL_SERVER_ERROR, "listing failed"),
+    }
+}
+
+async fn file_from(app: Arc<AppState>, door: Door, path: String, headers: HeaderMap) -> Response {
+    if let Some(refused) = admin::refusal(&app, door, Endpoint::Channels, &headers) {
+        return refused;
+    }
+    let recordings = app.hub.recordings.clone();
+    let found = tokio::task::spawn_blocking(move || recordings.file(&path))
+        .await
+        .ok()
+        .flatten();
+    let Some(full) = found else {
+        return error(StatusCode::NOT_FOUND, "no such recording");
+    };
+    let Ok(mut file) = tokio::fs::File::open(&full).await else {
+        return error(StatusCode::NOT_FOUND, "no such recording");
+    };
+    let Ok(len) = file.metadata().await.map(|m| m.len()) else {
+        return error(StatusCode::NOT_FOUND, "no such recording");
+    };
+    let asked = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
+    let (status, first, count) = match range::parse(asked, len) {
+        Ranged::Whole => (StatusCode::OK, 0, len),
+        Ranged::Part { first, last } => (StatusCode::PARTIAL_CONTENT, first, last - first + 1),
+        Ranged::Unsatisfiable => {
+            let mut r = error(StatusCode::RANGE_NOT_SATISFIABLE, "range not satisfiable");
+            if let Ok(v) = HeaderValue::from_str(&format!("bytes */{len}")) {
+                r.headers_mut().insert(header::CONTENT_RANGE, v);
+            }
+            return r;
+        }
+    };
+    if file.seek(std::io::SeekFrom::Start(first)).await.is_err() {
+        return error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "reading the recording failed",
+        );
+    }
+    // The file may grow (being recorded): exactly `count` bytes are sent.
+    let body = futures_util::stream::unfold((file, count), |(mut file, left)| async move {
+        if left == 0 {
+            return None;
+        }
+        let mut buf = vec![0u8; CHUNK.min(usize::try_from(left).unwrap_or(CHUNK))];
+        match file.read(&mut buf).await {
+            Ok(0) => None,
+            Ok(n) => {
+                buf.truncate(n);
+                Some((Ok::<_, std::io::Error>(buf), (file, left - n as u64)))
+            }
+            Err(e) => Some((Err(e), (file, 0))),
+        }
+    });
+    let mut response = Response::new(Body::from_stream(body));
+    *response.status_mut() = status;
+    let h = response.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("video/mp4"));
+    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    // A file being recorded grows: never cached as final.
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(count));
+    if status == StatusCode::PARTIAL_CONTENT
+        && let Ok(v) = HeaderValue::from_str(&format!("bytes {first}-{}/{len}", first + count - 1))
+    {
+        h.insert(header::CONTENT_RANGE, v);
+    }
+    response
+}

@@ -1,0 +1,193 @@
+//! Recording (`record = true`): each recorded channel's media as fragmented MP4 files,
+//! one per segment of about `[record] segment`, cut at keyframes by core's
+//! `Segmenter`, named by channel and UTC start (`path`), growing a part at a time
+//! (`recorder`); listed with their durations (`catalog`) for `/api/recordings` and
+//! served by `/recordings/…`; deleted past `keep` or `max_bytes` (`retention`).
+//!
+//! A recorder is no viewer: it is not counted, and it neither starts nor keeps an
+//! on-demand pull. A channel pulled on demand is recorded while someone watches it;
+//! to record one all the time, pull it always (`on_demand = false`).
+
+mod boxes;
+mod catalog;
+pub mod path;
+mod recorder;
+mod retention;
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+pub use catalog::Recording;
+
+use crate::config::RecordSettings;
+use crate::hub::{Channel, Hub};
+use crate::shutdown::Shutdown;
+
+/// How often the hub is looked at for channels to start or stop recording.
+const SCAN_PERIOD: Duration = Duration::from_millis(250);
+/// How often old recordings are pruned, besides after each segment.
+const PRUNE_PERIOD: Duration = Duration::from_secs(60);
+
+/// The recording settings in force (replaced on reload), the files being written, and
+/// the counters.
+#[derive(Default)]
+pub struct Recordings {
+    settings: RwLock<Arc<RecordSettings>>,
+    durations: catalog::Durations,
+    /// Files being written: retention leaves them alone.
+    open: Mutex<HashSet<PathBuf>>,
+    /// A pruning pass is running: another one is not started.
+    pruning: AtomicBool,
+    /// Files retention deleted, and their bytes.
+    pub deleted_files: AtomicU64,
+    pub deleted_bytes: AtomicU64,
+    /// Writes that failed (a full disk, permissions).
+    pub write_errors: AtomicU64,
+}
+
+impl Recordings {
+    /// The settings from now on (a reload): recorders start and stop by them; a file
+    /// being written keeps its directory and lengths.
+    pub fn set(&self, settings: RecordSettings) {
+        *self.settings.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(settings);
+    }
+
+    pub fn settings(&self) -> Arc<RecordSettings> {
+        self.settings
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// The recordings on disk, oldest first; only `channel`'s when given. Blocking.
+    pub fn list(&self, channel: Option<&str>) -> Vec<Recording> {
+        let settings = self.settings();
+        if !settings.enabled {
+            return Vec::new();
+        }
+        catalog::list(&settings.dir, channel, &self.durations)
+    }
+
+    /// The file `/recordings/{request}` names, if it is a recording under the
+    /// directory (checked part by part, then again after links are resolved). Blocking.
+    pub fn file(&self, request: &str) -> Option<PathBuf> {
+        let relative = path::relative(request)?;
+        let settings = self.settings();
+        if !settings.enabled {
+            return None;
+        }
+        let root = settings.dir.canonicalize().ok()?;
+        let full = root.join(relative).canonicalize().ok()?;
+        (full.starts_with(&root) && full.is_file()).then_some(full)
+    }
+
+    /// Deletes what `keep` and `max_bytes` say must go, unless a pass is running. Blocking.
+    pub fn prune(&self) {
+        if self.pruning.swap(true, Relaxed) {
+            return;
+        }
+        let settings = self.settings();
+        let open = lock(&self.open).clone();
+        let pruned = retention::prune(
+            &settings.dir,
+            settings.keep,
+            settings.max_bytes,
+            &open,
+            &self.durations,
+            SystemTime::now(),
+        );
+        self.deleted_files.fetch_add(pruned.files, Relaxed);
+        self.deleted_bytes.fetch_add(pruned.bytes, Relaxed);
+        self.pruning.store(false, Relaxed);
+    }
+
+    fn opened(&self, file: &Path) {
+        lock(&self.open).insert(file.to_owned());
+    }
+
+    fn closed(&self, file: &Path, bytes: u64, seconds: f64) {
+        lock(&self.open).remove(file);
+        self.durations.remember(file, bytes, seconds);
+    }
+}
+
+/// Keeps a recorder running for every channel the settings record, and prunes old
+/// recordings, until `shutdown`; then waits for the recorders to close their files.
+pub async fn run(hub: Arc<Hub>, mut shutdown: Shutdown) {
+    let recordings = hub.recordings.clone();
+    let mut running: HashMap<String, Running> = HashMap::new();
+    let mut tasks: JoinSet<(String, u64)> = JoinSet::new();
+    let mut next_id = 0u64;
+    let mut scan = tokio::time::interval(SCAN_PERIOD);
+    let mut prune = tokio::time::interval(PRUNE_PERIOD);
+    loop {
+        tokio::select! {
+            _ = scan.tick() => {}
+            _ = prune.tick() => {
+                let r = recordings.clone();
+                tokio::task::spawn_blocking(move || r.prune());
+                continue;
+            }
+            Some(Ok((name, id))) = tasks.join_next() => {
+                if running.get(&name).is_some_and(|r| r.id == id) {
+                    running.remove(&name);
+                }
+                continue;
+            }
+            _ = shutdown.wait() => break,
+        }
+        let settings = recordings.settings();
+        let channels = hub.list();
+        // Stop those no longer recorded (a reload) or whose channel went.
+        running.retain(|name, r| {
+            let current = channels
+                .iter()
+                .any(|c| c.name() == name && Arc::ptr_eq(c, &r.channel));
+            let keep = current && settings.records(name);
+            if !keep {
+                r.stop.send_replace(true);
+            }
+            keep
+        });
+        for channel in channels {
+            let name = channel.name().to_owned();
+            if running.contains_key(&name) || !settings.records(&name) {
+                continue;
+            }
+            next_id += 1;
+            let id = next_id;
+            let (stop, stopped) = watch::channel(false);
+            let task = recorder::record(
+                channel.clone(),
+                recordings.clone(),
+                hub.hooks.clone(),
+                stopped,
+                shutdown.clone(),
+            );
+            let key = name.clone();
+            tasks.spawn(async move {
+                task.await;
+                (key, id)
+            });
+            running.insert(name, Running { id, channel, stop });
+        }
+    }
+    // The recorders saw the shutdown too: their files end cleanly.
+    while tasks.join_next().await.is_some() {}
+}
+
+struct Running {
+    id: u64,
+    channel: Arc<Channel>,
+    stop: watch::Sender<bool>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
