@@ -230,21 +230,24 @@ fn hls(plan: &Plan, outcomes: &[Outcome]) -> String {
     let mut s = format!(
         "## Low-Latency HLS: hls.js beside the WS-FLV page, source to screen\n\n\
          The gateway's LL-HLS (`/live/<channel>/index.m3u8`, 2 s segments of 0.333 s parts, \
-         `PART-HOLD-BACK` 1 s) played by hls.js with `lowLatencyMode: true` \
-         (`lab/browser/hlsjs.html`), beside the gateway's own page over WS-FLV, the same \
+         `PART-HOLD-BACK` 1 s) played by hls.js with `lowLatencyMode: true` and `maxLiveSyncPlaybackRate: 1.5` \
+         (its catch-up by playback rate, off by default; `lab/browser/hlsjs.html`), beside the gateway's own page over WS-FLV, the same \
          stamped source in the same run. Goal: hls.js latency p50 ≤ {:.0} ms.\n\n",
         GOAL_HLS_P50_MS
     );
     side_by_side(&mut s, plan, outcomes);
-    let hls = outcomes
-        .iter()
-        .find(|o| o.setup == Setup::HlsJsFlashless)
-        .and_then(|o| percentile(&o.report.latencies(), 50.0));
+    let hls = outcomes.iter().find(|o| o.setup == Setup::HlsJsFlashless);
+    let fresh = hls.and_then(|o| median(o.report.session_latencies()));
+    let measured = hls.and_then(|o| percentile(&o.report.latencies(), 50.0));
+    let goal = |v: Option<f64>| met(v.map(|v| v <= GOAL_HLS_P50_MS));
     let _ = writeln!(
         s,
-        "\nhls.js latency p50 {} (goal ≤ {GOAL_HLS_P50_MS:.0} ms: {}).",
-        ms(hls),
-        met(hls.map(|v| v <= GOAL_HLS_P50_MS))
+        "\nhls.js latency p50: {} over the fresh pages' medians ({}), {} over the measured page \
+         ({}); goal ≤ {GOAL_HLS_P50_MS:.0} ms.",
+        ms(fresh),
+        goal(fresh),
+        ms(measured),
+        goal(measured),
     );
     s
 }

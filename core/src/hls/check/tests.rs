@@ -1,0 +1,117 @@
+use super::*;
+
+const GOOD: &str = "#EXTM3U
+#EXT-X-VERSION:6
+#EXT-X-TARGETDURATION:2
+#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=1.000
+#EXT-X-PART-INF:PART-TARGET=0.500
+#EXT-X-MEDIA-SEQUENCE:7
+#EXT-X-MAP:URI=\"init0.mp4\"
+#EXTINF:2.000,
+seg7.m4s
+#EXT-X-PART:DURATION=0.500,URI=\"part8.0.m4s\",INDEPENDENT=YES
+#EXT-X-PART:DURATION=0.500,URI=\"part8.1.m4s\"
+#EXT-X-PART:DURATION=0.500,URI=\"part8.2.m4s\"
+#EXT-X-PART:DURATION=0.500,URI=\"part8.3.m4s\"
+#EXTINF:2.000,
+seg8.m4s
+#EXT-X-PART:DURATION=0.500,URI=\"part9.0.m4s\",INDEPENDENT=YES
+#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"part9.1.m4s\"
+";
+
+fn broken(text: &str) -> Vec<String> {
+    check(text)
+        .err()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|v| v.rule)
+        .collect()
+}
+
+#[test]
+fn a_good_playlist_passes_and_reads_back() {
+    let p = check(GOOD).unwrap();
+    assert_eq!(p.segments.len(), 2);
+    assert_eq!(p.segments[1].msn, 8);
+    assert_eq!(p.segments[1].parts.len(), 4);
+    assert_eq!(p.open_parts.len(), 1);
+    assert_eq!(p.next_msn(), 9);
+    assert_eq!(p.preload_hint.as_deref(), Some("part9.1.m4s"));
+}
+
+#[test]
+fn each_broken_rule_is_named() {
+    let cases = [
+        (
+            GOOD.replace("TARGETDURATION:2", "TARGETDURATION:1"),
+            "past the target",
+        ),
+        (
+            GOOD.replace("PART-TARGET=0.500", "PART-TARGET=0.400"),
+            "exceeds PART-TARGET",
+        ),
+        (
+            GOOD.replace("PART-HOLD-BACK=1.000", "PART-HOLD-BACK=0.900"),
+            "twice PART-TARGET",
+        ),
+        (
+            GOOD.replace("part9.1.m4s\"\n", "part9.0.m4s\"\n"),
+            "already listed",
+        ),
+        (
+            GOOD.replace("part9.1.m4s\"\n", "part8.3.m4s\"\n"),
+            "already listed",
+        ),
+        (
+            GOOD.replace("#EXTINF:2.000,\nseg8", "#EXTINF:1.500,\nseg8"),
+            "add up",
+        ),
+        (GOOD.replace("VERSION:6", "VERSION:3"), "VERSION 6"),
+        (
+            GOOD.replace("#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"part9.1.m4s\"\n", ""),
+            "PRELOAD-HINT",
+        ),
+        (
+            GOOD.replace("#EXT-X-MAP:URI=\"init0.mp4\"\n", ""),
+            "EXT-X-MAP",
+        ),
+        (GOOD.replace("#EXTM3U\n", ""), "#EXTM3U"),
+    ];
+    for (text, rule) in cases {
+        let found = broken(&text);
+        assert!(
+            found.iter().any(|r| r.contains(rule)),
+            "{rule:?} not in {found:?}"
+        );
+    }
+}
+
+#[test]
+fn reloads_catch_a_sequence_going_back_and_a_changed_target() {
+    let mut r = Reloads::default();
+    r.reload(GOOD).unwrap();
+    r.reload(GOOD).unwrap();
+    let back = GOOD.replace("MEDIA-SEQUENCE:7", "MEDIA-SEQUENCE:6");
+    assert!(r.reload(&back).is_err());
+    let mut r = Reloads::default();
+    r.reload(GOOD).unwrap();
+    let target = GOOD.replace("TARGETDURATION:2", "TARGETDURATION:3");
+    let rules: Vec<String> = r
+        .reload(&target)
+        .unwrap_err()
+        .into_iter()
+        .map(|v| v.rule)
+        .collect();
+    assert!(
+        rules.iter().any(|r| r.contains("target duration changed")),
+        "{rules:?}"
+    );
+}
+
+#[test]
+fn attributes_read_quoted_and_bare_values() {
+    let list = "TYPE=PART,URI=\"a,b.m4s?x=1\",BYTERANGE-START=3";
+    assert_eq!(attribute(list, "URI").as_deref(), Some("a,b.m4s?x=1"));
+    assert_eq!(attribute(list, "BYTERANGE-START").as_deref(), Some("3"));
+    assert_eq!(attribute(list, "NONE"), None);
+}
