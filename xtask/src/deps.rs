@@ -17,6 +17,8 @@ const TEST_PACKAGES: &[&str] = &[
     "ffmpeg",
     "rtmpdump",
     "openssl",
+    // `flac -t` checks the FLAC frames legacy audio is converted to.
+    "flac",
 ];
 
 /// The peers `cargo xtask bench` compares with, its publisher, and the browser the
