@@ -64,7 +64,8 @@ const CLIENT_VERSION: [u8; 4] = [0x09, 0x00, 0x7c, 0x02];
 const SERVER_VERSION: [u8; 4] = [0x03, 0x05, 0x01, 0x01];
 /// Version sent in an RTMPE C1: ffmpeg's 9.0.124.2, not librtmp's 128.0.3.2, which
 /// librtmp-based servers take for "Flash Player 10" and answer with the XTEA-signed
-/// type 8 handshake that is not spoken here.
+/// type 8 handshake. That one is spoken here too (`rtmpe::seal`), but a type 6
+/// answer is what every RTMPE server gives a Flash Player 9.
 #[cfg(feature = "rtmpe")]
 const RTMPE_CLIENT_VERSION: [u8; 4] = CLIENT_VERSION;
 
