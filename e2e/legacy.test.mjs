@@ -3,6 +3,8 @@
 // ADPCM; the player's core turns each into FLAC frames in fMP4, and the page
 // plays picture and the 1 kHz tone. In Chromium and Firefox (both play FLAC in
 // MSE); Firefox hears no sound here (EXPECTED_FAILURES in engines.mjs).
+// Speex and Nellymoser (Flash's microphone codecs) are not converted: the
+// player reports them by name and the video plays on (Chromium).
 // Needs `cargo xtask wasm` (`cargo xtask test` builds it).
 
 import assert from 'node:assert/strict';
@@ -73,3 +75,28 @@ for (const engine of ['chromium', 'firefox']) {
     }
   });
 }
+
+test('[chromium] Speex and Nellymoser are reported by name and the video plays on', { timeout: 120_000 }, async (t) => {
+  const gateway = await startGateway(t);
+  const browser = await launchEngine(t, 'chromium');
+  const site = await startSite(t, gateway);
+  const cases = [
+    ['nellymoser', ['-ar', '22050', '-ac', '1'], /Nellymoser/],
+    ['libspeex', ['-ar', '16000', '-ac', '1'], /Speex/],
+  ];
+  for (const [codec, format, name] of cases) {
+    await t.test(codec, async (sub) => {
+      publishLegacy(sub, gateway, codec, codec, format);
+      await waitLive(gateway, codec);
+      const page = await openPage(browser, site, { url: `ws://127.0.0.1:${gateway.http}/live/${codec}.flv` });
+      const first = await until(page, `${codec}: the video did not start`, (s) => s.currentTime > 0.5 && !s.paused && s.frames > 10, 20_000);
+      await sleep(3000);
+      const s = await page.evaluate(() => window.sample());
+      assert.ok(s.currentTime > first.currentTime + 2 && s.frames > first.frames + 40 && s.variance > 100, JSON.stringify(s));
+      assert.deepEqual(s.stats.codecs.filter((c) => !c.startsWith('avc1.')), [], JSON.stringify(s.stats.codecs));
+      assert.equal(s.errors.length, 1, JSON.stringify(s.errors));
+      assert.match(s.errors[0], name);
+      await page.close();
+    });
+  }
+});
