@@ -16,7 +16,7 @@ pub mod pcm;
 use bytes::Bytes;
 
 use super::CodecError;
-use super::flac::encoder::{MAX_BLOCK_SIZE, StreamParams};
+use super::flac::encoder::StreamParams;
 use crate::flv::{AudioCodec, AudioTag};
 
 /// One legacy tag as FLAC.
@@ -86,11 +86,11 @@ fn convert(tag: &AudioTag) -> Result<Flac, CodecError> {
     let per_channel = samples.len() / channels;
     let frame = params.frame(&samples).ok_or(CodecError::Invalid {
         what: "legacy audio tag",
+        // At most `flac::encoder::MAX_BLOCK_SIZE`: what one FLAC frame holds.
         field: "samples per channel (at most 65535, a FLAC frame)",
         value: per_channel as u64,
         at: 0,
     })?;
-    debug_assert!(per_channel <= MAX_BLOCK_SIZE);
     Ok(Flac {
         header: Bytes::from(params.stream_header()),
         frame: Bytes::from(frame),
