@@ -61,16 +61,19 @@ pub fn to_flv_tags(file: &[u8]) -> Result<Vec<Tag>, Mp4Error> {
     for (_, track) in &tracks {
         headers.push(track.header.clone());
         for (i, s) in track.samples.iter().enumerate() {
-            let data = file
-                .get(s.offset..s.offset + s.size)
+            let data = s
+                .offset
+                .checked_add(s.size)
+                .and_then(|end| file.get(s.offset..end))
                 .ok_or(Mp4Error::BadBox {
                     what: "stco",
                     offset: s.offset,
                 })?;
-            let ms = s.dts * 1000 / track.timescale;
+            // Saturating: a file may claim any time; it must not overflow.
+            let ms = s.dts.saturating_mul(1000) / track.timescale;
             let (tag_type, prefix) = match track.kind {
                 Kind::Video => {
-                    let cts_ms = (s.cts * 1000 / track.timescale as i64) as i32;
+                    let cts_ms = (s.cts.saturating_mul(1000) / track.timescale as i64) as i32;
                     let c = cts_ms.to_be_bytes();
                     let frame = if s.key { 0x17 } else { 0x27 };
                     (TagType::Video, vec![frame, 1, c[1], c[2], c[3]])
@@ -215,7 +218,7 @@ fn fragments(
                     key: track.kind == Kind::Audio || sample_flags & 0x1_0000 == 0,
                 });
                 offset = offset.saturating_add(size);
-                dts += duration;
+                dts = dts.saturating_add(duration);
             }
         }
     }
@@ -273,7 +276,8 @@ fn children(data: &[u8], base: usize) -> Result<Vec<Box4>, Mp4Error> {
             1 => (16, u64_at(data, at + 8).ok_or(bad.clone())? as usize),
             n => (8, n),
         };
-        if size < header || at + size > data.len() {
+        // A 64-bit size may be anything: compared without an overflow.
+        if size < header || size > data.len() - at {
             return Err(bad);
         }
         out.push(Box4 {
@@ -445,7 +449,7 @@ fn read_track(file: &[u8], trak: &Box4) -> Result<Option<Track>, Mp4Error> {
                     .is_none_or(|k| k.binary_search(&(i + 1)).is_ok()),
             });
             at = at.saturating_add(len);
-            dts += u64::from(durations.get(i).copied().unwrap_or(0));
+            dts = dts.saturating_add(u64::from(durations.get(i).copied().unwrap_or(0)));
             i += 1;
         }
     }
@@ -531,6 +535,14 @@ fn u64_at(d: &[u8], at: usize) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Inputs the `mp4` fuzz target found: a 64-bit box size past the end of the
+    /// address space, and sample times whose millisecond value overflowed.
+    #[test]
+    fn fuzzer_findings_do_not_panic() {
+        let _ = to_flv_tags(include_bytes!("../fuzz/seeds/mp4/overflow-1"));
+        let _ = to_flv_tags(include_bytes!("../fuzz/seeds/mp4/overflow-2"));
+    }
 
     #[test]
     fn garbage_is_an_error_not_a_panic() {

@@ -49,6 +49,8 @@ pub enum ConfigError {
         "{key} = {value:?}: expected the SWF's hash (64 hex digits) and size, as HASH:SIZE or {{ hash = \"…\", size = N }}"
     )]
     SwfVerify { key: &'static str, value: String },
+    #[error("rtmpe_type = {0}: RTMPE handshake types are 6, 8 and 9")]
+    RtmpeType(u8),
     #[error("webhook = {url:?}: {reason}")]
     Webhook { url: String, reason: String },
     #[error("[hooks] {key} = {url:?}: {reason}")]
@@ -231,6 +233,10 @@ pub struct ServeArgs {
     /// hash (64 hex digits, rtmpdump's --swfhash) and size, as HASH:SIZE.
     #[arg(long, env = "FLASHLESS_SWF_VERIFY")]
     pub swf_verify: Option<String>,
+    /// The RTMPE handshake type answered to encrypted clients: 6, 8 (signatures under XTEA)
+    /// or 9 (Blowfish) [default: the client's own].
+    #[arg(long, env = "FLASHLESS_RTMPE_TYPE")]
+    pub rtmpe_type: Option<u8>,
     /// A separate listen address for /api/channels and /metrics (plain HTTP; bind it to an
     /// internal address). With it, /metrics leaves the public listener.
     #[arg(long, env = "FLASHLESS_ADMIN_LISTEN")]
@@ -333,6 +339,7 @@ struct ServerSection {
     proxy_protocol: Option<bool>,
     origin: Option<Spanned<String>>,
     drain_timeout: Option<f64>,
+    rtmpe_type: Option<u8>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -431,6 +438,8 @@ pub struct Settings {
     pub hls: HlsSettings,
     /// What is recorded, where, and for how long.
     pub record: RecordSettings,
+    /// The RTMPE handshake type answered (6, 8 or 9); `None`: the client's.
+    pub rtmpe_type: Option<u8>,
 }
 
 /// The `[record]` section, and the channels and patterns marked `record = true`.
@@ -714,6 +723,10 @@ impl Settings {
                     .or(file.auth.admin_token)
                     .filter(|t| !t.is_empty()),
                 listen: args.admin_listen.or(file.server.admin_listen),
+            },
+            rtmpe_type: match args.rtmpe_type.or(file.server.rtmpe_type) {
+                Some(t) if ![6, 8, 9].contains(&t) => return Err(ConfigError::RtmpeType(t)),
+                t => t,
             },
             swf_verify: match (&args.swf_verify, &file.auth.swf_verify) {
                 (Some(flag), _) => Some(swf_from_flag(flag)?),
@@ -1225,6 +1238,21 @@ mod tests {
         )
         .unwrap_err();
         assert!(format!("{err:#}").contains("webhook_timeout"), "{err:#}");
+    }
+
+    #[test]
+    fn rtmpe_type_loads_from_the_file_and_the_flag() {
+        assert_eq!(load("", ServeArgs::default()).unwrap().rtmpe_type, None);
+        let s = load("[server]\nrtmpe_type = 9\n", ServeArgs::default()).unwrap();
+        assert_eq!(s.rtmpe_type, Some(9));
+        let args = ServeArgs {
+            rtmpe_type: Some(8),
+            ..ServeArgs::default()
+        };
+        let s = load("[server]\nrtmpe_type = 9\n", args).unwrap();
+        assert_eq!(s.rtmpe_type, Some(8), "the flag wins");
+        let e = load("[server]\nrtmpe_type = 7\n", ServeArgs::default()).unwrap_err();
+        assert!(e.to_string().contains("6, 8 and 9"), "{e}");
     }
 
     #[test]

@@ -44,6 +44,8 @@ pub struct Access {
     pub write_timeout: Duration,
     /// SWF verification demanded of every client (`swf_verify`).
     pub swf_verify: Option<SwfIdentity>,
+    /// The RTMPE handshake type answered (`rtmpe_type`); `None`: the client's.
+    pub rtmpe_type: Option<u8>,
 }
 
 pub async fn bind(addr: SocketAddr) -> Result<TcpListener> {
@@ -115,8 +117,11 @@ pub async fn serve(listener: TcpListener, hub: Arc<Hub>, access: Access, mut shu
 }
 
 fn session(access: &Access) -> ServerSession {
-    let session = ServerSession::with_limits(0, &random_bytes(3032), access.limits.session)
+    let mut session = ServerSession::with_limits(0, &random_bytes(3032), access.limits.session)
         .with_rtmpe(&random_bytes(128));
+    if let Some(t) = access.rtmpe_type {
+        session = session.with_rtmpe_type(t);
+    }
     match access.swf_verify {
         Some(swf) => session.require_swf(swf),
         None => session,

@@ -70,6 +70,7 @@ pub async fn run(
                 proxies: settings.proxies.clone(),
                 write_timeout: settings.write_timeout,
                 swf_verify: settings.swf_verify,
+                rtmpe_type: settings.rtmpe_type,
             };
             tasks.spawn(rtmp::serve(listener, hub.clone(), access, shutdown.clone()));
             Some(port)

@@ -61,3 +61,29 @@ fn the_gateways_client_publishes_and_plays_over_rtmpe() {
     let out = dir.path("dump.flv");
     assert!(dump_for(&[&url], 3, &out).duration >= 2.5);
 }
+
+/// `--rtmpe-type 8` / `9`: the gateway answers RTMPE with the handshake whose
+/// C2/S2 signatures are sealed with XTEA / Blowfish. rtmpdump (which asks for 6
+/// and follows the server's type, as librtmp does) and the gateway's own client
+/// both pass it and play.
+#[test]
+fn rtmpdump_and_the_gateways_client_play_over_rtmpe_types_8_and_9() {
+    for rtmpe_type in ["8", "9"] {
+        let gw = Gateway::start(&["--no-demo", "--rtmpe-type", rtmpe_type]);
+        let _ffmpeg = ffmpeg_publish(&gw.rtmp_url("enc"), &[]);
+        gw.wait_live("enc");
+        let url = format!("rtmpe://127.0.0.1:{}/live/enc", gw.rtmp);
+        let dir = TempDir::new("rtmpe-types");
+        let out = dir.path("rtmpdump.flv");
+        let probe = rtmpdump_for(&url, &[], 3, &out);
+        assert!(
+            probe.codecs.contains(&"h264".to_owned()) && probe.duration >= 1.5,
+            "rtmpdump, type {rtmpe_type}: {probe:?}"
+        );
+        let out = dir.path("dump.flv");
+        assert!(
+            dump_for(&[&url], 2, &out).duration >= 1.5,
+            "flashless dump, type {rtmpe_type}"
+        );
+    }
+}

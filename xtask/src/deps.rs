@@ -19,6 +19,8 @@ const TEST_PACKAGES: &[&str] = &[
     "openssl",
     // The load balancer in front of the cluster test's edges.
     "haproxy",
+    // `flac -t` checks the FLAC frames legacy audio is converted to.
+    "flac",
 ];
 
 /// The peers `cargo xtask bench` compares with, its publisher, and the browser the

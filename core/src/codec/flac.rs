@@ -209,5 +209,24 @@ pub(crate) fn crc8(data: &[u8]) -> u8 {
     })
 }
 
+/// CRC-16 with polynomial x^16 + x^15 + x^2 + 1, initial value 0 (RFC 9639 9.3).
+pub(crate) fn crc16(data: &[u8]) -> u16 {
+    data.iter().fold(0u16, |mut crc, &b| {
+        crc ^= u16::from(b) << 8;
+        for _ in 0..8 {
+            crc = if crc & 0x8000 != 0 {
+                crc << 1 ^ 0x8005
+            } else {
+                crc << 1
+            };
+        }
+        crc
+    })
+}
+
+/// The encoder behind the legacy-audio conversion.
+#[cfg(feature = "legacy-audio")]
+pub mod encoder;
+
 #[cfg(test)]
 mod tests;

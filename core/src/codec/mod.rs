@@ -15,6 +15,8 @@
 //! - [`FlacConfig`]: the FLAC metadata blocks, `dfLa`, frame block sizes.
 //! - [`Mp3Header`]: MPEG audio layer I/II/III frame headers.
 //! - [`silence`]: coded frames of silence for AAC, MPEG audio and Opus.
+//! - `legacy` (feature `legacy-audio`): G.711, PCM and Flash ADPCM decoded,
+//!   re-encoded as FLAC frames (`flac::encoder`) for browsers.
 //!
 //! All of them read peer input: bounded, and never panicking.
 
@@ -24,6 +26,8 @@ mod avc;
 pub(crate) mod bits;
 pub mod flac;
 pub mod hevc;
+#[cfg(feature = "legacy-audio")]
+pub mod legacy;
 pub mod mp3;
 pub mod opus;
 pub mod silence;

@@ -121,25 +121,10 @@ pub fn flac(config: &FlacConfig, samples: u32) -> Option<Vec<u8>> {
         // Zero padding bit, type 0b000000 (CONSTANT), no wasted bits; the value.
         w.bits(8, 0).bits(u32::from(config.bits_per_sample), 0);
     }
-    let crc = crc16(w.as_slice());
+    let crc = flac::crc16(w.as_slice());
     let mut frame = w.into_bytes();
     frame.extend_from_slice(&crc.to_be_bytes());
     Some(frame)
-}
-
-/// CRC-16 with polynomial x^16 + x^15 + x^2 + 1, initial value 0 (RFC 9639 9.3).
-fn crc16(data: &[u8]) -> u16 {
-    data.iter().fold(0u16, |mut crc, &b| {
-        crc ^= u16::from(b) << 8;
-        for _ in 0..8 {
-            crc = if crc & 0x8000 != 0 {
-                crc << 1 ^ 0x8005
-            } else {
-                crc << 1
-            };
-        }
-        crc
-    })
 }
 
 /// ics_info() for one long window (14496-3 4.4.6.1): max_sfb = 1, no prediction.
@@ -220,7 +205,7 @@ mod tests {
             assert_eq!(flac::frame_block_size(&frame), Some(n));
             // Header 8 bytes, two subframes of 1 + 2 bytes, CRC-16.
             assert_eq!(frame.len(), 8 + 6 + 2);
-            assert_eq!(crc16(&frame), 0, "a frame's CRC-16 checks to 0");
+            assert_eq!(flac::crc16(&frame), 0, "a frame's CRC-16 checks to 0");
         }
         assert_eq!(flac(&config, 15), None);
         assert_eq!(flac(&config, 4609), None);

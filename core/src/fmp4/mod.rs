@@ -306,6 +306,21 @@ impl Remuxer {
             self.stats.dropped += 1;
             return;
         }
+        // G.711, PCM, ADPCM: decoded and re-encoded, they go on as E-RTMP FLAC,
+        // its stream header a sequence start (a new one when the format changes).
+        #[cfg(feature = "legacy-audio")]
+        let a = match crate::codec::legacy::to_flac(&a) {
+            None => a,
+            Some(Ok(flac)) => {
+                self.sequence_header(Track::Audio, flac.header);
+                AudioTag {
+                    codec: crate::flv::AudioCodec::Flac,
+                    body: flac.frame,
+                    ..a
+                }
+            }
+            Some(Err(e)) => return self.error(Some(Track::Audio), tag.timestamp, &e.to_string()),
+        };
         if let Some(codec) = codecs::audio_unsupported(a.codec) {
             return self.unsupported(Track::Audio, codec);
         }

@@ -32,6 +32,9 @@ pub const DEFAULT_FLASH_VER: &str = "LNX 10,0,32,18";
 pub const DEFAULT_BUFFER_MS: u32 = 30_000;
 /// librtmp's `RTMP_Init` default for `Link.timeout`, in seconds.
 pub const DEFAULT_TIMEOUT_SECS: u32 = 30;
+/// How many days a SWF's hash, once worked out, is used without fetching the
+/// SWF again (`swfAge=`): librtmp's default.
+pub const DEFAULT_SWF_AGE_DAYS: u32 = 30;
 /// Deepest `conn=O:1` nesting accepted.
 pub const MAX_CONN_DEPTH: usize = 16;
 /// librtmp refuses longer host names ("Hostname exceeds 255 characters!").
@@ -120,6 +123,11 @@ pub struct RtmpUrl {
     /// `swfVfy=` was true: the caller fetches the SWF at `swfUrl` and fills
     /// [`RtmpUrl::swf`] from it (`swf::SwfIdentity::of_uncompressed`), unless given.
     pub swf_vfy: bool,
+    /// `swfAge=`: days a SWF hash worked out for `swfVfy` stays valid before the
+    /// SWF is fetched again; 0 fetches it at every connection. librtmp keeps
+    /// these in a file (`~/.swfinfo`); the gateway keeps them in memory for
+    /// its lifetime. [`DEFAULT_SWF_AGE_DAYS`] unless given.
+    pub swf_age_days: u32,
     /// The SWF a server's verification request is answered with: `swfhash=` (64 hex
     /// digits, rtmpdump's `--swfhash`) and `swfsize=` (`--swfsize`), both or neither.
     pub swf: Option<SwfIdentity>,
@@ -216,6 +224,7 @@ pub fn parse(input: &str) -> Result<RtmpUrl, UrlError> {
         start: None,
         stop: None,
         swf_vfy: false,
+        swf_age_days: DEFAULT_SWF_AGE_DAYS,
         swf: None,
     };
     let mut swf_hash: Option<String> = None;
@@ -253,10 +262,7 @@ pub fn parse(input: &str) -> Result<RtmpUrl, UrlError> {
             "swfvfy" => url.swf_vfy = parse_bool(&value),
             "swfhash" => swf_hash = Some(value),
             "swfsize" => swf_size = Some(parse_u32(name, &value)?),
-            // Only tunes the SWF hash cache, which verification would use.
-            "swfage" => {
-                parse_u32(name, &value)?;
-            }
+            "swfage" => url.swf_age_days = parse_u32(name, &value)?,
             "playlist" if parse_bool(&value) => {
                 return Err(unsupported(name, "set_playlist before play"));
             }
@@ -915,6 +921,8 @@ mod tests {
         assert_eq!(u.start, Some(1.5));
         assert_eq!(u.stop, Some(30.0));
         assert!(u.swf_vfy && u.live);
+        assert_eq!(u.swf_age_days, 3);
+        assert_eq!(p("rtmp://h/a/s").swf_age_days, DEFAULT_SWF_AGE_DAYS);
         assert!(!p("rtmp://h/a/s live=1 live=0").live);
         assert!(!p("rtmp://h/a/s live=nope").live);
         assert!(p("rtmp://h/a/s LIVE=ON").live);

@@ -31,7 +31,7 @@ impl RtmpClient {
             && url.swf.is_none()
             && let Some(swf_url) = url.swf_url.clone()
         {
-            url.swf = Some(super::swf::identity(&swf_url, read_timeout).await?);
+            url.swf = Some(super::swf::identity(&swf_url, url.swf_age_days, read_timeout).await?);
         }
         let mut stream = transport::connect(&url.host, url.port, tls, &[], read_timeout).await?;
         if url.scheme.tunnelled() {

@@ -64,7 +64,8 @@ const CLIENT_VERSION: [u8; 4] = [0x09, 0x00, 0x7c, 0x02];
 const SERVER_VERSION: [u8; 4] = [0x03, 0x05, 0x01, 0x01];
 /// Version sent in an RTMPE C1: ffmpeg's 9.0.124.2, not librtmp's 128.0.3.2, which
 /// librtmp-based servers take for "Flash Player 10" and answer with the XTEA-signed
-/// type 8 handshake that is not spoken here.
+/// type 8 handshake. That one is spoken here too (`rtmpe::seal`), but a type 6
+/// answer is what every RTMPE server gives a Flash Player 9.
 #[cfg(feature = "rtmpe")]
 const RTMPE_CLIENT_VERSION: [u8; 4] = CLIENT_VERSION;
 
@@ -180,8 +181,14 @@ pub struct Handshake {
     peer_version: [u8; 4],
     peer_digest: Option<(DigestScheme, [u8; DIGEST_LEN])>,
     peer_response_verified: bool,
-    /// RTMPE: C0/S0 is 6 and C1/S1 carry a Diffie–Hellman key (see `rtmpe`).
+    /// RTMPE: C0/S0 is 6 (8, 9) and C1/S1 carry a Diffie–Hellman key (see `rtmpe`).
     encrypted: bool,
+    /// RTMPE: the handshake type, 6, 8 or 9: ours until the server's S0 says (a
+    /// client), the client's or the one we answer with (a server).
+    rtmpe_type: u8,
+    /// Server: the RTMPE type answered whatever the client's (`answer_rtmpe_type`).
+    #[cfg(feature = "rtmpe")]
+    rtmpe_answer: Option<u8>,
     /// Client: the last 32 bytes of the server's S1, which key SWF verification.
     s1_tail: [u8; DIGEST_LEN],
     /// Server: the private key to use if a client asks for RTMPE.
@@ -267,6 +274,9 @@ impl Handshake {
             peer_digest: None,
             peer_response_verified: false,
             encrypted: false,
+            rtmpe_type: 6,
+            #[cfg(feature = "rtmpe")]
+            rtmpe_answer: None,
             s1_tail: [0; DIGEST_LEN],
             #[cfg(feature = "rtmpe")]
             dh_private: None,
@@ -283,15 +293,46 @@ impl Handshake {
     /// [`Handshake::take_cipher`] gives the RC4 streams for everything that follows.
     #[cfg(feature = "rtmpe")]
     pub fn client_encrypted(epoch: u32, random: &[u8], dh_private: &[u8]) -> Self {
+        Self::client_encrypted_type(epoch, random, dh_private, rtmpe::RTMPE_VERSION)
+    }
+
+    /// RTMPE client of handshake type 8 or 9 (C0): XTEA or Blowfish over the C2/S2
+    /// signatures (`rtmpe::seal`). Any other type is 6, [`Handshake::client_encrypted`].
+    #[cfg(feature = "rtmpe")]
+    pub fn client_encrypted_type(
+        epoch: u32,
+        random: &[u8],
+        dh_private: &[u8],
+        rtmpe_type: u8,
+    ) -> Self {
         let mut hs = Self::new(Role::Client, epoch, random);
         hs.encrypted = true;
+        hs.rtmpe_type = if matches!(rtmpe_type, 8 | 9) {
+            rtmpe_type
+        } else {
+            6
+        };
         hs.dh = Some(rtmpe::KeyPair::new(dh_private));
         hs.build_own(RTMPE_CLIENT_VERSION, Some(DigestScheme::Scheme1));
         hs.own_scheme = Some(DigestScheme::Scheme1);
         hs
     }
 
-    /// Server: also accept RTMPE clients (C0 = 6 or 8), answering with a key made from
+    /// Server: answer RTMPE clients with handshake type 8 or 9 whatever their C0
+    /// (librtmp and ffmpeg follow the server's S0); by default the client's is echoed.
+    #[cfg(feature = "rtmpe")]
+    pub fn answer_rtmpe_type(&mut self, rtmpe_type: u8) {
+        if self.role == Role::Server && rtmpe::RTMPE_TYPES.contains(&rtmpe_type) {
+            self.rtmpe_answer = Some(rtmpe_type);
+        }
+    }
+
+    /// The RTMPE handshake type in use (6, 8 or 9), once known; `None` unencrypted.
+    pub fn rtmpe_type(&self) -> Option<u8> {
+        self.encrypted.then_some(self.rtmpe_type)
+    }
+
+    /// Server: also accept RTMPE clients (C0 = 6, 8 or 9), answering with a key made from
     /// `dh_private`; the key is only computed if a client asks.
     #[cfg(feature = "rtmpe")]
     pub fn accept_rtmpe(&mut self, dh_private: &[u8]) {
@@ -420,13 +461,16 @@ impl Handshake {
                 Err(HandshakeError::NotEncrypted { version })
             }
             (_, RTMP_VERSION) => Ok(()),
+            // The server's type rules, as in librtmp and ffmpeg.
             #[cfg(feature = "rtmpe")]
-            (Role::Client, rtmpe::RTMPE_VERSION) if self.encrypted => Ok(()),
-            // 8 asks for XTEA-wrapped signatures; answering 6 is what a server without
-            // them does, and librtmp and ffmpeg follow the server's byte.
+            (Role::Client, 6 | 8 | 9) if self.encrypted => {
+                self.rtmpe_type = version;
+                Ok(())
+            }
             #[cfg(feature = "rtmpe")]
-            (Role::Server, 6 | 8) if self.dh_private.is_some() => {
+            (Role::Server, 6 | 8 | 9) if self.dh_private.is_some() => {
                 self.encrypted = true;
+                self.rtmpe_type = self.rtmpe_answer.unwrap_or(version);
                 Ok(())
             }
             _ => Err(HandshakeError::UnsupportedVersion { packet, version }),
@@ -455,7 +499,11 @@ impl Handshake {
             };
             write_digest(own, scheme, key)
         });
-        let c0 = if self.encrypted { 6 } else { RTMP_VERSION };
+        let c0 = if self.encrypted {
+            self.rtmpe_type
+        } else {
+            RTMP_VERSION
+        };
         self.tx.push(c0);
         self.tx.extend_from_slice(&*self.own);
     }
@@ -518,7 +566,7 @@ impl Handshake {
             Some((_, digest)) => {
                 let mut reply = [0u8; PACKET_LEN];
                 fill_random(&mut reply[..SIGNED_LEN], &self.random, RANDOM_LEN);
-                let signature = response_signature(&reply, own_full_key, &digest);
+                let signature = self.sealed_signature(&reply, own_full_key, &digest);
                 reply[SIGNED_LEN..].copy_from_slice(&signature);
                 self.tx.extend_from_slice(&reply);
             }
@@ -560,9 +608,26 @@ impl Handshake {
             Role::Server => FP_KEY,
         };
         let signed = self.own_digest.is_some_and(|digest| {
-            response_signature(&self.rx, peer_full_key, &digest)[..] == self.rx[SIGNED_LEN..]
+            self.sealed_signature(&self.rx, peer_full_key, &digest)[..] == self.rx[SIGNED_LEN..]
         });
         signed || self.rx[8..] == self.own[8..]
+    }
+
+    /// [`response_signature`], encrypted for RTMPE types 8 and 9 (`rtmpe::seal`).
+    fn sealed_signature(
+        &self,
+        packet: &Packet,
+        full_key: &[u8],
+        peer_digest: &[u8; DIGEST_LEN],
+    ) -> [u8; DIGEST_LEN] {
+        #[allow(unused_mut)] // sealed only with RTMPE
+        let mut signature = response_signature(packet, full_key, peer_digest);
+        #[cfg(feature = "rtmpe")]
+        if self.encrypted {
+            let key = hmac_sha256(full_key, &[peer_digest]);
+            rtmpe::seal(&mut signature, &key, self.rtmpe_type);
+        }
+        signature
     }
 }
 

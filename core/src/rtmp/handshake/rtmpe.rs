@@ -18,9 +18,14 @@ use rc4::{KeyInit, Rc4, StreamCipher};
 
 use super::{DigestScheme, PACKET_LEN, hmac_sha256};
 
-/// The C0/S0 byte of RTMPE (librtmp and ffmpeg send 6; 8 and 9 add XTEA/Blowfish to the
-/// C2/S2 signatures, which we do not speak).
+mod seal;
+pub(super) use seal::seal;
+
+/// The C0/S0 byte of RTMPE as librtmp and ffmpeg send it; 8 and 9 are RTMPE too,
+/// with XTEA/Blowfish over the C2/S2 signatures (see `seal`).
 pub const RTMPE_VERSION: u8 = 6;
+/// Every RTMPE handshake type.
+pub const RTMPE_TYPES: [u8; 3] = [6, 8, 9];
 /// A public key and the shared secret: big-endian, left-padded to 128 bytes.
 pub const KEY_LEN: usize = 128;
 

@@ -366,3 +366,68 @@ fn debug_is_compact() {
         "{text}"
     );
 }
+
+/// RTMPE types 8 and 9: both sides seal their C2/S2 signature and check the
+/// peer's sealed one; the RC4 streams agree; a peer that does not seal (or
+/// seals for the other type) fails the check.
+#[cfg(feature = "rtmpe")]
+#[test]
+fn rtmpe_types_8_and_9_sign_and_verify_both_ways() {
+    for rtmpe_type in [6u8, 8, 9] {
+        let mut client =
+            Handshake::client_encrypted_type(7, &noise(1, 1528), &noise(2, 128), rtmpe_type);
+        let mut server = Handshake::server(9, &noise(3, 1528));
+        server.accept_rtmpe(&noise(4, 128));
+        let (c, s) = run(&mut client, &mut server, &mut || 700);
+        assert_eq!((c[0], s[0]), (rtmpe_type, rtmpe_type));
+        assert_eq!(server.rtmpe_type(), Some(rtmpe_type));
+        assert!(server.peer_c2_verified(), "type {rtmpe_type}: C2");
+        assert!(client.peer_s2_verified(), "type {rtmpe_type}: S2");
+        let (mut a, mut b) = (client.take_cipher().unwrap(), server.take_cipher().unwrap());
+        let mut msg = *b"connect";
+        a.encrypt(&mut msg);
+        b.decrypt(&mut msg);
+        assert_eq!(&msg, b"connect");
+    }
+}
+
+/// A server that answers another type than the client asked for: the client
+/// follows the server's S0, as librtmp and ffmpeg do.
+#[cfg(feature = "rtmpe")]
+#[test]
+fn the_client_follows_the_servers_rtmpe_type() {
+    for (asked, answered) in [(6u8, 8u8), (6, 9), (8, 6), (9, 8)] {
+        let mut client =
+            Handshake::client_encrypted_type(0, &noise(5, 1528), &noise(6, 128), asked);
+        let mut server = Handshake::server(0, &noise(7, 1528));
+        server.accept_rtmpe(&noise(8, 128));
+        server.answer_rtmpe_type(answered);
+        let (c, s) = run(&mut client, &mut server, &mut || 1537);
+        assert_eq!((c[0], s[0]), (asked, answered));
+        assert_eq!(client.rtmpe_type(), Some(answered));
+        assert!(
+            server.peer_c2_verified() && client.peer_s2_verified(),
+            "{asked} → {answered}"
+        );
+    }
+    // A type 8 C2 read as type 9 does not verify.
+    let mut client = Handshake::client_encrypted_type(0, &noise(5, 1528), &noise(6, 128), 8);
+    let mut server = Handshake::server(0, &noise(7, 1528));
+    server.accept_rtmpe(&noise(8, 128));
+    let c0c1 = take(&mut client);
+    feed_split(&mut server, &c0c1, &mut || 4000);
+    let s = take(&mut server);
+    feed_split(&mut client, &s, &mut || 4000);
+    let mut c2 = take(&mut client);
+    server.rtmpe_type = 9;
+    feed_split(&mut server, &c2, &mut || 4000);
+    assert!(!server.peer_c2_verified());
+    // And the genuine one, for contrast, with the type restored.
+    let mut again = Handshake::server(0, &noise(7, 1528));
+    again.accept_rtmpe(&noise(8, 128));
+    feed_split(&mut again, &c0c1, &mut || 4000);
+    let _ = take(&mut again);
+    c2.truncate(PACKET_LEN);
+    feed_split(&mut again, &c2, &mut || 4000);
+    assert!(again.peer_c2_verified());
+}

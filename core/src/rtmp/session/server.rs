@@ -115,6 +115,14 @@ impl ServerSession {
         self
     }
 
+    /// Answers RTMPE clients with handshake type 8 or 9 (signatures sealed with
+    /// XTEA or Blowfish) whatever type they asked for; see [`ServerSession::with_rtmpe`].
+    #[cfg(feature = "rtmpe")]
+    pub fn with_rtmpe_type(mut self, rtmpe_type: u8) -> Self {
+        self.conn.handshake_mut().answer_rtmpe_type(rtmpe_type);
+        self
+    }
+
     /// Feeds bytes received from the client. An error means the session is over.
     pub fn feed(&mut self, data: &[u8]) -> Result<(), SessionError> {
         if self.conn.feed(data)? && self.swf.is_some() {

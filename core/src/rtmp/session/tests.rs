@@ -305,6 +305,40 @@ fn ffmpeg_publish_capture_yields_connect_publish_and_media() {
     );
 }
 
+/// A server answering RTMPE type 8 or 9: the client follows it, both seal and
+/// check the C2/S2 signatures, and the session runs over the RC4 streams.
+#[cfg(feature = "rtmpe")]
+#[test]
+fn rtmpe_types_8_and_9_carry_a_publish() {
+    for rtmpe_type in [8u8, 9] {
+        let mut relay = Relay {
+            session: ServerSession::new(0, &[9; 1528])
+                .with_rtmpe(&[5; 128])
+                .with_rtmpe_type(rtmpe_type),
+            ..Relay::new()
+        };
+        let mut publisher = ClientSession::encrypted(
+            url("rtmpe://127.0.0.1/live/cam"),
+            ClientMode::Publish,
+            0,
+            &[1; 1528],
+            &[3; 128],
+        );
+        let first = publisher.poll_transmit().expect("C0 C1");
+        relay.session.feed(&first).unwrap();
+        let events = pump(&mut publisher, &mut relay).unwrap();
+        assert!(events.contains(&ClientEvent::Publishing), "{events:?}");
+        let tags = vec![video(0, 9000), video(40, 100)];
+        for t in &tags {
+            publisher.send_tag(t).unwrap();
+        }
+        let wire = publisher.poll_transmit().expect("the tags");
+        relay.session.feed(&wire).unwrap();
+        relay.handle_events();
+        assert_eq!(relay.received, tags, "type {rtmpe_type}");
+    }
+}
+
 #[cfg(feature = "rtmpe")]
 #[test]
 fn rtmpe_client_publishes_through_an_encrypted_connection() {

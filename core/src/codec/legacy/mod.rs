@@ -1,0 +1,102 @@
+//! Legacy FLV audio that Media Source Extensions cannot play, made playable:
+//! G.711 A-law and µ-law (sound formats 7, 8), linear PCM (0, 3) and Flash
+//! ADPCM (1) are decoded to PCM here and re-encoded as FLAC frames, lossless,
+//! which browsers play in fMP4 (`fLaC` + `dfLa`).
+//!
+//! [`to_flac`] turns one tag into a FLAC stream header and one frame; the
+//! remuxer hands them on as an E-RTMP FLAC sequence start and coded frame, so
+//! a change of rate, channels or sample size is a new header and so a new
+//! init, and gap filling uses FLAC's silent frames. The whole module is the
+//! `legacy-audio` feature.
+
+pub mod adpcm;
+pub mod g711;
+pub mod pcm;
+
+use bytes::Bytes;
+
+use super::CodecError;
+use super::flac::encoder::StreamParams;
+use crate::flv::{AudioCodec, AudioTag};
+
+/// One legacy tag as FLAC.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Flac {
+    /// "fLaC" and STREAMINFO: the same bytes for every tag of one configuration.
+    pub header: Bytes,
+    /// One frame with every sample of the tag.
+    pub frame: Bytes,
+    pub params: StreamParams,
+}
+
+/// Whether this codec is one [`to_flac`] converts.
+pub fn converts(codec: AudioCodec) -> bool {
+    matches!(
+        codec,
+        AudioCodec::LinearPcmPlatform
+            | AudioCodec::LinearPcmLe
+            | AudioCodec::Adpcm
+            | AudioCodec::G711ALaw
+            | AudioCodec::G711MuLaw
+    )
+}
+
+/// The tag's audio as FLAC; `None` when its codec is not one of these.
+///
+/// The legacy header gives the format: SoundRate 5.5/11/22/44 kHz (5512,
+/// 11025, 22050, 44100 Hz, as ffmpeg reads them) except G.711, always 8 kHz;
+/// SoundType mono or stereo; SoundSize 8 or 16 bits for PCM (ADPCM and G.711
+/// decode to 16).
+pub fn to_flac(tag: &AudioTag) -> Option<Result<Flac, CodecError>> {
+    if !converts(tag.codec) {
+        return None;
+    }
+    Some(convert(tag))
+}
+
+fn convert(tag: &AudioTag) -> Result<Flac, CodecError> {
+    let channels = if tag.stereo { 2 } else { 1 };
+    let rate = [5512, 11025, 22050, 44100][usize::from(tag.sound_rate & 3)];
+    let body = &tag.body[..];
+    let g711 = |decode: fn(u8) -> i16| -> Result<Vec<i32>, CodecError> {
+        let whole = body.len() - body.len() % channels;
+        if whole == 0 {
+            return Err(CodecError::Truncated {
+                what: "G.711 audio",
+                at: body.len(),
+            });
+        }
+        Ok(body[..whole].iter().map(|&b| decode(b).into()).collect())
+    };
+    let (samples, sample_rate, bits_per_sample) = match tag.codec {
+        AudioCodec::G711ALaw => (g711(g711::alaw)?, 8000, 16),
+        AudioCodec::G711MuLaw => (g711(g711::mulaw)?, 8000, 16),
+        AudioCodec::Adpcm => (adpcm::decode(body, channels)?, rate, 16),
+        _ => {
+            let bits16 = tag.sound_size_16bit;
+            let bits = if bits16 { 16 } else { 8 };
+            (pcm::decode(body, bits16, channels)?, rate, bits)
+        }
+    };
+    let params = StreamParams {
+        sample_rate,
+        channels: channels as u8,
+        bits_per_sample,
+    };
+    let per_channel = samples.len() / channels;
+    let frame = params.frame(&samples).ok_or(CodecError::Invalid {
+        what: "legacy audio tag",
+        // At most `flac::encoder::MAX_BLOCK_SIZE`: what one FLAC frame holds.
+        field: "samples per channel (at most 65535, a FLAC frame)",
+        value: per_channel as u64,
+        at: 0,
+    })?;
+    Ok(Flac {
+        header: Bytes::from(params.stream_header()),
+        frame: Bytes::from(frame),
+        params,
+    })
+}
+
+#[cfg(test)]
+mod tests;
