@@ -31,10 +31,9 @@ use std::collections::VecDeque;
 use bytes::Bytes;
 
 use crate::amf::{self, Value};
+#[cfg(feature = "vp9")]
 use crate::codec::vp9;
-use crate::flv::{
-    AudioPacket, AudioTag, FrameType, Tag, TagType, VideoCodec, VideoPacket, VideoTag,
-};
+use crate::flv::{AudioPacket, AudioTag, FrameType, Tag, TagType, VideoPacket, VideoTag};
 use codecs::ConfigError;
 use init::TrackConfig;
 use track::{Gap, TrackState};
@@ -268,7 +267,8 @@ impl Remuxer {
                 let keyframe = v.is_keyframe();
                 // A VP9 keyframe may change the picture size without a new
                 // sequence header: that is a new configuration too.
-                if v.codec == VideoCodec::Vp9 && keyframe {
+                #[cfg(feature = "vp9")]
+                if v.codec == crate::flv::VideoCodec::Vp9 && keyframe {
                     let size = vp9::frame_size(&v.body);
                     if let (Some(c), Some(size)) = (&self.video.config, size) {
                         if (c.info.width, c.info.height) != size {
