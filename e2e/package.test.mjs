@@ -92,7 +92,7 @@ async function holdsLatency(tab, limit, seconds) {
   assert.ok(Math.max(...seen) < limit, `latency over ${limit} s: ${seen.map((l) => l.toFixed(2))}`);
 }
 
-test('npm pack gives a package that a fresh project installs and plays from a bundler-less page (in Chromium, Firefox and WebKitGTK), Vite, webpack 5 and a classic script, under 1 s behind, across a publisher restart', { timeout: 240_000 }, async (t) => {
+test('npm pack gives a package that a fresh project installs and plays from a bundler-less page (in Chromium, Firefox and WebKitGTK), Vite, webpack 5, a classic script and its lean build flashless/lite, under 1 s behind, across a publisher restart', { timeout: 240_000 }, async (t) => {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'flashless-pack-'));
   t.after(() => rm(dir, { recursive: true, force: true }));
   const [packed] = JSON.parse(

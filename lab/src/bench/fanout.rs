@@ -168,7 +168,12 @@ fn run_once(
     let _publisher = peers::publish_clip(clip, &running.publish_url, &dir.join("ffmpeg.log"))?;
     let url = match bench {
         Bench::RtmpFanout => &running.rtmp_play_url,
-        Bench::Remux | Bench::Latency | Bench::Longrun | Bench::Corpus | Bench::Engines => {
+        Bench::Payload
+        | Bench::Remux
+        | Bench::Latency
+        | Bench::Longrun
+        | Bench::Corpus
+        | Bench::Engines => {
             bail!("the {} benchmark runs no load generator", bench.name())
         }
         Bench::Fanout => &running.ws_url,
