@@ -10,6 +10,7 @@ pub mod codec;
 pub mod flv;
 pub mod fmp4;
 pub mod live_edge;
+pub mod message;
 pub mod mp4;
 pub mod pipeline;
 pub mod proxy;

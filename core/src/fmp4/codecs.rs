@@ -104,10 +104,10 @@ pub(crate) fn audio_config(
 
 /// H.264: `avc1` + `avcC` (14496-15 §5.4.2); the FLV sequence header is the record as is.
 fn avc(record: &Bytes) -> Result<TrackConfig, ConfigError> {
-    let config = AvcConfig::parse(record).map_err(|e| ConfigError::Invalid(e.to_string()))?;
+    let config = AvcConfig::parse(record).map_err(invalid)?;
     let (width, height) = match config.sps.first().map(|sps| Sps::parse(sps)) {
         Some(Ok(sps)) => (sps.width, sps.height),
-        Some(Err(e)) => return Err(ConfigError::Invalid(e.to_string())),
+        Some(Err(e)) => return Err(invalid(e)),
         None => (0, 0),
     };
     let entry = visual_entry(b"avc1", width, height, |w| {
@@ -214,13 +214,13 @@ fn flac(header: &Bytes) -> Result<TrackConfig, ConfigError> {
 }
 
 fn invalid(e: crate::codec::CodecError) -> ConfigError {
-    ConfigError::Invalid(e.to_string())
+    ConfigError::Invalid(crate::message::describe("malformed", &e))
 }
 
 /// AAC: `mp4a` + `esds` with the AudioSpecificConfig as is, so HE-AAC's explicit
 /// SBR/PS signalling reaches the decoder unchanged (14496-14 §5.6, 14496-3 §1.6).
 fn aac(asc: &Bytes) -> Result<TrackConfig, ConfigError> {
-    let config = AacConfig::parse(asc).map_err(|e| ConfigError::Invalid(e.to_string()))?;
+    let config = AacConfig::parse(asc).map_err(invalid)?;
     // A raw AAC frame holds 1024 samples of the core codec; with SBR (object type 5
     // or 29 signalled explicitly) the parsed rate is the doubled output rate, so a
     // frame is 2048 samples of it.

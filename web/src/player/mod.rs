@@ -558,7 +558,8 @@ impl Core {
     fn handle(&mut self, output: Output) {
         match output {
             Output::Broken(why) => {
-                let failure = Failure::media("protocol", None).reason(why.to_string());
+                let why = flashless_core::message::describe("not FLV", &why);
+                let failure = Failure::media("protocol", None).reason(why);
                 return self.on_end(self.generation, failure);
             }
             Output::Script { timestamp, values } => {
