@@ -117,6 +117,57 @@ function isNode() {
   return typeof process !== 'undefined' && !!process.versions?.node && typeof window === 'undefined';
 }
 
+/** The option key under which `create` hands its early socket to the constructor. */
+const EARLY = Symbol('early socket');
+
+/**
+ * The WebSocket `Player.create` opens before the wasm module is ready. Until the
+ * player sets its own handlers on it, its events are held; then they are replayed
+ * to those handlers in order, so the start burst is not lost.
+ */
+class EarlySocket {
+  /** For a `ws(s)://` stream; `undefined` for any other (or a bad URL: the constructor says why). */
+  static open(options) {
+    if (typeof WebSocket !== 'function') return undefined;
+    let url;
+    try {
+      url = resolveUrl(options.url, options.transport);
+    } catch {
+      return undefined;
+    }
+    return url.startsWith('ws') ? new EarlySocket(url) : undefined;
+  }
+
+  constructor(url) {
+    this.url = url;
+    this.held = [];
+    this.hold = (event) => this.held.push(event);
+    this.socket = new WebSocket(url);
+    this.socket.binaryType = 'arraybuffer';
+    this.socket.onopen = this.socket.onmessage = this.socket.onclose = this.hold;
+  }
+
+  /** After the player took the socket: what came before goes to its handlers. */
+  handOver() {
+    if (this.socket.onmessage === this.hold) return this.close();
+    for (const event of this.held.splice(0)) this.socket.dispatchEvent(copy(event));
+  }
+
+  close() {
+    this.socket.onopen = this.socket.onmessage = this.socket.onclose = null;
+    this.socket.close();
+  }
+}
+
+/** A fresh event like `event` (one the browser dispatched is not dispatched again). */
+function copy(event) {
+  if (event.type === 'message') return new MessageEvent('message', { data: event.data });
+  if (event.type === 'close') {
+    return new CloseEvent('close', { code: event.code, reason: event.reason, wasClean: event.wasClean });
+  }
+  return new Event(event.type);
+}
+
 /**
  * A live FLV stream (WebSocket `ws(s)://` or HTTP `http(s)://`) played in a
  * `<video>` through Media Source Extensions, kept near the live edge.
@@ -142,8 +193,15 @@ export class Player extends EventTarget {
 
   /** Starts playing `options.url` in `video`; resolves once the MediaSource is open. */
   static async create(video, options = {}) {
-    await init(options.wasm);
-    const player = new Player(video, options);
+    // The WebSocket opens while the wasm module loads and compiles, not after.
+    const early = EarlySocket.open(options);
+    try {
+      await init(options.wasm);
+    } catch (e) {
+      early?.close();
+      throw e;
+    }
+    const player = new Player(video, early ? { ...options, [EARLY]: early } : options);
     await player.#opened;
     return player;
   }
@@ -157,11 +215,15 @@ export class Player extends EventTarget {
     this.#opened.catch(() => {});
     // Options left out take the player's defaults (in Rust, `live_edge::Options`).
     const resolved = { ...options, url: resolveUrl(options.url, options.transport) };
+    const early = options[EARLY];
+    if (early?.url === resolved.url) resolved.socket = early.socket;
     try {
       this.#inner = new WasmPlayer(video, resolved, (name, detail) => this.#receive(name, detail));
     } catch (e) {
+      early?.close();
       throw asError(e);
     }
+    early?.handOver();
   }
 
   #receive(name, detail) {

@@ -22,7 +22,7 @@ use flashless_core::live_edge::{self, LiveEdge, Seek, Snapshot};
 use flashless_core::pipeline::{Output, Pipeline};
 use js_sys::{Function, Object};
 use wasm_bindgen::prelude::*;
-use web_sys::{Document, HtmlVideoElement};
+use web_sys::{Document, HtmlVideoElement, WebSocket};
 
 use self::failure::Failure;
 use self::handles::{Listener, Timer};
@@ -102,6 +102,7 @@ impl Player {
             with_credentials: js::get(&options, "withCredentials").as_bool() == Some(true),
         };
         let retry = Retry::from_option(&js::get(&options, "retry"));
+        let early_socket = js::get(&options, "socket").dyn_into::<WebSocket>().ok();
         let document = web_sys::window()
             .and_then(|w| w.document())
             .ok_or_else(|| JsValue::from_str("no-document"))?;
@@ -125,6 +126,7 @@ impl Player {
             let on_error = media_error(&c.video, weak.clone());
             c.listeners.push(on_error);
             c.tick_timer = Timer::interval(TICK_MS, move || with(&weak, Core::tick));
+            c.early_socket = early_socket.filter(|_| c.kind == Kind::WebSocket);
             c.connect();
         }
         Ok(Player { core })
@@ -272,6 +274,9 @@ struct Core {
     edge: LiveEdge,
     pipeline: Pipeline,
     transport: Option<Transport>,
+    /// A WebSocket to the URL that the page opened while this module loaded (the
+    /// `socket` option), taken by the first connection instead of a new one.
+    early_socket: Option<WebSocket>,
     /// The transport that just ended, kept until the next connection: it may be
     /// the one whose callback is running.
     retired: Option<Transport>,
@@ -339,6 +344,7 @@ impl Core {
             edge: LiveEdge::new(edge),
             pipeline: Pipeline::new(remuxer_options(edge.target), false),
             transport: None,
+            early_socket: None,
             retired: None,
             generation: 0,
             reconnect_timer: None,
@@ -388,6 +394,7 @@ impl Core {
             &self.request,
             self.generation,
             self.me.clone(),
+            self.early_socket.take(),
         );
         match opened {
             Ok(t) => self.transport = Some(t),
