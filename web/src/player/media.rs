@@ -71,7 +71,8 @@ pub struct Media {
     held_from_ms: Option<f64>,
     /// `timestampOffset` for the media of the current connection.
     offset: f64,
-    check_offset: bool,
+    /// After a rejoin: the next fragment checks `offset` against the buffered end.
+    pub check_offset: bool,
     /// End of the newest media queued, on the `<video>`'s timeline (s).
     pub newest_end: f64,
     /// A track's init came after the SourceBuffers were created without it.

@@ -584,7 +584,13 @@ impl Core {
             }
             _ => {}
         }
-        let buffered_end = self.ranges().last().map(|r| r.1);
+        // Read only when a fragment will use it: `buffered` builds a TimeRanges in
+        // the page, and this runs for every fragment.
+        let buffered_end = if self.media.as_ref().is_some_and(|m| m.check_offset) {
+            self.ranges().last().map(|r| r.1)
+        } else {
+            None
+        };
         let Some(media) = &mut self.media else { return };
         let out = &mut self.outbox;
         match output {
@@ -813,7 +819,12 @@ impl Core {
 }
 
 fn now_ms() -> f64 {
-    web_sys::window()
-        .and_then(|w| w.performance())
-        .map_or_else(js_sys::Date::now, |p| p.now())
+    PERFORMANCE.with(|p| p.as_ref().map_or_else(js_sys::Date::now, |p| p.now()))
+}
+
+thread_local! {
+    /// Looked up once: `window().performance()` is two calls into the page (an
+    /// `instanceof Window` check and a getter), and the clock is read for every message.
+    static PERFORMANCE: Option<web_sys::Performance> =
+        web_sys::window().and_then(|w| w.performance());
 }
