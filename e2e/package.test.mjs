@@ -1,10 +1,11 @@
 // The npm package as a user gets it: `npm pack` in pkg/, installed into a fresh
 // project, imported by a bundler-less page through an import map, bundled by Vite
-// and by webpack 5, and loaded as a classic script (the global `flashless`).
+// and by webpack 5, and loaded as a classic script (the global `flashless`); and its
+// lean build `flashless/lite` from a bundler-less page and from Node.
 
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
@@ -91,7 +92,7 @@ async function holdsLatency(tab, limit, seconds) {
   assert.ok(Math.max(...seen) < limit, `latency over ${limit} s: ${seen.map((l) => l.toFixed(2))}`);
 }
 
-test('npm pack gives a package that a fresh project installs and plays from a bundler-less page (in Chromium, Firefox and WebKitGTK), Vite, webpack 5 and a classic script, under 1 s behind, across a publisher restart', { timeout: 240_000 }, async (t) => {
+test('npm pack gives a package that a fresh project installs and plays from a bundler-less page (in Chromium, Firefox and WebKitGTK), Vite, webpack 5, a classic script and its lean build flashless/lite, under 1 s behind, across a publisher restart', { timeout: 240_000 }, async (t) => {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'flashless-pack-'));
   t.after(() => rm(dir, { recursive: true, force: true }));
   const [packed] = JSON.parse(
@@ -105,6 +106,8 @@ test('npm pack gives a package that a fresh project installs and plays from a bu
       'flashless.d.ts',
       'flashless.global.js',
       'flashless.js',
+      'flashless.lite.js',
+      'flashless_lite_wasm_bg.wasm',
       'flashless_wasm.js',
       'flashless_wasm_bg.wasm',
       'package.json',
@@ -124,6 +127,16 @@ test('npm pack gives a package that a fresh project installs and plays from a bu
     page(
       '<script type="importmap">{ "imports": { "flashless": "./node_modules/flashless/flashless.js" } }</script>\n' +
         `<script type="module">${SCRIPT}</script>`,
+    ),
+  );
+  // The lean build, by its export `flashless/lite` (the import map names the file the
+  // package's "exports" map it to).
+  const exportsMap = JSON.parse(await readFile(path.join(app, 'node_modules/flashless/package.json'), 'utf8')).exports;
+  await writeFile(
+    path.join(app, 'lite.html'),
+    page(
+      `<script type="importmap">{ "imports": { "flashless/lite": "./node_modules/flashless/${exportsMap['./lite'].default}" } }</script>\n` +
+        `<script type="module">${SCRIPT.replace("from 'flashless'", "from 'flashless/lite'")}</script>`,
     ),
   );
   // Vite: the same script as an entry module; the build resolves the package from
@@ -160,12 +173,22 @@ test('npm pack gives a package that a fresh project installs and plays from a bu
     { cwd: app, encoding: 'utf8' },
   );
   assert.equal(node.trim(), 'function');
+  const nodeLite = execFileSync(
+    'node',
+    [
+      '--input-type=module',
+      '-e',
+      "import { init, Remuxer } from 'flashless/lite'; await init(); console.log(new Remuxer().push(new Uint8Array([70, 76, 86, 1, 5, 0, 0, 0, 9, 0, 0, 0, 0])).length)",
+    ],
+    { cwd: app, encoding: 'utf8' },
+  );
+  assert.match(nodeLite.trim(), /^\d+$/);
 
   const gateway = await startGateway(t);
   let ffmpeg = publish(t, gateway, 'cam');
   // Each build plays, then its browser closes: several players decoding at once would
   // starve the latency check below of CPU.
-  for (const built of ['/app/vite/dist/index.html', '/app/webpack/dist/index.html', '/app/classic.html']) {
+  for (const built of ['/app/vite/dist/index.html', '/app/webpack/dist/index.html', '/app/classic.html', '/app/lite.html']) {
     await (await playsOn(t, gateway, app, built)).browser.close();
   }
   // The bundler-less page in the other engines too.

@@ -12,6 +12,8 @@ const FILES: &[&str] = &[
     "flashless_wasm_bg.wasm",
     "flashless.js",
     "flashless.global.js",
+    "flashless.lite.js",
+    "flashless_lite_wasm_bg.wasm",
     "flashless.d.ts",
     "package.json",
     "README.md",

@@ -212,6 +212,57 @@ function isNode() {
   return typeof process !== 'undefined' && !!process.versions?.node && typeof window === 'undefined';
 }
 
+/** The option key under which `create` hands its early socket to the constructor. */
+const EARLY = Symbol('early socket');
+
+/**
+ * The WebSocket `Player.create` opens before the wasm module is ready. Until the
+ * player sets its own handlers on it, its events are held; then they are replayed
+ * to those handlers in order, so the start burst is not lost.
+ */
+class EarlySocket {
+  /** For a `ws(s)://` stream; `undefined` for any other (or a bad URL: the constructor says why). */
+  static open(options) {
+    if (typeof WebSocket !== 'function') return undefined;
+    let url;
+    try {
+      url = resolveUrl(options.url, options.transport);
+    } catch {
+      return undefined;
+    }
+    return url.startsWith('ws') ? new EarlySocket(url) : undefined;
+  }
+
+  constructor(url) {
+    this.url = url;
+    this.held = [];
+    this.hold = (event) => this.held.push(event);
+    this.socket = new WebSocket(url);
+    this.socket.binaryType = 'arraybuffer';
+    this.socket.onopen = this.socket.onmessage = this.socket.onclose = this.hold;
+  }
+
+  /** After the player took the socket: what came before goes to its handlers. */
+  handOver() {
+    if (this.socket.onmessage === this.hold) return this.close();
+    for (const event of this.held.splice(0)) this.socket.dispatchEvent(copy(event));
+  }
+
+  close() {
+    this.socket.onopen = this.socket.onmessage = this.socket.onclose = null;
+    this.socket.close();
+  }
+}
+
+/** A fresh event like `event` (one the browser dispatched is not dispatched again). */
+function copy(event) {
+  if (event.type === 'message') return new MessageEvent('message', { data: event.data });
+  if (event.type === 'close') {
+    return new CloseEvent('close', { code: event.code, reason: event.reason, wasClean: event.wasClean });
+  }
+  return new Event(event.type);
+}
+
 /**
  * A live FLV stream (WebSocket `ws(s)://` or HTTP `http(s)://`) played in a
  * `<video>` through Media Source Extensions, kept near the live edge.
@@ -240,8 +291,19 @@ export class Player extends EventTarget {
    * Without MSE, where the `<video>` plays HLS itself, it plays the channel's HLS instead.
    */
   static async create(video, options = {}) {
-    if (!nativeHls(video, options)) await init(options.wasm);
-    const player = new Player(video, options);
+    const native = nativeHls(video, options);
+    // The WebSocket opens while the wasm module loads and compiles, not after; native
+    // HLS needs neither.
+    const early = native ? null : EarlySocket.open(options);
+    if (!native) {
+      try {
+        await init(options.wasm);
+      } catch (e) {
+        early?.close();
+        throw e;
+      }
+    }
+    const player = new Player(video, early ? { ...options, [EARLY]: early } : options);
     await player.#opened;
     return player;
   }
@@ -255,12 +317,16 @@ export class Player extends EventTarget {
     this.#opened.catch(() => {});
     // Options left out take the player's defaults (in Rust, `live_edge::Options`).
     const resolved = { ...options, url: resolveUrl(options.url, options.transport) };
+    const early = options[EARLY];
+    if (early?.url === resolved.url) resolved.socket = early.socket;
     try {
       const emit = (name, detail) => this.#receive(name, detail);
       this.#inner = nativeHls(video, options) ? new NativeHls(video, resolved, emit) : new WasmPlayer(video, resolved, emit);
     } catch (e) {
+      early?.close();
       throw asError(e);
     }
+    early?.handOver();
   }
 
   #receive(name, detail) {

@@ -11,6 +11,7 @@ pub mod flv;
 pub mod fmp4;
 pub mod hls;
 pub mod live_edge;
+pub mod message;
 pub mod mp4;
 pub mod pipeline;
 pub mod proxy;

@@ -21,7 +21,7 @@
 //   {"kind":"start","marks":{…},"frames":[…]}   a page's steps to its first frame (ms since
 //                                                 navigation start); a fresh page's frames
 //   {"kind":"frames","frames":[[shown,stamped,n],…]}   Unix ms of each frame the measured page read
-//   {"kind":"memory","at":…,"jsHeap":…,"rendererRssKb":…,…}
+//   {"kind":"memory","at":…,"jsHeap":…,"rendererRssKb":…,"scriptS":…,"taskS":…,…}
 //   {"kind":"end","unreadable":…,"presented":…,…}
 
 import { readFile, readdir } from 'node:fs/promises';
@@ -192,6 +192,10 @@ async function memory(page, cdp, started) {
     jsHeap: probed.heap,
     cdpJsHeap: metric('JSHeapUsedSize'),
     nodes: metric('Nodes'),
+    // Seconds of the renderer's main thread since the page opened: running script,
+    // and every task (script, style, layout, paint, garbage collection, media).
+    scriptS: metric('ScriptDuration'),
+    taskS: metric('TaskDuration'),
     listeners: metric('JSEventListeners'),
     rendererRssKb: renderer?.rss ?? null,
     rendererAnonKb: renderer?.anon ?? null,

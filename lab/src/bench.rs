@@ -1,4 +1,4 @@
-//! `lab bench [fanout|rtmp-fanout|remux|latency|longrun|corpus|engines]` (run by `cargo xtask bench`,
+//! `lab bench [payload|fanout|rtmp-fanout|remux|latency|longrun|corpus|engines]` (run by `cargo xtask bench`,
 //! which installs the peers and builds the wasm package and the release binaries
 //! first): flashless against its peers on the same machine in the same run, and their
 //! figures in `docs/benchmarks.md`.
@@ -9,6 +9,7 @@
 pub mod corpus;
 pub mod fanout;
 pub mod latency;
+pub mod payload;
 pub mod remux;
 
 use std::path::Path;
@@ -26,6 +27,8 @@ doing: compare servers within one section, not across machines.\n";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Bench {
+    /// What a page downloads: each build of the package beside flv.js and mpegts.js.
+    Payload,
     /// WS-FLV viewers: flashless against node-media-server.
     Fanout,
     /// RTMP players: flashless against nginx-rtmp.
@@ -46,7 +49,8 @@ pub enum Bench {
 }
 
 impl Bench {
-    const ALL: [Bench; 8] = [
+    const ALL: [Bench; 9] = [
+        Bench::Payload,
         Bench::Fanout,
         Bench::RtmpFanout,
         Bench::Remux,
@@ -59,6 +63,7 @@ impl Bench {
 
     pub fn name(self) -> &'static str {
         match self {
+            Bench::Payload => "payload",
             Bench::Fanout => "fanout",
             Bench::RtmpFanout => "rtmp-fanout",
             Bench::Remux => "remux",
@@ -75,7 +80,7 @@ impl Bench {
         match self {
             Bench::Fanout | Bench::Latency => Some(Server::NodeMedia),
             Bench::RtmpFanout => Some(Server::NginxRtmp),
-            Bench::Remux => None,
+            Bench::Remux | Bench::Payload => None,
             // Every player reads the flashless gateway.
             Bench::Corpus => Some(Server::Flashless),
             // Only the flashless page plays in the long run; only the package across engines.
@@ -123,7 +128,7 @@ impl Args {
                 name if !name.starts_with('-') => {
                     let Some(bench) = Bench::ALL.into_iter().find(|b| b.name() == name) else {
                         bail!(
-                            "unknown benchmark `{name}` (fanout, rtmp-fanout, remux, latency, longrun, corpus, engines, hls)"
+                            "unknown benchmark `{name}` (payload, fanout, rtmp-fanout, remux, latency, longrun, corpus, engines, hls)"
                         );
                     };
                     parsed.benches.push(bench);
@@ -180,6 +185,9 @@ fn flag_value<'a>(
 }
 
 pub fn run(root: &Path, args: &Args) -> Result<()> {
+    if args.benches.contains(&Bench::Payload) {
+        payload::run(root, args)?;
+    }
     if args.benches.contains(&Bench::Remux) {
         remux::run(root, args)?;
     }
@@ -189,7 +197,7 @@ pub fn run(root: &Path, args: &Args) -> Result<()> {
     let (in_browser, load): (Vec<Bench>, Vec<Bench>) = args
         .benches
         .iter()
-        .filter(|&&b| !matches!(b, Bench::Remux | Bench::Corpus))
+        .filter(|&&b| !matches!(b, Bench::Payload | Bench::Remux | Bench::Corpus))
         .partition(|b| b.in_browser());
     for &bench in &in_browser {
         latency::run(root, bench, args)?;
@@ -219,7 +227,7 @@ mod tests {
     #[test]
     fn no_name_runs_every_benchmark_but_the_long_run() {
         let args = parse(&["--quick"]).unwrap();
-        assert_eq!(args.benches, Bench::ALL[..4]);
+        assert_eq!(args.benches, Bench::ALL[..5]);
         assert!(args.quick);
         assert_eq!(parse(&["longrun"]).unwrap().benches, [Bench::Longrun]);
         assert_eq!(parse(&["corpus"]).unwrap().benches, [Bench::Corpus]);

@@ -2,6 +2,7 @@
 //! objects. Usable wherever wasm runs: a page, a Web Worker, Node.
 
 use flashless_core::fmp4::{Fragmenting, Layout, RemuxerOptions};
+use flashless_core::message::describe;
 use flashless_core::pipeline::{Output, Pipeline};
 use js_sys::{Array, Object, Uint8Array};
 use wasm_bindgen::prelude::*;
@@ -134,7 +135,7 @@ fn output(o: &Output, data: &JsValue) -> JsValue {
             set(
                 &obj,
                 "message",
-                "FLV stream: ".to_owned() + &message.to_string(),
+                "FLV stream: ".to_owned() + &describe("not FLV", &message),
             );
             set(&obj, "fatal", true);
             obj.into()

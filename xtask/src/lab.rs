@@ -10,9 +10,12 @@ use anyhow::{Result, bail};
 use crate::step::Ctx;
 use crate::{deps, project_root, wasm};
 
-/// The benchmarks that play the npm package in a browser; with no benchmark named,
-/// every one but the long run, the corpus, engines and hls runs, remux and latency among them.
-const IN_BROWSER: [&str; 6] = ["remux", "latency", "longrun", "corpus", "engines", "hls"];
+/// The benchmarks that play or measure the npm package (the wasm is built first); with
+/// no benchmark named, every one but the long run, the corpus, engines and hls runs,
+/// remux, latency and payload among them.
+const IN_BROWSER: [&str; 7] = [
+    "payload", "remux", "latency", "longrun", "corpus", "engines", "hls",
+];
 /// The options whose value is the next argument.
 const VALUED: [&str; 2] = ["--runs", "--minutes"];
 

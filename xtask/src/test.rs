@@ -86,7 +86,7 @@ pub fn run(args: &Args) -> Result<()> {
             "warnings",
         ]))
     })?;
-    // The core must keep building for the browser, on its own (it has no features) and
+    // The core must keep building for the browser, on its own and
     // in the browser crate (a debug build; the package step above built the `wasm` profile).
     ctx.step("wasm", |s| {
         for krate in ["flashless-core", wasm::CRATE] {
@@ -95,6 +95,19 @@ pub fn run(args: &Args) -> Result<()> {
                     .args(["build", "-p", krate, "--target", wasm::TARGET]),
             )?;
         }
+        // The lean build (`flashless/lite`): its codecs' cfgs left no warning behind.
+        s.run(ctx.cargo().args([
+            "clippy",
+            "-p",
+            "flashless-core",
+            "-p",
+            wasm::CRATE,
+            "--no-default-features",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ]))?;
         Ok(())
     })?;
     ctx.step("deploy manifests", |s| {

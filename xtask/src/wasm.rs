@@ -1,5 +1,6 @@
 //! `cargo xtask wasm`: the npm package's generated files. The browser crate
-//! (`flashless-web`) is built for wasm32 with the `wasm` profile, wasm-bindgen
+//! (`flashless-web`) is built for wasm32 with the `wasm` profile, twice: with every
+//! codec (`flashless`) and lean (`flashless/lite`: H.264, AAC, MP3, AMF0). wasm-bindgen
 //! writes the glue, wasm-opt (Debian's binaryen) shrinks the module, and the files
 //! are copied into `pkg/` only when their bytes changed, so an unchanged build does
 //! not make the gateway re-embed them.
@@ -19,6 +20,12 @@ pub const CRATE: &str = "flashless-web";
 pub const OUT_NAME: &str = "flashless_wasm";
 /// The generated files, relative to `pkg/`.
 pub const GENERATED: &[&str] = &["flashless_wasm.js", "flashless_wasm_bg.wasm"];
+/// The lean build's wasm-bindgen `--out-name`; its glue is bundled into [`LITE`], not shipped.
+pub const LITE_OUT_NAME: &str = "flashless_lite_wasm";
+/// The lean build's module, next to [`LITE`] in `pkg/`.
+pub const LITE_WASM: &str = "flashless_lite_wasm_bg.wasm";
+/// `flashless/lite`: `flashless.js` and the lean glue as one minified ES module.
+pub const LITE: &str = "flashless.lite.js";
 /// The classic-script build: `flashless.js` and the glue as one script that sets
 /// the global `flashless` (for a plain `<script>` tag or a CDN URL).
 pub const GLOBAL: &str = "flashless.global.js";
@@ -48,47 +55,99 @@ pub fn run_cmd(verbose: bool) -> Result<()> {
 /// Builds the package files into `pkg/`.
 pub fn build(ctx: &Ctx) -> Result<()> {
     ctx.step("wasm package", |s| {
-        s.run(ctx.cargo().args([
-            "build",
-            "--profile",
-            "wasm",
-            "--target",
-            TARGET,
-            "-p",
-            CRATE,
-        ]))?;
-        let target_dir = ctx.target_dir();
-        let input = target_dir.join(TARGET).join("wasm/flashless_web.wasm");
-        let staging = target_dir.join("xtask/wasm-pkg");
+        let staging = ctx.target_dir().join("xtask/wasm-pkg");
         if staging.exists() {
             fs::remove_dir_all(&staging)
                 .with_context(|| format!("clearing {}", staging.display()))?;
         }
-        s.run(
-            Command::new("wasm-bindgen")
-                .args(["--target", "web", "--no-typescript", "--out-name", OUT_NAME])
-                .arg("--out-dir")
-                .arg(&staging)
-                .arg(&input),
-        )?;
-        let wasm = staging.join("flashless_wasm_bg.wasm");
-        optimize(s, &wasm)?;
         let pkg = ctx.root.join("pkg");
+        bindgen(s, &[], OUT_NAME, &staging)?;
         for name in GENERATED {
             copy_if_changed(&staging.join(name), &pkg.join(name))?;
         }
         classic_script(s, &ctx.root, &staging)?;
-        copy_if_changed(&staging.join(GLOBAL), &pkg.join(GLOBAL))
+        copy_if_changed(&staging.join(GLOBAL), &pkg.join(GLOBAL))?;
+
+        let lite = staging.join("lite");
+        bindgen(s, &["--no-default-features"], LITE_OUT_NAME, &lite)?;
+        copy_if_changed(&lite.join(LITE_WASM), &pkg.join(LITE_WASM))?;
+        lite_module(s, &ctx.root, &lite)?;
+        copy_if_changed(&lite.join(LITE), &pkg.join(LITE))
     })
+}
+
+/// Builds the crate with `features` (cargo arguments), then wasm-bindgen's glue
+/// and the optimized module named `out_name` into `out_dir`.
+fn bindgen(s: &Step, features: &[&str], out_name: &str, out_dir: &Path) -> Result<()> {
+    let ctx = s.ctx();
+    s.run(
+        ctx.cargo()
+            .args([
+                "build",
+                "--profile",
+                "wasm",
+                "--target",
+                TARGET,
+                "-p",
+                CRATE,
+            ])
+            .args(features),
+    )?;
+    let input = ctx
+        .target_dir()
+        .join(TARGET)
+        .join("wasm/flashless_web.wasm");
+    s.run(
+        Command::new("wasm-bindgen")
+            .args(["--target", "web", "--no-typescript", "--out-name", out_name])
+            .arg("--out-dir")
+            .arg(out_dir)
+            .arg(&input),
+    )?;
+    optimize(s, &out_dir.join(format!("{out_name}_bg.wasm")))
+}
+
+/// [`LITE`]: the hand-written entry pointed at the lean glue and module, bundled
+/// with that glue and minified (identifiers too) by the pinned esbuild. The entry
+/// stays one file for both builds; only the names of the generated files differ.
+fn lite_module(s: &Step, root: &Path, lite: &Path) -> Result<()> {
+    let entry =
+        fs::read_to_string(root.join("pkg/flashless.js")).context("reading pkg/flashless.js")?;
+    let renamed = entry.replace(&format!("./{OUT_NAME}"), &format!("./{LITE_OUT_NAME}"));
+    if !renamed.contains(LITE_WASM) {
+        bail!("pkg/flashless.js names no ./{OUT_NAME}_bg.wasm to point at the lean module");
+    }
+    let path = lite.join("entry.js");
+    fs::write(&path, renamed).with_context(|| format!("writing {}", path.display()))?;
+    s.run(
+        Command::new(esbuild(root)?)
+            .arg(&path)
+            .args([
+                "--bundle",
+                "--format=esm",
+                "--platform=browser",
+                "--target=es2020",
+                "--minify",
+                "--external:node:*",
+                "--log-level=warning",
+            ])
+            .arg(format!("--outfile={}", lite.join(LITE).display())),
+    )
+}
+
+/// The esbuild that `e2e/package-lock.json` pins.
+fn esbuild(root: &Path) -> Result<std::path::PathBuf> {
+    let esbuild = root.join("e2e/node_modules/.bin/esbuild");
+    if !esbuild.exists() {
+        bail!("no {} (`npm ci` in e2e/ brings it)", esbuild.display());
+    }
+    Ok(esbuild)
 }
 
 /// [`GLOBAL`] from `pkg/flashless.js` and the glue, by the esbuild that
 /// `e2e/package-lock.json` pins.
 fn classic_script(s: &Step, root: &Path, staging: &Path) -> Result<()> {
-    let esbuild = root.join("e2e/node_modules/.bin/esbuild");
-    if !esbuild.exists() {
-        bail!("no {} (`npm ci` in e2e/ brings it)", esbuild.display());
-    }
+    let esbuild = esbuild(root)?;
     let shim = staging.join("script-url.js");
     fs::write(&shim, SCRIPT_URL_SHIM).with_context(|| format!("writing {}", shim.display()))?;
     s.run(
@@ -152,31 +211,50 @@ fn copy_if_changed(from: &Path, to: &Path) -> Result<()> {
     fs::write(to, &bytes).with_context(|| format!("writing {}", to.display()))
 }
 
-/// One line per shipped file: raw and gzip -9 size, and the total.
+/// What a page loads for each build of the package: (build, files in `pkg/`).
+pub const BUILDS: &[(&str, &[&str])] = &[
+    (
+        "flashless",
+        &[
+            "flashless_wasm_bg.wasm",
+            "flashless_wasm.js",
+            "flashless.js",
+        ],
+    ),
+    ("flashless/lite", &[LITE_WASM, LITE]),
+];
+
+/// A file's raw and `gzip -9` size in bytes.
+pub fn file_size(path: &Path) -> Result<(u64, u64)> {
+    let raw = fs::metadata(path)
+        .with_context(|| format!("{} (run `cargo xtask wasm`)", path.display()))?
+        .len();
+    Ok((raw, gzip_len(path)?))
+}
+
+/// One line per shipped file: raw and gzip -9 size, and each build's total.
 pub fn sizes(root: &Path) -> Result<Vec<String>> {
     let pkg = root.join("pkg");
     let mut lines = Vec::new();
-    let (mut raw_total, mut gz_total) = (0, 0);
-    for name in GENERATED.iter().chain(["flashless.js"].iter()) {
-        let path = pkg.join(name);
-        let raw = fs::metadata(&path)
-            .with_context(|| format!("{} (run `cargo xtask wasm`)", path.display()))?
-            .len();
-        let gz = gzip_len(&path)?;
-        raw_total += raw;
-        gz_total += gz;
-        lines.push(format!("{name:<24} {raw:>8} B  gzip {gz:>7} B"));
+    for (build, files) in BUILDS {
+        let (mut raw_total, mut gz_total) = (0, 0);
+        for name in files.iter() {
+            let (raw, gz) = file_size(&pkg.join(name))?;
+            raw_total += raw;
+            gz_total += gz;
+            lines.push(format!("{name:<28} {raw:>8} B  gzip {gz:>7} B"));
+        }
+        let total = format!("total `{build}`");
+        lines.push(format!(
+            "{total:<28} {raw_total:>8} B  gzip {gz_total:>7} B"
+        ));
     }
-    lines.push(format!(
-        "{:<24} {raw_total:>8} B  gzip {gz_total:>7} B",
-        "total"
-    ));
     // The classic script replaces flashless.js and the glue; the wasm is the same.
     let path = pkg.join(GLOBAL);
     if let Ok(meta) = fs::metadata(&path) {
         let (raw, gz) = (meta.len(), gzip_len(&path)?);
         lines.push(format!(
-            "{GLOBAL:<24} {raw:>8} B  gzip {gz:>7} B  (classic script)"
+            "{GLOBAL:<28} {raw:>8} B  gzip {gz:>7} B  (classic script)"
         ));
     }
     Ok(lines)

@@ -112,6 +112,7 @@ impl<'b> Decoder<'b> {
                 self.replay -= 1;
                 value
             }
+            #[cfg(feature = "amf3")]
             AVMPLUS => amf3::decode_switched(r, self.budget)?,
             OBJECT_END => return Err(AmfError::UnexpectedObjectEnd { offset: at }),
             // 0x04 movieclip and 0x0E recordset are reserved, not to be sent.

@@ -62,6 +62,7 @@ pub fn decode_all_with(input: &[u8], limits: &Limits) -> Result<Vec<Value>, AmfE
 }
 
 /// The value after an AMF0 avmplus-object marker (0x11), with fresh tables.
+#[cfg(feature = "amf3")]
 pub(crate) fn decode_switched(r: &mut Reader<'_>, budget: &mut Budget) -> Result<Value, AmfError> {
     Decoder::new(budget).value(r)
 }

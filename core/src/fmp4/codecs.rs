@@ -10,10 +10,17 @@ use super::TrackInfo;
 use super::init::{
     FrameDuration, Payload, SilentFrame, TrackConfig, audio_entry, esds, visual_entry,
 };
-use crate::codec::{
-    AacConfig, Av1Config, AvcConfig, FlacConfig, HevcConfig, Mp3Header, OpusHead, Sps, Vp9Config,
-    flac, opus, silence, vp9,
-};
+#[cfg(feature = "av1")]
+use crate::codec::Av1Config;
+#[cfg(feature = "hevc")]
+use crate::codec::HevcConfig;
+use crate::codec::{AacConfig, AvcConfig, Mp3Header, Sps, silence};
+#[cfg(feature = "flac")]
+use crate::codec::{FlacConfig, flac};
+#[cfg(feature = "opus")]
+use crate::codec::{OpusHead, opus};
+#[cfg(feature = "vp9")]
+use crate::codec::{Vp9Config, vp9};
 use crate::flv::{AudioCodec, VideoCodec};
 
 /// Why no configuration could be made.
@@ -38,7 +45,13 @@ pub(crate) fn audio_needs_header(codec: AudioCodec) -> bool {
 /// The codec's name if it has no MP4 mapping here.
 pub(crate) fn video_unsupported(codec: VideoCodec) -> Option<String> {
     match codec {
-        VideoCodec::Avc | VideoCodec::Hevc | VideoCodec::Av1 | VideoCodec::Vp9 => None,
+        VideoCodec::Avc => None,
+        #[cfg(feature = "hevc")]
+        VideoCodec::Hevc => None,
+        #[cfg(feature = "av1")]
+        VideoCodec::Av1 => None,
+        #[cfg(feature = "vp9")]
+        VideoCodec::Vp9 => None,
         other => Some(video_name(other)),
     }
 }
@@ -46,15 +59,16 @@ pub(crate) fn video_unsupported(codec: VideoCodec) -> Option<String> {
 /// The codec's name if it has no MP4 mapping here.
 pub(crate) fn audio_unsupported(codec: AudioCodec) -> Option<String> {
     match codec {
-        AudioCodec::Aac
-        | AudioCodec::Mp3
-        | AudioCodec::Mp3_8k
-        | AudioCodec::Opus
-        | AudioCodec::Flac => None,
+        AudioCodec::Aac | AudioCodec::Mp3 | AudioCodec::Mp3_8k => None,
+        #[cfg(feature = "opus")]
+        AudioCodec::Opus => None,
+        #[cfg(feature = "flac")]
+        AudioCodec::Flac => None,
         other => Some(audio_name(other)),
     }
 }
 
+#[cfg_attr(not(feature = "vp9"), allow(unused_variables))]
 pub(crate) fn video_config(
     codec: VideoCodec,
     header: &Bytes,
@@ -62,8 +76,11 @@ pub(crate) fn video_config(
 ) -> Result<TrackConfig, ConfigError> {
     match codec {
         VideoCodec::Avc => avc(header),
+        #[cfg(feature = "hevc")]
         VideoCodec::Hevc => hevc(header),
+        #[cfg(feature = "av1")]
         VideoCodec::Av1 => av1(header),
+        #[cfg(feature = "vp9")]
         VideoCodec::Vp9 => vp9(header, keyframe),
         other => Err(ConfigError::Unsupported(video_name(other))),
     }
@@ -77,7 +94,9 @@ pub(crate) fn audio_config(
     match codec {
         AudioCodec::Aac => aac(header),
         AudioCodec::Mp3 | AudioCodec::Mp3_8k => mp3(frame),
+        #[cfg(feature = "opus")]
         AudioCodec::Opus => opus(header),
+        #[cfg(feature = "flac")]
         AudioCodec::Flac => flac(header),
         other => Err(ConfigError::Unsupported(audio_name(other))),
     }
@@ -85,10 +104,10 @@ pub(crate) fn audio_config(
 
 /// H.264: `avc1` + `avcC` (14496-15 §5.4.2); the FLV sequence header is the record as is.
 fn avc(record: &Bytes) -> Result<TrackConfig, ConfigError> {
-    let config = AvcConfig::parse(record).map_err(|e| ConfigError::Invalid(e.to_string()))?;
+    let config = AvcConfig::parse(record).map_err(invalid)?;
     let (width, height) = match config.sps.first().map(|sps| Sps::parse(sps)) {
         Some(Ok(sps)) => (sps.width, sps.height),
-        Some(Err(e)) => return Err(ConfigError::Invalid(e.to_string())),
+        Some(Err(e)) => return Err(invalid(e)),
         None => (0, 0),
     };
     let entry = visual_entry(b"avc1", width, height, |w| {
@@ -105,6 +124,7 @@ fn avc(record: &Bytes) -> Result<TrackConfig, ConfigError> {
     ))
 }
 
+#[cfg(feature = "hevc")]
 /// HEVC: `hvc1` + `hvcC` (14496-15 §8.4.1); `hvc1` because the parameter sets
 /// stay in the record, as FLV sends them. The sequence header is the record as is.
 fn hevc(record: &Bytes) -> Result<TrackConfig, ConfigError> {
@@ -118,6 +138,7 @@ fn hevc(record: &Bytes) -> Result<TrackConfig, ConfigError> {
     Ok(video(c.codecs_string(), c.width, c.height, entry, payload))
 }
 
+#[cfg(feature = "av1")]
 /// AV1: `av01` + `av1C` (AV1-ISOBMFF §2.2, §2.3); the sequence header is the record as is.
 fn av1(record: &Bytes) -> Result<TrackConfig, ConfigError> {
     let c = Av1Config::parse(record).map_err(invalid)?;
@@ -133,6 +154,7 @@ fn av1(record: &Bytes) -> Result<TrackConfig, ConfigError> {
     ))
 }
 
+#[cfg(feature = "vp9")]
 /// VP9: `vp09` + `vpcC` (VP-ISOBMFF §2.2): a FullBox version 1 around the
 /// record, rebuilt from the parsed fields so either form of the FLV body works.
 /// The record has no picture size: that comes from the keyframe.
@@ -151,6 +173,7 @@ fn vp9(record: &Bytes, keyframe: &[u8]) -> Result<TrackConfig, ConfigError> {
     ))
 }
 
+#[cfg(feature = "opus")]
 /// Opus: `Opus` + `dOps` (Opus-ISOBMFF §4.3). Opus always decodes at 48 kHz, so
 /// that is the timescale; durations come from each packet's TOC byte. The
 /// pre-skip is signalled in `dOps` only (no edit list), as MSE players expect.
@@ -173,6 +196,7 @@ fn opus(head: &Bytes) -> Result<TrackConfig, ConfigError> {
     Ok(audio("opus".into(), 48_000, h.channels, entry, duration).with_silence(silence))
 }
 
+#[cfg(feature = "flac")]
 /// FLAC: `fLaC` + `dfLa` (FLAC-ISOBMFF §3.3); durations from each frame's block size.
 fn flac(header: &Bytes) -> Result<TrackConfig, ConfigError> {
     let c = FlacConfig::parse(header).map_err(invalid)?;
@@ -190,13 +214,13 @@ fn flac(header: &Bytes) -> Result<TrackConfig, ConfigError> {
 }
 
 fn invalid(e: crate::codec::CodecError) -> ConfigError {
-    ConfigError::Invalid(e.to_string())
+    ConfigError::Invalid(crate::message::describe("malformed", &e))
 }
 
 /// AAC: `mp4a` + `esds` with the AudioSpecificConfig as is, so HE-AAC's explicit
 /// SBR/PS signalling reaches the decoder unchanged (14496-14 §5.6, 14496-3 §1.6).
 fn aac(asc: &Bytes) -> Result<TrackConfig, ConfigError> {
-    let config = AacConfig::parse(asc).map_err(|e| ConfigError::Invalid(e.to_string()))?;
+    let config = AacConfig::parse(asc).map_err(invalid)?;
     // A raw AAC frame holds 1024 samples of the core codec; with SBR (object type 5
     // or 29 signalled explicitly) the parsed rate is the doubled output rate, so a
     // frame is 2048 samples of it.
@@ -388,6 +412,19 @@ mod tests {
         ));
     }
 
+    /// The lean build reports a codec it left out like one with no mapping at all.
+    #[cfg(not(any(feature = "hevc", feature = "opus")))]
+    #[test]
+    fn codecs_left_out_are_unsupported() {
+        assert_eq!(video_unsupported(VideoCodec::Hevc).as_deref(), Some("HEVC"));
+        assert_eq!(audio_unsupported(AudioCodec::Opus).as_deref(), Some("Opus"));
+        assert!(matches!(
+            video_config(VideoCodec::Hevc, &Bytes::new(), &[]),
+            Err(ConfigError::Unsupported(c)) if c == "HEVC"
+        ));
+    }
+
+    #[cfg(any(feature = "opus", feature = "vp9"))]
     fn child<'a>(entry: &'a [u8], fourcc: &[u8; 4]) -> &'a [u8] {
         let at = entry
             .windows(4)
@@ -397,6 +434,7 @@ mod tests {
         &entry[at + 4..at - 4 + len as usize]
     }
 
+    #[cfg(feature = "opus")]
     #[test]
     fn opus_entry_carries_dops_at_48k() {
         // OpusHead: version 1, 2 channels, pre-skip 312, 44.1 kHz input, gain 0, family 0.
@@ -411,6 +449,7 @@ mod tests {
         assert_eq!(&c.sample_entry[32..36], &[0xbb, 0x80, 0, 0]); // 48000 << 16
     }
 
+    #[cfg(feature = "vp9")]
     #[test]
     fn vp9_entry_wraps_the_record_in_a_version_1_vpcc() {
         // Profile 0, level 3.1, 8-bit 4:2:0 colocated, BT.709, codec init size 0.

@@ -72,6 +72,7 @@ pub(crate) enum Payload {
     Nal { length_size: u8 },
     /// AV1 low-overhead OBUs; a leading temporal delimiter is sliced off
     /// (AV1-ISOBMFF §2.4: temporal delimiters should not be in samples).
+    #[cfg(feature = "av1")]
     Av1,
 }
 
@@ -96,6 +97,7 @@ impl Payload {
                 }
                 Ok(body)
             }
+            #[cfg(feature = "av1")]
             Payload::Av1 => {
                 // A temporal delimiter OBU is header 0x12 and size 0x00 (AV1 §5.3, §5.6).
                 if body.starts_with(&[0x12, 0x00]) {

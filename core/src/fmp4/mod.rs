@@ -31,10 +31,10 @@ use std::collections::VecDeque;
 use bytes::Bytes;
 
 use crate::amf::{self, Value};
+#[cfg(feature = "vp9")]
 use crate::codec::vp9;
-use crate::flv::{
-    AudioPacket, AudioTag, FrameType, Tag, TagType, VideoCodec, VideoPacket, VideoTag,
-};
+use crate::flv::{AudioPacket, AudioTag, FrameType, Tag, TagType, VideoPacket, VideoTag};
+use crate::message;
 use codecs::ConfigError;
 use init::TrackConfig;
 use track::{Gap, TrackState};
@@ -249,7 +249,10 @@ impl Remuxer {
     fn push_video(&mut self, tag: &Tag) {
         let v = match VideoTag::parse(&tag.data) {
             Ok(v) => v,
-            Err(e) => return self.error(Some(Track::Video), tag.timestamp, &e.to_string()),
+            Err(e) => {
+                let why = message::describe("bad video tag header", &e);
+                return self.error(Some(Track::Video), tag.timestamp, &why);
+            }
         };
         if v.frame_type == FrameType::CommandFrame {
             return;
@@ -268,7 +271,8 @@ impl Remuxer {
                 let keyframe = v.is_keyframe();
                 // A VP9 keyframe may change the picture size without a new
                 // sequence header: that is a new configuration too.
-                if v.codec == VideoCodec::Vp9 && keyframe {
+                #[cfg(feature = "vp9")]
+                if v.codec == crate::flv::VideoCodec::Vp9 && keyframe {
                     let size = vp9::frame_size(&v.body);
                     if let (Some(c), Some(size)) = (&self.video.config, size) {
                         if (c.info.width, c.info.height) != size {
@@ -299,7 +303,10 @@ impl Remuxer {
         }
         let a = match AudioTag::parse(&tag.data) {
             Ok(a) => a,
-            Err(e) => return self.error(Some(Track::Audio), tag.timestamp, &e.to_string()),
+            Err(e) => {
+                let why = message::describe("bad audio tag header", &e);
+                return self.error(Some(Track::Audio), tag.timestamp, &why);
+            }
         };
         self.expect[1] = true;
         if self.audio.unsupported {
@@ -356,7 +363,10 @@ impl Remuxer {
     fn push_script(&mut self, tag: &Tag) {
         let values = match amf::amf0::decode_all(&tag.data) {
             Ok(v) => v,
-            Err(e) => return self.error(None, tag.timestamp, &format!("script data: {e}")),
+            Err(e) => {
+                let why = message::describe("bad AMF0", &e);
+                return self.error(None, tag.timestamp, &("script data: ".to_owned() + &why));
+            }
         };
         // FLV files carry "onMetaData", obj; an RTMP publish "@setDataFrame", "onMetaData", obj.
         let mut it = values

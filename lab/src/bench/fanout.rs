@@ -168,7 +168,8 @@ fn run_once(
     let _publisher = peers::publish_clip(clip, &running.publish_url, &dir.join("ffmpeg.log"))?;
     let url = match bench {
         Bench::RtmpFanout => &running.rtmp_play_url,
-        Bench::Remux
+        Bench::Payload
+        | Bench::Remux
         | Bench::Latency
         | Bench::Longrun
         | Bench::Corpus

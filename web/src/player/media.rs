@@ -36,7 +36,12 @@ const REJOIN_BEHIND: f64 = 12.0;
 const REJOIN_GOP_MARGIN: f64 = 0.5;
 
 enum Op {
-    Append { data: Uint8Array, fragment: bool },
+    /// Bytes in wasm memory: they go to `appendBuffer` as a view, which it copies
+    /// at once, so no JS array is made per fragment.
+    Append {
+        data: Vec<u8>,
+        fragment: bool,
+    },
     Remove(f64, f64),
     ChangeType(String),
     Offset(f64),
@@ -73,7 +78,8 @@ pub struct Media {
     held_from_ms: Option<f64>,
     /// `timestampOffset` for the media of the current connection.
     offset: f64,
-    check_offset: bool,
+    /// After a rejoin: the next fragment checks `offset` against the buffered end.
+    pub check_offset: bool,
     /// The connection's last video keyframe (stream ms) and the time between the last
     /// two (s): how far behind a reconnect to the same server may start.
     last_keyframe_ms: Option<f64>,
@@ -215,7 +221,7 @@ impl Media {
         b.codec = codec.to_owned();
         if !raw_mp3 {
             b.queue.push_back(Op::Append {
-                data: Uint8Array::from(data),
+                data: data.to_vec(),
                 fragment: false,
             });
         }
@@ -285,7 +291,7 @@ impl Media {
             data
         };
         b.queue.push_back(Op::Append {
-            data: Uint8Array::from(data),
+            data: data.to_vec(),
             fragment: true,
         });
         b.queued_bytes += data.len();
@@ -461,27 +467,16 @@ impl Buffer {
     /// SourceBuffer update for all (a SourceBuffer takes any number of `moof` +
     /// `mdat` pairs at once), instead of one update, and one event loop turn, per
     /// frame. That matters for the burst of the server's cached GOP at the start.
-    fn take_following(&mut self, first: Uint8Array) -> Uint8Array {
-        let mut parts = vec![first];
+    fn take_following(&mut self, mut first: Vec<u8>) -> Vec<u8> {
         while let Some(Op::Append {
             fragment: true,
             data,
         }) = self.queue.front()
         {
-            parts.push(data.clone());
+            first.extend_from_slice(data);
             self.queue.pop_front();
         }
-        if parts.len() == 1 {
-            return parts.swap_remove(0);
-        }
-        let total: u32 = parts.iter().map(Uint8Array::length).sum();
-        let joined = Uint8Array::new_with_length(total);
-        let mut at = 0;
-        for part in &parts {
-            joined.set(part, at);
-            at += part.length();
-        }
-        joined
+        first
     }
 
     fn pump(&mut self, current: f64, out: &mut Outbox) {
@@ -498,10 +493,13 @@ impl Buffer {
                         data
                     };
                     if fragment {
-                        self.queued_bytes =
-                            self.queued_bytes.saturating_sub(data.length() as usize);
+                        self.queued_bytes = self.queued_bytes.saturating_sub(data.len());
                     }
-                    match sb.append_buffer_with_array_buffer_view(&data) {
+                    // SAFETY: the view is of `data` in wasm memory, which nothing
+                    // allocates into between here and the call; `appendBuffer` copies
+                    // the bytes before it returns (MSE: they go to the input buffer).
+                    let view = unsafe { Uint8Array::view(&data) };
+                    match sb.append_buffer_with_array_buffer_view(&view) {
                         Ok(()) => {
                             self.quota_retries = 0;
                             return;
@@ -510,7 +508,7 @@ impl Buffer {
                             // Full: free what lies behind the playhead, then try again.
                             self.quota_retries += 1;
                             if fragment {
-                                self.queued_bytes += data.length() as usize;
+                                self.queued_bytes += data.len();
                             }
                             self.queue.push_front(Op::Append { data, fragment });
                             self.queue.push_front(Op::Remove(0.0, current - 1.0));

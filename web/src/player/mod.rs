@@ -22,7 +22,7 @@ use flashless_core::live_edge::{self, LiveEdge, Seek, Snapshot};
 use flashless_core::pipeline::{Output, Pipeline};
 use js_sys::{Function, Object};
 use wasm_bindgen::prelude::*;
-use web_sys::{Document, HtmlVideoElement};
+use web_sys::{Document, HtmlVideoElement, WebSocket};
 
 use self::failure::Failure;
 use self::handles::{Listener, Timer};
@@ -102,6 +102,7 @@ impl Player {
             with_credentials: js::get(&options, "withCredentials").as_bool() == Some(true),
         };
         let retry = Retry::from_option(&js::get(&options, "retry"));
+        let early_socket = js::get(&options, "socket").dyn_into::<WebSocket>().ok();
         let document = web_sys::window()
             .and_then(|w| w.document())
             .ok_or_else(|| JsValue::from_str("no-document"))?;
@@ -125,6 +126,7 @@ impl Player {
             let on_error = media_error(&c.video, weak.clone());
             c.listeners.push(on_error);
             c.tick_timer = Timer::interval(TICK_MS, move || with(&weak, Core::tick));
+            c.early_socket = early_socket.filter(|_| c.kind == Kind::WebSocket);
             c.connect();
         }
         Ok(Player { core })
@@ -272,6 +274,9 @@ struct Core {
     edge: LiveEdge,
     pipeline: Pipeline,
     transport: Option<Transport>,
+    /// A WebSocket to the URL that the page opened while this module loaded (the
+    /// `socket` option), taken by the first connection instead of a new one.
+    early_socket: Option<WebSocket>,
     /// The transport that just ended, kept until the next connection: it may be
     /// the one whose callback is running.
     retired: Option<Transport>,
@@ -342,6 +347,7 @@ impl Core {
             edge: LiveEdge::new(edge),
             pipeline: Pipeline::new(remuxer_options(edge.target), false),
             transport: None,
+            early_socket: None,
             retired: None,
             generation: 0,
             reconnect_timer: None,
@@ -392,6 +398,7 @@ impl Core {
             &self.request,
             self.generation,
             self.me.clone(),
+            self.early_socket.take(),
         );
         match opened {
             Ok(t) => self.transport = Some(t),
@@ -564,7 +571,8 @@ impl Core {
     fn handle(&mut self, output: Output) {
         match output {
             Output::Broken(why) => {
-                let failure = Failure::media("protocol", None).reason(why.to_string());
+                let why = flashless_core::message::describe("not FLV", &why);
+                let failure = Failure::media("protocol", None).reason(why);
                 return self.on_end(self.generation, failure);
             }
             Output::Script { timestamp, values } => {
@@ -582,7 +590,13 @@ impl Core {
             }
             _ => {}
         }
-        let buffered_end = self.ranges().last().map(|r| r.1);
+        // Read only when a fragment will use it: `buffered` builds a TimeRanges in
+        // the page, and this runs for every fragment.
+        let buffered_end = if self.media.as_ref().is_some_and(|m| m.check_offset) {
+            self.ranges().last().map(|r| r.1)
+        } else {
+            None
+        };
         let Some(media) = &mut self.media else { return };
         let out = &mut self.outbox;
         match output {
@@ -819,7 +833,12 @@ impl Core {
 }
 
 fn now_ms() -> f64 {
-    web_sys::window()
-        .and_then(|w| w.performance())
-        .map_or_else(js_sys::Date::now, |p| p.now())
+    PERFORMANCE.with(|p| p.as_ref().map_or_else(js_sys::Date::now, |p| p.now()))
+}
+
+thread_local! {
+    /// Looked up once: `window().performance()` is two calls into the page (an
+    /// `instanceof Window` check and a getter), and the clock is read for every message.
+    static PERFORMANCE: Option<web_sys::Performance> =
+        web_sys::window().and_then(|w| w.performance());
 }

@@ -64,9 +64,10 @@ impl Transport {
         request: &Request,
         generation: u32,
         core: WeakCore,
+        early: Option<WebSocket>,
     ) -> Result<Self, JsValue> {
         match kind {
-            Kind::WebSocket => websocket(url, request, generation, core),
+            Kind::WebSocket => websocket(url, request, generation, core, early),
             Kind::Fetch => fetch(url, request, generation, core),
         }
     }
@@ -91,8 +92,14 @@ fn websocket(
     request: &Request,
     generation: u32,
     core: WeakCore,
+    early: Option<WebSocket>,
 ) -> Result<Transport, JsValue> {
-    let socket = WebSocket::new(url)?;
+    // An early socket may be open and have received already: the page holds those
+    // events and replays them to the handlers set below (`flashless.js`).
+    let socket = match early {
+        Some(socket) => socket,
+        None => WebSocket::new(url)?,
+    };
     socket.set_binary_type(BinaryType::Arraybuffer);
     let opened = Rc::new(Cell::new(false));
     let on_open = {

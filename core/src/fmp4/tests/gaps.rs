@@ -4,6 +4,7 @@
 use proptest::prelude::*;
 
 use super::*;
+#[cfg(feature = "flac")]
 use crate::codec::hevc::tests::hex;
 
 /// (dts, duration, size) of every sample of `track`, from the fragments' `tfdt`
@@ -145,6 +146,7 @@ fn mp3_hole_is_filled_with_silent_frames_of_its_header() {
     );
 }
 
+#[cfg(feature = "opus")]
 fn opus_tag(ts: u32, coded: bool, payload: &[u8]) -> Tag {
     let mut d = vec![0x90 | u8::from(coded)];
     d.extend_from_slice(b"Opus");
@@ -152,6 +154,7 @@ fn opus_tag(ts: u32, coded: bool, payload: &[u8]) -> Tag {
     tag(TagType::Audio, ts, d)
 }
 
+#[cfg(feature = "opus")]
 #[test]
 fn opus_hole_is_filled_to_within_half_a_short_frame() {
     let head = b"OpusHead\x01\x02\x38\x01\x80\xbb\x00\x00\x00\x00\x00";
@@ -173,6 +176,7 @@ fn opus_hole_is_filled_to_within_half_a_short_frame() {
     assert!(s[3..7].iter().all(|x| x.2 == 3));
 }
 
+#[cfg(feature = "flac")]
 #[test]
 fn flac_hole_is_filled_exactly_with_silent_frames() {
     // "fLaC" and the STREAMINFO of ffmpeg's 44.1 kHz stereo stream, flagged last.

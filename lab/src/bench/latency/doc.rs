@@ -15,6 +15,10 @@ const GOAL_TTFF_MS: f64 = 300.0;
 const GOAL_DRIFT_MS: f64 = 100.0;
 /// Issue #16: LL-HLS in hls.js.
 const GOAL_HLS_P50_MS: f64 = 2000.0;
+/// Issue #17: the page's script time per minute against mpegts.js's on the same stream.
+const GOAL_CPU_RATIO: f64 = 0.5;
+/// A page's CPU counts only if it read this share of the frames it should have.
+const CPU_MIN_SHARE: f64 = 0.9;
 
 /// The steps to a first frame, in order, as the probe and the navigation name them.
 const STEPS: &[(&str, &str)] = &[
@@ -182,6 +186,16 @@ fn latency(plan: &Plan, outcomes: &[Outcome]) -> String {
         },
         "",
     );
+    let cpu = |o: &Outcome| o.report.cpu_per_minute(stamp::FPS as f64, CPU_MIN_SHARE);
+    line(
+        "page CPU per minute of playback: script / all tasks (main thread)",
+        &|o| {
+            cpu(o).map_or("–".into(), |(script, task)| {
+                format!("{script:.2} s / {task:.2} s")
+            })
+        },
+        &format!("script ≤ {GOAL_CPU_RATIO}× mpegts.js's"),
+    );
     line(
         "reference: ffmpeg decoding the server's HTTP-FLV, p50",
         &|o| ms(median(o.reference.frames.iter().map(stats::Frame::latency))),
@@ -203,6 +217,29 @@ fn latency(plan: &Plan, outcomes: &[Outcome]) -> String {
          {} over the fresh browsers' medians (goal < {GOAL_RATIO}×).",
         ratio(&|o| p(o, 50.0)),
         ratio(&|o| median(o.report.session_latencies())),
+    );
+    // The same stream through the same gateway: player against player.
+    let versus = |ours: Setup, f: &dyn Fn(&Outcome) -> Option<f64>| match (
+        of(ours, f),
+        of(Setup::MpegtsFlashless, f),
+    ) {
+        (Some(a), Some(b)) if b > 0.0 => format!("{:.2}×", a / b),
+        _ => "–".into(),
+    };
+    let script = |o: &Outcome| cpu(o).map(|c| c.0);
+    let task = |o: &Outcome| cpu(o).map(|c| c.1);
+    let ttff = |o: &Outcome| median(o.report.first_frames());
+    let _ = writeln!(
+        s,
+        "\nAgainst mpegts.js + flashless gateway (the same stream from the same server), the bare \
+         package page's script time is {} (goal ≤ {GOAL_CPU_RATIO}×), its task time {}, its time to \
+         first frame {}; the flashless page's: {}, {}, {}.",
+        versus(Setup::PackageFlashless, &script),
+        versus(Setup::PackageFlashless, &task),
+        versus(Setup::PackageFlashless, &ttff),
+        versus(Setup::FlashlessPage, &script),
+        versus(Setup::FlashlessPage, &task),
+        versus(Setup::FlashlessPage, &ttff),
     );
     let _ = writeln!(
         s,
@@ -518,7 +555,11 @@ fn footer(s: &mut String, plan: &Plan, machine: &Machine, outcomes: &[Outcome]) 
          with the gateway page's settings, as bare as mpegts.js's page, so the two compare player with \
          player. mpegts.js {mpegts} plays in `lab/browser/mpegts.html` with `isLive: true`, \
          `enableStashBuffer: false` and `liveBufferLatencyChasing: true` (its defaults: seek to 0.5 s behind \
-         the buffered end when more than 1.5 s behind), reading WS-FLV. Memory is sampled every {every} s \
+         the buffered end when more than 1.5 s behind), reading WS-FLV. The page's CPU: Chromium's \
+         `ScriptDuration` and `TaskDuration` (CDP `Performance.getMetrics`, the renderer's main thread) of \
+         the measured page between its first and last memory sample, per minute; counted only if the page \
+         read 90 % of the frames of that time, and including the probe's own work on every frame, alike \
+         in every page. Memory is sampled every {every} s \
          after a forced garbage collection (CDP `HeapProfiler.collectGarbage`): \
          `performance.memory.usedJSHeapSize` (`--enable-precise-memory-info`), and the page's renderer \
          process's private memory (RssAnon) and VmRSS; the rest of its RSS is shared with the browser's \

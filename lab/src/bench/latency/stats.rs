@@ -7,7 +7,7 @@ use serde_json::Value;
 use crate::report::median;
 
 /// One frame read on screen: when it was shown and when it was stamped (Unix ms).
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Frame {
     pub shown: f64,
     pub stamped: f64,
@@ -54,6 +54,10 @@ pub struct Memory {
     pub renderer_anon_kb: Option<f64>,
     pub nodes: Option<f64>,
     pub listeners: Option<f64>,
+    /// CDP `Performance.getMetrics`: seconds of script and of all tasks on the
+    /// renderer's main thread since the page opened.
+    pub script_s: Option<f64>,
+    pub task_s: Option<f64>,
 }
 
 /// The probe's counters at the end of the measured page.
@@ -79,6 +83,23 @@ pub struct Report {
 }
 
 impl Report {
+    /// Seconds of (script, all tasks) per minute of the measured page, between its
+    /// first and last memory samples; `None` unless the page read at least
+    /// `min_share` of the frames `fps` would give in that time (a page that stopped
+    /// playing costs little, and must not pass for a fast one).
+    pub fn cpu_per_minute(&self, fps: f64, min_share: f64) -> Option<(f64, f64)> {
+        let (first, last) = (self.memory.first()?, self.memory.last()?);
+        let span_s = last.at_s - first.at_s;
+        if span_s < 10.0 || (self.frames.len() as f64) < span_s * fps * min_share {
+            return None;
+        }
+        let per_min = |a: Option<f64>, b: Option<f64>| Some((b? - a?) * 60.0 / span_s);
+        Some((
+            per_min(first.script_s, last.script_s)?,
+            per_min(first.task_s, last.task_s)?,
+        ))
+    }
+
     pub fn parse(jsonl: &str) -> Result<Report> {
         let mut report = Report::default();
         for line in jsonl.lines().filter(|l| !l.trim().is_empty()) {
@@ -107,6 +128,8 @@ impl Report {
                     renderer_anon_kb: f("rendererAnonKb"),
                     nodes: f("nodes"),
                     listeners: f("listeners"),
+                    script_s: f("scriptS"),
+                    task_s: f("taskS"),
                 }),
                 Some("end") => {
                     report.end = Some(End {
@@ -262,11 +285,28 @@ mod tests {
     }
 
     #[test]
+    fn cpu_per_minute_needs_a_playing_page() {
+        let mut r = Report::default();
+        let sample = |at_s, script, task| Memory {
+            at_s,
+            script_s: Some(script),
+            task_s: Some(task),
+            ..Memory::default()
+        };
+        r.memory = vec![sample(0.0, 1.0, 2.0), sample(30.0, 1.25, 3.0)];
+        // 30 s at 25 fps is 750 frames: too few read, no figure.
+        r.frames = vec![Frame::default(); 600];
+        assert_eq!(r.cpu_per_minute(25.0, 0.9), None);
+        r.frames = vec![Frame::default(); 700];
+        assert_eq!(r.cpu_per_minute(25.0, 0.9), Some((0.5, 2.0)));
+    }
+
+    #[test]
     fn parses_the_browser_lines() {
         let jsonl = r#"{"kind":"start","marks":{"responseEnd":12.5,"firstFrame":240},"frames":[[500,300,0]]}
 {"kind":"start","measured":true,"marks":{"firstFrame":260}}
 {"kind":"frames","frames":[[1000.5,900,1],[1040.5,940,2]]}
-{"kind":"memory","at":0,"jsHeap":2000000,"rendererRssKb":90000,"nodes":80,"listeners":20}
+{"kind":"memory","at":0,"jsHeap":2000000,"rendererRssKb":90000,"nodes":80,"listeners":20,"scriptS":0.5,"taskS":1.5}
 {"kind":"end","unreadable":3,"callbacks":5,"presented":5,"seeks":1,"waits":0,"dropped":0,"errors":[]}
 "#;
         let r = Report::parse(jsonl).unwrap();
@@ -274,6 +314,10 @@ mod tests {
         assert_eq!(r.session_latencies(), vec![200.0]);
         assert_eq!(r.latencies(), vec![100.5, 100.5]);
         assert_eq!(r.memory[0].renderer_rss_kb, Some(90000.0));
+        assert_eq!(
+            (r.memory[0].script_s, r.memory[0].task_s),
+            (Some(0.5), Some(1.5))
+        );
         assert_eq!(r.end.as_ref().map(|e| e.unreadable), Some(3));
         assert!(Report::parse("{\"kind\":\"frames\",\"frames\":[[1]]}").is_err());
         assert!(Report::parse("{\"kind\":\"other\"}").is_err());
