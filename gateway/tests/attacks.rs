@@ -71,3 +71,149 @@ fn listing_ten_thousand_recordings_is_not_quadratic() {
     eprintln!("listed {} in {took:?}, {} bytes", list.len(), body.len());
     assert!(took < Duration::from_secs(4), "a listing took {took:?}");
 }
+
+/// A small real recording: ffmpeg's fragmented MP4 of the test clip.
+fn real_recording(path: &std::path::Path) {
+    let out = std::process::Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-f", "lavfi", "-i"])
+        .arg("testsrc=size=160x120:rate=10:duration=2")
+        .args([
+            "-c:v",
+            "libx264",
+            "-g",
+            "10",
+            "-movflags",
+            "frag_keyframe+empty_moov",
+        ])
+        .arg(path)
+        .output()
+        .expect("running ffmpeg");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn recordings_resist_traversal_links_and_range_abuse() {
+    let dir = TempDir::new("attack-rec");
+    let root = dir.path("rec");
+    std::fs::create_dir_all(root.join("cam")).expect("a directory");
+    std::fs::write(dir.path("secret.mp4"), b"SECRET").expect("a secret");
+    let real = root.join("cam/cam-20261130T041500Z.mp4");
+    real_recording(&real);
+    let bytes = std::fs::read(&real).expect("reading it");
+    let len = bytes.len();
+    // Links inside the directory, out of it and to another recording in it: none is
+    // followed (the listing does not follow them either).
+    std::os::unix::fs::symlink(
+        dir.path("secret.mp4"),
+        root.join("cam/cam-20261130T041501Z.mp4"),
+    )
+    .expect("a link out");
+    std::os::unix::fs::symlink(&real, root.join("cam/cam-20261130T041502Z.mp4"))
+        .expect("a link in");
+    std::os::unix::fs::symlink(dir.path(""), root.join("out")).expect("a directory link out");
+    std::os::unix::fs::symlink(root.join("cam"), root.join("cam2")).expect("a directory link in");
+    let file = config(&dir, &format!("[record]\ndir = {root:?}\n"));
+    let gateway = Gateway::start(&["--no-demo", "--config", &file]);
+    let url = "/recordings/cam/cam-20261130T041500Z.mp4";
+    let (status, _, body) = raw_get(gateway.http, url, "");
+    assert_eq!((status, body.len()), (200, len));
+
+    for bad in [
+        "/recordings/cam/cam-20261130T041501Z.mp4",
+        "/recordings/cam/cam-20261130T041502Z.mp4",
+        "/recordings/out/secret.mp4",
+        "/recordings/cam2/cam-20261130T041500Z.mp4",
+        "/recordings/cam/..%2f..%2fsecret.mp4",
+        "/recordings/cam/%2e%2e/%2e%2e/secret.mp4",
+        "/recordings/cam%5c..%5c..%5csecret.mp4",
+        "/recordings/%2f%2e%2e/secret.mp4",
+        "/recordings//etc/passwd",
+        "/recordings/cam/cam-20261130T041500Z.mp4%00",
+        "/recordings/cam/cam-20261130T041500Z.mp4%00.mp4",
+        "/recordings/cam/%00/../cam-20261130T041500Z.mp4",
+        "/recordings/cam/cam-20261130T041500Z.mp4/",
+        "/recordings/cam/cam-20261130T041500Z.mp4%2f.",
+        "/recordings/cam/.%2e/secret.mp4",
+        "/recordings/%252e%252e/secret.mp4",
+    ] {
+        let (status, _, body) = raw_get(gateway.http, bad, "");
+        assert!(status == 404 || status == 400, "{bad}: {status}");
+        assert!(!String::from_utf8_lossy(&body).contains("SECRET"), "{bad}");
+        assert!(body.len() < 200, "{bad}: {} bytes", body.len());
+    }
+    let listed: Vec<serde_json::Value> =
+        serde_json::from_slice(&raw_get(gateway.http, "/api/recordings", "").2).expect("JSON");
+    assert_eq!(listed.len(), 1, "{listed:?}");
+
+    // Range abuse: each answered by the RFC, no panic, the gateway still serving.
+    let last = len - 1;
+    let many: String = (0..2000).map(|i| format!("{i}-{i},")).collect();
+    for (range, want, content_range) in [
+        (format!("bytes={}", many.trim_end_matches(',')), 200, None),
+        ("bytes=-0".to_owned(), 416, Some(format!("bytes */{len}"))),
+        (
+            "bytes=18446744073709551615-".to_owned(),
+            416,
+            Some(format!("bytes */{len}")),
+        ),
+        ("bytes=18446744073709551616-".to_owned(), 200, None),
+        (
+            "bytes=0-18446744073709551615".to_owned(),
+            206,
+            Some(format!("bytes 0-{last}/{len}")),
+        ),
+        ("bytes=0-99999999999999999999999".to_owned(), 200, None),
+        (
+            "bytes=-18446744073709551615".to_owned(),
+            206,
+            Some(format!("bytes 0-{last}/{len}")),
+        ),
+        ("bytes=-99999999999999999999999".to_owned(), 200, None),
+        ("bytes=10-5".to_owned(), 200, None),
+        (
+            format!("bytes=-{}", len * 10),
+            206,
+            Some(format!("bytes 0-{last}/{len}")),
+        ),
+        (
+            format!("bytes={last}-{last}"),
+            206,
+            Some(format!("bytes {last}-{last}/{len}")),
+        ),
+        ("bytes=--1".to_owned(), 200, None),
+        ("bytes=1--2".to_owned(), 200, None),
+        (
+            "bytes= 5 - 9 ".to_owned(),
+            206,
+            Some(format!("bytes 5-9/{len}")),
+        ),
+    ] {
+        let (status, head, body) = raw_get(gateway.http, url, &format!("Range: {range}\r\n"));
+        let shown = &range[..range.len().min(40)];
+        assert_eq!(status, want, "{shown}: {head}");
+        match (status, content_range) {
+            (206, Some(cr)) => {
+                assert!(
+                    head.contains(&format!("content-range: {cr}")),
+                    "{shown}: {head}"
+                );
+                let (first, last) = cr[6..].split_once('/').unwrap().0.split_once('-').unwrap();
+                let (first, last): (usize, usize) = (first.parse().unwrap(), last.parse().unwrap());
+                assert_eq!(body, &bytes[first..=last], "{shown}");
+            }
+            (416, Some(cr)) => assert!(head.contains(&format!("content-range: {cr}")), "{head}"),
+            _ => assert_eq!(body, bytes, "{shown}"),
+        }
+    }
+
+    // A huge `?channel=` is only a filter that matches nothing.
+    let huge = "a".repeat(60_000);
+    let (status, _, body) = raw_get(gateway.http, &format!("/api/recordings?channel={huge}"), "");
+    assert_eq!((status, body.as_slice()), (200, b"[]".as_slice()));
+    let (status, _, body) = raw_get(gateway.http, url, "");
+    assert_eq!((status, body.len()), (200, len), "still serving");
+}

@@ -76,6 +76,8 @@ impl Recordings {
 
     /// The file `/recordings/{request}` names, if it is a recording under the
     /// directory (checked part by part, then again after links are resolved). Blocking.
+    /// No link under the directory is followed, even to another recording: the listing
+    /// does not show them, and a link is how a file from elsewhere would get in.
     pub fn file(&self, request: &str) -> Option<PathBuf> {
         let relative = path::relative(request)?;
         let settings = self.settings();
@@ -83,8 +85,10 @@ impl Recordings {
             return None;
         }
         let root = settings.dir.canonicalize().ok()?;
-        let full = root.join(relative).canonicalize().ok()?;
-        (full.starts_with(&root) && full.is_file()).then_some(full)
+        let named = root.join(relative);
+        let full = named.canonicalize().ok()?;
+        // Resolving changed nothing only when no part of the path is a link.
+        (full == named && full.is_file()).then_some(full)
     }
 
     /// Deletes what `keep` and `max_bytes` say must go, unless a pass is running. Blocking.
