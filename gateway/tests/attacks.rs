@@ -217,3 +217,239 @@ fn recordings_resist_traversal_links_and_range_abuse() {
     let (status, _, body) = raw_get(gateway.http, url, "");
     assert_eq!((status, body.len()), (200, len), "still serving");
 }
+
+/// 1 s segments of 0.25 s parts: blocking requests time out within seconds.
+const LL: &[&str] = &["--no-demo", "--hls-segment", "1", "--hls-part", "0.25"];
+
+const SECRET: &str = "correct horse battery staple";
+
+/// `flashless sign` for `args`: the token alone.
+fn sign(args: &[&str]) -> String {
+    let out = output_of(
+        flashless()
+            .arg("sign")
+            .args(args)
+            .env("FLASHLESS_SECRET", SECRET),
+        "flashless sign",
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .next()
+        .and_then(|url| url.split_once("token="))
+        .map(|(_, t)| t.trim().to_owned())
+        .expect("a token")
+}
+
+/// The gateway's open file descriptors.
+fn fds(gateway: &Gateway) -> usize {
+    std::fs::read_dir(format!("/proc/{}/fd", gateway.pid()))
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+fn metric(gateway: &Gateway, name: &str) -> f64 {
+    let (_, text) = gateway.get("/metrics");
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in /metrics"))
+}
+
+/// The `(msn, part)` of a playlist's preload hint.
+fn hinted(playlist: &str) -> (u64, u32) {
+    let line = playlist
+        .lines()
+        .find(|l| l.starts_with("#EXT-X-PRELOAD-HINT"))
+        .unwrap_or_else(|| panic!("no preload hint in {playlist}"));
+    let uri = line.split("URI=\"").nth(1).expect("a URI");
+    let name = uri
+        .split(['"', '?'])
+        .next()
+        .and_then(|n| n.strip_prefix("part"))
+        .and_then(|n| n.strip_suffix(".m4s"))
+        .expect("a part");
+    let (msn, i) = name.split_once('.').expect("msn.index");
+    (msn.parse().expect("msn"), i.parse().expect("index"))
+}
+
+/// A GET that answers within `limit`: its status and how long it took.
+fn timed(port: u16, path: &str, limit: Duration) -> (u16, Duration) {
+    let started = Instant::now();
+    let (status, _, _) = raw_get(port, path, "");
+    let took = started.elapsed();
+    assert!(took < limit, "{path} took {took:?}");
+    (status, took)
+}
+
+#[test]
+fn hls_requests_with_hostile_numbers_and_tokens_end_in_time() {
+    let mut args = LL.to_vec();
+    args.extend(["--secret", SECRET, "--connections-per-ip", "40"]);
+    let gw = Gateway::start(&args);
+    let _cam = ffmpeg_publish(
+        &format!(
+            "{}?token={}",
+            gw.rtmp_url("cam"),
+            sign(&["--publish", "cam"])
+        ),
+        &[],
+    );
+    let _dog = ffmpeg_publish(
+        &format!(
+            "{}?token={}",
+            gw.rtmp_url("dog"),
+            sign(&["--publish", "dog"])
+        ),
+        &[],
+    );
+    gw.wait_live("cam");
+    gw.wait_live("dog");
+    let (cam, dog) = (sign(&["cam"]), sign(&["dog"]));
+    let (status, _, body) = raw_get(gw.http, &format!("/live/cam/index.m3u8?token={cam}"), "");
+    assert_eq!(status, 200);
+    let (msn, _) = hinted(&String::from_utf8_lossy(&body));
+    let quick = Duration::from_secs(2);
+    let held = Duration::from_secs(12);
+    let reload = |q: &str| format!("/live/cam/index.m3u8?{q}&token={cam}");
+
+    // Numbers no playlist can reach: refused at once.
+    for q in [
+        "_HLS_msn=18446744073709551615".to_owned(),
+        "_HLS_msn=18446744073709551616".to_owned(),
+        "_HLS_msn=-1".to_owned(),
+        format!("_HLS_msn={msn}&_HLS_part=-1"),
+        format!("_HLS_msn={msn}&_HLS_part=4294967296"),
+        format!("_HLS_msn={}", msn + 1000),
+        "_HLS_part=1".to_owned(),
+        "_HLS_msn=&_HLS_part=".to_owned(),
+    ] {
+        let (status, _) = timed(gw.http, &reload(&q), quick);
+        assert_eq!(status, 400, "{q}");
+    }
+    // Near enough to wait for: held, but never past the blocking timeout.
+    for q in [
+        format!("_HLS_msn={}&_HLS_part=4294967295", msn + 1),
+        format!("_HLS_msn={}&_HLS_msn=18446744073709551615", msn + 1),
+        format!("_HLS_msn={msn}&_HLS_part=3&_HLS_part=4294967295"),
+        "_HLS_msn=0".to_owned(),
+    ] {
+        let (status, _) = timed(gw.http, &reload(&q), held);
+        assert!(status == 200 || status == 503, "{q}: {status}");
+    }
+    // Media far out of the window, or numbers past any: 404 at once.
+    for file in [
+        "part18446744073709551615.0.m4s".to_owned(),
+        format!("part{msn}.4294967295.m4s"),
+        format!("part{}.0.m4s", msn + 1000),
+        "part18446744073709551616.0.m4s".to_owned(),
+        "seg18446744073709551615.m4s".to_owned(),
+        format!("seg{}.m4s", msn + 1000),
+        "init18446744073709551615.mp4".to_owned(),
+        "part1.-1.m4s".to_owned(),
+    ] {
+        let (status, _) = timed(gw.http, &format!("/live/cam/{file}?token={cam}"), quick);
+        assert_eq!(status, 404, "{file}");
+    }
+    // The next segment's first part: held until it is out.
+    let (status, _) = timed(
+        gw.http,
+        &format!("/live/cam/part{}.0.m4s?token={cam}", msn + 1),
+        held,
+    );
+    assert_eq!(status, 200);
+
+    // Tokens: none, a wrong one, and the other channel's, on every kind of request.
+    let (status, _, _) = raw_get(gw.http, &format!("/live/cam/index.m3u8?token={cam}"), "");
+    assert_eq!(status, 200);
+    for token in ["", "token=nope", "token=1.2.3", &format!("token={dog}")] {
+        for path in [
+            format!("/live/cam/index.m3u8?{token}"),
+            format!("/live/cam/index.m3u8?_HLS_msn={msn}&{token}"),
+            format!("/live/cam/part{msn}.0.m4s?{token}"),
+            format!("/live/cam/seg{msn}.m4s?{token}"),
+            format!("/live/cam/init0.mp4?{token}"),
+        ] {
+            let (status, _) = timed(gw.http, &path, quick);
+            assert!(status == 401 || status == 403, "{path}: {status}");
+        }
+    }
+    // The right token of another channel, hidden behind a first wrong one.
+    let (status, _) = timed(
+        gw.http,
+        &format!("/live/cam/seg{msn}.m4s?token={dog}&token={cam}"),
+        quick,
+    );
+    assert!(status == 401 || status == 403, "{status}");
+
+    // Many held requests at once: the per-address cap holds, each ends in time, and
+    // memory and descriptors come back.
+    let (fds_before, rss_before) = (fds(&gw), gw.rss_kib());
+    let (msn, part) = {
+        let (_, _, body) = raw_get(gw.http, &format!("/live/cam/index.m3u8?token={cam}"), "");
+        hinted(&String::from_utf8_lossy(&body))
+    };
+    let path = format!(
+        "/live/cam/index.m3u8?_HLS_msn={}&_HLS_part={part}&token={cam}",
+        msn + 1
+    );
+    let threads: Vec<_> = (0..200)
+        .map(|_| {
+            let (port, path) = (gw.http, path.clone());
+            std::thread::spawn(move || {
+                let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+                    return 0;
+                };
+                s.set_read_timeout(Some(Duration::from_secs(20))).ok();
+                let sent = write!(s, "GET {path} HTTP/1.0\r\nHost: x\r\n\r\n");
+                let mut all = Vec::new();
+                if sent.is_err() || s.read_to_end(&mut all).is_err() || all.len() < 12 {
+                    return 0;
+                }
+                String::from_utf8_lossy(&all[9..12]).parse().unwrap_or(0)
+            })
+        })
+        .collect();
+    let started = Instant::now();
+    let answers: Vec<u16> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    let answered = answers.iter().filter(|&&s| s != 0).count();
+    eprintln!("{answered} of 200 held answered in {:?}", started.elapsed());
+    assert!(started.elapsed() < held, "{:?}", started.elapsed());
+    assert!(answered <= 40 && answered > 0, "{answered} answered");
+    assert!(
+        answers.iter().all(|&s| s == 0 || s == 200 || s == 503),
+        "{answers:?}"
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    let (fds_after, rss_after) = (fds(&gw), gw.rss_kib());
+    eprintln!("fds {fds_before} → {fds_after}, rss {rss_before} → {rss_after} KiB");
+    assert!(fds_after <= fds_before + 5, "{fds_before} → {fds_after}");
+    assert!(
+        rss_after < rss_before + 30_000,
+        "{rss_before} → {rss_after} KiB"
+    );
+    assert_eq!(metric(&gw, "flashless_hls_producers"), 1.0);
+}
+
+#[test]
+fn hls_requests_for_unknown_channels_start_nothing() {
+    let gw = Gateway::start(LL);
+    let _cam = ffmpeg_publish(&gw.rtmp_url("cam"), &[]);
+    gw.wait_live("cam");
+    let rss_before = gw.rss_kib();
+    let started = Instant::now();
+    for i in 0..3000 {
+        for file in ["index.m3u8", "seg1.m4s", "part1.0.m4s"] {
+            let (status, _, _) = raw_get(gw.http, &format!("/live/x{i}/{file}"), "");
+            assert_eq!(status, 404, "x{i}/{file}");
+        }
+    }
+    eprintln!("9000 requests in {:?}", started.elapsed());
+    let (_, list) = gw.get("/api/channels");
+    let channels: Vec<serde_json::Value> = serde_json::from_str(&list).expect("JSON");
+    assert_eq!(channels.len(), 1, "{list}");
+    assert_eq!(metric(&gw, "flashless_hls_producers"), 0.0);
+    let rss_after = gw.rss_kib();
+    assert!(
+        rss_after < rss_before + 20_000,
+        "{rss_before} → {rss_after} KiB"
+    );
+}
