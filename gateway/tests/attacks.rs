@@ -453,3 +453,68 @@ fn hls_requests_for_unknown_channels_start_nothing() {
         "{rss_before} → {rss_after} KiB"
     );
 }
+
+/// The `/api/channels` list's length.
+fn channel_count(gateway: &Gateway) -> usize {
+    let (_, list) = gateway.get("/api/channels");
+    serde_json::from_str::<Vec<serde_json::Value>>(&list)
+        .expect("JSON")
+        .len()
+}
+
+#[test]
+fn hls_names_under_a_pull_pattern_are_bounded_by_the_channel_cap() {
+    let nginx = peers::upstream::NginxRtmp::start_on(free_port());
+    let _cam = ffmpeg_publish(&format!("rtmp://127.0.0.1:{}/live/cam-1", nginx.port), &[]);
+    let dir = TempDir::new("attack-pull");
+    let file = config(
+        &dir,
+        &format!(
+            "[limits]\nmax_channels = 3\nabandoned_timeout = 2\n\
+             [[pull]]\nmatch = \"*\"\nsource = \"rtmp://127.0.0.1:{}/live/{{name}} live=1 timeout=2\"\nidle_timeout = 1\n",
+            nginx.port
+        ),
+    );
+    let mut args = LL.to_vec();
+    args.extend(["--config", &file]);
+    let gw = Gateway::start(&args);
+    let threads: Vec<_> = (0..80)
+        .map(|i| {
+            let port = gw.http;
+            std::thread::spawn(move || raw_get(port, &format!("/live/n{i}/index.m3u8"), "").0)
+        })
+        .collect();
+    let started = Instant::now();
+    let mut most = 0;
+    while !threads.iter().all(|t| t.is_finished()) {
+        most = most.max(channel_count(&gw));
+        assert!(started.elapsed() < Duration::from_secs(40), "requests held");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let statuses: Vec<u16> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    eprintln!(
+        "{statuses:?}, at most {most} channels, {:?}",
+        started.elapsed()
+    );
+    assert!(most <= 3, "{most} channels");
+    assert!(statuses.iter().all(|&s| s == 503), "{statuses:?}");
+    assert!(metric(&gw, "flashless_hls_producers") <= 3.0);
+    // Then all goes: no producer, no channel, and the real one plays.
+    let started = Instant::now();
+    while channel_count(&gw) > 0 || metric(&gw, "flashless_hls_producers") > 0.0 {
+        assert!(started.elapsed() < Duration::from_secs(20), "never freed");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let started = Instant::now();
+    loop {
+        let (status, _, _) = raw_get(gw.http, "/live/cam-1/index.m3u8", "");
+        if status == 200 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "cam-1 never played"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
