@@ -518,3 +518,92 @@ fn hls_names_under_a_pull_pattern_are_bounded_by_the_channel_cap() {
         std::thread::sleep(Duration::from_millis(500));
     }
 }
+
+/// A POST with no body and `headers`: the status.
+fn post(port: u16, path: &str, headers: &str) -> u16 {
+    // 0: the gateway is gone (a drain with nothing to wait for ends at once).
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+        return 0;
+    };
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok();
+    if write!(
+        s,
+        "POST {path} HTTP/1.0\r\nHost: x\r\nContent-Length: 0\r\n{headers}\r\n"
+    )
+    .is_err()
+    {
+        return 0;
+    }
+    let mut all = Vec::new();
+    s.read_to_end(&mut all).ok();
+    String::from_utf8_lossy(all.get(9..12).unwrap_or_default())
+        .parse()
+        .unwrap_or(0)
+}
+
+#[test]
+fn draining_without_a_token_is_refused_and_held_reloads_end_with_it() {
+    // No admin token: nobody drains over HTTP.
+    let gw = Gateway::start(&["--no-demo"]);
+    for headers in [
+        "",
+        "Authorization: Bearer \r\n",
+        "Authorization: Bearer x\r\n",
+    ] {
+        assert_eq!(post(gw.http, "/api/drain", headers), 403, "{headers}");
+    }
+    assert_eq!(gw.get("/healthz").0, 200);
+    drop(gw);
+
+    const ADMIN: &str = "an admin token long enough";
+    let mut args = LL.to_vec();
+    args.extend(["--admin-token", ADMIN, "--drain-timeout", "3"]);
+    let gw = Gateway::start(&args);
+    let _cam = ffmpeg_publish(&gw.rtmp_url("cam"), &[]);
+    gw.wait_live("cam");
+    let (status, _, body) = raw_get(gw.http, "/live/cam/index.m3u8", "");
+    assert_eq!(status, 200);
+    let (msn, _) = hinted(&String::from_utf8_lossy(&body));
+    // Reloads held for a part not out yet when the drain comes.
+    let held: Vec<_> = (0..20)
+        .map(|_| {
+            let port = gw.http;
+            let path = format!("/live/cam/index.m3u8?_HLS_msn={}&_HLS_part=3", msn + 1);
+            std::thread::spawn(move || {
+                let started = Instant::now();
+                let (status, _, body) = raw_get(port, &path, "");
+                (
+                    status,
+                    String::from_utf8_lossy(&body).into_owned(),
+                    started.elapsed(),
+                )
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let bearer = format!("Authorization: Bearer {ADMIN}\r\n");
+    assert_eq!(
+        post(gw.http, "/api/drain", "Authorization: Bearer no\r\n"),
+        403
+    );
+    assert_eq!(post(gw.http, "/api/drain", &bearer), 202);
+    // Again: the same answer while the gateway is still there (it may be gone already,
+    // its players all answered).
+    for _ in 0..3 {
+        let status = post(gw.http, "/api/drain", &bearer);
+        assert!(status == 202 || status == 0, "{status}");
+    }
+    for t in held {
+        let (status, body, took) = t.join().expect("a held reload");
+        assert!(status == 200 || status == 503, "{status}");
+        if status == 503 {
+            assert!(body.contains("draining"), "{body}");
+        }
+        // The producer stopped with the drain: nothing it waits for can come, so it
+        // is not held to its timeout (3 s here; 30 s with 10 s segments).
+        assert!(took < Duration::from_millis(1500), "held {took:?}");
+    }
+    let (status, took, log) = gw.exit(Duration::from_secs(15));
+    assert!(status.success(), "exited with {status}\n{log}");
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+}
