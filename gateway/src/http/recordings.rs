@@ -6,7 +6,6 @@
 
 use std::sync::Arc;
 
-use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -63,11 +62,17 @@ async fn list_from(app: Arc<AppState>, door: Door, filter: Filter, headers: Head
     if let Some(refused) = admin::refusal(&app, door, Endpoint::Channels, &headers) {
         return refused;
     }
-    let recordings = app.hub.recordings.clone();
     let channel = filter.channel.filter(|c| !c.is_empty());
-    match tokio::task::spawn_blocking(move || recordings.list(channel.as_deref())).await {
-        Ok(list) => Json(list).into_response(),
-        Err(_) => error(StatusCode::INTERNAL_SERVER_ERROR, "listing failed"),
+    match app.hub.recordings.list_json(channel).await {
+        Some(json) => (
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            json,
+        )
+            .into_response(),
+        None => error(StatusCode::INTERNAL_SERVER_ERROR, "listing failed"),
     }
 }
 
