@@ -643,3 +643,46 @@ fn concurrent_listings_of_ten_thousand_recordings_stay_bounded() {
     assert!(peak < rss_before + 80_000, "{rss_before} → {peak} KiB");
     assert!(worst < Duration::from_secs(2), "/healthz took {worst:?}");
 }
+
+#[test]
+fn recordings_of_channels_that_need_play_tokens_need_them_too() {
+    let dir = TempDir::new("attack-rec-token");
+    let root = dir.path("rec");
+    std::fs::create_dir_all(root.join("cam")).expect("a directory");
+    let real = root.join("cam/cam-20261130T041500Z.mp4");
+    real_recording(&real);
+    let len = std::fs::metadata(&real).expect("the recording").len() as usize;
+    let file = config(&dir, &format!("[record]\ndir = {root:?}\n"));
+    let gw = Gateway::start(&["--no-demo", "--config", &file, "--secret", SECRET]);
+    let url = "/recordings/cam/cam-20261130T041500Z.mp4";
+    // The live stream needs a token: so does what was recorded of it.
+    assert_eq!(raw_get(gw.http, "/live/cam.flv", "").0, 401);
+    let (status, _, body) = raw_get(gw.http, url, "");
+    assert_eq!(status, 401, "served {} bytes without a token", body.len());
+    for token in [
+        "nope".to_owned(),
+        sign(&["dog"]),
+        sign(&["--publish", "cam"]),
+    ] {
+        let (status, _, _) = raw_get(gw.http, &format!("{url}?token={token}"), "");
+        assert!(status == 401 || status == 403, "{token}: {status}");
+    }
+    let (status, _, body) = raw_get(gw.http, &format!("{url}?token={}", sign(&["cam"])), "");
+    assert_eq!((status, body.len()), (200, len));
+    // With an admin token configured, it opens them too (as before).
+    drop(gw);
+    const ADMIN: &str = "an admin token long enough";
+    let gw = Gateway::start(&[
+        "--no-demo",
+        "--config",
+        &file,
+        "--secret",
+        SECRET,
+        "--admin-token",
+        ADMIN,
+    ]);
+    assert_eq!(raw_get(gw.http, url, "").0, 401);
+    let bearer = format!("Authorization: Bearer {ADMIN}\r\n");
+    let (status, _, body) = raw_get(gw.http, url, &bearer);
+    assert_eq!((status, body.len()), (200, len));
+}
