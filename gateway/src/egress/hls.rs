@@ -9,6 +9,7 @@
 //! on demand going.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -42,6 +43,9 @@ pub struct Producer {
     /// Bumped whenever the window changes: requests waiting on it look again.
     changed: watch::Sender<u64>,
     last_request: Mutex<Instant>,
+    /// Set when the producer stops (drain, publisher gone): nothing new will come, so
+    /// requests waiting on the window answer at once instead of at their timeout.
+    ended: AtomicBool,
 }
 
 impl Hls {
@@ -72,6 +76,7 @@ impl Hls {
             })),
             changed: watch::channel(0).0,
             last_request: Mutex::new(Instant::now()),
+            ended: AtomicBool::new(false),
         });
         producers.insert(channel.name().to_owned(), producer.clone());
         // Subscribed here, under the map's lock: the producer is a viewer from now on.
@@ -135,6 +140,7 @@ impl Hls {
                 }
                 _ = tick.tick() => {
                     if self.retire_if_idle(&producer, idle_after) {
+                        producer.end();
                         return;
                     }
                 }
@@ -144,6 +150,7 @@ impl Hls {
             }
         }
         self.retire(&producer);
+        producer.end();
     }
 
     /// Removes `producer` if no request came for `idle_after`; under the map's lock, so
@@ -203,6 +210,9 @@ impl Producer {
             if let Some(found) = ready(&self.window()) {
                 return Some(found);
             }
+            if self.ended.load(Ordering::Acquire) {
+                return None;
+            }
             tokio::select! {
                 result = changed.changed() => {
                     if result.is_err() {
@@ -212,6 +222,12 @@ impl Producer {
                 _ = tokio::time::sleep_until(deadline) => return None,
             }
         }
+    }
+
+    /// No more media: wakes the waiting requests, which then give up.
+    fn end(&self) {
+        self.ended.store(true, Ordering::Release);
+        self.changed.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     fn touch(&self) {

@@ -48,13 +48,7 @@ pub async fn file(
     // answers 503, so that the balancer retries it on another gateway, which numbers
     // its segments from the same clock.
     if app.shutdown.is_draining() {
-        return cors(
-            error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "draining: try another gateway",
-            ),
-            &headers,
-        );
+        return cors(draining(), &headers);
     }
     let Some(resource) = Resource::parse(&file) else {
         return error(StatusCode::NOT_FOUND, "no such HLS file");
@@ -224,6 +218,9 @@ async fn playlist(
             .wait_for(timeout, |w| w.playlist_ready(msn, query.part).then_some(()))
             .await;
         if ready.is_none() {
+            if app.shutdown.is_draining() {
+                return draining();
+            }
             // §6.2.5.2: not there within three target durations: the server may say so.
             return error(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -277,6 +274,7 @@ async fn serve_media(
                 .await;
             match lookup {
                 Some(found) => found,
+                None if app.shutdown.is_draining() => return draining(),
                 None => {
                     return error(
                         StatusCode::SERVICE_UNAVAILABLE,
@@ -297,6 +295,15 @@ async fn serve_media(
         }
         None => error(StatusCode::NOT_FOUND, "not in the live window"),
     }
+}
+
+/// What every request of a draining gateway gets, also one held when the drain began
+/// (its producer stopped: what it waited for will not come).
+fn draining() -> Response {
+    error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "draining: try another gateway",
+    )
 }
 
 /// A refusal, counted when it is a denial (admission counts its own).

@@ -1,23 +1,28 @@
 //! `/api/recordings` (JSON: channel, path, UTC start, duration, bytes; `?channel=`) and
 //! `/recordings/{path}`, a recording served with HTTP Range so a `<video>` seeks in it.
 //! Both follow `/api/channels`' rule (`admin`): public while anyone may play, else the
-//! admin token when one is configured. A path that is not a recording under the
-//! directory (`..`, encoded or not, links out) is a 404 like any missing file.
+//! admin token when one is configured; where play tokens are required and no admin
+//! token is, a recording needs its channel's play token. A path that is not a
+//! recording under the directory (`..`, encoded or not, any link) is a 404 like any
+//! missing file.
 
 use std::sync::Arc;
 
-use axum::Json;
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::{ConnectInfo, Path, Query, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
-use super::AppState;
 use super::admin::{self, Door, Endpoint};
+use super::live::refuse;
 use super::range::{self, Ranged};
+use super::{AppState, Peer};
+use crate::access::{self, Action};
+use crate::egress::Refusal;
 use crate::egress::http_flv::error;
+use crate::record;
 
 /// Bytes read from the file per body chunk.
 const CHUNK: usize = 64 * 1024;
@@ -46,8 +51,28 @@ pub async fn admin_list(
 pub async fn file(
     State(app): State<Arc<AppState>>,
     Path(path): Path<String>,
+    ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Response {
+    // A recording is the channel's media: where watching it live needs a play token
+    // and no admin token guards this door, it needs the channel's play token.
+    if app.auth.requires(Action::Play) && app.admin.token.is_none() {
+        let channel =
+            record::path::relative(&path).and_then(|relative| record::path::channel_of(&relative));
+        let Some(channel) = channel else {
+            return error(StatusCode::NOT_FOUND, "no such recording");
+        };
+        let client_ip = app.proxies.client(peer.ip(), &headers);
+        let token = access::token_in(query.as_deref().unwrap_or_default());
+        if let Err(denied) = app.auth.check(Action::Play, &channel, token, client_ip) {
+            let refusal = Refusal::Denied(denied);
+            if let Some(reason) = refusal.denial() {
+                app.hub.denied.count(reason);
+            }
+            return refuse(&refusal, &channel, peer);
+        }
+    }
     file_from(app, Door::Public, path, headers).await
 }
 
@@ -63,11 +88,17 @@ async fn list_from(app: Arc<AppState>, door: Door, filter: Filter, headers: Head
     if let Some(refused) = admin::refusal(&app, door, Endpoint::Channels, &headers) {
         return refused;
     }
-    let recordings = app.hub.recordings.clone();
     let channel = filter.channel.filter(|c| !c.is_empty());
-    match tokio::task::spawn_blocking(move || recordings.list(channel.as_deref())).await {
-        Ok(list) => Json(list).into_response(),
-        Err(_) => error(StatusCode::INTERNAL_SERVER_ERROR, "listing failed"),
+    match app.hub.recordings.list_json(channel).await {
+        Some(json) => (
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            json,
+        )
+            .into_response(),
+        None => error(StatusCode::INTERNAL_SERVER_ERROR, "listing failed"),
     }
 }
 
