@@ -33,9 +33,12 @@ use crate::ingest::publish::{Publishers, Publishing};
 use crate::rtmpt;
 use crate::shutdown::Shutdown;
 
-/// Per connection and resident for its life: a player sends only acks, and a
-/// publisher's few Mbps need no bigger reads.
+/// Per connection: a publisher's few Mbps need no bigger reads.
 const READ_BUFFER: usize = 16 * 1024;
+/// What a connection that only plays keeps instead, for its life: a player sends only
+/// acknowledgements and the odd command, and thousands of players would otherwise hold
+/// 16 KiB each (more than the rest of a player's memory).
+const PLAYER_READ_BUFFER: usize = 1024;
 /// Buffers handed to one vectored write (Linux takes up to 1024).
 const MAX_SLICES: usize = 128;
 
@@ -224,6 +227,9 @@ impl Connection {
                         // The refusal's status goes out before the connection closes.
                         self.flush().await.ok();
                         return Err(e);
+                    }
+                    if self.playing.is_some() && self.publishing.is_none() && buf.len() > PLAYER_READ_BUFFER {
+                        buf = vec![0u8; PLAYER_READ_BUFFER];
                     }
                 }
                 item = feed => match (item, self.playing.as_mut()) {
