@@ -5,5 +5,6 @@
 pub mod admission;
 pub mod http_flv;
 pub mod rtmp;
+pub mod websocket;
 
 pub use admission::{Admission, Refusal};
