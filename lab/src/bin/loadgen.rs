@@ -1,5 +1,6 @@
 //! Fan-out load generator for `cargo xtask bench` and `soak`: N viewers of one live
-//! channel over WS-FLV (`ws://host:port/live/name.flv`) or RTMP play (`rtmp://host:port/live/name`),
+//! channel over WS-FLV (`ws://host:port/live/name.flv`), HTTP-FLV (`http://…/live/name.flv`)
+//! or RTMP play (`rtmp://host:port/live/name`),
 //! all on one thread, each parsing and checking every tag.
 //!
 //! N steps up (`--steps`); after each step settles, a window measures every viewer's
@@ -29,7 +30,7 @@ use viewer::{BASE_DELAY, CONNECTING, FAILED, LIVE, Stats, Target};
 
 #[derive(Parser)]
 struct Args {
-    /// ws://host:port/live/<name>.flv or rtmp://host:port/live/<name>
+    /// ws://host:port/live/<name>.flv, http://host:port/live/<name>.flv or rtmp://host:port/live/<name>
     url: String,
     /// Viewer counts to step through.
     #[arg(
@@ -109,8 +110,20 @@ fn main() -> Result<()> {
         ))
     } else if args.url.starts_with("ws://") {
         Target::Ws(args.url.clone())
+    } else if let Some(rest) = args.url.strip_prefix("http://") {
+        let (authority, path) = rest
+            .split_once('/')
+            .context("expected http://host:port/path")?;
+        let (host, port) = authority
+            .rsplit_once(':')
+            .context("expected a port in the http:// url")?;
+        Target::Http {
+            host: host.to_owned(),
+            port: port.parse().context("bad port in the http:// url")?,
+            path: format!("/{path}"),
+        }
     } else {
-        bail!("expected a ws:// or rtmp:// url, got {}", args.url);
+        bail!("expected a ws://, http:// or rtmp:// url, got {}", args.url);
     };
     // One thread: the benchmark pins the generator to one core, and a single-threaded
     // runtime lets every viewer share one receive buffer.
