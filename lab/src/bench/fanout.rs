@@ -53,7 +53,7 @@ pub struct StepResult {
     pub n: usize,
     pub ok: bool,
     pub over_limit: u64,
-    /// Viewers that received fewer frames than the control viewer.
+    /// Viewers that missed frames (a gap in a track's timestamps).
     pub short: u64,
     pub failed: u64,
     pub lag_p99_ms: i64,
