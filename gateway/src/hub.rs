@@ -7,13 +7,15 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
 use denials::Denials;
 
 use bytes::{Bytes, BytesMut};
 use flashless_core::flv::{self, Tag};
+use flashless_core::rtmp::chunk::Chunked;
+use flashless_core::rtmp::session::ServerSession;
 use flashless_core::stream::{CacheLimits, LiveStream, Media, Role, SkipToKeyframe};
 use tokio::sync::{broadcast, watch};
 
@@ -57,6 +59,10 @@ impl Default for Limits {
     }
 }
 
+/// The message stream id of shared RTMP chunks: the one a player's first
+/// `createStream` gets (nginx-rtmp gives every player this one).
+pub const SHARED_STREAM_ID: u32 = 1;
+
 /// A tag as every viewer receives it.
 #[derive(Debug)]
 pub struct MediaTag {
@@ -65,6 +71,19 @@ pub struct MediaTag {
     /// The same tag as FLV (header, body, PreviousTagSize), encoded once for all viewers.
     pub flv: Bytes,
     pub role: Role,
+    /// The same tag as RTMP chunks, cut by the first RTMP player that needs them and
+    /// shared by all the others (`None`: it cannot be chunked; each player encodes it).
+    rtmp: OnceLock<Option<Chunked>>,
+}
+
+impl MediaTag {
+    /// The tag chunked for RTMP players, made once for the channel, on message stream
+    /// [`SHARED_STREAM_ID`]: a player playing on another takes its own encoding.
+    pub fn rtmp_chunks(&self) -> Option<&Chunked> {
+        self.rtmp
+            .get_or_init(|| ServerSession::chunk_tag(&self.tag, SHARED_STREAM_ID).ok())
+            .as_ref()
+    }
 }
 
 impl Media for MediaTag {
@@ -411,6 +430,7 @@ impl Channel {
                 tag,
                 flv: flv.freeze(),
                 role,
+                rtmp: OnceLock::new(),
             })
         });
         match media.role {

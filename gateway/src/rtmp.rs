@@ -3,11 +3,14 @@
 //! then any number of streams, each publishing (handed to [`crate::ingest::publish`])
 //! or playing (admitted by [`crate::egress::admission`], fed by [`crate::egress::rtmp`]).
 
+use std::collections::VecDeque;
+use std::io::IoSlice;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
+use bytes::{Buf, Bytes};
 use flashless_core::rtmp::session::{ServerEvent, ServerSession};
 use flashless_core::rtmp::swf::SwfIdentity;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -30,9 +33,14 @@ use crate::ingest::publish::{Publishers, Publishing};
 use crate::rtmpt;
 use crate::shutdown::Shutdown;
 
-/// Per connection and resident for its life: a player sends only acks, and a
-/// publisher's few Mbps need no bigger reads.
+/// Per connection: a publisher's few Mbps need no bigger reads.
 const READ_BUFFER: usize = 16 * 1024;
+/// What a connection that only plays keeps instead, for its life: a player sends only
+/// acknowledgements and the odd command, and thousands of players would otherwise hold
+/// 16 KiB each (more than the rest of a player's memory).
+const PLAYER_READ_BUFFER: usize = 1024;
+/// Buffers handed to one vectored write (Linux takes up to 1024).
+const MAX_SLICES: usize = 128;
 
 /// Who may connect, publish and play, and how much they may hold.
 pub struct Access {
@@ -226,6 +234,9 @@ impl Connection {
                         self.flush().await.ok();
                         return Err(e);
                     }
+                    if self.playing.is_some() && self.publishing.is_none() && buf.len() > PLAYER_READ_BUFFER {
+                        buf = vec![0u8; PLAYER_READ_BUFFER];
+                    }
                 }
                 item = feed => match (item, self.playing.as_mut()) {
                     (Some(item), Some(player)) => {
@@ -406,20 +417,39 @@ impl Connection {
         bail!("publish to {channel} refused: {reason}");
     }
 
-    /// Writes what the session has to send. A peer that takes nothing for the write
-    /// timeout (a stalled player) is disconnected, as over HTTP; a slow one that keeps
-    /// reading is not, however long a start-up burst takes it.
+    /// Writes what the session has to send, in vectored writes: a player's burst of
+    /// shared chunks goes out in one system call, uncopied. A peer that takes nothing
+    /// for the write timeout (a stalled player) is disconnected, as over HTTP; a slow
+    /// one that keeps reading is not, however long a start-up burst takes it.
     async fn flush(&mut self) -> Result<()> {
         let limit = self.access.write_timeout;
-        while let Some(bytes) = self.session.poll_transmit() {
-            let mut rest = &bytes[..];
-            while !rest.is_empty() {
-                let Ok(written) = tokio::time::timeout(limit, self.socket.write(rest)).await else {
-                    bail!("the peer read nothing for {limit:?}: write timed out");
-                };
-                match written.context("writing")? {
-                    0 => bail!("writing: the connection is closed"),
-                    n => rest = rest.get(n..).unwrap_or_default(),
+        let mut pending: VecDeque<Bytes> =
+            std::iter::from_fn(|| self.session.poll_transmit()).collect();
+        while !pending.is_empty() {
+            let slices: Vec<IoSlice<'_>> = pending
+                .iter()
+                .take(MAX_SLICES)
+                .map(|b| IoSlice::new(b))
+                .collect();
+            let Ok(written) =
+                tokio::time::timeout(limit, self.socket.write_vectored(&slices)).await
+            else {
+                bail!("the peer read nothing for {limit:?}: write timed out");
+            };
+            drop(slices);
+            let mut n = match written.context("writing")? {
+                0 => bail!("writing: the connection is closed"),
+                n => n,
+            };
+            while let Some(front) = pending.front_mut()
+                && n > 0
+            {
+                if front.len() <= n {
+                    n -= front.len();
+                    pending.pop_front();
+                } else {
+                    front.advance(n);
+                    n = 0;
                 }
             }
         }

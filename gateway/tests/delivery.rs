@@ -507,3 +507,44 @@ fn the_demo_crosses_its_loop_seam_without_an_audio_hole() {
         );
     }
 }
+
+/// A WS-FLV viewer's pings are answered with their bytes, and its close with a close,
+/// between the media messages.
+#[tokio::test(flavor = "multi_thread")]
+async fn ws_flv_answers_pings_and_a_close() {
+    use futures_util::SinkExt;
+    let gw = Gateway::start(&[]);
+    gw.wait_live("demo");
+    let (mut ws, _) =
+        tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{}/live/demo.flv", gw.http))
+            .await
+            .expect("WebSocket upgrade");
+    ws.send(Message::Ping(b"are you there".to_vec().into()))
+        .await
+        .expect("a ping");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut media = 0;
+    loop {
+        let msg = tokio::time::timeout_at(deadline.into(), ws.next())
+            .await
+            .expect("a pong within 10 s")
+            .expect("the connection open")
+            .expect("a message");
+        match msg {
+            Message::Binary(_) => media += 1,
+            Message::Pong(payload) => {
+                assert_eq!(&payload[..], b"are you there");
+                break;
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!(media >= 1, "no media before the pong");
+    ws.close(None).await.expect("a close");
+    // The gateway answers the close and ends the connection: the stream ends.
+    let ended = tokio::time::timeout(Duration::from_secs(5), async {
+        while let Some(Ok(_)) = ws.next().await {}
+    })
+    .await;
+    assert!(ended.is_ok(), "the gateway did not end the connection");
+}

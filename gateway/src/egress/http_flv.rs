@@ -6,15 +6,16 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 
 use axum::body::Body;
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::{Bytes, BytesMut};
 use flashless_core::flv::{self, Header};
-use futures_util::{SinkExt, StreamExt};
+use futures_util::StreamExt;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tracing::{debug, info};
 
 use super::admission::Refusal;
+use super::websocket::{self, ClientFrames, FrameError, Incoming, OP_CLOSE, OP_PONG, Upgrade};
 use crate::access::Denied;
 use crate::hooks::Session;
 use crate::hub::{Channel, Feed, MediaTag, Viewer};
@@ -24,31 +25,23 @@ use crate::shutdown::Shutdown;
 /// "going away"): the player reconnects at once, through the balancer, elsewhere.
 /// A standard code, so that players that do not know it still retry (with backoff).
 pub const GOING_AWAY: u16 = 1001;
-/// Messages written per WebSocket flush: one write for a burst, as at start-up.
+/// Tags gathered into one WebSocket message, in one write: a burst, as at start-up.
 const BATCH: usize = 64;
-/// tungstenite fills its whole read buffer with zeros on the first read (128 KiB by
-/// default), for every viewer, who only ever sends pings and a close.
-const WS_READ_BUFFER: usize = 4 * 1024;
-/// Bytes a WebSocket gathers before it writes them out. Its buffer keeps the capacity
-/// it once reached (128 KiB by default, after the start-up burst) for the viewer's
-/// life; a flush still writes a whole batch at once.
-const WS_WRITE_BUFFER: usize = 16 * 1024;
 
 /// Starts a viewer of `channel`, admitted already: WS-FLV when the request asked for
-/// an upgrade, else an HTTP-FLV body.
+/// an upgrade (frames from the viewer up to `max_frame` bytes), else an HTTP-FLV body.
 pub fn start(
     channel: &Arc<Channel>,
-    ws: Option<WebSocketUpgrade>,
+    ws: Option<(Upgrade, usize)>,
     shutdown: Shutdown,
     hooks: Session,
 ) -> Response {
     let (start, mut viewer) = channel.subscribe();
     viewer.hold(hooks);
     match ws {
-        Some(upgrade) => upgrade
-            .read_buffer_size(WS_READ_BUFFER)
-            .write_buffer_size(WS_WRITE_BUFFER)
-            .on_upgrade(move |socket| websocket(socket, start, viewer, shutdown)),
+        Some((upgrade, max_frame)) => {
+            upgrade.on_upgrade(move |io| websocket(io, max_frame, start, viewer, shutdown))
+        }
         None => http_flv(start, viewer, shutdown),
     }
 }
@@ -119,61 +112,100 @@ fn http_flv(start: Vec<Arc<MediaTag>>, viewer: Viewer, shutdown: Shutdown) -> Re
         .unwrap_or_else(|_| error(StatusCode::INTERNAL_SERVER_ERROR, "building the response"))
 }
 
-async fn websocket(
-    socket: WebSocket,
+/// A WS-FLV viewer: the FLV header as the first message, the start-up burst as the
+/// second, then whatever is queued each time as one message of whole tags (players
+/// such as this one, flv.js and mpegts.js read a byte stream). Each message is the
+/// channel's own FLV bytes behind a frame header, in one vectored write.
+async fn websocket<Io: AsyncRead + AsyncWrite>(
+    io: Io,
+    max_frame: usize,
     start: Vec<Arc<MediaTag>>,
     mut viewer: Viewer,
     mut shutdown: Shutdown,
 ) {
     let channel = viewer.channel().clone();
     info!(channel = channel.name(), "ws-flv viewer");
-    let (mut tx, mut rx) = socket.split();
-    let mut first = vec![Message::Binary(file_header(&channel))];
-    first.extend(start.iter().map(|m| Message::Binary(m.flv.clone())));
-    for msg in first {
-        if tx.feed(msg).await.is_err() {
-            return;
-        }
-    }
-    if tx.flush().await.is_err() {
+    let (mut rx, mut tx) = tokio::io::split(io);
+    if websocket::write_binary(&mut tx, [file_header(&channel)])
+        .await
+        .is_err()
+    {
         return;
     }
+    if !start.is_empty()
+        && websocket::write_binary(&mut tx, start.iter().map(|m| m.flv.clone()))
+            .await
+            .is_err()
+    {
+        return;
+    }
+    drop(start);
+    let mut frames = ClientFrames::new(max_frame);
+    let mut incoming = Vec::new();
+    // Viewers send pings and a close: a few bytes at a time.
+    let mut buf = [0u8; 256];
+    let mut batch: Vec<Bytes> = Vec::with_capacity(BATCH);
     loop {
         tokio::select! {
             item = viewer.next() => {
                 let Some(item) = item else { break };
                 let mut item = Some(item);
-                let mut sent = 0;
                 while let Some(feed) = item.take() {
                     if let Feed::Tag(media) = feed {
-                        channel.counters.bytes_out.fetch_add(media.flv.len() as u64, Relaxed);
-                        if tx.feed(Message::Binary(media.flv.clone())).await.is_err() {
-                            return;
-                        }
+                        batch.push(media.flv.clone());
                     }
-                    sent += 1;
-                    if sent < BATCH {
+                    if batch.len() < BATCH {
                         item = viewer.try_next();
                     }
                 }
-                if tx.flush().await.is_err() {
+                if batch.is_empty() {
+                    continue;
+                }
+                let bytes: usize = batch.iter().map(Bytes::len).sum();
+                channel.counters.bytes_out.fetch_add(bytes as u64, Relaxed);
+                if websocket::write_binary(&mut tx, batch.drain(..)).await.is_err() {
                     break;
                 }
             }
+            // Draining or stopping: "going away, reconnect elsewhere" (`GOING_AWAY`).
             _ = shutdown.wait_drain() => {
-                let _ = tx.send(Message::Close(Some(CloseFrame {
-                    code: GOING_AWAY,
-                    reason: "draining".into(),
-                }))).await;
+                let mut close = GOING_AWAY.to_be_bytes().to_vec();
+                close.extend_from_slice(b"draining");
+                let _ = websocket::write_control(&mut tx, OP_CLOSE, &close).await;
                 break;
             }
-            msg = rx.next() => match msg {
-                // Pings are answered by the library; anything else from the viewer is ignored.
-                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
-                Some(Ok(_)) => {}
-            },
+            read = rx.read(&mut buf) => {
+                let n = match read {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => n,
+                };
+                if let Err(e) = frames.feed(&buf[..n], &mut incoming) {
+                    debug!(channel = channel.name(), "ws-flv viewer closed: {e}");
+                    // 1009 "message too big" or 1002 "protocol error" (RFC 6455 §7.4.1).
+                    let code: u16 = if matches!(e, FrameError::TooLarge { .. }) { 1009 } else { 1002 };
+                    let _ = websocket::write_control(&mut tx, OP_CLOSE, &code.to_be_bytes()).await;
+                    break;
+                }
+                let mut closed = false;
+                for answer in incoming.drain(..) {
+                    let written = match answer {
+                        Incoming::Ping(payload) => websocket::write_control(&mut tx, OP_PONG, &payload).await,
+                        Incoming::Close => {
+                            closed = true;
+                            websocket::write_control(&mut tx, OP_CLOSE, &[]).await
+                        }
+                    };
+                    if written.is_err() {
+                        closed = true;
+                    }
+                }
+                if closed {
+                    break;
+                }
+            }
         }
     }
+    let _ = tx.shutdown().await;
     debug!(channel = channel.name(), "ws-flv viewer left");
 }
 

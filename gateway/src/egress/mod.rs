@@ -6,5 +6,6 @@ pub mod admission;
 pub mod hls;
 pub mod http_flv;
 pub mod rtmp;
+pub mod websocket;
 
 pub use admission::{Admission, Refusal};

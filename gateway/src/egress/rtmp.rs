@@ -1,16 +1,16 @@
 //! RTMP play: a viewer on the RTMP listener (rtmpdump, ffplay, VLC), fed from the hub
-//! through its connection's `ServerSession`, which chunks every tag for it.
+//! through its connection's `ServerSession`. Each tag is chunked once per channel and
+//! those bytes shared by every player (as nginx-rtmp does), not copied per player.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 
-use flashless_core::flv::Tag;
 use flashless_core::rtmp::session::ServerSession;
 use tracing::info;
 
 use super::admission::Refusal;
 use crate::hooks::Session;
-use crate::hub::{Channel, Feed, Viewer};
+use crate::hub::{Channel, Feed, MediaTag, Viewer};
 
 /// Tags written to a player per flush: one write for a burst, as at start-up.
 const BATCH: usize = 64;
@@ -34,7 +34,7 @@ impl Player {
         viewer.hold(hooks);
         session.accept_play(stream_id);
         for media in &start {
-            send(session, stream_id, channel, &media.tag);
+            send(session, stream_id, channel, media);
         }
         Player { stream_id, viewer }
     }
@@ -50,9 +50,7 @@ impl Player {
         let mut sent = 0;
         while let Some(feed) = item.take() {
             match feed {
-                Feed::Tag(media) => {
-                    send(session, self.stream_id, self.viewer.channel(), &media.tag)
-                }
+                Feed::Tag(media) => send(session, self.stream_id, self.viewer.channel(), &media),
                 Feed::Unpublished => session.end_stream(self.stream_id),
             }
             sent += 1;
@@ -64,12 +62,15 @@ impl Player {
 }
 
 /// Queues one tag for the player, counted in the channel's RTMP egress bytes.
-fn send(session: &mut ServerSession, stream_id: u32, channel: &Channel, tag: &Tag) {
+fn send(session: &mut ServerSession, stream_id: u32, channel: &Channel, media: &MediaTag) {
     channel
         .counters
         .rtmp_bytes_out
-        .fetch_add(tag.data.len() as u64, Relaxed);
-    session.send_tag(stream_id, tag);
+        .fetch_add(media.tag.data.len() as u64, Relaxed);
+    match media.rtmp_chunks() {
+        Some(chunked) => session.send_shared(stream_id, &media.tag, chunked),
+        None => session.send_tag(stream_id, &media.tag),
+    }
 }
 
 /// The `onStatus` a refused player gets: its code and description.

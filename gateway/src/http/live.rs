@@ -4,8 +4,6 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::{ConnectInfo, Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
@@ -13,6 +11,7 @@ use axum::response::Response;
 use super::{AppState, Peer};
 use crate::access::{self, Action, Attempt};
 use crate::egress::http_flv::{self, error};
+use crate::egress::websocket::{NotUpgrade, Upgrade};
 use crate::egress::{Admission, Refusal};
 use crate::hooks::{Event, Session};
 use crate::hub::denials::Reason;
@@ -27,7 +26,7 @@ pub async fn live(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
     // Not an upgrade request (a rejection) means plain HTTP-FLV.
-    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+    ws: Result<Upgrade, NotUpgrade>,
 ) -> Response {
     let Some(name) = file.strip_suffix(".flv") else {
         return error(StatusCode::NOT_FOUND, "expected /live/<channel>.flv");
@@ -42,7 +41,7 @@ pub async fn in_app(
     ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
-    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+    ws: Result<Upgrade, NotUpgrade>,
 ) -> Response {
     let Some(stream) = file.strip_suffix(".flv") else {
         return error(StatusCode::NOT_FOUND, "expected /<app>/<channel>.flv");
@@ -57,7 +56,7 @@ async fn serve(
     peer: SocketAddr,
     query: Option<String>,
     headers: &HeaderMap,
-    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+    ws: Result<Upgrade, NotUpgrade>,
 ) -> Response {
     // A draining gateway takes no new viewer: the balancer (retrying on 503, or
     // once /healthz has told it) sends the viewer to another.
@@ -108,12 +107,9 @@ async fn serve(
         Some(attempt.client_ip),
         attempt.protocol,
     );
-    // Viewers send only pings and a close: a few KiB, not tungstenite's 64 MiB, which
-    // a viewer could make the gateway buffer with a frame it never finishes.
-    let max = app.limits.max_ws_message;
-    let ws = ws
-        .ok()
-        .map(|ws| ws.max_message_size(max).max_frame_size(max));
+    // Viewers send only pings and a close: a frame over a few KiB is refused at its
+    // header, so a viewer cannot make the gateway wait on (or hold) a large one.
+    let ws = ws.ok().map(|ws| (ws, app.limits.max_ws_message));
     cors(
         http_flv::start(&channel, ws, app.shutdown.clone(), hooks),
         headers,

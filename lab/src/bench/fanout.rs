@@ -53,6 +53,8 @@ pub struct StepResult {
     pub n: usize,
     pub ok: bool,
     pub over_limit: u64,
+    /// Viewers that missed frames (a gap in a track's timestamps).
+    pub short: u64,
     pub failed: u64,
     pub lag_p99_ms: i64,
     pub server_cpu_pct: Option<f64>,
@@ -104,6 +106,7 @@ impl RunResult {
                     n: u("n").unwrap_or(0) as usize,
                     ok: v["ok"].as_bool().unwrap_or(false),
                     over_limit: u("over_limit").unwrap_or(0),
+                    short: u("short").unwrap_or(0),
                     failed: u("failed").unwrap_or(0),
                     lag_p99_ms: v["lag_p99_ms"].as_i64().unwrap_or(0),
                     server_cpu_pct: f("server_cpu_pct"),

@@ -1,5 +1,6 @@
 //! Fan-out load generator for `cargo xtask bench` and `soak`: N viewers of one live
-//! channel over WS-FLV (`ws://host:port/live/name.flv`) or RTMP play (`rtmp://host:port/live/name`),
+//! channel over WS-FLV (`ws://host:port/live/name.flv`), HTTP-FLV (`http://…/live/name.flv`)
+//! or RTMP play (`rtmp://host:port/live/name`),
 //! all on one thread, each parsing and checking every tag.
 //!
 //! N steps up (`--steps`); after each step settles, a window measures every viewer's
@@ -29,7 +30,7 @@ use viewer::{BASE_DELAY, CONNECTING, FAILED, LIVE, Stats, Target};
 
 #[derive(Parser)]
 struct Args {
-    /// ws://host:port/live/<name>.flv or rtmp://host:port/live/<name>
+    /// ws://host:port/live/<name>.flv, http://host:port/live/<name>.flv or rtmp://host:port/live/<name>
     url: String,
     /// Viewer counts to step through.
     #[arg(
@@ -84,6 +85,10 @@ struct Step {
     live: usize,
     failed: usize,
     over_limit: usize,
+    /// Viewers that missed frames in the window (a gap in a track's timestamps,
+    /// [`viewer::MAX_GAP_MS`]): a server that keeps lag low by dropping frames fails
+    /// the step.
+    short: usize,
     lag_p50_ms: i64,
     lag_p99_ms: i64,
     lag_max_ms: i64,
@@ -106,8 +111,20 @@ fn main() -> Result<()> {
         ))
     } else if args.url.starts_with("ws://") {
         Target::Ws(args.url.clone())
+    } else if let Some(rest) = args.url.strip_prefix("http://") {
+        let (authority, path) = rest
+            .split_once('/')
+            .context("expected http://host:port/path")?;
+        let (host, port) = authority
+            .rsplit_once(':')
+            .context("expected a port in the http:// url")?;
+        Target::Http {
+            host: host.to_owned(),
+            port: port.parse().context("bad port in the http:// url")?,
+            path: format!("/{path}"),
+        }
     } else {
-        bail!("expected a ws:// or rtmp:// url, got {}", args.url);
+        bail!("expected a ws://, http:// or rtmp:// url, got {}", args.url);
     };
     // One thread: the benchmark pins the generator to one core, and a single-threaded
     // runtime lets every viewer share one receive buffer.
@@ -201,6 +218,7 @@ async fn measure(viewers: &[Arc<Stats>], args: &Args, proc: Option<&Proc>) -> St
         v.max_lag.store(0, Relaxed);
     }
     let tags_before: u64 = viewers.iter().map(|v| v.tags.load(Relaxed)).sum();
+    let gaps_before: Vec<u64> = viewers.iter().map(|v| v.gaps.load(Relaxed)).collect();
     let core_busy = || args.server_core.and_then(core_busy_ticks);
     let cpu_before = (
         proc.and_then(Proc::cpu_ticks),
@@ -216,12 +234,15 @@ async fn measure(viewers: &[Arc<Stats>], args: &Args, proc: Option<&Proc>) -> St
         core_busy(),
     );
     let tags_after: u64 = viewers.iter().map(|v| v.tags.load(Relaxed)).sum();
-
     let base = BASE_DELAY.load(Relaxed);
     let mut lags = Vec::with_capacity(viewers.len());
     let mut failed = 0;
     let mut reasons: Vec<(String, usize)> = Vec::new();
-    for v in viewers {
+    let mut short = 0;
+    for (v, &gaps) in viewers.iter().zip(&gaps_before) {
+        if v.gaps.load(Relaxed) > gaps {
+            short += 1;
+        }
         if v.state.load(Relaxed) == FAILED {
             failed += 1;
             let reason = v
@@ -251,10 +272,11 @@ async fn measure(viewers: &[Arc<Stats>], args: &Args, proc: Option<&Proc>) -> St
     };
     Step {
         n: viewers.len(),
-        ok: failed == 0 && over_limit == 0,
+        ok: failed == 0 && over_limit == 0 && short == 0,
         live: lags.len(),
         failed,
         over_limit,
+        short,
         lag_p50_ms: pick(0.5),
         lag_p99_ms: pick(0.99),
         lag_max_ms: lags.last().copied().unwrap_or(0),

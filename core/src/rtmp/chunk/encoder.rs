@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use bytes::{BufMut, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 
 use super::{
     ChunkError, DEFAULT_CHUNK_SIZE, EXTENDED_MARKER, MAX_CHUNK_SIZE, MAX_CSID, MAX_MESSAGE_LEN,
@@ -21,6 +21,58 @@ struct Sent {
     len: u32,
     type_id: u8,
     stream_id: u32,
+}
+
+/// One message chunked once, its first chunk with a full (type 0) header: it decodes the
+/// same whatever came before it on its chunk stream, so every connection sending with
+/// the same chunk size can write these very bytes (nginx-rtmp shares a live stream's
+/// chunks between its players the same way). A connection notes it with
+/// [`ChunkEncoder::note_sent`], so that what it encodes itself next on that chunk
+/// stream is compressed against this header.
+#[derive(Debug, Clone)]
+pub struct Chunked {
+    bytes: Bytes,
+    chunk_size: u32,
+    csid: u32,
+    sent: Sent,
+}
+
+impl Chunked {
+    /// Chunks `msg` with chunk size `chunk_size` (clamped as
+    /// [`ChunkEncoder::set_chunk_size`] does); fails as [`ChunkEncoder::try_encode`].
+    pub fn new(msg: &RawMessage, chunk_size: u32) -> Result<Chunked, ChunkError> {
+        // A fresh encoder has sent nothing on any chunk stream: its first header is type 0.
+        let mut encoder = ChunkEncoder::new();
+        encoder.set_chunk_size(chunk_size);
+        let mut out = BytesMut::new();
+        encoder.try_encode(msg, &mut out)?;
+        let sent = encoder
+            .streams
+            .get(&msg.csid)
+            .copied()
+            .ok_or(ChunkError::InvalidCsid { csid: msg.csid })?;
+        Ok(Chunked {
+            bytes: out.freeze(),
+            chunk_size: encoder.chunk_size,
+            csid: msg.csid,
+            sent,
+        })
+    }
+
+    /// The chunks, ready to write.
+    pub fn bytes(&self) -> &Bytes {
+        &self.bytes
+    }
+
+    /// The chunk size they were cut with: a connection sending with another cannot use them.
+    pub fn chunk_size(&self) -> u32 {
+        self.chunk_size
+    }
+
+    /// The message stream id in the header: a connection plays them on this stream only.
+    pub fn stream_id(&self) -> u32 {
+        self.sent.stream_id
+    }
 }
 
 /// Splits messages into chunks, compressing headers against the previous
@@ -56,6 +108,18 @@ impl ChunkEncoder {
     /// Current outgoing chunk size.
     pub fn chunk_size(&self) -> u32 {
         self.chunk_size
+    }
+
+    /// Notes that `chunked` was written to the peer in place of a message encoded
+    /// here: later headers on its chunk stream are compressed against it. False (and
+    /// nothing noted) when it was cut with another chunk size than this encoder's, so
+    /// the peer would not decode it: then it must not be written.
+    pub fn note_sent(&mut self, chunked: &Chunked) -> bool {
+        if chunked.chunk_size != self.chunk_size {
+            return false;
+        }
+        self.streams.insert(chunked.csid, chunked.sent);
+        true
     }
 
     /// Appends the chunks of one message to `out`.

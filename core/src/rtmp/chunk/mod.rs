@@ -13,7 +13,7 @@ mod prop_tests;
 mod tests;
 
 pub use decoder::ChunkDecoder;
-pub use encoder::ChunkEncoder;
+pub use encoder::{ChunkEncoder, Chunked};
 
 use bytes::Bytes;
 

@@ -534,3 +534,42 @@ fn zero_length_messages() {
     assert_eq!(bytes.len(), 12 + 4 + 1);
     assert_eq!(decode(&bytes), Ok(msgs));
 }
+
+#[test]
+fn chunked_once_decodes_after_anything_on_its_chunk_stream() {
+    use super::Chunked;
+    let msg = |ts: u32, len: usize| RawMessage {
+        csid: 6,
+        timestamp: ts,
+        type_id: 9,
+        stream_id: 1,
+        payload: Bytes::from(vec![7u8; len]),
+    };
+    let shared = Chunked::new(&msg(1000, 300), 128).unwrap();
+    // Two connections with different histories on chunk stream 6 take the same bytes.
+    for history in [vec![], vec![msg(900, 300), msg(940, 300)]] {
+        let mut enc = ChunkEncoder::new();
+        let mut wire = BytesMut::new();
+        for m in &history {
+            enc.encode(m, &mut wire);
+        }
+        assert!(enc.note_sent(&shared));
+        wire.extend_from_slice(shared.bytes());
+        // What follows is compressed against the shared header.
+        enc.encode(&msg(1040, 300), &mut wire);
+        enc.encode(&msg(1080, 300), &mut wire);
+        let mut dec = ChunkDecoder::new(ChunkLimits::default());
+        dec.feed(&wire);
+        let mut got = vec![];
+        while let Some(m) = dec.poll_message().unwrap() {
+            got.push(m.timestamp);
+        }
+        let mut want: Vec<u32> = history.iter().map(|m| m.timestamp).collect();
+        want.extend([1000, 1040, 1080]);
+        assert_eq!(got, want);
+    }
+    // Cut for another chunk size: refused, nothing noted.
+    let mut enc = ChunkEncoder::new();
+    enc.set_chunk_size(4096);
+    assert!(!enc.note_sent(&shared));
+}

@@ -1,11 +1,13 @@
 //! What client and server sessions share: handshake, chunk codec, acknowledgements, pings.
 
+use std::collections::VecDeque;
+
 use bytes::{Bytes, BytesMut};
 
 use super::{SessionError, SessionLimits, csid};
 use crate::amf;
 use crate::flv::{Tag, TagType};
-use crate::rtmp::chunk::{ChunkDecoder, ChunkEncoder, RawMessage};
+use crate::rtmp::chunk::{ChunkDecoder, ChunkEncoder, ChunkError, Chunked, RawMessage};
 use crate::rtmp::handshake::Handshake;
 use crate::rtmp::message::{self, Command, Message, UserControl};
 
@@ -20,6 +22,8 @@ pub(crate) struct Connection {
     handshake_done: bool,
     decoder: ChunkDecoder,
     encoder: ChunkEncoder,
+    /// Written before `out`: what was encoded before shared chunks, then those chunks.
+    queued: VecDeque<Bytes>,
     out: BytesMut,
     bytes_in: u64,
     peer_window: u32,
@@ -38,6 +42,7 @@ impl Connection {
             decoder: ChunkDecoder::new(limits.chunk),
             amf_limits: limits.amf,
             encoder: ChunkEncoder::new(),
+            queued: VecDeque::new(),
             out: BytesMut::new(),
             bytes_in: 0,
             peer_window: 0,
@@ -134,15 +139,32 @@ impl Connection {
 
     /// Sends an FLV tag as the media or data message it was.
     pub fn send_tag(&mut self, tag: &Tag, stream_id: u32) {
-        let (msg, csid) = match tag.tag_type {
-            TagType::Audio => (Message::Audio(tag.data.clone()), csid::AUDIO),
-            TagType::Video => (Message::Video(tag.data.clone()), csid::VIDEO),
-            TagType::Script => (
-                Message::Data(message::set_data_frame(&tag.data)),
-                csid::DATA,
-            ),
-        };
+        let (msg, csid) = tag_message(tag);
         self.send(&msg, csid, tag.timestamp, stream_id);
+    }
+
+    /// Sends chunks cut once for many connections, without copying them. False when
+    /// they do not fit this connection (another chunk size): nothing is sent then.
+    pub fn send_chunked(&mut self, chunked: &Chunked) -> bool {
+        if !self.encoder.note_sent(chunked) {
+            return false;
+        }
+        #[cfg(feature = "rtmpe")]
+        if let Some(cipher) = &mut self.cipher {
+            // Each connection's RC4 stream is its own: the bytes cannot be shared.
+            let start = self.out.len();
+            self.out.extend_from_slice(chunked.bytes());
+            if let Some(new) = self.out.get_mut(start..) {
+                cipher.encrypt(new);
+            }
+            return true;
+        }
+        if !self.out.is_empty() {
+            self.queued
+                .push_back(std::mem::take(&mut self.out).freeze());
+        }
+        self.queued.push_back(chunked.bytes().clone());
+        true
     }
 
     /// Announces our chunk size and acknowledgement window.
@@ -160,6 +182,9 @@ impl Connection {
     }
 
     pub fn poll_transmit(&mut self) -> Option<Bytes> {
+        if let Some(bytes) = self.queued.pop_front() {
+            return Some(bytes);
+        }
         // Taken rather than split off: a split leaves `out` holding the allocation, so a
         // player kept the capacity of its start-up burst (a whole GOP) for its life.
         (!self.out.is_empty()).then(|| std::mem::take(&mut self.out).freeze())
@@ -170,6 +195,25 @@ impl Connection {
         self.handshake.poll_transmit(&mut v);
         self.out.extend_from_slice(&v);
     }
+}
+
+/// The message an FLV tag travels as over RTMP, and its chunk stream.
+fn tag_message(tag: &Tag) -> (Message, u32) {
+    match tag.tag_type {
+        TagType::Audio => (Message::Audio(tag.data.clone()), csid::AUDIO),
+        TagType::Video => (Message::Video(tag.data.clone()), csid::VIDEO),
+        TagType::Script => (
+            Message::Data(message::set_data_frame(&tag.data)),
+            csid::DATA,
+        ),
+    }
+}
+
+/// `tag` chunked once with the chunk size every session announces, on message stream
+/// `stream_id`, for every connection that plays it there.
+pub(crate) fn chunk_tag(tag: &Tag, stream_id: u32) -> Result<Chunked, ChunkError> {
+    let (msg, csid) = tag_message(tag);
+    Chunked::new(&msg.to_raw(csid, tag.timestamp, stream_id), CHUNK_SIZE)
 }
 
 /// The FLV tags a message carries: one for media and data, several for an aggregate.

@@ -9,7 +9,7 @@ use super::connection::{self, Connection, WINDOW_ACK_SIZE};
 use super::{SessionError, SessionLimits, csid};
 use crate::amf::Value;
 use crate::flv::Tag;
-use crate::rtmp::chunk::ChunkLimits;
+use crate::rtmp::chunk::{ChunkError, ChunkLimits, Chunked};
 use crate::rtmp::handshake::Handshake;
 use crate::rtmp::message::{Command, Message, UserControl};
 use crate::rtmp::swf::{self, SwfIdentity};
@@ -263,6 +263,25 @@ impl ServerSession {
     /// Sends a tag to a player; ignored for streams not playing.
     pub fn send_tag(&mut self, stream_id: u32, tag: &Tag) {
         if self.state(stream_id) == Some(StreamState::Playing) {
+            self.conn.send_tag(tag, stream_id);
+        }
+    }
+
+    /// `tag` chunked once for every player on message stream `stream_id`, to be sent
+    /// with [`ServerSession::send_shared`] by each: the chunks carry the tag's own
+    /// (absolute) timestamp, as nginx-rtmp sends them.
+    pub fn chunk_tag(tag: &Tag, stream_id: u32) -> Result<Chunked, ChunkError> {
+        connection::chunk_tag(tag, stream_id)
+    }
+
+    /// Sends a tag to a player as `chunked` (from [`ServerSession::chunk_tag`]), the
+    /// same bytes every player shares, when they fit this connection (its chunk size,
+    /// the stream id); else encoded for it alone, as [`ServerSession::send_tag`] does.
+    pub fn send_shared(&mut self, stream_id: u32, tag: &Tag, chunked: &Chunked) {
+        if self.state(stream_id) != Some(StreamState::Playing) {
+            return;
+        }
+        if chunked.stream_id() != stream_id || !self.conn.send_chunked(chunked) {
             self.conn.send_tag(tag, stream_id);
         }
     }

@@ -572,3 +572,79 @@ fn activity_counts_commands_and_media_only() {
     pump(&mut publisher, &mut relay).unwrap();
     assert_eq!(relay.session.activity(), after_publish + 1);
 }
+
+/// Tags a connected player receives, pumped until quiet.
+fn received_tags(player: &mut ClientSession, relay: &mut Relay) -> Vec<Tag> {
+    pump(player, relay)
+        .unwrap()
+        .into_iter()
+        .filter_map(|e| match e {
+            ClientEvent::Tag(t) => Some(t),
+            _ => None,
+        })
+        .collect()
+}
+
+fn playing(seed: u8) -> (ClientSession, Relay) {
+    let mut relay = Relay::new();
+    let mut player = ClientSession::new(
+        url("rtmp://127.0.0.1/live/cam live=1"),
+        ClientMode::Play,
+        0,
+        &[seed; 1528],
+    );
+    let events = pump(&mut player, &mut relay).unwrap();
+    assert!(events.contains(&ClientEvent::Playing), "{events:?}");
+    (player, relay)
+}
+
+#[test]
+fn shared_chunks_play_on_every_connection_mixed_with_its_own() {
+    let tags = vec![
+        video(0, 9000),
+        Tag {
+            tag_type: TagType::Audio,
+            timestamp: 21,
+            data: Bytes::from_static(&[0xAF, 1, 2, 3]),
+        },
+        video(40, 100),
+        video(80, 100),
+        video(120, 100),
+        // Past 0xFFFFFF: extended timestamps, repeated in the continuation chunks.
+        video(0x0100_0000 + 7, 5000),
+        video(0x0100_0000 + 47, 5000),
+    ];
+    let chunked: Vec<_> = tags
+        .iter()
+        .map(|t| ServerSession::chunk_tag(t, 1).unwrap())
+        .collect();
+    let mut players = [playing(2), playing(3)];
+    for (i, (player, relay)) in players.iter_mut().enumerate() {
+        let stream_id = relay.playing[0];
+        assert_eq!(stream_id, 1);
+        // Player 0 gets one tag in three encoded for it alone, player 1 every tag shared:
+        // headers compressed against shared ones, and shared ones after those, decode.
+        for (n, (t, c)) in tags.iter().zip(&chunked).enumerate() {
+            if i == 0 && n % 3 == 1 {
+                relay.session.send_tag(stream_id, t);
+            } else {
+                relay.session.send_shared(stream_id, t, c);
+            }
+        }
+        assert_eq!(received_tags(player, relay), tags, "player {i}");
+    }
+    // Each shared message is one buffer, the same for every connection.
+    assert!(chunked.iter().all(|c| c.bytes().len() > 11));
+}
+
+#[test]
+fn shared_chunks_for_another_stream_id_are_encoded_for_the_player() {
+    let (mut player, mut relay) = playing(2);
+    let stream_id = relay.playing[0];
+    let tags = [video(0, 5000), video(40, 100)];
+    for t in &tags {
+        let other = ServerSession::chunk_tag(t, stream_id + 1).unwrap();
+        relay.session.send_shared(stream_id, t, &other);
+    }
+    assert_eq!(received_tags(&mut player, &mut relay), tags);
+}

@@ -28,9 +28,10 @@ pub fn one_line(run: &RunResult) -> String {
 
 fn failure(f: &StepResult) -> String {
     let mut text = format!(
-        "{} failed, {} over 1 s (p99 lag {} ms); server CPU {}, generator CPU {}, others on the server's core {}",
+        "{} failed, {} over 1 s, {} missed frames (p99 lag {} ms); server CPU {}, generator CPU {}, others on the server's core {}",
         f.failed,
         f.over_limit,
+        f.short,
         f.lag_p99_ms,
         pct(f.server_cpu_pct),
         pct(f.loadgen_cpu_pct),
@@ -153,8 +154,9 @@ pub fn section(
          and per-track monotonic timestamps, and measures its lag: its arrival time minus the tag's timestamp, \
          minus the same for a control viewer that joined while the server was idle; so lag is how far behind \
          the live edge it plays. The viewer count steps up (steps {}; each step settles {} s, then is measured \
-         for {} s); a step holds when no viewer failed and none was \
-         more than 1 s behind during the window. CPU is the server's utime + stime over the window \
+         for {} s); a step holds when no viewer failed, none was \
+         more than 1 s behind during the window, and no viewer missed a frame in it (a gap over 100 ms \
+         between two frames of a track; so a server cannot keep up by dropping frames). CPU is the server's utime + stime over the window \
          (/proc/<pid>/stat), memory its VmRSS at the end of the window; memory per viewer is (RSS at N − RSS \
          with no viewers) / N. \"Others on the server's core\" is the core's busy time not spent in the server: \
          other work on a shared machine, which slows the server.",

@@ -35,6 +35,12 @@ pub enum Target {
     /// `ws://host:port/live/name.flv`
     Ws(String),
     Rtmp(Arc<RtmpUrl>),
+    /// `http://host:port/live/name.flv`: a chunked FLV body.
+    Http {
+        host: String,
+        port: u16,
+        path: String,
+    },
 }
 
 pub const CONNECTING: u8 = 0;
@@ -51,6 +57,8 @@ pub struct Stats {
     /// The newest coded tag's timestamp, to catch a viewer that stopped receiving.
     pub last_ts: AtomicI64,
     pub tags: AtomicU64,
+    /// Gaps over [`MAX_GAP_MS`] between a track's frames: frames the server dropped.
+    pub gaps: AtomicU64,
     pub reason: Mutex<Option<String>>,
 }
 
@@ -62,6 +70,7 @@ impl Stats {
             min_delay: AtomicI64::new(i64::MAX),
             last_ts: AtomicI64::new(0),
             tags: AtomicU64::new(0),
+            gaps: AtomicU64::new(0),
             reason: Mutex::new(None),
         }
     }
@@ -78,7 +87,12 @@ impl Stats {
 /// compared here give every player the publisher's timeline.
 pub static BASE_DELAY: AtomicI64 = AtomicI64::new(i64::MAX);
 
-/// Per-track checks: timestamps never go back, and lag behind the live edge.
+/// A gap between two frames of a track longer than this is frames lost: the benchmark's
+/// clip has a video frame every 40 ms and an audio frame every 23 ms.
+pub const MAX_GAP_MS: u32 = 100;
+
+/// Per-track checks: timestamps never go back, no frame is missing, and lag behind the
+/// live edge.
 #[derive(Default)]
 struct Checker {
     last_audio: Option<u32>,
@@ -111,6 +125,9 @@ impl Checker {
                 tag.timestamp
             );
         }
+        if last.is_some_and(|prev| tag.timestamp - prev > MAX_GAP_MS) {
+            stats.gaps.fetch_add(1, Relaxed);
+        }
         *last = Some(tag.timestamp);
         let now = now_ms();
         let delay = now - i64::from(tag.timestamp);
@@ -133,6 +150,7 @@ pub async fn run(target: Target, stats: Arc<Stats>) {
     let result = match &target {
         Target::Ws(url) => ws(url, &stats).await,
         Target::Rtmp(url) => rtmp(url, &stats).await,
+        Target::Http { host, port, path } => http(host, *port, path, &stats).await,
     };
     let reason = match result {
         Ok(()) => "the server closed the stream".to_owned(),
@@ -199,6 +217,113 @@ async fn ws(url: &str, stats: &Stats) -> Result<()> {
                 reader.offset()
             );
         }
+    }
+}
+
+/// An HTTP-FLV viewer: the response head, then the chunked body's FLV. Chunk
+/// boundaries need not fall between tags (players read a byte stream).
+async fn http(host: &str, port: u16, path: &str, stats: &Stats) -> Result<()> {
+    use tokio::io::AsyncReadExt;
+    let mut socket = connect(host, port).await?;
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nAccept: */*\r\n\r\n");
+    socket
+        .write_all(request.as_bytes())
+        .await
+        .context("writing")?;
+    let mut body = Chunked::default();
+    let mut reader = FlvReader::new();
+    let mut checker = Checker::default();
+    let mut buf = vec![0u8; 16 * 1024];
+    let started = Instant::now();
+    let mut head: Option<Vec<u8>> = Some(Vec::new());
+    loop {
+        let limit = if stats.state.load(Relaxed) == CONNECTING {
+            START_TIMEOUT.saturating_sub(started.elapsed())
+        } else {
+            READ_TIMEOUT
+        };
+        let n = tokio::time::timeout(limit, socket.read(&mut buf))
+            .await
+            .map_err(|_| anyhow!("no data for {limit:?}"))?
+            .context("reading")?;
+        if n == 0 {
+            return Ok(());
+        }
+        let mut data = buf.get(..n).unwrap_or_default();
+        if let Some(h) = &mut head {
+            h.extend_from_slice(data);
+            let Some(end) = h.windows(4).position(|w| w == b"\r\n\r\n") else {
+                if h.len() > 16 * 1024 {
+                    bail!("no end of the response head in 16 KiB");
+                }
+                continue;
+            };
+            let text = String::from_utf8_lossy(&h[..end]).to_ascii_lowercase();
+            if !text.starts_with("http/1.1 200") {
+                bail!("answered {}", text.lines().next().unwrap_or_default());
+            }
+            if !text.contains("transfer-encoding: chunked") {
+                bail!("the body is not chunked");
+            }
+            let rest = h.split_off(end + 4);
+            head = None;
+            body.feed(&rest, &mut reader)?;
+            data = &[];
+        }
+        body.feed(data, &mut reader)?;
+        while let Some(item) = reader.poll_item().context("flv")? {
+            if let Item::Tag(tag) = item {
+                checker.tag(&tag, stats)?;
+            }
+        }
+    }
+}
+
+/// HTTP/1.1 chunked transfer coding (RFC 9112 §7.1), decoded into the FLV reader.
+#[derive(Default)]
+struct Chunked {
+    /// Bytes of data still to come in the current chunk.
+    left: usize,
+    /// A chunk-size line (or the CRLF after a chunk's data) read so far.
+    line: Vec<u8>,
+    /// The CRLF after a chunk's data is next.
+    after_data: bool,
+}
+
+impl Chunked {
+    fn feed(&mut self, mut data: &[u8], reader: &mut FlvReader) -> Result<()> {
+        while !data.is_empty() {
+            if self.left > 0 {
+                let take = self.left.min(data.len());
+                reader.feed(&data[..take]);
+                self.left -= take;
+                data = &data[take..];
+                self.after_data = self.left == 0;
+                continue;
+            }
+            let Some(nl) = data.iter().position(|&b| b == b'\n') else {
+                self.line.extend_from_slice(data);
+                if self.line.len() > 1024 {
+                    bail!("a chunk-size line over 1 KiB");
+                }
+                return Ok(());
+            };
+            self.line.extend_from_slice(&data[..nl]);
+            data = &data[nl + 1..];
+            let line = std::mem::take(&mut self.line);
+            if self.after_data {
+                self.after_data = false;
+                continue;
+            }
+            let text = String::from_utf8_lossy(&line);
+            let size = text.trim().split(';').next().unwrap_or_default();
+            self.left = usize::from_str_radix(size, 16)
+                .map_err(|_| anyhow!("bad chunk size line {text:?}"))?;
+            if self.left == 0 {
+                bail!("the body ended");
+            }
+        }
+        Ok(())
     }
 }
 
