@@ -80,3 +80,47 @@ for (const engine of ENGINES) {
     });
   });
 }
+
+test("[chromium] renderer: 'webcodecs' reconnects across a gateway restart and draws on in the same page", { timeout: 90_000 }, async (t) => {
+  let gateway = await startGateway(t);
+  let ffmpeg = publish(t, gateway, 'cam');
+  const browser = await launchEngine(t, 'chromium');
+  const page = await openPage(browser, await startSite(t, gateway), { url: `ws://127.0.0.1:${gateway.http}/live/cam.flv` }, PAGE);
+  await until(page, 'no picture was drawn', (s) => s.stats.drawnFrames > 25);
+  await ffmpeg.stop();
+  await gateway.stop();
+  await until(page, 'no reconnecting event', (s) => s.events.includes('reconnecting'), 10_000);
+  const down = await page.evaluate(() => window.sample());
+  gateway = await startGateway(t, { http: gateway.http, rtmp: gateway.rtmp });
+  ffmpeg = publish(t, gateway, 'cam');
+  const back = await until(
+    page,
+    'drawing did not resume after the gateway came back',
+    (s) => s.events.includes('reconnected') && s.stats.drawnFrames > 75 && s.stats.decodedFrames > down.stats.decodedFrames + 75,
+    30_000,
+  );
+  assert.ok(back.stats.reconnects >= 1, JSON.stringify(back.stats));
+  await sleep(3000);
+  const after = await page.evaluate(() => window.sample());
+  assert.ok(after.stats.latency < 1, JSON.stringify(after.stats));
+  assert.ok(after.stats.audioTime > back.stats.audioTime + 2, `audio clock ${back.stats.audioTime} → ${after.stats.audioTime}`);
+  assert.ok(after.picture.variance > 100, `picture variance ${after.picture.variance}`);
+  assert.notEqual(after.picture.digest, back.picture.digest, 'the picture moves');
+  assert.deepEqual(after.errors, []);
+});
+
+test("[chromium] renderer: 'webcodecs' plays HTTP-FLV (fetch) as well", { timeout: 60_000 }, async (t) => {
+  const gateway = await startGateway(t);
+  publish(t, gateway, 'cam');
+  const browser = await launchEngine(t, 'chromium');
+  const page = await openPage(browser, await startSite(t, gateway), { url: `http://127.0.0.1:${gateway.http}/live/cam.flv` }, PAGE);
+  const first = await until(page, 'no picture was drawn', (s) => s.stats.drawnFrames > 10);
+  await sleep(5000);
+  const s = await page.evaluate(() => window.sample());
+  assert.ok(s.stats.drawnFrames - first.stats.drawnFrames > 5 * 25 * 0.8, `frames drawn ${first.stats.drawnFrames} → ${s.stats.drawnFrames}`);
+  assert.ok(s.stats.audioTime - first.stats.audioTime > 4.5, `audio clock ${first.stats.audioTime} → ${s.stats.audioTime}`);
+  assert.ok(s.stats.latency < 1, JSON.stringify(s.stats));
+  assert.ok(s.picture.variance > 100, `picture variance ${s.picture.variance}`);
+  assert.deepEqual(s.errors, []);
+  assert.deepEqual(await page.errorLogs(), [], 'console errors');
+});
