@@ -20,6 +20,8 @@ const MAX_AUDIO_AHEAD_S = 0.2;
 const AUDIO_BEHIND_S = 0.15;
 /** Coded video frames the decoder may hold before frames are skipped to the next keyframe. */
 const MAX_DECODE_QUEUE = 30;
+/** Decode errors of a track after which it stays off until its next configuration. */
+const MAX_DECODE_ERRORS = 3;
 /** Decoded pictures waiting for their time beyond this many: the oldest are dropped. */
 const MAX_PICTURES = 8;
 
@@ -208,6 +210,8 @@ export class WebCodecsRenderer {
       e.track === 'video'
         ? { codec: e.codec, description, optimizeForLatency: true }
         : { codec: e.codec, description, sampleRate: e.sampleRate, numberOfChannels: e.channels };
+    s.configs[e.track] = config;
+    s.errors[e.track] = 0;
     const decoder = e.track === 'video' ? this.#videoDecoder(s) : this.#audioDecoder(s);
     try {
       if (decoder.state === 'closed') throw new Error('closed');
@@ -239,13 +243,27 @@ export class WebCodecsRenderer {
     return s.audio;
   }
 
+  /** The decoder closed itself: a new one at the track's next keyframe, a few times. */
   #decodeError(s, track, err) {
     if (s !== this.#stream) return;
-    s.failed.add(track);
+    s[track] = null;
+    if (++s.errors[track] >= MAX_DECODE_ERRORS) s.failed.add(track);
+    if (track === 'video') s.needKey = true;
     this.#emit('error', { type: 'media', details: 'decode', fatal: false, track, reason: String(err?.message ?? err) });
   }
 
+  /** A decoder again, after an error closed the last one. */
+  #revive(s, track) {
+    if (s[track] || !s.configs[track] || s.failed.has(track)) return;
+    try {
+      (track === 'video' ? this.#videoDecoder(s) : this.#audioDecoder(s)).configure(s.configs[track]);
+    } catch {
+      s.failed.add(track);
+    }
+  }
+
   #decodeVideo(s, e) {
+    if (e.keyframe) this.#revive(s, 'video');
     const d = s.video;
     if (!d || d.state !== 'configured' || s.failed.has('video')) return;
     // Behind: what is queued is decoded, then everything up to the next keyframe is skipped.
@@ -259,6 +277,7 @@ export class WebCodecsRenderer {
   }
 
   #decodeAudio(s, e) {
+    this.#revive(s, 'audio');
     const d = s.audio;
     if (!d || d.state !== 'configured' || s.failed.has('audio')) return;
     if (e.timestamp / 1e6 < s.newest - AUDIO_BEHIND_S) {
@@ -380,6 +399,8 @@ function newStream(Remuxer) {
     audio: null,
     needKey: true,
     failed: new Set(),
+    configs: {},
+    errors: { video: 0, audio: 0 },
     codecs: new Map(),
     pictures: [],
     newest: null,
