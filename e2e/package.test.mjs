@@ -111,6 +111,7 @@ test('npm pack gives a package that a fresh project installs and plays from a bu
       'flashless_wasm.js',
       'flashless_wasm_bg.wasm',
       'package.json',
+      'webcodecs.js',
     ],
   );
 

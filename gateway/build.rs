@@ -11,6 +11,7 @@ const FILES: &[&str] = &[
     "flashless_wasm.js",
     "flashless_wasm_bg.wasm",
     "flashless.js",
+    "webcodecs.js",
     "flashless.global.js",
     "flashless.lite.js",
     "flashless_lite_wasm_bg.wasm",

@@ -7,7 +7,7 @@ export function init(
 
 /** What the constructor, `create`, `load` and `init` throw. */
 export class PlayerError extends Error {
-  readonly code: 'no-url' | 'invalid-url' | 'no-mse' | 'no-document' | 'wasm';
+  readonly code: 'no-url' | 'invalid-url' | 'no-mse' | 'no-webcodecs' | 'no-document' | 'wasm';
 }
 
 /**
@@ -22,6 +22,15 @@ export interface PlayerOptions {
    * `https:`, or relative to the page (`/live/<channel>.flv`), its scheme set by `transport`.
    */
   url: string | URL;
+  /**
+   * `'mse'` (the default): fMP4 through Media Source Extensions into the `<video>`. `'webcodecs'`:
+   * decoded by WebCodecs, drawn to a canvas put in the `<video>`'s place (or `canvas`), its sound
+   * on an AudioContext whose clock the pictures follow; its own WebSocket or fetch, reconnecting
+   * with the default backoff (`retry`, `liveLatency` and `headers` do not apply to it).
+   */
+  renderer?: 'mse' | 'webcodecs';
+  /** With `renderer: 'webcodecs'`: the canvas to draw to, instead of one made in the `<video>`'s place. */
+  canvas?: HTMLCanvasElement;
   /** For a relative `url`: `'websocket'` (`ws:`/`wss:` after the page's scheme) or `'http'` (the default). */
   transport?: 'websocket' | 'http';
   /** Request headers for HTTP-FLV (a WebSocket cannot send any: put a token in the URL). */
@@ -218,6 +227,8 @@ export interface PlayerEvents {
 
 export class Player extends EventTarget {
   static isSupported(): boolean;
+  /** Whether this browser has `VideoDecoder` and `AudioDecoder`, which `renderer: 'webcodecs'` needs. */
+  static isWebCodecsSupported(): boolean;
   /** Starts playing `options.url` in `video`; resolves once the MediaSource is open. */
   static create(video: HTMLVideoElement, options: PlayerOptions): Promise<Player>;
   /** Prefer `Player.create`, which loads the wasm module first. */

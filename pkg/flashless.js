@@ -4,6 +4,7 @@
 // callback into DOM events.
 
 import initWasm, { Player as WasmPlayer, Remuxer } from './flashless_wasm.js';
+import { WebCodecsRenderer, webCodecsSupported } from './webcodecs.js';
 
 export { Remuxer };
 
@@ -24,6 +25,7 @@ const MESSAGES = {
   'no-url': 'Player options need a `url` (ws://, wss://, http://, https:// or relative to the page)',
   'invalid-url': 'unsupported stream URL (use ws://, wss://, http://, https:// or one relative to the page)',
   'no-mse': 'this browser has no Media Source Extensions (MediaSource or ManagedMediaSource)',
+  'no-webcodecs': "renderer: 'webcodecs' needs WebCodecs (VideoDecoder and AudioDecoder), which this browser lacks",
   'no-document': 'the player needs a page (window.document)',
   wasm: 'the wasm module could not be loaded',
   unauthorized: 'the server wants a token for this stream (HTTP 401)',
@@ -99,6 +101,7 @@ function hlsUrl(url) {
 /** Whether `video` would play HLS itself (Safari, iOS, many TVs), where MSE is missing. */
 function nativeHls(video, options) {
   return (
+    options.renderer !== 'webcodecs' &&
     !Player.isSupported() &&
     options.hls !== false &&
     typeof video?.canPlayType === 'function' &&
@@ -265,7 +268,10 @@ function copy(event) {
 
 /**
  * A live FLV stream (WebSocket `ws(s)://` or HTTP `http(s)://`) played in a
- * `<video>` through Media Source Extensions, kept near the live edge.
+ * `<video>` through Media Source Extensions, kept near the live edge. With
+ * `renderer: 'webcodecs'` it is decoded by WebCodecs instead and drawn to a canvas
+ * put in the `<video>`'s place (or `canvas`, if given), its sound played on an
+ * AudioContext whose clock the pictures follow (`webcodecs.js`).
  *
  * Events (`on(name, cb)` gets the detail; `addEventListener` gets a
  * `CustomEvent` whose `detail` it is): `stats`, `error`, `reconnecting`,
@@ -280,6 +286,11 @@ export class Player extends EventTarget {
   #destroyed = false;
   /** Events from before `create` resolved, replayed once the caller could subscribe. */
   #early = [];
+
+  /** Whether this browser has what `renderer: 'webcodecs'` needs. */
+  static isWebCodecsSupported() {
+    return webCodecsSupported();
+  }
 
   /** Whether this browser has Media Source Extensions (`MediaSource` or `ManagedMediaSource`). */
   static isSupported() {
@@ -321,12 +332,22 @@ export class Player extends EventTarget {
     if (early?.url === resolved.url) resolved.socket = early.socket;
     try {
       const emit = (name, detail) => this.#receive(name, detail);
-      this.#inner = nativeHls(video, options) ? new NativeHls(video, resolved, emit) : new WasmPlayer(video, resolved, emit);
+      this.#inner = this.#renderer(video, options, resolved, emit);
     } catch (e) {
       early?.close();
       throw asError(e);
     }
     early?.handOver();
+  }
+
+  /** What plays: WebCodecs when asked for, native HLS where MSE is missing, else MSE. */
+  #renderer(video, options, resolved, emit) {
+    if (options.renderer === 'webcodecs') {
+      if (!webCodecsSupported()) throw new PlayerError('no-webcodecs');
+      return new WebCodecsRenderer(video, resolved, emit, Remuxer);
+    }
+    if (nativeHls(video, options)) return new NativeHls(video, resolved, emit);
+    return new WasmPlayer(video, resolved, emit);
   }
 
   #receive(name, detail) {

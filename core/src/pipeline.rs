@@ -112,6 +112,7 @@ impl Pipeline {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fmp4::{Layout, Track};
 
     const FLV: &[u8] = include_bytes!("../../testdata/h264_aac.flv");
 
@@ -209,6 +210,87 @@ mod tests {
         let one = fragments(&[FLV]);
         let halves = fragments(&[&FLV[..FLV.len() / 2], &FLV[FLV.len() / 2..]]);
         assert!(one < halves, "{one} fragments in one push, {halves} in two");
+    }
+
+    #[test]
+    fn the_samples_layout_gives_configs_and_the_samples_of_the_per_track_layout() {
+        let samples = RemuxerOptions {
+            layout: Layout::Samples,
+            ..RemuxerOptions::default()
+        };
+        let mut pipeline = Pipeline::new(samples, false);
+        let outputs = run(&mut pipeline, &[FLV]);
+        let configs: Vec<_> = outputs
+            .iter()
+            .filter_map(|o| match o {
+                Output::Remux(RemuxEvent::Config {
+                    track,
+                    info,
+                    description,
+                }) => Some((*track, info.codec.clone(), description.clone())),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(configs.len(), 2, "{configs:?}");
+        let (_, video_codec, avcc) = &configs[configs[0].0 as usize];
+        assert!(video_codec.starts_with("avc1."), "{video_codec}");
+        let avcc = avcc.as_ref().expect("the avcC record");
+        assert_eq!(avcc[0], 1, "configurationVersion");
+        assert_eq!(&video_codec[5..], hex(&avcc[1..4]), "profile, flags, level");
+        let audio = configs.iter().find(|c| c.0 == Track::Audio).expect("audio");
+        assert_eq!(audio.1, "mp4a.40.2");
+        let asc = audio.2.as_ref().expect("AudioSpecificConfig");
+        assert_eq!(asc[0] >> 3, 2, "audioObjectType AAC-LC: {asc:?}");
+        assert!(!outputs.iter().any(|o| matches!(
+            o,
+            Output::Remux(RemuxEvent::Init { .. } | RemuxEvent::Fragment { .. })
+        )));
+
+        // Per track: the same samples as the fMP4 output holds, back to back.
+        let per_track = whole_stats();
+        assert_eq!(pipeline.stats().samples_out, per_track.samples_out);
+        for track in [Track::Video, Track::Audio] {
+            let times: Vec<_> = outputs
+                .iter()
+                .filter_map(|o| match o {
+                    Output::Remux(RemuxEvent::Sample {
+                        track: t,
+                        dts_us,
+                        pts_us,
+                        duration_us,
+                        keyframe,
+                        data,
+                    }) if *t == track => Some((*dts_us, *pts_us, *duration_us, *keyframe, data)),
+                    _ => None,
+                })
+                .collect();
+            assert!(times.len() >= 40, "{track}: {} samples", times.len());
+            assert!(times[0].3, "{track} starts with a keyframe");
+            for pair in times.windows(2) {
+                let (a, b) = (&pair[0], &pair[1]);
+                assert!((a.0 + a.2 - b.0).abs() <= 1, "{track}: {a:?} then {b:?}");
+                assert!(a.2 > 0 && b.1 >= b.0 - 1, "{track}: {b:?}");
+            }
+            if track == Track::Video {
+                // Length-prefixed NAL units, as WebCodecs takes them with an avcC.
+                let nal = &times[0].4;
+                let len = u32::from_be_bytes([nal[0], nal[1], nal[2], nal[3]]) as usize;
+                assert!(len + 4 <= nal.len());
+            } else {
+                // AAC: 1024 samples at the track's rate.
+                assert!((21_000..=64_000).contains(&times[1].2), "{:?}", times[1]);
+            }
+        }
+    }
+
+    fn whole_stats() -> RemuxStats {
+        let mut pipeline = Pipeline::new(RemuxerOptions::default(), false);
+        run(&mut pipeline, &[FLV]);
+        pipeline.stats()
+    }
+
+    fn hex(bytes: &[u8]) -> String {
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
     }
 
     #[test]

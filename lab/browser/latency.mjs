@@ -64,9 +64,11 @@ async function benchSite() {
     '/hls.js/hls.min.js': ['../../e2e/node_modules/hls.js/dist/hls.min.js', 'text/javascript'],
     '/node_modules/mpegts.js/dist/mpegts.js': ['node_modules/mpegts.js/dist/mpegts.js', 'text/javascript'],
     '/flashless.html': ['flashless.html', 'text/html; charset=utf-8'],
+    '/webcodecs.html': ['webcodecs.html', 'text/html; charset=utf-8'],
     // The npm package as `cargo xtask wasm` built it (the gateway embeds the same files).
     '/pkg/flashless.js': ['../../pkg/flashless.js', 'text/javascript'],
     '/pkg/flashless_wasm.js': ['../../pkg/flashless_wasm.js', 'text/javascript'],
+    '/pkg/webcodecs.js': ['../../pkg/webcodecs.js', 'text/javascript'],
     '/pkg/flashless_wasm_bg.wasm': ['../../pkg/flashless_wasm_bg.wasm', 'application/wasm'],
   };
   const server = http.createServer(async (req, res) => {
@@ -102,11 +104,12 @@ function pageUrl(site) {
   if (options.player === 'flashless') return `${options.gateway}/watch/${encodeURIComponent(options.channel)}`;
   if (options.player === 'mpegts') return `${site.origin}/mpegts.html?${new URLSearchParams({ url: options.stream })}`;
   if (options.player === 'package') return `${site.origin}/flashless.html?${new URLSearchParams({ url: options.stream })}`;
+  if (options.player === 'webcodecs') return `${site.origin}/webcodecs.html?${new URLSearchParams({ url: options.stream })}`;
   if (options.player === 'hlsjs') {
     const url = `${options.gateway}/live/${encodeURIComponent(options.channel)}/index.m3u8`;
     return `${site.origin}/hlsjs.html?${new URLSearchParams({ url })}`;
   }
-  throw new Error(`unknown player ${JSON.stringify(options.player)} (flashless, package, mpegts, hlsjs)`);
+  throw new Error(`unknown player ${JSON.stringify(options.player)} (flashless, package, webcodecs, mpegts, hlsjs)`);
 }
 
 /** A page in a fresh context on `url`, once its first frame is on screen. */

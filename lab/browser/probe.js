@@ -1,6 +1,7 @@
 // The latency benchmark's probe, added to the page under test before the page's own
 // scripts run (playwright's addInitScript). For every frame the <video> presents
-// (requestVideoFrameCallback), it draws the frame's top rows to a canvas, reads the
+// (requestVideoFrameCallback), or the package's WebCodecs renderer draws to its canvas,
+// it draws the frame's top rows to a canvas, reads the
 // stamp the publisher drew there (the layout is described in
 // lab/src/bench/latency/stamp.rs) and keeps (time shown, time stamped, frame
 // number). It also notes when the page reached each step towards its first frame.
@@ -101,20 +102,40 @@
       mark('firstFrame', meta.expectedDisplayTime);
       state.callbacks++;
       state.presented = meta.presentedFrames;
-      const scale = video.videoWidth / WIDTH;
-      if (!scale) return;
       // During this callback the video draws exactly the frame described by `meta`.
-      g.drawImage(video, 0, 0, WIDTH * scale, HEIGHT * scale, 0, 0, WIDTH, HEIGHT);
-      const stamp = read(g.getImageData(0, 0, WIDTH, HEIGHT).data);
-      if (!stamp) {
-        state.unreadable++;
-        return;
-      }
-      mark('firstStamp', meta.expectedDisplayTime);
-      state.frames.push([Math.round(shown * 10) / 10, stamp.ms, stamp.seq]);
+      record(video, video.videoWidth, shown, meta.expectedDisplayTime);
     };
     video.requestVideoFrameCallback(onFrame);
   }
+
+  /** Reads the stamp of the picture `source` (`width` pixels wide) shown at `shown` (Unix ms). */
+  function record(source, width, shown, at) {
+    const scale = width / WIDTH;
+    if (!scale) return;
+    g.drawImage(source, 0, 0, WIDTH * scale, HEIGHT * scale, 0, 0, WIDTH, HEIGHT);
+    const stamp = read(g.getImageData(0, 0, WIDTH, HEIGHT).data);
+    if (!stamp) {
+      state.unreadable++;
+      return;
+    }
+    mark('firstStamp', at);
+    state.frames.push([Math.round(shown * 10) / 10, stamp.ms, stamp.seq]);
+  }
+
+  // The package's WebCodecs renderer draws each picture (a VideoFrame) to its canvas
+  // in an animation frame: read there, shown at the draw (the compositor puts it on
+  // screen by the next vsync, which rVFC's expectedDisplayTime would include).
+  const drawImage = CanvasRenderingContext2D.prototype.drawImage;
+  CanvasRenderingContext2D.prototype.drawImage = function (source, ...rest) {
+    drawImage.call(this, source, ...rest);
+    if (typeof VideoFrame !== 'function' || !(source instanceof VideoFrame)) return;
+    if (this.canvas.dataset?.flashless !== 'webcodecs') return;
+    const at = performance.now();
+    mark('firstFrame', at);
+    state.callbacks++;
+    state.presented++;
+    record(source, source.displayWidth, Date.now(), at);
+  };
 
   document.addEventListener('DOMContentLoaded', () => {
     mark('domContentLoaded');

@@ -113,3 +113,31 @@ test('a stream that is not FLV ends in one fatal error', () => {
 function boxType(bytes, at) {
   return new TextDecoder().decode(bytes.subarray(at + 4, at + 8));
 }
+
+test("layout: 'samples' gives decoder configurations and timed coded frames, no MP4", () => {
+  const remuxer = new Remuxer({ layout: 'samples' });
+  const events = [...remuxer.push(flv), ...remuxer.flush()];
+  const { config, sample, init: inits, fragment, error } = byType(events);
+  assert.equal(error, undefined, JSON.stringify(error));
+  assert.equal(inits, undefined);
+  assert.equal(fragment, undefined);
+  const video = config.find((e) => e.track === 'video');
+  const audio = config.find((e) => e.track === 'audio');
+  assert.match(video.codec, /^avc1\.[0-9a-f]{6}$/);
+  assert.equal(video.description[0], 1, 'an avcC record');
+  assert.ok(video.width > 0 && video.height > 0);
+  assert.equal(audio.codec, 'mp4a.40.2');
+  assert.ok(audio.description instanceof Uint8Array && audio.description.length >= 2, 'AudioSpecificConfig');
+  assert.ok(audio.sampleRate > 0 && audio.channels > 0);
+  for (const track of ['video', 'audio']) {
+    const samples = sample.filter((s) => s.track === track);
+    assert.ok(samples.length >= 40, `${track}: ${samples.length} samples`);
+    assert.equal(samples[0].keyframe, true);
+    for (let i = 1; i < samples.length; i++) {
+      const [a, b] = [samples[i - 1], samples[i]];
+      assert.ok(Math.abs(a.dts + a.duration - b.dts) <= 1, `${track} ${i}: ${a.dts}+${a.duration} → ${b.dts}`);
+      assert.ok(b.data instanceof Uint8Array && b.data.length > 0);
+    }
+  }
+  assert.equal(remuxer.stats().samplesOut, sample.length);
+});

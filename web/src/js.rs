@@ -156,6 +156,32 @@ pub fn event(ev: &RemuxEvent, data: &JsValue) -> Object {
             put(&o, &k.keyframe, &JsValue::from_bool(*keyframe));
             put(&o, &k.samples, &JsValue::from(*samples));
         }),
+        RemuxEvent::Config { track, info, .. } => {
+            set(&o, "type", "config");
+            set(&o, "track", track_name(Some(*track)));
+            set(&o, "codec", info.codec.as_str());
+            set(&o, "description", data);
+            set(&o, "width", info.width);
+            set(&o, "height", info.height);
+            set(&o, "sampleRate", info.sample_rate);
+            set(&o, "channels", info.channels);
+        }
+        RemuxEvent::Sample {
+            track,
+            dts_us,
+            pts_us,
+            duration_us,
+            keyframe,
+            ..
+        } => {
+            set(&o, "type", "sample");
+            set(&o, "track", track_name(Some(*track)));
+            set(&o, "data", data);
+            set(&o, "dts", *dts_us as f64);
+            set(&o, "timestamp", *pts_us as f64);
+            set(&o, "duration", *duration_us as f64);
+            set(&o, "keyframe", *keyframe);
+        }
         RemuxEvent::Discontinuity {
             track,
             from_ms,

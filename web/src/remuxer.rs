@@ -11,9 +11,12 @@ use crate::js::{self, set};
 
 /// FLV → fragmented MP4.
 ///
-/// `new Remuxer({ layout: 'perTrack' | 'muxed', fragmentMs, fragmentPerPush, tagsOnly })`:
+/// `new Remuxer({ layout: 'perTrack' | 'muxed' | 'samples', fragmentMs, fragmentPerPush, tagsOnly })`:
 /// every option may be left out (per-track output, a fragment per frame, a stream
 /// that starts with the FLV file header). `push(bytes)` returns the events it caused.
+/// `samples`: no MP4, a `config` per track (`codec`, `description`) and a `sample`
+/// per coded frame (`data`, `timestamp`/`dts`/`duration` in µs, `keyframe`), as
+/// WebCodecs' decoders take them.
 #[wasm_bindgen]
 pub struct Remuxer {
     pipeline: Pipeline,
@@ -25,6 +28,7 @@ impl Remuxer {
     pub fn new(options: JsValue) -> Remuxer {
         let layout = match js::get(&options, "layout").as_string().as_deref() {
             Some("muxed") => Layout::Muxed,
+            Some("samples") => Layout::Samples,
             _ => Layout::PerTrack,
         };
         let per_push = js::get(&options, "fragmentPerPush").as_bool() == Some(true);

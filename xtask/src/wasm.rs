@@ -119,6 +119,12 @@ fn lite_module(s: &Step, root: &Path, lite: &Path) -> Result<()> {
     }
     let path = lite.join("entry.js");
     fs::write(&path, renamed).with_context(|| format!("writing {}", path.display()))?;
+    // The entry's own modules, beside it.
+    for module in ENTRY_MODULES {
+        let to = lite.join(module);
+        fs::copy(root.join("pkg").join(module), &to)
+            .with_context(|| format!("copying pkg/{module} to {}", to.display()))?;
+    }
     s.run(
         Command::new(esbuild(root)?)
             .arg(&path)
@@ -211,6 +217,9 @@ fn copy_if_changed(from: &Path, to: &Path) -> Result<()> {
     fs::write(to, &bytes).with_context(|| format!("writing {}", to.display()))
 }
 
+/// The hand-written modules `pkg/flashless.js` imports (bundled into the lean build).
+const ENTRY_MODULES: &[&str] = &["webcodecs.js"];
+
 /// What a page loads for each build of the package: (build, files in `pkg/`).
 pub const BUILDS: &[(&str, &[&str])] = &[
     (
@@ -219,6 +228,7 @@ pub const BUILDS: &[(&str, &[&str])] = &[
             "flashless_wasm_bg.wasm",
             "flashless_wasm.js",
             "flashless.js",
+            "webcodecs.js",
         ],
     ),
     ("flashless/lite", &[LITE_WASM, LITE]),

@@ -105,7 +105,7 @@ impl Remuxer {
         if audio.unsupported || !audio.has_silence() {
             return;
         }
-        if self.options.layout == Layout::PerTrack && self.video.init_sent && !audio.init_sent {
+        if self.options.layout != Layout::Muxed && self.video.init_sent && !audio.init_sent {
             // Its init now, after the video's, not with the silence a second
             // later: the player creates its SourceBuffers together, within a
             // second of the first media.

@@ -60,6 +60,10 @@ pub enum Layout {
     PerTrack,
     /// One init with every track and the fragments of all tracks: for files.
     Muxed,
+    /// No MP4 boxes: a [`RemuxEvent::Config`] per track configuration, then a
+    /// [`RemuxEvent::Sample`] per coded frame, timed and gap-filled exactly as the
+    /// PerTrack layout's samples are: for a decoder fed frame by frame (WebCodecs).
+    Samples,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -132,6 +136,27 @@ pub enum RemuxEvent {
         keyframe: bool,
         samples: u32,
     },
+    /// Samples layout: a track's decoder configuration, before the first sample
+    /// that needs it (as an init would be). `info.codec` is the codecs string a
+    /// decoder is configured with (`avc1.64001f`, `mp4a.40.2`, `mp3`).
+    Config {
+        track: Track,
+        info: TrackInfo,
+        /// The codec's configuration record as the FLV sequence header carries it
+        /// (`avcC`, `hvcC`, AAC's AudioSpecificConfig, `OpusHead`); `None` for a
+        /// codec configured by its frames alone (MP3).
+        description: Option<Bytes>,
+    },
+    /// Samples layout: one coded frame (length-prefixed NAL units for AVC and HEVC,
+    /// a raw AAC frame), times in microseconds on the output timeline.
+    Sample {
+        track: Track,
+        data: Bytes,
+        dts_us: i64,
+        pts_us: i64,
+        duration_us: i64,
+        keyframe: bool,
+    },
     /// FLV timestamps jumped from `from_ms` to `to_ms`. When the source's clock
     /// jumped (an upstream restart, the 32-bit wrap; reported by the track that
     /// saw it first) the output timeline goes on without a break; when the audio
@@ -155,10 +180,13 @@ pub enum RemuxEvent {
 }
 
 impl RemuxEvent {
-    /// The bytes of an init segment or a fragment.
+    /// The bytes of an init segment, a fragment, a sample or a decoder configuration.
     pub fn payload(&self) -> Option<&[u8]> {
         match self {
-            RemuxEvent::Init { data, .. } | RemuxEvent::Fragment { data, .. } => Some(data),
+            RemuxEvent::Init { data, .. }
+            | RemuxEvent::Fragment { data, .. }
+            | RemuxEvent::Sample { data, .. } => Some(data),
+            RemuxEvent::Config { description, .. } => description.as_deref(),
             _ => None,
         }
     }
@@ -510,7 +538,14 @@ impl Remuxer {
         };
         match built {
             Some(Ok(config)) => {
-                self.track_mut(t).header_applied = true;
+                let st = self.track_mut(t);
+                st.header_applied = true;
+                // Codecs without a sequence header (MP3) are configured by their frames.
+                st.description = if needs_header {
+                    st.header.clone()
+                } else {
+                    None
+                };
                 self.switch_config(t, config);
             }
             Some(Err(ConfigError::Unsupported(codec))) => {

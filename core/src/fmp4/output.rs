@@ -15,6 +15,9 @@ impl Remuxer {
         if self.track_mut(t).pending.is_empty() || !self.ensure_init(t, force) {
             return;
         }
+        if self.options.layout == Layout::Samples {
+            return self.emit_samples(t);
+        }
         let muxed = self.options.layout == Layout::Muxed;
         let sequence = if muxed {
             self.muxed_sequence += 1;
@@ -47,7 +50,7 @@ impl Remuxer {
 
     /// Makes sure the init covering track `t` went out; false if it must wait.
     fn ensure_init(&mut self, t: Track, force: bool) -> bool {
-        if self.options.layout == Layout::PerTrack {
+        if self.options.layout != Layout::Muxed {
             self.emit_init(t);
             return true;
         }
@@ -107,12 +110,46 @@ impl Remuxer {
         true
     }
 
-    /// PerTrack layout: the track's init, unless it went out already.
+    /// Samples layout: each pending sample as an event of its own, after the
+    /// track's configuration.
+    fn emit_samples(&mut self, t: Track) {
+        self.emit_init(t);
+        let st = self.track_mut(t);
+        let timescale = u128::from(st.timescale().max(1));
+        let samples = st.take_pending();
+        let us = |ticks: u64| (u128::from(ticks) * 1_000_000 / timescale) as i64;
+        for s in samples {
+            let dts_us = us(s.dts);
+            let pts_us = us(s.dts.saturating_add_signed(i64::from(s.cts_offset)));
+            self.stats.fragments_out += 1;
+            self.stats.samples_out += 1;
+            self.stats.bytes_out += s.data.len() as u64;
+            self.events.push_back(RemuxEvent::Sample {
+                track: t,
+                dts_us,
+                pts_us,
+                duration_us: us(s.dts + u64::from(s.duration)) - dts_us,
+                keyframe: s.keyframe,
+                data: s.data,
+            });
+        }
+    }
+
+    /// PerTrack and Samples layouts: the track's init (or configuration), unless
+    /// it went out already.
     pub(super) fn emit_init(&mut self, t: Track) {
+        let samples = self.options.layout == Layout::Samples;
         let st = self.track_mut(t);
         if !st.init_sent {
             st.init_sent = true;
-            if let Some(c) = &st.config {
+            if let (true, Some(c)) = (samples, &st.config) {
+                let event = RemuxEvent::Config {
+                    track: t,
+                    info: c.info.clone(),
+                    description: st.description.clone(),
+                };
+                self.events.push_back(event);
+            } else if let Some(c) = &st.config {
                 let event = RemuxEvent::Init {
                     track: Some(t),
                     mime: mime(&[(t, c)]),

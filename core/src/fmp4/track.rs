@@ -61,6 +61,9 @@ pub(crate) struct TrackState {
     /// The last sequence header received, and whether `config` was built from it.
     pub(crate) header: Option<Bytes>,
     pub(crate) header_applied: bool,
+    /// The sequence header the current configuration was made of (`None` when
+    /// the codec has none): the Samples layout's decoder description.
+    pub(crate) description: Option<Bytes>,
     /// Whether an Init for `config` has been emitted.
     pub(crate) init_sent: bool,
     /// Set once an `Unsupported` event went out: the track is dropped from then on.
@@ -132,6 +135,7 @@ impl TrackState {
             config: None,
             header: None,
             header_applied: false,
+            description: None,
             init_sent: false,
             unsupported: false,
             missing_header_reported: false,

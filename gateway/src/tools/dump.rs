@@ -109,7 +109,11 @@ fn drain(remuxer: &mut Remuxer, out: &mut BytesMut) {
                 )
             }
             RemuxEvent::Error { message, .. } => tracing::warn!("{message}"),
-            RemuxEvent::Discontinuity { .. } | RemuxEvent::Metadata(_) => {}
+            // The Samples layout's, which dump does not use.
+            RemuxEvent::Discontinuity { .. }
+            | RemuxEvent::Metadata(_)
+            | RemuxEvent::Config { .. }
+            | RemuxEvent::Sample { .. } => {}
         }
     }
 }

@@ -39,6 +39,8 @@ pub enum Setup {
     /// The npm package in a page as bare as mpegts.js's, reading the gateway: the
     /// player's own time to first frame, without the gateway page's.
     PackageFlashless,
+    /// The same bare page with `renderer: 'webcodecs'`: WebCodecs onto a canvas.
+    WebCodecsFlashless,
     /// The same bare page in Firefox ESR (the browser tests' engine, over WebDriver BiDi).
     PackageFirefox,
     /// The same bare page in WebKitGTK's MiniBrowser (over WebKitWebDriver, on Xvfb).
@@ -54,6 +56,7 @@ impl Setup {
             Setup::MpegtsNodeMedia => "mpegts.js + node-media-server",
             Setup::MpegtsFlashless => "mpegts.js + flashless gateway",
             Setup::PackageFlashless => "flashless package, bare page + gateway",
+            Setup::WebCodecsFlashless => "flashless package, WebCodecs + gateway",
             Setup::PackageFirefox => "package in Firefox ESR",
             Setup::PackageWebKit => "package in WebKitGTK",
             Setup::HlsJsFlashless => "hls.js (LL-HLS) + flashless gateway",
@@ -66,6 +69,7 @@ impl Setup {
             Setup::MpegtsNodeMedia => "mpegts-nms",
             Setup::MpegtsFlashless => "mpegts-flashless",
             Setup::PackageFlashless => "package-flashless",
+            Setup::WebCodecsFlashless => "webcodecs-flashless",
             Setup::PackageFirefox => "package-firefox",
             Setup::PackageWebKit => "package-webkit",
             Setup::HlsJsFlashless => "hlsjs-flashless",
@@ -78,6 +82,7 @@ impl Setup {
             Setup::FlashlessPage
             | Setup::MpegtsFlashless
             | Setup::PackageFlashless
+            | Setup::WebCodecsFlashless
             | Setup::PackageFirefox
             | Setup::PackageWebKit
             | Setup::HlsJsFlashless => Server::Flashless,
@@ -89,6 +94,7 @@ impl Setup {
             Setup::FlashlessPage => "flashless",
             Setup::MpegtsNodeMedia | Setup::MpegtsFlashless => "mpegts",
             Setup::PackageFlashless | Setup::PackageFirefox | Setup::PackageWebKit => "package",
+            Setup::WebCodecsFlashless => "webcodecs",
             Setup::HlsJsFlashless => "hlsjs",
         }
     }
@@ -163,6 +169,7 @@ impl Plan {
                     Setup::MpegtsNodeMedia,
                     Setup::MpegtsFlashless,
                     Setup::PackageFlashless,
+                    Setup::WebCodecsFlashless,
                 ]
             },
             seconds,
@@ -380,7 +387,7 @@ mod tests {
     fn plans_follow_the_benchmark_and_its_options() {
         let full = Plan::of(Bench::Latency, &args(false, None));
         assert_eq!(full.seconds, 300);
-        assert_eq!(full.setups.len(), 4);
+        assert_eq!(full.setups.len(), 5);
         assert_eq!(full.drift_window_s, 60.0);
         assert_eq!(full.cold_starts, 5);
         let quick = Plan::of(Bench::Latency, &args(true, None));

@@ -635,9 +635,11 @@ impl Core {
                         error(out, Failure::media("demux", track).reason(message));
                     }
                 }
-                // The PerTrack layout always names the track.
-                RemuxEvent::Init { track: None, .. } | RemuxEvent::Fragment { track: None, .. } => {
-                }
+                // The PerTrack layout always names the track, and has no samples.
+                RemuxEvent::Init { track: None, .. }
+                | RemuxEvent::Fragment { track: None, .. }
+                | RemuxEvent::Config { .. }
+                | RemuxEvent::Sample { .. } => {}
             },
         }
     }

@@ -188,11 +188,11 @@ proptest! {
             (prop_oneof![Just(8u8), Just(9), Just(18)], any::<u32>(), proptest::collection::vec(any::<u8>(), 0..40)),
             0..40,
         ),
-        muxed in any::<bool>(),
+        layout in prop_oneof![Just(Layout::PerTrack), Just(Layout::Muxed), Just(Layout::Samples)],
         duration in any::<bool>(),
     ) {
         let mut r = Remuxer::new(RemuxerOptions {
-            layout: if muxed { Layout::Muxed } else { Layout::PerTrack },
+            layout,
             fragment: if duration { Fragmenting::Duration(100) } else { Fragmenting::EveryFrame },
             ..RemuxerOptions::default()
         });
@@ -205,8 +205,11 @@ proptest! {
             let tag_type = TagType::from_u8(ty).unwrap_or(TagType::Script);
             r.feed(&tag(tag_type, ts, body));
             while let Some(e) = r.poll_event() {
-                if let RemuxEvent::Fragment { data, .. } = e {
-                    prop_assert_eq!(be32(&data, 0) as usize + be32(&data, be32(&data, 0) as usize) as usize, data.len());
+                if let RemuxEvent::Fragment { data, .. } = &e {
+                    prop_assert_eq!(be32(data, 0) as usize + be32(data, be32(data, 0) as usize) as usize, data.len());
+                }
+                if let RemuxEvent::Sample { data, duration_us, .. } = e {
+                    prop_assert!(!data.is_empty() && duration_us > 0);
                 }
             }
         }

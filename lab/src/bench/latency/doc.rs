@@ -553,7 +553,9 @@ fn footer(s: &mut String, plan: &Plan, machine: &Machine, outcomes: &[Outcome]) 
          with it). The flashless page is the gateway's own `/watch/<channel>`, as a viewer opens it; \
          the bare page (`lab/browser/flashless.html`) holds only a `<video>` and the npm package's player \
          with the gateway page's settings, as bare as mpegts.js's page, so the two compare player with \
-         player. mpegts.js {mpegts} plays in `lab/browser/mpegts.html` with `isLive: true`, \
+         player; its WebCodecs twin (`lab/browser/webcodecs.html`, `renderer: 'webcodecs'`) draws each \
+         picture to a canvas, where the probe reads it as it is drawn (shown then: the next vsync, which \
+         the `<video>`'s expected display time includes, is not counted). mpegts.js {mpegts} plays in `lab/browser/mpegts.html` with `isLive: true`, \
          `enableStashBuffer: false` and `liveBufferLatencyChasing: true` (its defaults: seek to 0.5 s behind \
          the buffered end when more than 1.5 s behind), reading WS-FLV. The page's CPU: Chromium's \
          `ScriptDuration` and `TaskDuration` (CDP `Performance.getMetrics`, the renderer's main thread) of \

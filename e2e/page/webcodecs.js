@@ -1,0 +1,51 @@
+// The browser tests' page for `renderer: 'webcodecs'`: plays `?url=` and exposes
+// `window.sample()`: the canvas the player drew to, a digest of its pixels, the
+// AudioContext's clock as the player reports it, and the player's stats.
+
+const params = new URLSearchParams(location.search);
+const video = document.getElementById('video');
+window.events = [];
+window.webcodecs = typeof VideoDecoder === 'function' && typeof AudioDecoder === 'function';
+
+try {
+  const { Player } = await import(params.get('pkg') || '/pkg/flashless.js');
+  const player = await Player.create(video, { url: params.get('url'), renderer: 'webcodecs' });
+  for (const name of ['error', 'reconnecting', 'reconnected', 'codecs', 'metadata', 'autoplayblocked']) {
+    player.on(name, (detail) => window.events.push({ name, detail, at: performance.now() }));
+  }
+  window.player = player;
+  window.ready = true;
+} catch (e) {
+  window.failure = String(e && e.stack ? e.stack : e);
+}
+
+/** The canvas the player drew to, read through a 64×48 copy: luma variance and a digest. */
+function picture() {
+  const canvas = document.querySelector('canvas[data-flashless="webcodecs"]');
+  if (!canvas || !canvas.width) return { variance: 0, digest: 0, width: 0 };
+  const copy = document.createElement('canvas');
+  copy.width = 64;
+  copy.height = 48;
+  const g = copy.getContext('2d', { willReadFrequently: true });
+  g.drawImage(canvas, 0, 0, 64, 48);
+  const px = g.getImageData(0, 0, 64, 48).data;
+  let sum = 0;
+  let sq = 0;
+  let digest = 0;
+  for (let i = 0; i < px.length; i += 4) {
+    const y = 0.299 * px[i] + 0.587 * px[i + 1] + 0.114 * px[i + 2];
+    sum += y;
+    sq += y * y;
+    digest = (digest * 31 + px[i] + 7 * px[i + 1] + 13 * px[i + 2]) >>> 0;
+  }
+  const n = px.length / 4;
+  return { variance: sq / n - (sum / n) ** 2, digest, width: canvas.width, videoHidden: video.hidden };
+}
+
+window.sample = () => ({
+  at: performance.now(),
+  picture: picture(),
+  stats: window.player ? window.player.stats() : null,
+  events: window.events.map((e) => e.name),
+  errors: window.events.filter((e) => e.name === 'error').map((e) => e.detail.message),
+});

@@ -1,0 +1,126 @@
+// `renderer: 'webcodecs'`: a channel published by ffmpeg (H.264 + AAC) decoded by
+// WebCodecs, drawn to the canvas put in the <video>'s place, its sound scheduled on
+// an AudioContext. Over 20 s: the canvas keeps changing, the decoded frames and the
+// audio clock advance at the stream's rates, the player stays near the live edge,
+// and nothing fails. An engine without VideoDecoder and AudioDecoder is skipped,
+// visibly, naming what it lacks.
+// Needs `cargo xtask wasm` and a gateway built after it (`cargo xtask test` does both).
+
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+
+import { ENGINES, expectIn, launchEngine, openPage, publish, sleep, startGateway, startSite, until } from './harness.mjs';
+
+const PAGE = { pagePath: '/e2e/webcodecs.html' };
+const SECONDS = 20;
+
+for (const engine of ENGINES) {
+  test(`[${engine}] renderer: 'webcodecs' plays H.264 + AAC over WS-FLV for ${SECONDS} s on the audio clock`, { timeout: 90_000 }, async (t) => {
+    const gateway = await startGateway(t);
+    publish(t, gateway, 'cam');
+    const browser = await launchEngine(t, engine);
+    const site = await startSite(t, gateway);
+    let page;
+    let missing;
+    let first;
+    let last;
+    let elapsed;
+    await expectIn(t, engine, 'webcodecs', async () => {
+      try {
+        page = await openPage(browser, site, { url: `ws://127.0.0.1:${gateway.http}/live/cam.flv` }, PAGE);
+      } catch (e) {
+        // Player.create throws `no-webcodecs` where VideoDecoder or AudioDecoder is missing.
+        if (engine === 'chromium' || !/needs WebCodecs/.test(e.message)) throw e;
+        missing = `${engine} has no VideoDecoder/AudioDecoder (WebCodecs)`;
+        return;
+      }
+      first = await until(page, 'no picture was drawn', (s) => s.picture.width > 0 && s.stats.decodedFrames > 10);
+      assert.equal(first.picture.videoHidden, true, 'the canvas takes the <video>\'s place');
+
+      const digests = new Set();
+      last = first;
+      for (let i = 0; i < SECONDS; i++) {
+        await sleep(1000);
+        last = await page.evaluate(() => window.sample());
+        digests.add(last.picture.digest);
+        assert.ok(last.stats.latency < 1, `latency ${last.stats.latency} s at ${i + 1} s: ${JSON.stringify(last.stats)}`);
+      }
+      elapsed = (last.at - first.at) / 1000;
+      const s = last.stats;
+      const decoded = s.decodedFrames - first.stats.decodedFrames;
+      t.diagnostic(
+        `${engine}: ${decoded} frames decoded, ${s.droppedFrames} dropped, audio ${s.audioTime.toFixed(1)} s, ` +
+          `latency ${s.latency.toFixed(3)} s, ${digests.size} distinct pictures in ${SECONDS}`,
+      );
+      assert.ok(digests.size >= SECONDS * 0.8, `the canvas changed only ${digests.size} times in ${SECONDS} samples`);
+      assert.ok(last.picture.variance > 100, `picture variance ${last.picture.variance}`);
+      // testsrc at 25 fps: nearly every frame decoded.
+      assert.ok(decoded > elapsed * 25 * 0.9, `${decoded} frames decoded in ${elapsed.toFixed(1)} s`);
+      assert.ok(s.droppedFrames < elapsed * 25 * 0.1, `${s.droppedFrames} frames dropped`);
+      assert.ok(s.drawnFrames - first.stats.drawnFrames > elapsed * 25 * 0.8, `${s.drawnFrames} frames drawn`);
+      assert.ok(s.codecs.some((c) => c.startsWith('avc1.')) && s.codecs.includes('mp4a.40.2'), JSON.stringify(s.codecs));
+      assert.ok(s.currentTime - first.stats.currentTime > elapsed * 0.9, `media clock ${first.stats.currentTime} → ${s.currentTime}`);
+      assert.deepEqual(last.errors, []);
+      assert.deepEqual(await page.errorLogs(), [], 'console errors');
+    });
+    if (missing) {
+      t.skip(missing);
+      return;
+    }
+    if (!first || !last) return;
+    // No sound device (Firefox in a container): the AudioContext never runs, the pictures go
+    // by the wall clock (what the checks above saw), and no sound is scheduled.
+    await expectIn(t, engine, 'sound', async () => {
+      assert.ok(!last.events.includes('autoplayblocked'), 'the AudioContext did not run');
+      // 44.1 kHz sound scheduled as fast as it arrives, and the audio clock running with it.
+      const s = last.stats;
+      const audio = s.audioFrames - first.stats.audioFrames;
+      assert.ok(audio > elapsed * 44_100 * 0.9, `${audio} audio frames scheduled in ${elapsed.toFixed(1)} s`);
+      assert.ok(s.audioTime - first.stats.audioTime > elapsed * 0.9, `audio clock ${first.stats.audioTime} → ${s.audioTime}`);
+    });
+  });
+}
+
+test("[chromium] renderer: 'webcodecs' reconnects across a gateway restart and draws on in the same page", { timeout: 90_000 }, async (t) => {
+  let gateway = await startGateway(t);
+  let ffmpeg = publish(t, gateway, 'cam');
+  const browser = await launchEngine(t, 'chromium');
+  const page = await openPage(browser, await startSite(t, gateway), { url: `ws://127.0.0.1:${gateway.http}/live/cam.flv` }, PAGE);
+  await until(page, 'no picture was drawn', (s) => s.stats.drawnFrames > 25);
+  await ffmpeg.stop();
+  await gateway.stop();
+  await until(page, 'no reconnecting event', (s) => s.events.includes('reconnecting'), 10_000);
+  const down = await page.evaluate(() => window.sample());
+  gateway = await startGateway(t, { http: gateway.http, rtmp: gateway.rtmp });
+  ffmpeg = publish(t, gateway, 'cam');
+  const back = await until(
+    page,
+    'drawing did not resume after the gateway came back',
+    (s) => s.events.includes('reconnected') && s.stats.drawnFrames > 75 && s.stats.decodedFrames > down.stats.decodedFrames + 75,
+    30_000,
+  );
+  assert.ok(back.stats.reconnects >= 1, JSON.stringify(back.stats));
+  await sleep(3000);
+  const after = await page.evaluate(() => window.sample());
+  assert.ok(after.stats.latency < 1, JSON.stringify(after.stats));
+  assert.ok(after.stats.audioTime > back.stats.audioTime + 2, `audio clock ${back.stats.audioTime} → ${after.stats.audioTime}`);
+  assert.ok(after.picture.variance > 100, `picture variance ${after.picture.variance}`);
+  assert.notEqual(after.picture.digest, back.picture.digest, 'the picture moves');
+  assert.deepEqual(after.errors, []);
+});
+
+test("[chromium] renderer: 'webcodecs' plays HTTP-FLV (fetch) as well", { timeout: 60_000 }, async (t) => {
+  const gateway = await startGateway(t);
+  publish(t, gateway, 'cam');
+  const browser = await launchEngine(t, 'chromium');
+  const page = await openPage(browser, await startSite(t, gateway), { url: `http://127.0.0.1:${gateway.http}/live/cam.flv` }, PAGE);
+  const first = await until(page, 'no picture was drawn', (s) => s.stats.drawnFrames > 10);
+  await sleep(5000);
+  const s = await page.evaluate(() => window.sample());
+  assert.ok(s.stats.drawnFrames - first.stats.drawnFrames > 5 * 25 * 0.8, `frames drawn ${first.stats.drawnFrames} → ${s.stats.drawnFrames}`);
+  assert.ok(s.stats.audioTime - first.stats.audioTime > 4.5, `audio clock ${first.stats.audioTime} → ${s.stats.audioTime}`);
+  assert.ok(s.stats.latency < 1, JSON.stringify(s.stats));
+  assert.ok(s.picture.variance > 100, `picture variance ${s.picture.variance}`);
+  assert.deepEqual(s.errors, []);
+  assert.deepEqual(await page.errorLogs(), [], 'console errors');
+});

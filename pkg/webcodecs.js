@@ -1,0 +1,492 @@
+// The `renderer: 'webcodecs'` path of the Player: the wasm `Remuxer` in its
+// `samples` layout gives decoder configurations and coded frames; WebCodecs
+// decodes them; video is drawn to a canvas put in the `<video>`'s place, audio
+// is played by AudioBufferSourceNodes scheduled back to back on an AudioContext,
+// whose clock the pictures follow (the wall clock when there is no sound).
+//
+// The transport is its own (a WebSocket, or fetch for http(s)://) with the MSE
+// path's reconnect rule: exponential backoff from 0.5 s to 8 s, at once when the
+// gateway drains (close code 1001); the server's refusals are fatal.
+
+const MIN_DELAY_MS = 500;
+const MAX_DELAY_MS = 8000;
+/** No data for this long is a lost connection. */
+const IDLE_MS = 20_000;
+/** How far ahead of the audio clock the first sound (and sound after an underrun) is scheduled. */
+const AUDIO_LEAD_S = 0.04;
+/** Sound scheduled further ahead than this (a burst after a stall) is skipped: it would be latency. */
+const MAX_AUDIO_AHEAD_S = 0.2;
+/** Audio older than the newest media by more than this is not played (a start burst's). */
+const AUDIO_BEHIND_S = 0.15;
+/** Coded video frames the decoder may hold before frames are skipped to the next keyframe. */
+const MAX_DECODE_QUEUE = 30;
+/** Decode errors of a track after which it stays off until its next configuration. */
+const MAX_DECODE_ERRORS = 3;
+/** Decoded pictures waiting for their time beyond this many: the oldest are dropped. */
+const MAX_PICTURES = 8;
+
+/** Whether this browser has the decoders this renderer needs. */
+export function webCodecsSupported() {
+  return typeof globalThis.VideoDecoder === 'function' && typeof globalThis.AudioDecoder === 'function';
+}
+
+/**
+ * One live stream decoded with WebCodecs. The surface the Player wraps: `stats()`,
+ * `jumpToLive()`, `load(url)`, `unload()`, `destroy()`, `free()`; events through
+ * `emit(name, detail)`: `open`, `stats`, `codecs`, `metadata`, `scriptdata`,
+ * `error`, `reconnecting`, `reconnected`, `autoplayblocked`.
+ */
+export class WebCodecsRenderer {
+  #video;
+  #emit;
+  #Remuxer;
+  #canvas;
+  #g;
+  #audio;
+  #timer;
+  #frame;
+  #url;
+  #connection = null;
+  #generation = 0;
+  #attempt = 0;
+  #moved = false;
+  #retryTimer;
+  #stream = null;
+  #counters = { decoded: 0, dropped: 0, reconnects: 0, bytes: 0, audioFrames: 0, audioSkipped: 0 };
+  #blocked = false;
+
+  constructor(video, options, emit, Remuxer) {
+    this.#video = video;
+    this.#emit = emit;
+    this.#Remuxer = Remuxer;
+    this.#canvas = options.canvas ?? placeCanvas(video);
+    this.#g = this.#canvas.getContext('2d');
+    this.#audio = new AudioContext({ latencyHint: 'interactive' });
+    this.#audio.resume().catch(() => {});
+    this.#timer = setInterval(() => this.#tick(), 1000);
+    const draw = () => {
+      this.#draw();
+      this.#frame = requestAnimationFrame(draw);
+    };
+    this.#frame = requestAnimationFrame(draw);
+    this.#connect(options.url, options.socket);
+    setTimeout(() => this.#emit('open', undefined), 0);
+  }
+
+  stats() {
+    const s = this.#stream;
+    const clock = s ? this.#clock(s) : NaN;
+    return {
+      latency: s && s.newest !== null ? s.newest - clock : NaN,
+      buffered: s ? s.pictures.length : 0,
+      decodedFrames: this.#counters.decoded,
+      droppedFrames: this.#counters.dropped,
+      playbackRate: 1,
+      currentTime: clock,
+      codecs: s ? [...s.codecs.values()] : [],
+      reconnects: this.#counters.reconnects,
+      bytes: this.#counters.bytes,
+      audioTime: this.#audio.currentTime,
+      audioFrames: this.#counters.audioFrames,
+      audioSkipped: this.#counters.audioSkipped,
+      drawnFrames: s ? s.drawn : 0,
+      audioBehind: s ? s.newestOf.video - s.newestOf.audio : NaN,
+      renderer: 'webcodecs',
+    };
+  }
+
+  /** Shows the newest media now: pictures waiting are dropped, the clock starts again. */
+  jumpToLive() {
+    const s = this.#stream;
+    if (!s) return;
+    for (const p of s.pictures.splice(0)) p.close();
+    s.offset = null;
+    s.audioAt = null;
+  }
+
+  load(url) {
+    this.unload();
+    this.#attempt = 0;
+    this.#moved = false;
+    this.#connect(url);
+  }
+
+  unload() {
+    clearTimeout(this.#retryTimer);
+    this.#generation++;
+    this.#connection?.close();
+    this.#connection = null;
+    this.#closeStream();
+  }
+
+  destroy() {
+    this.unload();
+    clearInterval(this.#timer);
+    cancelAnimationFrame(this.#frame);
+    this.#audio.close().catch(() => {});
+    if (this.#canvas.dataset.flashless === 'webcodecs') {
+      this.#canvas.remove();
+      this.#video.hidden = false;
+    }
+  }
+
+  free() {}
+
+  #connect(url, socket) {
+    this.#url = url;
+    const generation = ++this.#generation;
+    this.#closeStream();
+    this.#stream = newStream(this.#Remuxer);
+    const live = () => generation === this.#generation;
+    const onBytes = (bytes) => live() && this.#bytes(bytes);
+    const onEnd = (failure) => live() && this.#lost(failure);
+    this.#connection = url.startsWith('ws')
+      ? webSocket(url, socket, onBytes, onEnd)
+      : httpStream(url, onBytes, onEnd);
+  }
+
+  #lost(failure) {
+    this.#connection = null;
+    this.#closeStream();
+    if (failure.fatal) {
+      this.#emit('error', { type: 'network', details: failure.details, fatal: true, track: null, httpStatus: failure.httpStatus });
+      return;
+    }
+    let delay = 0;
+    if (failure.details === 'draining' && !this.#moved) {
+      this.#moved = true;
+    } else {
+      this.#attempt++;
+      const ceiling = Math.min(MAX_DELAY_MS, MIN_DELAY_MS * 2 ** (this.#attempt - 1));
+      delay = ceiling / 2 + (Math.random() * ceiling) / 2;
+    }
+    const error = { type: 'network', details: failure.details, fatal: false, track: null };
+    this.#emit('reconnecting', { attempt: this.#attempt, delay: delay / 1000, reason: failure.details, error });
+    const generation = this.#generation;
+    this.#retryTimer = setTimeout(() => generation === this.#generation && this.#connect(this.#url), delay);
+  }
+
+  #bytes(bytes) {
+    const s = this.#stream;
+    s.lastBytes = performance.now();
+    this.#counters.bytes += bytes.byteLength;
+    if (this.#attempt > 0 || this.#moved) {
+      this.#emit('reconnected', { attempt: this.#attempt });
+      this.#counters.reconnects++;
+      this.#attempt = 0;
+      this.#moved = false;
+    }
+    const events = s.remuxer.push(bytes);
+    // The newest media of this read first, so that a burst's old sound is skipped.
+    for (const e of events) {
+      if (e.type !== 'sample') continue;
+      s.newest = Math.max(s.newest ?? -Infinity, e.timestamp / 1e6);
+      s.newestOf[e.track] = e.timestamp / 1e6;
+    }
+    for (const e of events) this.#event(s, e);
+  }
+
+  #event(s, e) {
+    switch (e.type) {
+      case 'config':
+        return this.#configure(s, e);
+      case 'sample':
+        return e.track === 'video' ? this.#decodeVideo(s, e) : this.#decodeAudio(s, e);
+      case 'metadata':
+        return this.#emit('metadata', e.value);
+      case 'scriptdata':
+        return this.#emit('scriptdata', { timestamp: e.timestamp, values: e.values });
+      case 'unsupported':
+        return this.#emit('error', { type: 'media', details: 'codec-unsupported', fatal: false, track: e.track, codec: e.codec });
+      case 'error':
+        return this.#emit('error', { type: 'media', details: e.fatal ? 'protocol' : 'demux', fatal: Boolean(e.fatal), track: e.track, reason: e.message });
+      default:
+    }
+  }
+
+  #configure(s, e) {
+    const description = e.description ? e.description.slice() : undefined;
+    const config =
+      e.track === 'video'
+        ? { codec: e.codec, description, optimizeForLatency: true }
+        : { codec: e.codec, description, sampleRate: e.sampleRate, numberOfChannels: e.channels };
+    s.configs[e.track] = config;
+    s.errors[e.track] = 0;
+    const decoder = e.track === 'video' ? this.#videoDecoder(s) : this.#audioDecoder(s);
+    try {
+      if (decoder.state === 'closed') throw new Error('closed');
+      decoder.configure(config);
+    } catch {
+      s.failed.add(e.track);
+      this.#emit('error', { type: 'media', details: 'codec-unsupported', fatal: false, track: e.track, codec: e.codec });
+      return;
+    }
+    s.failed.delete(e.track);
+    s.needKey = s.needKey || e.track === 'video';
+    s.codecs.set(e.track, e.codec);
+    this.#emit('codecs', [...s.codecs.values()]);
+  }
+
+  #videoDecoder(s) {
+    s.video ??= new VideoDecoder({
+      output: (frame) => this.#picture(s, frame),
+      error: (err) => this.#decodeError(s, 'video', err),
+    });
+    return s.video;
+  }
+
+  #audioDecoder(s) {
+    s.audio ??= new AudioDecoder({
+      output: (data) => this.#sound(s, data),
+      error: (err) => this.#decodeError(s, 'audio', err),
+    });
+    return s.audio;
+  }
+
+  /** The decoder closed itself: a new one at the track's next keyframe, a few times. */
+  #decodeError(s, track, err) {
+    if (s !== this.#stream) return;
+    s[track] = null;
+    if (++s.errors[track] >= MAX_DECODE_ERRORS) s.failed.add(track);
+    if (track === 'video') s.needKey = true;
+    this.#emit('error', { type: 'media', details: 'decode', fatal: false, track, reason: String(err?.message ?? err) });
+  }
+
+  /** A decoder again, after an error closed the last one. */
+  #revive(s, track) {
+    if (s[track] || !s.configs[track] || s.failed.has(track)) return;
+    try {
+      (track === 'video' ? this.#videoDecoder(s) : this.#audioDecoder(s)).configure(s.configs[track]);
+    } catch {
+      s.failed.add(track);
+    }
+  }
+
+  #decodeVideo(s, e) {
+    if (e.keyframe) this.#revive(s, 'video');
+    const d = s.video;
+    if (!d || d.state !== 'configured' || s.failed.has('video')) return;
+    // Behind: what is queued is decoded, then everything up to the next keyframe is skipped.
+    if (d.decodeQueueSize > MAX_DECODE_QUEUE) s.needKey = true;
+    if (s.needKey && !e.keyframe) {
+      this.#counters.dropped++;
+      return;
+    }
+    s.needKey = false;
+    d.decode(new EncodedVideoChunk({ type: e.keyframe ? 'key' : 'delta', timestamp: e.timestamp, duration: e.duration, data: e.data }));
+  }
+
+  #decodeAudio(s, e) {
+    this.#revive(s, 'audio');
+    const d = s.audio;
+    if (!d || d.state !== 'configured' || s.failed.has('audio')) return;
+    if (e.timestamp / 1e6 < s.newest - AUDIO_BEHIND_S) {
+      this.#counters.audioSkipped++;
+      return;
+    }
+    d.decode(new EncodedAudioChunk({ type: 'key', timestamp: e.timestamp, duration: e.duration, data: e.data }));
+  }
+
+  /** A decoded picture waits for its time on the clock. */
+  #picture(s, frame) {
+    if (s !== this.#stream) return frame.close();
+    this.#counters.decoded++;
+    s.pictures.push(frame);
+    while (s.pictures.length > MAX_PICTURES) {
+      s.pictures.shift().close();
+      this.#counters.dropped++;
+    }
+    // On the wall clock, pictures piling up mean it runs slow: it starts again at the newest.
+    if (s.pictures.length === MAX_PICTURES && !s.audioClock) s.offset = null;
+  }
+
+  /** Decoded sound is scheduled right after the previous, or a little ahead after an underrun. */
+  #sound(s, data) {
+    if (s !== this.#stream) return data.close();
+    const ctx = this.#audio;
+    if (ctx.state !== 'running') {
+      // No sound allowed (yet): the pictures go by the wall clock.
+      if (!this.#blocked) {
+        this.#blocked = true;
+        this.#emit('autoplayblocked', undefined);
+      }
+      ctx.resume().catch(() => {});
+      return data.close();
+    }
+    const buffer = ctx.createBuffer(data.numberOfChannels, data.numberOfFrames, data.sampleRate);
+    for (let c = 0; c < data.numberOfChannels; c++) {
+      data.copyTo(buffer.getChannelData(c), { planeIndex: c, format: 'f32-planar' });
+    }
+    const ts = data.timestamp / 1e6;
+    data.close();
+    if (s.audioAt === null || s.audioAt < ctx.currentTime) {
+      s.audioAt = ctx.currentTime + AUDIO_LEAD_S;
+    } else if (s.audioAt - ctx.currentTime > MAX_AUDIO_AHEAD_S) {
+      this.#counters.audioSkipped++;
+      return;
+    }
+    // The clock: the media time that is heard now is `ctx.currentTime - offset`.
+    s.offset = s.audioAt - ts;
+    s.audioClock = true;
+    const node = ctx.createBufferSource();
+    node.buffer = buffer;
+    node.connect(ctx.destination);
+    node.start(s.audioAt);
+    s.audioAt += buffer.duration;
+    this.#counters.audioFrames += buffer.length;
+  }
+
+  /** The media time on screen now, or NaN before the first picture or sound. */
+  #clock(s) {
+    if (s.offset === null) return NaN;
+    return (s.audioClock ? this.#audio.currentTime : performance.now() / 1000) - s.offset;
+  }
+
+  /** Each animation frame: the newest picture whose time has come is drawn; older ones dropped. */
+  #draw() {
+    const s = this.#stream;
+    if (!s || !s.pictures.length) return;
+    if (s.offset === null || (s.audioClock && this.#audio.state !== 'running')) {
+      // Without sound: the wall clock, the newest picture shown now (a start burst's
+      // older ones are skipped).
+      s.audioClock = false;
+      s.offset ??= performance.now() / 1000 - s.pictures[s.pictures.length - 1].timestamp / 1e6;
+    }
+    const now = this.#clock(s);
+    let show = null;
+    while (s.pictures.length && s.pictures[0].timestamp / 1e6 <= now) {
+      if (show) {
+        show.close();
+        this.#counters.dropped++;
+      }
+      show = s.pictures.shift();
+    }
+    if (!show) return;
+    const c = this.#canvas;
+    if (c.width !== show.displayWidth || c.height !== show.displayHeight) {
+      c.width = show.displayWidth;
+      c.height = show.displayHeight;
+    }
+    this.#g.drawImage(show, 0, 0, c.width, c.height);
+    s.drawn++;
+    show.close();
+  }
+
+  #tick() {
+    const s = this.#stream;
+    if (s && this.#connection && performance.now() - s.lastBytes > IDLE_MS) {
+      this.#connection.close();
+      this.#lost({ details: 'idle', fatal: false });
+      return;
+    }
+    this.#emit('stats', this.stats());
+  }
+
+  #closeStream() {
+    const s = this.#stream;
+    if (!s) return;
+    this.#stream = null;
+    for (const p of s.pictures.splice(0)) p.close();
+    for (const d of [s.video, s.audio]) if (d && d.state !== 'closed') d.close();
+    s.remuxer.free();
+  }
+}
+
+function newStream(Remuxer) {
+  return {
+    remuxer: new Remuxer({ layout: 'samples' }),
+    video: null,
+    audio: null,
+    needKey: true,
+    failed: new Set(),
+    configs: {},
+    errors: { video: 0, audio: 0 },
+    codecs: new Map(),
+    pictures: [],
+    newest: null,
+    newestOf: { video: NaN, audio: NaN },
+    offset: null,
+    audioAt: null,
+    audioClock: false,
+    drawn: 0,
+    lastBytes: performance.now(),
+  };
+}
+
+/** A canvas in the `<video>`'s place, the same size and style; the `<video>` is hidden. */
+function placeCanvas(video) {
+  const canvas = document.createElement('canvas');
+  canvas.dataset.flashless = 'webcodecs';
+  canvas.className = video.className;
+  canvas.style.cssText = video.style.cssText;
+  canvas.style.objectFit ||= 'contain';
+  for (const side of ['width', 'height']) {
+    const attr = video.getAttribute(side);
+    if (attr && !canvas.style[side]) canvas.style[side] = /^\d+$/.test(attr) ? `${attr}px` : attr;
+  }
+  video.after(canvas);
+  video.hidden = true;
+  return canvas;
+}
+
+/**
+ * FLV over a WebSocket (`socket`: one already opened by `Player.create`). `onEnd`
+ * gets `{ details, fatal }` once, as the MSE path names the close.
+ */
+function webSocket(url, socket, onBytes, onEnd) {
+  const ws = socket ?? new WebSocket(url);
+  ws.binaryType = 'arraybuffer';
+  let ended = false;
+  const end = (failure) => {
+    if (ended) return;
+    ended = true;
+    ws.onopen = ws.onmessage = ws.onclose = ws.onerror = null;
+    onEnd(failure);
+  };
+  ws.onopen = null;
+  ws.onmessage = (e) => onBytes(new Uint8Array(e.data));
+  ws.onerror = null;
+  ws.onclose = (e) => {
+    if (e.code === 1001) return end({ details: 'draining', fatal: false });
+    if (e.code === 1008 || (e.code >= 4000 && e.code <= 4999)) return end({ details: 'policy', fatal: true });
+    if (e.code === 1000) return end({ details: 'ended', fatal: false });
+    end({ details: 'connection', fatal: false });
+  };
+  return {
+    close() {
+      ended = true;
+      ws.onopen = ws.onmessage = ws.onclose = ws.onerror = null;
+      ws.close();
+    },
+  };
+}
+
+/** FLV over HTTP, read as it arrives. */
+function httpStream(url, onBytes, onEnd) {
+  const abort = new AbortController();
+  let ended = false;
+  const end = (failure) => {
+    if (!ended && !abort.signal.aborted) onEnd(failure);
+    ended = true;
+  };
+  (async () => {
+    const response = await fetch(url, { signal: abort.signal, cache: 'no-store' });
+    if (!response.ok) {
+      const details = { 401: 'unauthorized', 403: 'forbidden', 404: 'not-found' }[response.status] ?? 'http-status';
+      return end({ details, fatal: response.status >= 400 && response.status < 500, httpStatus: response.status });
+    }
+    const reader = response.body.getReader();
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) return end({ details: 'ended', fatal: false });
+      if (abort.signal.aborted) return;
+      onBytes(value);
+    }
+  })().catch(() => end({ details: 'connection', fatal: false }));
+  return {
+    close() {
+      ended = true;
+      abort.abort();
+    },
+  };
+}
