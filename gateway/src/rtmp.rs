@@ -4,16 +4,15 @@
 //! or playing (admitted by [`crate::egress::admission`], fed by [`crate::egress::rtmp`]).
 
 use std::collections::VecDeque;
-use std::io::IoSlice;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use bytes::{Buf, Bytes};
+use bytes::Bytes;
 use flashless_core::rtmp::session::{ServerEvent, ServerSession};
 use flashless_core::rtmp::swf::SwfIdentity;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
@@ -25,7 +24,7 @@ use crate::client::rtmp::random_bytes;
 use crate::client::transport::BoxedTransport;
 use crate::config::ConnLimits;
 use crate::egress::rtmp::{self as play, Player};
-use crate::egress::{Admission, Refusal};
+use crate::egress::{Admission, Refusal, vectored};
 use crate::hooks::{Event, Session};
 use crate::hub::denials::Reason;
 use crate::hub::{Hub, name};
@@ -39,8 +38,6 @@ const READ_BUFFER: usize = 16 * 1024;
 /// acknowledgements and the odd command, and thousands of players would otherwise hold
 /// 16 KiB each (more than the rest of a player's memory).
 const PLAYER_READ_BUFFER: usize = 1024;
-/// Buffers handed to one vectored write (Linux takes up to 1024).
-const MAX_SLICES: usize = 128;
 
 /// Who may connect, publish and play, and how much they may hold.
 pub struct Access {
@@ -425,35 +422,15 @@ impl Connection {
         let limit = self.access.write_timeout;
         let mut pending: VecDeque<Bytes> =
             std::iter::from_fn(|| self.session.poll_transmit()).collect();
-        while !pending.is_empty() {
-            let slices: Vec<IoSlice<'_>> = pending
-                .iter()
-                .take(MAX_SLICES)
-                .map(|b| IoSlice::new(b))
-                .collect();
-            let Ok(written) =
-                tokio::time::timeout(limit, self.socket.write_vectored(&slices)).await
-            else {
-                bail!("the peer read nothing for {limit:?}: write timed out");
-            };
-            drop(slices);
-            let mut n = match written.context("writing")? {
-                0 => bail!("writing: the connection is closed"),
-                n => n,
-            };
-            while let Some(front) = pending.front_mut()
-                && n > 0
-            {
-                if front.len() <= n {
-                    n -= front.len();
-                    pending.pop_front();
-                } else {
-                    front.advance(n);
-                    n = 0;
-                }
+        match vectored::write_all(&mut self.socket, &mut pending, Some(limit)).await {
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+                bail!("the peer read nothing for {limit:?}: write timed out")
             }
+            Err(e) if e.kind() == std::io::ErrorKind::WriteZero => {
+                bail!("writing: the connection is closed")
+            }
+            written => written.context("writing"),
         }
-        Ok(())
     }
 }
 

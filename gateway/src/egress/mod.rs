@@ -6,6 +6,7 @@ pub mod admission;
 pub mod hls;
 pub mod http_flv;
 pub mod rtmp;
+pub mod vectored;
 pub mod websocket;
 
 pub use admission::{Admission, Refusal};

@@ -8,22 +8,21 @@
 //! `docs/benchmarks.md`, "where the time goes").
 
 use std::collections::VecDeque;
-use std::io::IoSlice;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::Response;
 use base64::Engine;
-use bytes::{Buf, Bytes};
+use bytes::Bytes;
 use hyper::upgrade::OnUpgrade;
 use sha1::{Digest, Sha1};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
+use super::vectored;
+
 /// RFC 6455 §1.3: appended to the client's key before hashing.
 const ACCEPT_GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
-/// Buffers handed to one vectored write (Linux takes up to 1024).
-const MAX_SLICES: usize = 128;
 
 /// A request to upgrade to a WebSocket: an extractor that fails (and the request is
 /// plain HTTP) unless it is a version-13 GET upgrade with a key.
@@ -120,7 +119,7 @@ pub async fn write_binary<W: AsyncWrite + Unpin>(
         pending.push_back(part);
     }
     pending[0] = frame_header(OP_BINARY, len);
-    write_all(io, pending).await
+    vectored::write_all(io, &mut pending, None).await
 }
 
 /// Writes a control frame (pong, close) with `payload` (at most 125 bytes).
@@ -132,37 +131,6 @@ pub async fn write_control<W: AsyncWrite + Unpin>(
     let mut frame = frame_header(opcode, payload.len() as u64).to_vec();
     frame.extend_from_slice(payload);
     io.write_all(&frame).await
-}
-
-async fn write_all<W: AsyncWrite + Unpin>(
-    io: &mut W,
-    mut pending: VecDeque<Bytes>,
-) -> std::io::Result<()> {
-    pending.retain(|b| !b.is_empty());
-    while !pending.is_empty() {
-        let slices: Vec<IoSlice<'_>> = pending
-            .iter()
-            .take(MAX_SLICES)
-            .map(|b| IoSlice::new(b))
-            .collect();
-        let mut n = io.write_vectored(&slices).await?;
-        drop(slices);
-        if n == 0 {
-            return Err(std::io::ErrorKind::WriteZero.into());
-        }
-        while let Some(front) = pending.front_mut()
-            && n > 0
-        {
-            if front.len() <= n {
-                n -= front.len();
-                pending.pop_front();
-            } else {
-                front.advance(n);
-                n = 0;
-            }
-        }
-    }
-    Ok(())
 }
 
 pub const OP_BINARY: u8 = 0x2;
