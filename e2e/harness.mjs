@@ -42,15 +42,23 @@ export function requireTools(...tools) {
   if (missing.length) throw new Error(`missing: ${missing.join(', ')} (run \`cargo xtask test\` to install them)`);
 }
 
-export function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
+// Ports below the kernel's ephemeral range (32768–60999), where outgoing connections get
+// theirs: a gateway restarted on its port must find it free, not taken meanwhile by a
+// client's connection. A start per process, and each port handed out once.
+const PORTS = { start: 20_000, end: 32_000 };
+let nextPort = process.pid % (PORTS.end - PORTS.start);
+
+export async function freePort() {
+  for (let tries = 0; tries < PORTS.end - PORTS.start; tries++) {
+    const port = PORTS.start + (nextPort++ % (PORTS.end - PORTS.start));
+    const free = await new Promise((resolve) => {
+      const server = net.createServer();
+      server.once('error', () => resolve(false));
+      server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
     });
-  });
+    if (free) return port;
+  }
+  throw new Error('no free loopback port');
 }
 
 export async function waitForPort(port, what, ms = 10_000) {

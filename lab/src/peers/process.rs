@@ -5,6 +5,7 @@ use std::fs::{self, File};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -15,6 +16,8 @@ pub const CLIENT_CORE: usize = 1;
 /// Open files for a benchmark's server and load generator: one per viewer, and some to spare.
 pub const OPEN_FILES: u32 = 20_000;
 
+/// Where [`free_port`] looks: under Linux's default ephemeral range (32768–60999).
+const PORTS: std::ops::Range<u32> = 20_000..32_000;
 /// How long a peer may take to listen on its port.
 const LISTEN_LIMIT: Duration = Duration::from_secs(15);
 /// How much of a failing command's log an error quotes; the whole log stays on disk.
@@ -98,9 +101,22 @@ pub fn pinned(core: usize, program: &Path, args: &[String]) -> Command {
     cmd
 }
 
+/// A free loopback port, taken below the kernel's ephemeral range, where outgoing connections get their
+/// ports: a server restarted on its port (an edge in the cluster test) must find it
+/// free, not taken meanwhile by a viewer's or a balancer's health check's connection.
+/// Each port is handed out once per process, from a start that differs per process.
 pub fn free_port() -> Result<u16> {
-    let listener = TcpListener::bind("127.0.0.1:0").context("binding a free loopback port")?;
-    Ok(listener.local_addr()?.port())
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let span = PORTS.end - PORTS.start;
+    let seed = std::process::id().wrapping_mul(7919) % span;
+    for _ in 0..span {
+        let port = PORTS.start + (seed + NEXT.fetch_add(1, Ordering::Relaxed)) % span;
+        let port = u16::try_from(port).context("a port in range")?;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return Ok(port);
+        }
+    }
+    bail!("no free loopback port in {PORTS:?}")
 }
 
 /// Waits until something accepts connections on loopback `port`.
