@@ -18,3 +18,5 @@ pub mod proxy;
 pub mod rtmp;
 pub mod segment;
 pub mod stream;
+#[cfg(test)]
+mod test_tags;

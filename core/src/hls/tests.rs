@@ -196,34 +196,6 @@ fn served_once_a_segment_is_complete() {
     assert!(f.window.ready());
 }
 
-/// The ffmpeg capture in `testdata/` (2 s, 25 fps, a keyframe each second) looped
-/// `times` times, through the real segmenter.
-fn capture_looped(times: u32) -> Vec<crate::flv::Tag> {
-    use crate::flv::{FlvReader, Item, TagType};
-    let mut reader = FlvReader::new();
-    reader.feed(include_bytes!("../../../testdata/h264_aac.flv"));
-    let mut once = Vec::new();
-    while let Ok(Some(item)) = reader.poll_item() {
-        if let Item::Tag(t) = item {
-            once.push(t);
-        }
-    }
-    let mut tags = Vec::new();
-    for k in 0..times {
-        for t in &once {
-            let header = t.tag_type == TagType::Script || t.data.get(1) == Some(&0);
-            let end = t.tag_type == TagType::Video && t.data.get(1) == Some(&2);
-            if end || (k > 0 && header) {
-                continue;
-            }
-            let mut t = t.clone();
-            t.timestamp += k * 2000;
-            tags.push(t);
-        }
-    }
-    tags
-}
-
 #[test]
 fn the_segmenters_output_makes_playlists_that_pass_at_every_reload() {
     use crate::segment::{SegmentOptions, Segmenter};
@@ -238,7 +210,7 @@ fn the_segmenters_output_makes_playlists_that_pass_at_every_reload() {
         first_sequence: 1000,
     });
     let mut reloads = Reloads::default();
-    for tag in capture_looped(15) {
+    for tag in crate::test_tags::capture_looped(15) {
         segmenter.feed(&tag);
         let mut changed = false;
         while let Some(event) = segmenter.poll_event() {

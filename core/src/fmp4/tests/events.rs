@@ -74,7 +74,7 @@ fn muxed_init_holds_every_track_known_so_far() {
     });
     let tags = [
         avc_header(0, 20, 15),
-        aac_header(&[0x12, 0x10]),
+        aac_header(0, &[0x12, 0x10]),
         avc_frame(0, 0, true),
         aac_frame(0),
     ];
@@ -144,7 +144,7 @@ fn bad_tags_are_errors_naming_track_and_time() {
 #[test]
 fn interleaving_order_does_not_change_a_tracks_output() {
     let mut video = vec![avc_header(0, 20, 15)];
-    let mut audio = vec![aac_header(&[0x12, 0x10])];
+    let mut audio = vec![aac_header(0, &[0x12, 0x10])];
     for i in 0..20u32 {
         video.push(avc_frame(i * 40, 40, i % 10 == 0));
         audio.push(aac_frame(i * 1024 * 1000 / 44_100));
@@ -197,7 +197,7 @@ proptest! {
             ..RemuxerOptions::default()
         });
         // Seed valid headers so the coded-frame paths are reached too.
-        run(&mut r, &[avc_header(0, 20, 15), aac_header(&[0x12, 0x10])]);
+        run(&mut r, &[avc_header(0, 20, 15), aac_header(0, &[0x12, 0x10])]);
         for (ty, ts, mut body) in tags {
             // Bias bodies towards AVC/AAC headers.
             if ty == 9 && body.len() > 2 && body[0] & 1 == 0 { body[0] = 0x17 + (body[1] & 0x10); }

@@ -59,7 +59,7 @@ fn aac_ms(i: u32) -> u32 {
 #[test]
 fn aac_hole_is_filled_with_silent_frames() {
     // The demo's loop seam: three 44.1 kHz stereo frames (70 ms) missing.
-    let mut tags = vec![aac_header(&[0x12, 0x10])];
+    let mut tags = vec![aac_header(0, &[0x12, 0x10])];
     tags.extend((0..10).chain(13..20).map(|i| aac_frame(aac_ms(i))));
     let mut r = per_track();
     let s = samples(&all_events(&mut r, &tags), Track::Audio);
@@ -80,7 +80,7 @@ fn aac_hole_is_filled_with_silent_frames() {
 fn audio_within_half_a_frame_follows_on_and_an_overlap_is_dropped() {
     let mut r = per_track();
     let tags = [
-        aac_header(&[0x12, 0x10]),
+        aac_header(0, &[0x12, 0x10]),
         aac_frame(0),
         aac_frame(33), // 10 ms late: under half a frame (11.6 ms)
         aac_frame(40), // 6 ms early
@@ -99,7 +99,7 @@ fn audio_within_half_a_frame_follows_on_and_an_overlap_is_dropped() {
 #[test]
 fn a_hole_past_the_bound_restarts_audio_with_a_discontinuity() {
     // An audio-only stream: no video to fill ahead to.
-    let mut tags = vec![aac_header(&[0x12, 0x10])];
+    let mut tags = vec![aac_header(0, &[0x12, 0x10])];
     // Audio stops after 8 frames (185.7 ms) and resumes at frame 108 (2507.7 ms).
     tags.extend((0..8).chain(108..120).map(|i| aac_frame(aac_ms(i))));
     let mut r = per_track();
@@ -208,7 +208,7 @@ fn flac_hole_is_filled_exactly_with_silent_frames() {
 #[test]
 fn a_codec_without_silence_stretches_a_sample() {
     // AAC whose channels are in a program_config_element: no silence made.
-    let mut tags = vec![aac_header(&[0x12, 0x00])];
+    let mut tags = vec![aac_header(0, &[0x12, 0x00])];
     tags.extend([0, 1, 5].map(|i| aac_frame(aac_ms(i))));
     let at = (u64::from(aac_ms(5)) * 441 + 5) / 10;
     let hole = at as u32 - 2 * 1024;
@@ -268,10 +268,10 @@ fn video_hole_extends_the_previous_frame() {
 
 #[test]
 fn sample_rate_change_continues_the_timeline() {
-    let mut tags = vec![aac_header(&[0x12, 0x10])];
+    let mut tags = vec![aac_header(0, &[0x12, 0x10])];
     tags.extend((0..10).map(|i| aac_frame(aac_ms(i))));
     // 48 kHz stereo from the next frame on.
-    let mut header = aac_header(&[0x11, 0x90]);
+    let mut header = aac_header(0, &[0x11, 0x90]);
     header.timestamp = aac_ms(10);
     tags.push(header);
     tags.extend((0..10).map(|i| aac_frame(aac_ms(10) + i * 1024 * 1000 / 48_000)));
@@ -323,7 +323,7 @@ proptest! {
             },
             ..RemuxerOptions::default()
         });
-        let mut tags = vec![avc_header(0, 20, 15), aac_header(&[0x12, 0x10])];
+        let mut tags = vec![avc_header(0, 20, 15), aac_header(0, &[0x12, 0x10])];
         let mut clock = [start, start];
         for (i, (audio, step, cts)) in steps.iter().enumerate() {
             let c = &mut clock[usize::from(*audio)];
@@ -377,7 +377,7 @@ proptest! {
 #[test]
 fn a_32_bit_wrap_seen_first_by_audio_keeps_both_tracks_in_step() {
     let start = u32::MAX - 500;
-    let mut tags = vec![avc_header(0, 20, 15), aac_header(&[0x12, 0x10])];
+    let mut tags = vec![avc_header(0, 20, 15), aac_header(0, &[0x12, 0x10])];
     // Audio 10 ms ahead of video in the interleaving: it wraps first.
     for i in 0..25u32 {
         tags.push(aac_frame(start.wrapping_add(aac_ms(2 * i) + 10)));

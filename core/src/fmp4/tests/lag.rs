@@ -23,7 +23,7 @@ fn audio_end(events: &[RemuxEvent]) -> Option<f64> {
 /// Video every 40 ms for `video_ms`, and AAC frames (44.1 kHz) interleaved by
 /// timestamp, `skew_ms` behind the video, for the frames `audio` says.
 fn stream(video_ms: u32, skew_ms: u32, audio: impl Fn(u32) -> bool) -> Vec<Tag> {
-    let mut tags = vec![avc_header(0, 20, 15), aac_header(&[0x12, 0x10])];
+    let mut tags = vec![avc_header(0, 20, 15), aac_header(0, &[0x12, 0x10])];
     let frame = |i: u32| i * 1024 * 1000 / 44_100;
     let mut next = 0;
     for v in (0..video_ms).step_by(40) {
@@ -151,7 +151,7 @@ fn audio_behind_by_more_than_the_threshold_loses_once_then_the_margin_grows() {
 #[test]
 fn audio_without_silence_or_configuration_is_not_filled() {
     // AAC whose channels are in a program_config_element: no silence.
-    let mut tags = vec![avc_header(0, 20, 15), aac_header(&[0x12, 0x00])];
+    let mut tags = vec![avc_header(0, 20, 15), aac_header(0, &[0x12, 0x00])];
     tags.extend((0..100).map(|i| avc_frame(i * 40, 0, i == 0)));
     let events = all_events(&mut per_track(), &tags);
     assert_eq!(inits(&events).len(), 1);

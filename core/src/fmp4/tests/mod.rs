@@ -1,58 +1,12 @@
 //! Remuxer behaviour: timing here; configuration changes, layouts and robustness in `events`.
 
-use bytes::Bytes;
-
 use super::*;
-use crate::codec::bits::BitWriter;
 use crate::flv::{FlvReader, Item};
+use crate::test_tags::*;
 
 mod events;
 mod gaps;
 mod lag;
-
-fn tag(tag_type: TagType, timestamp: u32, data: Vec<u8>) -> Tag {
-    Tag {
-        tag_type,
-        timestamp,
-        data: Bytes::from(data),
-    }
-}
-
-/// A baseline SPS for a picture of `w`×`h` macroblocks (H.264 7.3.2.1.1).
-fn sps(w_mbs: u32, h_mbs: u32) -> Vec<u8> {
-    let mut b = BitWriter::default();
-    b.bits(8, 0x67).bits(8, 66).bits(8, 0).bits(8, 30);
-    b.ue(0).ue(0).ue(2).ue(1).bits(1, 0);
-    b.ue(w_mbs - 1).ue(h_mbs - 1);
-    b.bits(1, 1).bits(1, 1).bits(1, 0).bits(1, 0);
-    b.finish_rbsp()
-}
-
-fn avc_header(ts: u32, w_mbs: u32, h_mbs: u32) -> Tag {
-    let sps = sps(w_mbs, h_mbs);
-    let mut d = vec![0x17, 0, 0, 0, 0, 1, 66, 0, 30, 0xff, 0xe1];
-    d.extend_from_slice(&(sps.len() as u16).to_be_bytes());
-    d.extend_from_slice(&sps);
-    d.extend_from_slice(&[1, 0, 2, 0x68, 0xce]);
-    tag(TagType::Video, ts, d)
-}
-
-fn avc_frame(ts: u32, cts: i32, key: bool) -> Tag {
-    let c = cts.to_be_bytes();
-    let mut d = vec![if key { 0x17 } else { 0x27 }, 1, c[1], c[2], c[3]];
-    d.extend_from_slice(&[0, 0, 0, 2, if key { 0x65 } else { 0x41 }, 0x88]);
-    tag(TagType::Video, ts, d)
-}
-
-fn aac_header(asc: &[u8]) -> Tag {
-    let mut d = vec![0xaf, 0];
-    d.extend_from_slice(asc);
-    tag(TagType::Audio, 0, d)
-}
-
-fn aac_frame(ts: u32) -> Tag {
-    tag(TagType::Audio, ts, vec![0xaf, 1, 0x21, 0x10, 0x04])
-}
 
 fn run(r: &mut Remuxer, tags: &[Tag]) -> Vec<RemuxEvent> {
     let mut out = Vec::new();
@@ -331,7 +285,7 @@ fn timestamp_jumps_are_discontinuities_with_a_continuous_timeline() {
 #[test]
 fn late_audio_follows_silence_from_the_video_start_and_a_pause_is_filled() {
     let mut r = per_track();
-    let mut tags = vec![avc_header(0, 20, 15), aac_header(&[0x12, 0x10])];
+    let mut tags = vec![avc_header(0, 20, 15), aac_header(0, &[0x12, 0x10])];
     for i in 0..=250u32 {
         tags.push(avc_frame(i * 40, 0, i == 0));
         // Audio starts 4 s in, then pauses for 6 s.
@@ -366,7 +320,7 @@ fn late_audio_follows_silence_from_the_video_start_and_a_pause_is_filled() {
 fn audio_runs_on_in_whole_frames_and_a_hole_is_filled_with_silence() {
     let mut r = per_track();
     // 44.1 kHz: a frame is 23.22 ms; FLV rounds timestamps to 23 or 24.
-    let mut tags = vec![aac_header(&[0x12, 0x10])];
+    let mut tags = vec![aac_header(0, &[0x12, 0x10])];
     for i in 0..10u32 {
         tags.push(aac_frame(i * 1024 * 1000 / 44_100));
     }
@@ -384,7 +338,7 @@ fn audio_runs_on_in_whole_frames_and_a_hole_is_filled_with_silence() {
 #[test]
 fn aac_8k_mono_and_he_aac() {
     let mut r = per_track();
-    let events = run(&mut r, &[aac_header(&[0x15, 0x88]), aac_frame(0)]);
+    let events = run(&mut r, &[aac_header(0, &[0x15, 0x88]), aac_frame(0)]);
     let RemuxEvent::Init { info, mime, .. } = &events[0] else {
         panic!("{events:?}")
     };
@@ -398,7 +352,7 @@ fn aac_8k_mono_and_he_aac() {
     let events = run(
         &mut r,
         &[
-            aac_header(&[0x2b, 0x92, 0x08, 0x00]),
+            aac_header(0, &[0x2b, 0x92, 0x08, 0x00]),
             aac_frame(0),
             aac_frame(46),
         ],
