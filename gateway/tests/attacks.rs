@@ -11,36 +11,6 @@ use std::time::{Duration, Instant};
 
 use peers::*;
 
-fn config(dir: &TempDir, text: &str) -> String {
-    let path = dir.path("flashless.toml");
-    std::fs::write(&path, text).expect("writing the configuration");
-    path.to_string_lossy().into_owned()
-}
-
-/// A GET with `headers`, byte for byte: status, response headers (lowercased), body.
-fn raw_get(port: u16, path: &str, headers: &str) -> (u16, String, Vec<u8>) {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connecting");
-    s.set_read_timeout(Some(Duration::from_secs(30))).ok();
-    write!(
-        s,
-        "GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n{headers}\r\n"
-    )
-    .expect("sending");
-    let mut all = Vec::new();
-    s.read_to_end(&mut all).expect("reading");
-    let end = all
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .unwrap_or_else(|| panic!("no header block for {path}: {all:?}"));
-    let head = String::from_utf8_lossy(&all[..end]).to_lowercase();
-    let status = head
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    (status, head, all[end + 4..].to_vec())
-}
-
 /// `cam-20261130T041500Z-{n}.mp4`-style names, `n` of them, under `root/cam`.
 fn many_recordings(root: &std::path::Path, n: usize) {
     let dir = root.join("cam");

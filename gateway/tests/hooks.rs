@@ -4,62 +4,10 @@
 
 mod peers;
 
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::Json;
-use axum::extract::State;
-use axum::http::StatusCode;
-use axum::routing::post;
 use peers::*;
 use serde_json::Value;
-
-/// What the hook service received, in order.
-type Received = Arc<Mutex<Vec<Value>>>;
-
-/// An HTTP service on a loopback port, on a thread of its own, that records every
-/// POSTed JSON body; it answers the first request `503` (to be retried), then `200`.
-fn hook_service() -> (u16, Received) {
-    let received: Received = Arc::default();
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("binding the hook service");
-    let port = listener.local_addr().expect("its address").port();
-    listener.set_nonblocking(true).expect("nonblocking");
-    let state = (received.clone(), Arc::new(Mutex::new(0u32)));
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("a runtime");
-        runtime.block_on(async move {
-            let app = axum::Router::new()
-                .route(
-                    "/hooks",
-                    post(
-                        |State((received, calls)): State<(Received, Arc<Mutex<u32>>)>,
-                         Json(body): Json<Value>| async move {
-                            let mut calls = calls.lock().unwrap();
-                            *calls += 1;
-                            if *calls == 1 {
-                                return StatusCode::SERVICE_UNAVAILABLE;
-                            }
-                            received.lock().unwrap().push(body);
-                            StatusCode::OK
-                        },
-                    ),
-                )
-                .with_state(state);
-            let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
-            axum::serve(listener, app).await.expect("the hook service");
-        });
-    });
-    (port, received)
-}
-
-fn config(dir: &TempDir, text: &str) -> String {
-    let path = dir.path("flashless.toml");
-    std::fs::write(&path, text).expect("writing the configuration");
-    path.to_string_lossy().into_owned()
-}
 
 fn hooks_at(url: &str) -> String {
     format!(
@@ -92,7 +40,7 @@ fn metric(gateway: &Gateway, name: &str) -> u64 {
 
 #[test]
 fn publish_and_play_are_told_to_the_hooks_srs_style() {
-    let (port, received) = hook_service();
+    let (port, received) = hook_service(1);
     let dir = TempDir::new("hooks");
     let file = config(&dir, &hooks_at(&format!("http://127.0.0.1:{port}/hooks")));
     let gateway = Gateway::start(&["--no-demo", "--config", &file]);

@@ -19,12 +19,6 @@ fn until(limit: Duration, what: &str, mut check: impl FnMut() -> bool) {
 }
 
 /// A configuration file in a temporary directory.
-fn config(dir: &TempDir, text: &str) -> String {
-    let path = dir.path("flashless.toml");
-    std::fs::write(&path, text).expect("writing the configuration");
-    path.to_string_lossy().into_owned()
-}
-
 /// A `[[pull]]` pattern pulls any matching name from nginx-rtmp when asked, counts
 /// against the channel cap, and goes once deserted.
 #[test]

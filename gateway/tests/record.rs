@@ -6,56 +6,12 @@
 
 mod peers;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::Json;
-use axum::extract::State;
-use axum::routing::post;
 use peers::*;
 use serde_json::Value;
-
-type Received = Arc<Mutex<Vec<Value>>>;
-
-/// An HTTP service on a loopback port that records every POSTed JSON body.
-fn hook_service() -> (u16, Received) {
-    let received: Received = Arc::default();
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("binding the hook service");
-    let port = listener.local_addr().expect("its address").port();
-    listener.set_nonblocking(true).expect("nonblocking");
-    let state = received.clone();
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("a runtime");
-        runtime.block_on(async move {
-            let app = axum::Router::new()
-                .route(
-                    "/hooks",
-                    post(
-                        |State(received): State<Received>, Json(body): Json<Value>| async move {
-                            received.lock().unwrap().push(body);
-                        },
-                    ),
-                )
-                .with_state(state);
-            let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
-            axum::serve(listener, app).await.expect("the hook service");
-        });
-    });
-    (port, received)
-}
-
-fn config(dir: &TempDir, text: &str) -> String {
-    let path = dir.path("flashless.toml");
-    std::fs::write(&path, text).expect("writing the configuration");
-    path.to_string_lossy().into_owned()
-}
 
 /// `/api/recordings` (with `query`), as JSON.
 fn recordings(gateway: &Gateway, query: &str) -> Vec<Value> {
@@ -108,30 +64,6 @@ fn probe_times(file: &Path) -> (f64, f64) {
     (it.next().unwrap_or(-1.0), it.next().unwrap_or(-1.0))
 }
 
-/// A GET with `headers`, byte for byte: status, response headers (lowercased names), body.
-fn raw_get(port: u16, path: &str, headers: &str) -> (u16, String, Vec<u8>) {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connecting");
-    s.set_read_timeout(Some(Duration::from_secs(10))).ok();
-    write!(
-        s,
-        "GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n{headers}\r\n"
-    )
-    .expect("sending");
-    let mut all = Vec::new();
-    s.read_to_end(&mut all).expect("reading");
-    let end = all
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("a header block");
-    let head = String::from_utf8_lossy(&all[..end]).to_lowercase();
-    let status = head
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    (status, head, all[end + 4..].to_vec())
-}
-
 /// Files named `{stream}-{YYYYMMDD}T{HHMMSS}Z.mp4` in the channel's directory.
 fn well_named(path: &str, dir: &str, stream: &str) -> bool {
     let Some(file) = path.strip_prefix(&format!("{dir}/{stream}-")) else {
@@ -158,7 +90,7 @@ fn metric(gateway: &Gateway, line_start: &str) -> f64 {
 
 #[test]
 fn a_published_channel_is_recorded_in_segments_served_with_ranges() {
-    let (port, received) = hook_service();
+    let (port, received) = hook_service(0);
     let dir = TempDir::new("record");
     let root = dir.path("rec");
     // Outside the recordings: never served, whatever the path says.

@@ -4,7 +4,11 @@
 
 #![allow(dead_code)]
 
+pub mod http;
 pub mod upstream;
+
+#[allow(unused_imports)] // Not every test binary uses them.
+pub use http::*;
 
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -76,6 +80,13 @@ impl Nginx {
 /// ffmpeg publishing a generated H.264 + AAC stream in real time.
 pub fn ffmpeg_publish(url: &str, extra_output_args: &[&str]) -> Guard {
     Guard(or_fail(lab::publish_test_stream(url, extra_output_args)))
+}
+
+/// A configuration file `flashless.toml` in `dir` holding `text`: its path.
+pub fn config(dir: &TempDir, text: &str) -> String {
+    let path = dir.path("flashless.toml");
+    std::fs::write(&path, text).expect("writing the configuration");
+    path.to_string_lossy().into_owned()
 }
 
 /// A file of ffmpeg's test pattern (320×240, 25 fps, a keyframe every second) and, with
