@@ -8,52 +8,24 @@
 //
 //   node corpus.mjs '{"gateway":"http://127.0.0.1:8080","channel":"clean","seconds":20}'
 
-import { readFile } from 'node:fs/promises';
-import http from 'node:http';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-
 import { createRequire } from 'node:module';
 
-import { CHROMIUM_ARGS, freePort, sleep } from '../../e2e/harness.mjs';
+import { CHROMIUM_ARGS, sleep } from '../../e2e/harness.mjs';
 import { judge, record, recorder } from '../../e2e/playback.mjs';
+import { benchSite, pageUrl } from './site.mjs';
 
 const { chromium } = createRequire(new URL('../../e2e/package.json', import.meta.url))('playwright-core');
 
-const here = fileURLToPath(new URL('.', import.meta.url));
 const options = { seconds: 20, graceSeconds: 5, latencyS: 1.5, ...JSON.parse(process.argv[2] || '{}') };
 
-const FILES = {
-  '/mpegts.html': ['mpegts.html', 'text/html; charset=utf-8'],
-  '/flv.html': ['flv.html', 'text/html; charset=utf-8'],
-  '/flashless.html': ['flashless.html', 'text/html; charset=utf-8'],
-  '/node_modules/mpegts.js/dist/mpegts.js': ['node_modules/mpegts.js/dist/mpegts.js', 'text/javascript'],
-  '/node_modules/flv.js/dist/flv.js': ['node_modules/flv.js/dist/flv.js', 'text/javascript'],
-  '/pkg/flashless.js': ['../../pkg/flashless.js', 'text/javascript'],
-  '/pkg/flashless_wasm.js': ['../../pkg/flashless_wasm.js', 'text/javascript'],
-  '/pkg/flashless_wasm_bg.wasm': ['../../pkg/flashless_wasm_bg.wasm', 'application/wasm'],
-};
-
-const server = http.createServer(async (req, res) => {
-  const file = FILES[new URL(req.url, 'http://site').pathname];
-  if (!file) {
-    res.writeHead(404);
-    return res.end();
-  }
-  res.writeHead(200, { 'content-type': file[1], 'cache-control': 'no-store' });
-  res.end(await readFile(path.join(here, file[0])));
-});
-const port = await freePort();
-await new Promise((resolve) => server.listen(port, '127.0.0.1', resolve));
-const site = `http://127.0.0.1:${port}`;
-
-const ws = `${options.gateway.replace(/^http/, 'ws')}/live/${options.channel}.flv`;
-const query = `?${new URLSearchParams({ url: ws })}`;
+const site = await benchSite();
+const stream = `${options.gateway.replace(/^http/, 'ws')}/live/${options.channel}.flv`;
+const at = (player) => pageUrl(site, { ...options, player, stream });
 const pages = {
-  'flashless page': `${options.gateway}/watch/${options.channel}`,
-  'flashless package': `${site}/flashless.html${query}`,
-  'mpegts.js 1.8.2': `${site}/mpegts.html${query}`,
-  'flv.js 1.6.2': `${site}/flv.html${query}`,
+  'flashless page': at('flashless'),
+  'flashless package': at('package'),
+  'mpegts.js 1.8.2': at('mpegts'),
+  'flv.js 1.6.2': at('flv'),
 };
 
 const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', headless: true, args: CHROMIUM_ARGS });
@@ -76,6 +48,5 @@ try {
   }
 } finally {
   await browser.close();
-  server.closeAllConnections();
-  server.close();
+  await site.close();
 }

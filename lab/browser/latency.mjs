@@ -25,19 +25,14 @@
 //   {"kind":"end","unreadable":…,"presented":…,…}
 
 import { readFile, readdir } from 'node:fs/promises';
-import http from 'node:http';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-
 import { createRequire } from 'node:module';
 
 // playwright-core and the Chromium flags are the browser tests' (e2e's npm lock).
-import { CHROMIUM_ARGS, freePort, launchEngine, sleep } from '../../e2e/harness.mjs';
+import { CHROMIUM_ARGS, launchEngine, sleep } from '../../e2e/harness.mjs';
+import { PROBE as probe, benchSite, pageUrl as sitePageUrl } from './site.mjs';
 
 const { chromium } = createRequire(new URL('../../e2e/package.json', import.meta.url))('playwright-core');
 
-const here = fileURLToPath(new URL('.', import.meta.url));
-const probe = path.join(here, 'probe.js');
 const FIRST_FRAME_MS = 20_000;
 const DRAIN_MS = 2000;
 
@@ -55,62 +50,7 @@ const MARKER = `--flashless-bench=${process.pid}`;
 
 const emit = (line) => process.stdout.write(`${JSON.stringify(line)}\n`);
 
-/** The minimal pages and their players' files, on a loopback port of their own. */
-async function benchSite() {
-  const files = {
-    '/mpegts.html': ['mpegts.html', 'text/html; charset=utf-8'],
-    '/hlsjs.html': ['hlsjs.html', 'text/html; charset=utf-8'],
-    // hls.js as the browser tests pin it (e2e's npm lock).
-    '/hls.js/hls.min.js': ['../../e2e/node_modules/hls.js/dist/hls.min.js', 'text/javascript'],
-    '/node_modules/mpegts.js/dist/mpegts.js': ['node_modules/mpegts.js/dist/mpegts.js', 'text/javascript'],
-    '/flashless.html': ['flashless.html', 'text/html; charset=utf-8'],
-    '/webcodecs.html': ['webcodecs.html', 'text/html; charset=utf-8'],
-    // The npm package as `cargo xtask wasm` built it (the gateway embeds the same files).
-    '/pkg/flashless.js': ['../../pkg/flashless.js', 'text/javascript'],
-    '/pkg/flashless_wasm.js': ['../../pkg/flashless_wasm.js', 'text/javascript'],
-    '/pkg/webcodecs.js': ['../../pkg/webcodecs.js', 'text/javascript'],
-    '/pkg/flashless_wasm_bg.wasm': ['../../pkg/flashless_wasm_bg.wasm', 'application/wasm'],
-  };
-  const server = http.createServer(async (req, res) => {
-    const url = new URL(req.url, 'http://site');
-    if (url.pathname === '/probe.js') {
-      res.writeHead(200, { 'content-type': 'text/javascript', 'cache-control': 'no-store' });
-      return res.end(await readFile(probe));
-    }
-    const file = files[url.pathname];
-    if (!file) {
-      res.writeHead(404);
-      return res.end();
-    }
-    res.writeHead(200, { 'content-type': file[1], 'cache-control': 'no-store' });
-    let body = await readFile(path.join(here, file[0]));
-    // A driver that cannot add a script before the page's own (WebKitWebDriver):
-    // the site puts the probe first in the page instead.
-    if (url.searchParams.has('probe')) body = String(body).replace('<head>', '<head><script src="/probe.js"></script>');
-    res.end(body);
-  });
-  const port = await freePort();
-  await new Promise((resolve) => server.listen(port, '127.0.0.1', resolve));
-  return {
-    origin: `http://127.0.0.1:${port}`,
-    close: () => {
-      server.closeAllConnections();
-      return new Promise((resolve) => server.close(resolve));
-    },
-  };
-}
-
-function pageUrl(site) {
-  if (options.player === 'flashless') return `${options.gateway}/watch/${encodeURIComponent(options.channel)}`;
-  if (options.player === 'mpegts') return `${site.origin}/mpegts.html?${new URLSearchParams({ url: options.stream })}`;
-  if (options.player === 'package') return `${site.origin}/flashless.html?${new URLSearchParams({ url: options.stream })}`;
-  if (options.player === 'webcodecs') return `${site.origin}/webcodecs.html?${new URLSearchParams({ url: options.stream })}`;
-  if (options.player === 'hlsjs') {
-    const url = `${options.gateway}/live/${encodeURIComponent(options.channel)}/index.m3u8`;
-    return `${site.origin}/hlsjs.html?${new URLSearchParams({ url })}`;
-  }
-  throw new Error(`unknown player ${JSON.stringify(options.player)} (flashless, package, webcodecs, mpegts, hlsjs)`);
-}
+const pageUrl = (site) => sitePageUrl(site, options);
 
 /** A page in a fresh context on `url`, once its first frame is on screen. */
 async function open(browser, url) {
