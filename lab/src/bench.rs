@@ -1,4 +1,4 @@
-//! `lab bench [payload|fanout|rtmp-fanout|remux|latency|longrun|corpus|engines]` (run by `cargo xtask bench`,
+//! `lab bench [payload|fanout|rtmp-fanout|remux|latency|longrun|corpus|engines|hls|page-cpu]` (run by `cargo xtask bench`,
 //! which installs the peers and builds the wasm package and the release binaries
 //! first): flashless against its peers on the same machine in the same run, and their
 //! figures in `docs/benchmarks.md`.
@@ -9,6 +9,7 @@
 pub mod corpus;
 pub mod fanout;
 pub mod latency;
+pub mod page_cpu;
 pub mod payload;
 pub mod remux;
 
@@ -46,10 +47,12 @@ pub enum Bench {
     Engines,
     /// Low-Latency HLS in hls.js beside the gateway's WS-FLV page, source to screen.
     Hls,
+    /// The player pages' main-thread time per minute of 1080p playback, beside mpegts.js.
+    PageCpu,
 }
 
 impl Bench {
-    const ALL: [Bench; 9] = [
+    const ALL: [Bench; 10] = [
         Bench::Payload,
         Bench::Fanout,
         Bench::RtmpFanout,
@@ -59,6 +62,7 @@ impl Bench {
         Bench::Corpus,
         Bench::Engines,
         Bench::Hls,
+        Bench::PageCpu,
     ];
 
     pub fn name(self) -> &'static str {
@@ -72,6 +76,7 @@ impl Bench {
             Bench::Corpus => "corpus",
             Bench::Engines => "engines",
             Bench::Hls => "hls",
+            Bench::PageCpu => "page-cpu",
         }
     }
 
@@ -84,7 +89,9 @@ impl Bench {
             // Every player reads the flashless gateway.
             Bench::Corpus => Some(Server::Flashless),
             // Only the flashless page plays in the long run; only the package across engines.
-            Bench::Longrun | Bench::Engines | Bench::Hls => Some(Server::Flashless),
+            Bench::Longrun | Bench::Engines | Bench::Hls | Bench::PageCpu => {
+                Some(Server::Flashless)
+            }
         }
     }
 
@@ -128,7 +135,7 @@ impl Args {
                 name if !name.starts_with('-') => {
                     let Some(bench) = Bench::ALL.into_iter().find(|b| b.name() == name) else {
                         bail!(
-                            "unknown benchmark `{name}` (payload, fanout, rtmp-fanout, remux, latency, longrun, corpus, engines, hls)"
+                            "unknown benchmark `{name}` (payload, fanout, rtmp-fanout, remux, latency, longrun, corpus, engines, hls, page-cpu)"
                         );
                     };
                     parsed.benches.push(bench);
@@ -152,13 +159,17 @@ impl Args {
             }
         }
         if parsed.benches.is_empty() {
-            // The half-hour long run, the corpus, the other engines and HLS only when named.
+            // The half-hour long run, the corpus, the other engines, HLS and page CPU only when named.
             parsed.benches = Bench::ALL
                 .into_iter()
                 .filter(|&b| {
                     !matches!(
                         b,
-                        Bench::Longrun | Bench::Corpus | Bench::Engines | Bench::Hls
+                        Bench::Longrun
+                            | Bench::Corpus
+                            | Bench::Engines
+                            | Bench::Hls
+                            | Bench::PageCpu
                     )
                 })
                 .collect();
@@ -194,10 +205,18 @@ pub fn run(root: &Path, args: &Args) -> Result<()> {
     if args.benches.contains(&Bench::Corpus) {
         corpus::run(root, args)?;
     }
+    if args.benches.contains(&Bench::PageCpu) {
+        page_cpu::run(root, args)?;
+    }
     let (in_browser, load): (Vec<Bench>, Vec<Bench>) = args
         .benches
         .iter()
-        .filter(|&&b| !matches!(b, Bench::Payload | Bench::Remux | Bench::Corpus))
+        .filter(|&&b| {
+            !matches!(
+                b,
+                Bench::Payload | Bench::Remux | Bench::Corpus | Bench::PageCpu
+            )
+        })
         .partition(|b| b.in_browser());
     for &bench in &in_browser {
         latency::run(root, bench, args)?;

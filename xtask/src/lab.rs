@@ -11,10 +11,10 @@ use crate::step::Ctx;
 use crate::{deps, project_root, wasm};
 
 /// The benchmarks that play or measure the npm package (the wasm is built first); with
-/// no benchmark named, every one but the long run, the corpus, engines and hls runs,
-/// remux, latency and payload among them.
-const IN_BROWSER: [&str; 7] = [
-    "payload", "remux", "latency", "longrun", "corpus", "engines", "hls",
+/// no benchmark named, every one but the long run, the corpus, engines, hls and page-cpu
+/// runs, remux, latency and payload among them.
+const IN_BROWSER: [&str; 8] = [
+    "payload", "remux", "latency", "longrun", "corpus", "engines", "hls", "page-cpu",
 ];
 /// The options whose value is the next argument.
 const VALUED: [&str; 2] = ["--runs", "--minutes"];

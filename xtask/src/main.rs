@@ -42,19 +42,23 @@ commands:
         a pulled channel whose origin restarts every M minutes (default 3), viewers
         churning in rounds of V (default 300), for N minutes (default 60); the
         samples go into docs/reliability.md
-  bench [options] [payload|fanout|rtmp-fanout|remux|latency|longrun|corpus|engines|hls...]
+  bench [options] [payload|fanout|rtmp-fanout|remux|latency|longrun|corpus|engines|hls|page-cpu...]
         flashless against its peers, side by side (default: all but longrun,
-        corpus, engines and hls); rewrites the benchmark's section of docs/benchmarks.md.
+        corpus, engines, hls and page-cpu); rewrites the benchmark's section of
+        docs/benchmarks.md.
         remux: FLV → fMP4 in Chromium against mpegts.js and flv.js, and natively
         (criterion). corpus: the nasty streams of the browser tests played by
         flashless, mpegts.js and flv.js, into docs/reliability.md. engines: the
         package's latency in Chromium, Firefox, WebKitGTK. hls: LL-HLS in hls.js
-        beside the gateway's WS-FLV page
+        beside the gateway's WS-FLV page. page-cpu: the player pages' main-thread
+        time per minute of 1080p playback, beside mpegts.js
         --quick           fewer steps, one run, short playback (for development);
                           remux: one 30 s recording, 3 runs
-        --runs N          runs per server (default 3) or per remuxer (default 5)
+        --runs N          runs per server (default 3), per remuxer (default 5) or
+                          per page of page-cpu (default 3)
         --minutes N       playback per setup of latency, engines (default 5) and hls (2),
-                          longrun (default 30), per case of corpus (default 1/3)
+                          longrun (default 30), per case of corpus (default 1/3), per
+                          window of page-cpu (default 1)
         --skip-deps       do not install the peers when missing
         -v, --verbose     stream every command's output
   help  this text

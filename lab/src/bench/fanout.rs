@@ -177,7 +177,8 @@ fn run_once(
         | Bench::Longrun
         | Bench::Corpus
         | Bench::Engines
-        | Bench::Hls => {
+        | Bench::Hls
+        | Bench::PageCpu => {
             bail!("the {} benchmark runs no load generator", bench.name())
         }
         Bench::Fanout => &running.ws_url,

@@ -317,7 +317,7 @@ fn engine_version(package: &str) -> String {
 }
 
 /// `http://host:port` of a `ws://host:port/…` URL.
-fn http_origin(ws_url: &str) -> Result<String> {
+pub(super) fn http_origin(ws_url: &str) -> Result<String> {
     let rest = ws_url
         .strip_prefix("ws://")
         .with_context(|| format!("not a ws:// URL: {ws_url}"))?;
@@ -327,7 +327,7 @@ fn http_origin(ws_url: &str) -> Result<String> {
 
 /// Waits until the server sends media for the channel over HTTP-FLV: the FLV
 /// header, the sequence headers, and some kilobytes of frames.
-fn wait_live(http: &str, limit: Duration) -> Result<()> {
+pub(super) fn wait_live(http: &str, limit: Duration) -> Result<()> {
     let host = http.trim_start_matches("http://");
     let started = Instant::now();
     let mut last_error = String::new();

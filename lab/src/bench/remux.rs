@@ -295,7 +295,7 @@ pub fn run(root: &Path, args: &Args) -> Result<()> {
 }
 
 /// Makes the recording once; later runs reuse it.
-fn record(rec: &Recording, root: &Path, verbose: bool) -> Result<PathBuf> {
+pub fn record(rec: &Recording, root: &Path, verbose: bool) -> Result<PathBuf> {
     let path = rec.path(root);
     if path.exists() {
         return Ok(path);

@@ -52,6 +52,11 @@ pub fn publish_test_stream(url: &str, extra_output_args: &[&str]) -> Result<Guar
 /// ffmpeg publishing the clip in real time, looped, without re-encoding, on the
 /// benchmark's client core.
 pub fn publish_clip(clip: &Path, url: &str, log: &Path) -> Result<Guard> {
+    publish_clip_on(CLIENT_CORE, clip, url, log)
+}
+
+/// [`publish_clip`] pinned to `core`.
+pub fn publish_clip_on(core: usize, clip: &Path, url: &str, log: &Path) -> Result<Guard> {
     let args: Vec<String> = [
         "-hide_banner",
         "-loglevel",
@@ -72,7 +77,7 @@ pub fn publish_clip(clip: &Path, url: &str, log: &Path) -> Result<Guard> {
     .map(|s| (*s).to_owned())
     .collect();
     let log = fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
-    let mut cmd = pinned(CLIENT_CORE, Path::new("ffmpeg"), &args);
+    let mut cmd = pinned(core, Path::new("ffmpeg"), &args);
     cmd.stdout(log.try_clone()?).stderr(log);
     Guard::spawn(&mut cmd, "ffmpeg")
 }
