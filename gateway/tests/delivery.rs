@@ -405,6 +405,17 @@ fn a_bare_gateway_serves_the_demo_channel() {
         page.contains("flashless") && page.contains("/web/app.js"),
         "{page}"
     );
+    // A link to a listed channel says so in the page, which then starts its player
+    // without waiting for the list; one to an unknown channel does not.
+    let (status, page) = gw.get("/watch/demo");
+    assert_eq!(status, 200);
+    assert!(page.contains("<html lang=\"en\" data-listed>"), "{page}");
+    let (status, page) = gw.get("/embed/demo");
+    assert_eq!(status, 200);
+    assert!(page.contains("data-listed"), "{page}");
+    let (status, page) = gw.get("/watch/nothing-here");
+    assert_eq!(status, 200);
+    assert!(!page.contains("data-listed"), "{page}");
 }
 
 /// A viewer that stops reading is disconnected once its writes stall past `--write-timeout`.

@@ -1191,6 +1191,18 @@ fn the_admin_token_and_listener_guard_the_api_and_metrics() {
     let open = Gateway::start(&["--admin-token", "adm1n"]);
     assert_eq!(open.get("/api/channels").0, 200);
     assert_eq!(open.get("/metrics").0, 401);
+    // The page says a channel is listed (to start its player at once) only where
+    // the list itself is public.
+    open.wait_live("demo");
+    assert!(open.get("/watch/demo").1.contains("data-listed"));
+    let private = Gateway::start(&["--secret", SECRET, "--admin-token", "adm1n"]);
+    let right = [("Authorization", "Bearer adm1n")];
+    let (status, list) = get_with(private.http, "/api/channels", &right, wait);
+    assert_eq!(status, 200);
+    assert!(String::from_utf8_lossy(&list).contains("\"demo\""));
+    let (status, page) = private.get("/watch/demo");
+    assert_eq!(status, 200);
+    assert!(!page.contains("data-listed"), "{page}");
 
     let admin = free_port();
     let split = Gateway::start(&["--no-demo", "--admin-listen", &format!("127.0.0.1:{admin}")]);

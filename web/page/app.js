@@ -17,6 +17,9 @@ let unreachable = false; // the last read of the list failed
 let samples = []; // { t, latency, bitrate } for the chart
 let recording = null; // the path of the recording playing instead of the live stream
 let listings = 0; // reads of the channel list
+// The channel the gateway said is listed when it served this page (`<html data-listed>`
+// on /watch/<name>): its player starts at once, not after the first read of the list.
+const preListed = document.documentElement.hasAttribute('data-listed') ? routeName() : null;
 
 document.body.classList.toggle('embed', embed);
 for (const el of document.querySelectorAll('.host')) el.textContent = location.hostname;
@@ -156,9 +159,10 @@ function stopPlayer() {
 // error, but the browser also logs the refused request in the console.
 // One start at a time: players share the <video>, and destroying a stale one detaches it.
 async function startPlayer() {
-  if (!selected || current || starting || failed || !listed || recording) return;
+  if (!selected || current || starting || failed || recording) return;
   const name = selected;
-  if (!channels.some((c) => c.name === name)) return setState(`No channel “${name}” yet: waiting for it…`);
+  if (!listed && name !== preListed) return;
+  if (listed && !channels.some((c) => c.name === name)) return setState(`No channel “${name}” yet: waiting for it…`);
   const mine = ++generation;
   starting = true;
   let player;

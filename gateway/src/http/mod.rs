@@ -56,8 +56,8 @@ pub struct AppState {
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/", get(page::index))
-        .route("/watch/{channel}", get(page::index))
-        .route("/embed/{channel}", get(page::index))
+        .route("/watch/{channel}", get(page::watch))
+        .route("/embed/{channel}", get(page::watch))
         .route("/web/{file}", get(page::asset))
         .route("/pkg/{file}", get(assets::pkg))
         .route("/live/{file}", get(live::live))
