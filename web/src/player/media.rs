@@ -372,9 +372,9 @@ impl Media {
     }
 
     /// Starts the next queued operation on every SourceBuffer that is idle.
-    pub fn pump(&mut self, current: f64, out: &mut Outbox) {
+    pub fn pump(&mut self, video: &HtmlVideoElement, out: &mut Outbox) {
         for b in &mut self.buffers {
-            b.pump(current, out);
+            b.pump(video, out);
         }
     }
 
@@ -479,7 +479,9 @@ impl Buffer {
         first
     }
 
-    fn pump(&mut self, current: f64, out: &mut Outbox) {
+    /// `video` is read only when an append finds the buffer full: this runs after
+    /// every append, and `currentTime` is not free.
+    fn pump(&mut self, video: &HtmlVideoElement, out: &mut Outbox) {
         let Some(sb) = self.sb.clone() else { return };
         while !sb.updating() {
             let Some(op) = self.queue.pop_front() else {
@@ -504,8 +506,13 @@ impl Buffer {
                             self.quota_retries = 0;
                             return;
                         }
-                        Err(e) if is_quota(&e) && self.quota_retries < 3 && current > 1.0 => {
+                        Err(e)
+                            if is_quota(&e)
+                                && self.quota_retries < 3
+                                && video.current_time() > 1.0 =>
+                        {
                             // Full: free what lies behind the playhead, then try again.
+                            let current = video.current_time();
                             self.quota_retries += 1;
                             if fragment {
                                 self.queued_bytes += data.len();

@@ -17,7 +17,7 @@ use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::rc::{Rc, Weak};
 
-use flashless_core::fmp4::{FillAhead, RemuxEvent, RemuxerOptions};
+use flashless_core::fmp4::{FillAhead, Fragmenting, RemuxEvent, RemuxerOptions};
 use flashless_core::live_edge::{self, LiveEdge, Seek, Snapshot};
 use flashless_core::pipeline::{Output, Pipeline};
 use js_sys::{Function, Object};
@@ -184,6 +184,7 @@ impl Player {
 fn remuxer_options(target: f64) -> RemuxerOptions {
     RemuxerOptions {
         fill_ahead: FillAhead::for_latency((target * 1000.0) as u32),
+        fragment: Fragmenting::OnCut,
         ..RemuxerOptions::default()
     }
 }
@@ -677,11 +678,10 @@ impl Core {
 
     fn pump(&mut self) {
         let newest_ms = self.newest_ms();
-        let current = self.video.current_time();
         let Some(m) = &mut self.media else { return };
         m.attach_when_ready(newest_ms, &self.me, &mut self.outbox);
         if m.attached() {
-            m.pump(current, &mut self.outbox);
+            m.pump(&self.video, &mut self.outbox);
         }
     }
 

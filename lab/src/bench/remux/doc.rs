@@ -106,8 +106,8 @@ impl Row {
 
 fn label(remuxer: &str) -> &str {
     match remuxer {
-        "flashless" => "flashless (wasm), a fragment per chunk",
-        "flashless-frames" => "flashless (wasm), a fragment per frame (default)",
+        "flashless" => "flashless (wasm), a fragment per chunk (what its player does)",
+        "flashless-frames" => "flashless (wasm), a fragment per frame (the `Remuxer`'s default)",
         other => other,
     }
 }
@@ -145,7 +145,7 @@ pub fn section(
     let _ = writeln!(
         s,
         "Target: ≥ {GOAL_RATIO:.0}× {GOAL_PEER}'s throughput. Measured with a fragment per track for each \
-         chunk, as the peers make their media segments: {}. With flashless's default of a fragment per \
+         chunk, as the peers make their media segments and as its player does: {}. With the `Remuxer`'s default of a fragment per \
          frame: {}.\n",
         measured(REMUXERS[0]),
         measured(REMUXERS[1]),
@@ -235,8 +235,8 @@ pub fn section(
          one remuxer, synchronously, and ends it (flush); the time is `performance.now()` around that, \
          garbage collected before each run. flashless: the npm package's `Remuxer` (built by `cargo xtask \
          wasm`), per-track output, once with `fragmentPerPush` (a fragment per track for each chunk, as \
-         the peers make a media segment per track for each chunk they parse) and once with its default \
-         of a fragment per frame (what its player does). mpegts.js and flv.js: their own \
+         the peers make a media segment per track for each chunk they parse, and as its player does for \
+         each network read) and once with its default of a fragment per frame. mpegts.js and flv.js: their own \
          `FLVDemuxer` and `MP4Remuxer` from the sources in their npm packages (bundled by esbuild, not \
          transpiled), wired as their TransmuxingController wires them, with `isLive: true` and the \
          stash buffer off: each chunk goes to the demuxer at once and the bytes it did not consume go \
