@@ -19,7 +19,7 @@ export { CHROMIUM_ARGS, ENGINES, EXPECTED_FAILURES, expectIn, launchEngine } fro
 
 export const root = fileURLToPath(new URL('..', import.meta.url));
 const pageDir = fileURLToPath(new URL('./page/', import.meta.url));
-const gatewayBin = process.env.FLASHLESS_BIN || path.join(root, 'target/debug/flashless');
+export const gatewayBin = process.env.FLASHLESS_BIN || path.join(root, 'target/debug/flashless');
 
 const children = new Set();
 process.on('exit', () => {

@@ -6,6 +6,7 @@
 // Needs `cargo xtask wasm` and a gateway built after it (`cargo xtask test` does both).
 
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
@@ -13,6 +14,7 @@ import { test } from 'node:test';
 import {
   ENGINES,
   expectIn,
+  gatewayBin,
   launchBrowser,
   launchEngine,
   publish,
@@ -427,6 +429,25 @@ test('the viewer page', { timeout: 240_000 }, async (t) => {
     assert.deepEqual(phone.outside, [], 'controls cut off on a phone');
     await mkdir(ARTIFACTS, { recursive: true });
     await page.screenshot({ path: path.join(ARTIFACTS, 'page-phone.png'), fullPage: true });
+    assertNoErrors(page);
+  });
+
+  await t.test('where play tokens are required, a link with its token plays, and the page passes the token on', async (t) => {
+    const secret = 'page test secret';
+    const gateway = await startGateway(t, { extra: ['--secret', secret] });
+    const sign = (...args) =>
+      execFileSync(gatewayBin, ['sign', ...args], { env: { ...process.env, FLASHLESS_SECRET: secret }, encoding: 'utf8' })
+        .split('\n')
+        .find((l) => l.startsWith('rtmp:'))
+        .split('token=')[1];
+    publish(t, gateway, `signed?token=${sign('--publish', 'signed')}`);
+    const token = sign('signed');
+    const page = await open(browser, `${gateway.origin}/watch/signed?token=${encodeURIComponent(token)}`);
+    t.after(() => page.close());
+    await playing(page, 'the signed link did not play', { ms: 25_000 });
+    await assertMovingPicture(page);
+    const ws = await page.evaluate(() => document.getElementById('url-ws').textContent);
+    assert.ok(ws.endsWith(`/live/signed.flv?token=${encodeURIComponent(token)}`), ws);
     assertNoErrors(page);
   });
 

@@ -17,6 +17,10 @@ let unreachable = false; // the last read of the list failed
 let samples = []; // { t, latency, bitrate } for the chart
 let recording = null; // the path of the recording playing instead of the live stream
 let listings = 0; // reads of the channel list
+// A play token the link carries (`/watch/<name>?token=…`, as `flashless sign` makes
+// them): where the gateway requires one, the stream and the recordings need it too.
+const token = new URLSearchParams(location.search).get('token');
+const withToken = (url) => (token ? `${url}${url.includes('?') ? '&' : '?'}token=${encodeURIComponent(token)}` : url);
 // The channel the gateway said is listed when it served this page (`<html data-listed>`
 // on /watch/<name>): its player starts at once, not after the first read of the list.
 const preListed = document.documentElement.hasAttribute('data-listed') ? routeName() : null;
@@ -203,7 +207,7 @@ async function startPlayer() {
 
 function streamUrl(name) {
   const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
-  return `${scheme}://${location.host}/live/${encodeURIComponent(name)}.flv`;
+  return withToken(`${scheme}://${location.host}/live/${encodeURIComponent(name)}.flv`);
 }
 
 async function startPlayback(mine) {
@@ -236,7 +240,7 @@ function showUrls(name) {
   $('url-http').textContent = httpUrl;
   $('url-rtmp').textContent = '';
   showRtmpUrl(c);
-  $('url-embed').textContent = `<iframe src="${location.origin}/embed/${encodeURIComponent(name)}" allow="autoplay; fullscreen; picture-in-picture"></iframe>`;
+  $('url-embed').textContent = `<iframe src="${withToken(`${location.origin}/embed/${encodeURIComponent(name)}`)}" allow="autoplay; fullscreen; picture-in-picture"></iframe>`;
   $('snippet').textContent = [
     'npm install flashless',
     '',
@@ -259,7 +263,7 @@ async function refreshRecordings() {
   let list = [];
   if (name && !embed) {
     try {
-      const response = await fetch(`/api/recordings?channel=${encodeURIComponent(name)}`, { cache: 'no-store' });
+      const response = await fetch(withToken(`/api/recordings?channel=${encodeURIComponent(name)}`), { cache: 'no-store' });
       if (response.ok) list = await response.json();
     } catch {
       // No list: the box stays as it was.
@@ -289,7 +293,7 @@ function playRecording(path) {
   document.body.classList.add('replay');
   $('back-live').hidden = false;
   video.controls = true;
-  video.src = `/recordings/${path.split('/').map(encodeURIComponent).join('/')}`;
+  video.src = withToken(`/recordings/${path.split('/').map(encodeURIComponent).join('/')}`);
   setState('');
   for (const b of $('recording-list').querySelectorAll('button')) b.setAttribute('aria-current', String(b.dataset.path === path));
   startPlayback(generation);
