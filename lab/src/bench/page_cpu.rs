@@ -105,40 +105,43 @@ pub fn run(root: &Path, args: &Args) -> Result<()> {
     let dir = root.join("target/bench").join(SECTION);
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let clip = remux::record(&CLIP, root, args.verbose)?;
-    let windows = step(&format!("{SECTION} ({runs} × {seconds} s per page)"), || {
-        let running = peers::start(Server::Flashless, root, &dir)?;
-        let http = http_origin(&running.ws_url)?;
-        // On the server's core: the browser has the other one to itself.
-        let _publisher = peers::publish_clip_on(
-            SERVER_CORE,
-            &clip,
-            &running.publish_url,
-            &dir.join("ffmpeg.log"),
-        )?;
-        wait_live(&http, Duration::from_secs(20))?;
-        let config = serde_json::json!({
-            "players": PLAYERS.map(|p| p.0),
-            "gateway": http,
-            "stream": running.ws_url,
-            "seconds": seconds,
-            "runs": runs,
-            "warmupSeconds": WARMUP_S,
-        });
-        let out_path = dir.join("browser.jsonl");
-        let script = root.join(NPM_DIR).join("pagecpu.mjs");
-        let mut cmd = peers::pinned(
-            CLIENT_CORE,
-            Path::new("node"),
-            &[script.display().to_string(), config.to_string()],
-        );
-        cmd.stdout(std::fs::File::create(&out_path)?)
-            .stderr(std::fs::File::create(dir.join("browser.log"))?);
-        let limit = Duration::from_secs((seconds as u64 + 60) * (runs * PLAYERS.len()) as u64);
-        let waited = Guard::spawn(&mut cmd, "the browser side (node pagecpu.mjs)")?.wait(limit);
-        let log = std::fs::read_to_string(dir.join("browser.log")).unwrap_or_default();
-        waited.with_context(|| format!("the browser side: {log}"))?;
-        parse(&std::fs::read_to_string(&out_path)?)
-    })?;
+    let windows = step(
+        &format!("{SECTION} ({runs} × {seconds} s per page)"),
+        || {
+            let running = peers::start(Server::Flashless, root, &dir)?;
+            let http = http_origin(&running.ws_url)?;
+            // On the server's core: the browser has the other one to itself.
+            let _publisher = peers::publish_clip_on(
+                SERVER_CORE,
+                &clip,
+                &running.publish_url,
+                &dir.join("ffmpeg.log"),
+            )?;
+            wait_live(&http, Duration::from_secs(20))?;
+            let config = serde_json::json!({
+                "players": PLAYERS.map(|p| p.0),
+                "gateway": http,
+                "stream": running.ws_url,
+                "seconds": seconds,
+                "runs": runs,
+                "warmupSeconds": WARMUP_S,
+            });
+            let out_path = dir.join("browser.jsonl");
+            let script = root.join(NPM_DIR).join("pagecpu.mjs");
+            let mut cmd = peers::pinned(
+                CLIENT_CORE,
+                Path::new("node"),
+                &[script.display().to_string(), config.to_string()],
+            );
+            cmd.stdout(std::fs::File::create(&out_path)?)
+                .stderr(std::fs::File::create(dir.join("browser.log"))?);
+            let limit = Duration::from_secs((seconds as u64 + 60) * (runs * PLAYERS.len()) as u64);
+            let waited = Guard::spawn(&mut cmd, "the browser side (node pagecpu.mjs)")?.wait(limit);
+            let log = std::fs::read_to_string(dir.join("browser.log")).unwrap_or_default();
+            waited.with_context(|| format!("the browser side: {log}"))?;
+            parse(&std::fs::read_to_string(&out_path)?)
+        },
+    )?;
     if let Some(why) = windows.iter().find_map(Window::invalid) {
         bail!("a page did not play through its window, so its CPU says nothing: {why}");
     }
@@ -184,17 +187,19 @@ fn section(windows: &[Window], runs: usize, seconds: f64, machine: &Machine) -> 
         for (player, _) in PLAYERS {
             cells.push(median(player, f).map_or("–".into(), |v| format!("{v:.2} s")));
         }
-        cells.push(
-            match (median("package", f), median("mpegts", f)) {
-                (Some(a), Some(b)) if b > 0.0 => format!("{:.2}×", a / b),
-                _ => "–".into(),
-            },
-        );
+        cells.push(match (median("package", f), median("mpegts", f)) {
+            (Some(a), Some(b)) if b > 0.0 => format!("{:.2}×", a / b),
+            _ => "–".into(),
+        });
         row(&mut s, &cells);
     }
     let each: [Row<String>; 3] = [
-        ("script, each run", |w| format!("{:.2} s", w.script_per_min())),
-        ("all tasks, each run", |w| format!("{:.2} s", w.task_per_min())),
+        ("script, each run", |w| {
+            format!("{:.2} s", w.script_per_min())
+        }),
+        ("all tasks, each run", |w| {
+            format!("{:.2} s", w.task_per_min())
+        }),
         ("frames presented / dropped, each run", |w| {
             format!("{} / {}", w.frames, w.dropped)
         }),
@@ -250,7 +255,10 @@ mod tests {
         let windows = parse(&text).unwrap();
         assert_eq!(windows.len(), 1);
         let w = &windows[0];
-        assert_eq!((w.player.as_str(), w.frames, w.dropped), ("package", 1790, 2));
+        assert_eq!(
+            (w.player.as_str(), w.frames, w.dropped),
+            ("package", 1790, 2)
+        );
         assert!((w.script_per_min() - 0.5).abs() < 1e-9);
         assert_eq!(w.invalid(), None);
     }

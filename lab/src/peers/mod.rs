@@ -15,7 +15,8 @@ mod server;
 mod tls;
 
 pub use ffmpeg::{
-    CLIP_ARGS, Probe, clip, ffprobe, ffprobe_streams, publish_clip, publish_clip_on, publish_test_stream,
+    CLIP_ARGS, Probe, clip, ffprobe, ffprobe_streams, publish_clip, publish_clip_on,
+    publish_test_stream,
 };
 pub use gateway::{Gateway, http_get};
 pub use haproxy::{Edge, Haproxy};
