@@ -151,6 +151,9 @@ pub struct ServeArgs {
     /// Tags a viewer may fall behind by before skipping to the next keyframe [default: 512].
     #[arg(long, env = "FLASHLESS_VIEWER_QUEUE")]
     pub viewer_queue: Option<usize>,
+    /// Milliseconds of media gathered before viewers get it, in one write each [default: 0, off].
+    #[arg(long, env = "FLASHLESS_COALESCE_MS")]
+    pub coalesce_ms: Option<u64>,
     /// Seconds a viewer may stop reading before it is disconnected [default: 30].
     #[arg(long, env = "FLASHLESS_WRITE_TIMEOUT")]
     pub write_timeout: Option<f64>,
@@ -369,6 +372,7 @@ struct LimitsSection {
     gop_cache_bytes: Option<usize>,
     gop_cache_seconds: Option<f64>,
     viewer_queue: Option<usize>,
+    coalesce_ms: Option<u64>,
     write_timeout: Option<f64>,
     connections_per_ip: Option<usize>,
     max_connections: Option<usize>,
@@ -644,6 +648,10 @@ impl Settings {
                     .viewer_queue
                     .or(file.limits.viewer_queue)
                     .unwrap_or(defaults.viewer_queue),
+                coalesce: args
+                    .coalesce_ms
+                    .or(file.limits.coalesce_ms)
+                    .map_or(defaults.coalesce, Duration::from_millis),
                 max_channels: args
                     .max_channels
                     .or(file.limits.max_channels)

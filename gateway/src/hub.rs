@@ -36,6 +36,11 @@ pub struct Limits {
     pub max_channels: usize,
     /// A published channel is removed this long after its publisher and its last viewer left.
     pub abandoned_after: Duration,
+    /// Tags held back and handed to viewers together once they span this much media
+    /// time (zero: each at once). Every viewer then wakes and writes once per group
+    /// instead of once per frame, which saves the kernel's per-write work, at the cost
+    /// of up to this much added latency. Headers and metadata go at once.
+    pub coalesce: Duration,
 }
 
 impl Limits {
@@ -55,6 +60,7 @@ impl Default for Limits {
             viewer_queue: 512,
             max_channels: 1_000,
             abandoned_after: Duration::from_secs(30),
+            coalesce: Duration::ZERO,
         }
     }
 }
@@ -311,6 +317,8 @@ pub struct Channel {
     feed: broadcast::Sender<Feed>,
     viewers: watch::Sender<usize>,
     created: Instant,
+    /// [`Limits::coalesce`] in milliseconds of media time.
+    coalesce_ms: u32,
     pub counters: Counters,
 }
 
@@ -345,6 +353,9 @@ struct State {
     live_since: Option<Instant>,
     /// When the channel last lost its session or its last viewer (or was created).
     deserted_since: Instant,
+    /// Tags on the timeline (and in the GOP cache) not yet sent to viewers: a group
+    /// being gathered ([`Limits::coalesce`]).
+    held: Vec<Arc<MediaTag>>,
 }
 
 impl Channel {
@@ -362,10 +373,12 @@ impl Channel {
                 had_media: false,
                 live_since: None,
                 deserted_since: Instant::now(),
+                held: Vec::new(),
             }),
             feed: broadcast::channel(limits.viewer_queue.max(16)).0,
             viewers: watch::channel(0).0,
             created: Instant::now(),
+            coalesce_ms: u32::try_from(limits.coalesce.as_millis()).unwrap_or(u32::MAX),
             counters: Counters::default(),
         }
     }
@@ -408,6 +421,7 @@ impl Channel {
         if s.upstream == UpstreamState::Live {
             s.upstream = UpstreamState::Idle;
         }
+        self.release(&mut s.held);
         let _ = self.feed.send(Feed::Unpublished);
     }
 
@@ -448,7 +462,26 @@ impl Channel {
             }
         }
         // Sent under the lock, so a subscriber sees each tag exactly once: in its start or live.
-        let _ = self.feed.send(Feed::Tag(media));
+        if self.coalesce_ms == 0 {
+            let _ = self.feed.send(Feed::Tag(media));
+            return;
+        }
+        let coded = media.role.is_coded();
+        let spans = |first: &Arc<MediaTag>| {
+            media.tag.timestamp.saturating_sub(first.tag.timestamp) >= self.coalesce_ms
+        };
+        let full = !coded || s.held.first().is_some_and(spans);
+        s.held.push(media);
+        if full {
+            self.release(&mut s.held);
+        }
+    }
+
+    /// Sends the held group to viewers, in order.
+    fn release(&self, held: &mut Vec<Arc<MediaTag>>) {
+        for media in held.drain(..) {
+            let _ = self.feed.send(Feed::Tag(media));
+        }
     }
 
     /// A new viewer: what to send first (metadata, headers, the GOP) and the live feed after it.
@@ -464,7 +497,10 @@ impl Channel {
     }
 
     fn subscribe_as(self: &Arc<Self>, counted: bool) -> (Vec<Arc<MediaTag>>, Viewer) {
-        let s = lock(&self.state);
+        let mut s = lock(&self.state);
+        // The held group is in the GOP, so in this viewer's start: sent to the others
+        // now, before it subscribes, it does not reach it twice.
+        self.release(&mut s.held);
         // With no GOP cached (none yet, or dropped for size), live media starts at the next keyframe.
         let start = s.stream.start();
         let rx = self.feed.subscribe();
@@ -585,6 +621,12 @@ impl Viewer {
             {
                 self.channel.counters.dropped.fetch_add(1, Relaxed);
                 continue;
+            }
+            if self.channel.coalesce_ms > 0 {
+                // A group is sent under the channel's lock: once it is free, the whole
+                // group is queued, for the caller to take in one write (on another
+                // worker thread this viewer may wake while the group is still going out).
+                drop(lock(&self.channel.state));
             }
             return Some(item);
         }

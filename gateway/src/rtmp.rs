@@ -32,12 +32,13 @@ use crate::ingest::publish::{Publishers, Publishing};
 use crate::rtmpt;
 use crate::shutdown::Shutdown;
 
-/// Per connection: a publisher's few Mbps need no bigger reads.
-const READ_BUFFER: usize = 16 * 1024;
-/// What a connection that only plays keeps instead, for its life: a player sends only
-/// acknowledgements and the odd command, and thousands of players would otherwise hold
-/// 16 KiB each (more than the rest of a player's memory).
-const PLAYER_READ_BUFFER: usize = 1024;
+/// A publisher's reads: its few Mbps need no bigger ones.
+const PUBLISHER_READ_BUFFER: usize = 16 * 1024;
+/// Every other connection's, from its start: the handshake, commands, and a player's
+/// acknowledgements come in small reads, and thousands of players would otherwise hold
+/// (or first allocate, then leave holes in the heap of) 16 KiB each, more than the
+/// rest of a player's memory.
+const READ_BUFFER: usize = 1024;
 
 /// Who may connect, publish and play, and how much they may hold.
 pub struct Access {
@@ -90,7 +91,7 @@ pub async fn serve(listener: TcpListener, hub: Arc<Hub>, access: Access, mut shu
                 continue;
             }
         };
-        let conn = Connection {
+        let mut conn = Connection {
             // The TCP socket or an RTMPT tunnel's pipe, once `run` knows which.
             socket: Box::new(tokio::io::empty()),
             peer: peer.ip(),
@@ -158,7 +159,9 @@ struct Connection {
 }
 
 impl Connection {
-    async fn run(mut self, mut socket: TcpStream, shutdown: Shutdown) -> Result<()> {
+    /// By `&mut self`: the task owns the connection, and a future that took it by value
+    /// would hold it twice (the caller's moved-from copy keeps its room in the task).
+    async fn run(&mut self, mut socket: TcpStream, shutdown: Shutdown) -> Result<()> {
         socket.set_nodelay(true).ok();
         self.behind_proxy(&mut socket).await?;
         // RTMPT (HTTP tunnelling) on the RTMP port, as Flash Media Server serves it.
@@ -231,8 +234,8 @@ impl Connection {
                         self.flush().await.ok();
                         return Err(e);
                     }
-                    if self.playing.is_some() && self.publishing.is_none() && buf.len() > PLAYER_READ_BUFFER {
-                        buf = vec![0u8; PLAYER_READ_BUFFER];
+                    if self.publishing.is_some() && buf.len() < PUBLISHER_READ_BUFFER {
+                        buf = vec![0u8; PUBLISHER_READ_BUFFER];
                     }
                 }
                 item = feed => match (item, self.playing.as_mut()) {
@@ -292,9 +295,10 @@ impl Connection {
                         );
                         continue;
                     }
-                    let channel = self
-                        .authorise_publish(stream_id, &channel_name, query)
-                        .await?;
+                    // Boxed, as plays are: the connection's task would otherwise hold
+                    // room for the webhook's request for its whole life.
+                    let channel =
+                        Box::pin(self.authorise_publish(stream_id, &channel_name, query)).await?;
                     self.publishers.start(
                         &mut self.session,
                         &self.hub,
@@ -311,7 +315,12 @@ impl Connection {
                         publishing.publish(tag);
                     }
                 }
-                ServerEvent::Play { stream_id, name } => self.play(stream_id, &name).await?,
+                // Boxed: the admission's future (token, webhook, an origin started on
+                // demand) is several kilobytes, which every connection's task would
+                // otherwise reserve for its whole life, in every player's memory.
+                ServerEvent::Play { stream_id, name } => {
+                    Box::pin(self.play(stream_id, &name)).await?
+                }
                 ServerEvent::StreamClosed { stream_id } => {
                     if self
                         .publishing

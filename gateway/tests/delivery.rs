@@ -559,3 +559,70 @@ async fn ws_flv_answers_pings_and_a_close() {
     .await;
     assert!(ended.is_ok(), "the gateway did not end the connection");
 }
+
+/// WS-FLV messages after the start burst: for each, the media time its coded tags span
+/// (last minus first timestamp) and every coded video timestamp, for `media_ms` of media.
+async fn ws_flv_messages(url: &str, media_ms: u32) -> (Vec<u32>, Vec<u32>) {
+    let (mut ws, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .expect("WebSocket upgrade");
+    let mut reader = FlvReader::new();
+    let (mut spans, mut video) = (Vec::new(), Vec::new());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    // The header, then the start burst: their timing is not the live feed's.
+    let mut skip = 2;
+    while video.last().zip(video.first()).map_or(0, |(l, f)| l - f) < media_ms {
+        let msg = tokio::time::timeout_at(deadline.into(), ws.next())
+            .await
+            .expect("media within 20 s")
+            .expect("the connection open")
+            .expect("a message");
+        let Message::Binary(data) = msg else { continue };
+        reader.feed(&data);
+        let mut coded = Vec::new();
+        while let Some(item) = reader.poll_item().expect("whole FLV tags") {
+            if let Item::Tag(tag) = item
+                && tag.data.len() > 2
+                && tag.data[1] == 1
+            {
+                if tag.tag_type == TagType::Video {
+                    video.push(tag.timestamp);
+                }
+                coded.push(tag.timestamp);
+            }
+        }
+        if skip > 0 {
+            skip -= 1;
+            video.clear();
+            continue;
+        }
+        if let (Some(min), Some(max)) = (coded.iter().min(), coded.iter().max()) {
+            spans.push(max - min);
+        }
+    }
+    (spans, video)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn coalescing_sends_a_viewer_each_group_in_one_message_and_every_frame() {
+    let gw = Gateway::start(&["--no-demo", "--coalesce-ms", "200"]);
+    let _ffmpeg = publish(&gw, "cam");
+    let url = format!("ws://127.0.0.1:{}/live/cam.flv", gw.http);
+    let (spans, video) = ws_flv_messages(&url, 4000).await;
+    // 4 s of media in groups of 200 ms is about 20 messages; one per frame would be 100.
+    assert!(
+        (15..=30).contains(&spans.len()),
+        "{} messages for 4 s of media: {spans:?}",
+        spans.len()
+    );
+    let grouped = spans.iter().filter(|&&span| span >= 150).count();
+    assert!(
+        grouped * 10 >= spans.len() * 8,
+        "most messages should span the 200 ms gathered: {spans:?}"
+    );
+    // Nothing held back for good or dropped: the frames come 40 ms apart, each once.
+    assert!(
+        video.windows(2).all(|w| w[1] > w[0] && w[1] - w[0] <= 80),
+        "video frames missing or repeated: {video:?}"
+    );
+}

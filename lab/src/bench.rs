@@ -1,4 +1,4 @@
-//! `lab bench [payload|fanout|rtmp-fanout|remux|latency|longrun|corpus|engines|hls|page-cpu]` (run by `cargo xtask bench`,
+//! `lab bench [payload|fanout|http-fanout|rtmp-fanout|remux|latency|longrun|corpus|engines|hls|page-cpu]` (run by `cargo xtask bench`,
 //! which installs the peers and builds the wasm package and the release binaries
 //! first): flashless against its peers on the same machine in the same run, and their
 //! figures in `docs/benchmarks.md`.
@@ -32,6 +32,8 @@ pub enum Bench {
     Payload,
     /// WS-FLV viewers: flashless against node-media-server.
     Fanout,
+    /// HTTP-FLV viewers: flashless against node-media-server.
+    HttpFanout,
     /// RTMP players: flashless against nginx-rtmp.
     RtmpFanout,
     /// FLV → fMP4 in the browser: flashless against mpegts.js and flv.js (`remux.rs`).
@@ -52,9 +54,10 @@ pub enum Bench {
 }
 
 impl Bench {
-    const ALL: [Bench; 10] = [
+    const ALL: [Bench; 11] = [
         Bench::Payload,
         Bench::Fanout,
+        Bench::HttpFanout,
         Bench::RtmpFanout,
         Bench::Remux,
         Bench::Latency,
@@ -69,6 +72,7 @@ impl Bench {
         match self {
             Bench::Payload => "payload",
             Bench::Fanout => "fanout",
+            Bench::HttpFanout => "http-fanout",
             Bench::RtmpFanout => "rtmp-fanout",
             Bench::Remux => "remux",
             Bench::Latency => "latency",
@@ -83,7 +87,7 @@ impl Bench {
     /// The server compared with; `None` for a benchmark that starts no server.
     pub fn peer(self) -> Option<Server> {
         match self {
-            Bench::Fanout | Bench::Latency => Some(Server::NodeMedia),
+            Bench::Fanout | Bench::HttpFanout | Bench::Latency => Some(Server::NodeMedia),
             Bench::RtmpFanout => Some(Server::NginxRtmp),
             Bench::Remux | Bench::Payload => None,
             // Every player reads the flashless gateway.
@@ -135,7 +139,7 @@ impl Args {
                 name if !name.starts_with('-') => {
                     let Some(bench) = Bench::ALL.into_iter().find(|b| b.name() == name) else {
                         bail!(
-                            "unknown benchmark `{name}` (payload, fanout, rtmp-fanout, remux, latency, longrun, corpus, engines, hls, page-cpu)"
+                            "unknown benchmark `{name}` (payload, fanout, http-fanout, rtmp-fanout, remux, latency, longrun, corpus, engines, hls, page-cpu)"
                         );
                     };
                     parsed.benches.push(bench);
@@ -246,7 +250,11 @@ mod tests {
     #[test]
     fn no_name_runs_every_benchmark_but_the_long_run() {
         let args = parse(&["--quick"]).unwrap();
-        assert_eq!(args.benches, Bench::ALL[..5]);
+        assert_eq!(args.benches, Bench::ALL[..6]);
+        assert_eq!(
+            parse(&["http-fanout"]).unwrap().benches,
+            [Bench::HttpFanout]
+        );
         assert!(args.quick);
         assert_eq!(parse(&["longrun"]).unwrap().benches, [Bench::Longrun]);
         assert_eq!(parse(&["corpus"]).unwrap().benches, [Bench::Corpus]);

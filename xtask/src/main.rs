@@ -42,7 +42,7 @@ commands:
         a pulled channel whose origin restarts every M minutes (default 3), viewers
         churning in rounds of V (default 300), for N minutes (default 60); the
         samples go into docs/reliability.md
-  bench [options] [payload|fanout|rtmp-fanout|remux|latency|longrun|corpus|engines|hls|page-cpu...]
+  bench [options] [payload|fanout|http-fanout|rtmp-fanout|remux|latency|longrun|corpus|engines|hls|page-cpu...]
         flashless against its peers, side by side (default: all but longrun,
         corpus, engines, hls and page-cpu); rewrites the benchmark's section of
         docs/benchmarks.md.

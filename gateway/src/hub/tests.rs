@@ -209,3 +209,56 @@ fn publishes_claim_a_channel_once_and_new_ones_stop_at_the_cap() {
         "its publisher may come back"
     );
 }
+
+/// What a viewer has been sent so far, without waiting.
+fn queued(viewer: &mut Viewer) -> Vec<u32> {
+    std::iter::from_fn(|| viewer.try_next())
+        .filter_map(|feed| match feed {
+            Feed::Tag(m) => Some(m.tag.timestamp),
+            Feed::Unpublished => None,
+        })
+        .collect()
+}
+
+#[test]
+fn coalesced_tags_reach_viewers_together_and_each_once() {
+    let hub = Hub::new(Limits {
+        coalesce: Duration::from_millis(80),
+        ..Limits::default()
+    });
+    let ch = hub.get_or_create("cam", Source::Publish);
+    ch.begin_session();
+    ch.publish(video_header(0));
+    ch.publish(video(0, true));
+    let (start, mut early) = ch.subscribe();
+    assert_eq!(
+        timestamps(&start),
+        [0, 0],
+        "the held keyframe comes in the start"
+    );
+    ch.publish(audio(20));
+    ch.publish(video(40, false));
+    assert!(
+        queued(&mut early).is_empty(),
+        "held until the group spans 80 ms"
+    );
+    // Joining mid-group sends the group to the others first: this viewer has it in
+    // its start, and never again live.
+    let (start, mut late) = ch.subscribe();
+    assert_eq!(timestamps(&start), [0, 0, 20, 40]);
+    assert_eq!(queued(&mut early), [20, 40]);
+    ch.publish(video(80, false));
+    ch.publish(audio(100));
+    ch.publish(video(120, false));
+    assert!(queued(&mut late).is_empty());
+    ch.publish(video(160, false));
+    assert_eq!(queued(&mut late), [80, 100, 120, 160]);
+    assert_eq!(queued(&mut early), [80, 100, 120, 160]);
+    // A header goes at once, with whatever was held before it; so does the end.
+    ch.publish(video(200, false));
+    ch.publish(video_header(200));
+    assert_eq!(queued(&mut late), [200, 200]);
+    ch.publish(video(240, false));
+    ch.end_session();
+    assert_eq!(queued(&mut late), [240]);
+}

@@ -1,6 +1,6 @@
-//! `lab bench fanout|rtmp-fanout`: one live channel, viewers stepping up until the
-//! server cannot hold them, for flashless and its peer on the same machine in the same
-//! run. The server runs pinned to one core; the publisher and the load generator
+//! `lab bench fanout|http-fanout|rtmp-fanout`: one live channel, viewers (WS-FLV,
+//! HTTP-FLV or RTMP play) stepping up until the server cannot hold them, for flashless
+//! and its peer on the same machine in the same run. The server runs pinned to one core; the publisher and the load generator
 //! (`src/bin/loadgen.rs`) share the other.
 
 mod doc;
@@ -182,6 +182,7 @@ fn run_once(
             bail!("the {} benchmark runs no load generator", bench.name())
         }
         Bench::Fanout => &running.ws_url,
+        Bench::HttpFanout => &running.http_flv_url,
     };
     let steps: Vec<String> = plan.steps.iter().map(usize::to_string).collect();
     let args = vec![

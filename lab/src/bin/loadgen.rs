@@ -17,6 +17,8 @@
 // The crate root is this file, so its module is found by path.
 #[path = "loadgen/viewer.rs"]
 mod viewer;
+#[path = "loadgen/websocket.rs"]
+mod websocket;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
@@ -86,8 +88,8 @@ struct Step {
     failed: usize,
     over_limit: usize,
     /// Viewers that missed frames in the window (a gap in a track's timestamps,
-    /// [`viewer::MAX_GAP_MS`]): a server that keeps lag low by dropping frames fails
-    /// the step.
+    /// [`viewer::MAX_GAP_MS`], or no frame at all of one of the clip's two tracks): a
+    /// server that keeps lag low by dropping frames, or a whole track, fails the step.
     short: usize,
     lag_p50_ms: i64,
     lag_p99_ms: i64,
@@ -218,7 +220,15 @@ async fn measure(viewers: &[Arc<Stats>], args: &Args, proc: Option<&Proc>) -> St
         v.max_lag.store(0, Relaxed);
     }
     let tags_before: u64 = viewers.iter().map(|v| v.tags.load(Relaxed)).sum();
-    let gaps_before: Vec<u64> = viewers.iter().map(|v| v.gaps.load(Relaxed)).collect();
+    // Per viewer: gaps, coded tags, video tags.
+    let counts = |v: &Stats| {
+        (
+            v.gaps.load(Relaxed),
+            v.tags.load(Relaxed),
+            v.video_tags.load(Relaxed),
+        )
+    };
+    let before: Vec<(u64, u64, u64)> = viewers.iter().map(|v| counts(v)).collect();
     let core_busy = || args.server_core.and_then(core_busy_ticks);
     let cpu_before = (
         proc.and_then(Proc::cpu_ticks),
@@ -239,11 +249,17 @@ async fn measure(viewers: &[Arc<Stats>], args: &Args, proc: Option<&Proc>) -> St
     let mut failed = 0;
     let mut reasons: Vec<(String, usize)> = Vec::new();
     let mut short = 0;
-    for (v, &gaps) in viewers.iter().zip(&gaps_before) {
-        if v.gaps.load(Relaxed) > gaps {
+    for (v, &(gaps, tags, video)) in viewers.iter().zip(&before) {
+        let (gaps_now, tags_now, video_now) = counts(v);
+        let video_in_window = video_now.saturating_sub(video);
+        let audio_in_window = tags_now
+            .saturating_sub(tags)
+            .saturating_sub(video_in_window);
+        let failed_now = v.state.load(Relaxed) == FAILED;
+        if !failed_now && (gaps_now > gaps || video_in_window == 0 || audio_in_window == 0) {
             short += 1;
         }
-        if v.state.load(Relaxed) == FAILED {
+        if failed_now {
             failed += 1;
             let reason = v
                 .reason

@@ -34,6 +34,8 @@ pub struct Running {
     pub publish_url: String,
     pub rtmp_play_url: String,
     pub ws_url: String,
+    /// HTTP-FLV at the same path: flashless and node-media-server both serve it there.
+    pub http_flv_url: String,
 }
 
 const CHANNEL: &str = "bench";
@@ -112,6 +114,7 @@ pub fn start_on(server: Server, root: &Path, dir: &Path, http: u16, rtmp: u16) -
         publish_url: rtmp_url.clone(),
         rtmp_play_url: rtmp_url,
         ws_url: format!("ws://127.0.0.1:{http}/live/{CHANNEL}.flv"),
+        http_flv_url: format!("http://127.0.0.1:{http}/live/{CHANNEL}.flv"),
     })
 }
 

@@ -338,7 +338,7 @@ impl ClientSession {
     /// that demands verification then closes the connection, as it does for librtmp.
     fn on_swf_verify_request(&mut self) {
         let Some(swf) = self.url.swf else { return };
-        let answer = swf.response(&self.conn.handshake().s1_tail());
+        let answer = swf.response(&self.conn.s1_tail());
         let msg = Message::UserControl(UserControl::Other {
             event: swf::RESPONSE_EVENT,
             data: Bytes::copy_from_slice(&answer),

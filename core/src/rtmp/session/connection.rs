@@ -16,10 +16,18 @@ use crate::rtmp::message::{self, Command, Message, UserControl};
 pub(crate) const CHUNK_SIZE: u32 = 4096;
 /// Window acknowledgement size both sides announce (librtmp and FMS use 2.5 MB).
 pub(crate) const WINDOW_ACK_SIZE: u32 = 2_500_000;
+/// Entries of the send queue kept allocated once it is empty: what a live player's
+/// batch of a few tags takes (each a chunk and maybe the bytes encoded before it).
+const QUEUED_KEPT: usize = 16;
 
 pub(crate) struct Connection {
-    handshake: Handshake,
-    handshake_done: bool,
+    /// Until it is done: then dropped, with its 1536-byte packets, the random bytes and
+    /// any RTMPE key, which a connection would otherwise hold for its whole life (about
+    /// 9 KB, more than the rest of an RTMP player's session).
+    handshake: Option<Box<Handshake>>,
+    /// The last 32 bytes of the server's S1, kept from the handshake: they key the
+    /// SWF verification answer (`rtmp::swf`), which comes after it.
+    s1_tail: [u8; 32],
     decoder: ChunkDecoder,
     encoder: ChunkEncoder,
     /// Written before `out`: what was encoded before shared chunks, then those chunks.
@@ -31,14 +39,16 @@ pub(crate) struct Connection {
     amf_limits: amf::Limits,
     /// RTMPE: the RC4 streams every byte after the handshake goes through.
     #[cfg(feature = "rtmpe")]
-    cipher: Option<crate::rtmp::handshake::rtmpe::Cipher>,
+    /// Boxed: two RC4 states are half a kilobyte, which every connection would hold
+    /// inline, encrypted or not.
+    cipher: Option<Box<crate::rtmp::handshake::rtmpe::Cipher>>,
 }
 
 impl Connection {
     pub fn new(handshake: Handshake, limits: SessionLimits) -> Self {
         let mut c = Connection {
-            handshake,
-            handshake_done: false,
+            handshake: Some(Box::new(handshake)),
+            s1_tail: [0; 32],
             decoder: ChunkDecoder::new(limits.chunk),
             amf_limits: limits.amf,
             encoder: ChunkEncoder::new(),
@@ -50,7 +60,9 @@ impl Connection {
             #[cfg(feature = "rtmpe")]
             cipher: None,
         };
-        c.flush_handshake();
+        if let Some(handshake) = &mut c.handshake {
+            queue_handshake(handshake, &mut c.out);
+        }
         c
     }
 
@@ -58,19 +70,20 @@ impl Connection {
     pub fn feed(&mut self, mut data: &[u8]) -> Result<bool, SessionError> {
         self.bytes_in += data.len() as u64;
         let mut completed = false;
-        if !self.handshake_done {
-            let used = self.handshake.feed(data)?;
-            self.flush_handshake();
+        if let Some(handshake) = &mut self.handshake {
+            let used = handshake.feed(data)?;
+            queue_handshake(handshake, &mut self.out);
             data = data.get(used..).unwrap_or_default();
-            if !self.handshake.is_done() {
+            if !handshake.is_done() {
                 return Ok(false);
             }
-            self.handshake_done = true;
             completed = true;
+            self.s1_tail = handshake.s1_tail();
             #[cfg(feature = "rtmpe")]
             {
-                self.cipher = self.handshake.take_cipher();
+                self.cipher = handshake.take_cipher().map(Box::new);
             }
+            self.handshake = None;
         }
         #[cfg(feature = "rtmpe")]
         if let Some(cipher) = &mut self.cipher {
@@ -172,29 +185,37 @@ impl Connection {
         self.send(&Message::SetChunkSize(CHUNK_SIZE), csid::CONTROL, 0, 0);
     }
 
-    pub fn handshake(&self) -> &Handshake {
-        &self.handshake
+    /// The last 32 bytes of the server's S1 (ours on a server), once the handshake is done.
+    pub fn s1_tail(&self) -> [u8; 32] {
+        self.s1_tail
     }
 
+    /// The handshake, until it is done.
     #[cfg(feature = "rtmpe")]
-    pub fn handshake_mut(&mut self) -> &mut Handshake {
-        &mut self.handshake
+    pub fn handshake_mut(&mut self) -> Option<&mut Handshake> {
+        self.handshake.as_deref_mut()
     }
 
     pub fn poll_transmit(&mut self) -> Option<Bytes> {
         if let Some(bytes) = self.queued.pop_front() {
             return Some(bytes);
         }
+        // A player's start-up burst queues a whole GOP of shared chunks: the room it
+        // took goes with it rather than staying with the connection for its life.
+        if self.queued.capacity() > QUEUED_KEPT {
+            self.queued = VecDeque::new();
+        }
         // Taken rather than split off: a split leaves `out` holding the allocation, so a
         // player kept the capacity of its start-up burst (a whole GOP) for its life.
         (!self.out.is_empty()).then(|| std::mem::take(&mut self.out).freeze())
     }
+}
 
-    fn flush_handshake(&mut self) {
-        let mut v = Vec::new();
-        self.handshake.poll_transmit(&mut v);
-        self.out.extend_from_slice(&v);
-    }
+/// Moves what the handshake has to send into `out`.
+fn queue_handshake(handshake: &mut Handshake, out: &mut BytesMut) {
+    let mut v = Vec::new();
+    handshake.poll_transmit(&mut v);
+    out.extend_from_slice(&v);
 }
 
 /// The message an FLV tag travels as over RTMP, and its chunk stream.

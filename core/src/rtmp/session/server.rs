@@ -111,7 +111,9 @@ impl ServerSession {
     /// (random bytes from the caller) if one asks.
     #[cfg(feature = "rtmpe")]
     pub fn with_rtmpe(mut self, dh_private: &[u8]) -> Self {
-        self.conn.handshake_mut().accept_rtmpe(dh_private);
+        if let Some(handshake) = self.conn.handshake_mut() {
+            handshake.accept_rtmpe(dh_private);
+        }
         self
     }
 
@@ -119,7 +121,9 @@ impl ServerSession {
     /// XTEA or Blowfish) whatever type they asked for; see [`ServerSession::with_rtmpe`].
     #[cfg(feature = "rtmpe")]
     pub fn with_rtmpe_type(mut self, rtmpe_type: u8) -> Self {
-        self.conn.handshake_mut().answer_rtmpe_type(rtmpe_type);
+        if let Some(handshake) = self.conn.handshake_mut() {
+            handshake.answer_rtmpe_type(rtmpe_type);
+        }
         self
     }
 
@@ -315,7 +319,7 @@ impl ServerSession {
 
     fn on_swf_response(&mut self, data: &[u8]) -> Result<(), SessionError> {
         let Some(swf) = self.swf else { return Ok(()) };
-        if !swf.check(&self.conn.handshake().s1_tail(), data) {
+        if !swf.check(&self.conn.s1_tail(), data) {
             return Err(SessionError::SwfVerificationFailed {
                 reason: "the answer is not that of the required SWF",
             });

@@ -58,6 +58,10 @@ pub fn section(
         .map_or("the peer", |(server, _)| server.name());
     let (title, protocol) = match bench {
         Bench::RtmpFanout => ("RTMP play fan-out: flashless and nginx-rtmp", "RTMP play"),
+        Bench::HttpFanout => (
+            "HTTP-FLV fan-out: flashless and node-media-server",
+            "HTTP-FLV",
+        ),
         _ => ("WS-FLV fan-out: flashless and node-media-server", "WS-FLV"),
     };
     let mut s = String::new();
@@ -156,7 +160,8 @@ pub fn section(
          the live edge it plays. The viewer count steps up (steps {}; each step settles {} s, then is measured \
          for {} s); a step holds when no viewer failed, none was \
          more than 1 s behind during the window, and no viewer missed a frame in it (a gap over 100 ms \
-         between two frames of a track; so a server cannot keep up by dropping frames). CPU is the server's utime + stime over the window \
+         between two frames of a track, or no frame of one of the two tracks; so a server cannot keep up by \
+         dropping frames or a track). CPU is the server's utime + stime over the window \
          (/proc/<pid>/stat), memory its VmRSS at the end of the window; memory per viewer is (RSS at N − RSS \
          with no viewers) / N. \"Others on the server's core\" is the core's busy time not spent in the server: \
          other work on a shared machine, which slows the server.",

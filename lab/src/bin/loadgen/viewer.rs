@@ -1,4 +1,4 @@
-//! One viewer: connects over WS-FLV or RTMP play, parses every tag, checks it and
+//! One viewer: connects over WS-FLV, HTTP-FLV or RTMP play, parses every tag, checks it and
 //! records how far behind the live edge it is. Anything wrong with what the server
 //! sends ends this viewer with the reason, never the process.
 
@@ -12,12 +12,10 @@ use anyhow::{Context, Result, anyhow, bail};
 use flashless_core::flv::{FlvReader, Item, Tag, TagType};
 use flashless_core::rtmp::session::{ClientEvent, ClientMode, ClientSession};
 use flashless_core::rtmp::url::RtmpUrl;
-use futures_util::StreamExt;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+
+use crate::websocket::{self, Event, Frames};
 
 /// Connecting, the handshakes and the first media must all happen within this.
 const START_TIMEOUT: Duration = Duration::from_secs(20);
@@ -57,6 +55,8 @@ pub struct Stats {
     /// The newest coded tag's timestamp, to catch a viewer that stopped receiving.
     pub last_ts: AtomicI64,
     pub tags: AtomicU64,
+    /// The coded video tags among `tags`: a viewer must get both tracks.
+    pub video_tags: AtomicU64,
     /// Gaps over [`MAX_GAP_MS`] between a track's frames: frames the server dropped.
     pub gaps: AtomicU64,
     pub reason: Mutex<Option<String>>,
@@ -70,6 +70,7 @@ impl Stats {
             min_delay: AtomicI64::new(i64::MAX),
             last_ts: AtomicI64::new(0),
             tags: AtomicU64::new(0),
+            video_tags: AtomicU64::new(0),
             gaps: AtomicU64::new(0),
             reason: Mutex::new(None),
         }
@@ -132,6 +133,9 @@ impl Checker {
         let now = now_ms();
         let delay = now - i64::from(tag.timestamp);
         stats.tags.fetch_add(1, Relaxed);
+        if tag.tag_type == TagType::Video {
+            stats.video_tags.fetch_add(1, Relaxed);
+        }
         stats.min_delay.fetch_min(delay, Relaxed);
         stats.last_ts.store(i64::from(tag.timestamp), Relaxed);
         let base = BASE_DELAY.load(Relaxed);
@@ -171,52 +175,111 @@ async fn connect(host: &str, port: u16) -> Result<TcpStream> {
     Ok(socket)
 }
 
+/// A WS-FLV viewer: RFC 6455 by hand (`websocket.rs`), read like the RTMP viewers into
+/// the one shared receive buffer, each message's payload fed straight to the FLV reader.
 async fn ws(url: &str, stats: &Stats) -> Result<()> {
-    let request = url.into_client_request().context("bad url")?;
-    let host = request.uri().host().unwrap_or("127.0.0.1").to_owned();
-    let port = request.uri().port_u16().unwrap_or(80);
-    let socket = connect(&host, port).await?;
-    // tungstenite allocates its read buffer eagerly (128 KiB by default): with
-    // thousands of viewers in one process that alone would be gigabytes.
-    let config = WebSocketConfig::default()
-        .read_buffer_size(16 * 1024)
-        .write_buffer_size(0);
-    let (mut stream, _) = tokio::time::timeout(
-        START_TIMEOUT,
-        tokio_tungstenite::client_async_with_config(request, socket, Some(config)),
-    )
-    .await
-    .map_err(|_| anyhow!("websocket handshake: no answer within {START_TIMEOUT:?}"))?
-    .context("websocket handshake")?;
-    let mut reader = FlvReader::new();
-    let mut checker = Checker::default();
-    let mut pushed: u64 = 0;
+    let rest = url.strip_prefix("ws://").context("expected a ws:// url")?;
+    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let (host, port) = authority
+        .rsplit_once(':')
+        .context("expected a port in the ws:// url")?;
+    let port: u16 = port.parse().context("bad port in the ws:// url")?;
+    let mut socket = connect(host, port).await?;
+    let request = websocket::upgrade_request(host, port, &format!("/{path}"));
+    socket
+        .write_all(request.as_bytes())
+        .await
+        .context("writing")?;
+    let mut head: Option<Vec<u8>> = Some(Vec::new());
+    let mut frames = Frames::default();
+    let mut playing = WsPlaying::default();
+    let started = Instant::now();
     loop {
-        let msg = match tokio::time::timeout(READ_TIMEOUT, stream.next()).await {
-            Err(_) => bail!("no message for {READ_TIMEOUT:?}"),
-            Ok(None) => return Ok(()),
-            Ok(Some(msg)) => msg.context("reading a message")?,
+        let limit = if stats.state.load(Relaxed) == CONNECTING {
+            START_TIMEOUT.saturating_sub(started.elapsed())
+        } else {
+            READ_TIMEOUT
         };
-        let data = match msg {
-            Message::Binary(data) => data,
-            Message::Close(_) => return Ok(()),
-            Message::Text(_) => bail!("unexpected text message"),
-            _ => continue,
-        };
-        reader.feed(&data);
-        pushed += data.len() as u64;
-        while let Some(item) = reader.poll_item().context("flv")? {
-            if let Item::Tag(tag) = item {
-                checker.tag(&tag, stats)?;
+        tokio::time::timeout(limit, socket.readable())
+            .await
+            .map_err(|_| anyhow!("no data for {limit:?}"))?
+            .context("waiting for data")?;
+        let open = RECV.with_borrow_mut(|buf| -> Result<bool> {
+            let n = match socket.try_read(buf) {
+                Ok(0) => return Ok(false),
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(true),
+                Err(e) => bail!("reading: {e}"),
+            };
+            let data = buf.get(..n).unwrap_or_default();
+            let mut on = |event: Event<'_>| playing.on(event, stats);
+            let Some(h) = &mut head else {
+                frames.feed(data, &mut on)?;
+                return Ok(true);
+            };
+            h.extend_from_slice(data);
+            let Some(end) = h.windows(4).position(|w| w == b"\r\n\r\n") else {
+                if h.len() > 16 * 1024 {
+                    bail!("no end of the response head in 16 KiB");
+                }
+                return Ok(true);
+            };
+            let status = String::from_utf8_lossy(h.get(..end).unwrap_or_default())
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .to_owned();
+            if !status.starts_with("HTTP/1.1 101") {
+                bail!("websocket handshake: answered {status}");
             }
+            let first = h.split_off(end + 4);
+            head = None;
+            frames.feed(&first, &mut on)?;
+            Ok(true)
+        })?;
+        for pong in playing.pongs.drain(..) {
+            socket.write_all(&pong).await.context("writing")?;
         }
-        // WS-FLV players (flv.js, mpegts.js) expect whole tags in every message.
-        if reader.offset() != pushed {
-            bail!(
+        if !open || playing.closed {
+            return Ok(());
+        }
+    }
+}
+
+/// A WS-FLV viewer's stream once upgraded: the FLV reader over the messages' bytes.
+#[derive(Default)]
+struct WsPlaying {
+    reader: FlvReader,
+    checker: Checker,
+    /// Message bytes fed to the reader.
+    pushed: u64,
+    /// Answers to the server's pings, to write.
+    pongs: Vec<Vec<u8>>,
+    closed: bool,
+}
+
+impl WsPlaying {
+    fn on(&mut self, event: Event<'_>, stats: &Stats) -> Result<()> {
+        match event {
+            Event::Data(bytes) => {
+                self.reader.feed(bytes);
+                self.pushed += bytes.len() as u64;
+                while let Some(item) = self.reader.poll_item().context("flv")? {
+                    if let Item::Tag(tag) = item {
+                        self.checker.tag(&tag, stats)?;
+                    }
+                }
+            }
+            // WS-FLV players (flv.js, mpegts.js) expect whole tags in every message.
+            Event::MessageEnd if self.reader.offset() != self.pushed => bail!(
                 "a message ended inside a tag (stream offset {})",
-                reader.offset()
-            );
+                self.reader.offset()
+            ),
+            Event::MessageEnd => {}
+            Event::Ping(payload) => self.pongs.push(websocket::pong(&payload)),
+            Event::Close => self.closed = true,
         }
+        Ok(())
     }
 }
 
@@ -328,7 +391,7 @@ impl Chunked {
 }
 
 thread_local! {
-    /// One receive buffer for every RTMP viewer: the generator runs on one thread, and a
+    /// One receive buffer for every RTMP and WS-FLV viewer: the generator runs on one thread, and a
     /// read into it is never held across an await.
     static RECV: RefCell<Vec<u8>> = RefCell::new(vec![0; 256 * 1024]);
 }
