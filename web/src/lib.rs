@@ -32,7 +32,8 @@ fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
     core::arch::wasm32::unreachable()
 }
 
-/// The allocator std would have used on wasm32.
+/// Talc, which grows the module's memory as it needs, in place of std's dlmalloc:
+/// smaller, and as fast here (`docs/benchmarks.md`, "Payload size").
 #[cfg(target_arch = "wasm32")]
 #[global_allocator]
-static ALLOCATOR: dlmalloc::GlobalDlmalloc = dlmalloc::GlobalDlmalloc;
+static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
