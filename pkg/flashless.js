@@ -4,7 +4,6 @@
 // callback into DOM events.
 
 import initWasm, { Player as WasmPlayer, Remuxer } from './flashless_wasm.js';
-import { WebCodecsRenderer, webCodecsSupported } from './webcodecs.js';
 
 export { Remuxer };
 
@@ -182,6 +181,86 @@ class NativeHls {
   free() {}
 }
 
+/** Whether this browser has the decoders `renderer: 'webcodecs'` needs. */
+function webCodecsSupported() {
+  return typeof globalThis.VideoDecoder === 'function' && typeof globalThis.AudioDecoder === 'function';
+}
+
+let webCodecsLoading;
+/** `WebCodecsRenderer` of `webcodecs.js`, once loaded. */
+let WebCodecsRenderer;
+
+/**
+ * `webcodecs.js`, the `renderer: 'webcodecs'` player, imported by the first player
+ * that asks for it, so that a page playing through MSE never downloads it.
+ */
+function loadWebCodecs() {
+  if (!webCodecsLoading) {
+    webCodecsLoading = import('./webcodecs.js').then((m) => (WebCodecsRenderer = m.WebCodecsRenderer));
+    webCodecsLoading.catch(() => {
+      webCodecsLoading = undefined;
+    });
+  }
+  return webCodecsLoading;
+}
+
+/**
+ * The WebCodecs renderer of a player constructed while `webcodecs.js` was still
+ * loading (`create` waits for it, the constructor cannot): made once it has loaded,
+ * with the calls made meanwhile replayed to it in order.
+ */
+class LoadingRenderer {
+  #renderer = null;
+  /** Calls made before the renderer exists; `null` once destroyed. */
+  #calls = [];
+
+  constructor(make, emit) {
+    loadWebCodecs().then(
+      (Renderer) => {
+        if (this.#calls === null) return;
+        this.#renderer = make(Renderer);
+        for (const [name, args] of this.#calls.splice(0)) this.#renderer[name](...args);
+      },
+      (cause) => {
+        if (this.#calls === null) return;
+        const reason = `loading webcodecs.js: ${cause?.message ?? cause}`;
+        emit('error', { type: 'network', details: 'connection', fatal: true, track: null, reason });
+      },
+    );
+  }
+
+  /** `null` until the renderer exists. */
+  stats() {
+    return this.#renderer ? this.#renderer.stats() : null;
+  }
+
+  jumpToLive() {
+    this.#call('jumpToLive', []);
+  }
+
+  load(url) {
+    this.#call('load', [url]);
+  }
+
+  unload() {
+    this.#call('unload', []);
+  }
+
+  destroy() {
+    if (this.#renderer) this.#renderer.destroy();
+    this.#calls = null;
+  }
+
+  free() {
+    this.#renderer?.free();
+  }
+
+  #call(name, args) {
+    if (this.#renderer) this.#renderer[name](...args);
+    else this.#calls?.push([name, args]);
+  }
+}
+
 let loading;
 
 /**
@@ -271,7 +350,7 @@ function copy(event) {
  * `<video>` through Media Source Extensions, kept near the live edge. With
  * `renderer: 'webcodecs'` it is decoded by WebCodecs instead and drawn to a canvas
  * put in the `<video>`'s place (or `canvas`, if given), its sound played on an
- * AudioContext whose clock the pictures follow (`webcodecs.js`).
+ * AudioContext whose clock the pictures follow (`webcodecs.js`, loaded then).
  *
  * Events (`on(name, cb)` gets the detail; `addEventListener` gets a
  * `CustomEvent` whose `detail` it is): `stats`, `error`, `reconnecting`,
@@ -306,9 +385,12 @@ export class Player extends EventTarget {
     // The WebSocket opens while the wasm module loads and compiles, not after; native
     // HLS needs neither.
     const early = native ? null : EarlySocket.open(options);
+    // `webcodecs.js` loads beside the wasm module, only for a player that asks for it.
+    const renderer = options.renderer === 'webcodecs' && webCodecsSupported() ? loadWebCodecs() : undefined;
     if (!native) {
       try {
         await init(options.wasm);
+        await renderer;
       } catch (e) {
         early?.close();
         throw e;
@@ -344,7 +426,8 @@ export class Player extends EventTarget {
   #renderer(video, options, resolved, emit) {
     if (options.renderer === 'webcodecs') {
       if (!webCodecsSupported()) throw new PlayerError('no-webcodecs');
-      return new WebCodecsRenderer(video, resolved, emit, Remuxer);
+      const make = (Renderer) => new Renderer(video, resolved, emit, Remuxer);
+      return WebCodecsRenderer ? make(WebCodecsRenderer) : new LoadingRenderer(make, emit);
     }
     if (nativeHls(video, options)) return new NativeHls(video, resolved, emit);
     return new WasmPlayer(video, resolved, emit);

@@ -25,11 +25,6 @@ const MAX_DECODE_ERRORS = 3;
 /** Decoded pictures waiting for their time beyond this many: the oldest are dropped. */
 const MAX_PICTURES = 8;
 
-/** Whether this browser has the decoders this renderer needs. */
-export function webCodecsSupported() {
-  return typeof globalThis.VideoDecoder === 'function' && typeof globalThis.AudioDecoder === 'function';
-}
-
 /**
  * One live stream decoded with WebCodecs. The surface the Player wraps: `stats()`,
  * `jumpToLive()`, `load(url)`, `unload()`, `destroy()`, `free()`; events through

@@ -6,7 +6,12 @@
 //! every `Display` of the error enums, their format strings and the formatting code
 //! they reach would otherwise be linked into the wasm.
 
-use std::fmt::Display;
+#[cfg(not(feature = "messages"))]
+use alloc::borrow::ToOwned;
+use alloc::string::String;
+#[cfg(feature = "messages")]
+use alloc::string::ToString;
+use core::fmt::Display;
 
 /// `error`'s text, or `kind` alone in the lean build.
 #[cfg(feature = "messages")]

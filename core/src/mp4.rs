@@ -4,6 +4,7 @@
 //! memory; every count and offset read from it is checked against its length first.
 //! Fragmented MP4 (`moof` after an empty `moov`) is read too.
 
+use alloc::vec::Vec;
 use bytes::Bytes;
 
 use crate::flv::{Tag, TagType};
@@ -477,7 +478,7 @@ fn runs(table: &[u8], limit: usize) -> Vec<u32> {
     for e in entries_of(table, 8) {
         let n = u32_at(e, 0).unwrap_or(0) as usize;
         let v = u32_at(e, 4).unwrap_or(0);
-        out.extend(std::iter::repeat_n(
+        out.extend(core::iter::repeat_n(
             v,
             n.min(limit.saturating_sub(out.len())),
         ));

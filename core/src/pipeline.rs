@@ -5,6 +5,7 @@
 use crate::amf::{self, Value};
 use crate::flv::{FlvError, FlvReader, Item, TagType};
 use crate::fmp4::{self, Fragmenting, RemuxEvent, RemuxStats, RemuxerOptions};
+use alloc::vec::Vec;
 
 /// What the byte stream produced: the FLV header's track flags, then remuxer events.
 #[derive(Debug, Clone, PartialEq)]

@@ -70,7 +70,7 @@ fn v1(buf: &[u8]) -> Result<Header, ProxyError> {
     if len > V1_MAX {
         return Err(ProxyError::TooLong);
     }
-    let line = std::str::from_utf8(&buf[..end]).map_err(|_| ProxyError::BadV1)?;
+    let line = core::str::from_utf8(&buf[..end]).map_err(|_| ProxyError::BadV1)?;
     let mut fields = line.split(' ').skip(1);
     let source = match fields.next() {
         Some("UNKNOWN") => None,

@@ -23,7 +23,9 @@
 //! segment's duration is the sum of its parts'. What the spans above are measured
 //! on: the parts already out (exact) plus the FLV timestamps since the last cut.
 
-use std::collections::VecDeque;
+use alloc::collections::VecDeque;
+use alloc::string::String;
+use alloc::vec::Vec;
 
 use bytes::Bytes;
 
@@ -224,7 +226,7 @@ impl Segmenter {
         if self.part.data.is_empty() || (carry && !force) {
             return;
         }
-        let part = std::mem::take(&mut self.part);
+        let part = core::mem::take(&mut self.part);
         let segment = match &mut self.segment {
             Some(s) => s,
             None => {

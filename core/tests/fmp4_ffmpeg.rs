@@ -345,21 +345,61 @@ fn check_ertmp(name: &str, video: support::Video, audio: support::Audio) {
 }
 
 #[test]
+#[cfg_attr(
+    not(all(
+        feature = "hevc",
+        feature = "av1",
+        feature = "vp9",
+        feature = "opus",
+        feature = "flac"
+    )),
+    ignore = "needs the codec features (the default)"
+)]
 fn ertmp_hevc_and_opus() {
     check_ertmp("hevc-opus", support::Video::Hevc, support::Audio::Opus);
 }
 
 #[test]
+#[cfg_attr(
+    not(all(
+        feature = "hevc",
+        feature = "av1",
+        feature = "vp9",
+        feature = "opus",
+        feature = "flac"
+    )),
+    ignore = "needs the codec features (the default)"
+)]
 fn ertmp_av1_and_flac() {
     check_ertmp("av1-flac", support::Video::Av1, support::Audio::Flac);
 }
 
 #[test]
+#[cfg_attr(
+    not(all(
+        feature = "hevc",
+        feature = "av1",
+        feature = "vp9",
+        feature = "opus",
+        feature = "flac"
+    )),
+    ignore = "needs the codec features (the default)"
+)]
 fn ertmp_vp9_and_opus() {
     check_ertmp("vp9-opus", support::Video::Vp9, support::Audio::Opus);
 }
 
 #[test]
+#[cfg_attr(
+    not(all(
+        feature = "hevc",
+        feature = "av1",
+        feature = "vp9",
+        feature = "opus",
+        feature = "flac"
+    )),
+    ignore = "needs the codec features (the default)"
+)]
 fn ertmp_hevc_and_flac() {
     check_ertmp("hevc-flac", support::Video::Hevc, support::Audio::Flac);
 }
@@ -483,6 +523,16 @@ fn mp3_hole_is_filled_with_silence_ffmpeg_decodes() {
 }
 
 #[test]
+#[cfg_attr(
+    not(all(
+        feature = "hevc",
+        feature = "av1",
+        feature = "vp9",
+        feature = "opus",
+        feature = "flac"
+    )),
+    ignore = "needs the codec features (the default)"
+)]
 fn opus_and_flac_holes_are_filled_ffmpeg_decodes() {
     let dir = TempDir::new("opus-hole");
     let clip = support::ertmp_clip(support::Video::Vp9, support::Audio::Opus, 1.2);

@@ -1,9 +1,12 @@
 //! Small conversions at the JS boundary: plain objects, AMF values, remuxer events.
 
+use alloc::string::String;
+use alloc::vec::Vec;
 use flashless_core::amf::Value;
 use flashless_core::fmp4::{RemuxEvent, Track};
-use js_sys::{Array, Object, Reflect, Uint8Array};
-use wasm_bindgen::JsValue;
+use js_sys::{Array, JsString, Object, Reflect, Uint8Array};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::{JsThreadLocal, JsValue};
 
 /// Sets `key` on a plain object; setting a property on a fresh object cannot fail.
 pub fn set(obj: &Object, key: &str, value: impl Into<JsValue>) {
@@ -30,51 +33,38 @@ fn put(obj: &Object, key: &JsValue, value: &JsValue) {
     let _ = Reflect::set(obj, key, value);
 }
 
-/// The names of a fragment event, as JS strings made once: a push makes a fragment
-/// event per frame, and making each name anew from UTF-8 took about a fifth of it.
-struct FragmentNames {
-    type_: JsValue,
-    fragment: JsValue,
-    track: JsValue,
-    data: JsValue,
-    start_ms: JsValue,
-    end_ms: JsValue,
-    keyframe: JsValue,
-    samples: JsValue,
-    video: JsValue,
-    audio: JsValue,
-    null: JsValue,
+// The names of a fragment event, as JS strings made once by the glue: a push makes a
+// fragment event per frame, and making each name anew from UTF-8 took about a fifth of
+// it. Static strings are fixed slots of the externref table: cloning one is free.
+// (rustfmt would drop the values, which are not Rust syntax in an extern block.)
+#[rustfmt::skip]
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(thread_local_v2, static_string)]
+    static TYPE: JsString = "type";
+    #[wasm_bindgen(thread_local_v2, static_string)]
+    static FRAGMENT: JsString = "fragment";
+    #[wasm_bindgen(thread_local_v2, static_string)]
+    static TRACK: JsString = "track";
+    #[wasm_bindgen(thread_local_v2, static_string)]
+    static DATA: JsString = "data";
+    #[wasm_bindgen(thread_local_v2, static_string)]
+    static START_MS: JsString = "startMs";
+    #[wasm_bindgen(thread_local_v2, static_string)]
+    static END_MS: JsString = "endMs";
+    #[wasm_bindgen(thread_local_v2, static_string)]
+    static KEYFRAME: JsString = "keyframe";
+    #[wasm_bindgen(thread_local_v2, static_string)]
+    static SAMPLES: JsString = "samples";
+    #[wasm_bindgen(thread_local_v2, static_string)]
+    static VIDEO: JsString = "video";
+    #[wasm_bindgen(thread_local_v2, static_string)]
+    static AUDIO: JsString = "audio";
 }
 
-impl FragmentNames {
-    fn new() -> Self {
-        let s = JsValue::from_str;
-        FragmentNames {
-            type_: s("type"),
-            fragment: s("fragment"),
-            track: s("track"),
-            data: s("data"),
-            start_ms: s("startMs"),
-            end_ms: s("endMs"),
-            keyframe: s("keyframe"),
-            samples: s("samples"),
-            video: s("video"),
-            audio: s("audio"),
-            null: JsValue::NULL,
-        }
-    }
-
-    fn track_name(&self, track: Option<Track>) -> &JsValue {
-        match track {
-            Some(Track::Video) => &self.video,
-            Some(Track::Audio) => &self.audio,
-            None => &self.null,
-        }
-    }
-}
-
-thread_local! {
-    static FRAGMENT: FragmentNames = FragmentNames::new();
+/// One of the static strings above as a `JsValue`.
+fn name(s: &'static JsThreadLocal<JsString>) -> JsValue {
+    s.with(|s| s.clone().into())
 }
 
 pub fn track_name(track: Option<Track>) -> JsValue {
@@ -147,15 +137,20 @@ pub fn event(ev: &RemuxEvent, data: &JsValue) -> Object {
             keyframe,
             samples,
             ..
-        } => FRAGMENT.with(|k| {
-            put(&o, &k.type_, &k.fragment);
-            put(&o, &k.track, k.track_name(*track));
-            put(&o, &k.data, data);
-            put(&o, &k.start_ms, &JsValue::from_f64(*start_ms));
-            put(&o, &k.end_ms, &JsValue::from_f64(*end_ms));
-            put(&o, &k.keyframe, &JsValue::from_bool(*keyframe));
-            put(&o, &k.samples, &JsValue::from(*samples));
-        }),
+        } => {
+            let track = match track {
+                Some(Track::Video) => name(&VIDEO),
+                Some(Track::Audio) => name(&AUDIO),
+                None => JsValue::NULL,
+            };
+            put(&o, &name(&TYPE), &name(&FRAGMENT));
+            put(&o, &name(&TRACK), &track);
+            put(&o, &name(&DATA), data);
+            put(&o, &name(&START_MS), &JsValue::from_f64(*start_ms));
+            put(&o, &name(&END_MS), &JsValue::from_f64(*end_ms));
+            put(&o, &name(&KEYFRAME), &JsValue::from_bool(*keyframe));
+            put(&o, &name(&SAMPLES), &JsValue::from(*samples));
+        }
         RemuxEvent::Config { track, info, .. } => {
             set(&o, "type", "config");
             set(&o, "track", track_name(Some(*track)));

@@ -1,6 +1,8 @@
 //! `Remuxer` for JS: FLV bytes in (any split), remuxer events out as plain
 //! objects. Usable wherever wasm runs: a page, a Web Worker, Node.
 
+use alloc::borrow::ToOwned;
+use alloc::vec::Vec;
 use flashless_core::fmp4::{Fragmenting, Layout, RemuxerOptions};
 use flashless_core::message::describe;
 use flashless_core::pipeline::{Output, Pipeline};

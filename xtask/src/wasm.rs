@@ -110,6 +110,7 @@ fn bindgen(s: &Step, features: &[&str], out_name: &str, out_dir: &Path) -> Resul
 /// [`LITE`]: the hand-written entry pointed at the lean glue and module, bundled
 /// with that glue and minified (identifiers too) by the pinned esbuild. The entry
 /// stays one file for both builds; only the names of the generated files differ.
+/// The modules it imports on demand stay out ([`ON_DEMAND`]).
 fn lite_module(s: &Step, root: &Path, lite: &Path) -> Result<()> {
     let entry =
         fs::read_to_string(root.join("pkg/flashless.js")).context("reading pkg/flashless.js")?;
@@ -119,12 +120,6 @@ fn lite_module(s: &Step, root: &Path, lite: &Path) -> Result<()> {
     }
     let path = lite.join("entry.js");
     fs::write(&path, renamed).with_context(|| format!("writing {}", path.display()))?;
-    // The entry's own modules, beside it.
-    for module in ENTRY_MODULES {
-        let to = lite.join(module);
-        fs::copy(root.join("pkg").join(module), &to)
-            .with_context(|| format!("copying pkg/{module} to {}", to.display()))?;
-    }
     s.run(
         Command::new(esbuild(root)?)
             .arg(&path)
@@ -137,6 +132,7 @@ fn lite_module(s: &Step, root: &Path, lite: &Path) -> Result<()> {
                 "--external:node:*",
                 "--log-level=warning",
             ])
+            .args(ON_DEMAND.map(|m| format!("--external:./{m}")))
             .arg(format!("--outfile={}", lite.join(LITE).display())),
     )
 }
@@ -217,8 +213,10 @@ fn copy_if_changed(from: &Path, to: &Path) -> Result<()> {
     fs::write(to, &bytes).with_context(|| format!("writing {}", to.display()))
 }
 
-/// The hand-written modules `pkg/flashless.js` imports (bundled into the lean build).
-const ENTRY_MODULES: &[&str] = &["webcodecs.js"];
+/// The hand-written modules `pkg/flashless.js` imports on demand (`import()`): left out
+/// of the lean bundle, which loads the package's own file from beside it, as the full
+/// build does; so they are in no build's payload either.
+const ON_DEMAND: [&str; 1] = ["webcodecs.js"];
 
 /// What a page loads for each build of the package: (build, files in `pkg/`).
 pub const BUILDS: &[(&str, &[&str])] = &[
@@ -228,7 +226,6 @@ pub const BUILDS: &[(&str, &[&str])] = &[
             "flashless_wasm_bg.wasm",
             "flashless_wasm.js",
             "flashless.js",
-            "webcodecs.js",
         ],
     ),
     ("flashless/lite", &[LITE_WASM, LITE]),

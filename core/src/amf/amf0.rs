@@ -7,6 +7,8 @@
 
 use super::read::{Budget, Entry, Reader, lookup, text};
 use super::{AmfError, Limits, Object, Value, amf3, clip};
+use alloc::string::String;
+use alloc::vec::Vec;
 
 // Type markers (AMF0 spec section 2.1).
 const NUMBER: u8 = 0x00;

@@ -5,6 +5,8 @@
 //! value inline and never emits references, which is valid AMF3 and keeps it
 //! stateless.
 
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
 use bytes::Bytes;
 
 use super::read::{Budget, Entry, Reader, lookup, text};

@@ -15,6 +15,9 @@ mod read;
 #[cfg(test)]
 mod testutil;
 
+use alloc::borrow::ToOwned;
+use alloc::string::String;
+use alloc::vec::Vec;
 use bytes::Bytes;
 
 /// One AMF value. AMF0 and AMF3 decode into the same model, so the session code

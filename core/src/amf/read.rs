@@ -8,6 +8,8 @@
 //! original did.
 
 use super::{AmfError, Limits};
+use alloc::borrow::ToOwned;
+use alloc::string::String;
 
 /// Copied string bytes allowed per element of `max_elements` (see [`Limits`]).
 const COPIED_BYTES_PER_ELEMENT: usize = 64;
@@ -121,7 +123,7 @@ impl<'a> Reader<'a> {
 
 /// UTF-8 if valid, else Latin-1 (see the module docs of [`super`]).
 pub(crate) fn text(bytes: &[u8]) -> String {
-    match std::str::from_utf8(bytes) {
+    match core::str::from_utf8(bytes) {
         Ok(s) => s.to_owned(),
         Err(_) => bytes.iter().map(|&b| char::from(b)).collect(),
     }

@@ -1,6 +1,7 @@
 //! AAC: the AudioSpecificConfig of an FLV/RTMP AAC sequence header.
 
 use super::{BitReader, CodecError};
+use alloc::string::String;
 
 const ASC: &str = "AudioSpecificConfig";
 

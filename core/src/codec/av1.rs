@@ -1,6 +1,7 @@
 //! AV1: the AV1CodecConfigurationRecord and the sequence header OBU.
 
 use super::{BitReader, CodecError};
+use alloc::string::String;
 
 const RECORD: &str = "AV1CodecConfigurationRecord";
 const OBU: &str = "AV1 sequence header OBU";

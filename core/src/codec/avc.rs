@@ -1,5 +1,7 @@
 //! H.264: the AVCDecoderConfigurationRecord and the sequence parameter set.
 
+use alloc::string::String;
+use alloc::vec::Vec;
 use bytes::Bytes;
 
 use super::{BitReader, CodecError, cropped};

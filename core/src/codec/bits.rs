@@ -1,6 +1,8 @@
 //! An MSB-first bit writer: the silent frames are written bit by bit (AAC's
 //! raw_data_block, FLAC's subframes), and the tests build parameter sets with it.
 
+use alloc::vec::Vec;
+
 #[derive(Default)]
 pub(crate) struct BitWriter {
     bytes: Vec<u8>,

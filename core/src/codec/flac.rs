@@ -7,6 +7,7 @@
 //! the marker, or only the 34-byte STREAMINFO body; [`FlacConfig::parse`]
 //! accepts all three, which cannot be confused (see there).
 
+use alloc::vec::Vec;
 use bytes::Bytes;
 
 use super::{BitReader, CodecError};

@@ -1,5 +1,7 @@
 //! H.265/HEVC: the HEVCDecoderConfigurationRecord and the picture size in its SPS.
 
+use alloc::string::String;
+use alloc::vec::Vec;
 use bytes::Bytes;
 
 use super::avc::unescape_rbsp;

@@ -2,6 +2,7 @@
 //! the `dOps` box payload made from it, and packet durations (RFC 6716 3.1).
 
 use super::CodecError;
+use alloc::vec::Vec;
 
 const HEAD: &str = "OpusHead";
 

@@ -13,6 +13,7 @@
 
 use super::bits::BitWriter;
 use super::{AacConfig, FlacConfig, Mp3Header, flac};
+use alloc::vec::Vec;
 
 /// ISO/IEC 14496-3 4.5.2.1 syntactic element ids.
 const ID_SCE: u32 = 0;

@@ -9,6 +9,8 @@
 //! where the box has its zero flags.
 
 use super::{BitReader, CodecError};
+use alloc::string::String;
+use alloc::vec::Vec;
 
 const RECORD: &str = "VPCodecConfigurationRecord";
 const HEADER: &str = "VP9 uncompressed header";

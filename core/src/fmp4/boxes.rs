@@ -1,6 +1,8 @@
 //! ISO BMFF box writing (ISO/IEC 14496-12 §4.2): a size placeholder, the type,
 //! the payload, then the size patched in once the payload is known.
 
+use alloc::vec::Vec;
+
 /// Writes boxes into one growing buffer. A box is opened with [`BoxWriter::open`]
 /// (or [`BoxWriter::full`] for a FullBox) and finished by the closure returning,
 /// so every box is closed and its 32-bit size is patched exactly once.

@@ -4,6 +4,8 @@
 //! Adding a codec: write its function here and name it in [`video_config`] or
 //! [`audio_config`].
 
+use alloc::string::String;
+use alloc::vec::Vec;
 use bytes::Bytes;
 
 use super::TrackInfo;
@@ -205,7 +207,7 @@ fn flac(header: &Bytes) -> Result<TrackConfig, ConfigError> {
     });
     let duration = FrameDuration::PerFrame(flac::frame_block_size);
     // Blocks of the largest size, then halves of it, down to FLAC's least (16).
-    let sizes = std::iter::successors(Some(u32::from(c.max_block_size)), |n| Some(n / 2));
+    let sizes = core::iter::successors(Some(u32::from(c.max_block_size)), |n| Some(n / 2));
     let silence = sizes
         .take_while(|&n| n >= 16)
         .filter_map(|n| silent(silence::flac(&c, n), n))

@@ -1,6 +1,7 @@
 //! The initialization segment: `ftyp` and `moov` (ISO/IEC 14496-12 §4.3, §8.2–8.8),
 //! and the sample-entry skeletons that each codec in `codecs` fills in.
 
+use alloc::vec::Vec;
 use bytes::Bytes;
 
 use super::boxes::{BoxWriter, UNITY_MATRIX};

@@ -115,7 +115,7 @@ impl Remuxer {
         let end = audio.end_ms();
         let fill = self.options.fill_ahead;
         let threshold = self.lag.margin_ms + i64::from(fill.after_ms) - i64::from(fill.margin_ms);
-        if video_ms - end.map_or(start, |e| e.round() as i64) <= threshold {
+        if video_ms - end.map_or(start, |e| libm::round(e) as i64) <= threshold {
             return;
         }
         let Some(ms) = self.audio.fill_to(start, video_ms - self.lag.margin_ms) else {

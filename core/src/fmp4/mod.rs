@@ -26,7 +26,9 @@ mod track;
 #[cfg(test)]
 mod tests;
 
-use std::collections::VecDeque;
+use alloc::borrow::ToOwned;
+use alloc::collections::VecDeque;
+use alloc::string::{String, ToString};
 
 use bytes::Bytes;
 
@@ -93,8 +95,8 @@ pub enum Track {
     Audio,
 }
 
-impl std::fmt::Display for Track {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl core::fmt::Display for Track {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.write_str(match self {
             Track::Video => "video",
             Track::Audio => "audio",
@@ -406,7 +408,7 @@ impl Remuxer {
         let Some(meta) = it.next() else { return };
         if let Some(fps) = meta.get("framerate").and_then(Value::as_f64) {
             if (1.0..=1000.0).contains(&fps) {
-                self.video.frame_hint_ms = Some((1000.0 / fps).round() as u32);
+                self.video.frame_hint_ms = Some(libm::round(1000.0 / fps) as u32);
             }
         }
         // Only the Muxed layout looks at these, and then only for a bounded time.
@@ -609,7 +611,7 @@ impl Remuxer {
             Track::Audio => &self.video,
         };
         let (other_raw, other_offset) = (other.last_raw, other.offset_ms);
-        let end = self.video.end_ms.max(self.audio.end_ms).round() as i64;
+        let end = libm::round(self.video.end_ms.max(self.audio.end_ms)) as i64;
         let st = self.track_mut(t);
         let mut jumped = false;
         match st.last_raw {

@@ -1,5 +1,7 @@
 //! Emitting: init segments (when each layout wants them) and fragments.
 
+use alloc::string::String;
+use alloc::vec::Vec;
 use bytes::Bytes;
 
 use super::fragment;

@@ -35,6 +35,7 @@
 //!   silence, so such a hole is one where both tracks paused or audio jumped.)
 //!   So audio never drifts from video by more than half a frame.
 
+use alloc::vec::Vec;
 use bytes::Bytes;
 
 use super::Track;
@@ -163,7 +164,7 @@ impl TrackState {
     /// ended, in the new unit; the interval and frame estimates start over.
     pub(crate) fn rescale_timing(&mut self, timescale: u32) {
         if self.end.is_some() {
-            self.end = Some((self.end_ms * f64::from(timescale) / 1000.0).round() as u64);
+            self.end = Some(libm::round(self.end_ms * f64::from(timescale) / 1000.0) as u64);
         }
         self.last_ideal = None;
         self.last_duration = None;
@@ -289,7 +290,7 @@ impl TrackState {
         if until <= from {
             return None;
         }
-        let mut pending = std::mem::take(&mut self.pending);
+        let mut pending = core::mem::take(&mut self.pending);
         let before = pending.len();
         let end = self.silence(from, until, &mut pending);
         self.pending_bytes += pending[before..]
@@ -396,7 +397,7 @@ impl TrackState {
     /// was placed with: see the module comment.
     pub(crate) fn take_pending(&mut self) -> Vec<Sample> {
         self.pending_bytes = 0;
-        std::mem::take(&mut self.pending)
+        core::mem::take(&mut self.pending)
     }
 }
 

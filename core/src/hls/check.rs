@@ -3,7 +3,10 @@
 //! across reloads ([`Reloads`]). Written for the tests of any HLS server, ours first;
 //! it knows nothing of how [`super::Window`] writes.
 
-use std::fmt;
+use alloc::borrow::ToOwned;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::fmt;
 
 /// One broken rule, with the line (1-based; 0 for the playlist as a whole).
 #[derive(Debug, Clone, PartialEq)]
@@ -95,8 +98,8 @@ pub fn check(text: &str) -> Result<Playlist, Vec<Violation>> {
                 msn: 0,
                 duration,
                 uri: line.to_owned(),
-                parts: std::mem::take(&mut parts),
-                discontinuity: std::mem::take(&mut discontinuity),
+                parts: core::mem::take(&mut parts),
+                discontinuity: core::mem::take(&mut discontinuity),
                 map: map.clone(),
             });
             continue;
@@ -205,7 +208,7 @@ pub fn check(text: &str) -> Result<Playlist, Vec<Violation>> {
     };
     for s in &p.segments {
         // RFC 8216 §4.3.3.1: EXTINF rounded to the nearest integer MUST be ≤ the target.
-        if s.duration.round() > f64::from(target) {
+        if libm::round(s.duration) > f64::from(target) {
             fail(
                 0,
                 format!(

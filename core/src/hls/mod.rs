@@ -15,7 +15,9 @@
 pub mod check;
 mod playlist;
 
-use std::collections::VecDeque;
+use alloc::collections::VecDeque;
+use alloc::string::String;
+use alloc::vec::Vec;
 
 use bytes::{Bytes, BytesMut};
 
@@ -166,10 +168,10 @@ impl Window {
         }
         let (next_msn, next_index) = self.next_part();
         let pending = match msn.cmp(&next_msn) {
-            std::cmp::Ordering::Equal => index >= next_index,
+            core::cmp::Ordering::Equal => index >= next_index,
             // The segment after the open one: its parts come within a target duration or two.
-            std::cmp::Ordering::Greater => msn == next_msn + 1,
-            std::cmp::Ordering::Less => false,
+            core::cmp::Ordering::Greater => msn == next_msn + 1,
+            core::cmp::Ordering::Less => false,
         };
         if pending && index < self.max_parts() {
             Lookup::Pending
@@ -231,7 +233,7 @@ impl Window {
         self.segments.push_back(Segment {
             msn: self.next_msn,
             init,
-            discontinuity: std::mem::take(&mut self.discontinuity),
+            discontinuity: core::mem::take(&mut self.discontinuity),
             parts: Vec::new(),
             duration_ms: None,
             bytes: None,
@@ -249,7 +251,7 @@ impl Window {
             return;
         };
         if duration_ms > self.part_target_ms {
-            self.part_target_ms = duration_ms.ceil();
+            self.part_target_ms = libm::ceil(duration_ms);
         }
         segment.parts.push(Part {
             data,
@@ -286,7 +288,7 @@ impl Window {
         }
         segment.bytes = Some(bytes.freeze());
         // RFC 8216 §4.3.3.1: EXTINF rounded to the nearest integer ≤ the target duration.
-        let rounded = (duration / 1000.0).round() as u32;
+        let rounded = libm::round(duration / 1000.0) as u32;
         self.target_s = self.target_s.max(rounded);
         self.slide();
     }

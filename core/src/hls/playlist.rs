@@ -1,7 +1,8 @@
 //! The media playlist's text (RFC 8216 §4, RFC 8216bis §4.4.3.7–§4.4.5.3 for the
 //! low-latency tags).
 
-use std::fmt::Write;
+use alloc::string::String;
+use core::fmt::Write;
 
 use super::Window;
 

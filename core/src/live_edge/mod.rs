@@ -22,6 +22,8 @@
 //! media, which skips nothing; a seek pending there is brought back to the last
 //! position every track has, so the element is never left seeking.
 
+use alloc::vec::Vec;
+
 mod ranges;
 
 /// Tuning; times in seconds.
@@ -375,7 +377,7 @@ impl LiveEdge {
         }
         let rate = if self.chasing {
             // The nearest step (not `f64::round`, a libm call in wasm), at least one.
-            let steps = (excess * CHASE_GAIN / RATE_STEP + 0.5).floor().max(1.0);
+            let steps = libm::floor(excess * CHASE_GAIN / RATE_STEP + 0.5).max(1.0);
             // Not `f64::clamp`: its assertion message pulls float formatting into the wasm.
             (1.0 + steps * RATE_STEP)
                 .min(self.options.max_rate)

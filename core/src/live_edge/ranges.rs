@@ -5,6 +5,8 @@
 //! has media; a seek into a hole of one track stays pending until that hole is
 //! filled, which for a hole in the past is never.
 
+use alloc::vec::Vec;
+
 /// Where a seek lands past a range's start (and stops short of its end): a hair
 /// inside, not on the boundary, where rounding puts it in the neighbouring hole.
 pub const INSIDE: f64 = 0.05;

@@ -2,6 +2,7 @@
 //! since the last keyframe.
 
 use super::{Media, Role};
+use alloc::vec::Vec;
 
 /// Bounds on the cached GOP: a source with rare keyframes must not grow memory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

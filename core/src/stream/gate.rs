@@ -4,6 +4,7 @@
 //! watching (or one waiting through a reconnect) would get them in that order.
 
 use crate::flv::{Tag, TagType};
+use alloc::vec::Vec;
 
 use super::Role;
 

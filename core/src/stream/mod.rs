@@ -14,7 +14,7 @@ mod live;
 mod role;
 mod timeline;
 
-use std::sync::Arc;
+use alloc::sync::Arc;
 
 use crate::flv::Tag;
 

@@ -2,6 +2,8 @@
 //! `pkg/flashless.d.ts`) rather than a sentence: the page acts on the code, and
 //! `flashless.js` turns it into the message, so no message text is in the wasm.
 
+use alloc::borrow::ToOwned;
+use alloc::string::String;
 use flashless_core::fmp4::Track;
 use js_sys::Object;
 

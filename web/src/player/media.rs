@@ -11,7 +11,11 @@
 //! [`Media::late_track`]: the player then builds a new MediaSource with every
 //! track, since the current one can never play it.
 
-use std::collections::VecDeque;
+use alloc::borrow::ToOwned;
+use alloc::collections::VecDeque;
+use alloc::string::String;
+use alloc::vec;
+use alloc::vec::Vec;
 
 use flashless_core::fmp4::Track;
 use js_sys::{Array, Function, Reflect, Uint8Array};

@@ -13,9 +13,11 @@ mod media;
 mod retry;
 mod transport;
 
-use std::cell::RefCell;
-use std::collections::VecDeque;
-use std::rc::{Rc, Weak};
+use alloc::collections::VecDeque;
+use alloc::rc::{Rc, Weak};
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::cell::RefCell;
 
 use flashless_core::fmp4::{FillAhead, Fragmenting, RemuxEvent, RemuxerOptions};
 use flashless_core::live_edge::{self, LiveEdge, Seek, Snapshot};
@@ -211,7 +213,7 @@ fn run(core: &WeakCore, f: &mut dyn FnMut(&mut Core)) {
             return;
         }
         f(&mut c);
-        (std::mem::take(&mut c.outbox), c.on_event.clone())
+        (core::mem::take(&mut c.outbox), c.on_event.clone())
     };
     for (name, detail) in events {
         let _ = callback.call2(&JsValue::NULL, &JsValue::from_str(name), &detail);
@@ -804,7 +806,7 @@ impl Core {
         set(&o, "gaps", self.counters.gaps);
         set(&o, "rebuilds", self.counters.rebuilds);
         set(&o, "targetLatency", self.edge.target());
-        set(&o, "stuckMs", self.edge.stuck_ms().floor());
+        set(&o, "stuckMs", libm::floor(self.edge.stuck_ms()));
         set(&o, "recoveries", self.edge.recoveries());
         set(&o, "rateChanges", self.edge.rate_changes());
         let remux = self.pipeline.stats();
@@ -838,9 +840,11 @@ fn now_ms() -> f64 {
     PERFORMANCE.with(|p| p.as_ref().map_or_else(js_sys::Date::now, |p| p.now()))
 }
 
-thread_local! {
-    /// Looked up once: `window().performance()` is two calls into the page (an
-    /// `instanceof Window` check and a getter), and the clock is read for every message.
-    static PERFORMANCE: Option<web_sys::Performance> =
-        web_sys::window().and_then(|w| w.performance());
+#[wasm_bindgen]
+extern "C" {
+    /// The page's `performance`, looked up once: `window().performance()` is two calls
+    /// into the page (an `instanceof Window` check and a getter), and the clock is read
+    /// for every message.
+    #[wasm_bindgen(thread_local_v2, js_namespace = globalThis, js_name = performance)]
+    static PERFORMANCE: Option<web_sys::Performance>;
 }

@@ -67,9 +67,9 @@ impl Retry {
             Retry::Bounds { min_ms, max_ms, .. } => (*min_ms, *max_ms),
             Retry::Policy(_) => (MIN_DELAY_MS, MAX_DELAY_MS),
         };
-        let exp = (attempt.max(1) - 1).min(16) as i32;
+        let exp = (attempt.max(1) - 1).min(16);
         // Jitter, so that viewers of a restarted gateway do not all return at once.
-        let backoff = (min_ms * 2f64.powi(exp)).min(max_ms) * (0.8 + 0.4 * random);
+        let backoff = (min_ms * f64::from(1u32 << exp)).min(max_ms) * (0.8 + 0.4 * random);
         let default = (!fatal(failure, attempt, moved)).then_some(backoff);
         match self {
             Retry::Bounds { max_attempts, .. } => {

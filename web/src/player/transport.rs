@@ -4,8 +4,10 @@
 //! connection's generation so that late callbacks of a replaced connection are
 //! ignored.
 
-use std::cell::Cell;
-use std::rc::Rc;
+use alloc::borrow::ToOwned;
+use alloc::rc::Rc;
+use alloc::string::String;
+use core::cell::Cell;
 
 use js_sys::Uint8Array;
 use wasm_bindgen::JsCast;

@@ -9,6 +9,7 @@
 
 use super::crc8;
 use crate::codec::bits::BitWriter;
+use alloc::vec::Vec;
 
 /// The most samples (per channel) a frame holds: its 16-bit block-size field.
 pub const MAX_BLOCK_SIZE: usize = 65535;

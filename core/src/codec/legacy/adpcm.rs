@@ -8,6 +8,7 @@
 //! reference the tests compare with.
 
 use crate::codec::{BitReader, CodecError};
+use alloc::vec::Vec;
 
 /// Samples per channel in a whole block, the first one included.
 pub const BLOCK_SAMPLES: usize = 4096;

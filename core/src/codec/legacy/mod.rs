@@ -13,6 +13,7 @@ pub mod adpcm;
 pub mod g711;
 pub mod pcm;
 
+use alloc::vec::Vec;
 use bytes::Bytes;
 
 use super::CodecError;

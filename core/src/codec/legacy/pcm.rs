@@ -3,6 +3,7 @@
 //! Format 0 is read as little endian, as ffmpeg and Flash Player on x86 do.
 
 use crate::codec::CodecError;
+use alloc::vec::Vec;
 
 /// The tag's whole sample frames, interleaved, as signed values of
 /// `bits` (8 or 16) bits. A partial last frame is left out (as ffmpeg does).
