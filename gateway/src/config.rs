@@ -39,8 +39,10 @@ pub enum ConfigError {
         line: Option<usize>,
         message: String,
     },
-    #[error("{key} = {value}: not a number of seconds")]
-    Seconds { key: &'static str, value: f64 },
+    #[error(
+        "{key} = {value}: not a duration (\"500ms\", \"90s\", \"5m\", \"1h\" or a number of seconds)"
+    )]
+    Seconds { key: &'static str, value: String },
     #[error("rtmp = {0:?}: not a listen address (HOST:PORT, or off)")]
     RtmpAddress(String),
     #[error("TLS needs both a certificate (tls_cert) and its key (tls_key)")]
@@ -147,7 +149,7 @@ pub struct ServeArgs {
     pub gop_cache_bytes: Option<usize>,
     /// Longest GOP cached per channel, in seconds [default: 10].
     #[arg(long, env = "FLASHLESS_GOP_CACHE_SECONDS")]
-    pub gop_cache_seconds: Option<f64>,
+    pub gop_cache_seconds: Option<Quantity>,
     /// Tags a viewer may fall behind by before skipping to the next keyframe [default: 512].
     #[arg(long, env = "FLASHLESS_VIEWER_QUEUE")]
     pub viewer_queue: Option<usize>,
@@ -156,7 +158,7 @@ pub struct ServeArgs {
     pub coalesce_ms: Option<u64>,
     /// Seconds a viewer may stop reading before it is disconnected [default: 30].
     #[arg(long, env = "FLASHLESS_WRITE_TIMEOUT")]
-    pub write_timeout: Option<f64>,
+    pub write_timeout: Option<Quantity>,
     /// The secret that signs play and publish tokens (`flashless sign`); with it, tokens are required.
     #[arg(long, env = "FLASHLESS_SECRET", hide_env_values = true)]
     pub secret: Option<String>,
@@ -168,7 +170,7 @@ pub struct ServeArgs {
     pub auth_webhook: Option<String>,
     /// Seconds the webhook has to answer before the attempt is refused [default: 2].
     #[arg(long, env = "FLASHLESS_AUTH_WEBHOOK_TIMEOUT")]
-    pub auth_webhook_timeout: Option<f64>,
+    pub auth_webhook_timeout: Option<Quantity>,
     /// Web origins allowed to open WS-FLV and read HTTP-FLV, comma-separated (`*` for any)
     /// [default: the gateway's own origin and localhost].
     #[arg(long, env = "FLASHLESS_ORIGINS", value_delimiter = ',')]
@@ -187,7 +189,7 @@ pub struct ServeArgs {
     /// its previous response ended (so also how long a kept-alive connection may idle)
     /// [default: 10].
     #[arg(long, env = "FLASHLESS_HEADER_TIMEOUT")]
-    pub header_timeout: Option<f64>,
+    pub header_timeout: Option<Quantity>,
     /// Largest WebSocket message or frame a WS-FLV viewer may send, in bytes [default: 4096].
     #[arg(long, env = "FLASHLESS_MAX_WS_MESSAGE_BYTES")]
     pub max_ws_message_bytes: Option<usize>,
@@ -199,11 +201,11 @@ pub struct ServeArgs {
     pub max_publishers: Option<usize>,
     /// Seconds an RTMP peer has to complete the handshake and connect [default: 10].
     #[arg(long, env = "FLASHLESS_HANDSHAKE_TIMEOUT")]
-    pub handshake_timeout: Option<f64>,
+    pub handshake_timeout: Option<Quantity>,
     /// Seconds an RTMP peer may send no command or media (and a player receive no media)
     /// before it is closed [default: 60].
     #[arg(long, env = "FLASHLESS_IDLE_TIMEOUT")]
-    pub idle_timeout: Option<f64>,
+    pub idle_timeout: Option<Quantity>,
     /// Largest RTMP message accepted, in bytes [default: 16 MiB].
     #[arg(long, env = "FLASHLESS_MAX_MESSAGE_BYTES")]
     pub max_message_bytes: Option<u32>,
@@ -228,7 +230,7 @@ pub struct ServeArgs {
     pub max_channels: Option<usize>,
     /// Seconds a published channel stays after its publisher and last viewer left [default: 30].
     #[arg(long, env = "FLASHLESS_ABANDONED_TIMEOUT")]
-    pub abandoned_timeout: Option<f64>,
+    pub abandoned_timeout: Option<Quantity>,
     /// A bearer token for /metrics, and for /api/channels when play tokens are required.
     #[arg(long, env = "FLASHLESS_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
@@ -255,17 +257,17 @@ pub struct ServeArgs {
     /// Seconds a draining gateway (SIGTERM, `POST /api/drain`) waits for its viewers to
     /// leave before it exits anyway [default: 20].
     #[arg(long, env = "FLASHLESS_DRAIN_TIMEOUT")]
-    pub drain_timeout: Option<f64>,
+    pub drain_timeout: Option<Quantity>,
     /// Log format: `text` or `json` [default: text].
     #[arg(long, env = "FLASHLESS_LOG_FORMAT")]
     pub log_format: Option<LogFormat>,
     /// HLS: the segment duration aimed at, in seconds (segments are cut at the first
     /// keyframe past it) [default: 2].
     #[arg(long, env = "FLASHLESS_HLS_SEGMENT")]
-    pub hls_segment: Option<f64>,
+    pub hls_segment: Option<Quantity>,
     /// Low-Latency HLS: the part duration aimed at, in seconds [default: 0.333].
     #[arg(long, env = "FLASHLESS_HLS_PART")]
-    pub hls_part: Option<f64>,
+    pub hls_part: Option<Quantity>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
@@ -300,8 +302,8 @@ struct File {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct HlsSection {
-    segment: Option<f64>,
-    part: Option<f64>,
+    segment: Option<Quantity>,
+    part: Option<Quantity>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -325,7 +327,7 @@ struct HooksSection {
     on_play: Option<String>,
     on_stop: Option<String>,
     on_record_segment: Option<String>,
-    timeout: Option<f64>,
+    timeout: Option<Quantity>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -341,7 +343,7 @@ struct ServerSection {
     trusted_proxies: Option<Vec<String>>,
     proxy_protocol: Option<bool>,
     origin: Option<Spanned<String>>,
-    drain_timeout: Option<f64>,
+    drain_timeout: Option<Quantity>,
     rtmpe_type: Option<u8>,
 }
 
@@ -354,7 +356,7 @@ struct AuthSection {
     origins: Option<Vec<String>>,
     same_origin: Option<bool>,
     webhook: Option<String>,
-    webhook_timeout: Option<f64>,
+    webhook_timeout: Option<Quantity>,
     admin_token: Option<String>,
     swf_verify: Option<SwfVerifySection>,
 }
@@ -370,24 +372,24 @@ struct SwfVerifySection {
 #[serde(deny_unknown_fields)]
 struct LimitsSection {
     gop_cache_bytes: Option<usize>,
-    gop_cache_seconds: Option<f64>,
+    gop_cache_seconds: Option<Quantity>,
     viewer_queue: Option<usize>,
     coalesce_ms: Option<u64>,
-    write_timeout: Option<f64>,
+    write_timeout: Option<Quantity>,
     connections_per_ip: Option<usize>,
     max_connections: Option<usize>,
-    header_timeout: Option<f64>,
+    header_timeout: Option<Quantity>,
     max_ws_message_bytes: Option<usize>,
     max_viewers: Option<usize>,
     max_publishers: Option<usize>,
-    handshake_timeout: Option<f64>,
-    idle_timeout: Option<f64>,
+    handshake_timeout: Option<Quantity>,
+    idle_timeout: Option<Quantity>,
     max_message_bytes: Option<u32>,
     max_message_bytes_before_publish: Option<u32>,
     max_chunk_streams: Option<usize>,
     amf_depth: Option<usize>,
     max_channels: Option<usize>,
-    abandoned_timeout: Option<f64>,
+    abandoned_timeout: Option<Quantity>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -397,7 +399,7 @@ struct ChannelSection {
     source: Spanned<String>,
     #[serde(default)]
     on_demand: bool,
-    idle_timeout: Option<f64>,
+    idle_timeout: Option<Quantity>,
     #[serde(default)]
     record: bool,
 }
@@ -408,7 +410,7 @@ struct PullSection {
     #[serde(rename = "match")]
     pattern: Spanned<String>,
     source: Spanned<String>,
-    idle_timeout: Option<f64>,
+    idle_timeout: Option<Quantity>,
     #[serde(default)]
     record: bool,
 }
@@ -641,7 +643,9 @@ impl Settings {
                     .unwrap_or(defaults.gop_bytes),
                 gop_duration: seconds(
                     "gop_cache_seconds",
-                    args.gop_cache_seconds.or(file.limits.gop_cache_seconds),
+                    args.gop_cache_seconds
+                        .clone()
+                        .or_else(|| file.limits.gop_cache_seconds.clone()),
                     defaults.gop_duration,
                 )?,
                 viewer_queue: args
@@ -658,18 +662,24 @@ impl Settings {
                     .unwrap_or(defaults.max_channels),
                 abandoned_after: seconds(
                     "abandoned_timeout",
-                    args.abandoned_timeout.or(file.limits.abandoned_timeout),
+                    args.abandoned_timeout
+                        .clone()
+                        .or_else(|| file.limits.abandoned_timeout.clone()),
                     defaults.abandoned_after,
                 )?,
             },
             write_timeout: seconds(
                 "write_timeout",
-                args.write_timeout.or(file.limits.write_timeout),
+                args.write_timeout
+                    .clone()
+                    .or_else(|| file.limits.write_timeout.clone()),
                 Duration::from_secs(30),
             )?,
             drain_timeout: seconds(
                 "drain_timeout",
-                args.drain_timeout.or(file.server.drain_timeout),
+                args.drain_timeout
+                    .clone()
+                    .or_else(|| file.server.drain_timeout.clone()),
                 DEFAULT_DRAIN_TIMEOUT,
             )?,
             log_format: args
@@ -695,7 +705,9 @@ impl Settings {
                             url,
                             seconds(
                                 "webhook_timeout",
-                                args.auth_webhook_timeout.or(file.auth.webhook_timeout),
+                                args.auth_webhook_timeout
+                                    .clone()
+                                    .or_else(|| file.auth.webhook_timeout.clone()),
                                 webhook::DEFAULT_TIMEOUT,
                             )?,
                         )
@@ -897,7 +909,9 @@ fn conn_limits(args: &ServeArgs, file: &LimitsSection) -> Result<ConnLimits, Con
             .unwrap_or(d.max_connections),
         header_timeout: seconds(
             "header_timeout",
-            args.header_timeout.or(file.header_timeout),
+            args.header_timeout
+                .clone()
+                .or_else(|| file.header_timeout.clone()),
             d.header_timeout,
         )?,
         max_ws_message: args
@@ -914,12 +928,16 @@ fn conn_limits(args: &ServeArgs, file: &LimitsSection) -> Result<ConnLimits, Con
             .unwrap_or(d.max_publishers),
         handshake_timeout: seconds(
             "handshake_timeout",
-            args.handshake_timeout.or(file.handshake_timeout),
+            args.handshake_timeout
+                .clone()
+                .or_else(|| file.handshake_timeout.clone()),
             d.handshake_timeout,
         )?,
         idle_timeout: seconds(
             "idle_timeout",
-            args.idle_timeout.or(file.idle_timeout),
+            args.idle_timeout
+                .clone()
+                .or_else(|| file.idle_timeout.clone()),
             d.idle_timeout,
         )?,
         session,
@@ -974,7 +992,7 @@ fn hook_urls(section: &HooksSection) -> Result<HookUrls, ConfigError> {
         on_play: url("on_play", &section.on_play)?,
         on_stop: url("on_stop", &section.on_stop)?,
         on_record_segment: url("on_record_segment", &section.on_record_segment)?,
-        timeout: seconds("timeout", section.timeout, hooks::DEFAULT_TIMEOUT)?,
+        timeout: seconds("timeout", section.timeout.clone(), hooks::DEFAULT_TIMEOUT)?,
     })
 }
 
@@ -1060,8 +1078,16 @@ fn pull_rule(p: PullSection) -> Result<PullRule, ConfigError> {
 fn hls_settings(args: &ServeArgs, file: &HlsSection) -> Result<HlsSettings, ConfigError> {
     let d = HlsSettings::default();
     let hls = HlsSettings {
-        segment: seconds("segment", args.hls_segment.or(file.segment), d.segment)?,
-        part: seconds("part", args.hls_part.or(file.part), d.part)?,
+        segment: seconds(
+            "segment",
+            args.hls_segment.clone().or_else(|| file.segment.clone()),
+            d.segment,
+        )?,
+        part: seconds(
+            "part",
+            args.hls_part.clone().or_else(|| file.part.clone()),
+            d.part,
+        )?,
     };
     if hls.part < Duration::from_millis(100) || hls.part * 2 > hls.segment {
         return Err(ConfigError::HlsDurations {
@@ -1072,16 +1098,19 @@ fn hls_settings(args: &ServeArgs, file: &HlsSection) -> Result<HlsSettings, Conf
     Ok(hls)
 }
 
+/// A duration as the file or a flag gives it: a number of seconds, or `"500ms"`,
+/// `"90s"`, `"5m"`, `"1h"`, `"7d"` (`Quantity::duration`); `default` when left out.
 fn seconds(
     key: &'static str,
-    value: Option<f64>,
+    value: Option<Quantity>,
     default: Duration,
 ) -> Result<Duration, ConfigError> {
     match value {
         None => Ok(default),
-        Some(s) => {
-            Duration::try_from_secs_f64(s).map_err(|_| ConfigError::Seconds { key, value: s })
-        }
+        Some(q) => q.duration().ok_or_else(|| ConfigError::Seconds {
+            key,
+            value: q.to_string(),
+        }),
     }
 }
 
@@ -1156,7 +1185,7 @@ mod tests {
         );
         let flags = ServeArgs {
             http: Some("127.0.0.1:9100".parse().unwrap()),
-            gop_cache_seconds: Some(2.5),
+            gop_cache_seconds: Some(Quantity::Number(2.5)),
             ..ServeArgs::default()
         };
         let s = load(toml, flags).unwrap();
@@ -1172,15 +1201,29 @@ mod tests {
         assert_eq!(s.hls.segment, Duration::from_secs(4));
         assert_eq!(s.hls.part, Duration::from_millis(500));
         let flags = ServeArgs {
-            hls_part: Some(0.25),
+            hls_part: Some("250ms".parse().unwrap()),
             ..ServeArgs::default()
         };
         let s = load("[hls]\nsegment = 4\n", flags).unwrap();
         assert_eq!(s.hls.part, Duration::from_millis(250));
+        // Durations are written alike in every section: a number of seconds or with a unit.
+        let s = load(
+            "[hls]\nsegment = \"3s\"\npart = \"500ms\"\n[limits]\nwrite_timeout = \"2m\"\n",
+            ServeArgs::default(),
+        )
+        .unwrap();
+        assert_eq!(s.hls.segment, Duration::from_secs(3));
+        assert_eq!(s.hls.part, Duration::from_millis(500));
+        assert_eq!(s.write_timeout, Duration::from_secs(120));
         for bad in ["part = 0.05", "segment = 1\npart = 0.6"] {
             let err = load(&format!("[hls]\n{bad}\n"), ServeArgs::default()).unwrap_err();
             assert!(format!("{err:#}").contains("[hls]"), "{err:#}");
         }
+        let err = load("[hls]\nsegment = \"2 parsecs\"\n", ServeArgs::default()).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("segment = \"2 parsecs\": not a duration"),
+            "{err:#}"
+        );
     }
 
     #[test]

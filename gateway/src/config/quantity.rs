@@ -22,6 +22,18 @@ impl std::fmt::Display for Quantity {
     }
 }
 
+/// From a command-line flag: a number, or a number with its unit.
+impl std::str::FromStr for Quantity {
+    type Err = std::convert::Infallible;
+
+    fn from_str(text: &str) -> Result<Quantity, Self::Err> {
+        Ok(match text.trim().parse() {
+            Ok(n) => Quantity::Number(n),
+            Err(_) => Quantity::Text(text.to_owned()),
+        })
+    }
+}
+
 impl Quantity {
     /// A duration: a number of seconds, or a number with `ms`, `s`, `m`, `h` or `d`.
     pub fn duration(&self) -> Option<Duration> {
