@@ -52,7 +52,7 @@ async function startHaproxy(t, edges) {
     `    bind 127.0.0.1:${http}`,
     '    default_backend edges',
     'backend edges',
-    '    balance uri path-only',
+    '    balance hash path,field(3,/),field(1,.)',
     '    hash-type consistent',
     '    retry-on conn-failure empty-response 503',
     '    option httpchk GET /healthz',

@@ -327,6 +327,33 @@ async fn a_channel_lands_on_one_edge_and_the_origin_feeds_each_edge_once() {
     );
     let after: Vec<u32> = everyone.iter().map(|s| s.lost.load(Relaxed)).collect();
     assert_eq!(before, after, "viewers lost their connection to the edge");
+
+    // An HLS player of each channel lands on the edge its WS-FLV viewers are on (its
+    // producer counts as one more viewer there), not on an edge of its own that
+    // would pull the channel a second time.
+    tokio::task::block_in_place(|| {
+        for c in CHANNELS {
+            let started = Instant::now();
+            // The first request starts the producer; the playlist follows its first part.
+            while http_get(cluster.lb.http, &format!("/live/{c}/index.m3u8")).0 != 200 {
+                assert!(
+                    started.elapsed() < Duration::from_secs(10),
+                    "no playlist for {c}"
+                );
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        }
+        let placement = cluster.placement();
+        for c in CHANNELS {
+            let on: Vec<usize> = (0..3).filter(|&e| placement[e].contains_key(*c)).collect();
+            assert_eq!(on.len(), 1, "{c} is on edges {on:?}: {placement:?}");
+            assert_eq!(placement[on[0]][*c], 4, "{c}'s viewers: {placement:?}");
+        }
+        let origin = cluster.origin_viewers();
+        for c in CHANNELS {
+            assert_eq!(origin.get(*c), Some(&1), "the origin's viewers: {origin:?}");
+        }
+    });
     for t in tasks {
         t.abort();
     }

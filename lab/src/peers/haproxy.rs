@@ -18,8 +18,8 @@ pub struct Edge {
     pub rtmp: u16,
 }
 
-/// The configuration: an HTTP frontend hashing the path over the edges (so a channel's
-/// HTTP-FLV and WS-FLV viewers, at the same `/live/<channel>.flv`, land on one edge),
+/// The configuration: an HTTP frontend hashing the channel's name in the path over the
+/// edges (so a channel's HTTP-FLV, WS-FLV and HLS viewers land on one edge),
 /// a TCP frontend for RTMP, health checks on `/healthz` every 0.5 s, and a stats page.
 pub fn config(http: u16, rtmp: u16, stats: u16, edges: &[Edge]) -> String {
     let mut text = format!(
@@ -45,9 +45,11 @@ pub fn config(http: u16, rtmp: u16, stats: u16, edges: &[Edge]) -> String {
          \n\
          backend edges\n\
          \x20   mode http\n\
-         \x20   # A channel's viewers on one edge: the path only (the query, tokens, apart),\n\
-         \x20   # on a consistent hash ring, so an edge leaving moves only its own channels.\n\
-         \x20   balance uri path-only\n\
+         \x20   # A channel's viewers on one edge, whatever they play it by: the hash is of\n\
+         \x20   # the channel's name in the path (`cam` of /live/cam.flv and of\n\
+         \x20   # /live/cam/index.m3u8 and its segments; the query, tokens, apart), on a\n\
+         \x20   # consistent hash ring, so an edge leaving moves only its own channels.\n\
+         \x20   balance hash path,field(3,/),field(1,.)\n\
          \x20   hash-type consistent\n\
          \x20   retry-on conn-failure empty-response 503\n\
          \x20   option httpchk GET /healthz\n\
