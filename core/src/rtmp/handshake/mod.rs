@@ -23,10 +23,13 @@
 //! for entirely fresh bytes. Shorter input is cycled, empty input gives zeros
 //! (the handshake still works: RTMP's randomness is not a security property).
 
-use hmac::digest::{Key, KeyInit};
-use hmac::{Hmac, Mac};
-use sha2::{Digest, Sha256};
+pub use self::digest::DigestScheme;
+pub(crate) use self::digest::hmac_sha256;
+use self::digest::{
+    FMS_KEY, FMS_KEY_PARTIAL, FP_KEY, FP_KEY_PARTIAL, find_digest, response_signature, write_digest,
+};
 
+mod digest;
 #[cfg(feature = "rtmpe")]
 pub mod rtmpe;
 #[cfg(test)]
@@ -41,19 +44,6 @@ const DIGEST_LEN: usize = 32;
 const RANDOM_LEN: usize = PACKET_LEN - 8;
 /// A digest-form C2/S2 signs its first 1504 bytes and ends with the signature.
 const SIGNED_LEN: usize = PACKET_LEN - DIGEST_LEN;
-
-/// "Genuine Adobe Flash Player 001" followed by 32 constant bytes. The first
-/// 30 bytes key the C1 digest, all 62 key the S2 -> C2 signature key.
-const FP_KEY: &[u8; 62] = b"Genuine Adobe Flash Player 001\
-\xF0\xEE\xC2\x4A\x80\x68\xBE\xE8\x2E\x00\xD0\xD1\x02\x9E\x7E\x57\
-\x6E\xEC\x5D\x2D\x29\x80\x6F\xAB\x93\xB8\xE6\x36\xCF\xEB\x31\xAE";
-const FP_KEY_PARTIAL: usize = 30;
-/// "Genuine Adobe Flash Media Server 001" followed by the same 32 bytes. The
-/// first 36 bytes key the S1 digest, all 68 key the C1 -> S2 signature key.
-const FMS_KEY: &[u8; 68] = b"Genuine Adobe Flash Media Server 001\
-\xF0\xEE\xC2\x4A\x80\x68\xBE\xE8\x2E\x00\xD0\xD1\x02\x9E\x7E\x57\
-\x6E\xEC\x5D\x2D\x29\x80\x6F\xAB\x93\xB8\xE6\x36\xCF\xEB\x31\xAE";
-const FMS_KEY_PARTIAL: usize = 36;
 
 /// Version sent in a digest C1: Flash Player 9.0.124.2, the value ffmpeg and
 /// librtmp use. FMS and nginx-rtmp only look at it being non-zero.
@@ -70,7 +60,6 @@ const SERVER_VERSION: [u8; 4] = [0x03, 0x05, 0x01, 0x01];
 const RTMPE_CLIENT_VERSION: [u8; 4] = CLIENT_VERSION;
 
 type Packet = [u8; PACKET_LEN];
-type HmacSha256 = Hmac<Sha256>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HandshakeMode {
@@ -78,35 +67,6 @@ pub enum HandshakeMode {
     Plain,
     /// Flash Player style C1 with an HMAC digest (scheme 0).
     Digest,
-}
-
-/// Where the digest of a C1/S1 sits (see the module docs).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DigestScheme {
-    /// Offset bytes 8..12, digest within 12..772.
-    Scheme0,
-    /// Offset bytes 772..776, digest within 776..1536.
-    Scheme1,
-}
-
-impl DigestScheme {
-    fn other(self) -> Self {
-        match self {
-            Self::Scheme0 => Self::Scheme1,
-            Self::Scheme1 => Self::Scheme0,
-        }
-    }
-
-    /// Byte offset of the digest in `packet`: always in bounds, at most
-    /// 776 + 727 = 1503, so the 32 digest bytes end by 1535.
-    pub fn digest_offset(self, packet: &[u8; PACKET_LEN]) -> usize {
-        let (base, bytes) = match self {
-            Self::Scheme0 => (8, [packet[8], packet[9], packet[10], packet[11]]),
-            Self::Scheme1 => (772, [packet[772], packet[773], packet[774], packet[775]]),
-        };
-        let sum: usize = bytes.iter().map(|&b| usize::from(b)).sum();
-        base + 4 + sum % 728
-    }
 }
 
 #[derive(Debug, thiserror::Error, Clone, PartialEq)]
@@ -287,68 +247,9 @@ impl Handshake {
         }
     }
 
-    /// RTMPE client (`rtmpe://`): C0 = 6 and the digest in scheme 1 as librtmp and
-    /// ffmpeg send them, with the Diffie–Hellman public key made from
-    /// `dh_private` (random bytes from the caller). After the handshake,
-    /// [`Handshake::take_cipher`] gives the RC4 streams for everything that follows.
-    #[cfg(feature = "rtmpe")]
-    pub fn client_encrypted(epoch: u32, random: &[u8], dh_private: &[u8]) -> Self {
-        Self::client_encrypted_type(epoch, random, dh_private, rtmpe::RTMPE_VERSION)
-    }
-
-    /// RTMPE client of handshake type 8 or 9 (C0): XTEA or Blowfish over the C2/S2
-    /// signatures (`rtmpe::seal`). Any other type is 6, [`Handshake::client_encrypted`].
-    #[cfg(feature = "rtmpe")]
-    pub fn client_encrypted_type(
-        epoch: u32,
-        random: &[u8],
-        dh_private: &[u8],
-        rtmpe_type: u8,
-    ) -> Self {
-        let mut hs = Self::new(Role::Client, epoch, random);
-        hs.encrypted = true;
-        hs.rtmpe_type = if matches!(rtmpe_type, 8 | 9) {
-            rtmpe_type
-        } else {
-            6
-        };
-        hs.dh = Some(rtmpe::KeyPair::new(dh_private));
-        hs.build_own(RTMPE_CLIENT_VERSION, Some(DigestScheme::Scheme1));
-        hs.own_scheme = Some(DigestScheme::Scheme1);
-        hs
-    }
-
-    /// Server: answer RTMPE clients with handshake type 8 or 9 whatever their C0
-    /// (librtmp and ffmpeg follow the server's S0); by default the client's is echoed.
-    #[cfg(feature = "rtmpe")]
-    pub fn answer_rtmpe_type(&mut self, rtmpe_type: u8) {
-        if self.role == Role::Server && rtmpe::RTMPE_TYPES.contains(&rtmpe_type) {
-            self.rtmpe_answer = Some(rtmpe_type);
-        }
-    }
-
     /// The RTMPE handshake type in use (6, 8 or 9), once known; `None` unencrypted.
     pub fn rtmpe_type(&self) -> Option<u8> {
         self.encrypted.then_some(self.rtmpe_type)
-    }
-
-    /// Server: also accept RTMPE clients (C0 = 6, 8 or 9), answering with a key made from
-    /// `dh_private`; the key is only computed if a client asks.
-    #[cfg(feature = "rtmpe")]
-    pub fn accept_rtmpe(&mut self, dh_private: &[u8]) {
-        if self.role == Role::Server {
-            self.dh_private = Some(dh_private.to_vec());
-        }
-    }
-
-    /// The RC4 streams of an RTMPE connection, once the handshake is done (once).
-    #[cfg(feature = "rtmpe")]
-    pub fn take_cipher(&mut self) -> Option<rtmpe::Cipher> {
-        if self.stage == Stage::Done {
-            self.cipher.take()
-        } else {
-            None
-        }
     }
 
     /// The last 32 bytes of the server's S1 (ours on a server): the key of the
@@ -579,26 +480,6 @@ impl Handshake {
         Ok(())
     }
 
-    /// RTMPE: the shared secret from the peer's key (placed after its digest's scheme)
-    /// and ours, and the RC4 streams from it.
-    #[cfg(feature = "rtmpe")]
-    fn start_cipher(&mut self) -> Result<(), HandshakeError> {
-        let packet = match self.role {
-            Role::Client => "S1",
-            Role::Server => "C1",
-        };
-        let (Some((scheme, _)), Some(dh)) = (self.peer_digest, &self.dh) else {
-            return Err(rtmpe::RtmpeError::NoDigest { packet }.into());
-        };
-        let at = rtmpe::key_offset(&self.rx, scheme);
-        let peer = self.rx.get(at..at + rtmpe::KEY_LEN).unwrap_or_default();
-        let secret = dh
-            .shared(peer)
-            .ok_or(rtmpe::RtmpeError::BadPublicKey { packet, offset: at })?;
-        self.cipher = Some(rtmpe::Cipher::new(&secret, dh.public(), peer));
-        Ok(())
-    }
-
     /// Checks the peer's C2 (server) or S2 (client) in `rx` against our
     /// C1/S1: a signature keyed from our digest, or an echo of our random
     /// bytes. Time fields are ignored: peers fill time2 differently.
@@ -641,66 +522,4 @@ fn fill_random(dst: &mut [u8], random: &[u8], start: usize) {
     for (d, s) in dst.iter_mut().zip(random.iter().cycle().skip(skip)) {
         *d = *s;
     }
-}
-
-/// HMAC-SHA256 of the concatenated `parts`.
-///
-/// HMAC accepts keys of any length (RFC 2104 §2: longer than the 64-byte
-/// block are hashed first, shorter are zero-padded), so the key is brought to
-/// block size here and the infallible fixed-size constructor is used.
-pub(crate) fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; DIGEST_LEN] {
-    let mut block = Key::<HmacSha256>::default();
-    if key.len() > block.len() {
-        let hashed = Sha256::digest(key);
-        block[..hashed.len()].copy_from_slice(&hashed);
-    } else if let Some(dst) = block.get_mut(..key.len()) {
-        dst.copy_from_slice(key);
-    }
-    let mut mac = <HmacSha256 as KeyInit>::new(&block);
-    for part in parts {
-        mac.update(part);
-    }
-    mac.finalize().into_bytes().into()
-}
-
-/// HMAC of `packet` without the 32 bytes at `offset` (where the digest goes).
-fn packet_digest(packet: &Packet, offset: usize, key: &[u8]) -> [u8; DIGEST_LEN] {
-    let head = packet.get(..offset).unwrap_or_default();
-    let tail = packet.get(offset + DIGEST_LEN..).unwrap_or_default();
-    hmac_sha256(key, &[head, tail])
-}
-
-/// Computes and stores the digest of `packet` in `scheme`; returns it.
-fn write_digest(packet: &mut Packet, scheme: DigestScheme, key: &[u8]) -> [u8; DIGEST_LEN] {
-    let offset = scheme.digest_offset(packet);
-    let digest = packet_digest(packet, offset, key);
-    if let Some(slot) = packet.get_mut(offset..offset + DIGEST_LEN) {
-        slot.copy_from_slice(&digest);
-    }
-    digest
-}
-
-/// Looks for a valid digest, trying `first` and then the other scheme.
-fn find_digest(
-    packet: &Packet,
-    key: &[u8],
-    first: DigestScheme,
-) -> Option<(DigestScheme, [u8; DIGEST_LEN])> {
-    [first, first.other()].into_iter().find_map(|scheme| {
-        let offset = scheme.digest_offset(packet);
-        let expected = packet_digest(packet, offset, key);
-        (packet.get(offset..offset + DIGEST_LEN) == Some(&expected[..]))
-            .then_some((scheme, expected))
-    })
-}
-
-/// Signature ending a digest-form C2/S2: HMAC over its first 1504 bytes,
-/// keyed by HMAC(`full_key`, digest of the C1/S1 it answers).
-fn response_signature(
-    packet: &Packet,
-    full_key: &[u8],
-    peer_digest: &[u8; DIGEST_LEN],
-) -> [u8; DIGEST_LEN] {
-    let key = hmac_sha256(full_key, &[peer_digest]);
-    hmac_sha256(&key, &[&packet[..SIGNED_LEN]])
 }

@@ -16,7 +16,10 @@ use num_bigint::BigUint;
 use rc4::consts::U16;
 use rc4::{KeyInit, Rc4, StreamCipher};
 
-use super::{DigestScheme, PACKET_LEN, hmac_sha256};
+use super::{
+    DigestScheme, Handshake, HandshakeError, PACKET_LEN, RTMPE_CLIENT_VERSION, Role, Stage,
+    hmac_sha256,
+};
 
 mod seal;
 pub(super) use seal::seal;
@@ -36,6 +39,83 @@ EF9519B3CD3A431B302B0A6DF25F14374FE1356D6D51C245\
 E485B576625E7EC6F44C42E9A637ED6B0BFF5CB6F406B7ED\
 EE386BFB5A899FA5AE9F24117C4B1FE649286651ECE65381\
 FFFFFFFFFFFFFFFF";
+
+/// The RTMPE side of a [`Handshake`]: its start as a client or an accepting server,
+/// and the RC4 streams at its end.
+impl Handshake {
+    /// RTMPE client (`rtmpe://`): C0 = 6 and the digest in scheme 1 as librtmp and
+    /// ffmpeg send them, with the Diffie–Hellman public key made from
+    /// `dh_private` (random bytes from the caller). After the handshake,
+    /// [`Handshake::take_cipher`] gives the RC4 streams for everything that follows.
+    pub fn client_encrypted(epoch: u32, random: &[u8], dh_private: &[u8]) -> Self {
+        Self::client_encrypted_type(epoch, random, dh_private, RTMPE_VERSION)
+    }
+
+    /// RTMPE client of handshake type 8 or 9 (C0): XTEA or Blowfish over the C2/S2
+    /// signatures (`seal`). Any other type is 6, [`Handshake::client_encrypted`].
+    pub fn client_encrypted_type(
+        epoch: u32,
+        random: &[u8],
+        dh_private: &[u8],
+        rtmpe_type: u8,
+    ) -> Self {
+        let mut hs = Self::new(Role::Client, epoch, random);
+        hs.encrypted = true;
+        hs.rtmpe_type = if matches!(rtmpe_type, 8 | 9) {
+            rtmpe_type
+        } else {
+            6
+        };
+        hs.dh = Some(KeyPair::new(dh_private));
+        hs.build_own(RTMPE_CLIENT_VERSION, Some(DigestScheme::Scheme1));
+        hs.own_scheme = Some(DigestScheme::Scheme1);
+        hs
+    }
+
+    /// Server: answer RTMPE clients with handshake type 8 or 9 whatever their C0
+    /// (librtmp and ffmpeg follow the server's S0); by default the client's is echoed.
+    pub fn answer_rtmpe_type(&mut self, rtmpe_type: u8) {
+        if self.role == Role::Server && RTMPE_TYPES.contains(&rtmpe_type) {
+            self.rtmpe_answer = Some(rtmpe_type);
+        }
+    }
+
+    /// Server: also accept RTMPE clients (C0 = 6, 8 or 9), answering with a key made from
+    /// `dh_private`; the key is only computed if a client asks.
+    pub fn accept_rtmpe(&mut self, dh_private: &[u8]) {
+        if self.role == Role::Server {
+            self.dh_private = Some(dh_private.to_vec());
+        }
+    }
+
+    /// The RC4 streams of an RTMPE connection, once the handshake is done (once).
+    pub fn take_cipher(&mut self) -> Option<Cipher> {
+        if self.stage == Stage::Done {
+            self.cipher.take()
+        } else {
+            None
+        }
+    }
+
+    /// RTMPE: the shared secret from the peer's key (placed after its digest's scheme)
+    /// and ours, and the RC4 streams from it.
+    pub(super) fn start_cipher(&mut self) -> Result<(), HandshakeError> {
+        let packet = match self.role {
+            Role::Client => "S1",
+            Role::Server => "C1",
+        };
+        let (Some((scheme, _)), Some(dh)) = (self.peer_digest, &self.dh) else {
+            return Err(RtmpeError::NoDigest { packet }.into());
+        };
+        let at = key_offset(&self.rx, scheme);
+        let peer = self.rx.get(at..at + KEY_LEN).unwrap_or_default();
+        let secret = dh
+            .shared(peer)
+            .ok_or(RtmpeError::BadPublicKey { packet, offset: at })?;
+        self.cipher = Some(Cipher::new(&secret, dh.public(), peer));
+        Ok(())
+    }
+}
 
 #[derive(Debug, thiserror::Error, Clone, PartialEq)]
 pub enum RtmpeError {
