@@ -1,6 +1,7 @@
 //! Remuxer behaviour: timing here; configuration changes, layouts and robustness in `events`.
 
 use super::*;
+use crate::amf;
 use crate::flv::{FlvReader, Item};
 use crate::test_tags::*;
 

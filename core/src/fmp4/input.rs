@@ -1,0 +1,162 @@
+//! Reading: each FLV tag parsed into a sequence header, coded frames or metadata
+//! for the track it belongs to; codecs left out of the build, or with no MP4
+//! mapping, are reported once.
+
+use alloc::borrow::ToOwned;
+#[cfg(feature = "legacy-audio")]
+use alloc::string::ToString;
+
+use bytes::Bytes;
+
+use super::{RemuxEvent, Remuxer, Track, codecs};
+use crate::amf::{self, Value};
+#[cfg(feature = "vp9")]
+use crate::codec::vp9;
+use crate::flv::{AudioPacket, AudioTag, FrameType, Tag, VideoPacket, VideoTag};
+use crate::message;
+
+impl Remuxer {
+    pub(super) fn push_video(&mut self, tag: &Tag) {
+        let v = match VideoTag::parse(&tag.data) {
+            Ok(v) => v,
+            Err(e) => {
+                let why = message::describe("bad video tag header", &e);
+                return self.error(Some(Track::Video), tag.timestamp, &why);
+            }
+        };
+        if v.frame_type == FrameType::CommandFrame {
+            return;
+        }
+        self.expect[0] = true;
+        if self.video.unsupported {
+            self.stats.dropped += 1;
+            return;
+        }
+        if let Some(codec) = codecs::video_unsupported(v.codec) {
+            return self.unsupported(Track::Video, codec);
+        }
+        match v.packet {
+            VideoPacket::SequenceStart => self.sequence_header(Track::Video, v.body),
+            VideoPacket::CodedFrames { composition_time } => {
+                let keyframe = v.is_keyframe();
+                // A VP9 keyframe may change the picture size without a new
+                // sequence header: that is a new configuration too.
+                #[cfg(feature = "vp9")]
+                if v.codec == crate::flv::VideoCodec::Vp9 && keyframe {
+                    let size = vp9::frame_size(&v.body);
+                    if let (Some(c), Some(size)) = (&self.video.config, size) {
+                        if (c.info.width, c.info.height) != size {
+                            self.video.header_applied = false;
+                        }
+                    }
+                }
+                let body = v.body.clone();
+                let make = |h: &Bytes| codecs::video_config(v.codec, h, &body);
+                self.coded_frame(
+                    Track::Video,
+                    tag.timestamp,
+                    composition_time,
+                    v.body,
+                    keyframe,
+                    true,
+                    make,
+                );
+            }
+            VideoPacket::SequenceEnd => self.emit_pending(Track::Video, false),
+            _ => {}
+        }
+    }
+
+    pub(super) fn push_audio(&mut self, tag: &Tag) {
+        if tag.data.is_empty() {
+            return; // E-RTMP "audio silence": nothing to play
+        }
+        let a = match AudioTag::parse(&tag.data) {
+            Ok(a) => a,
+            Err(e) => {
+                let why = message::describe("bad audio tag header", &e);
+                return self.error(Some(Track::Audio), tag.timestamp, &why);
+            }
+        };
+        self.expect[1] = true;
+        if self.audio.unsupported {
+            self.stats.dropped += 1;
+            return;
+        }
+        // G.711, PCM, ADPCM: decoded and re-encoded, they go on as E-RTMP FLAC,
+        // its stream header a sequence start (a new one when the format changes).
+        #[cfg(feature = "legacy-audio")]
+        let a = match crate::codec::legacy::to_flac(&a) {
+            None => a,
+            Some(Ok(flac)) => {
+                self.sequence_header(Track::Audio, flac.header);
+                AudioTag {
+                    codec: crate::flv::AudioCodec::Flac,
+                    body: flac.frame,
+                    ..a
+                }
+            }
+            Some(Err(e)) => return self.error(Some(Track::Audio), tag.timestamp, &e.to_string()),
+        };
+        if let Some(codec) = codecs::audio_unsupported(a.codec) {
+            return self.unsupported(Track::Audio, codec);
+        }
+        match a.packet {
+            AudioPacket::SequenceStart => {
+                self.sequence_header(Track::Audio, a.body);
+                // The header is the whole configuration: known now, so that
+                // silence can stand in for frames that come late or not at all.
+                if codecs::audio_needs_header(a.codec) {
+                    let make = |h: &Bytes| codecs::audio_config(a.codec, h, &[]);
+                    self.configure(Track::Audio, tag.timestamp, true, make);
+                }
+            }
+            AudioPacket::CodedFrames => {
+                let needs_header = codecs::audio_needs_header(a.codec);
+                let body = a.body.clone();
+                let make = |h: &Bytes| codecs::audio_config(a.codec, h, &body);
+                self.coded_frame(
+                    Track::Audio,
+                    tag.timestamp,
+                    0,
+                    a.body,
+                    true,
+                    needs_header,
+                    make,
+                );
+            }
+            AudioPacket::SequenceEnd => self.emit_pending(Track::Audio, false),
+            _ => {}
+        }
+    }
+
+    pub(super) fn push_script(&mut self, tag: &Tag) {
+        let values = match amf::amf0::decode_all(&tag.data) {
+            Ok(v) => v,
+            Err(e) => {
+                let why = message::describe("bad AMF0", &e);
+                return self.error(None, tag.timestamp, &("script data: ".to_owned() + &why));
+            }
+        };
+        // FLV files carry "onMetaData", obj; an RTMP publish "@setDataFrame", "onMetaData", obj.
+        let mut it = values
+            .into_iter()
+            .skip_while(|v| v.as_str() == Some("@setDataFrame"));
+        if it.next().as_ref().and_then(Value::as_str) != Some("onMetaData") {
+            return;
+        }
+        let Some(meta) = it.next() else { return };
+        if let Some(fps) = meta.get("framerate").and_then(Value::as_f64) {
+            if (1.0..=1000.0).contains(&fps) {
+                self.video.frame_hint_ms = Some(libm::round(1000.0 / fps) as u32);
+            }
+        }
+        // Only the Muxed layout looks at these, and then only for a bounded time.
+        let says = |has: &str, id: &str| {
+            meta.get(has).and_then(Value::as_bool) == Some(true) || meta.get(id).is_some()
+        };
+        self.expect[0] |= says("hasVideo", "videocodecid");
+        self.expect[1] |= says("hasAudio", "audiocodecid");
+        self.events.push_back(RemuxEvent::Metadata(meta));
+    }
+}
