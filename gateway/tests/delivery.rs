@@ -609,9 +609,10 @@ async fn coalescing_sends_a_viewer_each_group_in_one_message_and_every_frame() {
     let _ffmpeg = publish(&gw, "cam");
     let url = format!("ws://127.0.0.1:{}/live/cam.flv", gw.http);
     let (spans, video) = ws_flv_messages(&url, 4000).await;
-    // 4 s of media in groups of 200 ms is about 20 messages; one per frame would be 100.
+    // 4 s of media in groups of 200 ms is about 20 messages (fewer if a busy gateway's
+    // viewer found two groups queued); one per frame would be 100.
     assert!(
-        (15..=30).contains(&spans.len()),
+        (10..=30).contains(&spans.len()),
         "{} messages for 4 s of media: {spans:?}",
         spans.len()
     );

@@ -1,7 +1,5 @@
 //! Chunk stream encoder: messages in, chunk bytes out (§5.3).
 
-use std::collections::HashMap;
-
 use bytes::{BufMut, Bytes, BytesMut};
 
 use super::{
@@ -47,9 +45,7 @@ impl Chunked {
         let mut out = BytesMut::new();
         encoder.try_encode(msg, &mut out)?;
         let sent = encoder
-            .streams
-            .get(&msg.csid)
-            .copied()
+            .sent(msg.csid)
             .ok_or(ChunkError::InvalidCsid { csid: msg.csid })?;
         Ok(Chunked {
             bytes: out.freeze(),
@@ -80,7 +76,10 @@ impl Chunked {
 #[derive(Debug)]
 pub struct ChunkEncoder {
     chunk_size: u32,
-    streams: HashMap<u32, Sent>,
+    /// The last header sent on each chunk stream used: a handful (control, commands,
+    /// audio, video, data), so a list scanned in place, not a hash map hashed for every
+    /// message a player is sent.
+    streams: Vec<(u32, Sent)>,
 }
 
 impl Default for ChunkEncoder {
@@ -94,7 +93,7 @@ impl ChunkEncoder {
     pub fn new() -> Self {
         Self {
             chunk_size: DEFAULT_CHUNK_SIZE,
-            streams: HashMap::new(),
+            streams: Vec::new(),
         }
     }
 
@@ -118,7 +117,7 @@ impl ChunkEncoder {
         if chunked.chunk_size != self.chunk_size {
             return false;
         }
-        self.streams.insert(chunked.csid, chunked.sent);
+        self.note(chunked.csid, chunked.sent);
         true
     }
 
@@ -160,7 +159,7 @@ impl ChunkEncoder {
             }
         };
 
-        let prev = self.streams.get(&csid).copied();
+        let prev = self.sent(csid);
         let (fmt, value) = match prev {
             Some(p) if p.stream_id == msg.stream_id && msg.timestamp >= p.timestamp => {
                 let delta = msg.timestamp - p.timestamp;
@@ -216,7 +215,7 @@ impl ChunkEncoder {
             (3, Some(p)) => p.delta,
             _ => value,
         };
-        self.streams.insert(
+        self.note(
             csid,
             Sent {
                 timestamp: msg.timestamp,
@@ -227,6 +226,21 @@ impl ChunkEncoder {
             },
         );
         Ok(())
+    }
+
+    /// What the peer remembers of chunk stream `csid`, if anything was sent on it.
+    fn sent(&self, csid: u32) -> Option<Sent> {
+        self.streams
+            .iter()
+            .find(|(id, _)| *id == csid)
+            .map(|(_, s)| *s)
+    }
+
+    fn note(&mut self, csid: u32, sent: Sent) {
+        match self.streams.iter_mut().find(|(id, _)| *id == csid) {
+            Some((_, slot)) => *slot = sent,
+            None => self.streams.push((csid, sent)),
+        }
     }
 }
 
