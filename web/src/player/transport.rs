@@ -31,7 +31,7 @@ pub enum Kind {
 impl Kind {
     /// By the URL's scheme; `None` for any other.
     pub fn of(url: &str) -> Option<Kind> {
-        let scheme = url.split_once("://")?.0.to_ascii_lowercase();
+        let scheme = split_scheme(url)?.0.to_ascii_lowercase();
         match scheme.as_str() {
             "ws" | "wss" => Some(Kind::WebSocket),
             "http" | "https" => Some(Kind::Fetch),
@@ -158,11 +158,19 @@ fn websocket(
 
 /// The `http(s)://` URL of a `ws(s)://` one.
 fn http_twin(url: &str) -> String {
-    match url.split_once("://") {
+    match split_scheme(url) {
         Some((scheme, rest)) if scheme.eq_ignore_ascii_case("wss") => "https://".to_owned() + rest,
         Some((_, rest)) => "http://".to_owned() + rest,
         None => url.to_owned(),
     }
+}
+
+/// `url` around its first `://`, as `url.split_once("://")`: found bytewise, since a
+/// `&str` pattern brings the two-way searcher and the formatted panic of a bad slice
+/// (4 KB of wasm); `get` cannot panic.
+fn split_scheme(url: &str) -> Option<(&str, &str)> {
+    let at = url.as_bytes().windows(3).position(|w| w == b"://")?;
+    Some((url.get(..at)?, url.get(at + 3..)?))
 }
 
 /// The HTTP status `url` answers with; the body is not read.
@@ -258,5 +266,22 @@ mod tests {
         assert_eq!(Kind::of("https://h/live/a.flv"), Some(Kind::Fetch));
         assert_eq!(Kind::of("rtmp://h/live/a"), None);
         assert_eq!(Kind::of("/live/a.flv"), None);
+    }
+
+    #[test]
+    fn splits_the_scheme_as_split_once_does() {
+        for url in [
+            "ws://h/a",
+            "a:b://c://d",
+            "://x",
+            "x://",
+            "no scheme",
+            "é://ü",
+            "",
+        ] {
+            assert_eq!(super::split_scheme(url), url.split_once("://"), "{url}");
+        }
+        assert_eq!(super::http_twin("WSS://h/a.flv"), "https://h/a.flv");
+        assert_eq!(super::http_twin("ws://h/a.flv"), "http://h/a.flv");
     }
 }
