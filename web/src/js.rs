@@ -4,13 +4,32 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use flashless_core::amf::Value;
 use flashless_core::fmp4::{RemuxEvent, Track};
-use js_sys::{Array, JsString, Object, Reflect, Uint8Array};
+use js_sys::{Array, JsString, Object, Promise, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::{JsThreadLocal, JsValue};
 
 /// Sets `key` on a plain object; setting a property on a fresh object cannot fail.
 pub fn set(obj: &Object, key: &str, value: impl Into<JsValue>) {
     let _ = Reflect::set(obj, &JsValue::from_str(key), &value.into());
+}
+
+/// Calls `f` once, with the value `promise` fulfils with or the reason it rejects
+/// with (the caller tells them apart: each promise settled here fulfils with a kind
+/// of value its rejections never are). One function for both outcomes, so that it is
+/// called exactly once, which frees it: promise callbacks instead of `async` code,
+/// whose executor (`wasm-bindgen-futures`) was 3 KB of the wasm.
+pub fn settle(promise: &Promise, f: impl FnOnce(JsValue) + 'static) {
+    let f = Closure::once_into_js(f);
+    promise.unchecked_ref::<Thenable>().then(&f, &f);
+}
+
+#[wasm_bindgen]
+extern "C" {
+    /// A promise whose `then` takes plain functions (js-sys' wants closures).
+    type Thenable;
+
+    #[wasm_bindgen(method)]
+    fn then(this: &Thenable, on_fulfilled: &JsValue, on_rejected: &JsValue) -> JsValue;
 }
 
 /// `TimeRanges` as `(start, end)` pairs, in order.

@@ -182,7 +182,7 @@ impl TrackState {
         keyframe: bool,
     ) -> Option<Placed> {
         let timescale = u64::from(self.timescale());
-        let ideal = to_ticks(ms, timescale);
+        let ideal = to_ticks(ms, self.timescale());
         let frame = match self.config.as_ref().map(|c| c.duration) {
             Some(FrameDuration::Fixed(n)) => Some(n),
             Some(FrameDuration::PerFrame(f)) => f(&data).or(self.last_duration),
@@ -285,8 +285,10 @@ impl TrackState {
     /// has no silence, is left as it is.
     pub(crate) fn fill_to(&mut self, start_ms: i64, until_ms: i64) -> Option<u64> {
         let timescale = u64::from(self.timescale());
-        let from = self.end.unwrap_or_else(|| to_ticks(start_ms, timescale));
-        let until = to_ticks(until_ms, timescale);
+        let from = self
+            .end
+            .unwrap_or_else(|| to_ticks(start_ms, self.timescale()));
+        let until = to_ticks(until_ms, self.timescale());
         if until <= from {
             return None;
         }
@@ -401,8 +403,46 @@ impl TrackState {
     }
 }
 
-/// Milliseconds → ticks of `timescale`, rounded to nearest; negative times clamp to 0.
-fn to_ticks(ms: i64, timescale: u64) -> u64 {
+/// Milliseconds → ticks of `timescale`, rounded to nearest; negative times clamp to 0;
+/// `u64::MAX` past it.
+fn to_ticks(ms: i64, timescale: u32) -> u64 {
     let ms = u64::try_from(ms).unwrap_or(0);
-    u64::try_from((u128::from(ms) * u128::from(timescale) + 500) / 1000).unwrap_or(u64::MAX)
+    let timescale = u64::from(timescale);
+    // (ms × timescale + 500) / 1000 without u128, whose division is 1 KB of wasm: the
+    // whole seconds exactly, then the rest (< 1000 × 2^32, no overflow) rounded.
+    (ms / 1000)
+        .saturating_mul(timescale)
+        .saturating_add((ms % 1000 * timescale + 500) / 1000)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::to_ticks;
+
+    #[test]
+    fn ticks_are_the_u128_quotient_rounded_and_saturated() {
+        let exact = |ms: i64, ts: u32| {
+            let ms = u64::try_from(ms).unwrap_or(0);
+            u64::try_from((u128::from(ms) * u128::from(ts) + 500) / 1000).unwrap_or(u64::MAX)
+        };
+        let times = [
+            -5,
+            0,
+            1,
+            499,
+            500,
+            999,
+            1000,
+            1001,
+            33_367,
+            i64::MAX / 1000,
+            i64::MAX,
+        ];
+        let scales = [1, 1000, 44_100, 48_000, 90_000, 1 << 31, u32::MAX];
+        for ms in times {
+            for ts in scales {
+                assert_eq!(to_ticks(ms, ts), exact(ms, ts), "{ms} ms at {ts}");
+            }
+        }
+    }
 }

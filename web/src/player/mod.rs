@@ -757,14 +757,13 @@ impl Core {
         self.played = true;
         if let Ok(p) = self.video.play() {
             // Refused without a user gesture: the page shows its button (or mutes).
+            // `play()` fulfils with `undefined`; a refusal is a DOMException.
             let weak = self.me.clone();
-            wasm_bindgen_futures::spawn_local(async move {
-                if let Err(e) = wasm_bindgen_futures::JsFuture::from(p).await {
-                    if js::get(&e, "name").as_string().as_deref() == Some("NotAllowedError") {
-                        with(&weak, |c| {
-                            c.outbox.push(("autoplayblocked", JsValue::UNDEFINED));
-                        });
-                    }
+            js::settle(&p, move |e| {
+                if js::get(&e, "name").as_string().as_deref() == Some("NotAllowedError") {
+                    with(&weak, |c| {
+                        c.outbox.push(("autoplayblocked", JsValue::UNDEFINED));
+                    });
                 }
             });
         }

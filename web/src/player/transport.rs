@@ -12,7 +12,6 @@ use core::cell::Cell;
 use js_sys::Uint8Array;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::JsFuture;
 use web_sys::{
     AbortController, BinaryType, CloseEvent, MessageEvent, ReadableStreamDefaultReader,
     RequestCredentials, RequestInit, Response, WebSocket,
@@ -31,7 +30,7 @@ pub enum Kind {
 impl Kind {
     /// By the URL's scheme; `None` for any other.
     pub fn of(url: &str) -> Option<Kind> {
-        let scheme = url.split_once("://")?.0.to_ascii_lowercase();
+        let scheme = split_scheme(url)?.0.to_ascii_lowercase();
         match scheme.as_str() {
             "ws" | "wss" => Some(Kind::WebSocket),
             "http" | "https" => Some(Kind::Fetch),
@@ -134,10 +133,7 @@ fn websocket(
         // Refused at the handshake: the browser hides the HTTP status from
         // WebSocket, so ask the same URL over HTTP for it (and stop at the headers).
         let core = core.clone();
-        let http = http.clone();
-        let request = request.clone();
-        wasm_bindgen_futures::spawn_local(async move {
-            let status = status_of(&http, &request).await;
+        status_of(&http, &request, move |status| {
             let f = match status {
                 Some(s) if s >= 400 => Failure::http(s),
                 _ => closed,
@@ -158,24 +154,32 @@ fn websocket(
 
 /// The `http(s)://` URL of a `ws(s)://` one.
 fn http_twin(url: &str) -> String {
-    match url.split_once("://") {
+    match split_scheme(url) {
         Some((scheme, rest)) if scheme.eq_ignore_ascii_case("wss") => "https://".to_owned() + rest,
         Some((_, rest)) => "http://".to_owned() + rest,
         None => url.to_owned(),
     }
 }
 
-/// The HTTP status `url` answers with; the body is not read.
-async fn status_of(url: &str, request: &Request) -> Option<u16> {
-    let window = web_sys::window()?;
-    let abort = AbortController::new().ok()?;
+/// `url` around its first `://`, as `url.split_once("://")`: found bytewise, since a
+/// `&str` pattern brings the two-way searcher and the formatted panic of a bad slice
+/// (4 KB of wasm); `get` cannot panic.
+fn split_scheme(url: &str) -> Option<(&str, &str)> {
+    let at = url.as_bytes().windows(3).position(|w| w == b"://")?;
+    Some((url.get(..at)?, url.get(at + 3..)?))
+}
+
+/// Calls `f` once with the HTTP status `url` answers with (`None` if the request
+/// fails); the body is not read.
+fn status_of(url: &str, request: &Request, f: impl FnOnce(Option<u16>) + 'static) {
+    let (Some(window), Ok(abort)) = (web_sys::window(), AbortController::new()) else {
+        return f(None);
+    };
     let init = request_init(request, &abort);
-    let response = JsFuture::from(window.fetch_with_str_and_init(url, &init))
-        .await
-        .ok()?;
-    let response: Response = response.unchecked_into();
-    abort.abort();
-    Some(response.status())
+    js::settle(&window.fetch_with_str_and_init(url, &init), move |v| {
+        abort.abort();
+        f(v.dyn_into::<Response>().ok().map(|r| r.status()));
+    });
 }
 
 fn request_init(request: &Request, abort: &AbortController) -> RequestInit {
@@ -201,49 +205,56 @@ fn fetch(
     let abort = AbortController::new()?;
     let init = request_init(request, &abort);
     let response = window.fetch_with_str_and_init(url, &init);
-    wasm_bindgen_futures::spawn_local(async move {
-        let failure = read(JsFuture::from(response), generation, &core).await;
-        with(&core, |c| c.on_end(generation, failure));
+    js::settle(&response, move |response| {
+        let response = match response.dyn_into::<Response>() {
+            Ok(r) => r,
+            Err(e) => return end(&core, generation, connection_lost(&e)),
+        };
+        if !response.ok() {
+            return end(&core, generation, Failure::http(response.status()));
+        }
+        match response.body() {
+            Some(body) => read(body.get_reader().unchecked_into(), generation, core),
+            None => end(&core, generation, Failure::network("connection")),
+        }
     });
     Ok(Transport::Fetch { abort })
 }
 
-/// Reads the response body until it ends, fails, or the connection is replaced;
-/// returns why it stopped.
-async fn read(response: JsFuture, generation: u32, core: &WeakCore) -> Failure {
-    let response: Response = match response.await {
-        Ok(r) => r.unchecked_into(),
-        Err(e) => return Failure::network("connection").reason(js::describe(&e)),
-    };
-    if !response.ok() {
-        return Failure::http(response.status());
-    }
-    let Some(body) = response.body() else {
-        return Failure::network("connection");
-    };
-    let reader: ReadableStreamDefaultReader = body.get_reader().unchecked_into();
-    loop {
-        let chunk = match JsFuture::from(reader.read()).await {
-            Ok(c) => c,
-            Err(e) => return Failure::network("connection").reason(js::describe(&e)),
+/// Reads the response body, a chunk per call, until it ends, fails, or the
+/// connection is replaced; then tells the core why it stopped.
+fn read(reader: ReadableStreamDefaultReader, generation: u32, core: WeakCore) {
+    let next = reader.read();
+    js::settle(&next, move |chunk| {
+        // A read fulfils with `{ done, value }`; an error has no `done`.
+        let Some(done) = js::get(&chunk, "done").as_bool() else {
+            return end(&core, generation, connection_lost(&chunk));
         };
-        if js::get(&chunk, "done").as_bool() == Some(true) {
-            return Failure::network("ended");
+        if done {
+            return end(&core, generation, Failure::network("ended"));
         }
         let value = js::get(&chunk, "value");
-        let Some(bytes) = value.dyn_ref::<Uint8Array>().map(Uint8Array::to_vec) else {
-            continue;
-        };
-        let mut current = false;
-        with(core, |c: &mut Core| {
-            current = c.generation() == generation;
-            c.on_bytes(generation, &bytes);
-        });
-        if !current {
-            let _ = reader.cancel();
-            return Failure::network("ended");
+        if let Some(bytes) = value.dyn_ref::<Uint8Array>().map(Uint8Array::to_vec) {
+            let mut current = false;
+            with(&core, |c: &mut Core| {
+                current = c.generation() == generation;
+                c.on_bytes(generation, &bytes);
+            });
+            if !current {
+                let _ = reader.cancel();
+                return end(&core, generation, Failure::network("ended"));
+            }
         }
-    }
+        read(reader, generation, core);
+    });
+}
+
+fn connection_lost(e: &JsValue) -> Failure {
+    Failure::network("connection").reason(js::describe(e))
+}
+
+fn end(core: &WeakCore, generation: u32, failure: Failure) {
+    with(core, |c| c.on_end(generation, failure));
 }
 
 #[cfg(test)]
@@ -258,5 +269,22 @@ mod tests {
         assert_eq!(Kind::of("https://h/live/a.flv"), Some(Kind::Fetch));
         assert_eq!(Kind::of("rtmp://h/live/a"), None);
         assert_eq!(Kind::of("/live/a.flv"), None);
+    }
+
+    #[test]
+    fn splits_the_scheme_as_split_once_does() {
+        for url in [
+            "ws://h/a",
+            "a:b://c://d",
+            "://x",
+            "x://",
+            "no scheme",
+            "é://ü",
+            "",
+        ] {
+            assert_eq!(super::split_scheme(url), url.split_once("://"), "{url}");
+        }
+        assert_eq!(super::http_twin("WSS://h/a.flv"), "https://h/a.flv");
+        assert_eq!(super::http_twin("ws://h/a.flv"), "http://h/a.flv");
     }
 }
