@@ -329,81 +329,6 @@ fn h264_video_only() {
     check(&dir, &flv, &["video"]);
 }
 
-fn check_ertmp(name: &str, video: support::Video, audio: support::Audio) {
-    let dir = TempDir::new(name);
-    let clip = support::ertmp_clip(video, audio, 1.2);
-    let source = tag_packets(&clip.tags);
-    assert_eq!(source.len(), clip.video_frames + clip.audio_frames);
-    let mut kinds = Vec::new();
-    if video != support::Video::None {
-        kinds.push("video");
-    }
-    if audio != support::Audio::None {
-        kinds.push("audio");
-    }
-    check_tags(&dir, &clip.tags, &source, &kinds);
-}
-
-#[test]
-#[cfg_attr(
-    not(all(
-        feature = "hevc",
-        feature = "av1",
-        feature = "vp9",
-        feature = "opus",
-        feature = "flac"
-    )),
-    ignore = "needs the codec features (the default)"
-)]
-fn ertmp_hevc_and_opus() {
-    check_ertmp("hevc-opus", support::Video::Hevc, support::Audio::Opus);
-}
-
-#[test]
-#[cfg_attr(
-    not(all(
-        feature = "hevc",
-        feature = "av1",
-        feature = "vp9",
-        feature = "opus",
-        feature = "flac"
-    )),
-    ignore = "needs the codec features (the default)"
-)]
-fn ertmp_av1_and_flac() {
-    check_ertmp("av1-flac", support::Video::Av1, support::Audio::Flac);
-}
-
-#[test]
-#[cfg_attr(
-    not(all(
-        feature = "hevc",
-        feature = "av1",
-        feature = "vp9",
-        feature = "opus",
-        feature = "flac"
-    )),
-    ignore = "needs the codec features (the default)"
-)]
-fn ertmp_vp9_and_opus() {
-    check_ertmp("vp9-opus", support::Video::Vp9, support::Audio::Opus);
-}
-
-#[test]
-#[cfg_attr(
-    not(all(
-        feature = "hevc",
-        feature = "av1",
-        feature = "vp9",
-        feature = "opus",
-        feature = "flac"
-    )),
-    ignore = "needs the codec features (the default)"
-)]
-fn ertmp_hevc_and_flac() {
-    check_ertmp("hevc-flac", support::Video::Hevc, support::Audio::Flac);
-}
-
 /// `tags` without the audio frames timed in `from..to` ms: a hole in the audio.
 fn cut_audio(tags: &[Tag], from: u32, to: u32) -> Vec<Tag> {
     tags.iter()
@@ -523,26 +448,6 @@ fn mp3_hole_is_filled_with_silence_ffmpeg_decodes() {
 }
 
 #[test]
-#[cfg_attr(
-    not(all(
-        feature = "hevc",
-        feature = "av1",
-        feature = "vp9",
-        feature = "opus",
-        feature = "flac"
-    )),
-    ignore = "needs the codec features (the default)"
-)]
-fn opus_and_flac_holes_are_filled_ffmpeg_decodes() {
-    let dir = TempDir::new("opus-hole");
-    let clip = support::ertmp_clip(support::Video::Vp9, support::Audio::Opus, 1.2);
-    check_audio_hole(&dir, &clip.tags, 400, 700);
-    let dir = TempDir::new("flac-hole");
-    let clip = support::ertmp_clip(support::Video::None, support::Audio::Flac, 1.2);
-    check_audio_hole(&dir, &clip.tags, 400, 700);
-}
-
-#[test]
 fn he_aac_hole_is_filled_with_silence_ffmpeg_decodes() {
     use flashless_core::codec::{AacConfig, silence};
     // HE-AAC v1, explicit: AOT 5, core 22.05 kHz stereo, SBR at 44.1 kHz. No
@@ -599,5 +504,63 @@ fn audio_stopping_for_3_s_is_filled_ahead_ffmpeg_decodes() {
             (ends[0].1 - ends[1].1).abs() <= 100.0,
             "{layout:?}: audio and video end apart: {ends:?}"
         );
+    }
+}
+
+/// Enhanced RTMP's codecs, in the build that has them (the default; the lean browser
+/// build's features leave them out, and these tests with them).
+#[cfg(all(
+    feature = "hevc",
+    feature = "av1",
+    feature = "vp9",
+    feature = "opus",
+    feature = "flac"
+))]
+mod ertmp {
+    use super::*;
+
+    fn check_ertmp(name: &str, video: support::Video, audio: support::Audio) {
+        let dir = TempDir::new(name);
+        let clip = support::ertmp_clip(video, audio, 1.2);
+        let source = tag_packets(&clip.tags);
+        assert_eq!(source.len(), clip.video_frames + clip.audio_frames);
+        let mut kinds = Vec::new();
+        if video != support::Video::None {
+            kinds.push("video");
+        }
+        if audio != support::Audio::None {
+            kinds.push("audio");
+        }
+        check_tags(&dir, &clip.tags, &source, &kinds);
+    }
+
+    #[test]
+    fn ertmp_hevc_and_opus() {
+        check_ertmp("hevc-opus", support::Video::Hevc, support::Audio::Opus);
+    }
+
+    #[test]
+    fn ertmp_av1_and_flac() {
+        check_ertmp("av1-flac", support::Video::Av1, support::Audio::Flac);
+    }
+
+    #[test]
+    fn ertmp_vp9_and_opus() {
+        check_ertmp("vp9-opus", support::Video::Vp9, support::Audio::Opus);
+    }
+
+    #[test]
+    fn ertmp_hevc_and_flac() {
+        check_ertmp("hevc-flac", support::Video::Hevc, support::Audio::Flac);
+    }
+
+    #[test]
+    fn opus_and_flac_holes_are_filled_ffmpeg_decodes() {
+        let dir = TempDir::new("opus-hole");
+        let clip = support::ertmp_clip(support::Video::Vp9, support::Audio::Opus, 1.2);
+        check_audio_hole(&dir, &clip.tags, 400, 700);
+        let dir = TempDir::new("flac-hole");
+        let clip = support::ertmp_clip(support::Video::None, support::Audio::Flac, 1.2);
+        check_audio_hole(&dir, &clip.tags, 400, 700);
     }
 }

@@ -177,6 +177,20 @@ async fn connect(host: &str, port: u16) -> Result<TcpStream> {
 
 /// A WS-FLV viewer: RFC 6455 by hand (`websocket.rs`), read like the RTMP viewers into
 /// the one shared receive buffer, each message's payload fed straight to the FLV reader.
+/// Waits until `socket` has bytes: within what is left of [`START_TIMEOUT`] while
+/// the viewer connects, then [`READ_TIMEOUT`] for each read.
+async fn readable(socket: &TcpStream, stats: &Stats, started: Instant) -> Result<()> {
+    let limit = if stats.state.load(Relaxed) == CONNECTING {
+        START_TIMEOUT.saturating_sub(started.elapsed())
+    } else {
+        READ_TIMEOUT
+    };
+    tokio::time::timeout(limit, socket.readable())
+        .await
+        .map_err(|_| anyhow!("no data for {limit:?}"))?
+        .context("waiting for data")
+}
+
 async fn ws(url: &str, stats: &Stats) -> Result<()> {
     let rest = url.strip_prefix("ws://").context("expected a ws:// url")?;
     let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
@@ -195,15 +209,7 @@ async fn ws(url: &str, stats: &Stats) -> Result<()> {
     let mut playing = WsPlaying::default();
     let started = Instant::now();
     loop {
-        let limit = if stats.state.load(Relaxed) == CONNECTING {
-            START_TIMEOUT.saturating_sub(started.elapsed())
-        } else {
-            READ_TIMEOUT
-        };
-        tokio::time::timeout(limit, socket.readable())
-            .await
-            .map_err(|_| anyhow!("no data for {limit:?}"))?
-            .context("waiting for data")?;
+        readable(&socket, stats, started).await?;
         let open = RECV.with_borrow_mut(|buf| -> Result<bool> {
             let n = match socket.try_read(buf) {
                 Ok(0) => return Ok(false),
@@ -415,15 +421,7 @@ async fn rtmp(url: &RtmpUrl, stats: &Stats) -> Result<()> {
                 _ => {}
             }
         }
-        let limit = if stats.state.load(Relaxed) == CONNECTING {
-            START_TIMEOUT.saturating_sub(started.elapsed())
-        } else {
-            READ_TIMEOUT
-        };
-        tokio::time::timeout(limit, socket.readable())
-            .await
-            .map_err(|_| anyhow!("no data for {limit:?}"))?
-            .context("waiting for data")?;
+        readable(&socket, stats, started).await?;
         let read = RECV.with_borrow_mut(|buf| match socket.try_read(buf) {
             Ok(0) => Ok(None),
             Ok(n) => session
