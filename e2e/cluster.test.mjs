@@ -75,7 +75,10 @@ async function serving(edges, channel) {
   for (;;) {
     for (const [i, e] of edges.entries()) {
       if (!e) continue;
-      const list = await (await fetch(`${e.origin}/api/channels`)).json().catch(() => []);
+      // An edge that has drained and exited answers nothing: it serves no one.
+      const list = await fetch(`${e.origin}/api/channels`)
+        .then((r) => r.json())
+        .catch(() => []);
       if (list.some((c) => c.name === channel && c.viewers > 0)) return i;
     }
     assert.ok(Date.now() < deadline, `no edge serves ${channel}`);
