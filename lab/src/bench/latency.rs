@@ -264,15 +264,8 @@ fn run_setup(root: &Path, bench: Bench, setup: Setup, plan: &Plan) -> Result<Out
         &format!("{http}/live/bench.flv"),
         &dir.join("reference.log"),
     )?;
-    let script = root.join(NPM_DIR).join("latency.mjs");
     let out_path = dir.join("browser.jsonl");
-    let mut cmd = peers::pinned(
-        CLIENT_CORE,
-        Path::new("node"),
-        &[script.display().to_string(), config.to_string()],
-    );
-    cmd.stdout(std::fs::File::create(&out_path)?)
-        .stderr(std::fs::File::create(dir.join("browser.log"))?);
+    let mut cmd = browser_side(root, "latency.mjs", &config, &dir)?;
     let per_start = 40 + plan.session_s;
     let limit = Duration::from_secs(plan.seconds + per_start * plan.cold_starts as u64 + 120);
     let waited = Guard::spawn(&mut cmd, "the browser side (node latency.mjs)")?.wait(limit);
@@ -294,6 +287,25 @@ fn run_setup(root: &Path, bench: Bench, setup: Setup, plan: &Plan) -> Result<Out
         pacing,
         reference,
     })
+}
+
+/// `node lab/browser/<script> <config>` on the client core, its JSON lines into
+/// `dir/browser.jsonl` and its log into `dir/browser.log`.
+pub(super) fn browser_side(
+    root: &Path,
+    script: &str,
+    config: &serde_json::Value,
+    dir: &Path,
+) -> Result<std::process::Command> {
+    let script = root.join(NPM_DIR).join(script);
+    let mut cmd = peers::pinned(
+        CLIENT_CORE,
+        Path::new("node"),
+        &[script.display().to_string(), config.to_string()],
+    );
+    cmd.stdout(std::fs::File::create(dir.join("browser.jsonl"))?)
+        .stderr(std::fs::File::create(dir.join("browser.log"))?);
+    Ok(cmd)
 }
 
 /// hls.js as `e2e/package.json` pins it and `npm ci` installed it ("?" when absent).

@@ -16,11 +16,11 @@ use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 
 use super::Args;
-use super::latency::{http_origin, wait_live};
+use super::latency::{browser_side, http_origin, wait_live};
 use super::remux::{self, Recording};
-use crate::peers::{self, CLIENT_CORE, Guard, SERVER_CORE, Server};
+use crate::peers::{self, Guard, SERVER_CORE, Server};
 use crate::report::{self, Machine, Peer, row, table_head};
-use crate::{NPM_DIR, step};
+use crate::step;
 
 const SECTION: &str = "page-cpu";
 /// Issue #17: the player's script time at most half of mpegts.js's on the same stream.
@@ -127,14 +127,7 @@ pub fn run(root: &Path, args: &Args) -> Result<()> {
                 "warmupSeconds": WARMUP_S,
             });
             let out_path = dir.join("browser.jsonl");
-            let script = root.join(NPM_DIR).join("pagecpu.mjs");
-            let mut cmd = peers::pinned(
-                CLIENT_CORE,
-                Path::new("node"),
-                &[script.display().to_string(), config.to_string()],
-            );
-            cmd.stdout(std::fs::File::create(&out_path)?)
-                .stderr(std::fs::File::create(dir.join("browser.log"))?);
+            let mut cmd = browser_side(root, "pagecpu.mjs", &config, &dir)?;
             let limit = Duration::from_secs((seconds as u64 + 60) * (runs * PLAYERS.len()) as u64);
             let waited = Guard::spawn(&mut cmd, "the browser side (node pagecpu.mjs)")?.wait(limit);
             let log = std::fs::read_to_string(dir.join("browser.log")).unwrap_or_default();
