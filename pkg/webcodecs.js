@@ -14,10 +14,12 @@ const MAX_DELAY_MS = 8000;
 const IDLE_MS = 20_000;
 /** How far ahead of the audio clock the first sound (and sound after an underrun) is scheduled. */
 const AUDIO_LEAD_S = 0.04;
-/** Sound scheduled further ahead than this (a burst after a stall) is skipped: it would be latency. */
-const MAX_AUDIO_AHEAD_S = 0.2;
-/** Audio older than the newest media by more than this is not played (a start burst's). */
-const AUDIO_BEHIND_S = 0.15;
+/**
+ * The most a sound may lag the newest audio received, counting the sound queued ahead of
+ * it: older sound (a start burst's, a burst after a stall) is skipped, as it would be
+ * latency for good (the pictures follow the sound's clock).
+ */
+const MAX_AUDIO_LAG_S = 0.1;
 /** Coded video frames the decoder may hold before frames are skipped to the next keyframe. */
 const MAX_DECODE_QUEUE = 30;
 /** Decode errors of a track after which it stays off until its next configuration. */
@@ -275,10 +277,6 @@ export class WebCodecsRenderer {
     this.#revive(s, 'audio');
     const d = s.audio;
     if (!d || d.state !== 'configured' || s.failed.has('audio')) return;
-    if (e.timestamp / 1e6 < s.newest - AUDIO_BEHIND_S) {
-      this.#counters.audioSkipped++;
-      return;
-    }
     d.decode(new EncodedAudioChunk({ type: 'key', timestamp: e.timestamp, duration: e.duration, data: e.data }));
   }
 
@@ -308,18 +306,18 @@ export class WebCodecsRenderer {
       ctx.resume().catch(() => {});
       return data.close();
     }
+    const ts = data.timestamp / 1e6;
+    const at = s.audioAt === null || s.audioAt < ctx.currentTime ? ctx.currentTime + AUDIO_LEAD_S : s.audioAt;
+    if (at - ctx.currentTime + s.newestOf.audio - ts > MAX_AUDIO_LAG_S) {
+      this.#counters.audioSkipped++;
+      return data.close();
+    }
     const buffer = ctx.createBuffer(data.numberOfChannels, data.numberOfFrames, data.sampleRate);
     for (let c = 0; c < data.numberOfChannels; c++) {
       data.copyTo(buffer.getChannelData(c), { planeIndex: c, format: 'f32-planar' });
     }
-    const ts = data.timestamp / 1e6;
     data.close();
-    if (s.audioAt === null || s.audioAt < ctx.currentTime) {
-      s.audioAt = ctx.currentTime + AUDIO_LEAD_S;
-    } else if (s.audioAt - ctx.currentTime > MAX_AUDIO_AHEAD_S) {
-      this.#counters.audioSkipped++;
-      return;
-    }
+    s.audioAt = at;
     // The clock: the media time that is heard now is `ctx.currentTime - offset`.
     s.offset = s.audioAt - ts;
     s.audioClock = true;
