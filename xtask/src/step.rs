@@ -129,7 +129,47 @@ impl<'a> Step<'a> {
         for line in &lines[skip..] {
             eprintln!("{line}");
         }
+        // Last, where a reader of a cut CI log looks first: each failed test, even one
+        // that failed long before the tail.
+        let failures = tap_failures(&text);
+        if !failures.is_empty() {
+            eprintln!("--- failed tests in this step ---");
+            for line in failures {
+                eprintln!("{line}");
+            }
+        }
     }
+}
+
+/// The failures of a TAP report (node's test runner): each `not ok` line with the
+/// YAML block under it (its error, expected and actual), at most a few.
+fn tap_failures(text: &str) -> Vec<&str> {
+    const MAX_FAILURES: usize = 6;
+    const MAX_BLOCK_LINES: usize = 40;
+    let lines: Vec<&str> = text.lines().collect();
+    let mut out = Vec::new();
+    let mut failures = 0;
+    for (i, line) in lines.iter().enumerate() {
+        let trimmed = line.trim_start();
+        if !trimmed.starts_with("not ok ") || trimmed.contains("# TODO") {
+            continue;
+        }
+        failures += 1;
+        if failures > MAX_FAILURES {
+            out.push("… more failures: see the step's log");
+            break;
+        }
+        out.push(line);
+        // The block ends with `...` indented two more than its `not ok`.
+        let end = format!("{}  ...", &line[..line.len() - trimmed.len()]);
+        for next in lines.iter().skip(i + 1).take(MAX_BLOCK_LINES) {
+            out.push(next);
+            if *next == end {
+                break;
+            }
+        }
+    }
+    out
 }
 
 /// Runs a probe (`dpkg-query`, `rustup target list`, `tool --version`) and
@@ -169,4 +209,41 @@ fn describe(cmd: &Command) -> String {
         shown.push_str(&arg.to_string_lossy());
     }
     shown
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tap_failures;
+
+    #[test]
+    fn tap_failures_are_the_not_ok_lines_and_their_blocks() {
+        let tap = "\
+# Subtest: a
+    not ok 1 - inner
+      ---
+      error: 'boom'
+      ...
+not ok 1 - a
+  ---
+  failureType: 'subtestsFailed'
+  ...
+ok 2 - b
+    ok 1 - sound # TODO expected failure in firefox
+not ok 3 - c # TODO expected failure in webkit
+";
+        assert_eq!(
+            tap_failures(tap),
+            [
+                "    not ok 1 - inner",
+                "      ---",
+                "      error: 'boom'",
+                "      ...",
+                "not ok 1 - a",
+                "  ---",
+                "  failureType: 'subtestsFailed'",
+                "  ...",
+            ]
+        );
+        assert!(tap_failures("ok 1 - fine\n").is_empty());
+    }
 }
