@@ -117,6 +117,8 @@ async function open(browser, url, { autoplayPolicy = false } = {}) {
     if (m.type() === 'error') page.errors.push(`console: ${m.text()}`);
   });
   page.on('pageerror', (e) => page.errors.push(`pageerror: ${e.message}`));
+  page.wasmRequests = [];
+  page.on('request', (r) => r.url().endsWith('.wasm') && page.wasmRequests.push(r.url()));
   await page.addInitScript(probes);
   await page.goto(url);
   return page;
@@ -220,6 +222,8 @@ test('the viewer page', { timeout: 240_000 }, async (t) => {
     await assertTone(page);
     const later = await until(page, 'time does not advance', () => sample(page), (s) => s.currentTime > first.currentTime + 1.5);
     assert.ok(!later.stateVisible, `a state shows over a playing video: ${later.state}`);
+    // The wasm compiled from the page's head is the one the player runs: fetched once.
+    assert.deepEqual(page.wasmRequests.map((u) => new URL(u).pathname), ['/pkg/flashless_wasm_bg.wasm']);
 
     // The statistics overlay, toggled with `s`.
     await page.keyboard.press('s');

@@ -478,9 +478,10 @@ function drawChart(now) {
 
 setIcon($('fullscreen'), 'fullscreen');
 syncControls();
-// The player's wasm compiles while the channel list loads; `Player.create` awaits it
-// (and retries a failed load).
-init().catch(() => {});
+// The player's wasm, compiling since the page's head (`flashlessWasm`), is
+// instantiated while the channel list loads; `Player.create` awaits it (and retries a
+// failed load).
+init(window.flashlessWasm).catch(() => {});
 refreshChannels();
 watch(routeName());
 tick();
