@@ -48,8 +48,21 @@ test('[webkit] without MediaSource, the npm player falls back to the channel\'s 
   // Through the site, so the picture is same-origin and the test may read its pixels.
   const page = await openPage(browser, site, { url: `${site.origin}/live/cam.flv`, mse: 'none' });
   const first = await until(page, 'native HLS did not start playing', (s) => s.currentTime > 0.5 && !s.paused, 30_000);
-  await sleep(8000);
-  const s = await page.evaluate(() => window.sample());
+  // The time played over 8 s, summed from samples: GStreamer's hlsdemux has been seen to
+  // restart the element's timeline at 0 once in a while (said below when it does), which
+  // a viewer sees as a blink, not a stop; a stall still fails the check.
+  let played = 0;
+  let restarts = 0;
+  let at = first.currentTime;
+  let s = first;
+  for (let i = 0; i < 16; i++) {
+    await sleep(500);
+    s = await page.evaluate(() => window.sample());
+    if (s.currentTime >= at) played += s.currentTime - at;
+    else restarts++;
+    at = s.currentTime;
+  }
+  if (restarts) t.diagnostic(`the element's timeline restarted ${restarts} time(s)`);
   const native = await page.evaluate(() => ({
     src: document.querySelector('video').src,
     mediaSource: typeof window.MediaSource,
@@ -59,7 +72,7 @@ test('[webkit] without MediaSource, the npm player falls back to the channel\'s 
   assert.equal(native.mediaSource, 'undefined');
   assert.equal(native.src, `${site.origin}/live/cam/index.m3u8`);
   assert.equal(native.stats.native, 'hls');
-  assert.ok(s.currentTime - first.currentTime > 5, `currentTime ${first.currentTime} → ${s.currentTime}`);
+  assert.ok(played > 5, `played ${played.toFixed(2)} s in 8 s (currentTime ${first.currentTime} → ${s.currentTime}, ${restarts} restarts)`);
   assert.ok(s.variance > 100, `picture variance ${s.variance}`);
   assert.deepEqual(s.errors, []);
 });
