@@ -15,7 +15,17 @@
 //!   ends the segment: the remuxer starts video at a keyframe again then.
 //! - A part ends before a frame that would take it past `part_ms` (measured with
 //!   the interval before that frame: so at most `part_ms` while frames come at a
-//!   steady rate, for LL-HLS's PART-TARGET), or when its segment ends.
+//!   steady rate, for LL-HLS's PART-TARGET), or when its segment ends. With video,
+//!   only video frames end parts.
+//! - A part's sound starts where its picture starts, or within a frame after, and
+//!   reaches at least where the picture ends: audio that starts before the cut
+//!   joins the part, the rest waits for the next one (`Remuxer::cut_with_video`),
+//!   and a cut whose audio has not all come yet (sources interleave audio a little
+//!   late) holds the tags after it until it has, up to `part_ms` of video. A
+//!   player that times parts on one track and buffers both (hls.js times them on
+//!   the track that starts first, and stalls if the buffer ends short of that
+//!   track's end) then finds each part whole. Sound from before the first picture
+//!   is left out.
 //!
 //! Timing: the remuxer lays each track's samples end to end, so a part starts where
 //! the previous one ended. Its duration is that of the main track (video when the
@@ -98,6 +108,24 @@ pub struct Segmenter {
     /// interval before it, to end a part before a frame that would overrun it.
     last_ts: [Option<u32>; 2],
     interval_ms: [u32; 2],
+    /// A cut waiting for the audio to catch up with the video, and the tags held
+    /// meanwhile (the video frame that decided it first).
+    held: Option<Held>,
+    /// Held tags let go, to be fed in order before the next one.
+    replay: VecDeque<Tag>,
+}
+
+/// Where a part ends: within its segment, or with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cut {
+    Part,
+    Segment,
+}
+
+#[derive(Debug)]
+struct Held {
+    cut: Cut,
+    tags: VecDeque<Tag>,
 }
 
 impl Segmenter {
@@ -117,24 +145,26 @@ impl Segmenter {
             cut_ts: None,
             last_ts: [None; 2],
             interval_ms: [0; 2],
+            held: None,
+            replay: VecDeque::new(),
         }
     }
 
     pub fn feed(&mut self, tag: &Tag) {
-        let frame = coded_frame(tag);
-        if let Some(frame) = frame {
-            self.before_frame(tag.timestamp, frame);
-            self.measure_interval(tag.timestamp, frame);
-        }
-        self.remuxer.feed(tag);
-        self.drain();
-        if frame.is_some() && self.cut_ts.is_none() {
-            self.cut_ts = Some(tag.timestamp);
+        self.step(tag);
+        while let Some(tag) = self.replay.pop_front() {
+            self.step(&tag);
         }
     }
 
     /// End of stream: what is pending goes out, and the open part and segment end.
     pub fn flush(&mut self) {
+        while self.held.is_some() || !self.replay.is_empty() {
+            match self.replay.pop_front() {
+                Some(tag) => self.step(&tag),
+                None => self.release(),
+            }
+        }
         self.remuxer.flush();
         self.drain();
         self.end_segment(true);
@@ -145,30 +175,110 @@ impl Segmenter {
         self.events.pop_front()
     }
 
-    /// Ends the part, or the segment, that this frame must not join.
-    fn before_frame(&mut self, ts: u32, frame: Frame) {
-        let Some(cut_ts) = self.cut_ts else { return };
+    /// One tag, in the order the source sent it (held ones again once let go).
+    fn step(&mut self, tag: &Tag) {
+        let frame = coded_frame(tag);
+        if let Some(held) = &mut self.held {
+            if matches!(frame, Some(Frame::Audio)) {
+                // The sound the cut waits for: it joins the part, or stays pending
+                // for the next one if it starts past the cut.
+                self.take(tag, frame);
+                if !self.remuxer.audio_behind() {
+                    self.release();
+                }
+                return;
+            }
+            let first = held.tags.front().map_or(tag.timestamp, |t| t.timestamp);
+            let waited = i64::from(tag.timestamp) - i64::from(first);
+            held.tags.push_back(tag.clone());
+            // Let go when the sound is late past a part's worth (or gone), when a
+            // held audio header must keep its place before the frames after it,
+            // or when the clock jumped.
+            if tag.tag_type == TagType::Audio
+                || !(0..=i64::from(self.options.part_ms)).contains(&waited)
+                || held.tags.len() >= MAX_HELD_TAGS
+            {
+                self.release();
+            }
+            return;
+        }
+        if let Some(frame) = frame
+            && let Some((cut, went_back)) = self.boundary(tag.timestamp, frame)
+        {
+            // A part's sound must reach the end of its picture (see `cut_with_video`):
+            // a video frame that ends a part waits for the audio still to come.
+            if !went_back && self.remuxer.audio_behind() {
+                self.held = Some(Held {
+                    cut,
+                    tags: VecDeque::from([tag.clone()]),
+                });
+                return;
+            }
+            self.cut(cut);
+        }
+        self.take(tag, frame);
+    }
+
+    /// Feeds the tag to the remuxer.
+    fn take(&mut self, tag: &Tag, frame: Option<Frame>) {
+        if let Some(frame) = frame {
+            self.measure_interval(tag.timestamp, frame);
+            // Video from now on, before the init that says so comes out.
+            self.has_video |= matches!(frame, Frame::Video { .. });
+        }
+        self.remuxer.feed(tag);
+        self.drain();
+        if frame.is_some() && self.cut_ts.is_none() {
+            self.cut_ts = Some(tag.timestamp);
+        }
+    }
+
+    /// The held cut is made, and the tags held go back in front of what comes next.
+    fn release(&mut self) {
+        let Some(held) = self.held.take() else { return };
+        self.cut(held.cut);
+        for tag in held.tags.into_iter().rev() {
+            self.replay.push_front(tag);
+        }
+    }
+
+    /// The part, or the segment, that this frame must not join (and whether the
+    /// source's clock went back), if any.
+    fn boundary(&self, ts: u32, frame: Frame) -> Option<(Cut, bool)> {
+        let cut_ts = self.cut_ts?;
         let since_cut = i64::from(ts) - i64::from(cut_ts);
         let went_back = since_cut < -BACKWARD_JUMP_MS;
         let done = self.segment.as_ref().map_or(0.0, |s| s.end_ms - s.start_ms);
         let segment_ms = done + since_cut.max(0) as f64;
-        let boundary = match frame {
-            Frame::Video { keyframe } => keyframe,
-            Frame::Audio => !self.has_video,
+        // With video, its frames alone end parts (a part is measured on them), and
+        // its keyframes alone end segments.
+        let (main, opens_segment) = match frame {
+            Frame::Video { keyframe } => (true, keyframe),
+            Frame::Audio => (!self.has_video, !self.has_video),
         };
         // With this frame the part would span its start to the frame's end.
         let part_ms = since_cut + i64::from(self.interval_ms[frame.index()]);
-        if boundary && (went_back || segment_ms >= f64::from(self.options.target_ms)) {
-            self.remuxer.cut();
-            self.drain();
-            self.end_segment(false);
-            self.cut_ts = None;
-        } else if went_back || (since_cut > 0 && part_ms > i64::from(self.options.part_ms)) {
-            self.remuxer.cut();
-            self.drain();
-            self.end_part(false);
-            self.cut_ts = None;
+        if opens_segment && (went_back || segment_ms >= f64::from(self.options.target_ms)) {
+            Some((Cut::Segment, went_back))
+        } else if went_back || (main && since_cut > 0 && part_ms > i64::from(self.options.part_ms))
+        {
+            Some((Cut::Part, went_back))
+        } else {
+            None
         }
+    }
+
+    fn cut(&mut self, cut: Cut) {
+        // The first part of all: sound from before its picture is left out (later,
+        // each part's sound starts where the previous one's ended).
+        self.remuxer
+            .cut_with_video(self.next_sequence == 0 && self.segment.is_none());
+        self.drain();
+        match cut {
+            Cut::Part => self.end_part(false),
+            Cut::Segment => self.end_segment(false),
+        }
+        self.cut_ts = None;
     }
 
     fn measure_interval(&mut self, ts: u32, frame: Frame) {
@@ -267,6 +377,9 @@ impl Segmenter {
         }
     }
 }
+
+/// At most this many tags are held while a cut waits for the audio.
+const MAX_HELD_TAGS: usize = 256;
 
 /// A frame interval longer than this is a pause, not the stream's rate.
 const MAX_INTERVAL_MS: i64 = 1000;

@@ -1,6 +1,7 @@
 // The hls.js page: plays `?url=` (a flashless index.m3u8) with hls.js in low-latency
 // mode and exposes `window.sample()` for the tests: time, frames, and hls.js's own
 // latency figure (seconds from the playhead to the live edge of the playlist).
+// `&debug` turns on hls.js's own log (in the browser's console).
 
 const params = new URLSearchParams(location.search);
 const video = document.getElementById('video');
@@ -8,7 +9,7 @@ window.events = [];
 
 try {
   if (!window.Hls || !window.Hls.isSupported()) throw new Error('hls.js is not supported here');
-  const hls = new window.Hls({ lowLatencyMode: true, backBufferLength: 10 });
+  const hls = new window.Hls({ lowLatencyMode: true, backBufferLength: 10, debug: params.has('debug') });
   for (const name of [window.Hls.Events.ERROR]) {
     hls.on(name, (_, data) => window.events.push({ name, fatal: data.fatal, details: data.details, at: performance.now() }));
   }

@@ -46,6 +46,8 @@ pub use track::MAX_FILL_MS;
 
 /// How long a Muxed layout holds frames for a track that is known but not yet configured.
 pub const MUXED_HOLD_MS: u64 = 1000;
+/// Times of two tracks (in their own timescales) closer than this, in ms, are the same.
+const TIME_EPSILON_MS: f64 = 1e-6;
 /// A timestamp step larger than this, forwards, is a discontinuity (an upstream
 /// reconnect, a restarted encoder), not a gap to reproduce.
 pub const FORWARD_JUMP_MS: i64 = 5000;
@@ -263,6 +265,35 @@ impl Remuxer {
     pub fn cut(&mut self) {
         for t in self.tracks_by_pending_time() {
             self.emit_pending(t, false);
+        }
+    }
+
+    /// [`Remuxer::cut`] in step with the video, for the Muxed layout's segments: audio
+    /// that starts where the pending video is shown until, or later, stays pending
+    /// for the next fragment; and, if `trim`, audio that starts before that video is
+    /// dropped. Each fragment's sound then starts with its picture or after it and,
+    /// once [`Remuxer::audio_behind`] is false, lasts as long: a player that times
+    /// the fragments on one track finds the other one there as well (hls.js times
+    /// them on the track that starts first, and waits for that track's end).
+    pub fn cut_with_video(&mut self, trim: bool) {
+        let Some((start_ms, end_ms)) = self.video.pending_presentation_ms() else {
+            return self.cut();
+        };
+        if trim {
+            self.audio.drop_pending_before(start_ms);
+        }
+        let later = self.audio.split_pending_at(end_ms);
+        self.cut();
+        self.audio.append_pending(later);
+    }
+
+    /// Whether the audio placed so far ends before the pending video is shown
+    /// until: a [`Remuxer::cut_with_video`] now would leave the fragment's sound
+    /// short of its picture. False without pending video or without audio yet.
+    pub fn audio_behind(&self) -> bool {
+        match (self.video.pending_presentation_ms(), self.audio.end_ms()) {
+            (Some((_, video_end)), Some(audio_end)) => audio_end < video_end - TIME_EPSILON_MS,
+            _ => false,
         }
     }
 

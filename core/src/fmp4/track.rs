@@ -395,6 +395,46 @@ impl TrackState {
         })
     }
 
+    /// The presentation span of the pending samples (earliest PTS to latest PTS +
+    /// duration), in ms; `None` without pending samples.
+    pub(crate) fn pending_presentation_ms(&self) -> Option<(f64, f64)> {
+        let ms = |ticks: i64| ticks as f64 * 1000.0 / f64::from(self.timescale());
+        let pts = |s: &Sample| s.dts as i64 + i64::from(s.cts_offset);
+        let start = self.pending.iter().map(pts).min()?;
+        let end = self
+            .pending
+            .iter()
+            .map(|s| pts(s) + i64::from(s.duration))
+            .max()?;
+        Some((ms(start), ms(end)))
+    }
+
+    /// Drops the pending samples that start before `ms`.
+    pub(crate) fn drop_pending_before(&mut self, ms: f64) {
+        let scale = f64::from(self.timescale()) / 1000.0;
+        self.pending.retain(|s| s.dts as f64 >= ms * scale);
+        self.pending_bytes = self.pending.iter().map(|s| s.data.len()).sum();
+    }
+
+    /// Takes the pending samples that start at `ms` or later.
+    pub(crate) fn split_pending_at(&mut self, ms: f64) -> Vec<Sample> {
+        let scale = f64::from(self.timescale()) / 1000.0;
+        let at = self
+            .pending
+            .iter()
+            .position(|s| s.dts as f64 >= ms * scale)
+            .unwrap_or(self.pending.len());
+        let later = self.pending.split_off(at);
+        self.pending_bytes -= later.iter().map(|s| s.data.len()).sum::<usize>();
+        later
+    }
+
+    /// Puts back samples taken by [`TrackState::split_pending_at`], after those pending.
+    pub(crate) fn append_pending(&mut self, later: Vec<Sample>) {
+        self.pending_bytes += later.iter().map(|s| s.data.len()).sum::<usize>();
+        self.pending.extend(later);
+    }
+
     /// Takes the pending samples for a fragment. The last one keeps the estimate it
     /// was placed with: see the module comment.
     pub(crate) fn take_pending(&mut self) -> Vec<Sample> {

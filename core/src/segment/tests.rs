@@ -405,6 +405,126 @@ fn a_new_picture_size_re_inits_at_a_keyframe_and_segments_follow_keyframes() {
     assert_eq!(parts, expected);
 }
 
+/// Each part's (video, audio) spans in ms, from its `tfdt`s and `trun` durations.
+type Span = Option<(f64, f64)>;
+
+fn part_spans(events: &[SegmentEvent]) -> Vec<(Span, Span)> {
+    let mut tracks = HashMap::new();
+    let mut out = Vec::new();
+    for e in events {
+        match e {
+            SegmentEvent::Init { data, .. } => tracks = walk_init(data),
+            SegmentEvent::Part { data, .. } => {
+                let (mut video, mut audio) = (None, None);
+                for traf in walk_part(data) {
+                    let t = tracks[&traf.track_id];
+                    let ms = |ticks: u64| ticks as f64 * 1000.0 / f64::from(t.timescale);
+                    let span = Some((ms(traf.base), ms(traf.base + traf.durations)));
+                    *(if t.video { &mut video } else { &mut audio }) = span;
+                }
+                out.push((video, audio));
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// 25 fps with a keyframe each second and AAC at 44.1 kHz, for `ms`; each audio
+/// tag sent as if `audio_late_ms` later than its timestamp (early if negative).
+fn interleaved(ms: u32, audio_late_ms: i64) -> Vec<Tag> {
+    let mut timed: Vec<(i64, Tag)> = (0..ms / 40)
+        .map(|i| (i64::from(i * 40), avc_frame(i * 40, 0, i % 25 == 0)))
+        .chain(
+            aac_frames(0, ms, 44100)
+                .into_iter()
+                .map(|t| (i64::from(t.timestamp) + audio_late_ms, t)),
+        )
+        .collect();
+    timed.sort_by_key(|(at, _)| *at);
+    let mut tags = vec![avc_header(0, 20, 15), aac_header(0, &ASC_44100_MONO)];
+    tags.extend(timed.into_iter().map(|(_, t)| t));
+    tags
+}
+
+#[test]
+fn each_parts_sound_starts_and_ends_with_its_picture_however_the_source_interleaves() {
+    let options = SegmentOptions {
+        target_ms: 2000,
+        part_ms: 333,
+    };
+    for late in [-50, 0, 7, 30, 90] {
+        let tags = interleaved(10_000, late);
+        let events = run(options, &tags);
+        let (_, segments) = check(&events);
+        assert_eq!(segments.len(), 5, "audio {late} ms late");
+        let spans = part_spans(&events);
+        // Every part but the last (flushed) has both tracks, the sound from where
+        // the picture starts to at least where it ends (less than a frame more).
+        for (i, span) in spans[..spans.len() - 1].iter().enumerate() {
+            let (Some((v0, v1)), Some((a0, a1))) = *span else {
+                panic!("part {i} lacks a track: {span:?} (audio {late} ms late)");
+            };
+            let frame = 1024.0 * 1000.0 / 44100.0;
+            assert!(
+                a0 >= v0 - 1e-6 && a0 < v0 + frame,
+                "part {i}: {span:?}, {late} ms"
+            );
+            assert!(
+                a1 >= v1 - 1e-6 && a1 < v1 + frame,
+                "part {i}: {span:?}, {late} ms"
+            );
+        }
+        // No sound is lost: the audio spans follow each other from 0 to the end.
+        let audio: Vec<(f64, f64)> = spans.iter().filter_map(|s| s.1).collect();
+        assert_eq!(audio[0].0, 0.0);
+        for pair in audio.windows(2) {
+            assert!((pair[1].0 - pair[0].1).abs() < 1e-6, "{pair:?}");
+        }
+    }
+}
+
+#[test]
+fn sound_before_the_first_picture_is_left_out_and_sound_that_stops_holds_nothing_up() {
+    // As a channel's start burst comes: the keyframe at 1 s first, then the sound
+    // from 0.9 s on, interleaved; after 4 s, video only: the parts go on, each cut
+    // within a part's worth of video after its sound stopped coming.
+    let options = SegmentOptions {
+        target_ms: 2000,
+        part_ms: 333,
+    };
+    let shifted = |mut t: Tag, ms: u32| {
+        t.timestamp += ms;
+        t
+    };
+    let mut tags = vec![avc_header(0, 20, 15), aac_header(0, &ASC_44100_MONO)];
+    let mut rest: Vec<Tag> = (0..150u32)
+        .map(|i| avc_frame(1000 + i * 40, 0, i % 25 == 0))
+        .chain(
+            aac_frames(0, 3100, 44100)
+                .into_iter()
+                .map(|t| shifted(t, 900)),
+        )
+        .collect();
+    rest.sort_by_key(|t| (t.timestamp, t.tag_type == TagType::Audio));
+    let keyframe = rest
+        .iter()
+        .position(|t| t.tag_type == TagType::Video)
+        .unwrap();
+    tags.push(rest.remove(keyframe));
+    tags.extend(rest);
+    let events = run(options, &tags);
+    let (_, segments) = check(&events);
+    let spans = part_spans(&events);
+    let (Some((v0, _)), Some((a0, _))) = spans[0] else {
+        panic!("first part {:?}", spans[0]);
+    };
+    assert!(a0 >= v0 - 1e-6, "sound before the picture: {:?}", spans[0]);
+    let total: f64 = segments.iter().map(|s| s.duration_ms).sum();
+    assert!((total - 6000.0).abs() < 1e-6, "{total}");
+    assert!(segments.iter().all(|s| s.parts.iter().all(|&p| p <= 333.0)));
+}
+
 #[test]
 fn nothing_fed_nothing_out() {
     let mut s = Segmenter::new(SegmentOptions::default());
