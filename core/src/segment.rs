@@ -21,7 +21,8 @@
 //!   reaches at least where the picture ends: audio that starts before the cut
 //!   joins the part, the rest waits for the next one (`Remuxer::cut_with_video`),
 //!   and a cut whose audio has not all come yet (sources interleave audio a little
-//!   late) holds the tags after it until it has, up to `part_ms` of video. A
+//!   late) holds the tags after it until it has, up to `part_ms` of video (past
+//!   that, cuts stop waiting until the audio has caught up again). A
 //!   player that times parts on one track and buffers both (hls.js times them on
 //!   the track that starts first, and stalls if the buffer ends short of that
 //!   track's end) then finds each part whole. Sound from before the first picture
@@ -113,6 +114,9 @@ pub struct Segmenter {
     held: Option<Held>,
     /// Held tags let go, to be fed in order before the next one.
     replay: VecDeque<Tag>,
+    /// The last wait for the audio gave up (a source whose audio runs further behind
+    /// than a part): cuts do not wait until one finds the audio caught up.
+    audio_late: bool,
 }
 
 /// Where a part ends: within its segment, or with it.
@@ -147,6 +151,7 @@ impl Segmenter {
             interval_ms: [0; 2],
             held: None,
             replay: VecDeque::new(),
+            audio_late: false,
         }
     }
 
@@ -194,10 +199,10 @@ impl Segmenter {
             // Let go when the sound is late past a part's worth (or gone), when a
             // held audio header must keep its place before the frames after it,
             // or when the clock jumped.
-            if tag.tag_type == TagType::Audio
-                || !(0..=i64::from(self.options.part_ms)).contains(&waited)
-                || held.tags.len() >= MAX_HELD_TAGS
-            {
+            let gave_up = !(0..=i64::from(self.options.part_ms)).contains(&waited)
+                || held.tags.len() >= MAX_HELD_TAGS;
+            if gave_up || tag.tag_type == TagType::Audio {
+                self.audio_late |= gave_up;
                 self.release();
             }
             return;
@@ -207,7 +212,9 @@ impl Segmenter {
         {
             // A part's sound must reach the end of its picture (see `cut_with_video`):
             // a video frame that ends a part waits for the audio still to come.
-            if !went_back && self.remuxer.audio_behind() {
+            let behind = self.remuxer.audio_behind();
+            self.audio_late &= behind;
+            if behind && !went_back && !self.audio_late {
                 self.held = Some(Held {
                     cut,
                     tags: VecDeque::from([tag.clone()]),

@@ -484,6 +484,50 @@ fn each_parts_sound_starts_and_ends_with_its_picture_however_the_source_interlea
     }
 }
 
+/// How long after its end each part comes out, in ms of video fed.
+fn part_delays(options: SegmentOptions, tags: &[Tag]) -> Vec<f64> {
+    let mut s = Segmenter::new(options);
+    let (mut newest_video, mut delays) = (0.0, Vec::new());
+    for t in tags {
+        if t.tag_type == TagType::Video {
+            newest_video = f64::from(t.timestamp);
+        }
+        s.feed(t);
+        while let Some(e) = s.poll_event() {
+            if let SegmentEvent::Part {
+                start_ms,
+                duration_ms,
+                ..
+            } = e
+            {
+                delays.push(newest_video - (start_ms + duration_ms));
+            }
+        }
+    }
+    delays
+}
+
+#[test]
+fn a_part_waits_for_late_sound_only_while_it_comes_within_a_part() {
+    let options = SegmentOptions {
+        target_ms: 2000,
+        part_ms: 333,
+    };
+    // Audio 30 ms late comes before the next video frame; 90 ms late, parts wait
+    // for it, no longer.
+    let delays = part_delays(options, &interleaved(10_000, 30));
+    assert!(delays.iter().all(|&d| d == 0.0), "{delays:?}");
+    let delays = part_delays(options, &interleaved(10_000, 90));
+    assert!(delays.iter().all(|&d| d <= 90.0), "{delays:?}");
+    assert!(delays.iter().any(|&d| d > 0.0), "{delays:?}");
+    // Audio 500 ms late: the first part goes before any sound came, the second
+    // waits a part's worth and gives up; the held ones catch up, and from then on
+    // parts go out as their video ends.
+    let delays = part_delays(options, &interleaved(10_000, 500));
+    assert!(delays[1] > 333.0, "{delays:?}");
+    assert!(delays[3..].iter().all(|&d| d == 0.0), "{delays:?}");
+}
+
 #[test]
 fn sound_before_the_first_picture_is_left_out_and_sound_that_stops_holds_nothing_up() {
     // As a channel's start burst comes: the keyframe at 1 s first, then the sound
