@@ -179,7 +179,8 @@ pub struct ServeArgs {
     /// default: a DNS-rebinding page has that origin too).
     #[arg(long, env = "FLASHLESS_SAME_ORIGIN")]
     pub same_origin: bool,
-    /// Connections one client address may hold, HTTP and RTMP each [default: 100].
+    /// Connections one client address may hold, HTTP and RTMP each, and HLS players it
+    /// may run [default: 100].
     #[arg(long, env = "FLASHLESS_CONNECTIONS_PER_IP")]
     pub connections_per_ip: Option<usize>,
     /// Connections all clients together may hold, HTTP and RTMP each [default: 10000].

@@ -489,11 +489,32 @@ impl Channel {
         self.subscribe_as(true)
     }
 
-    /// The same feed for a recorder, which is no viewer: it is not in the viewer count
-    /// (nor so in caps, `/api/channels` or `/metrics`), and it neither starts nor keeps
-    /// an on-demand pull.
-    pub fn subscribe_recorder(self: &Arc<Self>) -> (Vec<Arc<MediaTag>>, Viewer) {
+    /// The same feed for a subscriber that is no viewer itself: it is not in the viewer
+    /// count (nor so in caps, `/api/channels` or `/metrics`), and it neither starts nor
+    /// keeps an on-demand pull. A recorder; or the HLS producer, which counts its
+    /// players instead ([`Channel::add_viewers`]).
+    pub fn subscribe_uncounted(self: &Arc<Self>) -> (Vec<Arc<MediaTag>>, Viewer) {
         self.subscribe_as(false)
+    }
+
+    /// Viewers that hold no subscription of their own: HLS players, which come and go
+    /// by request, counted by their channel's HLS producer.
+    pub fn add_viewers(&self, n: usize) {
+        if n > 0 {
+            self.viewers.send_modify(|v| *v += n);
+        }
+    }
+
+    /// Viewers counted by [`Channel::add_viewers`] that left.
+    pub fn remove_viewers(&self, n: usize) {
+        if n == 0 {
+            return;
+        }
+        let mut s = lock(&self.state);
+        self.viewers.send_modify(|v| *v = v.saturating_sub(n));
+        if self.viewer_count() == 0 {
+            s.deserted_since = Instant::now();
+        }
     }
 
     fn subscribe_as(self: &Arc<Self>, counted: bool) -> (Vec<Arc<MediaTag>>, Viewer) {
@@ -661,15 +682,8 @@ impl Viewer {
 
 impl Drop for Viewer {
     fn drop(&mut self) {
-        if !self.counted {
-            return;
-        }
-        let mut s = lock(&self.channel.state);
-        self.channel
-            .viewers
-            .send_modify(|n| *n = n.saturating_sub(1));
-        if self.channel.viewer_count() == 0 {
-            s.deserted_since = Instant::now();
+        if self.counted {
+            self.channel.remove_viewers(1);
         }
     }
 }

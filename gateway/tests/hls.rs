@@ -19,9 +19,19 @@ const LL: &[&str] = &["--no-demo", "--hls-segment", "1", "--hls-part", "0.25"];
 
 /// A GET on loopback: status, headers (lower-case names) and the body as bytes.
 fn get(port: u16, path: &str) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    get_as(port, path, None)
+}
+
+/// [`get`] with a `User-Agent`, which (with the address) tells HLS players apart.
+fn get_as(port: u16, path: &str, agent: Option<&str>) -> (u16, Vec<(String, String)>, Vec<u8>) {
     let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connecting");
     s.set_read_timeout(Some(Duration::from_secs(15))).ok();
-    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\r\n").expect("sending");
+    let agent = agent.map_or(String::new(), |a| format!("User-Agent: {a}\r\n"));
+    write!(
+        s,
+        "GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n{agent}\r\n"
+    )
+    .expect("sending");
     let mut raw = Vec::new();
     s.read_to_end(&mut raw).expect("reading the answer");
     let end = raw
@@ -261,6 +271,70 @@ fn no_producer_runs_while_nobody_watches() {
     // A restarted producer numbers past the one before.
     let again = checked(&playlist_text(gw.http, "/live/cam/index.m3u8"));
     assert!(again.media_sequence > 0);
+}
+
+#[test]
+fn hls_players_are_viewers_under_the_viewer_cap() {
+    let mut args = LL.to_vec();
+    args.extend(["--max-viewers", "2", "--connections-per-ip", "3"]);
+    let gw = Gateway::start(&args);
+    let _ffmpeg = publish(&gw, "cam");
+    let viewers = || gw.channel("cam").expect("cam")["viewers"].as_u64();
+    let playlist = |agent: &str| get_as(gw.http, "/live/cam/index.m3u8", Some(agent)).0;
+    assert_eq!(playlist("a"), 200);
+    assert_eq!(viewers(), Some(1));
+    // The same player again (a reload without blocking) is the same viewer.
+    assert_eq!(playlist("a"), 200);
+    assert_eq!(viewers(), Some(1));
+    assert_eq!(playlist("b"), 200);
+    assert_eq!(viewers(), Some(2));
+    // Full: a third player, and a viewer of any other protocol, are turned away;
+    // the two counted go on, their media included.
+    assert_eq!(playlist("c"), 503);
+    assert_eq!(get(gw.http, "/live/cam.flv").0, 503);
+    let (_, _, text) = get_as(gw.http, "/live/cam/index.m3u8", Some("b"));
+    let segment = checked(&String::from_utf8_lossy(&text))
+        .segments
+        .last()
+        .expect("a segment")
+        .uri
+        .clone();
+    let media = |agent: &str| get_as(gw.http, &format!("/live/cam/{segment}"), Some(agent)).0;
+    assert_eq!(media("b"), 200);
+    assert_eq!(media("d"), 503);
+    assert_eq!(viewers(), Some(2));
+    // Players that stop asking leave within three target durations (3 s here), and
+    // a new one gets in.
+    let since = Instant::now();
+    while viewers() != Some(0) {
+        assert!(
+            since.elapsed() < Duration::from_secs(6),
+            "players still counted"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(
+        since.elapsed() >= Duration::from_secs(2),
+        "forgotten too soon"
+    );
+    assert_eq!(playlist("c"), 200);
+    assert_eq!(viewers(), Some(1));
+}
+
+#[test]
+fn one_address_runs_at_most_connections_per_ip_hls_players() {
+    let mut args = LL.to_vec();
+    args.extend(["--connections-per-ip", "2"]);
+    let gw = Gateway::start(&args);
+    let _ffmpeg = publish(&gw, "cam");
+    let playlist = |agent: &str| get_as(gw.http, "/live/cam/index.m3u8", Some(agent));
+    assert_eq!(playlist("a").0, 200);
+    assert_eq!(playlist("b").0, 200);
+    let (status, _, body) = playlist("c");
+    assert_eq!(status, 429);
+    let text = String::from_utf8_lossy(&body);
+    assert!(text.contains("127.0.0.1"), "{text}");
+    assert_eq!(gw.channel("cam").expect("cam")["viewers"], 2);
 }
 
 #[test]

@@ -32,6 +32,9 @@ pub enum Refusal {
     Unavailable { channel: String, reason: String },
     #[error("the gateway has all the viewers it takes")]
     Full,
+    /// An HLS player from an address that has `per_ip` players already.
+    #[error("{0} has all the players the gateway takes from one address")]
+    AddressFull(std::net::IpAddr),
     /// A channel started on demand would be one past the channel cap.
     #[error("the gateway has all the channels it takes")]
     ChannelsFull,
@@ -48,7 +51,7 @@ impl Refusal {
     pub fn denial(&self) -> Option<Reason> {
         match self {
             Refusal::Denied(denied) => Some(denied.into()),
-            Refusal::Full | Refusal::ChannelsFull => Some(Reason::Limit),
+            Refusal::Full | Refusal::AddressFull(_) | Refusal::ChannelsFull => Some(Reason::Limit),
             Refusal::BadName(_) | Refusal::NoSuchChannel(_) | Refusal::Unavailable { .. } => None,
         }
     }

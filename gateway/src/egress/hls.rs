@@ -5,10 +5,17 @@
 //!
 //! Produced only while someone watches: the first request starts a channel's
 //! producer, and it stops once no request came for [`IDLE_TARGETS`] target durations.
-//! While it runs it counts as one viewer of the channel, which is what keeps a pull
-//! on demand going.
+//!
+//! Players hold no connection, so the producer counts them by their requests: a
+//! player is a client address with a user agent ([`PlayerId`]), counted as one of the
+//! channel's viewers (in the viewer cap, `/api/channels`, `/metrics`, and what keeps
+//! a pull on demand going) from its first request until none came for
+//! [`PLAYER_IDLE_TARGETS`] target durations. Two players behind one address in
+//! one browser count as one.
 
 use std::collections::HashMap;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -24,6 +31,11 @@ use crate::shutdown::Shutdown;
 
 /// A producer stops after this many target durations without a request.
 pub const IDLE_TARGETS: u32 = 5;
+
+/// A player is gone once no request of it came for this many target durations: a
+/// player reloads the playlist at least once a target duration, and gives up a
+/// blocking request after three (RFC 8216bis §6.2.5.2).
+pub const PLAYER_IDLE_TARGETS: u32 = 3;
 
 /// Segments listed in a playlist: RFC 8216 §6.2.2 asks for three target durations'
 /// worth at least; twice that lets a player that paused a little find its place.
@@ -46,6 +58,27 @@ pub struct Producer {
     /// Set when the producer stops (drain, publisher gone): nothing new will come, so
     /// requests waiting on the window answer at once instead of at their timeout.
     ended: AtomicBool,
+    /// The players counted as the channel's viewers, and when each last asked.
+    players: Mutex<HashMap<PlayerId, Instant>>,
+}
+
+/// An HLS player, as far as its requests tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PlayerId {
+    pub ip: IpAddr,
+    /// A hash of its `User-Agent`.
+    agent: u64,
+}
+
+impl PlayerId {
+    pub fn new(ip: IpAddr, user_agent: &[u8]) -> Self {
+        let mut h = DefaultHasher::new();
+        user_agent.hash(&mut h);
+        PlayerId {
+            ip,
+            agent: h.finish(),
+        }
+    }
 }
 
 impl Hls {
@@ -77,10 +110,11 @@ impl Hls {
             changed: watch::channel(0).0,
             last_request: Mutex::new(Instant::now()),
             ended: AtomicBool::new(false),
+            players: Mutex::new(HashMap::new()),
         });
         producers.insert(channel.name().to_owned(), producer.clone());
-        // Subscribed here, under the map's lock: the producer is a viewer from now on.
-        let (start, viewer) = channel.subscribe();
+        // Subscribed here, under the map's lock. Not a viewer itself: its players are.
+        let (start, viewer) = channel.subscribe_uncounted();
         info!(channel = channel.name(), "hls producer started");
         tokio::spawn(self.clone().run(producer.clone(), start, viewer));
         producer
@@ -139,6 +173,7 @@ impl Hls {
                     producer.drain(&mut segmenter);
                 }
                 _ = tick.tick() => {
+                    producer.forget_players(self.settings.segment * PLAYER_IDLE_TARGETS);
                     if self.retire_if_idle(&producer, idle_after) {
                         producer.end();
                         return;
@@ -224,10 +259,50 @@ impl Producer {
         }
     }
 
-    /// No more media: wakes the waiting requests, which then give up.
+    /// A request of `player`: a player already counted is noted again; a new one is
+    /// counted if `admit` (given how many players its address has) lets it in.
+    /// False when it is refused.
+    pub fn visit(&self, player: PlayerId, admit: impl FnOnce(usize) -> bool) -> bool {
+        let mut players = lock(&self.players);
+        if let Some(seen) = players.get_mut(&player) {
+            *seen = Instant::now();
+            return true;
+        }
+        if self.ended.load(Ordering::Acquire) {
+            // Retired meanwhile: nothing to count it in (its next playlist request
+            // starts a new producer, and is counted there).
+            return true;
+        }
+        let same_address = players.keys().filter(|p| p.ip == player.ip).count();
+        if !admit(same_address) {
+            return false;
+        }
+        players.insert(player, Instant::now());
+        self.channel.add_viewers(1);
+        true
+    }
+
+    /// Whether `player` is counted now.
+    pub fn knows(&self, player: &PlayerId) -> bool {
+        lock(&self.players).contains_key(player)
+    }
+
+    /// Players that asked nothing for `idle` are gone.
+    fn forget_players(&self, idle: Duration) {
+        let mut players = lock(&self.players);
+        let before = players.len();
+        players.retain(|_, seen| seen.elapsed() < idle);
+        self.channel.remove_viewers(before - players.len());
+    }
+
+    /// No more media: wakes the waiting requests, which then give up; its players
+    /// are no longer the channel's viewers.
     fn end(&self) {
         self.ended.store(true, Ordering::Release);
         self.changed.send_modify(|n| *n = n.wrapping_add(1));
+        let mut players = lock(&self.players);
+        self.channel.remove_viewers(players.len());
+        players.clear();
     }
 
     fn touch(&self) {

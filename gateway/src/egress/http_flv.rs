@@ -54,6 +54,7 @@ pub fn refusal_status(refusal: &Refusal) -> StatusCode {
         Refusal::Denied(_) => StatusCode::FORBIDDEN,
         Refusal::BadName(_) => StatusCode::BAD_REQUEST,
         Refusal::NoSuchChannel(_) => StatusCode::NOT_FOUND,
+        Refusal::AddressFull(_) => StatusCode::TOO_MANY_REQUESTS,
         Refusal::Unavailable { .. } | Refusal::Full | Refusal::ChannelsFull => {
             StatusCode::SERVICE_UNAVAILABLE
         }

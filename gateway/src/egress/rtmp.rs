@@ -80,7 +80,7 @@ pub fn refusal_status(refusal: &Refusal, channel: &str) -> (&'static str, String
             ("NetStream.Play.StreamNotFound", refusal.to_string())
         }
         Refusal::Unavailable { .. } => ("NetStream.Play.Failed", refusal.to_string()),
-        Refusal::Denied(_) | Refusal::Full | Refusal::ChannelsFull => {
+        Refusal::Denied(_) | Refusal::Full | Refusal::AddressFull(_) | Refusal::ChannelsFull => {
             ("NetStream.Play.Failed", format!("{channel}: {refusal}"))
         }
     }

@@ -9,7 +9,10 @@
 //! through admission like any play (name, token, webhook, the channel exists or is
 //! started, caps); the token it carried is written into every URI of the playlist, and
 //! the requests that follow are checked against that token only, so the webhook is
-//! asked once per player rather than three times a second.
+//! asked once per player rather than three times a second. A player is counted as a
+//! viewer from its first request (`egress::hls`); a player not counted yet (a new
+//! one, or one back after a pause) is let in only under the viewer cap, and under
+//! `per_ip` players from its address.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -25,6 +28,7 @@ use flashless_core::hls::Lookup;
 use super::live::{cors, deny, refuse};
 use super::{AppState, Peer};
 use crate::access::{self, Action, Attempt};
+use crate::egress::hls::{PlayerId, Producer};
 use crate::egress::http_flv::error;
 use crate::egress::{Admission, Refusal};
 use crate::hub::name;
@@ -166,6 +170,7 @@ async fn playlist(
         Err(why) => return error(StatusCode::BAD_REQUEST, why),
     };
     let client_ip = app.proxies.client(peer.ip(), headers);
+    let player = player_of(client_ip, headers);
     let running = match query.msn {
         // A player's reload: its token is checked, and the producer must still run.
         Some(_) => match app.auth.check(Action::Play, name, query.token, client_ip) {
@@ -177,6 +182,8 @@ async fn playlist(
     let producer = match running {
         Some(p) => p,
         None => {
+            // A player counted already reloads without blocking: the cap let it in.
+            let counted = app.hls.running(name).is_some_and(|p| p.knows(&player));
             let attempt = Attempt {
                 action: Action::Play,
                 channel: name,
@@ -188,7 +195,11 @@ async fn playlist(
             let admission = Admission {
                 hub: &app.hub,
                 policy: &app.auth,
-                max_viewers: app.limits.max_viewers,
+                max_viewers: if counted {
+                    usize::MAX
+                } else {
+                    app.limits.max_viewers
+                },
             };
             match admission.admit(&attempt).await {
                 Ok(channel) => app.hls.producer(&channel),
@@ -196,6 +207,9 @@ async fn playlist(
             }
         }
     };
+    if let Err(refusal) = count(app, &producer, player) {
+        return refused(app, refusal, name, peer);
+    }
     if producer
         .wait_for(FIRST_PLAYLIST_WAIT, |w| w.ready().then_some(()))
         .await
@@ -258,6 +272,9 @@ async fn serve_media(
             "the channel's HLS is not running: load index.m3u8",
         );
     };
+    if let Err(refusal) = count(app, &producer, player_of(client_ip, headers)) {
+        return refused(app, refusal, name, peer);
+    }
     let found = match resource {
         Resource::Playlist => None,
         Resource::Init(n) => producer.window().init_segment(n),
@@ -294,6 +311,32 @@ async fn serve_media(
             respond("video/mp4", MEDIA_CACHE, bytes)
         }
         None => error(StatusCode::NOT_FOUND, "not in the live window"),
+    }
+}
+
+/// The player a request comes from.
+fn player_of(client_ip: std::net::IpAddr, headers: &HeaderMap) -> PlayerId {
+    let agent = headers
+        .get(header::USER_AGENT)
+        .map_or(&[][..], |v| v.as_bytes());
+    PlayerId::new(client_ip, agent)
+}
+
+/// Counts the request's player among the channel's viewers, if the caps let a new one in.
+fn count(app: &AppState, producer: &Producer, player: PlayerId) -> Result<(), Refusal> {
+    let mut refusal = None;
+    let admit = |same_address: usize| {
+        if app.hub.viewers() >= app.limits.max_viewers {
+            refusal = Some(Refusal::Full);
+        } else if same_address >= app.limits.per_ip {
+            refusal = Some(Refusal::AddressFull(player.ip));
+        }
+        refusal.is_none()
+    };
+    if producer.visit(player, admit) {
+        Ok(())
+    } else {
+        Err(refusal.unwrap_or(Refusal::Full))
     }
 }
 

@@ -1,4 +1,4 @@
-//! One recorded channel: a subscriber to the hub (no viewer: `subscribe_recorder`)
+//! One recorded channel: a subscriber to the hub (no viewer: `subscribe_uncounted`)
 //! feeding core's `Segmenter`, each segment a file of its own, init then parts, each
 //! part written whole as soon as it is complete. So a gateway killed at any moment
 //! leaves every file playable up to its last part.
@@ -35,7 +35,7 @@ pub(super) async fn record(
     tracing::info!(channel = channel.name(), dir = %settings.dir.display(), "recording");
     let options = segment_options(&settings);
     let mut segmenter = Segmenter::new(options);
-    let (burst, mut feed) = channel.subscribe_recorder();
+    let (burst, mut feed) = channel.subscribe_uncounted();
     let mut writer = Some(Writer {
         client_id: hooks.client_id(),
         channel: channel.clone(),
