@@ -5,6 +5,7 @@ const $ = (id) => document.getElementById(id);
 const video = $('video');
 const embed = location.pathname.startsWith('/embed/');
 const CHART_SECONDS = 60;
+const RECORDINGS_SHOWN = 100; // the newest, of the selected channel
 
 let channels = [];
 let selected = null; // the channel name shown, set at once when picked
@@ -263,7 +264,8 @@ async function refreshRecordings() {
   let list = [];
   if (name && !embed) {
     try {
-      const response = await fetch(withToken(`/api/recordings?channel=${encodeURIComponent(name)}`), { cache: 'no-store' });
+      const query = `channel=${encodeURIComponent(name)}&order=newest&limit=${RECORDINGS_SHOWN}`;
+      const response = await fetch(withToken(`/api/recordings?${query}`), { cache: 'no-store' });
       if (response.ok) list = await response.json();
     } catch {
       // No list: the box stays as it was.
@@ -273,7 +275,7 @@ async function refreshRecordings() {
   if (name !== selected) return;
   box.hidden = list.length === 0 && !recording;
   $('recording-list').replaceChildren(
-    ...list.reverse().map((r) => {
+    ...list.map((r) => {
       const li = document.createElement('li');
       const button = document.createElement('button');
       button.dataset.path = r.path;

@@ -1,4 +1,6 @@
-//! `/api/recordings` (JSON: channel, path, UTC start, duration, bytes; `?channel=`) and
+//! `/api/recordings` (JSON: channel, path, UTC start, duration, bytes; `?channel=`,
+//! paged by `?limit=` (at most [`MAX_PAGE`], the default), `?offset=` and
+//! `?order=newest`, the whole listing's length in `X-Total-Count`) and
 //! `/recordings/{path}`, a recording served with HTTP Range so a `<video>` seeks in it.
 //! Both follow `/api/channels`' rule (`admin`): public while anyone may play, else the
 //! admin token when one is configured; where play tokens are required and no admin
@@ -10,7 +12,7 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Path, Query, RawQuery, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
@@ -27,9 +29,36 @@ use crate::record;
 /// Bytes read from the file per body chunk.
 const CHUNK: usize = 64 * 1024;
 
+/// The most recordings one `/api/recordings` answer lists, and how many it lists
+/// unless asked for fewer.
+pub const MAX_PAGE: usize = 1000;
+
 #[derive(Debug, Default, Deserialize)]
 pub struct Filter {
     channel: Option<String>,
+    limit: Option<usize>,
+    offset: Option<usize>,
+    /// `oldest` (first; the default) or `newest`.
+    order: Option<String>,
+}
+
+impl Filter {
+    fn page(&self) -> Result<record::Page, &'static str> {
+        let limit = self.limit.unwrap_or(MAX_PAGE);
+        if limit == 0 || limit > MAX_PAGE {
+            return Err("limit must be 1 to 1000");
+        }
+        let newest_first = match self.order.as_deref() {
+            None | Some("oldest") => false,
+            Some("newest") => true,
+            Some(_) => return Err("order must be oldest or newest"),
+        };
+        Ok(record::Page {
+            offset: self.offset.unwrap_or(0),
+            limit,
+            newest_first,
+        })
+    }
 }
 
 pub async fn list(
@@ -88,13 +117,23 @@ async fn list_from(app: Arc<AppState>, door: Door, filter: Filter, headers: Head
     if let Some(refused) = admin::refusal(&app, door, Endpoint::Channels, &headers) {
         return refused;
     }
+    let page = match filter.page() {
+        Ok(page) => page,
+        Err(why) => return error(StatusCode::BAD_REQUEST, why),
+    };
     let channel = filter.channel.filter(|c| !c.is_empty());
-    match app.hub.recordings.list_json(channel).await {
-        Some(json) => (
-            [(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            )],
+    match app.hub.recordings.list_json(channel, page).await {
+        Some((json, total)) => (
+            [
+                (
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                ),
+                (
+                    HeaderName::from_static("x-total-count"),
+                    HeaderValue::from(total),
+                ),
+            ],
             json,
         )
             .into_response(),

@@ -53,12 +53,21 @@ pub struct Recordings {
     listing: tokio::sync::Mutex<Listed>,
 }
 
-/// A listing's JSON, for which filter, and when it was started.
+/// A listing, for which filter, and when it was started.
 #[derive(Default)]
 struct Listed {
     channel: Option<String>,
     started: Option<tokio::time::Instant>,
-    json: bytes::Bytes,
+    recordings: Arc<Vec<Recording>>,
+}
+
+/// Which recordings of a listing `/api/recordings` answers with: up to `limit` from
+/// `offset` on, oldest first or newest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Page {
+    pub offset: usize,
+    pub limit: usize,
+    pub newest_first: bool,
 }
 
 impl Recordings {
@@ -84,32 +93,41 @@ impl Recordings {
         catalog::list(&settings.dir, channel, &self.durations)
     }
 
-    /// `/api/recordings`' JSON (`list`), `None` if the listing failed. One listing runs
-    /// at a time: a walk of a large directory takes a core and megabytes, and
-    /// concurrent anonymous requests made as many (60 at once over 10,000 files took
-    /// 275 MB more and kept `/healthz` waiting 4 s). A request that waited while a
-    /// listing of the same filter started takes that listing's answer, which is no
-    /// older than the request.
-    pub async fn list_json(self: &Arc<Self>, channel: Option<String>) -> Option<bytes::Bytes> {
+    /// `/api/recordings`' JSON: `page` of the listing (`list`), and how many the
+    /// whole listing has; `None` if the listing failed. One listing runs at a time: a
+    /// walk of a large directory takes a core and megabytes, and concurrent anonymous
+    /// requests made as many (60 at once over 10,000 files took 275 MB more and kept
+    /// `/healthz` waiting 4 s). A request that waited while a listing of the same
+    /// filter started takes that listing, which is no older than the request.
+    pub async fn list_json(
+        self: &Arc<Self>,
+        channel: Option<String>,
+        page: Page,
+    ) -> Option<(bytes::Bytes, usize)> {
         let arrived = tokio::time::Instant::now();
         let mut last = self.listing.lock().await;
-        if last.channel == channel && last.started.is_some_and(|s| s >= arrived) {
-            return Some(last.json.clone());
+        if !(last.channel == channel && last.started.is_some_and(|s| s >= arrived)) {
+            let started = tokio::time::Instant::now();
+            let (me, filter) = (self.clone(), channel.clone());
+            let recordings = tokio::task::spawn_blocking(move || me.list(filter.as_deref()))
+                .await
+                .ok()?;
+            *last = Listed {
+                channel,
+                started: Some(started),
+                recordings: Arc::new(recordings),
+            };
         }
-        let started = tokio::time::Instant::now();
-        let (me, filter) = (self.clone(), channel.clone());
-        let json = tokio::task::spawn_blocking(move || {
-            serde_json::to_vec(&me.list(filter.as_deref())).ok()
-        })
-        .await
-        .ok()
-        .flatten()?;
-        *last = Listed {
-            channel,
-            started: Some(started),
-            json: json.into(),
+        let all = last.recordings.clone();
+        drop(last);
+        let in_order: Box<dyn Iterator<Item = &Recording>> = if page.newest_first {
+            Box::new(all.iter().rev())
+        } else {
+            Box::new(all.iter())
         };
-        Some(last.json.clone())
+        let chosen: Vec<&Recording> = in_order.skip(page.offset).take(page.limit).collect();
+        let json = serde_json::to_vec(&chosen).ok()?;
+        Some((json.into(), all.len()))
     }
 
     /// The file `/recordings/{request}` names, if it is a recording under the
