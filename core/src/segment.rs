@@ -193,15 +193,18 @@ impl Segmenter {
                 }
                 return;
             }
+            // Video held past a part's worth: the sound is that late, or gone.
             let first = held.tags.front().map_or(tag.timestamp, |t| t.timestamp);
-            let waited = i64::from(tag.timestamp) - i64::from(first);
+            let waited = match frame {
+                Some(Frame::Video { .. }) => i64::from(tag.timestamp) - i64::from(first),
+                _ => 0,
+            };
             held.tags.push_back(tag.clone());
-            // Let go when the sound is late past a part's worth (or gone), when a
-            // held audio header must keep its place before the frames after it,
-            // or when the clock jumped.
-            let gave_up = !(0..=i64::from(self.options.part_ms)).contains(&waited)
-                || held.tags.len() >= MAX_HELD_TAGS;
-            if gave_up || tag.tag_type == TagType::Audio {
+            let gave_up =
+                waited > i64::from(self.options.part_ms) || held.tags.len() >= MAX_HELD_TAGS;
+            // Also let go when the clock went back, or for an audio header, which must
+            // keep its place before the sound after it.
+            if gave_up || waited < 0 || tag.tag_type == TagType::Audio {
                 self.audio_late |= gave_up;
                 self.release();
             }
