@@ -103,6 +103,11 @@ impl Pipeline {
         self.remuxer.stats()
     }
 
+    /// See [`fmp4::Remuxer::video_frame_ms`].
+    pub fn video_frame_ms(&self) -> Option<f64> {
+        self.remuxer.video_frame_ms()
+    }
+
     fn drain(&mut self, out: &mut impl FnMut(Output)) {
         while let Some(ev) = self.remuxer.poll_event() {
             out(Output::Remux(ev));

@@ -305,6 +305,12 @@ impl Remuxer {
         self.stats
     }
 
+    /// The video's frame interval, in ms, once two frames came: how long its newest
+    /// frame is taken to last (see `track.rs`).
+    pub fn video_frame_ms(&self) -> Option<f64> {
+        self.video.frame_ms()
+    }
+
     /// Stores a sequence header; an identical repeat changes nothing. The
     /// configuration is built at the next coded frame (some need the frame too).
     fn sequence_header(&mut self, t: Track, body: Bytes) {

@@ -363,6 +363,12 @@ impl TrackState {
         )
     }
 
+    /// [`TrackState::estimate`] in ms, once an interval was measured.
+    pub(crate) fn frame_ms(&self) -> Option<f64> {
+        (self.interval_count > 0)
+            .then(|| f64::from(self.estimate()) * 1000.0 / f64::from(self.timescale()))
+    }
+
     /// The duration to assume for a sample whose successor has not arrived: the
     /// median of the last three intervals (the shorter of two), else the frame
     /// rate from `onMetaData`, else [`DEFAULT_FRAME_MS`].

@@ -125,12 +125,19 @@ const TRIM_STEP: f64 = 5.0;
 /// evenly than the target allowed for.
 const TARGET_STEP: f64 = 0.1;
 const MAX_TARGET: f64 = 1.0;
+/// The latency held is at least the video's frame interval plus this: the buffered
+/// end includes the newest frame's whole (estimated) duration, and the next frame
+/// comes only a frame interval later. A slow source (1 frame a second) would
+/// otherwise run dry before each frame.
+const FRAME_MARGIN: f64 = 0.1;
 
 #[derive(Debug, Clone)]
 pub struct LiveEdge {
     options: Options,
     /// The latency held now: `options.target`, raised when the buffer ran dry.
     target: f64,
+    /// The video's frame interval (s), 0 when unknown: see [`FRAME_MARGIN`].
+    frame_s: f64,
     started: bool,
     resync: bool,
     chasing: bool,
@@ -159,6 +166,7 @@ impl LiveEdge {
         LiveEdge {
             options,
             target: options.target,
+            frame_s: 0.0,
             started: false,
             resync: false,
             chasing: false,
@@ -181,9 +189,23 @@ impl LiveEdge {
         &self.options
     }
 
-    /// The latency held now, in seconds.
+    /// The latency held now, in seconds: the target, or more for a slow source
+    /// (see [`FRAME_MARGIN`]).
     pub fn target(&self) -> f64 {
-        self.target
+        if self.frame_s > 0.0 {
+            self.target.max(self.frame_s + FRAME_MARGIN)
+        } else {
+            self.target
+        }
+    }
+
+    /// The video's frame interval, in seconds, as the remuxer measures it.
+    pub fn set_frame_interval(&mut self, seconds: f64) {
+        self.frame_s = if seconds.is_finite() {
+            seconds.max(0.0)
+        } else {
+            0.0
+        };
     }
 
     /// Whether the playhead has been placed at the live edge once.
@@ -272,7 +294,8 @@ impl LiveEdge {
         let Some(&(last_start, end)) = common.last() else {
             return Decision::play(1.0);
         };
-        let live = (end - self.target).max(last_start);
+        let target = self.target();
+        let live = (end - target).max(last_start);
         if !self.started || self.resync {
             let why = if self.started {
                 Seek::Resync
@@ -369,8 +392,8 @@ impl LiveEdge {
         } else if moved {
             self.dry = false;
         }
-        let excess = latency - self.target;
-        if excess > CHASE_START.min(self.target / 2.0) {
+        let excess = latency - target;
+        if excess > CHASE_START.min(target / 2.0) {
             self.chasing = true;
         } else if excess <= CHASE_STOP {
             self.chasing = false;
@@ -382,7 +405,7 @@ impl LiveEdge {
             (1.0 + steps * RATE_STEP)
                 .min(self.options.max_rate)
                 .max(1.0)
-        } else if latency < LOW_WATER.min(self.target / 2.0) {
+        } else if latency < LOW_WATER.min(target / 2.0) {
             SLOW_RATE
         } else {
             1.0

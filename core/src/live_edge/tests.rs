@@ -27,6 +27,29 @@ fn first_media_starts_at_target_behind_the_edge() {
 }
 
 #[test]
+fn a_slow_source_is_held_a_frame_interval_and_a_margin_behind() {
+    // 1 frame a second: the buffered end is the newest frame's end, a second
+    // after it came; the next frame comes a second later. Held 0.15 s behind, the
+    // playhead would run dry before each frame.
+    let mut edge = LiveEdge::new(Options {
+        target: 0.15,
+        ..Options::default()
+    });
+    edge.set_frame_interval(1.0);
+    assert!((edge.target() - 1.1).abs() < 1e-9);
+    let d = edge.tick(&snap(0.0, 0.0, &[(100.0, 103.0)]));
+    assert_eq!(d.seek.map(|(to, _)| (to * 1000.0).round()), Some(101_900.0));
+    // Not chased back to the option's target meanwhile.
+    let d = edge.tick(&snap(100.0, 101.9, &[(100.0, 103.0)]));
+    assert_eq!((d.rate, d.seek), (1.0, None));
+    // 25 fps: the option's target stands.
+    edge.set_frame_interval(0.04);
+    assert_eq!(edge.target(), 0.15);
+    edge.set_frame_interval(f64::NAN);
+    assert_eq!(edge.target(), 0.15);
+}
+
+#[test]
 fn start_never_seeks_before_the_buffered_start() {
     let mut edge = LiveEdge::new(Options::default());
     let d = edge.tick(&snap(0.0, 0.0, &[(100.0, 100.2)]));

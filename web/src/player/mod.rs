@@ -714,6 +714,8 @@ impl Core {
                 && !self.video.paused()
                 && !self.video.seeking(),
         };
+        let frame_ms = self.pipeline.video_frame_ms().unwrap_or(0.0);
+        self.edge.set_frame_interval(frame_ms / 1000.0);
         let d = self.edge.tick(&snapshot);
         if (self.video.playback_rate() - d.rate).abs() > 1e-3 {
             self.video.set_playback_rate(d.rate);
