@@ -48,6 +48,7 @@ export interface PlayerOptions {
   /**
    * Seconds behind the newest media to play at; left out, the player's default, 0.5 s.
    * Each time the buffer runs dry it grows by 0.1 s, up to 1 s (or this value, if larger).
+   * It is at least the video's frame interval plus 0.1 s (a source of 1 frame a second).
    */
   liveLatency?: number;
   /** Fastest playbackRate used to catch up with the live edge (default 1.15, at most 1.5). */
