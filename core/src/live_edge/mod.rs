@@ -128,7 +128,8 @@ const MAX_TARGET: f64 = 1.0;
 /// The latency held is at least the video's frame interval plus this: the buffered
 /// end includes the newest frame's whole (estimated) duration, and the next frame
 /// comes only a frame interval later. A slow source (1 frame a second) would
-/// otherwise run dry before each frame.
+/// otherwise run dry before each frame. The floor goes up to half of `jump_behind`
+/// at most: held further back, the playhead would be seen behind and sent forward.
 const FRAME_MARGIN: f64 = 0.1;
 
 #[derive(Debug, Clone)]
@@ -193,7 +194,8 @@ impl LiveEdge {
     /// (see [`FRAME_MARGIN`]).
     pub fn target(&self) -> f64 {
         if self.frame_s > 0.0 {
-            self.target.max(self.frame_s + FRAME_MARGIN)
+            let floor = (self.frame_s + FRAME_MARGIN).min(self.options.jump_behind / 2.0);
+            self.target.max(floor)
         } else {
             self.target
         }

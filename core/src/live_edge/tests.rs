@@ -42,6 +42,12 @@ fn a_slow_source_is_held_a_frame_interval_and_a_margin_behind() {
     // Not chased back to the option's target meanwhile.
     let d = edge.tick(&snap(100.0, 101.9, &[(100.0, 103.0)]));
     assert_eq!((d.rate, d.seek), (1.0, None));
+    // A frame every 5 s: held at half of `jump_behind`, not so far back that the
+    // playhead would be seen behind and sent forward again and again.
+    edge.set_frame_interval(5.0);
+    assert_eq!(edge.target(), 1.5);
+    let d = edge.tick(&snap(200.0, 101.5, &[(100.0, 103.0)]));
+    assert_eq!(d.seek, None);
     // 25 fps: the option's target stands.
     edge.set_frame_interval(0.04);
     assert_eq!(edge.target(), 0.15);
