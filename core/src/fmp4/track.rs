@@ -415,11 +415,11 @@ impl TrackState {
         Some((ms(start), ms(end)))
     }
 
-    /// Drops the pending samples that start before `ms`.
+    /// Drops the pending samples that start before `ms` (DTS grows along them).
     pub(crate) fn drop_pending_before(&mut self, ms: f64) {
-        let scale = f64::from(self.timescale()) / 1000.0;
-        self.pending.retain(|s| s.dts as f64 >= ms * scale);
-        self.pending_bytes = self.pending.iter().map(|s| s.data.len()).sum();
+        let later = self.split_pending_at(ms);
+        self.take_pending();
+        self.append_pending(later);
     }
 
     /// Takes the pending samples that start at `ms` or later.
