@@ -41,6 +41,22 @@
     }
   };
 
+  // The player's MSE start: the MediaSource open, its first append and that append's end.
+  if (typeof MediaSource === 'function') {
+    const addSourceBuffer = MediaSource.prototype.addSourceBuffer;
+    MediaSource.prototype.addSourceBuffer = function (...args) {
+      mark('addSourceBuffer');
+      const buffer = addSourceBuffer.apply(this, args);
+      buffer.addEventListener('updateend', () => mark('firstUpdateEnd'), { once: true });
+      return buffer;
+    };
+    const appendBuffer = SourceBuffer.prototype.appendBuffer;
+    SourceBuffer.prototype.appendBuffer = function (...args) {
+      mark('firstAppend');
+      return appendBuffer.apply(this, args);
+    };
+  }
+
   function crc16(bytes) {
     let crc = 0xffff;
     for (const b of bytes) {

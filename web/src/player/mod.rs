@@ -39,13 +39,17 @@ type WeakCore = Weak<RefCell<Core>>;
 const TICK_MS: i32 = 250;
 /// `HTMLMediaElement.HAVE_FUTURE_DATA`: below it the element waits.
 const HAVE_FUTURE_DATA: u16 = 3;
-/// The first media is placed at the live edge once the connection has been quiet
-/// this long and all of it is appended (the burst of the server's cached GOP is
-/// in), not at the next tick …
+/// The first media is placed at the live edge once all of it is appended and the
+/// server's start burst (its cached GOP) is in: the connection was quiet for this
+/// long, or brought no more media than the time that passed (live pace, give or
+/// take [`START_PACE_SLACK_MS`]); checked this often, not at the next tick …
 const START_QUIET_MS: f64 = 15.0;
+/// A live stream's frame and its sound can come at once; a burst brings far more.
+const START_PACE_SLACK_MS: f64 = 25.0;
 /// … or this long after the first media, if the burst goes on.
 const START_MAX_MS: f64 = 200.0;
 const TICKS_PER_STATS: u32 = 4;
+
 /// A connection that delivers nothing for this long is replaced.
 const IDLE_MS: f64 = 20_000.0;
 /// A second media error this soon after the MediaSource was rebuilt for one is fatal.
@@ -287,8 +291,10 @@ struct Core {
     reconnect_timer: Option<Timer>,
     tick_timer: Option<Timer>,
     wait_timer: Option<Timer>,
-    /// Until the first start: when the first media came, and the timer that starts it.
+    /// Until the first start: when the first media came, the timer that starts it,
+    /// and at the last check the time and the newest media's end (s).
     first_media_ms: Option<f64>,
+    start_pace: (f64, f64),
     start_timer: Option<Timer>,
     listeners: Vec<Listener>,
     /// Failed connections since the last one that delivered data.
@@ -357,6 +363,7 @@ impl Core {
             tick_timer: None,
             wait_timer: None,
             first_media_ms: None,
+            start_pace: (0.0, f64::NAN),
             start_timer: None,
             listeners: Vec::new(),
             attempt: 0,
@@ -504,12 +511,9 @@ impl Core {
             return self.rebuild();
         }
         self.pump();
-        let has_media = self
-            .media
-            .as_ref()
-            .is_some_and(|m| m.newest_end.is_finite());
-        if has_media && self.first_media_ms.is_none() && !self.edge.started() {
+        if self.newest_end().is_finite() && self.first_media_ms.is_none() && !self.edge.started() {
             self.first_media_ms = Some(self.last_bytes_ms);
+            self.start_pace = (self.last_bytes_ms, self.newest_end());
             self.schedule_start();
         }
     }
@@ -564,11 +568,23 @@ impl Core {
         let now = now_ms();
         let first = self.first_media_ms.unwrap_or(now);
         let settled = self.media.as_ref().is_some_and(Media::settled);
-        let quiet = now - self.last_bytes_ms >= START_QUIET_MS;
-        if !(settled && quiet) && now - first < START_MAX_MS {
+        let (then, end) = self.start_pace;
+        let newest = self.newest_end();
+        self.start_pace = (now, newest);
+        let burst_in = burst_is_in(
+            now - self.last_bytes_ms,
+            (newest - end) * 1000.0,
+            now - then,
+        );
+        if !(settled && burst_in) && now - first < START_MAX_MS {
             return self.schedule_start();
         }
         self.tick();
+    }
+
+    /// End of the newest media queued (s), NaN before any.
+    fn newest_end(&self) -> f64 {
+        self.media.as_ref().map_or(f64::NAN, |m| m.newest_end)
     }
 
     fn handle(&mut self, output: Output) {
@@ -689,9 +705,7 @@ impl Core {
 
     /// The newest media queued, in the remuxer's milliseconds, for the hold timer.
     fn newest_ms(&self) -> f64 {
-        self.media
-            .as_ref()
-            .map_or(f64::NAN, |m| m.newest_end * 1000.0)
+        self.newest_end() * 1000.0
     }
 
     fn ranges(&self) -> Vec<(f64, f64)> {
@@ -782,7 +796,7 @@ impl Core {
             }
             _ => f64::NAN,
         };
-        let newest = self.media.as_ref().map_or(f64::NAN, |m| m.newest_end);
+        let newest = self.newest_end();
         let o = Object::new();
         set(&o, "latency", (newest.max(end) - current).max(0.0));
         set(&o, "buffered", (end - current).max(0.0));
@@ -848,4 +862,32 @@ extern "C" {
     /// for every message.
     #[wasm_bindgen(thread_local_v2, js_namespace = globalThis, js_name = performance)]
     static PERFORMANCE: Option<web_sys::Performance>;
+}
+
+/// Whether the server's start burst is all in, `quiet_ms` after the last bytes, the
+/// newest media having moved `media_ms` in the `wall_ms` since the last check: the
+/// connection fell quiet, or (a live stream's messages may come closer together than
+/// the quiet time) the media it brings keeps pace with the clock.
+fn burst_is_in(quiet_ms: f64, media_ms: f64, wall_ms: f64) -> bool {
+    quiet_ms >= START_QUIET_MS || media_ms <= wall_ms + START_PACE_SLACK_MS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_burst_is_in_once_quiet_or_once_media_keeps_pace_with_the_clock() {
+        // A whole cached GOP in a few milliseconds: more to come, maybe.
+        assert!(!burst_is_in(2.0, 1000.0, 15.0));
+        // Then silence.
+        assert!(burst_is_in(15.0, 0.0, 15.0));
+        // Or live messages every 10–20 ms, a 25 fps frame and its sound at most.
+        assert!(burst_is_in(4.0, 40.0, 15.0));
+        assert!(burst_is_in(4.0, 45.0, 30.0));
+        // A burst sent as many small messages, or coming at 3× the clock's pace,
+        // still reads as a burst.
+        assert!(!burst_is_in(1.0, 120.0, 15.0));
+        assert!(!burst_is_in(1.0, 45.0, 15.0));
+    }
 }

@@ -27,7 +27,13 @@ const STEPS: &[(&str, &str)] = &[
     ("wsCreated", "WebSocket created"),
     ("wsOpen", "WebSocket open"),
     ("wsFirstMessage", "first WebSocket message"),
+    ("addSourceBuffer", "first SourceBuffer added"),
+    ("firstAppend", "first append"),
+    ("firstUpdateEnd", "first append done"),
     ("loadedmetadata", "loadedmetadata"),
+    ("seeking", "first seek"),
+    ("seeked", "first seek done"),
+    ("playing", "playing"),
     ("firstFrame", "first frame presented"),
 ];
 
