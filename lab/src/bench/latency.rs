@@ -154,7 +154,7 @@ impl Plan {
         let span = seconds as f64;
         Plan {
             setups: if long {
-                vec![Setup::FlashlessPage]
+                vec![Setup::FlashlessPage, Setup::WebCodecsFlashless]
             } else if hls {
                 vec![Setup::FlashlessPage, Setup::HlsJsFlashless]
             } else if engines {
@@ -413,7 +413,10 @@ mod tests {
         assert_eq!(hls.seconds, 120);
         let long = Plan::of(Bench::Longrun, &args(false, None));
         assert_eq!((long.seconds, long.slice_s), (1800, 300.0));
-        assert_eq!(long.setups, vec![Setup::FlashlessPage]);
+        assert_eq!(
+            long.setups,
+            vec![Setup::FlashlessPage, Setup::WebCodecsFlashless]
+        );
         let short = Plan::of(Bench::Longrun, &args(true, Some(1.0)));
         assert_eq!(short.seconds, 60);
         assert_eq!(

@@ -396,15 +396,20 @@ fn longrun(plan: &Plan, outcomes: &[Outcome]) -> String {
     let minutes = plan.seconds as f64 / 60.0;
     let _ = writeln!(
         s,
-        "## Long run: {minutes:.0} minutes of the flashless page\n\n\
+        "## Long run: {minutes:.0} minutes of the flashless page, and of the WebCodecs renderer\n\n\
          Goals: drift < {GOAL_DRIFT_MS:.0} ms over 30 minutes; the page's memory flat.\n"
     );
-    let Some(o) = outcomes.first() else {
-        return s;
-    };
-    let r = &o.report;
+    for o in outcomes {
+        let _ = writeln!(s, "### {}\n", o.setup.title());
+        longrun_setup(&mut s, plan, &o.report);
+    }
+    s
+}
+
+/// One setup's table by slices of the run, and the whole run in a sentence.
+fn longrun_setup(s: &mut String, plan: &Plan, r: &stats::Report) {
     table_head(
-        &mut s,
+        s,
         &[
             "minutes",
             "latency p50",
@@ -423,7 +428,7 @@ fn longrun(plan: &Plan, outcomes: &[Outcome]) -> String {
             .iter()
             .min_by(|a, b| (a.at_s - end).abs().total_cmp(&(b.at_s - end).abs()));
         row(
-            &mut s,
+            s,
             &[
                 format!(
                     "{:.1}–{:.1}",
@@ -471,7 +476,6 @@ fn longrun(plan: &Plan, outcomes: &[Outcome]) -> String {
         end.seeks,
         end.waits,
     );
-    s
 }
 
 /// The engines' run is the latency benchmark's method with other browsers: only what differs.
