@@ -115,6 +115,48 @@ test("[chromium] renderer: 'webcodecs' reconnects across a gateway restart and d
   assert.deepEqual(after.errors, []);
 });
 
+test("[chromium] renderer: 'webcodecs' shows each picture when its sound is heard, the audio device's latency counted, at most 45 ms ahead", { timeout: 90_000 }, async (t) => {
+  const gateway = await startGateway(t);
+  publish(t, gateway, 'cam');
+  const browser = await launchEngine(t, 'chromium');
+  const site = await startSite(t, gateway);
+  const url = `ws://127.0.0.1:${gateway.http}/live/cam.flv`;
+  // The median of the player's latency (newest media − the media time on screen) and of the
+  // device latency it reports, sampled each 0.5 s for 6 s once it draws.
+  const play = async (query) => {
+    const page = await openPage(browser, site, { url, ...query }, PAGE);
+    const first = await until(page, 'no picture was drawn', (s) => s.stats.drawnFrames > 25);
+    const latency = [];
+    const device = [];
+    for (let i = 0; i < 12; i++) {
+      await sleep(500);
+      const s = (await page.evaluate(() => window.sample())).stats;
+      latency.push(s.latency);
+      device.push(s.audioLatency);
+    }
+    const last = await page.evaluate(() => window.sample());
+    await page.close();
+    const median = (v) => v.sort((a, b) => a - b)[v.length >> 1];
+    return { latency: median(latency), device: median(device), first, last };
+  };
+  const plain = await play({});
+  const bluetooth = await play({ deviceLatency: 0.25 });
+  t.diagnostic(`latency ${plain.latency.toFixed(3)} s with the device's ${plain.device.toFixed(3)} s, ` +
+    `${bluetooth.latency.toFixed(3)} s with ${bluetooth.device.toFixed(3)} s`);
+  assert.ok(Math.abs(bluetooth.device - 0.25) < 0.02, `device latency reported ${bluetooth.device}`);
+  // Pictures wait for their sound to be heard, less the 45 ms they may lead it: about 0.2 s
+  // later than on a device of a few tens of milliseconds.
+  const later = bluetooth.latency - plain.latency;
+  const expected = 0.25 - Math.max(plain.device, 0.045);
+  assert.ok(Math.abs(later - expected) < 0.08, `pictures ${later.toFixed(3)} s later, expected about ${expected.toFixed(3)} s`);
+  // And they still all go on screen, none dropped for waiting.
+  const { first, last } = bluetooth;
+  const elapsed = (last.at - first.at) / 1000;
+  assert.ok(last.stats.drawnFrames - first.stats.drawnFrames > elapsed * 25 * 0.8, `${last.stats.drawnFrames} frames drawn`);
+  assert.ok(last.stats.droppedFrames - first.stats.droppedFrames < elapsed * 25 * 0.1, `${last.stats.droppedFrames} frames dropped`);
+  assert.deepEqual(last.errors, []);
+});
+
 test("[chromium] renderer: 'webcodecs' plays HTTP-FLV (fetch) as well", { timeout: 60_000 }, async (t) => {
   const gateway = await startGateway(t);
   publish(t, gateway, 'cam');

@@ -20,6 +20,13 @@ const AUDIO_LEAD_S = 0.04;
  * latency for good (the pictures follow the sound's clock).
  */
 const MAX_AUDIO_LAG_S = 0.1;
+/**
+ * How far a picture may be shown ahead of its sound being heard. The clock follows what the
+ * audio device plays out (its latency counted: 40 ms here, 150–250 ms over Bluetooth) but
+ * not by more than this: sound after picture is noticed only from about 45 ms (ATSC IS-191),
+ * and every millisecond of it waited for is latency.
+ */
+const MAX_PICTURE_LEAD_S = 0.045;
 /** Coded video frames the decoder may hold before frames are skipped to the next keyframe. */
 const MAX_DECODE_QUEUE = 30;
 /** Decode errors of a track after which it stays off until its next configuration. */
@@ -84,6 +91,7 @@ export class WebCodecsRenderer {
       reconnects: this.#counters.reconnects,
       bytes: this.#counters.bytes,
       audioTime: this.#audio.currentTime,
+      audioLatency: this.#audio.currentTime - heardTime(this.#audio),
       audioFrames: this.#counters.audioFrames,
       audioSkipped: this.#counters.audioSkipped,
       drawnFrames: s ? s.drawn : 0,
@@ -332,7 +340,9 @@ export class WebCodecsRenderer {
   /** The media time on screen now, or NaN before the first picture or sound. */
   #clock(s) {
     if (s.offset === null) return NaN;
-    return (s.audioClock ? this.#audio.currentTime : performance.now() / 1000) - s.offset;
+    if (!s.audioClock) return performance.now() / 1000 - s.offset;
+    const ctx = this.#audio;
+    return Math.min(ctx.currentTime, heardTime(ctx) + MAX_PICTURE_LEAD_S) - s.offset;
   }
 
   /** Each animation frame: the newest picture whose time has come is drawn; older ones dropped. */
@@ -383,6 +393,13 @@ export class WebCodecsRenderer {
     for (const d of [s.video, s.audio]) if (d && d.state !== 'closed') d.close();
     s.remuxer.free();
   }
+}
+
+/** The AudioContext's time that the audio device plays out now: `currentTime` less its latency. */
+function heardTime(ctx) {
+  const out = ctx.getOutputTimestamp?.();
+  if (out?.performanceTime > 0) return out.contextTime + (performance.now() - out.performanceTime) / 1000;
+  return ctx.currentTime - (ctx.baseLatency || 0) - (ctx.outputLatency || 0);
 }
 
 function newStream(Remuxer) {

@@ -7,6 +7,15 @@ const video = document.getElementById('video');
 window.events = [];
 window.webcodecs = typeof VideoDecoder === 'function' && typeof AudioDecoder === 'function';
 
+// `?deviceLatency=S`: the AudioContext says its device plays out S seconds after
+// `currentTime` (as over Bluetooth), for the test of the pictures' sync to the sound heard.
+const deviceLatency = Number(params.get('deviceLatency'));
+if (deviceLatency > 0) {
+  AudioContext.prototype.getOutputTimestamp = function () {
+    return { contextTime: Math.max(0, this.currentTime - deviceLatency), performanceTime: performance.now() };
+  };
+}
+
 try {
   const { Player } = await import(params.get('pkg') || '/pkg/flashless.js');
   const player = await Player.create(video, { url: params.get('url'), renderer: 'webcodecs' });
