@@ -21,10 +21,10 @@ const AUDIO_LEAD_S = 0.04;
  */
 const MAX_AUDIO_LAG_S = 0.1;
 /**
- * How far a picture may be shown ahead of its sound being heard. The clock follows what the
- * audio device plays out (its latency counted: 40 ms here, 150–250 ms over Bluetooth) but
- * not by more than this: sound after picture is noticed only from about 45 ms (ATSC IS-191),
- * and every millisecond of it waited for is latency.
+ * How far a picture may be shown ahead of its sound being heard. The clock follows what
+ * the audio device plays out (its latency counted: 40 ms in headless Chromium, 150–250 ms
+ * over Bluetooth) but not by more than this: sound after picture is noticed only from
+ * about 45 ms (ATSC IS-191), and every millisecond of it waited for is latency.
  */
 const MAX_PICTURE_LEAD_S = 0.045;
 /** Coded video frames the decoder may hold before frames are skipped to the next keyframe. */

@@ -49,7 +49,6 @@ const START_PACE_SLACK_MS: f64 = 25.0;
 /// … or this long after the first media, if the burst goes on.
 const START_MAX_MS: f64 = 200.0;
 const TICKS_PER_STATS: u32 = 4;
-
 /// A connection that delivers nothing for this long is replaced.
 const IDLE_MS: f64 = 20_000.0;
 /// A second media error this soon after the MediaSource was rebuilt for one is fatal.
