@@ -345,7 +345,11 @@ export class WebCodecsRenderer {
     return Math.min(ctx.currentTime, heardTime(ctx) + MAX_PICTURE_LEAD_S) - s.offset;
   }
 
-  /** Each animation frame: the newest picture whose time has come is drawn; older ones dropped. */
+  /**
+   * Each animation frame: the newest picture whose time has come is drawn; older ones dropped.
+   * A stream's first picture is drawn at once, before its time: the start burst's keyframe,
+   * on screen while the pictures up to the live edge decode (a GOP's worth, up to ~0.1 s).
+   */
   #draw() {
     const s = this.#stream;
     if (!s || !s.pictures.length) return;
@@ -356,7 +360,7 @@ export class WebCodecsRenderer {
       s.offset ??= performance.now() / 1000 - s.pictures[s.pictures.length - 1].timestamp / 1e6;
     }
     const now = this.#clock(s);
-    let show = null;
+    let show = s.drawn === 0 ? s.pictures.shift() : null;
     while (s.pictures.length && s.pictures[0].timestamp / 1e6 <= now) {
       if (show) {
         show.close();
