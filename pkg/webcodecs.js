@@ -20,13 +20,6 @@ const AUDIO_LEAD_S = 0.04;
  * latency for good (the pictures follow the sound's clock).
  */
 const MAX_AUDIO_LAG_S = 0.1;
-/**
- * How far a picture may be shown ahead of its sound being heard. The clock follows what
- * the audio device plays out (its latency counted: 40 ms in headless Chromium, 150–250 ms
- * over Bluetooth) but not by more than this: sound after picture is noticed only from
- * about 45 ms (ATSC IS-191), and every millisecond of it waited for is latency.
- */
-const MAX_PICTURE_LEAD_S = 0.045;
 /** Coded video frames the decoder may hold before frames are skipped to the next keyframe. */
 const MAX_DECODE_QUEUE = 30;
 /** Decode errors of a track after which it stays off until its next configuration. */
@@ -340,9 +333,10 @@ export class WebCodecsRenderer {
   /** The media time on screen now, or NaN before the first picture or sound. */
   #clock(s) {
     if (s.offset === null) return NaN;
-    if (!s.audioClock) return performance.now() / 1000 - s.offset;
-    const ctx = this.#audio;
-    return Math.min(ctx.currentTime, heardTime(ctx) + MAX_PICTURE_LEAD_S) - s.offset;
+    // The sound being rendered, which the device plays out `audioLatency` later (40 ms in
+    // headless Chromium, 150–250 ms over Bluetooth). Waiting for the sound heard would hold
+    // more than MAX_PICTURES pictures over Bluetooth from about 30 fps: none would come due.
+    return (s.audioClock ? this.#audio.currentTime : performance.now() / 1000) - s.offset;
   }
 
   /**
