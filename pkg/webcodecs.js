@@ -84,7 +84,7 @@ export class WebCodecsRenderer {
       reconnects: this.#counters.reconnects,
       bytes: this.#counters.bytes,
       audioTime: this.#audio.currentTime,
-      audioLatency: this.#audio.currentTime - heardTime(this.#audio),
+      audioLatency: deviceLatency(this.#audio),
       audioFrames: this.#counters.audioFrames,
       audioSkipped: this.#counters.audioSkipped,
       drawnFrames: s ? s.drawn : 0,
@@ -342,7 +342,7 @@ export class WebCodecsRenderer {
   /**
    * Each animation frame: the newest picture whose time has come is drawn; older ones dropped.
    * A stream's first picture is drawn at once, before its time: the start burst's keyframe,
-   * on screen while the pictures up to the live edge decode (a GOP's worth, up to ~0.1 s).
+   * on screen while the pictures up to the live edge decode (up to a GOP of them).
    */
   #draw() {
     const s = this.#stream;
@@ -393,11 +393,11 @@ export class WebCodecsRenderer {
   }
 }
 
-/** The AudioContext's time that the audio device plays out now: `currentTime` less its latency. */
-function heardTime(ctx) {
+/** How long after `currentTime` the audio device plays the sound out (s). */
+function deviceLatency(ctx) {
   const out = ctx.getOutputTimestamp?.();
-  if (out?.performanceTime > 0) return out.contextTime + (performance.now() - out.performanceTime) / 1000;
-  return ctx.currentTime - (ctx.baseLatency || 0) - (ctx.outputLatency || 0);
+  if (!(out?.performanceTime > 0)) return (ctx.baseLatency || 0) + (ctx.outputLatency || 0);
+  return ctx.currentTime - out.contextTime - (performance.now() - out.performanceTime) / 1000;
 }
 
 function newStream(Remuxer) {
