@@ -12,14 +12,31 @@ const MIN_DELAY_MS = 500;
 const MAX_DELAY_MS = 8000;
 /** No data for this long is a lost connection. */
 const IDLE_MS = 20_000;
-/** How far ahead of the audio clock the first sound (and sound after an underrun) is scheduled. */
-const AUDIO_LEAD_S = 0.04;
 /**
- * The most a sound may lag the newest audio received, counting the sound queued ahead of
- * it: older sound (a start burst's, a burst after a stall) is skipped, as it would be
- * latency for good (the pictures follow the sound's clock).
+ * The least sound kept queued ahead of the audio clock, as sound arrives in bunches (a
+ * muxer's interleaving, the network). Each underrun by a late bunch raises it by a step,
+ * up to the most; it never falls back within a connection, so a stream's jitter costs
+ * one gap in the sound, not one a minute. A pause longer than MAX_AUDIO_LAG_S is a hole
+ * in the stream, not jitter, and leaves it.
  */
-const MAX_AUDIO_LAG_S = 0.1;
+const MIN_MARGIN_S = 0.02;
+const MARGIN_STEP_S = 0.01;
+const MAX_MARGIN_S = 0.06;
+/** Sound starting (again, after an underrun) is scheduled this far beyond the margin. */
+const START_LEAD_S = 0.02;
+/**
+ * The most a sound may lag the newest audio received beyond the margin, counting the
+ * sound queued ahead of it: older sound (a start burst's, a burst after a stall) is
+ * skipped, as it would be latency for good (the pictures follow the sound's clock).
+ */
+const MAX_AUDIO_LAG_S = 0.08;
+/**
+ * Every window the least sound queued ahead when a bunch arrived is compared with the
+ * margin: the surplus is latency for nothing, so sound plays that much faster until it
+ * is gone, heard as a slight rise in pitch (under a semitone) for a fraction of a second.
+ */
+const WINDOW_S = 2;
+const CATCH_UP_RATE = 1.05;
 /** Coded video frames the decoder may hold before frames are skipped to the next keyframe. */
 const MAX_DECODE_QUEUE = 30;
 /** Decode errors of a track after which it stays off until its next configuration. */
@@ -49,7 +66,7 @@ export class WebCodecsRenderer {
   #moved = false;
   #retryTimer;
   #stream = null;
-  #counters = { decoded: 0, dropped: 0, reconnects: 0, bytes: 0, audioFrames: 0, audioSkipped: 0 };
+  #counters = { decoded: 0, dropped: 0, reconnects: 0, bytes: 0, audioFrames: 0, audioSkipped: 0, audioUnderruns: 0 };
   #blocked = false;
 
   constructor(video, options, emit, Remuxer) {
@@ -87,6 +104,8 @@ export class WebCodecsRenderer {
       audioLatency: deviceLatency(this.#audio),
       audioFrames: this.#counters.audioFrames,
       audioSkipped: this.#counters.audioSkipped,
+      audioUnderruns: this.#counters.audioUnderruns,
+      audioAhead: s && s.audioAt !== null ? Math.max(0, s.audioAt - this.#audio.currentTime) : 0,
       drawnFrames: s ? s.drawn : 0,
       audioBehind: s ? s.newestOf.video - s.newestOf.audio : NaN,
       renderer: 'webcodecs',
@@ -100,6 +119,8 @@ export class WebCodecsRenderer {
     for (const p of s.pictures.splice(0)) p.close();
     s.offset = null;
     s.audioAt = null;
+    s.surplus = 0;
+    s.leastAhead = Infinity;
   }
 
   load(url) {
@@ -308,8 +329,19 @@ export class WebCodecsRenderer {
       return data.close();
     }
     const ts = data.timestamp / 1e6;
-    const at = s.audioAt === null || s.audioAt < ctx.currentTime ? ctx.currentTime + AUDIO_LEAD_S : s.audioAt;
-    if (at - ctx.currentTime + s.newestOf.audio - ts > MAX_AUDIO_LAG_S) {
+    const now = ctx.currentTime;
+    if (s.audioAt !== null && s.audioAt < now) {
+      // The sound ran out before this came: late by jitter, the margin grows.
+      if (now - s.audioAt < MAX_AUDIO_LAG_S) {
+        this.#counters.audioUnderruns++;
+        s.margin = Math.min(MAX_MARGIN_S, s.margin + MARGIN_STEP_S);
+      }
+      s.audioAt = null;
+      s.surplus = 0;
+    }
+    if (s.audioAt !== null) this.#playOffSurplus(s, s.audioAt - now, now);
+    const at = s.audioAt ?? now + s.margin + START_LEAD_S;
+    if (at - now + s.newestOf.audio - ts > s.margin + MAX_AUDIO_LAG_S) {
       this.#counters.audioSkipped++;
       return data.close();
     }
@@ -324,10 +356,23 @@ export class WebCodecsRenderer {
     s.audioClock = true;
     const node = ctx.createBufferSource();
     node.buffer = buffer;
+    const rate = s.surplus > 0 ? CATCH_UP_RATE : 1;
+    node.playbackRate.value = rate;
     node.connect(ctx.destination);
     node.start(s.audioAt);
-    s.audioAt += buffer.duration;
+    s.audioAt += buffer.duration / rate;
+    s.surplus -= buffer.duration - buffer.duration / rate;
     this.#counters.audioFrames += buffer.length;
+  }
+
+  /** Notes the sound queued ahead as a bunch arrives; at a window's end, any surplus is to go. */
+  #playOffSurplus(s, ahead, now) {
+    if (now >= s.windowEnd) {
+      if (s.surplus <= 0 && Number.isFinite(s.leastAhead)) s.surplus = s.leastAhead - s.margin;
+      s.leastAhead = Infinity;
+      s.windowEnd = now + WINDOW_S;
+    }
+    s.leastAhead = Math.min(s.leastAhead, ahead);
   }
 
   /** The media time on screen now, or NaN before the first picture or sound. */
@@ -416,6 +461,10 @@ function newStream(Remuxer) {
     offset: null,
     audioAt: null,
     audioClock: false,
+    margin: MIN_MARGIN_S,
+    leastAhead: Infinity,
+    windowEnd: 0,
+    surplus: 0,
     drawn: 0,
     lastBytes: performance.now(),
   };
