@@ -124,6 +124,24 @@ export interface PlayerStats {
    * option): then only `latency`, `buffered`, frames, `playbackRate` and `currentTime` are known.
    */
   native?: 'hls';
+  /** `'webcodecs'` with `renderer: 'webcodecs'`, which adds the fields below. */
+  renderer?: 'webcodecs';
+  /** Pictures drawn to the canvas. */
+  drawnFrames?: number;
+  /** The `AudioContext`'s clock (s). */
+  audioTime?: number;
+  /** How long after the sound is rendered the audio device plays it (s): pictures lead their sound by this. */
+  audioLatency?: number;
+  /** Sound queued ahead of the clock (s): as little as the stream's arrival allows (a 20–60 ms margin). */
+  audioAhead?: number;
+  /** Audio frames (samples per channel) scheduled. */
+  audioFrames?: number;
+  /** Decoded sound skipped as too far behind the newest (a burst after a stall). */
+  audioSkipped?: number;
+  /** Times the sound ran out before late data came (each adds 10 ms to the margin). */
+  audioUnderruns?: number;
+  /** Newest video timestamp minus newest audio timestamp received (s). */
+  audioBehind?: number;
 }
 
 export interface RetryBounds {
