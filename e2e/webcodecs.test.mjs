@@ -120,7 +120,7 @@ test("[chromium] renderer: 'webcodecs' reconnects across a gateway restart and d
   assert.deepEqual(after.errors, []);
 });
 
-test("[chromium] renderer: 'webcodecs' reports the audio device's latency, and a long one holds no picture back", { timeout: 90_000 }, async (t) => {
+test("[chromium] renderer: 'webcodecs' keeps pictures at most 45 ms ahead of the sound heard, however slow the audio device", { timeout: 120_000 }, async (t) => {
   const gateway = await startGateway(t);
   publish(t, gateway, 'cam');
   const browser = await launchEngine(t, 'chromium');
@@ -131,6 +131,8 @@ test("[chromium] renderer: 'webcodecs' reports the audio device's latency, and a
   const play = async (query) => {
     const page = await openPage(browser, site, { url, ...query }, PAGE);
     const first = await until(page, 'no picture was drawn', (s) => s.stats.drawnFrames > 25);
+    await sleep(1500); // the wait for the device is set from its first report, each second
+    const start = await page.evaluate(() => window.sample());
     const latency = [];
     const device = [];
     for (let i = 0; i < 12; i++) {
@@ -142,21 +144,29 @@ test("[chromium] renderer: 'webcodecs' reports the audio device's latency, and a
     const last = await page.evaluate(() => window.sample());
     await page.close();
     const median = (v) => v.sort((a, b) => a - b)[v.length >> 1];
-    return { latency: median(latency), device: median(device), first, last };
+    return { latency: median(latency), device: median(device), first, start, last };
   };
+  // What the pictures wait for the device: all of its latency past 45 ms.
+  const wait = (device) => Math.max(0, device - 0.045);
   const plain = await play({});
-  const bluetooth = await play({ deviceLatency: 0.25 });
-  t.diagnostic(`latency ${plain.latency.toFixed(3)} s with the device's ${plain.device.toFixed(3)} s, ` +
-    `${bluetooth.latency.toFixed(3)} s with ${bluetooth.device.toFixed(3)} s`);
   assert.ok(plain.device >= 0 && plain.device < 0.2, `device latency reported ${plain.device}`);
-  assert.ok(Math.abs(bluetooth.device - 0.25) < 0.02, `device latency reported ${bluetooth.device}`);
-  // The pictures follow the sound being rendered: the device's latency does not hold them back.
-  assert.ok(Math.abs(bluetooth.latency - plain.latency) < 0.08, `latency ${plain.latency} → ${bluetooth.latency}`);
-  const { first, last } = bluetooth;
-  const elapsed = (last.at - first.at) / 1000;
-  assert.ok(last.stats.drawnFrames - first.stats.drawnFrames > elapsed * 25 * 0.8, `${last.stats.drawnFrames} frames drawn`);
-  assert.ok(last.stats.droppedFrames - first.stats.droppedFrames < elapsed * 25 * 0.1, `${last.stats.droppedFrames} frames dropped`);
-  assert.deepEqual(last.errors, []);
+  // 0.25 s: Bluetooth; 0.5 s at 25 fps needs 12 pictures held, more than the decoder's pool:
+  // the wait is spent on coded frames instead.
+  for (const slow of [0.25, 0.5]) {
+    const r = await play({ deviceLatency: slow });
+    t.diagnostic(`device ${r.device.toFixed(3)} s: latency ${r.latency.toFixed(3)} s, against ${plain.latency.toFixed(3)} s with ${plain.device.toFixed(3)} s`);
+    assert.ok(Math.abs(r.device - slow) < 0.02, `device latency reported ${r.device}`);
+    const held = r.latency - plain.latency;
+    const expected = wait(r.device) - wait(plain.device);
+    assert.ok(Math.abs(held - expected) < 0.06, `pictures held ${held.toFixed(3)} s more, expected ${expected.toFixed(3)} s`);
+    // Held, not frozen: nearly every frame drawn, few dropped.
+    const { start, last } = r;
+    const elapsed = (last.at - start.at) / 1000;
+    const drawn = last.stats.drawnFrames - start.stats.drawnFrames;
+    assert.ok(drawn > elapsed * 25 * 0.8, `${drawn} frames drawn in ${elapsed.toFixed(1)} s`);
+    assert.ok(last.stats.droppedFrames - start.stats.droppedFrames < elapsed * 25 * 0.1, `${last.stats.droppedFrames} frames dropped`);
+    assert.deepEqual(last.errors, []);
+  }
 });
 
 test("[chromium] renderer: 'webcodecs' plays off the sound a stall left queued, back down to its margin", { timeout: 90_000 }, async (t) => {
@@ -178,19 +188,22 @@ test("[chromium] renderer: 'webcodecs' plays off the sound a stall left queued, 
     }, ms);
   await sleep(3000);
   const before = await queued(3000);
+  const skipped = (await page.evaluate(() => window.sample())).stats.audioSkipped;
   // The publisher stops for 0.6 s; `-re` then sends what it owes at once: a burst.
   ffmpeg.child.kill('SIGSTOP');
   await sleep(600);
   ffmpeg.child.kill('SIGCONT');
   await sleep(200);
   const burst = await queued(1000);
+  const burstSkipped = (await page.evaluate(() => window.sample())).stats.audioSkipped - skipped;
   await sleep(5000);
   const after = await queued(3000);
   const last = await page.evaluate(() => window.sample());
   t.diagnostic(`sound queued: before ${JSON.stringify(before)}, after the burst ${JSON.stringify(burst)}, 6 s on ${JSON.stringify(after)}; ` +
-    `${last.stats.audioUnderruns} underruns, ${last.stats.audioSkipped} skipped`);
-  // The burst left more sound queued than before (else this tested nothing) ...
-  assert.ok(burst.mean > before.mean + 0.015, `the stall left no surplus: ${JSON.stringify({ before, burst })}`);
+    `${last.stats.audioUnderruns} underruns, ${burstSkipped} skipped in the burst`);
+  // The burst brought more sound than may be queued (else this tested nothing): what is
+  // kept fills the queue to its bound, 80 ms past the margin ...
+  assert.ok(burstSkipped > 0, `the stall left no surplus: ${JSON.stringify({ before, burst })}`);
   // ... which was played off: the least queued is back near its margin (20 ms, 10 ms per underrun).
   const margin = 0.02 + 0.01 * last.stats.audioUnderruns;
   assert.ok(after.least < margin + 0.02, `still ${after.least.toFixed(3)} s queued at least, margin ${margin.toFixed(3)} s`);

@@ -130,7 +130,7 @@ export interface PlayerStats {
   drawnFrames?: number;
   /** The `AudioContext`'s clock (s). */
   audioTime?: number;
-  /** How long after the sound is rendered the audio device plays it (s): pictures lead their sound by this. */
+  /** How long after the sound is rendered the audio device plays it (s): pictures wait for all of it past 45 ms. */
   audioLatency?: number;
   /** Sound queued ahead of the clock (s): as little as the stream's arrival allows (a 20–60 ms margin). */
   audioAhead?: number;

@@ -2,7 +2,9 @@
 // `samples` layout gives decoder configurations and coded frames; WebCodecs
 // decodes them; video is drawn to a canvas put in the `<video>`'s place, audio
 // is played by AudioBufferSourceNodes scheduled back to back on an AudioContext,
-// whose clock the pictures follow (the wall clock when there is no sound).
+// whose clock the pictures follow (the wall clock when there is no sound), held
+// back when the audio device is slow to play sound out, by coded frames decoded
+// just in time.
 //
 // The transport is its own (a WebSocket, or fetch for http(s)://) with the MSE
 // path's reconnect rule: exponential backoff from 0.5 s to 8 s, at once when the
@@ -37,6 +39,21 @@ const MAX_AUDIO_LAG_S = 0.08;
  */
 const WINDOW_S = 2;
 const CATCH_UP_RATE = 1.05;
+/**
+ * Pictures go on screen at most this far ahead of their sound as heard (ATSC IS-191: sound
+ * may follow its picture by up to 45 ms). An audio device that plays sound out later than
+ * that (Bluetooth: 150–250 ms) makes the pictures wait the rest, up to the most.
+ */
+const SYNC_LEAD_S = 0.045;
+const MAX_SYNC_WAIT_S = 0.5;
+/**
+ * Coded video frames are decoded this far ahead of their time on the clock, so a wait for
+ * the sound is spent holding coded frames (bytes), not decoded pictures: a decoder's frame
+ * pool holds only a few, and MAX_PICTURES is all that waits here. Beyond MAX_CODED held
+ * (a clock that stopped), the oldest are decoded anyway.
+ */
+const DECODE_AHEAD_S = 0.1;
+const MAX_CODED = 90;
 /** Coded video frames the decoder may hold before frames are skipped to the next keyframe. */
 const MAX_DECODE_QUEUE = 30;
 /** Decode errors of a track after which it stays off until its next configuration. */
@@ -68,6 +85,8 @@ export class WebCodecsRenderer {
   #stream = null;
   #counters = { decoded: 0, dropped: 0, reconnects: 0, bytes: 0, audioFrames: 0, audioSkipped: 0, audioUnderruns: 0 };
   #blocked = false;
+  /** How long pictures wait for their sound beyond SYNC_LEAD_S (s): see `#syncWait()`. */
+  #wait = 0;
 
   constructor(video, options, emit, Remuxer) {
     this.#video = video;
@@ -231,6 +250,7 @@ export class WebCodecsRenderer {
         : { codec: e.codec, description, sampleRate: e.sampleRate, numberOfChannels: e.channels };
     s.configs[e.track] = config;
     s.errors[e.track] = 0;
+    if (e.track === 'video') this.#feed(s, Infinity);
     const decoder = e.track === 'video' ? this.#videoDecoder(s) : this.#audioDecoder(s);
     try {
       if (decoder.state === 'closed') throw new Error('closed');
@@ -267,7 +287,10 @@ export class WebCodecsRenderer {
     if (s !== this.#stream) return;
     s[track] = null;
     if (++s.errors[track] >= MAX_DECODE_ERRORS) s.failed.add(track);
-    if (track === 'video') s.needKey = true;
+    if (track === 'video') {
+      s.needKey = true;
+      s.coded.length = 0;
+    }
     this.#emit('error', { type: 'media', details: 'decode', fatal: false, track, reason: String(err?.message ?? err) });
   }
 
@@ -292,7 +315,16 @@ export class WebCodecsRenderer {
       return;
     }
     s.needKey = false;
-    d.decode(new EncodedVideoChunk({ type: e.keyframe ? 'key' : 'delta', timestamp: e.timestamp, duration: e.duration, data: e.data }));
+    const chunk = new EncodedVideoChunk({ type: e.keyframe ? 'key' : 'delta', timestamp: e.timestamp, duration: e.duration, data: e.data });
+    s.coded.push({ chunk, dts: e.dts / 1e6 });
+    this.#feed(s, this.#clock(s) + DECODE_AHEAD_S);
+  }
+
+  /** Coded frames due by `due` on the clock (all of them before there is a clock) to the decoder. */
+  #feed(s, due) {
+    const d = s.video;
+    if (!d || d.state !== 'configured') return;
+    while (s.coded.length && (!(s.coded[0].dts > due) || s.coded.length > MAX_CODED)) d.decode(s.coded.shift().chunk);
   }
 
   #decodeAudio(s, e) {
@@ -350,8 +382,9 @@ export class WebCodecsRenderer {
       data.copyTo(buffer.getChannelData(c), { planeIndex: c, format: 'f32-planar' });
     }
     data.close();
+    if (!s.audioClock) this.#syncWait();
     s.audioAt = at;
-    // The clock: the media time that is heard now is `ctx.currentTime - offset`.
+    // The clock: the media time rendered now is `ctx.currentTime - offset`.
     s.offset = s.audioAt - ts;
     s.audioClock = true;
     const node = ctx.createBufferSource();
@@ -379,9 +412,14 @@ export class WebCodecsRenderer {
   #clock(s) {
     if (s.offset === null) return NaN;
     // The sound being rendered, which the device plays out `audioLatency` later (40 ms in
-    // headless Chromium, 150–250 ms over Bluetooth). Waiting for the sound heard would hold
-    // more than MAX_PICTURES pictures over Bluetooth from about 30 fps: none would come due.
-    return (s.audioClock ? this.#audio.currentTime : performance.now() / 1000) - s.offset;
+    // headless Chromium, 150–250 ms over Bluetooth), less the part of that the pictures wait.
+    return (s.audioClock ? this.#audio.currentTime - this.#wait : performance.now() / 1000) - s.offset;
+  }
+
+  /** The pictures' wait for a slow audio device, updated only by changes of 5 ms or more. */
+  #syncWait() {
+    const wait = Math.min(MAX_SYNC_WAIT_S, Math.max(0, deviceLatency(this.#audio) - SYNC_LEAD_S));
+    if (Math.abs(wait - this.#wait) >= 0.005) this.#wait = wait;
   }
 
   /**
@@ -391,7 +429,9 @@ export class WebCodecsRenderer {
    */
   #draw() {
     const s = this.#stream;
-    if (!s || !s.pictures.length) return;
+    if (!s) return;
+    if (s.offset !== null) this.#feed(s, this.#clock(s) + DECODE_AHEAD_S);
+    if (!s.pictures.length) return;
     if (s.offset === null || (s.audioClock && this.#audio.state !== 'running')) {
       // Without sound: the wall clock, the newest picture shown now (a start burst's
       // older ones are skipped).
@@ -419,6 +459,7 @@ export class WebCodecsRenderer {
   }
 
   #tick() {
+    this.#syncWait();
     const s = this.#stream;
     if (s && this.#connection && performance.now() - s.lastBytes > IDLE_MS) {
       this.#connection.close();
@@ -456,6 +497,7 @@ function newStream(Remuxer) {
     errors: { video: 0, audio: 0 },
     codecs: new Map(),
     pictures: [],
+    coded: [],
     newest: null,
     newestOf: { video: NaN, audio: NaN },
     offset: null,
