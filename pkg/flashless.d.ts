@@ -26,9 +26,11 @@ export interface PlayerOptions {
    * `'mse'` (the default): fMP4 through Media Source Extensions into the `<video>`. `'webcodecs'`:
    * decoded by WebCodecs, drawn to a canvas put in the `<video>`'s place (or `canvas`), its sound
    * on an AudioContext whose clock the pictures follow; its own WebSocket or fetch, reconnecting
-   * with the default backoff (`retry`, `liveLatency` and `headers` do not apply to it).
+   * with the default backoff (`retry`, `liveLatency` and `headers` do not apply to it). `'auto'`:
+   * the lowest latency this browser plays, WebCodecs where it has `VideoDecoder` and `AudioDecoder`
+   * (except WebKit), MSE elsewhere.
    */
-  renderer?: 'mse' | 'webcodecs';
+  renderer?: 'mse' | 'webcodecs' | 'auto';
   /** With `renderer: 'webcodecs'`: the canvas to draw to, instead of one made in the `<video>`'s place. */
   canvas?: HTMLCanvasElement;
   /** For a relative `url`: `'websocket'` (`ws:`/`wss:` after the page's scheme) or `'http'` (the default). */

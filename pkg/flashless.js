@@ -100,7 +100,7 @@ function hlsUrl(url) {
 /** Whether `video` would play HLS itself (Safari, iOS, many TVs), where MSE is missing. */
 function nativeHls(video, options) {
   return (
-    options.renderer !== 'webcodecs' &&
+    !usesWebCodecs(options) &&
     !Player.isSupported() &&
     options.hls !== false &&
     typeof video?.canPlayType === 'function' &&
@@ -184,6 +184,18 @@ class NativeHls {
 /** Whether this browser has the decoders `renderer: 'webcodecs'` needs. */
 function webCodecsSupported() {
   return typeof globalThis.VideoDecoder === 'function' && typeof globalThis.AudioDecoder === 'function';
+}
+
+/**
+ * Whether a player plays through WebCodecs: asked for (`'webcodecs'`), or chosen by
+ * `'auto'` where the browser has the decoders, but not in WebKit: WebKitGTK's web
+ * process crashes in `AudioData.copyTo` (the browser tests see it), so there `'auto'`
+ * keeps to MSE, which plays.
+ */
+function usesWebCodecs(options) {
+  if (options.renderer === 'webcodecs') return true;
+  const webKit = typeof navigator === 'object' && navigator.vendor === 'Apple Computer, Inc.';
+  return options.renderer === 'auto' && webCodecsSupported() && !webKit;
 }
 
 let webCodecsLoading;
@@ -348,7 +360,7 @@ function copy(event) {
 /**
  * A live FLV stream (WebSocket `ws(s)://` or HTTP `http(s)://`) played in a
  * `<video>` through Media Source Extensions, kept near the live edge. With
- * `renderer: 'webcodecs'` it is decoded by WebCodecs instead and drawn to a canvas
+ * `renderer: 'webcodecs'` (or `'auto'`, where it plays) it is decoded by WebCodecs instead and drawn to a canvas
  * put in the `<video>`'s place (or `canvas`, if given), its sound played on an
  * AudioContext whose clock the pictures follow (`webcodecs.js`, loaded then).
  *
@@ -386,7 +398,7 @@ export class Player extends EventTarget {
     // HLS needs neither.
     const early = native ? null : EarlySocket.open(options);
     // `webcodecs.js` loads beside the wasm module, only for a player that asks for it.
-    const renderer = options.renderer === 'webcodecs' && webCodecsSupported() ? loadWebCodecs() : undefined;
+    const renderer = usesWebCodecs(options) && webCodecsSupported() ? loadWebCodecs() : undefined;
     if (!native) {
       try {
         await init(options.wasm);
@@ -424,7 +436,7 @@ export class Player extends EventTarget {
 
   /** What plays: WebCodecs when asked for, native HLS where MSE is missing, else MSE. */
   #renderer(video, options, resolved, emit) {
-    if (options.renderer === 'webcodecs') {
+    if (usesWebCodecs(options)) {
       if (!webCodecsSupported()) throw new PlayerError('no-webcodecs');
       const make = (Renderer) => new Renderer(video, resolved, emit, Remuxer);
       return WebCodecsRenderer ? make(WebCodecsRenderer) : new LoadingRenderer(make, emit);

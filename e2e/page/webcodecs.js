@@ -1,6 +1,7 @@
 // The browser tests' page for `renderer: 'webcodecs'`: plays `?url=` and exposes
 // `window.sample()`: the canvas the player drew to, a digest of its pixels, the
 // AudioContext's clock as the player reports it, and the player's stats.
+// `?renderer=` overrides `renderer: 'webcodecs'` (for `'auto'`).
 
 const params = new URLSearchParams(location.search);
 const video = document.getElementById('video');
@@ -18,7 +19,7 @@ if (deviceLatency > 0) {
 
 try {
   const { Player } = await import(params.get('pkg') || '/pkg/flashless.js');
-  const player = await Player.create(video, { url: params.get('url'), renderer: 'webcodecs' });
+  const player = await Player.create(video, { url: params.get('url'), renderer: params.get('renderer') || 'webcodecs' });
   for (const name of ['error', 'reconnecting', 'reconnected', 'codecs', 'metadata', 'autoplayblocked']) {
     player.on(name, (detail) => window.events.push({ name, detail, at: performance.now() }));
   }
