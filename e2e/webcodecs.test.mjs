@@ -81,6 +81,23 @@ for (const engine of ENGINES) {
       const audio = s.audioFrames - first.stats.audioFrames;
       assert.ok(audio > elapsed * 44_100 * 0.9, `${audio} audio frames scheduled in ${elapsed.toFixed(1)} s`);
       assert.ok(s.audioTime - first.stats.audioTime > elapsed * 0.9, `audio clock ${first.stats.audioTime} → ${s.audioTime}`);
+      // The <video>'s volume and mute, as a page's controls set them, set the sound's.
+      const volume = await page.evaluate(async () => {
+        const video = document.getElementById('video');
+        const seen = [window.player.stats().volume];
+        video.volume = 0.5;
+        await new Promise((r) => setTimeout(r, 50));
+        seen.push(window.player.stats().volume);
+        video.muted = true;
+        await new Promise((r) => setTimeout(r, 50));
+        seen.push(window.player.stats().volume);
+        video.muted = false;
+        video.volume = 1;
+        await new Promise((r) => setTimeout(r, 50));
+        seen.push(window.player.stats().volume);
+        return seen;
+      });
+      assert.deepEqual(volume, [1, 0.5, 0, 1], 'the sound follows the <video>\'s volume and mute');
       // On the audio clock the pictures lag the newest media by at most the sound's bound
       // (0.1 s behind the newest sound, queue included) and the picture's lead over the sound.
       const median = latencies.slice().sort((a, b) => a - b)[latencies.length >> 1];

@@ -134,6 +134,8 @@ export interface PlayerStats {
   audioTime?: number;
   /** How long after the sound is rendered the audio device plays it (s): pictures wait for all of it past 45 ms. */
   audioLatency?: number;
+  /** The sound's volume: the `<video>`'s `volume`, 0 while it is `muted` (its controls still apply). */
+  volume?: number;
   /** Sound queued ahead of the clock (s): as little as the stream's arrival allows (a 20–60 ms margin). */
   audioAhead?: number;
   /** Audio frames (samples per channel) scheduled. */

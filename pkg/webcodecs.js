@@ -74,6 +74,9 @@ export class WebCodecsRenderer {
   #canvas;
   #g;
   #audio;
+  /** The sound's volume: the hidden `<video>`'s `volume`, 0 while it is `muted`. */
+  #gain;
+  #onVolume;
   #timer;
   #frame;
   #url;
@@ -96,6 +99,14 @@ export class WebCodecsRenderer {
     this.#g = this.#canvas.getContext('2d');
     this.#audio = new AudioContext({ latencyHint: 'interactive' });
     this.#audio.resume().catch(() => {});
+    this.#gain = this.#audio.createGain();
+    this.#gain.connect(this.#audio.destination);
+    // The page's controls (and the viewer's keys) still act on the <video>.
+    this.#onVolume = () => {
+      this.#gain.gain.value = video.muted ? 0 : video.volume;
+    };
+    this.#onVolume();
+    video.addEventListener('volumechange', this.#onVolume);
     this.#timer = setInterval(() => this.#tick(), 1000);
     const draw = () => {
       this.#draw();
@@ -121,6 +132,7 @@ export class WebCodecsRenderer {
       bytes: this.#counters.bytes,
       audioTime: this.#audio.currentTime,
       audioLatency: deviceLatency(this.#audio),
+      volume: this.#gain.gain.value,
       audioFrames: this.#counters.audioFrames,
       audioSkipped: this.#counters.audioSkipped,
       audioUnderruns: this.#counters.audioUnderruns,
@@ -162,6 +174,7 @@ export class WebCodecsRenderer {
     clearInterval(this.#timer);
     cancelAnimationFrame(this.#frame);
     this.#audio.close().catch(() => {});
+    this.#video.removeEventListener('volumechange', this.#onVolume);
     if (this.#canvas.dataset.flashless === 'webcodecs') {
       this.#canvas.remove();
       this.#video.hidden = false;
@@ -391,7 +404,7 @@ export class WebCodecsRenderer {
     node.buffer = buffer;
     const rate = s.surplus > 0 ? CATCH_UP_RATE : 1;
     node.playbackRate.value = rate;
-    node.connect(ctx.destination);
+    node.connect(this.#gain);
     node.start(s.audioAt);
     s.audioAt += buffer.duration / rate;
     s.surplus -= buffer.duration - buffer.duration / rate;
