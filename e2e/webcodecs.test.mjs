@@ -133,6 +133,43 @@ for (const engine of ENGINES) {
   });
 }
 
+for (const engine of ['chromium', 'firefox']) {
+  test(`[${engine}] renderer: 'webcodecs' follows the <video>'s pause and play: held, then on from the live edge`, { timeout: 60_000 }, async (t) => {
+    const gateway = await startGateway(t);
+    publish(t, gateway, 'cam');
+    const browser = await launchEngine(t, engine);
+    const page = await openPage(browser, await startSite(t, gateway), { url: `ws://127.0.0.1:${gateway.http}/live/cam.flv` }, PAGE);
+    await until(page, 'no picture was drawn', (s) => s.stats.drawnFrames > 25);
+    // As a page's buttons do: the <video> is hidden, but its controls still act on it.
+    await page.evaluate(() => {
+      // Not awaited: with no media in the <video>, its promise never settles.
+      document.getElementById('video').play().catch(() => {});
+    });
+    const blocked = (sample) => sample.events.filter((e) => e === 'autoplayblocked').length;
+    const before = await page.evaluate(() => window.sample());
+    await page.evaluate(() => document.getElementById('video').pause());
+    await sleep(500);
+    const paused = await page.evaluate(() => window.sample());
+    await sleep(2000);
+    const still = await page.evaluate(() => window.sample());
+    assert.equal(still.stats.drawnFrames, paused.stats.drawnFrames, 'pictures drawn while paused');
+    assert.equal(still.picture.digest, paused.picture.digest, 'the picture changed while paused');
+    await page.evaluate(() => {
+      // Not awaited: with no media in the <video>, its promise never settles.
+      document.getElementById('video').play().catch(() => {});
+    });
+    const resumed = await until(page, 'drawing did not resume after play', (s) => s.stats.drawnFrames > still.stats.drawnFrames + 25, 10_000);
+    await sleep(1000);
+    const last = await page.evaluate(() => window.sample());
+    // From the live edge, not from where it was paused 2.5 s before.
+    assert.ok(last.stats.latency < 0.5, `latency ${last.stats.latency} s after play`);
+    assert.notEqual(last.picture.digest, still.picture.digest, 'the picture moves again');
+    assert.equal(blocked(last), blocked(before), 'a pause is not a blocked autoplay');
+    assert.deepEqual(last.errors, []);
+    t.diagnostic(`${engine}: ${resumed.stats.drawnFrames - still.stats.drawnFrames} frames drawn after play, latency ${last.stats.latency.toFixed(3)} s`);
+  });
+}
+
 test("[chromium] renderer: 'webcodecs' reconnects across a gateway restart and draws on in the same page", { timeout: 90_000 }, async (t) => {
   let gateway = await startGateway(t);
   let ffmpeg = publish(t, gateway, 'cam');

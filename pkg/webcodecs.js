@@ -77,6 +77,10 @@ export class WebCodecsRenderer {
   /** The sound's volume: the hidden `<video>`'s `volume`, 0 while it is `muted`. */
   #gain;
   #onVolume;
+  /** The hidden `<video>` was paused (by the page's controls): nothing is drawn or heard. */
+  #paused = false;
+  #onPause;
+  #onPlay;
   #timer;
   #frame;
   #url;
@@ -107,6 +111,24 @@ export class WebCodecsRenderer {
     };
     this.#onVolume();
     video.addEventListener('volumechange', this.#onVolume);
+    // Live: paused, the picture stays and the sound stops; played again, it goes on from
+    // the newest media, as the MSE path's live edge does.
+    this.#onPause = () => {
+      this.#paused = true;
+      this.#audio.suspend().catch(() => {});
+    };
+    this.#onPlay = () => {
+      if (!this.#paused) return;
+      this.#paused = false;
+      this.#audio.resume().catch(() => {});
+      this.jumpToLive();
+    };
+    video.addEventListener('pause', this.#onPause);
+    video.addEventListener('play', this.#onPlay);
+    // The <video> plays nothing, but its `paused` says whether the player plays, for the
+    // page's controls: not paused from the start (an autoplay the browser refuses leaves it
+    // paused, as its AudioContext then says with `autoplayblocked`).
+    if (options.autoplay !== false) video.play().catch(() => {});
     this.#timer = setInterval(() => this.#tick(), 1000);
     const draw = () => {
       this.#draw();
@@ -175,6 +197,8 @@ export class WebCodecsRenderer {
     cancelAnimationFrame(this.#frame);
     this.#audio.close().catch(() => {});
     this.#video.removeEventListener('volumechange', this.#onVolume);
+    this.#video.removeEventListener('pause', this.#onPause);
+    this.#video.removeEventListener('play', this.#onPlay);
     if (this.#canvas.dataset.flashless === 'webcodecs') {
       this.#canvas.remove();
       this.#video.hidden = false;
@@ -362,7 +386,7 @@ export class WebCodecsRenderer {
 
   /** Decoded sound is scheduled right after the previous, or a little ahead after an underrun. */
   #sound(s, data) {
-    if (s !== this.#stream) return data.close();
+    if (s !== this.#stream || this.#paused) return data.close();
     const ctx = this.#audio;
     if (ctx.state !== 'running') {
       // No sound allowed (yet): the pictures go by the wall clock.
@@ -442,7 +466,7 @@ export class WebCodecsRenderer {
    */
   #draw() {
     const s = this.#stream;
-    if (!s) return;
+    if (!s || this.#paused) return;
     if (s.offset !== null) this.#feed(s, this.#clock(s) + DECODE_AHEAD_S);
     if (!s.pictures.length) return;
     if (s.offset === null || (s.audioClock && this.#audio.state !== 'running')) {
