@@ -141,10 +141,9 @@ for (const engine of ['chromium', 'firefox']) {
     const page = await openPage(browser, await startSite(t, gateway), { url: `ws://127.0.0.1:${gateway.http}/live/cam.flv` }, PAGE);
     await until(page, 'no picture was drawn', (s) => s.stats.drawnFrames > 25);
     // As a page's buttons do: the <video> is hidden, but its controls still act on it.
-    await page.evaluate(() => {
-      // Not awaited: with no media in the <video>, its promise never settles.
-      document.getElementById('video').play().catch(() => {});
-    });
+    // `play()` is not awaited: with no media in the <video>, its promise never settles.
+    const play = () => page.evaluate(() => void document.getElementById('video').play().catch(() => {}));
+    await play();
     const blocked = (sample) => sample.events.filter((e) => e === 'autoplayblocked').length;
     const before = await page.evaluate(() => window.sample());
     await page.evaluate(() => document.getElementById('video').pause());
@@ -154,10 +153,7 @@ for (const engine of ['chromium', 'firefox']) {
     const still = await page.evaluate(() => window.sample());
     assert.equal(still.stats.drawnFrames, paused.stats.drawnFrames, 'pictures drawn while paused');
     assert.equal(still.picture.digest, paused.picture.digest, 'the picture changed while paused');
-    await page.evaluate(() => {
-      // Not awaited: with no media in the <video>, its promise never settles.
-      document.getElementById('video').play().catch(() => {});
-    });
+    await play();
     const resumed = await until(page, 'drawing did not resume after play', (s) => s.stats.drawnFrames > still.stats.drawnFrames + 25, 10_000);
     await sleep(1000);
     const last = await page.evaluate(() => window.sample());
