@@ -91,7 +91,11 @@ export class WebCodecsRenderer {
   #retryTimer;
   #stream = null;
   #counters = { decoded: 0, dropped: 0, reconnects: 0, bytes: 0, audioFrames: 0, audioSkipped: 0, audioUnderruns: 0 };
-  #blocked = false;
+  /**
+   * Autoplay was refused (`autoplayblocked` said) or allowed (sound played): a context not
+   * running later is a pause's, resuming, and not a refusal to say.
+   */
+  #autoplaySettled = false;
   /** How long pictures wait for their sound beyond SYNC_LEAD_S (s): see `#syncWait()`. */
   #wait = 0;
 
@@ -390,13 +394,14 @@ export class WebCodecsRenderer {
     const ctx = this.#audio;
     if (ctx.state !== 'running') {
       // No sound allowed (yet): the pictures go by the wall clock.
-      if (!this.#blocked) {
-        this.#blocked = true;
+      if (!this.#autoplaySettled) {
+        this.#autoplaySettled = true;
         this.#emit('autoplayblocked', undefined);
       }
       ctx.resume().catch(() => {});
       return data.close();
     }
+    this.#autoplaySettled = true;
     const ts = data.timestamp / 1e6;
     const now = ctx.currentTime;
     if (s.audioAt !== null && s.audioAt < now) {
