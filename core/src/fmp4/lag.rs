@@ -21,7 +21,8 @@
 //! than the margin behind the video loses what the silence already covered, once:
 //! the margin then grows to the skew seen (up to [`MAX_FILL_AHEAD_MARGIN_MS`]).
 //!
-//! Not filled: a track without silence (AAC whose channels are in a
+//! Not filled: the Samples layout (a decoder fed frame by frame has no SourceBuffer to
+//! halt at, and silence behind the video would only be late sound), a track without silence (AAC whose channels are in a
 //! program_config_element), a track never configured (an audio track declared by
 //! the FLV header or `onMetaData` whose sequence header never comes: there is no
 //! audio init, so the player creates no audio SourceBuffer and video plays
@@ -102,7 +103,9 @@ impl Remuxer {
         let start = *self.lag.video_start_ms.get_or_insert(video_ms);
         self.lag.video_ms = video_ms;
         let audio = &self.audio;
-        if audio.unsupported || !audio.has_silence() {
+        // A decoder fed frame by frame (WebCodecs) plays its clock on with or without
+        // sound: silence behind the video would only be late sound to skip.
+        if audio.unsupported || !audio.has_silence() || self.options.layout == Layout::Samples {
             return;
         }
         if self.options.layout != Layout::Muxed && self.video.init_sent && !audio.init_sent {

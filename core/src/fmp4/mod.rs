@@ -64,7 +64,8 @@ pub enum Layout {
     Muxed,
     /// No MP4 boxes: a [`RemuxEvent::Config`] per track configuration, then a
     /// [`RemuxEvent::Sample`] per coded frame, timed and gap-filled exactly as the
-    /// PerTrack layout's samples are: for a decoder fed frame by frame (WebCodecs).
+    /// PerTrack layout's samples are, but audio that falls behind video is not kept
+    /// up with silence (`lag.rs`): for a decoder fed frame by frame (WebCodecs).
     Samples,
 }
 

@@ -277,3 +277,36 @@ proptest! {
         prop_assert_eq!(r.stats().dropped, 0);
     }
 }
+
+#[test]
+fn the_samples_layout_leaves_audio_that_stops_unfilled() {
+    // WebCodecs' clock runs on without sound: silence half a second behind the
+    // video would only come late, and move that clock back if played.
+    let tags = stream(6000, 0, |ms| ms < 2000 || ms >= 5000);
+    let mut r = Remuxer::new(RemuxerOptions {
+        layout: Layout::Samples,
+        ..RemuxerOptions::default()
+    });
+    let events = all_events(&mut r, &tags);
+    let audio: Vec<i64> = events
+        .iter()
+        .filter_map(|e| match e {
+            RemuxEvent::Sample {
+                track: Track::Audio,
+                dts_us,
+                ..
+            } => Some(dts_us / 1000),
+            _ => None,
+        })
+        .collect();
+    let hole: Vec<_> = audio
+        .iter()
+        .filter(|&&ms| (2050..4950).contains(&ms))
+        .collect();
+    assert!(hole.is_empty(), "sound in the hole at {hole:?} ms");
+    assert!(
+        audio.iter().any(|&ms| ms >= 5000),
+        "the sound after the hole: {audio:?}"
+    );
+    assert_eq!(r.stats().gaps_filled, 0);
+}
