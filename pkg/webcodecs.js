@@ -33,6 +33,15 @@ const START_LEAD_S = 0.02;
  */
 const MAX_AUDIO_LAG_S = 0.08;
 /**
+ * Sound that arrives in bunches, again and again (a publisher that interleaves audio with
+ * video of 1 fps, a server that sends aggregate messages), must be played whole, or all
+ * but the end of each bunch would be skipped as old. So the bound above grows by the
+ * spread of the sound's arrival (the most minus the least its messages came after their
+ * media time) in the second worst of the last ARRIVAL_WINDOWS seconds: a bunch spreads
+ * its window by its span, and one burst after a stall does not count.
+ */
+const ARRIVAL_WINDOWS = 4;
+/**
  * Every window the least sound queued ahead when a bunch arrived is compared with the
  * margin: the surplus is latency for nothing, so sound plays that much faster until it
  * is gone, heard as a slight rise in pitch (under a semitone) for a fraction of a second.
@@ -257,12 +266,35 @@ export class WebCodecsRenderer {
     }
     const events = s.remuxer.push(bytes);
     // The newest media of this read first, so that a burst's old sound is skipped.
+    const now = performance.now();
     for (const e of events) {
       if (e.type !== 'sample') continue;
       s.newest = Math.max(s.newest ?? -Infinity, e.timestamp / 1e6);
       s.newestOf[e.track] = e.timestamp / 1e6;
+      if (e.track === 'audio') this.#arrival(s, e, now);
     }
     for (const e of events) this.#event(s, e);
+  }
+
+  /** Notes how late sound arrives after its media time, a window a second. */
+  #arrival(s, e, now) {
+    const late = now / 1000 - e.timestamp / 1e6;
+    const w = s.arrival;
+    if (now >= w.end) {
+      if (w.high >= w.low) w.spreads.push(w.high - w.low);
+      if (w.spreads.length > ARRIVAL_WINDOWS) w.spreads.shift();
+      w.low = Infinity;
+      w.high = -Infinity;
+      w.end = now + 1000;
+    }
+    w.low = Math.min(w.low, late);
+    w.high = Math.max(w.high, late);
+  }
+
+  /** How much longer sound may lag because it comes in bunches: see ARRIVAL_WINDOWS. */
+  #bunching(s) {
+    const spreads = [...s.arrival.spreads].sort((a, b) => b - a);
+    return spreads.length > 1 ? spreads[1] : 0;
   }
 
   #event(s, e) {
@@ -372,6 +404,19 @@ export class WebCodecsRenderer {
     this.#revive(s, 'audio');
     const d = s.audio;
     if (!d || d.state !== 'configured' || s.failed.has('audio')) return;
+    // A decoder times its output by the samples it decoded since its first chunk, so a
+    // hole in the timeline (the remuxer restarts audio after a pause of over a second)
+    // would be lost, and all sound after it taken for late: it starts again there.
+    if (s.audioNext !== null && Math.abs(e.timestamp - s.audioNext) > e.duration / 2) {
+      try {
+        d.reset();
+        d.configure(s.configs.audio);
+      } catch {
+        s.failed.add('audio');
+        return;
+      }
+    }
+    s.audioNext = e.timestamp + e.duration;
     d.decode(new EncodedAudioChunk({ type: 'key', timestamp: e.timestamp, duration: e.duration, data: e.data }));
   }
 
@@ -415,7 +460,7 @@ export class WebCodecsRenderer {
     }
     if (s.audioAt !== null) this.#playOffSurplus(s, s.audioAt - now, now);
     const at = s.audioAt ?? now + s.margin + START_LEAD_S;
-    if (at - now + s.newestOf.audio - ts > s.margin + MAX_AUDIO_LAG_S) {
+    if (at - now + s.newestOf.audio - ts > s.margin + MAX_AUDIO_LAG_S + this.#bunching(s)) {
       this.#counters.audioSkipped++;
       return data.close();
     }
@@ -542,6 +587,10 @@ function newStream(Remuxer) {
     coded: [],
     newest: null,
     newestOf: { video: NaN, audio: NaN },
+    /** Where the next audio sample should start (µs), for holes in the audio timeline. */
+    audioNext: null,
+    /** How late sound arrives after its media time, this second (s) and the last ones' spreads: see ARRIVAL_WINDOWS. */
+    arrival: { end: 0, low: Infinity, high: -Infinity, spreads: [] },
     offset: null,
     audioAt: null,
     audioClock: false,
