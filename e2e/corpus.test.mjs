@@ -1,15 +1,19 @@
 // The corpus of nasty streams (issue #13): each case is ffmpeg's live test pattern
 // rewritten by the mangler (`lab/src/mangle/`, binary `mangle`) and published to the
 // gateway over RTMP. For each, the viewer page (`/watch/<case>`) and the npm
-// package's bare player (`page/player.html`) play side by side in Chromium for
-// WATCH_S seconds from their first frame, and must:
+// package's bare player (`page/player.html`) and the package with WebCodecs
+// (`page/webcodecs.html`, as `renderer: 'auto'` picks in Chromium) play side by side
+// in Chromium for WATCH_S seconds from their first frame, and must:
 // - advance at about real time in at least 90 % of the seconds (≥ 0.8 s of
 //   currentTime per second; a discontinuity jump is left out of the count),
 // - never have a seek pending for more than 1 s,
 // - never stay over their latency bound (buffered end − currentTime; the page's own
 //   "behind" mark, 1.5 s, plus a frame for 1 fps) for more than 3 s,
-// - play audio, when the case has an audio track: an audio SourceBuffer whose
-//   media goes on (a player that joins during an audio hole must not go video-only).
+// - play audio, when the case has an audio track: an audio SourceBuffer (or WebCodecs'
+//   sound) whose media goes on (a player that joins during an audio hole must not go
+//   video-only),
+// - with WebCodecs, draw a new picture at least every 1.5 s (more where the case has
+//   fewer pictures: STILL_MS).
 // CORPUS_CONCURRENCY cases play at once (default 2); CORPUS_CASES=a,b picks cases;
 // CORPUS_RECORD_DIR=dir keeps each page's record there (`<case>-<player>.json`).
 // Needs the gateway (FLASHLESS_BIN) and the mangler (MANGLE_BIN), both built by
@@ -30,6 +34,8 @@ const LATENCY_S = 1.5;
 const CONCURRENCY = Number(process.env.CORPUS_CONCURRENCY || 2);
 /** The cases without an audio track. */
 const NO_AUDIO = new Set(['video-only']);
+/** The longest a WebCodecs page may show one picture (ms), where the case has gaps between pictures. */
+const STILL_MS = { 'fps-1': 2500, 'video-hole-1s': 2500 };
 const mangleBin = process.env.MANGLE_BIN || path.join(root, 'target/debug/mangle');
 
 /** The mangler's cases: `[name, what]`. */
@@ -65,7 +71,7 @@ async function openRecorded(browser, url) {
 }
 
 /** Waits for the first frame, watches WATCH_S s, and judges. */
-async function watch(page, latencyS, audio) {
+async function watch(page, latencyS, audio, stillMs) {
   const deadline = Date.now() + START_LIMIT_MS;
   let rec = await record(page);
   while (!rec?.started && Date.now() < deadline) {
@@ -76,12 +82,12 @@ async function watch(page, latencyS, audio) {
   await sleep(Math.max(0, rec.started + (WATCH_S + 0.5) * 1000 - rec.now));
   rec = await record(page);
   const j = judge(rec, { from: rec.started, seconds: WATCH_S, latencyS });
-  return { started: true, ...j, reasons: verdict(j, { audio }), rec };
+  return { started: true, ...j, reasons: verdict(j, { audio, stillMs }), rec };
 }
 
 const summary = [];
 
-test('the corpus of nasty streams plays in the page and the bare player', { timeout: 900_000, concurrency: CONCURRENCY }, async (t) => {
+test('the corpus of nasty streams plays in the page, the bare player and WebCodecs', { timeout: 900_000, concurrency: CONCURRENCY }, async (t) => {
   requireTools('ffmpeg');
   assert.ok(existsSync(mangleBin), `the mangler ${mangleBin} (cargo build -p flashless-lab --bin mangle)`);
   const list = cases();
@@ -96,13 +102,15 @@ test('the corpus of nasty streams plays in the page and the bare player', { time
         await waitLive(gateway, name).catch((e) => {
           throw new Error(`${e.message}\n${mangle.log()}`);
         });
+        const url = new URLSearchParams({ url: `ws://127.0.0.1:${gateway.http}/live/${name}.flv` });
         const pages = {
           page: await openRecorded(browser, `${gateway.origin}/watch/${name}`),
-          bare: await openRecorded(browser, `${site.origin}/e2e/player.html?${new URLSearchParams({ url: `ws://127.0.0.1:${gateway.http}/live/${name}.flv` })}`),
+          bare: await openRecorded(browser, `${site.origin}/e2e/player.html?${url}`),
+          webcodecs: await openRecorded(browser, `${site.origin}/e2e/webcodecs.html?${url}`),
         };
         t.after(() => Promise.all(Object.values(pages).map((p) => p.close().catch(() => {}))));
         const latencyS = LATENCY_S + (name === 'fps-1' ? 1 : 0);
-        const results = await Promise.all(Object.values(pages).map((p) => watch(p, latencyS, !NO_AUDIO.has(name))));
+        const results = await Promise.all(Object.values(pages).map((p) => watch(p, latencyS, !NO_AUDIO.has(name), STILL_MS[name])));
         const failures = [];
         Object.keys(pages).forEach((player, i) => {
           const { rec, ...r } = results[i];
@@ -121,7 +129,7 @@ test('the corpus of nasty streams plays in the page and the bare player', { time
   );
   t.diagnostic(`corpus wall time ${((Date.now() - started) / 1000).toFixed(0)} s`);
   for (const r of summary) {
-    const figures = r.started ? `${r.played}/${r.counted} s, seek ≤ ${r.maxSeekMs} ms, over latency ≤ ${r.latencyRunMs} ms, latency ~${r.latencyS} s, audio +${r.audioS} s, ${r.windows}` : 'never started';
+    const figures = r.started ? `${r.played}/${r.counted} s, seek ≤ ${r.maxSeekMs} ms,${r.stillMs === null ? '' : ` still ≤ ${r.stillMs} ms,`} over latency ≤ ${r.latencyRunMs} ms, latency ~${r.latencyS} s, audio +${r.audioS} s, ${r.windows}` : 'never started';
     t.diagnostic(`${r.reasons.length ? 'FAIL' : 'ok  '} ${r.name} ${r.player}: ${figures}`);
   }
 });

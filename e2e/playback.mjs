@@ -1,7 +1,8 @@
 // How well a page plays, whatever the player: a recorder added to the page before its
 // own scripts notes the <video>'s time, buffer, seeks and the end of its audio
-// SourceBuffer five times a second, and `judge` turns the record into seconds played
-// of seconds watched. Shared by the
+// SourceBuffer five times a second (with `renderer: 'webcodecs'`, the same from the
+// player's stats, and the pictures drawn), and `judge` turns the record into seconds
+// played of seconds watched. Shared by the
 // corpus of nasty streams (`corpus.test.mjs`) and its comparison with other players
 // (`cargo xtask bench corpus`, `lab/browser/corpus.mjs`).
 
@@ -38,7 +39,17 @@ export function recorder() {
   };
   const video = () => document.querySelector('video');
   let hooked = null;
+  // WebCodecs draws to a canvas and plays sound on an AudioContext: its clock, newest
+  // media, the end of the sound scheduled (media time) and the pictures drawn.
+  let soundEnd = NaN;
+  const webcodecs = (now, s) => {
+    if (s.audioAhead > 0) soundEnd = s.currentTime + s.audioAhead;
+    state.log.push([now, s.currentTime, s.currentTime + s.latency, 0, 0, soundEnd, s.drawnFrames ? 4 : 0, s.drawnFrames, s.decodedFrames, s.droppedFrames]);
+    if (state.started === null && s.drawnFrames > 0 && s.currentTime > 0.1) state.started = now;
+  };
   setInterval(() => {
+    const s = window.player?.stats?.();
+    if (s?.renderer === 'webcodecs') return webcodecs(performance.now(), s);
     const v = video();
     if (!v) return;
     const now = performance.now();
@@ -76,7 +87,9 @@ export function record(page) {
  * - the longest run above `latencyS` of buffered end − currentTime, in ms, and
  *   its median (`latencyS` of the result), for comparing runs;
  * - how far the end of the audio SourceBuffer advanced (`audioS`; null when the
- *   player made none).
+ *   player made none);
+ * - with WebCodecs, the longest time no new picture was drawn (`stillMs`; null
+ *   for a <video>, whose currentTime says it).
  */
 export function judge(rec, { from, seconds, latencyS }) {
   const windows = [];
@@ -110,8 +123,14 @@ export function judge(rec, { from, seconds, latencyS }) {
   const latencies = [];
   let audioFrom = null;
   let audioTo = null;
-  for (const [t, ct, end, , , audio] of rec.log) {
+  let still = null;
+  let lastDrawn = null;
+  for (const [t, ct, end, , , audio, , drawn] of rec.log) {
     if (t < from || t > until) continue;
+    if (drawn !== undefined) {
+      if (lastDrawn === null || drawn > lastDrawn.n) lastDrawn = { n: drawn, t };
+      still = Math.max(still ?? 0, t - lastDrawn.t);
+    }
     const behind = !(end - ct <= latencyS);
     run = behind && last !== null ? run + (t - last) : 0;
     worstRun = Math.max(worstRun, run);
@@ -134,17 +153,20 @@ export function judge(rec, { from, seconds, latencyS }) {
     latencyRunMs: Math.round(worstRun),
     latencyS: latencies.length ? Math.round(latencies[latencies.length >> 1] * 1000) / 1000 : null,
     audioS: audioFrom === null ? null : Math.round(Math.max(0, audioTo - audioFrom) * 10) / 10,
+    stillMs: still === null ? null : Math.round(still),
     windows: windows.map((w) => w[0]).join(''),
   };
 }
 
 /**
  * The corpus test's bar: 90 % of counted seconds played, no seek over 1 s, latency
- * back within 3 s, and with `audio`, an audio SourceBuffer whose media went on for
- * at least half the seconds watched (a stream with audio plays audio).
+ * back within 3 s, with `audio`, an audio SourceBuffer (or WebCodecs' sound) whose
+ * media went on for at least half the seconds watched (a stream with audio plays
+ * audio), and with WebCodecs, no picture shown for longer than `stillMs`.
  */
-export function verdict(j, { audio = false } = {}) {
+export function verdict(j, { audio = false, stillMs = 1500 } = {}) {
   const reasons = [];
+  if (j.stillMs !== null && j.stillMs > stillMs) reasons.push(`no new picture for ${j.stillMs} ms`);
   if (audio && j.audioS === null) reasons.push('no audio SourceBuffer');
   else if (audio && j.audioS < 0.5 * j.watched) reasons.push(`audio advanced only ${j.audioS} s`);
   if (j.played < 0.9 * j.counted) reasons.push(`played ${j.played} of ${j.counted} s`);
