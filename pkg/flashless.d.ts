@@ -25,8 +25,11 @@ export interface PlayerOptions {
   /**
    * `'mse'` (the default): fMP4 through Media Source Extensions into the `<video>`. `'webcodecs'`:
    * decoded by WebCodecs, drawn to a canvas put in the `<video>`'s place (or `canvas`), its sound
-   * on an AudioContext whose clock the pictures follow; its own WebSocket or fetch, reconnecting
-   * with the default backoff (`retry`, `liveLatency` and `headers` do not apply to it). `'auto'`:
+   * on an AudioContext whose clock the pictures follow. It connects, retries and reports errors as
+   * MSE does (`retry`, `headers`, `withCredentials` apply); it plays at the least latency the sound's
+   * arrival allows (`liveLatency`, `maxRate`, `jumpBehind`, `backBuffer` do not apply). The hidden
+   * `<video>` still takes the page's controls (`pause`, `play`, `volume`, `muted`) and says
+   * `waiting` when the pictures stop and `playing` when they come again. `'auto'`:
    * the lowest latency this browser plays, WebCodecs where it has `VideoDecoder` and `AudioDecoder`
    * (except WebKit), MSE elsewhere.
    */
@@ -92,29 +95,40 @@ export interface PlayerStats {
   bytes: number;
   /** Timestamp jumps in the stream (an upstream restart), bridged by the remuxer. */
   discontinuities: number;
-  /** Jumps to the live edge (too far behind, or back from a hidden tab). */
+  /**
+   * Jumps to the live edge (too far behind, or back from a hidden tab). WebCodecs: `jumpToLive()`,
+   * a `play` after a `pause`, and restarts of a clock that ran slow.
+   */
   jumps: number;
-  /** Stalls with data ahead (and seeks re-aimed), recovered by moving the playhead. */
+  /**
+   * Stalls with data ahead (and seeks re-aimed), recovered by moving the playhead. WebCodecs: times
+   * the pictures stopped (no new one for 250 ms, or 2.5 frame intervals).
+   */
   stalls: number;
-  /** Holes in the buffer skipped. */
+  /** Holes in the buffer skipped. WebCodecs: holes in the sound's timeline, where its decoder starts again. */
   gaps: number;
-  /** The latency held now: `liveLatency`, raised each time the buffer ran dry. */
+  /**
+   * The latency held now: `liveLatency`, raised each time the buffer ran dry. WebCodecs: the sound's
+   * margin (s), raised by each underrun.
+   */
   targetLatency: number;
   /**
    * Milliseconds spent neither playing nor paused by the viewer since the start: waiting for media
    * or seeking while playback is wanted (includes the wait for the first frame).
    */
   stuckMs: number;
-  /** Seeks made to get a stuck playhead going: over holes, out of stalls, seeks re-aimed. */
+  /** Seeks made to get a stuck playhead going: over holes, out of stalls, seeks re-aimed. WebCodecs: decoders made again after an error. */
   recoveries: number;
   /**
    * Times `playbackRate` changed. The latency is chased with one small rate (1.05–`maxRate`, steps of
-   * 0.05) from 0.25 s past the target until 0.05 s past it, raised at most every 2 s.
+   * 0.05) from 0.25 s past the target until 0.05 s past it, raised at most every 2 s. WebCodecs:
+   * changes of the sound's rate (1.05× while a surplus is played off).
    */
   rateChanges: number;
   /**
    * Times the player built a new MediaSource because a track started after playback did (audio
    * seconds after video, or joined before the audio's sequence header), so that it plays too.
+   * WebCodecs: 0 (a late track is decoded as it comes).
    */
   rebuilds: number;
   /** Holes in the audio the remuxer filled with silence, over all connections. */

@@ -438,7 +438,7 @@ export class Player extends EventTarget {
   #renderer(video, options, resolved, emit) {
     if (usesWebCodecs(options)) {
       if (!webCodecsSupported()) throw new PlayerError('no-webcodecs');
-      const make = (Renderer) => new Renderer(video, resolved, emit, Remuxer);
+      const make = (Renderer) => new Renderer(video, resolved, emit, WasmPlayer);
       return WebCodecsRenderer ? make(WebCodecsRenderer) : new LoadingRenderer(make, emit);
     }
     if (nativeHls(video, options)) return new NativeHls(video, resolved, emit);

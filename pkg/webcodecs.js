@@ -1,19 +1,10 @@
-// The `renderer: 'webcodecs'` path of the Player: the wasm `Remuxer` in its
-// `samples` layout gives decoder configurations and coded frames; WebCodecs
-// decodes them; video is drawn to a canvas put in the `<video>`'s place, audio
-// is played by AudioBufferSourceNodes scheduled back to back on an AudioContext,
-// whose clock the pictures follow (the wall clock when there is no sound), held
-// back when the audio device is slow to play sound out, by coded frames decoded
-// just in time.
-//
-// The transport is its own (a WebSocket, or fetch for http(s)://) with the MSE
-// path's reconnect rule: exponential backoff from 0.5 s to 8 s, at once when the
-// gateway drains (close code 1001); the server's refusals are fatal.
-
-const MIN_DELAY_MS = 500;
-const MAX_DELAY_MS = 8000;
-/** No data for this long is a lost connection. */
-const IDLE_MS = 20_000;
+// The `renderer: 'webcodecs'` path of the Player: the wasm player in its `samples`
+// mode connects, retries and remuxes exactly as for MSE, and hands over decoder
+// configurations and coded frames; WebCodecs decodes them; video is drawn to a
+// canvas put in the `<video>`'s place, audio is played by AudioBufferSourceNodes
+// scheduled back to back on an AudioContext, whose clock the pictures follow (the
+// wall clock when there is no sound), held back when the audio device is slow to
+// play sound out, by coded frames decoded just in time.
 /**
  * The least sound kept queued ahead of the audio clock, as sound arrives in bunches (a
  * muxer's interleaving, the network). Each underrun by a late bunch raises it by a step,
@@ -69,17 +60,25 @@ const MAX_DECODE_QUEUE = 30;
 const MAX_DECODE_ERRORS = 3;
 /** Decoded pictures waiting for their time beyond this many: the oldest are dropped. */
 const MAX_PICTURES = 8;
+/**
+ * No new picture for this long, or for this many frame intervals if longer (a 1 fps
+ * source), is a stall: counted in `stalls` and `stuckMs`, and the `<video>` says
+ * `waiting` (then `playing`), as it would with MSE.
+ */
+const STILL_MS = 250;
+const STILL_FRAMES = 2.5;
 
 /**
  * One live stream decoded with WebCodecs. The surface the Player wraps: `stats()`,
  * `jumpToLive()`, `load(url)`, `unload()`, `destroy()`, `free()`; events through
  * `emit(name, detail)`: `open`, `stats`, `codecs`, `metadata`, `scriptdata`,
- * `error`, `reconnecting`, `reconnected`, `autoplayblocked`.
+ * `error`, `reconnecting`, `reconnected`, `autoplayblocked`. `Link` is the wasm
+ * player, which connects and remuxes (its `samples` mode).
  */
 export class WebCodecsRenderer {
   #video;
   #emit;
-  #Remuxer;
+  #link;
   #canvas;
   #g;
   #audio;
@@ -90,16 +89,25 @@ export class WebCodecsRenderer {
   #paused = false;
   #onPause;
   #onPlay;
-  #timer;
   #frame;
-  #url;
-  #connection = null;
-  #generation = 0;
-  #attempt = 0;
-  #moved = false;
-  #retryTimer;
   #stream = null;
-  #counters = { decoded: 0, dropped: 0, reconnects: 0, bytes: 0, audioFrames: 0, audioSkipped: 0, audioUnderruns: 0 };
+  #counters = {
+    decoded: 0,
+    dropped: 0,
+    audioFrames: 0,
+    audioSkipped: 0,
+    audioUnderruns: 0,
+    jumps: 0,
+    stalls: 0,
+    gaps: 0,
+    recoveries: 0,
+    rateChanges: 0,
+    stuckMs: 0,
+  };
+  /** No picture (or, without video, no sound) is coming: from the start, and in a stall. */
+  #stuck = true;
+  /** (time, decoded frames) at the last few stats, for `fps`. */
+  #window = [];
   /**
    * Autoplay was refused (`autoplayblocked` said) or allowed (sound played): a context not
    * running later is a pause's, resuming, and not a refusal to say.
@@ -108,10 +116,11 @@ export class WebCodecsRenderer {
   /** How long pictures wait for their sound beyond SYNC_LEAD_S (s): see `#syncWait()`. */
   #wait = 0;
 
-  constructor(video, options, emit, Remuxer) {
+  constructor(video, options, emit, Link) {
+    // First, as it may throw (a bad URL): nothing is made yet.
+    this.#link = new Link(video, { ...options, samples: true }, (name, detail) => this.#signal(name, detail));
     this.#video = video;
     this.#emit = emit;
-    this.#Remuxer = Remuxer;
     this.#canvas = options.canvas ?? placeCanvas(video);
     this.#g = this.#canvas.getContext('2d');
     this.#audio = new AudioContext({ latencyHint: 'interactive' });
@@ -128,6 +137,8 @@ export class WebCodecsRenderer {
     // the newest media, as the MSE path's live edge does.
     this.#onPause = () => {
       this.#paused = true;
+      // Played again, it waits for its first picture, as at the start: not a stall.
+      this.#stuck = true;
       this.#audio.suspend().catch(() => {});
     };
     this.#onPlay = () => {
@@ -142,35 +153,65 @@ export class WebCodecsRenderer {
     // page's controls: not paused from the start (an autoplay the browser refuses leaves it
     // paused, as its AudioContext then says with `autoplayblocked`).
     if (options.autoplay !== false) video.play().catch(() => {});
-    this.#timer = setInterval(() => this.#tick(), 1000);
     const draw = () => {
       this.#draw();
       this.#frame = requestAnimationFrame(draw);
     };
     this.#frame = requestAnimationFrame(draw);
-    this.#connect(options.url, options.socket);
     setTimeout(() => this.#emit('open', undefined), 0);
+  }
+
+  /** What the wasm player says: samples to decode, a new connection, the rest for the page. */
+  #signal(name, detail) {
+    switch (name) {
+      case 'samples':
+        return this.#samples(detail);
+      case 'restart':
+        this.#closeStream();
+        this.#stream = newStream();
+        return undefined;
+      case 'stats':
+        return this.#tick();
+      case 'error':
+        // The stream stopped: the last picture stays.
+        if (detail.fatal) this.#closeStream();
+        return this.#emit(name, detail);
+      default:
+        return this.#emit(name, detail);
+    }
   }
 
   stats() {
     const s = this.#stream;
     const clock = s ? this.#clock(s) : NaN;
+    const c = this.#counters;
+    const latency = s && s.newest !== null ? s.newest - clock : NaN;
+    const [first, last] = [this.#window[0], this.#window.at(-1)];
     return {
-      latency: s && s.newest !== null ? s.newest - clock : NaN,
-      buffered: s ? s.pictures.length : 0,
-      decodedFrames: this.#counters.decoded,
-      droppedFrames: this.#counters.dropped,
-      playbackRate: 1,
+      ...this.#link.stats(),
+      latency,
+      // Everything received is held ahead of the clock, coded or decoded.
+      buffered: Math.max(0, latency),
+      fps: last && last[0] > first[0] ? ((last[1] - first[1]) * 1000) / (last[0] - first[0]) : NaN,
+      decodedFrames: c.decoded,
+      droppedFrames: c.dropped,
+      playbackRate: s && s.surplus > 0 ? CATCH_UP_RATE : 1,
       currentTime: clock,
       codecs: s ? [...s.codecs.values()] : [],
-      reconnects: this.#counters.reconnects,
-      bytes: this.#counters.bytes,
+      jumps: c.jumps,
+      stalls: c.stalls,
+      gaps: c.gaps,
+      rebuilds: 0,
+      targetLatency: s ? s.margin : MIN_MARGIN_S,
+      stuckMs: Math.floor(c.stuckMs),
+      recoveries: c.recoveries,
+      rateChanges: c.rateChanges,
       audioTime: this.#audio.currentTime,
       audioLatency: deviceLatency(this.#audio),
       volume: this.#gain.gain.value,
-      audioFrames: this.#counters.audioFrames,
-      audioSkipped: this.#counters.audioSkipped,
-      audioUnderruns: this.#counters.audioUnderruns,
+      audioFrames: c.audioFrames,
+      audioSkipped: c.audioSkipped,
+      audioUnderruns: c.audioUnderruns,
       audioAhead: s && s.audioAt !== null ? Math.max(0, s.audioAt - this.#audio.currentTime) : 0,
       drawnFrames: s ? s.drawn : 0,
       audioBehind: s ? s.newestOf.video - s.newestOf.audio : NaN,
@@ -182,6 +223,7 @@ export class WebCodecsRenderer {
   jumpToLive() {
     const s = this.#stream;
     if (!s) return;
+    this.#counters.jumps++;
     for (const p of s.pictures.splice(0)) p.close();
     s.offset = null;
     s.audioAt = null;
@@ -190,23 +232,17 @@ export class WebCodecsRenderer {
   }
 
   load(url) {
-    this.unload();
-    this.#attempt = 0;
-    this.#moved = false;
-    this.#connect(url);
+    this.#link.load(url);
   }
 
   unload() {
-    clearTimeout(this.#retryTimer);
-    this.#generation++;
-    this.#connection?.close();
-    this.#connection = null;
+    this.#link.unload();
     this.#closeStream();
   }
 
   destroy() {
-    this.unload();
-    clearInterval(this.#timer);
+    this.#link.destroy();
+    this.#closeStream();
     cancelAnimationFrame(this.#frame);
     this.#audio.close().catch(() => {});
     this.#video.removeEventListener('volumechange', this.#onVolume);
@@ -218,53 +254,14 @@ export class WebCodecsRenderer {
     }
   }
 
-  free() {}
-
-  #connect(url, socket) {
-    this.#url = url;
-    const generation = ++this.#generation;
-    this.#closeStream();
-    this.#stream = newStream(this.#Remuxer);
-    const live = () => generation === this.#generation;
-    const onBytes = (bytes) => live() && this.#bytes(bytes);
-    const onEnd = (failure) => live() && this.#lost(failure);
-    this.#connection = url.startsWith('ws')
-      ? webSocket(url, socket, onBytes, onEnd)
-      : httpStream(url, onBytes, onEnd);
+  free() {
+    this.#link.free();
   }
 
-  #lost(failure) {
-    this.#connection = null;
-    this.#closeStream();
-    if (failure.fatal) {
-      this.#emit('error', { type: 'network', details: failure.details, fatal: true, track: null, httpStatus: failure.httpStatus });
-      return;
-    }
-    let delay = 0;
-    if (failure.details === 'draining' && !this.#moved) {
-      this.#moved = true;
-    } else {
-      this.#attempt++;
-      const ceiling = Math.min(MAX_DELAY_MS, MIN_DELAY_MS * 2 ** (this.#attempt - 1));
-      delay = ceiling / 2 + (Math.random() * ceiling) / 2;
-    }
-    const error = { type: 'network', details: failure.details, fatal: false, track: null };
-    this.#emit('reconnecting', { attempt: this.#attempt, delay: delay / 1000, reason: failure.details, error });
-    const generation = this.#generation;
-    this.#retryTimer = setTimeout(() => generation === this.#generation && this.#connect(this.#url), delay);
-  }
-
-  #bytes(bytes) {
+  /** One read's decoder configurations and coded frames. */
+  #samples(events) {
     const s = this.#stream;
-    s.lastBytes = performance.now();
-    this.#counters.bytes += bytes.byteLength;
-    if (this.#attempt > 0 || this.#moved) {
-      this.#emit('reconnected', { attempt: this.#attempt });
-      this.#counters.reconnects++;
-      this.#attempt = 0;
-      this.#moved = false;
-    }
-    const events = s.remuxer.push(bytes);
+    if (!s) return;
     // The newest media of this read first, so that a burst's old sound is skipped.
     const now = performance.now();
     for (const e of events) {
@@ -273,7 +270,11 @@ export class WebCodecsRenderer {
       s.newestOf[e.track] = e.timestamp / 1e6;
       if (e.track === 'audio') this.#arrival(s, e, now);
     }
-    for (const e of events) this.#event(s, e);
+    for (const e of events) {
+      if (e.type === 'config') this.#configure(s, e);
+      else if (e.track === 'video') this.#decodeVideo(s, e);
+      else this.#decodeAudio(s, e);
+    }
   }
 
   /** Notes how late sound arrives after its media time, a window a second. */
@@ -295,24 +296,6 @@ export class WebCodecsRenderer {
   #bunching(s) {
     const spreads = [...s.arrival.spreads].sort((a, b) => b - a);
     return spreads.length > 1 ? spreads[1] : 0;
-  }
-
-  #event(s, e) {
-    switch (e.type) {
-      case 'config':
-        return this.#configure(s, e);
-      case 'sample':
-        return e.track === 'video' ? this.#decodeVideo(s, e) : this.#decodeAudio(s, e);
-      case 'metadata':
-        return this.#emit('metadata', e.value);
-      case 'scriptdata':
-        return this.#emit('scriptdata', { timestamp: e.timestamp, values: e.values });
-      case 'unsupported':
-        return this.#emit('error', { type: 'media', details: 'codec-unsupported', fatal: false, track: e.track, codec: e.codec });
-      case 'error':
-        return this.#emit('error', { type: 'media', details: e.fatal ? 'protocol' : 'demux', fatal: Boolean(e.fatal), track: e.track, reason: e.message });
-      default:
-    }
   }
 
   #configure(s, e) {
@@ -372,6 +355,7 @@ export class WebCodecsRenderer {
     if (s[track] || !s.configs[track] || s.failed.has(track)) return;
     try {
       (track === 'video' ? this.#videoDecoder(s) : this.#audioDecoder(s)).configure(s.configs[track]);
+      this.#counters.recoveries++;
     } catch {
       s.failed.add(track);
     }
@@ -408,6 +392,7 @@ export class WebCodecsRenderer {
     // hole in the timeline (the remuxer restarts audio after a pause of over a second)
     // would be lost, and all sound after it taken for late: it starts again there.
     if (s.audioNext !== null && Math.abs(e.timestamp - s.audioNext) > e.duration / 2) {
+      this.#counters.gaps++;
       try {
         d.reset();
         d.configure(s.configs.audio);
@@ -424,13 +409,18 @@ export class WebCodecsRenderer {
   #picture(s, frame) {
     if (s !== this.#stream) return frame.close();
     this.#counters.decoded++;
+    if (frame.timestamp > s.lastPicture) s.frameMs = Math.min((frame.timestamp - s.lastPicture) / 1000, 5000);
+    s.lastPicture = frame.timestamp;
     s.pictures.push(frame);
     while (s.pictures.length > MAX_PICTURES) {
       s.pictures.shift().close();
       this.#counters.dropped++;
     }
     // On the wall clock, pictures piling up mean it runs slow: it starts again at the newest.
-    if (s.pictures.length === MAX_PICTURES && !s.audioClock) s.offset = null;
+    if (s.pictures.length === MAX_PICTURES && !s.audioClock && s.offset !== null) {
+      s.offset = null;
+      this.#counters.jumps++;
+    }
   }
 
   /** Decoded sound is scheduled right after the previous, or a little ahead after an underrun. */
@@ -477,6 +467,8 @@ export class WebCodecsRenderer {
     const node = ctx.createBufferSource();
     node.buffer = buffer;
     const rate = s.surplus > 0 ? CATCH_UP_RATE : 1;
+    if (rate !== s.rate) this.#counters.rateChanges++;
+    s.rate = rate;
     node.playbackRate.value = rate;
     node.connect(this.#gain);
     node.start(s.audioAt);
@@ -516,9 +508,18 @@ export class WebCodecsRenderer {
    */
   #draw() {
     const s = this.#stream;
-    if (!s || this.#paused) return;
+    if (!s) return;
+    if (this.#paused) {
+      s.frameAt = null;
+      return;
+    }
+    this.#progress(s, this.#show(s));
+  }
+
+  /** Draws the picture due now, if any; whether it did. */
+  #show(s) {
     if (s.offset !== null) this.#feed(s, this.#clock(s) + DECODE_AHEAD_S);
-    if (!s.pictures.length) return;
+    if (!s.pictures.length) return false;
     if (s.offset === null || (s.audioClock && this.#audio.state !== 'running')) {
       // Without sound: the wall clock, the newest picture shown now (a start burst's
       // older ones are skipped).
@@ -534,7 +535,7 @@ export class WebCodecsRenderer {
       }
       show = s.pictures.shift();
     }
-    if (!show) return;
+    if (!show) return false;
     const c = this.#canvas;
     if (c.width !== show.displayWidth || c.height !== show.displayHeight) {
       c.width = show.displayWidth;
@@ -543,16 +544,46 @@ export class WebCodecsRenderer {
     this.#g.drawImage(show, 0, 0, c.width, c.height);
     s.drawn++;
     show.close();
+    return true;
+  }
+
+  /**
+   * Whether pictures keep coming (without video, sound), each animation frame: the
+   * time stuck, the stalls, and the `<video>`'s `waiting` and `playing`, by which a
+   * page shows its state, as with MSE.
+   */
+  #progress(s, drew) {
+    const now = performance.now();
+    // A hidden tab has no animation frames: its time is not counted.
+    const since = s.frameAt === null ? 0 : Math.min(now - s.frameAt, 1000);
+    s.frameAt = now;
+    if (drew) s.drawnAt = now;
+    const moving = s.configs.video
+      ? now - s.drawnAt <= Math.max(STILL_MS, STILL_FRAMES * s.frameMs)
+      : s.audioAt !== null && s.audioAt > this.#audio.currentTime;
+    if (moving) {
+      if (this.#stuck) {
+        this.#stuck = false;
+        this.#video.dispatchEvent(new Event('playing'));
+      }
+      return;
+    }
+    if (this.#stuck) {
+      this.#counters.stuckMs += since;
+      return;
+    }
+    // A stall: counted from when the next picture was due.
+    this.#stuck = true;
+    this.#counters.stalls++;
+    const still = now - s.drawnAt - s.frameMs;
+    this.#counters.stuckMs += Number.isFinite(still) ? Math.max(0, still) : since;
+    this.#video.dispatchEvent(new Event('waiting'));
   }
 
   #tick() {
     this.#syncWait();
-    const s = this.#stream;
-    if (s && this.#connection && performance.now() - s.lastBytes > IDLE_MS) {
-      this.#connection.close();
-      this.#lost({ details: 'idle', fatal: false });
-      return;
-    }
+    this.#window.push([performance.now(), this.#counters.decoded]);
+    if (this.#window.length > 4) this.#window.shift();
     this.#emit('stats', this.stats());
   }
 
@@ -562,7 +593,6 @@ export class WebCodecsRenderer {
     this.#stream = null;
     for (const p of s.pictures.splice(0)) p.close();
     for (const d of [s.video, s.audio]) if (d && d.state !== 'closed') d.close();
-    s.remuxer.free();
   }
 }
 
@@ -573,9 +603,8 @@ function deviceLatency(ctx) {
   return ctx.currentTime - out.contextTime - (performance.now() - out.performanceTime) / 1000;
 }
 
-function newStream(Remuxer) {
+function newStream() {
   return {
-    remuxer: new Remuxer({ layout: 'samples' }),
     video: null,
     audio: null,
     needKey: true,
@@ -598,8 +627,16 @@ function newStream(Remuxer) {
     leastAhead: Infinity,
     windowEnd: 0,
     surplus: 0,
+    /** The rate the last sound was played at. */
+    rate: 1,
     drawn: 0,
-    lastBytes: performance.now(),
+    /** When a picture was last drawn, and the interval between the last two (ms). */
+    drawnAt: -Infinity,
+    frameMs: 0,
+    /** The timestamp of the last picture decoded (µs). */
+    lastPicture: NaN,
+    /** The last animation frame (ms). */
+    frameAt: null,
   };
 }
 
@@ -617,66 +654,4 @@ function placeCanvas(video) {
   video.after(canvas);
   video.hidden = true;
   return canvas;
-}
-
-/**
- * FLV over a WebSocket (`socket`: one already opened by `Player.create`). `onEnd`
- * gets `{ details, fatal }` once, as the MSE path names the close.
- */
-function webSocket(url, socket, onBytes, onEnd) {
-  const ws = socket ?? new WebSocket(url);
-  ws.binaryType = 'arraybuffer';
-  let ended = false;
-  const end = (failure) => {
-    if (ended) return;
-    ended = true;
-    ws.onopen = ws.onmessage = ws.onclose = ws.onerror = null;
-    onEnd(failure);
-  };
-  ws.onopen = null;
-  ws.onmessage = (e) => onBytes(new Uint8Array(e.data));
-  ws.onerror = null;
-  ws.onclose = (e) => {
-    if (e.code === 1001) return end({ details: 'draining', fatal: false });
-    if (e.code === 1008 || (e.code >= 4000 && e.code <= 4999)) return end({ details: 'policy', fatal: true });
-    if (e.code === 1000) return end({ details: 'ended', fatal: false });
-    end({ details: 'connection', fatal: false });
-  };
-  return {
-    close() {
-      ended = true;
-      ws.onopen = ws.onmessage = ws.onclose = ws.onerror = null;
-      ws.close();
-    },
-  };
-}
-
-/** FLV over HTTP, read as it arrives. */
-function httpStream(url, onBytes, onEnd) {
-  const abort = new AbortController();
-  let ended = false;
-  const end = (failure) => {
-    if (!ended && !abort.signal.aborted) onEnd(failure);
-    ended = true;
-  };
-  (async () => {
-    const response = await fetch(url, { signal: abort.signal, cache: 'no-store' });
-    if (!response.ok) {
-      const details = { 401: 'unauthorized', 403: 'forbidden', 404: 'not-found' }[response.status] ?? 'http-status';
-      return end({ details, fatal: response.status >= 400 && response.status < 500, httpStatus: response.status });
-    }
-    const reader = response.body.getReader();
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) return end({ details: 'ended', fatal: false });
-      if (abort.signal.aborted) return;
-      onBytes(value);
-    }
-  })().catch(() => end({ details: 'connection', fatal: false }));
-  return {
-    close() {
-      ended = true;
-      abort.abort();
-    },
-  };
 }

@@ -85,7 +85,7 @@ impl Remuxer {
 /// The events of one push or flush. Their `data` are views into one buffer: making a
 /// JS buffer costs far more than filling it (a push at 64 KiB made about 60 of them,
 /// the most of its time), so one is made for all.
-fn events(outputs: &[Output]) -> Array {
+pub(crate) fn events(outputs: &[Output]) -> Array {
     fn payload(o: &Output) -> Option<&[u8]> {
         match o {
             Output::Remux(ev) => ev.payload(),

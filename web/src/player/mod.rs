@@ -2,6 +2,12 @@
 //! a `<video>`, held near the live edge, recovering from stalls, hidden tabs and
 //! dropped connections without a reload.
 //!
+//! With the `samples` option it only connects and remuxes, for the WebCodecs
+//! renderer (`pkg/webcodecs.js`): no MediaSource; each read's decoder
+//! configurations and coded frames go to the page as one `samples` event, and a
+//! `restart` event says a new connection's remuxer starts afresh. Connecting,
+//! retrying, errors and the stream's own events are the same for both renderers.
+//!
 //! All state is in one `Core` behind `Rc<RefCell<…>>`; every DOM callback holds a
 //! `Weak` to it and goes through [`with`], which collects the events to emit and
 //! calls the page's handler only after the borrow ends, so a handler may call
@@ -19,7 +25,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::cell::RefCell;
 
-use flashless_core::fmp4::{FillAhead, Fragmenting, RemuxEvent, RemuxerOptions};
+use flashless_core::fmp4::{FillAhead, Fragmenting, Layout, RemuxEvent, RemuxerOptions};
 use flashless_core::live_edge::{self, LiveEdge, Seek, Snapshot};
 use flashless_core::pipeline::{Output, Pipeline};
 use js_sys::{Function, Object};
@@ -58,7 +64,8 @@ const MAX_TAG_ERRORS: u32 = 20;
 /// New MediaSources built for a track that came late; past this, it is not played.
 const MAX_REBUILDS: u32 = 3;
 
-/// The MSE player. Build it with `Player.create` from `flashless.js`.
+/// The MSE player, or with `samples` the WebCodecs renderer's connection. Build it
+/// with `Player.create` from `flashless.js`.
 #[wasm_bindgen]
 pub struct Player {
     core: Rc<RefCell<Core>>,
@@ -67,8 +74,8 @@ pub struct Player {
 #[wasm_bindgen]
 impl Player {
     /// `options`: `{ url, liveLatency?, maxRate?, jumpBehind?, backBuffer?, autoplay?,
-    /// retry?, headers?, withCredentials? }`; `on_event(name, detail)` receives every
-    /// event. Throws a code (`flashless.js` makes it an `Error`).
+    /// retry?, headers?, withCredentials?, samples? }`; `on_event(name, detail)` receives
+    /// every event. Throws a code (`flashless.js` makes it an `Error`).
     // Each option left out takes `live_edge::Options::default()`'s value (the doc
     // comments above are shipped in the JS glue, so they stay short).
     #[wasm_bindgen(constructor)]
@@ -108,6 +115,7 @@ impl Player {
         };
         let retry = Retry::from_option(&js::get(&options, "retry"));
         let early_socket = js::get(&options, "socket").dyn_into::<WebSocket>().ok();
+        let samples = js::get(&options, "samples").as_bool() == Some(true);
         let document = web_sys::window()
             .and_then(|w| w.document())
             .ok_or_else(|| JsValue::from_str("no-document"))?;
@@ -116,7 +124,7 @@ impl Player {
                 video,
                 (url, kind, request, retry),
                 edge,
-                autoplay,
+                (autoplay, samples),
                 on_event,
                 me.clone(),
             ))
@@ -124,12 +132,14 @@ impl Player {
         let weak = Rc::downgrade(&core);
         {
             let mut c = core.borrow_mut();
-            c.media = Some(Media::new(&c.video, weak.clone())?);
-            c.listeners.push(visibility(&document, weak.clone()));
-            let on_waiting = waiting(&c.video, weak.clone());
-            c.listeners.push(on_waiting);
-            let on_error = media_error(&c.video, weak.clone());
-            c.listeners.push(on_error);
+            if !samples {
+                c.media = Some(Media::new(&c.video, weak.clone())?);
+                c.listeners.push(visibility(&document, weak.clone()));
+                let on_waiting = waiting(&c.video, weak.clone());
+                c.listeners.push(on_waiting);
+                let on_error = media_error(&c.video, weak.clone());
+                c.listeners.push(on_error);
+            }
             c.tick_timer = Timer::interval(TICK_MS, move || with(&weak, Core::tick));
             c.early_socket = early_socket.filter(|_| c.kind == Kind::WebSocket);
             c.connect();
@@ -183,10 +193,16 @@ impl Player {
     }
 }
 
-/// The remuxer for a player that holds `target` seconds of latency: silence is
-/// added to missing audio before the playhead can reach the audio's end, since
-/// the element plays only where every track has media.
-fn remuxer_options(target: f64) -> RemuxerOptions {
+/// The remuxer for MSE (`samples` false) with `target` seconds of latency: silence
+/// is added to missing audio before the playhead can reach the audio's end, since
+/// the element plays only where every track has media. For WebCodecs, samples.
+fn remuxer_options(target: f64, samples: bool) -> RemuxerOptions {
+    if samples {
+        return RemuxerOptions {
+            layout: Layout::Samples,
+            ..RemuxerOptions::default()
+        };
+    }
     RemuxerOptions {
         fill_ahead: FillAhead::for_latency((target * 1000.0) as u32),
         fragment: Fragmenting::OnCut,
@@ -273,6 +289,8 @@ struct Core {
     /// When the MediaSource was last rebuilt after a media error.
     media_rebuilt_ms: Option<f64>,
     autoplay: bool,
+    /// For the WebCodecs renderer: samples out, no MediaSource (see the module doc).
+    samples: bool,
     on_event: Function,
     outbox: Outbox,
     me: WeakCore,
@@ -335,7 +353,7 @@ impl Core {
         video: HtmlVideoElement,
         (url, kind, request, retry): (String, Kind, Request, Retry),
         edge: live_edge::Options,
-        autoplay: bool,
+        (autoplay, samples): (bool, bool),
         on_event: Function,
         me: WeakCore,
     ) -> Core {
@@ -348,12 +366,13 @@ impl Core {
             loaded: true,
             media_rebuilt_ms: None,
             autoplay,
+            samples,
             on_event,
             outbox: Vec::new(),
             me,
             media: None,
             edge: LiveEdge::new(edge),
-            pipeline: Pipeline::new(remuxer_options(edge.target), false),
+            pipeline: Pipeline::new(remuxer_options(edge.target, samples), false),
             transport: None,
             early_socket: None,
             retired: None,
@@ -393,8 +412,11 @@ impl Core {
         let done = self.pipeline.stats();
         self.counters.gaps_filled += done.gaps_filled;
         self.counters.gap_ms_filled += done.gap_ms_filled;
-        self.pipeline = Pipeline::new(remuxer_options(self.edge.target()), false);
+        self.pipeline = self.new_pipeline();
         self.tag_errors = 0;
+        if self.samples {
+            self.outbox.push(("restart", JsValue::UNDEFINED));
+        }
         self.last_bytes_ms = now_ms();
         if self.ever_connected {
             if let Some(m) = &mut self.media {
@@ -436,7 +458,9 @@ impl Core {
     /// A fresh MediaSource and connection for `self.url`, placed at its live edge.
     fn reload(&mut self) -> Result<(), JsValue> {
         self.unload();
-        self.media = Some(Media::new(&self.video, self.me.clone())?);
+        if !self.samples {
+            self.media = Some(Media::new(&self.video, self.me.clone())?);
+        }
         self.loaded = true;
         self.edge.restart();
         self.first_media_ms = None;
@@ -503,8 +527,18 @@ impl Core {
         self.ever_connected = true;
         let mut outputs = Vec::new();
         self.pipeline.feed(bytes, &mut |o| outputs.push(o));
+        let mut samples = Vec::new();
         for o in outputs {
-            self.handle(o);
+            match o {
+                Output::Remux(RemuxEvent::Config { .. } | RemuxEvent::Sample { .. }) => {
+                    samples.push(o);
+                }
+                o => self.handle(o),
+            }
+        }
+        if !samples.is_empty() {
+            self.outbox
+                .push(("samples", crate::remuxer::events(&samples).into()));
         }
         if self.media.as_ref().is_some_and(|m| m.late_track) {
             return self.rebuild();
@@ -587,7 +621,7 @@ impl Core {
     }
 
     fn handle(&mut self, output: Output) {
-        match output {
+        let ev = match output {
             Output::Broken(why) => {
                 let why = flashless_core::message::describe("not FLV", &why);
                 let failure = Failure::media("protocol", None).reason(why);
@@ -606,59 +640,72 @@ impl Core {
                 self.outbox.push(("scriptdata", o.into()));
                 return;
             }
-            _ => {}
-        }
-        // Read only when a fragment will use it: `buffered` builds a TimeRanges in
-        // the page, and this runs for every fragment.
-        let buffered_end = if self.media.as_ref().is_some_and(|m| m.check_offset) {
-            self.ranges().last().map(|r| r.1)
-        } else {
-            None
-        };
-        let Some(media) = &mut self.media else { return };
-        let out = &mut self.outbox;
-        match output {
-            Output::Broken(_) | Output::Script { .. } => {}
             Output::Header {
                 has_audio,
                 has_video,
-            } => media.expect(has_video, has_audio),
-            Output::Remux(ev) => match ev {
-                RemuxEvent::Init {
-                    track: Some(track),
-                    mime,
-                    data,
-                    info,
-                } => media.init(track, &mime, &info.codec, &data, &self.me, out),
-                RemuxEvent::Fragment {
-                    track: Some(track),
-                    data,
-                    start_ms,
-                    end_ms,
-                    keyframe,
-                    ..
-                } => media.fragment(track, &data, start_ms, end_ms, keyframe, buffered_end, out),
-                RemuxEvent::Discontinuity { .. } => self.counters.discontinuities += 1,
-                RemuxEvent::Metadata(value) => {
-                    media.expect_from_metadata(&value);
-                    out.push(("metadata", js::amf(&value)));
+            } => {
+                if let Some(m) = &mut self.media {
+                    m.expect(has_video, has_audio);
                 }
-                RemuxEvent::Unsupported { track, codec } => {
-                    let failure = Failure::media("codec-unsupported", Some(track)).codec(&codec);
-                    error(out, failure);
+                return;
+            }
+            Output::Remux(ev) => ev,
+        };
+        let out = &mut self.outbox;
+        match ev {
+            RemuxEvent::Discontinuity { .. } => self.counters.discontinuities += 1,
+            RemuxEvent::Metadata(value) => {
+                if let Some(m) = &mut self.media {
+                    m.expect_from_metadata(&value);
                 }
-                RemuxEvent::Error { track, message } => {
-                    self.tag_errors += 1;
-                    if self.tag_errors <= MAX_TAG_ERRORS {
-                        error(out, Failure::media("demux", track).reason(message));
-                    }
+                out.push(("metadata", js::amf(&value)));
+            }
+            RemuxEvent::Unsupported { track, codec } => {
+                let failure = Failure::media("codec-unsupported", Some(track)).codec(&codec);
+                error(out, failure);
+            }
+            RemuxEvent::Error { track, message } => {
+                self.tag_errors += 1;
+                if self.tag_errors <= MAX_TAG_ERRORS {
+                    error(out, Failure::media("demux", track).reason(message));
                 }
-                // The PerTrack layout always names the track, and has no samples.
-                RemuxEvent::Init { track: None, .. }
-                | RemuxEvent::Fragment { track: None, .. }
-                | RemuxEvent::Config { .. }
-                | RemuxEvent::Sample { .. } => {}
-            },
+            }
+            RemuxEvent::Init {
+                track: Some(track),
+                mime,
+                data,
+                info,
+            } => {
+                if let Some(m) = &mut self.media {
+                    m.init(track, &mime, &info.codec, &data, &self.me, out);
+                }
+            }
+            RemuxEvent::Fragment {
+                track: Some(track),
+                data,
+                start_ms,
+                end_ms,
+                keyframe,
+                ..
+            } => {
+                // Read only when a fragment will use it: `buffered` builds a TimeRanges
+                // in the page, and this runs for every fragment.
+                let buffered_end = if self.media.as_ref().is_some_and(|m| m.check_offset) {
+                    self.ranges().last().map(|r| r.1)
+                } else {
+                    None
+                };
+                if let Some(m) = &mut self.media {
+                    let out = &mut self.outbox;
+                    m.fragment(track, &data, start_ms, end_ms, keyframe, buffered_end, out);
+                }
+            }
+            // The PerTrack layout always names the track; samples go out as they are
+            // (`on_bytes`).
+            RemuxEvent::Init { track: None, .. }
+            | RemuxEvent::Fragment { track: None, .. }
+            | RemuxEvent::Config { .. }
+            | RemuxEvent::Sample { .. } => {}
         }
     }
 
@@ -713,6 +760,31 @@ impl Core {
 
     fn tick(&mut self) {
         let now = now_ms();
+        if !self.samples {
+            self.steer(now);
+        }
+        if self.transport.is_some() && now - self.last_bytes_ms > IDLE_MS {
+            self.on_end(self.generation, Failure::network("idle"));
+        }
+        self.ticks = self.ticks.wrapping_add(1);
+        if self.ticks % TICKS_PER_STATS == 0 {
+            if !self.samples {
+                let total = self.video.get_video_playback_quality().total_video_frames();
+                let (seen, last) = self.frames;
+                let new = total.checked_sub(last).unwrap_or(total);
+                self.frames = (seen + f64::from(new), total);
+            }
+            self.window
+                .push_back((now, self.counters.bytes, self.frames.0));
+            while self.window.len() > 4 {
+                self.window.pop_front();
+            }
+            self.outbox.push(("stats", self.stats().into()));
+        }
+    }
+
+    /// The MSE playhead, held at the live edge by the policy; the back buffer trimmed.
+    fn steer(&mut self, now: f64) {
         let ranges = self.ranges();
         let current = self.video.current_time();
         let tracks = self.media.as_ref().map(Media::track_ranges);
@@ -747,22 +819,6 @@ impl Core {
             m.trim(before);
         }
         self.pump();
-        if self.transport.is_some() && now - self.last_bytes_ms > IDLE_MS {
-            self.on_end(self.generation, Failure::network("idle"));
-        }
-        self.ticks = self.ticks.wrapping_add(1);
-        if self.ticks % TICKS_PER_STATS == 0 {
-            let total = self.video.get_video_playback_quality().total_video_frames();
-            let (seen, last) = self.frames;
-            let new = total.checked_sub(last).unwrap_or(total);
-            self.frames = (seen + f64::from(new), total);
-            self.window
-                .push_back((now, self.counters.bytes, self.frames.0));
-            while self.window.len() > 4 {
-                self.window.pop_front();
-            }
-            self.outbox.push(("stats", self.stats().into()));
-        }
     }
 
     fn start_playing(&mut self) {
@@ -784,10 +840,9 @@ impl Core {
         }
     }
 
+    /// The connection's stats; with MSE also the playback's (the WebCodecs renderer
+    /// adds its own).
     fn stats(&self) -> Object {
-        let current = self.video.current_time();
-        let end = self.ranges().last().map_or(f64::NAN, |r| r.1);
-        let quality = self.video.get_video_playback_quality();
         let rate = |i: usize| match (self.window.front(), self.window.back()) {
             (Some(a), Some(b)) if b.0 > a.0 => {
                 let pick = |s: &(f64, f64, f64)| if i == 1 { s.1 } else { s.2 };
@@ -795,11 +850,25 @@ impl Core {
             }
             _ => f64::NAN,
         };
-        let newest = self.newest_end();
         let o = Object::new();
+        set(&o, "bitrate", rate(1) * 8.0);
+        set(&o, "reconnects", self.counters.reconnects);
+        set(&o, "bytes", self.counters.bytes);
+        set(&o, "discontinuities", self.counters.discontinuities);
+        let remux = self.pipeline.stats();
+        let filled = self.counters.gaps_filled + remux.gaps_filled;
+        let filled_ms = self.counters.gap_ms_filled + remux.gap_ms_filled;
+        set(&o, "gapsFilled", filled as f64);
+        set(&o, "gapMsFilled", filled_ms as f64);
+        if self.samples {
+            return o;
+        }
+        let current = self.video.current_time();
+        let end = self.ranges().last().map_or(f64::NAN, |r| r.1);
+        let quality = self.video.get_video_playback_quality();
+        let newest = self.newest_end();
         set(&o, "latency", (newest.max(end) - current).max(0.0));
         set(&o, "buffered", (end - current).max(0.0));
-        set(&o, "bitrate", rate(1) * 8.0);
         set(&o, "fps", rate(2));
         set(&o, "decodedFrames", quality.total_video_frames());
         set(&o, "droppedFrames", quality.dropped_video_frames());
@@ -810,11 +879,8 @@ impl Core {
                 .as_ref()
                 .map_or(JsValue::NULL, |m| m.codecs().into()),
         );
-        set(&o, "reconnects", self.counters.reconnects);
         set(&o, "playbackRate", self.video.playback_rate());
         set(&o, "currentTime", current);
-        set(&o, "bytes", self.counters.bytes);
-        set(&o, "discontinuities", self.counters.discontinuities);
         set(&o, "jumps", self.counters.jumps);
         set(&o, "stalls", self.counters.stalls);
         set(&o, "gaps", self.counters.gaps);
@@ -823,11 +889,6 @@ impl Core {
         set(&o, "stuckMs", libm::floor(self.edge.stuck_ms()));
         set(&o, "recoveries", self.edge.recoveries());
         set(&o, "rateChanges", self.edge.rate_changes());
-        let remux = self.pipeline.stats();
-        let filled = self.counters.gaps_filled + remux.gaps_filled;
-        let filled_ms = self.counters.gap_ms_filled + remux.gap_ms_filled;
-        set(&o, "gapsFilled", filled as f64);
-        set(&o, "gapMsFilled", filled_ms as f64);
         o
     }
 
@@ -846,7 +907,11 @@ impl Core {
         if let Some(mut m) = self.media.take() {
             m.destroy(&self.video);
         }
-        self.pipeline = Pipeline::new(remuxer_options(self.edge.target()), false);
+        self.pipeline = self.new_pipeline();
+    }
+
+    fn new_pipeline(&self) -> Pipeline {
+        Pipeline::new(remuxer_options(self.edge.target(), self.samples), false)
     }
 }
 
