@@ -14,7 +14,7 @@ const playing = (s) => s.currentTime > 0.5 && !s.paused && s.frames > 10;
 /** The page's events named `name`, with their details. */
 const eventsOf = (page, name) => page.evaluate((n) => window.events.filter((e) => e.name === n).map((e) => e.detail), name);
 
-test('an unknown channel is a fatal not-found error over WS-FLV and HTTP-FLV, without retries', { timeout: 60_000 }, async (t) => {
+test('an unknown channel is a fatal not-found error over WS-FLV and HTTP-FLV, without retries, with either renderer', { timeout: 60_000 }, async (t) => {
   const gateway = await startGateway(t);
   const browser = await launchBrowser(t);
   const site = await startSite(t, gateway);
@@ -22,12 +22,15 @@ test('an unknown channel is a fatal not-found error over WS-FLV and HTTP-FLV, wi
     { url: `ws://127.0.0.1:${gateway.http}/live/nobody.flv` },
     // Relative to the page, HTTP-FLV by default.
     { url: '/live/nobody.flv' },
+    // WebCodecs connects with the same code.
+    { url: `ws://127.0.0.1:${gateway.http}/live/nobody.flv`, renderer: 'webcodecs' },
+    { url: '/live/nobody.flv', renderer: 'webcodecs' },
   ]) {
     const page = await openPage(browser, site, query);
     await until(page, `no fatal error for ${query.url}`, (s) => s.events.includes('error'));
     await sleep(1500);
     const errors = await eventsOf(page, 'error');
-    assert.equal(errors.length, 1, JSON.stringify(errors));
+    assert.equal(errors.length, 1, `${JSON.stringify(query)}: ${JSON.stringify(errors)}`);
     const [e] = errors;
     assert.equal(e.fatal, true, JSON.stringify(e));
     assert.equal(e.type, 'network');
@@ -129,7 +132,7 @@ test('a <video> error rebuilds the MediaSource once and plays on; a second one i
   assert.deepEqual(errors.at(-1) && [errors.at(-1).details, errors.at(-1).fatal], ['decode', true]);
 });
 
-test('retry as a function decides; headers go with HTTP-FLV; a refused play() is autoplayblocked', { timeout: 60_000 }, async (t) => {
+test('retry as a function decides; headers go with HTTP-FLV (both renderers); a refused play() is autoplayblocked', { timeout: 60_000 }, async (t) => {
   const gateway = await startGateway(t);
   publish(t, gateway, 'cam');
   const browser = await launchBrowser(t);
@@ -147,7 +150,7 @@ test('retry as a function decides; headers go with HTTP-FLV; a refused play() is
   await page.goto(`${site.origin}/e2e/player.html?url=/live/nobody.flv`);
   await page.waitForFunction(() => window.ready || window.failure);
 
-  const result = await page.evaluate(async (port) => {
+  const run = async ({ port, renderer }) => {
     const { Player } = await import('/pkg/flashless.js');
     const events = [];
     const record = (player) => {
@@ -157,6 +160,7 @@ test('retry as a function decides; headers go with HTTP-FLV; a refused play() is
     const calls = [];
     const failing = await Player.create(document.createElement('video'), {
       url: `http://127.0.0.1:${port}/live/cam.flv`,
+      renderer,
       retry: (context) => {
         calls.push({ attempt: context.attempt, details: context.details, defaultDelayMs: context.defaultDelayMs });
         return context.attempt < 3 ? 50 : false;
@@ -165,11 +169,13 @@ test('retry as a function decides; headers go with HTTP-FLV; a refused play() is
     record(failing);
     const video = document.createElement('video');
     document.body.append(video);
-    const playing = await Player.create(video, { url: '/live/cam.flv', headers: { 'x-flashless-test': 'yes' }, withCredentials: true });
+    const playing = await Player.create(video, { url: '/live/cam.flv', headers: { 'x-flashless-test': renderer }, withCredentials: true, renderer });
     record(playing);
     await new Promise((r) => setTimeout(r, 4000));
+    playing.destroy();
     return { calls, events: events.map((e) => ({ n: e.n, details: e.d && e.d.details, fatal: e.d && e.d.fatal })) };
-  }, gateway.http + 1);
+  };
+  const result = await page.evaluate(run, { port: gateway.http + 1, renderer: 'mse' });
 
   assert.deepEqual(
     result.calls.map((c) => [c.attempt, c.details, typeof c.defaultDelayMs]),
@@ -181,9 +187,23 @@ test('retry as a function decides; headers go with HTTP-FLV; a refused play() is
   );
   assert.ok(result.events.some((e) => e.n === 'error' && e.details === 'connection' && e.fatal), JSON.stringify(result.events));
   assert.ok(result.events.some((e) => e.n === 'autoplayblocked'), JSON.stringify(result.events));
-  const sent = await page.evaluate(() => window.requests.filter((r) => r.url.endsWith('/live/cam.flv') && r.headers));
-  assert.ok(
-    sent.some((r) => r.headers['x-flashless-test'] === 'yes' && r.credentials === 'include'),
-    JSON.stringify(sent),
+  // The same with WebCodecs, which plays on the same connection code (its sound is an
+  // AudioContext's, not the refused play()'s).
+  const webcodecs = await page.evaluate(run, { port: gateway.http + 1, renderer: 'webcodecs' });
+  assert.deepEqual(
+    webcodecs.calls.map((c) => [c.attempt, c.details]),
+    [
+      [1, 'connection'],
+      [2, 'connection'],
+      [3, 'connection'],
+    ],
   );
+  assert.ok(webcodecs.events.some((e) => e.n === 'error' && e.details === 'connection' && e.fatal), JSON.stringify(webcodecs.events));
+  const sent = await page.evaluate(() => window.requests.filter((r) => r.url.endsWith('/live/cam.flv') && r.headers));
+  for (const renderer of ['mse', 'webcodecs']) {
+    assert.ok(
+      sent.some((r) => r.headers['x-flashless-test'] === renderer && r.credentials === 'include'),
+      `${renderer}: ${JSON.stringify(sent)}`,
+    );
+  }
 });

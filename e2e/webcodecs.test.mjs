@@ -285,6 +285,50 @@ test("[chromium] renderer: 'webcodecs' plays off the sound a stall left queued, 
   assert.deepEqual(last.errors, []);
 });
 
+test("[chromium] renderer: 'webcodecs' has the MSE player's stats, and through a stall counts it and says waiting, then playing", { timeout: 90_000 }, async (t) => {
+  const gateway = await startGateway(t);
+  const ffmpeg = publish(t, gateway, 'cam');
+  const browser = await launchEngine(t, 'chromium');
+  const url = `ws://127.0.0.1:${gateway.http}/live/cam.flv`;
+  const page = await openPage(browser, await startSite(t, gateway), { url }, PAGE);
+  await until(page, 'no picture was drawn', (s) => s.stats.drawnFrames > 50);
+  // The stats an MSE player of the same stream has, beside the WebCodecs one.
+  const mseKeys = await page.evaluate(async (url) => {
+    const { Player } = await import('/pkg/flashless.js');
+    const video = document.createElement('video');
+    video.muted = true;
+    const mse = await Player.create(video, { url, renderer: 'mse' });
+    await new Promise((r) => setTimeout(r, 1500));
+    const keys = Object.keys(mse.stats());
+    mse.destroy();
+    return keys;
+  }, url);
+  await sleep(1000);
+  const steady = await page.evaluate(() => window.sample());
+  const missing = mseKeys.filter((k) => !(k in steady.stats));
+  assert.deepEqual(missing, [], `WebCodecs lacks stats ${missing}`);
+  for (const k of mseKeys.filter((k) => k !== 'codecs')) assert.equal(typeof steady.stats[k], 'number', `${k}: ${steady.stats[k]}`);
+  assert.ok(steady.stats.fps > 15 && steady.stats.fps < 40, `fps ${steady.stats.fps}`);
+  assert.ok(steady.stats.bitrate > 50_000, `bitrate ${steady.stats.bitrate}`);
+  assert.ok(steady.stats.buffered >= 0 && steady.stats.buffered < 1, `buffered ${steady.stats.buffered}`);
+
+  // The publisher stops for 2 s: the pictures stop.
+  ffmpeg.child.kill('SIGSTOP');
+  await sleep(2000);
+  ffmpeg.child.kill('SIGCONT');
+  await until(page, 'no picture after the stall', (s) => s.stats.drawnFrames > steady.stats.drawnFrames + 50, 10_000);
+  const after = await page.evaluate(() => window.sample());
+  const stalls = after.stats.stalls - steady.stats.stalls;
+  const stuck = after.stats.stuckMs - steady.stats.stuckMs;
+  const media = await page.evaluate((since) => window.events.filter((e) => e.name.startsWith('video:') && e.at > since).map((e) => e.name), steady.at);
+  t.diagnostic(`through a 2 s stop: ${stalls} stall(s), ${stuck} ms stuck, <video> events ${media}; before it ${steady.stats.stalls} stalls, ${steady.stats.stuckMs} ms`);
+  assert.ok(stalls >= 1 && stalls <= 2, `${stalls} stalls counted`);
+  assert.ok(stuck > 1200 && stuck < 3500, `${stuck} ms stuck in a 2 s stop`);
+  assert.deepEqual(media.slice(0, 2), ['video:waiting', 'video:playing'], `the <video> said ${media}`);
+  assert.equal(media.at(-1), 'video:playing');
+  assert.deepEqual(after.errors, []);
+});
+
 test("[chromium] renderer: 'webcodecs' plays HTTP-FLV (fetch) as well", { timeout: 60_000 }, async (t) => {
   const gateway = await startGateway(t);
   publish(t, gateway, 'cam');

@@ -34,6 +34,7 @@ try {
   const player = await Player.create(video, {
     url: params.get('url'),
     transport: params.get('transport') || undefined,
+    renderer: params.get('renderer') || undefined,
     liveLatency: Number(params.get('latency') || 0.5),
   });
   for (const name of ['error', 'reconnecting', 'reconnected', 'codecs', 'metadata', 'scriptdata', 'autoplayblocked']) {

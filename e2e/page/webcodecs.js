@@ -23,6 +23,10 @@ try {
   for (const name of ['error', 'reconnecting', 'reconnected', 'codecs', 'metadata', 'autoplayblocked']) {
     player.on(name, (detail) => window.events.push({ name, detail, at: performance.now() }));
   }
+  // What a page that shows its state by the <video>'s events sees.
+  for (const name of ['waiting', 'playing']) {
+    video.addEventListener(name, () => window.events.push({ name: `video:${name}`, at: performance.now() }));
+  }
   window.player = player;
   window.ready = true;
 } catch (e) {
