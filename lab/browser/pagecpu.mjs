@@ -38,9 +38,14 @@ const FIRST_FRAME_MS = 20_000;
 
 const emit = (line) => process.stdout.write(`${JSON.stringify(line)}\n`);
 
-/** The page's `<video>`: frames presented so far and where its playhead is. */
+/**
+ * The page's `<video>`: frames presented so far and where its playhead is; with
+ * WebCodecs, the pictures drawn to its canvas and the clock, from the player's stats.
+ */
 const playback = (page) =>
   page.evaluate(() => {
+    const s = window.player?.stats?.();
+    if (s?.renderer === 'webcodecs') return { frames: s.drawnFrames, dropped: s.droppedFrames, at: s.currentTime || 0 };
     const v = document.querySelector('video');
     const q = v?.getVideoPlaybackQuality();
     return { frames: q?.totalVideoFrames ?? 0, dropped: q?.droppedVideoFrames ?? 0, at: v?.currentTime ?? 0 };
