@@ -71,7 +71,8 @@ for (const engine of ENGINES) {
       t.skip(missing);
       return;
     }
-    if (!first || !last) return;
+    // The run did not go through (the expected failure above): nothing to hear.
+    if (elapsed === undefined) return;
     // No sound device (Firefox in a container): the AudioContext never runs, the pictures go
     // by the wall clock (what the checks above saw), and no sound is scheduled.
     await expectIn(t, engine, 'sound', async () => {

@@ -58,6 +58,13 @@ const MAX_CODED = 90;
 const MAX_DECODE_QUEUE = 30;
 /** Decode errors of a track after which it stays off until its next configuration. */
 const MAX_DECODE_ERRORS = 3;
+/**
+ * The AudioContext is made once the first picture is up (or the first sound comes, with
+ * no picture to wait for, or after this long): a page's first takes some 50 ms of the
+ * main thread to make. Until it runs, sound is dropped; not running this long after it
+ * was made, it is refused (`autoplayblocked`).
+ */
+const AUDIO_START_MS = 500;
 /** Decoded pictures waiting for their time beyond this many: the oldest are dropped. */
 const MAX_PICTURES = 8;
 /**
@@ -81,9 +88,12 @@ export class WebCodecsRenderer {
   #link;
   #canvas;
   #g;
-  #audio;
+  /** `null` until the first picture is up: see AUDIO_START_MS. */
+  #audio = null;
+  /** When the AudioContext was made (ms). */
+  #audioSince = 0;
   /** The sound's volume: the hidden `<video>`'s `volume`, 0 while it is `muted`. */
-  #gain;
+  #gain = null;
   #onVolume;
   /** The hidden `<video>` was paused (by the page's controls): nothing is drawn or heard. */
   #paused = false;
@@ -106,6 +116,7 @@ export class WebCodecsRenderer {
   };
   /** No picture (or, without video, no sound) is coming: from the start, and in a stall. */
   #stuck = true;
+  #destroyed = false;
   /** (time, decoded frames) at the last few stats, for `fps`. */
   #window = [];
   /**
@@ -123,15 +134,10 @@ export class WebCodecsRenderer {
     this.#emit = emit;
     this.#canvas = options.canvas ?? placeCanvas(video);
     this.#g = this.#canvas.getContext('2d');
-    this.#audio = new AudioContext({ latencyHint: 'interactive' });
-    this.#audio.resume().catch(() => {});
-    this.#gain = this.#audio.createGain();
-    this.#gain.connect(this.#audio.destination);
     // The page's controls (and the viewer's keys) still act on the <video>.
     this.#onVolume = () => {
-      this.#gain.gain.value = video.muted ? 0 : video.volume;
+      if (this.#gain) this.#gain.gain.value = this.#volume();
     };
-    this.#onVolume();
     video.addEventListener('volumechange', this.#onVolume);
     // Live: paused, the picture stays and the sound stops; played again, it goes on from
     // the newest media, as the MSE path's live edge does.
@@ -139,12 +145,12 @@ export class WebCodecsRenderer {
       this.#paused = true;
       // Played again, it waits for its first picture, as at the start: not a stall.
       this.#stuck = true;
-      this.#audio.suspend().catch(() => {});
+      this.#audio?.suspend().catch(() => {});
     };
     this.#onPlay = () => {
       if (!this.#paused) return;
       this.#paused = false;
-      this.#audio.resume().catch(() => {});
+      this.#audio?.resume().catch(() => {});
       this.jumpToLive();
     };
     video.addEventListener('pause', this.#onPause);
@@ -206,9 +212,9 @@ export class WebCodecsRenderer {
       stuckMs: Math.floor(c.stuckMs),
       recoveries: c.recoveries,
       rateChanges: c.rateChanges,
-      audioTime: this.#audio.currentTime,
-      audioLatency: deviceLatency(this.#audio),
-      volume: this.#gain.gain.value,
+      audioTime: this.#audio ? this.#audio.currentTime : 0,
+      audioLatency: this.#audio ? deviceLatency(this.#audio) : 0,
+      volume: this.#volume(),
       audioFrames: c.audioFrames,
       audioSkipped: c.audioSkipped,
       audioUnderruns: c.audioUnderruns,
@@ -241,10 +247,11 @@ export class WebCodecsRenderer {
   }
 
   destroy() {
+    this.#destroyed = true;
     this.#link.destroy();
     this.#closeStream();
     cancelAnimationFrame(this.#frame);
-    this.#audio.close().catch(() => {});
+    this.#audio?.close().catch(() => {});
     this.#video.removeEventListener('volumechange', this.#onVolume);
     this.#video.removeEventListener('pause', this.#onPause);
     this.#video.removeEventListener('play', this.#onPlay);
@@ -423,13 +430,35 @@ export class WebCodecsRenderer {
     }
   }
 
+  /** The sound's volume: the `<video>`'s, 0 while it is muted. */
+  #volume() {
+    return this.#video.muted ? 0 : this.#video.volume;
+  }
+
+  /** The AudioContext, made now if it is not yet: see AUDIO_START_MS. */
+  #context() {
+    if (!this.#audio) {
+      this.#audio = new AudioContext({ latencyHint: 'interactive' });
+      this.#audioSince = performance.now();
+      this.#gain = this.#audio.createGain();
+      this.#gain.gain.value = this.#volume();
+      this.#gain.connect(this.#audio.destination);
+      if (this.#paused) this.#audio.suspend().catch(() => {});
+    }
+    if (!this.#paused) this.#audio.resume().catch(() => {});
+    return this.#audio;
+  }
+
   /** Decoded sound is scheduled right after the previous, or a little ahead after an underrun. */
   #sound(s, data) {
     if (s !== this.#stream || this.#paused) return data.close();
-    const ctx = this.#audio;
+    s.firstSound ??= performance.now();
+    const waiting = s.configs.video && !s.failed.has('video') && !s.drawn;
+    if (!this.#audio && waiting && performance.now() - s.firstSound < AUDIO_START_MS) return data.close();
+    const ctx = this.#audio ?? this.#context();
     if (ctx.state !== 'running') {
       // No sound allowed (yet): the pictures go by the wall clock.
-      if (!this.#autoplaySettled) {
+      if (!this.#autoplaySettled && performance.now() - this.#audioSince > AUDIO_START_MS) {
         this.#autoplaySettled = true;
         this.#emit('autoplayblocked', undefined);
       }
@@ -497,6 +526,7 @@ export class WebCodecsRenderer {
 
   /** The pictures' wait for a slow audio device, updated only by changes of 5 ms or more. */
   #syncWait() {
+    if (!this.#audio) return;
     const wait = Math.min(MAX_SYNC_WAIT_S, Math.max(0, deviceLatency(this.#audio) - SYNC_LEAD_S));
     if (Math.abs(wait - this.#wait) >= 0.005) this.#wait = wait;
   }
@@ -542,6 +572,8 @@ export class WebCodecsRenderer {
       c.height = show.displayHeight;
     }
     this.#g.drawImage(show, 0, 0, c.width, c.height);
+    // The sound's context, made after this picture is on screen, not before it.
+    if (!this.#audio && !s.drawn) setTimeout(() => this.#destroyed || this.#context(), 0);
     s.drawn++;
     show.close();
     return true;
@@ -618,6 +650,8 @@ function newStream() {
     newestOf: { video: NaN, audio: NaN },
     /** Where the next audio sample should start (µs), for holes in the audio timeline. */
     audioNext: null,
+    /** When the first sound was decoded (ms): see AUDIO_START_MS. */
+    firstSound: null,
     /** How late sound arrives after its media time, this second (s) and the last ones' spreads: see ARRIVAL_WINDOWS. */
     arrival: { end: 0, low: Infinity, high: -Infinity, spreads: [] },
     offset: null,
