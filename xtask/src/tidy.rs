@@ -9,22 +9,16 @@ mod tests {
 
     /// Every package in `package`'s normal dependency tree, for the targets it is built
     /// for (`all` would count wasm-bindgen-futures' tokio, which only emscripten builds
-    /// with an unstable flag pull in).
+    /// with an unstable flag pull in). Not `--offline`: the tree of every target names
+    /// crates that no build on this machine fetched (Windows' `anstyle-wincon`), so a new
+    /// machine has to fetch them first.
     fn normal_tree(package: &str) -> Vec<String> {
         let target = match package {
             "flashless-web" => "wasm32-unknown-unknown",
             _ => "all",
         };
         let out = cargo_command()
-            .args([
-                "tree",
-                "--offline",
-                "--locked",
-                "-e",
-                "normal",
-                "--target",
-                target,
-            ])
+            .args(["tree", "--locked", "-e", "normal", "--target", target])
             .args(["--prefix", "none", "--format", "{p}", "-p", package])
             .current_dir(project_root())
             .output()
