@@ -58,8 +58,12 @@ pub fn start_on(server: Server, root: &Path, dir: &Path, http: u16, rtmp: u16) -
                 &format!("127.0.0.1:{http}"),
                 "--rtmp",
                 &format!("127.0.0.1:{rtmp}"),
-                // Every load-generator viewer comes from 127.0.0.1.
+                // Every load-generator viewer comes from 127.0.0.1, and its largest
+                // step (10,000 viewers and the control viewer) is over the default
+                // of 10,000 connections in all.
                 "--connections-per-ip",
+                "1000000",
+                "--max-connections",
                 "1000000",
                 "--max-viewers",
                 "1000000",
