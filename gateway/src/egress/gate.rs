@@ -54,11 +54,8 @@ impl Gate {
     }
 
     /// Polls the gated futures with `poll` if one of them woke since it last
-    /// returned `Pending`; else `Pending` at once. What registers anew must
-    /// [`open`](Gate::open) it: a timer reset to another deadline, say. A read made
-    /// afresh each time over the same socket need not (the socket's readiness keeps
-    /// the gate's waker), nor what replaces a future that completed (the gate opens
-    /// itself then).
+    /// returned `Pending`; else `Pending` at once. A future made afresh (the next
+    /// read, a timer reset to an earlier deadline) must [`open`](Gate::open) it.
     pub fn poll<T>(
         &self,
         cx: &mut Context<'_>,
