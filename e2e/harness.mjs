@@ -123,13 +123,16 @@ export async function startGateway(t, { http: httpPort, rtmp: rtmpPort, extra = 
   return { ...gw, http, rtmp, origin: `http://127.0.0.1:${http}` };
 }
 
-/** ffmpeg publishing testsrc and a 1 kHz sine in real time, as `video`/`audio` codecs say (or none). */
-export function publish(t, gateway, name, { video = 'h264', audio = 'aac' } = {}) {
+/**
+ * ffmpeg publishing testsrc and a 1 kHz sine in real time, as `video`/`audio` codecs say
+ * (or none), a keyframe every `gop` frames.
+ */
+export function publish(t, gateway, name, { video = 'h264', audio = 'aac', gop = 25 } = {}) {
   const args = ['-hide_banner', '-loglevel', 'error', '-nostdin', '-re'];
   if (video) args.push('-f', 'lavfi', '-i', 'testsrc=size=320x240:rate=25');
   if (audio) args.push('-f', 'lavfi', '-i', 'sine=frequency=1000:sample_rate=44100');
   if (video) {
-    args.push('-c:v', 'libx264', '-preset', 'ultrafast', '-tune', 'zerolatency', '-g', '25', '-pix_fmt', 'yuv420p');
+    args.push('-c:v', 'libx264', '-preset', 'ultrafast', '-tune', 'zerolatency', '-g', String(gop), '-pix_fmt', 'yuv420p');
   }
   if (audio === 'aac') args.push('-c:a', 'aac', '-b:a', '64k');
   if (audio === 'mp3') args.push('-c:a', 'libmp3lame', '-b:a', '64k');

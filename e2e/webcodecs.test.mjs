@@ -330,6 +330,55 @@ test("[chromium] renderer: 'webcodecs' has the MSE player's stats, and through a
   assert.deepEqual(after.errors, []);
 });
 
+test("[chromium] renderer: 'webcodecs' joins a channel with a keyframe every 10 s and draws on from its first picture", { timeout: 90_000 }, async (t) => {
+  const gateway = await startGateway(t);
+  publish(t, gateway, 'cam', { gop: 250 });
+  // Seconds of the GOP cached: the start burst is all of them, decoded as fast as it goes.
+  await sleep(6000);
+  const browser = await launchEngine(t, 'chromium');
+  const page = await openPage(browser, await startSite(t, gateway), { url: `ws://127.0.0.1:${gateway.http}/live/cam.flv` }, PAGE);
+  const first = await until(page, 'no picture was drawn', (s) => s.stats.drawnFrames > 0);
+  // Sampled every 250 ms over 6 s (before the next keyframe): no picture stays up 500 ms.
+  const samples = [];
+  while (samples.length < 24) {
+    await sleep(250);
+    samples.push(await page.evaluate(() => window.sample()));
+  }
+  const digests = [first, ...samples].map((s) => s.picture.digest);
+  let [run, longest] = [1, 1];
+  for (let i = 1; i < digests.length; i++) {
+    run = digests[i] === digests[i - 1] ? run + 1 : 1;
+    longest = Math.max(longest, run);
+  }
+  const last = samples.at(-1);
+  t.diagnostic(`joined ${first.stats.decodedFrames} frames in; 6 s later ${last.stats.drawnFrames} drawn, ${last.stats.droppedFrames} dropped, latency ${last.stats.latency.toFixed(3)} s`);
+  assert.ok(longest <= 2, `one picture for ${longest} samples of 250 ms: ${digests}`);
+  assert.ok(last.stats.drawnFrames - first.stats.drawnFrames > 100, `${last.stats.drawnFrames - first.stats.drawnFrames} pictures drawn in 6 s`);
+  assert.ok(last.stats.latency < 0.5, `latency ${last.stats.latency}`);
+  assert.deepEqual(last.errors, []);
+});
+
+test("[chromium] renderer: 'webcodecs' without sound keeps its clock where the browser sends 2 animation frames a second", { timeout: 60_000 }, async (t) => {
+  const gateway = await startGateway(t);
+  publish(t, gateway, 'cam', { audio: null });
+  const browser = await launchEngine(t, 'chromium');
+  const site = await startSite(t, gateway);
+  const page = await openPage(browser, site, { url: `ws://127.0.0.1:${gateway.http}/live/cam.flv`, rafMs: 500 }, PAGE);
+  await until(page, 'no picture was drawn', (s) => s.stats.drawnFrames > 2);
+  await sleep(2000);
+  const before = await page.evaluate(() => window.sample());
+  await sleep(8000);
+  const after = await page.evaluate(() => window.sample());
+  const [played, drawn] = [after.stats.currentTime - before.stats.currentTime, after.stats.drawnFrames - before.stats.drawnFrames];
+  t.diagnostic(`in 8 s: ${played.toFixed(2)} s played, ${drawn} pictures drawn, ${after.stats.jumps - before.stats.jumps} jumps, latency ${after.stats.latency.toFixed(3)} s`);
+  // The pictures wait for the next animation frame, past their time: the clock is right, it does not start again.
+  assert.equal(after.stats.jumps, before.stats.jumps, 'the clock started again');
+  assert.ok(played > 7.5 && played < 8.5, `${played} s played in 8 s`);
+  assert.ok(drawn >= 12 && drawn <= 18, `${drawn} pictures drawn at 2 animation frames a second`);
+  assert.ok(after.stats.latency < 0.5, `latency ${after.stats.latency}`);
+  assert.deepEqual(after.errors, []);
+});
+
 test("[chromium] renderer: 'webcodecs' plays HTTP-FLV (fetch) as well", { timeout: 60_000 }, async (t) => {
   const gateway = await startGateway(t);
   publish(t, gateway, 'cam');

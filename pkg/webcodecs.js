@@ -54,8 +54,20 @@ const MAX_SYNC_WAIT_S = 0.5;
  */
 const DECODE_AHEAD_S = 0.1;
 const MAX_CODED = 90;
-/** Coded video frames the decoder may hold before frames are skipped to the next keyframe. */
+/**
+ * Coded video frames handed to the decoder and not yet out: the rest wait here, and go
+ * in as it drains. A burst (a start's GOP, up to seconds of it; the catch-up after a
+ * stall) is decoded whole, as frames skipped would leave nothing to show until the
+ * next keyframe, which may be seconds away.
+ */
 const MAX_DECODE_QUEUE = 30;
+/**
+ * A decoder that cannot keep up: when a keyframe comes while the frames waiting for
+ * the decoder are this late, they are skipped, and it goes on from the keyframe. Beyond
+ * MAX_BACKLOG waiting (a decoder that stopped), they are all dropped until the next one.
+ */
+const MAX_DECODE_LATE_S = 0.5;
+const MAX_BACKLOG = 300;
 /** Decode errors of a track after which it stays off until its next configuration. */
 const MAX_DECODE_ERRORS = 3;
 /**
@@ -313,7 +325,8 @@ export class WebCodecsRenderer {
         : { codec: e.codec, description, sampleRate: e.sampleRate, numberOfChannels: e.channels };
     s.configs[e.track] = config;
     s.errors[e.track] = 0;
-    if (e.track === 'video') this.#feed(s, Infinity);
+    // Frames coded for the last configuration go before it changes, whatever is queued.
+    if (e.track === 'video') this.#feed(s, Infinity, Infinity);
     const decoder = e.track === 'video' ? this.#videoDecoder(s) : this.#audioDecoder(s);
     try {
       if (decoder.state === 'closed') throw new Error('closed');
@@ -330,10 +343,14 @@ export class WebCodecsRenderer {
   }
 
   #videoDecoder(s) {
-    s.video ??= new VideoDecoder({
-      output: (frame) => this.#picture(s, frame),
-      error: (err) => this.#decodeError(s, 'video', err),
-    });
+    if (!s.video) {
+      s.video = new VideoDecoder({
+        output: (frame) => this.#picture(s, frame),
+        error: (err) => this.#decodeError(s, 'video', err),
+      });
+      // Where there is no `dequeue` event, the next frame received or drawn feeds it.
+      s.video.addEventListener('dequeue', () => this.#feed(s, this.#clock(s) + DECODE_AHEAD_S));
+    }
     return s.video;
   }
 
@@ -372,23 +389,36 @@ export class WebCodecsRenderer {
     if (e.keyframe) this.#revive(s, 'video');
     const d = s.video;
     if (!d || d.state !== 'configured' || s.failed.has('video')) return;
-    // Behind: what is queued is decoded, then everything up to the next keyframe is skipped.
-    if (d.decodeQueueSize > MAX_DECODE_QUEUE) s.needKey = true;
+    if (s.coded.length >= MAX_BACKLOG) this.#skipCoded(s, true);
     if (s.needKey && !e.keyframe) {
       this.#counters.dropped++;
       return;
     }
     s.needKey = false;
+    // Behind: what waits for the decoder is skipped for this keyframe.
+    if (e.keyframe && this.#clock(s) - s.coded[0]?.dts > MAX_DECODE_LATE_S) this.#skipCoded(s, false);
     const chunk = new EncodedVideoChunk({ type: e.keyframe ? 'key' : 'delta', timestamp: e.timestamp, duration: e.duration, data: e.data });
     s.coded.push({ chunk, dts: e.dts / 1e6 });
     this.#feed(s, this.#clock(s) + DECODE_AHEAD_S);
   }
 
-  /** Coded frames due by `due` on the clock (all of them before there is a clock) to the decoder. */
-  #feed(s, due) {
+  /**
+   * Coded frames due by `due` on the clock (all of them before there is a clock) to the
+   * decoder, while it holds fewer than `room`.
+   */
+  #feed(s, due, room = MAX_DECODE_QUEUE) {
     const d = s.video;
     if (!d || d.state !== 'configured') return;
-    while (s.coded.length && (!(s.coded[0].dts > due) || s.coded.length > MAX_CODED)) d.decode(s.coded.shift().chunk);
+    while (s.coded.length && d.decodeQueueSize < room && (!(s.coded[0].dts > due) || s.coded.length > MAX_CODED)) {
+      d.decode(s.coded.shift().chunk);
+    }
+  }
+
+  /** The coded frames waiting for the decoder are dropped; `needKey`: and all up to the next keyframe. */
+  #skipCoded(s, needKey) {
+    this.#counters.dropped += s.coded.length;
+    s.coded.length = 0;
+    s.needKey ||= needKey;
   }
 
   #decodeAudio(s, e) {
@@ -423,8 +453,10 @@ export class WebCodecsRenderer {
       s.pictures.shift().close();
       this.#counters.dropped++;
     }
-    // On the wall clock, pictures piling up mean it runs slow: it starts again at the newest.
-    if (s.pictures.length === MAX_PICTURES && !s.audioClock && s.offset !== null) {
+    // On the wall clock, pictures piling up ahead of it mean it runs slow (it started at
+    // a burst's old picture): it starts again at the newest. Piling up past their time,
+    // they wait for an animation frame (a browser that sends few), and the clock is right.
+    if (s.pictures.length === MAX_PICTURES && !s.audioClock && s.offset !== null && s.pictures[0].timestamp / 1e6 > this.#clock(s)) {
       s.offset = null;
       this.#counters.jumps++;
     }
@@ -548,7 +580,7 @@ export class WebCodecsRenderer {
 
   /** Draws the picture due now, if any; whether it did. */
   #show(s) {
-    if (s.offset !== null) this.#feed(s, this.#clock(s) + DECODE_AHEAD_S);
+    this.#feed(s, this.#clock(s) + DECODE_AHEAD_S);
     if (!s.pictures.length) return false;
     if (s.offset === null || (s.audioClock && this.#audio.state !== 'running')) {
       // Without sound: the wall clock, the newest picture shown now (a start burst's

@@ -17,6 +17,13 @@ if (deviceLatency > 0) {
   };
 }
 
+// `?rafMs=N`: animation frames every N ms, as a browser busy with other pages sends them.
+const rafMs = Number(params.get('rafMs'));
+if (rafMs > 0) {
+  window.requestAnimationFrame = (f) => setTimeout(() => f(performance.now()), rafMs);
+  window.cancelAnimationFrame = (id) => clearTimeout(id);
+}
+
 try {
   const { Player } = await import(params.get('pkg') || '/pkg/flashless.js');
   const player = await Player.create(video, { url: params.get('url'), renderer: params.get('renderer') || 'webcodecs' });
