@@ -1,10 +1,16 @@
-//! DOM registrations that undo themselves when dropped: event listeners and
-//! timers. Everything the player registers is one of these, held by the player,
+//! DOM registrations that undo themselves when dropped: event listeners,
+//! timers and the count of pictures presented. Everything the player registers is one of these, held by the player,
 //! so `destroy()` (dropping them) leaves nothing behind.
 
+use alloc::rc::Rc;
+use core::cell::{Cell, RefCell};
+
+use js_sys::Function;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
-use web_sys::{Event, EventTarget};
+use web_sys::{Event, EventTarget, HtmlVideoElement};
+
+use crate::js;
 
 pub struct Listener {
     target: EventTarget,
@@ -75,5 +81,78 @@ impl Drop for Timer {
                 window.clear_timeout_with_handle(self.handle);
             }
         }
+    }
+}
+
+/// The pictures a `<video>` presented, counted by `requestVideoFrameCallback` where the
+/// browser has it: the frame rate the viewer sees. (WebKitGTK's `totalVideoFrames` starts
+/// again at each `playbackRate` change, and may stay near 0 for seconds after one.)
+pub struct Presented {
+    video: HtmlVideoElement,
+    count: Rc<Cell<u32>>,
+    /// The pending request's handle, for `cancelVideoFrameCallback`.
+    pending: Rc<Cell<Option<f64>>>,
+    /// The callback, which requests itself again: taken out on drop, which ends the cycle.
+    callback: Slot,
+}
+
+type Slot = Rc<RefCell<Option<Closure<dyn FnMut()>>>>;
+
+impl Presented {
+    /// `None` where the browser has no `requestVideoFrameCallback`.
+    pub fn new(video: &HtmlVideoElement) -> Option<Presented> {
+        let request = js::get(video, "requestVideoFrameCallback")
+            .dyn_into::<Function>()
+            .ok()?;
+        let count = Rc::new(Cell::new(0u32));
+        let pending = Rc::new(Cell::new(None));
+        let callback: Slot = Rc::new(RefCell::new(None));
+        let again = {
+            let (video, request, pending, callback) = (
+                video.clone(),
+                request.clone(),
+                pending.clone(),
+                callback.clone(),
+            );
+            move || {
+                if let Some(f) = callback.borrow().as_ref() {
+                    pending.set(
+                        request
+                            .call1(&video, f.as_ref())
+                            .ok()
+                            .and_then(|h| h.as_f64()),
+                    );
+                }
+            }
+        };
+        let counted = count.clone();
+        let next = again.clone();
+        *callback.borrow_mut() = Some(Closure::new(move || {
+            counted.set(counted.get().wrapping_add(1));
+            next();
+        }));
+        again();
+        Some(Presented {
+            video: video.clone(),
+            count,
+            pending,
+            callback,
+        })
+    }
+
+    pub fn count(&self) -> u32 {
+        self.count.get()
+    }
+}
+
+impl Drop for Presented {
+    fn drop(&mut self) {
+        if let (Some(handle), Ok(cancel)) = (
+            self.pending.get(),
+            js::get(&self.video, "cancelVideoFrameCallback").dyn_into::<Function>(),
+        ) {
+            let _ = cancel.call1(&self.video, &JsValue::from_f64(handle));
+        }
+        self.callback.borrow_mut().take();
     }
 }

@@ -33,7 +33,7 @@ use wasm_bindgen::prelude::*;
 use web_sys::{Document, HtmlVideoElement, WebSocket};
 
 use self::failure::Failure;
-use self::handles::{Listener, Timer};
+use self::handles::{Listener, Presented, Timer};
 use self::media::Media;
 use self::retry::Retry;
 use self::transport::{Kind, Request, Transport};
@@ -139,6 +139,7 @@ impl Player {
                 c.listeners.push(on_waiting);
                 let on_error = media_error(&c.video, weak.clone());
                 c.listeners.push(on_error);
+                c.presented = Presented::new(&c.video);
             }
             c.tick_timer = Timer::interval(TICK_MS, move || with(&weak, Core::tick));
             c.early_socket = early_socket.filter(|_| c.kind == Kind::WebSocket);
@@ -328,9 +329,11 @@ struct Core {
     counters: Counters,
     /// (time ms, bytes received, frames decoded) once per stats period, for rates.
     window: VecDeque<(f64, f64, f64)>,
-    /// Frames decoded, counted on across the engine's counter starting again:
-    /// WebKitGTK restarts `totalVideoFrames` at each `playbackRate` change.
+    /// Frames presented (decoded, where the browser cannot say), counted on across the
+    /// engine's counter starting again: WebKitGTK restarts `totalVideoFrames` at each
+    /// `playbackRate` change.
     frames: (f64, u32),
+    presented: Option<Presented>,
 }
 
 #[derive(Default)]
@@ -395,6 +398,7 @@ impl Core {
             counters: Counters::default(),
             window: VecDeque::new(),
             frames: (0.0, 0),
+            presented: None,
         }
     }
 
@@ -769,7 +773,10 @@ impl Core {
         self.ticks = self.ticks.wrapping_add(1);
         if self.ticks % TICKS_PER_STATS == 0 {
             if !self.samples {
-                let total = self.video.get_video_playback_quality().total_video_frames();
+                let total = match &self.presented {
+                    Some(p) => p.count(),
+                    None => self.video.get_video_playback_quality().total_video_frames(),
+                };
                 let (seen, last) = self.frames;
                 let new = total.checked_sub(last).unwrap_or(total);
                 self.frames = (seen + f64::from(new), total);
@@ -901,6 +908,7 @@ impl Core {
         self.wait_timer = None;
         self.start_timer = None;
         self.listeners.clear();
+        self.presented = None;
         self.outbox.clear();
         self.window.clear();
         self.video.set_playback_rate(1.0);
