@@ -198,6 +198,8 @@ async function launchFirefox() {
  * automation mode). Its process group is killed on close, so Xvfb and the
  * browser go with it.
  */
+const DRIVER_CALL_MS = 40_000;
+
 async function launchWebKit() {
   const minibrowser = MINIBROWSERS.find((p) => existsSync(p));
   const { freePort, waitForPort } = await import('./harness.mjs');
@@ -223,11 +225,16 @@ async function launchWebKit() {
     throw new Error(`${e.message}\n${driverLog}`);
   });
   const base = `http://127.0.0.1:${port}`;
+  // A call the driver never answers (its web process hung or gone) fails after the
+  // driver's own timeouts (30 s, set below) have had their chance, with its log.
   const call = async (method, where, body) => {
     const res = await fetch(`${base}${where}`, {
       method,
       headers: { 'content-type': 'application/json' },
       body: body === undefined ? undefined : JSON.stringify(body),
+      signal: AbortSignal.timeout(DRIVER_CALL_MS),
+    }).catch((e) => {
+      throw new Error(`WebDriver ${method} ${where}: ${e.message}\n${driverLog.split('\n').slice(-30).join('\n')}`);
     });
     const answer = await res.json();
     if (!res.ok) {
