@@ -20,7 +20,11 @@ for (const engine of ENGINES) {
     let ffmpeg = publish(t, gateway, 'cam');
     const browser = await launchEngine(t, engine);
     const page = await openPage(browser, await startSite(t, gateway), { url: `ws://127.0.0.1:${gateway.http}/live/cam.flv` });
+    // Where a test that times out got to (its diagnostics are printed with it).
+    const began = Date.now();
+    const phase = (what) => t.diagnostic(`${((Date.now() - began) / 1000).toFixed(1)} s: ${what}`);
     const first = await until(page, 'playback did not start', playing);
+    phase('playing');
     const loadId = first.loadId;
     assert.ok(first.stats.codecs.some((c) => c.startsWith('avc1.')), JSON.stringify(first.stats));
     assert.ok(first.stats.codecs.includes('mp4a.40.2'), JSON.stringify(first.stats));
@@ -32,6 +36,7 @@ for (const engine of ENGINES) {
       await sleep(1000);
       samples.push(await page.evaluate(() => window.sample()));
     }
+    phase(`${LIVE_WINDOW_S} s watched`);
     const settled = samples.slice(3);
     const last = samples.at(-1);
     const worst = (f) => Math.max(...settled.map(f));
@@ -81,6 +86,7 @@ for (const engine of ENGINES) {
     assert.ok(back.ahead < 1.2 && back.stats.jumps > behind.stats.jumps, `after the return: ${JSON.stringify(back)}`);
 
     // The publisher goes away and comes back: the same page plays on.
+    phase('back at the live edge after a pause');
     await ffmpeg.stop();
     await sleep(2000);
     const gap = await page.evaluate(() => window.sample());
@@ -91,6 +97,7 @@ for (const engine of ENGINES) {
       (s) => s.frames > gap.frames + 75 && s.currentTime > gap.currentTime + 2,
       20_000,
     );
+    phase('resumed after the publisher came back');
     assert.equal(resumed.loadId, loadId, 'no reload');
     await sleep(5000);
     const after = await page.evaluate(() => window.sample());
@@ -105,7 +112,7 @@ for (const engine of ENGINES) {
     assert.deepEqual(gone, { src: null, stats: null });
     const deadline = Date.now() + 5000;
     for (;;) {
-      const channels = await (await fetch(`${gateway.origin}/api/channels`)).json();
+      const channels = await (await fetch(`${gateway.origin}/api/channels`, { signal: AbortSignal.timeout(5000) })).json();
       const cam = channels.find?.((c) => c.name === 'cam') ?? channels.channels?.find((c) => c.name === 'cam');
       if (cam && cam.viewers === 0) break;
       assert.ok(Date.now() < deadline, `viewers after destroy(): ${JSON.stringify(cam)}`);
