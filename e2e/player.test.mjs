@@ -237,11 +237,16 @@ test('a full SourceBuffer (QuotaExceededError): old media is removed and the app
       const video = document.querySelector('video');
       if (window.quota.thrown < 3 && video.currentTime > 3 * (window.quota.thrown + 1)) {
         window.quota.thrown++;
-        this.addEventListener(
-          'updateend',
-          () => window.quota.startAfter.push({ at: video.currentTime, start: this.buffered.start(0) }),
-          { once: true },
-        );
+        // The buffer as the next operation (the removal) leaves it: its `update` event,
+        // before the player's `updateend` starts the retried append. A previous
+        // operation's events may still be queued, as it ended before this call; then a
+        // new operation is under way, and they are not this one's.
+        const after = () => {
+          if (this.updating) return;
+          this.removeEventListener('update', after);
+          window.quota.startAfter.push({ at: video.currentTime, start: this.buffered.start(0) });
+        };
+        this.addEventListener('update', after);
         throw new DOMException('the SourceBuffer is full', 'QuotaExceededError');
       }
       return append.call(this, data);
