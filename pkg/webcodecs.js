@@ -583,10 +583,12 @@ export class WebCodecsRenderer {
     this.#feed(s, this.#clock(s) + DECODE_AHEAD_S);
     if (!s.pictures.length) return false;
     if (s.offset === null || (s.audioClock && this.#audio.state !== 'running')) {
-      // Without sound: the wall clock, the newest picture shown now (a start burst's
-      // older ones are skipped).
+      // Without sound: the wall clock, on which the newest media received is due now
+      // (a start burst's older pictures are skipped as they decode). Not the newest
+      // picture decoded: started at a burst's older one, it would keep that lag for good.
       s.audioClock = false;
-      s.offset ??= performance.now() / 1000 - s.pictures[s.pictures.length - 1].timestamp / 1e6;
+      const picture = s.pictures[s.pictures.length - 1].timestamp / 1e6;
+      s.offset ??= performance.now() / 1000 - (s.newestOf.video > picture ? s.newestOf.video : picture);
     }
     const now = this.#clock(s);
     let show = s.drawn === 0 ? s.pictures.shift() : null;
