@@ -81,7 +81,10 @@ export interface PlayerStats {
   buffered: number;
   /** Received bits per second, over the last few seconds. */
   bitrate: number;
-  /** Decoded video frames per second. */
+  /**
+   * Video frames per second: presented (counted by `requestVideoFrameCallback`, where the
+   * browser has it), otherwise decoded; with `renderer: 'webcodecs'`, decoded.
+   */
   fps: number;
   decodedFrames: number;
   droppedFrames: number;
