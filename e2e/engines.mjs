@@ -193,13 +193,14 @@ async function launchFirefox() {
   };
 }
 
+/** How long a WebKitWebDriver call may go unanswered: past the driver's own 30 s timeouts. */
+const DRIVER_CALL_MS = 40_000;
+
 /**
  * WebKitWebDriver on a free port under `xvfb-run`, one session (MiniBrowser in
  * automation mode). Its process group is killed on close, so Xvfb and the
  * browser go with it.
  */
-const DRIVER_CALL_MS = 40_000;
-
 async function launchWebKit() {
   const minibrowser = MINIBROWSERS.find((p) => existsSync(p));
   const { freePort, waitForPort } = await import('./harness.mjs');

@@ -327,7 +327,7 @@ struct Core {
     played: bool,
     ticks: u32,
     counters: Counters,
-    /// (time ms, bytes received, frames decoded) once per stats period, for rates.
+    /// (time ms, bytes received, frames counted) once per stats period, for rates.
     window: VecDeque<(f64, f64, f64)>,
     /// Frames presented (decoded, where the browser cannot say), counted on across the
     /// engine's counter starting again: WebKitGTK restarts `totalVideoFrames` at each
