@@ -108,12 +108,8 @@ impl Presented {
         let pending = Rc::new(Cell::new(None));
         let callback: Slot = Rc::new(RefCell::new(None));
         let again = {
-            let (video, request, pending, callback) = (
-                video.clone(),
-                request.clone(),
-                pending.clone(),
-                callback.clone(),
-            );
+            let (video, request, pending, callback) =
+                (video.clone(), request, pending.clone(), callback.clone());
             move || {
                 if let Some(f) = callback.borrow().as_ref() {
                     pending.set(
