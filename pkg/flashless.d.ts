@@ -52,7 +52,8 @@ export interface PlayerOptions {
   retry?: RetryBounds | ((context: RetryContext) => number | false | null | undefined);
   /**
    * Seconds behind the newest media to play at; left out, the player's default, 0.5 s.
-   * Each time the buffer runs dry it grows by 0.1 s, up to 1 s (or this value, if larger).
+   * Each time the buffer runs dry it grows by 0.1 s, up to 1 s (or this value, if larger), and after
+   * each 20 s without it comes back 0.05 s, to this value at the lowest.
    * It is at least the video's frame interval plus 0.1 s (a source of 1 frame a second).
    */
   liveLatency?: number;
@@ -111,7 +112,8 @@ export interface PlayerStats {
   /** Holes in the buffer skipped. WebCodecs: holes in the sound's timeline, where its decoder starts again. */
   gaps: number;
   /**
-   * The latency held now: `liveLatency`, raised each time the buffer ran dry. WebCodecs: the sound's
+   * The latency held now: `liveLatency`, raised 0.1 s each time the buffer ran dry and lowered
+   * 0.05 s after each 20 s without, back to `liveLatency`. WebCodecs: the sound's
    * margin (s), raised by each underrun.
    */
   targetLatency: number;
@@ -124,7 +126,8 @@ export interface PlayerStats {
   recoveries: number;
   /**
    * Times `playbackRate` changed. The latency is chased with one small rate (1.05–`maxRate`, steps of
-   * 0.05) from 0.25 s past the target until 0.05 s past it, raised at most every 2 s. WebCodecs:
+   * 0.05) from 0.25 s past the target (half the target, if less) until it is back at the target, raised
+   * at most every 2 s. WebCodecs:
    * changes of the sound's rate (1.05× while a surplus is played off).
    */
   rateChanges: number;

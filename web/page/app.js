@@ -173,7 +173,7 @@ async function startPlayer() {
   let player;
   try {
     // On a steady network 0.15 s of buffer is enough; the player raises it by 0.1 s
-    // each time the buffer runs dry.
+    // each time the buffer runs dry, and brings it back after a calm spell.
     player = await Player.create(video, { url: streamUrl(name), liveLatency: 0.15 });
   } catch (e) {
     starting = false;

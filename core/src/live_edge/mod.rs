@@ -101,11 +101,13 @@ pub const WAIT_MS: f64 = 250.0;
 /// How far a stalled playhead is nudged, when what holds it is not a hole.
 const NUDGE: f64 = 0.1;
 /// Catch-up starts this far past the target (or half a target past it, if that is
-/// less) and stops this close to it, so the rate does not flap around the target.
-/// A low target gets a narrow band: its latency is held close, not anywhere up to
-/// 0.25 s past it.
+/// less) and stops once the latency is back at the target, so the rate does not
+/// flap around it. A low target gets a narrow band: its latency is held close, not
+/// anywhere up to 0.25 s past it. The chase goes all the way to the target, not
+/// short of it: at rate 1 the latency stays wherever the chase left it, and the
+/// samples already swing a frame interval around it as frames arrive.
 const CHASE_START: f64 = 0.25;
-const CHASE_STOP: f64 = 0.05;
+const CHASE_STOP: f64 = 0.01;
 /// Playback rate gained per second of excess latency, in steps of [`RATE_STEP`]:
 /// a chase runs at one rate picked when it starts (raised, not lowered, while it
 /// lasts) rather than one that follows the latency every tick, which is audible
@@ -125,6 +127,11 @@ const TRIM_STEP: f64 = 5.0;
 /// evenly than the target allowed for.
 const TARGET_STEP: f64 = 0.1;
 const MAX_TARGET: f64 = 1.0;
+/// A raised target comes back down by half a step after this long playing without
+/// running dry (ms), to the option at the lowest: one hiccup (a busy main thread,
+/// a late burst) costs latency for a while, not for the rest of the session, and a
+/// network that keeps stalling keeps it raised.
+const TARGET_EASE_MS: f64 = 20_000.0;
 /// The latency held is at least the video's frame interval plus this: the buffered
 /// end includes the newest frame's whole (estimated) duration, and the next frame
 /// comes only a frame interval later. A slow source (1 frame a second) would
@@ -148,6 +155,8 @@ pub struct LiveEdge {
     moved_since_seek: bool,
     /// In a stall at the end of the buffer, counted once.
     dry: bool,
+    /// When the target was last raised or eased (ms).
+    target_since_ms: f64,
     /// The previous tick's clock, for the time spent stuck.
     last_now_ms: f64,
     /// When the pending seek started (or was first seen pending).
@@ -175,6 +184,7 @@ impl LiveEdge {
             still_since: None,
             moved_since_seek: false,
             dry: false,
+            target_since_ms: f64::NAN,
             last_now_ms: f64::NAN,
             seeking_since: None,
             waiting_since: None,
@@ -232,17 +242,18 @@ impl LiveEdge {
     }
 
     /// A new stream on a new timeline (another URL, a rebuilt MediaSource): start
-    /// at its live edge again. The counters and the raised target carry on.
+    /// at its live edge again. The counters and the raised target (with its easing
+    /// clock) carry on.
     pub fn restart(&mut self) {
         let keep = (
-            self.target,
+            (self.target, self.target_since_ms),
             self.stuck_ms,
             self.recoveries,
             self.rate_changes,
         );
         *self = LiveEdge::new(self.options);
         (
-            self.target,
+            (self.target, self.target_since_ms),
             self.stuck_ms,
             self.recoveries,
             self.rate_changes,
@@ -390,9 +401,11 @@ impl LiveEdge {
                 self.dry = true;
                 let most = self.options.target.max(MAX_TARGET);
                 self.target = (self.target + TARGET_STEP).min(most);
+                self.target_since_ms = s.now_ms;
             }
         } else if moved {
             self.dry = false;
+            self.ease_target(s.now_ms);
         }
         let excess = latency - target;
         if excess > CHASE_START.min(target / 2.0) {
@@ -413,6 +426,16 @@ impl LiveEdge {
             1.0
         };
         Decision::play(rate)
+    }
+
+    /// Lowers a raised target by half a step once it has held [`TARGET_EASE_MS`],
+    /// and chases down to it: half a step is inside the band a chase starts past.
+    fn ease_target(&mut self, now_ms: f64) {
+        if self.target > self.options.target && now_ms - self.target_since_ms >= TARGET_EASE_MS {
+            self.target = (self.target - TARGET_STEP / 2.0).max(self.options.target);
+            self.target_since_ms = now_ms;
+            self.chasing = true;
+        }
     }
 
     /// Where to remove buffer up to, if what lies behind the playhead has grown

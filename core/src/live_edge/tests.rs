@@ -208,6 +208,69 @@ fn running_dry_raises_the_target_once_per_stall() {
 }
 
 #[test]
+fn a_chase_goes_all_the_way_to_the_target() {
+    let low = Options {
+        target: 0.15,
+        ..Options::default()
+    };
+    let mut edge = LiveEdge::new(low);
+    edge.tick(&snap(0.0, 0.0, &[(100.0, 101.0)]));
+    // The start's chase: 0.03 s past the target is not there yet …
+    assert!(edge.tick(&snap(250.0, 100.82, &[(100.0, 101.0)])).rate > 1.0);
+    // … within 10 ms of it is.
+    assert_eq!(edge.tick(&snap(500.0, 100.845, &[(100.0, 101.0)])).rate, 1.0);
+}
+
+/// Plays `seconds` from `at` (now, playhead) with media arriving in real time
+/// `ahead` past the playhead at first, ticks of 250 ms; returns the last tick's
+/// time and latency.
+fn play(edge: &mut LiveEdge, at: (f64, f64), ahead: f64, seconds: u32) -> (f64, f64) {
+    let (mut now, mut current) = at;
+    let (mut end, mut latency) = (current + ahead, ahead);
+    for _ in 0..seconds * 4 {
+        now += 250.0;
+        end += 0.25;
+        latency = end - current;
+        let d = edge.tick(&snap(now, current, &[(0.0, end)]));
+        current += 0.25 * d.rate;
+    }
+    (now, latency)
+}
+
+#[test]
+fn a_raised_target_eases_back_after_a_calm_spell() {
+    let low = Options {
+        target: 0.15,
+        ..Options::default()
+    };
+    let mut edge = LiveEdge::new(low);
+    edge.tick(&snap(0.0, 0.0, &[(0.0, 10.0)]));
+    edge.tick(&snap(250.0, 9.9, &[(0.0, 10.0)]));
+    // Dry: standing at the end of the buffer.
+    edge.tick(&snap(500.0, 9.98, &[(0.0, 10.0)]));
+    edge.tick(&snap(750.0, 9.98, &[(0.0, 10.0)]));
+    assert!((edge.target() - 0.25).abs() < 1e-9, "{}", edge.target());
+    // Refilled to the raised target, it holds it for the calm spell …
+    let (now, latency) = play(&mut edge, (750.0, 9.98), 0.25, 19);
+    assert!((edge.target() - 0.25).abs() < 1e-9, "{}", edge.target());
+    assert!((latency - 0.25).abs() < 0.02, "{latency}");
+    // … then comes down by half a step at a time, and the latency with it.
+    let (now, latency) = play(&mut edge, (now, 30.0), latency, 10);
+    assert!((edge.target() - 0.2).abs() < 1e-9, "{}", edge.target());
+    assert!((latency - 0.2).abs() < 0.02, "{latency}");
+    let (now, latency) = play(&mut edge, (now, 40.0), latency, 40);
+    // Never below the option.
+    assert!((edge.target() - 0.15).abs() < 1e-9, "{}", edge.target());
+    assert!((latency - 0.15).abs() < 0.02, "{latency}");
+    // Another dry spell raises it again, and the calm starts over.
+    edge.tick(&snap(now + 250.0, 70.05, &[(0.0, 70.06)]));
+    edge.tick(&snap(now + 500.0, 70.05, &[(0.0, 70.06)]));
+    assert!((edge.target() - 0.25).abs() < 1e-9, "{}", edge.target());
+    play(&mut edge, (now + 500.0, 70.05), 0.25, 19);
+    assert!((edge.target() - 0.25).abs() < 1e-9, "{}", edge.target());
+}
+
+#[test]
 fn waiting_near_the_end_of_the_buffer_is_running_dry_too() {
     // A stream that arrives in batches (1 fps: a second of audio with each
     // frame): the element waits with a little media left while the playhead
