@@ -218,7 +218,10 @@ fn a_chase_goes_all_the_way_to_the_target() {
     // The start's chase: 0.03 s past the target is not there yet …
     assert!(edge.tick(&snap(250.0, 100.82, &[(100.0, 101.0)])).rate > 1.0);
     // … within 10 ms of it is.
-    assert_eq!(edge.tick(&snap(500.0, 100.845, &[(100.0, 101.0)])).rate, 1.0);
+    assert_eq!(
+        edge.tick(&snap(500.0, 100.845, &[(100.0, 101.0)])).rate,
+        1.0
+    );
 }
 
 /// Plays `seconds` from `at` (now, playhead) with media arriving in real time
