@@ -13,8 +13,16 @@ fn snap(now_ms: f64, current: f64, ranges: &[(f64, f64)]) -> Snapshot<'_> {
 }
 
 fn started() -> LiveEdge {
-    let mut edge = LiveEdge::new(Options::default());
-    edge.tick(&snap(0.0, 0.0, &[(100.0, 101.0)]));
+    started_with(Options::default().target, (100.0, 101.0))
+}
+
+/// A policy holding `target`, started on `buffered` at time 0.
+fn started_with(target: f64, buffered: (f64, f64)) -> LiveEdge {
+    let mut edge = LiveEdge::new(Options {
+        target,
+        ..Options::default()
+    });
+    edge.tick(&snap(0.0, 0.0, &[buffered]));
     edge
 }
 
@@ -152,12 +160,7 @@ fn the_slip_after_a_start_is_chased_back() {
 
 #[test]
 fn a_low_target_is_chased_from_half_a_target_past_it() {
-    let low = Options {
-        target: 0.2,
-        ..Options::default()
-    };
-    let mut edge = LiveEdge::new(low);
-    edge.tick(&snap(0.0, 0.0, &[(100.0, 101.0)]));
+    let mut edge = started_with(0.2, (100.0, 101.0));
     assert_eq!(edge.tick(&snap(100.0, 100.8, &[(100.0, 101.0)])).rate, 1.0);
     // 0.08 s past a 0.2 s target: within the band; 0.12 s past it: chased (once
     // the rate has been held long enough since the start's chase ended).
@@ -174,12 +177,7 @@ fn a_low_target_is_chased_from_half_a_target_past_it() {
 
 #[test]
 fn running_dry_raises_the_target_once_per_stall() {
-    let low = Options {
-        target: 0.2,
-        ..Options::default()
-    };
-    let mut edge = LiveEdge::new(low);
-    edge.tick(&snap(0.0, 0.0, &[(100.0, 101.0)]));
+    let mut edge = started_with(0.2, (100.0, 101.0));
     // Standing still right after the start seek is no stall.
     edge.tick(&snap(100.0, 100.8, &[(100.0, 100.82)]));
     edge.tick(&snap(200.0, 100.8, &[(100.0, 100.82)]));
@@ -209,12 +207,7 @@ fn running_dry_raises_the_target_once_per_stall() {
 
 #[test]
 fn a_chase_goes_all_the_way_to_the_target() {
-    let low = Options {
-        target: 0.15,
-        ..Options::default()
-    };
-    let mut edge = LiveEdge::new(low);
-    edge.tick(&snap(0.0, 0.0, &[(100.0, 101.0)]));
+    let mut edge = started_with(0.15, (100.0, 101.0));
     // The start's chase: 0.03 s past the target is not there yet …
     assert!(edge.tick(&snap(250.0, 100.82, &[(100.0, 101.0)])).rate > 1.0);
     // … within 10 ms of it is.
@@ -242,12 +235,7 @@ fn play(edge: &mut LiveEdge, at: (f64, f64), ahead: f64, seconds: u32) -> (f64, 
 
 #[test]
 fn a_raised_target_eases_back_after_a_calm_spell() {
-    let low = Options {
-        target: 0.15,
-        ..Options::default()
-    };
-    let mut edge = LiveEdge::new(low);
-    edge.tick(&snap(0.0, 0.0, &[(0.0, 10.0)]));
+    let mut edge = started_with(0.15, (0.0, 10.0));
     edge.tick(&snap(250.0, 9.9, &[(0.0, 10.0)]));
     // Dry: standing at the end of the buffer.
     edge.tick(&snap(500.0, 9.98, &[(0.0, 10.0)]));
@@ -278,12 +266,7 @@ fn waiting_near_the_end_of_the_buffer_is_running_dry_too() {
     // A stream that arrives in batches (1 fps: a second of audio with each
     // frame): the element waits with a little media left while the playhead
     // still creeps; the target must grow all the same.
-    let low = Options {
-        target: 0.15,
-        ..Options::default()
-    };
-    let mut edge = LiveEdge::new(low);
-    edge.tick(&snap(0.0, 0.0, &[(100.0, 101.0)]));
+    let mut edge = started_with(0.15, (100.0, 101.0));
     edge.tick(&snap(250.0, 100.9, &[(100.0, 101.0)]));
     let waiting = Snapshot {
         waiting: true,
