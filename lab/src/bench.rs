@@ -115,6 +115,9 @@ pub struct Args {
     pub runs: Option<usize>,
     /// Minutes of playback, for the benchmarks in the browser.
     pub minutes: Option<f64>,
+    /// The browser benchmarks' setups to run (their slugs), all when empty. A run cut
+    /// this way prints its figures and leaves `docs/benchmarks.md` as it is.
+    pub only: Vec<String>,
     /// Installing the peers is xtask's; accepted here so the options pass through.
     pub skip_deps: bool,
     pub verbose: bool,
@@ -127,6 +130,7 @@ impl Args {
             quick: false,
             runs: None,
             minutes: None,
+            only: Vec::new(),
             skip_deps: false,
             verbose: false,
         };
@@ -154,6 +158,15 @@ impl Args {
                         parsed.minutes = Some(minutes.with_context(|| {
                             format!("--minutes takes a positive number, got `{v}`")
                         })?);
+                    } else if let Some(v) = flag_value("--only", arg, &mut it)? {
+                        parsed.only = v
+                            .split(',')
+                            .filter(|s| !s.is_empty())
+                            .map(String::from)
+                            .collect();
+                        if parsed.only.is_empty() {
+                            bail!("--only takes setups, e.g. `--only flashless,package-flashless`");
+                        }
                     } else {
                         bail!(
                             "unknown option `{arg}` for `cargo xtask bench` (see `cargo xtask help`)"
@@ -177,6 +190,9 @@ impl Args {
                     )
                 })
                 .collect();
+        }
+        if !parsed.only.is_empty() && !parsed.benches.iter().any(|b| b.in_browser()) {
+            bail!("--only picks setups of latency, longrun, engines or hls, and none is named");
         }
         Ok(parsed)
     }
@@ -266,5 +282,13 @@ mod tests {
         assert_eq!(parse(&["rtmp-fanout", "--runs=2"]).unwrap().runs, Some(2));
         assert!(parse(&["fan"]).is_err());
         assert!(parse(&["--runs", "0"]).is_err());
+        assert_eq!(
+            parse(&["latency", "--only", "flashless,package-flashless"])
+                .unwrap()
+                .only,
+            ["flashless", "package-flashless"]
+        );
+        assert!(parse(&["latency", "--only=,"]).is_err());
+        assert!(parse(&["fanout", "--only", "flashless"]).is_err());
     }
 }

@@ -17,7 +17,7 @@ const IN_BROWSER: [&str; 8] = [
     "payload", "remux", "latency", "longrun", "corpus", "engines", "hls", "page-cpu",
 ];
 /// The options whose value is the next argument.
-const VALUED: [&str; 2] = ["--runs", "--minutes"];
+const VALUED: [&str; 3] = ["--runs", "--minutes", "--only"];
 
 pub fn bench(args: &[String]) -> Result<()> {
     let ctx = Ctx::new(project_root(), verbose(args));

@@ -59,6 +59,9 @@ commands:
         --minutes N       playback per setup of latency, engines (default 5) and hls (2),
                           longrun (default 30), per case of corpus (default 1/3), per
                           window of page-cpu (default 1)
+        --only A,B        only these setups of latency, engines, hls, longrun (their
+                          directories in target/bench/<bench>/, e.g. flashless,
+                          package-flashless); prints, leaves docs/benchmarks.md as it is
         --skip-deps       do not install the peers when missing
         -v, --verbose     stream every command's output
   help  this text

@@ -191,6 +191,24 @@ impl Plan {
     }
 }
 
+impl Plan {
+    /// Keeps the setups named by `slugs` (all when empty); a name that is not one of
+    /// this plan's setups is an error naming those it has.
+    fn keep_only(&mut self, slugs: &[String]) -> Result<()> {
+        if let Some(unknown) = slugs
+            .iter()
+            .find(|o| !self.setups.iter().any(|s| s.slug() == o.as_str()))
+        {
+            let known: Vec<&str> = self.setups.iter().map(|s| s.slug()).collect();
+            bail!("no setup `{unknown}` here (it has {})", known.join(", "));
+        }
+        if !slugs.is_empty() {
+            self.setups.retain(|s| slugs.iter().any(|o| o == s.slug()));
+        }
+        Ok(())
+    }
+}
+
 /// One setup's run: what the browser reported and how the publisher kept time.
 pub struct Outcome {
     pub setup: Setup,
@@ -203,7 +221,9 @@ pub struct Outcome {
 /// Measures; `cargo xtask bench` has built the npm package the pages play through
 /// and installed playwright-core, which drives Chromium.
 pub fn run(root: &Path, bench: Bench, args: &Args) -> Result<()> {
-    let plan = Plan::of(bench, args);
+    let mut plan = Plan::of(bench, args);
+    plan.keep_only(&args.only)
+        .with_context(|| format!("`cargo xtask bench {} --only`", bench.name()))?;
     let load_before = report::load_average();
     let mut outcomes = Vec::new();
     for &setup in &plan.setups {
@@ -233,6 +253,11 @@ pub fn run(root: &Path, bench: Bench, args: &Args) -> Result<()> {
             Peer::Node,
         ]
     };
+    if !args.only.is_empty() {
+        // Its section compares every setup; a cut run would leave holes in it.
+        println!("    docs/benchmarks.md not written: a run cut by --only");
+        return Ok(());
+    }
     let machine = Machine::gather(root, load_before, &peers);
     let body = doc::section(bench, &plan, &machine, &outcomes);
     super::write_doc(root, bench.name(), &body)
@@ -390,9 +415,32 @@ mod tests {
             quick,
             runs: None,
             minutes,
+            only: Vec::new(),
             skip_deps: false,
             verbose: false,
         }
+    }
+
+    #[test]
+    fn only_keeps_the_setups_named_and_refuses_others() {
+        let mut plan = Plan::of(Bench::Latency, &args(true, None));
+        plan.keep_only(&[]).unwrap();
+        assert_eq!(plan.setups.len(), 5);
+        let names = ["package-flashless".to_string(), "flashless".to_string()];
+        plan.keep_only(&names).unwrap();
+        assert_eq!(
+            plan.setups,
+            [Setup::FlashlessPage, Setup::PackageFlashless],
+            "in the plan's order"
+        );
+        let err = plan.keep_only(&["webkit".to_string()]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "no setup `webkit` here (it has flashless, package-flashless)"
+        );
+        let mut engines = Plan::of(Bench::Engines, &args(true, None));
+        assert!(engines.keep_only(&["package-webkit".to_string()]).is_ok());
+        assert_eq!(engines.setups, [Setup::PackageWebKit]);
     }
 
     #[test]
