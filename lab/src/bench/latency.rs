@@ -189,9 +189,7 @@ impl Plan {
             command,
         }
     }
-}
 
-impl Plan {
     /// Keeps the setups named by `slugs` (all when empty); a name that is not one of
     /// this plan's setups is an error naming those it has.
     fn keep_only(&mut self, slugs: &[String]) -> Result<()> {
