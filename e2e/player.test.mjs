@@ -62,6 +62,9 @@ for (const engine of ENGINES) {
       );
     });
     assert.ok(last.stats.bitrate > 50_000 && last.stats.fps > 15, JSON.stringify(last.stats));
+    // fps is sampled: about one frame callback a second, not one per picture (25 a second).
+    const requests = last.playerFrameRequests - first.playerFrameRequests;
+    assert.ok(requests <= LIVE_WINDOW_S * 2, `the player asked for ${requests} frame callbacks in ${LIVE_WINDOW_S} s`);
     assert.deepEqual(last.errors, []);
     // Old buffer is removed: what is kept stays near the back buffer (10 s) plus a trim step (5 s).
     const span = await page.evaluate(() => {

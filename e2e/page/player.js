@@ -29,6 +29,18 @@ if (params.get('mse') === 'none') {
   delete window.ManagedMediaSource;
 }
 
+// The frame callbacks the player asks for (the page's own `count` below aside): one per
+// stats sample, not one per picture, which would make the browser run its rendering
+// steps on the main thread at every picture.
+let playerFrameRequests = 0;
+if ('requestVideoFrameCallback' in video) {
+  const request = HTMLVideoElement.prototype.requestVideoFrameCallback;
+  HTMLVideoElement.prototype.requestVideoFrameCallback = function (callback) {
+    if (callback.name !== 'count') playerFrameRequests++;
+    return request.call(this, callback);
+  };
+}
+
 try {
   const { Player } = await import(params.get('pkg') || '/pkg/flashless.js');
   const player = await Player.create(video, {
@@ -118,6 +130,7 @@ window.sample = () => {
     bufferedEnd,
     ahead: bufferedEnd - video.currentTime,
     frames: 'requestVideoFrameCallback' in video ? presented : q.totalVideoFrames,
+    playerFrameRequests,
     decoded: q.totalVideoFrames,
     dropped: q.droppedVideoFrames,
     paused: video.paused,

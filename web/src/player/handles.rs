@@ -3,7 +3,7 @@
 //! so `destroy()` (dropping them) leaves nothing behind.
 
 use alloc::rc::Rc;
-use core::cell::{Cell, RefCell};
+use core::cell::Cell;
 
 use js_sys::Function;
 use wasm_bindgen::JsCast;
@@ -84,19 +84,22 @@ impl Drop for Timer {
     }
 }
 
-/// The pictures a `<video>` presented, counted by `requestVideoFrameCallback` where the
-/// browser has it: the frame rate the viewer sees. (WebKitGTK's `totalVideoFrames` starts
-/// again at each `playbackRate` change, and may stay near 0 for seconds after one.)
+/// The pictures a `<video>` presented, as its `requestVideoFrameCallback` metadata counts
+/// them (`presentedFrames`), where the browser has it: the frame rate the viewer sees.
+/// (WebKitGTK's `totalVideoFrames` starts again at each `playbackRate` change, and may stay
+/// near 0 for seconds after one.) The count is sampled, one callback per `count()`, not
+/// one per picture: a callback pending makes the browser run its rendering steps on the
+/// page's main thread for every picture, which took more of the page's script time than
+/// the whole remuxer (`docs/benchmarks.md`, "Page CPU").
 pub struct Presented {
     video: HtmlVideoElement,
+    request: Function,
+    /// `presentedFrames` as of the last callback (0 before the first).
     count: Rc<Cell<u32>>,
-    /// The pending request's handle, for `cancelVideoFrameCallback`.
+    /// The pending request's handle, for `cancelVideoFrameCallback`; `None` once answered.
     pending: Rc<Cell<Option<f64>>>,
-    /// The callback, which requests itself again: taken out on drop, which ends the cycle.
-    callback: Slot,
+    callback: Closure<dyn FnMut(JsValue, JsValue)>,
 }
-
-type Slot = Rc<RefCell<Option<Closure<dyn FnMut()>>>>;
 
 impl Presented {
     /// `None` where the browser has no `requestVideoFrameCallback`.
@@ -106,38 +109,41 @@ impl Presented {
             .ok()?;
         let count = Rc::new(Cell::new(0u32));
         let pending = Rc::new(Cell::new(None));
-        let callback: Slot = Rc::new(RefCell::new(None));
-        let again = {
-            let (video, request, pending, callback) =
-                (video.clone(), request, pending.clone(), callback.clone());
-            move || {
-                if let Some(f) = callback.borrow().as_ref() {
-                    pending.set(
-                        request
-                            .call1(&video, f.as_ref())
-                            .ok()
-                            .and_then(|h| h.as_f64()),
-                    );
+        let callback = {
+            let (count, pending) = (count.clone(), pending.clone());
+            Closure::new(move |_now: JsValue, metadata: JsValue| {
+                pending.set(None);
+                if let Some(n) = js::get(&metadata, "presentedFrames").as_f64() {
+                    count.set(n as u32);
                 }
-            }
+            })
         };
-        let counted = count.clone();
-        let next = again.clone();
-        *callback.borrow_mut() = Some(Closure::new(move || {
-            counted.set(counted.get().wrapping_add(1));
-            next();
-        }));
-        again();
-        Some(Presented {
+        let presented = Presented {
             video: video.clone(),
+            request,
             count,
             pending,
             callback,
-        })
+        };
+        presented.ask();
+        Some(presented)
     }
 
+    /// The count as of the last picture sampled, asking for the next sample.
     pub fn count(&self) -> u32 {
+        if self.pending.get().is_none() {
+            self.ask();
+        }
         self.count.get()
+    }
+
+    fn ask(&self) {
+        let handle = self
+            .request
+            .call1(&self.video, self.callback.as_ref())
+            .ok()
+            .and_then(|h| h.as_f64());
+        self.pending.set(handle);
     }
 }
 
@@ -149,6 +155,5 @@ impl Drop for Presented {
         ) {
             let _ = cancel.call1(&self.video, &JsValue::from_f64(handle));
         }
-        self.callback.borrow_mut().take();
     }
 }
