@@ -13,6 +13,15 @@
 //! media ahead is nudged after [`STALL_MS`], or after [`WAIT_MS`] when the
 //! element itself says it is waiting.
 //!
+//! A seek costs a decode from the keyframe before its position: where that is
+//! slow (a large picture decoded in software on a busy core) a seek re-aimed or
+//! a playhead nudged every half second never lets the decoder catch up, and one
+//! short stall becomes seconds of freeze. So a seek whose position has media in
+//! every track is left to complete for [`SEEK_DECODE_MS`], and an element that
+//! stops near the live edge (the decoder fell behind with little buffered) is
+//! left to refill for [`REFILL_MS`]: that is running dry, answered by a higher
+//! target, not by a seek.
+//!
 //! When one track has media ahead and another has none (audio stopped at the
 //! source), no seek can help: the element plays only where every SourceBuffer
 //! has media, and the only ways past are to fill the starved track or to remove
@@ -98,6 +107,13 @@ pub const SEEK_MS: f64 = 500.0;
 /// An element waiting with media ahead is moved on after this long (ms): it says
 /// itself that it is stuck, so no need to watch the playhead stand still.
 pub const WAIT_MS: f64 = 250.0;
+/// A pending seek to where every track has media is decoding its way there from a
+/// keyframe: it is re-aimed only after this long (ms).
+pub const SEEK_DECODE_MS: f64 = 2000.0;
+/// A playhead that stopped within a [`TARGET_STEP`] of the target (or
+/// [`LOW_WATER`]) behind the newest media is left this long (ms) to refill before
+/// it is nudged: the decoder fell behind with little buffered, and resumes by itself.
+pub const REFILL_MS: f64 = 1500.0;
 /// How far a stalled playhead is nudged, when what holds it is not a hole.
 const NUDGE: f64 = 0.1;
 /// Catch-up starts this far past the target (or half a target past it, if that is
@@ -130,8 +146,11 @@ const MAX_TARGET: f64 = 1.0;
 /// A raised target comes back down by half a step after this long playing without
 /// running dry (ms), to the option at the lowest: one hiccup (a busy main thread,
 /// a late burst) costs latency for a while, not for the rest of the session, and a
-/// network that keeps stalling keeps it raised.
+/// network that keeps stalling keeps it raised. Running dry again before an eased
+/// target has held that long doubles the wait, up to [`TARGET_EASE_MAX_MS`]: a
+/// player that cannot hold the lower target stops trying it every 20 s.
 const TARGET_EASE_MS: f64 = 20_000.0;
+const TARGET_EASE_MAX_MS: f64 = 160_000.0;
 /// The latency held is at least the video's frame interval plus this: the buffered
 /// end includes the newest frame's whole (estimated) duration, and the next frame
 /// comes only a frame interval later. A slow source (1 frame a second) would
@@ -155,8 +174,11 @@ pub struct LiveEdge {
     moved_since_seek: bool,
     /// In a stall at the end of the buffer, counted once.
     dry: bool,
-    /// When the target was last raised or eased (ms).
+    /// When the target was last raised or eased (ms), and whether eased.
     target_since_ms: f64,
+    eased: bool,
+    /// The calm spell after which a raised target eases (ms).
+    ease_ms: f64,
     /// The previous tick's clock, for the time spent stuck.
     last_now_ms: f64,
     /// When the pending seek started (or was first seen pending).
@@ -185,6 +207,8 @@ impl LiveEdge {
             moved_since_seek: false,
             dry: false,
             target_since_ms: f64::NAN,
+            eased: false,
+            ease_ms: TARGET_EASE_MS,
             last_now_ms: f64::NAN,
             seeking_since: None,
             waiting_since: None,
@@ -246,14 +270,14 @@ impl LiveEdge {
     /// clock) carry on.
     pub fn restart(&mut self) {
         let keep = (
-            (self.target, self.target_since_ms),
+            (self.target, self.target_since_ms, self.eased, self.ease_ms),
             self.stuck_ms,
             self.recoveries,
             self.rate_changes,
         );
         *self = LiveEdge::new(self.options);
         (
-            (self.target, self.target_since_ms),
+            (self.target, self.target_since_ms, self.eased, self.ease_ms),
             self.stuck_ms,
             self.recoveries,
             self.rate_changes,
@@ -325,7 +349,12 @@ impl LiveEdge {
         }
         if s.seeking {
             let since = *self.seeking_since.get_or_insert(s.now_ms);
-            if s.now_ms - since < SEEK_MS {
+            let wait = if ranges::contains(&common, s.current) {
+                SEEK_DECODE_MS
+            } else {
+                SEEK_MS
+            };
+            if s.now_ms - since < wait {
                 return Decision::play(1.0);
             }
             // Pending too long: somewhere a track has no media. Aim at the next
@@ -369,9 +398,33 @@ impl LiveEdge {
                 return self.recover(s.now_ms, to, Seek::Gap);
             }
         }
+        // Stopped, or still creeping while the element says it waits, this near the
+        // newest media: running dry (Chromium drops to HAVE_CURRENT_DATA with 0.1 s
+        // left, or 0.2 s when its decoder falls behind, and resumes only once it has
+        // refilled, even when the next batch is already in). Until it moves again it
+        // is left to refill, however much arrives meanwhile: a seek would only add a
+        // decode from the keyframe.
+        let thin = latency <= LOW_WATER.max(target + TARGET_STEP);
+        let starved = !moved || s.waiting;
+        if starved && self.moved_since_seek && thin {
+            if !self.dry {
+                self.dry = true;
+                if self.eased && s.now_ms - self.target_since_ms < self.ease_ms {
+                    self.ease_ms = (self.ease_ms * 2.0).min(TARGET_EASE_MAX_MS);
+                }
+                let most = self.options.target.max(MAX_TARGET);
+                self.target = (self.target + TARGET_STEP).min(most);
+                self.target_since_ms = s.now_ms;
+                self.eased = false;
+            }
+        } else if moved {
+            self.dry = false;
+            self.ease_target(s.now_ms);
+        }
+        let patience = |quick| if self.dry { REFILL_MS } else { quick };
         if s.waiting && here_end - s.current > LOW_WATER {
             let since = *self.waiting_since.get_or_insert(s.now_ms);
-            if s.now_ms - since >= WAIT_MS {
+            if s.now_ms - since >= patience(WAIT_MS) {
                 self.waiting_since = None;
                 if let Some(to) = ranges::land_at_or_after(&common, s.current + NUDGE) {
                     return self.recover(s.now_ms, to, Seek::Stall);
@@ -382,7 +435,7 @@ impl LiveEdge {
         }
         if !moved && latency > LOW_WATER {
             let since = *self.still_since.get_or_insert(s.now_ms);
-            if s.now_ms - since >= STALL_MS {
+            if s.now_ms - since >= patience(STALL_MS) {
                 self.still_since = None;
                 // A nudge, or over the hole in one track that holds the playhead.
                 if let Some(to) = ranges::land_at_or_after(&common, s.current + NUDGE) {
@@ -391,21 +444,6 @@ impl LiveEdge {
             }
         } else {
             self.still_since = None;
-        }
-        // Stopped, or still creeping while the element says it waits (Chromium
-        // drops to HAVE_CURRENT_DATA with ~0.1 s left and resumes only once it
-        // has refilled, even when the next batch is already in).
-        let starved = !moved || s.waiting;
-        if starved && self.moved_since_seek && latency <= LOW_WATER {
-            if !self.dry {
-                self.dry = true;
-                let most = self.options.target.max(MAX_TARGET);
-                self.target = (self.target + TARGET_STEP).min(most);
-                self.target_since_ms = s.now_ms;
-            }
-        } else if moved {
-            self.dry = false;
-            self.ease_target(s.now_ms);
         }
         let excess = latency - target;
         if excess > CHASE_START.min(target / 2.0) {
@@ -428,12 +466,14 @@ impl LiveEdge {
         Decision::play(rate)
     }
 
-    /// Lowers a raised target by half a step once it has held [`TARGET_EASE_MS`],
-    /// and chases down to it: half a step is inside the band a chase starts past.
+    /// Lowers a raised target by half a step once it has held its calm spell
+    /// (see [`TARGET_EASE_MS`]), and chases down to it: half a step is inside the
+    /// band a chase starts past.
     fn ease_target(&mut self, now_ms: f64) {
-        if self.target > self.options.target && now_ms - self.target_since_ms >= TARGET_EASE_MS {
+        if self.target > self.options.target && now_ms - self.target_since_ms >= self.ease_ms {
             self.target = (self.target - TARGET_STEP / 2.0).max(self.options.target);
             self.target_since_ms = now_ms;
+            self.eased = true;
             self.chasing = true;
         }
     }
