@@ -113,7 +113,8 @@ export interface PlayerStats {
   gaps: number;
   /**
    * The latency held now: `liveLatency`, raised 0.1 s each time the buffer ran dry and lowered
-   * 0.05 s after each 20 s without, back to `liveLatency`. WebCodecs: the sound's
+   * 0.05 s after each 20 s without, back to `liveLatency` (the wait doubles, up to 160 s, each
+   * time the buffer runs dry soon after). WebCodecs: the sound's
    * margin (s), raised by each underrun.
    */
   targetLatency: number;
