@@ -88,8 +88,15 @@ function describe(c) {
   return parts.join(' · ');
 }
 
+// What the list shows, as last drawn: it is polled every 2 s and rarely changes, and
+// drawing it again costs the page style and layout work while it plays.
+let drawnChannels = null;
+
 function renderChannels() {
   const list = $('channel-list');
+  const shown = JSON.stringify([selected, channels.map((c) => [c.name, c.state, describe(c)])]);
+  if (shown === drawnChannels) return;
+  drawnChannels = shown;
   $('channels-empty').hidden = channels.length > 0;
   list.replaceChildren(
     ...channels.map((c) => {
