@@ -233,32 +233,46 @@ fn play(edge: &mut LiveEdge, at: (f64, f64), ahead: f64, seconds: u32) -> (f64, 
     (now, latency)
 }
 
-#[test]
-fn a_raised_target_eases_back_after_a_calm_spell() {
+/// Started at 0.15 s on 10 s of media, then dry at 750 ms (standing at the end of
+/// the buffer): the target raised to 0.25 s.
+fn raised_once() -> LiveEdge {
     let mut edge = started_with(0.15, (0.0, 10.0));
     edge.tick(&snap(250.0, 9.9, &[(0.0, 10.0)]));
-    // Dry: standing at the end of the buffer.
     edge.tick(&snap(500.0, 9.98, &[(0.0, 10.0)]));
     edge.tick(&snap(750.0, 9.98, &[(0.0, 10.0)]));
-    assert!((edge.target() - 0.25).abs() < 1e-9, "{}", edge.target());
+    assert_target(&edge, 0.25);
+    edge
+}
+
+fn assert_target(edge: &LiveEdge, want: f64) {
+    assert!(
+        (edge.target() - want).abs() < 1e-9,
+        "target {} for {want}",
+        edge.target()
+    );
+}
+
+#[test]
+fn a_raised_target_eases_back_after_a_calm_spell() {
+    let mut edge = raised_once();
     // Refilled to the raised target, it holds it for the calm spell …
     let (now, latency) = play(&mut edge, (750.0, 9.98), 0.25, 19);
-    assert!((edge.target() - 0.25).abs() < 1e-9, "{}", edge.target());
+    assert_target(&edge, 0.25);
     assert!((latency - 0.25).abs() < 0.02, "{latency}");
     // … then comes down by half a step at a time, and the latency with it.
     let (now, latency) = play(&mut edge, (now, 30.0), latency, 10);
-    assert!((edge.target() - 0.2).abs() < 1e-9, "{}", edge.target());
+    assert_target(&edge, 0.2);
     assert!((latency - 0.2).abs() < 0.02, "{latency}");
     let (now, latency) = play(&mut edge, (now, 40.0), latency, 40);
     // Never below the option.
-    assert!((edge.target() - 0.15).abs() < 1e-9, "{}", edge.target());
+    assert_target(&edge, 0.15);
     assert!((latency - 0.15).abs() < 0.02, "{latency}");
     // Another dry spell raises it again, and the calm starts over.
     edge.tick(&snap(now + 250.0, 70.05, &[(0.0, 70.06)]));
     edge.tick(&snap(now + 500.0, 70.05, &[(0.0, 70.06)]));
-    assert!((edge.target() - 0.25).abs() < 1e-9, "{}", edge.target());
+    assert_target(&edge, 0.25);
     play(&mut edge, (now + 500.0, 70.05), 0.25, 19);
-    assert!((edge.target() - 0.25).abs() < 1e-9, "{}", edge.target());
+    assert_target(&edge, 0.25);
 }
 
 #[test]
@@ -602,7 +616,7 @@ fn stopped_near_the_live_edge_refills_and_raises_the_target_without_a_seek() {
         assert!(edge.tick(&s).seek.is_none(), "tick {i}");
     }
     // Running dry, once: the target grows a step.
-    assert!((edge.target() - 0.25).abs() < 1e-9, "{}", edge.target());
+    assert_target(&edge, 0.25);
     // Still stopped after `REFILL_MS`: something else holds it, so a nudge.
     let s = Snapshot {
         waiting: true,
@@ -613,25 +627,17 @@ fn stopped_near_the_live_edge_refills_and_raises_the_target_without_a_seek() {
 
 #[test]
 fn running_dry_soon_after_an_ease_makes_the_next_ease_wait_twice_as_long() {
-    let mut edge = started_with(0.15, (0.0, 10.0));
-    edge.tick(&snap(250.0, 9.9, &[(0.0, 10.0)]));
-    edge.tick(&snap(500.0, 9.98, &[(0.0, 10.0)]));
-    edge.tick(&snap(750.0, 9.98, &[(0.0, 10.0)]));
-    assert!((edge.target() - 0.25).abs() < 1e-9, "{}", edge.target());
+    let mut edge = raised_once();
     // Eased after the calm spell …
     let (now, _) = play(&mut edge, (750.0, 9.98), 0.25, 21);
-    assert!((edge.target() - 0.2).abs() < 1e-9, "{}", edge.target());
+    assert_target(&edge, 0.2);
     // … and dry again 5 s later: raised, and the next ease waits 40 s, not 20.
-    let (now, latency) = play(&mut edge, (now, 40.0), 0.2, 5);
+    let (now, _) = play(&mut edge, (now, 40.0), 0.2, 5);
     edge.tick(&snap(now + 250.0, 50.0, &[(0.0, 50.01)]));
     edge.tick(&snap(now + 500.0, 50.0, &[(0.0, 50.01)]));
-    assert!(
-        (edge.target() - 0.3).abs() < 1e-9,
-        "{} ({latency})",
-        edge.target()
-    );
+    assert_target(&edge, 0.3);
     let (now, _) = play(&mut edge, (now + 500.0, 50.0), 0.3, 39);
-    assert!((edge.target() - 0.3).abs() < 1e-9, "{}", edge.target());
+    assert_target(&edge, 0.3);
     play(&mut edge, (now, 100.0), 0.3, 2);
-    assert!((edge.target() - 0.25).abs() < 1e-9, "{}", edge.target());
+    assert_target(&edge, 0.25);
 }
