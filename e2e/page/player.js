@@ -127,6 +127,7 @@ window.sample = () => {
   const bufferedEnd = b.length ? b.end(b.length - 1) : NaN;
   return {
     currentTime: video.currentTime,
+    bufferedStart: b.length ? b.start(0) : NaN,
     bufferedEnd,
     ahead: bufferedEnd - video.currentTime,
     frames: 'requestVideoFrameCallback' in video ? presented : q.totalVideoFrames,

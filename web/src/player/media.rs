@@ -38,6 +38,12 @@ const REJOIN_AHEAD: f64 = 2.0;
 const REJOIN_BEHIND: f64 = 12.0;
 /// Once the GOP is known, further behind than a GOP and this is another timeline.
 const REJOIN_GOP_MARGIN: f64 = 0.5;
+/// Where the first media of a MediaSource begins at the earliest, on the `<video>`'s
+/// timeline (s): away from the element's initial position, 0. WebKitGTK's media
+/// backend (GStreamer, as in WPE) can deadlock the page for good in the start seek's
+/// flush: 1 start in 27 hung with a fresh publish's media from 0 (video at 0, audio a
+/// frame later), none in 150 with it a second on.
+const FIRST_MEDIA_AT: f64 = 1.0;
 
 enum Op {
     /// Bytes in wasm memory: they go to `appendBuffer` as a view, which it copies
@@ -82,6 +88,8 @@ pub struct Media {
     held_from_ms: Option<f64>,
     /// `timestampOffset` for the media of the current connection.
     offset: f64,
+    /// The first fragment was placed (see [`FIRST_MEDIA_AT`]).
+    placed: bool,
     /// After a rejoin: the next fragment checks `offset` against the buffered end.
     pub check_offset: bool,
     /// The connection's last video keyframe (stream ms) and the time between the last
@@ -134,6 +142,7 @@ impl Media {
             attached: false,
             held_from_ms: None,
             offset: 0.0,
+            placed: false,
             check_offset: false,
             last_keyframe_ms: None,
             gop_s: None,
@@ -254,6 +263,12 @@ impl Media {
         buffered_end: Option<f64>,
         out: &mut Outbox,
     ) {
+        if !self.placed {
+            self.placed = true;
+            // Whole seconds: the media's timestamps keep their precision. (With an
+            // offset of 0.977006… s, WebKitGTK hung at the start seek every time.)
+            self.offset = libm::ceil(FIRST_MEDIA_AT - start_ms / 1000.0).max(0.0);
+        }
         if self.check_offset {
             self.check_offset = false;
             if let Some(end) = buffered_end {
