@@ -113,6 +113,16 @@ pub enum Feed {
     Unpublished,
 }
 
+/// What the channel's broadcast carries: the feed, and its end. The end is the
+/// feed's last item, so a viewer waits on one thing (no second future to poll and
+/// register on every wake-up), and a lagging viewer still reaches it: nothing is
+/// sent after it to push it out of the queue.
+#[derive(Debug, Clone)]
+enum Item {
+    Feed(Feed),
+    Closed,
+}
+
 /// Where a channel's media comes from, for `/api/channels`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -314,7 +324,7 @@ pub struct Channel {
     /// True once the hub dropped the channel: its pull task ends.
     closed: watch::Sender<bool>,
     state: Mutex<State>,
-    feed: broadcast::Sender<Feed>,
+    feed: broadcast::Sender<Item>,
     viewers: watch::Sender<usize>,
     created: Instant,
     /// [`Limits::coalesce`] in milliseconds of media time.
@@ -422,7 +432,7 @@ impl Channel {
             s.upstream = UpstreamState::Idle;
         }
         self.release(&mut s.held);
-        let _ = self.feed.send(Feed::Unpublished);
+        let _ = self.feed.send(Item::Feed(Feed::Unpublished));
     }
 
     pub fn set_upstream(&self, state: UpstreamState) {
@@ -463,7 +473,7 @@ impl Channel {
         }
         // Sent under the lock, so a subscriber sees each tag exactly once: in its start or live.
         if self.coalesce_ms == 0 {
-            let _ = self.feed.send(Feed::Tag(media));
+            let _ = self.feed.send(Item::Feed(Feed::Tag(media)));
             return;
         }
         let coded = media.role.is_coded();
@@ -480,7 +490,7 @@ impl Channel {
     /// Sends the held group to viewers, in order.
     fn release(&self, held: &mut Vec<Arc<MediaTag>>) {
         for media in held.drain(..) {
-            let _ = self.feed.send(Feed::Tag(media));
+            let _ = self.feed.send(Item::Feed(Feed::Tag(media)));
         }
     }
 
@@ -525,6 +535,9 @@ impl Channel {
         // With no GOP cached (none yet, or dropped for size), live media starts at the next keyframe.
         let start = s.stream.start();
         let rx = self.feed.subscribe();
+        // Closing sends its end under this lock: a viewer that subscribes after it
+        // would never receive it.
+        let ended = *self.closed.borrow();
         drop(s);
         if counted {
             self.viewers.send_modify(|n| *n += 1);
@@ -535,7 +548,7 @@ impl Channel {
                 channel: self.clone(),
                 rx,
                 skip: SkipToKeyframe::new(start.skip_to_keyframe),
-                closed: self.closed.subscribe(),
+                ended,
                 held: None,
                 counted,
             },
@@ -546,9 +559,13 @@ impl Channel {
         *self.viewers.borrow()
     }
 
-    /// Marks the channel as dropped by the hub (or by a reload): its feed task ends.
+    /// Marks the channel as dropped by the hub (or by a reload): its feed task and
+    /// its viewers end.
     pub fn close(&self) {
-        self.closed.send_replace(true);
+        let _s = lock(&self.state);
+        if !self.closed.send_replace(true) {
+            let _ = self.feed.send(Item::Closed);
+        }
     }
 
     /// Completes once the channel is closed.
@@ -603,10 +620,10 @@ pub struct Snapshot {
 /// One viewer's live feed. A viewer that lags past the queue skips to the next keyframe.
 pub struct Viewer {
     channel: Arc<Channel>,
-    rx: broadcast::Receiver<Feed>,
+    rx: broadcast::Receiver<Item>,
     skip: SkipToKeyframe,
-    /// True once the hub dropped the channel: the viewer ends.
-    closed: watch::Receiver<bool>,
+    /// The channel was dropped by the hub: the feed is over.
+    ended: bool,
     /// Kept for the viewer's life (its event hooks' session, which says `on_stop` when dropped).
     held: Option<Box<dyn Send + Sync>>,
     /// In the viewer count (a recorder is not).
@@ -617,55 +634,69 @@ impl Viewer {
     /// The next item to send, or `None` when the channel is gone.
     pub async fn next(&mut self) -> Option<Feed> {
         loop {
-            let received = tokio::select! {
-                biased;
-                received = self.rx.recv() => received,
-                _ = self.closed.wait_for(|&closed| closed) => return None,
-            };
-            let item = match received {
-                Ok(item) => item,
-                Err(broadcast::error::RecvError::Lagged(n)) => {
-                    tracing::debug!(
-                        channel = self.channel.name,
-                        skipped = n,
-                        "viewer fell behind; skipping to the next keyframe"
-                    );
-                    self.channel.counters.dropped.fetch_add(n, Relaxed);
-                    self.skip.gap();
-                    continue;
-                }
+            if self.ended {
+                return None;
+            }
+            let received = match self.rx.recv().await {
+                Ok(item) => Ok(item),
+                Err(broadcast::error::RecvError::Lagged(n)) => Err(n),
                 Err(broadcast::error::RecvError::Closed) => return None,
             };
-            // Headers and metadata still pass, so a skipping viewer keeps up with codec changes.
-            if let Feed::Tag(t) = &item
-                && !self.skip.admit(t.role)
-            {
-                self.channel.counters.dropped.fetch_add(1, Relaxed);
-                continue;
+            if let Some(item) = self.admit(received) {
+                if self.channel.coalesce_ms > 0 {
+                    // A group is sent under the channel's lock: once it is free, the whole
+                    // group is queued, for the caller to take in one write (on another
+                    // worker thread this viewer may wake while the group is still going out).
+                    drop(lock(&self.channel.state));
+                }
+                return Some(item);
             }
-            if self.channel.coalesce_ms > 0 {
-                // A group is sent under the channel's lock: once it is free, the whole
-                // group is queued, for the caller to take in one write (on another
-                // worker thread this viewer may wake while the group is still going out).
-                drop(lock(&self.channel.state));
-            }
-            return Some(item);
         }
     }
 
     /// Takes whatever is already queued without waiting, up to `max` items: for batching writes.
     pub fn try_next(&mut self) -> Option<Feed> {
         loop {
-            match self.rx.try_recv() {
-                Ok(Feed::Tag(t)) if !self.skip.admit(t.role) => {
-                    self.channel.counters.dropped.fetch_add(1, Relaxed);
-                }
-                Ok(item) => return Some(item),
-                Err(broadcast::error::TryRecvError::Lagged(n)) => {
-                    self.channel.counters.dropped.fetch_add(n, Relaxed);
-                    self.skip.gap();
-                }
+            if self.ended {
+                return None;
+            }
+            let received = match self.rx.try_recv() {
+                Ok(item) => Ok(item),
+                Err(broadcast::error::TryRecvError::Lagged(n)) => Err(n),
                 Err(_) => return None,
+            };
+            if let Some(item) = self.admit(received) {
+                return Some(item);
+            }
+        }
+    }
+
+    /// What a received item (or `Err`: that many skipped by lagging) gives the caller.
+    fn admit(&mut self, received: Result<Item, u64>) -> Option<Feed> {
+        match received {
+            Ok(Item::Feed(item)) => {
+                // Headers and metadata still pass, so a skipping viewer keeps up with codec changes.
+                if let Feed::Tag(t) = &item
+                    && !self.skip.admit(t.role)
+                {
+                    self.channel.counters.dropped.fetch_add(1, Relaxed);
+                    return None;
+                }
+                Some(item)
+            }
+            Ok(Item::Closed) => {
+                self.ended = true;
+                None
+            }
+            Err(n) => {
+                tracing::debug!(
+                    channel = self.channel.name,
+                    skipped = n,
+                    "viewer fell behind; skipping to the next keyframe"
+                );
+                self.channel.counters.dropped.fetch_add(n, Relaxed);
+                self.skip.gap();
+                None
             }
         }
     }

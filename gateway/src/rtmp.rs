@@ -4,8 +4,11 @@
 //! or playing (admitted by [`crate::egress::admission`], fed by [`crate::egress::rtmp`]).
 
 use std::collections::VecDeque;
+use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
+use std::pin::pin;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
@@ -23,11 +26,12 @@ use crate::access::{self, Action, Attempt, Policy, TrustedProxies};
 use crate::client::rtmp::random_bytes;
 use crate::client::transport::BoxedTransport;
 use crate::config::ConnLimits;
+use crate::egress::gate::Gate;
 use crate::egress::rtmp::{self as play, Player};
 use crate::egress::{Admission, Refusal, vectored};
 use crate::hooks::{Event, Session};
 use crate::hub::denials::Reason;
-use crate::hub::{Hub, name};
+use crate::hub::{Feed, Hub, name};
 use crate::ingest::publish::{Publishers, Publishing};
 use crate::rtmpt;
 use crate::shutdown::Shutdown;
@@ -158,6 +162,14 @@ struct Connection {
     per_ip: PerIp,
 }
 
+/// What woke a connection's task.
+enum Woke {
+    Read(std::io::Result<usize>),
+    Feed(Option<Feed>),
+    Timer,
+    Drain,
+}
+
 impl Connection {
     /// By `&mut self`: the task owns the connection, and a future that took it by value
     /// would hold it twice (the caller's moved-from copy keeps its room in the task).
@@ -202,6 +214,15 @@ impl Connection {
         // pings, or a byte now and then, do not.
         let mut last_active = Instant::now();
         let mut activity = 0;
+        // Both made once: a wait made afresh on every wake-up (a player wakes for each
+        // frame) would enter the timer wheel, or the shutdown signal's waiters, and
+        // leave it again each time. The timer is armed for the earliest the connection
+        // can time out and, when it fires early (there was activity), re-armed.
+        let timer = tokio::time::sleep_until(handshake_deadline);
+        tokio::pin!(timer);
+        let drain = shutdown.wait_drain();
+        tokio::pin!(drain);
+        let gate = Gate::new();
         loop {
             self.flush().await?;
             let deadline = if self.connected {
@@ -209,17 +230,40 @@ impl Connection {
             } else {
                 handshake_deadline
             };
-            let feed = async {
-                match self.playing.as_mut() {
-                    Some(player) => player.next().await,
-                    None => std::future::pending().await,
-                }
+            if deadline < timer.deadline() {
+                timer.as_mut().reset(deadline);
+                gate.open();
+            }
+            // A player wakes for each frame: the feed is polled then, the rest only
+            // once one of them woke (`Gate`).
+            let woke = {
+                let mut feed = pin!(async {
+                    match self.playing.as_mut() {
+                        Some(player) => player.next().await,
+                        None => std::future::pending().await,
+                    }
+                });
+                let mut read = pin!(self.socket.read(&mut buf));
+                std::future::poll_fn(|cx| {
+                    let rare = gate.poll(cx, |cx| {
+                        if let Poll::Ready(read) = read.as_mut().poll(cx) {
+                            return Poll::Ready(Woke::Read(read));
+                        }
+                        if timer.as_mut().poll(cx).is_ready() {
+                            return Poll::Ready(Woke::Timer);
+                        }
+                        // Draining: players (and publishers) go, to reconnect elsewhere.
+                        drain.as_mut().poll(cx).map(|()| Woke::Drain)
+                    });
+                    if rare.is_ready() {
+                        return rare;
+                    }
+                    feed.as_mut().poll(cx).map(Woke::Feed)
+                })
+                .await
             };
-            tokio::select! {
-                read = tokio::time::timeout_at(deadline, self.socket.read(&mut buf)) => {
-                    let Ok(read) = read else {
-                        bail!("{} timed out", if self.connected { "idle connection" } else { "handshake and connect" });
-                    };
+            match woke {
+                Woke::Read(read) => {
                     let n = read.context("reading")?;
                     if n == 0 {
                         return Ok(());
@@ -238,15 +282,28 @@ impl Connection {
                         buf = vec![0u8; PUBLISHER_READ_BUFFER];
                     }
                 }
-                item = feed => match (item, self.playing.as_mut()) {
+                Woke::Feed(item) => match (item, self.playing.as_mut()) {
                     (Some(item), Some(player)) => {
                         last_active = Instant::now();
                         player.forward(&mut self.session, item);
                     }
                     _ => self.playing = None,
                 },
-                // Draining: players (and publishers) go, to reconnect elsewhere.
-                _ = shutdown.wait_drain() => return Ok(()),
+                Woke::Timer => {
+                    if Instant::now() >= deadline {
+                        bail!(
+                            "{} timed out",
+                            if self.connected {
+                                "idle connection"
+                            } else {
+                                "handshake and connect"
+                            }
+                        );
+                    }
+                    timer.as_mut().reset(deadline);
+                    gate.open();
+                }
+                Woke::Drain => return Ok(()),
             }
         }
     }

@@ -2,8 +2,10 @@
 //! each next one whole tags): the wire formats flv.js, mpegts.js and SRS speak, both
 //! served at `GET /live/{channel}.flv` (`crate::http::live`), WS-FLV on an upgrade.
 
+use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
+use std::task::Poll;
 
 use axum::body::Body;
 use axum::http::{StatusCode, header};
@@ -15,6 +17,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tracing::{debug, info};
 
 use super::admission::Refusal;
+use super::gate::Gate;
 use super::websocket::{self, ClientFrames, FrameError, Incoming, OP_CLOSE, OP_PONG, Upgrade};
 use crate::access::Denied;
 use crate::hooks::Session;
@@ -76,7 +79,7 @@ fn file_header(channel: &Channel) -> Bytes {
     out.freeze()
 }
 
-fn http_flv(start: Vec<Arc<MediaTag>>, viewer: Viewer, shutdown: Shutdown) -> Response {
+fn http_flv(start: Vec<Arc<MediaTag>>, viewer: Viewer, mut shutdown: Shutdown) -> Response {
     let channel = viewer.channel().clone();
     info!(channel = channel.name(), "http-flv viewer");
     let head =
@@ -85,15 +88,18 @@ fn http_flv(start: Vec<Arc<MediaTag>>, viewer: Viewer, shutdown: Shutdown) -> Re
         head.map(Ok::<_, std::convert::Infallible>)
             .collect::<Vec<_>>(),
     );
-    let live = futures_util::stream::unfold(
-        (viewer, shutdown),
-        |(mut viewer, mut shutdown)| async move {
+    // Made once, not at each tag: a fresh wait would register with the shutdown
+    // signal, and leave it, every time the viewer wakes.
+    let drain: Pin<Box<dyn Future<Output = ()> + Send>> =
+        Box::pin(async move { shutdown.wait_drain().await });
+    let live =
+        futures_util::stream::unfold((viewer, drain), |(mut viewer, mut drain)| async move {
             loop {
                 let item = tokio::select! {
                     item = viewer.next() => item?,
                     // Ending the body finishes the chunked response cleanly; the
                     // player reconnects, through the balancer, to another gateway.
-                    _ = shutdown.wait_drain() => return None,
+                    _ = &mut drain => return None,
                 };
                 if let Feed::Tag(media) = item {
                     viewer
@@ -101,11 +107,10 @@ fn http_flv(start: Vec<Arc<MediaTag>>, viewer: Viewer, shutdown: Shutdown) -> Re
                         .counters
                         .bytes_out
                         .fetch_add(media.flv.len() as u64, Relaxed);
-                    return Some((Ok(media.flv.clone()), (viewer, shutdown)));
+                    return Some((Ok(media.flv.clone()), (viewer, drain)));
                 }
             }
-        },
-    );
+        });
     Response::builder()
         .header(header::CONTENT_TYPE, "video/x-flv")
         .header(header::CACHE_CONTROL, "no-cache, no-store")
@@ -146,9 +151,31 @@ async fn websocket<Io: AsyncRead + AsyncWrite>(
     // Viewers send pings and a close: a few bytes at a time.
     let mut buf = [0u8; 256];
     let mut batch: Vec<Bytes> = Vec::with_capacity(BATCH);
+    let drain = shutdown.wait_drain();
+    tokio::pin!(drain);
+    // The viewer wakes for each frame: the feed is polled then; the socket's read side
+    // and the shutdown signal only once one of them woke (`Gate`).
+    let gate = Gate::new();
     loop {
-        tokio::select! {
-            item = viewer.next() => {
+        let woke = {
+            let mut read = pin!(rx.read(&mut buf));
+            let mut next = pin!(viewer.next());
+            std::future::poll_fn(|cx| {
+                let rare = gate.poll(cx, |cx| {
+                    if let Poll::Ready(read) = read.as_mut().poll(cx) {
+                        return Poll::Ready(Woke::Read(read));
+                    }
+                    drain.as_mut().poll(cx).map(|()| Woke::Drain)
+                });
+                if rare.is_ready() {
+                    return rare;
+                }
+                next.as_mut().poll(cx).map(Woke::Feed)
+            })
+            .await
+        };
+        match woke {
+            Woke::Feed(item) => {
                 let Some(item) = item else { break };
                 let mut item = Some(item);
                 while let Some(feed) = item.take() {
@@ -164,18 +191,21 @@ async fn websocket<Io: AsyncRead + AsyncWrite>(
                 }
                 let bytes: usize = batch.iter().map(Bytes::len).sum();
                 channel.counters.bytes_out.fetch_add(bytes as u64, Relaxed);
-                if websocket::write_binary(&mut tx, batch.drain(..)).await.is_err() {
+                if websocket::write_binary(&mut tx, batch.drain(..))
+                    .await
+                    .is_err()
+                {
                     break;
                 }
             }
             // Draining or stopping: "going away, reconnect elsewhere" (`GOING_AWAY`).
-            _ = shutdown.wait_drain() => {
+            Woke::Drain => {
                 let mut close = GOING_AWAY.to_be_bytes().to_vec();
                 close.extend_from_slice(b"draining");
                 let _ = websocket::write_control(&mut tx, OP_CLOSE, &close).await;
                 break;
             }
-            read = rx.read(&mut buf) => {
+            Woke::Read(read) => {
                 let n = match read {
                     Ok(0) | Err(_) => break,
                     Ok(n) => n,
@@ -183,14 +213,20 @@ async fn websocket<Io: AsyncRead + AsyncWrite>(
                 if let Err(e) = frames.feed(&buf[..n], &mut incoming) {
                     debug!(channel = channel.name(), "ws-flv viewer closed: {e}");
                     // 1009 "message too big" or 1002 "protocol error" (RFC 6455 §7.4.1).
-                    let code: u16 = if matches!(e, FrameError::TooLarge { .. }) { 1009 } else { 1002 };
+                    let code: u16 = if matches!(e, FrameError::TooLarge { .. }) {
+                        1009
+                    } else {
+                        1002
+                    };
                     let _ = websocket::write_control(&mut tx, OP_CLOSE, &code.to_be_bytes()).await;
                     break;
                 }
                 let mut closed = false;
                 for answer in incoming.drain(..) {
                     let written = match answer {
-                        Incoming::Ping(payload) => websocket::write_control(&mut tx, OP_PONG, &payload).await,
+                        Incoming::Ping(payload) => {
+                            websocket::write_control(&mut tx, OP_PONG, &payload).await
+                        }
                         Incoming::Close => {
                             closed = true;
                             websocket::write_control(&mut tx, OP_CLOSE, &[]).await
@@ -208,6 +244,13 @@ async fn websocket<Io: AsyncRead + AsyncWrite>(
     }
     let _ = tx.shutdown().await;
     debug!(channel = channel.name(), "ws-flv viewer left");
+}
+
+/// What woke a WS-FLV viewer's task.
+enum Woke {
+    Feed(Option<Feed>),
+    Read(std::io::Result<usize>),
+    Drain,
 }
 
 pub fn error(status: StatusCode, message: &str) -> Response {

@@ -3,6 +3,7 @@
 //! The listeners ([`crate::http`], [`crate::rtmp`]) hand viewers over to it.
 
 pub mod admission;
+pub mod gate;
 pub mod hls;
 pub mod http_flv;
 pub mod rtmp;

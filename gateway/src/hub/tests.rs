@@ -262,3 +262,52 @@ fn coalesced_tags_reach_viewers_together_and_each_once() {
     ch.end_session();
     assert_eq!(queued(&mut late), [240]);
 }
+
+#[tokio::test]
+async fn closing_a_channel_ends_its_viewers_after_what_was_queued_even_lagging_or_late() {
+    let hub = hub();
+    let ch = hub.get_or_create("cam", Source::Publish);
+    ch.begin_session();
+    ch.publish(video_header(0));
+    ch.publish(video(0, true));
+    let (_, mut viewer) = ch.subscribe();
+    let (_, mut lagging) = ch.subscribe();
+    // Past the queue of 16 for one viewer, which skips to the next keyframe; the
+    // other keeps up, but for the last frame.
+    for i in 0..20 {
+        ch.publish(video(40 + i * 40, i == 19));
+        if i < 19 {
+            assert_eq!(queued(&mut viewer).len(), 1);
+        }
+    }
+    ch.close();
+    ch.close();
+    let mut rest = Vec::new();
+    while let Ok(Some(feed)) = tokio::time::timeout(Duration::from_secs(5), viewer.next()).await {
+        rest.push(feed);
+    }
+    assert!(
+        matches!(&rest[..], [Feed::Tag(m)] if m.tag.timestamp == 800),
+        "what was queued before the close still comes, then the end: {rest:?}"
+    );
+    let lagged = tokio::time::timeout(Duration::from_secs(5), async {
+        let mut keyframes = 0;
+        while let Some(feed) = lagging.next().await {
+            if let Feed::Tag(m) = feed
+                && m.role == Role::Keyframe
+            {
+                keyframes += 1;
+            }
+        }
+        keyframes
+    })
+    .await
+    .expect("a lagging viewer reaches the end");
+    assert_eq!(lagged, 1, "it skipped to the last keyframe, then ended");
+    let (_, mut late) = ch.subscribe();
+    let ended = tokio::time::timeout(Duration::from_secs(5), late.next())
+        .await
+        .expect("a viewer that came after the close ends at once");
+    assert!(ended.is_none());
+    assert!(late.try_next().is_none());
+}
