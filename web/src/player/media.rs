@@ -42,7 +42,7 @@ const REJOIN_GOP_MARGIN: f64 = 0.5;
 /// timeline (s): away from the element's initial position, 0. WebKitGTK's media
 /// backend (GStreamer, as in WPE) can deadlock the page for good in the start seek's
 /// flush: 1 start in 27 hung with a fresh publish's media from 0 (video at 0, audio a
-/// frame later), none in 150 with it a second on.
+/// frame later), none in 270 with it a second on.
 const FIRST_MEDIA_AT: f64 = 1.0;
 
 enum Op {
