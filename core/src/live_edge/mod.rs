@@ -172,6 +172,9 @@ pub struct LiveEdge {
     still_since: Option<f64>,
     /// The playhead moved since the last seek: standing still now is a stall.
     moved_since_seek: bool,
+    /// Where the last seek went, until the playhead plays: the position a
+    /// viewer who paused meanwhile holds.
+    aim: Option<f64>,
     /// In a stall at the end of the buffer, counted once.
     dry: bool,
     /// When the target was last raised or eased (ms), and whether eased.
@@ -205,6 +208,7 @@ impl LiveEdge {
             last_current: f64::NAN,
             still_since: None,
             moved_since_seek: false,
+            aim: None,
             dry: false,
             target_since_ms: f64::NAN,
             eased: false,
@@ -324,6 +328,9 @@ impl LiveEdge {
         let elapsed = s.now_ms - self.last_now_ms;
         self.last_now_ms = s.now_ms;
         let stuck = s.seeking || s.waiting || !moved;
+        if moved && !s.paused && !s.seeking {
+            self.aim = None;
+        }
         if self.started && !s.paused && stuck && elapsed > 0.0 {
             self.stuck_ms += elapsed;
         }
@@ -371,6 +378,11 @@ impl LiveEdge {
         }
         self.seeking_since = None;
         if !ranges::contains(&common, s.current) {
+            // Chromium, paused while its seek is pending, ends the seek at 0: the
+            // position the seek went to is still the one to show.
+            if let Some(aim) = self.aim.filter(|&aim| ranges::contains(&common, aim)) {
+                return self.recover(s.now_ms, aim, Seek::Reaim);
+            }
             // In a hole (or before the first range): go to where media resumes.
             if let Some(to) = ranges::land_at_or_after(&common, s.current) {
                 return self.recover(s.now_ms, to, Seek::Gap);
@@ -490,6 +502,7 @@ impl LiveEdge {
         // The jump itself is no playback.
         self.last_current = to;
         self.moved_since_seek = false;
+        self.aim = Some(to);
         self.dry = false;
         self.seeking_since = Some(now_ms);
         Decision::seek(to, why)

@@ -324,6 +324,26 @@ fn playhead_in_a_gap_skips_to_the_next_range() {
 }
 
 #[test]
+fn a_seek_the_element_lost_while_paused_is_made_again() {
+    // Chromium, paused while the start seek is pending, ends that seek at 0.
+    let mut edge = started();
+    let ranges = [(100.0, 101.2)];
+    let paused = |now_ms, current, seeking| Snapshot {
+        paused: true,
+        seeking,
+        ..snap(now_ms, current, &ranges)
+    };
+    assert_eq!(edge.tick(&paused(50.0, 100.5, true)).seek, None);
+    let d = edge.tick(&paused(100.0, 0.0, false));
+    assert_eq!(d.seek, Some((100.5, Seek::Reaim)));
+    // Once it played on from there, a hole is crossed forward as ever.
+    edge.tick(&snap(200.0, 100.5, &ranges));
+    edge.tick(&snap(300.0, 100.6, &ranges));
+    let d = edge.tick(&snap(400.0, 100.0 - 1.0, &ranges));
+    assert_eq!(d.seek.map(|(_, why)| why), Some(Seek::Gap));
+}
+
+#[test]
 fn a_stalled_playhead_with_data_ahead_is_nudged_after_half_a_second() {
     let mut edge = started();
     let ranges = [(100.0, 102.0)];

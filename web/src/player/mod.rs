@@ -137,6 +137,8 @@ impl Player {
                 c.listeners.push(visibility(&document, weak.clone()));
                 let on_waiting = waiting(&c.video, weak.clone());
                 c.listeners.push(on_waiting);
+                let on_seeked = seeked(&c.video, weak.clone());
+                c.listeners.push(on_seeked);
                 let on_error = media_error(&c.video, weak.clone());
                 c.listeners.push(on_error);
                 c.presented = Presented::new(&c.video);
@@ -275,6 +277,18 @@ fn waiting(video: &HtmlVideoElement, core: WeakCore) -> Listener {
             c.wait_timer = Timer::timeout(live_edge::WAIT_MS as i32 + 1, move || {
                 with(&weak, Core::tick)
             });
+        });
+    })
+}
+
+/// A seek ended: the policy looks at once, so that a seek the element lost (see
+/// `LiveEdge`'s `aim`) is made again before its wrong frame shows.
+fn seeked(video: &HtmlVideoElement, core: WeakCore) -> Listener {
+    Listener::new(video, "seeked", move |_| {
+        with(&core, |c| {
+            if !c.samples {
+                c.steer(now_ms());
+            }
         });
     })
 }
