@@ -172,6 +172,18 @@ impl Media {
         }
     }
 
+    /// Where the media is placed on the element's timeline, once it is.
+    pub fn placement(&self) -> Option<f64> {
+        self.placed.then_some(self.offset)
+    }
+
+    /// The same stream again on a new MediaSource: placed as it was, so that the
+    /// element's position goes on from where it was rather than back.
+    pub fn place_as(&mut self, offset: f64) {
+        self.offset = offset;
+        self.placed = true;
+    }
+
     /// A new connection: its media is placed after what is buffered, if it
     /// does not fit there by itself.
     pub fn rejoin(&mut self) {

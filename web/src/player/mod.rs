@@ -581,11 +581,17 @@ impl Core {
             return;
         }
         self.counters.rebuilds += 1;
+        let placement = self.media.as_ref().and_then(Media::placement);
         if let Some(mut m) = self.media.take() {
             m.destroy(&self.video);
         }
         match Media::new(&self.video, self.me.clone()) {
-            Ok(m) => self.media = Some(m),
+            Ok(mut m) => {
+                if let Some(offset) = placement {
+                    m.place_as(offset);
+                }
+                self.media = Some(m);
+            }
             Err(e) => {
                 let failure = Failure::media("media-source", None).reason(js::describe(&e));
                 return self.fail(failure);
