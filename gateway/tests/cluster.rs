@@ -332,16 +332,24 @@ async fn a_channel_lands_on_one_edge_and_the_origin_feeds_each_edge_once() {
     // producer counts as one more viewer there), not on an edge of its own that
     // would pull the channel a second time.
     tokio::task::block_in_place(|| {
-        for c in CHANNELS {
-            let started = Instant::now();
-            // The first request starts the producer; the playlist follows its first part.
-            while http_get(cluster.lb.http, &format!("/live/{c}/index.m3u8")).0 != 200 {
-                assert!(
-                    started.elapsed() < Duration::from_secs(10),
-                    "no playlist for {c}"
-                );
-                std::thread::sleep(Duration::from_millis(200));
+        // The first request starts a producer; its playlist follows its first part.
+        // Every playlist is asked for on each pass, as players poll them: a producer
+        // that nobody asks for a few target durations stops.
+        let started = Instant::now();
+        loop {
+            let missing: Vec<&str> = CHANNELS
+                .iter()
+                .copied()
+                .filter(|c| http_get(cluster.lb.http, &format!("/live/{c}/index.m3u8")).0 != 200)
+                .collect();
+            if missing.is_empty() {
+                break;
             }
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "no playlist for {missing:?}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
         }
         let placement = cluster.placement();
         for c in CHANNELS {
