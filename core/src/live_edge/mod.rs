@@ -381,7 +381,10 @@ impl LiveEdge {
             // Chromium, paused while its seek is pending, ends the seek at 0: the
             // position the seek went to is still the one to show.
             if let Some(aim) = self.aim.filter(|&aim| ranges::contains(&common, aim)) {
-                return self.recover(s.now_ms, aim, Seek::Reaim);
+                let d = self.recover(s.now_ms, aim, Seek::Reaim);
+                // Once: an element that lands outside again is taken on as from a hole.
+                self.aim = None;
+                return d;
             }
             // In a hole (or before the first range): go to where media resumes.
             if let Some(to) = ranges::land_at_or_after(&common, s.current) {

@@ -336,6 +336,9 @@ fn a_seek_the_element_lost_while_paused_is_made_again() {
     assert_eq!(edge.tick(&paused(50.0, 100.5, true)).seek, None);
     let d = edge.tick(&paused(100.0, 0.0, false));
     assert_eq!(d.seek, Some((100.5, Seek::Reaim)));
+    // Made again once; lost again, it is a hole like any other.
+    let d = edge.tick(&paused(150.0, 0.0, false));
+    assert_eq!(d.seek, Some((100.0 + 0.05, Seek::Gap)));
     // Once it played on from there, a hole is crossed forward as ever.
     edge.tick(&snap(200.0, 100.5, &ranges));
     edge.tick(&snap(300.0, 100.6, &ranges));
