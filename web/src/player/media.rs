@@ -178,9 +178,11 @@ impl Media {
     }
 
     /// The same stream again on a new MediaSource: placed as it was, so that the
-    /// element's position goes on from where it was rather than back.
+    /// element's position goes on from where it was rather than back; in whole
+    /// seconds, as a first placement is (a reconnect's may not be), for the start
+    /// seek's sake (see [`FIRST_MEDIA_AT`]).
     pub fn place_as(&mut self, offset: f64) {
-        self.offset = offset;
+        self.offset = libm::ceil(offset);
         self.placed = true;
     }
 
