@@ -25,7 +25,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 
-import { launchBrowser, requireTools, root, sleep, start, startGateway, startSite } from './harness.mjs';
+import { launchBrowser, mangleBin, requireTools, sleep, start, startGateway, startSite, waitLive } from './harness.mjs';
 import { judge, record, recorder, verdict } from './playback.mjs';
 
 const WATCH_S = 20;
@@ -36,7 +36,6 @@ const CONCURRENCY = Number(process.env.CORPUS_CONCURRENCY || 2);
 const NO_AUDIO = new Set(['video-only']);
 /** The longest a WebCodecs page may show one picture (ms), where the case has gaps between pictures. */
 const STILL_MS = { 'fps-1': 2500, 'video-hole-1s': 2500 };
-const mangleBin = process.env.MANGLE_BIN || path.join(root, 'target/debug/mangle');
 
 /** The mangler's cases: `[name, what]`. */
 function cases() {
@@ -47,16 +46,6 @@ function cases() {
   const all = out.stdout.trim().split('\n').map((l) => l.split('\t'));
   const picked = process.env.CORPUS_CASES?.split(',');
   return picked ? all.filter(([n]) => picked.includes(n)) : all;
-}
-
-async function waitLive(gateway, name, ms = 20_000) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const list = await fetch(`${gateway.origin}/api/channels`).then((r) => r.json()).catch(() => []);
-    if (list.some((c) => c.name === name && c.state === 'live')) return;
-    if (Date.now() > deadline) throw new Error(`channel ${name} never went live`);
-    await sleep(250);
-  }
 }
 
 /** Opens `url` with the recorder; resolves with the page once it plays (or at the limit). */

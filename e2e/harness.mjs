@@ -20,6 +20,8 @@ export { CHROMIUM_ARGS, ENGINES, EXPECTED_FAILURES, expectIn, launchEngine } fro
 export const root = fileURLToPath(new URL('..', import.meta.url));
 const pageDir = fileURLToPath(new URL('./page/', import.meta.url));
 export const gatewayBin = process.env.FLASHLESS_BIN || path.join(root, 'target/debug/flashless');
+/** The corpus's stream mangler (`lab/src/mangle/`). */
+export const mangleBin = process.env.MANGLE_BIN || path.join(root, 'target/debug/mangle');
 
 const children = new Set();
 process.on('exit', () => {
@@ -121,6 +123,17 @@ export async function startGateway(t, { http: httpPort, rtmp: rtmpPort, extra = 
   await waitForPort(http, 'the gateway (HTTP)');
   await waitForPort(rtmp, 'the gateway (RTMP)');
   return { ...gw, http, rtmp, origin: `http://127.0.0.1:${http}` };
+}
+
+/** Waits until the gateway lists channel `name` live. */
+export async function waitLive(gateway, name, ms = 20_000) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const list = await fetch(`${gateway.origin}/api/channels`).then((r) => r.json()).catch(() => []);
+    if (list.some((c) => c.name === name && c.state === 'live')) return;
+    if (Date.now() > deadline) throw new Error(`channel ${name} never went live`);
+    await sleep(100);
+  }
 }
 
 /**

@@ -10,7 +10,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { expectIn, launchEngine, openPage, sleep, start, startGateway, startSite, until } from './harness.mjs';
+import { expectIn, launchEngine, openPage, sleep, start, startGateway, startSite, until, waitLive } from './harness.mjs';
 
 const CODECS = [
   ['pcm_alaw', ['-ar', '8000', '-ac', '1']],
@@ -28,17 +28,6 @@ function publishLegacy(t, gateway, name, codec, format) {
   args.push('-c:a', codec, ...format);
   args.push('-f', 'flv', `rtmp://127.0.0.1:${gateway.rtmp}/live/${name}`);
   return start(t, 'ffmpeg', args, `ffmpeg ${codec}`);
-}
-
-/** Waits until the gateway lists the channel as live (`/api/channels`). */
-async function waitLive(gateway, name, ms = 20_000) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const list = await fetch(`http://127.0.0.1:${gateway.http}/api/channels`).then((r) => r.json(), () => []);
-    if (list.some((c) => c.name === name && c.state === 'live')) return;
-    assert.ok(Date.now() < deadline, `channel ${name} never went live`);
-    await sleep(100);
-  }
 }
 
 for (const engine of ['chromium', 'firefox']) {

@@ -1,5 +1,6 @@
 // The player against the real gateway and an ffmpeg publisher: picture, sound,
-// latency, HTTP-FLV, recovery without a reload, ManagedMediaSource, in each
+// latency, HTTP-FLV, recovery without a reload, a picture that starts after the
+// sound (the mangler's audio-then-video), ManagedMediaSource, in each
 // engine (Chromium, Firefox, WebKitGTK); the other codecs and a full
 // SourceBuffer in Chromium.
 // Needs `cargo xtask wasm` and a gateway built after it (`cargo xtask test` does both).
@@ -7,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { ENGINES, expectIn, launchBrowser, launchEngine, openPage, publish, sleep, startGateway, startSite, until } from './harness.mjs';
+import { ENGINES, expectIn, launchBrowser, launchEngine, mangleBin, openPage, publish, sleep, start, startGateway, startSite, until, waitLive } from './harness.mjs';
 
 const LIVE_WINDOW_S = 20;
 const MAX_LATENCY_S = 1.5;
@@ -174,6 +175,45 @@ for (const engine of ENGINES) {
 
   // Safari on iOS has only ManagedMediaSource. WebKitGTK has the real one (beside
   // MediaSource, which the page takes away); elsewhere MediaSource is offered under that name.
+  // Known to fail, and so a TODO until fixed (seen 2026-12-02): Chromium and WebKitGTK
+  // rebuild twice (the second connection's start burst holds sound from before the first
+  // keyframe, and the hold, timed in media time, runs out before the picture's init comes);
+  // Firefox reports a decode error and stays on the sound, stuck.
+  const lateTodo = 'a second rebuild in every engine; Firefox stuck after a decode error';
+  test(`[${engine}] picture that starts after the sound: a new MediaSource with both tracks, the position never back`, { timeout: 60_000, todo: lateTodo }, async (t) => {
+    const gateway = await startGateway(t);
+    const browser = await launchEngine(t, engine);
+    const url = `ws://127.0.0.1:${gateway.http}/live/late.flv`;
+    // Not live yet: the player is made (and fails to find the channel), so that it
+    // can load the channel the moment it is live, within its 3 s of sound alone.
+    const page = await openPage(browser, await startSite(t, gateway), { url });
+    const mangle = start(t, mangleBin, ['audio-then-video', `rtmp://127.0.0.1:${gateway.rtmp}/live/late`], 'mangle');
+    await waitLive(gateway, 'late').catch((e) => {
+      throw new Error(`${e.message}\n${mangle.log()}`);
+    });
+    await page.evaluate((url) => window.player.load(url), url);
+    const seen = [];
+    let s;
+    const deadline = Date.now() + 20_000;
+    do {
+      await sleep(250);
+      s = await page.evaluate(() => window.sample());
+      if (s.currentTime > 0) seen.push(s.currentTime);
+    } while (!(s.stats.rebuilds >= 1 && s.width > 0 && s.frames > 50) && Date.now() < deadline);
+    assert.ok(s.stats.rebuilds === 1 && s.width > 0 && s.frames > 50, `both tracks did not play: ${JSON.stringify(s)}`);
+    assert.ok(s.stats.codecs.some((c) => c.startsWith('avc1.')) && s.stats.codecs.includes('mp4a.40.2'), JSON.stringify(s.stats));
+    const back = seen.findIndex((x, i) => i > 0 && x < seen[i - 1] - 0.05);
+    assert.equal(back, -1, `the position went back: ${seen.map((x) => x.toFixed(2)).join(' ')}`);
+    await sleep(2000);
+    const later = await page.evaluate(() => window.sample());
+    assert.ok(later.currentTime > s.currentTime + 1.5 && !later.paused, `${s.currentTime} → ${later.currentTime}`);
+    await expectIn(t, engine, 'picture', () => assert.ok(later.variance > 100, `picture variance ${later.variance}`));
+    // The one error: the channel not found, before it was published.
+    const errors = await page.evaluate(() => window.events.filter((e) => e.name === 'error').map((e) => e.detail.details));
+    assert.deepEqual(errors, ['not-found']);
+    assert.deepEqual(await page.errorLogs(), [], 'console errors');
+  });
+
   test(`[${engine}] where only ManagedMediaSource exists, the player uses it`, { timeout: 45_000 }, async (t) => {
     const gateway = await startGateway(t);
     publish(t, gateway, 'cam');
