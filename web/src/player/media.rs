@@ -85,6 +85,8 @@ pub struct Media {
     expect: [bool; 2],
     buffers: [Buffer; 2],
     attached: bool,
+    /// Where the first media queued begins, on the element's timeline (ms, as
+    /// `newest_end`): the hold ([`HOLD_MS`]) runs from there.
     held_from_ms: Option<f64>,
     /// `timestampOffset` for the media of the current connection.
     offset: f64,
@@ -336,7 +338,7 @@ impl Media {
         if self.newest_end.is_nan() || end > self.newest_end {
             self.newest_end = end;
         }
-        self.held_from_ms.get_or_insert(start_ms);
+        self.held_from_ms.get_or_insert(start_ms + offset * 1000.0);
     }
 
     /// Creates the SourceBuffers once the MediaSource is open and every expected
