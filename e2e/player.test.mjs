@@ -175,11 +175,10 @@ for (const engine of ENGINES) {
 
   // Safari on iOS has only ManagedMediaSource. WebKitGTK has the real one (beside
   // MediaSource, which the page takes away); elsewhere MediaSource is offered under that name.
-  // Known to fail, and so a TODO until fixed (seen 2026-12-02): Chromium and WebKitGTK
-  // rebuild twice (the second connection's start burst holds sound from before the first
-  // keyframe, and the hold, timed in media time, runs out before the picture's init comes);
-  // Firefox reports a decode error and stays on the sound, stuck.
-  const lateTodo = 'a second rebuild in every engine; Firefox stuck after a decode error';
+  // Firefox reports decode errors on the sound alone (it plays on where the stream is
+  // sound only) and here stays stuck before the picture comes: a known bug (2026-12-02),
+  // a TODO there until fixed.
+  const lateTodo = engine === 'firefox' ? 'decode errors on the sound alone, stuck before the picture comes' : undefined;
   test(`[${engine}] picture that starts after the sound: a new MediaSource with both tracks, the position never back`, { timeout: 60_000, todo: lateTodo }, async (t) => {
     const gateway = await startGateway(t);
     const browser = await launchEngine(t, engine);
@@ -211,7 +210,8 @@ for (const engine of ENGINES) {
     // The one error: the channel not found, before it was published.
     const errors = await page.evaluate(() => window.events.filter((e) => e.name === 'error').map((e) => e.detail.details));
     assert.deepEqual(errors, ['not-found']);
-    assert.deepEqual(await page.errorLogs(), [], 'console errors');
+    // Chromium logs the refused connection of before the channel was published.
+    assert.deepEqual((await page.errorLogs()).filter((l) => !l.includes('404')), [], 'console errors');
   });
 
   test(`[${engine}] where only ManagedMediaSource exists, the player uses it`, { timeout: 45_000 }, async (t) => {
