@@ -173,8 +173,6 @@ for (const engine of ENGINES) {
     await expectIn(t, engine, 'picture', () => assert.ok(after.variance > 100, JSON.stringify(after)));
   });
 
-  // Safari on iOS has only ManagedMediaSource. WebKitGTK has the real one (beside
-  // MediaSource, which the page takes away); elsewhere MediaSource is offered under that name.
   // Firefox reports decode errors on the sound alone (it plays on where the stream is
   // sound only) and here stays stuck before the picture comes: a known bug (2026-12-02),
   // a TODO there until fixed.
@@ -214,6 +212,8 @@ for (const engine of ENGINES) {
     assert.deepEqual((await page.errorLogs()).filter((l) => !l.includes('404')), [], 'console errors');
   });
 
+  // Safari on iOS has only ManagedMediaSource. WebKitGTK has the real one (beside
+  // MediaSource, which the page takes away); elsewhere MediaSource is offered under that name.
   test(`[${engine}] where only ManagedMediaSource exists, the player uses it`, { timeout: 45_000 }, async (t) => {
     const gateway = await startGateway(t);
     publish(t, gateway, 'cam');
