@@ -7,7 +7,7 @@
 //    "dropped":…,"played":…}
 // `frames` and `played` (the `<video>`'s presented frames and the seconds its playhead
 // moved over the window) say that the page really played: a page that does nothing
-// would spend nothing.
+// would spend nothing. The `wsread` page plays nothing; it reports the `bytes` it read.
 //
 //   node pagecpu.mjs '{"players":["package","mpegts"],"gateway":"http://127.0.0.1:8080",
 //                     "stream":"ws://127.0.0.1:8080/live/bench.flv","seconds":60,"runs":3}'
@@ -40,10 +40,12 @@ const emit = (line) => process.stdout.write(`${JSON.stringify(line)}\n`);
 
 /**
  * The page's `<video>`: frames presented so far and where its playhead is; with
- * WebCodecs, the pictures drawn to its canvas and the clock, from the player's stats.
+ * WebCodecs, the pictures drawn to its canvas and the clock, from the player's stats;
+ * for the page that only reads the stream (`wsread`), the bytes it received.
  */
 const playback = (page) =>
   page.evaluate(() => {
+    if (window.received) return { frames: 0, dropped: 0, at: 0, bytes: window.received.bytes };
     const s = window.player?.stats?.();
     if (s?.renderer === 'webcodecs') return { frames: s.drawnFrames, dropped: s.droppedFrames, at: s.currentTime || 0 };
     const v = document.querySelector('video');
@@ -66,7 +68,8 @@ async function measure(browser, site, player, run) {
   try {
     await page.goto(url);
     const deadline = Date.now() + FIRST_FRAME_MS;
-    while ((await playback(page)).frames === 0) {
+    const started = (p) => p.frames > 0 || p.bytes > 0;
+    while (!started(await playback(page))) {
       if (Date.now() > deadline) throw new Error(`${player}: no frame within ${FIRST_FRAME_MS} ms at ${url} ${errors.join('; ')}`);
       await sleep(100);
     }
@@ -96,6 +99,7 @@ async function measure(browser, site, player, run) {
       frames: p1.frames - p0.frames,
       dropped: p1.dropped - p0.dropped,
       played: p1.at - p0.at,
+      ...(p1.bytes === undefined ? {} : { bytes: p1.bytes - p0.bytes }),
       errors: errors.slice(-5),
     });
   } finally {

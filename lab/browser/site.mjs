@@ -20,6 +20,7 @@ const FILES = {
   '/hlsjs.html': ['hlsjs.html', 'text/html; charset=utf-8'],
   '/flashless.html': ['flashless.html', 'text/html; charset=utf-8'],
   '/webcodecs.html': ['webcodecs.html', 'text/html; charset=utf-8'],
+  '/wsread.html': ['wsread.html', 'text/html; charset=utf-8'],
   '/probe.js': ['probe.js', 'text/javascript'],
   '/node_modules/mpegts.js/dist/mpegts.js': ['node_modules/mpegts.js/dist/mpegts.js', 'text/javascript'],
   '/node_modules/flv.js/dist/flv.js': ['node_modules/flv.js/dist/flv.js', 'text/javascript'],
@@ -77,9 +78,11 @@ export function pageUrl(site, { player, gateway, stream, channel }) {
       return `${site.origin}/flashless.html${query(stream)}`;
     case 'webcodecs':
       return `${site.origin}/webcodecs.html${query(stream)}`;
+    case 'wsread':
+      return `${site.origin}/wsread.html${query(stream)}`;
     case 'hlsjs':
       return `${site.origin}/hlsjs.html${query(`${gateway}/live/${encodeURIComponent(channel)}/index.m3u8`)}`;
     default:
-      throw new Error(`unknown player ${JSON.stringify(player)} (flashless, package, webcodecs, mpegts, flv, hlsjs)`);
+      throw new Error(`unknown player ${JSON.stringify(player)} (flashless, package, webcodecs, wsread, mpegts, flv, hlsjs)`);
   }
 }

@@ -118,6 +118,9 @@ pub struct Args {
     /// The browser benchmarks' setups to run (their slugs), all when empty. A run cut
     /// this way prints its figures and leaves `docs/benchmarks.md` as it is.
     pub only: Vec<String>,
+    /// page-cpu: record each window with Chromium's sampling profiler and print where
+    /// the script time goes; the profiler's cost leaves `docs/benchmarks.md` as it is.
+    pub profile: bool,
     /// Installing the peers is xtask's; accepted here so the options pass through.
     pub skip_deps: bool,
     pub verbose: bool,
@@ -131,6 +134,7 @@ impl Args {
             runs: None,
             minutes: None,
             only: Vec::new(),
+            profile: false,
             skip_deps: false,
             verbose: false,
         };
@@ -139,6 +143,7 @@ impl Args {
             match arg.as_str() {
                 "--quick" => parsed.quick = true,
                 "--skip-deps" => parsed.skip_deps = true,
+                "--profile" => parsed.profile = true,
                 "-v" | "--verbose" => parsed.verbose = true,
                 name if !name.starts_with('-') => {
                     let Some(bench) = Bench::ALL.into_iter().find(|b| b.name() == name) else {
@@ -190,6 +195,9 @@ impl Args {
                     )
                 })
                 .collect();
+        }
+        if parsed.profile && parsed.benches != [Bench::PageCpu] {
+            bail!("--profile is page-cpu's: `cargo xtask bench page-cpu --profile`");
         }
         if !parsed.only.is_empty() && !parsed.benches.iter().any(|b| b.in_browser()) {
             bail!("--only picks setups of latency, longrun, engines or hls, and none is named");
@@ -290,5 +298,7 @@ mod tests {
         );
         assert!(parse(&["latency", "--only=,"]).is_err());
         assert!(parse(&["fanout", "--only", "flashless"]).is_err());
+        assert!(parse(&["page-cpu", "--profile"]).unwrap().profile);
+        assert!(parse(&["fanout", "--profile"]).is_err());
     }
 }

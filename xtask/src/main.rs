@@ -62,6 +62,9 @@ commands:
         --only A,B        only these setups of latency, engines, hls, longrun (their
                           directories in target/bench/<bench>/, e.g. flashless,
                           package-flashless); prints, leaves docs/benchmarks.md as it is
+        --profile         page-cpu: each window under Chromium's sampling profiler, its
+                          top self times in target/bench/page-cpu/browser.log; leaves
+                          docs/benchmarks.md as it is
         --skip-deps       do not install the peers when missing
         -v, --verbose     stream every command's output
   help  this text

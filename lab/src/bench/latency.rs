@@ -414,6 +414,7 @@ mod tests {
             runs: None,
             minutes,
             only: Vec::new(),
+            profile: false,
             skip_deps: false,
             verbose: false,
         }

@@ -33,11 +33,15 @@ const CLIP: Recording = Recording {
     seconds: 60,
 };
 /// The pages, in the table's column order, as `pagecpu.mjs` names them.
-const PLAYERS: [(&str, &str); 3] = [
+const PLAYERS: [(&str, &str); 4] = [
     ("package", "flashless package, bare page"),
     ("flashless", "flashless gateway page"),
     ("mpegts", "mpegts.js 1.8.2"),
+    (FLOOR, "the stream read alone (floor)"),
 ];
+/// The page that only receives the WebSocket's messages and reads their bytes: what
+/// any WS-FLV player spends before it demuxes or appends anything.
+const FLOOR: &str = "wsread";
 /// A window counts only if its page presented this share of the clip's frames and
 /// its playhead moved this share of the window: a page that stalls spends little.
 const MIN_PLAYED: f64 = 0.9;
@@ -57,6 +61,9 @@ pub struct Window {
     pub frames: u64,
     pub dropped: u64,
     pub played: f64,
+    /// The floor page's bytes received in the window (it presents no frames).
+    #[serde(default)]
+    pub bytes: Option<u64>,
     #[serde(default)]
     pub errors: Vec<String>,
 }
@@ -73,6 +80,16 @@ impl Window {
 
     /// Why the window does not count, if it does not.
     fn invalid(&self) -> Option<String> {
+        if self.player == FLOOR {
+            let want = MIN_PLAYED * self.seconds * f64::from(CLIP.kbps) * 1000.0 / 8.0;
+            let got = self.bytes.unwrap_or(0);
+            return ((got as f64) < want).then(|| {
+                format!(
+                    "{} run {}: {got} bytes received in {} s, fewer than {want:.0}",
+                    self.player, self.run, self.seconds
+                )
+            });
+        }
         let want_frames = MIN_PLAYED * self.seconds * f64::from(remux::FPS);
         if (self.frames as f64) < want_frames {
             return Some(format!(
@@ -118,8 +135,13 @@ pub fn run(root: &Path, args: &Args) -> Result<()> {
                 &dir.join("ffmpeg.log"),
             )?;
             wait_live(&http, Duration::from_secs(20))?;
+            let profile = args.profile.then(|| dir.join("profile"));
+            if let Some(profile) = &profile {
+                std::fs::create_dir_all(profile)?;
+            }
             let config = serde_json::json!({
                 "players": PLAYERS.map(|p| p.0),
+                "profile": profile,
                 "gateway": http,
                 "stream": running.ws_url,
                 "seconds": seconds,
@@ -146,6 +168,14 @@ pub fn run(root: &Path, args: &Args) -> Result<()> {
     let body = section(&windows, runs, seconds, &machine);
     for line in body.lines().filter(|l| l.starts_with("| script")) {
         println!("    {line}");
+    }
+    if args.profile {
+        // The sampling profiler's own cost is in these figures.
+        println!(
+            "    docs/benchmarks.md not written: a profiled run; the profiles and each page's top self times are in {}",
+            dir.display()
+        );
+        return Ok(());
     }
     super::write_doc(root, SECTION, &body)
 }
@@ -194,7 +224,11 @@ fn section(windows: &[Window], runs: usize, seconds: f64, machine: &Machine) -> 
             format!("{:.2} s", w.task_per_min())
         }),
         ("frames presented / dropped, each run", |w| {
-            format!("{} / {}", w.frames, w.dropped)
+            if w.player == FLOOR {
+                "–".into()
+            } else {
+                format!("{} / {}", w.frames, w.dropped)
+            }
         }),
     ];
     for (title, f) in each {
@@ -216,15 +250,18 @@ fn section(windows: &[Window], runs: usize, seconds: f64, machine: &Machine) -> 
          on one core; on the other, one headless Chromium (software decoding) opens each page in a \
          fresh context, the pages taking turns, {runs} round(s). Each page reads the gateway's \
          WS-FLV: the npm package's bare page (`lab/browser/flashless.html`), the gateway's own \
-         `/watch/<channel>`, and mpegts.js 1.8.2 (`lab/browser/mpegts.html`: live, no stash buffer, \
-         latency chasing on). Once a page shows its first frame and has played {warm} s more, \
+         `/watch/<channel>`, mpegts.js 1.8.2 (`lab/browser/mpegts.html`: live, no stash buffer, \
+         latency chasing on), and the floor: a page that only receives the messages and reads \
+         their bytes (`lab/browser/wsread.html`), what any WS-FLV player spends before it demuxes \
+         or appends anything. Once a page shows its first frame and has played {warm} s more, \
          `ScriptDuration` and `TaskDuration` (CDP `Performance.getMetrics`, the renderer's main \
          thread) are read before and after {seconds} s of playback; nothing of the benchmark's runs \
          in the pages. A window counts only if its `<video>` presented at least {share:.0} % of the \
-         frames sent meanwhile and its playhead moved at least {share:.0} % of the window, so a page \
+         frames sent meanwhile and its playhead moved at least {share:.0} % of the window (the \
+         floor: if it received {share:.0} % of the clip's bytes meanwhile), so a page \
          that stalls (and so spends nothing) fails the run instead of winning it. Where the time \
-         goes: `node lab/browser/pagecpu.mjs '{{\"profile\":\"DIR\",…}}'` records each window with \
-         Chromium's sampling profiler.\n",
+         goes: `cargo xtask bench page-cpu --profile` records each window with Chromium's \
+         sampling profiler.\n",
         w = CLIP.width,
         h = CLIP.height,
         fps = remux::FPS,
@@ -264,5 +301,17 @@ mod tests {
         let mut w = parse(LINE).unwrap().remove(0);
         w.played = 20.0;
         assert!(w.invalid().unwrap().contains("moved 20.0 s"));
+    }
+
+    #[test]
+    fn the_floor_counts_by_the_bytes_it_read() {
+        let line = r#"{"kind":"cpu","player":"wsread","run":1,"seconds":60,"scriptS":0.15,"taskS":1.6,"frames":0,"dropped":0,"played":0,"bytes":90000000}"#;
+        let mut w = parse(line).unwrap().remove(0);
+        assert_eq!(w.invalid(), None);
+        // 12 Mbit/s for 60 s is 90 MB; 90 % of it is the least that counts.
+        w.bytes = Some(80_000_000);
+        assert!(w.invalid().unwrap().contains("80000000 bytes"));
+        w.bytes = None;
+        assert!(w.invalid().is_some());
     }
 }
