@@ -251,8 +251,9 @@ impl LiveEdge {
             // Before the start (the remuxer's fill is set from this): the target alone.
             return target;
         }
-        let left = 1.0 - (self.last_now_ms - self.start_ms) / START_RAMP_MS;
-        target + TARGET_STEP * left.min(1.0).max(0.0)
+        // Not `f64::clamp`: its assertion message pulls float formatting into the wasm.
+        let left = (1.0 - (self.last_now_ms - self.start_ms) / START_RAMP_MS).min(1.0);
+        target + TARGET_STEP * left.max(0.0)
     }
 
     /// The video's frame interval, in seconds, as the remuxer measures it.
