@@ -155,7 +155,7 @@ const TARGET_EASE_MAX_MS: f64 = 160_000.0;
 /// long (ms). The first seconds of a stream are when the element runs dry most: the
 /// decoder starts, the start burst is appended, the page itself still loads. On a
 /// busy machine (the corpus: six pages decoding on two cores) the gateway's page, held
-/// at 0.15 s, ran dry within 2.5 s of 6 starts in 6, and its target stayed raised for
+/// at 0.15 s, ran dry within 2.5 s of 5 starts in 6, and its target stayed raised for
 /// 20 s or more; with this ramp, in 3 of 12 (two within 2 s, one at 19 s). Over 5 s,
 /// the dry spells came at its end instead (3 of 6, at 5–9 s). The cost: the first 10 s play up to 0.1 s
 /// further behind. The same start after a restart or a rebuilt MediaSource.
