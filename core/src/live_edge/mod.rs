@@ -151,15 +151,6 @@ const MAX_TARGET: f64 = 1.0;
 /// player that cannot hold the lower target stops trying it every 20 s.
 const TARGET_EASE_MS: f64 = 20_000.0;
 const TARGET_EASE_MAX_MS: f64 = 160_000.0;
-/// A start holds a step more than the target, and comes down to it evenly over this
-/// long (ms). The first seconds of a stream are when the element runs dry most: the
-/// decoder starts, the start burst is appended, the page itself still loads. On a
-/// busy machine (the corpus: six pages decoding on two cores) the gateway's page, held
-/// at 0.15 s, ran dry within 2.5 s of 5 starts in 6, and its target stayed raised for
-/// 20 s or more; with this ramp, in 3 of 12 (two within 2 s, one at 19 s). Over 5 s,
-/// the dry spells came at its end instead (3 of 6, at 5–9 s). The cost: the first 10 s play up to 0.1 s
-/// further behind. The same start after a restart or a rebuilt MediaSource.
-pub const START_RAMP_MS: f64 = 10_000.0;
 /// The latency held is at least the video's frame interval plus this: the buffered
 /// end includes the newest frame's whole (estimated) duration, and the next frame
 /// comes only a frame interval later. A slow source (1 frame a second) would
@@ -193,8 +184,6 @@ pub struct LiveEdge {
     ease_ms: f64,
     /// The previous tick's clock, for the time spent stuck.
     last_now_ms: f64,
-    /// When the start seek was made (ms): see [`START_RAMP_MS`].
-    start_ms: f64,
     /// When the pending seek started (or was first seen pending).
     seeking_since: Option<f64>,
     /// When the element was first seen waiting with media ahead.
@@ -225,7 +214,6 @@ impl LiveEdge {
             eased: false,
             ease_ms: TARGET_EASE_MS,
             last_now_ms: f64::NAN,
-            start_ms: f64::NAN,
             seeking_since: None,
             waiting_since: None,
             stuck_ms: 0.0,
@@ -240,22 +228,15 @@ impl LiveEdge {
         &self.options
     }
 
-    /// The latency held now, in seconds: the target, more for a slow source (see
-    /// [`FRAME_MARGIN`]), and more in the first seconds (see [`START_RAMP_MS`]).
+    /// The latency held now, in seconds: the target, or more for a slow source
+    /// (see [`FRAME_MARGIN`]).
     pub fn target(&self) -> f64 {
-        let target = if self.frame_s > 0.0 {
+        if self.frame_s > 0.0 {
             let floor = (self.frame_s + FRAME_MARGIN).min(self.options.jump_behind / 2.0);
             self.target.max(floor)
         } else {
             self.target
-        };
-        if self.start_ms.is_nan() {
-            // Before the start (the remuxer's fill is set from this): the target alone.
-            return target;
         }
-        // Not `f64::clamp`: its assertion message pulls float formatting into the wasm.
-        let left = (1.0 - (self.last_now_ms - self.start_ms) / START_RAMP_MS).min(1.0);
-        target + TARGET_STEP * left.max(0.0)
     }
 
     /// The video's frame interval, in seconds, as the remuxer measures it.
@@ -357,9 +338,6 @@ impl LiveEdge {
         let Some(&(last_start, end)) = common.last() else {
             return Decision::play(1.0);
         };
-        if !self.started {
-            self.start_ms = s.now_ms;
-        }
         let target = self.target();
         let live = (end - target).max(last_start);
         if !self.started || self.resync {

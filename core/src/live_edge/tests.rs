@@ -16,41 +16,22 @@ fn started() -> LiveEdge {
     started_with(Options::default().target, (100.0, 101.0))
 }
 
-/// A policy holding `target`, started on `buffered` a start's ramp before time 0:
-/// from 0 on it holds the target itself.
+/// A policy holding `target`, started on `buffered` at time 0.
 fn started_with(target: f64, buffered: (f64, f64)) -> LiveEdge {
     let mut edge = LiveEdge::new(Options {
         target,
         ..Options::default()
     });
-    edge.tick(&snap(-START_RAMP_MS, 0.0, &[buffered]));
+    edge.tick(&snap(0.0, 0.0, &[buffered]));
     edge
 }
 
 #[test]
-fn first_media_starts_a_step_past_the_target_and_comes_down_to_it() {
+fn first_media_starts_at_target_behind_the_edge() {
     let mut edge = LiveEdge::new(Options::default());
-    // Before the start (the remuxer's fill is set from it): the option alone.
-    assert_eq!(edge.target(), 0.5);
     assert_eq!(edge.tick(&snap(0.0, 0.0, &[])), Decision::play(1.0));
     let d = edge.tick(&snap(0.0, 0.0, &[(100.0, 102.0)]));
-    assert_eq!(d.seek, Some((102.0 - (0.5 + TARGET_STEP), Seek::Start)));
-    // Down evenly over the ramp, then the target itself.
-    let half = START_RAMP_MS / 2.0;
-    edge.tick(&snap(half, 100.0 + half / 1000.0, &[(100.0, 110.0)]));
-    assert!((edge.target() - (0.5 + TARGET_STEP / 2.0)).abs() < 1e-9);
-    edge.tick(&snap(
-        START_RAMP_MS,
-        100.0 + START_RAMP_MS / 1000.0,
-        &[(100.0, 120.0)],
-    ));
-    assert_eq!(edge.target(), 0.5);
-    edge.tick(&snap(
-        2.0 * START_RAMP_MS,
-        100.0 + START_RAMP_MS / 500.0,
-        &[(100.0, 130.0)],
-    ));
-    assert_eq!(edge.target(), 0.5);
+    assert_eq!(d.seek, Some((101.5, Seek::Start)));
 }
 
 #[test]
@@ -64,9 +45,8 @@ fn a_slow_source_is_held_a_frame_interval_and_a_margin_behind() {
     });
     edge.set_frame_interval(1.0);
     assert!((edge.target() - 1.1).abs() < 1e-9);
-    // Started a ramp ago (a step further back: see START_RAMP_MS).
-    let d = edge.tick(&snap(-START_RAMP_MS, 0.0, &[(100.0, 103.0)]));
-    assert_eq!(d.seek.map(|(to, _)| (to * 1000.0).round()), Some(101_800.0));
+    let d = edge.tick(&snap(0.0, 0.0, &[(100.0, 103.0)]));
+    assert_eq!(d.seek.map(|(to, _)| (to * 1000.0).round()), Some(101_900.0));
     // Not chased back to the option's target meanwhile.
     let d = edge.tick(&snap(100.0, 101.9, &[(100.0, 103.0)]));
     assert_eq!((d.rate, d.seek), (1.0, None));
@@ -163,9 +143,8 @@ fn restart_starts_again_at_the_new_edge_and_keeps_the_counters() {
     let changes = edge.rate_changes();
     edge.restart();
     assert!(!edge.started());
-    // A new start, a step further back again.
     let d = edge.tick(&snap(200.0, 0.0, &[(5.0, 7.0)]));
-    assert_eq!(d.seek, Some((7.0 - (0.5 + TARGET_STEP), Seek::Start)));
+    assert_eq!(d.seek, Some((6.5, Seek::Start)));
     assert!(edge.rate_changes() >= changes);
 }
 
@@ -199,9 +178,9 @@ fn a_low_target_is_chased_from_half_a_target_past_it() {
 #[test]
 fn running_dry_raises_the_target_once_per_stall() {
     let mut edge = started_with(0.2, (100.0, 101.0));
-    // Standing still right after the start seek (to 100.7, a step further back) is no stall.
-    edge.tick(&snap(100.0, 100.7, &[(100.0, 100.72)]));
-    edge.tick(&snap(200.0, 100.7, &[(100.0, 100.72)]));
+    // Standing still right after the start seek is no stall.
+    edge.tick(&snap(100.0, 100.8, &[(100.0, 100.82)]));
+    edge.tick(&snap(200.0, 100.8, &[(100.0, 100.82)]));
     assert_eq!(edge.target(), 0.2);
     // Playing, then stuck at the end of the buffer for several ticks: one step.
     edge.tick(&snap(300.0, 100.9, &[(100.0, 101.1)]));
@@ -347,9 +326,7 @@ fn playhead_in_a_gap_skips_to_the_next_range() {
 #[test]
 fn a_seek_the_element_lost_while_paused_is_made_again() {
     // Chromium, paused while the start seek is pending, ends that seek at 0.
-    let mut edge = LiveEdge::new(Options::default());
-    let start = edge.tick(&snap(0.0, 0.0, &[(100.0, 101.0)])).seek;
-    let aim = start.map_or(f64::NAN, |(to, _)| to);
+    let mut edge = started();
     let ranges = [(100.0, 101.2)];
     let paused = |now_ms, current, seeking| Snapshot {
         paused: true,
@@ -358,7 +335,7 @@ fn a_seek_the_element_lost_while_paused_is_made_again() {
     };
     assert_eq!(edge.tick(&paused(50.0, 100.5, true)).seek, None);
     let d = edge.tick(&paused(100.0, 0.0, false));
-    assert_eq!(d.seek, Some((aim, Seek::Reaim)));
+    assert_eq!(d.seek, Some((100.5, Seek::Reaim)));
     // Made again once; lost again, it is a hole like any other.
     let d = edge.tick(&paused(150.0, 0.0, false));
     assert_eq!(d.seek, Some((100.0 + 0.05, Seek::Gap)));
@@ -373,13 +350,12 @@ fn a_seek_the_element_lost_while_paused_is_made_again() {
 fn a_stalled_playhead_with_data_ahead_is_nudged_after_half_a_second() {
     let mut edge = started();
     let ranges = [(100.0, 102.0)];
-    // Played on from the start seek (to 100.4).
-    assert!(edge.tick(&snap(0.0, 100.45, &ranges)).seek.is_none());
-    assert!(edge.tick(&snap(250.0, 100.45, &ranges)).seek.is_none());
+    assert!(edge.tick(&snap(0.0, 100.4, &ranges)).seek.is_none());
+    assert!(edge.tick(&snap(250.0, 100.4, &ranges)).seek.is_none());
     // Still since the tick at 250 ms.
-    assert!(edge.tick(&snap(500.0, 100.45, &ranges)).seek.is_none());
-    let d = edge.tick(&snap(750.0, 100.45, &ranges));
-    assert_eq!(d.seek, Some((100.55, Seek::Stall)));
+    assert!(edge.tick(&snap(500.0, 100.4, &ranges)).seek.is_none());
+    let d = edge.tick(&snap(750.0, 100.4, &ranges));
+    assert_eq!(d.seek, Some((100.5, Seek::Stall)));
     assert_eq!(edge.recoveries(), 1);
     // A moving playhead is no stall.
     let mut edge = started();
