@@ -109,6 +109,32 @@ impl<'a> Step<'a> {
         Ok(())
     }
 
+    /// Runs `cmd` like [`Step::run`], but returns what it wrote to standard output
+    /// instead of logging it (its standard error still goes to the log).
+    pub fn stdout(&self, cmd: &mut Command) -> Result<String> {
+        let shown = describe(cmd);
+        let stderr = if self.ctx.verbose {
+            Stdio::inherit()
+        } else {
+            let mut log = File::options()
+                .append(true)
+                .open(&self.log)
+                .with_context(|| format!("opening {}", self.log.display()))?;
+            writeln!(log, "$ {shown}")?;
+            log.into()
+        };
+        let out = cmd
+            .stdin(Stdio::null())
+            .stderr(stderr)
+            .output()
+            .with_context(|| format!("cannot start `{shown}`"))?;
+        if !out.status.success() {
+            self.print_log_tail();
+            bail!("`{shown}` exited with {}", out.status);
+        }
+        String::from_utf8(out.stdout).with_context(|| format!("`{shown}` printed no UTF-8"))
+    }
+
     /// What the step's commands printed so far (empty with `--verbose`).
     pub fn log_text(&self) -> String {
         fs::read_to_string(&self.log).unwrap_or_default()

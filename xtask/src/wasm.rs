@@ -91,7 +91,8 @@ fn bindgen(s: &Step, features: &[&str], out_name: &str, out_dir: &Path) -> Resul
                 "-p",
                 CRATE,
             ])
-            .args(features),
+            .args(features)
+            .env(RUSTFLAGS_VAR, remap_flags(&ctx.root)?),
     )?;
     let input = ctx
         .target_dir()
@@ -104,7 +105,57 @@ fn bindgen(s: &Step, features: &[&str], out_name: &str, out_dir: &Path) -> Resul
             .arg(out_dir)
             .arg(&input),
     )?;
-    optimize(s, &out_dir.join(format!("{out_name}_bg.wasm")))
+    let wasm = out_dir.join(format!("{out_name}_bg.wasm"));
+    optimize(s, &wasm, &out_dir.join(format!("{out_name}.js")))?;
+    unplaced(&wasm, &ctx.root)
+}
+
+/// Cargo's rustflags for the wasm target alone (so host builds keep their cache).
+const RUSTFLAGS_VAR: &str = "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS";
+
+/// Where this machine keeps the crates' sources.
+fn cargo_home() -> Option<std::path::PathBuf> {
+    std::env::var_os("CARGO_HOME")
+        .map(Into::into)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cargo")))
+}
+
+/// `--remap-path-prefix` for each registry's sources and the workspace: the
+/// module keeps the file names of its panic locations (`core`'s out-of-line
+/// panics take one even when the handler traps), and they would otherwise hold
+/// this machine's paths and the registry's name, differing from one build
+/// machine to the next. `bytes-1.12.2/src/bytes.rs` is what stays.
+fn remap_flags(root: &Path) -> Result<String> {
+    let mut prefixes = vec![root.to_path_buf()];
+    if let Some(src) = cargo_home().map(|h| h.join("registry/src"))
+        && let Ok(entries) = fs::read_dir(&src)
+    {
+        prefixes.extend(entries.filter_map(|e| e.ok().map(|e| e.path())));
+    }
+    let mut flags = Vec::new();
+    for prefix in prefixes {
+        let prefix = prefix
+            .to_str()
+            .with_context(|| format!("{} is not UTF-8", prefix.display()))?;
+        if prefix.contains(' ') {
+            bail!("{prefix}: a path with a space cannot go in {RUSTFLAGS_VAR}");
+        }
+        flags.push(format!("--remap-path-prefix={prefix}/="));
+    }
+    Ok(flags.join(" "))
+}
+
+/// Fails if the module still names the workspace or this machine's crate sources.
+fn unplaced(wasm: &Path, root: &Path) -> Result<()> {
+    let bytes = fs::read(wasm).with_context(|| format!("reading {}", wasm.display()))?;
+    let paths = [Some(root.to_path_buf()), cargo_home()];
+    for path in paths.iter().flatten() {
+        let needle = path.to_string_lossy();
+        if bytes.windows(needle.len()).any(|w| w == needle.as_bytes()) {
+            bail!("{} names {needle}: a path left unmapped", wasm.display());
+        }
+    }
+    Ok(())
 }
 
 /// [`LITE`]: the hand-written entry pointed at the lean glue and module, bundled
@@ -172,10 +223,14 @@ fn classic_script(s: &Step, root: &Path, staging: &Path) -> Result<()> {
     )
 }
 
-/// `wasm-opt -Oz` in place. The binaryen that `e2e/package-lock.json` pins comes
-/// first: Debian bookworm's binaryen (108) turns wasm-bindgen's `externref` table
-/// into a `funcref` one, and the module then fails to instantiate.
-fn optimize(step: &Step, wasm: &Path) -> Result<()> {
+/// `wasm-opt -Oz` in place, with every import's and export's name (and the import
+/// module's) made one or two letters, and `glue` made to use the new names: the
+/// names wasm-bindgen gives (`__wbg_addSourceBuffer_0d87b438f83bcbaa`) are some 45
+/// bytes each in the module and again in the glue, a hundred and more of each.
+/// The binaryen that `e2e/package-lock.json` pins comes first: Debian bookworm's
+/// binaryen (108) turns wasm-bindgen's `externref` table into a `funcref` one, and
+/// the module then fails to instantiate.
+fn optimize(step: &Step, wasm: &Path, glue: &Path) -> Result<()> {
     let pinned = step.ctx().root.join("e2e/node_modules/.bin/wasm-opt");
     let mut cmd = if pinned.exists() {
         Command::new(pinned)
@@ -194,7 +249,108 @@ fn optimize(step: &Step, wasm: &Path) -> Result<()> {
         Command::new("wasm-opt")
     };
     // The target features come from the module's own `target_features` section.
-    step.run(cmd.arg("-Oz").arg(wasm).arg("-o").arg(wasm))
+    let map = step.stdout(
+        cmd.arg("-Oz")
+            .arg("--minify-imports-and-exports-and-modules")
+            .arg(wasm)
+            .arg("-o")
+            .arg(wasm),
+    )?;
+    let text = fs::read_to_string(glue).with_context(|| format!("reading {}", glue.display()))?;
+    let renamed = rename(&text, &map).with_context(|| format!("renaming in {}", glue.display()))?;
+    fs::write(glue, renamed).with_context(|| format!("writing {}", glue.display()))
+}
+
+/// The import module's name once binaryen has minified it (it merges every module into one).
+const MINIFIED_MODULE: &str = "a";
+
+/// `glue` with the names in binaryen's mapping (`{"imports": [[module, name, new]…],
+/// "exports": [[name, new]…]}`): each import is a key of the one imports object, each
+/// export a property of `wasm`. Every name must be found where it is expected, so a
+/// new shape of the glue fails the build instead of a page.
+fn rename(glue: &str, map: &str) -> Result<String> {
+    let map: serde_json::Value =
+        serde_json::from_str(map).context("binaryen's mapping of minified names")?;
+    let list = |key: &str| {
+        map.get(key)
+            .and_then(|v| v.as_array())
+            .with_context(|| format!("no `{key}` in binaryen's mapping"))
+    };
+    let strings = |entry: &serde_json::Value| -> Result<Vec<String>> {
+        entry
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|s| s.as_str().map(String::from))
+                    .collect()
+            })
+            .with_context(|| format!("a mapping entry that is not a list of strings: {entry}"))
+    };
+    let mut text = glue.to_string();
+    let mut modules = Vec::new();
+    for entry in list("imports")? {
+        let [module, name, new] = &strings(entry)?[..] else {
+            bail!("an import mapping that is not [module, name, new]: {entry}");
+        };
+        text = replace_ident(&text, "", name, ":", new, 1)
+            .with_context(|| format!("import `{name}`"))?;
+        if !modules.contains(module) {
+            modules.push(module.clone());
+        }
+    }
+    for module in &modules {
+        let key = format!("\"{module}\"");
+        text = replace_ident(&text, "", &key, ":", MINIFIED_MODULE, 1)
+            .with_context(|| format!("import module {key}"))?;
+    }
+    for entry in list("exports")? {
+        let [name, new] = &strings(entry)?[..] else {
+            bail!("an export mapping that is not [name, new]: {entry}");
+        };
+        // wasm-bindgen's runtime exports some the glue never calls.
+        text = replace_ident(&text, "wasm.", name, "", new, 0)
+            .with_context(|| format!("export `{name}`"))?;
+    }
+    Ok(text)
+}
+
+/// `text` with each `before name after` (`name` a whole identifier) turned into
+/// `before new after`; fails unless there are at least `min` and, for `min` 1,
+/// exactly one.
+fn replace_ident(
+    text: &str,
+    before: &str,
+    name: &str,
+    after: &str,
+    new: &str,
+    min: usize,
+) -> Result<String> {
+    let ident = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '$';
+    let pattern = format!("{before}{name}");
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    let mut found = 0;
+    while let Some(at) = rest.find(&pattern) {
+        let (head, tail) = rest.split_at(at);
+        let after_name = &tail[pattern.len()..];
+        let whole = !head.ends_with(ident)
+            && !after_name.starts_with(ident)
+            && after_name.trim_start().starts_with(after);
+        out.push_str(head);
+        if whole {
+            out.push_str(before);
+            out.push_str(new);
+            found += 1;
+        } else {
+            out.push_str(&pattern);
+        }
+        rest = after_name;
+    }
+    out.push_str(rest);
+    if found < min || (min == 1 && found > 1) {
+        bail!("found {found} times where {min} was expected");
+    }
+    Ok(out)
 }
 
 /// The first binaryen that keeps reference-typed tables as they are.
@@ -289,5 +445,63 @@ mod tests {
             Some(123)
         );
         assert_eq!(super::binaryen_version("wasm-opt"), None);
+    }
+
+    /// The shape of wasm-bindgen's `--target web` glue that the renaming relies on.
+    const GLUE: &str = r#"function __wbg_get_imports() {
+    const import0 = {
+        __proto__: null,
+        __wbg_addSourceBuffer_0d87: function(arg0, arg1) {
+            return arg0.addSourceBuffer(arg1);
+        },
+        __wbg_add: function(arg0) { return arg0; },
+    };
+    return {
+        __proto__: null,
+        "./lite_bg.js": import0,
+    };
+}
+function f() { const ret = wasm.player_new(1); wasm.player_newer(2); my_wasm.player_new(3); return ret; }
+"#;
+
+    const MAP: &str = r#"{
+ "imports": [
+  ["./lite_bg.js", "__wbg_addSourceBuffer_0d87", "a"],
+  ["./lite_bg.js", "__wbg_add", "b"]
+ ],
+"exports": [
+  ["player_new", "c"],
+  ["player_newer", "d"],
+  ["__wbindgen_free", "e"]
+ ]
+}"#;
+
+    #[test]
+    fn renames_imports_their_module_and_exports_as_whole_names() {
+        let out = super::rename(GLUE, MAP).unwrap();
+        assert!(out.contains("        a: function(arg0, arg1) {"), "{out}");
+        assert!(out.contains("        b: function(arg0)"), "{out}");
+        assert!(out.contains("        a: import0,"), "{out}");
+        // A method of the same name on a browser object is not the import.
+        assert!(out.contains("return arg0.addSourceBuffer(arg1);"), "{out}");
+        assert!(
+            out.contains("const ret = wasm.c(1); wasm.d(2); my_wasm.player_new(3);"),
+            "{out}"
+        );
+        assert!(!out.contains("__wbg_add"), "{out}");
+    }
+
+    #[test]
+    fn a_name_the_glue_lacks_fails_the_build() {
+        let missing = MAP.replace("__wbg_add\"", "__wbg_gone\"");
+        let err = super::rename(GLUE, &missing).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("import `__wbg_gone`: found 0 times"),
+            "{err:#}"
+        );
+        let twice = GLUE.replace("__wbg_add: function", "__wbg_add: 0, __wbg_add: function");
+        assert_ne!(twice, GLUE);
+        assert!(super::rename(&twice, MAP).is_err());
+        assert!(super::rename(GLUE, "wasm-opt: 1 warning").is_err());
     }
 }

@@ -210,7 +210,8 @@ fn section(players: &[Player], sizes: &[Size], machine: &Machine) -> String {
          `gzip -9` (as a server would send it), summed per player; KB are 1000 bytes. flashless: \
          the wasm module, the wasm-bindgen glue and the entry, as `cargo xtask wasm` builds them \
          (`[profile.wasm]`: `opt-level = \"z\"`, `lto = true`, `codegen-units = 1`, \
-         `panic = \"abort\"`, then `wasm-opt -Oz`; the crate `no_std` with its own panic handler \
+         `panic = \"abort\"`, then `wasm-opt -Oz` with the names of imports and exports \
+         minified and the glue renamed to match; the crate `no_std` with its own panic handler \
          and talc as allocator); the lean build leaves HEVC, AV1, VP9, Opus, FLAC and AMF3 out \
          (cargo features of `flashless-core`) and ships its entry and glue as one module minified \
          by esbuild. `webcodecs.js`, which either build imports only for `renderer: 'webcodecs'`, \
