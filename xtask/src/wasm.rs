@@ -110,8 +110,9 @@ fn bindgen(s: &Step, features: &[&str], out_name: &str, out_dir: &Path) -> Resul
     unplaced(&wasm, &ctx.root)
 }
 
-/// Cargo's rustflags for the wasm target alone (so host builds keep their cache).
-const RUSTFLAGS_VAR: &str = "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS";
+/// Cargo's rustflags, one per `\x1f`-separated field (so a path may hold a space).
+/// With `--target` given they reach the module's crates only, not build scripts.
+const RUSTFLAGS_VAR: &str = "CARGO_ENCODED_RUSTFLAGS";
 
 /// Where this machine keeps the crates' sources.
 fn cargo_home() -> Option<std::path::PathBuf> {
@@ -137,12 +138,9 @@ fn remap_flags(root: &Path) -> Result<String> {
         let prefix = prefix
             .to_str()
             .with_context(|| format!("{} is not UTF-8", prefix.display()))?;
-        if prefix.contains(' ') {
-            bail!("{prefix}: a path with a space cannot go in {RUSTFLAGS_VAR}");
-        }
         flags.push(format!("--remap-path-prefix={prefix}/="));
     }
-    Ok(flags.join(" "))
+    Ok(flags.join("\x1f"))
 }
 
 /// Fails if the module still names the workspace or this machine's crate sources.
