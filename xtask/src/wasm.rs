@@ -221,8 +221,8 @@ fn classic_script(s: &Step, root: &Path, staging: &Path) -> Result<()> {
     )
 }
 
-/// `wasm-opt -Oz` in place, with every import's and export's name (and the import
-/// module's) made one or two letters, and `glue` made to use the new names: the
+/// `wasm-opt -Oz` in place. With the pinned binaryen, every import's and export's name (and the import
+/// module's) is made one or two letters too, and `glue` made to use the new names: the
 /// names wasm-bindgen gives (`__wbg_addSourceBuffer_0d87b438f83bcbaa`) are some 45
 /// bytes each in the module and again in the glue, a hundred and more of each.
 /// The binaryen that `e2e/package-lock.json` pins comes first: Debian bookworm's
@@ -230,33 +230,41 @@ fn classic_script(s: &Step, root: &Path, staging: &Path) -> Result<()> {
 /// the module then fails to instantiate.
 fn optimize(step: &Step, wasm: &Path, glue: &Path) -> Result<()> {
     let pinned = step.ctx().root.join("e2e/node_modules/.bin/wasm-opt");
-    let mut cmd = if pinned.exists() {
-        Command::new(pinned)
-    } else {
-        let version = probe(Command::new("wasm-opt").arg("--version"));
-        if version
-            .as_deref()
-            .and_then(binaryen_version)
-            .is_none_or(|v| v < MIN_BINARYEN)
-        {
-            println!(
-                "    no wasm-opt {MIN_BINARYEN} or newer (`npm ci` in e2e/ brings one): the module stays unoptimized"
-            );
-            return Ok(());
-        }
+    if pinned.exists() {
+        // The target features come from the module's own `target_features` section.
+        let map = step.stdout(
+            Command::new(pinned)
+                .arg("-Oz")
+                .arg("--minify-imports-and-exports-and-modules")
+                .arg(wasm)
+                .arg("-o")
+                .arg(wasm),
+        )?;
+        let text =
+            fs::read_to_string(glue).with_context(|| format!("reading {}", glue.display()))?;
+        let renamed =
+            rename(&text, &map).with_context(|| format!("renaming in {}", glue.display()))?;
+        return fs::write(glue, renamed).with_context(|| format!("writing {}", glue.display()));
+    }
+    // Another binaryen may print its mapping otherwise: the names stay as they are.
+    let version = probe(Command::new("wasm-opt").arg("--version"));
+    if version
+        .as_deref()
+        .and_then(binaryen_version)
+        .is_none_or(|v| v < MIN_BINARYEN)
+    {
+        println!(
+            "    no wasm-opt {MIN_BINARYEN} or newer (`npm ci` in e2e/ brings one): the module stays unoptimized"
+        );
+        return Ok(());
+    }
+    step.run(
         Command::new("wasm-opt")
-    };
-    // The target features come from the module's own `target_features` section.
-    let map = step.stdout(
-        cmd.arg("-Oz")
-            .arg("--minify-imports-and-exports-and-modules")
+            .arg("-Oz")
             .arg(wasm)
             .arg("-o")
             .arg(wasm),
-    )?;
-    let text = fs::read_to_string(glue).with_context(|| format!("reading {}", glue.display()))?;
-    let renamed = rename(&text, &map).with_context(|| format!("renaming in {}", glue.display()))?;
-    fs::write(glue, renamed).with_context(|| format!("writing {}", glue.display()))
+    )
 }
 
 /// The import module's name once binaryen has minified it (it merges every module into one).
