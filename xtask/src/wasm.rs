@@ -221,10 +221,11 @@ fn classic_script(s: &Step, root: &Path, staging: &Path) -> Result<()> {
     )
 }
 
-/// `wasm-opt -Oz` in place. With the pinned binaryen, every import's and export's name (and the import
-/// module's) is made one or two letters too, and `glue` made to use the new names: the
-/// names wasm-bindgen gives (`__wbg_addSourceBuffer_0d87b438f83bcbaa`) are some 45
-/// bytes each in the module and again in the glue, a hundred and more of each.
+/// `wasm-opt -Oz` in place. With the pinned binaryen, every import's and export's
+/// name (and the import module's) is made one or two letters too, and `glue` made to
+/// use the new names: the names wasm-bindgen gives
+/// (`__wbg_addSourceBuffer_0d87b438f83bcbaa`) are some 45 bytes each in the module
+/// and again in the glue, a hundred and more of each.
 /// The binaryen that `e2e/package-lock.json` pins comes first: Debian bookworm's
 /// binaryen (108) turns wasm-bindgen's `externref` table into a `funcref` one, and
 /// the module then fails to instantiate.
