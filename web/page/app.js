@@ -260,7 +260,9 @@ function showUrls(name) {
 }
 
 function showRtmpUrl(c) {
-  if (c) $('url-rtmp').textContent = c.urls?.rtmp || '(the RTMP listener is off)';
+  const text = c && (c.urls?.rtmp || '(the RTMP listener is off)');
+  // Every read of the list: the same text set again would be laid out again.
+  if (c && $('url-rtmp').textContent !== text) $('url-rtmp').textContent = text;
 }
 
 // ---- the selected channel's recordings: a file played as it is, seekable, not live ----
@@ -442,22 +444,30 @@ function tick() {
       ['stuck', fmt(s.stuckMs / 1000, 1, ' s')],
       ['recoveries', `${s.recoveries ?? 0} (${s.gapsFilled ?? 0} audio holes filled)`],
     ];
-    $('stats').replaceChildren(
-      ...rows.flatMap(([k, v]) => {
-        const dt = document.createElement('dt');
-        dt.textContent = k;
-        const dd = document.createElement('dd');
-        dd.textContent = v;
-        dd.dataset.stat = k;
-        return [dt, dd];
-      }),
-    );
+    showStats(rows);
     const now = performance.now() / 1000;
     samples.push({ t: now, latency: s.latency, bitrate: s.bitrate });
     samples = samples.filter((x) => now - x.t <= CHART_SECONDS);
     if (!$('overlay').hidden) drawChart(now);
   }
   setTimeout(tick, 1000);
+}
+
+// The rows are made once per channel and their text changed in place, and only where
+// it changed: the page updates them every second while it plays, shown or not.
+function showStats(rows) {
+  const list = $('stats');
+  for (const [k, v] of rows) {
+    let dd = list.querySelector(`dd[data-stat="${k}"]`);
+    if (!dd) {
+      const dt = document.createElement('dt');
+      dt.textContent = k;
+      dd = document.createElement('dd');
+      dd.dataset.stat = k;
+      list.append(dt, dd);
+    }
+    if (dd.textContent !== v) dd.textContent = v;
+  }
 }
 
 function drawChart(now) {
