@@ -86,11 +86,7 @@ impl<'a> Step<'a> {
         let status = if self.ctx.verbose {
             cmd.status()
         } else {
-            let mut log = File::options()
-                .append(true)
-                .open(&self.log)
-                .with_context(|| format!("opening {}", self.log.display()))?;
-            writeln!(log, "$ {shown}")?;
+            let log = self.log_for(&shown)?;
             // Nothing may wait for a prompt in CI; both streams share one file so
             // they stay in order.
             cmd.stdin(Stdio::null())
@@ -116,12 +112,7 @@ impl<'a> Step<'a> {
         let stderr = if self.ctx.verbose {
             Stdio::inherit()
         } else {
-            let mut log = File::options()
-                .append(true)
-                .open(&self.log)
-                .with_context(|| format!("opening {}", self.log.display()))?;
-            writeln!(log, "$ {shown}")?;
-            log.into()
+            self.log_for(&shown)?.into()
         };
         let out = cmd
             .stdin(Stdio::null())
@@ -133,6 +124,16 @@ impl<'a> Step<'a> {
             bail!("`{shown}` exited with {}", out.status);
         }
         String::from_utf8(out.stdout).with_context(|| format!("`{shown}` printed no UTF-8"))
+    }
+
+    /// The step log, opened to append a command's output after its line `$ shown`.
+    fn log_for(&self, shown: &str) -> Result<File> {
+        let mut log = File::options()
+            .append(true)
+            .open(&self.log)
+            .with_context(|| format!("opening {}", self.log.display()))?;
+        writeln!(log, "$ {shown}")?;
+        Ok(log)
     }
 
     /// What the step's commands printed so far (empty with `--verbose`).
