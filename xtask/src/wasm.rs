@@ -148,7 +148,8 @@ fn unplaced(wasm: &Path, root: &Path) -> Result<()> {
     let bytes = fs::read(wasm).with_context(|| format!("reading {}", wasm.display()))?;
     let paths = [Some(root.to_path_buf()), cargo_home()];
     for path in paths.iter().flatten() {
-        let needle = path.to_string_lossy();
+        // With the separator after it: a short root (`/src`) is not found in any text.
+        let needle = format!("{}/", path.to_string_lossy().trim_end_matches('/'));
         if bytes.windows(needle.len()).any(|w| w == needle.as_bytes()) {
             bail!("{} names {needle}: a path left unmapped", wasm.display());
         }
