@@ -500,6 +500,20 @@ function f() { const ret = wasm.player_new(1); wasm.player_newer(2); my_wasm.pla
     }
 
     #[test]
+    fn a_module_naming_the_workspace_fails_the_build() {
+        let dir = std::env::temp_dir().join(format!("xtask-unplaced-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let module = dir.join("m.wasm");
+        let root = std::path::Path::new("/build/flashless");
+        std::fs::write(&module, b"\0asm core/src/lib.rs bytes-1.12.2/src/bytes.rs").unwrap();
+        assert!(super::unplaced(&module, root).is_ok());
+        std::fs::write(&module, b"\0asm /build/flashless/core/src/lib.rs").unwrap();
+        let err = super::unplaced(&module, root).unwrap_err();
+        assert!(err.to_string().contains("names /build/flashless/"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn a_name_the_glue_lacks_fails_the_build() {
         let missing = MAP.replace("__wbg_add\"", "__wbg_gone\"");
         let err = super::rename(GLUE, &missing).unwrap_err();
