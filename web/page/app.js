@@ -260,9 +260,10 @@ function showUrls(name) {
 }
 
 function showRtmpUrl(c) {
-  const text = c && (c.urls?.rtmp || '(the RTMP listener is off)');
+  if (!c) return;
+  const text = c.urls?.rtmp || '(the RTMP listener is off)';
   // Every read of the list: the same text set again would be laid out again.
-  if (c && $('url-rtmp').textContent !== text) $('url-rtmp').textContent = text;
+  if ($('url-rtmp').textContent !== text) $('url-rtmp').textContent = text;
 }
 
 // ---- the selected channel's recordings: a file played as it is, seekable, not live ----

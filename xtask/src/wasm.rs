@@ -300,7 +300,7 @@ fn rename(glue: &str, map: &str) -> Result<String> {
         let [module, name, new] = &strings(entry)?[..] else {
             bail!("an import mapping that is not [module, name, new]: {entry}");
         };
-        text = replace_ident(&text, "", name, ":", new, 1)
+        text = replace_ident(&text, "", name, ":", new, true)
             .with_context(|| format!("import `{name}`"))?;
         if !modules.contains(module) {
             modules.push(module.clone());
@@ -308,7 +308,7 @@ fn rename(glue: &str, map: &str) -> Result<String> {
     }
     for module in &modules {
         let key = format!("\"{module}\"");
-        text = replace_ident(&text, "", &key, ":", MINIFIED_MODULE, 1)
+        text = replace_ident(&text, "", &key, ":", MINIFIED_MODULE, true)
             .with_context(|| format!("import module {key}"))?;
     }
     for entry in list("exports")? {
@@ -316,22 +316,21 @@ fn rename(glue: &str, map: &str) -> Result<String> {
             bail!("an export mapping that is not [name, new]: {entry}");
         };
         // wasm-bindgen's runtime exports some the glue never calls.
-        text = replace_ident(&text, "wasm.", name, "", new, 0)
+        text = replace_ident(&text, "wasm.", name, "", new, false)
             .with_context(|| format!("export `{name}`"))?;
     }
     Ok(text)
 }
 
 /// `text` with each `before name after` (`name` a whole identifier) turned into
-/// `before new after`; fails unless there are at least `min` and, for `min` 1,
-/// exactly one.
+/// `before new after`; with `once`, fails unless there is exactly one.
 fn replace_ident(
     text: &str,
     before: &str,
     name: &str,
     after: &str,
     new: &str,
-    min: usize,
+    once: bool,
 ) -> Result<String> {
     let ident = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '$';
     let pattern = format!("{before}{name}");
@@ -355,8 +354,8 @@ fn replace_ident(
         rest = after_name;
     }
     out.push_str(rest);
-    if found < min || (min == 1 && found > 1) {
-        bail!("found {found} times where {min} was expected");
+    if once && found != 1 {
+        bail!("found {found} times where once was expected");
     }
     Ok(out)
 }
