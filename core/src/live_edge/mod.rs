@@ -166,6 +166,8 @@ pub struct LiveEdge {
     /// The video's frame interval (s), 0 when unknown: see [`FRAME_MARGIN`].
     frame_s: f64,
     started: bool,
+    /// Started (or resynced), and the playhead has not moved since: the first frame is to come.
+    first_frame: bool,
     resync: bool,
     chasing: bool,
     last_current: f64,
@@ -203,6 +205,7 @@ impl LiveEdge {
             target: options.target,
             frame_s: 0.0,
             started: false,
+            first_frame: false,
             resync: false,
             chasing: false,
             last_current: f64::NAN,
@@ -323,6 +326,7 @@ impl LiveEdge {
 
     fn decide(&mut self, s: &Snapshot) -> Decision {
         let moved = (s.current - self.last_current).abs() > 0.001;
+        let advanced = s.current - self.last_current > 0.001;
         self.last_current = s.current;
         self.moved_since_seek |= moved;
         let elapsed = s.now_ms - self.last_now_ms;
@@ -347,12 +351,23 @@ impl LiveEdge {
                 Seek::Start
             };
             self.started = true;
+            self.first_frame = true;
             self.resync = false;
             // Media goes on arriving while the seek completes and playback starts:
             // the catch-up takes that slip back, however small.
             self.chasing = true;
             let to = ranges::land_at_or_before(&common, live).unwrap_or(live);
             return self.seek(s.now_ms, to, why);
+        }
+        if self.first_frame && advanced && !s.seeking {
+            self.first_frame = false;
+            // The first frame came this far behind: the element took that long to
+            // start (decoding from the keyframe on a busy core). A chase from there
+            // ends where such an element runs dry (Chromium under load stops with
+            // 0.15–0.2 s left), so it holds a step back, eased like any raised target.
+            if end - s.current > target + CHASE_START {
+                self.raise_target(s.now_ms);
+            }
         }
         if s.seeking {
             let since = *self.seeking_since.get_or_insert(s.now_ms);
@@ -424,13 +439,7 @@ impl LiveEdge {
         if starved && self.moved_since_seek && thin {
             if !self.dry {
                 self.dry = true;
-                if self.eased && s.now_ms - self.target_since_ms < self.ease_ms {
-                    self.ease_ms = (self.ease_ms * 2.0).min(TARGET_EASE_MAX_MS);
-                }
-                let most = self.options.target.max(MAX_TARGET);
-                self.target = (self.target + TARGET_STEP).min(most);
-                self.target_since_ms = s.now_ms;
-                self.eased = false;
+                self.raise_target(s.now_ms);
             }
         } else if moved {
             self.dry = false;
@@ -479,6 +488,18 @@ impl LiveEdge {
             1.0
         };
         Decision::play(rate)
+    }
+
+    /// Raises the target by a step (see [`TARGET_STEP`]). Raised again soon after
+    /// an ease, the next ease waits twice as long.
+    fn raise_target(&mut self, now_ms: f64) {
+        if self.eased && now_ms - self.target_since_ms < self.ease_ms {
+            self.ease_ms = (self.ease_ms * 2.0).min(TARGET_EASE_MAX_MS);
+        }
+        let most = self.options.target.max(MAX_TARGET);
+        self.target = (self.target + TARGET_STEP).min(most);
+        self.target_since_ms = now_ms;
+        self.eased = false;
     }
 
     /// Lowers a raised target by half a step once it has held its calm spell

@@ -94,6 +94,8 @@ fn behind_target_chases_with_a_bounded_rate_until_close() {
 #[test]
 fn a_chase_keeps_one_small_rate_and_changes_it_at_most_every_hold() {
     let mut edge = started();
+    // The first frame on target (one far behind would hold a step back).
+    edge.tick(&snap(50.0, 100.51, &[(99.0, 101.01)]));
     let mut rates = Vec::new();
     // 1.5 s behind a 0.5 s target, latency closing at the chase rate, ticks of 250 ms.
     let (mut current, mut end) = (100.0, 101.5);
@@ -663,4 +665,30 @@ fn running_dry_soon_after_an_ease_makes_the_next_ease_wait_twice_as_long() {
     assert_target(&edge, 0.3);
     play(&mut edge, (now, 100.0), 0.3, 2);
     assert_target(&edge, 0.25);
+}
+
+#[test]
+fn a_first_frame_far_behind_the_target_holds_a_step_back() {
+    // Started 0.15 s behind; the element took 0.65 s to show its first frame, and
+    // media went on arriving meanwhile: the chase from 0.8 s ends a step short.
+    let mut edge = started_with(0.15, (0.0, 10.0));
+    edge.tick(&snap(300.0, 9.85, &[(0.0, 10.3)]));
+    edge.tick(&snap(650.0, 9.85, &[(0.0, 10.65)]));
+    assert_target(&edge, 0.15);
+    edge.tick(&snap(700.0, 9.86, &[(0.0, 10.66)]));
+    assert_target(&edge, 0.25);
+    // Judged once: later movement far behind is a chase, not another step.
+    edge.tick(&snap(900.0, 10.06, &[(0.0, 10.86)]));
+    assert_target(&edge, 0.25);
+    let (_, latency) = play(&mut edge, (900.0, 10.06), 0.8, 15);
+    assert!((latency - 0.25).abs() < 0.02, "{latency}");
+    // Eased back to the option after the calm spell, as any raised target.
+    play(&mut edge, (16_000.0, 30.0), 0.25, 40);
+    assert_target(&edge, 0.15);
+
+    // A first frame near the target keeps it.
+    let mut edge = started_with(0.15, (0.0, 10.0));
+    edge.tick(&snap(100.0, 9.85, &[(0.0, 10.1)]));
+    edge.tick(&snap(150.0, 9.86, &[(0.0, 10.12)]));
+    assert_target(&edge, 0.15);
 }
