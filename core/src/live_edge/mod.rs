@@ -361,11 +361,12 @@ impl LiveEdge {
         }
         if self.first_frame && advanced && !s.seeking {
             self.first_frame = false;
-            // The first frame came this far behind: the element took that long to
-            // start (decoding from the keyframe on a busy core). A chase from there
-            // ends where such an element runs dry (Chromium under load stops with
-            // 0.15–0.2 s left), so it holds a step back, eased like any raised target.
-            if end - s.current > target + CHASE_START {
+            // The first frame came over a step behind the target: the element took
+            // that long to start (decoding from the keyframe on a busy core, which
+            // on a quiet one takes a few tens of ms). A chase from there ends where
+            // such an element runs dry (Chromium under load stops with 0.15–0.2 s
+            // left), so it holds a step back, eased like any raised target.
+            if end - s.current > target + TARGET_STEP {
                 self.raise_target(s.now_ms);
             }
         }

@@ -688,7 +688,7 @@ fn a_first_frame_far_behind_the_target_holds_a_step_back() {
 
     // A first frame near the target keeps it.
     let mut edge = started_with(0.15, (0.0, 10.0));
-    edge.tick(&snap(100.0, 9.85, &[(0.0, 10.1)]));
-    edge.tick(&snap(150.0, 9.86, &[(0.0, 10.12)]));
+    edge.tick(&snap(100.0, 9.85, &[(0.0, 10.05)]));
+    edge.tick(&snap(150.0, 9.86, &[(0.0, 10.08)]));
     assert_target(&edge, 0.15);
 }
