@@ -52,7 +52,8 @@ export interface PlayerOptions {
   retry?: RetryBounds | ((context: RetryContext) => number | false | null | undefined);
   /**
    * Seconds behind the newest media to play at; left out, the player's default, 0.5 s.
-   * Each time the buffer runs dry it grows by 0.1 s, up to 1 s (or this value, if larger), and after
+   * Each time the buffer runs dry it grows by 0.1 s, and once when the first frame shows over 0.1 s
+   * later than that (a slow start), up to 1 s (or this value, if larger), and after
    * each 20 s without it comes back 0.05 s, to this value at the lowest.
    * It is at least the video's frame interval plus 0.1 s (a source of 1 frame a second).
    */
