@@ -359,14 +359,15 @@ impl LiveEdge {
             let to = ranges::land_at_or_before(&common, live).unwrap_or(live);
             return self.seek(s.now_ms, to, why);
         }
-        if self.first_frame && advanced && !s.seeking {
+        if self.first_frame && !s.seeking && (advanced || s.paused) {
             self.first_frame = false;
             // The first frame came over a step behind the target: the element took
             // that long to start (decoding from the keyframe on a busy core, which
             // on a quiet one takes a few tens of ms). A chase from there ends where
             // such an element runs dry (Chromium under load stops with 0.15–0.2 s
-            // left), so it holds a step back, eased like any raised target.
-            if end - s.current > target + TARGET_STEP {
+            // left), so it holds a step back, eased like any raised target. Paused
+            // at the start (autoplay refused), the wait is the viewer's: no sign.
+            if !s.paused && end - s.current > target + TARGET_STEP {
                 self.raise_target(s.now_ms);
             }
         }

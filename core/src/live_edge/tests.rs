@@ -691,4 +691,13 @@ fn a_first_frame_far_behind_the_target_holds_a_step_back() {
     edge.tick(&snap(100.0, 9.85, &[(0.0, 10.05)]));
     edge.tick(&snap(150.0, 9.86, &[(0.0, 10.08)]));
     assert_target(&edge, 0.15);
+
+    // Paused at the start (autoplay refused): played later, far behind, is no slow start.
+    let mut edge = started_with(0.15, (0.0, 10.0));
+    edge.tick(&Snapshot {
+        paused: true,
+        ..snap(100.0, 9.85, &[(0.0, 10.1)])
+    });
+    edge.tick(&snap(2000.0, 9.86, &[(0.0, 12.0)]));
+    assert_target(&edge, 0.15);
 }
