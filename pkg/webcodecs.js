@@ -28,7 +28,8 @@ const MAX_AUDIO_LAG_S = 0.08;
  * video of 1 fps, a server that sends aggregate messages), must be played whole, or all
  * but the end of each bunch would be skipped as old. So the bound above grows by the
  * spread of the sound's arrival (the most minus the least its messages came after their
- * media time) in the second worst of the last ARRIVAL_WINDOWS seconds: a bunch spreads
+ * media time) in the second worst of the last ARRIVAL_WINDOWS seconds (this one among
+ * them, so a bunch counts as it arrives): a bunch spreads
  * its window by its span, and one burst after a stall does not count.
  */
 const ARRIVAL_WINDOWS = 4;
@@ -302,7 +303,7 @@ export class WebCodecsRenderer {
     const w = s.arrival;
     if (now >= w.end) {
       if (w.high >= w.low) w.spreads.push(w.high - w.low);
-      if (w.spreads.length > ARRIVAL_WINDOWS) w.spreads.shift();
+      if (w.spreads.length >= ARRIVAL_WINDOWS) w.spreads.shift();
       w.low = Infinity;
       w.high = -Infinity;
       w.end = now + 1000;
@@ -313,8 +314,9 @@ export class WebCodecsRenderer {
 
   /** How much longer sound may lag because it comes in bunches: see ARRIVAL_WINDOWS. */
   #bunching(s) {
-    const spreads = [...s.arrival.spreads].sort((a, b) => b - a);
-    return spreads.length > 1 ? spreads[1] : 0;
+    const w = s.arrival;
+    const spreads = [...w.spreads, w.high - w.low].sort((a, b) => b - a);
+    return Math.max(0, spreads[1] ?? 0);
   }
 
   #configure(s, e) {
@@ -511,7 +513,10 @@ export class WebCodecsRenderer {
     }
     if (s.audioAt !== null) this.#playOffSurplus(s, s.audioAt - now, now);
     const at = s.audioAt ?? now + s.margin + START_LEAD_S;
-    if (at - now + s.newestOf.audio - ts > s.margin + MAX_AUDIO_LAG_S + this.#bunching(s)) {
+    // Sound starting (again) from before the picture on screen (a hole's filling, late; the
+    // sound behind the pictures on the wall clock) would put the clock back: it is skipped too.
+    const behind = s.audioAt === null && ts < this.#clock(s);
+    if (behind || at - now + s.newestOf.audio - ts > s.margin + MAX_AUDIO_LAG_S + this.#bunching(s)) {
       this.#counters.audioSkipped++;
       return data.close();
     }
@@ -553,7 +558,12 @@ export class WebCodecsRenderer {
     if (s.offset === null) return NaN;
     // The sound being rendered, which the device plays out `audioLatency` later (40 ms in
     // headless Chromium, 150–250 ms over Bluetooth), less the part of that the pictures wait.
-    return (s.audioClock ? this.#audio.currentTime - this.#wait : performance.now() / 1000) - s.offset;
+    const t = (s.audioClock ? this.#audio.currentTime - this.#wait : performance.now() / 1000) - s.offset;
+    // Never past the newest media received: where media comes late (sound in bunches a
+    // second apart, a start on a starved core) the pictures wait for it, as a <video>'s do,
+    // rather than run on and be put back when the sound comes again. A hole in one track
+    // is no wait while the other goes on.
+    return Math.min(t, s.newest ?? t);
   }
 
   /** The pictures' wait for a slow audio device, updated only by changes of 5 ms or more. */
