@@ -13,7 +13,7 @@
 //   sound) whose media goes on (a player that joins during an audio hole must not go
 //   video-only),
 // - with WebCodecs, draw a new picture at least every 1.5 s (more where the case has
-//   fewer pictures: STILL_MS).
+//   fewer pictures: STILL_MS), and never put the clock back more than 0.2 s (BACK_S).
 // CORPUS_CONCURRENCY cases play at once (default 2); CORPUS_CASES=a,b picks cases;
 // CORPUS_RECORD_DIR=dir keeps each page's record there (`<case>-<player>.json`).
 // Needs the gateway (FLASHLESS_BIN) and the mangler (MANGLE_BIN), both built by
@@ -36,6 +36,11 @@ const CONCURRENCY = Number(process.env.CORPUS_CONCURRENCY || 2);
 const NO_AUDIO = new Set(['video-only']);
 /** The longest a WebCodecs page may show one picture (ms), where the case has gaps between pictures. */
 const STILL_MS = { 'fps-1': 2500, 'video-hole-1s': 2500 };
+/**
+ * The most a WebCodecs clock may go back (s): where its sound starts, from the wall clock,
+ * which runs up to a picture's interval past the newest media.
+ */
+const BACK_S = { 'fps-1': 1.2 };
 
 /** The mangler's cases: `[name, what]`. */
 function cases() {
@@ -60,7 +65,7 @@ async function openRecorded(browser, url) {
 }
 
 /** Waits for the first frame, watches WATCH_S s, and judges. */
-async function watch(page, latencyS, audio, stillMs) {
+async function watch(page, latencyS, audio, stillMs, backS) {
   const deadline = Date.now() + START_LIMIT_MS;
   let rec = await record(page);
   while (!rec?.started && Date.now() < deadline) {
@@ -71,7 +76,7 @@ async function watch(page, latencyS, audio, stillMs) {
   await sleep(Math.max(0, rec.started + (WATCH_S + 0.5) * 1000 - rec.now));
   rec = await record(page);
   const j = judge(rec, { from: rec.started, seconds: WATCH_S, latencyS });
-  return { started: true, ...j, reasons: verdict(j, { audio, stillMs }), rec };
+  return { started: true, ...j, reasons: verdict(j, { audio, stillMs, backS }), rec };
 }
 
 const summary = [];
@@ -99,7 +104,7 @@ test('the corpus of nasty streams plays in the page, the bare player and WebCode
         };
         t.after(() => Promise.all(Object.values(pages).map((p) => p.close().catch(() => {}))));
         const latencyS = LATENCY_S + (name === 'fps-1' ? 1 : 0);
-        const results = await Promise.all(Object.values(pages).map((p) => watch(p, latencyS, !NO_AUDIO.has(name), STILL_MS[name])));
+        const results = await Promise.all(Object.values(pages).map((p) => watch(p, latencyS, !NO_AUDIO.has(name), STILL_MS[name], BACK_S[name])));
         const failures = [];
         Object.keys(pages).forEach((player, i) => {
           const { rec, ...r } = results[i];

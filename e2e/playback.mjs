@@ -89,7 +89,9 @@ export function record(page) {
  * - how far the end of the audio SourceBuffer advanced (`audioS`; null when the
  *   player made none);
  * - with WebCodecs, the longest time no new picture was drawn (`stillMs`; null
- *   for a <video>, whose currentTime says it).
+ *   for a <video>, whose currentTime says it);
+ * - the most currentTime went back (`backS`; a <video>'s goes back to 0 in a new
+ *   MediaSource).
  */
 export function judge(rec, { from, seconds, latencyS }) {
   const windows = [];
@@ -125,8 +127,12 @@ export function judge(rec, { from, seconds, latencyS }) {
   let audioTo = null;
   let still = null;
   let lastDrawn = null;
+  let back = 0;
+  let lastCt = null;
   for (const [t, ct, end, , , audio, , drawn] of rec.log) {
     if (t < from || t > until) continue;
+    if (lastCt !== null && ct < lastCt) back = Math.max(back, lastCt - ct);
+    lastCt = ct;
     if (drawn !== undefined) {
       if (lastDrawn === null || drawn > lastDrawn.n) lastDrawn = { n: drawn, t };
       still = Math.max(still ?? 0, t - lastDrawn.t);
@@ -154,6 +160,7 @@ export function judge(rec, { from, seconds, latencyS }) {
     latencyS: latencies.length ? Math.round(latencies[latencies.length >> 1] * 1000) / 1000 : null,
     audioS: audioFrom === null ? null : Math.round(Math.max(0, audioTo - audioFrom) * 10) / 10,
     stillMs: still === null ? null : Math.round(still),
+    backS: Math.round(back * 1000) / 1000,
     windows: windows.map((w) => w[0]).join(''),
   };
 }
@@ -162,11 +169,13 @@ export function judge(rec, { from, seconds, latencyS }) {
  * The corpus test's bar: 90 % of counted seconds played, no seek over 1 s, latency
  * back within 3 s, with `audio`, an audio SourceBuffer (or WebCodecs' sound) whose
  * media went on for at least half the seconds watched (a stream with audio plays
- * audio), and with WebCodecs, no picture shown for longer than `stillMs`.
+ * audio), and with WebCodecs, no picture shown for longer than `stillMs` and the
+ * clock never put back more than `backS` (a start's step from the wall clock to the sound's).
  */
-export function verdict(j, { audio = false, stillMs = 1500 } = {}) {
+export function verdict(j, { audio = false, stillMs = 1500, backS = 0.2 } = {}) {
   const reasons = [];
   if (j.stillMs !== null && j.stillMs > stillMs) reasons.push(`no new picture for ${j.stillMs} ms`);
+  if (j.stillMs !== null && j.backS > backS) reasons.push(`the clock put back ${j.backS} s`);
   if (audio && j.audioS === null) reasons.push('no audio SourceBuffer');
   else if (audio && j.audioS < 0.5 * j.watched) reasons.push(`audio advanced only ${j.audioS} s`);
   if (j.played < 0.9 * j.counted) reasons.push(`played ${j.played} of ${j.counted} s`);

@@ -513,9 +513,10 @@ export class WebCodecsRenderer {
     }
     if (s.audioAt !== null) this.#playOffSurplus(s, s.audioAt - now, now);
     const at = s.audioAt ?? now + s.margin + START_LEAD_S;
-    // Sound starting (again) from before the picture on screen (a hole's filling, late; the
-    // sound behind the pictures on the wall clock) would put the clock back: it is skipped too.
-    const behind = s.audioAt === null && ts < this.#clock(s);
+    // Sound starting again from before the picture on screen (a hole's filling, late) would
+    // put the clock back: it is skipped too. Not the first sound: the wall clock may be a
+    // picture's interval ahead of all the sound there is.
+    const behind = s.audioClock && s.audioAt === null && ts < this.#clock(s);
     if (behind || at - now + s.newestOf.audio - ts > s.margin + MAX_AUDIO_LAG_S + this.#bunching(s)) {
       this.#counters.audioSkipped++;
       return data.close();
@@ -556,14 +557,18 @@ export class WebCodecsRenderer {
   /** The media time on screen now, or NaN before the first picture or sound. */
   #clock(s) {
     if (s.offset === null) return NaN;
+    const newest = s.newest ?? Infinity;
+    // Neither clock runs past the media received, so where it comes late (a start on a
+    // starved core, sound in bunches a second apart) the pictures wait for it, as a
+    // <video>'s do, rather than run on and be put back when sound starts (again). A hole
+    // in one track is no wait while the other goes on.
+    if (!s.audioClock) {
+      // The wall clock runs up to the next picture's time, so 1 fps pictures play on it smoothly.
+      return Math.min(performance.now() / 1000 - s.offset, newest + s.frameMs / 1000);
+    }
     // The sound being rendered, which the device plays out `audioLatency` later (40 ms in
     // headless Chromium, 150–250 ms over Bluetooth), less the part of that the pictures wait.
-    const t = (s.audioClock ? this.#audio.currentTime - this.#wait : performance.now() / 1000) - s.offset;
-    // Never past the newest media received: where media comes late (sound in bunches a
-    // second apart, a start on a starved core) the pictures wait for it, as a <video>'s do,
-    // rather than run on and be put back when the sound comes again. A hole in one track
-    // is no wait while the other goes on.
-    return Math.min(t, s.newest ?? t);
+    return Math.min(this.#audio.currentTime - this.#wait - s.offset, newest);
   }
 
   /** The pictures' wait for a slow audio device, updated only by changes of 5 ms or more. */
