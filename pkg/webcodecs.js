@@ -28,9 +28,9 @@ const MAX_AUDIO_LAG_S = 0.08;
  * video of 1 fps, a server that sends aggregate messages), must be played whole, or all
  * but the end of each bunch would be skipped as old. So the bound above grows by the
  * spread of the sound's arrival (the most minus the least its messages came after their
- * media time) in the second worst of the last ARRIVAL_WINDOWS seconds (this one among
- * them, so a bunch counts as it arrives): a bunch spreads
- * its window by its span, and one burst after a stall does not count.
+ * media time) in the second worst of the last ARRIVAL_WINDOWS seconds, this one among
+ * them so that a bunch counts as it arrives: a bunch spreads its window by its span, and
+ * one burst after a stall does not count.
  */
 const ARRIVAL_WINDOWS = 4;
 /**
