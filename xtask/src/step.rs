@@ -46,11 +46,15 @@ impl Ctx {
         cmd
     }
 
-    /// Prints `==> name`, runs `body`, and names the step in the error if it fails.
+    /// Prints `==> name`, runs `body`, names the step in the error if it fails, and
+    /// prints how long it took if it passed (so a slow CI run says which step was slow).
     pub fn step<T>(&self, name: &str, body: impl FnOnce(&Step) -> Result<T>) -> Result<T> {
         println!("==> {name}");
+        let started = Instant::now();
         let step = Step::new(self, name)?;
-        body(&step).with_context(|| format!("step `{name}` failed"))
+        let out = body(&step).with_context(|| format!("step `{name}` failed"))?;
+        println!("    {name}: {:.0} s", started.elapsed().as_secs_f64());
+        Ok(out)
     }
 }
 
