@@ -63,27 +63,48 @@ pub fn ensure(ctx: &Ctx, needs: Needs) -> Result<()> {
         return Ok(());
     }
     ctx.step("deps", |step| {
-        if needs.test {
-            debian_packages(step, &test_packages(step))?;
-            python_packages(step)?;
-        }
-        if needs.test || needs.wasm {
-            wasm_target(step)?;
-            wasm_bindgen(step)?;
-            // playwright-core and puppeteer-core for the browser tests, binaryen's wasm-opt for the package.
-            npm_packages(step, "e2e")?;
-        }
-        if needs.fuzz {
-            cargo_fuzz(step)?;
-        }
-        if needs.bench {
-            debian_packages(step, BENCH_PACKAGES)?;
-            // `bench engines` plays in the browser tests' three engines.
-            debian_packages(step, BROWSER_PACKAGES)?;
-            npm_packages(step, BENCH_NPM_DIR)?;
-        }
-        Ok(())
+        // Two lines at once: the system's packages (downloads and unpacking) beside
+        // the Rust tools (compiling); on a fresh machine each takes minutes.
+        std::thread::scope(|scope| {
+            let system = scope.spawn(|| system_packages(step, needs));
+            let tools = rust_tools(step, needs);
+            let system = system
+                .join()
+                .unwrap_or_else(|_| Err(anyhow::anyhow!("installing packages panicked")));
+            tools.and(system)
+        })
     })
+}
+
+/// Debian's packages, Python's, and the npm peers.
+fn system_packages(step: &Step, needs: Needs) -> Result<()> {
+    if needs.test {
+        debian_packages(step, &test_packages(step))?;
+        python_packages(step)?;
+    }
+    if needs.test || needs.wasm {
+        // playwright-core and puppeteer-core for the browser tests, binaryen's wasm-opt for the package.
+        npm_packages(step, "e2e")?;
+    }
+    if needs.bench {
+        debian_packages(step, BENCH_PACKAGES)?;
+        // `bench engines` plays in the browser tests' three engines.
+        debian_packages(step, BROWSER_PACKAGES)?;
+        npm_packages(step, BENCH_NPM_DIR)?;
+    }
+    Ok(())
+}
+
+/// The wasm target and the tools cargo builds: wasm-bindgen's CLI, cargo-fuzz.
+fn rust_tools(step: &Step, needs: Needs) -> Result<()> {
+    if needs.test || needs.wasm {
+        wasm_target(step)?;
+        wasm_bindgen(step)?;
+    }
+    if needs.fuzz {
+        cargo_fuzz(step)?;
+    }
+    Ok(())
 }
 
 /// The Kubernetes manifests under `deploy/k8s` are checked against the API schemas.
