@@ -292,6 +292,47 @@ test("[chromium] renderer: 'webcodecs' plays off the sound a stall left queued, 
   assert.deepEqual(last.errors, []);
 });
 
+test("[chromium] renderer: 'webcodecs' raises its sound's margin for late data, and lowers it after 20 s without", { timeout: 120_000 }, async (t) => {
+  const gateway = await startGateway(t);
+  publish(t, gateway, 'cam');
+  const browser = await launchEngine(t, 'chromium');
+  const page = await openPage(browser, await startSite(t, gateway), { url: `ws://127.0.0.1:${gateway.http}/live/cam.flv` }, PAGE);
+  await until(page, 'no picture was drawn', (s) => s.stats.drawnFrames > 50 && s.stats.audioFrames > 0);
+  const start = (await page.evaluate(() => window.sample())).stats;
+  // The page's main thread held 70 ms at a time: the sound queued (its margin, 20 ms, and
+  // a little) runs out before the next is scheduled, which then comes a little late.
+  for (let i = 0; i < 6; i++) {
+    await page.evaluate(() => {
+      for (const end = performance.now() + 70; performance.now() < end; );
+    });
+    await sleep(700);
+  }
+  const raised = (await page.evaluate(() => window.sample())).stats;
+  const underruns = raised.audioUnderruns - start.audioUnderruns;
+  assert.ok(underruns > 0, 'the main thread held 70 ms six times, and the sound never ran out');
+  assert.ok(raised.targetLatency > 0.025, `margin ${raised.targetLatency} after ${underruns} underruns`);
+  // Calm: after 20 s without an underrun, a step (10 ms) comes off ...
+  const calm = Date.now();
+  await until(page, 'the margin stayed raised', (s) => s.stats.targetLatency < raised.targetLatency - 0.005, 60_000);
+  const lowered = (await page.evaluate(() => window.sample())).stats;
+  t.diagnostic(`margin ${start.targetLatency} → ${raised.targetLatency} (${underruns} underruns) → ${lowered.targetLatency} ` +
+    `${((Date.now() - calm) / 1000).toFixed(1)} s later; ${lowered.audioUnderruns - raised.audioUnderruns} underruns meanwhile`);
+  assert.ok(Date.now() - calm > 14_000 || lowered.audioUnderruns > raised.audioUnderruns, 'the margin came down before 20 s of calm');
+  // ... and the sound it leaves queued is played off.
+  await sleep(4000);
+  const least = await page.evaluate(async () => {
+    let least = Infinity;
+    for (const end = performance.now() + 2000; performance.now() < end; ) {
+      least = Math.min(least, window.player.stats().audioAhead);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    return least;
+  });
+  const margin = (await page.evaluate(() => window.sample())).stats.targetLatency;
+  assert.ok(least < margin + 0.02, `still ${least.toFixed(3)} s queued at least, margin ${margin} s`);
+  assert.deepEqual((await page.evaluate(() => window.sample())).errors, []);
+});
+
 test("[chromium] renderer: 'webcodecs' has the MSE player's stats, and through a stall counts it and says waiting, then playing", { timeout: 90_000 }, async (t) => {
   const gateway = await startGateway(t);
   const ffmpeg = publish(t, gateway, 'cam');

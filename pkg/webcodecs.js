@@ -15,6 +15,12 @@
 const MIN_MARGIN_S = 0.02;
 const MARGIN_STEP_S = 0.01;
 const MAX_MARGIN_S = 0.06;
+/**
+ * A margin raised by underruns comes back down a step after each CALM_S of sound without
+ * one (the MSE player's raised target eases back likewise): jitter once, on a busy core
+ * at minute 2, is not latency for the rest of the session.
+ */
+const CALM_S = 20;
 /** Sound starting (again, after an underrun) is scheduled this far beyond the margin. */
 const START_LEAD_S = 0.02;
 /**
@@ -507,9 +513,14 @@ export class WebCodecsRenderer {
       if (now - s.audioAt < MAX_AUDIO_LAG_S) {
         this.#counters.audioUnderruns++;
         s.margin = Math.min(MAX_MARGIN_S, s.margin + MARGIN_STEP_S);
+        s.calmFrom = now;
       }
       s.audioAt = null;
       s.surplus = 0;
+    } else if (s.margin > MIN_MARGIN_S && now - s.calmFrom >= CALM_S) {
+      // What the lower margin leaves queued is a surplus, played off as any other.
+      s.margin = Math.max(MIN_MARGIN_S, s.margin - MARGIN_STEP_S);
+      s.calmFrom = now;
     }
     if (s.audioAt !== null) this.#playOffSurplus(s, s.audioAt - now, now);
     const at = s.audioAt ?? now + s.margin + START_LEAD_S;
@@ -707,6 +718,8 @@ function newStream() {
     audioAt: null,
     audioClock: false,
     margin: MIN_MARGIN_S,
+    /** The last underrun, or the margin's last step down (the AudioContext's time). */
+    calmFrom: 0,
     leastAhead: Infinity,
     windowEnd: 0,
     surplus: 0,
