@@ -524,10 +524,12 @@ export class WebCodecsRenderer {
     }
     if (s.audioAt !== null) this.#playOffSurplus(s, s.audioAt - now, now);
     const at = s.audioAt ?? now + s.margin + START_LEAD_S;
-    // Sound starting again from before the picture on screen (a hole's filling, late) would
-    // put the clock back: it is skipped too. Not the first sound: the wall clock may be a
-    // picture's interval ahead of all the sound there is.
-    const behind = s.audioClock && s.audioAt === null && ts < this.#clock(s);
+    // Sound starting (again) from before the picture on screen (a hole's filling, late; the
+    // first sound, where the player joined in a hole) would put the clock back: it is skipped
+    // too. The first sound by up to a picture's interval: the wall clock runs that far ahead
+    // of all the media there is.
+    const slack = s.audioClock ? 0 : s.frameMs / 1000;
+    const behind = s.audioAt === null && ts < this.#clock(s) - slack;
     if (behind || at - now + s.newestOf.audio - ts > s.margin + MAX_AUDIO_LAG_S + this.#bunching(s)) {
       this.#counters.audioSkipped++;
       return data.close();
