@@ -21,6 +21,8 @@ const MAX_MARGIN_S = 0.06;
  * at minute 2, is not latency for the rest of the session.
  */
 const CALM_S = 20;
+/** The most sound skipped in a row as starting behind the picture on screen (s): see `#behind`. */
+const MAX_BEHIND_S = 0.5;
 /** Sound starting (again, after an underrun) is scheduled this far beyond the margin. */
 const START_LEAD_S = 0.02;
 /**
@@ -524,13 +526,7 @@ export class WebCodecsRenderer {
     }
     if (s.audioAt !== null) this.#playOffSurplus(s, s.audioAt - now, now);
     const at = s.audioAt ?? now + s.margin + START_LEAD_S;
-    // Sound starting (again) from before the picture on screen (a hole's filling, late; the
-    // first sound, where the player joined in a hole) would put the clock back: it is skipped
-    // too. The first sound by up to a picture's interval: the wall clock runs that far ahead
-    // of all the media there is.
-    const slack = s.audioClock ? 0 : s.frameMs / 1000;
-    const behind = s.audioAt === null && ts < this.#clock(s) - slack;
-    if (behind || at - now + s.newestOf.audio - ts > s.margin + MAX_AUDIO_LAG_S + this.#bunching(s)) {
+    if (this.#behind(s, ts) || at - now + s.newestOf.audio - ts > s.margin + MAX_AUDIO_LAG_S + this.#bunching(s)) {
       this.#counters.audioSkipped++;
       return data.close();
     }
@@ -555,6 +551,24 @@ export class WebCodecsRenderer {
     s.audioAt += buffer.duration / rate;
     s.surplus -= buffer.duration - buffer.duration / rate;
     this.#counters.audioFrames += buffer.length;
+  }
+
+  /**
+   * Whether sound starting (again) at `ts` is to be skipped as before the picture on screen:
+   * played, it would put the clock back (a hole's filling, late; the first sound, where the
+   * player joined in a hole). The first sound may be up to a picture's interval behind: the
+   * wall clock runs that far ahead of all the media there is. Sound that stays behind (a
+   * publisher whose sound lags its pictures) is played after MAX_BEHIND_S of it, the clock
+   * put back once, rather than never.
+   */
+  #behind(s, ts) {
+    const slack = s.audioClock ? 0 : s.frameMs / 1000;
+    if (s.audioAt !== null || !(ts < this.#clock(s) - slack)) {
+      s.behindFrom = null;
+      return false;
+    }
+    s.behindFrom ??= ts;
+    return ts - s.behindFrom < MAX_BEHIND_S;
   }
 
   /** Notes the sound queued ahead as a bunch arrives; at a window's end, any surplus is to go. */
@@ -719,6 +733,8 @@ function newStream() {
     offset: null,
     audioAt: null,
     audioClock: false,
+    /** The first sound skipped as behind the clock, of those in a row (s): see `#behind`. */
+    behindFrom: null,
     margin: MIN_MARGIN_S,
     /** The last underrun, or the margin's last step down (the AudioContext's time). */
     calmFrom: 0,
