@@ -14,6 +14,19 @@ import { ENGINES, expectIn, launchEngine, openPage, publish, sleep, startGateway
 const PAGE = { pagePath: '/e2e/webcodecs.html' };
 const SECONDS = 20;
 
+/** The sound queued ahead, every 10 ms for `ms` in the page: its least, mean and most (s). */
+function soundQueued(page, ms) {
+  return page.evaluate(async (ms) => {
+    const seen = [];
+    for (const end = performance.now() + ms; performance.now() < end; ) {
+      seen.push(window.player.stats().audioAhead);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    const round = (v) => Math.round(v * 1000) / 1000;
+    return { least: round(Math.min(...seen)), mean: round(seen.reduce((a, b) => a + b) / seen.length), most: round(Math.max(...seen)) };
+  }, ms);
+}
+
 for (const engine of ENGINES) {
   test(`[${engine}] renderer: 'webcodecs' plays H.264 + AAC over WS-FLV for ${SECONDS} s on the audio clock`, { timeout: 90_000 }, async (t) => {
     const gateway = await startGateway(t);
@@ -256,17 +269,7 @@ test("[chromium] renderer: 'webcodecs' plays off the sound a stall left queued, 
   const browser = await launchEngine(t, 'chromium');
   const page = await openPage(browser, await startSite(t, gateway), { url: `ws://127.0.0.1:${gateway.http}/live/cam.flv` }, PAGE);
   await until(page, 'no picture was drawn', (s) => s.stats.drawnFrames > 50 && s.stats.audioFrames > 0);
-  // The sound queued ahead, every 10 ms for `ms` in the page: its least, mean and most.
-  const queued = (ms) =>
-    page.evaluate(async (ms) => {
-      const seen = [];
-      for (const end = performance.now() + ms; performance.now() < end; ) {
-        seen.push(window.player.stats().audioAhead);
-        await new Promise((r) => setTimeout(r, 10));
-      }
-      const round = (v) => Math.round(v * 1000) / 1000;
-      return { least: round(Math.min(...seen)), mean: round(seen.reduce((a, b) => a + b) / seen.length), most: round(Math.max(...seen)) };
-    }, ms);
+  const queued = (ms) => soundQueued(page, ms);
   await sleep(3000);
   const before = await queued(3000);
   const skipped = (await page.evaluate(() => window.sample())).stats.audioSkipped;
@@ -313,21 +316,13 @@ test("[chromium] renderer: 'webcodecs' raises its sound's margin for late data, 
   assert.ok(raised.targetLatency > 0.025, `margin ${raised.targetLatency} after ${underruns} underruns`);
   // Calm: after 20 s without an underrun, a step (10 ms) comes off ...
   const calm = Date.now();
-  await until(page, 'the margin stayed raised', (s) => s.stats.targetLatency < raised.targetLatency - 0.005, 60_000);
-  const lowered = (await page.evaluate(() => window.sample())).stats;
+  const lowered = (await until(page, 'the margin stayed raised', (s) => s.stats.targetLatency < raised.targetLatency - 0.005, 60_000)).stats;
   t.diagnostic(`margin ${start.targetLatency} → ${raised.targetLatency} (${underruns} underruns) → ${lowered.targetLatency} ` +
     `${((Date.now() - calm) / 1000).toFixed(1)} s later; ${lowered.audioUnderruns - raised.audioUnderruns} underruns meanwhile`);
   assert.ok(Date.now() - calm > 14_000 || lowered.audioUnderruns > raised.audioUnderruns, 'the margin came down before 20 s of calm');
   // ... and the sound it leaves queued is played off.
   await sleep(4000);
-  const least = await page.evaluate(async () => {
-    let least = Infinity;
-    for (const end = performance.now() + 2000; performance.now() < end; ) {
-      least = Math.min(least, window.player.stats().audioAhead);
-      await new Promise((r) => setTimeout(r, 10));
-    }
-    return least;
-  });
+  const { least } = await soundQueued(page, 2000);
   const margin = (await page.evaluate(() => window.sample())).stats.targetLatency;
   assert.ok(least < margin + 0.02, `still ${least.toFixed(3)} s queued at least, margin ${margin} s`);
   assert.deepEqual((await page.evaluate(() => window.sample())).errors, []);
