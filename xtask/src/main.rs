@@ -22,9 +22,10 @@ const USAGE: &str = "\
 usage: cargo xtask <command> [options]
 
 commands:
-  test [options] [-- <cargo test args>]
-        deps, fmt, wasm package, clippy, wasm build, cargo test, package
-        and browser tests, fuzz smoke
+  test [options] [-- <test binary args>]
+        deps, fmt, wasm package, clippy, wasm build, the workspace's test
+        binaries (4 at once), package and browser tests, fuzz smoke; after
+        `--`: passed to every test binary (a filter, --nocapture)
         --skip-deps       do not check or install tools and packages
         --no-fuzz         skip the fuzz smoke run
         --fuzz-time N     seconds per fuzz target in the smoke run (default 3)

@@ -1,10 +1,12 @@
 //! Steps: one `==> name` line each; the commands of a step write to its log
 //! file, which is printed only when the step fails, so a green run stays short.
 
+use std::collections::VecDeque;
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::Mutex;
 use std::time::Instant;
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -109,6 +111,65 @@ impl<'a> Step<'a> {
         Ok(())
     }
 
+    /// Runs `cmds` like [`Step::run`], `at_once` at a time (one with `--verbose`, so
+    /// their output is not interleaved), each into a log of its own that joins the
+    /// step log when it ends. Fails after all ended if any failed, naming them.
+    pub fn run_all(&self, cmds: Vec<Command>, at_once: usize) -> Result<()> {
+        let at_once = if self.ctx.verbose { 1 } else { at_once.max(1) };
+        let queue = Mutex::new(cmds.into_iter().enumerate().collect::<VecDeque<_>>());
+        let failed = Mutex::new(Vec::new());
+        let joined = Mutex::new(());
+        let run_one = |i: usize, mut cmd: Command| -> Result<()> {
+            if self.ctx.verbose {
+                return self.run(&mut cmd);
+            }
+            let shown = describe(&cmd);
+            let own = self.log.with_extension(format!("{i}.log"));
+            let log = File::create(&own).with_context(|| format!("creating {}", own.display()))?;
+            let started = Instant::now();
+            let status = cmd
+                .stdin(Stdio::null())
+                .stdout(log.try_clone()?)
+                .stderr(log)
+                .status()
+                .with_context(|| format!("cannot start `{shown}`"))?;
+            let text = fs::read_to_string(&own).unwrap_or_default();
+            let _ = fs::remove_file(&own);
+            let _in_turn = joined.lock().unwrap_or_else(|e| e.into_inner());
+            let mut step_log = self.log_for(&shown)?;
+            step_log.write_all(text.as_bytes())?;
+            if !status.success() {
+                self.print_tail(&text);
+                bail!(
+                    "`{shown}` exited with {status} after {:.1}s",
+                    started.elapsed().as_secs_f64()
+                );
+            }
+            Ok(())
+        };
+        std::thread::scope(|scope| {
+            for _ in 0..at_once {
+                scope.spawn(|| {
+                    loop {
+                        let next = queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front();
+                        let Some((i, cmd)) = next else { break };
+                        if let Err(e) = run_one(i, cmd) {
+                            failed
+                                .lock()
+                                .unwrap_or_else(|e| e.into_inner())
+                                .push(format!("{e:#}"));
+                        }
+                    }
+                });
+            }
+        });
+        let failed = failed.into_inner().unwrap_or_else(|e| e.into_inner());
+        if !failed.is_empty() {
+            bail!("{}", failed.join("\n"));
+        }
+        Ok(())
+    }
+
     /// Runs `cmd` like [`Step::run`], but returns what it wrote to standard output
     /// instead of logging it (its standard error still goes to the log).
     pub fn stdout(&self, cmd: &mut Command) -> Result<String> {
@@ -149,9 +210,13 @@ impl<'a> Step<'a> {
         if self.ctx.verbose {
             return;
         }
-        let Ok(text) = fs::read_to_string(&self.log) else {
-            return;
-        };
+        if let Ok(text) = fs::read_to_string(&self.log) {
+            self.print_tail(&text);
+        }
+    }
+
+    /// The end of `text` (a step's log, or one command's), then its failed tests.
+    fn print_tail(&self, text: &str) {
         let lines: Vec<&str> = text.lines().collect();
         let skip = lines.len().saturating_sub(LOG_TAIL_LINES);
         if skip > 0 {
@@ -162,7 +227,7 @@ impl<'a> Step<'a> {
         }
         // Last, where a reader of a cut CI log looks first: each failed test, even one
         // that failed long before the tail.
-        let failures = tap_failures(&text);
+        let failures = tap_failures(text);
         if !failures.is_empty() {
             eprintln!("--- failed tests in this step ---");
             for line in failures {

@@ -1,8 +1,10 @@
 //! `cargo xtask test`: everything CI checks, in the order that fails fastest.
 
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::Instant;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 
 use crate::step::Ctx;
 use crate::{deps, flag_value, fuzz, parse_seconds, project_root, wasm};
@@ -13,7 +15,7 @@ pub struct Args {
     pub no_fuzz: bool,
     pub fuzz_time: u64,
     pub verbose: bool,
-    /// Passed on to `cargo test` (after `--`).
+    /// Passed on to every test binary (after `--`): a filter, `--nocapture`.
     pub test_args: Vec<String>,
 }
 
@@ -121,11 +123,25 @@ pub fn run(args: &Args) -> Result<()> {
         )
     })?;
     let tally = ctx.step("test", |s| {
-        s.run(
-            ctx.cargo()
-                .args(["test", "--workspace"])
-                .args(&args.test_args),
-        )?;
+        let built = s.stdout(ctx.cargo().args([
+            "test",
+            "--workspace",
+            "--no-run",
+            "--message-format=json-render-diagnostics",
+        ]))?;
+        let mut runs: Vec<Command> = test_binaries(&built)?
+            .into_iter()
+            .map(|b| {
+                let mut cmd = Command::new(b.executable);
+                cmd.args(&args.test_args).current_dir(b.package_dir);
+                cmd
+            })
+            .collect();
+        let mut doc = ctx.cargo();
+        doc.args(["test", "--workspace", "--doc", "--"])
+            .args(&args.test_args);
+        runs.push(doc);
+        s.run_all(runs, TEST_BINARIES_AT_ONCE)?;
         Ok(Tally::of(&s.log_text()))
     })?;
     let package = ctx.step("package tests", |s| {
@@ -180,6 +196,49 @@ pub fn run(args: &Args) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// How many test binaries run at once. Most of their time is spent waiting on real
+/// peers that stream in real time (nginx, ffmpeg publishing, timeouts), not on a core:
+/// on 2 cores, one after the other they took 315 s, four at once about 100 s.
+const TEST_BINARIES_AT_ONCE: usize = 4;
+
+/// A test binary `cargo test --no-run` built, and where cargo would run it (its
+/// package's directory).
+#[derive(Debug, PartialEq)]
+struct TestBinary {
+    executable: PathBuf,
+    package_dir: PathBuf,
+}
+
+/// The test binaries in cargo's JSON messages (`--message-format=json…`), the
+/// gateway's first: its network tests are the longest, and started first they do not
+/// end the run alone.
+fn test_binaries(messages: &str) -> Result<Vec<TestBinary>> {
+    let mut out = Vec::new();
+    for line in messages.lines().filter(|l| l.starts_with('{')) {
+        let m: serde_json::Value =
+            serde_json::from_str(line).with_context(|| format!("cargo printed `{line}`"))?;
+        let (Some(exe), Some(manifest)) = (m["executable"].as_str(), m["manifest_path"].as_str())
+        else {
+            continue;
+        };
+        if m["reason"] != "compiler-artifact" || m["profile"]["test"] != true {
+            continue;
+        }
+        out.push(TestBinary {
+            executable: exe.into(),
+            package_dir: Path::new(manifest)
+                .parent()
+                .with_context(|| format!("a manifest path without a directory: {manifest}"))?
+                .into(),
+        });
+    }
+    if out.is_empty() {
+        bail!("cargo test --no-run named no test binary");
+    }
+    out.sort_by_key(|b| !b.package_dir.ends_with("gateway"));
+    Ok(out)
 }
 
 /// The sum of libtest's `test result:` lines and of node's test runner's `# pass N` lines.
@@ -247,6 +306,35 @@ mod tests {
         let t = super::Tally::of(log).unwrap();
         assert_eq!((t.passed, t.failed, t.ignored), (15, 2, 1));
         assert!(super::Tally::of("no summary here").is_none());
+    }
+
+    #[test]
+    fn test_binaries_are_the_test_artifacts_gateway_first() {
+        let messages = r#"{"reason":"compiler-artifact","manifest_path":"/w/core/Cargo.toml","profile":{"test":true},"executable":"/w/target/debug/deps/chunk-1"}
+{"reason":"compiler-artifact","manifest_path":"/w/core/Cargo.toml","profile":{"test":false},"executable":null}
+{"reason":"compiler-artifact","manifest_path":"/w/gateway/Cargo.toml","profile":{"test":false},"executable":"/w/target/debug/flashless"}
+{"reason":"compiler-artifact","manifest_path":"/w/gateway/Cargo.toml","profile":{"test":true},"executable":"/w/target/debug/deps/hls-2"}
+{"reason":"build-finished","success":true}
+"#;
+        let found = super::test_binaries(messages).unwrap();
+        let names: Vec<_> = found
+            .iter()
+            .map(|b| {
+                (
+                    b.executable.to_str().unwrap(),
+                    b.package_dir.to_str().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("/w/target/debug/deps/hls-2", "/w/gateway"),
+                ("/w/target/debug/deps/chunk-1", "/w/core"),
+            ]
+        );
+        assert!(super::test_binaries("{\"reason\":\"build-finished\"}").is_err());
+        assert!(super::test_binaries("{not json").is_err());
     }
 
     #[test]
