@@ -38,9 +38,11 @@ const NO_AUDIO = new Set(['video-only']);
 const STILL_MS = { 'fps-1': 2500, 'video-hole-1s': 2500 };
 /**
  * The most a WebCodecs clock may go back (s): where its sound starts, from the wall clock,
- * which runs up to a picture's interval past the newest media.
+ * which runs up to a picture's interval past the newest media; where the sound lags its
+ * pictures, once, by up to that lag (the sound is skipped as behind for half a second,
+ * then played: `#behind` in pkg/webcodecs.js).
  */
-const BACK_S = { 'fps-1': 1.2 };
+const BACK_S = { 'fps-1': 1.2, 'audio-lags-300ms': 0.35 };
 
 /** The mangler's cases: `[name, what]`. */
 function cases() {

@@ -4,7 +4,7 @@ use flashless_core::flv::{Tag, TagType};
 
 use super::rules::{
     Clean, Duplicates, Holes, Jump, JumpKind, LateStart, MetadataEvery, NegativeCts, Offset, Out,
-    Rule, Switch,
+    Rule, SoundLags, Switch,
 };
 use super::source::Spec;
 
@@ -25,6 +25,7 @@ enum Kind {
     VideoHole,
     LateAudio,
     AudioThenVideo,
+    SoundLags(u32),
     VideoOnly,
     Restart { reconnect: bool },
     HourForward,
@@ -51,6 +52,7 @@ pub const CASES: &[Case] = &[
     case("video-hole-1s", "1 s of video missing every 5 s", Kind::VideoHole),
     case("audio-late-2s", "audio starts 2 s after video", Kind::LateAudio),
     case("audio-then-video", "audio alone for 3 s, then video appears", Kind::AudioThenVideo),
+    case("audio-lags-300ms", "the sound 300 ms behind its pictures throughout", Kind::SoundLags(300)),
     case("video-only", "no audio track at all", Kind::VideoOnly),
     case("ts-restart", "timestamps back to 0 every 8 s, headers resent (publisher restart)", Kind::Restart { reconnect: false }),
     case("ts-restart-reconnect", "the publisher reconnects every 8 s, timestamps from 0", Kind::Restart { reconnect: true }),
@@ -99,6 +101,7 @@ impl Case {
             Kind::VideoHole => Box::new(Holes::new(TagType::Video, 5000, 2000, 1000)),
             Kind::LateAudio => Box::new(LateStart::new(TagType::Audio, 2000)),
             Kind::AudioThenVideo => Box::new(LateStart::new(TagType::Video, 3000)),
+            Kind::SoundLags(by_ms) => Box::new(SoundLags { by_ms }),
             Kind::Restart { reconnect } => {
                 Box::new(Jump::new(8000, false, JumpKind::ToZero { reconnect }))
             }

@@ -251,6 +251,23 @@ impl Rule for Offset {
     }
 }
 
+/// The sound lags its pictures by `by_ms`: each video tag (and the metadata) stamped that
+/// much later, so the sound that arrives with a picture is from `by_ms` before it, as
+/// from an encoder whose audio path has a delay nobody compensated.
+pub struct SoundLags {
+    pub by_ms: u32,
+}
+
+impl Rule for SoundLags {
+    fn apply(&mut self, tag: Tag, out: &mut Vec<Out>) {
+        let timestamp = match tag.tag_type {
+            TagType::Audio => tag.timestamp,
+            _ => tag.timestamp.wrapping_add(self.by_ms),
+        };
+        out.push(Out::Tag(Tag { timestamp, ..tag }));
+    }
+}
+
 /// AVC/HEVC composition offsets shifted by `by_ms` negative, decode times by as much
 /// later: the same presentation times, B-frames now with negative offsets.
 pub struct NegativeCts {

@@ -155,6 +155,17 @@ fn an_offset_wraps_at_32_bits() {
 }
 
 #[test]
+fn sound_lags_by_its_pictures_stamped_later() {
+    let out = run(&mut SoundLags { by_ms: 300 }, stream(200));
+    assert_eq!(
+        stamps(&out, TagType::Audio),
+        stamps(&run(&mut Clean, stream(200)), TagType::Audio)
+    );
+    assert_eq!(stamps(&out, TagType::Video), [300, 300, 340, 380, 420, 460]);
+    assert_eq!(stamps(&out, TagType::Script), [300]);
+}
+
+#[test]
 fn negative_cts_keeps_presentation_times() {
     let mut data = INTER.to_vec();
     data[2..5].copy_from_slice(&[0, 0, 80]);
