@@ -445,7 +445,7 @@ impl Media {
             Ok(sb) => {
                 let weak = core.clone();
                 let on_end = Listener::new(&sb, "updateend", move |_| {
-                    with(&weak, |c| c.pump());
+                    with(&weak, |c| c.on_updateend());
                 });
                 let weak = core.clone();
                 let track = b.track;

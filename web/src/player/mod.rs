@@ -617,6 +617,19 @@ impl Core {
         });
     }
 
+    /// A SourceBuffer finished an operation: the next one starts, and a start that
+    /// waited only for the appends goes now, not at its timer's next check.
+    fn on_updateend(&mut self) {
+        self.pump();
+        let waited = self
+            .first_media_ms
+            .is_some_and(|first| now_ms() - first >= START_QUIET_MS);
+        if self.start_timer.is_some() && waited && self.media.as_ref().is_some_and(Media::settled)
+        {
+            self.start_when_quiet();
+        }
+    }
+
     fn start_when_quiet(&mut self) {
         self.start_timer = None;
         if self.edge.started() {
