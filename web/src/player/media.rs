@@ -39,11 +39,13 @@ const REJOIN_BEHIND: f64 = 12.0;
 /// Once the GOP is known, further behind than a GOP and this is another timeline.
 const REJOIN_GOP_MARGIN: f64 = 0.5;
 /// Where the first media of a MediaSource begins at the earliest, on the `<video>`'s
-/// timeline (s): away from the element's initial position, 0. WebKitGTK's media
+/// timeline (s): well away from the element's initial position, 0. WebKitGTK's media
 /// backend (GStreamer, as in WPE) can deadlock the page for good in the start seek's
-/// flush: 1 start in 27 hung with a fresh publish's media from 0 (video at 0, audio a
-/// frame later), none in 270 with it a second on.
-const FIRST_MEDIA_AT: f64 = 1.0;
+/// flush, its main thread pushing the flush while a `webkitmediasrc` thread waits for
+/// the main thread: 1 start in 27 hung with a fresh publish's media from 0 (video at 0,
+/// audio a frame later); with it a second on, 13 of 18 pages opened the moment the
+/// demo went live hung or failed to decode; with it 10 s on, none of 22.
+const FIRST_MEDIA_AT: f64 = 10.0;
 
 enum Op {
     /// Bytes in wasm memory: they go to `appendBuffer` as a view, which it copies
