@@ -624,8 +624,7 @@ impl Core {
         let waited = self
             .first_media_ms
             .is_some_and(|first| now_ms() - first >= START_QUIET_MS);
-        if self.start_timer.is_some() && waited && self.media.as_ref().is_some_and(Media::settled)
-        {
+        if self.start_timer.is_some() && waited && self.media.as_ref().is_some_and(Media::settled) {
             self.start_when_quiet();
         }
     }
