@@ -327,6 +327,8 @@ struct Core {
     /// and at the last check the time and the newest media's end (s).
     first_media_ms: Option<f64>,
     start_pace: (f64, f64),
+    /// The start's last check found the burst in but not all appended yet.
+    start_on_settle: bool,
     start_timer: Option<Timer>,
     listeners: Vec<Listener>,
     /// Failed connections since the last one that delivered data.
@@ -399,6 +401,7 @@ impl Core {
             wait_timer: None,
             first_media_ms: None,
             start_pace: (0.0, f64::NAN),
+            start_on_settle: false,
             start_timer: None,
             listeners: Vec::new(),
             attempt: 0,
@@ -533,6 +536,8 @@ impl Core {
             return;
         }
         self.last_bytes_ms = now_ms();
+        // More of the burst, maybe: the start waits for its timer's next check.
+        self.start_on_settle = false;
         self.counters.bytes += bytes.len() as f64;
         if self.attempt > 0 || self.moved {
             let o = Object::new();
@@ -618,14 +623,14 @@ impl Core {
     }
 
     /// A SourceBuffer finished an operation: the next one starts, and a start that
-    /// waited only for the appends goes now, not at its timer's next check.
+    /// waited only for the appends (its last check found the burst in, and no bytes
+    /// came since) goes now, not at its timer's next check.
     fn on_updateend(&mut self) {
         self.pump();
-        let waited = self
-            .first_media_ms
-            .is_some_and(|first| now_ms() - first >= START_QUIET_MS);
-        if self.start_timer.is_some() && waited && self.media.as_ref().is_some_and(Media::settled) {
-            self.start_when_quiet();
+        if self.start_on_settle && self.media.as_ref().is_some_and(Media::settled) {
+            self.start_timer = None;
+            self.start_on_settle = false;
+            self.tick();
         }
     }
 
@@ -646,8 +651,10 @@ impl Core {
             now - then,
         );
         if !(settled && burst_in) && now - first < START_MAX_MS {
+            self.start_on_settle = burst_in;
             return self.schedule_start();
         }
+        self.start_on_settle = false;
         self.tick();
     }
 
