@@ -6,7 +6,7 @@ use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 use std::time::Instant;
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -135,7 +135,7 @@ impl<'a> Step<'a> {
                 .with_context(|| format!("cannot start `{shown}`"))?;
             let text = fs::read_to_string(&own).unwrap_or_default();
             let _ = fs::remove_file(&own);
-            let _in_turn = joined.lock().unwrap_or_else(|e| e.into_inner());
+            let _in_turn = locked(&joined);
             let mut step_log = self.log_for(&shown)?;
             step_log.write_all(text.as_bytes())?;
             if !status.success() {
@@ -151,19 +151,16 @@ impl<'a> Step<'a> {
             for _ in 0..at_once {
                 scope.spawn(|| {
                     loop {
-                        let next = queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front();
+                        let next = locked(&queue).pop_front();
                         let Some((i, cmd)) = next else { break };
                         if let Err(e) = run_one(i, cmd) {
-                            failed
-                                .lock()
-                                .unwrap_or_else(|e| e.into_inner())
-                                .push(format!("{e:#}"));
+                            locked(&failed).push(format!("{e:#}"));
                         }
                     }
                 });
             }
         });
-        let failed = failed.into_inner().unwrap_or_else(|e| e.into_inner());
+        let failed = core::mem::take(&mut *locked(&failed));
         if !failed.is_empty() {
             bail!("{}", failed.join("\n"));
         }
@@ -305,6 +302,12 @@ fn describe(cmd: &Command) -> String {
         shown.push_str(&arg.to_string_lossy());
     }
     shown
+}
+
+/// A mutex's value, even where a thread panicked holding it: a runner's queue and
+/// tallies stay readable, and the panic is reported where it happened.
+fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[cfg(test)]
