@@ -318,17 +318,44 @@ function contentType(file) {
   return 'application/octet-stream';
 }
 
-/** Polls `sample()` in the page until `done(sample)` holds, or fails with the last sample. */
+/**
+ * Polls `sample()` in the page until `done(sample)` holds, or fails with the last sample
+ * and, a line a second, how the playhead, the buffer and the player's counters went.
+ */
 export async function until(page, what, done, ms = 15_000) {
-  const deadline = Date.now() + ms;
+  const began = Date.now();
+  const deadline = began + ms;
+  const trail = [];
   let last;
   for (;;) {
     last = await page.evaluate(() => window.sample());
     if (done(last)) return last;
+    const at = Date.now() - began;
+    if (!trail.length || at - trail.at(-1).at >= 1000) trail.push({ at, ...brief(last) });
     if (Date.now() > deadline) {
       const logs = typeof page.logs === 'function' ? await page.logs() : page.logs;
-      throw new Error(`${what} within ${ms} ms; last sample ${JSON.stringify(last)}\n${logs.join('\n')}`);
+      const lines = trail.map((s) => JSON.stringify(s));
+      throw new Error(`${what} within ${ms} ms; last sample ${JSON.stringify(last)}\nsamples:\n${lines.join('\n')}\n${logs.join('\n')}`);
     }
     await sleep(250);
   }
+}
+
+/** What a failure's trail shows of a sample. */
+function brief(s) {
+  const st = s.stats ?? {};
+  const round = (x) => (typeof x === 'number' ? Math.round(x * 1000) / 1000 : x);
+  return {
+    t: round(s.currentTime),
+    buffered: [round(s.bufferedStart), round(s.bufferedEnd)],
+    rs: s.readyState,
+    frames: s.frames,
+    decoded: s.decoded,
+    bytes: st.bytes,
+    latency: round(st.latency),
+    stuckMs: st.stuckMs,
+    rate: st.playbackRate,
+    seeks: [st.jumps, st.stalls, st.gaps, st.recoveries],
+    events: s.events?.length,
+  };
 }
