@@ -517,8 +517,13 @@ impl Buffer {
     }
 
     /// `video` is read only when an append finds the buffer full: this runs after
-    /// every append, and `currentTime` is not free.
+    /// every append, and `currentTime` is not free. With nothing queued (after most
+    /// appends' ends, at most ticks) it makes no call into the page at all: each
+    /// SourceBuffer handle cloned and `updating` read were a round trip out of the wasm.
     fn pump(&mut self, video: &HtmlVideoElement, out: &mut Outbox) {
+        if self.queue.is_empty() {
+            return;
+        }
         let Some(sb) = self.sb.clone() else { return };
         while !sb.updating() {
             let Some(op) = self.queue.pop_front() else {
