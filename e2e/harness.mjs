@@ -342,7 +342,8 @@ export async function until(page, what, done, ms = 15_000) {
 }
 
 /** What a failure's trail shows of a sample. */
-function brief(s) {
+function brief(sample) {
+  const s = sample ?? {};
   const st = s.stats ?? {};
   const round = (x) => (typeof x === 'number' ? Math.round(x * 1000) / 1000 : x);
   return {
