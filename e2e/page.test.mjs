@@ -132,7 +132,9 @@ async function until(page, what, f, done, ms = 15_000) {
     last = await f();
     if (done(last)) return last;
     if (Date.now() > deadline) {
-      throw new Error(`${what} within ${ms} ms; last: ${JSON.stringify(last)}\n${page.logs.slice(-20).join('\n')}`);
+      // A Chromium page keeps its log as an array; a WebDriver engine's page reads it.
+      const logs = typeof page.logs === 'function' ? await page.logs() : page.logs;
+      throw new Error(`${what} within ${ms} ms; last: ${JSON.stringify(last)}\n${logs.slice(-20).join('\n')}`);
     }
     await sleep(200);
   }
@@ -536,10 +538,9 @@ test('[webkit] the viewer page opened the moment its channel goes live plays, fo
         const v = document.getElementById('video');
         return { currentTime: v.currentTime, paused: v.paused, state: document.getElementById('state').textContent };
       });
-    const logs = { logs: [] };
     try {
-      const first = await until(logs, 'playback did not start', sample, (s) => !s.paused && s.currentTime > 0, 20_000);
-      await until(logs, 'time does not advance', sample, (s) => s.currentTime > first.currentTime + 1.5, 10_000);
+      const first = await until(page, 'playback did not start', sample, (s) => !s.paused && s.currentTime > 0, 20_000);
+      await until(page, 'time does not advance', sample, (s) => s.currentTime > first.currentTime + 1.5, 10_000);
     } catch (e) {
       // A hung web process answers no more scripts: WebDriver's own timeout says so.
       throw new Error(`start ${i} of 4: ${e.message}`, { cause: e });
