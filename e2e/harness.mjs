@@ -319,26 +319,37 @@ function contentType(file) {
 }
 
 /**
- * Polls `sample()` in the page until `done(sample)` holds, or fails with the last sample
- * and, a line a second, how the playhead, the buffer and the player's counters went.
+ * Reads `read()` until `done(value)` holds, or fails naming `what`, with the last value, a
+ * line a second of how the values went (`brief` of each) and the last lines of `logs()`.
  */
-export async function until(page, what, done, ms = 15_000) {
+export async function poll(what, read, done, { ms = 15_000, brief = (v) => v, logs = async () => [] } = {}) {
   const began = Date.now();
-  const deadline = began + ms;
   const trail = [];
   let last;
   for (;;) {
-    last = await page.evaluate(() => window.sample());
+    last = await read();
     if (done(last)) return last;
     const at = Date.now() - began;
     if (!trail.length || at - trail.at(-1).at >= 1000) trail.push({ at, ...brief(last) });
-    if (Date.now() > deadline) {
-      const logs = typeof page.logs === 'function' ? await page.logs() : page.logs;
+    if (at > ms) {
       const lines = trail.map((s) => JSON.stringify(s));
-      throw new Error(`${what} within ${ms} ms; last sample ${JSON.stringify(last)}\nsamples:\n${lines.join('\n')}\n${logs.join('\n')}`);
+      throw new Error(`${what} within ${ms} ms; last: ${JSON.stringify(last)}\nhow it went:\n${lines.join('\n')}\n${(await logs()).slice(-40).join('\n')}`);
     }
-    await sleep(250);
+    await sleep(200);
   }
+}
+
+/** A page's console log: a Chromium page keeps it as an array, a WebDriver engine's page reads it. */
+export async function pageLogs(page) {
+  return (typeof page.logs === 'function' ? await page.logs() : page.logs) ?? [];
+}
+
+/**
+ * Polls `sample()` in the page until `done(sample)` holds, or fails with the last sample
+ * and, a line a second, how the playhead, the buffer and the player's counters went.
+ */
+export function until(page, what, done, ms = 15_000) {
+  return poll(what, () => page.evaluate(() => window.sample()), done, { ms, brief, logs: () => pageLogs(page) });
 }
 
 /** What a failure's trail shows of a sample. */

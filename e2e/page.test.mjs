@@ -17,6 +17,8 @@ import {
   gatewayBin,
   launchBrowser,
   launchEngine,
+  pageLogs,
+  poll,
   publish,
   requireTools,
   root,
@@ -124,20 +126,9 @@ async function open(browser, url, { autoplayPolicy = false } = {}) {
   return page;
 }
 
-/** Polls `f()` (in Node) until `done(value)` holds; fails naming `what` and the last value. */
-async function until(page, what, f, done, ms = 15_000) {
-  const deadline = Date.now() + ms;
-  let last;
-  for (;;) {
-    last = await f();
-    if (done(last)) return last;
-    if (Date.now() > deadline) {
-      // A Chromium page keeps its log as an array; a WebDriver engine's page reads it.
-      const logs = typeof page.logs === 'function' ? await page.logs() : page.logs;
-      throw new Error(`${what} within ${ms} ms; last: ${JSON.stringify(last)}\n${logs.slice(-20).join('\n')}`);
-    }
-    await sleep(200);
-  }
+/** Polls `f()` (in Node) until `done(value)` holds; fails naming `what`, with how the values went. */
+function until(page, what, f, done, ms = 15_000) {
+  return poll(what, f, done, { ms, logs: () => pageLogs(page) });
 }
 
 const sample = (page) => page.evaluate(() => window.__probe.sample());

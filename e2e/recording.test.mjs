@@ -10,20 +10,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 
-import { launchBrowser, publish, requireTools, sleep, startGateway } from './harness.mjs';
+import { launchBrowser, poll, publish, requireTools, startGateway } from './harness.mjs';
 
 const SEGMENT_S = 3;
 
-/** Polls `f()` until `done(value)` holds; fails naming `what` and the last value. */
-async function until(what, f, done, ms = 20_000, logs = []) {
-  const deadline = Date.now() + ms;
-  let last;
-  for (;;) {
-    last = await f();
-    if (done(last)) return last;
-    if (Date.now() > deadline) throw new Error(`${what} within ${ms} ms; last: ${JSON.stringify(last)}\n${logs.slice(-20).join('\n')}`);
-    await sleep(200);
-  }
+/** Polls `f()` until `done(value)` holds; fails naming `what`, with how the values went. */
+function until(what, f, done, ms = 20_000, logs = []) {
+  return poll(what, f, done, { ms, logs: async () => logs });
 }
 
 function videoState() {
