@@ -168,6 +168,8 @@ async function measure(browser, url) {
       const probed = await page.evaluate(() => window.__latency.drain());
       emit({ kind: 'frames', frames: probed.frames });
     }
+    const stats = await page.evaluate(() => window.player?.stats?.()).catch(() => undefined);
+    if (stats) emit({ kind: 'player', at: Math.round((Date.now() - started) / 1000), stats });
   }
   await memory(page, cdp, started);
   const last = await page.evaluate(() => window.__latency.drain());

@@ -293,6 +293,13 @@ fn run_setup(root: &Path, bench: Bench, setup: Setup, plan: &Plan) -> Result<Out
     let limit = Duration::from_secs(plan.seconds + per_start * plan.cold_starts as u64 + 120);
     let waited = Guard::spawn(&mut cmd, "the browser side (node latency.mjs)")?.wait(limit);
     let reference = reference.stop();
+    // Beside the browser's frames, so a run's latencies can be read side by side in time.
+    let rows: Vec<[f64; 3]> = reference
+        .frames
+        .iter()
+        .map(|f| [f.shown, f.stamped, f64::from(f.seq)])
+        .collect();
+    std::fs::write(dir.join("reference.json"), serde_json::to_string(&rows)?)?;
     let pacing = publisher.stop();
     drop(running);
     let log = std::fs::read_to_string(dir.join("browser.log")).unwrap_or_default();

@@ -27,6 +27,12 @@ pub struct Frames {
     pub unreadable: u64,
 }
 
+impl Frames {
+    pub fn latencies(&self) -> Vec<f64> {
+        self.frames.iter().map(Frame::latency).collect()
+    }
+}
+
 impl Reference {
     /// Starts ffmpeg on the browser's core, reading `http_flv`.
     pub fn start(http_flv: &str, log: &Path) -> Result<Reference> {

@@ -146,6 +146,8 @@ impl Report {
                             .collect(),
                     })
                 }
+                // The player's own stats every drain, kept in the file for reading a run.
+                Some("player") => {}
                 _ => bail!("unexpected line from the browser side: {line:?}"),
             }
         }
@@ -306,6 +308,7 @@ mod tests {
         let jsonl = r#"{"kind":"start","marks":{"responseEnd":12.5,"firstFrame":240},"frames":[[500,300,0]]}
 {"kind":"start","measured":true,"marks":{"firstFrame":260}}
 {"kind":"frames","frames":[[1000.5,900,1],[1040.5,940,2]]}
+{"kind":"player","at":2,"stats":{"audioUnderruns":1}}
 {"kind":"memory","at":0,"jsHeap":2000000,"rendererRssKb":90000,"nodes":80,"listeners":20,"scriptS":0.5,"taskS":1.5}
 {"kind":"end","unreadable":3,"callbacks":5,"presented":5,"seeks":1,"waits":0,"dropped":0,"errors":[]}
 "#;
