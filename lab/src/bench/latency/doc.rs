@@ -59,9 +59,8 @@ pub fn one_line(o: &Outcome, plan: &Plan) -> String {
     let lat = r.latencies();
     let ttff = r.first_frames();
     let end = r.end.clone().unwrap_or_default();
-    let reference = o.reference.latencies();
     format!(
-        "latency p50 {}, p99 {}, drift {}, fresh sessions {}; first frame {} (median of {}); {} frames read, {} unreadable, {} lost; {} seeks, {} stalls; reference p50 {}, p99 {}",
+        "latency p50 {}, p99 {}, drift {}, fresh sessions {}; first frame {} (median of {}); {} frames read, {} unreadable, {} lost; {} seeks, {} stalls; reference p50 / p99 {}",
         ms(percentile(&lat, 50.0)),
         ms(percentile(&lat, 99.0)),
         signed_ms(r.drift(plan.drift_window_s)),
@@ -73,8 +72,7 @@ pub fn one_line(o: &Outcome, plan: &Plan) -> String {
         r.lost(),
         end.seeks,
         end.waits,
-        ms(percentile(&reference, 50.0)),
-        ms(percentile(&reference, 99.0)),
+        reference(o),
     )
 }
 
