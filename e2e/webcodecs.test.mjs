@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { ENGINES, expectIn, launchEngine, openPage, publish, sleep, startGateway, startSite, until } from './harness.mjs';
+import { ENGINES, expectIn, launchEngine, openPage, pageLogs, poll, publish, sleep, startGateway, startSite, until } from './harness.mjs';
 
 const PAGE = { pagePath: '/e2e/webcodecs.html' };
 const SECONDS = 20;
@@ -272,7 +272,7 @@ test("[chromium] renderer: 'webcodecs' plays off the sound a stall left queued, 
   const queued = (ms) => soundQueued(page, ms);
   await sleep(3000);
   const before = await queued(3000);
-  const skipped = (await page.evaluate(() => window.sample())).stats.audioSkipped;
+  const { audioSkipped: skipped, rateChanges } = (await page.evaluate(() => window.sample())).stats;
   // The publisher stops for 0.6 s; `-re` then sends what it owes at once: a burst.
   ffmpeg.child.kill('SIGSTOP');
   await sleep(600);
@@ -280,17 +280,24 @@ test("[chromium] renderer: 'webcodecs' plays off the sound a stall left queued, 
   await sleep(200);
   const burst = await queued(1000);
   const burstSkipped = (await page.evaluate(() => window.sample())).stats.audioSkipped - skipped;
-  await sleep(5000);
-  const after = await queued(3000);
-  const last = await page.evaluate(() => window.sample());
-  t.diagnostic(`sound queued: before ${JSON.stringify(before)}, after the burst ${JSON.stringify(burst)}, 6 s on ${JSON.stringify(after)}; ` +
-    `${last.stats.audioUnderruns} underruns, ${burstSkipped} skipped in the burst`);
   // The burst brought more sound than may be queued (else this tested nothing): what is
   // kept fills the queue to its bound, 80 ms past the margin ...
   assert.ok(burstSkipped > 0, `the stall left no surplus: ${JSON.stringify({ before, burst })}`);
-  // ... which was played off: the least queued is back near its margin (20 ms, 10 ms per underrun).
-  const margin = 0.02 + 0.01 * last.stats.audioUnderruns;
-  assert.ok(after.least < margin + 0.02, `still ${after.least.toFixed(3)} s queued at least, margin ${margin.toFixed(3)} s`);
+  // ... which is played off: the least queued comes back near its margin (20 ms, 10 ms per
+  // underrun). A surplus is found over a window of 2 s begun after the burst has come in
+  // (which takes seconds where ffmpeg catches up on a busy core), then played off at 1.05x:
+  // up to 3 s for the most that may be queued. Played off, not skipped: the rate went up
+  // and back.
+  const margin = (s) => 0.02 + 0.01 * s.stats.audioUnderruns;
+  const after = await poll(
+    'the sound queued did not come back down to its margin',
+    async () => ({ queued: await queued(1000), sample: await page.evaluate(() => window.sample()) }),
+    ({ queued, sample }) => queued.least < margin(sample) + 0.02 && sample.stats.rateChanges - rateChanges >= 2,
+    { ms: 15_000, brief: ({ queued, sample: { stats } }) => ({ ...queued, underruns: stats.audioUnderruns, rateChanges: stats.rateChanges }), logs: () => pageLogs(page) },
+  );
+  const last = after.sample;
+  t.diagnostic(`sound queued: before ${JSON.stringify(before)}, after the burst ${JSON.stringify(burst)}, back down ${JSON.stringify(after.queued)}; ` +
+    `${last.stats.audioUnderruns} underruns, ${burstSkipped} skipped in the burst`);
   assert.ok(last.stats.drawnFrames > 250, `${last.stats.drawnFrames} frames drawn`);
   assert.deepEqual(last.errors, []);
 });
