@@ -21,10 +21,19 @@ const MAX_MARGIN_S = 0.06;
  * at minute 2, is not latency for the rest of the session.
  */
 const CALM_S = 20;
-/** The most sound skipped in a row as starting behind the picture on screen (s): see `#behind`. */
+/**
+ * The most sound skipped in a row as starting behind the picture on screen (s of media),
+ * or as late on the sound's clock (s of that clock): see `#behind`.
+ */
 const MAX_BEHIND_S = 0.5;
-/** Sound starting (again, after an underrun) is scheduled this far beyond the margin. */
+/** Sound starting afresh (the first, or after sound late for good) is scheduled this far beyond the margin. */
 const START_LEAD_S = 0.02;
+/**
+ * Sound starting again on the clock it left (after an underrun or a hole) is scheduled
+ * there if that is at least this far ahead, the time it takes to reach the audio thread;
+ * sooner, it is late, and skipped.
+ */
+const RESUME_LEAD_S = 0.005;
 /**
  * The most a sound may lag the newest audio received beyond the margin, counting the
  * sound queued ahead of it: older sound (a start burst's, a burst after a stall) is
@@ -514,6 +523,8 @@ export class WebCodecsRenderer {
       // The sound ran out before this came: late by jitter, the margin grows.
       if (now - s.audioAt < MAX_AUDIO_LAG_S) {
         this.#counters.audioUnderruns++;
+        // The clock the sound goes on from moves by the step, to queue that much more.
+        if (s.margin < MAX_MARGIN_S) s.offset += MARGIN_STEP_S;
         s.margin = Math.min(MAX_MARGIN_S, s.margin + MARGIN_STEP_S);
         s.calmFrom = now;
       }
@@ -525,8 +536,8 @@ export class WebCodecsRenderer {
       s.calmFrom = now;
     }
     if (s.audioAt !== null) this.#playOffSurplus(s, s.audioAt - now, now);
-    const at = s.audioAt ?? now + s.margin + START_LEAD_S;
-    if (this.#behind(s, ts) || at - now + s.newestOf.audio - ts > s.margin + MAX_AUDIO_LAG_S + this.#bunching(s)) {
+    const at = s.audioAt ?? this.#resumeAt(s, ts, now);
+    if (this.#behind(s, ts, now) || at - now + s.newestOf.audio - ts > s.margin + MAX_AUDIO_LAG_S + this.#bunching(s)) {
       this.#counters.audioSkipped++;
       return data.close();
     }
@@ -554,21 +565,44 @@ export class WebCodecsRenderer {
   }
 
   /**
-   * Whether sound starting (again) at `ts` is to be skipped as before the picture on screen:
-   * played, it would put the clock back (a hole's filling, late; the first sound, where the
-   * player joined in a hole). The first sound may be up to a picture's interval behind: the
-   * wall clock runs that far ahead of all the media there is. Sound that stays behind (a
-   * publisher whose sound lags its pictures) is played after MAX_BEHIND_S of it, the clock
-   * put back once, rather than never.
+   * Where sound starting (again) at `ts` goes on the AudioContext's time. After an underrun
+   * or a hole, where it falls on the clock it left, so that late sound costs a gap, not
+   * latency for good; it was that or restart from the late sound, which kept its lateness
+   * queued until played off, seconds later. At most the margin and the lead ahead, as the
+   * first sound; sooner than RESUME_LEAD_S it is late (`#behind`), and after MAX_BEHIND_S of
+   * that it starts afresh.
    */
-  #behind(s, ts) {
-    const slack = s.audioClock ? 0 : s.frameMs / 1000;
-    if (s.audioAt !== null || !(ts < this.#clock(s) - slack)) {
+  #resumeAt(s, ts, now) {
+    const fresh = now + s.margin + START_LEAD_S;
+    const on = this.#onSoundClock(s, ts);
+    return on >= now + RESUME_LEAD_S ? Math.min(on, fresh) : fresh;
+  }
+
+  /** Where media time `ts` falls on the AudioContext's time by the sound's clock; NaN without one. */
+  #onSoundClock(s, ts) {
+    return s.audioClock && s.offset !== null ? ts + s.offset : NaN;
+  }
+
+  /**
+   * Whether sound starting (again) at `ts` is to be skipped. On the sound's clock (after an
+   * underrun or a hole): where its place on that clock has passed (`#resumeAt`), for up to
+   * MAX_BEHIND_S of the clock, after which sound that stays late (a source that fell behind
+   * for good) starts the clock afresh. The first sound: where it is before the picture on
+   * screen, as played it would put the clock back (the player joined in a hole); it may be up
+   * to a picture's interval behind, as the wall clock runs that far ahead of all the media
+   * there is. Sound that stays behind (a publisher whose sound lags its pictures) is played
+   * after MAX_BEHIND_S of it, the clock put back once, rather than never.
+   */
+  #behind(s, ts, now) {
+    const on = this.#onSoundClock(s, ts);
+    const late = Number.isNaN(on) ? ts < this.#clock(s) - s.frameMs / 1000 : on < now + RESUME_LEAD_S;
+    if (s.audioAt !== null || !late) {
       s.behindFrom = null;
       return false;
     }
-    s.behindFrom ??= ts;
-    return ts - s.behindFrom < MAX_BEHIND_S;
+    const at = Number.isNaN(on) ? ts : now;
+    s.behindFrom ??= at;
+    return at - s.behindFrom < MAX_BEHIND_S;
   }
 
   /** Notes the sound queued ahead as a bunch arrives; at a window's end, any surplus is to go. */
