@@ -35,6 +35,13 @@ const START_LEAD_S = 0.02;
  */
 const RESUME_LEAD_S = 0.005;
 /**
+ * Sound that runs out again within this long of the last time (the AudioContext's time)
+ * comes late as a rule, not by chance: a stream whose sound comes in bunches (1 fps video
+ * interleaved with it) must be played whole, so the clock moves to take it, as when it
+ * starts afresh. The bunching allowance (ARRIVAL_WINDOWS) spans as long.
+ */
+const REPEAT_S = 4;
+/**
  * The most a sound may lag the newest audio received beyond the margin, counting the
  * sound queued ahead of it: older sound (a start burst's, a burst after a stall) is
  * skipped, as it would be latency for good (the pictures follow the sound's clock).
@@ -520,6 +527,8 @@ export class WebCodecsRenderer {
     const ts = data.timestamp / 1e6;
     const now = ctx.currentTime;
     if (s.audioAt !== null && s.audioAt < now) {
+      s.ranOutAgain = now - s.ranOutAt < REPEAT_S;
+      s.ranOutAt = now;
       // The sound ran out before this came: late by jitter, the margin grows.
       if (now - s.audioAt < MAX_AUDIO_LAG_S) {
         this.#counters.audioUnderruns++;
@@ -566,36 +575,40 @@ export class WebCodecsRenderer {
 
   /**
    * Where sound starting (again) at `ts` goes on the AudioContext's time. After an underrun
-   * or a hole, where it falls on the clock it left, so that late sound costs a gap, not
-   * latency for good; it was that or restart from the late sound, which kept its lateness
-   * queued until played off, seconds later. At most the margin and the lead ahead, as the
-   * first sound; sooner than RESUME_LEAD_S it is late (`#behind`), and after MAX_BEHIND_S of
-   * that it starts afresh.
+   * or a hole, where it falls on the clock it left (`#resumeOn`), so that late sound costs a
+   * gap, not latency for good; it was that or restart from the late sound, which kept its
+   * lateness queued until played off, seconds later. At most the margin and the lead ahead,
+   * as the first sound; sooner than RESUME_LEAD_S it is late (`#behind`), and after
+   * MAX_BEHIND_S of that it starts afresh.
    */
   #resumeAt(s, ts, now) {
     const fresh = now + s.margin + START_LEAD_S;
-    const on = this.#onSoundClock(s, ts);
+    const on = this.#resumeOn(s, ts);
     return on >= now + RESUME_LEAD_S ? Math.min(on, fresh) : fresh;
   }
 
-  /** Where media time `ts` falls on the AudioContext's time by the sound's clock; NaN without one. */
-  #onSoundClock(s, ts) {
-    return s.audioClock && s.offset !== null ? ts + s.offset : NaN;
+  /**
+   * Where media time `ts` falls on the AudioContext's time by the clock the sound left; NaN
+   * where the sound starts afresh: no sound clock yet, or sound that ran out again (REPEAT_S).
+   */
+  #resumeOn(s, ts) {
+    return s.audioClock && s.offset !== null && !s.ranOutAgain ? ts + s.offset : NaN;
   }
 
   /**
-   * Whether sound starting (again) at `ts` is to be skipped. On the sound's clock (after an
-   * underrun or a hole): where its place on that clock has passed (`#resumeAt`), for up to
-   * MAX_BEHIND_S of the clock, after which sound that stays late (a source that fell behind
-   * for good) starts the clock afresh. The first sound: where it is before the picture on
-   * screen, as played it would put the clock back (the player joined in a hole); it may be up
-   * to a picture's interval behind, as the wall clock runs that far ahead of all the media
-   * there is. Sound that stays behind (a publisher whose sound lags its pictures) is played
-   * after MAX_BEHIND_S of it, the clock put back once, rather than never.
+   * Whether sound starting (again) at `ts` is to be skipped. On the clock the sound left
+   * (after an underrun or a hole): where its place on that clock has passed (`#resumeAt`), for
+   * up to MAX_BEHIND_S of the clock, after which sound that stays late (a source that fell
+   * behind for good) starts the clock afresh. Sound that starts afresh: where it is before the
+   * picture on screen, as played it would put the clock back (the player joined in a hole); the
+   * first may be up to a picture's interval behind, as the wall clock runs that far ahead of
+   * all the media there is. Sound that stays behind (a publisher whose sound lags its pictures)
+   * is played after MAX_BEHIND_S of it, the clock put back once, rather than never.
    */
   #behind(s, ts, now) {
-    const on = this.#onSoundClock(s, ts);
-    const late = Number.isNaN(on) ? ts < this.#clock(s) - s.frameMs / 1000 : on < now + RESUME_LEAD_S;
+    const on = this.#resumeOn(s, ts);
+    const slack = s.audioClock ? 0 : s.frameMs / 1000;
+    const late = Number.isNaN(on) ? ts < this.#clock(s) - slack : on < now + RESUME_LEAD_S;
     if (s.audioAt !== null || !late) {
       s.behindFrom = null;
       return false;
@@ -769,6 +782,9 @@ function newStream() {
     audioClock: false,
     /** The first sound skipped as behind the clock, of those in a row (s): see `#behind`. */
     behindFrom: null,
+    /** When the sound last ran out (the AudioContext's time), and whether it had shortly before: see REPEAT_S. */
+    ranOutAt: -Infinity,
+    ranOutAgain: false,
     margin: MIN_MARGIN_S,
     /** The last underrun, or the margin's last step down (the AudioContext's time). */
     calmFrom: 0,
