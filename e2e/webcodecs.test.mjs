@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { ENGINES, expectIn, launchEngine, openPage, pageLogs, poll, publish, sleep, startGateway, startSite, until } from './harness.mjs';
+import { ENGINES, expectIn, launchEngine, openPage, publish, sleep, startGateway, startSite, until } from './harness.mjs';
 
 const PAGE = { pagePath: '/e2e/webcodecs.html' };
 const SECONDS = 20;
