@@ -613,9 +613,10 @@ export class WebCodecsRenderer {
       s.behindFrom = null;
       return false;
     }
-    const at = Number.isNaN(on) ? ts : now;
-    s.behindFrom ??= at;
-    return at - s.behindFrom < MAX_BEHIND_S;
+    // Counted in media time for sound that starts afresh, in the clock's time on the clock.
+    const since = Number.isNaN(on) ? ts : now;
+    s.behindFrom ??= since;
+    return since - s.behindFrom < MAX_BEHIND_S;
   }
 
   /** Notes the sound queued ahead as a bunch arrives; at a window's end, any surplus is to go. */
