@@ -209,7 +209,10 @@ async function launchWebKit() {
   const minibrowser = MINIBROWSERS.find((p) => existsSync(p));
   const { freePort, waitForPort } = await import('./harness.mjs');
   const port = await freePort();
-  const driver = spawn('xvfb-run', ['-a', '-s', '-screen 0 1280x1024x24', WEBKIT_DRIVER, `--port=${port}`], {
+  // The display: the first free one from a number its port gives, so two test files
+  // starting their Xvfb at once do not both take display 99.
+  const display = String(100 + (port % 900));
+  const driver = spawn('xvfb-run', ['-a', '-n', display, '-s', '-screen 0 1280x1024x24', WEBKIT_DRIVER, `--port=${port}`], {
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
   });

@@ -3,6 +3,7 @@
 // three engines of `engines.mjs`), all stopped when the test ends, also when it fails.
 
 import { spawn, spawnSync } from 'node:child_process';
+import { randomInt } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
@@ -46,9 +47,11 @@ export function requireTools(...tools) {
 
 // Ports below the kernel's ephemeral range (32768–60999), where outgoing connections get
 // theirs: a gateway restarted on its port must find it free, not taken meanwhile by a
-// client's connection. A start per process, and each port handed out once.
+// client's connection. Each port handed out once, from a start drawn per process: test
+// files run two at a time (`cargo xtask test`), and pids close together would walk the
+// same ports.
 const PORTS = { start: 20_000, end: 32_000 };
-let nextPort = process.pid % (PORTS.end - PORTS.start);
+let nextPort = randomInt(PORTS.end - PORTS.start);
 
 export async function freePort() {
   for (let tries = 0; tries < PORTS.end - PORTS.start; tries++) {

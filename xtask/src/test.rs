@@ -1,5 +1,6 @@
 //! `cargo xtask test`: everything CI checks, in the order that fails fastest.
 
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
@@ -166,13 +167,22 @@ pub fn run(args: &Args) -> Result<()> {
             "--bin",
             "mangle",
         ]))?;
-        s.run(
-            std::process::Command::new("node")
-                .args(["--test", "--test-concurrency=1", "."])
+        let e2e = ctx.root.join("e2e");
+        let (alone, paired) = browser_test_files(&e2e)?;
+        let node = |files: &[String], at_once: usize| {
+            let mut cmd = Command::new("node");
+            cmd.arg("--test")
+                .arg(format!("--test-concurrency={at_once}"))
+                .args(files)
                 .env("FLASHLESS_BIN", ctx.target_dir().join("debug/flashless"))
                 .env("MANGLE_BIN", ctx.target_dir().join("debug/mangle"))
-                .current_dir(ctx.root.join("e2e")),
-        )?;
+                .current_dir(&e2e);
+            cmd
+        };
+        // Both runs whatever the first gives, so that one failure hides no other.
+        let paired_run = s.run(&mut node(&paired, BROWSER_FILES_AT_ONCE));
+        s.run(&mut node(&alone, 1))?;
+        paired_run?;
         Ok(Tally::of(&s.log_text()))
     })?;
     if fuzzing {
@@ -202,6 +212,37 @@ pub fn run(args: &Args) -> Result<()> {
 /// peers that stream in real time (nginx, ffmpeg publishing, timeouts), not on a core:
 /// on 2 cores, one after the other they took 315 s, four at once about 100 s.
 const TEST_BINARIES_AT_ONCE: usize = 4;
+
+/// Browser test files run this many at a time. Most of their time is spent watching
+/// playback in real time: run one after another, they took 1,222 s, with the two cores
+/// 60–75 % idle.
+const BROWSER_FILES_AT_ONCE: usize = 2;
+
+/// Browser test files that run alone, after the others: the corpus plays six pages at
+/// once already (two cases, three players each).
+const BROWSER_FILES_ALONE: &[&str] = &["corpus.test.mjs"];
+
+/// The browser test files in `e2e` (`*.test.mjs`, by name): those that run alone, and
+/// the rest.
+fn browser_test_files(e2e: &Path) -> Result<(Vec<String>, Vec<String>)> {
+    let mut files: Vec<String> = fs::read_dir(e2e)
+        .with_context(|| format!("listing {}", e2e.display()))?
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|name| name.ends_with(".test.mjs"))
+        .collect();
+    files.sort();
+    let (alone, paired): (Vec<String>, Vec<String>) = files
+        .into_iter()
+        .partition(|name| BROWSER_FILES_ALONE.contains(&name.as_str()));
+    if alone.len() != BROWSER_FILES_ALONE.len() || paired.is_empty() {
+        bail!(
+            "{} lacks a browser test file: found {alone:?} of {BROWSER_FILES_ALONE:?} and {} others",
+            e2e.display(),
+            paired.len()
+        );
+    }
+    Ok((alone, paired))
+}
 
 /// A test binary `cargo test --no-run` built, and where cargo would run it (its
 /// package's directory).
@@ -298,6 +339,18 @@ impl Tally {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_corpus_runs_alone_and_every_other_browser_test_file_two_at_a_time() {
+        let (alone, paired) = super::browser_test_files(&crate::project_root().join("e2e"))
+            .expect("the e2e directory's test files");
+        assert_eq!(alone, ["corpus.test.mjs"]);
+        assert!(paired.iter().any(|f| f == "player.test.mjs"), "{paired:?}");
+        assert!(
+            paired.iter().all(|f| f.ends_with(".test.mjs")),
+            "{paired:?}"
+        );
+    }
+
     #[test]
     fn tally_sums_libtest_summaries() {
         let log = "test result: ok. 12 passed; 0 failed; 1 ignored; 0 measured; 0 filtered out; finished in 0.1s\n\
