@@ -308,6 +308,33 @@ test("[chromium] renderer: 'webcodecs' goes on after a stall at the latency it h
   assert.deepEqual(last.errors, []);
 });
 
+test("[chromium] renderer: 'webcodecs' plays the sound of an AudioDecoder that hands it over 300 ms late, rather than skip it all as old", { timeout: 90_000 }, async (t) => {
+  const gateway = await startGateway(t);
+  publish(t, gateway, 'cam');
+  const browser = await launchEngine(t, 'chromium');
+  const url = `ws://127.0.0.1:${gateway.http}/live/cam.flv`;
+  const page = await openPage(browser, await startSite(t, gateway), { url, audioDelayMs: 300 }, PAGE);
+  await until(page, 'no picture was drawn', (s) => s.stats.drawnFrames > 50);
+  // Sound 300 ms older than the newest received is old by the player's bound (the margin and
+  // 80 ms): skipped at first, for half a second, then played, the bound grown by the lag.
+  await sleep(3000);
+  const first = await page.evaluate(() => window.sample());
+  await sleep(10_000);
+  const last = await page.evaluate(() => window.sample());
+  const [a, b] = [first.stats, last.stats];
+  const seconds = (last.at - first.at) / 1000;
+  const played = (b.audioFrames - a.audioFrames) / 44_100;
+  const skipped = b.audioSkipped - a.audioSkipped;
+  t.diagnostic(`${played.toFixed(2)} s of sound in ${seconds.toFixed(2)} s, ${skipped} frames skipped (${b.audioSkipped} in all), ` +
+    `${b.audioUnderruns} underruns, latency ${b.latency.toFixed(3)} s, sound queued ${b.audioAhead.toFixed(3)} s`);
+  assert.ok(played > seconds * 0.95, `${played.toFixed(2)} s of sound played in ${seconds.toFixed(2)} s`);
+  assert.ok(skipped < 5, `${skipped} frames of sound skipped in ${seconds.toFixed(2)} s`);
+  // The pictures follow the sound, so they wait for the decoder's lag too, and no longer.
+  assert.ok(b.latency > 0.25 && b.latency < 0.6, `latency ${b.latency.toFixed(3)} s`);
+  assert.ok(b.drawnFrames - a.drawnFrames > seconds * 25 * 0.9, `${b.drawnFrames - a.drawnFrames} pictures drawn in ${seconds.toFixed(2)} s`);
+  assert.deepEqual(last.errors, []);
+});
+
 test("[chromium] renderer: 'webcodecs' raises its sound's margin for late data, and lowers it after 20 s without", { timeout: 120_000 }, async (t) => {
   const gateway = await startGateway(t);
   publish(t, gateway, 'cam');

@@ -163,7 +163,7 @@ export interface PlayerStats {
   audioAhead?: number;
   /** Audio frames (samples per channel) scheduled. */
   audioFrames?: number;
-  /** Decoded sound skipped: late on its clock after a gap or a stall, or too far behind the newest. */
+  /** Decoded sound skipped: late on its clock after a gap or a stall, or too far behind the newest (for up to 0.5 s). */
   audioSkipped?: number;
   /** Times the sound ran out before late data came (each adds 10 ms to the margin). */
   audioUnderruns?: number;

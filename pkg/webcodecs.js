@@ -44,7 +44,9 @@ const REPEAT_S = 4;
 /**
  * The most a sound may lag the newest audio received beyond the margin, counting the
  * sound queued ahead of it: older sound (a start burst's, a burst after a stall) is
- * skipped, as it would be latency for good (the pictures follow the sound's clock).
+ * skipped, as it would be latency for good (the pictures follow the sound's clock). Such
+ * sound is decoded, and skipped, in a moment; sound that stays late for MAX_BEHIND_S of
+ * the clock comes from a decoder that holds it, and the bound grows by its lag: see `#old`.
  */
 const MAX_AUDIO_LAG_S = 0.08;
 /**
@@ -546,7 +548,8 @@ export class WebCodecsRenderer {
     }
     if (s.audioAt !== null) this.#playOffSurplus(s, s.audioAt - now, now);
     const at = s.audioAt ?? this.#resumeAt(s, ts, now);
-    if (this.#behind(s, ts, now) || at - now + s.newestOf.audio - ts > s.margin + MAX_AUDIO_LAG_S + this.#bunching(s)) {
+    const lag = at - now + s.newestOf.audio - ts;
+    if (this.#behind(s, ts, now) || this.#old(s, lag - s.margin - MAX_AUDIO_LAG_S - this.#bunching(s) - s.decoderLag, now)) {
       this.#counters.audioSkipped++;
       return data.close();
     }
@@ -617,6 +620,29 @@ export class WebCodecsRenderer {
     const since = Number.isNaN(on) ? ts : now;
     s.behindFrom ??= since;
     return since - s.behindFrom < MAX_BEHIND_S;
+  }
+
+  /**
+   * Whether sound that lags `excess` (s) beyond its bound (MAX_AUDIO_LAG_S) is skipped as old:
+   * yes, until it has for MAX_BEHIND_S of the clock's time. The old sound of a burst is decoded
+   * and skipped in far less; sound late for that long comes from a decoder that holds it (a slow
+   * device), and skipped, the sound would be gone for good: the bound grows by the most it
+   * lagged meanwhile, and a step for jitter, instead.
+   */
+  #old(s, excess, now) {
+    if (!(excess > 0)) {
+      s.oldFrom = null;
+      return false;
+    }
+    if (s.oldFrom === null) {
+      s.oldFrom = now;
+      s.oldMost = 0;
+    }
+    s.oldMost = Math.max(s.oldMost, excess);
+    if (now - s.oldFrom < MAX_BEHIND_S) return true;
+    s.decoderLag += s.oldMost + MARGIN_STEP_S;
+    s.oldFrom = null;
+    return false;
   }
 
   /** Notes the sound queued ahead as a bunch arrives; at a window's end, any surplus is to go. */
@@ -783,6 +809,10 @@ function newStream() {
     audioClock: false,
     /** The first sound skipped as behind the clock, of those in a row (s): see `#behind`. */
     behindFrom: null,
+    /** The first sound skipped as old, of those in a row (the AudioContext's time), the most it lagged, and the lag allowed the decoder (s): see `#old`. */
+    oldFrom: null,
+    oldMost: 0,
+    decoderLag: 0,
     /** When the sound last ran out (the AudioContext's time), and whether it had shortly before: see REPEAT_S. */
     ranOutAt: -Infinity,
     ranOutAgain: false,

@@ -17,6 +17,18 @@ if (deviceLatency > 0) {
   };
 }
 
+// `?audioDelayMs=N`: the AudioDecoder hands each piece of sound over N ms after it is
+// decoded, as a decoder on a slow device holds its output.
+const audioDelayMs = Number(params.get('audioDelayMs'));
+if (audioDelayMs > 0 && window.webcodecs) {
+  const Decoder = AudioDecoder;
+  window.AudioDecoder = class extends Decoder {
+    constructor(init) {
+      super({ ...init, output: (data) => setTimeout(() => init.output(data), audioDelayMs) });
+    }
+  };
+}
+
 // `?rafMs=N`: animation frames every N ms, as a browser busy with other pages sends them.
 const rafMs = Number(params.get('rafMs'));
 if (rafMs > 0) {
