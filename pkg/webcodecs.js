@@ -49,6 +49,8 @@ const REPEAT_S = 4;
  * the clock comes from a decoder that holds it, and the bound grows by its lag: see `#old`.
  */
 const MAX_AUDIO_LAG_S = 0.08;
+/** A pause this long between pieces of old sound is a held main thread's, not a slow decoder's: see `#old`. */
+const OLD_PAUSE_S = 0.25;
 /**
  * Sound that arrives in bunches, again and again (a publisher that interleaves audio with
  * video of 1 fps, a server that sends aggregate messages), must be played whole, or all
@@ -624,20 +626,22 @@ export class WebCodecsRenderer {
 
   /**
    * Whether sound that lags `excess` (s) beyond its bound (MAX_AUDIO_LAG_S) is skipped as old:
-   * yes, until it has for MAX_BEHIND_S of the clock's time. The old sound of a burst is decoded
-   * and skipped in far less; sound late for that long comes from a decoder that holds it (a slow
-   * device), and skipped, the sound would be gone for good: the bound grows by the most it
-   * lagged meanwhile, and a step for jitter, instead.
+   * yes, until it has for MAX_BEHIND_S of the clock's time, piece after piece. The old sound of
+   * a burst is decoded and skipped in far less; sound late for that long, with no pause between
+   * its pieces as a held main thread leaves (OLD_PAUSE_S), comes from a decoder that holds it (a
+   * slow device), and skipped, it would be gone for good: the bound grows by the most it lagged
+   * meanwhile, and a step for jitter, instead.
    */
   #old(s, excess, now) {
     if (!(excess > 0)) {
       s.oldFrom = null;
       return false;
     }
-    if (s.oldFrom === null) {
+    if (s.oldFrom === null || now - s.oldLast > OLD_PAUSE_S) {
       s.oldFrom = now;
       s.oldMost = 0;
     }
+    s.oldLast = now;
     s.oldMost = Math.max(s.oldMost, excess);
     if (now - s.oldFrom < MAX_BEHIND_S) return true;
     s.decoderLag += s.oldMost + MARGIN_STEP_S;
@@ -809,8 +813,9 @@ function newStream() {
     audioClock: false,
     /** The first sound skipped as behind the clock, of those in a row (s): see `#behind`. */
     behindFrom: null,
-    /** The first sound skipped as old, of those in a row (the AudioContext's time), the most it lagged, and the lag allowed the decoder (s): see `#old`. */
+    /** The first and the last sound skipped as old, of those in a row (the AudioContext's time), the most it lagged, and the lag allowed the decoder (s): see `#old`. */
     oldFrom: null,
+    oldLast: 0,
     oldMost: 0,
     decoderLag: 0,
     /** When the sound last ran out (the AudioContext's time), and whether it had shortly before: see REPEAT_S. */
