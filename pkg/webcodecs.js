@@ -42,6 +42,13 @@ const RESUME_LEAD_S = 0.005;
  */
 const REPEAT_S = 4;
 /**
+ * Sound that comes within this long of such a run-out (a bunch, which arrives over several
+ * reads) is played whole, not skipped as old: the bunching allowance has not learnt it yet
+ * at a stream's start. A stream's first sound counts as a run-out, so a 1 fps stream's
+ * first bunch after the start burst is played, not skipped to the picture after it.
+ */
+const BUNCH_S = 0.25;
+/**
  * The most a sound may lag the newest audio received beyond the margin, counting the
  * sound queued ahead of it: older sound (a start burst's, a burst after a stall) is
  * skipped, as it would be latency for good (the pictures follow the sound's clock). Such
@@ -533,6 +540,7 @@ export class WebCodecsRenderer {
     if (s.audioAt !== null && s.audioAt < now) {
       s.ranOutAgain = now - s.ranOutAt < REPEAT_S;
       s.ranOutAt = now;
+      s.wholeUntil = s.ranOutAgain ? now + BUNCH_S : -Infinity;
       // The sound ran out before this came: late by jitter, the margin grows.
       if (now - s.audioAt < MAX_AUDIO_LAG_S) {
         this.#counters.audioUnderruns++;
@@ -551,7 +559,7 @@ export class WebCodecsRenderer {
     if (s.audioAt !== null) this.#playOffSurplus(s, s.audioAt - now, now);
     const at = s.audioAt ?? this.#resumeAt(s, ts, now);
     const lag = at - now + s.newestOf.audio - ts;
-    if (this.#behind(s, ts, now) || this.#old(s, lag - s.margin - MAX_AUDIO_LAG_S - this.#bunching(s) - s.decoderLag, now)) {
+    if (this.#behind(s, ts, now) || (now >= s.wholeUntil && this.#old(s, lag - s.margin - MAX_AUDIO_LAG_S - this.#bunching(s) - s.decoderLag, now))) {
       this.#counters.audioSkipped++;
       return data.close();
     }
@@ -560,7 +568,10 @@ export class WebCodecsRenderer {
       data.copyTo(buffer.getChannelData(c), { planeIndex: c, format: 'f32-planar' });
     }
     data.close();
-    if (!s.audioClock) this.#syncWait();
+    if (!s.audioClock) {
+      this.#syncWait();
+      s.ranOutAt = now;
+    }
     s.audioAt = at;
     // The clock: the media time rendered now is `ctx.currentTime - offset`.
     s.offset = s.audioAt - ts;
@@ -613,7 +624,9 @@ export class WebCodecsRenderer {
   #behind(s, ts, now) {
     const on = this.#resumeOn(s, ts);
     const slack = s.audioClock ? 0 : s.frameMs / 1000;
-    const late = Number.isNaN(on) ? ts < this.#clock(s) - slack : on < now + RESUME_LEAD_S;
+    // The picture on screen, not the clock, which runs on without sound up to the newest
+    // media received, past a 1 fps stream's picture by up to a second.
+    const late = Number.isNaN(on) ? ts < (s.shown ?? this.#clock(s)) - slack : on < now + RESUME_LEAD_S;
     if (s.audioAt !== null || !late) {
       s.behindFrom = null;
       return false;
@@ -729,6 +742,7 @@ export class WebCodecsRenderer {
     // The sound's context, made after this picture is on screen, not before it.
     if (!this.#audio && !s.drawn) setTimeout(() => this.#destroyed || this.#context(), 0);
     s.drawn++;
+    s.shown = show.timestamp / 1e6;
     show.close();
     return true;
   }
@@ -821,6 +835,7 @@ function newStream() {
     /** When the sound last ran out (the AudioContext's time), and whether it had shortly before: see REPEAT_S. */
     ranOutAt: -Infinity,
     ranOutAgain: false,
+    wholeUntil: -Infinity,
     margin: MIN_MARGIN_S,
     /** The last underrun, or the margin's last step down (the AudioContext's time). */
     calmFrom: 0,
@@ -830,6 +845,8 @@ function newStream() {
     /** The rate the last sound was played at. */
     rate: 1,
     drawn: 0,
+    /** The media time of the picture on screen (s). */
+    shown: null,
     /** When a picture was last drawn, and the interval between the last two (ms). */
     drawnAt: -Infinity,
     frameMs: 0,
