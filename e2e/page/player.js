@@ -77,6 +77,9 @@ function analyser() {
 /** Energy at 1 kHz and at the loudest bin against the median bin, in dB, and the loudest bin's frequency. */
 function tone() {
   const { context, node, bins } = analyser();
+  // A context the engine left suspended (WebKitGTK, once in a while under load) is asked
+  // again; its state is reported, so a silent analyser says why.
+  if (context.state === 'suspended') context.resume();
   node.getFloatFrequencyData(bins);
   const hz = context.sampleRate / node.fftSize;
   const at = Math.round(1000 / hz);
@@ -87,7 +90,7 @@ function tone() {
   bins.forEach((v, i) => {
     if (v > bins[loudest]) loudest = i;
   });
-  return { at1k: near, median, loudestHz: loudest * hz, contrast: near - median, peakContrast: bins[loudest] - median };
+  return { at1k: near, median, loudestHz: loudest * hz, contrast: near - median, peakContrast: bins[loudest] - median, state: context.state };
 }
 
 /** Variance of the luma of a 64×48 copy of the current frame: 0 for a black or flat picture. */
