@@ -26,58 +26,14 @@ import {
   startGateway,
   startNginx,
 } from './harness.mjs';
+import { installProbe } from './page/probe.js';
 
 const ARTIFACTS = path.join(root, 'e2e/artifacts');
 
-// Injected into every page: picture and sound probes on the page's own <video>.
-function probes() {
-  let audio;
+// Injected into every page after `installProbe`: the state of the viewer page's <video>.
+function sampler() {
   const video = () => document.getElementById('video');
-  window.__probe = {
-    /** A 64×48 copy of the current frame: mean and variance of luma, the most saturated pixel, the luma. */
-    picture() {
-      const v = video();
-      if (!v || !v.videoWidth) return null;
-      const canvas = document.createElement('canvas');
-      canvas.width = 64;
-      canvas.height = 48;
-      const g = canvas.getContext('2d', { willReadFrequently: true });
-      g.drawImage(v, 0, 0, 64, 48);
-      const px = g.getImageData(0, 0, 64, 48).data;
-      const luma = [];
-      let sum = 0;
-      let sq = 0;
-      let saturation = 0;
-      for (let i = 0; i < px.length; i += 4) {
-        const y = 0.299 * px[i] + 0.587 * px[i + 1] + 0.114 * px[i + 2];
-        luma.push(y);
-        sum += y;
-        sq += y * y;
-        saturation = Math.max(saturation, Math.max(px[i], px[i + 1], px[i + 2]) - Math.min(px[i], px[i + 1], px[i + 2]));
-      }
-      const n = luma.length;
-      return { mean: sum / n, variance: sq / n - (sum / n) ** 2, saturation, luma };
-    },
-    /** The element's sound through an analyser: energy near 1 kHz against the median bin, in dB. */
-    tone() {
-      if (!audio) {
-        const context = new AudioContext();
-        const node = context.createAnalyser();
-        node.fftSize = 4096;
-        context.createMediaElementSource(video()).connect(node);
-        node.connect(context.destination);
-        context.resume();
-        audio = { context, node, bins: new Float32Array(node.frequencyBinCount) };
-      }
-      const { context, node, bins } = audio;
-      node.getFloatFrequencyData(bins);
-      const hz = context.sampleRate / node.fftSize;
-      const at = Math.round(1000 / hz);
-      const near = Math.max(...bins.slice(at - 2, at + 3));
-      const sorted = [...bins].filter(Number.isFinite).sort((a, b) => a - b);
-      const median = sorted.length ? sorted[sorted.length >> 1] : -Infinity;
-      return { contrast: near - median, near, median, state: context.state };
-    },
+  Object.assign(window.__probe, {
     sample() {
       const v = video();
       const state = document.getElementById('state');
@@ -93,7 +49,7 @@ function probes() {
         hash: location.hash,
       };
     },
-  };
+  });
 }
 
 // Injected to play as browsers do by default: no sound before the viewer interacts.
@@ -121,7 +77,8 @@ async function open(browser, url, { autoplayPolicy = false } = {}) {
   page.on('pageerror', (e) => page.errors.push(`pageerror: ${e.message}`));
   page.wasmRequests = [];
   page.on('request', (r) => r.url().endsWith('.wasm') && page.wasmRequests.push(r.url()));
-  await page.addInitScript(probes);
+  await page.addInitScript(installProbe);
+  await page.addInitScript(sampler);
   await page.goto(url);
   return page;
 }
@@ -481,7 +438,8 @@ for (const engine of ENGINES) {
     const page = await browser.newPage();
     await page.goto(`${gateway.origin}/watch/cam`);
     await page.evaluate(hookConsole);
-    await page.evaluate(probes);
+    await page.evaluate(installProbe);
+    await page.evaluate(sampler);
     const logs = { logs: [] };
     const poll = (f) => until(logs, f.what, () => page.evaluate(f.get), f.done, f.ms);
     const first = await poll({

@@ -3,6 +3,10 @@
 // AudioContext's clock as the player reports it, and the player's stats.
 // `?renderer=` overrides `renderer: 'webcodecs'` (for `'auto'`).
 
+import { installProbe } from './probe.js';
+
+installProbe();
+
 const params = new URLSearchParams(location.search);
 const video = document.getElementById('video');
 window.events = [];
@@ -52,27 +56,11 @@ try {
   window.failure = String(e && e.stack ? e.stack : e);
 }
 
-/** The canvas the player drew to, read through a 64×48 copy: luma variance and a digest. */
+/** The canvas the player drew to: luma variance and a digest of a 64×48 copy. */
 function picture() {
   const canvas = document.querySelector('canvas[data-flashless="webcodecs"]');
-  if (!canvas || !canvas.width) return { variance: 0, digest: 0, width: 0 };
-  const copy = document.createElement('canvas');
-  copy.width = 64;
-  copy.height = 48;
-  const g = copy.getContext('2d', { willReadFrequently: true });
-  g.drawImage(canvas, 0, 0, 64, 48);
-  const px = g.getImageData(0, 0, 64, 48).data;
-  let sum = 0;
-  let sq = 0;
-  let digest = 0;
-  for (let i = 0; i < px.length; i += 4) {
-    const y = 0.299 * px[i] + 0.587 * px[i + 1] + 0.114 * px[i + 2];
-    sum += y;
-    sq += y * y;
-    digest = (digest * 31 + px[i] + 7 * px[i + 1] + 13 * px[i + 2]) >>> 0;
-  }
-  const n = px.length / 4;
-  return { variance: sq / n - (sum / n) ** 2, digest, width: canvas.width, videoHidden: video.hidden };
+  const p = window.__probe.picture(canvas);
+  return { variance: p ? p.variance : 0, digest: p ? p.digest : 0, width: p ? canvas.width : 0, videoHidden: video.hidden };
 }
 
 window.sample = () => ({
