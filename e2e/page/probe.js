@@ -51,8 +51,8 @@ export function installProbe() {
         audio = { context, node, bins: new Float32Array(node.frequencyBinCount) };
       }
       const { context, node, bins } = audio;
-      // A context the engine left suspended (WebKitGTK, once in a while under load) is
-      // asked again; its state is reported, so a silent analyser says why.
+      // A context left suspended is asked again (a guess at why a WebKitGTK test once heard
+      // nothing at all); its state is reported, so a silent analyser says why.
       if (context.state === 'suspended') context.resume();
       node.getFloatFrequencyData(bins);
       const hz = context.sampleRate / node.fftSize;
