@@ -835,6 +835,7 @@ function newStream() {
     /** When the sound last ran out (the AudioContext's time), and whether it had shortly before: see REPEAT_S. */
     ranOutAt: -Infinity,
     ranOutAgain: false,
+    /** Until when sound is played whole, not skipped as old (the AudioContext's time): see BUNCH_S. */
     wholeUntil: -Infinity,
     margin: MIN_MARGIN_S,
     /** The last underrun, or the margin's last step down (the AudioContext's time). */
