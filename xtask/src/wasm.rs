@@ -121,13 +121,24 @@ fn cargo_home() -> Option<std::path::PathBuf> {
         .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cargo")))
 }
 
-/// `--remap-path-prefix` for each registry's sources and the workspace: the
-/// module keeps the file names of its panic locations (`core`'s out-of-line
-/// panics take one even when the handler traps), and they would otherwise hold
-/// this machine's paths and the registry's name, differing from one build
-/// machine to the next. `bytes-1.12.2/src/bytes.rs` is what stays.
+/// The standard library's sources on this machine (`rust-src`): once that component
+/// is installed, rustc names them, not `/rustc/<commit>`, for the library's generic
+/// code it compiles into the module.
+fn library_sources() -> Option<std::path::PathBuf> {
+    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    let sysroot = probe(Command::new(rustc).args(["--print", "sysroot"]))?;
+    Some(Path::new(sysroot.trim()).join("lib/rustlib/src/rust"))
+}
+
+/// `--remap-path-prefix` for each registry's sources, the standard library's and the
+/// workspace: the module keeps the file names of its panic locations (`core`'s
+/// out-of-line panics take one even when the handler traps), and they would otherwise
+/// hold this machine's paths and the registry's name, differing from one build
+/// machine to the next. `bytes-1.12.2/src/bytes.rs` and `library/alloc/src/string.rs`
+/// are what stay.
 fn remap_flags(root: &Path) -> Result<String> {
     let mut prefixes = vec![root.to_path_buf()];
+    prefixes.extend(library_sources());
     if let Some(src) = cargo_home().map(|h| h.join("registry/src"))
         && let Ok(entries) = fs::read_dir(&src)
     {
@@ -143,10 +154,11 @@ fn remap_flags(root: &Path) -> Result<String> {
     Ok(flags.join("\x1f"))
 }
 
-/// Fails if the module still names the workspace or this machine's crate sources.
+/// Fails if the module still names the workspace or this machine's crate or standard
+/// library sources.
 fn unplaced(wasm: &Path, root: &Path) -> Result<()> {
     let bytes = fs::read(wasm).with_context(|| format!("reading {}", wasm.display()))?;
-    let paths = [Some(root.to_path_buf()), cargo_home()];
+    let paths = [Some(root.to_path_buf()), cargo_home(), library_sources()];
     for path in paths.iter().flatten() {
         // With the separator after it: a short root (`/src`) is not found in any text.
         let needle = format!("{}/", path.to_string_lossy().trim_end_matches('/'));
@@ -509,6 +521,12 @@ function f() { const ret = wasm.player_new(1); wasm.player_newer(2); my_wasm.pla
         std::fs::write(&module, b"\0asm /build/flashless/core/src/lib.rs").unwrap();
         let err = super::unplaced(&module, root).unwrap_err();
         assert!(err.to_string().contains("names /build/flashless/"), "{err}");
+        // This machine's copy of the standard library's sources, where rustc has one.
+        if let Some(library) = super::library_sources() {
+            let named = format!("\0asm {}/library/alloc/src/string.rs", library.display());
+            std::fs::write(&module, named).unwrap();
+            assert!(super::unplaced(&module, root).is_err());
+        }
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
