@@ -335,6 +335,35 @@ test("[chromium] renderer: 'webcodecs' plays the sound of an AudioDecoder that h
   assert.deepEqual(last.errors, []);
 });
 
+test("[chromium] renderer: 'webcodecs' takes back what it allowed a slow AudioDecoder once it keeps up", { timeout: 120_000 }, async (t) => {
+  const gateway = await startGateway(t);
+  publish(t, gateway, 'cam');
+  const browser = await launchEngine(t, 'chromium');
+  const url = `ws://127.0.0.1:${gateway.http}/live/cam.flv`;
+  const page = await openPage(browser, await startSite(t, gateway), { url, audioDelayMs: 300 }, PAGE);
+  // The decoder holds its sound 300 ms: allowed, as in the test above ...
+  const slow = (await until(page, 'no lag allowed the decoder', (s) => s.stats.decoderLag > 0.2 && s.stats.drawnFrames > 50)).stats;
+  // ... then keeps up. After the allowance's next window (20 s) it is down to what the sound
+  // needed meanwhile, after the one after that, gone: a stall's late sound is skipped again,
+  // rather than kept, as latency, for as long as the page plays.
+  await page.evaluate(() => {
+    window.audioDelayMs = 0;
+  });
+  const from = Date.now();
+  const fast = (await until(page, 'the allowance stayed', (s) => s.stats.decoderLag === 0, 60_000)).stats;
+  t.diagnostic(`allowed ${slow.decoderLag.toFixed(3)} s with the decoder 300 ms late (latency ${slow.latency.toFixed(3)} s); ` +
+    `none ${((Date.now() - from) / 1000).toFixed(1)} s after it kept up (latency ${fast.latency.toFixed(3)} s)`);
+  assert.ok(Date.now() - from > 19_000, 'the allowance went before a window had passed');
+  assert.ok(fast.latency < slow.latency - 0.15, `latency ${slow.latency.toFixed(3)} s, then ${fast.latency.toFixed(3)} s`);
+  // Sound comes on time and is played, not skipped as old.
+  const before = fast;
+  await sleep(5000);
+  const after = (await page.evaluate(() => window.sample())).stats;
+  assert.ok(after.audioSkipped - before.audioSkipped < 5, `${after.audioSkipped - before.audioSkipped} frames of sound skipped in 5 s`);
+  assert.ok(after.decoderLag === 0, `${after.decoderLag} s allowed again`);
+  assert.deepEqual((await page.evaluate(() => window.sample())).errors, []);
+});
+
 test("[chromium] renderer: 'webcodecs' raises its sound's margin for late data, and lowers it after 20 s without", { timeout: 120_000 }, async (t) => {
   const gateway = await startGateway(t);
   publish(t, gateway, 'cam');

@@ -167,6 +167,12 @@ export interface PlayerStats {
   audioSkipped?: number;
   /** Times the sound ran out before late data came (each adds 10 ms to the margin). */
   audioUnderruns?: number;
+  /**
+   * How much later the sound may come, allowed an `AudioDecoder` that holds its output (s): grown
+   * when sound stays too far behind the newest for 0.5 s, brought back down after each 20 s to
+   * what the sound played meanwhile needed (0 where it needed none).
+   */
+  decoderLag?: number;
   /** Newest video timestamp minus newest audio timestamp received (s). */
   audioBehind?: number;
 }

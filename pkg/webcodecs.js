@@ -267,6 +267,7 @@ export class WebCodecsRenderer {
       audioSkipped: c.audioSkipped,
       audioUnderruns: c.audioUnderruns,
       audioAhead: s && s.audioAt !== null ? Math.max(0, s.audioAt - this.#audio.currentTime) : 0,
+      decoderLag: s ? s.decoderLag : 0,
       drawnFrames: s ? s.drawn : 0,
       audioBehind: s ? s.newestOf.video - s.newestOf.audio : NaN,
       renderer: 'webcodecs',
@@ -558,11 +559,13 @@ export class WebCodecsRenderer {
     }
     if (s.audioAt !== null) this.#playOffSurplus(s, s.audioAt - now, now);
     const at = s.audioAt ?? this.#resumeAt(s, ts, now);
-    const lag = at - now + s.newestOf.audio - ts;
-    if (this.#behind(s, ts, now) || (now >= s.wholeUntil && this.#old(s, lag - s.margin - MAX_AUDIO_LAG_S - this.#bunching(s) - s.decoderLag, now))) {
+    // How much later than its bound the sound comes, before the decoder's allowance.
+    const excess = at - now + s.newestOf.audio - ts - s.margin - MAX_AUDIO_LAG_S - this.#bunching(s);
+    if (this.#behind(s, ts, now) || (now >= s.wholeUntil && this.#old(s, excess - s.decoderLag, now))) {
       this.#counters.audioSkipped++;
       return data.close();
     }
+    this.#fitDecoderLag(s, excess, now);
     const buffer = ctx.createBuffer(data.numberOfChannels, data.numberOfFrames, data.sampleRate);
     for (let c = 0; c < data.numberOfChannels; c++) {
       data.copyTo(buffer.getChannelData(c), { planeIndex: c, format: 'f32-planar' });
@@ -659,7 +662,25 @@ export class WebCodecsRenderer {
     if (now - s.oldFrom < MAX_BEHIND_S) return true;
     s.decoderLag += s.oldMost + MARGIN_STEP_S;
     s.oldFrom = null;
+    s.decoderNeed = 0;
+    s.decoderFrom = now;
     return false;
+  }
+
+  /**
+   * The decoder's allowance (`#old`) follows what its sound needs: after each CALM_S, it
+   * comes down to the most the sound played meanwhile lagged beyond its bound, and a step,
+   * or to nothing where none did. Otherwise a decoder that held its output once (a busy
+   * spell, a burst decoded slowly) would have every stall's late sound kept, as latency,
+   * for as long as the page plays.
+   */
+  #fitDecoderLag(s, excess, now) {
+    if (s.decoderLag === 0) return;
+    s.decoderNeed = Math.max(s.decoderNeed, excess);
+    if (now - s.decoderFrom < CALM_S) return;
+    if (s.decoderNeed + MARGIN_STEP_S < s.decoderLag) s.decoderLag = s.decoderNeed > 0 ? s.decoderNeed + MARGIN_STEP_S : 0;
+    s.decoderNeed = 0;
+    s.decoderFrom = now;
   }
 
   /** Notes the sound queued ahead as a bunch arrives; at a window's end, any surplus is to go. */
@@ -832,6 +853,9 @@ function newStream() {
     oldLast: 0,
     oldMost: 0,
     decoderLag: 0,
+    /** The most the sound played lagged beyond its bound since `decoderFrom` (the AudioContext's time): see `#fitDecoderLag`. */
+    decoderNeed: 0,
+    decoderFrom: 0,
     /** When the sound last ran out (the AudioContext's time), and whether it had shortly before: see REPEAT_S. */
     ranOutAt: -Infinity,
     ranOutAgain: false,

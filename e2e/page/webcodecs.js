@@ -22,13 +22,21 @@ if (deviceLatency > 0) {
 }
 
 // `?audioDelayMs=N`: the AudioDecoder hands each piece of sound over N ms after it is
-// decoded, as a decoder on a slow device holds its output.
-const audioDelayMs = Number(params.get('audioDelayMs'));
-if (audioDelayMs > 0 && window.webcodecs) {
+// decoded, as a decoder on a slow device holds its output; `window.audioDelayMs` changes
+// it as the page plays (the pieces still come in order).
+window.audioDelayMs = Number(params.get('audioDelayMs'));
+if (window.audioDelayMs > 0 && window.webcodecs) {
   const Decoder = AudioDecoder;
   window.AudioDecoder = class extends Decoder {
     constructor(init) {
-      super({ ...init, output: (data) => setTimeout(() => init.output(data), audioDelayMs) });
+      let due = 0;
+      super({
+        ...init,
+        output: (data) => {
+          due = Math.max(due, performance.now() + window.audioDelayMs);
+          setTimeout(() => init.output(data), due - performance.now());
+        },
+      });
     }
   };
 }
