@@ -678,7 +678,7 @@ export class WebCodecsRenderer {
     if (s.decoderLag === 0) return;
     s.decoderNeed = Math.max(s.decoderNeed, excess);
     if (now - s.decoderFrom < CALM_S) return;
-    if (s.decoderNeed + MARGIN_STEP_S < s.decoderLag) s.decoderLag = s.decoderNeed > 0 ? s.decoderNeed + MARGIN_STEP_S : 0;
+    s.decoderLag = Math.min(s.decoderLag, s.decoderNeed > 0 ? s.decoderNeed + MARGIN_STEP_S : 0);
     s.decoderNeed = 0;
     s.decoderFrom = now;
   }
