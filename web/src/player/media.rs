@@ -236,7 +236,10 @@ impl Media {
             return;
         }
         if let Some(sb) = &b.sb {
-            if changed {
+            // Another profile or level of the same codec (a new resolution) is only a new
+            // init segment for the same SourceBuffer, as adaptive players switch
+            // renditions: no `changeType`, which not every browser has (WebKitGTK).
+            if changed && !same_codec(&b.codec, codec) {
                 if Reflect::has(sb, &"changeType".into()).unwrap_or(false) {
                     b.queue.push_back(Op::ChangeType(mime.to_owned()));
                 } else {
@@ -589,6 +592,23 @@ impl Buffer {
 
 const MPEG_AUDIO: &str = "audio/mpeg";
 
+/// Whether two codec strings name the same codec, whatever its profile and level: the
+/// same sample entry (`avc1`, `hvc1`, `vp09`, `av01`, …), and for `mp4a` the same
+/// object type (AAC `40`, MP3 `6b`/`69`).
+fn same_codec(a: &str, b: &str) -> bool {
+    /// Up to the first `.`, or the second one after `mp4a`.
+    fn key(codec: &str) -> &[u8] {
+        let bytes = codec.as_bytes();
+        let mp4a = bytes
+            .get(..4)
+            .is_some_and(|e| e.eq_ignore_ascii_case(b"mp4a"));
+        let mut dots = bytes.iter().enumerate().filter(|&(_, &c)| c == b'.');
+        let end = dots.nth(usize::from(mp4a)).map_or(bytes.len(), |(i, _)| i);
+        bytes.get(..end).unwrap_or(bytes)
+    }
+    key(a).eq_ignore_ascii_case(key(b))
+}
+
 /// MP3 in MP4: object type 0x6B (MPEG-1 audio) or 0x69 (MPEG-2 audio).
 fn is_mp3(codec: &str) -> bool {
     codec.eq_ignore_ascii_case("mp4a.6b") || codec.eq_ignore_ascii_case("mp4a.69")
@@ -646,7 +666,25 @@ fn index(track: Track) -> usize {
 
 #[cfg(test)]
 mod tests {
-    use super::{mdat_payload, rejoins_in_place};
+    use super::{mdat_payload, rejoins_in_place, same_codec};
+
+    #[test]
+    fn a_new_profile_or_level_is_the_same_codec_another_codec_is_not() {
+        // A resolution change: Baseline 1.2 → 2.1, or to High.
+        assert!(same_codec("avc1.42c00c", "avc1.42c015"));
+        assert!(same_codec("avc1.42c00c", "avc1.640028"));
+        assert!(same_codec("hvc1.1.6.L93.B0", "hvc1.1.6.L120.B0"));
+        // AAC-LC and HE-AAC are one decoder; MP3 in MP4 is another.
+        assert!(same_codec("mp4a.40.2", "mp4a.40.5"));
+        assert!(!same_codec("mp4a.40.2", "mp4a.6b"));
+        assert!(same_codec("mp4a.6B", "mp4a.6b"));
+        // Another sample entry: `changeType`.
+        assert!(!same_codec("avc1.42c00c", "avc3.42c00c"));
+        assert!(!same_codec("avc1.640028", "hvc1.1.6.L93.B0"));
+        assert!(!same_codec("opus", "flac"));
+        assert!(same_codec("opus", "opus"));
+        assert!(!same_codec("", "avc1.42c00c"), "no codec before");
+    }
 
     #[test]
     fn a_rejoin_stays_within_a_gop_back_and_moves_from_another_timeline() {
