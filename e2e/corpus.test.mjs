@@ -15,7 +15,8 @@
 // - with WebCodecs, draw a new picture at least every 1.5 s (more where the case has
 //   fewer pictures: STILL_MS), and never put the clock back more than 0.2 s (BACK_S).
 // CORPUS_CONCURRENCY cases play at once (default 2); CORPUS_CASES=a,b picks cases;
-// CORPUS_RECORD_DIR=dir keeps each page's record there (`<case>-<player>.json`).
+// CORPUS_RECORD_DIR=dir keeps each page's record there (`<case>-<player>.json`) and its
+// console (`<case>-<player>.log`).
 // Needs the gateway (FLASHLESS_BIN) and the mangler (MANGLE_BIN), both built by
 // `cargo xtask test`.
 
@@ -114,6 +115,7 @@ test('the corpus of nasty streams plays in the page, the bare player and WebCode
           if (dir && rec) {
             mkdirSync(dir, { recursive: true });
             writeFileSync(path.join(dir, `${name}-${player}.json`), JSON.stringify(rec));
+            writeFileSync(path.join(dir, `${name}-${player}.log`), pages[player].logs.join('\n'));
           }
           summary.push({ name, player, ...r });
           t.diagnostic(`${player}: ${JSON.stringify(r)}`);

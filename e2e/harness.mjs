@@ -143,9 +143,9 @@ export async function waitLive(gateway, name, ms = 20_000) {
  * ffmpeg publishing testsrc and a 1 kHz sine in real time, as `video`/`audio` codecs say
  * (or none), a keyframe every `gop` frames.
  */
-export function publish(t, gateway, name, { video = 'h264', audio = 'aac', gop = 25 } = {}) {
+export function publish(t, gateway, name, { video = 'h264', audio = 'aac', gop = 25, fps = 25 } = {}) {
   const args = ['-hide_banner', '-loglevel', 'error', '-nostdin', '-re'];
-  if (video) args.push('-f', 'lavfi', '-i', 'testsrc=size=320x240:rate=25');
+  if (video) args.push('-f', 'lavfi', '-i', `testsrc=size=320x240:rate=${fps}`);
   if (audio) args.push('-f', 'lavfi', '-i', 'sine=frequency=1000:sample_rate=44100');
   if (video) {
     args.push('-c:v', 'libx264', '-preset', 'ultrafast', '-tune', 'zerolatency', '-g', String(gop), '-pix_fmt', 'yuv420p');

@@ -40,11 +40,12 @@ export function recorder() {
   const video = () => document.querySelector('video');
   let hooked = null;
   // WebCodecs draws to a canvas and plays sound on an AudioContext: its clock, newest
-  // media, the end of the sound scheduled (media time) and the pictures drawn.
+  // media, the end of the sound scheduled (media time), the pictures drawn, and, for a
+  // record's reader, the decoder's allowance and the sound skipped, run out and played.
   let soundEnd = NaN;
   const webcodecs = (now, s) => {
     if (s.audioAhead > 0) soundEnd = s.currentTime + s.audioAhead;
-    state.log.push([now, s.currentTime, s.currentTime + s.latency, 0, 0, soundEnd, s.drawnFrames ? 4 : 0, s.drawnFrames, s.decodedFrames, s.droppedFrames]);
+    state.log.push([now, s.currentTime, s.currentTime + s.latency, 0, 0, soundEnd, s.drawnFrames ? 4 : 0, s.drawnFrames, s.decodedFrames, s.droppedFrames, s.decoderLag, s.audioSkipped, s.audioUnderruns, s.targetLatency, s.audioFrames]);
     if (state.started === null && s.drawnFrames > 0 && s.currentTime > 0.1) state.started = now;
   };
   setInterval(() => {

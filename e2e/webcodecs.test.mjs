@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { ENGINES, expectIn, launchEngine, openPage, publish, sleep, startGateway, startSite, until } from './harness.mjs';
+import { ENGINES, expectIn, launchEngine, openPage, publish, sleep, startGateway, startSite, until, waitLive } from './harness.mjs';
 
 const PAGE = { pagePath: '/e2e/webcodecs.html' };
 const SECONDS = 20;
@@ -363,6 +363,61 @@ test("[chromium] renderer: 'webcodecs' takes back what it allowed a slow AudioDe
   assert.ok(last.stats.decoderLag === 0, `${last.stats.decoderLag} s allowed again`);
   assert.deepEqual(last.errors, []);
 });
+
+test("[chromium] renderer: 'webcodecs' joins at the live edge where its AudioDecoder works off the start's old sound slowly, as on a starved core", { timeout: 90_000 }, async (t) => {
+  const gateway = await startGateway(t);
+  // A keyframe every 3 s, joined some 2 s after one: the start's burst holds 2 s of old sound,
+  // which the decoder hands over at twice the rate it plays, as a busy core decodes it.
+  publish(t, gateway, 'cam', { gop: 75 });
+  await waitLive(gateway, 'cam');
+  await sleep(2000);
+  const browser = await launchEngine(t, 'chromium');
+  const url = `ws://127.0.0.1:${gateway.http}/live/cam.flv`;
+  const page = await openPage(browser, await startSite(t, gateway), { url, audioRate: 2 }, PAGE);
+  const first = (await until(page, 'no picture was drawn', (s) => s.stats.drawnFrames > 0)).stats;
+  // Its lag shrinks as it comes: a burst caught up with, skipped as old to its end, not a
+  // decoder that holds its sound, whose lag the player would then allow (and keep for 20 s,
+  // the pictures that late with it).
+  await sleep(8000);
+  const a = await page.evaluate(() => window.sample());
+  await sleep(4000);
+  const b = await page.evaluate(() => window.sample());
+  const seconds = (b.at - a.at) / 1000;
+  const played = (b.stats.audioFrames - a.stats.audioFrames) / 44_100;
+  t.diagnostic(`${first.audioSkipped} → ${b.stats.audioSkipped} frames of sound skipped; then ${played.toFixed(2)} s played in ${seconds.toFixed(2)} s, ` +
+    `latency ${b.stats.latency.toFixed(3)} s, allowed the decoder ${b.stats.decoderLag.toFixed(3)} s`);
+  assert.ok(b.stats.audioSkipped > 40, `${b.stats.audioSkipped} frames of sound skipped: no old sound at the start`);
+  assert.ok(b.stats.decoderLag < 0.1, `${b.stats.decoderLag.toFixed(3)} s allowed the decoder`);
+  assert.ok(b.stats.latency < 0.3, `latency ${b.stats.latency.toFixed(3)} s`);
+  assert.ok(played > seconds * 0.95, `${played.toFixed(2)} s of sound played in ${seconds.toFixed(2)} s`);
+  assert.deepEqual(b.errors, []);
+});
+
+// Pictures wait for their sound as coded frames, up to a bound in seconds: a decoder that
+// holds its sound 2 s at 60 fps (120 frames) once left them decoded early, to be dropped
+// unseen, and the picture froze; one that holds it 5 s, beyond the bound, draws them ahead
+// of the sound rather than not at all.
+for (const [fps, delayMs, synced] of [[60, 2000, true], [25, 5000, false]]) {
+  test(`[chromium] renderer: 'webcodecs' draws on at ${fps} fps with its sound ${delayMs / 1000} s late${synced ? ', in sync' : ', ahead of the sound'}`, { timeout: 90_000 }, async (t) => {
+    const gateway = await startGateway(t);
+    publish(t, gateway, 'cam', { fps, gop: fps });
+    const browser = await launchEngine(t, 'chromium');
+    const url = `ws://127.0.0.1:${gateway.http}/live/cam.flv`;
+    const page = await openPage(browser, await startSite(t, gateway), { url, audioDelayMs: delayMs }, PAGE);
+    await until(page, 'no sound played', (s) => s.stats.audioFrames > 44_100, 20_000);
+    await sleep(2000);
+    const a = await page.evaluate(() => window.sample());
+    await sleep(5000);
+    const b = await page.evaluate(() => window.sample());
+    const seconds = (b.at - a.at) / 1000;
+    const drawn = b.stats.drawnFrames - a.stats.drawnFrames;
+    t.diagnostic(`${drawn} pictures drawn in ${seconds.toFixed(2)} s; latency ${b.stats.latency.toFixed(3)} s, allowed the decoder ${b.stats.decoderLag.toFixed(3)} s`);
+    assert.ok(drawn > seconds * fps * 0.5, `${drawn} pictures drawn in ${seconds.toFixed(2)} s at ${fps} fps`);
+    // The pictures follow the sound where they can wait for it, and no longer.
+    if (synced) assert.ok(b.stats.latency > delayMs / 1000 - 0.2 && b.stats.latency < delayMs / 1000 + 0.5, `latency ${b.stats.latency.toFixed(3)} s`);
+    assert.deepEqual(b.errors, []);
+  });
+}
 
 test("[chromium] renderer: 'webcodecs' raises its sound's margin for late data, and lowers it after 20 s without", { timeout: 120_000 }, async (t) => {
   const gateway = await startGateway(t);

@@ -59,6 +59,13 @@ const MAX_AUDIO_LAG_S = 0.08;
 /** A pause this long between pieces of old sound is a held main thread's, not a slow decoder's: see `#old`. */
 const OLD_PAUSE_S = 0.25;
 /**
+ * Sound held by a decoder lags steadily: over a spell of old sound, its lag changes by less
+ * than this share of the clock's time. Where it shrinks, a burst is being caught up with
+ * (decoded faster than it plays, however slowly a starved core does it); where it grows, a
+ * core is too busy to decode in time: neither is a lag to allow. See `#old`.
+ */
+const STEADY = 0.25;
+/**
  * Sound that arrives in bunches, again and again (a publisher that interleaves audio with
  * video of 1 fps, a server that sends aggregate messages), must be played whole, or all
  * but the end of each bunch would be skipped as old. So the bound above grows by the
@@ -85,11 +92,12 @@ const MAX_SYNC_WAIT_S = 0.5;
 /**
  * Coded video frames are decoded this far ahead of their time on the clock, so a wait for
  * the sound is spent holding coded frames (bytes), not decoded pictures: a decoder's frame
- * pool holds only a few, and MAX_PICTURES is all that waits here. Beyond MAX_CODED held
- * (a clock that stopped), the oldest are decoded anyway.
+ * pool holds only a few, and MAX_PICTURES is all that waits here. Beyond MAX_CODED_S of them
+ * held (a clock that stopped, sound that lags its pictures by more), the oldest are decoded
+ * anyway: counted in seconds, as 60 fps waits for its sound as long as 25 fps does.
  */
 const DECODE_AHEAD_S = 0.1;
-const MAX_CODED = 90;
+const MAX_CODED_S = 3.6;
 /**
  * Coded video frames handed to the decoder and not yet out: the rest wait here, and go
  * in as it drains. A burst (a start's GOP, up to seconds of it; the catch-up after a
@@ -113,7 +121,11 @@ const MAX_DECODE_ERRORS = 3;
  * was made, it is refused (`autoplayblocked`).
  */
 const AUDIO_START_MS = 500;
-/** Decoded pictures waiting for their time beyond this many: the oldest are dropped. */
+/**
+ * Decoded pictures waiting for their time beyond this many: the oldest are dropped. As many
+ * waiting and none due (the sound lags them by more than MAX_CODED_S), the oldest is drawn,
+ * ahead of its sound: pictures that go on out of sync rather than a frozen one.
+ */
 const MAX_PICTURES = 8;
 /**
  * No new picture for this long, or for this many frame intervals if longer (a 1 fps
@@ -447,7 +459,7 @@ export class WebCodecsRenderer {
   #feed(s, due, room = MAX_DECODE_QUEUE) {
     const d = s.video;
     if (!d || d.state !== 'configured') return;
-    while (s.coded.length && d.decodeQueueSize < room && (!(s.coded[0].dts > due) || s.coded.length > MAX_CODED)) {
+    while (s.coded.length && d.decodeQueueSize < room && (!(s.coded[0].dts > due) || s.coded.at(-1).dts - s.coded[0].dts > MAX_CODED_S)) {
       d.decode(s.coded.shift().chunk);
     }
   }
@@ -642,19 +654,22 @@ export class WebCodecsRenderer {
 
   /**
    * Whether sound that lags `excess` (s) beyond its bound (MAX_AUDIO_LAG_S) is skipped as old:
-   * yes, until it has for MAX_BEHIND_S of the clock's time, piece after piece. The old sound of
-   * a burst is decoded and skipped in far less; sound late for that long, with no pause between
-   * its pieces as a held main thread leaves (OLD_PAUSE_S), comes from a decoder that holds it (a
-   * slow device), and skipped, it would be gone for good: the bound grows by the most it lagged
-   * meanwhile, and a step for jitter, instead.
+   * yes, until it has for MAX_BEHIND_S of the clock's time, piece after piece, steadily. The
+   * old sound of a burst is decoded and skipped in far less; on a starved core, its lag shrinks
+   * or grows meanwhile (STEADY), and a new spell begins. Sound late for that long, with no pause
+   * between its pieces as a held main thread leaves (OLD_PAUSE_S) and its lag steady, comes from
+   * a decoder that holds it (a slow device), and skipped, it would be gone for good: the bound
+   * grows by the most it lagged in the spell, and a step for jitter, instead.
    */
   #old(s, excess, now) {
     if (!(excess > 0)) {
       s.oldFrom = null;
       return false;
     }
-    if (s.oldFrom === null || now - s.oldLast > OLD_PAUSE_S) {
+    const spell = now - s.oldFrom;
+    if (s.oldFrom === null || now - s.oldLast > OLD_PAUSE_S || (spell >= MAX_BEHIND_S && Math.abs(s.oldFirst - excess) >= STEADY * spell)) {
       s.oldFrom = now;
+      s.oldFirst = excess;
       s.oldMost = 0;
     }
     s.oldLast = now;
@@ -753,6 +768,7 @@ export class WebCodecsRenderer {
       }
       show = s.pictures.shift();
     }
+    if (!show && s.pictures.length >= MAX_PICTURES) show = s.pictures.shift();
     if (!show) return false;
     const c = this.#canvas;
     if (c.width !== show.displayWidth || c.height !== show.displayHeight) {
@@ -851,6 +867,8 @@ function newStream() {
     /** The first and the last sound skipped as old, of those in a row (the AudioContext's time), the most it lagged, and the lag allowed the decoder (s): see `#old`. */
     oldFrom: null,
     oldLast: 0,
+    /** What the spell's first piece lagged, for whether the lag is steady: see STEADY. */
+    oldFirst: 0,
     oldMost: 0,
     decoderLag: 0,
     /** The most the sound played lagged beyond its bound since `decoderFrom` (the AudioContext's time): see `#fitDecoderLag`. */

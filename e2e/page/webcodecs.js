@@ -24,8 +24,11 @@ if (deviceLatency > 0) {
 // `?audioDelayMs=N`: the AudioDecoder hands each piece of sound over N ms after it is
 // decoded, as a decoder on a slow device holds its output; `window.audioDelayMs` changes
 // it as the page plays (the pieces still come in order).
+// `?audioRate=R`: it hands sound over at most R times as fast as it plays, as a decoder
+// on a starved core works off a start's burst.
 window.audioDelayMs = Number(params.get('audioDelayMs'));
-if (window.audioDelayMs > 0 && window.webcodecs) {
+const audioRate = Number(params.get('audioRate'));
+if ((window.audioDelayMs > 0 || audioRate > 0) && window.webcodecs) {
   const Decoder = AudioDecoder;
   window.AudioDecoder = class extends Decoder {
     constructor(init) {
@@ -33,7 +36,8 @@ if (window.audioDelayMs > 0 && window.webcodecs) {
       super({
         ...init,
         output: (data) => {
-          due = Math.max(due, performance.now() + window.audioDelayMs);
+          const spacing = audioRate > 0 ? data.duration / 1000 / audioRate : 0;
+          due = Math.max(due + spacing, performance.now() + window.audioDelayMs);
           setTimeout(() => init.output(data), due - performance.now());
         },
       });
