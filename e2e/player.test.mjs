@@ -129,6 +129,45 @@ for (const engine of ENGINES) {
     assert.deepEqual(await page.errorLogs(), [], 'console errors');
   });
 
+  // A publisher back with another audio codec (MP3 for AAC): `changeType` where the
+  // SourceBuffer has it; where it has not (WebKitGTK), a new MediaSource, as for a track
+  // that starts late; where the codec is not supported (Firefox: no MP3), a new one
+  // without the track, so that the picture plays on. The player once left the track's
+  // SourceBuffer without media in both, and the page stalled for good.
+  test(`[${engine}] a publisher back with another codec (AAC, then MP3) plays on`, { timeout: 90_000 }, async (t) => {
+    const gateway = await startGateway(t);
+    const aac = publish(t, gateway, 'cam');
+    const browser = await launchEngine(t, engine);
+    const page = await openPage(browser, await startSite(t, gateway), { url: `ws://127.0.0.1:${gateway.http}/live/cam.flv` });
+    const first = await until(page, 'playback did not start', playing);
+    assert.ok(first.stats.codecs.includes('mp4a.40.2'), JSON.stringify(first.stats.codecs));
+    const mp3 = await page.evaluate(() => MediaSource.isTypeSupported('audio/mp4; codecs="mp4a.6B"') || MediaSource.isTypeSupported('audio/mpeg'));
+    await aac.stop();
+    const gap = await page.evaluate(() => window.sample());
+    publish(t, gateway, 'cam', { audio: 'mp3' });
+    const back = (s) => s.currentTime > gap.currentTime + 3 && s.frames > gap.frames + 75;
+    await until(page, 'the picture did not play on after the publisher came back with MP3', back, 20_000);
+    const a = await page.evaluate(() => window.sample());
+    await sleep(4000);
+    const b = await page.evaluate(() => window.sample());
+    t.diagnostic(`MP3 ${mp3 ? '' : 'not '}supported; ${b.stats.codecs.join(', ')}; ${b.stats.rebuilds} MediaSources rebuilt; ` +
+      `currentTime ${a.currentTime.toFixed(2)} → ${b.currentTime.toFixed(2)}, frames ${a.frames} → ${b.frames}; errors ${JSON.stringify(b.errors)}`);
+    assert.ok(b.currentTime - a.currentTime > 3.2, `currentTime ${a.currentTime} → ${b.currentTime}`);
+    assert.ok(b.frames - a.frames > 60, `frames ${a.frames} → ${b.frames}`);
+    if (!mp3) {
+      // Said once, and the picture alone plays on.
+      assert.equal(b.errors.length, 1, JSON.stringify(b.errors));
+      assert.match(b.errors[0], /mp4a\.6B is not supported/);
+      assert.deepEqual(b.stats.codecs.filter((c) => c.startsWith('mp4a')), []);
+      return;
+    }
+    assert.deepEqual(b.errors, []);
+    assert.ok(b.stats.codecs.some((c) => c.startsWith('mp4a.6')), JSON.stringify(b.stats.codecs));
+    await expectIn(t, engine, 'sound', () => {
+      assert.ok(b.tone.contrast > 30 && Math.abs(b.tone.loudestHz - 1000) < 30, `1 kHz tone: ${JSON.stringify(b.tone)}`);
+    });
+  });
+
   test(`[${engine}] HTTP-FLV plays through fetch streaming`, { timeout: 60_000 }, async (t) => {
     const gateway = await startGateway(t);
     publish(t, gateway, 'cam');

@@ -7,9 +7,11 @@
 //! later than the other would be lost. Media is held until every expected track
 //! (FLV header flags, `onMetaData`) has its init, or for at most [`HOLD_MS`]. A
 //! track whose init comes after that (audio that starts seconds after video, a
-//! viewer who joined before the audio's sequence header) sets
-//! [`Media::late_track`]: the player then builds a new MediaSource with every
-//! track, since the current one can never play it.
+//! viewer who joined before the audio's sequence header), or a new codec its
+//! SourceBuffer cannot take (a publisher back with MP3 for AAC: no `changeType` in
+//! WebKitGTK, no MP3 at all in Firefox), sets [`Media::rebuild`]: the player then
+//! builds a new MediaSource with every track it can play, since the current one
+//! cannot (a SourceBuffer left without media holds the other track back).
 
 use alloc::borrow::ToOwned;
 use alloc::collections::VecDeque;
@@ -102,8 +104,12 @@ pub struct Media {
     gop_s: Option<f64>,
     /// End of the newest media queued, on the `<video>`'s timeline (s).
     pub newest_end: f64,
-    /// A track's init came after the SourceBuffers were created without it.
-    pub late_track: bool,
+    /// This MediaSource cannot play what came: a track's init after the SourceBuffers
+    /// were created without it, or a new codec its SourceBuffer cannot take.
+    pub rebuild: bool,
+    /// Why a SourceBuffer cannot take its new codec, said if no new MediaSource is
+    /// built after all (one that is says it itself, where it still applies).
+    unplayable: Option<Failure>,
     _listeners: Vec<Listener>,
 }
 
@@ -151,7 +157,8 @@ impl Media {
             last_keyframe_ms: None,
             gop_s: None,
             newest_end: f64::NAN,
-            late_track: false,
+            rebuild: false,
+            unplayable: None,
             _listeners: vec![on_open, on_close],
         })
     }
@@ -232,8 +239,7 @@ impl Media {
         if !supported {
             b.disable(mime);
             let failure = Failure::media("codec-unsupported", Some(track)).codec(codec);
-            error(out, failure.reason(mime));
-            return;
+            return self.cannot_take(track, failure.reason(mime), out);
         }
         if let Some(sb) = &b.sb {
             // Another profile or level of the same codec (a new resolution) is only a new
@@ -245,8 +251,7 @@ impl Media {
                 } else {
                     b.disable(mime);
                     let failure = Failure::media("codec-change", Some(track)).codec(codec);
-                    error(out, failure.reason(mime));
-                    return;
+                    return self.cannot_take(track, failure.reason(mime), out);
                 }
             }
         }
@@ -262,8 +267,8 @@ impl Media {
         if self.attached && self.buffers[index(track)].sb.is_none() {
             // Refused once the other track has its init: a new MediaSource it takes.
             let others = self.buffers.iter().any(|b| b.sb.is_some());
-            if others && !self.late_track {
-                self.late_track = true;
+            if others && !self.rebuild {
+                self.rebuild = true;
             } else {
                 self.add_source_buffer(index(track), core, out);
             }
@@ -368,9 +373,24 @@ impl Media {
         }
     }
 
-    /// The late track is not played after all: its media is dropped.
-    pub fn drop_late_tracks(&mut self) {
-        self.late_track = false;
+    /// A track's SourceBuffer cannot take its new codec (its media is dropped): where
+    /// one exists, a new MediaSource, which the failure waits for; else, the failure.
+    fn cannot_take(&mut self, track: Track, failure: Failure, out: &mut Outbox) {
+        if self.buffers[index(track)].sb.is_some() {
+            self.rebuild = true;
+            self.unplayable = Some(failure);
+        } else {
+            error(out, failure);
+        }
+    }
+
+    /// No new MediaSource after all: a late track's media is dropped, and a track
+    /// that cannot take its new codec says so.
+    pub fn keep(&mut self, out: &mut Outbox) {
+        self.rebuild = false;
+        if let Some(failure) = self.unplayable.take() {
+            error(out, failure);
+        }
         for b in &mut self.buffers {
             if b.sb.is_none() && !b.disabled {
                 if let Some(mime) = b.mime.clone() {

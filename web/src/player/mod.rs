@@ -360,7 +360,7 @@ struct Counters {
     jumps: u32,
     stalls: u32,
     gaps: u32,
-    /// New MediaSources built for a late track.
+    /// New MediaSources built for a late track or a codec change.
     rebuilds: u32,
     /// Audio holes the remuxers of earlier connections filled, and their milliseconds.
     gaps_filled: u64,
@@ -563,7 +563,7 @@ impl Core {
             self.outbox
                 .push(("samples", crate::remuxer::events(&samples).into()));
         }
-        if self.media.as_ref().is_some_and(|m| m.late_track) {
+        if self.media.as_ref().is_some_and(|m| m.rebuild) {
             return self.rebuild();
         }
         self.pump();
@@ -575,13 +575,14 @@ impl Core {
     }
 
     /// A track came after the SourceBuffers were made without it (audio that
-    /// starts late, a viewer who joined before the audio's sequence header): a new
-    /// MediaSource, and the stream again from the server's cached keyframe, so
-    /// that both tracks play, at the cost of a restart of well under a second.
+    /// starts late, a viewer who joined before the audio's sequence header), or
+    /// another codec where the SourceBuffer has no `changeType`: a new MediaSource,
+    /// and the stream again from the server's cached keyframe, so that both tracks
+    /// play, at the cost of a restart of well under a second.
     fn rebuild(&mut self) {
         if self.counters.rebuilds >= MAX_REBUILDS {
             if let Some(m) = &mut self.media {
-                m.drop_late_tracks();
+                m.keep(&mut self.outbox);
             }
             return;
         }
