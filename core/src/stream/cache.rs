@@ -35,6 +35,9 @@ pub struct GopCache<T> {
     /// A video header or keyframe was seen: frames are then only worth caching from a
     /// keyframe on. Set by a keyframe too, for codecs without a sequence header.
     has_video: bool,
+    /// The last session's video and audio, not yet sent again by this one (a header, or
+    /// for video a keyframe): see [`GopCache::begin_session`].
+    stale: [bool; 2],
 }
 
 /// What a new viewer gets first.
@@ -57,6 +60,7 @@ impl<T: Media + Clone> GopCache<T> {
             gop: Vec::new(),
             gop_bytes: 0,
             has_video: false,
+            stale: [false; 2],
         }
     }
 
@@ -66,16 +70,46 @@ impl<T: Media + Clone> GopCache<T> {
             Role::Metadata => self.metadata = Some(item.clone()),
             Role::VideoHeader => {
                 self.has_video = true;
+                self.stale[0] = false;
                 self.video_header = Some(item.clone());
             }
-            Role::AudioHeader => self.audio_header = Some(item.clone()),
+            Role::AudioHeader => {
+                self.stale[1] = false;
+                self.audio_header = Some(item.clone());
+            }
             Role::Keyframe => {
+                self.stale[0] = false;
+                self.drop_stale();
                 self.clear_gop();
                 self.add_frame(item);
                 self.has_video = true;
             }
-            Role::Frame => self.add_frame(item),
+            Role::Frame => {
+                self.drop_stale();
+                self.add_frame(item);
+            }
         }
+    }
+
+    /// A new upstream session starts: its GOP is its own, and so are its tracks. The
+    /// last session's headers stay for viewers who join before its first frame, and go
+    /// then unless sent again: a publisher back without video must not leave viewers a
+    /// video header whose frames never come (a player waits for them, and this cache,
+    /// for a keyframe, would hold no sound for them).
+    pub fn begin_session(&mut self) {
+        self.clear_gop();
+        self.stale = [self.has_video, self.audio_header.is_some()];
+    }
+
+    fn drop_stale(&mut self) {
+        if self.stale[0] {
+            self.video_header = None;
+            self.has_video = false;
+        }
+        if self.stale[1] {
+            self.audio_header = None;
+        }
+        self.stale = [false; 2];
     }
 
     /// Drops the GOP (a new upstream session does not continue it) but keeps metadata
@@ -237,6 +271,72 @@ mod tests {
         let start = c.start();
         assert!(start.burst.is_empty());
         assert!(start.skip_to_keyframe);
+    }
+
+    #[test]
+    fn a_new_session_without_video_drops_the_last_sessions_video_header_at_its_first_frame() {
+        let mut c = GopCache::new(CacheLimits::default());
+        for t in [
+            script(0),
+            video(AVC_HEADER, 0),
+            audio(AAC_HEADER, 0),
+            video(AVC_KEY, 0),
+        ] {
+            c.push(&t);
+        }
+        c.begin_session();
+        // A viewer joining before the new session's first frame still gets the last headers.
+        assert_eq!(c.start().burst.len(), 3);
+        for t in [
+            audio(AAC_HEADER, 100),
+            audio(AAC_FRAME, 100),
+            audio(AAC_FRAME, 123),
+        ] {
+            c.push(&t);
+        }
+        let start = c.start();
+        use Role::*;
+        assert_eq!(
+            shape(&start),
+            [
+                (Metadata, 0),
+                (AudioHeader, 100),
+                (Frame, 100),
+                (Frame, 123)
+            ]
+        );
+        assert!(!start.skip_to_keyframe);
+    }
+
+    #[test]
+    fn a_new_session_that_sends_its_headers_again_keeps_both_tracks() {
+        let mut c = GopCache::new(CacheLimits::default());
+        for t in [
+            video(AVC_HEADER, 0),
+            audio(AAC_HEADER, 0),
+            video(AVC_KEY, 0),
+        ] {
+            c.push(&t);
+        }
+        c.begin_session();
+        for t in [
+            video(AVC_HEADER, 100),
+            audio(AAC_HEADER, 100),
+            video(AVC_KEY, 100),
+            audio(AAC_FRAME, 100),
+        ] {
+            c.push(&t);
+        }
+        use Role::*;
+        assert_eq!(
+            shape(&c.start()),
+            [
+                (VideoHeader, 100),
+                (AudioHeader, 100),
+                (Keyframe, 100),
+                (Frame, 100)
+            ]
+        );
     }
 
     #[test]

@@ -21,10 +21,11 @@ impl<T: Media + Clone> LiveStream<T> {
         }
     }
 
-    /// A new upstream session starts: it continues the timeline, not the GOP.
+    /// A new upstream session starts: it continues the timeline, not the GOP (nor the
+    /// tracks it does not send again: [`GopCache::begin_session`]).
     pub fn begin_session(&mut self) {
         self.timeline.new_session();
-        self.cache.clear_gop();
+        self.cache.begin_session();
     }
 
     /// The upstream session ended: its GOP is released (a source that never comes back
