@@ -11,7 +11,8 @@
 //! SourceBuffer cannot take (a publisher back with MP3 for AAC: no `changeType` in
 //! WebKitGTK, no MP3 at all in Firefox), sets [`Media::rebuild`]: the player then
 //! builds a new MediaSource with every track it can play, since the current one
-//! cannot (a SourceBuffer left without media holds the other track back).
+//! cannot (a SourceBuffer left without media holds the other track back). So does a
+//! track whose media stops while the other's goes on ([`TRACK_GONE_S`]).
 
 use alloc::borrow::ToOwned;
 use alloc::collections::VecDeque;
@@ -32,6 +33,11 @@ use crate::js;
 
 /// Longest a track is waited for before the SourceBuffers are created without it.
 const HOLD_MS: f64 = 1000.0;
+/// A track with a SourceBuffer that has had no media for this long while the other
+/// went on is gone (a publisher back without video): it would hold the element where
+/// its media ends, so a new MediaSource is built without it. Audio never lags this
+/// far: its holes are filled with silence.
+const TRACK_GONE_S: f64 = 3.0;
 /// Bytes a SourceBuffer's queue may hold; past it, queued fragments are dropped.
 const MAX_QUEUED_BYTES: usize = 16 << 20;
 /// After a reconnect, media that starts further from the buffered end than this
@@ -77,6 +83,8 @@ struct Buffer {
     /// MP3 fed as an MPEG audio byte stream (`audio/mpeg`): browsers that play
     /// MP3 in MSE but not in MP4 (Chromium without proprietary codecs in MP4).
     raw_mp3: bool,
+    /// End of its newest media queued, on the `<video>`'s timeline (s); NaN before any.
+    end: f64,
     _listeners: Vec<Listener>,
 }
 
@@ -105,7 +113,8 @@ pub struct Media {
     /// End of the newest media queued, on the `<video>`'s timeline (s).
     pub newest_end: f64,
     /// This MediaSource cannot play what came: a track's init after the SourceBuffers
-    /// were created without it, or a new codec its SourceBuffer cannot take.
+    /// were created without it, a new codec its SourceBuffer cannot take, or a track
+    /// gone.
     pub rebuild: bool,
     /// Why a SourceBuffer cannot take its new codec, said if no new MediaSource is
     /// built after all (one that is says it itself, where it still applies).
@@ -345,10 +354,20 @@ impl Media {
             error(out, Failure::media("buffer-overflow", Some(track)));
         }
         let end = end_ms / 1000.0 + offset;
+        b.end = end;
         if self.newest_end.is_nan() || end > self.newest_end {
             self.newest_end = end;
         }
-        self.held_from_ms.get_or_insert(start_ms + offset * 1000.0);
+        let from_ms = *self.held_from_ms.get_or_insert(start_ms + offset * 1000.0);
+        let other = &self.buffers[1 - index(track)];
+        let other_end = if other.end.is_nan() {
+            from_ms / 1000.0
+        } else {
+            other.end
+        };
+        if other.sb.is_some() && !other.disabled && end - other_end > TRACK_GONE_S {
+            self.rebuild = true;
+        }
     }
 
     /// Creates the SourceBuffers once the MediaSource is open and every expected
@@ -505,6 +524,7 @@ impl Buffer {
             queued_offset: 0.0,
             quota_retries: 0,
             raw_mp3: false,
+            end: f64::NAN,
             _listeners: Vec::new(),
         }
     }

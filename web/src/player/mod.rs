@@ -61,8 +61,10 @@ const IDLE_MS: f64 = 20_000.0;
 const MEDIA_RETRY_WINDOW_MS: f64 = 30_000.0;
 /// Per-tag remuxer errors reported per connection; more are only counted.
 const MAX_TAG_ERRORS: u32 = 20;
-/// New MediaSources built for a track that came late; past this, it is not played.
+/// New MediaSources built for a track that came late or went, or a codec change: past
+/// this many within REBUILD_WINDOW_MS (a source that flaps), the current one is kept.
 const MAX_REBUILDS: u32 = 3;
+const REBUILD_WINDOW_MS: f64 = 60_000.0;
 
 /// The MSE player, or with `samples` the WebCodecs renderer's connection. Build it
 /// with `Player.create` from `flashless.js`.
@@ -303,6 +305,9 @@ struct Core {
     loaded: bool,
     /// When the MediaSource was last rebuilt after a media error.
     media_rebuilt_ms: Option<f64>,
+    /// When the current window of rebuilds began (ms), and how many it holds: see
+    /// [`MAX_REBUILDS`].
+    rebuild_window: (f64, u32),
     autoplay: bool,
     /// For the WebCodecs renderer: samples out, no MediaSource (see the module doc).
     samples: bool,
@@ -384,6 +389,7 @@ impl Core {
             retry,
             loaded: true,
             media_rebuilt_ms: None,
+            rebuild_window: (f64::NEG_INFINITY, 0),
             autoplay,
             samples,
             on_event,
@@ -576,16 +582,21 @@ impl Core {
 
     /// A track came after the SourceBuffers were made without it (audio that
     /// starts late, a viewer who joined before the audio's sequence header), or
-    /// another codec where the SourceBuffer has no `changeType`: a new MediaSource,
-    /// and the stream again from the server's cached keyframe, so that both tracks
-    /// play, at the cost of a restart of well under a second.
+    /// went, or changed to a codec its SourceBuffer cannot take: a new MediaSource,
+    /// and the stream again from the server's cached keyframe, so that every track
+    /// there is plays, at the cost of a restart of well under a second.
     fn rebuild(&mut self) {
-        if self.counters.rebuilds >= MAX_REBUILDS {
+        let now = now_ms();
+        if now - self.rebuild_window.0 > REBUILD_WINDOW_MS {
+            self.rebuild_window = (now, 0);
+        }
+        if self.rebuild_window.1 >= MAX_REBUILDS {
             if let Some(m) = &mut self.media {
                 m.keep(&mut self.outbox);
             }
             return;
         }
+        self.rebuild_window.1 += 1;
         self.counters.rebuilds += 1;
         let placement = self.media.as_ref().and_then(Media::placement);
         if let Some(mut m) = self.media.take() {
