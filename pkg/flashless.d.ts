@@ -136,8 +136,10 @@ export interface PlayerStats {
   rateChanges: number;
   /**
    * Times the player built a new MediaSource because a track started after playback did (audio
-   * seconds after video, or joined before the audio's sequence header), so that it plays too.
-   * WebCodecs: 0 (a late track is decoded as it comes).
+   * seconds after video, or joined before the audio's sequence header), so that it plays too;
+   * because a track changed to a codec its SourceBuffer cannot take; or because a track went (a
+   * publisher back with sound only). At most 3 a minute. WebCodecs: 0 (tracks are decoded as
+   * they come).
    */
   rebuilds: number;
   /** Holes in the audio the remuxer filled with silence, over all connections. */
