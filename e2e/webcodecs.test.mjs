@@ -419,6 +419,34 @@ for (const [fps, delayMs, synced] of [[60, 2000, true], [25, 5000, false]]) {
   });
 }
 
+// A publisher back with sound only: the sound plays on, and once no picture has come for
+// 3 s the renderer says so by the sound (`playing`), as the MSE player's new MediaSource
+// without the video does. It once said `waiting`, and counted a stall, for as long as the
+// sound played.
+test("[chromium] renderer: 'webcodecs' with a publisher back with sound only plays the sound on and says playing", { timeout: 90_000 }, async (t) => {
+  const gateway = await startGateway(t);
+  const both = publish(t, gateway, 'cam');
+  const browser = await launchEngine(t, 'chromium');
+  const url = `ws://127.0.0.1:${gateway.http}/live/cam.flv`;
+  const page = await openPage(browser, await startSite(t, gateway), { url }, PAGE);
+  await until(page, 'no picture was drawn', (s) => s.stats.drawnFrames > 30 && s.stats.audioFrames > 0, 20_000);
+  await both.stop();
+  publish(t, gateway, 'cam', { video: null });
+  await sleep(6000);
+  const a = await page.evaluate(() => window.sample());
+  await sleep(4000);
+  const b = await page.evaluate(() => window.sample());
+  const seconds = (b.at - a.at) / 1000;
+  const played = (b.stats.audioFrames - a.stats.audioFrames) / 44_100;
+  const stuck = b.stats.stuckMs - a.stats.stuckMs;
+  const states = b.events.filter((e) => e.startsWith('video:'));
+  t.diagnostic(`${played.toFixed(2)} s of sound in ${seconds.toFixed(2)} s; stuck ${stuck} ms meanwhile; ${states.join(' → ')}`);
+  assert.ok(played > seconds * 0.9, `${played.toFixed(2)} s of sound played in ${seconds.toFixed(2)} s`);
+  assert.ok(stuck < 500, `counted stuck ${stuck} ms while the sound played`);
+  assert.equal(states.at(-1), 'video:playing', states.join(' → '));
+  assert.deepEqual(b.errors, []);
+});
+
 test("[chromium] renderer: 'webcodecs' raises its sound's margin for late data, and lowers it after 20 s without", { timeout: 120_000 }, async (t) => {
   const gateway = await startGateway(t);
   publish(t, gateway, 'cam');

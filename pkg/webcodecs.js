@@ -134,6 +134,12 @@ const MAX_PICTURES = 8;
  */
 const STILL_MS = 250;
 const STILL_FRAMES = 2.5;
+/**
+ * No picture for this long while the sound goes on (a publisher back with sound only; a
+ * video codec this browser cannot decode): the sound says whether it plays, as the MSE
+ * player's new MediaSource without the track does (its TRACK_GONE_S).
+ */
+const VIDEO_GONE_MS = 3000;
 
 /**
  * One live stream decoded with WebCodecs. The surface the Player wraps: `stats()`,
@@ -785,7 +791,7 @@ export class WebCodecsRenderer {
   }
 
   /**
-   * Whether pictures keep coming (without video, sound), each animation frame: the
+   * Whether pictures keep coming (without them, VIDEO_GONE_MS, sound), each animation frame: the
    * time stuck, the stalls, and the `<video>`'s `waiting` and `playing`, by which a
    * page shows its state, as with MSE.
    */
@@ -795,9 +801,10 @@ export class WebCodecsRenderer {
     const since = s.frameAt === null ? 0 : Math.min(now - s.frameAt, 1000);
     s.frameAt = now;
     if (drew) s.drawnAt = now;
-    const moving = s.configs.video
-      ? now - s.drawnAt <= Math.max(STILL_MS, STILL_FRAMES * s.frameMs)
-      : s.audioAt !== null && s.audioAt > this.#audio.currentTime;
+    const sounding = s.audioAt !== null && s.audioAt > this.#audio.currentTime;
+    const pictures = now - s.drawnAt <= Math.max(STILL_MS, STILL_FRAMES * s.frameMs);
+    const gone = !s.configs.video || s.failed.has('video') || (s.drawn > 0 && now - s.drawnAt > VIDEO_GONE_MS);
+    const moving = pictures || (gone && sounding);
     if (moving) {
       if (this.#stuck) {
         this.#stuck = false;
