@@ -27,6 +27,14 @@ function soundQueued(page, ms) {
   }, ms);
 }
 
+/** Samples the page now and `ms` later: both samples, the seconds between, and the sound played meanwhile (s). */
+async function span(page, ms) {
+  const a = await page.evaluate(() => window.sample());
+  await sleep(ms);
+  const b = await page.evaluate(() => window.sample());
+  return { a, b, seconds: (b.at - a.at) / 1000, played: (b.stats.audioFrames - a.stats.audioFrames) / 44_100 };
+}
+
 for (const engine of ENGINES) {
   test(`[${engine}] renderer: 'webcodecs' plays H.264 + AAC over WS-FLV for ${SECONDS} s on the audio clock`, { timeout: 90_000 }, async (t) => {
     const gateway = await startGateway(t);
@@ -318,12 +326,8 @@ test("[chromium] renderer: 'webcodecs' plays the sound of an AudioDecoder that h
   // Sound 300 ms older than the newest received is old by the player's bound (the margin and
   // 80 ms): skipped at first, for half a second, then played, the bound grown by the lag.
   await sleep(3000);
-  const first = await page.evaluate(() => window.sample());
-  await sleep(10_000);
-  const last = await page.evaluate(() => window.sample());
+  const { a: first, b: last, seconds, played } = await span(page, 10_000);
   const [a, b] = [first.stats, last.stats];
-  const seconds = (last.at - first.at) / 1000;
-  const played = (b.audioFrames - a.audioFrames) / 44_100;
   const skipped = b.audioSkipped - a.audioSkipped;
   t.diagnostic(`${played.toFixed(2)} s of sound in ${seconds.toFixed(2)} s, ${skipped} frames skipped (${b.audioSkipped} in all), ` +
     `${b.audioUnderruns} underruns, latency ${b.latency.toFixed(3)} s, sound queued ${b.audioAhead.toFixed(3)} s`);
@@ -379,11 +383,7 @@ test("[chromium] renderer: 'webcodecs' joins at the live edge where its AudioDec
   // decoder that holds its sound, whose lag the player would then allow (and keep for 20 s,
   // the pictures that late with it).
   await sleep(8000);
-  const a = await page.evaluate(() => window.sample());
-  await sleep(4000);
-  const b = await page.evaluate(() => window.sample());
-  const seconds = (b.at - a.at) / 1000;
-  const played = (b.stats.audioFrames - a.stats.audioFrames) / 44_100;
+  const { b, seconds, played } = await span(page, 4000);
   t.diagnostic(`${first.audioSkipped} → ${b.stats.audioSkipped} frames of sound skipped; then ${played.toFixed(2)} s played in ${seconds.toFixed(2)} s, ` +
     `latency ${b.stats.latency.toFixed(3)} s, allowed the decoder ${b.stats.decoderLag.toFixed(3)} s`);
   assert.ok(b.stats.audioSkipped > 40, `${b.stats.audioSkipped} frames of sound skipped: no old sound at the start`);
@@ -406,10 +406,7 @@ for (const [fps, delayMs, synced] of [[60, 2000, true], [25, 5000, false]]) {
     const page = await openPage(browser, await startSite(t, gateway), { url, audioDelayMs: delayMs }, PAGE);
     await until(page, 'no sound played', (s) => s.stats.audioFrames > 44_100, 20_000);
     await sleep(2000);
-    const a = await page.evaluate(() => window.sample());
-    await sleep(5000);
-    const b = await page.evaluate(() => window.sample());
-    const seconds = (b.at - a.at) / 1000;
+    const { a, b, seconds } = await span(page, 5000);
     const drawn = b.stats.drawnFrames - a.stats.drawnFrames;
     t.diagnostic(`${drawn} pictures drawn in ${seconds.toFixed(2)} s; latency ${b.stats.latency.toFixed(3)} s, allowed the decoder ${b.stats.decoderLag.toFixed(3)} s`);
     assert.ok(drawn > seconds * fps * 0.5, `${drawn} pictures drawn in ${seconds.toFixed(2)} s at ${fps} fps`);
@@ -433,11 +430,7 @@ test("[chromium] renderer: 'webcodecs' with a publisher back with sound only pla
   await both.stop();
   publish(t, gateway, 'cam', { video: null });
   await sleep(6000);
-  const a = await page.evaluate(() => window.sample());
-  await sleep(4000);
-  const b = await page.evaluate(() => window.sample());
-  const seconds = (b.at - a.at) / 1000;
-  const played = (b.stats.audioFrames - a.stats.audioFrames) / 44_100;
+  const { a, b, seconds, played } = await span(page, 4000);
   const stuck = b.stats.stuckMs - a.stats.stuckMs;
   const states = b.events.filter((e) => e.startsWith('video:'));
   t.diagnostic(`${played.toFixed(2)} s of sound in ${seconds.toFixed(2)} s; stuck ${stuck} ms meanwhile; ${states.join(' → ')}`);
