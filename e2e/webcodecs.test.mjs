@@ -27,6 +27,19 @@ function soundQueued(page, ms) {
   }, ms);
 }
 
+/**
+ * A gateway, ffmpeg publishing `cam` to it (`publish`'s options) and the test page playing
+ * it over WS-FLV (`url`) in `engine`, with `query` added (the page's hooks).
+ */
+async function watchCam(t, { engine = 'chromium', publish: options, query = {} } = {}) {
+  const gateway = await startGateway(t);
+  const ffmpeg = publish(t, gateway, 'cam', options);
+  const browser = await launchEngine(t, engine);
+  const url = `ws://127.0.0.1:${gateway.http}/live/cam.flv`;
+  const page = await openPage(browser, await startSite(t, gateway), { url, ...query }, PAGE);
+  return { gateway, ffmpeg, page, url };
+}
+
 /** Samples the page now and `ms` later: both samples, the seconds between, and the sound played meanwhile (s). */
 async function span(page, ms) {
   const a = await page.evaluate(() => window.sample());
@@ -163,10 +176,7 @@ for (const engine of ENGINES) {
 
 for (const engine of ['chromium', 'firefox']) {
   test(`[${engine}] renderer: 'webcodecs' follows the <video>'s pause and play: held, then on from the live edge`, { timeout: 60_000 }, async (t) => {
-    const gateway = await startGateway(t);
-    publish(t, gateway, 'cam');
-    const browser = await launchEngine(t, engine);
-    const page = await openPage(browser, await startSite(t, gateway), { url: `ws://127.0.0.1:${gateway.http}/live/cam.flv` }, PAGE);
+    const { page } = await watchCam(t, { engine });
     await until(page, 'no picture was drawn', (s) => s.stats.drawnFrames > 25);
     // As a page's buttons do: the <video> is hidden, but its controls still act on it.
     // `play()` is not awaited: with no media in the <video>, its promise never settles.
@@ -272,10 +282,7 @@ test("[chromium] renderer: 'webcodecs' keeps pictures at most 45 ms ahead of the
 });
 
 test("[chromium] renderer: 'webcodecs' goes on after a stall at the latency it had: the late sound skipped, none of it left queued", { timeout: 90_000 }, async (t) => {
-  const gateway = await startGateway(t);
-  const ffmpeg = publish(t, gateway, 'cam');
-  const browser = await launchEngine(t, 'chromium');
-  const page = await openPage(browser, await startSite(t, gateway), { url: `ws://127.0.0.1:${gateway.http}/live/cam.flv` }, PAGE);
+  const { ffmpeg, page } = await watchCam(t);
   await until(page, 'no picture was drawn', (s) => s.stats.drawnFrames > 50 && s.stats.audioFrames > 0);
   const queued = (ms) => soundQueued(page, ms);
   const sample = async () => (await page.evaluate(() => window.sample())).stats;
@@ -317,11 +324,7 @@ test("[chromium] renderer: 'webcodecs' goes on after a stall at the latency it h
 });
 
 test("[chromium] renderer: 'webcodecs' plays the sound of an AudioDecoder that hands it over 300 ms late, rather than skip it all as old", { timeout: 90_000 }, async (t) => {
-  const gateway = await startGateway(t);
-  publish(t, gateway, 'cam');
-  const browser = await launchEngine(t, 'chromium');
-  const url = `ws://127.0.0.1:${gateway.http}/live/cam.flv`;
-  const page = await openPage(browser, await startSite(t, gateway), { url, audioDelayMs: 300 }, PAGE);
+  const { page } = await watchCam(t, { query: { audioDelayMs: 300 } });
   await until(page, 'no picture was drawn', (s) => s.stats.drawnFrames > 50);
   // Sound 300 ms older than the newest received is old by the player's bound (the margin and
   // 80 ms): skipped at first, for half a second, then played, the bound grown by the lag.
@@ -340,11 +343,7 @@ test("[chromium] renderer: 'webcodecs' plays the sound of an AudioDecoder that h
 });
 
 test("[chromium] renderer: 'webcodecs' takes back what it allowed a slow AudioDecoder once it keeps up", { timeout: 120_000 }, async (t) => {
-  const gateway = await startGateway(t);
-  publish(t, gateway, 'cam');
-  const browser = await launchEngine(t, 'chromium');
-  const url = `ws://127.0.0.1:${gateway.http}/live/cam.flv`;
-  const page = await openPage(browser, await startSite(t, gateway), { url, audioDelayMs: 300 }, PAGE);
+  const { page } = await watchCam(t, { query: { audioDelayMs: 300 } });
   // The decoder holds its sound 300 ms: allowed, as in the test above ...
   const slow = (await until(page, 'no lag allowed the decoder', (s) => s.stats.decoderLag > 0.2 && s.stats.drawnFrames > 50)).stats;
   // ... then keeps up. After the allowance's next window (20 s) it is down to what the sound
@@ -399,11 +398,7 @@ test("[chromium] renderer: 'webcodecs' joins at the live edge where its AudioDec
 // of the sound rather than not at all.
 for (const [fps, delayMs, synced] of [[60, 2000, true], [25, 5000, false]]) {
   test(`[chromium] renderer: 'webcodecs' draws on at ${fps} fps with its sound ${delayMs / 1000} s late${synced ? ', in sync' : ', ahead of the sound'}`, { timeout: 90_000 }, async (t) => {
-    const gateway = await startGateway(t);
-    publish(t, gateway, 'cam', { fps, gop: fps });
-    const browser = await launchEngine(t, 'chromium');
-    const url = `ws://127.0.0.1:${gateway.http}/live/cam.flv`;
-    const page = await openPage(browser, await startSite(t, gateway), { url, audioDelayMs: delayMs }, PAGE);
+    const { page } = await watchCam(t, { publish: { fps, gop: fps }, query: { audioDelayMs: delayMs } });
     await until(page, 'no sound played', (s) => s.stats.audioFrames > 44_100, 20_000);
     await sleep(2000);
     const { a, b, seconds } = await span(page, 5000);
@@ -421,11 +416,7 @@ for (const [fps, delayMs, synced] of [[60, 2000, true], [25, 5000, false]]) {
 // without the video does. It once said `waiting`, and counted a stall, for as long as the
 // sound played.
 test("[chromium] renderer: 'webcodecs' with a publisher back with sound only plays the sound on and says playing", { timeout: 90_000 }, async (t) => {
-  const gateway = await startGateway(t);
-  const both = publish(t, gateway, 'cam');
-  const browser = await launchEngine(t, 'chromium');
-  const url = `ws://127.0.0.1:${gateway.http}/live/cam.flv`;
-  const page = await openPage(browser, await startSite(t, gateway), { url }, PAGE);
+  const { gateway, ffmpeg: both, page } = await watchCam(t);
   await until(page, 'no picture was drawn', (s) => s.stats.drawnFrames > 30 && s.stats.audioFrames > 0, 20_000);
   await both.stop();
   publish(t, gateway, 'cam', { video: null });
@@ -441,10 +432,7 @@ test("[chromium] renderer: 'webcodecs' with a publisher back with sound only pla
 });
 
 test("[chromium] renderer: 'webcodecs' raises its sound's margin for late data, and lowers it after 20 s without", { timeout: 120_000 }, async (t) => {
-  const gateway = await startGateway(t);
-  publish(t, gateway, 'cam');
-  const browser = await launchEngine(t, 'chromium');
-  const page = await openPage(browser, await startSite(t, gateway), { url: `ws://127.0.0.1:${gateway.http}/live/cam.flv` }, PAGE);
+  const { page } = await watchCam(t);
   await until(page, 'no picture was drawn', (s) => s.stats.drawnFrames > 50 && s.stats.audioFrames > 0);
   const start = (await page.evaluate(() => window.sample())).stats;
   // The page's main thread held at a time for longer than the sound queued (its margin, 20 ms,
@@ -480,11 +468,7 @@ test("[chromium] renderer: 'webcodecs' raises its sound's margin for late data, 
 });
 
 test("[chromium] renderer: 'webcodecs' has the MSE player's stats, and through a stall counts it and says waiting, then playing", { timeout: 90_000 }, async (t) => {
-  const gateway = await startGateway(t);
-  const ffmpeg = publish(t, gateway, 'cam');
-  const browser = await launchEngine(t, 'chromium');
-  const url = `ws://127.0.0.1:${gateway.http}/live/cam.flv`;
-  const page = await openPage(browser, await startSite(t, gateway), { url }, PAGE);
+  const { ffmpeg, page, url } = await watchCam(t);
   await until(page, 'no picture was drawn', (s) => s.stats.drawnFrames > 50);
   // The stats an MSE player of the same stream has, beside the WebCodecs one.
   const mseKeys = await page.evaluate(async (url) => {
@@ -554,11 +538,7 @@ for (const audio of ['aac', null]) {
 }
 
 test("[chromium] renderer: 'webcodecs' without sound keeps its clock where the browser sends 2 animation frames a second", { timeout: 60_000 }, async (t) => {
-  const gateway = await startGateway(t);
-  publish(t, gateway, 'cam', { audio: null });
-  const browser = await launchEngine(t, 'chromium');
-  const site = await startSite(t, gateway);
-  const page = await openPage(browser, site, { url: `ws://127.0.0.1:${gateway.http}/live/cam.flv`, rafMs: 500 }, PAGE);
+  const { page } = await watchCam(t, { publish: { audio: null }, query: { rafMs: 500 } });
   await until(page, 'no picture was drawn', (s) => s.stats.drawnFrames > 2);
   await sleep(2000);
   const before = await page.evaluate(() => window.sample());
