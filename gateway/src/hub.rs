@@ -111,6 +111,10 @@ pub enum Feed {
     Tag(Arc<MediaTag>),
     /// The upstream or publisher left; viewers stay and wait for the next one.
     Unpublished,
+    /// A new upstream session began: what follows is its own, headers first, and may
+    /// have other tracks and codecs than the last (headers a subscriber got in its
+    /// start between two sessions are the last session's).
+    Published,
 }
 
 /// What the channel's broadcast carries: the feed, and its end. The end is the
@@ -417,6 +421,7 @@ impl Channel {
         s.active = true;
         s.stream.begin_session();
         self.counters.upstream_sessions.fetch_add(1, Relaxed);
+        let _ = self.feed.send(Item::Feed(Feed::Published));
         true
     }
 

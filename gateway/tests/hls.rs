@@ -237,6 +237,66 @@ fn ffmpeg_reads_the_hls_with_no_decode_error() {
     assert!(streams.contains("h264,320,240\naac"), "{streams}");
 }
 
+/// A publisher back with other tracks, sound only and then both again: the playlist
+/// goes on through each change, every reload passing the checker, the new session's
+/// segments after a discontinuity and under an init of its own tracks. Before, the
+/// segmenter kept the last session's video and waited for its keyframes: the sound
+/// alone never made a segment, and the playlist stood still for good.
+#[test]
+fn a_publisher_back_with_other_tracks_goes_on_after_a_discontinuity() {
+    let gw = Gateway::start(LL);
+    let mut ffmpeg = publish(&gw, "cam");
+    let path = "/live/cam/index.m3u8";
+    let mut reloads = Reloads::default();
+    // The init the newest complete segment plays under, once one is out.
+    let newest_map = |reloads: &mut Reloads| {
+        let text = playlist_text(gw.http, path);
+        let p = reloads
+            .reload(&text)
+            .unwrap_or_else(|bad| panic!("{text}\n{bad:#?}"));
+        let mut map = None;
+        for s in &p.segments {
+            map = s.map.clone().or(map);
+        }
+        (p, map)
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let (_, mut map) = newest_map(&mut reloads);
+    while map.is_none() {
+        assert!(Instant::now() < deadline, "no segment in 20 s");
+        std::thread::sleep(Duration::from_millis(200));
+        map = newest_map(&mut reloads).1;
+    }
+    for (video, streams) in [(false, "aac"), (true, "h264,320,240\naac")] {
+        drop(ffmpeg);
+        ffmpeg = ffmpeg_publish_tracks(&gw.rtmp_url("cam"), video, true);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        // Two complete segments under a new init: the session goes on, not just starts.
+        let (p, new_map) = loop {
+            let (p, new_map) = newest_map(&mut reloads);
+            let under_new = p
+                .segments
+                .iter()
+                .rev()
+                .take_while(|s| !s.discontinuity)
+                .count();
+            if new_map != map && under_new >= 2 && p.segments.iter().any(|s| s.discontinuity) {
+                break (p, new_map);
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no two segments of the new session (video: {video}) in 20 s: {p:#?}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        };
+        let init = new_map.clone().expect("an init");
+        let url = format!("http://127.0.0.1:{}/live/cam/{init}", gw.http);
+        let got = ffprobe_streams(&url);
+        assert_eq!(got.trim(), streams, "{init} of {p:#?}");
+        map = new_map;
+    }
+}
+
 #[test]
 fn no_producer_runs_while_nobody_watches() {
     let gw = Gateway::start(LL);

@@ -128,7 +128,22 @@ async fn rtmp_pull_resumes_after_the_origin_restarts() {
         )),
         "no new sequence header after the restart"
     );
-    assert!(after.iter().any(|s| matches!(s, Seen::Unpublished)));
+    // The session's end, then the next one's start before its first tag.
+    let ended = after.iter().position(|s| matches!(s, Seen::Unpublished));
+    let began = after.iter().position(|s| matches!(s, Seen::Published));
+    let header = after.iter().position(|s| {
+        matches!(
+            s,
+            Seen::Tag {
+                kind: Role::VideoHeader,
+                ..
+            }
+        )
+    });
+    assert!(
+        ended.is_some() && ended < began && began < header,
+        "unpublished at {ended:?}, published at {began:?}, header at {header:?}"
+    );
     let error = states.retrying_error().unwrap_or_default();
     assert!(error.contains(&format!("127.0.0.1:{port}")), "{error}");
 }

@@ -145,10 +145,11 @@ impl Hls {
         start: Vec<Arc<crate::hub::MediaTag>>,
         mut viewer: Viewer,
     ) {
-        let mut segmenter = Segmenter::new(SegmentOptions {
+        let options = SegmentOptions {
             target_ms: millis(self.settings.segment),
             part_ms: millis(self.settings.part),
-        });
+        };
+        let mut segmenter = Segmenter::new(options);
         for media in &start {
             segmenter.feed(&media.tag);
         }
@@ -162,8 +163,17 @@ impl Hls {
                     let Some(mut item) = item else { break };
                     // Whatever is queued already, in one go: one wake-up for waiters.
                     loop {
-                        if let Feed::Tag(media) = &item {
-                            segmenter.feed(&media.tag);
+                        match &item {
+                            Feed::Tag(media) => segmenter.feed(&media.tag),
+                            // A session's end, or a new one's start (whose tracks and
+                            // codecs may differ: the headers held so far may be stale):
+                            // what was cut goes out, and the next session is cut afresh,
+                            // after a discontinuity in the playlist.
+                            Feed::Unpublished | Feed::Published => {
+                                segmenter.flush();
+                                producer.drain(&mut segmenter);
+                                segmenter = Segmenter::new(options);
+                            }
                         }
                         match viewer.try_next() {
                             Some(next) => item = next,

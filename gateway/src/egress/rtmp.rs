@@ -52,6 +52,7 @@ impl Player {
             match feed {
                 Feed::Tag(media) => send(session, self.stream_id, self.viewer.channel(), &media),
                 Feed::Unpublished => session.end_stream(self.stream_id),
+                Feed::Published => session.resume_stream(self.stream_id),
             }
             sent += 1;
             if sent < BATCH {

@@ -215,7 +215,7 @@ fn queued(viewer: &mut Viewer) -> Vec<u32> {
     std::iter::from_fn(|| viewer.try_next())
         .filter_map(|feed| match feed {
             Feed::Tag(m) => Some(m.tag.timestamp),
-            Feed::Unpublished => None,
+            Feed::Unpublished | Feed::Published => None,
         })
         .collect()
 }

@@ -58,8 +58,10 @@ pub(super) async fn record(
         tokio::select! {
             item = feed.next() => match item {
                 Some(Feed::Tag(tag)) => segmenter.feed(&tag.tag),
-                // The session ended: its file ends; the next session starts a new one.
-                Some(Feed::Unpublished) => {
+                // The session ended, or a new one began (after headers a recorder
+                // started between sessions got from the last one): the file ends; the
+                // next session starts a new one.
+                Some(Feed::Unpublished | Feed::Published) => {
                     segmenter.flush();
                     writer = write(writer, &mut segmenter).await;
                     segmenter = Segmenter::new(options);

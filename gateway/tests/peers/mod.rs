@@ -82,6 +82,11 @@ pub fn ffmpeg_publish(url: &str, extra_output_args: &[&str]) -> Guard {
     Guard(or_fail(lab::publish_test_stream(url, extra_output_args)))
 }
 
+/// ffmpeg publishing the pictures, the sound or both of [`ffmpeg_publish`]'s stream.
+pub fn ffmpeg_publish_tracks(url: &str, video: bool, audio: bool) -> Guard {
+    Guard(or_fail(lab::publish_test_tracks(url, video, audio, &[])))
+}
+
 /// A configuration file `flashless.toml` in `dir` holding `text`: its path.
 pub fn config(dir: &TempDir, text: &str) -> String {
     let path = dir.path("flashless.toml");

@@ -53,6 +53,7 @@ pub enum Seen {
         ts: u32,
     },
     Unpublished,
+    Published,
 }
 
 /// A viewer of the channel, subscribed from `watch` until dropped.
@@ -78,6 +79,7 @@ impl Recorder {
                 let item = match feed {
                     Feed::Tag(t) => record(&t),
                     Feed::Unpublished => Seen::Unpublished,
+                    Feed::Published => Seen::Published,
                 };
                 log.lock().unwrap().push(item);
             }

@@ -26,11 +26,28 @@ pub const CLIP_ARGS: &[&str] = &[
 /// ffmpeg publishing a generated H.264 + AAC stream in real time (320x240, a keyframe
 /// every second), with `extra_output_args` before the output.
 pub fn publish_test_stream(url: &str, extra_output_args: &[&str]) -> Result<Guard> {
+    publish_test_tracks(url, true, true, extra_output_args)
+}
+
+/// [`publish_test_stream`] with the pictures, the sound or both. A track left out is
+/// not read at all: an input left unread (`-vn`) would let `-re` pace nothing, and
+/// ffmpeg would send the other track many times faster than real time.
+pub fn publish_test_tracks(
+    url: &str,
+    video: bool,
+    audio: bool,
+    extra_output_args: &[&str],
+) -> Result<Guard> {
     let mut cmd = Command::new("ffmpeg");
-    cmd.args(["-hide_banner", "-loglevel", "error", "-nostdin", "-re"])
-        .args(["-f", "lavfi", "-i", "testsrc=size=320x240:rate=25"])
-        .args(["-f", "lavfi", "-i", "sine=frequency=1000:sample_rate=44100"])
-        .args([
+    cmd.args(["-hide_banner", "-loglevel", "error", "-nostdin", "-re"]);
+    if video {
+        cmd.args(["-f", "lavfi", "-i", "testsrc=size=320x240:rate=25"]);
+    }
+    if audio {
+        cmd.args(["-f", "lavfi", "-i", "sine=frequency=1000:sample_rate=44100"]);
+    }
+    if video {
+        cmd.args([
             "-c:v",
             "libx264",
             "-preset",
@@ -41,9 +58,12 @@ pub fn publish_test_stream(url: &str, extra_output_args: &[&str]) -> Result<Guar
             "25",
             "-pix_fmt",
             "yuv420p",
-        ])
-        .args(["-c:a", "aac", "-b:a", "64k"])
-        .args(extra_output_args)
+        ]);
+    }
+    if audio {
+        cmd.args(["-c:a", "aac", "-b:a", "64k"]);
+    }
+    cmd.args(extra_output_args)
         .args(["-f", "flv", url])
         .stdin(Stdio::null());
     Guard::spawn(&mut cmd, "ffmpeg")

@@ -16,7 +16,7 @@ mod tls;
 
 pub use ffmpeg::{
     CLIP_ARGS, Probe, clip, ffprobe, ffprobe_streams, publish_clip, publish_clip_on,
-    publish_test_stream,
+    publish_test_stream, publish_test_tracks,
 };
 pub use gateway::{Gateway, http_get};
 pub use haproxy::{Edge, Haproxy};

@@ -308,6 +308,25 @@ impl ServerSession {
         }
     }
 
+    /// Tells a player its stream's publisher is back (StreamBegin and
+    /// `NetStream.Play.PublishNotify`, as nginx-rtmp and FMS do); its media follows.
+    pub fn resume_stream(&mut self, stream_id: u32) {
+        if self.state(stream_id) == Some(StreamState::Playing) {
+            self.conn.send(
+                &Message::UserControl(UserControl::StreamBegin(stream_id)),
+                csid::CONTROL,
+                0,
+                0,
+            );
+            self.send_status(
+                stream_id,
+                "status",
+                "NetStream.Play.PublishNotify",
+                "Stream published.",
+            );
+        }
+    }
+
     pub fn send_status(&mut self, stream_id: u32, level: &str, code: &str, description: &str) {
         let info = status_info(level, code, description);
         self.conn.send_command(

@@ -180,6 +180,19 @@ fn publish_then_play_relays_tags_with_metadata_and_timestamps() {
             .any(|e| matches!(e, ClientEvent::StreamEnd { .. })),
         "{events:?}"
     );
+
+    // The publisher back: the player is told, and the new session's media reaches it.
+    relay.session.resume_stream(stream_id);
+    relay.session.send_tag(stream_id, &tags[0]);
+    let events = pump(&mut player, &mut relay).unwrap();
+    assert!(
+        matches!(
+            &events[..],
+            [ClientEvent::Status { code, .. }, ClientEvent::Tag(t)]
+                if code == "NetStream.Play.PublishNotify" && *t == tags[0]
+        ),
+        "{events:?}"
+    );
 }
 
 #[test]
