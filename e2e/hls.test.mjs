@@ -40,6 +40,32 @@ test('hls.js in low-latency mode plays a channel near the live edge', { timeout:
   assert.deepEqual(last.errors, []);
 });
 
+// A publisher that restarts (an encoder's reconnect): the playlist goes on after a
+// discontinuity, with the new session's init, and hls.js plays on across it. (A
+// publisher back with other tracks makes a valid playlist too, but hls.js 1.7 cannot
+// follow a change of its tracks: "Unsupported transition between audiovideo and audio
+// SourceBuffers", even with a new MediaSource; the gateway's test checks that playlist.)
+test('hls.js plays on across a publisher restart', { timeout: 90_000 }, async (t) => {
+  const gateway = await startGateway(t);
+  const ffmpeg = publish(t, gateway, 'cam');
+  const browser = await launchBrowser(t);
+  const site = await startSite(t, gateway, { appDir: HLS_JS });
+  const page = await openPage(browser, site, { url: `${site.origin}/live/cam/index.m3u8` }, { pagePath: '/e2e/hls.html' });
+  await until(page, 'hls.js did not start playing', (s) => s.currentTime > 0.5 && !s.paused && s.frames > 10, 30_000);
+  await sleep(2000);
+  await ffmpeg.stop();
+  publish(t, gateway, 'cam');
+  const back = await page.evaluate(() => window.sample());
+  await sleep(4000);
+  const a = await page.evaluate(() => window.sample());
+  await sleep(6000);
+  const b = await page.evaluate(() => window.sample());
+  t.diagnostic(`after the restart: currentTime ${back.currentTime.toFixed(2)} → ${a.currentTime.toFixed(2)} → ${b.currentTime.toFixed(2)}, frames ${a.frames} → ${b.frames}`);
+  assert.ok(b.currentTime - a.currentTime > 5, `currentTime ${a.currentTime} → ${b.currentTime}`);
+  assert.ok(b.frames - a.frames > 6 * 25 * 0.8, `frames ${a.frames} → ${b.frames}`);
+  assert.deepEqual(b.errors, []);
+});
+
 // WebKitGTK plays HLS through GStreamer's hlsdemux, off unless asked for (the
 // variable below, read by the engine, which inherits it through its driver).
 test('[webkit] without MediaSource, the npm player falls back to the channel\'s HLS in the <video>', { timeout: 90_000 }, async (t) => {
