@@ -278,8 +278,14 @@ impl Connection {
                         self.flush().await.ok();
                         return Err(e);
                     }
-                    if self.publishing.is_some() && buf.len() < PUBLISHER_READ_BUFFER {
-                        buf = vec![0u8; PUBLISHER_READ_BUFFER];
+                    if let Some(publishing) = &self.publishing {
+                        if buf.len() < PUBLISHER_READ_BUFFER {
+                            buf = vec![0u8; PUBLISHER_READ_BUFFER];
+                        }
+                        let wait = publishing.wait();
+                        if !wait.is_zero() {
+                            tokio::time::sleep(wait).await;
+                        }
                     }
                 }
                 Woke::Feed(item) => match (item, self.playing.as_mut()) {
@@ -366,7 +372,7 @@ impl Connection {
                     )?;
                 }
                 ServerEvent::Tag { stream_id, tag } => {
-                    if let Some(publishing) = &self.publishing
+                    if let Some(publishing) = &mut self.publishing
                         && publishing.stream_id == stream_id
                     {
                         publishing.publish(tag);

@@ -347,6 +347,64 @@ fn a_publisher_sending_garbage_is_closed_and_others_play_on() {
     assert!(text.contains("h264"), "{text}");
 }
 
+/// A publisher that sends a minute of media as fast as the link goes (ffmpeg without
+/// `-re`, a common mistake) is read at real time after its burst: a viewer receives the
+/// media as it plays, not a fast-forward of it, and the gateway's traffic stays that
+/// of one live stream. Before, the whole minute reached every viewer in under a second.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_publisher_faster_than_real_time_is_read_at_real_time() {
+    let dir = TempDir::new("flood");
+    let clip = test_clip(&dir, "clip.flv", 60.0, true, &[]);
+    let gw = Gateway::start(&["--no-demo"]);
+    let url = gw.rtmp_url("cam");
+    let _ffmpeg = Guard::spawn(
+        std::process::Command::new("ffmpeg")
+            .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-i"])
+            .arg(&clip)
+            .args(["-c", "copy", "-f", "flv", &url]),
+        "ffmpeg (no -re)",
+    );
+    gw.wait_live("cam");
+    let (mut ws, _) = tokio_tungstenite::connect_async(gw.ws_url("cam"))
+        .await
+        .expect("WebSocket upgrade");
+    let Some(Ok(Message::Binary(_header))) = ws.next().await else {
+        panic!("no FLV header message")
+    };
+    let mut reader = FlvReader::tags_only();
+    let mut newest = 0;
+    // The newest picture's timestamp at each wall-clock mark.
+    let began = Instant::now();
+    let marks = [Duration::from_secs(3), Duration::from_secs(9)];
+    let mut at_marks = vec![];
+    while at_marks.len() < marks.len() {
+        let mark = began + marks[at_marks.len()];
+        match tokio::time::timeout_at(mark.into(), ws.next()).await {
+            Err(_) => at_marks.push(newest),
+            Ok(Some(Ok(Message::Binary(data)))) => {
+                reader.feed(&data);
+                while let Some(item) = reader.poll_item().expect("whole FLV tags") {
+                    if let Item::Tag(tag) = item
+                        && is_coded_video(&tag)
+                    {
+                        newest = newest.max(tag.timestamp);
+                    }
+                }
+            }
+            Ok(Some(Ok(_))) => {}
+            Ok(other) => panic!("the stream ended: {other:?}"),
+        }
+    }
+    let media_ms = at_marks[1] - at_marks[0];
+    assert!(
+        (5000..=7500).contains(&media_ms),
+        "{media_ms} ms of media in 6 s (newest picture at the marks: {at_marks:?})"
+    );
+    // Said, naming the channel.
+    let log = gw.log_saying("faster than real time");
+    assert!(log.contains("cam"), "{log}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_closes_viewers_and_exits_within_seconds() {
     let gw = Gateway::start(&["--no-demo"]);

@@ -2,7 +2,8 @@
 //! that only goes forward across upstream sessions ([`Timeline`]), the gate that makes
 //! a session's start decodable ([`StartGate`]), and what a new viewer gets first
 //! ([`GopCache`], [`Start`]) and then skips while it catches up ([`SkipToKeyframe`]).
-//! [`LiveStream`] puts the timeline and the cache together for one channel.
+//! [`LiveStream`] puts the timeline and the cache together for one channel, and
+//! [`Pace`] holds a source that sends faster than real time to real time.
 //!
 //! No clocks here: durations are tag-timestamp milliseconds. The gateway's hub is the
 //! tokio layer over this (a lock, a broadcast, counters); `dump`, `probe` and the file
@@ -11,6 +12,7 @@
 mod cache;
 mod gate;
 mod live;
+mod pace;
 mod role;
 mod timeline;
 
@@ -21,6 +23,7 @@ use crate::flv::Tag;
 pub use cache::{CacheLimits, GopCache, Start};
 pub use gate::StartGate;
 pub use live::{LiveStream, SkipToKeyframe};
+pub use pace::Pace;
 pub use role::{Role, has_sequence_header};
 pub use timeline::{SESSION_GAP_MS, Timeline};
 

@@ -5,15 +5,22 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
 use flashless_core::flv::Tag;
 use flashless_core::rtmp::session::ServerSession;
+use flashless_core::stream::{Pace, Role};
 use tracing::{info, warn};
 
 use crate::hooks::{Event, Session};
 use crate::hub::denials::Reason;
 use crate::hub::{Channel, Hub, Unclaimed};
+
+/// How far ahead of real time a publisher may send before it is read at real time: a
+/// reconnect's backlog, or a relay's first GOP from a server that caches one, passes
+/// at once; a publisher that goes on sending faster (ffmpeg without `-re`) waits.
+const PUBLISH_BURST_MS: u32 = 10_000;
 
 /// The publishing connections of one RTMP listener, held under its cap.
 pub struct Publishers {
@@ -29,6 +36,12 @@ pub struct Publishing {
     publishers: Arc<Publishers>,
     /// Says `on_unpublish` when dropped, after the channel's session ended.
     _hooks: Session,
+    pace: Pace,
+    started: Instant,
+    /// How long to wait before reading on, as of the last frame.
+    wait: Duration,
+    /// Said once a session: the publisher was found sending faster than real time.
+    paced: bool,
 }
 
 impl Publishers {
@@ -92,14 +105,35 @@ impl Publishers {
                 Some(client),
                 "rtmp",
             ),
+            pace: Pace::new(PUBLISH_BURST_MS),
+            started: Instant::now(),
+            wait: Duration::ZERO,
+            paced: false,
         });
         Ok(())
     }
 }
 
 impl Publishing {
-    pub fn publish(&self, tag: Tag) {
+    pub fn publish(&mut self, tag: Tag) {
+        if Role::of(&tag).is_coded() {
+            let now = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+            self.wait = Duration::from_millis(self.pace.frame(tag.timestamp, now));
+            if !self.wait.is_zero() && !self.paced {
+                self.paced = true;
+                warn!(
+                    channel = self.channel.name(),
+                    "the publisher sends faster than real time: read at real time from now on"
+                );
+            }
+        }
         self.channel.publish(tag);
+    }
+
+    /// How long to wait before reading more of the publisher: a publisher ahead of real
+    /// time (past its burst) is held back by not reading, so TCP slows it down.
+    pub fn wait(&self) -> Duration {
+        self.wait
     }
 }
 
