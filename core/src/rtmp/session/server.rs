@@ -292,38 +292,33 @@ impl ServerSession {
 
     /// Tells a player its stream's publisher left (StreamEOF and `NetStream.Play.UnpublishNotify`).
     pub fn end_stream(&mut self, stream_id: u32) {
-        if self.state(stream_id) == Some(StreamState::Playing) {
-            self.conn.send(
-                &Message::UserControl(UserControl::StreamEof(stream_id)),
-                csid::CONTROL,
-                0,
-                0,
-            );
-            self.send_status(
-                stream_id,
-                "status",
-                "NetStream.Play.UnpublishNotify",
-                "Stream unpublished.",
-            );
-        }
+        let eof = UserControl::StreamEof(stream_id);
+        self.notify(
+            stream_id,
+            eof,
+            "NetStream.Play.UnpublishNotify",
+            "Stream unpublished.",
+        );
     }
 
     /// Tells a player its stream's publisher is back (StreamBegin and
     /// `NetStream.Play.PublishNotify`, as nginx-rtmp and FMS do); its media follows.
     pub fn resume_stream(&mut self, stream_id: u32) {
+        let begin = UserControl::StreamBegin(stream_id);
+        self.notify(
+            stream_id,
+            begin,
+            "NetStream.Play.PublishNotify",
+            "Stream published.",
+        );
+    }
+
+    /// A user control message and a status to a stream being played; nothing to others.
+    fn notify(&mut self, stream_id: u32, control: UserControl, code: &str, description: &str) {
         if self.state(stream_id) == Some(StreamState::Playing) {
-            self.conn.send(
-                &Message::UserControl(UserControl::StreamBegin(stream_id)),
-                csid::CONTROL,
-                0,
-                0,
-            );
-            self.send_status(
-                stream_id,
-                "status",
-                "NetStream.Play.PublishNotify",
-                "Stream published.",
-            );
+            self.conn
+                .send(&Message::UserControl(control), csid::CONTROL, 0, 0);
+            self.send_status(stream_id, "status", code, description);
         }
     }
 
