@@ -680,6 +680,13 @@ impl Viewer {
     fn admit(&mut self, received: Result<Item, u64>) -> Option<Feed> {
         match received {
             Ok(Item::Feed(item)) => {
+                // A new session starts decodable, headers first: a viewer still waiting
+                // for a keyframe (it joined between sessions, when the last one's video
+                // header was cached) takes it from there, whatever its tracks. One back
+                // with sound only has no keyframe to wait for.
+                if matches!(item, Feed::Published) {
+                    self.skip = SkipToKeyframe::new(false);
+                }
                 // Headers and metadata still pass, so a skipping viewer keeps up with codec changes.
                 if let Feed::Tag(t) = &item
                     && !self.skip.admit(t.role)

@@ -347,6 +347,47 @@ fn a_publisher_sending_garbage_is_closed_and_others_play_on() {
     assert!(text.contains("h264"), "{text}");
 }
 
+/// A viewer who opens the channel while its publisher is away gets the last session's
+/// headers, kept for such a viewer, and waits for a keyframe. The publisher back with
+/// sound only: the viewer gets the sound. Before, it waited for a keyframe that the
+/// new session never sends, and got nothing at all.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_viewer_who_joins_between_sessions_gets_a_session_back_with_sound_only() {
+    let gw = Gateway::start(&["--no-demo"]);
+    let publisher = publish(&gw, "cam");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    drop(publisher);
+    gw.log_saying("closed");
+    let (mut ws, _) = tokio_tungstenite::connect_async(gw.ws_url("cam"))
+        .await
+        .expect("WebSocket upgrade");
+    let Some(Ok(Message::Binary(_header))) = ws.next().await else {
+        panic!("no FLV header message")
+    };
+    let _sound = ffmpeg_publish_tracks(&gw.rtmp_url("cam"), false, true);
+    let mut reader = FlvReader::tags_only();
+    let mut sounds = 0;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while sounds < 50 {
+        let msg = tokio::time::timeout_at(deadline.into(), ws.next())
+            .await
+            .unwrap_or_else(|_| panic!("{sounds} sound frames in 10 s"));
+        let Some(Ok(Message::Binary(data))) = msg else {
+            continue;
+        };
+        reader.feed(&data);
+        while let Some(item) = reader.poll_item().expect("whole FLV tags") {
+            if let Item::Tag(tag) = item
+                && tag.tag_type == TagType::Audio
+                && AudioTag::parse(&tag.data)
+                    .is_ok_and(|a| matches!(a.packet, AudioPacket::CodedFrames))
+            {
+                sounds += 1;
+            }
+        }
+    }
+}
+
 /// A publisher that sends a minute of media as fast as the link goes (ffmpeg without
 /// `-re`, a common mistake) is read at real time after its burst: a viewer receives the
 /// media as it plays, not a fast-forward of it, and the gateway's traffic stays that

@@ -416,3 +416,41 @@ fn retention_by_age_deletes_files_older_than_keep() {
     assert!(metric(&gateway, "flashless_recording_deleted_files_total") >= 1.0);
     assert!(!recordings(&gateway, "").is_empty(), "the newer files stay");
 }
+
+/// A recording started between two sessions (the channel kept the last session's
+/// headers for viewers waiting through a reconnect) records what the next session
+/// sends: back with sound only, a file of sound. Before, the recorder took the last
+/// session's video header for the new session's, waited for its keyframes, and wrote
+/// nothing.
+#[test]
+fn a_recording_started_between_sessions_records_the_next_sessions_tracks() {
+    let dir = TempDir::new("record-between");
+    let root = dir.path("rec");
+    let file = config(&dir, "");
+    let gateway = Gateway::start(&["--no-demo", "--config", &file]);
+    let publisher = ffmpeg_publish(&gateway.rtmp_url("cam"), &[]);
+    gateway.wait_live("cam");
+    std::thread::sleep(Duration::from_secs(1));
+    drop(publisher);
+    gateway.log_saying("closed");
+    config(
+        &dir,
+        &format!(
+            "[record]\ndir = {root:?}\nsegment = \"60s\"\npart = \"0.5s\"\nmatch = [\"cam\"]\n"
+        ),
+    );
+    let hup = Command::new("kill")
+        .args(["-HUP", &gateway.pid().to_string()])
+        .status()
+        .expect("kill -HUP");
+    assert!(hup.success());
+    gateway.log_saying("recording");
+    let _sound = ffmpeg_publish_tracks(&gateway.rtmp_url("cam"), false, true);
+    let files = wait_files(&root.join("cam"), 1, "the sound's file");
+    std::thread::sleep(Duration::from_secs(3));
+    let streams = ffprobe_streams(&files[0].to_string_lossy());
+    assert_eq!(streams.trim(), "aac", "{}", files[0].display());
+    assert!(decode_errors(&files[0]).is_empty());
+    let (_, duration) = probe_times(&files[0]);
+    assert!(duration > 1.5, "{duration}");
+}

@@ -165,15 +165,15 @@ impl Hls {
                     loop {
                         match &item {
                             Feed::Tag(media) => segmenter.feed(&media.tag),
-                            // A session's end, or a new one's start (whose tracks and
-                            // codecs may differ: the headers held so far may be stale):
-                            // what was cut goes out, and the next session is cut afresh,
-                            // after a discontinuity in the playlist.
-                            Feed::Unpublished | Feed::Published => {
+                            // A session's end: what was cut goes out, and the next
+                            // session, whose tracks and codecs may differ, is cut
+                            // afresh, after a discontinuity in the playlist.
+                            Feed::Unpublished => {
                                 segmenter.flush();
                                 producer.drain(&mut segmenter);
                                 segmenter = Segmenter::new(options);
                             }
+                            Feed::Published => {}
                         }
                         match viewer.try_next() {
                             Some(next) => item = next,

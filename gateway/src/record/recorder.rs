@@ -58,14 +58,13 @@ pub(super) async fn record(
         tokio::select! {
             item = feed.next() => match item {
                 Some(Feed::Tag(tag)) => segmenter.feed(&tag.tag),
-                // The session ended, or a new one began (after headers a recorder
-                // started between sessions got from the last one): the file ends; the
-                // next session starts a new one.
-                Some(Feed::Unpublished | Feed::Published) => {
+                // The session ended: its file ends; the next session starts a new one.
+                Some(Feed::Unpublished) => {
                     segmenter.flush();
                     writer = write(writer, &mut segmenter).await;
                     segmenter = Segmenter::new(options);
                 }
+                Some(Feed::Published) => {}
                 None => break,
             },
             () = stopped(&mut stop) => break,
