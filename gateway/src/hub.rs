@@ -680,7 +680,8 @@ impl Viewer {
     fn admit(&mut self, received: Result<Item, u64>) -> Option<Feed> {
         match received {
             Ok(Item::Feed(item)) => {
-                // A new session starts decodable, headers first: a viewer still waiting
+                // A new session starts with its headers (a pull's start gated to be
+                // decodable, a publisher's as encoders send it): a viewer still waiting
                 // for a keyframe (it joined between sessions, when the last one's video
                 // header was cached) takes it from there, whatever its tracks. One back
                 // with sound only has no keyframe to wait for.
