@@ -83,7 +83,7 @@ for (const engine of ENGINES) {
     await page.evaluate(() => document.getElementById('video').pause());
     await sleep(2000);
     const behind = await page.evaluate(() => window.sample());
-    assert.ok(behind.ahead > 1.5, `paused long enough to fall behind: ${behind.ahead}`);
+    assert.ok(behind.ahead > 1.5, `paused long enough to fall behind: ${behind.ahead} (${JSON.stringify(behind)})`);
     await page.evaluate(() => {
       Object.defineProperty(document, 'hidden', { configurable: true, get: () => false });
       document.getElementById('video').play();
