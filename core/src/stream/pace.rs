@@ -55,7 +55,7 @@ impl Pace {
             Some(newest) if timestamp > newest => {
                 let step = timestamp - newest;
                 if step <= MAX_STEP_MS {
-                    self.tokens_ms -= i64::from(step);
+                    self.tokens_ms = self.tokens_ms.saturating_sub(i64::from(step));
                 }
                 self.newest = Some(timestamp);
             }
@@ -69,7 +69,9 @@ impl Pace {
     /// How long until the source is back within its burst, in ms of wall time.
     pub fn ahead_ms(&self) -> u64 {
         let behind = u64::try_from(-self.tokens_ms).unwrap_or(0);
-        (behind * 100).div_ceil(RATE_PERCENT.unsigned_abs())
+        behind
+            .saturating_mul(100)
+            .div_ceil(RATE_PERCENT.unsigned_abs())
     }
 }
 
