@@ -13,14 +13,23 @@ use futures_util::StreamExt;
 use peers::*;
 use tokio_tungstenite::tungstenite::Message;
 
-/// Reads WS-FLV for `media_ms` of media: the header message, then the tags.
-async fn ws_flv(url: &str, media_ms: u32) -> (Vec<u8>, Vec<(Instant, Tag)>) {
+type WebSocket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A WS-FLV viewer of `url`, and its first message: the FLV header.
+async fn ws_viewer(url: &str) -> (WebSocket, Vec<u8>) {
     let (mut ws, _) = tokio_tungstenite::connect_async(url)
         .await
         .expect("WebSocket upgrade");
     let Some(Ok(Message::Binary(header))) = ws.next().await else {
         panic!("no FLV header message")
     };
+    (ws, header.to_vec())
+}
+
+/// Reads WS-FLV for `media_ms` of media: the header message, then the tags.
+async fn ws_flv(url: &str, media_ms: u32) -> (Vec<u8>, Vec<(Instant, Tag)>) {
+    let (mut ws, header) = ws_viewer(url).await;
     let mut reader = FlvReader::tags_only();
     let mut tags = vec![];
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -51,7 +60,7 @@ async fn ws_flv(url: &str, media_ms: u32) -> (Vec<u8>, Vec<(Instant, Tag)>) {
             break;
         }
     }
-    (header.to_vec(), tags)
+    (header, tags)
 }
 
 fn tags_len(tags: &[(Instant, Tag)]) -> usize {
@@ -358,12 +367,7 @@ async fn a_viewer_who_joins_between_sessions_gets_a_session_back_with_sound_only
     tokio::time::sleep(Duration::from_secs(1)).await;
     drop(publisher);
     gw.log_saying("closed");
-    let (mut ws, _) = tokio_tungstenite::connect_async(gw.ws_url("cam"))
-        .await
-        .expect("WebSocket upgrade");
-    let Some(Ok(Message::Binary(_header))) = ws.next().await else {
-        panic!("no FLV header message")
-    };
+    let (mut ws, _header) = ws_viewer(&gw.ws_url("cam")).await;
     let _sound = ffmpeg_publish_tracks(&gw.rtmp_url("cam"), false, true);
     let mut reader = FlvReader::tags_only();
     let mut sounds = 0;
@@ -406,12 +410,7 @@ async fn a_publisher_faster_than_real_time_is_read_at_real_time() {
         "ffmpeg (no -re)",
     );
     gw.wait_live("cam");
-    let (mut ws, _) = tokio_tungstenite::connect_async(gw.ws_url("cam"))
-        .await
-        .expect("WebSocket upgrade");
-    let Some(Ok(Message::Binary(_header))) = ws.next().await else {
-        panic!("no FLV header message")
-    };
+    let (mut ws, _header) = ws_viewer(&gw.ws_url("cam")).await;
     let mut reader = FlvReader::tags_only();
     let mut newest = 0;
     // The newest picture's timestamp at each wall-clock mark.

@@ -332,11 +332,7 @@ fn a_publisher_that_leaves_ends_its_file_and_a_reload_stops_and_starts_recording
 
     // Recording off: the file being written ends, no new one starts.
     config(&dir, &recorded.replace("match = [\"cam\"]\n", ""));
-    let hup = Command::new("kill")
-        .args(["-HUP", &gateway.pid().to_string()])
-        .status()
-        .expect("kill -HUP");
-    assert!(hup.success());
+    gateway.hup();
     gateway.log_saying("recording stopped");
     std::thread::sleep(Duration::from_secs(2));
     let files = files_in(&cam);
@@ -352,11 +348,7 @@ fn a_publisher_that_leaves_ends_its_file_and_a_reload_stops_and_starts_recording
 
     // And on again.
     config(&dir, &recorded);
-    let hup = Command::new("kill")
-        .args(["-HUP", &gateway.pid().to_string()])
-        .status()
-        .expect("kill -HUP");
-    assert!(hup.success());
+    gateway.hup();
     wait_files(&cam, 3, "a file after recording is on again");
 }
 
@@ -439,11 +431,7 @@ fn a_recording_started_between_sessions_records_the_next_sessions_tracks() {
             "[record]\ndir = {root:?}\nsegment = \"60s\"\npart = \"0.5s\"\nmatch = [\"cam\"]\n"
         ),
     );
-    let hup = Command::new("kill")
-        .args(["-HUP", &gateway.pid().to_string()])
-        .status()
-        .expect("kill -HUP");
-    assert!(hup.success());
+    gateway.hup();
     gateway.log_saying("recording");
     let _sound = ffmpeg_publish_tracks(&gateway.rtmp_url("cam"), false, true);
     let files = wait_files(&root.join("cam"), 1, "the sound's file");

@@ -6,7 +6,6 @@ mod peers;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
@@ -175,11 +174,7 @@ fn reload_adds_removes_and_changes_channels_leaving_other_viewers_alone() {
         format!("[server]\ndemo = false\n[auth]\nadmin_token = \"t0ken\"\n[[channel]]\nname = \"keep\"\nsource = \"{CLIP}\"\n[[channel]]\nname = \"change\"\nsource = \"{CLIP}\"\non_demand = true\n"),
     )
     .expect("writing");
-    let status = Command::new("kill")
-        .args(["-HUP", &gateway.pid().to_string()])
-        .status()
-        .expect("kill -HUP");
-    assert!(status.success());
+    gateway.hup();
     demo.wait_ended("a viewer of the demo, turned off");
     let started = Instant::now();
     while channels(&gateway) != ["change", "keep"] {

@@ -240,6 +240,15 @@ impl Gateway {
     pub fn log_saying(&self, what: &str) -> String {
         or_fail(self.0.log_saying(what, Duration::from_secs(5)))
     }
+
+    /// SIGHUP: the gateway applies its configuration file again.
+    pub fn hup(&self) {
+        let status = Command::new("kill")
+            .args(["-HUP", &self.pid().to_string()])
+            .status()
+            .expect("kill -HUP");
+        assert!(status.success(), "kill -HUP: {status}");
+    }
 }
 
 /// A one-shot HTTP/1.0 GET on loopback: status and body.
