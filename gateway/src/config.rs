@@ -43,6 +43,10 @@ pub enum ConfigError {
         "{key} = {value}: not a duration (\"500ms\", \"90s\", \"5m\", \"1h\" or a number of seconds)"
     )]
     Seconds { key: &'static str, value: String },
+    #[error(
+        "{key} = {value}: not a bit rate (\"50Mbit/s\", \"800kbps\", or a number of bits a second; 0 for none)"
+    )]
+    BitRate { key: &'static str, value: String },
     #[error("rtmp = {0:?}: not a listen address (HOST:PORT, or off)")]
     RtmpAddress(String),
     #[error("TLS needs both a certificate (tls_cert) and its key (tls_key)")]
@@ -200,6 +204,10 @@ pub struct ServeArgs {
     /// RTMP publishers at once [default: 100].
     #[arg(long, env = "FLASHLESS_MAX_PUBLISHERS")]
     pub max_publishers: Option<usize>,
+    /// Fastest an RTMP publisher is read, e.g. `50Mbit/s`; past it, it is held back;
+    /// 0 for no cap [default: 100Mbit/s].
+    #[arg(long, env = "FLASHLESS_MAX_PUBLISH_BITRATE")]
+    pub max_publish_bitrate: Option<Quantity>,
     /// Seconds an RTMP peer has to complete the handshake and connect [default: 10].
     #[arg(long, env = "FLASHLESS_HANDSHAKE_TIMEOUT")]
     pub handshake_timeout: Option<Quantity>,
@@ -383,6 +391,7 @@ struct LimitsSection {
     max_ws_message_bytes: Option<usize>,
     max_viewers: Option<usize>,
     max_publishers: Option<usize>,
+    max_publish_bitrate: Option<Quantity>,
     handshake_timeout: Option<Quantity>,
     idle_timeout: Option<Quantity>,
     max_message_bytes: Option<u32>,
@@ -551,6 +560,8 @@ pub struct ConnLimits {
     pub max_ws_message: usize,
     pub max_viewers: usize,
     pub max_publishers: usize,
+    /// Bits a second a publisher is read at most (after a burst); `None`: no cap.
+    pub max_publish_bitrate: Option<u64>,
     pub handshake_timeout: Duration,
     pub idle_timeout: Duration,
     pub session: SessionLimits,
@@ -565,6 +576,7 @@ impl Default for ConnLimits {
             max_ws_message: 4096,
             max_viewers: 50_000,
             max_publishers: 100,
+            max_publish_bitrate: Some(100_000_000),
             handshake_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
             session: SessionLimits::default(),
@@ -927,6 +939,23 @@ fn conn_limits(args: &ServeArgs, file: &LimitsSection) -> Result<ConnLimits, Con
             .max_publishers
             .or(file.max_publishers)
             .unwrap_or(d.max_publishers),
+        max_publish_bitrate: match args
+            .max_publish_bitrate
+            .clone()
+            .or_else(|| file.max_publish_bitrate.clone())
+        {
+            None => d.max_publish_bitrate,
+            Some(q) => match q.bits_per_second() {
+                Some(0) => None,
+                Some(bits) => Some(bits),
+                None => {
+                    return Err(ConfigError::BitRate {
+                        key: "max_publish_bitrate",
+                        value: q.to_string(),
+                    });
+                }
+            },
+        },
         handshake_timeout: seconds(
             "handshake_timeout",
             args.handshake_timeout
@@ -1378,6 +1407,30 @@ mod tests {
             ..ServeArgs::default()
         };
         assert_eq!(load(toml, flags).unwrap().conn.max_connections, 9);
+    }
+
+    #[test]
+    fn the_publish_bit_rate_cap_reads_rates_and_zero_is_none() {
+        let d = Settings::load(&ServeArgs::default()).unwrap().conn;
+        assert_eq!(d.max_publish_bitrate, Some(100_000_000));
+        let rate =
+            |toml: &str| load(toml, ServeArgs::default()).map(|s| s.conn.max_publish_bitrate);
+        assert_eq!(
+            rate("[limits]\nmax_publish_bitrate = \"20 Mbit/s\"\n").unwrap(),
+            Some(20_000_000)
+        );
+        assert_eq!(rate("[limits]\nmax_publish_bitrate = 0\n").unwrap(), None);
+        let err = rate("[limits]\nmax_publish_bitrate = \"20MB\"\n").unwrap_err();
+        assert!(
+            format!("{err:#}").contains("max_publish_bitrate = \"20MB\": not a bit rate"),
+            "{err:#}"
+        );
+        let flags = ServeArgs {
+            max_publish_bitrate: Some("800kbps".parse().unwrap()),
+            ..ServeArgs::default()
+        };
+        let s = load("[limits]\nmax_publish_bitrate = 0\n", flags).unwrap();
+        assert_eq!(s.conn.max_publish_bitrate, Some(800_000));
     }
 
     #[test]

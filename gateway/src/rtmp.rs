@@ -68,7 +68,10 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener> {
 pub async fn serve(listener: TcpListener, hub: Arc<Hub>, access: Access, mut shutdown: Shutdown) {
     let per_ip = PerIp::new(access.limits.per_ip, access.limits.max_connections)
         .exempting(access.proxies.clone());
-    let publishers = Publishers::new(access.limits.max_publishers);
+    let publishers = Publishers::new(
+        access.limits.max_publishers,
+        access.limits.max_publish_bitrate,
+    );
     let access = Arc::new(access);
     let mut connections = JoinSet::new();
     loop {
@@ -278,7 +281,8 @@ impl Connection {
                         self.flush().await.ok();
                         return Err(e);
                     }
-                    if let Some(publishing) = &self.publishing {
+                    if let Some(publishing) = &mut self.publishing {
+                        publishing.read(n);
                         if buf.len() < PUBLISHER_READ_BUFFER {
                             buf = vec![0u8; PUBLISHER_READ_BUFFER];
                         }

@@ -445,6 +445,82 @@ async fn a_publisher_faster_than_real_time_is_read_at_real_time() {
     assert!(log.contains("cam"), "{log}");
 }
 
+/// A publisher whose timestamps pass the pacing (frozen: every tag at 0, as fast as the
+/// link goes) is still read no faster than `max_publish_bitrate`, after its burst; and
+/// the log says so, naming the channel.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_publisher_over_the_bit_rate_cap_is_read_at_the_cap() {
+    const CAP_BYTES_PER_S: u64 = 250_000;
+    let dir = TempDir::new("frozen");
+    let clip = test_clip(&dir, "clip.flv", 4.0, true, &[]);
+    let mut reader = FlvReader::new();
+    reader.feed(&std::fs::read(&clip).expect("the clip"));
+    let mut tags = vec![];
+    while let Some(item) = reader.poll_item().expect("the clip's tags") {
+        if let Item::Tag(tag) = item {
+            tags.push(Tag {
+                timestamp: 0,
+                ..tag
+            });
+        }
+    }
+    let gw = Gateway::start(&["--no-demo", "--max-publish-bitrate", "2Mbit/s"]);
+    let url = gw.rtmp_url("cam");
+    let flooding = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let flood = {
+        let flooding = flooding.clone();
+        std::thread::spawn(move || {
+            let mut publisher =
+                flashless_lab::mangle::publish::Publisher::connect(&url).expect("publishing");
+            // The headers once, then the media over and over.
+            let (headers, media) = tags.split_at(2);
+            for tag in headers {
+                publisher.send(tag).expect("sending");
+            }
+            let mut sent = 0u64;
+            while flooding.load(std::sync::atomic::Ordering::Relaxed) {
+                for tag in media {
+                    if publisher.send(tag).is_err() {
+                        return sent;
+                    }
+                    sent += tag.data.len() as u64;
+                }
+            }
+            publisher.close();
+            sent
+        })
+    };
+    gw.wait_live("cam");
+    let (mut ws, _header) = ws_viewer(&gw.ws_url("cam")).await;
+    // Bytes the viewer got by each wall-clock mark, the cap's burst (2 s) long passed by
+    // the first.
+    let began = Instant::now();
+    let marks = [Duration::from_secs(4), Duration::from_secs(10)];
+    let mut got = 0u64;
+    let mut at_marks = vec![];
+    while at_marks.len() < marks.len() {
+        let mark = began + marks[at_marks.len()];
+        match tokio::time::timeout_at(mark.into(), ws.next()).await {
+            Err(_) => at_marks.push(got),
+            Ok(Some(Ok(Message::Binary(data)))) => got += data.len() as u64,
+            Ok(Some(Ok(_))) => {}
+            Ok(other) => panic!("the stream ended: {other:?}"),
+        }
+    }
+    flooding.store(false, std::sync::atomic::Ordering::Relaxed);
+    drop(ws);
+    let rate = (at_marks[1] - at_marks[0]) / 6;
+    assert!(
+        (CAP_BYTES_PER_S / 2..=CAP_BYTES_PER_S * 5 / 4).contains(&rate),
+        "{rate} bytes a second reached the viewer; the cap is {CAP_BYTES_PER_S} (bytes by the marks: {at_marks:?})"
+    );
+    let log = gw.log_saying("over max_publish_bitrate");
+    assert!(log.contains("cam"), "{log}");
+    drop(gw);
+    let sent = flood.join().expect("the publisher's thread");
+    assert!(sent > 0);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_closes_viewers_and_exits_within_seconds() {
     let gw = Gateway::start(&["--no-demo"]);

@@ -2,13 +2,15 @@
 //! that only goes forward across upstream sessions ([`Timeline`]), the gate that makes
 //! a session's start decodable ([`StartGate`]), and what a new viewer gets first
 //! ([`GopCache`], [`Start`]) and then skips while it catches up ([`SkipToKeyframe`]).
-//! [`LiveStream`] puts the timeline and the cache together for one channel, and
-//! [`Pace`] holds a source that sends faster than real time to real time.
+//! [`LiveStream`] puts the timeline and the cache together for one channel,
+//! [`Pace`] holds a source that sends faster than real time to real time, and a
+//! [`Bucket`] (what `Pace` is made of) holds anything counted to a rate.
 //!
 //! No clocks here: durations are tag-timestamp milliseconds. The gateway's hub is the
 //! tokio layer over this (a lock, a broadcast, counters); `dump`, `probe` and the file
 //! loop use the same pieces.
 
+mod bucket;
 mod cache;
 mod gate;
 mod live;
@@ -20,6 +22,7 @@ use alloc::sync::Arc;
 
 use crate::flv::Tag;
 
+pub use bucket::Bucket;
 pub use cache::{CacheLimits, GopCache, Start};
 pub use gate::StartGate;
 pub use live::{LiveStream, SkipToKeyframe};

@@ -6,7 +6,7 @@
 //! after a burst of [`Pace::new`]'s length (a reconnect's backlog, an upstream's cached
 //! GOP) that passes at once.
 //!
-//! A token bucket on media time: wall time fills it, up to the burst; each advance of
+//! A [`Bucket`] of media time: wall time fills it, up to the burst; each advance of
 //! the media clock's newest timestamp empties it by as much. Timestamps that step back
 //! (tracks interleaved a little out of order) take nothing, and a jump of the source's
 //! clock (back, or forward by more than [`MAX_STEP_MS`]) starts from there, taking
@@ -15,47 +15,40 @@
 //! clock off by a tenth of a percent) is never held back, which would add its drift to
 //! the latency hour after hour.
 
+use super::Bucket;
+
 /// A step of the media clock larger than this is a jump of the source's clock, not media.
 pub const MAX_STEP_MS: u32 = 500;
 
 /// Media may come this much faster than real time, in percent, and not wait.
-pub const RATE_PERCENT: i64 = 102;
+pub const RATE_PERCENT: u64 = 102;
 
 #[derive(Debug, Clone)]
 pub struct Pace {
-    burst_ms: i64,
-    /// Media time that may still be read at once; below zero, how far reading is ahead.
-    tokens_ms: i64,
-    /// The newest timestamp seen, and when the bucket was last filled (the caller's ms).
+    /// Media time, in ms, that may still be read at once.
+    bucket: Bucket,
+    /// The newest timestamp seen.
     newest: Option<u32>,
-    filled_at: Option<u64>,
 }
 
 impl Pace {
     /// A source that may run up to `burst_ms` of media ahead of real time.
     pub fn new(burst_ms: u32) -> Self {
         Pace {
-            burst_ms: i64::from(burst_ms),
-            tokens_ms: i64::from(burst_ms),
+            bucket: Bucket::new(10 * RATE_PERCENT, u64::from(burst_ms)),
             newest: None,
-            filled_at: None,
         }
     }
 
     /// A coded frame at `timestamp` (the source's ms) was read at `now_ms` (any clock in
     /// ms that only goes forward): how many ms to wait before reading more.
     pub fn frame(&mut self, timestamp: u32, now_ms: u64) -> u64 {
-        if let Some(at) = self.filled_at {
-            let elapsed = i64::try_from(now_ms.saturating_sub(at)).unwrap_or(i64::MAX);
-            let earned = elapsed.saturating_mul(RATE_PERCENT) / 100;
-            self.tokens_ms = self.tokens_ms.saturating_add(earned).min(self.burst_ms);
-        }
-        self.filled_at = Some(now_ms);
+        self.bucket.fill(now_ms);
         match self.newest {
             Some(newest) if timestamp > newest => {
                 let step = timestamp - newest;
                 if step <= MAX_STEP_MS {
-                    self.tokens_ms = self.tokens_ms.saturating_sub(i64::from(step));
+                    self.bucket.take(u64::from(step));
                 }
                 self.newest = Some(timestamp);
             }
@@ -68,10 +61,7 @@ impl Pace {
 
     /// How long until the source is back within its burst, in ms of wall time.
     pub fn ahead_ms(&self) -> u64 {
-        let behind = u64::try_from(-self.tokens_ms).unwrap_or(0);
-        behind
-            .saturating_mul(100)
-            .div_ceil(RATE_PERCENT.unsigned_abs())
+        self.bucket.wait_ms()
     }
 }
 

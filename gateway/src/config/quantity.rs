@@ -79,6 +79,32 @@ impl Quantity {
         };
         (bytes.is_finite() && bytes >= 0.0 && bytes < u64::MAX as f64).then_some(bytes as u64)
     }
+
+    /// A bit rate in bits a second: a number, or a number with `k`, `M` or `G` (powers of
+    /// 1000), each optionally followed by `bit/s`, `bps` or `b/s`, any case: `"100M"`,
+    /// `"50 Mbit/s"`, `"800kbps"`.
+    pub fn bits_per_second(&self) -> Option<u64> {
+        let bits = match self {
+            Quantity::Number(n) => *n,
+            Quantity::Text(t) => {
+                let (number, unit) = split_unit(t)?;
+                let unit = unit.to_ascii_lowercase();
+                let prefix = ["bit/s", "bps", "b/s"]
+                    .iter()
+                    .find_map(|suffix| unit.strip_suffix(suffix))
+                    .unwrap_or(&unit);
+                let scale: f64 = match prefix {
+                    "" => 1.0,
+                    "k" => 1e3,
+                    "m" => 1e6,
+                    "g" => 1e9,
+                    _ => return None,
+                };
+                number * scale
+            }
+        };
+        (bits.is_finite() && bits >= 0.0 && bits < u64::MAX as f64).then_some(bits as u64)
+    }
 }
 
 /// `"7d"` → (7.0, "d"); spaces between are allowed.
@@ -125,5 +151,18 @@ mod tests {
         assert_eq!(text("1 TiB").bytes(), Some(1 << 40));
         assert_eq!(text("5 apples").bytes(), None);
         assert_eq!(Quantity::Number(-5.0).bytes(), None);
+    }
+
+    #[test]
+    fn bit_rates_take_decimal_units() {
+        assert_eq!(text("100M").bits_per_second(), Some(100_000_000));
+        assert_eq!(text("50 Mbit/s").bits_per_second(), Some(50_000_000));
+        assert_eq!(text("800kbps").bits_per_second(), Some(800_000));
+        assert_eq!(text("1.5Gb/s").bits_per_second(), Some(1_500_000_000));
+        assert_eq!(text("0").bits_per_second(), Some(0));
+        assert_eq!(Quantity::Number(2e6).bits_per_second(), Some(2_000_000));
+        assert_eq!(text("100MB").bits_per_second(), None);
+        assert_eq!(text("fast").bits_per_second(), None);
+        assert_eq!(Quantity::Number(-1.0).bits_per_second(), None);
     }
 }

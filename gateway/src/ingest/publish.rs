@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Result, bail};
 use flashless_core::flv::Tag;
 use flashless_core::rtmp::session::ServerSession;
-use flashless_core::stream::{Pace, Role};
+use flashless_core::stream::{Bucket, Pace, Role};
 use tracing::{info, warn};
 
 use crate::hooks::{Event, Session};
@@ -22,10 +22,16 @@ use crate::hub::{Channel, Hub, Unclaimed};
 /// at once; a publisher that goes on sending faster (ffmpeg without `-re`) waits.
 const PUBLISH_BURST_MS: u32 = 10_000;
 
+/// Seconds of a publisher's bit-rate cap it may send at once (a reconnect's backlog, a
+/// keyframe far above the average): past that, it is read at the cap.
+const PUBLISH_BITRATE_BURST_S: u64 = 2;
+
 /// The publishing connections of one RTMP listener, held under its cap.
 pub struct Publishers {
     count: AtomicUsize,
     max: usize,
+    /// Bits a second each is read at most, if capped.
+    max_bitrate: Option<u64>,
 }
 
 /// A channel a connection publishes to, on one of its stream ids. Dropping it ends the
@@ -37,18 +43,25 @@ pub struct Publishing {
     /// Says `on_unpublish` when dropped, after the channel's session ended.
     _hooks: Session,
     pace: Pace,
+    /// The publisher's bytes, against the listener's bit-rate cap: timestamps alone
+    /// can be frozen or sawtoothed to pass `pace`, and honest ones can carry any bytes.
+    bytes: Option<Bucket>,
     started: Instant,
-    /// How long to wait before reading on, as of the last frame.
-    wait: Duration,
-    /// Said once a session: the publisher was found sending faster than real time.
+    /// When (ms from `started`) the media read so far is due by `pace`: reading waits
+    /// until then, once, not again at every read of a frame that spans many.
+    due_ms: u64,
+    /// Said once a session each: the publisher was found sending faster than real time,
+    /// over the bit-rate cap.
     paced: bool,
+    capped: bool,
 }
 
 impl Publishers {
-    pub fn new(max: usize) -> Arc<Publishers> {
+    pub fn new(max: usize, max_bitrate: Option<u64>) -> Arc<Publishers> {
         Arc::new(Publishers {
             count: AtomicUsize::new(0),
             max,
+            max_bitrate,
         })
     }
 
@@ -106,9 +119,14 @@ impl Publishers {
                 "rtmp",
             ),
             pace: Pace::new(PUBLISH_BURST_MS),
+            bytes: self.max_bitrate.map(|bits| {
+                let per_s = bits / 8;
+                Bucket::new(per_s, per_s.saturating_mul(PUBLISH_BITRATE_BURST_S))
+            }),
             started: Instant::now(),
-            wait: Duration::ZERO,
+            due_ms: 0,
             paced: false,
+            capped: false,
         });
         Ok(())
     }
@@ -117,9 +135,10 @@ impl Publishers {
 impl Publishing {
     pub fn publish(&mut self, tag: Tag) {
         if Role::of(&tag).is_coded() {
-            let now = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
-            self.wait = Duration::from_millis(self.pace.frame(tag.timestamp, now));
-            if !self.wait.is_zero() && !self.paced {
+            let now = self.now_ms();
+            let wait = self.pace.frame(tag.timestamp, now);
+            self.due_ms = now.saturating_add(wait);
+            if wait > 0 && !self.paced {
                 self.paced = true;
                 warn!(
                     channel = self.channel.name(),
@@ -130,10 +149,32 @@ impl Publishing {
         self.channel.publish(tag);
     }
 
+    /// `n` bytes of the publisher's connection were read (media, commands, chunk headers).
+    pub fn read(&mut self, n: usize) {
+        let now = self.now_ms();
+        let Some(bytes) = &mut self.bytes else { return };
+        bytes.fill(now);
+        bytes.take(n as u64);
+        if bytes.wait_ms() > 0 && !self.capped {
+            self.capped = true;
+            warn!(
+                channel = self.channel.name(),
+                "the publisher sends over max_publish_bitrate: read at that rate from now on"
+            );
+        }
+    }
+
     /// How long to wait before reading more of the publisher: a publisher ahead of real
-    /// time (past its burst) is held back by not reading, so TCP slows it down.
+    /// time or over the bit-rate cap (past its burst) is held back by not reading, so
+    /// TCP slows it down.
     pub fn wait(&self) -> Duration {
-        self.wait
+        let media = self.due_ms.saturating_sub(self.now_ms());
+        let bytes = self.bytes.as_ref().map_or(0, Bucket::wait_ms);
+        Duration::from_millis(media.max(bytes))
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 }
 
