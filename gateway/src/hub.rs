@@ -353,6 +353,8 @@ pub struct Counters {
     /// Bytes written to recordings, and recording segments completed.
     pub recorded_bytes: AtomicU64,
     pub recorded_segments: AtomicU64,
+    /// Milliseconds the publisher was held back (ahead of real time, over the bit-rate cap).
+    pub publish_held_ms: AtomicU64,
 }
 
 struct State {

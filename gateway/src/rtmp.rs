@@ -286,7 +286,7 @@ impl Connection {
                         if buf.len() < PUBLISHER_READ_BUFFER {
                             buf = vec![0u8; PUBLISHER_READ_BUFFER];
                         }
-                        let wait = publishing.wait();
+                        let wait = publishing.hold();
                         if !wait.is_zero() {
                             tokio::time::sleep(wait).await;
                         }

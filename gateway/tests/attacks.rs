@@ -241,13 +241,6 @@ fn fds(gateway: &Gateway) -> usize {
         .unwrap_or(0)
 }
 
-fn metric(gateway: &Gateway, name: &str) -> f64 {
-    let (_, text) = gateway.get("/metrics");
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {name} in /metrics"))
-}
-
 /// The `(msn, part)` of a playlist's preload hint.
 fn hinted(playlist: &str) -> (u64, u32) {
     let line = playlist
@@ -420,7 +413,7 @@ fn hls_requests_with_hostile_numbers_and_tokens_end_in_time() {
         rss_after < rss_before + 30_000,
         "{rss_before} → {rss_after} KiB"
     );
-    assert_eq!(metric(&gw, "flashless_hls_producers"), 1.0);
+    assert_eq!(gw.metric("flashless_hls_producers"), 1.0);
 }
 
 #[test]
@@ -440,7 +433,7 @@ fn hls_requests_for_unknown_channels_start_nothing() {
     let (_, list) = gw.get("/api/channels");
     let channels: Vec<serde_json::Value> = serde_json::from_str(&list).expect("JSON");
     assert_eq!(channels.len(), 1, "{list}");
-    assert_eq!(metric(&gw, "flashless_hls_producers"), 0.0);
+    assert_eq!(gw.metric("flashless_hls_producers"), 0.0);
     let rss_after = gw.rss_kib();
     assert!(
         rss_after < rss_before + 20_000,
@@ -492,10 +485,10 @@ fn hls_names_under_a_pull_pattern_are_bounded_by_the_channel_cap() {
     );
     assert!(most <= 3, "{most} channels");
     assert!(statuses.iter().all(|&s| s == 503), "{statuses:?}");
-    assert!(metric(&gw, "flashless_hls_producers") <= 3.0);
+    assert!(gw.metric("flashless_hls_producers") <= 3.0);
     // Then all goes: no producer, no channel, and the real one plays.
     let started = Instant::now();
-    while channel_count(&gw) > 0 || metric(&gw, "flashless_hls_producers") > 0.0 {
+    while channel_count(&gw) > 0 || gw.metric("flashless_hls_producers") > 0.0 {
         assert!(started.elapsed() < Duration::from_secs(20), "never freed");
         std::thread::sleep(Duration::from_millis(200));
     }

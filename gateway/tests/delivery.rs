@@ -446,8 +446,8 @@ async fn a_publisher_faster_than_real_time_is_read_at_real_time() {
 }
 
 /// A publisher whose timestamps pass the pacing (frozen: every tag at 0, as fast as the
-/// link goes) is still read no faster than `max_publish_bitrate`, after its burst; and
-/// the log says so, naming the channel.
+/// link goes) is still read no faster than `max_publish_bitrate`, after its burst; the
+/// log says so, naming the channel, and the channel's metrics count the time held.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_publisher_over_the_bit_rate_cap_is_read_at_the_cap() {
     const CAP_BYTES_PER_S: u64 = 250_000;
@@ -516,6 +516,9 @@ async fn a_publisher_over_the_bit_rate_cap_is_read_at_the_cap() {
     );
     let log = gw.log_saying("over max_publish_bitrate");
     assert!(log.contains("cam"), "{log}");
+    // Held back most of the time since its burst.
+    let held = gw.metric("flashless_publish_held_seconds_total{channel=\"cam\"}");
+    assert!(held >= 4.0, "held back {held} s");
     drop(gw);
     let sent = flood.join().expect("the publisher's thread");
     assert!(sent > 0);

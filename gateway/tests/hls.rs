@@ -93,13 +93,6 @@ fn publish(gw: &Gateway, channel: &str) -> Guard {
     ffmpeg
 }
 
-fn metric(gw: &Gateway, name: &str) -> f64 {
-    let (_, text) = gw.get("/metrics");
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {name} in /metrics:\n{text}"))
-}
-
 #[test]
 fn playlists_pass_the_checker_over_30_s_of_blocking_reloads() {
     let gw = Gateway::start(LL);
@@ -301,13 +294,13 @@ fn a_publisher_back_with_other_tracks_goes_on_after_a_discontinuity() {
 fn no_producer_runs_while_nobody_watches() {
     let gw = Gateway::start(LL);
     let _ffmpeg = publish(&gw, "cam");
-    assert_eq!(metric(&gw, "flashless_hls_producers"), 0.0);
+    assert_eq!(gw.metric("flashless_hls_producers"), 0.0);
     checked(&playlist_text(gw.http, "/live/cam/index.m3u8"));
-    assert_eq!(metric(&gw, "flashless_hls_producers"), 1.0);
+    assert_eq!(gw.metric("flashless_hls_producers"), 1.0);
     assert_eq!(gw.channel("cam").expect("cam")["viewers"], 1);
     // Five target durations (5 s) with no request, and it stops.
     let since = Instant::now();
-    while metric(&gw, "flashless_hls_producers") > 0.0 {
+    while gw.metric("flashless_hls_producers") > 0.0 {
         assert!(
             since.elapsed() < Duration::from_secs(10),
             "the producer still runs"
@@ -319,12 +312,7 @@ fn no_producer_runs_while_nobody_watches() {
         "stopped too early"
     );
     assert_eq!(gw.channel("cam").expect("cam")["viewers"], 0);
-    assert!(
-        metric(
-            &gw,
-            "flashless_sent_bytes_total{channel=\"cam\",protocol=\"hls\"}"
-        ) >= 0.0
-    );
+    assert!(gw.metric("flashless_sent_bytes_total{channel=\"cam\",protocol=\"hls\"}") >= 0.0);
     // Media is not served without a playlist request first.
     let (status, _, _) = get(gw.http, "/live/cam/part1.0.m4s");
     assert_eq!(status, 404);

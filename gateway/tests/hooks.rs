@@ -31,13 +31,6 @@ fn event(received: &Received, what: &str, check: impl Fn(&Value) -> bool) -> Val
     }
 }
 
-fn metric(gateway: &Gateway, name: &str) -> u64 {
-    let (_, text) = gateway.get("/metrics");
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
-        .unwrap_or(0)
-}
-
 #[test]
 fn publish_and_play_are_told_to_the_hooks_srs_style() {
     let (port, received) = hook_service(1);
@@ -65,9 +58,9 @@ fn publish_and_play_are_told_to_the_hooks_srs_style() {
     let unpublish = event(&received, "on_unpublish", |v| v["action"] == "on_unpublish");
     assert_eq!(unpublish["client_id"], publish["client_id"]);
     // The service refused the very first delivery: it was retried, not lost.
-    assert!(metric(&gateway, "flashless_hook_retried_total") >= 1);
-    assert_eq!(metric(&gateway, "flashless_hook_failed_total"), 0);
-    assert!(metric(&gateway, "flashless_hook_sent_total") >= 4);
+    assert!(gateway.metric("flashless_hook_retried_total") >= 1.0);
+    assert_eq!(gateway.metric("flashless_hook_failed_total"), 0.0);
+    assert!(gateway.metric("flashless_hook_sent_total") >= 4.0);
 }
 
 /// A hook service that accepts connections and never answers: media flows as ever,
@@ -93,14 +86,14 @@ fn a_hook_that_hangs_slows_no_media_and_is_counted() {
         started.elapsed()
     );
     let started = Instant::now();
-    while metric(&gateway, "flashless_hook_failed_total") < 1 {
+    while gateway.metric("flashless_hook_failed_total") < 1.0 {
         assert!(
             started.elapsed() < Duration::from_secs(20),
             "no failure counted"
         );
         std::thread::sleep(Duration::from_millis(200));
     }
-    assert!(metric(&gateway, "flashless_hook_retried_total") >= 2);
+    assert!(gateway.metric("flashless_hook_retried_total") >= 2.0);
     gateway.log_saying("event hook failed after 3 attempts");
     drop(hanging);
 }

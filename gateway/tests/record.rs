@@ -81,13 +81,6 @@ fn well_named(path: &str, dir: &str, stream: &str) -> bool {
             .all(|(i, c)| i == 8 || i == 15 || c.is_ascii_digit())
 }
 
-fn metric(gateway: &Gateway, line_start: &str) -> f64 {
-    let (_, text) = gateway.get("/metrics");
-    text.lines()
-        .find_map(|l| l.strip_prefix(line_start)?.trim().parse().ok())
-        .unwrap_or(0.0)
-}
-
 #[test]
 fn a_published_channel_is_recorded_in_segments_served_with_ranges() {
     let (port, received) = hook_service(0);
@@ -197,17 +190,10 @@ fn a_published_channel_is_recorded_in_segments_served_with_ranges() {
     }
     assert!(heard.len() >= done.len(), "{heard:?}");
     assert!(
-        metric(
-            &gateway,
-            "flashless_recorded_segments_total{channel=\"other/cam\"}"
-        ) >= done.len() as f64
+        gateway.metric("flashless_recorded_segments_total{channel=\"other/cam\"}")
+            >= done.len() as f64
     );
-    assert!(
-        metric(
-            &gateway,
-            "flashless_recorded_bytes_total{channel=\"other/cam\"}"
-        ) > 10_000.0
-    );
+    assert!(gateway.metric("flashless_recorded_bytes_total{channel=\"other/cam\"}") > 10_000.0);
 }
 
 #[test]
@@ -254,7 +240,7 @@ fn retention_by_size_deletes_the_oldest_files() {
     let _publisher = ffmpeg_publish(&gateway.rtmp_url("cam"), &[]);
     gateway.wait_live("cam");
     let started = Instant::now();
-    while metric(&gateway, "flashless_recording_deleted_files_total") < 2.0 {
+    while gateway.metric("flashless_recording_deleted_files_total") < 2.0 {
         assert!(
             started.elapsed() < Duration::from_secs(40),
             "nothing deleted: {:?}",
@@ -405,7 +391,7 @@ fn retention_by_age_deletes_files_older_than_keep() {
     }
     // Deleted for its age (at a segment's end, once last written over 2 s ago).
     gateway.log_saying("reason=\"keep\"");
-    assert!(metric(&gateway, "flashless_recording_deleted_files_total") >= 1.0);
+    assert!(gateway.metric("flashless_recording_deleted_files_total") >= 1.0);
     assert!(!recordings(&gateway, "").is_empty(), "the newer files stay");
 }
 

@@ -212,6 +212,12 @@ fn render_metrics(app: &AppState) -> Response {
         "Recording files completed.",
         &|c| c.counters.recorded_segments.load(Relaxed),
     );
+    family(
+        "publish_held_seconds_total",
+        "counter",
+        "Seconds the publisher was held back: ahead of real time, or over max_publish_bitrate.",
+        &|c| c.counters.publish_held_ms.load(Relaxed) / 1000,
+    );
     let _ = writeln!(
         out,
         "# HELP flashless_sent_bytes_total Media bytes sent to viewers: FLV over HTTP and WebSocket (protocol=\"http\"), tag bodies to RTMP players (protocol=\"rtmp\"), HLS files (protocol=\"hls\").\n# TYPE flashless_sent_bytes_total counter"

@@ -164,13 +164,16 @@ impl Publishing {
         }
     }
 
-    /// How long to wait before reading more of the publisher: a publisher ahead of real
-    /// time or over the bit-rate cap (past its burst) is held back by not reading, so
-    /// TCP slows it down.
-    pub fn wait(&self) -> Duration {
+    /// How long to wait before reading more of the publisher, which the caller then
+    /// does: a publisher ahead of real time or over the bit-rate cap (past its burst) is
+    /// held back by not reading, so TCP slows it down. Counted per channel
+    /// (`flashless_publish_held_seconds_total`).
+    pub fn hold(&self) -> Duration {
         let media = self.due_ms.saturating_sub(self.now_ms());
         let bytes = self.bytes.as_ref().map_or(0, Bucket::wait_ms);
-        Duration::from_millis(media.max(bytes))
+        let ms = media.max(bytes);
+        self.channel.counters.publish_held_ms.fetch_add(ms, Relaxed);
+        Duration::from_millis(ms)
     }
 
     fn now_ms(&self) -> u64 {

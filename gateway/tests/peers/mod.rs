@@ -241,6 +241,15 @@ impl Gateway {
         or_fail(self.0.log_saying(what, Duration::from_secs(5)))
     }
 
+    /// The value of the `/metrics` line that starts with `line_start` (a name, with its
+    /// labels if it has any); fails the test if there is none.
+    pub fn metric(&self, line_start: &str) -> f64 {
+        let (_, text) = self.get("/metrics");
+        text.lines()
+            .find_map(|l| l.strip_prefix(line_start)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {line_start} in /metrics:\n{text}"))
+    }
+
     /// SIGHUP: the gateway applies its configuration file again.
     pub fn hup(&self) {
         let status = Command::new("kill")
