@@ -9,7 +9,7 @@
 //! track whose init comes after that (audio that starts seconds after video, a
 //! viewer who joined before the audio's sequence header), or a new codec its
 //! SourceBuffer cannot take (a publisher back with MP3 for AAC: no `changeType` in
-//! WebKitGTK, no MP3 at all in Firefox), sets [`Media::rebuild`]: the player then
+//! WebKitGTK), sets [`Media::rebuild`]: the player then
 //! builds a new MediaSource with every track it can play, since the current one
 //! cannot (a SourceBuffer left without media holds the other track back). So does a
 //! track whose media stops while the other's goes on ([`TRACK_GONE_S`]).
@@ -232,13 +232,18 @@ impl Media {
         core: &WeakCore,
         out: &mut Outbox,
     ) {
-        let mut supported = self.is_type_supported(mime);
-        let mut mime = mime;
-        let raw_mp3 = !supported && is_mp3(codec) && self.is_type_supported(MPEG_AUDIO);
-        if raw_mp3 {
-            supported = true;
-            mime = MPEG_AUDIO;
-        }
+        // MP3 goes as the remuxer names it (`mp4a.6B`), else as Firefox names MP3 in MP4,
+        // else as an MPEG audio byte stream (Chromium).
+        let mp3 = is_mp3(codec);
+        let (mime, supported, raw_mp3) = if self.is_type_supported(mime) {
+            (mime, true, false)
+        } else if mp3 && self.is_type_supported(MP3_IN_MP4) {
+            (MP3_IN_MP4, true, false)
+        } else if mp3 && self.is_type_supported(MPEG_AUDIO) {
+            (MPEG_AUDIO, true, true)
+        } else {
+            (mime, false, false)
+        };
         let b = &mut self.buffers[index(track)];
         b.raw_mp3 = raw_mp3;
         if b.mime.as_deref() == Some(mime) && b.disabled {
@@ -631,6 +636,8 @@ impl Buffer {
 }
 
 const MPEG_AUDIO: &str = "audio/mpeg";
+/// MP3 in MP4 as Firefox names it: it says no to `mp4a.6B`, `mp4a.69` and `mp4a.40.34`.
+const MP3_IN_MP4: &str = "audio/mp4; codecs=\"mp3\"";
 
 /// Whether two codec strings name the same codec, whatever its profile and level: the
 /// same sample entry (`avc1`, `hvc1`, `vp09`, `av01`, …), and for `mp4a` the same
