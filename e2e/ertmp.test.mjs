@@ -53,4 +53,19 @@ test('Enhanced RTMP codecs: AV1 + Opus, VP9 + Opus and VP9 + FLAC play; HEVC is 
       await page.close();
     });
   }
+  // WebCodecs too: the VideoDecoder takes the HEVC configuration, then refuses it
+  // (NotSupportedError, asynchronously). Said once as an unsupported codec, not as
+  // failed decodes, while the sound plays on.
+  await t.test('hevc_opus, renderer: webcodecs', async () => {
+    const page = await openPage(browser, site, { url: `${site.origin}/clips/hevc_opus.flv` }, { pagePath: '/e2e/webcodecs.html' });
+    const first = await until(page, 'the sound did not start', (s) => s.stats.audioTime > 0.5, 20_000);
+    await sleep(2500);
+    const s = await page.evaluate(() => window.sample());
+    assert.ok(s.stats.audioTime > first.stats.audioTime + 2, `audio clock ${first.stats.audioTime} → ${s.stats.audioTime}`);
+    t.diagnostic(JSON.stringify({ codecs: s.stats.codecs, errors: s.errors, decoded: s.stats.decodedFrames, drawn: s.stats.drawnFrames }));
+    assert.deepEqual(s.stats.codecs, ['opus']);
+    assert.equal(s.errors.length, 1, JSON.stringify(s.errors));
+    assert.match(s.errors[0], /video codec hvc1\.\S+ is not supported by this browser/);
+    await page.close();
+  });
 });

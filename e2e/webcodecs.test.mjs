@@ -569,3 +569,27 @@ test("[chromium] renderer: 'webcodecs' plays HTTP-FLV (fetch) as well", { timeou
   assert.deepEqual(s.errors, []);
   assert.deepEqual(await page.errorLogs(), [], 'console errors');
 });
+
+// An MP3 channel: the AudioDecoder is configured with WebCodecs' name for MP3 (`mp3`),
+// which Firefox needs (it refuses `mp4a.6B`, and drew the picture alone before
+// 2026-12-04).
+for (const engine of ['chromium', 'firefox']) {
+  test(`[${engine}] renderer: 'webcodecs' plays an MP3 channel's sound`, { timeout: 60_000 }, async (t) => {
+    const gateway = await startGateway(t);
+    publish(t, gateway, 'cam', { audio: 'mp3' });
+    const browser = await launchEngine(t, engine);
+    const page = await openPage(browser, await startSite(t, gateway), { url: `ws://127.0.0.1:${gateway.http}/live/cam.flv` }, PAGE);
+    const first = await until(page, 'no picture was drawn', (s) => s.stats.drawnFrames > 10);
+    await sleep(4000);
+    const s = await page.evaluate(() => window.sample());
+    t.diagnostic(`${s.stats.codecs.join(', ')}; ${s.stats.audioFrames - first.stats.audioFrames} sound frames decoded in 4 s; errors ${JSON.stringify(s.errors)}`);
+    // Listed once its AudioDecoder took the configuration; a refusal is an error.
+    assert.ok(s.stats.codecs.includes('mp4a.6B'), JSON.stringify(s.stats.codecs));
+    assert.ok(s.stats.drawnFrames - first.stats.drawnFrames > 4 * 25 * 0.8, `frames drawn ${first.stats.drawnFrames} → ${s.stats.drawnFrames}`);
+    assert.deepEqual(s.errors, []);
+    await expectIn(t, engine, 'sound', () => {
+      // 4 s of 44.1 kHz sound played.
+      assert.ok(s.stats.audioFrames - first.stats.audioFrames > 3 * 44_100, `${first.stats.audioFrames} → ${s.stats.audioFrames}`);
+    });
+  });
+}

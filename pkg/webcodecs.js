@@ -378,7 +378,7 @@ export class WebCodecsRenderer {
     const config =
       e.track === 'video'
         ? { codec: e.codec, description, optimizeForLatency: true }
-        : { codec: e.codec, description, sampleRate: e.sampleRate, numberOfChannels: e.channels };
+        : { codec: registered(e.codec), description, sampleRate: e.sampleRate, numberOfChannels: e.channels };
     s.configs[e.track] = config;
     s.errors[e.track] = 0;
     // Frames coded for the last configuration go before it changes, whatever is queued.
@@ -422,12 +422,34 @@ export class WebCodecsRenderer {
   #decodeError(s, track, err) {
     if (s !== this.#stream) return;
     s[track] = null;
-    if (++s.errors[track] >= MAX_DECODE_ERRORS) s.failed.add(track);
     if (track === 'video') {
       s.needKey = true;
       s.coded.length = 0;
     }
-    this.#emit('error', { type: 'media', details: 'decode', fatal: false, track, reason: String(err?.message ?? err) });
+    // A configuration the browser does not decode at all fails here too, after
+    // `configure` took it (Chromium's OperationError, Firefox's NotSupportedError): asked
+    // plainly, it is one unsupported codec, not a decode to try again. No new decoder
+    // meanwhile.
+    const config = s.configs[track];
+    const Decoder = track === 'video' ? VideoDecoder : AudioDecoder;
+    s.failed.add(track);
+    Decoder.isConfigSupported(config)
+      .then(
+        (r) => r.supported,
+        () => false,
+      )
+      .then((supported) => {
+        if (s !== this.#stream || s.configs[track] !== config) return;
+        if (!supported) {
+          const codec = s.codecs.get(track);
+          s.codecs.delete(track);
+          this.#emit('codecs', [...s.codecs.values()]);
+          this.#emit('error', { type: 'media', details: 'codec-unsupported', fatal: false, track, codec });
+          return;
+        }
+        if (++s.errors[track] < MAX_DECODE_ERRORS) s.failed.delete(track);
+        this.#emit('error', { type: 'media', details: 'decode', fatal: false, track, reason: String(err?.message ?? err) });
+      });
   }
 
   /** A decoder again, after an error closed the last one. */
@@ -838,6 +860,14 @@ export class WebCodecsRenderer {
     for (const p of s.pictures.splice(0)) p.close();
     for (const d of [s.video, s.audio]) if (d && d.state !== 'closed') d.close();
   }
+}
+
+/**
+ * A codec as WebCodecs' registry names it: MP3 is `mp3`, which Firefox alone accepts
+ * (it refuses the `mp4a.6B` of MP3 in MP4), and Chromium as well.
+ */
+function registered(codec) {
+  return /^mp4a\.(6b|69)$/i.test(codec) ? 'mp3' : codec;
 }
 
 /** How long after `currentTime` the audio device plays the sound out (s). */
