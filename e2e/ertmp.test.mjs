@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 
 import { ENGINES, expectIn, launchEngine, openPage, root, sleep, startGateway, startSite, until } from './harness.mjs';
 
@@ -22,7 +22,10 @@ const CLIPS = [
 
 /** The clips, built once (by the first engine's test) into a directory of their own. */
 let built;
-function clips(t) {
+after(async () => {
+  if (built) await rm(await built, { recursive: true, force: true });
+});
+function clips() {
   built ??= (async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'flashless-ertmp-'));
     for (const c of CLIPS) {
@@ -34,16 +37,12 @@ function clips(t) {
     }
     return dir;
   })();
-  t.after(async () => {
-    // The last engine's test removes them.
-    if (t.name.startsWith(`[${ENGINES.at(-1)}]`)) await rm(await built, { recursive: true, force: true });
-  });
   return built;
 }
 
 for (const engine of ENGINES) {
   test(`[${engine}] Enhanced RTMP codecs: AV1 + Opus, VP9 + Opus, VP9 + FLAC and HEVC + Opus play, or HEVC is refused by name where the browser has no decoder while Opus plays on`, { timeout: 240_000 }, async (t) => {
-    const dir = await clips(t);
+    const dir = await clips();
     const gateway = await startGateway(t);
     const browser = await launchEngine(t, engine);
     const site = await startSite(t, gateway, { clipsDir: dir });
