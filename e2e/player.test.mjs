@@ -355,6 +355,37 @@ for (const engine of ENGINES) {
   });
 }
 
+// A publisher that flaps between sound only and both, each change a new MediaSource:
+// past the rebuilds allowed at once, the next waits its turn (one every 20 s). It was
+// refused instead, and the pictures that came back were left out for good: sound alone
+// played on while the publisher sent both.
+test('a publisher that flaps between sound only and both gets its pictures back', { timeout: 120_000 }, async (t) => {
+  const gateway = await startGateway(t);
+  let ffmpeg = publish(t, gateway, 'cam');
+  const browser = await launchBrowser(t);
+  const page = await openPage(browser, await startSite(t, gateway), { url: `ws://127.0.0.1:${gateway.http}/live/cam.flv` });
+  await until(page, 'playback did not start', playing);
+  const tracks = async (video, rebuilds, what, within = 20_000) => {
+    await ffmpeg.stop();
+    ffmpeg = publish(t, gateway, 'cam', video ? {} : { video: null });
+    const want = (s) => s.stats.codecs.length === (video ? 2 : 1) && s.stats.rebuilds >= rebuilds && s.currentTime > 0.5;
+    const at = Date.now();
+    const s = await until(page, what, want, within);
+    t.diagnostic(`${what}: after ${((Date.now() - at) / 1000).toFixed(1)} s, ${s.stats.rebuilds} MediaSources rebuilt`);
+    return s;
+  };
+  await tracks(false, 1, 'sound only');
+  await tracks(true, 2, 'both again');
+  await tracks(false, 3, 'sound only again');
+  // The fourth within seconds: it waits for the budget (up to 20 s), then comes.
+  const back = await tracks(true, 4, 'both once more', 40_000);
+  await sleep(3000);
+  const s = await page.evaluate(() => window.sample());
+  assert.ok(s.frames - back.frames > 50, `frames ${back.frames} → ${s.frames}`);
+  assert.ok(s.currentTime - back.currentTime > 2.4, `currentTime ${back.currentTime} → ${s.currentTime}`);
+  assert.deepEqual(s.errors, []);
+});
+
 for (const [label, codecs, expect] of [
   ['H.264 + MP3', { video: 'h264', audio: 'mp3' }, ['avc1.', 'mp4a.6']],
   ['audio only (AAC)', { video: null, audio: 'aac' }, ['mp4a.40.2']],

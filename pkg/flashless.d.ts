@@ -138,7 +138,8 @@ export interface PlayerStats {
    * Times the player built a new MediaSource because a track started after playback did (audio
    * seconds after video, or joined before the audio's sequence header), so that it plays too;
    * because a track changed to a codec its SourceBuffer cannot take; or because a track went (a
-   * publisher back with sound only). At most 3 a minute. WebCodecs: 0 (tracks are decoded as
+   * publisher back with sound only). 3 at once, then one every 20 s (one past that waits its
+   * turn). WebCodecs: 0 (tracks are decoded as
    * they come).
    */
   rebuilds: number;

@@ -408,8 +408,8 @@ impl Media {
         }
     }
 
-    /// No new MediaSource after all: a late track's media is dropped, and a track
-    /// that cannot take its new codec says so.
+    /// No new MediaSource yet (one waits its turn): meanwhile a late track's media is
+    /// dropped, and a track that cannot take its new codec says so.
     pub fn keep(&mut self, out: &mut Outbox) {
         self.rebuild = false;
         if let Some(failure) = self.unplayable.take() {

@@ -28,6 +28,7 @@ use core::cell::RefCell;
 use flashless_core::fmp4::{FillAhead, Fragmenting, Layout, RemuxEvent, RemuxerOptions};
 use flashless_core::live_edge::{self, LiveEdge, Seek, Snapshot};
 use flashless_core::pipeline::{Output, Pipeline};
+use flashless_core::stream::Bucket;
 use js_sys::{Function, Object};
 use wasm_bindgen::prelude::*;
 use web_sys::{Document, HtmlVideoElement, WebSocket};
@@ -61,10 +62,12 @@ const IDLE_MS: f64 = 20_000.0;
 const MEDIA_RETRY_WINDOW_MS: f64 = 30_000.0;
 /// Per-tag remuxer errors reported per connection; more are only counted.
 const MAX_TAG_ERRORS: u32 = 20;
-/// New MediaSources built for a track that came late or went, or a codec change: past
-/// this many within REBUILD_WINDOW_MS (a source that flaps), the current one is kept.
-const MAX_REBUILDS: u32 = 3;
-const REBUILD_WINDOW_MS: f64 = 60_000.0;
+/// New MediaSources built for a track that came late or went, or a codec change: this
+/// many at once, then one every [`REBUILD_EVERY_MS`] (a source that flaps). One past
+/// that waits its turn, the current MediaSource kept meanwhile; it is not dropped, or
+/// a track that came back would stay left out.
+const REBUILDS_AT_ONCE: u64 = 3;
+const REBUILD_EVERY_MS: u64 = 20_000;
 
 /// The MSE player, or with `samples` the WebCodecs renderer's connection. Build it
 /// with `Player.create` from `flashless.js`.
@@ -305,9 +308,10 @@ struct Core {
     loaded: bool,
     /// When the MediaSource was last rebuilt after a media error.
     media_rebuilt_ms: Option<f64>,
-    /// When the current window of rebuilds began (ms), and how many it holds: see
-    /// [`MAX_REBUILDS`].
-    rebuild_window: (f64, u32),
+    /// Rebuilds allowed (in thousandths): see [`REBUILDS_AT_ONCE`].
+    rebuild_budget: Bucket,
+    /// A rebuild that waits its turn.
+    rebuild_timer: Option<Timer>,
     autoplay: bool,
     /// For the WebCodecs renderer: samples out, no MediaSource (see the module doc).
     samples: bool,
@@ -389,7 +393,8 @@ impl Core {
             retry,
             loaded: true,
             media_rebuilt_ms: None,
-            rebuild_window: (f64::NEG_INFINITY, 0),
+            rebuild_budget: Bucket::new(1_000_000 / REBUILD_EVERY_MS, REBUILDS_AT_ONCE * 1000),
+            rebuild_timer: None,
             autoplay,
             samples,
             on_event,
@@ -473,6 +478,7 @@ impl Core {
         self.transport = None;
         self.retired = None;
         self.reconnect_timer = None;
+        self.rebuild_timer = None;
         self.start_timer = None;
         self.wait_timer = None;
         self.generation = self.generation.wrapping_add(1);
@@ -526,6 +532,7 @@ impl Core {
         self.transport = None;
         self.retired = None;
         self.reconnect_timer = None;
+        self.rebuild_timer = None;
         self.generation = self.generation.wrapping_add(1);
         self.outbox.push(("error", failure.to_js(true).into()));
     }
@@ -586,17 +593,26 @@ impl Core {
     /// and the stream again from the server's cached keyframe, so that every track
     /// there is plays, at the cost of a restart of well under a second.
     fn rebuild(&mut self) {
-        let now = now_ms();
-        if now - self.rebuild_window.0 > REBUILD_WINDOW_MS {
-            self.rebuild_window = (now, 0);
-        }
-        if self.rebuild_window.1 >= MAX_REBUILDS {
-            if let Some(m) = &mut self.media {
-                m.keep(&mut self.outbox);
+        if self.rebuild_timer.is_none() {
+            // Paid for now, done when paid off.
+            self.rebuild_budget.fill(now_ms() as u64);
+            self.rebuild_budget.take(1000);
+            let wait = self.rebuild_budget.wait_ms();
+            if wait == 0 {
+                return self.rebuild_now();
             }
-            return;
+            let weak = self.me.clone();
+            self.rebuild_timer = Timer::timeout(wait as i32, move || {
+                with(&weak, Core::rebuild_now);
+            });
         }
-        self.rebuild_window.1 += 1;
+        if let Some(m) = &mut self.media {
+            m.keep(&mut self.outbox);
+        }
+    }
+
+    fn rebuild_now(&mut self) {
+        self.rebuild_timer = None;
         self.counters.rebuilds += 1;
         let placement = self.media.as_ref().and_then(Media::placement);
         if let Some(mut m) = self.media.take() {
@@ -955,6 +971,7 @@ impl Core {
         self.transport = None;
         self.retired = None;
         self.reconnect_timer = None;
+        self.rebuild_timer = None;
         self.tick_timer = None;
         self.wait_timer = None;
         self.start_timer = None;
