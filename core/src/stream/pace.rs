@@ -35,6 +35,7 @@ impl Pace {
     /// A source that may run up to `burst_ms` of media ahead of real time.
     pub fn new(burst_ms: u32) -> Self {
         Pace {
+            // Ms of media earned per second of wall time: 1,000 × RATE_PERCENT / 100.
             bucket: Bucket::new(10 * RATE_PERCENT, u64::from(burst_ms)),
             newest: None,
         }

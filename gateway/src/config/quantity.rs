@@ -37,74 +37,71 @@ impl std::str::FromStr for Quantity {
 impl Quantity {
     /// A duration: a number of seconds, or a number with `ms`, `s`, `m`, `h` or `d`.
     pub fn duration(&self) -> Option<Duration> {
-        let seconds = match self {
-            Quantity::Number(n) => *n,
-            Quantity::Text(t) => {
-                let (number, unit) = split_unit(t)?;
-                let scale = match unit {
-                    "ms" => 0.001,
-                    "" | "s" => 1.0,
-                    "m" | "min" => 60.0,
-                    "h" => 3600.0,
-                    "d" => 86_400.0,
-                    _ => return None,
-                };
-                number * scale
-            }
-        };
+        let seconds = self.scaled(|unit| match unit {
+            "ms" => Some(0.001),
+            "" | "s" => Some(1.0),
+            "m" | "min" => Some(60.0),
+            "h" => Some(3600.0),
+            "d" => Some(86_400.0),
+            _ => None,
+        })?;
         Duration::try_from_secs_f64(seconds).ok()
     }
 
     /// A size in bytes: a number, or a number with `k`/`KB`, `M`/`MB`, `G`/`GB`, `T`/`TB`
     /// (powers of 1000) or `KiB`, `MiB`, `GiB`, `TiB` (powers of 1024).
     pub fn bytes(&self) -> Option<u64> {
-        let bytes = match self {
-            Quantity::Number(n) => *n,
-            Quantity::Text(t) => {
-                let (number, unit) = split_unit(t)?;
-                let scale: f64 = match unit.to_ascii_lowercase().as_str() {
-                    "" | "b" => 1.0,
-                    "k" | "kb" => 1e3,
-                    "m" | "mb" => 1e6,
-                    "g" | "gb" => 1e9,
-                    "t" | "tb" => 1e12,
-                    "kib" => 1024.0,
-                    "mib" => 1024.0 * 1024.0,
-                    "gib" => 1024.0 * 1024.0 * 1024.0,
-                    "tib" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
-                    _ => return None,
-                };
-                number * scale
-            }
-        };
-        (bytes.is_finite() && bytes >= 0.0 && bytes < u64::MAX as f64).then_some(bytes as u64)
+        whole(
+            self.scaled(|unit| match unit.to_ascii_lowercase().as_str() {
+                "" | "b" => Some(1.0),
+                "k" | "kb" => Some(1e3),
+                "m" | "mb" => Some(1e6),
+                "g" | "gb" => Some(1e9),
+                "t" | "tb" => Some(1e12),
+                "kib" => Some(1024.0),
+                "mib" => Some(1024.0 * 1024.0),
+                "gib" => Some(1024.0 * 1024.0 * 1024.0),
+                "tib" => Some(1024.0 * 1024.0 * 1024.0 * 1024.0),
+                _ => None,
+            })?,
+        )
     }
 
     /// A bit rate in bits a second: a number, or a number with `k`, `M` or `G` (powers of
     /// 1000), each optionally followed by `bit/s`, `bps` or `b/s`, any case: `"100M"`,
     /// `"50 Mbit/s"`, `"800kbps"`.
     pub fn bits_per_second(&self) -> Option<u64> {
-        let bits = match self {
-            Quantity::Number(n) => *n,
+        whole(self.scaled(|unit| {
+            let unit = unit.to_ascii_lowercase();
+            let prefix = ["bit/s", "bps", "b/s"]
+                .iter()
+                .find_map(|suffix| unit.strip_suffix(suffix))
+                .unwrap_or(&unit);
+            match prefix {
+                "" => Some(1.0),
+                "k" => Some(1e3),
+                "m" => Some(1e6),
+                "g" => Some(1e9),
+                _ => None,
+            }
+        })?)
+    }
+
+    /// The number, times what `scale` makes of its unit (`""` for a bare number).
+    fn scaled(&self, scale: impl FnOnce(&str) -> Option<f64>) -> Option<f64> {
+        match self {
+            Quantity::Number(n) => Some(*n),
             Quantity::Text(t) => {
                 let (number, unit) = split_unit(t)?;
-                let unit = unit.to_ascii_lowercase();
-                let prefix = ["bit/s", "bps", "b/s"]
-                    .iter()
-                    .find_map(|suffix| unit.strip_suffix(suffix))
-                    .unwrap_or(&unit);
-                let scale: f64 = match prefix {
-                    "" => 1.0,
-                    "k" => 1e3,
-                    "m" => 1e6,
-                    "g" => 1e9,
-                    _ => return None,
-                };
-                number * scale
+                Some(number * scale(unit)?)
             }
-        };
-        (bits.is_finite() && bits >= 0.0 && bits < u64::MAX as f64).then_some(bits as u64)
+        }
     }
+}
+
+/// A count of bytes or bits: finite, not negative, in range.
+fn whole(n: f64) -> Option<u64> {
+    (n.is_finite() && n >= 0.0 && n < u64::MAX as f64).then_some(n as u64)
 }
 
 /// `"7d"` → (7.0, "d"); spaces between are allowed.
