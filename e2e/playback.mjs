@@ -71,6 +71,26 @@ export function recorder() {
   }, 200);
 }
 
+/**
+ * Waits up to `startLimitMs` for the first frame, records `seconds` from it, and judges
+ * them (`judge`, then `verdict` with `audio`, `stillMs` and `backS`); the record is in
+ * the result as `rec`.
+ */
+export async function watch(page, { seconds, latencyS, audio = false, stillMs, backS, startLimitMs = 25_000 }) {
+  const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+  const deadline = Date.now() + startLimitMs;
+  let rec = await record(page);
+  while (!rec?.started && Date.now() < deadline) {
+    await sleep(500);
+    rec = await record(page);
+  }
+  if (!rec?.started) return { started: false, reasons: [`no playback within ${startLimitMs} ms`] };
+  await sleep(Math.max(0, rec.started + (seconds + 0.5) * 1000 - rec.now));
+  rec = await record(page);
+  const j = judge(rec, { from: rec.started, seconds, latencyS });
+  return { started: true, ...j, reasons: verdict(j, { audio, stillMs, backS }), rec };
+}
+
 /** The record so far, from the page. */
 export function record(page) {
   return page.evaluate(() => {
