@@ -44,6 +44,9 @@ const PUBLISHER_READ_BUFFER: usize = 16 * 1024;
 /// rest of a player's memory.
 const READ_BUFFER: usize = 1024;
 
+/// The longest `connect` app taken: a channel's app part and FMS's `/_definst_`, with room.
+const MAX_APP_LEN: usize = 4 * name::MAX_LEN;
+
 /// Who may connect, publish and play, and how much they may hold.
 pub struct Access {
     pub auth: Policy,
@@ -71,6 +74,7 @@ pub async fn serve(listener: TcpListener, hub: Arc<Hub>, access: Access, mut shu
     let publishers = Publishers::new(
         access.limits.max_publishers,
         access.limits.max_publish_bitrate,
+        access.proxies.clone(),
     );
     let access = Arc::new(access);
     let mut connections = JoinSet::new();
@@ -180,8 +184,12 @@ impl Connection {
         socket.set_nodelay(true).ok();
         self.behind_proxy(&mut socket).await?;
         // RTMPT (HTTP tunnelling) on the RTMP port, as Flash Media Server serves it.
-        self.socket = rtmpt::accept(socket, self.access.limits.handshake_timeout).await?;
-        let result = self.pump(shutdown).await;
+        let (socket, tunnel) = rtmpt::accept(socket, self.access.limits.handshake_timeout).await?;
+        self.socket = socket;
+        let result = match tunnel {
+            Some(tunnel) => tunnel.beside(self.pump(shutdown)).await,
+            None => self.pump(shutdown).await,
+        };
         // Frees the channel at once, before the socket closes.
         self.publishing = None;
         result
@@ -324,6 +332,16 @@ impl Connection {
                 ServerEvent::Connect { app, tc_url, .. } => {
                     // Tokens are credentials: the query stays out of the log.
                     let app_name = app.split_once('?').map_or(app.as_str(), |(a, _)| a);
+                    // No channel's app is longer (`name::check`); such an app may be
+                    // most of a 64 KiB message, which stays out of the log.
+                    if app_name.len() > MAX_APP_LEN {
+                        let why = format!(
+                            "an app name of {} bytes, over {MAX_APP_LEN}",
+                            app_name.len()
+                        );
+                        self.session.reject_connect(&why);
+                        bail!("connect refused: {why}");
+                    }
                     info!(app = app_name, "connect");
                     self.connected = true;
                     self.app = app_name.to_owned();
@@ -437,12 +455,7 @@ impl Connection {
                     Some(attempt.client_ip),
                     "rtmp",
                 );
-                self.playing = Some(Player::start(
-                    &mut self.session,
-                    stream_id,
-                    &admitted,
-                    hooks,
-                ));
+                self.playing = Player::start(&mut self.session, stream_id, &admitted, hooks);
                 return Ok(());
             }
             Err(refusal) => refusal,

@@ -3,17 +3,23 @@
 //! (`crate::client::rtmpt` has the exchange) lives on that one kept-alive connection, as
 //! librtmp and ffmpeg use it: `send` bodies go into a pipe the RTMP connection reads as
 //! its socket, and every answer carries what it wrote meanwhile.
+//!
+//! The tunnel runs beside its RTMP connection, in its task ([`Tunnel::beside`]): it holds
+//! the connection's place under the per-address limit and ends with it, however its
+//! client polls. A body goes through to the pipe a piece at a time, never held whole.
 
+use std::future::Future;
+use std::pin::{Pin, pin};
 use std::time::Duration;
 
 use anyhow::{Result, bail};
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader, DuplexStream, duplex};
+use tokio::io::{AsyncBufRead, AsyncReadExt, BufReader, DuplexStream, duplex};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 use tracing::debug;
 
 use crate::client::rtmp::random_bytes;
-use crate::client::rtmpt::{PIPE_BYTES, read_body, read_head, write_answer};
+use crate::client::rtmpt::{PIPE_BYTES, read_head, write_answer};
 use crate::client::transport::BoxedTransport;
 
 /// How long an `idle` waits for the RTMP connection to have something: long enough that
@@ -23,11 +29,36 @@ const IDLE_WAIT: Duration = Duration::from_millis(100);
 const SEND_WAIT: Duration = Duration::from_millis(10);
 /// One answer carries at most this much; the rest waits for the next poll.
 const MAX_ANSWER: usize = 1 << 20;
-/// A tunnel whose client stops polling for this long is closed.
+/// A tunnel whose client takes longer than this for a request (from the end of the last
+/// answer to the end of this request's body) is closed.
 const POLL_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// The socket to run RTMP over: `socket` itself, or the pipe of an RTMPT tunnel on it.
-pub async fn accept(socket: TcpStream, limit: Duration) -> Result<BoxedTransport> {
+/// An RTMPT tunnel's HTTP side, to run beside the RTMP connection on its pipe.
+pub struct Tunnel(Pin<Box<dyn Future<Output = ()> + Send>>);
+
+impl Tunnel {
+    /// Runs `connection` to its end with the tunnel beside it. The tunnel ending first
+    /// (its client gone) closes the pipe, which the connection then reads as the end of
+    /// its socket; the connection ending drops the tunnel and its socket.
+    pub async fn beside<T>(self, connection: impl Future<Output = T>) -> T {
+        let mut connection = pin!(connection);
+        let mut tunnel = self.0;
+        let mut tunnel_open = true;
+        loop {
+            tokio::select! {
+                out = &mut connection => return out,
+                () = &mut tunnel, if tunnel_open => tunnel_open = false,
+            }
+        }
+    }
+}
+
+/// The socket to run RTMP over: `socket` itself, or the pipe of an RTMPT tunnel on it,
+/// with the tunnel to run beside the connection.
+pub async fn accept(
+    socket: TcpStream,
+    limit: Duration,
+) -> Result<(BoxedTransport, Option<Tunnel>)> {
     let mut first = [0u8; 1];
     let Ok(peeked) = timeout(limit, socket.peek(&mut first)).await else {
         // The handshake's deadline, not a second one after it (slowloris).
@@ -35,15 +66,15 @@ pub async fn accept(socket: TcpStream, limit: Duration) -> Result<BoxedTransport
     };
     if !matches!(peeked, Ok(1)) || first[0] != b'P' {
         // Errors and a closed socket are the RTMP connection's to report.
-        return Ok(Box::new(socket));
+        return Ok((Box::new(socket), None));
     }
     let (ours, theirs) = duplex(PIPE_BYTES);
-    tokio::spawn(async move {
+    let tunnel = Tunnel(Box::pin(async move {
         if let Err(e) = tunnel(socket, ours).await {
             debug!("rtmpt: {e:#}");
         }
-    });
-    Ok(Box::new(theirs))
+    }));
+    Ok((Box::new(theirs), Some(tunnel)))
 }
 
 async fn tunnel(socket: TcpStream, mut pipe: DuplexStream) -> Result<()> {
@@ -51,58 +82,89 @@ async fn tunnel(socket: TcpStream, mut pipe: DuplexStream) -> Result<()> {
     let mut io = BufReader::new(socket);
     let mut delay = 1u8;
     loop {
-        let Ok(head) = timeout(POLL_TIMEOUT, read_head(&mut io)).await else {
-            bail!("no poll for {POLL_TIMEOUT:?}");
+        let Ok(open) = timeout(POLL_TIMEOUT, answer(&mut io, &mut pipe, &id, &mut delay)).await
+        else {
+            bail!("no whole request for {POLL_TIMEOUT:?}");
         };
-        let Some(head) = head? else { return Ok(()) };
-        let body = read_body(&mut io, head.content_length).await?;
-        let mut words = head.first_line.split(' ');
-        let (method, path) = (
-            words.next().unwrap_or_default(),
-            words.next().unwrap_or_default(),
-        );
-        let mut parts = path.trim_start_matches('/').split('/');
-        let command = parts.next().unwrap_or_default();
-        let session = parts.next().unwrap_or_default();
-        let w = io.get_mut();
-        if method != "POST" {
-            write_answer(w, "405 Method Not Allowed", b"").await?;
-            continue;
-        }
-        match command {
-            "open" => write_answer(w, "200 OK", format!("{id}\n").as_bytes()).await?,
-            "send" | "idle" if session == id => {
-                if command == "send" {
-                    pipe.write_all(&body).await?;
-                }
-                let wait = if command == "send" {
-                    SEND_WAIT
-                } else {
-                    IDLE_WAIT
-                };
-                let (data, open) = drain(&mut pipe, wait).await;
-                // FMS's poll delay: short while there is data, longer while there is not.
-                delay = if data.is_empty() {
-                    delay.saturating_mul(2).min(0x21)
-                } else {
-                    1
-                };
-                let mut answer = Vec::with_capacity(1 + data.len());
-                answer.push(delay);
-                answer.extend_from_slice(&data);
-                write_answer(w, "200 OK", &answer).await?;
-                if !open {
-                    return Ok(());
-                }
-            }
-            "close" if session == id => {
-                write_answer(w, "200 OK", &[0]).await?;
-                return Ok(());
-            }
-            // `fcs/ident2` (Flash Player's probe) and sessions that are not this one.
-            _ => write_answer(w, "404 Not Found", b"").await?,
+        if !open? {
+            return Ok(());
         }
     }
+}
+
+/// Reads one request, passes its body on (a `send`'s into the pipe, any other's
+/// nowhere) and answers it; false once the tunnel is over.
+async fn answer(
+    io: &mut BufReader<TcpStream>,
+    pipe: &mut DuplexStream,
+    id: &str,
+    delay: &mut u8,
+) -> Result<bool> {
+    let Some(head) = read_head(io).await? else {
+        return Ok(false);
+    };
+    let mut words = head.first_line.split(' ');
+    let (method, path) = (
+        words.next().unwrap_or_default(),
+        words.next().unwrap_or_default(),
+    );
+    let mut parts = path.trim_start_matches('/').split('/');
+    let command = parts.next().unwrap_or_default();
+    let ours = parts.next() == Some(id);
+    let into_pipe = method == "POST" && command == "send" && ours;
+    pass_body(io, head.content_length, into_pipe.then_some(&mut *pipe)).await?;
+    let w = io.get_mut();
+    if method != "POST" {
+        write_answer(w, "405 Method Not Allowed", b"").await?;
+        return Ok(true);
+    }
+    match command {
+        "open" => write_answer(w, "200 OK", format!("{id}\n").as_bytes()).await?,
+        "send" | "idle" if ours => {
+            let wait = if command == "send" {
+                SEND_WAIT
+            } else {
+                IDLE_WAIT
+            };
+            let (data, open) = drain(pipe, wait).await;
+            // FMS's poll delay: short while there is data, longer while there is not.
+            *delay = if data.is_empty() {
+                delay.saturating_mul(2).min(0x21)
+            } else {
+                1
+            };
+            let mut answer = Vec::with_capacity(1 + data.len());
+            answer.push(*delay);
+            answer.extend_from_slice(&data);
+            write_answer(w, "200 OK", &answer).await?;
+            return Ok(open);
+        }
+        "close" if ours => {
+            write_answer(w, "200 OK", &[0]).await?;
+            return Ok(false);
+        }
+        // `fcs/ident2` (Flash Player's probe) and sessions that are not this one.
+        _ => write_answer(w, "404 Not Found", b"").await?,
+    }
+    Ok(true)
+}
+
+/// Reads a body of `len` bytes into `to` (the pipe, which holds the client back while
+/// the RTMP connection has not read it), or drops it: never the whole of it at once.
+async fn pass_body<R: AsyncBufRead + Unpin>(
+    from: &mut R,
+    len: usize,
+    to: Option<&mut DuplexStream>,
+) -> Result<()> {
+    let mut body = from.take(len as u64);
+    let passed = match to {
+        Some(pipe) => tokio::io::copy_buf(&mut body, pipe).await?,
+        None => tokio::io::copy_buf(&mut body, &mut tokio::io::sink()).await?,
+    };
+    if passed < len as u64 {
+        bail!("the client closed after {passed} of a body's {len} bytes");
+    }
+    Ok(())
 }
 
 /// What the RTMP connection wrote, waiting up to `wait` for a first byte; and whether

@@ -925,23 +925,52 @@ fn rtmp_commands(port: u16, commands: &[(&str, Vec<flashless_core::amf::Value>)]
 /// `connect`, `createStream` (stream id 1), then `commands` on stream 1.
 fn send_commands(s: &mut TcpStream, commands: &[(&str, Vec<flashless_core::amf::Value>)]) {
     use flashless_core::amf::Value;
+    let app = Value::object([("app", Value::String("live".into()))]);
+    send_raw_commands(
+        s,
+        &[
+            ("connect", app, vec![]),
+            ("createStream", Value::Null, vec![]),
+        ],
+        0,
+    );
+    let on_stream: Vec<_> = (commands.iter())
+        .map(|(name, args)| (*name, Value::Null, args.clone()))
+        .collect();
+    send_raw_commands(s, &on_stream, 1);
+}
+
+/// `commands` on stream 1 of a connection that has it.
+fn send_on_stream(s: &mut TcpStream, commands: &[(&str, Vec<flashless_core::amf::Value>)]) {
+    use flashless_core::amf::Value;
+    let on_stream: Vec<_> = (commands.iter())
+        .map(|(name, args)| (*name, Value::Null, args.clone()))
+        .collect();
+    send_raw_commands(s, &on_stream, 1);
+}
+
+/// Commands (name, command object, arguments) on `stream_id`, in one write.
+fn send_raw_commands(
+    s: &mut TcpStream,
+    commands: &[(
+        &str,
+        flashless_core::amf::Value,
+        Vec<flashless_core::amf::Value>,
+    )],
+    stream_id: u32,
+) {
     use flashless_core::rtmp::chunk::ChunkEncoder;
     use flashless_core::rtmp::message::{Command as RtmpCommand, Message};
 
     let mut out = bytes::BytesMut::new();
     let mut encoder = ChunkEncoder::new();
-    let connect = RtmpCommand::new(
-        "connect",
-        1.0,
-        Value::object([("app", Value::String("live".into()))]),
-        vec![],
-    );
-    encoder.encode(&Message::Command(connect).to_raw(3, 0, 0), &mut out);
-    let create = RtmpCommand::new("createStream", 2.0, Value::Null, vec![]);
-    encoder.encode(&Message::Command(create).to_raw(3, 0, 0), &mut out);
-    for (i, (name, args)) in commands.iter().enumerate() {
-        let command = RtmpCommand::new(name, 3.0 + i as f64, Value::Null, args.clone());
-        encoder.encode(&Message::Command(command).to_raw(8, 0, 1), &mut out);
+    let csid = if stream_id == 0 { 3 } else { 8 };
+    for (i, (name, object, args)) in commands.iter().enumerate() {
+        let command = RtmpCommand::new(name, 1.0 + i as f64, object.clone(), args.clone());
+        encoder.encode(
+            &Message::Command(command).to_raw(csid, 0, stream_id),
+            &mut out,
+        );
     }
     s.write_all(&out).expect("sending the commands");
 }
@@ -1324,4 +1353,234 @@ fn the_proxy_protocol_names_the_client_from_trusted_proxies_only() {
     send_commands(&mut direct, &[("play", play)]);
     let said = read_until(&mut direct, "NetStream.Play.Failed");
     assert!(said.contains("NetStream.Play.Failed"), "{said}");
+}
+
+/// An RTMPT request head on a new connection to the RTMP port, and the connection.
+fn rtmpt_request(port: u16, path: &str, content_length: usize) -> TcpStream {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connecting");
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-fcs\r\nContent-Length: {content_length}\r\n\r\n"
+    );
+    s.write_all(head.as_bytes()).expect("the request head");
+    s
+}
+
+/// An RTMPT tunnel is its RTMP connection's: it counts under the per-address limit for
+/// as long as it is open, and it ends with the connection (here at the handshake
+/// timeout), however its client polls. Found by review: a tunnel whose body never came,
+/// or that kept polling with a made-up session, outlived its connection and its place
+/// under the limit for good.
+#[test]
+fn rtmpt_tunnels_count_under_the_address_limit_and_end_with_their_connection() {
+    let gw = Gateway::start(&[
+        "--no-demo",
+        "--connections-per-ip",
+        "3",
+        "--handshake-timeout",
+        "1",
+    ]);
+    std::thread::sleep(Duration::from_millis(200));
+    // A body announced and never sent; a tunnel that polls with a session of its own.
+    let mut stuck = rtmpt_request(gw.rtmp, "/open/1", 1);
+    let mut polling = rtmpt_request(gw.rtmp, "/open/1", 1);
+    polling.write_all(&[0]).expect("the open's body");
+    let started = Instant::now();
+    let poll = |s: &mut TcpStream| {
+        let _ =
+            s.write_all(b"POST /idle/made-up/1 HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\n\0");
+    };
+    assert!(
+        closed_within(&mut stuck, Duration::from_secs(5), |_| {}),
+        "a tunnel whose request body never came stayed open"
+    );
+    assert!(
+        closed_within(&mut polling, Duration::from_secs(5), poll),
+        "a tunnel polling with a made-up session stayed open"
+    );
+    eprintln!("both closed {:?} after they opened", started.elapsed());
+    // While open, tunnels hold their places: with three open, a fourth RTMP connection
+    // is closed unanswered.
+    let held: Vec<TcpStream> = (0..3)
+        .map(|_| rtmpt_request(gw.rtmp, "/open/1", 1))
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let mut extra = TcpStream::connect(("127.0.0.1", gw.rtmp)).expect("the kernel accepts");
+    extra.set_read_timeout(Some(Duration::from_secs(3))).ok();
+    let _ = extra.write_all(&[3u8; 1537]);
+    let mut answer = Vec::new();
+    let _ = extra.read_to_end(&mut answer);
+    assert!(
+        answer.is_empty(),
+        "a fourth connection was answered beside three tunnels ({} bytes)",
+        answer.len()
+    );
+    drop(held);
+}
+
+/// An RTMPT request's body goes through a piece at a time: ten clients announcing
+/// 16 MiB bodies (the most a request may carry) and sending 15 MiB of each barely move
+/// the gateway's memory. Found by review: each body was read whole first, 16 MiB a
+/// connection before any handshake or authorisation.
+#[test]
+fn rtmpt_bodies_are_not_held_whole() {
+    let gw = Gateway::start(&["--no-demo"]);
+    let before = gw.rss_kib();
+    let body = vec![0u8; 15 << 20];
+    let clients: Vec<TcpStream> = (0..10)
+        .map(|_| {
+            let mut s = rtmpt_request(gw.rtmp, "/open/1", 16 << 20);
+            s.write_all(&body).expect("15 MiB of the body");
+            s
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let after = gw.rss_kib();
+    eprintln!("RSS {before} KiB before, {after} KiB with ten 15 MiB bodies in");
+    assert!(
+        after < before + 16 * 1024,
+        "RSS grew from {before} KiB to {after} KiB"
+    );
+    drop(clients);
+}
+
+/// A connection that published holds a publisher's limits only while it publishes:
+/// once it unpublishes, a message over the limit before publish ends it, whether it
+/// starts after the unpublish or began before it. Found by review: the limits stayed
+/// raised, so a connection that published once could hold 32 MiB of partial messages
+/// without counting as a publisher.
+#[test]
+fn a_publishers_limits_end_with_its_publish() {
+    use flashless_core::amf::Value;
+    use flashless_core::rtmp::chunk::{ChunkEncoder, RawMessage};
+    use flashless_core::rtmp::message::{Command as RtmpCommand, Message};
+
+    let gw = Gateway::start(&["--no-demo"]);
+    let video = |len: usize| RawMessage {
+        csid: 6,
+        timestamp: 0,
+        type_id: 9,
+        stream_id: 1,
+        payload: vec![0x17u8; len].into(),
+    };
+    let unpublish = Message::Command(RtmpCommand::new(
+        "FCUnpublish",
+        9.0,
+        Value::Null,
+        vec![Value::String("x".into())],
+    ))
+    .to_raw(3, 0, 0);
+    for (name, began_before) in [("after", false), ("before", true)] {
+        let (mut s, said) = raw_publish(gw.rtmp, name, "NetStream.Publish.Start");
+        assert!(said.contains("NetStream.Publish.Start"), "{name}: {said}");
+        // The chunk encoder's chunks, without the connect's commands before them.
+        let mut encoder = ChunkEncoder::new();
+        let mut wire = bytes::BytesMut::new();
+        // Half the message, cut at a chunk's end: its 12-byte header and 4,096 chunks
+        // of 128 bytes, each after the first with a 1-byte header.
+        let half = 12 + 128 + 4095 * 129;
+        let mut large = bytes::BytesMut::new();
+        encoder.encode(&video(1 << 20), &mut large);
+        if began_before {
+            wire.extend_from_slice(&large[..half]);
+            encoder.encode(&unpublish, &mut wire);
+        } else {
+            encoder.encode(&unpublish, &mut wire);
+            wire.extend_from_slice(&large[..half]);
+        }
+        s.write_all(&wire).expect("the chunks");
+        assert!(
+            closed_within(&mut s, Duration::from_secs(5), |_| {}),
+            "{name}: the connection that unpublished kept a 1 MiB message"
+        );
+    }
+    let said = "message of 1048576 bytes on chunk stream 6 exceeds the limit of 65536";
+    let log = gw.log_saying(said);
+    assert_eq!(log.matches(said).count(), 2, "{log}");
+}
+
+/// A client may pipeline `publish` and `FCUnpublish` (or `play` and `closeStream`):
+/// the stream is then free again for its next publish. Found by review: the answer to
+/// the first came after the close and marked the stream busy, so the next publish on
+/// it closed the connection.
+#[test]
+fn a_stream_closed_right_behind_its_publish_or_play_is_free_again() {
+    use flashless_core::amf::Value;
+    let gw = Gateway::start(&["--no-demo"]);
+    let name = || Value::String("pipelined".into());
+    let mut s = rtmp_commands(
+        gw.rtmp,
+        &[
+            ("publish", vec![name(), Value::String("live".into())]),
+            ("FCUnpublish", vec![name()]),
+            ("play", vec![name()]),
+            ("closeStream", vec![]),
+        ],
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    send_on_stream(
+        &mut s,
+        &[("publish", vec![name(), Value::String("live".into())])],
+    );
+    let said = read_until(&mut s, "NetStream.Publish.Start");
+    assert!(said.contains("NetStream.Publish.Start"), "{said}");
+    assert!(
+        !closed_within(&mut s, Duration::from_secs(1), |_| {}),
+        "the connection was closed after its second publish"
+    );
+    assert!(
+        gw.channel("pipelined").is_some(),
+        "the second publish made no channel"
+    );
+}
+
+/// A client that publishes and unpublishes in a loop is refused past its address's
+/// rate of publish starts (as many at once as the listener's publishers, then one a
+/// second), and says so. Found by review: 3,000 publishes a second on one connection,
+/// each a session with its hooks and, where recorded, a file.
+#[test]
+fn publishes_past_an_addresss_rate_are_refused() {
+    use flashless_core::amf::Value;
+    let gw = Gateway::start(&["--no-demo", "--max-publishers", "4"]);
+    let name = || Value::String("flap".into());
+    let mut s = rtmp_commands(gw.rtmp, &[]);
+    let mut said = String::new();
+    let mut started = 0;
+    for _ in 0..6 {
+        let publish = ("publish", vec![name(), Value::String("live".into())]);
+        send_on_stream(&mut s, &[publish]);
+        said = read_until(&mut s, "NetStream.Publish.");
+        if !said.contains("NetStream.Publish.Start") {
+            break;
+        }
+        started += 1;
+        send_on_stream(&mut s, &[("FCUnpublish", vec![name()])]);
+    }
+    assert_eq!(started, 4, "{said}");
+    assert!(
+        said.contains("too many publishes from this address"),
+        "{said}"
+    );
+    gw.log_saying("refused: too many publishes from this address");
+    std::thread::sleep(Duration::from_millis(1100));
+    let (_s, said) = raw_publish(gw.rtmp, "later", "NetStream.Publish.");
+    assert!(
+        said.contains("NetStream.Publish.Start"),
+        "a second later: {said}"
+    );
+}
+
+/// A `connect` app longer than any channel's is refused with its length named, and the
+/// app stays out of the log. Found by review: a 60,000-character app was logged whole.
+#[test]
+fn a_connect_app_past_any_channels_is_refused_and_not_logged() {
+    use flashless_core::amf::Value;
+    let gw = Gateway::start(&["--no-demo"]);
+    let app = "a".repeat(60_000);
+    let mut s = rtmp_after_handshake(gw.rtmp);
+    let object = Value::object([("app", Value::String(app.clone()))]);
+    send_raw_commands(&mut s, &[("connect", object, vec![])], 0);
+    let said = read_until(&mut s, "NetConnection.Connect.Rejected");
+    assert!(said.contains("an app name of 60000 bytes"), "{said}");
+    let log = gw.log_saying("an app name of 60000 bytes");
+    assert!(!log.contains(&app[..1000]), "the app was logged");
 }

@@ -21,8 +21,12 @@ fuzz_target!(|data: &[u8]| {
         while let Some(event) = session.poll_event() {
             match event {
                 ServerEvent::Connect { .. } => session.accept_connect(),
-                ServerEvent::Publish { stream_id, .. } => session.accept_publish(stream_id),
-                ServerEvent::Play { stream_id, .. } => session.accept_play(stream_id),
+                ServerEvent::Publish { stream_id, .. } => {
+                    session.accept_publish(stream_id);
+                }
+                ServerEvent::Play { stream_id, .. } => {
+                    session.accept_play(stream_id);
+                }
                 ServerEvent::Tag { stream_id, tag } => session.send_tag(stream_id, &tag),
                 ServerEvent::StreamClosed { .. } => {}
             }

@@ -57,6 +57,22 @@ impl Bucket {
         self.tokens = self.tokens.saturating_sub(n);
     }
 
+    /// Takes `n` if the bucket holds them, never going into debt: a rate of attempts
+    /// that are refused past it, and a refused one costs nothing.
+    pub fn try_take(&mut self, n: u64) -> bool {
+        let n = i64::try_from(n).unwrap_or(i64::MAX);
+        if self.tokens < n {
+            return false;
+        }
+        self.tokens -= n;
+        true
+    }
+
+    /// Back to its whole burst: nothing taken is still owed to the rate.
+    pub fn is_full(&self) -> bool {
+        self.tokens >= self.burst
+    }
+
     /// How long, in ms of the caller's clock, until the bucket is back within its burst
     /// (0 while it is).
     pub fn wait_ms(&self) -> u64 {
@@ -128,5 +144,23 @@ mod tests {
         assert_eq!(bucket.wait_ms(), 1000);
         bucket.fill(10_500);
         assert_eq!(bucket.wait_ms(), 500);
+    }
+
+    #[test]
+    fn try_take_refuses_past_the_burst_without_debt() {
+        let mut bucket = Bucket::new(500, 3000);
+        bucket.fill(0);
+        assert!((0..3).all(|_| bucket.try_take(1000)));
+        assert!(!bucket.try_take(1000), "the burst is spent");
+        // Refused attempts cost nothing: one is due 2 s later, however many were refused.
+        for at in [100, 500, 1999] {
+            bucket.fill(at);
+            assert!(!bucket.try_take(1000), "at {at} ms");
+        }
+        bucket.fill(2000);
+        assert!(bucket.try_take(1000));
+        assert!(!bucket.is_full());
+        bucket.fill(8000);
+        assert!(bucket.is_full());
     }
 }

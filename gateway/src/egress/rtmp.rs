@@ -22,21 +22,24 @@ pub struct Player {
 }
 
 impl Player {
-    /// Accepts the play on `stream_id` and queues the channel's start-up burst.
+    /// Accepts the play on `stream_id` and queues the channel's start-up burst; `None`
+    /// when the client closed the stream meanwhile (`closeStream` right behind `play`).
     pub fn start(
         session: &mut ServerSession,
         stream_id: u32,
         channel: &Arc<Channel>,
         hooks: Session,
-    ) -> Player {
+    ) -> Option<Player> {
+        if !session.accept_play(stream_id) {
+            return None;
+        }
         info!(channel = channel.name(), "playing");
         let (start, mut viewer) = channel.subscribe();
         viewer.hold(hooks);
-        session.accept_play(stream_id);
         for media in &start {
             send(session, stream_id, channel, media);
         }
-        Player { stream_id, viewer }
+        Some(Player { stream_id, viewer })
     }
 
     /// The next item of the feed; `None` once the channel is gone.

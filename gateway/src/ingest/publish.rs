@@ -2,9 +2,10 @@
 //! listener, once the access rules allowed it. A published channel has one source:
 //! a second publisher, or a publish to a pulled channel, is refused.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
@@ -13,9 +14,10 @@ use flashless_core::rtmp::session::ServerSession;
 use flashless_core::stream::{Bucket, Pace, Role};
 use tracing::{info, warn};
 
+use crate::access::TrustedProxies;
 use crate::hooks::{Event, Session};
 use crate::hub::denials::Reason;
-use crate::hub::{Channel, Hub, Unclaimed};
+use crate::hub::{Channel, Hub};
 
 /// How far ahead of real time a publisher may send before it is read at real time: a
 /// reconnect's backlog, or a relay's first GOP from a server that caches one, passes
@@ -26,12 +28,26 @@ const PUBLISH_BURST_MS: u32 = 10_000;
 /// keyframe far above the average): past that, it is read at the cap.
 const PUBLISH_BITRATE_BURST_S: u64 = 2;
 
+/// Publishes one address may start a second, past as many at once as the listener has
+/// publishers (an encoder farm behind one address restarting together). Each start is
+/// a session of its own (hooks, a recording file, a new init for every viewer): a
+/// client that publishes and unpublishes in a loop, thousands of times a second, is
+/// refused past this.
+const PUBLISH_STARTS_PER_S: u64 = 1;
+/// Addresses remembered before those owing nothing to the rate are forgotten.
+const PUBLISH_STARTS_REMEMBERED: usize = 1024;
+
 /// The publishing connections of one RTMP listener, held under its cap.
 pub struct Publishers {
     count: AtomicUsize,
     max: usize,
     /// Bits a second each is read at most, if capped.
     max_bitrate: Option<u64>,
+    /// Publish starts per client address (a start is 1000 tokens), but for these
+    /// addresses', which many clients share.
+    starts: Mutex<HashMap<IpAddr, Bucket>>,
+    exempt: TrustedProxies,
+    epoch: Instant,
 }
 
 /// A channel a connection publishes to, on one of its stream ids. Dropping it ends the
@@ -57,18 +73,44 @@ pub struct Publishing {
 }
 
 impl Publishers {
-    pub fn new(max: usize, max_bitrate: Option<u64>) -> Arc<Publishers> {
+    pub fn new(max: usize, max_bitrate: Option<u64>, exempt: TrustedProxies) -> Arc<Publishers> {
         Arc::new(Publishers {
             count: AtomicUsize::new(0),
             max,
             max_bitrate,
+            starts: Mutex::default(),
+            exempt,
+            epoch: Instant::now(),
         })
     }
 
-    /// Starts a publish of `channel_name` on `stream_id`, into `publishing`. At the cap
-    /// it is refused as a denial and the error ends the connection; a channel with a
-    /// source already, a connection that publishes already, or a new channel past the
-    /// hub's channel cap gets `NetStream.Publish.BadName` and the connection goes on.
+    /// Whether `client` may start one more publish now ([`PUBLISH_STARTS_PER_S`]).
+    fn may_start(&self, client: IpAddr) -> bool {
+        let client = client.to_canonical();
+        if self.exempt.contains(client) {
+            return true;
+        }
+        let now_ms = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let mut starts = self.starts.lock().unwrap_or_else(|e| e.into_inner());
+        if starts.len() >= PUBLISH_STARTS_REMEMBERED {
+            starts.retain(|_, bucket| {
+                bucket.fill(now_ms);
+                !bucket.is_full()
+            });
+        }
+        let bucket = starts.entry(client).or_insert_with(|| {
+            let at_once = u64::try_from(self.max).unwrap_or(u64::MAX);
+            Bucket::new(PUBLISH_STARTS_PER_S * 1000, at_once.saturating_mul(1000))
+        });
+        bucket.fill(now_ms);
+        bucket.try_take(1000)
+    }
+
+    /// Starts a publish of `channel_name` on `stream_id`, into `publishing`. At the cap,
+    /// or past the client's rate of publish starts, it is refused as a denial and the
+    /// error ends the connection; a channel with a source already, a connection that
+    /// publishes already, or a new channel past the hub's channel cap gets
+    /// `NetStream.Publish.BadName` and the connection goes on.
     pub fn start(
         self: &Arc<Self>,
         session: &mut ServerSession,
@@ -78,20 +120,36 @@ impl Publishers {
         channel_name: &str,
         client: IpAddr,
     ) -> Result<()> {
-        if self.count.load(Relaxed) >= self.max {
+        let refusal = if self.count.load(Relaxed) >= self.max {
+            Some("too many publishers")
+        } else if !self.may_start(client) {
+            Some("too many publishes from this address")
+        } else {
+            None
+        };
+        if let Some(why) = refusal {
             hub.denied.count(Reason::Limit);
             session.reject(
                 stream_id,
                 "NetStream.Publish.Rejected",
-                &format!("{channel_name}: too many publishers"),
+                &format!("{channel_name}: {why}"),
             );
-            bail!("publish to {channel_name} refused: too many publishers");
+            bail!("publish to {channel_name} refused: {why}");
         }
-        let claimed = match publishing {
-            Some(_) => Err(Unclaimed::Taken),
-            None => hub.claim_published(channel_name),
-        };
-        let channel = match claimed {
+        if let Some(current) = publishing {
+            let why = format!(
+                "this connection publishes {} already",
+                current.channel.name()
+            );
+            warn!(channel = channel_name, "publish refused: {why}");
+            session.reject(
+                stream_id,
+                "NetStream.Publish.BadName",
+                &format!("{channel_name}: {why}"),
+            );
+            return Ok(());
+        }
+        let channel = match hub.claim_published(channel_name) {
             Ok(channel) => channel,
             Err(why) => {
                 warn!(channel = channel_name, "publish refused: {why}");
@@ -103,9 +161,13 @@ impl Publishers {
                 return Ok(());
             }
         };
+        if !session.accept_publish(stream_id) {
+            // The client closed the stream meanwhile (`FCUnpublish` right behind `publish`).
+            channel.end_session();
+            return Ok(());
+        }
         info!(channel = channel_name, "publishing");
         self.count.fetch_add(1, Relaxed);
-        session.accept_publish(stream_id);
         *publishing = Some(Publishing {
             stream_id,
             channel,

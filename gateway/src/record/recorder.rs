@@ -22,6 +22,10 @@ use crate::hooks::{Event, Hooks, Notice};
 use crate::hub::{Channel, Feed, name};
 use crate::shutdown::Shutdown;
 
+/// Files of one channel that may begin in one second (`-2` … after the first); a
+/// session past them is not recorded, and says so.
+const MAX_FILES_A_SECOND: u32 = 99;
+
 /// Records `channel` until it closes, `stop` turns true or `shutdown`; the open file
 /// ends cleanly then.
 pub(super) async fn record(
@@ -221,7 +225,7 @@ impl Writer {
             return None;
         }
         let (_, stream) = name::split(channel);
-        for n in 1..100 {
+        for n in 1..=MAX_FILES_A_SECOND {
             let file_name = path::file_name(stream, start, n);
             let full = dir.join(&file_name);
             match File::create_new(&full) {
@@ -245,6 +249,12 @@ impl Writer {
                 }
             }
         }
+        tracing::warn!(
+            channel,
+            "recording: {} files began in this second already; this one is not recorded",
+            MAX_FILES_A_SECOND
+        );
+        self.recordings.write_errors.fetch_add(1, Relaxed);
         None
     }
 

@@ -120,24 +120,47 @@ impl ChunkDecoder {
         if let Some(err) = &self.poison {
             return Err(err.clone());
         }
-        match self.decode() {
-            Ok(msg) => Ok(msg),
-            Err(err) => {
-                self.poison = Some(err.clone());
-                // Nothing will be decoded any more: free the buffers.
-                self.recv = BytesMut::new();
-                self.streams.clear();
-                self.buffered = 0;
-                Err(err)
-            }
+        self.decode().inspect_err(|err| self.fail(err.clone()))
+    }
+
+    /// Replaces the limits: raised once a peer is authorised, lowered when it no
+    /// longer is. Lowered below a message already begun (its length, or what all of
+    /// them hold), the decoder fails now, with that message's chunk stream in the
+    /// error, rather than keep what the new limits would not have let in.
+    pub fn set_limits(&mut self, limits: ChunkLimits) {
+        self.limits = limits;
+        if self.poison.is_some() {
+            return;
+        }
+        let longest = (self.streams.iter())
+            .filter(|(_, s)| s.partial.is_some())
+            .map(|(&csid, s)| (csid, s.header.len))
+            .max_by_key(|&(_, len)| len);
+        let Some((csid, len)) = longest else {
+            return;
+        };
+        if len > limits.max_message_len {
+            self.fail(ChunkError::MessageTooLarge {
+                csid,
+                len,
+                limit: limits.max_message_len,
+            });
+        } else if self.buffered > limits.max_buffered {
+            self.fail(ChunkError::BufferLimitExceeded {
+                csid,
+                limit: limits.max_buffered,
+                offset: self.consumed,
+            });
         }
     }
 
-    /// Replaces the limits, e.g. to raise the message size once a peer is
-    /// authorised. They apply from the next chunk on; what is already
-    /// buffered stays.
-    pub fn set_limits(&mut self, limits: ChunkLimits) {
-        self.limits = limits;
+    /// Poisons the decoder with `err`; nothing will be decoded any more, so the
+    /// buffers go.
+    fn fail(&mut self, err: ChunkError) {
+        self.poison = Some(err);
+        self.recv = BytesMut::new();
+        self.streams.clear();
+        self.buffered = 0;
     }
 
     /// The limits in effect.

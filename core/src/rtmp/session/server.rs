@@ -42,7 +42,11 @@ pub enum ServerEvent {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum StreamState {
     Idle,
+    /// `publish` received: its media is taken (publishers pipeline it behind the
+    /// command), the answer is the caller's.
     Publishing,
+    /// `play` received, the answer is the caller's.
+    PlayRequested,
     Playing,
 }
 
@@ -54,8 +58,10 @@ pub struct ServerSession {
     streams: Vec<(u32, StreamState)>,
     next_stream_id: u32,
     events: VecDeque<ServerEvent>,
-    /// The chunk limits once a publish is accepted; lower ones apply until then.
+    /// The chunk limits once a publish is accepted; lower ones apply until then, and
+    /// again once no stream publishes.
     publish_limits: ChunkLimits,
+    limits_before_publish: ChunkLimits,
     activity: u64,
     /// SWF verification demanded: the SWF, and the `Connect` event held until it passes.
     swf: Option<SwfIdentity>,
@@ -71,8 +77,9 @@ impl ServerSession {
     /// A session whose peer may make it hold what `limits` allow; until a publish is
     /// accepted, messages are capped at `max_message_len_before_publish`.
     pub fn with_limits(epoch: u32, random: &[u8], limits: SessionLimits) -> Self {
+        let limits_before_publish = limits.chunk_before_publish();
         let before_publish = SessionLimits {
-            chunk: limits.chunk_before_publish(),
+            chunk: limits_before_publish,
             ..limits
         };
         ServerSession {
@@ -84,6 +91,7 @@ impl ServerSession {
             next_stream_id: 1,
             events: VecDeque::new(),
             publish_limits: limits.chunk,
+            limits_before_publish,
             activity: 0,
             swf: None,
             swf_verified: false,
@@ -220,22 +228,31 @@ impl ServerSession {
         );
     }
 
-    /// Starts a publisher's stream; from now on messages up to the full
-    /// `chunk.max_message_len` are accepted (a keyframe is often larger than the
-    /// limit before publish).
-    pub fn accept_publish(&mut self, stream_id: u32) {
+    /// Starts a publisher's stream; from now on, until no stream publishes, messages
+    /// up to the full `chunk.max_message_len` are accepted (a keyframe is often larger
+    /// than the limit before publish). False, and nothing done, when the client closed
+    /// the stream meanwhile (`FCUnpublish` pipelined behind `publish`): its
+    /// [`ServerEvent::StreamClosed`] follows.
+    pub fn accept_publish(&mut self, stream_id: u32) -> bool {
+        if self.state(stream_id) != Some(StreamState::Publishing) {
+            return false;
+        }
         self.conn.set_chunk_limits(self.publish_limits);
-        self.set_state(stream_id, StreamState::Publishing);
         self.send_status(
             stream_id,
             "status",
             "NetStream.Publish.Start",
             "Start publishing",
         );
+        true
     }
 
-    /// Starts a player's stream: StreamBegin, `NetStream.Play.Reset` and `…Start`, as FMS does.
-    pub fn accept_play(&mut self, stream_id: u32) {
+    /// Starts a player's stream: StreamBegin, `NetStream.Play.Reset` and `…Start`, as FMS
+    /// does. False, and nothing done, when the client closed the stream meanwhile.
+    pub fn accept_play(&mut self, stream_id: u32) -> bool {
+        if self.state(stream_id) != Some(StreamState::PlayRequested) {
+            return false;
+        }
         self.set_state(stream_id, StreamState::Playing);
         self.conn.send(
             &Message::UserControl(UserControl::StreamBegin(stream_id)),
@@ -255,6 +272,7 @@ impl ServerSession {
             "NetStream.Play.Start",
             "Started playing stream.",
         );
+        true
     }
 
     /// Refuses a publish or play with an error status, e.g. `NetStream.Play.StreamNotFound`
@@ -479,21 +497,32 @@ impl ServerSession {
         }
         // Publishers pipeline metadata and sequence headers right behind `publish`: they
         // become events after the Publish event, and the caller drops them if it rejects.
-        if matches!(event, ServerEvent::Publish { .. }) {
-            self.set_state(stream_id, StreamState::Publishing);
-        }
+        let requested = if matches!(event, ServerEvent::Publish { .. }) {
+            StreamState::Publishing
+        } else {
+            StreamState::PlayRequested
+        };
+        self.set_state(stream_id, requested);
         self.events.push_back(event);
         Ok(())
     }
 
     fn close_stream(&mut self, stream_id: u32) {
-        if matches!(
-            self.state(stream_id),
-            Some(StreamState::Publishing | StreamState::Playing)
-        ) {
-            self.set_state(stream_id, StreamState::Idle);
-            self.events
-                .push_back(ServerEvent::StreamClosed { stream_id });
+        let Some(state) = self.state(stream_id).filter(|&s| s != StreamState::Idle) else {
+            return;
+        };
+        self.set_state(stream_id, StreamState::Idle);
+        self.events
+            .push_back(ServerEvent::StreamClosed { stream_id });
+        // A connection that published once must not keep a publisher's limits: what
+        // it buffers past the lower ones ends it (`ChunkDecoder::set_limits`).
+        if state == StreamState::Publishing
+            && !self
+                .streams
+                .iter()
+                .any(|(_, s)| *s == StreamState::Publishing)
+        {
+            self.conn.set_chunk_limits(self.limits_before_publish);
         }
     }
 
