@@ -127,6 +127,16 @@ impl Hls {
         Some(p)
     }
 
+    /// The players counted from `ip` on every channel but `except`'s: the limit of
+    /// players per address is the listener's, not each channel's.
+    pub fn players_from(&self, ip: IpAddr, except: &Producer) -> usize {
+        let producers: Vec<_> = lock(&self.producers).values().cloned().collect();
+        (producers.iter())
+            .filter(|p| !std::ptr::eq(p.as_ref(), except))
+            .map(|p| lock(&p.players).keys().filter(|id| id.ip == ip).count())
+            .sum()
+    }
+
     /// Producers running now, for `/metrics`.
     pub fn producers(&self) -> usize {
         lock(&self.producers).len()

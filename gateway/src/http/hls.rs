@@ -325,10 +325,17 @@ fn player_of(client_ip: std::net::IpAddr, headers: &HeaderMap) -> PlayerId {
 /// Counts the request's player among the channel's viewers, if the caps let a new one in.
 fn count(app: &AppState, producer: &Producer, player: PlayerId) -> Result<(), Refusal> {
     let mut refusal = None;
+    // A new player's address's players on the other channels, counted before `visit`,
+    // which holds this channel's while it asks (and never for a known player's requests).
+    let elsewhere = if producer.knows(&player) {
+        0
+    } else {
+        app.hls.players_from(player.ip, producer)
+    };
     let admit = |same_address: usize| {
         if app.hub.viewers() >= app.limits.max_viewers {
             refusal = Some(Refusal::Full);
-        } else if same_address >= app.limits.per_ip {
+        } else if same_address + elsewhere >= app.limits.per_ip {
             refusal = Some(Refusal::AddressFull(player.ip));
         }
         refusal.is_none()
