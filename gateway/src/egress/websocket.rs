@@ -174,14 +174,21 @@ pub enum FrameError {
     TooLarge { len: u64, limit: u64 },
     #[error("a control frame of {len} bytes (at most 125, unfragmented)")]
     BadControl { len: u64 },
+    #[error(
+        "a frame with reserved bits or a reserved opcode (first byte {byte:#04x}; no extension was agreed)"
+    )]
+    Reserved { byte: u8 },
 }
 
 /// The frames a viewer sends, read as they come (any split): pings and a close are
-/// reported, data frames skipped without being buffered, a frame over `limit` refused
-/// at its header.
+/// reported, data frames skipped without being buffered, a message over `limit` (a
+/// frame, or the frames of a fragmented one together) refused at the header that
+/// takes it over.
 #[derive(Debug)]
 pub struct ClientFrames {
     limit: u64,
+    /// The bytes of a fragmented data message so far, until its final frame.
+    message: u64,
     /// Bytes of a header not complete yet (at most 14).
     head: Vec<u8>,
     /// The frame being read: its opcode, mask, payload bytes still to come, and the
@@ -201,6 +208,7 @@ impl ClientFrames {
     pub fn new(limit: usize) -> Self {
         ClientFrames {
             limit: limit as u64,
+            message: 0,
             head: Vec::new(),
             frame: None,
         }
@@ -256,14 +264,26 @@ impl ClientFrames {
         });
         let opcode = h[0] & 0x0F;
         let fin = h[0] & 0x80 != 0;
+        if h[0] & 0x70 != 0 || matches!(opcode, 3..=7 | 0xB..) {
+            return Err(FrameError::Reserved { byte: h[0] });
+        }
         if opcode >= OP_CLOSE && (len > 125 || !fin) {
             return Err(FrameError::BadControl { len });
         }
-        if len > self.limit {
+        // A continuation (opcode 0) adds to its message; data frames are all kept to the limit.
+        let total = if opcode == 0 {
+            self.message.saturating_add(len)
+        } else {
+            len
+        };
+        if total > self.limit {
             return Err(FrameError::TooLarge {
-                len,
+                len: total,
                 limit: self.limit,
             });
+        }
+        if opcode < OP_CLOSE {
+            self.message = if fin { 0 } else { total };
         }
         let mut mask = [0u8; 4];
         mask.copy_from_slice(&h[need - 4..need]);
@@ -392,5 +412,45 @@ mod tests {
             ClientFrames::new(4096).feed(&long_ping, &mut got),
             Err(FrameError::BadControl { len: 126 })
         ));
+    }
+
+    #[test]
+    fn a_fragmented_message_is_held_to_the_limit_and_reserved_bits_refused() {
+        let mut got = Vec::new();
+        let mut frames = ClientFrames::new(4096);
+        // A message of 3 frames of 1,500 bytes: the third takes it over.
+        frames
+            .feed(&client_frame(0x02, &[0; 1500]), &mut got)
+            .unwrap();
+        frames
+            .feed(&client_frame(0x00, &[0; 1500]), &mut got)
+            .unwrap();
+        // A ping between its frames is fine and is answered.
+        frames.feed(&client_frame(0x89, b"p"), &mut got).unwrap();
+        assert_eq!(
+            frames.feed(&client_frame(0x80, &[0; 1500]), &mut got),
+            Err(FrameError::TooLarge {
+                len: 4500,
+                limit: 4096
+            })
+        );
+        assert_eq!(got, [Incoming::Ping(b"p".to_vec())]);
+        // A final frame ends the message: the next one counts from zero.
+        let mut frames = ClientFrames::new(4096);
+        for _ in 0..4 {
+            frames
+                .feed(&client_frame(0x02, &[0; 2000]), &mut got)
+                .unwrap();
+            frames
+                .feed(&client_frame(0x80, &[0; 2000]), &mut got)
+                .unwrap();
+        }
+        for first in [0xC2, 0xA2, 0x92, 0x83, 0x87, 0x8B, 0x8F] {
+            assert_eq!(
+                ClientFrames::new(4096).feed(&client_frame(first, b"x"), &mut got),
+                Err(FrameError::Reserved { byte: first }),
+                "{first:#x}"
+            );
+        }
     }
 }
