@@ -445,14 +445,9 @@ async fn a_publisher_faster_than_real_time_is_read_at_real_time() {
     assert!(log.contains("cam"), "{log}");
 }
 
-/// A publisher whose timestamps pass the pacing (frozen: every tag at 0, as fast as the
-/// link goes) is still read no faster than `max_publish_bitrate`, after its burst; the
-/// log says so, naming the channel, and the channel's metrics count the time held.
-#[tokio::test(flavor = "multi_thread")]
-async fn a_publisher_over_the_bit_rate_cap_is_read_at_the_cap() {
-    const CAP_BYTES_PER_S: u64 = 250_000;
-    let dir = TempDir::new("frozen");
-    let clip = test_clip(&dir, "clip.flv", 4.0, true, &[]);
+/// The tags of a 4 s test clip, every one at timestamp 0: (the headers, the media).
+fn frozen_clip(dir: &TempDir) -> (Vec<Tag>, Vec<Tag>) {
+    let clip = test_clip(dir, "clip.flv", 4.0, true, &[]);
     let mut reader = FlvReader::new();
     reader.feed(&std::fs::read(&clip).expect("the clip"));
     let mut tags = vec![];
@@ -464,42 +459,59 @@ async fn a_publisher_over_the_bit_rate_cap_is_read_at_the_cap() {
             });
         }
     }
-    let gw = Gateway::start(&["--no-demo", "--max-publish-bitrate", "2Mbit/s"]);
-    let url = gw.rtmp_url("cam");
-    let flooding = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
-    let flood = {
-        let flooding = flooding.clone();
-        std::thread::spawn(move || {
-            let mut publisher =
-                flashless_lab::mangle::publish::Publisher::connect(&url).expect("publishing");
-            // The headers once, then the media over and over.
-            let (headers, media) = tags.split_at(2);
-            for tag in headers {
-                publisher.send(tag).expect("sending");
-            }
-            let mut sent = 0u64;
-            while flooding.load(std::sync::atomic::Ordering::Relaxed) {
-                for tag in media {
-                    if publisher.send(tag).is_err() {
-                        return sent;
-                    }
-                    sent += tag.data.len() as u64;
+    let media = tags.split_off(2);
+    (tags, media)
+}
+
+/// A publisher of channel `cam` sending `headers`, then `media` over and over as fast as
+/// the link goes, until dropped. Its thread is left to end with the gateway: what the
+/// kernel's buffers hold of a throttled flood takes the gateway minutes to read.
+struct Flood(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl Flood {
+    fn start(gw: &Gateway, headers: Vec<Tag>, media: Vec<Tag>) -> Flood {
+        let url = gw.rtmp_url("cam");
+        let flooding = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        {
+            let flooding = flooding.clone();
+            std::thread::spawn(move || {
+                let mut publisher =
+                    flashless_lab::mangle::publish::Publisher::connect(&url).expect("publishing");
+                for tag in &headers {
+                    publisher.send(tag).expect("sending");
                 }
-            }
-            publisher.close();
-            sent
-        })
-    };
-    gw.wait_live("cam");
+                while flooding.load(std::sync::atomic::Ordering::Relaxed) {
+                    for tag in &media {
+                        if publisher.send(tag).is_err() {
+                            return;
+                        }
+                    }
+                }
+                publisher.close();
+            });
+        }
+        gw.wait_live("cam");
+        Flood(flooding)
+    }
+}
+
+impl Drop for Flood {
+    fn drop(&mut self) {
+        self.0.store(false, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Wall-clock marks after a start, the gateway's allowed bursts long passed by the first.
+const MARKS: [Duration; 2] = [Duration::from_secs(4), Duration::from_secs(10)];
+
+/// The bytes a second a WS-FLV viewer of `cam` gets between [`MARKS`].
+async fn viewer_rate(gw: &Gateway) -> u64 {
     let (mut ws, _header) = ws_viewer(&gw.ws_url("cam")).await;
-    // Bytes the viewer got by each wall-clock mark, the cap's burst (2 s) long passed by
-    // the first.
     let began = Instant::now();
-    let marks = [Duration::from_secs(4), Duration::from_secs(10)];
     let mut got = 0u64;
     let mut at_marks = vec![];
-    while at_marks.len() < marks.len() {
-        let mark = began + marks[at_marks.len()];
+    while at_marks.len() < MARKS.len() {
+        let mark = began + MARKS[at_marks.len()];
         match tokio::time::timeout_at(mark.into(), ws.next()).await {
             Err(_) => at_marks.push(got),
             Ok(Some(Ok(Message::Binary(data)))) => got += data.len() as u64,
@@ -507,21 +519,60 @@ async fn a_publisher_over_the_bit_rate_cap_is_read_at_the_cap() {
             Ok(other) => panic!("the stream ended: {other:?}"),
         }
     }
-    flooding.store(false, std::sync::atomic::Ordering::Relaxed);
-    drop(ws);
-    let rate = (at_marks[1] - at_marks[0]) / 6;
+    (at_marks[1] - at_marks[0]) / (MARKS[1] - MARKS[0]).as_secs()
+}
+
+/// A publisher whose timestamps pass the pacing (frozen: every tag at 0, as fast as the
+/// link goes) is still read no faster than `max_publish_bitrate`, after its burst; the
+/// log says so, naming the channel, and the channel's metrics count the time held.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_publisher_over_the_bit_rate_cap_is_read_at_the_cap() {
+    const CAP_BYTES_PER_S: u64 = 250_000;
+    let dir = TempDir::new("frozen");
+    let (headers, media) = frozen_clip(&dir);
+    let gw = Gateway::start(&["--no-demo", "--max-publish-bitrate", "2Mbit/s"]);
+    let flood = Flood::start(&gw, headers, media);
+    let rate = viewer_rate(&gw).await;
+    drop(flood);
     assert!(
         (CAP_BYTES_PER_S / 2..=CAP_BYTES_PER_S * 5 / 4).contains(&rate),
-        "{rate} bytes a second reached the viewer; the cap is {CAP_BYTES_PER_S} (bytes by the marks: {at_marks:?})"
+        "{rate} bytes a second reached the viewer; the cap is {CAP_BYTES_PER_S}"
     );
     let log = gw.log_saying("over max_publish_bitrate");
     assert!(log.contains("cam"), "{log}");
     // Held back most of the time since its burst.
     let held = gw.metric("flashless_publish_held_seconds_total{channel=\"cam\"}");
     assert!(held >= 4.0, "held back {held} s");
-    drop(gw);
-    let sent = flood.join().expect("the publisher's thread");
-    assert!(sent > 0);
+}
+
+/// Tiny messages pass the pacing (frozen timestamps) and the bit-rate cap (a few bytes
+/// each), yet each goes to every viewer: past its burst a publisher is read at 2,000
+/// messages a second. Found by review: six million tiny messages from one publisher
+/// kept both cores busy for as long as they came.
+#[test]
+fn a_publisher_of_tiny_messages_is_read_at_the_message_rate() {
+    let dir = TempDir::new("tiny");
+    let (headers, _) = frozen_clip(&dir);
+    let tiny = Tag {
+        tag_type: TagType::Video,
+        timestamp: 0,
+        data: bytes::Bytes::from_static(&[0x17, 0x01, 0, 0, 0]),
+    };
+    let gw = Gateway::start(&["--no-demo"]);
+    let flood = Flood::start(&gw, headers, vec![tiny; 1000]);
+    let received = || gw.metric("flashless_received_tags_total{channel=\"cam\"}");
+    let began = Instant::now();
+    std::thread::sleep(MARKS[0]);
+    let first = received();
+    std::thread::sleep(MARKS[1] - began.elapsed());
+    let rate = (received() - first) / (MARKS[1] - MARKS[0]).as_secs_f64();
+    drop(flood);
+    assert!(
+        (1_500.0..=2_500.0).contains(&rate),
+        "{rate} tags a second received; the rate is 2,000"
+    );
+    let log = gw.log_saying("over 2000 messages a second");
+    assert!(log.contains("cam"), "{log}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

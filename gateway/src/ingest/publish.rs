@@ -28,6 +28,14 @@ const PUBLISH_BURST_MS: u32 = 10_000;
 /// keyframe far above the average): past that, it is read at the cap.
 const PUBLISH_BITRATE_BURST_S: u64 = 2;
 
+/// Media and data messages a publisher may send a second, past a burst of
+/// [`PUBLISH_MESSAGES_BURST`]: an encoder at 240 fps with its sound and data sends a few
+/// hundred. Each message goes to every viewer, so millions of tiny ones (frozen
+/// timestamps and few bytes pass pacing and the bit-rate cap) would keep the cores busy.
+const PUBLISH_MESSAGES_PER_S: u64 = 2_000;
+/// Ten seconds of [`PUBLISH_MESSAGES_PER_S`]: a reconnect's backlog passes at once.
+const PUBLISH_MESSAGES_BURST: u64 = 20_000;
+
 /// Publishes one address may start a second, past as many at once as the listener has
 /// publishers (an encoder farm behind one address restarting together). Each start is
 /// a session of its own (hooks, a recording file, a new init for every viewer): a
@@ -62,14 +70,17 @@ pub struct Publishing {
     /// The publisher's bytes, against the listener's bit-rate cap: timestamps alone
     /// can be frozen or sawtoothed to pass `pace`, and honest ones can carry any bytes.
     bytes: Option<Bucket>,
+    /// Its media and data messages ([`PUBLISH_MESSAGES_PER_S`]).
+    messages: Bucket,
     started: Instant,
     /// When (ms from `started`) the media read so far is due by `pace`: reading waits
     /// until then, once, not again at every read of a frame that spans many.
     due_ms: u64,
     /// Said once a session each: the publisher was found sending faster than real time,
-    /// over the bit-rate cap.
+    /// over the bit-rate cap, over the message rate.
     paced: bool,
     capped: bool,
+    flooding: bool,
 }
 
 impl Publishers {
@@ -136,20 +147,16 @@ impl Publishers {
             );
             bail!("publish to {channel_name} refused: {why}");
         }
-        if let Some(current) = publishing {
-            let why = format!(
+        let claimed = match publishing {
+            Some(current) => Err(format!(
                 "this connection publishes {} already",
                 current.channel.name()
-            );
-            warn!(channel = channel_name, "publish refused: {why}");
-            session.reject(
-                stream_id,
-                "NetStream.Publish.BadName",
-                &format!("{channel_name}: {why}"),
-            );
-            return Ok(());
-        }
-        let channel = match hub.claim_published(channel_name) {
+            )),
+            None => hub
+                .claim_published(channel_name)
+                .map_err(|why| why.to_string()),
+        };
+        let channel = match claimed {
             Ok(channel) => channel,
             Err(why) => {
                 warn!(channel = channel_name, "publish refused: {why}");
@@ -185,10 +192,12 @@ impl Publishers {
                 let per_s = bits / 8;
                 Bucket::new(per_s, per_s.saturating_mul(PUBLISH_BITRATE_BURST_S))
             }),
+            messages: Bucket::new(PUBLISH_MESSAGES_PER_S, PUBLISH_MESSAGES_BURST),
             started: Instant::now(),
             due_ms: 0,
             paced: false,
             capped: false,
+            flooding: false,
         });
         Ok(())
     }
@@ -196,8 +205,17 @@ impl Publishers {
 
 impl Publishing {
     pub fn publish(&mut self, tag: Tag) {
+        let now = self.now_ms();
+        self.messages.fill(now);
+        self.messages.take(1);
+        if self.messages.wait_ms() > 0 && !self.flooding {
+            self.flooding = true;
+            warn!(
+                channel = self.channel.name(),
+                "the publisher sends over {PUBLISH_MESSAGES_PER_S} messages a second: read at that rate from now on"
+            );
+        }
         if Role::of(&tag).is_coded() {
-            let now = self.now_ms();
             let wait = self.pace.frame(tag.timestamp, now);
             self.due_ms = now.saturating_add(wait);
             if wait > 0 && !self.paced {
@@ -227,13 +245,13 @@ impl Publishing {
     }
 
     /// How long to wait before reading more of the publisher, which the caller then
-    /// does: a publisher ahead of real time or over the bit-rate cap (past its burst) is
-    /// held back by not reading, so TCP slows it down. Counted per channel
-    /// (`flashless_publish_held_seconds_total`).
+    /// does: a publisher ahead of real time, over the bit-rate cap or over the message
+    /// rate (past their bursts) is held back by not reading, so TCP slows it down.
+    /// Counted per channel (`flashless_publish_held_seconds_total`).
     pub fn hold(&self) -> Duration {
         let media = self.due_ms.saturating_sub(self.now_ms());
         let bytes = self.bytes.as_ref().map_or(0, Bucket::wait_ms);
-        let ms = media.max(bytes);
+        let ms = media.max(bytes).max(self.messages.wait_ms());
         self.channel.counters.publish_held_ms.fetch_add(ms, Relaxed);
         Duration::from_millis(ms)
     }
