@@ -101,10 +101,16 @@ impl Media for MediaTag {
         self.tag.timestamp
     }
 
+    /// Its FLV bytes and what holding it costs beside them (the tag, the shared
+    /// buffers' handles, the cache's place: about 200 bytes measured), so that a cache
+    /// of millions of tiny tags at one timestamp is bounded too.
     fn size(&self) -> usize {
-        self.flv.len()
+        self.flv.len() + MEDIA_TAG_OVERHEAD
     }
 }
+
+/// See [`MediaTag`]'s `size`.
+const MEDIA_TAG_OVERHEAD: usize = 256;
 
 #[derive(Debug, Clone)]
 pub enum Feed {

@@ -187,7 +187,17 @@ impl Connection {
         let (socket, tunnel) = rtmpt::accept(socket, self.access.limits.handshake_timeout).await?;
         self.socket = socket;
         let result = match tunnel {
-            Some(tunnel) => tunnel.beside(self.pump(shutdown)).await,
+            Some(tunnel) => {
+                let (result, open) = tunnel.beside(self.pump(shutdown)).await;
+                if let Some(tunnel) = open {
+                    self.publishing = None;
+                    self.playing = None;
+                    // Its end of the pipe closed, the tunnel hands over what is left.
+                    self.socket = Box::new(tokio::io::empty());
+                    tunnel.finish().await;
+                }
+                result
+            }
             None => self.pump(shutdown).await,
         };
         // Frees the channel at once, before the socket closes.
@@ -294,9 +304,13 @@ impl Connection {
                         if buf.len() < PUBLISHER_READ_BUFFER {
                             buf = vec![0u8; PUBLISHER_READ_BUFFER];
                         }
-                        let wait = publishing.hold();
+                        let wait = publishing.hold()?;
                         if !wait.is_zero() {
-                            tokio::time::sleep(wait).await;
+                            // Held, not deaf: a drain still ends it.
+                            tokio::select! {
+                                () = tokio::time::sleep(wait) => {}
+                                () = drain.as_mut() => return Ok(()),
+                            }
                         }
                     }
                 }

@@ -36,20 +36,31 @@ const POLL_TIMEOUT: Duration = Duration::from_secs(60);
 /// An RTMPT tunnel's HTTP side, to run beside the RTMP connection on its pipe.
 pub struct Tunnel(Pin<Box<dyn Future<Output = ()> + Send>>);
 
+/// How long a tunnel whose RTMP connection ended still answers polls: what the
+/// connection wrote last (a refusal's status) reaches the client, which polls for it.
+const LAST_WORDS: Duration = Duration::from_secs(3);
+
 impl Tunnel {
-    /// Runs `connection` to its end with the tunnel beside it. The tunnel ending first
-    /// (its client gone) closes the pipe, which the connection then reads as the end of
-    /// its socket; the connection ending drops the tunnel and its socket.
-    pub async fn beside<T>(self, connection: impl Future<Output = T>) -> T {
+    /// Runs `connection` to its end with the tunnel beside it, and the tunnel if it is
+    /// still open then (to [`Tunnel::finish`] once the connection's end of the pipe is
+    /// gone). The tunnel ending first (its client gone) closes the pipe, which the
+    /// connection then reads as the end of its socket.
+    pub async fn beside<T>(self, connection: impl Future<Output = T>) -> (T, Option<Tunnel>) {
         let mut connection = pin!(connection);
         let mut tunnel = self.0;
         let mut tunnel_open = true;
         loop {
             tokio::select! {
-                out = &mut connection => return out,
+                out = &mut connection => return (out, tunnel_open.then_some(Tunnel(tunnel))),
                 () = &mut tunnel, if tunnel_open => tunnel_open = false,
             }
         }
+    }
+
+    /// Answers the client's polls until it has what is left in the pipe (whose other end
+    /// is closed), for at most [`LAST_WORDS`].
+    pub async fn finish(self) {
+        let _ = timeout(LAST_WORDS, self.0).await;
     }
 }
 

@@ -54,3 +54,25 @@ fn the_gateways_client_publishes_and_plays_over_rtmpt() {
     let out = dir.path("dump.flv");
     assert!(dump_for(&[&url("rtmpt")], 3, &out).duration >= 2.5);
 }
+
+/// A refusal that ends the connection reaches an RTMPT client too: the tunnel answers
+/// its next poll with what the connection wrote last before it closes. Found by review:
+/// ffmpeg over `rtmp://` said "too many publishers", over `rtmpt://` only "Input/output
+/// error".
+#[test]
+fn a_refusal_reaches_an_rtmpt_client() {
+    let gw = Gateway::start(&["--no-demo", "--max-publishers", "0"]);
+    let dir = TempDir::new("rtmpt-refused");
+    let input = test_clip(&dir, "in.flv", 2.0, true, &[]);
+    let out = output_of(
+        std::process::Command::new("ffmpeg")
+            .args(["-hide_banner", "-nostdin", "-re", "-i"])
+            .arg(&input)
+            .args(["-c", "copy", "-f", "flv"])
+            .arg(format!("rtmpt://127.0.0.1:{}/live/refused", gw.rtmp)),
+        "ffmpeg",
+    );
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{said}");
+    assert!(said.contains("too many publishers"), "{said}");
+}

@@ -1445,9 +1445,11 @@ fn rtmpt_bodies_are_not_held_whole() {
 
 /// A connection that published holds a publisher's limits only while it publishes:
 /// once it unpublishes, a message over the limit before publish ends it, whether it
-/// starts after the unpublish or began before it. Found by review: the limits stayed
-/// raised, so a connection that published once could hold 32 MiB of partial messages
-/// without counting as a publisher.
+/// starts after the unpublish or began before it, and whatever another of its streams
+/// asked meanwhile. Found by review: the limits stayed raised, so a connection that
+/// published once could hold 32 MiB of partial messages without counting as a
+/// publisher; and then, a publish asked on a second stream (refused, or not answered
+/// yet) counted as publishing.
 #[test]
 fn a_publishers_limits_end_with_its_publish() {
     use flashless_core::amf::Value;
@@ -1462,14 +1464,11 @@ fn a_publishers_limits_end_with_its_publish() {
         stream_id: 1,
         payload: vec![0x17u8; len].into(),
     };
-    let unpublish = Message::Command(RtmpCommand::new(
-        "FCUnpublish",
-        9.0,
-        Value::Null,
-        vec![Value::String("x".into())],
-    ))
-    .to_raw(3, 0, 0);
-    for (name, began_before) in [("after", false), ("before", true)] {
+    let command = |name: &str, csid: u32, stream: u32, args: Vec<Value>| {
+        Message::Command(RtmpCommand::new(name, 9.0, Value::Null, args)).to_raw(csid, 0, stream)
+    };
+    let unpublish = command("FCUnpublish", 3, 0, vec![Value::String("x".into())]);
+    for (name, began_before) in [("after", false), ("before", true), ("elsewhere", false)] {
         let (mut s, said) = raw_publish(gw.rtmp, name, "NetStream.Publish.Start");
         assert!(said.contains("NetStream.Publish.Start"), "{name}: {said}");
         // The chunk encoder's chunks, without the connect's commands before them.
@@ -1483,6 +1482,20 @@ fn a_publishers_limits_end_with_its_publish() {
         if began_before {
             wire.extend_from_slice(&large[..half]);
             encoder.encode(&unpublish, &mut wire);
+        } else if name == "elsewhere" {
+            // Stream 2 asks to publish a name no channel may have; stream 1 closes.
+            let bad = vec![
+                Value::String("bad name!".into()),
+                Value::String("live".into()),
+            ];
+            for message in [
+                command("createStream", 3, 0, vec![]),
+                command("publish", 8, 2, bad),
+                command("closeStream", 8, 1, vec![]),
+            ] {
+                encoder.encode(&message, &mut wire);
+            }
+            wire.extend_from_slice(&large[..half]);
         } else {
             encoder.encode(&unpublish, &mut wire);
             wire.extend_from_slice(&large[..half]);
@@ -1495,7 +1508,7 @@ fn a_publishers_limits_end_with_its_publish() {
     }
     let said = "message of 1048576 bytes on chunk stream 6 exceeds the limit of 65536";
     let log = gw.log_saying(said);
-    assert_eq!(log.matches(said).count(), 2, "{log}");
+    assert_eq!(log.matches(said).count(), 3, "{log}");
 }
 
 /// A client may pipeline `publish` and `FCUnpublish` (or `play` and `closeStream`):
@@ -1534,18 +1547,18 @@ fn a_stream_closed_right_behind_its_publish_or_play_is_free_again() {
 }
 
 /// A client that publishes and unpublishes in a loop is refused past its address's
-/// rate of publish starts (as many at once as the listener's publishers, then one a
-/// second), and says so. Found by review: 3,000 publishes a second on one connection,
-/// each a session with its hooks and, where recorded, a file.
+/// rate of publish starts (as many at once as the listener's publishers, at least 10,
+/// then one a second), and says so. Found by review: 3,000 publishes a second on one
+/// connection, each a session with its hooks and, where recorded, a file.
 #[test]
 fn publishes_past_an_addresss_rate_are_refused() {
     use flashless_core::amf::Value;
-    let gw = Gateway::start(&["--no-demo", "--max-publishers", "4"]);
+    let gw = Gateway::start(&["--no-demo", "--max-publishers", "1"]);
     let name = || Value::String("flap".into());
     let mut s = rtmp_commands(gw.rtmp, &[]);
     let mut said = String::new();
     let mut started = 0;
-    for _ in 0..6 {
+    for _ in 0..12 {
         let publish = ("publish", vec![name(), Value::String("live".into())]);
         send_on_stream(&mut s, &[publish]);
         said = read_until(&mut s, "NetStream.Publish.");
@@ -1555,7 +1568,7 @@ fn publishes_past_an_addresss_rate_are_refused() {
         started += 1;
         send_on_stream(&mut s, &[("FCUnpublish", vec![name()])]);
     }
-    assert_eq!(started, 4, "{said}");
+    assert_eq!(started, 10, "{said}");
     assert!(
         said.contains("too many publishes from this address"),
         "{said}"
@@ -1583,4 +1596,45 @@ fn a_connect_app_past_any_channels_is_refused_and_not_logged() {
     assert!(said.contains("an app name of 60000 bytes"), "{said}");
     let log = gw.log_saying("an app name of 60000 bytes");
     assert!(!log.contains(&app[..1000]), "the app was logged");
+}
+
+/// A publisher far ahead of what it may send (here timestamps stepping 0.5 s a tiny
+/// frame: 50 s of media in a moment) is closed, naming why, and its place is free at
+/// once. Found by review: such a publisher was held back, not read, for as long as its
+/// media lasted, holding its place and its channel after it had gone (15 minutes for
+/// 16 KiB).
+#[test]
+fn a_publisher_far_ahead_is_closed_and_its_place_freed() {
+    use flashless_core::rtmp::chunk::{ChunkEncoder, RawMessage};
+    let gw = Gateway::start(&["--no-demo", "--max-publishers", "1"]);
+    let (mut s, said) = raw_publish(gw.rtmp, "ahead", "NetStream.Publish.Start");
+    assert!(said.contains("NetStream.Publish.Start"), "{said}");
+    let mut encoder = ChunkEncoder::new();
+    let mut wire = bytes::BytesMut::new();
+    for i in 0..120u32 {
+        let frame = RawMessage {
+            csid: 6,
+            timestamp: i * 500,
+            type_id: 9,
+            stream_id: 1,
+            payload: bytes::Bytes::from_static(&[0x17, 0x01, 0, 0, 0]),
+        };
+        encoder.encode(&frame, &mut wire);
+    }
+    s.write_all(&wire).expect("the frames");
+    drop(s);
+    // Within 3 s (the gateway reads what was sent first): before, the place was held
+    // for the 50 s the frames were ahead.
+    let started = Instant::now();
+    let mut said = String::new();
+    while started.elapsed() < Duration::from_secs(3) && !said.contains("Publish.Start") {
+        std::thread::sleep(Duration::from_millis(200));
+        said = raw_publish(gw.rtmp, "next", "NetStream.Publish.").1;
+    }
+    assert!(
+        said.contains("NetStream.Publish.Start"),
+        "the next publisher: {said}"
+    );
+    let log = gw.log_saying("ahead of what it may send");
+    assert!(log.contains("closed"), "{log}");
 }

@@ -355,9 +355,14 @@ pub fn data_name(tag_data: &[u8]) -> Option<String> {
     }
 }
 
+/// Most sub-messages an aggregate may hold: a server's aggregates hold a second or so of
+/// media, tens of messages; a million 1-byte ones would all reach the channel at once.
+pub const MAX_AGGREGATE_MESSAGES: usize = 4096;
+
 /// Splits an aggregate message (type 22) into its sub-messages: each is an FLV tag
 /// (11-byte header, body, 4-byte back pointer). Timestamps are rebased so the first
-/// sub-message has the aggregate's own timestamp (RTMP 1.0 §7.1.6).
+/// sub-message has the aggregate's own timestamp (RTMP 1.0 §7.1.6). More than
+/// [`MAX_AGGREGATE_MESSAGES`] is an error.
 pub fn split_aggregate(raw: &RawMessage) -> Result<Vec<RawMessage>, MessageError> {
     let p = &raw.payload;
     let mut out = Vec::new();
@@ -375,6 +380,12 @@ pub fn split_aggregate(raw: &RawMessage) -> Result<Vec<RawMessage>, MessageError
         let body_end = body_start + len;
         if body_end > p.len() {
             return Err(err(offset, "body runs past the end of the aggregate"));
+        }
+        if out.len() == MAX_AGGREGATE_MESSAGES {
+            return Err(err(
+                offset,
+                "more sub-messages than the 4096 an aggregate may hold",
+            ));
         }
         let first = *base.get_or_insert(ts);
         out.push(RawMessage {
@@ -547,5 +558,19 @@ mod tests {
                 what: "body runs past the end of the aggregate"
             })
         );
+    }
+
+    #[test]
+    fn an_aggregate_of_more_sub_messages_than_its_limit_is_an_error() {
+        let sub = [8u8, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0xAF, 0, 0, 0, 12];
+        let of = |n: usize| raw(type_id::AGGREGATE, &sub.repeat(n));
+        assert_eq!(
+            split_aggregate(&of(MAX_AGGREGATE_MESSAGES)).map(|v| v.len()),
+            Ok(4096)
+        );
+        assert!(matches!(
+            split_aggregate(&of(MAX_AGGREGATE_MESSAGES + 1)),
+            Err(MessageError::Aggregate { offset: 65536, .. })
+        ));
     }
 }

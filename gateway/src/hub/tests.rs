@@ -311,3 +311,26 @@ async fn closing_a_channel_ends_its_viewers_after_what_was_queued_even_lagging_o
     assert!(ended.is_none());
     assert!(late.try_next().is_none());
 }
+
+/// A tag costs more than its bytes to hold: tiny ones at one timestamp (sound only, so
+/// every one is cached) fill the GOP cache's budget at its per-tag cost, not at 3 bytes
+/// each. Found by review: 983,040 one-byte tags went into one channel's cache (about
+/// 216 bytes each, 212 MB, in a budget of 8 MiB).
+#[test]
+fn the_gop_cache_counts_what_a_tag_costs_beside_its_bytes() {
+    let hub = Hub::new(Limits {
+        gop_bytes: 256 << 10,
+        ..Limits::default()
+    });
+    let ch = hub.get_or_create("cam", Source::Publish);
+    assert!(ch.begin_session());
+    for _ in 0..10_000 {
+        ch.publish(audio(0));
+    }
+    let (start, _viewer) = ch.subscribe();
+    assert!(
+        start.len() <= (256 << 10) / MEDIA_TAG_OVERHEAD,
+        "{} tags cached",
+        start.len()
+    );
+}

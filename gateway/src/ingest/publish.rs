@@ -36,13 +36,22 @@ const PUBLISH_MESSAGES_PER_S: u64 = 2_000;
 /// Ten seconds of [`PUBLISH_MESSAGES_PER_S`]: a reconnect's backlog passes at once.
 const PUBLISH_MESSAGES_BURST: u64 = 20_000;
 
+/// The longest a publisher is held back at once: further ahead than this of what it may
+/// send (real time, the bit rate, the message rate) is not an encoder's catching up but a
+/// stream made to hold its connection (timestamps stepping 0.5 s a tiny frame), and the
+/// connection is closed instead.
+const MAX_HOLD: Duration = Duration::from_secs(30);
+
 /// Publishes one address may start a second, past as many at once as the listener has
-/// publishers (an encoder farm behind one address restarting together). Each start is
+/// publishers (an encoder farm behind one address restarting together), and at least
+/// [`MIN_PUBLISH_STARTS_AT_ONCE`] (a publisher's quick reconnects). Each start is
 /// a session of its own (hooks, a recording file, a new init for every viewer): a
 /// client that publishes and unpublishes in a loop, thousands of times a second, is
 /// refused past this.
 const PUBLISH_STARTS_PER_S: u64 = 1;
-/// Addresses remembered before those owing nothing to the rate are forgotten.
+const MIN_PUBLISH_STARTS_AT_ONCE: u64 = 10;
+/// Addresses remembered before those owing nothing to the rate are forgotten; then
+/// again each time the remembered ones have doubled.
 const PUBLISH_STARTS_REMEMBERED: usize = 1024;
 
 /// The publishing connections of one RTMP listener, held under its cap.
@@ -52,8 +61,8 @@ pub struct Publishers {
     /// Bits a second each is read at most, if capped.
     max_bitrate: Option<u64>,
     /// Publish starts per client address (a start is 1000 tokens), but for these
-    /// addresses', which many clients share.
-    starts: Mutex<HashMap<IpAddr, Bucket>>,
+    /// addresses', which many clients share; and the size at which the map is swept.
+    starts: Mutex<(HashMap<IpAddr, Bucket>, usize)>,
     exempt: TrustedProxies,
     epoch: Instant,
 }
@@ -89,28 +98,33 @@ impl Publishers {
             count: AtomicUsize::new(0),
             max,
             max_bitrate,
-            starts: Mutex::default(),
+            starts: Mutex::new((HashMap::new(), PUBLISH_STARTS_REMEMBERED)),
             exempt,
             epoch: Instant::now(),
         })
     }
 
-    /// Whether `client` may start one more publish now ([`PUBLISH_STARTS_PER_S`]).
+    /// Whether `client` may start one more publish now ([`PUBLISH_STARTS_PER_S`]); if
+    /// so, it is counted.
     fn may_start(&self, client: IpAddr) -> bool {
         let client = client.to_canonical();
         if self.exempt.contains(client) {
             return true;
         }
         let now_ms = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
-        let mut starts = self.starts.lock().unwrap_or_else(|e| e.into_inner());
-        if starts.len() >= PUBLISH_STARTS_REMEMBERED {
+        let mut guard = self.starts.lock().unwrap_or_else(|e| e.into_inner());
+        let (starts, sweep_at) = &mut *guard;
+        if starts.len() >= *sweep_at {
             starts.retain(|_, bucket| {
                 bucket.fill(now_ms);
                 !bucket.is_full()
             });
+            *sweep_at = PUBLISH_STARTS_REMEMBERED.max(2 * starts.len());
         }
         let bucket = starts.entry(client).or_insert_with(|| {
-            let at_once = u64::try_from(self.max).unwrap_or(u64::MAX);
+            let at_once = u64::try_from(self.max)
+                .unwrap_or(u64::MAX)
+                .max(MIN_PUBLISH_STARTS_AT_ONCE);
             Bucket::new(PUBLISH_STARTS_PER_S * 1000, at_once.saturating_mul(1000))
         });
         bucket.fill(now_ms);
@@ -131,21 +145,17 @@ impl Publishers {
         channel_name: &str,
         client: IpAddr,
     ) -> Result<()> {
-        let refusal = if self.count.load(Relaxed) >= self.max {
-            Some("too many publishers")
-        } else if !self.may_start(client) {
-            Some("too many publishes from this address")
-        } else {
-            None
-        };
-        if let Some(why) = refusal {
+        let refuse = |session: &mut ServerSession, why: &str| {
             hub.denied.count(Reason::Limit);
             session.reject(
                 stream_id,
                 "NetStream.Publish.Rejected",
                 &format!("{channel_name}: {why}"),
             );
-            bail!("publish to {channel_name} refused: {why}");
+            anyhow::anyhow!("publish to {channel_name} refused: {why}")
+        };
+        if self.count.load(Relaxed) >= self.max {
+            return Err(refuse(session, "too many publishers"));
         }
         let claimed = match publishing {
             Some(current) => Err(format!(
@@ -168,6 +178,11 @@ impl Publishers {
                 return Ok(());
             }
         };
+        // Only a publish that would start counts against the address's rate.
+        if !self.may_start(client) {
+            channel.end_session();
+            return Err(refuse(session, "too many publishes from this address"));
+        }
         if !session.accept_publish(stream_id) {
             // The client closed the stream meanwhile (`FCUnpublish` right behind `publish`).
             channel.end_session();
@@ -248,12 +263,20 @@ impl Publishing {
     /// does: a publisher ahead of real time, over the bit-rate cap or over the message
     /// rate (past their bursts) is held back by not reading, so TCP slows it down.
     /// Counted per channel (`flashless_publish_held_seconds_total`).
-    pub fn hold(&self) -> Duration {
+    /// Past [`MAX_HOLD`] the publisher is refused instead, and the connection ends.
+    pub fn hold(&self) -> Result<Duration> {
         let media = self.due_ms.saturating_sub(self.now_ms());
         let bytes = self.bytes.as_ref().map_or(0, Bucket::wait_ms);
-        let ms = media.max(bytes).max(self.messages.wait_ms());
+        let wait = Duration::from_millis(media.max(bytes).max(self.messages.wait_ms()));
+        if wait > MAX_HOLD {
+            bail!(
+                "the publisher is {:.0} s ahead of what it may send (real time, max_publish_bitrate, {PUBLISH_MESSAGES_PER_S} messages a second): closed",
+                wait.as_secs_f64()
+            );
+        }
+        let ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
         self.channel.counters.publish_held_ms.fetch_add(ms, Relaxed);
-        Duration::from_millis(ms)
+        Ok(wait)
     }
 
     fn now_ms(&self) -> u64 {

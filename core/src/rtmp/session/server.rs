@@ -44,6 +44,8 @@ enum StreamState {
     Idle,
     /// `publish` received: its media is taken (publishers pipeline it behind the
     /// command), the answer is the caller's.
+    PublishAsked,
+    /// A publish accepted: only these hold a publisher's chunk limits.
     Publishing,
     /// `play` received, the answer is the caller's.
     PlayRequested,
@@ -155,7 +157,11 @@ impl ServerSession {
                 {
                     self.on_swf_response(&data)?
                 }
-                _ if self.state(raw.stream_id) == Some(StreamState::Publishing) => {
+                _ if matches!(
+                    self.state(raw.stream_id),
+                    Some(StreamState::PublishAsked | StreamState::Publishing)
+                ) =>
+                {
                     self.activity += 1;
                     for tag in connection::tags(&raw, &msg)? {
                         self.events.push_back(ServerEvent::Tag {
@@ -234,10 +240,11 @@ impl ServerSession {
     /// the stream meanwhile (`FCUnpublish` pipelined behind `publish`): its
     /// [`ServerEvent::StreamClosed`] follows.
     pub fn accept_publish(&mut self, stream_id: u32) -> bool {
-        if self.state(stream_id) != Some(StreamState::Publishing) {
+        if self.state(stream_id) != Some(StreamState::PublishAsked) {
             return false;
         }
-        self.conn.set_chunk_limits(self.publish_limits);
+        self.set_state(stream_id, StreamState::Publishing);
+        self.relimit();
         self.send_status(
             stream_id,
             "status",
@@ -279,6 +286,7 @@ impl ServerSession {
     /// or `NetStream.Publish.BadName`.
     pub fn reject(&mut self, stream_id: u32, code: &str, description: &str) {
         self.set_state(stream_id, StreamState::Idle);
+        self.relimit();
         self.send_status(stream_id, "error", code, description);
     }
 
@@ -470,7 +478,7 @@ impl ServerSession {
                 let publishing = self
                     .streams
                     .iter()
-                    .find(|(_, s)| *s == StreamState::Publishing)
+                    .find(|(_, s)| matches!(s, StreamState::PublishAsked | StreamState::Publishing))
                     .map(|(id, _)| *id);
                 if let Some(id) = publishing {
                     self.close_stream(id);
@@ -498,7 +506,7 @@ impl ServerSession {
         // Publishers pipeline metadata and sequence headers right behind `publish`: they
         // become events after the Publish event, and the caller drops them if it rejects.
         let requested = if matches!(event, ServerEvent::Publish { .. }) {
-            StreamState::Publishing
+            StreamState::PublishAsked
         } else {
             StreamState::PlayRequested
         };
@@ -508,22 +516,25 @@ impl ServerSession {
     }
 
     fn close_stream(&mut self, stream_id: u32) {
-        let Some(state) = self.state(stream_id).filter(|&s| s != StreamState::Idle) else {
+        if self.state(stream_id).is_none_or(|s| s == StreamState::Idle) {
             return;
-        };
+        }
         self.set_state(stream_id, StreamState::Idle);
         self.events
             .push_back(ServerEvent::StreamClosed { stream_id });
-        // A connection that published once must not keep a publisher's limits: what
-        // it buffers past the lower ones ends it (`ChunkDecoder::set_limits`).
-        if state == StreamState::Publishing
-            && !self
-                .streams
-                .iter()
-                .any(|(_, s)| *s == StreamState::Publishing)
-        {
-            self.conn.set_chunk_limits(self.limits_before_publish);
-        }
+        self.relimit();
+    }
+
+    /// A publisher's chunk limits while a publish of this connection is accepted, the
+    /// lower ones otherwise: a connection that published once, or asked to, must not
+    /// keep them (what it buffers past the lower ones ends it, `ChunkDecoder::set_limits`).
+    fn relimit(&mut self) {
+        let publishing = (self.streams.iter()).any(|(_, s)| *s == StreamState::Publishing);
+        self.conn.set_chunk_limits(if publishing {
+            self.publish_limits
+        } else {
+            self.limits_before_publish
+        });
     }
 
     fn state(&self, stream_id: u32) -> Option<StreamState> {
