@@ -1636,5 +1636,5 @@ fn a_publisher_far_ahead_is_closed_and_its_place_freed() {
         "the next publisher: {said}"
     );
     let log = gw.log_saying("ahead of what it may send");
-    assert!(log.contains("closed"), "{log}");
+    assert!(log.contains("closed: the publisher is"), "{log}");
 }

@@ -270,7 +270,7 @@ impl Publishing {
         let wait = Duration::from_millis(media.max(bytes).max(self.messages.wait_ms()));
         if wait > MAX_HOLD {
             bail!(
-                "the publisher is {:.0} s ahead of what it may send (real time, max_publish_bitrate, {PUBLISH_MESSAGES_PER_S} messages a second): closed",
+                "the publisher is {:.0} s ahead of what it may send (real time, max_publish_bitrate, {PUBLISH_MESSAGES_PER_S} messages a second)",
                 wait.as_secs_f64()
             );
         }

@@ -48,7 +48,7 @@ enum StreamState {
     /// A publish accepted: only these hold a publisher's chunk limits.
     Publishing,
     /// `play` received, the answer is the caller's.
-    PlayRequested,
+    PlayAsked,
     Playing,
 }
 
@@ -257,7 +257,7 @@ impl ServerSession {
     /// Starts a player's stream: StreamBegin, `NetStream.Play.Reset` and `…Start`, as FMS
     /// does. False, and nothing done, when the client closed the stream meanwhile.
     pub fn accept_play(&mut self, stream_id: u32) -> bool {
-        if self.state(stream_id) != Some(StreamState::PlayRequested) {
+        if self.state(stream_id) != Some(StreamState::PlayAsked) {
             return false;
         }
         self.set_state(stream_id, StreamState::Playing);
@@ -508,7 +508,7 @@ impl ServerSession {
         let requested = if matches!(event, ServerEvent::Publish { .. }) {
             StreamState::PublishAsked
         } else {
-            StreamState::PlayRequested
+            StreamState::PlayAsked
         };
         self.set_state(stream_id, requested);
         self.events.push_back(event);
