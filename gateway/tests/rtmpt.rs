@@ -76,3 +76,57 @@ fn a_refusal_reaches_an_rtmpt_client() {
     assert!(!out.status.success(), "{said}");
     assert!(said.contains("too many publishers"), "{said}");
 }
+
+/// A `send` that comes after the tunnel's RTMP connection ended (here at the handshake
+/// timeout), in the seconds the tunnel still hands over what it wrote last, is answered:
+/// its body has nowhere to go and is dropped. Found by review: it ended the tunnel
+/// unanswered.
+#[test]
+fn a_send_after_the_connection_ended_is_answered() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let gw = Gateway::start(&["--no-demo", "--handshake-timeout", "1"]);
+    let socket = std::net::TcpStream::connect(("127.0.0.1", gw.rtmp)).expect("connecting");
+    socket
+        .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .expect("a read timeout");
+    let mut reader = BufReader::new(socket.try_clone().expect("a second handle"));
+    let mut writer = socket;
+    let mut exchange = |path: &str, body: &[u8]| -> (String, Vec<u8>) {
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-fcs\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        );
+        writer.write_all(head.as_bytes()).expect("a request head");
+        writer.write_all(body).expect("a request body");
+        let mut status = String::new();
+        reader.read_line(&mut status).expect("an answer");
+        let mut len = 0;
+        loop {
+            let mut line = String::new();
+            reader.read_line(&mut line).expect("an answer's head");
+            if line.trim().is_empty() {
+                break;
+            }
+            if let Some((name, value)) = line.split_once(':')
+                && name.eq_ignore_ascii_case("content-length")
+            {
+                len = value.trim().parse().expect("a length");
+            }
+        }
+        let mut answer = vec![0; len];
+        reader.read_exact(&mut answer).expect("an answer's body");
+        (status.trim().to_owned(), answer)
+    };
+    let (status, id) = exchange("/open/1", &[0]);
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    let id = String::from_utf8(id).expect("a session id");
+    // The handshake's second is over, and with it the connection; the tunnel has 3 s.
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let (status, answer) = exchange(&format!("/send/{}/1", id.trim()), &[3; 1537]);
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    assert_eq!(
+        answer.len(),
+        1,
+        "only the poll delay: the connection wrote nothing"
+    );
+}

@@ -38,7 +38,7 @@ pub struct Head {
 /// Reads one head (up to the blank line); `None` when the peer closed before one began.
 pub async fn read_head<R: AsyncBufRead + Unpin>(r: &mut R) -> Result<Option<Head>> {
     let mut first_line = String::new();
-    let mut content_length = 0;
+    let mut content_length = None;
     let mut total = 0;
     let mut line = String::new();
     loop {
@@ -69,18 +69,31 @@ pub async fn read_head<R: AsyncBufRead + Unpin>(r: &mut R) -> Result<Option<Head
         if text.is_empty() {
             return Ok(Some(Head {
                 first_line,
-                content_length,
+                content_length: content_length.unwrap_or_default(),
             }));
         }
-        if let Some((name, value)) = text.split_once(':')
-            && name.trim().eq_ignore_ascii_case("content-length")
-        {
-            content_length = value
-                .trim()
+        let Some((name, value)) = text.split_once(':') else {
+            continue;
+        };
+        let (name, value) = (name.trim(), value.trim());
+        if name.eq_ignore_ascii_case("content-length") {
+            let n = value
                 .parse()
                 .ok()
                 .filter(|&n| n <= MAX_BODY)
-                .with_context(|| format!("bad Content-Length {:?}", value.trim()))?;
+                .with_context(|| format!("bad Content-Length {value:?}"))?;
+            // Two lengths that differ leave the body's end to whoever reads it
+            // (request smuggling): RFC 9112 §6.3 says fail.
+            if let Some(m) = content_length
+                && m != n
+            {
+                bail!("two Content-Length headers, {m} and {n}");
+            }
+            content_length = Some(n);
+        } else if name.eq_ignore_ascii_case("transfer-encoding") {
+            // RTMPT bodies are sized; a chunked one read as sized would be taken for
+            // the next request.
+            bail!("Transfer-Encoding {value:?} (RTMPT bodies have a Content-Length)");
         }
     }
 }
@@ -212,4 +225,42 @@ pub async fn write_answer<W: AsyncWrite + Unpin>(
     w.write_all(head.as_bytes()).await?;
     w.write_all(body).await?;
     w.flush().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn head(text: &str) -> Result<Option<Head>> {
+        read_head(&mut text.as_bytes()).await
+    }
+
+    #[tokio::test]
+    async fn a_head_says_its_bodys_length_once() {
+        let h = head("POST /send/x/1 HTTP/1.1\r\nContent-Length: 5\r\ncontent-length: 5\r\n\r\n")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (h.first_line.as_str(), h.content_length),
+            ("POST /send/x/1 HTTP/1.1", 5)
+        );
+        let two =
+            head("POST /send/x/1 HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 1536\r\n\r\n")
+                .await;
+        assert_eq!(
+            two.unwrap_err().to_string(),
+            "two Content-Length headers, 5 and 1536"
+        );
+        let chunked = head("POST /send/x/1 HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n").await;
+        assert!(
+            chunked
+                .unwrap_err()
+                .to_string()
+                .contains("Transfer-Encoding \"chunked\"")
+        );
+        let huge = head("POST /send/x/1 HTTP/1.1\r\nContent-Length: 99999999999\r\n\r\n").await;
+        assert!(huge.unwrap_err().to_string().contains("bad Content-Length"));
+        assert!(head("").await.unwrap().is_none());
+    }
 }
