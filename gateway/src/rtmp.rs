@@ -74,6 +74,7 @@ pub async fn serve(listener: TcpListener, hub: Arc<Hub>, access: Access, mut shu
     let publishers = Publishers::new(
         access.limits.max_publishers,
         access.limits.max_publish_bitrate,
+        access.limits.session.chunk.max_message_len,
         access.proxies.clone(),
     );
     let access = Arc::new(access);
@@ -301,6 +302,7 @@ impl Connection {
                     }
                     if let Some(publishing) = &mut self.publishing {
                         publishing.read(n);
+                        publishing.unfinished(self.session.unfinished_bytes())?;
                         if buf.len() < PUBLISHER_READ_BUFFER {
                             buf = vec![0u8; PUBLISHER_READ_BUFFER];
                         }

@@ -1638,3 +1638,68 @@ fn a_publisher_far_ahead_is_closed_and_its_place_freed() {
     let log = gw.log_saying("ahead of what it may send");
     assert!(log.contains("closed: the publisher is"), "{log}");
 }
+
+/// What publishers hold of messages begun and not yet whole is bounded for all of them
+/// together, not only each: past 1 MiB each, 256 MiB (four of the largest message, if
+/// more). Found by review: each publisher may buffer 32 MiB of unfinished messages by
+/// default, so one address's 100 publishers could make the gateway hold 3.2 GB.
+#[test]
+fn publishers_unfinished_messages_are_bounded_together() {
+    use flashless_core::rtmp::chunk::{ChunkEncoder, RawMessage};
+
+    let gw = Gateway::start(&["--no-demo"]);
+    // Two messages of 16 MiB (about the default largest) each begun for 15.5 MiB: 31 MiB held,
+    // 30 MiB of it against the shared bound; eight such fit in 256 MiB, nine do not.
+    let unfinished = {
+        let mut wire = bytes::BytesMut::new();
+        for (csid, type_id) in [(6, 9u8), (4, 8u8)] {
+            let message = RawMessage {
+                csid,
+                timestamp: 0,
+                type_id,
+                stream_id: 1,
+                // The longest the 3-byte length field says: a byte under 16 MiB.
+                payload: vec![0u8; 0xFF_FFFF].into(),
+            };
+            let mut whole = bytes::BytesMut::new();
+            ChunkEncoder::new().encode(&message, &mut whole);
+            // A 12-byte header and a first chunk of 128 bytes, then chunks of 129.
+            let chunks = ((31 << 19) - 128) / 128;
+            wire.extend_from_slice(&whole[..12 + 128 + chunks * 129]);
+        }
+        wire.freeze()
+    };
+    let rss = || gw.rss_kib();
+    let before = rss();
+    let mut publishers: Vec<TcpStream> = (0..9)
+        .map(|i| {
+            let name = format!("unfinished{i}");
+            let (mut s, said) = raw_publish(gw.rtmp, &name, "NetStream.Publish.Start");
+            assert!(said.contains("NetStream.Publish.Start"), "{name}: {said}");
+            let _ = s.write_all(&unfinished);
+            s
+        })
+        .collect();
+    // What the sockets still held reaches the gateway meanwhile.
+    std::thread::sleep(Duration::from_secs(1));
+    let closed: Vec<usize> = (0..publishers.len())
+        .filter(|&i| closed_within(&mut publishers[i], Duration::from_millis(300), |_| {}))
+        .collect();
+    assert_eq!(closed.len(), 1, "publishers closed: {closed:?}");
+    gw.log_saying("the publishers' unfinished messages would hold");
+    eprintln!(
+        "publisher {closed:?} of 9 closed; RSS {} → {} MiB",
+        before >> 10,
+        rss() >> 10
+    );
+    // Their bytes go back with them: another publisher holds as much again.
+    publishers.clear();
+    std::thread::sleep(Duration::from_millis(500));
+    let (mut s, said) = raw_publish(gw.rtmp, "unfinished-after", "NetStream.Publish.Start");
+    assert!(said.contains("NetStream.Publish.Start"), "{said}");
+    let _ = s.write_all(&unfinished);
+    assert!(
+        !closed_within(&mut s, Duration::from_secs(2), |_| {}),
+        "the bound was not freed by the publishers that left"
+    );
+}

@@ -54,10 +54,21 @@ const MIN_PUBLISH_STARTS_AT_ONCE: u64 = 10;
 /// again each time the remembered ones have doubled.
 const PUBLISH_STARTS_REMEMBERED: usize = 1024;
 
+/// A publisher's messages begun and not yet whole (a keyframe on its way) are its own
+/// up to this; past it they take from what the listener's publishers may hold so
+/// together: [`MIN_UNFINISHED_SHARED`], or four of the largest message if more. Each
+/// publisher may buffer twice `max_message_bytes` (32 MiB by default), so without the
+/// shared bound 100 publishers from one address could hold 3.2 GB.
+const UNFINISHED_OWN: usize = 1 << 20;
+const MIN_UNFINISHED_SHARED: usize = 256 << 20;
+
 /// The publishing connections of one RTMP listener, held under its cap.
 pub struct Publishers {
     count: AtomicUsize,
     max: usize,
+    /// Unfinished message bytes past [`UNFINISHED_OWN`], of all publishers; their bound.
+    unfinished: AtomicUsize,
+    max_unfinished: usize,
     /// Bits a second each is read at most, if capped.
     max_bitrate: Option<u64>,
     /// Publish starts per client address (a start is 1000 tokens), but for these
@@ -73,6 +84,8 @@ pub struct Publishing {
     pub stream_id: u32,
     channel: Arc<Channel>,
     publishers: Arc<Publishers>,
+    /// What this publisher takes of `publishers.unfinished`.
+    unfinished: usize,
     /// Says `on_unpublish` when dropped, after the channel's session ended.
     _hooks: Session,
     pace: Pace,
@@ -93,10 +106,19 @@ pub struct Publishing {
 }
 
 impl Publishers {
-    pub fn new(max: usize, max_bitrate: Option<u64>, exempt: TrustedProxies) -> Arc<Publishers> {
+    /// At most `max` publishers, each read at `max_bitrate` if capped, whose messages are
+    /// at most `max_message` bytes.
+    pub fn new(
+        max: usize,
+        max_bitrate: Option<u64>,
+        max_message: u32,
+        exempt: TrustedProxies,
+    ) -> Arc<Publishers> {
         Arc::new(Publishers {
             count: AtomicUsize::new(0),
             max,
+            unfinished: AtomicUsize::new(0),
+            max_unfinished: MIN_UNFINISHED_SHARED.max((max_message as usize).saturating_mul(4)),
             max_bitrate,
             starts: Mutex::new((HashMap::new(), PUBLISH_STARTS_REMEMBERED)),
             exempt,
@@ -194,6 +216,7 @@ impl Publishers {
             stream_id,
             channel,
             publishers: self.clone(),
+            unfinished: 0,
             _hooks: Session::start(
                 &hub.hooks,
                 Event::OnPublish,
@@ -259,6 +282,34 @@ impl Publishing {
         }
     }
 
+    /// The publisher's messages begun and not yet whole hold `bytes` now. Past
+    /// [`UNFINISHED_OWN`] they count against what all publishers may hold together; one
+    /// that would take that past its bound is refused, and the connection ends.
+    pub fn unfinished(&mut self, bytes: usize) -> Result<()> {
+        let own = bytes.saturating_sub(UNFINISHED_OWN);
+        let shared = &self.publishers.unfinished;
+        if own <= self.unfinished {
+            shared.fetch_sub(self.unfinished - own, Relaxed);
+            self.unfinished = own;
+            return Ok(());
+        }
+        let more = own - self.unfinished;
+        let total = shared.fetch_add(more, Relaxed) + more;
+        let max = self.publishers.max_unfinished;
+        if total > max {
+            // Given back at once, so that no other publisher is refused for it meanwhile.
+            shared.fetch_sub(more, Relaxed);
+            bail!(
+                "the publishers' unfinished messages would hold {} MiB, over the {} MiB they may together (this one's {} MiB)",
+                total >> 20,
+                max >> 20,
+                bytes >> 20
+            );
+        }
+        self.unfinished = own;
+        Ok(())
+    }
+
     /// How long to wait before reading more of the publisher, which the caller then
     /// does: a publisher ahead of real time, over the bit-rate cap or over the message
     /// rate (past their bursts) is held back by not reading, so TCP slows it down.
@@ -288,5 +339,6 @@ impl Drop for Publishing {
     fn drop(&mut self) {
         self.channel.end_session();
         self.publishers.count.fetch_sub(1, Relaxed);
+        (self.publishers.unfinished).fetch_sub(self.unfinished, Relaxed);
     }
 }

@@ -104,6 +104,11 @@ impl ChunkDecoder {
         }
     }
 
+    /// Bytes of messages begun and not yet whole, on every chunk stream.
+    pub fn unfinished_bytes(&self) -> usize {
+        self.buffered
+    }
+
     /// Buffers received bytes. Call [`poll_message`](Self::poll_message)
     /// until it returns `Ok(None)` afterwards.
     pub fn feed(&mut self, data: &[u8]) {

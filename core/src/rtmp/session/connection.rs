@@ -127,6 +127,11 @@ impl Connection {
         Ok(Some((raw, msg)))
     }
 
+    /// Bytes of the peer's messages begun and not yet whole.
+    pub fn unfinished_bytes(&self) -> usize {
+        self.decoder.unfinished_bytes()
+    }
+
     /// Replaces the chunk decoder's limits from the next chunk on.
     pub fn set_chunk_limits(&mut self, limits: crate::rtmp::chunk::ChunkLimits) {
         self.decoder.set_limits(limits);

@@ -108,6 +108,12 @@ impl ServerSession {
         self.activity
     }
 
+    /// Bytes of the peer's messages begun and not yet whole (at most the chunk
+    /// limits' `max_buffered`).
+    pub fn unfinished_bytes(&self) -> usize {
+        self.conn.unfinished_bytes()
+    }
+
     /// Demands SWF verification as Flash Media Server does: the server asks right after
     /// the handshake, `connect` is reported only once the answer matches `swf`, and a
     /// wrong answer, or a command after `connect` before the answer, ends the session
