@@ -36,7 +36,7 @@ const CONCURRENCY = Number(process.env.CORPUS_CONCURRENCY || 2);
 /** The cases without an audio track. */
 const NO_AUDIO = new Set(['video-only']);
 /** The longest a WebCodecs page may show one picture (ms), where the case has gaps between pictures. */
-const STILL_MS = { 'fps-1': 2500, 'video-hole-1s': 2500 };
+const STILL_MS = { 'fps-1': 2500, 'video-hole-1s': 2500, 'video-hole-5s': 5500 };
 /**
  * The most a WebCodecs clock may go back (s): where its sound starts, from the wall clock,
  * which runs up to a picture's interval past the newest media; where the sound lags its

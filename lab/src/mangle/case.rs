@@ -22,7 +22,7 @@ pub struct Case {
 enum Kind {
     Clean(Spec),
     AudioHoles { len_ms: u32, every_ms: u32 },
-    VideoHole,
+    VideoHoles { len_ms: u32, every_ms: u32 },
     LateAudio,
     AudioThenVideo,
     SoundLags(u32),
@@ -49,7 +49,8 @@ pub const CASES: &[Case] = &[
     case("audio-hole-50ms", "50 ms of audio missing every 5 s", Kind::AudioHoles { len_ms: 50, every_ms: 5000 }),
     case("audio-hole-400ms", "400 ms of audio missing every 5 s", Kind::AudioHoles { len_ms: 400, every_ms: 5000 }),
     case("audio-hole-3s", "3 s of audio missing every 8 s", Kind::AudioHoles { len_ms: 3000, every_ms: 8000 }),
-    case("video-hole-1s", "1 s of video missing every 5 s", Kind::VideoHole),
+    case("video-hole-1s", "1 s of video missing every 5 s", Kind::VideoHoles { len_ms: 1000, every_ms: 5000 }),
+    case("video-hole-5s", "5 s of video missing every 12 s (the sound goes on)", Kind::VideoHoles { len_ms: 5000, every_ms: 12_000 }),
     case("audio-late-2s", "audio starts 2 s after video", Kind::LateAudio),
     case("audio-then-video", "audio alone for 3 s, then video appears", Kind::AudioThenVideo),
     case("audio-lags-300ms", "the sound 300 ms behind its pictures throughout", Kind::SoundLags(300)),
@@ -98,7 +99,9 @@ impl Case {
             Kind::AudioHoles { len_ms, every_ms } => {
                 Box::new(Holes::new(TagType::Audio, every_ms, 2000, len_ms))
             }
-            Kind::VideoHole => Box::new(Holes::new(TagType::Video, 5000, 2000, 1000)),
+            Kind::VideoHoles { len_ms, every_ms } => {
+                Box::new(Holes::new(TagType::Video, every_ms, 2000, len_ms))
+            }
             Kind::LateAudio => Box::new(LateStart::new(TagType::Audio, 2000)),
             Kind::AudioThenVideo => Box::new(LateStart::new(TagType::Video, 3000)),
             Kind::SoundLags(by_ms) => Box::new(SoundLags { by_ms }),
