@@ -11,8 +11,10 @@
 //! SourceBuffer cannot take (a publisher back with MP3 for AAC: no `changeType` in
 //! WebKitGTK), sets [`Media::rebuild`]: the player then
 //! builds a new MediaSource with every track it can play, since the current one
-//! cannot (a SourceBuffer left without media holds the other track back). So does a
-//! track whose media stops while the other's goes on ([`TRACK_GONE_S`]).
+//! cannot (a SourceBuffer left without media holds the other track back). A track
+//! whose media stops while the other's goes on ([`TRACK_GONE_S`]) has its SourceBuffer
+//! taken out of the MediaSource instead where the browser plays on without it
+//! (Chromium), else it sets [`Media::rebuild`] too; its media coming back sets it then.
 
 use alloc::borrow::ToOwned;
 use alloc::collections::VecDeque;
@@ -34,9 +36,10 @@ use crate::js;
 /// Longest a track is waited for before the SourceBuffers are created without it.
 const HOLD_MS: f64 = 1000.0;
 /// A track with a SourceBuffer that has had no media for this long while the other
-/// went on is gone (a publisher back without video): it would hold the element where
-/// its media ends, so a new MediaSource is built without it. Audio never lags this
-/// far: its holes are filled with silence.
+/// went on is gone (a publisher back without video, a camera's pictures stopped): it
+/// would hold the element where its media ends, so its SourceBuffer is removed (or a
+/// new MediaSource built without it). Audio never lags this far: its holes are filled
+/// with silence.
 const TRACK_GONE_S: f64 = 3.0;
 /// Bytes a SourceBuffer's queue may hold; past it, queued fragments are dropped.
 const MAX_QUEUED_BYTES: usize = 16 << 20;
@@ -76,6 +79,9 @@ struct Buffer {
     queued_bytes: usize,
     /// Unsupported by the browser or refused: its media is dropped.
     disabled: bool,
+    /// Its SourceBuffer was taken out of the MediaSource (the track went): its media
+    /// back needs a new MediaSource, as a late track's does.
+    removed: bool,
     /// After dropped fragments video resumes at a keyframe.
     skip_to_keyframe: bool,
     queued_offset: f64,
@@ -114,8 +120,14 @@ pub struct Media {
     pub newest_end: f64,
     /// This MediaSource cannot play what came: a track's init after the SourceBuffers
     /// were created without it, a new codec its SourceBuffer cannot take, or a track
-    /// gone.
+    /// gone where its SourceBuffer cannot be removed.
     pub rebuild: bool,
+    /// A track gone, whose SourceBuffer [`Media::remove_gone`] takes out.
+    pub gone: Option<Track>,
+    /// The browser plays on in a MediaSource a SourceBuffer was removed from, as
+    /// Chromium does. Firefox fails its next seek ("manager is detached"), and WebKitGTK
+    /// keeps the removed track's end in the element's buffered ranges, holding it there.
+    removes_buffers: bool,
     /// Why a SourceBuffer cannot take its new codec, said if no new MediaSource is
     /// built after all (one that is says it itself, where it still applies).
     unplayable: Option<Failure>,
@@ -167,6 +179,13 @@ impl Media {
             gop_s: None,
             newest_end: f64::NAN,
             rebuild: false,
+            gone: None,
+            removes_buffers: Reflect::get(&global, &"navigator".into())
+                .and_then(|n| Reflect::get(&n, &"userAgent".into()))
+                .ok()
+                .and_then(|ua| ua.as_string())
+                // Bytewise: `str::contains` would link the two-way searcher (kilobytes).
+                .is_some_and(|ua| ua.as_bytes().windows(7).any(|w| w == b"Chrome/")),
             unplayable: None,
             _listeners: vec![on_open, on_close],
         })
@@ -218,7 +237,7 @@ impl Media {
     pub fn codecs(&self) -> Array {
         self.buffers
             .iter()
-            .filter(|b| b.mime.is_some() && !b.disabled)
+            .filter(|b| b.mime.is_some() && !b.disabled && !b.removed)
             .map(|b| JsValue::from_str(&b.codec))
             .collect()
     }
@@ -329,6 +348,11 @@ impl Media {
         if b.disabled || b.mime.is_none() {
             return;
         }
+        if b.removed {
+            // The track that went is back.
+            self.rebuild = true;
+            return;
+        }
         if b.skip_to_keyframe {
             if !keyframe {
                 return;
@@ -371,7 +395,7 @@ impl Media {
             other.end
         };
         if other.sb.is_some() && !other.disabled && end - other_end > TRACK_GONE_S {
-            self.rebuild = true;
+            self.gone = Some(other.track);
         }
     }
 
@@ -406,6 +430,28 @@ impl Media {
         } else {
             error(out, failure);
         }
+    }
+
+    /// Takes the SourceBuffer of the track that went out of the MediaSource, so that
+    /// the other plays on in it; false where that is not done ([`Media::removes_buffers`])
+    /// or fails, and a new MediaSource is needed after all.
+    pub fn remove_gone(&mut self) -> bool {
+        let Some(track) = self.gone.take() else {
+            return true;
+        };
+        let b = &mut self.buffers[index(track)];
+        let Some(sb) = b.sb.as_ref().filter(|_| self.removes_buffers) else {
+            return false;
+        };
+        if self.source.remove_source_buffer(sb).is_err() {
+            return false;
+        }
+        b.sb = None;
+        b.removed = true;
+        b.queue.clear();
+        b.queued_bytes = 0;
+        b._listeners.clear();
+        true
     }
 
     /// No new MediaSource yet (one waits its turn): meanwhile a late track's media is
@@ -525,6 +571,7 @@ impl Buffer {
             queue: VecDeque::new(),
             queued_bytes: 0,
             disabled: false,
+            removed: false,
             skip_to_keyframe: false,
             queued_offset: 0.0,
             quota_retries: 0,

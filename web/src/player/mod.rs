@@ -576,6 +576,13 @@ impl Core {
             self.outbox
                 .push(("samples", crate::remuxer::events(&samples).into()));
         }
+        if let Some(m) = self.media.as_mut().filter(|m| m.gone.is_some()) {
+            if m.remove_gone() {
+                self.outbox.push(("codecs", m.codecs().into()));
+            } else {
+                m.rebuild = true;
+            }
+        }
         if self.media.as_ref().is_some_and(|m| m.rebuild) {
             return self.rebuild();
         }
