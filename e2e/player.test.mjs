@@ -66,7 +66,10 @@ for (const engine of ENGINES) {
         `1 kHz tone: ${JSON.stringify(tones.slice(0, 3))}`,
       );
     });
-    assert.ok(last.stats.bitrate > 50_000 && last.stats.fps > 15, JSON.stringify(last.stats));
+    // The median: in WebKitGTK a change of playbackRate (the live-edge catch-up) is a seek
+    // of its pipeline, which skips a few frames, so one sample's fps can be low.
+    const fps = settled.map((s) => s.stats.fps).sort((a, b) => a - b)[settled.length >> 1];
+    assert.ok(last.stats.bitrate > 50_000 && fps > 15, `fps ${fps}: ${JSON.stringify(last.stats)}`);
     // fps is sampled: about one frame callback a second, not one per picture (25 a second).
     const requests = last.playerFrameRequests - first.playerFrameRequests;
     assert.ok(requests <= LIVE_WINDOW_S * 2, `the player asked for ${requests} frame callbacks in ${LIVE_WINDOW_S} s`);
