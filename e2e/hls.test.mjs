@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { test } from 'node:test';
 
-import { launchBrowser, launchEngine, openPage, publish, root, sleep, startGateway, startSite, until, waitLive } from './harness.mjs';
+import { launchBrowser, launchEngine, openPage, poll, publish, root, sleep, startGateway, startSite, until, waitLive } from './harness.mjs';
 
 const HLS_JS = path.join(root, 'e2e/node_modules/hls.js/dist');
 // Long enough to cross many segments: a player that loses its place at a
@@ -55,6 +55,9 @@ test('hls.js plays on across a publisher restart', { timeout: 90_000 }, async (t
   await sleep(2000);
   await ffmpeg.stop();
   const gone = await page.evaluate(() => window.sample());
+  // The gateway has seen it go, so that `waitLive` below waits for the new session.
+  const channels = () => fetch(`${gateway.origin}/api/channels`).then((r) => r.json());
+  await poll('the channel still live after its publisher left', channels, (list) => !list.some((c) => c.name === 'cam' && c.state === 'live'), { ms: 5000 });
   publish(t, gateway, 'cam');
   // From the moment the gateway has the new session: how long ffmpeg takes to start
   // publishing again is the machine's, not the player's (on a loaded machine seconds).

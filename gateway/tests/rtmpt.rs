@@ -120,8 +120,9 @@ fn a_send_after_the_connection_ended_is_answered() {
     let (status, id) = exchange("/open/1", &[0]);
     assert_eq!(status, "HTTP/1.1 200 OK");
     let id = String::from_utf8(id).expect("a session id");
-    // The handshake's second is over, and with it the connection; the tunnel has 3 s.
-    std::thread::sleep(std::time::Duration::from_millis(1500));
+    // The handshake's second is over, and with it the connection; the tunnel answers for
+    // 3 s more: this poll comes in their middle.
+    std::thread::sleep(std::time::Duration::from_millis(2500));
     let (status, answer) = exchange(&format!("/send/{}/1", id.trim()), &[3; 1537]);
     assert_eq!(status, "HTTP/1.1 200 OK");
     assert_eq!(
