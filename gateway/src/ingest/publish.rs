@@ -294,14 +294,18 @@ impl Publishing {
             return Ok(());
         }
         let more = own - self.unfinished;
-        let total = shared.fetch_add(more, Relaxed) + more;
         let max = self.publishers.max_unfinished;
-        if total > max {
-            // Given back at once, so that no other publisher is refused for it meanwhile.
-            shared.fetch_sub(more, Relaxed);
+        // Taken only if it fits, so that no other publisher sees a share that does not.
+        let taken = shared.fetch_update(Relaxed, Relaxed, |total| {
+            total.checked_add(more).filter(|&t| t <= max)
+        });
+        if let Err(total) = taken {
+            // The connection ends: its share goes back now, not when it is dropped.
+            shared.fetch_sub(self.unfinished, Relaxed);
+            self.unfinished = 0;
             bail!(
                 "the publishers' unfinished messages would hold {} MiB, over the {} MiB they may together (this one's {} MiB)",
-                total >> 20,
+                total.saturating_add(more) >> 20,
                 max >> 20,
                 bytes >> 20
             );
