@@ -304,7 +304,8 @@ impl Publishing {
             shared.fetch_sub(self.unfinished, Relaxed);
             self.unfinished = 0;
             bail!(
-                "the publishers' unfinished messages would hold {} MiB, over the {} MiB they may together (this one's {} MiB)",
+                "{}: the publishers' unfinished messages would hold {} MiB, over the {} MiB they may together (this one's {} MiB)",
+                self.channel.name(),
                 total.saturating_add(more) >> 20,
                 max >> 20,
                 bytes >> 20
