@@ -393,6 +393,42 @@ test('[firefox] a publisher that flaps between sound only and both gets its pict
   assert.deepEqual(s.errors, []);
 });
 
+// Pictures that stop for 5 s while the sound goes on (the mangler's video-hole-5s: a
+// camera whose video encoder stalls). Past 3 s without pictures the video counted as
+// gone: its SourceBuffer was removed, and their return took a new MediaSource. Now the
+// remuxer appends the last GOP again, its last picture lasting past the sound
+// (`core/src/fmp4/hold.rs`): the element plays on with the picture held, in the same
+// MediaSource. Chromium only: elsewhere the old way (Firefox's decoder keeps the held
+// picture until more come; WebKitGTK ends a picture a frame interval after it starts).
+test('[chromium] pictures that stop for 5 s while the sound goes on: the last is held, the element plays on in its MediaSource', { timeout: 90_000 }, async (t) => {
+  const gateway = await startGateway(t);
+  const mangle = start(t, mangleBin, ['video-hole-5s', `rtmp://127.0.0.1:${gateway.rtmp}/live/hole`], 'mangle');
+  await waitLive(gateway, 'hole').catch((e) => {
+    throw new Error(`${e.message}\n${mangle.log()}`);
+  });
+  const browser = await launchEngine(t, 'chromium');
+  const page = await openPage(browser, await startSite(t, gateway), { url: `ws://127.0.0.1:${gateway.http}/live/hole.flv` });
+  const first = await until(page, 'playback did not start', playing);
+  // Two holes at least (5 s every 12 s), each second sampled.
+  const samples = [first];
+  for (let i = 0; i < 26; i++) {
+    await sleep(1000);
+    samples.push(await page.evaluate(() => window.sample()));
+  }
+  const last = samples.at(-1);
+  const steps = samples.slice(1).map((s, i) => s.currentTime - samples[i].currentTime);
+  t.diagnostic(`currentTime steps ${steps.map((d) => d.toFixed(2)).join(' ')}; ${last.stats.picturesHeld} held, ${last.stats.rebuilds} rebuilt`);
+  assert.ok(steps.filter((d) => d < 0.8).length <= 1, `the element stopped: ${steps.map((d) => d.toFixed(2))}`);
+  assert.ok(last.stats.picturesHeld >= 2, JSON.stringify(last.stats));
+  assert.equal(last.stats.rebuilds, 0, 'no new MediaSource');
+  assert.deepEqual(last.stats.codecs.length, 2, JSON.stringify(last.stats));
+  // A picture all along, and the pictures back after each hole.
+  assert.ok(Math.min(...samples.map((s) => s.variance)) > 100, `picture variance ${samples.map((s) => s.variance | 0)}`);
+  assert.ok(last.frames - first.frames > 250, `frames ${first.frames} → ${last.frames}`);
+  assert.ok(samples.at(-1).frames > samples.at(-4).frames || samples.at(-4).frames > samples.at(-7).frames, 'the pictures came back');
+  assert.deepEqual(last.errors, []);
+});
+
 for (const [label, codecs, expect] of [
   ['H.264 + MP3', { video: 'h264', audio: 'mp3' }, ['avc1.', 'mp4a.6']],
   ['audio only (AAC)', { video: null, audio: 'aac' }, ['mp4a.40.2']],

@@ -32,6 +32,18 @@ extern "C" {
     fn then(this: &Thenable, on_fulfilled: &JsValue, on_rejected: &JsValue) -> JsValue;
 }
 
+/// Whether the browser's user agent holds `name` (e.g. `b"Chrome/"`), for what an
+/// engine does that no feature test can tell. Bytewise: `str::contains` would link
+/// the two-way searcher (kilobytes).
+pub fn user_agent_has(name: &[u8]) -> bool {
+    let navigator = Reflect::get(&js_sys::global(), &"navigator".into());
+    navigator
+        .and_then(|n| Reflect::get(&n, &"userAgent".into()))
+        .ok()
+        .and_then(|ua| ua.as_string())
+        .is_some_and(|ua| ua.as_bytes().windows(name.len()).any(|w| w == name))
+}
+
 /// `TimeRanges` as `(start, end)` pairs, in order.
 pub fn ranges(r: &web_sys::TimeRanges) -> Vec<(f64, f64)> {
     (0..r.length())

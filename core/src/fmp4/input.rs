@@ -155,7 +155,12 @@ impl Remuxer {
         let says = |has: &str, id: &str| {
             meta.get(has).and_then(Value::as_bool) == Some(true) || meta.get(id).is_some()
         };
-        self.expect[0] |= says("hasVideo", "videocodecid");
+        let video = says("hasVideo", "videocodecid");
+        if !video {
+            // A session with sound only: its video is not the last one's picture.
+            self.hold.forget();
+        }
+        self.expect[0] |= video;
         self.expect[1] |= says("hasAudio", "audiocodecid");
         self.events.push_back(RemuxEvent::Metadata(meta));
     }

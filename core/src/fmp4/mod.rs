@@ -18,6 +18,7 @@
 mod boxes;
 mod codecs;
 mod fragment;
+mod hold;
 mod init;
 mod input;
 mod lag;
@@ -39,6 +40,10 @@ use codecs::ConfigError;
 use init::TrackConfig;
 use track::{Gap, TrackState};
 
+pub use hold::{
+    HOLD_AHEAD_MS, HOLD_RENEW_MS, MAX_GOP_BYTES, MAX_GOP_SAMPLES, MAX_HOLD_MS,
+    MAX_HOLD_THRESHOLD_MS,
+};
 pub use lag::{
     FILL_AHEAD_MARGIN_MS, FILL_AHEAD_MS, FillAhead, MAX_FILL_AHEAD_MARGIN_MS, MIN_FILL_AHEAD_MS,
 };
@@ -86,8 +91,12 @@ pub enum Fragmenting {
 pub struct RemuxerOptions {
     pub layout: Layout,
     pub fragment: Fragmenting,
-    /// When silence keeps audio up with video (`lag.rs`).
+    /// When silence keeps audio up with video (`lag.rs`), and when the last picture
+    /// is held for video that falls behind audio.
     pub fill_ahead: FillAhead,
+    /// PerTrack layout: video that falls behind audio holds its last picture
+    /// (`hold.rs`), for a browser that stops the element where the video ends.
+    pub hold_picture: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -210,6 +219,9 @@ pub struct RemuxStats {
     pub gaps_filled: u64,
     /// Milliseconds of those holes.
     pub gap_ms_filled: u64,
+    /// Times the last picture was held (or its hold renewed) for video that fell
+    /// behind audio (`hold.rs`).
+    pub pictures_held: u64,
 }
 
 /// FLV → fragmented MP4. Never panics on input: problems become events.
@@ -226,6 +238,8 @@ pub struct Remuxer {
     expect: [bool; 2],
     /// How far audio is behind video: see `lag.rs`.
     lag: lag::AudioLag,
+    /// The GOP to replay for video behind audio: see `hold.rs`.
+    hold: hold::PictureHold,
 }
 
 impl Remuxer {
@@ -239,6 +253,7 @@ impl Remuxer {
             muxed_sequence: 1,
             expect: [false; 2],
             lag: lag::AudioLag::new(options.fill_ahead),
+            hold: hold::PictureHold::new(options.fill_ahead),
         }
     }
 
@@ -363,6 +378,9 @@ impl Remuxer {
         st.need_keyframe = false;
         let from = st.last_raw;
         let (ms, jumped) = self.map_time(t, ts);
+        if jumped {
+            self.hold.forget();
+        }
         let discontinuity = RemuxEvent::Discontinuity {
             track: t,
             from_ms: i64::from(from.unwrap_or(0)),
@@ -398,6 +416,9 @@ impl Remuxer {
                 self.emit_pending(t, false);
             }
         }
+        if t == Track::Video {
+            self.picture_placed(ms, &placed.sample);
+        }
         let st = self.track_mut(t);
         for sample in placed.silence {
             st.push_pending(sample);
@@ -407,8 +428,9 @@ impl Remuxer {
         if self.options.fragment == Fragmenting::EveryFrame || full {
             self.emit_pending(t, full);
         }
-        if t == Track::Video {
-            self.keep_audio_up(ms);
+        match t {
+            Track::Video => self.keep_audio_up(ms),
+            Track::Audio => self.keep_video_up(),
         }
     }
 
@@ -477,6 +499,9 @@ impl Remuxer {
         st.config = Some(config);
         st.init_sent = false;
         st.need_keyframe = t == Track::Video;
+        if t == Track::Video {
+            self.hold.forget();
+        }
     }
 
     /// FLV time → output time (ms), and whether this is a discontinuity (the

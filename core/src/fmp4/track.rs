@@ -4,8 +4,9 @@
 //! The rule: a track's samples follow each other without a hole or an overlap
 //! (each sample's DTS + duration is the next one's DTS), so that Media Source
 //! Extensions never sees a hole to stall on nor a decode time that goes back.
-//! The only break is the clean restart of an audio track after a hole longer
-//! than [`MAX_FILL_MS`], announced by a `Discontinuity` event.
+//! The only breaks are the clean restart of an audio track after a hole longer
+//! than [`MAX_FILL_MS`], announced by a `Discontinuity` event, and a held picture
+//! (`hold.rs`), whose last sample lasts past where the next one starts.
 //!
 //! - Video (and audio without a frame-size rule): a sample's ideal DTS is the
 //!   (discontinuity-mapped) FLV timestamp in the track's timescale. While the
@@ -83,6 +84,9 @@ pub(crate) struct TrackState {
     pub(crate) offset_ms: i64,
     /// Where the last sample placed ends (DTS + duration): where the next one starts.
     end: Option<u64>,
+    /// Video: the last samples are a held picture (`hold.rs`), whose long duration the
+    /// next picture does not lengthen into: it starts at its own time.
+    held: bool,
     /// The ideal DTS of the last sample placed, to measure the interval to the next.
     last_ideal: Option<u64>,
     /// Audio: the last frame's duration, for a frame whose own is unknown.
@@ -147,6 +151,7 @@ impl TrackState {
             last_raw: None,
             offset_ms: 0,
             end: None,
+            held: false,
             last_ideal: None,
             last_duration: None,
             intervals: [0; 3],
@@ -341,6 +346,7 @@ impl TrackState {
             self.intervals[2] = u32::try_from(ideal - last).unwrap_or(u32::MAX);
             self.interval_count = (self.interval_count + 1).min(3);
         }
+        let held = core::mem::take(&mut self.held);
         let dts = match (self.pending.last_mut(), self.end) {
             (Some(prev), _) => {
                 // DTS must grow within a trun; a decoder cannot go back a tick.
@@ -348,6 +354,9 @@ impl TrackState {
                 prev.duration = u32::try_from(dts - prev.dts).unwrap_or(u32::MAX);
                 dts
             }
+            // Under a held picture from its own time: a sample that began earlier
+            // would cover (and, in Firefox, remove) a renewal's pictures.
+            (None, Some(end)) if held => ideal.max(end),
             (None, Some(end)) => end,
             (None, None) => ideal,
         };
@@ -361,6 +370,33 @@ impl TrackState {
             duration,
             dts.abs_diff(ideal) <= u64::from(estimate / 2),
         )
+    }
+
+    /// Appends `gop` again from `from_ms` (or where the track ends, if later), each
+    /// picture a tick long and the last one until `until_ms` (see `hold.rs`). The
+    /// track then ends after the replayed pictures, under the last one's duration.
+    pub(crate) fn replay(&mut self, gop: &[Sample], from_ms: i64, until_ms: i64) {
+        let scale = self.timescale();
+        let mut dts = to_ticks(from_ms, scale).max(self.end.unwrap_or(0));
+        let until = to_ticks(until_ms, scale);
+        for (i, s) in gop.iter().enumerate() {
+            let duration = if i + 1 == gop.len() {
+                u32::try_from(until.saturating_sub(dts)).unwrap_or(u32::MAX)
+            } else {
+                1
+            };
+            self.push_pending(Sample {
+                data: s.data.clone(),
+                dts,
+                duration: duration.max(1),
+                cts_offset: 0,
+                keyframe: s.keyframe,
+            });
+            dts += 1;
+        }
+        self.end = Some(dts);
+        self.end_ms = dts as f64 * 1000.0 / f64::from(scale);
+        self.held = true;
     }
 
     /// [`TrackState::estimate`] in ms, once an interval was measured.

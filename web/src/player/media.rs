@@ -180,12 +180,7 @@ impl Media {
             newest_end: f64::NAN,
             rebuild: false,
             gone: None,
-            removes_buffers: Reflect::get(&global, &"navigator".into())
-                .and_then(|n| Reflect::get(&n, &"userAgent".into()))
-                .ok()
-                .and_then(|ua| ua.as_string())
-                // Bytewise: `str::contains` would link the two-way searcher (kilobytes).
-                .is_some_and(|ua| ua.as_bytes().windows(7).any(|w| w == b"Chrome/")),
+            removes_buffers: js::user_agent_has(b"Chrome/"),
             unplayable: None,
             _listeners: vec![on_open, on_close],
         })

@@ -203,7 +203,10 @@ impl Player {
 
 /// The remuxer for MSE (`samples` false) with `target` seconds of latency: silence
 /// is added to missing audio before the playhead can reach the audio's end, since
-/// the element plays only where every track has media. For WebCodecs, samples.
+/// the element plays only where every track has media; and, in Chromium, missing
+/// video holds its last picture (Firefox's decoder keeps the held picture until
+/// more pictures come, so the element stops all the same; WebKitGTK ends each
+/// picture a frame interval after it starts). For WebCodecs, samples.
 fn remuxer_options(target: f64, samples: bool) -> RemuxerOptions {
     if samples {
         return RemuxerOptions {
@@ -214,6 +217,7 @@ fn remuxer_options(target: f64, samples: bool) -> RemuxerOptions {
     RemuxerOptions {
         fill_ahead: FillAhead::for_latency((target * 1000.0) as u32),
         fragment: Fragmenting::OnCut,
+        hold_picture: js::user_agent_has(b"Chrome/"),
         ..RemuxerOptions::default()
     }
 }
@@ -374,6 +378,8 @@ struct Counters {
     /// Audio holes the remuxers of earlier connections filled, and their milliseconds.
     gaps_filled: u64,
     gap_ms_filled: u64,
+    /// Pictures those remuxers held for missing video.
+    pictures_held: u64,
 }
 
 impl Core {
@@ -444,6 +450,7 @@ impl Core {
         let done = self.pipeline.stats();
         self.counters.gaps_filled += done.gaps_filled;
         self.counters.gap_ms_filled += done.gap_ms_filled;
+        self.counters.pictures_held += done.pictures_held;
         self.pipeline = self.new_pipeline();
         self.tag_errors = 0;
         if self.samples {
@@ -944,6 +951,8 @@ impl Core {
         if self.samples {
             return o;
         }
+        let held = self.counters.pictures_held + remux.pictures_held;
+        set(&o, "picturesHeld", held as f64);
         let current = self.video.current_time();
         let end = self.ranges().last().map_or(f64::NAN, |r| r.1);
         let quality = self.video.get_video_playback_quality();

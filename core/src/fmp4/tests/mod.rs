@@ -7,6 +7,7 @@ use crate::test_tags::*;
 
 mod events;
 mod gaps;
+mod hold;
 mod lag;
 
 fn run(r: &mut Remuxer, tags: &[Tag]) -> Vec<RemuxEvent> {

@@ -1,0 +1,205 @@
+//! Video that stops while audio goes on: its last picture is held.
+
+use super::gaps::{all_events, samples};
+use super::*;
+
+/// The threshold for a player 500 ms behind the live edge.
+const LATENCY_MS: u32 = 500;
+
+fn holding() -> Remuxer {
+    Remuxer::new(RemuxerOptions {
+        fill_ahead: FillAhead::for_latency(LATENCY_MS),
+        hold_picture: true,
+        ..RemuxerOptions::default()
+    })
+}
+
+/// Video every 40 ms (a keyframe every `gop_ms`) where `video` says, and AAC frames
+/// (44.1 kHz) throughout, for `ms`; each video tag arrives `behind_ms` after the
+/// audio of its time (interleaved by arrival).
+fn stream(ms: u32, gop_ms: u32, behind_ms: u32, video: impl Fn(u32) -> bool) -> Vec<Tag> {
+    let mut timed: Vec<(u32, Tag)> = (0..ms)
+        .step_by(40)
+        .filter(|&v| video(v))
+        .map(|v| (v + behind_ms, avc_frame(v, 0, v % gop_ms == 0)))
+        .collect();
+    let aac = |i: u32| i * 1024 * 1000 / 44_100;
+    timed.extend(
+        (0..)
+            .map(aac)
+            .take_while(|&a| a < ms)
+            .map(|a| (a, aac_frame(a))),
+    );
+    timed.sort_by_key(|(at, _)| *at);
+    let mut tags = vec![avc_header(0, 20, 15), aac_header(0, &[0x12, 0x10])];
+    tags.extend(timed.into_iter().map(|(_, t)| t));
+    tags
+}
+
+/// The end (ms) of the last fragment of `track` in `events`, and the furthest.
+fn ends(events: &[RemuxEvent], track: Track) -> (f64, f64) {
+    let mut last = f64::NAN;
+    let mut furthest = f64::NAN;
+    for e in events {
+        if let RemuxEvent::Fragment {
+            track: Some(t),
+            end_ms,
+            ..
+        } = e
+        {
+            if *t == track {
+                last = *end_ms;
+                furthest = furthest.max(*end_ms);
+            }
+        }
+    }
+    (last, furthest)
+}
+
+#[test]
+fn video_that_stops_while_audio_goes_on_holds_its_last_picture_until_it_comes_back() {
+    let hole = |v: u32| !(4000..9000).contains(&v);
+    let tags = stream(12_000, 1000, 0, hole);
+    let mut r = holding();
+    let mut events = Vec::new();
+    for t in &tags {
+        r.feed(t);
+        events.extend(std::iter::from_fn(|| r.poll_event()));
+        if t.tag_type == TagType::Audio && t.timestamp > 100 {
+            // The video never ends more than the threshold (and an audio frame) before the audio.
+            let (audio, _) = ends(&events, Track::Audio);
+            let (_, video) = ends(&events, Track::Video);
+            let threshold = f64::from(FillAhead::for_latency(LATENCY_MS).after_ms);
+            assert!(
+                audio - video <= threshold + 24.0,
+                "{audio} − {video} at {}",
+                t.timestamp
+            );
+        }
+    }
+    let video = samples(&events, Track::Video);
+    // Decode times only grow.
+    assert!(video.windows(2).all(|w| w[0].0 < w[1].0), "{video:?}");
+    // The first hold: the GOP from the keyframe at 3000 ms (25 pictures) from where
+    // the video ended (4000 ms), a tick each, the last to 2 s past the audio's end.
+    let first = video
+        .iter()
+        .position(|s| s.0 == 4000)
+        .expect("a hold at 4000 ms");
+    let held = &video[first..first + 25];
+    assert!(held[..24].iter().all(|s| s.1 == 1), "{held:?}");
+    let until = held[24].0 + u64::from(held[24].1);
+    assert!(
+        (4166 + 2000..=4166 + 2000 + 24).contains(&until),
+        "{held:?}"
+    );
+    // Renewed about every second while the pictures stay away, and every picture sent is there.
+    let s = r.stats();
+    assert!((4..=6).contains(&s.pictures_held), "{s:?}");
+    let sent = tags.iter().filter(|t| t.tag_type == TagType::Video).count() - 1;
+    assert_eq!(video.len(), sent + 25 * s.pictures_held as usize);
+    assert_eq!(s.dropped, 0);
+    // The picture that comes back starts at its own time, under the last hold.
+    let back = video
+        .iter()
+        .rposition(|s| s.1 > 1000)
+        .expect("the last hold")
+        + 1;
+    assert_eq!(video[back].0, 9000, "{:?}", &video[back - 1..]);
+}
+
+#[test]
+fn without_the_option_nothing_is_held() {
+    let tags = stream(12_000, 1000, 0, |v| !(4000..9000).contains(&v));
+    let events = all_events(&mut per_track(), &tags);
+    assert_eq!(
+        samples(&events, Track::Video).len(),
+        tags.iter().filter(|t| t.tag_type == TagType::Video).count() - 1
+    );
+}
+
+#[test]
+fn a_new_session_with_sound_only_is_not_held_to_the_last_ones_picture() {
+    let mut tags = stream(4000, 1000, 0, |_| true);
+    // The publisher back with sound only: timestamps from 0 again.
+    tags.extend((0..200).map(|i| aac_frame(i * 1024 * 1000 / 44_100)));
+    let mut r = holding();
+    all_events(&mut r, &tags);
+    assert_eq!(r.stats().pictures_held, 0);
+}
+
+#[test]
+fn video_that_runs_behind_its_audio_is_held_once_then_no_more() {
+    // 400 ms behind the audio all along, and a pause of 1 s later.
+    for pause in [false, true] {
+        let tags = stream(20_000, 1000, 400, |v| {
+            !pause || !(10_000..11_000).contains(&v)
+        });
+        let mut r = holding();
+        let events = all_events(&mut r, &tags);
+        let held = r.stats().pictures_held;
+        assert_eq!(held, 1 + u64::from(pause), "pause {pause}");
+        let video = samples(&events, Track::Video);
+        assert!(video.windows(2).all(|w| w[0].0 < w[1].0));
+    }
+}
+
+#[test]
+fn a_gop_too_long_to_keep_is_not_held() {
+    let frames = MAX_GOP_SAMPLES as u32 + 10;
+    let tags = stream(frames * 40 + 3000, 1 << 30, 0, |v| v < frames * 40);
+    let mut r = holding();
+    all_events(&mut r, &tags);
+    assert_eq!(r.stats().pictures_held, 0);
+    // One picture less, and it is.
+    let frames = MAX_GOP_SAMPLES as u32;
+    let tags = stream(frames * 40 + 3000, 1 << 30, 0, |v| v < frames * 40);
+    let mut r = holding();
+    all_events(&mut r, &tags);
+    assert!(r.stats().pictures_held > 0);
+}
+
+/// `onMetaData` with `key` set to true.
+fn metadata(ts: u32, key: &str) -> Tag {
+    let mut data = Vec::new();
+    amf::amf0::encode_all(
+        &["onMetaData".into(), Value::object([(key, true.into())])],
+        &mut data,
+    );
+    tag(TagType::Script, ts, data)
+}
+
+#[test]
+fn a_session_whose_metadata_announces_no_video_is_not_held() {
+    // The gateway joins a publisher's sessions without a jump: the new one, with sound
+    // only, says so in its metadata when the pictures stop.
+    for (key, held) in [("hasAudio", false), ("hasVideo", true)] {
+        let mut tags = stream(12_000, 1000, 0, |v| v < 4000);
+        let at = tags
+            .iter()
+            .position(|t| t.timestamp >= 4000)
+            .expect("tags after 4 s");
+        tags.insert(at, metadata(4000, key));
+        let mut r = holding();
+        all_events(&mut r, &tags);
+        assert_eq!(r.stats().pictures_held > 0, held, "{key}");
+    }
+}
+
+#[test]
+fn a_picture_is_held_for_at_most_ten_seconds() {
+    let tags = stream(30_000, 1000, 0, |v| v < 4000);
+    let mut r = holding();
+    let events = all_events(&mut r, &tags);
+    let (_, furthest) = ends(&events, Track::Video);
+    assert!(furthest <= 4000.0 + MAX_HOLD_MS as f64, "{furthest}");
+    assert!(
+        furthest > 4000.0 + MAX_HOLD_MS as f64 - HOLD_RENEW_MS as f64,
+        "{furthest}"
+    );
+    assert!(
+        (8..=11).contains(&r.stats().pictures_held),
+        "{:?}",
+        r.stats()
+    );
+}
