@@ -398,8 +398,8 @@ test('[firefox] a publisher that flaps between sound only and both gets its pict
 // gone: its SourceBuffer was removed, and their return took a new MediaSource. Now the
 // remuxer appends the last GOP again, its last picture lasting past the sound
 // (`core/src/fmp4/hold.rs`): the element plays on with the picture held, in the same
-// MediaSource. Chromium only: elsewhere the old way (Firefox's decoder keeps the held
-// picture until more come; WebKitGTK ends a picture a frame interval after it starts).
+// MediaSource. Chromium only: elsewhere the old way (Firefox waits for more video all
+// the same; WebKitGTK ends a picture a frame interval after it starts).
 test('[chromium] pictures that stop for 5 s while the sound goes on: the last is held, the element plays on in its MediaSource', { timeout: 90_000 }, async (t) => {
   const gateway = await startGateway(t);
   const mangle = start(t, mangleBin, ['video-hole-5s', `rtmp://127.0.0.1:${gateway.rtmp}/live/hole`], 'mangle');

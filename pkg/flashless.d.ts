@@ -148,10 +148,11 @@ export interface PlayerStats {
   /** Milliseconds of those holes. */
   gapMsFilled: number;
   /**
-   * MSE in Chromium: times the last picture was held (or its hold renewed) while the pictures
-   * stopped and the sound went on, so that the element plays on, over all connections.
+   * Times the last picture was held (or its hold renewed) while the pictures stopped and the
+   * sound went on, so that the element plays on, over all connections: MSE in Chromium; 0
+   * elsewhere (WebCodecs shows its last picture until the next).
    */
-  picturesHeld?: number;
+  picturesHeld: number;
   /**
    * `'hls'` when the browser has no MSE and the `<video>` plays the channel's HLS itself (the `hls`
    * option): then only `latency`, `buffered`, frames, `playbackRate` and `currentTime` are known.

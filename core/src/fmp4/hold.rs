@@ -14,11 +14,17 @@
 //! the state the next picture is predicted from: pictures that come back decode
 //! cleanly whether or not they start with a keyframe. While none come, the hold
 //! is renewed from the audio's end once it reaches less than [`HOLD_RENEW_MS`]
-//! past it (each renewal a decode of the GOP again). A picture that comes back
-//! starts at its own time (not where the replayed ones end, as after a hole:
-//! a picture that long would cover a renewal's pictures, which Firefox then
-//! removes under the playhead), under the held picture's long duration, and
-//! replaces it on screen.
+//! past it: each renewal a decode of the GOP again, so only for a GOP of at
+//! most [`MAX_RENEWED_GOP_MS`] (at most twice the stream's own decoding; a
+//! longer one is held once). A picture that comes back starts at its own time
+//! (not where the replayed ones end, as after a hole: a picture that long would
+//! cover a renewal's pictures, which Media Source Extensions removes when a frame
+//! starts inside a new one), under the held picture's long duration, and replaces
+//! it on screen.
+//!
+//! Which browsers want it is the player's choice: Chromium (Firefox waits for
+//! more video all the same, and WebKitGTK ends each picture a frame interval
+//! after it starts: `docs/reliability.md`).
 //!
 //! The threshold is the audio's fill threshold ([`FillAhead::after_ms`]: the
 //! player's latency over three), so the picture is held before the playhead
@@ -45,6 +51,8 @@ use super::{Layout, Remuxer, Track};
 pub const HOLD_AHEAD_MS: i64 = 2000;
 /// A hold is renewed once it lasts less than this past the audio's end.
 pub const HOLD_RENEW_MS: i64 = 1000;
+/// The longest GOP whose hold is renewed: a renewal decodes it again.
+pub const MAX_RENEWED_GOP_MS: i64 = 2000;
 /// The longest a picture is held, from where the video ended.
 pub const MAX_HOLD_MS: i64 = 10_000;
 /// The most the threshold grows to for a source whose video runs behind its audio.
@@ -81,6 +89,15 @@ impl PictureHold {
         self.gop = Vec::new();
         self.bytes = 0;
         self.held = None;
+    }
+
+    /// From the GOP's keyframe to its last picture, in ms (its decode times are
+    /// the video's timescale, milliseconds).
+    fn span_ms(&self) -> i64 {
+        match (self.gop.first(), self.gop.last()) {
+            (Some(a), Some(b)) => i64::try_from(b.dts.saturating_sub(a.dts)).unwrap_or(i64::MAX),
+            _ => 0,
+        }
     }
 
     /// Keeps a picture placed, as the GOP's next one.
@@ -131,7 +148,11 @@ impl Remuxer {
         let (audio, video) = (libm::round(audio) as i64, libm::round(video) as i64);
         let (since, from) = match self.hold.held {
             None if audio - video > self.hold.threshold_ms => (video, video),
-            Some((since, until)) if until - audio < HOLD_RENEW_MS => (since, audio.max(video)),
+            Some((since, until))
+                if until - audio < HOLD_RENEW_MS && self.hold.span_ms() <= MAX_RENEWED_GOP_MS =>
+            {
+                (since, audio.max(video))
+            }
             _ => return,
         };
         let until = (audio + HOLD_AHEAD_MS).min(since + MAX_HOLD_MS);

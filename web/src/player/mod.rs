@@ -204,9 +204,9 @@ impl Player {
 /// The remuxer for MSE (`samples` false) with `target` seconds of latency: silence
 /// is added to missing audio before the playhead can reach the audio's end, since
 /// the element plays only where every track has media; and, in Chromium, missing
-/// video holds its last picture (Firefox's decoder keeps the held picture until
-/// more pictures come, so the element stops all the same; WebKitGTK ends each
-/// picture a frame interval after it starts). For WebCodecs, samples.
+/// video holds its last picture (Firefox waits for more video all the same, and a
+/// long picture holds up those after it there; WebKitGTK ends each picture a frame
+/// interval after it starts: `docs/reliability.md`). For WebCodecs, samples.
 fn remuxer_options(target: f64, samples: bool) -> RemuxerOptions {
     if samples {
         return RemuxerOptions {
@@ -948,11 +948,11 @@ impl Core {
         let filled_ms = self.counters.gap_ms_filled + remux.gap_ms_filled;
         set(&o, "gapsFilled", filled as f64);
         set(&o, "gapMsFilled", filled_ms as f64);
+        let held = self.counters.pictures_held + remux.pictures_held;
+        set(&o, "picturesHeld", held as f64);
         if self.samples {
             return o;
         }
-        let held = self.counters.pictures_held + remux.pictures_held;
-        set(&o, "picturesHeld", held as f64);
         let current = self.video.current_time();
         let end = self.ranges().last().map_or(f64::NAN, |r| r.1);
         let quality = self.video.get_video_playback_quality();

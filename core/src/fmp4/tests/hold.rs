@@ -203,3 +203,18 @@ fn a_picture_is_held_for_at_most_ten_seconds() {
         r.stats()
     );
 }
+
+#[test]
+fn a_gop_too_long_to_decode_again_each_second_is_held_once() {
+    // A keyframe every 4 s, the pictures gone from 7 s to 13 s: held from 7 s, the
+    // GOP then 3 s long, not renewed (each renewal would decode 3 s of pictures).
+    let tags = stream(16_000, 4000, 0, |v| !(7000..13_000).contains(&v));
+    let mut r = holding();
+    all_events(&mut r, &tags);
+    assert_eq!(r.stats().pictures_held, 1);
+    // A keyframe every 2 s: renewed.
+    let tags = stream(16_000, 2000, 0, |v| !(7000..13_000).contains(&v));
+    let mut r = holding();
+    all_events(&mut r, &tags);
+    assert!(r.stats().pictures_held > 3, "{:?}", r.stats());
+}
