@@ -7,6 +7,8 @@ mod peers;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use bytes::BytesMut;
+use flashless_core::flv::{FlvReader, Item, write_header, write_tag};
 use flashless_core::stream::Role;
 use flashless_gateway::client::transport;
 use flashless_gateway::hub::{Hub, Limits, Source, UpstreamState};
@@ -279,12 +281,16 @@ async fn file_loops_in_real_time_with_rising_timestamps() {
 
 /// Serves each GET with `status`; a 200 carries the test clip, chunked in odd pieces.
 async fn http_origin(status: &'static str) -> (u16, Arc<Mutex<Vec<String>>>) {
+    http_origin_of(status, std::fs::read(CLIP).unwrap()).await
+}
+
+/// Serves each GET with `status`; a 200 carries `clip` as fast as the link goes.
+async fn http_origin_of(status: &'static str, clip: Vec<u8>) -> (u16, Arc<Mutex<Vec<String>>>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let requests = Arc::new(Mutex::new(Vec::new()));
     let log = requests.clone();
     tokio::spawn(async move {
-        let clip = std::fs::read(CLIP).unwrap();
         while let Ok((mut conn, _)) = listener.accept().await {
             let mut head = Vec::new();
             let mut byte = [0];
@@ -346,6 +352,65 @@ async fn http_flv_pull_feeds_the_channel_every_tag() {
             .to_ascii_lowercase()
             .contains(&format!("host: 127.0.0.1:{port}"))
     );
+}
+
+/// The test clip played `times` times end to end, its timestamps going on: an FLV
+/// file of that many clips' length.
+fn clip_looped(times: u32) -> Vec<u8> {
+    let mut reader = FlvReader::new();
+    reader.feed(&std::fs::read(CLIP).unwrap());
+    let mut once = Vec::new();
+    let mut header = None;
+    while let Ok(Some(item)) = reader.poll_item() {
+        match item {
+            Item::Header(h) => header = Some(h),
+            Item::Tag(t) => once.push(t),
+        }
+    }
+    let span = once.iter().map(|t| t.timestamp).max().unwrap() + 40;
+    let mut out = BytesMut::new();
+    write_header(&header.expect("an FLV header"), &mut out);
+    for i in 0..times {
+        for t in &once {
+            let mut t = t.clone();
+            t.timestamp += i * span;
+            write_tag(&t, &mut out);
+        }
+    }
+    out.to_vec()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http_flv_origin_that_sends_faster_than_real_time_is_read_at_real_time() {
+    // 30 s of media sent at once (a file served as fast as the link goes): the first
+    // 10 s pass at once (a cached GOP, a reconnect's backlog), the rest at real time.
+    let (port, _) = http_origin_of("200 OK", clip_looped(15)).await;
+    let (channel, _stop, _task) = pull(
+        &format!("http://127.0.0.1:{port}/live/cam.flv"),
+        PullOptions::default(),
+    );
+    let viewer = Recorder::watch(&channel);
+    until(Duration::from_secs(10), "the first frame", || {
+        !video_ts(&viewer.seen()).is_empty()
+    })
+    .await;
+    let first = video_ts(&viewer.seen())[0];
+    let newest = || video_ts(&viewer.seen()).last().copied().unwrap_or(first) - first;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let at_4 = newest();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let at_7 = newest();
+    // Ahead of the wall clock by the burst at most (and 2 % for a fast source clock).
+    assert!(
+        (10_000..=15_500).contains(&at_4),
+        "{at_4} ms of media in 4 s"
+    );
+    assert!(
+        (2_000..=4_000).contains(&(at_7 - at_4)),
+        "{} ms of media in 3 s",
+        at_7 - at_4
+    );
+    assert_rising(&video_ts(&viewer.seen()));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

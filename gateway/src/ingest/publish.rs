@@ -19,11 +19,6 @@ use crate::hooks::{Event, Session};
 use crate::hub::denials::Reason;
 use crate::hub::{Channel, Hub};
 
-/// How far ahead of real time a publisher may send before it is read at real time: a
-/// reconnect's backlog, or a relay's first GOP from a server that caches one, passes
-/// at once; a publisher that goes on sending faster (ffmpeg without `-re`) waits.
-const PUBLISH_BURST_MS: u32 = 10_000;
-
 /// Seconds of a publisher's bit-rate cap it may send at once (a reconnect's backlog, a
 /// keyframe far above the average): past that, it is read at the cap.
 const PUBLISH_BITRATE_BURST_S: u64 = 2;
@@ -225,7 +220,7 @@ impl Publishers {
                 Some(client),
                 "rtmp",
             ),
-            pace: Pace::new(PUBLISH_BURST_MS),
+            pace: Pace::new(super::BURST_MS),
             bytes: self.max_bitrate.map(|bits| {
                 let per_s = bits / 8;
                 Bucket::new(per_s, per_s.saturating_mul(PUBLISH_BITRATE_BURST_S))
