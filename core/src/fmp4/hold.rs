@@ -33,11 +33,11 @@
 //! skew seen plus half of it, once, up to [`MAX_HOLD_THRESHOLD_MS`].
 //!
 //! Nothing is held without a GOP to replay: before the first keyframe, after a
-//! new configuration, a discontinuity or an `onMetaData` that announces no video
-//! (a new session's video, if it comes, starts with its own keyframe; one that
-//! never comes is not the last session's picture: the gateway joins a publisher's
-//! sessions without a jump, and a session with sound only says so in its
-//! metadata), or while the GOP is longer than [`MAX_GOP_SAMPLES`] pictures or
+//! new configuration, a discontinuity or an `onMetaData` that announces sound
+//! and no video (a new session's video, if it comes, starts with its own
+//! keyframe; one that never comes is not the last session's picture: the gateway
+//! joins a publisher's sessions without a jump, and a session with sound only
+//! says so in its metadata), or while the GOP is longer than [`MAX_GOP_SAMPLES`] pictures or
 //! [`MAX_GOP_BYTES`]. Nor is a picture held for more than [`MAX_HOLD_MS`]: video
 //! missing for that long is gone (a player stops waiting for it).
 

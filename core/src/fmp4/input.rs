@@ -156,12 +156,15 @@ impl Remuxer {
             meta.get(has).and_then(Value::as_bool) == Some(true) || meta.get(id).is_some()
         };
         let video = says("hasVideo", "videocodecid");
-        if !video {
+        let audio = says("hasAudio", "audiocodecid");
+        let no_video = meta.get("hasVideo").and_then(Value::as_bool) == Some(false);
+        let pictured = video || meta.get("width").is_some() || meta.get("height").is_some();
+        if no_video || (audio && !pictured) {
             // A session with sound only: its video is not the last one's picture.
             self.hold.forget();
         }
         self.expect[0] |= video;
-        self.expect[1] |= says("hasAudio", "audiocodecid");
+        self.expect[1] |= audio;
         self.events.push_back(RemuxEvent::Metadata(meta));
     }
 }
