@@ -355,7 +355,8 @@ impl TrackState {
                 dts
             }
             // Under a held picture from its own time: a sample that began earlier
-            // would cover (and, in Firefox, remove) a renewal's pictures.
+            // would cover a renewal's pictures, which MSE removes when a frame
+            // starts inside a new one.
             (None, Some(end)) if held => ideal.max(end),
             (None, Some(end)) => end,
             (None, None) => ideal,
