@@ -507,6 +507,193 @@ fn audio_stopping_for_3_s_is_filled_ahead_ffmpeg_decodes() {
     }
 }
 
+/// `(pts, md5)` of every decoded video frame of `path`, in presentation order.
+fn decoded_pictures(path: &Path) -> Vec<(i64, String)> {
+    let out = run(tool("ffmpeg").args(["-v", "error", "-i"]).arg(path).args([
+        "-map",
+        "0:v",
+        "-fps_mode",
+        "passthrough",
+        "-f",
+        "framemd5",
+        "-",
+    ]));
+    out.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(',').map(str::trim).collect();
+            Some((f.get(2)?.parse().ok()?, (*f.get(5)?).to_owned()))
+        })
+        .collect()
+}
+
+/// An encoder that stalls for `stall_ms` from about 2 s into `tags`: its video
+/// frames from a point where every frame before is presented before every frame
+/// after (a B stream's mini-GOP boundary) come that much later, while the audio
+/// goes on. Returns the tags and how many video frames come before the stall.
+fn stall_video(tags: &[Tag], stall_ms: u32) -> (Vec<Tag>, usize) {
+    let coded: Vec<(usize, u32, i64)> = tags
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| t.tag_type == TagType::Video)
+        .filter_map(|(i, t)| match VideoTag::parse(&t.data).ok()?.packet {
+            VideoPacket::CodedFrames { composition_time } => Some((
+                i,
+                t.timestamp,
+                i64::from(t.timestamp) + i64::from(composition_time),
+            )),
+            _ => None,
+        })
+        .collect();
+    let cut = (1..coded.len())
+        .find(|&k| {
+            let before = coded[..k].iter().map(|c| c.2).max();
+            let after = coded[k..].iter().map(|c| c.2).min();
+            coded[k].1 >= 2000 && before < after
+        })
+        .expect("a point to stall at");
+    let mut stalled: Vec<Tag> = tags.to_vec();
+    for &(i, _, _) in &coded[cut..] {
+        stalled[i].timestamp += stall_ms;
+    }
+    // Sequence headers (at 0) stay first.
+    stalled.sort_by_key(|t| t.timestamp);
+    (stalled, cut)
+}
+
+/// H.264 whose encoder stalls for 2 s while the sound goes on: the remuxer (PerTrack,
+/// `repeat_pictures`) continues the video with pictures that repeat the last one.
+/// FFmpeg decodes them without an error, each to the last picture before the stall;
+/// the pictures after it decode exactly as the source's do (the repeated ones left
+/// the decoder as they found it; and FFmpeg finds nothing to say of them even at
+/// its debug level, where it is lenient), and the video has no hole over 100 ms.
+fn check_repeated_pictures(name: &str, video: &[&str]) {
+    use flashless_core::fmp4::FillAhead;
+    let dir = TempDir::new(name);
+    let flv = make_flv_of(&dir, 6, video, &["-c:a", "aac", "-b:a", "64k"]);
+    let source = decoded_pictures(&flv);
+    let (tags, before) = stall_video(&read_tags(&flv), 2000);
+    let mut r = Remuxer::new(RemuxerOptions {
+        layout: Layout::PerTrack,
+        fill_ahead: FillAhead::for_latency(1000),
+        repeat_pictures: true,
+        ..Default::default()
+    });
+    let mut file = Vec::new();
+    let mut held = 0;
+    for t in &tags {
+        r.feed(t);
+        while let Some(e) = r.poll_event() {
+            match e {
+                RemuxEvent::Init {
+                    track: Some(Track::Video),
+                    data,
+                    ..
+                }
+                | RemuxEvent::Fragment {
+                    track: Some(Track::Video),
+                    data,
+                    ..
+                } => file.extend_from_slice(&data),
+                RemuxEvent::Error { message, .. } => panic!("{name}: remux error: {message}"),
+                _ => {}
+            }
+        }
+        held = r.stats().pictures_held;
+    }
+    assert_eq!(held, 1, "{name}: holds");
+    let path = dir.path("video.mp4");
+    std::fs::write(&path, file).expect("write mp4");
+    decodes_cleanly(&path);
+    // What FFmpeg's decoder only says at the debug level: a frame_num that skips
+    // one, or a presentation order it had to make room for.
+    let log = tool("ffmpeg")
+        .args(["-v", "debug", "-i"])
+        .arg(&path)
+        .args(["-map", "0:v", "-f", "null", "-"])
+        .output()
+        .expect("run ffmpeg");
+    let complaints: Vec<String> = String::from_utf8_lossy(&log.stderr)
+        .lines()
+        .filter(|l| l.starts_with("[h264 @"))
+        .filter(|l| {
+            [
+                "gap",
+                "error",
+                "missing",
+                "concealing",
+                "reorder",
+                "invalid",
+                "non-existing",
+            ]
+            .iter()
+            .any(|w| l.to_lowercase().contains(w))
+        })
+        .map(str::to_owned)
+        .collect();
+    assert!(complaints.is_empty(), "{name}: {complaints:?}");
+    let out = decoded_pictures(&path);
+    let repeated = out.len().saturating_sub(source.len());
+    assert!(
+        (40..=50).contains(&repeated),
+        "{name}: {repeated} pictures repeated over 2 s ({} decoded, {} in the source)",
+        out.len(),
+        source.len()
+    );
+    let hashes = |p: &[(i64, String)]| p.iter().map(|(_, h)| h.clone()).collect::<Vec<_>>();
+    let last = &source[before - 1].1;
+    let mut expected = hashes(&source[..before]);
+    expected.extend(std::iter::repeat_n(last.clone(), repeated));
+    expected.extend(hashes(&source[before..]));
+    let got = hashes(&out);
+    if let Some(i) = (0..got.len()).find(|&i| got.get(i) != expected.get(i)) {
+        panic!(
+            "{name}: picture {i} (pts {} ms) is not the one expected ({before} before the stall, {repeated} repeated)",
+            out[i].0
+        );
+    }
+    let gap = out.windows(2).map(|w| w[1].0 - w[0].0).max().unwrap_or(0);
+    assert!(gap <= 100, "{name}: a hole of {gap} ms in the video");
+}
+
+#[test]
+fn h264_that_stalls_goes_on_with_repeated_pictures_ffmpeg_decodes() {
+    // CAVLC, POC type 2 (no B-frames).
+    check_repeated_pictures(
+        "repeat-baseline",
+        &[
+            "-c:v",
+            "libx264",
+            "-profile:v",
+            "baseline",
+            "-g",
+            "50",
+            "-pix_fmt",
+            "yuv420p",
+        ],
+    );
+    // CABAC, POC type 0, B-frames with a B reference between (pyramid), weighted P.
+    check_repeated_pictures("repeat-high-b", H264_BFRAMES);
+    // CABAC, POC type 2, four references.
+    check_repeated_pictures(
+        "repeat-high",
+        &[
+            "-c:v",
+            "libx264",
+            "-profile:v",
+            "high",
+            "-bf",
+            "0",
+            "-refs",
+            "4",
+            "-g",
+            "50",
+            "-pix_fmt",
+            "yuv420p",
+        ],
+    );
+}
+
 /// Enhanced RTMP's codecs, in the build that has them (the default; the lean browser
 /// build's features leave them out, and these tests with them).
 #[cfg(all(

@@ -116,6 +116,26 @@ pub struct Sps {
     pub chroma_format_idc: u8,
 }
 
+/// What slice headers need of an SPS: the fields that size or select theirs
+/// (7.3.3), and the picture's size in macroblocks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SpsSlices {
+    pub(crate) id: u32,
+    /// ChromaArrayType: chroma_format_idc, 0 with separate colour planes.
+    pub(crate) chroma_array_type: u32,
+    pub(crate) separate_colour_plane: bool,
+    pub(crate) log2_max_frame_num: u32,
+    pub(crate) pic_order_cnt_type: u32,
+    /// 0 unless `pic_order_cnt_type` is 0.
+    pub(crate) log2_max_poc_lsb: u32,
+    pub(crate) delta_pic_order_always_zero: bool,
+    pub(crate) max_num_ref_frames: u32,
+    pub(crate) frame_mbs_only: bool,
+    pub(crate) mbaff: bool,
+    /// PicWidthInMbs × FrameHeightInMbs (7-13 to 7-18).
+    pub(crate) frame_mbs: u64,
+}
+
 /// Profiles whose SPS carries chroma_format_idc, bit depths and scaling lists.
 const HIGH_PROFILES: [u8; 13] = [100, 110, 122, 244, 44, 83, 86, 118, 128, 138, 139, 134, 135];
 
@@ -123,6 +143,11 @@ impl Sps {
     /// Parses an SPS NAL unit, header byte included (as stored in [`AvcConfig::sps`]).
     /// Error offsets count bytes of `nal`. VUI parameters are not read.
     pub fn parse(nal: &[u8]) -> Result<Self, CodecError> {
+        Self::parse_with_slices(nal).map(|(sps, _)| sps)
+    }
+
+    /// [`Sps::parse`], and what slice headers need of it.
+    pub(crate) fn parse_with_slices(nal: &[u8]) -> Result<(Self, SpsSlices), CodecError> {
         let Some((&header, payload)) = nal.split_first() else {
             return Err(CodecError::Truncated { what: SPS, at: 0 });
         };
@@ -167,13 +192,25 @@ impl Sps {
                 }
             }
         }
-        r.ue("log2_max_frame_num_minus4")?;
-        match r.ue("pic_order_cnt_type")? {
+        let log2_max_frame_num = r.ue("log2_max_frame_num_minus4")? + 4;
+        if log2_max_frame_num > 16 {
+            return Err(r.invalid("log2_max_frame_num_minus4", (log2_max_frame_num - 4).into()));
+        }
+        let pic_order_cnt_type = r.ue("pic_order_cnt_type")?;
+        let mut log2_max_poc_lsb = 0;
+        let mut delta_pic_order_always_zero = false;
+        match pic_order_cnt_type {
             0 => {
-                r.ue("log2_max_pic_order_cnt_lsb_minus4")?;
+                log2_max_poc_lsb = r.ue("log2_max_pic_order_cnt_lsb_minus4")? + 4;
+                if log2_max_poc_lsb > 16 {
+                    return Err(r.invalid(
+                        "log2_max_pic_order_cnt_lsb_minus4",
+                        (log2_max_poc_lsb - 4).into(),
+                    ));
+                }
             }
             1 => {
-                r.skip(1)?; // delta_pic_order_always_zero_flag
+                delta_pic_order_always_zero = r.bit()?;
                 r.se("offset_for_non_ref_pic")?;
                 r.se("offset_for_top_to_bottom_field")?;
                 let n = r.ue("num_ref_frames_in_pic_order_cnt_cycle")?;
@@ -187,14 +224,12 @@ impl Sps {
             2 => {}
             other => return Err(r.invalid("pic_order_cnt_type", other.into())),
         }
-        r.ue("max_num_ref_frames")?;
+        let max_num_ref_frames = r.ue("max_num_ref_frames")?;
         r.skip(1)?; // gaps_in_frame_num_value_allowed_flag
         let width_mbs = u64::from(r.ue("pic_width_in_mbs_minus1")?) + 1;
         let height_map_units = u64::from(r.ue("pic_height_in_map_units_minus1")?) + 1;
         let frame_mbs_only = r.bit()?;
-        if !frame_mbs_only {
-            r.skip(1)?; // mb_adaptive_frame_field_flag
-        }
+        let mbaff = !frame_mbs_only && r.bit()?;
         r.skip(1)?; // direct_8x8_inference_flag
         let mut crop = [0u64; 4]; // left, right, top, bottom
         let crop_at = r.byte_pos();
@@ -226,14 +261,28 @@ impl Sps {
         let coded_w = width_mbs * 16;
         let coded_h = height_map_units * 16 * field_factor;
         let size = |coded, crop, field| cropped(coded, crop, SPS, field, crop_at);
-        Ok(Self {
+        let sps = Self {
             width: size(coded_w, crop_x, "frame cropping (luma columns)")?,
             height: size(coded_h, crop_y, "frame cropping (luma rows)")?,
             profile_idc,
             constraint_flags,
             level_idc,
             chroma_format_idc: chroma_format_idc as u8,
-        })
+        };
+        let slices = SpsSlices {
+            id,
+            chroma_array_type,
+            separate_colour_plane,
+            log2_max_frame_num,
+            pic_order_cnt_type,
+            log2_max_poc_lsb,
+            delta_pic_order_always_zero,
+            max_num_ref_frames,
+            frame_mbs_only,
+            mbaff,
+            frame_mbs: width_mbs * height_map_units * field_factor,
+        };
+        Ok((sps, slices))
     }
 }
 
@@ -258,7 +307,7 @@ fn skip_scaling_list(r: &mut BitReader<'_>, size: usize) -> Result<(), CodecErro
 
 /// Drops emulation_prevention_three_byte (H.264 7.4.1: 0x000003 → 0x0000).
 /// Also returns the RBSP offsets at which a byte was dropped.
-pub(super) fn unescape_rbsp(payload: &[u8]) -> (Vec<u8>, Vec<usize>) {
+pub(crate) fn unescape_rbsp(payload: &[u8]) -> (Vec<u8>, Vec<usize>) {
     let mut out = Vec::with_capacity(payload.len());
     let mut removed = Vec::new();
     let mut zeros = 0;

@@ -1,5 +1,6 @@
 //! An MSB-first bit writer: the silent frames are written bit by bit (AAC's
-//! raw_data_block, FLAC's subframes), and the tests build parameter sets with it.
+//! raw_data_block, FLAC's subframes), H.264's repeated pictures (`avc_skip`), and
+//! the tests build parameter sets with it.
 
 use alloc::vec::Vec;
 
@@ -43,8 +44,12 @@ impl BitWriter {
         self.bytes
     }
 
+    /// Bits written so far.
+    pub(crate) fn bit_len(&self) -> usize {
+        self.len
+    }
+
     /// ue(v), Exp-Golomb (H.264 9.1).
-    #[cfg(test)]
     pub(crate) fn ue(&mut self, v: u32) -> &mut Self {
         let x = u64::from(v) + 1;
         let n = 64 - x.leading_zeros();
@@ -52,7 +57,6 @@ impl BitWriter {
     }
 
     /// se(v), signed Exp-Golomb (H.264 9.1.1).
-    #[cfg(test)]
     pub(crate) fn se(&mut self, v: i64) -> &mut Self {
         let k = if v > 0 { 2 * v - 1 } else { -2 * v };
         self.ue(u32::try_from(k).unwrap_or(u32::MAX))

@@ -4,6 +4,7 @@
 //!   AVC sequence header (ISO/IEC 14496-15 5.3.3.1), and its RFC 6381 `avc1.PPCCLL`.
 //! - [`Sps`]: picture size and profile from an H.264 sequence parameter set
 //!   (ITU-T H.264 7.3.2.1.1).
+//! - [`SkipPictures`]: H.264 pictures that repeat the last one, for video that stalls.
 //! - [`AacConfig`]: the AudioSpecificConfig of the AAC sequence header
 //!   (ISO/IEC 14496-3 1.6.2.1) and its `mp4a.40.N`.
 //!
@@ -23,6 +24,7 @@
 mod aac;
 pub mod av1;
 mod avc;
+mod avc_skip;
 pub(crate) mod bits;
 pub mod flac;
 pub mod hevc;
@@ -36,6 +38,7 @@ pub mod vp9;
 pub use aac::AacConfig;
 pub use av1::Av1Config;
 pub use avc::{AvcConfig, Sps};
+pub use avc_skip::SkipPictures;
 pub use flac::FlacConfig;
 pub use hevc::HevcConfig;
 pub use mp3::{Mp3Header, Mpeg};

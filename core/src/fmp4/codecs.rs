@@ -16,7 +16,7 @@ use super::init::{
 use crate::codec::Av1Config;
 #[cfg(feature = "hevc")]
 use crate::codec::HevcConfig;
-use crate::codec::{AacConfig, AvcConfig, Mp3Header, Sps, silence};
+use crate::codec::{AacConfig, AvcConfig, Mp3Header, SkipPictures, Sps, silence};
 #[cfg(feature = "flac")]
 use crate::codec::{FlacConfig, flac};
 #[cfg(feature = "opus")]
@@ -115,7 +115,7 @@ fn avc(record: &Bytes) -> Result<TrackConfig, ConfigError> {
     let entry = visual_entry(b"avc1", width, height, |w| {
         w.open(b"avcC", |w| w.bytes(record))
     });
-    Ok(video(
+    let mut track = video(
         config.codecs_string(),
         width,
         height,
@@ -123,7 +123,9 @@ fn avc(record: &Bytes) -> Result<TrackConfig, ConfigError> {
         Payload::Nal {
             length_size: config.nal_length_size,
         },
-    ))
+    );
+    track.repeat = Some(SkipPictures::new(&config));
+    Ok(track)
 }
 
 #[cfg(feature = "hevc")]
@@ -303,6 +305,7 @@ fn video(codec: String, width: u32, height: u32, entry: Vec<u8>, payload: Payloa
         duration: FrameDuration::Timestamps,
         payload,
         silence: Vec::new(),
+        repeat: None,
     }
 }
 
@@ -329,6 +332,7 @@ fn audio(
         duration,
         payload: Payload::Plain,
         silence: Vec::new(),
+        repeat: None,
     }
 }
 

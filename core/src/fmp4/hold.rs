@@ -42,10 +42,12 @@
 //! missing for that long is gone (a player stops waiting for it).
 
 use alloc::vec::Vec;
+use bytes::Bytes;
 
 use super::fragment::Sample;
 use super::lag::FillAhead;
 use super::{Layout, Remuxer, Track};
+use crate::codec::SkipPictures;
 
 /// How far past the audio's end a held picture lasts.
 pub const HOLD_AHEAD_MS: i64 = 2000;
@@ -72,6 +74,13 @@ pub(crate) struct PictureHold {
     held: Option<(i64, i64)>,
     /// How far the audio may run past the end of the video before a hold.
     threshold_ms: i64,
+    /// H.264: pictures that repeat the last one, which make a hold without the GOP.
+    repeat: Option<SkipPictures>,
+    /// The picture that repeats the last one, made once per hold.
+    picture: Option<Bytes>,
+    /// Where the pictures placed are presented until at least (the latest PTS, in
+    /// ticks): a repeated picture starts after it, not over it.
+    presented: u64,
 }
 
 impl PictureHold {
@@ -81,14 +90,28 @@ impl PictureHold {
             bytes: 0,
             held: None,
             threshold_ms: i64::from(fill.after_ms),
+            repeat: None,
+            picture: None,
+            presented: 0,
         }
     }
 
-    /// No GOP to replay until the next keyframe.
+    /// A new video configuration, and the pictures that repeat its last one.
+    pub(crate) fn configure(&mut self, repeat: Option<SkipPictures>) {
+        self.forget();
+        self.repeat = repeat;
+    }
+
+    /// Nothing to hold until the next keyframe.
     pub(crate) fn forget(&mut self) {
         self.gop = Vec::new();
         self.bytes = 0;
         self.held = None;
+        self.presented = 0;
+        self.picture = None;
+        if let Some(repeat) = &mut self.repeat {
+            repeat.forget();
+        }
     }
 
     /// From the GOP's keyframe to its last picture, in ms (its decode times are
@@ -118,7 +141,13 @@ impl PictureHold {
 
 impl Remuxer {
     fn holds_pictures(&self) -> bool {
-        self.options.hold_picture && self.options.layout == Layout::PerTrack
+        (self.options.hold_picture || self.options.repeat_pictures)
+            && self.options.layout == Layout::PerTrack
+    }
+
+    /// Whether a hold repeats the last picture rather than replaying the GOP.
+    fn repeats(&self) -> bool {
+        self.options.repeat_pictures && self.hold.repeat.is_some()
     }
 
     /// A picture at `ms` (output time) was placed: a hold under way ends, and the
@@ -133,19 +162,74 @@ impl Remuxer {
             let threshold = skew + skew / 2;
             self.hold.threshold_ms = threshold.clamp(self.hold.threshold_ms, MAX_HOLD_THRESHOLD_MS);
         }
-        self.hold.keep(sample);
+        if self.repeats() {
+            let pts = sample.dts.saturating_add_signed(sample.cts_offset.into());
+            self.hold.presented = self.hold.presented.max(pts);
+            self.hold.picture = None;
+            if let Some(repeat) = &mut self.hold.repeat {
+                repeat.observe(&sample.data, sample.keyframe);
+            }
+        } else if self.options.hold_picture {
+            self.hold.keep(sample);
+        }
+    }
+
+    /// Before a picture at `ms` (output time) is placed after repeated ones: more
+    /// of them up to its time, so that it starts there, not earlier.
+    pub(super) fn picture_coming(&mut self, ms: i64) {
+        if self.hold.held.is_some() && self.repeats() {
+            self.repeat_picture(ms);
+        }
+    }
+
+    /// Appends pictures that repeat the last one up to `until_ms`; whether any.
+    fn repeat_picture(&mut self, until_ms: i64) -> bool {
+        if self.hold.picture.is_none() {
+            self.hold.picture = self.hold.repeat.as_ref().and_then(SkipPictures::repeat);
+        }
+        let Some(picture) = self.hold.picture.clone() else {
+            return false;
+        };
+        // Pictures still pending go out first: the repeated ones follow them.
+        self.emit_pending(Track::Video, false);
+        let added = self.video.repeat(&picture, self.hold.presented, until_ms);
+        self.emit_pending(Track::Video, false);
+        added
     }
 
     /// After an audio frame was placed: holds the last picture, or renews the
     /// hold, see the module comment. Without a hole, a few comparisons.
     pub(super) fn keep_video_up(&mut self) {
-        if !self.holds_pictures() || self.hold.gop.is_empty() || !self.video.init_sent {
+        if !self.holds_pictures() || !self.video.init_sent {
             return;
         }
         let (Some(audio), Some(video)) = (self.audio.end_ms(), self.video.end_ms()) else {
             return;
         };
         let (audio, video) = (libm::round(audio) as i64, libm::round(video) as i64);
+        if self.repeats() {
+            // Once held, the video is kept up with the audio's end.
+            let threshold = if self.hold.held.is_some() {
+                0
+            } else {
+                self.hold.threshold_ms
+            };
+            if audio - video <= threshold {
+                return;
+            }
+            let since = self.hold.held.map_or(video, |(since, _)| since);
+            let until = audio.min(since + MAX_HOLD_MS);
+            if until > video && self.repeat_picture(until) {
+                if self.hold.held.is_none() {
+                    self.stats.pictures_held += 1;
+                }
+                self.hold.held = Some((since, until));
+            }
+            return;
+        }
+        if self.hold.gop.is_empty() {
+            return;
+        }
         let (since, from) = match self.hold.held {
             None if audio - video > self.hold.threshold_ms => (video, video),
             Some((since, until))

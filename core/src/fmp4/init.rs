@@ -6,6 +6,7 @@ use bytes::Bytes;
 
 use super::boxes::{BoxWriter, UNITY_MATRIX};
 use super::{Track, TrackInfo};
+use crate::codec::SkipPictures;
 
 /// Movie timescale for `mvhd`; durations there are 0 (fragmented, §8.8.1), so the
 /// value only has to be valid.
@@ -28,6 +29,9 @@ pub(crate) struct TrackConfig {
     /// Coded frames of silence that fill holes in an audio track, longest first;
     /// empty when the codec has none (video; see `codec::silence`).
     pub(crate) silence: Vec<SilentFrame>,
+    /// Pictures that repeat the last one, for video that stalls (`hold.rs`); `None`
+    /// when the codec has none (all but H.264).
+    pub(crate) repeat: Option<SkipPictures>,
 }
 
 /// A coded frame of silence and its duration in the track's timescale.

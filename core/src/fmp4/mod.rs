@@ -94,8 +94,13 @@ pub struct RemuxerOptions {
     /// When silence keeps audio up with video (`lag.rs`), and when the last picture
     /// is held for video that falls behind audio.
     pub fill_ahead: FillAhead,
-    /// PerTrack layout: video that falls behind audio holds its last picture
-    /// (`hold.rs`), for a browser that stops the element where the video ends.
+    /// PerTrack layout: H.264 video that falls behind audio goes on with pictures
+    /// that repeat its last one (`hold.rs`), for a browser that stops the element
+    /// where the video ends.
+    pub repeat_pictures: bool,
+    /// PerTrack layout: video that falls behind audio and has no pictures to repeat
+    /// it with (not H.264) holds its last picture by replaying its GOP (`hold.rs`):
+    /// Chromium only.
     pub hold_picture: bool,
 }
 
@@ -381,6 +386,9 @@ impl Remuxer {
         if jumped {
             self.hold.forget();
         }
+        if t == Track::Video && !jumped {
+            self.picture_coming(ms);
+        }
         let discontinuity = RemuxEvent::Discontinuity {
             track: t,
             from_ms: i64::from(from.unwrap_or(0)),
@@ -496,11 +504,12 @@ impl Remuxer {
         if st.config.as_ref().map(|c| c.timescale) != Some(config.timescale) {
             st.rescale_timing(config.timescale);
         }
+        let repeat = config.repeat.clone();
         st.config = Some(config);
         st.init_sent = false;
         st.need_keyframe = t == Track::Video;
         if t == Track::Video {
-            self.hold.forget();
+            self.hold.configure(repeat);
         }
     }
 

@@ -400,6 +400,36 @@ impl TrackState {
         self.held = true;
     }
 
+    /// Appends `picture` (one that repeats the last, `hold.rs`) from where the
+    /// track ends up to `until_ms`, a frame interval each (the stream's, within
+    /// 1/60 s and 1/10 s), presented from a frame interval after `presented` (the
+    /// latest PTS placed, ticks) at the earliest: none starts over a picture
+    /// presented later than it is decoded (a B stream's). Whether any was added.
+    pub(crate) fn repeat(&mut self, picture: &Bytes, presented: u64, until_ms: i64) -> bool {
+        let Some(from) = self.end else {
+            return false;
+        };
+        let scale = self.timescale();
+        let step = self.estimate().clamp(scale / 60, scale / 10).max(1);
+        let until = to_ticks(until_ms, scale);
+        let after = presented.saturating_add(step.into());
+        let cts_offset = i32::try_from(after.saturating_sub(from)).unwrap_or(i32::MAX);
+        let mut dts = from;
+        while dts + u64::from(step) <= until {
+            self.push_pending(Sample {
+                data: picture.clone(),
+                dts,
+                duration: step,
+                cts_offset,
+                keyframe: false,
+            });
+            dts += u64::from(step);
+        }
+        self.end = Some(dts);
+        self.end_ms = dts as f64 * 1000.0 / f64::from(scale);
+        dts > from
+    }
+
     /// [`TrackState::estimate`] in ms, once an interval was measured.
     pub(crate) fn frame_ms(&self) -> Option<f64> {
         (self.interval_count > 0)

@@ -203,10 +203,11 @@ impl Player {
 
 /// The remuxer for MSE (`samples` false) with `target` seconds of latency: silence
 /// is added to missing audio before the playhead can reach the audio's end, since
-/// the element plays only where every track has media; and, in Chromium, missing
-/// video holds its last picture (Firefox waits for more video all the same, and a
-/// long picture holds up those after it there; WebKitGTK ends each picture a frame
-/// interval after it starts: `docs/reliability.md`). For WebCodecs, samples.
+/// the element plays only where every track has media; missing H.264 video goes on
+/// with pictures that repeat its last one; other codecs' hold their last picture in
+/// Chromium only (Firefox waits for more video all the same, and a long picture
+/// holds up those after it there; WebKitGTK ends each picture a frame interval
+/// after it starts: `docs/reliability.md`). For WebCodecs, samples.
 fn remuxer_options(target: f64, samples: bool) -> RemuxerOptions {
     if samples {
         return RemuxerOptions {
@@ -217,6 +218,7 @@ fn remuxer_options(target: f64, samples: bool) -> RemuxerOptions {
     RemuxerOptions {
         fill_ahead: FillAhead::for_latency((target * 1000.0) as u32),
         fragment: Fragmenting::OnCut,
+        repeat_pictures: true,
         hold_picture: js::user_agent_has(b"Chrome/"),
         ..RemuxerOptions::default()
     }
