@@ -558,3 +558,239 @@ fn escape_rbsp(rbsp: &[u8]) -> Vec<u8> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// An SPS: Main, 20 × 15 macroblocks, frame_num and POC lsb of 4 bits.
+    fn sps(poc_type: u32, frame_mbs_only: bool, mbaff: bool) -> Vec<u8> {
+        let mut w = BitWriter::default();
+        w.bits(8, 77).bits(8, 0).bits(8, 30).ue(0);
+        w.ue(0).ue(poc_type); // log2_max_frame_num_minus4, pic_order_cnt_type
+        match poc_type {
+            0 => {
+                w.ue(0);
+            }
+            1 => {
+                w.bits(1, 0).se(-2).se(0).ue(1).se(2);
+            }
+            _ => {}
+        }
+        w.ue(2).bits(1, 0); // max_num_ref_frames, gaps
+        w.ue(19).ue(14);
+        w.bits(1, frame_mbs_only.into());
+        if !frame_mbs_only {
+            w.bits(1, mbaff.into());
+        }
+        w.bits(1, 1).bits(1, 0).bits(1, 0); // direct_8x8_inference, no cropping, no VUI
+        let mut nal = vec![0x67];
+        nal.extend(w.finish_rbsp());
+        nal
+    }
+
+    fn pps(cabac: bool, slice_groups: u32) -> Vec<u8> {
+        let mut w = BitWriter::default();
+        w.ue(0)
+            .ue(0)
+            .bits(1, cabac.into())
+            .bits(1, 0)
+            .ue(slice_groups);
+        if slice_groups == 0 {
+            w.ue(0).ue(0).bits(1, 0).bits(2, 0).se(-3).se(0).se(0);
+            w.bits(1, 1).bits(1, 0).bits(1, 0);
+        } else {
+            w.ue(0).ue(0).ue(0); // slice_group_map_type 0, run lengths
+        }
+        let mut nal = vec![0x68];
+        nal.extend(w.finish_rbsp());
+        nal
+    }
+
+    fn skip(sps: Vec<u8>, pps: Vec<u8>) -> SkipPictures {
+        SkipPictures::new(&AvcConfig {
+            profile: 77,
+            compatibility: 0,
+            level: 30,
+            nal_length_size: 4,
+            sps: vec![sps.into()],
+            pps: vec![pps.into()],
+        })
+    }
+
+    /// A coded frame: one slice whose header goes as far as the POC lsb.
+    fn frame(idr: bool, reference: bool, frame_num: u32, lsb: Option<u32>) -> Vec<u8> {
+        let mut w = BitWriter::default();
+        w.bits(
+            8,
+            u64::from(u8::from(reference) * 0x60 + if idr { 5 } else { 1 }),
+        );
+        w.ue(0)
+            .ue(if idr { 7 } else { 5 })
+            .ue(0)
+            .bits(4, frame_num.into());
+        if idr {
+            w.ue(0);
+        }
+        if let Some(lsb) = lsb {
+            w.bits(4, lsb.into());
+        }
+        let nal = w.finish_rbsp();
+        let mut out = (nal.len() as u32).to_be_bytes().to_vec();
+        out.extend(nal);
+        out
+    }
+
+    /// A repeated picture's fields: frame_num, POC lsb (POC type 0), and the
+    /// abs_diff_pic_num_minus1 of its reference list's modification, if any;
+    /// then, CAVLC, its mb_skip_run.
+    fn fields(repeat: &[u8], poc: bool) -> (u32, Option<u32>, Option<u32>, u32) {
+        assert_eq!(
+            u32::from_be_bytes(repeat[..4].try_into().unwrap()) as usize,
+            repeat.len() - 4
+        );
+        assert_eq!(repeat[4], 0x01, "non-reference, non-IDR slice");
+        let (rbsp, _) = unescape_rbsp(&repeat[5..]);
+        let mut r = BitReader::new(&rbsp, "repeat");
+        assert_eq!(
+            (
+                r.ue("first_mb").unwrap(),
+                r.ue("type").unwrap(),
+                r.ue("pps").unwrap()
+            ),
+            (0, 5, 0)
+        );
+        let frame_num = r.bits(4).unwrap();
+        let lsb = poc.then(|| r.bits(4).unwrap());
+        assert_eq!((r.bit().unwrap(), r.ue("num_ref_idx").unwrap()), (true, 0));
+        let diff = r.bit().unwrap().then(|| {
+            assert_eq!(r.ue("idc").unwrap(), 0);
+            let d = r.ue("abs_diff_pic_num_minus1").unwrap();
+            assert_eq!(r.ue("idc").unwrap(), 3);
+            d
+        });
+        assert_eq!(
+            r.se("slice_qp_delta").unwrap(),
+            3,
+            "QP 26 from pic_init_qp 23"
+        );
+        assert_eq!(r.ue("disable_deblocking_filter_idc").unwrap(), 1);
+        (frame_num, lsb, diff, r.ue("mb_skip_run").unwrap())
+    }
+
+    #[test]
+    fn a_repeat_follows_the_last_reference_and_comes_after_every_picture() {
+        let mut s = skip(sps(0, true, false), pps(false, 0));
+        assert_eq!(s.repeat(), None, "nothing before a keyframe");
+        s.observe(&frame(false, true, 3, Some(6)), false);
+        assert_eq!(s.repeat(), None, "nor before an IDR or a keyframe");
+        // I P b: the b is not a reference.
+        s.observe(&frame(true, true, 0, Some(0)), true);
+        s.observe(&frame(false, true, 1, Some(4)), false);
+        s.observe(&frame(false, false, 2, Some(2)), false);
+        let repeat = s.repeat().expect("a repeat");
+        assert_eq!(fields(&repeat, true), (2, Some(5), None, 300));
+        // A pyramid: P (POC 12) then a B reference (POC 8), presented before it.
+        s.observe(&frame(false, true, 2, Some(12)), false);
+        s.observe(&frame(false, true, 3, Some(8)), false);
+        assert_eq!(
+            fields(&s.repeat().unwrap(), true),
+            (4, Some(13), Some(1), 300)
+        );
+        // POC lsb wraps at 16: 14, then 2 is 18.
+        s.observe(&frame(false, true, 4, Some(14)), false);
+        s.observe(&frame(false, true, 5, Some(2)), false);
+        assert_eq!(fields(&s.repeat().unwrap(), true), (6, Some(3), None, 300));
+        // frame_num wraps at 16 as well.
+        for n in 6..=15 {
+            s.observe(&frame(false, true, n, Some(2)), false);
+        }
+        assert_eq!(fields(&s.repeat().unwrap(), true).0, 0);
+        s.forget();
+        assert_eq!(s.repeat(), None, "forgotten until the next keyframe");
+    }
+
+    #[test]
+    fn poc_type_2_and_cabac() {
+        let mut s = skip(sps(2, true, false), pps(true, 0));
+        s.observe(&frame(true, true, 0, None), true);
+        s.observe(&frame(false, true, 1, None), false);
+        let repeat = s.repeat().unwrap();
+        assert_eq!(repeat[4], 0x01);
+        // CABAC: 300 macroblocks, each a most probable bin and a terminating one.
+        assert!(repeat.len() < 40, "{} bytes", repeat.len());
+        // A keyframe that is not IDR (a recovery point) goes on from the state.
+        s.observe(&frame(false, true, 2, None), true);
+        assert!(s.repeat().is_some());
+    }
+
+    #[test]
+    fn what_it_does_not_follow_gets_no_repeat() {
+        for (sps, pps) in [
+            (sps(0, false, true), pps(false, 0)), // MBAFF
+            (sps(1, true, false), pps(false, 0)), // POC type 1
+            (sps(0, true, false), pps(false, 2)), // slice groups
+        ] {
+            let mut s = skip(sps, pps);
+            s.observe(&frame(true, true, 0, Some(0)), true);
+            assert_eq!(s.repeat(), None);
+        }
+        // A slice that names an unknown PPS, or is cut short: none until a keyframe.
+        let mut s = skip(sps(0, true, false), pps(false, 0));
+        s.observe(&frame(true, true, 0, Some(0)), true);
+        assert!(s.repeat().is_some());
+        s.observe(&[0, 0, 0, 2, 0x41, 0x9f], false);
+        assert_eq!(s.repeat(), None);
+        s.observe(&frame(false, true, 1, Some(2)), false);
+        assert_eq!(s.repeat(), None);
+        s.observe(&frame(false, true, 2, Some(4)), true);
+        assert!(s.repeat().is_some());
+        // Parameter sets in band replace the record's: now CABAC.
+        let mut pps_nal = (pps(true, 0).len() as u32).to_be_bytes().to_vec();
+        pps_nal.extend(pps(true, 0));
+        s.observe(&pps_nal, false);
+        assert!(s.repeat().is_some_and(|r| fields_cabac(&r)));
+    }
+
+    /// Whether a repeat's slice header says CABAC (cabac_init_idc after the list).
+    fn fields_cabac(repeat: &[u8]) -> bool {
+        let (rbsp, _) = unescape_rbsp(&repeat[5..]);
+        let mut r = BitReader::new(&rbsp, "repeat");
+        r.ue("").unwrap();
+        r.ue("").unwrap();
+        r.ue("").unwrap();
+        r.bits(8).unwrap(); // frame_num, POC lsb
+        r.bits(3).unwrap(); // override, 0, no modification
+        r.ue("cabac_init_idc").unwrap() == 0 && r.se("slice_qp_delta").unwrap() == 3
+    }
+
+    #[test]
+    fn emulation_prevention() {
+        assert_eq!(
+            escape_rbsp(&[0, 0, 1, 0, 0, 0, 0, 0, 4]),
+            [0, 0, 3, 1, 0, 0, 3, 0, 0, 3, 0, 4]
+        );
+        let (back, _) = unescape_rbsp(&escape_rbsp(&[0, 0, 0, 0, 3, 0, 0, 2]));
+        assert_eq!(back, [0, 0, 0, 0, 3, 0, 0, 2]);
+    }
+
+    proptest! {
+        #[test]
+        fn never_panics(frames in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..40), 0..8), cabac: bool, key: bool) {
+            let mut s = skip(sps(0, true, false), pps(cabac, 0));
+            s.observe(&frame(true, true, 0, Some(0)), true);
+            for f in &frames {
+                s.observe(f, key);
+                let _ = s.repeat();
+            }
+        }
+
+        #[test]
+        fn random_parameter_sets_never_panic(sps in proptest::collection::vec(any::<u8>(), 0..40), pps in proptest::collection::vec(any::<u8>(), 0..20), f in proptest::collection::vec(any::<u8>(), 0..40)) {
+            let mut s = skip([&[0x67][..], &sps].concat(), [&[0x68][..], &pps].concat());
+            s.observe(&f, true);
+            let _ = s.repeat();
+        }
+    }
+}

@@ -219,3 +219,133 @@ fn a_gop_too_long_to_decode_again_each_second_is_held_once() {
     all_events(&mut r, &tags);
     assert!(r.stats().pictures_held > 3, "{:?}", r.stats());
 }
+
+/// The ffmpeg capture (H.264 and AAC) looped to `ms`, its video from 2 s on
+/// `stall_ms` later: an encoder that stalls while its sound goes on.
+fn stalled_capture(ms: u32, stall_ms: u32) -> Vec<Tag> {
+    let mut tags: Vec<Tag> = crate::test_tags::capture_looped(ms / 2000)
+        .into_iter()
+        .map(|mut t| {
+            if t.tag_type == TagType::Video && t.timestamp >= 2000 {
+                t.timestamp += stall_ms;
+            }
+            t
+        })
+        .filter(|t| t.timestamp < ms)
+        .collect();
+    tags.sort_by_key(|t| t.timestamp);
+    tags
+}
+
+fn repeating() -> Remuxer {
+    Remuxer::new(RemuxerOptions {
+        fill_ahead: FillAhead::for_latency(LATENCY_MS),
+        repeat_pictures: true,
+        ..RemuxerOptions::default()
+    })
+}
+
+#[test]
+fn h264_that_stalls_goes_on_with_pictures_that_repeat_the_last_one() {
+    let tags = stalled_capture(8000, 3000);
+    let mut r = repeating();
+    let mut events = Vec::new();
+    let threshold = f64::from(FillAhead::for_latency(LATENCY_MS).after_ms);
+    for t in &tags {
+        r.feed(t);
+        events.extend(std::iter::from_fn(|| r.poll_event()));
+        if t.tag_type == TagType::Audio && t.timestamp > 100 {
+            // Never more than the threshold (an audio frame and a picture's
+            // interval) behind the audio.
+            let (audio, _) = ends(&events, Track::Audio);
+            let (_, video) = ends(&events, Track::Video);
+            assert!(
+                audio - video <= threshold + 24.0 + 40.0,
+                "{audio} − {video} at {}",
+                t.timestamp
+            );
+        }
+    }
+    let video = samples(&events, Track::Video);
+    super::gaps::assert_contiguous(&video);
+    assert_eq!(r.stats().pictures_held, 1, "{:?}", r.stats());
+    // The stall's 3 s in pictures a frame interval (40 ms) each, all alike and
+    // small, and every picture sent besides.
+    let sent = tags.iter().filter(|t| t.tag_type == TagType::Video).count() - 1;
+    let repeated: Vec<_> = video
+        .iter()
+        .filter(|s| (2000..5000).contains(&s.0))
+        .collect();
+    assert_eq!(video.len(), sent + repeated.len());
+    // What is dropped (the loop's seams) is what a remuxer without repeats drops.
+    let mut plain = per_track();
+    all_events(&mut plain, &tags);
+    assert_eq!(r.stats().dropped, plain.stats().dropped);
+    assert!((73..=75).contains(&repeated.len()), "{}", repeated.len());
+    assert!(
+        repeated
+            .iter()
+            .all(|s| s.1 == 40 && s.2 == repeated[0].2 && s.2 < 40),
+        "{repeated:?}"
+    );
+    // The picture that comes back is at its own time.
+    let back = video
+        .iter()
+        .position(|s| s.0 >= 5000)
+        .expect("the pictures back");
+    assert_eq!(video[back].0, 5000, "{:?}", &video[back - 2..back + 2]);
+}
+
+#[test]
+fn repeated_pictures_stop_where_the_hold_ends() {
+    // Video from 2 s on 30 s later, in a stream of 20 s: repeated for 10 s.
+    let tags = stalled_capture(20_000, 30_000);
+    let mut r = repeating();
+    let events = all_events(&mut r, &tags);
+    let (_, furthest) = ends(&events, Track::Video);
+    assert!((11_900.0..=12_000.0).contains(&furthest), "{furthest}");
+    assert_eq!(r.stats().pictures_held, 1);
+}
+
+#[test]
+fn without_an_h264_stream_to_follow_nothing_is_repeated() {
+    // The hand-made frames have no slice header to follow: the GOP replay's
+    // option off, no hold at all.
+    let tags = stream(12_000, 1000, 0, |v| !(4000..9000).contains(&v));
+    let mut r = repeating();
+    let events = all_events(&mut r, &tags);
+    assert_eq!(r.stats().pictures_held, 0);
+    assert_eq!(
+        samples(&events, Track::Video).len(),
+        tags.iter().filter(|t| t.tag_type == TagType::Video).count() - 1
+    );
+}
+
+#[test]
+fn h264_that_arrives_behind_its_audio_is_repeated_once_then_no_more() {
+    // Each picture arrives 400 ms after the sound of its time, all along.
+    let mut timed: Vec<(u32, Tag)> = crate::test_tags::capture_looped(10)
+        .into_iter()
+        .map(|t| {
+            let late = t.tag_type == TagType::Video && t.timestamp > 0;
+            (t.timestamp + if late { 400 } else { 0 }, t)
+        })
+        .collect();
+    timed.sort_by_key(|(at, _)| *at);
+    let tags: Vec<Tag> = timed.into_iter().map(|(_, t)| t).collect();
+    let mut r = repeating();
+    let events = all_events(&mut r, &tags);
+    assert!(r.stats().pictures_held <= 1, "{:?}", r.stats());
+    let video = samples(&events, Track::Video);
+    super::gaps::assert_contiguous(&video);
+    // After the first seconds, every picture at its own time.
+    let sent = tags
+        .iter()
+        .filter(|t| t.tag_type == TagType::Video && t.timestamp > 0);
+    let late: Vec<_> = sent
+        .filter(|t| t.timestamp > 3000)
+        .map(|t| u64::from(t.timestamp))
+        .collect();
+    let placed: Vec<u64> = video.iter().map(|s| s.0).filter(|&d| d > 3000).collect();
+    assert_eq!(placed, late);
+}
