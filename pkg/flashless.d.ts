@@ -149,8 +149,9 @@ export interface PlayerStats {
   gapMsFilled: number;
   /**
    * Times the last picture was held (or its hold renewed) while the pictures stopped and the
-   * sound went on, so that the element plays on, over all connections: MSE in Chromium; 0
-   * elsewhere (WebCodecs shows its last picture until the next).
+   * sound went on, so that the element plays on, over all connections: MSE, H.264 in every
+   * browser, other codecs in Chromium; 0 with WebCodecs (which shows its last picture until
+   * the next).
    */
   picturesHeld: number;
   /**

@@ -674,6 +674,26 @@ fn h264_that_stalls_goes_on_with_repeated_pictures_ffmpeg_decodes() {
     );
     // CABAC, POC type 0, B-frames with a B reference between (pyramid), weighted P.
     check_repeated_pictures("repeat-high-b", H264_BFRAMES);
+    // CABAC over 3,600 macroblocks, whose runs of zero bits need emulation prevention.
+    check_repeated_pictures(
+        "repeat-720p",
+        &[
+            "-s",
+            "1280x720",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-profile:v",
+            "high",
+            "-bf",
+            "0",
+            "-g",
+            "50",
+            "-pix_fmt",
+            "yuv420p",
+        ],
+    );
     // CABAC, POC type 2, four references.
     check_repeated_pictures(
         "repeat-high",

@@ -132,8 +132,6 @@ struct Pps {
     sps_id: u32,
     cabac: bool,
     bottom_field_pic_order_in_frame_present: bool,
-    /// num_slice_groups_minus1 > 0 (FMO): not followed.
-    slice_groups: bool,
     weighted_pred: bool,
     pic_init_qp_minus26: i64,
     deblocking_filter_control_present: bool,
@@ -152,20 +150,11 @@ impl Pps {
         let sps_id = r.ue("seq_parameter_set_id")?;
         let cabac = r.bit()?;
         let bottom_field_pic_order_in_frame_present = r.bit()?;
-        let slice_groups = r.ue("num_slice_groups_minus1")? > 0;
-        if slice_groups {
-            // The slice group map is not read: such a PPS is kept, never followed.
-            return Ok(Pps {
-                id,
-                sps_id,
-                cabac,
-                bottom_field_pic_order_in_frame_present,
-                slice_groups,
-                weighted_pred: false,
-                pic_init_qp_minus26: 0,
-                deblocking_filter_control_present: false,
-                redundant_pic_cnt_present: false,
-            });
+        // Slice groups (FMO) are not followed: such a PPS is not kept, and a
+        // picture that names it gets no repeat.
+        let slice_groups = r.ue("num_slice_groups_minus1")?;
+        if slice_groups > 0 {
+            return Err(r.invalid("num_slice_groups_minus1", slice_groups.into()));
         }
         r.ue("num_ref_idx_l0_default_active_minus1")?;
         r.ue("num_ref_idx_l1_default_active_minus1")?;
@@ -185,7 +174,6 @@ impl Pps {
             sps_id,
             cabac,
             bottom_field_pic_order_in_frame_present,
-            slice_groups,
             weighted_pred,
             pic_init_qp_minus26,
             deblocking_filter_control_present,
@@ -364,8 +352,7 @@ impl SkipPictures {
     fn sets(&self, pps_id: u32) -> Option<(&SpsSlices, &Pps)> {
         let pps = self.pps.iter().find(|p| p.id == pps_id)?;
         let sps = self.sps.iter().find(|s| s.id == pps.sps_id)?;
-        let followed = !pps.slice_groups
-            && !sps.mbaff
+        let followed = !sps.mbaff
             && !sps.separate_colour_plane
             && sps.pic_order_cnt_type != 1
             && sps.frame_mbs <= MAX_FRAME_MBS;
@@ -763,6 +750,41 @@ mod tests {
         r.bits(8).unwrap(); // frame_num, POC lsb
         r.bits(3).unwrap(); // override, 0, no modification
         r.ue("cabac_init_idc").unwrap() == 0 && r.se("slice_qp_delta").unwrap() == 3
+    }
+
+    #[test]
+    fn a_large_cabac_picture_has_no_start_code_inside() {
+        // High, 80 × 45 macroblocks (720p), POC type 2; CABAC.
+        let mut w = BitWriter::default();
+        w.bits(8, 100)
+            .bits(8, 0)
+            .bits(8, 40)
+            .ue(0)
+            .ue(1)
+            .ue(0)
+            .ue(0);
+        w.bits(1, 0)
+            .bits(1, 0)
+            .ue(0)
+            .ue(2)
+            .ue(1)
+            .bits(1, 0)
+            .ue(79)
+            .ue(44);
+        w.bits(1, 1).bits(1, 1).bits(1, 0).bits(1, 0);
+        let mut sps = vec![0x67];
+        sps.extend(w.finish_rbsp());
+        let mut s = skip(sps, pps(true, 0));
+        s.observe(&frame(true, true, 0, None), true);
+        let repeat = s.repeat().unwrap();
+        let nal = &repeat[4..];
+        // Its CABAC bits are mostly zeros: escaped where three would start a code.
+        assert!(nal.windows(3).any(|w| w == [0, 0, 3]), "{nal:02x?}");
+        assert!(
+            nal.windows(3)
+                .all(|w| !(w[0] == 0 && w[1] == 0 && w[2] < 3))
+        );
+        assert_ne!(nal.last(), Some(&0));
     }
 
     #[test]

@@ -5,7 +5,16 @@
 //! hole do not exist, and the last one cannot be appended again alone: it is
 //! predicted from those before it.
 //!
-//! The rule ([`RemuxerOptions::hold_picture`](super::RemuxerOptions), PerTrack
+//! H.264 ([`RemuxerOptions::repeat_pictures`](super::RemuxerOptions), PerTrack
+//! layout): once the audio runs more than a threshold past the end of the video,
+//! the video goes on with pictures that repeat its last one
+//! ([`SkipPictures`]: P pictures whose macroblocks are all skipped, which leave
+//! the decoder as they found it), a frame interval each, presented after every
+//! picture placed; from then on they keep up with the audio's end until a picture
+//! comes, and up to its time, so it starts at its own. Every engine plays them as
+//! any other pictures.
+//!
+//! Other codecs ([`RemuxerOptions::hold_picture`](super::RemuxerOptions), PerTrack
 //! layout): once the audio runs more than a threshold past the end of the video,
 //! the current GOP (its keyframe and every picture since) is appended again from
 //! where the video ends, each picture a tick long, the last one lasting until
@@ -22,8 +31,8 @@
 //! starts inside a new one), under the held picture's long duration, and replaces
 //! it on screen.
 //!
-//! Which browsers want it is the player's choice: Chromium (Firefox waits for
-//! more video all the same, and WebKitGTK ends each picture a frame interval
+//! Which browsers want the replay is the player's choice: Chromium (Firefox waits
+//! for more video all the same, and WebKitGTK ends each picture a frame interval
 //! after it starts: `docs/reliability.md`).
 //!
 //! The threshold is the audio's fill threshold ([`FillAhead::after_ms`]: the
@@ -32,14 +41,16 @@
 //! then the next picture's time well behind the audio's end) raises it to the
 //! skew seen plus half of it, once, up to [`MAX_HOLD_THRESHOLD_MS`].
 //!
-//! Nothing is held without a GOP to replay: before the first keyframe, after a
-//! new configuration, a discontinuity or an `onMetaData` that announces sound
-//! and no video (a new session's video, if it comes, starts with its own
+//! Nothing is held without a picture to repeat or a GOP to replay: before the
+//! first keyframe, after a new configuration, a discontinuity or an `onMetaData`
+//! that announces sound and no video (a new session's video, if it comes, starts with its own
 //! keyframe; one that never comes is not the last session's picture: the gateway
 //! joins a publisher's sessions without a jump, and a session with sound only
-//! says so in its metadata), or while the GOP is longer than [`MAX_GOP_SAMPLES`] pictures or
-//! [`MAX_GOP_BYTES`]. Nor is a picture held for more than [`MAX_HOLD_MS`]: video
-//! missing for that long is gone (a player stops waiting for it).
+//! says so in its metadata), for an H.264 stream that [`SkipPictures`] does not
+//! follow (MBAFF, field pictures, slice groups, POC type 1), or while the GOP is longer than
+//! [`MAX_GOP_SAMPLES`] pictures or [`MAX_GOP_BYTES`]. Nor is a picture held for
+//! more than [`MAX_HOLD_MS`]: video missing for that long is gone (a player stops
+//! waiting for it).
 
 use alloc::vec::Vec;
 use bytes::Bytes;
