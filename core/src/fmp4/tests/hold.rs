@@ -56,27 +56,33 @@ fn ends(events: &[RemuxEvent], track: Track) -> (f64, f64) {
     (last, furthest)
 }
 
-#[test]
-fn video_that_stops_while_audio_goes_on_holds_its_last_picture_until_it_comes_back() {
-    let hole = |v: u32| !(4000..9000).contains(&v);
-    let tags = stream(12_000, 1000, 0, hole);
-    let mut r = holding();
+/// Feeds `tags` to `r`, checking after each audio frame that the video ends no more
+/// than the threshold, an audio frame and `slack_ms` before the audio; the events.
+fn kept_up(r: &mut Remuxer, tags: &[Tag], slack_ms: f64) -> Vec<RemuxEvent> {
+    let threshold = f64::from(FillAhead::for_latency(LATENCY_MS).after_ms);
     let mut events = Vec::new();
-    for t in &tags {
+    for t in tags {
         r.feed(t);
         events.extend(std::iter::from_fn(|| r.poll_event()));
         if t.tag_type == TagType::Audio && t.timestamp > 100 {
-            // The video never ends more than the threshold (and an audio frame) before the audio.
             let (audio, _) = ends(&events, Track::Audio);
             let (_, video) = ends(&events, Track::Video);
-            let threshold = f64::from(FillAhead::for_latency(LATENCY_MS).after_ms);
             assert!(
-                audio - video <= threshold + 24.0,
+                audio - video <= threshold + 24.0 + slack_ms,
                 "{audio} − {video} at {}",
                 t.timestamp
             );
         }
     }
+    events
+}
+
+#[test]
+fn video_that_stops_while_audio_goes_on_holds_its_last_picture_until_it_comes_back() {
+    let hole = |v: u32| !(4000..9000).contains(&v);
+    let tags = stream(12_000, 1000, 0, hole);
+    let mut r = holding();
+    let events = kept_up(&mut r, &tags, 0.0);
     let video = samples(&events, Track::Video);
     // Decode times only grow.
     assert!(video.windows(2).all(|w| w[0].0 < w[1].0), "{video:?}");
@@ -249,23 +255,8 @@ fn repeating() -> Remuxer {
 fn h264_that_stalls_goes_on_with_pictures_that_repeat_the_last_one() {
     let tags = stalled_capture(8000, 3000);
     let mut r = repeating();
-    let mut events = Vec::new();
-    let threshold = f64::from(FillAhead::for_latency(LATENCY_MS).after_ms);
-    for t in &tags {
-        r.feed(t);
-        events.extend(std::iter::from_fn(|| r.poll_event()));
-        if t.tag_type == TagType::Audio && t.timestamp > 100 {
-            // Never more than the threshold (an audio frame and a picture's
-            // interval) behind the audio.
-            let (audio, _) = ends(&events, Track::Audio);
-            let (_, video) = ends(&events, Track::Video);
-            assert!(
-                audio - video <= threshold + 24.0 + 40.0,
-                "{audio} − {video} at {}",
-                t.timestamp
-            );
-        }
-    }
+    // A picture's interval more: the repeated pictures end within one of the audio.
+    let events = kept_up(&mut r, &tags, 40.0);
     let video = samples(&events, Track::Video);
     super::gaps::assert_contiguous(&video);
     assert_eq!(r.stats().pictures_held, 1, "{:?}", r.stats());
