@@ -856,6 +856,78 @@ fn websocket_viewers_cannot_make_the_gateway_buffer_large_frames() {
     }
 }
 
+/// A WebSocket viewer has nothing to send but pings and a close: one that sends data
+/// frames (10,000 empty ones, 60 KB) is closed with 1008 "policy violation" after 64,
+/// and another viewer plays on.
+#[test]
+fn a_websocket_viewer_that_floods_data_frames_is_closed() {
+    let gw = Gateway::start(&[]);
+    gw.wait_live("demo");
+    let upgrade = || {
+        let mut s = TcpStream::connect(("127.0.0.1", gw.http)).expect("connecting");
+        write!(
+            s,
+            "GET /live/demo.flv HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nUpgrade: websocket\r\n\
+             Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+             Sec-WebSocket-Version: 13\r\n\r\n",
+            gw.http
+        )
+        .expect("the upgrade request");
+        let mut head = [0u8; 12];
+        s.read_exact(&mut head).expect("the upgrade response");
+        assert_eq!(&head, b"HTTP/1.1 101");
+        s.set_read_timeout(Some(Duration::from_secs(1))).ok();
+        s
+    };
+    let mut other = upgrade();
+    let mut flooding = upgrade();
+    let mut reader = flooding.try_clone().expect("a reader");
+    let read = std::thread::spawn(move || {
+        let mut all = Vec::new();
+        let mut buf = [0u8; 64 * 1024];
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(8) {
+            match reader.read(&mut buf) {
+                Ok(0) => return Some((all, start.elapsed())),
+                Ok(n) => all.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {}
+                Err(_) => return Some((all, start.elapsed())),
+            }
+        }
+        None
+    });
+    let empty = [0x82u8, 0x80, 1, 2, 3, 4];
+    let flood: Vec<u8> = empty
+        .iter()
+        .copied()
+        .cycle()
+        .take(empty.len() * 10_000)
+        .collect();
+    let _ = flooding.write_all(&flood);
+    let (received, within) = read
+        .join()
+        .expect("the reader")
+        .expect("the flooding viewer was not closed");
+    // The stream's end is its close frame: 1008.
+    let close = [0x88, 0x02, 0x03, 0xF0];
+    assert!(
+        received.ends_with(&close),
+        "the last bytes were {:02x?}",
+        &received[received.len().saturating_sub(8)..]
+    );
+    assert!(within < Duration::from_secs(5), "closed after {within:?}");
+    // The other viewer still receives.
+    let mut buf = [0u8; 4096];
+    let mut got = 0;
+    let start = Instant::now();
+    while got < 64 * 1024 && start.elapsed() < Duration::from_secs(5) {
+        got += other.read(&mut buf).unwrap_or(0);
+    }
+    assert!(got >= 64 * 1024, "the other viewer got {got} bytes");
+    gw.log_saying("64 data frames from a viewer, which only receives");
+}
+
 async fn ws_status_for_host(port: u16, origin: &str, host: &str) -> u16 {
     let mut request = format!("ws://127.0.0.1:{port}/live/cam.flv")
         .into_client_request()

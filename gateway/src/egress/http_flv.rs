@@ -212,11 +212,12 @@ async fn websocket<Io: AsyncRead + AsyncWrite>(
                 };
                 if let Err(e) = frames.feed(&buf[..n], &mut incoming) {
                     debug!(channel = channel.name(), "ws-flv viewer closed: {e}");
-                    // 1009 "message too big" or 1002 "protocol error" (RFC 6455 §7.4.1).
-                    let code: u16 = if matches!(e, FrameError::TooLarge { .. }) {
-                        1009
-                    } else {
-                        1002
+                    // 1009 "message too big", 1008 "policy violation" or 1002
+                    // "protocol error" (RFC 6455 §7.4.1).
+                    let code: u16 = match e {
+                        FrameError::TooLarge { .. } => 1009,
+                        FrameError::TooManyData => 1008,
+                        _ => 1002,
                     };
                     let _ = websocket::write_control(&mut tx, OP_CLOSE, &code.to_be_bytes()).await;
                     break;

@@ -178,12 +178,18 @@ pub enum FrameError {
         "a frame with reserved bits or a reserved opcode (first byte {byte:#04x}; no extension was agreed)"
     )]
     Reserved { byte: u8 },
+    #[error("{MAX_DATA_FRAMES} data frames from a viewer, which only receives")]
+    TooManyData,
 }
+
+/// Data frames a viewer may send: a WS-FLV viewer has nothing to say (flv.js,
+/// mpegts.js and this project's player send none), and each frame costs a read.
+pub const MAX_DATA_FRAMES: u64 = 64;
 
 /// The frames a viewer sends, read as they come (any split): pings and a close are
 /// reported, data frames skipped without being buffered, a message over `limit` (a
 /// frame, or the frames of a fragmented one together) refused at the header that
-/// takes it over.
+/// takes it over, and so is a data frame past [`MAX_DATA_FRAMES`].
 #[derive(Debug)]
 pub struct ClientFrames {
     limit: u64,
@@ -194,6 +200,8 @@ pub struct ClientFrames {
     /// The frame being read: its opcode, mask, payload bytes still to come, and the
     /// payload so far when it is a control frame.
     frame: Option<Frame>,
+    /// Data frames (continuations too) so far.
+    data_frames: u64,
 }
 
 #[derive(Debug)]
@@ -211,6 +219,7 @@ impl ClientFrames {
             message: 0,
             head: Vec::new(),
             frame: None,
+            data_frames: 0,
         }
     }
 
@@ -283,6 +292,10 @@ impl ClientFrames {
             });
         }
         if opcode < OP_CLOSE {
+            self.data_frames += 1;
+            if self.data_frames > MAX_DATA_FRAMES {
+                return Err(FrameError::TooManyData);
+            }
             self.message = if fin { 0 } else { total };
         }
         let mut mask = [0u8; 4];
@@ -388,6 +401,23 @@ mod tests {
                 "split {split}"
             );
         }
+    }
+
+    #[test]
+    fn data_frames_past_the_limit_are_refused_pings_are_not_counted() {
+        let mut frames = ClientFrames::new(4096);
+        let mut got = Vec::new();
+        for _ in 0..MAX_DATA_FRAMES / 2 {
+            // Empty ones, and continuations, count too.
+            frames.feed(&client_frame(0x02, &[]), &mut got).unwrap();
+            frames.feed(&client_frame(0x80, b"x"), &mut got).unwrap();
+            frames.feed(&client_frame(0x89, b""), &mut got).unwrap();
+        }
+        assert_eq!(got.len() as u64, MAX_DATA_FRAMES / 2, "every ping answered");
+        assert_eq!(
+            frames.feed(&client_frame(0x81, b"hi"), &mut got),
+            Err(FrameError::TooManyData)
+        );
     }
 
     #[test]
