@@ -1237,6 +1237,64 @@ fn channel_names_follow_one_rule_at_every_door() {
     );
 }
 
+/// A client that asks to play in a loop gets the webhook asked 20 times at once, then
+/// 5 a second; the rest are answered 429 without asking. Another client (named by a
+/// trusted proxy) is asked as before, and the first is asked again a second later.
+#[test]
+fn the_webhook_is_asked_at_a_bounded_rate_per_client() {
+    let auth = AuthService::start();
+    let gw = Gateway::start(&[
+        "--no-demo",
+        "--auth-webhook",
+        &format!("http://127.0.0.1:{}/authorise", auth.port),
+        "--trusted-proxies",
+        "127.0.0.1",
+    ]);
+    let wait = Duration::from_secs(2);
+    let xff = |ip: &'static str| [("X-Forwarded-For", ip)];
+    let start = Instant::now();
+    let statuses: Vec<u16> = (0..60)
+        .map(|_| get_with(gw.http, "/live/closed.flv", &xff("192.0.2.1"), wait).0)
+        .collect();
+    let elapsed = start.elapsed().as_secs_f64();
+    let refused = statuses.iter().filter(|&&s| s == 403).count();
+    let busy = statuses.iter().filter(|&&s| s == 429).count();
+    assert_eq!(refused + busy, 60, "{statuses:?}");
+    assert!(
+        refused >= 20 && refused as f64 <= 21.0 + 5.0 * elapsed,
+        "{refused} asked in {elapsed:.1} s: {statuses:?}"
+    );
+    assert_eq!(
+        auth.asked().len(),
+        refused,
+        "each 403 is one ask, each 429 none"
+    );
+    let (status, body) = get_with(gw.http, "/live/closed.flv", &xff("192.0.2.1"), wait);
+    let body = String::from_utf8_lossy(&body);
+    assert!(
+        status == 403 || body.contains("too many authorisation requests from this address"),
+        "{status} {body}"
+    );
+    // Another client is not held back by the first.
+    assert_eq!(
+        get_with(gw.http, "/live/closed.flv", &xff("192.0.2.2"), wait).0,
+        403
+    );
+    // The first is asked again once its asks refill.
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(
+        get_with(gw.http, "/live/closed.flv", &xff("192.0.2.1"), wait).0,
+        403
+    );
+    let metrics = gw.get("/metrics").1;
+    assert!(
+        metrics.lines().any(
+            |l| l.starts_with("flashless_denied_total{reason=\"limit\"}") && !l.ends_with(" 0")
+        ),
+        "{metrics}"
+    );
+}
+
 /// A 503 does not name the webhook, and `/api/channels` does not show a pull's
 /// origin URL (with its stream key): clients get a class, the log the details.
 #[test]

@@ -31,6 +31,8 @@ pub enum Denied {
     /// Why, for the log: it names the webhook's URL, so clients get only the message.
     #[error("the authorisation service is unavailable")]
     WebhookUnavailable(String),
+    #[error("too many authorisation requests {0}; try again shortly")]
+    WebhookBusy(&'static str),
 }
 
 /// Who may do what: which actions need a token, and the secret that signs them.
@@ -89,6 +91,7 @@ impl Policy {
             None => Ok(()),
             Some(webhook) => webhook.ask(attempt).await.map_err(|v| match v {
                 Verdict::Refused(why) => Denied::Refused(why),
+                Verdict::Busy(from) => Denied::WebhookBusy(from),
                 Verdict::Unavailable(why) => {
                     tracing::warn!(
                         channel = attempt.channel,

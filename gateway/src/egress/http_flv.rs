@@ -54,6 +54,7 @@ pub fn refusal_status(refusal: &Refusal) -> StatusCode {
     match refusal {
         Refusal::Denied(Denied::Missing(_)) => StatusCode::UNAUTHORIZED,
         Refusal::Denied(Denied::WebhookUnavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
+        Refusal::Denied(Denied::WebhookBusy(_)) => StatusCode::TOO_MANY_REQUESTS,
         Refusal::Denied(_) => StatusCode::FORBIDDEN,
         Refusal::BadName(_) => StatusCode::BAD_REQUEST,
         Refusal::NoSuchChannel(_) => StatusCode::NOT_FOUND,

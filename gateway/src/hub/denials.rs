@@ -48,6 +48,7 @@ impl From<&Denied> for Reason {
                 Reason::Token
             }
             Denied::Refused(_) | Denied::WebhookUnavailable(_) => Reason::Webhook,
+            Denied::WebhookBusy(_) => Reason::Limit,
         }
     }
 }
