@@ -2,10 +2,9 @@
 //! listener, once the access rules allowed it. A published channel has one source:
 //! a second publisher, or a publish to a pulled channel, is refused.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
@@ -15,6 +14,7 @@ use flashless_core::stream::{Bucket, Pace, Role};
 use tracing::{info, warn};
 
 use crate::access::TrustedProxies;
+use crate::access::rate::PerAddress;
 use crate::hooks::{Event, Session};
 use crate::hub::denials::Reason;
 use crate::hub::{Channel, Hub};
@@ -43,11 +43,8 @@ const MAX_HOLD: Duration = Duration::from_secs(30);
 /// a session of its own (hooks, a recording file, a new init for every viewer): a
 /// client that publishes and unpublishes in a loop, thousands of times a second, is
 /// refused past this.
-const PUBLISH_STARTS_PER_S: u64 = 1;
-const MIN_PUBLISH_STARTS_AT_ONCE: u64 = 10;
-/// Addresses remembered before those owing nothing to the rate are forgotten; then
-/// again each time the remembered ones have doubled.
-const PUBLISH_STARTS_REMEMBERED: usize = 1024;
+const PUBLISH_STARTS_PER_S: f64 = 1.0;
+const MIN_PUBLISH_STARTS_AT_ONCE: f64 = 10.0;
 
 /// A publisher's messages begun and not yet whole (a keyframe on its way) are its own
 /// up to this; past it they take from what the listener's publishers may hold so
@@ -66,11 +63,9 @@ pub struct Publishers {
     max_unfinished: usize,
     /// Bits a second each is read at most, if capped.
     max_bitrate: Option<u64>,
-    /// Publish starts per client address (a start is 1000 tokens), but for these
-    /// addresses', which many clients share; and the size at which the map is swept.
-    starts: Mutex<(HashMap<IpAddr, Bucket>, usize)>,
-    exempt: TrustedProxies,
-    epoch: Instant,
+    /// Publish starts per client address, but for the trusted proxies', which many
+    /// clients share.
+    starts: PerAddress,
 }
 
 /// A channel a connection publishes to, on one of its stream ids. Dropping it ends the
@@ -115,37 +110,12 @@ impl Publishers {
             unfinished: AtomicUsize::new(0),
             max_unfinished: MIN_UNFINISHED_SHARED.max((max_message as usize).saturating_mul(4)),
             max_bitrate,
-            starts: Mutex::new((HashMap::new(), PUBLISH_STARTS_REMEMBERED)),
-            exempt,
-            epoch: Instant::now(),
+            starts: PerAddress::new(
+                PUBLISH_STARTS_PER_S,
+                (max as f64).max(MIN_PUBLISH_STARTS_AT_ONCE),
+                exempt,
+            ),
         })
-    }
-
-    /// Whether `client` may start one more publish now ([`PUBLISH_STARTS_PER_S`]); if
-    /// so, it is counted.
-    fn may_start(&self, client: IpAddr) -> bool {
-        let client = client.to_canonical();
-        if self.exempt.contains(client) {
-            return true;
-        }
-        let now_ms = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
-        let mut guard = self.starts.lock().unwrap_or_else(|e| e.into_inner());
-        let (starts, sweep_at) = &mut *guard;
-        if starts.len() >= *sweep_at {
-            starts.retain(|_, bucket| {
-                bucket.fill(now_ms);
-                !bucket.is_full()
-            });
-            *sweep_at = PUBLISH_STARTS_REMEMBERED.max(2 * starts.len());
-        }
-        let bucket = starts.entry(client).or_insert_with(|| {
-            let at_once = u64::try_from(self.max)
-                .unwrap_or(u64::MAX)
-                .max(MIN_PUBLISH_STARTS_AT_ONCE);
-            Bucket::new(PUBLISH_STARTS_PER_S * 1000, at_once.saturating_mul(1000))
-        });
-        bucket.fill(now_ms);
-        bucket.try_take(1000)
     }
 
     /// Starts a publish of `channel_name` on `stream_id`, into `publishing`. At the cap,
@@ -196,7 +166,7 @@ impl Publishers {
             }
         };
         // Only a publish that would start counts against the address's rate.
-        if !self.may_start(client) {
+        if !self.starts.try_take(client) {
             channel.end_session();
             return Err(refuse(session, "too many publishes from this address"));
         }
