@@ -800,6 +800,22 @@ fn rtmp_peers_before_publish_hold_little_memory() {
     assert!(log.contains("exceeds the limit of 65536"), "{log}");
 }
 
+/// A raw WebSocket viewer of the demo, upgraded: its socket.
+fn ws_demo_viewer(port: u16) -> TcpStream {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connecting");
+    write!(
+        s,
+        "GET /live/demo.flv HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n\
+         Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+         Sec-WebSocket-Version: 13\r\n\r\n"
+    )
+    .expect("the upgrade request");
+    let mut head = [0u8; 12];
+    s.read_exact(&mut head).expect("the upgrade response");
+    assert_eq!(&head, b"HTTP/1.1 101");
+    s
+}
+
 /// A WebSocket viewer sends only control frames: a 15 MiB frame left unfinished is
 /// refused at its header, so five of them barely move the gateway's memory.
 #[test]
@@ -814,18 +830,7 @@ fn websocket_viewers_cannot_make_the_gateway_buffer_large_frames() {
     frame.resize(frame.len() + 8 * 1024 * 1024, 0x55);
     let viewers: Vec<_> = (0..5)
         .map(|_| {
-            let mut s = TcpStream::connect(("127.0.0.1", gw.http)).expect("connecting");
-            write!(
-                s,
-                "GET /live/demo.flv HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nUpgrade: websocket\r\n\
-                 Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
-                 Sec-WebSocket-Version: 13\r\n\r\n",
-                gw.http
-            )
-            .expect("the upgrade request");
-            let mut head = [0u8; 12];
-            s.read_exact(&mut head).expect("the upgrade response");
-            assert_eq!(&head, b"HTTP/1.1 101");
+            let mut s = ws_demo_viewer(gw.http);
             // The FLV the gateway sends is drained meanwhile, so it keeps reading too.
             let mut reader = s.try_clone().expect("a reader");
             let drained = std::thread::spawn(move || {
@@ -864,18 +869,7 @@ fn a_websocket_viewer_that_floods_data_frames_is_closed() {
     let gw = Gateway::start(&[]);
     gw.wait_live("demo");
     let upgrade = || {
-        let mut s = TcpStream::connect(("127.0.0.1", gw.http)).expect("connecting");
-        write!(
-            s,
-            "GET /live/demo.flv HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nUpgrade: websocket\r\n\
-             Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
-             Sec-WebSocket-Version: 13\r\n\r\n",
-            gw.http
-        )
-        .expect("the upgrade request");
-        let mut head = [0u8; 12];
-        s.read_exact(&mut head).expect("the upgrade response");
-        assert_eq!(&head, b"HTTP/1.1 101");
+        let s = ws_demo_viewer(gw.http);
         s.set_read_timeout(Some(Duration::from_secs(1))).ok();
         s
     };
