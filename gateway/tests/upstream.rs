@@ -569,3 +569,40 @@ fn edges_pull_an_origin_gateway_on_demand() {
         "{metrics}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http_flv_origin_of_tiny_messages_is_read_at_the_message_rate() {
+    // Tiny frames at a frozen timestamp pass pacing, yet each would go to every viewer:
+    // past a burst of 20,000 the pull reads 2,000 a second, as a publisher is read.
+    let mut clip = clip_looped(1);
+    let tiny = flashless_core::flv::Tag {
+        tag_type: flashless_core::flv::TagType::Video,
+        timestamp: 1000,
+        data: bytes::Bytes::from_static(&[0x27, 0x01, 0, 0, 0]),
+    };
+    let mut out = BytesMut::new();
+    for _ in 0..60_000 {
+        write_tag(&tiny, &mut out);
+    }
+    clip.extend_from_slice(&out);
+    let (port, _) = http_origin_of("200 OK", clip).await;
+    let (channel, _stop, _task) = pull(
+        &format!("http://127.0.0.1:{port}/live/cam.flv"),
+        PullOptions::default(),
+    );
+    let tags = || {
+        channel
+            .counters
+            .tags_in
+            .load(std::sync::atomic::Ordering::Relaxed)
+    };
+    until(Duration::from_secs(10), "the burst", || tags() >= 20_000).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let from = tags();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let rate = (tags() - from) as f64 / 3.0;
+    assert!(
+        (1_500.0..=2_500.0).contains(&rate),
+        "{rate} tags a second; the rate is 2,000"
+    );
+}

@@ -13,11 +13,12 @@ use std::time::Duration;
 use anyhow::{Context, Result, anyhow, bail};
 use flashless_core::flv::Tag;
 use flashless_core::rtmp::url::{self, RtmpUrl};
-use flashless_core::stream::{Pace, Role, StartGate};
+use flashless_core::stream::{Role, StartGate};
 use tokio::sync::watch;
 use tokio::time::{Instant, sleep, timeout};
 use tracing::Instrument;
 
+use self::intake::Intake;
 use crate::hub::{Channel, UpstreamState};
 use crate::shutdown::Shutdown;
 
@@ -25,6 +26,7 @@ mod backoff;
 mod failure;
 mod file;
 mod http_flv;
+pub mod intake;
 pub mod pattern;
 pub mod publish;
 mod rtmp;
@@ -41,12 +43,6 @@ pub const MAX_TAG_SIZE: u32 = 8 << 20;
 /// A network upstream open but silent this long has stalled, unless an RTMP URL says
 /// otherwise with `timeout=`.
 pub const STALL_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// How far ahead of real time a source may send before it is read at real time: a
-/// reconnect's backlog, or the first GOP of a server that caches one, passes at once;
-/// a publisher that goes on sending faster (ffmpeg without `-re`), or an upstream
-/// (an HTTP-FLV origin serving a file as fast as the link goes), waits.
-pub const BURST_MS: u32 = 10_000;
 
 /// A session that delivered media this long was healthy: the next failure starts the
 /// backoff from its minimum again.
@@ -248,35 +244,27 @@ async fn session(spec: &UpstreamSpec, channel: &Channel) -> Ended {
     tracing::info!(peer = source.peer(), "upstream connected");
     let mut media_since = None;
     let mut gate = StartGate::new();
-    // Read at real time, as a publisher is: an upstream sending faster would have
-    // every viewer receive it that much faster too.
-    let mut pace = Pace::new(BURST_MS);
-    let started = Instant::now();
-    let mut paced = false;
+    // Read as a publisher is: an upstream sending faster would have every viewer
+    // receive it that much faster too.
+    let mut intake = Intake::default();
     loop {
         match source.next_tag().await {
             Ok(tag) => {
                 let coded = Role::of(&tag).is_coded();
-                let now_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-                let wait = if coded {
-                    pace.frame(tag.timestamp, now_ms)
-                } else {
-                    0
-                };
+                if let Some(limit) = intake.tag(&tag) {
+                    tracing::warn!(
+                        peer = source.peer(),
+                        "the upstream sends {limit}: read at that pace from now on"
+                    );
+                }
                 gate.pass(tag, |tag| {
                     if media_since.is_none() && coded {
                         media_since = Some(Instant::now());
                     }
                     channel.publish(tag);
                 });
+                let wait = intake.wait_ms();
                 if wait > 0 {
-                    if !paced {
-                        paced = true;
-                        tracing::warn!(
-                            peer = source.peer(),
-                            "the upstream sends faster than real time: read at real time from now on"
-                        );
-                    }
                     sleep(Duration::from_millis(wait)).await;
                 }
             }

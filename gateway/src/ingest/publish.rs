@@ -5,14 +5,15 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Result, bail};
 use flashless_core::flv::Tag;
 use flashless_core::rtmp::session::ServerSession;
-use flashless_core::stream::{Bucket, Pace, Role};
+use flashless_core::stream::Bucket;
 use tracing::{info, warn};
 
+use super::intake::{Intake, MESSAGES_PER_S};
 use crate::access::TrustedProxies;
 use crate::access::rate::PerAddress;
 use crate::hooks::{Event, Session};
@@ -22,14 +23,6 @@ use crate::hub::{Channel, Hub};
 /// Seconds of a publisher's bit-rate cap it may send at once (a reconnect's backlog, a
 /// keyframe far above the average): past that, it is read at the cap.
 const PUBLISH_BITRATE_BURST_S: u64 = 2;
-
-/// Media and data messages a publisher may send a second, past a burst of
-/// [`PUBLISH_MESSAGES_BURST`]: an encoder at 240 fps with its sound and data sends a few
-/// hundred. Each message goes to every viewer, so millions of tiny ones (frozen
-/// timestamps and few bytes pass pacing and the bit-rate cap) would keep the cores busy.
-const PUBLISH_MESSAGES_PER_S: u64 = 2_000;
-/// Ten seconds of [`PUBLISH_MESSAGES_PER_S`]: a reconnect's backlog passes at once.
-const PUBLISH_MESSAGES_BURST: u64 = 20_000;
 
 /// The longest a publisher is held back at once: further ahead than this of what it may
 /// send (real time, the bit rate, the message rate) is not an encoder's catching up but a
@@ -78,21 +71,13 @@ pub struct Publishing {
     unfinished: usize,
     /// Says `on_unpublish` when dropped, after the channel's session ended.
     _hooks: Session,
-    pace: Pace,
+    /// Its media against real time, its messages against their rate.
+    intake: Intake,
     /// The publisher's bytes, against the listener's bit-rate cap: timestamps alone
-    /// can be frozen or sawtoothed to pass `pace`, and honest ones can carry any bytes.
+    /// can be frozen or sawtoothed to pass the pace, and honest ones can carry any bytes.
     bytes: Option<Bucket>,
-    /// Its media and data messages ([`PUBLISH_MESSAGES_PER_S`]).
-    messages: Bucket,
-    started: Instant,
-    /// When (ms from `started`) the media read so far is due by `pace`: reading waits
-    /// until then, once, not again at every read of a frame that spans many.
-    due_ms: u64,
-    /// Said once a session each: the publisher was found sending faster than real time,
-    /// over the bit-rate cap, over the message rate.
-    paced: bool,
+    /// Said once a session: the publisher was found over the bit-rate cap.
     capped: bool,
-    flooding: bool,
 }
 
 impl Publishers {
@@ -190,17 +175,12 @@ impl Publishers {
                 Some(client),
                 "rtmp",
             ),
-            pace: Pace::new(super::BURST_MS),
+            intake: Intake::default(),
             bytes: self.max_bitrate.map(|bits| {
                 let per_s = bits / 8;
                 Bucket::new(per_s, per_s.saturating_mul(PUBLISH_BITRATE_BURST_S))
             }),
-            messages: Bucket::new(PUBLISH_MESSAGES_PER_S, PUBLISH_MESSAGES_BURST),
-            started: Instant::now(),
-            due_ms: 0,
-            paced: false,
             capped: false,
-            flooding: false,
         });
         Ok(())
     }
@@ -208,33 +188,18 @@ impl Publishers {
 
 impl Publishing {
     pub fn publish(&mut self, tag: Tag) {
-        let now = self.now_ms();
-        self.messages.fill(now);
-        self.messages.take(1);
-        if self.messages.wait_ms() > 0 && !self.flooding {
-            self.flooding = true;
+        if let Some(limit) = self.intake.tag(&tag) {
             warn!(
                 channel = self.channel.name(),
-                "the publisher sends over {PUBLISH_MESSAGES_PER_S} messages a second: read at that rate from now on"
+                "the publisher sends {limit}: read at that pace from now on"
             );
-        }
-        if Role::of(&tag).is_coded() {
-            let wait = self.pace.frame(tag.timestamp, now);
-            self.due_ms = now.saturating_add(wait);
-            if wait > 0 && !self.paced {
-                self.paced = true;
-                warn!(
-                    channel = self.channel.name(),
-                    "the publisher sends faster than real time: read at real time from now on"
-                );
-            }
         }
         self.channel.publish(tag);
     }
 
     /// `n` bytes of the publisher's connection were read (media, commands, chunk headers).
     pub fn read(&mut self, n: usize) {
-        let now = self.now_ms();
+        let now = self.intake.now_ms();
         let Some(bytes) = &mut self.bytes else { return };
         bytes.fill(now);
         bytes.take(n as u64);
@@ -290,22 +255,17 @@ impl Publishing {
     /// Counted per channel (`flashless_publish_held_seconds_total`).
     /// Past [`MAX_HOLD`] the publisher is refused instead, and the connection ends.
     pub fn hold(&self) -> Result<Duration> {
-        let media = self.due_ms.saturating_sub(self.now_ms());
         let bytes = self.bytes.as_ref().map_or(0, Bucket::wait_ms);
-        let wait = Duration::from_millis(media.max(bytes).max(self.messages.wait_ms()));
+        let wait = Duration::from_millis(self.intake.wait_ms().max(bytes));
         if wait > MAX_HOLD {
             bail!(
-                "the publisher is {:.0} s ahead of what it may send (real time, max_publish_bitrate, {PUBLISH_MESSAGES_PER_S} messages a second)",
+                "the publisher is {:.0} s ahead of what it may send (real time, max_publish_bitrate, {MESSAGES_PER_S} messages a second)",
                 wait.as_secs_f64()
             );
         }
         let ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
         self.channel.counters.publish_held_ms.fetch_add(ms, Relaxed);
         Ok(wait)
-    }
-
-    fn now_ms(&self) -> u64 {
-        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 }
 
