@@ -256,9 +256,20 @@ impl SkipPictures {
                     }
                     return;
                 }
+                // Data partitioning (Extended profile): not followed.
+                Some(2..=4) => {
+                    self.decoded = None;
+                    return;
+                }
                 _ => {}
             }
         }
+    }
+
+    /// Whether the stream is followed since its last keyframe: [`SkipPictures::repeat`]
+    /// can make a picture, unless the last one's POC is out of its reach.
+    pub fn follows(&self) -> bool {
+        self.decoded.is_some()
     }
 
     /// A coded frame that repeats the last picture (AVCC, one NAL unit), or `None`
@@ -732,7 +743,11 @@ mod tests {
         s.observe(&frame(false, true, 1, Some(2)), false);
         assert_eq!(s.repeat(), None);
         s.observe(&frame(false, true, 2, Some(4)), true);
-        assert!(s.repeat().is_some());
+        assert!(s.repeat().is_some() && s.follows());
+        // A data partition (Extended profile) is not followed either.
+        s.observe(&[0, 0, 0, 2, 0x42, 0x80], false);
+        assert!(!s.follows());
+        s.observe(&frame(false, true, 3, Some(6)), true);
         // Parameter sets in band replace the record's: now CABAC.
         let mut pps_nal = (pps(true, 0).len() as u32).to_be_bytes().to_vec();
         pps_nal.extend(pps(true, 0));

@@ -46,9 +46,10 @@
 //! that announces sound and no video (a new session's video, if it comes, starts with its own
 //! keyframe; one that never comes is not the last session's picture: the gateway
 //! joins a publisher's sessions without a jump, and a session with sound only
-//! says so in its metadata), for an H.264 stream that [`SkipPictures`] does not
-//! follow (MBAFF, field pictures, slice groups, POC type 1), or while the GOP is longer than
-//! [`MAX_GOP_SAMPLES`] pictures or [`MAX_GOP_BYTES`]. Nor is a picture held for
+//! says so in its metadata), or while the GOP is longer than [`MAX_GOP_SAMPLES`]
+//! pictures or [`MAX_GOP_BYTES`]. An H.264 stream that [`SkipPictures`] does not
+//! follow (MBAFF, field pictures, slice groups, POC type 1) has its GOP replayed
+//! where the replay is on, as other codecs. Nor is a picture held for
 //! more than [`MAX_HOLD_MS`]: video missing for that long is gone (a player stops
 //! waiting for it).
 
@@ -156,9 +157,10 @@ impl Remuxer {
             && self.options.layout == Layout::PerTrack
     }
 
-    /// Whether a hold repeats the last picture rather than replaying the GOP.
+    /// Whether a hold repeats the last picture rather than replaying the GOP: an
+    /// H.264 stream followed since its last keyframe.
     fn repeats(&self) -> bool {
-        self.options.repeat_pictures && self.hold.repeat.is_some()
+        self.options.repeat_pictures && self.hold.repeat.as_ref().is_some_and(SkipPictures::follows)
     }
 
     /// A picture at `ms` (output time) was placed: a hold under way ends, and the
@@ -173,14 +175,17 @@ impl Remuxer {
             let threshold = skew + skew / 2;
             self.hold.threshold_ms = threshold.clamp(self.hold.threshold_ms, MAX_HOLD_THRESHOLD_MS);
         }
-        if self.repeats() {
+        if self.options.repeat_pictures
+            && let Some(repeat) = &mut self.hold.repeat
+        {
+            repeat.observe(&sample.data, sample.keyframe);
             let pts = sample.dts.saturating_add_signed(sample.cts_offset.into());
             self.hold.presented = self.hold.presented.max(pts);
             self.hold.picture = None;
-            if let Some(repeat) = &mut self.hold.repeat {
-                repeat.observe(&sample.data, sample.keyframe);
-            }
-        } else if self.options.hold_picture {
+        }
+        // The GOP only where no picture can repeat it (another codec, an H.264 stream
+        // not followed: interlaced, say).
+        if self.options.hold_picture && !self.repeats() {
             self.hold.keep(sample);
         }
     }

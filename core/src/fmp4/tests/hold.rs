@@ -243,10 +243,13 @@ fn stalled_capture(ms: u32, stall_ms: u32) -> Vec<Tag> {
     tags
 }
 
+/// Both holds on, as the player has them in Chromium: pictures repeated where they
+/// can be, the GOP replayed elsewhere.
 fn repeating() -> Remuxer {
     Remuxer::new(RemuxerOptions {
         fill_ahead: FillAhead::for_latency(LATENCY_MS),
         repeat_pictures: true,
+        hold_picture: true,
         ..RemuxerOptions::default()
     })
 }
@@ -299,17 +302,21 @@ fn repeated_pictures_stop_where_the_hold_ends() {
 }
 
 #[test]
-fn without_an_h264_stream_to_follow_nothing_is_repeated() {
-    // The hand-made frames have no slice header to follow: the GOP replay's
-    // option off, no hold at all.
+fn an_h264_stream_not_followed_is_held_by_the_replay_where_it_is_on() {
+    // The hand-made frames have no slice header to follow: with the GOP replay's
+    // option off, no hold at all; with it on (Chromium), the GOP is replayed.
     let tags = stream(12_000, 1000, 0, |v| !(4000..9000).contains(&v));
     let mut r = repeating();
+    r.options.hold_picture = false;
     let events = all_events(&mut r, &tags);
     assert_eq!(r.stats().pictures_held, 0);
-    assert_eq!(
-        samples(&events, Track::Video).len(),
-        tags.iter().filter(|t| t.tag_type == TagType::Video).count() - 1
-    );
+    let sent = tags.iter().filter(|t| t.tag_type == TagType::Video).count() - 1;
+    assert_eq!(samples(&events, Track::Video).len(), sent);
+    let mut r = repeating();
+    let events = all_events(&mut r, &tags);
+    let held = r.stats().pictures_held as usize;
+    assert!(held >= 4, "{:?}", r.stats());
+    assert_eq!(samples(&events, Track::Video).len(), sent + 25 * held);
 }
 
 #[test]
