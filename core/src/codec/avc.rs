@@ -128,7 +128,6 @@ pub(crate) struct SpsSlices {
     pub(crate) pic_order_cnt_type: u32,
     /// 0 unless `pic_order_cnt_type` is 0.
     pub(crate) log2_max_poc_lsb: u32,
-    pub(crate) delta_pic_order_always_zero: bool,
     pub(crate) max_num_ref_frames: u32,
     pub(crate) frame_mbs_only: bool,
     pub(crate) mbaff: bool,
@@ -198,7 +197,6 @@ impl Sps {
         }
         let pic_order_cnt_type = r.ue("pic_order_cnt_type")?;
         let mut log2_max_poc_lsb = 0;
-        let mut delta_pic_order_always_zero = false;
         match pic_order_cnt_type {
             0 => {
                 log2_max_poc_lsb = r.ue("log2_max_pic_order_cnt_lsb_minus4")? + 4;
@@ -210,7 +208,7 @@ impl Sps {
                 }
             }
             1 => {
-                delta_pic_order_always_zero = r.bit()?;
+                r.skip(1)?; // delta_pic_order_always_zero_flag
                 r.se("offset_for_non_ref_pic")?;
                 r.se("offset_for_top_to_bottom_field")?;
                 let n = r.ue("num_ref_frames_in_pic_order_cnt_cycle")?;
@@ -276,7 +274,6 @@ impl Sps {
             log2_max_frame_num,
             pic_order_cnt_type,
             log2_max_poc_lsb,
-            delta_pic_order_always_zero,
             max_num_ref_frames,
             frame_mbs_only,
             mbaff,

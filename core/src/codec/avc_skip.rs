@@ -35,7 +35,7 @@ use bytes::Bytes;
 
 use super::avc::{AvcConfig, Sps, SpsSlices, unescape_rbsp};
 use super::bits::BitWriter;
-use super::{BitReader, CodecError};
+use super::{BitReader, CodecError, length_prefixed};
 
 const PPS: &str = "PPS";
 const SLICE: &str = "slice header";
@@ -237,17 +237,8 @@ impl SkipPictures {
     /// Reads a coded frame of the stream (AVCC NAL units): its parameter sets, and
     /// the first slice header of its picture.
     pub fn observe(&mut self, frame: &[u8], keyframe: bool) {
-        let size = usize::from(self.nal_length_size);
-        let mut rest = frame;
-        while rest.len() > size {
-            let len = rest[..size]
-                .iter()
-                .fold(0usize, |n, &b| n << 8 | usize::from(b));
-            let Some(end) = size.checked_add(len).filter(|&end| end <= rest.len()) else {
-                return;
-            };
-            let nal = &rest[size..end];
-            rest = &rest[end..];
+        for nal in length_prefixed(frame, usize::from(self.nal_length_size)) {
+            let Ok(nal) = nal else { return };
             match nal.first().map(|h| h & 0x1f) {
                 Some(7 | 8) => self.parameter_set(nal),
                 Some(1 | 5) => {

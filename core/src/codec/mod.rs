@@ -201,6 +201,28 @@ impl<'a> BitReader<'a> {
     }
 }
 
+/// The NAL units of a coded frame whose units each follow a `size`-byte big-endian
+/// length (AVCC, HVCC: 14496-15 §5.3.2), in order; an error ends them, naming what
+/// was cut short.
+pub(crate) fn length_prefixed(
+    frame: &[u8],
+    size: usize,
+) -> impl Iterator<Item = Result<&[u8], &'static str>> {
+    let mut rest = Some(frame);
+    core::iter::from_fn(move || {
+        let data = rest.take().filter(|d| !d.is_empty())?;
+        let Some((len, after)) = data.split_at_checked(size) else {
+            return Some(Err("NAL unit length prefix cut short"));
+        };
+        let len = len.iter().fold(0usize, |a, &b| a << 8 | usize::from(b));
+        let Some((nal, next)) = after.split_at_checked(len) else {
+            return Some(Err("NAL unit longer than the tag"));
+        };
+        rest = Some(next);
+        Some(Ok(nal))
+    })
+}
+
 /// Builds bit strings for tests, MSB first.
 /// A picture dimension after its conformance-window cropping: must stay positive and fit u32.
 pub(crate) fn cropped(

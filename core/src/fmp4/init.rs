@@ -6,7 +6,7 @@ use bytes::Bytes;
 
 use super::boxes::{BoxWriter, UNITY_MATRIX};
 use super::{Track, TrackInfo};
-use crate::codec::SkipPictures;
+use crate::codec::{SkipPictures, length_prefixed};
 
 /// Movie timescale for `mvhd`; durations there are 0 (fragmented, §8.8.1), so the
 /// value only has to be valid.
@@ -87,18 +87,8 @@ impl Payload {
         match self {
             Payload::Plain => Ok(body),
             Payload::Nal { length_size } => {
-                let n = usize::from(length_size);
-                let mut at = 0;
-                while at < body.len() {
-                    let Some(len) = body.get(at..at + n) else {
-                        return Err("NAL unit length prefix cut short");
-                    };
-                    let len = len.iter().fold(0usize, |a, &b| a << 8 | usize::from(b));
-                    at += n;
-                    if len > body.len() - at {
-                        return Err("NAL unit longer than the tag");
-                    }
-                    at += len;
+                for nal in length_prefixed(&body, usize::from(length_size)) {
+                    nal?;
                 }
                 Ok(body)
             }
