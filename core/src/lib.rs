@@ -30,3 +30,4 @@ pub mod segment;
 pub mod stream;
 #[cfg(test)]
 mod test_tags;
+pub mod ts;

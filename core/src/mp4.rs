@@ -20,66 +20,42 @@ pub enum Mp4Error {
 }
 
 /// The file's tracks as FLV tags: metadata-free, sequence headers first, then every
-/// sample in decoding order, timestamps in milliseconds from 0.
+/// sample in decoding order, timestamps in milliseconds from 0. Only H.264 and AAC
+/// tracks: an MP3 track is left out.
 pub fn to_flv_tags(file: &[u8]) -> Result<Vec<Tag>, Mp4Error> {
-    let top = children(file, 0)?;
-    let moov = top
-        .iter()
-        .find(|b| &b.kind == b"moov")
-        .ok_or(Mp4Error::NoMoov)?;
-    let mut tracks = Vec::new();
-    for trak in children_of(file, moov)?
-        .iter()
-        .filter(|b| &b.kind == b"trak")
-    {
-        let id = find(file, trak, &[b"tkhd"])?
-            .and_then(|b| {
-                let t = file.get(b.start..b.end)?;
-                if t.first() == Some(&1) {
-                    u32_at(t, 20)
-                } else {
-                    u32_at(t, 12)
-                }
-            })
-            .unwrap_or(0);
-        if let Some(track) = read_track(file, trak)? {
-            tracks.push((id, track));
-        }
-    }
+    let tracks: Vec<Track> = read(file)?
+        .into_iter()
+        .filter(|t| t.config != Config::Mp3)
+        .collect();
     if tracks.is_empty() {
         return Err(Mp4Error::NoTrack);
     }
-    // A fragmented file: the samples are in each moof's track fragments.
-    let trex = find(file, moov, &[b"mvex"])?
-        .map(|mvex| children_of(file, &mvex))
-        .transpose()?
-        .unwrap_or_default();
-    for moof in top.iter().filter(|b| &b.kind == b"moof") {
-        fragments(file, moof, &trex, &mut tracks)?;
-    }
     let mut headers = Vec::new();
     let mut samples: Vec<(u64, usize, Tag)> = Vec::new();
-    for (_, track) in &tracks {
-        headers.push(track.header.clone());
+    for track in &tracks {
+        let (tag_type, mut header) = match &track.config {
+            Config::Avc(_) => (TagType::Video, vec![0x17, 0, 0, 0, 0]),
+            Config::Aac(_) => (TagType::Audio, vec![0xAF, 0]),
+            Config::Mp3 => continue,
+        };
+        header.extend_from_slice(track.config.record());
+        headers.push(Tag {
+            tag_type,
+            timestamp: 0,
+            data: Bytes::from(header),
+        });
         for (i, s) in track.samples.iter().enumerate() {
-            let data = s
-                .offset
-                .checked_add(s.size)
-                .and_then(|end| file.get(s.offset..end))
-                .ok_or(Mp4Error::BadBox {
-                    what: "stco",
-                    offset: s.offset,
-                })?;
+            let data = track.data(file, s)?;
             // Saturating: a file may claim any time; it must not overflow.
             let ms = s.dts.saturating_mul(1000) / track.timescale;
-            let (tag_type, prefix) = match track.kind {
+            let prefix = match track.kind {
                 Kind::Video => {
                     let cts_ms = (s.cts.saturating_mul(1000) / track.timescale as i64) as i32;
                     let c = cts_ms.to_be_bytes();
                     let frame = if s.key { 0x17 } else { 0x27 };
-                    (TagType::Video, vec![frame, 1, c[1], c[2], c[3]])
+                    vec![frame, 1, c[1], c[2], c[3]]
                 }
-                Kind::Audio => (TagType::Audio, vec![0xAF, 1]),
+                Kind::Audio => vec![0xAF, 1],
             };
             let mut body = prefix;
             body.extend_from_slice(data);
@@ -99,13 +75,43 @@ pub fn to_flv_tags(file: &[u8]) -> Result<Vec<Tag>, Mp4Error> {
     Ok(headers)
 }
 
+/// The H.264, AAC and MP3 tracks of an MP4 file, plain or fragmented (`moof`s after the
+/// `moov`, whose samples are appended to their tracks), in the `moov`'s order.
+pub(crate) fn read(file: &[u8]) -> Result<Vec<Track>, Mp4Error> {
+    let top = children(file, 0)?;
+    let moov = top
+        .iter()
+        .find(|b| &b.kind == b"moov")
+        .ok_or(Mp4Error::NoMoov)?;
+    let mut tracks = Vec::new();
+    for trak in children_of(file, moov)?
+        .iter()
+        .filter(|b| &b.kind == b"trak")
+    {
+        if let Some(track) = read_track(file, trak)? {
+            tracks.push(track);
+        }
+    }
+    if tracks.is_empty() {
+        return Err(Mp4Error::NoTrack);
+    }
+    let trex = find(file, moov, &[b"mvex"])?
+        .map(|mvex| children_of(file, &mvex))
+        .transpose()?
+        .unwrap_or_default();
+    for moof in top.iter().filter(|b| &b.kind == b"moof") {
+        fragments(file, moof, &trex, &mut tracks)?;
+    }
+    Ok(tracks)
+}
+
 /// The samples of one `moof`'s track fragments (`tfhd`, `tfdt`, `trun`), appended to
 /// their tracks; defaults from the track's `trex`.
 fn fragments(
     file: &[u8],
     moof: &Box4,
     trex: &[Box4],
-    tracks: &mut [(u32, Track)],
+    tracks: &mut [Track],
 ) -> Result<(), Mp4Error> {
     // The moof box's first byte: what data offsets count from (default-base-is-moof,
     // what ffmpeg and every fMP4 muxer write).
@@ -123,7 +129,7 @@ fn fragments(
         let h = body(&tfhd);
         let flags = u32_at(h, 0).ok_or(bad("tfhd"))? & 0xff_ffff;
         let id = u32_at(h, 4).ok_or(bad("tfhd"))?;
-        let Some((_, track)) = tracks.iter_mut().find(|(t, _)| *t == id) else {
+        let Some(track) = tracks.iter_mut().find(|t| t.id == id) else {
             continue;
         };
         let defaults = trex
@@ -226,25 +232,62 @@ fn fragments(
     Ok(())
 }
 
-#[derive(Clone, Copy, PartialEq)]
-enum Kind {
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Kind {
     Video,
     Audio,
 }
 
-struct Track {
-    kind: Kind,
-    timescale: u64,
-    header: Tag,
-    samples: Vec<Sample>,
+/// What a track's decoder is configured with.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Config {
+    /// The `avcC` record.
+    Avc(Vec<u8>),
+    /// The AudioSpecificConfig.
+    Aac(Vec<u8>),
+    /// MPEG audio (object type 0x6B or 0x69): its frames configure themselves.
+    Mp3,
 }
 
-struct Sample {
+impl Config {
+    /// The record as the FLV sequence header carries it (empty for MP3).
+    pub(crate) fn record(&self) -> &[u8] {
+        match self {
+            Config::Avc(r) | Config::Aac(r) => r,
+            Config::Mp3 => &[],
+        }
+    }
+}
+
+pub(crate) struct Track {
+    /// `tkhd`'s track ID, which fragments name their track by.
+    pub(crate) id: u32,
+    pub(crate) kind: Kind,
+    pub(crate) timescale: u64,
+    pub(crate) config: Config,
+    pub(crate) samples: Vec<Sample>,
+}
+
+impl Track {
+    /// A sample's bytes, checked against the file's length.
+    pub(crate) fn data<'a>(&self, file: &'a [u8], s: &Sample) -> Result<&'a [u8], Mp4Error> {
+        s.offset
+            .checked_add(s.size)
+            .and_then(|end| file.get(s.offset..end))
+            .ok_or(Mp4Error::BadBox {
+                what: "sample data",
+                offset: s.offset,
+            })
+    }
+}
+
+pub(crate) struct Sample {
     offset: usize,
     size: usize,
-    dts: u64,
-    cts: i64,
-    key: bool,
+    /// Decoding time and composition offset, in the track's timescale.
+    pub(crate) dts: u64,
+    pub(crate) cts: i64,
+    pub(crate) key: bool,
 }
 
 #[derive(Clone, Copy)]
@@ -335,7 +378,7 @@ fn read_track(file: &[u8], trak: &Box4) -> Result<Option<Track>, Mp4Error> {
     let Some(entry) = entries.first() else {
         return Ok(None);
     };
-    let (kind, header) = match &entry.kind {
+    let (kind, config) = match &entry.kind {
         b"avc1" | b"avc3" => {
             // VisualSampleEntry: 78 bytes before its child boxes.
             let inner = Box4 {
@@ -346,16 +389,7 @@ fn read_track(file: &[u8], trak: &Box4) -> Result<Option<Track>, Mp4Error> {
             let Some(avcc) = find(file, &inner, &[b"avcC"])? else {
                 return Ok(None);
             };
-            let mut h = vec![0x17, 0, 0, 0, 0];
-            h.extend_from_slice(body(&avcc));
-            (
-                Kind::Video,
-                Tag {
-                    tag_type: TagType::Video,
-                    timestamp: 0,
-                    data: Bytes::from(h),
-                },
-            )
+            (Kind::Video, Config::Avc(body(&avcc).to_vec()))
         }
         b"mp4a" => {
             // AudioSampleEntry: 28 bytes before its child boxes.
@@ -367,18 +401,12 @@ fn read_track(file: &[u8], trak: &Box4) -> Result<Option<Track>, Mp4Error> {
             let Some(esds) = find(file, &inner, &[b"esds"])? else {
                 return Ok(None);
             };
-            let asc = audio_specific_config(body(&esds).get(4..).unwrap_or_default())
-                .ok_or(bad("esds", &esds))?;
-            let mut h = vec![0xAF, 0];
-            h.extend_from_slice(asc);
-            (
-                Kind::Audio,
-                Tag {
-                    tag_type: TagType::Audio,
-                    timestamp: 0,
-                    data: Bytes::from(h),
-                },
-            )
+            let config = match decoder_config(body(&esds).get(4..).unwrap_or_default()) {
+                Some((0x6B | 0x69, _)) => Config::Mp3,
+                Some((_, Some(asc))) => Config::Aac(asc.to_vec()),
+                _ => return Err(bad("esds", &esds)),
+            };
+            (Kind::Audio, config)
         }
         _ => return Ok(None),
     };
@@ -454,10 +482,21 @@ fn read_track(file: &[u8], trak: &Box4) -> Result<Option<Track>, Mp4Error> {
             i += 1;
         }
     }
+    let id = find(file, trak, &[b"tkhd"])?
+        .and_then(|b| {
+            let t = file.get(b.start..b.end)?;
+            if t.first() == Some(&1) {
+                u32_at(t, 20)
+            } else {
+                u32_at(t, 12)
+            }
+        })
+        .unwrap_or(0);
     Ok(Some(Track {
+        id,
         kind,
         timescale,
-        header,
+        config,
         samples,
     }))
 }
@@ -486,23 +525,13 @@ fn runs(table: &[u8], limit: usize) -> Vec<u32> {
     out
 }
 
-/// The DecoderSpecificInfo (tag 5) inside an ES_Descriptor: the AAC configuration.
-fn audio_specific_config(mut d: &[u8]) -> Option<&[u8]> {
+/// The DecoderConfigDescriptor (tag 4) inside an ES_Descriptor: its object type (0x40
+/// AAC, 0x6B and 0x69 MPEG audio) and its DecoderSpecificInfo (tag 5: AAC's
+/// configuration), if any.
+fn decoder_config(mut d: &[u8]) -> Option<(u8, Option<&[u8]>)> {
     loop {
-        let tag = *d.first()?;
-        let mut len = 0usize;
-        let mut at = 1;
-        for _ in 0..4 {
-            let b = *d.get(at)?;
-            at += 1;
-            len = (len << 7) | usize::from(b & 0x7f);
-            if b & 0x80 == 0 {
-                break;
-            }
-        }
-        let body = d.get(at..at + len)?;
+        let (tag, body, rest) = descriptor(d)?;
         match tag {
-            5 => return Some(body),
             // ES_Descriptor: ES_ID, flags, then the optional fields the flags name.
             3 => {
                 let flags = *body.get(2)?;
@@ -518,11 +547,35 @@ fn audio_specific_config(mut d: &[u8]) -> Option<&[u8]> {
                 }
                 d = body.get(skip..)?;
             }
-            // DecoderConfigDescriptor: 13 fixed bytes, then DecoderSpecificInfo.
-            4 => d = body.get(13..)?,
-            _ => d = d.get(at + len..)?,
+            // DecoderConfigDescriptor: the object type, 12 more fixed bytes, then
+            // DecoderSpecificInfo.
+            4 => {
+                let specific = descriptor(body.get(13..)?)
+                    .filter(|(tag, _, _)| *tag == 5)
+                    .map(|(_, specific, _)| specific);
+                return Some((*body.first()?, specific));
+            }
+            _ => d = rest,
         }
     }
+}
+
+/// A descriptor's tag, its body (the length in the expandable form, up to 4 bytes) and
+/// what follows it.
+fn descriptor(d: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let tag = *d.first()?;
+    let mut len = 0usize;
+    let mut at = 1;
+    for _ in 0..4 {
+        let b = *d.get(at)?;
+        at += 1;
+        len = (len << 7) | usize::from(b & 0x7f);
+        if b & 0x80 == 0 {
+            break;
+        }
+    }
+    let end = at.checked_add(len)?;
+    Some((tag, d.get(at..end)?, d.get(end..)?))
 }
 
 fn u32_at(d: &[u8], at: usize) -> Option<u32> {
@@ -554,12 +607,17 @@ mod tests {
     }
 
     #[test]
-    fn descriptors_lead_to_the_aac_configuration() {
+    fn descriptors_lead_to_the_object_type_and_the_aac_configuration() {
         // ES_Descriptor(ES_ID 1, no flags) > DecoderConfigDescriptor > DecSpecificInfo 12 10.
         let esds = [
             3, 0x19, 0, 1, 0, 4, 0x11, 0x40, 0x15, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 5, 2, 0x12,
             0x10, 6, 1, 2,
         ];
-        assert_eq!(audio_specific_config(&esds), Some(&[0x12, 0x10][..]));
+        assert_eq!(decoder_config(&esds), Some((0x40, Some(&[0x12, 0x10][..]))));
+        // MP3 as the remuxer writes it: no DecoderSpecificInfo.
+        let esds = [
+            3, 0x15, 0, 1, 0, 4, 0x0D, 0x6B, 0x15, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 6, 1, 2,
+        ];
+        assert_eq!(decoder_config(&esds), Some((0x6B, None)));
     }
 }

@@ -77,3 +77,22 @@ pub fn capture_looped(times: u32) -> Vec<Tag> {
     }
     tags
 }
+
+/// [`capture_looped`]'s pictures (H.264) with MP3 frames (1,152 samples at 44.1 kHz,
+/// a header and no more) for sound.
+pub fn h264_and_mp3(times: u32) -> Vec<Tag> {
+    let mut tags: Vec<Tag> = capture_looped(times)
+        .into_iter()
+        .filter(|t| t.tag_type == TagType::Video)
+        .collect();
+    let end = tags.last().map_or(0, |t| t.timestamp);
+    let frame = |k: u32| (u64::from(k) * 1152 * 1000 / 44_100) as u32;
+    tags.extend(
+        (0..)
+            .map(frame)
+            .take_while(|&ms| ms <= end)
+            .map(|ms| tag(TagType::Audio, ms, vec![0x2f, 0xff, 0xfb, 0x90, 0x44, 0, 0])),
+    );
+    tags.sort_by_key(|t| t.timestamp);
+    tags
+}

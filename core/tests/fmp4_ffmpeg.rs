@@ -2,6 +2,9 @@
 //! into one file, PerTrack into one file per track), decoded by ffmpeg without an
 //! error, and every packet's DTS/PTS is compared with the source FLV's.
 //!
+//! The HLS's MPEG-TS (`flashless_core::ts`, for channels whose sound is MP3) is made
+//! from the segmenter's parts and read back the same way.
+//!
 //! Enhanced RTMP codecs (HEVC, AV1, VP9, Opus, FLAC), which FFmpeg 5.1 cannot
 //! put in FLV, come as tags from `support::ertmp_clip`; their source timestamps
 //! are the tags'.
@@ -18,6 +21,8 @@ use flashless_core::flv::{
     AudioPacket, AudioTag, FlvReader, Item, Tag, TagType, VideoPacket, VideoTag,
 };
 use flashless_core::fmp4::{Layout, RemuxEvent, Remuxer, RemuxerOptions, Track};
+use flashless_core::segment::{SegmentEvent, SegmentOptions, Segmenter};
+use flashless_core::ts::{self, TsMuxer};
 
 /// A temporary directory removed on drop, also when a test fails.
 struct TempDir(PathBuf);
@@ -185,7 +190,8 @@ fn frame_count(path: &Path, stream: &str) -> u64 {
             "csv=p=0",
         ])
         .arg(path));
-    out.trim().parse().unwrap_or(0)
+    // A TS file lists its stream once more under its program.
+    out.lines().next().unwrap_or("").trim().parse().unwrap_or(0)
 }
 
 fn decodes_cleanly(path: &Path) {
@@ -769,5 +775,81 @@ mod ertmp {
         let dir = TempDir::new("flac-hole");
         let clip = support::ertmp_clip(support::Video::None, support::Audio::Flac, 1.2);
         check_audio_hole(&dir, &clip.tags, 400, 700);
+    }
+}
+
+/// The segmenter's parts of `tags` (LL-HLS sizes) as the HLS's MPEG-TS, concatenated.
+fn hls_ts(tags: &[Tag]) -> Vec<u8> {
+    let mut segmenter = Segmenter::new(SegmentOptions {
+        target_ms: 2000,
+        part_ms: 333,
+    });
+    let (mut muxer, mut out, mut parts) = (None, Vec::new(), 0);
+    let mut take = |s: &mut Segmenter| {
+        while let Some(e) = s.poll_event() {
+            match e {
+                SegmentEvent::Init { data, mime, .. } => {
+                    assert!(ts::carries(&mime), "{mime}");
+                    muxer = Some(TsMuxer::new(data).expect("the init as TS"));
+                }
+                SegmentEvent::Part { data, .. } => {
+                    let muxer = muxer.as_mut().expect("an init before the parts");
+                    out.extend_from_slice(&muxer.part(&data).expect("a part as TS"));
+                    parts += 1;
+                }
+                _ => {}
+            }
+        }
+    };
+    for t in tags {
+        segmenter.feed(t);
+        take(&mut segmenter);
+    }
+    segmenter.flush();
+    take(&mut segmenter);
+    assert!(parts > 10, "{parts} parts");
+    out
+}
+
+/// H.264 with B-frames and MP3, and MP3 alone, through the segmenter into TS: FFmpeg
+/// reads it without an error, with every source frame at its source time.
+#[test]
+fn hls_ts_of_h264_and_mp3_reads_as_the_source() {
+    const MP3: &[&str] = &["-c:a", "libmp3lame", "-b:a", "64k"];
+    for (name, video) in [("both", H264_BFRAMES), ("mp3", &[][..])] {
+        let dir = TempDir::new(&format!("ts-{name}"));
+        let flv = make_flv_of(&dir, 6, video, MP3);
+        let tags = read_tags(&flv);
+        let path = dir.path("out.ts");
+        std::fs::write(&path, hls_ts(&tags)).expect("write ts");
+        decodes_cleanly(&path);
+        let (source, got) = (tag_packets(&tags), packets(&path));
+        // The segmenter leaves out sound from before the first picture is shown.
+        let first_picture = source.iter().find(|p| p.0 == "video").map(|p| p.2);
+        for kind in ["video", "audio"] {
+            let of = |p: &[(String, i64, i64)]| -> Vec<(i64, i64)> {
+                p.iter()
+                    .filter(|x| x.0 == kind)
+                    .filter(|x| kind == "video" || first_picture.is_none_or(|v| x.1 >= v))
+                    .map(|x| (x.1, x.2))
+                    .collect()
+            };
+            let (want, got) = (of(&source), of(&got));
+            assert_eq!(want.len(), got.len(), "{name} {kind} packets");
+            if kind == "video" && !video.is_empty() {
+                assert!(want.iter().any(|(d, p)| d != p), "B-frames in the source");
+                assert_eq!(
+                    frame_count(&path, "v:0"),
+                    want.len() as u64,
+                    "{name} pictures"
+                );
+            }
+            for (i, (w, g)) in want.iter().zip(&got).enumerate() {
+                assert!(
+                    (w.0 - g.0).abs() <= 20 && (w.1 - g.1).abs() <= 1,
+                    "{name} {kind} packet {i}: source dts/pts {w:?}, TS {g:?}"
+                );
+            }
+        }
     }
 }
