@@ -40,6 +40,26 @@ test('hls.js in low-latency mode plays a channel near the live edge', { timeout:
   assert.deepEqual(last.errors, []);
 });
 
+// A channel whose sound is MP3: Chromium's MediaSource takes MP3 in no MP4, so its
+// HLS goes as MPEG-TS, which hls.js plays there (the sound into an `audio/mpeg`
+// SourceBuffer). As fMP4, hls.js failed at once (`bufferAddCodecError`).
+test('hls.js plays a channel whose sound is MP3', { timeout: 90_000 }, async (t) => {
+  const gateway = await startGateway(t);
+  publish(t, gateway, 'cam', { audio: 'mp3' });
+  const browser = await launchBrowser(t);
+  const site = await startSite(t, gateway, { appDir: HLS_JS });
+  const page = await openPage(browser, site, { url: `${site.origin}/live/cam/index.m3u8` }, { pagePath: '/e2e/hls.html' });
+  const first = await until(page, 'hls.js did not start playing', (s) => s.currentTime > 0.5 && !s.paused && s.frames > 10, 30_000);
+  await sleep(20_000);
+  const last = await page.evaluate(() => window.sample());
+  const sound = await page.evaluate(() => Object.values(window.hls.bufferController?.tracks ?? {}).map((x) => x.container));
+  t.diagnostic(`currentTime ${first.currentTime.toFixed(2)} → ${last.currentTime.toFixed(2)}, frames ${first.frames} → ${last.frames}, SourceBuffers ${sound}`);
+  assert.ok(sound.includes('audio/mpeg'), `the sound's SourceBuffer: ${sound}`);
+  assert.ok(last.currentTime - first.currentTime > 20 * 0.8, `currentTime ${first.currentTime} → ${last.currentTime}`);
+  assert.ok(last.frames - first.frames > 20 * 25 * 0.8, `frames ${first.frames} → ${last.frames}`);
+  assert.deepEqual(last.errors, []);
+});
+
 // A publisher that restarts (an encoder's reconnect): the playlist goes on after a
 // discontinuity, with the new session's init, and hls.js plays on across it. (A
 // publisher back with other tracks makes a valid playlist too, but hls.js 1.7 cannot

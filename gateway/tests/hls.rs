@@ -230,6 +230,74 @@ fn ffmpeg_reads_the_hls_with_no_decode_error() {
     assert!(streams.contains("h264,320,240\naac"), "{streams}");
 }
 
+/// A channel whose sound is MP3 (which Chromium's MediaSource takes in no MP4, so
+/// hls.js there cannot play it as fMP4) goes as MPEG-TS, in whole segments (hls.js
+/// cannot place an MP3 part's sound): playlists without a map or parts that pass the
+/// checker at every blocking reload, segments of TS packets served as `video/mp2t`,
+/// none under the fMP4 names, and ffmpeg reading H.264 and MP3 from it with no decode
+/// error.
+#[test]
+fn an_mp3_channel_goes_as_mpeg_ts() {
+    let gw = Gateway::start(LL);
+    let _ffmpeg = ffmpeg_publish(&gw.rtmp_url("cam"), &["-c:a", "libmp3lame"]);
+    gw.wait_live("cam");
+    let mut reloads = Reloads::default();
+    let text = playlist_text(gw.http, "/live/cam/index.m3u8");
+    let mut p = reloads
+        .reload(&text)
+        .unwrap_or_else(|bad| panic!("{text}\n{bad:#?}"));
+    let started = Instant::now();
+    let mut segments_read = 0;
+    while started.elapsed() < Duration::from_secs(8) {
+        let asked = p.next_msn();
+        let text = playlist_text(gw.http, &format!("/live/cam/index.m3u8?_HLS_msn={asked}"));
+        assert!(
+            !text.contains("EXT-X-MAP") && !text.contains(".m4s"),
+            "{text}"
+        );
+        assert!(!text.contains("EXT-X-PART"), "{text}");
+        p = reloads
+            .reload(&text)
+            .unwrap_or_else(|bad| panic!("{text}\n{bad:#?}"));
+        assert!(p.next_msn() > asked, "?_HLS_msn={asked} answered\n{text}");
+        let s = p.segments.last().expect("a segment");
+        let (status, headers, body) = get(gw.http, &format!("/live/cam/{}", s.uri));
+        assert_eq!(status, 200, "{}", s.uri);
+        assert_eq!(header(&headers, "content-type"), Some("video/mp2t"));
+        assert!(body.len() % 188 == 0 && body[0] == 0x47, "{}", s.uri);
+        segments_read += 1;
+    }
+    assert!(segments_read >= 5, "{segments_read} segments read");
+    let msn = p.segments.last().expect("a segment").msn;
+    let (status, _, _) = get(gw.http, &format!("/live/cam/seg{msn}.m4s"));
+    assert_eq!(status, 404, "a TS segment under an fMP4 name");
+
+    let url = format!("http://127.0.0.1:{}/live/cam/index.m3u8", gw.http);
+    let out = output_of(
+        Command::new("ffmpeg").args([
+            "-hide_banner",
+            "-nostdin",
+            "-v",
+            "error",
+            "-i",
+            &url,
+            "-t",
+            "6",
+            "-f",
+            "null",
+            "-",
+        ]),
+        "ffmpeg reading HLS",
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && err.trim().is_empty(),
+        "ffmpeg said: {err}"
+    );
+    let streams = ffprobe_streams(&url);
+    assert!(streams.contains("h264,320,240\nmp3"), "{streams}");
+}
+
 /// A publisher back with other tracks, sound only and then both again: the playlist
 /// goes on through each change, every reload passing the checker, the new session's
 /// segments after a discontinuity and under an init of its own tracks. Before, the

@@ -176,7 +176,7 @@ pub fn check(text: &str) -> Result<Playlist, Vec<Violation>> {
                     ),
                     _ => {}
                 }
-                if map.is_none() {
+                if map.is_none() && !is_ts(&uri) {
                     fail(n, "media before any EXT-X-MAP".into());
                 }
                 parts.push(Part {
@@ -217,7 +217,7 @@ pub fn check(text: &str) -> Result<Playlist, Vec<Violation>> {
                 ),
             );
         }
-        if s.map.is_none() {
+        if s.map.is_none() && !is_ts(&s.uri) {
             fail(0, format!("segment {} has no EXT-X-MAP before it", s.msn));
         }
         // RFC 8216bis §4.4.4.9: the parts of a segment add up to its EXTINF (each
@@ -379,14 +379,21 @@ fn last_part_uri(p: &Playlist) -> Option<String> {
         .map(|x| x.uri.clone())
 }
 
-/// `part{msn}.{i}.m4s[?…]` as (msn, i): flashless's own URIs, which the hint is
-/// compared by; other servers' hints are only checked for not being listed.
+/// Whether a URI names an MPEG-TS segment or part (by its name, `….ts[?…]`), which
+/// needs no `EXT-X-MAP` (RFC 8216 §3.2; fMP4 does, §3.3).
+fn is_ts(uri: &str) -> bool {
+    uri.split('?')
+        .next()
+        .is_some_and(|path| path.ends_with(".ts"))
+}
+
+/// `part{msn}.{i}.m4s[?…]` (or `.ts`) as (msn, i): flashless's own URIs, which the
+/// hint is compared by; other servers' hints are only checked for not being listed.
 fn ours(uri: &str) -> Option<(u64, u32)> {
-    let name = uri
-        .split('?')
-        .next()?
-        .strip_prefix("part")?
-        .strip_suffix(".m4s")?;
+    let path = uri.split('?').next()?.strip_prefix("part")?;
+    let name = path
+        .strip_suffix(".m4s")
+        .or_else(|| path.strip_suffix(".ts"))?;
     let (msn, i) = name.split_once('.')?;
     Some((msn.parse().ok()?, i.parse().ok()?))
 }

@@ -10,7 +10,10 @@
 //!
 //! URIs are relative to the playlist: `init{N}.mp4` (one per init segment, N counts up
 //! on every codec change), `seg{msn}.m4s` (a whole segment), `part{msn}.{i}.m4s` (its
-//! part i).
+//! part i). A channel whose sound is MP3 goes as MPEG-TS instead ([`crate::ts`]: no
+//! init, `seg{msn}.ts`, `part{msn}.{i}.ts`); the window starts afresh when a new init
+//! changes that, as one playlist cannot hold both kinds after a discontinuity (an
+//! `EXT-X-MAP` applies to every segment after it).
 
 pub mod check;
 mod playlist;
@@ -22,6 +25,7 @@ use alloc::vec::Vec;
 use bytes::{Bytes, BytesMut};
 
 use crate::segment::SegmentEvent;
+use crate::ts::{self, TsMuxer};
 
 /// How much the window keeps and how it is cut.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,6 +82,8 @@ pub struct Window {
     target_s: u32,
     /// `PART-TARGET`, in ms; grows like `target_s` if a part is longer.
     part_target_ms: f64,
+    /// The parts go as MPEG-TS, made by this from the newest init's fMP4.
+    ts: Option<TsMuxer>,
 }
 
 #[derive(Debug)]
@@ -116,13 +122,14 @@ impl Window {
             discontinuity: false,
             target_s: options.target_ms.max(1).div_ceil(1000),
             part_target_ms: f64::from(options.part_ms.max(1)),
+            ts: None,
         }
     }
 
     /// Takes one event of the segmenter.
     pub fn feed(&mut self, event: SegmentEvent) {
         match event {
-            SegmentEvent::Init { data, .. } => self.init(data),
+            SegmentEvent::Init { data, mime, .. } => self.init(data, &mime),
             SegmentEvent::SegmentStart { .. } => self.segment_start(),
             SegmentEvent::Part {
                 data,
@@ -202,12 +209,33 @@ impl Window {
         msn > last + 2
     }
 
+    /// What the segments and parts are: `ts` (MPEG-TS) or `m4s` (fMP4), as their URIs end.
+    pub fn extension(&self) -> &'static str {
+        if self.ts.is_some() { "ts" } else { "m4s" }
+    }
+
+    /// The segments' and parts' `Content-Type`.
+    pub fn media_type(&self) -> &'static str {
+        if self.ts.is_some() {
+            "video/mp2t"
+        } else {
+            "video/mp4"
+        }
+    }
+
     /// The `EXT-X-TARGETDURATION`, in seconds: what a blocking request's timeout is counted in.
     pub fn target_duration_s(&self) -> u32 {
         self.target_s
     }
 
-    fn init(&mut self, data: Bytes) {
+    fn init(&mut self, data: Bytes, mime: &str) {
+        let ts = ts::carries(mime)
+            .then(|| TsMuxer::new(data.clone()).ok())
+            .flatten();
+        if ts.is_some() != self.ts.is_some() {
+            self.start_afresh();
+        }
+        self.ts = ts;
         let n = self.next_init;
         self.next_init += 1;
         self.inits.push_back((n, data));
@@ -242,6 +270,15 @@ impl Window {
     }
 
     fn part_out(&mut self, data: Bytes, duration_ms: f64, independent: bool) {
+        let data = match &mut self.ts {
+            // The segmenter's own fMP4 always goes into TS; a part that did not would be
+            // a bug, left out rather than listed broken.
+            Some(ts) => match ts.part(&data) {
+                Ok(data) => data,
+                Err(_) => return,
+            },
+            None => data,
+        };
         if self.segments.back().is_none_or(|s| s.duration_ms.is_some()) {
             // A part with no open segment (none started, or media before any init): a
             // segment must start with it for the playlist to list it.
@@ -291,6 +328,20 @@ impl Window {
         let rounded = libm::round(duration / 1000.0) as u32;
         self.target_s = self.target_s.max(rounded);
         self.slide();
+    }
+
+    /// Forgets every segment and init (a change between fMP4 and TS): the numbers go on
+    /// from where they were, so no URI names two resources, and the next segment is
+    /// counted as a discontinuity.
+    fn start_afresh(&mut self) {
+        if self.segments.is_empty() {
+            return;
+        }
+        let gone = self.segments.iter().filter(|s| s.discontinuity).count();
+        self.discontinuity_sequence += gone as u64 + 1;
+        self.segments.clear();
+        self.inits.clear();
+        self.discontinuity = false;
     }
 
     /// Drops segments past the window, counting the discontinuities that leave with them.

@@ -17,17 +17,30 @@ pub(super) fn write(w: &Window, query: &str) -> String {
     // and what keeps a player clear of stalls when a part comes late.
     let hold_back = 3.0 * part_target_s;
     let first_msn = w.segments.front().map_or(w.next_msn, |s| s.msn);
+    // TS goes without parts: hls.js places each MP3 append of a segment's parts at the
+    // segment's start (an `audio/mpeg` SourceBuffer has no timestamps of its own), so
+    // only whole segments play there.
+    let parts = w.ts.is_none();
+    let _ = writeln!(
+        out,
+        "#EXTM3U\n#EXT-X-VERSION:6\n#EXT-X-TARGETDURATION:{}",
+        w.target_s
+    );
+    if parts {
+        let _ = write!(
+            out,
+            "#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK={hold_back:.3}\n\
+             #EXT-X-PART-INF:PART-TARGET={part_target_s:.3}\n"
+        );
+    } else {
+        out.push_str("#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES\n");
+    }
     let _ = write!(
         out,
-        "#EXTM3U\n\
-         #EXT-X-VERSION:6\n\
-         #EXT-X-TARGETDURATION:{}\n\
-         #EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK={hold_back:.3}\n\
-         #EXT-X-PART-INF:PART-TARGET={part_target_s:.3}\n\
-         #EXT-X-MEDIA-SEQUENCE:{first_msn}\n\
+        "#EXT-X-MEDIA-SEQUENCE:{first_msn}\n\
          #EXT-X-DISCONTINUITY-SEQUENCE:{}\n\
          #EXT-X-INDEPENDENT-SEGMENTS\n",
-        w.target_s, w.discontinuity_sequence,
+        w.discontinuity_sequence,
     );
     // Where the parts start being listed: the edge minus three target durations.
     let total: f64 = w
@@ -38,6 +51,7 @@ pub(super) fn write(w: &Window, query: &str) -> String {
     let parts_from = total - PARTS_WITHIN_TARGETS * f64::from(w.target_s) * 1000.0;
     let mut elapsed = 0.0;
     let mut map = None;
+    let ext = w.extension();
     for s in &w.segments {
         if s.parts.is_empty() {
             continue;
@@ -45,16 +59,16 @@ pub(super) fn write(w: &Window, query: &str) -> String {
         if s.discontinuity {
             out.push_str("#EXT-X-DISCONTINUITY\n");
         }
-        if map != Some(s.init) {
+        if map != Some(s.init) && w.ts.is_none() {
             let _ = writeln!(out, "#EXT-X-MAP:URI=\"init{}.mp4{query}\"", s.init);
             map = Some(s.init);
         }
         let duration = s.duration_ms.unwrap_or_else(|| parts_ms(s));
-        if elapsed + duration > parts_from || s.duration_ms.is_none() {
+        if parts && (elapsed + duration > parts_from || s.duration_ms.is_none()) {
             for (index, p) in s.parts.iter().enumerate() {
                 let _ = write!(
                     out,
-                    "#EXT-X-PART:DURATION={:.3},URI=\"part{}.{index}.m4s{query}\"",
+                    "#EXT-X-PART:DURATION={:.3},URI=\"part{}.{index}.{ext}{query}\"",
                     p.duration_ms / 1000.0,
                     s.msn
                 );
@@ -67,14 +81,16 @@ pub(super) fn write(w: &Window, query: &str) -> String {
         }
         elapsed += duration;
         if let Some(d) = s.duration_ms {
-            let _ = writeln!(out, "#EXTINF:{:.3},\nseg{}.m4s{query}", d / 1000.0, s.msn);
+            let _ = writeln!(out, "#EXTINF:{:.3},\nseg{}.{ext}{query}", d / 1000.0, s.msn);
         }
     }
-    let (msn, index) = w.next_part();
-    let _ = writeln!(
-        out,
-        "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"part{msn}.{index}.m4s{query}\""
-    );
+    if parts {
+        let (msn, index) = w.next_part();
+        let _ = writeln!(
+            out,
+            "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"part{msn}.{index}.{ext}{query}\""
+        );
+    }
     out
 }
 

@@ -241,3 +241,71 @@ fn the_segmenters_output_makes_playlists_that_pass_at_every_reload() {
     assert_eq!(window.segment(last).unwrap(), parts);
     assert!(window.init_segment(1000).is_some());
 }
+
+/// The segmenter's output for `tags` fed to `window`, the playlist checked at every reload.
+fn feed_checked(window: &mut Window, reloads: &mut Reloads, tags: &[crate::flv::Tag]) {
+    use crate::segment::{SegmentOptions, Segmenter};
+    let mut segmenter = Segmenter::new(SegmentOptions {
+        target_ms: 2000,
+        part_ms: 333,
+    });
+    for tag in tags {
+        segmenter.feed(tag);
+        let mut changed = false;
+        while let Some(event) = segmenter.poll_event() {
+            window.feed(event);
+            changed = true;
+        }
+        if changed && window.ready() {
+            let text = window.playlist("");
+            reloads
+                .reload(&text)
+                .unwrap_or_else(|bad| panic!("{text}\n{bad:#?}"));
+        }
+    }
+}
+
+#[test]
+fn an_mp3_channel_goes_as_ts_and_a_change_of_kind_starts_afresh() {
+    use crate::test_tags::{capture_looped, h264_and_mp3};
+    let mut window = Window::new(WindowOptions {
+        target_ms: 2000,
+        part_ms: 333,
+        segments: 6,
+        first_sequence: 0,
+    });
+    let mut reloads = Reloads::default();
+    feed_checked(&mut window, &mut reloads, &h264_and_mp3(6));
+    let text = window.playlist("");
+    assert!(
+        !text.contains("EXT-X-MAP") && !text.contains(".m4s"),
+        "{text}"
+    );
+    let p = passes(&window);
+    assert!(p.segments.len() >= 4, "{text}");
+    assert!(p.segments.iter().all(|s| s.uri.ends_with(".ts")), "{text}");
+    assert_eq!(
+        (window.extension(), window.media_type()),
+        ("ts", "video/mp2t")
+    );
+    let last = p.segments.last().unwrap().msn;
+    let Lookup::Ready(part) = window.part(last, 0) else {
+        panic!("part 0 of {last}");
+    };
+    assert_eq!(part[0], 0x47, "TS packets");
+    assert_eq!(window.segment(last).unwrap()[0], 0x47);
+
+    // The publisher back with AAC: fMP4 again, in a window of its own; the numbers go on.
+    let mut aac = capture_looped(4);
+    for t in &mut aac {
+        t.timestamp += 20_000;
+    }
+    feed_checked(&mut window, &mut reloads, &aac);
+    let text = window.playlist("");
+    let p = passes(&window);
+    assert!(!text.contains(".ts"), "{text}");
+    assert!(p.segments.iter().all(|s| s.map.is_some()), "{text}");
+    assert!(p.media_sequence > last, "{text}");
+    assert!(p.discontinuity_sequence >= 1, "{text}");
+    assert_eq!(window.media_type(), "video/mp4");
+}

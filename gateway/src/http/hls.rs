@@ -1,6 +1,7 @@
 //! `GET /<app>/<stream>/<file>`: a channel as HLS (`crate::egress::hls`). `<file>` is
 //! `index.m3u8` (the media playlist, with `_HLS_msn`/`_HLS_part` blocking reloads),
-//! `init{N}.mp4`, `seg{msn}.m4s` or `part{msn}.{i}.m4s`, as the playlist names them.
+//! `init{N}.mp4`, `seg{msn}.m4s` or `part{msn}.{i}.m4s` (`.ts` for a channel whose
+//! sound is MP3), as the playlist names them.
 //! A channel of the default app is `/live/cam/index.m3u8`; any channel by its whole
 //! name with the '/' escaped also works under `/live/` (`/live/other%2Fcam/…`), as for
 //! HTTP-FLV.
@@ -85,8 +86,9 @@ pub async fn file(
 enum Resource {
     Playlist,
     Init(u64),
-    Segment(u64),
-    Part(u64, u32),
+    /// With the extension asked for: `m4s` or `ts`.
+    Segment(u64, &'static str),
+    Part(u64, u32, &'static str),
 }
 
 impl Resource {
@@ -100,12 +102,15 @@ impl Resource {
         {
             return n.parse().ok().map(Resource::Init);
         }
-        let name = file.strip_suffix(".m4s")?;
+        let (name, ext) = match file.strip_suffix(".m4s") {
+            Some(name) => (name, "m4s"),
+            None => (file.strip_suffix(".ts")?, "ts"),
+        };
         if let Some(msn) = name.strip_prefix("seg") {
-            return msn.parse().ok().map(Resource::Segment);
+            return Some(Resource::Segment(msn.parse().ok()?, ext));
         }
         let (msn, index) = name.strip_prefix("part")?.split_once('.')?;
-        Some(Resource::Part(msn.parse().ok()?, index.parse().ok()?))
+        Some(Resource::Part(msn.parse().ok()?, index.parse().ok()?, ext))
     }
 }
 
@@ -275,12 +280,19 @@ async fn serve_media(
     if let Err(refusal) = count(app, &producer, player_of(client_ip, headers)) {
         return refused(app, refusal, name, peer);
     }
+    // A segment or part named as the other kind (fMP4 or TS) than the window's is not in it.
+    let media_type = producer.window().media_type();
     let found = match resource {
         Resource::Playlist => None,
         Resource::Init(n) => producer.window().init_segment(n),
-        Resource::Segment(msn) => producer.window().segment(msn),
+        Resource::Segment(_, ext) | Resource::Part(_, _, ext)
+            if ext != producer.window().extension() =>
+        {
+            None
+        }
+        Resource::Segment(msn, _) => producer.window().segment(msn),
         // A preload hint's part is asked before it exists: held until it does (§6.2.6).
-        Resource::Part(msn, index) => {
+        Resource::Part(msn, index, _) => {
             let timeout = app.hls.blocking_timeout(&producer);
             let lookup = producer
                 .wait_for(timeout, |w| match w.part(msn, index) {
@@ -308,7 +320,11 @@ async fn serve_media(
                 .counters
                 .hls_bytes_out
                 .fetch_add(bytes.len() as u64, std::sync::atomic::Ordering::Relaxed);
-            respond("video/mp4", MEDIA_CACHE, bytes)
+            let media_type = match resource {
+                Resource::Init(_) => "video/mp4",
+                _ => media_type,
+            };
+            respond(media_type, MEDIA_CACHE, bytes)
         }
         None => error(StatusCode::NOT_FOUND, "not in the live window"),
     }
@@ -380,8 +396,22 @@ mod tests {
     fn file_names_map_to_resources() {
         assert_eq!(Resource::parse("index.m3u8"), Some(Resource::Playlist));
         assert_eq!(Resource::parse("init7.mp4"), Some(Resource::Init(7)));
-        assert_eq!(Resource::parse("seg12.m4s"), Some(Resource::Segment(12)));
-        assert_eq!(Resource::parse("part12.3.m4s"), Some(Resource::Part(12, 3)));
+        assert_eq!(
+            Resource::parse("seg12.m4s"),
+            Some(Resource::Segment(12, "m4s"))
+        );
+        assert_eq!(
+            Resource::parse("part12.3.m4s"),
+            Some(Resource::Part(12, 3, "m4s"))
+        );
+        assert_eq!(
+            Resource::parse("seg12.ts"),
+            Some(Resource::Segment(12, "ts"))
+        );
+        assert_eq!(
+            Resource::parse("part12.3.ts"),
+            Some(Resource::Part(12, 3, "ts"))
+        );
         for bad in [
             "index.m3u",
             "init.mp4",
