@@ -3,10 +3,12 @@
 //! made of parts that follow each other and add up to it. The input is an FLV stream
 //! (starting with "FLV", as the seeds are) or a list of tags: a type byte, a 32-bit
 //! timestamp, a 16-bit length and that many body bytes, repeated; the first byte
-//! picks the segment and part lengths.
+//! picks the segment and part lengths. Where the tracks go as MPEG-TS for HLS (MP3
+//! sound), every part goes into TS, in whole packets.
 #![no_main]
 
 use flashless_core::segment::{SegmentEvent, SegmentOptions, Segmenter};
+use flashless_core::ts::{self, TsMuxer};
 use libfuzzer_sys::fuzz_target;
 
 #[path = "shared/tags.rs"]
@@ -21,15 +23,18 @@ struct Order {
     next_sequence: u64,
     parts_ms: f64,
     next_start: f64,
+    ts: Option<TsMuxer>,
 }
 
 impl Order {
     fn check(&mut self, e: &SegmentEvent) {
         match e {
-            SegmentEvent::Init { data, .. } => {
+            SegmentEvent::Init { data, mime, .. } => {
                 assert!(self.open.is_none(), "init inside a segment");
                 assert!(data.len() >= 8);
                 self.inits += 1;
+                self.ts = ts::carries(mime)
+                    .then(|| TsMuxer::new(data.clone()).expect("an init with MP3 as TS"));
             }
             SegmentEvent::SegmentStart { sequence, start_ms } => {
                 assert!(self.inits > 0 && self.open.is_none());
@@ -48,6 +53,10 @@ impl Order {
             } => {
                 assert!(self.open.is_some(), "part outside a segment");
                 assert!(data.len() >= 8);
+                if let Some(muxer) = &mut self.ts {
+                    let packets = muxer.part(data).expect("a part as TS");
+                    assert!(!packets.is_empty() && packets.len() % 188 == 0);
+                }
                 assert!(*duration_ms >= 0.0 && duration_ms.is_finite());
                 assert!((start_ms - self.next_start).abs() < 1e-6);
                 self.next_start = start_ms + duration_ms;
