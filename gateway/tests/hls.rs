@@ -87,6 +87,20 @@ fn part_of(uri: &str) -> (u64, u32) {
     (msn.parse().expect("msn"), i.parse().expect("index"))
 }
 
+/// ffmpeg reads `secs` seconds of the HLS at `url` with no error or warning.
+fn ffmpeg_reads_cleanly(url: &str, secs: u32) {
+    let out = output_of(
+        Command::new("ffmpeg")
+            .args(["-hide_banner", "-nostdin", "-v", "error", "-i", url, "-t"])
+            .arg(secs.to_string())
+            .args(["-f", "null", "-"]),
+        "ffmpeg reading HLS",
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.trim().is_empty(), "ffmpeg said: {err}");
+}
+
 fn publish(gw: &Gateway, channel: &str) -> Guard {
     let ffmpeg = ffmpeg_publish(&gw.rtmp_url(channel), &[]);
     gw.wait_live(channel);
@@ -206,25 +220,7 @@ fn ffmpeg_reads_the_hls_with_no_decode_error() {
     let gw = Gateway::start(LL);
     let _ffmpeg = publish(&gw, "cam");
     let url = format!("http://127.0.0.1:{}/live/cam/index.m3u8", gw.http);
-    let out = output_of(
-        Command::new("ffmpeg").args([
-            "-hide_banner",
-            "-nostdin",
-            "-v",
-            "error",
-            "-i",
-            &url,
-            "-t",
-            "10",
-            "-f",
-            "null",
-            "-",
-        ]),
-        "ffmpeg reading HLS",
-    );
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{err}");
-    assert!(err.trim().is_empty(), "ffmpeg said: {err}");
+    ffmpeg_reads_cleanly(&url, 10);
     // Listed once per program and once per stream.
     let streams = ffprobe_streams(&url);
     assert!(streams.contains("h264,320,240\naac"), "{streams}");
@@ -273,27 +269,7 @@ fn an_mp3_channel_goes_as_mpeg_ts() {
     assert_eq!(status, 404, "a TS segment under an fMP4 name");
 
     let url = format!("http://127.0.0.1:{}/live/cam/index.m3u8", gw.http);
-    let out = output_of(
-        Command::new("ffmpeg").args([
-            "-hide_banner",
-            "-nostdin",
-            "-v",
-            "error",
-            "-i",
-            &url,
-            "-t",
-            "6",
-            "-f",
-            "null",
-            "-",
-        ]),
-        "ffmpeg reading HLS",
-    );
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success() && err.trim().is_empty(),
-        "ffmpeg said: {err}"
-    );
+    ffmpeg_reads_cleanly(&url, 6);
     let streams = ffprobe_streams(&url);
     assert!(streams.contains("h264,320,240\nmp3"), "{streams}");
 }

@@ -198,11 +198,6 @@ fn served_once_a_segment_is_complete() {
 
 #[test]
 fn the_segmenters_output_makes_playlists_that_pass_at_every_reload() {
-    use crate::segment::{SegmentOptions, Segmenter};
-    let mut segmenter = Segmenter::new(SegmentOptions {
-        target_ms: 2000,
-        part_ms: 333,
-    });
     let mut window = Window::new(WindowOptions {
         target_ms: 2000,
         part_ms: 333,
@@ -210,20 +205,8 @@ fn the_segmenters_output_makes_playlists_that_pass_at_every_reload() {
         first_sequence: 1000,
     });
     let mut reloads = Reloads::default();
-    for tag in crate::test_tags::capture_looped(15) {
-        segmenter.feed(&tag);
-        let mut changed = false;
-        while let Some(event) = segmenter.poll_event() {
-            window.feed(event);
-            changed = true;
-        }
-        if changed && window.ready() {
-            let text = window.playlist("?token=1.a.x");
-            reloads
-                .reload(&text)
-                .unwrap_or_else(|bad| panic!("{text}\n{bad:#?}"));
-        }
-    }
+    let tags = crate::test_tags::capture_looped(15);
+    feed_checked(&mut window, &mut reloads, &tags, "?token=1.a.x");
     assert!(reloads.count > 80, "a reload per part: {}", reloads.count);
     let p = passes(&window);
     assert_eq!(p.segments.len(), 6);
@@ -242,8 +225,9 @@ fn the_segmenters_output_makes_playlists_that_pass_at_every_reload() {
     assert!(window.init_segment(1000).is_some());
 }
 
-/// The segmenter's output for `tags` fed to `window`, the playlist checked at every reload.
-fn feed_checked(window: &mut Window, reloads: &mut Reloads, tags: &[crate::flv::Tag]) {
+/// The segmenter's output for `tags` fed to `window`, the playlist (its URIs followed by
+/// `query`) checked at every reload.
+fn feed_checked(window: &mut Window, reloads: &mut Reloads, tags: &[crate::flv::Tag], query: &str) {
     use crate::segment::{SegmentOptions, Segmenter};
     let mut segmenter = Segmenter::new(SegmentOptions {
         target_ms: 2000,
@@ -257,7 +241,7 @@ fn feed_checked(window: &mut Window, reloads: &mut Reloads, tags: &[crate::flv::
             changed = true;
         }
         if changed && window.ready() {
-            let text = window.playlist("");
+            let text = window.playlist(query);
             reloads
                 .reload(&text)
                 .unwrap_or_else(|bad| panic!("{text}\n{bad:#?}"));
@@ -275,7 +259,7 @@ fn an_mp3_channel_goes_as_ts_and_a_change_of_kind_starts_afresh() {
         first_sequence: 0,
     });
     let mut reloads = Reloads::default();
-    feed_checked(&mut window, &mut reloads, &h264_and_mp3(6));
+    feed_checked(&mut window, &mut reloads, &h264_and_mp3(6), "");
     let text = window.playlist("");
     assert!(
         !text.contains("EXT-X-MAP") && !text.contains(".m4s"),
@@ -300,7 +284,7 @@ fn an_mp3_channel_goes_as_ts_and_a_change_of_kind_starts_afresh() {
     for t in &mut aac {
         t.timestamp += 20_000;
     }
-    feed_checked(&mut window, &mut reloads, &aac);
+    feed_checked(&mut window, &mut reloads, &aac, "");
     let text = window.playlist("");
     let p = passes(&window);
     assert!(!text.contains(".ts"), "{text}");
