@@ -1,5 +1,5 @@
-//! Reading a plain MP4 file (`moov` with sample tables, media in `mdat`) with H.264 and
-//! AAC tracks as the FLV tags an RTMP publisher sends: what `flashless push` needs to
+//! Reading a plain MP4 file (`moov` with sample tables, media in `mdat`) with H.264, AAC
+//! and MP3 tracks as the FLV tags an RTMP publisher sends: what `flashless push` needs to
 //! publish an MP4 as `ffmpeg -re -i x.mp4 -c copy -f flv` does. The whole file is in
 //! memory; every count and offset read from it is checked against its length first.
 //! Fragmented MP4 (`moof` after an empty `moov`) is read too.
@@ -15,47 +15,47 @@ pub enum Mp4Error {
     NoMoov,
     #[error("bad {what} box at byte {offset}")]
     BadBox { what: &'static str, offset: usize },
-    #[error("no H.264 or AAC track")]
+    #[error("no H.264, AAC or MP3 track")]
     NoTrack,
 }
 
-/// The file's tracks as FLV tags: metadata-free, sequence headers first, then every
-/// sample in decoding order, timestamps in milliseconds from 0. Only H.264 and AAC
-/// tracks: an MP3 track is left out.
+/// The file's tracks as FLV tags: metadata-free, sequence headers first (MP3 has none),
+/// then every sample in decoding order, timestamps in milliseconds from 0.
 pub fn to_flv_tags(file: &[u8]) -> Result<Vec<Tag>, Mp4Error> {
-    let tracks: Vec<Track> = read(file)?
-        .into_iter()
-        .filter(|t| t.config != Config::Mp3)
-        .collect();
-    if tracks.is_empty() {
-        return Err(Mp4Error::NoTrack);
-    }
+    let tracks = read(file)?;
     let mut headers = Vec::new();
     let mut samples: Vec<(u64, usize, Tag)> = Vec::new();
     for track in &tracks {
-        let (tag_type, mut header) = match &track.config {
-            Config::Avc(_) => (TagType::Video, vec![0x17, 0, 0, 0, 0]),
-            Config::Aac(_) => (TagType::Audio, vec![0xAF, 0]),
-            Config::Mp3 => continue,
+        let tag_type = match track.kind {
+            Kind::Video => TagType::Video,
+            Kind::Audio => TagType::Audio,
         };
-        header.extend_from_slice(track.config.record());
-        headers.push(Tag {
-            tag_type,
-            timestamp: 0,
-            data: Bytes::from(header),
-        });
+        let sequence_header = match &track.config {
+            Config::Avc(_) => Some(vec![0x17, 0, 0, 0, 0]),
+            Config::Aac(_) => Some(vec![0xAF, 0]),
+            Config::Mp3 => None,
+        };
+        if let Some(mut header) = sequence_header {
+            header.extend_from_slice(track.config.record());
+            headers.push(Tag {
+                tag_type,
+                timestamp: 0,
+                data: Bytes::from(header),
+            });
+        }
         for (i, s) in track.samples.iter().enumerate() {
             let data = track.data(file, s)?;
             // Saturating: a file may claim any time; it must not overflow.
             let ms = s.dts.saturating_mul(1000) / track.timescale;
-            let prefix = match track.kind {
-                Kind::Video => {
+            let prefix = match track.config {
+                Config::Avc(_) => {
                     let cts_ms = (s.cts.saturating_mul(1000) / track.timescale as i64) as i32;
                     let c = cts_ms.to_be_bytes();
                     let frame = if s.key { 0x17 } else { 0x27 };
                     vec![frame, 1, c[1], c[2], c[3]]
                 }
-                Kind::Audio => vec![0xAF, 1],
+                Config::Aac(_) => vec![0xAF, 1],
+                Config::Mp3 => vec![mp3_sound_byte(data)],
             };
             let mut body = prefix;
             body.extend_from_slice(data);
@@ -73,6 +73,22 @@ pub fn to_flv_tags(file: &[u8]) -> Result<Vec<Tag>, Mp4Error> {
     samples.sort_by_key(|(ms, i, t)| (*ms, t.tag_type != TagType::Video, *i));
     headers.extend(samples.into_iter().map(|(_, _, t)| t));
     Ok(headers)
+}
+
+/// An MP3 tag's first byte for a frame: sound format 2 (14 at 8 kHz), the nearest of
+/// FLV's four rates, 16-bit, mono or stereo. Players read the frame's own header; a
+/// frame whose header does not parse is sent as 44 kHz stereo, for the remuxer to judge.
+fn mp3_sound_byte(frame: &[u8]) -> u8 {
+    let (rate, stereo) = crate::codec::Mp3Header::parse(frame)
+        .map_or((44_100, true), |h| (h.sample_rate, h.channels > 1));
+    let format = if rate == 8000 { 14 } else { 2 };
+    let rate_index = match rate {
+        0..=8000 => 0,
+        8001..=16_000 => 1,
+        16_001..=24_000 => 2,
+        _ => 3,
+    };
+    format << 4 | rate_index << 2 | 1 << 1 | u8::from(stereo)
 }
 
 /// The H.264, AAC and MP3 tracks of an MP4 file, plain or fragmented (`moof`s after the
@@ -604,6 +620,17 @@ mod tests {
         assert!(to_flv_tags(b"\0\0\0\x10ftypisom\0\0\0\x01\0\0\0\x09moov").is_err());
         let moov_only = b"\0\0\0\x08moov".to_vec();
         assert_eq!(to_flv_tags(&moov_only), Err(Mp4Error::NoTrack));
+    }
+
+    #[test]
+    fn mp3_tags_say_the_frames_rate_and_channels() {
+        // MPEG-1 layer III, 44.1 kHz, joint stereo; then mono (mode 3).
+        assert_eq!(mp3_sound_byte(&[0xFF, 0xFB, 0x90, 0x44]), 0x2F);
+        assert_eq!(mp3_sound_byte(&[0xFF, 0xFB, 0x90, 0xC4]), 0x2E);
+        // MPEG-2 layer III at 22.05 kHz, stereo.
+        assert_eq!(mp3_sound_byte(&[0xFF, 0xF3, 0x90, 0x44]), 0x2B);
+        // Not a frame header: 44 kHz stereo, for the remuxer to judge.
+        assert_eq!(mp3_sound_byte(b"junk"), 0x2F);
     }
 
     #[test]

@@ -55,7 +55,7 @@ enum Command {
         #[arg(required = true, num_args = 1..)]
         url: Vec<String>,
     },
-    /// Publish an FLV or MP4 (H.264/AAC) file or standard input in real time (like
+    /// Publish an FLV or MP4 (H.264 with AAC or MP3) file or standard input in real time (like
     /// `ffmpeg -re … -c copy`).
     ///
     /// Exit code 0 when the input was sent, 1 on an error, 2 when the push could not

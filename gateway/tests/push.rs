@@ -25,9 +25,14 @@ fn push(input: &Path, url: &str, extra: &[&str]) -> Command {
 }
 
 fn assert_close_to_input(file: &Path, expected: f64) {
+    assert_read_back(file, expected, "aac");
+}
+
+/// `file` holds H.264 and `audio`, `expected` seconds of it.
+fn assert_read_back(file: &Path, expected: f64, audio: &str) {
     let probe = ffprobe(file);
     assert!(
-        probe.codecs.contains(&"h264".to_owned()) && probe.codecs.contains(&"aac".to_owned()),
+        probe.codecs.contains(&"h264".to_owned()) && probe.codecs.contains(&audio.to_owned()),
         "{probe:?}"
     );
     assert!(
@@ -140,7 +145,8 @@ fn push_of_a_missing_server_is_an_error() {
 }
 
 /// An MP4 with B-frames (composition offsets) and AAC, plain from a file and from
-/// standard input, and fragmented, reads back as the same 6 s of H.264 and AAC.
+/// standard input, and fragmented, reads back as the same 6 s of H.264 and AAC; one with
+/// MP3 sound as H.264 and MP3 (before, its sound was left out).
 #[test]
 fn push_of_an_mp4_reads_back_whole() {
     let nginx = Nginx::start(4096);
@@ -161,10 +167,22 @@ fn push_of_an_mp4_reads_back_whole() {
         "ffmpeg",
     );
     assert!(made.status.success());
+    // MP3 sound, as old MP4 files have it: sent as FLV's MP3 tags.
+    let mp3 = dir.path("mp3.mp4");
+    let made = output_of(
+        Command::new("ffmpeg")
+            .args(["-hide_banner", "-loglevel", "error", "-y", "-i"])
+            .arg(&input)
+            .args(["-c:v", "copy", "-c:a", "libmp3lame", "-b:a", "64k"])
+            .arg(&mp3),
+        "ffmpeg",
+    );
+    assert!(made.status.success());
     for (name, input, from_stdin) in [
         ("file", &input, false),
         ("stdin", &input, true),
         ("fragmented", &fragmented, false),
+        ("mp3", &mp3, false),
     ] {
         let url = format!("rtmp://127.0.0.1:{}/live/{name}", nginx.port);
         let out = dir.path(&format!("{name}.flv"));
@@ -188,6 +206,7 @@ fn push_of_an_mp4_reads_back_whole() {
         };
         assert!(status.success(), "{name}: push exited {status}");
         dump.wait(Duration::from_secs(10));
-        assert_close_to_input(&out, INPUT_SECS);
+        let audio = if name == "mp3" { "mp3" } else { "aac" };
+        assert_read_back(&out, INPUT_SECS, audio);
     }
 }

@@ -328,7 +328,7 @@ impl Source {
         Ok(true)
     }
 
-    /// An MP4 (plain, H.264/AAC) is read whole: its index may sit at the end.
+    /// An MP4 (plain or fragmented; H.264, AAC, MP3) is read whole: its index may sit at the end.
     async fn read_mp4(&mut self, mut data: Vec<u8>) -> Result<()> {
         let limit = MAX_MP4_BYTES;
         (&mut self.input)
