@@ -280,16 +280,15 @@ async fn serve_media(
     if let Err(refusal) = count(app, &producer, player_of(client_ip, headers)) {
         return refused(app, refusal, name, peer);
     }
-    // A segment or part named as the other kind (fMP4 or TS) than the window's is not in it.
-    let media_type = producer.window().media_type();
+    let (media_type, extension) = {
+        let window = producer.window();
+        (window.media_type(), window.extension())
+    };
     let found = match resource {
         Resource::Playlist => None,
         Resource::Init(n) => producer.window().init_segment(n),
-        Resource::Segment(_, ext) | Resource::Part(_, _, ext)
-            if ext != producer.window().extension() =>
-        {
-            None
-        }
+        // Named as the other kind (fMP4 or TS) than the window's: not in it.
+        Resource::Segment(_, ext) | Resource::Part(_, _, ext) if ext != extension => None,
         Resource::Segment(msn, _) => producer.window().segment(msn),
         // A preload hint's part is asked before it exists: held until it does (§6.2.6).
         Resource::Part(msn, index, _) => {
