@@ -26,9 +26,10 @@ pub fn to_flv_tags(file: &[u8]) -> Result<Vec<Tag>, Mp4Error> {
     let mut headers = Vec::new();
     let mut samples: Vec<(u64, usize, Tag)> = Vec::new();
     for track in &tracks {
-        let tag_type = match track.kind {
-            Kind::Video => TagType::Video,
-            Kind::Audio => TagType::Audio,
+        let tag_type = if track.config.is_video() {
+            TagType::Video
+        } else {
+            TagType::Audio
         };
         let sequence_header = match &track.config {
             Config::Avc(_) => Some(vec![0x17, 0, 0, 0, 0]),
@@ -238,7 +239,7 @@ fn fragments(
                     dts,
                     cts,
                     // sample_is_non_sync_sample.
-                    key: track.kind == Kind::Audio || sample_flags & 0x1_0000 == 0,
+                    key: !track.config.is_video() || sample_flags & 0x1_0000 == 0,
                 });
                 offset = offset.saturating_add(size);
                 dts = dts.saturating_add(duration);
@@ -246,12 +247,6 @@ fn fragments(
         }
     }
     Ok(())
-}
-
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) enum Kind {
-    Video,
-    Audio,
 }
 
 /// What a track's decoder is configured with.
@@ -266,6 +261,11 @@ pub(crate) enum Config {
 }
 
 impl Config {
+    /// A video track's (H.264), else a sound track's.
+    pub(crate) fn is_video(&self) -> bool {
+        matches!(self, Config::Avc(_))
+    }
+
     /// The record as the FLV sequence header carries it (empty for MP3).
     pub(crate) fn record(&self) -> &[u8] {
         match self {
@@ -278,7 +278,6 @@ impl Config {
 pub(crate) struct Track {
     /// `tkhd`'s track ID, which fragments name their track by.
     pub(crate) id: u32,
-    pub(crate) kind: Kind,
     pub(crate) timescale: u64,
     pub(crate) config: Config,
     pub(crate) samples: Vec<Sample>,
@@ -394,7 +393,7 @@ fn read_track(file: &[u8], trak: &Box4) -> Result<Option<Track>, Mp4Error> {
     let Some(entry) = entries.first() else {
         return Ok(None);
     };
-    let (kind, config) = match &entry.kind {
+    let config = match &entry.kind {
         b"avc1" | b"avc3" => {
             // VisualSampleEntry: 78 bytes before its child boxes.
             let inner = Box4 {
@@ -405,7 +404,7 @@ fn read_track(file: &[u8], trak: &Box4) -> Result<Option<Track>, Mp4Error> {
             let Some(avcc) = find(file, &inner, &[b"avcC"])? else {
                 return Ok(None);
             };
-            (Kind::Video, Config::Avc(body(&avcc).to_vec()))
+            Config::Avc(body(&avcc).to_vec())
         }
         b"mp4a" => {
             // AudioSampleEntry: 28 bytes before its child boxes.
@@ -417,12 +416,11 @@ fn read_track(file: &[u8], trak: &Box4) -> Result<Option<Track>, Mp4Error> {
             let Some(esds) = find(file, &inner, &[b"esds"])? else {
                 return Ok(None);
             };
-            let config = match decoder_config(body(&esds).get(4..).unwrap_or_default()) {
+            match decoder_config(body(&esds).get(4..).unwrap_or_default()) {
                 Some((0x6B | 0x69, _)) => Config::Mp3,
                 Some((_, Some(asc))) => Config::Aac(asc.to_vec()),
                 _ => return Err(bad("esds", &esds)),
-            };
-            (Kind::Audio, config)
+            }
         }
         _ => return Ok(None),
     };
@@ -510,7 +508,6 @@ fn read_track(file: &[u8], trak: &Box4) -> Result<Option<Track>, Mp4Error> {
         .unwrap_or(0);
     Ok(Some(Track {
         id,
-        kind,
         timescale,
         config,
         samples,

@@ -16,7 +16,7 @@ use alloc::vec::Vec;
 use bytes::Bytes;
 
 use crate::codec::{AvcConfig, length_prefixed};
-use crate::mp4::{self, Config, Kind, Mp4Error};
+use crate::mp4::{self, Config, Mp4Error};
 
 const PACKET: usize = 188;
 const PAT_PID: u16 = 0;
@@ -79,6 +79,13 @@ impl Codec {
         }
     }
 
+    fn pid(&self) -> u16 {
+        match self {
+            Codec::Avc { .. } => VIDEO_PID,
+            Codec::Aac(_) | Codec::Mp3 => AUDIO_PID,
+        }
+    }
+
     fn stream_id(&self) -> u8 {
         match self {
             Codec::Avc { .. } => 0xE0,
@@ -110,8 +117,8 @@ impl TsMuxer {
     pub fn new(init: Bytes) -> Result<TsMuxer, TsError> {
         let mut streams = Vec::new();
         for track in mp4::read(&init)? {
-            let codec = match (&track.kind, track.config) {
-                (Kind::Video, Config::Avc(record)) => {
+            let codec = match track.config {
+                Config::Avc(record) => {
                     let avc = AvcConfig::parse(&Bytes::from(record))
                         .map_err(|_| TsError::Unsupported("a bad avcC record"))?;
                     let mut parameter_sets = Vec::new();
@@ -124,14 +131,10 @@ impl TsMuxer {
                         parameter_sets,
                     }
                 }
-                (Kind::Audio, Config::Aac(asc)) => Codec::Aac(adts_header(&asc)?),
-                (Kind::Audio, Config::Mp3) => Codec::Mp3,
-                _ => return Err(TsError::Unsupported("a track neither H.264, AAC nor MP3")),
+                Config::Aac(asc) => Codec::Aac(adts_header(&asc)?),
+                Config::Mp3 => Codec::Mp3,
             };
-            let pid = match track.kind {
-                Kind::Video => VIDEO_PID,
-                Kind::Audio => AUDIO_PID,
-            };
+            let pid = codec.pid();
             if streams.iter().any(|s: &Stream| s.pid == pid) {
                 return Err(TsError::Unsupported("two tracks of one kind"));
             }
