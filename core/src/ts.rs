@@ -404,20 +404,9 @@ fn adts_header(asc: &[u8]) -> Result<[u8; 4], TsError> {
     ])
 }
 
-/// CRC-32/MPEG-2 (polynomial 0x04C11DB7, not reflected), as PSI sections end with.
+/// CRC-32/MPEG-2 (polynomial 0x04C11DB7, initial value all ones), as PSI sections end with.
 fn crc32(data: &[u8]) -> u32 {
-    let mut crc = u32::MAX;
-    for &byte in data {
-        crc ^= u32::from(byte) << 24;
-        for _ in 0..8 {
-            crc = if crc & 0x8000_0000 != 0 {
-                crc << 1 ^ 0x04C1_1DB7
-            } else {
-                crc << 1
-            };
-        }
-    }
-    crc
+    crate::codec::crc(data, 32, 0x04C1_1DB7, u32::MAX)
 }
 
 #[cfg(test)]

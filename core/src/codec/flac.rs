@@ -197,32 +197,12 @@ pub fn frame_block_size(frame: &[u8]) -> Option<u32> {
 
 /// CRC-8 with polynomial x^8 + x^2 + x + 1, initial value 0 (RFC 9639 9.1.8).
 pub(crate) fn crc8(data: &[u8]) -> u8 {
-    data.iter().fold(0u8, |mut crc, &b| {
-        crc ^= b;
-        for _ in 0..8 {
-            crc = if crc & 0x80 != 0 {
-                crc << 1 ^ 0x07
-            } else {
-                crc << 1
-            };
-        }
-        crc
-    })
+    super::crc(data, 8, 0x07, 0) as u8
 }
 
 /// CRC-16 with polynomial x^16 + x^15 + x^2 + 1, initial value 0 (RFC 9639 9.3).
 pub(crate) fn crc16(data: &[u8]) -> u16 {
-    data.iter().fold(0u16, |mut crc, &b| {
-        crc ^= u16::from(b) << 8;
-        for _ in 0..8 {
-            crc = if crc & 0x8000 != 0 {
-                crc << 1 ^ 0x8005
-            } else {
-                crc << 1
-            };
-        }
-        crc
-    })
+    super::crc(data, 16, 0x8005, 0) as u16
 }
 
 /// The encoder behind the legacy-audio conversion.

@@ -201,6 +201,24 @@ impl<'a> BitReader<'a> {
     }
 }
 
+/// A CRC of `width` bits (8 to 32), most significant bit first, without reflection or a
+/// final XOR: FLAC's CRC-8 and CRC-16, MPEG-2's CRC-32 of MPEG-TS tables.
+pub(crate) fn crc(data: &[u8], width: u32, poly: u32, init: u32) -> u32 {
+    let top = 1 << (width - 1);
+    let mask = u32::MAX >> (32 - width);
+    data.iter().fold(init, |mut crc, &b| {
+        crc ^= u32::from(b) << (width - 8);
+        for _ in 0..8 {
+            crc = if crc & top != 0 {
+                crc << 1 ^ poly
+            } else {
+                crc << 1
+            } & mask;
+        }
+        crc
+    })
+}
+
 /// The NAL units of a coded frame whose units each follow a `size`-byte big-endian
 /// length (AVCC, HVCC: 14496-15 §5.3.2), in order; an error ends them, naming what
 /// was cut short.

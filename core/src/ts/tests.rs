@@ -155,6 +155,12 @@ fn timestamps_and_the_pcr_are_the_fragments_times_in_90_khz() {
 }
 
 #[test]
+fn the_tables_crc_is_mpeg_2s() {
+    // CRC-32/MPEG-2's check value.
+    assert_eq!(crc32(b"123456789"), 0x0376_E6E7);
+}
+
+#[test]
 fn adts_headers_follow_the_configuration() {
     // AAC-LC 44.1 kHz stereo; HE-AAC (SBR) signalled as LC at its core rate; mono 48 kHz.
     assert_eq!(adts_header(&[0x12, 0x10]), Ok([0xFF, 0xF1, 0x50, 0x80]));

@@ -125,6 +125,7 @@ fn frame_headers() {
     bad[1] = 0xfa; // reserved bit
     assert_eq!(frame_block_size(&bad), None);
     assert_eq!(crc8(b"123456789"), 0xf4);
+    assert_eq!(super::crc16(b"123456789"), 0xfee8);
 }
 
 proptest! {
