@@ -2,6 +2,7 @@
 //! environment variables (a flag and its variable are one clap argument).
 
 use flashless_core::rtmp::swf::SwfIdentity;
+use flashless_core::rtmp::url::{self, RtmpUrl, UrlError};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -92,15 +93,23 @@ pub enum ConfigError {
         reason: String,
     },
     #[error(
-        "[[pull]] match {0:?}: a pattern of channel names (letters, digits, '-', '_', '.', '*', one '/')"
+        "{key} match {glob:?}: a pattern of channel names (letters, digits, '-', '_', '.', '*', one '/')"
     )]
-    PullMatch(String),
+    Match {
+        /// `[[pull]]` or `[[forward]]`.
+        key: &'static str,
+        glob: String,
+    },
     #[error("[[pull]] source {0:?}: put {{name}} where the channel's name goes")]
     PullWithoutName(String),
     #[error(
         "[hls] segment = {segment} s, part = {part} s: a part is 0.1 s or more, and at most half a segment"
     )]
     HlsDurations { segment: f64, part: f64 },
+    #[error(
+        "[[forward]] to {0:?}: a match of several channels needs {{name}} where the channel's name goes"
+    )]
+    ForwardWithoutName(String),
     #[error("[record] {key} = {value}: {reason}")]
     Record {
         key: &'static str,
@@ -301,6 +310,8 @@ struct File {
     channels: Vec<ChannelSection>,
     #[serde(default, rename = "pull")]
     pulls: Vec<PullSection>,
+    #[serde(default, rename = "forward")]
+    forwards: Vec<ForwardSection>,
     #[serde(default)]
     hooks: HooksSection,
     #[serde(default)]
@@ -425,6 +436,14 @@ struct PullSection {
     record: bool,
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ForwardSection {
+    #[serde(rename = "match")]
+    pattern: Spanned<String>,
+    to: Spanned<String>,
+}
+
 /// The resolved configuration.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -439,6 +458,8 @@ pub struct Settings {
     pub channels: Vec<ChannelSettings>,
     /// Channels pulled by name when a viewer asks: the `[[pull]]` rules, then the origin.
     pub pulls: Vec<PullRule>,
+    /// Where channels are published on to (`[[forward]]`).
+    pub forwards: Vec<ForwardRule>,
     /// The event hooks' URLs.
     pub hooks: HookUrls,
     pub auth: Policy,
@@ -614,6 +635,32 @@ impl PullRule {
     }
 }
 
+/// A `[[forward]]` rule: the channels its glob matches are published on to its target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForwardRule {
+    pub pattern: String,
+    /// An RTMP URL (any of the client's schemes, librtmp's options after it) with
+    /// `{name}` (the stream name) and `{app}` to fill in.
+    pub target: String,
+}
+
+impl ForwardRule {
+    /// Where `channel` goes by this rule, if it matches.
+    pub fn target_for(&self, channel: &str) -> Option<String> {
+        if !pattern::glob_matches(&self.pattern, channel) {
+            return None;
+        }
+        let (app, stream) = name::split(channel);
+        Some(pattern::source_for(&self.target, app, stream))
+    }
+
+    /// The target's URL for `channel` (whether or not the rule matches it).
+    pub fn url_for(&self, channel: &str) -> Result<RtmpUrl, UrlError> {
+        let (app, stream) = name::split(channel);
+        url::parse(&pattern::source_for(&self.target, app, stream))
+    }
+}
+
 impl Settings {
     pub fn load(args: &ServeArgs) -> Result<Settings, ConfigError> {
         let (file, text) = match &args.config {
@@ -701,6 +748,7 @@ impl Settings {
                 .unwrap_or_default(),
             channels: Vec::new(),
             pulls: Vec::new(),
+            forwards: Vec::new(),
             hooks: hook_urls(&file.hooks)?,
             auth: Policy::new(
                 args.secret.as_deref().or(file.auth.secret.as_deref()),
@@ -821,10 +869,19 @@ impl Settings {
                 settings.record.patterns.push(p.pattern.get_ref().clone());
             }
             let rule = pull_rule(p).map_err(|e| match e {
-                ConfigError::PullMatch(_) => at(e),
+                ConfigError::Match { .. } => at(e),
                 e => at_source(e),
             })?;
             settings.pulls.push(rule);
+        }
+        for f in file.forwards {
+            let at_to = at(f.to.span());
+            let at = at(f.pattern.span());
+            let rule = forward_rule(f).map_err(|e| match e {
+                ConfigError::Match { .. } => at(e),
+                e => at_to(e),
+            })?;
+            settings.forwards.push(rule);
         }
         let origin = match args.edge_origin.clone() {
             Some(origin) => Some((origin, None)),
@@ -1081,11 +1138,7 @@ where
 }
 
 fn pull_rule(p: PullSection) -> Result<PullRule, ConfigError> {
-    let glob = p.pattern.into_inner();
-    // The glob with its stars as letters must be a channel name: then so is every match.
-    if name::check(&glob.replace('*', "x")).is_err() {
-        return Err(ConfigError::PullMatch(glob));
-    }
+    let glob = checked_glob("[[pull]]", p.pattern.into_inner())?;
     let source = p.source.into_inner();
     if !source.contains("{name}") {
         return Err(ConfigError::PullWithoutName(source));
@@ -1103,6 +1156,33 @@ fn pull_rule(p: PullSection) -> Result<PullRule, ConfigError> {
             pattern::DEFAULT_IDLE_TIMEOUT,
         )?,
     })
+}
+
+/// A `match` glob, if every name it matches is a channel name.
+fn checked_glob(key: &'static str, glob: String) -> Result<String, ConfigError> {
+    // The glob with its stars as letters must be a channel name: then so is every match.
+    match name::check(&glob.replace('*', "x")) {
+        Ok(()) => Ok(glob),
+        Err(_) => Err(ConfigError::Match { key, glob }),
+    }
+}
+
+fn forward_rule(f: ForwardSection) -> Result<ForwardRule, ConfigError> {
+    let glob = checked_glob("[[forward]]", f.pattern.into_inner())?;
+    let target = f.to.into_inner().trim().to_owned();
+    if glob.contains('*') && !target.contains("{name}") {
+        return Err(ConfigError::ForwardWithoutName(target));
+    }
+    let rule = ForwardRule {
+        pattern: glob,
+        target,
+    };
+    rule.url_for("live/x").map_err(|e| ConfigError::Source {
+        key: "[[forward]] to",
+        value: rule.target.clone(),
+        reason: e.to_string(),
+    })?;
+    Ok(rule)
 }
 
 fn hls_settings(args: &ServeArgs, file: &HlsSection) -> Result<HlsSettings, ConfigError> {

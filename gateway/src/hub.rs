@@ -19,6 +19,7 @@ use flashless_core::rtmp::session::ServerSession;
 use flashless_core::stream::{CacheLimits, LiveStream, Media, Role, SkipToKeyframe};
 use tokio::sync::{broadcast, watch};
 
+use crate::forward::Forwards;
 use crate::hooks::Hooks;
 use crate::record::Recordings;
 use crate::shutdown::Shutdown;
@@ -189,6 +190,8 @@ pub struct Hub {
     pub hooks: Arc<Hooks>,
     /// What is recorded, and the recordings' counters (`record`).
     pub recordings: Arc<Recordings>,
+    /// Where channels are forwarded, and the forwards' counters (`forward`).
+    pub forwards: Arc<Forwards>,
 }
 
 impl Hub {
@@ -200,6 +203,7 @@ impl Hub {
             denied: Denials::default(),
             hooks: Arc::default(),
             recordings: Arc::default(),
+            forwards: Arc::default(),
         }
     }
 
@@ -359,6 +363,8 @@ pub struct Counters {
     /// Bytes written to recordings, and recording segments completed.
     pub recorded_bytes: AtomicU64,
     pub recorded_segments: AtomicU64,
+    /// Tag bodies published to the channel's forward targets (`[[forward]]`).
+    pub forwarded_bytes: AtomicU64,
     /// Milliseconds the publisher was held back (ahead of real time, over the bit-rate cap).
     pub publish_held_ms: AtomicU64,
 }
@@ -416,6 +422,11 @@ impl Channel {
     /// Made by a publish or a viewer's request, not configured: removed once deserted.
     pub fn is_transient(&self) -> bool {
         self.transient
+    }
+
+    /// A publisher or pull session feeds the channel now.
+    pub fn is_active(&self) -> bool {
+        lock(&self.state).active
     }
 
     /// Claims the channel for a new upstream session (publisher or pull). False when

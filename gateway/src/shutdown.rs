@@ -68,6 +68,16 @@ impl Shutdown {
     }
 }
 
+/// Completes once `stop` turns true: a task's own stop, beside the gateway's
+/// [`Shutdown`] (a recorder or a forward that a reload ends).
+pub async fn stopped(stop: &mut watch::Receiver<bool>) {
+    // An error: the sender went with its manager, which stops its tasks itself.
+    let stop = stop.wait_for(|&stop| stop).await.is_ok();
+    if !stop {
+        std::future::pending::<()>().await;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::channel;

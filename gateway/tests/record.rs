@@ -36,18 +36,6 @@ fn wait_for_files(gateway: &Gateway, n: usize, limit: Duration) -> Vec<Value> {
     }
 }
 
-/// ffmpeg decodes the whole file: what it says on stderr at `-v error` (nothing, if well).
-fn decode_errors(file: &Path) -> String {
-    let out = Command::new("ffmpeg")
-        .args(["-nostdin", "-v", "error", "-i"])
-        .arg(file)
-        .args(["-f", "null", "-"])
-        .output()
-        .expect("running ffmpeg");
-    assert!(out.status.success(), "ffmpeg failed on {}", file.display());
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
 /// ffprobe's start time and duration of a file, in seconds.
 fn probe_times(file: &Path) -> (f64, f64) {
     let out = Command::new("ffprobe")

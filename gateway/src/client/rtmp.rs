@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use flashless_core::flv::Tag;
 use flashless_core::rtmp::session::{ClientEvent, ClientMode, ClientSession};
 use flashless_core::rtmp::url::{RtmpUrl, Scheme};
@@ -11,6 +11,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::timeout;
 
 use super::transport::{self, BoxedTransport};
+
+/// Waiting for `NetStream.Publish.Start` after connecting.
+const PUBLISH_TIMEOUT: Duration = Duration::from_secs(15);
 
 pub struct RtmpClient {
     stream: BoxedTransport,
@@ -54,6 +57,28 @@ impl RtmpClient {
         };
         client.flush().await?;
         Ok(client)
+    }
+
+    /// Connects and waits for `NetStream.Publish.Start`: a client to send tags with.
+    pub async fn publish(url: &RtmpUrl) -> Result<Self> {
+        let mut client = RtmpClient::connect(url, ClientMode::Publish).await?;
+        let started = timeout(PUBLISH_TIMEOUT, async {
+            loop {
+                match client.next_event().await? {
+                    Some(ClientEvent::Publishing) => return Ok(()),
+                    Some(ClientEvent::StreamEnd { reason }) => {
+                        bail!("the server ended it: {reason}")
+                    }
+                    Some(other) => tracing::debug!(?other, "event"),
+                    None => bail!("the server closed the connection before publishing started"),
+                }
+            }
+        })
+        .await;
+        match started {
+            Ok(r) => r.map(|()| client),
+            Err(_) => bail!("no NetStream.Publish.Start within {PUBLISH_TIMEOUT:?}"),
+        }
     }
 
     pub fn peer(&self) -> &str {

@@ -220,13 +220,14 @@ fn render_metrics(app: &AppState) -> Response {
     );
     let _ = writeln!(
         out,
-        "# HELP flashless_sent_bytes_total Media bytes sent to viewers: FLV over HTTP and WebSocket (protocol=\"http\"), tag bodies to RTMP players (protocol=\"rtmp\"), HLS files (protocol=\"hls\").\n# TYPE flashless_sent_bytes_total counter"
+        "# HELP flashless_sent_bytes_total Media bytes sent to viewers: FLV over HTTP and WebSocket (protocol=\"http\"), tag bodies to RTMP players (protocol=\"rtmp\"), HLS files (protocol=\"hls\"), tag bodies published to forward targets (protocol=\"forward\").\n# TYPE flashless_sent_bytes_total counter"
     );
     for c in &channels {
         for (protocol, counter) in [
             ("http", &c.counters.bytes_out),
             ("rtmp", &c.counters.rtmp_bytes_out),
             ("hls", &c.counters.hls_bytes_out),
+            ("forward", &c.counters.forwarded_bytes),
         ] {
             let _ = writeln!(
                 out,
@@ -302,6 +303,13 @@ fn render_metrics(app: &AppState) -> Response {
             value.load(Relaxed)
         );
     }
+    let forwards = &app.hub.forwards;
+    let _ = writeln!(
+        out,
+        "# HELP flashless_forwards Publishes to forward targets going on now.\n# TYPE flashless_forwards gauge\nflashless_forwards {}\n# HELP flashless_forward_failures_total Publishes to forward targets that failed: refused, dropped, or a target too slow to take the media.\n# TYPE flashless_forward_failures_total counter\nflashless_forward_failures_total {}",
+        forwards.publishing.load(Relaxed),
+        forwards.failures.load(Relaxed)
+    );
     let uptime = app.started.elapsed();
     process::family(
         &mut out,

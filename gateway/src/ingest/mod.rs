@@ -22,7 +22,7 @@ use self::intake::Intake;
 use crate::hub::{Channel, UpstreamState};
 use crate::shutdown::Shutdown;
 
-mod backoff;
+pub(crate) mod backoff;
 mod failure;
 mod file;
 mod http_flv;

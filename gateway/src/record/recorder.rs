@@ -20,7 +20,7 @@ use super::{Recordings, path};
 use crate::config::RecordSettings;
 use crate::hooks::{Event, Hooks, Notice};
 use crate::hub::{Channel, Feed, name};
-use crate::shutdown::Shutdown;
+use crate::shutdown::{Shutdown, stopped};
 
 /// Files of one channel that may begin in one second (`-2` … after the first); a
 /// session past them is not recorded, and says so.
@@ -80,15 +80,6 @@ pub(super) async fn record(
         let _ = tokio::task::spawn_blocking(move || w.close()).await;
     }
     tracing::info!(channel = channel.name(), "recording stopped");
-}
-
-/// Completes once `stop` turns true.
-async fn stopped(stop: &mut watch::Receiver<bool>) {
-    // An error: the sender went with the manager, which stops every recorder too.
-    let stop = stop.wait_for(|&stop| stop).await.is_ok();
-    if !stop {
-        std::future::pending::<()>().await;
-    }
 }
 
 fn segment_options(settings: &RecordSettings) -> SegmentOptions {

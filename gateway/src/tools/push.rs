@@ -8,11 +8,11 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use flashless_core::flv::{FlvReader, Item, Tag, TagType};
-use flashless_core::rtmp::session::{ClientEvent, ClientMode};
+use flashless_core::rtmp::session::ClientEvent;
 use flashless_core::rtmp::url::RtmpUrl;
 use flashless_core::stream::Role;
 use tokio::io::{AsyncRead, AsyncReadExt};
-use tokio::time::{Instant, sleep, sleep_until, timeout};
+use tokio::time::{Instant, sleep, sleep_until};
 
 use super::dump::Progress;
 use crate::client::rtmp::RtmpClient;
@@ -40,13 +40,11 @@ pub struct Incomplete(pub String);
 const RESUME_LATENESS: Duration = Duration::from_millis(500);
 /// An MP4 input is held whole in memory, so it has a limit (a looped FLV file's).
 const MAX_MP4_BYTES: u64 = 256 << 20;
-/// Waiting for `NetStream.Publish.Start` after connecting.
-const PUBLISH_TIMEOUT: Duration = Duration::from_secs(15);
 
 pub async fn run(args: PushArgs) -> Result<()> {
     let stream_url = args.url.stream_url();
     let mut source = Source::open(&args.input, args.looped).await?;
-    let mut client = publish(&args.url)
+    let mut client = RtmpClient::publish(&args.url)
         .await
         .with_context(|| format!("publishing to {stream_url}"))?;
     let mut progress =
@@ -126,33 +124,13 @@ pub async fn run(args: PushArgs) -> Result<()> {
     Ok(())
 }
 
-/// Connects and waits for `NetStream.Publish.Start`.
-async fn publish(url: &RtmpUrl) -> Result<RtmpClient> {
-    let mut client = RtmpClient::connect(url, ClientMode::Publish).await?;
-    let started = timeout(PUBLISH_TIMEOUT, async {
-        loop {
-            match client.next_event().await? {
-                Some(ClientEvent::Publishing) => return Ok(()),
-                Some(ClientEvent::StreamEnd { reason }) => bail!("the server ended it: {reason}"),
-                Some(other) => tracing::debug!(?other, "event"),
-                None => bail!("the server closed the connection before publishing started"),
-            }
-        }
-    })
-    .await;
-    match started {
-        Ok(r) => r.map(|()| client),
-        Err(_) => bail!("no NetStream.Publish.Start within {PUBLISH_TIMEOUT:?}"),
-    }
-}
-
 /// Tries again with a doubling pause (0.5 s up to 8 s); `None` once `retries` failed.
 async fn reconnect(url: &RtmpUrl, retries: u32) -> Option<RtmpClient> {
     let mut pause = Duration::from_millis(500);
     for attempt in 1..=retries {
         sleep(pause).await;
         pause = (pause * 2).min(Duration::from_secs(8));
-        match publish(url).await {
+        match RtmpClient::publish(url).await {
             Ok(c) => {
                 tracing::info!(attempt, "publishing again");
                 return Some(c);

@@ -172,6 +172,19 @@ pub fn output_of(cmd: &mut Command, what: &str) -> Output {
         .unwrap_or_else(|e| panic!("running {what}: {e}"))
 }
 
+/// ffmpeg decodes the whole file: what it says on stderr at `-v error` (nothing, if well).
+pub fn decode_errors(file: &Path) -> String {
+    let out = output_of(
+        Command::new("ffmpeg")
+            .args(["-nostdin", "-v", "error", "-i"])
+            .arg(file)
+            .args(["-f", "null", "-"]),
+        "ffmpeg",
+    );
+    assert!(out.status.success(), "ffmpeg failed on {}", file.display());
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 pub fn ffprobe(file: &Path) -> Probe {
     or_fail(lab::ffprobe(file))
 }

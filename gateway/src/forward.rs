@@ -1,0 +1,402 @@
+//! Forwarding (`[[forward]]`): every channel a rule matches is published on to another
+//! RTMP server as it plays (a CDN's or a platform's ingest, a legacy origin, another
+//! gateway), as nginx-rtmp's `push` and SRS's `forward` do.
+//!
+//! A forward is no viewer: it is not counted, and it neither starts nor keeps an
+//! on-demand pull. It publishes once per upstream session: from the channel's last
+//! keyframe when the session is live, ended politely when the session ends (the
+//! target's viewers see the stream end). A target that refuses the publish or drops it
+//! is tried again with backoff, from the channel's newest keyframe; one that reads too
+//! slowly skips to a keyframe as a lagging viewer does, and one that stops reading is
+//! dropped after [`WRITE_TIMEOUT`]: a target never slows the channel.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use flashless_core::rtmp::session::ClientEvent;
+use flashless_core::rtmp::url::RtmpUrl;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tokio::time::{Instant, sleep, timeout};
+
+use crate::client::rtmp::RtmpClient;
+use crate::config::ForwardRule;
+use crate::hub::{Channel, Feed, Hub, MediaTag, Viewer};
+use crate::ingest::backoff::Backoff;
+use crate::shutdown::{Shutdown, stopped};
+
+/// How often the hub is looked at for channels to start or stop forwarding.
+const SCAN_PERIOD: Duration = Duration::from_millis(250);
+/// A target that takes no tag for this long is dropped (and tried again).
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// The polite end of a publish (`FCUnpublish`, `deleteStream`) gets this long.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
+/// A publish that lasted this long was healthy: the next failure is retried soon again.
+const HEALTHY: Duration = Duration::from_secs(10);
+
+/// The rules in force (replaced on reload) and the counters for `/metrics`.
+#[derive(Default)]
+pub struct Forwards {
+    rules: RwLock<Arc<Vec<ForwardRule>>>,
+    /// Publishes to targets going on now.
+    pub publishing: AtomicU64,
+    /// Publishes that failed: refused, dropped, or a target too slow to take the media.
+    pub failures: AtomicU64,
+}
+
+impl Forwards {
+    /// The rules from now on (a reload): forwards start and stop by them.
+    pub fn set(&self, rules: Vec<ForwardRule>) {
+        *self.rules.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(rules);
+    }
+
+    fn rules(&self) -> Arc<Vec<ForwardRule>> {
+        self.rules.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+/// Where `channel` goes by `rules`: each target once, as text and as its URL.
+fn targets(rules: &[ForwardRule], channel: &str) -> Vec<(String, RtmpUrl)> {
+    let mut found: Vec<(String, RtmpUrl)> = Vec::new();
+    for rule in rules {
+        let Some(target) = rule.target_for(channel) else {
+            continue;
+        };
+        if found.iter().any(|(t, _)| *t == target) {
+            continue;
+        }
+        // The configuration checked the rule with a name of its own; a channel's name is
+        // made of the same characters, so this does not fail in practice.
+        match rule.url_for(channel) {
+            Ok(url) => found.push((target, url)),
+            Err(e) => tracing::debug!(channel, "not forwarded: {e}"),
+        }
+    }
+    found
+}
+
+/// Keeps a forward running for every channel and target the rules name, until
+/// `shutdown`; then waits for the forwards to end their publishes.
+pub async fn run(hub: Arc<Hub>, mut shutdown: Shutdown) {
+    let forwards = hub.forwards.clone();
+    let mut running: HashMap<(String, String), Running> = HashMap::new();
+    let mut tasks: JoinSet<((String, String), u64)> = JoinSet::new();
+    let mut next_id = 0u64;
+    let mut scan = tokio::time::interval(SCAN_PERIOD);
+    loop {
+        tokio::select! {
+            _ = scan.tick() => {}
+            Some(Ok((key, id))) = tasks.join_next() => {
+                if running.get(&key).is_some_and(|r| r.id == id) {
+                    running.remove(&key);
+                }
+                continue;
+            }
+            _ = shutdown.wait() => break,
+        }
+        let rules = forwards.rules();
+        if rules.is_empty() && running.is_empty() {
+            continue;
+        }
+        let wanted: Vec<(Arc<Channel>, String, RtmpUrl)> = hub
+            .list()
+            .into_iter()
+            .flat_map(|c| {
+                targets(&rules, c.name())
+                    .into_iter()
+                    .map(move |(target, url)| (c.clone(), target, url))
+            })
+            .collect();
+        // Stop those no longer wanted (a reload) or whose channel went.
+        running.retain(|(name, target), r| {
+            let keep = wanted
+                .iter()
+                .any(|(c, t, _)| c.name() == name && t == target && Arc::ptr_eq(c, &r.channel));
+            if !keep {
+                r.stop.send_replace(true);
+            }
+            keep
+        });
+        for (channel, target, url) in wanted {
+            let key = (channel.name().to_owned(), target);
+            if running.contains_key(&key) {
+                continue;
+            }
+            next_id += 1;
+            let id = next_id;
+            let (stop, stopped) = watch::channel(false);
+            let task = forward(
+                channel.clone(),
+                url,
+                forwards.clone(),
+                stopped,
+                shutdown.clone(),
+            );
+            let task_key = key.clone();
+            tasks.spawn(async move {
+                task.await;
+                (task_key, id)
+            });
+            running.insert(key, Running { id, channel, stop });
+        }
+    }
+    // The forwards saw the shutdown too: their publishes end politely.
+    while tasks.join_next().await.is_some() {}
+}
+
+struct Running {
+    id: u64,
+    channel: Arc<Channel>,
+    stop: watch::Sender<bool>,
+}
+
+/// How one publish to the target ended.
+enum Outcome {
+    /// The channel's session ended: wait for the next one.
+    Unpublished,
+    /// The channel is gone, or the forward was stopped.
+    Over,
+    /// The target refused or dropped it, or could not keep up.
+    Failed(String),
+}
+
+/// Forwards `channel` to `url` session after session, until the channel goes, `stop`
+/// turns true or `shutdown`.
+async fn forward(
+    channel: Arc<Channel>,
+    url: RtmpUrl,
+    forwards: Arc<Forwards>,
+    mut stop: watch::Receiver<bool>,
+    mut shutdown: Shutdown,
+) {
+    // The stream key is a secret: logs name the server and app only.
+    let target = format!("{}:{}/{}", url.host, url.port, url.app);
+    let name = channel.name().to_owned();
+    let ending = async move {
+        tokio::select! {
+            () = stopped(&mut stop) => {}
+            _ = shutdown.wait() => {}
+        }
+    };
+    tokio::pin!(ending);
+    let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(8));
+    loop {
+        // Subscribed before looking whether a session is on, so none is missed.
+        let (mut burst, mut feed) = channel.subscribe_uncounted();
+        if !channel.is_active() {
+            // Between sessions: the next one's headers and first keyframe come on the feed.
+            burst.clear();
+            loop {
+                tokio::select! {
+                    item = feed.next() => match item {
+                        Some(Feed::Published) => break,
+                        Some(_) => {}
+                        None => return,
+                    },
+                    () = ending.as_mut() => return,
+                }
+            }
+        }
+        let started = Instant::now();
+        let outcome = publish(
+            &channel,
+            &forwards,
+            &url,
+            &target,
+            burst,
+            &mut feed,
+            ending.as_mut(),
+        )
+        .await;
+        drop(feed);
+        match outcome {
+            Outcome::Over => return,
+            Outcome::Unpublished => backoff.reset(),
+            Outcome::Failed(why) => {
+                forwards.failures.fetch_add(1, Relaxed);
+                if started.elapsed() >= HEALTHY {
+                    backoff.reset();
+                }
+                let (attempt, pause) = backoff.next();
+                tracing::warn!(
+                    channel = name,
+                    target,
+                    attempt,
+                    "forwarding failed: {why}; trying again in {pause:?}"
+                );
+                tokio::select! {
+                    () = sleep(pause) => {}
+                    () = ending.as_mut() => return,
+                }
+            }
+        }
+    }
+}
+
+/// One publish: connects, sends `burst` then the feed until the session ends, the
+/// target fails, or `ending` completes.
+async fn publish(
+    channel: &Channel,
+    forwards: &Forwards,
+    url: &RtmpUrl,
+    target: &str,
+    burst: Vec<Arc<MediaTag>>,
+    feed: &mut Viewer,
+    mut ending: Pin<&mut impl Future<Output = ()>>,
+) -> Outcome {
+    let mut client = tokio::select! {
+        connected = RtmpClient::publish(url) => match connected {
+            Ok(client) => client,
+            Err(e) => return Outcome::Failed(format!("{e:#}")),
+        },
+        () = ending.as_mut() => return Outcome::Over,
+    };
+    let _publishing = Publishing::start(&forwards.publishing);
+    tracing::info!(channel = channel.name(), target, "forwarding");
+    let mut burst = burst.into_iter();
+    loop {
+        let item = tokio::select! {
+            biased;
+            () = ending.as_mut() => return close(client, Outcome::Over).await,
+            read = client.read_some() => {
+                match read {
+                    Ok(true) => {}
+                    Ok(false) => return Outcome::Failed("the target closed the connection".into()),
+                    Err(e) => return Outcome::Failed(format!("{e:#}")),
+                }
+                if let Some(why) = ended_by_target(&mut client) {
+                    return Outcome::Failed(why);
+                }
+                if let Err(e) = client.flush().await {
+                    return Outcome::Failed(format!("{e:#}"));
+                }
+                continue;
+            }
+            // The burst first, then the feed: a burst tag is taken only when this
+            // branch is polled, which it is when the two above are not ready.
+            item = next(&mut burst, feed) => item,
+        };
+        let media = match item {
+            Some(Feed::Tag(media)) => media,
+            // The new session's headers come next, on the same publish.
+            Some(Feed::Published) => continue,
+            Some(Feed::Unpublished) => return close(client, Outcome::Unpublished).await,
+            None => return close(client, Outcome::Over).await,
+        };
+        let sent = tokio::select! {
+            sent = timeout(WRITE_TIMEOUT, client.send_tag(&media.tag)) => sent,
+            () = ending.as_mut() => return Outcome::Over,
+        };
+        match sent {
+            Ok(Ok(())) => {
+                channel
+                    .counters
+                    .forwarded_bytes
+                    .fetch_add(media.tag.data.len() as u64, Relaxed);
+            }
+            Ok(Err(e)) => return Outcome::Failed(format!("{e:#}")),
+            Err(_) => {
+                return Outcome::Failed(format!("the target took no media for {WRITE_TIMEOUT:?}"));
+            }
+        }
+    }
+}
+
+/// The next tag of the burst, else the next item of the feed.
+async fn next(burst: &mut std::vec::IntoIter<Arc<MediaTag>>, feed: &mut Viewer) -> Option<Feed> {
+    match burst.next() {
+        Some(media) => Some(Feed::Tag(media)),
+        None => feed.next().await,
+    }
+}
+
+/// Handles what the target said; `Some(reason)` when it ended the publish.
+fn ended_by_target(client: &mut RtmpClient) -> Option<String> {
+    while let Some(event) = client.poll_event() {
+        match event {
+            ClientEvent::StreamEnd { reason } => {
+                return Some(format!("the target ended it: {reason}"));
+            }
+            other => tracing::debug!(?other, "forward target event"),
+        }
+    }
+    None
+}
+
+/// Counts a publish in [`Forwards::publishing`] while it lasts.
+struct Publishing<'a>(&'a AtomicU64);
+
+impl<'a> Publishing<'a> {
+    fn start(gauge: &'a AtomicU64) -> Self {
+        gauge.fetch_add(1, Relaxed);
+        Publishing(gauge)
+    }
+}
+
+impl Drop for Publishing<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Relaxed);
+    }
+}
+
+/// Ends the publish politely, within [`CLOSE_TIMEOUT`].
+async fn close(client: RtmpClient, outcome: Outcome) -> Outcome {
+    let _ = timeout(CLOSE_TIMEOUT, client.close()).await;
+    outcome
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(pattern: &str, target: &str) -> ForwardRule {
+        ForwardRule {
+            pattern: pattern.into(),
+            target: target.into(),
+        }
+    }
+
+    #[test]
+    fn a_channel_goes_to_each_target_its_rules_name_once() {
+        let rules = [
+            rule("cam-*", "rtmp://cdn.example.org/{app}/{name} live=1"),
+            rule("other/*", "rtmp://cdn.example.org/{app}/{name}"),
+            rule("cam-1", "rtmp://cdn.example.org/live/cam-1 live=1"),
+            rule("cam-1", "rtmps://backup.example.org/ingest/key-1"),
+        ];
+        let found = |channel| -> Vec<(String, String, String)> {
+            targets(&rules, channel)
+                .into_iter()
+                .map(|(t, url)| (t, url.app, url.playpath))
+                .collect()
+        };
+        assert_eq!(
+            found("cam-1"),
+            [
+                (
+                    "rtmp://cdn.example.org/live/cam-1 live=1".into(),
+                    "live".into(),
+                    "cam-1".into()
+                ),
+                (
+                    "rtmps://backup.example.org/ingest/key-1".into(),
+                    "ingest".into(),
+                    "key-1".into()
+                ),
+            ]
+        );
+        assert_eq!(
+            found("other/cam-1"),
+            [(
+                "rtmp://cdn.example.org/other/cam-1".into(),
+                "other".into(),
+                "cam-1".into()
+            )]
+        );
+        assert!(found("studio").is_empty());
+    }
+}

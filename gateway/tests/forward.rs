@@ -1,0 +1,191 @@
+//! Forwarding (`[[forward]]`) through the real gateway to nginx-rtmp, read back with
+//! rtmpdump and ffprobe: the channel arrives whole, the forward comes back after the
+//! target restarts (the channel's own viewers undisturbed meanwhile), a session's end
+//! ends the publish and the next session publishes again, and a reload stops it.
+
+mod peers;
+
+use std::time::{Duration, Instant};
+
+use peers::*;
+
+/// Waits until `/metrics`' line starting with `line_start` satisfies `ok`.
+fn wait_metric(gateway: &Gateway, line_start: &str, ok: impl Fn(f64) -> bool, what: &str) {
+    let started = Instant::now();
+    loop {
+        let value = gateway.metric(line_start);
+        if ok(value) {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{what}: {line_start} is {value}\n{}",
+            gateway.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// What nginx-rtmp serves of `stream` to a player, rtmpdump reading it for `secs`.
+fn played_from(port: u16, stream: &str, secs: u64, dir: &TempDir) -> Probe {
+    rtmpdump_for(&nginx_url(port, stream), &[], secs, &fresh(dir, stream))
+}
+
+fn nginx_url(port: u16, stream: &str) -> String {
+    format!("rtmp://127.0.0.1:{port}/live/{stream}")
+}
+
+/// A file name in `dir` not used before.
+fn fresh(dir: &TempDir, stream: &str) -> std::path::PathBuf {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    dir.path(&format!("{stream}-{n}.flv"))
+}
+
+fn assert_whole(probe: &Probe, what: &str) {
+    assert!(
+        probe.codecs.iter().any(|c| c == "h264") && probe.codecs.iter().any(|c| c == "aac"),
+        "{what}: {:?}",
+        probe.codecs
+    );
+    assert!(probe.duration >= 3.0, "{what}: {} s", probe.duration);
+}
+
+#[test]
+fn a_channel_is_forwarded_to_nginx_rtmp_through_its_restarts_and_the_publishers() {
+    let dir = TempDir::new("forward");
+    let nginx = Nginx::start(4096);
+    let port = nginx.port;
+    let forwarded = format!(
+        "[[forward]]\nmatch = \"cam*\"\nto = \"rtmp://127.0.0.1:{port}/live/{{name}}-copy\"\n"
+    );
+    let file = config(&dir, &forwarded);
+    let gateway = Gateway::start(&["--no-demo", "--config", &file]);
+    let publisher = ffmpeg_publish(&gateway.rtmp_url("cam"), &[]);
+    gateway.wait_live("cam");
+    wait_metric(&gateway, "flashless_forwards ", |n| n == 1.0, "forwarding");
+    assert_whole(&played_from(port, "cam-copy", 5, &dir), "forwarded");
+    assert!(
+        gateway.metric("flashless_sent_bytes_total{channel=\"cam\",protocol=\"forward\"}")
+            > 50_000.0
+    );
+
+    // The target goes away: the forward fails and retries; the channel's own viewers
+    // go on meanwhile.
+    drop(nginx);
+    wait_metric(
+        &gateway,
+        "flashless_forward_failures_total ",
+        |n| n >= 1.0,
+        "the target gone",
+    );
+    assert_eq!(gateway.metric("flashless_forwards "), 0.0);
+    let own = dir.path("own.flv");
+    let probe = dump_for(&[&gateway.rtmp_url("cam")], 3, &own);
+    assert!(
+        probe.duration >= 2.0,
+        "the channel's own viewer: {} s",
+        probe.duration
+    );
+    assert!(decode_errors(&own).is_empty(), "{}", decode_errors(&own));
+    let log = gateway.log_text();
+    assert!(log.contains("forwarding failed"), "{log}");
+    assert!(
+        !log.contains("-copy"),
+        "the log names the stream (its key) of a target:\n{log}"
+    );
+
+    // Back where it was: forwarded again, from a keyframe.
+    let _nginx = Nginx::start_on(port, 4096);
+    wait_metric(
+        &gateway,
+        "flashless_forwards ",
+        |n| n == 1.0,
+        "forwarding again",
+    );
+    assert_whole(
+        &played_from(port, "cam-copy", 5, &dir),
+        "after the target's restart",
+    );
+
+    // The publisher leaves: the forward's publish ends; the next publisher's session
+    // is forwarded again.
+    drop(publisher);
+    wait_metric(
+        &gateway,
+        "flashless_forwards ",
+        |n| n == 0.0,
+        "the session's end",
+    );
+    let failures = gateway.metric("flashless_forward_failures_total ");
+    let _publisher = ffmpeg_publish(&gateway.rtmp_url("cam"), &[]);
+    wait_metric(
+        &gateway,
+        "flashless_forwards ",
+        |n| n == 1.0,
+        "the next session",
+    );
+    assert_whole(&played_from(port, "cam-copy", 5, &dir), "the next session");
+    assert_eq!(
+        gateway.metric("flashless_forward_failures_total "),
+        failures,
+        "a session's end is no failure"
+    );
+
+    // A second channel the rule matches goes to its own target stream.
+    let _other = ffmpeg_publish(&gateway.rtmp_url("cam2"), &[]);
+    wait_metric(
+        &gateway,
+        "flashless_forwards ",
+        |n| n == 2.0,
+        "the second channel",
+    );
+    assert_whole(
+        &played_from(port, "cam2-copy", 5, &dir),
+        "the second channel",
+    );
+
+    // Reloaded without the rule: both publishes end, the channels play on.
+    config(&dir, "");
+    gateway.hup();
+    wait_metric(
+        &gateway,
+        "flashless_forwards ",
+        |n| n == 0.0,
+        "the rule removed",
+    );
+    let out = fresh(&dir, "cam-copy");
+    let rtmpdump = Guard::spawn(
+        std::process::Command::new("rtmpdump")
+            .args(["-q", "-v", "-r", &nginx_url(port, "cam-copy"), "-o"])
+            .arg(&out),
+        "rtmpdump",
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    rtmpdump.signal("TERM", Duration::from_secs(5));
+    let written = std::fs::metadata(&out).map_or(0, |m| m.len());
+    assert!(written < 1000, "still forwarded: {written} bytes in 3 s");
+    gateway.wait_live("cam");
+}
+
+#[test]
+fn a_forward_rule_that_cannot_work_is_refused_with_its_line() {
+    let dir = TempDir::new("forward-config");
+    for (text, needles) in [
+        (
+            "[[forward]]\nmatch = \"cam-*\"\nto = \"rtmp://127.0.0.1/live/cam\"\n",
+            &["line 3", "{name}"][..],
+        ),
+        (
+            "[[forward]]\nmatch = \"cam\"\nto = \"http://127.0.0.1/live/cam.flv\"\n",
+            &["line 3", "[[forward]] to", "scheme"][..],
+        ),
+        (
+            "\n[[forward]]\nmatch = \"cam x\"\nto = \"rtmp://127.0.0.1/live/{name}\"\n",
+            &["line 3", "[[forward]] match"][..],
+        ),
+    ] {
+        let file = config(&dir, text);
+        fails_saying(&["serve", "--no-demo", "--config", &file], needles);
+    }
+}
