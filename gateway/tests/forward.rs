@@ -168,6 +168,78 @@ fn a_channel_is_forwarded_to_nginx_rtmp_through_its_restarts_and_the_publishers(
     gateway.wait_live("cam");
 }
 
+/// `kill -SIG pid`.
+fn signal(pid: u32, sig: &str) {
+    let status = std::process::Command::new("kill")
+        .args([format!("-{sig}"), pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success(), "kill -{sig} {pid}: {status}");
+}
+
+#[test]
+fn a_target_that_stops_reading_is_dropped_and_the_channel_plays_on() {
+    let dir = TempDir::new("forward-stall");
+    let nginx = Nginx::start(4096);
+    let port = nginx.port;
+    let file = config(
+        &dir,
+        &format!("[[forward]]\nmatch = \"cam\"\nto = \"rtmp://127.0.0.1:{port}/live/copy\"\n"),
+    );
+    let gateway = Gateway::start(&["--no-demo", "--config", &file]);
+    // 20 Mbit/s fills the loopback's socket buffers in seconds once nginx stops reading.
+    let cbr = [
+        "-b:v",
+        "20M",
+        "-minrate",
+        "20M",
+        "-maxrate",
+        "20M",
+        "-bufsize",
+        "20M",
+        "-x264-params",
+        "nal-hrd=cbr",
+    ];
+    let _publisher = ffmpeg_publish(&gateway.rtmp_url("cam"), &cbr);
+    gateway.wait_live("cam");
+    wait_metric(&gateway, "flashless_forwards ", |n| n == 1.0, "forwarding");
+
+    // nginx frozen: its socket fills, and the forward gives up on it 10 s later.
+    signal(nginx.pid(), "STOP");
+    let started = Instant::now();
+    while gateway.metric("flashless_forward_failures_total ") < 1.0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(40),
+            "a target that reads nothing is kept:\n{}",
+            gateway.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    gateway.log_saying("took no media");
+    let own = dir.path("own.flv");
+    let probe = dump_for(&[&gateway.rtmp_url("cam")], 3, &own);
+    assert!(
+        probe.duration >= 2.0,
+        "the channel's own viewer: {} s",
+        probe.duration
+    );
+
+    // Thawed: forwarded again.
+    signal(nginx.pid(), "CONT");
+    wait_metric(
+        &gateway,
+        "flashless_forwards ",
+        |n| n == 1.0,
+        "forwarding again",
+    );
+    assert_whole(&played_from(port, "copy", 4, &dir), "after the stall");
+
+    // A gateway stopped while forwarding ends the publish and exits at once.
+    let (status, took) = gateway.stop("TERM");
+    assert!(status.success(), "{status}");
+    assert!(took < Duration::from_secs(5), "{took:?}");
+}
+
 #[test]
 fn a_forward_rule_that_cannot_work_is_refused_with_its_line() {
     let dir = TempDir::new("forward-config");

@@ -92,7 +92,7 @@ fn start_in(dir: &TempDir, conf: &Conf, what: &str) -> Result<Guard> {
 /// nginx-rtmp with one `live` application; dropping it kills nginx.
 pub struct NginxRtmp {
     pub port: u16,
-    _guard: Guard,
+    guard: Guard,
     _dir: TempDir,
 }
 
@@ -116,9 +116,14 @@ impl NginxRtmp {
         wait_for_port(port, "nginx-rtmp")?;
         Ok(NginxRtmp {
             port,
-            _guard: guard,
+            guard,
             _dir: dir,
         })
+    }
+
+    /// The nginx process (one: no master process), e.g. to stop it with SIGSTOP.
+    pub fn pid(&self) -> u32 {
+        self.guard.pid()
     }
 }
 
