@@ -10,7 +10,6 @@
 //! slowly skips to a keyframe as a lagging viewer does, and one that stops reading is
 //! dropped after [`WRITE_TIMEOUT`]: a target never slows the channel.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -20,11 +19,11 @@ use std::time::Duration;
 use flashless_core::rtmp::session::ClientEvent;
 use flashless_core::rtmp::url::RtmpUrl;
 use tokio::sync::watch;
-use tokio::task::JoinSet;
 use tokio::time::{Instant, sleep, timeout};
 
 use crate::client::rtmp::RtmpClient;
 use crate::config::ForwardRule;
+use crate::hub::keeper::Keeper;
 use crate::hub::{Channel, Feed, Hub, MediaTag, Viewer};
 use crate::ingest::backoff::Backoff;
 use crate::shutdown::{Shutdown, stopped};
@@ -83,19 +82,13 @@ fn targets(rules: &[ForwardRule], channel: &str) -> Vec<(String, RtmpUrl)> {
 /// `shutdown`; then waits for the forwards to end their publishes.
 pub async fn run(hub: Arc<Hub>, mut shutdown: Shutdown) {
     let forwards = hub.forwards.clone();
-    let mut running: HashMap<(String, String), Running> = HashMap::new();
-    let mut tasks: JoinSet<((String, String), u64)> = JoinSet::new();
-    let mut next_id = 0u64;
+    // Keyed by channel name and target.
+    let mut running: Keeper<(String, String)> = Keeper::default();
     let mut scan = tokio::time::interval(SCAN_PERIOD);
     loop {
         tokio::select! {
             _ = scan.tick() => {}
-            Some(Ok((key, id))) = tasks.join_next() => {
-                if running.get(&key).is_some_and(|r| r.id == id) {
-                    running.remove(&key);
-                }
-                continue;
-            }
+            () = running.reap() => continue,
             _ = shutdown.wait() => break,
         }
         let rules = forwards.rules();
@@ -112,46 +105,24 @@ pub async fn run(hub: Arc<Hub>, mut shutdown: Shutdown) {
             })
             .collect();
         // Stop those no longer wanted (a reload) or whose channel went.
-        running.retain(|(name, target), r| {
-            let keep = wanted
+        running.retain(|(_, target), channel| {
+            wanted
                 .iter()
-                .any(|(c, t, _)| c.name() == name && t == target && Arc::ptr_eq(c, &r.channel));
-            if !keep {
-                r.stop.send_replace(true);
-            }
-            keep
+                .any(|(c, t, _)| t == target && Arc::ptr_eq(c, channel))
         });
         for (channel, target, url) in wanted {
             let key = (channel.name().to_owned(), target);
-            if running.contains_key(&key) {
+            if running.contains(&key) {
                 continue;
             }
-            next_id += 1;
-            let id = next_id;
-            let (stop, stopped) = watch::channel(false);
-            let task = forward(
-                channel.clone(),
-                url,
-                forwards.clone(),
-                stopped,
-                shutdown.clone(),
-            );
-            let task_key = key.clone();
-            tasks.spawn(async move {
-                task.await;
-                (task_key, id)
+            let (forwards, shutdown) = (forwards.clone(), shutdown.clone());
+            running.start(key, channel.clone(), |stop| {
+                forward(channel, url, forwards, stop, shutdown)
             });
-            running.insert(key, Running { id, channel, stop });
         }
     }
     // The forwards saw the shutdown too: their publishes end politely.
-    while tasks.join_next().await.is_some() {}
-}
-
-struct Running {
-    id: u64,
-    channel: Arc<Channel>,
-    stop: watch::Sender<bool>,
+    running.finish().await;
 }
 
 /// How one publish to the target ended.

@@ -757,6 +757,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 pub mod denials;
+pub mod keeper;
 pub mod media_info;
 pub mod name;
 

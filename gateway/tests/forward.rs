@@ -9,8 +9,14 @@ use std::time::{Duration, Instant};
 
 use peers::*;
 
-/// Waits until `/metrics`' line starting with `line_start` satisfies `ok`.
-fn wait_metric(gateway: &Gateway, line_start: &str, ok: impl Fn(f64) -> bool, what: &str) {
+/// Waits up to `limit` for `/metrics`' line starting with `line_start` to satisfy `ok`.
+fn wait_metric(
+    gateway: &Gateway,
+    line_start: &str,
+    ok: impl Fn(f64) -> bool,
+    limit: Duration,
+    what: &str,
+) {
     let started = Instant::now();
     loop {
         let value = gateway.metric(line_start);
@@ -18,7 +24,7 @@ fn wait_metric(gateway: &Gateway, line_start: &str, ok: impl Fn(f64) -> bool, wh
             return;
         }
         assert!(
-            started.elapsed() < Duration::from_secs(20),
+            started.elapsed() < limit,
             "{what}: {line_start} is {value}\n{}",
             gateway.log_text()
         );
@@ -42,6 +48,37 @@ fn fresh(dir: &TempDir, stream: &str) -> std::path::PathBuf {
     dir.path(&format!("{stream}-{n}.flv"))
 }
 
+/// `flashless_forward_failures_total` comes to 1 at least.
+fn wait_failures(gateway: &Gateway, limit: Duration, what: &str) {
+    let failures = "flashless_forward_failures_total ";
+    wait_metric(gateway, failures, |v| v >= 1.0, limit, what);
+}
+
+/// The channel's own RTMP viewer gets 3 s of it that decode cleanly.
+fn assert_own_viewer_plays(gateway: &Gateway, dir: &TempDir) {
+    let own = fresh(dir, "own");
+    let probe = dump_for(&[&gateway.rtmp_url("cam")], 3, &own);
+    let seconds = probe.duration;
+    assert!(seconds >= 2.0, "the channel's own viewer: {seconds} s");
+    assert!(decode_errors(&own).is_empty(), "{}", decode_errors(&own));
+}
+
+/// `flashless_forwards` comes to `n`.
+fn wait_forwards(gateway: &Gateway, n: f64, what: &str) {
+    wait_metric(
+        gateway,
+        "flashless_forwards ",
+        |v| v == n,
+        Duration::from_secs(20),
+        what,
+    );
+}
+
+/// nginx-rtmp plays `stream` whole for 4 s: pictures and sound.
+fn assert_forwarded(port: u16, stream: &str, what: &str, dir: &TempDir) {
+    assert_whole(&played_from(port, stream, 4, dir), what);
+}
+
 fn assert_whole(probe: &Probe, what: &str) {
     assert!(
         probe.codecs.iter().any(|c| c == "h264") && probe.codecs.iter().any(|c| c == "aac"),
@@ -63,8 +100,8 @@ fn a_channel_is_forwarded_to_nginx_rtmp_through_its_restarts_and_the_publishers(
     let gateway = Gateway::start(&["--no-demo", "--config", &file]);
     let publisher = ffmpeg_publish(&gateway.rtmp_url("cam"), &[]);
     gateway.wait_live("cam");
-    wait_metric(&gateway, "flashless_forwards ", |n| n == 1.0, "forwarding");
-    assert_whole(&played_from(port, "cam-copy", 5, &dir), "forwarded");
+    wait_forwards(&gateway, 1.0, "forwarding");
+    assert_forwarded(port, "cam-copy", "forwarded", &dir);
     assert!(
         gateway.metric("flashless_sent_bytes_total{channel=\"cam\",protocol=\"forward\"}")
             > 50_000.0
@@ -73,21 +110,9 @@ fn a_channel_is_forwarded_to_nginx_rtmp_through_its_restarts_and_the_publishers(
     // The target goes away: the forward fails and retries; the channel's own viewers
     // go on meanwhile.
     drop(nginx);
-    wait_metric(
-        &gateway,
-        "flashless_forward_failures_total ",
-        |n| n >= 1.0,
-        "the target gone",
-    );
+    wait_failures(&gateway, Duration::from_secs(20), "the target gone");
     assert_eq!(gateway.metric("flashless_forwards "), 0.0);
-    let own = dir.path("own.flv");
-    let probe = dump_for(&[&gateway.rtmp_url("cam")], 3, &own);
-    assert!(
-        probe.duration >= 2.0,
-        "the channel's own viewer: {} s",
-        probe.duration
-    );
-    assert!(decode_errors(&own).is_empty(), "{}", decode_errors(&own));
+    assert_own_viewer_plays(&gateway, &dir);
     let log = gateway.log_text();
     assert!(log.contains("forwarding failed"), "{log}");
     assert!(
@@ -97,35 +122,17 @@ fn a_channel_is_forwarded_to_nginx_rtmp_through_its_restarts_and_the_publishers(
 
     // Back where it was: forwarded again, from a keyframe.
     let _nginx = Nginx::start_on(port, 4096);
-    wait_metric(
-        &gateway,
-        "flashless_forwards ",
-        |n| n == 1.0,
-        "forwarding again",
-    );
-    assert_whole(
-        &played_from(port, "cam-copy", 5, &dir),
-        "after the target's restart",
-    );
+    wait_forwards(&gateway, 1.0, "forwarding again");
+    assert_forwarded(port, "cam-copy", "after the target's restart", &dir);
 
     // The publisher leaves: the forward's publish ends; the next publisher's session
     // is forwarded again.
     drop(publisher);
-    wait_metric(
-        &gateway,
-        "flashless_forwards ",
-        |n| n == 0.0,
-        "the session's end",
-    );
+    wait_forwards(&gateway, 0.0, "the session's end");
     let failures = gateway.metric("flashless_forward_failures_total ");
     let _publisher = ffmpeg_publish(&gateway.rtmp_url("cam"), &[]);
-    wait_metric(
-        &gateway,
-        "flashless_forwards ",
-        |n| n == 1.0,
-        "the next session",
-    );
-    assert_whole(&played_from(port, "cam-copy", 5, &dir), "the next session");
+    wait_forwards(&gateway, 1.0, "the next session");
+    assert_forwarded(port, "cam-copy", "the next session", &dir);
     assert_eq!(
         gateway.metric("flashless_forward_failures_total "),
         failures,
@@ -134,26 +141,13 @@ fn a_channel_is_forwarded_to_nginx_rtmp_through_its_restarts_and_the_publishers(
 
     // A second channel the rule matches goes to its own target stream.
     let _other = ffmpeg_publish(&gateway.rtmp_url("cam2"), &[]);
-    wait_metric(
-        &gateway,
-        "flashless_forwards ",
-        |n| n == 2.0,
-        "the second channel",
-    );
-    assert_whole(
-        &played_from(port, "cam2-copy", 5, &dir),
-        "the second channel",
-    );
+    wait_forwards(&gateway, 2.0, "the second channel");
+    assert_forwarded(port, "cam2-copy", "the second channel", &dir);
 
     // Reloaded without the rule: both publishes end, the channels play on.
     config(&dir, "");
     gateway.hup();
-    wait_metric(
-        &gateway,
-        "flashless_forwards ",
-        |n| n == 0.0,
-        "the rule removed",
-    );
+    wait_forwards(&gateway, 0.0, "the rule removed");
     let out = fresh(&dir, "cam-copy");
     let rtmpdump = Guard::spawn(
         std::process::Command::new("rtmpdump")
@@ -202,37 +196,22 @@ fn a_target_that_stops_reading_is_dropped_and_the_channel_plays_on() {
     ];
     let _publisher = ffmpeg_publish(&gateway.rtmp_url("cam"), &cbr);
     gateway.wait_live("cam");
-    wait_metric(&gateway, "flashless_forwards ", |n| n == 1.0, "forwarding");
+    wait_forwards(&gateway, 1.0, "forwarding");
 
     // nginx frozen: its socket fills, and the forward gives up on it 10 s later.
     signal(nginx.pid(), "STOP");
-    let started = Instant::now();
-    while gateway.metric("flashless_forward_failures_total ") < 1.0 {
-        assert!(
-            started.elapsed() < Duration::from_secs(40),
-            "a target that reads nothing is kept:\n{}",
-            gateway.log_text()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    gateway.log_saying("took no media");
-    let own = dir.path("own.flv");
-    let probe = dump_for(&[&gateway.rtmp_url("cam")], 3, &own);
-    assert!(
-        probe.duration >= 2.0,
-        "the channel's own viewer: {} s",
-        probe.duration
+    wait_failures(
+        &gateway,
+        Duration::from_secs(40),
+        "a target that reads nothing is kept",
     );
+    gateway.log_saying("took no media");
+    assert_own_viewer_plays(&gateway, &dir);
 
     // Thawed: forwarded again.
     signal(nginx.pid(), "CONT");
-    wait_metric(
-        &gateway,
-        "flashless_forwards ",
-        |n| n == 1.0,
-        "forwarding again",
-    );
-    assert_whole(&played_from(port, "copy", 4, &dir), "after the stall");
+    wait_forwards(&gateway, 1.0, "forwarding again");
+    assert_forwarded(port, "copy", "after the stall", &dir);
 
     // A gateway stopped while forwarding ends the publish and exits at once.
     let (status, took) = gateway.stop("TERM");

@@ -14,19 +14,17 @@ pub mod path;
 mod recorder;
 mod retention;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime};
 
-use tokio::sync::watch;
-use tokio::task::JoinSet;
-
 pub use catalog::Recording;
 
 use crate::config::RecordSettings;
-use crate::hub::{Channel, Hub};
+use crate::hub::Hub;
+use crate::hub::keeper::Keeper;
 use crate::shutdown::Shutdown;
 
 /// How often the hub is looked at for channels to start or stop recording.
@@ -181,9 +179,7 @@ impl Recordings {
 /// recordings, until `shutdown`; then waits for the recorders to close their files.
 pub async fn run(hub: Arc<Hub>, mut shutdown: Shutdown) {
     let recordings = hub.recordings.clone();
-    let mut running: HashMap<String, Running> = HashMap::new();
-    let mut tasks: JoinSet<(String, u64)> = JoinSet::new();
-    let mut next_id = 0u64;
+    let mut recorders: Keeper<String> = Keeper::default();
     let mut scan = tokio::time::interval(SCAN_PERIOD);
     let mut prune = tokio::time::interval(PRUNE_PERIOD);
     loop {
@@ -194,58 +190,29 @@ pub async fn run(hub: Arc<Hub>, mut shutdown: Shutdown) {
                 tokio::task::spawn_blocking(move || r.prune());
                 continue;
             }
-            Some(Ok((name, id))) = tasks.join_next() => {
-                if running.get(&name).is_some_and(|r| r.id == id) {
-                    running.remove(&name);
-                }
-                continue;
-            }
+            () = recorders.reap() => continue,
             _ = shutdown.wait() => break,
         }
         let settings = recordings.settings();
         let channels = hub.list();
         // Stop those no longer recorded (a reload) or whose channel went.
-        running.retain(|name, r| {
-            let current = channels
-                .iter()
-                .any(|c| c.name() == name && Arc::ptr_eq(c, &r.channel));
-            let keep = current && settings.records(name);
-            if !keep {
-                r.stop.send_replace(true);
-            }
-            keep
+        recorders.retain(|name, channel| {
+            settings.records(name) && channels.iter().any(|c| Arc::ptr_eq(c, channel))
         });
         for channel in channels {
             let name = channel.name().to_owned();
-            if running.contains_key(&name) || !settings.records(&name) {
+            if recorders.contains(&name) || !settings.records(&name) {
                 continue;
             }
-            next_id += 1;
-            let id = next_id;
-            let (stop, stopped) = watch::channel(false);
-            let task = recorder::record(
-                channel.clone(),
-                recordings.clone(),
-                hub.hooks.clone(),
-                stopped,
-                shutdown.clone(),
-            );
-            let key = name.clone();
-            tasks.spawn(async move {
-                task.await;
-                (key, id)
+            let (recordings, hooks, shutdown) =
+                (recordings.clone(), hub.hooks.clone(), shutdown.clone());
+            recorders.start(name, channel.clone(), |stop| {
+                recorder::record(channel, recordings, hooks, stop, shutdown)
             });
-            running.insert(name, Running { id, channel, stop });
         }
     }
     // The recorders saw the shutdown too: their files end cleanly.
-    while tasks.join_next().await.is_some() {}
-}
-
-struct Running {
-    id: u64,
-    channel: Arc<Channel>,
-    stop: watch::Sender<bool>,
+    recorders.finish().await;
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
