@@ -1259,6 +1259,62 @@ mod tests {
     }
 
     #[test]
+    fn the_documented_example_loads() {
+        let doc = include_str!("../../docs/configuration.md");
+        let example = doc
+            .split("```toml\n")
+            .nth(1)
+            .and_then(|rest| rest.split("```").next())
+            .expect("docs/configuration.md has a TOML example");
+        let settings = load(example, ServeArgs::default()).expect("the example loads");
+        assert_eq!(settings.channels.len(), 4);
+        assert_eq!(
+            settings.forwards,
+            [ForwardRule {
+                pattern: "studio/*".into(),
+                target: "rtmp://ingest.example.net/{app}/{name} live=1".into(),
+            }]
+        );
+        let url = settings.forwards[0].url_for("studio/cam").expect("a URL");
+        assert_eq!((url.app.as_str(), url.playpath.as_str()), ("studio", "cam"));
+    }
+
+    #[test]
+    fn forward_rules_load_and_errors_name_their_line() {
+        let rules = load(
+            "[[forward]]\nmatch = \"cam\"\nto = \"rtmps://a.example/live/key\"\n\
+             [[forward]]\nmatch = \"cam-*\"\nto = \" rtmp://b.example/{app}/{name} \"\n",
+            ServeArgs::default(),
+        )
+        .expect("loads")
+        .forwards;
+        assert_eq!(rules.len(), 2);
+        assert_eq!(rules[1].target, "rtmp://b.example/{app}/{name}");
+        assert_eq!(
+            rules[1].target_for("cam-2").as_deref(),
+            Some("rtmp://b.example/live/cam-2")
+        );
+        assert_eq!(rules[1].target_for("other/cam-2"), None);
+        for (toml, needle) in [
+            (
+                "[[forward]]\nmatch = \"*\"\nto = \"rtmp://b/live/x\"\n",
+                "line 3",
+            ),
+            (
+                "[[forward]]\nmatch = \"a b\"\nto = \"rtmp://b/live/x\"\n",
+                "line 2",
+            ),
+            ("[[forward]]\nmatch = \"a\"\nto = \"rtmp://\"\n", "line 3"),
+            ("[[forward]]\nmatch = \"a\"\n", "missing field `to`"),
+        ] {
+            let e = load(toml, ServeArgs::default())
+                .expect_err(toml)
+                .to_string();
+            assert!(e.contains(needle), "{toml}: {e}");
+        }
+    }
+
+    #[test]
     fn defaults_need_no_file() {
         let s = Settings::load(&ServeArgs::default()).unwrap();
         assert_eq!(s.http.port(), 8080);
