@@ -17,7 +17,7 @@ use flashless_core::flv::{self, Tag};
 use flashless_core::rtmp::chunk::Chunked;
 use flashless_core::rtmp::session::ServerSession;
 use flashless_core::stream::{CacheLimits, LiveStream, Media, Role, SkipToKeyframe};
-use tokio::sync::{broadcast, watch};
+use tokio::sync::{Notify, broadcast, watch};
 
 use crate::forward::Forwards;
 use crate::hooks::Hooks;
@@ -373,6 +373,8 @@ struct State {
     upstream: UpstreamState,
     /// A publisher or pull session is feeding the channel.
     active: bool,
+    /// Notified to end that session at an operator's request ([`Channel::drop_session`]).
+    drop_switch: Option<Arc<Notify>>,
     /// The timeline, and what a new viewer gets first.
     stream: LiveStream<Arc<MediaTag>>,
     info: MediaInfo,
@@ -396,6 +398,7 @@ impl Channel {
             state: Mutex::new(State {
                 upstream: UpstreamState::default(),
                 active: false,
+                drop_switch: None,
                 stream: LiveStream::new(limits.cache()),
                 info: MediaInfo::default(),
                 had_media: false,
@@ -449,6 +452,7 @@ impl Channel {
     pub fn end_session(&self) {
         let mut s = lock(&self.state);
         s.active = false;
+        s.drop_switch = None;
         s.live_since = None;
         s.deserted_since = Instant::now();
         s.stream.end_session();
@@ -457,6 +461,28 @@ impl Channel {
         }
         self.release(&mut s.held);
         let _ = self.feed.send(Item::Feed(Feed::Unpublished));
+    }
+
+    /// The session begun last ends when `switch` is notified: its publisher or pull
+    /// hands it over once it claimed the channel.
+    pub fn on_drop(&self, switch: Arc<Notify>) {
+        let mut s = lock(&self.state);
+        if s.active {
+            s.drop_switch = Some(switch);
+        }
+    }
+
+    /// Ends the current session at an operator's request (`POST /api/drop`): its
+    /// publisher is disconnected, a pull connects again. Viewers stay, as through any
+    /// publisher's leaving. False when no session is on.
+    pub fn drop_session(&self) -> bool {
+        match &lock(&self.state).drop_switch {
+            Some(switch) => {
+                switch.notify_one();
+                true
+            }
+            None => false,
+        }
     }
 
     pub fn set_upstream(&self, state: UpstreamState) {

@@ -17,6 +17,7 @@ use flashless_core::rtmp::session::{ServerEvent, ServerSession};
 use flashless_core::rtmp::swf::SwfIdentity;
 use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tracing::{Instrument, info, info_span, warn};
@@ -116,6 +117,7 @@ pub async fn serve(listener: TcpListener, hub: Arc<Hub>, access: Access, mut shu
             connect_query: None,
             publishing: None,
             playing: None,
+            dropped: Arc::default(),
             _slot: slot,
             per_ip: per_ip.clone(),
         };
@@ -165,6 +167,8 @@ struct Connection {
     publishing: Option<Publishing>,
     /// The stream id this connection plays on, and its feed.
     playing: Option<Player>,
+    /// Notified when an operator drops this connection's publish (`POST /api/drop`).
+    dropped: Arc<Notify>,
     _slot: Slot,
     /// For the place of a client a proxy names.
     per_ip: PerIp,
@@ -176,6 +180,7 @@ enum Woke {
     Feed(Option<Feed>),
     Timer,
     Drain,
+    Dropped,
 }
 
 impl Connection {
@@ -244,6 +249,9 @@ impl Connection {
         tokio::pin!(timer);
         let drain = shutdown.wait_drain();
         tokio::pin!(drain);
+        let dropped = self.dropped.clone();
+        let dropped = dropped.notified();
+        tokio::pin!(dropped);
         let gate = Gate::new();
         loop {
             self.flush().await?;
@@ -273,6 +281,9 @@ impl Connection {
                         }
                         if timer.as_mut().poll(cx).is_ready() {
                             return Poll::Ready(Woke::Timer);
+                        }
+                        if dropped.as_mut().poll(cx).is_ready() {
+                            return Poll::Ready(Woke::Dropped);
                         }
                         // Draining: players (and publishers) go, to reconnect elsewhere.
                         drain.as_mut().poll(cx).map(|()| Woke::Drain)
@@ -338,6 +349,7 @@ impl Connection {
                     gate.open();
                 }
                 Woke::Drain => return Ok(()),
+                Woke::Dropped => bail!("publish dropped by an operator (POST /api/drop)"),
             }
         }
     }
@@ -408,6 +420,9 @@ impl Connection {
                         &channel,
                         self.peer,
                     )?;
+                    if let Some(publishing) = &self.publishing {
+                        publishing.channel().on_drop(self.dropped.clone());
+                    }
                 }
                 ServerEvent::Tag { stream_id, tag } => {
                     if let Some(publishing) = &mut self.publishing

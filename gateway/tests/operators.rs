@@ -1,6 +1,7 @@
 //! What an operator configures once instead of per channel, against real peers:
 //! channels pulled by name (`[[pull]]` patterns from nginx-rtmp, an edge's origin),
-//! the RTMP app as part of a channel's address.
+//! the RTMP app as part of a channel's address; and what an operator does by hand:
+//! dropping a channel's publisher or upstream (`POST /api/drop`).
 
 mod peers;
 
@@ -142,4 +143,96 @@ fn the_rtmp_app_is_part_of_the_channel_address() {
     // Another app's name is not found in the default app, and reserved apps are no apps.
     assert_eq!(gateway.get("/third/cam.flv").0, 404);
     assert_eq!(gateway.get("/api/cam.flv").0, 400);
+}
+
+/// `POST /api/drop` disconnects a channel's publisher (who may publish again) and makes
+/// a pull connect again; its viewers stay. Only with the admin token.
+#[test]
+fn an_operator_drops_a_publisher_and_a_pull_and_both_come_back() {
+    const ADMIN: &str = "an admin token long enough";
+    let nginx = NginxRtmp::start_on(free_port());
+    let _src = ffmpeg_publish(&format!("rtmp://127.0.0.1:{}/live/src", nginx.port), &[]);
+    let dir = TempDir::new("drop");
+    let file = config(
+        &dir,
+        &format!(
+            "[[channel]]\nname = \"pulled\"\nsource = \"rtmp://127.0.0.1:{}/live/src live=1\"\n",
+            nginx.port
+        ),
+    );
+    let gateway = Gateway::start(&["--no-demo", "--config", &file, "--admin-token", ADMIN]);
+    let publisher = ffmpeg_publish(&gateway.rtmp_url("cam"), &[]);
+    gateway.wait_live("cam");
+    let drop = |query: &str, headers: &str| {
+        let (status, _, body) =
+            raw_request(gateway.http, "POST", &format!("/api/drop{query}"), headers);
+        (status, String::from_utf8_lossy(&body).into_owned())
+    };
+    let bearer = format!("Authorization: Bearer {ADMIN}\r\n");
+
+    // Refused without the token, and for what is not there.
+    assert_eq!(drop("?channel=cam", "").0, 401);
+    assert_eq!(drop("?channel=cam", "Authorization: Bearer no\r\n").0, 403);
+    assert_eq!(drop("", &bearer).0, 400);
+    let (status, body) = drop("?channel=dog", &bearer);
+    assert_eq!(status, 404, "{body}");
+
+    // An HTTP-FLV viewer of cam stays through the drop: when each read came.
+    let viewer = std::thread::spawn({
+        let port = gateway.http;
+        move || {
+            use std::io::{Read, Write};
+            let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connecting");
+            write!(s, "GET /live/cam.flv HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").expect("asking");
+            s.set_read_timeout(Some(Duration::from_millis(500))).ok();
+            let (started, mut buf, mut reads) = (Instant::now(), vec![0u8; 65536], Vec::new());
+            while started.elapsed() < Duration::from_secs(15) {
+                match s.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(_) => reads.push(Instant::now()),
+                    Err(_) => {}
+                }
+            }
+            reads
+        }
+    });
+    until(Duration::from_secs(10), "the viewer counted", || {
+        gateway.channel("cam").is_some_and(|c| c["viewers"] == 1)
+    });
+    let (status, body) = drop("?channel=live/cam", &bearer);
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains(r#""dropped":"publisher""#), "{body}");
+    let ended = publisher.wait(Duration::from_secs(10));
+    assert!(!ended.success(), "ffmpeg went on publishing: {ended}");
+    gateway.log_saying("publish dropped by an operator");
+    until(Duration::from_secs(10), "cam no longer live", || {
+        gateway.channel("cam").is_some_and(|c| c["state"] != "live")
+    });
+    let (status, body) = drop("?channel=cam", &bearer);
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(gateway.channel("cam").expect("cam")["viewers"], 1);
+
+    // The publisher may come back, and the viewer plays on.
+    let _again = ffmpeg_publish(&gateway.rtmp_url("cam"), &[]);
+    gateway.wait_live("cam");
+    let back = Instant::now();
+    let reads = viewer.join().expect("the viewer");
+    let after = reads.iter().filter(|&&t| t > back).count();
+    assert!(
+        after > 10,
+        "the viewer got {after} reads after the publisher came back"
+    );
+
+    // A pull connects again at once.
+    gateway.wait_live("pulled");
+    let sessions = || gateway.log_text().matches("upstream connected").count();
+    let before = sessions();
+    let (status, body) = drop("?channel=pulled", &bearer);
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains(r#""dropped":"upstream""#), "{body}");
+    until(Duration::from_secs(10), "the pull connected again", || {
+        sessions() > before
+    });
+    gateway.wait_live("pulled");
+    gateway.log_saying("dropped by an operator");
 }

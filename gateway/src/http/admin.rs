@@ -33,6 +33,8 @@ pub enum Endpoint {
     Reload,
     /// `POST /api/drain`: as `Reload`.
     Drain,
+    /// `POST /api/drop`: as `Reload`.
+    Drop,
 }
 
 /// The answer to a request that may not read `endpoint`; `None` when it may.
@@ -43,7 +45,7 @@ pub fn refusal(
     headers: &HeaderMap,
 ) -> Option<Response> {
     let private = match endpoint {
-        Endpoint::Metrics | Endpoint::Reload | Endpoint::Drain => true,
+        Endpoint::Metrics | Endpoint::Reload | Endpoint::Drain | Endpoint::Drop => true,
         Endpoint::Channels => app.auth.requires(Action::Play),
     };
     if !private {
@@ -64,6 +66,12 @@ pub fn refusal(
             return Some(error(
                 StatusCode::FORBIDDEN,
                 "draining over HTTP needs an admin_token in the configuration (or send SIGTERM)",
+            ));
+        }
+        (None, Endpoint::Drop) => {
+            return Some(error(
+                StatusCode::FORBIDDEN,
+                "dropping a publisher over HTTP needs an admin_token in the configuration",
             ));
         }
         (None, _) => return None,

@@ -1,12 +1,12 @@
 //! `/api/channels` (JSON), `/metrics` (Prometheus text), `/healthz`, and the
-//! operator's `POST /api/reload` and `POST /api/drain`.
+//! operator's `POST /api/reload`, `POST /api/drain` and `POST /api/drop`.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -384,6 +384,59 @@ fn drain_from(app: &AppState, door: Door, headers: &HeaderMap) -> Response {
         Json(serde_json::json!({ "draining": true, "viewers": viewers })),
     )
         .into_response()
+}
+
+/// `POST /api/drop`'s query: the channel whose session ends.
+#[derive(serde::Deserialize)]
+pub struct DropQuery {
+    channel: Option<String>,
+}
+
+/// `POST /api/drop?channel=NAME` on the public listener.
+pub async fn drop_session(
+    State(app): State<Arc<AppState>>,
+    Query(query): Query<DropQuery>,
+    headers: HeaderMap,
+) -> Response {
+    drop_from(&app, Door::Public, &headers, query)
+}
+
+/// `POST /api/drop?channel=NAME` on the admin listener.
+pub async fn admin_drop_session(
+    State(app): State<Arc<AppState>>,
+    Query(query): Query<DropQuery>,
+    headers: HeaderMap,
+) -> Response {
+    drop_from(&app, Door::Admin, &headers, query)
+}
+
+/// Ends a channel's publish or pull session, as nginx-rtmp's `drop/publisher` does: its
+/// publisher is disconnected (it may publish again), a pull connects again; viewers
+/// stay and wait for the next session. `200` with the channel and what was dropped,
+/// `404` for no such channel, `409` when nothing feeds it now.
+fn drop_from(app: &AppState, door: Door, headers: &HeaderMap, query: DropQuery) -> Response {
+    if let Some(refused) = admin::refusal(app, door, Endpoint::Drop, headers) {
+        return refused;
+    }
+    let Some(asked) = query.channel.filter(|c| !c.is_empty()) else {
+        return error(StatusCode::BAD_REQUEST, "name the channel: ?channel=NAME");
+    };
+    let name = name::canonical(&asked);
+    let Some(channel) = app.hub.get(&name) else {
+        return error(StatusCode::NOT_FOUND, &format!("no channel {name:?}"));
+    };
+    if !channel.drop_session() {
+        return error(
+            StatusCode::CONFLICT,
+            &format!("channel {name:?} has no publisher or upstream now"),
+        );
+    }
+    let dropped = match channel.source() {
+        Source::Publish => "publisher",
+        Source::Pull | Source::File => "upstream",
+    };
+    tracing::info!(channel = name, dropped, "POST /api/drop: session dropped");
+    Json(serde_json::json!({ "channel": name, "dropped": dropped })).into_response()
 }
 
 #[cfg(test)]

@@ -334,3 +334,22 @@ fn the_gop_cache_counts_what_a_tag_costs_beside_its_bytes() {
         start.len()
     );
 }
+
+#[tokio::test]
+async fn an_operator_drops_only_the_session_that_is_on() {
+    let channel = hub().get_or_create("cam", Source::Pull);
+    let switch = Arc::new(Notify::new());
+    // No session: nothing to drop, and a switch handed over then is not kept.
+    channel.on_drop(switch.clone());
+    assert!(!channel.drop_session());
+    assert!(channel.begin_session());
+    assert!(!channel.drop_session(), "no switch handed over yet");
+    channel.on_drop(switch.clone());
+    assert!(channel.drop_session());
+    tokio::time::timeout(std::time::Duration::from_secs(1), switch.notified())
+        .await
+        .expect("the session's switch notified");
+    // The session's end takes its switch with it.
+    channel.end_session();
+    assert!(!channel.drop_session());
+}

@@ -14,7 +14,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use flashless_core::flv::Tag;
 use flashless_core::rtmp::url::{self, RtmpUrl};
 use flashless_core::stream::{Role, StartGate};
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 use tokio::time::{Instant, sleep, timeout};
 use tracing::Instrument;
 
@@ -242,13 +242,22 @@ async fn session(spec: &UpstreamSpec, channel: &Channel) -> Ended {
         return ended(e, Duration::ZERO);
     };
     tracing::info!(peer = source.peer(), "upstream connected");
+    // An operator's `POST /api/drop` ends the session; the pull then connects again.
+    let switch = Arc::new(Notify::new());
+    channel.on_drop(switch.clone());
+    let dropped = switch.notified();
+    tokio::pin!(dropped);
     let mut media_since = None;
     let mut gate = StartGate::new();
     // Read as a publisher is: an upstream sending faster would have every viewer
     // receive it that much faster too.
     let mut intake = Intake::default();
     loop {
-        match source.next_tag().await {
+        let next = tokio::select! {
+            next = source.next_tag() => next,
+            () = &mut dropped => Err(anyhow!("dropped by an operator (POST /api/drop)")),
+        };
+        match next {
             Ok(tag) => {
                 let coded = Role::of(&tag).is_coded();
                 if let Some(limit) = intake.tag(&tag) {

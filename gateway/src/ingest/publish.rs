@@ -187,6 +187,10 @@ impl Publishers {
 }
 
 impl Publishing {
+    pub fn channel(&self) -> &Channel {
+        &self.channel
+    }
+
     pub fn publish(&mut self, tag: Tag) {
         if let Some(limit) = self.intake.tag(&tag) {
             warn!(

@@ -56,11 +56,17 @@ pub fn hook_service(refused: u32) -> (u16, Received) {
 
 /// A GET with `headers`, byte for byte: status, response headers (lowercased), body.
 pub fn raw_get(port: u16, path: &str, headers: &str) -> (u16, String, Vec<u8>) {
+    raw_request(port, "GET", path, headers)
+}
+
+/// A request of `method` with no body and `headers`, byte for byte: status, response
+/// headers (lowercased), body.
+pub fn raw_request(port: u16, method: &str, path: &str, headers: &str) -> (u16, String, Vec<u8>) {
     let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connecting");
     s.set_read_timeout(Some(Duration::from_secs(30))).ok();
     write!(
         s,
-        "GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n{headers}\r\n"
+        "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\n{headers}\r\n"
     )
     .expect("sending");
     let mut all = Vec::new();
