@@ -107,6 +107,10 @@ pub enum ConfigError {
     )]
     HlsDurations { segment: f64, part: f64 },
     #[error(
+        "[hls] window = {window} s: at least three segments ({min} s), at most {MAX_HLS_WINDOW_S} s (a playlist's media is held in memory)"
+    )]
+    HlsWindow { window: f64, min: f64 },
+    #[error(
         "[[forward]] to {0:?}: a match of several channels needs {{name}} where the channel's name goes"
     )]
     ForwardWithoutName(String),
@@ -286,6 +290,9 @@ pub struct ServeArgs {
     /// Low-Latency HLS: the part duration aimed at, in seconds [default: 0.333].
     #[arg(long, env = "FLASHLESS_HLS_PART")]
     pub hls_part: Option<Quantity>,
+    /// HLS: the seconds of media a playlist lists, at most 600 [default: 6 segments].
+    #[arg(long, env = "FLASHLESS_HLS_WINDOW")]
+    pub hls_window: Option<Quantity>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
@@ -324,6 +331,7 @@ struct File {
 struct HlsSection {
     segment: Option<Quantity>,
     part: Option<Quantity>,
+    window: Option<Quantity>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -534,7 +542,16 @@ pub struct HlsSettings {
     pub segment: Duration,
     /// The Low-Latency HLS part duration aimed at.
     pub part: Duration,
+    /// The media a playlist lists; `None`: [`DEFAULT_HLS_SEGMENTS`] segments.
+    pub window: Option<Duration>,
 }
+
+/// Segments a playlist lists by default: RFC 8216 §6.2.2 asks for three target
+/// durations' worth at least; twice that lets a player that paused a little find its place.
+pub const DEFAULT_HLS_SEGMENTS: usize = 6;
+
+/// The longest `[hls] window`: every watched channel holds its window's media in memory.
+const MAX_HLS_WINDOW_S: u64 = 600;
 
 impl Default for HlsSettings {
     /// Apple's advice for LL-HLS is parts of 0.3–0.5 s; 2 s segments keep the playlist
@@ -543,6 +560,17 @@ impl Default for HlsSettings {
         HlsSettings {
             segment: Duration::from_secs(2),
             part: Duration::from_millis(333),
+            window: None,
+        }
+    }
+}
+
+impl HlsSettings {
+    /// Complete segments a playlist lists: the window's worth of segments, rounded up.
+    pub fn segments(&self) -> usize {
+        match self.window {
+            Some(window) => window.as_millis().div_ceil(self.segment.as_millis().max(1)) as usize,
+            None => DEFAULT_HLS_SEGMENTS,
         }
     }
 }
@@ -1198,11 +1226,23 @@ fn hls_settings(args: &ServeArgs, file: &HlsSection) -> Result<HlsSettings, Conf
             args.hls_part.clone().or_else(|| file.part.clone()),
             d.part,
         )?,
+        window: match args.hls_window.clone().or_else(|| file.window.clone()) {
+            Some(window) => Some(seconds("window", Some(window), Duration::ZERO)?),
+            None => None,
+        },
     };
     if hls.part < Duration::from_millis(100) || hls.part * 2 > hls.segment {
         return Err(ConfigError::HlsDurations {
             segment: hls.segment.as_secs_f64(),
             part: hls.part.as_secs_f64(),
+        });
+    }
+    if let Some(window) = hls.window
+        && (window < hls.segment * 3 || window > Duration::from_secs(MAX_HLS_WINDOW_S))
+    {
+        return Err(ConfigError::HlsWindow {
+            window: window.as_secs_f64(),
+            min: (hls.segment * 3).as_secs_f64(),
         });
     }
     Ok(hls)
@@ -1384,6 +1424,20 @@ mod tests {
         for bad in ["part = 0.05", "segment = 1\npart = 0.6"] {
             let err = load(&format!("[hls]\n{bad}\n"), ServeArgs::default()).unwrap_err();
             assert!(format!("{err:#}").contains("[hls]"), "{err:#}");
+        }
+        // The window: six segments by default, else its worth of segments rounded up.
+        assert_eq!(HlsSettings::default().segments(), DEFAULT_HLS_SEGMENTS);
+        let s = load(
+            "[hls]\nsegment = 4\nwindow = \"1m\"\n",
+            ServeArgs::default(),
+        )
+        .unwrap();
+        assert_eq!(s.hls.segments(), 15);
+        let s = load("[hls]\nwindow = 13\n", ServeArgs::default()).unwrap();
+        assert_eq!(s.hls.segments(), 7);
+        for bad in ["window = 5", "window = \"11m\""] {
+            let err = load(&format!("[hls]\n{bad}\n"), ServeArgs::default()).unwrap_err();
+            assert!(format!("{err:#}").contains("[hls] window"), "{err:#}");
         }
         let err = load("[hls]\nsegment = \"2 parsecs\"\n", ServeArgs::default()).unwrap_err();
         assert!(

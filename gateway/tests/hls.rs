@@ -171,6 +171,59 @@ fn playlists_pass_the_checker_over_30_s_of_blocking_reloads() {
     assert_eq!(whole, joined);
 }
 
+/// `[hls] window` sets how much media a playlist lists: 9 s of 1 s segments is nine
+/// segments, no more, each still served; a window under three segments is refused.
+#[test]
+fn a_configured_window_lists_that_much_media() {
+    let mut args = LL.to_vec();
+    args.extend(["--hls-window", "9"]);
+    let gw = Gateway::start(&args);
+    let _ffmpeg = publish(&gw, "cam");
+    let complete = || {
+        let text = playlist_text(gw.http, "/live/cam/index.m3u8");
+        checked(&text);
+        let segments: Vec<String> = text
+            .lines()
+            .skip_while(|l| !l.starts_with("#EXTINF"))
+            .filter(|l| !l.starts_with('#'))
+            .map(str::to_owned)
+            .collect();
+        (text.matches("#EXTINF").count(), segments)
+    };
+    let started = Instant::now();
+    while complete().0 < 9 {
+        assert!(
+            started.elapsed() < Duration::from_secs(25),
+            "{:?}",
+            complete()
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    for _ in 0..12 {
+        let (count, segments) = complete();
+        assert_eq!(count, 9, "{segments:?}");
+        // The oldest listed is still served.
+        let oldest = segments.first().expect("a segment");
+        assert_eq!(
+            get(gw.http, &format!("/live/cam/{oldest}")).0,
+            200,
+            "{oldest}"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    fails_saying(
+        &[
+            "serve",
+            "--no-demo",
+            "--hls-segment",
+            "2",
+            "--hls-window",
+            "5",
+        ],
+        &["[hls] window = 5 s", "three segments (6 s)"],
+    );
+}
+
 #[test]
 fn blocking_requests_return_once_the_part_exists() {
     let gw = Gateway::start(LL);

@@ -37,10 +37,6 @@ pub const IDLE_TARGETS: u32 = 5;
 /// blocking request after three (RFC 8216bis §6.2.5.2).
 pub const PLAYER_IDLE_TARGETS: u32 = 3;
 
-/// Segments listed in a playlist: RFC 8216 §6.2.2 asks for three target durations'
-/// worth at least; twice that lets a player that paused a little find its place.
-const WINDOW_SEGMENTS: usize = 6;
-
 /// Every channel's HLS producer.
 pub struct Hls {
     settings: HlsSettings,
@@ -104,7 +100,7 @@ impl Hls {
             window: Mutex::new(Window::new(WindowOptions {
                 target_ms: millis(self.settings.segment),
                 part_ms: millis(self.settings.part),
-                segments: WINDOW_SEGMENTS,
+                segments: self.settings.segments(),
                 first_sequence: first_sequence(self.settings.segment),
             })),
             changed: watch::channel(0).0,
