@@ -172,38 +172,29 @@ fn playlists_pass_the_checker_over_30_s_of_blocking_reloads() {
 }
 
 /// `[hls] window` sets how much media a playlist lists: 9 s of 1 s segments is nine
-/// segments, no more, each still served; a window under three segments is refused.
+/// segments, no more, each still served and dated on the wall clock; a window under
+/// three segments is refused.
 #[test]
 fn a_configured_window_lists_that_much_media() {
     let mut args = LL.to_vec();
     args.extend(["--hls-window", "9"]);
     let gw = Gateway::start(&args);
     let _ffmpeg = publish(&gw, "cam");
-    let complete = || {
-        let text = playlist_text(gw.http, "/live/cam/index.m3u8");
-        checked(&text);
-        let segments: Vec<String> = text
-            .lines()
-            .skip_while(|l| !l.starts_with("#EXTINF"))
-            .filter(|l| !l.starts_with('#'))
-            .map(str::to_owned)
-            .collect();
-        (text.matches("#EXTINF").count(), segments)
-    };
+    let playlist = || checked(&playlist_text(gw.http, "/live/cam/index.m3u8"));
     let started = Instant::now();
-    while complete().0 < 9 {
+    while playlist().segments.len() < 9 {
         assert!(
             started.elapsed() < Duration::from_secs(25),
             "{:?}",
-            complete()
+            playlist()
         );
         std::thread::sleep(Duration::from_millis(250));
     }
     for _ in 0..12 {
-        let (count, segments) = complete();
-        assert_eq!(count, 9, "{segments:?}");
+        let p = playlist();
+        assert_eq!(p.segments.len(), 9, "{p:?}");
         // The oldest listed is still served.
-        let oldest = segments.first().expect("a segment");
+        let oldest = &p.segments[0].uri;
         assert_eq!(
             get(gw.http, &format!("/live/cam/{oldest}")).0,
             200,
@@ -211,6 +202,30 @@ fn a_configured_window_lists_that_much_media() {
         );
         std::thread::sleep(Duration::from_millis(250));
     }
+    // Each segment dated (EXT-X-PROGRAM-DATE-TIME), the dates following the media and
+    // the newest at the wall clock.
+    let p = playlist();
+    for pair in p.segments.windows(2) {
+        let (a, b) = (&pair[0], &pair[1]);
+        let step = b.program_ms.expect("a date") - a.program_ms.expect("a date");
+        assert!(
+            (step as f64 - a.duration * 1000.0).abs() < 2.0,
+            "segment {} dated {step} ms after the one before, which lasts {} s",
+            b.msn,
+            a.duration
+        );
+    }
+    let last = p.segments.last().expect("a segment");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_millis() as i64;
+    let end = last.program_ms.expect("a date") + (last.duration * 1000.0) as i64;
+    assert!(
+        (now - end).abs() < 3000,
+        "the newest segment ends {} ms from now",
+        now - end
+    );
     fails_saying(
         &[
             "serve",

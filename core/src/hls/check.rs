@@ -49,6 +49,8 @@ pub struct Segment {
     pub discontinuity: bool,
     /// The `EXT-X-MAP` URI in force.
     pub map: Option<String>,
+    /// Its `EXT-X-PROGRAM-DATE-TIME`, in Unix ms, if one was given for it.
+    pub program_ms: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -78,6 +80,7 @@ pub fn check(text: &str) -> Result<Playlist, Vec<Violation>> {
     let mut parts: Vec<Part> = Vec::new();
     let mut pending_extinf: Option<(usize, f64)> = None;
     let mut discontinuity = false;
+    let mut program_ms = None;
     let mut media_seen = false;
     let mut hint_line = 0;
     for (n, line) in lines {
@@ -101,6 +104,7 @@ pub fn check(text: &str) -> Result<Playlist, Vec<Violation>> {
                 parts: core::mem::take(&mut parts),
                 discontinuity: core::mem::take(&mut discontinuity),
                 map: map.clone(),
+                program_ms: program_ms.take(),
             });
             continue;
         }
@@ -137,6 +141,13 @@ pub fn check(text: &str) -> Result<Playlist, Vec<Violation>> {
             "#EXT-X-INDEPENDENT-SEGMENTS" => p.independent_segments = true,
             "#EXT-X-ENDLIST" => p.ended = true,
             "#EXT-X-DISCONTINUITY" => discontinuity = true,
+            "#EXT-X-PROGRAM-DATE-TIME" => match date_time(value) {
+                Some(ms) => program_ms = Some(ms),
+                None => fail(
+                    n,
+                    format!("EXT-X-PROGRAM-DATE-TIME is no ISO 8601 date and time: {value:?}"),
+                ),
+            },
             "#EXT-X-MAP" => match attribute(value, "URI") {
                 Some(uri) => map = Some(uri),
                 None => fail(n, "EXT-X-MAP without URI".into()),
@@ -252,6 +263,20 @@ pub fn check(text: &str) -> Result<Playlist, Vec<Violation>> {
             );
         }
     }
+    // Dates follow the media: a segment's date is not before the one before it (but
+    // across a discontinuity, where the media itself starts over).
+    for pair in p.segments.windows(2) {
+        if let [a, b] = pair
+            && let (Some(t0), Some(t1)) = (a.program_ms, b.program_ms)
+            && !b.discontinuity
+            && t1 < t0
+        {
+            fail(
+                0,
+                format!("segment {}'s date is before segment {}'s", b.msn, a.msn),
+            );
+        }
+    }
     let any_parts = !p.open_parts.is_empty() || p.segments.iter().any(|s| !s.parts.is_empty());
     if any_parts {
         match (p.part_target, p.part_hold_back) {
@@ -338,7 +363,9 @@ impl Reloads {
             }
             for s in &p.segments {
                 if let Some(before) = old.segments.iter().find(|o| o.msn == s.msn)
-                    && (before.uri != s.uri || (before.duration - s.duration).abs() > 1e-9)
+                    && (before.uri != s.uri
+                        || (before.duration - s.duration).abs() > 1e-9
+                        || before.program_ms != s.program_ms)
                 {
                     fail(format!("segment {} changed between reloads", s.msn));
                 }
@@ -348,6 +375,71 @@ impl Reloads {
         self.last = Some(p.clone());
         if bad.is_empty() { Ok(p) } else { Err(bad) }
     }
+}
+
+/// An ISO 8601 date and time (RFC 8216 §4.3.2.6: `2026-12-05T18:10:29.123Z`, or with an
+/// offset `+01:00`), in Unix ms; `None` if it is not one.
+pub fn date_time(text: &str) -> Option<i64> {
+    let b = text.as_bytes();
+    let digits = |from: usize, len: usize| -> Option<i64> {
+        let part = b.get(from..from + len)?;
+        part.iter()
+            .all(u8::is_ascii_digit)
+            .then(|| part.iter().fold(0i64, |n, d| n * 10 + i64::from(d - b'0')))
+    };
+    let punctuated = [(4, b'-'), (7, b'-'), (10, b'T'), (13, b':'), (16, b':')]
+        .iter()
+        .all(|&(i, c)| b.get(i) == Some(&c));
+    if !punctuated {
+        return None;
+    }
+    let (year, month, day) = (digits(0, 4)?, digits(5, 2)?, digits(8, 2)?);
+    let (hour, minute, second) = (digits(11, 2)?, digits(14, 2)?, digits(17, 2)?);
+    if !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+        || hour > 23
+        || minute > 59
+        || second > 60
+    {
+        return None;
+    }
+    let mut i = 19;
+    let mut ms = 0;
+    if b.get(i) == Some(&b'.') {
+        let start = i + 1;
+        i = start;
+        while b.get(i).is_some_and(u8::is_ascii_digit) {
+            i += 1;
+        }
+        if i == start {
+            return None;
+        }
+        let fraction = digits(start, (i - start).min(3))?;
+        ms = fraction * [100, 10, 1][(i - start).clamp(1, 3) - 1];
+    }
+    let offset_min = match b.get(i..)? {
+        b"Z" => 0,
+        [sign @ (b'+' | b'-'), ..] => {
+            let (h, m) = match b.len() - i {
+                6 if b[i + 3] == b':' => (digits(i + 1, 2)?, digits(i + 4, 2)?),
+                5 => (digits(i + 1, 2)?, digits(i + 3, 2)?),
+                _ => return None,
+            };
+            let minutes = h * 60 + m;
+            if *sign == b'+' { minutes } else { -minutes }
+        }
+        _ => return None,
+    };
+    // Howard Hinnant's `days_from_civil`.
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let seconds = days * 86_400 + hour * 3600 + minute * 60 + second - offset_min * 60;
+    Some(seconds * 1000 + ms)
 }
 
 /// An attribute of an attribute list, unquoted (RFC 8216 §4.2).

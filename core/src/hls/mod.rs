@@ -27,6 +27,10 @@ use bytes::{Bytes, BytesMut};
 use crate::segment::SegmentEvent;
 use crate::ts::{self, TsMuxer};
 
+/// How far a segment's date, counted on from the last one's, may drift from the wall
+/// clock before it is set from the clock again.
+const MAX_PROGRAM_DRIFT_MS: f64 = 1000.0;
+
 /// How much the window keeps and how it is cut.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WindowOptions {
@@ -91,6 +95,8 @@ struct Segment {
     msn: u64,
     init: u64,
     discontinuity: bool,
+    /// `EXT-X-PROGRAM-DATE-TIME`: the wall-clock time of its first frame, Unix ms.
+    program_ms: f64,
     parts: Vec<Part>,
     /// `None` while the segment is open.
     duration_ms: Option<f64>,
@@ -126,17 +132,18 @@ impl Window {
         }
     }
 
-    /// Takes one event of the segmenter.
-    pub fn feed(&mut self, event: SegmentEvent) {
+    /// Takes one event of the segmenter, which came at `now_ms` on the wall clock (Unix
+    /// ms): a segment's start is its `EXT-X-PROGRAM-DATE-TIME`.
+    pub fn feed(&mut self, event: SegmentEvent, now_ms: u64) {
         match event {
             SegmentEvent::Init { data, mime, .. } => self.init(data, &mime),
-            SegmentEvent::SegmentStart { .. } => self.segment_start(),
+            SegmentEvent::SegmentStart { .. } => self.segment_start(now_ms),
             SegmentEvent::Part {
                 data,
                 duration_ms,
                 independent,
                 ..
-            } => self.part_out(data, duration_ms, independent),
+            } => self.part_out(data, duration_ms, independent, now_ms),
             SegmentEvent::SegmentEnd { duration_ms, .. } => self.segment_end(duration_ms),
         }
     }
@@ -245,7 +252,7 @@ impl Window {
         self.drop_unused_inits();
     }
 
-    fn segment_start(&mut self) {
+    fn segment_start(&mut self, now_ms: u64) {
         // A segment left open (no end seen) is closed with what it has.
         if self
             .segments
@@ -258,9 +265,20 @@ impl Window {
         let Some(&(init, _)) = self.inits.back() else {
             return;
         };
+        // The last segment's date and duration, so that dates follow the media; the
+        // wall clock again after a discontinuity, or once they drift apart (a source a
+        // little slower or faster than real time).
+        let now_ms = now_ms as f64;
+        let follows = self
+            .segments
+            .back()
+            .filter(|_| !self.discontinuity)
+            .and_then(|last| Some(last.program_ms + last.duration_ms?))
+            .filter(|&t| (t - now_ms).abs() <= MAX_PROGRAM_DRIFT_MS);
         self.segments.push_back(Segment {
             msn: self.next_msn,
             init,
+            program_ms: follows.unwrap_or(now_ms),
             discontinuity: core::mem::take(&mut self.discontinuity),
             parts: Vec::new(),
             duration_ms: None,
@@ -269,7 +287,7 @@ impl Window {
         self.next_msn += 1;
     }
 
-    fn part_out(&mut self, data: Bytes, duration_ms: f64, independent: bool) {
+    fn part_out(&mut self, data: Bytes, duration_ms: f64, independent: bool, now_ms: u64) {
         let data = match &mut self.ts {
             // The segmenter's own fMP4 always goes into TS; a part that did not would be
             // a bug, left out rather than listed broken.
@@ -282,7 +300,7 @@ impl Window {
         if self.segments.back().is_none_or(|s| s.duration_ms.is_some()) {
             // A part with no open segment (none started, or media before any init): a
             // segment must start with it for the playlist to list it.
-            self.segment_start();
+            self.segment_start(now_ms);
         }
         let Some(segment) = self.segments.back_mut() else {
             return;

@@ -63,6 +63,9 @@ pub(super) fn write(w: &Window, query: &str) -> String {
             let _ = writeln!(out, "#EXT-X-MAP:URI=\"init{}.mp4{query}\"", s.init);
             map = Some(s.init);
         }
+        out.push_str("#EXT-X-PROGRAM-DATE-TIME:");
+        date_time(&mut out, s.program_ms as u64);
+        out.push('\n');
         let duration = s.duration_ms.unwrap_or_else(|| parts_ms(s));
         if parts && (elapsed + duration > parts_from || s.duration_ms.is_none()) {
             for (index, p) in s.parts.iter().enumerate() {
@@ -92,6 +95,29 @@ pub(super) fn write(w: &Window, query: &str) -> String {
         );
     }
     out
+}
+
+/// Unix ms as ISO 8601 in UTC with milliseconds (`2026-12-05T18:10:29.123Z`), by the
+/// proleptic Gregorian calendar (Howard Hinnant's `civil_from_days`).
+pub(super) fn date_time(out: &mut String, unix_ms: u64) {
+    let (days, ms) = (unix_ms / 86_400_000, unix_ms % 86_400_000);
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z % 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + u64::from(month <= 2);
+    let _ = write!(
+        out,
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        ms / 3_600_000,
+        ms / 60_000 % 60,
+        ms / 1000 % 60,
+        ms % 1000
+    );
 }
 
 fn parts_ms(s: &super::Segment) -> f64 {

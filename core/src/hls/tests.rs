@@ -3,11 +3,16 @@ use bytes::Bytes;
 use super::check::{Reloads, check};
 use super::*;
 
+/// The wall clock when the tests' media starts (2026-12-05T18:10:29.123Z).
+const WALL_MS: u64 = 1_796_494_229_123;
+
 /// A segmenter's events, as plain steps: 2 s segments of four 0.5 s parts.
 struct Feed {
     window: Window,
     sequence: u64,
     clock_ms: f64,
+    /// How far the wall clock is behind the media.
+    wall_lag_ms: u64,
 }
 
 impl Feed {
@@ -21,11 +26,18 @@ impl Feed {
             }),
             sequence: 0,
             clock_ms: 0.0,
+            wall_lag_ms: 0,
         }
     }
 
+    /// An event of the segmenter at its media time on a wall clock that runs with it.
+    fn feed(&mut self, event: SegmentEvent) {
+        self.window
+            .feed(event, WALL_MS + self.clock_ms as u64 - self.wall_lag_ms);
+    }
+
     fn init(&mut self, tag: &'static [u8]) {
-        self.window.feed(SegmentEvent::Init {
+        self.feed(SegmentEvent::Init {
             data: Bytes::from_static(tag),
             mime: "video/mp4".into(),
             info: crate::fmp4::TrackInfo::default(),
@@ -33,7 +45,7 @@ impl Feed {
     }
 
     fn start(&mut self) {
-        self.window.feed(SegmentEvent::SegmentStart {
+        self.feed(SegmentEvent::SegmentStart {
             sequence: self.sequence,
             start_ms: self.clock_ms,
         });
@@ -41,7 +53,7 @@ impl Feed {
 
     fn part(&mut self, independent: bool) {
         let data = Bytes::from(format!("s{}p@{}", self.sequence, self.clock_ms));
-        self.window.feed(SegmentEvent::Part {
+        self.feed(SegmentEvent::Part {
             data,
             start_ms: self.clock_ms,
             duration_ms: 500.0,
@@ -51,7 +63,7 @@ impl Feed {
     }
 
     fn end(&mut self, duration_ms: f64) {
-        self.window.feed(SegmentEvent::SegmentEnd {
+        self.feed(SegmentEvent::SegmentEnd {
             sequence: self.sequence,
             duration_ms,
         });
@@ -237,7 +249,7 @@ fn feed_checked(window: &mut Window, reloads: &mut Reloads, tags: &[crate::flv::
         segmenter.feed(tag);
         let mut changed = false;
         while let Some(event) = segmenter.poll_event() {
-            window.feed(event);
+            window.feed(event, WALL_MS + u64::from(tag.timestamp));
             changed = true;
         }
         if changed && window.ready() {
@@ -292,4 +304,80 @@ fn an_mp3_channel_goes_as_ts_and_a_change_of_kind_starts_afresh() {
     assert!(p.media_sequence > last, "{text}");
     assert!(p.discontinuity_sequence >= 1, "{text}");
     assert_eq!(window.media_type(), "video/mp4");
+}
+
+#[test]
+fn segments_are_dated_on_from_the_wall_clock_and_keep_their_dates() {
+    let mut f = Feed::new();
+    f.init(b"init-a");
+    let mut reloads = Reloads::default();
+    let mut dates = Vec::new();
+    let mut segment = |f: &mut Feed, lag_ms| {
+        f.wall_lag_ms = lag_ms;
+        f.segment();
+        let p = reloads
+            .reload(&f.window.playlist(""))
+            .unwrap_or_else(|bad| panic!("{bad:#?}"));
+        dates.push(p.segments.last().and_then(|s| s.program_ms));
+    };
+    segment(&mut f, 0);
+    segment(&mut f, 0);
+    // The clock a little behind the media: the dates follow the media.
+    segment(&mut f, 300);
+    // Drifted past a second: the clock again.
+    segment(&mut f, 1500);
+    // After a discontinuity (a new init): the clock.
+    f.init(b"init-b");
+    segment(&mut f, 400);
+    let wall = WALL_MS as i64;
+    assert_eq!(
+        dates,
+        [
+            Some(wall),
+            Some(wall + 2000),
+            Some(wall + 4000),
+            Some(wall + 6000 - 1500),
+            Some(wall + 8000 - 400),
+        ]
+    );
+    assert!(
+        f.window
+            .playlist("")
+            .contains("#EXT-X-PROGRAM-DATE-TIME:2026-12-05T18:10:31.123Z\n"),
+        "{}",
+        f.window.playlist("")
+    );
+}
+
+#[test]
+fn dates_are_written_and_read_back_as_iso_8601() {
+    for (ms, text) in [
+        (0, "1970-01-01T00:00:00.000Z"),
+        (951_825_600_007, "2000-02-29T12:00:00.007Z"),
+        (1_796_494_229_123, "2026-12-05T18:10:29.123Z"),
+        (4_102_444_799_999, "2099-12-31T23:59:59.999Z"),
+    ] {
+        let mut out = String::new();
+        playlist::date_time(&mut out, ms);
+        assert_eq!(out, text);
+        assert_eq!(check::date_time(text), Some(ms as i64), "{text}");
+    }
+    assert_eq!(
+        check::date_time("2026-12-05T19:10:29.1+01:00"),
+        Some(1_796_494_229_100)
+    );
+    assert_eq!(
+        check::date_time("2026-12-05T18:10:29Z"),
+        Some(1_796_494_229_000)
+    );
+    for bad in [
+        "2026-12-05 18:10:29Z",
+        "2026-13-05T18:10:29Z",
+        "2026-12-05T18:10:29.Z",
+        "2026-12-05T18:10:29",
+        "2026-12-05T18:10:29+1",
+        "",
+    ] {
+        assert_eq!(check::date_time(bad), None, "{bad}");
+    }
 }

@@ -156,10 +156,15 @@ impl Hls {
             part_ms: millis(self.settings.part),
         };
         let mut segmenter = Segmenter::new(options);
+        // The start's media came before now by as much as it is older than its newest
+        // tag: so its segments are dated (`EXT-X-PROGRAM-DATE-TIME`) when they were live.
+        let now = unix_ms();
+        let newest = start.last().map_or(0, |m| m.tag.timestamp);
         for media in &start {
             segmenter.feed(&media.tag);
+            let behind = newest.saturating_sub(media.tag.timestamp);
+            producer.drain(&mut segmenter, now.saturating_sub(u64::from(behind)));
         }
-        producer.drain(&mut segmenter);
         let idle_after = self.settings.segment * IDLE_TARGETS;
         let mut tick = tokio::time::interval(self.settings.segment);
         let mut shutdown = self.shutdown.clone();
@@ -176,7 +181,7 @@ impl Hls {
                             // afresh, after a discontinuity in the playlist.
                             Feed::Unpublished => {
                                 segmenter.flush();
-                                producer.drain(&mut segmenter);
+                                producer.drain(&mut segmenter, unix_ms());
                                 segmenter = Segmenter::new(options);
                             }
                             Feed::Published => {}
@@ -186,7 +191,7 @@ impl Hls {
                             None => break,
                         }
                     }
-                    producer.drain(&mut segmenter);
+                    producer.drain(&mut segmenter, unix_ms());
                 }
                 _ = tick.tick() => {
                     producer.forget_players(self.settings.segment * PLAYER_IDLE_TARGETS);
@@ -325,13 +330,14 @@ impl Producer {
         *lock(&self.last_request) = Instant::now();
     }
 
-    /// Moves the segmenter's events into the window, and wakes the requests waiting.
-    fn drain(&self, segmenter: &mut Segmenter) {
+    /// Moves the segmenter's events, which came at `now_ms` (Unix ms), into the window,
+    /// and wakes the requests waiting.
+    fn drain(&self, segmenter: &mut Segmenter, now_ms: u64) {
         let mut any = false;
         {
             let mut window = self.window();
             while let Some(event) = segmenter.poll_event() {
-                window.feed(event);
+                window.feed(event, now_ms);
                 any = true;
             }
         }
@@ -359,4 +365,11 @@ fn millis(d: Duration) -> u32 {
 /// A poisoned lock only means another task panicked mid-update; the state is still usable.
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The wall clock, Unix ms: the playlist's dates.
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }

@@ -76,6 +76,17 @@ fn each_broken_rule_is_named() {
             "EXT-X-MAP",
         ),
         (GOOD.replace("#EXTM3U\n", ""), "#EXTM3U"),
+        (
+            GOOD.replace(
+                "#EXTINF:2.000,\nseg7",
+                "#EXT-X-PROGRAM-DATE-TIME:yesterday\n#EXTINF:2.000,\nseg7",
+            ),
+            "ISO 8601",
+        ),
+        (
+            dated("2026-12-05T18:00:02.000Z", "2026-12-05T18:00:01.000Z"),
+            "date is before",
+        ),
     ];
     for (text, rule) in cases {
         let found = broken(&text);
@@ -84,6 +95,40 @@ fn each_broken_rule_is_named() {
             "{rule:?} not in {found:?}"
         );
     }
+}
+
+/// [`GOOD`] with dates for its two complete segments.
+fn dated(first: &str, second: &str) -> String {
+    GOOD.replace(
+        "#EXTINF:2.000,\nseg7",
+        &format!("#EXT-X-PROGRAM-DATE-TIME:{first}\n#EXTINF:2.000,\nseg7"),
+    )
+    .replacen(
+        "#EXT-X-PART:DURATION=0.500,URI=\"part8.0.m4s\"",
+        &format!(
+            "#EXT-X-PROGRAM-DATE-TIME:{second}\n#EXT-X-PART:DURATION=0.500,URI=\"part8.0.m4s\""
+        ),
+        1,
+    )
+}
+
+#[test]
+fn dates_are_read_and_must_stay_with_their_segment() {
+    let p = check(&dated(
+        "2026-12-05T18:00:00.000Z",
+        "2026-12-05T18:00:02.000Z",
+    ))
+    .unwrap();
+    let dates: Vec<_> = p.segments.iter().map(|s| s.program_ms).collect();
+    assert_eq!(dates, [Some(1_796_493_600_000), Some(1_796_493_602_000)]);
+    let mut r = Reloads::default();
+    r.reload(&dated(
+        "2026-12-05T18:00:00.000Z",
+        "2026-12-05T18:00:02.000Z",
+    ))
+    .unwrap();
+    let moved = dated("2026-12-05T18:00:00.000Z", "2026-12-05T18:00:02.500Z");
+    assert!(r.reload(&moved).is_err(), "a segment's date changed");
 }
 
 #[test]
