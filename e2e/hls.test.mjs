@@ -17,8 +17,10 @@ const HLS_JS = path.join(root, 'e2e/node_modules/hls.js/dist');
 // stalls within it.
 const WINDOW_S = 45;
 
+// A 30 s window, so the gateway offers delta updates (`CAN-SKIP-UNTIL`, past six target
+// durations), which hls.js asks for (`_HLS_skip=YES`) and merges.
 test('hls.js in low-latency mode plays a channel near the live edge', { timeout: 120_000 }, async (t) => {
-  const gateway = await startGateway(t);
+  const gateway = await startGateway(t, { extra: ['--hls-window', '30'] });
   publish(t, gateway, 'cam');
   const browser = await launchBrowser(t);
   const site = await startSite(t, gateway, { appDir: HLS_JS });
@@ -31,12 +33,13 @@ test('hls.js in low-latency mode plays a channel near the live edge', { timeout:
   }
   const last = samples.at(-1);
   const latencies = samples.slice(3).map((s) => s.latency);
-  t.diagnostic(`hls.js latency to the playlist's live edge: ${latencies.map((x) => x.toFixed(2)).join(' ')} s (target ${last.targetLatency})`);
+  t.diagnostic(`hls.js latency to the playlist's live edge: ${latencies.map((x) => x.toFixed(2)).join(' ')} s (target ${last.targetLatency}); ${last.skips} delta updates asked`);
   assert.ok(last.lowLatency, 'low-latency mode');
   assert.ok(last.partTarget > 0 && last.partTarget <= 0.5, `PART-TARGET ${last.partTarget}`);
   assert.ok(last.currentTime - first.currentTime > WINDOW_S * 0.8, `currentTime ${first.currentTime} → ${last.currentTime}`);
   assert.ok(last.frames - first.frames > WINDOW_S * 25 * 0.8, `frames ${first.frames} → ${last.frames}`);
   assert.ok(Math.max(...latencies) < 2.5, `latency ${latencies}`);
+  assert.ok(last.skips > 20, `${last.skips} reloads asked for a delta update`);
   assert.deepEqual(last.errors, []);
 });
 

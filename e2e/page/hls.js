@@ -4,6 +4,8 @@
 // `&debug` turns on hls.js's own log (in the browser's console).
 
 const params = new URLSearchParams(location.search);
+// Every request is counted (`skips` below): the default buffer keeps only 250.
+performance.setResourceTimingBufferSize(100_000);
 const video = document.getElementById('video');
 window.events = [];
 
@@ -35,5 +37,7 @@ window.sample = () => {
     lowLatency: Boolean(window.hls?.lowLatencyMode),
     partTarget: window.hls?.levels?.[0]?.details?.partTarget ?? NaN,
     errors: window.events.filter((e) => e.fatal),
+    // Playlist reloads that asked for a delta update (`_HLS_skip`).
+    skips: performance.getEntriesByType('resource').filter((e) => e.name.includes('_HLS_skip=')).length,
   };
 };

@@ -107,9 +107,14 @@ fn publish(gw: &Gateway, channel: &str) -> Guard {
     ffmpeg
 }
 
+/// As hls.js reloads in low-latency mode: blocking, and asking for delta updates
+/// (`_HLS_skip=YES`), which a 14 s window of 1 s segments offers past a skip
+/// boundary of 6 s; each merged with the reload before and checked.
 #[test]
 fn playlists_pass_the_checker_over_30_s_of_blocking_reloads() {
-    let gw = Gateway::start(LL);
+    let mut args = LL.to_vec();
+    args.extend(["--hls-window", "14"]);
+    let gw = Gateway::start(&args);
     let _ffmpeg = publish(&gw, "cam");
     let mut reloads = Reloads::default();
     let first = playlist_text(gw.http, "/live/cam/index.m3u8");
@@ -122,12 +127,14 @@ fn playlists_pass_the_checker_over_30_s_of_blocking_reloads() {
     assert_eq!(status, 200);
     assert_eq!(&body[4..8], b"ftyp");
     assert!(header(&headers, "cache-control").is_some_and(|c| c.contains("immutable")));
+    assert!(first.contains("CAN-SKIP-UNTIL=6.0"), "{first}");
     let started = Instant::now();
     let mut parts_read = 0;
+    let mut deltas = 0;
     while started.elapsed() < Duration::from_secs(30) {
         // As a low-latency player does: ask for the hinted part, blocking.
         let (msn, part) = part_of(p.preload_hint.as_deref().expect("a preload hint"));
-        let path = format!("/live/cam/index.m3u8?_HLS_msn={msn}&_HLS_part={part}");
+        let path = format!("/live/cam/index.m3u8?_HLS_msn={msn}&_HLS_part={part}&_HLS_skip=YES");
         let asked = Instant::now();
         let text = playlist_text(gw.http, &path);
         assert!(
@@ -135,6 +142,7 @@ fn playlists_pass_the_checker_over_30_s_of_blocking_reloads() {
             "a reload held {:?}",
             asked.elapsed()
         );
+        deltas += usize::from(text.contains("#EXT-X-SKIP:"));
         p = reloads
             .reload(&text)
             .unwrap_or_else(|bad| panic!("{text}\n{bad:#?}"));
@@ -154,8 +162,10 @@ fn playlists_pass_the_checker_over_30_s_of_blocking_reloads() {
     }
     assert!(reloads.count > 60, "{} reloads in 30 s", reloads.count);
     assert!(parts_read > 30, "{parts_read} parts read");
+    assert!(deltas > 30, "{deltas} delta updates");
+    assert_eq!(p.segments.len(), 14, "the window, merged");
     assert!(
-        p.media_sequence >= start_msn + 20,
+        p.media_sequence >= start_msn + 10,
         "the window slid from {start_msn} to {}",
         p.media_sequence
     );

@@ -31,6 +31,11 @@ pub struct Playlist {
     pub part_target: Option<f64>,
     pub part_hold_back: Option<f64>,
     pub can_block_reload: bool,
+    /// `CAN-SKIP-UNTIL`: the server makes delta updates, skipping before this many
+    /// seconds from the end.
+    pub can_skip_until: Option<f64>,
+    /// `EXT-X-SKIP`: the segments left out of a delta update, before `segments`.
+    pub skipped: u64,
     pub independent_segments: bool,
     /// Complete segments, in order.
     pub segments: Vec<Segment>,
@@ -63,7 +68,7 @@ pub struct Part {
 impl Playlist {
     /// The media sequence number after the last complete segment: the open segment's.
     pub fn next_msn(&self) -> u64 {
-        self.media_sequence + self.segments.len() as u64
+        self.media_sequence + self.skipped + self.segments.len() as u64
     }
 }
 
@@ -141,6 +146,18 @@ pub fn check(text: &str) -> Result<Playlist, Vec<Violation>> {
             "#EXT-X-INDEPENDENT-SEGMENTS" => p.independent_segments = true,
             "#EXT-X-ENDLIST" => p.ended = true,
             "#EXT-X-DISCONTINUITY" => discontinuity = true,
+            "#EXT-X-SKIP" => {
+                if media_seen || p.skipped > 0 {
+                    fail(n, "EXT-X-SKIP after media, or twice (§4.4.5.2)".into());
+                }
+                if p.can_skip_until.is_none() {
+                    fail(n, "EXT-X-SKIP without CAN-SKIP-UNTIL".into());
+                }
+                match attribute(value, "SKIPPED-SEGMENTS").and_then(|v| v.parse().ok()) {
+                    Some(skipped) => p.skipped = skipped,
+                    None => fail(n, "EXT-X-SKIP without SKIPPED-SEGMENTS".into()),
+                }
+            }
             "#EXT-X-PROGRAM-DATE-TIME" => match date_time(value) {
                 Some(ms) => program_ms = Some(ms),
                 None => fail(
@@ -155,6 +172,7 @@ pub fn check(text: &str) -> Result<Playlist, Vec<Violation>> {
             "#EXT-X-SERVER-CONTROL" => {
                 p.can_block_reload = attribute(value, "CAN-BLOCK-RELOAD").as_deref() == Some("YES");
                 p.part_hold_back = attribute(value, "PART-HOLD-BACK").and_then(|v| v.parse().ok());
+                p.can_skip_until = attribute(value, "CAN-SKIP-UNTIL").and_then(|v| v.parse().ok());
             }
             "#EXT-X-PART-INF" => {
                 p.part_target = attribute(value, "PART-TARGET").and_then(|v| v.parse().ok());
@@ -210,7 +228,7 @@ pub fn check(text: &str) -> Result<Playlist, Vec<Violation>> {
     }
     p.open_parts = parts;
     for (i, s) in p.segments.iter_mut().enumerate() {
-        s.msn = p.media_sequence + i as u64;
+        s.msn = p.media_sequence + p.skipped + i as u64;
     }
 
     let Some(target) = p.target_duration else {
@@ -260,6 +278,23 @@ pub fn check(text: &str) -> Result<Playlist, Vec<Violation>> {
                     "segment {} starts with a part not INDEPENDENT, under EXT-X-INDEPENDENT-SEGMENTS",
                     s.msn
                 ),
+            );
+        }
+    }
+    if let Some(skip) = p.can_skip_until {
+        if skip + 1e-9 < 6.0 * f64::from(target) {
+            fail(
+                0,
+                format!("CAN-SKIP-UNTIL {skip} is under six target durations (§4.4.3.8)"),
+            );
+        }
+        // §6.2.5.1: a delta update lists at least the skip boundary's worth.
+        let listed: f64 = p.segments.iter().map(|s| s.duration).sum::<f64>()
+            + p.open_parts.iter().map(|x| x.duration).sum::<f64>();
+        if p.skipped > 0 && listed + 0.001 < skip {
+            fail(
+                0,
+                format!("a delta update lists {listed:.3} s, under CAN-SKIP-UNTIL {skip}"),
             );
         }
     }
@@ -337,11 +372,29 @@ pub struct Reloads {
 }
 
 impl Reloads {
-    /// Checks `text` alone, then against the previous reload.
+    /// Checks `text` alone, then against the previous reload; a delta update is merged
+    /// with it (the skipped segments taken from it), and returned whole.
     pub fn reload(&mut self, text: &str) -> Result<Playlist, Vec<Violation>> {
-        let p = check(text)?;
+        let mut p = check(text)?;
         let mut bad = Vec::new();
         let mut fail = |rule: String| bad.push(Violation { line: 0, rule });
+        if p.skipped > 0 {
+            let skipped = p.media_sequence..p.media_sequence + p.skipped;
+            let known: Vec<Segment> = self
+                .last
+                .iter()
+                .flat_map(|old| &old.segments)
+                .filter(|s| skipped.contains(&s.msn))
+                .cloned()
+                .collect();
+            if known.len() as u64 != p.skipped {
+                fail(format!(
+                    "a delta update skips segments {skipped:?}, not all in the last reload"
+                ));
+            }
+            p.segments.splice(0..0, known);
+            p.skipped = 0;
+        }
         if let Some(old) = &self.last {
             if p.media_sequence < old.media_sequence {
                 fail(format!(

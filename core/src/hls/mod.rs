@@ -156,7 +156,23 @@ impl Window {
 
     /// The media playlist, each URI followed by `query` (e.g. `?token=…`, or empty).
     pub fn playlist(&self, query: &str) -> String {
-        playlist::write(self, query)
+        playlist::write(self, query, false)
+    }
+
+    /// The playlist as a delta update (RFC 8216bis §6.2.5.1, `_HLS_skip=YES`): the
+    /// segments before the skip boundary left out as `EXT-X-SKIP`, for a player that has
+    /// them from an earlier reload. The whole playlist when the window offers no skips.
+    pub fn playlist_delta(&self, query: &str) -> String {
+        playlist::write(self, query, true)
+    }
+
+    /// `CAN-SKIP-UNTIL`, in seconds, when the window is long enough for delta updates to
+    /// leave something out: twice the skip boundary, which must be at least six target
+    /// durations (RFC 8216bis §4.4.3.8).
+    fn skip_until_s(&self) -> Option<f64> {
+        let boundary = 6.0 * f64::from(self.target_s);
+        let window = self.options.segments as f64 * f64::from(self.options.target_ms) / 1000.0;
+        (window >= 2.0 * boundary).then_some(boundary)
     }
 
     /// The init segment numbered `n`, while a segment in the window uses it.

@@ -10,7 +10,7 @@ use super::Window;
 /// edge; older segments are listed whole (RFC 8216bis §4.4.4.9 suggests three).
 const PARTS_WITHIN_TARGETS: f64 = 3.0;
 
-pub(super) fn write(w: &Window, query: &str) -> String {
+pub(super) fn write(w: &Window, query: &str, delta: bool) -> String {
     let mut out = String::with_capacity(2048);
     let part_target_s = w.part_target_ms / 1000.0;
     // RFC 8216bis §4.4.3.8 asks at least twice PART-TARGET; three times is its advice
@@ -26,14 +26,18 @@ pub(super) fn write(w: &Window, query: &str) -> String {
         "#EXTM3U\n#EXT-X-VERSION:6\n#EXT-X-TARGETDURATION:{}",
         w.target_s
     );
+    let skip_until = w.skip_until_s();
+    out.push_str("#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES");
+    if let Some(s) = skip_until {
+        let _ = write!(out, ",CAN-SKIP-UNTIL={s:.1}");
+    }
     if parts {
         let _ = write!(
             out,
-            "#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK={hold_back:.3}\n\
-             #EXT-X-PART-INF:PART-TARGET={part_target_s:.3}\n"
+            ",PART-HOLD-BACK={hold_back:.3}\n#EXT-X-PART-INF:PART-TARGET={part_target_s:.3}\n"
         );
     } else {
-        out.push_str("#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES\n");
+        out.push('\n');
     }
     let _ = write!(
         out,
@@ -49,12 +53,29 @@ pub(super) fn write(w: &Window, query: &str) -> String {
         .map(|s| s.duration_ms.unwrap_or_else(|| parts_ms(s)))
         .sum();
     let parts_from = total - PARTS_WITHIN_TARGETS * f64::from(w.target_s) * 1000.0;
+    // A delta update leaves out the complete segments that end before the skip boundary.
+    let skip_before = match skip_until {
+        Some(s) if delta => total - s * 1000.0,
+        _ => f64::NEG_INFINITY,
+    };
+    let mut skipped = 0;
     let mut elapsed = 0.0;
     let mut map = None;
     let ext = w.extension();
     for s in &w.segments {
         if s.parts.is_empty() {
             continue;
+        }
+        if let Some(d) = s.duration_ms
+            && elapsed + d <= skip_before
+        {
+            elapsed += d;
+            skipped += 1;
+            continue;
+        }
+        if skipped > 0 {
+            let _ = writeln!(out, "#EXT-X-SKIP:SKIPPED-SEGMENTS={skipped}");
+            skipped = 0;
         }
         if s.discontinuity {
             out.push_str("#EXT-X-DISCONTINUITY\n");

@@ -17,11 +17,16 @@ struct Feed {
 
 impl Feed {
     fn new() -> Self {
+        Feed::keeping(4)
+    }
+
+    /// A window of `segments` segments.
+    fn keeping(segments: usize) -> Self {
         Feed {
             window: Window::new(WindowOptions {
                 target_ms: 2000,
                 part_ms: 500,
-                segments: 4,
+                segments,
                 first_sequence: 0,
             }),
             sequence: 0,
@@ -380,4 +385,74 @@ fn dates_are_written_and_read_back_as_iso_8601() {
     ] {
         assert_eq!(check::date_time(bad), None, "{bad}");
     }
+}
+
+#[test]
+fn a_long_window_offers_delta_updates_that_merge_into_the_whole() {
+    // Six segments (12 s): no room for a skip boundary of six target durations.
+    let mut short = Feed::keeping(6);
+    short.init(b"init-a");
+    for _ in 0..8 {
+        short.segment();
+    }
+    assert!(!short.window.playlist("").contains("CAN-SKIP-UNTIL"));
+    assert_eq!(short.window.playlist_delta(""), short.window.playlist(""));
+
+    // Fourteen (28 s): delta updates skip what ends 12 s before the end.
+    let mut f = Feed::keeping(14);
+    f.init(b"init-a");
+    let mut reloads = Reloads::default();
+    for i in 0..20 {
+        if i == 3 {
+            f.init(b"init-b");
+        }
+        f.segment();
+        reloads
+            .reload(&f.window.playlist("?token=t"))
+            .unwrap_or_else(|bad| panic!("{bad:#?}"));
+    }
+    f.start();
+    f.part(true);
+    let whole = f.window.playlist("?token=t");
+    let full = reloads
+        .reload(&whole)
+        .unwrap_or_else(|bad| panic!("{whole}\n{bad:#?}"));
+    assert_eq!(full.can_skip_until, Some(12.0));
+    assert_eq!(full.segments.len(), 14);
+    let delta = f.window.playlist_delta("?token=t");
+    assert!(
+        delta.contains("#EXT-X-SKIP:SKIPPED-SEGMENTS=8\n"),
+        "{delta}"
+    );
+    assert!(delta.len() < whole.len());
+    // The first segment listed after the skip carries its map and date.
+    let after_skip: Vec<&str> = delta
+        .lines()
+        .skip_while(|l| !l.starts_with("#EXT-X-SKIP"))
+        .skip(1)
+        .take(2)
+        .collect();
+    assert_eq!(after_skip[0], "#EXT-X-MAP:URI=\"init1.mp4?token=t\"");
+    assert!(
+        after_skip[1].starts_with("#EXT-X-PROGRAM-DATE-TIME:"),
+        "{delta}"
+    );
+    let merged = reloads
+        .reload(&delta)
+        .unwrap_or_else(|bad| panic!("{delta}\n{bad:#?}"));
+    assert_eq!(merged, full);
+
+    // A delta update with no playlist before it cannot be merged.
+    let rules: Vec<String> = Reloads::default()
+        .reload(&delta)
+        .unwrap_err()
+        .into_iter()
+        .map(|v| v.rule)
+        .collect();
+    assert!(
+        rules
+            .iter()
+            .any(|r| r.contains("not all in the last reload")),
+        "{rules:?}"
+    );
 }

@@ -114,11 +114,13 @@ impl Resource {
     }
 }
 
-/// What a playlist request asks: `_HLS_msn`, `_HLS_part` (RFC 8216bis §6.2.5.2) and
-/// the token.
+/// What a playlist request asks: `_HLS_msn`, `_HLS_part` (RFC 8216bis §6.2.5.2),
+/// `_HLS_skip` (§6.2.5.1) and the token.
 struct Query<'a> {
     msn: Option<u64>,
     part: Option<u32>,
+    /// A delta update: `YES`, or `v2` (which also skips date ranges; there are none).
+    skip: bool,
     token: Option<&'a str>,
 }
 
@@ -140,9 +142,15 @@ impl<'a> Query<'a> {
         if part.is_some() && msn.is_none() {
             return Err("_HLS_part without _HLS_msn");
         }
+        let skip = match value("_HLS_skip") {
+            None => false,
+            Some("YES" | "v2") => true,
+            Some(_) => return Err("_HLS_skip is neither YES nor v2"),
+        };
         Ok(Query {
             msn,
             part,
+            skip,
             token: access::token_in(query),
         })
     }
@@ -247,7 +255,14 @@ async fn playlist(
             );
         }
     }
-    let text = producer.window().playlist(&query.suffix());
+    let text = {
+        let window = producer.window();
+        if query.skip {
+            window.playlist_delta(&query.suffix())
+        } else {
+            window.playlist(&query.suffix())
+        }
+    };
     respond(
         "application/vnd.apple.mpegurl",
         "no-cache",
@@ -430,6 +445,10 @@ mod tests {
         assert_eq!(q.suffix(), "?token=123.a.abcDEF_-");
         assert!(Query::parse("_HLS_part=2").is_err());
         assert!(Query::parse("_HLS_msn=x").is_err());
+        assert!(Query::parse("_HLS_skip=YES").unwrap().skip);
+        assert!(Query::parse("_HLS_msn=5&_HLS_skip=v2").unwrap().skip);
+        assert!(!Query::parse("_HLS_msn=5").unwrap().skip);
+        assert!(Query::parse("_HLS_skip=NO").is_err());
         // A token that would break the playlist's text is not written into it.
         let q = Query::parse("token=a%22%0A%23EXT").unwrap();
         assert_eq!(q.suffix(), "");
