@@ -11,22 +11,20 @@
 //! dropped after [`WRITE_TIMEOUT`]: a target never slows the channel.
 
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use flashless_core::rtmp::session::ClientEvent;
 use flashless_core::rtmp::url::RtmpUrl;
-use tokio::sync::watch;
-use tokio::time::{Instant, sleep, timeout};
+use tokio::time::timeout;
 
 use crate::client::rtmp::RtmpClient;
 use crate::config::ForwardRule;
 use crate::hub::keeper::Keeper;
 use crate::hub::{Channel, Feed, Hub, MediaTag, Viewer};
-use crate::ingest::backoff::Backoff;
-use crate::shutdown::{Shutdown, stopped};
+use crate::sessions::{self, Ending, Outcome, Work};
+use crate::shutdown::Shutdown;
 
 /// How often the hub is looked at for channels to start or stop forwarding.
 const SCAN_PERIOD: Duration = Duration::from_millis(250);
@@ -34,8 +32,6 @@ const SCAN_PERIOD: Duration = Duration::from_millis(250);
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// The polite end of a publish (`FCUnpublish`, `deleteStream`) gets this long.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
-/// A publish that lasted this long was healthy: the next failure is retried soon again.
-const HEALTHY: Duration = Duration::from_secs(10);
 
 /// The rules in force (replaced on reload) and the counters for `/metrics`.
 #[derive(Default)]
@@ -115,9 +111,20 @@ pub async fn run(hub: Arc<Hub>, mut shutdown: Shutdown) {
             if running.contains(&key) {
                 continue;
             }
-            let (forwards, shutdown) = (forwards.clone(), shutdown.clone());
-            running.start(key, channel.clone(), |stop| {
-                forward(channel, url, forwards, stop, shutdown)
+            // The stream key is a secret: logs name the server and app only.
+            let target = format!("{}:{}/{}", url.host, url.port, url.app);
+            let work = Forward {
+                channel: channel.clone(),
+                forwards: forwards.clone(),
+                url,
+                target,
+            };
+            let shutdown = shutdown.clone();
+            running.start(key, channel.clone(), |stop| async move {
+                let what = format!("forwarding to {}", work.target);
+                let forwards = work.forwards.clone();
+                let ending = Ending::new(stop, shutdown);
+                sessions::each(channel, work, ending, &what, &forwards.failures).await;
             });
         }
     }
@@ -125,106 +132,46 @@ pub async fn run(hub: Arc<Hub>, mut shutdown: Shutdown) {
     running.finish().await;
 }
 
-/// How one publish to the target ended.
-enum Outcome {
-    /// The channel's session ended: wait for the next one.
-    Unpublished,
-    /// The channel is gone, or the forward was stopped.
-    Over,
-    /// The target refused or dropped it, or could not keep up.
-    Failed(String),
+/// A forward of one channel to one target.
+struct Forward {
+    channel: Arc<Channel>,
+    forwards: Arc<Forwards>,
+    url: RtmpUrl,
+    /// The target's server and app, for the log.
+    target: String,
 }
 
-/// Forwards `channel` to `url` session after session, until the channel goes, `stop`
-/// turns true or `shutdown`.
-async fn forward(
-    channel: Arc<Channel>,
-    url: RtmpUrl,
-    forwards: Arc<Forwards>,
-    mut stop: watch::Receiver<bool>,
-    mut shutdown: Shutdown,
-) {
-    // The stream key is a secret: logs name the server and app only.
-    let target = format!("{}:{}/{}", url.host, url.port, url.app);
-    let name = channel.name().to_owned();
-    let ending = async move {
-        tokio::select! {
-            () = stopped(&mut stop) => {}
-            _ = shutdown.wait() => {}
-        }
-    };
-    tokio::pin!(ending);
-    let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(8));
-    loop {
-        // Subscribed before looking whether a session is on, so none is missed.
-        let (mut burst, mut feed) = channel.subscribe_uncounted();
-        if !channel.is_active() {
-            // Between sessions: the next one's headers and first keyframe come on the feed.
-            burst.clear();
-            loop {
-                tokio::select! {
-                    item = feed.next() => match item {
-                        Some(Feed::Published) => break,
-                        Some(_) => {}
-                        None => return,
-                    },
-                    () = ending.as_mut() => return,
-                }
-            }
-        }
-        let started = Instant::now();
-        let outcome = publish(
-            &channel,
-            &forwards,
-            &url,
-            &target,
-            burst,
-            &mut feed,
-            ending.as_mut(),
-        )
-        .await;
-        drop(feed);
-        match outcome {
-            Outcome::Over => return,
-            Outcome::Unpublished => backoff.reset(),
-            Outcome::Failed(why) => {
-                forwards.failures.fetch_add(1, Relaxed);
-                if started.elapsed() >= HEALTHY {
-                    backoff.reset();
-                }
-                let (attempt, pause) = backoff.next();
-                tracing::warn!(
-                    channel = name,
-                    target,
-                    attempt,
-                    "forwarding failed: {why}; trying again in {pause:?}"
-                );
-                tokio::select! {
-                    () = sleep(pause) => {}
-                    () = ending.as_mut() => return,
-                }
-            }
-        }
+impl Work for Forward {
+    fn session(
+        &mut self,
+        burst: Vec<Arc<MediaTag>>,
+        feed: &mut Viewer,
+        ending: &mut Ending,
+    ) -> impl Future<Output = Outcome> + Send {
+        publish(self, burst, feed, ending)
     }
 }
 
 /// One publish: connects, sends `burst` then the feed until the session ends, the
 /// target fails, or `ending` completes.
 async fn publish(
-    channel: &Channel,
-    forwards: &Forwards,
-    url: &RtmpUrl,
-    target: &str,
+    forward: &Forward,
     burst: Vec<Arc<MediaTag>>,
     feed: &mut Viewer,
-    mut ending: Pin<&mut impl Future<Output = ()>>,
+    ending: &mut Ending,
 ) -> Outcome {
+    let Forward {
+        channel,
+        forwards,
+        url,
+        target,
+    } = forward;
     let mut client = tokio::select! {
         connected = RtmpClient::publish(url) => match connected {
             Ok(client) => client,
             Err(e) => return Outcome::Failed(format!("{e:#}")),
         },
-        () = ending.as_mut() => return Outcome::Over,
+        () = ending.wait() => return Outcome::Over,
     };
     let _publishing = Publishing::start(&forwards.publishing);
     tracing::info!(channel = channel.name(), target, "forwarding");
@@ -232,7 +179,7 @@ async fn publish(
     loop {
         let item = tokio::select! {
             biased;
-            () = ending.as_mut() => return close(client, Outcome::Over).await,
+            () = ending.wait() => return close(client, Outcome::Over).await,
             read = client.read_some() => {
                 match read {
                     Ok(true) => {}
@@ -260,7 +207,7 @@ async fn publish(
         };
         let sent = tokio::select! {
             sent = timeout(WRITE_TIMEOUT, client.send_tag(&media.tag)) => sent,
-            () = ending.as_mut() => return Outcome::Over,
+            () = ending.wait() => return Outcome::Over,
         };
         match sent {
             Ok(Ok(())) => {

@@ -31,5 +31,6 @@ pub mod reload;
 pub mod rtmp;
 pub mod rtmpt;
 pub mod serve;
+pub mod sessions;
 pub mod shutdown;
 pub mod tools;
