@@ -114,6 +114,10 @@ pub enum ConfigError {
         "[[forward]] to {0:?}: a match of several channels needs {{name}} where the channel's name goes"
     )]
     ForwardWithoutName(String),
+    #[error(
+        "[[exec]] command: a program and its arguments, e.g. [\"ffmpeg\", \"-i\", \"rtmp://127.0.0.1/{{app}}/{{name}}\", …]"
+    )]
+    ExecCommand,
     #[error("[record] {key} = {value}: {reason}")]
     Record {
         key: &'static str,
@@ -319,6 +323,8 @@ struct File {
     pulls: Vec<PullSection>,
     #[serde(default, rename = "forward")]
     forwards: Vec<ForwardSection>,
+    #[serde(default, rename = "exec")]
+    execs: Vec<ExecSection>,
     #[serde(default)]
     hooks: HooksSection,
     #[serde(default)]
@@ -452,6 +458,14 @@ struct ForwardSection {
     to: Spanned<String>,
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExecSection {
+    #[serde(rename = "match")]
+    pattern: Spanned<String>,
+    command: Spanned<Vec<String>>,
+}
+
 /// The resolved configuration.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -468,6 +482,8 @@ pub struct Settings {
     pub pulls: Vec<PullRule>,
     /// Where channels are published on to (`[[forward]]`).
     pub forwards: Vec<ForwardRule>,
+    /// Commands run for channels (`[[exec]]`).
+    pub execs: Vec<ExecRule>,
     /// The event hooks' URLs.
     pub hooks: HookUrls,
     pub auth: Policy,
@@ -689,6 +705,27 @@ impl ForwardRule {
     }
 }
 
+/// An `[[exec]]` rule: the command run for each session of the channels its glob matches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecRule {
+    pub pattern: String,
+    /// The program and its arguments, with `{app}`, `{name}` and `{channel}` to fill in.
+    pub command: Vec<String>,
+}
+
+impl ExecRule {
+    /// The command line for `channel` by this rule, if it matches.
+    pub fn command_for(&self, channel: &str) -> Option<Vec<String>> {
+        if !pattern::glob_matches(&self.pattern, channel) {
+            return None;
+        }
+        let (app, stream) = name::split(channel);
+        let fill =
+            |arg: &String| pattern::source_for(arg, app, stream).replace("{channel}", channel);
+        Some(self.command.iter().map(fill).collect())
+    }
+}
+
 impl Settings {
     pub fn load(args: &ServeArgs) -> Result<Settings, ConfigError> {
         let (file, text) = match &args.config {
@@ -777,6 +814,7 @@ impl Settings {
             channels: Vec::new(),
             pulls: Vec::new(),
             forwards: Vec::new(),
+            execs: Vec::new(),
             hooks: hook_urls(&file.hooks)?,
             auth: Policy::new(
                 args.secret.as_deref().or(file.auth.secret.as_deref()),
@@ -910,6 +948,22 @@ impl Settings {
                 e => at_to(e),
             })?;
             settings.forwards.push(rule);
+        }
+        for e in file.execs {
+            let at_command = at(e.command.span());
+            let glob = checked_glob("[[exec]]", e.pattern.get_ref().clone())
+                .map_err(at(e.pattern.span()))?;
+            let command = e.command.into_inner();
+            if command
+                .first()
+                .is_none_or(|program| program.trim().is_empty())
+            {
+                return Err(at_command(ConfigError::ExecCommand));
+            }
+            settings.execs.push(ExecRule {
+                pattern: glob,
+                command,
+            });
         }
         let origin = match args.edge_origin.clone() {
             Some(origin) => Some((origin, None)),
@@ -1317,6 +1371,15 @@ mod tests {
         );
         let url = settings.forwards[0].url_for("studio/cam").expect("a URL");
         assert_eq!((url.app.as_str(), url.playpath.as_str()), ("studio", "cam"));
+        let command = settings.execs[0]
+            .command_for("studio/cam")
+            .expect("a match");
+        assert_eq!(command[4], "rtmp://127.0.0.1:1935/studio/cam");
+        assert_eq!(
+            command.last().map(String::as_str),
+            Some("rtmp://127.0.0.1:1935/low/cam")
+        );
+        assert_eq!(settings.execs[0].command_for("cam"), None);
     }
 
     #[test]

@@ -11,8 +11,8 @@
 //! dropped after [`WRITE_TIMEOUT`]: a target never slows the channel.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
 use flashless_core::rtmp::session::ClientEvent;
@@ -21,38 +21,17 @@ use tokio::time::timeout;
 
 use crate::client::rtmp::RtmpClient;
 use crate::config::ForwardRule;
-use crate::hub::keeper::Keeper;
 use crate::hub::{Channel, Feed, Hub, MediaTag, Viewer};
-use crate::sessions::{self, Ending, Outcome, Work};
+use crate::sessions::{self, Counted, Ending, Outcome, Rules, Work};
 use crate::shutdown::Shutdown;
 
-/// How often the hub is looked at for channels to start or stop forwarding.
-const SCAN_PERIOD: Duration = Duration::from_millis(250);
 /// A target that takes no tag for this long is dropped (and tried again).
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// The polite end of a publish (`FCUnpublish`, `deleteStream`) gets this long.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// The rules in force (replaced on reload) and the counters for `/metrics`.
-#[derive(Default)]
-pub struct Forwards {
-    rules: RwLock<Arc<Vec<ForwardRule>>>,
-    /// Publishes to targets going on now.
-    pub publishing: AtomicU64,
-    /// Publishes that failed: refused, dropped, or a target too slow to take the media.
-    pub failures: AtomicU64,
-}
-
-impl Forwards {
-    /// The rules from now on (a reload): forwards start and stop by them.
-    pub fn set(&self, rules: Vec<ForwardRule>) {
-        *self.rules.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(rules);
-    }
-
-    fn rules(&self) -> Arc<Vec<ForwardRule>> {
-        self.rules.read().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-}
+/// The rules in force, the publishes going on (`running`) and the failed ones.
+pub type Forwards = Rules<ForwardRule>;
 
 /// Where `channel` goes by `rules`: each target once, as text and as its URL.
 fn targets(rules: &[ForwardRule], channel: &str) -> Vec<(String, RtmpUrl)> {
@@ -76,60 +55,25 @@ fn targets(rules: &[ForwardRule], channel: &str) -> Vec<(String, RtmpUrl)> {
 
 /// Keeps a forward running for every channel and target the rules name, until
 /// `shutdown`; then waits for the forwards to end their publishes.
-pub async fn run(hub: Arc<Hub>, mut shutdown: Shutdown) {
+pub async fn run(hub: Arc<Hub>, shutdown: Shutdown) {
     let forwards = hub.forwards.clone();
-    // Keyed by channel name and target.
-    let mut running: Keeper<(String, String)> = Keeper::default();
-    let mut scan = tokio::time::interval(SCAN_PERIOD);
-    loop {
-        tokio::select! {
-            _ = scan.tick() => {}
-            () = running.reap() => continue,
-            _ = shutdown.wait() => break,
-        }
-        let rules = forwards.rules();
-        if rules.is_empty() && running.is_empty() {
-            continue;
-        }
-        let wanted: Vec<(Arc<Channel>, String, RtmpUrl)> = hub
-            .list()
+    sessions::keep(hub, forwards.clone(), shutdown, |rules, channel| {
+        targets(rules, channel.name())
             .into_iter()
-            .flat_map(|c| {
-                targets(&rules, c.name())
-                    .into_iter()
-                    .map(move |(target, url)| (c.clone(), target, url))
+            .map(|(target, url)| {
+                let key = (channel.name().to_owned(), target);
+                let work = Forward {
+                    channel: channel.clone(),
+                    forwards: forwards.clone(),
+                    // The stream key is a secret: logs name the server and app only.
+                    target: format!("{}:{}/{}", url.host, url.port, url.app),
+                    url,
+                };
+                (key, work)
             })
-            .collect();
-        // Stop those no longer wanted (a reload) or whose channel went.
-        running.retain(|(_, target), channel| {
-            wanted
-                .iter()
-                .any(|(c, t, _)| t == target && Arc::ptr_eq(c, channel))
-        });
-        for (channel, target, url) in wanted {
-            let key = (channel.name().to_owned(), target);
-            if running.contains(&key) {
-                continue;
-            }
-            // The stream key is a secret: logs name the server and app only.
-            let target = format!("{}:{}/{}", url.host, url.port, url.app);
-            let work = Forward {
-                channel: channel.clone(),
-                forwards: forwards.clone(),
-                url,
-                target,
-            };
-            let shutdown = shutdown.clone();
-            running.start(key, channel.clone(), |stop| async move {
-                let what = format!("forwarding to {}", work.target);
-                let forwards = work.forwards.clone();
-                let ending = Ending::new(stop, shutdown);
-                sessions::each(channel, work, ending, &what, &forwards.failures).await;
-            });
-        }
-    }
-    // The forwards saw the shutdown too: their publishes end politely.
-    running.finish().await;
+            .collect()
+    })
+    .await;
 }
 
 /// A forward of one channel to one target.
@@ -142,6 +86,10 @@ struct Forward {
 }
 
 impl Work for Forward {
+    fn what(&self) -> String {
+        format!("forwarding to {}", self.target)
+    }
+
     fn session(
         &mut self,
         burst: Vec<Arc<MediaTag>>,
@@ -173,7 +121,7 @@ async fn publish(
         },
         () = ending.wait() => return Outcome::Over,
     };
-    let _publishing = Publishing::start(&forwards.publishing);
+    let _publishing = Counted::start(&forwards.running);
     tracing::info!(channel = channel.name(), target, "forwarding");
     let mut burst = burst.into_iter();
     loop {
@@ -243,22 +191,6 @@ fn ended_by_target(client: &mut RtmpClient) -> Option<String> {
         }
     }
     None
-}
-
-/// Counts a publish in [`Forwards::publishing`] while it lasts.
-struct Publishing<'a>(&'a AtomicU64);
-
-impl<'a> Publishing<'a> {
-    fn start(gauge: &'a AtomicU64) -> Self {
-        gauge.fetch_add(1, Relaxed);
-        Publishing(gauge)
-    }
-}
-
-impl Drop for Publishing<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Relaxed);
-    }
 }
 
 /// Ends the publish politely, within [`CLOSE_TIMEOUT`].

@@ -19,6 +19,7 @@ use flashless_core::rtmp::session::ServerSession;
 use flashless_core::stream::{CacheLimits, LiveStream, Media, Role, SkipToKeyframe};
 use tokio::sync::{Notify, broadcast, watch};
 
+use crate::exec::Execs;
 use crate::forward::Forwards;
 use crate::hooks::Hooks;
 use crate::record::Recordings;
@@ -192,6 +193,8 @@ pub struct Hub {
     pub recordings: Arc<Recordings>,
     /// Where channels are forwarded, and the forwards' counters (`forward`).
     pub forwards: Arc<Forwards>,
+    /// Commands run for channels, and their counters (`exec`).
+    pub execs: Arc<Execs>,
 }
 
 impl Hub {
@@ -204,6 +207,7 @@ impl Hub {
             hooks: Arc::default(),
             recordings: Arc::default(),
             forwards: Arc::default(),
+            execs: Arc::default(),
         }
     }
 

@@ -21,6 +21,7 @@ pub mod access;
 pub mod client;
 pub mod config;
 pub mod egress;
+pub mod exec;
 pub mod forward;
 pub mod hooks;
 pub mod http;

@@ -2,8 +2,8 @@
 //! it says of channels applied without a restart. Channels added start, removed ones
 //! stop (their viewers end), changed ones get a new upstream while their viewers stay
 //! and wait through the switch; every other channel and its viewers are left alone.
-//! The `[[pull]]` rules, the origin, the event hooks, what is recorded and where
-//! channels are forwarded are replaced too. A file that does not load is refused
+//! The `[[pull]]` rules, the origin, the event hooks, what is recorded, where
+//! channels are forwarded and the commands run for them are replaced too. A file that does not load is refused
 //! whole, with the error naming its line, and the running configuration stays.
 
 use std::collections::BTreeMap;
@@ -163,6 +163,7 @@ impl Reloader {
         self.hub.hooks.set(settings.hooks.clone());
         self.hub.recordings.set(settings.record.clone());
         self.hub.forwards.set(settings.forwards.clone());
+        self.hub.execs.set(settings.execs.clone());
         Ok(applied)
     }
 }

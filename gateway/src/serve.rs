@@ -54,8 +54,9 @@ pub async fn run(
     tasks.spawn(hub.hooks.clone().run(shutdown.clone()));
     tasks.spawn(crate::record::run(hub.clone(), shutdown.clone()));
     tasks.spawn(crate::forward::run(hub.clone(), shutdown.clone()));
+    tasks.spawn(crate::exec::run(hub.clone(), shutdown.clone()));
     // The configured channels, the demo, the [[pull]] rules, the hooks, what is
-    // recorded and forwarded.
+    // recorded, forwarded and run.
     let reloader = Reloader::start(args, &settings, hub.clone(), shutdown.clone())
         .context("starting the configured channels")?;
     #[cfg(unix)]

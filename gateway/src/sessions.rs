@@ -1,25 +1,115 @@
 //! Work done for each upstream session of a channel by a task that is no viewer: a
-//! forward's publish (`forward`), a command run for the channel (`exec`). The work
-//! starts when a session is live (with what a new viewer gets: metadata, headers, the
-//! GOP), ends with the session, and is tried again with backoff when it fails while
-//! the session goes on; the task ends with its channel, its own stop (a reload), or
-//! the gateway's shutdown.
+//! forward's publish (`forward`), a command run for the channel (`exec`). Rules name
+//! the channels and the work ([`keep`] keeps a task per channel and work they name);
+//! the work starts when a session is live (with what a new viewer gets: metadata,
+//! headers, the GOP), ends with the session, and is tried again with backoff when it
+//! fails while the session goes on ([`each`]); the task ends with its channel, its
+//! rule (a reload), or the gateway's shutdown.
 
 use std::future::Future;
+use std::hash::Hash;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use tokio::sync::watch;
 use tokio::time::{Instant, sleep};
 
-use crate::hub::{Channel, Feed, MediaTag, Viewer};
+use crate::hub::keeper::Keeper;
+use crate::hub::{Channel, Feed, Hub, MediaTag, Viewer};
 use crate::ingest::backoff::Backoff;
 use crate::shutdown::{Shutdown, stopped};
 
 /// Work that lasted this long was healthy: its next failure is retried soon again.
 const HEALTHY: Duration = Duration::from_secs(10);
+/// How often the hub is looked at for channels to start or stop work for.
+const SCAN_PERIOD: Duration = Duration::from_millis(250);
+
+/// The rules of one kind of work (replaced on reload), and its counters for `/metrics`.
+pub struct Rules<R> {
+    rules: RwLock<Arc<Vec<R>>>,
+    /// Work going on now: publishes to targets, commands running.
+    pub running: AtomicU64,
+    /// Work that failed while its session went on (and was tried again).
+    pub failures: AtomicU64,
+}
+
+impl<R> Default for Rules<R> {
+    fn default() -> Self {
+        Rules {
+            rules: RwLock::new(Arc::new(Vec::new())),
+            running: AtomicU64::new(0),
+            failures: AtomicU64::new(0),
+        }
+    }
+}
+
+impl<R> Rules<R> {
+    /// The rules from now on (a reload): work starts and stops by them.
+    pub fn set(&self, rules: Vec<R>) {
+        *self.rules.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(rules);
+    }
+
+    fn get(&self) -> Arc<Vec<R>> {
+        self.rules.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+/// Keeps a task doing its work session by session ([`each`]) for every channel and
+/// work that `wanted` finds in the rules in force, keyed by `K` (which names the
+/// channel); until `shutdown`, then waits for the tasks to end theirs.
+pub async fn keep<R, K, W>(
+    hub: Arc<Hub>,
+    rules: Arc<Rules<R>>,
+    mut shutdown: Shutdown,
+    wanted: impl Fn(&[R], &Arc<Channel>) -> Vec<(K, W)>,
+) where
+    R: Send + Sync + 'static,
+    K: Eq + Hash,
+    W: Work + 'static,
+{
+    let mut running: Keeper<K> = Keeper::default();
+    let mut scan = tokio::time::interval(SCAN_PERIOD);
+    loop {
+        tokio::select! {
+            _ = scan.tick() => {}
+            () = running.reap() => continue,
+            _ = shutdown.wait() => break,
+        }
+        let in_force = rules.get();
+        if in_force.is_empty() && running.is_empty() {
+            continue;
+        }
+        let mut found: Vec<(Arc<Channel>, K, W)> = Vec::new();
+        for channel in hub.list() {
+            for (key, work) in wanted(&in_force, &channel) {
+                if !found.iter().any(|(_, k, _)| *k == key) {
+                    found.push((channel.clone(), key, work));
+                }
+            }
+        }
+        // Stop what is no longer wanted (a reload) or whose channel went.
+        running.retain(|key, channel| {
+            found
+                .iter()
+                .any(|(c, k, _)| k == key && Arc::ptr_eq(c, channel))
+        });
+        for (channel, key, work) in found {
+            if running.contains(&key) {
+                continue;
+            }
+            let (rules, shutdown) = (rules.clone(), shutdown.clone());
+            running.start(key, channel.clone(), |stop| async move {
+                let what = work.what();
+                let ending = Ending::new(stop, shutdown);
+                each(channel, work, ending, &what, &rules.failures).await;
+            });
+        }
+    }
+    // The tasks saw the shutdown too: each ends its work.
+    running.finish().await;
+}
 
 /// How one session's work ended.
 pub enum Outcome {
@@ -33,6 +123,9 @@ pub enum Outcome {
 
 /// One session's work.
 pub trait Work: Send {
+    /// What it is, for the log: `forwarding to host:1935/live`.
+    fn what(&self) -> String;
+
     /// Does the work for one session: `burst` (what a new viewer gets first, empty when
     /// the session is just starting: its headers come on `feed`), then `feed`, until
     /// the session ends, the work fails, or `ending` completes.
@@ -122,5 +215,21 @@ pub async fn each(
                 }
             }
         }
+    }
+}
+
+/// Counts work in a gauge while it lasts (a publish going on, a command running).
+pub struct Counted<'a>(&'a AtomicU64);
+
+impl<'a> Counted<'a> {
+    pub fn start(gauge: &'a AtomicU64) -> Self {
+        gauge.fetch_add(1, Relaxed);
+        Counted(gauge)
+    }
+}
+
+impl Drop for Counted<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Relaxed);
     }
 }

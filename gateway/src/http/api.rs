@@ -303,13 +303,39 @@ fn render_metrics(app: &AppState) -> Response {
             value.load(Relaxed)
         );
     }
-    let forwards = &app.hub.forwards;
-    let _ = writeln!(
-        out,
-        "# HELP flashless_forwards Publishes to forward targets going on now.\n# TYPE flashless_forwards gauge\nflashless_forwards {}\n# HELP flashless_forward_failures_total Publishes to forward targets that failed: refused, dropped, or a target too slow to take the media.\n# TYPE flashless_forward_failures_total counter\nflashless_forward_failures_total {}",
-        forwards.publishing.load(Relaxed),
-        forwards.failures.load(Relaxed)
-    );
+    let (forwards, execs) = (&app.hub.forwards, &app.hub.execs);
+    for (name, kind, help, value) in [
+        (
+            "forwards",
+            "gauge",
+            "Publishes to forward targets going on now.",
+            &forwards.running,
+        ),
+        (
+            "forward_failures_total",
+            "counter",
+            "Publishes to forward targets that failed: refused, dropped, or a target too slow to take the media.",
+            &forwards.failures,
+        ),
+        (
+            "exec_running",
+            "gauge",
+            "Commands of [[exec]] running now.",
+            &execs.running,
+        ),
+        (
+            "exec_failures_total",
+            "counter",
+            "Commands of [[exec]] that could not start or exited while their channel's session lasted.",
+            &execs.failures,
+        ),
+    ] {
+        let _ = writeln!(
+            out,
+            "# HELP flashless_{name} {help}\n# TYPE flashless_{name} {kind}\nflashless_{name} {}",
+            value.load(Relaxed)
+        );
+    }
     let uptime = app.started.elapsed();
     process::family(
         &mut out,

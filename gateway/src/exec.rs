@@ -1,0 +1,181 @@
+//! Commands run for channels (`[[exec]]`), as nginx-rtmp's and SRS's `exec` and
+//! MediaMTX's `runOnReady`: for each upstream session of a channel a rule matches, its
+//! command runs (ffmpeg making a lower rendition and publishing it back, a recorder of
+//! another kind, a notifier), with `{app}`, `{name}` and `{channel}` filled in, and the
+//! same as `FLASHLESS_APP`, `FLASHLESS_NAME` and `FLASHLESS_CHANNEL` in its environment.
+//!
+//! The command starts when the session is live and is stopped when it ends (SIGTERM,
+//! so that it can close its output; SIGKILL after [`STOP_GRACE`]); one that exits
+//! while the session lasts is started again with backoff. No shell is involved: the
+//! command is a program and its arguments. What it writes to its standard output and
+//! error goes to the gateway's log, a line at a time. Like a recorder, a command is
+//! no viewer, and its channel's on-demand pull neither starts nor stays for it.
+
+use std::future::Future;
+use std::process::{ExitStatus, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::process::{Child, Command};
+use tokio::time::timeout;
+
+use crate::config::ExecRule;
+use crate::hub::{Channel, Feed, Hub, MediaTag, Viewer, name};
+use crate::sessions::{self, Counted, Ending, Outcome, Rules, Work};
+use crate::shutdown::Shutdown;
+
+/// A command told to stop (SIGTERM) is killed past this.
+const STOP_GRACE: Duration = Duration::from_secs(5);
+/// A line of a command's output is logged up to this many bytes.
+const MAX_LINE: usize = 1000;
+
+/// The rules in force, the commands running (`running`) and the failed ones.
+pub type Execs = Rules<ExecRule>;
+
+/// Keeps a command running for every channel and rule that names one, until
+/// `shutdown`; then waits for the commands to stop.
+pub async fn run(hub: Arc<Hub>, shutdown: Shutdown) {
+    let execs = hub.execs.clone();
+    sessions::keep(hub, execs.clone(), shutdown, |rules, channel| {
+        rules
+            .iter()
+            .filter_map(|rule| rule.command_for(channel.name()))
+            .map(|argv| {
+                let key = (channel.name().to_owned(), argv.clone());
+                let work = Exec {
+                    channel: channel.clone(),
+                    execs: execs.clone(),
+                    argv,
+                };
+                (key, work)
+            })
+            .collect()
+    })
+    .await;
+}
+
+/// A command run for one channel.
+struct Exec {
+    channel: Arc<Channel>,
+    execs: Arc<Execs>,
+    /// The program and its arguments, never empty (the configuration checks it).
+    argv: Vec<String>,
+}
+
+impl Work for Exec {
+    fn what(&self) -> String {
+        format!(
+            "the command {:?}",
+            self.argv.first().map_or("", String::as_str)
+        )
+    }
+
+    fn session(
+        &mut self,
+        _burst: Vec<Arc<MediaTag>>,
+        feed: &mut Viewer,
+        ending: &mut Ending,
+    ) -> impl Future<Output = Outcome> + Send {
+        run_command(self, feed, ending)
+    }
+}
+
+/// Runs the command until the session ends, `ending`, or the command exits.
+async fn run_command(exec: &Exec, feed: &mut Viewer, ending: &mut Ending) -> Outcome {
+    let channel = exec.channel.name();
+    let Some((program, args)) = exec.argv.split_first() else {
+        return Outcome::Over;
+    };
+    let (app, stream) = name::split(channel);
+    let spawned = Command::new(program)
+        .args(args)
+        .env("FLASHLESS_CHANNEL", channel)
+        .env("FLASHLESS_APP", app)
+        .env("FLASHLESS_NAME", stream)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn();
+    let mut child = match spawned {
+        Ok(child) => child,
+        Err(e) => return Outcome::Failed(format!("could not start: {e}")),
+    };
+    if let Some(out) = child.stdout.take() {
+        tokio::spawn(log_lines(out, channel.to_owned(), program.clone()));
+    }
+    if let Some(err) = child.stderr.take() {
+        tokio::spawn(log_lines(err, channel.to_owned(), program.clone()));
+    }
+    let _running = Counted::start(&exec.execs.running);
+    tracing::info!(channel, program, pid = child.id(), "command started");
+    let outcome = loop {
+        tokio::select! {
+            status = child.wait() => return Outcome::Failed(exited(status)),
+            item = feed.next() => match item {
+                Some(Feed::Unpublished) => break Outcome::Unpublished,
+                None => break Outcome::Over,
+                Some(Feed::Tag(_) | Feed::Published) => {}
+            },
+            () = ending.wait() => break Outcome::Over,
+        }
+    };
+    stop(&mut child).await;
+    tracing::info!(channel, program, "command stopped");
+    outcome
+}
+
+fn exited(status: std::io::Result<ExitStatus>) -> String {
+    match status {
+        Ok(status) => format!("it exited ({status})"),
+        Err(e) => format!("waiting for it: {e}"),
+    }
+}
+
+/// SIGTERM, so that it can close its output (an MP4's index, an RTMP publish); SIGKILL
+/// past [`STOP_GRACE`].
+async fn stop(child: &mut Child) {
+    #[cfg(unix)]
+    if let Some(pid) = child
+        .id()
+        .and_then(|id| rustix::process::Pid::from_raw(id.try_into().ok()?))
+    {
+        let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+    }
+    if timeout(STOP_GRACE, child.wait()).await.is_err() {
+        let _ = child.kill().await;
+    }
+}
+
+/// Logs what `output` says, a line at a time, each cut at [`MAX_LINE`] bytes.
+async fn log_lines(output: impl AsyncRead + Unpin, channel: String, program: String) {
+    let mut reader = BufReader::new(output);
+    let mut line = Vec::new();
+    loop {
+        let buf = match reader.fill_buf().await {
+            Ok(buf) if !buf.is_empty() => buf,
+            _ => break,
+        };
+        let (taken, ends) = match buf.iter().position(|&b| b == b'\n') {
+            Some(i) => (i + 1, true),
+            None => (buf.len(), false),
+        };
+        let room = MAX_LINE.saturating_sub(line.len()).min(taken);
+        line.extend_from_slice(buf.get(..room).unwrap_or_default());
+        reader.consume(taken);
+        if ends {
+            say(&channel, &program, &line);
+            line.clear();
+        }
+    }
+    say(&channel, &program, &line);
+}
+
+fn say(channel: &str, program: &str, line: &[u8]) {
+    let text = String::from_utf8_lossy(line);
+    let text = text.trim_end();
+    if !text.is_empty() {
+        tracing::info!(channel, program, "{text}");
+    }
+}
