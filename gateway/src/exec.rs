@@ -5,8 +5,9 @@
 //! same as `FLASHLESS_APP`, `FLASHLESS_NAME` and `FLASHLESS_CHANNEL` in its environment.
 //!
 //! The command starts when the session is live and is stopped when it ends (SIGTERM,
-//! so that it can close its output; SIGKILL after [`STOP_GRACE`]); one that exits
-//! while the session lasts is started again with backoff. No shell is involved: the
+//! so that it can close its output; SIGKILL after [`STOP_GRACE`]), in a process group
+//! of its own, so that what it started goes with it; one that exits while the session
+//! lasts is started again with backoff. No shell is involved: the
 //! command is a program and its arguments. What it writes to its standard output and
 //! error goes to the gateway's log, a line at a time. Like a recorder, a command is
 //! no viewer, and its channel's on-demand pull neither starts nor stays for it.
@@ -88,7 +89,11 @@ async fn run_command(exec: &Exec, feed: &mut Viewer, ending: &mut Ending) -> Out
         return Outcome::Over;
     };
     let (app, stream) = name::split(channel);
-    let spawned = Command::new(program)
+    let mut command = Command::new(program);
+    // A process group of its own: a shell's children are stopped with it.
+    #[cfg(unix)]
+    command.process_group(0);
+    let spawned = command
         .args(args)
         .env("FLASHLESS_CHANNEL", channel)
         .env("FLASHLESS_APP", app)
@@ -109,10 +114,16 @@ async fn run_command(exec: &Exec, feed: &mut Viewer, ending: &mut Ending) -> Out
         tokio::spawn(log_lines(err, channel.to_owned(), program.clone()));
     }
     let _running = Counted::start(&exec.execs.running);
-    tracing::info!(channel, program, pid = child.id(), "command started");
+    // Its process group's id (its own pid): kept, since the child forgets it once it exited.
+    let group = child.id();
+    tracing::info!(channel, program, pid = group, "command started");
     let outcome = loop {
         tokio::select! {
-            status = child.wait() => return Outcome::Failed(exited(status)),
+            status = child.wait() => {
+                // What it left behind (a shell's children) goes with it.
+                signal_group(group, Signal::Term);
+                return Outcome::Failed(exited(status));
+            }
             item = feed.next() => match item {
                 Some(Feed::Unpublished) => break Outcome::Unpublished,
                 None => break Outcome::Over,
@@ -121,7 +132,7 @@ async fn run_command(exec: &Exec, feed: &mut Viewer, ending: &mut Ending) -> Out
             () = ending.wait() => break Outcome::Over,
         }
     };
-    stop(&mut child).await;
+    stop(&mut child, group).await;
     tracing::info!(channel, program, "command stopped");
     outcome
 }
@@ -133,18 +144,33 @@ fn exited(status: std::io::Result<ExitStatus>) -> String {
     }
 }
 
-/// SIGTERM, so that it can close its output (an MP4's index, an RTMP publish); SIGKILL
-/// past [`STOP_GRACE`].
-async fn stop(child: &mut Child) {
-    #[cfg(unix)]
-    if let Some(pid) = child
-        .id()
-        .and_then(|id| rustix::process::Pid::from_raw(id.try_into().ok()?))
-    {
-        let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
-    }
+/// SIGTERM to its process group, so that it can close its output (an MP4's index, an
+/// RTMP publish); SIGKILL past [`STOP_GRACE`].
+async fn stop(child: &mut Child, group: Option<u32>) {
+    signal_group(group, Signal::Term);
     if timeout(STOP_GRACE, child.wait()).await.is_err() {
+        signal_group(group, Signal::Kill);
         let _ = child.kill().await;
+    }
+}
+
+enum Signal {
+    Term,
+    Kill,
+}
+
+/// Sends `signal` to the command's process group (its own, from its start).
+fn signal_group(group: Option<u32>, signal: Signal) {
+    #[cfg(unix)]
+    if let Some(group) = group.and_then(|id| rustix::process::Pid::from_raw(id.try_into().ok()?)) {
+        use rustix::process::{Signal as S, kill_process_group};
+        let _ = kill_process_group(
+            group,
+            match signal {
+                Signal::Term => S::TERM,
+                Signal::Kill => S::KILL,
+            },
+        );
     }
 }
 

@@ -22,6 +22,14 @@ fn until(gateway: &Gateway, what: &str, mut check: impl FnMut() -> bool) {
     }
 }
 
+/// The process `pid` has ended (it may be a zombie no one reaped yet).
+fn gone(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |stat| {
+        stat.rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
+    })
+}
+
 fn live(gateway: &Gateway, name: &str) -> bool {
     gateway.channel(name).is_some_and(|c| c["state"] == "live")
 }
@@ -75,7 +83,8 @@ fn a_commands_output_is_logged_and_one_that_exits_is_started_again() {
     let file = config(
         &dir,
         "[[exec]]\nmatch = \"cam\"\n\
-         command = [\"sh\", \"-c\", \"echo hello from $FLASHLESS_APP / $FLASHLESS_NAME, {channel}; exit 3\"]\n",
+         command = [\"sh\", \"-c\", \"echo hello from $FLASHLESS_APP / $FLASHLESS_NAME, {channel}; \
+         sleep 300 & echo left $!; exit 3\"]\n",
     );
     let gateway = Gateway::start(&["--no-demo", "--config", &file]);
     let _publisher = ffmpeg_publish(&gateway.rtmp_url("cam"), &[]);
@@ -89,6 +98,22 @@ fn a_commands_output_is_logged_and_one_that_exits_is_started_again() {
         log.contains("the command \"sh\" failed: it exited (exit status: 3)"),
         "{log}"
     );
+    // What a command left behind goes with it (its process group).
+    let left: Vec<u32> = log
+        .lines()
+        .filter_map(|l| {
+            l.split_once("exec: left ")?
+                .1
+                .split(' ')
+                .next()?
+                .parse()
+                .ok()
+        })
+        .collect();
+    assert!(!left.is_empty(), "{log}");
+    for pid in left {
+        until(&gateway, &format!("sleep {pid} ended"), || gone(pid));
+    }
     // The channel is not disturbed.
     let streams = ffprobe_streams(&gateway.rtmp_url("cam"));
     assert!(streams.contains("h264"), "{streams}");
