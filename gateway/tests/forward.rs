@@ -1,12 +1,14 @@
 //! Forwarding (`[[forward]]`) through the real gateway to nginx-rtmp, read back with
-//! rtmpdump and ffprobe: the channel arrives whole, the forward comes back after the
-//! target restarts (the channel's own viewers undisturbed meanwhile), a session's end
-//! ends the publish and the next session publishes again, and a reload stops it.
+//! rtmpdump and ffprobe: the channel arrives whole (also over RTMPS), the forward comes
+//! back after the target restarts (the channel's own viewers undisturbed meanwhile), a
+//! session's end ends the publish and the next session publishes again, a target that
+//! stops reading is dropped, and a reload stops it.
 
 mod peers;
 
 use std::time::{Duration, Instant};
 
+use peers::upstream::{TestCa, TlsTerminator};
 use peers::*;
 
 /// Waits up to `limit` for `/metrics`' line starting with `line_start` to satisfy `ok`.
@@ -220,6 +222,31 @@ fn a_target_that_stops_reading_is_dropped_and_the_channel_plays_on() {
     let (status, took) = gateway.stop("TERM");
     assert!(status.success(), "{status}");
     assert!(took < Duration::from_secs(5), "{took:?}");
+}
+
+/// Platforms take RTMPS only (Facebook Live's ingest): a forward over TLS, to nginx-rtmp
+/// behind a TLS terminator whose certificate a private CA (`FLASHLESS_CA_FILE`) signed.
+#[test]
+fn a_channel_is_forwarded_over_rtmps() {
+    let dir = TempDir::new("forward-tls");
+    let ca = TestCa::generate();
+    let nginx = Nginx::start(4096);
+    let tls = TlsTerminator::start(nginx.port, &ca);
+    let file = config(
+        &dir,
+        &format!(
+            "[[forward]]\nmatch = \"cam\"\nto = \"rtmps://127.0.0.1:{}/live/{{name}}\"\n",
+            tls.port
+        ),
+    );
+    let gateway = Gateway::start_with(
+        &["--no-demo", "--config", &file],
+        &[("FLASHLESS_CA_FILE", ca.ca_pem.as_os_str())],
+    );
+    let _publisher = ffmpeg_publish(&gateway.rtmp_url("cam"), &[]);
+    gateway.wait_live("cam");
+    wait_forwards(&gateway, 1.0, "forwarding over TLS");
+    assert_forwarded(nginx.port, "cam", "forwarded over RTMPS", &dir);
 }
 
 #[test]

@@ -207,8 +207,14 @@ impl std::ops::Deref for Gateway {
 
 impl Gateway {
     pub fn start(extra: &[&str]) -> Gateway {
+        Gateway::start_with(extra, &[])
+    }
+
+    /// [`Gateway::start`] with `env` in its environment (`FLASHLESS_CA_FILE`, …).
+    pub fn start_with(extra: &[&str], env: &[(&str, &std::ffi::OsStr)]) -> Gateway {
         let mut cmd = flashless();
         cmd.env("RUST_LOG", "flashless=debug,flashless_gateway=debug,warn");
+        cmd.envs(env.iter().copied());
         Gateway(or_fail(lab::Gateway::start(cmd, extra, None)))
     }
 
