@@ -2,7 +2,7 @@
 //! environment variables (a flag and its variable are one clap argument).
 
 use flashless_core::rtmp::swf::SwfIdentity;
-use flashless_core::rtmp::url::{self, RtmpUrl, UrlError};
+use flashless_core::rtmp::url;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -96,7 +96,7 @@ pub enum ConfigError {
         "{key} match {glob:?}: a pattern of channel names (letters, digits, '-', '_', '.', '*', one '/')"
     )]
     Match {
-        /// `[[pull]]` or `[[forward]]`.
+        /// `[[pull]]`, `[[forward]]` or `[[exec]]`.
         key: &'static str,
         glob: String,
     },
@@ -697,12 +697,6 @@ impl ForwardRule {
         let (app, stream) = name::split(channel);
         Some(pattern::source_for(&self.target, app, stream))
     }
-
-    /// The target's URL for `channel` (whether or not the rule matches it).
-    pub fn url_for(&self, channel: &str) -> Result<RtmpUrl, UrlError> {
-        let (app, stream) = name::split(channel);
-        url::parse(&pattern::source_for(&self.target, app, stream))
-    }
 }
 
 /// An `[[exec]]` rule: the command run for each session of the channels its glob matches.
@@ -1255,16 +1249,17 @@ fn forward_rule(f: ForwardSection) -> Result<ForwardRule, ConfigError> {
     if glob.contains('*') && !target.contains("{name}") {
         return Err(ConfigError::ForwardWithoutName(target));
     }
-    let rule = ForwardRule {
+    if let Err(e) = url::parse(&pattern::source_for(&target, "live", "x")) {
+        return Err(ConfigError::Source {
+            key: "[[forward]] to",
+            value: target,
+            reason: e.to_string(),
+        });
+    }
+    Ok(ForwardRule {
         pattern: glob,
         target,
-    };
-    rule.url_for("live/x").map_err(|e| ConfigError::Source {
-        key: "[[forward]] to",
-        value: rule.target.clone(),
-        reason: e.to_string(),
-    })?;
-    Ok(rule)
+    })
 }
 
 fn hls_settings(args: &ServeArgs, file: &HlsSection) -> Result<HlsSettings, ConfigError> {
@@ -1280,10 +1275,12 @@ fn hls_settings(args: &ServeArgs, file: &HlsSection) -> Result<HlsSettings, Conf
             args.hls_part.clone().or_else(|| file.part.clone()),
             d.part,
         )?,
-        window: match args.hls_window.clone().or_else(|| file.window.clone()) {
-            Some(window) => Some(seconds("window", Some(window), Duration::ZERO)?),
-            None => None,
-        },
+        window: args
+            .hls_window
+            .clone()
+            .or_else(|| file.window.clone())
+            .map(|window| seconds("window", Some(window), Duration::ZERO))
+            .transpose()?,
     };
     if hls.part < Duration::from_millis(100) || hls.part * 2 > hls.segment {
         return Err(ConfigError::HlsDurations {
@@ -1369,7 +1366,10 @@ mod tests {
                 target: "rtmp://ingest.example.net/{app}/{name} live=1".into(),
             }]
         );
-        let url = settings.forwards[0].url_for("studio/cam").expect("a URL");
+        let target = settings.forwards[0]
+            .target_for("studio/cam")
+            .expect("a match");
+        let url = url::parse(&target).expect("a URL");
         assert_eq!((url.app.as_str(), url.playpath.as_str()), ("studio", "cam"));
         let command = settings.execs[0]
             .command_for("studio/cam")

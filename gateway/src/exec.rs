@@ -38,22 +38,18 @@ pub type Execs = Rules<ExecRule>;
 /// `shutdown`; then waits for the commands to stop.
 pub async fn run(hub: Arc<Hub>, shutdown: Shutdown) {
     let execs = hub.execs.clone();
-    sessions::keep(hub, execs.clone(), shutdown, |rules, channel| {
-        rules
-            .iter()
-            .filter_map(|rule| rule.command_for(channel.name()))
-            .map(|argv| {
-                let key = (channel.name().to_owned(), argv.clone());
-                let work = Exec {
-                    channel: channel.clone(),
-                    execs: execs.clone(),
-                    argv,
-                };
-                (key, work)
-            })
-            .collect()
-    })
-    .await;
+    let wanted = |rules: &[ExecRule], channel: &str| {
+        let commands = rules.iter().filter_map(|rule| rule.command_for(channel));
+        commands.map(|argv| (channel.to_owned(), argv)).collect()
+    };
+    let work = |(_, argv): &(String, Vec<String>), channel: &Arc<Channel>| {
+        Some(Exec {
+            channel: channel.clone(),
+            execs: execs.clone(),
+            argv: argv.clone(),
+        })
+    };
+    sessions::keep(hub.clone(), hub.execs.clone(), shutdown, wanted, work).await;
 }
 
 /// A command run for one channel.

@@ -16,7 +16,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
 use flashless_core::rtmp::session::ClientEvent;
-use flashless_core::rtmp::url::RtmpUrl;
+use flashless_core::rtmp::url::{self, RtmpUrl};
 use tokio::time::timeout;
 
 use crate::client::rtmp::RtmpClient;
@@ -33,21 +33,12 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 /// The rules in force, the publishes going on (`running`) and the failed ones.
 pub type Forwards = Rules<ForwardRule>;
 
-/// Where `channel` goes by `rules`: each target once, as text and as its URL.
-fn targets(rules: &[ForwardRule], channel: &str) -> Vec<(String, RtmpUrl)> {
-    let mut found: Vec<(String, RtmpUrl)> = Vec::new();
-    for rule in rules {
-        let Some(target) = rule.target_for(channel) else {
-            continue;
-        };
-        if found.iter().any(|(t, _)| *t == target) {
-            continue;
-        }
-        // The configuration checked the rule with a name of its own; a channel's name is
-        // made of the same characters, so this does not fail in practice.
-        match rule.url_for(channel) {
-            Ok(url) => found.push((target, url)),
-            Err(e) => tracing::debug!(channel, "not forwarded: {e}"),
+/// Where `channel` goes by `rules`: each target once.
+fn targets(rules: &[ForwardRule], channel: &str) -> Vec<String> {
+    let mut found: Vec<String> = Vec::new();
+    for target in rules.iter().filter_map(|rule| rule.target_for(channel)) {
+        if !found.contains(&target) {
+            found.push(target);
         }
     }
     found
@@ -57,23 +48,25 @@ fn targets(rules: &[ForwardRule], channel: &str) -> Vec<(String, RtmpUrl)> {
 /// `shutdown`; then waits for the forwards to end their publishes.
 pub async fn run(hub: Arc<Hub>, shutdown: Shutdown) {
     let forwards = hub.forwards.clone();
-    sessions::keep(hub, forwards.clone(), shutdown, |rules, channel| {
-        targets(rules, channel.name())
-            .into_iter()
-            .map(|(target, url)| {
-                let key = (channel.name().to_owned(), target);
-                let work = Forward {
-                    channel: channel.clone(),
-                    forwards: forwards.clone(),
-                    // The stream key is a secret: logs name the server and app only.
-                    target: format!("{}:{}/{}", url.host, url.port, url.app),
-                    url,
-                };
-                (key, work)
-            })
-            .collect()
-    })
-    .await;
+    let wanted = |rules: &[ForwardRule], channel: &str| {
+        let targets = targets(rules, channel).into_iter();
+        targets.map(|target| (channel.to_owned(), target)).collect()
+    };
+    let work = |(_, target): &(String, String), channel: &Arc<Channel>| {
+        // The configuration checked the rule with a name of its own; a channel's name is
+        // made of the same characters, so this does not fail in practice.
+        let url = url::parse(target)
+            .map_err(|e| tracing::debug!(channel = channel.name(), "not forwarded: {e}"))
+            .ok()?;
+        Some(Forward {
+            channel: channel.clone(),
+            forwards: forwards.clone(),
+            // The stream key is a secret: logs name the server and app only.
+            target: format!("{}:{}/{}", url.host, url.port, url.app),
+            url,
+        })
+    };
+    sessions::keep(hub.clone(), hub.forwards.clone(), shutdown, wanted, work).await;
 }
 
 /// A forward of one channel to one target.
@@ -221,7 +214,10 @@ mod tests {
         let found = |channel| -> Vec<(String, String, String)> {
             targets(&rules, channel)
                 .into_iter()
-                .map(|(t, url)| (t, url.app, url.playpath))
+                .map(|t| {
+                    let url = url::parse(&t).expect("a URL");
+                    (t, url.app, url.playpath)
+                })
                 .collect()
         };
         assert_eq!(

@@ -6,6 +6,7 @@
 //! fails while the session goes on ([`each`]); the task ends with its channel, its
 //! rule (a reload), or the gateway's shutdown.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::hash::Hash;
 use std::pin::Pin;
@@ -56,14 +57,16 @@ impl<R> Rules<R> {
     }
 }
 
-/// Keeps a task doing its work session by session ([`each`]) for every channel and
-/// work that `wanted` finds in the rules in force, keyed by `K` (which names the
-/// channel); until `shutdown`, then waits for the tasks to end theirs.
+/// Keeps a task doing its work session by session ([`each`]) for every channel and key
+/// that `wanted` finds in the rules in force for the channel's name (a key names its
+/// channel); `work` makes the work of a key about to start (`None`: it cannot). Until
+/// `shutdown`, then waits for the tasks to end theirs.
 pub async fn keep<R, K, W>(
     hub: Arc<Hub>,
     rules: Arc<Rules<R>>,
     mut shutdown: Shutdown,
-    wanted: impl Fn(&[R], &Arc<Channel>) -> Vec<(K, W)>,
+    wanted: impl Fn(&[R], &str) -> Vec<K>,
+    work: impl Fn(&K, &Arc<Channel>) -> Option<W>,
 ) where
     R: Send + Sync + 'static,
     K: Eq + Hash,
@@ -81,24 +84,22 @@ pub async fn keep<R, K, W>(
         if in_force.is_empty() && running.is_empty() {
             continue;
         }
-        let mut found: Vec<(Arc<Channel>, K, W)> = Vec::new();
+        // By key, which names its channel: every channel times every rule, each scan.
+        let mut found: HashMap<K, Arc<Channel>> = HashMap::new();
         for channel in hub.list() {
-            for (key, work) in wanted(&in_force, &channel) {
-                if !found.iter().any(|(_, k, _)| *k == key) {
-                    found.push((channel.clone(), key, work));
-                }
+            for key in wanted(&in_force, channel.name()) {
+                found.entry(key).or_insert_with(|| channel.clone());
             }
         }
         // Stop what is no longer wanted (a reload) or whose channel went.
-        running.retain(|key, channel| {
-            found
-                .iter()
-                .any(|(c, k, _)| k == key && Arc::ptr_eq(c, channel))
-        });
-        for (channel, key, work) in found {
+        running.retain(|key, channel| found.get(key).is_some_and(|c| Arc::ptr_eq(c, channel)));
+        for (key, channel) in found {
             if running.contains(&key) {
                 continue;
             }
+            let Some(work) = work(&key, &channel) else {
+                continue;
+            };
             let (rules, shutdown) = (rules.clone(), shutdown.clone());
             running.start(key, channel.clone(), |stop| async move {
                 let what = work.what();
