@@ -22,6 +22,7 @@ use tokio::process::{Child, Command};
 use tokio::time::timeout;
 
 use crate::config::ExecRule;
+use crate::hub::jobs::{Job, JobId, JobState};
 use crate::hub::{Channel, Feed, Hub, MediaTag, Viewer, name};
 use crate::sessions::{self, Counted, Ending, Outcome, Rules, Work};
 use crate::shutdown::Shutdown;
@@ -61,11 +62,8 @@ struct Exec {
 }
 
 impl Work for Exec {
-    fn what(&self) -> String {
-        format!(
-            "the command {:?}",
-            self.argv.first().map_or("", String::as_str)
-        )
+    fn id(&self) -> JobId {
+        JobId::Program(self.argv.first().cloned().unwrap_or_default())
     }
 
     fn session(
@@ -73,13 +71,14 @@ impl Work for Exec {
         _burst: Vec<Arc<MediaTag>>,
         feed: &mut Viewer,
         ending: &mut Ending,
+        job: &Job,
     ) -> impl Future<Output = Outcome> + Send {
-        run_command(self, feed, ending)
+        run_command(self, feed, ending, job)
     }
 }
 
 /// Runs the command until the session ends, `ending`, or the command exits.
-async fn run_command(exec: &Exec, feed: &mut Viewer, ending: &mut Ending) -> Outcome {
+async fn run_command(exec: &Exec, feed: &mut Viewer, ending: &mut Ending, job: &Job) -> Outcome {
     let channel = exec.channel.name();
     let Some((program, args)) = exec.argv.split_first() else {
         return Outcome::Over;
@@ -112,6 +111,7 @@ async fn run_command(exec: &Exec, feed: &mut Viewer, ending: &mut Ending) -> Out
     let _running = Counted::start(&exec.execs.running);
     // Its process group's id (its own pid): kept, since the child forgets it once it exited.
     let group = child.id();
+    job.set(JobState::Running, group);
     tracing::info!(channel, program, pid = group, "command started");
     let outcome = loop {
         tokio::select! {

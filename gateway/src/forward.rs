@@ -21,6 +21,7 @@ use tokio::time::timeout;
 
 use crate::client::rtmp::RtmpClient;
 use crate::config::ForwardRule;
+use crate::hub::jobs::{Job, JobId, JobState};
 use crate::hub::{Channel, Feed, Hub, MediaTag, Viewer};
 use crate::sessions::{self, Counted, Ending, Outcome, Rules, Work};
 use crate::shutdown::Shutdown;
@@ -79,8 +80,8 @@ struct Forward {
 }
 
 impl Work for Forward {
-    fn what(&self) -> String {
-        format!("forwarding to {}", self.target)
+    fn id(&self) -> JobId {
+        JobId::Target(self.target.clone())
     }
 
     fn session(
@@ -88,8 +89,9 @@ impl Work for Forward {
         burst: Vec<Arc<MediaTag>>,
         feed: &mut Viewer,
         ending: &mut Ending,
+        job: &Job,
     ) -> impl Future<Output = Outcome> + Send {
-        publish(self, burst, feed, ending)
+        publish(self, burst, feed, ending, job)
     }
 }
 
@@ -100,6 +102,7 @@ async fn publish(
     burst: Vec<Arc<MediaTag>>,
     feed: &mut Viewer,
     ending: &mut Ending,
+    job: &Job,
 ) -> Outcome {
     let Forward {
         channel,
@@ -115,6 +118,7 @@ async fn publish(
         () = ending.wait() => return Outcome::Over,
     };
     let _publishing = Counted::start(&forwards.running);
+    job.set(JobState::Running, None);
     tracing::info!(channel = channel.name(), target, "forwarding");
     let mut burst = burst.into_iter();
     loop {

@@ -348,6 +348,8 @@ pub struct Channel {
     /// [`Limits::coalesce`] in milliseconds of media time.
     coalesce_ms: u32,
     pub counters: Counters,
+    /// Its forwards' publishes and its commands ([`jobs`]).
+    jobs: Mutex<Vec<Arc<jobs::Job>>>,
 }
 
 /// Monotonic counters for `/metrics` and `/api/channels`.
@@ -415,6 +417,7 @@ impl Channel {
             created: Instant::now(),
             coalesce_ms: u32::try_from(limits.coalesce.as_millis()).unwrap_or(u32::MAX),
             counters: Counters::default(),
+            jobs: Mutex::new(Vec::new()),
         }
     }
 
@@ -787,6 +790,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 pub mod denials;
+pub mod jobs;
 pub mod keeper;
 pub mod media_info;
 pub mod name;

@@ -17,6 +17,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::{Instant, sleep};
 
+use crate::hub::jobs::{Job, JobId, JobState, Listed};
 use crate::hub::keeper::Keeper;
 use crate::hub::{Channel, Feed, Hub, MediaTag, Viewer};
 use crate::ingest::backoff::Backoff;
@@ -102,9 +103,9 @@ pub async fn keep<R, K, W>(
             };
             let (rules, shutdown) = (rules.clone(), shutdown.clone());
             running.start(key, channel.clone(), |stop| async move {
-                let what = work.what();
+                let job = channel.list_job(work.id());
                 let ending = Ending::new(stop, shutdown);
-                each(channel, work, ending, &what, &rules.failures).await;
+                each(channel, work, ending, job, &rules.failures).await;
             });
         }
     }
@@ -124,17 +125,19 @@ pub enum Outcome {
 
 /// One session's work.
 pub trait Work: Send {
-    /// What it is, for the log: `forwarding to host:1935/live`.
-    fn what(&self) -> String;
+    /// What it is, for the channel's list of jobs and the log.
+    fn id(&self) -> JobId;
 
     /// Does the work for one session: `burst` (what a new viewer gets first, empty when
     /// the session is just starting: its headers come on `feed`), then `feed`, until
-    /// the session ends, the work fails, or `ending` completes.
+    /// the session ends, the work fails, or `ending` completes; says on `job` once it
+    /// runs (connected, spawned).
     fn session(
         &mut self,
         burst: Vec<Arc<MediaTag>>,
         feed: &mut Viewer,
         ending: &mut Ending,
+        job: &Job,
     ) -> impl Future<Output = Outcome> + Send;
 }
 
@@ -166,13 +169,14 @@ impl Ending {
     }
 }
 
-/// Runs `work` for each session of `channel` until the channel goes or `ending`; a
-/// failure is logged as `what` failing and counted in `failures`.
+/// Runs `work` for each session of `channel` until the channel goes or `ending`,
+/// saying on `job` what it does; a failure is logged, shown on `job` and counted in
+/// `failures`.
 pub async fn each(
     channel: Arc<Channel>,
     mut work: impl Work,
     mut ending: Ending,
-    what: &str,
+    job: Listed,
     failures: &AtomicU64,
 ) {
     let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(8));
@@ -181,6 +185,7 @@ pub async fn each(
         let (mut burst, mut feed) = channel.subscribe_uncounted();
         if !channel.is_active() {
             // Between sessions: the next one's headers and first keyframe come on the feed.
+            job.set(JobState::Waiting, None);
             burst.clear();
             loop {
                 tokio::select! {
@@ -194,12 +199,17 @@ pub async fn each(
             }
         }
         let started = Instant::now();
-        let outcome = work.session(burst, &mut feed, &mut ending).await;
+        job.set(JobState::Starting, None);
+        let outcome = work.session(burst, &mut feed, &mut ending, &job).await;
         drop(feed);
         match outcome {
             Outcome::Over => return,
-            Outcome::Unpublished => backoff.reset(),
+            Outcome::Unpublished => {
+                job.set(JobState::Waiting, None);
+                backoff.reset();
+            }
             Outcome::Failed(why) => {
+                job.failed(&why);
                 failures.fetch_add(1, Relaxed);
                 if started.elapsed() >= HEALTHY {
                     backoff.reset();
@@ -208,7 +218,8 @@ pub async fn each(
                 tracing::warn!(
                     channel = channel.name(),
                     attempt,
-                    "{what} failed: {why}; trying again in {pause:?}"
+                    "{} failed: {why}; trying again in {pause:?}",
+                    job.id()
                 );
                 tokio::select! {
                     () = sleep(pause) => {}

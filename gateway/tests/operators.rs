@@ -1,7 +1,8 @@
 //! What an operator configures once instead of per channel, against real peers:
 //! channels pulled by name (`[[pull]]` patterns from nginx-rtmp, an edge's origin),
-//! the RTMP app as part of a channel's address; and what an operator does by hand:
-//! dropping a channel's publisher or upstream (`POST /api/drop`).
+//! the RTMP app as part of a channel's address; what an operator does by hand:
+//! dropping a channel's publisher or upstream (`POST /api/drop`); and what only the
+//! operator sees: each channel's forwards and commands in `/api/channels`.
 
 mod peers;
 
@@ -19,7 +20,6 @@ fn until(limit: Duration, what: &str, mut check: impl FnMut() -> bool) {
     }
 }
 
-/// A configuration file in a temporary directory.
 /// A `[[pull]]` pattern pulls any matching name from nginx-rtmp when asked, counts
 /// against the channel cap, and goes once deserted.
 #[test]
@@ -235,4 +235,118 @@ fn an_operator_drops_a_publisher_and_a_pull_and_both_come_back() {
     });
     gateway.wait_live("pulled");
     gateway.log_saying("dropped by an operator");
+}
+
+/// The channel's entry in the admin listener's `/api/channels`.
+fn admin_view(admin: u16, name: &str) -> Option<serde_json::Value> {
+    let (status, body) = http_get(admin, "/api/channels");
+    assert_eq!(status, 200, "{body}");
+    let list: Vec<serde_json::Value> = serde_json::from_str(&body).expect("JSON");
+    list.into_iter().find(|c| c["name"] == name)
+}
+
+/// The operator sees what each forward and command of a channel does, and why one
+/// failed last; the public list shows neither (a target names another server).
+#[test]
+fn the_operator_sees_each_forward_and_command_and_why_it_failed() {
+    let nginx = NginxRtmp::start_on(free_port());
+    let port = nginx.port;
+    let dir = TempDir::new("jobs");
+    let file = config(
+        &dir,
+        &format!(
+            "[[forward]]\nmatch = \"cam\"\nto = \"rtmp://127.0.0.1:{port}/live/secret-key\"\n\
+             [[exec]]\nmatch = \"cam\"\ncommand = [\"sleep\", \"600\"]\n"
+        ),
+    );
+    let admin = free_port();
+    let gateway = Gateway::start(&[
+        "--no-demo",
+        "--config",
+        &file,
+        "--admin-listen",
+        &format!("127.0.0.1:{admin}"),
+    ]);
+    wait_for_port(admin, "the admin listener");
+    let jobs = |kind: &str| -> serde_json::Value {
+        admin_view(admin, "cam").map_or(serde_json::Value::Null, |c| c[kind].clone())
+    };
+    let target = format!("127.0.0.1:{port}/live");
+
+    let publisher = ffmpeg_publish(&gateway.rtmp_url("cam"), &[]);
+    gateway.wait_live("cam");
+    until(
+        Duration::from_secs(20),
+        "forwarding and the command running",
+        || jobs("forwards")[0]["state"] == "running" && jobs("commands")[0]["state"] == "running",
+    );
+    let forward = &jobs("forwards")[0];
+    assert_eq!(forward["target"], target.as_str(), "{forward}");
+    assert_eq!(forward["failures"], 0, "{forward}");
+    assert!(forward["error"].is_null(), "{forward}");
+    let command = &jobs("commands")[0];
+    assert_eq!(command["program"], "sleep", "{command}");
+    let pid = command["pid"].as_u64().expect("the command's pid");
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).expect("the command runs");
+    assert_eq!(cmdline, b"sleep\x00600\x00");
+    // The public list lists the channel, not what only the operator may see.
+    let public = gateway.channel("cam").expect("listed");
+    assert!(
+        public.get("forwards").is_none() && public.get("commands").is_none(),
+        "{public}"
+    );
+    assert!(!gateway.get("/api/channels").1.contains("secret-key"));
+    assert!(
+        !http_get(admin, "/api/channels").1.contains("secret-key"),
+        "the stream key shown"
+    );
+
+    // The target gone: the forward retries, and says why it failed.
+    drop(nginx);
+    until(Duration::from_secs(20), "the forward retrying", || {
+        jobs("forwards")[0]["state"] == "retrying"
+    });
+    let forward = &jobs("forwards")[0];
+    assert!(forward["failures"].as_u64() >= Some(1), "{forward}");
+    let why = forward["error"].as_str().unwrap_or_default().to_owned();
+    assert!(!why.is_empty(), "{forward}");
+    assert_eq!(
+        jobs("commands")[0]["state"],
+        "running",
+        "the command is not the forward"
+    );
+
+    // Back: publishing again, the last failure still shown.
+    let _nginx = NginxRtmp::start_on(port);
+    until(Duration::from_secs(20), "forwarding again", || {
+        jobs("forwards")[0]["state"] == "running"
+    });
+    assert_eq!(jobs("forwards")[0]["error"], why.as_str());
+
+    // The session over: both wait for the next one, the command stopped.
+    drop(publisher);
+    until(Duration::from_secs(20), "both waiting", || {
+        jobs("forwards")[0]["state"] == "waiting" && jobs("commands")[0]["state"] == "waiting"
+    });
+    assert!(jobs("commands")[0].get("pid").is_none());
+    until(Duration::from_secs(10), "the command stopped", || {
+        std::fs::read(format!("/proc/{pid}/cmdline")).map_or(true, |c| c.is_empty())
+    });
+
+    // On the public listener, the admin token shows them; none, or a wrong one, does not.
+    let gateway = Gateway::start(&["--no-demo", "--config", &file, "--admin-token", "adm1n"]);
+    let _publisher = ffmpeg_publish(&gateway.rtmp_url("cam"), &[]);
+    gateway.wait_live("cam");
+    let listed = |headers: &str| {
+        let (status, _, body) = raw_get(gateway.http, "/api/channels", headers);
+        assert_eq!(status, 200);
+        String::from_utf8_lossy(&body).contains("\"commands\"")
+    };
+    until(
+        Duration::from_secs(10),
+        "commands listed with the token",
+        || listed("Authorization: Bearer adm1n\r\n"),
+    );
+    assert!(!listed(""));
+    assert!(!listed("Authorization: Bearer nope\r\n"));
 }

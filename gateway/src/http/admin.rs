@@ -54,33 +54,10 @@ pub fn refusal(
     if door == Door::Public && app.admin.listen.is_some() {
         return Some(error(StatusCode::NOT_FOUND, "not served here"));
     }
-    let expected = match (&app.admin.token, endpoint) {
-        (Some(token), _) => token,
-        (None, Endpoint::Reload) => {
-            return Some(error(
-                StatusCode::FORBIDDEN,
-                "reloading over HTTP needs an admin_token in the configuration (or send SIGHUP)",
-            ));
-        }
-        (None, Endpoint::Drain) => {
-            return Some(error(
-                StatusCode::FORBIDDEN,
-                "draining over HTTP needs an admin_token in the configuration (or send SIGTERM)",
-            ));
-        }
-        (None, Endpoint::Drop) => {
-            return Some(error(
-                StatusCode::FORBIDDEN,
-                "dropping a publisher over HTTP needs an admin_token in the configuration",
-            ));
-        }
-        (None, _) => return None,
+    let Some(expected) = &app.admin.token else {
+        return off_without_token(endpoint);
     };
-    let given = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
+    let given = bearer(headers);
     if given.is_some_and(|t| constant_time_eq(t.as_bytes(), expected.as_bytes())) {
         return None;
     }
@@ -97,6 +74,43 @@ pub fn refusal(
         header::HeaderValue::from_static("Bearer"),
     );
     Some(response)
+}
+
+/// Without an admin token configured, the operator's actions are off over HTTP (a
+/// signal does them instead); what is only read stays readable.
+fn off_without_token(endpoint: Endpoint) -> Option<Response> {
+    let refused = match endpoint {
+        Endpoint::Reload => {
+            "reloading over HTTP needs an admin_token in the configuration (or send SIGHUP)"
+        }
+        Endpoint::Drain => {
+            "draining over HTTP needs an admin_token in the configuration (or send SIGTERM)"
+        }
+        Endpoint::Drop => {
+            "dropping a publisher over HTTP needs an admin_token in the configuration"
+        }
+        Endpoint::Channels | Endpoint::Metrics => return None,
+    };
+    Some(error(StatusCode::FORBIDDEN, refused))
+}
+
+/// Whether the request is the operator's: on the admin listener (with the admin token
+/// when one is configured), or on the public one with the admin token. What only the
+/// operator sees (a channel's forward targets and commands) goes to it alone.
+pub fn is_operator(app: &AppState, door: Door, headers: &HeaderMap) -> bool {
+    match (&app.admin.token, bearer(headers)) {
+        (Some(expected), Some(given)) => constant_time_eq(given.as_bytes(), expected.as_bytes()),
+        (Some(_), None) => false,
+        (None, _) => door == Door::Admin,
+    }
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
 }
 
 /// Compares without stopping at the first difference, so timing tells nothing of the token.

@@ -16,8 +16,9 @@ use super::admin::{self, Door, Endpoint};
 use super::process;
 use crate::egress::http_flv::error;
 use crate::hub::denials::Reason;
+use crate::hub::jobs::{JobId, JobView};
 use crate::hub::media_info::MediaInfo;
-use crate::hub::{Snapshot, Source, UpstreamState, name};
+use crate::hub::{Source, UpstreamState, name};
 
 #[derive(Serialize)]
 struct ChannelView {
@@ -33,6 +34,11 @@ struct ChannelView {
     viewers: usize,
     uptime_seconds: Option<u64>,
     urls: Urls,
+    /// Shown to the operator only: the targets name other servers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    forwards: Option<Vec<JobView>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    commands: Option<Vec<JobView>>,
 }
 
 #[derive(Serialize)]
@@ -106,12 +112,21 @@ fn list_channels(app: &AppState, door: Door, headers: &HeaderMap) -> Response {
         .rsplit_once(':')
         .map_or(host.as_str(), |(h, _)| h)
         .to_owned();
+    let operator = admin::is_operator(app, door, headers);
     let list: Vec<ChannelView> = app
         .hub
         .list()
         .iter()
-        .map(|c| c.snapshot())
-        .map(|s: Snapshot| ChannelView {
+        .map(|c| {
+            let jobs = operator.then(|| {
+                let jobs = c.jobs().into_iter();
+                jobs.partition(|job| matches!(job.id, JobId::Target(_)))
+            });
+            (c.snapshot(), jobs.unzip())
+        })
+        .map(|(s, (forwards, commands))| ChannelView {
+            forwards,
+            commands,
             // `/<app>/<stream>`: `/live/cam` for the default app, `/other/cam` for others.
             urls: {
                 let (rtmp_app, stream) = name::split(&s.name);
