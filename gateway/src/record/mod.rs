@@ -14,7 +14,7 @@ pub mod path;
 mod recorder;
 mod retention;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, RwLock};
@@ -23,8 +23,8 @@ use std::time::{Duration, SystemTime};
 pub use catalog::Recording;
 
 use crate::config::RecordSettings;
-use crate::hub::Hub;
 use crate::hub::keeper::Keeper;
+use crate::hub::{Channel, Hub};
 use crate::shutdown::Shutdown;
 
 /// How often the hub is looked at for channels to start or stop recording.
@@ -195,9 +195,14 @@ pub async fn run(hub: Arc<Hub>, mut shutdown: Shutdown) {
         }
         let settings = recordings.settings();
         let channels = hub.list();
+        let by_name: HashMap<&str, &Arc<Channel>> =
+            channels.iter().map(|c| (c.name(), c)).collect();
         // Stop those no longer recorded (a reload) or whose channel went.
         recorders.retain(|name, channel| {
-            settings.records(name) && channels.iter().any(|c| Arc::ptr_eq(c, channel))
+            settings.records(name)
+                && by_name
+                    .get(name.as_str())
+                    .is_some_and(|c| Arc::ptr_eq(c, channel))
         });
         for channel in channels {
             let name = channel.name().to_owned();
