@@ -51,6 +51,13 @@ use crate::fmp4::{
 pub struct SegmentOptions {
     pub target_ms: u32,
     pub part_ms: u32,
+    /// A segment with video that spans this long without a keyframe is cut at the next
+    /// video frame anyway, its first part not independent: whoever holds segments in
+    /// memory (an HLS window) is then bounded however rare the source's keyframes
+    /// are (none after the first, from a broken or hostile publisher). `None`: a
+    /// segment waits for a keyframe however long (a recording's files each start
+    /// decodable).
+    pub longest_ms: Option<u32>,
 }
 
 impl Default for SegmentOptions {
@@ -59,6 +66,7 @@ impl Default for SegmentOptions {
         SegmentOptions {
             target_ms: 6000,
             part_ms: 1000,
+            longest_ms: None,
         }
     }
 }
@@ -72,7 +80,8 @@ pub enum SegmentEvent {
         mime: String,
         info: TrackInfo,
     },
-    /// A segment begins; with video its first part starts with a keyframe.
+    /// A segment begins; with video its first part starts with a keyframe, unless the
+    /// segment was cut at [`SegmentOptions::longest_ms`].
     /// Sequence numbers start at 0 and go up by one per segment, across inits.
     /// It comes right before the segment's first `Part`, once that part is complete
     /// (so `start_ms` is exact).
@@ -261,9 +270,13 @@ impl Segmenter {
         let done = self.segment.as_ref().map_or(0.0, |s| s.end_ms - s.start_ms);
         let segment_ms = done + since_cut.max(0) as f64;
         // With video, its frames alone end parts (a part is measured on them), and
-        // its keyframes alone end segments.
+        // its keyframes alone end segments, unless one is past the longest.
+        let too_long = self
+            .options
+            .longest_ms
+            .is_some_and(|longest| segment_ms >= f64::from(longest.max(self.options.target_ms)));
         let (main, opens_segment) = match frame {
-            Frame::Video { keyframe } => (true, keyframe),
+            Frame::Video { keyframe } => (true, keyframe || too_long),
             Frame::Audio => (!self.has_video, !self.has_video),
         };
         // With this frame the part would span its start to the frame's end.

@@ -783,6 +783,7 @@ fn hls_ts(tags: &[Tag]) -> Vec<u8> {
     let mut segmenter = Segmenter::new(SegmentOptions {
         target_ms: 2000,
         part_ms: 333,
+        longest_ms: Some(20_000),
     });
     let (mut muxer, mut out, mut parts) = (None, Vec::new(), 0);
     let mut take = |s: &mut Segmenter| {

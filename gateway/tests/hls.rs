@@ -249,6 +249,67 @@ fn a_configured_window_lists_that_much_media() {
     );
 }
 
+/// A publisher that sends no keyframe after its first: its segments are cut at ten
+/// target durations anyway (the window's memory stays bounded), the playlist no longer
+/// says they are independent, and a segment is served whole: its parts in order.
+#[test]
+fn a_publisher_without_keyframes_gets_segments_cut_at_ten_targets() {
+    let gw = Gateway::start(LL);
+    let ffmpeg = ffmpeg_publish(&gw.rtmp_url("cam"), &["-g", "100000", "-sc_threshold", "0"]);
+    gw.wait_live("cam");
+    let path = "/live/cam/index.m3u8";
+    let started = Instant::now();
+    // Asked for from the start: a player that comes once the GOP cache gave up on the
+    // first keyframe (10 s) finds nothing to start from, as any viewer would.
+    let p = loop {
+        let (status, _, body) = get(gw.http, path);
+        let text = String::from_utf8_lossy(&body).into_owned();
+        assert!(status == 200 || status == 503, "{status}: {text}");
+        if status == 200 && checked(&text).segments.len() >= 2 {
+            break checked(&text);
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(40),
+            "{status}: {text}"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    drop(ffmpeg);
+    assert!(!p.independent_segments, "{p:?}");
+    assert_eq!(p.target_duration, Some(10), "{p:?}");
+    for s in &p.segments {
+        assert!(
+            (s.duration - 10.0).abs() < 0.5,
+            "segment {}: {} s",
+            s.msn,
+            s.duration
+        );
+    }
+    // The newest complete segment: whole, its length said, its parts in order.
+    let segment = p.segments.last().expect("a segment");
+    let (status, headers, whole) = get(gw.http, &format!("/live/cam/{}", segment.uri));
+    assert_eq!(status, 200);
+    assert_eq!(
+        header(&headers, "content-length"),
+        Some(whole.len().to_string().as_str())
+    );
+    let mut parts = Vec::new();
+    for i in 0.. {
+        let (status, _, part) = get(gw.http, &format!("/live/cam/part{}.{i}.m4s", segment.msn));
+        if status != 200 {
+            break;
+        }
+        parts.extend_from_slice(&part);
+    }
+    assert!(whole.len() > 100_000, "{} bytes in 10 s", whole.len());
+    assert!(
+        whole == parts,
+        "the segment is not its parts: {} bytes, parts {}",
+        whole.len(),
+        parts.len()
+    );
+}
+
 #[test]
 fn blocking_requests_return_once_the_part_exists() {
     let gw = Gateway::start(LL);

@@ -76,9 +76,12 @@ impl Order {
 
 fuzz_target!(|data: &[u8]| {
     let mode = data.first().copied().unwrap_or(0);
+    let target_ms = 1 + u32::from(mode & 0x0f) * 500;
     let mut s = Segmenter::new(SegmentOptions {
-        target_ms: 1 + u32::from(mode & 0x0f) * 500,
+        target_ms,
         part_ms: 1 + u32::from(mode >> 4) * 100,
+        // Odd modes: segments cut without a keyframe past four targets, as HLS's are.
+        longest_ms: (mode & 1 == 1).then_some(target_ms * 4),
     });
     let mut order = Order::default();
     for tag in tags(data) {

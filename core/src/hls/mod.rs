@@ -22,7 +22,7 @@ use alloc::collections::VecDeque;
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 
 use crate::segment::SegmentEvent;
 use crate::ts::{self, TsMuxer};
@@ -97,11 +97,10 @@ struct Segment {
     discontinuity: bool,
     /// `EXT-X-PROGRAM-DATE-TIME`: the wall-clock time of its first frame, Unix ms.
     program_ms: f64,
+    /// Its bytes, served part by part and (once complete) as a whole, in order.
     parts: Vec<Part>,
     /// `None` while the segment is open.
     duration_ms: Option<f64>,
-    /// The parts concatenated, once complete.
-    bytes: Option<Bytes>,
 }
 
 #[derive(Debug)]
@@ -183,9 +182,19 @@ impl Window {
             .map(|(_, data)| data.clone())
     }
 
-    /// The complete segment `msn`.
-    pub fn segment(&self, msn: u64) -> Option<Bytes> {
-        self.find(msn).and_then(|s| s.bytes.clone())
+    /// The complete segment `msn`: its parts' bytes, to be sent one after the other
+    /// (kept once, as parts, rather than again as a whole).
+    pub fn segment(&self, msn: u64) -> Option<Vec<Bytes>> {
+        let segment = self.find(msn).filter(|s| s.duration_ms.is_some())?;
+        Some(segment.parts.iter().map(|p| p.data.clone()).collect())
+    }
+
+    /// Whether every segment starts with an independent part (a keyframe), as
+    /// `EXT-X-INDEPENDENT-SEGMENTS` says: not while one cut for its length without a
+    /// keyframe ([`crate::segment::SegmentOptions::longest_ms`]) is in the window.
+    fn independent_segments(&self) -> bool {
+        let mut starts = self.segments.iter().filter_map(|s| s.parts.first());
+        starts.all(|p| p.independent)
     }
 
     /// Part `index` of segment `msn`.
@@ -298,7 +307,6 @@ impl Window {
             discontinuity: core::mem::take(&mut self.discontinuity),
             parts: Vec::new(),
             duration_ms: None,
-            bytes: None,
         });
         self.next_msn += 1;
     }
@@ -353,11 +361,6 @@ impl Window {
             duration_ms.max(0.0)
         };
         segment.duration_ms = Some(duration);
-        let mut bytes = BytesMut::with_capacity(segment.parts.iter().map(|p| p.data.len()).sum());
-        for part in &segment.parts {
-            bytes.extend_from_slice(&part.data);
-        }
-        segment.bytes = Some(bytes.freeze());
         // RFC 8216 §4.3.3.1: EXTINF rounded to the nearest integer ≤ the target duration.
         let rounded = libm::round(duration / 1000.0) as u32;
         self.target_s = self.target_s.max(rounded);

@@ -41,11 +41,12 @@ pub(super) fn write(w: &Window, query: &str, delta: bool) -> String {
     }
     let _ = write!(
         out,
-        "#EXT-X-MEDIA-SEQUENCE:{first_msn}\n\
-         #EXT-X-DISCONTINUITY-SEQUENCE:{}\n\
-         #EXT-X-INDEPENDENT-SEGMENTS\n",
+        "#EXT-X-MEDIA-SEQUENCE:{first_msn}\n#EXT-X-DISCONTINUITY-SEQUENCE:{}\n",
         w.discontinuity_sequence,
     );
+    if w.independent_segments() {
+        out.push_str("#EXT-X-INDEPENDENT-SEGMENTS\n");
+    }
     // Where the parts start being listed: the edge minus three target durations.
     let total: f64 = w
         .segments

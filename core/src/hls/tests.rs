@@ -110,7 +110,7 @@ fn a_live_playlist_keeps_its_window_and_passes_the_checker() {
     assert_eq!(p.segments[0].parts.len(), 0);
     assert_eq!(p.segments[1].parts.len(), 4);
     assert!(f.window.segment(5).is_none(), "out of the window");
-    let whole = f.window.segment(9).unwrap();
+    let whole = f.window.segment(9).unwrap().concat();
     assert_eq!(&whole[..], b"s9p@18000s9p@18500s9p@19000s9p@19500");
 }
 
@@ -238,8 +238,76 @@ fn the_segmenters_output_makes_playlists_that_pass_at_every_reload() {
         i += 1;
     }
     assert!(i >= 5, "{i} parts");
-    assert_eq!(window.segment(last).unwrap(), parts);
+    assert_eq!(window.segment(last).unwrap().concat(), parts);
     assert!(window.init_segment(1000).is_some());
+}
+
+/// What the gateway's HLS cuts a segment at without a keyframe: ten target durations.
+const LONGEST_MS: u32 = 20_000;
+
+/// A source that sends no keyframe after its first (broken, or hostile) gets segments
+/// cut at the longest anyway, so the window's memory stays bounded; the playlist stops
+/// saying its segments are independent while one that starts without a keyframe is in
+/// the window, and says it again once they have left.
+#[test]
+fn a_source_without_keyframes_gets_segments_cut_at_the_longest() {
+    use crate::test_tags::capture_looped;
+    let mut window = Window::new(WindowOptions {
+        target_ms: 2000,
+        part_ms: 333,
+        segments: 3,
+        first_sequence: 0,
+    });
+    let mut reloads = Reloads::default();
+    // 120 s: a keyframe at the start only.
+    let mut tags = capture_looped(60);
+    let mut keyframes = 0;
+    for tag in &mut tags {
+        if tag.tag_type == crate::flv::TagType::Video
+            && tag.data.first() == Some(&0x17)
+            && tag.data.get(1) == Some(&1)
+        {
+            keyframes += 1;
+            if keyframes > 1 {
+                let mut data = tag.data.to_vec();
+                data[0] = 0x27;
+                tag.data = data.into();
+            }
+        }
+    }
+    feed_checked(&mut window, &mut reloads, &tags, "");
+    let text = window.playlist("");
+    let p = passes(&window);
+    assert_eq!(p.segments.len(), 3, "{text}");
+    for s in &p.segments {
+        assert!(
+            (s.duration - 20.0).abs() < 0.1,
+            "segment {}: {} s\n{text}",
+            s.msn,
+            s.duration
+        );
+    }
+    assert_eq!(p.target_duration, Some(20));
+    assert!(!p.independent_segments, "{text}");
+    let held: usize = p
+        .segments
+        .iter()
+        .map(|s| {
+            window
+                .segment(s.msn)
+                .map_or(0, |parts| parts.iter().map(|b| b.len()).sum())
+        })
+        .sum();
+    let fed: usize = tags.iter().map(|t| t.data.len()).sum();
+    assert!(
+        held < fed * 3 / 5,
+        "{held} bytes held of {fed} fed: the window is not bounded"
+    );
+
+    // Keyframes again: once the cut segments have left, the playlist says so again.
+    feed_checked(&mut window, &mut reloads, &capture_looped(20)[..], "");
+    let p = passes(&window);
+    assert!(p.independent_segments, "{}", window.playlist(""));
 }
 
 /// The segmenter's output for `tags` fed to `window`, the playlist (its URIs followed by
@@ -249,6 +317,7 @@ fn feed_checked(window: &mut Window, reloads: &mut Reloads, tags: &[crate::flv::
     let mut segmenter = Segmenter::new(SegmentOptions {
         target_ms: 2000,
         part_ms: 333,
+        longest_ms: Some(LONGEST_MS),
     });
     for tag in tags {
         segmenter.feed(tag);
@@ -294,7 +363,7 @@ fn an_mp3_channel_goes_as_ts_and_a_change_of_kind_starts_afresh() {
         panic!("part 0 of {last}");
     };
     assert_eq!(part[0], 0x47, "TS packets");
-    assert_eq!(window.segment(last).unwrap()[0], 0x47);
+    assert_eq!(window.segment(last).unwrap()[0][0], 0x47);
 
     // The publisher back with AAC: fMP4 again, in a window of its own; the numbers go on.
     let mut aac = capture_looped(4);

@@ -263,6 +263,7 @@ fn ffmpeg_capture_is_cut_at_keyframes_into_parts_that_add_up() {
     let options = SegmentOptions {
         target_ms: 2000,
         part_ms: 500,
+        longest_ms: None,
     };
     let events = run(options, &tags);
     let (inits, segments) = check(&events);
@@ -307,6 +308,7 @@ fn audio_only_segments_end_at_the_first_frame_past_the_target() {
     let options = SegmentOptions {
         target_ms: 1000,
         part_ms: 250,
+        longest_ms: None,
     };
     let events = run(options, &tags);
     let (inits, segments) = check(&events);
@@ -347,6 +349,7 @@ fn an_audio_configuration_change_re_inits_and_starts_a_segment() {
     let options = SegmentOptions {
         target_ms: 2000,
         part_ms: 500,
+        longest_ms: None,
     };
     let events = run(options, &tags);
     let (inits, segments) = check(&events);
@@ -379,6 +382,7 @@ fn a_new_picture_size_re_inits_at_a_keyframe_and_segments_follow_keyframes() {
     let options = SegmentOptions {
         target_ms: 1000,
         part_ms: 200,
+        longest_ms: None,
     };
     let events = run(options, &tags);
     let (inits, segments) = check(&events);
@@ -452,6 +456,7 @@ fn each_parts_sound_starts_and_ends_with_its_picture_however_the_source_interlea
     let options = SegmentOptions {
         target_ms: 2000,
         part_ms: 333,
+        longest_ms: None,
     };
     for late in [-50, 0, 7, 30, 90] {
         let tags = interleaved(10_000, late);
@@ -512,6 +517,7 @@ fn a_part_waits_for_late_sound_only_while_it_comes_within_a_part() {
     let options = SegmentOptions {
         target_ms: 2000,
         part_ms: 333,
+        longest_ms: None,
     };
     // Audio 30 ms late comes before the next video frame; 90 ms late, parts wait
     // for it, no longer.
@@ -536,6 +542,7 @@ fn sound_before_the_first_picture_is_left_out_and_sound_that_stops_holds_nothing
     let options = SegmentOptions {
         target_ms: 2000,
         part_ms: 333,
+        longest_ms: None,
     };
     let shifted = |mut t: Tag, ms: u32| {
         t.timestamp += ms;

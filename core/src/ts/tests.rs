@@ -12,6 +12,7 @@ fn segmented(tags: &[Tag]) -> (Bytes, String, Vec<Bytes>) {
     let mut s = Segmenter::new(SegmentOptions {
         target_ms: 2000,
         part_ms: 333,
+        longest_ms: None,
     });
     let (mut init, mut parts) = (None, Vec::new());
     let mut take = |s: &mut Segmenter| {

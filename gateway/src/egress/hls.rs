@@ -37,6 +37,11 @@ pub const IDLE_TARGETS: u32 = 5;
 /// blocking request after three (RFC 8216bis §6.2.5.2).
 pub const PLAYER_IDLE_TARGETS: u32 = 3;
 
+/// A segment is cut at this many target durations even without a keyframe (nginx-rtmp's
+/// `hls_max_fragment`, SRS's `hls_aof_ratio`): the window's memory stays bounded for a
+/// source that sends no more keyframes, and GOPs up to this long still cut at keyframes.
+const LONGEST_TARGETS: u32 = 10;
+
 /// Every channel's HLS producer.
 pub struct Hls {
     settings: HlsSettings,
@@ -151,9 +156,11 @@ impl Hls {
         start: Vec<Arc<crate::hub::MediaTag>>,
         mut viewer: Viewer,
     ) {
+        let target_ms = millis(self.settings.segment);
         let options = SegmentOptions {
-            target_ms: millis(self.settings.segment),
+            target_ms,
             part_ms: millis(self.settings.part),
+            longest_ms: Some(target_ms.saturating_mul(LONGEST_TARGETS)),
         };
         let mut segmenter = Segmenter::new(options);
         // The start's media came before now by as much as it is older than its newest

@@ -301,7 +301,7 @@ async fn serve_media(
     };
     let found = match resource {
         Resource::Playlist => None,
-        Resource::Init(n) => producer.window().init_segment(n),
+        Resource::Init(n) => producer.window().init_segment(n).map(|init| vec![init]),
         // Named as the other kind (fMP4 or TS) than the window's: not in it.
         Resource::Segment(_, ext) | Resource::Part(_, _, ext) if ext != extension => None,
         Resource::Segment(msn, _) => producer.window().segment(msn),
@@ -310,7 +310,7 @@ async fn serve_media(
             let timeout = app.hls.blocking_timeout(&producer);
             let lookup = producer
                 .wait_for(timeout, |w| match w.part(msn, index) {
-                    Lookup::Ready(bytes) => Some(Some(bytes)),
+                    Lookup::Ready(bytes) => Some(Some(vec![bytes])),
                     Lookup::Gone => Some(None),
                     Lookup::Pending => None,
                 })
@@ -328,17 +328,18 @@ async fn serve_media(
         }
     };
     match found {
-        Some(bytes) => {
+        Some(pieces) => {
+            let length: usize = pieces.iter().map(Bytes::len).sum();
             producer
                 .channel()
                 .counters
                 .hls_bytes_out
-                .fetch_add(bytes.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                .fetch_add(length as u64, std::sync::atomic::Ordering::Relaxed);
             let media_type = match resource {
                 Resource::Init(_) => "video/mp4",
                 _ => media_type,
             };
-            respond(media_type, MEDIA_CACHE, bytes)
+            respond_pieces(media_type, length, pieces)
         }
         None => error(StatusCode::NOT_FOUND, "not in the live window"),
     }
@@ -392,6 +393,18 @@ fn refused(app: &AppState, refusal: Refusal, name: &str, peer: SocketAddr) -> Re
         app.hub.denied.count(reason);
     }
     refuse(&refusal, name, peer)
+}
+
+/// Media whose bytes are `pieces` in order (a segment's parts, sent one after the other
+/// rather than copied into one), `length` in all.
+fn respond_pieces(content_type: &'static str, length: usize, pieces: Vec<Bytes>) -> Response {
+    let pieces = pieces.into_iter().map(Ok::<_, std::convert::Infallible>);
+    Response::builder()
+        .header(header::CONTENT_TYPE, content_type)
+        .header(header::CACHE_CONTROL, MEDIA_CACHE)
+        .header(header::CONTENT_LENGTH, length)
+        .body(Body::from_stream(futures_util::stream::iter(pieces)))
+        .unwrap_or_else(|_| error(StatusCode::INTERNAL_SERVER_ERROR, "building the response"))
 }
 
 fn respond(content_type: &'static str, cache: &'static str, body: Bytes) -> Response {

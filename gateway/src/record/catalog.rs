@@ -259,6 +259,7 @@ mod tests {
         let mut segmenter = Segmenter::new(SegmentOptions {
             target_ms: 3_600_000,
             part_ms: 1000,
+            longest_ms: None,
         });
         let mut file = Vec::new();
         let mut total = 0.0;

@@ -87,6 +87,8 @@ fn segment_options(settings: &RecordSettings) -> SegmentOptions {
     SegmentOptions {
         target_ms: ms(settings.segment),
         part_ms: ms(settings.part),
+        // Each file starts decodable, however long the source's GOP.
+        longest_ms: None,
     }
 }
 
