@@ -294,7 +294,7 @@ pub struct ServeArgs {
     /// Low-Latency HLS: the part duration aimed at, in seconds [default: 0.333].
     #[arg(long, env = "FLASHLESS_HLS_PART")]
     pub hls_part: Option<Quantity>,
-    /// HLS: the seconds of media a playlist lists, at most 600 [default: 6 segments].
+    /// HLS: the seconds of media a playlist lists, at most 600 [default: 6 × the segment].
     #[arg(long, env = "FLASHLESS_HLS_WINDOW")]
     pub hls_window: Option<Quantity>,
 }
@@ -564,7 +564,7 @@ pub struct HlsSettings {
 
 /// Segments a playlist lists by default: RFC 8216 §6.2.2 asks for three target
 /// durations' worth at least; twice that lets a player that paused a little find its place.
-pub const DEFAULT_HLS_SEGMENTS: usize = 6;
+pub const DEFAULT_HLS_SEGMENTS: u32 = 6;
 
 /// The longest `[hls] window`: every watched channel holds its window's media in memory.
 const MAX_HLS_WINDOW_S: u64 = 600;
@@ -582,12 +582,9 @@ impl Default for HlsSettings {
 }
 
 impl HlsSettings {
-    /// Complete segments a playlist lists: the window's worth of segments, rounded up.
-    pub fn segments(&self) -> usize {
-        match self.window {
-            Some(window) => window.as_millis().div_ceil(self.segment.as_millis().max(1)) as usize,
-            None => DEFAULT_HLS_SEGMENTS,
-        }
+    /// The media a playlist lists: `window`, or [`DEFAULT_HLS_SEGMENTS`] segments' worth.
+    pub fn window(&self) -> Duration {
+        self.window.unwrap_or(self.segment * DEFAULT_HLS_SEGMENTS)
     }
 }
 
@@ -1488,16 +1485,16 @@ mod tests {
             let err = load(&format!("[hls]\n{bad}\n"), ServeArgs::default()).unwrap_err();
             assert!(format!("{err:#}").contains("[hls]"), "{err:#}");
         }
-        // The window: six segments by default, else its worth of segments rounded up.
-        assert_eq!(HlsSettings::default().segments(), DEFAULT_HLS_SEGMENTS);
+        // The window: six segments' worth by default, else as said.
+        assert_eq!(HlsSettings::default().window(), Duration::from_secs(12));
         let s = load(
             "[hls]\nsegment = 4\nwindow = \"1m\"\n",
             ServeArgs::default(),
         )
         .unwrap();
-        assert_eq!(s.hls.segments(), 15);
+        assert_eq!(s.hls.window(), Duration::from_secs(60));
         let s = load("[hls]\nwindow = 13\n", ServeArgs::default()).unwrap();
-        assert_eq!(s.hls.segments(), 7);
+        assert_eq!(s.hls.window(), Duration::from_secs(13));
         for bad in ["window = 5", "window = \"11m\""] {
             let err = load(&format!("[hls]\n{bad}\n"), ServeArgs::default()).unwrap_err();
             assert!(format!("{err:#}").contains("[hls] window"), "{err:#}");

@@ -38,9 +38,11 @@ pub struct WindowOptions {
     pub target_ms: u32,
     /// The part duration the segmenter aims at: `EXT-X-PART-INF:PART-TARGET`.
     pub part_ms: u32,
-    /// Complete segments listed in the playlist (RFC 8216 §6.2.2: at least three target
-    /// durations' worth).
-    pub segments: usize,
+    /// The media the playlist lists, in ms: the fewest newest complete segments that
+    /// last this long (RFC 8216 §6.2.2: and at least three target durations). By time,
+    /// not a count of segments, so that a source's long keyframe interval (long segments)
+    /// does not make the window hold more than this.
+    pub window_ms: u32,
     /// The first segment's media sequence number, and the first init segment's: a
     /// caller that restarts a window gives numbers past the old ones, so that a URI
     /// never names two different resources.
@@ -52,7 +54,7 @@ impl Default for WindowOptions {
         WindowOptions {
             target_ms: 2000,
             part_ms: 333,
-            segments: 6,
+            window_ms: 12_000,
             first_sequence: 0,
         }
     }
@@ -114,7 +116,7 @@ impl Window {
     pub fn new(options: WindowOptions) -> Self {
         Window {
             options: WindowOptions {
-                segments: options.segments.max(3),
+                window_ms: options.window_ms,
                 part_ms: options.part_ms.max(1),
                 target_ms: options.target_ms.max(options.part_ms).max(1),
                 first_sequence: options.first_sequence,
@@ -170,7 +172,7 @@ impl Window {
     /// durations (RFC 8216bis §4.4.3.8).
     fn skip_until_s(&self) -> Option<f64> {
         let boundary = 6.0 * f64::from(self.target_s);
-        let window = self.options.segments as f64 * f64::from(self.options.target_ms) / 1000.0;
+        let window = f64::from(self.options.window_ms.max(3 * self.options.target_ms)) / 1000.0;
         (window >= 2.0 * boundary).then_some(boundary)
     }
 
@@ -381,14 +383,24 @@ impl Window {
         self.discontinuity = false;
     }
 
-    /// Drops segments past the window, counting the discontinuities that leave with them.
+    /// Drops segments past the window, counting the discontinuities that leave with them:
+    /// the oldest goes while the complete segments after it last the window (within a
+    /// hundredth of the target, for durations a millisecond short of theirs), and at
+    /// least three target durations and three segments.
     fn slide(&mut self) {
-        let complete = self
-            .segments
-            .iter()
-            .filter(|s| s.duration_ms.is_some())
-            .count();
-        let excess = complete.saturating_sub(self.options.segments);
+        let least = f64::from(self.options.window_ms).max(3000.0 * f64::from(self.target_s))
+            - f64::from(self.options.target_ms) / 100.0;
+        // Only the newest segment may be open: the complete ones come first.
+        let durations: Vec<f64> = self.segments.iter().filter_map(|s| s.duration_ms).collect();
+        let mut listed: f64 = durations.iter().sum();
+        let mut excess = 0;
+        for d in &durations {
+            if durations.len() - excess <= 3 || listed - d < least {
+                break;
+            }
+            listed -= d;
+            excess += 1;
+        }
         for _ in 0..excess {
             if let Some(gone) = self.segments.pop_front()
                 && gone.discontinuity

@@ -20,13 +20,13 @@ impl Feed {
         Feed::keeping(4)
     }
 
-    /// A window of `segments` segments.
-    fn keeping(segments: usize) -> Self {
+    /// A window of `segments` segments (of the 2 s each that [`Feed::segment`] makes).
+    fn keeping(segments: u32) -> Self {
         Feed {
             window: Window::new(WindowOptions {
                 target_ms: 2000,
                 part_ms: 500,
-                segments,
+                window_ms: segments * 2000,
                 first_sequence: 0,
             }),
             sequence: 0,
@@ -218,7 +218,7 @@ fn the_segmenters_output_makes_playlists_that_pass_at_every_reload() {
     let mut window = Window::new(WindowOptions {
         target_ms: 2000,
         part_ms: 333,
-        segments: 6,
+        window_ms: 12_000,
         first_sequence: 1000,
     });
     let mut reloads = Reloads::default();
@@ -255,26 +255,12 @@ fn a_source_without_keyframes_gets_segments_cut_at_the_longest() {
     let mut window = Window::new(WindowOptions {
         target_ms: 2000,
         part_ms: 333,
-        segments: 3,
+        window_ms: 6_000,
         first_sequence: 0,
     });
     let mut reloads = Reloads::default();
     // 120 s: a keyframe at the start only.
-    let mut tags = capture_looped(60);
-    let mut keyframes = 0;
-    for tag in &mut tags {
-        if tag.tag_type == crate::flv::TagType::Video
-            && tag.data.first() == Some(&0x17)
-            && tag.data.get(1) == Some(&1)
-        {
-            keyframes += 1;
-            if keyframes > 1 {
-                let mut data = tag.data.to_vec();
-                data[0] = 0x27;
-                tag.data = data.into();
-            }
-        }
-    }
+    let tags = keyframes_every(60, 0);
     feed_checked(&mut window, &mut reloads, &tags, "");
     let text = window.playlist("");
     let p = passes(&window);
@@ -304,10 +290,47 @@ fn a_source_without_keyframes_gets_segments_cut_at_the_longest() {
         "{held} bytes held of {fed} fed: the window is not bounded"
     );
 
-    // Keyframes again: once the cut segments have left, the playlist says so again.
-    feed_checked(&mut window, &mut reloads, &capture_looped(20)[..], "");
+    // Keyframes again: once the cut segments have left (the target duration stays 20 s,
+    // so the window lasts three of them: 60 s), the playlist says so again.
+    feed_checked(&mut window, &mut reloads, &capture_looped(40)[..], "");
     let p = passes(&window);
     assert!(p.independent_segments, "{}", window.playlist(""));
+}
+
+/// The tags of `capture_looped(times)` (a keyframe each second) with only every
+/// `every`-th keyframe left one (0: only the first).
+fn keyframes_every(times: u32, every: usize) -> Vec<crate::flv::Tag> {
+    let mut tags = crate::test_tags::capture_looped(times);
+    let mut keyframes = 0;
+    for tag in &mut tags {
+        let key = tag.data.first() == Some(&0x17) && tag.data.get(1) == Some(&1);
+        if tag.tag_type == crate::flv::TagType::Video && key {
+            keyframes += 1;
+            if keyframes > 1 && (every == 0 || (keyframes - 1) % every != 0) {
+                let mut data = tag.data.to_vec();
+                data[0] = 0x27;
+                tag.data = data.into();
+            }
+        }
+    }
+    tags
+}
+
+/// The window is media time, not a count of segments: a source with a keyframe every
+/// 4 s (4 s segments) gets 12 s listed, three segments, not six segments' 24 s.
+#[test]
+fn the_window_lists_its_time_whatever_the_segments_last() {
+    let mut window = Window::new(WindowOptions {
+        target_ms: 2000,
+        part_ms: 333,
+        window_ms: 12_000,
+        first_sequence: 0,
+    });
+    let mut reloads = Reloads::default();
+    feed_checked(&mut window, &mut reloads, &keyframes_every(30, 4), "");
+    let p = passes(&window);
+    let durations: Vec<f64> = p.segments.iter().map(|s| s.duration).collect();
+    assert_eq!(durations, [4.0, 4.0, 4.0], "{}", window.playlist(""));
 }
 
 /// The segmenter's output for `tags` fed to `window`, the playlist (its URIs followed by
@@ -341,7 +364,7 @@ fn an_mp3_channel_goes_as_ts_and_a_change_of_kind_starts_afresh() {
     let mut window = Window::new(WindowOptions {
         target_ms: 2000,
         part_ms: 333,
-        segments: 6,
+        window_ms: 12_000,
         first_sequence: 0,
     });
     let mut reloads = Reloads::default();

@@ -105,7 +105,7 @@ impl Hls {
             window: Mutex::new(Window::new(WindowOptions {
                 target_ms: millis(self.settings.segment),
                 part_ms: millis(self.settings.part),
-                segments: self.settings.segments(),
+                window_ms: millis(self.settings.window()),
                 first_sequence: first_sequence(self.settings.segment),
             })),
             changed: watch::channel(0).0,
