@@ -8,7 +8,7 @@
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Result, bail};
@@ -18,6 +18,7 @@ use tokio::sync::{Semaphore, mpsc};
 use crate::client::http::{self as http_client, HttpUrl};
 use crate::hub::name;
 use crate::shutdown::Shutdown;
+use crate::swap::Swap;
 
 /// Events queued before new ones are dropped.
 pub const QUEUE: usize = 1024;
@@ -132,7 +133,7 @@ type Queued = (Arc<HookUrls>, Notice);
 /// The hooks of one gateway; [`Hooks::set`] replaces the URLs (a reload), the queue and
 /// counters stay.
 pub struct Hooks {
-    urls: RwLock<Arc<HookUrls>>,
+    urls: Swap<HookUrls>,
     queue: mpsc::Sender<Queued>,
     /// Taken by [`Hooks::run`].
     receiver: Mutex<Option<mpsc::Receiver<Queued>>>,
@@ -144,7 +145,7 @@ impl Default for Hooks {
     fn default() -> Self {
         let (queue, receiver) = mpsc::channel(QUEUE);
         Hooks {
-            urls: RwLock::new(Arc::new(HookUrls::default())),
+            urls: Swap::default(),
             queue,
             receiver: Mutex::new(Some(receiver)),
             counters: Counters::default(),
@@ -155,7 +156,7 @@ impl Default for Hooks {
 
 impl Hooks {
     pub fn set(&self, urls: HookUrls) {
-        *self.urls.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(urls);
+        self.urls.set(urls);
     }
 
     /// A new id for a publish or play session.
@@ -165,7 +166,7 @@ impl Hooks {
 
     /// Queues `notice` for its hook, if it has one; never waits.
     pub fn notify(&self, notice: Notice) {
-        let urls = self.urls.read().unwrap_or_else(|e| e.into_inner()).clone();
+        let urls = self.urls.get();
         if urls.of(notice.action).is_none() {
             return;
         }

@@ -19,11 +19,13 @@ use flashless_core::rtmp::session::ServerSession;
 use flashless_core::stream::{CacheLimits, LiveStream, Media, Role, SkipToKeyframe};
 use tokio::sync::{Notify, broadcast, watch};
 
+use crate::access::Auth;
 use crate::exec::Execs;
 use crate::forward::Forwards;
 use crate::hooks::Hooks;
 use crate::record::Recordings;
 use crate::shutdown::Shutdown;
+use crate::swap::Swap;
 use media_info::MediaInfo;
 
 #[derive(Debug, Clone, Copy)]
@@ -195,6 +197,8 @@ pub struct Hub {
     pub forwards: Arc<Forwards>,
     /// Commands run for channels, and their counters (`exec`).
     pub execs: Arc<Execs>,
+    /// Who may play and publish, from which pages; the admin token (`[auth]`).
+    pub auth: Swap<Auth>,
 }
 
 impl Hub {
@@ -208,6 +212,7 @@ impl Hub {
             recordings: Arc::default(),
             forwards: Arc::default(),
             execs: Arc::default(),
+            auth: Swap::default(),
         }
     }
 

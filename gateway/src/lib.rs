@@ -34,4 +34,5 @@ pub mod rtmpt;
 pub mod serve;
 pub mod sessions;
 pub mod shutdown;
+pub mod swap;
 pub mod tools;

@@ -3,7 +3,7 @@
 //! stop (their viewers end), changed ones get a new upstream while their viewers stay
 //! and wait through the switch; every other channel and its viewers are left alone.
 //! The `[[pull]]` rules, the origin, the event hooks, what is recorded, where
-//! channels are forwarded and the commands run for them are replaced too. A file that does not load is refused
+//! channels are forwarded, the commands run for them and `[auth]` are replaced too. A file that does not load is refused
 //! whole, with the error naming its line, and the running configuration stays.
 
 use std::collections::BTreeMap;
@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use serde::Serialize;
 use tokio::task::{AbortHandle, JoinSet};
 
+use crate::access::Auth;
 use crate::config::{ChannelSettings, ConfigError, PullRule, ServeArgs, Settings};
 use crate::hub::{Hub, Source};
 use crate::ingest::{self, PullOptions, UpstreamSpec, pattern::Patterns};
@@ -164,6 +165,11 @@ impl Reloader {
         self.hub.recordings.set(settings.record.clone());
         self.hub.forwards.set(settings.forwards.clone());
         self.hub.execs.set(settings.execs.clone());
+        self.hub.auth.set(Auth {
+            policy: settings.auth.clone(),
+            origins: settings.origins.clone(),
+            admin_token: settings.admin.token.clone(),
+        });
         Ok(applied)
     }
 }

@@ -23,7 +23,7 @@ use tokio::time::Instant;
 use tracing::{Instrument, info, info_span, warn};
 
 use crate::access::limits::{PerIp, Slot};
-use crate::access::{self, Action, Attempt, Policy, TrustedProxies};
+use crate::access::{self, Action, Attempt, TrustedProxies};
 use crate::client::rtmp::random_bytes;
 use crate::client::transport::BoxedTransport;
 use crate::config::ConnLimits;
@@ -50,7 +50,6 @@ const MAX_APP_LEN: usize = 4 * name::MAX_LEN;
 
 /// Who may connect, publish and play, and how much they may hold.
 pub struct Access {
-    pub auth: Policy,
     pub limits: ConnLimits,
     /// Exempt from the per-address limit: their clients share their address.
     pub proxies: TrustedProxies,
@@ -385,7 +384,7 @@ impl Connection {
                         .connect_query
                         .as_deref()
                         .and_then(access::token_in)
-                        .map(|t| self.access.auth.precheck(t))
+                        .map(|t| self.hub.auth.get().policy.precheck(t))
                     {
                         self.hub.denied.count(&reason);
                         self.session.reject_connect(&reason.to_string());
@@ -473,7 +472,6 @@ impl Connection {
         );
         let admission = Admission {
             hub: &self.hub,
-            policy: &self.access.auth,
             max_viewers: self.access.limits.max_viewers,
         };
         let refusal = match admission.admit(&attempt).await {
@@ -521,7 +519,8 @@ impl Connection {
             self.connect_query.as_deref(),
             self.peer,
         );
-        let Err(reason) = self.access.auth.authorise(&attempt).await else {
+        let auth = self.hub.auth.get();
+        let Err(reason) = auth.policy.authorise(&attempt).await else {
             return Ok(channel.to_owned());
         };
         let channel = channel.to_owned();

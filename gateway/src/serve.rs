@@ -68,7 +68,6 @@ pub async fn run(
             let port = listener.local_addr()?.port();
             info!(addr = %listener.local_addr()?, "rtmp listening");
             let access = rtmp::Access {
-                auth: settings.auth.clone(),
                 limits: settings.conn,
                 proxies: settings.proxies.clone(),
                 write_timeout: settings.write_timeout,
@@ -95,10 +94,8 @@ pub async fn run(
         started: Instant::now(),
         shutdown: shutdown.clone(),
         trigger: trigger.clone(),
-        auth: settings.auth.clone(),
-        origins: settings.origins.clone(),
         limits: settings.conn,
-        admin: settings.admin.clone(),
+        admin_listen: settings.admin.listen,
         proxies: settings.proxies.clone(),
         reloader: Some(reloader.clone()),
         hls: Arc::new(Hls::new(settings.hls, shutdown.clone())),

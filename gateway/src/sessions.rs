@@ -10,8 +10,8 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::hash::Hash;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use tokio::sync::watch;
@@ -22,6 +22,7 @@ use crate::hub::keeper::Keeper;
 use crate::hub::{Channel, Feed, Hub, MediaTag, Viewer};
 use crate::ingest::backoff::Backoff;
 use crate::shutdown::{Shutdown, stopped};
+use crate::swap::Swap;
 
 /// Work that lasted this long was healthy: its next failure is retried soon again.
 const HEALTHY: Duration = Duration::from_secs(10);
@@ -30,7 +31,7 @@ const SCAN_PERIOD: Duration = Duration::from_millis(250);
 
 /// The rules of one kind of work (replaced on reload), and its counters for `/metrics`.
 pub struct Rules<R> {
-    rules: RwLock<Arc<Vec<R>>>,
+    rules: Swap<Vec<R>>,
     /// Work going on now: publishes to targets, commands running.
     pub running: AtomicU64,
     /// Work that failed while its session went on (and was tried again).
@@ -40,7 +41,7 @@ pub struct Rules<R> {
 impl<R> Default for Rules<R> {
     fn default() -> Self {
         Rules {
-            rules: RwLock::new(Arc::new(Vec::new())),
+            rules: Swap::default(),
             running: AtomicU64::new(0),
             failures: AtomicU64::new(0),
         }
@@ -50,11 +51,11 @@ impl<R> Default for Rules<R> {
 impl<R> Rules<R> {
     /// The rules from now on (a reload): work starts and stops by them.
     pub fn set(&self, rules: Vec<R>) {
-        *self.rules.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(rules);
+        self.rules.set(rules);
     }
 
     fn get(&self) -> Arc<Vec<R>> {
-        self.rules.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.rules.get()
     }
 }
 

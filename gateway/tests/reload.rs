@@ -22,13 +22,18 @@ struct Watcher {
 
 impl Watcher {
     fn start(port: u16, channel: &str) -> Watcher {
+        Watcher::start_at(port, &format!("/live/{channel}.flv"))
+    }
+
+    /// A viewer of `path` (with its query).
+    fn start_at(port: u16, path: &str) -> Watcher {
         let bytes = Arc::new(AtomicU64::new(0));
         let ended = Arc::new(AtomicBool::new(false));
         let mut socket = TcpStream::connect(("127.0.0.1", port)).expect("connecting");
         socket.set_read_timeout(Some(Duration::from_secs(30))).ok();
         write!(
             socket,
-            "GET /live/{channel}.flv HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+            "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
         )
         .expect("GET");
         let (b, e) = (bytes.clone(), ended.clone());
@@ -103,6 +108,98 @@ fn channels(gateway: &Gateway) -> Vec<String> {
         .collect();
     names.sort();
     names
+}
+
+/// The token of `flashless sign` for `args` under `secret`.
+fn token_signed(secret: &str, args: &[&str]) -> String {
+    let out = output_of(
+        flashless()
+            .arg("sign")
+            .args(args)
+            .env("FLASHLESS_SECRET", secret),
+        "flashless sign",
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let url = text.lines().next().unwrap_or_default();
+    url.split_once("token=")
+        .map(|(_, t)| t.to_owned())
+        .expect("a token in the URL")
+}
+
+/// The status of a GET of `path` with `headers` (`Name: value\r\n` each), read from the
+/// answer's first line: a stream's answer never ends.
+fn status_of(port: u16, path: &str, headers: &str) -> u16 {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connecting");
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok();
+    write!(
+        s,
+        "GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n{headers}\r\n"
+    )
+    .expect("GET");
+    let mut head = [0u8; 12];
+    s.read_exact(&mut head).expect("a status line");
+    String::from_utf8_lossy(&head[9..12]).parse().unwrap_or(0)
+}
+
+/// `[auth]` is reloaded: a rotated secret judges the next play and publish (the old
+/// secret's tokens are refused, a viewer admitted before plays on), and the admin token
+/// and the web origins allowed change with it.
+#[test]
+fn reload_replaces_the_secret_the_admin_token_and_the_origins() {
+    let dir = TempDir::new("reload-auth");
+    let path = dir.path("flashless.toml");
+    let write = |secret: &str, admin: &str, origin: &str| {
+        let text = format!(
+            "[auth]\nsecret = \"{secret}\"\nadmin_token = \"{admin}\"\norigins = [\"{origin}\"]\n\
+             [[channel]]\nname = \"keep\"\nsource = \"{CLIP}\"\n"
+        );
+        std::fs::write(&path, text).expect("writing the configuration");
+    };
+    write("first-secret", "adm-1", "https://a.example");
+    let gateway = Gateway::start(&["--no-demo", "--config", &path.to_string_lossy()]);
+    let port = gateway.http;
+    let old = token_signed("first-secret", &["keep"]);
+    let new = token_signed("second-secret", &["keep"]);
+    let watch = |token: &str| format!("/live/keep.flv?token={token}");
+    let origin = |o: &str| format!("Origin: {o}\r\n");
+    let bearer = |t: &str| format!("Authorization: Bearer {t}\r\n");
+    let viewer = Watcher::start_at(port, &watch(&old));
+    viewer.still_playing("a viewer with the first secret's token");
+    assert_eq!(status_of(port, &watch(&new), ""), 403);
+    assert_eq!(
+        status_of(port, &watch(&old), &origin("https://a.example")),
+        200
+    );
+    assert_eq!(
+        status_of(port, &watch(&old), &origin("https://b.example")),
+        403
+    );
+    assert_eq!(status_of(port, "/metrics", &bearer("adm-1")), 200);
+
+    write("second-secret", "adm-2", "https://b.example");
+    let (status, body) = post_reload(port, Some("adm-1"));
+    assert_eq!(status, 200, "{body}");
+    viewer.still_playing("the viewer admitted before the reload");
+    assert_eq!(
+        status_of(port, &watch(&old), ""),
+        403,
+        "the old secret's token"
+    );
+    assert_eq!(status_of(port, &watch(&new), ""), 200);
+    assert_eq!(
+        status_of(port, &watch(&new), &origin("https://a.example")),
+        403
+    );
+    assert_eq!(
+        status_of(port, &watch(&new), &origin("https://b.example")),
+        200
+    );
+    assert_eq!(status_of(port, "/metrics", &bearer("adm-1")), 403);
+    assert_eq!(status_of(port, "/metrics", &bearer("adm-2")), 200);
+    // RTMP judges by the new secret too: a publish signed with it goes live.
+    let publish = token_signed("second-secret", &["--publish", "cam"]);
+    let _ffmpeg = ffmpeg_publish(&format!("{}?token={publish}", gateway.rtmp_url("cam")), &[]);
+    gateway.log_saying("publishing channel=\"cam\"");
 }
 
 fn write_config(path: &std::path::Path, channels: &[(&str, &str)]) {

@@ -12,5 +12,17 @@ pub mod token;
 pub mod webhook;
 
 pub use attempt::{Action, Attempt};
+pub use origin::Origins;
 pub use proxy::TrustedProxies;
 pub use token::{Denied, Policy, token_in};
+
+/// What `[auth]` says, replaced on reload (the hub's `auth`): tokens and the webhook,
+/// the web origins allowed to read streams, the admin token. A connection is judged by
+/// what was in force when it asked; one already admitted stays.
+#[derive(Default)]
+pub struct Auth {
+    pub policy: Policy,
+    pub origins: Origins,
+    /// The bearer token of `/metrics`, the operator's API (`crate::http::admin`).
+    pub admin_token: Option<String>,
+}

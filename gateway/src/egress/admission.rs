@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use crate::access::{Attempt, Denied, Policy};
+use crate::access::{Attempt, Denied};
 use crate::hub::denials::Reason;
 use crate::hub::name::{self, BadName};
 use crate::hub::{Channel, Hub, Source, Unclaimed, UpstreamState};
@@ -60,8 +60,8 @@ impl Refusal {
 /// What admission needs to know of the gateway.
 #[derive(Clone, Copy)]
 pub struct Admission<'a> {
+    /// Its channels, and the `[auth]` in force.
     pub hub: &'a Hub,
-    pub policy: &'a Policy,
     /// Viewers of all channels together.
     pub max_viewers: usize,
 }
@@ -83,7 +83,8 @@ impl Admission<'_> {
     async fn decide(&self, attempt: &Attempt<'_>) -> Result<Arc<Channel>, Refusal> {
         // Before the webhook: it is not asked about names that cannot exist.
         name::check(attempt.channel)?;
-        self.policy.authorise(attempt).await?;
+        let auth = self.hub.auth.get();
+        auth.policy.authorise(attempt).await?;
         let name = attempt.channel;
         let channel = match self.hub.find(name) {
             Ok(Some(channel)) => channel,

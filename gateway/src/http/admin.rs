@@ -44,17 +44,18 @@ pub fn refusal(
     endpoint: Endpoint,
     headers: &HeaderMap,
 ) -> Option<Response> {
+    let auth = app.hub.auth.get();
     let private = match endpoint {
         Endpoint::Metrics | Endpoint::Reload | Endpoint::Drain | Endpoint::Drop => true,
-        Endpoint::Channels => app.auth.requires(Action::Play),
+        Endpoint::Channels => auth.policy.requires(Action::Play),
     };
     if !private {
         return None;
     }
-    if door == Door::Public && app.admin.listen.is_some() {
+    if door == Door::Public && app.admin_listen.is_some() {
         return Some(error(StatusCode::NOT_FOUND, "not served here"));
     }
-    let Some(expected) = &app.admin.token else {
+    let Some(expected) = &auth.admin_token else {
         return off_without_token(endpoint);
     };
     let given = bearer(headers);
@@ -98,7 +99,7 @@ fn off_without_token(endpoint: Endpoint) -> Option<Response> {
 /// when one is configured), or on the public one with the admin token. What only the
 /// operator sees (a channel's forward targets and commands) goes to it alone.
 pub fn is_operator(app: &AppState, door: Door, headers: &HeaderMap) -> bool {
-    match (&app.admin.token, bearer(headers)) {
+    match (&app.hub.auth.get().admin_token, bearer(headers)) {
         (Some(expected), Some(given)) => constant_time_eq(given.as_bytes(), expected.as_bytes()),
         (Some(_), None) => false,
         (None, _) => door == Door::Admin,

@@ -64,7 +64,7 @@ pub async fn file(
     } else {
         name::qualify(&rtmp_app, &stream)
     };
-    if !app.origins.allowed(&headers) {
+    if !app.hub.auth.get().origins.allowed(&headers) {
         app.hub.denied.count(crate::hub::denials::Reason::Origin);
         return deny(
             StatusCode::FORBIDDEN,
@@ -186,10 +186,12 @@ async fn playlist(
     let player = player_of(client_ip, headers);
     let running = match query.msn {
         // A player's reload: its token is checked, and the producer must still run.
-        Some(_) => match app.auth.check(Action::Play, name, query.token, client_ip) {
-            Ok(()) => app.hls.running(name),
-            Err(denied) => return refused(app, Refusal::Denied(denied), name, peer),
-        },
+        Some(_) => {
+            match (app.hub.auth.get().policy).check(Action::Play, name, query.token, client_ip) {
+                Ok(()) => app.hls.running(name),
+                Err(denied) => return refused(app, Refusal::Denied(denied), name, peer),
+            }
+        }
         None => None,
     };
     let producer = match running {
@@ -207,7 +209,6 @@ async fn playlist(
             };
             let admission = Admission {
                 hub: &app.hub,
-                policy: &app.auth,
                 max_viewers: if counted {
                     usize::MAX
                 } else {
@@ -279,10 +280,8 @@ async fn serve_media(
     resource: Resource,
 ) -> Response {
     let client_ip = app.proxies.client(peer.ip(), headers);
-    if let Err(denied) = app
-        .auth
-        .check(Action::Play, name, access::token_in(raw), client_ip)
-    {
+    let policy = &app.hub.auth.get().policy;
+    if let Err(denied) = policy.check(Action::Play, name, access::token_in(raw), client_ip) {
         return refused(app, Refusal::Denied(denied), name, peer);
     }
     // Media is asked for after the playlist, which started the producer.

@@ -70,7 +70,7 @@ async fn serve(
         );
     }
     // Before admission: a page of a foreign origin is refused whatever its token.
-    if !app.origins.allowed(headers) {
+    if !app.hub.auth.get().origins.allowed(headers) {
         app.hub.denied.count(Reason::Origin);
         return deny(
             StatusCode::FORBIDDEN,
@@ -91,7 +91,6 @@ async fn serve(
     };
     let admission = Admission {
         hub: &app.hub,
-        policy: &app.auth,
         max_viewers: app.limits.max_viewers,
     };
     let channel = match admission.admit(&attempt).await {

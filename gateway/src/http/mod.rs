@@ -19,9 +19,8 @@ use std::time::Instant;
 use axum::Router;
 use axum::routing::{get, post};
 
-use crate::access::origin::Origins;
-use crate::access::{Policy, TrustedProxies};
-use crate::config::{Admin, ConnLimits};
+use crate::access::TrustedProxies;
+use crate::config::ConnLimits;
 use crate::egress::hls::Hls;
 use crate::hub::Hub;
 use crate::reload::Reloader;
@@ -39,12 +38,10 @@ pub struct AppState {
     pub shutdown: Shutdown,
     /// Starts draining (`POST /api/drain`).
     pub trigger: Arc<Trigger>,
-    pub auth: Policy,
-    /// Which web pages may read streams.
-    pub origins: Origins,
     pub limits: ConnLimits,
-    /// Who may read `/api/channels` and `/metrics` ([`admin`]).
-    pub admin: Admin,
+    /// The operator's own listener: `/metrics` (and `/api/channels` where play tokens
+    /// are required) are served there only ([`admin`]; its token is `[auth]`'s, in the hub).
+    pub admin_listen: Option<std::net::SocketAddr>,
     /// Whose forwarding headers name the client.
     pub proxies: TrustedProxies,
     /// Re-reads the configuration (`POST /api/reload`).

@@ -86,7 +86,8 @@ pub async fn file(
 ) -> Response {
     // A recording is the channel's media: where watching it live needs a play token
     // and no admin token guards this door, it needs the channel's play token.
-    if app.auth.requires(Action::Play) && app.admin.token.is_none() {
+    let auth = app.hub.auth.get();
+    if auth.policy.requires(Action::Play) && auth.admin_token.is_none() {
         let channel =
             record::path::relative(&path).and_then(|relative| record::path::channel_of(&relative));
         let Some(channel) = channel else {
@@ -94,7 +95,7 @@ pub async fn file(
         };
         let client_ip = app.proxies.client(peer.ip(), &headers);
         let token = access::token_in(query.as_deref().unwrap_or_default());
-        if let Err(denied) = app.auth.check(Action::Play, &channel, token, client_ip) {
+        if let Err(denied) = auth.policy.check(Action::Play, &channel, token, client_ip) {
             let refusal = Refusal::Denied(denied);
             if let Some(reason) = refusal.denial() {
                 app.hub.denied.count(reason);

@@ -17,7 +17,7 @@ mod retention;
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 pub use catalog::Recording;
@@ -26,6 +26,7 @@ use crate::config::RecordSettings;
 use crate::hub::keeper::Keeper;
 use crate::hub::{Channel, Hub};
 use crate::shutdown::Shutdown;
+use crate::swap::Swap;
 
 /// How often the hub is looked at for channels to start or stop recording.
 const SCAN_PERIOD: Duration = Duration::from_millis(250);
@@ -36,7 +37,7 @@ const PRUNE_PERIOD: Duration = Duration::from_secs(60);
 /// the counters.
 #[derive(Default)]
 pub struct Recordings {
-    settings: RwLock<Arc<RecordSettings>>,
+    settings: Swap<RecordSettings>,
     durations: catalog::Durations,
     /// Files being written: retention leaves them alone.
     open: Mutex<HashSet<PathBuf>>,
@@ -72,14 +73,11 @@ impl Recordings {
     /// The settings from now on (a reload): recorders start and stop by them; a file
     /// being written keeps its directory and lengths.
     pub fn set(&self, settings: RecordSettings) {
-        *self.settings.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(settings);
+        self.settings.set(settings);
     }
 
     pub fn settings(&self) -> Arc<RecordSettings> {
-        self.settings
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.settings.get()
     }
 
     /// The recordings on disk, oldest first; only `channel`'s when given. Blocking.
