@@ -87,10 +87,15 @@ fn segment_options(settings: &RecordSettings) -> SegmentOptions {
     SegmentOptions {
         target_ms: ms(settings.segment),
         part_ms: ms(settings.part),
-        // Each file starts decodable, however long the source's GOP.
-        longest_ms: None,
+        // A file starts at a keyframe, unless the source sends none for twice a file's
+        // length (and two minutes): then it is cut anyway, so that retention can delete
+        // what a broken or hostile source records rather than one file growing forever.
+        longest_ms: Some(ms((settings.segment * 2).max(LONGEST_WITHOUT_KEYFRAME))),
     }
 }
+
+/// The shortest a file is let grow without a keyframe before it is cut anyway.
+const LONGEST_WITHOUT_KEYFRAME: Duration = Duration::from_secs(120);
 
 /// Hands what the segmenter has to the writer, off the async threads; `None` if the
 /// writer's thread panicked.
