@@ -79,6 +79,9 @@ window.sample = () => {
   const bufferedEnd = b.length ? b.end(b.length - 1) : NaN;
   return {
     currentTime: video.currentTime,
+    // When currentTime was read, on the page's clock: the time between two samples, free
+    // of the test driver's round trips (slow and uneven in a loaded WebDriver engine).
+    at: performance.now(),
     bufferedStart: b.length ? b.start(0) : NaN,
     bufferedEnd,
     ahead: bufferedEnd - video.currentTime,
