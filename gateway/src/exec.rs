@@ -37,8 +37,7 @@ pub type Execs = Rules<ExecRule>;
 
 /// Keeps a command running for every channel and rule that names one, until
 /// `shutdown`; then waits for the commands to stop.
-pub async fn run(hub: Arc<Hub>, shutdown: Shutdown) {
-    let execs = hub.execs.clone();
+pub async fn run(hub: Arc<Hub>, execs: Arc<Execs>, shutdown: Shutdown) {
     let wanted = |rules: &[ExecRule], channel: &str| {
         let commands = rules.iter().filter_map(|rule| rule.command_for(channel));
         commands.map(|argv| (channel.to_owned(), argv)).collect()
@@ -50,7 +49,7 @@ pub async fn run(hub: Arc<Hub>, shutdown: Shutdown) {
             argv: argv.clone(),
         })
     };
-    sessions::keep(hub.clone(), hub.execs.clone(), shutdown, wanted, work).await;
+    sessions::keep(hub, execs.clone(), shutdown, wanted, work).await;
 }
 
 /// A command run for one channel.

@@ -47,8 +47,7 @@ fn targets(rules: &[ForwardRule], channel: &str) -> Vec<String> {
 
 /// Keeps a forward running for every channel and target the rules name, until
 /// `shutdown`; then waits for the forwards to end their publishes.
-pub async fn run(hub: Arc<Hub>, shutdown: Shutdown) {
-    let forwards = hub.forwards.clone();
+pub async fn run(hub: Arc<Hub>, forwards: Arc<Forwards>, shutdown: Shutdown) {
     let wanted = |rules: &[ForwardRule], channel: &str| {
         let targets = targets(rules, channel).into_iter();
         targets.map(|target| (channel.to_owned(), target)).collect()
@@ -67,7 +66,7 @@ pub async fn run(hub: Arc<Hub>, shutdown: Shutdown) {
             url,
         })
     };
-    sessions::keep(hub.clone(), hub.forwards.clone(), shutdown, wanted, work).await;
+    sessions::keep(hub, forwards.clone(), shutdown, wanted, work).await;
 }
 
 /// A forward of one channel to one target.

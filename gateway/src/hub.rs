@@ -20,10 +20,7 @@ use flashless_core::stream::{CacheLimits, LiveStream, Media, Role, SkipToKeyfram
 use tokio::sync::{Notify, broadcast, watch};
 
 use crate::access::Auth;
-use crate::exec::Execs;
-use crate::forward::Forwards;
 use crate::hooks::Hooks;
-use crate::record::Recordings;
 use crate::shutdown::Shutdown;
 use crate::swap::Swap;
 use media_info::MediaInfo;
@@ -191,12 +188,6 @@ pub struct Hub {
     pub denied: Denials,
     /// The event hooks publishes and plays notify.
     pub hooks: Arc<Hooks>,
-    /// What is recorded, and the recordings' counters (`record`).
-    pub recordings: Arc<Recordings>,
-    /// Where channels are forwarded, and the forwards' counters (`forward`).
-    pub forwards: Arc<Forwards>,
-    /// Commands run for channels, and their counters (`exec`).
-    pub execs: Arc<Execs>,
     /// Who may play and publish, from which pages; the admin token (`[auth]`).
     pub auth: Swap<Auth>,
 }
@@ -209,9 +200,6 @@ impl Hub {
             summoner: RwLock::new(None),
             denied: Denials::default(),
             hooks: Arc::default(),
-            recordings: Arc::default(),
-            forwards: Arc::default(),
-            execs: Arc::default(),
             auth: Swap::default(),
         }
     }

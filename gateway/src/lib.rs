@@ -27,6 +27,7 @@ pub mod hooks;
 pub mod http;
 pub mod hub;
 pub mod ingest;
+pub mod outputs;
 pub mod record;
 pub mod reload;
 pub mod rtmp;

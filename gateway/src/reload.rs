@@ -16,6 +16,7 @@ use crate::access::Auth;
 use crate::config::{ChannelSettings, ConfigError, PullRule, ServeArgs, Settings};
 use crate::hub::{Hub, Source};
 use crate::ingest::{self, PullOptions, UpstreamSpec, pattern::Patterns};
+use crate::outputs::Outputs;
 use crate::serve::DEMO_FLV;
 use crate::shutdown::Shutdown;
 
@@ -23,6 +24,8 @@ use crate::shutdown::Shutdown;
 pub struct Reloader {
     args: ServeArgs,
     hub: Arc<Hub>,
+    /// What is recorded, forwarded and run: its rules are replaced.
+    outputs: Outputs,
     shutdown: Shutdown,
     state: Mutex<Running>,
     /// The feeds' tasks; `serve` waits for them at shutdown.
@@ -50,11 +53,13 @@ impl Reloader {
         args: ServeArgs,
         settings: &Settings,
         hub: Arc<Hub>,
+        outputs: Outputs,
         shutdown: Shutdown,
     ) -> anyhow::Result<Arc<Reloader>> {
         let reloader = Arc::new(Reloader {
             args,
             hub,
+            outputs,
             shutdown,
             state: Mutex::new(Running {
                 channels: BTreeMap::new(),
@@ -162,9 +167,9 @@ impl Reloader {
             self.hub.set_summoner(summoner);
         }
         self.hub.hooks.set(settings.hooks.clone());
-        self.hub.recordings.set(settings.record.clone());
-        self.hub.forwards.set(settings.forwards.clone());
-        self.hub.execs.set(settings.execs.clone());
+        self.outputs.recordings.set(settings.record.clone());
+        self.outputs.forwards.set(settings.forwards.clone());
+        self.outputs.execs.set(settings.execs.clone());
         self.hub.auth.set(Auth {
             policy: settings.auth.clone(),
             origins: settings.origins.clone(),

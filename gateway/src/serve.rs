@@ -14,6 +14,7 @@ use crate::config::{ServeArgs, Settings};
 use crate::egress::hls::Hls;
 use crate::http::{self, AppState};
 use crate::hub::Hub;
+use crate::outputs::Outputs;
 use crate::reload::Reloader;
 use crate::rtmp;
 use crate::shutdown::{self, Shutdown};
@@ -52,13 +53,33 @@ pub async fn run(
     let mut tasks = JoinSet::new();
     tasks.spawn(hub.clone().sweep(shutdown.clone()));
     tasks.spawn(hub.hooks.clone().run(shutdown.clone()));
-    tasks.spawn(crate::record::run(hub.clone(), shutdown.clone()));
-    tasks.spawn(crate::forward::run(hub.clone(), shutdown.clone()));
-    tasks.spawn(crate::exec::run(hub.clone(), shutdown.clone()));
-    // The configured channels, the demo, the [[pull]] rules, the hooks, what is
+    let outputs = Outputs::default();
+    let (recordings, forwards, execs) = (&outputs.recordings, &outputs.forwards, &outputs.execs);
+    tasks.spawn(crate::record::run(
+        hub.clone(),
+        recordings.clone(),
+        shutdown.clone(),
+    ));
+    tasks.spawn(crate::forward::run(
+        hub.clone(),
+        forwards.clone(),
+        shutdown.clone(),
+    ));
+    tasks.spawn(crate::exec::run(
+        hub.clone(),
+        execs.clone(),
+        shutdown.clone(),
+    ));
+    // The configured channels, the demo, the [[pull]] rules, the hooks, `[auth]`, what is
     // recorded, forwarded and run.
-    let reloader = Reloader::start(args, &settings, hub.clone(), shutdown.clone())
-        .context("starting the configured channels")?;
+    let reloader = Reloader::start(
+        args,
+        &settings,
+        hub.clone(),
+        outputs.clone(),
+        shutdown.clone(),
+    )
+    .context("starting the configured channels")?;
     #[cfg(unix)]
     tasks.spawn(reload_on_sighup(reloader.clone(), shutdown.clone()));
 
@@ -99,6 +120,7 @@ pub async fn run(
         proxies: settings.proxies.clone(),
         reloader: Some(reloader.clone()),
         hls: Arc::new(Hls::new(settings.hls, shutdown.clone())),
+        outputs,
     });
     if settings.auth.play && settings.admin.token.is_none() && settings.admin.listen.is_none() {
         warn!(

@@ -294,7 +294,7 @@ fn render_metrics(app: &AppState) -> Response {
             value.load(Relaxed)
         );
     }
-    let recordings = &app.hub.recordings;
+    let recordings = &app.outputs.recordings;
     for (name, help, value) in [
         (
             "recording_deleted_files_total",
@@ -318,7 +318,7 @@ fn render_metrics(app: &AppState) -> Response {
             value.load(Relaxed)
         );
     }
-    let (forwards, execs) = (&app.hub.forwards, &app.hub.execs);
+    let (forwards, execs) = (&app.outputs.forwards, &app.outputs.execs);
     for (name, kind, help, value) in [
         (
             "forwards",

@@ -187,7 +187,8 @@ async fn playlist(
     let running = match query.msn {
         // A player's reload: its token is checked, and the producer must still run.
         Some(_) => {
-            match (app.hub.auth.get().policy).check(Action::Play, name, query.token, client_ip) {
+            let policy = &app.hub.auth.get().policy;
+            match policy.check(Action::Play, name, query.token, client_ip) {
                 Ok(()) => app.hls.running(name),
                 Err(denied) => return refused(app, Refusal::Denied(denied), name, peer),
             }

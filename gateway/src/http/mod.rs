@@ -23,6 +23,7 @@ use crate::access::TrustedProxies;
 use crate::config::ConnLimits;
 use crate::egress::hls::Hls;
 use crate::hub::Hub;
+use crate::outputs::Outputs;
 use crate::reload::Reloader;
 use crate::shutdown::{Shutdown, Trigger};
 
@@ -48,6 +49,8 @@ pub struct AppState {
     pub reloader: Option<Arc<Reloader>>,
     /// The channels' HLS producers.
     pub hls: Arc<Hls>,
+    /// Recordings (listed and served), forwards and commands (counted in `/metrics`).
+    pub outputs: Outputs,
 }
 
 pub fn router(state: Arc<AppState>) -> Router {

@@ -123,7 +123,7 @@ async fn list_from(app: Arc<AppState>, door: Door, filter: Filter, headers: Head
         Err(why) => return error(StatusCode::BAD_REQUEST, why),
     };
     let channel = filter.channel.filter(|c| !c.is_empty());
-    match app.hub.recordings.list_json(channel, page).await {
+    match app.outputs.recordings.list_json(channel, page).await {
         Some((json, total)) => (
             [
                 (
@@ -146,7 +146,7 @@ async fn file_from(app: Arc<AppState>, door: Door, path: String, headers: Header
     if let Some(refused) = admin::refusal(&app, door, Endpoint::Channels, &headers) {
         return refused;
     }
-    let recordings = app.hub.recordings.clone();
+    let recordings = app.outputs.recordings.clone();
     let found = tokio::task::spawn_blocking(move || recordings.file(&path))
         .await
         .ok()

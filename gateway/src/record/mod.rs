@@ -175,8 +175,7 @@ impl Recordings {
 
 /// Keeps a recorder running for every channel the settings record, and prunes old
 /// recordings, until `shutdown`; then waits for the recorders to close their files.
-pub async fn run(hub: Arc<Hub>, mut shutdown: Shutdown) {
-    let recordings = hub.recordings.clone();
+pub async fn run(hub: Arc<Hub>, recordings: Arc<Recordings>, mut shutdown: Shutdown) {
     let mut recorders: Keeper<String> = Keeper::default();
     let mut scan = tokio::time::interval(SCAN_PERIOD);
     let mut prune = tokio::time::interval(PRUNE_PERIOD);
