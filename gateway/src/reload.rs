@@ -17,7 +17,6 @@ use crate::config::{ChannelSettings, ConfigError, PullRule, ServeArgs, Settings}
 use crate::hub::{Hub, Source};
 use crate::ingest::{self, PullOptions, UpstreamSpec, pattern::Patterns};
 use crate::outputs::Outputs;
-use crate::serve::DEMO_FLV;
 use crate::shutdown::Shutdown;
 
 /// The configured channels' feeds, and what re-reads the configuration.
@@ -178,6 +177,9 @@ impl Reloader {
         Ok(applied)
     }
 }
+
+/// The built-in demo clip (see `assets/README.md`).
+pub static DEMO_FLV: &[u8] = include_bytes!("../assets/demo.flv");
 
 /// The built-in demo, as if configured.
 fn demo() -> ChannelSettings {

@@ -19,9 +19,6 @@ use crate::reload::Reloader;
 use crate::rtmp;
 use crate::shutdown::{self, Shutdown};
 
-/// The built-in demo clip (see `assets/README.md`).
-pub static DEMO_FLV: &[u8] = include_bytes!("../assets/demo.flv");
-
 /// How long tasks get to finish after the shutdown signal.
 const GRACE: Duration = Duration::from_secs(5);
 

@@ -319,7 +319,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_demo_loops_without_a_hole_in_audio_or_video() {
-        let mut p = FilePlayer::from_bytes(crate::serve::DEMO_FLV).unwrap();
+        let mut p = FilePlayer::from_bytes(crate::reload::DEMO_FLV).unwrap();
         let tags = play(&mut p, 3).await;
         let times = |kind| -> Vec<f64> {
             tags.iter()

@@ -255,7 +255,7 @@ mod tests {
     /// The gateway's demo clip segmented as the recorder does, init and parts in one file.
     fn recorded_demo() -> (Vec<u8>, f64, usize) {
         let mut reader = FlvReader::new();
-        reader.feed(crate::serve::DEMO_FLV);
+        reader.feed(crate::reload::DEMO_FLV);
         let mut segmenter = Segmenter::new(SegmentOptions {
             target_ms: 3_600_000,
             part_ms: 1000,
