@@ -215,12 +215,7 @@ fn served_once_a_segment_is_complete() {
 
 #[test]
 fn the_segmenters_output_makes_playlists_that_pass_at_every_reload() {
-    let mut window = Window::new(WindowOptions {
-        target_ms: 2000,
-        part_ms: 333,
-        window_ms: 12_000,
-        first_sequence: 1000,
-    });
+    let mut window = ll_window(12_000, 1000);
     let mut reloads = Reloads::default();
     let tags = crate::test_tags::capture_looped(15);
     feed_checked(&mut window, &mut reloads, &tags, "?token=1.a.x");
@@ -242,6 +237,17 @@ fn the_segmenters_output_makes_playlists_that_pass_at_every_reload() {
     assert!(window.init_segment(1000).is_some());
 }
 
+/// A window as the gateway's defaults make it (2 s segments, 0.333 s parts) listing
+/// `window_ms`, its numbers from `first_sequence`.
+fn ll_window(window_ms: u32, first_sequence: u64) -> Window {
+    Window::new(WindowOptions {
+        target_ms: 2000,
+        part_ms: 333,
+        window_ms,
+        first_sequence,
+    })
+}
+
 /// What the gateway's HLS cuts a segment at without a keyframe: ten target durations.
 const LONGEST_MS: u32 = 20_000;
 
@@ -252,12 +258,7 @@ const LONGEST_MS: u32 = 20_000;
 #[test]
 fn a_source_without_keyframes_gets_segments_cut_at_the_longest() {
     use crate::test_tags::capture_looped;
-    let mut window = Window::new(WindowOptions {
-        target_ms: 2000,
-        part_ms: 333,
-        window_ms: 6_000,
-        first_sequence: 0,
-    });
+    let mut window = ll_window(6_000, 0);
     let mut reloads = Reloads::default();
     // 120 s: a keyframe at the start only.
     let tags = keyframes_every(60, 0);
@@ -320,12 +321,7 @@ fn keyframes_every(times: u32, every: usize) -> Vec<crate::flv::Tag> {
 /// 4 s (4 s segments) gets 12 s listed, three segments, not six segments' 24 s.
 #[test]
 fn the_window_lists_its_time_whatever_the_segments_last() {
-    let mut window = Window::new(WindowOptions {
-        target_ms: 2000,
-        part_ms: 333,
-        window_ms: 12_000,
-        first_sequence: 0,
-    });
+    let mut window = ll_window(12_000, 0);
     let mut reloads = Reloads::default();
     feed_checked(&mut window, &mut reloads, &keyframes_every(30, 4), "");
     let p = passes(&window);
@@ -361,12 +357,7 @@ fn feed_checked(window: &mut Window, reloads: &mut Reloads, tags: &[crate::flv::
 #[test]
 fn an_mp3_channel_goes_as_ts_and_a_change_of_kind_starts_afresh() {
     use crate::test_tags::{capture_looped, h264_and_mp3};
-    let mut window = Window::new(WindowOptions {
-        target_ms: 2000,
-        part_ms: 333,
-        window_ms: 12_000,
-        first_sequence: 0,
-    });
+    let mut window = ll_window(12_000, 0);
     let mut reloads = Reloads::default();
     feed_checked(&mut window, &mut reloads, &h264_and_mp3(6), "");
     let text = window.playlist("");
