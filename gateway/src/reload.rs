@@ -3,8 +3,9 @@
 //! stop (their viewers end), changed ones get a new upstream while their viewers stay
 //! and wait through the switch; every other channel and its viewers are left alone.
 //! The `[[pull]]` rules, the origin, the event hooks, what is recorded, where
-//! channels are forwarded, the commands run for them and `[auth]` are replaced too. A file that does not load is refused
-//! whole, with the error naming its line, and the running configuration stays.
+//! channels are forwarded, the commands run for them and `[auth]` are replaced too. A
+//! file that does not load is refused whole, with the error naming its line, and the
+//! running configuration stays.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};

@@ -59,6 +59,16 @@ struct Progress {
     pid: Option<u32>,
 }
 
+impl Progress {
+    fn enter(&mut self, state: JobState, pid: Option<u32>) {
+        if self.state != state {
+            self.since = Instant::now();
+        }
+        self.state = state;
+        self.pid = pid;
+    }
+}
+
 /// A job as `/api/channels` shows it.
 #[derive(Debug, Serialize)]
 pub struct JobView {
@@ -80,18 +90,13 @@ impl Job {
 
     /// Now in `state`; `pid`, a command's process while it runs.
     pub fn set(&self, state: JobState, pid: Option<u32>) {
-        let mut p = lock(&self.progress);
-        if p.state != state {
-            p.since = Instant::now();
-        }
-        p.state = state;
-        p.pid = pid;
+        lock(&self.progress).enter(state, pid);
     }
 
     /// Failed for `why`: retrying.
     pub fn failed(&self, why: &str) {
-        self.set(JobState::Retrying, None);
         let mut p = lock(&self.progress);
+        p.enter(JobState::Retrying, None);
         p.failures += 1;
         p.error = Some(why.to_owned());
     }
