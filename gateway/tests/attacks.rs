@@ -219,19 +219,7 @@ const SECRET: &str = "correct horse battery staple";
 
 /// `flashless sign` for `args`: the token alone.
 fn sign(args: &[&str]) -> String {
-    let out = output_of(
-        flashless()
-            .arg("sign")
-            .args(args)
-            .env("FLASHLESS_SECRET", SECRET),
-        "flashless sign",
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .next()
-        .and_then(|url| url.split_once("token="))
-        .map(|(_, t)| t.trim().to_owned())
-        .expect("a token")
+    signed_token(SECRET, args)
 }
 
 /// The gateway's open file descriptors.

@@ -591,21 +591,7 @@ fn unknown_channels_and_files_are_404() {
 #[test]
 fn the_token_is_needed_and_carried_into_every_uri() {
     const SECRET: &str = "correct horse battery staple";
-    let sign = |args: &[&str]| -> String {
-        let out = output_of(
-            flashless()
-                .arg("sign")
-                .args(args)
-                .env("FLASHLESS_SECRET", SECRET),
-            "flashless sign",
-        );
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        text.lines()
-            .next()
-            .and_then(|url| url.split_once("token="))
-            .map(|(_, t)| t.trim().to_owned())
-            .expect("a token")
-    };
+    let sign = |args: &[&str]| signed_token(SECRET, args);
     let mut args = LL.to_vec();
     args.extend(["--secret", SECRET]);
     let gw = Gateway::start(&args);

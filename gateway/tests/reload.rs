@@ -110,22 +110,6 @@ fn channels(gateway: &Gateway) -> Vec<String> {
     names
 }
 
-/// The token of `flashless sign` for `args` under `secret`.
-fn token_signed(secret: &str, args: &[&str]) -> String {
-    let out = output_of(
-        flashless()
-            .arg("sign")
-            .args(args)
-            .env("FLASHLESS_SECRET", secret),
-        "flashless sign",
-    );
-    let text = String::from_utf8_lossy(&out.stdout);
-    let url = text.lines().next().unwrap_or_default();
-    url.split_once("token=")
-        .map(|(_, t)| t.to_owned())
-        .expect("a token in the URL")
-}
-
 /// The status of a GET of `path` with `headers` (`Name: value\r\n` each), read from the
 /// answer's first line: a stream's answer never ends.
 fn status_of(port: u16, path: &str, headers: &str) -> u16 {
@@ -158,8 +142,8 @@ fn reload_replaces_the_secret_the_admin_token_and_the_origins() {
     write("first-secret", "adm-1", "https://a.example");
     let gateway = Gateway::start(&["--no-demo", "--config", &path.to_string_lossy()]);
     let port = gateway.http;
-    let old = token_signed("first-secret", &["keep"]);
-    let new = token_signed("second-secret", &["keep"]);
+    let old = signed_token("first-secret", &["keep"]);
+    let new = signed_token("second-secret", &["keep"]);
     let watch = |token: &str| format!("/live/keep.flv?token={token}");
     let origin = |o: &str| format!("Origin: {o}\r\n");
     let bearer = |t: &str| format!("Authorization: Bearer {t}\r\n");
@@ -197,7 +181,7 @@ fn reload_replaces_the_secret_the_admin_token_and_the_origins() {
     assert_eq!(status_of(port, "/metrics", &bearer("adm-1")), 403);
     assert_eq!(status_of(port, "/metrics", &bearer("adm-2")), 200);
     // RTMP judges by the new secret too: a publish signed with it goes live.
-    let publish = token_signed("second-secret", &["--publish", "cam"]);
+    let publish = signed_token("second-secret", &["--publish", "cam"]);
     let _ffmpeg = ffmpeg_publish(&format!("{}?token={publish}", gateway.rtmp_url("cam")), &[]);
     gateway.log_saying("publishing channel=\"cam\"");
 }

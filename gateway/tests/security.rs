@@ -14,22 +14,7 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 const SECRET: &str = "correct horse battery staple";
 
 fn sign(args: &[&str]) -> Vec<String> {
-    let out = output_of(
-        flashless()
-            .arg("sign")
-            .args(args)
-            .env("FLASHLESS_SECRET", SECRET),
-        "flashless sign",
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(str::to_owned)
-        .collect()
+    signed_urls(SECRET, args)
 }
 
 fn token_of(url: &str) -> String {

@@ -166,6 +166,35 @@ pub fn flashless() -> Command {
     Command::new(env!("CARGO_BIN_EXE_flashless"))
 }
 
+/// `flashless sign` for `args` under `secret`: the signed URLs, one a line.
+pub fn signed_urls(secret: &str, args: &[&str]) -> Vec<String> {
+    let out = output_of(
+        flashless()
+            .arg("sign")
+            .args(args)
+            .env("FLASHLESS_SECRET", secret),
+        "flashless sign",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The token of the first URL `flashless sign` gives for `args` under `secret`.
+pub fn signed_token(secret: &str, args: &[&str]) -> String {
+    let urls = signed_urls(secret, args);
+    urls.first()
+        .and_then(|url| url.split_once("token="))
+        .map(|(_, t)| t.trim().to_owned())
+        .expect("a token in the URL")
+}
+
 pub fn output_of(cmd: &mut Command, what: &str) -> Output {
     cmd.stdin(Stdio::null())
         .output()
