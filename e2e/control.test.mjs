@@ -106,6 +106,34 @@ test('the constructor throws Errors with a code', { timeout: 30_000 }, async (t)
   );
 });
 
+// `new Player` cannot wait for the module its renderer needs (`webcodecs.js` here, or
+// `nativehls.js`, which `flashless.js` imports only for the players that need them):
+// the player is made once it has loaded, `stats()` null until then.
+test('a Player constructed while its renderer\'s module loads plays once it has', { timeout: 60_000 }, async (t) => {
+  const gateway = await startGateway(t);
+  publish(t, gateway, 'cam');
+  const browser = await launchBrowser(t);
+  const page = await openPage(browser, await startSite(t, gateway), { url: '/live/nobody.flv' });
+  const url = `ws://127.0.0.1:${gateway.http}/live/cam.flv`;
+  const stats = await page.evaluate(async (url) => {
+    const { Player, init } = await import('/pkg/flashless.js');
+    await init();
+    const video = document.createElement('video');
+    video.muted = true;
+    document.body.append(video);
+    const player = new Player(video, { url, renderer: 'webcodecs' });
+    const first = player.stats();
+    const deadline = performance.now() + 20_000;
+    while (!(player.stats()?.drawnFrames > 25) && performance.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+    const last = player.stats();
+    player.destroy();
+    return { first, last };
+  }, url);
+  assert.equal(stats.first, null);
+  assert.equal(stats.last?.renderer, 'webcodecs');
+  assert.ok(stats.last.drawnFrames > 25, `drawn ${stats.last.drawnFrames}`);
+});
+
 test('a <video> error rebuilds the MediaSource once and plays on; a second one is fatal', { timeout: 60_000 }, async (t) => {
   const gateway = await startGateway(t);
   publish(t, gateway, 'cam');

@@ -134,3 +134,56 @@ test('[webkit] without MediaSource, the npm player falls back to the channel\'s 
   assert.ok(s.variance > 100, `picture variance ${s.variance}`);
   assert.deepEqual(s.errors, []);
 });
+
+// A publisher that leaves and comes back. While the channel has no new media the
+// element waits (its playlist does not grow, so the player does not reload it); once
+// the new session's media comes, it plays on. WebKitGTK's GStreamer, whose clock ran on
+// meanwhile, took every frame after for late: about a picture a second and the rest
+// dropped, until the player loaded its source again.
+test('[webkit] native HLS waits out a publisher that left, and plays on once it is back', { timeout: 150_000 }, async (t) => {
+  process.env.WEBKIT_GST_ENABLE_HLS_SUPPORT = '1';
+  const gateway = await startGateway(t);
+  const ffmpeg = publish(t, gateway, 'cam');
+  const browser = await launchEngine(t, 'webkit');
+  const site = await startSite(t, gateway);
+  const page = await openPage(browser, site, { url: `${site.origin}/live/cam.flv`, mse: 'none' });
+  const playing = await until(page, 'native HLS did not start playing', (s) => s.currentTime > 2 && !s.paused, 30_000);
+  await ffmpeg.stop();
+  await sleep(12_000);
+  const away = await page.evaluate(() => window.sample());
+  assert.equal(away.stats.reconnects, playing.stats.reconnects, 'reloaded while the channel had no new media');
+  publish(t, gateway, 'cam');
+  await waitLive(gateway, 'cam');
+  // Within 30 s of the new session, 8 s in a row of pictures at about the stream's rate.
+  const samples = [];
+  let found = null;
+  for (let i = 0; i < 30 && !found; i++) {
+    await sleep(1000);
+    const s = await page.evaluate(() => window.sample());
+    samples.push(s);
+    const before = samples.at(-9);
+    if (before && s.currentTime - before.currentTime > 6 && s.decoded - before.decoded > 8 * 25 * 0.7) found = s;
+  }
+  const trace = samples.map((s) => `${s.currentTime.toFixed(1)}/${s.decoded}/${s.dropped}`).join(' ');
+  t.diagnostic(`after the new session (currentTime/decoded/dropped): ${trace}; reloads ${samples.at(-1).stats.reconnects}`);
+  assert.ok(found, `no 8 s of pictures within 30 s of the new session: ${trace}`);
+  assert.deepEqual(found.errors, []);
+});
+
+// What the gateway refuses ends the fallback with the wasm player's error, learnt from
+// the playlist's status, not a decoder's failure. Through the lean build, which imports
+// `nativehls.js` from beside it as the full build does.
+test('[webkit] native HLS of a channel the gateway does not have ends in a not-found error', { timeout: 60_000 }, async (t) => {
+  process.env.WEBKIT_GST_ENABLE_HLS_SUPPORT = '1';
+  const gateway = await startGateway(t);
+  const browser = await launchEngine(t, 'webkit');
+  const site = await startSite(t, gateway);
+  const query = { url: `${site.origin}/live/nobody.flv`, mse: 'none', pkg: '/pkg/flashless.lite.js' };
+  const page = await openPage(browser, site, query);
+  await until(page, 'no error', (s) => s.errors.length > 0, 20_000);
+  const errors = await page.evaluate(() => window.events.filter((e) => e.name === 'error').map((e) => e.detail));
+  assert.equal(errors.length, 1, JSON.stringify(errors));
+  assert.equal(errors[0].details, 'not-found');
+  assert.equal(errors[0].httpStatus, 404);
+  assert.equal(errors[0].fatal, true);
+});

@@ -110,6 +110,7 @@ test('npm pack gives a package that a fresh project installs and plays from a bu
       'flashless_lite_wasm_bg.wasm',
       'flashless_wasm.js',
       'flashless_wasm_bg.wasm',
+      'nativehls.js',
       'package.json',
       'webcodecs.js',
     ],

@@ -12,6 +12,7 @@ const FILES: &[&str] = &[
     "flashless_wasm_bg.wasm",
     "flashless.js",
     "webcodecs.js",
+    "nativehls.js",
     "flashless.global.js",
     "flashless.lite.js",
     "flashless_lite_wasm_bg.wasm",

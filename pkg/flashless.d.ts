@@ -244,7 +244,9 @@ export type ErrorDetails =
   /** The `<video>` reported an error: the MediaSource is rebuilt once; again within 30 s, fatal. */
   | 'decode'
   /** The browser closed the MediaSource: rebuilt once, as for `decode`. */
-  | 'media-source';
+  | 'media-source'
+  /** Native HLS: the `<video>` made no progress for 8 s while the channel's playlist grew, or dropped nearly every frame for 4 s; its source is loaded again. */
+  | 'stalled';
 
 export interface PlayerErrorDetail {
   type: ErrorType;

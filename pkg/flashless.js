@@ -46,6 +46,7 @@ const MESSAGES = {
   'source-buffer': 'cannot add a SourceBuffer',
   decode: 'the <video> failed to decode the media',
   'media-source': 'the browser closed the MediaSource',
+  stalled: 'the <video> stopped while its HLS playlist went on',
 };
 
 /** Adds `message` to an error detail from the wasm. */
@@ -86,17 +87,6 @@ export function resolveUrl(url, transport) {
   return resolved.href;
 }
 
-/**
- * The HLS playlist of the same channel on a flashless gateway:
- * `ws://host/live/cam.flv?token=…` → `http://host/live/cam/index.m3u8?token=…`.
- */
-function hlsUrl(url) {
-  const u = new URL(url);
-  u.protocol = u.protocol === 'wss:' || u.protocol === 'https:' ? 'https:' : 'http:';
-  u.pathname = u.pathname.replace(/\.flv$/, '') + '/index.m3u8';
-  return u.href;
-}
-
 /** Whether `video` would play HLS itself (Safari, iOS, many TVs), where MSE is missing. */
 function nativeHls(video, options) {
   return (
@@ -106,79 +96,6 @@ function nativeHls(video, options) {
     typeof video?.canPlayType === 'function' &&
     video.canPlayType('application/vnd.apple.mpegurl') !== ''
   );
-}
-
-/**
- * The player where the browser has neither MediaSource nor ManagedMediaSource but plays
- * HLS in the `<video>` (iPhones before iOS 17.1, TVs, set-top boxes): the channel's
- * HLS from the same gateway, set as the element's `src`. The same surface as the wasm
- * player, and its events where they apply: `open`, `stats` each second, `error`
- * (fatal, when the element fails), `autoplayblocked`.
- */
-class NativeHls {
-  #video;
-  #emit;
-  #hls;
-  #autoplay;
-  #timer;
-  #onError = () =>
-    this.#emit('error', { type: 'media', details: 'decode', fatal: true, track: null });
-
-  constructor(video, options, emit) {
-    this.#video = video;
-    this.#emit = emit;
-    this.#hls = typeof options.hls === 'string' ? options.hls : null;
-    this.#autoplay = options.autoplay !== false;
-    video.addEventListener('error', this.#onError);
-    this.#timer = setInterval(() => this.#emit('stats', this.stats()), 1000);
-    this.load(options.url);
-    setTimeout(() => this.#emit('open', undefined), 0);
-  }
-
-  stats() {
-    const v = this.#video;
-    const end = v.seekable.length ? v.seekable.end(v.seekable.length - 1) : NaN;
-    const ahead = v.buffered.length ? v.buffered.end(v.buffered.length - 1) - v.currentTime : NaN;
-    const quality = v.getVideoPlaybackQuality?.();
-    return {
-      latency: end - v.currentTime,
-      buffered: ahead,
-      decodedFrames: quality?.totalVideoFrames ?? NaN,
-      droppedFrames: quality?.droppedVideoFrames ?? NaN,
-      playbackRate: v.playbackRate,
-      currentTime: v.currentTime,
-      codecs: null,
-      reconnects: 0,
-      native: 'hls',
-    };
-  }
-
-  jumpToLive() {
-    const v = this.#video;
-    if (v.seekable.length) v.currentTime = v.seekable.end(v.seekable.length - 1);
-  }
-
-  load(url) {
-    this.#video.src = this.#hls ?? hlsUrl(url);
-    this.#hls = null;
-    if (!this.#autoplay) return;
-    this.#video.play()?.catch((e) => {
-      if (e?.name === 'NotAllowedError') this.#emit('autoplayblocked', undefined);
-    });
-  }
-
-  unload() {
-    this.#video.removeAttribute('src');
-    this.#video.load();
-  }
-
-  destroy() {
-    clearInterval(this.#timer);
-    this.#video.removeEventListener('error', this.#onError);
-    this.unload();
-  }
-
-  free() {}
 }
 
 /** Whether this browser has the decoders `renderer: 'webcodecs'` needs. */
@@ -198,36 +115,54 @@ function usesWebCodecs(options) {
   return options.renderer === 'auto' && webCodecsSupported() && !webKit;
 }
 
-let webCodecsLoading;
-/** `WebCodecsRenderer` of `webcodecs.js`, once loaded. */
-let WebCodecsRenderer;
-
 /**
- * `webcodecs.js`, the `renderer: 'webcodecs'` player, imported by the first player
- * that asks for it, so that a page playing through MSE never downloads it.
+ * A player a page needs only sometimes, in a module of its own imported by the first
+ * player that asks for it, so that a page playing through MSE downloads neither:
+ * `webcodecs.js` (`renderer: 'webcodecs'`) and `nativehls.js` (native HLS, where MSE is
+ * missing). `Class` once loaded.
  */
-function loadWebCodecs() {
-  if (!webCodecsLoading) {
-    webCodecsLoading = import('./webcodecs.js').then((m) => (WebCodecsRenderer = m.WebCodecsRenderer));
-    webCodecsLoading.catch(() => {
-      webCodecsLoading = undefined;
-    });
+class OnDemand {
+  Class;
+  #import;
+  #loading;
+
+  constructor(file, load) {
+    this.file = file;
+    this.#import = load;
   }
-  return webCodecsLoading;
+
+  load() {
+    if (!this.#loading) {
+      this.#loading = this.#import().then((Class) => (this.Class = Class));
+      this.#loading.catch(() => {
+        this.#loading = undefined;
+      });
+    }
+    return this.#loading;
+  }
+
+  /** The player made by `make` from the class, at once if it is loaded. */
+  make(make, emit) {
+    return this.Class ? make(this.Class) : new LoadingRenderer(this, make, emit);
+  }
 }
 
+// Literal `import()`s, which the lean bundle leaves out (`xtask/src/wasm.rs`, `ON_DEMAND`).
+const webCodecsModule = new OnDemand('webcodecs.js', () => import('./webcodecs.js').then((m) => m.WebCodecsRenderer));
+const nativeHlsModule = new OnDemand('nativehls.js', () => import('./nativehls.js').then((m) => m.NativeHls));
+
 /**
- * The WebCodecs renderer of a player constructed while `webcodecs.js` was still
- * loading (`create` waits for it, the constructor cannot): made once it has loaded,
- * with the calls made meanwhile replayed to it in order.
+ * The player of a `Player` constructed while its module was still loading (`create`
+ * waits for it, the constructor cannot): made once it has loaded, with the calls made
+ * meanwhile replayed to it in order.
  */
 class LoadingRenderer {
   #renderer = null;
   /** Calls made before the renderer exists; `null` once destroyed. */
   #calls = [];
 
-  constructor(make, emit) {
-    loadWebCodecs().then(
+  constructor(module, make, emit) {
+    module.load().then(
       (Renderer) => {
         if (this.#calls === null) return;
         this.#renderer = make(Renderer);
@@ -235,7 +170,7 @@ class LoadingRenderer {
       },
       (cause) => {
         if (this.#calls === null) return;
-        const reason = `loading webcodecs.js: ${cause?.message ?? cause}`;
+        const reason = `loading ${module.file}: ${cause?.message ?? cause}`;
         emit('error', { type: 'network', details: 'connection', fatal: true, track: null, reason });
       },
     );
@@ -395,18 +330,15 @@ export class Player extends EventTarget {
   static async create(video, options = {}) {
     const native = nativeHls(video, options);
     // The WebSocket opens while the wasm module loads and compiles, not after; native
-    // HLS needs neither.
+    // HLS needs neither, only its own module.
     const early = native ? null : EarlySocket.open(options);
     // `webcodecs.js` loads beside the wasm module, only for a player that asks for it.
-    const renderer = usesWebCodecs(options) && webCodecsSupported() ? loadWebCodecs() : undefined;
-    if (!native) {
-      try {
-        await init(options.wasm);
-        await renderer;
-      } catch (e) {
-        early?.close();
-        throw e;
-      }
+    const renderer = usesWebCodecs(options) && webCodecsSupported() ? webCodecsModule.load() : undefined;
+    try {
+      await (native ? nativeHlsModule.load() : Promise.all([init(options.wasm), renderer]));
+    } catch (e) {
+      early?.close();
+      throw e;
     }
     const player = new Player(video, early ? { ...options, [EARLY]: early } : options);
     await player.#opened;
@@ -438,10 +370,9 @@ export class Player extends EventTarget {
   #renderer(video, options, resolved, emit) {
     if (usesWebCodecs(options)) {
       if (!webCodecsSupported()) throw new PlayerError('no-webcodecs');
-      const make = (Renderer) => new Renderer(video, resolved, emit, WasmPlayer);
-      return WebCodecsRenderer ? make(WebCodecsRenderer) : new LoadingRenderer(make, emit);
+      return webCodecsModule.make((Renderer) => new Renderer(video, resolved, emit, WasmPlayer), emit);
     }
-    if (nativeHls(video, options)) return new NativeHls(video, resolved, emit);
+    if (nativeHls(video, options)) return nativeHlsModule.make((Native) => new Native(video, resolved, emit), emit);
     return new WasmPlayer(video, resolved, emit);
   }
 

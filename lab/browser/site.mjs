@@ -30,6 +30,7 @@ const FILES = {
   '/pkg/flashless.js': ['../../pkg/flashless.js', 'text/javascript'],
   '/pkg/flashless_wasm.js': ['../../pkg/flashless_wasm.js', 'text/javascript'],
   '/pkg/webcodecs.js': ['../../pkg/webcodecs.js', 'text/javascript'],
+  '/pkg/nativehls.js': ['../../pkg/nativehls.js', 'text/javascript'],
   '/pkg/flashless_wasm_bg.wasm': ['../../pkg/flashless_wasm_bg.wasm', 'application/wasm'],
 };
 

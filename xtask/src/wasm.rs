@@ -391,7 +391,7 @@ fn copy_if_changed(from: &Path, to: &Path) -> Result<()> {
 /// The hand-written modules `pkg/flashless.js` imports on demand (`import()`): left out
 /// of the lean bundle, which loads the package's own file from beside it, as the full
 /// build does; so they are in no build's payload either.
-const ON_DEMAND: [&str; 1] = ["webcodecs.js"];
+const ON_DEMAND: [&str; 2] = ["webcodecs.js", "nativehls.js"];
 
 /// What a page loads for each build of the package: (build, files in `pkg/`).
 pub const BUILDS: &[(&str, &[&str])] = &[
