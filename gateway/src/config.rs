@@ -608,7 +608,7 @@ impl std::fmt::Debug for Admin {
 }
 
 /// What one client, and all of them together, may hold.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ConnLimits {
     pub per_ip: usize,
     /// Connections of all addresses together, per listener: many addresses (an IPv6

@@ -25,7 +25,7 @@ use crate::shutdown::Shutdown;
 use crate::swap::Swap;
 use media_info::MediaInfo;
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Limits {
     /// The cached GOP is dropped past this size: a source with rare keyframes must not grow memory.
     pub gop_bytes: usize,

@@ -3,9 +3,11 @@
 //! stop (their viewers end), changed ones get a new upstream while their viewers stay
 //! and wait through the switch; every other channel and its viewers are left alone.
 //! The `[[pull]]` rules, the origin, the event hooks, what is recorded, where
-//! channels are forwarded, the commands run for them and `[auth]` are replaced too. A
-//! file that does not load is refused whole, with the error naming its line, and the
-//! running configuration stays.
+//! channels are forwarded, the commands run for them, `[auth]` and `[hls]` (for the
+//! HLS producers started after it) are replaced too. What only a restart changes (the
+//! listeners, `[limits]`, the log's format) is named in the answer and the log when the
+//! file changed it. A file that does not load is refused whole, with the error naming
+//! its line, and the running configuration stays.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -15,6 +17,7 @@ use tokio::task::{AbortHandle, JoinSet};
 
 use crate::access::Auth;
 use crate::config::{ChannelSettings, ConfigError, PullRule, ServeArgs, Settings};
+use crate::egress::hls::Hls;
 use crate::hub::{Hub, Source};
 use crate::ingest::{self, PullOptions, UpstreamSpec, pattern::Patterns};
 use crate::outputs::Outputs;
@@ -26,6 +29,9 @@ pub struct Reloader {
     hub: Arc<Hub>,
     /// What is recorded, forwarded and run: its rules are replaced.
     outputs: Outputs,
+    hls: Arc<Hls>,
+    /// The settings the gateway started with, for what only a restart changes.
+    started: Settings,
     shutdown: Shutdown,
     state: Mutex<Running>,
     /// The feeds' tasks; `serve` waits for them at shutdown.
@@ -45,6 +51,8 @@ pub struct Applied {
     pub added: Vec<String>,
     pub removed: Vec<String>,
     pub changed: Vec<String>,
+    /// Settings the file changes that take effect only on a restart, named as in the file.
+    pub restart: Vec<&'static str>,
 }
 
 impl Reloader {
@@ -54,12 +62,15 @@ impl Reloader {
         settings: &Settings,
         hub: Arc<Hub>,
         outputs: Outputs,
+        hls: Arc<Hls>,
         shutdown: Shutdown,
     ) -> anyhow::Result<Arc<Reloader>> {
         let reloader = Arc::new(Reloader {
             args,
             hub,
             outputs,
+            hls,
+            started: settings.clone(),
             shutdown,
             state: Mutex::new(Running {
                 channels: BTreeMap::new(),
@@ -74,8 +85,15 @@ impl Reloader {
     /// Reads the configuration again and applies it; on an error nothing changes.
     pub fn reload(&self) -> Result<Applied, ConfigError> {
         let settings = Settings::load(&self.args)?;
-        let applied = self.apply(&settings)?;
+        let mut applied = self.apply(&settings)?;
+        applied.restart = restart_only(&self.started, &settings);
         tracing::info!(?applied, "configuration reloaded");
+        if !applied.restart.is_empty() {
+            tracing::warn!(
+                "the configuration changes {}, which take effect only on a restart",
+                applied.restart.join("; ")
+            );
+        }
         Ok(applied)
     }
 
@@ -170,6 +188,7 @@ impl Reloader {
         self.outputs.recordings.set(settings.record.clone());
         self.outputs.forwards.set(settings.forwards.clone());
         self.outputs.execs.set(settings.execs.clone());
+        self.hls.set_settings(settings.hls);
         self.hub.auth.set(Auth {
             policy: settings.auth.clone(),
             origins: settings.origins.clone(),
@@ -177,6 +196,40 @@ impl Reloader {
         });
         Ok(applied)
     }
+}
+
+/// What `new` changes of `old` that only a restart applies: the listeners, what they
+/// accept and the log, named as in the file.
+fn restart_only(old: &Settings, new: &Settings) -> Vec<&'static str> {
+    [
+        (old.http != new.http, "[server] http"),
+        (old.rtmp != new.rtmp, "[server] rtmp"),
+        (old.tls != new.tls, "[server] tls_cert, tls_key"),
+        (
+            old.admin.listen != new.admin.listen,
+            "[server] admin_listen",
+        ),
+        (
+            old.proxies != new.proxies,
+            "[server] trusted_proxies, proxy_protocol",
+        ),
+        (old.log_format != new.log_format, "[server] log_format"),
+        (
+            old.drain_timeout != new.drain_timeout,
+            "[server] drain_timeout",
+        ),
+        (old.rtmpe_type != new.rtmpe_type, "[server] rtmpe_type"),
+        (old.swf_verify != new.swf_verify, "[auth] swf_verify"),
+        (
+            old.limits != new.limits
+                || old.conn != new.conn
+                || old.write_timeout != new.write_timeout,
+            "[limits]",
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(changed, name)| changed.then_some(name))
+    .collect()
 }
 
 /// The built-in demo clip (see `assets/README.md`).

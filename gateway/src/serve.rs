@@ -67,13 +67,15 @@ pub async fn run(
         execs.clone(),
         shutdown.clone(),
     ));
+    let hls = Arc::new(Hls::new(settings.hls, shutdown.clone()));
     // The configured channels, the demo, the [[pull]] rules, the hooks, `[auth]`, what is
-    // recorded, forwarded and run.
+    // recorded, forwarded and run, `[hls]`.
     let reloader = Reloader::start(
         args,
         &settings,
         hub.clone(),
         outputs.clone(),
+        hls.clone(),
         shutdown.clone(),
     )
     .context("starting the configured channels")?;
@@ -116,7 +118,7 @@ pub async fn run(
         admin_listen: settings.admin.listen,
         proxies: settings.proxies.clone(),
         reloader: Some(reloader.clone()),
-        hls: Arc::new(Hls::new(settings.hls, shutdown.clone())),
+        hls,
         outputs,
     });
     if settings.auth.play && settings.admin.token.is_none() && settings.admin.listen.is_none() {

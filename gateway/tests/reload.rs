@@ -279,3 +279,56 @@ fn reload_over_http_needs_an_admin_token() {
     assert_eq!(status, 403, "{body}");
     assert!(body.contains("admin_token"), "{body}");
 }
+
+/// `[hls]` is reloaded for the channels whose HLS starts after it (one running keeps the
+/// target its playlist promised), and what only a restart changes is named, not taken
+/// silently.
+#[test]
+fn reload_applies_hls_to_new_producers_and_names_what_needs_a_restart() {
+    let dir = TempDir::new("reload-hls");
+    let path = dir.path("flashless.toml");
+    let config = |extra: &str| {
+        let mut text = format!("{extra}[auth]\nadmin_token = \"t0ken\"\n");
+        for name in ["a", "b"] {
+            text.push_str(&format!(
+                "[[channel]]\nname = \"{name}\"\nsource = \"{CLIP}\"\n"
+            ));
+        }
+        std::fs::write(&path, text).expect("writing the configuration");
+    };
+    config("[hls]\nsegment = 1\n");
+    let gateway = Gateway::start(&["--no-demo", "--config", &path.to_string_lossy()]);
+    gateway.wait_live("a");
+    gateway.wait_live("b");
+    let target = |channel: &str| {
+        let (status, body) = gateway.get(&format!("/live/{channel}/index.m3u8"));
+        assert_eq!(status, 200, "{body}");
+        (body.lines())
+            .find_map(|l| l.strip_prefix("#EXT-X-TARGETDURATION:"))
+            .and_then(|t| t.parse::<u32>().ok())
+            .unwrap_or_else(|| panic!("no target duration in {body}"))
+    };
+    assert_eq!(target("a"), 1);
+
+    config("[server]\nlog_format = \"json\"\n[limits]\nmax_viewers = 50\n[hls]\nsegment = 3\n");
+    let (status, body) = post_reload(gateway.http, Some("t0ken"));
+    assert_eq!(status, 200, "{body}");
+    let applied: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(
+        applied["restart"],
+        serde_json::json!(["[server] log_format", "[limits]"]),
+        "{body}"
+    );
+    // A channel whose HLS runs: the target it promised. One whose HLS starts now: the
+    // new one.
+    assert_eq!(target("a"), 1);
+    assert_eq!(target("b"), 3);
+    gateway.log_saying("which take effect only on a restart");
+
+    // A reload that changes nothing restart-bound says nothing of it.
+    config("[hls]\nsegment = 3\n");
+    let (status, body) = post_reload(gateway.http, Some("t0ken"));
+    assert_eq!(status, 200, "{body}");
+    let applied: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(applied["restart"], serde_json::json!([]), "{body}");
+}

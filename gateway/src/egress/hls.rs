@@ -28,6 +28,7 @@ use tracing::{debug, info};
 use crate::config::HlsSettings;
 use crate::hub::{Channel, Feed, Viewer};
 use crate::shutdown::Shutdown;
+use crate::swap::Swap;
 
 /// A producer stops after this many target durations without a request.
 pub const IDLE_TARGETS: u32 = 5;
@@ -44,7 +45,9 @@ const LONGEST_TARGETS: u32 = 10;
 
 /// Every channel's HLS producer.
 pub struct Hls {
-    settings: HlsSettings,
+    /// What producers started from now on are made with: a reload replaces it, and a
+    /// running producer keeps what its playlist promised (its target, its parts).
+    settings: Swap<HlsSettings>,
     producers: Mutex<HashMap<String, Arc<Producer>>>,
     shutdown: Shutdown,
 }
@@ -52,6 +55,7 @@ pub struct Hls {
 /// One channel's live window, and when it was last asked for.
 pub struct Producer {
     channel: Arc<Channel>,
+    settings: HlsSettings,
     window: Mutex<Window>,
     /// Bumped whenever the window changes: requests waiting on it look again.
     changed: watch::Sender<u64>,
@@ -85,10 +89,15 @@ impl PlayerId {
 impl Hls {
     pub fn new(settings: HlsSettings, shutdown: Shutdown) -> Self {
         Hls {
-            settings,
+            settings: Swap::new(settings),
             producers: Mutex::new(HashMap::new()),
             shutdown,
         }
+    }
+
+    /// The settings of producers started from now on.
+    pub fn set_settings(&self, settings: HlsSettings) {
+        self.settings.set(settings);
     }
 
     /// The producer of `channel`, started when none runs; the request is noted.
@@ -100,13 +109,15 @@ impl Hls {
             p.touch();
             return p.clone();
         }
+        let settings = *self.settings.get();
         let producer = Arc::new(Producer {
             channel: channel.clone(),
+            settings,
             window: Mutex::new(Window::new(WindowOptions {
-                target_ms: millis(self.settings.segment),
-                part_ms: millis(self.settings.part),
-                window_ms: millis(self.settings.window()),
-                first_sequence: first_sequence(self.settings.segment),
+                target_ms: millis(settings.segment),
+                part_ms: millis(settings.part),
+                window_ms: millis(settings.window()),
+                first_sequence: first_sequence(settings.segment),
             })),
             changed: watch::channel(0).0,
             last_request: Mutex::new(Instant::now()),
@@ -156,10 +167,10 @@ impl Hls {
         start: Vec<Arc<crate::hub::MediaTag>>,
         mut viewer: Viewer,
     ) {
-        let target_ms = millis(self.settings.segment);
+        let target_ms = millis(producer.settings.segment);
         let options = SegmentOptions {
             target_ms,
-            part_ms: millis(self.settings.part),
+            part_ms: millis(producer.settings.part),
             longest_ms: Some(target_ms.saturating_mul(LONGEST_TARGETS)),
         };
         let mut segmenter = Segmenter::new(options);
@@ -172,8 +183,8 @@ impl Hls {
             let behind = newest.saturating_sub(media.tag.timestamp);
             producer.drain(&mut segmenter, now.saturating_sub(u64::from(behind)));
         }
-        let idle_after = self.settings.segment * IDLE_TARGETS;
-        let mut tick = tokio::time::interval(self.settings.segment);
+        let idle_after = producer.settings.segment * IDLE_TARGETS;
+        let mut tick = tokio::time::interval(producer.settings.segment);
         let mut shutdown = self.shutdown.clone();
         loop {
             tokio::select! {
@@ -201,7 +212,7 @@ impl Hls {
                     producer.drain(&mut segmenter, unix_ms());
                 }
                 _ = tick.tick() => {
-                    producer.forget_players(self.settings.segment * PLAYER_IDLE_TARGETS);
+                    producer.forget_players(producer.settings.segment * PLAYER_IDLE_TARGETS);
                     if self.retire_if_idle(&producer, idle_after) {
                         producer.end();
                         return;

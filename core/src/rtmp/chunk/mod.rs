@@ -56,7 +56,7 @@ pub struct RawMessage {
 
 /// Resource limits of a [`ChunkDecoder`]; they bound the memory a peer can
 /// make us hold.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ChunkLimits {
     /// Largest accepted message length, checked when a message's first chunk
     /// header arrives, before any of its payload is buffered. Default 16 MiB

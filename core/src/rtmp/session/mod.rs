@@ -61,7 +61,7 @@ pub enum SessionError {
 
 /// What a peer may make a session hold: message sizes and buffering (chunk layer),
 /// AMF nesting and element counts (commands). The defaults suit public servers.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SessionLimits {
     pub chunk: ChunkLimits,
     pub amf: crate::amf::Limits,
