@@ -52,6 +52,8 @@ pub enum ConfigError {
     RtmpAddress(String),
     #[error("TLS needs both a certificate (tls_cert) and its key (tls_key)")]
     HalfTls,
+    #[error("rtmps = {0}: RTMPS needs a certificate (tls_cert) and its key (tls_key)")]
+    RtmpsWithoutTls(SocketAddr),
     #[error(
         "{key} = {value:?}: expected the SWF's hash (64 hex digits) and size, as HASH:SIZE or {{ hash = \"…\", size = N }}"
     )]
@@ -152,6 +154,9 @@ pub struct ServeArgs {
     /// RTMP listen address, or `off` [default: 0.0.0.0:1935].
     #[arg(long, env = "FLASHLESS_RTMP")]
     pub rtmp: Option<String>,
+    /// RTMPS listen address: RTMP over TLS, with --tls-cert and --tls-key [default: off].
+    #[arg(long, env = "FLASHLESS_RTMPS")]
+    pub rtmps: Option<SocketAddr>,
     /// Do not serve the built-in `demo` channel.
     #[arg(long, env = "FLASHLESS_NO_DEMO")]
     pub no_demo: bool,
@@ -369,6 +374,7 @@ struct HooksSection {
 struct ServerSection {
     http: Option<SocketAddr>,
     rtmp: Option<String>,
+    rtmps: Option<SocketAddr>,
     demo: Option<bool>,
     log_format: Option<LogFormat>,
     tls_cert: Option<PathBuf>,
@@ -471,6 +477,8 @@ struct ExecSection {
 pub struct Settings {
     pub http: SocketAddr,
     pub rtmp: Option<SocketAddr>,
+    /// RTMP over TLS, with `tls`'s certificate.
+    pub rtmps: Option<SocketAddr>,
     pub demo: bool,
     pub limits: Limits,
     pub write_timeout: Duration,
@@ -751,6 +759,7 @@ impl Settings {
                         .map_err(|_| ConfigError::RtmpAddress(addr.to_owned()))?,
                 ),
             },
+            rtmps: args.rtmps.or(file.server.rtmps),
             demo: !args.no_demo && file.server.demo.unwrap_or(true),
             limits: Limits {
                 gop_bytes: args
@@ -994,6 +1003,9 @@ impl Settings {
         r.enabled |= !r.channels.is_empty() || !r.patterns.is_empty();
         if settings.limits.viewer_queue < MIN_VIEWER_QUEUE {
             return Err(ConfigError::ViewerQueue(settings.limits.viewer_queue));
+        }
+        if let (Some(addr), None) = (settings.rtmps, &settings.tls) {
+            return Err(ConfigError::RtmpsWithoutTls(addr));
         }
         Ok(settings)
     }
@@ -1377,6 +1389,24 @@ mod tests {
             Some("rtmp://127.0.0.1:1935/low/cam")
         );
         assert_eq!(settings.execs[0].command_for("cam"), None);
+    }
+
+    #[test]
+    fn rtmps_needs_the_tls_certificate() {
+        let tls = "[server]\ntls_cert = \"c.pem\"\ntls_key = \"k.pem\"\n";
+        let s = load(&format!("{tls}rtmps = \"127.0.0.1:1936\"\n"), ServeArgs::default())
+            .expect("loads");
+        assert_eq!(s.rtmps.map(|a| a.port()), Some(1936));
+        let args = ServeArgs {
+            rtmps: "0.0.0.0:443".parse().ok(),
+            ..ServeArgs::default()
+        };
+        assert_eq!(load(tls, args).expect("loads").rtmps.map(|a| a.port()), Some(443));
+        assert!(load("", ServeArgs::default()).expect("loads").rtmps.is_none());
+        let e = load("[server]\nrtmps = \"127.0.0.1:1936\"\n", ServeArgs::default())
+            .expect_err("no certificate")
+            .to_string();
+        assert!(e.contains("RTMPS needs a certificate"), "{e}");
     }
 
     #[test]

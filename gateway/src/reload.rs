@@ -204,6 +204,7 @@ fn restart_only(old: &Settings, new: &Settings) -> Vec<&'static str> {
     [
         (old.http != new.http, "[server] http"),
         (old.rtmp != new.rtmp, "[server] rtmp"),
+        (old.rtmps != new.rtmps, "[server] rtmps"),
         (old.tls != new.tls, "[server] tls_cert, tls_key"),
         (
             old.admin.listen != new.admin.listen,

@@ -1,7 +1,8 @@
-//! The RTMP door: a listener for publishers (OBS, ffmpeg) and players (rtmpdump,
-//! ffplay, VLC), one task per connection. A connection runs the handshake, `connect`,
-//! then any number of streams, each publishing (handed to [`crate::ingest::publish`])
-//! or playing (admitted by [`crate::egress::admission`], fed by [`crate::egress::rtmp`]).
+//! The RTMP door: listeners for publishers (OBS, ffmpeg) and players (rtmpdump,
+//! ffplay, VLC), plain RTMP (and RTMPT on the same port) and RTMPS, one task per
+//! connection. A connection runs the handshake, `connect`, then any number of streams,
+//! each publishing (handed to [`crate::ingest::publish`]) or playing (admitted by
+//! [`crate::egress::admission`], fed by [`crate::egress::rtmp`]).
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -20,6 +21,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
+use tokio_rustls::TlsAcceptor;
 use tracing::{Instrument, info, info_span, warn};
 
 use crate::access::limits::{PerIp, Slot};
@@ -61,14 +63,31 @@ pub struct Access {
     pub rtmpe_type: Option<u8>,
 }
 
-pub async fn bind(addr: SocketAddr) -> Result<TcpListener> {
-    TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("listening for RTMP on {addr}"))
+/// One of the door's listeners. The limits (connections per address, publishers) are
+/// the door's, whichever listener a connection came in by.
+pub struct Listener {
+    pub socket: TcpListener,
+    /// RTMPS: each connection starts with a TLS handshake.
+    pub tls: Option<TlsAcceptor>,
+}
+
+impl Listener {
+    pub async fn bind(addr: SocketAddr, tls: Option<TlsAcceptor>) -> Result<Listener> {
+        let what = if tls.is_some() { "RTMPS" } else { "RTMP" };
+        let socket = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("listening for {what} on {addr}"))?;
+        Ok(Listener { socket, tls })
+    }
 }
 
 /// Accepts connections until `shutdown` drains or stops, then waits for them to end.
-pub async fn serve(listener: TcpListener, hub: Arc<Hub>, access: Access, mut shutdown: Shutdown) {
+pub async fn serve(
+    listeners: Vec<Listener>,
+    hub: Arc<Hub>,
+    access: Access,
+    mut shutdown: Shutdown,
+) {
     let per_ip = PerIp::new(access.limits.per_ip, access.limits.max_connections)
         .exempting(access.proxies.clone());
     let publishers = Publishers::new(
@@ -80,10 +99,18 @@ pub async fn serve(listener: TcpListener, hub: Arc<Hub>, access: Access, mut shu
     let access = Arc::new(access);
     let mut connections = JoinSet::new();
     loop {
-        let (socket, peer) = tokio::select! {
+        let accept = std::future::poll_fn(|cx| {
+            for listener in &listeners {
+                if let Poll::Ready(accepted) = listener.socket.poll_accept(cx) {
+                    return Poll::Ready(accepted.map(|(s, peer)| (s, peer, listener.tls.clone())));
+                }
+            }
+            Poll::Pending
+        });
+        let (socket, peer, tls) = tokio::select! {
             // Reaps ended connections, so the set holds only open ones.
             Some(_) = connections.join_next(), if !connections.is_empty() => continue,
-            accepted = listener.accept() => match accepted {
+            accepted = accept => match accepted {
                 Ok(conn) => conn,
                 Err(e) => {
                     // Out of file descriptors and the like: back off instead of spinning.
@@ -123,7 +150,7 @@ pub async fn serve(listener: TcpListener, hub: Arc<Hub>, access: Access, mut shu
         let shutdown = shutdown.clone();
         connections.spawn(
             async move {
-                match conn.run(socket, shutdown).await {
+                match conn.run(socket, tls, shutdown).await {
                     Ok(()) => info!("closed"),
                     Err(e) => warn!("closed: {e:#}"),
                 }
@@ -185,13 +212,44 @@ enum Woke {
 impl Connection {
     /// By `&mut self`: the task owns the connection, and a future that took it by value
     /// would hold it twice (the caller's moved-from copy keeps its room in the task).
-    async fn run(&mut self, mut socket: TcpStream, shutdown: Shutdown) -> Result<()> {
+    async fn run(
+        &mut self,
+        mut socket: TcpStream,
+        tls: Option<TlsAcceptor>,
+        shutdown: Shutdown,
+    ) -> Result<()> {
         socket.set_nodelay(true).ok();
         self.behind_proxy(&mut socket).await?;
-        // RTMPT (HTTP tunnelling) on the RTMP port, as Flash Media Server serves it.
+        let result = match tls {
+            Some(tls) => self.over_tls(socket, &tls, shutdown).await,
+            None => self.over_tcp(socket, shutdown).await,
+        };
+        // Frees the channel at once, before the socket closes.
+        self.publishing = None;
+        result
+    }
+
+    /// RTMPS: the TLS handshake, within the handshake's time limit, then RTMP in it.
+    async fn over_tls(
+        &mut self,
+        socket: TcpStream,
+        tls: &TlsAcceptor,
+        shutdown: Shutdown,
+    ) -> Result<()> {
+        let limit = self.access.limits.handshake_timeout;
+        let stream = tokio::time::timeout(limit, tls.accept(socket))
+            .await
+            .context("TLS handshake timed out")?
+            .context("TLS handshake")?;
+        self.socket = Box::new(stream);
+        self.pump(shutdown).await
+    }
+
+    /// RTMP, or RTMPT (HTTP tunnelling) on the same port, as Flash Media Server serves it.
+    async fn over_tcp(&mut self, socket: TcpStream, shutdown: Shutdown) -> Result<()> {
         let (socket, tunnel) = rtmpt::accept(socket, self.access.limits.handshake_timeout).await?;
         self.socket = socket;
-        let result = match tunnel {
+        match tunnel {
             Some(tunnel) => {
                 let (result, open) = tunnel.beside(self.pump(shutdown)).await;
                 if let Some(tunnel) = open {
@@ -204,10 +262,7 @@ impl Connection {
                 result
             }
             None => self.pump(shutdown).await,
-        };
-        // Frees the channel at once, before the socket closes.
-        self.publishing = None;
-        result
+        }
     }
 
     /// A trusted proxy's connection (with `proxy_protocol`) names its client first: the

@@ -82,25 +82,36 @@ pub async fn run(
     #[cfg(unix)]
     tasks.spawn(reload_on_sighup(reloader.clone(), shutdown.clone()));
 
-    let rtmp_port = match settings.rtmp {
-        Some(addr) => {
-            let listener = rtmp::bind(addr).await?;
-            let port = listener.local_addr()?.port();
-            info!(addr = %listener.local_addr()?, "rtmp listening");
-            let access = rtmp::Access {
-                limits: settings.conn,
-                proxies: settings.proxies.clone(),
-                write_timeout: settings.write_timeout,
-                swf_verify: settings.swf_verify,
-                rtmpe_type: settings.rtmpe_type,
-            };
-            tasks.spawn(rtmp::serve(listener, hub.clone(), access, shutdown.clone()));
-            Some(port)
+    let mut rtmp_listeners = Vec::new();
+    if let Some(addr) = settings.rtmp {
+        rtmp_listeners.push(rtmp::Listener::bind(addr, None).await?);
+    }
+    if let (Some(addr), Some((cert, key))) = (settings.rtmps, &settings.tls) {
+        let tls = http::tls_acceptor(cert, key, &[])?;
+        rtmp_listeners.push(rtmp::Listener::bind(addr, Some(tls)).await?);
+    }
+    let mut rtmp_port = None;
+    for listener in &rtmp_listeners {
+        let addr = listener.socket.local_addr()?;
+        if listener.tls.is_some() {
+            info!(%addr, "rtmps listening");
+        } else {
+            info!(%addr, "rtmp listening");
+            rtmp_port = Some(addr.port());
         }
-        None => None,
-    };
+    }
+    if !rtmp_listeners.is_empty() {
+        let access = rtmp::Access {
+            limits: settings.conn,
+            proxies: settings.proxies.clone(),
+            write_timeout: settings.write_timeout,
+            swf_verify: settings.swf_verify,
+            rtmpe_type: settings.rtmpe_type,
+        };
+        tasks.spawn(rtmp::serve(rtmp_listeners, hub.clone(), access, shutdown.clone()));
+    }
     let tls = match &settings.tls {
-        Some((cert, key)) => Some(http::tls_acceptor(cert, key)?),
+        Some((cert, key)) => Some(http::tls_acceptor(cert, key, &[b"http/1.1"])?),
         None => None,
     };
     let listener = TcpListener::bind(settings.http)

@@ -277,6 +277,62 @@ fn https_and_wss_are_served_with_a_certificate() {
     );
 }
 
+/// RTMPS on its own port with the HTTPS certificate: ffmpeg publishes through it and
+/// rtmpdump plays through it; a client that speaks plain RTMP there is closed alone,
+/// naming TLS, while the publish goes on; and RTMPS without a certificate is refused at
+/// start.
+#[test]
+fn rtmps_takes_publishers_and_players_with_the_certificate() {
+    let ca = TestCa::generate();
+    let cert = ca.cert_pem.display().to_string();
+    let key = ca.key_pem.display().to_string();
+    let port = free_port();
+    let rtmps = format!("127.0.0.1:{port}");
+    let gw = Gateway::start(&[
+        "--no-demo",
+        "--tls-cert",
+        &cert,
+        "--tls-key",
+        &key,
+        "--rtmps",
+        &rtmps,
+    ]);
+    gw.log_saying("rtmps listening");
+    // ffmpeg does not verify certificates by default; the point is that TLS is spoken.
+    let _publisher = ffmpeg_publish(&format!("rtmps://{rtmps}/live/cam"), &[]);
+    gw.wait_live("cam");
+    gw.log_saying("publishing channel=\"cam\"");
+
+    let dir = TempDir::new("rtmps");
+    let played = rtmpdump_for(
+        &format!("rtmps://{rtmps}/live/cam"),
+        &[],
+        4,
+        &dir.path("played.flv"),
+    );
+    assert!(
+        played.codecs.iter().any(|c| c == "h264") && played.duration > 1.0,
+        "played over RTMPS: {played:?}"
+    );
+
+    // Plain RTMP on the RTMPS port: no S0 S1 S2 but a closed connection.
+    let mut plain = TcpStream::connect(("127.0.0.1", port)).expect("connecting");
+    plain.set_read_timeout(Some(Duration::from_secs(10))).ok();
+    let mut hello = vec![3u8];
+    hello.resize(1 + 1536, 0);
+    let _ = plain.write_all(&hello);
+    let mut answer = Vec::new();
+    let _ = plain.read_to_end(&mut answer);
+    assert!(answer.len() < 1 + 1536, "an RTMP handshake answered on the RTMPS port");
+    gw.log_saying("TLS handshake");
+    gw.wait_live("cam");
+
+    fails_saying(
+        &["serve", "--no-demo", "--rtmps", "127.0.0.1:0"],
+        &["rtmps = 127.0.0.1:0", "RTMPS needs a certificate"],
+    );
+}
+
 /// An operator's authorisation service on loopback, answering the webhook: it allows
 /// channels named `open…`, never answers for `slow…`, and refuses the rest with a
 /// reason. It keeps every request's JSON body.

@@ -33,8 +33,9 @@ use crate::access::TrustedProxies;
 use crate::access::limits::{PerIp, Slot};
 use crate::shutdown::Shutdown;
 
-/// Loads a PEM certificate chain and key for HTTPS/WSS.
-pub fn tls_acceptor(cert: &Path, key: &Path) -> anyhow::Result<TlsAcceptor> {
+/// A TLS server of a PEM certificate chain and key (HTTPS and WSS, RTMPS), offering the
+/// protocols `alpn` (none: no ALPN).
+pub fn tls_acceptor(cert: &Path, key: &Path, alpn: &[&[u8]]) -> anyhow::Result<TlsAcceptor> {
     let certs = CertificateDer::pem_file_iter(cert)
         .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
         .with_context(|| format!("reading the certificate chain {}", cert.display()))?;
@@ -47,7 +48,7 @@ pub fn tls_acceptor(cert: &Path, key: &Path) -> anyhow::Result<TlsAcceptor> {
         .with_no_client_auth()
         .with_single_cert(certs, key)
         .context("the certificate does not match the key")?;
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
