@@ -1394,18 +1394,32 @@ mod tests {
     #[test]
     fn rtmps_needs_the_tls_certificate() {
         let tls = "[server]\ntls_cert = \"c.pem\"\ntls_key = \"k.pem\"\n";
-        let s = load(&format!("{tls}rtmps = \"127.0.0.1:1936\"\n"), ServeArgs::default())
-            .expect("loads");
+        let s = load(
+            &format!("{tls}rtmps = \"127.0.0.1:1936\"\n"),
+            ServeArgs::default(),
+        )
+        .expect("loads");
         assert_eq!(s.rtmps.map(|a| a.port()), Some(1936));
         let args = ServeArgs {
             rtmps: "0.0.0.0:443".parse().ok(),
             ..ServeArgs::default()
         };
-        assert_eq!(load(tls, args).expect("loads").rtmps.map(|a| a.port()), Some(443));
-        assert!(load("", ServeArgs::default()).expect("loads").rtmps.is_none());
-        let e = load("[server]\nrtmps = \"127.0.0.1:1936\"\n", ServeArgs::default())
-            .expect_err("no certificate")
-            .to_string();
+        assert_eq!(
+            load(tls, args).expect("loads").rtmps.map(|a| a.port()),
+            Some(443)
+        );
+        assert!(
+            load("", ServeArgs::default())
+                .expect("loads")
+                .rtmps
+                .is_none()
+        );
+        let e = load(
+            "[server]\nrtmps = \"127.0.0.1:1936\"\n",
+            ServeArgs::default(),
+        )
+        .expect_err("no certificate")
+        .to_string();
         assert!(e.contains("RTMPS needs a certificate"), "{e}");
     }
 

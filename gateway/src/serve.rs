@@ -87,7 +87,7 @@ pub async fn run(
         rtmp_listeners.push(rtmp::Listener::bind(addr, None).await?);
     }
     if let (Some(addr), Some((cert, key))) = (settings.rtmps, &settings.tls) {
-        let tls = http::tls_acceptor(cert, key, &[])?;
+        let tls = rtmp::tls_acceptor(cert, key)?;
         rtmp_listeners.push(rtmp::Listener::bind(addr, Some(tls)).await?);
     }
     let mut rtmp_port = None;
@@ -108,10 +108,15 @@ pub async fn run(
             swf_verify: settings.swf_verify,
             rtmpe_type: settings.rtmpe_type,
         };
-        tasks.spawn(rtmp::serve(rtmp_listeners, hub.clone(), access, shutdown.clone()));
+        tasks.spawn(rtmp::serve(
+            rtmp_listeners,
+            hub.clone(),
+            access,
+            shutdown.clone(),
+        ));
     }
     let tls = match &settings.tls {
-        Some((cert, key)) => Some(http::tls_acceptor(cert, key, &[b"http/1.1"])?),
+        Some((cert, key)) => Some(http::tls_acceptor(cert, key)?),
         None => None,
     };
     let listener = TcpListener::bind(settings.http)

@@ -33,23 +33,27 @@ use crate::access::TrustedProxies;
 use crate::access::limits::{PerIp, Slot};
 use crate::shutdown::Shutdown;
 
-/// A TLS server of a PEM certificate chain and key (HTTPS and WSS, RTMPS), offering the
-/// protocols `alpn` (none: no ALPN).
-pub fn tls_acceptor(cert: &Path, key: &Path, alpn: &[&[u8]]) -> anyhow::Result<TlsAcceptor> {
+/// HTTPS and WSS: a TLS server of [`tls_config`] offering HTTP/1.1.
+pub fn tls_acceptor(cert: &Path, key: &Path) -> anyhow::Result<TlsAcceptor> {
+    let mut config = tls_config(cert, key)?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+/// A TLS server's settings for a PEM certificate chain and key.
+pub fn tls_config(cert: &Path, key: &Path) -> anyhow::Result<rustls::ServerConfig> {
     let certs = CertificateDer::pem_file_iter(cert)
         .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
         .with_context(|| format!("reading the certificate chain {}", cert.display()))?;
     let key = PrivateKeyDer::from_pem_file(key)
         .with_context(|| format!("reading the private key {}", key.display()))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+    rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .context("TLS protocol versions")?
         .with_no_client_auth()
         .with_single_cert(certs, key)
-        .context("the certificate does not match the key")?;
-    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-    Ok(TlsAcceptor::from(Arc::new(config)))
+        .context("the certificate does not match the key")
 }
 
 /// Serves HTTP/1.1 on `listener` until `shutdown`, then waits for the connections to
