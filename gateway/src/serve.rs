@@ -90,11 +90,12 @@ pub async fn run(
         let tls = rtmp::tls_acceptor(cert, key)?;
         rtmp_listeners.push(rtmp::Listener::bind(addr, Some(tls)).await?);
     }
-    let mut rtmp_port = None;
+    let (mut rtmp_port, mut rtmps_port) = (None, None);
     for listener in &rtmp_listeners {
         let addr = listener.socket.local_addr()?;
         if listener.tls.is_some() {
             info!(%addr, "rtmps listening");
+            rtmps_port = Some(addr.port());
         } else {
             info!(%addr, "rtmp listening");
             rtmp_port = Some(addr.port());
@@ -127,6 +128,8 @@ pub async fn run(
     let state = Arc::new(AppState {
         hub: hub.clone(),
         rtmp_port,
+        rtmps_port,
+        tls: tls.is_some(),
         started: Instant::now(),
         shutdown: shutdown.clone(),
         trigger: trigger.clone(),

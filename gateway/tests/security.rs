@@ -286,7 +286,7 @@ fn rtmps_takes_publishers_and_players_with_the_certificate() {
     let ca = TestCa::generate();
     let cert = ca.cert_pem.display().to_string();
     let key = ca.key_pem.display().to_string();
-    let port = free_port();
+    let (port, admin) = (free_port(), free_port());
     let rtmps = format!("127.0.0.1:{port}");
     let gw = Gateway::start(&[
         "--no-demo",
@@ -296,12 +296,35 @@ fn rtmps_takes_publishers_and_players_with_the_certificate() {
         &key,
         "--rtmps",
         &rtmps,
+        "--admin-listen",
+        &format!("127.0.0.1:{admin}"),
     ]);
     gw.log_saying("rtmps listening");
     // ffmpeg does not verify certificates by default; the point is that TLS is spoken.
     let _publisher = ffmpeg_publish(&format!("rtmps://{rtmps}/live/cam"), &[]);
     // The HTTP port speaks HTTPS here: the log says when the channel is live.
     gw.log_saying("publishing channel=\"cam\"");
+    // The channel's URLs (read on the plain admin listener) name RTMPS and HTTPS.
+    let (_, body) = http_get(admin, "/api/channels");
+    let list: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    let urls = &list[0]["urls"];
+    assert_eq!(
+        urls["rtmps"],
+        format!("rtmps://127.0.0.1:{port}/live/cam"),
+        "{body}"
+    );
+    assert!(
+        urls["http_flv"]
+            .as_str()
+            .is_some_and(|u| u.starts_with("https://")),
+        "{body}"
+    );
+    assert!(
+        urls["ws_flv"]
+            .as_str()
+            .is_some_and(|u| u.starts_with("wss://")),
+        "{body}"
+    );
 
     let dir = TempDir::new("rtmps");
     let play = |file: &str| {

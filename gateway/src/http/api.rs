@@ -46,6 +46,7 @@ struct Urls {
     http_flv: String,
     ws_flv: String,
     rtmp: Option<String>,
+    rtmps: Option<String>,
 }
 
 /// `/api/channels` on the public listener.
@@ -130,12 +131,20 @@ fn list_channels(app: &AppState, door: Door, headers: &HeaderMap) -> Response {
             // `/<app>/<stream>`: `/live/cam` for the default app, `/other/cam` for others.
             urls: {
                 let (rtmp_app, stream) = name::split(&s.name);
+                let path = format!("{rtmp_app}/{stream}");
+                let (http, ws) = if app.tls {
+                    ("https", "wss")
+                } else {
+                    ("http", "ws")
+                };
+                let rtmp = |scheme, port: Option<u16>| {
+                    port.map(|p| format!("{scheme}://{bare_host}:{p}/{path}"))
+                };
                 Urls {
-                    http_flv: format!("http://{host}/{rtmp_app}/{stream}.flv"),
-                    ws_flv: format!("ws://{host}/{rtmp_app}/{stream}.flv"),
-                    rtmp: app
-                        .rtmp_port
-                        .map(|p| format!("rtmp://{bare_host}:{p}/{rtmp_app}/{stream}")),
+                    http_flv: format!("{http}://{host}/{path}.flv"),
+                    ws_flv: format!("{ws}://{host}/{path}.flv"),
+                    rtmp: rtmp("rtmp", app.rtmp_port),
+                    rtmps: rtmp("rtmps", app.rtmps_port),
                 }
             },
             app: name::split(&s.name).0.to_owned(),

@@ -31,8 +31,11 @@ pub use listener::{Peer, serve, tls_acceptor, tls_config};
 
 pub struct AppState {
     pub hub: Arc<Hub>,
-    /// The RTMP listener's port, to tell viewers the RTMP URL of a channel.
+    /// The RTMP and RTMPS listeners' ports, to tell viewers a channel's URLs.
     pub rtmp_port: Option<u16>,
+    pub rtmps_port: Option<u16>,
+    /// HTTPS and WSS on the HTTP port.
+    pub tls: bool,
     pub started: Instant,
     /// Ends viewers' streams on draining and shutdown, so they close cleanly instead
     /// of being cut; while draining, no new viewer is taken and `/healthz` says 503.
