@@ -9,6 +9,12 @@
 //! is tried again with backoff, from the channel's newest keyframe; one that reads too
 //! slowly skips to a keyframe as a lagging viewer does, and one that stops reading is
 //! dropped after [`WRITE_TIMEOUT`]: a target never slows the channel.
+//!
+//! A forward's `connect` says how many forwards its media came through (its `flashVer`,
+//! [`hops_in`]), and a flashless gateway taking the publish counts on from there: past
+//! [`MAX_HOPS`] a channel is not forwarded. So a rule that forwards a channel into one it
+//! matches again (`{name}-copy` into its own gateway, two gateways into each other)
+//! stops after a few copies, saying why, instead of making channels without end.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -30,6 +36,23 @@ use crate::shutdown::Shutdown;
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// The polite end of a publish (`FCUnpublish`, `deleteStream`) gets this long.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The most forwards a channel's media may have come through and still be forwarded.
+pub const MAX_HOPS: u8 = 4;
+
+/// The `flashVer` of a forward's `connect`, an encoder's (`FMLE/3.0 (compatible; …)`)
+/// that counts the forwards its media came through, this one included.
+fn flash_ver(hops: u8) -> String {
+    format!("FMLE/3.0 (compatible; flashless-forward/{hops})")
+}
+
+/// How many forwards a publish's media came through, by its `connect`'s `flashVer`
+/// ([`flash_ver`]); 0 for any other publisher.
+pub fn hops_in(flash_ver: &str) -> u8 {
+    (flash_ver.split_once("flashless-forward/"))
+        .and_then(|(_, n)| n.trim_end_matches(')').parse().ok())
+        .unwrap_or(0)
+}
 
 /// The rules in force, the publishes going on (`running`) and the failed ones.
 pub type Forwards = Rules<ForwardRule>;
@@ -109,8 +132,20 @@ async fn publish(
         url,
         target,
     } = forward;
+    let hops = channel.hops();
+    if hops >= MAX_HOPS {
+        return Outcome::Failed(format!(
+            "the channel's media came through {hops} forwards already: not forwarded further \
+             (a rule forwarding into a channel it matches again?)"
+        ));
+    }
+    // Unless the rule sets its own `flashVer`, the target learns the count.
+    let mut to = url.clone();
+    if to.flash_ver == url::DEFAULT_FLASH_VER {
+        to.flash_ver = flash_ver(hops + 1);
+    }
     let mut client = tokio::select! {
-        connected = RtmpClient::publish(url) => match connected {
+        connected = RtmpClient::publish(&to) => match connected {
             Ok(client) => client,
             Err(e) => return Outcome::Failed(format!("{e:#}")),
         },
@@ -204,6 +239,14 @@ mod tests {
             pattern: pattern.into(),
             target: target.into(),
         }
+    }
+
+    #[test]
+    fn the_forwards_a_publish_came_through_are_read_from_its_flash_ver() {
+        assert_eq!(hops_in(&flash_ver(3)), 3);
+        assert_eq!(hops_in("FMLE/3.0 (compatible; FMSc/1.0)"), 0);
+        assert_eq!(hops_in("LNX 10,0,32,18"), 0);
+        assert_eq!(hops_in("FMLE/3.0 (compatible; flashless-forward/999)"), 0);
     }
 
     #[test]

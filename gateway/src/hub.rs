@@ -6,7 +6,7 @@
 //! bytes (`Arc<MediaTag>`), whatever its protocol.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
@@ -343,6 +343,8 @@ pub struct Channel {
     pub counters: Counters,
     /// Its forwards' publishes and its commands ([`jobs`]).
     jobs: Mutex<Vec<Arc<jobs::Job>>>,
+    /// How many forwards its publisher's media came through (`crate::forward`).
+    hops: AtomicU8,
 }
 
 /// Monotonic counters for `/metrics` and `/api/channels`.
@@ -388,6 +390,16 @@ struct State {
 }
 
 impl Channel {
+    /// How many forwards the current publish came through: 0 unless a forward said so.
+    pub fn hops(&self) -> u8 {
+        self.hops.load(Relaxed)
+    }
+
+    /// Set as a publish starts, from what its `connect` said (`forward::hops_in`).
+    pub fn set_hops(&self, hops: u8) {
+        self.hops.store(hops, Relaxed);
+    }
+
     fn new(name: &str, source: Source, transient: bool, limits: Limits) -> Self {
         Channel {
             name: name.to_owned(),
@@ -411,6 +423,7 @@ impl Channel {
             coalesce_ms: u32::try_from(limits.coalesce.as_millis()).unwrap_or(u32::MAX),
             counters: Counters::default(),
             jobs: Mutex::new(Vec::new()),
+            hops: AtomicU8::new(0),
         }
     }
 

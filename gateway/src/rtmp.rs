@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use bytes::Bytes;
+use flashless_core::amf::Value;
 use flashless_core::rtmp::session::{ServerEvent, ServerSession};
 use flashless_core::rtmp::swf::SwfIdentity;
 use tokio::io::AsyncReadExt;
@@ -150,6 +151,7 @@ pub async fn serve(
             publishers: publishers.clone(),
             connected: false,
             app: String::new(),
+            hops: 0,
             connect_query: None,
             publishing: None,
             playing: None,
@@ -197,6 +199,8 @@ struct Connection {
     connected: bool,
     /// The connect's app, which with a stream's name makes the channel's name.
     app: String,
+    /// How many forwards a publish of this connection came through (`forward::hops_in`).
+    hops: u8,
     /// The connect URL's query: its token serves publish/play names that carry none.
     connect_query: Option<String>,
     /// The channel this connection publishes to, with its stream id.
@@ -421,7 +425,11 @@ impl Connection {
     async fn handle_events(&mut self) -> Result<()> {
         while let Some(event) = self.session.poll_event() {
             match event {
-                ServerEvent::Connect { app, tc_url, .. } => {
+                ServerEvent::Connect {
+                    app,
+                    tc_url,
+                    object,
+                } => {
                     // Tokens are credentials: the query stays out of the log.
                     let app_name = app.split_once('?').map_or(app.as_str(), |(a, _)| a);
                     // No channel's app is longer (`name::check`); such an app may be
@@ -436,6 +444,8 @@ impl Connection {
                     }
                     info!(app = app_name, "connect");
                     self.connected = true;
+                    let flash_ver = object.get("flashVer").and_then(Value::as_str);
+                    self.hops = flash_ver.map_or(0, crate::forward::hops_in);
                     self.app = app_name.to_owned();
                     let query = |s: &str| {
                         s.split_once('?')
@@ -486,6 +496,7 @@ impl Connection {
                     )?;
                     if let Some(publishing) = &self.publishing {
                         publishing.channel().on_drop(self.dropped.clone());
+                        publishing.channel().set_hops(self.hops);
                     }
                 }
                 ServerEvent::Tag { stream_id, tag } => {

@@ -270,3 +270,65 @@ fn a_forward_rule_that_cannot_work_is_refused_with_its_line() {
         fails_saying(&["serve", "--no-demo", "--config", &file], needles);
     }
 }
+
+/// A rule that forwards every channel into its own gateway under another name: each copy
+/// matches again, so without a count the gateway would make channels without end. A
+/// forward says how many forwards its media came through, and past `MAX_HOPS` (4) the
+/// channel is not forwarded, its forward failing with why.
+#[test]
+fn a_forward_loop_into_the_same_gateway_stops_after_four_copies() {
+    let dir = TempDir::new("forward-loop");
+    let (http, rtmp, admin) = (free_port(), free_port(), free_port());
+    let file = config(
+        &dir,
+        &format!("[[forward]]\nmatch = \"*\"\nto = \"rtmp://127.0.0.1:{rtmp}/live/{{name}}-x\"\n"),
+    );
+    // Forwards are listed for the operator: on the admin listener.
+    let admin_listen = format!("127.0.0.1:{admin}");
+    let gateway = Gateway::start_on(
+        (http, rtmp),
+        &[
+            "--no-demo",
+            "--config",
+            &file,
+            "--admin-listen",
+            &admin_listen,
+        ],
+    );
+    let _publisher = ffmpeg_publish(&gateway.rtmp_url("cam"), &[]);
+    let last = "cam-x-x-x-x";
+    gateway.wait_live(last);
+    let refused = "came through 4 forwards already";
+    let started = Instant::now();
+    loop {
+        let (_, body) = http_get(admin, "/api/channels");
+        let list: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+        let entry = list
+            .as_array()
+            .and_then(|l| l.iter().find(|c| c["name"] == last));
+        let error = entry
+            .and_then(|c| c["forwards"][0]["error"].as_str())
+            .unwrap_or("");
+        if error.contains(refused) {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{last}'s forward never said it stopped: {body}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // A few seconds on, still the five channels and no sixth.
+    std::thread::sleep(Duration::from_secs(3));
+    let (_, body) = gateway.get("/api/channels");
+    let list: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    let mut names: Vec<&str> = (list.as_array().into_iter().flatten())
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    names.sort_unstable();
+    assert_eq!(
+        names,
+        ["cam", "cam-x", "cam-x-x", "cam-x-x-x", last],
+        "{body}"
+    );
+}
