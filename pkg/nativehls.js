@@ -235,6 +235,8 @@ export class NativeHls {
   unload() {
     clearTimeout(this.#pending);
     this.#pending = 0;
+    // A playlist read or status asked for before it answers to no source.
+    this.#src = null;
     this.#stop();
   }
 
