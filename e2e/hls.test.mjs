@@ -184,6 +184,7 @@ test('[webkit] native HLS of a channel the gateway does not have ends in a not-f
   const errors = await page.evaluate(() => window.events.filter((e) => e.name === 'error').map((e) => e.detail));
   assert.equal(errors.length, 1, JSON.stringify(errors));
   assert.equal(errors[0].details, 'not-found');
+  assert.equal(errors[0].type, 'network');
   assert.equal(errors[0].httpStatus, 404);
   assert.equal(errors[0].fatal, true);
 });

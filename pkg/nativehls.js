@@ -203,7 +203,7 @@ export class NativeHls {
     const refused = { 401: 'unauthorized', 403: 'forbidden', 404: 'not-found' }[status];
     const details = refused ?? (status >= 400 ? 'http-status' : status ? 'decode' : 'connection');
     const fatal = Boolean(refused) || (details === 'decode' && this.#attempt > 0);
-    const error = { type: status ? 'media' : 'network', details, fatal, track: null };
+    const error = { type: details === 'decode' ? 'media' : 'network', details, fatal, track: null };
     if (status >= 400) error.httpStatus = status;
     this.#recover(error);
   }
