@@ -6,7 +6,8 @@
 //!
 //! The command starts when the session is live and is stopped when it ends (SIGTERM,
 //! so that it can close its output; SIGKILL after [`STOP_GRACE`]), in a process group
-//! of its own, so that what it started goes with it; one that exits while the session
+//! of its own, so that what it started goes with it; on Linux it gets SIGTERM too when the
+//! gateway dies without stopping it. One that exits while the session
 //! lasts is started again with backoff. No shell is involved: the
 //! command is a program and its arguments. What it writes to its standard output and
 //! error goes to the gateway's log, a line at a time. Like a recorder, a command is
@@ -87,6 +88,8 @@ async fn run_command(exec: &Exec, feed: &mut Viewer, ending: &mut Ending, job: &
     // A process group of its own: a shell's children are stopped with it.
     #[cfg(unix)]
     command.process_group(0);
+    #[cfg(target_os = "linux")]
+    dies_with_gateway(&mut command);
     let spawned = command
         .args(args)
         .env("FLASHLESS_CHANNEL", channel)
@@ -130,6 +133,26 @@ async fn run_command(exec: &Exec, feed: &mut Viewer, ending: &mut Ending, job: &
     stop(&mut child, group).await;
     tracing::info!(channel, program, "command stopped");
     outcome
+}
+
+/// SIGTERM to the command when the gateway dies (SIGKILL, a crash), where `stop` cannot
+/// run: so a gateway started again does not find the last one's commands still publishing.
+#[cfg(target_os = "linux")]
+fn dies_with_gateway(command: &mut Command) {
+    use rustix::process::{Signal, getppid, set_parent_process_death_signal};
+    let gateway = rustix::process::getpid();
+    // SAFETY: the closure runs in the forked child before exec; it makes two system
+    // calls (async-signal-safe), allocates nothing and takes no lock.
+    unsafe {
+        command.pre_exec(move || {
+            set_parent_process_death_signal(Some(Signal::TERM))?;
+            // The gateway died before the signal was asked for: nothing would send it.
+            if getppid() != Some(gateway) {
+                return Err(std::io::Error::other("the gateway is gone"));
+            }
+            Ok(())
+        });
+    }
 }
 
 fn exited(status: std::io::Result<ExitStatus>) -> String {

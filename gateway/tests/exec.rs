@@ -140,3 +140,41 @@ fn a_commands_output_is_logged_and_one_that_exits_is_started_again() {
         fails_saying(&["serve", "--no-demo", "--config", &file], needles);
     }
 }
+
+#[test]
+fn a_command_ends_with_a_gateway_that_is_killed() {
+    let dir = TempDir::new("exec-killed");
+    let file = config(
+        &dir,
+        "[[exec]]\nmatch = \"cam\"\ncommand = [\"sleep\", \"600\"]\n",
+    );
+    let gateway = Gateway::start(&["--no-demo", "--config", &file]);
+    let _publisher = ffmpeg_publish(&gateway.rtmp_url("cam"), &[]);
+    let log = gateway.log_saying("command started");
+    let pid: u32 = log
+        .lines()
+        .find_map(|l| {
+            l.split_once("command started")?
+                .1
+                .split_once("pid=")?
+                .1
+                .split(' ')
+                .next()?
+                .parse()
+                .ok()
+        })
+        .unwrap_or_else(|| panic!("no pid in the log:\n{log}"));
+    assert!(!gone(pid), "sleep {pid} runs");
+
+    // No stop runs: the kernel tells the command (SIGTERM) that its gateway died.
+    let (status, _) = gateway.stop("KILL");
+    assert!(!status.success(), "{status}");
+    let started = Instant::now();
+    while !gone(pid) {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "sleep {pid} outlived its gateway"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
