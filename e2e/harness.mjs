@@ -128,6 +128,22 @@ export async function startGateway(t, { http: httpPort, rtmp: rtmpPort, extra = 
   return { ...gw, http, rtmp, origin: `http://127.0.0.1:${http}` };
 }
 
+/**
+ * A self-signed certificate for 127.0.0.1 (openssl), in a directory removed when the
+ * test ends: `{ cert, key }`, the files' paths.
+ */
+export async function selfSigned(t) {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'flashless-tls-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const cert = path.join(dir, 'cert.pem');
+  const key = path.join(dir, 'key.pem');
+  const args = ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2'];
+  args.push('-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', key, '-out', cert);
+  const made = spawnSync('openssl', args, { encoding: 'utf8' });
+  if (made.status !== 0) throw new Error(`openssl req: ${made.stderr || made.error}`);
+  return { cert, key };
+}
+
 /** Waits until the gateway lists channel `name` live. */
 export async function waitLive(gateway, name, ms = 20_000) {
   const deadline = Date.now() + ms;
@@ -188,13 +204,17 @@ export async function startNginx(t) {
   return { ...nginx, rtmp: port };
 }
 
-/** Chromium with a fresh profile, closed (and the profile removed) when the test ends. */
-export async function launchBrowser(t) {
+/**
+ * Chromium with a fresh profile, closed (and the profile removed) when the test ends;
+ * `options` for its context (`ignoreHTTPSErrors` for a test's own certificate).
+ */
+export async function launchBrowser(t, options = {}) {
   const profile = await mkdtemp(path.join(os.tmpdir(), 'flashless-chromium-'));
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
     headless: true,
     args: CHROMIUM_ARGS,
+    ...options,
   });
   t.after(async () => {
     await context.close().catch(() => {});

@@ -14,6 +14,7 @@ import { test } from 'node:test';
 import {
   ENGINES,
   expectIn,
+  freePort,
   gatewayBin,
   launchBrowser,
   launchEngine,
@@ -22,6 +23,7 @@ import {
   publish,
   requireTools,
   root,
+  selfSigned,
   sleep,
   startGateway,
   startNginx,
@@ -334,6 +336,7 @@ test('the viewer page', { timeout: 240_000 }, async (t) => {
     assert.equal(urls.rtmp, `rtmp://127.0.0.1:${gateway.rtmp}/live/cam`);
     assert.match(urls.embed, new RegExp(`/embed/cam"`));
     assert.ok(await page.isVisible('#url-rtmp'), 'the how-to panel does not open');
+    assert.equal(await page.isVisible('#url-rtmps'), false, 'an RTMPS address shows where the gateway has none');
 
     // Another channel from the list: the address, the URLs and the player follow; the first stream is let go.
     await embed.close();
@@ -416,6 +419,33 @@ test('the viewer page', { timeout: 240_000 }, async (t) => {
     await assertMovingPicture(page);
     assertNoErrors(page);
   });
+});
+
+test('over HTTPS the viewer page plays through WSS and names the RTMPS address', { timeout: 90_000 }, async (t) => {
+  requireTools('ffmpeg', 'openssl');
+  const tls = await selfSigned(t);
+  const rtmps = await freePort();
+  const extra = ['--tls-cert', tls.cert, '--tls-key', tls.key, '--rtmps', `127.0.0.1:${rtmps}`];
+  const gateway = await startGateway(t, { extra });
+  const origin = `https://127.0.0.1:${gateway.http}`;
+  publish(t, gateway, 'cam');
+  const browser = await launchBrowser(t, { ignoreHTTPSErrors: true });
+  const page = await open(browser, `${origin}/watch/cam`);
+  t.after(() => page.close());
+  await playing(page, 'the page over HTTPS did not play', { ms: 25_000 });
+  await assertMovingPicture(page);
+  await page.click('#howto summary');
+  const urls = await page.evaluate(() =>
+    Object.fromEntries(['ws', 'http', 'rtmp', 'rtmps'].map((k) => [k, document.getElementById(`url-${k}`).textContent])),
+  );
+  assert.deepEqual(urls, {
+    ws: `wss://127.0.0.1:${gateway.http}/live/cam.flv`,
+    http: `https://127.0.0.1:${gateway.http}/live/cam.flv`,
+    rtmp: `rtmp://127.0.0.1:${gateway.rtmp}/live/cam`,
+    rtmps: `rtmps://127.0.0.1:${rtmps}/live/cam`,
+  });
+  assert.ok(await page.isVisible('#url-rtmps'), 'the RTMPS address does not show');
+  assertNoErrors(page);
 });
 
 // Console errors and uncaught errors from here on, kept in the page: WebKitWebDriver

@@ -64,7 +64,7 @@ async function refreshChannels() {
     }
     if (selected) {
       const c = channels.find((x) => x.name === selected);
-      showRtmpUrl(c);
+      showRtmpUrls(c);
       if (current && !c) stopPlayer();
       if (current) showChannelState(c);
       else startPlayer();
@@ -247,7 +247,8 @@ function showUrls(name) {
   $('url-ws').textContent = wsUrl;
   $('url-http').textContent = httpUrl;
   $('url-rtmp').textContent = '';
-  showRtmpUrl(c);
+  $('url-rtmps').textContent = '';
+  showRtmpUrls(c);
   $('url-embed').textContent = `<iframe src="${withToken(`${location.origin}/embed/${encodeURIComponent(name)}`)}" allow="autoplay; fullscreen; picture-in-picture"></iframe>`;
   $('snippet').textContent = [
     'npm install flashless',
@@ -259,11 +260,14 @@ function showUrls(name) {
   ].join('\n');
 }
 
-function showRtmpUrl(c) {
+function showRtmpUrls(c) {
   if (!c) return;
-  const text = c.urls?.rtmp || '(the RTMP listener is off)';
+  const rtmp = c.urls?.rtmp || '(the RTMP listener is off)';
+  const rtmps = c.urls?.rtmps || '';
   // Every read of the list: the same text set again would be laid out again.
-  if ($('url-rtmp').textContent !== text) $('url-rtmp').textContent = text;
+  if ($('url-rtmp').textContent !== rtmp) $('url-rtmp').textContent = rtmp;
+  if ($('url-rtmps').textContent !== rtmps) $('url-rtmps').textContent = rtmps;
+  $('rtmps').hidden = !rtmps;
 }
 
 // ---- the selected channel's recordings: a file played as it is, seekable, not live ----
