@@ -52,6 +52,8 @@ pub enum ConfigError {
     RtmpAddress(String),
     #[error("TLS needs both a certificate (tls_cert) and its key (tls_key)")]
     HalfTls,
+    #[error("TLS: {}: {reason}", path.display())]
+    Certificate { path: PathBuf, reason: String },
     #[error("rtmps = {0}: RTMPS needs a certificate (tls_cert) and its key (tls_key)")]
     RtmpsWithoutTls(SocketAddr),
     #[error(

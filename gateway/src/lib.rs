@@ -36,4 +36,5 @@ pub mod serve;
 pub mod sessions;
 pub mod shutdown;
 pub mod swap;
+pub mod tls;
 pub mod tools;

@@ -4,9 +4,10 @@
 //! and wait through the switch; every other channel and its viewers are left alone.
 //! The `[[pull]]` rules, the origin, the event hooks, what is recorded, where
 //! channels are forwarded, the commands run for them, `[auth]` and `[hls]` (for the
-//! HLS producers started after it) are replaced too. What only a restart changes (the
-//! listeners, `[limits]`, the log's format) is named in the answer and the log when the
-//! file changed it. A file that does not load is refused whole, with the error naming
+//! HLS producers started after it) are replaced too, and the certificate is read again
+//! (renewed in place, or named anew). What only a restart changes (the listeners, TLS
+//! turned on or off, `[limits]`, the log's format) is named in the answer and the log
+//! when the file changed it. A file that does not load is refused whole, with the error naming
 //! its line, and the running configuration stays.
 
 use std::collections::BTreeMap;
@@ -22,6 +23,7 @@ use crate::hub::{Hub, Source};
 use crate::ingest::{self, PullOptions, UpstreamSpec, pattern::Patterns};
 use crate::outputs::Outputs;
 use crate::shutdown::Shutdown;
+use crate::tls::Certificate;
 
 /// The configured channels' feeds, and what re-reads the configuration.
 pub struct Reloader {
@@ -30,6 +32,8 @@ pub struct Reloader {
     /// What is recorded, forwarded and run: its rules are replaced.
     outputs: Outputs,
     hls: Arc<Hls>,
+    /// HTTPS's and RTMPS's certificate, read again at each reload.
+    certificate: Option<Arc<Certificate>>,
     /// The settings the gateway started with, for what only a restart changes.
     started: Settings,
     shutdown: Shutdown,
@@ -53,6 +57,10 @@ pub struct Applied {
     pub changed: Vec<String>,
     /// Settings the file changes that take effect only on a restart, named as in the file.
     pub restart: Vec<&'static str>,
+    /// With TLS on: whether the certificate files held another chain (`replaced`) or
+    /// the same (`unchanged`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<&'static str>,
 }
 
 impl Reloader {
@@ -63,6 +71,7 @@ impl Reloader {
         hub: Arc<Hub>,
         outputs: Outputs,
         hls: Arc<Hls>,
+        certificate: Option<Arc<Certificate>>,
         shutdown: Shutdown,
     ) -> anyhow::Result<Arc<Reloader>> {
         let reloader = Arc::new(Reloader {
@@ -70,6 +79,7 @@ impl Reloader {
             hub,
             outputs,
             hls,
+            certificate,
             started: settings.clone(),
             shutdown,
             state: Mutex::new(Running {
@@ -85,7 +95,16 @@ impl Reloader {
     /// Reads the configuration again and applies it; on an error nothing changes.
     pub fn reload(&self) -> Result<Applied, ConfigError> {
         let settings = Settings::load(&self.args)?;
+        // Read before anything changes: files that do not make a certificate refuse the reload.
+        let certified = match (&self.certificate, &settings.tls) {
+            (Some(_), Some((cert, key))) => Some(Certificate::read(cert, key)?),
+            _ => None,
+        };
         let mut applied = self.apply(&settings)?;
+        if let (Some(certificate), Some(certified)) = (&self.certificate, certified) {
+            let replaced = certificate.set(certified);
+            applied.certificate = Some(if replaced { "replaced" } else { "unchanged" });
+        }
         applied.restart = restart_only(&self.started, &settings);
         tracing::info!(?applied, "configuration reloaded");
         if !applied.restart.is_empty() {
@@ -205,7 +224,11 @@ fn restart_only(old: &Settings, new: &Settings) -> Vec<&'static str> {
         (old.http != new.http, "[server] http"),
         (old.rtmp != new.rtmp, "[server] rtmp"),
         (old.rtmps != new.rtmps, "[server] rtmps"),
-        (old.tls != new.tls, "[server] tls_cert, tls_key"),
+        // New files are read by the reload; TLS on or off is the listeners'.
+        (
+            old.tls.is_some() != new.tls.is_some(),
+            "[server] tls_cert, tls_key",
+        ),
         (
             old.admin.listen != new.admin.listen,
             "[server] admin_listen",

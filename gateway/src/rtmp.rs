@@ -7,7 +7,6 @@
 use std::collections::VecDeque;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
-use std::path::Path;
 use std::pin::pin;
 use std::sync::Arc;
 use std::task::Poll;
@@ -63,15 +62,6 @@ pub struct Access {
     pub swf_verify: Option<SwfIdentity>,
     /// The RTMPE handshake type answered (`rtmpe_type`); `None`: the client's.
     pub rtmpe_type: Option<u8>,
-}
-
-/// RTMPS's TLS: the HTTPS certificate, no ALPN, and no TLS 1.3 session tickets: librtmp
-/// (rtmpdump, and what links it) reads through GnuTLS in a way that fails on a ticket
-/// coming after the handshake, and an RTMP connection lasts too long to resume one.
-pub fn tls_acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor> {
-    let mut config = crate::http::tls_config(cert, key)?;
-    config.send_tls13_tickets = 0;
-    Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
 /// One of the door's listeners. The limits (connections per address, publishers) are

@@ -18,6 +18,7 @@ use crate::outputs::Outputs;
 use crate::reload::Reloader;
 use crate::rtmp;
 use crate::shutdown::{self, Shutdown};
+use crate::tls::Certificate;
 
 /// How long tasks get to finish after the shutdown signal.
 const GRACE: Duration = Duration::from_secs(5);
@@ -68,14 +69,19 @@ pub async fn run(
         shutdown.clone(),
     ));
     let hls = Arc::new(Hls::new(settings.hls, shutdown.clone()));
+    let certificate = match &settings.tls {
+        Some((cert, key)) => Some(Certificate::load(cert, key)?),
+        None => None,
+    };
     // The configured channels, the demo, the [[pull]] rules, the hooks, `[auth]`, what is
-    // recorded, forwarded and run, `[hls]`.
+    // recorded, forwarded and run, `[hls]`, the certificate.
     let reloader = Reloader::start(
         args,
         &settings,
         hub.clone(),
         outputs.clone(),
         hls.clone(),
+        certificate.clone(),
         shutdown.clone(),
     )
     .context("starting the configured channels")?;
@@ -86,9 +92,8 @@ pub async fn run(
     if let Some(addr) = settings.rtmp {
         rtmp_listeners.push(rtmp::Listener::bind(addr, None).await?);
     }
-    if let (Some(addr), Some((cert, key))) = (settings.rtmps, &settings.tls) {
-        let tls = rtmp::tls_acceptor(cert, key)?;
-        rtmp_listeners.push(rtmp::Listener::bind(addr, Some(tls)).await?);
+    if let (Some(addr), Some(certificate)) = (settings.rtmps, &certificate) {
+        rtmp_listeners.push(rtmp::Listener::bind(addr, Some(certificate.rtmps())).await?);
     }
     let (mut rtmp_port, mut rtmps_port) = (None, None);
     for listener in &rtmp_listeners {
@@ -116,10 +121,7 @@ pub async fn run(
             shutdown.clone(),
         ));
     }
-    let tls = match &settings.tls {
-        Some((cert, key)) => Some(http::tls_acceptor(cert, key)?),
-        None => None,
-    };
+    let tls = certificate.as_ref().map(Certificate::https);
     let listener = TcpListener::bind(settings.http)
         .await
         .with_context(|| format!("listening for HTTP on {}", settings.http))?;

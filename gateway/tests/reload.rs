@@ -1,6 +1,7 @@
 //! Live reload: SIGHUP and `POST /api/reload` apply the configuration file again;
-//! channels added, removed and changed, while the viewers of the others play on; an
-//! invalid file is refused naming its line, and the running configuration stays.
+//! channels added, removed and changed, while the viewers of the others play on; the
+//! TLS certificate read again; an invalid file is refused naming its line, and the
+//! running configuration stays.
 
 mod peers;
 
@@ -10,6 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
+use peers::upstream::TestCa;
 use peers::*;
 
 const CLIP: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/assets/demo.flv");
@@ -331,4 +333,120 @@ fn reload_applies_hls_to_new_producers_and_names_what_needs_a_restart() {
     assert_eq!(status, 200, "{body}");
     let applied: serde_json::Value = serde_json::from_str(&body).expect("JSON");
     assert_eq!(applied["restart"], serde_json::json!([]), "{body}");
+}
+
+/// The first certificate of `pem` (a file's text, or what `openssl s_client` printed).
+fn first_certificate(pem: &str) -> Option<&str> {
+    const END: &str = "-----END CERTIFICATE-----";
+    let begin = pem.find("-----BEGIN CERTIFICATE-----")?;
+    let end = pem[begin..].find(END)? + begin + END.len();
+    Some(&pem[begin..end])
+}
+
+/// The certificate `port` answers a TLS handshake with (openssl s_client, a real peer).
+fn served_certificate(port: u16) -> String {
+    let out = output_of(
+        std::process::Command::new("openssl")
+            .args(["s_client", "-connect", &format!("127.0.0.1:{port}")])
+            .args(["-servername", "localhost"])
+            .stdin(std::process::Stdio::null()),
+        "openssl s_client",
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    first_certificate(&text)
+        .unwrap_or_else(|| panic!("no certificate from port {port}:\n{text}"))
+        .to_owned()
+}
+
+/// A certificate renewed in place (certbot) is served to the next HTTPS and RTMPS
+/// connections after a reload, while an RTMPS player connected before plays on; files
+/// that do not make a certificate refuse the reload, naming the file, and the one in
+/// force stays.
+#[test]
+fn reload_reads_the_certificate_again_for_https_and_rtmps() {
+    let (first, second) = (TestCa::generate(), TestCa::generate());
+    let dir = TempDir::new("reload-tls");
+    let (cert, key) = (dir.path("cert.pem"), dir.path("key.pem"));
+    let install = |ca: &flashless_lab::peers::TestCa, key_of: &flashless_lab::peers::TestCa| {
+        std::fs::copy(&ca.cert_pem, &cert).expect("copying the certificate");
+        std::fs::copy(&key_of.key_pem, &key).expect("copying the key");
+    };
+    let pem = |ca: &flashless_lab::peers::TestCa| {
+        let text = std::fs::read_to_string(&ca.cert_pem).expect("reading the certificate");
+        first_certificate(&text)
+            .expect("a PEM certificate")
+            .to_owned()
+    };
+    install(&first, &first);
+    let (rtmps, admin) = (free_port(), free_port());
+    let path = dir.path("flashless.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[server]\ntls_cert = {cert:?}\ntls_key = {key:?}\nrtmps = \"127.0.0.1:{rtmps}\"\n\
+             admin_listen = \"127.0.0.1:{admin}\"\n[auth]\nadmin_token = \"t0ken\"\n\
+             [[channel]]\nname = \"a\"\nsource = \"{CLIP}\"\n"
+        ),
+    )
+    .expect("writing the configuration");
+    let gateway = Gateway::start(&["--no-demo", "--config", &path.to_string_lossy()]);
+    gateway.log_saying("rtmps listening");
+    assert_eq!(served_certificate(gateway.http), pem(&first));
+    assert_eq!(served_certificate(rtmps), pem(&first));
+
+    // A player over RTMPS through all of what follows.
+    let played = dir.path("played.flv");
+    let player = {
+        let (url, out) = (format!("rtmps://127.0.0.1:{rtmps}/live/a"), played.clone());
+        std::thread::spawn(move || rtmpdump_for(&url, &[], 8, &out))
+    };
+    std::thread::sleep(Duration::from_secs(2));
+
+    install(&second, &second);
+    let (status, body) = post_reload(admin, Some("t0ken"));
+    assert_eq!(status, 200, "{body}");
+    let applied: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(applied["certificate"], "replaced", "{body}");
+    assert_eq!(applied["restart"], serde_json::json!([]), "{body}");
+    assert_eq!(served_certificate(gateway.http), pem(&second));
+    assert_eq!(served_certificate(rtmps), pem(&second));
+    let (status, body) = post_reload(admin, Some("t0ken"));
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"certificate\":\"unchanged\""), "{body}");
+
+    // The renewal half written: the new certificate with the old key.
+    install(&first, &second);
+    let (status, body) = post_reload(admin, Some("t0ken"));
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body.contains(&*key.to_string_lossy()) && body.contains("not the key of the certificate"),
+        "{body}"
+    );
+    std::fs::write(&cert, "").expect("emptying the certificate");
+    let (status, body) = post_reload(admin, Some("t0ken"));
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("no certificate in it"), "{body}");
+    assert_eq!(served_certificate(gateway.http), pem(&second));
+    assert_eq!(served_certificate(rtmps), pem(&second));
+
+    let played = player.join().expect("the RTMPS player");
+    assert!(
+        played.codecs.iter().any(|c| c == "h264") && played.duration > 6.0,
+        "played over RTMPS through the reloads: {played:?}"
+    );
+
+    // At the start, the same checks stop the gateway.
+    let missing = dir.path("missing.pem").display().to_string();
+    let second_cert = second.cert_pem.display().to_string();
+    fails_saying(
+        &[
+            "serve",
+            "--no-demo",
+            "--tls-cert",
+            &second_cert,
+            "--tls-key",
+            &missing,
+        ],
+        &[&missing, "reading the private key"],
+    );
 }

@@ -27,7 +27,7 @@ use crate::outputs::Outputs;
 use crate::reload::Reloader;
 use crate::shutdown::{Shutdown, Trigger};
 
-pub use listener::{Peer, serve, tls_acceptor, tls_config};
+pub use listener::{Peer, serve};
 
 pub struct AppState {
     pub hub: Arc<Hub>,
