@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 mod quantity;
 
+use crate::access::limits::Allowance;
 use crate::access::origin::Origins;
 use crate::access::proxy::BadNetwork;
 use crate::access::webhook::{self, Webhook};
@@ -19,6 +20,7 @@ use crate::client::http::HttpUrl;
 use crate::hooks::{self, HookUrls};
 use crate::hub::Limits;
 use crate::hub::name::{self, BadName};
+use crate::ingest::publish::PublishLimits;
 use crate::ingest::{UpstreamSpec, pattern};
 use flashless_core::rtmp::session::SessionLimits;
 use quantity::Quantity;
@@ -483,7 +485,6 @@ pub struct Settings {
     pub rtmps: Option<SocketAddr>,
     pub demo: bool,
     pub limits: Limits,
-    pub write_timeout: Duration,
     /// How long a draining gateway waits for its viewers to leave.
     pub drain_timeout: Duration,
     pub log_format: LogFormat,
@@ -624,6 +625,8 @@ pub struct ConnLimits {
     /// Connections of all addresses together, per listener: many addresses (an IPv6
     /// block) defeat `per_ip` alone.
     pub max_connections: usize,
+    /// How long one write may take: a viewer that stops reading is disconnected.
+    pub write_timeout: Duration,
     /// HTTP: the time to send a request's headers, from the connection's start or its
     /// previous response's end.
     pub header_timeout: Duration,
@@ -639,11 +642,31 @@ pub struct ConnLimits {
     pub session: SessionLimits,
 }
 
+impl ConnLimits {
+    /// The connections a listener lets in.
+    pub fn connections(&self) -> Allowance {
+        Allowance {
+            per_ip: self.per_ip,
+            total: self.max_connections,
+        }
+    }
+
+    /// What a publish is held to.
+    pub fn publish(&self) -> PublishLimits {
+        PublishLimits {
+            max_publishers: self.max_publishers,
+            max_bitrate: self.max_publish_bitrate,
+            max_message: self.session.chunk.max_message_len,
+        }
+    }
+}
+
 impl Default for ConnLimits {
     fn default() -> Self {
         ConnLimits {
             per_ip: 100,
             max_connections: 10_000,
+            write_timeout: Duration::from_secs(30),
             header_timeout: Duration::from_secs(10),
             max_ws_message: 4096,
             max_viewers: 50_000,
@@ -795,13 +818,6 @@ impl Settings {
                     defaults.abandoned_after,
                 )?,
             },
-            write_timeout: seconds(
-                "write_timeout",
-                args.write_timeout
-                    .clone()
-                    .or_else(|| file.limits.write_timeout.clone()),
-                Duration::from_secs(30),
-            )?,
             drain_timeout: seconds(
                 "drain_timeout",
                 args.drain_timeout
@@ -1064,6 +1080,13 @@ fn conn_limits(args: &ServeArgs, file: &LimitsSection) -> Result<ConnLimits, Con
             .max_connections
             .or(file.max_connections)
             .unwrap_or(d.max_connections),
+        write_timeout: seconds(
+            "write_timeout",
+            args.write_timeout
+                .clone()
+                .or_else(|| file.write_timeout.clone()),
+            d.write_timeout,
+        )?,
         header_timeout: seconds(
             "header_timeout",
             args.header_timeout
@@ -1526,7 +1549,7 @@ mod tests {
         .unwrap();
         assert_eq!(s.hls.segment, Duration::from_secs(3));
         assert_eq!(s.hls.part, Duration::from_millis(500));
-        assert_eq!(s.write_timeout, Duration::from_secs(120));
+        assert_eq!(s.conn.write_timeout, Duration::from_secs(120));
         for bad in ["part = 0.05", "segment = 1\npart = 0.6"] {
             let err = load(&format!("[hls]\n{bad}\n"), ServeArgs::default()).unwrap_err();
             assert!(format!("{err:#}").contains("[hls]"), "{err:#}");

@@ -181,7 +181,9 @@ pub trait Summon: Send + Sync {
 }
 
 pub struct Hub {
-    limits: Limits,
+    /// Replaced on reload: channels made after it get the new cache, queue and
+    /// cadence; the channel cap and the abandoned timeout apply at once.
+    pub limits: Swap<Limits>,
     channels: Mutex<BTreeMap<String, Arc<Channel>>>,
     summoner: RwLock<Option<Arc<dyn Summon>>>,
     /// Requests refused: a missing or bad token, a foreign origin, a limit reached.
@@ -195,7 +197,7 @@ pub struct Hub {
 impl Hub {
     pub fn new(limits: Limits) -> Self {
         Hub {
-            limits,
+            limits: Swap::new(limits),
             channels: Mutex::new(BTreeMap::new()),
             summoner: RwLock::new(None),
             denied: Denials::default(),
@@ -213,7 +215,7 @@ impl Hub {
     pub fn get_or_create(&self, name: &str, source: Source) -> Arc<Channel> {
         lock(&self.channels)
             .entry(name.to_owned())
-            .or_insert_with(|| Arc::new(Channel::new(name, source, false, self.limits)))
+            .or_insert_with(|| Arc::new(Channel::new(name, source, false, *self.limits.get())))
             .clone()
     }
 
@@ -243,10 +245,10 @@ impl Hub {
                 // Another viewer summoned it meanwhile: its feed is started already.
                 return Ok(Some(channel.clone()));
             }
-            if channels.len() >= self.limits.max_channels {
+            if channels.len() >= self.limits.get().max_channels {
                 return Err(Unclaimed::Full);
             }
-            let channel = Arc::new(Channel::new(name, Source::Pull, true, self.limits));
+            let channel = Arc::new(Channel::new(name, Source::Pull, true, *self.limits.get()));
             channels.insert(name.to_owned(), channel.clone());
             channel
         };
@@ -263,9 +265,16 @@ impl Hub {
         let mut channels = lock(&self.channels);
         let channel = match channels.get(name) {
             Some(channel) => channel.clone(),
-            None if channels.len() >= self.limits.max_channels => return Err(Unclaimed::Full),
+            None if channels.len() >= self.limits.get().max_channels => {
+                return Err(Unclaimed::Full);
+            }
             None => {
-                let channel = Arc::new(Channel::new(name, Source::Publish, true, self.limits));
+                let channel = Arc::new(Channel::new(
+                    name,
+                    Source::Publish,
+                    true,
+                    *self.limits.get(),
+                ));
                 channels.insert(name.to_owned(), channel.clone());
                 channel
             }
@@ -279,9 +288,9 @@ impl Hub {
     /// Removes published and summoned channels nobody feeds or watches, once they have
     /// been so for `abandoned_after`, until `shutdown`. Configured channels stay.
     pub async fn sweep(self: Arc<Self>, mut shutdown: Shutdown) {
-        let period = (self.limits.abandoned_after / 4)
-            .clamp(Duration::from_millis(50), Duration::from_secs(1));
         loop {
+            let period = (self.limits.get().abandoned_after / 4)
+                .clamp(Duration::from_millis(50), Duration::from_secs(1));
             tokio::select! {
                 _ = tokio::time::sleep(period) => {}
                 _ = shutdown.wait() => return,
@@ -292,7 +301,7 @@ impl Hub {
 
     /// One pass of [`Hub::sweep`].
     pub fn remove_abandoned(&self) {
-        let after = self.limits.abandoned_after;
+        let after = self.limits.get().abandoned_after;
         lock(&self.channels).retain(|name, channel| {
             let keep = !channel.abandoned_for(after);
             if !keep {

@@ -5,9 +5,10 @@
 //! The `[[pull]]` rules, the origin, the event hooks, what is recorded, where
 //! channels are forwarded, the commands run for them, `[auth]` and `[hls]` (for the
 //! HLS producers started after it) are replaced too, and the certificate is read again
-//! (renewed in place, or named anew). What only a restart changes (the listeners, TLS
-//! turned on or off, `[limits]`, the log's format) is named in the answer and the log
-//! when the file changed it. A file that does not load is refused whole, with the error naming
+//! (renewed in place, or named anew), and `[limits]` judges what comes next (each
+//! connection, viewer, publish and channel keeps those it came with). What only a
+//! restart changes (the listeners, TLS turned on or off, the log's format) is named in
+//! the answer and the log when the file changed it. A file that does not load is refused whole, with the error naming
 //! its line, and the running configuration stays.
 
 use std::collections::BTreeMap;
@@ -17,12 +18,13 @@ use serde::Serialize;
 use tokio::task::{AbortHandle, JoinSet};
 
 use crate::access::Auth;
-use crate::config::{ChannelSettings, ConfigError, PullRule, ServeArgs, Settings};
+use crate::config::{ChannelSettings, ConfigError, ConnLimits, PullRule, ServeArgs, Settings};
 use crate::egress::hls::Hls;
 use crate::hub::{Hub, Source};
 use crate::ingest::{self, PullOptions, UpstreamSpec, pattern::Patterns};
 use crate::outputs::Outputs;
 use crate::shutdown::Shutdown;
+use crate::swap::Swap;
 use crate::tls::Certificate;
 
 /// The configured channels' feeds, and what re-reads the configuration.
@@ -34,6 +36,8 @@ pub struct Reloader {
     hls: Arc<Hls>,
     /// HTTPS's and RTMPS's certificate, read again at each reload.
     certificate: Option<Arc<Certificate>>,
+    /// The listeners' `[limits]` (the hub has its own).
+    limits: Arc<Swap<ConnLimits>>,
     /// The settings the gateway started with, for what only a restart changes.
     started: Settings,
     shutdown: Shutdown,
@@ -80,6 +84,7 @@ impl Reloader {
             outputs,
             hls,
             certificate,
+            limits: Arc::new(Swap::new(settings.conn)),
             started: settings.clone(),
             shutdown,
             state: Mutex::new(Running {
@@ -114,6 +119,11 @@ impl Reloader {
             );
         }
         Ok(applied)
+    }
+
+    /// The listeners' limits in force, which a reload replaces.
+    pub fn limits(&self) -> Arc<Swap<ConnLimits>> {
+        self.limits.clone()
     }
 
     /// The feeds' tasks, for `serve` to wait on at shutdown.
@@ -208,6 +218,8 @@ impl Reloader {
         self.outputs.forwards.set(settings.forwards.clone());
         self.outputs.execs.set(settings.execs.clone());
         self.hls.set_settings(settings.hls);
+        self.hub.limits.set(settings.limits);
+        self.limits.set(settings.conn);
         self.hub.auth.set(Auth {
             policy: settings.auth.clone(),
             origins: settings.origins.clone(),
@@ -244,12 +256,6 @@ fn restart_only(old: &Settings, new: &Settings) -> Vec<&'static str> {
         ),
         (old.rtmpe_type != new.rtmpe_type, "[server] rtmpe_type"),
         (old.swf_verify != new.swf_verify, "[auth] swf_verify"),
-        (
-            old.limits != new.limits
-                || old.conn != new.conn
-                || old.write_timeout != new.write_timeout,
-            "[limits]",
-        ),
     ]
     .into_iter()
     .filter_map(|(changed, name)| changed.then_some(name))

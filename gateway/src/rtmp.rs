@@ -36,9 +36,10 @@ use crate::egress::{Admission, Refusal, vectored};
 use crate::hooks::{Event, Session};
 use crate::hub::denials::Reason;
 use crate::hub::{Feed, Hub, name};
-use crate::ingest::publish::{Publishers, Publishing};
+use crate::ingest::publish::{Publisher, Publishers, Publishing};
 use crate::rtmpt;
 use crate::shutdown::Shutdown;
+use crate::swap::Swap;
 
 /// A publisher's reads: its few Mbps need no bigger ones.
 const PUBLISHER_READ_BUFFER: usize = 16 * 1024;
@@ -53,11 +54,11 @@ const MAX_APP_LEN: usize = 4 * name::MAX_LEN;
 
 /// Who may connect, publish and play, and how much they may hold.
 pub struct Access {
-    pub limits: ConnLimits,
+    /// Replaced on reload (the HTTP listener's too): a connection keeps those in force
+    /// when it came.
+    pub limits: Arc<Swap<ConnLimits>>,
     /// Exempt from the per-address limit: their clients share their address.
     pub proxies: TrustedProxies,
-    /// How long one write may take: a player that stops reading is disconnected.
-    pub write_timeout: Duration,
     /// SWF verification demanded of every client (`swf_verify`).
     pub swf_verify: Option<SwfIdentity>,
     /// The RTMPE handshake type answered (`rtmpe_type`); `None`: the client's.
@@ -89,14 +90,8 @@ pub async fn serve(
     access: Access,
     mut shutdown: Shutdown,
 ) {
-    let per_ip = PerIp::new(access.limits.per_ip, access.limits.max_connections)
-        .exempting(access.proxies.clone());
-    let publishers = Publishers::new(
-        access.limits.max_publishers,
-        access.limits.max_publish_bitrate,
-        access.limits.session.chunk.max_message_len,
-        access.proxies.clone(),
-    );
+    let per_ip = PerIp::default().exempting(access.proxies.clone());
+    let publishers = Publishers::new(access.limits.get().max_publishers, access.proxies.clone());
     let access = Arc::new(access);
     let mut connections = JoinSet::new();
     loop {
@@ -123,7 +118,8 @@ pub async fn serve(
             // Draining: no new connection; the balancer sends it elsewhere.
             _ = shutdown.wait_drain() => break,
         };
-        let slot = match per_ip.acquire(peer.ip()) {
+        let limits = access.limits.get();
+        let slot = match per_ip.acquire(peer.ip(), limits.connections()) {
             Ok(slot) => slot,
             Err(full) => {
                 warn!(%peer, "rtmp connection refused: {full}");
@@ -135,9 +131,10 @@ pub async fn serve(
             // The TCP socket or an RTMPT tunnel's pipe, once `run` knows which.
             socket: Box::new(tokio::io::empty()),
             peer: peer.ip(),
-            session: session(&access),
+            session: session(&access, &limits),
             hub: hub.clone(),
             access: access.clone(),
+            limits,
             publishers: publishers.clone(),
             connected: false,
             app: String::new(),
@@ -164,8 +161,8 @@ pub async fn serve(
     while connections.join_next().await.is_some() {}
 }
 
-fn session(access: &Access) -> ServerSession {
-    let mut session = ServerSession::with_limits(0, &random_bytes(3032), access.limits.session)
+fn session(access: &Access, limits: &ConnLimits) -> ServerSession {
+    let mut session = ServerSession::with_limits(0, &random_bytes(3032), limits.session)
         .with_rtmpe(&random_bytes(128));
     if let Some(t) = access.rtmpe_type {
         session = session.with_rtmpe_type(t);
@@ -183,6 +180,8 @@ struct Connection {
     session: ServerSession,
     hub: Arc<Hub>,
     access: Arc<Access>,
+    /// Those in force when it came.
+    limits: Arc<ConnLimits>,
     /// Publishing connections of the whole listener.
     publishers: Arc<Publishers>,
     /// `connect` arrived: the handshake deadline no longer applies.
@@ -240,7 +239,7 @@ impl Connection {
         tls: &TlsAcceptor,
         shutdown: Shutdown,
     ) -> Result<()> {
-        let limit = self.access.limits.handshake_timeout;
+        let limit = self.limits.handshake_timeout;
         let stream = tokio::time::timeout(limit, tls.accept(socket))
             .await
             .context("TLS handshake timed out")?
@@ -251,7 +250,7 @@ impl Connection {
 
     /// RTMP, or RTMPT (HTTP tunnelling) on the same port, as Flash Media Server serves it.
     async fn over_tcp(&mut self, socket: TcpStream, shutdown: Shutdown) -> Result<()> {
-        let (socket, tunnel) = rtmpt::accept(socket, self.access.limits.handshake_timeout).await?;
+        let (socket, tunnel) = rtmpt::accept(socket, self.limits.handshake_timeout).await?;
         self.socket = socket;
         match tunnel {
             Some(tunnel) => {
@@ -276,13 +275,14 @@ impl Connection {
         let client = self
             .access
             .proxies
-            .client_of(socket, proxy, self.access.limits.handshake_timeout)
+            .client_of(socket, proxy, self.limits.handshake_timeout)
             .await?
             .ip()
             .to_canonical();
         if client != self.peer {
             info!(%client, "proxied");
-            let slot = self.per_ip.acquire(client).inspect_err(|_| {
+            let slot = self.per_ip.acquire(client, self.limits.connections());
+            let slot = slot.inspect_err(|_| {
                 self.hub.denied.count(Reason::Limit);
             });
             self._slot = slot.with_context(|| format!("{client}: connection refused"))?;
@@ -294,7 +294,7 @@ impl Connection {
     async fn pump(&mut self, mut shutdown: Shutdown) -> Result<()> {
         let mut buf = vec![0u8; READ_BUFFER];
         // Slowloris: the handshake and `connect` must be done by this deadline.
-        let handshake_deadline = Instant::now() + self.access.limits.handshake_timeout;
+        let handshake_deadline = Instant::now() + self.limits.handshake_timeout;
         // Only commands and media (either way) keep a connection open: acks and
         // pings, or a byte now and then, do not.
         let mut last_active = Instant::now();
@@ -314,7 +314,7 @@ impl Connection {
         loop {
             self.flush().await?;
             let deadline = if self.connected {
-                last_active + self.access.limits.idle_timeout
+                last_active + self.limits.idle_timeout
             } else {
                 handshake_deadline
             };
@@ -482,7 +482,10 @@ impl Connection {
                         &mut self.publishing,
                         stream_id,
                         &channel,
-                        self.peer,
+                        Publisher {
+                            client: self.peer,
+                            limits: self.limits.publish(),
+                        },
                     )?;
                     if let Some(publishing) = &self.publishing {
                         publishing.channel().on_drop(self.dropped.clone());
@@ -538,7 +541,7 @@ impl Connection {
         );
         let admission = Admission {
             hub: &self.hub,
-            max_viewers: self.access.limits.max_viewers,
+            max_viewers: self.limits.max_viewers,
         };
         let refusal = match admission.admit(&attempt).await {
             Ok(admitted) => {
@@ -604,7 +607,7 @@ impl Connection {
     /// for the write timeout (a stalled player) is disconnected, as over HTTP; a slow
     /// one that keeps reading is not, however long a start-up burst takes it.
     async fn flush(&mut self) -> Result<()> {
-        let limit = self.access.write_timeout;
+        let limit = self.limits.write_timeout;
         let mut pending: VecDeque<Bytes> =
             std::iter::from_fn(|| self.session.poll_transmit()).collect();
         match vectored::write_all(&mut self.socket, &mut pending, Some(limit)).await {

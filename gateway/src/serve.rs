@@ -108,9 +108,8 @@ pub async fn run(
     }
     if !rtmp_listeners.is_empty() {
         let access = rtmp::Access {
-            limits: settings.conn,
+            limits: reloader.limits(),
             proxies: settings.proxies.clone(),
-            write_timeout: settings.write_timeout,
             swf_verify: settings.swf_verify,
             rtmpe_type: settings.rtmpe_type,
         };
@@ -135,7 +134,7 @@ pub async fn run(
         started: Instant::now(),
         shutdown: shutdown.clone(),
         trigger: trigger.clone(),
-        limits: settings.conn,
+        limits: reloader.limits(),
         admin_listen: settings.admin.listen,
         proxies: settings.proxies.clone(),
         reloader: Some(reloader.clone()),
@@ -164,13 +163,7 @@ pub async fn run(
             }
         });
     }
-    let http = tokio::spawn(serve_http(
-        listener,
-        state,
-        tls,
-        settings.write_timeout,
-        shutdown.clone(),
-    ));
+    let http = tokio::spawn(serve_http(listener, state, tls, shutdown.clone()));
 
     let mut drained = shutdown.clone();
     let stop = tokio::select! {
@@ -219,10 +212,9 @@ async fn serve_http(
     listener: TcpListener,
     state: Arc<AppState>,
     tls: Option<TlsAcceptor>,
-    write_timeout: Duration,
     shutdown: Shutdown,
 ) {
-    if let Err(e) = http::serve(listener, state, tls, write_timeout, shutdown).await {
+    if let Err(e) = http::serve(listener, state, tls, shutdown).await {
         warn!(error = %e, "http server stopped");
     }
 }

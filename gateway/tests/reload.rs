@@ -312,13 +312,13 @@ fn reload_applies_hls_to_new_producers_and_names_what_needs_a_restart() {
     };
     assert_eq!(target("a"), 1);
 
-    config("[server]\nlog_format = \"json\"\n[limits]\nmax_viewers = 50\n[hls]\nsegment = 3\n");
+    config("[server]\nlog_format = \"json\"\ndrain_timeout = 5\n[hls]\nsegment = 3\n");
     let (status, body) = post_reload(gateway.http, Some("t0ken"));
     assert_eq!(status, 200, "{body}");
     let applied: serde_json::Value = serde_json::from_str(&body).expect("JSON");
     assert_eq!(
         applied["restart"],
-        serde_json::json!(["[server] log_format", "[limits]"]),
+        serde_json::json!(["[server] log_format", "[server] drain_timeout"]),
         "{body}"
     );
     // A channel whose HLS runs: the target it promised. One whose HLS starts now: the
@@ -449,4 +449,65 @@ fn reload_reads_the_certificate_again_for_https_and_rtmps() {
         ],
         &[&missing, "reading the private key"],
     );
+}
+
+/// `[limits]` is reloaded: the caps judge the next viewers and connections, and those
+/// admitted before a cap was lowered play on.
+#[test]
+fn reload_applies_limits_to_what_comes_next() {
+    let dir = TempDir::new("reload-limits");
+    let path = dir.path("flashless.toml");
+    let config = |limits: &str| {
+        let text = format!(
+            "[limits]\n{limits}\n[auth]\nadmin_token = \"t0ken\"\n\
+             [[channel]]\nname = \"a\"\nsource = \"{CLIP}\"\n"
+        );
+        std::fs::write(&path, text).expect("writing the configuration");
+    };
+    let reload = |gateway: &Gateway| {
+        let (status, body) = post_reload(gateway.http, Some("t0ken"));
+        assert_eq!(status, 200, "{body}");
+        assert!(body.contains("\"restart\":[]"), "{body}");
+    };
+    config("max_viewers = 1");
+    let gateway = Gateway::start(&["--no-demo", "--config", &path.to_string_lossy()]);
+    gateway.wait_live("a");
+    let first = Watcher::start(gateway.http, "a");
+    first.still_playing("the first viewer");
+    assert_eq!(
+        status_of(gateway.http, "/live/a.flv", ""),
+        503,
+        "a second viewer past max_viewers = 1"
+    );
+
+    config("max_viewers = 3");
+    reload(&gateway);
+    let second = Watcher::start(gateway.http, "a");
+    second.still_playing("a second viewer once max_viewers is 3");
+
+    // Lowered below those watching: no one is closed, the next is refused.
+    config("max_viewers = 1\nconnections_per_ip = 3");
+    reload(&gateway);
+    first.still_playing("the first viewer after max_viewers went down");
+    second.still_playing("the second viewer after max_viewers went down");
+    assert_eq!(
+        status_of(gateway.http, "/live/a.flv", ""),
+        503,
+        "a viewer past max_viewers = 1 again"
+    );
+
+    // connections_per_ip = 3: the two viewers and one more connection from 127.0.0.1.
+    let third = TcpStream::connect(("127.0.0.1", gateway.http)).expect("connecting");
+    let mut fourth = TcpStream::connect(("127.0.0.1", gateway.http)).expect("connecting");
+    fourth.set_read_timeout(Some(Duration::from_secs(10))).ok();
+    let _ = fourth.write_all(b"GET /healthz HTTP/1.0\r\n\r\n");
+    let mut answer = Vec::new();
+    let _ = fourth.read_to_end(&mut answer);
+    assert!(
+        answer.is_empty(),
+        "a fourth connection past connections_per_ip = 3 was answered"
+    );
+    gateway.log_saying("http connection refused: too many connections from this address");
+    drop(third);
+    first.still_playing("the first viewer after the refusal");
 }

@@ -8,15 +8,23 @@ use std::sync::{Arc, Mutex};
 use super::TrustedProxies;
 
 /// Counts connections per client address and in all; a connection holds a [`Slot`]
-/// while open. Clones count together.
-#[derive(Debug, Clone)]
+/// while open. Clones count together. The limits come with each connection (they are
+/// reloaded): lowered, they refuse the next connections and close none.
+#[derive(Debug, Clone, Default)]
 pub struct PerIp {
-    max: usize,
-    max_total: usize,
     /// Load balancers and reverse proxies carry many clients on one address: only the
     /// total limits them.
     exempt: TrustedProxies,
     open: Arc<Mutex<Open>>,
+}
+
+/// How many connections [`PerIp`] lets in.
+#[derive(Debug, Clone, Copy)]
+pub struct Allowance {
+    /// From one client address.
+    pub per_ip: usize,
+    /// Of all addresses together.
+    pub total: usize,
 }
 
 /// Why a connection got no [`Slot`].
@@ -44,34 +52,24 @@ pub struct Slot {
 }
 
 impl PerIp {
-    /// At most `max` connections per address and `max_total` in all.
-    pub fn new(max: usize, max_total: usize) -> PerIp {
-        PerIp {
-            max,
-            max_total,
-            exempt: TrustedProxies::default(),
-            open: Arc::default(),
-        }
-    }
-
     /// Not limiting the trusted proxies' addresses: every client behind a proxy shares it.
     pub fn exempting(mut self, proxies: TrustedProxies) -> PerIp {
         self.exempt = proxies;
         self
     }
 
-    /// A place for one more connection from `ip`, unless it holds `max` already or all
-    /// addresses together hold `max_total`.
-    pub fn acquire(&self, ip: IpAddr) -> Result<Slot, Full> {
+    /// A place for one more connection from `ip`, unless it holds its allowance's
+    /// `per_ip` already or all addresses together hold its `total`.
+    pub fn acquire(&self, ip: IpAddr, allowance: Allowance) -> Result<Slot, Full> {
         let ip = ip.to_canonical();
         let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
-        if open.total >= self.max_total {
+        if open.total >= allowance.total {
             return Err(Full::Everyone);
         }
         let counted = !self.exempt.contains(ip);
         if counted {
             let count = open.per_ip.entry(ip).or_insert(0);
-            if *count >= self.max {
+            if *count >= allowance.per_ip {
                 return Err(Full::Address);
             }
             *count += 1;
@@ -103,41 +101,55 @@ impl Drop for Slot {
 mod tests {
     use super::*;
 
+    fn allowance(per_ip: usize, total: usize) -> Allowance {
+        Allowance { per_ip, total }
+    }
+
     #[test]
     fn an_address_gets_max_slots_and_more_after_one_closes() {
-        let limit = PerIp::new(2, 100);
+        let (limit, max) = (PerIp::default(), allowance(2, 100));
         let ip: IpAddr = "192.0.2.1".parse().unwrap();
-        let a = limit.acquire(ip).unwrap();
-        let _b = limit.acquire(ip).unwrap();
-        assert_eq!(limit.acquire(ip).err(), Some(Full::Address));
+        let a = limit.acquire(ip, max).unwrap();
+        let _b = limit.acquire(ip, max).unwrap();
+        assert_eq!(limit.acquire(ip, max).err(), Some(Full::Address));
         assert!(
-            limit.acquire("192.0.2.2".parse().unwrap()).is_ok(),
+            limit.acquire("192.0.2.2".parse().unwrap(), max).is_ok(),
             "other addresses are not affected"
         );
         drop(a);
-        assert!(limit.acquire(ip).is_ok());
+        assert!(limit.acquire(ip, max).is_ok());
+        // Lowered (a reload): the open ones stay, the next is refused; raised: let in.
+        assert_eq!(
+            limit.acquire(ip, allowance(1, 100)).err(),
+            Some(Full::Address)
+        );
+        assert!(limit.acquire(ip, allowance(3, 100)).is_ok());
     }
 
     #[test]
     fn mapped_ipv4_counts_as_the_same_address() {
-        let limit = PerIp::new(1, 100);
-        let _a = limit.acquire("192.0.2.1".parse().unwrap()).unwrap();
-        assert!(limit.acquire("::ffff:192.0.2.1".parse().unwrap()).is_err());
+        let (limit, max) = (PerIp::default(), allowance(1, 100));
+        let _a = limit.acquire("192.0.2.1".parse().unwrap(), max).unwrap();
+        assert!(
+            limit
+                .acquire("::ffff:192.0.2.1".parse().unwrap(), max)
+                .is_err()
+        );
     }
 
     #[test]
     fn many_addresses_together_are_limited_too() {
-        let limit = PerIp::new(1, 3);
+        let (limit, max) = (PerIp::default(), allowance(1, 3));
         let slots: Vec<_> = (1..=3)
             .map(|i| {
                 limit
-                    .acquire(format!("2001:db8::{i}").parse().unwrap())
+                    .acquire(format!("2001:db8::{i}").parse().unwrap(), max)
                     .unwrap()
             })
             .collect();
         let next: IpAddr = "2001:db8::4".parse().unwrap();
-        assert_eq!(limit.acquire(next).err(), Some(Full::Everyone));
+        assert_eq!(limit.acquire(next, max).err(), Some(Full::Everyone));
         drop(slots);
-        assert!(limit.acquire(next).is_ok());
+        assert!(limit.acquire(next, max).is_ok());
     }
 }

@@ -213,7 +213,7 @@ async fn playlist(
                 max_viewers: if counted {
                     usize::MAX
                 } else {
-                    app.limits.max_viewers
+                    app.limits.get().max_viewers
                 },
             };
             match admission.admit(&attempt).await {
@@ -363,10 +363,11 @@ fn count(app: &AppState, producer: &Producer, player: PlayerId) -> Result<(), Re
     } else {
         app.hls.players_from(player.ip, producer)
     };
+    let limits = app.limits.get();
     let admit = |same_address: usize| {
-        if app.hub.viewers() >= app.limits.max_viewers {
+        if app.hub.viewers() >= limits.max_viewers {
             refusal = Some(Refusal::Full);
-        } else if same_address + elsewhere >= app.limits.per_ip {
+        } else if same_address + elsewhere >= limits.per_ip {
             refusal = Some(Refusal::AddressFull(player.ip));
         }
         refusal.is_none()

@@ -26,7 +26,9 @@ use tower_service::Service as _;
 use super::{AppState, router};
 use crate::access::TrustedProxies;
 use crate::access::limits::{PerIp, Slot};
+use crate::config::ConnLimits;
 use crate::shutdown::Shutdown;
+use crate::swap::Swap;
 
 /// Serves HTTP/1.1 on `listener` until `shutdown`, then waits for the connections to
 /// end (streams end themselves on shutdown; a stalled write ends by its timeout).
@@ -34,28 +36,21 @@ pub async fn serve(
     listener: TcpListener,
     state: Arc<AppState>,
     tls: Option<TlsAcceptor>,
-    write_timeout: Duration,
     mut shutdown: Shutdown,
 ) -> io::Result<()> {
     let (ready, mut incoming) = mpsc::channel(64);
-    let per_ip = PerIp::new(state.limits.per_ip, state.limits.max_connections)
-        .exempting(state.proxies.clone());
-    let handshake_timeout = state.limits.handshake_timeout;
+    let per_ip = PerIp::default().exempting(state.proxies.clone());
     let mut http = http1::Builder::new();
-    // Slowloris: a request's headers must be in within this time of the connection's
-    // start or its previous response's end, so it also bounds a kept-alive idle
-    // connection. Neither a streamed response nor an upgraded WebSocket is affected.
-    http.timer(TokioTimer::new())
-        .header_read_timeout(state.limits.header_timeout);
+    http.timer(TokioTimer::new());
+    let limits = state.limits.clone();
     let proxies = state.proxies.clone();
     let router = router(state);
     let accepting = tokio::spawn(accept(
         listener,
         per_ip,
+        limits.clone(),
         proxies,
         tls,
-        handshake_timeout,
-        write_timeout,
         ready,
     ));
     let mut connections = JoinSet::new();
@@ -73,7 +68,13 @@ pub async fn serve(
             request.extensions_mut().insert(ConnectInfo(Peer(peer)));
             router.clone().call(request)
         });
+        // Slowloris: a request's headers must be in within this time of the connection's
+        // start or its previous response's end, so it also bounds a kept-alive idle
+        // connection. Neither a streamed response nor an upgraded WebSocket is affected.
+        let header_timeout = limits.get().header_timeout;
         let connection = http
+            .clone()
+            .header_read_timeout(header_timeout)
             .serve_connection(TokioIo::new(conn), service)
             .with_upgrades();
         let mut shutdown = shutdown.clone();
@@ -103,10 +104,9 @@ pub async fn serve(
 async fn accept(
     listener: TcpListener,
     per_ip: PerIp,
+    limits: Arc<Swap<ConnLimits>>,
     proxies: TrustedProxies,
     tls: Option<TlsAcceptor>,
-    handshake_timeout: Duration,
-    write_timeout: Duration,
     ready: mpsc::Sender<(Conn, SocketAddr)>,
 ) {
     loop {
@@ -119,7 +119,9 @@ async fn accept(
                 continue;
             }
         };
-        let slot = match per_ip.acquire(peer.ip()) {
+        // The limits in force as it comes, for its whole life.
+        let limits = limits.get();
+        let slot = match per_ip.acquire(peer.ip(), limits.connections()) {
             Ok(slot) => slot,
             Err(full) => {
                 tracing::warn!(%peer, "http connection refused: {full}");
@@ -132,8 +134,7 @@ async fn accept(
             proxies: proxies.clone(),
             per_ip: per_ip.clone(),
             tls: tls.clone(),
-            handshake_timeout,
-            write_timeout,
+            limits,
         };
         if !waits {
             // Nothing to wait for: handed over at once, in order.
@@ -158,8 +159,7 @@ struct Setup {
     proxies: TrustedProxies,
     per_ip: PerIp,
     tls: Option<TlsAcceptor>,
-    handshake_timeout: Duration,
-    write_timeout: Duration,
+    limits: Arc<ConnLimits>,
 }
 
 impl Setup {
@@ -173,7 +173,7 @@ impl Setup {
     ) -> Option<(Conn, SocketAddr)> {
         let client = match self
             .proxies
-            .client_of(&mut socket, peer, self.handshake_timeout)
+            .client_of(&mut socket, peer, self.limits.handshake_timeout)
             .await
         {
             Ok(client) => client,
@@ -184,7 +184,7 @@ impl Setup {
         };
         if client != peer {
             // The client a proxy names holds the place, not the proxy.
-            match self.per_ip.acquire(client.ip()) {
+            match self.per_ip.acquire(client.ip(), self.limits.connections()) {
                 Ok(own) => slot = own,
                 Err(full) => {
                     tracing::warn!(%client, "http connection refused: {full}");
@@ -193,7 +193,7 @@ impl Setup {
             }
         }
         let mut stream = TimeoutStream::new(socket);
-        stream.set_write_timeout(Some(self.write_timeout));
+        stream.set_write_timeout(Some(self.limits.write_timeout));
         let stream = Box::pin(stream);
         let Some(acceptor) = self.tls else {
             return Some((
@@ -204,7 +204,7 @@ impl Setup {
                 client,
             ));
         };
-        match tokio::time::timeout(self.handshake_timeout, acceptor.accept(stream)).await {
+        match tokio::time::timeout(self.limits.handshake_timeout, acceptor.accept(stream)).await {
             Ok(Ok(tls)) => Some((
                 Conn {
                     io: Box::pin(tls),

@@ -89,9 +89,10 @@ async fn serve(
         query: &query,
         token: access::token_in(&query),
     };
+    let limits = app.limits.get();
     let admission = Admission {
         hub: &app.hub,
-        max_viewers: app.limits.max_viewers,
+        max_viewers: limits.max_viewers,
     };
     let channel = match admission.admit(&attempt).await {
         Ok(channel) => channel,
@@ -108,7 +109,7 @@ async fn serve(
     );
     // Viewers send only pings and a close: a frame over a few KiB is refused at its
     // header, so a viewer cannot make the gateway wait on (or hold) a large one.
-    let ws = ws.ok().map(|ws| (ws, app.limits.max_ws_message));
+    let ws = ws.ok().map(|ws| (ws, limits.max_ws_message));
     cors(
         http_flv::start(&channel, ws, app.shutdown.clone(), hooks),
         headers,

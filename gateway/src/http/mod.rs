@@ -26,6 +26,7 @@ use crate::hub::Hub;
 use crate::outputs::Outputs;
 use crate::reload::Reloader;
 use crate::shutdown::{Shutdown, Trigger};
+use crate::swap::Swap;
 
 pub use listener::{Peer, serve};
 
@@ -42,7 +43,9 @@ pub struct AppState {
     pub shutdown: Shutdown,
     /// Starts draining (`POST /api/drain`).
     pub trigger: Arc<Trigger>,
-    pub limits: ConnLimits,
+    /// Replaced on reload (the RTMP door's too): each connection, viewer and request
+    /// is judged by those in force when it comes.
+    pub limits: Arc<Swap<ConnLimits>>,
     /// The operator's own listener: `/metrics` (and `/api/channels` where play tokens
     /// are required) are served there only ([`admin`]; its token is `[auth]`'s, in the hub).
     pub admin_listen: Option<std::net::SocketAddr>,

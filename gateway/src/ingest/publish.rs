@@ -47,15 +47,31 @@ const MIN_PUBLISH_STARTS_AT_ONCE: f64 = 10.0;
 const UNFINISHED_OWN: usize = 1 << 20;
 const MIN_UNFINISHED_SHARED: usize = 256 << 20;
 
+/// Who asks to publish: the client's address (its own, or the one a trusted proxy
+/// names) and the limits its connection came with.
+#[derive(Debug, Clone, Copy)]
+pub struct Publisher {
+    pub client: IpAddr,
+    pub limits: PublishLimits,
+}
+
+/// What a publish is held to, from the limits its connection came with.
+#[derive(Debug, Clone, Copy)]
+pub struct PublishLimits {
+    /// Publishers of the listener at once.
+    pub max_publishers: usize,
+    /// Bits a second each is read at most, if capped.
+    pub max_bitrate: Option<u64>,
+    /// The largest message, which sets what the publishers' unfinished ones may hold.
+    pub max_message: u32,
+}
+
 /// The publishing connections of one RTMP listener, held under its cap.
 pub struct Publishers {
     count: AtomicUsize,
-    max: usize,
-    /// Unfinished message bytes past [`UNFINISHED_OWN`], of all publishers; their bound.
+    /// Unfinished message bytes past [`UNFINISHED_OWN`], of all publishers (their bound
+    /// is each publisher's [`Publishing`]'s, from the limits it came with).
     unfinished: AtomicUsize,
-    max_unfinished: usize,
-    /// Bits a second each is read at most, if capped.
-    max_bitrate: Option<u64>,
     /// Publish starts per client address, but for the trusted proxies', which many
     /// clients share.
     starts: PerAddress,
@@ -69,6 +85,8 @@ pub struct Publishing {
     publishers: Arc<Publishers>,
     /// What this publisher takes of `publishers.unfinished`.
     unfinished: usize,
+    /// What `publishers.unfinished` may reach when this one adds to it.
+    max_unfinished: usize,
     /// Says `on_unpublish` when dropped, after the channel's session ended.
     _hooks: Session,
     /// Its media against real time, its messages against their rate.
@@ -81,20 +99,12 @@ pub struct Publishing {
 }
 
 impl Publishers {
-    /// At most `max` publishers, each read at `max_bitrate` if capped, whose messages are
-    /// at most `max_message` bytes.
-    pub fn new(
-        max: usize,
-        max_bitrate: Option<u64>,
-        max_message: u32,
-        exempt: TrustedProxies,
-    ) -> Arc<Publishers> {
+    /// The publishers of a listener of `max` publishers (at its start: the burst of
+    /// publish starts an address may make), the trusted proxies `exempt` from it.
+    pub fn new(max: usize, exempt: TrustedProxies) -> Arc<Publishers> {
         Arc::new(Publishers {
             count: AtomicUsize::new(0),
-            max,
             unfinished: AtomicUsize::new(0),
-            max_unfinished: MIN_UNFINISHED_SHARED.max((max_message as usize).saturating_mul(4)),
-            max_bitrate,
             starts: PerAddress::new(
                 PUBLISH_STARTS_PER_S,
                 (max as f64).max(MIN_PUBLISH_STARTS_AT_ONCE),
@@ -103,7 +113,8 @@ impl Publishers {
         })
     }
 
-    /// Starts a publish of `channel_name` on `stream_id`, into `publishing`. At the cap,
+    /// Starts `publisher`'s publish of `channel_name` on `stream_id`, into `publishing`.
+    /// At the cap,
     /// or past the client's rate of publish starts, it is refused as a denial and the
     /// error ends the connection; a channel with a source already, a connection that
     /// publishes already, or a new channel past the hub's channel cap gets
@@ -115,8 +126,9 @@ impl Publishers {
         publishing: &mut Option<Publishing>,
         stream_id: u32,
         channel_name: &str,
-        client: IpAddr,
+        publisher: Publisher,
     ) -> Result<()> {
+        let Publisher { client, limits } = publisher;
         let refuse = |session: &mut ServerSession, why: &str| {
             hub.denied.count(Reason::Limit);
             session.reject(
@@ -126,7 +138,7 @@ impl Publishers {
             );
             anyhow::anyhow!("publish to {channel_name} refused: {why}")
         };
-        if self.count.load(Relaxed) >= self.max {
+        if self.count.load(Relaxed) >= limits.max_publishers {
             return Err(refuse(session, "too many publishers"));
         }
         let claimed = match publishing {
@@ -167,6 +179,8 @@ impl Publishers {
             channel,
             publishers: self.clone(),
             unfinished: 0,
+            max_unfinished: MIN_UNFINISHED_SHARED
+                .max((limits.max_message as usize).saturating_mul(4)),
             _hooks: Session::start(
                 &hub.hooks,
                 Event::OnPublish,
@@ -176,7 +190,7 @@ impl Publishers {
                 "rtmp",
             ),
             intake: Intake::default(),
-            bytes: self.max_bitrate.map(|bits| {
+            bytes: limits.max_bitrate.map(|bits| {
                 let per_s = bits / 8;
                 Bucket::new(per_s, per_s.saturating_mul(PUBLISH_BITRATE_BURST_S))
             }),
@@ -232,7 +246,7 @@ impl Publishing {
             return Ok(());
         }
         let more = own - self.unfinished;
-        let max = self.publishers.max_unfinished;
+        let max = self.max_unfinished;
         // Taken only if it fits, so that no other publisher sees a share that does not.
         let taken = shared.fetch_update(Relaxed, Relaxed, |total| {
             total.checked_add(more).filter(|&t| t <= max)
