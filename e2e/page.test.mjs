@@ -448,6 +448,29 @@ test('over HTTPS the viewer page plays through WSS and names the RTMPS address',
   assertNoErrors(page);
 });
 
+test('a viewer the operator kicks is told so, and does not come back', { timeout: 60_000 }, async (t) => {
+  requireTools('ffmpeg');
+  const token = 'an admin token long enough';
+  const gateway = await startGateway(t, { extra: ['--admin-token', token] });
+  publish(t, gateway, 'cam');
+  const browser = await launchBrowser(t);
+  const page = await open(browser, `${gateway.origin}/watch/cam`);
+  t.after(() => page.close());
+  await playing(page, 'the page did not play', { ms: 25_000 });
+  const headers = { authorization: `Bearer ${token}` };
+  const clients = () => fetch(`${gateway.origin}/api/clients?channel=cam`, { headers }).then((r) => r.json());
+  const viewers = (list) => list.filter((c) => c.role === 'viewer');
+  const [viewer] = viewers(await clients());
+  assert.equal(viewer?.protocol, 'ws-flv', JSON.stringify(await clients()));
+  const kicked = await fetch(`${gateway.origin}/api/kick?client=${viewer.id}`, { method: 'POST', headers });
+  assert.equal(kicked.status, 200, await kicked.text());
+  const told = await until(page, 'the page does not say it was kicked', () => sample(page), (s) => /kicked by the operator/.test(s.state));
+  assert.ok(told.stateVisible, `the state is hidden: ${told.state}`);
+  // Its player stopped for good: 3 s later it has not connected again.
+  await sleep(3000);
+  assert.deepEqual(viewers(await clients()), [], 'the kicked page connected again');
+});
+
 // Console errors and uncaught errors from here on, kept in the page: WebKitWebDriver
 // reports none, and the gateway's page is not the tests' to change.
 function hookConsole() {

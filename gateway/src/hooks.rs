@@ -13,9 +13,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Result, bail};
 use serde::Serialize;
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::{Notify, Semaphore, mpsc};
 
 use crate::client::http::{self as http_client, HttpUrl};
+use crate::clients::{Client, Clients, Role};
 use crate::hub::name;
 use crate::shutdown::Shutdown;
 use crate::swap::Swap;
@@ -105,9 +106,7 @@ impl Notice {
             stream: stream.to_owned(),
             channel: channel.to_owned(),
             protocol,
-            time: SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs()),
+            time: unix_now(),
             file: None,
             duration: None,
         }
@@ -139,6 +138,8 @@ pub struct Hooks {
     receiver: Mutex<Option<mpsc::Receiver<Queued>>>,
     pub counters: Counters,
     next_client: AtomicU64,
+    /// The clients of the sessions running now.
+    pub clients: Clients,
 }
 
 impl Default for Hooks {
@@ -150,6 +151,7 @@ impl Default for Hooks {
             receiver: Mutex::new(Some(receiver)),
             counters: Counters::default(),
             next_client: AtomicU64::new(1),
+            clients: Clients::default(),
         }
     }
 }
@@ -259,10 +261,12 @@ async fn post(url: &HttpUrl, notice: &Notice, limit: Duration) -> Result<()> {
     Ok(())
 }
 
-/// A publish or play session's hooks: the start event when made, the end event when
-/// dropped (`on_publish`/`on_unpublish`, `on_play`/`on_stop`).
+/// A publish or play session: the start event when made, the end event when dropped
+/// (`on_publish`/`on_unpublish`, `on_play`/`on_stop`), and its client listed in
+/// between ([`Hooks::clients`]), closed by a kick through `kick`.
 pub struct Session {
     hooks: Arc<Hooks>,
+    id: u64,
     end: Notice,
 }
 
@@ -274,11 +278,27 @@ impl Session {
         channel: &str,
         ip: Option<IpAddr>,
         protocol: &'static str,
+        kick: Arc<Notify>,
     ) -> Session {
         let id = hooks.client_id();
-        hooks.notify(Notice::new(start, channel, ip, protocol, id));
+        let started = Notice::new(start, channel, ip, protocol, id);
+        let role = match start {
+            Event::OnPublish => Role::Publisher,
+            _ => Role::Viewer,
+        };
+        let client = Client {
+            id,
+            channel: channel.to_owned(),
+            role,
+            protocol,
+            ip,
+            since: started.time,
+        };
+        hooks.clients.add(client, kick);
+        hooks.notify(started);
         Session {
             hooks: hooks.clone(),
+            id,
             end: Notice::new(end, channel, ip, protocol, id),
         }
     }
@@ -286,12 +306,17 @@ impl Session {
 
 impl Drop for Session {
     fn drop(&mut self) {
+        self.hooks.clients.remove(self.id);
         let mut end = self.end.clone();
-        end.time = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
+        end.time = unix_now();
         self.hooks.notify(end);
     }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 #[cfg(test)]

@@ -19,6 +19,7 @@
 
 pub mod access;
 pub mod client;
+pub mod clients;
 pub mod config;
 pub mod egress;
 pub mod exec;

@@ -196,7 +196,8 @@ struct Connection {
     publishing: Option<Publishing>,
     /// The stream id this connection plays on, and its feed.
     playing: Option<Player>,
-    /// Notified when an operator drops this connection's publish (`POST /api/drop`).
+    /// Notified when an operator drops this connection's publish (`POST /api/drop`) or
+    /// kicks its client (`POST /api/kick`): the connection closes.
     dropped: Arc<Notify>,
     _slot: Slot,
     /// For the place of a client a proxy names.
@@ -407,7 +408,7 @@ impl Connection {
                     gate.open();
                 }
                 Woke::Drain => return Ok(()),
-                Woke::Dropped => bail!("publish dropped by an operator (POST /api/drop)"),
+                Woke::Dropped => bail!("closed by an operator (POST /api/drop or /api/kick)"),
             }
         }
     }
@@ -485,6 +486,7 @@ impl Connection {
                         Publisher {
                             client: self.peer,
                             limits: self.limits.publish(),
+                            kick: self.dropped.clone(),
                         },
                     )?;
                     if let Some(publishing) = &self.publishing {
@@ -552,6 +554,7 @@ impl Connection {
                     channel,
                     Some(attempt.client_ip),
                     "rtmp",
+                    self.dropped.clone(),
                 );
                 self.playing = Player::start(&mut self.session, stream_id, &admitted, hooks);
                 return Ok(());

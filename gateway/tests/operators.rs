@@ -1,8 +1,9 @@
 //! What an operator configures once instead of per channel, against real peers:
 //! channels pulled by name (`[[pull]]` patterns from nginx-rtmp, an edge's origin),
 //! the RTMP app as part of a channel's address; what an operator does by hand:
-//! dropping a channel's publisher or upstream (`POST /api/drop`); and what only the
-//! operator sees: each channel's forwards and commands in `/api/channels`.
+//! dropping a channel's publisher or upstream (`POST /api/drop`), listing and kicking
+//! clients (`/api/clients`, `POST /api/kick`); and what only the operator sees: each
+//! channel's forwards and commands in `/api/channels`.
 
 mod peers;
 
@@ -204,7 +205,7 @@ fn an_operator_drops_a_publisher_and_a_pull_and_both_come_back() {
     assert!(body.contains(r#""dropped":"publisher""#), "{body}");
     let ended = publisher.wait(Duration::from_secs(10));
     assert!(!ended.success(), "ffmpeg went on publishing: {ended}");
-    gateway.log_saying("publish dropped by an operator");
+    gateway.log_saying("closed by an operator");
     until(Duration::from_secs(10), "cam no longer live", || {
         gateway.channel("cam").is_some_and(|c| c["state"] != "live")
     });
@@ -349,4 +350,148 @@ fn the_operator_sees_each_forward_and_command_and_why_it_failed() {
     );
     assert!(!listed(""));
     assert!(!listed("Authorization: Bearer nope\r\n"));
+}
+
+/// The operator lists every client on a connection (a publisher, and viewers over
+/// RTMP, HTTP-FLV and WS-FLV) and kicks them one by one: each closed alone, the others
+/// playing on.
+#[test]
+fn an_operator_lists_the_clients_and_kicks_each_alone() {
+    use std::io::{Read, Write};
+    use std::process::{Command, Stdio};
+    use tokio_tungstenite::tungstenite::{self, Message};
+
+    const ADMIN: &str = "an admin token long enough";
+    let gateway = Gateway::start(&["--no-demo", "--admin-token", ADMIN]);
+    let publisher = ffmpeg_publish(&gateway.rtmp_url("cam"), &[]);
+    gateway.wait_live("cam");
+    let bearer = format!("Authorization: Bearer {ADMIN}\r\n");
+    let request = |method: &str, path: &str, headers: &str| {
+        let (status, _, body) = raw_request(gateway.http, method, path, headers);
+        (status, String::from_utf8_lossy(&body).into_owned())
+    };
+    let clients = |query: &str| {
+        let (status, body) = request("GET", &format!("/api/clients{query}"), &bearer);
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str::<Vec<serde_json::Value>>(&body).expect("JSON")
+    };
+    let id_of = |protocol: &str, role: &str| {
+        clients("")
+            .into_iter()
+            .find(|c| c["protocol"] == protocol && c["role"] == role)
+            .and_then(|c| c["id"].as_u64())
+            .unwrap_or_else(|| panic!("no {protocol} {role} in {:?}", clients("")))
+    };
+
+    // An RTMP player, an HTTP-FLV viewer and a WS-FLV viewer, each until it is closed.
+    let dir = TempDir::new("kick");
+    let rtmpdump = Guard::spawn(
+        Command::new("rtmpdump")
+            .args(["-q", "-v", "-r", &gateway.rtmp_url("cam"), "-o"])
+            .arg(dir.path("played.flv"))
+            .stdin(Stdio::null()),
+        "rtmpdump",
+    );
+    let http_flv = std::thread::spawn({
+        let port = gateway.http;
+        move || {
+            let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connecting");
+            write!(s, "GET /live/cam.flv HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").expect("asking");
+            s.set_read_timeout(Some(Duration::from_secs(30))).ok();
+            let mut buf = vec![0u8; 65536];
+            let mut got = 0;
+            while let Ok(n @ 1..) = s.read(&mut buf) {
+                got += n;
+            }
+            (got, Instant::now())
+        }
+    });
+    let ws_flv = std::thread::spawn({
+        let url = format!("ws://127.0.0.1:{}/live/cam.flv", gateway.http);
+        move || {
+            let (mut ws, _) = tungstenite::connect(url).expect("a WebSocket");
+            let mut got = 0;
+            loop {
+                match ws.read() {
+                    Ok(Message::Binary(b)) => got += b.len(),
+                    Ok(Message::Close(frame)) => return (got, frame.map(|f| u16::from(f.code))),
+                    Ok(_) => {}
+                    Err(_) => return (got, None),
+                }
+            }
+        }
+    });
+    until(Duration::from_secs(10), "four clients listed", || {
+        clients("").len() == 4
+    });
+    for c in clients("") {
+        assert_eq!(c["channel"], "cam", "{c}");
+        assert_eq!(c["ip"], "127.0.0.1", "{c}");
+        assert!(
+            c["since"].as_u64().is_some_and(|t| t > 1_700_000_000),
+            "{c}"
+        );
+    }
+    assert!(clients("?channel=other").is_empty());
+    assert_eq!(clients("?channel=live/cam").len(), 4);
+    let (publisher_id, rtmp_id) = (id_of("rtmp", "publisher"), id_of("rtmp", "viewer"));
+    let (http_id, ws_id) = (id_of("http-flv", "viewer"), id_of("ws-flv", "viewer"));
+
+    // Refused without the token, and for what is not there.
+    assert_eq!(request("GET", "/api/clients", "").0, 401);
+    assert_eq!(
+        request("POST", &format!("/api/kick?client={ws_id}"), "").0,
+        401
+    );
+    assert_eq!(request("POST", "/api/kick?client=x", &bearer).0, 400);
+    assert_eq!(request("POST", "/api/kick?client=999999", &bearer).0, 404);
+
+    let kick = |id: u64| {
+        let (status, body) = request("POST", &format!("/api/kick?client={id}"), &bearer);
+        assert_eq!(status, 200, "{body}");
+        body
+    };
+    let body = kick(http_id);
+    assert!(body.contains("http-flv"), "{body}");
+    let (got, _) = http_flv.join().expect("the HTTP-FLV viewer");
+    assert!(
+        got > 10_000,
+        "the HTTP-FLV viewer got {got} bytes before its kick"
+    );
+    until(
+        Duration::from_secs(5),
+        "the HTTP-FLV viewer unlisted",
+        || clients("").len() == 3,
+    );
+
+    kick(ws_id);
+    let (got, code) = ws_flv.join().expect("the WS-FLV viewer");
+    assert!(
+        got > 10_000,
+        "the WS-FLV viewer got {got} bytes before its kick"
+    );
+    assert_eq!(code, Some(1008), "the WS-FLV viewer's close code");
+
+    kick(rtmp_id);
+    rtmpdump.wait(Duration::from_secs(10));
+    gateway.log_saying("closed by an operator");
+    until(Duration::from_secs(5), "the publisher alone listed", || {
+        clients("").len() == 1
+    });
+    assert_eq!(gateway.channel("cam").expect("cam")["state"], "live");
+
+    kick(publisher_id);
+    let ended = publisher.wait(Duration::from_secs(10));
+    assert!(!ended.success(), "ffmpeg went on publishing: {ended}");
+    until(Duration::from_secs(5), "no client listed", || {
+        clients("").is_empty()
+    });
+    assert_eq!(
+        request("POST", &format!("/api/kick?client={publisher_id}"), &bearer).0,
+        404
+    );
+
+    // Without an admin token the list is the admin listener's only: it names addresses.
+    let open = Gateway::start(&["--no-demo"]);
+    assert_eq!(raw_request(open.http, "GET", "/api/clients", "").0, 403);
 }

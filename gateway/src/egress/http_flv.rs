@@ -14,6 +14,7 @@ use bytes::{Bytes, BytesMut};
 use flashless_core::flv::{self, Header};
 use futures_util::StreamExt;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::Notify;
 use tracing::{debug, info};
 
 use super::admission::Refusal;
@@ -31,21 +32,43 @@ pub const GOING_AWAY: u16 = 1001;
 /// Tags gathered into one WebSocket message, in one write: a burst, as at start-up.
 const BATCH: usize = 64;
 
+/// WS-FLV's close code for a viewer the operator kicked (RFC 6455's "policy violation").
+pub const KICKED: u16 = 1008;
+
 /// Starts a viewer of `channel`, admitted already: WS-FLV when the request asked for
 /// an upgrade (frames from the viewer up to `max_frame` bytes), else an HTTP-FLV body.
+/// It ends when `kick` is notified (`POST /api/kick`).
 pub fn start(
     channel: &Arc<Channel>,
     ws: Option<(Upgrade, usize)>,
     shutdown: Shutdown,
     hooks: Session,
+    kick: Arc<Notify>,
 ) -> Response {
     let (start, mut viewer) = channel.subscribe();
     viewer.hold(hooks);
+    let ends = Ends { shutdown, kick };
     match ws {
         Some((upgrade, max_frame)) => {
-            upgrade.on_upgrade(move |io| websocket(io, max_frame, start, viewer, shutdown))
+            upgrade.on_upgrade(move |io| websocket(io, max_frame, start, viewer, ends))
         }
-        None => http_flv(start, viewer, shutdown),
+        None => http_flv(start, viewer, ends),
+    }
+}
+
+/// What ends a viewer besides its own going: the gateway draining or stopping, and the
+/// operator's kick.
+struct Ends {
+    shutdown: Shutdown,
+    kick: Arc<Notify>,
+}
+
+impl Ends {
+    async fn wait(mut self) -> Woke {
+        tokio::select! {
+            _ = self.shutdown.wait_drain() => Woke::Drain,
+            () = self.kick.notified() => Woke::Kicked,
+        }
     }
 }
 
@@ -80,7 +103,7 @@ fn file_header(channel: &Channel) -> Bytes {
     out.freeze()
 }
 
-fn http_flv(start: Vec<Arc<MediaTag>>, viewer: Viewer, mut shutdown: Shutdown) -> Response {
+fn http_flv(start: Vec<Arc<MediaTag>>, viewer: Viewer, ends: Ends) -> Response {
     let channel = viewer.channel().clone();
     info!(channel = channel.name(), "http-flv viewer");
     let head =
@@ -91,15 +114,15 @@ fn http_flv(start: Vec<Arc<MediaTag>>, viewer: Viewer, mut shutdown: Shutdown) -
     );
     // Made once, not at each tag: a fresh wait would register with the shutdown
     // signal, and leave it, every time the viewer wakes.
-    let drain: Pin<Box<dyn Future<Output = ()> + Send>> =
-        Box::pin(async move { shutdown.wait_drain().await });
+    let drain: Pin<Box<dyn Future<Output = Woke> + Send>> = Box::pin(ends.wait());
     let live =
         futures_util::stream::unfold((viewer, drain), |(mut viewer, mut drain)| async move {
             loop {
                 let item = tokio::select! {
                     item = viewer.next() => item?,
                     // Ending the body finishes the chunked response cleanly; the
-                    // player reconnects, through the balancer, to another gateway.
+                    // player reconnects, through the balancer, to another gateway
+                    // (and a kicked one is let go).
                     _ = &mut drain => return None,
                 };
                 if let Feed::Tag(media) = item {
@@ -128,7 +151,7 @@ async fn websocket<Io: AsyncRead + AsyncWrite>(
     max_frame: usize,
     start: Vec<Arc<MediaTag>>,
     mut viewer: Viewer,
-    mut shutdown: Shutdown,
+    ends: Ends,
 ) {
     let channel = viewer.channel().clone();
     info!(channel = channel.name(), "ws-flv viewer");
@@ -152,10 +175,10 @@ async fn websocket<Io: AsyncRead + AsyncWrite>(
     // Viewers send pings and a close: a few bytes at a time.
     let mut buf = [0u8; 256];
     let mut batch: Vec<Bytes> = Vec::with_capacity(BATCH);
-    let drain = shutdown.wait_drain();
-    tokio::pin!(drain);
-    // The viewer wakes for each frame: the feed is polled then; the socket's read side
-    // and the shutdown signal only once one of them woke (`Gate`).
+    let ends = ends.wait();
+    tokio::pin!(ends);
+    // The viewer wakes for each frame: the feed is polled then; the socket's read side,
+    // the shutdown signal and the kick only once one of them woke (`Gate`).
     let gate = Gate::new();
     loop {
         let woke = {
@@ -166,7 +189,7 @@ async fn websocket<Io: AsyncRead + AsyncWrite>(
                     if let Poll::Ready(read) = read.as_mut().poll(cx) {
                         return Poll::Ready(Woke::Read(read));
                     }
-                    drain.as_mut().poll(cx).map(|()| Woke::Drain)
+                    ends.as_mut().poll(cx)
                 });
                 if rare.is_ready() {
                     return rare;
@@ -199,10 +222,15 @@ async fn websocket<Io: AsyncRead + AsyncWrite>(
                     break;
                 }
             }
-            // Draining or stopping: "going away, reconnect elsewhere" (`GOING_AWAY`).
-            Woke::Drain => {
-                let mut close = GOING_AWAY.to_be_bytes().to_vec();
-                close.extend_from_slice(b"draining");
+            // Draining or stopping: "going away, reconnect elsewhere" (`GOING_AWAY`);
+            // kicked: `KICKED`.
+            Woke::Drain | Woke::Kicked => {
+                let (code, reason): (u16, &[u8]) = match woke {
+                    Woke::Kicked => (KICKED, b"kicked by the operator"),
+                    _ => (GOING_AWAY, b"draining"),
+                };
+                let mut close = code.to_be_bytes().to_vec();
+                close.extend_from_slice(reason);
                 let _ = websocket::write_control(&mut tx, OP_CLOSE, &close).await;
                 break;
             }
@@ -253,6 +281,7 @@ enum Woke {
     Feed(Option<Feed>),
     Read(std::io::Result<usize>),
     Drain,
+    Kicked,
 }
 
 pub fn error(status: StatusCode, message: &str) -> Response {

@@ -35,6 +35,11 @@ pub enum Endpoint {
     Drain,
     /// `POST /api/drop`: as `Reload`.
     Drop,
+    /// `GET /api/clients`: names every client's address, so never public: the admin
+    /// token, or the admin listener when none is configured.
+    Clients,
+    /// `POST /api/kick`: as `Reload`.
+    Kick,
 }
 
 /// The answer to a request that may not read `endpoint`; `None` when it may.
@@ -46,7 +51,12 @@ pub fn refusal(
 ) -> Option<Response> {
     let auth = app.hub.auth.get();
     let private = match endpoint {
-        Endpoint::Metrics | Endpoint::Reload | Endpoint::Drain | Endpoint::Drop => true,
+        Endpoint::Metrics
+        | Endpoint::Reload
+        | Endpoint::Drain
+        | Endpoint::Drop
+        | Endpoint::Clients
+        | Endpoint::Kick => true,
         Endpoint::Channels => auth.policy.requires(Action::Play),
     };
     if !private {
@@ -56,7 +66,7 @@ pub fn refusal(
         return Some(error(StatusCode::NOT_FOUND, "not served here"));
     }
     let Some(expected) = &auth.admin_token else {
-        return off_without_token(endpoint);
+        return off_without_token(endpoint, door);
     };
     let given = bearer(headers);
     if given.is_some_and(|t| constant_time_eq(t.as_bytes(), expected.as_bytes())) {
@@ -79,7 +89,7 @@ pub fn refusal(
 
 /// Without an admin token configured, the operator's actions are off over HTTP (a
 /// signal does them instead); what is only read stays readable.
-fn off_without_token(endpoint: Endpoint) -> Option<Response> {
+fn off_without_token(endpoint: Endpoint, door: Door) -> Option<Response> {
     let refused = match endpoint {
         Endpoint::Reload => {
             "reloading over HTTP needs an admin_token in the configuration (or send SIGHUP)"
@@ -90,7 +100,11 @@ fn off_without_token(endpoint: Endpoint) -> Option<Response> {
         Endpoint::Drop => {
             "dropping a publisher over HTTP needs an admin_token in the configuration"
         }
-        Endpoint::Channels | Endpoint::Metrics => return None,
+        Endpoint::Kick => "kicking a client over HTTP needs an admin_token in the configuration",
+        Endpoint::Clients if door == Door::Public => {
+            "listing clients needs an admin_token in the configuration, or admin_listen"
+        }
+        Endpoint::Channels | Endpoint::Metrics | Endpoint::Clients => return None,
     };
     Some(error(StatusCode::FORBIDDEN, refused))
 }

@@ -5,10 +5,10 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 
-use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use serde::Serialize;
 
 use super::AppState;
@@ -49,36 +49,31 @@ struct Urls {
     rtmps: Option<String>,
 }
 
-/// `/api/channels` on the public listener.
-pub async fn channels(State(app): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    list_channels(&app, Door::Public, &headers)
+/// `/api/channels`.
+pub async fn channels(
+    State(app): State<Arc<AppState>>,
+    Extension(door): Extension<Door>,
+    headers: HeaderMap,
+) -> Response {
+    list_channels(&app, door, &headers)
 }
 
-/// `/api/channels` on the admin listener.
-pub async fn admin_channels(State(app): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    list_channels(&app, Door::Admin, &headers)
+/// `/metrics`.
+pub async fn metrics(
+    State(app): State<Arc<AppState>>,
+    Extension(door): Extension<Door>,
+    headers: HeaderMap,
+) -> Response {
+    admin::refusal(&app, door, Endpoint::Metrics, &headers).unwrap_or_else(|| render_metrics(&app))
 }
 
-/// `/metrics` on the public listener.
-pub async fn metrics(State(app): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    admin::refusal(&app, Door::Public, Endpoint::Metrics, &headers)
-        .unwrap_or_else(|| render_metrics(&app))
-}
-
-/// `/metrics` on the admin listener.
-pub async fn admin_metrics(State(app): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    admin::refusal(&app, Door::Admin, Endpoint::Metrics, &headers)
-        .unwrap_or_else(|| render_metrics(&app))
-}
-
-/// `POST /api/reload` on the public listener.
-pub async fn reload(State(app): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    reload_from(&app, Door::Public, &headers)
-}
-
-/// `POST /api/reload` on the admin listener.
-pub async fn admin_reload(State(app): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    reload_from(&app, Door::Admin, &headers)
+/// `POST /api/reload`.
+pub async fn reload(
+    State(app): State<Arc<AppState>>,
+    Extension(door): Extension<Door>,
+    headers: HeaderMap,
+) -> Response {
+    reload_from(&app, door, &headers)
 }
 
 /// Re-reads the configuration: `200` with what changed, or `400` with the error (its
@@ -409,14 +404,13 @@ pub async fn healthz(State(app): State<Arc<AppState>>) -> Response {
     "ok\n".into_response()
 }
 
-/// `POST /api/drain` on the public listener.
-pub async fn drain(State(app): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    drain_from(&app, Door::Public, &headers)
-}
-
-/// `POST /api/drain` on the admin listener.
-pub async fn admin_drain(State(app): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    drain_from(&app, Door::Admin, &headers)
+/// `POST /api/drain`.
+pub async fn drain(
+    State(app): State<Arc<AppState>>,
+    Extension(door): Extension<Door>,
+    headers: HeaderMap,
+) -> Response {
+    drain_from(&app, door, &headers)
 }
 
 /// Starts draining, as SIGTERM does: `202` with the viewers still connected (they are
@@ -442,22 +436,14 @@ pub struct DropQuery {
     channel: Option<String>,
 }
 
-/// `POST /api/drop?channel=NAME` on the public listener.
+/// `POST /api/drop?channel=NAME`.
 pub async fn drop_session(
     State(app): State<Arc<AppState>>,
+    Extension(door): Extension<Door>,
     Query(query): Query<DropQuery>,
     headers: HeaderMap,
 ) -> Response {
-    drop_from(&app, Door::Public, &headers, query)
-}
-
-/// `POST /api/drop?channel=NAME` on the admin listener.
-pub async fn admin_drop_session(
-    State(app): State<Arc<AppState>>,
-    Query(query): Query<DropQuery>,
-    headers: HeaderMap,
-) -> Response {
-    drop_from(&app, Door::Admin, &headers, query)
+    drop_from(&app, door, &headers, query)
 }
 
 /// Ends a channel's publish or pull session, as nginx-rtmp's `drop/publisher` does: its
@@ -487,6 +473,74 @@ fn drop_from(app: &AppState, door: Door, headers: &HeaderMap, query: DropQuery) 
     };
     tracing::info!(channel = name, dropped, "POST /api/drop: session dropped");
     Json(serde_json::json!({ "channel": name, "dropped": dropped })).into_response()
+}
+
+/// `GET /api/clients`'s query: only the clients of that channel.
+#[derive(serde::Deserialize)]
+pub struct ClientsQuery {
+    channel: Option<String>,
+}
+
+/// `GET /api/clients`.
+pub async fn clients(
+    State(app): State<Arc<AppState>>,
+    Extension(door): Extension<Door>,
+    Query(query): Query<ClientsQuery>,
+    headers: HeaderMap,
+) -> Response {
+    list_clients(&app, door, &headers, query)
+}
+
+/// Every publisher and viewer on a connection, oldest first (`crate::clients`).
+fn list_clients(app: &AppState, door: Door, headers: &HeaderMap, query: ClientsQuery) -> Response {
+    if let Some(refused) = admin::refusal(app, door, Endpoint::Clients, headers) {
+        return refused;
+    }
+    let channel = query.channel.map(|c| name::canonical(&c));
+    Json(app.hub.hooks.clients.list(channel.as_deref())).into_response()
+}
+
+/// `POST /api/kick`'s query: the client to close, by its `id` in `/api/clients`.
+#[derive(serde::Deserialize)]
+pub struct KickQuery {
+    client: Option<String>,
+}
+
+/// `POST /api/kick?client=ID`.
+pub async fn kick(
+    State(app): State<Arc<AppState>>,
+    Extension(door): Extension<Door>,
+    Query(query): Query<KickQuery>,
+    headers: HeaderMap,
+) -> Response {
+    kick_from(&app, door, &headers, query)
+}
+
+/// Closes one client's connection, as nginx-rtmp's `drop/client` does: a viewer's
+/// stream ends (WS-FLV with close code 1008), a publisher's session ends as `POST
+/// /api/drop` ends it. It may connect again: to keep it out, refuse it (`[auth]`).
+/// `200` with the client, `404` for no such client (gone already).
+fn kick_from(app: &AppState, door: Door, headers: &HeaderMap, query: KickQuery) -> Response {
+    if let Some(refused) = admin::refusal(app, door, Endpoint::Kick, headers) {
+        return refused;
+    }
+    let Some(id) = query.client.and_then(|c| c.parse::<u64>().ok()) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "name the client by its id in /api/clients: ?client=ID",
+        );
+    };
+    let Some(client) = app.hub.hooks.clients.kick(id) else {
+        return error(StatusCode::NOT_FOUND, &format!("no client {id}"));
+    };
+    tracing::info!(
+        client = id,
+        channel = client.channel,
+        ip = ?client.ip,
+        protocol = client.protocol,
+        "POST /api/kick: client closed"
+    );
+    Json(serde_json::json!({ "kicked": client })).into_response()
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use axum::extract::{ConnectInfo, Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
+use tokio::sync::Notify;
 
 use super::{AppState, Peer};
 use crate::access::{self, Action, Attempt};
@@ -99,6 +100,7 @@ async fn serve(
         // Readable by the page (CORS), so that it can tell "no such channel" from a lost connection.
         Err(refusal) => return cors(refuse(&refusal, name, peer), headers),
     };
+    let kick = Arc::new(Notify::new());
     let hooks = Session::start(
         &app.hub.hooks,
         Event::OnPlay,
@@ -106,12 +108,13 @@ async fn serve(
         name,
         Some(attempt.client_ip),
         attempt.protocol,
+        kick.clone(),
     );
     // Viewers send only pings and a close: a frame over a few KiB is refused at its
     // header, so a viewer cannot make the gateway wait on (or hold) a large one.
     let ws = ws.ok().map(|ws| (ws, limits.max_ws_message));
     cors(
-        http_flv::start(&channel, ws, app.shutdown.clone(), hooks),
+        http_flv::start(&channel, ws, app.shutdown.clone(), hooks, kick),
         headers,
     )
 }

@@ -16,8 +16,8 @@ pub mod recordings;
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::Router;
 use axum::routing::{get, post};
+use axum::{Extension, Router};
 
 use crate::access::TrustedProxies;
 use crate::config::ConnLimits;
@@ -27,6 +27,7 @@ use crate::outputs::Outputs;
 use crate::reload::Reloader;
 use crate::shutdown::{Shutdown, Trigger};
 use crate::swap::Swap;
+use admin::Door;
 
 pub use listener::{Peer, serve};
 
@@ -75,23 +76,29 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/reload", post(api::reload))
         .route("/api/drain", post(api::drain))
         .route("/api/drop", post(api::drop_session))
+        .route("/api/clients", get(api::clients))
+        .route("/api/kick", post(api::kick))
         .route("/api/recordings", get(recordings::list))
         .route("/recordings/{*path}", get(recordings::file))
         .route("/metrics", get(api::metrics))
         .route("/healthz", get(api::healthz))
+        .layer(Extension(Door::Public))
         .with_state(state)
 }
 
 /// The admin listener's routes: the operator's endpoints only.
 pub fn admin_router(state: Arc<AppState>) -> Router {
     Router::new()
-        .route("/api/channels", get(api::admin_channels))
-        .route("/api/reload", post(api::admin_reload))
-        .route("/api/drain", post(api::admin_drain))
-        .route("/api/drop", post(api::admin_drop_session))
-        .route("/api/recordings", get(recordings::admin_list))
-        .route("/recordings/{*path}", get(recordings::admin_file))
-        .route("/metrics", get(api::admin_metrics))
+        .route("/api/channels", get(api::channels))
+        .route("/api/reload", post(api::reload))
+        .route("/api/drain", post(api::drain))
+        .route("/api/drop", post(api::drop_session))
+        .route("/api/clients", get(api::clients))
+        .route("/api/kick", post(api::kick))
+        .route("/api/recordings", get(recordings::list))
+        .route("/recordings/{*path}", get(recordings::file))
+        .route("/metrics", get(api::metrics))
         .route("/healthz", get(api::healthz))
+        .layer(Extension(Door::Admin))
         .with_state(state)
 }

@@ -10,6 +10,7 @@
 
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Path, Query, RawQuery, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
@@ -63,31 +64,25 @@ impl Filter {
 
 pub async fn list(
     State(app): State<Arc<AppState>>,
+    Extension(door): Extension<Door>,
     Query(filter): Query<Filter>,
     headers: HeaderMap,
 ) -> Response {
-    list_from(app, Door::Public, filter, headers).await
-}
-
-pub async fn admin_list(
-    State(app): State<Arc<AppState>>,
-    Query(filter): Query<Filter>,
-    headers: HeaderMap,
-) -> Response {
-    list_from(app, Door::Admin, filter, headers).await
+    list_from(app, door, filter, headers).await
 }
 
 pub async fn file(
     State(app): State<Arc<AppState>>,
+    Extension(door): Extension<Door>,
     Path(path): Path<String>,
     ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Response {
     // A recording is the channel's media: where watching it live needs a play token
-    // and no admin token guards this door, it needs the channel's play token.
+    // and no admin token guards the public door, it needs the channel's play token.
     let auth = app.hub.auth.get();
-    if auth.policy.requires(Action::Play) && auth.admin_token.is_none() {
+    if door == Door::Public && auth.policy.requires(Action::Play) && auth.admin_token.is_none() {
         let channel =
             record::path::relative(&path).and_then(|relative| record::path::channel_of(&relative));
         let Some(channel) = channel else {
@@ -103,15 +98,7 @@ pub async fn file(
             return refuse(&refusal, &channel, peer);
         }
     }
-    file_from(app, Door::Public, path, headers).await
-}
-
-pub async fn admin_file(
-    State(app): State<Arc<AppState>>,
-    Path(path): Path<String>,
-    headers: HeaderMap,
-) -> Response {
-    file_from(app, Door::Admin, path, headers).await
+    file_from(app, door, path, headers).await
 }
 
 async fn list_from(app: Arc<AppState>, door: Door, filter: Filter, headers: HeaderMap) -> Response {

@@ -11,9 +11,11 @@ use anyhow::{Result, bail};
 use flashless_core::flv::Tag;
 use flashless_core::rtmp::session::ServerSession;
 use flashless_core::stream::Bucket;
+use tokio::sync::Notify;
 use tracing::{info, warn};
 
 use super::intake::{Intake, MESSAGES_PER_S};
+
 use crate::access::TrustedProxies;
 use crate::access::rate::PerAddress;
 use crate::hooks::{Event, Session};
@@ -49,10 +51,12 @@ const MIN_UNFINISHED_SHARED: usize = 256 << 20;
 
 /// Who asks to publish: the client's address (its own, or the one a trusted proxy
 /// names) and the limits its connection came with.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Publisher {
     pub client: IpAddr,
     pub limits: PublishLimits,
+    /// What closes its connection when the operator kicks it (`crate::clients`).
+    pub kick: Arc<Notify>,
 }
 
 /// What a publish is held to, from the limits its connection came with.
@@ -128,7 +132,11 @@ impl Publishers {
         channel_name: &str,
         publisher: Publisher,
     ) -> Result<()> {
-        let Publisher { client, limits } = publisher;
+        let Publisher {
+            client,
+            limits,
+            kick,
+        } = publisher;
         let refuse = |session: &mut ServerSession, why: &str| {
             hub.denied.count(Reason::Limit);
             session.reject(
@@ -188,6 +196,7 @@ impl Publishers {
                 channel_name,
                 Some(client),
                 "rtmp",
+                kick,
             ),
             intake: Intake::default(),
             bytes: limits.max_bitrate.map(|bits| {

@@ -1,0 +1,113 @@
+//! Who is connected: every publisher and viewer on a connection (RTMP, HTTP-FLV,
+//! WS-FLV), listed for the operator (`GET /api/clients`) and closed on demand
+//! (`POST /api/kick`), as SRS's clients API and nginx-rtmp's `drop/client` do. A client
+//! is listed from its admission to its end (its hooks' [`Session`](crate::hooks::Session)
+//! holds its place). HLS players hold no connection, and are not listed.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+
+use serde::Serialize;
+use tokio::sync::Notify;
+
+/// Publishing or playing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Publisher,
+    Viewer,
+}
+
+/// A connected client as the operator sees it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Client {
+    /// The hooks' `client_id`: the same number in `on_play` and `on_stop`.
+    pub id: u64,
+    pub channel: String,
+    pub role: Role,
+    /// `rtmp`, `http-flv` or `ws-flv`.
+    pub protocol: &'static str,
+    /// The client's address (the one a trusted proxy names).
+    pub ip: Option<IpAddr>,
+    /// Unix time, in seconds, of its admission.
+    pub since: u64,
+}
+
+/// The clients connected now; each with what closes its connection.
+#[derive(Debug, Default)]
+pub struct Clients(Mutex<BTreeMap<u64, (Client, Arc<Notify>)>>);
+
+impl Clients {
+    /// Lists `client` until [`Clients::remove`]; a kick notifies `kick`, which its
+    /// connection's task waits on.
+    pub fn add(&self, client: Client, kick: Arc<Notify>) {
+        self.lock().insert(client.id, (client, kick));
+    }
+
+    pub fn remove(&self, id: u64) {
+        self.lock().remove(&id);
+    }
+
+    /// Every client, or those of `channel`, oldest first.
+    pub fn list(&self, channel: Option<&str>) -> Vec<Client> {
+        let clients = self.lock();
+        let of = |c: &&Client| channel.is_none_or(|name| c.channel == name);
+        clients
+            .values()
+            .map(|(c, _)| c)
+            .filter(of)
+            .cloned()
+            .collect()
+    }
+
+    /// Closes client `id`'s connection: what it was, or `None` when there is no such
+    /// client (gone already).
+    pub fn kick(&self, id: u64) -> Option<Client> {
+        let clients = self.lock();
+        let (client, kick) = clients.get(&id)?;
+        // A permit if its task is not waiting now: it ends at its next wait.
+        kick.notify_one();
+        Some(client.clone())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, (Client, Arc<Notify>)>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client(id: u64, channel: &str, role: Role) -> Client {
+        Client {
+            id,
+            channel: channel.into(),
+            role,
+            protocol: "rtmp",
+            ip: None,
+            since: 0,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_kick_reaches_its_client_alone_and_a_gone_one_is_none() {
+        let clients = Clients::default();
+        let (a, b) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
+        clients.add(client(1, "cam", Role::Publisher), a.clone());
+        clients.add(client(2, "other", Role::Viewer), b.clone());
+        assert_eq!(clients.list(None).len(), 2);
+        assert_eq!(clients.list(Some("other"))[0].id, 2);
+
+        assert_eq!(clients.kick(2).map(|c| c.role), Some(Role::Viewer));
+        // Kicked before it waited: the permit waits for it.
+        b.notified().await;
+        let not_a = tokio::time::timeout(std::time::Duration::from_millis(20), a.notified());
+        assert!(not_a.await.is_err(), "the other client was kicked too");
+
+        clients.remove(2);
+        assert!(clients.kick(2).is_none());
+        assert_eq!(clients.list(None).len(), 1);
+    }
+}
