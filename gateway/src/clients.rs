@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
@@ -32,17 +33,47 @@ pub struct Client {
     pub ip: Option<IpAddr>,
     /// Unix time, in seconds, of its admission.
     pub since: u64,
+    /// The media's bytes sent to it (a viewer) or taken from it (a publisher) since:
+    /// the tags' bodies, as `/metrics` counts them.
+    pub bytes: u64,
 }
 
-/// The clients connected now; each with what closes its connection.
+/// What ties a client's connection to its entry: the kick its task waits on, and the
+/// bytes it moved.
+#[derive(Debug)]
+pub struct Link {
+    kick: Arc<Notify>,
+    bytes: AtomicU64,
+}
+
+impl Link {
+    /// A link whose kick notifies `kick`.
+    pub fn new(kick: Arc<Notify>) -> Arc<Link> {
+        Arc::new(Link {
+            kick,
+            bytes: AtomicU64::new(0),
+        })
+    }
+
+    /// `n` more bytes sent or taken.
+    pub fn moved(&self, n: usize) {
+        self.bytes.fetch_add(n as u64, Relaxed);
+    }
+
+    /// Ready once the operator kicked the client.
+    pub async fn kicked(&self) {
+        self.kick.notified().await;
+    }
+}
+
+/// The clients connected now; each with its link.
 #[derive(Debug, Default)]
-pub struct Clients(Mutex<BTreeMap<u64, (Client, Arc<Notify>)>>);
+pub struct Clients(Mutex<BTreeMap<u64, (Client, Arc<Link>)>>);
 
 impl Clients {
-    /// Lists `client` until [`Clients::remove`]; a kick notifies `kick`, which its
-    /// connection's task waits on.
-    pub fn add(&self, client: Client, kick: Arc<Notify>) {
-        self.lock().insert(client.id, (client, kick));
+    /// Lists `client` until [`Clients::remove`].
+    pub fn add(&self, client: Client, link: Arc<Link>) {
+        self.lock().insert(client.id, (client, link));
     }
 
     pub fn remove(&self, id: u64) {
@@ -52,27 +83,30 @@ impl Clients {
     /// Every client, or those of `channel`, oldest first.
     pub fn list(&self, channel: Option<&str>) -> Vec<Client> {
         let clients = self.lock();
-        let of = |c: &&Client| channel.is_none_or(|name| c.channel == name);
-        clients
-            .values()
-            .map(|(c, _)| c)
-            .filter(of)
-            .cloned()
-            .collect()
+        let of = |(c, _): &&(Client, Arc<Link>)| channel.is_none_or(|name| c.channel == name);
+        clients.values().filter(of).map(listed).collect()
     }
 
     /// Closes client `id`'s connection: what it was, or `None` when there is no such
     /// client (gone already).
     pub fn kick(&self, id: u64) -> Option<Client> {
         let clients = self.lock();
-        let (client, kick) = clients.get(&id)?;
+        let entry = clients.get(&id)?;
         // A permit if its task is not waiting now: it ends at its next wait.
-        kick.notify_one();
-        Some(client.clone())
+        entry.1.kick.notify_one();
+        Some(listed(entry))
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, (Client, Arc<Notify>)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, (Client, Arc<Link>)>> {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The client as listed now, with its bytes.
+fn listed((client, link): &(Client, Arc<Link>)) -> Client {
+    Client {
+        bytes: link.bytes.load(Relaxed),
+        ..client.clone()
     }
 }
 
@@ -88,6 +122,7 @@ mod tests {
             protocol: "rtmp",
             ip: None,
             since: 0,
+            bytes: 0,
         }
     }
 
@@ -95,10 +130,14 @@ mod tests {
     async fn a_kick_reaches_its_client_alone_and_a_gone_one_is_none() {
         let clients = Clients::default();
         let (a, b) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
-        clients.add(client(1, "cam", Role::Publisher), a.clone());
-        clients.add(client(2, "other", Role::Viewer), b.clone());
+        clients.add(client(1, "cam", Role::Publisher), Link::new(a.clone()));
+        let link = Link::new(b.clone());
+        clients.add(client(2, "other", Role::Viewer), link.clone());
         assert_eq!(clients.list(None).len(), 2);
-        assert_eq!(clients.list(Some("other"))[0].id, 2);
+        link.moved(1000);
+        link.moved(24);
+        let other = clients.list(Some("other"));
+        assert_eq!((other[0].id, other[0].bytes), (2, 1024));
 
         assert_eq!(clients.kick(2).map(|c| c.role), Some(Role::Viewer));
         // Kicked before it waited: the permit waits for it.

@@ -13,10 +13,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Result, bail};
 use serde::Serialize;
-use tokio::sync::{Notify, Semaphore, mpsc};
+use tokio::sync::{Semaphore, mpsc};
 
 use crate::client::http::{self as http_client, HttpUrl};
-use crate::clients::{Client, Clients, Role};
+use crate::clients::{Client, Clients, Link, Role};
 use crate::hub::name;
 use crate::shutdown::Shutdown;
 use crate::swap::Swap;
@@ -263,7 +263,7 @@ async fn post(url: &HttpUrl, notice: &Notice, limit: Duration) -> Result<()> {
 
 /// A publish or play session: the start event when made, the end event when dropped
 /// (`on_publish`/`on_unpublish`, `on_play`/`on_stop`), and its client listed in
-/// between ([`Hooks::clients`]), closed by a kick through `kick`.
+/// between ([`Hooks::clients`]), through `link`.
 pub struct Session {
     hooks: Arc<Hooks>,
     id: u64,
@@ -278,7 +278,7 @@ impl Session {
         channel: &str,
         ip: Option<IpAddr>,
         protocol: &'static str,
-        kick: Arc<Notify>,
+        link: Arc<Link>,
     ) -> Session {
         let id = hooks.client_id();
         let started = Notice::new(start, channel, ip, protocol, id);
@@ -293,8 +293,9 @@ impl Session {
             protocol,
             ip,
             since: started.time,
+            bytes: 0,
         };
-        hooks.clients.add(client, kick);
+        hooks.clients.add(client, link);
         hooks.notify(started);
         Session {
             hooks: hooks.clone(),

@@ -29,6 +29,7 @@ use crate::access::limits::{PerIp, Slot};
 use crate::access::{self, Action, Attempt, TrustedProxies};
 use crate::client::rtmp::random_bytes;
 use crate::client::transport::BoxedTransport;
+use crate::clients::Link;
 use crate::config::ConnLimits;
 use crate::egress::gate::Gate;
 use crate::egress::rtmp::{self as play, Player};
@@ -547,6 +548,7 @@ impl Connection {
         };
         let refusal = match admission.admit(&attempt).await {
             Ok(admitted) => {
+                let link = Link::new(self.dropped.clone());
                 let hooks = Session::start(
                     &self.hub.hooks,
                     Event::OnPlay,
@@ -554,9 +556,9 @@ impl Connection {
                     channel,
                     Some(attempt.client_ip),
                     "rtmp",
-                    self.dropped.clone(),
+                    link.clone(),
                 );
-                self.playing = Player::start(&mut self.session, stream_id, &admitted, hooks);
+                self.playing = Player::start(&mut self.session, stream_id, &admitted, hooks, link);
                 return Ok(());
             }
             Err(refusal) => refusal,

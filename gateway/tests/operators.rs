@@ -432,6 +432,16 @@ fn an_operator_lists_the_clients_and_kicks_each_alone() {
             "{c}"
         );
     }
+    // Each counts its media: sent to a viewer, taken from the publisher.
+    until(
+        Duration::from_secs(10),
+        "every client's bytes counted",
+        || {
+            clients("")
+                .iter()
+                .all(|c| c["bytes"].as_u64().is_some_and(|b| b > 20_000))
+        },
+    );
     assert!(clients("?channel=other").is_empty());
     assert_eq!(clients("?channel=live/cam").len(), 4);
     let (publisher_id, rtmp_id) = (id_of("rtmp", "publisher"), id_of("rtmp", "viewer"));

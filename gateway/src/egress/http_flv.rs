@@ -14,13 +14,13 @@ use bytes::{Bytes, BytesMut};
 use flashless_core::flv::{self, Header};
 use futures_util::StreamExt;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::sync::Notify;
 use tracing::{debug, info};
 
 use super::admission::Refusal;
 use super::gate::Gate;
 use super::websocket::{self, ClientFrames, FrameError, Incoming, OP_CLOSE, OP_PONG, Upgrade};
 use crate::access::Denied;
+use crate::clients::Link;
 use crate::hooks::Session;
 use crate::hub::{Channel, Feed, MediaTag, Viewer};
 use crate::shutdown::Shutdown;
@@ -37,17 +37,17 @@ pub const KICKED: u16 = 1008;
 
 /// Starts a viewer of `channel`, admitted already: WS-FLV when the request asked for
 /// an upgrade (frames from the viewer up to `max_frame` bytes), else an HTTP-FLV body.
-/// It ends when `kick` is notified (`POST /api/kick`).
+/// What it is sent counts in its `link`, which ends it when the operator kicks it.
 pub fn start(
     channel: &Arc<Channel>,
     ws: Option<(Upgrade, usize)>,
     shutdown: Shutdown,
     hooks: Session,
-    kick: Arc<Notify>,
+    link: Arc<Link>,
 ) -> Response {
     let (start, mut viewer) = channel.subscribe();
     viewer.hold(hooks);
-    let ends = Ends { shutdown, kick };
+    let ends = Ends { shutdown, link };
     match ws {
         Some((upgrade, max_frame)) => {
             upgrade.on_upgrade(move |io| websocket(io, max_frame, start, viewer, ends))
@@ -60,14 +60,14 @@ pub fn start(
 /// operator's kick.
 struct Ends {
     shutdown: Shutdown,
-    kick: Arc<Notify>,
+    link: Arc<Link>,
 }
 
 impl Ends {
     async fn wait(mut self) -> Woke {
         tokio::select! {
             _ = self.shutdown.wait_drain() => Woke::Drain,
-            () = self.kick.notified() => Woke::Kicked,
+            () = self.link.kicked() => Woke::Kicked,
         }
     }
 }
@@ -114,27 +114,29 @@ fn http_flv(start: Vec<Arc<MediaTag>>, viewer: Viewer, ends: Ends) -> Response {
     );
     // Made once, not at each tag: a fresh wait would register with the shutdown
     // signal, and leave it, every time the viewer wakes.
+    let link = ends.link.clone();
     let drain: Pin<Box<dyn Future<Output = Woke> + Send>> = Box::pin(ends.wait());
-    let live =
-        futures_util::stream::unfold((viewer, drain), |(mut viewer, mut drain)| async move {
-            loop {
-                let item = tokio::select! {
-                    item = viewer.next() => item?,
-                    // Ending the body finishes the chunked response cleanly; the
-                    // player reconnects, through the balancer, to another gateway
-                    // (and a kicked one is let go).
-                    _ = &mut drain => return None,
-                };
-                if let Feed::Tag(media) = item {
-                    viewer
-                        .channel()
-                        .counters
-                        .bytes_out
-                        .fetch_add(media.flv.len() as u64, Relaxed);
-                    return Some((Ok(media.flv.clone()), (viewer, drain)));
-                }
+    let state = (viewer, drain, link);
+    let live = futures_util::stream::unfold(state, |(mut viewer, mut drain, link)| async move {
+        loop {
+            let item = tokio::select! {
+                item = viewer.next() => item?,
+                // Ending the body finishes the chunked response cleanly; the
+                // player reconnects, through the balancer, to another gateway
+                // (and a kicked one is let go).
+                _ = &mut drain => return None,
+            };
+            if let Feed::Tag(media) = item {
+                viewer
+                    .channel()
+                    .counters
+                    .bytes_out
+                    .fetch_add(media.flv.len() as u64, Relaxed);
+                link.moved(media.flv.len());
+                return Some((Ok(media.flv.clone()), (viewer, drain, link)));
             }
-        });
+        }
+    });
     Response::builder()
         .header(header::CONTENT_TYPE, "video/x-flv")
         .header(header::CACHE_CONTROL, "no-cache, no-store")
@@ -175,6 +177,7 @@ async fn websocket<Io: AsyncRead + AsyncWrite>(
     // Viewers send pings and a close: a few bytes at a time.
     let mut buf = [0u8; 256];
     let mut batch: Vec<Bytes> = Vec::with_capacity(BATCH);
+    let link = ends.link.clone();
     let ends = ends.wait();
     tokio::pin!(ends);
     // The viewer wakes for each frame: the feed is polled then; the socket's read side,
@@ -215,6 +218,7 @@ async fn websocket<Io: AsyncRead + AsyncWrite>(
                 }
                 let bytes: usize = batch.iter().map(Bytes::len).sum();
                 channel.counters.bytes_out.fetch_add(bytes as u64, Relaxed);
+                link.moved(bytes);
                 if websocket::write_binary(&mut tx, batch.drain(..))
                     .await
                     .is_err()

@@ -9,6 +9,7 @@ use flashless_core::rtmp::session::ServerSession;
 use tracing::info;
 
 use super::admission::Refusal;
+use crate::clients::Link;
 use crate::hooks::Session;
 use crate::hub::{Channel, Feed, MediaTag, Viewer};
 
@@ -19,6 +20,8 @@ const BATCH: usize = 64;
 pub struct Player {
     pub stream_id: u32,
     viewer: Viewer,
+    /// Its entry in the clients' list: what it is sent counts there.
+    link: Arc<Link>,
 }
 
 impl Player {
@@ -29,6 +32,7 @@ impl Player {
         stream_id: u32,
         channel: &Arc<Channel>,
         hooks: Session,
+        link: Arc<Link>,
     ) -> Option<Player> {
         if !session.accept_play(stream_id) {
             return None;
@@ -37,9 +41,13 @@ impl Player {
         let (start, mut viewer) = channel.subscribe();
         viewer.hold(hooks);
         for media in &start {
-            send(session, stream_id, channel, media);
+            send(session, stream_id, channel, &link, media);
         }
-        Some(Player { stream_id, viewer })
+        Some(Player {
+            stream_id,
+            viewer,
+            link,
+        })
     }
 
     /// The next item of the feed; `None` once the channel is gone.
@@ -53,7 +61,13 @@ impl Player {
         let mut sent = 0;
         while let Some(feed) = item.take() {
             match feed {
-                Feed::Tag(media) => send(session, self.stream_id, self.viewer.channel(), &media),
+                Feed::Tag(media) => send(
+                    session,
+                    self.stream_id,
+                    self.viewer.channel(),
+                    &self.link,
+                    &media,
+                ),
                 Feed::Unpublished => session.end_stream(self.stream_id),
                 Feed::Published => session.resume_stream(self.stream_id),
             }
@@ -65,12 +79,20 @@ impl Player {
     }
 }
 
-/// Queues one tag for the player, counted in the channel's RTMP egress bytes.
-fn send(session: &mut ServerSession, stream_id: u32, channel: &Channel, media: &MediaTag) {
+/// Queues one tag for the player, counted in the channel's RTMP egress bytes and the
+/// player's own.
+fn send(
+    session: &mut ServerSession,
+    stream_id: u32,
+    channel: &Channel,
+    link: &Link,
+    media: &MediaTag,
+) {
     channel
         .counters
         .rtmp_bytes_out
         .fetch_add(media.tag.data.len() as u64, Relaxed);
+    link.moved(media.tag.data.len());
     match media.rtmp_chunks() {
         Some(chunked) => session.send_shared(stream_id, &media.tag, chunked),
         None => session.send_tag(stream_id, &media.tag),

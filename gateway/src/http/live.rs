@@ -7,10 +7,10 @@ use std::sync::Arc;
 use axum::extract::{ConnectInfo, Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
-use tokio::sync::Notify;
 
 use super::{AppState, Peer};
 use crate::access::{self, Action, Attempt};
+use crate::clients::Link;
 use crate::egress::http_flv::{self, error};
 use crate::egress::websocket::{NotUpgrade, Upgrade};
 use crate::egress::{Admission, Refusal};
@@ -100,7 +100,7 @@ async fn serve(
         // Readable by the page (CORS), so that it can tell "no such channel" from a lost connection.
         Err(refusal) => return cors(refuse(&refusal, name, peer), headers),
     };
-    let kick = Arc::new(Notify::new());
+    let link = Link::new(Arc::default());
     let hooks = Session::start(
         &app.hub.hooks,
         Event::OnPlay,
@@ -108,13 +108,13 @@ async fn serve(
         name,
         Some(attempt.client_ip),
         attempt.protocol,
-        kick.clone(),
+        link.clone(),
     );
     // Viewers send only pings and a close: a frame over a few KiB is refused at its
     // header, so a viewer cannot make the gateway wait on (or hold) a large one.
     let ws = ws.ok().map(|ws| (ws, limits.max_ws_message));
     cors(
-        http_flv::start(&channel, ws, app.shutdown.clone(), hooks, kick),
+        http_flv::start(&channel, ws, app.shutdown.clone(), hooks, link),
         headers,
     )
 }

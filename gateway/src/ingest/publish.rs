@@ -18,6 +18,7 @@ use super::intake::{Intake, MESSAGES_PER_S};
 
 use crate::access::TrustedProxies;
 use crate::access::rate::PerAddress;
+use crate::clients::Link;
 use crate::hooks::{Event, Session};
 use crate::hub::denials::Reason;
 use crate::hub::{Channel, Hub};
@@ -91,6 +92,8 @@ pub struct Publishing {
     unfinished: usize,
     /// What `publishers.unfinished` may reach when this one adds to it.
     max_unfinished: usize,
+    /// Its entry in the clients' list: its media counts there.
+    link: Arc<Link>,
     /// Says `on_unpublish` when dropped, after the channel's session ended.
     _hooks: Session,
     /// Its media against real time, its messages against their rate.
@@ -137,6 +140,7 @@ impl Publishers {
             limits,
             kick,
         } = publisher;
+        let link = Link::new(kick);
         let refuse = |session: &mut ServerSession, why: &str| {
             hub.denied.count(Reason::Limit);
             session.reject(
@@ -196,8 +200,9 @@ impl Publishers {
                 channel_name,
                 Some(client),
                 "rtmp",
-                kick,
+                link.clone(),
             ),
+            link,
             intake: Intake::default(),
             bytes: limits.max_bitrate.map(|bits| {
                 let per_s = bits / 8;
@@ -221,6 +226,7 @@ impl Publishing {
                 "the publisher sends {limit}: read at that pace from now on"
             );
         }
+        self.link.moved(tag.data.len());
         self.channel.publish(tag);
     }
 
