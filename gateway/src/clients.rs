@@ -36,6 +36,13 @@ pub struct Client {
     /// The media's bytes sent to it (a viewer) or taken from it (a publisher) since:
     /// the tags' bodies, as `/metrics` counts them.
     pub bytes: u64,
+    /// Its request's query, for the authorisation webhook's asks again: not listed (it
+    /// may hold a token).
+    #[serde(skip)]
+    pub query: Box<str>,
+    /// Unix time, in seconds, when the webhook was last asked about it.
+    #[serde(skip)]
+    pub checked: u64,
 }
 
 /// What ties a client's connection to its entry: the kick its task waits on, and the
@@ -87,6 +94,20 @@ impl Clients {
         clients.values().filter(of).map(listed).collect()
     }
 
+    /// The clients the webhook was last asked about `every` seconds or more before
+    /// `now`, marked as asked now.
+    pub fn due(&self, every: u64, now: u64) -> Vec<Client> {
+        let mut clients = self.lock();
+        let due = clients
+            .values_mut()
+            .filter(|(c, _)| now >= c.checked.saturating_add(every));
+        due.map(|entry| {
+            entry.0.checked = now;
+            listed(entry)
+        })
+        .collect()
+    }
+
     /// Closes client `id`'s connection: what it was, or `None` when there is no such
     /// client (gone already).
     pub fn kick(&self, id: u64) -> Option<Client> {
@@ -123,6 +144,8 @@ mod tests {
             ip: None,
             since: 0,
             bytes: 0,
+            query: "".into(),
+            checked: 0,
         }
     }
 

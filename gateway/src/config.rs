@@ -201,6 +201,10 @@ pub struct ServeArgs {
     /// Seconds the webhook has to answer before the attempt is refused [default: 2].
     #[arg(long, env = "FLASHLESS_AUTH_WEBHOOK_TIMEOUT")]
     pub auth_webhook_timeout: Option<Quantity>,
+    /// Seconds between the webhook's asks again about each publisher and viewer on a
+    /// connection: a refusal closes it [default: off].
+    #[arg(long, env = "FLASHLESS_AUTH_WEBHOOK_RECHECK")]
+    pub auth_webhook_recheck: Option<Quantity>,
     /// Web origins allowed to open WS-FLV and read HTTP-FLV, comma-separated (`*` for any)
     /// [default: the gateway's own origin and localhost].
     #[arg(long, env = "FLASHLESS_ORIGINS", value_delimiter = ',')]
@@ -401,6 +405,7 @@ struct AuthSection {
     same_origin: Option<bool>,
     webhook: Option<String>,
     webhook_timeout: Option<Quantity>,
+    webhook_recheck: Option<Quantity>,
     admin_token: Option<String>,
     swf_verify: Option<SwfVerifySection>,
 }
@@ -859,7 +864,17 @@ impl Settings {
                         .map_err(|e| ConfigError::Webhook {
                             url: url.to_owned(),
                             reason: e.root_cause().to_string(),
-                        })?,
+                        })?
+                        .with_recheck(
+                            Some(seconds(
+                                "webhook_recheck",
+                                args.auth_webhook_recheck
+                                    .clone()
+                                    .or_else(|| file.auth.webhook_recheck.clone()),
+                                Duration::ZERO,
+                            )?)
+                            .filter(|every| !every.is_zero()),
+                        ),
                     ),
                     None => None,
                 },
@@ -1638,6 +1653,22 @@ mod tests {
         )
         .unwrap_err();
         assert!(format!("{err:#}").contains("webhook_timeout"), "{err:#}");
+        // Asked again: off by default (and at 0), else as said.
+        let recheck = |text: &str| {
+            let s = load(
+                &format!("[auth]\nwebhook = \"http://x/\"\n{text}"),
+                ServeArgs::default(),
+            );
+            s.map(|s| s.auth.webhook().and_then(|w| w.recheck()))
+        };
+        assert_eq!(recheck("").unwrap(), None);
+        assert_eq!(recheck("webhook_recheck = 0\n").unwrap(), None);
+        assert_eq!(
+            recheck("webhook_recheck = \"1m\"\n").unwrap(),
+            Some(Duration::from_secs(60))
+        );
+        let err = recheck("webhook_recheck = \"soon\"\n").unwrap_err();
+        assert!(format!("{err:#}").contains("webhook_recheck"), "{err:#}");
     }
 
     #[test]

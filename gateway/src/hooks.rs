@@ -15,6 +15,7 @@ use anyhow::{Result, bail};
 use serde::Serialize;
 use tokio::sync::{Semaphore, mpsc};
 
+use crate::access::{Action, Attempt};
 use crate::client::http::{self as http_client, HttpUrl};
 use crate::clients::{Client, Clients, Link, Role};
 use crate::hub::name;
@@ -271,21 +272,17 @@ pub struct Session {
 }
 
 impl Session {
-    pub fn start(
-        hooks: &Arc<Hooks>,
-        start: Event,
-        end: Event,
-        channel: &str,
-        ip: Option<IpAddr>,
-        protocol: &'static str,
-        link: Arc<Link>,
-    ) -> Session {
+    /// `attempt`'s session, admitted: `on_publish` or `on_play` now, `on_unpublish` or
+    /// `on_stop` when dropped; its client listed meanwhile, with what the authorisation
+    /// webhook is asked again about it (`crate::recheck`).
+    pub fn start(hooks: &Arc<Hooks>, attempt: &Attempt<'_>, link: Arc<Link>) -> Session {
+        let (start, end, role) = match attempt.action {
+            Action::Publish => (Event::OnPublish, Event::OnUnpublish, Role::Publisher),
+            Action::Play => (Event::OnPlay, Event::OnStop, Role::Viewer),
+        };
+        let (channel, ip, protocol) = (attempt.channel, Some(attempt.client_ip), attempt.protocol);
         let id = hooks.client_id();
         let started = Notice::new(start, channel, ip, protocol, id);
-        let role = match start {
-            Event::OnPublish => Role::Publisher,
-            _ => Role::Viewer,
-        };
         let client = Client {
             id,
             channel: channel.to_owned(),
@@ -294,6 +291,8 @@ impl Session {
             ip,
             since: started.time,
             bytes: 0,
+            query: attempt.query.into(),
+            checked: started.time,
         };
         hooks.clients.add(client, link);
         hooks.notify(started);
@@ -314,7 +313,8 @@ impl Drop for Session {
     }
 }
 
-fn unix_now() -> u64 {
+/// Now, in Unix seconds.
+pub fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())

@@ -29,6 +29,7 @@ pub mod http;
 pub mod hub;
 pub mod ingest;
 pub mod outputs;
+pub mod recheck;
 pub mod record;
 pub mod reload;
 pub mod rtmp;

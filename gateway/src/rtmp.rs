@@ -34,7 +34,7 @@ use crate::config::ConnLimits;
 use crate::egress::gate::Gate;
 use crate::egress::rtmp::{self as play, Player};
 use crate::egress::{Admission, Refusal, vectored};
-use crate::hooks::{Event, Session};
+use crate::hooks::Session;
 use crate::hub::denials::Reason;
 use crate::hub::{Feed, Hub, name};
 use crate::ingest::publish::{Publisher, Publishers, Publishing};
@@ -483,9 +483,14 @@ impl Connection {
                         &self.hub,
                         &mut self.publishing,
                         stream_id,
-                        &channel,
                         Publisher {
-                            client: self.peer,
+                            attempt: attempt(
+                                Action::Publish,
+                                &channel,
+                                query,
+                                self.connect_query.as_deref(),
+                                self.peer,
+                            ),
                             limits: self.limits.publish(),
                             kick: self.dropped.clone(),
                         },
@@ -549,15 +554,7 @@ impl Connection {
         let refusal = match admission.admit(&attempt).await {
             Ok(admitted) => {
                 let link = Link::new(self.dropped.clone());
-                let hooks = Session::start(
-                    &self.hub.hooks,
-                    Event::OnPlay,
-                    Event::OnStop,
-                    channel,
-                    Some(attempt.client_ip),
-                    "rtmp",
-                    link.clone(),
-                );
+                let hooks = Session::start(&self.hub.hooks, &attempt, link.clone());
                 self.playing = Player::start(&mut self.session, stream_id, &admitted, hooks, link);
                 return Ok(());
             }

@@ -51,6 +51,7 @@ pub async fn run(
     let mut tasks = JoinSet::new();
     tasks.spawn(hub.clone().sweep(shutdown.clone()));
     tasks.spawn(hub.hooks.clone().run(shutdown.clone()));
+    tasks.spawn(crate::recheck::run(hub.clone(), shutdown.clone()));
     let outputs = Outputs::default();
     let (recordings, forwards, execs) = (&outputs.recordings, &outputs.forwards, &outputs.execs);
     tasks.spawn(crate::record::run(

@@ -461,12 +461,19 @@ fn an_operator_lists_the_clients_and_kicks_each_alone() {
         assert_eq!(status, 200, "{body}");
         body
     };
+    let kicked = Instant::now();
     let body = kick(http_id);
     assert!(body.contains("http-flv"), "{body}");
-    let (got, _) = http_flv.join().expect("the HTTP-FLV viewer");
+    let (got, ended) = http_flv.join().expect("the HTTP-FLV viewer");
     assert!(
         got > 10_000,
         "the HTTP-FLV viewer got {got} bytes before its kick"
+    );
+    // Its connection closed, not left open for another request after its stream.
+    let took = ended.duration_since(kicked);
+    assert!(
+        took < Duration::from_secs(3),
+        "the HTTP-FLV connection closed {took:?} after the kick"
     );
     until(
         Duration::from_secs(5),

@@ -365,10 +365,18 @@ fn rtmps_takes_publishers_and_players_with_the_certificate() {
 
 /// An operator's authorisation service on loopback, answering the webhook: it allows
 /// channels named `open…`, never answers for `slow…`, and refuses the rest with a
-/// reason. It keeps every request's JSON body.
+/// reason; but it refuses a query holding a revoked string, and answers nothing while
+/// down. It keeps every request's JSON body.
 struct AuthService {
     port: u16,
     asked: std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
+    state: std::sync::Arc<AuthState>,
+}
+
+#[derive(Default)]
+struct AuthState {
+    revoked: std::sync::Mutex<Vec<String>>,
+    down: std::sync::atomic::AtomicBool,
 }
 
 impl AuthService {
@@ -376,17 +384,36 @@ impl AuthService {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
         let port = listener.local_addr().expect("its address").port();
         let asked = std::sync::Arc::default();
-        let log = std::sync::Arc::clone(&asked);
+        let state = std::sync::Arc::<AuthState>::default();
+        let (log, rules) = (std::sync::Arc::clone(&asked), std::sync::Arc::clone(&state));
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
-                let log = std::sync::Arc::clone(&log);
-                std::thread::spawn(move || Self::answer(stream, &log));
+                let (log, rules) = (std::sync::Arc::clone(&log), std::sync::Arc::clone(&rules));
+                std::thread::spawn(move || Self::answer(stream, &log, &rules));
             }
         });
-        AuthService { port, asked }
+        AuthService { port, asked, state }
     }
 
-    fn answer(mut stream: TcpStream, log: &std::sync::Mutex<Vec<serde_json::Value>>) {
+    fn revoke(&self, what: &str) {
+        self.state
+            .revoked
+            .lock()
+            .expect("the list")
+            .push(what.to_owned());
+    }
+
+    fn set_down(&self, down: bool) {
+        self.state
+            .down
+            .store(down, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn answer(
+        mut stream: TcpStream,
+        log: &std::sync::Mutex<Vec<serde_json::Value>>,
+        state: &AuthState,
+    ) {
         let mut request = Vec::new();
         let mut buf = [0u8; 4096];
         let (head, length) = loop {
@@ -418,8 +445,20 @@ impl AuthService {
         let body: serde_json::Value =
             serde_json::from_slice(&request[head..head + length]).expect("a JSON body");
         let channel = body["channel"].as_str().unwrap_or_default().to_owned();
+        let query = body["query"].as_str().unwrap_or_default().to_owned();
         log.lock().expect("the log").push(body);
-        let answer = if channel.starts_with("open") {
+        let revoked = (state.revoked.lock().expect("the list").iter()).any(|r| query.contains(r));
+        if state.down.load(std::sync::atomic::Ordering::Relaxed) {
+            std::thread::sleep(Duration::from_secs(5));
+            return;
+        }
+        let answer = if revoked {
+            let why = "subscription ended";
+            format!(
+                "HTTP/1.1 403 Forbidden\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{why}",
+                why.len()
+            )
+        } else if channel.starts_with("open") {
             "HTTP/1.1 204 No Content\r\nconnection: close\r\n\r\n".to_owned()
         } else if channel.starts_with("slow") {
             std::thread::sleep(Duration::from_secs(5));
@@ -437,18 +476,25 @@ impl AuthService {
     fn asked(&self) -> Vec<serde_json::Value> {
         self.asked.lock().expect("the log").clone()
     }
+
+    /// A gateway asking it, with a timeout of 1 s, and `extra` flags.
+    fn gateway(&self, extra: &[&str]) -> Gateway {
+        let url = format!("http://127.0.0.1:{}/authorise", self.port);
+        let flags = [
+            "--no-demo",
+            "--auth-webhook",
+            &url,
+            "--auth-webhook-timeout",
+            "1",
+        ];
+        Gateway::start(&[&flags[..], extra].concat())
+    }
 }
 
 #[test]
 fn an_authorisation_webhook_allows_and_refuses_publish_and_play() {
     let auth = AuthService::start();
-    let gw = Gateway::start(&[
-        "--no-demo",
-        "--auth-webhook",
-        &format!("http://127.0.0.1:{}/authorise", auth.port),
-        "--auth-webhook-timeout",
-        "1",
-    ]);
+    let gw = auth.gateway(&[]);
     let _ffmpeg = ffmpeg_publish(&gw.rtmp_url("open"), &[]);
     gw.wait_live("open");
     let refused = ffmpeg_publish(&format!("{}?key=abc", gw.rtmp_url("closed")), &["-t", "5"]);
@@ -1913,4 +1959,104 @@ fn publishers_unfinished_messages_are_bounded_together() {
         !closed_within(&mut s, Duration::from_secs(2), |_| {}),
         "the bound was not freed by the publishers that left"
     );
+}
+
+/// An HTTP-FLV viewer of `path` on a thread: the bytes it got, and whether its stream ended.
+fn flv_viewer(
+    port: u16,
+    path: &str,
+) -> (
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    std::sync::Arc<std::sync::atomic::AtomicBool>,
+) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let got = std::sync::Arc::<std::sync::atomic::AtomicUsize>::default();
+    let ended = std::sync::Arc::<std::sync::atomic::AtomicBool>::default();
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connecting");
+    write!(s, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").expect("asking");
+    s.set_read_timeout(Some(Duration::from_secs(30))).ok();
+    let (g, e) = (got.clone(), ended.clone());
+    std::thread::spawn(move || {
+        let mut buf = vec![0u8; 65536];
+        while let Ok(n @ 1..) = s.read(&mut buf) {
+            g.fetch_add(n, Relaxed);
+        }
+        e.store(true, Relaxed);
+    });
+    (got, ended)
+}
+
+/// `webhook_recheck`: every client on a connection is asked about again each period; a
+/// webhook that does not answer closes no one, a refusal closes that client alone (a
+/// viewer, then the publisher).
+#[test]
+fn the_webhook_asked_again_closes_a_client_it_now_refuses() {
+    use std::sync::atomic::Ordering::Relaxed;
+    let auth = AuthService::start();
+    let gw = auth.gateway(&["--auth-webhook-recheck", "1"]);
+    let publisher = ffmpeg_publish(&format!("{}?key=pub", gw.rtmp_url("open-cam")), &[]);
+    gw.wait_live("open-cam");
+    let (alice, alice_ended) = flv_viewer(gw.http, "/live/open-cam.flv?sub=alice");
+    let (bob, bob_ended) = flv_viewer(gw.http, "/live/open-cam.flv?sub=bob");
+    let asked_about = |who: &str| {
+        let asks = auth.asked();
+        asks.iter()
+            .filter(|a| a["query"].as_str().is_some_and(|q| q.contains(who)))
+            .count()
+    };
+    let until = |what: &str, limit: u64, check: &dyn Fn() -> bool| {
+        let started = Instant::now();
+        while !check() {
+            assert!(
+                started.elapsed() < Duration::from_secs(limit),
+                "{what}\n{}",
+                gw.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    until(
+        "alice, bob and the publisher asked about again",
+        10,
+        &|| {
+            asked_about("sub=alice") >= 3
+                && asked_about("sub=bob") >= 3
+                && asked_about("key=pub") >= 3
+        },
+    );
+    let play = auth
+        .asked()
+        .into_iter()
+        .rfind(|a| a["query"] == "sub=alice")
+        .expect("a recheck of alice");
+    assert_eq!(play["action"], "play", "{play}");
+    assert_eq!(play["channel"], "open-cam", "{play}");
+    assert_eq!(play["protocol"], "http-flv", "{play}");
+
+    // The service down: its rechecks go unanswered, and no one is closed.
+    auth.set_down(true);
+    let before = (alice.load(Relaxed), bob.load(Relaxed));
+    std::thread::sleep(Duration::from_secs(4));
+    assert!(
+        !alice_ended.load(Relaxed) && !bob_ended.load(Relaxed),
+        "a viewer closed while the webhook was down"
+    );
+    assert!(alice.load(Relaxed) > before.0 + 10_000 && bob.load(Relaxed) > before.1 + 10_000);
+    auth.set_down(false);
+
+    // Alice's subscription ends: her stream ends at the next recheck; bob's goes on.
+    auth.revoke("sub=alice");
+    until("alice closed", 5, &|| alice_ended.load(Relaxed));
+    gw.log_saying("refused it on a recheck (403 Forbidden: subscription ended)");
+    let bob_then = bob.load(Relaxed);
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        !bob_ended.load(Relaxed) && bob.load(Relaxed) > bob_then + 10_000,
+        "bob stopped playing"
+    );
+
+    // The publisher's key is revoked: its publish ends.
+    auth.revoke("key=pub");
+    let ended = publisher.wait(Duration::from_secs(10));
+    assert!(!ended.success(), "ffmpeg went on publishing: {ended}");
 }

@@ -79,6 +79,10 @@ impl Policy {
         self
     }
 
+    pub fn webhook(&self) -> Option<&Arc<Webhook>> {
+        self.webhook.as_ref()
+    }
+
     /// The whole decision on an attempt: its token, then the webhook when there is one.
     pub async fn authorise(&self, attempt: &Attempt<'_>) -> Result<(), Denied> {
         self.check(

@@ -38,6 +38,8 @@ pub const MAX_IN_FLIGHT: usize = 128;
 pub struct Webhook {
     url: HttpUrl,
     timeout: Duration,
+    /// How often each client on a connection is asked again (`crate::recheck`).
+    recheck: Option<Duration>,
     asks: Arc<PerAddress>,
     in_flight: Arc<Semaphore>,
 }
@@ -59,6 +61,7 @@ impl Webhook {
         Ok(Webhook {
             url,
             timeout,
+            recheck: None,
             // The address asked for is the client's own, a proxy's forwarding resolved.
             asks: Arc::new(PerAddress::new(
                 ASKS_PER_SECOND,
@@ -73,11 +76,28 @@ impl Webhook {
         self.url.display()
     }
 
+    /// Asks again about each client on a connection every `every` (none: never).
+    pub fn with_recheck(mut self, every: Option<Duration>) -> Webhook {
+        self.recheck = every;
+        self
+    }
+
+    pub fn recheck(&self) -> Option<Duration> {
+        self.recheck
+    }
+
     /// Asks the webhook; `Ok` when it answered 2xx within the timeout.
     pub async fn ask(&self, attempt: &Attempt<'_>) -> Result<(), Verdict> {
         if !self.asks.try_take(attempt.client_ip) {
             return Err(Verdict::Busy("from this address"));
         }
+        self.ask_again(attempt).await
+    }
+
+    /// Asks about a client admitted before, at the gateway's own pace: not held to its
+    /// address's rate of asks (a page of viewers behind one NAT is asked about at once),
+    /// only to the asks in flight.
+    pub async fn ask_again(&self, attempt: &Attempt<'_>) -> Result<(), Verdict> {
         let Ok(_asking) = self.in_flight.try_acquire() else {
             return Err(Verdict::Busy("at once"));
         };

@@ -108,23 +108,25 @@ fn http_flv(start: Vec<Arc<MediaTag>>, viewer: Viewer, ends: Ends) -> Response {
     info!(channel = channel.name(), "http-flv viewer");
     let head =
         std::iter::once(file_header(&channel)).chain(start.into_iter().map(|m| m.flv.clone()));
-    let head = futures_util::stream::iter(
-        head.map(Ok::<_, std::convert::Infallible>)
-            .collect::<Vec<_>>(),
-    );
+    let head = futures_util::stream::iter(head.map(Ok::<_, std::io::Error>).collect::<Vec<_>>());
     // Made once, not at each tag: a fresh wait would register with the shutdown
     // signal, and leave it, every time the viewer wakes.
     let link = ends.link.clone();
     let drain: Pin<Box<dyn Future<Output = Woke> + Send>> = Box::pin(ends.wait());
-    let state = (viewer, drain, link);
-    let live = futures_util::stream::unfold(state, |(mut viewer, mut drain, link)| async move {
+    let state = Some((viewer, drain, link));
+    let live = futures_util::stream::unfold(state, |state| async move {
+        let (mut viewer, mut drain, link) = state?;
         loop {
             let item = tokio::select! {
                 item = viewer.next() => item?,
-                // Ending the body finishes the chunked response cleanly; the
-                // player reconnects, through the balancer, to another gateway
-                // (and a kicked one is let go).
-                _ = &mut drain => return None,
+                woke = &mut drain => return match woke {
+                    // Cut short, so that the connection closes too (a body that ends
+                    // leaves it open for the next request).
+                    Woke::Kicked => Some((Err(std::io::Error::other("kicked by the operator")), None)),
+                    // Ending the body finishes the chunked response cleanly; the
+                    // player reconnects, through the balancer, to another gateway.
+                    _ => None,
+                },
             };
             if let Feed::Tag(media) = item {
                 viewer
@@ -133,7 +135,7 @@ fn http_flv(start: Vec<Arc<MediaTag>>, viewer: Viewer, ends: Ends) -> Response {
                     .bytes_out
                     .fetch_add(media.flv.len() as u64, Relaxed);
                 link.moved(media.flv.len());
-                return Some((Ok(media.flv.clone()), (viewer, drain, link)));
+                return Some((Ok(media.flv.clone()), Some((viewer, drain, link))));
             }
         }
     });

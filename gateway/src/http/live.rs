@@ -14,7 +14,7 @@ use crate::clients::Link;
 use crate::egress::http_flv::{self, error};
 use crate::egress::websocket::{NotUpgrade, Upgrade};
 use crate::egress::{Admission, Refusal};
-use crate::hooks::{Event, Session};
+use crate::hooks::Session;
 use crate::hub::denials::Reason;
 use crate::hub::name;
 
@@ -101,15 +101,7 @@ async fn serve(
         Err(refusal) => return cors(refuse(&refusal, name, peer), headers),
     };
     let link = Link::new(Arc::default());
-    let hooks = Session::start(
-        &app.hub.hooks,
-        Event::OnPlay,
-        Event::OnStop,
-        name,
-        Some(attempt.client_ip),
-        attempt.protocol,
-        link.clone(),
-    );
+    let hooks = Session::start(&app.hub.hooks, &attempt, link.clone());
     // Viewers send only pings and a close: a frame over a few KiB is refused at its
     // header, so a viewer cannot make the gateway wait on (or hold) a large one.
     let ws = ws.ok().map(|ws| (ws, limits.max_ws_message));

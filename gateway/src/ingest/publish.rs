@@ -2,7 +2,6 @@
 //! listener, once the access rules allowed it. A published channel has one source:
 //! a second publisher, or a publish to a pulled channel, is refused.
 
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::time::Duration;
@@ -16,10 +15,10 @@ use tracing::{info, warn};
 
 use super::intake::{Intake, MESSAGES_PER_S};
 
-use crate::access::TrustedProxies;
 use crate::access::rate::PerAddress;
+use crate::access::{Attempt, TrustedProxies};
 use crate::clients::Link;
-use crate::hooks::{Event, Session};
+use crate::hooks::Session;
 use crate::hub::denials::Reason;
 use crate::hub::{Channel, Hub};
 
@@ -50,11 +49,11 @@ const MIN_PUBLISH_STARTS_AT_ONCE: f64 = 10.0;
 const UNFINISHED_OWN: usize = 1 << 20;
 const MIN_UNFINISHED_SHARED: usize = 256 << 20;
 
-/// Who asks to publish: the client's address (its own, or the one a trusted proxy
-/// names) and the limits its connection came with.
-#[derive(Debug, Clone)]
-pub struct Publisher {
-    pub client: IpAddr,
+/// Who asks to publish: its attempt, as authorised (the client's address its own or
+/// the one a trusted proxy names), and the limits its connection came with.
+#[derive(Debug)]
+pub struct Publisher<'a> {
+    pub attempt: Attempt<'a>,
     pub limits: PublishLimits,
     /// What closes its connection when the operator kicks it (`crate::clients`).
     pub kick: Arc<Notify>,
@@ -120,7 +119,7 @@ impl Publishers {
         })
     }
 
-    /// Starts `publisher`'s publish of `channel_name` on `stream_id`, into `publishing`.
+    /// Starts `publisher`'s publish on `stream_id`, into `publishing`.
     /// At the cap,
     /// or past the client's rate of publish starts, it is refused as a denial and the
     /// error ends the connection; a channel with a source already, a connection that
@@ -132,14 +131,14 @@ impl Publishers {
         hub: &Hub,
         publishing: &mut Option<Publishing>,
         stream_id: u32,
-        channel_name: &str,
-        publisher: Publisher,
+        publisher: Publisher<'_>,
     ) -> Result<()> {
         let Publisher {
-            client,
+            attempt,
             limits,
             kick,
         } = publisher;
+        let (channel_name, client) = (attempt.channel, attempt.client_ip);
         let link = Link::new(kick);
         let refuse = |session: &mut ServerSession, why: &str| {
             hub.denied.count(Reason::Limit);
@@ -193,15 +192,7 @@ impl Publishers {
             unfinished: 0,
             max_unfinished: MIN_UNFINISHED_SHARED
                 .max((limits.max_message as usize).saturating_mul(4)),
-            _hooks: Session::start(
-                &hub.hooks,
-                Event::OnPublish,
-                Event::OnUnpublish,
-                channel_name,
-                Some(client),
-                "rtmp",
-                link.clone(),
-            ),
+            _hooks: Session::start(&hub.hooks, &attempt, link.clone()),
             link,
             intake: Intake::default(),
             bytes: limits.max_bitrate.map(|bits| {
