@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
@@ -36,13 +36,6 @@ pub struct Client {
     /// The media's bytes sent to it (a viewer) or taken from it (a publisher) since:
     /// the tags' bodies, as `/metrics` counts them.
     pub bytes: u64,
-    /// Its request's query, for the authorisation webhook's asks again: not listed (it
-    /// may hold a token).
-    #[serde(skip)]
-    pub query: Box<str>,
-    /// Unix time, in seconds, when the webhook was last asked about it.
-    #[serde(skip)]
-    pub checked: u64,
 }
 
 /// What ties a client's connection to its entry: the kick its task waits on, and the
@@ -73,14 +66,57 @@ impl Link {
     }
 }
 
-/// The clients connected now; each with its link.
+/// The longest query kept for the webhook's asks again: a token or a key takes a few
+/// hundred bytes, and each viewer's is held for its whole life.
+pub const MAX_QUERY: usize = 4096;
+
+/// The clients connected now.
 #[derive(Debug, Default)]
-pub struct Clients(Mutex<BTreeMap<u64, (Client, Arc<Link>)>>);
+pub struct Clients {
+    list: Mutex<BTreeMap<u64, Entry>>,
+    /// The webhook is asked again (`[auth] webhook_recheck`): new clients keep their query.
+    queries: AtomicBool,
+}
+
+#[derive(Debug)]
+struct Entry {
+    client: Client,
+    link: Arc<Link>,
+    /// Its request's query, for the webhook's asks again: kept only while they are on,
+    /// up to [`MAX_QUERY`] bytes (none: it is not asked about again). Never listed: it
+    /// may hold a token.
+    query: Option<Box<str>>,
+    /// Unix time, in seconds, when the webhook was last asked about it.
+    checked: u64,
+}
+
+impl Entry {
+    /// The client as listed now, with its bytes.
+    fn listed(&self) -> Client {
+        Client {
+            bytes: self.link.bytes.load(Relaxed),
+            ..self.client.clone()
+        }
+    }
+}
 
 impl Clients {
-    /// Lists `client` until [`Clients::remove`].
-    pub fn add(&self, client: Client, link: Arc<Link>) {
-        self.lock().insert(client.id, (client, link));
+    /// Lists `client`, admitted with `query`, until [`Clients::remove`].
+    pub fn add(&self, client: Client, query: &str, link: Arc<Link>) {
+        let kept = self.queries.load(Relaxed) && query.len() <= MAX_QUERY;
+        let entry = Entry {
+            checked: client.since,
+            query: kept.then(|| query.into()),
+            client,
+            link,
+        };
+        self.lock().insert(entry.client.id, entry);
+    }
+
+    /// Whether the clients admitted from now on keep their query for the webhook's asks
+    /// again.
+    pub fn keep_queries(&self, keep: bool) {
+        self.queries.store(keep, Relaxed);
     }
 
     pub fn remove(&self, id: u64) {
@@ -90,22 +126,24 @@ impl Clients {
     /// Every client, or those of `channel`, oldest first.
     pub fn list(&self, channel: Option<&str>) -> Vec<Client> {
         let clients = self.lock();
-        let of = |(c, _): &&(Client, Arc<Link>)| channel.is_none_or(|name| c.channel == name);
-        clients.values().filter(of).map(listed).collect()
+        let of = |e: &&Entry| channel.is_none_or(|name| e.client.channel == name);
+        clients.values().filter(of).map(Entry::listed).collect()
     }
 
-    /// The clients the webhook was last asked about `every` seconds or more before
-    /// `now`, marked as asked now.
-    pub fn due(&self, every: u64, now: u64) -> Vec<Client> {
+    /// The clients with a query kept whom the webhook was last asked about `every`
+    /// seconds or more before `now`, each with its query, marked as asked now.
+    pub fn due(&self, every: u64, now: u64) -> Vec<(Client, Box<str>)> {
         let mut clients = self.lock();
-        let due = clients
-            .values_mut()
-            .filter(|(c, _)| now >= c.checked.saturating_add(every));
-        due.map(|entry| {
-            entry.0.checked = now;
-            listed(entry)
-        })
-        .collect()
+        let due = clients.values_mut().filter_map(|e| {
+            let query = e
+                .query
+                .as_ref()
+                .filter(|_| now >= e.checked.saturating_add(every))?;
+            let query = query.clone();
+            e.checked = now;
+            Some((e.listed(), query))
+        });
+        due.collect()
     }
 
     /// Closes client `id`'s connection: what it was, or `None` when there is no such
@@ -114,20 +152,12 @@ impl Clients {
         let clients = self.lock();
         let entry = clients.get(&id)?;
         // A permit if its task is not waiting now: it ends at its next wait.
-        entry.1.kick.notify_one();
-        Some(listed(entry))
+        entry.link.kick.notify_one();
+        Some(entry.listed())
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, (Client, Arc<Link>)>> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
-
-/// The client as listed now, with its bytes.
-fn listed((client, link): &(Client, Arc<Link>)) -> Client {
-    Client {
-        bytes: link.bytes.load(Relaxed),
-        ..client.clone()
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, Entry>> {
+        self.list.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -144,8 +174,6 @@ mod tests {
             ip: None,
             since: 0,
             bytes: 0,
-            query: "".into(),
-            checked: 0,
         }
     }
 
@@ -153,9 +181,9 @@ mod tests {
     async fn a_kick_reaches_its_client_alone_and_a_gone_one_is_none() {
         let clients = Clients::default();
         let (a, b) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
-        clients.add(client(1, "cam", Role::Publisher), Link::new(a.clone()));
+        clients.add(client(1, "cam", Role::Publisher), "", Link::new(a.clone()));
         let link = Link::new(b.clone());
-        clients.add(client(2, "other", Role::Viewer), link.clone());
+        clients.add(client(2, "other", Role::Viewer), "", link.clone());
         assert_eq!(clients.list(None).len(), 2);
         link.moved(1000);
         link.moved(24);
@@ -171,5 +199,28 @@ mod tests {
         clients.remove(2);
         assert!(clients.kick(2).is_none());
         assert_eq!(clients.list(None).len(), 1);
+    }
+
+    #[test]
+    fn only_clients_with_a_query_kept_are_due_and_each_once_a_period() {
+        let clients = Clients::default();
+        let link = || Link::new(Arc::default());
+        clients.add(client(1, "cam", Role::Viewer), "sub=a", link());
+        clients.keep_queries(true);
+        clients.add(client(2, "cam", Role::Viewer), "sub=b", link());
+        clients.add(
+            client(3, "cam", Role::Viewer),
+            &"x".repeat(MAX_QUERY + 1),
+            link(),
+        );
+        // Admitted before queries were kept, or with one too long: never asked about.
+        let due = clients.due(60, 60);
+        assert_eq!(due.len(), 1);
+        assert_eq!((due[0].0.id, &*due[0].1), (2, "sub=b"));
+        assert!(
+            clients.due(60, 119).is_empty(),
+            "asked about twice within a period"
+        );
+        assert_eq!(clients.due(60, 120).len(), 1);
     }
 }

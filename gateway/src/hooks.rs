@@ -291,10 +291,8 @@ impl Session {
             ip,
             since: started.time,
             bytes: 0,
-            query: attempt.query.into(),
-            checked: started.time,
         };
-        hooks.clients.add(client, link);
+        hooks.clients.add(client, attempt.query, link);
         hooks.notify(started);
         Session {
             hooks: hooks.clone(),

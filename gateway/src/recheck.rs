@@ -45,21 +45,21 @@ pub async fn run(hub: Arc<Hub>, mut shutdown: Shutdown) {
             continue;
         };
         let now = crate::hooks::unix_now();
-        for client in hub.hooks.clients.due(every.as_secs().max(1), now) {
+        for (client, query) in hub.hooks.clients.due(every.as_secs().max(1), now) {
             let (hub, webhook, at_once) = (hub.clone(), webhook.clone(), at_once.clone());
             asking.spawn(async move {
                 let Ok(_turn) = at_once.acquire().await else {
                     return;
                 };
-                let verdict = webhook.ask_again(&attempt_of(&client)).await;
+                let verdict = webhook.ask_again(&attempt_of(&client, &query)).await;
                 judge(&hub, &client, verdict);
             });
         }
     }
 }
 
-/// The attempt `client` was admitted on, as the webhook was asked then.
-fn attempt_of(client: &Client) -> Attempt<'_> {
+/// The attempt `client` was admitted on with `query`, as the webhook was asked then.
+fn attempt_of<'a>(client: &'a Client, query: &'a str) -> Attempt<'a> {
     Attempt {
         action: match client.role {
             Role::Publisher => Action::Publish,
@@ -68,7 +68,7 @@ fn attempt_of(client: &Client) -> Attempt<'_> {
         channel: &client.channel,
         client_ip: client.ip.unwrap_or(std::net::Ipv4Addr::UNSPECIFIED.into()),
         protocol: client.protocol,
-        query: &client.query,
+        query,
         token: None,
     }
 }

@@ -220,6 +220,8 @@ impl Reloader {
         self.hls.set_settings(settings.hls);
         self.hub.limits.set(settings.limits);
         self.limits.set(settings.conn);
+        let rechecks = settings.auth.webhook().and_then(|w| w.recheck()).is_some();
+        self.hub.hooks.clients.keep_queries(rechecks);
         self.hub.auth.set(Auth {
             policy: settings.auth.clone(),
             origins: settings.origins.clone(),
