@@ -49,15 +49,6 @@ struct Urls {
     rtmps: Option<String>,
 }
 
-/// `/api/channels`.
-pub async fn channels(
-    State(app): State<Arc<AppState>>,
-    Extension(door): Extension<Door>,
-    headers: HeaderMap,
-) -> Response {
-    list_channels(&app, door, &headers)
-}
-
 /// `/metrics`.
 pub async fn metrics(
     State(app): State<Arc<AppState>>,
@@ -67,19 +58,14 @@ pub async fn metrics(
     admin::refusal(&app, door, Endpoint::Metrics, &headers).unwrap_or_else(|| render_metrics(&app))
 }
 
-/// `POST /api/reload`.
+/// `POST /api/reload`: re-reads the configuration: `200` with what changed, or `400` with the error (its
+/// line) while the running configuration stays.
 pub async fn reload(
     State(app): State<Arc<AppState>>,
     Extension(door): Extension<Door>,
     headers: HeaderMap,
 ) -> Response {
-    reload_from(&app, door, &headers)
-}
-
-/// Re-reads the configuration: `200` with what changed, or `400` with the error (its
-/// line) while the running configuration stays.
-fn reload_from(app: &AppState, door: Door, headers: &HeaderMap) -> Response {
-    if let Some(refused) = admin::refusal(app, door, Endpoint::Reload, headers) {
+    if let Some(refused) = admin::refusal(&app, door, Endpoint::Reload, &headers) {
         return refused;
     }
     let Some(reloader) = &app.reloader else {
@@ -94,8 +80,13 @@ fn reload_from(app: &AppState, door: Door, headers: &HeaderMap) -> Response {
     }
 }
 
-fn list_channels(app: &AppState, door: Door, headers: &HeaderMap) -> Response {
-    if let Some(refused) = admin::refusal(app, door, Endpoint::Channels, headers) {
+/// `/api/channels`.
+pub async fn channels(
+    State(app): State<Arc<AppState>>,
+    Extension(door): Extension<Door>,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(refused) = admin::refusal(&app, door, Endpoint::Channels, &headers) {
         return refused;
     }
     // URLs for the viewer's own "how to use this stream" panel, with the host it reached us by.
@@ -108,7 +99,7 @@ fn list_channels(app: &AppState, door: Door, headers: &HeaderMap) -> Response {
         .rsplit_once(':')
         .map_or(host.as_str(), |(h, _)| h)
         .to_owned();
-    let operator = admin::is_operator(app, door, headers);
+    let operator = admin::is_operator(&app, door, &headers);
     let list: Vec<ChannelView> = app
         .hub
         .list()
@@ -404,19 +395,14 @@ pub async fn healthz(State(app): State<Arc<AppState>>) -> Response {
     "ok\n".into_response()
 }
 
-/// `POST /api/drain`.
+/// `POST /api/drain`: starts draining, as SIGTERM does: `202` with the viewers still connected (they are
+/// being told to go); the gateway exits once they are gone or at `drain_timeout`.
 pub async fn drain(
     State(app): State<Arc<AppState>>,
     Extension(door): Extension<Door>,
     headers: HeaderMap,
 ) -> Response {
-    drain_from(&app, door, &headers)
-}
-
-/// Starts draining, as SIGTERM does: `202` with the viewers still connected (they are
-/// being told to go); the gateway exits once they are gone or at `drain_timeout`.
-fn drain_from(app: &AppState, door: Door, headers: &HeaderMap) -> Response {
-    if let Some(refused) = admin::refusal(app, door, Endpoint::Drain, headers) {
+    if let Some(refused) = admin::refusal(&app, door, Endpoint::Drain, &headers) {
         return refused;
     }
     if app.trigger.drain() {
@@ -436,22 +422,17 @@ pub struct DropQuery {
     channel: Option<String>,
 }
 
-/// `POST /api/drop?channel=NAME`.
+/// `POST /api/drop?channel=NAME`: ends a channel's publish or pull session, as nginx-rtmp's `drop/publisher` does: its
+/// publisher is disconnected (it may publish again), a pull connects again; viewers
+/// stay and wait for the next session. `200` with the channel and what was dropped,
+/// `404` for no such channel, `409` when nothing feeds it now.
 pub async fn drop_session(
     State(app): State<Arc<AppState>>,
     Extension(door): Extension<Door>,
     Query(query): Query<DropQuery>,
     headers: HeaderMap,
 ) -> Response {
-    drop_from(&app, door, &headers, query)
-}
-
-/// Ends a channel's publish or pull session, as nginx-rtmp's `drop/publisher` does: its
-/// publisher is disconnected (it may publish again), a pull connects again; viewers
-/// stay and wait for the next session. `200` with the channel and what was dropped,
-/// `404` for no such channel, `409` when nothing feeds it now.
-fn drop_from(app: &AppState, door: Door, headers: &HeaderMap, query: DropQuery) -> Response {
-    if let Some(refused) = admin::refusal(app, door, Endpoint::Drop, headers) {
+    if let Some(refused) = admin::refusal(&app, door, Endpoint::Drop, &headers) {
         return refused;
     }
     let Some(asked) = query.channel.filter(|c| !c.is_empty()) else {
@@ -481,19 +462,14 @@ pub struct ClientsQuery {
     channel: Option<String>,
 }
 
-/// `GET /api/clients`.
+/// `GET /api/clients`: every publisher and viewer on a connection, oldest first (`crate::clients`).
 pub async fn clients(
     State(app): State<Arc<AppState>>,
     Extension(door): Extension<Door>,
     Query(query): Query<ClientsQuery>,
     headers: HeaderMap,
 ) -> Response {
-    list_clients(&app, door, &headers, query)
-}
-
-/// Every publisher and viewer on a connection, oldest first (`crate::clients`).
-fn list_clients(app: &AppState, door: Door, headers: &HeaderMap, query: ClientsQuery) -> Response {
-    if let Some(refused) = admin::refusal(app, door, Endpoint::Clients, headers) {
+    if let Some(refused) = admin::refusal(&app, door, Endpoint::Clients, &headers) {
         return refused;
     }
     let channel = query.channel.map(|c| name::canonical(&c));
@@ -506,22 +482,17 @@ pub struct KickQuery {
     client: Option<String>,
 }
 
-/// `POST /api/kick?client=ID`.
+/// `POST /api/kick?client=ID`: closes one client's connection, as nginx-rtmp's `drop/client` does: a viewer's
+/// stream ends (WS-FLV with close code 1008), a publisher's session ends as `POST
+/// /api/drop` ends it. It may connect again: to keep it out, refuse it (`[auth]`).
+/// `200` with the client, `404` for no such client (gone already).
 pub async fn kick(
     State(app): State<Arc<AppState>>,
     Extension(door): Extension<Door>,
     Query(query): Query<KickQuery>,
     headers: HeaderMap,
 ) -> Response {
-    kick_from(&app, door, &headers, query)
-}
-
-/// Closes one client's connection, as nginx-rtmp's `drop/client` does: a viewer's
-/// stream ends (WS-FLV with close code 1008), a publisher's session ends as `POST
-/// /api/drop` ends it. It may connect again: to keep it out, refuse it (`[auth]`).
-/// `200` with the client, `404` for no such client (gone already).
-fn kick_from(app: &AppState, door: Door, headers: &HeaderMap, query: KickQuery) -> Response {
-    if let Some(refused) = admin::refusal(app, door, Endpoint::Kick, headers) {
+    if let Some(refused) = admin::refusal(&app, door, Endpoint::Kick, &headers) {
         return refused;
     }
     let Some(id) = query.client.and_then(|c| c.parse::<u64>().ok()) else {

@@ -72,22 +72,18 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/{app}/{file}", get(live::in_app))
         // HLS: `/live/<name>/index.m3u8` and the files it lists; `/<app>/<name>/…` elsewhere.
         .route("/{app}/{stream}/{file}", get(hls::file))
-        .route("/api/channels", get(api::channels))
-        .route("/api/reload", post(api::reload))
-        .route("/api/drain", post(api::drain))
-        .route("/api/drop", post(api::drop_session))
-        .route("/api/clients", get(api::clients))
-        .route("/api/kick", post(api::kick))
-        .route("/api/recordings", get(recordings::list))
-        .route("/recordings/{*path}", get(recordings::file))
-        .route("/metrics", get(api::metrics))
-        .route("/healthz", get(api::healthz))
-        .layer(Extension(Door::Public))
+        .merge(operator_routes(Door::Public))
         .with_state(state)
 }
 
 /// The admin listener's routes: the operator's endpoints only.
 pub fn admin_router(state: Arc<AppState>) -> Router {
+    operator_routes(Door::Admin).with_state(state)
+}
+
+/// The operator's endpoints, on either listener: who may use them depends on `door`
+/// (`admin::refusal`).
+fn operator_routes(door: Door) -> Router<Arc<AppState>> {
     Router::new()
         .route("/api/channels", get(api::channels))
         .route("/api/reload", post(api::reload))
@@ -99,6 +95,5 @@ pub fn admin_router(state: Arc<AppState>) -> Router {
         .route("/recordings/{*path}", get(recordings::file))
         .route("/metrics", get(api::metrics))
         .route("/healthz", get(api::healthz))
-        .layer(Extension(Door::Admin))
-        .with_state(state)
+        .layer(Extension(door))
 }

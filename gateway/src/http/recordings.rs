@@ -62,15 +62,6 @@ impl Filter {
     }
 }
 
-pub async fn list(
-    State(app): State<Arc<AppState>>,
-    Extension(door): Extension<Door>,
-    Query(filter): Query<Filter>,
-    headers: HeaderMap,
-) -> Response {
-    list_from(app, door, filter, headers).await
-}
-
 pub async fn file(
     State(app): State<Arc<AppState>>,
     Extension(door): Extension<Door>,
@@ -101,7 +92,13 @@ pub async fn file(
     file_from(app, door, path, headers).await
 }
 
-async fn list_from(app: Arc<AppState>, door: Door, filter: Filter, headers: HeaderMap) -> Response {
+/// `GET /api/recordings`.
+pub async fn list(
+    State(app): State<Arc<AppState>>,
+    Extension(door): Extension<Door>,
+    Query(filter): Query<Filter>,
+    headers: HeaderMap,
+) -> Response {
     if let Some(refused) = admin::refusal(&app, door, Endpoint::Channels, &headers) {
         return refused;
     }
