@@ -496,8 +496,8 @@ for (const engine of ENGINES) {
     const first = await until(page, 'playback did not start', () => sample(page), (s) => s.currentTime > 0.5 && !s.paused && s.width === 320, 20_000);
     await expectIn(t, engine, 'picture', () => assertMovingPicture(page));
     await expectIn(t, engine, 'sound', () => assertTone(page));
-    const later = await until(page, 'time does not advance', () => sample(page), (s) => s.currentTime > first.currentTime + 2);
-    assert.ok(!later.stateVisible, `a state shows over a playing video: ${later.state}`);
+    // A wait on a loaded machine may show "Buffering…" for a moment; once time moves on, it goes.
+    await until(page, 'time does not advance, or a state shows over the playing video', () => sample(page), (s) => s.currentTime > first.currentTime + 2 && !s.stateVisible);
     assert.deepEqual(await page.errorLogs(), [], `console errors:\n${(await page.logs()).join('\n')}`);
   });
 }

@@ -239,6 +239,11 @@ video.addEventListener('volumechange', () => {
   if (!video.muted) $('unmute').hidden = true;
 });
 video.addEventListener('waiting', () => setState('Buffering…'));
+// WebKit does not always fire 'playing' after a wait (a seek within what is buffered):
+// time that moves again, with data ahead, ends the wait as well.
+video.addEventListener('timeupdate', () => {
+  if ($('state').textContent === 'Buffering…' && !video.paused && !video.seeking && video.readyState >= 3) setState('');
+});
 
 function showUrls(name) {
   const wsUrl = streamUrl(name);
