@@ -5,24 +5,28 @@
 //! The `[[pull]]` rules, the origin, the event hooks, what is recorded, where
 //! channels are forwarded, the commands run for them, `[auth]` and `[hls]` (for the
 //! HLS producers started after it) are replaced too, and the certificate is read again
-//! (renewed in place, or named anew), and `[limits]` judges what comes next (each
-//! connection, viewer, publish and channel keeps those it came with). What only a
+//! (renewed in place, or named anew), and `[limits]`, the trusted proxies and what the
+//! RTMP handshake asks judge what comes next (each connection, viewer, publish and
+//! channel keeps those it came with); a drain waits as long as the file says. What only a
 //! restart changes (the listeners, TLS turned on or off, the log's format) is named in
 //! the answer and the log when the file changed it. A file that does not load is refused whole, with the error naming
 //! its line, and the running configuration stays.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use serde::Serialize;
 use tokio::task::{AbortHandle, JoinSet};
 
 use crate::access::Auth;
+use crate::access::TrustedProxies;
 use crate::config::{ChannelSettings, ConfigError, ConnLimits, PullRule, ServeArgs, Settings};
 use crate::egress::hls::Hls;
 use crate::hub::{Hub, Source};
 use crate::ingest::{self, PullOptions, UpstreamSpec, pattern::Patterns};
 use crate::outputs::Outputs;
+use crate::rtmp::{self, Handshake};
 use crate::shutdown::Shutdown;
 use crate::swap::Swap;
 use crate::tls::Certificate;
@@ -38,6 +42,11 @@ pub struct Reloader {
     certificate: Option<Arc<Certificate>>,
     /// The listeners' `[limits]` (the hub has its own).
     limits: Arc<Swap<ConnLimits>>,
+    /// The listeners' `trusted_proxies` and `proxy_protocol`.
+    proxies: Arc<Swap<TrustedProxies>>,
+    /// What the RTMP handshake asks (`rtmpe_type`, `swf_verify`).
+    handshake: Arc<Swap<Handshake>>,
+    drain_timeout: Swap<Duration>,
     /// The settings the gateway started with, for what only a restart changes.
     started: Settings,
     shutdown: Shutdown,
@@ -84,7 +93,10 @@ impl Reloader {
             outputs,
             hls,
             certificate,
-            limits: Arc::new(Swap::new(settings.conn)),
+            limits: Arc::default(),
+            proxies: Arc::default(),
+            handshake: Arc::default(),
+            drain_timeout: Swap::default(),
             started: settings.clone(),
             shutdown,
             state: Mutex::new(Running {
@@ -124,6 +136,25 @@ impl Reloader {
     /// The listeners' limits in force, which a reload replaces.
     pub fn limits(&self) -> Arc<Swap<ConnLimits>> {
         self.limits.clone()
+    }
+
+    /// The trusted proxies in force, which a reload replaces.
+    pub fn proxies(&self) -> Arc<Swap<TrustedProxies>> {
+        self.proxies.clone()
+    }
+
+    /// What the RTMP listeners judge a connection by, which a reload replaces.
+    pub fn rtmp_access(&self) -> rtmp::Access {
+        rtmp::Access {
+            limits: self.limits(),
+            proxies: self.proxies(),
+            handshake: self.handshake.clone(),
+        }
+    }
+
+    /// How long a drain waits for viewers to leave, as the file says now.
+    pub fn drain_timeout(&self) -> Duration {
+        *self.drain_timeout.get()
     }
 
     /// The feeds' tasks, for `serve` to wait on at shutdown.
@@ -220,6 +251,12 @@ impl Reloader {
         self.hls.set_settings(settings.hls);
         self.hub.limits.set(settings.limits);
         self.limits.set(settings.conn);
+        self.proxies.set(settings.proxies.clone());
+        self.handshake.set(Handshake {
+            swf_verify: settings.swf_verify,
+            rtmpe_type: settings.rtmpe_type,
+        });
+        self.drain_timeout.set(settings.drain_timeout);
         let rechecks = settings.auth.webhook().and_then(|w| w.recheck()).is_some();
         self.hub.hooks.clients.keep_queries(rechecks);
         self.hub.auth.set(Auth {
@@ -247,17 +284,7 @@ fn restart_only(old: &Settings, new: &Settings) -> Vec<&'static str> {
             old.admin.listen != new.admin.listen,
             "[server] admin_listen",
         ),
-        (
-            old.proxies != new.proxies,
-            "[server] trusted_proxies, proxy_protocol",
-        ),
         (old.log_format != new.log_format, "[server] log_format"),
-        (
-            old.drain_timeout != new.drain_timeout,
-            "[server] drain_timeout",
-        ),
-        (old.rtmpe_type != new.rtmpe_type, "[server] rtmpe_type"),
-        (old.swf_verify != new.swf_verify, "[auth] swf_verify"),
     ]
     .into_iter()
     .filter_map(|(changed, name)| changed.then_some(name))

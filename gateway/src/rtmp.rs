@@ -53,13 +53,20 @@ const READ_BUFFER: usize = 1024;
 /// The longest `connect` app taken: a channel's app part and FMS's `/_definst_`, with room.
 const MAX_APP_LEN: usize = 4 * name::MAX_LEN;
 
-/// Who may connect, publish and play, and how much they may hold.
+/// Who may connect, publish and play, and how much they may hold. Each is replaced on
+/// reload (the limits and proxies are the HTTP listener's too): a connection keeps
+/// those in force when it came.
 pub struct Access {
-    /// Replaced on reload (the HTTP listener's too): a connection keeps those in force
-    /// when it came.
     pub limits: Arc<Swap<ConnLimits>>,
-    /// Exempt from the per-address limit: their clients share their address.
-    pub proxies: TrustedProxies,
+    /// Exempt from the per-address limit (their clients share their address), and
+    /// believed when they name their client (`proxy_protocol`).
+    pub proxies: Arc<Swap<TrustedProxies>>,
+    pub handshake: Arc<Swap<Handshake>>,
+}
+
+/// What the handshake asks of a client.
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+pub struct Handshake {
     /// SWF verification demanded of every client (`swf_verify`).
     pub swf_verify: Option<SwfIdentity>,
     /// The RTMPE handshake type answered (`rtmpe_type`); `None`: the client's.
@@ -93,7 +100,6 @@ pub async fn serve(
 ) {
     let per_ip = PerIp::default().exempting(access.proxies.clone());
     let publishers = Publishers::new(access.limits.get().max_publishers, access.proxies.clone());
-    let access = Arc::new(access);
     let mut connections = JoinSet::new();
     loop {
         let accept = std::future::poll_fn(|cx| {
@@ -132,9 +138,9 @@ pub async fn serve(
             // The TCP socket or an RTMPT tunnel's pipe, once `run` knows which.
             socket: Box::new(tokio::io::empty()),
             peer: peer.ip(),
-            session: session(&access, &limits),
+            session: session(*access.handshake.get(), &limits),
             hub: hub.clone(),
-            access: access.clone(),
+            proxies: access.proxies.get(),
             limits,
             publishers: publishers.clone(),
             connected: false,
@@ -162,13 +168,13 @@ pub async fn serve(
     while connections.join_next().await.is_some() {}
 }
 
-fn session(access: &Access, limits: &ConnLimits) -> ServerSession {
+fn session(handshake: Handshake, limits: &ConnLimits) -> ServerSession {
     let mut session = ServerSession::with_limits(0, &random_bytes(3032), limits.session)
         .with_rtmpe(&random_bytes(128));
-    if let Some(t) = access.rtmpe_type {
+    if let Some(t) = handshake.rtmpe_type {
         session = session.with_rtmpe_type(t);
     }
-    match access.swf_verify {
+    match handshake.swf_verify {
         Some(swf) => session.require_swf(swf),
         None => session,
     }
@@ -180,8 +186,8 @@ struct Connection {
     peer: IpAddr,
     session: ServerSession,
     hub: Arc<Hub>,
-    access: Arc<Access>,
-    /// Those in force when it came.
+    /// Those in force when it came, as its limits.
+    proxies: Arc<TrustedProxies>,
     limits: Arc<ConnLimits>,
     /// Publishing connections of the whole listener.
     publishers: Arc<Publishers>,
@@ -275,7 +281,6 @@ impl Connection {
     async fn behind_proxy(&mut self, socket: &mut TcpStream) -> Result<()> {
         let proxy = SocketAddr::new(self.peer, 0);
         let client = self
-            .access
             .proxies
             .client_of(socket, proxy, self.limits.handshake_timeout)
             .await?

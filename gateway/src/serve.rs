@@ -108,16 +108,10 @@ pub async fn run(
         }
     }
     if !rtmp_listeners.is_empty() {
-        let access = rtmp::Access {
-            limits: reloader.limits(),
-            proxies: settings.proxies.clone(),
-            swf_verify: settings.swf_verify,
-            rtmpe_type: settings.rtmpe_type,
-        };
         tasks.spawn(rtmp::serve(
             rtmp_listeners,
             hub.clone(),
-            access,
+            reloader.rtmp_access(),
             shutdown.clone(),
         ));
     }
@@ -137,7 +131,7 @@ pub async fn run(
         trigger: trigger.clone(),
         limits: reloader.limits(),
         admin_listen: settings.admin.listen,
-        proxies: settings.proxies.clone(),
+        proxies: reloader.proxies(),
         reloader: Some(reloader.clone()),
         hls,
         outputs,
@@ -174,7 +168,7 @@ pub async fn run(
     };
     if stop == Stop::Drain {
         trigger.drain();
-        drain(&hub, settings.drain_timeout).await;
+        drain(&hub, reloader.drain_timeout()).await;
     }
     info!("shutting down");
     trigger.fire();

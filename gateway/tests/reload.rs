@@ -29,13 +29,18 @@ impl Watcher {
 
     /// A viewer of `path` (with its query).
     fn start_at(port: u16, path: &str) -> Watcher {
+        Watcher::start_with(port, path, "")
+    }
+
+    /// A viewer of `path` sending `headers` (`Name: value\r\n` each).
+    fn start_with(port: u16, path: &str, headers: &str) -> Watcher {
         let bytes = Arc::new(AtomicU64::new(0));
         let ended = Arc::new(AtomicBool::new(false));
         let mut socket = TcpStream::connect(("127.0.0.1", port)).expect("connecting");
         socket.set_read_timeout(Some(Duration::from_secs(30))).ok();
         write!(
             socket,
-            "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+            "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{headers}Connection: close\r\n\r\n"
         )
         .expect("GET");
         let (b, e) = (bytes.clone(), ended.clone());
@@ -312,13 +317,14 @@ fn reload_applies_hls_to_new_producers_and_names_what_needs_a_restart() {
     };
     assert_eq!(target("a"), 1);
 
+    // `drain_timeout` is not named: a reload applies it.
     config("[server]\nlog_format = \"json\"\ndrain_timeout = 5\n[hls]\nsegment = 3\n");
     let (status, body) = post_reload(gateway.http, Some("t0ken"));
     assert_eq!(status, 200, "{body}");
     let applied: serde_json::Value = serde_json::from_str(&body).expect("JSON");
     assert_eq!(
         applied["restart"],
-        serde_json::json!(["[server] log_format", "[server] drain_timeout"]),
+        serde_json::json!(["[server] log_format"]),
         "{body}"
     );
     // A channel whose HLS runs: the target it promised. One whose HLS starts now: the
@@ -510,4 +516,97 @@ fn reload_applies_limits_to_what_comes_next() {
     gateway.log_saying("http connection refused: too many connections from this address");
     drop(third);
     first.still_playing("the first viewer after the refusal");
+}
+
+/// Any 32 bytes do: the server compares answers, it never sees the SWF.
+const SWF_HASH: &str = "5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a";
+
+/// `GET /api/clients` with the admin token: each viewer's address, in the order they came.
+fn viewer_addresses(gateway: &Gateway, token: &str) -> Vec<String> {
+    let mut s = TcpStream::connect(("127.0.0.1", gateway.http)).expect("connecting");
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok();
+    write!(
+        s,
+        "GET /api/clients HTTP/1.0\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n\r\n"
+    )
+    .expect("GET");
+    let mut text = String::new();
+    s.read_to_string(&mut text).ok();
+    let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    let list: serde_json::Value =
+        serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {text}"));
+    let mut viewers: Vec<(u64, String)> = (list.as_array().into_iter().flatten())
+        .filter(|c| c["role"] == "viewer")
+        .map(|c| (c["id"].as_u64().unwrap_or(0), c["ip"].as_str().unwrap_or("").to_owned()))
+        .collect();
+    viewers.sort();
+    viewers.into_iter().map(|(_, ip)| ip).collect()
+}
+
+/// The trusted proxies, what the RTMP handshake asks (`swf_verify`) and `drain_timeout`
+/// are reloaded: the next connections are judged by them, and those open keep what
+/// they were judged by.
+#[test]
+fn reload_applies_the_proxies_the_handshake_and_the_drain_timeout() {
+    let dir = TempDir::new("reload-doors");
+    let path = dir.path("flashless.toml");
+    let config = |server: &str, auth: &str| {
+        let text = format!(
+            "[server]\n{server}\n[auth]\nadmin_token = \"t0ken\"\n{auth}\n\
+             [[channel]]\nname = \"a\"\nsource = \"{CLIP}\"\n"
+        );
+        std::fs::write(&path, text).expect("writing the configuration");
+    };
+    config("drain_timeout = 60", "");
+    let gateway = Gateway::start(&["--no-demo", "--config", &path.to_string_lossy()]);
+    gateway.wait_live("a");
+    let forwarded = "X-Forwarded-For: 198.51.100.7\r\n";
+    let first = Watcher::start_with(gateway.http, "/live/a.flv", forwarded);
+    first.still_playing("the first viewer");
+    // 127.0.0.1 is no proxy yet: what it says of its client is not believed.
+    assert_eq!(viewer_addresses(&gateway, "t0ken"), ["127.0.0.1"]);
+    let url = gateway.rtmp_url("a");
+    let plain = dir.path("plain.flv");
+    assert!(
+        rtmpdump_for(&url, &[], 2, &plain).duration >= 0.5,
+        "rtmpdump without SWF verification plays before it is asked for"
+    );
+
+    config(
+        "trusted_proxies = [\"127.0.0.1\"]\ndrain_timeout = 2",
+        &format!("swf_verify = {{ hash = \"{SWF_HASH}\", size = 123456 }}"),
+    );
+    let (status, body) = post_reload(gateway.http, Some("t0ken"));
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"restart\":[]"), "{body}");
+
+    let second = Watcher::start_with(gateway.http, "/live/a.flv", forwarded);
+    second.still_playing("the second viewer");
+    first.still_playing("the first viewer after the reload");
+    assert_eq!(
+        viewer_addresses(&gateway, "t0ken"),
+        ["127.0.0.1", "198.51.100.7"],
+        "the proxy's client is believed for the viewer that came after the reload only"
+    );
+
+    let unverified = dir.path("unverified.flv");
+    rtmpdump_for(&url, &[], 2, &unverified);
+    let len = std::fs::metadata(&unverified).map_or(0, |m| m.len());
+    assert!(len <= 13, "an RTMP player without the SWF's answer got {len} bytes");
+    gateway.log_saying("SWF verification failed");
+    let verified = dir.path("verified.flv");
+    let answer = ["--swfhash", SWF_HASH, "--swfsize", "123456"];
+    assert!(
+        rtmpdump_for(&url, &answer, 3, &verified).duration >= 1.0,
+        "rtmpdump with the SWF's answer plays"
+    );
+
+    // A drain waits as long as the file says now, not the 60 s the gateway started with.
+    let mut s = TcpStream::connect(("127.0.0.1", gateway.http)).expect("connecting");
+    write!(
+        s,
+        "POST /api/drain HTTP/1.0\r\nHost: 127.0.0.1\r\nAuthorization: Bearer t0ken\r\nContent-Length: 0\r\n\r\n"
+    )
+    .expect("POST");
+    gateway.log_saying("timeout=2s");
 }

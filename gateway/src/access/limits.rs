@@ -6,6 +6,7 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
 use super::TrustedProxies;
+use crate::swap::Swap;
 
 /// Counts connections per client address and in all; a connection holds a [`Slot`]
 /// while open. Clones count together. The limits come with each connection (they are
@@ -13,8 +14,8 @@ use super::TrustedProxies;
 #[derive(Debug, Clone, Default)]
 pub struct PerIp {
     /// Load balancers and reverse proxies carry many clients on one address: only the
-    /// total limits them.
-    exempt: TrustedProxies,
+    /// total limits them. Replaced on reload.
+    exempt: Arc<Swap<TrustedProxies>>,
     open: Arc<Mutex<Open>>,
 }
 
@@ -53,7 +54,7 @@ pub struct Slot {
 
 impl PerIp {
     /// Not limiting the trusted proxies' addresses: every client behind a proxy shares it.
-    pub fn exempting(mut self, proxies: TrustedProxies) -> PerIp {
+    pub fn exempting(mut self, proxies: Arc<Swap<TrustedProxies>>) -> PerIp {
         self.exempt = proxies;
         self
     }
@@ -66,7 +67,7 @@ impl PerIp {
         if open.total >= allowance.total {
             return Err(Full::Everyone);
         }
-        let counted = !self.exempt.contains(ip);
+        let counted = !self.exempt.get().contains(ip);
         if counted {
             let count = open.per_ip.entry(ip).or_insert(0);
             if *count >= allowance.per_ip {

@@ -4,12 +4,13 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use flashless_core::stream::Bucket;
 
 use super::TrustedProxies;
+use crate::swap::Swap;
 
 /// Addresses remembered before those owing nothing to the rate are forgotten; then
 /// again each time the remembered ones have doubled.
@@ -24,8 +25,9 @@ pub struct PerAddress {
     /// Thousandths of an attempt a second, and at once: rates below one a second.
     per_s: u64,
     burst: u64,
-    /// Not limited: every client behind a trusted proxy shares its address.
-    exempt: TrustedProxies,
+    /// Not limited: every client behind a trusted proxy shares its address. Replaced on
+    /// reload.
+    exempt: Arc<Swap<TrustedProxies>>,
     remembered: Mutex<Remembered>,
     epoch: Instant,
 }
@@ -41,7 +43,7 @@ struct Remembered {
 
 impl PerAddress {
     /// `burst` attempts at once from one address, then `per_s` a second.
-    pub fn new(per_s: f64, burst: f64, exempt: TrustedProxies) -> PerAddress {
+    pub fn new(per_s: f64, burst: f64, exempt: Arc<Swap<TrustedProxies>>) -> PerAddress {
         PerAddress {
             per_s: (per_s * 1000.0) as u64,
             burst: (burst * 1000.0) as u64,
@@ -57,7 +59,7 @@ impl PerAddress {
     /// Whether `client` may make one more attempt now; if so, it is counted.
     pub fn try_take(&self, client: IpAddr) -> bool {
         let client = client.to_canonical();
-        if self.exempt.contains(client) {
+        if self.exempt.get().contains(client) {
             return true;
         }
         let now_ms = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
@@ -90,7 +92,7 @@ mod tests {
     #[test]
     fn a_burst_then_a_rate_per_address_and_proxies_exempt() {
         let proxies = TrustedProxies::parse(&["10.0.0.1".to_owned()]).unwrap();
-        let rate = PerAddress::new(5.0, 20.0, proxies);
+        let rate = PerAddress::new(5.0, 20.0, Arc::new(Swap::new(proxies)));
         let a: IpAddr = "192.0.2.1".parse().unwrap();
         assert_eq!((0..30).filter(|_| rate.try_take(a)).count(), 20);
         // The same address as IPv4-mapped IPv6 is the same client; another is not.
@@ -102,7 +104,7 @@ mod tests {
 
     #[test]
     fn the_addresses_remembered_are_bounded_and_idle_ones_forgotten() {
-        let rate = PerAddress::new(1.0, 2.0, TrustedProxies::default());
+        let rate = PerAddress::new(1.0, 2.0, Arc::default());
         let ip = |i: u32| {
             IpAddr::from(std::net::Ipv6Addr::from(
                 0x2001_0db8_u128 << 96 | u128::from(i),

@@ -15,7 +15,6 @@ use anyhow::{Context, Result};
 use tokio::sync::Semaphore;
 use tokio::time::timeout;
 
-use super::TrustedProxies;
 use super::attempt::Attempt;
 use super::rate::PerAddress;
 use crate::client::http::{self as http_client, HttpUrl};
@@ -63,11 +62,7 @@ impl Webhook {
             timeout,
             recheck: None,
             // The address asked for is the client's own, a proxy's forwarding resolved.
-            asks: Arc::new(PerAddress::new(
-                ASKS_PER_SECOND,
-                ASKS_BURST,
-                TrustedProxies::default(),
-            )),
+            asks: Arc::new(PerAddress::new(ASKS_PER_SECOND, ASKS_BURST, Arc::default())),
             in_flight: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
         })
     }

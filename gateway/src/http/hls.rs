@@ -182,7 +182,7 @@ async fn playlist(
         Ok(q) => q,
         Err(why) => return error(StatusCode::BAD_REQUEST, why),
     };
-    let client_ip = app.proxies.client(peer.ip(), headers);
+    let client_ip = app.proxies.get().client(peer.ip(), headers);
     let player = player_of(client_ip, headers);
     let running = match query.msn {
         // A player's reload: its token is checked, and the producer must still run.
@@ -280,7 +280,7 @@ async fn serve_media(
     headers: &HeaderMap,
     resource: Resource,
 ) -> Response {
-    let client_ip = app.proxies.client(peer.ip(), headers);
+    let client_ip = app.proxies.get().client(peer.ip(), headers);
     let policy = &app.hub.auth.get().policy;
     if let Err(denied) = policy.check(Action::Play, name, access::token_in(raw), client_ip) {
         return refused(app, Refusal::Denied(denied), name, peer);

@@ -105,7 +105,7 @@ async fn accept(
     listener: TcpListener,
     per_ip: PerIp,
     limits: Arc<Swap<ConnLimits>>,
-    proxies: TrustedProxies,
+    proxies: Arc<Swap<TrustedProxies>>,
     tls: Option<TlsAcceptor>,
     ready: mpsc::Sender<(Conn, SocketAddr)>,
 ) {
@@ -119,8 +119,8 @@ async fn accept(
                 continue;
             }
         };
-        // The limits in force as it comes, for its whole life.
-        let limits = limits.get();
+        // The limits and proxies in force as it comes, for its whole life.
+        let (limits, proxies) = (limits.get(), proxies.get());
         let slot = match per_ip.acquire(peer.ip(), limits.connections()) {
             Ok(slot) => slot,
             Err(full) => {
@@ -131,7 +131,7 @@ async fn accept(
         socket.set_nodelay(true).ok();
         let waits = tls.is_some() || proxies.sends_header(peer.ip());
         let setup = Setup {
-            proxies: proxies.clone(),
+            proxies,
             per_ip: per_ip.clone(),
             tls: tls.clone(),
             limits,
@@ -156,7 +156,7 @@ async fn accept(
 
 /// What a connection goes through before axum gets it.
 struct Setup {
-    proxies: TrustedProxies,
+    proxies: Arc<TrustedProxies>,
     per_ip: PerIp,
     tls: Option<TlsAcceptor>,
     limits: Arc<ConnLimits>,

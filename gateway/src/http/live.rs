@@ -85,7 +85,7 @@ async fn serve(
         action: Action::Play,
         channel: name,
         // Behind a trusted proxy, the client it names: tokens and the webhook judge that one.
-        client_ip: app.proxies.client(peer.ip(), headers),
+        client_ip: app.proxies.get().client(peer.ip(), headers),
         protocol: if ws.is_ok() { "ws-flv" } else { "http-flv" },
         query: &query,
         token: access::token_in(&query),

@@ -51,7 +51,7 @@ pub struct AppState {
     /// are required) are served there only ([`admin`]; its token is `[auth]`'s, in the hub).
     pub admin_listen: Option<std::net::SocketAddr>,
     /// Whose forwarding headers name the client.
-    pub proxies: TrustedProxies,
+    pub proxies: Arc<Swap<TrustedProxies>>,
     /// Re-reads the configuration (`POST /api/reload`).
     pub reloader: Option<Arc<Reloader>>,
     /// The channels' HLS producers.

@@ -79,7 +79,7 @@ pub async fn file(
         let Some(channel) = channel else {
             return error(StatusCode::NOT_FOUND, "no such recording");
         };
-        let client_ip = app.proxies.client(peer.ip(), &headers);
+        let client_ip = app.proxies.get().client(peer.ip(), &headers);
         let token = access::token_in(query.as_deref().unwrap_or_default());
         if let Err(denied) = auth.policy.check(Action::Play, &channel, token, client_ip) {
             let refusal = Refusal::Denied(denied);

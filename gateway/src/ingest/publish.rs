@@ -21,6 +21,7 @@ use crate::clients::Link;
 use crate::hooks::Session;
 use crate::hub::denials::Reason;
 use crate::hub::{Channel, Hub};
+use crate::swap::Swap;
 
 /// Seconds of a publisher's bit-rate cap it may send at once (a reconnect's backlog, a
 /// keyframe far above the average): past that, it is read at the cap.
@@ -107,7 +108,7 @@ pub struct Publishing {
 impl Publishers {
     /// The publishers of a listener of `max` publishers (at its start: the burst of
     /// publish starts an address may make), the trusted proxies `exempt` from it.
-    pub fn new(max: usize, exempt: TrustedProxies) -> Arc<Publishers> {
+    pub fn new(max: usize, exempt: Arc<Swap<TrustedProxies>>) -> Arc<Publishers> {
         Arc::new(Publishers {
             count: AtomicUsize::new(0),
             unfinished: AtomicUsize::new(0),
