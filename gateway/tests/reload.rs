@@ -537,7 +537,12 @@ fn viewer_addresses(gateway: &Gateway, token: &str) -> Vec<String> {
         serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {text}"));
     let mut viewers: Vec<(u64, String)> = (list.as_array().into_iter().flatten())
         .filter(|c| c["role"] == "viewer")
-        .map(|c| (c["id"].as_u64().unwrap_or(0), c["ip"].as_str().unwrap_or("").to_owned()))
+        .map(|c| {
+            (
+                c["id"].as_u64().unwrap_or(0),
+                c["ip"].as_str().unwrap_or("").to_owned(),
+            )
+        })
         .collect();
     viewers.sort();
     viewers.into_iter().map(|(_, ip)| ip).collect()
@@ -589,10 +594,32 @@ fn reload_applies_the_proxies_the_handshake_and_the_drain_timeout() {
         "the proxy's client is believed for the viewer that came after the reload only"
     );
 
-    let unverified = dir.path("unverified.flv");
-    rtmpdump_for(&url, &[], 2, &unverified);
-    let len = std::fs::metadata(&unverified).map_or(0, |m| m.len());
-    assert!(len <= 13, "an RTMP player without the SWF's answer got {len} bytes");
+    // A wrong answer is refused at once (no answer waits for the handshake's deadline).
+    let wrong = dir.path("wrong.flv");
+    let refused = std::process::Command::new("rtmpdump")
+        .args([
+            "-q",
+            "-r",
+            &url,
+            "--swfhash",
+            &"00".repeat(32),
+            "--swfsize",
+            "123456",
+        ])
+        .args(["--stop", "3", "-o"])
+        .arg(&wrong)
+        .stdin(std::process::Stdio::null())
+        .status()
+        .expect("rtmpdump");
+    assert!(
+        !refused.success(),
+        "rtmpdump with a wrong SWF answer ended well"
+    );
+    let len = std::fs::metadata(&wrong).map_or(0, |m| m.len());
+    assert!(
+        len <= 13,
+        "an RTMP player with a wrong SWF answer got {len} bytes"
+    );
     gateway.log_saying("SWF verification failed");
     let verified = dir.path("verified.flv");
     let answer = ["--swfhash", SWF_HASH, "--swfsize", "123456"];
