@@ -1,4 +1,4 @@
-//! Legacy FLV audio (G.711, PCM, Flash ADPCM) converted to FLAC, against the
+//! Legacy FLV audio (G.711, PCM, Flash ADPCM, Nellymoser) converted to FLAC, against the
 //! reference tools: the encoder's frames pass `flac -t` and decode in ffmpeg to
 //! exactly the samples put in; FLV files ffmpeg made with each legacy codec,
 //! remuxed, decode in ffmpeg without a word and to the very samples ffmpeg
@@ -236,23 +236,74 @@ fn ffmpeg_legacy_flv_remuxes_to_the_same_audio() {
     }
 }
 
+/// Nellymoser, as ffmpeg encodes it at each of Flash's rates (formats 5 and 4 at 8
+/// and 16 kHz, 6 at the others), remuxed, decodes in ffmpeg to what ffmpeg decodes
+/// from the FLV: as many samples, and the same sound but for the noise that fills the
+/// coefficients given no bits (random by definition), far below the signal.
 #[test]
-fn speex_and_nellymoser_are_reported_by_name() {
-    // Speex (11) at 16 kHz mono, Nellymoser (6) at 44 kHz mono.
-    for (first, name) in [(0xb6u8, "Speex"), (0x6c, "Nellymoser")] {
-        let mut r = Remuxer::new(RemuxerOptions::default());
-        r.feed(&Tag {
-            tag_type: flashless_core::flv::TagType::Audio,
-            timestamp: 0,
-            data: bytes::Bytes::from(vec![first, 1, 2, 3]),
-        });
-        let events: Vec<_> = std::iter::from_fn(|| r.poll_event()).collect();
-        assert!(
-            events.iter().any(|e| matches!(e,
-                RemuxEvent::Unsupported { track: Track::Audio, codec } if codec == name)),
-            "{events:?}"
+fn nellymoser_remuxes_to_what_ffmpeg_decodes() {
+    let dir = TempDir::new("nellymoser");
+    for rate in ["8000", "16000", "11025", "22050", "44100"] {
+        let flv = dir.path(&format!("nelly-{rate}.flv"));
+        quiet(
+            tool("ffmpeg")
+                .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
+                .arg("testsrc=size=160x120:rate=25")
+                .args(["-f", "lavfi", "-i"])
+                // A tone and a sweep over the band, as a voice covers it.
+                .arg("aevalsrc=0.4*sin(2*PI*440*t)+0.3*sin(2*PI*(200+900*t)*t):sample_rate=44100")
+                .args([
+                    "-t",
+                    "3",
+                    "-c:v",
+                    "libx264",
+                    "-g",
+                    "25",
+                    "-c:a",
+                    "nellymoser",
+                ])
+                .args(["-ar", rate, "-ac", "1"])
+                .arg(&flv),
         );
+        let mp4 = dir.path(&format!("nelly-{rate}.mp4"));
+        let mime = remux(&read_tags(&flv), &mp4);
+        assert!(mime.ends_with(", flac\""), "{rate}: {mime}");
+        let ours = ffmpeg_s16(&mp4);
+        let source = ffmpeg_s16(&flv);
+        assert_eq!(ours.len(), source.len(), "{rate}: sample count");
+        let power = |x: &mut dyn Iterator<Item = f64>| x.map(|v| v * v).sum::<f64>();
+        let signal = power(&mut source.iter().map(|&s| f64::from(s)));
+        let error = power(
+            &mut ours
+                .iter()
+                .zip(&source)
+                .map(|(&a, &b)| f64::from(a) - f64::from(b)),
+        );
+        let snr = 10.0 * (signal / error.max(1.0)).log10();
+        eprintln!("{rate} Hz: SNR {snr:.1} dB over {} samples", ours.len());
+        assert!(
+            signal > 1e6 * ours.len() as f64,
+            "{rate}: the source is near silent"
+        );
+        assert!(snr > 40.0, "{rate} Hz: {snr:.1} dB from ffmpeg's decoding");
     }
+}
+
+#[test]
+fn speex_is_reported_by_name() {
+    // Speex (11) at 16 kHz mono.
+    let mut r = Remuxer::new(RemuxerOptions::default());
+    r.feed(&Tag {
+        tag_type: flashless_core::flv::TagType::Audio,
+        timestamp: 0,
+        data: bytes::Bytes::from(vec![0xb6, 1, 2, 3]),
+    });
+    let events: Vec<_> = std::iter::from_fn(|| r.poll_event()).collect();
+    assert!(
+        events.iter().any(|e| matches!(e,
+            RemuxEvent::Unsupported { track: Track::Audio, codec } if codec == "Speex")),
+        "{events:?}"
+    );
 }
 
 fn audio_tag(ts: u32, first: u8, body: Vec<u8>) -> Tag {

@@ -16,7 +16,7 @@
 //! - [`FlacConfig`]: the FLAC metadata blocks, `dfLa`, frame block sizes.
 //! - [`Mp3Header`]: MPEG audio layer I/II/III frame headers.
 //! - [`silence`]: coded frames of silence for AAC, MPEG audio and Opus.
-//! - `legacy` (feature `legacy-audio`): G.711, PCM and Flash ADPCM decoded,
+//! - `legacy` (feature `legacy-audio`): G.711, PCM, Flash ADPCM and Nellymoser decoded,
 //!   re-encoded as FLAC frames (`flac::encoder`) for browsers.
 //!
 //! All of them read peer input: bounded, and never panicking.

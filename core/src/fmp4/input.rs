@@ -83,10 +83,10 @@ impl Remuxer {
             self.stats.dropped += 1;
             return;
         }
-        // G.711, PCM, ADPCM: decoded and re-encoded, they go on as E-RTMP FLAC,
-        // its stream header a sequence start (a new one when the format changes).
+        // G.711, PCM, ADPCM, Nellymoser: decoded and re-encoded, they go on as E-RTMP
+        // FLAC, its stream header a sequence start (a new one when the format changes).
         #[cfg(feature = "legacy-audio")]
-        let a = match crate::codec::legacy::to_flac(&a) {
+        let a = match self.legacy.to_flac(&a) {
             None => a,
             Some(Ok(flac)) => {
                 self.sequence_header(Track::Audio, flac.header);

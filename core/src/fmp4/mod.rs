@@ -245,6 +245,9 @@ pub struct Remuxer {
     lag: lag::AudioLag,
     /// The GOP to replay for video behind audio: see `hold.rs`.
     hold: hold::PictureHold,
+    /// Legacy audio's conversion to FLAC, with its state (Nellymoser's overlap).
+    #[cfg(feature = "legacy-audio")]
+    legacy: crate::codec::legacy::Legacy,
 }
 
 impl Remuxer {
@@ -259,6 +262,8 @@ impl Remuxer {
             expect: [false; 2],
             lag: lag::AudioLag::new(options.fill_ahead),
             hold: hold::PictureHold::new(options.fill_ahead),
+            #[cfg(feature = "legacy-audio")]
+            legacy: Default::default(),
         }
     }
 

@@ -1,16 +1,18 @@
 //! Legacy FLV audio that Media Source Extensions cannot play, made playable:
-//! G.711 A-law and µ-law (sound formats 7, 8), linear PCM (0, 3) and Flash
-//! ADPCM (1) are decoded to PCM here and re-encoded as FLAC frames, lossless,
-//! which browsers play in fMP4 (`fLaC` + `dfLa`).
+//! G.711 A-law and µ-law (sound formats 7, 8), linear PCM (0, 3), Flash ADPCM
+//! (1) and Nellymoser (4, 5, 6: Flash Player's microphone) are decoded to PCM
+//! here and re-encoded as FLAC frames, lossless, which browsers play in fMP4
+//! (`fLaC` + `dfLa`).
 //!
-//! [`to_flac`] turns one tag into a FLAC stream header and one frame; the
-//! remuxer hands them on as an E-RTMP FLAC sequence start and coded frame, so
-//! a change of rate, channels or sample size is a new header and so a new
+//! [`Legacy::to_flac`] turns one tag into a FLAC stream header and one frame;
+//! the remuxer hands them on as an E-RTMP FLAC sequence start and coded frame,
+//! so a change of rate, channels or sample size is a new header and so a new
 //! init, and gap filling uses FLAC's silent frames. The whole module is the
 //! `legacy-audio` feature.
 
 pub mod adpcm;
 pub mod g711;
+pub mod nellymoser;
 pub mod pcm;
 
 use alloc::vec::Vec;
@@ -30,7 +32,7 @@ pub struct Flac {
     pub params: StreamParams,
 }
 
-/// Whether this codec is one [`to_flac`] converts.
+/// Whether this codec is one [`Legacy::to_flac`] converts.
 pub fn converts(codec: AudioCodec) -> bool {
     matches!(
         codec,
@@ -39,25 +41,74 @@ pub fn converts(codec: AudioCodec) -> bool {
             | AudioCodec::Adpcm
             | AudioCodec::G711ALaw
             | AudioCodec::G711MuLaw
+            | AudioCodec::Nellymoser
+            | AudioCodec::Nellymoser8kMono
+            | AudioCodec::Nellymoser16kMono
     )
 }
 
-/// The tag's audio as FLAC; `None` when its codec is not one of these.
-///
-/// The legacy header gives the format: SoundRate 5.5/11/22/44 kHz (5512,
-/// 11025, 22050, 44100 Hz, as ffmpeg reads them) except G.711, always 8 kHz;
-/// SoundType mono or stereo; SoundSize 8 or 16 bits for PCM (ADPCM and G.711
-/// decode to 16).
-pub fn to_flac(tag: &AudioTag) -> Option<Result<Flac, CodecError>> {
-    if !converts(tag.codec) {
-        return None;
-    }
-    Some(convert(tag))
+/// The conversion of one track, with what a codec carries from tag to tag
+/// (Nellymoser's overlap, made at its first tag).
+#[derive(Default)]
+pub struct Legacy {
+    nellymoser: Option<(u32, nellymoser::Decoder)>,
 }
 
-fn convert(tag: &AudioTag) -> Result<Flac, CodecError> {
+impl core::fmt::Debug for Legacy {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let rate = self.nellymoser.as_ref().map(|(rate, _)| rate);
+        f.debug_struct("Legacy").field("nellymoser", &rate).finish()
+    }
+}
+
+impl Legacy {
+    /// The tag's audio as FLAC; `None` when its codec is not one of these.
+    ///
+    /// The legacy header gives the format: SoundRate 5.5/11/22/44 kHz (5512,
+    /// 11025, 22050, 44100 Hz, as ffmpeg reads them) except G.711, always 8 kHz,
+    /// and Nellymoser's formats 4 and 5, 16 and 8 kHz; SoundType mono or stereo
+    /// (Nellymoser is mono); SoundSize 8 or 16 bits for PCM (the others decode to 16).
+    pub fn to_flac(&mut self, tag: &AudioTag) -> Option<Result<Flac, CodecError>> {
+        if !converts(tag.codec) {
+            return None;
+        }
+        Some(self.convert(tag))
+    }
+
+    fn convert(&mut self, tag: &AudioTag) -> Result<Flac, CodecError> {
+        let rate = [5512, 11025, 22050, 44100][usize::from(tag.sound_rate & 3)];
+        let (samples, params) = match tag.codec {
+            AudioCodec::Nellymoser
+            | AudioCodec::Nellymoser8kMono
+            | AudioCodec::Nellymoser16kMono => {
+                let rate = match tag.codec {
+                    AudioCodec::Nellymoser8kMono => 8000,
+                    AudioCodec::Nellymoser16kMono => 16000,
+                    _ => rate,
+                };
+                // A new rate is a new stream: nothing of the last one overlaps it.
+                let decoder = match &mut self.nellymoser {
+                    Some((r, d)) if *r == rate => d,
+                    slot => &mut slot.insert((rate, nellymoser::Decoder::new())).1,
+                };
+                (
+                    decoder.decode(&tag.body)?,
+                    StreamParams {
+                        sample_rate: rate,
+                        channels: 1,
+                        bits_per_sample: 16,
+                    },
+                )
+            }
+            _ => stateless(tag, rate)?,
+        };
+        flac(&samples, params)
+    }
+}
+
+/// The codecs with no state from one tag to the next.
+fn stateless(tag: &AudioTag, rate: u32) -> Result<(Vec<i32>, StreamParams), CodecError> {
     let channels = if tag.stereo { 2 } else { 1 };
-    let rate = [5512, 11025, 22050, 44100][usize::from(tag.sound_rate & 3)];
     let body = &tag.body[..];
     let g711 = |decode: fn(u8) -> i16| -> Result<Vec<i32>, CodecError> {
         let whole = body.len() - body.len() % channels;
@@ -84,8 +135,12 @@ fn convert(tag: &AudioTag) -> Result<Flac, CodecError> {
         channels: channels as u8,
         bits_per_sample,
     };
-    let per_channel = samples.len() / channels;
-    let frame = params.frame(&samples).ok_or(CodecError::Invalid {
+    Ok((samples, params))
+}
+
+fn flac(samples: &[i32], params: StreamParams) -> Result<Flac, CodecError> {
+    let per_channel = samples.len() / usize::from(params.channels.max(1));
+    let frame = params.frame(samples).ok_or(CodecError::Invalid {
         what: "legacy audio tag",
         // At most `flac::encoder::MAX_BLOCK_SIZE`: what one FLAC frame holds.
         field: "samples per channel (at most 65535, a FLAC frame)",
