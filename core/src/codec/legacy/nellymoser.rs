@@ -74,9 +74,7 @@ const LEVELS: [f32; 127] = [
 
 /// Decodes a Nellymoser stream, tag after tag.
 pub struct Decoder {
-    /// `basis[k * FRAME + n]`: coefficient `k`'s share of the middle half of the
-    /// inverse transform's 256 outputs (the rest follow by symmetry).
-    basis: Vec<f32>,
+    transform: Transform,
     /// The sine window's rising half; it falls as the mirror image.
     window: [f32; FRAME],
     /// The last frame's windowed second half, which the next frame's first half
@@ -95,27 +93,13 @@ impl Default for Decoder {
 impl Decoder {
     pub fn new() -> Decoder {
         let cos = cosines();
-        // y[n] = Σ X[k] cos(π/128 (n + 64.5)(k + 1/2)) for n in 64..192: the angle is
-        // π/512 · (2n + 129)(2k + 1), a whole multiple of π/512.
-        let mut basis = Vec::with_capacity(CODED * FRAME);
-        for k in 0..CODED {
-            for n in 64..64 + FRAME {
-                basis.push(cos[(2 * n + 129) * (2 * k + 1) % 1024]);
-            }
-        }
-        // sin(π (n + 1/2) / 256) = cos(π/512 · (255 - 2n)).
-        let window = core::array::from_fn(|n| cos[255 - 2 * n]);
         Decoder {
-            basis,
-            window,
+            transform: Transform::new(&cos),
+            // sin(π (n + 1/2) / 256) = cos(π/512 · (255 - 2n)).
+            window: core::array::from_fn(|n| cos[255 - 2 * n]),
             tail: [0.0; FRAME],
             noise: 0x2545_f491,
         }
-    }
-
-    /// Forgets the overlap: the next block starts a stream.
-    pub fn reset(&mut self) {
-        self.tail = [0.0; FRAME];
     }
 
     /// The tag body's whole blocks as 16-bit samples, 256 a block. Bytes past the
@@ -177,17 +161,9 @@ impl Decoder {
 
     /// The inverse transform of one frame, windowed and overlapped with the last.
     fn frame(&mut self, coefficients: &[f32; CODED], out: &mut Vec<i32>) {
-        // The middle half, y[64..192].
-        let mut middle = [0f32; FRAME];
-        for (k, &c) in coefficients.iter().enumerate() {
-            if c != 0.0 {
-                let row = &self.basis[k * FRAME..(k + 1) * FRAME];
-                for (m, &b) in middle.iter_mut().zip(row) {
-                    *m += c * b;
-                }
-            }
-        }
-        // y[n] = -y[127 - n] for n < 64, y[n] = y[383 - n] for n ≥ 192.
+        let middle = self.transform.middle(coefficients);
+        // The 256 outputs y[n] from their middle half y[64..192]: y[n] = -y[127 - n]
+        // for n < 64, y[n] = y[383 - n] for n ≥ 192.
         let y = |n: usize| match n {
             0..64 => -middle[127 - n - 64],
             64..192 => middle[n - 64],
@@ -199,6 +175,82 @@ impl Decoder {
             // Rounded half away from zero (`as` truncates).
             out.push((sample + 0.5f32.copysign(sample)) as i32);
             self.tail[n] = self.window[FRAME - 1 - n] * y(FRAME + n);
+        }
+    }
+}
+
+type Complex = (f32, f32);
+
+fn mul(a: Complex, b: Complex) -> Complex {
+    (a.0 * b.0 - a.1 * b.1, a.0 * b.1 + a.1 * b.0)
+}
+
+/// The inverse MDCT's middle half, u[m] = y[m + 64] = Σ X[k] cos(π/128 (m + 128.5)(k + ½)),
+/// through a 64-point FFT instead of 128 × 124 products: u is minus the DST-IV of
+/// X'[k] = (-1)^k X[k], which is a DCT-IV of X' reversed with every other output
+/// negated; and a DCT-IV of 128 is one complex FFT of 64 between two rotations.
+struct Transform {
+    /// e^(-iπj/128), before the FFT.
+    pre: [Complex; HALF],
+    /// e^(-iπ(l + ¼)/128), after it.
+    post: [Complex; HALF],
+    /// The FFT's e^(-2πit/64).
+    twiddle: [Complex; HALF / 2],
+}
+
+/// The FFT's size.
+const HALF: usize = FRAME / 2;
+
+impl Transform {
+    fn new(cos: &[f32]) -> Transform {
+        // e^(-iπj/512), from the cosines: sin x = cos(x - π/2).
+        let phasor = |j: usize| (cos[j % 1024], -cos[(j + 768) % 1024]);
+        Transform {
+            pre: core::array::from_fn(|j| phasor(4 * j)),
+            post: core::array::from_fn(|l| phasor(4 * l + 1)),
+            twiddle: core::array::from_fn(|t| phasor(16 * t)),
+        }
+    }
+
+    fn middle(&self, x: &[f32; CODED]) -> [f32; FRAME] {
+        // r[k] = X'[127 - k], the uncoded top four zero. The DCT-IV's input pairs
+        // (r[2j], r[127 - 2j]) = (-X[127 - 2j], X[2j]) as one complex number each.
+        let coded = |k: usize| x.get(k).copied().unwrap_or(0.0);
+        let mut z: [Complex; HALF] =
+            core::array::from_fn(|j| mul((-coded(FRAME - 1 - 2 * j), coded(2 * j)), self.pre[j]));
+        self.fft(&mut z);
+        // C[2l] = Re S[l], C[127 - 2l] = -Im S[l]; u[m] = -(-1)^m C[m].
+        let mut u = [0f32; FRAME];
+        for (l, &v) in z.iter().enumerate() {
+            let s = mul(v, self.post[l]);
+            u[2 * l] = -s.0;
+            // 127 - 2l is odd.
+            u[FRAME - 1 - 2 * l] = -s.1;
+        }
+        u
+    }
+
+    /// In place, radix 2, decimation in time.
+    fn fft(&self, z: &mut [Complex; HALF]) {
+        let bits = HALF.trailing_zeros();
+        for i in 0..HALF {
+            let j = i.reverse_bits() >> (usize::BITS - bits);
+            if i < j {
+                z.swap(i, j);
+            }
+        }
+        let mut size = 2;
+        while size <= HALF {
+            let step = HALF / size;
+            for start in (0..HALF).step_by(size) {
+                for k in 0..size / 2 {
+                    let (a, b) = (start + k, start + k + size / 2);
+                    let t = mul(z[b], self.twiddle[k * step]);
+                    z[b] = (z[a].0 - t.0, z[a].1 - t.1);
+                    z[a] = (z[a].0 + t.0, z[a].1 + t.1);
+                }
+            }
+            size *= 2;
         }
     }
 }
@@ -424,6 +476,32 @@ mod tests {
                 (ours / exact - 1.0).abs() < 3e-5,
                 "2^({e}/2048) = {ours}, not {exact}"
             );
+        }
+    }
+
+    #[test]
+    fn the_transform_is_the_inverse_mdct() {
+        let transform = Transform::new(&cosines());
+        let mut seed = 1u32;
+        for _ in 0..20 {
+            let x: [f32; CODED] = core::array::from_fn(|_| {
+                seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                (seed >> 8) as f32 / (1 << 23) as f32 - 1.0
+            });
+            let fast = transform.middle(&x);
+            for (m, &u) in fast.iter().enumerate() {
+                let exact: f64 = (x.iter().enumerate())
+                    .map(|(k, &c)| {
+                        let angle =
+                            core::f64::consts::PI / 128.0 * (m as f64 + 128.5) * (k as f64 + 0.5);
+                        f64::from(c) * angle.cos()
+                    })
+                    .sum();
+                assert!(
+                    (f64::from(u) - exact).abs() < 1e-4,
+                    "u[{m}] = {u}, not {exact}"
+                );
+            }
         }
     }
 
