@@ -3,7 +3,8 @@
 // ADPCM and Nellymoser (Flash Player's microphone, at its 8 kHz); the player's
 // core turns each into FLAC frames in fMP4, and the page plays picture and the
 // 1 kHz tone. In Chromium and Firefox (both play FLAC in MSE); Firefox hears no
-// sound here (EXPECTED_FAILURES in engines.mjs). Speex (Flash's other
+// sound here (EXPECTED_FAILURES in engines.mjs); through WebCodecs too
+// (Chromium). Speex (Flash's other
 // microphone codec) is not converted: the player reports it by name and the
 // video plays on (Chromium).
 // Needs `cargo xtask wasm` (`cargo xtask test` builds it).
@@ -84,6 +85,32 @@ test('[chromium] Speex is reported by name and the video plays on', { timeout: 1
       assert.deepEqual(s.stats.codecs.filter((c) => !c.startsWith('avc1.')), [], JSON.stringify(s.stats.codecs));
       assert.equal(s.errors.length, 1, JSON.stringify(s.errors));
       assert.match(s.errors[0], name);
+      await page.close();
+    });
+  }
+});
+
+// The same conversion feeds WebCodecs: its AudioDecoder takes the FLAC frames, and the
+// sound plays on the audio clock at the source's rate (8 kHz here).
+test('[chromium] with renderer: \'webcodecs\', Nellymoser and G.711 play as FLAC at their rate', { timeout: 120_000 }, async (t) => {
+  const gateway = await startGateway(t);
+  const browser = await launchEngine(t, 'chromium');
+  const site = await startSite(t, gateway);
+  for (const codec of ['nellymoser', 'pcm_alaw']) {
+    await t.test(codec, async (sub) => {
+      publishLegacy(sub, gateway, codec, codec, ['-ar', '8000', '-ac', '1']);
+      await waitLive(gateway, codec);
+      const url = `ws://127.0.0.1:${gateway.http}/live/${codec}.flv`;
+      const page = await openPage(browser, site, { url }, { pagePath: '/e2e/webcodecs.html' });
+      const first = await until(page, `${codec}: no sound decoded`, (s) => s.stats.audioFrames > 8000, 20_000);
+      await sleep(5000);
+      const last = await page.evaluate(() => window.sample());
+      assert.deepEqual(last.errors, []);
+      assert.equal(last.stats.renderer, 'webcodecs');
+      assert.ok(last.stats.codecs.includes('flac'), JSON.stringify(last.stats.codecs));
+      const played = (last.stats.audioFrames - first.stats.audioFrames) / 8000;
+      const seconds = (last.at - first.at) / 1000;
+      assert.ok(played > seconds * 0.8 && played < seconds * 1.2, `${played} s of sound in ${seconds} s`);
       await page.close();
     });
   }
