@@ -4,9 +4,8 @@
 // core turns each into FLAC frames in fMP4, and the page plays picture and the
 // 1 kHz tone. In Chromium and Firefox (both play FLAC in MSE); Firefox hears no
 // sound here (EXPECTED_FAILURES in engines.mjs); through WebCodecs too
-// (Chromium). Speex (Flash's other
-// microphone codec) is not converted: the player reports it by name and the
-// video plays on (Chromium).
+// (Chromium). Speex (Flash's other microphone codec) is not converted: the
+// player reports it by name and the video plays on (Chromium).
 // Needs `cargo xtask wasm` (`cargo xtask test` builds it).
 
 import assert from 'node:assert/strict';
