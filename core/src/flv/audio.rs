@@ -95,6 +95,17 @@ const PACKET_MULTICHANNEL_CONFIG: u8 = 4;
 const PACKET_MULTITRACK: u8 = 5;
 
 impl AudioTag {
+    /// The sample rate a legacy header says: SoundRate's 5.5/11/22/44 kHz (5512,
+    /// 11025, 22050, 44100 Hz, as ffmpeg reads them), except where the format has its
+    /// own: G.711 is always 8 kHz, Nellymoser's formats 4 and 5 are 16 and 8 kHz.
+    pub fn legacy_rate(&self) -> u32 {
+        match self.codec {
+            AudioCodec::G711ALaw | AudioCodec::G711MuLaw | AudioCodec::Nellymoser8kMono => 8000,
+            AudioCodec::Nellymoser16kMono => 16000,
+            _ => [5512, 11025, 22050, 44100][usize::from(self.sound_rate & 3)],
+        }
+    }
+
     /// Parses the audio tag header at the start of an audio tag's data.
     ///
     /// An empty tag (the "audio silence" message E-RTMP v2 documents) has no
@@ -224,6 +235,22 @@ mod tests {
             AudioPacket::CodedFrames
         );
         assert_eq!(parse(b"\xaf\x05").unwrap().packet, AudioPacket::Other(5));
+    }
+
+    #[test]
+    fn legacy_rates() {
+        // Rate bits 0 (as ffmpeg writes 8 kHz G.711 and Nellymoser) and 2.
+        let rate = |first: u8| {
+            let tag = AudioTag::parse(&Bytes::from(vec![first, 0])).unwrap();
+            tag.legacy_rate()
+        };
+        assert_eq!(rate(0x72), 8000, "G.711 A-law");
+        assert_eq!(rate(0x82), 8000, "G.711 µ-law");
+        assert_eq!(rate(0x52), 8000, "Nellymoser 8 kHz");
+        assert_eq!(rate(0x42), 16000, "Nellymoser 16 kHz");
+        assert_eq!(rate(0x62), 5512, "Nellymoser at SoundRate 0");
+        assert_eq!(rate(0x6a), 22050, "Nellymoser at SoundRate 2");
+        assert_eq!(rate(0x3e), 44100, "PCM at SoundRate 3");
     }
 
     #[test]

@@ -90,16 +90,11 @@ impl MediaInfo {
                 Err(_) => ("mp3".into(), None, None),
             },
             // Legacy formats carry their rate and layout in the tag header (FLV spec E.4.2.1).
-            other => {
-                let rate = [5512, 11025, 22050, 44100]
-                    .get(usize::from(a.sound_rate))
-                    .copied();
-                (
-                    format!("{other:?}"),
-                    rate,
-                    Some(if a.stereo { 2 } else { 1 }),
-                )
-            }
+            other => (
+                format!("{other:?}"),
+                Some(a.legacy_rate()),
+                Some(if a.stereo { 2 } else { 1 }),
+            ),
         };
         self.audio_codec = Some(codec);
         self.sample_rate = rate.or(self.sample_rate);

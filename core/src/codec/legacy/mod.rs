@@ -64,10 +64,9 @@ impl core::fmt::Debug for Legacy {
 impl Legacy {
     /// The tag's audio as FLAC; `None` when its codec is not one of these.
     ///
-    /// The legacy header gives the format: SoundRate 5.5/11/22/44 kHz (5512,
-    /// 11025, 22050, 44100 Hz, as ffmpeg reads them) except G.711, always 8 kHz,
-    /// and Nellymoser's formats 4 and 5, 16 and 8 kHz; SoundType mono or stereo
-    /// (Nellymoser is mono); SoundSize 8 or 16 bits for PCM (the others decode to 16).
+    /// The legacy header gives the format: the rate ([`AudioTag::legacy_rate`]),
+    /// SoundType mono or stereo (Nellymoser is mono), SoundSize 8 or 16 bits for
+    /// PCM (the others decode to 16).
     pub fn to_flac(&mut self, tag: &AudioTag) -> Option<Result<Flac, CodecError>> {
         if !converts(tag.codec) {
             return None;
@@ -76,16 +75,11 @@ impl Legacy {
     }
 
     fn convert(&mut self, tag: &AudioTag) -> Result<Flac, CodecError> {
-        let rate = [5512, 11025, 22050, 44100][usize::from(tag.sound_rate & 3)];
+        let rate = tag.legacy_rate();
         let (samples, params) = match tag.codec {
             AudioCodec::Nellymoser
             | AudioCodec::Nellymoser8kMono
             | AudioCodec::Nellymoser16kMono => {
-                let rate = match tag.codec {
-                    AudioCodec::Nellymoser8kMono => 8000,
-                    AudioCodec::Nellymoser16kMono => 16000,
-                    _ => rate,
-                };
                 // A new rate is a new stream: nothing of the last one overlaps it.
                 let decoder = match &mut self.nellymoser {
                     Some((r, d)) if *r == rate => d,
@@ -121,8 +115,8 @@ fn stateless(tag: &AudioTag, rate: u32) -> Result<(Vec<i32>, StreamParams), Code
         Ok(body[..whole].iter().map(|&b| decode(b).into()).collect())
     };
     let (samples, sample_rate, bits_per_sample) = match tag.codec {
-        AudioCodec::G711ALaw => (g711(g711::alaw)?, 8000, 16),
-        AudioCodec::G711MuLaw => (g711(g711::mulaw)?, 8000, 16),
+        AudioCodec::G711ALaw => (g711(g711::alaw)?, rate, 16),
+        AudioCodec::G711MuLaw => (g711(g711::mulaw)?, rate, 16),
         AudioCodec::Adpcm => (adpcm::decode(body, channels)?, rate, 16),
         _ => {
             let bits16 = tag.sound_size_16bit;
