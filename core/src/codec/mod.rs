@@ -18,6 +18,8 @@
 //! - [`silence`]: coded frames of silence for AAC, MPEG audio and Opus.
 //! - `legacy` (feature `legacy-audio`): G.711, PCM, Flash ADPCM and Nellymoser decoded,
 //!   re-encoded as FLAC frames (`flac::encoder`) for browsers.
+//! - `spark` (feature `sorenson`): Sorenson Spark (H.263) pictures decoded, for a
+//!   renderer that draws them (WebCodecs' `VideoFrame`).
 //!
 //! All of them read peer input: bounded, and never panicking.
 
@@ -33,6 +35,8 @@ pub mod legacy;
 pub mod mp3;
 pub mod opus;
 pub mod silence;
+#[cfg(feature = "sorenson")]
+pub mod spark;
 pub mod vp9;
 
 pub use aac::AacConfig;

@@ -8,10 +8,10 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use bytes::Bytes;
 
-use super::TrackInfo;
 use super::init::{
     FrameDuration, Payload, SilentFrame, TrackConfig, audio_entry, esds, visual_entry,
 };
+use super::{Layout, TrackInfo};
 #[cfg(feature = "av1")]
 use crate::codec::Av1Config;
 #[cfg(feature = "hevc")]
@@ -44,9 +44,25 @@ pub(crate) fn audio_needs_header(codec: AudioCodec) -> bool {
     matches!(codec, AudioCodec::Aac | AudioCodec::Opus | AudioCodec::Flac)
 }
 
+/// Whether the codec's configuration comes from a sequence header: all but Sorenson
+/// Spark's, which each picture's header gives.
+pub(crate) fn video_needs_header(codec: VideoCodec) -> bool {
+    codec != VideoCodec::SorensonH263
+}
+
+/// The codec string of Sorenson Spark in the `Samples` layout: not an RFC 6381 one (no
+/// browser decodes it), the name a renderer that decodes it in the wasm looks for
+/// (`pkg/webcodecs.js`).
+#[cfg(feature = "sorenson")]
+const SPARK_CODEC: &str = "flv1";
+
 /// The codec's name if it has no MP4 mapping here.
-pub(crate) fn video_unsupported(codec: VideoCodec) -> Option<String> {
+#[cfg_attr(not(feature = "sorenson"), allow(unused_variables))]
+pub(crate) fn video_unsupported(codec: VideoCodec, layout: Layout) -> Option<String> {
     match codec {
+        // Decoded in the wasm for a renderer that draws pictures; no MP4 mapping.
+        #[cfg(feature = "sorenson")]
+        VideoCodec::SorensonH263 if layout == Layout::Samples => None,
         VideoCodec::Avc => None,
         #[cfg(feature = "hevc")]
         VideoCodec::Hevc => None,
@@ -84,6 +100,8 @@ pub(crate) fn video_config(
         VideoCodec::Av1 => av1(header),
         #[cfg(feature = "vp9")]
         VideoCodec::Vp9 => vp9(header, keyframe),
+        #[cfg(feature = "sorenson")]
+        VideoCodec::SorensonH263 => spark(keyframe),
         other => Err(ConfigError::Unsupported(video_name(other))),
     }
 }
@@ -155,6 +173,20 @@ fn av1(record: &Bytes) -> Result<TrackConfig, ConfigError> {
         c.height,
         entry,
         Payload::Av1,
+    ))
+}
+
+#[cfg(feature = "sorenson")]
+/// Sorenson Spark: no sample entry (it never goes into MP4), its size from the
+/// picture's header; the coded pictures as they come.
+fn spark(picture: &[u8]) -> Result<TrackConfig, ConfigError> {
+    let h = crate::codec::spark::header(picture).map_err(invalid)?;
+    Ok(video(
+        SPARK_CODEC.into(),
+        h.width,
+        h.height,
+        Vec::new(),
+        Payload::Plain,
     ))
 }
 
@@ -422,7 +454,10 @@ mod tests {
     #[cfg(not(any(feature = "hevc", feature = "opus")))]
     #[test]
     fn codecs_left_out_are_unsupported() {
-        assert_eq!(video_unsupported(VideoCodec::Hevc).as_deref(), Some("HEVC"));
+        assert_eq!(
+            video_unsupported(VideoCodec::Hevc, Layout::PerTrack).as_deref(),
+            Some("HEVC")
+        );
         assert_eq!(audio_unsupported(AudioCodec::Opus).as_deref(), Some("Opus"));
         assert!(matches!(
             video_config(VideoCodec::Hevc, &Bytes::new(), &[]),

@@ -32,7 +32,7 @@ impl Remuxer {
             self.stats.dropped += 1;
             return;
         }
-        if let Some(codec) = codecs::video_unsupported(v.codec) {
+        if let Some(codec) = codecs::video_unsupported(v.codec, self.options.layout) {
             return self.unsupported(Track::Video, codec);
         }
         match v.packet {
@@ -58,7 +58,7 @@ impl Remuxer {
                     composition_time,
                     v.body,
                     keyframe,
-                    true,
+                    codecs::video_needs_header(v.codec),
                     make,
                 );
             }
