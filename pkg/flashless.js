@@ -38,7 +38,9 @@ const MESSAGES = {
   idle: 'no data for 20 s',
   protocol: 'the stream is not valid FLV',
   demux: 'a tag of the stream could not be remuxed',
-  'codec-unsupported': (d) => `${d.track} codec ${d.codec} is not supported by this browser; the other track plays on`,
+  'codec-unsupported': (d) =>
+    `${d.track} codec ${d.codec} is not supported by this browser; the other track plays on` +
+    (d.codec === 'Sorenson H.263' ? " (renderer: 'webcodecs' plays it)" : ''),
   'codec-change': 'the codec changed and this browser cannot switch codecs',
   'buffer-overflow': 'the SourceBuffer fell behind: queued media dropped, resuming at the next keyframe',
   append: 'appending to the SourceBuffer failed',

@@ -399,8 +399,14 @@ export class WebCodecsRenderer {
   }
 
   #videoDecoder(s) {
+    const Decoder = videoDecoderFor(s.configs.video);
+    // A stream whose video changes to or from Sorenson Spark changes decoders.
+    if (s.video && !(s.video instanceof Decoder)) {
+      if (s.video.state !== 'closed') s.video.close();
+      s.video = null;
+    }
     if (!s.video) {
-      s.video = new VideoDecoder({
+      s.video = new Decoder({
         output: (frame) => this.#picture(s, frame),
         error: (err) => this.#decodeError(s, 'video', err),
       });
@@ -431,7 +437,7 @@ export class WebCodecsRenderer {
     // plainly, it is one unsupported codec, not a decode to try again. No new decoder
     // meanwhile.
     const config = s.configs[track];
-    const Decoder = track === 'video' ? VideoDecoder : AudioDecoder;
+    const Decoder = track === 'video' ? videoDecoderFor(config) : AudioDecoder;
     s.failed.add(track);
     Decoder.isConfigSupported(config)
       .then(
@@ -859,6 +865,111 @@ export class WebCodecsRenderer {
     this.#stream = null;
     for (const p of s.pictures.splice(0)) p.close();
     for (const d of [s.video, s.audio]) if (d && d.state !== 'closed') d.close();
+  }
+}
+
+/** Sorenson Spark's codec string in the wasm's samples (the core's `SPARK_CODEC`). */
+const SPARK = 'flv1';
+
+function videoDecoderFor(config) {
+  return config?.codec === SPARK ? SparkVideoDecoder : VideoDecoder;
+}
+
+/**
+ * Sorenson Spark (Flash Player's camera), which no browser decodes: the wasm of the
+ * full build decodes it (`SparkDecoder`), behind as much of VideoDecoder's interface
+ * as this renderer uses, each picture handed over as a VideoFrame of its planes. The
+ * glue is imported when a stream first needs it, already loaded and started by the
+ * entry (the lean build's core reports the codec unsupported instead, so never asks).
+ */
+class SparkVideoDecoder extends EventTarget {
+  static isConfigSupported(config) {
+    return Promise.resolve({ supported: typeof globalThis.VideoFrame === 'function', config });
+  }
+
+  state = 'unconfigured';
+  decodeQueueSize = 0;
+  #output;
+  #error;
+  #decoder = null;
+  #queue = [];
+
+  constructor({ output, error }) {
+    super();
+    this.#output = output;
+    this.#error = error;
+  }
+
+  configure() {
+    if (this.state === 'closed') throw new DOMException('closed', 'InvalidStateError');
+    this.state = 'configured';
+    if (this.#decoder) return;
+    import('./flashless_wasm.js').then(
+      ({ SparkDecoder }) => {
+        if (this.state === 'closed') return;
+        this.#decoder = new SparkDecoder();
+        this.#drain();
+      },
+      (e) => this.#fail(e),
+    );
+  }
+
+  decode(chunk) {
+    if (this.state !== 'configured') throw new DOMException('not configured', 'InvalidStateError');
+    this.#queue.push(chunk);
+    this.decodeQueueSize = this.#queue.length;
+    // Decoded after this task, as VideoDecoder's output comes.
+    if (this.#queue.length === 1) queueMicrotask(() => this.#drain());
+  }
+
+  #drain() {
+    while (this.#decoder && this.state === 'configured' && this.#queue.length) {
+      const chunk = this.#queue.shift();
+      this.decodeQueueSize = this.#queue.length;
+      const data = new Uint8Array(chunk.byteLength);
+      chunk.copyTo(data);
+      let p;
+      try {
+        p = this.#decoder.decode(data);
+      } catch (e) {
+        return this.#fail(e);
+      }
+      const frame = new VideoFrame(p.data, {
+        format: 'I420',
+        codedWidth: p.codedWidth,
+        codedHeight: p.codedHeight,
+        visibleRect: { x: 0, y: 0, width: p.width, height: p.height },
+        displayWidth: p.width,
+        displayHeight: p.height,
+        timestamp: chunk.timestamp,
+        duration: chunk.duration ?? undefined,
+      });
+      this.#output(frame);
+      this.dispatchEvent(new Event('dequeue'));
+    }
+  }
+
+  /** As VideoDecoder: an error closes the decoder, then says so. */
+  #fail(e) {
+    this.close();
+    this.#error(e instanceof Error ? e : new Error(String(e)));
+  }
+
+  reset() {
+    this.#queue.length = 0;
+    this.decodeQueueSize = 0;
+  }
+
+  flush() {
+    this.#drain();
+    return Promise.resolve();
+  }
+
+  close() {
+    this.state = 'closed';
+    this.reset();
+    this.#decoder?.free();
+    this.#decoder = null;
   }
 }
 

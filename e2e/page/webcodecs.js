@@ -68,11 +68,18 @@ try {
   window.failure = String(e && e.stack ? e.stack : e);
 }
 
-/** The canvas the player drew to: luma variance and a digest of a 64×48 copy. */
+/** The canvas the player drew to: luma mean and variance, saturation and a digest of a 64×48 copy. */
 function picture() {
   const canvas = document.querySelector('canvas[data-flashless="webcodecs"]');
   const p = window.__probe.picture(canvas);
-  return { variance: p ? p.variance : 0, digest: p ? p.digest : 0, width: p ? canvas.width : 0, videoHidden: video.hidden };
+  return {
+    mean: p ? p.mean : 0,
+    variance: p ? p.variance : 0,
+    saturation: p ? p.saturation : 0,
+    digest: p ? p.digest : 0,
+    width: p ? canvas.width : 0,
+    videoHidden: video.hidden,
+  };
 }
 
 window.sample = () => ({

@@ -181,7 +181,7 @@ async function startPlayer() {
   try {
     // On a steady network 0.15 s of buffer is enough; the player raises it by 0.1 s
     // each time the buffer runs dry, and brings it back after a calm spell.
-    player = await Player.create(video, { url: streamUrl(name), liveLatency: 0.15 });
+    player = await Player.create(video, { url: streamUrl(name), liveLatency: 0.15, ...rendererFor(name) });
   } catch (e) {
     starting = false;
     if (mine !== generation) return startPlayer();
@@ -198,6 +198,11 @@ async function startPlayer() {
   try {
     current = { name, player };
     player.on('error', (e) => {
+      if (!e.fatal && isSpark(e) && !sparkChannels.has(name) && Player.isWebCodecsSupported()) {
+        sparkChannels.add(name);
+        stopPlayer();
+        return startPlayer();
+      }
       if (!e.fatal) return notice(e.message);
       // The stream stopped for good (refused, or gone): say why; a channel that is
       // gone starts again when the list shows it, any other waits for another pick.
@@ -211,6 +216,21 @@ async function startPlayer() {
   } catch (e) {
     if (mine === generation) setState(`Cannot play ${name}: ${e.message || e}`);
   }
+}
+
+// Sorenson Spark (Flash Player's camera) plays through WebCodecs only, decoded in the
+// wasm: a channel the list names so starts there, and one the MSE player finds so
+// starts again there.
+const sparkChannels = new Set();
+
+function rendererFor(name) {
+  const c = channels.find((x) => x.name === name);
+  const spark = c?.video_codec === 'flv1' || sparkChannels.has(name);
+  return spark && Player.isWebCodecsSupported() ? { renderer: 'webcodecs' } : {};
+}
+
+function isSpark(e) {
+  return e.details === 'codec-unsupported' && e.track === 'video' && e.codec === 'Sorenson H.263';
 }
 
 function streamUrl(name) {

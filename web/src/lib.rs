@@ -1,7 +1,9 @@
 //! flashless-web: the wasm-bindgen surface of the npm package `flashless`, kept
 //! thin: a [`Remuxer`](remuxer::Remuxer) (FLV bytes in, init segments and
 //! fragments out: for a Web Worker or Node) and a [`Player`](player::Player)
-//! (WebSocket or fetch → remuxer → Media Source Extensions on a `<video>`).
+//! (WebSocket or fetch → remuxer → Media Source Extensions on a `<video>`), and in the
+//! full build a [`SparkDecoder`](spark::SparkDecoder) (Sorenson Spark pictures, for the
+//! WebCodecs renderer).
 //! Values cross the boundary as plain JS objects, numbers, strings and
 //! `Uint8Array`s.
 //!
@@ -23,6 +25,8 @@ extern crate alloc;
 mod js;
 pub mod player;
 pub mod remuxer;
+#[cfg(feature = "full")]
+pub mod spark;
 
 /// A panic traps, like std's `panic = "abort"` in the browser: the JS caller sees a
 /// `RuntimeError: unreachable`. The message is not looked at, so it is never formatted.

@@ -140,7 +140,16 @@ impl MediaInfo {
             && self.video_codec.is_none()
             && let Ok(v) = VideoTag::parse(&tag.data)
         {
-            self.video_codec = Some(format!("{:?}", v.codec));
+            self.video_codec = Some(match v.codec {
+                // As the player's WebCodecs renderer names it; its size in each picture.
+                VideoCodec::SorensonH263 => {
+                    if let Ok(h) = flashless_core::codec::spark::header(&v.body) {
+                        self.size(h.width, h.height);
+                    }
+                    "flv1".into()
+                }
+                other => format!("{other:?}"),
+            });
         }
         let w = &mut self.window;
         let start = *w.start_ms.get_or_insert(tag.timestamp);
