@@ -120,18 +120,45 @@ impl<'a> BitReader<'a> {
         Ok(bit == 1)
     }
 
+    /// The next `n` bits (`n` ≤ 32) without reading them; zeros past the end (where a
+    /// table of codes looks ahead further than the last code reaches).
+    pub(crate) fn peek(&self, n: u32) -> u32 {
+        debug_assert!(n <= 32);
+        if n == 0 {
+            return 0;
+        }
+        let byte = self.pos / 8;
+        let window = (0..5).fold(0u64, |w, i| {
+            w << 8 | u64::from(self.data.get(byte + i).copied().unwrap_or(0))
+        });
+        // The 40 bits from the current byte, at the top of 64, then past the bits read.
+        ((window << (24 + self.pos % 8)) >> (64 - n)) as u32
+    }
+
     /// Reads `n` bits, `n` ≤ 32.
     pub(crate) fn bits(&mut self, n: u32) -> Result<u32, CodecError> {
-        debug_assert!(n <= 32);
-        let mut v: u64 = 0;
-        for _ in 0..n {
-            v = v << 1 | u64::from(self.bit()?);
-        }
-        Ok(v as u32)
+        let v = self.peek(n);
+        self.skip(n)?;
+        Ok(v)
+    }
+
+    /// Reads `n` bits (1 ≤ `n` ≤ 32) as a two's complement number.
+    pub(crate) fn signed(&mut self, n: u32) -> Result<i32, CodecError> {
+        let v = self.bits(n)?;
+        Ok(((v << (32 - n)) as i32) >> (32 - n))
     }
 
     pub(crate) fn skip(&mut self, n: u32) -> Result<(), CodecError> {
-        self.bits(n).map(|_| ())
+        if self.pos + n as usize > self.data.len() * 8 {
+            // As a read bit by bit would have failed: at the end.
+            self.pos = self.data.len() * 8;
+            return Err(CodecError::Truncated {
+                what: self.what,
+                at: self.byte_pos(),
+            });
+        }
+        self.pos += n as usize;
+        Ok(())
     }
 
     /// Reads `n` bits, `n` ≤ 64.

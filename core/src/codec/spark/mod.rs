@@ -14,9 +14,12 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 use idct::Idct;
-use vlc::{Bits, Vlc};
+use vlc::Vlc;
 
-use crate::codec::CodecError;
+use crate::codec::{BitReader, CodecError};
+
+/// What errors name.
+const WHAT: &str = "Sorenson Spark picture";
 
 /// The largest width or height taken: a picture names its own, up to 65535.
 pub const MAX_SIDE: u32 = 4096;
@@ -42,16 +45,17 @@ pub enum Kind {
 
 /// The header at the start of a coded picture.
 pub fn header(data: &[u8]) -> Result<Header, CodecError> {
-    read_header(&mut Bits::new(data))
+    read_header(&mut BitReader::new(data, WHAT))
 }
 
-fn read_header(r: &mut Bits) -> Result<Header, CodecError> {
-    if r.bits(17)? != 1 {
-        return Err(r.invalid("picture start code"));
+fn read_header(r: &mut BitReader) -> Result<Header, CodecError> {
+    let start = r.bits(17)?;
+    if start != 1 {
+        return Err(r.invalid("picture start code", start.into()));
     }
     let version = r.bits(5)?;
     if version > 1 {
-        return Err(r.invalid("version (0 or 1)"));
+        return Err(r.invalid("version (0 or 1)", version.into()));
     }
     r.skip(8)?; // temporal reference
     let (width, height) = match r.bits(3)? {
@@ -62,21 +66,26 @@ fn read_header(r: &mut Bits) -> Result<Header, CodecError> {
         4 => (128, 96),
         5 => (320, 240),
         6 => (160, 120),
-        _ => return Err(r.invalid("picture size code")),
+        code => return Err(r.invalid("picture size code", code.into())),
     };
     if !(1..=MAX_SIDE).contains(&width) || !(1..=MAX_SIDE).contains(&height) {
-        return Err(r.invalid("picture size (1 to 4096 a side)"));
+        let side = if (1..=MAX_SIDE).contains(&width) {
+            height
+        } else {
+            width
+        };
+        return Err(r.invalid("picture size (1 to 4096 a side)", side.into()));
     }
     let kind = match r.bits(2)? {
         0 => Kind::Intra,
         1 => Kind::Inter,
         2 => Kind::Disposable,
-        _ => return Err(r.invalid("picture type")),
+        kind => return Err(r.invalid("picture type", kind.into())),
     };
     r.skip(1)?; // deblocking flag: a hint, which decoders leave
     let quantizer = r.bits(5)?;
     if quantizer == 0 {
-        return Err(r.invalid("quantizer"));
+        return Err(r.invalid("quantizer", 0));
     }
     // Extra information: a flag, and a byte after each set one.
     while r.bit()? {
@@ -168,7 +177,7 @@ impl Decoder {
     /// Decodes one coded picture. An inter picture needs the I or P picture before it
     /// decoded; after an error, decoding starts again at the next I picture.
     pub fn decode(&mut self, data: &[u8]) -> Result<Picture<'_>, CodecError> {
-        let mut r = Bits::new(data);
+        let mut r = BitReader::new(data, WHAT);
         let h = read_header(&mut r)?;
         if h.kind == Kind::Intra {
             self.resize(h.width, h.height);
@@ -177,7 +186,7 @@ impl Decoder {
                 .header
                 .is_none_or(|p| (p.width, p.height) != (h.width, h.height))
         {
-            return Err(r.invalid("inter picture without the picture it refers to"));
+            return Err(r.invalid("inter picture without the picture it refers to", 1));
         }
         self.header = Some(h);
         if let Err(e) = self.macroblocks(&mut r, &h) {
@@ -214,7 +223,7 @@ impl Decoder {
         }
     }
 
-    fn macroblocks(&mut self, r: &mut Bits, h: &Header) -> Result<(), CodecError> {
+    fn macroblocks(&mut self, r: &mut BitReader, h: &Header) -> Result<(), CodecError> {
         let inter = h.kind != Kind::Intra;
         let mut quantizer = h.quantizer as i32;
         for mb_y in 0..self.mb_height {
@@ -234,7 +243,9 @@ impl Decoder {
                         }
                     };
                     if i & 16 != 0 {
-                        return Err(r.invalid("MCBPC: four motion vectors (H.263 annex F)"));
+                        return Err(
+                            r.invalid("MCBPC: four motion vectors (H.263 annex F)", i.into())
+                        );
                     }
                     (i & 4 != 0, i & 3, i & 8 != 0)
                 } else {
@@ -298,7 +309,7 @@ impl Decoder {
 
     /// One component of a motion vector, from its prediction: within -16 to 15.5
     /// pixels, the difference wrapping around.
-    fn vector(&self, r: &mut Bits, predicted: i32) -> Result<i32, CodecError> {
+    fn vector(&self, r: &mut BitReader, predicted: i32) -> Result<i32, CodecError> {
         let size = i32::from(self.tables.mvd.read(r, "MVD")?);
         if size == 0 {
             return Ok(predicted);
@@ -311,7 +322,7 @@ impl Decoder {
     /// block with none.
     fn coefficients(
         &self,
-        r: &mut Bits,
+        r: &mut BitReader,
         version: u32,
         quantizer: i32,
         intra: bool,
@@ -359,7 +370,7 @@ impl Decoder {
             };
             i += run as usize;
             if i >= 64 {
-                return Err(r.invalid("TCOEF: a run past the block's end"));
+                return Err(r.invalid("TCOEF: a run past the block's end", i as u64));
             }
             let value = match level {
                 0 => 0,

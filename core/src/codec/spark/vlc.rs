@@ -1,10 +1,10 @@
 //! The variable-length codes of H.263 (ITU-T H.263 tables 7, 8, 9, 12 and 16) that
-//! Sorenson Spark uses, and a reader of MSB-first bits to look them up with.
+//! Sorenson Spark uses, looked up by the next bits.
 
 use alloc::vec;
 use alloc::vec::Vec;
 
-use crate::codec::CodecError;
+use crate::codec::{BitReader, CodecError};
 
 /// MCBPC of I pictures (H.263 table 7), by index: the chroma pattern in the low two
 /// bits, DQUANT present from 4; 8 is stuffing.
@@ -182,71 +182,14 @@ impl Vlc {
     }
 
     /// The next symbol; an error naming `what` when no code matches.
-    pub fn read(&self, r: &mut Bits, what: &'static str) -> Result<u16, CodecError> {
-        let (symbol, len) = self.table[r.peek(self.bits) as usize];
+    pub fn read(&self, r: &mut BitReader, what: &'static str) -> Result<u16, CodecError> {
+        let next = r.peek(self.bits);
+        let (symbol, len) = self.table[next as usize];
         if len == 0 {
-            return Err(r.invalid(what));
+            return Err(r.invalid(what, next.into()));
         }
         r.skip(u32::from(len))?;
         Ok(symbol)
-    }
-}
-
-/// MSB-first bits of one picture; zeros past its end are readable by `peek` only.
-pub struct Bits<'a> {
-    data: &'a [u8],
-    at: usize,
-}
-
-impl<'a> Bits<'a> {
-    pub fn new(data: &'a [u8]) -> Self {
-        Bits { data, at: 0 }
-    }
-
-    /// The next `n` (at most 24) bits, zeros past the end.
-    pub fn peek(&self, n: u32) -> u32 {
-        let byte = self.at / 8;
-        let mut window = 0u32;
-        for i in 0..4 {
-            window = window << 8 | u32::from(self.data.get(byte + i).copied().unwrap_or(0));
-        }
-        (window << (self.at % 8)) >> (32 - n)
-    }
-
-    pub fn skip(&mut self, n: u32) -> Result<(), CodecError> {
-        self.at += n as usize;
-        if self.at > self.data.len() * 8 {
-            return Err(CodecError::Truncated {
-                what: "Sorenson Spark picture",
-                at: self.data.len(),
-            });
-        }
-        Ok(())
-    }
-
-    pub fn bits(&mut self, n: u32) -> Result<u32, CodecError> {
-        let v = if n == 0 { 0 } else { self.peek(n) };
-        self.skip(n)?;
-        Ok(v)
-    }
-
-    pub fn bit(&mut self) -> Result<bool, CodecError> {
-        Ok(self.bits(1)? == 1)
-    }
-
-    /// `n` bits as a two's complement number.
-    pub fn signed(&mut self, n: u32) -> Result<i32, CodecError> {
-        let v = self.bits(n)?;
-        Ok(((v << (32 - n)) as i32) >> (32 - n))
-    }
-
-    pub fn invalid(&self, field: &'static str) -> CodecError {
-        CodecError::Invalid {
-            what: "Sorenson Spark picture",
-            field,
-            value: u64::from(self.peek(16)),
-            at: self.at / 8,
-        }
     }
 }
 
@@ -269,25 +212,34 @@ mod tests {
                 if len == 0 {
                     continue;
                 }
-                let value = u32::from(code) << (24 - u32::from(len));
+                // The code, then a marker bit: what follows the code is read whole.
+                let rest = 24 - u32::from(len);
+                let value = u32::from(code) << rest | 1 << (rest - 1);
                 let data = value.to_be_bytes();
-                let mut r = Bits::new(&data[1..]);
+                let mut r = BitReader::new(&data[1..], "test");
                 assert_eq!(
                     vlc.read(&mut r, name).unwrap(),
                     symbol as u16,
                     "{name} {symbol}"
                 );
-                assert_eq!(r.at, usize::from(len), "{name} {symbol}");
+                assert_eq!(r.bits(rest).unwrap(), 1 << (rest - 1), "{name} {symbol}");
             }
         }
     }
 
     #[test]
-    fn bits_read_msb_first_and_stop_at_the_end() {
-        let mut r = Bits::new(&[0b1010_0000, 0xff]);
-        assert_eq!(r.bits(3).unwrap(), 0b101);
-        assert_eq!(r.signed(5).unwrap(), 0);
-        assert_eq!(r.signed(4).unwrap(), -1);
-        assert!(r.bits(5).is_err());
+    fn no_code_is_an_error_naming_the_bits() {
+        // Nine zeros: no intra MCBPC starts so.
+        let mut r = BitReader::new(&[0, 0], "test");
+        let vlc = Vlc::new(&INTRA_MCBPC);
+        assert!(matches!(
+            vlc.read(&mut r, "MCBPC"),
+            Err(CodecError::Invalid {
+                field: "MCBPC",
+                value: 0,
+                at: 0,
+                ..
+            })
+        ));
     }
 }
