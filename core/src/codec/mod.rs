@@ -143,6 +143,7 @@ impl<'a> BitReader<'a> {
     }
 
     /// Reads `n` bits (1 ≤ `n` ≤ 32) as a two's complement number.
+    #[cfg_attr(not(feature = "sorenson"), allow(dead_code))]
     pub(crate) fn signed(&mut self, n: u32) -> Result<i32, CodecError> {
         let v = self.bits(n)?;
         Ok(((v << (32 - n)) as i32) >> (32 - n))
