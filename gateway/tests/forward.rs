@@ -213,10 +213,19 @@ fn a_target_that_stops_reading_is_dropped_and_the_channel_plays_on() {
     gateway.log_saying("took no media");
     assert_own_viewer_plays(&gateway, &dir);
 
-    // Thawed: forwarded again.
+    // Thawed: forwarded again. The forward may start before nginx has let go of the
+    // connection it froze on (its publish of `copy` refused once, and retried), so the
+    // copy plays within three tries.
     signal(nginx.pid(), "CONT");
     wait_forwards(&gateway, 1.0, "forwarding again");
-    assert_forwarded(port, "copy", "after the stall", &dir);
+    let mut played = played_from(port, "copy", 4, &dir);
+    for _ in 0..2 {
+        if played.duration >= 3.0 {
+            break;
+        }
+        played = played_from(port, "copy", 4, &dir);
+    }
+    assert_whole(&played, "after the stall");
 
     // A gateway stopped while forwarding ends the publish and exits at once.
     let (status, took) = gateway.stop("TERM");
