@@ -12,7 +12,7 @@ use std::process::Command;
 
 use flashless_core::codec::flac::encoder::StreamParams;
 use flashless_core::flv::{FlvReader, Item, Tag};
-use flashless_core::fmp4::{Layout, RemuxEvent, Remuxer, RemuxerOptions, Track};
+use flashless_core::fmp4::{Layout, RemuxEvent, Remuxer, RemuxerOptions};
 
 struct TempDir(PathBuf);
 
@@ -236,6 +236,57 @@ fn ffmpeg_legacy_flv_remuxes_to_the_same_audio() {
     }
 }
 
+/// An FLV with a tone and a sweep over the band (as a voice covers it) in `codec`,
+/// made by ffmpeg with the extra `args`.
+fn voice_flv(flv: &Path, codec: &str, args: &[&str]) {
+    quiet(
+        tool("ffmpeg")
+            .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
+            .arg("testsrc=size=160x120:rate=25")
+            .args(["-f", "lavfi", "-i"])
+            .arg("aevalsrc=0.4*sin(2*PI*440*t)+0.3*sin(2*PI*(200+900*t)*t):sample_rate=44100")
+            .args(["-t", "3", "-c:v", "libx264", "-g", "25", "-c:a", codec])
+            .args(args)
+            .arg(flv),
+    );
+}
+
+/// Remuxes `flv` and returns the signal-to-noise ratio in dB of ffmpeg's decoding
+/// of ours (FLAC) against its decoding of the FLV's audio with `decoder`: the same
+/// number of samples, and a source that is not near silent.
+fn remuxed_snr(flv: &Path, decoder: &str, what: &str) -> f64 {
+    let mp4 = flv.with_extension("mp4");
+    let mime = remux(&read_tags(flv), &mp4);
+    assert!(mime.ends_with(", flac\""), "{what}: {mime}");
+    let ours = ffmpeg_s16(&mp4);
+    let raw = quiet(
+        tool("ffmpeg")
+            .args(["-v", "error", "-c:a", decoder, "-i"])
+            .arg(flv)
+            .args(["-map", "0:a:0", "-f", "s16le", "-"]),
+    );
+    let source: Vec<i16> = raw
+        .chunks_exact(2)
+        .map(|b| i16::from_le_bytes([b[0], b[1]]))
+        .collect();
+    assert_eq!(ours.len(), source.len(), "{what}: sample count");
+    let power = |x: &mut dyn Iterator<Item = f64>| x.map(|v| v * v).sum::<f64>();
+    let signal = power(&mut source.iter().map(|&s| f64::from(s)));
+    let error = power(
+        &mut ours
+            .iter()
+            .zip(&source)
+            .map(|(&a, &b)| f64::from(a) - f64::from(b)),
+    );
+    assert!(
+        signal > 1e6 * ours.len() as f64,
+        "{what}: the source is near silent"
+    );
+    let snr = 10.0 * (signal / error.max(1.0)).log10();
+    eprintln!("{what}: SNR {snr:.1} dB over {} samples", ours.len());
+    snr
+}
+
 /// Nellymoser, as ffmpeg encodes it at each of Flash's rates (formats 5 and 4 at 8
 /// and 16 kHz, 6 at the others), remuxed, decodes in ffmpeg to what ffmpeg decodes
 /// from the FLV: as many samples, and the same sound but for the noise that fills the
@@ -245,65 +296,34 @@ fn nellymoser_remuxes_to_what_ffmpeg_decodes() {
     let dir = TempDir::new("nellymoser");
     for rate in ["8000", "16000", "11025", "22050", "44100"] {
         let flv = dir.path(&format!("nelly-{rate}.flv"));
-        quiet(
-            tool("ffmpeg")
-                .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
-                .arg("testsrc=size=160x120:rate=25")
-                .args(["-f", "lavfi", "-i"])
-                // A tone and a sweep over the band, as a voice covers it.
-                .arg("aevalsrc=0.4*sin(2*PI*440*t)+0.3*sin(2*PI*(200+900*t)*t):sample_rate=44100")
-                .args([
-                    "-t",
-                    "3",
-                    "-c:v",
-                    "libx264",
-                    "-g",
-                    "25",
-                    "-c:a",
-                    "nellymoser",
-                ])
-                .args(["-ar", rate, "-ac", "1"])
-                .arg(&flv),
-        );
-        let mp4 = dir.path(&format!("nelly-{rate}.mp4"));
-        let mime = remux(&read_tags(&flv), &mp4);
-        assert!(mime.ends_with(", flac\""), "{rate}: {mime}");
-        let ours = ffmpeg_s16(&mp4);
-        let source = ffmpeg_s16(&flv);
-        assert_eq!(ours.len(), source.len(), "{rate}: sample count");
-        let power = |x: &mut dyn Iterator<Item = f64>| x.map(|v| v * v).sum::<f64>();
-        let signal = power(&mut source.iter().map(|&s| f64::from(s)));
-        let error = power(
-            &mut ours
-                .iter()
-                .zip(&source)
-                .map(|(&a, &b)| f64::from(a) - f64::from(b)),
-        );
-        let snr = 10.0 * (signal / error.max(1.0)).log10();
-        eprintln!("{rate} Hz: SNR {snr:.1} dB over {} samples", ours.len());
-        assert!(
-            signal > 1e6 * ours.len() as f64,
-            "{rate}: the source is near silent"
-        );
+        voice_flv(&flv, "nellymoser", &["-ar", rate, "-ac", "1"]);
+        let snr = remuxed_snr(&flv, "nellymoser", &format!("{rate} Hz"));
         assert!(snr > 40.0, "{rate} Hz: {snr:.1} dB from ffmpeg's decoding");
     }
 }
 
+/// Speex wideband at every quality libspeex encodes (each a pair of submodes of
+/// the two bands: the low band's vocoder at 0 to its double codebook at 10, the
+/// high band's folding to its own double codebook), one frame a tag and three,
+/// remuxed, decodes in ffmpeg to what libspeex decodes from the FLV.
 #[test]
-fn speex_is_reported_by_name() {
-    // Speex (11) at 16 kHz mono.
-    let mut r = Remuxer::new(RemuxerOptions::default());
-    r.feed(&Tag {
-        tag_type: flashless_core::flv::TagType::Audio,
-        timestamp: 0,
-        data: bytes::Bytes::from(vec![0xb6, 1, 2, 3]),
-    });
-    let events: Vec<_> = std::iter::from_fn(|| r.poll_event()).collect();
-    assert!(
-        events.iter().any(|e| matches!(e,
-            RemuxEvent::Unsupported { track: Track::Audio, codec } if codec == "Speex")),
-        "{events:?}"
-    );
+fn speex_remuxes_to_what_libspeex_decodes() {
+    let dir = TempDir::new("speex");
+    for quality in 0..=10 {
+        for frames in ["1", "3"] {
+            let what = format!("quality {quality}, {frames} frame(s) a tag");
+            let flv = dir.path(&format!("speex-{quality}-{frames}.flv"));
+            let quality = quality.to_string();
+            let args = ["-ar", "16000", "-ac", "1", "-cbr_quality", &quality];
+            voice_flv(
+                &flv,
+                "libspeex",
+                &[&args[..], &["-frames_per_packet", frames]].concat(),
+            );
+            let snr = remuxed_snr(&flv, "libspeex", &what);
+            assert!(snr > 60.0, "{what}: {snr:.1} dB from libspeex's decoding");
+        }
+    }
 }
 
 fn audio_tag(ts: u32, first: u8, body: Vec<u8>) -> Tag {

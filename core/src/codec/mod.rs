@@ -172,6 +172,12 @@ impl<'a> BitReader<'a> {
         Ok(v)
     }
 
+    /// Bits left to read.
+    #[cfg_attr(not(feature = "legacy-audio"), allow(dead_code))]
+    pub(crate) fn remaining(&self) -> usize {
+        (self.data.len() * 8).saturating_sub(self.pos)
+    }
+
     /// Reads a byte (8 bits, at any bit position).
     pub(crate) fn u8(&mut self) -> Result<u8, CodecError> {
         Ok(self.bits(8)? as u8)

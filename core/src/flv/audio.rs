@@ -97,11 +97,12 @@ const PACKET_MULTITRACK: u8 = 5;
 impl AudioTag {
     /// The sample rate a legacy header says: SoundRate's 5.5/11/22/44 kHz (5512,
     /// 11025, 22050, 44100 Hz, as ffmpeg reads them), except where the format has its
-    /// own: G.711 is always 8 kHz, Nellymoser's formats 4 and 5 are 16 and 8 kHz.
+    /// own: G.711 is always 8 kHz, Nellymoser's formats 4 and 5 are 16 and 8 kHz,
+    /// Speex 16 kHz (the FLV spec's only rate for it; its header says 5.5 kHz).
     pub fn legacy_rate(&self) -> u32 {
         match self.codec {
             AudioCodec::G711ALaw | AudioCodec::G711MuLaw | AudioCodec::Nellymoser8kMono => 8000,
-            AudioCodec::Nellymoser16kMono => 16000,
+            AudioCodec::Nellymoser16kMono | AudioCodec::Speex => 16000,
             _ => [5512, 11025, 22050, 44100][usize::from(self.sound_rate & 3)],
         }
     }
@@ -248,6 +249,7 @@ mod tests {
         assert_eq!(rate(0x82), 8000, "G.711 µ-law");
         assert_eq!(rate(0x52), 8000, "Nellymoser 8 kHz");
         assert_eq!(rate(0x42), 16000, "Nellymoser 16 kHz");
+        assert_eq!(rate(0xb2), 16000, "Speex, as Flash Player writes it");
         assert_eq!(rate(0x62), 5512, "Nellymoser at SoundRate 0");
         assert_eq!(rate(0x6a), 22050, "Nellymoser at SoundRate 2");
         assert_eq!(rate(0x3e), 44100, "PCM at SoundRate 3");

@@ -441,8 +441,8 @@ mod tests {
     #[test]
     fn unsupported_codecs_are_named() {
         assert!(matches!(
-            audio_config(AudioCodec::Speex, &Bytes::new(), &[]),
-            Err(ConfigError::Unsupported(c)) if c == "Speex"
+            audio_config(AudioCodec::DeviceSpecific, &Bytes::new(), &[]),
+            Err(ConfigError::Unsupported(c)) if c == "device-specific sound"
         ));
         assert!(matches!(
             video_config(VideoCodec::Other(crate::flv::fourcc(b"abcd")), &Bytes::new(), &[]),

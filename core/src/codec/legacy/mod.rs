@@ -1,6 +1,7 @@
 //! Legacy FLV audio that Media Source Extensions cannot play, made playable:
 //! G.711 A-law and µ-law (sound formats 7, 8), linear PCM (0, 3), Flash ADPCM
-//! (1) and Nellymoser (4, 5, 6: Flash Player's microphone) are decoded to PCM
+//! (1), Nellymoser (4, 5, 6: Flash Player's microphone) and Speex (11, its voice
+//! codec) are decoded to PCM
 //! here and re-encoded as FLAC frames, lossless, which browsers play in fMP4
 //! (`fLaC` + `dfLa`).
 //!
@@ -14,6 +15,7 @@ pub mod adpcm;
 pub mod g711;
 pub mod nellymoser;
 pub mod pcm;
+pub mod speex;
 
 use alloc::vec::Vec;
 use bytes::Bytes;
@@ -44,20 +46,25 @@ pub fn converts(codec: AudioCodec) -> bool {
             | AudioCodec::Nellymoser
             | AudioCodec::Nellymoser8kMono
             | AudioCodec::Nellymoser16kMono
+            | AudioCodec::Speex
     )
 }
 
 /// The conversion of one track, with what a codec carries from tag to tag
-/// (Nellymoser's overlap, made at its first tag).
+/// (Nellymoser's overlap, Speex's filters and excitation), made at its first tag.
 #[derive(Default)]
 pub struct Legacy {
     nellymoser: Option<(u32, nellymoser::Decoder)>,
+    speex: Option<alloc::boxed::Box<speex::Decoder>>,
 }
 
 impl core::fmt::Debug for Legacy {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         let rate = self.nellymoser.as_ref().map(|(rate, _)| rate);
-        f.debug_struct("Legacy").field("nellymoser", &rate).finish()
+        f.debug_struct("Legacy")
+            .field("nellymoser", &rate)
+            .field("speex", &self.speex.is_some())
+            .finish()
     }
 }
 
@@ -85,6 +92,17 @@ impl Legacy {
                     Some((r, d)) if *r == rate => d,
                     slot => &mut slot.insert((rate, nellymoser::Decoder::new())).1,
                 };
+                (
+                    decoder.decode(&tag.body)?,
+                    StreamParams {
+                        sample_rate: rate,
+                        channels: 1,
+                        bits_per_sample: 16,
+                    },
+                )
+            }
+            AudioCodec::Speex => {
+                let decoder = self.speex.get_or_insert_default();
                 (
                     decoder.decode(&tag.body)?,
                     StreamParams {
