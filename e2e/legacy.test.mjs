@@ -11,7 +11,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { expectIn, launchEngine, openPage, poll, sleep, start, startGateway, startSite, until, waitLive } from './harness.mjs';
+import { expectIn, launchEngine, openPage, pageLogs, poll, sleep, start, startGateway, startSite, until, waitLive } from './harness.mjs';
 
 const CODECS = [
   ['pcm_alaw', ['-ar', '8000', '-ac', '1']],
@@ -119,11 +119,16 @@ test('[chromium] with renderer: \'webcodecs\', Nellymoser, G.711 and Speex play 
   }
 });
 
-/** ffmpeg publishing what Flash Player's camera and microphone send: Sorenson Spark and Nellymoser. */
-function publishFlashCamera(t, gateway, name) {
+/**
+ * ffmpeg publishing what Flash Player's camera and microphone send: Sorenson Spark and
+ * Nellymoser. With `videoAfter` (seconds) its pictures start that late; ffmpeg sends no
+ * tag before its first picture, so for that long the channel is listed, idle, with no codec.
+ */
+function publishFlashCamera(t, gateway, name, { videoAfter = 0 } = {}) {
   const args = ['-hide_banner', '-loglevel', 'error', '-nostdin', '-re'];
   args.push('-f', 'lavfi', '-i', 'testsrc=size=320x240:rate=25');
   args.push('-f', 'lavfi', '-i', 'sine=frequency=1000:sample_rate=44100');
+  if (videoAfter) args.push('-vf', `trim=start=${videoAfter}`);
   args.push('-c:v', 'flv', '-g', '25', '-b:v', '500k', '-c:a', 'nellymoser', '-ar', '22050', '-ac', '1');
   args.push('-f', 'flv', `rtmp://127.0.0.1:${gateway.rtmp}/live/${name}`);
   return start(t, 'ffmpeg', args, 'ffmpeg flv + nellymoser');
@@ -167,8 +172,35 @@ for (const engine of ['chromium', 'firefox']) {
   });
 }
 
-// The gateway's page knows the channel's video is Sorenson Spark from its list (and, a
-// channel not listed yet, from the MSE player's report) and plays it through WebCodecs.
+/**
+ * The viewer page's WebCodecs canvas, seen at 64×48: its size, the spread of its
+ * brightness, its strongest colour and a digest (which changes as the picture moves),
+ * with the state text shown over the player.
+ */
+function lookAtCanvas(page) {
+  return page.evaluate(() => {
+    const canvas = document.querySelector('canvas[data-flashless="webcodecs"]');
+    const state = document.getElementById('state');
+    if (!canvas || !canvas.width) return { canvas: false, state: state.textContent };
+    const copy = document.createElement('canvas');
+    [copy.width, copy.height] = [64, 48];
+    const g = copy.getContext('2d');
+    g.drawImage(canvas, 0, 0, 64, 48);
+    const px = g.getImageData(0, 0, 64, 48).data;
+    let [sum, sq, saturation, digest] = [0, 0, 0, 0];
+    for (let i = 0; i < px.length; i += 4) {
+      const y = (px[i] * 299 + px[i + 1] * 587 + px[i + 2] * 114) / 1000;
+      [sum, sq] = [sum + y, sq + y * y];
+      saturation = Math.max(saturation, Math.max(px[i], px[i + 1], px[i + 2]) - Math.min(px[i], px[i + 1], px[i + 2]));
+      digest = (digest * 31 + px[i]) >>> 0;
+    }
+    const n = px.length / 4;
+    return { canvas: true, width: canvas.width, variance: sq / n - (sum / n) ** 2, saturation, digest, state: state.textContent };
+  });
+}
+
+// The gateway's page knows the channel's video is Sorenson Spark from its list and plays
+// it through WebCodecs.
 test('[chromium] the viewer page plays a Flash camera\'s channel through WebCodecs', { timeout: 90_000 }, async (t) => {
   const gateway = await startGateway(t);
   publishFlashCamera(t, gateway, 'flashcam');
@@ -176,26 +208,7 @@ test('[chromium] the viewer page plays a Flash camera\'s channel through WebCode
   const browser = await launchEngine(t, 'chromium');
   const page = await browser.newPage();
   await page.goto(`${gateway.origin}/watch/flashcam`);
-  const look = () =>
-    page.evaluate(() => {
-      const canvas = document.querySelector('canvas[data-flashless="webcodecs"]');
-      const state = document.getElementById('state');
-      if (!canvas || !canvas.width) return { canvas: false, state: state.textContent };
-      const copy = document.createElement('canvas');
-      [copy.width, copy.height] = [64, 48];
-      const g = copy.getContext('2d');
-      g.drawImage(canvas, 0, 0, 64, 48);
-      const px = g.getImageData(0, 0, 64, 48).data;
-      let [sum, sq, saturation, digest] = [0, 0, 0, 0];
-      for (let i = 0; i < px.length; i += 4) {
-        const y = (px[i] * 299 + px[i + 1] * 587 + px[i + 2] * 114) / 1000;
-        [sum, sq] = [sum + y, sq + y * y];
-        saturation = Math.max(saturation, Math.max(px[i], px[i + 1], px[i + 2]) - Math.min(px[i], px[i + 1], px[i + 2]));
-        digest = (digest * 31 + px[i]) >>> 0;
-      }
-      const n = px.length / 4;
-      return { canvas: true, width: canvas.width, variance: sq / n - (sum / n) ** 2, saturation, digest, state: state.textContent };
-    });
+  const look = () => lookAtCanvas(page);
   const first = await poll('the page drew no picture', look, (s) => s.canvas && s.variance > 100, { ms: 20_000 });
   await sleep(2000);
   const later = await look();
@@ -203,4 +216,44 @@ test('[chromium] the viewer page plays a Flash camera\'s channel through WebCode
   assert.ok(later.saturation > 100, JSON.stringify(later));
   assert.notEqual(later.digest, first.digest, 'the picture does not move');
   assert.equal(later.state, '', `a state shows over the picture: ${later.state}`);
+});
+
+// A page that started its player before the list named the video codec (here it waits for
+// the channel, then the camera's first picture comes 6 s after the publish) plays through
+// MSE until the player reports Sorenson Spark, then starts again through WebCodecs.
+test('[chromium] the viewer page switches a Flash camera\'s channel to WebCodecs when the player finds the codec', { timeout: 60_000 }, async (t) => {
+  const gateway = await startGateway(t);
+  const browser = await launchEngine(t, 'chromium');
+  // The renderers the page used, in order: a MediaSource's blob: URL given to the
+  // <video> (MSE), the canvas put in its place (WebCodecs).
+  await browser.addInitScript(() => {
+    window.renderers = [];
+    new MutationObserver((records) => {
+      for (const r of records) {
+        if (r.target.localName === 'video' && r.target.src.startsWith('blob:')) window.renderers.push('mse');
+        for (const n of r.addedNodes) if (n.dataset?.flashless === 'webcodecs') window.renderers.push('webcodecs');
+      }
+    }).observe(document, { subtree: true, childList: true, attributes: true, attributeFilter: ['src'] });
+  });
+  const page = await browser.newPage();
+  await page.goto(`${gateway.origin}/watch/flashcam`);
+  const state = () => page.evaluate(() => document.getElementById('state').textContent);
+  await poll('the page did not wait for the channel', state, (s) => s.includes('No channel “flashcam” yet'));
+
+  publishFlashCamera(t, gateway, 'flashcam', { videoAfter: 6 });
+  const channel = () => fetch(`${gateway.origin}/api/channels`).then((r) => r.json()).then((l) => l.find((c) => c.name === 'flashcam'));
+  const listed = await poll('the channel was not listed', channel, Boolean);
+  assert.equal(listed.video_codec ?? null, null, `listed with its video codec at once: ${JSON.stringify(listed)}`);
+
+  const look = () => lookAtCanvas(page);
+  const first = await poll('the page drew no picture', look, (s) => s.canvas && s.variance > 100, { ms: 30_000, logs: () => pageLogs(page) });
+  const renderers = await page.evaluate(() => window.renderers);
+  assert.deepEqual(renderers, ['mse', 'webcodecs'], 'the page did not start through MSE, then switch once');
+  await sleep(2000);
+  const later = await look();
+  assert.equal(later.width, 320);
+  assert.ok(later.saturation > 100, JSON.stringify(later));
+  assert.notEqual(later.digest, first.digest, 'the picture does not move');
+  assert.equal(later.state, '', `a state shows over the picture: ${later.state}`);
+  assert.equal((await channel()).video_codec, 'flv1');
 });
