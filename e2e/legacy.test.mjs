@@ -216,6 +216,9 @@ test('[chromium] the viewer page plays a Flash camera\'s channel through WebCode
   assert.ok(later.saturation > 100, JSON.stringify(later));
   assert.notEqual(later.digest, first.digest, 'the picture does not move');
   assert.equal(later.state, '', `a state shows over the picture: ${later.state}`);
+  // The statistics name the picture's size, which only the canvas knows here.
+  const size = await page.evaluate(() => document.querySelector('#stats dd[data-stat="size"]')?.textContent);
+  assert.equal(size, '320×240');
 });
 
 // A page that started its player before the list named the video codec (here it waits for

@@ -467,7 +467,7 @@ function tick() {
       ['bitrate', fmt(s.bitrate / 1000, 0, ' kb/s')],
       ['fps', fmt(s.fps, 1, '')],
       ['frames', `${s.decodedFrames ?? '–'} decoded / ${s.droppedFrames ?? '–'} dropped`],
-      ['size', video.videoWidth ? `${video.videoWidth}×${video.videoHeight}` : '–'],
+      ['size', pictureSize(s)],
       ['codecs', (s.codecs || []).join(', ') || '–'],
       ['reconnects', String(s.reconnects ?? 0)],
       // Time spent waiting or seeking while meant to play, and the jumps that got it going.
@@ -481,6 +481,17 @@ function tick() {
     if (!$('overlay').hidden) drawChart(now);
   }
   setTimeout(tick, 1000);
+}
+
+// The picture's size: the <video>'s, or that of the canvas the WebCodecs renderer draws
+// on in its place, once it has pictures (it sizes the canvas to each; before, the
+// canvas has the default 300×150).
+function pictureSize(s) {
+  const canvas = video.parentElement?.querySelector('canvas[data-flashless="webcodecs"]');
+  const [w, h] = video.videoWidth
+    ? [video.videoWidth, video.videoHeight]
+    : s.decodedFrames > 0 && canvas ? [canvas.width, canvas.height] : [];
+  return w && h ? `${w}×${h}` : '–';
 }
 
 // The rows are made once per channel and their text changed in place, and only where
