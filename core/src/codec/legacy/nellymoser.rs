@@ -111,7 +111,18 @@ impl Decoder {
                 at: body.len(),
             });
         }
-        let mut out = Vec::with_capacity(body.len() / BLOCK_LEN * 2 * FRAME);
+        // What one FLAC frame takes (65,535 samples): 255 blocks. Refused before
+        // decoding, so a large tag costs neither the time nor 16 bytes a byte.
+        let blocks = body.len() / BLOCK_LEN;
+        if blocks * 2 * FRAME > 65_535 {
+            return Err(CodecError::Invalid {
+                what: "Nellymoser audio",
+                field: "blocks in one tag (at most 255)",
+                value: blocks as u64,
+                at: 0,
+            });
+        }
+        let mut out = Vec::with_capacity(blocks * 2 * FRAME);
         for block in body.chunks_exact(BLOCK_LEN) {
             self.block(block, &mut out);
         }
@@ -465,6 +476,14 @@ mod tests {
                 Err(_) => proptest::prop_assert!(body.len() < BLOCK_LEN),
             }
         }
+    }
+
+    #[test]
+    fn a_tag_holds_at_most_a_flac_frames_worth() {
+        let mut d = Decoder::new();
+        assert_eq!(d.decode(&[0; 255 * BLOCK_LEN]).unwrap().len(), 255 * 256);
+        let err = d.decode(&[0; 256 * BLOCK_LEN]).unwrap_err();
+        assert!(matches!(err, CodecError::Invalid { value: 256, .. }), "{err:?}");
     }
 
     #[test]

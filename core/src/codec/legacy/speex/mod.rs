@@ -22,6 +22,11 @@ use tables::{HEXC_8_128, HEXC_10_32};
 /// Samples a frame decodes to (20 ms at 16 kHz).
 pub const FRAME_SAMPLES: usize = 2 * FRAME;
 
+/// Frames one tag may hold: what one FLAC frame takes (65,535 samples). A silent
+/// frame is 5 bits, so without a bound a tag of a megabyte would decode to 1.7
+/// million frames.
+pub const MAX_FRAMES: usize = 65_535 / FRAME_SAMPLES;
+
 /// Bits of a wideband layer by its submode (0: none; 5–7 unused).
 const HIGH_BITS: [u32; 8] = [0, 36, 112, 192, 352, 0, 0, 0];
 
@@ -148,6 +153,9 @@ impl Decoder {
         let mut samples = Vec::new();
         let mut frame = [0.0f32; FRAME_SAMPLES];
         while self.frame(&mut bits, &mut frame)? {
+            if samples.len() == MAX_FRAMES * FRAME_SAMPLES {
+                return Err(bits.invalid("frames in one tag (at most 204)", MAX_FRAMES as u64 + 1));
+            }
             samples.extend(
                 frame
                     .iter()

@@ -18,6 +18,28 @@ fn a_tag_without_a_whole_frame_is_an_error() {
     }
 }
 
+/// Silent frames are 5 bits each: a tag of them must not decode to millions of
+/// samples. One frame more than a FLAC frame holds is refused.
+#[test]
+fn a_tag_holds_at_most_a_flac_frames_worth() {
+    // `n` frames of "0 0000" (narrowband, submode 0; no layer, as the next bit is
+    // the next frame's 0), then the terminator, 0 1111.
+    let silent = |n: usize| {
+        let mut body = vec![0u8; (5 * n).div_ceil(8) + 1];
+        let at = 5 * n;
+        for b in 1..5 {
+            body[(at + b) / 8] |= 0x80 >> ((at + b) % 8);
+        }
+        body
+    };
+    let samples = Decoder::new().decode(&silent(MAX_FRAMES)).unwrap();
+    assert_eq!(samples.len(), MAX_FRAMES * FRAME_SAMPLES);
+    let err = Decoder::new().decode(&silent(MAX_FRAMES + 1)).unwrap_err();
+    assert!(matches!(err, Error::Invalid { value: 205, .. }), "{err:?}");
+    let err = Decoder::new().decode(&vec![0u8; 1 << 20]).unwrap_err();
+    assert!(matches!(err, Error::Invalid { value: 205, .. }), "{err:?}");
+}
+
 #[test]
 fn reserved_submodes_are_errors_naming_the_byte() {
     // Narrowband submode 9.
