@@ -12,7 +12,7 @@ use axum::{Extension, Json};
 use serde::Serialize;
 
 use super::AppState;
-use super::admin::{self, Door, Endpoint};
+use super::admin::{self, Door};
 use super::process;
 use crate::egress::http_flv::error;
 use crate::hub::denials::Reason;
@@ -50,24 +50,13 @@ struct Urls {
 }
 
 /// `/metrics`.
-pub async fn metrics(
-    State(app): State<Arc<AppState>>,
-    Extension(door): Extension<Door>,
-    headers: HeaderMap,
-) -> Response {
-    admin::refusal(&app, door, Endpoint::Metrics, &headers).unwrap_or_else(|| render_metrics(&app))
+pub async fn metrics(State(app): State<Arc<AppState>>) -> Response {
+    render_metrics(&app)
 }
 
 /// `POST /api/reload`: re-reads the configuration: `200` with what changed, or `400` with the error (its
 /// line) while the running configuration stays.
-pub async fn reload(
-    State(app): State<Arc<AppState>>,
-    Extension(door): Extension<Door>,
-    headers: HeaderMap,
-) -> Response {
-    if let Some(refused) = admin::refusal(&app, door, Endpoint::Reload, &headers) {
-        return refused;
-    }
+pub async fn reload(State(app): State<Arc<AppState>>) -> Response {
     let Some(reloader) = &app.reloader else {
         return error(StatusCode::NOT_FOUND, "nothing to reload");
     };
@@ -86,9 +75,6 @@ pub async fn channels(
     Extension(door): Extension<Door>,
     headers: HeaderMap,
 ) -> Response {
-    if let Some(refused) = admin::refusal(&app, door, Endpoint::Channels, &headers) {
-        return refused;
-    }
     // URLs for the viewer's own "how to use this stream" panel, with the host it reached us by.
     let host = headers
         .get(header::HOST)
@@ -397,14 +383,7 @@ pub async fn healthz(State(app): State<Arc<AppState>>) -> Response {
 
 /// `POST /api/drain`: starts draining, as SIGTERM does: `202` with the viewers still connected (they are
 /// being told to go); the gateway exits once they are gone or at `drain_timeout`.
-pub async fn drain(
-    State(app): State<Arc<AppState>>,
-    Extension(door): Extension<Door>,
-    headers: HeaderMap,
-) -> Response {
-    if let Some(refused) = admin::refusal(&app, door, Endpoint::Drain, &headers) {
-        return refused;
-    }
+pub async fn drain(State(app): State<Arc<AppState>>) -> Response {
     if app.trigger.drain() {
         tracing::info!("POST /api/drain: draining");
     }
@@ -428,13 +407,8 @@ pub struct DropQuery {
 /// `404` for no such channel, `409` when nothing feeds it now.
 pub async fn drop_session(
     State(app): State<Arc<AppState>>,
-    Extension(door): Extension<Door>,
     Query(query): Query<DropQuery>,
-    headers: HeaderMap,
 ) -> Response {
-    if let Some(refused) = admin::refusal(&app, door, Endpoint::Drop, &headers) {
-        return refused;
-    }
     let Some(asked) = query.channel.filter(|c| !c.is_empty()) else {
         return error(StatusCode::BAD_REQUEST, "name the channel: ?channel=NAME");
     };
@@ -465,13 +439,8 @@ pub struct ClientsQuery {
 /// `GET /api/clients`: every publisher and viewer on a connection, oldest first (`crate::clients`).
 pub async fn clients(
     State(app): State<Arc<AppState>>,
-    Extension(door): Extension<Door>,
     Query(query): Query<ClientsQuery>,
-    headers: HeaderMap,
 ) -> Response {
-    if let Some(refused) = admin::refusal(&app, door, Endpoint::Clients, &headers) {
-        return refused;
-    }
     let channel = query.channel.map(|c| name::canonical(&c));
     Json(app.hub.hooks.clients.list(channel.as_deref())).into_response()
 }
@@ -486,15 +455,7 @@ pub struct KickQuery {
 /// stream ends (WS-FLV with close code 1008), a publisher's session ends as `POST
 /// /api/drop` ends it. It may connect again: to keep it out, refuse it (`[auth]`).
 /// `200` with the client, `404` for no such client (gone already).
-pub async fn kick(
-    State(app): State<Arc<AppState>>,
-    Extension(door): Extension<Door>,
-    Query(query): Query<KickQuery>,
-    headers: HeaderMap,
-) -> Response {
-    if let Some(refused) = admin::refusal(&app, door, Endpoint::Kick, &headers) {
-        return refused;
-    }
+pub async fn kick(State(app): State<Arc<AppState>>, Query(query): Query<KickQuery>) -> Response {
     let Some(id) = query.client.and_then(|c| c.parse::<u64>().ok()) else {
         return error(
             StatusCode::BAD_REQUEST,

@@ -16,7 +16,10 @@ pub mod recordings;
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::routing::{get, post};
+use axum::extract::{Request, State};
+use axum::middleware::{Next, from_fn_with_state};
+use axum::response::Response;
+use axum::routing::{MethodRouter, get, post};
 use axum::{Extension, Router};
 
 use crate::access::TrustedProxies;
@@ -27,7 +30,7 @@ use crate::outputs::Outputs;
 use crate::reload::Reloader;
 use crate::shutdown::{Shutdown, Trigger};
 use crate::swap::Swap;
-use admin::Door;
+use admin::{Door, Endpoint};
 
 pub use listener::{Peer, serve};
 
@@ -72,28 +75,59 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/{app}/{file}", get(live::in_app))
         // HLS: `/live/<name>/index.m3u8` and the files it lists; `/<app>/<name>/…` elsewhere.
         .route("/{app}/{stream}/{file}", get(hls::file))
-        .merge(operator_routes(Door::Public))
+        .merge(operator_routes(Door::Public, &state))
         .with_state(state)
 }
 
 /// The admin listener's routes: the operator's endpoints only.
 pub fn admin_router(state: Arc<AppState>) -> Router {
-    operator_routes(Door::Admin).with_state(state)
+    operator_routes(Door::Admin, &state).with_state(state)
 }
 
 /// The operator's endpoints, on either listener: who may use them depends on `door`
-/// (`admin::refusal`).
-fn operator_routes(door: Door) -> Router<Arc<AppState>> {
+/// (`admin::refusal`, asked before the handler and its extractors run).
+fn operator_routes(door: Door, app: &Arc<AppState>) -> Router<Arc<AppState>> {
+    let guarded = |endpoint: Endpoint, route: MethodRouter<Arc<AppState>>| {
+        route.route_layer(from_fn_with_state((app.clone(), endpoint), guard))
+    };
     Router::new()
-        .route("/api/channels", get(api::channels))
-        .route("/api/reload", post(api::reload))
-        .route("/api/drain", post(api::drain))
-        .route("/api/drop", post(api::drop_session))
-        .route("/api/clients", get(api::clients))
-        .route("/api/kick", post(api::kick))
-        .route("/api/recordings", get(recordings::list))
-        .route("/recordings/{*path}", get(recordings::file))
-        .route("/metrics", get(api::metrics))
+        .route(
+            "/api/channels",
+            guarded(Endpoint::Channels, get(api::channels)),
+        )
+        .route("/api/reload", guarded(Endpoint::Reload, post(api::reload)))
+        .route("/api/drain", guarded(Endpoint::Drain, post(api::drain)))
+        .route(
+            "/api/drop",
+            guarded(Endpoint::Drop, post(api::drop_session)),
+        )
+        .route(
+            "/api/clients",
+            guarded(Endpoint::Clients, get(api::clients)),
+        )
+        .route("/api/kick", guarded(Endpoint::Kick, post(api::kick)))
+        .route(
+            "/api/recordings",
+            guarded(Endpoint::Channels, get(recordings::list)),
+        )
+        .route(
+            "/recordings/{*path}",
+            guarded(Endpoint::Channels, get(recordings::file)),
+        )
+        .route("/metrics", guarded(Endpoint::Metrics, get(api::metrics)))
         .route("/healthz", get(api::healthz))
         .layer(Extension(door))
+}
+
+/// Lets a request on to an operator endpoint when `admin::refusal` lets it.
+async fn guard(
+    State((app, endpoint)): State<(Arc<AppState>, Endpoint)>,
+    Extension(door): Extension<Door>,
+    request: Request,
+    next: Next,
+) -> Response {
+    match admin::refusal(&app, door, endpoint, request.headers()) {
+        Some(refused) => refused,
+        None => next.run(request).await,
+    }
 }

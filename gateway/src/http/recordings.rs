@@ -18,7 +18,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
-use super::admin::{self, Door, Endpoint};
+use super::admin::Door;
 use super::live::refuse;
 use super::range::{self, Ranged};
 use super::{AppState, Peer};
@@ -89,19 +89,11 @@ pub async fn file(
             return refuse(&refusal, &channel, peer);
         }
     }
-    file_from(app, door, path, headers).await
+    file_from(app, path, headers).await
 }
 
 /// `GET /api/recordings`.
-pub async fn list(
-    State(app): State<Arc<AppState>>,
-    Extension(door): Extension<Door>,
-    Query(filter): Query<Filter>,
-    headers: HeaderMap,
-) -> Response {
-    if let Some(refused) = admin::refusal(&app, door, Endpoint::Channels, &headers) {
-        return refused;
-    }
+pub async fn list(State(app): State<Arc<AppState>>, Query(filter): Query<Filter>) -> Response {
     let page = match filter.page() {
         Ok(page) => page,
         Err(why) => return error(StatusCode::BAD_REQUEST, why),
@@ -126,10 +118,7 @@ pub async fn list(
     }
 }
 
-async fn file_from(app: Arc<AppState>, door: Door, path: String, headers: HeaderMap) -> Response {
-    if let Some(refused) = admin::refusal(&app, door, Endpoint::Channels, &headers) {
-        return refused;
-    }
+async fn file_from(app: Arc<AppState>, path: String, headers: HeaderMap) -> Response {
     let recordings = app.outputs.recordings.clone();
     let found = tokio::task::spawn_blocking(move || recordings.file(&path))
         .await

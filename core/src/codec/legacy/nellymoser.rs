@@ -483,7 +483,10 @@ mod tests {
         let mut d = Decoder::new();
         assert_eq!(d.decode(&[0; 255 * BLOCK_LEN]).unwrap().len(), 255 * 256);
         let err = d.decode(&[0; 256 * BLOCK_LEN]).unwrap_err();
-        assert!(matches!(err, CodecError::Invalid { value: 256, .. }), "{err:?}");
+        assert!(
+            matches!(err, CodecError::Invalid { value: 256, .. }),
+            "{err:?}"
+        );
     }
 
     #[test]
