@@ -3,19 +3,18 @@
 //! each a 16-bit length (big endian) and that many bytes.
 #![no_main]
 
+#[path = "shared/pieces.rs"]
+mod pieces;
+
 use flashless_core::codec::legacy::speex::{Decoder, FRAME_SAMPLES};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let mut decoder = Decoder::new();
-    let mut rest = data;
-    while let [a, b, tail @ ..] = rest {
-        let len = usize::from(u16::from_be_bytes([*a, *b])).min(tail.len());
-        let (tag, next) = tail.split_at(len);
+    for tag in pieces::pieces(data) {
         if let Ok(samples) = decoder.decode(tag) {
             assert!(!samples.is_empty() && samples.len() % FRAME_SAMPLES == 0);
             assert!(samples.iter().all(|s| (-32768..=32767).contains(s)));
         }
-        rest = next;
     }
 });
