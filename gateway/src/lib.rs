@@ -28,6 +28,7 @@ pub mod hooks;
 pub mod http;
 pub mod hub;
 pub mod ingest;
+pub mod logging;
 pub mod outputs;
 pub mod recheck;
 pub mod record;

@@ -4,7 +4,6 @@ use flashless_gateway::config::{LogFormat, ServeArgs, Settings};
 use flashless_gateway::serve;
 use flashless_gateway::tools::{dump, probe, push, sign};
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -149,22 +148,9 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_logging(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| "flashless=info,flashless_gateway=info,warn".into());
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
-    }
-}
-
 /// Runs `work` on a runtime and turns its result into the exit code.
 fn finish(format: LogFormat, work: impl Future<Output = Result<()>>) -> ExitCode {
-    init_logging(format);
+    flashless_gateway::logging::init(format);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {

@@ -123,6 +123,7 @@ impl Reloader {
             applied.certificate = Some(if replaced { "replaced" } else { "unchanged" });
         }
         applied.restart = restart_only(&self.started, &settings);
+        crate::logging::set_format(settings.log_format);
         tracing::info!(?applied, "configuration reloaded");
         if !applied.restart.is_empty() {
             tracing::warn!(
@@ -268,8 +269,8 @@ impl Reloader {
     }
 }
 
-/// What `new` changes of `old` that only a restart applies: the listeners, what they
-/// accept and the log, named as in the file.
+/// What `new` changes of `old` that only a restart applies: the listeners and what they
+/// accept, named as in the file.
 fn restart_only(old: &Settings, new: &Settings) -> Vec<&'static str> {
     [
         (old.http != new.http, "[server] http"),
@@ -284,7 +285,6 @@ fn restart_only(old: &Settings, new: &Settings) -> Vec<&'static str> {
             old.admin.listen != new.admin.listen,
             "[server] admin_listen",
         ),
-        (old.log_format != new.log_format, "[server] log_format"),
     ]
     .into_iter()
     .filter_map(|(changed, name)| changed.then_some(name))

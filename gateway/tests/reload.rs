@@ -317,16 +317,21 @@ fn reload_applies_hls_to_new_producers_and_names_what_needs_a_restart() {
     };
     assert_eq!(target("a"), 1);
 
-    // `drain_timeout` is not named: a reload applies it.
-    config("[server]\nlog_format = \"json\"\ndrain_timeout = 5\n[hls]\nsegment = 3\n");
+    // `drain_timeout` and `log_format` are not named: a reload applies them (the log
+    // says so in JSON already). A listener is.
+    config(
+        "[server]\nlog_format = \"json\"\ndrain_timeout = 5\nadmin_listen = \"127.0.0.1:9\"\n\
+         [hls]\nsegment = 3\n",
+    );
     let (status, body) = post_reload(gateway.http, Some("t0ken"));
     assert_eq!(status, 200, "{body}");
     let applied: serde_json::Value = serde_json::from_str(&body).expect("JSON");
     assert_eq!(
         applied["restart"],
-        serde_json::json!(["[server] log_format"]),
+        serde_json::json!(["[server] admin_listen"]),
         "{body}"
     );
+    gateway.log_saying(r#""message":"configuration reloaded""#);
     // A channel whose HLS runs: the target it promised. One whose HLS starts now: the
     // new one.
     assert_eq!(target("a"), 1);
