@@ -4,6 +4,8 @@
 
 use core::f32::consts::PI;
 
+use super::narrowband::FRAME;
+
 /// Speex's cosine for the LSP to LPC conversion: a polynomial on [0, π], so that
 /// the filters match the encoder's to the last bits (and no libm trigonometry is
 /// linked).
@@ -152,40 +154,42 @@ const QMF: [f32; 64] = [
 /// Half the filter's length: the past samples of each band the merge keeps.
 pub(super) const QMF_MEMORY: usize = QMF.len() / 2;
 
-/// Merges the low and the high band (as many samples each, a multiple of 4) into
-/// `out` (twice as many), as libspeex's `qmf_synth`, which reads each band newest
-/// first.
+/// Merges the low and the high band (a frame each) into `out` (twice as many), as
+/// libspeex's `qmf_synth`, which reads each band newest first.
 pub(super) fn merge(
-    low: &[f32],
-    high: &[f32],
-    out: &mut [f32],
+    low: &[f32; FRAME],
+    high: &[f32; FRAME],
+    out: &mut [f32; 2 * FRAME],
     mem_low: &mut [f32; QMF_MEMORY],
     mem_high: &mut [f32; QMF_MEMORY],
 ) {
     const M2: usize = QMF_MEMORY;
-    let n2 = low.len();
     // Newest first: the band reversed, then its memory.
-    let reversed = |band: &[f32], mem: &[f32; M2]| -> alloc::vec::Vec<f32> {
-        band.iter().rev().chain(mem.iter()).copied().collect()
+    let reversed = |band: &[f32; FRAME], mem: &[f32; M2]| {
+        let mut x = [0.0f32; FRAME + M2];
+        for (x, v) in x.iter_mut().zip(band.iter().rev().chain(mem)) {
+            *x = *v;
+        }
+        x
     };
     let xx1 = reversed(low, mem_low);
     let xx2 = reversed(high, mem_high);
     let a = &QMF;
-    for i in (0..n2).step_by(2) {
+    for i in (0..FRAME).step_by(2) {
         let (mut y0, mut y1, mut y2, mut y3) = (0.0f32, 0.0f32, 0.0f32, 0.0f32);
-        let mut x10 = xx1[n2 - 2 - i];
-        let mut x20 = xx2[n2 - 2 - i];
+        let mut x10 = xx1[FRAME - 2 - i];
+        let mut x20 = xx2[FRAME - 2 - i];
         for j in (0..M2).step_by(2) {
             let (a0, a1) = (a[2 * j], a[2 * j + 1]);
-            let x11 = xx1[n2 - 1 + j - i];
-            let x21 = xx2[n2 - 1 + j - i];
+            let x11 = xx1[FRAME - 1 + j - i];
+            let x21 = xx2[FRAME - 1 + j - i];
             y0 += a0 * (x11 - x21);
             y1 += a1 * (x11 + x21);
             y2 += a0 * (x10 - x20);
             y3 += a1 * (x10 + x20);
             let (a0, a1) = (a[2 * j + 2], a[2 * j + 3]);
-            x10 = xx1[n2 + j - i];
-            x20 = xx2[n2 + j - i];
+            x10 = xx1[FRAME + j - i];
+            x20 = xx2[FRAME + j - i];
             y0 += a0 * (x10 - x20);
             y1 += a1 * (x10 + x20);
             y2 += a0 * (x11 - x21);
@@ -298,13 +302,11 @@ pub(super) fn enhance(
 }
 
 /// Bandwidth expansion: a[i] · γ^(i+1).
-pub(super) fn widen(gamma: f32, lpc: &[f32]) -> alloc::vec::Vec<f32> {
+pub(super) fn widen<const N: usize>(gamma: f32, lpc: &[f32; N]) -> [f32; N] {
     let mut g = gamma;
-    lpc.iter()
-        .map(|&a| {
-            let v = g * a;
-            g *= gamma;
-            v
-        })
-        .collect()
+    lpc.map(|a| {
+        let v = g * a;
+        g *= gamma;
+        v
+    })
 }

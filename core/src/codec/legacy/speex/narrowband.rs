@@ -246,15 +246,15 @@ impl Narrowband {
         let ol_gain = libm::expf(read(bits, 5)? as f32 / 3.5);
         self.band.dtx = vocoder && read(bits, 4)? == 15;
 
+        let pit_min = if mode.open_loop {
+            ol_pitch
+        } else {
+            PITCH_START
+        };
         let (mut best_pitch, mut best_gain) = (40usize, 0.0f32);
         for sub in 0..SUBFRAMES {
             let at = EXC_AT + SUB * sub;
             self.exc[at..at + SUB].fill(0.0);
-            let pit_min = if mode.open_loop {
-                ol_pitch
-            } else {
-                PITCH_START
-            };
             let mut predicted = [0.0f32; SUB];
             let (pitch, gains) = match mode.pitch {
                 Pitch::Forced => {
@@ -489,14 +489,9 @@ fn next_submode(bits: &mut BitReader) -> Result<Option<usize>, Error> {
     }
 }
 
-fn lsp_base(order: usize, first: f32, step: f32) -> [f32; 10] {
-    core::array::from_fn(|i| {
-        if i < order {
-            step * i as f32 + first
-        } else {
-            0.0
-        }
-    })
+/// The LSPs' starting point, evenly spread: `first`, then `step` apart.
+fn lsp_base<const N: usize>(first: f32, step: f32) -> [f32; N] {
+    core::array::from_fn(|i| step * i as f32 + first)
 }
 
 /// Adds the vector at the next `bits` index of `book` (`n` values each, from
@@ -517,7 +512,7 @@ fn add_vector(
 }
 
 fn lsp_nb(bits: &mut BitReader) -> Result<[f32; ORDER], Error> {
-    let mut lsp = lsp_base(ORDER, 0.25, 0.25);
+    let mut lsp = lsp_base(0.25, 0.25);
     add_vector(&mut lsp, bits, &LSP_NB, 10, 0, 0.0039062)?;
     add_vector(&mut lsp, bits, &LSP_NB_LOW1, 5, 0, 0.0019531)?;
     add_vector(&mut lsp, bits, &LSP_NB_LOW2, 5, 0, 0.00097656)?;
@@ -527,7 +522,7 @@ fn lsp_nb(bits: &mut BitReader) -> Result<[f32; ORDER], Error> {
 }
 
 fn lsp_lbr(bits: &mut BitReader) -> Result<[f32; ORDER], Error> {
-    let mut lsp = lsp_base(ORDER, 0.25, 0.25);
+    let mut lsp = lsp_base(0.25, 0.25);
     add_vector(&mut lsp, bits, &LSP_NB, 10, 0, 0.0039062)?;
     add_vector(&mut lsp, bits, &LSP_NB_LOW1, 5, 0, 0.0019531)?;
     add_vector(&mut lsp, bits, &LSP_NB_HIGH1, 5, 5, 0.0019531)?;
@@ -536,8 +531,7 @@ fn lsp_lbr(bits: &mut BitReader) -> Result<[f32; ORDER], Error> {
 
 /// The high band's LSPs (order 8), read as the low band's.
 pub(super) fn lsp_high(bits: &mut BitReader) -> Result<[f32; 8], Error> {
-    let base = lsp_base(8, 0.75, 0.3125);
-    let mut lsp: [f32; 8] = core::array::from_fn(|i| base[i]);
+    let mut lsp = lsp_base(0.75, 0.3125);
     add_vector(&mut lsp, bits, &LSP_HIGH, 8, 0, 0.0039062)?;
     add_vector(&mut lsp, bits, &LSP_HIGH2, 8, 0, 0.0019531)?;
     Ok(lsp)
