@@ -149,6 +149,7 @@ pub enum UpstreamState {
     /// Waiting: for a publisher, or (on demand) for a first viewer.
     #[default]
     Idle,
+    /// A publisher connected, or a pull connecting or connected, and no media yet.
     Connecting,
     Live,
     Retrying {
@@ -463,6 +464,9 @@ impl Channel {
             return false;
         }
         s.active = true;
+        // Connected, no media yet: neither `idle` (a page would say the publisher is away)
+        // nor `live` until its first coded frame.
+        s.upstream = UpstreamState::Connecting;
         s.stream.begin_session();
         self.counters.upstream_sessions.fetch_add(1, Relaxed);
         let _ = self.feed.send(Item::Feed(Feed::Published));
@@ -478,7 +482,7 @@ impl Channel {
         s.live_since = None;
         s.deserted_since = Instant::now();
         s.stream.end_session();
-        if s.upstream == UpstreamState::Live {
+        if matches!(s.upstream, UpstreamState::Live | UpstreamState::Connecting) {
             s.upstream = UpstreamState::Idle;
         }
         self.release(&mut s.held);

@@ -370,3 +370,62 @@ fn second_publisher_on_a_channel_is_refused() {
     let status = second.wait(Duration::from_secs(20));
     assert!(!status.success(), "a second publisher was accepted");
 }
+
+/// A publisher connected but sending nothing yet is `connecting` (a page would say the
+/// publisher is away if it were `idle`), stays so through its headers, is `live` from
+/// its first coded frame and `idle` again (or gone, once deserted) after it leaves.
+#[test]
+fn a_publishers_channel_is_connecting_until_its_first_frame() {
+    use flashless_core::flv::{FlvReader, Item, TagType};
+    use flashless_lab::mangle::publish::Publisher;
+
+    let gw = Gateway::start(&["--no-demo"]);
+    let dir = TempDir::new("connecting");
+    let clip = test_clip(&dir, "clip.flv", 2.0, true, &[]);
+    let mut reader = FlvReader::new();
+    reader.feed(&std::fs::read(&clip).expect("the clip"));
+    let mut tags = vec![];
+    while let Some(item) = reader.poll_item().expect("the clip's tags") {
+        if let Item::Tag(tag) = item {
+            tags.push(tag);
+        }
+    }
+    // The metadata and the two sequence headers: no coded frame among them.
+    let media = tags.split_off(3);
+    assert!(
+        tags.iter()
+            .all(|t| t.data.get(1) == Some(&0) || t.tag_type == TagType::Script),
+        "the clip opens with its metadata and sequence headers"
+    );
+    let state = |gw: &Gateway| {
+        gw.channel("cam")
+            .map(|c| (c["state"].clone(), c["source"].clone()))
+    };
+    let until = |what: &str, check: &dyn Fn() -> bool| {
+        let start = std::time::Instant::now();
+        while !check() {
+            assert!(start.elapsed() < Duration::from_secs(10), "never {what}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+
+    let mut publisher = Publisher::connect(&gw.rtmp_url("cam")).expect("publishing");
+    until("connecting", &|| {
+        state(&gw) == Some(("connecting".into(), "publish".into()))
+    });
+    for tag in &tags {
+        publisher.send(tag).expect("sending a header");
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        state(&gw),
+        Some(("connecting".into(), "publish".into())),
+        "headers alone are not media"
+    );
+    publisher.send(&media[0]).expect("sending a frame");
+    until("live", &|| state(&gw).is_some_and(|(s, _)| s == "live"));
+    publisher.close();
+    until("idle or gone", &|| {
+        state(&gw).is_none_or(|(s, _)| s == "idle")
+    });
+}

@@ -139,6 +139,7 @@ function showChannelState(c) {
   if (!video.paused && video.readyState >= 3) return;
   if (c.state === 'retrying') setState(`Reconnecting to the source: ${c.error}`);
   else if (c.state === 'idle' && c.source === 'publish') setState('Offline: waiting for the publisher');
+  else if (c.state === 'connecting' && c.source === 'publish') setState('The publisher is connected; waiting for its media…');
   else if (c.state === 'connecting') setState('Connecting to the source…');
 }
 
