@@ -20,6 +20,8 @@
 //!   re-encoded as FLAC frames (`flac::encoder`) for browsers.
 //! - `spark` (feature `sorenson`): Sorenson Spark (H.263) pictures decoded, for a
 //!   renderer that draws them (WebCodecs' `VideoFrame`).
+//! - `screen` (feature `screen`): Flash Screen Video v1 and v2 (zlib-compressed blocks)
+//!   decoded to BGRX pictures, for the same renderer.
 //!
 //! All of them read peer input: bounded, and never panicking.
 
@@ -34,6 +36,8 @@ pub mod hevc;
 pub mod legacy;
 pub mod mp3;
 pub mod opus;
+#[cfg(feature = "screen")]
+pub mod screen;
 pub mod silence;
 #[cfg(feature = "sorenson")]
 pub mod spark;
