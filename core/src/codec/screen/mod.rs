@@ -457,3 +457,6 @@ fn invalid(field: &'static str, value: usize, at: usize) -> CodecError {
 fn truncated(at: usize) -> CodecError {
     CodecError::Truncated { what: WHAT, at }
 }
+
+#[cfg(test)]
+mod tests;
