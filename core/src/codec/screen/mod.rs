@@ -336,9 +336,7 @@ impl Decoder {
         }
         Ok(whole)
     }
-}
 
-impl Decoder {
     /// Draws the blocks `blocks` read into the picture.
     fn draw(&mut self, h: &Header) {
         let (bw, bh) = (h.block_width as usize, h.block_height as usize);
