@@ -125,29 +125,9 @@ impl Decoder {
     }
 
     /// One frame; an interframe updates the blocks it carries over the last picture.
-    ///
-    /// Version 2 refers to its last keyframe. Which frames those are, the FLV tag says
-    /// ([`Decoder::decode_tagged`]); without it, a keyframe is a frame whose every
-    /// block comes whole (no block unchanged, diff or primed), as keyframes are.
-    pub fn decode(&mut self, data: &[u8]) -> Result<Picture<'_>, CodecError> {
-        self.decode_frame(data, None)
-    }
-
-    /// As [`Decoder::decode`], told by the FLV tag's frame type whether the frame is a
-    /// keyframe (ffmpeg's reading).
-    pub fn decode_tagged(
-        &mut self,
-        data: &[u8],
-        keyframe: bool,
-    ) -> Result<Picture<'_>, CodecError> {
-        self.decode_frame(data, Some(keyframe))
-    }
-
-    fn decode_frame(
-        &mut self,
-        data: &[u8],
-        keyframe: Option<bool>,
-    ) -> Result<Picture<'_>, CodecError> {
+    /// `keyframe`: the FLV tag's frame type says it is one, which version 2's diff and
+    /// primed blocks of later frames refer to (ffmpeg's reading).
+    pub fn decode(&mut self, data: &[u8], keyframe: bool) -> Result<Picture<'_>, CodecError> {
         let h = header(data)?;
         // A new size starts afresh; on another grid, the keyframe's blocks are not this
         // frame's. Either holds once the frame has decoded.
@@ -174,7 +154,7 @@ impl Decoder {
             }
             at += 1;
         }
-        let whole = self.blocks(data, at, &h, fresh, regrid)?;
+        self.blocks(data, at, &h, fresh, regrid)?;
 
         self.header = Some(h);
         if fresh {
@@ -185,7 +165,7 @@ impl Decoder {
             self.prime_blocks.clear();
         }
         self.draw(&h);
-        if self.version == Version::V2 && keyframe.unwrap_or(whole) {
+        if self.version == Version::V2 && keyframe {
             self.key.clone_from(&self.picture);
             self.prime_blocks.clear();
             let cells = h.width.div_ceil(h.block_width) * h.height.div_ceil(h.block_height);
@@ -205,7 +185,7 @@ impl Decoder {
     }
 
     /// Reads and inflates every block of the frame from byte `at` into `updates` and
-    /// `raw`, drawing nothing; returns whether each block came whole. `fresh`: the
+    /// `raw`, drawing nothing. `fresh`: the
     /// keyframe's picture is not this frame's; `regrid`: nor are its blocks.
     fn blocks(
         &mut self,
@@ -214,13 +194,12 @@ impl Decoder {
         h: &Header,
         fresh: bool,
         regrid: bool,
-    ) -> Result<bool, CodecError> {
+    ) -> Result<(), CodecError> {
         let (bw, bh) = (h.block_width as usize, h.block_height as usize);
         let cols = (h.width as usize).div_ceil(bw);
         let rows = (h.height as usize).div_ceil(bh);
         self.raw.clear();
         self.updates.clear();
-        let mut whole = true;
         for index in 0..cols * rows {
             let (col, row) = (index % cols, index / cols);
             let width = bw.min(h.width as usize - col * bw);
@@ -235,7 +214,6 @@ impl Decoder {
                 .ok_or(truncated(data.len()))?;
             at = block_at + size;
             if size == 0 {
-                whole = false;
                 continue;
             }
             let (mut start, mut count, mut from_key) = (0, height, false);
@@ -286,7 +264,6 @@ impl Decoder {
                     from_key = true;
                 }
             }
-            whole &= !from_key && !primed && !body.is_empty();
             let first = self.raw.len();
             if !body.is_empty() {
                 let dictionary = if primed {
@@ -334,7 +311,7 @@ impl Decoder {
                 bytes: first..self.raw.len(),
             });
         }
-        Ok(whole)
+        Ok(())
     }
 
     /// Draws the blocks `blocks` read into the picture.

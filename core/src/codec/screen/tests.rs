@@ -26,7 +26,7 @@ fn v2_block(flags: u8, rest: &[u8]) -> Vec<u8> {
 
 /// The error decoding `data` ended in.
 fn refusal(d: &mut Decoder, data: &[u8]) -> CodecError {
-    match d.decode(data) {
+    match d.decode(data, true) {
         Ok(_) => panic!("decoded {data:02x?}"),
         Err(e) => e,
     }
@@ -82,7 +82,7 @@ fn truncated_frames_are_refused_at_their_end() {
     let pixels = compress_to_vec_zlib(&[7; 16 * 16 * 3], 6);
     let whole = frame(32, 16, None, &[&pixels, &[]]);
     let mut d = Decoder::new(Version::V1);
-    assert!(d.decode(&whole).is_ok());
+    assert!(d.decode(&whole, true).is_ok());
     for len in 0..whole.len() {
         let e = refusal(&mut Decoder::new(Version::V1), &whole[..len]);
         assert!(
@@ -135,7 +135,7 @@ fn joined_mid_stream_missing_blocks_are_black() {
     }
     let data = frame(20, 16, None, &[&compress_to_vec_zlib(&left, 6), &[]]);
     let mut d = Decoder::new(Version::V1);
-    let p = d.decode(&data).unwrap();
+    let p = d.decode(&data, true).unwrap();
     assert_eq!((p.width, p.height, p.data.len()), (20, 16, 20 * 16 * 4));
     for (i, px) in p.data.chunks_exact(4).enumerate() {
         let want = if i % 20 < 16 {
@@ -163,7 +163,7 @@ fn rows_go_from_the_bottom_up() {
         ],
     );
     let mut d = Decoder::new(Version::V1);
-    let p = d.decode(&data).unwrap();
+    let p = d.decode(&data, true).unwrap();
     let row = |y: usize| p.data[y * 16 * 4];
     assert_eq!(row(0), 99);
     assert_eq!(row(16), 0);
@@ -174,15 +174,19 @@ fn rows_go_from_the_bottom_up() {
 fn a_bad_frame_changes_nothing() {
     let first = compress_to_vec_zlib(&[1; 16 * 16 * 3], 6);
     let mut d = Decoder::new(Version::V1);
-    d.decode(&frame(32, 16, None, &[&first, &first])).unwrap();
+    d.decode(&frame(32, 16, None, &[&first, &first]), true)
+        .unwrap();
     let before = d.picture.clone();
     // A good left block, a bad right one.
     let other = compress_to_vec_zlib(&[2; 16 * 16 * 3], 6);
-    assert!(d.decode(&frame(32, 16, None, &[&other, &[0x78]])).is_err());
+    assert!(
+        d.decode(&frame(32, 16, None, &[&other, &[0x78]]), false)
+            .is_err()
+    );
     assert_eq!(d.picture, before);
     // Nor does a bad frame of another size.
-    assert!(d.decode(&frame(48, 16, None, &[&other])).is_err());
-    let p = d.decode(&frame(32, 16, None, &[&[], &[]])).unwrap();
+    assert!(d.decode(&frame(48, 16, None, &[&other]), true).is_err());
+    let p = d.decode(&frame(32, 16, None, &[&[], &[]]), false).unwrap();
     assert_eq!(p.data, &before[..]);
 }
 
@@ -192,7 +196,7 @@ fn hybrid_pixels_are_palette_indices_or_15_bit_colours() {
     let pixels = compress_to_vec_zlib(&[0x05, 0xfc, 0x00, 0x0a], 6);
     let data = frame(3, 1, Some(0), &[&v2_block(0x10, &pixels)]);
     let mut d = Decoder::new(Version::V2);
-    let p = d.decode(&data).unwrap();
+    let p = d.decode(&data, true).unwrap();
     assert_eq!(p.data, [255, 255, 255, 255, 0, 0, 255, 255, 0, 0, 255, 255]);
     // One pixel short, and one too many.
     for (bytes, what) in [(&[0x05, 0xfc, 0x00][..], LESS), (&[5, 5, 5, 5][..], MORE)] {
@@ -215,17 +219,20 @@ fn diff_blocks_start_from_the_keyframe() {
     let key: Vec<u8> = (0..16u8).flat_map(|k| [k; 3]).collect();
     // A 1 × 16 image; its keyframe, then an interframe that changes rows 3 and 4
     // (from the bottom).
-    d.decode(&frame(
-        1,
-        16,
-        Some(0),
-        &[&v2_block(0, &compress_to_vec_zlib(&key, 6))],
-    ))
+    d.decode(
+        &frame(
+            1,
+            16,
+            Some(0),
+            &[&v2_block(0, &compress_to_vec_zlib(&key, 6))],
+        ),
+        true,
+    )
     .unwrap();
     let mut diff = alloc::vec![3, 2];
     diff.extend(compress_to_vec_zlib(&[200; 6], 6));
     let p = d
-        .decode(&frame(1, 16, Some(0), &[&v2_block(4, &diff)]))
+        .decode(&frame(1, 16, Some(0), &[&v2_block(4, &diff)]), false)
         .unwrap();
     let column: Vec<u8> = p.data.chunks_exact(4).map(|px| px[0]).rev().collect();
     let mut want: Vec<u8> = (0..16).collect();
@@ -278,12 +285,12 @@ fn version_2_refuses_what_ffmpeg_does_not_decode() {
 proptest! {
     #[test]
     fn any_bytes_decode_or_fail_without_panic(
-        frames in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..200), 1..4),
+        frames in proptest::collection::vec((any::<bool>(), proptest::collection::vec(any::<u8>(), 0..200)), 1..4),
         v2 in any::<bool>(),
     ) {
         let mut d = Decoder::new(if v2 { Version::V2 } else { Version::V1 });
-        for data in frames {
-            if let Ok(p) = d.decode(&data) {
+        for (key, data) in frames {
+            if let Ok(p) = d.decode(&data, key) {
                 prop_assert_eq!(p.data.len(), p.width as usize * p.height as usize * 4);
             }
         }
@@ -296,6 +303,7 @@ proptest! {
         width in 1u16..40,
         height in 1u16..40,
         flags in any::<u8>(),
+        keys in any::<[bool; 2]>(),
         blocks in proptest::collection::vec((any::<bool>(), any::<u8>(), proptest::collection::vec(any::<u8>(), 0..64)), 0..12),
     ) {
         for version in [Version::V1, Version::V2] {
@@ -314,8 +322,8 @@ proptest! {
                 })
                 .collect();
             let refs: Vec<&[u8]> = blocks.iter().map(|b| &b[..]).collect();
-            for _ in 0..2 {
-                if let Ok(p) = d.decode(&frame(width, height, image, &refs)) {
+            for key in keys {
+                if let Ok(p) = d.decode(&frame(width, height, image, &refs), key) {
                     prop_assert_eq!(p.data.len(), usize::from(width) * usize::from(height) * 4);
                 }
             }
