@@ -5,7 +5,9 @@
 // and the page plays picture and the 1 kHz tone. In Chromium and Firefox (both
 // play FLAC in MSE); Firefox hears no sound here (EXPECTED_FAILURES in
 // engines.mjs); through WebCodecs too (Chromium). The lean build, which converts
-// none of them, reports the codec by name and the video plays on (Chromium).
+// none of them, reports the codec by name and the video plays on (Chromium). Flash's
+// video codecs no browser decodes (Sorenson Spark, Screen Video 1 and 2) are decoded in
+// the wasm and drawn through WebCodecs, on the package's page and the gateway's.
 // Needs `cargo xtask wasm` (`cargo xtask test` builds it).
 
 import assert from 'node:assert/strict';
@@ -122,7 +124,8 @@ test('[chromium] with renderer: \'webcodecs\', Nellymoser, G.711 and Speex play 
 /**
  * ffmpeg publishing what Flash Player's camera and microphone send: Sorenson Spark and
  * Nellymoser. With `videoAfter` (seconds) its pictures start that late; ffmpeg sends no
- * tag before its first picture, so for that long the channel is listed, idle, with no codec.
+ * tag before its first picture, so for that long the channel is listed, connecting, with
+ * no codec.
  */
 function publishFlashCamera(t, gateway, name, { videoAfter = 0 } = {}) {
   const args = ['-hide_banner', '-loglevel', 'error', '-nostdin', '-re'];
@@ -259,4 +262,61 @@ test('[chromium] the viewer page switches a Flash camera\'s channel to WebCodecs
   assert.deepEqual(renderers, ['mse', 'webcodecs'], 'the page did not start through MSE, then switch once');
   await assertPlaysOn(page, first);
   assert.equal((await channel()).video_codec, 'flv1');
+});
+
+/** ffmpeg publishing a screen share in Flash's Screen Video (`flashsv` or `flashsv2`), with AAC sound. */
+function publishScreen(t, gateway, name, codec) {
+  const args = ['-hide_banner', '-loglevel', 'error', '-nostdin', '-re'];
+  args.push('-f', 'lavfi', '-i', 'testsrc=size=320x240:rate=15');
+  args.push('-f', 'lavfi', '-i', 'sine=frequency=1000:sample_rate=44100');
+  args.push('-c:v', codec, '-g', '30', '-c:a', 'aac', '-b:a', '64k');
+  args.push('-f', 'flv', `rtmp://127.0.0.1:${gateway.rtmp}/live/${name}`);
+  return start(t, 'ffmpeg', args, `ffmpeg ${codec}`);
+}
+
+// Screen Video 1 and 2 (Flash's screen sharing), which no browser decodes, are decoded in
+// the wasm and drawn through WebCodecs, as Sorenson Spark is.
+for (const engine of ['chromium', 'firefox']) {
+  for (const codec of ['flashsv', 'flashsv2']) {
+    test(`[${engine}] Flash Screen Video (${codec}) plays through WebCodecs`, { timeout: 90_000 }, async (t) => {
+      const gateway = await startGateway(t);
+      publishScreen(t, gateway, 'screen', codec);
+      await waitLive(gateway, 'screen');
+      const browser = await launchEngine(t, engine);
+      const url = `ws://127.0.0.1:${gateway.http}/live/screen.flv`;
+      const page = await openPage(browser, await startSite(t, gateway), { url }, { pagePath: '/e2e/webcodecs.html' });
+      const first = await until(page, 'no picture was drawn', (s) => s.picture.width > 0 && s.stats.decodedFrames > 10, 20_000);
+      const digests = new Set();
+      let last = first;
+      for (let i = 0; i < 8; i++) {
+        await sleep(1000);
+        last = await page.evaluate(() => window.sample());
+        digests.add(last.picture.digest);
+      }
+      const seconds = (last.at - first.at) / 1000;
+      const decoded = last.stats.decodedFrames - first.stats.decodedFrames;
+      t.diagnostic(`${engine} ${codec}: ${decoded} pictures decoded in ${seconds.toFixed(1)} s, ${digests.size} distinct, picture ${JSON.stringify(last.picture)}`);
+      assert.deepEqual(last.errors, []);
+      assert.deepEqual(last.stats.codecs, [codec, 'mp4a.40.2']);
+      assert.equal(last.picture.width, 320);
+      // testsrc's coloured bars and moving counter, each picture whole over the last.
+      assert.ok(last.picture.mean > 30 && last.picture.variance > 100 && last.picture.saturation > 100, JSON.stringify(last.picture));
+      assert.ok(digests.size >= 6, `the picture changed ${digests.size} times in 8 s`);
+      assert.ok(decoded > seconds * 15 * 0.9, `${decoded} pictures decoded in ${seconds.toFixed(1)} s`);
+    });
+  }
+}
+
+// The gateway's page knows a screen share from its list and plays it through WebCodecs.
+test('[chromium] the viewer page plays a Flash screen share through WebCodecs', { timeout: 90_000 }, async (t) => {
+  const gateway = await startGateway(t);
+  publishScreen(t, gateway, 'screen', 'flashsv2');
+  await waitLive(gateway, 'screen');
+  const browser = await launchEngine(t, 'chromium');
+  const page = await browser.newPage();
+  await page.goto(`${gateway.origin}/watch/screen`);
+  const first = await poll('the page drew no picture', () => lookAtCanvas(page), (s) => s.canvas && s.variance > 100, { ms: 20_000 });
+  await assertPlaysOn(page, first);
+  const listed = await fetch(`${gateway.origin}/api/channels`).then((r) => r.json());
+  assert.equal(listed.find((c) => c.name === 'screen')?.video_codec, 'flashsv2');
 });

@@ -258,6 +258,11 @@ export interface PlayerErrorDetail {
   track: Track | null;
   /** The codec concerned, for `codec-unsupported` and the like. */
   codec?: string;
+  /**
+   * `true` for a `codec-unsupported` video codec that `renderer: 'webcodecs'` of the full
+   * build plays (decoded in the wasm): Sorenson Spark, Screen Video 1 and 2.
+   */
+  webcodecs?: boolean;
   /** The HTTP status, for `unauthorized`, `forbidden`, `not-found`, `http-status`. */
   httpStatus?: number;
   /** What the browser or the server said, when it said something. */

@@ -40,7 +40,7 @@ const MESSAGES = {
   demux: 'a tag of the stream could not be remuxed',
   'codec-unsupported': (d) =>
     `${d.track} codec ${d.codec} is not supported by this browser; the other track plays on` +
-    (d.codec === 'Sorenson H.263' ? " (renderer: 'webcodecs' plays it)" : ''),
+    (d.webcodecs ? " (renderer: 'webcodecs' plays it)" : ''),
   'codec-change': 'the codec changed and this browser cannot switch codecs',
   'buffer-overflow': 'the SourceBuffer fell behind: queued media dropped, resuming at the next keyframe',
   append: 'appending to the SourceBuffer failed',
@@ -51,8 +51,17 @@ const MESSAGES = {
   stalled: 'the <video> stopped while its HLS playlist went on',
 };
 
+/**
+ * Flash's video codecs that no browser decodes, as the core names them: the full build's
+ * WebCodecs renderer decodes them in the wasm (`webcodecs.js`, `WASM_DECODED`).
+ */
+const DRAWN_BY_WASM = new Set(['Sorenson H.263', 'Screen video', 'Screen video 2']);
+
 /** Adds `message` to an error detail from the wasm. */
 function described(detail) {
+  if (detail.details === 'codec-unsupported' && DRAWN_BY_WASM.has(detail.codec)) {
+    detail = { ...detail, webcodecs: true };
+  }
   const text = MESSAGES[detail.details] || detail.details;
   let message = typeof text === 'function' ? text(detail) : text;
   if (typeof text !== 'function' && detail.track) message = `${detail.track}: ${message}`;

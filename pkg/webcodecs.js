@@ -400,7 +400,7 @@ export class WebCodecsRenderer {
 
   #videoDecoder(s) {
     const Decoder = videoDecoderFor(s.configs.video);
-    // A stream whose video changes to or from Sorenson Spark changes decoders.
+    // A stream whose video changes to or from a codec the wasm decodes changes decoders.
     if (s.video && !(s.video instanceof Decoder)) {
       if (s.video.state !== 'closed') s.video.close();
       s.video = null;
@@ -868,21 +868,25 @@ export class WebCodecsRenderer {
   }
 }
 
-/** Sorenson Spark's codec string in the wasm's samples (the core's `SPARK_CODEC`). */
-const SPARK = 'flv1';
+/**
+ * The codec strings of the wasm's samples whose pictures the wasm decodes (the core's
+ * `codec::picture::PictureCodec`): Sorenson Spark, Screen Video 1 and 2.
+ */
+const WASM_DECODED = new Set(['flv1', 'flashsv', 'flashsv2']);
 
 function videoDecoderFor(config) {
-  return config?.codec === SPARK ? SparkVideoDecoder : VideoDecoder;
+  return WASM_DECODED.has(config?.codec) ? WasmVideoDecoder : VideoDecoder;
 }
 
 /**
- * Sorenson Spark (Flash Player's camera), which no browser decodes: the wasm of the
- * full build decodes it (`SparkDecoder`), behind as much of VideoDecoder's interface
- * as this renderer uses, each picture handed over as a VideoFrame of its planes. The
- * glue is imported when a stream first needs it, already loaded and started by the
- * entry (the lean build's core reports the codec unsupported instead, so never asks).
+ * Flash's codecs that no browser decodes (Sorenson Spark, Flash Player's camera;
+ * Screen Video, its screen sharing): the wasm of the full build decodes them
+ * (`PictureDecoder`), behind as much of VideoDecoder's interface as this renderer uses,
+ * each picture handed over as a VideoFrame of its samples. The glue is imported when a
+ * stream first needs it, already loaded and started by the entry (the lean build's
+ * core reports the codecs unsupported instead, so never asks).
  */
-class SparkVideoDecoder extends EventTarget {
+class WasmVideoDecoder extends EventTarget {
   static isConfigSupported(config) {
     return Promise.resolve({ supported: typeof globalThis.VideoFrame === 'function', config });
   }
@@ -892,6 +896,7 @@ class SparkVideoDecoder extends EventTarget {
   #output;
   #error;
   #decoder = null;
+  #codec = null;
   #queue = [];
 
   constructor({ output, error }) {
@@ -900,14 +905,21 @@ class SparkVideoDecoder extends EventTarget {
     this.#error = error;
   }
 
-  configure() {
+  configure({ codec }) {
     if (this.state === 'closed') throw new DOMException('closed', 'InvalidStateError');
     this.state = 'configured';
-    if (this.#decoder) return;
+    if (codec === this.#codec) return;
+    this.#codec = codec;
+    this.#decoder?.free();
+    this.#decoder = null;
     import('./flashless_wasm.js').then(
-      ({ SparkDecoder }) => {
-        if (this.state === 'closed') return;
-        this.#decoder = new SparkDecoder();
+      ({ PictureDecoder }) => {
+        if (this.state === 'closed' || codec !== this.#codec) return;
+        try {
+          this.#decoder = new PictureDecoder(codec);
+        } catch (e) {
+          return this.#fail(e);
+        }
         this.#drain();
       },
       (e) => this.#fail(e),
@@ -930,12 +942,12 @@ class SparkVideoDecoder extends EventTarget {
       chunk.copyTo(data);
       let p;
       try {
-        p = this.#decoder.decode(data);
+        p = this.#decoder.decode(data, chunk.type === 'key');
       } catch (e) {
         return this.#fail(e);
       }
       const frame = new VideoFrame(p.data, {
-        format: 'I420',
+        format: p.format,
         codedWidth: p.codedWidth,
         codedHeight: p.codedHeight,
         visibleRect: { x: 0, y: 0, width: p.width, height: p.height },
@@ -970,6 +982,7 @@ class SparkVideoDecoder extends EventTarget {
     this.reset();
     this.#decoder?.free();
     this.#decoder = null;
+    this.#codec = null;
   }
 }
 

@@ -199,8 +199,8 @@ async function startPlayer() {
   try {
     current = { name, player };
     player.on('error', (e) => {
-      if (!e.fatal && isSpark(e) && !sparkChannels.has(name) && Player.isWebCodecsSupported()) {
-        sparkChannels.add(name);
+      if (!e.fatal && e.webcodecs && !wasmDecoded.has(name) && Player.isWebCodecsSupported()) {
+        wasmDecoded.add(name);
         stopPlayer();
         return startPlayer();
       }
@@ -219,19 +219,16 @@ async function startPlayer() {
   }
 }
 
-// Sorenson Spark (Flash Player's camera) plays through WebCodecs only, decoded in the
-// wasm: a channel the list names so starts there, and one the MSE player finds so
-// starts again there.
-const sparkChannels = new Set();
+// Flash's codecs that no browser decodes (Sorenson Spark, Flash Player's camera; Screen
+// Video, its screen sharing) play through WebCodecs only, decoded in the wasm: a channel
+// the list names so starts there, and one the MSE player finds so starts again there.
+const wasmDecoded = new Set();
+const WASM_DECODED = new Set(['flv1', 'flashsv', 'flashsv2']);
 
 function rendererFor(name) {
   const c = channels.find((x) => x.name === name);
-  const spark = c?.video_codec === 'flv1' || sparkChannels.has(name);
-  return spark && Player.isWebCodecsSupported() ? { renderer: 'webcodecs' } : {};
-}
-
-function isSpark(e) {
-  return e.details === 'codec-unsupported' && e.track === 'video' && e.codec === 'Sorenson H.263';
+  const wasm = WASM_DECODED.has(c?.video_codec) || wasmDecoded.has(name);
+  return wasm && Player.isWebCodecsSupported() ? { renderer: 'webcodecs' } : {};
 }
 
 function streamUrl(name) {

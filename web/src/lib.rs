@@ -2,8 +2,8 @@
 //! thin: a [`Remuxer`](remuxer::Remuxer) (FLV bytes in, init segments and
 //! fragments out: for a Web Worker or Node) and a [`Player`](player::Player)
 //! (WebSocket or fetch → remuxer → Media Source Extensions on a `<video>`), and in the
-//! full build a [`SparkDecoder`](spark::SparkDecoder) (Sorenson Spark pictures, for the
-//! WebCodecs renderer).
+//! full build a [`PictureDecoder`](picture::PictureDecoder) (the pictures of Flash's
+//! codecs no browser decodes, for the WebCodecs renderer).
 //! Values cross the boundary as plain JS objects, numbers, strings and
 //! `Uint8Array`s.
 //!
@@ -23,10 +23,10 @@
 extern crate alloc;
 
 mod js;
+#[cfg(feature = "full")]
+pub mod picture;
 pub mod player;
 pub mod remuxer;
-#[cfg(feature = "full")]
-pub mod spark;
 
 /// A panic traps, like std's `panic = "abort"` in the browser: the JS caller sees a
 /// `RuntimeError: unreachable`. The message is not looked at, so it is never formatted.

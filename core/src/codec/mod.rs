@@ -22,6 +22,7 @@
 //!   renderer that draws them (WebCodecs' `VideoFrame`).
 //! - `screen` (feature `screen`): Flash Screen Video v1 and v2 (zlib-compressed blocks)
 //!   decoded to BGRX pictures, for the same renderer.
+//! - `picture`: those codecs named and decoded through one type each.
 //!
 //! All of them read peer input: bounded, and never panicking.
 
@@ -36,6 +37,8 @@ pub mod hevc;
 pub mod legacy;
 pub mod mp3;
 pub mod opus;
+#[cfg(any(feature = "sorenson", feature = "screen"))]
+pub mod picture;
 #[cfg(feature = "screen")]
 pub mod screen;
 pub mod silence;

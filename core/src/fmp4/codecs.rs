@@ -16,6 +16,8 @@ use super::{Layout, TrackInfo};
 use crate::codec::Av1Config;
 #[cfg(feature = "hevc")]
 use crate::codec::HevcConfig;
+#[cfg(any(feature = "sorenson", feature = "screen"))]
+use crate::codec::picture::PictureCodec;
 use crate::codec::{AacConfig, AvcConfig, Mp3Header, SkipPictures, Sps, silence};
 #[cfg(feature = "flac")]
 use crate::codec::{FlacConfig, flac};
@@ -45,24 +47,24 @@ pub(crate) fn audio_needs_header(codec: AudioCodec) -> bool {
 }
 
 /// Whether the codec's configuration comes from a sequence header: all but Sorenson
-/// Spark's, which each picture's header gives.
+/// Spark's and Screen Video's, which each picture's header gives.
 pub(crate) fn video_needs_header(codec: VideoCodec) -> bool {
-    codec != VideoCodec::SorensonH263
+    !matches!(
+        codec,
+        VideoCodec::SorensonH263 | VideoCodec::Screen | VideoCodec::Screen2
+    )
 }
 
-/// The codec string of Sorenson Spark in the `Samples` layout: not an RFC 6381 one (no
-/// browser decodes it), the name a renderer that decodes it in the wasm looks for
-/// (`pkg/webcodecs.js`).
-#[cfg(feature = "sorenson")]
-const SPARK_CODEC: &str = "flv1";
-
 /// The codec's name if it has no MP4 mapping here.
-#[cfg_attr(not(feature = "sorenson"), allow(unused_variables))]
+#[cfg_attr(
+    not(any(feature = "sorenson", feature = "screen")),
+    allow(unused_variables)
+)]
 pub(crate) fn video_unsupported(codec: VideoCodec, layout: Layout) -> Option<String> {
     match codec {
         // Decoded in the wasm for a renderer that draws pictures; no MP4 mapping.
-        #[cfg(feature = "sorenson")]
-        VideoCodec::SorensonH263 if layout == Layout::Samples => None,
+        #[cfg(any(feature = "sorenson", feature = "screen"))]
+        _ if layout == Layout::Samples && PictureCodec::of(codec).is_some() => None,
         VideoCodec::Avc => None,
         #[cfg(feature = "hevc")]
         VideoCodec::Hevc => None,
@@ -100,8 +102,8 @@ pub(crate) fn video_config(
         VideoCodec::Av1 => av1(header),
         #[cfg(feature = "vp9")]
         VideoCodec::Vp9 => vp9(header, keyframe),
-        #[cfg(feature = "sorenson")]
-        VideoCodec::SorensonH263 => spark(keyframe),
+        #[cfg(any(feature = "sorenson", feature = "screen"))]
+        _ if let Some(pictures) = PictureCodec::of(codec) => decoded(pictures, keyframe),
         other => Err(ConfigError::Unsupported(video_name(other))),
     }
 }
@@ -176,15 +178,16 @@ fn av1(record: &Bytes) -> Result<TrackConfig, ConfigError> {
     ))
 }
 
-#[cfg(feature = "sorenson")]
-/// Sorenson Spark: no sample entry (it never goes into MP4), its size from the
-/// picture's header; the coded pictures as they come.
-fn spark(picture: &[u8]) -> Result<TrackConfig, ConfigError> {
-    let h = crate::codec::spark::header(picture).map_err(invalid)?;
+#[cfg(any(feature = "sorenson", feature = "screen"))]
+/// A codec whose pictures the player decodes (`codec::picture`): no sample entry (it
+/// never goes into MP4), its size from the keyframe's header; the coded pictures as
+/// they come.
+fn decoded(codec: PictureCodec, keyframe: &[u8]) -> Result<TrackConfig, ConfigError> {
+    let (width, height) = codec.size(keyframe).map_err(invalid)?;
     Ok(video(
-        SPARK_CODEC.into(),
-        h.width,
-        h.height,
+        codec.name().into(),
+        width,
+        height,
         Vec::new(),
         Payload::Plain,
     ))

@@ -2,6 +2,7 @@
 //! picture size, frame rate and bitrate, read from the tags as they pass.
 
 use flashless_core::amf::{Value, amf0};
+use flashless_core::codec::picture::PictureCodec;
 use flashless_core::codec::{
     AacConfig, Av1Config, AvcConfig, FlacConfig, HevcConfig, Mp3Header, OpusHead, Sps, Vp9Config,
 };
@@ -140,15 +141,15 @@ impl MediaInfo {
             && self.video_codec.is_none()
             && let Ok(v) = VideoTag::parse(&tag.data)
         {
-            self.video_codec = Some(match v.codec {
+            self.video_codec = Some(match PictureCodec::of(v.codec) {
                 // As the player's WebCodecs renderer names it; its size in each picture.
-                VideoCodec::SorensonH263 => {
-                    if let Ok(h) = flashless_core::codec::spark::header(&v.body) {
-                        self.size(h.width, h.height);
+                Some(codec) => {
+                    if let Ok((width, height)) = codec.size(&v.body) {
+                        self.size(width, height);
                     }
-                    "flv1".into()
+                    codec.name().into()
                 }
-                other => format!("{other:?}"),
+                None => format!("{:?}", v.codec),
             });
         }
         let w = &mut self.window;
