@@ -108,6 +108,8 @@ test('npm pack gives a package that a fresh project installs and plays from a bu
       'flashless.js',
       'flashless.lite.js',
       'flashless_lite_wasm_bg.wasm',
+      'flashless_pictures.js',
+      'flashless_pictures_bg.wasm',
       'flashless_wasm.js',
       'flashless_wasm_bg.wasm',
       'nativehls.js',

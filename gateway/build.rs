@@ -16,6 +16,8 @@ const FILES: &[&str] = &[
     "flashless.global.js",
     "flashless.lite.js",
     "flashless_lite_wasm_bg.wasm",
+    "flashless_pictures.js",
+    "flashless_pictures_bg.wasm",
     "flashless.d.ts",
     "package.json",
     "README.md",

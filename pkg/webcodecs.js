@@ -874,17 +874,35 @@ export class WebCodecsRenderer {
  */
 const WASM_DECODED = new Set(['flv1', 'flashsv', 'flashsv2']);
 
+let pictures = null;
+
+/** The pictures module, loaded and started once. */
+function picturesModule() {
+  pictures ??= import('./flashless_pictures.js').then(
+    async (m) => {
+      await m.default();
+      return m;
+    },
+    (e) => {
+      pictures = null; // the next stream tries again
+      throw e;
+    },
+  );
+  return pictures;
+}
+
 function videoDecoderFor(config) {
   return WASM_DECODED.has(config?.codec) ? WasmVideoDecoder : VideoDecoder;
 }
 
 /**
  * Flash's codecs that no browser decodes (Sorenson Spark, Flash Player's camera;
- * Screen Video, its screen sharing): the wasm of the full build decodes them
+ * Screen Video, its screen sharing): the package's pictures module decodes them
  * (`PictureDecoder`), behind as much of VideoDecoder's interface as this renderer uses,
- * each picture handed over as a VideoFrame of its samples. The glue is imported when a
- * stream first needs it, already loaded and started by the entry (the lean build's
- * core reports the codecs unsupported instead, so never asks).
+ * each picture handed over as a VideoFrame of its samples. That module of its own
+ * (`flashless_pictures.js` and its wasm) is loaded when a stream first needs it, so no
+ * other page downloads it (the lean build's core reports the codecs unsupported
+ * instead, so never asks).
  */
 class WasmVideoDecoder extends EventTarget {
   static isConfigSupported(config) {
@@ -912,7 +930,7 @@ class WasmVideoDecoder extends EventTarget {
     this.#codec = codec;
     this.#decoder?.free();
     this.#decoder = null;
-    import('./flashless_wasm.js').then(
+    picturesModule().then(
       ({ PictureDecoder }) => {
         if (this.state === 'closed' || codec !== this.#codec) return;
         try {

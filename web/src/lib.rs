@@ -2,8 +2,8 @@
 //! thin: a [`Remuxer`](remuxer::Remuxer) (FLV bytes in, init segments and
 //! fragments out: for a Web Worker or Node) and a [`Player`](player::Player)
 //! (WebSocket or fetch → remuxer → Media Source Extensions on a `<video>`), and in the
-//! full build a [`PictureDecoder`](picture::PictureDecoder) (the pictures of Flash's
-//! codecs no browser decodes, for the WebCodecs renderer).
+//! module of its own a [`PictureDecoder`](picture::PictureDecoder) (the pictures of
+//! Flash's codecs no browser decodes, for the WebCodecs renderer: feature `pictures`).
 //! Values cross the boundary as plain JS objects, numbers, strings and
 //! `Uint8Array`s.
 //!
@@ -22,10 +22,14 @@
 
 extern crate alloc;
 
+// The pictures module uses only its `set`.
+#[cfg_attr(not(feature = "player"), allow(dead_code))]
 mod js;
-#[cfg(feature = "full")]
+#[cfg(feature = "pictures")]
 pub mod picture;
+#[cfg(feature = "player")]
 pub mod player;
+#[cfg(feature = "player")]
 pub mod remuxer;
 
 /// A panic traps, like std's `panic = "abort"` in the browser: the JS caller sees a

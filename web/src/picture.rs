@@ -1,8 +1,8 @@
 //! `PictureDecoder` for JS: the pictures of Flash's codecs that no browser decodes
 //! (Sorenson Spark, Flash Player's camera; Screen Video 1 and 2, its screen sharing),
 //! decoded here for the WebCodecs renderer (`pkg/webcodecs.js`), which draws each as a
-//! `VideoFrame` as it draws the ones `VideoDecoder` makes. The full build only
-//! (`full`).
+//! `VideoFrame` as it draws the ones `VideoDecoder` makes. A module of its own
+//! (feature `pictures`), which the renderer loads only for such a stream.
 
 use flashless_core::codec::picture::{Decoder, PictureCodec};
 use flashless_core::message::describe;

@@ -98,19 +98,16 @@ pub fn run(args: &Args) -> Result<()> {
                     .args(["build", "-p", krate, "--target", wasm::TARGET]),
             )?;
         }
-        // The lean build (`flashless/lite`): its codecs' cfgs left no warning behind.
-        s.run(ctx.cargo().args([
-            "clippy",
-            "-p",
-            "flashless-core",
-            "-p",
-            wasm::CRATE,
-            "--no-default-features",
-            "--all-targets",
-            "--",
-            "-D",
-            "warnings",
-        ]))?;
+        // The lean build (`flashless/lite`) and the pictures module: their features' cfgs
+        // left no warning behind.
+        for features in [wasm::LITE_FEATURES, wasm::PICTURES_FEATURES] {
+            s.run(
+                ctx.cargo()
+                    .args(["clippy", "-p", "flashless-core", "-p", wasm::CRATE])
+                    .args(features)
+                    .args(["--all-targets", "--", "-D", "warnings"]),
+            )?;
+        }
         Ok(())
     })?;
     ctx.step("deploy manifests", |s| {

@@ -1,6 +1,7 @@
 //! `cargo xtask wasm`: the npm package's generated files. The browser crate
-//! (`flashless-web`) is built for wasm32 with the `wasm` profile, twice: with every
-//! codec (`flashless`) and lean (`flashless/lite`: H.264, AAC, MP3, AMF0). wasm-bindgen
+//! (`flashless-web`) is built for wasm32 with the `wasm` profile, three times: with every
+//! codec (`flashless`), lean (`flashless/lite`: H.264, AAC, MP3, AMF0), and the pictures
+//! module (Flash's codecs that no browser decodes, for the WebCodecs renderer). wasm-bindgen
 //! writes the glue, wasm-opt (Debian's binaryen) shrinks the module, and the files
 //! are copied into `pkg/` only when their bytes changed, so an unchanged build does
 //! not make the gateway re-embed them.
@@ -20,6 +21,23 @@ pub const CRATE: &str = "flashless-web";
 pub const OUT_NAME: &str = "flashless_wasm";
 /// The generated files, relative to `pkg/`.
 pub const GENERATED: &[&str] = &["flashless_wasm.js", "flashless_wasm_bg.wasm"];
+/// The lean build's cargo features: the player alone, no codec but H.264, AAC and MP3.
+pub const LITE_FEATURES: &[&str] = &[
+    "--no-default-features",
+    "--features",
+    "flashless-web/player",
+];
+/// The pictures module's: its `PictureDecoder` alone.
+pub const PICTURES_FEATURES: &[&str] = &[
+    "--no-default-features",
+    "--features",
+    "flashless-web/pictures",
+];
+/// The pictures module's wasm-bindgen `--out-name`: the glue and module `pkg/webcodecs.js`
+/// imports only for a stream in one of Flash's codecs that no browser decodes.
+pub const PICTURES_OUT_NAME: &str = "flashless_pictures";
+/// Its generated files, relative to `pkg/`.
+pub const PICTURES: &[&str] = &["flashless_pictures.js", "flashless_pictures_bg.wasm"];
 /// The lean build's wasm-bindgen `--out-name`; its glue is bundled into [`LITE`], not shipped.
 pub const LITE_OUT_NAME: &str = "flashless_lite_wasm";
 /// The lean build's module, next to [`LITE`] in `pkg/`.
@@ -69,10 +87,17 @@ pub fn build(ctx: &Ctx) -> Result<()> {
         copy_if_changed(&staging.join(GLOBAL), &pkg.join(GLOBAL))?;
 
         let lite = staging.join("lite");
-        bindgen(s, &["--no-default-features"], LITE_OUT_NAME, &lite)?;
+        bindgen(s, LITE_FEATURES, LITE_OUT_NAME, &lite)?;
         copy_if_changed(&lite.join(LITE_WASM), &pkg.join(LITE_WASM))?;
         lite_module(s, &ctx.root, &lite)?;
-        copy_if_changed(&lite.join(LITE), &pkg.join(LITE))
+        copy_if_changed(&lite.join(LITE), &pkg.join(LITE))?;
+
+        let pictures = staging.join("pictures");
+        bindgen(s, PICTURES_FEATURES, PICTURES_OUT_NAME, &pictures)?;
+        for name in PICTURES {
+            copy_if_changed(&pictures.join(name), &pkg.join(name))?;
+        }
+        Ok(())
     })
 }
 
@@ -390,7 +415,8 @@ fn copy_if_changed(from: &Path, to: &Path) -> Result<()> {
 
 /// The hand-written modules `pkg/flashless.js` imports on demand (`import()`): left out
 /// of the lean bundle, which loads the package's own file from beside it, as the full
-/// build does; so they are in no build's payload either.
+/// build does; so they are in no build's payload either (nor is the pictures module,
+/// which `webcodecs.js` imports only for a stream that needs it).
 const ON_DEMAND: [&str; 2] = ["webcodecs.js", "nativehls.js"];
 
 /// What a page loads for each build of the package: (build, files in `pkg/`).

@@ -215,7 +215,9 @@ fn section(players: &[Player], sizes: &[Size], machine: &Machine) -> String {
          and talc as allocator); the lean build leaves HEVC, AV1, VP9, Opus, FLAC and AMF3 out \
          (cargo features of `flashless-core`) and ships its entry and glue as one module minified \
          by esbuild. `webcodecs.js` and `nativehls.js`, which either build imports only for \
-         `renderer: 'webcodecs'` and where MSE is missing, are not counted. flv.js and mpegts.js: the minified build in their npm packages. A \
+         `renderer: 'webcodecs'` and where MSE is missing, and the pictures module \
+         (`flashless_pictures.js` and its wasm), which `webcodecs.js` imports only for a stream \
+         in Sorenson Spark or Screen Video, are not counted. flv.js and mpegts.js: the minified build in their npm packages. A \
          flashless build counts only if its wasm file is a wasm module that its JavaScript names.\n",
     );
     s
