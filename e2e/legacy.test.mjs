@@ -265,9 +265,9 @@ test('[chromium] the viewer page switches a Flash camera\'s channel to WebCodecs
 });
 
 /** ffmpeg publishing a screen share in Flash's Screen Video (`flashsv` or `flashsv2`), with AAC sound. */
-function publishScreen(t, gateway, name, codec) {
+function publishScreen(t, gateway, name, codec, size = '320x240') {
   const args = ['-hide_banner', '-loglevel', 'error', '-nostdin', '-re'];
-  args.push('-f', 'lavfi', '-i', 'testsrc=size=320x240:rate=15');
+  args.push('-f', 'lavfi', '-i', `testsrc=size=${size}:rate=15`);
   args.push('-f', 'lavfi', '-i', 'sine=frequency=1000:sample_rate=44100');
   args.push('-c:v', codec, '-g', '30', '-c:a', 'aac', '-b:a', '64k');
   args.push('-f', 'flv', `rtmp://127.0.0.1:${gateway.rtmp}/live/${name}`);
@@ -319,4 +319,25 @@ test('[chromium] the viewer page plays a Flash screen share through WebCodecs', 
   await assertPlaysOn(page, first);
   const listed = await fetch(`${gateway.origin}/api/channels`).then((r) => r.json());
   assert.equal(listed.find((c) => c.name === 'screen')?.video_codec, 'flashsv2');
+});
+
+// A screen share's size changes with the screen (another resolution, another window
+// shared): the publisher comes back at 480×360 and the same page draws the new size on.
+test('[chromium] the viewer page draws a screen share on through a change of its size', { timeout: 90_000 }, async (t) => {
+  const gateway = await startGateway(t);
+  const first = publishScreen(t, gateway, 'screen', 'flashsv2');
+  await waitLive(gateway, 'screen');
+  const browser = await launchEngine(t, 'chromium');
+  const page = await browser.newPage();
+  await page.goto(`${gateway.origin}/watch/screen`);
+  const look = () => lookAtCanvas(page);
+  await poll('the page drew no picture', look, (s) => s.canvas && s.width === 320 && s.variance > 100, { ms: 20_000 });
+  await first.stop();
+  publishScreen(t, gateway, 'screen', 'flashsv2', '480x360');
+  const bigger = await poll('the page did not draw the new size', look, (s) => s.canvas && s.width === 480 && s.variance > 100, { ms: 30_000, logs: () => pageLogs(page) });
+  await sleep(2000);
+  const later = await look();
+  assert.equal(later.width, 480);
+  assert.notEqual(later.digest, bigger.digest, 'the picture does not move');
+  assert.equal(later.state, '', `a state shows over the picture: ${later.state}`);
 });

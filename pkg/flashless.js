@@ -53,7 +53,7 @@ const MESSAGES = {
 
 /**
  * Flash's video codecs that no browser decodes, as the core names them: the full build's
- * WebCodecs renderer decodes them in the wasm (`webcodecs.js`, `WASM_DECODED`).
+ * WebCodecs renderer decodes them in its pictures module (`webcodecs.js`, `WASM_DECODED`).
  */
 const DRAWN_BY_WASM = new Set(['Sorenson H.263', 'Screen video', 'Screen video 2']);
 

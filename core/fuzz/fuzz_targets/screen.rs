@@ -15,7 +15,11 @@ fuzz_target!(|data: &[u8]| {
     let Some((&mode, frames)) = data.split_first() else {
         return;
     };
-    let version = if mode & 1 == 0 { Version::V1 } else { Version::V2 };
+    let version = if mode & 1 == 0 {
+        Version::V1
+    } else {
+        Version::V2
+    };
     let mut decoder = Decoder::new(version);
     for frame in pieces::pieces(frames) {
         let Some((&key, body)) = frame.split_first() else {
