@@ -83,6 +83,13 @@ pub fn build(ctx: &Ctx) -> Result<()> {
         for name in GENERATED {
             copy_if_changed(&staging.join(name), &pkg.join(name))?;
         }
+        // Before the classic script, which bundles what `webcodecs.js` imports: the
+        // pictures glue among it, its wasm then loaded from beside the script.
+        let pictures = staging.join("pictures");
+        bindgen(s, PICTURES_FEATURES, PICTURES_OUT_NAME, &pictures)?;
+        for name in PICTURES {
+            copy_if_changed(&pictures.join(name), &pkg.join(name))?;
+        }
         classic_script(s, &ctx.root, &staging)?;
         copy_if_changed(&staging.join(GLOBAL), &pkg.join(GLOBAL))?;
 
@@ -90,14 +97,7 @@ pub fn build(ctx: &Ctx) -> Result<()> {
         bindgen(s, LITE_FEATURES, LITE_OUT_NAME, &lite)?;
         copy_if_changed(&lite.join(LITE_WASM), &pkg.join(LITE_WASM))?;
         lite_module(s, &ctx.root, &lite)?;
-        copy_if_changed(&lite.join(LITE), &pkg.join(LITE))?;
-
-        let pictures = staging.join("pictures");
-        bindgen(s, PICTURES_FEATURES, PICTURES_OUT_NAME, &pictures)?;
-        for name in PICTURES {
-            copy_if_changed(&pictures.join(name), &pkg.join(name))?;
-        }
-        Ok(())
+        copy_if_changed(&lite.join(LITE), &pkg.join(LITE))
     })
 }
 
