@@ -259,8 +259,8 @@ export interface PlayerErrorDetail {
   /** The codec concerned, for `codec-unsupported` and the like. */
   codec?: string;
   /**
-   * `true` for a `codec-unsupported` video codec that `renderer: 'webcodecs'` of the full
-   * build plays (decoded in the wasm): Sorenson Spark, Screen Video 1 and 2.
+   * `true` for a `codec-unsupported` video codec that `renderer: 'webcodecs'` plays, its
+   * pictures decoded in the wasm: Sorenson Spark, Screen Video 1 and 2 (not in the lean build).
    */
   webcodecs?: boolean;
   /** The HTTP status, for `unauthorized`, `forbidden`, `not-found`, `http-status`. */

@@ -51,17 +51,8 @@ const MESSAGES = {
   stalled: 'the <video> stopped while its HLS playlist went on',
 };
 
-/**
- * Flash's video codecs that no browser decodes, as the core names them: the full build's
- * WebCodecs renderer decodes them in its pictures module (`webcodecs.js`, `WASM_DECODED`).
- */
-const DRAWN_BY_WASM = new Set(['Sorenson H.263', 'Screen video', 'Screen video 2']);
-
 /** Adds `message` to an error detail from the wasm. */
 function described(detail) {
-  if (detail.details === 'codec-unsupported' && DRAWN_BY_WASM.has(detail.codec)) {
-    detail = { ...detail, webcodecs: true };
-  }
   const text = MESSAGES[detail.details] || detail.details;
   let message = typeof text === 'function' ? text(detail) : text;
   if (typeof text !== 'function' && detail.track) message = `${detail.track}: ${message}`;

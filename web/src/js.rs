@@ -222,7 +222,7 @@ pub fn event(ev: &RemuxEvent, data: &JsValue) -> Object {
             set(&o, "type", "metadata");
             set(&o, "value", amf(v));
         }
-        RemuxEvent::Unsupported { track, codec } => {
+        RemuxEvent::Unsupported { track, codec, .. } => {
             set(&o, "type", "unsupported");
             set(&o, "track", track_name(Some(*track)));
             set(&o, "codec", codec.as_str());

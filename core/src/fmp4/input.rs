@@ -8,7 +8,7 @@ use alloc::string::ToString;
 
 use bytes::Bytes;
 
-use super::{RemuxEvent, Remuxer, Track, codecs};
+use super::{Layout, RemuxEvent, Remuxer, Track, codecs};
 use crate::amf::{self, Value};
 #[cfg(feature = "vp9")]
 use crate::codec::vp9;
@@ -33,7 +33,8 @@ impl Remuxer {
             return;
         }
         if let Some(codec) = codecs::video_unsupported(v.codec, self.options.layout) {
-            return self.unsupported(Track::Video, codec);
+            let pictures = codecs::video_unsupported(v.codec, Layout::Samples).is_none();
+            return self.unsupported(Track::Video, codec, pictures);
         }
         match v.packet {
             VideoPacket::SequenceStart => self.sequence_header(Track::Video, v.body),
@@ -99,7 +100,7 @@ impl Remuxer {
             Some(Err(e)) => return self.error(Some(Track::Audio), tag.timestamp, &e.to_string()),
         };
         if let Some(codec) = codecs::audio_unsupported(a.codec) {
-            return self.unsupported(Track::Audio, codec);
+            return self.unsupported(Track::Audio, codec, false);
         }
         match a.packet {
             AudioPacket::SequenceStart => {

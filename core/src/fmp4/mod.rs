@@ -188,7 +188,13 @@ pub enum RemuxEvent {
     /// The `onMetaData` object.
     Metadata(Value),
     /// The track's codec cannot go into MP4 here; its tags are dropped, the other track plays on.
-    Unsupported { track: Track, codec: String },
+    /// `pictures`: the `Samples` layout decodes its pictures (`codec::picture`), so a
+    /// renderer that draws them plays it.
+    Unsupported {
+        track: Track,
+        codec: String,
+        pictures: bool,
+    },
     /// A tag that could not be used, skipped; the message names track and timestamp.
     Error {
         track: Option<Track>,
@@ -478,7 +484,7 @@ impl Remuxer {
                 self.switch_config(t, config);
             }
             Some(Err(ConfigError::Unsupported(codec))) => {
-                self.unsupported(t, codec);
+                self.unsupported(t, codec, false);
                 return false;
             }
             Some(Err(ConfigError::Invalid(why))) => {
@@ -577,13 +583,16 @@ impl Remuxer {
 
     /// Reported once; the track's tags are dropped from then on and, in the Muxed
     /// layout, it no longer holds back the init.
-    fn unsupported(&mut self, t: Track, codec: String) {
+    fn unsupported(&mut self, t: Track, codec: String, pictures: bool) {
         let st = self.track_mut(t);
         st.unsupported = true;
         st.pending.clear();
         self.stats.dropped += 1;
-        self.events
-            .push_back(RemuxEvent::Unsupported { track: t, codec });
+        self.events.push_back(RemuxEvent::Unsupported {
+            track: t,
+            codec,
+            pictures,
+        });
     }
 
     fn error(&mut self, track: Option<Track>, ts: u32, why: &str) {

@@ -103,7 +103,7 @@ fn drain(remuxer: &mut Remuxer, out: &mut BytesMut) {
             RemuxEvent::Init { data, .. } | RemuxEvent::Fragment { data, .. } => {
                 out.extend_from_slice(&data)
             }
-            RemuxEvent::Unsupported { track, codec } => {
+            RemuxEvent::Unsupported { track, codec, .. } => {
                 tracing::warn!(
                     "unsupported codec {codec} on the {track:?} track: it is left out of the MP4"
                 )

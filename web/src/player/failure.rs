@@ -30,6 +30,8 @@ pub struct Failure {
     pub close_code: Option<u16>,
     /// What the browser or the stream said, appended to the message.
     pub reason: Option<String>,
+    /// A `codec-unsupported` video codec that `renderer: 'webcodecs'` plays.
+    pub webcodecs: bool,
 }
 
 impl Failure {
@@ -42,6 +44,7 @@ impl Failure {
             http_status: None,
             close_code: None,
             reason: None,
+            webcodecs: false,
         }
     }
 
@@ -118,7 +121,8 @@ impl Failure {
         )
     }
 
-    /// `{ type, details, fatal, track, codec?, httpStatus?, closeCode?, reason? }`; `flashless.js` adds `message`.
+    /// `{ type, details, fatal, track, codec?, httpStatus?, closeCode?, reason?, webcodecs? }`;
+    /// `flashless.js` adds `message`.
     pub fn to_js(&self, fatal: bool) -> Object {
         let o = Object::new();
         let kind = match self.kind {
@@ -140,6 +144,9 @@ impl Failure {
         }
         if let Some(reason) = &self.reason {
             set(&o, "reason", reason.as_str());
+        }
+        if self.webcodecs {
+            set(&o, "webcodecs", true);
         }
         o
     }

@@ -747,8 +747,15 @@ impl Core {
                 }
                 out.push(("metadata", js::amf(&value)));
             }
-            RemuxEvent::Unsupported { track, codec } => {
-                let failure = Failure::media("codec-unsupported", Some(track)).codec(&codec);
+            RemuxEvent::Unsupported {
+                track,
+                codec,
+                pictures,
+            } => {
+                let failure = Failure {
+                    webcodecs: pictures,
+                    ..Failure::media("codec-unsupported", Some(track)).codec(&codec)
+                };
                 error(out, failure);
             }
             RemuxEvent::Error { track, message } => {

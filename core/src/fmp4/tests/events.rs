@@ -104,10 +104,25 @@ fn unsupported_audio_is_reported_once_and_video_plays_on() {
         unsupported,
         [&RemuxEvent::Unsupported {
             track: Track::Audio,
-            codec: "device-specific sound".into()
+            codec: "device-specific sound".into(),
+            pictures: false,
         }]
     );
     assert_eq!(fragments(&events).len(), 5);
+}
+
+/// In MP4, Flash's video codecs are unsupported; those whose pictures the `Samples`
+/// layout decodes (Sorenson Spark, Screen Video) say so, VP6 does not.
+#[test]
+fn unsupported_video_says_whether_its_pictures_are_decoded() {
+    for (first, pictures) in [(0x12, true), (0x13, true), (0x16, true), (0x14, false)] {
+        let mut r = per_track();
+        let events = run(&mut r, &[tag(TagType::Video, 0, vec![first, 0, 1, 2, 3])]);
+        assert!(
+            matches!(&events[..], [RemuxEvent::Unsupported { track: Track::Video, pictures: p, .. }] if *p == pictures),
+            "{first:#x}: {events:?}"
+        );
+    }
 }
 
 #[test]
