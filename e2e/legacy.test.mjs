@@ -137,6 +137,40 @@ function publishFlashCamera(t, gateway, name, { videoAfter = 0 } = {}) {
   return start(t, 'ffmpeg', args, 'ffmpeg flv + nellymoser');
 }
 
+/**
+ * The package's WebCodecs page on `channel` in `engine`, watched for 8 s from its tenth
+ * picture: its first and last samples, the seconds between, the pictures decoded in
+ * them and how many distinct ones were seen.
+ */
+async function watchThroughWebCodecs(t, gateway, channel, engine) {
+  const browser = await launchEngine(t, engine);
+  const url = `ws://127.0.0.1:${gateway.http}/live/${channel}.flv`;
+  const page = await openPage(browser, await startSite(t, gateway), { url }, { pagePath: '/e2e/webcodecs.html' });
+  const first = await until(page, 'no picture was drawn', (s) => s.picture.width > 0 && s.stats.decodedFrames > 10, 20_000);
+  const digests = new Set();
+  let last = first;
+  for (let i = 0; i < 8; i++) {
+    await sleep(1000);
+    last = await page.evaluate(() => window.sample());
+    digests.add(last.picture.digest);
+  }
+  const seconds = (last.at - first.at) / 1000;
+  const decoded = last.stats.decodedFrames - first.stats.decodedFrames;
+  t.diagnostic(`${engine} ${channel}: ${decoded} pictures decoded in ${seconds.toFixed(1)} s, ${digests.size} distinct, picture ${JSON.stringify(last.picture)}`);
+  return { first, last, seconds, decoded, distinct: digests.size };
+}
+
+/** What `watchThroughWebCodecs` saw is 320-wide testsrc at `fps`, every picture decoded, moving, with no error. */
+function assertTestsrcPlays(w, fps) {
+  assert.deepEqual(w.last.errors, []);
+  assert.equal(w.last.picture.width, 320);
+  // testsrc: bright, coloured bars and a moving counter.
+  const p = w.last.picture;
+  assert.ok(p.mean > 30 && p.variance > 100 && p.saturation > 100, JSON.stringify(p));
+  assert.ok(w.distinct >= 6, `the picture changed ${w.distinct} times in 8 s`);
+  assert.ok(w.decoded > w.seconds * fps * 0.9, `${w.decoded} pictures decoded in ${w.seconds.toFixed(1)} s`);
+}
+
 // Sorenson Spark, which no browser decodes, is decoded in the wasm and drawn through
 // WebCodecs (VideoFrame), with its Nellymoser sound: a Flash camera's stream plays
 // whole. (WebKitGTK's WebCodecs crash its web process on sound: see webcodecs.test.mjs.)
@@ -145,32 +179,13 @@ for (const engine of ['chromium', 'firefox']) {
     const gateway = await startGateway(t);
     publishFlashCamera(t, gateway, 'flashcam');
     await waitLive(gateway, 'flashcam');
-    const browser = await launchEngine(t, engine);
-    const url = `ws://127.0.0.1:${gateway.http}/live/flashcam.flv`;
-    const page = await openPage(browser, await startSite(t, gateway), { url }, { pagePath: '/e2e/webcodecs.html' });
-    const first = await until(page, 'no picture was drawn', (s) => s.picture.width > 0 && s.stats.decodedFrames > 10, 20_000);
-    const digests = new Set();
-    let last = first;
-    for (let i = 0; i < 8; i++) {
-      await sleep(1000);
-      last = await page.evaluate(() => window.sample());
-      digests.add(last.picture.digest);
-    }
-    const seconds = (last.at - first.at) / 1000;
-    const s = last.stats;
-    const decoded = s.decodedFrames - first.stats.decodedFrames;
-    t.diagnostic(`${engine}: ${decoded} pictures decoded in ${seconds.toFixed(1)} s, ${digests.size} distinct, picture ${JSON.stringify(last.picture)}`);
-    assert.deepEqual(last.errors, []);
-    assert.deepEqual(s.codecs, ['flv1', 'flac']);
-    assert.equal(last.picture.width, 320);
-    // testsrc: bright, coloured bars and a moving counter, every picture decoded.
-    assert.ok(last.picture.mean > 30 && last.picture.variance > 100 && last.picture.saturation > 100, JSON.stringify(last.picture));
-    assert.ok(digests.size >= 6, `the picture changed ${digests.size} times in 8 s`);
-    assert.ok(decoded > seconds * 25 * 0.9, `${decoded} pictures decoded in ${seconds.toFixed(1)} s`);
+    const w = await watchThroughWebCodecs(t, gateway, 'flashcam', engine);
+    assertTestsrcPlays(w, 25);
+    assert.deepEqual(w.last.stats.codecs, ['flv1', 'flac']);
     if (engine === 'chromium') {
       // Firefox here has no audio device (its AudioContext stays suspended).
-      const played = (s.audioFrames - first.stats.audioFrames) / 22_050;
-      assert.ok(played > seconds * 0.8, `${played.toFixed(1)} s of sound in ${seconds.toFixed(1)} s`);
+      const played = (w.last.stats.audioFrames - w.first.stats.audioFrames) / 22_050;
+      assert.ok(played > w.seconds * 0.8, `${played.toFixed(1)} s of sound in ${w.seconds.toFixed(1)} s`);
     }
   });
 }
@@ -282,27 +297,9 @@ for (const engine of ['chromium', 'firefox']) {
       const gateway = await startGateway(t);
       publishScreen(t, gateway, 'screen', codec);
       await waitLive(gateway, 'screen');
-      const browser = await launchEngine(t, engine);
-      const url = `ws://127.0.0.1:${gateway.http}/live/screen.flv`;
-      const page = await openPage(browser, await startSite(t, gateway), { url }, { pagePath: '/e2e/webcodecs.html' });
-      const first = await until(page, 'no picture was drawn', (s) => s.picture.width > 0 && s.stats.decodedFrames > 10, 20_000);
-      const digests = new Set();
-      let last = first;
-      for (let i = 0; i < 8; i++) {
-        await sleep(1000);
-        last = await page.evaluate(() => window.sample());
-        digests.add(last.picture.digest);
-      }
-      const seconds = (last.at - first.at) / 1000;
-      const decoded = last.stats.decodedFrames - first.stats.decodedFrames;
-      t.diagnostic(`${engine} ${codec}: ${decoded} pictures decoded in ${seconds.toFixed(1)} s, ${digests.size} distinct, picture ${JSON.stringify(last.picture)}`);
-      assert.deepEqual(last.errors, []);
-      assert.deepEqual(last.stats.codecs, [codec, 'mp4a.40.2']);
-      assert.equal(last.picture.width, 320);
-      // testsrc's coloured bars and moving counter, each picture whole over the last.
-      assert.ok(last.picture.mean > 30 && last.picture.variance > 100 && last.picture.saturation > 100, JSON.stringify(last.picture));
-      assert.ok(digests.size >= 6, `the picture changed ${digests.size} times in 8 s`);
-      assert.ok(decoded > seconds * 15 * 0.9, `${decoded} pictures decoded in ${seconds.toFixed(1)} s`);
+      const w = await watchThroughWebCodecs(t, gateway, 'screen', engine);
+      assertTestsrcPlays(w, 15);
+      assert.deepEqual(w.last.stats.codecs, [codec, 'mp4a.40.2']);
     });
   }
 }
