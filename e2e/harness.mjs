@@ -156,16 +156,18 @@ export async function waitLive(gateway, name, ms = 20_000) {
 }
 
 /**
- * ffmpeg publishing testsrc and a 1 kHz sine in real time, as `video`/`audio` codecs say
- * (or none), a keyframe every `gop` frames.
+ * ffmpeg publishing testsrc and a 1 kHz sine in real time, as `video` (`h264` or `flv`)
+ * and `audio` (`aac` or `mp3`) say (or none), a keyframe every `gop` frames.
  */
 export function publish(t, gateway, name, { video = 'h264', audio = 'aac', gop = 25, fps = 25 } = {}) {
   const args = ['-hide_banner', '-loglevel', 'error', '-nostdin', '-re'];
   if (video) args.push('-f', 'lavfi', '-i', `testsrc=size=320x240:rate=${fps}`);
   if (audio) args.push('-f', 'lavfi', '-i', 'sine=frequency=1000:sample_rate=44100');
-  if (video) {
+  if (video === 'h264') {
     args.push('-c:v', 'libx264', '-preset', 'ultrafast', '-tune', 'zerolatency', '-g', String(gop), '-pix_fmt', 'yuv420p');
   }
+  // Sorenson Spark, Flash Player's camera codec, which no browser decodes.
+  if (video === 'flv') args.push('-c:v', 'flv', '-g', String(gop), '-b:v', '500k');
   if (audio === 'aac') args.push('-c:a', 'aac', '-b:a', '64k');
   if (audio === 'mp3') args.push('-c:a', 'libmp3lame', '-b:a', '64k');
   args.push('-f', 'flv', `rtmp://127.0.0.1:${gateway.rtmp}/live/${name}`);

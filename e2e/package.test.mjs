@@ -11,12 +11,15 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 
-import { launchEngine, openPage, publish, root, sleep, startGateway, startSite, until } from './harness.mjs';
+import { launchEngine, openPage, publish, root, sleep, startGateway, startSite, until, waitLive } from './harness.mjs';
 
-// What a user's page runs: play `?url=` and expose `window.sample()` to the test.
+// What a user's page runs: play `?url=` (with `?renderer=` if given) and expose
+// `window.sample()` to the test.
 const SCRIPT = `
 import { Player } from 'flashless';
 const video = document.getElementById('video');
+const query = new URLSearchParams(location.search);
+const errors = [];
 // Frames shown (WebKitGTK's totalVideoFrames restarts at each playbackRate change).
 let frames = 0;
 const count = () => {
@@ -24,12 +27,16 @@ const count = () => {
   video.requestVideoFrameCallback(count);
 };
 video.requestVideoFrameCallback(count);
-Player.create(video, { url: new URLSearchParams(location.search).get('url'), liveLatency: 0.5 }).then(
+Player.create(video, { url: query.get('url'), renderer: query.get('renderer') ?? undefined, liveLatency: 0.5 }).then(
   (player) => {
     window.player = player;
+    player.on('error', (e) => errors.push(e.message));
+    // WebCodecs draws on a canvas of its own, on its own clock.
+    const webcodecs = query.get('renderer') === 'webcodecs';
     window.sample = () => ({
-      currentTime: video.currentTime,
-      frames,
+      currentTime: webcodecs ? player.stats().currentTime : video.currentTime,
+      frames: webcodecs ? player.stats().decodedFrames : frames,
+      errors,
       stats: player.stats(),
       // Changes if the page reloads.
       timeOrigin: performance.timeOrigin,
@@ -70,16 +77,22 @@ const page = (script) => `<!doctype html>
 ${script}
 `;
 
-/** Plays the channel `cam` of `gateway` on `pagePath` of the user's site in `engine`, for a few seconds. */
-async function playsOn(t, gateway, app, pagePath, engine = 'chromium') {
+/**
+ * Plays `channel` of `gateway` on `pagePath` of the user's site in `engine` (with `renderer`
+ * if given), for a few seconds, with no error.
+ */
+async function playsOn(t, gateway, app, pagePath, { engine = 'chromium', channel = 'cam', renderer } = {}) {
   const browser = await launchEngine(t, engine);
   const site = await startSite(t, gateway, { appDir: app });
-  const tab = await openPage(browser, site, { url: `ws://127.0.0.1:${gateway.http}/live/cam.flv` }, { pagePath });
+  const query = { url: `ws://127.0.0.1:${gateway.http}/live/${channel}.flv`, ...(renderer && { renderer }) };
+  const tab = await openPage(browser, site, query, { pagePath });
   const first = await until(tab, 'playback did not start', (s) => s.currentTime > 0.5 && s.frames > 10);
   await sleep(3000);
   const s = await tab.evaluate(() => window.sample());
-  assert.ok(s.currentTime > first.currentTime + 2 && s.frames > first.frames + 50, `${engine}: ${JSON.stringify(s)}`);
-  return { tab, browser };
+  const where = `${engine} ${pagePath} ${channel}: ${JSON.stringify(s)}`;
+  assert.ok(s.currentTime > first.currentTime + 2 && s.frames > first.frames + 50, where);
+  assert.deepEqual(s.errors, [], where);
+  return { tab, browser, sample: s };
 }
 
 /** The player's latency (newest media received − playhead), sampled each 500 ms for `seconds`: all under `limit`. */
@@ -92,7 +105,7 @@ async function holdsLatency(tab, limit, seconds) {
   assert.ok(Math.max(...seen) < limit, `latency over ${limit} s: ${seen.map((l) => l.toFixed(2))}`);
 }
 
-test('npm pack gives a package that a fresh project installs and plays from a bundler-less page (in Chromium, Firefox and WebKitGTK), Vite, webpack 5, a classic script and its lean build flashless/lite, under 1 s behind, across a publisher restart', { timeout: 240_000 }, async (t) => {
+test('npm pack gives a package that a fresh project installs and plays from a bundler-less page (in Chromium, Firefox and WebKitGTK), Vite, webpack 5, a classic script and its lean build flashless/lite, a Flash camera through WebCodecs from each bundle, under 1 s behind, across a publisher restart', { timeout: 240_000 }, async (t) => {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'flashless-pack-'));
   t.after(() => rm(dir, { recursive: true, force: true }));
   const [packed] = JSON.parse(
@@ -195,8 +208,19 @@ test('npm pack gives a package that a fresh project installs and plays from a bu
   for (const built of ['/app/vite/dist/index.html', '/app/webpack/dist/index.html', '/app/classic.html', '/app/lite.html']) {
     await (await playsOn(t, gateway, app, built)).browser.close();
   }
+  // A Flash camera's channel (Sorenson Spark) through WebCodecs: its decoder is a wasm
+  // module of its own (flashless_pictures), which webcodecs.js imports when the first
+  // picture comes; each bundler must have emitted and found it.
+  const spark = publish(t, gateway, 'spark', { video: 'flv' });
+  await waitLive(gateway, 'spark');
+  for (const built of ['/app/vite/dist/index.html', '/app/webpack/dist/index.html', '/app/classic.html']) {
+    const played = await playsOn(t, gateway, app, built, { channel: 'spark', renderer: 'webcodecs' });
+    assert.deepEqual(played.sample.stats.codecs, ['flv1', 'mp4a.40.2'], built);
+    await played.browser.close();
+  }
+  await spark.stop();
   // The bundler-less page in the other engines too.
-  for (const engine of ['firefox', 'webkit']) await (await playsOn(t, gateway, app, '/app/index.html', engine)).browser.close();
+  for (const engine of ['firefox', 'webkit']) await (await playsOn(t, gateway, app, '/app/index.html', { engine })).browser.close();
   const { tab } = await playsOn(t, gateway, app, '/app/index.html');
 
   // Live: under a second behind, before and after the publisher restarts, in the same page.
