@@ -73,10 +73,10 @@ export function recorder() {
 
 /**
  * Waits up to `startLimitMs` for the first frame, records `seconds` from it, and judges
- * them (`judge`, then `verdict` with `audio`, `stillMs` and `backS`); the record is in
+ * them (`judge`, then `verdict` with `audio`, `stillMs`, `backS` and `playedShare`); the record is in
  * the result as `rec`.
  */
-export async function watch(page, { seconds, latencyS, audio = false, stillMs, backS, startLimitMs = 25_000 }) {
+export async function watch(page, { seconds, latencyS, playedShare, audio = false, stillMs, backS, startLimitMs = 25_000 }) {
   const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
   const deadline = Date.now() + startLimitMs;
   let rec = await record(page);
@@ -88,7 +88,7 @@ export async function watch(page, { seconds, latencyS, audio = false, stillMs, b
   await sleep(Math.max(0, rec.started + (seconds + 0.5) * 1000 - rec.now));
   rec = await record(page);
   const j = judge(rec, { from: rec.started, seconds, latencyS });
-  return { started: true, ...j, reasons: verdict(j, { audio, stillMs, backS }), rec };
+  return { started: true, ...j, reasons: verdict(j, { audio, stillMs, backS, playedShare }), rec };
 }
 
 /** The record so far, from the page. */
@@ -187,19 +187,19 @@ export function judge(rec, { from, seconds, latencyS }) {
 }
 
 /**
- * The corpus test's bar: 90 % of counted seconds played, no seek over 1 s, latency
+ * The corpus test's bar: 90 % (`playedShare`) of counted seconds played, no seek over 1 s, latency
  * back within 3 s, with `audio`, an audio SourceBuffer (or WebCodecs' sound) whose
  * media went on for at least half the seconds watched (a stream with audio plays
  * audio), and with WebCodecs, no picture shown for longer than `stillMs` and the
  * clock never put back more than `backS` (a start's step from the wall clock to the sound's).
  */
-export function verdict(j, { audio = false, stillMs = 1500, backS = 0.2 } = {}) {
+export function verdict(j, { audio = false, stillMs = 1500, backS = 0.2, playedShare = 0.9 } = {}) {
   const reasons = [];
   if (j.stillMs !== null && j.stillMs > stillMs) reasons.push(`no new picture for ${j.stillMs} ms`);
   if (j.stillMs !== null && j.backS > backS) reasons.push(`the clock put back ${j.backS} s`);
   if (audio && j.audioS === null) reasons.push('no audio SourceBuffer');
   else if (audio && j.audioS < 0.5 * j.watched) reasons.push(`audio advanced only ${j.audioS} s`);
-  if (j.played < 0.9 * j.counted) reasons.push(`played ${j.played} of ${j.counted} s`);
+  if (j.played < playedShare * j.counted) reasons.push(`played ${j.played} of ${j.counted} s`);
   if (j.maxSeekMs > 1000) reasons.push(`a seek pending ${j.maxSeekMs} ms`);
   if (j.latencyRunMs > 3000) reasons.push(`latency over its bound for ${j.latencyRunMs} ms`);
   return reasons;

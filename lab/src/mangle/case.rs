@@ -3,8 +3,8 @@
 use flashless_core::flv::{Tag, TagType};
 
 use super::rules::{
-    Clean, Duplicates, Holes, Jump, JumpKind, LateStart, MetadataEvery, NegativeCts, Offset, Out,
-    Rule, SoundLags, Switch,
+    Bunches, Clean, Duplicates, Holes, Jump, JumpKind, LateStart, MetadataEvery, NegativeCts,
+    Offset, Out, Rule, SoundLags, Switch,
 };
 use super::source::Spec;
 
@@ -23,6 +23,7 @@ enum Kind {
     Clean(Spec),
     AudioHoles { len_ms: u32, every_ms: u32 },
     VideoHoles { len_ms: u32, every_ms: u32 },
+    Bunches { len_ms: u32, every_ms: u32 },
     LateAudio,
     AudioThenVideo,
     SoundLags(u32),
@@ -51,6 +52,8 @@ pub const CASES: &[Case] = &[
     case("audio-hole-3s", "3 s of audio missing every 8 s", Kind::AudioHoles { len_ms: 3000, every_ms: 8000 }),
     case("video-hole-1s", "1 s of video missing every 5 s", Kind::VideoHoles { len_ms: 1000, every_ms: 5000 }),
     case("video-hole-5s", "5 s of video missing every 12 s (the sound goes on)", Kind::VideoHoles { len_ms: 5000, every_ms: 12_000 }),
+    case("stall-2s-burst", "the publisher's uplink stalls 2 s every 10 s, then sends what it held at once", Kind::Bunches { len_ms: 2000, every_ms: 10_000 }),
+    case("bunched-500ms", "the stream arrives in bunches, every 500 ms (a congested uplink)", Kind::Bunches { len_ms: 500, every_ms: 500 }),
     case("audio-late-2s", "audio starts 2 s after video", Kind::LateAudio),
     case("audio-then-video", "audio alone for 3 s, then video appears", Kind::AudioThenVideo),
     case("audio-lags-300ms", "the sound 300 ms behind its pictures throughout", Kind::SoundLags(300)),
@@ -101,6 +104,10 @@ impl Case {
             }
             Kind::VideoHoles { len_ms, every_ms } => {
                 Box::new(Holes::new(TagType::Video, every_ms, 2000, len_ms))
+            }
+            Kind::Bunches { len_ms, every_ms } => {
+                let phase_ms = if len_ms < every_ms { 2000 } else { 0 };
+                Box::new(Bunches::new(every_ms, phase_ms, len_ms))
             }
             Kind::LateAudio => Box::new(LateStart::new(TagType::Audio, 2000)),
             Kind::AudioThenVideo => Box::new(LateStart::new(TagType::Video, 3000)),

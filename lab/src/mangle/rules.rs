@@ -123,6 +123,50 @@ impl Rule for Holes {
     }
 }
 
+/// The tags whose timestamp falls `phase_ms..phase_ms + len_ms` into each `every_ms`
+/// period are held, and sent at once with the first tag after them, in order: a
+/// publisher's uplink that stalls and then delivers its backlog (`len_ms` <
+/// `every_ms`), or a congested one that delivers in bunches (`len_ms` = `every_ms`:
+/// each period's tags together, when the next period's first tag comes).
+pub struct Bunches {
+    pub every_ms: u32,
+    pub phase_ms: u32,
+    pub len_ms: u32,
+    held: Vec<Tag>,
+    /// The period the held tags are from.
+    period: u32,
+}
+
+impl Bunches {
+    pub fn new(every_ms: u32, phase_ms: u32, len_ms: u32) -> Bunches {
+        Bunches {
+            every_ms,
+            phase_ms,
+            len_ms,
+            held: Vec::new(),
+            period: 0,
+        }
+    }
+}
+
+impl Rule for Bunches {
+    fn apply(&mut self, tag: Tag, out: &mut Vec<Out>) {
+        let every = self.every_ms.max(1);
+        let at = tag.timestamp % every;
+        let inside = at >= self.phase_ms && at < self.phase_ms + self.len_ms;
+        let period = tag.timestamp / every;
+        if !inside || period != self.period {
+            out.extend(self.held.drain(..).map(Out::Tag));
+        }
+        if inside {
+            self.period = period;
+            self.held.push(tag);
+        } else {
+            out.push(Out::Tag(tag));
+        }
+    }
+}
+
 /// `track` starts `after_ms` after the stream's first tag: its configuration is held
 /// back and sent just before its first media tag (a keyframe for video).
 pub struct LateStart {

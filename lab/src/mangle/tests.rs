@@ -98,6 +98,72 @@ fn a_video_hole_lasts_until_the_next_keyframe() {
     assert!(video.contains(&3000) && video.contains(&3040));
 }
 
+/// Where each tag went out: after how many tags in (its position in time).
+fn sent_after(rule: &mut dyn Rule, tags: Vec<Tag>) -> Vec<(usize, u32)> {
+    let mut out = Vec::new();
+    let mut sent = Vec::new();
+    for (i, t) in tags.into_iter().enumerate() {
+        rule.apply(t, &mut out);
+        sent.extend(out.drain(..).filter_map(|o| match o {
+            Out::Tag(t) => Some((i, t.timestamp)),
+            Out::Reconnect => None,
+        }));
+    }
+    sent
+}
+
+#[test]
+fn a_stall_holds_its_window_and_sends_it_at_once_after() {
+    let tags = stream(12_000);
+    let count = tags.len();
+    let sent = sent_after(&mut Bunches::new(10_000, 2000, 2000), tags);
+    // Nothing lost, nothing reordered.
+    assert_eq!(sent.len(), count);
+    assert!(sent.windows(2).all(|w| w[0].1 <= w[1].1));
+    // Held until the first tag at or after 4000 ms (then 14,000) came in; the rest at once.
+    let release = sent
+        .iter()
+        .find(|&&(_, t)| t >= 4000)
+        .map(|&(after, _)| after);
+    for &(after, ts) in &sent {
+        let held = (2000..4000).contains(&(ts % 10_000));
+        let with = sent.iter().filter(|&&(a, _)| a == after).count();
+        if held {
+            assert_eq!(Some(after), release, "{ts} ms");
+        } else if Some(after) != release {
+            assert_eq!(with, 1, "{ts} ms went out in a bunch");
+        }
+    }
+    assert_eq!(
+        sent.iter().filter(|&&(a, _)| Some(a) == release).count(),
+        2000 / 20 + 2000 / 40 + 1
+    );
+}
+
+#[test]
+fn bunches_send_each_periods_tags_when_the_next_period_starts() {
+    let sent = sent_after(&mut Bunches::new(500, 0, 500), stream(2000));
+    let mut bunches: Vec<Vec<u32>> = Vec::new();
+    let mut last = None;
+    for (after, ts) in sent {
+        if last != Some(after) {
+            bunches.push(Vec::new());
+        }
+        last = Some(after);
+        bunches.last_mut().unwrap().push(ts);
+    }
+    // 0–480, 500–980, 1000–1480 ms: each whole, sent when the next began; the last held.
+    assert_eq!(bunches.len(), 3, "{bunches:?}");
+    for (i, b) in bunches.iter().enumerate() {
+        let from = i as u32 * 500;
+        assert!(b.iter().all(|&t| (from..from + 500).contains(&t)), "{b:?}");
+        assert_eq!(
+            b.iter().filter(|&&t| t % 20 == 0 && t >= from).count(),
+            b.len()
+        );
+    }
+}
+
 #[test]
 fn a_late_track_starts_with_its_config_at_its_first_frame() {
     let out = run(&mut LateStart::new(TagType::Audio, 2000), stream(3000));
