@@ -1,8 +1,9 @@
-//! Who is connected: every publisher and viewer on a connection (RTMP, HTTP-FLV,
-//! WS-FLV), listed for the operator (`GET /api/clients`) and closed on demand
-//! (`POST /api/kick`), as SRS's clients API and nginx-rtmp's `drop/client` do. A client
-//! is listed from its admission to its end (its hooks' [`Session`](crate::hooks::Session)
-//! holds its place). HLS players hold no connection, and are not listed.
+//! Who is watching or publishing: every publisher and viewer on a connection (RTMP,
+//! HTTP-FLV, WS-FLV) and every HLS player, listed for the operator (`GET /api/clients`)
+//! and closed on demand (`POST /api/kick`), as SRS's clients API and nginx-rtmp's
+//! `drop/client` do. A client is listed from its admission to its end (its hooks'
+//! [`Session`](crate::hooks::Session) holds its place); an HLS player, which holds no
+//! connection, from its first request until it stops asking (`crate::egress::hls`).
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -27,7 +28,7 @@ pub struct Client {
     pub id: u64,
     pub channel: String,
     pub role: Role,
-    /// `rtmp`, `http-flv` or `ws-flv`.
+    /// `rtmp`, `http-flv`, `ws-flv` or `hls`.
     pub protocol: &'static str,
     /// The client's address (the one a trusted proxy names).
     pub ip: Option<IpAddr>,
@@ -43,6 +44,8 @@ pub struct Client {
 #[derive(Debug)]
 pub struct Link {
     kick: Arc<Notify>,
+    /// Kicked: what a client with no task to wake (an HLS player) is refused by.
+    kicked: AtomicBool,
     bytes: AtomicU64,
 }
 
@@ -51,6 +54,7 @@ impl Link {
     pub fn new(kick: Arc<Notify>) -> Arc<Link> {
         Arc::new(Link {
             kick,
+            kicked: AtomicBool::new(false),
             bytes: AtomicU64::new(0),
         })
     }
@@ -63,6 +67,11 @@ impl Link {
     /// Ready once the operator kicked the client.
     pub async fn kicked(&self) {
         self.kick.notified().await;
+    }
+
+    /// Whether the operator kicked the client.
+    pub fn was_kicked(&self) -> bool {
+        self.kicked.load(Relaxed)
     }
 }
 
@@ -153,6 +162,7 @@ impl Clients {
         let entry = clients.get(&id)?;
         // A permit if its task is not waiting now: it ends at its next wait.
         entry.link.kick.notify_one();
+        entry.link.kicked.store(true, Relaxed);
         Some(entry.listed())
     }
 
@@ -191,6 +201,7 @@ mod tests {
         assert_eq!((other[0].id, other[0].bytes), (2, 1024));
 
         assert_eq!(clients.kick(2).map(|c| c.role), Some(Role::Viewer));
+        assert!(link.was_kicked());
         // Kicked before it waited: the permit waits for it.
         b.notified().await;
         let not_a = tokio::time::timeout(std::time::Duration::from_millis(20), a.notified());

@@ -78,7 +78,7 @@ pub struct Notice {
     pub stream: String,
     /// The channel's name: `stream`, or `app/stream` outside the default app.
     pub channel: String,
-    /// `rtmp`, `http-flv` or `ws-flv`.
+    /// `rtmp`, `http-flv`, `ws-flv` or `hls`.
     pub protocol: &'static str,
     /// Unix time, in seconds.
     pub time: u64,

@@ -1,5 +1,5 @@
 //! The authorisation webhook asked again (`[auth] webhook_recheck`), as nginx-rtmp's
-//! `on_update`: every publisher and viewer on a connection is asked about each period
+//! `on_update`: every publisher and viewer (HLS players too) is asked about each period
 //! after its admission, with the attempt it was admitted on, and a refusal closes it
 //! (a subscription that ended, a ban). A webhook that cannot answer closes no one: a
 //! stream already playing is not ended by the operator's service being down.

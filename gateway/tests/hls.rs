@@ -620,3 +620,113 @@ fn the_token_is_needed_and_carried_into_every_uri() {
     let (status, _, _) = get(gw.http, &format!("/live/cam/{bare}"));
     assert_eq!(status, 401);
 }
+
+/// HLS players are sessions as a connection's viewers are: `on_play` at the first
+/// request, listed in `/api/clients` with the media bytes sent to them, `on_stop` once
+/// they stop asking. One the operator kicks ends at once (its `on_stop`), and is refused
+/// until it has stopped asking for three target durations.
+#[test]
+fn hls_players_are_clients_with_hooks_and_the_operator_kicks_one() {
+    const ADMIN: &str = "an admin token long enough";
+    let (port, received) = hook_service(0);
+    let dir = TempDir::new("hls-clients");
+    let url = format!("http://127.0.0.1:{port}/hooks");
+    let file = config(
+        &dir,
+        &format!("[hooks]\non_play = \"{url}\"\non_stop = \"{url}\"\n"),
+    );
+    let mut args = LL.to_vec();
+    args.extend(["--config", &file, "--admin-token", ADMIN]);
+    let gw = Gateway::start(&args);
+    let _ffmpeg = publish(&gw, "cam");
+    let bearer = format!("Authorization: Bearer {ADMIN}\r\n");
+    // The viewers listed (the publisher is listed too).
+    let clients = || -> Vec<serde_json::Value> {
+        let (status, _, body) = raw_request(gw.http, "GET", "/api/clients", &bearer);
+        assert_eq!(status, 200);
+        let all: Vec<serde_json::Value> = serde_json::from_slice(&body).expect("JSON");
+        all.into_iter().filter(|c| c["role"] == "viewer").collect()
+    };
+    let events = |action: &str| -> Vec<u64> {
+        let received = received.lock().unwrap();
+        (received.iter())
+            .filter(|e| e["action"] == action && e["protocol"] == "hls")
+            .filter_map(|e| e["client_id"].as_str()?.parse().ok())
+            .collect()
+    };
+    let playlist = |agent: &str| get_as(gw.http, "/live/cam/index.m3u8", Some(agent));
+
+    // Player a reads the playlist and a segment, player b the playlist.
+    let (status, _, text) = playlist("a");
+    assert_eq!(status, 200);
+    let segment = checked(&String::from_utf8_lossy(&text))
+        .segments
+        .last()
+        .expect("a segment")
+        .uri
+        .clone();
+    let (status, _, media) = get_as(gw.http, &format!("/live/cam/{segment}"), Some("a"));
+    assert_eq!((status, media.is_empty()), (200, false));
+    assert_eq!(playlist("b").0, 200);
+    let listed = clients();
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    for c in &listed {
+        assert_eq!(
+            (&c["protocol"], &c["role"], &c["channel"], &c["ip"]),
+            (
+                &"hls".into(),
+                &"viewer".into(),
+                &"cam".into(),
+                &"127.0.0.1".into()
+            ),
+            "{c}"
+        );
+    }
+    let (a, b) = (
+        listed[0]["id"].as_u64().unwrap(),
+        listed[1]["id"].as_u64().unwrap(),
+    );
+    assert_eq!(listed[0]["bytes"].as_u64(), Some(media.len() as u64));
+    assert_eq!(listed[1]["bytes"].as_u64(), Some(0));
+    eventually(Duration::from_secs(10), "on_play of both", || {
+        events("on_play") == [a, b]
+    });
+
+    // Kicked: a's session ends, and its requests are refused while it goes on asking.
+    let (status, _, body) = raw_request(gw.http, "POST", &format!("/api/kick?client={a}"), &bearer);
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let (status, _, body) = playlist("a");
+    assert_eq!(status, 403);
+    assert!(String::from_utf8_lossy(&body).contains("kicked"));
+    assert_eq!(
+        get_as(gw.http, &format!("/live/cam/{segment}"), Some("a")).0,
+        403
+    );
+    let ids: Vec<_> = clients().iter().filter_map(|c| c["id"].as_u64()).collect();
+    assert_eq!(ids, [b]);
+    eventually(Duration::from_secs(10), "on_stop of a", || {
+        events("on_stop") == [a]
+    });
+    assert_eq!(gw.channel("cam").expect("cam")["viewers"].as_u64(), Some(1));
+    for _ in 0..8 {
+        std::thread::sleep(Duration::from_millis(500));
+        assert_eq!(playlist("a").0, 403);
+    }
+    // b stopped asking 4 s ago, over three target durations: gone.
+    eventually(Duration::from_secs(5), "on_stop of b", || {
+        events("on_stop") == [a, b]
+    });
+    assert!(clients().is_empty());
+    assert_eq!(gw.channel("cam").expect("cam")["viewers"].as_u64(), Some(0));
+
+    // a, quiet for as long, comes back as a new session.
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(playlist("a").0, 200);
+    let listed = clients();
+    assert_eq!(listed.len(), 1);
+    let again = listed[0]["id"].as_u64().unwrap();
+    assert!(again > b);
+    eventually(Duration::from_secs(10), "on_play again", || {
+        events("on_play") == [a, b, again]
+    });
+}

@@ -12,15 +12,6 @@ use std::time::{Duration, Instant};
 use peers::upstream::NginxRtmp;
 use peers::*;
 
-/// Waits until `check` holds, failing with `what` after `limit`.
-fn until(limit: Duration, what: &str, mut check: impl FnMut() -> bool) {
-    let started = Instant::now();
-    while !check() {
-        assert!(started.elapsed() < limit, "{what} within {limit:?}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 /// A `[[pull]]` pattern pulls any matching name from nginx-rtmp when asked, counts
 /// against the channel cap, and goes once deserted.
 #[test]
@@ -41,7 +32,7 @@ fn a_pattern_pulls_any_matching_name_on_demand_and_lets_go() {
 
     // nginx has the stream a moment after ffmpeg starts: ask until the pull finds it.
     let mut text = String::new();
-    until(Duration::from_secs(20), "cam-1 playing", || {
+    eventually(Duration::from_secs(20), "cam-1 playing", || {
         text = ffprobe_streams(&gateway.http_url("cam-1"));
         text.contains("h264,320,240")
     });
@@ -61,7 +52,7 @@ fn a_pattern_pulls_any_matching_name_on_demand_and_lets_go() {
     assert!(gateway.channel("cam-2").is_none());
 
     // Deserted: disconnected after idle_timeout, removed after abandoned_timeout.
-    until(Duration::from_secs(15), "cam-1 removed", || {
+    eventually(Duration::from_secs(15), "cam-1 removed", || {
         gateway.channel("cam-1").is_none()
     });
     gateway.log_saying("channel closed; upstream stopped");
@@ -197,7 +188,7 @@ fn an_operator_drops_a_publisher_and_a_pull_and_both_come_back() {
             reads
         }
     });
-    until(Duration::from_secs(10), "the viewer counted", || {
+    eventually(Duration::from_secs(10), "the viewer counted", || {
         gateway.channel("cam").is_some_and(|c| c["viewers"] == 1)
     });
     let (status, body) = drop("?channel=live/cam", &bearer);
@@ -206,7 +197,7 @@ fn an_operator_drops_a_publisher_and_a_pull_and_both_come_back() {
     let ended = publisher.wait(Duration::from_secs(10));
     assert!(!ended.success(), "ffmpeg went on publishing: {ended}");
     gateway.log_saying("closed by an operator");
-    until(Duration::from_secs(10), "cam no longer live", || {
+    eventually(Duration::from_secs(10), "cam no longer live", || {
         gateway.channel("cam").is_some_and(|c| c["state"] != "live")
     });
     let (status, body) = drop("?channel=cam", &bearer);
@@ -231,7 +222,7 @@ fn an_operator_drops_a_publisher_and_a_pull_and_both_come_back() {
     let (status, body) = drop("?channel=pulled", &bearer);
     assert_eq!(status, 200, "{body}");
     assert!(body.contains(r#""dropped":"upstream""#), "{body}");
-    until(Duration::from_secs(10), "the pull connected again", || {
+    eventually(Duration::from_secs(10), "the pull connected again", || {
         sessions() > before
     });
     gateway.wait_live("pulled");
@@ -276,7 +267,7 @@ fn the_operator_sees_each_forward_and_command_and_why_it_failed() {
 
     let publisher = ffmpeg_publish(&gateway.rtmp_url("cam"), &[]);
     gateway.wait_live("cam");
-    until(
+    eventually(
         Duration::from_secs(20),
         "forwarding and the command running",
         || jobs("forwards")[0]["state"] == "running" && jobs("commands")[0]["state"] == "running",
@@ -304,7 +295,7 @@ fn the_operator_sees_each_forward_and_command_and_why_it_failed() {
 
     // The target gone: the forward retries, and says why it failed.
     drop(nginx);
-    until(Duration::from_secs(20), "the forward retrying", || {
+    eventually(Duration::from_secs(20), "the forward retrying", || {
         jobs("forwards")[0]["state"] == "retrying"
     });
     let forward = &jobs("forwards")[0];
@@ -319,18 +310,18 @@ fn the_operator_sees_each_forward_and_command_and_why_it_failed() {
 
     // Back: publishing again, the last failure still shown.
     let _nginx = NginxRtmp::start_on(port);
-    until(Duration::from_secs(20), "forwarding again", || {
+    eventually(Duration::from_secs(20), "forwarding again", || {
         jobs("forwards")[0]["state"] == "running"
     });
     assert_eq!(jobs("forwards")[0]["error"], why.as_str());
 
     // The session over: both wait for the next one, the command stopped.
     drop(publisher);
-    until(Duration::from_secs(20), "both waiting", || {
+    eventually(Duration::from_secs(20), "both waiting", || {
         jobs("forwards")[0]["state"] == "waiting" && jobs("commands")[0]["state"] == "waiting"
     });
     assert!(jobs("commands")[0].get("pid").is_none());
-    until(Duration::from_secs(10), "the command stopped", || {
+    eventually(Duration::from_secs(10), "the command stopped", || {
         std::fs::read(format!("/proc/{pid}/cmdline")).map_or(true, |c| c.is_empty())
     });
 
@@ -343,7 +334,7 @@ fn the_operator_sees_each_forward_and_command_and_why_it_failed() {
         assert_eq!(status, 200);
         String::from_utf8_lossy(&body).contains("\"commands\"")
     };
-    until(
+    eventually(
         Duration::from_secs(10),
         "commands listed with the token",
         || listed("Authorization: Bearer adm1n\r\n"),
@@ -421,7 +412,7 @@ fn an_operator_lists_the_clients_and_kicks_each_alone() {
             }
         }
     });
-    until(Duration::from_secs(10), "four clients listed", || {
+    eventually(Duration::from_secs(10), "four clients listed", || {
         clients("").len() == 4
     });
     for c in clients("") {
@@ -433,7 +424,7 @@ fn an_operator_lists_the_clients_and_kicks_each_alone() {
         );
     }
     // Each counts its media: sent to a viewer, taken from the publisher.
-    until(
+    eventually(
         Duration::from_secs(10),
         "every client's bytes counted",
         || {
@@ -475,7 +466,7 @@ fn an_operator_lists_the_clients_and_kicks_each_alone() {
         took < Duration::from_secs(3),
         "the HTTP-FLV connection closed {took:?} after the kick"
     );
-    until(
+    eventually(
         Duration::from_secs(5),
         "the HTTP-FLV viewer unlisted",
         || clients("").len() == 3,
@@ -492,7 +483,7 @@ fn an_operator_lists_the_clients_and_kicks_each_alone() {
     kick(rtmp_id);
     rtmpdump.wait(Duration::from_secs(10));
     gateway.log_saying("closed by an operator");
-    until(Duration::from_secs(5), "the publisher alone listed", || {
+    eventually(Duration::from_secs(5), "the publisher alone listed", || {
         clients("").len() == 1
     });
     assert_eq!(gateway.channel("cam").expect("cam")["state"], "live");
@@ -500,7 +491,7 @@ fn an_operator_lists_the_clients_and_kicks_each_alone() {
     kick(publisher_id);
     let ended = publisher.wait(Duration::from_secs(10));
     assert!(!ended.success(), "ffmpeg went on publishing: {ended}");
-    until(Duration::from_secs(5), "no client listed", || {
+    eventually(Duration::from_secs(5), "no client listed", || {
         clients("").is_empty()
     });
     assert_eq!(

@@ -1238,14 +1238,6 @@ fn listed(gw: &Gateway) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn until_true(limit: Duration, what: &str, mut ok: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !ok() {
-        assert!(start.elapsed() < limit, "{what} within {limit:?}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 /// A channel made by a publish goes a grace period after its publisher and its last
 /// viewer left; a waiting viewer keeps it, and gets only the headers (the GOP went with
 /// the publisher).
@@ -1260,7 +1252,7 @@ fn abandoned_channels_are_removed_and_their_gop_released() {
     write!(waiting, "GET /live/kept.flv HTTP/1.0\r\nHost: x\r\n\r\n").expect("its request");
     gone.wait(Duration::from_secs(15));
     kept.wait(Duration::from_secs(15));
-    until_true(
+    eventually(
         Duration::from_secs(5),
         "the abandoned channel removed",
         || !listed(&gw).contains(&"gone".to_owned()),
@@ -1280,7 +1272,7 @@ fn abandoned_channels_are_removed_and_their_gop_released() {
         "a channel with a waiting viewer was removed"
     );
     drop(waiting);
-    until_true(
+    eventually(
         Duration::from_secs(5),
         "the channel removed after its viewer left",
         || listed(&gw).is_empty(),
@@ -1429,7 +1421,7 @@ fn anonymous_clients_are_not_told_internal_urls() {
         "could not be asked: connecting to 127.0.0.1:{closed}"
     ));
 
-    until_true(Duration::from_secs(10), "the pull retrying", || {
+    eventually(Duration::from_secs(10), "the pull retrying", || {
         gw.channel("origin")
             .is_some_and(|c| c["state"] == "retrying")
     });

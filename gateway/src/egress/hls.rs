@@ -11,7 +11,10 @@
 //! channel's viewers (in the viewer cap, `/api/channels`, `/metrics`, and what keeps
 //! a pull on demand going) from its first request until none came for
 //! [`PLAYER_IDLE_TARGETS`] target durations. Two players behind one address in
-//! one browser count as one.
+//! one browser count as one. Meanwhile it is a session as a connection's viewer is
+//! (`on_play` and `on_stop`, listed in `/api/clients`, its media bytes counted); one the
+//! operator kicks (or the webhook refuses on a recheck) ends at once, and its requests
+//! are refused until it has stopped asking for as long.
 
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
@@ -25,7 +28,9 @@ use flashless_core::segment::{SegmentOptions, Segmenter};
 use tokio::sync::watch;
 use tracing::{debug, info};
 
+use crate::clients::Link;
 use crate::config::HlsSettings;
+use crate::hooks::Session;
 use crate::hub::{Channel, Feed, Viewer};
 use crate::shutdown::Shutdown;
 use crate::swap::Swap;
@@ -63,8 +68,27 @@ pub struct Producer {
     /// Set when the producer stops (drain, publisher gone): nothing new will come, so
     /// requests waiting on the window answer at once instead of at their timeout.
     ended: AtomicBool,
-    /// The players counted as the channel's viewers, and when each last asked.
-    players: Mutex<HashMap<PlayerId, Instant>>,
+    /// The players that asked lately: the channel's viewers, and those kicked.
+    players: Mutex<HashMap<PlayerId, Player>>,
+}
+
+/// A player that asked lately: when it last did, and its session while it is counted
+/// as a viewer (`None` once kicked: it is refused until it stops asking).
+struct Player {
+    seen: Instant,
+    session: Option<(Session, Arc<Link>)>,
+}
+
+/// What a player's request may do.
+pub enum Visit {
+    /// Counted as a viewer (already, or from now on): its bytes go to its link.
+    Counted(Arc<Link>),
+    /// Let through uncounted: the producer retired meanwhile.
+    Passed,
+    /// The caps turned a new player away.
+    Refused,
+    /// Kicked by the operator: refused until it stops asking.
+    Kicked,
 }
 
 /// An HLS player, as far as its requests tell.
@@ -145,7 +169,7 @@ impl Hls {
         let producers: Vec<_> = lock(&self.producers).values().cloned().collect();
         (producers.iter())
             .filter(|p| !std::ptr::eq(p.as_ref(), except))
-            .map(|p| lock(&p.players).keys().filter(|id| id.ip == ip).count())
+            .map(|p| counted(&lock(&p.players), |id| id.ip == ip))
             .sum()
     }
 
@@ -212,7 +236,7 @@ impl Hls {
                     producer.drain(&mut segmenter, unix_ms());
                 }
                 _ = tick.tick() => {
-                    producer.forget_players(producer.settings.segment * PLAYER_IDLE_TARGETS);
+                    producer.sweep_players(producer.settings.segment * PLAYER_IDLE_TARGETS);
                     if self.retire_if_idle(&producer, idle_after) {
                         producer.end();
                         return;
@@ -298,40 +322,74 @@ impl Producer {
         }
     }
 
-    /// A request of `player`: a player already counted is noted again; a new one is
-    /// counted if `admit` (given how many players its address has) lets it in.
-    /// False when it is refused.
-    pub fn visit(&self, player: PlayerId, admit: impl FnOnce(usize) -> bool) -> bool {
+    /// A request of `player`: a player counted already is noted again; a new one is
+    /// counted if `admit` (given how many players its address has) lets it in, and its
+    /// session made by `start` (`on_play`, listed) with the link its bytes go to.
+    pub fn visit(
+        &self,
+        player: PlayerId,
+        admit: impl FnOnce(usize) -> bool,
+        start: impl FnOnce(Arc<Link>) -> Session,
+    ) -> Visit {
         let mut players = lock(&self.players);
         if let Some(seen) = players.get_mut(&player) {
-            *seen = Instant::now();
-            return true;
+            seen.seen = Instant::now();
+            return match &seen.session {
+                Some((_, link)) if !link.was_kicked() => Visit::Counted(link.clone()),
+                Some(_) => {
+                    // Kicked since its last request: its session ends now.
+                    seen.session = None;
+                    self.channel.remove_viewers(1);
+                    Visit::Kicked
+                }
+                None => Visit::Kicked,
+            };
         }
         if self.ended.load(Ordering::Acquire) {
             // Retired meanwhile: nothing to count it in (its next playlist request
             // starts a new producer, and is counted there).
-            return true;
+            return Visit::Passed;
         }
-        let same_address = players.keys().filter(|p| p.ip == player.ip).count();
+        let same_address = counted(&players, |id| id.ip == player.ip);
         if !admit(same_address) {
-            return false;
+            return Visit::Refused;
         }
-        players.insert(player, Instant::now());
+        let link = Link::new(Arc::default());
+        let session = start(link.clone());
+        players.insert(
+            player,
+            Player {
+                seen: Instant::now(),
+                session: Some((session, link.clone())),
+            },
+        );
         self.channel.add_viewers(1);
-        true
+        Visit::Counted(link)
     }
 
     /// Whether `player` is counted now.
     pub fn knows(&self, player: &PlayerId) -> bool {
-        lock(&self.players).contains_key(player)
+        lock(&self.players)
+            .get(player)
+            .is_some_and(|p| p.session.is_some())
     }
 
-    /// Players that asked nothing for `idle` are gone.
-    fn forget_players(&self, idle: Duration) {
+    /// Players that asked nothing for `idle` are gone; those kicked end now (their
+    /// `on_stop`), and are refused until they have been gone as long.
+    fn sweep_players(&self, idle: Duration) {
         let mut players = lock(&self.players);
-        let before = players.len();
-        players.retain(|_, seen| seen.elapsed() < idle);
-        self.channel.remove_viewers(before - players.len());
+        let before = counted(&players, |_| true);
+        players.retain(|_, p| p.seen.elapsed() < idle);
+        for p in players.values_mut() {
+            if p.session
+                .as_ref()
+                .is_some_and(|(_, link)| link.was_kicked())
+            {
+                p.session = None;
+            }
+        }
+        self.channel
+            .remove_viewers(before - counted(&players, |_| true));
     }
 
     /// No more media: wakes the waiting requests, which then give up; its players
@@ -340,7 +398,7 @@ impl Producer {
         self.ended.store(true, Ordering::Release);
         self.changed.send_modify(|n| *n = n.wrapping_add(1));
         let mut players = lock(&self.players);
-        self.channel.remove_viewers(players.len());
+        self.channel.remove_viewers(counted(&players, |_| true));
         players.clear();
     }
 
@@ -363,6 +421,13 @@ impl Producer {
             self.changed.send_modify(|n| *n = n.wrapping_add(1));
         }
     }
+}
+
+/// The players of `players` counted as viewers now (not kicked) that `of` picks.
+fn counted(players: &HashMap<PlayerId, Player>, of: impl Fn(&PlayerId) -> bool) -> usize {
+    (players.iter())
+        .filter(|(id, p)| of(id) && p.session.is_some())
+        .count()
 }
 
 /// Where a producer's numbering starts: the wall clock counted in target durations.

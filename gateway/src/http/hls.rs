@@ -11,9 +11,10 @@
 //! started, caps); the token it carried is written into every URI of the playlist, and
 //! the requests that follow are checked against that token only, so the webhook is
 //! asked once per player rather than three times a second. A player is counted as a
-//! viewer from its first request (`egress::hls`); a player not counted yet (a new
-//! one, or one back after a pause) is let in only under the viewer cap, and under
-//! `per_ip` players from its address.
+//! viewer from its first request (`egress::hls`), a session with its hooks and its
+//! place in `/api/clients`; a player not counted yet (a new one, or one back after a
+//! pause) is let in only under the viewer cap, and under `per_ip` players from its
+//! address; one the operator kicked is refused (403) until it stops asking.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -29,9 +30,11 @@ use flashless_core::hls::Lookup;
 use super::live::{cors, deny, refuse};
 use super::{AppState, Peer};
 use crate::access::{self, Action, Attempt};
-use crate::egress::hls::{PlayerId, Producer};
+use crate::clients::Link;
+use crate::egress::hls::{PlayerId, Producer, Visit};
 use crate::egress::http_flv::error;
 use crate::egress::{Admission, Refusal};
+use crate::hooks::Session;
 use crate::hub::name;
 
 /// How long a player's first playlist request waits for the first complete segment of
@@ -184,6 +187,7 @@ async fn playlist(
     };
     let client_ip = app.proxies.get().client(peer.ip(), headers);
     let player = player_of(client_ip, headers);
+    let attempt = attempt(name, client_ip, raw);
     let running = match query.msn {
         // A player's reload: its token is checked, and the producer must still run.
         Some(_) => {
@@ -200,14 +204,6 @@ async fn playlist(
         None => {
             // A player counted already reloads without blocking: the cap let it in.
             let counted = app.hls.running(name).is_some_and(|p| p.knows(&player));
-            let attempt = Attempt {
-                action: Action::Play,
-                channel: name,
-                client_ip,
-                protocol: "hls",
-                query: raw,
-                token: query.token,
-            };
             let admission = Admission {
                 hub: &app.hub,
                 max_viewers: if counted {
@@ -222,8 +218,8 @@ async fn playlist(
             }
         }
     };
-    if let Err(refusal) = count(app, &producer, player) {
-        return refused(app, refusal, name, peer);
+    if let Err(turned) = count(app, &producer, player, &attempt) {
+        return turned.answer(app, name, peer);
     }
     if producer
         .wait_for(FIRST_PLAYLIST_WAIT, |w| w.ready().then_some(()))
@@ -292,9 +288,11 @@ async fn serve_media(
             "the channel's HLS is not running: load index.m3u8",
         );
     };
-    if let Err(refusal) = count(app, &producer, player_of(client_ip, headers)) {
-        return refused(app, refusal, name, peer);
-    }
+    let player = player_of(client_ip, headers);
+    let link = match count(app, &producer, player, &attempt(name, client_ip, raw)) {
+        Ok(link) => link,
+        Err(turned) => return turned.answer(app, name, peer),
+    };
     let (media_type, extension) = {
         let window = producer.window();
         (window.media_type(), window.extension())
@@ -330,6 +328,9 @@ async fn serve_media(
     match found {
         Some(pieces) => {
             let length: usize = pieces.iter().map(Bytes::len).sum();
+            if let Some(link) = link {
+                link.moved(length);
+            }
             producer
                 .channel()
                 .counters
@@ -345,6 +346,18 @@ async fn serve_media(
     }
 }
 
+/// A request of `client_ip` to play `name` as HLS, with its `query`.
+fn attempt<'a>(name: &'a str, client_ip: std::net::IpAddr, query: &'a str) -> Attempt<'a> {
+    Attempt {
+        action: Action::Play,
+        channel: name,
+        client_ip,
+        protocol: "hls",
+        query,
+        token: access::token_in(query),
+    }
+}
+
 /// The player a request comes from.
 fn player_of(client_ip: std::net::IpAddr, headers: &HeaderMap) -> PlayerId {
     let agent = headers
@@ -353,8 +366,14 @@ fn player_of(client_ip: std::net::IpAddr, headers: &HeaderMap) -> PlayerId {
     PlayerId::new(client_ip, agent)
 }
 
-/// Counts the request's player among the channel's viewers, if the caps let a new one in.
-fn count(app: &AppState, producer: &Producer, player: PlayerId) -> Result<(), Refusal> {
+/// Counts the request's player among the channel's viewers, if the caps let a new one
+/// in (its session starts: `on_play`, listed as a client): the link its bytes go to.
+fn count(
+    app: &AppState,
+    producer: &Producer,
+    player: PlayerId,
+    attempt: &Attempt<'_>,
+) -> Result<Option<Arc<Link>>, TurnedAway> {
     let mut refusal = None;
     // A new player's address's players on the other channels, counted before `visit`,
     // which holds this channel's while it asks (and never for a known player's requests).
@@ -372,10 +391,28 @@ fn count(app: &AppState, producer: &Producer, player: PlayerId) -> Result<(), Re
         }
         refusal.is_none()
     };
-    if producer.visit(player, admit) {
-        Ok(())
-    } else {
-        Err(refusal.unwrap_or(Refusal::Full))
+    let start = |link| Session::start(&app.hub.hooks, attempt, link);
+    match producer.visit(player, admit, start) {
+        Visit::Counted(link) => Ok(Some(link)),
+        Visit::Passed => Ok(None),
+        Visit::Refused => Err(TurnedAway::Caps(refusal.unwrap_or(Refusal::Full))),
+        Visit::Kicked => Err(TurnedAway::Kicked),
+    }
+}
+
+/// Why [`count`] turned a player away.
+enum TurnedAway {
+    Caps(Refusal),
+    /// The operator kicked it: refused until it stops asking.
+    Kicked,
+}
+
+impl TurnedAway {
+    fn answer(self, app: &AppState, name: &str, peer: SocketAddr) -> Response {
+        match self {
+            TurnedAway::Caps(refusal) => refused(app, refusal, name, peer),
+            TurnedAway::Kicked => deny(StatusCode::FORBIDDEN, name, peer, "kicked by the operator"),
+        }
     }
 }
 

@@ -19,6 +19,15 @@ use flashless_lab::peers as lab;
 
 pub use flashless_lab::peers::Probe;
 
+/// Waits until `check` holds, failing with `what` after `limit`.
+pub fn eventually(limit: Duration, what: &str, mut check: impl FnMut() -> bool) {
+    let started = std::time::Instant::now();
+    while !check() {
+        assert!(started.elapsed() < limit, "{what} within {limit:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// The harness's result, or the test fails with its error and causes.
 pub fn or_fail<T>(result: anyhow::Result<T>) -> T {
     result.unwrap_or_else(|e| panic!("{e:#}"))
