@@ -143,14 +143,23 @@ const TRIM_STEP: f64 = 5.0;
 /// evenly than the target allowed for.
 const TARGET_STEP: f64 = 0.1;
 const MAX_TARGET: f64 = 1.0;
-/// A raised target comes back down by half a step after this long playing without
-/// running dry (ms), to the option at the lowest: one hiccup (a busy main thread,
-/// a late burst) costs latency for a while, not for the rest of the session, and a
-/// network that keeps stalling keeps it raised. Running dry again before an eased
-/// target has held that long doubles the wait, up to [`TARGET_EASE_MAX_MS`]: a
-/// player that cannot hold the lower target stops trying it every 20 s.
+/// A raised target comes back down by half a step, or a quarter of what it is raised
+/// by when that is more, after this long playing without running dry (ms), to the
+/// option at the lowest: one hiccup (a busy main thread, a late burst) costs latency
+/// for a while, not for the rest of the session, and a network that keeps stalling
+/// keeps it raised. Running dry again before an eased target has held that long
+/// doubles the wait, up to [`TARGET_EASE_MAX_MS`]: a player that cannot hold the
+/// lower target stops trying it every 20 s.
 const TARGET_EASE_MS: f64 = 20_000.0;
 const TARGET_EASE_MAX_MS: f64 = 160_000.0;
+/// A source that sent nothing for [`GAP_MIN_S`] or more and then all it held at once
+/// (a publisher's uplink that stalled) left the player dry for that long: the target
+/// is raised to cover such a gap, plus a step, at once (not a step at a time), up to
+/// this much short of `jump_behind`. So the backlog is played rather than chased
+/// away, and the next stall as long is ridden out instead of frozen through. Shorter
+/// gaps are the steps' business.
+const GAP_MARGIN_TO_JUMP: f64 = 1.0;
+const GAP_MIN_S: f64 = 1.0;
 /// The latency held is at least the video's frame interval plus this: the buffered
 /// end includes the newest frame's whole (estimated) duration, and the next frame
 /// comes only a frame interval later. A slow source (1 frame a second) would
@@ -179,6 +188,10 @@ pub struct LiveEdge {
     aim: Option<f64>,
     /// In a stall at the end of the buffer, counted once.
     dry: bool,
+    /// The newest media (the end of what every track has), and when it last grew:
+    /// how long the source sent nothing.
+    newest: f64,
+    newest_at_ms: f64,
     /// When the target was last raised or eased (ms), and whether eased.
     target_since_ms: f64,
     eased: bool,
@@ -213,6 +226,8 @@ impl LiveEdge {
             moved_since_seek: false,
             aim: None,
             dry: false,
+            newest: f64::NEG_INFINITY,
+            newest_at_ms: f64::NAN,
             target_since_ms: f64::NAN,
             eased: false,
             ease_ms: TARGET_EASE_MS,
@@ -342,6 +357,15 @@ impl LiveEdge {
         let Some(&(last_start, end)) = common.last() else {
             return Decision::play(1.0);
         };
+        // Media after a gap the buffer ran dry in: the target covers that gap.
+        if end > self.newest + 0.001 {
+            // Not across a resync: a hidden tab's throttled socket is no stall of the source.
+            if self.dry && !self.resync && self.newest_at_ms.is_finite() {
+                self.cover_gap((s.now_ms - self.newest_at_ms) / 1000.0, s.now_ms);
+            }
+            self.newest = end;
+            self.newest_at_ms = s.now_ms;
+        }
         let target = self.target();
         let live = (end - target).max(last_start);
         if !self.started || self.resync {
@@ -504,12 +528,27 @@ impl LiveEdge {
         self.eased = false;
     }
 
-    /// Lowers a raised target by half a step once it has held its calm spell
-    /// (see [`TARGET_EASE_MS`]), and chases down to it: half a step is inside the
-    /// band a chase starts past.
+    /// Raises the target to cover `gap_s` the source sent nothing in (see
+    /// [`GAP_MARGIN_TO_JUMP`]), when that is more than a step more.
+    fn cover_gap(&mut self, gap_s: f64, now_ms: f64) {
+        if gap_s < GAP_MIN_S {
+            return;
+        }
+        let most = (self.options.jump_behind - GAP_MARGIN_TO_JUMP).max(self.options.target);
+        let cover = (gap_s + TARGET_STEP).min(most);
+        if cover > self.target() + TARGET_STEP {
+            self.raise_target(now_ms);
+            self.target = self.target.max(cover);
+        }
+    }
+
+    /// Lowers a raised target by half a step (or a quarter of what it is raised by,
+    /// when more) once it has held its calm spell (see [`TARGET_EASE_MS`]), and chases
+    /// down to it: half a step is inside the band a chase starts past.
     fn ease_target(&mut self, now_ms: f64) {
         if self.target > self.options.target && now_ms - self.target_since_ms >= self.ease_ms {
-            self.target = (self.target - TARGET_STEP / 2.0).max(self.options.target);
+            let by = (TARGET_STEP / 2.0).max((self.target - self.options.target) / 4.0);
+            self.target = (self.target - by).max(self.options.target);
             self.target_since_ms = now_ms;
             self.eased = true;
             self.chasing = true;

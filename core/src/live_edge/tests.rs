@@ -236,12 +236,12 @@ fn play(edge: &mut LiveEdge, at: (f64, f64), ahead: f64, seconds: u32) -> (f64, 
 }
 
 /// Started at 0.15 s on 10 s of media, then dry at 750 ms (standing at the end of
-/// the buffer): the target raised to 0.25 s.
+/// the buffer while media trickles in): the target raised to 0.25 s.
 fn raised_once() -> LiveEdge {
     let mut edge = started_with(0.15, (0.0, 10.0));
     edge.tick(&snap(250.0, 9.9, &[(0.0, 10.0)]));
-    edge.tick(&snap(500.0, 9.98, &[(0.0, 10.0)]));
-    edge.tick(&snap(750.0, 9.98, &[(0.0, 10.0)]));
+    edge.tick(&snap(500.0, 9.98, &[(0.0, 10.01)]));
+    edge.tick(&snap(750.0, 9.98, &[(0.0, 10.02)]));
     assert_target(&edge, 0.25);
     edge
 }
@@ -274,6 +274,58 @@ fn a_raised_target_eases_back_after_a_calm_spell() {
     edge.tick(&snap(now + 500.0, 70.05, &[(0.0, 70.06)]));
     assert_target(&edge, 0.25);
     play(&mut edge, (now + 500.0, 70.05), 0.25, 19);
+    assert_target(&edge, 0.25);
+}
+
+/// The source sent nothing for 1.75 s (a publisher's uplink stalled), then all it
+/// held: the target covers that gap at once, so the backlog is played, not chased
+/// away, and the next such stall is ridden out; calm again, it comes back down a
+/// quarter of the raise at a time.
+#[test]
+fn a_gap_the_buffer_ran_dry_in_is_covered_at_once_and_eased_by_quarters() {
+    let mut edge = started_with(0.15, (0.0, 10.0));
+    let (stalled, _) = play(&mut edge, (250.0, 9.85), 0.15, 4);
+    // Nothing arrives after 14 s: the playhead runs dry just short of the end.
+    let before = edge.target();
+    let (mut t, mut current) = (stalled, 13.85);
+    while t < stalled + 1500.0 {
+        t += 250.0;
+        let d = edge.tick(&snap(t, current, &[(0.0, 14.0)]));
+        current = (current + 0.25 * d.rate).min(13.95);
+    }
+    assert_target(&edge, before + 0.1);
+    // The 1.75 s come at once: the target now covers the gap, and no chase starts.
+    let raised = t + 250.0;
+    let d = edge.tick(&snap(raised, 13.95, &[(0.0, 15.75)]));
+    assert_target(&edge, 1.85);
+    assert!(d.rate <= 1.0 && d.seek.is_none(), "{d:?}");
+    // Played on at about the backlog's latency (the slow rate of the dry spell held
+    // for its 2 s), neither chased down nor jumped over.
+    let (now, latency) = play(&mut edge, (raised, 13.95), 1.8, 10);
+    assert!(latency > 1.75 && latency < 2.15, "{latency}");
+    // Calm for 20 s: a quarter of the raise goes, and again after the next 20 s.
+    let (now, _) = play(&mut edge, (now, 30.0), 1.85, 20);
+    assert_target(&edge, 1.425);
+    play(&mut edge, (now, 60.0), 1.425, 20);
+    assert!((edge.target() - 1.106_25).abs() < 1e-9, "{}", edge.target());
+    // Capped a second short of `jump_behind`: a longer gap is jumped over, not held.
+    let mut capped = started_with(0.15, (0.0, 10.0));
+    capped.tick(&snap(250.0, 9.9, &[(0.0, 10.0)]));
+    capped.tick(&snap(500.0, 9.99, &[(0.0, 10.0)]));
+    capped.tick(&snap(750.0, 9.99, &[(0.0, 10.0)]));
+    let d = capped.tick(&snap(5750.0, 9.99, &[(0.0, 15.0)]));
+    assert_target(&capped, Options::default().jump_behind - 1.0);
+    assert_eq!(d.seek.map(|(_, why)| why), Some(Seek::Behind));
+}
+
+/// A gap under a second is left to the steps.
+#[test]
+fn a_short_gap_raises_the_target_a_step() {
+    let mut edge = started_with(0.15, (0.0, 10.0));
+    let (now, _) = play(&mut edge, (250.0, 9.85), 0.15, 4);
+    edge.tick(&snap(now + 250.0, 14.0, &[(0.0, 14.0)]));
+    edge.tick(&snap(now + 500.0, 14.0, &[(0.0, 14.0)]));
+    edge.tick(&snap(now + 750.0, 14.0, &[(0.0, 14.7)]));
     assert_target(&edge, 0.25);
 }
 
