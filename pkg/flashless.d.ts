@@ -53,8 +53,10 @@ export interface PlayerOptions {
   /**
    * Seconds behind the newest media to play at; left out, the player's default, 0.5 s.
    * Each time the buffer runs dry it grows by 0.1 s, and once when the first frame shows over 0.1 s
-   * later than that (a slow start), up to 1 s (or this value, if larger), and after
-   * each 20 s without it comes back 0.05 s, to this value at the lowest.
+   * later than that (a slow start), up to 1 s (or this value, if larger); when the source sent
+   * nothing for a second or more meanwhile (a publisher's stalled uplink), to that gap plus 0.1 s
+   * at once, up to `jumpBehind` less 1 s. After each 20 s without it comes back 0.05 s (or a
+   * quarter of what it is raised by, if more), to this value at the lowest.
    * It is at least the video's frame interval plus 0.1 s (a source of 1 frame a second).
    */
   liveLatency?: number;
@@ -113,8 +115,9 @@ export interface PlayerStats {
   /** Holes in the buffer skipped. WebCodecs: holes in the sound's timeline, where its decoder starts again. */
   gaps: number;
   /**
-   * The latency held now: `liveLatency`, raised 0.1 s each time the buffer ran dry and lowered
-   * 0.05 s after each 20 s without, back to `liveLatency` (the wait doubles, up to 160 s, each
+   * The latency held now: `liveLatency`, raised 0.1 s each time the buffer ran dry (or to cover
+   * a gap of a second or more the source left) and lowered 0.05 s (or a quarter of the raise)
+   * after each 20 s without, back to `liveLatency` (the wait doubles, up to 160 s, each
    * time the buffer runs dry soon after). WebCodecs: the sound's
    * margin (s), raised 0.01 s by each underrun, up to 0.06 s, and lowered 0.01 s after each
    * 20 s without, back to 0.02 s.
