@@ -55,7 +55,7 @@ export interface PlayerOptions {
    * Each time the buffer runs dry it grows by 0.1 s, and once when the first frame shows over 0.1 s
    * later than that (a slow start), up to 1 s (or this value, if larger); when the source sent
    * nothing for a second or more meanwhile (a publisher's stalled uplink), to that gap plus 0.1 s
-   * at once, up to `jumpBehind` less 1 s. After each 20 s without it comes back 0.05 s (or a
+   * at once, up to `jumpBehind` less 0.5 s. After each 20 s without it comes back 0.05 s (or a
    * quarter of what it is raised by, if more), to this value at the lowest.
    * It is at least the video's frame interval plus 0.1 s (a source of 1 frame a second).
    */
@@ -310,7 +310,7 @@ export class Player extends EventTarget {
   off<K extends keyof PlayerEvents>(name: K, callback: (detail: PlayerEvents[K]) => void): void;
   /** `null` once destroyed. */
   stats(): PlayerStats | null;
-  /** Seeks to the live edge now (`liveLatency` behind the newest media), as after a hidden tab. */
+  /** Seeks to the live edge now (`liveLatency` behind the newest media, however far running dry had raised the latency held). */
   jumpToLive(): void;
   /** Plays another stream in the same `<video>`; also after `unload()` or a fatal error. */
   load(url: string | URL, transport?: 'websocket' | 'http'): void;

@@ -158,7 +158,7 @@ const TARGET_EASE_MAX_MS: f64 = 160_000.0;
 /// this much short of `jump_behind`. So the backlog is played rather than chased
 /// away, and the next stall as long is ridden out instead of frozen through. Shorter
 /// gaps are the steps' business.
-const GAP_MARGIN_TO_JUMP: f64 = 1.0;
+const GAP_MARGIN_TO_JUMP: f64 = 0.5;
 const GAP_MIN_S: f64 = 1.0;
 /// The latency held is at least the video's frame interval plus this: the buffered
 /// end includes the newest frame's whole (estimated) duration, and the next frame
@@ -308,6 +308,13 @@ impl LiveEdge {
 
     /// Jump to the live edge at the next tick (a tab that was hidden is visible again).
     pub fn resync(&mut self) {
+        self.resync = true;
+    }
+
+    /// The viewer asked for the live edge: jump there at the next tick, at the latency
+    /// the options ask for, whatever running dry had raised it to.
+    pub fn go_live(&mut self) {
+        self.target = self.options.target;
         self.resync = true;
     }
 

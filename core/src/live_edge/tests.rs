@@ -308,14 +308,33 @@ fn a_gap_the_buffer_ran_dry_in_is_covered_at_once_and_eased_by_quarters() {
     assert_target(&edge, 1.425);
     play(&mut edge, (now, 60.0), 1.425, 20);
     assert!((edge.target() - 1.106_25).abs() < 1e-9, "{}", edge.target());
-    // Capped a second short of `jump_behind`: a longer gap is jumped over, not held.
+    // Capped half a second short of `jump_behind`: a longer gap is jumped over, not held.
     let mut capped = started_with(0.15, (0.0, 10.0));
     capped.tick(&snap(250.0, 9.9, &[(0.0, 10.0)]));
     capped.tick(&snap(500.0, 9.99, &[(0.0, 10.0)]));
     capped.tick(&snap(750.0, 9.99, &[(0.0, 10.0)]));
     let d = capped.tick(&snap(5750.0, 9.99, &[(0.0, 15.0)]));
-    assert_target(&capped, Options::default().jump_behind - 1.0);
+    assert_target(&capped, Options::default().jump_behind - GAP_MARGIN_TO_JUMP);
     assert_eq!(d.seek.map(|(_, why)| why), Some(Seek::Behind));
+}
+
+/// Asked for the live edge, the player goes to the latency asked for, not to a target
+/// a stall raised.
+#[test]
+fn going_live_drops_a_raised_target() {
+    let mut edge = started_with(0.15, (0.0, 10.0));
+    edge.tick(&snap(250.0, 9.9, &[(0.0, 10.0)]));
+    edge.tick(&snap(500.0, 9.99, &[(0.0, 10.0)]));
+    edge.tick(&snap(750.0, 9.99, &[(0.0, 10.0)]));
+    edge.tick(&snap(2750.0, 9.99, &[(0.0, 12.0)]));
+    assert!(edge.target() > 1.0, "{}", edge.target());
+    edge.go_live();
+    let d = edge.tick(&snap(3000.0, 10.0, &[(0.0, 12.25)]));
+    assert_target(&edge, 0.15);
+    assert_eq!(
+        d.seek.map(|(to, why)| ((to * 100.0).round(), why)),
+        Some((1210.0, Seek::Resync))
+    );
 }
 
 /// A gap under a second is left to the steps.

@@ -169,7 +169,7 @@ impl Player {
     pub fn jump_to_live(&self) {
         with(&Rc::downgrade(&self.core), |c| {
             if c.edge.started() {
-                c.edge.resync();
+                c.edge.go_live();
                 c.tick();
             }
         });
