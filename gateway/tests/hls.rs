@@ -75,6 +75,12 @@ fn checked(text: &str) -> Playlist {
     check(text).unwrap_or_else(|bad| panic!("{text}\n{bad:#?}"))
 }
 
+/// The URI of the last segment a playlist's body lists.
+fn last_segment(body: &[u8]) -> String {
+    let playlist = checked(&String::from_utf8_lossy(body));
+    playlist.segments.last().expect("a segment").uri.clone()
+}
+
 /// `part{msn}.{i}.m4s` → (msn, i).
 fn part_of(uri: &str) -> (u64, u32) {
     let name = uri
@@ -524,12 +530,7 @@ fn hls_players_are_viewers_under_the_viewer_cap() {
     assert_eq!(playlist("c"), 503);
     assert_eq!(get(gw.http, "/live/cam.flv").0, 503);
     let (_, _, text) = get_as(gw.http, "/live/cam/index.m3u8", Some("b"));
-    let segment = checked(&String::from_utf8_lossy(&text))
-        .segments
-        .last()
-        .expect("a segment")
-        .uri
-        .clone();
+    let segment = last_segment(&text);
     let media = |agent: &str| get_as(gw.http, &format!("/live/cam/{segment}"), Some(agent)).0;
     assert_eq!(media("b"), 200);
     assert_eq!(media("d"), 503);
@@ -659,12 +660,7 @@ fn hls_players_are_clients_with_hooks_and_the_operator_kicks_one() {
     // Player a reads the playlist and a segment, player b the playlist.
     let (status, _, text) = playlist("a");
     assert_eq!(status, 200);
-    let segment = checked(&String::from_utf8_lossy(&text))
-        .segments
-        .last()
-        .expect("a segment")
-        .uri
-        .clone();
+    let segment = last_segment(&text);
     let (status, _, media) = get_as(gw.http, &format!("/live/cam/{segment}"), Some("a"));
     assert_eq!((status, media.is_empty()), (200, false));
     assert_eq!(playlist("b").0, 200);
