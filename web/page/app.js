@@ -181,7 +181,8 @@ async function startPlayer() {
   let player;
   try {
     // On a steady network 0.15 s of buffer is enough; the player raises it by 0.1 s
-    // each time the buffer runs dry, and brings it back after a calm spell.
+    // each time the buffer runs dry (at once to cover a source that sent nothing for a
+    // second or more), and brings it back after a calm spell.
     player = await Player.create(video, { url: streamUrl(name), liveLatency: 0.15, ...rendererFor(name) });
   } catch (e) {
     starting = false;
