@@ -5,7 +5,8 @@
 // (`page/webcodecs.html`, as `renderer: 'auto'` picks in Chromium) play side by side
 // in Chromium for WATCH_S seconds from their first frame, and must:
 // - advance at about real time in at least 90 % of the seconds (≥ 0.8 s of
-//   currentTime per second; a discontinuity jump is left out of the count),
+//   currentTime per second; a discontinuity jump is left out of the count; where the
+//   source itself stalls, see STALL_S),
 // - never have a seek pending for more than 1 s,
 // - never stay over their latency bound (buffered end − currentTime; the page's own
 //   "behind" mark, 1.5 s, plus a frame for 1 fps) for more than 3 s,
