@@ -1978,9 +1978,9 @@ fn flv_viewer(
     (got, ended)
 }
 
-/// `webhook_recheck`: every client on a connection is asked about again each period; a
-/// webhook that does not answer closes no one, a refusal closes that client alone (a
-/// viewer, then the publisher).
+/// `webhook_recheck`: every client is asked about again each period; a webhook that
+/// does not answer closes no one, a refusal closes that client alone (a viewer, an HLS
+/// player, then the publisher).
 #[test]
 fn the_webhook_asked_again_closes_a_client_it_now_refuses() {
     use std::sync::atomic::Ordering::Relaxed;
@@ -2046,6 +2046,27 @@ fn the_webhook_asked_again_closes_a_client_it_now_refuses() {
         !bob_ended.load(Relaxed) && bob.load(Relaxed) > bob_then + 10_000,
         "bob stopped playing"
     );
+
+    // An HLS player is asked about again with the query it was counted with; refused, it
+    // ends as a kick ends it: its next request (a segment, which asks no webhook) is 403.
+    let (status, _, playlist) =
+        raw_request(gw.http, "GET", "/live/open-cam/index.m3u8?sub=carol", "");
+    assert_eq!(status, 200);
+    let playlist = String::from_utf8_lossy(&playlist).into_owned();
+    let segment = (playlist.lines())
+        .rfind(|l| l.ends_with(".m4s") && !l.starts_with('#'))
+        .expect("a segment")
+        .to_owned();
+    // Its requests keep it counted meanwhile.
+    let fetch = || raw_request(gw.http, "GET", &format!("/live/open-cam/{segment}"), "");
+    until("carol asked about again", 10, &|| {
+        fetch().0 == 200 && asked_about("sub=carol") >= 2
+    });
+    auth.revoke("sub=carol");
+    until("carol refused", 10, &|| {
+        let (status, _, body) = fetch();
+        status == 403 && String::from_utf8_lossy(&body).contains("kicked")
+    });
 
     // The publisher's key is revoked: its publish ends.
     auth.revoke("key=pub");
