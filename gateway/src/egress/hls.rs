@@ -79,6 +79,17 @@ struct Player {
     session: Option<(Session, Arc<Link>)>,
 }
 
+impl Player {
+    /// Ends its session if the operator kicked it since (its `on_stop`); whether it did.
+    fn end_if_kicked(&mut self) -> bool {
+        let kicked = (self.session.as_ref()).is_some_and(|(_, link)| link.was_kicked());
+        if kicked {
+            self.session = None;
+        }
+        kicked
+    }
+}
+
 /// What a player's request may do.
 pub enum Visit {
     /// Counted as a viewer (already, or from now on): its bytes go to its link.
@@ -334,14 +345,11 @@ impl Producer {
         let mut players = lock(&self.players);
         if let Some(seen) = players.get_mut(&player) {
             seen.seen = Instant::now();
+            if seen.end_if_kicked() {
+                self.channel.remove_viewers(1);
+            }
             return match &seen.session {
-                Some((_, link)) if !link.was_kicked() => Visit::Counted(link.clone()),
-                Some(_) => {
-                    // Kicked since its last request: its session ends now.
-                    seen.session = None;
-                    self.channel.remove_viewers(1);
-                    Visit::Kicked
-                }
+                Some((_, link)) => Visit::Counted(link.clone()),
                 None => Visit::Kicked,
             };
         }
@@ -381,12 +389,7 @@ impl Producer {
         let before = counted(&players, |_| true);
         players.retain(|_, p| p.seen.elapsed() < idle);
         for p in players.values_mut() {
-            if p.session
-                .as_ref()
-                .is_some_and(|(_, link)| link.was_kicked())
-            {
-                p.session = None;
-            }
+            p.end_if_kicked();
         }
         self.channel
             .remove_viewers(before - counted(&players, |_| true));
