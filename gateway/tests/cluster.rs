@@ -332,17 +332,19 @@ async fn a_channel_lands_on_one_edge_and_the_origin_feeds_each_edge_once() {
     // producer counts as one more viewer there), not on an edge of its own that
     // would pull the channel a second time.
     tokio::task::block_in_place(|| {
-        // The first request starts a producer; its playlist follows its first part.
-        // Every playlist is asked for on each pass, as players poll them: a producer
-        // that nobody asks for a few target durations stops.
+        // The first request starts a producer; its playlist follows its first segment.
+        // Every playlist is asked for on each pass, as players poll them: a player (or a
+        // producer) that asks nothing for a few target durations is gone. So the counts
+        // are read after a pass that waited for nothing: every player asked just now.
         let started = Instant::now();
         loop {
+            let pass = Instant::now();
             let missing: Vec<&str> = CHANNELS
                 .iter()
                 .copied()
                 .filter(|c| http_get(cluster.lb.http, &format!("/live/{c}/index.m3u8")).0 != 200)
                 .collect();
-            if missing.is_empty() {
+            if missing.is_empty() && pass.elapsed() < Duration::from_secs(1) {
                 break;
             }
             assert!(

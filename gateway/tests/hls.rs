@@ -726,3 +726,42 @@ fn hls_players_are_clients_with_hooks_and_the_operator_kicks_one() {
         events("on_play") == [a, b, again]
     });
 }
+
+/// A camera with a long GOP: the first playlist waits for the first complete segment
+/// (its second keyframe, 8 s on), longer than a player or a producer stays without a
+/// request; the wait is a request, so the player gets its playlist, as one session.
+#[test]
+fn a_first_playlist_waiting_out_a_long_gop_is_one_session() {
+    let (port, received) = hook_service(0);
+    let dir = TempDir::new("hls-long-gop");
+    let url = format!("http://127.0.0.1:{port}/hooks");
+    let file = config(
+        &dir,
+        &format!("[hooks]\non_play = \"{url}\"\non_stop = \"{url}\"\n"),
+    );
+    let mut args = LL.to_vec();
+    args.extend(["--config", &file]);
+    let gw = Gateway::start(&args);
+    let _ffmpeg = ffmpeg_publish(&gw.rtmp_url("cam"), &["-g", "200", "-sc_threshold", "0"]);
+    gw.wait_live("cam");
+    let asked = Instant::now();
+    let (status, _, body) = get_as(gw.http, "/live/cam/index.m3u8", Some("camera fan"));
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let waited = asked.elapsed();
+    // Over 1 s segments: a player is gone after 3 s without a request, a producer after 5.
+    assert!(waited > Duration::from_secs(5), "answered in {waited:?}");
+    // It goes on as players do, a reload a target duration.
+    for _ in 0..4 {
+        std::thread::sleep(Duration::from_secs(1));
+        assert_eq!(
+            get_as(gw.http, "/live/cam/index.m3u8", Some("camera fan")).0,
+            200
+        );
+    }
+    let events: Vec<String> = (received.lock().unwrap().iter())
+        .filter(|e| e["protocol"] == "hls")
+        .filter_map(|e| Some(e["action"].as_str()?.to_owned()))
+        .collect();
+    assert_eq!(events, ["on_play"], "after a first wait of {waited:?}");
+    assert_eq!(gw.channel("cam").expect("cam")["viewers"].as_u64(), Some(1));
+}

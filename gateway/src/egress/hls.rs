@@ -4,12 +4,13 @@
 //! window, waiting on it for what is not out yet (blocking reloads, preload hints).
 //!
 //! Produced only while someone watches: the first request starts a channel's
-//! producer, and it stops once no request came for [`IDLE_TARGETS`] target durations.
+//! producer, and it stops once no request came for [`IDLE_TARGETS`] target durations
+//! (a request still waiting, as a first playlist waits out a long GOP, is one).
 //!
 //! Players hold no connection, so the producer counts them by their requests: a
 //! player is a client address with a user agent ([`PlayerId`]), counted as one of the
 //! channel's viewers (in the viewer cap, `/api/channels`, `/metrics`, and what keeps
-//! a pull on demand going) from its first request until none came for
+//! a pull on demand going) from its first request until none came, or waited, for
 //! [`PLAYER_IDLE_TARGETS`] target durations. Two players behind one address in
 //! one browser count as one. Meanwhile it is a session as a connection's viewer is
 //! (`on_play` and `on_stop`, listed in `/api/clients`, its media bytes counted); one the
@@ -19,7 +20,7 @@
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -65,6 +66,8 @@ pub struct Producer {
     /// Bumped whenever the window changes: requests waiting on it look again.
     changed: watch::Sender<u64>,
     last_request: Mutex<Instant>,
+    /// Requests waiting on the window: the producer is not idle while one does.
+    asking: AtomicUsize,
     /// Set when the producer stops (drain, publisher gone): nothing new will come, so
     /// requests waiting on the window answer at once instead of at their timeout.
     ended: AtomicBool,
@@ -76,6 +79,8 @@ pub struct Producer {
 /// as a viewer (`None` once kicked: it is refused until it stops asking).
 struct Player {
     seen: Instant,
+    /// Its requests in progress: a player waiting on one is not idle.
+    asking: u32,
     session: Option<(Session, Arc<Link>)>,
 }
 
@@ -91,15 +96,36 @@ impl Player {
 }
 
 /// What a player's request may do.
-pub enum Visit {
-    /// Counted as a viewer (already, or from now on): its bytes go to its link.
-    Counted(Arc<Link>),
+pub enum Visit<'a> {
+    /// Counted as a viewer (already, or from now on).
+    Counted(Asking<'a>),
     /// Let through uncounted: the producer retired meanwhile.
     Passed,
     /// The caps turned a new player away.
     Refused,
     /// Kicked by the operator: refused until it stops asking.
     Kicked,
+}
+
+/// A counted player's request in progress: neither it nor the producer is idle while
+/// it waits (a first playlist waits for a whole segment, a long GOP's worth), and it
+/// was last seen when it is answered or abandoned.
+pub struct Asking<'a> {
+    producer: &'a Producer,
+    player: PlayerId,
+    /// Where the bytes sent to the player are counted.
+    pub link: Arc<Link>,
+}
+
+impl Drop for Asking<'_> {
+    fn drop(&mut self) {
+        if let Some(p) = lock(&self.producer.players).get_mut(&self.player) {
+            p.asking = p.asking.saturating_sub(1);
+            p.seen = Instant::now();
+        }
+        self.producer.touch();
+        self.producer.asking.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// An HLS player, as far as its requests tell.
@@ -156,6 +182,7 @@ impl Hls {
             })),
             changed: watch::channel(0).0,
             last_request: Mutex::new(Instant::now()),
+            asking: AtomicUsize::new(0),
             ended: AtomicBool::new(false),
             players: Mutex::new(HashMap::new()),
         });
@@ -266,7 +293,9 @@ impl Hls {
     /// a request either finds it still running or starts a new one.
     fn retire_if_idle(&self, producer: &Arc<Producer>, idle_after: Duration) -> bool {
         let mut producers = lock(&self.producers);
-        if lock(&producer.last_request).elapsed() < idle_after {
+        if producer.asking.load(Ordering::Acquire) > 0
+            || lock(&producer.last_request).elapsed() < idle_after
+        {
             return false;
         }
         let name = producer.channel.name();
@@ -341,7 +370,7 @@ impl Producer {
         player: PlayerId,
         admit: impl FnOnce(usize) -> bool,
         start: impl FnOnce(Arc<Link>) -> Session,
-    ) -> Visit {
+    ) -> Visit<'_> {
         let mut players = lock(&self.players);
         if let Some(seen) = players.get_mut(&player) {
             seen.seen = Instant::now();
@@ -349,7 +378,10 @@ impl Producer {
                 self.channel.remove_viewers(1);
             }
             return match &seen.session {
-                Some((_, link)) => Visit::Counted(link.clone()),
+                Some((_, link)) => {
+                    seen.asking += 1;
+                    Visit::Counted(self.asking(player, link.clone()))
+                }
                 None => Visit::Kicked,
             };
         }
@@ -368,11 +400,22 @@ impl Producer {
             player,
             Player {
                 seen: Instant::now(),
+                asking: 1,
                 session: Some((session, link.clone())),
             },
         );
         self.channel.add_viewers(1);
-        Visit::Counted(link)
+        Visit::Counted(self.asking(player, link))
+    }
+
+    /// A request of `player`, counted in its `asking` already, in progress.
+    fn asking(&self, player: PlayerId, link: Arc<Link>) -> Asking<'_> {
+        self.asking.fetch_add(1, Ordering::AcqRel);
+        Asking {
+            producer: self,
+            player,
+            link,
+        }
     }
 
     /// Whether `player` is counted now.
@@ -387,7 +430,7 @@ impl Producer {
     fn sweep_players(&self, idle: Duration) {
         let mut players = lock(&self.players);
         let before = counted(&players, |_| true);
-        players.retain(|_, p| p.seen.elapsed() < idle);
+        players.retain(|_, p| p.asking > 0 || p.seen.elapsed() < idle);
         for p in players.values_mut() {
             p.end_if_kicked();
         }

@@ -30,8 +30,7 @@ use flashless_core::hls::Lookup;
 use super::live::{cors, deny, refuse};
 use super::{AppState, Peer};
 use crate::access::{self, Action, Attempt};
-use crate::clients::Link;
-use crate::egress::hls::{PlayerId, Producer, Visit};
+use crate::egress::hls::{Asking, PlayerId, Producer, Visit};
 use crate::egress::http_flv::error;
 use crate::egress::{Admission, Refusal};
 use crate::hooks::Session;
@@ -218,9 +217,11 @@ async fn playlist(
             }
         }
     };
-    if let Err(turned) = count(app, &producer, player, &attempt) {
-        return turned.answer(app, name, peer);
-    }
+    // Held while the request waits: a first playlist may wait a long GOP out.
+    let _asking = match count(app, &producer, player, &attempt) {
+        Ok(asking) => asking,
+        Err(turned) => return turned.answer(app, name, peer),
+    };
     if producer
         .wait_for(FIRST_PLAYLIST_WAIT, |w| w.ready().then_some(()))
         .await
@@ -289,8 +290,8 @@ async fn serve_media(
         );
     };
     let player = player_of(client_ip, headers);
-    let link = match count(app, &producer, player, &attempt(name, client_ip, raw)) {
-        Ok(link) => link,
+    let asking = match count(app, &producer, player, &attempt(name, client_ip, raw)) {
+        Ok(asking) => asking,
         Err(turned) => return turned.answer(app, name, peer),
     };
     let (media_type, extension) = {
@@ -328,8 +329,8 @@ async fn serve_media(
     match found {
         Some(pieces) => {
             let length: usize = pieces.iter().map(Bytes::len).sum();
-            if let Some(link) = link {
-                link.moved(length);
+            if let Some(asking) = &asking {
+                asking.link.moved(length);
             }
             producer
                 .channel()
@@ -367,13 +368,14 @@ fn player_of(client_ip: std::net::IpAddr, headers: &HeaderMap) -> PlayerId {
 }
 
 /// Counts the request's player among the channel's viewers, if the caps let a new one
-/// in (its session starts: `on_play`, listed as a client): the link its bytes go to.
-fn count(
+/// in (its session starts: `on_play`, listed as a client): the request in progress,
+/// unless the producer retired meanwhile.
+fn count<'p>(
     app: &AppState,
-    producer: &Producer,
+    producer: &'p Producer,
     player: PlayerId,
     attempt: &Attempt<'_>,
-) -> Result<Option<Arc<Link>>, TurnedAway> {
+) -> Result<Option<Asking<'p>>, TurnedAway> {
     let mut refusal = None;
     // A new player's address's players on the other channels, counted before `visit`,
     // which holds this channel's while it asks (and never for a known player's requests).
@@ -393,7 +395,7 @@ fn count(
     };
     let start = |link| Session::start(&app.hub.hooks, attempt, link);
     match producer.visit(player, admit, start) {
-        Visit::Counted(link) => Ok(Some(link)),
+        Visit::Counted(asking) => Ok(Some(asking)),
         Visit::Passed => Ok(None),
         Visit::Refused => Err(TurnedAway::Caps(refusal.unwrap_or(Refusal::Full))),
         Visit::Kicked => Err(TurnedAway::Kicked),
