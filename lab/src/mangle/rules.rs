@@ -231,8 +231,16 @@ pub struct Jump {
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum JumpKind {
-    ToZero { reconnect: bool },
-    Forward { by_ms: u32 },
+    ToZero {
+        reconnect: bool,
+    },
+    Forward {
+        by_ms: u32,
+    },
+    /// Back by `by_ms`, with nothing resent: a publisher whose clock was set back.
+    Back {
+        by_ms: u32,
+    },
 }
 
 impl Jump {
@@ -268,6 +276,7 @@ impl Rule for Jump {
                     self.headers.emit(0, out);
                 }
                 JumpKind::Forward { by_ms } => self.offset += i64::from(by_ms),
+                JumpKind::Back { by_ms } => self.offset -= i64::from(by_ms),
             }
         }
         if tag.timestamp < self.floor && !is_config(&tag) {

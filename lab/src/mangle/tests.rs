@@ -208,6 +208,25 @@ fn a_forward_jump_happens_once() {
 }
 
 #[test]
+fn a_step_back_comes_at_each_keyframe_of_its_period_with_nothing_resent() {
+    let out = run(
+        &mut Jump::new(2000, false, JumpKind::Back { by_ms: 1500 }),
+        stream(4500),
+    );
+    let video = stamps(&out, TagType::Video);
+    // 1960 → 2000 (now 500) … 3960 (2460) → 4000 (now 1000).
+    let at = |ms| video.iter().position(|&t| t == ms).unwrap();
+    assert_eq!(video[at(1960) + 1], 500);
+    assert_eq!(video[at(2460) + 1], 1000);
+    let configs = out
+        .iter()
+        .filter(|o| matches!(o, Out::Tag(t) if t.data == AVC_CONFIG || t.data == AAC_CONFIG))
+        .count();
+    assert_eq!(configs, 2, "the headers only at the start");
+    assert!(!out.contains(&Out::Reconnect));
+}
+
+#[test]
 fn an_offset_wraps_at_32_bits() {
     let out = run(
         &mut Offset {
