@@ -30,6 +30,10 @@ use crate::ts::{self, TsMuxer};
 /// How far a segment's date, counted on from the last one's, may drift from the wall
 /// clock before it is set from the clock again.
 const MAX_PROGRAM_DRIFT_MS: f64 = 1000.0;
+/// Dates behind the clock are set from it only once they have stayed behind this long:
+/// media that comes late after a stall (its dates behind, then ahead as its backlog
+/// comes at once) is a source on time, not one whose clock runs slow.
+const SLOW_FOR_MS: f64 = 10_000.0;
 
 /// How much the window keeps and how it is cut.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,6 +92,9 @@ pub struct Window {
     target_s: u32,
     /// `PART-TARGET`, in ms; grows like `target_s` if a part is longer.
     part_target_ms: f64,
+    /// Since when (wall clock, Unix ms) the dates have been behind the clock by more
+    /// than [`MAX_PROGRAM_DRIFT_MS`]: see [`Window::date_next`].
+    behind_since_ms: Option<f64>,
     /// The parts go as MPEG-TS, made by this from the newest init's fMP4.
     ts: Option<TsMuxer>,
 }
@@ -128,6 +135,7 @@ impl Window {
             discontinuity_sequence: 0,
             discontinuity: false,
             target_s: options.target_ms.max(1).div_ceil(1000),
+            behind_since_ms: None,
             part_target_ms: f64::from(options.part_ms.max(1)),
             ts: None,
         }
@@ -292,25 +300,44 @@ impl Window {
         let Some(&(init, _)) = self.inits.back() else {
             return;
         };
-        // The last segment's date and duration, so that dates follow the media; the
-        // wall clock again after a discontinuity, or once they drift apart (a source a
-        // little slower or faster than real time).
-        let now_ms = now_ms as f64;
-        let follows = self
-            .segments
-            .back()
-            .filter(|_| !self.discontinuity)
-            .and_then(|last| Some(last.program_ms + last.duration_ms?))
-            .filter(|&t| (t - now_ms).abs() <= MAX_PROGRAM_DRIFT_MS);
+        let program_ms = self.date_next(now_ms as f64);
         self.segments.push_back(Segment {
             msn: self.next_msn,
             init,
-            program_ms: follows.unwrap_or(now_ms),
+            program_ms,
             discontinuity: core::mem::take(&mut self.discontinuity),
             parts: Vec::new(),
             duration_ms: None,
         });
         self.next_msn += 1;
+    }
+
+    /// The next segment's date: the last one's date and duration, so that dates follow
+    /// the media; the wall clock (`now_ms`) after a discontinuity, or once they drift
+    /// apart (a source a little slower or faster than real time): at once where they
+    /// ran ahead of the clock, though never before the last segment's date; after
+    /// [`SLOW_FOR_MS`] where they fell behind.
+    fn date_next(&mut self, now_ms: f64) -> f64 {
+        let Some((last_ms, follows)) = (self.segments.back())
+            .filter(|_| !self.discontinuity)
+            .and_then(|last| Some((last.program_ms, last.program_ms + last.duration_ms?)))
+        else {
+            self.behind_since_ms = None;
+            return now_ms;
+        };
+        if follows - now_ms > MAX_PROGRAM_DRIFT_MS {
+            return now_ms.max(last_ms + 1.0);
+        }
+        if now_ms - follows <= MAX_PROGRAM_DRIFT_MS {
+            self.behind_since_ms = None;
+            return follows;
+        }
+        let since = *self.behind_since_ms.get_or_insert(now_ms);
+        if now_ms - since < SLOW_FOR_MS {
+            return follows;
+        }
+        self.behind_since_ms = None;
+        now_ms
     }
 
     fn part_out(&mut self, data: Bytes, duration_ms: f64, independent: bool, now_ms: u64) {

@@ -11,8 +11,9 @@ struct Feed {
     window: Window,
     sequence: u64,
     clock_ms: f64,
-    /// How far the wall clock is behind the media.
-    wall_lag_ms: u64,
+    /// How far the wall clock is behind the media (ahead of it where negative: media
+    /// that comes late).
+    wall_lag_ms: i64,
 }
 
 impl Feed {
@@ -37,8 +38,8 @@ impl Feed {
 
     /// An event of the segmenter at its media time on a wall clock that runs with it.
     fn feed(&mut self, event: SegmentEvent) {
-        self.window
-            .feed(event, WALL_MS + self.clock_ms as u64 - self.wall_lag_ms);
+        let now = WALL_MS as i64 + self.clock_ms as i64 - self.wall_lag_ms;
+        self.window.feed(event, now as u64);
     }
 
     fn init(&mut self, tag: &'static [u8]) {
@@ -392,6 +393,33 @@ fn an_mp3_channel_goes_as_ts_and_a_change_of_kind_starts_afresh() {
     assert!(p.media_sequence > last, "{text}");
     assert!(p.discontinuity_sequence >= 1, "{text}");
     assert_eq!(window.media_type(), "video/mp4");
+}
+
+/// A publisher's uplink stalls 3 s, then sends what it held at once: its segments come
+/// late, then in a burst, and their dates follow the media throughout, never going back.
+/// A source that stays over a second late for 10 s (its clock slow) is dated from the
+/// clock again.
+#[test]
+fn a_stall_and_its_burst_keep_the_media_s_dates_and_a_slow_source_gets_the_clock() {
+    let mut f = Feed::new();
+    f.init(b"init-a");
+    let mut reloads = Reloads::default();
+    // Each segment's events come `late_ms` after its media time: its date.
+    let mut segment = |f: &mut Feed, late_ms: i64| {
+        f.wall_lag_ms = -late_ms;
+        f.segment();
+        let p = reloads
+            .reload(&f.window.playlist(""))
+            .unwrap_or_else(|bad| panic!("{bad:#?}"));
+        p.segments.last().and_then(|s| s.program_ms).unwrap() - WALL_MS as i64
+    };
+    // The stall: the second and third segments' media arrive 3 s and 1 s late, at once.
+    let mut dates: Vec<i64> = [0, 3000, 1000, 0].map(|late| segment(&mut f, late)).into();
+    assert_eq!(dates, [0, 2000, 4000, 6000]);
+    // Late by 1.5 s, each of six segments: 12 s of media, and of the clock.
+    dates.extend([1500; 6].map(|late| segment(&mut f, late)));
+    assert_eq!(&dates[4..9], [8000, 10_000, 12_000, 14_000, 16_000]);
+    assert_eq!(dates[9], 18_000 + 1500, "after 10 s behind: the clock");
 }
 
 #[test]
