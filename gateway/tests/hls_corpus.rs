@@ -93,6 +93,28 @@ fn corpus_case_over_hls(gw: &Gateway, case: &Case, watch: Duration) -> Result<Wa
     Ok(seen)
 }
 
+/// A case's recordings (its gateway stopped): each file decodes with no error, and
+/// together they hold most of what was published.
+fn recorded_whole(dir: &std::path::Path) -> Result<(), String> {
+    let files: Vec<_> = std::fs::read_dir(dir)
+        .map_err(|e| format!("{}: {e}", dir.display()))?
+        .filter_map(|e| Some(e.ok()?.path()))
+        .collect();
+    let mut total_s = 0.0;
+    for file in &files {
+        let errors = decode_errors(file);
+        if !errors.trim().is_empty() {
+            return Err(format!("{}: {errors}", file.display()));
+        }
+        total_s += ffprobe(file).duration;
+    }
+    eprintln!("{}: {} files, {total_s:.1} s", dir.display(), files.len());
+    if files.len() < 2 || total_s < 18.0 {
+        return Err(format!("{} files, {total_s:.1} s", files.len()));
+    }
+    Ok(())
+}
+
 /// Every case of the corpus of nasty streams (holes, stalls, bunches, timestamps that
 /// jump, wrap or step back, restarts, reconnects, changes of resolution and of sample
 /// rate, B-frames, 1 and 60 fps, a 10 s GOP), published at once by lab's mangler and
@@ -103,8 +125,23 @@ fn corpus_case_over_hls(gw: &Gateway, case: &Case, watch: Duration) -> Result<Wa
 #[test]
 fn the_corpus_of_nasty_streams_plays_over_hls() {
     const WATCH: Duration = Duration::from_secs(20);
+    let dir = TempDir::new("hls-corpus");
+    let root = dir.path("recordings");
+    // Files of 6 s, so that each case's 20 s makes several.
+    let file = config(
+        &dir,
+        &format!("[record]\ndir = {root:?}\nmatch = [\"*\"]\nsegment = \"6s\"\n"),
+    );
     // 1 s segments of 0.25 s parts, as the other HLS tests: many segments in little time.
-    let gw = Gateway::start(&["--no-demo", "--hls-segment", "1", "--hls-part", "0.25"]);
+    let gw = Gateway::start(&[
+        "--no-demo",
+        "--hls-segment",
+        "1",
+        "--hls-part",
+        "0.25",
+        "--config",
+        &file,
+    ]);
     let url = |name| gw.rtmp_url(name);
     let publishers: Vec<_> = CASES
         .iter()
@@ -156,6 +193,9 @@ fn the_corpus_of_nasty_streams_plays_over_hls() {
                 }
             }
             Err(why) => failed.push(format!("{}: {why}", case.name)),
+        }
+        if let Err(why) = recorded_whole(&root.join(case.name)) {
+            failed.push(format!("{} recorded: {why}", case.name));
         }
     }
     assert!(failed.is_empty(), "{failed:#?}");

@@ -127,19 +127,20 @@ pub fn run(args: &Args) -> Result<()> {
             "--no-run",
             "--message-format=json-render-diagnostics",
         ]))?;
-        let mut runs: Vec<Command> = test_binaries(&built)?
-            .into_iter()
-            .map(|b| {
-                let mut cmd = Command::new(b.executable);
-                cmd.args(&args.test_args).current_dir(b.package_dir);
-                cmd
-            })
-            .collect();
+        let (alone, paired): (Vec<TestBinary>, Vec<TestBinary>) =
+            test_binaries(&built)?.into_iter().partition(|b| b.alone);
+        let command = |b: TestBinary| {
+            let mut cmd = Command::new(b.executable);
+            cmd.args(&args.test_args).current_dir(b.package_dir);
+            cmd
+        };
+        let mut runs: Vec<Command> = paired.into_iter().map(command).collect();
         let mut doc = ctx.cargo();
         doc.args(["test", "--workspace", "--doc", "--"])
             .args(&args.test_args);
         runs.push(doc);
         s.run_all(runs, TEST_BINARIES_AT_ONCE)?;
+        s.run_all(alone.into_iter().map(command).collect(), 1)?;
         Ok(Tally::of(&s.log_text()))
     })?;
     let package = ctx.step("package tests", |s| {
@@ -212,6 +213,11 @@ pub fn run(args: &Args) -> Result<()> {
 /// on 2 cores, one after the other they took 315 s, four at once about 100 s.
 const TEST_BINARIES_AT_ONCE: usize = 4;
 
+/// Test binaries (by target name) that run after the others, alone: each takes a core
+/// for a while (`hls_corpus` publishes the 27 streams of the corpus at once), which
+/// would starve the timing-bound tests running beside it.
+const TEST_BINARIES_ALONE: &[&str] = &["hls_corpus"];
+
 /// Browser test files run this many at a time. Most of their time is spent watching
 /// playback in real time: run one after another, they took 1,222 s, with the two cores
 /// 60–75 % idle.
@@ -260,6 +266,8 @@ fn browser_test_files(e2e: &Path) -> Result<(Vec<String>, Vec<String>)> {
 struct TestBinary {
     executable: PathBuf,
     package_dir: PathBuf,
+    /// One of [`TEST_BINARIES_ALONE`].
+    alone: bool,
 }
 
 /// The test binaries in cargo's JSON messages (`--message-format=json…`), the
@@ -277,7 +285,9 @@ fn test_binaries(messages: &str) -> Result<Vec<TestBinary>> {
         if m["reason"] != "compiler-artifact" || m["profile"]["test"] != true {
             continue;
         }
+        let name = m["target"]["name"].as_str().unwrap_or_default();
         out.push(TestBinary {
+            alone: TEST_BINARIES_ALONE.contains(&name),
             executable: exe.into(),
             package_dir: Path::new(manifest)
                 .parent()
@@ -375,11 +385,12 @@ mod tests {
     }
 
     #[test]
-    fn test_binaries_are_the_test_artifacts_gateway_first() {
-        let messages = r#"{"reason":"compiler-artifact","manifest_path":"/w/core/Cargo.toml","profile":{"test":true},"executable":"/w/target/debug/deps/chunk-1"}
+    fn test_binaries_are_the_test_artifacts_gateway_first_and_the_heavy_alone() {
+        let messages = r#"{"reason":"compiler-artifact","manifest_path":"/w/core/Cargo.toml","target":{"name":"chunk"},"profile":{"test":true},"executable":"/w/target/debug/deps/chunk-1"}
 {"reason":"compiler-artifact","manifest_path":"/w/core/Cargo.toml","profile":{"test":false},"executable":null}
 {"reason":"compiler-artifact","manifest_path":"/w/gateway/Cargo.toml","profile":{"test":false},"executable":"/w/target/debug/flashless"}
-{"reason":"compiler-artifact","manifest_path":"/w/gateway/Cargo.toml","profile":{"test":true},"executable":"/w/target/debug/deps/hls-2"}
+{"reason":"compiler-artifact","manifest_path":"/w/gateway/Cargo.toml","target":{"name":"hls"},"profile":{"test":true},"executable":"/w/target/debug/deps/hls-2"}
+{"reason":"compiler-artifact","manifest_path":"/w/gateway/Cargo.toml","target":{"name":"hls_corpus"},"profile":{"test":true},"executable":"/w/target/debug/deps/hls_corpus-3"}
 {"reason":"build-finished","success":true}
 "#;
         let found = super::test_binaries(messages).unwrap();
@@ -389,14 +400,16 @@ mod tests {
                 (
                     b.executable.to_str().unwrap(),
                     b.package_dir.to_str().unwrap(),
+                    b.alone,
                 )
             })
             .collect();
         assert_eq!(
             names,
             [
-                ("/w/target/debug/deps/hls-2", "/w/gateway"),
-                ("/w/target/debug/deps/chunk-1", "/w/core"),
+                ("/w/target/debug/deps/hls-2", "/w/gateway", false),
+                ("/w/target/debug/deps/hls_corpus-3", "/w/gateway", true),
+                ("/w/target/debug/deps/chunk-1", "/w/core", false),
             ]
         );
         assert!(super::test_binaries("{\"reason\":\"build-finished\"}").is_err());

@@ -19,7 +19,8 @@
 //!   tick at least), and the timeline is back on the timestamps one frame later,
 //!   so an estimate error never accumulates. When it moved by at most half a
 //!   frame interval (an estimate error) its composition offset absorbs the move,
-//!   so the picture is presented at its timestamp; when it moved more (a hole,
+//!   so the picture is presented at its timestamp (unless that repeats the one
+//!   before: then where it is decoded, as no two pictures may share one); when it moved more (a hole,
 //!   timestamps that went back) the picture moves with it, so the presentation
 //!   has no hole either and stays in decode order.
 //! - Audio with a known frame size (AAC 1024/2048, MP3, Opus, FLAC): durations
@@ -341,6 +342,9 @@ impl TrackState {
     /// Video, or audio of unknown frame size: (DTS, duration, whether the
     /// presentation time stays at the timestamp); see the module comment.
     fn place_timed(&mut self, ideal: u64) -> (u64, u32, bool) {
+        // A timestamp that did not move on is not one to present at: the previous
+        // picture is there.
+        let moved_on = self.last_ideal.is_none_or(|last| ideal > last);
         if let Some(last) = self.last_ideal.filter(|&last| ideal > last) {
             self.intervals.rotate_left(1);
             self.intervals[2] = u32::try_from(ideal - last).unwrap_or(u32::MAX);
@@ -369,7 +373,7 @@ impl TrackState {
         (
             dts,
             duration,
-            dts.abs_diff(ideal) <= u64::from(estimate / 2),
+            moved_on && dts.abs_diff(ideal) <= u64::from(estimate / 2),
         )
     }
 

@@ -211,12 +211,14 @@ pub fn output_of(cmd: &mut Command, what: &str) -> Output {
 }
 
 /// ffmpeg decodes the whole file: what it says on stderr at `-v error` (nothing, if well).
+/// The frames keep the file's time base (`-enc_time_base -1`): in one of the frame
+/// rate, two pictures a millisecond apart would be one instant to ffmpeg's muxer.
 pub fn decode_errors(file: &Path) -> String {
     let out = output_of(
         Command::new("ffmpeg")
             .args(["-nostdin", "-v", "error", "-i"])
             .arg(file)
-            .args(["-f", "null", "-"]),
+            .args(["-enc_time_base", "-1", "-f", "null", "-"]),
         "ffmpeg",
     );
     assert!(out.status.success(), "ffmpeg failed on {}", file.display());

@@ -182,6 +182,35 @@ fn on_cut_makes_a_fragment_per_track_per_cut_with_every_frame_in_place() {
     assert!(fragments(&events).len() < fragments(&expected).len() / 3);
 }
 
+/// Two pictures with one timestamp (a publisher's clock that stood still) while both
+/// wait for a cut: the second goes a tick later and is presented there, not at the
+/// first one's time, which Media Source Extensions would take for a replacement of it
+/// (and drop what is predicted from it).
+#[test]
+fn a_repeated_timestamp_is_never_a_repeated_presentation_time() {
+    let mut r = Remuxer::new(RemuxerOptions {
+        layout: Layout::Muxed,
+        fragment: Fragmenting::OnCut,
+        ..RemuxerOptions::default()
+    });
+    let tags = [
+        avc_header(0, 20, 15),
+        avc_frame(0, 0, true),
+        avc_frame(40, 0, false),
+        avc_frame(80, 0, false),
+        avc_frame(80, 0, false),
+        avc_frame(120, 0, false),
+    ];
+    let mut events = run(&mut r, &tags);
+    r.cut();
+    events.extend(std::iter::from_fn(|| r.poll_event()));
+    let pts: Vec<i64> = sample_times(&events)
+        .iter()
+        .map(|&(_, dts, cts)| dts as i64 + i64::from(cts))
+        .collect();
+    assert_eq!(pts, [0, 40, 80, 81, 120]);
+}
+
 #[test]
 fn last_sample_is_estimated_and_the_next_fragment_starts_where_it_ends() {
     let mut r = per_track();
