@@ -1,5 +1,6 @@
-//! The corpus of nasty streams (lab's mangler) through HLS, every case at once on one
-//! gateway: in a binary of its own, as its 27 publishers take a core.
+//! The corpus of nasty streams (lab's mangler) through HLS and into recordings, every
+//! case at once on one gateway: in a binary of its own, which `cargo xtask test` runs
+//! alone, as its 27 publishers take a core.
 
 mod peers;
 
@@ -121,9 +122,9 @@ fn recorded_whole(dir: &std::path::Path) -> Result<(), String> {
 /// polled over HLS for 20 s: every reload passes the RFC 8216 checker against the one
 /// before, every new segment is served and no longer than the target duration, the
 /// media comes out at the clock's pace and the playlist's end is never far behind the
-/// clock.
+/// clock; and each case's recordings decode with no error.
 #[test]
-fn the_corpus_of_nasty_streams_plays_over_hls() {
+fn the_corpus_of_nasty_streams_plays_over_hls_and_is_recorded_whole() {
     const WATCH: Duration = Duration::from_secs(20);
     let dir = TempDir::new("hls-corpus");
     let root = dir.path("recordings");
