@@ -187,7 +187,8 @@ fn the_corpus_of_nasty_streams_plays_over_hls_and_is_recorded_whole() {
                 let most_lag = match case.name {
                     "stall-2s-burst" => 3.5,
                     "video-hole-5s" => 5.5,
-                    _ => 1.5,
+                    // Under a second here, on two cores; room for a slower machine.
+                    _ => 2.5,
                 };
                 if w.media_s < least_media || w.worst_lag_s > most_lag {
                     failed.push(format!("{}: too little media or too far behind", case.name));
