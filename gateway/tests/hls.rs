@@ -107,6 +107,21 @@ fn ffmpeg_reads_cleanly(url: &str, secs: u32) {
     assert!(err.trim().is_empty(), "ffmpeg said: {err}");
 }
 
+/// A gateway of [`LL`] and `extra` whose `on_play` and `on_stop` go to a hook service
+/// (its configuration in `dir`): the events that service receives.
+fn with_play_hooks(dir: &TempDir, extra: &[&str]) -> (Gateway, Received) {
+    let (port, received) = hook_service(0);
+    let url = format!("http://127.0.0.1:{port}/hooks");
+    let file = config(
+        dir,
+        &format!("[hooks]\non_play = \"{url}\"\non_stop = \"{url}\"\n"),
+    );
+    let mut args = LL.to_vec();
+    args.extend(["--config", &file]);
+    args.extend(extra);
+    (Gateway::start(&args), received)
+}
+
 fn publish(gw: &Gateway, channel: &str) -> Guard {
     let ffmpeg = ffmpeg_publish(&gw.rtmp_url(channel), &[]);
     gw.wait_live(channel);
@@ -629,16 +644,8 @@ fn the_token_is_needed_and_carried_into_every_uri() {
 #[test]
 fn hls_players_are_clients_with_hooks_and_the_operator_kicks_one() {
     const ADMIN: &str = "an admin token long enough";
-    let (port, received) = hook_service(0);
     let dir = TempDir::new("hls-clients");
-    let url = format!("http://127.0.0.1:{port}/hooks");
-    let file = config(
-        &dir,
-        &format!("[hooks]\non_play = \"{url}\"\non_stop = \"{url}\"\n"),
-    );
-    let mut args = LL.to_vec();
-    args.extend(["--config", &file, "--admin-token", ADMIN]);
-    let gw = Gateway::start(&args);
+    let (gw, received) = with_play_hooks(&dir, &["--admin-token", ADMIN]);
     let _ffmpeg = publish(&gw, "cam");
     let bearer = format!("Authorization: Bearer {ADMIN}\r\n");
     // The viewers listed (the publisher is listed too).
@@ -732,16 +739,8 @@ fn hls_players_are_clients_with_hooks_and_the_operator_kicks_one() {
 /// request; the wait is a request, so the player gets its playlist, as one session.
 #[test]
 fn a_first_playlist_waiting_out_a_long_gop_is_one_session() {
-    let (port, received) = hook_service(0);
     let dir = TempDir::new("hls-long-gop");
-    let url = format!("http://127.0.0.1:{port}/hooks");
-    let file = config(
-        &dir,
-        &format!("[hooks]\non_play = \"{url}\"\non_stop = \"{url}\"\n"),
-    );
-    let mut args = LL.to_vec();
-    args.extend(["--config", &file]);
-    let gw = Gateway::start(&args);
+    let (gw, received) = with_play_hooks(&dir, &[]);
     let _ffmpeg = ffmpeg_publish(&gw.rtmp_url("cam"), &["-g", "200", "-sc_threshold", "0"]);
     gw.wait_live("cam");
     let asked = Instant::now();
