@@ -20,9 +20,9 @@
 //!   so an estimate error never accumulates. When it moved by at most half a
 //!   frame interval (an estimate error) its composition offset absorbs the move,
 //!   so the picture is presented at its timestamp (unless that repeats the one
-//!   before: then where it is decoded, as no two pictures may share one); when it moved more (a hole,
-//!   timestamps that went back) the picture moves with it, so the presentation
-//!   has no hole either and stays in decode order.
+//!   before: then where it is decoded, as no two pictures may share one); when it
+//!   moved more (a hole, timestamps that went back) the picture moves with it, so
+//!   the presentation has no hole either and stays in decode order.
 //! - Audio with a known frame size (AAC 1024/2048, MP3, Opus, FLAC): durations
 //!   are exact sample counts and each frame follows the previous one, as long as
 //!   its timestamp is within half a frame of that. A frame that comes later than
