@@ -23,6 +23,9 @@ struct Watched {
     /// How far the playlist's end (its last segment's date and length, and the open
     /// segment's parts) was behind the wall clock, at worst.
     worst_lag_s: f64,
+    /// The segments read, joined as a player's buffer holds them: a run for each init
+    /// (and after each discontinuity), that init first.
+    runs: Vec<Vec<u8>>,
 }
 
 /// `case` published by the mangler and played over HLS for `watch`, as an LL-HLS
@@ -38,7 +41,9 @@ fn corpus_case_over_hls(gw: &Gateway, case: &Case, watch: Duration) -> Result<Wa
         segments: 0,
         media_s: 0.0,
         worst_lag_s: 0.0,
+        runs: Vec::new(),
     };
+    let mut run_map = None;
     let started = Instant::now();
     while started.elapsed() < watch {
         let (status, _, body) = raw_request(gw.http, "GET", &path, "");
@@ -84,6 +89,19 @@ fn corpus_case_over_hls(gw: &Gateway, case: &Case, watch: Duration) -> Result<Wa
                 if status != 200 || media.get(4..8) != Some(b"moof".as_slice()) {
                     return Err(format!("{}: {status}, {} bytes", s.uri, media.len()));
                 }
+                if s.discontinuity || run_map != s.map || seen.runs.is_empty() {
+                    let map = s.map.as_deref().ok_or("a segment without EXT-X-MAP")?;
+                    let (status, _, init) =
+                        raw_request(gw.http, "GET", &format!("/live/{name}/{map}"), "");
+                    if status != 200 {
+                        return Err(format!("{map}: {status}"));
+                    }
+                    seen.runs.push(init);
+                    run_map = s.map.clone();
+                }
+                if let Some(run) = seen.runs.last_mut() {
+                    run.extend_from_slice(&media);
+                }
                 seen.segments += 1;
                 seen.media_s += s.duration;
             }
@@ -122,7 +140,8 @@ fn recorded_whole(dir: &std::path::Path) -> Result<(), String> {
 /// polled over HLS for 20 s: every reload passes the RFC 8216 checker against the one
 /// before, every new segment is served and no longer than the target duration, the
 /// media comes out at the clock's pace and the playlist's end is never far behind the
-/// clock; and each case's recordings decode with no error.
+/// clock; the segments read, joined as a player joins them, decode with no error, and so
+/// do each case's recordings.
 #[test]
 fn the_corpus_of_nasty_streams_plays_over_hls_and_is_recorded_whole() {
     const WATCH: Duration = Duration::from_secs(20);
@@ -195,6 +214,16 @@ fn the_corpus_of_nasty_streams_plays_over_hls_and_is_recorded_whole() {
                 }
             }
             Err(why) => failed.push(format!("{}: {why}", case.name)),
+        }
+        if let Ok(w) = result {
+            for (i, run) in w.runs.iter().enumerate() {
+                let file = dir.path(&format!("{}-hls-{i}.mp4", case.name));
+                std::fs::write(&file, run).expect("writing the segments read");
+                let errors = decode_errors(&file);
+                if !errors.trim().is_empty() {
+                    failed.push(format!("{} over HLS, run {i}: {errors}", case.name));
+                }
+            }
         }
         if let Err(why) = recorded_whole(&root.join(case.name)) {
             failed.push(format!("{} recorded: {why}", case.name));
