@@ -413,7 +413,15 @@ for (const engine of ['chromium', 'firefox', 'webkit']) test(`[${engine}] pictur
   const samples = [first];
   for (let i = 0; i < 26; i++) {
     await sleep(1000);
-    samples.push(await page.evaluate(() => window.sample()));
+    let sample = await page.evaluate(() => window.sample());
+    // A loaded WebKitGTK now and then draws an empty canvas from a playing <video> (one
+    // read in 27, once in three full runs): read again 0.1 s on. A picture that is really
+    // missing (a hole lasts 5 s) is missing then too.
+    for (let again = 0; again < 2 && sample.variance <= 100; again++) {
+      await sleep(100);
+      sample = await page.evaluate(() => window.sample());
+    }
+    samples.push(sample);
   }
   const last = samples.at(-1);
   // currentTime's pace between samples, on the page's own clock.
