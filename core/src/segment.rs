@@ -14,9 +14,11 @@
 //!   went back (a restarted source). A new configuration (a new `Init`) also
 //!   ends the segment: the remuxer starts video at a keyframe again then.
 //! - A part ends before a frame that would take it past `part_ms` (measured with
-//!   the interval before that frame: so at most `part_ms` while frames come at a
-//!   steady rate, for LL-HLS's PART-TARGET), or when its segment ends. With video,
-//!   only video frames end parts.
+//!   the longer of the two intervals before that frame: so at most `part_ms` while
+//!   frames come at a steady rate, or closer, for LL-HLS's PART-TARGET), or when its
+//!   segment ends. With video, only video frames end parts: where H.264 video stops
+//!   while the sound goes on, pictures that repeat the last one fill the hole
+//!   (`segment/hole.rs`), and with [`SegmentOptions::cut_holes`] end its segments too.
 //! - A part's sound starts where its picture starts, or within a frame after, and
 //!   reaches at least where the picture ends: audio that starts before the cut
 //!   joins the part, the rest waits for the next one (`Remuxer::cut_with_video`),
@@ -34,6 +36,8 @@
 //! segment's duration is the sum of its parts'. What the spans above are measured
 //! on: the parts already out (exact) plus the FLV timestamps since the last cut.
 
+mod hole;
+
 use alloc::collections::VecDeque;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -44,6 +48,7 @@ use crate::flv::{AudioPacket, AudioTag, FrameType, Tag, TagType, VideoPacket, Vi
 use crate::fmp4::{
     BACKWARD_JUMP_MS, Fragmenting, Layout, RemuxEvent, Remuxer, RemuxerOptions, Track, TrackInfo,
 };
+use hole::HoleFill;
 
 /// How long segments and their parts are, in ms. Segments run from keyframe to
 /// keyframe, so they are at least `target_ms` long (the source's GOP decides by how much).
@@ -58,6 +63,13 @@ pub struct SegmentOptions {
     /// segment waits for a keyframe however long (a recording's files each start
     /// decodable).
     pub longest_ms: Option<u32>,
+    /// Whether a segment in a video hole (pictures that repeat the last one, see
+    /// `segment/hole.rs`) is cut at one of them once it would run past the target or
+    /// the longest segment before, whichever is more: a live playlist's
+    /// `EXT-X-TARGETDURATION` may not change. The segment after does not start
+    /// independent. `false`: such a segment waits for a keyframe (a recording's files
+    /// each start decodable).
+    pub cut_holes: bool,
 }
 
 impl Default for SegmentOptions {
@@ -67,6 +79,7 @@ impl Default for SegmentOptions {
             target_ms: 6000,
             part_ms: 1000,
             longest_ms: None,
+            cut_holes: false,
         }
     }
 }
@@ -114,18 +127,26 @@ pub struct Segmenter {
     part: PartBuilder,
     /// FLV timestamp of the first coded frame fed since the last cut.
     cut_ts: Option<u32>,
-    /// Per track (video, audio): the last coded frame's FLV timestamp and the
-    /// interval before it, to end a part before a frame that would overrun it.
+    /// Per track (video, audio): the last coded frame's FLV timestamp, the interval
+    /// before it, and the longer of that and the one before, to end a part before a
+    /// frame that would overrun it.
     last_ts: [Option<u32>; 2],
+    step_ms: [u32; 2],
     interval_ms: [u32; 2],
     /// A cut waiting for the audio to catch up with the video, and the tags held
     /// meanwhile (the video frame that decided it first).
     held: Option<Held>,
     /// Held tags let go, to be fed in order before the next one.
-    replay: VecDeque<Tag>,
+    replay: VecDeque<Input>,
     /// The last wait for the audio gave up (a source whose audio runs further behind
     /// than a part): cuts do not wait until one finds the audio caught up.
     audio_late: bool,
+    /// Fills video holes with pictures that repeat the last one.
+    hole: HoleFill,
+    /// Those pictures, before the tag that revealed the hole (kept for its allocation).
+    repeats: Vec<Tag>,
+    /// The longest segment so far, in ms: where a hole's segment ends at the latest.
+    longest_done_ms: f64,
 }
 
 /// Where a part ends: within its segment, or with it.
@@ -138,7 +159,14 @@ enum Cut {
 #[derive(Debug)]
 struct Held {
     cut: Cut,
-    tags: VecDeque<Tag>,
+    tags: VecDeque<Input>,
+}
+
+/// A tag to step, and whether it is a picture that repeats the last one (`hole.rs`).
+#[derive(Debug)]
+struct Input {
+    tag: Tag,
+    repeat: bool,
 }
 
 impl Segmenter {
@@ -157,17 +185,27 @@ impl Segmenter {
             part: PartBuilder::default(),
             cut_ts: None,
             last_ts: [None; 2],
+            step_ms: [0; 2],
             interval_ms: [0; 2],
             held: None,
             replay: VecDeque::new(),
             audio_late: false,
+            hole: HoleFill::default(),
+            repeats: Vec::new(),
+            longest_done_ms: 0.0,
         }
     }
 
     pub fn feed(&mut self, tag: &Tag) {
-        self.step(tag);
-        while let Some(tag) = self.replay.pop_front() {
-            self.step(&tag);
+        let mut repeats = core::mem::take(&mut self.repeats);
+        self.hole.before(tag, &mut repeats);
+        for repeat in repeats.drain(..) {
+            self.step(&repeat, true);
+        }
+        self.repeats = repeats;
+        self.step(tag, false);
+        while let Some(input) = self.replay.pop_front() {
+            self.step(&input.tag, input.repeat);
         }
     }
 
@@ -175,7 +213,7 @@ impl Segmenter {
     pub fn flush(&mut self) {
         while self.held.is_some() || !self.replay.is_empty() {
             match self.replay.pop_front() {
-                Some(tag) => self.step(&tag),
+                Some(input) => self.step(&input.tag, input.repeat),
                 None => self.release(),
             }
         }
@@ -189,9 +227,10 @@ impl Segmenter {
         self.events.pop_front()
     }
 
-    /// One tag, in the order the source sent it (held ones again once let go).
-    fn step(&mut self, tag: &Tag) {
-        let frame = coded_frame(tag);
+    /// One tag, in the order the source sent it (held ones again once let go), or a
+    /// picture that repeats the last one.
+    fn step(&mut self, tag: &Tag, repeat: bool) {
+        let frame = coded_frame(tag, repeat);
         if let Some(held) = &mut self.held {
             if matches!(frame, Some(Frame::Audio)) {
                 // The sound the cut waits for: it joins the part, or stays pending
@@ -203,12 +242,15 @@ impl Segmenter {
                 return;
             }
             // Video held past a part's worth: the sound is that late, or gone.
-            let first = held.tags.front().map_or(tag.timestamp, |t| t.timestamp);
+            let first = held.tags.front().map_or(tag.timestamp, |t| t.tag.timestamp);
             let waited = match frame {
                 Some(Frame::Video { .. }) => i64::from(tag.timestamp) - i64::from(first),
                 _ => 0,
             };
-            held.tags.push_back(tag.clone());
+            held.tags.push_back(Input {
+                tag: tag.clone(),
+                repeat,
+            });
             let gave_up =
                 waited > i64::from(self.options.part_ms) || held.tags.len() >= MAX_HELD_TAGS;
             // Also let go when the clock went back, or for an audio header, which must
@@ -229,7 +271,10 @@ impl Segmenter {
             if behind && !went_back && !self.audio_late {
                 self.held = Some(Held {
                     cut,
-                    tags: VecDeque::from([tag.clone()]),
+                    tags: VecDeque::from([Input {
+                        tag: tag.clone(),
+                        repeat,
+                    }]),
                 });
                 return;
             }
@@ -256,8 +301,8 @@ impl Segmenter {
     fn release(&mut self) {
         let Some(held) = self.held.take() else { return };
         self.cut(held.cut);
-        for tag in held.tags.into_iter().rev() {
-            self.replay.push_front(tag);
+        for input in held.tags.into_iter().rev() {
+            self.replay.push_front(input);
         }
     }
 
@@ -275,13 +320,21 @@ impl Segmenter {
             .options
             .longest_ms
             .is_some_and(|longest| segment_ms >= f64::from(longest.max(self.options.target_ms)));
-        let (main, opens_segment) = match frame {
-            Frame::Video { keyframe } => (true, keyframe || too_long),
-            Frame::Audio => (!self.has_video, !self.has_video),
+        let (main, opens_segment, repeat) = match frame {
+            Frame::Video { keyframe, repeat } => (true, keyframe || too_long, repeat),
+            Frame::Audio => (!self.has_video, !self.has_video, false),
         };
+        let interval = i64::from(self.interval_ms[frame.index()]);
         // With this frame the part would span its start to the frame's end.
-        let part_ms = since_cut + i64::from(self.interval_ms[frame.index()]);
-        if opens_segment && (went_back || segment_ms >= f64::from(self.options.target_ms)) {
+        let part_ms = since_cut + interval;
+        // A hole's segment, cut before it runs longer than any before it.
+        let hole_cut = self.options.cut_holes
+            && repeat
+            && segment_ms + interval as f64
+                > self.longest_done_ms.max(f64::from(self.options.target_ms));
+        if hole_cut
+            || (opens_segment && (went_back || segment_ms >= f64::from(self.options.target_ms)))
+        {
             Some((Cut::Segment, went_back))
         } else if went_back || (main && since_cut > 0 && part_ms > i64::from(self.options.part_ms))
         {
@@ -309,7 +362,10 @@ impl Segmenter {
         if let Some(last) = self.last_ts[i] {
             let step = i64::from(ts) - i64::from(last);
             if (1..=MAX_INTERVAL_MS).contains(&step) {
-                self.interval_ms[i] = step as u32;
+                // The longer of two: a short one (a hole's last repeat, a source's
+                // jitter) is no measure of the frame after it.
+                self.interval_ms[i] = self.step_ms[i].max(step as u32);
+                self.step_ms[i] = step as u32;
             }
         }
         self.last_ts[i] = Some(ts);
@@ -324,6 +380,9 @@ impl Segmenter {
                     // What came before goes out under the old init.
                     self.end_segment(true);
                     self.has_video = mime.starts_with("video/");
+                    if !self.has_video {
+                        self.hole.forget();
+                    }
                     self.events
                         .push_back(SegmentEvent::Init { data, mime, info });
                 }
@@ -393,6 +452,7 @@ impl Segmenter {
     fn end_segment(&mut self, force: bool) {
         self.end_part(force);
         if let Some(s) = self.segment.take() {
+            self.longest_done_ms = self.longest_done_ms.max(s.end_ms - s.start_ms);
             self.events.push_back(SegmentEvent::SegmentEnd {
                 sequence: s.sequence,
                 duration_ms: s.end_ms - s.start_ms,
@@ -409,7 +469,11 @@ const MAX_INTERVAL_MS: i64 = 1000;
 
 #[derive(Debug, Clone, Copy)]
 enum Frame {
-    Video { keyframe: bool },
+    /// `repeat`: a picture that repeats the last one.
+    Video {
+        keyframe: bool,
+        repeat: bool,
+    },
     Audio,
 }
 
@@ -422,15 +486,16 @@ impl Frame {
     }
 }
 
-/// The tag as a coded frame, or `None` for headers, metadata and tags the
-/// remuxer will reject anyway.
-fn coded_frame(tag: &Tag) -> Option<Frame> {
+/// The tag as a coded frame (`repeat`: a picture that repeats the last one), or
+/// `None` for headers, metadata and tags the remuxer will reject anyway.
+fn coded_frame(tag: &Tag, repeat: bool) -> Option<Frame> {
     match tag.tag_type {
         TagType::Video => {
             let v = VideoTag::parse(&tag.data).ok()?;
             let coded = matches!(v.packet, VideoPacket::CodedFrames { .. });
             (coded && v.frame_type != FrameType::CommandFrame).then(|| Frame::Video {
                 keyframe: v.is_keyframe(),
+                repeat,
             })
         }
         TagType::Audio if !tag.data.is_empty() => {

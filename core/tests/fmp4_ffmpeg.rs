@@ -194,11 +194,14 @@ fn frame_count(path: &Path, stream: &str) -> u64 {
     out.lines().next().unwrap_or("").trim().parse().unwrap_or(0)
 }
 
+/// Decoded in the file's own time base (`-enc_time_base -1`): in FFmpeg's default, the
+/// frame rate's, pictures presented a millisecond apart (the first repeats of a B
+/// stream's hole, `segment/hole.rs`) are one instant to its muxer, an error.
 fn decodes_cleanly(path: &Path) {
     let out = tool("ffmpeg")
         .args(["-v", "error", "-i"])
         .arg(path)
-        .args(["-f", "null", "-"])
+        .args(["-enc_time_base", "-1", "-f", "null", "-"])
         .output()
         .expect("run ffmpeg");
     let err = String::from_utf8_lossy(&out.stderr);
@@ -567,18 +570,10 @@ fn stall_video(tags: &[Tag], stall_ms: u32) -> (Vec<Tag>, usize) {
     (stalled, cut)
 }
 
-/// H.264 whose encoder stalls for 2 s while the sound goes on: the remuxer (PerTrack,
-/// `repeat_pictures`) continues the video with pictures that repeat the last one.
-/// FFmpeg decodes them without an error, each to the last picture before the stall;
-/// the pictures after it decode exactly as the source's do (the repeated ones left
-/// the decoder as they found it; and FFmpeg finds nothing to say of them even at
-/// its debug level, where it is lenient), and the video has no hole over 100 ms.
-fn check_repeated_pictures(name: &str, video: &[&str]) {
+/// The MSE player's remuxer (PerTrack, `repeat_pictures`) on `tags`: its video track
+/// as a file. It holds the last picture once.
+fn remuxed_video(name: &str, tags: &[Tag]) -> Vec<u8> {
     use flashless_core::fmp4::FillAhead;
-    let dir = TempDir::new(name);
-    let flv = make_flv_of(&dir, 6, video, &["-c:a", "aac", "-b:a", "64k"]);
-    let source = decoded_pictures(&flv);
-    let (tags, before) = stall_video(&read_tags(&flv), 2000);
     let mut r = Remuxer::new(RemuxerOptions {
         layout: Layout::PerTrack,
         fill_ahead: FillAhead::for_latency(1000),
@@ -586,8 +581,7 @@ fn check_repeated_pictures(name: &str, video: &[&str]) {
         ..Default::default()
     });
     let mut file = Vec::new();
-    let mut held = 0;
-    for t in &tags {
+    for t in tags {
         r.feed(t);
         while let Some(e) = r.poll_event() {
             match e {
@@ -605,10 +599,66 @@ fn check_repeated_pictures(name: &str, video: &[&str]) {
                 _ => {}
             }
         }
-        held = r.stats().pictures_held;
     }
-    assert_eq!(held, 1, "{name}: holds");
-    let path = dir.path("video.mp4");
+    assert_eq!(r.stats().pictures_held, 1, "{name}: holds");
+    file
+}
+
+/// The HLS segmenter (LL-HLS sizes, holes cut) on `tags`: its init and parts as a file.
+fn segmented(tags: &[Tag]) -> Vec<u8> {
+    let mut segmenter = Segmenter::new(SegmentOptions {
+        target_ms: 1000,
+        part_ms: 250,
+        longest_ms: Some(10_000),
+        cut_holes: true,
+    });
+    for t in tags {
+        segmenter.feed(t);
+    }
+    segmenter.flush();
+    let mut file = Vec::new();
+    while let Some(e) = segmenter.poll_event() {
+        if let SegmentEvent::Init { data, .. } | SegmentEvent::Part { data, .. } = e {
+            file.extend_from_slice(&data);
+        }
+    }
+    file
+}
+
+/// H.264 whose encoder stalls for 2 s while the sound goes on: the remuxer and the
+/// segmenter each continue the video with pictures that repeat the last one.
+/// FFmpeg decodes them without an error, each to the last picture before the stall;
+/// the pictures after it decode exactly as the source's do (the repeated ones left
+/// the decoder as they found it; and FFmpeg finds nothing to say of them even at
+/// its debug level, where it is lenient), and the video has no hole over 100 ms.
+fn check_repeated_pictures(name: &str, video: &[&str]) {
+    let dir = TempDir::new(name);
+    let flv = make_flv_of(&dir, 6, video, &["-c:a", "aac", "-b:a", "64k"]);
+    let source = decoded_pictures(&flv);
+    let (tags, before) = stall_video(&read_tags(&flv), 2000);
+    check_repeats(
+        &dir,
+        name,
+        "remuxer",
+        &remuxed_video(name, &tags),
+        &source,
+        before,
+    );
+    check_repeats(&dir, name, "segmenter", &segmented(&tags), &source, before);
+}
+
+/// [`check_repeated_pictures`]' checks of one file: `source`'s pictures decoded, the
+/// stall after the first `before`.
+fn check_repeats(
+    dir: &TempDir,
+    name: &str,
+    by: &str,
+    file: &[u8],
+    source: &[(i64, String)],
+    before: usize,
+) {
+    let name = format!("{name} ({by})");
+    let path = dir.path(&format!("{by}.mp4"));
     std::fs::write(&path, file).expect("write mp4");
     decodes_cleanly(&path);
     // What FFmpeg's decoder only says at the debug level: a frame_num that skips
@@ -784,6 +834,7 @@ fn hls_ts(tags: &[Tag]) -> Vec<u8> {
         target_ms: 2000,
         part_ms: 333,
         longest_ms: Some(20_000),
+        cut_holes: false,
     });
     let (mut muxer, mut out, mut parts) = (None, Vec::new(), 0);
     let mut take = |s: &mut Segmenter| {

@@ -156,6 +156,10 @@ struct Segment {
     duration_ms: f64,
     /// The init this segment follows, by its index.
     init: usize,
+    /// Its first part starts with a keyframe.
+    independent: bool,
+    /// Parts of it without a video fragment, where its init has video.
+    parts_without_video: usize,
 }
 
 /// Checks the events' order, the bytes and the times, and returns the inits'
@@ -165,6 +169,15 @@ struct Segment {
 /// the part's duration and its `tfdt`s follow each other; a segment's first part
 /// starts with a keyframe and `independent` says whether each part does.
 fn check(events: &[SegmentEvent]) -> (Vec<TrackInfo>, Vec<Segment>) {
+    let (inits, segments) = check_any(events);
+    for (i, s) in segments.iter().enumerate() {
+        assert!(s.independent, "segment {i} does not start with a keyframe");
+    }
+    (inits, segments)
+}
+
+/// [`check`], but a segment may start with a picture that is not a keyframe.
+fn check_any(events: &[SegmentEvent]) -> (Vec<TrackInfo>, Vec<Segment>) {
     let mut inits = Vec::new();
     let mut tracks = HashMap::new();
     let mut segments: Vec<Segment> = Vec::new();
@@ -233,7 +246,10 @@ fn check(events: &[SegmentEvent]) -> (Vec<TrackInfo>, Vec<Segment>) {
                 }
                 assert_eq!(*independent, !has_video || first_video == Some(true));
                 if seg.parts.is_empty() {
-                    assert!(independent, "segment does not start with a keyframe");
+                    seg.independent = *independent;
+                }
+                if has_video && first_video.is_none() {
+                    seg.parts_without_video += 1;
                 }
                 seg.parts.push(*duration_ms);
             }
@@ -264,6 +280,7 @@ fn ffmpeg_capture_is_cut_at_keyframes_into_parts_that_add_up() {
         target_ms: 2000,
         part_ms: 500,
         longest_ms: None,
+        cut_holes: false,
     };
     let events = run(options, &tags);
     let (inits, segments) = check(&events);
@@ -309,6 +326,7 @@ fn audio_only_segments_end_at_the_first_frame_past_the_target() {
         target_ms: 1000,
         part_ms: 250,
         longest_ms: None,
+        cut_holes: false,
     };
     let events = run(options, &tags);
     let (inits, segments) = check(&events);
@@ -350,6 +368,7 @@ fn an_audio_configuration_change_re_inits_and_starts_a_segment() {
         target_ms: 2000,
         part_ms: 500,
         longest_ms: None,
+        cut_holes: false,
     };
     let events = run(options, &tags);
     let (inits, segments) = check(&events);
@@ -383,6 +402,7 @@ fn a_new_picture_size_re_inits_at_a_keyframe_and_segments_follow_keyframes() {
         target_ms: 1000,
         part_ms: 200,
         longest_ms: None,
+        cut_holes: false,
     };
     let events = run(options, &tags);
     let (inits, segments) = check(&events);
@@ -457,6 +477,7 @@ fn each_parts_sound_starts_and_ends_with_its_picture_however_the_source_interlea
         target_ms: 2000,
         part_ms: 333,
         longest_ms: None,
+        cut_holes: false,
     };
     for late in [-50, 0, 7, 30, 90] {
         let tags = interleaved(10_000, late);
@@ -518,6 +539,7 @@ fn a_part_waits_for_late_sound_only_while_it_comes_within_a_part() {
         target_ms: 2000,
         part_ms: 333,
         longest_ms: None,
+        cut_holes: false,
     };
     // Audio 30 ms late comes before the next video frame; 90 ms late, parts wait
     // for it, no longer.
@@ -543,6 +565,7 @@ fn sound_before_the_first_picture_is_left_out_and_sound_that_stops_holds_nothing
         target_ms: 2000,
         part_ms: 333,
         longest_ms: None,
+        cut_holes: false,
     };
     let shifted = |mut t: Tag, ms: u32| {
         t.timestamp += ms;
@@ -574,6 +597,109 @@ fn sound_before_the_first_picture_is_left_out_and_sound_that_stops_holds_nothing
     let total: f64 = segments.iter().map(|s| s.duration_ms).sum();
     assert!((total - 6000.0).abs() < 1e-6, "{total}");
     assert!(segments.iter().all(|s| s.parts.iter().all(|&p| p <= 333.0)));
+}
+
+/// [`capture_looped`] with its pictures from `from_ms` until `to_ms` left out, while
+/// its sound goes on (`to_ms` a keyframe's time: the pictures after decode).
+fn video_hole(times: u32, from_ms: u32, to_ms: u32) -> Vec<Tag> {
+    capture_looped(times)
+        .into_iter()
+        .filter(|t| {
+            let coded = t.tag_type == TagType::Video && t.data.get(1) == Some(&1);
+            !(coded && (from_ms..to_ms).contains(&t.timestamp))
+        })
+        .collect()
+}
+
+/// The video frames of a fragmented MP4, read back: their decode and presentation times.
+fn video_times(events: &[SegmentEvent]) -> Vec<(u32, i64)> {
+    let mut file = Vec::new();
+    for e in events {
+        if let SegmentEvent::Init { data, .. } | SegmentEvent::Part { data, .. } = e {
+            file.extend_from_slice(data);
+        }
+    }
+    crate::mp4::to_flv_tags(&file)
+        .expect("init + parts are a fragmented MP4")
+        .iter()
+        .filter(|t| t.tag_type == TagType::Video && t.data.get(1) == Some(&1))
+        .map(|t| {
+            let cts = i32::from_be_bytes([0, t.data[2], t.data[3], t.data[4]]) << 8 >> 8;
+            (t.timestamp, i64::from(t.timestamp) + i64::from(cts))
+        })
+        .collect()
+}
+
+#[test]
+fn a_video_hole_is_filled_with_repeated_pictures_that_parts_and_segments_end_among() {
+    // Keyframes each second; the pictures after 2.56 s stop until the keyframe at 5 s.
+    let tags = video_hole(4, 2600, 5000);
+    let source = tags
+        .iter()
+        .filter(|t| t.tag_type == TagType::Video && t.data.get(1) == Some(&1))
+        .count();
+    for cut_holes in [true, false] {
+        let options = SegmentOptions {
+            target_ms: 1000,
+            part_ms: 250,
+            longest_ms: Some(10_000),
+            cut_holes,
+        };
+        let events = run(options, &tags);
+        let (_, segments) = check_any(&events);
+        // Parts of 6 pictures (240 ms) through the hole as around it, each with video.
+        for (i, s) in segments.iter().enumerate() {
+            assert!(s.parts.iter().all(|&p| p <= 250.0), "{i}: {:?}", s.parts);
+            assert_eq!(s.parts_without_video, 0, "{i}: {:?}", s.parts);
+        }
+        // A repeat every 40 ms from 2.6 s to 4.96 s, each presented after every picture
+        // before it (a B pyramid's: up to 2.72 s), and before every one after.
+        let times = video_times(&events);
+        assert_eq!(times.len(), source + 60, "cut_holes {cut_holes}");
+        let repeats = |t: &&(u32, i64)| (2600..=4960).contains(&t.0);
+        let pts = |f: &dyn Fn(&&(u32, i64)) -> bool| -> Vec<i64> {
+            times.iter().filter(f).map(|t| t.1).collect()
+        };
+        let (before, held) = (pts(&|t| t.0 < 2600), pts(&repeats));
+        let after = pts(&|t| t.0 > 4960);
+        assert_eq!(held.len(), 60);
+        assert!(held.windows(2).all(|w| w[1] > w[0]), "{held:?}");
+        let (first, last) = (held[0], held[59]);
+        assert!(before.iter().all(|&p| p < first), "{first} {before:?}");
+        assert!(after.iter().all(|&p| p > last), "{last} {after:?}");
+        let durations: Vec<u32> = segments
+            .iter()
+            .map(|s| s.duration_ms.round() as u32)
+            .collect();
+        let independent: Vec<bool> = segments.iter().map(|s| s.independent).collect();
+        if cut_holes {
+            // No segment longer than the target: the one from 2 s ends at 3 s among the
+            // repeats, and the next starts with one, not independent.
+            assert_eq!(durations, [1000; 8], "{durations:?}");
+            let t = [true, true, true, false, false, true, true, true];
+            assert_eq!(independent, t);
+        } else {
+            // A recording's: the segment waits for the next keyframe.
+            assert_eq!(
+                durations,
+                [1000, 1000, 3000, 1000, 1000, 1000],
+                "{durations:?}"
+            );
+            assert!(independent.iter().all(|&i| i));
+        }
+    }
+    // Nothing is repeated where the pictures come: at 25 fps, at 1 fps (the keyframes
+    // alone), nor where they come 300 ms after the sound of their time.
+    let pictures = |tags: &[Tag]| video_times(&run(SegmentOptions::default(), tags)).len();
+    assert_eq!(pictures(&capture_looped(4)), 200);
+    let slow: Vec<Tag> = capture_looped(4)
+        .into_iter()
+        .filter(|t| t.tag_type != TagType::Video || t.data[0] >> 4 == 1)
+        .collect();
+    assert_eq!(pictures(&slow), 8);
+    let mut late = capture_looped(4);
+    late.sort_by_key(|t| t.timestamp + if t.tag_type == TagType::Video { 300 } else { 0 });
+    assert_eq!(pictures(&late), 200);
 }
 
 #[test]
