@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { test } from 'node:test';
 
-import { launchBrowser, launchEngine, openPage, poll, publish, root, sleep, startGateway, startSite, until, waitLive } from './harness.mjs';
+import { launchBrowser, launchEngine, mangleBin, openPage, poll, publish, root, sleep, start, startGateway, startSite, until, waitLive } from './harness.mjs';
 
 const HLS_JS = path.join(root, 'e2e/node_modules/hls.js/dist');
 // Long enough to cross many segments: a player that loses its place at a
@@ -40,6 +40,39 @@ test('hls.js in low-latency mode plays a channel near the live edge', { timeout:
   assert.ok(last.frames - first.frames > WINDOW_S * 25 * 0.8, `frames ${first.frames} → ${last.frames}`);
   assert.ok(Math.max(...latencies) < 2.5, `latency ${latencies}`);
   assert.ok(last.skips > 20, `${last.skips} reloads asked for a delta update`);
+  assert.deepEqual(last.errors, []);
+});
+
+// A camera whose pictures stop for 5 s every 12 s while its sound goes on (the corpus's
+// `video-hole-5s`): the gateway fills each hole with pictures that repeat the last one,
+// so the parts go on at their length. Before, each hole was one part as long as itself,
+// the playlist stood still through it, and PART-TARGET grew to 5 s for good.
+test('hls.js plays on through pictures that stop for 5 s while the sound goes on', { timeout: 120_000 }, async (t) => {
+  const gateway = await startGateway(t);
+  const mangle = start(t, mangleBin, ['video-hole-5s', `rtmp://127.0.0.1:${gateway.rtmp}/live/cam`], 'mangle');
+  await waitLive(gateway, 'cam').catch((e) => {
+    throw new Error(`${e.message}\n${mangle.log()}`);
+  });
+  const browser = await launchBrowser(t);
+  const site = await startSite(t, gateway, { appDir: HLS_JS });
+  const page = await openPage(browser, site, { url: `${site.origin}/live/cam/index.m3u8` }, { pagePath: '/e2e/hls.html' });
+  await until(page, 'hls.js did not start playing', (s) => s.currentTime > 0.5 && !s.paused && s.frames > 10, 30_000);
+  const samples = [await page.evaluate(() => window.sample())];
+  for (let i = 0; i < 30; i++) {
+    await sleep(1000);
+    samples.push(await page.evaluate(() => window.sample()));
+  }
+  const steps = samples.slice(1).map((s, i) => [s.currentTime - samples[i].currentTime, s.frames - samples[i].frames]);
+  const played = steps.filter(([dt]) => dt >= 0.8).length;
+  const still = steps.filter(([, frames]) => frames === 0).length;
+  const last = samples.at(-1);
+  const latencies = samples.slice(3).map((s) => s.latency);
+  t.diagnostic(`per second: ${steps.map(([dt, f]) => `${dt.toFixed(2)}/${f}`).join(' ')}; latency ${latencies.map((x) => x.toFixed(2)).join(' ')}; PART-TARGET ${last.partTarget}`);
+  // Three holes in 30 s: each second plays on, and draws pictures (the repeats).
+  assert.ok(played >= 27, `played ${played} of 30 s`);
+  assert.ok(still <= 1, `${still} s without a new picture`);
+  assert.ok(last.partTarget > 0 && last.partTarget <= 0.5, `PART-TARGET ${last.partTarget}`);
+  assert.ok(Math.max(...latencies) < 2.5, `latency ${latencies}`);
   assert.deepEqual(last.errors, []);
 });
 
