@@ -298,6 +298,11 @@ fn test_binaries(messages: &str) -> Result<Vec<TestBinary>> {
     if out.is_empty() {
         bail!("cargo test --no-run named no test binary");
     }
+    // A renamed file would run beside the others again, unnoticed.
+    let alone = out.iter().filter(|b| b.alone).count();
+    if alone != TEST_BINARIES_ALONE.len() {
+        bail!("cargo test --no-run named {alone} of the test binaries {TEST_BINARIES_ALONE:?}");
+    }
     out.sort_by_key(|b| !b.package_dir.ends_with("gateway"));
     Ok(out)
 }
@@ -413,6 +418,9 @@ mod tests {
             ]
         );
         assert!(super::test_binaries("{\"reason\":\"build-finished\"}").is_err());
+        // One that runs alone, missing (renamed).
+        let renamed = messages.replace("\"hls_corpus\"", "\"hls_corpora\"");
+        assert!(super::test_binaries(&renamed).is_err());
         assert!(super::test_binaries("{not json").is_err());
     }
 
