@@ -43,37 +43,47 @@ test('hls.js in low-latency mode plays a channel near the live edge', { timeout:
   assert.deepEqual(last.errors, []);
 });
 
-// A camera whose pictures stop for 5 s every 12 s while its sound goes on (the corpus's
-// `video-hole-5s`): the gateway fills each hole with pictures that repeat the last one,
-// so the parts go on at their length. Before, each hole was one part as long as itself,
-// the playlist stood still through it, and PART-TARGET grew to 5 s for good.
-test('hls.js plays on through pictures that stop for 5 s while the sound goes on', { timeout: 120_000 }, async (t) => {
+// Two cameras of the corpus at once. One whose pictures stop for 5 s every 12 s while its
+// sound goes on (`video-hole-5s`): the gateway fills each hole with pictures that repeat
+// the last one, so the parts go on at their length (before, each hole was one part as long
+// as itself, the playlist stood still through it, and PART-TARGET grew to 5 s for good).
+// One whose sound starts 2 s after its pictures (`audio-late-2s`), asked for the moment
+// it is live: the first init waits for the sound (before, the sound was a new init after a
+// discontinuity, and hls.js failed at once: a fatal `bufferAppendError`).
+test('hls.js plays on through pictures that stop for 5 s, and a channel whose sound starts 2 s late', { timeout: 120_000 }, async (t) => {
   const gateway = await startGateway(t);
-  const mangle = start(t, mangleBin, ['video-hole-5s', `rtmp://127.0.0.1:${gateway.rtmp}/live/cam`], 'mangle');
-  await waitLive(gateway, 'cam').catch((e) => {
-    throw new Error(`${e.message}\n${mangle.log()}`);
-  });
   const browser = await launchBrowser(t);
   const site = await startSite(t, gateway, { appDir: HLS_JS });
-  const page = await openPage(browser, site, { url: `${site.origin}/live/cam/index.m3u8` }, { pagePath: '/e2e/hls.html' });
-  await until(page, 'hls.js did not start playing', (s) => s.currentTime > 0.5 && !s.paused && s.frames > 10, 30_000);
-  const samples = [await page.evaluate(() => window.sample())];
-  for (let i = 0; i < 30; i++) {
-    await sleep(1000);
-    samples.push(await page.evaluate(() => window.sample()));
+  const watchCase = async (name) => {
+    const mangle = start(t, mangleBin, [name, `rtmp://127.0.0.1:${gateway.rtmp}/live/${name}`], `mangle ${name}`);
+    await waitLive(gateway, name).catch((e) => {
+      throw new Error(`${e.message}\n${mangle.log()}`);
+    });
+    const page = await openPage(browser, site, { url: `${site.origin}/live/${name}/index.m3u8` }, { pagePath: '/e2e/hls.html' });
+    await until(page, `hls.js did not start playing ${name}`, (s) => s.currentTime > 0.5 && !s.paused && s.frames > 10, 30_000);
+    const samples = [await page.evaluate(() => window.sample())];
+    for (let i = 0; i < 30; i++) {
+      await sleep(1000);
+      samples.push(await page.evaluate(() => window.sample()));
+    }
+    return samples;
+  };
+  const [holes, late] = await Promise.all(['video-hole-5s', 'audio-late-2s'].map(watchCase));
+  for (const [name, samples] of [['video-hole-5s', holes], ['audio-late-2s', late]]) {
+    const steps = samples.slice(1).map((s, i) => [s.currentTime - samples[i].currentTime, s.frames - samples[i].frames]);
+    const played = steps.filter(([dt]) => dt >= 0.8).length;
+    const still = steps.filter(([, frames]) => frames === 0).length;
+    const last = samples.at(-1);
+    const latencies = samples.slice(3).map((s) => s.latency);
+    t.diagnostic(`${name} per second: ${steps.map(([dt, f]) => `${dt.toFixed(2)}/${f}`).join(' ')}; latency ${latencies.map((x) => x.toFixed(2)).join(' ')}; PART-TARGET ${last.partTarget}`);
+    assert.ok(played >= 27, `${name}: played ${played} of 30 s`);
+    assert.ok(still <= 1, `${name}: ${still} s without a new picture`);
+    assert.ok(Math.max(...latencies) < 3, `${name}: latency ${latencies}`);
+    assert.deepEqual(last.errors, [], name);
   }
-  const steps = samples.slice(1).map((s, i) => [s.currentTime - samples[i].currentTime, s.frames - samples[i].frames]);
-  const played = steps.filter(([dt]) => dt >= 0.8).length;
-  const still = steps.filter(([, frames]) => frames === 0).length;
-  const last = samples.at(-1);
-  const latencies = samples.slice(3).map((s) => s.latency);
-  t.diagnostic(`per second: ${steps.map(([dt, f]) => `${dt.toFixed(2)}/${f}`).join(' ')}; latency ${latencies.map((x) => x.toFixed(2)).join(' ')}; PART-TARGET ${last.partTarget}`);
-  // Three holes in 30 s: each second plays on, and draws pictures (the repeats).
-  assert.ok(played >= 27, `played ${played} of 30 s`);
-  assert.ok(still <= 1, `${still} s without a new picture`);
-  assert.ok(last.partTarget > 0 && last.partTarget <= 0.5, `PART-TARGET ${last.partTarget}`);
-  assert.ok(Math.max(...latencies) < 2.5, `latency ${latencies}`);
-  assert.deepEqual(last.errors, []);
+  // Three holes in 30 s, yet the parts as configured (the sound's late start makes the
+  // first part as long as the wait: PART-TARGET covers it).
+  assert.ok(holes.at(-1).partTarget > 0 && holes.at(-1).partTarget <= 0.5, `PART-TARGET ${holes.at(-1).partTarget}`);
 });
 
 // A channel whose sound is MP3: Chromium's MediaSource takes MP3 in no MP4, so its

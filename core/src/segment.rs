@@ -176,6 +176,7 @@ impl Segmenter {
             remuxer: Remuxer::new(RemuxerOptions {
                 layout: Layout::Muxed,
                 fragment: Fragmenting::OnCut,
+                muxed_wait_ms: Some(TRACK_WAIT_MS),
                 ..RemuxerOptions::default()
             }),
             events: VecDeque::new(),
@@ -460,6 +461,13 @@ impl Segmenter {
         }
     }
 }
+
+/// How long the first init waits for a track the source announced (`onMetaData`) and
+/// has not configured yet: a camera whose sound starts seconds after its pictures, or
+/// the reverse. An init that gains a track later starts the playlist's next segment
+/// after a discontinuity, whose change of tracks hls.js cannot follow (a fatal
+/// `bufferAppendError`); a recording's file would hold two inits.
+const TRACK_WAIT_MS: u64 = 5000;
 
 /// At most this many tags are held while a cut waits for the audio.
 const MAX_HELD_TAGS: usize = 256;

@@ -10,7 +10,8 @@
 //! Muxed layout and its init: the init is emitted when a coded frame is ready to
 //! go out and every track known so far (from a tag, or announced by `onMetaData`)
 //! has its configuration, or, if a track stays missing (metadata that lies, an
-//! audio track whose sequence header never comes), once the held frames span [`MUXED_HOLD_MS`],
+//! audio track whose sequence header never comes), once the held frames span
+//! [`RemuxerOptions::muxed_wait_ms`] ([`MUXED_HOLD_MS`] by default),
 //! or on [`Remuxer::flush`]. A track whose configuration only arrives later gets a
 //! new init with every track, as a configuration change would. The PerTrack layout
 //! never waits: each track's init goes out with that track's first frame.
@@ -102,6 +103,9 @@ pub struct RemuxerOptions {
     /// it with (not H.264) holds its last picture by replaying its GOP (`hold.rs`):
     /// Chromium only.
     pub hold_picture: bool,
+    /// Muxed layout: how long frames wait for a track that is known but not yet
+    /// configured before an init goes out without it; `None`: [`MUXED_HOLD_MS`].
+    pub muxed_wait_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -64,9 +64,9 @@ impl Remuxer {
             return true;
         }
         let ready = (0..2).all(|i| !self.expect[i] || configured[i]);
+        let wait_ms = self.options.muxed_wait_ms.unwrap_or(MUXED_HOLD_MS);
         let held = self.track_mut(t);
-        let waited = held.pending_span_ms(held.pending.last().map_or(0, |s| s.dts))
-            >= MUXED_HOLD_MS
+        let waited = held.pending_span_ms(held.pending.last().map_or(0, |s| s.dts)) >= wait_ms
             || held.pending_full();
         if !(ready || waited || force) {
             return false;

@@ -703,6 +703,41 @@ fn a_video_hole_is_filled_with_repeated_pictures_that_parts_and_segments_end_amo
 }
 
 #[test]
+fn sound_that_starts_seconds_after_the_pictures_is_in_the_first_init() {
+    // The capture (whose metadata announces both tracks) with its sound, header and
+    // all, from 2 s on; or its pictures from 3 s on.
+    let late = |kind: TagType, from: u32| -> Vec<Tag> {
+        let mut tags: Vec<Tag> = capture_looped(3)
+            .into_iter()
+            .filter(|t| t.tag_type != kind || t.timestamp >= from)
+            .collect();
+        let header = capture_looped(1)
+            .into_iter()
+            .find(|t| t.tag_type == kind && t.data.get(1) == Some(&0))
+            .unwrap();
+        let at = tags.iter().position(|t| t.tag_type == kind).unwrap();
+        tags.insert(
+            at,
+            Tag {
+                timestamp: from,
+                ..header
+            },
+        );
+        tags
+    };
+    for (tags, what) in [
+        (late(TagType::Audio, 2000), "sound"),
+        (late(TagType::Video, 3000), "pictures"),
+    ] {
+        let events = run(SegmentOptions::default(), &tags);
+        let (inits, segments) = check(&events);
+        let codecs: Vec<&str> = inits.iter().map(|i| i.codec.as_str()).collect();
+        assert_eq!(codecs, ["avc1.f4000d, mp4a.40.2"], "{what} late");
+        assert!(!segments.is_empty());
+    }
+}
+
+#[test]
 fn nothing_fed_nothing_out() {
     let mut s = Segmenter::new(SegmentOptions::default());
     s.feed(&aac_header(0, &ASC_44100_MONO));
