@@ -228,7 +228,11 @@ const BROWSER_FILES_AT_ONCE: usize = 2;
 /// sound's underruns (its margin comes down only after 20 s without one), and WebKitGTK's
 /// own HLS (GStreamer's hlsdemux) restarts its timeline: beside another file, each failed
 /// once in three runs.
-const BROWSER_FILES_ALONE: &[&str] = &["corpus.test.mjs", "hls.test.mjs", "webcodecs.test.mjs"];
+const BROWSER_FILES_ALONE: &[&str] = &[
+    "corpus.test.mjs",
+    "nativehls.test.mjs",
+    "webcodecs.test.mjs",
+];
 
 /// The longest browser test file that runs paired: started first, since started in
 /// its turn by name it ended the run alone, for three of its six minutes.
