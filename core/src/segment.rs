@@ -18,7 +18,8 @@
 //!   frames come at a steady rate, or closer, for LL-HLS's PART-TARGET), or when its
 //!   segment ends. With video, only video frames end parts: where H.264 video stops
 //!   while the sound goes on, pictures that repeat the last one fill the hole
-//!   (`segment/hole.rs`), and with [`SegmentOptions::cut_holes`] end its segments too.
+//!   (`segment/hole.rs`), and with [`SegmentOptions::live_playlist`] end its segments
+//!   too.
 //! - A part's sound starts where its picture starts, or within a frame after, and
 //!   reaches at least where the picture ends: audio that starts before the cut
 //!   joins the part, the rest waits for the next one (`Remuxer::cut_with_video`),
@@ -63,13 +64,15 @@ pub struct SegmentOptions {
     /// segment waits for a keyframe however long (a recording's files each start
     /// decodable).
     pub longest_ms: Option<u32>,
-    /// Whether a segment in a video hole (pictures that repeat the last one, see
-    /// `segment/hole.rs`) is cut at one of them once it would run past the target or
-    /// the longest segment before, whichever is more: a live playlist's
-    /// `EXT-X-TARGETDURATION` may not change. The segment after does not start
-    /// independent. `false`: such a segment waits for a keyframe (a recording's files
-    /// each start decodable).
-    pub cut_holes: bool,
+    /// Segments for a live playlist, not a recording: a segment in a video hole
+    /// (pictures that repeat the last one, see `segment/hole.rs`) is cut at one of them
+    /// once it would run past the target or the longest segment before, whichever is
+    /// more (`EXT-X-TARGETDURATION` may not change; the segment after does not start
+    /// independent), and the first init waits [`TRACK_WAIT_MS`] for a track the source
+    /// announced. `false`: a hole's segment waits for a keyframe (a recording's files
+    /// each start decodable), and the first init waits as the remuxer's Muxed layout
+    /// does (its sound from before the first picture is not lost to the wait).
+    pub live_playlist: bool,
 }
 
 impl Default for SegmentOptions {
@@ -79,7 +82,7 @@ impl Default for SegmentOptions {
             target_ms: 6000,
             part_ms: 1000,
             longest_ms: None,
-            cut_holes: false,
+            live_playlist: false,
         }
     }
 }
@@ -176,7 +179,7 @@ impl Segmenter {
             remuxer: Remuxer::new(RemuxerOptions {
                 layout: Layout::Muxed,
                 fragment: Fragmenting::OnCut,
-                muxed_wait_ms: Some(TRACK_WAIT_MS),
+                muxed_wait_ms: options.live_playlist.then_some(TRACK_WAIT_MS),
                 ..RemuxerOptions::default()
             }),
             events: VecDeque::new(),
@@ -329,7 +332,7 @@ impl Segmenter {
         // With this frame the part would span its start to the frame's end.
         let part_ms = since_cut + interval;
         // A hole's segment, cut before it runs longer than any before it.
-        let hole_cut = self.options.cut_holes
+        let hole_cut = self.options.live_playlist
             && repeat
             && segment_ms + interval as f64
                 > self.longest_done_ms.max(f64::from(self.options.target_ms));
@@ -462,12 +465,12 @@ impl Segmenter {
     }
 }
 
-/// How long the first init waits for a track the source announced (`onMetaData`) and
-/// has not configured yet: a camera whose sound starts seconds after its pictures, or
-/// the reverse. An init that gains a track later starts the playlist's next segment
-/// after a discontinuity, whose change of tracks hls.js cannot follow (a fatal
-/// `bufferAppendError`); a recording's file would hold two inits.
-const TRACK_WAIT_MS: u64 = 5000;
+/// For a live playlist, how long the first init waits for a track the source announced
+/// (`onMetaData`) and has not configured yet: a camera whose sound starts seconds after
+/// its pictures, or the reverse. An init that gains a track later starts the
+/// playlist's next segment after a discontinuity, whose change of tracks hls.js cannot
+/// follow (a fatal `bufferAppendError`).
+pub const TRACK_WAIT_MS: u64 = 5000;
 
 /// At most this many tags are held while a cut waits for the audio.
 const MAX_HELD_TAGS: usize = 256;

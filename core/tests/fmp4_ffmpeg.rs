@@ -610,7 +610,7 @@ fn segmented(tags: &[Tag]) -> Vec<u8> {
         target_ms: 1000,
         part_ms: 250,
         longest_ms: Some(10_000),
-        cut_holes: true,
+        live_playlist: true,
     });
     for t in tags {
         segmenter.feed(t);
@@ -834,7 +834,7 @@ fn hls_ts(tags: &[Tag]) -> Vec<u8> {
         target_ms: 2000,
         part_ms: 333,
         longest_ms: Some(20_000),
-        cut_holes: false,
+        live_playlist: false,
     });
     let (mut muxer, mut out, mut parts) = (None, Vec::new(), 0);
     let mut take = |s: &mut Segmenter| {

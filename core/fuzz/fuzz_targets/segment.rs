@@ -82,7 +82,7 @@ fuzz_target!(|data: &[u8]| {
         part_ms: 1 + u32::from(mode >> 4) * 100,
         // Odd modes: segments cut without a keyframe past four targets, as HLS's are.
         longest_ms: (mode & 1 == 1).then_some(target_ms * 4),
-        cut_holes: mode & 2 == 2,
+        live_playlist: mode & 2 == 2,
     });
     let mut order = Order::default();
     for tag in tags(data) {

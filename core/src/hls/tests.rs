@@ -338,7 +338,7 @@ fn feed_checked(window: &mut Window, reloads: &mut Reloads, tags: &[crate::flv::
         target_ms: 2000,
         part_ms: 333,
         longest_ms: Some(LONGEST_MS),
-        cut_holes: true,
+        live_playlist: true,
     });
     for tag in tags {
         segmenter.feed(tag);

@@ -13,7 +13,7 @@ fn segmented(tags: &[Tag]) -> (Bytes, String, Vec<Bytes>) {
         target_ms: 2000,
         part_ms: 333,
         longest_ms: None,
-        cut_holes: false,
+        live_playlist: false,
     });
     let (mut init, mut parts) = (None, Vec::new());
     let mut take = |s: &mut Segmenter| {

@@ -234,7 +234,7 @@ impl Hls {
             target_ms,
             part_ms: millis(producer.settings.part),
             longest_ms: Some(target_ms.saturating_mul(LONGEST_TARGETS)),
-            cut_holes: true,
+            live_playlist: true,
         };
         let mut segmenter = Segmenter::new(options);
         // The start's media came before now by as much as it is older than its newest

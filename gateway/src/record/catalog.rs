@@ -260,7 +260,7 @@ mod tests {
             target_ms: 3_600_000,
             part_ms: 1000,
             longest_ms: None,
-            cut_holes: false,
+            live_playlist: false,
         });
         let mut file = Vec::new();
         let mut total = 0.0;

@@ -91,7 +91,7 @@ fn segment_options(settings: &RecordSettings) -> SegmentOptions {
         // length (and two minutes): then it is cut anyway, so that retention can delete
         // what a broken or hostile source records rather than one file growing forever.
         longest_ms: Some(ms((settings.segment * 2).max(LONGEST_WITHOUT_KEYFRAME))),
-        cut_holes: false,
+        live_playlist: false,
     }
 }
 
