@@ -204,10 +204,15 @@ impl Segmenter {
         let mut repeats = core::mem::take(&mut self.repeats);
         self.hole.before(tag, &mut repeats);
         for repeat in repeats.drain(..) {
-            self.step(&repeat, true);
+            self.step_in_order(&repeat, true);
         }
         self.repeats = repeats;
-        self.step(tag, false);
+        self.step_in_order(tag, false);
+    }
+
+    /// [`Segmenter::step`], then the tags it let go, before anything after it.
+    fn step_in_order(&mut self, tag: &Tag, repeat: bool) {
+        self.step(tag, repeat);
         while let Some(input) = self.replay.pop_front() {
             self.step(&input.tag, input.repeat);
         }
