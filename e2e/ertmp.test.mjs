@@ -68,9 +68,16 @@ for (const engine of ENGINES) {
           assert.ok(s.frames > first.frames + 20 && s.variance > 100, JSON.stringify(s));
           assert.deepEqual(s.errors, []);
         }
-        await expectIn(t, engine, 'sound', () => {
-          // The support's sine is ffmpeg's default 440 Hz.
-          assert.ok(s.tone.peakContrast > 20 && Math.abs(s.tone.loudestHz - 440) < 30, `the sine is heard: ${JSON.stringify(s.tone)}`);
+        await expectIn(t, engine, 'sound', async () => {
+          // The support's sine is ffmpeg's default 440 Hz. Heard within 3 s more: a loaded
+          // WebKitGTK's analyser once heard nothing at all 4 s in, once in three full runs.
+          const heard = (tone) => tone.peakContrast > 20 && Math.abs(tone.loudestHz - 440) < 30;
+          let tone = s.tone;
+          for (let i = 0; i < 6 && !heard(tone); i++) {
+            await sleep(500);
+            tone = (await page.evaluate(() => window.sample())).tone;
+          }
+          assert.ok(heard(tone), `the sine is heard: ${JSON.stringify(tone)}`);
         });
         await page.close();
       });

@@ -223,8 +223,8 @@ const TEST_BINARIES_ALONE: &[&str] = &["hls_corpus"];
 /// 60–75 % idle.
 const BROWSER_FILES_AT_ONCE: usize = 2;
 
-/// Browser test files that run one at a time, after the others: the corpus plays nine
-/// pages at once already (three cases, three players each); the WebCodecs tests count the
+/// Browser test files that run one at a time, after the others: the corpus plays six
+/// pages at once already (two cases, three players each); the WebCodecs tests count the
 /// sound's underruns (its margin comes down only after 20 s without one), and WebKitGTK's
 /// own HLS (GStreamer's hlsdemux) restarts its timeline: beside another file, each failed
 /// once in three runs.
