@@ -7,7 +7,7 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
-use crate::step::{Ctx, Step};
+use crate::step::Ctx;
 use crate::{deps, flag_value, parse_seconds, project_root};
 
 const FUZZ_DIR: &str = "core/fuzz";
@@ -54,19 +54,32 @@ pub fn present(ctx: &Ctx) -> bool {
     ctx.root.join(MANIFEST).exists()
 }
 
-/// `cargo xtask test`'s smoke run: every target briefly, on a throwaway corpus.
+/// `cargo xtask test`'s smoke run: every target briefly, on a throwaway corpus,
+/// [`SMOKE_AT_ONCE`] at a time.
 pub fn smoke(ctx: &Ctx, seconds: u64) -> Result<()> {
     let targets = build(ctx)?;
-    for target in &targets {
-        ctx.step(&format!("fuzz {target}"), |step| {
-            // libFuzzer adds new inputs to the first corpus only, so the run's
-            // findings land in a scratch directory and the seeds stay as committed.
-            let scratch = ScratchDir::new(target)?;
-            run_target(step, target, &scratch.0, seconds)
-        })?;
-    }
-    Ok(())
+    ctx.step("fuzz", |step| {
+        // libFuzzer adds new inputs to the first corpus only, so the run's
+        // findings land in scratch directories and the seeds stay as committed.
+        let scratch = targets
+            .iter()
+            .map(|target| ScratchDir::new(target))
+            .collect::<Result<Vec<_>>>()?;
+        let runs = targets
+            .iter()
+            .zip(&scratch)
+            .map(|(target, dir)| run_command(ctx, target, &dir.0, seconds))
+            .collect();
+        step.run_all(runs, SMOKE_AT_ONCE).context(REPRODUCE)
+    })
 }
+
+/// Each libFuzzer run is one process on one core: on two cores, two at once halve the
+/// smoke step (60 s one after another).
+const SMOKE_AT_ONCE: usize = 2;
+
+const REPRODUCE: &str = "reproduce with `cd core && RUSTC_BOOTSTRAP=1 cargo fuzz run <target> \
+                         fuzz/artifacts/<target>/<crash file>`";
 
 /// `cargo xtask fuzz`: longer runs whose corpus accumulates in `core/fuzz/corpus/`.
 pub fn run_cmd(args: &Args) -> Result<()> {
@@ -97,7 +110,8 @@ pub fn run_cmd(args: &Args) -> Result<()> {
             let corpus = ctx.root.join(FUZZ_DIR).join("corpus").join(target);
             fs::create_dir_all(&corpus)
                 .with_context(|| format!("creating {}", corpus.display()))?;
-            run_target(step, target, &corpus, args.time)
+            step.run(&mut run_command(&ctx, target, &corpus, args.time))
+                .context(REPRODUCE)
         })?;
     }
     Ok(())
@@ -125,8 +139,8 @@ fn build(ctx: &Ctx) -> Result<Vec<String>> {
     })
 }
 
-fn run_target(step: &Step, target: &str, corpus: &Path, seconds: u64) -> Result<()> {
-    let ctx = step.ctx();
+/// `cargo fuzz run` of `target` for `seconds`, adding to `corpus`, with the committed seeds.
+fn run_command(ctx: &Ctx, target: &str, corpus: &Path, seconds: u64) -> Command {
     let mut cmd = cargo_fuzz(ctx, "run");
     cmd.arg(target).arg(corpus);
     let seeds = ctx.root.join(FUZZ_DIR).join("seeds").join(target);
@@ -134,12 +148,7 @@ fn run_target(step: &Step, target: &str, corpus: &Path, seconds: u64) -> Result<
         cmd.arg(seeds);
     }
     cmd.arg("--").arg(format!("-max_total_time={seconds}"));
-    step.run(&mut cmd).with_context(|| {
-        format!(
-            "reproduce with `cd core && RUSTC_BOOTSTRAP=1 cargo fuzz run {target} \
-             fuzz/artifacts/{target}/<crash file>`"
-        )
-    })
+    cmd
 }
 
 fn cargo_fuzz(ctx: &Ctx, subcommand: &str) -> Command {
