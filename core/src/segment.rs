@@ -150,6 +150,13 @@ pub struct Segmenter {
     repeats: Vec<Tag>,
     /// The longest segment so far, in ms: where a hole's segment ends at the latest.
     longest_done_ms: f64,
+    /// Live playlist: the tags held, in order, while the first init waits for a track
+    /// the source announced ([`TRACK_WAIT_MS`]), and their bytes. Stepped once it can
+    /// go out, they are cut into parts as any (held in the remuxer, they went out as
+    /// one part as long as the wait). `waited`: the wait is over, the track given up.
+    start: VecDeque<Input>,
+    start_bytes: usize,
+    waited: bool,
 }
 
 /// Where a part ends: within its segment, or with it.
@@ -197,6 +204,9 @@ impl Segmenter {
             hole: HoleFill::default(),
             repeats: Vec::new(),
             longest_done_ms: 0.0,
+            start: VecDeque::new(),
+            start_bytes: 0,
+            waited: false,
         }
     }
 
@@ -204,10 +214,63 @@ impl Segmenter {
         let mut repeats = core::mem::take(&mut self.repeats);
         self.hole.before(tag, &mut repeats);
         for repeat in repeats.drain(..) {
-            self.step_in_order(&repeat, true);
+            self.admit(&repeat, true);
         }
         self.repeats = repeats;
-        self.step_in_order(tag, false);
+        self.admit(tag, false);
+    }
+
+    /// [`Segmenter::step_in_order`], unless a live playlist's first init waits for a
+    /// track: then coded frames, and headers of a track with frames held, are held in
+    /// order, up to [`TRACK_WAIT_MS`]; other headers go on (one may configure the track
+    /// waited for, which lets the held tags go).
+    fn admit(&mut self, tag: &Tag, repeat: bool) {
+        let awaited = self.remuxer.awaited_tracks();
+        if !self.options.live_playlist || self.waited || !awaited.contains(&true) {
+            self.let_start_go();
+            return self.step_in_order(tag, repeat);
+        }
+        let frame = coded_frame(tag, repeat);
+        let held_track = self.start.iter().any(|i| i.tag.tag_type == tag.tag_type);
+        if frame.is_none() && !held_track {
+            self.step_in_order(tag, repeat);
+            if !self.remuxer.awaited_tracks().contains(&true) {
+                self.let_start_go();
+            }
+            return;
+        }
+        let first = self
+            .start
+            .front()
+            .map_or(tag.timestamp, |i| i.tag.timestamp);
+        let waited = i64::from(tag.timestamp) - i64::from(first);
+        self.start_bytes += tag.data.len();
+        self.start.push_back(Input {
+            tag: tag.clone(),
+            repeat,
+        });
+        if frame.is_some_and(|f| awaited[f.index()]) {
+            // The track waited for, configured by its frames (MP3) or with them before
+            // its header: stepped in its turn, so the remuxer holds the init meanwhile
+            // (its own wait), the frames before it in one part.
+            self.let_start_go();
+        } else if !(0..TRACK_WAIT_MS as i64).contains(&waited)
+            || self.start.len() >= MAX_START_TAGS
+            || self.start_bytes >= MAX_START_BYTES
+        {
+            // The track is not coming (metadata that lies), or the clock went back.
+            self.waited = true;
+            self.remuxer.end_track_wait();
+            self.let_start_go();
+        }
+    }
+
+    /// The tags held for the first init are stepped, in order.
+    fn let_start_go(&mut self) {
+        self.start_bytes = 0;
+        while let Some(input) = self.start.pop_front() {
+            self.step_in_order(&input.tag, input.repeat);
+        }
     }
 
     /// [`Segmenter::step`], then the tags it let go, before anything after it.
@@ -220,6 +283,7 @@ impl Segmenter {
 
     /// End of stream: what is pending goes out, and the open part and segment end.
     pub fn flush(&mut self) {
+        self.let_start_go();
         while self.held.is_some() || !self.replay.is_empty() {
             match self.replay.pop_front() {
                 Some(input) => self.step(&input.tag, input.repeat),
@@ -474,11 +538,16 @@ impl Segmenter {
 /// (`onMetaData`) and has not configured yet: a camera whose sound starts seconds after
 /// its pictures, or the reverse. An init that gains a track later starts the
 /// playlist's next segment after a discontinuity, whose change of tracks hls.js cannot
-/// follow (a fatal `bufferAppendError`).
+/// follow (a fatal `bufferAppendError`). The segmenter holds the frames meanwhile (see
+/// `Segmenter::admit`), so the first parts are as long as any; only a track that its
+/// frames configure (MP3) is waited for in the remuxer, the frames before it one part.
 pub const TRACK_WAIT_MS: u64 = 5000;
 
-/// At most this many tags are held while a cut waits for the audio.
+/// At most this many tags are held while a cut waits for the audio; and 8 times as
+/// many, or [`MAX_START_BYTES`], while the first init waits for a track.
 const MAX_HELD_TAGS: usize = 256;
+const MAX_START_TAGS: usize = 8 * MAX_HELD_TAGS;
+const MAX_START_BYTES: usize = 32 << 20;
 
 /// A frame interval longer than this is a pause, not the stream's rate.
 const MAX_INTERVAL_MS: i64 = 1000;

@@ -56,14 +56,13 @@ impl Remuxer {
             self.emit_init(t);
             return true;
         }
-        let configured = [&self.video, &self.audio].map(|s| s.config.is_some() || s.unsupported);
         let sent = [&self.video, &self.audio]
             .iter()
             .all(|s| s.config.is_none() || s.init_sent);
         if sent {
             return true;
         }
-        let ready = (0..2).all(|i| !self.expect[i] || configured[i]);
+        let ready = !self.missing_tracks().contains(&true);
         let wait_ms = self.options.muxed_wait_ms.unwrap_or(MUXED_HOLD_MS);
         let held = self.track_mut(t);
         let waited = held.pending_span_ms(held.pending.last().map_or(0, |s| s.dts)) >= wait_ms
@@ -110,6 +109,30 @@ impl Remuxer {
             }
         }
         true
+    }
+
+    /// Per track (video, audio): announced (by a tag or by `onMetaData`) and neither
+    /// configured nor found unsupported.
+    fn missing_tracks(&self) -> [bool; 2] {
+        let mut missing = [&self.video, &self.audio].map(|s| s.config.is_none() && !s.unsupported);
+        for (m, expected) in missing.iter_mut().zip(self.expect) {
+            *m &= expected;
+        }
+        missing
+    }
+
+    /// Muxed layout: the tracks (video, audio) the first init is still to wait for (see
+    /// the module docs), so that a caller may hold the frames itself.
+    pub fn awaited_tracks(&self) -> [bool; 2] {
+        let first =
+            self.options.layout == Layout::Muxed && !self.video.init_sent && !self.audio.init_sent;
+        self.missing_tracks().map(|m| m && first)
+    }
+
+    /// Muxed layout: from now on an init goes out without a track still missing, at the
+    /// next fragment (a caller that held the frames itself has waited long enough).
+    pub fn end_track_wait(&mut self) {
+        self.options.muxed_wait_ms = Some(0);
     }
 
     /// Samples layout: each pending sample as an event of its own, after the

@@ -727,6 +727,7 @@ fn sound_that_starts_seconds_after_the_pictures_is_in_a_live_playlists_first_ini
     };
     let live = SegmentOptions {
         live_playlist: true,
+        part_ms: 333,
         ..SegmentOptions::default()
     };
     for (tags, what) in [
@@ -737,7 +738,40 @@ fn sound_that_starts_seconds_after_the_pictures_is_in_a_live_playlists_first_ini
         assert!(!segments.is_empty());
         let codecs: Vec<&str> = inits.iter().map(|i| i.codec.as_str()).collect();
         assert_eq!(codecs, ["avc1.f4000d, mp4a.40.2"], "{what} late");
+        // What came during the wait is cut into parts as anything after.
+        let parts: Vec<f64> = segments.iter().flat_map(|s| s.parts.clone()).collect();
+        assert!(
+            parts.iter().all(|&p| p <= 333.5),
+            "{what} late: parts {parts:?}"
+        );
     }
+    // Metadata that announces sound that never comes: the pictures wait 5 s, then go
+    // out without it, cut into parts all the same.
+    let silent: Vec<Tag> = capture_looped(4)
+        .into_iter()
+        .filter(|t| t.tag_type != TagType::Audio)
+        .collect();
+    let (inits, segments) = check(&run(live, &silent));
+    let codecs: Vec<&str> = inits.iter().map(|i| i.codec.as_str()).collect();
+    assert_eq!(codecs, ["avc1.f4000d"]);
+    let parts: Vec<f64> = segments.iter().flat_map(|s| s.parts.clone()).collect();
+    assert!(parts.iter().all(|&p| p <= 333.5), "parts {parts:?}");
+    // MP3 from 2 s on, which no header announces: the remuxer waits for its first
+    // frame (the pictures before it are one part), and the first init has it.
+    let mp3: Vec<Tag> = capture_looped(3)
+        .into_iter()
+        .filter(|t| t.tag_type != TagType::Audio)
+        .chain(
+            h264_and_mp3(3)
+                .into_iter()
+                .filter(|t| t.tag_type == TagType::Audio && t.timestamp >= 2000),
+        )
+        .collect::<Vec<_>>();
+    let mut mp3 = mp3;
+    mp3.sort_by_key(|t| t.timestamp);
+    let (inits, _) = check(&run(live, &mp3));
+    let codecs: Vec<&str> = inits.iter().map(|i| i.codec.as_str()).collect();
+    assert_eq!(codecs, ["avc1.f4000d, mp4a.6B"]);
     // (A recording does not wait: it keeps the sound from before the pictures, which
     // the playlist's first part leaves out; `hls_corpus` checks that it is all there.)
 }
