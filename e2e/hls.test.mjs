@@ -47,7 +47,8 @@ test('hls.js in low-latency mode plays a channel near the live edge', { timeout:
 // as itself, the playlist stood still through it, and PART-TARGET grew to 5 s for good).
 // One whose sound starts 2 s after its pictures (`audio-late-2s`), asked for the moment
 // it is live: the first init waits for the sound (before, the sound was a new init after a
-// discontinuity, and hls.js failed at once: a fatal `bufferAppendError`).
+// discontinuity, and hls.js failed at once: a fatal `bufferAppendError`), and the pictures
+// held meanwhile are cut into parts as any.
 test('hls.js plays on through pictures that stop for 5 s, and a channel whose sound starts 2 s late', { timeout: 120_000 }, async (t) => {
   const gateway = await startGateway(t);
   const browser = await launchBrowser(t);
@@ -75,20 +76,17 @@ test('hls.js plays on through pictures that stop for 5 s, and a channel whose so
     const latencies = samples.slice(3).map((s) => s.latency);
     t.diagnostic(`${name} per second: ${steps.map(([dt, f]) => `${dt.toFixed(2)}/${f}`).join(' ')}; latency ${latencies.map((x) => x.toFixed(2)).join(' ')}; PART-TARGET ${last.partTarget}`);
     assert.deepEqual(last.errors, [], name);
-    if (name === 'audio-late-2s') {
-      // Known: the pictures held for the wait are one long first part (PART-TARGET 2.24 s),
-      // and in one of four runs hls.js stalled 8 s at the start, then played on 9.5 s
-      // behind. Before the wait it failed for good (1 of 30 s).
-      assert.ok(played >= 20, `${name}: played ${played} of 30 s`);
-      continue;
-    }
     assert.ok(played >= 27, `${name}: played ${played} of 30 s`);
     assert.ok(still <= 1, `${name}: ${still} s without a new picture`);
-    assert.ok(Math.max(...latencies) < 3, `${name}: latency ${latencies}`);
+    // hls.js's latency figure, once the first segments left its window: while the
+    // sound's late start is in it, hls.js puts the edge 1.7 s further (2.9 s).
+    const steady = latencies.slice(10);
+    assert.ok(Math.max(...steady) < 2, `${name}: latency ${steady}`);
+    // Three holes in 30 s, or pictures held 2 s for the sound, yet the parts as
+    // configured (held in one part, the late sound's made PART-TARGET 2.24, and
+    // hls.js stalled 8 s at the start once in four runs).
+    assert.ok(last.partTarget > 0 && last.partTarget <= 0.5, `${name}: PART-TARGET ${last.partTarget}`);
   }
-  // Three holes in 30 s, yet the parts as configured (the sound's late start makes the
-  // first part as long as the wait: PART-TARGET covers it).
-  assert.ok(holes.at(-1).partTarget > 0 && holes.at(-1).partTarget <= 0.5, `PART-TARGET ${holes.at(-1).partTarget}`);
 });
 
 // A channel whose sound is MP3: Chromium's MediaSource takes MP3 in no MP4, so its

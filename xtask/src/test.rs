@@ -227,11 +227,9 @@ const BROWSER_FILES_AT_ONCE: usize = 2;
 /// pages at once already (two cases, three players each); the WebCodecs tests count the
 /// sound's underruns (its margin comes down only after 20 s without one), and WebKitGTK's
 /// own HLS (GStreamer's hlsdemux) restarts its timeline: beside another file, each failed
-/// once in three runs; and hls.js, whose start in a channel whose sound came late stalled
-/// once beside another file.
+/// once in three runs.
 const BROWSER_FILES_ALONE: &[&str] = &[
     "corpus.test.mjs",
-    "hls.test.mjs",
     "nativehls.test.mjs",
     "webcodecs.test.mjs",
 ];
