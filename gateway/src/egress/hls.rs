@@ -25,7 +25,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use flashless_core::hls::{Window, WindowOptions};
-use flashless_core::segment::{SegmentOptions, Segmenter};
+use flashless_core::segment::{SegmentEvent, SegmentOptions, Segmenter};
 use tokio::sync::watch;
 use tracing::{debug, info};
 
@@ -237,15 +237,10 @@ impl Hls {
             live_playlist: true,
         };
         let mut segmenter = Segmenter::new(options);
-        // The start's media came before now by as much as it is older than its newest
-        // tag: so its segments are dated (`EXT-X-PROGRAM-DATE-TIME`) when they were live.
-        let now = unix_ms();
-        let newest = start.last().map_or(0, |m| m.tag.timestamp);
         for media in &start {
             segmenter.feed(&media.tag);
-            let behind = newest.saturating_sub(media.tag.timestamp);
-            producer.drain(&mut segmenter, now.saturating_sub(u64::from(behind)));
         }
+        producer.drain(&mut segmenter, unix_ms());
         let idle_after = producer.settings.segment * IDLE_TARGETS;
         let mut tick = tokio::time::interval(producer.settings.segment);
         let mut shutdown = self.shutdown.clone();
@@ -453,20 +448,33 @@ impl Producer {
         *lock(&self.last_request) = Instant::now();
     }
 
-    /// Moves the segmenter's events, which came at `now_ms` (Unix ms), into the window,
-    /// and wakes the requests waiting.
+    /// Moves the segmenter's events into the window, and wakes the requests waiting.
+    /// The newest part among them ends at `now_ms` (Unix ms), and each event is dated as
+    /// much before as its media is older (the start's cached GOP, frames held for a
+    /// track): segments are dated (`EXT-X-PROGRAM-DATE-TIME`) when they were live.
     fn drain(&self, segmenter: &mut Segmenter, now_ms: u64) {
-        let mut any = false;
+        let events: Vec<SegmentEvent> = std::iter::from_fn(|| segmenter.poll_event()).collect();
+        if events.is_empty() {
+            return;
+        }
+        let media_ms = |event: &SegmentEvent| match event {
+            SegmentEvent::SegmentStart { start_ms, .. } => Some(*start_ms),
+            SegmentEvent::Part {
+                start_ms,
+                duration_ms,
+                ..
+            } => Some(start_ms + duration_ms),
+            _ => None,
+        };
+        let newest = events.iter().filter_map(media_ms).fold(f64::MIN, f64::max);
         {
             let mut window = self.window();
-            while let Some(event) = segmenter.poll_event() {
-                window.feed(event, now_ms);
-                any = true;
+            for event in events {
+                let behind = media_ms(&event).map_or(0.0, |ms| (newest - ms).max(0.0));
+                window.feed(event, now_ms.saturating_sub(behind as u64));
             }
         }
-        if any {
-            self.changed.send_modify(|n| *n = n.wrapping_add(1));
-        }
+        self.changed.send_modify(|n| *n = n.wrapping_add(1));
     }
 }
 
