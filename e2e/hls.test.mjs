@@ -78,11 +78,10 @@ test('hls.js plays on through pictures that stop for 5 s, and a channel whose so
     assert.deepEqual(last.errors, [], name);
     assert.ok(played >= 27, `${name}: played ${played} of 30 s`);
     assert.ok(still <= 1, `${name}: ${still} s without a new picture`);
-    // hls.js's latency figure, once the first segments left its window: while the
-    // sound's late start is in it, hls.js puts the edge 1.7 s further (2.9 s). Alone,
-    // 1.2–1.5 s; beside another test file 2.5 s.
-    const steady = latencies.slice(15);
-    assert.ok(Math.max(...steady) < 3, `${name}: latency ${steady}`);
+    // hls.js's latency figure: alone 1.2–1.5 s, beside other test files up to 2.5 s. With
+    // the held pictures dated when they came out, not when they were live, hls.js put the
+    // edge of the channel whose sound starts late 1.7 s further while they were listed.
+    assert.ok(Math.max(...latencies) < 3, `${name}: latency ${latencies}`);
     // Three holes in 30 s, or pictures held 2 s for the sound, yet the parts as
     // configured (held in one part, the late sound's made PART-TARGET 2.24, and
     // hls.js stalled 8 s at the start once in four runs).
