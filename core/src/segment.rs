@@ -243,7 +243,7 @@ impl Segmenter {
             .start
             .front()
             .map_or(tag.timestamp, |i| i.tag.timestamp);
-        let waited = i64::from(tag.timestamp) - i64::from(first);
+        let span = i64::from(tag.timestamp) - i64::from(first);
         self.start_bytes += tag.data.len();
         self.start.push_back(Input {
             tag: tag.clone(),
@@ -254,7 +254,7 @@ impl Segmenter {
             // its header: stepped in its turn, so the remuxer holds the init meanwhile
             // (its own wait), the frames before it in one part.
             self.let_start_go();
-        } else if !(0..TRACK_WAIT_MS as i64).contains(&waited)
+        } else if !(0..TRACK_WAIT_MS as i64).contains(&span)
             || self.start.len() >= MAX_START_TAGS
             || self.start_bytes >= MAX_START_BYTES
         {
