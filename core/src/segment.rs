@@ -250,9 +250,11 @@ impl Segmenter {
             repeat,
         });
         if frame.is_some_and(|f| awaited[f.index()]) {
-            // The track waited for, configured by its frames (MP3) or with them before
-            // its header: stepped in its turn, so the remuxer holds the init meanwhile
-            // (its own wait), the frames before it in one part.
+            // The track waited for, configured by its frames (MP3): configured from
+            // this one first, so that the frames held go out under an init with it,
+            // cut as any. (With frames before its header, it stays unconfigured: the
+            // remuxer holds the init meanwhile, its own wait, those frames one part.)
+            self.remuxer.configure_from(tag);
             self.let_start_go();
         } else if !(0..TRACK_WAIT_MS as i64).contains(&span)
             || self.start.len() >= MAX_START_TAGS

@@ -131,6 +131,26 @@ impl Remuxer {
         }
     }
 
+    /// Configures the audio track from a coded frame of a codec that has no sequence
+    /// header (MP3), without taking the frame: a caller that held the other track's
+    /// frames while the first init waited for this one steps them after it, under an
+    /// init with both (else they wait in the remuxer, and go out in one fragment).
+    /// Any other tag is left alone; the frame itself is pushed in its turn.
+    pub fn configure_from(&mut self, tag: &Tag) {
+        let Ok(a) = AudioTag::parse(&tag.data) else {
+            return;
+        };
+        let by_frame = a.packet == AudioPacket::CodedFrames
+            && !codecs::audio_needs_header(a.codec)
+            && codecs::audio_unsupported(a.codec).is_none();
+        if tag.tag_type != crate::flv::TagType::Audio || !by_frame || self.audio.unsupported {
+            return;
+        }
+        self.expect[1] = true;
+        let make = |_: &Bytes| codecs::audio_config(a.codec, &Bytes::new(), &a.body);
+        self.configure(Track::Audio, tag.timestamp, false, make);
+    }
+
     pub(super) fn push_script(&mut self, tag: &Tag) {
         let values = match amf::amf0::decode_all(&tag.data) {
             Ok(v) => v,

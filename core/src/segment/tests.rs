@@ -756,8 +756,9 @@ fn sound_that_starts_seconds_after_the_pictures_is_in_a_live_playlists_first_ini
     assert_eq!(codecs, ["avc1.f4000d"]);
     let parts: Vec<f64> = segments.iter().flat_map(|s| s.parts.clone()).collect();
     assert!(parts.iter().all(|&p| p <= 333.5), "parts {parts:?}");
-    // MP3 from 2 s on, which no header announces: the remuxer waits for its first
-    // frame (the pictures before it are one part), and the first init has it.
+    // MP3 from 2 s on, which no header announces: the first init waits for its first
+    // frame, and has it; the pictures before it are cut into parts as any (they were
+    // one part of 2 s, held in the remuxer).
     let mp3: Vec<Tag> = capture_looped(3)
         .into_iter()
         .filter(|t| t.tag_type != TagType::Audio)
@@ -769,9 +770,11 @@ fn sound_that_starts_seconds_after_the_pictures_is_in_a_live_playlists_first_ini
         .collect::<Vec<_>>();
     let mut mp3 = mp3;
     mp3.sort_by_key(|t| t.timestamp);
-    let (inits, _) = check(&run(live, &mp3));
+    let (inits, segments) = check(&run(live, &mp3));
     let codecs: Vec<&str> = inits.iter().map(|i| i.codec.as_str()).collect();
     assert_eq!(codecs, ["avc1.f4000d, mp4a.6B"]);
+    let parts: Vec<f64> = segments.iter().flat_map(|s| s.parts.clone()).collect();
+    assert!(parts.iter().all(|&p| p <= 333.5), "MP3 late: parts {parts:?}");
     // (A recording does not wait: it keeps the sound from before the pictures, which
     // the playlist's first part leaves out; `hls_corpus` checks that it is all there.)
 }
