@@ -178,6 +178,8 @@ pub struct LiveEdge {
     /// Started (or resynced), and the playhead has not moved since: the first frame is to come.
     first_frame: bool,
     resync: bool,
+    /// A hidden tab shown again: a resync at the next tick, unless paused.
+    shown: bool,
     chasing: bool,
     last_current: f64,
     still_since: Option<f64>,
@@ -220,6 +222,7 @@ impl LiveEdge {
             started: false,
             first_frame: false,
             resync: false,
+            shown: false,
             chasing: false,
             last_current: f64::NAN,
             still_since: None,
@@ -306,9 +309,10 @@ impl LiveEdge {
         ) = keep;
     }
 
-    /// Jump to the live edge at the next tick (a tab that was hidden is visible again).
+    /// Jump to the live edge at the next tick (a tab that was hidden is visible again),
+    /// unless the viewer paused: a paused picture holds where the viewer left it.
     pub fn resync(&mut self) {
-        self.resync = true;
+        self.shown = true;
     }
 
     /// The viewer asked for the live edge: jump there at the next tick, at the latency
@@ -347,6 +351,9 @@ impl LiveEdge {
     }
 
     fn decide(&mut self, s: &Snapshot) -> Decision {
+        if core::mem::take(&mut self.shown) {
+            self.resync |= !s.paused;
+        }
         let moved = (s.current - self.last_current).abs() > 0.001;
         let advanced = s.current - self.last_current > 0.001;
         self.last_current = s.current;

@@ -443,6 +443,24 @@ fn a_stalled_playhead_with_data_ahead_is_nudged_after_half_a_second() {
     }
 }
 
+/// A tab shown again while paused: the viewer's picture holds (the viewer goes live, or
+/// the chase does once playing); playing, it jumps.
+#[test]
+fn a_paused_viewer_holds_across_a_tab_shown_again() {
+    let mut edge = started();
+    let ranges = [(95.0, 105.0)];
+    edge.resync();
+    let mut s = snap(1000.0, 97.0, &ranges);
+    s.paused = true;
+    assert_eq!(edge.tick(&s).seek, None);
+    // Playing again, far behind: what the policy does then, but no resync.
+    let d = edge.tick(&snap(1250.0, 97.0, &ranges));
+    assert_ne!(d.seek.map(|(_, why)| why), Some(Seek::Resync));
+    edge.resync();
+    let d = edge.tick(&snap(1500.0, 97.0, &ranges));
+    assert_eq!(d.seek.map(|(_, why)| why), Some(Seek::Resync));
+}
+
 #[test]
 fn paused_neither_chases_nor_counts_as_stalled() {
     let mut edge = started();
