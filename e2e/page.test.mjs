@@ -78,7 +78,11 @@ async function open(browser, url, { autoplayPolicy = false } = {}) {
   });
   page.on('pageerror', (e) => page.errors.push(`pageerror: ${e.message}`));
   page.wasmRequests = [];
-  page.on('request', (r) => r.url().endsWith('.wasm') && page.wasmRequests.push(r.url()));
+  page.listings = []; // when the page asked for the channel list (ms)
+  page.on('request', (r) => {
+    if (r.url().endsWith('.wasm')) page.wasmRequests.push(r.url());
+    if (r.url().endsWith('/api/channels')) page.listings.push(Date.now());
+  });
   await page.addInitScript(installProbe);
   await page.addInitScript(sampler);
   await page.goto(url);
@@ -294,6 +298,7 @@ test('the viewer page', { timeout: 240_000 }, async (t) => {
     const embed = await open(browser, `${gateway.origin}/embed/cam`);
     t.after(() => embed.close());
     await playing(embed, 'the embedded player did not play');
+    const embedPlaying = Date.now();
     for (const selector of ['header', '.channels', '#howto']) {
       assert.equal(await embed.isVisible(selector), false, `${selector} shows in the embed page`);
     }
@@ -317,10 +322,25 @@ test('the viewer page', { timeout: 240_000 }, async (t) => {
     assert.ok(paused.currentTime >= first.currentTime);
 
     // Paused, the tab hidden and shown again: still paused. Then `l` plays at the live edge.
+    // Hidden, the page reads the channel list every 10 s, not 2 (the read already planned
+    // aside), and at once when shown again. (Headless Chromium shows every page, so the
+    // page is told it is hidden.)
     await page.keyboard.press('k');
     await until(page, 'k did not pause', () => sample(page), (s) => s.paused);
-    await page.evaluate(() => document.dispatchEvent(new Event('visibilitychange')));
-    await sleep(2000);
+    const setHidden = (hidden) =>
+      page.evaluate((hidden) => {
+        Object.defineProperty(document, 'hidden', { value: hidden, configurable: true });
+        Object.defineProperty(document, 'visibilityState', { value: hidden ? 'hidden' : 'visible', configurable: true });
+        document.dispatchEvent(new Event('visibilitychange'));
+      }, hidden);
+    await setHidden(true);
+    const hiddenAt = Date.now();
+    await sleep(5000);
+    const hiddenReads = page.listings.filter((at) => at > hiddenAt).length;
+    assert.ok(hiddenReads <= 1, `${hiddenReads} reads of the channel list in 5 s hidden`);
+    const shownAt = Date.now();
+    await setHidden(false);
+    await until(page, 'the list was not read when the page was shown again', async () => page.listings.filter((at) => at > shownAt).length, (n) => n > 0, 1000);
     const behind = await sample(page);
     assert.ok(behind.paused, 'a paused video played when the tab came back');
     assert.ok(behind.ahead > 1.5, `paused long enough to fall behind: ${behind.ahead}`);
@@ -337,6 +357,14 @@ test('the viewer page', { timeout: 240_000 }, async (t) => {
     assert.match(urls.embed, new RegExp(`/embed/cam"`));
     assert.ok(await page.isVisible('#url-rtmp'), 'the how-to panel does not open');
     assert.equal(await page.isVisible('#url-rtmps'), false, 'an RTMPS address shows where the gateway has none');
+
+    // The embed, playing, read the list every 10 s (the read planned when it started
+    // aside): every 2 s, it read it three times or more in this while.
+    const embedReads = embed.listings.filter((at) => at > embedPlaying + 1000).length;
+    const embedOpen = (Date.now() - embedPlaying) / 1000;
+    t.diagnostic(`the embed read the channel list ${embedReads} times in its ${embedOpen.toFixed(1)} s of play`);
+    assert.ok(embedOpen > 6.5, `the embed played only ${embedOpen} s`);
+    assert.ok(embedReads <= 1 + Math.floor((embedOpen - 1) / 10), `${embedReads} reads of the channel list in ${embedOpen} s of play`);
 
     // Another channel from the list: the address, the URLs and the player follow; the first stream is let go.
     await embed.close();
