@@ -774,7 +774,10 @@ fn sound_that_starts_seconds_after_the_pictures_is_in_a_live_playlists_first_ini
     let codecs: Vec<&str> = inits.iter().map(|i| i.codec.as_str()).collect();
     assert_eq!(codecs, ["avc1.f4000d, mp4a.6B"]);
     let parts: Vec<f64> = segments.iter().flat_map(|s| s.parts.clone()).collect();
-    assert!(parts.iter().all(|&p| p <= 333.5), "MP3 late: parts {parts:?}");
+    assert!(
+        parts.iter().all(|&p| p <= 333.5),
+        "MP3 late: parts {parts:?}"
+    );
     // (A recording does not wait: it keeps the sound from before the pictures, which
     // the playlist's first part leaves out; `hls_corpus` checks that it is all there.)
 }
