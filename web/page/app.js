@@ -58,7 +58,7 @@ const LIST_QUIET_EVERY_MS = 10_000;
 let listTimer = null; // the next read of the list, while none is under way
 
 function listLater() {
-  const quiet = document.hidden || (embed && current && !video.paused && video.readyState >= 3);
+  const quiet = document.hidden || (embed && current && !video.paused);
   listTimer = setTimeout(refreshChannels, quiet ? LIST_QUIET_EVERY_MS : LIST_EVERY_MS);
 }
 
