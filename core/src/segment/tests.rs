@@ -318,6 +318,41 @@ fn ffmpeg_capture_is_cut_at_keyframes_into_parts_that_add_up() {
     assert_eq!(frames(&back), 200);
 }
 
+/// A live playlist's segment is shared out evenly between its parts, the keyframes'
+/// distance foreseeing its end: no last part of two frames (which hls.js, on a busy
+/// core, took for its whole segment, and stood still for seconds). A recording's
+/// parts are as long as they can be.
+#[test]
+fn a_live_playlists_parts_share_their_segment_evenly() {
+    let tags = capture_looped(3);
+    let parts_of = |live_playlist: bool| -> Vec<Vec<u32>> {
+        let options = SegmentOptions {
+            target_ms: 2000,
+            part_ms: 333,
+            longest_ms: None,
+            live_playlist,
+        };
+        let (_, segments) = check(&run(options, &tags));
+        segments
+            .iter()
+            .map(|s| s.parts.iter().map(|p| p.round() as u32).collect())
+            .collect()
+    };
+    let live = parts_of(true);
+    assert_eq!(live.len(), 3, "{live:?}");
+    // The first segment's end is foreseen from its second keyframe on.
+    assert!(
+        live[0].iter().all(|&p| (200..=333).contains(&p)),
+        "{live:?}"
+    );
+    for parts in &live[1..] {
+        assert_eq!(parts, &[320, 280, 280, 280, 280, 280, 280], "{live:?}");
+    }
+    for parts in parts_of(false) {
+        assert_eq!(parts, [320, 320, 320, 320, 320, 320, 80]);
+    }
+}
+
 #[test]
 fn audio_only_segments_end_at_the_first_frame_past_the_target() {
     let mut tags = vec![aac_header(0, &ASC_44100_MONO)];
