@@ -20,22 +20,35 @@ test('[webkit] without MediaSource, the npm player falls back to the channel\'s 
   const site = await startSite(t, gateway);
   // Through the site, so the picture is same-origin and the test may read its pixels.
   const page = await openPage(browser, site, { url: `${site.origin}/live/cam.flv`, mse: 'none' });
-  const first = await until(page, 'native HLS did not start playing', (s) => s.currentTime > 0.5 && !s.paused, 30_000);
+  let first = await until(page, 'native HLS did not start playing', (s) => s.currentTime > 0.5 && !s.paused, 30_000);
   // The time played over 8 s, summed from samples: GStreamer's hlsdemux has been seen to
   // restart the element's timeline at 0 once in a while (said below when it does), which
   // a viewer sees as a blink, not a stop; a stall still fails the check.
-  let played = 0;
-  let restarts = 0;
-  let at = first.currentTime;
-  let s = first;
-  for (let i = 0; i < 16; i++) {
-    await sleep(500);
-    s = await page.evaluate(() => window.sample());
-    if (s.currentTime >= at) played += s.currentTime - at;
-    else restarts++;
-    at = s.currentTime;
+  const watch = async () => {
+    let played = 0;
+    let restarts = 0;
+    let at = first.currentTime;
+    let s = first;
+    for (let i = 0; i < 16; i++) {
+      await sleep(500);
+      s = await page.evaluate(() => window.sample());
+      if (s.currentTime >= at) played += s.currentTime - at;
+      else restarts++;
+      at = s.currentTime;
+    }
+    if (restarts) t.diagnostic(`the element's timeline restarted ${restarts} time(s)`);
+    return { played, restarts, s };
+  };
+  let { played, restarts, s } = await watch();
+  // Now and then WebKitGTK's GStreamer stands still a second after its start, with a few
+  // pictures decoded, for good (about one full run of the suite in five; the same stream
+  // plays once loaded again): the player reloads such an element about 5 s after it
+  // stopped, and it must play on then.
+  if (played <= 5 && s.events.includes('reconnecting')) {
+    t.diagnostic(`GStreamer stood still at ${s.currentTime.toFixed(2)} s; the player reloaded the element: ${s.events.join(', ')}`);
+    first = await until(page, 'native HLS did not play again after its reload', (x) => x.events.includes('reconnected'), 20_000);
+    ({ played, restarts, s } = await watch());
   }
-  if (restarts) t.diagnostic(`the element's timeline restarted ${restarts} time(s)`);
   const native = await page.evaluate(() => ({
     src: document.querySelector('video').src,
     mediaSource: typeof window.MediaSource,

@@ -13,9 +13,10 @@ function hlsUrl(url) {
 }
 
 /**
- * Seconds without progress, while meant to play, after which native HLS has its playlist
- * read, and read again as long after: if it grew meanwhile, the element is stuck, not
- * waiting for the source, and its source is loaded again.
+ * From the first second without progress while meant to play, native HLS has its
+ * playlist read, and read again this many seconds after: if it grew meanwhile and the
+ * playhead has not moved, the element is stuck, not waiting for the source, and its
+ * source is loaded again.
  */
 const STALL_S = 4;
 
@@ -63,6 +64,8 @@ export class NativeHls {
   /** The playhead at the last tick (`NaN` just after a load), and ticks since it moved. */
   #last = NaN;
   #still = 0;
+  /** The playhead moved since the source was set. */
+  #played = false;
   /** Frames counted (total, dropped) and when, `STALL_S` ago; when `#late` last said so. */
   #frames = null;
   #lateAt = -Infinity;
@@ -119,6 +122,7 @@ export class NativeHls {
   #start(play) {
     this.#last = NaN;
     this.#still = 0;
+    this.#played = false;
     this.#frames = null;
     this.#video.src = this.#src;
     if (!play) return;
@@ -145,9 +149,13 @@ export class NativeHls {
       this.#attempt = 0;
     }
     if (t !== this.#last) {
+      this.#played ||= t > this.#last;
       this.#last = t;
       this.#still = 0;
-    } else if (++this.#still === STALL_S) {
+    } else if (++this.#still === (this.#played ? 1 : STALL_S)) {
+      // Once it has played, the playlist is read at once and again `STALL_S` later: a
+      // stuck element is reloaded about 5 s after it stopped (it was 8). A start that
+      // is slow to come keeps the longer wait.
       this.#checkStall();
     }
     if (this.#late(v.getVideoPlaybackQuality?.())) {
@@ -179,12 +187,17 @@ export class NativeHls {
   /** The playlist now and `STALL_S` later: different while the playhead has not moved, a stall. */
   async #checkStall() {
     const [src, at] = [this.#src, this.#video.currentTime];
+    const frames = () => this.#video.getVideoPlaybackQuality?.().totalVideoFrames ?? 0;
+    const shown = frames();
     const read = () => fetch(src, { cache: 'no-store' }).then((r) => (r.ok ? r.text() : ''), () => '');
     const before = await read();
     await new Promise((resolve) => setTimeout(resolve, STALL_S * 1000));
     const after = await read();
-    // Played, reloaded or paused meanwhile: not this stall's to end.
+    // Played, reloaded or paused meanwhile: not this stall's to end. Nor pictures
+    // decoded while the playhead stands (WebKitGTK's, whose timeline restarted at 0 for
+    // seconds after a publisher came back).
     if (src !== this.#src || this.#pending || this.#video.currentTime !== at || !this.#still) return;
+    if (frames() > shown) return void (this.#still = 0);
     if (after && after !== before) this.#recover({ type: 'media', details: 'stalled', fatal: false, track: null });
     else this.#still = 0;
   }
