@@ -433,8 +433,8 @@ impl Segmenter {
     /// few parts as hold them. A 2 s segment of 25 fps pictures was six parts of
     /// 0.32 s and one of 0.08 s; hls.js, still parsing the part before that one when
     /// the playlist's update that closed the segment came, took it for the whole
-    /// segment and stood still at its end for seconds (on a busy core, one start in
-    /// three). Now seven parts, 0.28–0.32 s.
+    /// segment and stood still at its end for seconds (on a busy core, in 3 of 8
+    /// minute-long plays). Now seven parts, 0.28–0.32 s.
     fn part_limit_ms(&self, cut_ts: u32, done: f64, interval: i64) -> i64 {
         let part_ms = i64::from(self.options.part_ms);
         if !self.options.live_playlist || interval <= 0 {

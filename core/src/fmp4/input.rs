@@ -137,13 +137,16 @@ impl Remuxer {
     /// init with both (else they wait in the remuxer, and go out in one fragment).
     /// Any other tag is left alone; the frame itself is pushed in its turn.
     pub fn configure_from(&mut self, tag: &Tag) {
+        if tag.tag_type != crate::flv::TagType::Audio || self.audio.unsupported {
+            return;
+        }
         let Ok(a) = AudioTag::parse(&tag.data) else {
             return;
         };
         let by_frame = a.packet == AudioPacket::CodedFrames
             && !codecs::audio_needs_header(a.codec)
             && codecs::audio_unsupported(a.codec).is_none();
-        if tag.tag_type != crate::flv::TagType::Audio || !by_frame || self.audio.unsupported {
+        if !by_frame {
             return;
         }
         self.expect[1] = true;
