@@ -136,8 +136,9 @@ pub struct Segmenter {
     last_ts: [Option<u32>; 2],
     step_ms: [u32; 2],
     interval_ms: [u32; 2],
-    /// The source's last keyframe, and how far it came after the one before (ms; 0
-    /// unknown): where the open segment will end ([`Segmenter::part_limit_ms`]).
+    /// The source's last keyframe (none since a hole), and how far it came after the
+    /// one before (ms; 0 unknown): where the open segment will end
+    /// ([`Segmenter::part_limit_ms`]).
     key_ts: Option<u32>,
     gop_ms: u32,
     /// A cut waiting for the audio to catch up with the video, and the tags held
@@ -409,16 +410,17 @@ impl Segmenter {
         // With this frame the part would span its start to the frame's end.
         let part_ms = since_cut + interval;
         // A hole's segment, cut before it runs longer than any before it.
-        let hole_cut = self.options.live_playlist
-            && repeat
-            && segment_ms + interval as f64
-                > self.longest_done_ms.max(f64::from(self.options.target_ms));
+        let hole_ms = self.longest_done_ms.max(f64::from(self.options.target_ms));
+        let hole_cut =
+            self.options.live_playlist && repeat && segment_ms + interval as f64 > hole_ms;
         if hole_cut
             || (opens_segment && (went_back || segment_ms >= f64::from(self.options.target_ms)))
         {
             Some((Cut::Segment, went_back))
         } else if went_back
-            || (main && since_cut > 0 && part_ms > self.part_limit_ms(cut_ts, done, interval))
+            || (main
+                && since_cut > 0
+                && part_ms > self.part_limit_ms(cut_ts, done, interval, repeat.then_some(hole_ms)))
         {
             Some((Cut::Part, went_back))
         } else {
@@ -428,25 +430,29 @@ impl Segmenter {
 
     /// The most the open part may span (ms): `part_ms`, or, in a live playlist, less
     /// where that would leave its segment's last part short. Where the segment will end
-    /// is foreseen (the first keyframe past its target, keyframes `gop_ms` apart;
-    /// without video, the target), and the frames left shared out evenly between as
-    /// few parts as hold them. A 2 s segment of 25 fps pictures was six parts of
+    /// is foreseen (in a hole, `hole_ms` after its start, where its repeats are cut;
+    /// else the first keyframe past its target, keyframes `gop_ms` apart; else the
+    /// target), and the frames left shared out evenly between as few parts as hold
+    /// them. A 2 s segment of 25 fps pictures was six parts of
     /// 0.32 s and one of 0.08 s; hls.js, still parsing the part before that one when
     /// the playlist's update that closed the segment came, took it for the whole
     /// segment and stood still at its end for seconds (on a busy core, in 3 of 8
     /// minute-long plays). Now seven parts, 0.28–0.32 s.
-    fn part_limit_ms(&self, cut_ts: u32, done: f64, interval: i64) -> i64 {
+    fn part_limit_ms(&self, cut_ts: u32, done: f64, interval: i64, hole_ms: Option<f64>) -> i64 {
         let part_ms = i64::from(self.options.part_ms);
         if !self.options.live_playlist || interval <= 0 {
             return part_ms;
         }
-        let target = f64::from(cut_ts) - done + f64::from(self.options.target_ms);
-        let end = match (self.has_video, self.key_ts, f64::from(self.gop_ms)) {
-            (false, ..) => target,
-            (true, Some(key), gop) if gop > 0.0 => {
+        let start = f64::from(cut_ts) - done;
+        let target = start + f64::from(self.options.target_ms);
+        let end = match (hole_ms, self.has_video, self.key_ts, f64::from(self.gop_ms)) {
+            (Some(hole), ..) => start + hole,
+            (None, true, Some(key), gop) if gop > 0.0 => {
                 f64::from(key) + libm::ceil((target - f64::from(key)) / gop).max(1.0) * gop
             }
-            _ => return part_ms,
+            // No video, or keyframes not yet two: the target (where most
+            // encoders put a keyframe).
+            _ => target,
         };
         let left = libm::round((end - f64::from(cut_ts)) / interval as f64) as i64;
         let most = (part_ms / interval).max(1);
@@ -471,17 +477,22 @@ impl Segmenter {
     }
 
     fn measure_interval(&mut self, ts: u32, frame: Frame) {
-        if let Frame::Video {
-            keyframe: true,
-            repeat: false,
-        } = frame
-        {
-            let gop = self.key_ts.map_or(0, |key| i64::from(ts) - i64::from(key));
-            self.gop_ms = u32::try_from(gop)
-                .ok()
-                .filter(|&g| g <= MAX_GOP_MS)
-                .unwrap_or(0);
-            self.key_ts = Some(ts);
+        match frame {
+            Frame::Video {
+                keyframe: true,
+                repeat: false,
+            } => {
+                if let Some(key) = self.key_ts {
+                    self.gop_ms = u32::try_from(i64::from(ts) - i64::from(key))
+                        .ok()
+                        .filter(|&g| g <= MAX_GOP_MS)
+                        .unwrap_or(0);
+                }
+                self.key_ts = Some(ts);
+            }
+            // A hole's keyframes are missing: the distance across it is no GOP.
+            Frame::Video { repeat: true, .. } => self.key_ts = None,
+            _ => {}
         }
         let i = frame.index();
         if let Some(last) = self.last_ts[i] {

@@ -711,6 +711,13 @@ fn a_video_hole_is_filled_with_repeated_pictures_that_parts_and_segments_end_amo
             // No segment longer than the target: the one from 2 s ends at 3 s among the
             // repeats, and the next starts with one, not independent.
             assert_eq!(durations, [1000; 8], "{durations:?}");
+            // Each shared in five parts of 200 ms, the first (its second keyframe not
+            // yet come) and the hole's too: none of a picture or two at a segment's
+            // end, where hls.js stood still (see `a_live_playlists_parts_share…`).
+            for s in &segments {
+                let parts: Vec<u32> = s.parts.iter().map(|p| p.round() as u32).collect();
+                assert_eq!(parts, [200; 5], "{segments:?}");
+            }
             let t = [true, true, true, false, false, true, true, true];
             assert_eq!(independent, t);
         } else {
