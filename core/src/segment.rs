@@ -135,6 +135,7 @@ pub struct Segmenter {
     /// frame that would overrun it.
     last_ts: [Option<u32>; 2],
     step_ms: [u32; 2],
+    same: [u32; 2],
     interval_ms: [u32; 2],
     /// The source's last keyframe (none since a hole), and how far it came after the
     /// one before (ms; 0 unknown): where the open segment will end
@@ -202,6 +203,7 @@ impl Segmenter {
             cut_ts: None,
             last_ts: [None; 2],
             step_ms: [0; 2],
+            same: [0; 2],
             interval_ms: [0; 2],
             key_ts: None,
             gop_ms: 0,
@@ -433,11 +435,11 @@ impl Segmenter {
     /// is foreseen (in a hole, `hole_ms` after its start, where its repeats are cut;
     /// else the first keyframe past its target, keyframes `gop_ms` apart; else the
     /// target), and the frames left shared out evenly between as few parts as hold
-    /// them. A 2 s segment of 25 fps pictures was six parts of
-    /// 0.32 s and one of 0.08 s; hls.js, still parsing the part before that one when
-    /// the playlist's update that closed the segment came, took it for the whole
-    /// segment and stood still at its end for seconds (on a busy core, in 3 of 8
-    /// minute-long plays). Now seven parts, 0.28–0.32 s.
+    /// them, if none is then under 85 % of the longest. A 2 s segment of 25 fps
+    /// pictures was six parts of 0.32 s and one of 0.08 s; hls.js, still parsing the
+    /// part before that one when the playlist's update that closed the segment came,
+    /// took it for the whole segment and stood still at its end for seconds (on a busy
+    /// core, in 3 of 8 minute-long plays). Now seven parts, 0.28–0.32 s.
     fn part_limit_ms(&self, cut_ts: u32, done: f64, interval: i64, hole_ms: Option<f64>) -> i64 {
         let part_ms = i64::from(self.options.part_ms);
         if !self.options.live_playlist || interval <= 0 {
@@ -460,6 +462,12 @@ impl Segmenter {
             return part_ms;
         }
         let parts = (left + most - 1) / most;
+        // The shorter parts must last 85 % of the longest (`PART-TARGET`, RFC 8216bis
+        // §4.4.4.9); where sharing cannot keep to that (15 fps: parts of 3 and 4
+        // pictures), full parts and a short last one, which the RFC allows.
+        if left / parts * 100 < most * 85 {
+            return part_ms;
+        }
         (left + parts - 1) / parts * interval
     }
 
@@ -497,6 +505,13 @@ impl Segmenter {
         let i = frame.index();
         if let Some(last) = self.last_ts[i] {
             let step = i64::from(ts) - i64::from(last);
+            if step == 0 {
+                // Frames that share a timestamp (a source's fault) share the step after.
+                self.same[i] = self.same[i].saturating_add(1);
+                return;
+            }
+            let step = step / (i64::from(self.same[i]) + 1);
+            self.same[i] = 0;
             if (1..=MAX_INTERVAL_MS).contains(&step) {
                 // The longer of two: a short one (a hole's last repeat, a source's
                 // jitter) is no measure of the frame after it.

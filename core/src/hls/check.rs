@@ -271,6 +271,10 @@ pub fn check(text: &str) -> Result<Playlist, Vec<Violation>> {
                 );
             }
         }
+        // The last part listed is the segment's final one (listed whole or not).
+        if let Some((_, before_final)) = s.parts.split_last() {
+            short_parts(before_final, p.part_target, &mut fail, s.msn);
+        }
         if p.independent_segments && listed_whole && !s.parts[0].independent {
             fail(
                 0,
@@ -280,6 +284,10 @@ pub fn check(text: &str) -> Result<Playlist, Vec<Violation>> {
                 ),
             );
         }
+    }
+    // The open segment's last part may turn out to be its final one.
+    if let Some((_, before_last)) = p.open_parts.split_last() {
+        short_parts(before_last, p.part_target, &mut fail, p.next_msn());
     }
     if let Some(skip) = p.can_skip_until {
         if skip + 1e-9 < 6.0 * f64::from(target) {
@@ -515,6 +523,29 @@ pub fn attribute(list: &str, name: &str) -> Option<String> {
         rest = next;
     }
     None
+}
+
+/// RFC 8216bis §4.4.4.9: a part lasts at least 85 % of `PART-TARGET`, but an
+/// INDEPENDENT one and the final part of a segment (which `parts` leaves out). Durations
+/// are written to the millisecond: a millisecond of slack.
+fn short_parts(
+    parts: &[Part],
+    target: Option<f64>,
+    fail: &mut impl FnMut(usize, String),
+    msn: u64,
+) {
+    let Some(target) = target else { return };
+    for (i, part) in parts.iter().enumerate() {
+        if !part.independent && part.duration + 0.001 < 0.85 * target {
+            fail(
+                0,
+                format!(
+                    "segment {msn}'s part {i} lasts {} s, under 85 % of PART-TARGET {target}",
+                    part.duration
+                ),
+            );
+        }
+    }
 }
 
 fn last_part_uri(p: &Playlist) -> Option<String> {

@@ -40,7 +40,8 @@ const SLOW_FOR_MS: f64 = 10_000.0;
 pub struct WindowOptions {
     /// The segment duration the segmenter aims at; `EXT-X-TARGETDURATION` never goes below it.
     pub target_ms: u32,
-    /// The part duration the segmenter aims at: `EXT-X-PART-INF:PART-TARGET`.
+    /// The part duration the segmenter aims at, at most (`PART-TARGET` is the longest
+    /// part it makes).
     pub part_ms: u32,
     /// The media the playlist lists, in ms: the fewest newest complete segments that
     /// last this long (RFC 8216 §6.2.2: and at least three target durations). By time,
@@ -90,7 +91,10 @@ pub struct Window {
     /// `EXT-X-TARGETDURATION`: it may not change (RFC 8216 §6.2.1), so it only grows
     /// when a segment is longer than any before (a keyframe interval past the target).
     target_s: u32,
-    /// `PART-TARGET`, in ms; grows like `target_s` if a part is longer.
+    /// `PART-TARGET`, in ms: the longest part yet (so, in the first playlist, of the
+    /// first segment). Not the configured part, which the segmenter's parts stay under:
+    /// its parts, shared evenly (0.32 and 0.28 s for 25 fps and 0.333), must last 85 %
+    /// of `PART-TARGET` but the last of a segment (RFC 8216bis §4.4.4.9).
     part_target_ms: f64,
     /// Since when (wall clock, Unix ms) the dates have been behind the clock by more
     /// than [`MAX_PROGRAM_DRIFT_MS`]: see [`Window::date_next`].
@@ -136,7 +140,7 @@ impl Window {
             discontinuity: false,
             target_s: options.target_ms.max(1).div_ceil(1000),
             behind_since_ms: None,
-            part_target_ms: f64::from(options.part_ms.max(1)),
+            part_target_ms: 0.0,
             ts: None,
         }
     }

@@ -325,31 +325,81 @@ fn ffmpeg_capture_is_cut_at_keyframes_into_parts_that_add_up() {
 #[test]
 fn a_live_playlists_parts_share_their_segment_evenly() {
     let tags = capture_looped(3);
-    let parts_of = |live_playlist: bool| -> Vec<Vec<u32>> {
+    let parts_of = |part_ms: u32, live_playlist: bool| -> Vec<Vec<u32>> {
         let options = SegmentOptions {
             target_ms: 2000,
-            part_ms: 333,
+            part_ms,
             longest_ms: None,
             live_playlist,
         };
         let (_, segments) = check(&run(options, &tags));
+        assert_part_floor(&segments);
         segments
             .iter()
             .map(|s| s.parts.iter().map(|p| p.round() as u32).collect())
             .collect()
     };
-    let live = parts_of(true);
-    assert_eq!(live.len(), 3, "{live:?}");
-    // The first segment's end is foreseen from its second keyframe on.
-    assert!(
-        live[0].iter().all(|&p| (200..=333).contains(&p)),
-        "{live:?}"
-    );
-    for parts in &live[1..] {
-        assert_eq!(parts, &[320, 280, 280, 280, 280, 280, 280], "{live:?}");
-    }
-    for parts in parts_of(false) {
+    // The first segment's end is foreseen at the target until its second keyframe.
+    let live = parts_of(333, true);
+    assert_eq!(live, [[320, 280, 280, 280, 280, 280, 280]; 3]);
+    for parts in parts_of(333, false) {
         assert_eq!(parts, [320, 320, 320, 320, 320, 320, 80]);
+    }
+    // Parts of at most 250 ms: shared, 240 and 200 (5 pictures under 85 % of 6, RFC
+    // 8216bis's floor under PART-TARGET); so full parts, and a short last one.
+    for parts in parts_of(250, true) {
+        assert_eq!(parts, [240, 240, 240, 240, 240, 240, 240, 240, 80]);
+    }
+}
+
+/// The mangler's `duplicate-timestamps`: every 4th inter picture at the time of the one
+/// before it. Its steps (0 then 80 ms) are shared (40 and 40): measured one by one, the
+/// step after each pair made the pictures' interval seem 80 ms half the time, and the
+/// parts, shared on it, came out 200 and 240 ms long, under 85 % of each other.
+#[test]
+fn pictures_that_share_a_timestamp_share_the_step_after_it() {
+    let mut tags = capture_looped(3);
+    let (mut inter, mut last) = (0, 0);
+    for t in tags.iter_mut() {
+        if t.tag_type == TagType::Video && t.data.get(1) == Some(&1) {
+            if t.data[0] >> 4 == 2 {
+                inter += 1;
+                if inter % 4 == 0 {
+                    t.timestamp = last;
+                }
+            }
+            last = t.timestamp;
+        }
+    }
+    let options = SegmentOptions {
+        target_ms: 1000,
+        part_ms: 250,
+        longest_ms: None,
+        live_playlist: true,
+    };
+    let (_, segments) = check_any(&run(options, &tags));
+    assert_eq!(segments.len(), 6, "{segments:?}");
+    assert_part_floor(&segments);
+}
+
+/// RFC 8216bis §4.4.4.9: every part but an independent one and a segment's last lasts
+/// 85 % of `PART-TARGET`, the longest part (to the millisecond, as a playlist writes).
+fn assert_part_floor(segments: &[Segment]) {
+    let longest = segments
+        .iter()
+        .flat_map(|s| &s.parts)
+        .fold(0.0, |a: f64, &p| a.max(p));
+    for s in segments {
+        let Some((_, before_last)) = s.parts.split_last() else {
+            continue;
+        };
+        let skip = usize::from(s.independent);
+        for &p in before_last.iter().skip(skip) {
+            assert!(
+                p + 1.0 >= 0.85 * longest,
+                "{p} ms of {longest}: {segments:?}"
+            );
+        }
     }
 }
 
@@ -676,15 +726,16 @@ fn a_video_hole_is_filled_with_repeated_pictures_that_parts_and_segments_end_amo
     for live_playlist in [true, false] {
         let options = SegmentOptions {
             target_ms: 1000,
-            part_ms: 250,
+            part_ms: 300,
             longest_ms: Some(10_000),
             live_playlist,
         };
         let events = run(options, &tags);
         let (_, segments) = check_any(&events);
-        // Parts of 6 pictures (240 ms) through the hole as around it, each with video.
+        // Parts of 7 pictures (280 ms) at most through the hole as around it, each
+        // with video.
         for (i, s) in segments.iter().enumerate() {
-            assert!(s.parts.iter().all(|&p| p <= 250.0), "{i}: {:?}", s.parts);
+            assert!(s.parts.iter().all(|&p| p <= 300.0), "{i}: {:?}", s.parts);
             assert_eq!(s.parts_without_video, 0, "{i}: {:?}", s.parts);
         }
         // A repeat every 40 ms from 2.6 s to 4.96 s, each presented after every picture
@@ -711,13 +762,15 @@ fn a_video_hole_is_filled_with_repeated_pictures_that_parts_and_segments_end_amo
             // No segment longer than the target: the one from 2 s ends at 3 s among the
             // repeats, and the next starts with one, not independent.
             assert_eq!(durations, [1000; 8], "{durations:?}");
-            // Each shared in five parts of 200 ms, the first (its second keyframe not
-            // yet come) and the hole's too: none of a picture or two at a segment's
-            // end, where hls.js stood still (see `a_live_playlists_parts_share…`).
+            // Each in four parts (25 pictures shared evenly): the first, whose second
+            // keyframe has not come yet, and those in and after the hole too. Before,
+            // where the keyframes' distance was not known yet, or measured across the
+            // hole (3 s for 1 s), the first segment was [280, 280, 280, 160].
             for s in &segments {
                 let parts: Vec<u32> = s.parts.iter().map(|p| p.round() as u32).collect();
-                assert_eq!(parts, [200; 5], "{segments:?}");
+                assert_eq!(parts, [280, 240, 240, 240], "{segments:?}");
             }
+            assert_part_floor(&segments);
             let t = [true, true, true, false, false, true, true, true];
             assert_eq!(independent, t);
         } else {

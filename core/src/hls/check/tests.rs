@@ -40,6 +40,28 @@ fn a_good_playlist_passes_and_reads_back() {
 }
 
 #[test]
+fn a_segments_final_part_and_an_independent_one_may_be_short() {
+    let short_final = GOOD
+        .replace("0.500,URI=\"part8.3", "0.080,URI=\"part8.3")
+        .replace("#EXTINF:2.000,\nseg8", "#EXTINF:1.580,\nseg8");
+    assert_eq!(broken(&short_final), Vec::<String>::new());
+    let short_independent = GOOD.replace(
+        "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"part9.1.m4s\"",
+        "#EXT-X-PART:DURATION=0.100,URI=\"part9.1.m4s\",INDEPENDENT=YES\n\
+         #EXT-X-PART:DURATION=0.500,URI=\"part9.2.m4s\"\n\
+         #EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"part9.3.m4s\"",
+    );
+    assert_eq!(broken(&short_independent), Vec::<String>::new());
+    // The open segment's last part may be its final one.
+    let short_last_open = GOOD.replace(
+        "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"part9.1.m4s\"",
+        "#EXT-X-PART:DURATION=0.080,URI=\"part9.1.m4s\"\n\
+         #EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"part9.2.m4s\"",
+    );
+    assert_eq!(broken(&short_last_open), Vec::<String>::new());
+}
+
+#[test]
 fn each_broken_rule_is_named() {
     let cases = [
         (
@@ -86,6 +108,20 @@ fn each_broken_rule_is_named() {
         (
             dated("2026-12-05T18:00:02.000Z", "2026-12-05T18:00:01.000Z"),
             "date is before",
+        ),
+        (
+            GOOD.replace("0.500,URI=\"part8.1", "0.400,URI=\"part8.1")
+                .replace("#EXTINF:2.000,\nseg8", "#EXTINF:1.900,\nseg8"),
+            "under 85 %",
+        ),
+        (
+            GOOD.replace(
+                "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"part9.1.m4s\"",
+                "#EXT-X-PART:DURATION=0.400,URI=\"part9.1.m4s\"\n\
+                 #EXT-X-PART:DURATION=0.500,URI=\"part9.2.m4s\"\n\
+                 #EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"part9.3.m4s\"",
+            ),
+            "under 85 %",
         ),
     ];
     for (text, rule) in cases {
