@@ -267,8 +267,8 @@ fn latency(plan: &Plan, outcomes: &[Outcome]) -> String {
 fn hls(plan: &Plan, outcomes: &[Outcome]) -> String {
     let mut s = format!(
         "## Low-Latency HLS: hls.js beside the WS-FLV page, source to screen\n\n\
-         The gateway's LL-HLS (`/live/<channel>/index.m3u8`, 2 s segments of 0.333 s parts, \
-         `PART-HOLD-BACK` 1 s) played by hls.js with `lowLatencyMode: true` and `maxLiveSyncPlaybackRate: 1.5` \
+         The gateway's LL-HLS (`/live/<channel>/index.m3u8`, 2 s segments of parts of at most \
+         0.333 s, shared evenly: 0.32 and 0.28 s at 25 fps, `PART-HOLD-BACK` 0.96 s) played by hls.js with `lowLatencyMode: true` and `maxLiveSyncPlaybackRate: 1.5` \
          (its catch-up by playback rate, off by default; `lab/browser/hlsjs.html`), beside the gateway's own page over WS-FLV, the same \
          stamped source in the same run. Goal: hls.js latency p50 ≤ {:.0} ms.\n\n",
         GOAL_HLS_P50_MS
@@ -304,7 +304,8 @@ fn hls_footer(s: &mut String, plan: &Plan, machine: &Machine) {
          frame's stamp, the server on core {SERVER_CORE}, Chromium and node on core {CLIENT_CORE}, \
          the ffmpeg reference), with {cold} fresh pages playing {session} s each, then the measured \
          page, {seconds} s, per player. hls.js's latency is the playlist's part hold-back, the part \
-         being cut (a part ends when the next frame would take it past 0.333 s) and its request, \
+         being cut (a segment's pictures shared out between as few parts of at most 0.333 s as \
+         hold them) and its request, \
          on top of what the WS-FLV page has.",
         cold = plan.cold_starts,
         session = plan.session_s,
