@@ -135,6 +135,7 @@ pub struct Segmenter {
     /// frame that would overrun it.
     last_ts: [Option<u32>; 2],
     step_ms: [u32; 2],
+    /// Frames since the last step that came at its timestamp (a source's fault).
     same: [u32; 2],
     interval_ms: [u32; 2],
     /// The source's last keyframe (none since a hole), and how far it came after the
