@@ -37,6 +37,7 @@ export const CHROMIUM_ARGS = [
 ];
 
 const FIREFOX = process.env.FIREFOX || '/usr/bin/firefox-esr';
+const PULSEAUDIO = process.env.PULSEAUDIO || '/usr/bin/pulseaudio';
 const WEBKIT_DRIVER = process.env.WEBKIT_DRIVER || '/usr/bin/WebKitWebDriver';
 // Debian's WebKitGTK (libwebkit2gtk-4.1-0) ships its MiniBrowser beside the library.
 const MINIBROWSERS = [
@@ -52,7 +53,12 @@ export function missingFor(engine) {
     case 'chromium':
       return existsSync(chromiumPath) ? [] : [`Chromium at ${chromiumPath} (chromium)`];
     case 'firefox':
-      return existsSync(FIREFOX) ? [] : [`Firefox at ${FIREFOX} (firefox-esr)`];
+      return [
+        [FIREFOX, `Firefox at ${FIREFOX} (firefox-esr)`],
+        [PULSEAUDIO, `PulseAudio at ${PULSEAUDIO} (pulseaudio)`],
+      ]
+        .filter(([p]) => !existsSync(p))
+        .map(([, what]) => what);
     case 'webkit': {
       const missing = [];
       if (!existsSync(WEBKIT_DRIVER)) missing.push(`WebKitWebDriver at ${WEBKIT_DRIVER} (webkit2gtk-driver)`);
@@ -85,16 +91,8 @@ export async function launchEngine(t, engine) {
  */
 export const EXPECTED_FAILURES = {
   chromium: {},
-  firefox: {
-    // Without a sound device (none in a container or on CI) Firefox's audio graph does
-    // not run: every AudioContext stays `suspended`, so the analyser hears nothing.
-    // The audio track is still decoded and played (time advances with it).
-    sound: 'no audio output device: its AudioContext stays suspended, the analyser hears silence',
-    // For the same reason a `<video>` playing sound alone fails (MediaError
-    // "OnMediaSinkAudioError", which the player reports as `decode`), twice, and the player
-    // gives up before a picture that comes later.
-    'sound alone': 'no audio output device: a <video> playing sound alone fails (OnMediaSinkAudioError)',
-  },
+  // Firefox hears its sound through a sound server of its own (`startSoundServer`).
+  firefox: {},
   webkit: {
     // WebKitGTK has VideoDecoder and AudioDecoder, but its web process crashes in
     // AudioData.copyTo (any format, decoded AAC), which the WebCodecs renderer needs to
@@ -154,13 +152,62 @@ async function launchChromium() {
   };
 }
 
+/**
+ * A sound server for one Firefox: without an output device (none in a container or on CI)
+ * its audio graph does not run (every AudioContext stays `suspended`, a `<video>` playing
+ * sound alone fails with "OnMediaSinkAudioError"). PulseAudio with a null sink, which
+ * takes the sound at a sound card's pace, on a socket of its own: `{ server, stop() }`.
+ */
+async function startSoundServer() {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'flashless-pulse-'));
+  const socket = path.join(dir, 'native');
+  const child = spawn(
+    PULSEAUDIO,
+    [
+      '-n',
+      '--daemonize=no',
+      '--exit-idle-time=-1',
+      '--use-pid-file=no',
+      '--log-target=stderr',
+      '--load=module-null-sink sink_name=flashless',
+      `--load=module-native-protocol-unix socket=${socket} auth-anonymous=1`,
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, HOME: dir, XDG_RUNTIME_DIR: dir } },
+  );
+  let log = '';
+  child.stderr.on('data', (d) => {
+    log = (log + d).slice(-2000);
+  });
+  const kill = () => child.kill('SIGKILL');
+  process.once('exit', kill);
+  const stop = async () => {
+    process.removeListener('exit', kill);
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise((r) => child.once('exit', r));
+      kill();
+      await exited;
+    }
+    await rm(dir, { recursive: true, force: true });
+  };
+  for (let waited = 0; !existsSync(socket); waited += 50) {
+    if (waited > 5000 || child.exitCode !== null) {
+      await stop();
+      throw new Error(`PulseAudio did not start: ${log}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return { server: `unix:${socket}`, stop };
+}
+
 async function launchFirefox() {
   const profile = await mkdtemp(path.join(os.tmpdir(), 'flashless-firefox-'));
-  const browser = await puppeteer.launch({
+  const sound = await startSoundServer();
+  const options = {
     browser: 'firefox',
     executablePath: FIREFOX,
     headless: true,
     userDataDir: profile,
+    env: { ...process.env, PULSE_SERVER: sound.server },
     extraPrefsFirefox: {
       // Play with sound without a gesture, as Chromium's --autoplay-policy does.
       'media.autoplay.default': 0,
@@ -171,6 +218,10 @@ async function launchFirefox() {
       'datareporting.policy.dataSubmissionEnabled': false,
       'toolkit.telemetry.enabled': false,
     },
+  };
+  const browser = await puppeteer.launch(options).catch(async (e) => {
+    await sound.stop();
+    throw e;
   });
   const scripts = [];
   return {
@@ -192,6 +243,7 @@ async function launchFirefox() {
     },
     async close() {
       await browser.close().catch(() => {});
+      await sound.stop();
       await rm(profile, { recursive: true, force: true });
     },
   };
