@@ -119,7 +119,7 @@ fn flac_frames_decode_to_the_samples_put_in() {
         let ch = usize::from(channels);
         let input = signal(9000, ch, u32::from(bits), f64::from(rate));
         // Frames of awkward sizes, as tags come.
-        let mut file = params.stream_header();
+        let mut file = params.stream_header(u16::MAX);
         let mut at = 0;
         for size in [160usize, 1, 17, 4096, 2, 333].iter().cycle() {
             if at == input.len() {

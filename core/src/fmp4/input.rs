@@ -84,21 +84,22 @@ impl Remuxer {
             self.stats.dropped += 1;
             return;
         }
-        // G.711, PCM, ADPCM, Nellymoser: decoded and re-encoded, they go on as E-RTMP
-        // FLAC, its stream header a sequence start (a new one when the format changes).
+        // G.711, PCM, ADPCM, Nellymoser, Speex: decoded and re-encoded, they go on as
+        // E-RTMP FLAC, its stream header a sequence start (a new one when the format
+        // changes), the tag's frames each at its own time.
         #[cfg(feature = "legacy-audio")]
-        let a = match self.legacy.to_flac(&a) {
-            None => a,
+        match self.legacy.to_flac(&a) {
+            None => {}
             Some(Ok(flac)) => {
                 self.sequence_header(Track::Audio, flac.header);
-                AudioTag {
-                    codec: crate::flv::AudioCodec::Flac,
-                    body: flac.frame,
-                    ..a
+                for (at, frame) in flac.frames {
+                    let ts = tag.timestamp.wrapping_add(at);
+                    self.audio_frames(crate::flv::AudioCodec::Flac, ts, frame);
                 }
+                return;
             }
             Some(Err(e)) => return self.error(Some(Track::Audio), tag.timestamp, &e.to_string()),
-        };
+        }
         if let Some(codec) = codecs::audio_unsupported(a.codec) {
             return self.unsupported(Track::Audio, codec, false);
         }
@@ -112,23 +113,18 @@ impl Remuxer {
                     self.configure(Track::Audio, tag.timestamp, true, make);
                 }
             }
-            AudioPacket::CodedFrames => {
-                let needs_header = codecs::audio_needs_header(a.codec);
-                let body = a.body.clone();
-                let make = |h: &Bytes| codecs::audio_config(a.codec, h, &body);
-                self.coded_frame(
-                    Track::Audio,
-                    tag.timestamp,
-                    0,
-                    a.body,
-                    true,
-                    needs_header,
-                    make,
-                );
-            }
+            AudioPacket::CodedFrames => self.audio_frames(a.codec, tag.timestamp, a.body),
             AudioPacket::SequenceEnd => self.emit_pending(Track::Audio, false),
             _ => {}
         }
+    }
+
+    /// One audio tag's coded frames (one or more, as the codec packs them).
+    fn audio_frames(&mut self, codec: crate::flv::AudioCodec, ts: u32, body: Bytes) {
+        let needs_header = codecs::audio_needs_header(codec);
+        let frame = body.clone();
+        let make = |h: &Bytes| codecs::audio_config(codec, h, &frame);
+        self.coded_frame(Track::Audio, ts, 0, body, true, needs_header, make);
     }
 
     /// Configures the audio track from a coded frame of a codec that has no sequence

@@ -28,13 +28,13 @@ pub struct StreamParams {
 
 impl StreamParams {
     /// "fLaC" and a lone STREAMINFO metadata block (RFC 9639 8.2): block sizes
-    /// from [`MIN_BLOCK_SIZE`] to [`MAX_BLOCK_SIZE`], frame sizes, sample count
-    /// and MD5 unknown (0), as for a live stream.
-    pub fn stream_header(&self) -> Vec<u8> {
+    /// from [`MIN_BLOCK_SIZE`] to `max_block` (at least that), frame sizes, sample
+    /// count and MD5 unknown (0), as for a live stream.
+    pub fn stream_header(&self, max_block: u16) -> Vec<u8> {
         let mut w = BitWriter::after(b"fLaC".to_vec());
         w.bits(1, 1).bits(7, 0).bits(24, 34);
         w.bits(16, MIN_BLOCK_SIZE.into())
-            .bits(16, MAX_BLOCK_SIZE as u64);
+            .bits(16, max_block.max(MIN_BLOCK_SIZE).into());
         w.bits(24, 0).bits(24, 0);
         w.bits(20, self.sample_rate.into())
             .bits(3, u64::from(self.channels.saturating_sub(1)))

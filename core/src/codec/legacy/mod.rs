@@ -5,8 +5,9 @@
 //! here and re-encoded as FLAC frames, lossless, which browsers play in fMP4
 //! (`fLaC` + `dfLa`).
 //!
-//! [`Legacy::to_flac`] turns one tag into a FLAC stream header and one frame;
-//! the remuxer hands them on as an E-RTMP FLAC sequence start and coded frame,
+//! [`Legacy::to_flac`] turns one tag into a FLAC stream header and frames of at
+//! most [`MAX_FRAME_MS`]; the remuxer hands them on as an E-RTMP FLAC sequence
+//! start and coded frames,
 //! so a change of rate, channels or sample size is a new header and so a new
 //! init, and gap filling uses FLAC's silent frames. The whole module is the
 //! `legacy-audio` feature.
@@ -21,16 +22,22 @@ use alloc::vec::Vec;
 use bytes::Bytes;
 
 use super::CodecError;
-use super::flac::encoder::StreamParams;
+use super::flac::encoder::{MAX_BLOCK_SIZE, MIN_BLOCK_SIZE, StreamParams};
 use crate::flv::{AudioCodec, AudioTag};
+
+/// The longest FLAC frame made, in ms. A Flash ADPCM tag holds 4096 samples (186 ms
+/// at 22 kHz): Firefox, catching up at a `playbackRate` over 1 on sound in frames that
+/// long, drops three pictures in four; in frames of 46 ms (AAC's at 22 kHz), none.
+pub const MAX_FRAME_MS: u32 = 40;
 
 /// One legacy tag as FLAC.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Flac {
     /// "fLaC" and STREAMINFO: the same bytes for every tag of one configuration.
     pub header: Bytes,
-    /// One frame with every sample of the tag.
-    pub frame: Bytes,
+    /// The tag's samples in frames of equal length (the last may be shorter), at
+    /// most [`MAX_FRAME_MS`] each, with where each starts in ms from the tag's start.
+    pub frames: Vec<(u32, Bytes)>,
     pub params: StreamParams,
 }
 
@@ -151,17 +158,37 @@ fn stateless(tag: &AudioTag, rate: u32) -> Result<(Vec<i32>, StreamParams), Code
 }
 
 fn flac(samples: &[i32], params: StreamParams) -> Result<Flac, CodecError> {
-    let per_channel = samples.len() / usize::from(params.channels.max(1));
-    let frame = params.frame(samples).ok_or(CodecError::Invalid {
+    let channels = usize::from(params.channels.max(1));
+    let per_channel = samples.len() / channels;
+    let invalid = || CodecError::Invalid {
         what: "legacy audio tag",
-        // At most `flac::encoder::MAX_BLOCK_SIZE`: what one FLAC frame holds.
+        // At most `flac::encoder::MAX_BLOCK_SIZE`, what one FLAC frame holds: more
+        // than a second of sound in one tag is no stream's.
         field: "samples per channel (at most 65535, a FLAC frame)",
         value: per_channel as u64,
         at: 0,
-    })?;
+    };
+    if per_channel == 0 || per_channel > MAX_BLOCK_SIZE || samples.len() % channels != 0 {
+        return Err(invalid());
+    }
+    let rate = params.sample_rate.max(1);
+    // Under `u16::MAX` at any rate FLAC has (20 bits).
+    let most = (rate as usize * MAX_FRAME_MS as usize / 1000).max(usize::from(MIN_BLOCK_SIZE));
+    let block = per_channel.div_ceil(per_channel.div_ceil(most));
+    let frames = samples
+        .chunks(block * channels)
+        .enumerate()
+        .map(|(i, chunk)| {
+            let at = (i * block) as u64 * 1000 / u64::from(rate);
+            let frame = params.frame(chunk)?;
+            Some((at as u32, Bytes::from(frame)))
+        })
+        .collect::<Option<Vec<_>>>()
+        .ok_or_else(invalid)?;
     Ok(Flac {
-        header: Bytes::from(params.stream_header()),
-        frame: Bytes::from(frame),
+        // Said in STREAMINFO, so that silence filling a hole comes in frames as short.
+        header: Bytes::from(params.stream_header(most as u16)),
+        frames,
         params,
     })
 }

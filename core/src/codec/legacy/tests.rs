@@ -27,10 +27,14 @@ fn g711_is_8k_16_bit_and_one_sample_a_byte() {
         (c.sample_rate, c.channels, c.bits_per_sample),
         (8000, 1, 16)
     );
-    assert_eq!(frame_block_size(&f.frame), Some(160));
-    assert_eq!(crc16(&f.frame), 0, "a whole frame's CRC-16 checks to 0");
+    // 20 ms: one frame.
+    let [(0, frame)] = &f.frames[..] else {
+        panic!("{:?}", f.frames)
+    };
+    assert_eq!(frame_block_size(frame), Some(160));
+    assert_eq!(crc16(frame), 0, "a whole frame's CRC-16 checks to 0");
     // All samples equal: one CONSTANT subframe, header + 3 bytes + CRC.
-    assert!(f.frame.len() < 20, "{}", f.frame.len());
+    assert!(frame.len() < 20, "{}", frame.len());
 }
 
 #[test]
@@ -46,7 +50,7 @@ fn pcm_formats_keep_their_rate_channels_and_size() {
         ),
         (44100, 2, 16)
     );
-    assert_eq!(frame_block_size(&f.frame), Some(4));
+    assert_eq!(frame_block_size(&f.frames[0].1), Some(4));
     // Format 0, 5.5 kHz, 8-bit, mono.
     let t = tag(0x00, vec![1, 2, 3, 200, 7]);
     let f = to_flac(&t).unwrap().unwrap();
@@ -58,8 +62,8 @@ fn pcm_formats_keep_their_rate_channels_and_size() {
         ),
         (5512, 1, 8)
     );
-    assert_eq!(frame_block_size(&f.frame), Some(5));
-    assert_eq!(crc16(&f.frame), 0);
+    assert_eq!(frame_block_size(&f.frames[0].1), Some(5));
+    assert_eq!(crc16(&f.frames[0].1), 0);
 }
 
 #[test]
@@ -76,6 +80,34 @@ fn other_codecs_are_not_converted_and_bad_tags_are_errors() {
         to_flac(&tag(0x82, vec![0xff; 70_000])),
         Some(Err(CodecError::Invalid { value: 70_000, .. }))
     ));
+}
+
+#[test]
+fn a_long_tag_is_cut_into_frames_of_at_most_40_ms() {
+    // 186 ms in one tag, as Flash ADPCM's 4096 samples at 22 kHz: 8192 samples of 16-bit
+    // mono PCM at 44 kHz (format 3, rate 3) here.
+    let samples: Vec<u8> = (0..8192u32)
+        .flat_map(|i| ((i % 100) as i16 * 300).to_le_bytes())
+        .collect();
+    let f = to_flac(&tag(0x3e, samples)).unwrap().unwrap();
+    // 8192 samples in frames of at most 1764 (40 ms): 5 of 1639, the last 1636.
+    let sizes: Vec<_> = f.frames.iter().map(|(_, f)| frame_block_size(f)).collect();
+    assert_eq!(
+        sizes,
+        [Some(1639), Some(1639), Some(1639), Some(1639), Some(1636)]
+    );
+    let starts: Vec<_> = f.frames.iter().map(|(at, _)| *at).collect();
+    assert_eq!(
+        starts,
+        [0, 37, 74, 111, 148],
+        "each frame's start, in ms from the tag's"
+    );
+    assert!(f.frames.iter().all(|(_, f)| crc16(f) == 0));
+    assert_eq!(FlacConfig::parse(&f.header).unwrap().max_block_size, 1764);
+    // Stereo is cut on whole sample frames: 882 sample frames (20 ms), one frame.
+    let f = to_flac(&tag(0x3f, vec![0; 882 * 4])).unwrap().unwrap();
+    assert_eq!(f.frames.len(), 1);
+    assert_eq!(frame_block_size(&f.frames[0].1), Some(882));
 }
 
 #[test]

@@ -205,6 +205,34 @@ fn flac_hole_is_filled_exactly_with_silent_frames() {
     assert_eq!(r.stats().gap_ms_filled, 191);
 }
 
+#[cfg(feature = "legacy-audio")]
+#[test]
+fn a_long_legacy_tag_plays_in_frames_of_40_ms_and_so_does_its_hole() {
+    // 16-bit mono PCM at 44.1 kHz in tags of 8192 samples (186 ms, as Flash ADPCM's
+    // 4096 at 22 kHz), then one 300 ms late.
+    let pcm = |ts: u32| {
+        tag(
+            TagType::Audio,
+            ts,
+            [&[0x3e][..], &[0x11; 8192 * 2]].concat(),
+        )
+    };
+    let tags = [pcm(0), pcm(186), pcm(372), pcm(858)];
+    let mut r = per_track();
+    let s = samples(&all_events(&mut r, &tags), Track::Audio);
+    assert_contiguous(&s);
+    // Each tag in 5 frames of 1639 samples (the last 1636); the hole in silence no
+    // longer, as the stream header's largest block says.
+    let durations: Vec<u32> = s.iter().map(|x| x.1).collect();
+    assert!(durations.iter().all(|&d| d <= 1764), "{durations:?}");
+    assert_eq!(durations[..5], [1639, 1639, 1639, 1639, 1636]);
+    assert_eq!(durations[15], 1764, "{durations:?}");
+    assert_eq!(r.stats().gaps_filled, 1);
+    // The late tag where it belongs, within a millisecond.
+    let late = s[s.len() - 5].0;
+    assert!(late.abs_diff(858 * 441 / 10) < 44, "{s:?}");
+}
+
 #[test]
 fn a_codec_without_silence_stretches_a_sample() {
     // AAC whose channels are in a program_config_element: no silence made.
