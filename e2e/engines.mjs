@@ -38,6 +38,7 @@ export const CHROMIUM_ARGS = [
 
 const FIREFOX = process.env.FIREFOX || '/usr/bin/firefox-esr';
 const PULSEAUDIO = process.env.PULSEAUDIO || '/usr/bin/pulseaudio';
+const PACAT = process.env.PACAT || '/usr/bin/pacat';
 const WEBKIT_DRIVER = process.env.WEBKIT_DRIVER || '/usr/bin/WebKitWebDriver';
 // Debian's WebKitGTK (libwebkit2gtk-4.1-0) ships its MiniBrowser beside the library.
 const MINIBROWSERS = [
@@ -56,6 +57,7 @@ export function missingFor(engine) {
       return [
         [FIREFOX, `Firefox at ${FIREFOX} (firefox-esr)`],
         [PULSEAUDIO, `PulseAudio at ${PULSEAUDIO} (pulseaudio)`],
+        [PACAT, `pacat at ${PACAT} (pulseaudio-utils)`],
       ]
         .filter(([p]) => !existsSync(p))
         .map(([, what]) => what);
@@ -156,47 +158,55 @@ async function launchChromium() {
  * A sound server for one Firefox: without an output device (none in a container or on CI)
  * its audio graph does not run (every AudioContext stays `suspended`, a `<video>` playing
  * sound alone fails with "OnMediaSinkAudioError"). PulseAudio with a null sink, which
- * takes the sound at a sound card's pace, on a socket of its own: `{ server, stop() }`.
+ * takes the sound at a sound card's pace, on a socket of its own, kept awake by `pacat`
+ * writing silence at a short latency: an idle null sink sleeps up to 2 s between blocks
+ * and a new stream waits for it to wake, so Firefox's sound would start 0–2 s late (an
+ * AudioContext running after 0.4–1.7 s, a `<video>` standing still as long), which a
+ * sound card does not do. `{ server, stop() }`.
  */
 async function startSoundServer() {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'flashless-pulse-'));
   const socket = path.join(dir, 'native');
-  const child = spawn(
-    PULSEAUDIO,
-    [
-      '-n',
-      '--daemonize=no',
-      '--exit-idle-time=-1',
-      '--use-pid-file=no',
-      '--log-target=stderr',
-      '--load=module-null-sink sink_name=flashless',
-      `--load=module-native-protocol-unix socket=${socket} auth-anonymous=1`,
-    ],
-    { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, HOME: dir, XDG_RUNTIME_DIR: dir } },
-  );
+  const server = `unix:${socket}`;
+  const env = { ...process.env, HOME: dir, XDG_RUNTIME_DIR: dir, PULSE_SERVER: server };
   let log = '';
-  child.stderr.on('data', (d) => {
-    log = (log + d).slice(-2000);
-  });
-  const kill = () => child.kill('SIGKILL');
+  const children = [];
+  const run = (cmd, args) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'], env });
+    child.stderr.on('data', (d) => {
+      log = (log + d).slice(-2000);
+    });
+    children.push(child);
+    return child;
+  };
+  const kill = () => children.forEach((c) => c.kill('SIGKILL'));
   process.once('exit', kill);
   const stop = async () => {
     process.removeListener('exit', kill);
-    if (child.exitCode === null && child.signalCode === null) {
-      const exited = new Promise((r) => child.once('exit', r));
-      kill();
-      await exited;
-    }
+    const running = children.filter((c) => c.exitCode === null && c.signalCode === null);
+    const exited = running.map((c) => new Promise((r) => c.once('exit', r)));
+    kill();
+    await Promise.all(exited);
     await rm(dir, { recursive: true, force: true });
   };
+  const pulse = run(PULSEAUDIO, [
+    '-n',
+    '--daemonize=no',
+    '--exit-idle-time=-1',
+    '--use-pid-file=no',
+    '--log-target=stderr',
+    '--load=module-null-sink sink_name=flashless',
+    `--load=module-native-protocol-unix socket=${socket} auth-anonymous=1`,
+  ]);
   for (let waited = 0; !existsSync(socket); waited += 50) {
-    if (waited > 5000 || child.exitCode !== null) {
+    if (waited > 5000 || pulse.exitCode !== null) {
       await stop();
       throw new Error(`PulseAudio did not start: ${log}`);
     }
     await new Promise((r) => setTimeout(r, 50));
   }
-  return { server: `unix:${socket}`, stop };
+  run(PACAT, ['--playback', '--raw', '--latency-msec=20', '/dev/zero']);
+  return { server, stop };
 }
 
 async function launchFirefox() {

@@ -70,8 +70,8 @@ for (const engine of ENGINES) {
         missing = `${engine} has no VideoDecoder/AudioDecoder (WebCodecs)`;
         return;
       }
-      // The clock running too: on the wall clock (no sound yet, or none in Firefox here) it
-      // starts again at the newest picture when a burst piles up, NaN until that is drawn.
+      // The clock running too: on the wall clock (no sound yet) it starts again at the
+      // newest picture when a burst piles up, NaN until that is drawn.
       first = await until(
         page,
         'no picture was drawn',
@@ -113,8 +113,7 @@ for (const engine of ENGINES) {
     }
     // The run did not go through (the expected failure above): nothing to hear.
     if (elapsed === undefined) return;
-    // No sound device (Firefox in a container): the AudioContext never runs, the pictures go
-    // by the wall clock (what the checks above saw), and no sound is scheduled.
+    // The sound, on a sound device (each engine has one: Firefox's is `startSoundServer`'s).
     await expectIn(t, engine, 'sound', async () => {
       assert.ok(!last.events.includes('autoplayblocked'), 'the AudioContext did not run');
       // 44.1 kHz sound scheduled as fast as it arrives, and the audio clock running with it.

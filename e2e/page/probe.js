@@ -39,21 +39,29 @@ export function installProbe() {
     /**
      * The element's sound through an analyser (made at the first call, once the page may run
      * an AudioContext): energy at 1 kHz and at the loudest bin against the median bin, in dB,
-     * the loudest bin's frequency, and the context's state.
+     * the loudest bin's frequency, and the context's state. The element is routed through the
+     * context only once it runs: an element captured by a context still starting (Firefox's
+     * takes over a second to open its output here) stops playing until it does.
      */
     tone(video = byId()) {
       if (!audio) {
         const context = new AudioContext();
         const node = context.createAnalyser();
         node.fftSize = 4096;
-        context.createMediaElementSource(video).connect(node);
         node.connect(context.destination);
-        audio = { context, node, bins: new Float32Array(node.frequencyBinCount) };
+        audio = { context, node, bins: new Float32Array(node.frequencyBinCount), source: null };
       }
       const { context, node, bins } = audio;
       // A context left suspended is asked again (a guess at why a WebKitGTK test once heard
       // nothing at all); its state is reported, so a silent analyser says why.
       if (context.state === 'suspended') context.resume();
+      if (context.state !== 'running') {
+        return { at1k: -Infinity, median: -Infinity, loudestHz: 0, contrast: 0, peakContrast: 0, state: context.state };
+      }
+      if (!audio.source) {
+        audio.source = context.createMediaElementSource(video);
+        audio.source.connect(node);
+      }
       node.getFloatFrequencyData(bins);
       const hz = context.sampleRate / node.fftSize;
       const at = Math.round(1000 / hz);

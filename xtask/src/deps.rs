@@ -28,13 +28,14 @@ const TEST_PACKAGES: &[&str] = &[
 const BENCH_PACKAGES: &[&str] = &["nginx", "libnginx-mod-rtmp", "ffmpeg", "nodejs", "chromium"];
 /// The three engines the browser tests play in: Chromium; Firefox ESR with the
 /// libavcodec it decodes H.264 and AAC with, and PulseAudio for a null sound card
-/// (without one its audio graph does not run); WebKitGTK's driver (which brings its
+/// (without one its audio graph does not run) with `pacat` to keep it awake; WebKitGTK's driver (which brings its
 /// MiniBrowser) on a virtual display, with the GStreamer plugins it decodes with.
 const BROWSER_PACKAGES: &[&str] = &[
     "chromium",
     "firefox-esr",
     "libavcodec59",
     "pulseaudio",
+    "pulseaudio-utils",
     "webkit2gtk-driver",
     "xvfb",
     "xauth",
