@@ -26,8 +26,10 @@ use super::flac::encoder::{MAX_BLOCK_SIZE, MIN_BLOCK_SIZE, StreamParams};
 use crate::flv::{AudioCodec, AudioTag};
 
 /// The longest FLAC frame made, in ms. A Flash ADPCM tag holds 4096 samples (186 ms
-/// at 22 kHz): Firefox, catching up at a `playbackRate` over 1 on sound in frames that
-/// long, drops three pictures in four; in frames of 46 ms (AAC's at 22 kHz), none.
+/// at 22 kHz): with its sound in frames that long, Firefox catching up at a
+/// `playbackRate` over 1 was seen dropping most pictures, in some runs and not in
+/// others (`docs/reliability.md`); with frames as long as AAC's (46 ms at 22 kHz), in
+/// none. Shorter frames cost a few bytes a second.
 pub const MAX_FRAME_MS: u32 = 40;
 
 /// One legacy tag as FLAC.
