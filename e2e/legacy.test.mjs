@@ -68,8 +68,9 @@ for (const engine of ['chromium', 'firefox']) {
         });
         if (codec === 'adpcm_swf') {
           // Catching up (a playbackRate over 1) on sound that comes in long tags: Flash
-          // ADPCM's hold 186 ms, and Firefox dropped three pictures in four while the FLAC
-          // frames made of them were as long. Paused 1.5 s, the page is that far behind.
+          // ADPCM's hold 186 ms, and Firefox was seen dropping most pictures (in some runs)
+          // while the FLAC frames made of them were as long. Paused 1.5 s, the page is that
+          // far behind.
           const before = await page.evaluate(async () => {
             const before = window.sample();
             const video = document.getElementById('video');
