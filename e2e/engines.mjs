@@ -14,7 +14,7 @@
 // errors seen everywhere hook `console` themselves (`page/console.js`), and
 // `logs()` reads that too.
 
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -39,6 +39,7 @@ export const CHROMIUM_ARGS = [
 const FIREFOX = process.env.FIREFOX || '/usr/bin/firefox-esr';
 const PULSEAUDIO = process.env.PULSEAUDIO || '/usr/bin/pulseaudio';
 const PACAT = process.env.PACAT || '/usr/bin/pacat';
+const PACTL = process.env.PACTL || '/usr/bin/pactl';
 const WEBKIT_DRIVER = process.env.WEBKIT_DRIVER || '/usr/bin/WebKitWebDriver';
 // Debian's WebKitGTK (libwebkit2gtk-4.1-0) ships its MiniBrowser beside the library.
 const MINIBROWSERS = [
@@ -58,6 +59,7 @@ export function missingFor(engine) {
         [FIREFOX, `Firefox at ${FIREFOX} (firefox-esr)`],
         [PULSEAUDIO, `PulseAudio at ${PULSEAUDIO} (pulseaudio)`],
         [PACAT, `pacat at ${PACAT} (pulseaudio-utils)`],
+        [PACTL, `pactl at ${PACTL} (pulseaudio-utils)`],
       ]
         .filter(([p]) => !existsSync(p))
         .map(([, what]) => what);
@@ -206,6 +208,16 @@ async function startSoundServer() {
     await new Promise((r) => setTimeout(r, 50));
   }
   run(PACAT, ['--playback', '--raw', '--latency-msec=20', '/dev/zero']);
+  // Ready once the sink runs with `pacat`'s stream.
+  for (let waited = 0; ; waited += 50) {
+    const sinks = spawnSync(PACTL, ['list', 'short', 'sinks'], { env, encoding: 'utf8' });
+    if (/\bflashless\b.*\bRUNNING\b/.test(sinks.stdout ?? '')) break;
+    if (waited > 5000) {
+      await stop();
+      throw new Error(`PulseAudio's null sink did not run: ${sinks.stdout ?? ''}${sinks.stderr ?? ''} ${log}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
   return { server, stop };
 }
 
