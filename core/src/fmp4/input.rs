@@ -119,7 +119,8 @@ impl Remuxer {
         }
     }
 
-    /// One audio tag's coded frames (one or more, as the codec packs them).
+    /// Coded audio at `ts`: a tag's frames (as many as the codec packs in one), or one
+    /// FLAC frame of a legacy tag.
     fn audio_frames(&mut self, codec: crate::flv::AudioCodec, ts: u32, body: Bytes) {
         let needs_header = codecs::audio_needs_header(codec);
         let frame = body.clone();
