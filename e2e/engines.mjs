@@ -200,24 +200,24 @@ async function startSoundServer() {
     '--load=module-null-sink sink_name=flashless',
     `--load=module-native-protocol-unix socket=${socket} auth-anonymous=1`,
   ]);
-  for (let waited = 0; !existsSync(socket); waited += 50) {
-    if (waited > 5000 || pulse.exitCode !== null) {
-      await stop();
-      throw new Error(`PulseAudio did not start: ${log}`);
+  // Polls `ready` every 50 ms; after 5 s (or once PulseAudio has exited), stops and throws `what`.
+  const waitFor = async (ready, what) => {
+    for (let waited = 0; !ready(); waited += 50) {
+      if (waited > 5000 || pulse.exitCode !== null) {
+        await stop();
+        throw new Error(`${what}: ${log}`);
+      }
+      await new Promise((r) => setTimeout(r, 50));
     }
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  };
+  await waitFor(() => existsSync(socket), 'PulseAudio did not start');
   run(PACAT, ['--playback', '--raw', '--latency-msec=20', '/dev/zero']);
   // Ready once the sink runs with `pacat`'s stream.
-  for (let waited = 0; ; waited += 50) {
+  const sinkRuns = () => {
     const sinks = spawnSync(PACTL, ['list', 'short', 'sinks'], { env, encoding: 'utf8' });
-    if (/\bflashless\b.*\bRUNNING\b/.test(sinks.stdout ?? '')) break;
-    if (waited > 5000) {
-      await stop();
-      throw new Error(`PulseAudio's null sink did not run: ${sinks.stdout ?? ''}${sinks.stderr ?? ''} ${log}`);
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
+    return /\bflashless\b.*\bRUNNING\b/.test(sinks.stdout ?? '');
+  };
+  await waitFor(sinkRuns, "PulseAudio's null sink did not run with pacat's stream");
   return { server, stop };
 }
 
