@@ -15,8 +15,8 @@ function hlsUrl(url) {
 /**
  * From the first second without progress while meant to play, native HLS has its
  * playlist read, and read again this many seconds after: if it grew meanwhile and the
- * playhead has not moved, the element is stuck, not waiting for the source, and its
- * source is loaded again.
+ * playhead has not moved forward a quarter of that, the element is stuck, not waiting
+ * for the source, and its source is loaded again.
  */
 const STALL_S = 4;
 
@@ -42,8 +42,9 @@ function retryDelay(retry, attempt, error) {
  * player, and its events where they apply: `open`, `stats` each second, `error`,
  * `reconnecting` and `reconnected`, `autoplayblocked`.
  *
- * The element is watched as the wasm player watches its connection. One that stops while
- * the channel's playlist grows (WebKit's GStreamer at a start now and then), drops nearly
+ * The element is watched as the wasm player watches its connection. One that stops, or
+ * whose timeline keeps starting again at 0, while the channel's playlist grows (WebKit's
+ * GStreamer at a start now and then), drops nearly
  * every frame (GStreamer after a publisher's restart), or fails, gets its source loaded
  * again, with the `retry` option's backoff; one whose channel has no new media waits for
  * it. A failure the gateway meant (the playlist answered 401, 403 or 404) is fatal, as it
@@ -61,11 +62,17 @@ export class NativeHls {
   /** Retries since the element last played, and reloads in all. */
   #attempt = 0;
   #reconnects = 0;
-  /** The playhead at the last tick (`NaN` just after a load), and ticks since it moved. */
+  /**
+   * The playhead at the last tick (`NaN` just after a load), ticks since it last moved
+   * forward, and the seconds it moved forward since the source was set: a playhead that
+   * goes back (WebKitGTK's GStreamer restarting its timeline at 0) is not playing.
+   */
   #last = NaN;
   #still = 0;
-  /** The playhead moved since the source was set. */
-  #played = false;
+  #progress = 0;
+  /** Sources set in all, so that a stall check outlived by its source ends; one checking. */
+  #loads = 0;
+  #checking = false;
   /** Frames counted (total, dropped) and when, `STALL_S` ago; when `#late` last said so. */
   #frames = null;
   #lateAt = -Infinity;
@@ -122,7 +129,8 @@ export class NativeHls {
   #start(play) {
     this.#last = NaN;
     this.#still = 0;
-    this.#played = false;
+    this.#progress = 0;
+    this.#loads++;
     this.#frames = null;
     this.#video.src = this.#src;
     if (!play) return;
@@ -132,8 +140,8 @@ export class NativeHls {
   }
 
   /**
-   * Each second: progress ends a recovery; a playhead that stopped while the playlist
-   * grows, or nearly every frame dropped, starts one.
+   * Each second: progress ends a recovery; a playhead that stopped or went back while the
+   * playlist grows, or nearly every frame dropped, starts one.
    */
   #watch() {
     const v = this.#video;
@@ -144,20 +152,21 @@ export class NativeHls {
       return;
     }
     const t = v.currentTime;
-    if (t > this.#last && this.#attempt) {
-      this.#emit('reconnected', { attempt: this.#attempt });
-      this.#attempt = 0;
-    }
-    if (t !== this.#last) {
-      this.#played ||= t > this.#last;
-      this.#last = t;
+    if (t > this.#last) {
+      if (this.#attempt) {
+        this.#emit('reconnected', { attempt: this.#attempt });
+        this.#attempt = 0;
+      }
+      this.#progress += t - this.#last;
       this.#still = 0;
-    } else if (++this.#still === (this.#played ? 1 : STALL_S)) {
-      // Once it has played, the playlist is read at once and again `STALL_S` later: a
-      // stuck element is reloaded about 5 s after it stopped (it was 8). A start that
-      // is slow to come keeps the longer wait.
-      this.#checkStall();
+    } else if (!Number.isNaN(this.#last)) {
+      this.#still++;
     }
+    this.#last = t;
+    // Once it has played, the playlist is read at the first tick without progress and
+    // again `STALL_S` later: a stuck element is reloaded about 5 s after it stopped. A
+    // start that is slow to come keeps the longer wait.
+    if (!this.#checking && this.#still >= (this.#progress > 0 ? 1 : STALL_S)) this.#checkStall();
     if (this.#late(v.getVideoPlaybackQuality?.())) {
       this.#recover({ type: 'media', details: 'stalled', fatal: false, track: null });
     }
@@ -184,22 +193,24 @@ export class NativeHls {
     return true;
   }
 
-  /** The playlist now and `STALL_S` later: different while the playhead has not moved, a stall. */
+  /**
+   * The playlist now and `STALL_S` later: different while the playhead moved forward less
+   * than a quarter of that time (stood, or went back and forth), a stall. Not while its
+   * pictures alone move: a playhead that stands or starts again at 0 (WebKitGTK's, once
+   * in a while at a start or after a publisher came back) fails a page that follows it.
+   */
   async #checkStall() {
-    const [src, at] = [this.#src, this.#video.currentTime];
-    const frames = () => this.#video.getVideoPlaybackQuality?.().totalVideoFrames ?? 0;
-    const shown = frames();
+    const [src, loads, progress] = [this.#src, this.#loads, this.#progress];
     const read = () => fetch(src, { cache: 'no-store' }).then((r) => (r.ok ? r.text() : ''), () => '');
+    this.#checking = true;
     const before = await read();
     await new Promise((resolve) => setTimeout(resolve, STALL_S * 1000));
     const after = await read();
-    // Played, reloaded or paused meanwhile: not this stall's to end. Nor pictures
-    // decoded while the playhead stands (WebKitGTK's, whose timeline restarted at 0 for
-    // seconds after a publisher came back).
-    if (src !== this.#src || this.#pending || this.#video.currentTime !== at || !this.#still) return;
-    if (frames() > shown) return void (this.#still = 0);
+    this.#checking = false;
+    // Reloaded, paused or played meanwhile: not this stall's to end.
+    if (src !== this.#src || loads !== this.#loads || this.#pending || this.#video.paused) return;
+    if (this.#progress - progress >= STALL_S / 4) return;
     if (after && after !== before) this.#recover({ type: 'media', details: 'stalled', fatal: false, track: null });
-    else this.#still = 0;
   }
 
   /**
