@@ -44,11 +44,10 @@ function retryDelay(retry, attempt, error) {
  *
  * The element is watched as the wasm player watches its connection. One that stops, or
  * whose timeline keeps starting again at 0, while the channel's playlist grows (WebKit's
- * GStreamer at a start now and then), drops nearly
- * every frame (GStreamer after a publisher's restart), or fails, gets its source loaded
- * again, with the `retry` option's backoff; one whose channel has no new media waits for
- * it. A failure the gateway meant (the playlist answered 401, 403 or 404) is fatal, as it
- * is for the wasm player.
+ * GStreamer at a start now and then), drops nearly every frame (GStreamer after a
+ * publisher's restart), or fails, gets its source loaded again, with the `retry` option's
+ * backoff; one whose channel has no new media waits for it. A failure the gateway meant
+ * (the playlist answered 401, 403 or 404) is fatal, as it is for the wasm player.
  */
 export class NativeHls {
   #video;

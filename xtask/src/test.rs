@@ -181,8 +181,12 @@ pub fn run(args: &Args) -> Result<()> {
         // given by name). Both runs whatever the first gives, so that one failure
         // hides no other.
         let paired_run = s.run_all(paired.chunks(1).map(node).collect(), BROWSER_FILES_AT_ONCE);
-        s.run(&mut node(&alone))?;
+        let alone_run = s.run(&mut node(&alone));
+        if let (Err(paired), Err(alone)) = (&paired_run, &alone_run) {
+            bail!("{paired:#}; and {alone:#}");
+        }
         paired_run?;
+        alone_run?;
         Ok(Tally::of(&s.log_text()))
     })?;
     if fuzzing {
