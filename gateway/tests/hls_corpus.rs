@@ -123,6 +123,62 @@ fn recorded_whole(dir: &std::path::Path) -> Result<(), String> {
     Ok(())
 }
 
+/// What failed of `case`: what its watcher saw (`result`), the segments it read (joined
+/// into files in `dir`) and its recordings (under `root`), each decoded.
+fn judged(
+    case: &Case,
+    result: &Result<Watched, String>,
+    dir: &TempDir,
+    root: &std::path::Path,
+) -> Vec<String> {
+    let mut failed = Vec::new();
+    match result {
+        Ok(w) => {
+            eprintln!(
+                "{}: {} reloads, {} segments, {:.1} s of media, worst lag {:.2} s, lead {:.2} s",
+                case.name, w.reloads, w.segments, w.media_s, w.worst_lag_s, w.worst_lead_s
+            );
+            // A 10 s GOP's segments last 10 s: one may come out in 20 s.
+            let least_media = if case.name == "gop-10s" { 8.0 } else { 15.0 };
+            // A source's stall is the playlist's too (a video hole is not: its
+            // sound's parts go on, with pictures that repeat the last one).
+            let most_lag = match case.name {
+                "stall-2s-burst" => 3.5,
+                // Under a second here, on two cores; room for a slower machine.
+                _ => 2.5,
+            };
+            if w.media_s < least_media || w.worst_lag_s > most_lag {
+                failed.push(format!(
+                    "{}: {:.1} s of media (at least {least_media}), worst lag {:.2} s (at most {most_lag})",
+                    case.name, w.media_s, w.worst_lag_s
+                ));
+            }
+            // Dates run ahead of the clock by up to a second before they are set
+            // from it again (a source faster than real time); the frames held for
+            // a late track's first init, dated when they came out, ran 2 s ahead.
+            if w.worst_lead_s > 1.5 {
+                failed.push(format!(
+                    "{}: dated {:.2} s ahead",
+                    case.name, w.worst_lead_s
+                ));
+            }
+            for (i, run) in w.runs.iter().enumerate() {
+                let file = dir.path(&format!("{}-hls-{i}.mp4", case.name));
+                std::fs::write(&file, run).expect("writing the segments read");
+                let errors = decode_errors(&file);
+                if !errors.trim().is_empty() {
+                    failed.push(format!("{} over HLS, run {i}: {errors}", case.name));
+                }
+            }
+        }
+        Err(why) => failed.push(format!("{}: {why}", case.name)),
+    }
+    if let Err(why) = recorded_whole(&root.join(case.name)) {
+        failed.push(format!("{} recorded: {why}", case.name));
+    }
+    failed
+}
+
 /// Every case of the corpus of nasty streams (holes, stalls, bunches, timestamps that
 /// jump, wrap or step back, restarts, reconnects, changes of resolution and of sample
 /// rate, B-frames, 1 and 60 fps, a 10 s GOP), published at once by lab's mangler and
@@ -151,15 +207,14 @@ fn the_corpus_of_nasty_streams_plays_over_hls_and_is_recorded_whole() {
         "--config",
         &file,
     ]);
-    let url = |name| gw.rtmp_url(name);
-    let publishers: Vec<_> = CASES
-        .iter()
-        .map(|case| {
-            let url = url(case.name);
-            // Until the gateway goes, at the end: the publish then fails.
-            std::thread::spawn(move || flashless_lab::mangle::run(case, &url))
+    // Until the gateway goes, at the end: the publishes then fail.
+    let port = gw.rtmp;
+    let publishers = std::thread::spawn(move || {
+        let cases: Vec<&Case> = CASES.iter().collect();
+        flashless_lab::mangle::run_all(&cases, |case| {
+            format!("rtmp://127.0.0.1:{port}/live/{}", case.name)
         })
-        .collect();
+    });
     let results: Vec<(&Case, Result<Watched, String>)> = std::thread::scope(|s| {
         let watchers: Vec<_> = CASES
             .iter()
@@ -177,54 +232,22 @@ fn the_corpus_of_nasty_streams_plays_over_hls_and_is_recorded_whole() {
             .collect()
     });
     drop(gw);
-    for p in publishers {
-        let _ = p.join();
-    }
-    let mut failed = Vec::new();
-    for (case, result) in &results {
-        match result {
-            Ok(w) => {
-                eprintln!(
-                    "{}: {} reloads, {} segments, {:.1} s of media, worst lag {:.2} s, lead {:.2} s",
-                    case.name, w.reloads, w.segments, w.media_s, w.worst_lag_s, w.worst_lead_s
-                );
-                // A 10 s GOP's segments last 10 s: one may come out in 20 s.
-                let least_media = if case.name == "gop-10s" { 8.0 } else { 15.0 };
-                // A source's stall is the playlist's too (a video hole is not: its
-                // sound's parts go on, with pictures that repeat the last one).
-                let most_lag = match case.name {
-                    "stall-2s-burst" => 3.5,
-                    // Under a second here, on two cores; room for a slower machine.
-                    _ => 2.5,
-                };
-                if w.media_s < least_media || w.worst_lag_s > most_lag {
-                    failed.push(format!("{}: too little media or too far behind", case.name));
-                }
-                // Dates run ahead of the clock by up to a second before they are set
-                // from it again (a source faster than real time); the frames held for
-                // a late track's first init, dated when they came out, ran 2 s ahead.
-                if w.worst_lead_s > 1.5 {
-                    failed.push(format!(
-                        "{}: dated {:.2} s ahead",
-                        case.name, w.worst_lead_s
-                    ));
-                }
-            }
-            Err(why) => failed.push(format!("{}: {why}", case.name)),
-        }
-        if let Ok(w) = result {
-            for (i, run) in w.runs.iter().enumerate() {
-                let file = dir.path(&format!("{}-hls-{i}.mp4", case.name));
-                std::fs::write(&file, run).expect("writing the segments read");
-                let errors = decode_errors(&file);
-                if !errors.trim().is_empty() {
-                    failed.push(format!("{} over HLS, run {i}: {errors}", case.name));
-                }
-            }
-        }
-        if let Err(why) = recorded_whole(&root.join(case.name)) {
-            failed.push(format!("{} recorded: {why}", case.name));
-        }
-    }
+    let _ = publishers.join();
+    // Two cases at a time: each check is an ffmpeg decode or an ffprobe, a core each.
+    let failed: Vec<String> = std::thread::scope(|s| {
+        let checkers: Vec<_> = (0..2)
+            .map(|first| {
+                let (dir, root, results) = (&dir, &root, &results);
+                s.spawn(move || {
+                    (results.iter().skip(first).step_by(2))
+                        .flat_map(|(case, result)| judged(case, result, dir, root))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        (checkers.into_iter())
+            .flat_map(|c| c.join().expect("a checker"))
+            .collect()
+    });
     assert!(failed.is_empty(), "{failed:#?}");
 }

@@ -20,19 +20,75 @@ mod tests;
 use std::sync::mpsc;
 
 use anyhow::{Context, Result};
+use flashless_core::flv::Tag;
 
 pub use case::{CASES, Case};
 use publish::Publisher;
 use rules::Out;
+use source::Spec;
+
+/// Tags a case's rewrite may hold back before its sources wait: ~8 s of a 25 fps stream
+/// with sound, more than a reconnect takes.
+const BACKLOG: usize = 1024;
 
 /// Publishes `case` to `url` until a source ends or the server goes away.
 pub fn run(case: &Case, url: &str) -> Result<()> {
-    let (tx, rx) = mpsc::sync_channel(256);
-    let mut sources = Vec::new();
-    for (i, spec) in case.sources().iter().enumerate() {
-        sources.push(source::spawn(spec, i, tx.clone())?);
+    let mut results = run_all(&[case], |_| url.to_owned());
+    results.pop().unwrap_or(Ok(()))
+}
+
+/// Publishes every case of `cases` at once, each to `url(case)`, until its sources end
+/// or the server goes away; each case's result, in order. One ffmpeg per distinct source,
+/// its tags shared by every case that reads it: the whole corpus encodes 8 streams, not
+/// 29, which two cores keep up with in real time.
+pub fn run_all(cases: &[&Case], url: impl Fn(&Case) -> String) -> Vec<Result<()>> {
+    // For each distinct source: the cases that read it, each with its index there.
+    let mut readers: Vec<(Spec, Vec<(usize, Reader)>)> = Vec::new();
+    let mut inputs = Vec::new();
+    for case in cases {
+        let (tx, rx) = mpsc::sync_channel(BACKLOG);
+        for (i, spec) in case.sources().into_iter().enumerate() {
+            match readers.iter_mut().find(|(s, _)| *s == spec) {
+                Some((_, to)) => to.push((i, tx.clone())),
+                None => readers.push((spec, vec![(i, tx.clone())])),
+            }
+        }
+        inputs.push(rx);
     }
-    drop(tx);
+    let sources: Result<Vec<_>> = (readers.into_iter())
+        .map(|(spec, to)| source::spawn(spec, to))
+        .collect();
+    // Their guards stop ffmpeg when dropped, once every case is done.
+    let _sources = match sources {
+        Ok(guards) => guards,
+        Err(e) => {
+            return cases
+                .iter()
+                .map(|_| Err(anyhow::anyhow!("{e:#}")))
+                .collect();
+        }
+    };
+    std::thread::scope(|s| {
+        let publishers: Vec<_> = (cases.iter().zip(inputs))
+            .map(|(case, rx)| {
+                let url = url(case);
+                s.spawn(move || publish(case, &url, &rx))
+            })
+            .collect();
+        (publishers.into_iter())
+            .map(|p| {
+                p.join()
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("a publisher panicked")))
+            })
+            .collect()
+    })
+}
+
+/// A case's end of its sources: `(source index, tag)`.
+type Reader = mpsc::SyncSender<(usize, Tag)>;
+
+/// Rewrites what `rx` brings for `case` and publishes it to `url`.
+fn publish(case: &Case, url: &str, rx: &mpsc::Receiver<(usize, Tag)>) -> Result<()> {
     let mut rewrite = case.rewrite();
     let mut publisher = Publisher::connect(url)?;
     let mut out = Vec::new();
@@ -49,7 +105,5 @@ pub fn run(case: &Case, url: &str) -> Result<()> {
         }
     }
     publisher.close();
-    // The sources' guards stop ffmpeg when dropped.
-    drop(sources);
     Ok(())
 }

@@ -78,8 +78,9 @@ impl Spec {
     }
 }
 
-/// Starts ffmpeg for `spec`; its tags go to `tx` as `(index, tag)` until it ends.
-pub fn spawn(spec: &Spec, index: usize, tx: SyncSender<(usize, Tag)>) -> Result<Guard> {
+/// Starts ffmpeg for `spec`; each of its tags goes to every reader of `to` as
+/// `(index, tag)`, until it ends or no reader is left (a reader gone is dropped).
+pub fn spawn(spec: Spec, mut to: Vec<(usize, SyncSender<(usize, Tag)>)>) -> Result<Guard> {
     let mut child = Command::new("ffmpeg")
         .args(spec.ffmpeg_args())
         .stdin(Stdio::null())
@@ -90,7 +91,7 @@ pub fn spawn(spec: &Spec, index: usize, tx: SyncSender<(usize, Tag)>) -> Result<
     std::thread::spawn(move || {
         let mut reader = FlvReader::new();
         let mut buf = vec![0; 64 * 1024];
-        loop {
+        while !to.is_empty() {
             let n = match stdout.read(&mut buf) {
                 Ok(0) | Err(_) => return,
                 Ok(n) => n,
@@ -99,14 +100,12 @@ pub fn spawn(spec: &Spec, index: usize, tx: SyncSender<(usize, Tag)>) -> Result<
             loop {
                 match reader.poll_item() {
                     Ok(Some(Item::Tag(tag))) => {
-                        if tx.send((index, tag)).is_err() {
-                            return;
-                        }
+                        to.retain(|(index, tx)| tx.send((*index, tag.clone())).is_ok())
                     }
                     Ok(Some(Item::Header(_))) => {}
                     Ok(None) => break,
                     Err(e) => {
-                        eprintln!("mangle: source {index}: {e}");
+                        eprintln!("mangle: source {spec:?}: {e}");
                         return;
                     }
                 }
