@@ -190,6 +190,15 @@ fn playlists_pass_the_checker_over_30_s_of_blocking_reloads() {
         "the window slid from {start_msn} to {}",
         p.media_sequence
     );
+    // The segment that left the playlist last is still served, for a player that
+    // reloaded a moment before (RFC 8216 §6.2.2).
+    let left = format!("/live/cam/seg{}.m4s", p.media_sequence - 1);
+    let (status, _, body) = get(gw.http, &left);
+    assert_eq!(
+        (status, body.get(4..8)),
+        (200, Some(&b"moof"[..])),
+        "{left}"
+    );
     // A whole segment is served too, and holds every one of its parts.
     let s = &p.segments[p.segments.len() - 1];
     let (status, _, whole) = get(gw.http, &format!("/live/cam/{}", s.uri));

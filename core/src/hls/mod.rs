@@ -83,6 +83,11 @@ pub struct Window {
     inits: VecDeque<(u64, Bytes)>,
     next_init: u64,
     segments: VecDeque<Segment>,
+    /// Segments the playlist no longer lists, still served until their deadline (wall
+    /// clock, Unix ms): RFC 8216 §6.2.2 keeps a segment removed from the playlist for its
+    /// duration and that of the longest playlist that listed it, so that a player that
+    /// reloaded a moment before, or reads slowly, does not meet a 404 in the middle.
+    retired: VecDeque<(Segment, f64)>,
     /// The next segment's media sequence number.
     next_msn: u64,
     discontinuity_sequence: u64,
@@ -135,6 +140,7 @@ impl Window {
             inits: VecDeque::new(),
             next_init: options.first_sequence,
             segments: VecDeque::new(),
+            retired: VecDeque::new(),
             next_msn: options.first_sequence,
             discontinuity_sequence: 0,
             discontinuity: false,
@@ -149,7 +155,7 @@ impl Window {
     /// ms): a segment's start is its `EXT-X-PROGRAM-DATE-TIME`.
     pub fn feed(&mut self, event: SegmentEvent, now_ms: u64) {
         match event {
-            SegmentEvent::Init { data, mime, .. } => self.init(data, &mime),
+            SegmentEvent::Init { data, mime, .. } => self.init(data, &mime, now_ms),
             SegmentEvent::SegmentStart { .. } => self.segment_start(now_ms),
             SegmentEvent::Part {
                 data,
@@ -157,7 +163,7 @@ impl Window {
                 independent,
                 ..
             } => self.part_out(data, duration_ms, independent, now_ms),
-            SegmentEvent::SegmentEnd { duration_ms, .. } => self.segment_end(duration_ms),
+            SegmentEvent::SegmentEnd { duration_ms, .. } => self.segment_end(duration_ms, now_ms),
         }
     }
 
@@ -274,12 +280,12 @@ impl Window {
         self.target_s
     }
 
-    fn init(&mut self, data: Bytes, mime: &str) {
+    fn init(&mut self, data: Bytes, mime: &str, now_ms: u64) {
         let ts = ts::carries(mime)
             .then(|| TsMuxer::new(data.clone()).ok())
             .flatten();
         if ts.is_some() != self.ts.is_some() {
-            self.start_afresh();
+            self.start_afresh(now_ms);
         }
         self.ts = ts;
         let n = self.next_init;
@@ -299,7 +305,7 @@ impl Window {
             .is_some_and(|s| s.duration_ms.is_none())
         {
             let sum = self.open_duration();
-            self.segment_end(sum);
+            self.segment_end(sum, now_ms);
         }
         let Some(&(init, _)) = self.inits.back() else {
             return;
@@ -372,7 +378,7 @@ impl Window {
         });
     }
 
-    fn segment_end(&mut self, duration_ms: f64) {
+    fn segment_end(&mut self, duration_ms: f64, now_ms: u64) {
         let Some(segment) = self.segments.back_mut() else {
             return;
         };
@@ -397,28 +403,27 @@ impl Window {
         // RFC 8216 §4.3.3.1: EXTINF rounded to the nearest integer ≤ the target duration.
         let rounded = libm::round(duration / 1000.0) as u32;
         self.target_s = self.target_s.max(rounded);
-        self.slide();
+        self.slide(now_ms as f64);
     }
 
-    /// Forgets every segment and init (a change between fMP4 and TS): the numbers go on
-    /// from where they were, so no URI names two resources, and the next segment is
-    /// counted as a discontinuity.
-    fn start_afresh(&mut self) {
+    /// Lists no segment any more (a change between fMP4 and TS), each retired: the
+    /// numbers go on from where they were, so no URI names two resources, and the next
+    /// segment is counted as a discontinuity.
+    fn start_afresh(&mut self, now_ms: u64) {
         if self.segments.is_empty() {
             return;
         }
         let gone = self.segments.iter().filter(|s| s.discontinuity).count();
         self.discontinuity_sequence += gone as u64 + 1;
-        self.segments.clear();
-        self.inits.clear();
+        self.retire(self.segments.len(), now_ms as f64);
         self.discontinuity = false;
     }
 
-    /// Drops segments past the window, counting the discontinuities that leave with them:
-    /// the oldest goes while the complete segments after it last the window (within a
-    /// hundredth of the target, for durations a millisecond short of theirs), and at
+    /// Retires segments past the window, counting the discontinuities that leave with
+    /// them: the oldest goes while the complete segments after it last the window (within
+    /// a hundredth of the target, for durations a millisecond short of theirs), and at
     /// least three target durations and three segments.
-    fn slide(&mut self) {
+    fn slide(&mut self, now_ms: f64) {
         let least = f64::from(self.options.window_ms).max(3000.0 * f64::from(self.target_s))
             - f64::from(self.options.target_ms) / 100.0;
         // Only the newest segment may be open: the complete ones come first.
@@ -432,20 +437,45 @@ impl Window {
             listed -= d;
             excess += 1;
         }
-        for _ in 0..excess {
-            if let Some(gone) = self.segments.pop_front()
-                && gone.discontinuity
-            {
-                self.discontinuity_sequence += 1;
-            }
-        }
+        let gone = self
+            .segments
+            .iter()
+            .take(excess)
+            .filter(|s| s.discontinuity);
+        self.discontinuity_sequence += gone.count() as u64;
         // The first segment in the window needs no discontinuity tag of its own: the
         // sequence number says it (§6.2.2 counts those tags that left).
+        self.retire(excess, now_ms);
+    }
+
+    /// Takes the `count` oldest segments out of the playlist, served on until `now_ms`
+    /// plus their duration and the longest playlist that listed them (at most the one
+    /// before this change, which still lists them); drops the retired segments past
+    /// their deadline, and the inits no segment uses.
+    fn retire(&mut self, count: usize, now_ms: f64) {
+        let listed: f64 = self.segments.iter().filter_map(|s| s.duration_ms).sum();
+        for _ in 0..count {
+            if let Some(gone) = self.segments.pop_front() {
+                let parts = || gone.parts.iter().map(|p| p.duration_ms).sum();
+                let duration = gone.duration_ms.unwrap_or_else(parts);
+                let deadline = now_ms + duration + listed;
+                self.retired.push_back((gone, deadline));
+            }
+        }
+        while self
+            .retired
+            .front()
+            .is_some_and(|(_, until)| *until <= now_ms)
+        {
+            self.retired.pop_front();
+        }
         self.drop_unused_inits();
     }
 
     fn drop_unused_inits(&mut self) {
-        let first = self.segments.front().map(|s| s.init);
+        let first = (self.retired.front().map(|(s, _)| s))
+            .or(self.segments.front())
+            .map(|s| s.init);
         let newest = self.inits.back().map(|(n, _)| *n);
         self.inits
             .retain(|(n, _)| Some(*n) == newest || first.is_some_and(|f| *n >= f));
@@ -457,10 +487,16 @@ impl Window {
             .map_or(0.0, |s| s.parts.iter().map(|p| p.duration_ms).sum())
     }
 
+    /// Segment `msn`, listed or retired.
     fn find(&self, msn: u64) -> Option<&Segment> {
-        let first = self.segments.front()?.msn;
-        let i = usize::try_from(msn.checked_sub(first)?).ok()?;
-        self.segments.get(i)
+        let listed = |first: u64| -> Option<&Segment> {
+            let i = usize::try_from(msn.checked_sub(first)?).ok()?;
+            self.segments.get(i)
+        };
+        match self.segments.front() {
+            Some(front) if msn >= front.msn => listed(front.msn),
+            _ => self.retired.iter().map(|(s, _)| s).find(|s| s.msn == msn),
+        }
     }
 
     /// The newest part out: its segment's msn and its index.

@@ -110,7 +110,6 @@ fn a_live_playlist_keeps_its_window_and_passes_the_checker() {
     // Parts only for the last three target durations: three segments' worth.
     assert_eq!(p.segments[0].parts.len(), 0);
     assert_eq!(p.segments[1].parts.len(), 4);
-    assert!(f.window.segment(5).is_none(), "out of the window");
     let whole = f.window.segment(9).unwrap().concat();
     assert_eq!(&whole[..], b"s9p@18000s9p@18500s9p@19000s9p@19500");
 }
@@ -175,13 +174,52 @@ fn a_new_init_starts_a_discontinuity_with_its_own_map() {
     assert_eq!(p.segments[2].map.as_deref(), Some("init1.mp4?token=t"));
     assert_eq!(p.segments[0].map.as_deref(), Some("init0.mp4?token=t"));
     assert_eq!(f.window.init_segment(1).as_deref(), Some(&b"init-b"[..]));
-    // The old init leaves with its last segment, and the discontinuity is counted.
+    // The discontinuity is counted once its segments have left the playlist; the old
+    // init is served while they are (RFC 8216 §6.2.2), and leaves with them.
     for _ in 0..4 {
         f.segment();
     }
     let p = passes(&f.window);
     assert_eq!(p.discontinuity_sequence, 1);
+    assert!(p.segments.iter().all(|s| s.msn >= 3));
+    assert_eq!(f.window.init_segment(0).as_deref(), Some(&b"init-a"[..]));
+    for _ in 0..5 {
+        f.segment();
+    }
+    assert!(f.window.segment(1).is_none());
     assert!(f.window.init_segment(0).is_none());
+}
+
+/// RFC 8216 §6.2.2: a segment that leaves the playlist is served on for its duration and
+/// that of the longest playlist that listed it, so that a player that reloaded just
+/// before, or reads slowly, finds it; then it is gone.
+#[test]
+fn a_segment_that_leaves_the_playlist_is_served_for_as_long_as_a_player_may_ask() {
+    let mut f = Feed::new();
+    f.init(b"init-a");
+    for _ in 0..10 {
+        f.segment();
+    }
+    // Listed: 6 to 9. Segment 5 left at the end of segment 9 (20 s), when the playlist
+    // that listed it lasted 10 s: served until 20 + 2 + 10 = 32 s, the end of segment 15.
+    let p = passes(&f.window);
+    assert_eq!(p.media_sequence, 6);
+    let whole = f.window.segment(5).expect("segment 5, just left").concat();
+    assert_eq!(&whole[..], b"s5p@10000s5p@10500s5p@11000s5p@11500");
+    assert_eq!(f.window.part(5, 1), Lookup::Ready("s5p@10500".into()));
+    assert!(
+        f.window.segment(0).is_some(),
+        "left at 10 s, served until 22 s"
+    );
+    for _ in 0..5 {
+        f.segment();
+    }
+    assert!(f.window.segment(4).is_none(), "left at 18 s, gone at 30 s");
+    assert!(f.window.segment(5).is_some(), "at 30 s");
+    f.segment();
+    assert!(f.window.segment(5).is_none(), "at 32 s");
+    assert_eq!(f.window.part(5, 1), Lookup::Gone);
+    assert!(f.window.segment(6).is_some());
 }
 
 #[test]
@@ -394,6 +432,8 @@ fn an_mp3_channel_goes_as_ts_and_a_change_of_kind_starts_afresh() {
     assert!(p.media_sequence > last, "{text}");
     assert!(p.discontinuity_sequence >= 1, "{text}");
     assert_eq!(window.media_type(), "video/mp4");
+    // The TS segments are out of the playlist, not yet gone (RFC 8216 §6.2.2).
+    assert_eq!(window.segment(last).unwrap()[0][0], 0x47);
 }
 
 /// A publisher's uplink stalls 3 s, then sends what it held at once: its segments come
