@@ -236,10 +236,13 @@ const BROWSER_FILES_AT_ONCE: usize = 2;
 /// pages at once already (two cases, three players each); the WebCodecs tests count the
 /// sound's underruns (its margin comes down only after 20 s without one), and WebKitGTK's
 /// own HLS (GStreamer's hlsdemux) restarts its timeline: beside another file, each failed
-/// once in three runs. (hls.js's ran alone too, for a 4 s stall beside two other files:
-/// its cause, a segment's last part of two frames, is gone; `docs/reliability.md`.)
+/// once in three runs. hls.js's latency to the live edge, 1.5 s and steady alone, grew
+/// second after second beside one other file (2.7 → 3.0 s and 2.7 → 4.6 s in two full runs
+/// of 2026-12-07): it does not catch up after a starved second, and its bound is for what
+/// the gateway's playlists make of it.
 const BROWSER_FILES_ALONE: &[&str] = &[
     "corpus.test.mjs",
+    "hls.test.mjs",
     "nativehls.test.mjs",
     "webcodecs.test.mjs",
 ];
