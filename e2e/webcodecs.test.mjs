@@ -366,33 +366,38 @@ test("[chromium] renderer: 'webcodecs' takes back what it allowed a slow AudioDe
   assert.deepEqual(last.errors, []);
 });
 
-test("[chromium] renderer: 'webcodecs' joins at the live edge where its AudioDecoder works off the start's old sound slowly, as on a starved core", { timeout: 90_000 }, async (t) => {
-  const gateway = await startGateway(t);
-  // A keyframe every 3 s, joined some 2 s after one: the start's burst holds 2 s of old sound,
-  // which the decoder hands over at twice the rate it plays, as a busy core decodes it.
-  publish(t, gateway, 'cam', { gop: 75 });
-  await waitLive(gateway, 'cam');
-  // Live from its first keyframe: the page is opened 2 s past one, whatever the browser's
-  // start took (a slow one joined past the next keyframe, with no old sound to skip).
-  const live = Date.now();
-  const browser = await launchEngine(t, 'chromium');
-  await sleep((2000 - ((Date.now() - live) % 3000) + 3000) % 3000);
-  const url = `ws://127.0.0.1:${gateway.http}/live/cam.flv`;
-  const page = await openPage(browser, await startSite(t, gateway), { url, audioRate: 2 }, PAGE);
-  const first = (await until(page, 'no picture was drawn', (s) => s.stats.drawnFrames > 0)).stats;
-  // Its lag shrinks as it comes: a burst caught up with, skipped as old to its end, not a
-  // decoder that holds its sound, whose lag the player would then allow (and keep for 20 s,
-  // the pictures that late with it).
-  await sleep(8000);
-  const { b, seconds, played } = await span(page, 4000);
-  t.diagnostic(`${first.audioSkipped} → ${b.stats.audioSkipped} frames of sound skipped; then ${played.toFixed(2)} s played in ${seconds.toFixed(2)} s, ` +
-    `latency ${b.stats.latency.toFixed(3)} s, allowed the decoder ${b.stats.decoderLag.toFixed(3)} s`);
-  assert.ok(b.stats.audioSkipped > 40, `${b.stats.audioSkipped} frames of sound skipped: no old sound at the start`);
-  assert.ok(b.stats.decoderLag < 0.1, `${b.stats.decoderLag.toFixed(3)} s allowed the decoder`);
-  assert.ok(b.stats.latency < 0.3, `latency ${b.stats.latency.toFixed(3)} s`);
-  assert.ok(played > seconds * 0.95, `${played.toFixed(2)} s of sound played in ${seconds.toFixed(2)} s`);
-  assert.deepEqual(b.errors, []);
-});
+// A keyframe every 3 s, joined some 2 s after one: the start's burst holds 2 s of old sound,
+// which the decoder hands over at twice the rate it plays, as a busy core decodes it; or at
+// the rate it plays, as a starved one does (the sound that arrives meanwhile waits behind
+// it, then comes at once), as a corpus page met it (2026-12-07: the lag, steady, was taken
+// for a slow decoder's and allowed, 2.2 s, the pictures that late with it for 20 s).
+for (const [how, query] of [['slowly', { audioRate: 2 }], ['at the pace it plays', { audioRate: 1, audioRateMs: 200 }]]) {
+  test(`[chromium] renderer: 'webcodecs' joins at the live edge where its AudioDecoder works off the start's old sound ${how}, as on a starved core`, { timeout: 90_000 }, async (t) => {
+    const gateway = await startGateway(t);
+    publish(t, gateway, 'cam', { gop: 75 });
+    await waitLive(gateway, 'cam');
+    // Live from its first keyframe: the page is opened 2 s past one, whatever the browser's
+    // start took (a slow one joined past the next keyframe, with no old sound to skip).
+    const live = Date.now();
+    const browser = await launchEngine(t, 'chromium');
+    await sleep((2000 - ((Date.now() - live) % 3000) + 3000) % 3000);
+    const url = `ws://127.0.0.1:${gateway.http}/live/cam.flv`;
+    const page = await openPage(browser, await startSite(t, gateway), { url, ...query }, PAGE);
+    const first = (await until(page, 'no picture was drawn', (s) => s.stats.drawnFrames > 0)).stats;
+    // A burst caught up with, skipped as old to its end (its lag shrinking as it comes, or
+    // had when it came), not a decoder that holds its sound, whose lag the player would then
+    // allow (and keep for 20 s, the pictures that late with it).
+    await sleep(8000);
+    const { b, seconds, played } = await span(page, 4000);
+    t.diagnostic(`${first.audioSkipped} → ${b.stats.audioSkipped} frames of sound skipped; then ${played.toFixed(2)} s played in ${seconds.toFixed(2)} s, ` +
+      `latency ${b.stats.latency.toFixed(3)} s, allowed the decoder ${b.stats.decoderLag.toFixed(3)} s`);
+    assert.ok(b.stats.audioSkipped > 40, `${b.stats.audioSkipped} frames of sound skipped: no old sound at the start`);
+    assert.ok(b.stats.decoderLag < 0.1, `${b.stats.decoderLag.toFixed(3)} s allowed the decoder`);
+    assert.ok(b.stats.latency < 0.3, `latency ${b.stats.latency.toFixed(3)} s`);
+    assert.ok(played > seconds * 0.95, `${played.toFixed(2)} s of sound played in ${seconds.toFixed(2)} s`);
+    assert.deepEqual(b.errors, []);
+  });
+}
 
 // Pictures wait for their sound as coded frames, up to a bound in seconds: a decoder that
 // holds its sound 2 s at 60 fps (120 frames) once left them decoded early, to be dropped

@@ -58,11 +58,15 @@ const BUNCH_S = 0.25;
 const MAX_AUDIO_LAG_S = 0.08;
 /** A pause this long between pieces of old sound is a held main thread's, not a slow decoder's: see `#old`. */
 const OLD_PAUSE_S = 0.25;
+/** The most pieces of sound noted as fed to the decoder and not yet out (some 20 s of AAC): see `#backlog`. */
+const MAX_FED = 1000;
 /**
- * Sound held by a decoder lags steadily: over a spell of old sound, its lag changes by less
+ * Sound held by a decoder lags steadily: over a spell of old sound, its lag spreads by less
  * than this share of the clock's time. Where it shrinks, a burst is being caught up with
  * (decoded faster than it plays, however slowly a starved core does it); where it grows, a
- * core is too busy to decode in time: neither is a lag to allow. See `#old`.
+ * core is too busy to decode in time; where it grows then shrinks, the sound that arrived
+ * while a burst was decoded waits behind it, then comes at once: none is a lag to allow.
+ * See `#old`.
  */
 const STEADY = 0.25;
 /**
@@ -356,14 +360,31 @@ export class WebCodecsRenderer {
     const late = now / 1000 - e.timestamp / 1e6;
     const w = s.arrival;
     if (now >= w.end) {
-      if (w.high >= w.low) w.spreads.push(w.high - w.low);
+      if (w.high >= w.low) {
+        w.spreads.push(w.high - w.low);
+        w.lows.push(w.low);
+      }
       if (w.spreads.length >= ARRIVAL_WINDOWS) w.spreads.shift();
+      if (w.lows.length >= ARRIVAL_WINDOWS) w.lows.shift();
       w.low = Infinity;
       w.high = -Infinity;
       w.end = now + 1000;
     }
     w.low = Math.min(w.low, late);
     w.high = Math.max(w.high, late);
+  }
+
+  /**
+   * How much older than the live pace the sound at `ts` was when it arrived, beyond the
+   * spread its arrivals are allowed (`#bunching`), in s: the part of its lag that is a
+   * backlog's (a start's burst, a stall's), not the decoder's (see `#old`). The pieces fed to
+   * the decoder are matched to its output by time, in order.
+   */
+  #backlog(s, ts) {
+    let late = null;
+    while (s.fed.length && s.fed[0][0] <= ts + 0.001) late = s.fed.shift()[1];
+    const w = s.arrival;
+    return late === null ? 0 : Math.max(0, late - Math.min(w.low, ...w.lows) - this.#bunching(s));
   }
 
   /** How much longer sound may lag because it comes in bunches: see ARRIVAL_WINDOWS. */
@@ -514,6 +535,7 @@ export class WebCodecsRenderer {
     // would be lost, and all sound after it taken for late: it starts again there.
     if (s.audioNext !== null && Math.abs(e.timestamp - s.audioNext) > e.duration / 2) {
       this.#counters.gaps++;
+      s.fed.length = 0;
       try {
         d.reset();
         d.configure(s.configs.audio);
@@ -523,6 +545,9 @@ export class WebCodecsRenderer {
       }
     }
     s.audioNext = e.timestamp + e.duration;
+    // Bounded, should the decoder drop what it was fed (a reset, a failure).
+    if (s.fed.length >= MAX_FED) s.fed.shift();
+    s.fed.push([e.timestamp / 1e6, performance.now() / 1000 - e.timestamp / 1e6]);
     d.decode(new EncodedAudioChunk({ type: 'key', timestamp: e.timestamp, duration: e.duration, data: e.data }));
   }
 
@@ -607,7 +632,8 @@ export class WebCodecsRenderer {
     const at = s.audioAt ?? this.#resumeAt(s, ts, now);
     // How much later than its bound the sound comes, before the decoder's allowance.
     const excess = at - now + s.newestOf.audio - ts - s.margin - MAX_AUDIO_LAG_S - this.#bunching(s);
-    if (this.#behind(s, ts, now) || (now >= s.wholeUntil && this.#old(s, excess - s.decoderLag, now))) {
+    const backlog = this.#backlog(s, ts);
+    if (this.#behind(s, ts, now) || (now >= s.wholeUntil && this.#old(s, excess - s.decoderLag, backlog, now))) {
       this.#counters.audioSkipped++;
       return data.close();
     }
@@ -693,21 +719,29 @@ export class WebCodecsRenderer {
    * or grows meanwhile (STEADY), and a new spell begins. Sound late for that long, with no pause
    * between its pieces as a held main thread leaves (OLD_PAUSE_S) and its lag steady, comes from
    * a decoder that holds it (a slow device), and skipped, it would be gone for good: the bound
-   * grows by the most it lagged in the spell, and a step for jitter, instead.
+   * grows by the most it lagged in the spell, and a step for jitter, instead. Only the lag it
+   * gained after it arrived counts (less its `backlog`): sound that came old is skipped.
    */
-  #old(s, excess, now) {
+  #old(s, excess, backlog, now) {
     if (!(excess > 0)) {
       s.oldFrom = null;
       return false;
     }
+    // Its lag when it arrived is no decoder's: on a starved core, a start's burst comes out of
+    // the decoder at the pace it plays, so its lag beyond the newest stays steady, as a slow
+    // decoder's does, and was allowed as one (2.2 s, for the 20 s a corpus page played).
+    excess -= backlog;
+    if (!(excess > 0)) return true;
     const spell = now - s.oldFrom;
-    if (s.oldFrom === null || now - s.oldLast > OLD_PAUSE_S || (spell >= MAX_BEHIND_S && Math.abs(s.oldFirst - excess) >= STEADY * spell)) {
+    const spread = Math.max(s.oldMost, excess) - Math.min(s.oldLeast, excess);
+    if (s.oldFrom === null || now - s.oldLast > OLD_PAUSE_S || (spell >= MAX_BEHIND_S && spread >= STEADY * spell)) {
       s.oldFrom = now;
-      s.oldFirst = excess;
-      s.oldMost = 0;
+      s.oldMost = excess;
+      s.oldLeast = excess;
     }
     s.oldLast = now;
     s.oldMost = Math.max(s.oldMost, excess);
+    s.oldLeast = Math.min(s.oldLeast, excess);
     if (now - s.oldFrom < MAX_BEHIND_S) return true;
     s.decoderLag += s.oldMost + MARGIN_STEP_S;
     s.oldFrom = null;
@@ -1037,7 +1071,9 @@ function newStream() {
     /** When the first sound was decoded (ms): see AUDIO_START_MS. */
     firstSound: null,
     /** How late sound arrives after its media time, this second (s) and the last ones' spreads: see ARRIVAL_WINDOWS. */
-    arrival: { end: 0, low: Infinity, high: -Infinity, spreads: [] },
+    arrival: { end: 0, low: Infinity, high: -Infinity, spreads: [], lows: [] },
+    /** The sound fed to the decoder and not yet out: its media time and how late it arrived (s): see `#backlog`. */
+    fed: [],
     offset: null,
     audioAt: null,
     audioClock: false,
@@ -1046,8 +1082,8 @@ function newStream() {
     /** The first and the last sound skipped as old, of those in a row (the AudioContext's time), the most it lagged, and the lag allowed the decoder (s): see `#old`. */
     oldFrom: null,
     oldLast: 0,
-    /** What the spell's first piece lagged, for whether the lag is steady: see STEADY. */
-    oldFirst: 0,
+    /** The least the spell's pieces lagged, for whether the lag is steady: see STEADY. */
+    oldLeast: 0,
     oldMost: 0,
     decoderLag: 0,
     /** The most the sound played lagged beyond its bound since `decoderFrom` (the AudioContext's time): see `#fitDecoderLag`. */

@@ -25,18 +25,23 @@ if (deviceLatency > 0) {
 // decoded, as a decoder on a slow device holds its output; `window.audioDelayMs` changes
 // it as the page plays (the pieces still come in order).
 // `?audioRate=R`: it hands sound over at most R times as fast as it plays, as a decoder
-// on a starved core works off a start's burst.
+// on a starved core works off a start's burst; `&audioRateMs=N`: only what it decoded in
+// the first N ms (the burst), the core free again after.
 window.audioDelayMs = Number(params.get('audioDelayMs'));
 const audioRate = Number(params.get('audioRate'));
+const audioRateMs = Number(params.get('audioRateMs')) || Infinity;
 if ((window.audioDelayMs > 0 || audioRate > 0) && window.webcodecs) {
   const Decoder = AudioDecoder;
   window.AudioDecoder = class extends Decoder {
     constructor(init) {
       let due = 0;
+      let first = null;
       super({
         ...init,
         output: (data) => {
-          const spacing = audioRate > 0 ? data.duration / 1000 / audioRate : 0;
+          first ??= performance.now();
+          const paced = audioRate > 0 && performance.now() - first < audioRateMs;
+          const spacing = paced ? data.duration / 1000 / audioRate : 0;
           due = Math.max(due + spacing, performance.now() + window.audioDelayMs);
           setTimeout(() => init.output(data), due - performance.now());
         },
