@@ -1,6 +1,6 @@
 //! The corpus of nasty streams (lab's mangler) through HLS and into recordings, every
 //! case at once on one gateway: in a binary of its own, which `cargo xtask test` runs
-//! alone, as its 27 publishers take a core.
+//! alone, as its 27 publishers (8 ffmpeg encodes, shared: `mangle::run_all`) take a core.
 
 mod peers;
 
