@@ -221,6 +221,23 @@ async function startSoundServer() {
   return { server, stop };
 }
 
+/**
+ * How long Firefox may leave a page's script or its own closing unanswered: over WebDriver
+ * BiDi neither has a timeout of its own, and in full runs a WebCodecs page's evaluate has
+ * gone unanswered for good (3 times in 3 runs, never alone), which ended the test at its
+ * own timeout, naming nothing.
+ */
+const FIREFOX_CALL_MS = 20_000;
+
+/** `promise`, or a failure saying `what` did not answer within FIREFOX_CALL_MS. */
+function answered(promise, what) {
+  let timer;
+  const late = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not answer in ${FIREFOX_CALL_MS} ms`)), FIREFOX_CALL_MS);
+  });
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
+}
+
 async function launchFirefox() {
   const profile = await mkdtemp(path.join(os.tmpdir(), 'flashless-firefox-'));
   const sound = await startSoundServer();
@@ -257,14 +274,14 @@ async function launchFirefox() {
       if (scripts.length) await page.evaluateOnNewDocument(initScripts(scripts));
       return {
         goto: (url) => page.goto(url),
-        evaluate: (fn, arg) => page.evaluate(fn, arg),
+        evaluate: (fn, arg) => answered(page.evaluate(fn, arg), `Firefox's page (${page.url()}), asked to run a script,`),
         logs: async () => logs,
         errorLogs: async () => logs.filter(isError),
-        close: () => page.close(),
+        close: () => answered(page.close(), "Firefox's page, asked to close,"),
       };
     },
     async close() {
-      await browser.close().catch(() => {});
+      await answered(browser.close(), 'Firefox, asked to close,').catch(() => browser.process()?.kill('SIGKILL'));
       await sound.stop();
       await rm(profile, { recursive: true, force: true });
     },
