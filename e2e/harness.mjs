@@ -344,8 +344,9 @@ function contentType(file) {
 }
 
 /**
- * How long a read of the page may go unanswered before it is given up and made again:
- * Firefox over WebDriver BiDi has left one unanswered for good, its page playing on.
+ * How long a read of the page may go unanswered before it is given up and made again (a
+ * message lost on the way is rescued so). Firefox's WebCodecs pages have been seen stuck
+ * from their start in full runs, no read answered: those fail the poll, named.
  */
 const READ_GIVE_UP_MS = 5_000;
 
