@@ -223,9 +223,9 @@ async function startSoundServer() {
 
 /**
  * How long Firefox may leave a page's script or its own closing unanswered: over WebDriver
- * BiDi neither has a timeout of its own, and in full runs a WebCodecs page's evaluate has
- * gone unanswered for good (3 times in 3 runs, never alone), which ended the test at its
- * own timeout, naming nothing.
+ * BiDi neither has a timeout of its own, and a WebCodecs page's evaluate has gone unanswered
+ * for good (four times, 2026-12-07, in runs of many tests; never when the one test ran
+ * alone), which ended the test at its own timeout, naming nothing.
  */
 const FIREFOX_CALL_MS = 20_000;
 
