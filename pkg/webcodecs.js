@@ -360,12 +360,8 @@ export class WebCodecsRenderer {
     const late = now / 1000 - e.timestamp / 1e6;
     const w = s.arrival;
     if (now >= w.end) {
-      if (w.high >= w.low) {
-        w.spreads.push(w.high - w.low);
-        w.lows.push(w.low);
-      }
-      if (w.spreads.length >= ARRIVAL_WINDOWS) w.spreads.shift();
-      if (w.lows.length >= ARRIVAL_WINDOWS) w.lows.shift();
+      if (w.high >= w.low) w.past.push([w.low, w.high]);
+      if (w.past.length >= ARRIVAL_WINDOWS) w.past.shift();
       w.low = Infinity;
       w.high = -Infinity;
       w.end = now + 1000;
@@ -380,17 +376,18 @@ export class WebCodecsRenderer {
    * backlog's (a start's burst, a stall's), not the decoder's (see `#old`). The pieces fed to
    * the decoder are matched to its output by time, in order.
    */
-  #backlog(s, ts) {
+  #backlog(s, ts, bunching) {
     let late = null;
     while (s.fed.length && s.fed[0][0] <= ts + 0.001) late = s.fed.shift()[1];
     const w = s.arrival;
-    return late === null ? 0 : Math.max(0, late - Math.min(w.low, ...w.lows) - this.#bunching(s));
+    const least = Math.min(w.low, ...w.past.map(([low]) => low));
+    return late === null ? 0 : Math.max(0, late - least - bunching);
   }
 
   /** How much longer sound may lag because it comes in bunches: see ARRIVAL_WINDOWS. */
   #bunching(s) {
     const w = s.arrival;
-    const spreads = [...w.spreads, w.high - w.low].sort((a, b) => b - a);
+    const spreads = [...w.past, [w.low, w.high]].map(([low, high]) => high - low).sort((a, b) => b - a);
     return Math.max(0, spreads[1] ?? 0);
   }
 
@@ -631,8 +628,9 @@ export class WebCodecsRenderer {
     if (s.audioAt !== null) this.#playOffSurplus(s, s.audioAt - now, now);
     const at = s.audioAt ?? this.#resumeAt(s, ts, now);
     // How much later than its bound the sound comes, before the decoder's allowance.
-    const excess = at - now + s.newestOf.audio - ts - s.margin - MAX_AUDIO_LAG_S - this.#bunching(s);
-    const backlog = this.#backlog(s, ts);
+    const bunching = this.#bunching(s);
+    const excess = at - now + s.newestOf.audio - ts - s.margin - MAX_AUDIO_LAG_S - bunching;
+    const backlog = this.#backlog(s, ts, bunching);
     if (this.#behind(s, ts, now) || (now >= s.wholeUntil && this.#old(s, excess - s.decoderLag, backlog, now))) {
       this.#counters.audioSkipped++;
       return data.close();
@@ -1070,8 +1068,8 @@ function newStream() {
     audioNext: null,
     /** When the first sound was decoded (ms): see AUDIO_START_MS. */
     firstSound: null,
-    /** How late sound arrives after its media time, this second (s) and the last ones' spreads: see ARRIVAL_WINDOWS. */
-    arrival: { end: 0, low: Infinity, high: -Infinity, spreads: [], lows: [] },
+    /** How late sound arrives after its media time (s): the least and most this second, and the last seconds': see ARRIVAL_WINDOWS. */
+    arrival: { end: 0, low: Infinity, high: -Infinity, past: [] },
     /** The sound fed to the decoder and not yet out: its media time and how late it arrived (s): see `#backlog`. */
     fed: [],
     offset: null,
