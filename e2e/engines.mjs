@@ -14,8 +14,8 @@
 // errors seen everywhere hook `console` themselves (`page/console.js`), and
 // `logs()` reads that too.
 
-import { spawn, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { execFile, spawn, spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -218,7 +218,25 @@ async function startSoundServer() {
     return /\bflashless\b.*\bRUNNING\b/.test(sinks.stdout ?? '');
   };
   await waitFor(sinkRuns, "PulseAudio's null sink did not run with pacat's stream");
-  return { server, stop };
+  // A page's first AudioContext waits for the sound server on the page's main thread: a
+  // PulseAudio that does not answer (stopped, by hand) leaves the page answering nothing.
+  const describe = () =>
+    new Promise((resolve) => {
+      const began = Date.now();
+      execFile(PACTL, ['info'], { env, timeout: 1500 }, (err, stdout) => {
+        const ms = Date.now() - began;
+        let state = 'gone';
+        try {
+          state = readFileSync(`/proc/${pulse.pid}/stat`, 'utf8').split(') ')[1][0];
+        } catch {
+          // Exited.
+        }
+        // pactl stopped at the timeout may exit 0 having printed nothing.
+        const answer = !err && /Server Name/.test(stdout) ? `answered \`pactl info\` in ${ms} ms` : `did not answer \`pactl info\` in ${ms} ms${err ? ` (${err.message.split('\n')[0]})` : ''}`;
+        resolve(`the sound server (PulseAudio, process state ${state}) ${answer}`);
+      });
+    });
+  return { server, stop, describe };
 }
 
 /**
@@ -229,11 +247,14 @@ async function startSoundServer() {
  */
 const FIREFOX_CALL_MS = 20_000;
 
-/** `promise`, or a failure saying `what` did not answer within FIREFOX_CALL_MS. */
-function answered(promise, what) {
+/** `promise`, or a failure saying `what` did not answer within FIREFOX_CALL_MS, and `more()`. */
+function answered(promise, what, more = async () => '') {
   let timer;
   const late = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not answer in ${FIREFOX_CALL_MS} ms`)), FIREFOX_CALL_MS);
+    timer = setTimeout(async () => {
+      const also = await more();
+      reject(new Error(`${what} did not answer in ${FIREFOX_CALL_MS} ms${also ? `; ${also}` : ''}`));
+    }, FIREFOX_CALL_MS);
   });
   return Promise.race([promise, late]).finally(() => clearTimeout(timer));
 }
@@ -274,8 +295,9 @@ async function launchFirefox() {
       if (scripts.length) await page.evaluateOnNewDocument(initScripts(scripts));
       return {
         goto: (url) => page.goto(url),
-        evaluate: (fn, arg) => answered(page.evaluate(fn, arg), `Firefox's page (${page.url()}), asked to run a script,`),
-        logs: async () => logs,
+        evaluate: (fn, arg) => answered(page.evaluate(fn, arg), `Firefox's page (${page.url()}), asked to run a script,`, sound.describe),
+        // With how its sound server is, for a failure's message.
+        logs: async () => [...logs, await sound.describe()],
         errorLogs: async () => logs.filter(isError),
         close: () => answered(page.close(), "Firefox's page, asked to close,"),
       };
