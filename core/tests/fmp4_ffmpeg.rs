@@ -23,41 +23,7 @@ use flashless_core::flv::{
 use flashless_core::fmp4::{Layout, RemuxEvent, Remuxer, RemuxerOptions, Track};
 use flashless_core::segment::{SegmentEvent, SegmentOptions, Segmenter};
 use flashless_core::ts::{self, TsMuxer};
-
-/// A temporary directory removed on drop, also when a test fails.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        let dir =
-            std::env::temp_dir().join(format!("flashless-fmp4-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("create temp dir");
-        TempDir(dir)
-    }
-
-    fn path(&self, file: &str) -> PathBuf {
-        self.0.join(file)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn tool(name: &str) -> Command {
-    let ok = Command::new(name)
-        .arg("-version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    assert!(
-        ok,
-        "{name} is not installed: run `cargo xtask test`, which installs it"
-    );
-    Command::new(name)
-}
+use support::tools::{TempDir, tool};
 
 fn run(cmd: &mut Command) -> String {
     let out = cmd.output().expect("run tool");

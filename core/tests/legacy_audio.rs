@@ -7,50 +7,15 @@
 //! Needs ffmpeg (with libx264) and flac; `cargo xtask test` installs them.
 #![cfg(feature = "legacy-audio")]
 
-use std::path::{Path, PathBuf};
+mod support;
+
+use std::path::Path;
 use std::process::Command;
 
 use flashless_core::codec::flac::encoder::StreamParams;
 use flashless_core::flv::{FlvReader, Item, Tag};
 use flashless_core::fmp4::{Layout, RemuxEvent, Remuxer, RemuxerOptions};
-
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        let dir =
-            std::env::temp_dir().join(format!("flashless-legacy-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("create temp dir");
-        TempDir(dir)
-    }
-
-    fn path(&self, file: &str) -> PathBuf {
-        self.0.join(file)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn tool(name: &str) -> Command {
-    let ok = Command::new(name)
-        .arg(if name == "flac" {
-            "--version"
-        } else {
-            "-version"
-        })
-        .output()
-        .is_ok_and(|o| o.status.success());
-    assert!(
-        ok,
-        "{name} is not installed: run `cargo xtask test`, which installs it"
-    );
-    Command::new(name)
-}
+use support::tools::{TempDir, tool};
 
 /// Runs the command; its stdout. Fails on a non-zero exit or any stderr output.
 fn quiet(cmd: &mut Command) -> Vec<u8> {

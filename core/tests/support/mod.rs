@@ -18,6 +18,7 @@
 pub mod annexb;
 pub mod ivf;
 pub mod ogg;
+pub mod tools;
 
 use std::collections::HashMap;
 use std::process::Command;
