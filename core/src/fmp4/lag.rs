@@ -26,7 +26,8 @@
 //! program_config_element), a track never configured (an audio track declared by
 //! the FLV header or `onMetaData` whose sequence header never comes: there is no
 //! audio init, so the player creates no audio SourceBuffer and video plays
-//! alone), and MP3, whose configuration comes from its first frame.
+//! alone), MP3, whose configuration comes from its first frame, and a gap longer than
+//! [`MAX_LAG_FILL_MS`], which is two timelines apart, not sound that stopped.
 
 use super::{Fragmenting, Layout, Remuxer, Track};
 
@@ -36,6 +37,14 @@ pub const FILL_AHEAD_MS: i64 = 1000;
 pub const FILL_AHEAD_MARGIN_MS: i64 = 500;
 /// The most the margin grows to for audio that runs behind the video.
 pub const MAX_FILL_AHEAD_MARGIN_MS: i64 = 4000;
+/// The longest silence added at once. Sound that stops while the video goes on is
+/// filled a video frame at a time, and a step of the video's time is at most
+/// [`FORWARD_JUMP_MS`](super::FORWARD_JUMP_MS) (a longer one is a jump, after which both
+/// tracks go on where the output ends); the sound may run behind by the threshold and
+/// [`MAX_FILL_AHEAD_MARGIN_MS`] more. A gap longer than all that is two timelines apart
+/// (a stream's first picture 40 days after its sound's 26 ms had the sound filled with 40
+/// days of silence, out of memory): not filled.
+pub const MAX_LAG_FILL_MS: i64 = super::FORWARD_JUMP_MS + FILL_AHEAD_MS + MAX_FILL_AHEAD_MARGIN_MS;
 /// The lowest threshold [`FillAhead::for_latency`] sets: audio interleaved by
 /// timestamp (ffmpeg, OBS) ends at or past each video frame's time; a source
 /// whose audio runs later than this loses that much once (the margin grows).
@@ -118,7 +127,8 @@ impl Remuxer {
         let end = audio.end_ms();
         let fill = self.options.fill_ahead;
         let threshold = self.lag.margin_ms + i64::from(fill.after_ms) - i64::from(fill.margin_ms);
-        if video_ms - end.map_or(start, |e| libm::round(e) as i64) <= threshold {
+        let behind = video_ms - end.map_or(start, |e| libm::round(e) as i64);
+        if behind <= threshold || behind > MAX_LAG_FILL_MS {
             return;
         }
         let Some(ms) = self.audio.fill_to(start, video_ms - self.lag.margin_ms) else {

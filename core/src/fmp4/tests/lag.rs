@@ -310,3 +310,48 @@ fn the_samples_layout_leaves_audio_that_stops_unfilled() {
     );
     assert_eq!(r.stats().gaps_filled, 0);
 }
+
+#[test]
+fn sound_days_behind_the_first_picture_is_not_filled_up_to_it() {
+    // As the segment fuzz target's out-of-memory input (its seed `first_picture_40_days_on`):
+    // sound at 0, 26 and 52 ms, the first picture far on. The picture takes the sound's
+    // timeline (a late start), and the sound was filled with silence up to it: there 40
+    // days of it, here an hour's (an hour fails at once where days run out of memory).
+    let far = 3_600_000;
+    let tags = [
+        avc_header(0, 20, 15),
+        aac_header(0, &[0x12, 0x10]),
+        aac_frame(0),
+        aac_frame(26),
+        avc_frame(far, 0, true),
+        aac_frame(52),
+        avc_frame(far + 40, 0, false),
+        aac_frame(78),
+    ];
+    let mut r = per_track();
+    let events = all_events(&mut r, &tags);
+    let audio = samples(&events, Track::Audio);
+    assert_contiguous(&audio);
+    let s = r.stats();
+    assert_eq!(s.gap_ms_filled, 0, "{s:?}");
+    assert_eq!(audio.len(), 4);
+}
+
+#[test]
+fn the_longest_fill_at_once_covers_the_longest_step_of_the_video() {
+    // Sound that stops, then video whose time steps on by just under a jump: the sound is
+    // filled up to it in one go.
+    let step = FORWARD_JUMP_MS as u32 - 40;
+    let mut tags = stream(2000, 0, |_| true);
+    tags.push(avc_frame(1960 + step, 0, false));
+    let mut r = per_track();
+    let events = all_events(&mut r, &tags);
+    assert_contiguous(&samples(&events, Track::Audio));
+    let end = audio_end(&events).unwrap_or(0.0);
+    let behind = f64::from(1960 + step) - end;
+    assert!(
+        behind <= FILL_AHEAD_MARGIN_MS as f64 + 24.0,
+        "{behind} ms behind"
+    );
+    const { assert!(MAX_LAG_FILL_MS > FORWARD_JUMP_MS + FILL_AHEAD_MS) };
+}
