@@ -387,7 +387,7 @@ impl Connection {
                         return Err(e);
                     }
                     if let Some(publishing) = &mut self.publishing {
-                        publishing.read(n);
+                        self.span.in_scope(|| publishing.read(n));
                         publishing.unfinished(self.session.unfinished_bytes())?;
                         if buf.len() < PUBLISHER_READ_BUFFER {
                             buf = vec![0u8; PUBLISHER_READ_BUFFER];
