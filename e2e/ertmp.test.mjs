@@ -7,9 +7,9 @@ import { execFileSync } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { after, test } from 'node:test';
+import { after } from 'node:test';
 
-import { ENGINES, expectIn, launchEngine, openPage, root, sleep, startGateway, startSite, until } from './harness.mjs';
+import { ENGINES, expectIn, launchEngine, openPage, root, sleep, startGateway, startSite, test, until } from './harness.mjs';
 
 const CLIPS = [
   { name: 'av1_opus', video: 'av1', audio: 'opus', plays: ['av01.', 'opus'] },

@@ -16,7 +16,7 @@ import { chromium } from 'playwright-core';
 
 import { CHROMIUM_ARGS } from './engines.mjs';
 
-export { CHROMIUM_ARGS, ENGINES, EXPECTED_FAILURES, expectIn, launchEngine } from './engines.mjs';
+export { CHROMIUM_ARGS, ENGINES, EXPECTED_FAILURES, expectIn, launchEngine, test } from './engines.mjs';
 
 export const root = fileURLToPath(new URL('..', import.meta.url));
 const pageDir = fileURLToPath(new URL('./page/', import.meta.url));

@@ -10,9 +10,8 @@
 // Needs `cargo xtask wasm` (`cargo xtask test` builds it).
 
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
 
-import { expectIn, launchEngine, openPage, pageLogs, poll, sleep, start, startGateway, startSite, until, waitLive } from './harness.mjs';
+import { expectIn, launchEngine, openPage, pageLogs, poll, sleep, start, startGateway, startSite, test, until, waitLive } from './harness.mjs';
 
 const CODECS = [
   ['pcm_alaw', ['-ar', '8000', '-ac', '1']],

@@ -9,9 +9,8 @@ import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promis
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
-import { test } from 'node:test';
 
-import { launchEngine, openPage, publish, root, sleep, startGateway, startSite, until, waitLive } from './harness.mjs';
+import { launchEngine, openPage, publish, root, sleep, startGateway, startSite, test, until, waitLive } from './harness.mjs';
 
 // What a user's page runs: play `?url=` (with `?renderer=` if given) and expose
 // `window.sample()` to the test.

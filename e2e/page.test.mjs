@@ -9,7 +9,6 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { test } from 'node:test';
 
 import {
   ENGINES,
@@ -27,6 +26,7 @@ import {
   sleep,
   startGateway,
   startNginx,
+  test,
 } from './harness.mjs';
 import { installProbe } from './page/probe.js';
 

@@ -6,9 +6,8 @@
 // Needs `cargo xtask wasm` and a gateway built after it (`cargo xtask test` does both).
 
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
 
-import { ENGINES, expectIn, launchBrowser, launchEngine, openPage, publish, sleep, startGateway, startSite, until } from './harness.mjs';
+import { ENGINES, expectIn, launchBrowser, launchEngine, openPage, publish, sleep, startGateway, startSite, test, until } from './harness.mjs';
 
 const LIVE_WINDOW_S = 20;
 const MAX_LATENCY_S = 1.5;

@@ -7,9 +7,8 @@
 // Needs `cargo xtask wasm` and a gateway built after it (`cargo xtask test` does both).
 
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
 
-import { ENGINES, expectIn, launchEngine, mangleBin, openPage, publish, sleep, start, startGateway, startSite, until, waitLive } from './harness.mjs';
+import { ENGINES, expectIn, launchEngine, mangleBin, openPage, publish, sleep, start, startGateway, startSite, test, until, waitLive } from './harness.mjs';
 
 const playing = (s) => s.currentTime > 0.5 && !s.paused && s.frames > 10;
 

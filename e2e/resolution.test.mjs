@@ -8,9 +8,8 @@
 // `cargo xtask test`.
 
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
 
-import { launchEngine, mangleBin, requireTools, start, startGateway, startSite, waitLive } from './harness.mjs';
+import { launchEngine, mangleBin, requireTools, start, startGateway, startSite, test, waitLive } from './harness.mjs';
 import { recorder, watch } from './playback.mjs';
 
 for (const engine of ['firefox', 'webkit']) {

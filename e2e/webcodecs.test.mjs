@@ -7,9 +7,8 @@
 // Needs `cargo xtask wasm` and a gateway built after it (`cargo xtask test` does both).
 
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
 
-import { ENGINES, expectIn, launchEngine, openPage, publish, sleep, startGateway, startSite, until, waitLive } from './harness.mjs';
+import { ENGINES, expectIn, launchEngine, openPage, publish, sleep, startGateway, startSite, test, until, waitLive } from './harness.mjs';
 
 const PAGE = { pagePath: '/e2e/webcodecs.html' };
 const SECONDS = 20;

@@ -202,11 +202,12 @@ pub fn run(args: &Args) -> Result<()> {
             failed: a.failed + b.failed,
             ignored: a.ignored + b.ignored,
             expected_failures: a.expected_failures + b.expected_failures,
+            retried: a.retried + b.retried,
         });
     if let Some(t) = tally {
         println!(
-            "tests: {} passed, {} failed, {} skipped, {} expected failures",
-            t.passed, t.failed, t.ignored, t.expected_failures
+            "tests: {} passed, {} failed, {} skipped, {} expected failures, {} run again after Firefox stopped answering",
+            t.passed, t.failed, t.ignored, t.expected_failures, t.retried
         );
     }
     Ok(())
@@ -337,6 +338,9 @@ struct Tally {
     /// Node's `# todo N`: the browser tests' checks an engine is documented to fail
     /// (`EXPECTED_FAILURES` in e2e/engines.mjs), neither passed nor hidden.
     expected_failures: u64,
+    /// Node's `# retried: …` diagnostics: browser tests run again after Firefox stopped
+    /// answering (`test` in e2e/engines.mjs), counted in `passed` or `failed` once.
+    retried: u64,
 }
 
 impl Tally {
@@ -345,6 +349,10 @@ impl Tally {
         let mut tally = Tally::default();
         let mut any = false;
         for line in log.lines() {
+            if line.trim_start().starts_with("# retried: ") {
+                tally.retried += 1;
+                continue;
+            }
             let mut words = line.split_whitespace();
             if let (Some("#"), Some(what), Some(n), None) = (
                 words.next(),
@@ -448,12 +456,18 @@ mod tests {
 
     #[test]
     fn tally_reads_node_test_runner_summaries() {
-        let log =
-            "# tests 8\n# suites 0\n# pass 6\n# fail 1\n# cancelled 0\n# skipped 2\n# todo 1\n";
+        let log = "# retried: Firefox's page did not answer in 20000 ms\n\
+                   # tests 8\n# suites 0\n# pass 6\n# fail 1\n# cancelled 0\n# skipped 2\n# todo 1\n";
         let t = super::Tally::of(log).unwrap();
         assert_eq!(
-            (t.passed, t.failed, t.ignored, t.expected_failures),
-            (6, 1, 2, 1)
+            (
+                t.passed,
+                t.failed,
+                t.ignored,
+                t.expected_failures,
+                t.retried
+            ),
+            (6, 1, 2, 1, 1)
         );
     }
 
