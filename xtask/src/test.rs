@@ -182,12 +182,20 @@ pub fn run(args: &Args) -> Result<()> {
         // hides no other.
         let paired_run = s.run_all(paired.chunks(1).map(node).collect(), BROWSER_FILES_AT_ONCE);
         let alone_run = s.run(&mut node(&alone));
+        let log = s.log_text();
+        // Seen whatever the outcome: what was found of each hang is what tells its cause.
+        for hang in log
+            .lines()
+            .filter_map(|l| l.trim_start().strip_prefix("# retried: "))
+        {
+            println!("run again: {hang}");
+        }
         if let (Err(paired), Err(alone)) = (&paired_run, &alone_run) {
             bail!("{paired:#}; and {alone:#}");
         }
         paired_run?;
         alone_run?;
-        Ok(Tally::of(&s.log_text()))
+        Ok(Tally::of(&log))
     })?;
     if fuzzing {
         fuzz::smoke(&ctx, args.fuzz_time)?;
