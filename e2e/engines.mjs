@@ -340,8 +340,9 @@ function answered(promise, what, more = async () => '') {
  * started is stopped, and says so in a `# retried: …` line with what was found at the
  * hang (xtask counts those lines). A subtest of the first run that met it is skipped,
  * saying so; the second run's subtests count. A second hang fails the test, as any other
- * failure does at once. The cause is not known yet: `processesUnder` is there for the next
- * one to tell. Its timeout is doubled, for the second run.
+ * failure does at once. The page's main thread was found waiting in Firefox's audio path
+ * (e2e/README.md); what leads it there is not known yet. Its timeout is doubled, for the
+ * second run.
  */
 export function test(name, ...rest) {
   const fn = rest.pop();
