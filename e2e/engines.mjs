@@ -226,18 +226,31 @@ async function startSoundServer() {
       const began = Date.now();
       execFile(PACTL, ['info'], { env, timeout: 1500 }, (err, stdout) => {
         const ms = Date.now() - began;
-        let state = 'gone';
-        try {
-          state = readFileSync(`/proc/${pulse.pid}/stat`, 'utf8').split(') ')[1][0];
-        } catch {
-          // Exited.
-        }
+        const state = procStat(`/proc/${pulse.pid}/stat`)?.state ?? 'gone';
         // pactl stopped at the timeout may exit 0 having printed nothing.
         const answer = !err && /Server Name/.test(stdout) ? `answered \`pactl info\` in ${ms} ms` : `did not answer \`pactl info\` in ${ms} ms${err ? ` (${err.message.split('\n')[0]})` : ''}`;
         resolve(`the sound server (PulseAudio, process state ${state}) ${answer}`);
       });
     });
   return { server, stop, describe };
+}
+
+/** A file's text, or `or` where it cannot be read (a process that exited). */
+function readOr(file, or) {
+  try {
+    return readFileSync(file, 'utf8') || or;
+  } catch {
+    return or;
+  }
+}
+
+/** A process's or thread's `stat` (`/proc/…/stat`): its name, state, parent and CPU ticks; null once it is gone. */
+function procStat(file) {
+  const text = readOr(file, '');
+  const close = text.lastIndexOf(')');
+  if (close < 0) return null;
+  const fields = text.slice(close + 2).split(' ');
+  return { comm: text.slice(text.indexOf('(') + 1, close), state: fields[0], ppid: Number(fields[1]), ticks: Number(fields[11]) + Number(fields[12]) };
 }
 
 /**
@@ -248,26 +261,9 @@ async function startSoundServer() {
  * or asleep (waiting on another thread or process, and which one runs).
  */
 async function processesUnder(root) {
-  const stat = (file) => {
-    try {
-      const text = readFileSync(file, 'utf8');
-      const close = text.lastIndexOf(')');
-      const fields = text.slice(close + 2).split(' ');
-      return { comm: text.slice(text.indexOf('(') + 1, close), state: fields[0], ppid: Number(fields[1]), ticks: Number(fields[11]) + Number(fields[12]) };
-    } catch {
-      return null;
-    }
-  };
-  const read = (file) => {
-    try {
-      return readFileSync(file, 'utf8');
-    } catch {
-      return '';
-    }
-  };
   const children = new Map();
   for (const name of readdirSync('/proc')) {
-    const s = /^\d+$/.test(name) && stat(`/proc/${name}/stat`);
+    const s = /^\d+$/.test(name) && procStat(`/proc/${name}/stat`);
     if (s) children.set(s.ppid, [...(children.get(s.ppid) ?? []), Number(name)]);
   }
   const pids = [];
@@ -286,7 +282,7 @@ async function processesUnder(root) {
         } catch {
           // Exited.
         }
-        return tids.map((tid) => [`${pid}/${tid}`, stat(`/proc/${pid}/task/${tid}/stat`)]);
+        return tids.map((tid) => [`${pid}/${tid}`, procStat(`/proc/${pid}/task/${tid}/stat`)]);
       }),
     );
   const before = sample();
@@ -301,7 +297,7 @@ async function processesUnder(root) {
         .map(([key, s]) => [s.comm, (s.ticks - before.get(key).ticks) * 10])
         .filter(([, ms]) => ms > 0)
         .map(([comm, ms]) => `${comm} ${ms} ms`);
-      return `${pid} ${main.comm}: main ${main.state} (${read(`/proc/${pid}/wchan`) || '?'})${ran.length ? `, ran ${ran.join(', ')}` : ''}`;
+      return `${pid} ${main.comm}: main ${main.state} (${readOr(`/proc/${pid}/wchan`, '?')})${ran.length ? `, ran ${ran.join(', ')}` : ''}`;
     })
     .join('; ');
 }

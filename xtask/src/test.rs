@@ -186,7 +186,7 @@ pub fn run(args: &Args) -> Result<()> {
         // Seen whatever the outcome: what was found of each hang is what tells its cause.
         for hang in log
             .lines()
-            .filter_map(|l| l.trim_start().strip_prefix("# retried: "))
+            .filter_map(|l| l.trim_start().strip_prefix(RETRIED))
         {
             println!("run again: {hang}");
         }
@@ -337,6 +337,10 @@ fn test_binaries(messages: &str) -> Result<Vec<TestBinary>> {
     Ok(out)
 }
 
+/// How a browser test run again after Firefox stopped answering says so (`test` in
+/// e2e/engines.mjs), with what was found of the hang after it.
+const RETRIED: &str = "# retried: ";
+
 /// The sum of libtest's `test result:` lines and of node's test runner's `# pass N` lines.
 #[derive(Debug, Default, PartialEq)]
 struct Tally {
@@ -357,7 +361,7 @@ impl Tally {
         let mut tally = Tally::default();
         let mut any = false;
         for line in log.lines() {
-            if line.trim_start().starts_with("# retried: ") {
+            if line.trim_start().starts_with(RETRIED) {
                 tally.retried += 1;
                 continue;
             }
