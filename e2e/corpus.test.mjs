@@ -4,9 +4,10 @@
 // package's bare player (`page/player.html`) and the package with WebCodecs
 // (`page/webcodecs.html`, as `renderer: 'auto'` picks in Chromium) play side by side
 // in Chromium for WATCH_S seconds from their first frame, and must:
-// - advance at about real time in at least 90 % of the seconds (≥ 0.8 s of
-//   currentTime per second; a discontinuity jump is left out of the count; where the
-//   source itself stalls, see STALL_S),
+// - lose at most 10 % of the seconds to stalls (a second in which currentTime advances
+//   less than 0.8 s loses what it fell short by: a half-second stall across the border
+//   of two seconds loses half a second, not two; a discontinuity jump is left out of the
+//   count; where the source itself stalls, see STALL_S),
 // - never have a seek pending for more than 1 s,
 // - never stay over their latency bound (buffered end − currentTime; the page's own
 //   "behind" mark, 1.5 s, plus a frame for 1 fps) for more than 3 s,
@@ -44,7 +45,7 @@ const NO_AUDIO = new Set(['video-only']);
 const STILL_MS = { 'fps-1': 2500, 'video-hole-1s': 2500, 'video-hole-5s': 6500, 'stall-2s-burst': 3500 };
 /**
  * Cases whose source itself sends nothing for a while (s, every 10 s), then all it held:
- * a player stands still for as long (at least 65 % of the seconds played, not 90 %),
+ * a player stands still for as long (at most 35 % of the seconds lost, not 10 %),
  * and after it has the backlog to play, so it may be as much further behind. A player
  * that never came back, or fell further behind at each stall, still fails; and the MSE
  * pages, whose target then covers such a gap, must ride out the stalls after the first
@@ -137,7 +138,7 @@ test('the corpus of nasty streams plays in the page, the bare player and WebCode
   );
   t.diagnostic(`corpus wall time ${((Date.now() - started) / 1000).toFixed(0)} s`);
   for (const r of summary) {
-    const figures = r.started ? `${r.played}/${r.counted} s, seek ≤ ${r.maxSeekMs} ms,${r.stillMs === null ? '' : ` still ≤ ${r.stillMs} ms,`} over latency ≤ ${r.latencyRunMs} ms, latency ~${r.latencyS} s, audio +${r.audioS} s, ${r.windows}` : 'never started';
+    const figures = r.started ? `${r.played}/${r.counted} s (${r.lostS} s lost), seek ≤ ${r.maxSeekMs} ms,${r.stillMs === null ? '' : ` still ≤ ${r.stillMs} ms,`} over latency ≤ ${r.latencyRunMs} ms, latency ~${r.latencyS} s, audio +${r.audioS} s, ${r.windows}` : 'never started';
     t.diagnostic(`${r.reasons.length ? 'FAIL' : 'ok  '} ${r.name} ${r.player}: ${figures}`);
   }
 });
