@@ -89,7 +89,8 @@ const CATCH_UP_RATE = 1.05;
 /**
  * Pictures go on screen at most this far ahead of their sound as heard (ATSC IS-191: sound
  * may follow its picture by up to 45 ms). An audio device that plays sound out later than
- * that (Bluetooth: 150–250 ms) makes the pictures wait the rest, up to the most.
+ * that (Bluetooth: 150–250 ms) makes the pictures wait the rest, up to the most (not in
+ * Firefox, where reading it hangs pages: see LATENCY_READ_HANGS).
  */
 const SYNC_LEAD_S = 0.045;
 const MAX_SYNC_WAIT_S = 0.5;
@@ -1044,8 +1045,20 @@ function registered(codec) {
   return /^mp4a\.(6b|69)$/i.test(codec) ? 'mp3' : codec;
 }
 
+/**
+ * Whether the audio device's latency is not to be read: Gecko's `outputLatency` (and
+ * `getOutputTimestamp()`, which subtracts it) asks its audio server from the page's main
+ * thread, holding the audio graph's lock, until it has a value. Firefox ESR pages playing
+ * WebCodecs sound here hung for good with their main thread in that call and the graph's
+ * thread on the lock: 3 in 8 runs of the Firefox tests of `webcodecs.test.mjs` and
+ * `legacy.test.mjs` with it read (also 1 s after the context ran, and once a second), none in
+ * 22 without. So in Firefox the pictures do not wait for a slow device (Bluetooth).
+ */
+const LATENCY_READ_HANGS = typeof navigator === 'object' && /\bFirefox\//.test(navigator.userAgent);
+
 /** How long after `currentTime` the audio device plays the sound out (s). */
 function deviceLatency(ctx) {
+  if (LATENCY_READ_HANGS) return ctx.baseLatency || 0;
   const out = ctx.getOutputTimestamp?.();
   if (!(out?.performanceTime > 0)) return (ctx.baseLatency || 0) + (ctx.outputLatency || 0);
   return ctx.currentTime - out.contextTime - (performance.now() - out.performanceTime) / 1000;
